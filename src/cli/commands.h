@@ -1,0 +1,13 @@
+/* commands.h - the subcommands of `mlcc`; each lives in its own cli/cmd_*.c file. */
+#ifndef MLCC_CLI_COMMANDS_H
+#define MLCC_CLI_COMMANDS_H
+
+typedef struct mlcc_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} mlcc_command;
+
+int cmd_show_demo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,45 @@
+/* main.c - `mlcc`: dispatches to the subcommands listed below. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+#ifndef MLCC_VERSION
+#define MLCC_VERSION "0.1.0-dev"
+#endif
+
+static const mlcc_command commands[] = {
+    {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
+     cmd_show_demo},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "mlcc %s - run large language models anywhere, through machine-learning compilation\n"
+            "\n"
+            "usage: mlcc COMMAND [ARGS...]\n"
+            "\n"
+            "commands:\n",
+            MLCC_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`mlcc COMMAND --help` describes a command. Environment: MLCC_HOME (cache, "
+                 "default ~/.cache/mlcc), MLCC_LOG (error|warn|info|debug), MLCC_NUM_THREADS.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("mlcc %s\n", MLCC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mlcc: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

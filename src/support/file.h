@@ -1,0 +1,22 @@
+/* file.h - whole-file reads, atomic writes, directories, paths. */
+#ifndef MLCC_SUPPORT_FILE_H
+#define MLCC_SUPPORT_FILE_H
+
+#include <stddef.h>
+
+/* Reads a whole file into a NUL-terminated malloc'ed buffer (the NUL is not counted in *len).
+ * NULL with an error naming the path on failure. */
+char *mlcc_read_file(const char *path, size_t *len);
+/* Writes through a temporary file in the same directory and renames it over path, so readers
+ * see the old file or the whole new one, never a torn write. */
+int mlcc_write_file_atomic(const char *path, const void *data, size_t len);
+/* mkdir -p. */
+int mlcc_mkdirs(const char *path);
+int mlcc_file_exists(const char *path);
+int mlcc_is_dir(const char *path);
+/* malloc'ed "a/b"; b absolute wins. */
+char *mlcc_path_join(const char *a, const char *b);
+/* MLCC_HOME, else $XDG_CACHE_HOME/mlcc, else ~/.cache/mlcc (malloc'ed). */
+char *mlcc_home_dir(void);
+
+#endif

@@ -1,0 +1,142 @@
+/* test_support.c - arena, vectors, hash maps, string builder, interning, sha256, atomic writes. */
+#include <stdint.h>
+#include <unistd.h>
+
+#include "support/arena.h"
+#include "support/file.h"
+#include "support/hashmap.h"
+#include "support/sha256.h"
+#include "support/strbuf.h"
+#include "support/vec.h"
+#include "test.h"
+
+static void test_arena(void) {
+    mlcc_arena a;
+    arena_init(&a);
+    char *big = arena_alloc(&a, 1 << 20);
+    CHECK(big && big[12345] == 0);
+    for (int i = 0; i < 10000; i++) {
+        int *p = arena_alloc(&a, sizeof(int) * 3);
+        CHECK(((uintptr_t)p & 15) == 0);
+        p[2] = i;
+    }
+    CHECK_EQ_STR(arena_strdup(&a, "hello"), "hello");
+    arena_free(&a);
+}
+
+static void test_vec(void) {
+    MLCC_VEC(int) v = {0};
+    for (int i = 0; i < 1000; i++) vec_push(&v, i * i);
+    CHECK_EQ_INT(v.len, 1000);
+    CHECK_EQ_INT(v.data[999], 999 * 999);
+    CHECK_EQ_INT(vec_pop(&v), 999 * 999);
+    CHECK_EQ_INT(vec_last(&v), 998 * 998);
+    vec_free(&v);
+}
+
+/* The map against a plain array model under seeded random inserts and removals. */
+static void test_strmap(void) {
+    mlcc_strmap m;
+    strmap_init(&m);
+    enum { N = 500 };
+    int64_t model[N];
+    for (int i = 0; i < N; i++) model[i] = -1;
+    uint64_t s = 42;
+    for (int step = 0; step < 20000; step++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)((s >> 33) % N);
+        char key[32];
+        int len = snprintf(key, sizeof key, "k%d", k);
+        if ((s >> 20) % 3 == 0) {
+            CHECK_EQ_INT(strmap_remove(&m, key, (size_t)len), model[k] >= 0);
+            model[k] = -1;
+        } else {
+            strmap_upsert(&m, key, (size_t)len, NULL)->value.i = step;
+            model[k] = step;
+        }
+    }
+    size_t count = 0;
+    for (int k = 0; k < N; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "k%d", k);
+        int64_t got = -1;
+        int found = strmap_get_i(&m, key, &got);
+        CHECK_EQ_INT(found, model[k] >= 0);
+        if (found) CHECK_EQ_INT(got, model[k]);
+        count += model[k] >= 0;
+    }
+    CHECK_EQ_INT(m.count, count);
+    /* keys with NUL bytes */
+    strmap_upsert(&m, "a\0b", 3, NULL)->value.i = 7;
+    CHECK(strmap_find(&m, "a\0b", 3) != NULL);
+    CHECK(strmap_find(&m, "a", 1) == NULL);
+    strmap_free(&m);
+}
+
+static void test_u64map(void) {
+    mlcc_u64map m;
+    u64map_init(&m);
+    for (uint64_t i = 0; i < 3000; i++) u64map_upsert(&m, i * 7919, NULL)->value.i = (int64_t)i;
+    for (uint64_t i = 0; i < 3000; i += 2) CHECK(u64map_remove(&m, i * 7919));
+    int ok = 1;
+    for (uint64_t i = 0; i < 3000; i++) {
+        mlcc_u64map_entry *e = u64map_find(&m, i * 7919);
+        if ((i % 2 == 0) != (e == NULL) || (e && e->value.i != (int64_t)i)) ok = 0;
+    }
+    CHECK(ok);
+    CHECK_EQ_INT(m.count, 1500);
+    u64map_free(&m);
+}
+
+static void test_strbuf_intern(void) {
+    mlcc_strbuf sb = STRBUF_INIT;
+    CHECK_EQ_STR(sb_cstr(&sb), "");
+    sb_printf(&sb, "%d-%s", 42, "x");
+    sb_indent(&sb, 2);
+    sb_append_char(&sb, '!');
+    CHECK_EQ_STR(sb_cstr(&sb), "42-x  !");
+    sb_free(&sb);
+    char buf[] = "name";
+    CHECK(mlcc_intern("name") == mlcc_intern(buf));
+    CHECK(mlcc_intern("name") != mlcc_intern("other"));
+}
+
+static void test_sha256(void) {
+    char hex[65];
+    sha256_hex("", 0, hex);
+    CHECK_EQ_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256_hex("abc", 3, hex);
+    CHECK_EQ_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(m, strlen(m), hex);
+    CHECK_EQ_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void test_atomic_write(void) {
+    char dir[] = "/tmp/mlcc-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *sub = mlcc_path_join(dir, "a/b/c");
+    CHECK(mlcc_mkdirs(sub) == 0);
+    char *path = mlcc_path_join(sub, "f.txt");
+    CHECK(mlcc_write_file_atomic(path, "one", 3) == 0);
+    CHECK(mlcc_write_file_atomic(path, "second", 6) == 0);
+    size_t len;
+    char *got = mlcc_read_file(path, &len);
+    CHECK(got && len == 6 && strcmp(got, "second") == 0);
+    free(got);
+    CHECK(mlcc_read_file("/nonexistent/x", &len) == NULL);
+    unlink(path);
+    free(path);
+    free(sub);
+}
+
+int main(void) {
+    test_arena();
+    test_vec();
+    test_strmap();
+    test_u64map();
+    test_strbuf_intern();
+    test_sha256();
+    test_atomic_write();
+    return test_finish();
+}
