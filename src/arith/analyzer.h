@@ -1,0 +1,40 @@
+/* analyzer.h - integer arithmetic over symbolic variables (DESIGN.md §3.2).
+ *
+ * An analyzer holds what is known about variables (ranges from loops and block iterators,
+ * size vars being >= 0, declared upper bounds) and answers three kinds of questions:
+ *   - simplify: a canonical, simpler but equal expression (affine sums collected, constants
+ *     folded, floordiv/floormod by constants resolved where ranges allow, min/max removed
+ *     where one side provably wins);
+ *   - prove: is a boolean condition true for every value of the variables in their ranges?
+ *     ("don't know" answers 0, never a wrong 1);
+ *   - bounds: constant lower/upper bounds of an integer expression.
+ * Schedules use it (a split of a non-divisible extent inserts a predicate; fused loops'
+ * index arithmetic simplifies), and later memory planning compares symbolic sizes with it. */
+#ifndef MLCC_ARITH_ANALYZER_H
+#define MLCC_ARITH_ANALYZER_H
+
+#include <stdint.h>
+
+#include "ir/tir.h"
+
+typedef struct arith_analyzer arith_analyzer;
+
+arith_analyzer *arith_new(void);
+void arith_free(arith_analyzer *a);
+
+/* var ranges over [min, min + extent) (expressions may be symbolic). */
+void arith_bind_range(arith_analyzer *a, mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent);
+/* var in [lo, hi] (constants; INT64_MIN/INT64_MAX for unbounded). */
+void arith_bind_bounds(arith_analyzer *a, mlcc_expr *var, int64_t lo, int64_t hi);
+
+mlcc_expr *arith_simplify(arith_analyzer *a, mlcc_expr *e);
+/* 1 when cond is provably true under the known ranges, else 0. */
+int arith_prove(arith_analyzer *a, mlcc_expr *cond);
+/* Constant bounds of e (INT64_MIN / INT64_MAX when unknown). */
+void arith_const_bounds(arith_analyzer *a, mlcc_expr *e, int64_t *lo, int64_t *hi);
+int arith_prove_equal(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y);
+
+/* Simplify with no extra knowledge (size vars still count as >= 0). */
+mlcc_expr *arith_simplify_expr(mlcc_expr *e);
+
+#endif
