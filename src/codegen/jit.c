@@ -1,7 +1,6 @@
 /* jit.c - system-compiler JIT with an on-disk cache (see jit.h). */
 #include "codegen/jit.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,13 +25,13 @@
 #endif
 
 struct mlcc_jit_module {
-    void *handle;
+    MLCCModule *module;
     char *path;
     int remove_on_free; /* a private (uncached) object */
 };
 
 static const char *const compile_flags[] = {"-O2", "-std=gnu11", "-fPIC", "-shared", "-fopenmp",
-                                            "-march=native", "-fno-math-errno", NULL};
+                                            "-march=native", "-fno-math-errno", "-Wl,-Bsymbolic", NULL};
 
 static atomic_long stat_compiles, stat_hits;
 
@@ -119,23 +118,11 @@ static int compile_to(const char *src_path, const char *so_path) {
     return 0;
 }
 
-static void record_library_error(const char *msg) {
-    mlcc_set_error("%s", msg);
-}
-
 static mlcc_jit_module *load_object(const char *path, int remove_on_free) {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        mlcc_set_error("jit: cannot load %s: %s", path, dlerror());
-        return NULL;
-    }
-    void (**hook)(const char *) = (void (**)(const char *))dlsym(h, "mlcc_library_set_error");
-    if (hook) *hook = record_library_error;
-    int32_t *threads = dlsym(h, "mlcc_library_num_threads");
-    const char *env = getenv("MLCC_NUM_THREADS");
-    if (threads && env && atoi(env) > 0) *threads = atoi(env);
+    MLCCModule *mod = mlcc_module_load(path);
+    if (!mod) return NULL;
     mlcc_jit_module *m = mlcc_xcalloc(1, sizeof *m);
-    m->handle = h;
+    m->module = mod;
     m->path = mlcc_xstrdup(path);
     m->remove_on_free = remove_on_free;
     return m;
@@ -243,13 +230,16 @@ mlcc_jit_module *mlcc_jit_build(mlcc_prim_func **funcs, int nfuncs) {
 }
 
 MLCCPackedCFunc mlcc_jit_get_function(mlcc_jit_module *m, const char *name) {
-    char sym[256];
-    snprintf(sym, sizeof sym, "mlcc_fn_%s", name);
-    void *f = dlsym(m->handle, sym);
-    if (!f) mlcc_set_error("jit: %s has no function '%s'", m->path, name);
-    MLCCPackedCFunc fn;
-    memcpy(&fn, &f, sizeof fn);
+    MLCCFunction *f = mlcc_module_get_function(m->module, name);
+    if (!f) return NULL;
+    /* The function object only keeps the module alive; the jit module does that already. */
+    MLCCPackedCFunc fn = f->fn;
+    mlcc_object_release(&f->obj);
     return fn;
+}
+
+MLCCModule *mlcc_jit_module_handle(mlcc_jit_module *m) {
+    return m->module;
 }
 
 const char *mlcc_jit_module_path(const mlcc_jit_module *m) {
@@ -258,7 +248,7 @@ const char *mlcc_jit_module_path(const mlcc_jit_module *m) {
 
 void mlcc_jit_free(mlcc_jit_module *m) {
     if (!m) return;
-    dlclose(m->handle);
+    mlcc_module_release(m->module);
     if (m->remove_on_free) {
         unlink(m->path);
         char *dir = mlcc_xstrdup(m->path);

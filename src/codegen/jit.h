@@ -28,6 +28,8 @@ mlcc_jit_module *mlcc_jit_build(mlcc_prim_func **funcs, int nfuncs);
 /* The packed function `name` of the module, or NULL + error. */
 MLCCPackedCFunc mlcc_jit_get_function(mlcc_jit_module *m, const char *name);
 const char *mlcc_jit_module_path(const mlcc_jit_module *m);
+/* The runtime module underneath (borrowed). */
+MLCCModule *mlcc_jit_module_handle(mlcc_jit_module *m);
 void mlcc_jit_free(mlcc_jit_module *m);
 mlcc_jit_stats mlcc_jit_get_stats(void);
 
