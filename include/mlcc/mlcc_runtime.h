@@ -76,6 +76,7 @@ enum {
     MLCC_OBJECT_FUNCTION = 5,
     MLCC_OBJECT_MODULE = 6,
     MLCC_OBJECT_KV_CACHE = 7,
+    MLCC_OBJECT_TUPLE = 8,
     MLCC_OBJECT_USER = 64, /* first index for object kinds defined elsewhere */
 };
 
