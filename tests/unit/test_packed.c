@@ -112,13 +112,19 @@ static void test_registry(void) {
     CHECK(mlcc_func_register("test.concat", concat_fn, NULL, 0) == 0);
     CHECK(mlcc_func_register("test.apply", apply_fn, NULL, 0) == 0);
 
-    size_t n;
+    /* The runtime registers its own builtins (vm.builtin.*) too: look at the test.* ones,
+     * which sort together. */
+    size_t n, first = 0, count = 0;
     const char **names = mlcc_func_list_global(&n);
-    CHECK_EQ_INT(n, 5);
-    CHECK_EQ_STR(names[0], "test.add");
-    CHECK_EQ_STR(names[1], "test.apply");
-    CHECK_EQ_STR(names[4], "test.scale");
-    CHECK(names[5] == NULL);
+    while (first < n && strncmp(names[first], "test.", 5) != 0) first++;
+    while (first + count < n && strncmp(names[first + count], "test.", 5) == 0) count++;
+    CHECK_EQ_INT(count, 5);
+    CHECK(names[n] == NULL);
+    if (count == 5) {
+        CHECK_EQ_STR(names[first], "test.add");
+        CHECK_EQ_STR(names[first + 1], "test.apply");
+        CHECK_EQ_STR(names[first + 4], "test.scale");
+    }
     free(names);
 
     /* Override: the old pointer stays callable, lookups get the new one. */
@@ -284,9 +290,11 @@ static void test_threads(void) {
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++) CHECK_EQ_INT(bad[i], 0);
     CHECK_EQ_INT(reg_failures, 0);
-    size_t n;
-    free(mlcc_func_list_global(&n));
-    CHECK_EQ_INT(n, 206);
+    size_t n, tests = 0;
+    const char **names = mlcc_func_list_global(&n);
+    for (size_t i = 0; i < n; i++) tests += strncmp(names[i], "test.", 5) == 0;
+    free(names);
+    CHECK_EQ_INT(tests, 206);
 }
 
 int main(void) {
