@@ -305,6 +305,8 @@ const char *mlcc_module_function_name(const MLCCModule *m, size_t i);
 /* The library's metadata JSON text, or NULL when it has none. */
 const char *mlcc_module_metadata(const MLCCModule *m);
 const char *mlcc_module_path(const MLCCModule *m);
+/* A data symbol of the library (e.g. mlcc_library_vm_program), or NULL when absent. */
+const void *mlcc_module_get_symbol(const MLCCModule *m, const char *name);
 MLCCObject *mlcc_module_object(MLCCModule *m);
 #define mlcc_module_release(m) mlcc_object_release((m) ? mlcc_module_object(m) : NULL)
 

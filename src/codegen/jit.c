@@ -218,6 +218,22 @@ mlcc_jit_module *mlcc_jit_compile_source(const char *source) {
     return m;
 }
 
+int mlcc_jit_compile_to_file(const char *source, const char *out_path) {
+    size_t plen = strlen(out_path) + 48;
+    char *tmp_src = mlcc_xmalloc(plen), *tmp_so = mlcc_xmalloc(plen);
+    snprintf(tmp_src, plen, "%s.%ld.tmp.c", out_path, (long)getpid());
+    snprintf(tmp_so, plen, "%s.%ld.tmp.so", out_path, (long)getpid());
+    int rc = mlcc_write_file_atomic(tmp_src, source, strlen(source));
+    if (rc == 0) rc = compile_to(tmp_src, tmp_so);
+    if (rc == 0 && rename(tmp_so, out_path) != 0)
+        rc = mlcc_set_error("jit: rename to %s: %s", out_path, strerror(errno));
+    unlink(tmp_src);
+    unlink(tmp_so);
+    free(tmp_src);
+    free(tmp_so);
+    return rc;
+}
+
 mlcc_jit_module *mlcc_jit_build(mlcc_prim_func **funcs, int nfuncs) {
     mlcc_strbuf src = STRBUF_INIT;
     if (codegen_c(funcs, nfuncs, &src) != 0) {

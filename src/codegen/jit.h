@@ -23,6 +23,9 @@ typedef struct mlcc_jit_stats {
 /* Compiles (or finds in the cache) and loads a C translation unit. NULL + error on failure
  * (the error includes the compiler's messages). */
 mlcc_jit_module *mlcc_jit_compile_source(const char *source);
+/* Compiles a C translation unit into a shared object at out_path (atomically: a crash never
+ * leaves a partial file there), bypassing the cache. */
+int mlcc_jit_compile_to_file(const char *source, const char *out_path);
 /* Codegen + compile + load of PrimFuncs (block form or lowered). */
 mlcc_jit_module *mlcc_jit_build(mlcc_prim_func **funcs, int nfuncs);
 /* The packed function `name` of the module, or NULL + error. */

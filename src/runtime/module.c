@@ -128,3 +128,8 @@ const char *mlcc_module_path(const MLCCModule *m) {
 MLCCObject *mlcc_module_object(MLCCModule *m) {
     return &m->obj;
 }
+
+const void *mlcc_module_get_symbol(const MLCCModule *m, const char *name) {
+    dlerror();
+    return dlsym(m->handle, name);
+}

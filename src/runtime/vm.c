@@ -14,6 +14,7 @@ struct MLCCVM {
     DLDevice device;
     MLCCFunction **callees; /* resolved packed callees (NULL for VM functions) */
     char *is_kernel;        /* callee comes from the model library: pass tensors as DLTensor */
+    mlcc_vm_exec *owned_exec; /* set when the VM loaded the program itself */
     int depth;
 };
 
@@ -61,6 +62,7 @@ void mlcc_vm_free(MLCCVM *vm) {
     free(vm->callees);
     free(vm->is_kernel);
     if (vm->lib) mlcc_module_release(vm->lib);
+    mlcc_vm_exec_free(vm->owned_exec);
     free(vm);
 }
 
@@ -210,4 +212,29 @@ int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const in
             return run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
         }
     return mlcc_set_error("vm: no function '%s' in the program", func);
+}
+
+MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device) {
+    MLCCModule *lib = mlcc_module_load(path);
+    if (!lib) return NULL;
+    const char *program = mlcc_module_get_symbol(lib, "mlcc_library_vm_program");
+    if (!program) {
+        mlcc_set_error("model library %s has no VM program (mlcc_library_vm_program)", path);
+        mlcc_module_release(lib);
+        return NULL;
+    }
+    mlcc_vm_exec *exec = mlcc_vm_exec_from_json(program, strlen(program));
+    MLCCVM *vm = exec ? mlcc_vm_create(exec, lib, device) : NULL;
+    mlcc_module_release(lib); /* the VM holds its own reference */
+    if (!vm) {
+        mlcc_prefix_error("model library %s", path);
+        mlcc_vm_exec_free(exec);
+        return NULL;
+    }
+    vm->owned_exec = exec;
+    return vm;
+}
+
+const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm) {
+    return vm->exec;
 }

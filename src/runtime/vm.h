@@ -113,6 +113,10 @@ typedef struct MLCCVM MLCCVM;
  * found neither in lib nor in the registry is an error naming it. */
 MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice device);
 void mlcc_vm_free(MLCCVM *vm);
+/* Loads a model library (kernels + the embedded VM program `mlcc_library_vm_program`) and
+ * creates a VM over it; the VM owns both. Needs only the runtime. */
+MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device);
+const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm);
 DLDevice mlcc_vm_device(const MLCCVM *vm);
 /* Runs a function. Arguments are borrowed; an object result is a new reference. */
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,

@@ -8,6 +8,7 @@
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "support/strbuf.h"
 
 /* The stage being built records what its body reads; set only inside te_compute/te_reduce. */
 static _Thread_local te_tensor *building;
@@ -257,6 +258,11 @@ mlcc_prim_func *te_create_prim_func(const char *name, te_tensor **args, int narg
     mlcc_buffer **bufs = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(nargs + 1));
     for (int i = 0; i < nargs; i++) bufs[i] = args[i]->buffer;
     mlcc_prim_func *f = ir_prim_func(name, bufs, nargs, ir_seq(stages, t.n));
+    mlcc_strbuf origin = STRBUF_INIT;
+    sb_append(&origin, "te:");
+    for (int i = 0; i < t.n; i++) sb_printf(&origin, " %s", t.order[i]->buffer->name);
+    f->origin = ir_strdup(sb_cstr(&origin));
+    sb_free(&origin);
     for (int i = 0; i < t.n; i++) {
         int is_arg = 0;
         for (int j = 0; j < nargs; j++) is_arg |= args[j] == t.order[i];
