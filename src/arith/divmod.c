@@ -86,22 +86,34 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     return out;
 }
 
+/* Adds k * t to r, where r will be taken modulo c: k * (x % (c * j)) is congruent to k * x
+ * modulo c, so such remainders are unwrapped (recursively: ((x % 8 + y) % 32) % 4 has x). */
+static void add_mod_term(arith_lin *r, mlcc_expr *t, int64_t k, int64_t c, int depth) {
+    if (k % c == 0) return;
+    if (depth < 16 && is_divmod_const(t, EXPR_FLOORMOD) && t->bin.b->int_value % c == 0) {
+        arith_lin inner;
+        lin_init(&inner);
+        lin_add_expr(&inner, t->bin.a, 1);
+        if (inner.overflow) r->overflow = 1;
+        lin_add_const(r, inner.c, k);
+        for (int i = 0; i < inner.n; i++) {
+            int64_t kk;
+            if (__builtin_mul_overflow(inner.terms[i].coef, k, &kk)) r->overflow = 1;
+            add_mod_term(r, inner.terms[i].atom, kk, c, depth + 1);
+        }
+        lin_free(&inner);
+        return;
+    }
+    lin_add_term(r, t, k);
+}
+
 mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     arith_lin r;
     lin_init(&r);
-    for (int i = 0; i < num->n; i++) {
-        mlcc_expr *t = num->terms[i].atom;
-        int64_t k = num->terms[i].coef;
-        if (k % c == 0) continue;
-        if (is_divmod_const(t, EXPR_FLOORMOD) && t->bin.b->int_value % c == 0) {
-            /* k * (x % (c * j)) is congruent to k * x modulo c */
-            lin_add_expr(&r, t->bin.a, k);
-            continue;
-        }
-        lin_add_term(&r, t, k);
-    }
-    r.c = arith_floormod64(num->c, c);
+    r.c = num->c;
+    for (int i = 0; i < num->n; i++) add_mod_term(&r, num->terms[i].atom, num->terms[i].coef, c, 0);
     lin_normalize(&r);
+    r.c = arith_floormod64(r.c, c);
     /* re-collecting may cancel or create terms divisible by c */
     int drop = 0;
     for (int i = 0; i < r.n; i++)
