@@ -88,6 +88,22 @@ int main(void) {
     snprintf(shape_x, sizeof shape_x, "%ldx1", (long)n * MLP_IN);
     CHECK_EQ_INT(run_process(argv), 1);
 
+    /* `mlcc show` lists the kernels with their origins and prints the VM program */
+    char *mlcc = mlcc_path_join(bindir ? bindir : ".", "mlcc");
+    char *show_path = mlcc_path_join(dir, "show.txt");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' show --kernels '%s' > '%s' && '%s' show --program '%s' >> '%s'", mlcc, lib,
+             show_path, mlcc, lib, show_path);
+    CHECK_EQ_INT(system(cmd), 0);
+    char *shown = mlcc_read_file(show_path, NULL);
+    CHECK(shown && strstr(shown, "dense_relu") && strstr(shown, "te: mm h") && strstr(shown, "vm.builtin.alloc_tensor") &&
+          strstr(shown, "vm.function main(params=3"));
+    if (shown) fputs(shown, stdout);
+    free(shown);
+    unlink(show_path);
+    free(show_path);
+    free(mlcc);
+
     free(out);
     unlink(in_path);
     unlink(out_path);
