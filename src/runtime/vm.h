@@ -117,6 +117,13 @@ void mlcc_vm_free(MLCCVM *vm);
  * creates a VM over it; the VM owns both. Needs only the runtime. */
 MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device);
 const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm);
+/* The storage of a static memory plan's slot, allocated on the first call (or when a larger
+ * one is asked for) and kept for the VM's life (borrowed). The builtin
+ * vm.builtin.planned_storage(vm, slot, nbytes) returns it, so planned programs allocate
+ * nothing per call. */
+MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes);
+/* How many planned storages were allocated so far (tests check repeated calls add none). */
+long mlcc_vm_planned_allocations(const MLCCVM *vm);
 DLDevice mlcc_vm_device(const MLCCVM *vm);
 /* Runs a function. Arguments are borrowed; an object result is a new reference. */
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,

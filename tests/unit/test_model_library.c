@@ -46,7 +46,7 @@ int main(void) {
     CHECK_EQ_INT(json_array_size(json_object_get(meta, "kernels")), 2);
     CHECK(strstr(json_string_value(json_object_get(json_array_get(json_object_get(meta, "kernels"), 0), "origin")), "te:") != NULL);
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(meta, "functions"), 0), "name")), "main");
-    CHECK_EQ_INT(json_array_size(json_object_get(meta, "runtime_builtins")), 4);
+    CHECK_EQ_INT(json_array_size(json_object_get(meta, "runtime_builtins")), 5);
     json_decref(meta);
     json_decref(extra);
 
