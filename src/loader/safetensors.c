@@ -193,7 +193,9 @@ static int parse_tensor(mlcc_safetensors *st, const char *name, json_t *value, c
         if (parse_nonnegative(json_array_get(shape, (size_t)i), &d) != 0)
             return mlcc_set_error("tensor '%.200s': shape[%d] is not a non-negative integer", name, i);
         dims[i] = (int64_t)d;
-        if (numel != UINT64_MAX && __builtin_mul_overflow(numel, d, &numel)) numel = UINT64_MAX;
+        /* Every partial product must fit in int64, as mlcc_shape_numel demands later, even when
+         * a zero further on would make the total small. */
+        if (numel != UINT64_MAX && (__builtin_mul_overflow(numel, d, &numel) || numel > INT64_MAX)) numel = UINT64_MAX;
     }
     t->shape = dims;
     uint64_t begin, end;

@@ -228,6 +228,9 @@ static void test_malformed(void) {
     expect_error("overflow2.st", -1,
                  "{\"w\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,8]}}", 8,
                  "overflows 64-bit sizes");
+    expect_error("zero_later.st", -1,
+                 "{\"w\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904,2,0],\"data_offsets\":[0,0]}}", 0,
+                 "overflows 64-bit sizes");
     expect_error("overlap.st", -1,
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
