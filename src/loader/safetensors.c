@@ -480,6 +480,52 @@ int safetensors_read_f32(const mlcc_st_tensor *t, float *dst) {
     }
 }
 
+static int is_float_type(mlcc_st_dtype t) {
+    return t == ST_F32 || t == ST_F16 || t == ST_BF16 || t == ST_F64;
+}
+
+/* Converts t into dst (a CPU array of t's element count and a float dtype). */
+static int convert_into(const mlcc_st_tensor *t, MLCCNDArray *dst) {
+    size_t n = (size_t)mlcc_ndarray_numel(dst);
+    DLDataType want = dst->dl.dtype;
+    if (mlcc_dtype_eq(want, MLCC_DTYPE_F32)) return safetensors_read_f32(t, dst->dl.data);
+    float *tmp = mlcc_xmalloc(n ? n * sizeof(float) : 1);
+    int rc = safetensors_read_f32(t, tmp);
+    if (rc == 0 && mlcc_dtype_eq(want, MLCC_DTYPE_F16)) mlcc_f32_to_f16_n(dst->dl.data, tmp, n);
+    else if (rc == 0) mlcc_f32_to_bf16_n(dst->dl.data, tmp, n);
+    free(tmp);
+    return rc;
+}
+
+MLCCNDArray *safetensors_load_ndarray(const mlcc_st_tensor *t, DLDataType dtype, DLDevice dev) {
+    mlcc_st_dtype want;
+    char buf[32];
+    if (safetensors_dtype_from_dl(dtype, &want) != 0 ||
+        (want != t->dtype && !(is_float_type(t->dtype) && (want == ST_F32 || want == ST_F16 || want == ST_BF16)))) {
+        mlcc_set_error("tensor '%.200s' in %s: cannot load %s as %s", t->name, t->file, safetensors_dtype_name(t->dtype),
+                       mlcc_dtype_str(dtype, buf));
+        return NULL;
+    }
+    MLCCNDArray *host = mlcc_ndarray_empty(t->ndim, t->shape, dtype, MLCC_CPU);
+    if (!host) {
+        mlcc_prefix_error("tensor '%.200s' in %s", t->name, t->file);
+        return NULL;
+    }
+    int rc = want == t->dtype ? (memcpy(host->dl.data, t->data, t->nbytes), 0) : convert_into(t, host);
+    if (rc == 0 && dev.device_type != kDLCPU) {
+        MLCCNDArray *on_dev = mlcc_ndarray_empty(t->ndim, t->shape, dtype, dev);
+        rc = on_dev ? mlcc_ndarray_copy(on_dev, host) : -1;
+        mlcc_ndarray_release(host);
+        host = on_dev;
+        if (rc != 0) mlcc_prefix_error("tensor '%.200s' in %s", t->name, t->file);
+    }
+    if (rc != 0) {
+        mlcc_ndarray_release(host);
+        return NULL;
+    }
+    return host;
+}
+
 /* Writer ------------------------------------------------------------------------------------------- */
 
 typedef struct {

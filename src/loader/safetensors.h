@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <dlpack/dlpack.h>
+#include "mlcc/mlcc_runtime.h"
 
 typedef enum {
     ST_BOOL,
@@ -78,6 +78,11 @@ const char *safetensors_metadata(const mlcc_safetensors *st, const char *key);
 
 /* Converts a F32, F16, BF16 or F64 tensor to float32 (F64 rounds to nearest). */
 int safetensors_read_f32(const mlcc_st_tensor *t, float *dst);
+
+/* A new NDArray on dev holding the tensor as `dtype`: the same type is copied bytewise; F32,
+ * F16, BF16 and F64 convert into F32, F16 or BF16 (rounding to nearest even). The error names
+ * the tensor and file. */
+MLCCNDArray *safetensors_load_ndarray(const mlcc_st_tensor *t, DLDataType dtype, DLDevice dev);
 
 typedef struct mlcc_st_write_tensor {
     const char *name;

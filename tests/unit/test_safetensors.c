@@ -340,6 +340,29 @@ static void test_round_trip(void) {
     CHECK(safetensors_dtype_to_dl(ST_F8_E4M3, &dl) != 0);
     mlcc_st_dtype sd;
     CHECK(safetensors_dtype_from_dl(MLCC_DTYPE_I32, &sd) == 0 && sd == ST_I32);
+
+    /* As NDArrays: same type copied, float types converted with round-to-nearest-even. */
+    MLCCNDArray *m = safetensors_load_ndarray(safetensors_find(st, "matrix"), MLCC_DTYPE_F32, MLCC_CPU);
+    CHECK(m && m->dl.ndim == 2 && m->dl.shape[1] == 3 && memcmp(m->dl.data, f32, sizeof f32) == 0);
+    mlcc_ndarray_release(m);
+    m = safetensors_load_ndarray(safetensors_find(st, "matrix"), MLCC_DTYPE_BF16, MLCC_CPU);
+    uint16_t want_bf16[6];
+    mlcc_f32_to_bf16_n(want_bf16, f32, 6);
+    CHECK(m && memcmp(m->dl.data, want_bf16, sizeof want_bf16) == 0);
+    mlcc_ndarray_release(m);
+    m = safetensors_load_ndarray(safetensors_find(st, "brain"), MLCC_DTYPE_F16, MLCC_CPU);
+    CHECK(m && ((uint16_t *)m->dl.data)[0] == mlcc_f32_to_f16(1.5f) && ((uint16_t *)m->dl.data)[1] == 0xc080);
+    mlcc_ndarray_release(m);
+    m = safetensors_load_ndarray(safetensors_find(st, "ids"), MLCC_DTYPE_I64, MLCC_CPU);
+    CHECK(m && ((int64_t *)m->dl.data)[1] == INT64_MAX);
+    mlcc_ndarray_release(m);
+    m = safetensors_load_ndarray(safetensors_find(st, "empty"), MLCC_DTYPE_F16, MLCC_CPU);
+    CHECK(m && mlcc_ndarray_numel(m) == 0);
+    mlcc_ndarray_release(m);
+    CHECK(safetensors_load_ndarray(safetensors_find(st, "ids"), MLCC_DTYPE_F32, MLCC_CPU) == NULL);
+    CHECK(strstr(mlcc_last_error(), "tensor 'ids'") && strstr(mlcc_last_error(), "cannot load I64 as float32"));
+    CHECK(safetensors_load_ndarray(safetensors_find(st, "half"), MLCC_DTYPE_F32, ((DLDevice){kDLCUDA, 0})) == NULL);
+    CHECK(strstr(mlcc_last_error(), "tensor 'half'") && strstr(mlcc_last_error(), "cuda:0 is not available"));
     safetensors_close(st);
 
     /* The header is padded to 8 bytes, and no temporary file is left behind. */
