@@ -1,9 +1,9 @@
 /* bench_runtime.c - micro-benchmarks of runtime basics: parallel_for dispatch latency (empty
  * body), f16/bf16 -> f32 conversion rate, safetensors open+validate time.
  *
- * build: make build && cc -O3 -march=native -Iinclude -Isrc bench/bench_runtime.c -Lbuild -lmlcc_runtime \
- *            -Wl,-rpath,$PWD/build -o build/bench_runtime
- * run:   MLCC_NUM_THREADS=2 build/bench_runtime [file.safetensors] */
+ * build: make build && cc -O3 -march=native -Iinclude -Isrc bench/bench_runtime.c -Lbuild
+ * -lmlcc_runtime \ -Wl,-rpath,$PWD/build -o build/bench_runtime run:   MLCC_NUM_THREADS=2
+ * build/bench_runtime [file.safetensors] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -56,15 +56,16 @@ int main(int argc, char **argv) {
     t0 = now();
     mlcc_f32_to_f16_n(h, x, n);
     double to16 = now() - t0;
-    printf("f16->f32 %.0f M/s, bf16->f32 %.0f M/s, f32->f16 %.0f M/s (one thread)\n", n / f16 / 1e6, n / bf16 / 1e6,
-           n / to16 / 1e6);
+    printf("f16->f32 %.0f M/s, bf16->f32 %.0f M/s, f32->f16 %.0f M/s (one thread)\n", n / f16 / 1e6,
+           n / bf16 / 1e6, n / to16 / 1e6);
 
     double partial[1024];
     void *ctx[2] = {x, partial};
     t0 = now();
     for (int r = 0; r < 20; r++) mlcc_parallel_for((int64_t)n, sum_body, ctx);
     double sum_time = (now() - t0) / 20;
-    printf("parallel sum of 64 MiB float32: %.2f ms (%.1f GB/s)\n", sum_time * 1e3, n * 4 / sum_time / 1e9);
+    printf("parallel sum of 64 MiB float32: %.2f ms (%.1f GB/s)\n", sum_time * 1e3,
+           n * 4 / sum_time / 1e9);
     free(x);
     free(h);
 
@@ -81,7 +82,8 @@ int main(int argc, char **argv) {
             count = safetensors_count(st);
             safetensors_close(st);
         }
-        printf("safetensors_open %s (%zu tensors): %.1f us\n", argv[1], count, (now() - t0) / reps * 1e6);
+        printf("safetensors_open %s (%zu tensors): %.1f us\n", argv[1], count,
+               (now() - t0) / reps * 1e6);
     }
     return 0;
 }

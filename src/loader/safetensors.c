@@ -27,20 +27,20 @@ enum {
     MAX_NDIM = 64,
 };
 
-/* Data types ------------------------------------------------------------------------------------ */
+/* Data types ----------------------------------------------------------------------------------- */
 
 static const struct {
     const char *name;
     size_t size;
     DLDataType dl; /* bits 0 = none */
 } dtypes[ST_DTYPE_COUNT] = {
-    [ST_BOOL] = {"BOOL", 1, {kDLUInt, 1, 1}},      [ST_U8] = {"U8", 1, {kDLUInt, 8, 1}},
-    [ST_I8] = {"I8", 1, {kDLInt, 8, 1}},           [ST_F8_E5M2] = {"F8_E5M2", 1, {0, 0, 0}},
-    [ST_F8_E4M3] = {"F8_E4M3", 1, {0, 0, 0}},      [ST_I16] = {"I16", 2, {kDLInt, 16, 1}},
-    [ST_U16] = {"U16", 2, {kDLUInt, 16, 1}},       [ST_F16] = {"F16", 2, {kDLFloat, 16, 1}},
-    [ST_BF16] = {"BF16", 2, {kDLBfloat, 16, 1}},   [ST_I32] = {"I32", 4, {kDLInt, 32, 1}},
-    [ST_U32] = {"U32", 4, {kDLUInt, 32, 1}},       [ST_F32] = {"F32", 4, {kDLFloat, 32, 1}},
-    [ST_I64] = {"I64", 8, {kDLInt, 64, 1}},        [ST_U64] = {"U64", 8, {kDLUInt, 64, 1}},
+    [ST_BOOL] = {"BOOL", 1, {kDLUInt, 1, 1}},    [ST_U8] = {"U8", 1, {kDLUInt, 8, 1}},
+    [ST_I8] = {"I8", 1, {kDLInt, 8, 1}},         [ST_F8_E5M2] = {"F8_E5M2", 1, {0, 0, 0}},
+    [ST_F8_E4M3] = {"F8_E4M3", 1, {0, 0, 0}},    [ST_I16] = {"I16", 2, {kDLInt, 16, 1}},
+    [ST_U16] = {"U16", 2, {kDLUInt, 16, 1}},     [ST_F16] = {"F16", 2, {kDLFloat, 16, 1}},
+    [ST_BF16] = {"BF16", 2, {kDLBfloat, 16, 1}}, [ST_I32] = {"I32", 4, {kDLInt, 32, 1}},
+    [ST_U32] = {"U32", 4, {kDLUInt, 32, 1}},     [ST_F32] = {"F32", 4, {kDLFloat, 32, 1}},
+    [ST_I64] = {"I64", 8, {kDLInt, 64, 1}},      [ST_U64] = {"U64", 8, {kDLUInt, 64, 1}},
     [ST_F64] = {"F64", 8, {kDLFloat, 64, 1}},
 };
 
@@ -60,7 +60,8 @@ int safetensors_dtype_parse(const char *name, mlcc_st_dtype *out) {
 
 int safetensors_dtype_to_dl(mlcc_st_dtype t, DLDataType *out) {
     if ((unsigned)t >= ST_DTYPE_COUNT || dtypes[t].dl.bits == 0)
-        return mlcc_set_error("safetensors dtype %s has no DLPack equivalent", safetensors_dtype_name(t));
+        return mlcc_set_error("safetensors dtype %s has no DLPack equivalent",
+                              safetensors_dtype_name(t));
     *out = dtypes[t].dl;
     return 0;
 }
@@ -72,7 +73,7 @@ int safetensors_dtype_from_dl(DLDataType t, mlcc_st_dtype *out) {
     return mlcc_set_error("data type %s cannot be stored in safetensors", mlcc_dtype_str(t, buf));
 }
 
-/* The open set ------------------------------------------------------------------------------------ */
+/* The open set --------------------------------------------------------------------------------- */
 
 typedef struct st_file {
     const char *path;
@@ -86,7 +87,7 @@ struct mlcc_safetensors {
     mlcc_arena arena; /* names, shapes, paths, metadata */
     MLCC_VEC(st_file) files;
     MLCC_VEC(mlcc_st_tensor) tensors;
-    mlcc_strmap by_name; /* name -> index into tensors */
+    mlcc_strmap by_name;             /* name -> index into tensors */
     MLCC_VEC(const char *) metadata; /* key, value, key, value, ... */
 };
 
@@ -134,7 +135,7 @@ static int map_file(mlcc_safetensors *st, const char *path) {
     return 0;
 }
 
-/* Header parsing ---------------------------------------------------------------------------------- */
+/* Header parsing ------------------------------------------------------------------------------- */
 
 static uint64_t read_le64(const uint8_t *p) {
     uint64_t v = 0;
@@ -152,7 +153,8 @@ static int parse_metadata(mlcc_safetensors *st, json_t *meta, int keep) {
     const char *key;
     json_t *value;
     json_object_foreach(meta, key, value) {
-        if (!json_is_string(value)) return mlcc_set_error("__metadata__ value of '%.200s' is not a string", key);
+        if (!json_is_string(value))
+            return mlcc_set_error("__metadata__ value of '%.200s' is not a string", key);
         if (keep) add_metadata(st, key, json_string_value(value));
     }
     return 0;
@@ -167,60 +169,72 @@ static int parse_nonnegative(json_t *j, uint64_t *out) {
 static void describe_shape(const int64_t *shape, int ndim, char *buf, size_t size) {
     size_t used = (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < ndim && used + 24 < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
     snprintf(buf + used, size - used, "%s]", used + 24 >= size ? ", ..." : "");
 }
 
 /* One tensor entry of a header; fills t (name set by the caller). Errors lack the file name. */
-static int parse_tensor(mlcc_safetensors *st, const char *name, json_t *value, const uint8_t *data, size_t data_len,
-                        mlcc_st_tensor *t) {
+static int parse_tensor(mlcc_safetensors *st, const char *name, json_t *value, const uint8_t *data,
+                        size_t data_len, mlcc_st_tensor *t) {
     if (!json_is_object(value))
-        return mlcc_set_error("tensor '%.200s': expected an object with dtype, shape and data_offsets", name);
+        return mlcc_set_error(
+            "tensor '%.200s': expected an object with dtype, shape and data_offsets", name);
     json_t *dtype = json_object_get(value, "dtype"), *shape = json_object_get(value, "shape"),
            *offsets = json_object_get(value, "data_offsets");
-    if (!json_is_string(dtype)) return mlcc_set_error("tensor '%.200s': \"dtype\" is missing or not a string", name);
+    if (!json_is_string(dtype))
+        return mlcc_set_error("tensor '%.200s': \"dtype\" is missing or not a string", name);
     if (safetensors_dtype_parse(json_string_value(dtype), &t->dtype) != 0)
         return mlcc_prefix_error("tensor '%.200s'", name);
-    if (!json_is_array(shape)) return mlcc_set_error("tensor '%.200s': \"shape\" is missing or not an array", name);
+    if (!json_is_array(shape))
+        return mlcc_set_error("tensor '%.200s': \"shape\" is missing or not an array", name);
     if (json_array_size(shape) > MAX_NDIM)
-        return mlcc_set_error("tensor '%.200s': shape has %zu dimensions (at most %d)", name, json_array_size(shape),
-                              MAX_NDIM);
+        return mlcc_set_error("tensor '%.200s': shape has %zu dimensions (at most %d)", name,
+                              json_array_size(shape), MAX_NDIM);
     t->ndim = (int)json_array_size(shape);
     int64_t *dims = ARENA_ARRAY(&st->arena, int64_t, t->ndim ? t->ndim : 1);
     uint64_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         uint64_t d;
         if (parse_nonnegative(json_array_get(shape, (size_t)i), &d) != 0)
-            return mlcc_set_error("tensor '%.200s': shape[%d] is not a non-negative integer", name, i);
+            return mlcc_set_error("tensor '%.200s': shape[%d] is not a non-negative integer", name,
+                                  i);
         dims[i] = (int64_t)d;
         /* Every partial product must fit in int64, as mlcc_shape_numel demands later, even when
          * a zero further on would make the total small. */
-        if (numel != UINT64_MAX && (__builtin_mul_overflow(numel, d, &numel) || numel > INT64_MAX)) numel = UINT64_MAX;
+        if (numel != UINT64_MAX && (__builtin_mul_overflow(numel, d, &numel) || numel > INT64_MAX))
+            numel = UINT64_MAX;
     }
     t->shape = dims;
     uint64_t begin, end;
     if (!json_is_array(offsets) || json_array_size(offsets) != 2 ||
         parse_nonnegative(json_array_get(offsets, 0), &begin) != 0 ||
         parse_nonnegative(json_array_get(offsets, 1), &end) != 0)
-        return mlcc_set_error("tensor '%.200s': \"data_offsets\" must be [begin, end] with non-negative integers", name);
+        return mlcc_set_error(
+            "tensor '%.200s': \"data_offsets\" must be [begin, end] with non-negative integers",
+            name);
     if (begin > end)
-        return mlcc_set_error("tensor '%.200s': data_offsets [%llu, %llu] end before they begin", name,
-                              (unsigned long long)begin, (unsigned long long)end);
+        return mlcc_set_error("tensor '%.200s': data_offsets [%llu, %llu] end before they begin",
+                              name, (unsigned long long)begin, (unsigned long long)end);
     if (end > data_len)
-        return mlcc_set_error("tensor '%.200s': data_offsets [%llu, %llu] go past the end of the data (%zu bytes)", name,
-                              (unsigned long long)begin, (unsigned long long)end, data_len);
+        return mlcc_set_error(
+            "tensor '%.200s': data_offsets [%llu, %llu] go past the end of the data (%zu bytes)",
+            name, (unsigned long long)begin, (unsigned long long)end, data_len);
     uint64_t need;
-    if (numel == UINT64_MAX || __builtin_mul_overflow(numel, (uint64_t)safetensors_dtype_size(t->dtype), &need))
+    if (numel == UINT64_MAX ||
+        __builtin_mul_overflow(numel, (uint64_t)safetensors_dtype_size(t->dtype), &need))
         need = UINT64_MAX;
     if (need != end - begin) {
         char sbuf[256];
         describe_shape(dims, t->ndim, sbuf, sizeof sbuf);
         if (need == UINT64_MAX)
-            return mlcc_set_error("tensor '%.200s': shape %s of %s overflows 64-bit sizes", name, sbuf,
-                                  safetensors_dtype_name(t->dtype));
-        return mlcc_set_error("tensor '%.200s': shape %s of %s needs %llu bytes but data_offsets [%llu, %llu] hold %llu",
-                              name, sbuf, safetensors_dtype_name(t->dtype), (unsigned long long)need,
-                              (unsigned long long)begin, (unsigned long long)end, (unsigned long long)(end - begin));
+            return mlcc_set_error("tensor '%.200s': shape %s of %s overflows 64-bit sizes", name,
+                                  sbuf, safetensors_dtype_name(t->dtype));
+        return mlcc_set_error("tensor '%.200s': shape %s of %s needs %llu bytes but data_offsets "
+                              "[%llu, %llu] hold %llu",
+                              name, sbuf, safetensors_dtype_name(t->dtype),
+                              (unsigned long long)need, (unsigned long long)begin,
+                              (unsigned long long)end, (unsigned long long)(end - begin));
     }
     t->nbytes = (size_t)(end - begin);
     t->data = data + begin;
@@ -244,12 +258,14 @@ static int check_overlaps(mlcc_safetensors *st, size_t first) {
     for (size_t i = 0; i < n; i++) {
         if (t[i].nbytes == 0) continue;
         if (reach && t[i].file_offset < reach->file_offset + reach->nbytes)
-            return mlcc_set_error("tensors '%.200s' and '%.200s' overlap (bytes %llu..%llu and %llu..%llu of the file)",
+            return mlcc_set_error("tensors '%.200s' and '%.200s' overlap (bytes %llu..%llu and "
+                                  "%llu..%llu of the file)",
                                   reach->name, t[i].name, (unsigned long long)reach->file_offset,
                                   (unsigned long long)(reach->file_offset + reach->nbytes),
                                   (unsigned long long)t[i].file_offset,
                                   (unsigned long long)(t[i].file_offset + t[i].nbytes));
-        if (!reach || t[i].file_offset + t[i].nbytes > reach->file_offset + reach->nbytes) reach = &t[i];
+        if (!reach || t[i].file_offset + t[i].nbytes > reach->file_offset + reach->nbytes)
+            reach = &t[i];
     }
     return 0;
 }
@@ -258,17 +274,21 @@ static int check_overlaps(mlcc_safetensors *st, size_t first) {
 static int parse_file_header(mlcc_safetensors *st, size_t fi) {
     const st_file *f = &st->files.data[fi];
     if (f->len < 8)
-        return mlcc_set_error("the file is %zu bytes, too short for the 8-byte header length", f->len);
+        return mlcc_set_error("the file is %zu bytes, too short for the 8-byte header length",
+                              f->len);
     uint64_t n = read_le64(f->bytes);
     if (n > f->len - 8)
-        return mlcc_set_error("header length %llu goes past the end of the file (%zu bytes)", (unsigned long long)n, f->len);
+        return mlcc_set_error("header length %llu goes past the end of the file (%zu bytes)",
+                              (unsigned long long)n, f->len);
     if (n > MAX_HEADER_BYTES)
-        return mlcc_set_error("header length %llu is over the limit of %d bytes", (unsigned long long)n, MAX_HEADER_BYTES);
+        return mlcc_set_error("header length %llu is over the limit of %d bytes",
+                              (unsigned long long)n, MAX_HEADER_BYTES);
     const char *header = (const char *)f->bytes + 8;
     if (n == 0 || header[0] != '{') return mlcc_set_error("the header does not start with '{'");
     json_error_t err;
     json_t *root = json_loadb(header, (size_t)n, JSON_REJECT_DUPLICATES, &err);
-    if (!root) return mlcc_set_error("header JSON, line %d column %d: %s", err.line, err.column, err.text);
+    if (!root)
+        return mlcc_set_error("header JSON, line %d column %d: %s", err.line, err.column, err.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return mlcc_set_error("the header is not a JSON object");
@@ -326,8 +346,10 @@ static int open_index(mlcc_safetensors *st, const char *index_path) {
     int rc = -1;
     char *dir = mlcc_xstrdup(index_path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else strcpy(dir, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
     mlcc_strmap shards; /* shard file name -> file index */
     strmap_init(&shards);
     json_t *map = json_object_get(root, "weight_map");
@@ -340,8 +362,9 @@ static int open_index(mlcc_safetensors *st, const char *index_path) {
     json_object_foreach(map, name, value) {
         const char *shard = json_string_value(value);
         if (!shard || !valid_shard_name(shard)) {
-            mlcc_set_error("%s: weight_map entry '%.200s' must be the file name of a shard in the same folder", index_path,
-                           name);
+            mlcc_set_error(
+                "%s: weight_map entry '%.200s' must be the file name of a shard in the same folder",
+                index_path, name);
             goto done;
         }
         int inserted;
@@ -359,16 +382,20 @@ static int open_index(mlcc_safetensors *st, const char *index_path) {
     }
     json_object_foreach(map, name, value) {
         const mlcc_st_tensor *t = safetensors_find(st, name);
-        const st_file *f = &st->files.data[strmap_find(&shards, json_string_value(value), strlen(json_string_value(value)))->value.i];
+        const st_file *f = &st->files.data[strmap_find(&shards, json_string_value(value),
+                                                       strlen(json_string_value(value)))
+                                               ->value.i];
         if (!t || t->file != f->path) {
-            mlcc_set_error("%s: weight_map puts tensor '%.200s' in %s, which has no such tensor", index_path, name, f->path);
+            mlcc_set_error("%s: weight_map puts tensor '%.200s' in %s, which has no such tensor",
+                           index_path, name, f->path);
             goto done;
         }
     }
     json_t *meta = json_object_get(root, "metadata");
     json_object_foreach(meta, name, value) { /* a no-op when meta is not an object */
         char buf[32];
-        if (json_is_string(value)) add_metadata(st, name, json_string_value(value));
+        if (json_is_string(value))
+            add_metadata(st, name, json_string_value(value));
         else if (json_is_integer(value)) {
             snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(value));
             add_metadata(st, name, buf);
@@ -393,9 +420,13 @@ mlcc_safetensors *safetensors_open(const char *path) {
     if (mlcc_is_dir(path)) {
         char *index = mlcc_path_join(path, "model.safetensors.index.json");
         char *single = mlcc_path_join(path, "model.safetensors");
-        if (mlcc_file_exists(index)) rc = open_index(st, index);
-        else if (mlcc_file_exists(single)) rc = open_single(st, single) || index_names(st);
-        else rc = mlcc_set_error("%s: no model.safetensors or model.safetensors.index.json in this folder", path);
+        if (mlcc_file_exists(index))
+            rc = open_index(st, index);
+        else if (mlcc_file_exists(single))
+            rc = open_single(st, single) || index_names(st);
+        else
+            rc = mlcc_set_error(
+                "%s: no model.safetensors or model.safetensors.index.json in this folder", path);
         free(index);
         free(single);
     } else if (ends_with(path, ".json")) {
@@ -412,7 +443,8 @@ mlcc_safetensors *safetensors_open(const char *path) {
 
 mlcc_safetensors *safetensors_open_memory(const void *data, size_t len, const char *name) {
     mlcc_safetensors *st = set_new();
-    st_file f = {arena_strdup(&st->arena, name), NULL, 0, data ? data : (const uint8_t *)"", data ? len : 0};
+    st_file f = {arena_strdup(&st->arena, name), NULL, 0, data ? data : (const uint8_t *)"",
+                 data ? len : 0};
     vec_push(&st->files, f);
     if (parse_file_header(st, 0) != 0 || index_names(st) != 0) {
         mlcc_prefix_error("%s", name);
@@ -443,7 +475,8 @@ size_t safetensors_metadata_count(const mlcc_safetensors *st) {
     return st->metadata.len / 2;
 }
 
-void safetensors_metadata_at(const mlcc_safetensors *st, size_t i, const char **key, const char **value) {
+void safetensors_metadata_at(const mlcc_safetensors *st, size_t i, const char **key,
+                             const char **value) {
     *key = st->metadata.data[2 * i];
     *value = st->metadata.data[2 * i + 1];
 }
@@ -475,8 +508,9 @@ int safetensors_read_f32(const mlcc_st_tensor *t, float *dst) {
         }
         return 0;
     default:
-        return mlcc_set_error("tensor '%.200s' in %s is %s; only F32, F16, BF16 and F64 convert to float32", t->name,
-                              t->file, safetensors_dtype_name(t->dtype));
+        return mlcc_set_error(
+            "tensor '%.200s' in %s is %s; only F32, F16, BF16 and F64 convert to float32", t->name,
+            t->file, safetensors_dtype_name(t->dtype));
     }
 }
 
@@ -491,8 +525,10 @@ static int convert_into(const mlcc_st_tensor *t, MLCCNDArray *dst) {
     if (mlcc_dtype_eq(want, MLCC_DTYPE_F32)) return safetensors_read_f32(t, dst->dl.data);
     float *tmp = mlcc_xmalloc(n ? n * sizeof(float) : 1);
     int rc = safetensors_read_f32(t, tmp);
-    if (rc == 0 && mlcc_dtype_eq(want, MLCC_DTYPE_F16)) mlcc_f32_to_f16_n(dst->dl.data, tmp, n);
-    else if (rc == 0) mlcc_f32_to_bf16_n(dst->dl.data, tmp, n);
+    if (rc == 0 && mlcc_dtype_eq(want, MLCC_DTYPE_F16))
+        mlcc_f32_to_f16_n(dst->dl.data, tmp, n);
+    else if (rc == 0)
+        mlcc_f32_to_bf16_n(dst->dl.data, tmp, n);
     free(tmp);
     return rc;
 }
@@ -501,9 +537,10 @@ MLCCNDArray *safetensors_load_ndarray(const mlcc_st_tensor *t, DLDataType dtype,
     mlcc_st_dtype want;
     char buf[32];
     if (safetensors_dtype_from_dl(dtype, &want) != 0 ||
-        (want != t->dtype && !(is_float_type(t->dtype) && (want == ST_F32 || want == ST_F16 || want == ST_BF16)))) {
-        mlcc_set_error("tensor '%.200s' in %s: cannot load %s as %s", t->name, t->file, safetensors_dtype_name(t->dtype),
-                       mlcc_dtype_str(dtype, buf));
+        (want != t->dtype &&
+         !(is_float_type(t->dtype) && (want == ST_F32 || want == ST_F16 || want == ST_BF16)))) {
+        mlcc_set_error("tensor '%.200s' in %s: cannot load %s as %s", t->name, t->file,
+                       safetensors_dtype_name(t->dtype), mlcc_dtype_str(dtype, buf));
         return NULL;
     }
     MLCCNDArray *host = mlcc_ndarray_empty(t->ndim, t->shape, dtype, MLCC_CPU);
@@ -511,7 +548,8 @@ MLCCNDArray *safetensors_load_ndarray(const mlcc_st_tensor *t, DLDataType dtype,
         mlcc_prefix_error("tensor '%.200s' in %s", t->name, t->file);
         return NULL;
     }
-    int rc = want == t->dtype ? (memcpy(host->dl.data, t->data, t->nbytes), 0) : convert_into(t, host);
+    int rc =
+        want == t->dtype ? (memcpy(host->dl.data, t->data, t->nbytes), 0) : convert_into(t, host);
     if (rc == 0 && dev.device_type != kDLCPU) {
         MLCCNDArray *on_dev = mlcc_ndarray_empty(t->ndim, t->shape, dtype, dev);
         rc = on_dev ? mlcc_ndarray_copy(on_dev, host) : -1;
@@ -526,7 +564,7 @@ MLCCNDArray *safetensors_load_ndarray(const mlcc_st_tensor *t, DLDataType dtype,
     return host;
 }
 
-/* Writer ------------------------------------------------------------------------------------------- */
+/* Writer --------------------------------------------------------------------------------------- */
 
 typedef struct {
     const mlcc_st_write_tensor *t;
@@ -546,10 +584,13 @@ static int check_write_tensor(const mlcc_st_write_tensor *t, mlcc_strmap *names,
     int inserted;
     strmap_upsert(names, t->name, strlen(t->name), &inserted);
     if (!inserted) return mlcc_set_error("tensor '%.200s' is given twice", t->name);
-    if ((unsigned)t->dtype >= ST_DTYPE_COUNT) return mlcc_set_error("tensor '%.200s': bad dtype %d", t->name, (int)t->dtype);
-    if (t->ndim < 0 || t->ndim > MAX_NDIM) return mlcc_set_error("tensor '%.200s': ndim %d", t->name, t->ndim);
+    if ((unsigned)t->dtype >= ST_DTYPE_COUNT)
+        return mlcc_set_error("tensor '%.200s': bad dtype %d", t->name, (int)t->dtype);
+    if (t->ndim < 0 || t->ndim > MAX_NDIM)
+        return mlcc_set_error("tensor '%.200s': ndim %d", t->name, t->ndim);
     int64_t numel;
-    if (mlcc_shape_numel(t->ndim, t->shape, &numel) != 0) return mlcc_prefix_error("tensor '%.200s'", t->name);
+    if (mlcc_shape_numel(t->ndim, t->shape, &numel) != 0)
+        return mlcc_prefix_error("tensor '%.200s'", t->name);
     if (__builtin_mul_overflow((uint64_t)numel, safetensors_dtype_size(t->dtype), nbytes))
         return mlcc_set_error("tensor '%.200s': size overflows", t->name);
     if (*nbytes && !t->data) return mlcc_set_error("tensor '%.200s' has no data", t->name);
@@ -557,7 +598,8 @@ static int check_write_tensor(const mlcc_st_write_tensor *t, mlcc_strmap *names,
 }
 
 /* The header JSON for entries in layout order; NULL with an error. */
-static char *build_header(const write_entry *entries, size_t n, const char *const *metadata, size_t *len) {
+static char *build_header(const write_entry *entries, size_t n, const char *const *metadata,
+                          size_t *len) {
     json_t *root = json_object();
     if (metadata && metadata[0]) {
         json_t *meta = json_object();
@@ -577,8 +619,9 @@ static char *build_header(const write_entry *entries, size_t n, const char *cons
         const mlcc_st_write_tensor *t = entries[i].t;
         json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
-        json_t *info = json_pack("{s:s, s:o, s:[I,I]}", "dtype", safetensors_dtype_name(t->dtype), "shape", shape,
-                                 "data_offsets", (json_int_t)offset, (json_int_t)(offset + entries[i].nbytes));
+        json_t *info = json_pack("{s:s, s:o, s:[I,I]}", "dtype", safetensors_dtype_name(t->dtype),
+                                 "shape", shape, "data_offsets", (json_int_t)offset,
+                                 (json_int_t)(offset + entries[i].nbytes));
         if (!info || json_object_set_new(root, t->name, info) != 0) {
             json_decref(root);
             mlcc_set_error("tensor name '%.200s' is not valid UTF-8", t->name);
@@ -600,7 +643,8 @@ static int write_all(FILE *out, const void *data, size_t len) {
     return len == 0 || fwrite(data, 1, len, out) == len ? 0 : -1;
 }
 
-int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, size_t n, const char *const *metadata) {
+int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, size_t n,
+                      const char *const *metadata) {
     write_entry *entries = mlcc_xcalloc(n ? n : 1, sizeof *entries);
     mlcc_strmap names;
     strmap_init(&names);
@@ -625,7 +669,8 @@ int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, siz
     static int counter;
     size_t tmp_len = strlen(path) + 64;
     char *tmp = mlcc_xmalloc(tmp_len);
-    snprintf(tmp, tmp_len, "%s.tmp.%ld.%d", path, (long)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    snprintf(tmp, tmp_len, "%s.tmp.%ld.%d", path, (long)getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
     FILE *out = fopen(tmp, "wb");
     if (!out) {
         rc = mlcc_set_error("writing %s: %s", tmp, strerror(errno));
@@ -638,8 +683,10 @@ int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, siz
         for (size_t i = 0; i < n; i++) rc |= write_all(out, entries[i].t->data, entries[i].nbytes);
         rc |= fflush(out) != 0 || fsync(fileno(out)) != 0 ? -1 : 0;
         rc |= fclose(out) != 0 ? -1 : 0;
-        if (rc != 0) mlcc_set_error("writing %s: %s", path, strerror(errno));
-        else if (rename(tmp, path) != 0) rc = mlcc_set_error("renaming %s to %s: %s", tmp, path, strerror(errno));
+        if (rc != 0)
+            mlcc_set_error("writing %s: %s", path, strerror(errno));
+        else if (rename(tmp, path) != 0)
+            rc = mlcc_set_error("renaming %s to %s: %s", tmp, path, strerror(errno));
         if (rc != 0) unlink(tmp);
     }
     free(tmp);

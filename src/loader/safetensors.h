@@ -73,7 +73,8 @@ size_t safetensors_num_files(const mlcc_safetensors *st);
 /* __metadata__ (of the first file; for a sharded set, the index's "metadata" strings come
  * after it). */
 size_t safetensors_metadata_count(const mlcc_safetensors *st);
-void safetensors_metadata_at(const mlcc_safetensors *st, size_t i, const char **key, const char **value);
+void safetensors_metadata_at(const mlcc_safetensors *st, size_t i, const char **key,
+                             const char **value);
 const char *safetensors_metadata(const mlcc_safetensors *st, const char *key);
 
 /* Converts a F32, F16, BF16 or F64 tensor to float32 (F64 rounds to nearest). */
@@ -96,6 +97,7 @@ typedef struct mlcc_st_write_tensor {
  * out as the reference writer does: largest element size first (stable), so every tensor is
  * aligned to its element size; the header is padded with spaces to a multiple of 8.
  * `metadata` is NULL or a NULL-terminated list of key, value, key, value, ... */
-int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, size_t n, const char *const *metadata);
+int safetensors_write(const char *path, const mlcc_st_write_tensor *tensors, size_t n,
+                      const char *const *metadata);
 
 #endif

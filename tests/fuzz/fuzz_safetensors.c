@@ -22,9 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t k = 0; k < t->nbytes; k++) sink ^= p[k];
         if (safetensors_find(st, t->name) != t) __builtin_trap();
         int64_t numel;
-        if (mlcc_shape_numel(t->ndim, t->shape, &numel) != 0) __builtin_trap(); /* accepted shapes are sane */
+        if (mlcc_shape_numel(t->ndim, t->shape, &numel) != 0)
+            __builtin_trap(); /* accepted shapes are sane */
         if ((size_t)numel * safetensors_dtype_size(t->dtype) != t->nbytes) __builtin_trap();
-        if (t->nbytes <= 4096 && (t->dtype == ST_F16 || t->dtype == ST_BF16 || t->dtype == ST_F32)) {
+        if (t->nbytes <= 4096 &&
+            (t->dtype == ST_F16 || t->dtype == ST_BF16 || t->dtype == ST_F32)) {
             float buf[2048];
             safetensors_read_f32(t, buf);
         }

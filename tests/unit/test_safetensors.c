@@ -33,11 +33,13 @@ static void check_shape(const mlcc_safetensors *st, const char *name, int64_t d0
     if (!t) return;
     int ndim = d1 < 0 ? 1 : 2;
     CHECK_MSG(t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1),
-              "%s: shape [%lld%s%lld] expected [%lld, %lld]", name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
-              t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)d0, (long long)d1);
+              "%s: shape [%lld%s%lld] expected [%lld, %lld]", name, (long long)t->shape[0],
+              t->ndim > 1 ? ", " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)d0,
+              (long long)d1);
 }
 
-/* Llama-layout checkpoints: every tensor the architecture has, with the shapes its config implies. */
+/* Llama-layout checkpoints: every tensor the architecture has, with the shapes its config implies.
+ */
 static void check_llama_layout(const char *dir) {
     char *folder = test_data_path(dir);
     char *config_path = mlcc_path_join(folder, "config.json");
@@ -46,9 +48,12 @@ static void check_llama_layout(const char *dir) {
     mlcc_safetensors *st = safetensors_open(folder);
     CHECK_MSG(st != NULL, "%s", mlcc_last_error());
     if (!st || !config) return;
-    int64_t hidden = config_int(config, "hidden_size", 0), layers = config_int(config, "num_hidden_layers", 0);
-    int64_t heads = config_int(config, "num_attention_heads", 0), vocab = config_int(config, "vocab_size", 0);
-    int64_t kv = config_int(config, "num_key_value_heads", heads), inter = config_int(config, "intermediate_size", 0);
+    int64_t hidden = config_int(config, "hidden_size", 0),
+            layers = config_int(config, "num_hidden_layers", 0);
+    int64_t heads = config_int(config, "num_attention_heads", 0),
+            vocab = config_int(config, "vocab_size", 0);
+    int64_t kv = config_int(config, "num_key_value_heads", heads),
+            inter = config_int(config, "intermediate_size", 0);
     int64_t head_dim = config_int(config, "head_dim", hidden / heads);
     int tied = json_is_true(json_object_get(config, "tie_word_embeddings"));
     check_shape(st, "model.embed_tokens.weight", vocab, hidden);
@@ -62,8 +67,8 @@ static void check_llama_layout(const char *dir) {
             snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)i, norms[k]);
             check_shape(st, name, hidden, -1);
         }
-#define LAYER(suffix, d0, d1)                                                                                          \
-    snprintf(name, sizeof name, "model.layers.%lld." suffix, (long long)i);                                            \
+#define LAYER(suffix, d0, d1)                                                                      \
+    snprintf(name, sizeof name, "model.layers.%lld." suffix, (long long)i);                        \
     check_shape(st, name, d0, d1)
         LAYER("self_attn.q_proj.weight", heads * head_dim, hidden);
         LAYER("self_attn.k_proj.weight", kv * head_dim, hidden);
@@ -77,7 +82,9 @@ static void check_llama_layout(const char *dir) {
     CHECK_EQ_INT(safetensors_count(st), 2 + !tied + 9 * layers);
     CHECK_EQ_STR(safetensors_metadata(st, "format"), "pt");
     /* The dtype the config names, for every tensor. */
-    const char *want = strcmp(json_string_value(json_object_get(config, "dtype")), "bfloat16") == 0 ? "BF16" : "F32";
+    const char *want = strcmp(json_string_value(json_object_get(config, "dtype")), "bfloat16") == 0
+                           ? "BF16"
+                           : "F32";
     int wrong_dtype = 0;
     for (size_t i = 0; i < safetensors_count(st); i++)
         wrong_dtype += strcmp(safetensors_dtype_name(safetensors_at(st, i)->dtype), want) != 0;
@@ -95,8 +102,10 @@ static void check_fixture(const char *dir) {
     char rel[256];
     snprintf(rel, sizeof rel, "hf-tiny/%s", dir);
     char *folder = test_data_path(rel);
-    char *model = mlcc_path_join(folder, "model.safetensors"), *ref = mlcc_path_join(folder, "ref.safetensors");
-    char *meta_path = mlcc_path_join(folder, "meta.json"), *config_path = mlcc_path_join(folder, "config.json");
+    char *model = mlcc_path_join(folder, "model.safetensors"),
+         *ref = mlcc_path_join(folder, "ref.safetensors");
+    char *meta_path = mlcc_path_join(folder, "meta.json"),
+         *config_path = mlcc_path_join(folder, "config.json");
     mlcc_safetensors *st = safetensors_open(model);
     CHECK_MSG(st != NULL, "%s", mlcc_last_error());
     if (st) {
@@ -111,9 +120,11 @@ static void check_fixture(const char *dir) {
             gaps += t->file_offset != expect_offset;
             expect_offset += t->nbytes;
             CHECK(t->file && strcmp(t->file, model) == 0);
-            float *values = malloc(t->nbytes / safetensors_dtype_size(t->dtype) * sizeof(float) + 1);
+            float *values =
+                malloc(t->nbytes / safetensors_dtype_size(t->dtype) * sizeof(float) + 1);
             if (safetensors_read_f32(t, values) == 0)
-                for (size_t k = 0; k < t->nbytes / safetensors_dtype_size(t->dtype); k++) not_finite += !isfinite(values[k]);
+                for (size_t k = 0; k < t->nbytes / safetensors_dtype_size(t->dtype); k++)
+                    not_finite += !isfinite(values[k]);
             free(values);
         }
         CHECK_EQ_INT(gaps, 0);
@@ -153,8 +164,10 @@ static void check_fixture(const char *dir) {
 
 /* Malformed files ------------------------------------------------------------------------------ */
 
-/* A file of an 8-byte length (declared_len, or the header's real length when -1) + header + data. */
-static char *make_file(const char *name, long long declared_len, const char *header, size_t data_len) {
+/* A file of an 8-byte length (declared_len, or the header's real length when -1) + header + data.
+ */
+static char *make_file(const char *name, long long declared_len, const char *header,
+                       size_t data_len) {
     char *path = tmp_path(name);
     size_t hlen = strlen(header), total = 8 + hlen + data_len;
     uint8_t *buf = calloc(1, total);
@@ -167,14 +180,14 @@ static char *make_file(const char *name, long long declared_len, const char *hea
     return path;
 }
 
-static void expect_error(const char *name, long long declared_len, const char *header, size_t data_len,
-                         const char *message) {
+static void expect_error(const char *name, long long declared_len, const char *header,
+                         size_t data_len, const char *message) {
     char *path = make_file(name, declared_len, header, data_len);
     mlcc_safetensors *st = safetensors_open(path);
     CHECK_MSG(st == NULL, "%s opened", name);
     const char *err = mlcc_last_error();
-    CHECK_MSG(strncmp(err, path, strlen(path)) == 0 && strstr(err, message) != NULL, "%s: got '%s', want '%s'", name,
-              err, message);
+    CHECK_MSG(strncmp(err, path, strlen(path)) == 0 && strstr(err, message) != NULL,
+              "%s: got '%s', want '%s'", name, err, message);
     safetensors_close(st);
     unlink(path);
     free(path);
@@ -188,13 +201,16 @@ static void test_malformed(void) {
     unlink(empty);
     free(empty);
     CHECK(safetensors_open_memory("abc", 3, "mem") == NULL);
-    CHECK_EQ_STR(mlcc_last_error(), "mem: the file is 3 bytes, too short for the 8-byte header length");
+    CHECK_EQ_STR(mlcc_last_error(),
+                 "mem: the file is 3 bytes, too short for the 8-byte header length");
     CHECK(safetensors_open("/nonexistent/x.safetensors") == NULL);
     CHECK(strstr(mlcc_last_error(), "/nonexistent/x.safetensors: No such file") != NULL);
 
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
-    expect_error("trunc.st", 200, ok, 8, "header length 200 goes past the end of the file (70 bytes)");
-    expect_error("huge.st", 0x7fffffffffffffffll, ok, 8, "header length 9223372036854775807 goes past the end");
+    expect_error("trunc.st", 200, ok, 8,
+                 "header length 200 goes past the end of the file (70 bytes)");
+    expect_error("huge.st", 0x7fffffffffffffffll, ok, 8,
+                 "header length 9223372036854775807 goes past the end");
     expect_error("nobrace.st", -1, "[1, 2]", 0, "the header does not start with '{'");
     expect_error("zero.st", 0, "", 0, "the header does not start with '{'");
     expect_error("badjson.st", -1, "{\"a\": {\"dtype\": ", 0, "header JSON, line 1 column");
@@ -202,35 +218,47 @@ static void test_malformed(void) {
                  "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
                  "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
                  2, "duplicate object key");
-    expect_error("notobj.st", -1, "{\"a\": 3}", 0, "tensor 'a': expected an object with dtype, shape and data_offsets");
-    expect_error("dtype.st", -1, "{\"w\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-                 "tensor 'w': unknown dtype 'F33'");
-    expect_error("nodtype.st", -1, "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'w': \"dtype\" is missing");
-    expect_error("shape.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}", 16,
-                 "tensor 'w': \"shape\" is missing or not an array");
-    expect_error("negdim.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", 8,
+    expect_error("notobj.st", -1, "{\"a\": 3}", 0,
+                 "tensor 'a': expected an object with dtype, shape and data_offsets");
+    expect_error("dtype.st", -1, "{\"w\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                 8, "tensor 'w': unknown dtype 'F33'");
+    expect_error("nodtype.st", -1, "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                 "tensor 'w': \"dtype\" is missing");
+    expect_error("shape.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,16]}}",
+                 16, "tensor 'w': \"shape\" is missing or not an array");
+    expect_error("negdim.st", -1,
+                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", 8,
                  "tensor 'w': shape[1] is not a non-negative integer");
-    expect_error("floatdim.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8,
+    expect_error("floatdim.st", -1,
+                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8,
                  "tensor 'w': shape[0] is not a non-negative integer");
     expect_error("offs.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8,
                  "tensor 'w': \"data_offsets\" must be [begin, end]");
-    expect_error("past.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 12,
-                 "tensor 'w': data_offsets [0, 16] go past the end of the data (12 bytes)");
-    expect_error("far.st", -1, "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[18446744073709551615,0]}}", 12,
-                 "header JSON");
-    expect_error("backwards.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", 12,
+    expect_error("past.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                 12, "tensor 'w': data_offsets [0, 16] go past the end of the data (12 bytes)");
+    expect_error(
+        "far.st", -1,
+        "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[18446744073709551615,0]}}", 12,
+        "header JSON");
+    expect_error("backwards.st", -1,
+                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", 12,
                  "tensor 'w': data_offsets [8, 4] end before they begin");
-    expect_error("size.st", -1, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", 24,
+    expect_error("size.st", -1,
+                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", 24,
                  "tensor 'w': shape [2, 3] of F32 needs 24 bytes but data_offsets [0, 20] hold 20");
     expect_error("overflow.st", -1,
-                 "{\"w\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904,4611686018427387904],\"data_offsets\":[0,8]}}",
-                 8, "tensor 'w': shape [4611686018427387904, 4611686018427387904] of F64 overflows");
-    expect_error("overflow2.st", -1,
-                 "{\"w\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,8]}}", 8,
-                 "overflows 64-bit sizes");
-    expect_error("zero_later.st", -1,
-                 "{\"w\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904,2,0],\"data_offsets\":[0,0]}}", 0,
-                 "overflows 64-bit sizes");
+                 "{\"w\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904,4611686018427387904],"
+                 "\"data_offsets\":[0,8]}}",
+                 8,
+                 "tensor 'w': shape [4611686018427387904, 4611686018427387904] of F64 overflows");
+    expect_error(
+        "overflow2.st", -1,
+        "{\"w\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,8]}}", 8,
+        "overflows 64-bit sizes");
+    expect_error(
+        "zero_later.st", -1,
+        "{\"w\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904,2,0],\"data_offsets\":[0,0]}}", 0,
+        "overflows 64-bit sizes");
     expect_error("overlap.st", -1,
                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
@@ -240,12 +268,15 @@ static void test_malformed(void) {
                  "\"mid\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[4,6]},"
                  "\"late\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[10,12]}}",
                  16, "tensors 'big' and 'mid' overlap");
-    expect_error("meta.st", -1, "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__ value of 'format' is not a string");
+    expect_error("meta.st", -1, "{\"__metadata__\":{\"format\":1}}", 0,
+                 "__metadata__ value of 'format' is not a string");
     expect_error("meta2.st", -1, "{\"__metadata__\":[]}", 0, "__metadata__ is not an object");
-    expect_error("ndim.st", -1,
-                 "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
-                 "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}",
-                 1, "shape has 65 dimensions (at most 64)");
+    expect_error(
+        "ndim.st", -1,
+        "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+        "1,1,1,1,1,1,1,1,1,1,"
+        "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}",
+        1, "shape has 65 dimensions (at most 64)");
 
     /* A header length over the 100 MB limit that does fit in the (sparse) file. */
     char *big = tmp_path("big.st");
@@ -256,7 +287,8 @@ static void test_malformed(void) {
     CHECK(write(fd, len, 8) == 8 && write(fd, "{", 1) == 1 && ftruncate(fd, 100000100) == 0);
     close(fd);
     CHECK(safetensors_open(big) == NULL);
-    CHECK(strstr(mlcc_last_error(), "header length 100000001 is over the limit of 100000000 bytes") != NULL);
+    CHECK(strstr(mlcc_last_error(),
+                 "header length 100000001 is over the limit of 100000000 bytes") != NULL);
     unlink(big);
     free(big);
 
@@ -273,7 +305,8 @@ static void test_malformed(void) {
     if (st) {
         CHECK_EQ_INT(safetensors_count(st), 3);
         const mlcc_st_tensor *after = safetensors_find(st, "after");
-        CHECK(after && after->ndim == 0 && after->nbytes == 2 && ((const uint8_t *)after->data)[0] == 20);
+        CHECK(after && after->ndim == 0 && after->nbytes == 2 &&
+              ((const uint8_t *)after->data)[0] == 20);
         CHECK(safetensors_find(st, "none")->nbytes == 0);
         CHECK(safetensors_find(st, "nothing") == NULL);
         CHECK(safetensors_metadata(st, "format") == NULL);
@@ -286,7 +319,7 @@ static void test_malformed(void) {
     free(odd_path);
 }
 
-/* Writer ---------------------------------------------------------------------------------------- */
+/* Writer --------------------------------------------------------------------------------------- */
 
 static void test_round_trip(void) {
     float f32[6] = {1.5f, -2.25f, 3e-8f, 65504.0f, -0.0f, 1e30f};
@@ -298,9 +331,10 @@ static void test_round_trip(void) {
     double f64 = 0.1;
     int64_t s23[2] = {2, 3}, s3[1] = {3}, s2[1] = {2}, s5[1] = {5}, s04[2] = {0, 4};
     mlcc_st_write_tensor in[] = {
-        {"flags", ST_BOOL, 1, s5, flags},     {"half", ST_F16, 1, s3, f16},   {"matrix", ST_F32, 2, s23, f32},
-        {"brain", ST_BF16, 1, s3, bf16},      {"ids", ST_I64, 1, s2, i64},    {"scalar", ST_F64, 0, NULL, &f64},
-        {"empty", ST_F32, 2, s04, NULL},      {"ünïcode.name", ST_U8, 1, s5, flags},
+        {"flags", ST_BOOL, 1, s5, flags}, {"half", ST_F16, 1, s3, f16},
+        {"matrix", ST_F32, 2, s23, f32},  {"brain", ST_BF16, 1, s3, bf16},
+        {"ids", ST_I64, 1, s2, i64},      {"scalar", ST_F64, 0, NULL, &f64},
+        {"empty", ST_F32, 2, s04, NULL},  {"ünïcode.name", ST_U8, 1, s5, flags},
     };
     size_t n = sizeof in / sizeof in[0];
     const char *meta[] = {"format", "pt", "note", "a \"quoted\" value", NULL};
@@ -330,7 +364,8 @@ static void test_round_trip(void) {
     CHECK_EQ_INT(safetensors_metadata_count(st), 2);
     float back[3];
     CHECK(safetensors_read_f32(safetensors_find(st, "half"), back) == 0);
-    CHECK(back[0] == 1.5f && back[1] == -2.25f && back[2] == mlcc_f16_to_f32(mlcc_f32_to_f16(3e-8f)));
+    CHECK(back[0] == 1.5f && back[1] == -2.25f &&
+          back[2] == mlcc_f16_to_f32(mlcc_f32_to_f16(3e-8f)));
     CHECK(safetensors_read_f32(safetensors_find(st, "brain"), back) == 0);
     CHECK(back[0] == 1.5f && back[1] == -2.25f);
     CHECK(safetensors_read_f32(safetensors_find(st, "scalar"), back) == 0 && back[0] == 0.1f);
@@ -342,7 +377,8 @@ static void test_round_trip(void) {
     CHECK(safetensors_dtype_from_dl(MLCC_DTYPE_I32, &sd) == 0 && sd == ST_I32);
 
     /* As NDArrays: same type copied, float types converted with round-to-nearest-even. */
-    MLCCNDArray *m = safetensors_load_ndarray(safetensors_find(st, "matrix"), MLCC_DTYPE_F32, MLCC_CPU);
+    MLCCNDArray *m =
+        safetensors_load_ndarray(safetensors_find(st, "matrix"), MLCC_DTYPE_F32, MLCC_CPU);
     CHECK(m && m->dl.ndim == 2 && m->dl.shape[1] == 3 && memcmp(m->dl.data, f32, sizeof f32) == 0);
     mlcc_ndarray_release(m);
     m = safetensors_load_ndarray(safetensors_find(st, "matrix"), MLCC_DTYPE_BF16, MLCC_CPU);
@@ -351,7 +387,8 @@ static void test_round_trip(void) {
     CHECK(m && memcmp(m->dl.data, want_bf16, sizeof want_bf16) == 0);
     mlcc_ndarray_release(m);
     m = safetensors_load_ndarray(safetensors_find(st, "brain"), MLCC_DTYPE_F16, MLCC_CPU);
-    CHECK(m && ((uint16_t *)m->dl.data)[0] == mlcc_f32_to_f16(1.5f) && ((uint16_t *)m->dl.data)[1] == 0xc080);
+    CHECK(m && ((uint16_t *)m->dl.data)[0] == mlcc_f32_to_f16(1.5f) &&
+          ((uint16_t *)m->dl.data)[1] == 0xc080);
     mlcc_ndarray_release(m);
     m = safetensors_load_ndarray(safetensors_find(st, "ids"), MLCC_DTYPE_I64, MLCC_CPU);
     CHECK(m && ((int64_t *)m->dl.data)[1] == INT64_MAX);
@@ -360,9 +397,12 @@ static void test_round_trip(void) {
     CHECK(m && mlcc_ndarray_numel(m) == 0);
     mlcc_ndarray_release(m);
     CHECK(safetensors_load_ndarray(safetensors_find(st, "ids"), MLCC_DTYPE_F32, MLCC_CPU) == NULL);
-    CHECK(strstr(mlcc_last_error(), "tensor 'ids'") && strstr(mlcc_last_error(), "cannot load I64 as float32"));
-    CHECK(safetensors_load_ndarray(safetensors_find(st, "half"), MLCC_DTYPE_F32, ((DLDevice){kDLCUDA, 0})) == NULL);
-    CHECK(strstr(mlcc_last_error(), "tensor 'half'") && strstr(mlcc_last_error(), "cuda:0 is not available"));
+    CHECK(strstr(mlcc_last_error(), "tensor 'ids'") &&
+          strstr(mlcc_last_error(), "cannot load I64 as float32"));
+    CHECK(safetensors_load_ndarray(safetensors_find(st, "half"), MLCC_DTYPE_F32,
+                                   ((DLDevice){kDLCUDA, 0})) == NULL);
+    CHECK(strstr(mlcc_last_error(), "tensor 'half'") &&
+          strstr(mlcc_last_error(), "cuda:0 is not available"));
     safetensors_close(st);
 
     /* The header is padded to 8 bytes, and no temporary file is left behind. */
@@ -401,7 +441,7 @@ static void test_round_trip(void) {
     free(path);
 }
 
-/* Sharded checkpoints ------------------------------------------------------------------------------ */
+/* Sharded checkpoints -------------------------------------------------------------------------- */
 
 static void write_index(const char *name, const char *text) {
     char *path = tmp_path(name);
@@ -420,13 +460,16 @@ static void test_sharded(void) {
     size_t counts[2] = {0, 0};
     parts[0] = calloc(n, sizeof(mlcc_st_write_tensor));
     parts[1] = calloc(n, sizeof(mlcc_st_write_tensor));
-    static const char *shard_names[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+    static const char *shard_names[2] = {"model-00001-of-00002.safetensors",
+                                         "model-00002-of-00002.safetensors"};
     mlcc_strbuf index = STRBUF_INIT;
-    sb_append(&index, "{\"metadata\": {\"total_size\": 560000, \"note\": \"split\"}, \"weight_map\": {");
+    sb_append(&index,
+              "{\"metadata\": {\"total_size\": 560000, \"note\": \"split\"}, \"weight_map\": {");
     for (size_t i = 0; i < n; i++) {
         const mlcc_st_tensor *t = safetensors_at(orig, i);
         int s = (int)(i % 2);
-        parts[s][counts[s]++] = (mlcc_st_write_tensor){t->name, t->dtype, t->ndim, t->shape, t->data};
+        parts[s][counts[s]++] =
+            (mlcc_st_write_tensor){t->name, t->dtype, t->ndim, t->shape, t->data};
         sb_printf(&index, "%s\"%s\": \"%s\"", i ? ", " : "", t->name, shard_names[s]);
     }
     sb_append(&index, "}}");
@@ -460,16 +503,19 @@ static void test_sharded(void) {
     /* Names from the split above: first0 lives in shard 1, first1 in shard 2. */
     const char *first0 = parts[0][0].name, *first1 = parts[1][0].name;
     char wrong_shard[512], wrong_shard_msg[300], dup_text[512], dup_msg[300];
-    snprintf(wrong_shard, sizeof wrong_shard, "{\"weight_map\": {\"%s\": \"%s\"}}", first1, shard_names[0]);
+    snprintf(wrong_shard, sizeof wrong_shard, "{\"weight_map\": {\"%s\": \"%s\"}}", first1,
+             shard_names[0]);
     snprintf(wrong_shard_msg, sizeof wrong_shard_msg, "weight_map puts tensor '%s' in", first1);
-    snprintf(dup_text, sizeof dup_text, "{\"weight_map\": {\"%s\": \"%s\", \"x\": \"dup.safetensors\"}}", first0,
+    snprintf(dup_text, sizeof dup_text,
+             "{\"weight_map\": {\"%s\": \"%s\", \"x\": \"dup.safetensors\"}}", first0,
              shard_names[0]);
     snprintf(dup_msg, sizeof dup_msg, "tensor '%s' is in both", first0);
     const struct {
         const char *text, *message;
     } cases[] = {
         {"{\"weight_map\": {\"x\": \"missing.safetensors\"}}", "missing.safetensors: No such file"},
-        {"{\"weight_map\": {\"x\": \"../etc/passwd\"}}", "weight_map entry 'x' must be the file name of a shard"},
+        {"{\"weight_map\": {\"x\": \"../etc/passwd\"}}",
+         "weight_map entry 'x' must be the file name of a shard"},
         {"{\"weight_map\": {\"x\": 3}}", "weight_map entry 'x' must be the file name"},
         {"{\"metadata\": {}}", "no \"weight_map\" object"},
         {"{\"weight_map\": {\"not.a.tensor\": \"model-00001-of-00002.safetensors\"}}",
@@ -484,18 +530,21 @@ static void test_sharded(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_index("bad.index.json", cases[i].text);
         CHECK_MSG(safetensors_open(index_path) == NULL, "case %zu opened", i);
-        CHECK_MSG(strstr(mlcc_last_error(), cases[i].message) != NULL, "case %zu: %s", i, mlcc_last_error());
+        CHECK_MSG(strstr(mlcc_last_error(), cases[i].message) != NULL, "case %zu: %s", i,
+                  mlcc_last_error());
     }
     /* A corrupt shard is reported with the shard's path. */
     char *shard2 = tmp_path(shard_names[1]);
     mlcc_write_file_atomic(shard2, "\x40\0\0\0\0\0\0\0{", 9);
     CHECK(safetensors_open(tmpdir) == NULL);
-    CHECK(strstr(mlcc_last_error(), shard2) != NULL && strstr(mlcc_last_error(), "goes past the end") != NULL);
+    CHECK(strstr(mlcc_last_error(), shard2) != NULL &&
+          strstr(mlcc_last_error(), "goes past the end") != NULL);
     /* A folder with neither file. */
     char *sub = tmp_path("nothing-here");
     mlcc_mkdirs(sub);
     CHECK(safetensors_open(sub) == NULL);
-    CHECK(strstr(mlcc_last_error(), "no model.safetensors or model.safetensors.index.json") != NULL);
+    CHECK(strstr(mlcc_last_error(), "no model.safetensors or model.safetensors.index.json") !=
+          NULL);
     rmdir(sub);
 
     unlink(shard2);
@@ -525,8 +574,10 @@ int main(void) {
     check_llama_layout("hf-tiny/llama-tied-mqa");
     check_llama_layout("hf-tiny/llama3-rope");
     check_llama_layout("hf-tiny/mistral");
-    static const char *fixtures[] = {"llama", "llama3-rope", "llama-tied-mqa", "llama-bf16", "mistral", "qwen2",
-                                     "qwen2-rope-params", "qwen3", "phi3", "gemma", "gemma2"};
+    static const char *fixtures[] = {
+        "llama", "llama3-rope",       "llama-tied-mqa", "llama-bf16", "mistral",
+        "qwen2", "qwen2-rope-params", "qwen3",          "phi3",       "gemma",
+        "gemma2"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     test_malformed();
     test_round_trip();
