@@ -14,6 +14,12 @@
 typedef MLCC_VEC(rx_binding) binding_vec;
 typedef MLCC_VEC(rx_block) block_vec;
 
+/* A block suspended while a nested one (an If branch being rebuilt) is open. */
+typedef struct saved_block {
+    int open, dataflow;
+    binding_vec bindings;
+} saved_block;
+
 struct rx_builder {
     mlcc_ir_module *mod;
     /* the function being built */
@@ -25,6 +31,7 @@ struct rx_builder {
     /* the open block */
     int block_open, block_dataflow;
     binding_vec bindings;
+    MLCC_VEC(saved_block) saved;
     /* structural hash -> name of a PrimFunc in mod, for deduplication */
     mlcc_u64map prim_by_hash;
     int prim_index_built;
@@ -43,6 +50,8 @@ void bb_free(rx_builder *bb) {
     if (!bb) return;
     vec_free(&bb->blocks);
     vec_free(&bb->bindings);
+    for (size_t i = 0; i < bb->saved.len; i++) vec_free(&bb->saved.data[i].bindings);
+    vec_free(&bb->saved);
     u64map_free(&bb->prim_by_hash);
     free(bb->error);
     free(bb);
@@ -65,6 +74,12 @@ static rx_expr *fail(rx_builder *bb) {
 /* ---- blocks ---- */
 
 void bb_begin_block(rx_builder *bb, int is_dataflow) {
+    if (bb->block_open) {
+        saved_block sv = {1, bb->block_dataflow, {NULL, 0, 0}};
+        sv.bindings = *(binding_vec *)&bb->bindings;
+        vec_push(&bb->saved, sv);
+        memset(&bb->bindings, 0, sizeof bb->bindings);
+    }
     bb->block_open = 1;
     bb->block_dataflow = is_dataflow;
     vec_clear(&bb->bindings);
@@ -79,6 +94,13 @@ rx_block bb_end_block(rx_builder *bb) {
     bb->block_open = 0;
     bb->block_dataflow = 0;
     vec_clear(&bb->bindings);
+    if (bb->saved.len) {
+        saved_block sv = vec_pop(&bb->saved);
+        vec_free(&bb->bindings);
+        bb->bindings = sv.bindings;
+        bb->block_open = 1;
+        bb->block_dataflow = sv.dataflow;
+    }
     return b;
 }
 
