@@ -43,9 +43,10 @@ static void cancel(factors *a, factors *b) {
 }
 
 static mlcc_expr *factors_product(const factors *fs) {
-    mlcc_expr *p = ir_int(fs->c);
-    for (int i = 0; i < fs->n; i++) p = expr_is_int(p, 1) ? fs->f[i] : ir_mul(p, fs->f[i]);
-    return p;
+    mlcc_expr *p = NULL;
+    for (int i = 0; i < fs->n; i++) p = p ? ir_mul(p, fs->f[i]) : fs->f[i];
+    if (!p) return ir_int(fs->c);
+    return fs->c == 1 ? p : ir_mul(p, ir_int(fs->c));
 }
 
 static rx_sinfo *infer_reshape(const rx_expr *call) {
