@@ -392,7 +392,7 @@ static int build_case(mlcc_ir_module *mod, op_case *c, int index) {
     rx_builder *bb = bb_new(mod);
     rx_expr *params[4];
     for (int i = 0; i < c->nin; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "x%d", i);
         params[i] = rx_var(name, c->in_sinfo[i]);
     }
