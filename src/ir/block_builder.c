@@ -226,8 +226,40 @@ rx_expr *bb_add_prim_func(rx_builder *bb, mlcc_prim_func *f, const char *name_hi
 
 /* ---- normalization and deduction ---- */
 
+/* The most specific struct info describing values of both a and b (for If). */
+static rx_sinfo *unify_sinfo(rx_sinfo *a, rx_sinfo *b) {
+    if (rx_sinfo_equal(a, b)) return a;
+    if (a->kind != b->kind) return rx_sinfo_object();
+    if (a->kind == SI_TENSOR) {
+        mlcc_dtype t = dtype_eq(a->dtype, b->dtype) ? a->dtype : DT_VOID;
+        return rx_sinfo_tensor_ndim(a->ndim == b->ndim ? a->ndim : -1, t);
+    }
+    if (a->kind == SI_SHAPE) return rx_sinfo_shape(NULL, a->ndim == b->ndim ? a->ndim : -1);
+    if (a->kind == SI_PRIM) return dtype_eq(a->dtype, b->dtype) ? a : rx_sinfo_prim(DT_VOID);
+    if (a->kind == SI_TUPLE && a->nfields == b->nfields) {
+        rx_sinfo **fs = ir_alloc(sizeof(rx_sinfo *) * (size_t)(a->nfields + 1));
+        for (int i = 0; i < a->nfields; i++) fs[i] = unify_sinfo(a->fields[i], b->fields[i]);
+        return rx_sinfo_tuple(fs, a->nfields);
+    }
+    return rx_sinfo_object();
+}
+
 rx_sinfo *bb_infer(rx_builder *bb, const rx_expr *e) {
     switch (e->kind) {
+    case RX_IF: {
+        rx_sinfo *c = e->if_.cond->sinfo;
+        int scalar_bool = c && ((c->kind == SI_PRIM && dtype_is_bool(c->dtype)) ||
+                                (c->kind == SI_TENSOR && c->ndim == 0 && dtype_is_bool(c->dtype)));
+        if (!scalar_bool) {
+            mlcc_set_error("If: the condition must be a boolean scalar");
+            return NULL;
+        }
+        if (!e->if_.then_->sinfo || !e->if_.else_->sinfo) {
+            mlcc_set_error("If: a branch has no struct info");
+            return NULL;
+        }
+        return unify_sinfo(e->if_.then_->sinfo, e->if_.else_->sinfo);
+    }
     case RX_GLOBAL_VAR: return e->sinfo ? e->sinfo : irmod_global_sinfo(bb->mod, e->var.name);
     case RX_TUPLE: {
         rx_sinfo **fs = ir_alloc(sizeof(rx_sinfo *) * (size_t)(e->tuple.n + 1));
@@ -359,6 +391,14 @@ rx_expr *bb_normalize(rx_builder *bb, rx_expr *e) {
         if (c->sinfo) return c;
         rx_sinfo *s = bb_infer(bb, c);
         return s ? rx_with_sinfo(c, s) : NULL;
+    }
+    case RX_IF: {
+        if (e->sinfo) return e;
+        rx_expr *cond = normalize_arg(bb, e->if_.cond);
+        if (!cond) return NULL;
+        rx_expr *i = cond == e->if_.cond ? (rx_expr *)e : rx_if(cond, e->if_.then_, e->if_.else_);
+        rx_sinfo *s = bb_infer(bb, i);
+        return s ? rx_with_sinfo(i, s) : NULL;
     }
     default:
         if (!e->sinfo) {

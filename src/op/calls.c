@@ -34,9 +34,8 @@ static rx_sinfo *infer_dps(const rx_expr *call) {
     }
     for (int i = 0; i < call->call.nsinfo_args; i++) {
         rx_sinfo *s = call->call.sinfo_args[i];
-        int ok = s->kind == SI_TENSOR;
-        for (int j = 0; s->kind == SI_TUPLE && j < s->nfields; j++) ok = s->fields[j]->kind == SI_TENSOR;
-        if (s->kind == SI_TUPLE) ok = 1;
+        int ok = s->kind == SI_TENSOR || s->kind == SI_TUPLE;
+        for (int j = 0; s->kind == SI_TUPLE && j < s->nfields; j++) ok &= s->fields[j]->kind == SI_TENSOR;
         if (!ok) {
             mlcc_set_error("%s: outputs must be tensors", name);
             return NULL;
