@@ -27,6 +27,7 @@ struct rx_builder {
     rx_expr **params;
     int nparams;
     rx_attrs func_attrs;
+    int func_private;
     block_vec blocks;
     /* the open block */
     int block_open, block_dataflow;
@@ -139,12 +140,17 @@ void bb_begin_function(rx_builder *bb, const char *name, rx_expr **params, int n
     bb->nparams = nparams;
     bb->func_attrs.n = 0;
     bb->func_attrs.items = NULL;
+    bb->func_private = 0;
     vec_clear(&bb->blocks);
     bb->block_open = 0;
 }
 
 void bb_set_function_attrs(rx_builder *bb, rx_attrs attrs) {
     bb->func_attrs = attrs;
+}
+
+void bb_set_function_private(rx_builder *bb) {
+    bb->func_private = 1;
 }
 
 rx_expr *bb_end_function(rx_builder *bb, rx_expr *result) {
@@ -172,7 +178,7 @@ rx_expr *bb_end_function(rx_builder *bb, rx_expr *result) {
         return fail(bb);
     }
     rx_expr *seq = rx_seq(bb->blocks.data, (int)bb->blocks.len, body);
-    rx_attrs attrs = rx_attrs_set_str(bb->func_attrs, "global_symbol", bb->func_name);
+    rx_attrs attrs = bb->func_private ? bb->func_attrs : rx_attrs_set_str(bb->func_attrs, "global_symbol", bb->func_name);
     rx_expr *fn = rx_function_new(bb->params, bb->nparams, seq, body->sinfo, attrs);
     vec_clear(&bb->blocks);
     if (irmod_add_graph(bb->mod, bb->func_name, fn)) return fail(bb);

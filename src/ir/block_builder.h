@@ -31,8 +31,11 @@ void bb_begin_function(rx_builder *bb, const char *name, rx_expr **params, int n
  * module (as an RX_FUNCTION with attr global_symbol = name). Returns its global var, or NULL
  * with the builder's first error. */
 rx_expr *bb_end_function(rx_builder *bb, rx_expr *result);
-/* Functions attrs for the function being built. */
+/* Function attrs for the function being built. */
 void bb_set_function_attrs(rx_builder *bb, rx_attrs attrs);
+/* The function being built gets no global_symbol: it is private to the module (callable from
+ * its other functions; dead-code elimination drops it when nothing calls it). */
+void bb_set_function_private(rx_builder *bb);
 
 void bb_begin_dataflow(rx_builder *bb);
 int bb_end_dataflow(rx_builder *bb); /* -1 if no dataflow block is open */

@@ -103,7 +103,7 @@ static rx_expr *legalize_matmul(rx_builder *bb, const rx_expr *call) {
         return NULL;
     }
     mlcc_expr *kext = c.x->buffer->shape[c.x->buffer->ndim - 1];
-    te_tensor *out = te_reduce("matmul", c.t, call->sinfo->shape, c.out_nd, TE_SUM, &kext, 1, matmul_body, &c);
+    te_tensor *out = te_reduce(leg_out_name(call), c.t, call->sinfo->shape, c.out_nd, TE_SUM, &kext, 1, matmul_body, &c);
     return leg_finish(bb, call, (te_tensor *[]){c.x, c.y}, call->call.args, 2, &out, 1);
 }
 

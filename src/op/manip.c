@@ -120,9 +120,9 @@ static mlcc_expr *reshape_body(mlcc_expr **idx, void *ctx) {
     mlcc_expr **in = ir_alloc(sizeof(mlcc_expr *) * (size_t)(nd + 1));
     for (int d = nd - 1; d >= 0; d--) {
         if (d == 0) {
-            in[d] = flat;
+            in[d] = arith_simplify_expr(flat);
         } else {
-            in[d] = ir_floormod(flat, c->x->buffer->shape[d]);
+            in[d] = arith_simplify_expr(ir_floormod(flat, c->x->buffer->shape[d]));
             flat = ir_floordiv(flat, c->x->buffer->shape[d]);
         }
     }

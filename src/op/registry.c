@@ -41,8 +41,7 @@ const rx_op_def *const *op_list(int *n) {
 
 /* An op that cannot be found still makes a call, whose deduction reports the unknown name. */
 static rx_sinfo *infer_unknown(const rx_expr *call) {
-    (void)call;
-    mlcc_set_error("unknown op");
+    mlcc_set_error("unknown op '%s'", call->call.callee->op->name);
     return NULL;
 }
 

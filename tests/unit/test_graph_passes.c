@@ -70,12 +70,14 @@ static void test_dce(void) {
     /* a private helper, called from main */
     rx_expr *hx = rx_var("hx", tensor_n64());
     bb_begin_function(bb, "helper", &hx, 1);
+    bb_set_function_private(bb);
     rx_expr *hv = bb_emit(bb, op_unary("tanh", hx), "hv");
     rx_expr *helper = bb_end_function(bb, hv);
     CHECK(helper != NULL);
     /* a private function nobody calls */
     rx_expr *ox = rx_var("ox", tensor_n64());
     bb_begin_function(bb, "orphan", &ox, 1);
+    bb_set_function_private(bb);
     rx_expr *ov = bb_emit(bb, op_unary("exp", ox), "ov");
     CHECK(bb_end_function(bb, ov) != NULL);
     bb_begin_function(bb, "main", &x, 1);
@@ -96,13 +98,6 @@ static void test_dce(void) {
     bb_end_dataflow(bb);
     CHECK(bb_end_function(bb, gv) != NULL);
     bb_free(bb);
-    /* only main is public */
-    for (int i = 0; i < mod->n; i++)
-        if (strcmp(mod->entries[i].name, "main") != 0) {
-            rx_expr *f = mod->entries[i].graph;
-            mod->entries[i].graph = rx_function_new(f->func.params, f->func.nparams, f->func.body, f->func.ret,
-                                                    (rx_attrs){NULL, 0});
-        }
     mlcc_ir_module *legal = pass_legalize(mod, NULL);
     CHECK_MSG(legal != NULL, "%s", mlcc_last_error());
     mlcc_ir_module *out = pass_dead_code_elimination(legal, NULL);

@@ -144,6 +144,8 @@ static void test_nn(void) {
     rx_expr *ids = tensor_var("ids", DT_I32, N, NULL);
     rx_expr *p3[] = {ids};
     EXPECT_ERROR(p3, 1, op_unary("exp", ids), "exp: ids: Tensor((n,), \"int32\") is not a float tensor");
+    EXPECT_ERROR(p, 2, op_unary("nn.frobnicate", x), "unknown op 'nn.frobnicate'");
+    CHECK(op_get("nn.frobnicate") == NULL && op_get("nn.rms_norm") != NULL);
 }
 
 /* Nested calls are bound to their own vars; errors stick to the builder; match_cast binds. */
