@@ -202,8 +202,8 @@ static rx_sinfo *infer_concat(const rx_expr *call) {
     }
     rx_sinfo *first = t->fields[0];
     for (int i = 0; i < t->nfields; i++)
-        if (t->fields[i]->kind != SI_TENSOR || !t->fields[i]->shape) {
-            mlcc_set_error("concat: field %d is not a tensor of known shape", i);
+        if (t->fields[i]->kind != SI_TENSOR || !t->fields[i]->shape || t->fields[i]->ndim > OP_MAX_NDIM) {
+            mlcc_set_error("concat: field %d is not a tensor of known shape (and at most %d dimensions)", i, OP_MAX_NDIM);
             return NULL;
         }
     int nd = first->ndim, axis;
@@ -451,7 +451,7 @@ static int slice_plan(const rx_expr *call, rx_sinfo *x, slice_spec *sp) {
             sp->begin[a] = ir_int(b);
             sp->extent[a] = ir_int(e > b ? (e - b + s - 1) / s : 0);
         } else {
-            if (b < 0 || e < -1000000000) return mlcc_set_error("strided_slice: negative begin on a symbolic axis %d", a);
+            if (b < 0) return mlcc_set_error("strided_slice: negative begin on the symbolic axis %d", a);
             mlcc_expr *be = ir_int(b);
             mlcc_expr *ee = e >= INT32_MAX ? dim : e < 0 ? ir_add(dim, ir_int(e)) : ir_min(ir_int(e), dim);
             sp->begin[a] = be;

@@ -61,6 +61,12 @@ rx_sinfo *op_tensor_arg(const rx_expr *call, int i) {
         free(d);
         return NULL;
     }
+    if (s->ndim > OP_MAX_NDIM) {
+        /* the ops index with fixed arrays of this size */
+        mlcc_set_error("%s: operand %d has %d dimensions (at most %d are supported)", call->call.callee->op->name, i,
+                       s->ndim, OP_MAX_NDIM);
+        return NULL;
+    }
     return s;
 }
 

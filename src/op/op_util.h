@@ -7,6 +7,9 @@
 #include "op/op.h"
 #include "te/te.h"
 
+/* The most dimensions an op operand may have (ops index with fixed arrays of this size). */
+#define OP_MAX_NDIM 8
+
 /* The op name without its namespace ("nn.softmax" -> "softmax"), for messages and kernels. */
 const char *op_short_name(const rx_expr *call);
 /* `x: Tensor((n, 64), "float32")` for operand i (the operand's var name, else "operand i"). */

@@ -383,6 +383,18 @@ static void define_cases(void) {
     add_case("mean", b_mean, ref_mean_all, 1, (rx_sinfo *[]){T2(N, 8)});
     add_case("full", b_full, ref_fill_15, 0, NULL);
     add_case("zeros", b_zeros, ref_zero, 0, NULL);
+    /* half precision: storage in float16, norms accumulate in float32 */
+    rx_sinfo *h2 = rx_sinfo_tensor_v(DT_F16, N, ir_int(8), NULL), *h1 = rx_sinfo_tensor_v(DT_F16, ir_int(8), NULL);
+    c = add_case("add", b_binary, ref_binary, 2, (rx_sinfo *[]){h2, h1});
+    c->tol = 1e-3;
+    c = add_case("rms_norm", b_rms_norm, ref_rms_norm, 2, (rx_sinfo *[]){h2, h1});
+    c->tol = 2e-3;
+    c = add_case("softmax", b_softmax, ref_softmax, 1, (rx_sinfo *[]){h2});
+    c->tol = 2e-3;
+    c = add_case("matmul", b_linear, ref_matmul, 2, (rx_sinfo *[]){rx_sinfo_tensor_v(DT_F16, N, ir_int(16), NULL),
+                                                                   rx_sinfo_tensor_v(DT_F16, ir_int(8), ir_int(16), NULL)});
+    case_transpose[ncases - 1] = 1;
+    c->tol = 4e-3;
 }
 
 /* ---- building, legalizing, compiling ---- */
@@ -426,9 +438,17 @@ static void find_kernel(mlcc_ir_module *m, op_case *c, int index) {
         }
 }
 
+/* Element k of a host buffer of dtype t, as a double (float32, float16, int32). */
+static double element(const void *data, mlcc_dtype t, int64_t k) {
+    if (dtype_is_int(t)) return ((const int32_t *)data)[k];
+    if (t.bits == 16) return (double)((const _Float16 *)data)[k];
+    return ((const float *)data)[k];
+}
+
 static void fill_input(op_case *c, int i, ref *r, void **data) {
     ref_shape(r, c->in_sinfo[i]);
-    int is_int = dtype_is_int(c->in_sinfo[i]->dtype);
+    mlcc_dtype t = c->in_sinfo[i]->dtype;
+    int is_int = dtype_is_int(t);
     *data = malloc(sizeof(float) * (size_t)(r->numel + 1));
     for (int64_t k = 0; k < r->numel; k++) {
         if (is_int) {
@@ -439,8 +459,9 @@ static void fill_input(op_case *c, int i, ref *r, void **data) {
         } else {
             float v = test_rand_float() * 3;
             if (c->positive[i]) v = 0.5f + (v + 3) / 6;
-            ((float *)*data)[k] = v;
-            r->d[k] = v;
+            if (t.bits == 16) ((_Float16 *)*data)[k] = (_Float16)v;
+            else ((float *)*data)[k] = v;
+            r->d[k] = element(*data, t, k); /* the reference sees the rounded input */
         }
     }
 }
@@ -462,16 +483,16 @@ static void run_case(mlcc_jit_module *jm, op_case *c, int index) {
     DLTensor *args[8];
     for (int i = 0; i < c->nin; i++) {
         fill_input(c, i, &in[i], &in_data[i]);
-        int is_int = dtype_is_int(c->in_sinfo[i]->dtype);
-        ts[i] = test_tensor(in_data[i], is_int ? kDLInt : kDLFloat, 32, in[i].ndim, in[i].shape);
+        mlcc_dtype t = c->in_sinfo[i]->dtype;
+        ts[i] = test_tensor(in_data[i], dtype_is_int(t) ? kDLInt : kDLFloat, t.bits, in[i].ndim, in[i].shape);
         args[i] = &ts[i];
     }
     for (int o = 0; o < nout; o++) {
         rx_sinfo *s = c->out_sinfo->kind == SI_TUPLE ? c->out_sinfo->fields[o] : c->out_sinfo;
         ref_shape(&want[o], s);
         out_data[o] = calloc((size_t)(want[o].numel + 1), sizeof(float));
-        int is_int = dtype_is_int(s->dtype);
-        ts[c->nin + o] = test_tensor(out_data[o], is_int ? kDLInt : kDLFloat, 32, want[o].ndim, want[o].shape);
+        ts[c->nin + o] = test_tensor(out_data[o], dtype_is_int(s->dtype) ? kDLInt : kDLFloat, s->dtype.bits, want[o].ndim,
+                                     want[o].shape);
         args[c->nin + o] = &ts[c->nin + o];
     }
     int rc = test_call_tensors(fn, args, c->nin + nout);
@@ -484,7 +505,10 @@ static void run_case(mlcc_jit_module *jm, op_case *c, int index) {
             for (int64_t k = 0; k < want[o].numel; k++) bad += ((int32_t *)out_data[o])[k] != (int32_t)want[o].d[k];
             CHECK_MSG(bad == 0, "%s (n=%lld): %d wrong elements", c->name, (long long)n_val, bad);
         } else {
-            double err = test_max_rel_error(out_data[o], want[o].d, want[o].numel);
+            float *got = malloc(sizeof(float) * (size_t)(want[o].numel + 1));
+            for (int64_t k = 0; k < want[o].numel; k++) got[k] = (float)element(out_data[o], s->dtype, k);
+            double err = test_max_rel_error(got, want[o].d, want[o].numel);
+            free(got);
             CHECK_MSG(err <= c->tol, "%s output %d (n=%lld, m=%lld): relative error %g", c->name, o, (long long)n_val,
                       (long long)m_val, err);
         }
