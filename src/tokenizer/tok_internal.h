@@ -33,6 +33,11 @@ size_t tok_utf8_complete_prefix(const char *s, size_t n);
 /* GPT-2 byte-level alphabet: byte -> its printable code point, and back (-1 if none). */
 uint32_t tok_byte_to_cp(unsigned char b);
 int tok_cp_to_byte(uint32_t cp);
+/* The general category ("Lu", "Nd", ...) as tokenizers (Unicode 16) sees it (tok_unicode.c). */
+const char *tok_category(uint32_t cp);
+/* Rewrites an Oniguruma-style regex for PCRE2: \p{..}, \d, \w widened to the characters PCRE2's
+ * older tables lack, \uHHHH as \x{HHHH}. malloc'ed. */
+char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len);
 /* Unicode predicates as Rust's char methods define them. */
 int tok_is_whitespace(uint32_t cp);
 int tok_is_alphanumeric_word(uint32_t cp); /* regex \w */

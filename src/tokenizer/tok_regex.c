@@ -10,7 +10,15 @@ tok_regex *tok_regex_new(const char *pattern, size_t len, int literal) {
     int err;
     PCRE2_SIZE off;
     uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &err, &off, NULL);
+    char *rewritten = NULL;
+    const char *src = pattern;
+    size_t src_len = len;
+    if (!literal) {
+        rewritten = tok_regex_rewrite(pattern, len, &src_len);
+        src = rewritten;
+    }
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)src, src_len, opts, &err, &off, NULL);
+    free(rewritten);
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);

@@ -1,7 +1,6 @@
 /* tok_utf8.c - UTF-8 and Unicode helpers for the tokenizer: decoding, validation, Rust's lossy
  * conversion, the GPT-2 byte-level alphabet, and the character classes Rust's char methods use. */
 #include <string.h>
-#include <utf8proc.h>
 
 #include "tokenizer/tok_internal.h"
 
@@ -139,31 +138,19 @@ int tok_is_whitespace(uint32_t cp) {
 
 int tok_is_alphanumeric_word(uint32_t cp) {
     if (cp == 0x200C || cp == 0x200D) return 1;
-    switch (utf8proc_category((utf8proc_int32_t)cp)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
-        return 1;
-    default: return 0;
-    }
+    const char *c = tok_category(cp);
+    return c[0] == 'L' || c[0] == 'M' || (c[0] == 'N' && (c[1] == 'd' || c[1] == 'l')) ||
+           (c[0] == 'P' && c[1] == 'c');
 }
 
 int tok_is_numeric(uint32_t cp) {
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
+    return tok_category(cp)[0] == 'N';
 }
 
 int tok_is_punctuation(uint32_t cp) {
     if (cp < 128) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) ||
                          (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
-    switch (utf8proc_category((utf8proc_int32_t)cp)) {
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
-    case UTF8PROC_CATEGORY_PO:
-        return 1;
-    default: return 0;
-    }
+    return tok_category(cp)[0] == 'P';
 }
 
 /* ---- piece lists ---- */

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates the Unicode tables of src/tokenizer/tok_unicode.c (EXTRA: characters tokenizers'
+# Oniguruma treats as assigned but PCRE2/utf8proc do not) and src/tokenizer/normalizer.c
+# (OPAQUE: characters tokenizers' normalization tables do not know), by asking npm tokenizers
+# itself. Prints ranges.json and opaque.json into a work folder; paste them into the C tables.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+work="${1:-$(mktemp -d)}"
+cd "$work"
+flags="$(pkg-config --cflags --libs libpcre2-8 libutf8proc)"
+cc "$here/scripts/tok_unicode/unassigned.c" -o unassigned $flags && ./unassigned > cn13.txt
+NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_categories.js"
+cc "$here/scripts/tok_unicode/normalization_candidates.c" -o ncands $flags && ./ncands > ncands.txt
+NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_normalization.js"
+python3 "$here/scripts/tok_unicode/compare_normalization.py"
+echo "tables in $work: ranges.json (EXTRA), opaque.json (OPAQUE)"
