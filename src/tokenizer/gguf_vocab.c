@@ -2,8 +2,8 @@
  * nothing else. tokenizer.ggml.model "gpt2" becomes byte-level BPE (tokens, merges, and the
  * pre-tokenizer regexes named by tokenizer.ggml.pre, as llama.cpp and the Hugging Face
  * tokenizer.json of those models define them); "llama" becomes SentencePiece-style BPE with
- * byte fallback, its merge order taken from the token scores. Control tokens (type 3) become
- * special added tokens, user-defined ones (type 4) plain added tokens; add_bos_token /
+ * byte fallback, its merge order taken from the token scores. Control and unknown tokens (types
+ * 3, 2) become special added tokens, user-defined ones (type 4) plain added tokens; add_bos_token /
  * add_eos_token become the post-processor. */
 #include <string.h>
 
@@ -172,8 +172,9 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
     if (!(tok->postproc = bos_eos_postproc(bos, eos, add_bos, add_eos, what))) goto fail;
     for (size_t i = 0; types && i < n; i++) {
         int64_t t = mlcc_gguf_arr_int(types, i);
-        if (t == TYPE_CONTROL || t == TYPE_USER_DEFINED)
-            tok_added_add(&tok->added, tokens[i], strlen(tokens[i]), (int32_t)i, t == TYPE_CONTROL, 0, 0, 0, 0);
+        /* as llama.cpp: unknown, control and user-defined tokens are matched in the raw text */
+        if (t == TYPE_CONTROL || t == TYPE_USER_DEFINED || t == TYPE_UNKNOWN)
+            tok_added_add(&tok->added, tokens[i], strlen(tokens[i]), (int32_t)i, t != TYPE_USER_DEFINED, 0, 0, 0, 0);
     }
     if (tok_finish(tok)) goto fail;
     goto done;
