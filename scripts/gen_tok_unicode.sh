@@ -2,7 +2,8 @@
 # Regenerates the Unicode tables of src/tokenizer/tok_unicode.c (EXTRA: characters tokenizers'
 # Oniguruma treats as assigned but PCRE2/utf8proc do not) and src/tokenizer/normalizer.c
 # (OPAQUE: characters tokenizers' normalization tables do not know), by asking npm tokenizers
-# itself. Prints ranges.json and opaque.json into a work folder; paste them into the C tables.
+# itself, and the per-component predicates of src/tokenizer/tok_unicode_tables.c. Writes
+# ranges.json, opaque.json and predicates.json into a work folder; the C tables are made from them.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
@@ -13,4 +14,5 @@ NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe
 cc "$here/scripts/tok_unicode/normalization_candidates.c" -o ncands $flags && ./ncands > ncands.txt
 NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_normalization.js"
 python3 "$here/scripts/tok_unicode/compare_normalization.py"
-echo "tables in $work: ranges.json (EXTRA), opaque.json (OPAQUE)"
+NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_predicates.js"
+echo "tables in $work: ranges.json (EXTRA), opaque.json (OPAQUE), predicates.json (tok_unicode_tables.c)"

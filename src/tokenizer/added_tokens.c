@@ -65,7 +65,10 @@ void tok_added_init(tok_added *a) {
 }
 
 void tok_added_free(tok_added *a) {
-    for (size_t i = 0; i < a->tokens.len; i++) free(a->tokens.data[i].content);
+    for (size_t i = 0; i < a->tokens.len; i++) {
+        free(a->tokens.data[i].content);
+        free(a->tokens.data[i].norm);
+    }
     vec_free(&a->tokens);
     u64map_free(&a->by_id);
     strmap_free(&a->by_content);
@@ -77,9 +80,10 @@ void tok_added_add(tok_added *a, const char *content, size_t len, int32_t id, in
                    int lstrip, int rstrip, int normalized, int single_word) {
     if (len == 0) return;
     mlcc_u64map_entry *e = u64map_find(&a->by_id, (uint64_t)(uint32_t)id);
-    tok_added_token t = {mlcc_xstrndup(content, len), len, id, special, lstrip, rstrip, normalized, single_word};
+    tok_added_token t = {mlcc_xstrndup(content, len), len, id, special, lstrip, rstrip, normalized, single_word, NULL, 0};
     if (e) { /* a later entry for the same id replaces the earlier one */
         free(a->tokens.data[e->value.i].content);
+        free(a->tokens.data[e->value.i].norm);
         a->tokens.data[e->value.i] = t;
     } else {
         u64map_upsert(&a->by_id, (uint64_t)(uint32_t)id, NULL)->value.i = (int64_t)a->tokens.len;
@@ -110,6 +114,12 @@ int tok_added_build(tok_added *a, const tok_normalizer *norm, tok_ctx *ctx) {
             sb_clear(&nb);
             if (tok_normalize(norm, ctx, t->content, t->len, &nb)) { sb_free(&nb); return -1; }
             trie_add(a->norm_trie, nb.data ? nb.data : "", nb.len, (int32_t)i);
+            free(t->norm);
+            t->norm = NULL;
+            if (nb.len != t->len || memcmp(nb.data, t->content, t->len)) {
+                t->norm = mlcc_xstrndup(nb.data ? nb.data : "", nb.len);
+                t->norm_len = nb.len;
+            }
         } else {
             trie_add(a->norm_trie, t->content, t->len, (int32_t)i);
         }
@@ -161,12 +171,13 @@ void tok_added_split(const tok_added *a, int normalized_pass, const char *s, siz
                 stop += adv;
             }
         }
+        /* (with rstrip, the next match may start inside the whitespace this one took: it is
+         * still a match, as in tokenizers, and no text lies between them) */
         if (start_offset < start)
             tok_pieces_add(out, s + start_offset, start - start_offset, -1,
                            start_offset == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
         tok_pieces_add(out, s + start, stop - start, tk->id, start == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
-        start_offset = stop;
-        if (i < stop) i = stop;
+        if (stop > start_offset) start_offset = stop;
     }
     if (start_offset < n)
         tok_pieces_add(out, s + start_offset, n - start_offset, -1,

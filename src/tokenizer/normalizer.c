@@ -196,18 +196,17 @@ static void lowercase(const char *s, size_t len, mlcc_strbuf *out) {
         size_t adv;
         uint32_t cp = tok_utf8_decode(s + i, len - i, &adv);
         if (cp < 0x80) sb_append_char(out, (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
-        else if (cp == 0x130) sb_append(out, "i\xCC\x87"); /* the one multi-char lowercase */
-        else put_cp(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
+        else {
+            uint32_t to[3];
+            int k = tok_lowercase_cp(cp, to);
+            for (int j = 0; j < k; j++) put_cp(out, to[j]);
+        }
         i += adv;
     }
 }
 
-static int is_mark(uint32_t cp) {
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
-}
-
-static void strip_marks(const char *s, size_t len, mlcc_strbuf *out) {
+/* Drops the characters for which is_mark holds. */
+static void strip_marks(const char *s, size_t len, int (*is_mark)(uint32_t), mlcc_strbuf *out) {
     for (size_t i = 0; i < len;) {
         size_t adv;
         uint32_t cp = tok_utf8_decode(s + i, len - i, &adv);
@@ -223,12 +222,6 @@ static int is_chinese(uint32_t c) {
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-static int is_other(uint32_t cp) {
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CS ||
-           c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
-}
-
 static void bert(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf *out) {
     mlcc_strbuf a = STRBUF_INIT, b = STRBUF_INIT;
     for (size_t i = 0; i < len;) {
@@ -237,7 +230,7 @@ static void bert(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf
         i += adv;
         if (n->clean_text) {
             int ws = cp == '\t' || cp == '\n' || cp == '\r' || tok_is_whitespace(cp);
-            int ctl = !(cp == '\t' || cp == '\n' || cp == '\r') && is_other(cp);
+            int ctl = !(cp == '\t' || cp == '\n' || cp == '\r') && tok_is_bert_control(cp);
             if (cp == 0 || cp == 0xFFFD || ctl) continue;
             if (ws) cp = ' ';
         }
@@ -250,7 +243,7 @@ static void bert(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf
     if (n->strip_accents) {
         mlcc_strbuf d = STRBUF_INIT;
         unicode_form(a.data ? a.data : "", a.len, UTF8PROC_DECOMPOSE, &d);
-        strip_marks(d.data ? d.data : "", d.len, &b);
+        strip_marks(d.data ? d.data : "", d.len, tok_is_bert_nonspacing_mark, &b);
         sb_free(&d);
     } else sb_append_n(&b, a.data ? a.data : "", a.len);
     if (n->lowercase) lowercase(b.data ? b.data : "", b.len, out);
@@ -267,7 +260,7 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
     case N_NFKC: unicode_form(s, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out); return 0;
     case N_NFKD: unicode_form(s, len, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out); return 0;
     case N_LOWERCASE: lowercase(s, len, out); return 0;
-    case N_STRIP_ACCENTS: strip_marks(s, len, out); return 0;
+    case N_STRIP_ACCENTS: strip_marks(s, len, tok_is_combining_mark, out); return 0;
     case N_BERT: bert(n, s, len, out); return 0;
     case N_BYTELEVEL:
         for (size_t i = 0; i < len; i++) put_cp(out, tok_byte_to_cp((unsigned char)s[i]));

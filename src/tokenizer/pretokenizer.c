@@ -102,7 +102,6 @@ tok_pretok *tok_pretok_from_json(json_t *j, const char *what) {
         }
     } else if (!strcmp(type, "Whitespace")) {
         p->kind = PT_WHITESPACE;
-        if (!(p->re = tok_regex_new("\\w+|[^\\w\\s]+", 13, 0))) goto fail;
     } else if (!strcmp(type, "WhitespaceSplit")) {
         p->kind = PT_WHITESPACE_SPLIT;
     } else if (!strcmp(type, "BertPreTokenizer")) {
@@ -222,8 +221,25 @@ int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t n, 
     }
     case PT_SPLIT:
         return split_regex(p->re, ctx, s, n, p->invert, p->behavior, flags, out);
-    case PT_WHITESPACE:
-        return split_regex(p->re, ctx, s, n, 1, TOK_SPLIT_REMOVED, flags, out);
+    case PT_WHITESPACE: {
+        /* the regex crate's \w+|[^\w\s]+, runs of word characters or of other non-space */
+        size_t i = 0;
+        while (i < n) {
+            size_t adv;
+            uint32_t cp = tok_utf8_decode(s + i, n - i, &adv);
+            if (tok_is_whitespace(cp)) { i += adv; continue; }
+            int word = tok_is_alphanumeric_word(cp);
+            size_t j = i + adv;
+            while (j < n) {
+                uint32_t c2 = tok_utf8_decode(s + j, n - j, &adv);
+                if (tok_is_whitespace(c2) || tok_is_alphanumeric_word(c2) != word) break;
+                j += adv;
+            }
+            tok_pieces_add(out, s + i, j - i, -1, i == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
+            i = j;
+        }
+        return 0;
+    }
     case PT_WHITESPACE_SPLIT:
         split_pred(s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, out);
         return 0;

@@ -38,11 +38,16 @@ const char *tok_category(uint32_t cp);
 /* Rewrites an Oniguruma-style regex for PCRE2: \p{..}, \d, \w widened to the characters PCRE2's
  * older tables lack, \uHHHH as \x{HHHH}. malloc'ed. */
 char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len);
-/* Unicode predicates as Rust's char methods define them. */
-int tok_is_whitespace(uint32_t cp);
-int tok_is_alphanumeric_word(uint32_t cp); /* regex \w */
-int tok_is_numeric(uint32_t cp);
-int tok_is_punctuation(uint32_t cp);
+/* Character predicates exactly as tokenizers' components apply them (tok_unicode.c). */
+int tok_is_whitespace(uint32_t cp);           /* char::is_whitespace */
+int tok_is_alphanumeric_word(uint32_t cp);    /* the regex crate's \w */
+int tok_is_numeric(uint32_t cp);              /* char::is_numeric (Digits) */
+int tok_is_punctuation(uint32_t cp);          /* Punctuation / BertPreTokenizer */
+int tok_is_bert_control(uint32_t cp);         /* removed by BertNormalizer's clean_text */
+int tok_is_bert_nonspacing_mark(uint32_t cp); /* removed by BertNormalizer's strip_accents */
+int tok_is_combining_mark(uint32_t cp);       /* removed by StripAccents */
+/* Lowercase of one code point (up to 3 code points); returns the count. */
+int tok_lowercase_cp(uint32_t cp, uint32_t out[3]);
 
 /* ---- piece lists ---- */
 enum { TOK_PIECE_AT_START = 1 }; /* the piece starts at original offset 0 */
@@ -166,6 +171,8 @@ typedef struct tok_added_token {
     size_t len;
     int32_t id;
     int special, lstrip, rstrip, normalized, single_word;
+    char *norm; /* the normalized content when normalized and different (what decode shows) */
+    size_t norm_len;
 } tok_added_token;
 typedef struct tok_trie tok_trie;
 typedef struct tok_added {

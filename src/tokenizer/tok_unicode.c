@@ -14,6 +14,7 @@
 
 #include "support/error.h"
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/tok_unicode_tables.h"
 
 typedef struct extra_range {
     uint32_t lo, hi;
@@ -196,10 +197,67 @@ static void widen(mlcc_strbuf *out, int in_class, const char *pat, size_t a, siz
     sb_free(&extra);
 }
 
+static void put_range(mlcc_strbuf *out, uint32_t lo, uint32_t hi) {
+    if (lo == hi) sb_printf(out, "\\x{%X}", lo);
+    else sb_printf(out, "\\x{%X}-\\x{%X}", lo, hi);
+}
+
+/* The ranges (or, negated, their complement without the surrogates) as class members. */
+static void append_class(mlcc_strbuf *out, const tok_range *r, size_t n, int negate) {
+    if (!negate) {
+        for (size_t i = 0; i < n; i++) put_range(out, r[i].lo, r[i].hi);
+        return;
+    }
+    uint32_t next = 0;
+    for (size_t i = 0; i <= n; i++) {
+        uint32_t lo = i < n ? r[i].lo : 0x110000;
+        if (lo > next) {
+            uint32_t a = next, b = lo - 1;
+            if (a < 0xD800 && b >= 0xD800) { put_range(out, a, 0xD7FF); a = 0xE000; }
+            if (a >= 0xD800 && a <= 0xDFFF) a = 0xE000;
+            if (a <= b) put_range(out, a, b);
+        }
+        if (i < n) next = r[i].hi + 1;
+    }
+}
+
+static int in_ranges(const tok_range *r, size_t n, uint32_t cp) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < r[mid].lo) hi = mid;
+        else if (cp > r[mid].hi) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
+int tok_is_alphanumeric_word(uint32_t cp) { return in_ranges(TOK_REGEX_WORD, TOK_TABLE_LEN(TOK_REGEX_WORD), cp); }
+int tok_is_numeric(uint32_t cp) { return in_ranges(TOK_NUMERIC, TOK_TABLE_LEN(TOK_NUMERIC), cp); }
+int tok_is_punctuation(uint32_t cp) { return in_ranges(TOK_PUNCTUATION, TOK_TABLE_LEN(TOK_PUNCTUATION), cp); }
+int tok_is_bert_control(uint32_t cp) { return in_ranges(TOK_BERT_OTHER, TOK_TABLE_LEN(TOK_BERT_OTHER), cp); }
+int tok_is_bert_nonspacing_mark(uint32_t cp) { return in_ranges(TOK_BERT_MN, TOK_TABLE_LEN(TOK_BERT_MN), cp); }
+int tok_is_combining_mark(uint32_t cp) { return in_ranges(TOK_COMBINING_MARK, TOK_TABLE_LEN(TOK_COMBINING_MARK), cp); }
+
+int tok_lowercase_cp(uint32_t cp, uint32_t out[3]) {
+    size_t lo = 0, hi = TOK_TABLE_LEN(TOK_LOWERCASE);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < TOK_LOWERCASE[mid].cp) hi = mid;
+        else if (cp > TOK_LOWERCASE[mid].cp) lo = mid + 1;
+        else {
+            int n = 0;
+            while (n < 3 && TOK_LOWERCASE[mid].to[n]) { out[n] = TOK_LOWERCASE[mid].to[n]; n++; }
+            return n;
+        }
+    }
+    out[0] = cp;
+    return 1;
+}
+
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len) {
-    static const char *const word[] = {"L", "M", "Nd", "Pc"}, *const digit[] = {"Nd"};
     mlcc_strbuf out = STRBUF_INIT;
     int in_class = 0;
     for (size_t i = 0; i < len;) {
@@ -226,9 +284,14 @@ char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len) {
                     widen(&out, in_class, pat, i, end, props, 1);
                 } else sb_append_n(&out, pat + i, end - i);
                 i = end;
-            } else if (e == 'd' || e == 'w') {
-                if (e == 'd') widen(&out, in_class, pat, i, i + 2, digit, 1);
-                else widen(&out, in_class, pat, i, i + 2, word, 4);
+            } else if (e == 'd' || e == 'w' || e == 's' || e == 'D' || e == 'W' || e == 'S') {
+                const tok_range *r = e == 'd' || e == 'D' ? TOK_ONIG_D : e == 'w' || e == 'W' ? TOK_ONIG_W : TOK_ONIG_S;
+                size_t n = e == 'd' || e == 'D' ? TOK_TABLE_LEN(TOK_ONIG_D)
+                           : e == 'w' || e == 'W' ? TOK_TABLE_LEN(TOK_ONIG_W) : TOK_TABLE_LEN(TOK_ONIG_S);
+                int negate = e == 'D' || e == 'W' || e == 'S';
+                if (!in_class) sb_append_char(&out, '[');
+                append_class(&out, r, n, negate);
+                if (!in_class) sb_append_char(&out, ']');
                 i += 2;
             } else if (e == 'u' && i + 5 < len + 0 && is_hex(pat[i + 2]) && is_hex(pat[i + 3]) &&
                        is_hex(pat[i + 4]) && is_hex(pat[i + 5])) {

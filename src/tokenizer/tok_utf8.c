@@ -136,23 +136,6 @@ int tok_is_whitespace(uint32_t cp) {
            cp == 0x205F || cp == 0x3000;
 }
 
-int tok_is_alphanumeric_word(uint32_t cp) {
-    if (cp == 0x200C || cp == 0x200D) return 1;
-    const char *c = tok_category(cp);
-    return c[0] == 'L' || c[0] == 'M' || (c[0] == 'N' && (c[1] == 'd' || c[1] == 'l')) ||
-           (c[0] == 'P' && c[1] == 'c');
-}
-
-int tok_is_numeric(uint32_t cp) {
-    return tok_category(cp)[0] == 'N';
-}
-
-int tok_is_punctuation(uint32_t cp) {
-    if (cp < 128) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) ||
-                         (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
-    return tok_category(cp)[0] == 'P';
-}
-
 /* ---- piece lists ---- */
 void tok_pieces_add(tok_pieces *p, const char *s, size_t n, int32_t id, unsigned flags) {
     tok_span sp = {p->buf.len, n, id, flags};

@@ -154,9 +154,11 @@ static int tokenize_piece(mlcc_tokenizer *tok, const char *s, size_t n, tok_ids 
         mlcc_strmap_entry *e = strmap_find(&tok->cache, s, n);
         if (e) {
             size_t at = (size_t)((uint64_t)e->value.i >> 16), cnt = (size_t)(e->value.i & 0xFFFF);
-            vec_reserve(out, cnt);
-            memcpy(out->data + out->len, tok->cache_ids.data + at, cnt * sizeof(int32_t));
-            out->len += cnt;
+            if (cnt) {
+                vec_reserve(out, cnt);
+                memcpy(out->data + out->len, tok->cache_ids.data + at, cnt * sizeof(int32_t));
+                out->len += cnt;
+            }
             pthread_mutex_unlock(&tok->cache_lock);
             return 0;
         }
@@ -172,8 +174,8 @@ static int tokenize_piece(mlcc_tokenizer *tok, const char *s, size_t n, tok_ids 
             mlcc_strmap_entry *e = strmap_upsert(&tok->cache, s, n, &inserted);
             if (inserted) {
                 size_t at = tok->cache_ids.len;
-                vec_reserve(&tok->cache_ids, cnt);
-                memcpy(tok->cache_ids.data + at, out->data + mark, cnt * sizeof(int32_t));
+                vec_reserve(&tok->cache_ids, cnt + 1);
+                if (cnt) memcpy(tok->cache_ids.data + at, out->data + mark, cnt * sizeof(int32_t));
                 tok->cache_ids.len += cnt;
                 e->value.i = (int64_t)(((uint64_t)at << 16) | cnt);
             }
@@ -247,9 +249,10 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
 
 static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special) {
     const tok_added_token *a = tok_added_by_id(&tok->added, id);
-    const char *s = a ? a->content : mlcc_tokenizer_id_to_token(tok, id);
+    const char *s = a ? (a->norm ? a->norm : a->content) : mlcc_tokenizer_id_to_token(tok, id);
     *special = 0;
     if (s) {
+        /* tokenizers asks whether the token's text is that of a special token */
         mlcc_strmap_entry *e = strmap_find(&tok->added.by_content, s, strlen(s));
         const tok_added_token *t = e ? tok_added_by_id(&tok->added, (int32_t)e->value.i) : NULL;
         *special = t && t->special;
@@ -264,7 +267,7 @@ char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, i
         const char *s = id_text(tok, ids[i], &special);
         if (!s || (skip_special && special)) continue;
         const tok_added_token *a = tok_added_by_id(&tok->added, ids[i]);
-        tok_strs_push(&v, s, a ? a->len : strlen(s));
+        tok_strs_push(&v, s, a ? (a->norm ? a->norm_len : a->len) : strlen(s));
     }
     mlcc_strbuf out = STRBUF_INIT;
     if (tok->decoder) {

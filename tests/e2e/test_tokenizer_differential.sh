@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Differential test: `mlcc tokenize` against Hugging Face tokenizers 0.23.2 (npm, the official
 # Node binding of the Rust library) on 20,000 seeded random strings per fixture tokenizer,
-# encoding with and without special tokens and decoding with and without skipping them.
+# encoding with and without special tokens and decoding with and without skipping them; then
+# 5,000 strings each on synthetic tokenizers (synthetic_tokenizers.js) that exercise Unigram,
+# WordPiece and the components the fixtures lack.
 # MLCC_TOKENIZER_DIFF_COUNT overrides the count (the printed report names it).
 set -euo pipefail
 peers="$MLCC_SOURCE_DIR/tests/peers"
@@ -24,3 +26,8 @@ for t in llama3_1 qwen3 deepseek_v3 gemma3 llama2 gptoss; do files+=("$tokdir/$t
 cd "$peers"
 echo "differential test: $count random strings x ${#files[@]} tokenizers x (2 encode + 2 decode modes)"
 node tokenizer_diff.js "$MLCC" "$count" 20261125 "$work" "${files[@]}"
+synth=()
+while read -r f; do synth+=("$f"); done < <(node synthetic_tokenizers.js "$tokdir/llama3_1/tokenizer.json" "$work/synthetic")
+scount="${MLCC_TOKENIZER_SYNTH_COUNT:-5000}"
+echo "synthetic tokenizers: $scount random strings x ${#synth[@]} tokenizers"
+node tokenizer_diff.js "$MLCC" "$scount" 20261126 "$work" "${synth[@]}"
