@@ -21,7 +21,18 @@
 typedef struct inliner {
     mlcc_u64map vars;    /* PrimFunc var -> expression in the fused function */
     mlcc_u64map buffers; /* PrimFunc buffer -> fused function buffer */
+    mlcc_strmap *block_names; /* names taken in the fused function */
 } inliner;
+
+/* Block names stay unique in the fused function (schedules find blocks by name): a second
+ * "T_add" becomes "T_add_1". */
+static const char *unique_block_name(inliner *in, const char *name) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (int i = 1; strmap_find(in->block_names, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", name, i);
+    strmap_upsert(in->block_names, buf, strlen(buf), NULL);
+    return ir_strdup(buf);
+}
 
 static mlcc_expr *inline_expr(ir_mutator *m, mlcc_expr *e) {
     if (e->kind != EXPR_VAR) return NULL;
@@ -61,6 +72,7 @@ static mlcc_stmt *inline_stmt(ir_mutator *m, mlcc_stmt *s) {
         mlcc_stmt *r = ir_mutate_stmt_children(m, s);
         mlcc_block *nb = r->realize.block == b ? ir_block_copy(b) : r->realize.block;
         for (int i = 0; i < b->niters; i++) nb->iters[i].var = fresh[i];
+        nb->name = unique_block_name(in, b->name);
         return ir_block_realize(r->realize.iter_values, r->realize.predicate, nb);
     }
     return NULL;
@@ -86,6 +98,7 @@ static int bind_shape(inliner *in, const mlcc_buffer *formal, const mlcc_buffer 
 
 typedef struct fused_builder {
     mlcc_u64map buf_of;  /* graph var -> buffer */
+    mlcc_strmap block_names;
     mlcc_stmt **stmts;
     int nstmts;
     mlcc_buffer **allocs;
@@ -119,6 +132,7 @@ static int inline_call(const mlcc_ir_module *m, fused_builder *fb, const rx_bind
     inliner in;
     u64map_init(&in.vars);
     u64map_init(&in.buffers);
+    in.block_names = &fb->block_names;
     int rc = 0;
     for (int k = 0; k <= tuple->tuple.n && !rc; k++) {
         mlcc_buffer *actual = k < tuple->tuple.n ? u64map_get_p(&fb->buf_of, tuple->tuple.fields[k]) : out;
@@ -151,6 +165,7 @@ static mlcc_prim_func *fuse_function(const mlcc_ir_module *m, const char *name, 
     fused_builder fb;
     memset(&fb, 0, sizeof fb);
     u64map_init(&fb.buf_of);
+    strmap_init(&fb.block_names);
     int n = fn->func.nparams;
     mlcc_buffer **params = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(n + 2));
     mlcc_prim_func *result = NULL;
@@ -190,6 +205,7 @@ static mlcc_prim_func *fuse_function(const mlcc_ir_module *m, const char *name, 
     free(fb.stmts);
     free(fb.allocs);
     u64map_free(&fb.buf_of);
+    strmap_free(&fb.block_names);
     return result;
 }
 

@@ -9,6 +9,7 @@
 
 #include "codegen/jit.h"
 #include "ir/block_builder.h"
+#include "ir/printer.h"
 #include "op/op.h"
 #include "support/error.h"
 #include "support/hashmap.h"
@@ -102,6 +103,13 @@ static rx_expr *escaping(rx_builder *bb, rx_expr **p) {
     return bb_emit(bb, op_unary("tanh", out), "b");
 }
 
+/* the same PrimFunc twice in one group: inlined twice with fresh vars and unique block names */
+static rx_expr *repeated(rx_builder *bb, rx_expr **p) {
+    rx_expr *a = bb_emit(bb, op_add(p[0], p[1]), "a");
+    rx_expr *b = bb_emit(bb, op_add(a, p[1]), "b");
+    return bb_emit(bb, op_unary("exp", b), "c");
+}
+
 static void check_partition(const char *what, body_fn body, const char *want) {
     rx_sinfo *ps[3] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL),
                        rx_sinfo_tensor_v(DT_F32, ir_int(64), ir_int(64), NULL)};
@@ -119,6 +127,22 @@ static void test_partitions(void) {
     check_partition("into a reduction", into_reduction, "fused_exp_permute_dims;fused_sqrt_max;");
     check_partition("diamond", diamond, "fused_exp_tanh_sigmoid_multiply;");
     check_partition("escaping", escaping, "exp;tanh;");
+    check_partition("repeated", repeated, "fused_add_add_exp;");
+
+    rx_sinfo *ps[2] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL)};
+    const char *passes[] = {"legalize", "annotate_op_pattern", "fuse_ops", "fuse_tir"};
+    mlcc_ir_module *m = run_passes(one_function(ps, 2, repeated), passes, 4);
+    mlcc_prim_func *f = m ? irmod_get_prim(m, "fused_add_add_exp") : NULL;
+    CHECK(f != NULL);
+    if (f) {
+        char *text = tir_func_to_string(f);
+        CHECK_MSG(strstr(text, "T.block(\"T_add\")") && strstr(text, "T.block(\"T_add_1\")") &&
+                      strstr(text, "T.block(\"T_exp\")"),
+                  "%s", text);
+        CHECK(strstr(text, "for i0_1, i1_1 in T.grid(n, 64)") != NULL); /* fresh loop vars */
+        free(text);
+        CHECK(irmod_get_prim(m, "add") == NULL && irmod_lookup(m, "fused_add_add_exp") != NULL);
+    }
 }
 
 /* ---- a small interpreter for legalized graph functions ---- */
