@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ir/functor.h"
+#include "ir/structural.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
@@ -209,14 +210,19 @@ static mlcc_prim_func *fuse_function(const mlcc_ir_module *m, const char *name, 
     return result;
 }
 
-/* A call of a Primitive function becomes call_tir of the PrimFunc that now has its name. */
+typedef struct fuse_tir_ctx {
+    const mlcc_ir_module *in;
+    mlcc_strmap canonical; /* Primitive function name -> name of the (shared) fused PrimFunc */
+} fuse_tir_ctx;
+
+/* A call of a Primitive function becomes call_tir of its fused PrimFunc. */
 static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
-    const mlcc_ir_module *in = ctx;
+    fuse_tir_ctx *c = ctx;
     rx_expr *v = b.value;
     if (v->kind == RX_CALL && v->call.callee->kind == RX_GLOBAL_VAR) {
-        rx_expr *fn = irmod_get_graph(in, v->call.callee->var.name);
-        if (fn && rx_attrs_int(fn->func.attrs, "Primitive", 0)) {
-            rx_expr *gv = rx_global_var(v->call.callee->var.name);
+        const char *target = strmap_get_p(&c->canonical, v->call.callee->var.name);
+        if (target) {
+            rx_expr *gv = rx_global_var(target);
             gv->sinfo = rx_sinfo_func(NULL, -1, rx_sinfo_object());
             b.value = rx_with_sinfo(op_call_tir(gv, v->call.args, v->call.nargs, v->sinfo), v->sinfo);
         }
@@ -225,16 +231,34 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
     return 0;
 }
 
+/* Identical groups (every layer of a model) give structurally equal PrimFuncs: the first one
+ * is kept and the others' calls are pointed at it. */
 mlcc_ir_module *pass_fuse_tir(const mlcc_ir_module *m, void *ctx) {
     (void)ctx;
     mlcc_ir_module *fused = irmod_copy(m);
-    for (int i = 0; i < m->n; i++) {
+    fuse_tir_ctx c = {m, {NULL, 0, 0}};
+    strmap_init(&c.canonical);
+    mlcc_u64map by_hash;
+    u64map_init(&by_hash);
+    int failed = 0;
+    for (int i = 0; i < m->n && !failed; i++) {
         const irmod_entry *e = &m->entries[i];
         if (e->kind != IRMOD_GRAPH || !rx_attrs_int(e->graph->func.attrs, "Primitive", 0)) continue;
         mlcc_prim_func *f = fuse_function(m, e->name, e->graph);
-        if (!f) return NULL;
-        irmod_set_prim(fused, e->name, f);
+        if (!f) {
+            failed = 1;
+            break;
+        }
+        uint64_t h = tir_structural_hash(f);
+        mlcc_u64map_entry *seen = u64map_find(&by_hash, h);
+        const char *name = e->name;
+        if (seen && tir_structural_equal(irmod_get_prim(fused, seen->value.p), f)) name = seen->value.p;
+        else if (!seen) u64map_upsert(&by_hash, h, NULL)->value.p = (void *)e->name;
+        if (name == e->name) irmod_set_prim(fused, e->name, f);
+        strmap_set_p(&c.canonical, e->name, (void *)name);
     }
-    mlcc_ir_module *out = rx_rewrite_module(fused, "fuse_tir", rewrite_binding, (void *)m, NULL);
+    mlcc_ir_module *out = failed ? NULL : rx_rewrite_module(fused, "fuse_tir", rewrite_binding, &c, NULL);
+    strmap_free(&c.canonical);
+    u64map_free(&by_hash);
     return out ? remove_unreachable_functions(out) : NULL;
 }

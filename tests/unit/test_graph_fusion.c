@@ -110,6 +110,17 @@ static rx_expr *repeated(rx_builder *bb, rx_expr **p) {
     return bb_emit(bb, op_unary("exp", b), "c");
 }
 
+/* two identical groups (as every layer of a model) share one fused PrimFunc */
+static rx_expr *two_layers(rx_builder *bb, rx_expr **p) {
+    rx_expr *h = p[0];
+    for (int l = 0; l < 2; l++) {
+        rx_expr *m = bb_emit(bb, op_linear(h, p[2]), "m");
+        rx_expr *a = bb_emit(bb, op_add(m, p[1]), "a");
+        h = bb_emit(bb, op_unary("tanh", a), "t");
+    }
+    return h;
+}
+
 static void check_partition(const char *what, body_fn body, const char *want) {
     rx_sinfo *ps[3] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL),
                        rx_sinfo_tensor_v(DT_F32, ir_int(64), ir_int(64), NULL)};
@@ -128,6 +139,16 @@ static void test_partitions(void) {
     check_partition("diamond", diamond, "fused_exp_tanh_sigmoid_multiply;");
     check_partition("escaping", escaping, "exp;tanh;");
     check_partition("repeated", repeated, "fused_add_add_exp;");
+    /* before fuse_tir each group has its own Primitive function; fuse_tir shares the kernel */
+    check_partition("two layers", two_layers, "fused_matmul_add_tanh;fused_matmul_add_tanh1;");
+    rx_sinfo *ps2[3] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL),
+                        rx_sinfo_tensor_v(DT_F32, ir_int(64), ir_int(64), NULL)};
+    const char *to_tir[] = {"legalize", "annotate_op_pattern", "fuse_ops", "fuse_tir", "canonicalize_bindings"};
+    mlcc_ir_module *layers = run_passes(one_function(ps2, 3, two_layers), to_tir, 5);
+    char *sum = layers ? call_summary(layers) : NULL;
+    CHECK_EQ_STR(sum, "fused_matmul_add_tanh;fused_matmul_add_tanh;");
+    free(sum);
+    CHECK(layers && irmod_lookup(layers, "fused_matmul_add_tanh1") == NULL);
 
     rx_sinfo *ps[2] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL)};
     const char *passes[] = {"legalize", "annotate_op_pattern", "fuse_ops", "fuse_tir"};
