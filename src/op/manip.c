@@ -254,8 +254,12 @@ static mlcc_expr *concat_body(mlcc_expr **idx, void *ctx) {
 static rx_expr *legalize_concat(rx_builder *bb, const rx_expr *call) {
     rx_expr *tup = call->call.args[0];
     if (tup->kind != RX_TUPLE) {
-        mlcc_set_error("concat: legalize needs a tuple literal operand");
-        return NULL;
+        /* a tuple-valued var (e.g. split's result): bind its fields first */
+        int n = tup->sinfo->nfields;
+        rx_expr **fields = ir_alloc(sizeof(rx_expr *) * (size_t)(n + 1));
+        for (int i = 0; i < n; i++)
+            if (!(fields[i] = bb_emit(bb, rx_tuple_get_item(tup, i), "lv"))) return NULL;
+        tup = rx_tuple(fields, n);
     }
     concat_ctx c;
     c.n = tup->tuple.n;

@@ -14,6 +14,7 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "tensor_util.h"
+#include "golden.h"
 #include "test.h"
 #include "transform/pass.h"
 
@@ -301,6 +302,9 @@ static void test_mlp_numerics(void) {
                            "dead_code_elimination"};
     mlcc_ir_module *m0 = run_passes(mod, plain, 2), *m1 = run_passes(mod, fused, 6);
     if (!m0 || !m1) return;
+    char *text = irmod_to_string(m1);
+    CHECK_GOLDEN("graph_mlp_fused.txt", text);
+    free(text);
     char *summary = call_summary(m1);
     CHECK_EQ_STR(summary, "matmul;fused_matmul_silu_multiply;fused_matmul1_add;rms_norm;");
     free(summary);
