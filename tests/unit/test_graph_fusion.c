@@ -15,6 +15,7 @@
 #include "support/hashmap.h"
 #include "tensor_util.h"
 #include "golden.h"
+#include "graph_interp.h"
 #include "test.h"
 #include "transform/pass.h"
 
@@ -167,78 +168,6 @@ static void test_partitions(void) {
     }
 }
 
-/* ---- a small interpreter for legalized graph functions ---- */
-
-typedef struct host_tensor {
-    float *data;
-    int64_t shape[8];
-    int ndim;
-    int64_t numel;
-} host_tensor;
-
-static int64_t n_val;
-
-static int64_t eval_dim(const mlcc_expr *e) {
-    switch (e->kind) {
-    case EXPR_INT: return e->int_value;
-    case EXPR_VAR: return n_val;
-    case EXPR_MUL: return eval_dim(e->bin.a) * eval_dim(e->bin.b);
-    case EXPR_ADD: return eval_dim(e->bin.a) + eval_dim(e->bin.b);
-    default: return -1;
-    }
-}
-
-static host_tensor *new_tensor(const rx_sinfo *s) {
-    host_tensor *t = calloc(1, sizeof *t);
-    t->ndim = s->ndim;
-    t->numel = 1;
-    for (int d = 0; d < s->ndim; d++) t->shape[d] = eval_dim(s->shape[d]), t->numel *= t->shape[d];
-    t->data = calloc((size_t)t->numel + 1, sizeof(float));
-    return t;
-}
-
-/* Runs `main` binding by binding: call_tir allocates its output and calls the kernel; var
- * aliases share the tensor. Returns the result tensor (owned by *all). */
-static host_tensor *interpret(const mlcc_ir_module *m, mlcc_jit_module *jm, host_tensor **inputs, host_tensor ***all,
-                              int *nall) {
-    rx_expr *fn = irmod_get_graph(m, "main");
-    mlcc_u64map env;
-    u64map_init(&env);
-    for (int i = 0; i < fn->func.nparams; i++) u64map_set_p(&env, fn->func.params[i], inputs[i]);
-    rx_expr *seq = fn->func.body;
-    for (int b = 0; b < seq->seq.nblocks; b++)
-        for (int j = 0; j < seq->seq.blocks[b].n; j++) {
-            rx_binding *bd = &seq->seq.blocks[b].bindings[j];
-            if (rx_is_var(bd->value)) {
-                u64map_set_p(&env, bd->var, u64map_get_p(&env, bd->value));
-                continue;
-            }
-            CHECK(rx_is_op_call(bd->value, "call_tir"));
-            if (!rx_is_op_call(bd->value, "call_tir")) continue;
-            rx_expr *tuple = bd->value->call.args[1];
-            host_tensor *out = new_tensor(bd->value->call.sinfo_args[0]);
-            *all = realloc(*all, sizeof(host_tensor *) * (size_t)(*nall + 1));
-            (*all)[(*nall)++] = out;
-            DLTensor ts[8];
-            DLTensor *args[8];
-            int k = 0;
-            for (; k < tuple->tuple.n; k++) {
-                host_tensor *t = u64map_get_p(&env, tuple->tuple.fields[k]);
-                ts[k] = test_tensor(t->data, kDLFloat, 32, t->ndim, t->shape);
-                args[k] = &ts[k];
-            }
-            ts[k] = test_tensor(out->data, kDLFloat, 32, out->ndim, out->shape);
-            args[k] = &ts[k];
-            MLCCPackedCFunc kernel = mlcc_jit_get_function(jm, bd->value->call.args[0]->var.name);
-            CHECK_MSG(kernel != NULL, "%s", mlcc_last_error());
-            if (kernel) CHECK_MSG(test_call_tensors(kernel, args, k + 1) == 0, "%s", mlcc_last_error());
-            u64map_set_p(&env, bd->var, out);
-        }
-    host_tensor *r = u64map_get_p(&env, seq->seq.body);
-    u64map_free(&env);
-    return r;
-}
-
 enum { H = 16, F = 24 };
 
 static mlcc_ir_module *build_mlp(void) {
@@ -312,29 +241,25 @@ static void test_mlp_numerics(void) {
     if (!j0 || !j1) return;
     int64_t sizes[2] = {1, 13};
     for (int s = 0; s < 2; s++) {
-        n_val = sizes[s];
-        int64_t n = n_val;
+        int64_t n = sizes[s];
+        graph_interp gi = {&N, &n, 1, NULL, 0};
         rx_expr *fn = irmod_get_graph(mod, "main");
         host_tensor *in[5];
         for (int i = 0; i < 5; i++) {
-            in[i] = new_tensor(fn->func.params[i]->sinfo);
+            in[i] = interp_tensor(&gi, fn->func.params[i]->sinfo);
             for (int64_t k = 0; k < in[i]->numel; k++) in[i]->data[k] = test_rand_float();
         }
         double *want = malloc(sizeof(double) * (size_t)(n * H));
         mlp_reference(in[0]->data, in[1]->data, in[2]->data, in[3]->data, in[4]->data, n, want);
         for (int v = 0; v < 2; v++) {
-            host_tensor **all = NULL;
-            int nall = 0;
-            host_tensor *r = interpret(v ? m1 : m0, v ? j1 : j0, in, &all, &nall);
+            host_tensor *r = interp_run(&gi, v ? m1 : m0, v ? j1 : j0, "main", in);
             CHECK(r != NULL);
             if (r) {
                 double err = test_max_rel_error(r->data, want, n * H);
                 CHECK_MSG(err < 1e-5, "%s n=%lld: relative error %g", v ? "fused" : "unfused", (long long)n, err);
             }
-            for (int i = 0; i < nall; i++) free(all[i]->data), free(all[i]);
-            free(all);
         }
-        for (int i = 0; i < 5; i++) free(in[i]->data), free(in[i]);
+        interp_free(&gi);
         free(want);
     }
     mlcc_jit_free(j0);
