@@ -235,8 +235,11 @@ typedef struct fuse_state {
     mlcc_ir_module *out;
 } fuse_state;
 
+/* The group's inputs: vars from outside it, and constants (which become parameters too, so the
+ * fused kernel reads them like any other tensor). */
 static void collect_inputs(block_graph *g, const rx_expr *e, int root, rx_expr ***ins, int *nin) {
     switch (e->kind) {
+    case RX_CONSTANT:
     case RX_VAR:
     case RX_DATAFLOW_VAR: {
         mlcc_u64map_entry *en = u64map_find(&g->index, (uint64_t)(uintptr_t)e);
@@ -273,7 +276,7 @@ static rx_expr *make_group_function(fuse_state *st, block_graph *g, int root) {
     u64map_init(&subst);
     rx_expr **params = ir_alloc(sizeof(rx_expr *) * (size_t)(nin + 1));
     for (int i = 0; i < nin; i++) {
-        params[i] = rx_var(ins[i]->var.name, ins[i]->sinfo);
+        params[i] = rx_var(ins[i]->kind == RX_CONSTANT ? "cst" : ins[i]->var.name, ins[i]->sinfo);
         u64map_set_p(&subst, ins[i], params[i]);
     }
     rx_block blk;
@@ -288,7 +291,7 @@ static rx_expr *make_group_function(fuse_state *st, block_graph *g, int root) {
         rx_expr *tuple = b.value->call.args[1];
         for (int k = 0; k < tuple->tuple.n; k++) {
             rx_expr *a = tuple->tuple.fields[k];
-            rx_expr *to = rx_is_var(a) ? u64map_get_p(&subst, a) : NULL;
+            rx_expr *to = u64map_get_p(&subst, a);
             args[k] = to ? to : a;
         }
         rx_expr *nt = rx_tuple(args, tuple->tuple.n);

@@ -32,8 +32,14 @@ host_tensor *interp_tensor(graph_interp *gi, const rx_sinfo *s) {
     return t;
 }
 
-static host_tensor *lookup(mlcc_u64map *env, const rx_expr *e) {
+/* The tensor a var or constant argument stands for (constants are copied into owned tensors). */
+static host_tensor *lookup(graph_interp *gi, mlcc_u64map *env, const rx_expr *e) {
     host_tensor *t = u64map_get_p(env, e);
+    if (!t && e->kind == RX_CONSTANT && dtype_eq(e->constant.dtype, DT_F32)) {
+        t = interp_tensor(gi, e->sinfo);
+        memcpy(t->data, e->constant.data, e->constant.nbytes);
+        u64map_set_p(env, e, t);
+    }
     CHECK_MSG(t != NULL, "interpreter: no value for '%s'", rx_is_var(e) ? e->var.name : "?");
     return t;
 }
@@ -53,7 +59,7 @@ int interp_run_all(graph_interp *gi, const mlcc_ir_module *m, mlcc_jit_module *j
             rx_binding *bd = &seq->seq.blocks[b].bindings[j];
             rx_expr *v = bd->value;
             if (rx_is_var(v)) {
-                u64map_set_p(&env, bd->var, lookup(&env, v));
+                u64map_set_p(&env, bd->var, lookup(gi, &env, v));
                 continue;
             }
             if (!rx_is_op_call(v, "call_tir")) {
@@ -67,7 +73,7 @@ int interp_run_all(graph_interp *gi, const mlcc_ir_module *m, mlcc_jit_module *j
             DLTensor *args[16];
             int k = 0;
             for (; k < tuple->tuple.n && k < 15; k++) {
-                host_tensor *t = lookup(&env, tuple->tuple.fields[k]);
+                host_tensor *t = lookup(gi, &env, tuple->tuple.fields[k]);
                 if (!t) {
                     u64map_free(&env);
                     return 0;
@@ -91,8 +97,8 @@ int interp_run_all(graph_interp *gi, const mlcc_ir_module *m, mlcc_jit_module *j
     int n = 0;
     if (ok && body->kind == RX_TUPLE) {
         for (int i = 0; i < body->tuple.n && n < max; i++)
-            if ((results[n] = lookup(&env, body->tuple.fields[i])) != NULL) n++;
-    } else if (ok && max > 0 && (results[0] = lookup(&env, body)) != NULL) {
+            if ((results[n] = lookup(gi, &env, body->tuple.fields[i])) != NULL) n++;
+    } else if (ok && max > 0 && (results[0] = lookup(gi, &env, body)) != NULL) {
         n = 1;
     }
     u64map_free(&env);

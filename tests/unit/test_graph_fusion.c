@@ -21,6 +21,8 @@
 
 static mlcc_expr *N;
 
+static mlcc_jit_module *compile_module(const mlcc_ir_module *m);
+
 static mlcc_ir_module *run_passes(const mlcc_ir_module *m, const char **names, int n) {
     mlcc_pass_manager pm;
     pm_init(&pm);
@@ -123,6 +125,13 @@ static rx_expr *two_layers(rx_builder *bb, rx_expr **p) {
     return h;
 }
 
+/* a constant operand becomes a parameter of the fused kernel */
+static rx_expr *with_constant(rx_builder *bb, rx_expr **p) {
+    float k = 0.5f;
+    rx_expr *a = bb_emit(bb, op_multiply(p[0], rx_constant(DT_F32, NULL, 0, &k)), "a");
+    return bb_emit(bb, op_unary("tanh", a), "t");
+}
+
 static void check_partition(const char *what, body_fn body, const char *want) {
     rx_sinfo *ps[3] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL),
                        rx_sinfo_tensor_v(DT_F32, ir_int(64), ir_int(64), NULL)};
@@ -141,6 +150,26 @@ static void test_partitions(void) {
     check_partition("diamond", diamond, "fused_exp_tanh_sigmoid_multiply;");
     check_partition("escaping", escaping, "exp;tanh;");
     check_partition("repeated", repeated, "fused_add_add_exp;");
+    check_partition("with a constant", with_constant, "fused_multiply_tanh;");
+    {
+        rx_sinfo *ps1[1] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL)};
+        const char *all[] = {"legalize", "annotate_op_pattern", "fuse_ops", "fuse_tir"};
+        mlcc_ir_module *plainm = run_passes(one_function(ps1, 1, with_constant), all, 1);
+        mlcc_ir_module *fusedm = run_passes(one_function(ps1, 1, with_constant), all, 4);
+        mlcc_jit_module *ja = plainm ? compile_module(plainm) : NULL, *jb = fusedm ? compile_module(fusedm) : NULL;
+        if (ja && jb) {
+            int64_t n = 5;
+            graph_interp gi = {&N, &n, 1, NULL, 0};
+            host_tensor *x = interp_tensor(&gi, ps1[0]);
+            for (int64_t k = 0; k < x->numel; k++) x->data[k] = test_rand_float();
+            host_tensor *a = interp_run(&gi, plainm, ja, "main", &x), *b = interp_run(&gi, fusedm, jb, "main", &x);
+            CHECK(a && b);
+            for (int64_t k = 0; a && b && k < x->numel; k++) CHECK_NEAR(b->data[k], tanh(0.5 * x->data[k]), 1e-6);
+            interp_free(&gi);
+        }
+        if (ja) mlcc_jit_free(ja);
+        if (jb) mlcc_jit_free(jb);
+    }
     /* before fuse_tir each group has its own Primitive function; fuse_tir shares the kernel */
     check_partition("two layers", two_layers, "fused_matmul_add_tanh;fused_matmul_add_tanh1;");
     rx_sinfo *ps2[3] = {rx_sinfo_tensor_v(DT_F32, N, ir_int(64), NULL), rx_sinfo_tensor_v(DT_F32, ir_int(64), NULL),
