@@ -24,7 +24,9 @@ typedef struct factors {
 } factors;
 
 static void factor_into(factors *fs, mlcc_expr *e) {
-    if (e->kind == EXPR_INT) fs->c *= e->int_value;
+    if (e->kind == EXPR_INT) {
+        if (__builtin_mul_overflow(fs->c, e->int_value, &fs->c)) fs->overflow = 1;
+    }
     else if (e->kind == EXPR_MUL) factor_into(fs, e->bin.a), factor_into(fs, e->bin.b);
     else if (fs->n < 32) fs->f[fs->n++] = e;
     else fs->overflow = 1;
@@ -80,6 +82,10 @@ static rx_sinfo *infer_reshape(const rx_expr *call) {
     mlcc_expr *numel = dims_product(x->shape, x->ndim);
     cancel(&have, &want);
     char *d = NULL;
+    if (infer_at >= 0 && want.c == 0) {
+        mlcc_set_error("reshape: cannot infer the -1 dimension next to a zero-size one");
+        return NULL;
+    }
     if (infer_at >= 0) {
         if (want.n == 0 && !want.overflow && !have.overflow && want.c != 0 && have.c % want.c == 0) {
             have.c /= want.c;
