@@ -293,7 +293,7 @@ static int eval(interp *ip, const mlcc_expr *e, value *out) {
                               e->dtype.lanes);
     switch (e->kind) {
     case EXPR_INT: out->i = e->int_value; return 0;
-    case EXPR_FLOAT: out->f = e->float_value; return 0;
+    case EXPR_FLOAT: out->f = tir_round_float(e->float_value, e->dtype); return 0;
     case EXPR_VAR: return lookup_var(ip, e, out);
     case EXPR_NOT: {
         value a;

@@ -191,7 +191,7 @@ mlcc_expr *sch_fuse(mlcc_schedule *s, mlcc_expr **loops, int n) {
     for (int i = n - 1; i >= 0; i--) {
         mlcc_expr *v = ir_floordiv(fused, inner);
         values[i] = i > 0 ? ir_floormod(v, fors[i]->for_.extent) : v;
-        inner = ir_mul(inner, fors[i]->for_.extent);
+        inner = ir_mul(fors[i]->for_.extent, inner);
     }
     mlcc_stmt *body = stmt_substitute(fors[n - 1]->for_.body, loops, values, n);
     mlcc_stmt *fused_loop = ir_for(fused, ir_int(0), inner, FOR_SERIAL, body);

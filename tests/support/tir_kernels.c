@@ -9,6 +9,9 @@
 #include "ir/interp.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/file.h"
+#include "support/strbuf.h"
+#include "ir/printer.h"
 #include "te/te.h"
 
 typedef struct {
@@ -230,4 +233,51 @@ int kernel_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, int64_t
     free(a);
     free(b);
     return rc;
+}
+
+char *golden_text(const char *name, const char *actual) {
+    const char *root = getenv("MLCC_SOURCE_DIR");
+    if (!root) root = ".";
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/unit/golden/%s.txt", name);
+    char *path = mlcc_path_join(root, rel);
+    const char *update = getenv("MLCC_UPDATE_GOLDEN");
+    if (update && *update == '1') mlcc_write_file_atomic(path, actual, strlen(actual));
+    size_t len;
+    char *text = mlcc_read_file(path, &len);
+    free(path);
+    return text;
+}
+
+char *schedule_text(const mlcc_prim_func *f, const char *trace) {
+    mlcc_strbuf sb = STRBUF_INIT;
+    tir_print_func(f, &sb);
+    sb_append(&sb, "\n# trace\n");
+    sb_append(&sb, trace);
+    return sb_detach(&sb);
+}
+
+int replay_matches(const mlcc_prim_func *orig, mlcc_schedule *s) {
+    char *trace = sch_trace_str(s);
+    mlcc_schedule *r = sch_create(orig);
+    int rc = sch_replay(r, trace);
+    if (rc == 0) {
+        char *a = tir_func_to_string(sch_func(s)), *b = tir_func_to_string(sch_func(r));
+        char *ta = sch_trace_str(r);
+        if (strcmp(a, b) != 0) rc = mlcc_set_error("replayed function differs:\n%s\n--- vs\n%s\n--- trace:\n%s", a, b, trace);
+        else if (strcmp(trace, ta) != 0) rc = mlcc_set_error("replayed trace differs:\n%s\n--- vs\n%s", trace, ta);
+        free(a);
+        free(b);
+        free(ta);
+    }
+    sch_free(r);
+    free(trace);
+    return rc;
+}
+
+int compare_at_sizes(const mlcc_prim_func *ref, const mlcc_prim_func *got, uint64_t seed) {
+    static const int64_t sizes[] = {1, 7, 16, 33};
+    for (int i = 0; i < 4; i++)
+        if (kernel_compare(ref, got, sizes[i], seed + (uint64_t)i)) return -1;
+    return 0;
 }

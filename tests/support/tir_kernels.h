@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ir/tir.h"
+#include "schedule/schedule.h"
 
 typedef enum {
     K_ELEMWISE,   /* B[i, j] = exp(A[i, j]) * 0.5 + A[i, j]           A: (n, 12) */
@@ -29,5 +30,17 @@ double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len);
 /* Runs both functions and compares; 0 when equal within tolerance, else -1 with a message in
  * mlcc_last_error naming the first differing element. */
 int kernel_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, int64_t n, uint64_t seed);
+
+/* The golden text tests/unit/golden/<name>.txt (under $MLCC_SOURCE_DIR); malloc'ed, or NULL
+ * when missing. With MLCC_UPDATE_GOLDEN=1 in the environment, writes `actual` there first (to
+ * regenerate goldens after an intended change, e.g. a better simplifier) and returns a copy. */
+char *golden_text(const char *name, const char *actual);
+/* The function printed, then its schedule's trace (what the golden files hold). */
+char *schedule_text(const mlcc_prim_func *f, const char *trace);
+/* Replays s's printed trace on a fresh schedule of orig: 0 when that gives the same printed
+ * function and the same trace, else -1 with the difference described. */
+int replay_matches(const mlcc_prim_func *orig, mlcc_schedule *s);
+/* kernel_compare at n = 1, 7, 16, 33 (sizes that divide and do not divide typical factors). */
+int compare_at_sizes(const mlcc_prim_func *ref, const mlcc_prim_func *got, uint64_t seed);
 
 #endif
