@@ -143,11 +143,20 @@ static void inline_regions(inliner *in, const mlcc_block *c, mlcc_region **out, 
     int cap = c->nreads + (int)t.tuples.len * p->nreads + 1;
     mlcc_region *rs = ir_alloc(sizeof(mlcc_region) * (size_t)cap);
     int n = 0;
-    for (int i = 0; i < c->nreads; i++)
-        if (c->reads[i].buffer != in->buf) rs[n++] = c->reads[i];
-    for (size_t k = 0; k < t.tuples.len; k++)
-        for (int i = 0; i < p->nreads; i++)
-            rs[n++] = sch_region_substitute(p->reads[i], in->vars, t.tuples.data[k], in->buf->ndim);
+    /* the producer's reads take the place of the inlined buffer's region */
+    for (int i = 0; i < c->nreads; i++) {
+        if (c->reads[i].buffer != in->buf) {
+            rs[n++] = c->reads[i];
+            continue;
+        }
+        for (size_t k = 0; k < t.tuples.len; k++)
+            for (int j = 0; j < p->nreads; j++)
+                rs[n++] = sch_region_substitute(p->reads[j], in->vars, t.tuples.data[k], in->buf->ndim);
+        t.tuples.len = 0;
+    }
+    for (size_t k = 0; k < t.tuples.len; k++) /* loads the consumer did not declare */
+        for (int j = 0; j < p->nreads; j++)
+            rs[n++] = sch_region_substitute(p->reads[j], in->vars, t.tuples.data[k], in->buf->ndim);
     vec_free(&t.tuples);
     *nout = sch_merge_regions(rs, n, out);
 }

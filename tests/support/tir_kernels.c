@@ -64,6 +64,11 @@ static mlcc_expr *relu_bias_body(mlcc_expr **ix, void *ctx) {
     return ir_add(ir_max(te_load2(t->a, ix[0], ix[1]), f32(0)), te_load1(t->b, ix[1]));
 }
 
+static mlcc_expr *relu_body(mlcc_expr **ix, void *ctx) {
+    two *t = ctx;
+    return ir_max(te_load2(t->a, ix[0], ix[1]), f32(0));
+}
+
 static mlcc_expr *exp_sub_body(mlcc_expr **ix, void *ctx) {
     two *t = ctx;
     return ir_call1("exp", ir_sub(te_load2(t->a, ix[0], ix[1]), te_load1(t->b, ix[0])));
@@ -79,7 +84,7 @@ static const char *names_ijk[] = {"i", "j", "k", NULL};
 static const char *names_ik[] = {"i", "k", NULL};
 
 const char *kernel_name(kernel_kind k) {
-    static const char *names[] = {"elemwise", "bcast_add", "matmul", "rowsum", "two_stage", "epilogue", "softmax"};
+    static const char *names[] = {"elemwise", "bcast_add", "matmul", "rowsum", "two_stage", "epilogue", "softmax", "mm_relu"};
     return k < K_COUNT ? names[k] : "?";
 }
 
@@ -150,6 +155,17 @@ mlcc_prim_func *kernel_build(kernel_kind k) {
         te_set_axis_names(names_ij);
         te_tensor *o = te_compute("O", DT_F32, (mlcc_expr *[]){n, ir_int(8)}, 2, div_body, &w);
         return te_create_prim_func("softmax", (te_tensor *[]){t.a, o}, 2);
+    }
+    case K_MM_RELU: {
+        t.a = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(8)}, 2);
+        t.b = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(8), ir_int(6)}, 2);
+        te_set_axis_names(names_ijk);
+        te_tensor *c = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(6)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(8)}, 1,
+                                 matmul_body, &t);
+        two u = {c, NULL};
+        te_set_axis_names(names_ij);
+        te_tensor *d = te_compute("D", DT_F32, (mlcc_expr *[]){n, ir_int(6)}, 2, relu_body, &u);
+        return te_create_prim_func("mm_relu", (te_tensor *[]){t.a, t.b, d}, 3);
     }
     default: return NULL;
     }

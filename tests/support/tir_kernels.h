@@ -16,6 +16,7 @@ typedef enum {
     K_TWO_STAGE,  /* B = A * 3 (intermediate); C = B + 1               A: (n, 8) */
     K_EPILOGUE,   /* B = A * A (intermediate); C = max(B, 0) + bias[j]  A: (n, 8) */
     K_SOFTMAX,    /* M = max A; E = exp(A - M); S = sum E; O = E / S   A: (n, 8) */
+    K_MM_RELU,    /* C = matmul(A, B) (intermediate); D = max(C, 0)     A: (n, 8), B: (8, 6) */
     K_COUNT
 } kernel_kind;
 
