@@ -29,6 +29,7 @@ typedef struct value {
 typedef struct interp {
     mlcc_u64map vars;    /* var -> value bits (int64, or a double's bits for float vars) */
     mlcc_u64map buffers; /* buffer -> storage* */
+    int reverse_parallel;
 } interp;
 
 #define POISON_INT ((int64_t)0x5eadbeef5eadbeefLL)
@@ -354,8 +355,10 @@ static int exec_for(interp *ip, const mlcc_stmt *s) {
     int64_t min, extent;
     if (eval_int(ip, s->for_.min, &min) || eval_int(ip, s->for_.extent, &extent)) return -1;
     int rc = 0;
+    mlcc_for_kind k = s->for_.kind;
+    int reverse = ip->reverse_parallel && (k == FOR_PARALLEL || k == FOR_VECTORIZED || k == FOR_THREAD_BINDING);
     for (int64_t i = 0; i < extent && rc == 0; i++) {
-        value v = {0, min + i};
+        value v = {0, reverse ? min + extent - 1 - i : min + i};
         bind_var(ip, s->for_.var, v);
         rc = exec(ip, s->for_.body);
     }
@@ -492,11 +495,17 @@ static int bind_params(interp *ip, const mlcc_prim_func *f, const tir_interp_arg
 }
 
 int tir_interp_run(const mlcc_prim_func *f, const tir_interp_arg *args, int nargs) {
+    return tir_interp_run_opts(f, args, nargs, NULL);
+}
+
+int tir_interp_run_opts(const mlcc_prim_func *f, const tir_interp_arg *args, int nargs,
+                        const tir_interp_opts *opts) {
     if (nargs != f->nparams)
         return mlcc_set_error("interp: '%s' takes %d arguments, %d given", f->name, f->nparams, nargs);
     interp ip;
     u64map_init(&ip.vars);
     u64map_init(&ip.buffers);
+    ip.reverse_parallel = opts && opts->reverse_parallel;
     int rc = bind_params(&ip, f, args);
     int nalloc = 0;
     for (; rc == 0 && nalloc < f->nalloc; nalloc++) rc = alloc_storage(&ip, f->alloc_buffers[nalloc]);

@@ -13,8 +13,9 @@
  *   - loads and stores are bounds-checked (an error naming the buffer and index, never a
  *     crash); intermediate buffers start filled with NaN (floats) or a poison integer so that
  *     reading an element nobody wrote shows up in the results;
- *   - loops of every kind (parallel, vectorized, unrolled, thread-bound) run serially; vector
- *     expressions (lanes > 1) are rejected, they exist only after lowering.
+ *   - loops of every kind (parallel, vectorized, unrolled, thread-bound) run serially, in
+ *     order or (an option) parallel ones in reverse; vector expressions (lanes > 1) are
+ *     rejected, they exist only after lowering.
  * Errors are reported through mlcc_set_error with an "interp: " prefix. */
 #ifndef MLCC_IR_INTERP_H
 #define MLCC_IR_INTERP_H
@@ -37,6 +38,16 @@ typedef struct tir_interp_arg {
 
 /* Runs f; 0 on success, -1 with an error. */
 int tir_interp_run(const mlcc_prim_func *f, const tir_interp_arg *args, int nargs);
+
+typedef struct tir_interp_opts {
+    /* Run parallel, vectorized and thread-bound loops last iteration first. Iterations of a
+     * legally parallel loop are independent, so this changes nothing; a loop that wrongly
+     * runs a reduction in parallel shows up (its init then runs after the updates). */
+    int reverse_parallel;
+} tir_interp_opts;
+
+int tir_interp_run_opts(const mlcc_prim_func *f, const tir_interp_arg *args, int nargs,
+                        const tir_interp_opts *opts);
 
 /* Rounds v to the precision of a float dtype (float16, bfloat16, float32; float64 unchanged). */
 double tir_round_float(double v, mlcc_dtype t);

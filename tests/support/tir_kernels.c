@@ -191,7 +191,7 @@ static uint64_t next_random(uint64_t *state) {
 
 /* Is the buffer read anywhere (an input) rather than only written? Parameters that te made
  * from placeholders come first; the last parameter is the output in these kernels. */
-double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len) {
+double *kernel_run_opts(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len, int reverse_parallel) {
     tir_interp_arg args[8];
     int64_t shapes[8][8];
     int64_t sizes[8];
@@ -222,7 +222,8 @@ double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len) 
             all[off + e] = is_output ? 777.0 : (double)(float)((double)(next_random(&state) >> 11) / 9007199254740992.0 * 2 - 1);
         off += (int)sizes[i];
     }
-    if (tir_interp_run(f, args, f->nparams)) {
+    tir_interp_opts opts = {reverse_parallel};
+    if (tir_interp_run_opts(f, args, f->nparams, &opts)) {
         free(all);
         return NULL;
     }
@@ -230,11 +231,15 @@ double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len) 
     return all;
 }
 
+double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len) {
+    return kernel_run_opts(f, n, seed, len, 0);
+}
+
 int kernel_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, int64_t n, uint64_t seed) {
     int la = 0, lb = 0;
     double *a = kernel_run(ref, n, seed, &la);
     if (!a) return mlcc_prefix_error("reference (n=%lld)", (long long)n);
-    double *b = kernel_run(got, n, seed, &lb);
+    double *b = kernel_run_opts(got, n, seed, &lb, 1);
     if (!b) {
         free(a);
         return mlcc_prefix_error("scheduled (n=%lld)", (long long)n);

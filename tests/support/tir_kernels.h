@@ -28,7 +28,9 @@ mlcc_prim_func *kernel_build(kernel_kind k);
  * parameter buffer afterwards (malloc'ed, *len elements), or NULL with an error. Outputs start
  * filled with a marker value, so elements a schedule forgets to write are noticed. */
 double *kernel_run(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len);
-/* Runs both functions and compares; 0 when equal within tolerance, else -1 with a message in
+/* The same, optionally running parallel loops in reverse (see tir_interp_opts). */
+double *kernel_run_opts(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *len, int reverse_parallel);
+/* Runs both functions (got with parallel loops reversed) and compares; 0 when equal within tolerance, else -1 with a message in
  * mlcc_last_error naming the first differing element. */
 int kernel_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, int64_t n, uint64_t seed);
 
