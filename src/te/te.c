@@ -8,6 +8,11 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 
+/* memcpy that accepts (NULL, 0): arrays of empty IR lists are NULL. */
+static void copy_bytes(void *dst, const void *src, size_t n) {
+    if (n) memcpy(dst, src, n);
+}
+
 /* The stage being built records what its body reads; set only inside te_compute/te_reduce. */
 static _Thread_local te_tensor *building;
 static _Thread_local const char **pending_axis_names;
@@ -43,7 +48,7 @@ static void record_input(te_tensor *t) {
     for (int i = 0; i < b->ninputs; i++)
         if (b->inputs[i] == t) return;
     te_tensor **grown = ir_alloc(sizeof(te_tensor *) * (size_t)(b->ninputs + 1));
-    memcpy(grown, b->inputs, sizeof(te_tensor *) * (size_t)b->ninputs);
+    copy_bytes(grown, b->inputs, sizeof(te_tensor *) * (size_t)b->ninputs);
     grown[b->ninputs++] = t;
     b->inputs = grown;
 }
@@ -136,7 +141,7 @@ static int collect_read(ir_visitor *v, mlcc_expr *e) {
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 4;
         read_info *grown = ir_alloc(sizeof(read_info) * (size_t)c->cap);
-        memcpy(grown, c->reads, sizeof(read_info) * (size_t)c->n);
+        copy_bytes(grown, c->reads, sizeof(read_info) * (size_t)c->n);
         c->reads = grown;
     }
     c->reads[c->n].buffer = e->load.buffer;
@@ -235,7 +240,7 @@ static int visit_tensor(topo *t, te_tensor *x, te_tensor **args, int nargs) {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 8;
         te_tensor **grown = ir_alloc(sizeof(te_tensor *) * (size_t)t->cap);
-        memcpy(grown, t->order, sizeof(te_tensor *) * (size_t)t->n);
+        copy_bytes(grown, t->order, sizeof(te_tensor *) * (size_t)t->n);
         t->order = grown;
     }
     t->order[t->n++] = x;
