@@ -9,6 +9,7 @@
 #endif
 
 static const mlcc_command commands[] = {
+    {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},
 };
