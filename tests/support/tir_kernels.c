@@ -12,6 +12,7 @@
 #include "support/file.h"
 #include "support/strbuf.h"
 #include "ir/printer.h"
+#include "ir/structural.h"
 #include "te/te.h"
 
 typedef struct {
@@ -285,7 +286,9 @@ int replay_matches(const mlcc_prim_func *orig, mlcc_schedule *s) {
     if (rc == 0) {
         char *a = tir_func_to_string(sch_func(s)), *b = tir_func_to_string(sch_func(r));
         char *ta = sch_trace_str(r);
-        if (strcmp(a, b) != 0) rc = mlcc_set_error("replayed function differs:\n%s\n--- vs\n%s\n--- trace:\n%s", a, b, trace);
+        if (!tir_structural_equal(sch_func(s), sch_func(r)))
+            rc = mlcc_set_error("replayed function is not structurally equal:\n%s\n--- vs\n%s\n--- trace:\n%s", a, b, trace);
+        else if (strcmp(a, b) != 0) rc = mlcc_set_error("replayed function differs:\n%s\n--- vs\n%s\n--- trace:\n%s", a, b, trace);
         else if (strcmp(trace, ta) != 0) rc = mlcc_set_error("replayed trace differs:\n%s\n--- vs\n%s", trace, ta);
         free(a);
         free(b);

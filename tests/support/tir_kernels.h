@@ -40,8 +40,8 @@ int kernel_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, int64_t
 char *golden_text(const char *name, const char *actual);
 /* The function printed, then its schedule's trace (what the golden files hold). */
 char *schedule_text(const mlcc_prim_func *f, const char *trace);
-/* Replays s's printed trace on a fresh schedule of orig: 0 when that gives the same printed
- * function and the same trace, else -1 with the difference described. */
+/* Replays s's printed trace on a fresh schedule of orig: 0 when that gives a structurally
+ * equal function (tir_structural_equal), printing the same, and the same trace, else -1 with the difference described. */
 int replay_matches(const mlcc_prim_func *orig, mlcc_schedule *s);
 /* kernel_compare at n = 1, 7, 16, 33 (sizes that divide and do not divide typical factors). */
 int compare_at_sizes(const mlcc_prim_func *ref, const mlcc_prim_func *got, uint64_t seed);
