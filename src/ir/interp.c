@@ -30,6 +30,7 @@ typedef struct interp {
     mlcc_u64map vars;    /* var -> value bits (int64, or a double's bits for float vars) */
     mlcc_u64map buffers; /* buffer -> storage* */
     int reverse_parallel;
+    int64_t iterations_left; /* -1: unlimited */
 } interp;
 
 #define POISON_INT ((int64_t)0x5eadbeef5eadbeefLL)
@@ -358,6 +359,10 @@ static int exec_for(interp *ip, const mlcc_stmt *s) {
     mlcc_for_kind k = s->for_.kind;
     int reverse = ip->reverse_parallel && (k == FOR_PARALLEL || k == FOR_VECTORIZED || k == FOR_THREAD_BINDING);
     for (int64_t i = 0; i < extent && rc == 0; i++) {
+        if (ip->iterations_left >= 0 && ip->iterations_left-- == 0) {
+            rc = mlcc_set_error("interp: iteration budget exhausted");
+            break;
+        }
         value v = {0, reverse ? min + extent - 1 - i : min + i};
         bind_var(ip, s->for_.var, v);
         rc = exec(ip, s->for_.body);
@@ -506,6 +511,7 @@ int tir_interp_run_opts(const mlcc_prim_func *f, const tir_interp_arg *args, int
     u64map_init(&ip.vars);
     u64map_init(&ip.buffers);
     ip.reverse_parallel = opts && opts->reverse_parallel;
+    ip.iterations_left = opts && opts->max_iterations > 0 ? opts->max_iterations : -1;
     int rc = bind_params(&ip, f, args);
     int nalloc = 0;
     for (; rc == 0 && nalloc < f->nalloc; nalloc++) rc = alloc_storage(&ip, f->alloc_buffers[nalloc]);

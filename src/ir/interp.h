@@ -44,6 +44,9 @@ typedef struct tir_interp_opts {
      * legally parallel loop are independent, so this changes nothing; a loop that wrongly
      * runs a reduction in parallel shows up (its init then runs after the updates). */
     int reverse_parallel;
+    /* Stop with an error after this many loop iterations in all (0: no limit), for callers
+     * that run untrusted schedules. */
+    int64_t max_iterations;
 } tir_interp_opts;
 
 int tir_interp_run_opts(const mlcc_prim_func *f, const tir_interp_arg *args, int nargs,

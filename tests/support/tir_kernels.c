@@ -223,7 +223,7 @@ double *kernel_run_opts(const mlcc_prim_func *f, int64_t n, uint64_t seed, int *
             all[off + e] = is_output ? 777.0 : (double)(float)((double)(next_random(&state) >> 11) / 9007199254740992.0 * 2 - 1);
         off += (int)sizes[i];
     }
-    tir_interp_opts opts = {reverse_parallel};
+    tir_interp_opts opts = {reverse_parallel, 2 * 1000 * 1000};
     if (tir_interp_run_opts(f, args, f->nparams, &opts)) {
         free(all);
         return NULL;
