@@ -208,18 +208,48 @@ mlcc_expr *sch_fuse(mlcc_schedule *s, mlcc_expr **loops, int n) {
 
 /* ---- reorder ---- */
 
-/* Checks that no block realize under st binds an opaque iter var to one of the loops. */
-static int check_iter_types(mlcc_stmt *st, mlcc_expr **loops, int n, const char *prim) {
+/* Which iter types of block realize r bind loop var v: bit 1 spatial, 2 reduce, 4 opaque. */
+static int binding_kinds(const mlcc_stmt *r, const mlcc_expr *v) {
+    const mlcc_block *b = r->realize.block;
+    int kinds = 0;
+    for (int i = 0; i < b->niters; i++)
+        if (expr_uses_var(r->realize.iter_values[i], v))
+            kinds |= b->iters[i].type == ITER_SPATIAL ? 1 : b->iters[i].type == ITER_REDUCE ? 2 : 4;
+    return kinds;
+}
+
+/* Is loop `l` one whose order matters to the reduction of block realize r: bound to a reduce
+ * iter var (alone or fused with spatial ones), or bound to nothing while repeating the block
+ * (the block then redoes its reduction, init included, in each of its iterations)? */
+static int orders_reduction(const mlcc_stmt *r, const mlcc_stmt *l) {
+    int kinds = binding_kinds(r, l->for_.var);
+    return (kinds & 2) || (kinds == 0 && !expr_is_int(l->for_.extent, 1));
+}
+
+/* Reordering the nest `chain` into `order` keeps every block under it correct when no block
+ * has an opaque iter var bound to loops that move, and each reduction block that still has
+ * its init sees the instances of each output point in the same order as before: those differ
+ * only in the loops bound to reduce iter vars (bindings being injective, as te and these
+ * primitives make them), so these loops must keep their relative order. Otherwise the init
+ * could run after updates of the same point. After decompose_reduction any order is fine. */
+static int check_reorder_blocks(mlcc_stmt **chain, mlcc_stmt **order, int len) {
     mlcc_stmt **rs;
-    int nr = sch_collect_realizes(st, 0, &rs);
+    int nr = sch_collect_realizes(chain[len - 1]->for_.body, 0, &rs);
     for (int r = 0; r < nr; r++) {
-        mlcc_block *b = rs[r]->realize.block;
-        for (int i = 0; i < b->niters; i++) {
-            if (b->iters[i].type != ITER_OPAQUE) continue;
-            for (int l = 0; l < n; l++)
-                if (expr_uses_var(rs[r]->realize.iter_values[i], loops[l]))
-                    return mlcc_set_error("%s: block '%s' binds its opaque iter var '%s' to loop '%s'", prim, b->name,
-                                          b->iters[i].var->var.name, loops[l]->var.name);
+        const mlcc_block *b = rs[r]->realize.block;
+        for (int d = 0; d < len; d++)
+            if (chain[d] != order[d] && (binding_kinds(rs[r], chain[d]->for_.var) & 4))
+                return mlcc_set_error("reorder: block '%s' binds an opaque iter var to loop '%s'", b->name,
+                                      chain[d]->for_.var->var.name);
+        if (!b->init) continue;
+        for (int d = 0, e = 0;; d++, e++) {
+            while (d < len && !orders_reduction(rs[r], chain[d])) d++;
+            while (e < len && !orders_reduction(rs[r], order[e])) e++;
+            if (d >= len || e >= len) break;
+            if (chain[d] != order[e])
+                return mlcc_set_error("reorder: loops '%s' and '%s' would change their order, which the init of block "
+                                      "'%s' relies on (they run its reduction; decompose_reduction first)",
+                                      chain[d]->for_.var->var.name, order[e]->for_.var->var.name, b->name);
         }
     }
     return 0;
@@ -281,7 +311,7 @@ int sch_reorder(mlcc_schedule *s, mlcc_expr **loops, int n) {
                 expr_uses_var(order[d]->for_.min, order[e]->for_.var))
                 return mlcc_set_error("reorder: the range of loop '%s' depends on loop '%s', which would be inside it",
                                       order[d]->for_.var->var.name, order[e]->for_.var->var.name);
-    if (check_iter_types(chain[len - 1]->for_.body, loops, n, "reorder")) return -1;
+    if (check_reorder_blocks(chain, order, len)) return -1;
     mlcc_stmt *body = chain[len - 1]->for_.body;
     for (int d = len - 1; d >= 0; d--) body = copy_for(order[d], body);
     sch_path p = deepest;
@@ -317,6 +347,13 @@ static int check_parallelizable(mlcc_stmt *for_, const char *prim) {
                                       var->var.name, b->iters[i].var->var.name, b->name);
         }
     }
+    /* a block that does not depend on the loop would write the same elements in every one of
+     * its iterations at once */
+    nr = sch_collect_realizes(for_->for_.body, 1, &rs);
+    for (int r = 0; r < nr && !expr_is_int(for_->for_.extent, 1); r++)
+        if (!binding_kinds(rs[r], var))
+            return mlcc_set_error("%s: block '%s' does not depend on loop '%s', so its iterations would write the same "
+                                  "elements", prim, rs[r]->realize.block->name, var->var.name);
     if (has_bare_store(for_->for_.body))
         return mlcc_set_error("%s: loop '%s' holds a store outside any block, whose dependences are unknown", prim,
                               var->var.name);

@@ -32,13 +32,37 @@ static const char *prim_names[] = {"split", "fuse", "reorder", "parallel", "vect
 
 static int applied[P_COUNT], rejected[P_COUNT];
 
-/* A random block and its loops; 0 loops when none. */
+/* Loops the last split or fuse made: steps prefer them, so that sequences build on their own
+ * results (split, then reorder the parts, then fuse two of them ...). */
+static mlcc_expr *recent[8];
+static int nrecent;
+static const char *last_block;
+
+static void remember(mlcc_expr **loops, int n) {
+    nrecent = 0;
+    for (int i = 0; i < n && i < 8; i++) recent[nrecent++] = loops[i];
+}
+
+/* A random block (often the last one used) and its loops; 0 loops when none. */
 static const char *random_block(mlcc_schedule *s, mlcc_expr ***loops, int *nloops) {
     const char **blocks;
     int nb = sch_get_blocks(s, &blocks);
     const char *b = blocks[pick(nb)];
+    for (int i = 0; last_block && i < nb && pick(2); i++)
+        if (!strcmp(blocks[i], last_block)) b = blocks[i];
+    last_block = b;
     *nloops = sch_get_loops(s, b, loops);
     return b;
+}
+
+/* The index of a random loop of l, often one of the recent ones. */
+static int pick_loop(mlcc_expr **l, int nl) {
+    if (nrecent && pick(3)) {
+        mlcc_expr *want = recent[pick(nrecent)];
+        for (int i = 0; i < nl; i++)
+            if (l[i] == want) return i;
+    }
+    return pick(nl);
 }
 
 /* One random primitive; returns 0 applied, 1 rejected (checked to change nothing). */
@@ -47,12 +71,12 @@ static int random_step(mlcc_schedule *s, prim *which) {
     int nl;
     const char *b = random_block(s, &l, &nl);
     prim p = (prim)pick(P_COUNT);
+    if (nl == 0 && p != P_INLINE && p != P_REVERSE_INLINE) p = P_INLINE;
     *which = p;
     mlcc_stmt *body_before = sch_func(s)->body;
     int nalloc_before = sch_func(s)->nalloc, trace_before = sch_trace_len(s);
     int rc = 0;
     mlcc_clear_error();
-    if (nl == 0 && p != P_INLINE && p != P_REVERSE_INLINE) p = P_INLINE, *which = p;
     switch (p) {
     case P_SPLIT: {
         int n = 2 + pick(2);
@@ -60,35 +84,41 @@ static int random_step(mlcc_schedule *s, prim *which) {
         int infer = pick(n + 1); /* == n: all given (legal only if they cover a constant extent) */
         for (int i = 0; i < n; i++) factors[i] = i == infer ? SCH_INFER : 1 + pick(5);
         mlcc_expr *out[3];
-        rc = sch_split(s, l[pick(nl)], factors, n, out);
+        rc = sch_split(s, l[pick_loop(l, nl)], factors, n, out);
+        if (rc == 0) remember(out, n);
         break;
     }
     case P_FUSE: {
-        int at = pick(nl), len = 2 + pick(2);
+        int at = pick_loop(l, nl), len = 2 + pick(2);
+        if (at > 0 && pick(2)) at--;
         if (at + len > nl) len = nl - at;
-        rc = len >= 2 ? (sch_fuse(s, l + at, len) ? 0 : -1) : (sch_fuse(s, l + at, 1) ? 0 : -1);
+        mlcc_expr *fused = sch_fuse(s, l + at, len);
+        rc = fused ? 0 : -1;
+        if (fused) remember(&fused, 1);
         break;
     }
     case P_REORDER: {
+        /* a random window of the nest around a (recent) loop, shuffled */
+        int at = pick_loop(l, nl), lo = at - pick(at + 1), hi = at + pick(nl - at);
+        int n = hi - lo + 1;
+        if (n > MAX_LOOPS) n = MAX_LOOPS;
         mlcc_expr *perm[MAX_LOOPS];
-        int n = nl < MAX_LOOPS ? nl : MAX_LOOPS;
-        for (int i = 0; i < n; i++) perm[i] = l[i];
+        for (int i = 0; i < n; i++) perm[i] = l[lo + i];
         for (int i = n - 1; i > 0; i--) {
             int j = pick(i + 1);
             mlcc_expr *t = perm[i];
             perm[i] = perm[j];
             perm[j] = t;
         }
-        int k = 1 + pick(n);
-        rc = sch_reorder(s, perm, k);
+        rc = sch_reorder(s, perm, n);
         break;
     }
-    case P_PARALLEL: rc = sch_parallel(s, l[pick(nl)]); break;
-    case P_VECTORIZE: rc = sch_vectorize(s, l[pick(nl)]); break;
-    case P_UNROLL: rc = sch_unroll(s, l[pick(nl)]); break;
+    case P_PARALLEL: rc = sch_parallel(s, l[pick_loop(l, nl)]); break;
+    case P_VECTORIZE: rc = sch_vectorize(s, l[pick_loop(l, nl)]); break;
+    case P_UNROLL: rc = sch_unroll(s, l[pick_loop(l, nl)]); break;
     case P_INLINE: rc = sch_compute_inline(s, b); break;
     case P_REVERSE_INLINE: rc = sch_reverse_compute_inline(s, b); break;
-    case P_DECOMPOSE: rc = sch_decompose_reduction(s, b, l[pick(nl)]) ? 0 : -1; break;
+    case P_DECOMPOSE: rc = sch_decompose_reduction(s, b, l[pick_loop(l, nl)]) ? 0 : -1; break;
     default: break;
     }
     if (rc == 0) return 0;
@@ -108,6 +138,8 @@ int main(void) {
         kernel_kind k = (kernel_kind)pick(K_COUNT);
         mlcc_prim_func *f = kernel_build(k);
         mlcc_schedule *s = sch_create(f);
+        nrecent = 0;
+        last_block = NULL;
         int steps = 1 + pick(MAX_STEPS);
         for (int i = 0; i < steps; i++) {
             prim p;

@@ -106,6 +106,48 @@ static void test_reorder(void) {
     sch_free(s);
 }
 
+/* Reordering what a reduction's init relies on: the loops that run its reduction. */
+static void test_reorder_reductions(void) {
+    mlcc_prim_func *f = kernel_build(K_MATMUL);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *o[2], *ko[2];
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    /* j and k fused, split by 5: swapping the parts would visit k = 2 before k = 0 for some j */
+    mlcc_expr *jk = sch_fuse(s, (mlcc_expr *[]){l[1], l[2]}, 2);
+    CHECK_EQ_INT(sch_split(s, jk, (int64_t[]){SCH_INFER, 5}, 2, o), 0);
+    CHECK_REJECTED(s, sch_reorder(s, (mlcc_expr *[]){o[1], o[0]}, 2),
+                   "loops 'j_k_fused_0' and 'j_k_fused_1' would change their order, which the init of block 'C' relies on");
+    /* moving spatial loops around them is fine */
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){o[0], l[0]}, 2), 0);
+    /* after decompose_reduction the update may run in any order */
+    CHECK(sch_decompose_reduction(s, "C", o[0]) != NULL);
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){o[1], o[0]}, 2), 0);
+    CHECK(compare_at_sizes(f, sch_func(s), 8) == 0);
+    CHECK(replay_matches(f, s) == 0);
+    sch_free(s);
+
+    f = kernel_build(K_ROWSUM);
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){SCH_INFER, 4}, 2, ko), 0);
+    CHECK_REJECTED(s, sch_reorder(s, (mlcc_expr *[]){ko[1], ko[0]}, 2), "would change their order");
+    sch_free(s);
+
+    /* a loop the block does not use repeats the whole reduction: it may neither move across
+     * the reduction loop nor run in parallel */
+    f = kernel_build(K_ROWSUM);
+    mlcc_prim_func *g = prim_func_copy(f);
+    mlcc_expr *x = ir_var("x", DT_I64);
+    g->body = ir_for(x, ir_int(0), ir_int(3), FOR_SERIAL, f->body);
+    s = sch_create(g);
+    CHECK_EQ_INT(sch_get_loops(s, sch_get_block(s, "S"), &l), 3);
+    CHECK_REJECTED(s, sch_reorder(s, (mlcc_expr *[]){l[2], l[0]}, 2), "loops 'x' and 'k' would change their order");
+    CHECK_REJECTED(s, sch_parallel(s, l[0]), "block 'S' does not depend on loop 'x'");
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){l[1], l[0]}, 2), 0); /* i outside x: fine */
+    CHECK(compare_at_sizes(f, sch_func(s), 10) == 0);
+    sch_free(s);
+}
+
 static void test_annotations(void) {
     mlcc_prim_func *f = kernel_build(K_ELEMWISE);
     mlcc_schedule *s = sch_create(f);
@@ -160,6 +202,7 @@ int main(void) {
     test_split();
     test_fuse();
     test_reorder();
+    test_reorder_reductions();
     test_annotations();
     test_references();
     return test_finish();
