@@ -334,6 +334,12 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *name) {
     if (!rc && !pstore) rc = -1;
     if (!rc && sch_expr_loads_buffer(pstore->store.value, x))
         rc = mlcc_set_error("%s: producer '%s' reads the buffer '%s' it writes", prim, pb->name, x->name);
+    int ppos[16];
+    if (!rc && (!indices_are_iters(pb, pstore->store.indices, pstore->store.nidx, ppos) || !covers_buffer(pb, ppos, x)))
+        rc = mlcc_set_error("%s: producer '%s' does not write the whole of buffer '%s' once per element", prim,
+                            pb->name, x->name);
+    if (!rc && sch_expr_loads_buffer(store->store.value, y))
+        rc = mlcc_set_error("%s: block '%s' reads the buffer '%s' it writes", prim, name, y->name);
     /* c's computation moves up to the producer: what it reads and writes must not change hands
      * between the two */
     int top_p = sch_top_index(s, pb->name), top_c = sch_top_index(s, name);

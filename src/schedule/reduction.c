@@ -111,6 +111,14 @@ const char *sch_decompose_reduction(mlcc_schedule *s, const char *name, mlcc_exp
         int used = 0;
         for (int i = 0; i < ns && !used; i++) used = expr_uses_var(bind[i], v);
         if (!used) {
+            int reduce_use = 0;
+            for (int i = 0; i < b->niters && !reduce_use; i++) reduce_use = expr_uses_var(realize->realize.iter_values[i], v);
+            if (!reduce_use && !expr_is_int(loops[q]->for_.extent, 1)) {
+                /* it repeats the whole reduction, init included: one init would not do */
+                mlcc_set_error("%s: block '%s' does not depend on loop '%s', which repeats its reduction", prim, name,
+                               v->var.name);
+                return NULL;
+            }
             dropped[nd++] = v;
             continue;
         }

@@ -104,9 +104,27 @@ static void test_decompose_reduction(void) {
     sch_free(s);
 }
 
+/* A loop the block does not use repeats its whole reduction: one init before it would not do. */
+static void test_decompose_repeated(void) {
+    mlcc_prim_func *f = kernel_build(K_ROWSUM);
+    mlcc_prim_func *g = prim_func_copy(f);
+    mlcc_expr *x = ir_var("x", DT_I64);
+    g->body = ir_for(x, ir_int(0), ir_int(2), FOR_SERIAL, f->body);
+    mlcc_schedule *s = sch_create(g);
+    mlcc_expr **l;
+    CHECK_EQ_INT(sch_get_loops(s, sch_get_block(s, "S"), &l), 3);
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){l[1], l[0]}, 2), 0); /* i, x, k */
+    CHECK_REJECTED(s, sch_decompose_reduction(s, "S", l[0]) ? 0 : -1,
+                   "block 'S' does not depend on loop 'x', which repeats its reduction");
+    CHECK(sch_decompose_reduction(s, "S", l[2]) != NULL); /* below x: the init repeats with it */
+    CHECK(compare_at_sizes(f, sch_func(s), 12) == 0);
+    sch_free(s);
+}
+
 int main(void) {
     test_compute_inline();
     test_reverse_compute_inline();
     test_decompose_reduction();
+    test_decompose_repeated();
     return test_finish();
 }
