@@ -45,10 +45,10 @@ const char *sch_decompose_reduction(mlcc_schedule *s, const char *name, mlcc_exp
     for (int i = 0; i < p.n - 1; i++)
         if (p.nodes[i]->kind == STMT_BLOCK_REALIZE) start = i + 1;
     mlcc_stmt *loops[SCH_MAX_DEPTH];
-    int nloops = 0, at = -1, at_depth = -1;
+    int nloops = 0, at = -1;
     for (int i = start; i < p.n - 1; i++) {
         if (p.nodes[i]->kind != STMT_FOR) continue;
-        if (p.nodes[i]->for_.var == loop) at = nloops, at_depth = i;
+        if (p.nodes[i]->for_.var == loop) at = nloops;
         loops[nloops++] = p.nodes[i];
     }
     if (at < 0) {
@@ -177,7 +177,6 @@ const char *sch_decompose_reduction(mlcc_schedule *s, const char *name, mlcc_exp
         mlcc_set_error("%s: internal error: loop '%s' vanished", prim, loop->var.name);
         return NULL;
     }
-    (void)at_depth;
     sch_commit(s, sch_path_replace(&lp, ir_seq2(init_nest, lp.nodes[lp.n - 1])));
     const char *irv = sch_new_block_rv(s, ib->name);
     char line[256];

@@ -43,7 +43,7 @@ int sch_collect_realizes(mlcc_stmt *root, int top_only, mlcc_stmt ***out);
 /* The index, within the function body's top-level sequence, of the statement that contains
  * the realize of block `name` (0 when the body is not a sequence). */
 int sch_top_index(mlcc_schedule *s, const char *name);
-/* Does some block (other than `except`) write / read buffer b? Fills *who with its name. */
+/* Does block b declare a write / read of buf? Does a statement / expression load buf? */
 int sch_block_writes(const mlcc_block *b, const mlcc_buffer *buf);
 int sch_block_reads(const mlcc_block *b, const mlcc_buffer *buf);
 int sch_stmt_loads_buffer(mlcc_stmt *s, const mlcc_buffer *buf);
