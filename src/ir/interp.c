@@ -210,6 +210,8 @@ static int eval_call(interp *ip, const mlcc_expr *e, value *out) {
     else return mlcc_set_error("interp: unknown intrinsic '%s'", op);
     if (n != want) return mlcc_set_error("interp: '%s' takes %d argument(s), got %d", op, want, n);
     if (dtype_is_float(e->dtype)) out->f = tir_round_float(r, e->dtype);
+    else if (!(r > -9.2e18 && r < 9.2e18))
+        return mlcc_set_error("interp: '%s' gives %g, out of range of its integer type", op, r);
     else out->i = wrap_int((int64_t)r, e->dtype);
     return 0;
 }
@@ -415,8 +417,15 @@ static int exec_store(interp *ip, const mlcc_stmt *s) {
     if (element_offset(ip, s->store.buffer, s->store.indices, s->store.nidx, "store", &st, &off)) return -1;
     mlcc_dtype t = s->store.buffer->dtype;
     int from_float = dtype_is_float(s->store.value->dtype);
-    if (st->f64) st->f64[off] = tir_round_float(from_float ? v.f : (double)v.i, t);
-    else st->i64[off] = wrap_int(from_float ? (int64_t)v.f : v.i, t);
+    if (st->f64) {
+        st->f64[off] = tir_round_float(from_float ? v.f : (double)v.i, t);
+    } else if (from_float) {
+        if (!(v.f > -9.2e18 && v.f < 9.2e18))
+            return mlcc_set_error("interp: storing %g into the integer buffer '%s'", v.f, s->store.buffer->name);
+        st->i64[off] = wrap_int((int64_t)v.f, t);
+    } else {
+        st->i64[off] = wrap_int(v.i, t);
+    }
     return 0;
 }
 

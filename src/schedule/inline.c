@@ -202,10 +202,15 @@ int sch_compute_inline(mlcc_schedule *s, const char *name) {
 
     mlcc_stmt **rs;
     int nr = sch_collect_realizes(s->func->body, 0, &rs);
-    int top_b = sch_top_index(s, name), last_use = top_b;
+    int top_b = sch_top_index(s, name), last_use = top_b, seen_b = 0;
     for (int r = 0; r < nr; r++) {
         const mlcc_block *w = rs[r]->realize.block;
-        if (w == b) continue;
+        if (w == b) {
+            seen_b = 1;
+            continue;
+        }
+        if (!seen_b && sch_stmt_loads_buffer(rs[r], x))
+            return mlcc_set_error("%s: block '%s' reads '%s' before block '%s' writes it", prim, w->name, x->name, name);
         if (sch_block_writes(w, x))
             return mlcc_set_error("%s: buffer '%s' of block '%s' is also written by block '%s'", prim, x->name, name, w->name);
         if (sch_stmt_loads_buffer(rs[r], x)) {
@@ -288,11 +293,12 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *name) {
     /* the buffer to inline through: of the buffers c loads, the one produced last */
     int nload;
     mlcc_buffer **loads = loaded_buffers(store->store.value, &nload);
-    int prod = -1;
+    int prod = -1, at = 0;
+    while (at < nr && rs[at]->realize.block != c) at++;
     const mlcc_buffer *x = NULL;
     for (int i = 0; i < nload; i++) {
         int count, w = writer_of(rs, nr, loads[i], &count);
-        if (w >= 0 && rs[w]->realize.block != c && w > prod) prod = w, x = loads[i];
+        if (w >= 0 && w < at && w > prod) prod = w, x = loads[i];
     }
     int rc = 0;
     if (!x) rc = mlcc_set_error("%s: block '%s' reads no buffer produced by another block", prim, name);
