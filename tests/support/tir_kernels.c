@@ -70,6 +70,16 @@ static mlcc_expr *relu_body(mlcc_expr **ix, void *ctx) {
     return ir_max(te_load2(t->a, ix[0], ix[1]), f32(0));
 }
 
+static mlcc_expr *transpose_body(mlcc_expr **ix, void *ctx) {
+    two *t = ctx;
+    return te_load2(t->a, ix[1], ix[0]);
+}
+
+static mlcc_expr *transpose3_body(mlcc_expr **ix, void *ctx) {
+    two *t = ctx;
+    return ir_mul(te_load2(t->a, ix[1], ix[0]), f32(3));
+}
+
 static mlcc_expr *exp_sub_body(mlcc_expr **ix, void *ctx) {
     two *t = ctx;
     return ir_call1("exp", ir_sub(te_load2(t->a, ix[0], ix[1]), te_load1(t->b, ix[0])));
@@ -85,7 +95,7 @@ static const char *names_ijk[] = {"i", "j", "k", NULL};
 static const char *names_ik[] = {"i", "k", NULL};
 
 const char *kernel_name(kernel_kind k) {
-    static const char *names[] = {"elemwise", "bcast_add", "matmul", "rowsum", "two_stage", "epilogue", "softmax", "mm_relu"};
+    static const char *names[] = {"elemwise", "bcast_add", "matmul", "rowsum", "two_stage", "epilogue", "softmax", "mm_relu", "transpose"};
     return k < K_COUNT ? names[k] : "?";
 }
 
@@ -167,6 +177,16 @@ mlcc_prim_func *kernel_build(kernel_kind k) {
         te_set_axis_names(names_ij);
         te_tensor *d = te_compute("D", DT_F32, (mlcc_expr *[]){n, ir_int(6)}, 2, relu_body, &u);
         return te_create_prim_func("mm_relu", (te_tensor *[]){t.a, t.b, d}, 3);
+    }
+    case K_TRANSPOSE: {
+        t.a = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(5)}, 2);
+        static const char *names_ab[] = {"a", "b", NULL};
+        te_set_axis_names(names_ab);
+        te_tensor *tt = te_compute("T", DT_F32, (mlcc_expr *[]){ir_int(5), n}, 2, transpose_body, &t);
+        two u = {tt, NULL};
+        te_set_axis_names(names_ij);
+        te_tensor *o = te_compute("O", DT_F32, (mlcc_expr *[]){n, ir_int(5)}, 2, transpose3_body, &u);
+        return te_create_prim_func("transpose", (te_tensor *[]){t.a, o}, 2);
     }
     default: return NULL;
     }

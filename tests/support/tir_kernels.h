@@ -17,6 +17,7 @@ typedef enum {
     K_EPILOGUE,   /* B = A * A (intermediate); C = max(B, 0) + bias[j]  A: (n, 8) */
     K_SOFTMAX,    /* M = max A; E = exp(A - M); S = sum E; O = E / S   A: (n, 8) */
     K_MM_RELU,    /* C = matmul(A, B) (intermediate); D = max(C, 0)     A: (n, 8), B: (8, 6) */
+    K_TRANSPOSE,  /* T[a, b] = A[b, a] (intermediate, (5, n)); O[i, j] = T[j, i] * 3  A: (n, 5) */
     K_COUNT
 } kernel_kind;
 

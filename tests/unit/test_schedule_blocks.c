@@ -121,10 +121,30 @@ static void test_decompose_repeated(void) {
     sch_free(s);
 }
 
+/* Inlining through a transposition maps indices by position, not by name. */
+static void test_transposed(void) {
+    for (int reverse = 0; reverse < 2; reverse++) {
+        mlcc_prim_func *f = kernel_build(K_TRANSPOSE);
+        mlcc_schedule *s = sch_create(f);
+        mlcc_expr **l, *o[2];
+        sch_get_loops(s, sch_get_block(s, reverse ? "T" : "O"), &l);
+        CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){SCH_INFER, 2}, 2, o), 0);
+        CHECK_EQ_INT(reverse ? sch_reverse_compute_inline(s, "O") : sch_compute_inline(s, "T"), 0);
+        char *text = tir_func_to_string(sch_func(s));
+        CHECK_MSG(strstr(text, reverse ? "O[v_b, v_a] = A[v_b, v_a] * T.float32(3.0)" : "O[v_i, v_j] = A[v_i, v_j] * T.float32(3.0)"),
+                  "%s", text);
+        free(text);
+        CHECK_MSG(compare_at_sizes(f, sch_func(s), 13) == 0, "%s", mlcc_last_error());
+        CHECK(replay_matches(f, s) == 0);
+        sch_free(s);
+    }
+}
+
 int main(void) {
     test_compute_inline();
     test_reverse_compute_inline();
     test_decompose_reduction();
     test_decompose_repeated();
+    test_transposed();
     return test_finish();
 }
