@@ -174,6 +174,37 @@ static void test_poison(void) {
     CHECK(isnan(o[0]) && isnan(o[1]));
 }
 
+/* if/else, a scoped allocation, evaluate, thread-bound and unrolled loops. */
+static void test_statements(void) {
+    mlcc_expr *n = ir_size_var("n");
+    mlcc_buffer *A = ir_buffer_v("A", DT_F32, n, NULL);
+    mlcc_buffer *O = ir_buffer_v("O", DT_F32, n, NULL);
+    mlcc_buffer *T = ir_buffer_v("T", DT_F32, ir_int(1), NULL);
+    mlcc_expr *i = ir_var("i", DT_I64), *zero = ir_int(0);
+    /* O[i] = A[i] < 0 ? -A[i] : A[i] + 1, through a one-element scratch buffer */
+    mlcc_expr *a = ir_load(A, &i, 1);
+    mlcc_stmt *branch = ir_if(ir_lt(a, f32(0)), ir_store(T, ir_sub(f32(0), a), &zero, 1),
+                              ir_store(T, ir_add(a, f32(1)), &zero, 1));
+    mlcc_stmt *body = ir_seq((mlcc_stmt *[]){branch, ir_evaluate(ir_call1("exp", a)),
+                                             ir_store(O, ir_load(T, &zero, 1), &i, 1)}, 3);
+    mlcc_stmt *st = ir_for_thread(i, ir_int(0), n, "threadIdx.x", ir_allocate(T, body));
+    mlcc_prim_func *f = ir_prim_func("stmts", (mlcc_buffer *[]){A, O}, 2, st);
+    double av[4] = {-2, 0.5, -0.25, 3}, ov[4] = {0};
+    int64_t sh[1] = {4};
+    tir_interp_arg args[2] = {{.f64 = av, .shape = sh, .ndim = 1}, {.f64 = ov, .shape = sh, .ndim = 1}};
+    CHECK_EQ_INT(tir_interp_run(f, args, 2), 0);
+    CHECK(ov[0] == 2 && ov[1] == 1.5 && ov[2] == 0.25 && ov[3] == 4);
+    /* the same with the loop reversed (thread-bound loops are parallel) */
+    tir_interp_opts opts = {1, 0};
+    for (int k = 0; k < 4; k++) ov[k] = 0;
+    CHECK_EQ_INT(tir_interp_run_opts(f, args, 2, &opts), 0);
+    CHECK(ov[0] == 2 && ov[3] == 4);
+    /* an iteration budget stops a run */
+    opts.max_iterations = 3;
+    CHECK_EQ_INT(tir_interp_run_opts(f, args, 2, &opts), -1);
+    CHECK(strstr(mlcc_last_error(), "iteration budget") != NULL);
+}
+
 /* The te kernels agree with themselves for every size (determinism of the harness). */
 static void test_kernels_run(void) {
     for (int k = 0; k < K_COUNT; k++) {
@@ -201,6 +232,7 @@ int main(void) {
     test_out_of_bounds();
     test_expressions();
     test_poison();
+    test_statements();
     test_kernels_run();
     return test_finish();
 }
