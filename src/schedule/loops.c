@@ -329,6 +329,33 @@ int sch_reorder(mlcc_schedule *s, mlcc_expr **loops, int n) {
 
 /* ---- loop kinds ---- */
 
+/* Does a loop under st bind the thread axis `tag`? */
+static int stmt_binds_thread(mlcc_stmt *st, const char *tag) {
+    if (!st) return 0;
+    switch (st->kind) {
+    case STMT_FOR:
+        if (st->for_.kind == FOR_THREAD_BINDING && !strcmp(st->for_.thread_tag, tag)) return 1;
+        return stmt_binds_thread(st->for_.body, tag);
+    case STMT_BLOCK_REALIZE:
+        return stmt_binds_thread(st->realize.block->init, tag) || stmt_binds_thread(st->realize.block->body, tag);
+    case STMT_ALLOCATE: return stmt_binds_thread(st->alloc.body, tag);
+    case STMT_IF: return stmt_binds_thread(st->if_.then_, tag) || stmt_binds_thread(st->if_.else_, tag);
+    case STMT_SEQ:
+        for (int i = 0; i < st->seq.n; i++)
+            if (stmt_binds_thread(st->seq.stmts[i], tag)) return 1;
+        return 0;
+    default: return 0;
+    }
+}
+
+static int is_thread_tag(const char *tag) {
+    static const char *tags[] = {"blockIdx.x", "blockIdx.y", "blockIdx.z", "threadIdx.x", "threadIdx.y",
+                                 "threadIdx.z", "vthread.x", "vthread.y", "vthread.z"};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+        if (!strcmp(tag, tags[i])) return 1;
+    return 0;
+}
+
 /* A loop may run its iterations in parallel (or as vector lanes) when every block under it
  * uses the loop only in the bindings of spatial (data-parallel) iter vars. */
 static int check_parallelizable(mlcc_stmt *for_, const char *prim) {
@@ -360,7 +387,13 @@ static int check_parallelizable(mlcc_stmt *for_, const char *prim) {
     return 0;
 }
 
+static int set_loop_kind_tag(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *tag, const char *prim);
+
 static int set_loop_kind(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *prim) {
+    return set_loop_kind_tag(s, loop, kind, NULL, prim);
+}
+
+static int set_loop_kind_tag(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *tag, const char *prim) {
     sch_path p;
     const char *rv = NULL;
     mlcc_stmt *for_ = lookup_loop(s, loop, prim, &p, &rv);
@@ -368,11 +401,23 @@ static int set_loop_kind(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, 
     if (for_->for_.kind == FOR_THREAD_BINDING)
         return mlcc_set_error("%s: loop '%s' is already bound to %s", prim, loop->var.name, for_->for_.thread_tag);
     if (kind != FOR_UNROLLED && check_parallelizable(for_, prim)) return -1;
+    if (tag) {
+        /* one loop per thread axis on any path through the function */
+        for (int i = 0; i < p.n - 1; i++)
+            if (p.nodes[i]->kind == STMT_FOR && p.nodes[i]->for_.kind == FOR_THREAD_BINDING &&
+                !strcmp(p.nodes[i]->for_.thread_tag, tag))
+                return mlcc_set_error("%s: loop '%s' is inside loop '%s', already bound to %s", prim, loop->var.name,
+                                      p.nodes[i]->for_.var->var.name, tag);
+        if (stmt_binds_thread(for_->for_.body, tag))
+            return mlcc_set_error("%s: loop '%s' contains a loop already bound to %s", prim, loop->var.name, tag);
+    }
     mlcc_stmt *r = copy_for(for_, for_->for_.body);
     r->for_.kind = kind;
+    r->for_.thread_tag = tag ? mlcc_intern(tag) : NULL;
     sch_commit(s, sch_path_replace(&p, r));
-    char line[128];
-    snprintf(line, sizeof line, "sch.%s(%s)", prim, rv);
+    char line[160];
+    if (tag) snprintf(line, sizeof line, "sch.%s(%s, \"%s\")", prim, rv, tag);
+    else snprintf(line, sizeof line, "sch.%s(%s)", prim, rv);
     sch_record(s, line);
     return 0;
 }
@@ -387,4 +432,11 @@ int sch_vectorize(mlcc_schedule *s, mlcc_expr *loop) {
 
 int sch_unroll(mlcc_schedule *s, mlcc_expr *loop) {
     return set_loop_kind(s, loop, FOR_UNROLLED, "unroll");
+}
+
+int sch_bind(mlcc_schedule *s, mlcc_expr *loop, const char *thread) {
+    if (!thread || !is_thread_tag(thread))
+        return mlcc_set_error("bind: '%s' is not a thread axis (blockIdx.x/y/z, threadIdx.x/y/z, vthread.x/y/z)",
+                              thread ? thread : "(null)");
+    return set_loop_kind_tag(s, loop, FOR_THREAD_BINDING, thread, "bind");
 }

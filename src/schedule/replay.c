@@ -229,6 +229,12 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         if (want(env, in, 1, 0) || !(l = arg_loop(env, &in->args[0]))) return -1;
         return p[0] == 'p' ? sch_parallel(s, l) : p[0] == 'v' ? sch_vectorize(s, l) : sch_unroll(s, l);
     }
+    if (!strcmp(p, "bind")) {
+        mlcc_expr *l;
+        if (want(env, in, 2, 0) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_STRING) return mlcc_set_error("trace line %d: bind needs a thread axis", env->line);
+        return sch_bind(s, l, in->args[1].text);
+    }
     if (!strcmp(p, "compute_inline") || !strcmp(p, "reverse_compute_inline")) {
         const char *b;
         if (want(env, in, 1, 0) || !(b = arg_block(env, &in->args[0]))) return -1;

@@ -63,6 +63,9 @@ int sch_reorder(mlcc_schedule *s, mlcc_expr **loops, int n);
 int sch_parallel(mlcc_schedule *s, mlcc_expr *loop);
 int sch_vectorize(mlcc_schedule *s, mlcc_expr *loop);
 int sch_unroll(mlcc_schedule *s, mlcc_expr *loop);
+/* Binds a loop to a GPU thread axis ("blockIdx.x", "threadIdx.y", "vthread.x", ...): legal
+ * where parallel is, and where no loop around or inside it binds the same axis. */
+int sch_bind(mlcc_schedule *s, mlcc_expr *loop, const char *thread);
 
 /* ---- block transformations ---- */
 /* Inlines an injective producer into its consumers and removes it (and its buffer). */

@@ -26,8 +26,8 @@ static int pick(int n) {
     return n > 0 ? (int)(rnd() % (uint64_t)n) : 0;
 }
 
-typedef enum { P_SPLIT, P_FUSE, P_REORDER, P_PARALLEL, P_VECTORIZE, P_UNROLL, P_INLINE, P_REVERSE_INLINE, P_DECOMPOSE, P_COUNT } prim;
-static const char *prim_names[] = {"split", "fuse", "reorder", "parallel", "vectorize", "unroll",
+typedef enum { P_SPLIT, P_FUSE, P_REORDER, P_PARALLEL, P_VECTORIZE, P_UNROLL, P_BIND, P_INLINE, P_REVERSE_INLINE, P_DECOMPOSE, P_COUNT } prim;
+static const char *prim_names[] = {"split", "fuse", "reorder", "parallel", "vectorize", "unroll", "bind",
                                    "compute_inline", "reverse_compute_inline", "decompose_reduction"};
 
 static int applied[P_COUNT], rejected[P_COUNT];
@@ -116,6 +116,11 @@ static int random_step(mlcc_schedule *s, prim *which) {
     case P_PARALLEL: rc = sch_parallel(s, l[pick_loop(l, nl)]); break;
     case P_VECTORIZE: rc = sch_vectorize(s, l[pick_loop(l, nl)]); break;
     case P_UNROLL: rc = sch_unroll(s, l[pick_loop(l, nl)]); break;
+    case P_BIND: {
+        static const char *axes[] = {"blockIdx.x", "threadIdx.x", "threadIdx.y"};
+        rc = sch_bind(s, l[pick_loop(l, nl)], axes[pick(3)]);
+        break;
+    }
     case P_INLINE: rc = sch_compute_inline(s, b); break;
     case P_REVERSE_INLINE: rc = sch_reverse_compute_inline(s, b); break;
     case P_DECOMPOSE: rc = sch_decompose_reduction(s, b, l[pick_loop(l, nl)]) ? 0 : -1; break;

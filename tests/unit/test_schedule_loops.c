@@ -173,6 +173,32 @@ static void test_annotations(void) {
     sch_free(s);
 }
 
+static void test_bind(void) {
+    mlcc_prim_func *f = kernel_build(K_BCAST_ADD);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *o[2];
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    mlcc_expr *fused = sch_fuse(s, l, 2);
+    CHECK_EQ_INT(sch_split(s, fused, (int64_t[]){SCH_INFER, 32}, 2, o), 0);
+    CHECK_EQ_INT(sch_bind(s, o[0], "blockIdx.x"), 0);
+    CHECK_EQ_INT(sch_bind(s, o[1], "threadIdx.x"), 0);
+    check_schedule("sched_bind", f, s);
+    CHECK_REJECTED(s, sch_bind(s, o[1], "threadIdx.y"), "already bound to threadIdx.x");
+    sch_free(s);
+
+    f = kernel_build(K_MATMUL);
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    CHECK_REJECTED(s, sch_bind(s, l[0], "threadIdx.w"), "'threadIdx.w' is not a thread axis");
+    CHECK_REJECTED(s, sch_bind(s, l[2], "threadIdx.x"), "bind: loop 'k' carries the reduction iter var 'v_k'");
+    CHECK_EQ_INT(sch_bind(s, l[0], "threadIdx.x"), 0);
+    CHECK_REJECTED(s, sch_bind(s, l[1], "threadIdx.x"), "is inside loop 'i', already bound to threadIdx.x");
+    CHECK_EQ_INT(sch_bind(s, l[1], "threadIdx.y"), 0);
+    CHECK(compare_at_sizes(f, sch_func(s), 21) == 0);
+    CHECK(replay_matches(f, s) == 0);
+    sch_free(s);
+}
+
 /* Loops given by var from outside the schedule, and blocks named directly. */
 static void test_references(void) {
     mlcc_prim_func *f = kernel_build(K_ELEMWISE);
@@ -204,6 +230,7 @@ int main(void) {
     test_reorder();
     test_reorder_reductions();
     test_annotations();
+    test_bind();
     test_references();
     return test_finish();
 }
