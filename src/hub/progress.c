@@ -48,11 +48,16 @@ static void print_line(mlcc_progress *p, double now, int final) {
     format_eta(p->total > 0 && bps > 0 ? (double)(p->total - p->bytes) / bps : -1, eta, sizeof eta);
     int pct = p->total > 0 ? (int)(100.0 * (double)p->bytes / (double)p->total) : 0;
     if (p->tty) {
-        if (p->total > 0)
+        if (final && p->total > 0)
+            fprintf(stderr, "\r\033[K%s  %3d%%  %s / %s  %s/s  in %.1f s\n", p->label, pct, have,
+                    total, rate, now - p->start_time);
+        else if (final)
+            fprintf(stderr, "\r\033[K%s  %s  %s/s  in %.1f s\n", p->label, have, rate,
+                    now - p->start_time);
+        else if (p->total > 0)
             fprintf(stderr, "\r\033[K%s  %3d%%  %s / %s  %s/s  ETA %s", p->label, pct, have, total,
                     rate, eta);
         else fprintf(stderr, "\r\033[K%s  %s  %s/s", p->label, have, rate);
-        if (final) fputc('\n', stderr);
     } else if (p->total > 0) {
         fprintf(stderr, "mlcc: %s: %d%% (%s of %s, %s/s, ETA %s)\n", p->label, pct, have, total,
                 rate, eta);
