@@ -103,8 +103,21 @@ int mlcc_hub_file_meta(const mlcc_hub_session *s, const char *name, mlcc_hub_fil
     char *url = file_url(s, name);
     mlcc_http_request req = {.url = url, .head = 1};
     mlcc_http_response r;
-    int rc = 0;
-    if (mlcc_http_perform(&req, &r) != 0) {
+    int rc = 0, transport = mlcc_http_perform(&req, &r);
+    /* A renamed repo answers with a redirect on the hub itself (a relative Location): follow
+     * it. An absolute one goes to the storage host, and its headers are the metadata. */
+    for (int hops = 0; transport == 0 && r.status >= 300 && r.status < 400 && r.location &&
+                       r.location[0] == '/' && hops < 5;
+         hops++) {
+        mlcc_strbuf next = STRBUF_INIT;
+        sb_printf(&next, "%s%s", s->endpoint, r.location);
+        mlcc_http_response_free(&r);
+        free(url);
+        url = sb_detach(&next);
+        req.url = url;
+        transport = mlcc_http_perform(&req, &r);
+    }
+    if (transport != 0) {
         rc = mlcc_set_error("HF://%s/%s: %s: %s", s->repo, name, url, r.transport_error);
     } else if (r.status >= 400 || r.status < 200) {
         rc = mlcc_hub_http_error(s, url, name, &r);

@@ -200,6 +200,17 @@ check_has "$T/l8" "cdn GET /tm/llama3/model.safetensors?signature=abc range=- au
 check "cmp -s '$FIXTURE/model.safetensors' '$T/h8/hub/models--tm--llama3/snapshots/$COMMIT/model.safetensors'"
 knobs '{}'
 
+# ---- 8b. a renamed repo: the hub redirects the old name within itself ----
+HOME_DIR=$T/h8b
+knobs '{"renamed": {"tm/old-llama3": "tm/llama3"}}'
+log_mark
+run download HF://tm/old-llama3
+check_eq "$RC" 0
+check_eq "$(cat "$T/out")" "$T/h8b/hub/models--tm--old-llama3/snapshots/$COMMIT"
+check "cmp -s '$FIXTURE/model.safetensors' '$T/h8b/hub/models--tm--old-llama3/snapshots/$COMMIT/model.safetensors'"
+check_has <(log_since) "hub HEAD /tm/llama3/resolve/$COMMIT/model.safetensors range=- auth=no"
+knobs '{}'
+
 # ---- 9. sharded safetensors: the index and its shards, nothing else ----
 HOME_DIR=$T/h9
 run download HF://tm/sharded

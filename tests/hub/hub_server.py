@@ -13,6 +13,7 @@ not get the user's token).
 
 Knobs: a JSON file (--knobs), read on every request, so a test changes behaviour by rewriting it:
   {"token": "secret"}              require "Authorization: Bearer secret" (401 without, 403 wrong)
+  {"renamed": {"tm/old": "tm/llama3"}} the old name answers 307 with a relative Location
   {"corrupt": ["model.safetensors"]} serve those files with one byte flipped (headers unchanged)
   {"script": {"model.safetensors": ["cut:1000", "503"]}}
         the next GETs of a file's body, one action each: "cut:N" sends N bytes of the body and
@@ -165,6 +166,12 @@ class Hub(Base):
             if auth != f"Bearer {token}":
                 return self.error(403, "GatedRepo", "Your token has no access to this model.", head)
         parts = path.strip("/").split("/")
+        for old, new in knobs().get("renamed", {}).items():
+            o, n = old.split("/"), new.split("/")
+            at = 2 if parts[:2] == ["api", "models"] else 0
+            if parts[at:at + 2] == o:
+                target = "/" + "/".join(parts[:at] + n + parts[at + 2:])
+                return self.reply(307, b"", {"Location": target}, head)
         if len(parts) >= 6 and parts[0] == "api" and parts[1] == "models" and parts[4] == "revision":
             return self.api(parts[2] + "/" + parts[3], "/".join(parts[5:]), head)
         if len(parts) >= 5 and parts[2] == "resolve":
