@@ -1,4 +1,5 @@
 /* cmd_cache.c - `mlcc cache list|rm|dir`: the downloaded models under MLCC_HOME/hub. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "hub/hub.h"
 #include "hub/progress.h"
 #include "support/error.h"
+#include "support/file.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: mlcc cache list          the cached models: repo, revisions, commit, "
@@ -17,6 +19,27 @@ static void usage(FILE *out) {
                  "(MLCC_HOME/hub)\n");
 }
 
+/* The rest of MLCC_HOME (converted weights, compiled libraries...): one line per folder. */
+static void list_other_caches(void) {
+    char *home = mlcc_home_dir();
+    DIR *d = opendir(home);
+    int header = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "hub") == 0) continue;
+        char *path = mlcc_path_join(home, e->d_name), size[32];
+        int files;
+        int64_t bytes;
+        mlcc_hub_disk_usage(path, &files, &bytes);
+        mlcc_format_bytes(bytes, size, sizeof size);
+        if (!header++) printf("other caches in %s:\n", home);
+        printf("  %-20s %6d files %10s\n", e->d_name, files, size);
+        free(path);
+    }
+    if (d) closedir(d);
+    free(home);
+}
+
 static int list(void) {
     mlcc_hub_cached *items;
     size_t n;
@@ -25,6 +48,7 @@ static int list(void) {
     if (n == 0) {
         printf("no models in the cache (%s)\n", dir);
         free(dir);
+        list_other_caches();
         return 0;
     }
     int64_t total = 0;
@@ -43,6 +67,7 @@ static int list(void) {
     printf("%zu snapshot%s, %s in %s\n", n, n == 1 ? "" : "s", size, dir);
     mlcc_hub_cache_list_free(items, n);
     free(dir);
+    list_other_caches();
     return 0;
 }
 

@@ -135,7 +135,8 @@ int mlcc_hub_link_blob(const char *repo_dir, const char *commit, const char *fil
 
 /* ---- listing ---- */
 
-/* Files under a snapshot folder and their sizes (links followed to their blobs). */
+/* Files under a folder and their sizes. A link to a file counts as the file (snapshot links
+ * into blobs/); links to folders are not followed, so a loop cannot trap the walk. */
 static void measure_tree(const char *dir, int *files, int64_t *bytes) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -144,9 +145,10 @@ static void measure_tree(const char *dir, int *files, int64_t *bytes) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         char *p = mlcc_path_join(dir, e->d_name);
         struct stat st;
-        if (stat(p, &st) == 0) {
+        if (lstat(p, &st) == 0) {
             if (S_ISDIR(st.st_mode)) measure_tree(p, files, bytes);
-            else if (S_ISREG(st.st_mode)) {
+            else if (S_ISLNK(st.st_mode) && stat(p, &st) != 0) st.st_mode = 0;
+            if (S_ISREG(st.st_mode)) {
                 (*files)++;
                 *bytes += st.st_size;
             }
@@ -154,6 +156,18 @@ static void measure_tree(const char *dir, int *files, int64_t *bytes) {
         free(p);
     }
     closedir(d);
+}
+
+void mlcc_hub_disk_usage(const char *path, int *files, int64_t *bytes) {
+    *files = 0;
+    *bytes = 0;
+    struct stat st;
+    if (stat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) measure_tree(path, files, bytes);
+    else if (S_ISREG(st.st_mode)) {
+        *files = 1;
+        *bytes = st.st_size;
+    }
 }
 
 typedef MLCC_VEC(char *) name_vec;

@@ -50,6 +50,8 @@ int mlcc_hub_cache_list(mlcc_hub_cached **out, size_t *count);
 void mlcc_hub_cache_list_free(mlcc_hub_cached *list, size_t count);
 /* Removes one repo ("org/repo" or "HF://org/repo") from the cache; -1 if it is not there. */
 int mlcc_hub_cache_remove(const char *repo);
+/* Files under a folder (links to files counted as their targets) and their bytes. */
+void mlcc_hub_disk_usage(const char *path, int *files, int64_t *bytes);
 /* MLCC_HOME/hub (malloc'ed). */
 char *mlcc_hub_cache_dir(void);
 

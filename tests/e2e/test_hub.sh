@@ -289,6 +289,10 @@ run cache rm HF://tm/sharded
 check_eq "$(cat "$T/err")" "mlcc cache rm: tm/sharded is not in the cache (no $T/h9/hub/models--tm--sharded)"
 HOME_DIR=$T/none run cache list
 check_eq "$(cat "$T/out")" "no models in the cache ($T/none/hub)"
+mkdir -p "$T/h9/jit/ab" && head -c 3000 /dev/zero > "$T/h9/jit/ab/lib.so" && ln -s .. "$T/h9/jit/ab/loop"
+run cache list
+check_has "$T/out" "other caches in $T/h9:"
+check "grep -E '^  jit +1 files +2.9 KiB\$' '$T/out' >/dev/null" "$(cat "$T/out")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
