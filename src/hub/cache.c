@@ -49,8 +49,10 @@ char *mlcc_hub_repo_dir(const char *repo) {
     mlcc_strbuf sb = STRBUF_INIT;
     sb_printf(&sb, "%s/models--", root);
     for (const char *p = repo; *p; p++) {
-        if (*p == '/') sb_append(&sb, "--");
-        else sb_append_char(&sb, *p);
+        if (*p == '/')
+            sb_append(&sb, "--");
+        else
+            sb_append_char(&sb, *p);
     }
     free(root);
     return sb_detach(&sb);
@@ -86,7 +88,8 @@ char *mlcc_hub_read_ref(const char *repo_dir, const char *revision) {
         return NULL;
     }
     size_t n = strlen(text);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = '\0';
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
     if (!mlcc_hub_is_commit(text)) {
         free(text);
         return NULL;
@@ -146,8 +149,10 @@ static void measure_tree(const char *dir, int *files, int64_t *bytes) {
         char *p = mlcc_path_join(dir, e->d_name);
         struct stat st;
         if (lstat(p, &st) == 0) {
-            if (S_ISDIR(st.st_mode)) measure_tree(p, files, bytes);
-            else if (S_ISLNK(st.st_mode) && stat(p, &st) != 0) st.st_mode = 0;
+            if (S_ISDIR(st.st_mode))
+                measure_tree(p, files, bytes);
+            else if (S_ISLNK(st.st_mode) && stat(p, &st) != 0)
+                st.st_mode = 0;
             if (S_ISREG(st.st_mode)) {
                 (*files)++;
                 *bytes += st.st_size;
@@ -163,7 +168,8 @@ void mlcc_hub_disk_usage(const char *path, int *files, int64_t *bytes) {
     *bytes = 0;
     struct stat st;
     if (stat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) measure_tree(path, files, bytes);
+    if (S_ISDIR(st.st_mode))
+        measure_tree(path, files, bytes);
     else if (S_ISREG(st.st_mode)) {
         *files = 1;
         *bytes = st.st_size;
@@ -188,7 +194,8 @@ static void list_dir(const char *dir, name_vec *out) {
 }
 
 static void free_names(name_vec *v) {
-    for (size_t i = 0; i < v->len; i++) free(v->data[i]);
+    for (size_t i = 0; i < v->len; i++)
+        free(v->data[i]);
     vec_free(v);
 }
 
@@ -274,8 +281,10 @@ int mlcc_hub_cache_remove(const char *repo) {
         return mlcc_set_error("MLCC_DOWNLOAD_POLICY=READONLY: the cache is not changed");
     char *dir = mlcc_hub_repo_dir(repo);
     int rc = 0;
-    if (!mlcc_is_dir(dir)) rc = mlcc_set_error("%s is not in the cache (no %s)", repo, dir);
-    else if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) rc = -1;
+    if (!mlcc_is_dir(dir))
+        rc = mlcc_set_error("%s is not in the cache (no %s)", repo, dir);
+    else if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        rc = -1;
     free(dir);
     return rc;
 }

@@ -126,8 +126,10 @@ int mlcc_hub_file_meta(const mlcc_hub_session *s, const char *name, mlcc_hub_fil
         char *linked = clean_etag(r.linked_etag);
         f->etag = linked ? linked : clean_etag(r.etag);
         if (linked && is_sha256_hex(linked)) f->sha256 = mlcc_xstrdup(linked);
-        if (r.linked_size >= 0) f->size = r.linked_size;
-        else if (r.status == 200) f->size = r.content_length;
+        if (r.linked_size >= 0)
+            f->size = r.linked_size;
+        else if (r.status == 200)
+            f->size = r.content_length;
         if (!f->etag) { /* no usable ETag: a name unique to this file at this commit */
             mlcc_strbuf key = STRBUF_INIT;
             sb_printf(&key, "%s/%s", s->commit, name);
@@ -297,13 +299,16 @@ static int transfer(const mlcc_hub_session *s, const mlcc_hub_file *f, blob_writ
     for (int attempt = 0; attempt < 1000; attempt++) {
         int64_t before = w->have;
         w->started = 0;
-        mlcc_http_request req = {.url = url, .range_from = w->have, .sink = write_body, .sink_ctx = w};
+        mlcc_http_request req = {
+            .url = url, .range_from = w->have, .sink = write_body, .sink_ctx = w};
         mlcc_http_response r;
         int prc = mlcc_http_perform(&req, &r);
         int transient = 0;
         if (w->write_errno) {
-            if (is_disk_full(w->write_errno)) disk_full_error(w->path, w->write_errno);
-            else mlcc_set_error("writing %s: %s", w->path, strerror(w->write_errno));
+            if (is_disk_full(w->write_errno))
+                disk_full_error(w->path, w->write_errno);
+            else
+                mlcc_set_error("writing %s: %s", w->path, strerror(w->write_errno));
         } else if (w->too_long) {
             mlcc_set_error("%s: the server sent more than the %lld bytes the hub announced", label,
                            (long long)w->expect);
@@ -315,22 +320,24 @@ static int transfer(const mlcc_hub_session *s, const mlcc_hub_file *f, blob_writ
             transient = 1;
         } else if (r.status == 416 && f->size >= 0 && w->have == f->size) {
             rc = 0; /* asked for bytes past the end of a file we already have whole */
+        } else if (r.status == 416 && w->have > 0) {
+            /* the partial file cannot be the start of this file: start over */
+            mlcc_set_error("%s: the server cannot resume at byte %lld", label, (long long)w->have);
+            if (restart_from_zero(w) == 0) transient = 1;
         } else if (r.status >= 500 || r.status == 429 || r.status == 408) {
             mlcc_set_error("%s: %s: HTTP %ld", label, url, r.status);
             transient = 1;
         } else if (r.status < 200 || r.status >= 300) {
             mlcc_hub_http_error(s, url, f->name, &r);
-        } else if (f->size >= 0 && w->have < f->size) {
-            mlcc_set_error("%s: the connection ended at byte %lld of %lld", label,
-                           (long long)w->have, (long long)f->size);
-            transient = 1;
         } else {
-            rc = 0;
+            rc = 0; /* a whole response; the caller checks its size against the hub's */
         }
         mlcc_http_response_free(&r);
         if (rc == 0 || !transient) break;
-        if (w->have > before) failures = 0;
-        else if (++failures > retries) break;
+        if (w->have > before)
+            failures = 0;
+        else if (++failures > retries)
+            break;
         LOG_INFO("%s; retrying from byte %lld", mlcc_last_error(), (long long)w->have);
         if (w->have == before) sleep_ms(500L << (failures - 1));
     }
@@ -344,7 +351,8 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
     char *blobs_dir = mlcc_path_join(s->repo_dir, "blobs");
     mlcc_strbuf label = STRBUF_INIT;
     sb_printf(&label, "%s/%s", s->repo, f->name);
-    int redo = s->policy == MLCC_DOWNLOAD_REDO, fd = -1, rc;
+    int redo = s->policy == MLCC_DOWNLOAD_REDO, fd = -1, rc, progress_started = 0;
+    mlcc_progress progress;
     struct stat st;
     if (!redo && stat(blob, &st) == 0 && (f->size < 0 || st.st_size == f->size)) {
         rc = 0; /* already whole */
@@ -371,14 +379,14 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
     }
     if ((rc = hash_existing(&w)) != 0) goto done;
     if ((rc = check_free_space(blobs_dir, f->size - w.have, sb_cstr(&label))) != 0) goto done;
-    mlcc_progress progress;
     w.progress = &progress;
     mlcc_progress_begin(&progress, sb_cstr(&label), f->size, w.have, s->quiet);
+    progress_started = 1;
     rc = transfer(s, f, &w, sb_cstr(&label));
-    mlcc_progress_end(&progress, rc == 0);
     if (rc != 0) {
         /* keep the bytes for a resume, unless they cannot be part of the file */
-        if (w.too_long || w.bad_range) unlink(partial);
+        if (w.too_long || w.bad_range)
+            unlink(partial);
         else if (w.have > 0 && !w.write_errno) {
             char *why = mlcc_xstrdup(mlcc_last_error());
             mlcc_set_error("%s (the partial download, %lld bytes, is kept in %s; run again to "
@@ -391,7 +399,8 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
     unsigned char digest[32];
     sha256_final(&w.sha, digest);
     char hex[65];
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     if (f->size >= 0 && w.have != f->size) {
         unlink(partial);
         rc = mlcc_set_error("%s: size mismatch: expected %lld bytes, got %lld; the download was "
@@ -414,6 +423,7 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
     if (rename(partial, blob) != 0)
         rc = mlcc_set_error("renaming %s to %s: %s", partial, blob, strerror(errno));
 done:
+    if (progress_started) mlcc_progress_end(&progress, rc == 0); /* "done" only once verified */
     if (fd >= 0) close(fd);
     sb_free(&label);
     free(blobs_dir);

@@ -31,7 +31,8 @@ char *mlcc_http_endpoint(void) {
     const char *env = getenv("HF_ENDPOINT");
     if (!env || !*env) env = "https://huggingface.co";
     size_t n = strlen(env);
-    while (n > 0 && env[n - 1] == '/') n--;
+    while (n > 0 && env[n - 1] == '/')
+        n--;
     return mlcc_xstrndup(env, n);
 }
 
@@ -65,7 +66,8 @@ static void clear_headers(mlcc_http_response *r) {
     free(r->repo_commit);
     free(r->error_code);
     free(r->error_message);
-    r->location = r->etag = r->linked_etag = r->repo_commit = r->error_code = r->error_message = NULL;
+    r->location = r->etag = r->linked_etag = r->repo_commit = r->error_code = r->error_message =
+        NULL;
     r->linked_size = r->content_length = r->range_start = -1;
 }
 
@@ -78,7 +80,8 @@ static void set_header(char **slot, const char *v, size_t n) {
 static size_t on_header(char *data, size_t size, size_t nitems, void *ctx) {
     transfer *t = ctx;
     size_t n = size * nitems, len = n;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         clear_headers(t->resp);
         const char *sp = memchr(data, ' ', len);
@@ -89,7 +92,8 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ctx) {
     if (!colon) return n;
     size_t klen = (size_t)(colon - data);
     const char *v = colon + 1;
-    while (v < data + len && (*v == ' ' || *v == '\t')) v++;
+    while (v < data + len && (*v == ' ' || *v == '\t'))
+        v++;
     size_t vlen = (size_t)(data + len - v);
     char vbuf[64];
     size_t cl = vlen < sizeof vbuf - 1 ? vlen : sizeof vbuf - 1;
@@ -97,14 +101,22 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ctx) {
     vbuf[cl] = '\0';
 #define IS(name) (klen == strlen(name) && strncasecmp(data, name, klen) == 0)
     mlcc_http_response *r = t->resp;
-    if (IS("Location")) set_header(&r->location, v, vlen);
-    else if (IS("ETag")) set_header(&r->etag, v, vlen);
-    else if (IS("X-Linked-Etag")) set_header(&r->linked_etag, v, vlen);
-    else if (IS("X-Repo-Commit")) set_header(&r->repo_commit, v, vlen);
-    else if (IS("X-Error-Code")) set_header(&r->error_code, v, vlen);
-    else if (IS("X-Error-Message")) set_header(&r->error_message, v, vlen);
-    else if (IS("X-Linked-Size")) r->linked_size = strtoll(vbuf, NULL, 10);
-    else if (IS("Content-Length")) r->content_length = strtoll(vbuf, NULL, 10);
+    if (IS("Location"))
+        set_header(&r->location, v, vlen);
+    else if (IS("ETag"))
+        set_header(&r->etag, v, vlen);
+    else if (IS("X-Linked-Etag"))
+        set_header(&r->linked_etag, v, vlen);
+    else if (IS("X-Repo-Commit"))
+        set_header(&r->repo_commit, v, vlen);
+    else if (IS("X-Error-Code"))
+        set_header(&r->error_code, v, vlen);
+    else if (IS("X-Error-Message"))
+        set_header(&r->error_message, v, vlen);
+    else if (IS("X-Linked-Size"))
+        r->linked_size = strtoll(vbuf, NULL, 10);
+    else if (IS("Content-Length"))
+        r->content_length = strtoll(vbuf, NULL, 10);
     else if (IS("Content-Range") && strncasecmp(vbuf, "bytes ", 6) == 0)
         r->range_start = strtoll(vbuf + 6, NULL, 10);
 #undef IS

@@ -16,8 +16,8 @@ typedef int (*mlcc_http_sink)(void *ctx, const struct mlcc_http_response *resp, 
 
 typedef struct mlcc_http_request {
     const char *url;
-    int head;           /* HEAD: headers only, redirects not followed */
-    int64_t range_from; /* > 0: ask for bytes from this offset on */
+    int head;            /* HEAD: headers only, redirects not followed */
+    int64_t range_from;  /* > 0: ask for bytes from this offset on */
     mlcc_http_sink sink; /* NULL: the body is kept in memory */
     void *sink_ctx;
 } mlcc_http_request;

@@ -19,8 +19,10 @@ void mlcc_format_bytes(int64_t n, char *buf, int size) {
         v /= 1024.0;
         u++;
     }
-    if (u == 0) snprintf(buf, (size_t)size, "%lld B", (long long)n);
-    else snprintf(buf, (size_t)size, "%.1f %s", v, units[u]);
+    if (u == 0)
+        snprintf(buf, (size_t)size, "%lld B", (long long)n);
+    else
+        snprintf(buf, (size_t)size, "%.1f %s", v, units[u]);
 }
 
 static void format_eta(double seconds, char *buf, int size) {
@@ -29,8 +31,10 @@ static void format_eta(double seconds, char *buf, int size) {
         return;
     }
     long s = (long)(seconds + 0.5);
-    if (s >= 3600) snprintf(buf, (size_t)size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else snprintf(buf, (size_t)size, "%ld:%02ld", s / 60, s % 60);
+    if (s >= 3600)
+        snprintf(buf, (size_t)size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, (size_t)size, "%ld:%02ld", s / 60, s % 60);
 }
 
 /* Speed over this run's bytes only, so a resume does not look impossibly fast. */
@@ -57,7 +61,8 @@ static void print_line(mlcc_progress *p, double now, int final) {
         else if (p->total > 0)
             fprintf(stderr, "\r\033[K%s  %3d%%  %s / %s  %s/s  ETA %s", p->label, pct, have, total,
                     rate, eta);
-        else fprintf(stderr, "\r\033[K%s  %s  %s/s", p->label, have, rate);
+        else
+            fprintf(stderr, "\r\033[K%s  %s  %s/s", p->label, have, rate);
     } else if (p->total > 0) {
         fprintf(stderr, "mlcc: %s: %d%% (%s of %s, %s/s, ETA %s)\n", p->label, pct, have, total,
                 rate, eta);
@@ -90,8 +95,10 @@ void mlcc_progress_begin(mlcc_progress *p, const char *label, int64_t total, int
         mlcc_format_bytes(already, have, sizeof have);
         snprintf(resumed, sizeof resumed, ", resuming at %s", have);
     }
-    if (total >= 0) fprintf(stderr, "mlcc: downloading %s (%s%s)\n", label, size, resumed);
-    else fprintf(stderr, "mlcc: downloading %s%s\n", label, resumed);
+    if (total >= 0)
+        fprintf(stderr, "mlcc: downloading %s (%s%s)\n", label, size, resumed);
+    else
+        fprintf(stderr, "mlcc: downloading %s%s\n", label, resumed);
 }
 
 void mlcc_progress_update(mlcc_progress *p, int64_t bytes) {

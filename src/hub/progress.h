@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 typedef struct mlcc_progress {
-    const char *label; /* what is downloading, e.g. "org/repo/model.safetensors" */
-    int64_t total;     /* -1 when unknown */
+    const char *label;          /* what is downloading, e.g. "org/repo/model.safetensors" */
+    int64_t total;              /* -1 when unknown */
     int64_t start_bytes, bytes; /* bytes present when this run began (a resume), and now */
     double start_time, last_print;
     int tty, quiet, last_quarter;

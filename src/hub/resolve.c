@@ -73,10 +73,12 @@ static int fetch_repo_info(mlcc_hub_session *s, char **commit, mlcc_hub_names *f
     int rc = 0;
     if (mlcc_http_perform(&req, &r) != 0) {
         if (r.offline)
-            rc = mlcc_set_error("cannot reach %s (%s): are you offline? HF://%s is not in the cache "
-                                "either (looked in %s)",
-                                s->endpoint, r.transport_error, s->repo, s->repo_dir);
-        else rc = mlcc_set_error("HF://%s: %s: %s", s->repo, sb_cstr(&url), r.transport_error);
+            rc =
+                mlcc_set_error("cannot reach %s (%s): are you offline? HF://%s is not in the cache "
+                               "either (looked in %s)",
+                               s->endpoint, r.transport_error, s->repo, s->repo_dir);
+        else
+            rc = mlcc_set_error("HF://%s: %s: %s", s->repo, sb_cstr(&url), r.transport_error);
         goto done;
     }
     if (r.status != 200) {

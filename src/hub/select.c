@@ -44,22 +44,23 @@ static int missing(const char *repo, char *const *files, size_t count, const cha
         mlcc_set_error("HF://%s has no %s; it has GGUF files (%s): name one, as in HF://%s/%s",
                        repo, what, ggufs, repo, first);
         free(first);
-    }
-    else mlcc_set_error("HF://%s has no %s: it is not a model mlcc can load", repo, what);
+    } else
+        mlcc_set_error("HF://%s has no %s: it is not a model mlcc can load", repo, what);
     free(ggufs);
     return -1;
 }
 
 int mlcc_hub_select_files(const char *repo, char *const *files, size_t count, mlcc_hub_names *out) {
-    static const char *optional[] = {"generation_config.json", "tokenizer.json",
-                                     "tokenizer_config.json",  "tokenizer.model",
+    static const char *optional[] = {"generation_config.json",  "tokenizer.json",
+                                     "tokenizer_config.json",   "tokenizer.model",
                                      "special_tokens_map.json", "chat_template.jinja"};
     if (!has(files, count, "config.json")) return missing(repo, files, count, "config.json");
     if (!has(files, count, "tokenizer.json") && !has(files, count, "tokenizer.model"))
         return missing(repo, files, count, "tokenizer.json or tokenizer.model");
     const char *weights = has(files, count, "model.safetensors.index.json")
                               ? "model.safetensors.index.json"
-                              : has(files, count, "model.safetensors") ? "model.safetensors" : NULL;
+                          : has(files, count, "model.safetensors") ? "model.safetensors"
+                                                                   : NULL;
     if (!weights)
         return missing(repo, files, count,
                        "safetensors weights (model.safetensors or model.safetensors.index.json)");
@@ -101,6 +102,7 @@ int mlcc_hub_index_shards(const char *index_path, char *const *files, size_t cou
 }
 
 void mlcc_hub_names_free(mlcc_hub_names *v) {
-    for (size_t i = 0; i < v->len; i++) free(v->data[i]);
+    for (size_t i = 0; i < v->len; i++)
+        free(v->data[i]);
     vec_free(v);
 }

@@ -44,7 +44,8 @@ int mlcc_hub_safe_relpath(const char *path) {
         unsigned char c = (unsigned char)path[i];
         if (c == '/' || c == '\0') {
             size_t len = (size_t)(path + i - seg);
-            if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            if (len == 0 || (len == 1 && seg[0] == '.') ||
+                (len == 2 && seg[0] == '.' && seg[1] == '.'))
                 return 0;
             seg = path + i + 1;
         } else if (c < 0x20 || c == 0x7f || c == '\\') {
@@ -94,8 +95,9 @@ int mlcc_hub_uri_parse(const char *s, mlcc_hub_uri *out) {
         goto fail;
     }
     if (!valid_revision(out->revision)) {
-        mlcc_set_error("%s: '%s' is not a revision (a branch, tag or commit: letters, digits, - _ .)",
-                       s, out->revision);
+        mlcc_set_error(
+            "%s: '%s' is not a revision (a branch, tag or commit: letters, digits, - _ .)", s,
+            out->revision);
         goto fail;
     }
     if (out->file && (!mlcc_hub_safe_relpath(out->file) || !has_gguf_suffix(out->file))) {

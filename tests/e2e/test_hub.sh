@@ -169,6 +169,11 @@ check_has "$T/err" "mlcc download: tm/llama3/model.safetensors: sha256 mismatch:
 check_has "$T/err" "; the download was discarded"
 check "[ ! -e '$T/h6/hub/models--tm--llama3/blobs/$MSHA.incomplete' ] && [ ! -e '$T/h6/hub/models--tm--llama3/blobs/$MSHA' ]"
 check "[ ! -e '$T/h6/hub/models--tm--llama3/snapshots/$COMMIT/model.safetensors' ]"
+# a size that does not match what the hub announced is refused the same way
+knobs '{"wrong_size": ["model.safetensors"]}'
+run download HF://tm/llama3
+check_eq "$(tail -n 1 "$T/err")" "mlcc download: tm/llama3/model.safetensors: size mismatch: expected 4115673 bytes, got 4115672; the download was discarded"
+check "[ ! -e '$T/h6/hub/models--tm--llama3/blobs/$MSHA.incomplete' ]"
 knobs '{}'
 
 # ---- 7. not found: repository, revision, file ----

@@ -15,6 +15,7 @@ Knobs: a JSON file (--knobs), read on every request, so a test changes behaviour
   {"token": "secret"}              require "Authorization: Bearer secret" (401 without, 403 wrong)
   {"renamed": {"tm/old": "tm/llama3"}} the old name answers 307 with a relative Location
   {"corrupt": ["model.safetensors"]} serve those files with one byte flipped (headers unchanged)
+  {"wrong_size": ["model.safetensors"]} announce one byte more in X-Linked-Size than is served
   {"script": {"model.safetensors": ["cut:1000", "503"]}}
         the next GETs of a file's body, one action each: "cut:N" sends N bytes of the body and
         closes the connection; "NNN" answers that HTTP status. Then normal service.
@@ -205,9 +206,10 @@ class Hub(Base):
         common = {"X-Repo-Commit": repo.commit}
         if size >= ARGS.lfs_threshold:
             cdn = f"http://127.0.0.1:{PORTS['cdn']}/{repo_id}/{name}?signature=abc"
+            announced = size + (1 if name in knobs().get("wrong_size", []) else 0)
             return self.reply(302, b"", dict(common, **{
                 "Location": cdn, "ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"',
-                "X-Linked-Size": str(size)}), head)
+                "X-Linked-Size": str(announced)}), head)
         self.send_file(repo, name, head, dict(common, **{"ETag": f'"{git}"'}))
 
 

@@ -21,8 +21,10 @@ static void check_uri(const char *s, const char *repo, const char *rev, const ch
     if (rc != 0) return;
     CHECK_EQ_STR(u.repo, repo);
     CHECK_EQ_STR(u.revision, rev);
-    if (file) CHECK_EQ_STR(u.file, file);
-    else CHECK_MSG(u.file == NULL, "%s: file %s", s, u.file);
+    if (file)
+        CHECK_EQ_STR(u.file, file);
+    else
+        CHECK_MSG(u.file == NULL, "%s: file %s", s, u.file);
     mlcc_hub_uri_free(&u);
 }
 
@@ -42,28 +44,35 @@ static void test_uri(void) {
     CHECK(mlcc_hub_is_uri("hf://x/y"));
     CHECK(!mlcc_hub_is_uri("/models/hf://x"));
     CHECK(!mlcc_hub_is_uri("HF:/x/y"));
-    check_bad_uri("HF://gpt2",
-                  "HF://gpt2: 'gpt2' is not a repository id (expected HF://org/repo[@revision][/file.gguf])");
-    check_bad_uri("HF://org/re--po",
-                  "HF://org/re--po: 'org/re--po' is not a repository id (expected HF://org/repo[@revision][/file.gguf])");
-    check_bad_uri("HF://org/..", "HF://org/..: 'org/..' is not a repository id (expected HF://org/repo[@revision][/file.gguf])");
-    check_bad_uri("HF://org/repo@",
-                  "HF://org/repo@: '' is not a revision (a branch, tag or commit: letters, digits, - _ .)");
-    check_bad_uri("HF://org/repo@a..b",
-                  "HF://org/repo@a..b: 'a..b' is not a revision (a branch, tag or commit: letters, digits, - _ .)");
+    check_bad_uri(
+        "HF://gpt2",
+        "HF://gpt2: 'gpt2' is not a repository id (expected HF://org/repo[@revision][/file.gguf])");
+    check_bad_uri("HF://org/re--po", "HF://org/re--po: 'org/re--po' is not a repository id "
+                                     "(expected HF://org/repo[@revision][/file.gguf])");
+    check_bad_uri("HF://org/..", "HF://org/..: 'org/..' is not a repository id (expected "
+                                 "HF://org/repo[@revision][/file.gguf])");
+    check_bad_uri(
+        "HF://org/repo@",
+        "HF://org/repo@: '' is not a revision (a branch, tag or commit: letters, digits, - _ .)");
+    check_bad_uri("HF://org/repo@a..b", "HF://org/repo@a..b: 'a..b' is not a revision (a branch, "
+                                        "tag or commit: letters, digits, - _ .)");
     check_bad_uri("HF://org/repo/../x.gguf",
-                  "HF://org/repo/../x.gguf: '../x.gguf' is not a .gguf file path (only one GGUF file can be named after the repository: HF://org/repo[@revision][/file.gguf])");
-    check_bad_uri("HF://org/repo/pytorch_model.bin",
-                  "HF://org/repo/pytorch_model.bin: 'pytorch_model.bin' is not a .gguf file path (only one GGUF file can be named after the repository: HF://org/repo[@revision][/file.gguf])");
-    check_bad_uri("/local/path", "'/local/path' is not a hub reference (HF://org/repo[@revision][/file.gguf])");
+                  "HF://org/repo/../x.gguf: '../x.gguf' is not a .gguf file path (only one GGUF "
+                  "file can be named after the repository: HF://org/repo[@revision][/file.gguf])");
+    check_bad_uri(
+        "HF://org/repo/pytorch_model.bin",
+        "HF://org/repo/pytorch_model.bin: 'pytorch_model.bin' is not a .gguf file path (only one "
+        "GGUF file can be named after the repository: HF://org/repo[@revision][/file.gguf])");
+    check_bad_uri("/local/path",
+                  "'/local/path' is not a hub reference (HF://org/repo[@revision][/file.gguf])");
 }
 
 static void test_safe_relpath(void) {
     CHECK(mlcc_hub_safe_relpath("model.safetensors"));
     CHECK(mlcc_hub_safe_relpath("sub/dir/x.gguf"));
     CHECK(mlcc_hub_safe_relpath("..x/y..")); /* dots inside names are fine */
-    const char *bad[] = {"", "/etc/passwd", "../x", "a/../b", "a//b", "a/", "./a", "a/.", "a\\b",
-                         "a\nb", ".."};
+    const char *bad[] = {"",    "/etc/passwd", "../x", "a/../b", "a//b", "a/",
+                         "./a", "a/.",         "a\\b", "a\nb",   ".."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_MSG(!mlcc_hub_safe_relpath(bad[i]), "'%s' accepted", bad[i]);
     CHECK(mlcc_hub_is_commit("0123456789abcdef0123456789abcdef01234567"));
@@ -82,9 +91,16 @@ static char *join_names(const mlcc_hub_names *v) {
 }
 
 static void test_select(void) {
-    char *full[] = {"README.md", "config.json", "generation_config.json", "model.safetensors",
-                    "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json",
-                    "special_tokens_map.json", "onnx/model.onnx", "chat_template.jinja"};
+    char *full[] = {"README.md",
+                    "config.json",
+                    "generation_config.json",
+                    "model.safetensors",
+                    "pytorch_model.bin",
+                    "tokenizer.json",
+                    "tokenizer_config.json",
+                    "special_tokens_map.json",
+                    "onnx/model.onnx",
+                    "chat_template.jinja"};
     mlcc_hub_names v = {0};
     CHECK_EQ_INT(mlcc_hub_select_files("o/r", full, 10, &v), 0);
     CHECK_EQ_STR(join_names(&v), "config.json generation_config.json tokenizer.json "
@@ -104,12 +120,14 @@ static void test_select(void) {
                                     "a-f16.gguf): name one, as in HF://o/r/a-q4_0.gguf");
     char *no_weights[] = {"config.json", "tokenizer.json", "pytorch_model.bin"};
     CHECK_EQ_INT(mlcc_hub_select_files("o/r", no_weights, 3, &v), -1);
-    CHECK_EQ_STR(mlcc_last_error(), "HF://o/r has no safetensors weights (model.safetensors or "
-                                    "model.safetensors.index.json): it is not a model mlcc can load");
+    CHECK_EQ_STR(mlcc_last_error(),
+                 "HF://o/r has no safetensors weights (model.safetensors or "
+                 "model.safetensors.index.json): it is not a model mlcc can load");
     char *no_tok[] = {"config.json", "model.safetensors"};
     CHECK_EQ_INT(mlcc_hub_select_files("o/r", no_tok, 2, &v), -1);
-    CHECK_EQ_STR(mlcc_last_error(), "HF://o/r has no tokenizer.json or tokenizer.model: it is not a "
-                                    "model mlcc can load");
+    CHECK_EQ_STR(mlcc_last_error(),
+                 "HF://o/r has no tokenizer.json or tokenizer.model: it is not a "
+                 "model mlcc can load");
     CHECK_EQ_INT(v.len, 0);
 }
 
@@ -177,7 +195,8 @@ static void test_cache(const char *home) {
 
     char *blobs = mlcc_path_join(repo_dir, "blobs");
     mlcc_mkdirs(blobs);
-    char *b1 = mlcc_hub_blob_path(repo_dir, "aaaa", NULL), *b2 = mlcc_hub_blob_path(repo_dir, "bbbb", NULL);
+    char *b1 = mlcc_hub_blob_path(repo_dir, "aaaa", NULL),
+         *b2 = mlcc_hub_blob_path(repo_dir, "bbbb", NULL);
     mlcc_write_file_atomic(b1, "0123456789", 10);
     mlcc_write_file_atomic(b2, "abc", 3);
     CHECK_EQ_INT(mlcc_hub_link_blob(repo_dir, commit, "q/m.gguf", "aaaa"), 0);
