@@ -339,7 +339,7 @@ static int transfer(const mlcc_hub_session *s, const mlcc_hub_file *f, blob_writ
         else if (++failures > retries)
             break;
         LOG_INFO("%s; retrying from byte %lld", mlcc_last_error(), (long long)w->have);
-        if (w->have == before) sleep_ms(500L << (failures - 1));
+        if (w->have == before) sleep_ms(500L << (failures < 5 ? failures - 1 : 4)); /* <= 8 s */
     }
     free(url);
     return rc;
