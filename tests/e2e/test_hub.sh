@@ -67,7 +67,7 @@ knobs() { echo "$1" > "$T/knobs.tmp" && mv "$T/knobs.tmp" "$T/knobs"; }
 log_mark() { MARK=$(wc -l < "$T/log"); }
 log_since() { tail -n +$((MARK + 1)) "$T/log"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-COMMIT=$(curl -s --max-time 10 "$EP/api/models/tm/llama3/revision/main" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha"])')
+COMMIT=$(python3 -c 'import json, sys, urllib.request as u; print(json.load(u.urlopen(sys.argv[1], timeout=10))["sha"])' "$EP/api/models/tm/llama3/revision/main")
 REPO_DIR=$T/home/hub/models--tm--llama3
 SNAP=$REPO_DIR/snapshots/$COMMIT
 

@@ -35,7 +35,7 @@ import urllib.parse
 
 ARGS = None
 LOCK = threading.Lock()
-STATE = {"knobs_text": None, "script": {}}
+STATE = {"knobs_text": 0, "script": {}, "knobs": {}}
 PORTS = {}
 
 
@@ -66,12 +66,14 @@ REPOS = {}
 def knobs():
     """The knob file's settings; the per-file scripts restart whenever the file changes."""
     try:
-        text = open(ARGS.knobs).read() if ARGS.knobs else ""
-    except FileNotFoundError:
-        text = ""
+        st = os.stat(ARGS.knobs)
+        text = open(ARGS.knobs).read()
+        version = (st.st_ino, st.st_mtime_ns, text)  # a rewrite restarts the scripts
+    except (FileNotFoundError, TypeError):
+        text, version = "", None
     with LOCK:
-        if text != STATE["knobs_text"]:
-            STATE["knobs_text"] = text
+        if version != STATE["knobs_text"]:
+            STATE["knobs_text"] = version
             k = json.loads(text) if text.strip() else {}
             STATE["script"] = {f: list(a) for f, a in k.get("script", {}).items()}
             STATE["knobs"] = k
