@@ -184,6 +184,7 @@ int mlcc_http_perform(const mlcc_http_request *req, mlcc_http_response *resp) {
     curl_easy_setopt(t.curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(t.curl, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(t.curl, CURLOPT_ACCEPT_ENCODING, "identity");
+    if (req->sink) curl_easy_setopt(t.curl, CURLOPT_BUFFERSIZE, 256L << 10); /* fewer writes */
     if (req->head) {
         curl_easy_setopt(t.curl, CURLOPT_NOBODY, 1L);
     } else {
