@@ -14,6 +14,7 @@ static const mlcc_command commands[] = {
      cmd_show_demo},
     {"download", "fetch HF://org/repo[@rev][/file.gguf] into the cache and print its path", cmd_download},
     {"cache", "list or remove downloaded models (list | rm org/repo | dir)", cmd_cache},
+    {"tokenize", "encode or decode JSON Lines with a tokenizer (tokenizer.json, model dir, GGUF)", cmd_tokenize},
 };
 
 static void usage(FILE *out) {

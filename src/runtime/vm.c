@@ -129,6 +129,10 @@ static int call_instr(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr
             args[i].v_handle = vm;
             codes[i] = MLCC_TYPE_HANDLE;
             break;
+        case VM_ARG_HEAP_LOAD:
+            args[i].v_int64 = fr->heap[a->value];
+            codes[i] = MLCC_TYPE_INT;
+            break;
         }
     }
     if (vm->is_kernel[in->callee]) {

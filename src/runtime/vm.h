@@ -10,8 +10,9 @@
  *   GOTO offset              - pc += offset
  *   IF reg, offset           - continue when reg != 0, else pc += offset
  * Call arguments are registers, int immediates, constants, callees (as function objects), the
- * frame's shape heap (an int64 DLTensor, so generated shape functions can compute into it), or
- * the VM itself (for builtins that need its device).
+ * frame's shape heap (an int64 DLTensor, so generated shape functions can compute into it), one
+ * value of the heap (a symbolic size as an int), or the VM itself (for builtins that need its
+ * device).
  *
  * Executables serialize to JSON (constant tensors' bytes in base64), which the compiler embeds
  * in the model library as `mlcc_library_vm_program`; the runtime loads it with the library. */
@@ -33,6 +34,7 @@ typedef enum {
     VM_ARG_FUNC,  /* value = callee index, passed as a function object */
     VM_ARG_HEAP,  /* the frame's shape heap */
     VM_ARG_VM,    /* the VM (a handle) */
+    VM_ARG_HEAP_LOAD, /* value = heap slot: passes the int64 stored there */
 } mlcc_vm_arg_kind;
 
 typedef struct mlcc_vm_arg {

@@ -241,6 +241,21 @@ static int reshape(const MLCCValue *args, const int *codes, int n, MLCCValue *re
     return 0;
 }
 
+/* identity(x): x itself (a new reference): moves a value into another register. */
+static int identity(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)res;
+    if (mlcc_check_num_args(n, 1)) return -1;
+    *ret = args[0];
+    *ret_code = codes[0];
+    if (codes[0] == MLCC_TYPE_OBJECT) mlcc_object_retain(args[0].v_handle);
+    else if (codes[0] == MLCC_TYPE_STR) { /* a borrowed string must outlive the call */
+        ret->v_handle = mlcc_string_new(args[0].v_str, strlen(args[0].v_str));
+        *ret_code = MLCC_TYPE_OBJECT;
+    }
+    return 0;
+}
+
+MLCC_REGISTER_GLOBAL("vm.builtin.identity", identity)
 MLCC_REGISTER_GLOBAL("vm.builtin.make_tuple", make_tuple)
 MLCC_REGISTER_GLOBAL("vm.builtin.tuple_getitem", tuple_getitem)
 MLCC_REGISTER_GLOBAL("vm.builtin.alloc_storage", alloc_storage)
