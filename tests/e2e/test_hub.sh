@@ -203,6 +203,10 @@ log_since > "$T/l8"
 check_has "$T/l8" "hub GET /api/models/tm/llama3/revision/main range=- auth=yes"
 check_has "$T/l8" "cdn GET /tm/llama3/model.safetensors?signature=abc range=- auth=no"
 check "cmp -s '$FIXTURE/model.safetensors' '$T/h8/hub/models--tm--llama3/snapshots/$COMMIT/model.safetensors'"
+# a gated repo: its model info is public, its files are not
+knobs '{"token": "hf_secret", "gated": true}'
+HOME_DIR=$T/h8g run download HF://tm/llama3
+check_eq "$(cat "$T/err")" "mlcc download: HF://tm/llama3: access denied (HTTP 401): the model is gated or private; request access on $EP/tm/llama3, then set HF_TOKEN to an access token ($EP/settings/tokens)"
 knobs '{}'
 
 # ---- 8b. a renamed repo: the hub redirects the old name within itself ----

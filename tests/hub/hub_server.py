@@ -13,6 +13,8 @@ not get the user's token).
 
 Knobs: a JSON file (--knobs), read on every request, so a test changes behaviour by rewriting it:
   {"token": "secret"}              require "Authorization: Bearer secret" (401 without, 403 wrong)
+  {"token": "secret", "gated": true} the same for files only: the API answers anyone, as for a
+                                   gated repo on the real hub
   {"renamed": {"tm/old": "tm/llama3"}} the old name answers 307 with a relative Location
   {"corrupt": ["model.safetensors"]} serve those files with one byte flipped (headers unchanged)
   {"wrong_size": ["model.safetensors"]} announce one byte more in X-Linked-Size than is served
@@ -162,6 +164,8 @@ class Hub(Base):
         log("hub", self)
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         token = knobs().get("token")
+        if token and knobs().get("gated") and path.startswith("/api/"):
+            token = None
         if token:
             auth = self.headers.get("Authorization")
             if auth is None:
