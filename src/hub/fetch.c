@@ -25,23 +25,16 @@
 #include "support/sha256.h" /* blob names when the hub gives no ETag */
 #include "support/strbuf.h"
 
-static const char *token_env(void) {
-    const char *t = getenv("HF_TOKEN");
-    if (t && *t) return "HF_TOKEN";
-    t = getenv("HUGGING_FACE_HUB_TOKEN");
-    return t && *t ? "HUGGING_FACE_HUB_TOKEN" : NULL;
-}
-
 static int header_is(const char *value, const char *want) {
     return value && strcmp(value, want) == 0;
 }
 
-int mlcc_hub_http_error(const mlcc_hub_session *s, const char *url, const char *file,
-                        const mlcc_http_response *r) {
-    const char *code = r->error_code, *token = token_env();
+/* The message for a failure status, without the token question. */
+static int status_error(const mlcc_hub_session *s, const char *url, const char *file,
+                        const mlcc_http_response *r, const char *token_source) {
+    const char *code = r->error_code;
     long st = r->status;
-    int repo_missing = header_is(code, "RepoNotFound") || (st == 404 && !file && !code);
-    if (repo_missing)
+    if (header_is(code, "RepoNotFound") || (st == 404 && !file && !code))
         return mlcc_set_error("HF://%s: repository not found on %s (check the name; a private or "
                               "gated repository also needs HF_TOKEN)",
                               s->repo, s->endpoint);
@@ -50,19 +43,27 @@ int mlcc_hub_http_error(const mlcc_hub_session *s, const char *url, const char *
     if (st == 404)
         return mlcc_set_error("HF://%s: file '%s' not found at revision %s", s->repo,
                               file ? file : "?", s->revision);
-    if (st == 401 || st == 403) {
-        if (token)
-            return mlcc_set_error("HF://%s: access denied (HTTP %ld) with the token in %s: it is "
-                                  "not valid, or its account has no access to this gated or "
-                                  "private model (request access on %s/%s)",
-                                  s->repo, st, token, s->endpoint, s->repo);
+    if ((st == 401 || st == 403) && token_source)
+        return mlcc_set_error("HF://%s: access denied (HTTP %ld) with the token in %s: it is not "
+                              "valid, or its account has no access to this gated or private "
+                              "model (request access on %s/%s)",
+                              s->repo, st, token_source, s->endpoint, s->repo);
+    if (st == 401 || st == 403)
         return mlcc_set_error("HF://%s: access denied (HTTP %ld): the model is gated or private; "
                               "request access on %s/%s, then set HF_TOKEN to an access token "
                               "(%s/settings/tokens)",
                               s->repo, st, s->endpoint, s->repo, s->endpoint);
-    }
     return mlcc_set_error("HF://%s: %s: HTTP %ld%s%s", s->repo, url, st,
                           r->error_message ? ": " : "", r->error_message ? r->error_message : "");
+}
+
+int mlcc_hub_http_error(const mlcc_hub_session *s, const char *url, const char *file,
+                        const mlcc_http_response *r) {
+    char *source = NULL, *token = mlcc_http_token(&source);
+    status_error(s, url, file, r, source);
+    free(token);
+    free(source);
+    return -1;
 }
 
 static char *file_url(const mlcc_hub_session *s, const char *name) {

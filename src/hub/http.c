@@ -11,6 +11,7 @@
 
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/file.h"
 #include "support/strbuf.h"
 
 #define MAX_MEMORY_BODY ((size_t)64 << 20) /* API answers; larger means something is wrong */
@@ -49,6 +50,46 @@ char *mlcc_http_escape_path(const char *path) {
         }
     }
     return sb_detach(&sb);
+}
+
+static char *token_from_file(const char *path) {
+    char *text = mlcc_read_file(path, NULL);
+    if (!text) {
+        mlcc_clear_error();
+        return NULL;
+    }
+    size_t n = strcspn(text, "\r\n");
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        n--;
+    text[n] = '\0';
+    if (n == 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+char *mlcc_http_token(char **source) {
+    static const char *vars[] = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            if (source) *source = mlcc_xstrdup(vars[i]);
+            return mlcc_xstrdup(v);
+        }
+    }
+    mlcc_strbuf path = STRBUF_INIT;
+    const char *v = getenv("HF_TOKEN_PATH"), *hf_home = getenv("HF_HOME"), *home = getenv("HOME");
+    if (v && *v)
+        sb_append(&path, v);
+    else if (hf_home && *hf_home)
+        sb_printf(&path, "%s/token", hf_home);
+    else if (home && *home)
+        sb_printf(&path, "%s/.cache/huggingface/token", home);
+    char *token = path.len ? token_from_file(path.data) : NULL;
+    if (token && source) *source = sb_detach(&path);
+    sb_free(&path);
+    return token;
 }
 
 static long env_long(const char *name, long def) {
@@ -157,10 +198,8 @@ int mlcc_http_perform(const mlcc_http_request *req, mlcc_http_response *resp) {
     long timeout = env_long("MLCC_HUB_TIMEOUT", 30);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
-    const char *token = getenv("HF_TOKEN");
-    if (!token || !*token) token = getenv("HUGGING_FACE_HUB_TOKEN");
-    char *auth = NULL;
-    if (token && *token) {
+    char *token = mlcc_http_token(NULL), *auth = NULL;
+    if (token) {
         mlcc_strbuf sb = STRBUF_INIT;
         sb_printf(&sb, "Authorization: Bearer %s", token);
         auth = sb_detach(&sb);
@@ -194,6 +233,7 @@ int mlcc_http_perform(const mlcc_http_request *req, mlcc_http_response *resp) {
     CURLcode rc = curl_easy_perform(t.curl);
     curl_slist_free_all(headers);
     free(auth);
+    free(token);
     curl_easy_cleanup(t.curl);
     resp->body_len = t.body.len;
     resp->body = t.body.data ? sb_detach(&t.body) : mlcc_xstrdup("");

@@ -42,6 +42,10 @@ typedef struct mlcc_http_response {
  * transport failure (resp->transport_error says what). */
 int mlcc_http_perform(const mlcc_http_request *req, mlcc_http_response *resp);
 void mlcc_http_response_free(mlcc_http_response *resp);
+/* The access token (malloc'ed, NULL when none) and where it came from: HF_TOKEN,
+ * HUGGING_FACE_HUB_TOKEN, else the file that `huggingface-cli login` writes ($HF_TOKEN_PATH,
+ * else $HF_HOME/token, else ~/.cache/huggingface/token). *source names it for messages. */
+char *mlcc_http_token(char **source);
 /* The endpoint: HF_ENDPOINT without a trailing slash, default https://huggingface.co. */
 char *mlcc_http_endpoint(void);
 /* Percent-encodes each segment of a path, keeping the slashes. */

@@ -58,8 +58,9 @@ HOME_DIR=$T/home ENDPOINT=$EP
 run() {
     local envs=()
     while [[ $# -gt 0 && $1 == *=* && $1 != HF://* ]]; do envs+=("$1"); shift; done
-    env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u MLCC_DOWNLOAD_POLICY MLCC_HOME="$HOME_DIR" \
-        HF_ENDPOINT="$ENDPOINT" MLCC_HUB_TIMEOUT=10 "${envs[@]}" \
+    env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_TOKEN_PATH -u MLCC_DOWNLOAD_POLICY \
+        HF_HOME="$T/no-hf-home" MLCC_HOME="$HOME_DIR" HF_ENDPOINT="$ENDPOINT" MLCC_HUB_TIMEOUT=10 \
+        "${envs[@]}" \
         timeout 120 "$MLCC" "$@" >"$T/out" 2>"$T/err"
     RC=$?
 }
@@ -203,10 +204,17 @@ log_since > "$T/l8"
 check_has "$T/l8" "hub GET /api/models/tm/llama3/revision/main range=- auth=yes"
 check_has "$T/l8" "cdn GET /tm/llama3/model.safetensors?signature=abc range=- auth=no"
 check "cmp -s '$FIXTURE/model.safetensors' '$T/h8/hub/models--tm--llama3/snapshots/$COMMIT/model.safetensors'"
-# a gated repo: its model info is public, its files are not
+# a gated repo: its model info is public, its files are not; the token of
+# `huggingface-cli login` (a file) works too
 knobs '{"token": "hf_secret", "gated": true}'
 HOME_DIR=$T/h8g run download HF://tm/llama3
 check_eq "$(cat "$T/err")" "mlcc download: HF://tm/llama3: access denied (HTTP 401): the model is gated or private; request access on $EP/tm/llama3, then set HF_TOKEN to an access token ($EP/settings/tokens)"
+mkdir -p "$T/hfhome" && printf 'hf_stale\n' > "$T/hfhome/token"
+HOME_DIR=$T/h8g run HF_HOME="$T/hfhome" download HF://tm/llama3
+check_eq "$(cat "$T/err")" "mlcc download: HF://tm/llama3: access denied (HTTP 403) with the token in $T/hfhome/token: it is not valid, or its account has no access to this gated or private model (request access on $EP/tm/llama3)"
+printf 'hf_secret\n' > "$T/hfhome/token"
+HOME_DIR=$T/h8g run HF_HOME="$T/hfhome" download HF://tm/llama3
+check_eq "$RC" 0
 knobs '{}'
 
 # ---- 8b. a renamed repo: the hub redirects the old name within itself ----
