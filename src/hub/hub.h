@@ -4,8 +4,8 @@
  * needs into the cache under MLCC_HOME (docs/hub.md describes the layout) and reusing it
  * offline later. Environment: MLCC_HOME, MLCC_DOWNLOAD_POLICY (ON, OFF, REDO, READONLY),
  * HF_ENDPOINT (a mirror), HF_TOKEN (gated and private models; else the token file of
- * `huggingface-cli login`), MLCC_HUB_TIMEOUT (seconds of
- * silence before a connection counts as stalled, default 30), MLCC_HUB_RETRIES (default 3). */
+ * `huggingface-cli login`), MLCC_HUB_TIMEOUT (seconds of silence before a connection counts as
+ * stalled, default 30), MLCC_HUB_RETRIES (default 3). */
 #ifndef MLCC_HUB_HUB_H
 #define MLCC_HUB_HUB_H
 
