@@ -24,7 +24,14 @@ static const char *policy_names[] = {"ON", "OFF", "REDO", "READONLY"};
 int mlcc_download_policy_get(mlcc_download_policy *out) {
     const char *env = getenv("MLCC_DOWNLOAD_POLICY");
     *out = MLCC_DOWNLOAD_ON;
-    if (!env || !*env) return 0;
+    if (!env || !*env) {
+        /* huggingface_hub's offline switch means the same as OFF */
+        const char *hf = getenv("HF_HUB_OFFLINE");
+        if (hf && (strcmp(hf, "1") == 0 || strcasecmp(hf, "true") == 0 ||
+                   strcasecmp(hf, "yes") == 0 || strcasecmp(hf, "on") == 0))
+            *out = MLCC_DOWNLOAD_OFF;
+        return 0;
+    }
     for (int i = 0; i < 4; i++)
         if (strcasecmp(env, policy_names[i]) == 0) {
             *out = (mlcc_download_policy)i;

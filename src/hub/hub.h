@@ -19,7 +19,8 @@ typedef enum mlcc_download_policy {
     MLCC_DOWNLOAD_READONLY /* like OFF, and nothing under MLCC_HOME is written */
 } mlcc_download_policy;
 
-/* MLCC_DOWNLOAD_POLICY (case-insensitive, default ON); -1 with an error for another value. */
+/* MLCC_DOWNLOAD_POLICY (case-insensitive; unset: OFF if HF_HUB_OFFLINE=1, else ON); -1 with an
+ * error for another value. */
 int mlcc_download_policy_get(mlcc_download_policy *out);
 const char *mlcc_download_policy_name(mlcc_download_policy p);
 

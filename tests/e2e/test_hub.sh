@@ -58,7 +58,7 @@ HOME_DIR=$T/home ENDPOINT=$EP
 run() {
     local envs=()
     while [[ $# -gt 0 && $1 == *=* && $1 != HF://* ]]; do envs+=("$1"); shift; done
-    env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_TOKEN_PATH -u MLCC_DOWNLOAD_POLICY \
+    env -u HF_TOKEN -u HUGGING_FACE_HUB_TOKEN -u HF_TOKEN_PATH -u MLCC_DOWNLOAD_POLICY -u HF_HUB_OFFLINE \
         HF_HOME="$T/no-hf-home" MLCC_HOME="$HOME_DIR" HF_ENDPOINT="$ENDPOINT" MLCC_HUB_TIMEOUT=10 \
         "${envs[@]}" \
         timeout 120 "$MLCC" "$@" >"$T/out" 2>"$T/err"

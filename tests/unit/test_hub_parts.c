@@ -172,6 +172,13 @@ static void test_policy(void) {
     setenv("MLCC_DOWNLOAD_POLICY", "ReadOnly", 1);
     CHECK_EQ_INT(mlcc_download_policy_get(&p), 0);
     CHECK_EQ_STR(mlcc_download_policy_name(p), "READONLY");
+    setenv("HF_HUB_OFFLINE", "1", 1); /* huggingface_hub's switch, when ours is unset */
+    CHECK_EQ_INT(mlcc_download_policy_get(&p), 0);
+    CHECK_EQ_INT(p, MLCC_DOWNLOAD_OFF);
+    setenv("MLCC_DOWNLOAD_POLICY", "on", 1);
+    CHECK_EQ_INT(mlcc_download_policy_get(&p), 0);
+    CHECK_EQ_INT(p, MLCC_DOWNLOAD_ON);
+    unsetenv("HF_HUB_OFFLINE");
     setenv("MLCC_DOWNLOAD_POLICY", "yes", 1);
     CHECK_EQ_INT(mlcc_download_policy_get(&p), -1);
     CHECK_EQ_STR(mlcc_last_error(), "MLCC_DOWNLOAD_POLICY=yes: expected ON, OFF, REDO or READONLY");
