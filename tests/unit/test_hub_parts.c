@@ -172,6 +172,7 @@ static void test_policy(void) {
     setenv("MLCC_DOWNLOAD_POLICY", "ReadOnly", 1);
     CHECK_EQ_INT(mlcc_download_policy_get(&p), 0);
     CHECK_EQ_STR(mlcc_download_policy_name(p), "READONLY");
+    unsetenv("MLCC_DOWNLOAD_POLICY");
     setenv("HF_HUB_OFFLINE", "1", 1); /* huggingface_hub's switch, when ours is unset */
     CHECK_EQ_INT(mlcc_download_policy_get(&p), 0);
     CHECK_EQ_INT(p, MLCC_DOWNLOAD_OFF);
