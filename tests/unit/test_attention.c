@@ -155,21 +155,21 @@ static int fx_open(fixture *fx, const char *label, mlcc_attn_config cfg, double 
     fx->window[0] = 0;
     fx->window[1] = 7;
     fx->window[2] = 1000;
-    mlcc_kv_cache_config kc = {0};
-    kc.num_layers = LAYERS;
-    kc.num_qo_heads = cfg.num_qo_heads;
-    kc.num_kv_heads = cfg.num_kv_heads;
-    kc.head_dim = cfg.head_dim;
-    kc.page_size = cfg.page_size;
-    kc.num_pages = NUM_PAGES;
-    kc.dtype = is_f16(fx) ? MLCC_DTYPE_F16 : MLCC_DTYPE_F32;
-    kc.device = MLCC_CPU;
-    kc.sliding_window = fx->window;
-    kc.append = fx->fn[0];
-    kc.prefill = fx->fn[1];
-    kc.decode = fx->fn[2];
-    fx->cache = mlcc_kv_cache_new(&kc);
-    CHECK_MSG(fx->cache != NULL, "%s", mlcc_last_error());
+    /* made through the packed builtin, as a model library's create_kv_cache does */
+    MLCCShape *windows = mlcc_shape_new(LAYERS, (int64_t[LAYERS]){fx->window[0], fx->window[1], fx->window[2]});
+    MLCCArgs a;
+    mlcc_args_init(&a);
+    int64_t ints[6] = {LAYERS, cfg.num_qo_heads, cfg.num_kv_heads, cfg.head_dim, cfg.page_size, NUM_PAGES};
+    for (int i = 0; i < 6; i++) mlcc_args_int(&a, ints[i]);
+    mlcc_args_str(&a, is_f16(fx) ? "float16" : "float32");
+    mlcc_args_object(&a, &windows->obj);
+    for (int i = 0; i < 3; i++) mlcc_args_object(&a, fx->fn[i] ? &fx->fn[i]->obj : NULL);
+    MLCCValue ret;
+    int code;
+    int rc = mlcc_call_global("mlcc.kv_cache.create", &a, &ret, &code);
+    CHECK_MSG(rc == 0, "%s", mlcc_last_error());
+    mlcc_object_release(&windows->obj);
+    fx->cache = rc == 0 ? mlcc_kv_cache_from_object(ret.v_handle) : NULL;
     return fx->cache ? 0 : -1;
 }
 
@@ -263,7 +263,21 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
              to = tensor3(fx, out, so, T, QH);
     fx->rows = T;
     for (int l = 0; l < LAYERS; l++) {
-        rc = mlcc_kv_cache_attention(fx->cache, l, &tq, &tk, &tv, &to);
+        if (l == 1) { /* one layer through the packed builtin */
+            MLCCArgs a;
+            mlcc_args_init(&a);
+            mlcc_args_object(&a, (MLCCObject *)fx->cache);
+            mlcc_args_int(&a, l);
+            mlcc_args_tensor(&a, &tq);
+            mlcc_args_tensor(&a, &tk);
+            mlcc_args_tensor(&a, &tv);
+            mlcc_args_tensor(&a, &to);
+            MLCCValue ret;
+            int code;
+            rc = mlcc_call_global("mlcc.kv_cache.attention", &a, &ret, &code);
+        } else {
+            rc = mlcc_kv_cache_attention(fx->cache, l, &tq, &tk, &tv, &to);
+        }
         CHECK_MSG(rc == 0, "%s: layer %d: %s", fx->label, l, mlcc_last_error());
         free(fx->out[l]);
         fx->out[l] = malloc(sizeof(float) * (size_t)T * QH * D);

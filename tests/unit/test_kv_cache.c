@@ -114,6 +114,165 @@ static void test_exhaustion(void) {
     mlcc_kv_cache_release(c);
 }
 
+/* ---- the packed builtins, with recording stand-ins for the kernels ---- */
+
+typedef struct kernel_log {
+    int calls, nargs;
+    int64_t window, splits;
+    int64_t rows; /* shape[0] of the first argument */
+} kernel_log;
+
+static kernel_log logs[3];
+
+static int record(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code;
+    kernel_log *log = res;
+    log->calls++;
+    log->nargs = n;
+    log->rows = codes[0] == MLCC_TYPE_DLTENSOR ? args[0].v_tensor->shape[0] : -1;
+    if (log == &logs[1]) log->window = codes[7] == MLCC_TYPE_INT ? args[7].v_int64 : -99;
+    if (log == &logs[2]) {
+        log->window = codes[6] == MLCC_TYPE_INT ? args[6].v_int64 : -99;
+        log->splits = codes[7] == MLCC_TYPE_INT ? args[7].v_int64 : -99;
+    }
+    return 0;
+}
+
+static int call(const char *name, MLCCArgs *a, MLCCValue *ret) {
+    int code;
+    int rc = mlcc_call_global(name, a, ret, &code);
+    if (rc == 0 && code != MLCC_TYPE_OBJECT && code != MLCC_TYPE_INT) ret->v_int64 = 0;
+    return rc;
+}
+
+static void test_builtins(void) {
+    MLCCFunction *fn[3];
+    for (int i = 0; i < 3; i++) fn[i] = mlcc_function_new("recorder", record, &logs[i], NULL);
+    int64_t windows[2] = {0, 4};
+    MLCCShape *w = mlcc_shape_new(2, windows);
+    MLCCArgs a;
+    MLCCValue ret;
+    mlcc_args_init(&a);
+    int64_t ints[6] = {2, 4, 2, 8, 4, 3}; /* layers, qo heads, kv heads, head_dim, page, pages */
+    for (int i = 0; i < 6; i++) mlcc_args_int(&a, ints[i]);
+    mlcc_args_str(&a, "float32");
+    mlcc_args_object(&a, &w->obj);
+    for (int i = 0; i < 3; i++) mlcc_args_object(&a, &fn[i]->obj);
+    CHECK_MSG(call("mlcc.kv_cache.create", &a, &ret) == 0, "%s", mlcc_last_error());
+    MLCCObject *cache = ret.v_handle;
+    CHECK(mlcc_kv_cache_from_object(cache) != NULL);
+    for (int i = 0; i < 3; i++) mlcc_object_release(&fn[i]->obj); /* the cache holds them */
+    mlcc_object_release(&w->obj);
+
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_int(&a, 5);
+    CHECK_EQ_INT(call("mlcc.kv_cache.add_sequence", &a, &ret), 0);
+    CHECK(call("mlcc.kv_cache.add_sequence", &a, &ret) != 0);
+    CHECK_MSG(strstr(mlcc_last_error(), "mlcc.kv_cache.add_sequence") != NULL, "%s", mlcc_last_error());
+
+    /* 13 tokens need 4 pages of 4: out of pages, reported as 1 */
+    int64_t id = 5, len = 13;
+    MLCCShape *ids = mlcc_shape_new(1, &id), *lens = mlcc_shape_new(1, &len);
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_object(&a, &ids->obj);
+    mlcc_args_object(&a, &lens->obj);
+    CHECK_EQ_INT(call("mlcc.kv_cache.begin_forward", &a, &ret), 0);
+    CHECK_EQ_INT(ret.v_int64, 1);
+    lens->dims[0] = 9;
+    CHECK_EQ_INT(call("mlcc.kv_cache.begin_forward", &a, &ret), 0);
+    CHECK_EQ_INT(ret.v_int64, 0);
+
+    /* attention dispatches to append + prefill with the layer's window */
+    float buf[9 * 4 * 8];
+    int64_t shq[3] = {9, 4, 8}, shk[3] = {9, 2, 8};
+    DLTensor tq = {buf, MLCC_CPU, 3, MLCC_DTYPE_F32, shq, NULL, 0}, tk = tq;
+    tk.shape = shk;
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_int(&a, 1);
+    mlcc_args_tensor(&a, &tq);
+    mlcc_args_tensor(&a, &tk);
+    mlcc_args_tensor(&a, &tk);
+    mlcc_args_tensor(&a, &tq);
+    CHECK_MSG(call("mlcc.kv_cache.attention", &a, &ret) == 0, "%s", mlcc_last_error());
+    CHECK_EQ_INT(logs[0].calls, 1);
+    CHECK_EQ_INT(logs[0].nargs, 5);
+    CHECK_EQ_INT(logs[1].calls, 1);
+    CHECK_EQ_INT(logs[1].nargs, 8);
+    CHECK_EQ_INT(logs[1].window, 4);
+    CHECK_EQ_INT(logs[1].rows, 9);
+    CHECK_EQ_INT(logs[2].calls, 0);
+    /* a q with the wrong token count is refused before any kernel runs */
+    shq[0] = 8;
+    CHECK(call("mlcc.kv_cache.attention", &a, &ret) != 0);
+    CHECK_MSG(strstr(mlcc_last_error(), "expected [9, 4, 8]") != NULL, "%s", mlcc_last_error());
+    CHECK_EQ_INT(logs[0].calls, 1);
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    CHECK_EQ_INT(call("mlcc.kv_cache.end_forward", &a, &ret), 0);
+
+    /* a decode step goes to the decode kernel */
+    lens->dims[0] = 1;
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_object(&a, &ids->obj);
+    mlcc_args_object(&a, &lens->obj);
+    CHECK_EQ_INT(call("mlcc.kv_cache.begin_forward", &a, &ret), 0);
+    shq[0] = 1, shk[0] = 1;
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_int(&a, 0);
+    mlcc_args_tensor(&a, &tq);
+    mlcc_args_tensor(&a, &tk);
+    mlcc_args_tensor(&a, &tk);
+    mlcc_args_tensor(&a, &tq);
+    CHECK_MSG(call("mlcc.kv_cache.attention", &a, &ret) == 0, "%s", mlcc_last_error());
+    CHECK_EQ_INT(logs[2].calls, 1);
+    CHECK_EQ_INT(logs[2].window, 0);
+    CHECK(logs[2].splits >= 1);
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    CHECK_EQ_INT(call("mlcc.kv_cache.end_forward", &a, &ret), 0);
+
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_int(&a, 5);
+    CHECK_EQ_INT(call("mlcc.kv_cache.seq_length", &a, &ret), 0);
+    CHECK_EQ_INT(ret.v_int64, 10);
+    mlcc_args_int(&a, 3);
+    CHECK_EQ_INT(call("mlcc.kv_cache.pop_n", &a, &ret), 0);
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    mlcc_args_int(&a, 5);
+    mlcc_args_int(&a, 6);
+    mlcc_args_int(&a, -1);
+    CHECK_MSG(call("mlcc.kv_cache.fork_sequence", &a, &ret) == 0, "%s", mlcc_last_error());
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    CHECK_EQ_INT(call("mlcc.kv_cache.free_pages", &a, &ret), 0);
+    CHECK_EQ_INT(ret.v_int64, 0); /* 2 pages for 7 tokens + the child's copy of the last */
+    for (int64_t s = 5; s <= 6; s++) {
+        mlcc_args_init(&a);
+        mlcc_args_object(&a, cache);
+        mlcc_args_int(&a, s);
+        CHECK_EQ_INT(call("mlcc.kv_cache.remove_sequence", &a, &ret), 0);
+    }
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, cache);
+    CHECK_EQ_INT(call("mlcc.kv_cache.free_pages", &a, &ret), 0);
+    CHECK_EQ_INT(ret.v_int64, 3);
+    /* a wrong object is named */
+    mlcc_args_init(&a);
+    mlcc_args_object(&a, &ids->obj);
+    CHECK(call("mlcc.kv_cache.end_forward", &a, &ret) != 0);
+    CHECK_MSG(strstr(mlcc_last_error(), "KVCache") != NULL, "%s", mlcc_last_error());
+    mlcc_object_release(&ids->obj);
+    mlcc_object_release(&lens->obj);
+    mlcc_object_release(cache);
+}
+
 /* ---- the operation fuzzer ---- */
 
 enum { MAX_SEQS = 12, MAX_TOKENS = 400 };
@@ -278,6 +437,7 @@ static void test_fuzz(uint64_t seed, int steps) {
 int main(void) {
     test_forward_arrays();
     test_exhaustion();
+    test_builtins();
     for (uint64_t seed = 1; seed <= 8; seed++) test_fuzz(seed * 7919, 1500);
     return test_finish();
 }
