@@ -33,24 +33,32 @@ mlcc_expr *attn_f32(mlcc_expr *e);
 mlcc_stmt *attn_opaque_block(const char *name, mlcc_stmt *body, mlcc_buffer **reads, int nreads,
                              mlcc_buffer **writes, int nwrites);
 
-/* Where the online softmax reads its query and keys. */
+/* Where the online softmax reads its query and keys. The index expressions should be loads
+ * of local registers (see attn_regs): index arithmetic with floordiv/floormod inside the
+ * vectorized loops keeps the C compiler from vectorizing them at -O2. */
 typedef struct attn_query {
     mlcc_buffer *q;             /* [rows, QH, D] */
-    mlcc_expr *row, *head;      /* q[row, head, :] */
+    mlcc_expr *row;             /* q[row, kv_head * group + hi, :] for hi in [0, group) */
+    mlcc_expr *kv_head;
     mlcc_expr *seq;             /* batch entry: its pages are page_indices[page_indptr[seq] ...] */
     mlcc_buffer *page_indptr, *page_indices;
 } attn_query;
 
-/* The running state: m[0] (max logit), l[0] (sum of exp(logit - m)), acc[0..D) (sum of
- * exp(logit - m) * v). The caller allocates them (float32, 1, 1 and D elements). */
+/* Local int64 registers: `regs` gets n slots; attn_regs_set stores values[i] into slot i. */
+mlcc_stmt *attn_regs_set(mlcc_buffer *regs, mlcc_expr **values, int n);
+
+/* The running state of each head hi of the group: m[hi] (max logit), l[hi] (sum of
+ * exp(logit - m)), acc[hi * D .. + D) (sum of exp(logit - m) * v). */
 typedef struct attn_state {
     mlcc_buffer *m, *l, *acc;
 } attn_state;
 
-/* Initialises the state and folds keys [start, start + extent) of the query's sequence into
- * it. The extent may be zero (the state stays m = -inf, l = 0, acc = 0). */
+/* Initialises the state and folds keys [start, end) of the query's sequence into it, a page
+ * at a time: the logits of the page's keys for every head of the group, then one rescale of
+ * the state per page. K and V rows are read once for the whole group (GQA). An empty range
+ * leaves m = -inf, l = 0, acc = 0. */
 mlcc_stmt *attn_online_softmax(const attn_gen *g, const attn_query *q, mlcc_expr *start,
-                               mlcc_expr *extent, const attn_state *st);
+                               mlcc_expr *end, const attn_state *st);
 /* Allocates a state's buffers around body. */
 attn_state attn_state_new(const attn_gen *g);
 mlcc_stmt *attn_state_alloc(const attn_state *st, mlcc_stmt *body);
