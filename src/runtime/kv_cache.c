@@ -392,7 +392,10 @@ static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args,
     return 0;
 }
 
-/* Splits of the keys in decode: enough chunks of >= 128 keys to spread long sequences. */
+/* Chunks the keys of each sequence are split into in decode. The decode kernel runs one task
+ * per (sequence, KV head, chunk); splitting pays off when there are fewer (sequence, KV head)
+ * pairs than threads to keep busy, and only while chunks stay long (>= 64 keys) enough to
+ * amortise the merge. */
 static int64_t decode_splits(const MLCCKVCache *c) {
     if (c->decode_splits > 0) return c->decode_splits;
     int64_t longest = 0;
@@ -400,8 +403,11 @@ static int64_t decode_splits(const MLCCKVCache *c) {
         int64_t len = c->batch.data[b]->length;
         if (len > longest) longest = len;
     }
-    int64_t splits = (longest + 255) / 256;
-    return splits < 1 ? 1 : splits > 16 ? 16 : splits;
+    int64_t pairs = (int64_t)c->fwd.num_seqs * c->cfg.num_kv_heads;
+    int64_t want = (2 * (int64_t)mlcc_threadpool_size() + pairs - 1) / pairs;
+    int64_t by_length = (longest + 63) / 64;
+    int64_t splits = want < by_length ? want : by_length;
+    return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
 
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v, DLTensor *out) {
