@@ -235,9 +235,9 @@ int64_t mlcc_ndarray_numel(const MLCCNDArray *arr);
 typedef struct MLCCFunction {
     MLCCObject obj;
     MLCCPackedCFunc fn;
-    void *resource;                     /* passed as the last argument */
+    void *resource;                        /* passed as the last argument */
     void (*resource_free)(void *resource); /* when the function object dies; may be NULL */
-    const char *name;                   /* interned; may be "" */
+    const char *name;                      /* interned; may be "" */
 } MLCCFunction;
 
 MLCCFunction *mlcc_function_new(const char *name, MLCCPackedCFunc fn, void *resource,

@@ -37,4 +37,15 @@ int arith_prove_equal(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y);
 /* Simplify with no extra knowledge (size vars still count as >= 0). */
 mlcc_expr *arith_simplify_expr(mlcc_expr *e);
 
+/* Structural equality (vars by identity), and a total structural order (vars by name, then
+ * identity) that canonical forms use to sort terms. */
+int arith_expr_equal(const mlcc_expr *a, const mlcc_expr *b);
+int arith_expr_compare(const mlcc_expr *a, const mlcc_expr *b);
+
+/* Evaluates an integer/boolean scalar expression with vars[i] = values[i]: + - * wrap around
+ * (int64), floordiv/floormod round toward -inf, EXPR_DIV/EXPR_MOD truncate. Returns 0, or -1
+ * on division by zero (or INT64_MIN / -1), an unbound var, or a node it cannot evaluate
+ * (floats, loads, calls, vectors). A reference for tests of the simplifier. */
+int arith_eval_int(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
+
 #endif

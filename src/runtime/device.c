@@ -71,8 +71,10 @@ static const char *device_type_name(int type) {
 
 const char *mlcc_device_str(DLDevice dev, char *buf) {
     const char *name = device_type_name(dev.device_type);
-    if (strcmp(name, "device") == 0) snprintf(buf, 32, "device%d:%d", (int)dev.device_type, dev.device_id);
-    else snprintf(buf, 32, "%s:%d", name, dev.device_id);
+    if (strcmp(name, "device") == 0)
+        snprintf(buf, 32, "device%d:%d", (int)dev.device_type, dev.device_id);
+    else
+        snprintf(buf, 32, "%s:%d", name, dev.device_id);
     return buf;
 }
 

@@ -20,8 +20,10 @@ size_t mlcc_dtype_bytes(DLDataType t) {
 
 const char *mlcc_dtype_str(DLDataType t, char *buf) {
     const char *base;
-    if (t.code == kDLUInt && t.bits == 1) base = "bool";
-    else if (t.code == kDLOpaqueHandle) base = "handle";
+    if (t.code == kDLUInt && t.bits == 1)
+        base = "bool";
+    else if (t.code == kDLOpaqueHandle)
+        base = "handle";
     else {
         switch (t.code) {
         case kDLInt: base = "int"; break;
@@ -32,9 +34,12 @@ const char *mlcc_dtype_str(DLDataType t, char *buf) {
         default: base = "code?"; break;
         }
     }
-    if (strcmp(base, "bool") == 0 || strcmp(base, "handle") == 0) snprintf(buf, 32, "%s", base);
-    else if (strcmp(base, "code?") == 0) snprintf(buf, 32, "code%u_%u", t.code, t.bits);
-    else snprintf(buf, 32, "%s%u", base, t.bits);
+    if (strcmp(base, "bool") == 0 || strcmp(base, "handle") == 0)
+        snprintf(buf, 32, "%s", base);
+    else if (strcmp(base, "code?") == 0)
+        snprintf(buf, 32, "code%u_%u", t.code, t.bits);
+    else
+        snprintf(buf, 32, "%s%u", base, t.bits);
     if (t.lanes > 1) snprintf(buf + strlen(buf), 32 - strlen(buf), "x%u", t.lanes);
     return buf;
 }

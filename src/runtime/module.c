@@ -38,7 +38,9 @@ static int valid_function_name(const char *name) {
     size_t n = 0;
     for (; name[n] && n <= MAX_NAME_LENGTH; n++) {
         char c = name[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return 0;
     }
     return n > 0 && n <= MAX_NAME_LENGTH;
 }
@@ -52,21 +54,26 @@ static void *function_symbol(void *handle, const char *name) {
 /* Checks the library against the contract; 0 or -1 with a message (without the path). */
 static int check_contract(MLCCModule *m) {
     m->names = dlsym(m->handle, "mlcc_library_function_names");
-    if (!m->names) return mlcc_set_error("not an mlcc model library (no mlcc_library_function_names symbol)");
+    if (!m->names)
+        return mlcc_set_error("not an mlcc model library (no mlcc_library_function_names symbol)");
     const int32_t *version = dlsym(m->handle, "mlcc_library_abi_version");
     if (version && *version != MLCC_LIBRARY_ABI_VERSION)
-        return mlcc_set_error("built for library ABI version %d, this runtime reads version %d", (int)*version,
-                              MLCC_LIBRARY_ABI_VERSION);
+        return mlcc_set_error("built for library ABI version %d, this runtime reads version %d",
+                              (int)*version, MLCC_LIBRARY_ABI_VERSION);
     void (**hook)(const char *) = dlsym(m->handle, "mlcc_library_set_error");
-    if (!hook) return mlcc_set_error("no mlcc_library_set_error hook (every library must define it)");
+    if (!hook)
+        return mlcc_set_error("no mlcc_library_set_error hook (every library must define it)");
     *hook = record_library_error;
     for (m->num_names = 0; m->names[m->num_names]; m->num_names++) {
         const char *name = m->names[m->num_names];
-        if (m->num_names == MAX_LIBRARY_FUNCTIONS) return mlcc_set_error("more than %d functions", MAX_LIBRARY_FUNCTIONS);
+        if (m->num_names == MAX_LIBRARY_FUNCTIONS)
+            return mlcc_set_error("more than %d functions", MAX_LIBRARY_FUNCTIONS);
         if (!valid_function_name(name))
-            return mlcc_set_error("function name %zu '%.64s' is not [A-Za-z0-9_]+", m->num_names, name);
+            return mlcc_set_error("function name %zu '%.64s' is not [A-Za-z0-9_]+", m->num_names,
+                                  name);
         if (!function_symbol(m->handle, name))
-            return mlcc_set_error("function '%s' is listed but %s%s is not exported", name, MLCC_LIBRARY_FN_PREFIX, name);
+            return mlcc_set_error("function '%s' is listed but %s%s is not exported", name,
+                                  MLCC_LIBRARY_FN_PREFIX, name);
     }
     m->metadata = dlsym(m->handle, "mlcc_library_metadata");
     return 0;

@@ -14,7 +14,8 @@
 int mlcc_shape_numel(int ndim, const int64_t *shape, int64_t *out) {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return mlcc_set_error("dimension %d is negative (%lld)", i, (long long)shape[i]);
+        if (shape[i] < 0)
+            return mlcc_set_error("dimension %d is negative (%lld)", i, (long long)shape[i]);
         if (__builtin_mul_overflow(n, shape[i], &n))
             return mlcc_set_error("shape has more than 2^63 elements");
     }
@@ -28,7 +29,8 @@ int mlcc_shape_nbytes(int ndim, const int64_t *shape, DLDataType dtype, size_t *
     size_t elem = mlcc_dtype_bytes(dtype);
     if (elem == 0) {
         char buf[32];
-        return mlcc_set_error("data type %s has no whole-byte element size", mlcc_dtype_str(dtype, buf));
+        return mlcc_set_error("data type %s has no whole-byte element size",
+                              mlcc_dtype_str(dtype, buf));
     }
     if ((uint64_t)numel > SIZE_MAX || __builtin_mul_overflow((size_t)numel, elem, out))
         return mlcc_set_error("tensor size in bytes overflows");
@@ -60,8 +62,10 @@ const char *mlcc_tensor_describe(const DLTensor *t, char *buf, size_t size) {
     char tmp[32];
     used += (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < t->ndim && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-    if (used < size) used += (size_t)snprintf(buf + used, size - used, "] %s", mlcc_dtype_str(t->dtype, tmp));
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
+                                 (long long)t->shape[i]);
+    if (used < size)
+        used += (size_t)snprintf(buf + used, size - used, "] %s", mlcc_dtype_str(t->dtype, tmp));
     if (used < size) snprintf(buf + used, size - used, " %s", mlcc_device_str(t->device, tmp));
     return buf;
 }
@@ -96,7 +100,8 @@ static void no_free(void *ctx) {
     (void)ctx;
 }
 
-MLCCStorage *mlcc_storage_wrap(void *data, size_t nbytes, DLDevice dev, void (*free_fn)(void *), void *ctx) {
+MLCCStorage *mlcc_storage_wrap(void *data, size_t nbytes, DLDevice dev, void (*free_fn)(void *),
+                               void *ctx) {
     MLCCStorage *s = mlcc_xcalloc(1, sizeof *s);
     mlcc_object_init(&s->obj, MLCC_OBJECT_STORAGE, storage_delete);
     s->data = data;
@@ -115,8 +120,8 @@ static void ndarray_delete(MLCCObject *obj) {
     free(a);
 }
 
-MLCCNDArray *mlcc_storage_alloc_tensor(MLCCStorage *storage, size_t offset, int ndim, const int64_t *shape,
-                                       DLDataType dtype) {
+MLCCNDArray *mlcc_storage_alloc_tensor(MLCCStorage *storage, size_t offset, int ndim,
+                                       const int64_t *shape, DLDataType dtype) {
     if (ndim < 0 || ndim > MLCC_MAX_NDIM) {
         mlcc_set_error("tensor with %d dimensions (at most %d)", ndim, MLCC_MAX_NDIM);
         return NULL;
@@ -124,8 +129,8 @@ MLCCNDArray *mlcc_storage_alloc_tensor(MLCCStorage *storage, size_t offset, int 
     size_t nbytes;
     if (mlcc_shape_nbytes(ndim, shape, dtype, &nbytes) != 0) return NULL;
     if (offset > storage->nbytes || nbytes > storage->nbytes - offset) {
-        mlcc_set_error("tensor of %zu bytes at offset %zu does not fit in a storage of %zu bytes", nbytes,
-                       offset, storage->nbytes);
+        mlcc_set_error("tensor of %zu bytes at offset %zu does not fit in a storage of %zu bytes",
+                       nbytes, offset, storage->nbytes);
         return NULL;
     }
     MLCCNDArray *a = mlcc_xcalloc(1, sizeof *a + (size_t)ndim * sizeof(int64_t));
@@ -158,8 +163,8 @@ MLCCNDArray *mlcc_ndarray_empty(int ndim, const int64_t *shape, DLDataType dtype
     return a;
 }
 
-MLCCNDArray *mlcc_ndarray_view(const MLCCNDArray *arr, size_t byte_offset, int ndim, const int64_t *shape,
-                               DLDataType dtype) {
+MLCCNDArray *mlcc_ndarray_view(const MLCCNDArray *arr, size_t byte_offset, int ndim,
+                               const int64_t *shape, DLDataType dtype) {
     size_t offset;
     if (__builtin_add_overflow(arr->storage_offset, byte_offset, &offset)) {
         mlcc_set_error("view offset %zu overflows", byte_offset);
@@ -178,7 +183,8 @@ int64_t mlcc_ndarray_numel(const MLCCNDArray *arr) {
 
 int mlcc_ndarray_copy_from_bytes(MLCCNDArray *arr, const void *data, size_t nbytes) {
     size_t size = mlcc_ndarray_nbytes(arr);
-    if (nbytes != size) return mlcc_set_error("copying %zu bytes into a tensor of %zu bytes", nbytes, size);
+    if (nbytes != size)
+        return mlcc_set_error("copying %zu bytes into a tensor of %zu bytes", nbytes, size);
     const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, arr->dl.device);
     if (!api) return -1;
     return api->copy(data, MLCC_CPU, arr->dl.data, arr->dl.device, nbytes, NULL);
@@ -186,7 +192,8 @@ int mlcc_ndarray_copy_from_bytes(MLCCNDArray *arr, const void *data, size_t nbyt
 
 int mlcc_ndarray_copy_to_bytes(const MLCCNDArray *arr, void *data, size_t nbytes) {
     size_t size = mlcc_ndarray_nbytes(arr);
-    if (nbytes != size) return mlcc_set_error("copying a tensor of %zu bytes into %zu bytes", size, nbytes);
+    if (nbytes != size)
+        return mlcc_set_error("copying a tensor of %zu bytes into %zu bytes", size, nbytes);
     const MLCCDeviceAPI *api = mlcc_copy_api(arr->dl.device, MLCC_CPU);
     if (!api) return -1;
     if (api->copy(arr->dl.data, arr->dl.device, data, MLCC_CPU, nbytes, NULL) != 0) return -1;
@@ -196,11 +203,13 @@ int mlcc_ndarray_copy_to_bytes(const MLCCNDArray *arr, void *data, size_t nbytes
 int mlcc_ndarray_copy(MLCCNDArray *dst, const MLCCNDArray *src) {
     char a[32], b[32];
     if (!mlcc_dtype_eq(dst->dl.dtype, src->dl.dtype))
-        return mlcc_set_error("copying %s into %s", mlcc_dtype_str(src->dl.dtype, a), mlcc_dtype_str(dst->dl.dtype, b));
+        return mlcc_set_error("copying %s into %s", mlcc_dtype_str(src->dl.dtype, a),
+                              mlcc_dtype_str(dst->dl.dtype, b));
     if (mlcc_ndarray_numel(dst) != mlcc_ndarray_numel(src))
         return mlcc_set_error("copying %lld elements into %lld", (long long)mlcc_ndarray_numel(src),
                               (long long)mlcc_ndarray_numel(dst));
     const MLCCDeviceAPI *api = mlcc_copy_api(src->dl.device, dst->dl.device);
     if (!api) return -1;
-    return api->copy(src->dl.data, src->dl.device, dst->dl.data, dst->dl.device, mlcc_ndarray_nbytes(src), NULL);
+    return api->copy(src->dl.data, src->dl.device, dst->dl.data, dst->dl.device,
+                     mlcc_ndarray_nbytes(src), NULL);
 }

@@ -91,8 +91,8 @@ const char **mlcc_func_list_global(size_t *count) {
 
 /* Calls ---------------------------------------------------------------------------------------- */
 
-int mlcc_func_call(const MLCCFunction *f, const MLCCValue *args, const int *type_codes, int num_args,
-                   MLCCValue *ret, int *ret_type_code) {
+int mlcc_func_call(const MLCCFunction *f, const MLCCValue *args, const int *type_codes,
+                   int num_args, MLCCValue *ret, int *ret_type_code) {
     ret->v_int64 = 0;
     *ret_type_code = MLCC_TYPE_NULL;
     mlcc_clear_error();
@@ -100,7 +100,8 @@ int mlcc_func_call(const MLCCFunction *f, const MLCCValue *args, const int *type
     /* Make sure the message says which function failed, once. */
     const char *msg = mlcc_last_error();
     size_t n = strlen(f->name);
-    if (!*msg) return mlcc_set_error("%s: failed without a message", n ? f->name : "(anonymous function)");
+    if (!*msg)
+        return mlcc_set_error("%s: failed without a message", n ? f->name : "(anonymous function)");
     if (n && !(strncmp(msg, f->name, n) == 0 && msg[n] == ':')) mlcc_prefix_error("%s", f->name);
     return -1;
 }
@@ -158,7 +159,7 @@ int mlcc_call_global(const char *name, const MLCCArgs *a, MLCCValue *ret, int *r
     return mlcc_call(f, a, ret, ret_type_code);
 }
 
-/* Reading arguments ------------------------------------------------------------------------------ */
+/* Reading arguments ---------------------------------------------------------------------------- */
 
 const char *mlcc_value_type_name(MLCCValue value, int type_code) {
     switch (type_code) {
@@ -169,24 +170,28 @@ const char *mlcc_value_type_name(MLCCValue value, int type_code) {
     case MLCC_TYPE_DLTENSOR: return "DLTensor";
     case MLCC_TYPE_STR: return "str";
     case MLCC_TYPE_OBJECT:
-        return value.v_handle ? mlcc_object_type_name(((MLCCObject *)value.v_handle)->type_index) : "null object";
+        return value.v_handle ? mlcc_object_type_name(((MLCCObject *)value.v_handle)->type_index)
+                              : "null object";
     default: return "unknown type code";
     }
 }
 
 int mlcc_check_num_args(int num_args, int expected) {
     if (num_args != expected)
-        return mlcc_set_error("expected %d argument%s, got %d", expected, expected == 1 ? "" : "s", num_args);
+        return mlcc_set_error("expected %d argument%s, got %d", expected, expected == 1 ? "" : "s",
+                              num_args);
     return 0;
 }
 
 static int arg_present(int num_args, int i) {
-    if (i < 0 || i >= num_args) return mlcc_set_error("argument %d is missing (%d given)", i, num_args);
+    if (i < 0 || i >= num_args)
+        return mlcc_set_error("argument %d is missing (%d given)", i, num_args);
     return 0;
 }
 
 static int wrong_type(const MLCCValue *args, const int *type_codes, int i, const char *expected) {
-    return mlcc_set_error("argument %d: expected %s, got %s", i, expected, mlcc_value_type_name(args[i], type_codes[i]));
+    return mlcc_set_error("argument %d: expected %s, got %s", i, expected,
+                          mlcc_value_type_name(args[i], type_codes[i]));
 }
 
 int mlcc_arg_int(const MLCCValue *args, const int *type_codes, int num_args, int i, int64_t *out) {
@@ -198,25 +203,32 @@ int mlcc_arg_int(const MLCCValue *args, const int *type_codes, int num_args, int
 
 int mlcc_arg_float(const MLCCValue *args, const int *type_codes, int num_args, int i, double *out) {
     if (arg_present(num_args, i) != 0) return -1;
-    if (type_codes[i] == MLCC_TYPE_INT) *out = (double)args[i].v_int64;
-    else if (type_codes[i] == MLCC_TYPE_FLOAT) *out = args[i].v_float64;
-    else return wrong_type(args, type_codes, i, "float");
+    if (type_codes[i] == MLCC_TYPE_INT)
+        *out = (double)args[i].v_int64;
+    else if (type_codes[i] == MLCC_TYPE_FLOAT)
+        *out = args[i].v_float64;
+    else
+        return wrong_type(args, type_codes, i, "float");
     return 0;
 }
 
-int mlcc_arg_str(const MLCCValue *args, const int *type_codes, int num_args, int i, const char **out) {
+int mlcc_arg_str(const MLCCValue *args, const int *type_codes, int num_args, int i,
+                 const char **out) {
     if (arg_present(num_args, i) != 0) return -1;
     if (type_codes[i] == MLCC_TYPE_STR && args[i].v_str) {
         *out = args[i].v_str;
         return 0;
     }
-    MLCCString *s = type_codes[i] == MLCC_TYPE_OBJECT ? MLCC_OBJECT_AS(args[i].v_handle, MLCC_OBJECT_STRING, MLCCString) : NULL;
+    MLCCString *s = type_codes[i] == MLCC_TYPE_OBJECT
+                        ? MLCC_OBJECT_AS(args[i].v_handle, MLCC_OBJECT_STRING, MLCCString)
+                        : NULL;
     if (!s) return wrong_type(args, type_codes, i, "str");
     *out = s->data;
     return 0;
 }
 
-int mlcc_arg_tensor(const MLCCValue *args, const int *type_codes, int num_args, int i, DLTensor **out) {
+int mlcc_arg_tensor(const MLCCValue *args, const int *type_codes, int num_args, int i,
+                    DLTensor **out) {
     if (arg_present(num_args, i) != 0) return -1;
     if (type_codes[i] == MLCC_TYPE_DLTENSOR && args[i].v_tensor) {
         *out = args[i].v_tensor;
@@ -228,12 +240,13 @@ int mlcc_arg_tensor(const MLCCValue *args, const int *type_codes, int num_args, 
     return 0;
 }
 
-int mlcc_arg_object(const MLCCValue *args, const int *type_codes, int num_args, int i, uint32_t type_index,
-                    MLCCObject **out) {
+int mlcc_arg_object(const MLCCValue *args, const int *type_codes, int num_args, int i,
+                    uint32_t type_index, MLCCObject **out) {
     if (arg_present(num_args, i) != 0) return -1;
     MLCCObject *obj = type_codes[i] == MLCC_TYPE_OBJECT ? args[i].v_handle : NULL;
     if (!obj || (type_index && obj->type_index != type_index))
-        return wrong_type(args, type_codes, i, type_index ? mlcc_object_type_name(type_index) : "object");
+        return wrong_type(args, type_codes, i,
+                          type_index ? mlcc_object_type_name(type_index) : "object");
     *out = obj;
     return 0;
 }

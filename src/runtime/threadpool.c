@@ -22,7 +22,7 @@
 enum { MAX_THREADS = 1024, SPIN_ITERATIONS = 20000 };
 
 typedef struct pool {
-    int size; /* threads including the caller */
+    int size;       /* threads including the caller */
     int spin_limit; /* 0 when there are more threads than CPUs: spinning would only steal time */
     pthread_t *workers;
     pthread_mutex_t lock;
@@ -82,7 +82,8 @@ static void *worker_main(void *arg) {
         }
         if (gen == seen) {
             pthread_mutex_lock(&p->lock);
-            while ((gen = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen && !p->shutdown)
+            while ((gen = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen &&
+                   !p->shutdown)
                 pthread_cond_wait(&p->work_ready, &p->lock);
             int stop = p->shutdown;
             pthread_mutex_unlock(&p->lock);
@@ -146,7 +147,8 @@ int mlcc_threadpool_default_size(void) {
         char *end;
         long n = strtol(env, &end, 10);
         if (*end == '\0' && n >= 1 && n <= MAX_THREADS) return (int)n;
-        LOG_WARN("MLCC_NUM_THREADS='%s' is not a number in 1..%d; using the CPU count", env, MAX_THREADS);
+        LOG_WARN("MLCC_NUM_THREADS='%s' is not a number in 1..%d; using the CPU count", env,
+                 MAX_THREADS);
     }
     int n = available_cpus();
     return n > MAX_THREADS ? MAX_THREADS : n;
@@ -171,8 +173,10 @@ int mlcc_threadpool_size(void) {
 }
 
 int mlcc_threadpool_set_size(int n) {
-    if (n < 1 || n > MAX_THREADS) return mlcc_set_error("thread count %d is not in 1..%d", n, MAX_THREADS);
-    if (inside_parallel) return mlcc_set_error("cannot resize the thread pool from inside a parallel loop");
+    if (n < 1 || n > MAX_THREADS)
+        return mlcc_set_error("thread count %d is not in 1..%d", n, MAX_THREADS);
+    if (inside_parallel)
+        return mlcc_set_error("cannot resize the thread pool from inside a parallel loop");
     pthread_mutex_lock(&pool_lock);
     if (the_pool && the_pool->size != n) {
         pool_destroy(the_pool);
@@ -215,11 +219,13 @@ void mlcc_parallel_for(int64_t n, MLCCParallelBody body, void *ctx) {
     run_task(p, 0);
     inside_parallel = 0;
 
-    for (int spin = 0; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0 && spin < p->spin_limit; spin++)
+    for (int spin = 0; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0 && spin < p->spin_limit;
+         spin++)
         cpu_relax();
     if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0) {
         pthread_mutex_lock(&p->lock);
-        while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0) pthread_cond_wait(&p->work_done, &p->lock);
+        while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0)
+            pthread_cond_wait(&p->work_done, &p->lock);
         pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&pool_lock);

@@ -15,6 +15,9 @@ struct MLCCVM {
     MLCCFunction **callees; /* resolved packed callees (NULL for VM functions) */
     char *is_kernel;        /* callee comes from the model library: pass tensors as DLTensor */
     mlcc_vm_exec *owned_exec; /* set when the VM loaded the program itself */
+    MLCCStorage **planned;    /* storages of the static memory plan, made on first use */
+    int num_planned;
+    long planned_allocations;
     int depth;
 };
 
@@ -63,6 +66,8 @@ void mlcc_vm_free(MLCCVM *vm) {
     free(vm->is_kernel);
     if (vm->lib) mlcc_module_release(vm->lib);
     mlcc_vm_exec_free(vm->owned_exec);
+    for (int i = 0; i < vm->num_planned; i++) mlcc_storage_release(vm->planned[i]);
+    free(vm->planned);
     free(vm);
 }
 
@@ -123,6 +128,10 @@ static int call_instr(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr
         case VM_ARG_VM:
             args[i].v_handle = vm;
             codes[i] = MLCC_TYPE_HANDLE;
+            break;
+        case VM_ARG_HEAP_LOAD:
+            args[i].v_int64 = fr->heap[a->value];
+            codes[i] = MLCC_TYPE_INT;
             break;
         }
     }
@@ -237,4 +246,29 @@ MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device) {
 
 const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm) {
     return vm->exec;
+}
+
+MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes) {
+    if (slot < 0 || slot > 1 << 20) {
+        mlcc_set_error("planned storage slot %d out of range", slot);
+        return NULL;
+    }
+    if (slot >= vm->num_planned) {
+        vm->planned = mlcc_xrealloc(vm->planned, sizeof(MLCCStorage *) * (size_t)(slot + 1));
+        for (int i = vm->num_planned; i <= slot; i++) vm->planned[i] = NULL;
+        vm->num_planned = slot + 1;
+    }
+    MLCCStorage *s = vm->planned[slot];
+    if (!s || s->nbytes < nbytes) {
+        MLCCStorage *fresh = mlcc_storage_alloc(nbytes, vm->device);
+        if (!fresh) return NULL;
+        mlcc_storage_release(s);
+        vm->planned[slot] = s = fresh;
+        vm->planned_allocations++;
+    }
+    return s;
+}
+
+long mlcc_vm_planned_allocations(const MLCCVM *vm) {
+    return vm->planned_allocations;
 }

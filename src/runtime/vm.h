@@ -10,8 +10,9 @@
  *   GOTO offset              - pc += offset
  *   IF reg, offset           - continue when reg != 0, else pc += offset
  * Call arguments are registers, int immediates, constants, callees (as function objects), the
- * frame's shape heap (an int64 DLTensor, so generated shape functions can compute into it), or
- * the VM itself (for builtins that need its device).
+ * frame's shape heap (an int64 DLTensor, so generated shape functions can compute into it), one
+ * value of the heap (a symbolic size as an int), or the VM itself (for builtins that need its
+ * device).
  *
  * Executables serialize to JSON (constant tensors' bytes in base64), which the compiler embeds
  * in the model library as `mlcc_library_vm_program`; the runtime loads it with the library. */
@@ -33,6 +34,7 @@ typedef enum {
     VM_ARG_FUNC,  /* value = callee index, passed as a function object */
     VM_ARG_HEAP,  /* the frame's shape heap */
     VM_ARG_VM,    /* the VM (a handle) */
+    VM_ARG_HEAP_LOAD, /* value = heap slot: passes the int64 stored there */
 } mlcc_vm_arg_kind;
 
 typedef struct mlcc_vm_arg {
@@ -117,6 +119,13 @@ void mlcc_vm_free(MLCCVM *vm);
  * creates a VM over it; the VM owns both. Needs only the runtime. */
 MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device);
 const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm);
+/* The storage of a static memory plan's slot, allocated on the first call (or when a larger
+ * one is asked for) and kept for the VM's life (borrowed). The builtin
+ * vm.builtin.planned_storage(vm, slot, nbytes) returns it, so planned programs allocate
+ * nothing per call. */
+MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes);
+/* How many planned storages were allocated so far (tests check repeated calls add none). */
+long mlcc_vm_planned_allocations(const MLCCVM *vm);
 DLDevice mlcc_vm_device(const MLCCVM *vm);
 /* Runs a function. Arguments are borrowed; an object result is a new reference. */
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,

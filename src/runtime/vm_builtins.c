@@ -80,6 +80,20 @@ static int alloc_storage(const MLCCValue *args, const int *codes, int n, MLCCVal
     return 0;
 }
 
+/* planned_storage(vm, slot, nbytes): the static plan's storage, made once per VM. */
+static int planned_storage(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)res;
+    int64_t slot, size;
+    if (mlcc_check_num_args(n, 3) || mlcc_arg_int(args, codes, n, 1, &slot) || mlcc_arg_int(args, codes, n, 2, &size)) return -1;
+    if (codes[0] != MLCC_TYPE_HANDLE || !args[0].v_handle) return mlcc_set_error("argument 0 must be the VM");
+    if (size < 0 || slot < 0 || slot > INT32_MAX) return mlcc_set_error("bad planned storage (slot %lld, %lld bytes)", (long long)slot, (long long)size);
+    MLCCStorage *s = mlcc_vm_planned_storage(args[0].v_handle, (int)slot, (size_t)size);
+    if (!s) return -1;
+    mlcc_object_retain(&s->obj);
+    return_object(ret, ret_code, &s->obj);
+    return 0;
+}
+
 static int shape_arg(const MLCCValue *args, const int *codes, int n, int i, MLCCShape **out) {
     MLCCObject *obj;
     if (mlcc_arg_object(args, codes, n, i, MLCC_OBJECT_SHAPE, &obj)) return -1;
@@ -227,10 +241,26 @@ static int reshape(const MLCCValue *args, const int *codes, int n, MLCCValue *re
     return 0;
 }
 
+/* identity(x): x itself (a new reference): moves a value into another register. */
+static int identity(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)res;
+    if (mlcc_check_num_args(n, 1)) return -1;
+    *ret = args[0];
+    *ret_code = codes[0];
+    if (codes[0] == MLCC_TYPE_OBJECT) mlcc_object_retain(args[0].v_handle);
+    else if (codes[0] == MLCC_TYPE_STR) { /* a borrowed string must outlive the call */
+        ret->v_handle = mlcc_string_new(args[0].v_str, strlen(args[0].v_str));
+        *ret_code = MLCC_TYPE_OBJECT;
+    }
+    return 0;
+}
+
+MLCC_REGISTER_GLOBAL("vm.builtin.identity", identity)
 MLCC_REGISTER_GLOBAL("vm.builtin.make_tuple", make_tuple)
 MLCC_REGISTER_GLOBAL("vm.builtin.tuple_getitem", tuple_getitem)
 MLCC_REGISTER_GLOBAL("vm.builtin.alloc_storage", alloc_storage)
 MLCC_REGISTER_GLOBAL("vm.builtin.alloc_tensor", alloc_tensor)
+MLCC_REGISTER_GLOBAL("vm.builtin.planned_storage", planned_storage)
 MLCC_REGISTER_GLOBAL("vm.builtin.match_shape", match_shape)
 MLCC_REGISTER_GLOBAL("vm.builtin.make_shape", make_shape)
 MLCC_REGISTER_GLOBAL("vm.builtin.check_tensor_info", check_tensor_info)

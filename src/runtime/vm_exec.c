@@ -151,7 +151,8 @@ static int base64_decode(const char *s, unsigned char *out, size_t want) {
 
 /* ---- JSON ---- */
 
-static const char *arg_kind_names[] = {"reg", "imm", "const", "func", "heap", "vm"};
+static const char *arg_kind_names[] = {"reg", "imm", "const", "func", "heap", "vm", "heap_load"};
+enum { NUM_ARG_KINDS = 7 };
 static const char *op_names[] = {"call", "ret", "goto", "if"};
 
 static json_t *const_to_json(MLCCValue v, int code) {
@@ -332,7 +333,7 @@ static int function_from_json(mlcc_vm_exec *e, json_t *jf, int fi) {
                 const char *kind = json_string_value(json_array_get(ja, 0));
                 json_t *val = json_array_get(ja, 1);
                 int found = -1;
-                for (int t = 0; kind && t < 6; t++)
+                for (int t = 0; kind && t < NUM_ARG_KINDS; t++)
                     if (strcmp(kind, arg_kind_names[t]) == 0) found = t;
                 if (found < 0 || !json_is_integer(val)) {
                     free(a);
@@ -369,7 +370,8 @@ int mlcc_vm_exec_validate(const mlcc_vm_exec *e) {
                     const mlcc_vm_arg *a = &in->args[i];
                     if ((a->kind == VM_ARG_REG && (a->value < 0 || a->value >= f->num_regs)) ||
                         (a->kind == VM_ARG_CONST && (a->value < 0 || a->value >= e->num_consts)) ||
-                        (a->kind == VM_ARG_FUNC && (a->value < 0 || a->value >= e->num_callees)))
+                        (a->kind == VM_ARG_FUNC && (a->value < 0 || a->value >= e->num_callees)) ||
+                        (a->kind == VM_ARG_HEAP_LOAD && (a->value < 0 || a->value >= f->heap_size)))
                         return mlcc_set_error("%s: instruction %d: argument %d out of range", f->name, k, i);
                 }
             } else if (in->op == VM_OP_GOTO || in->op == VM_OP_IF) {
@@ -441,6 +443,7 @@ void mlcc_vm_exec_print(const mlcc_vm_exec *e, mlcc_strbuf *out) {
                     case VM_ARG_FUNC: sb_printf(out, "@%s", e->callees[a->value].name); break;
                     case VM_ARG_HEAP: sb_append(out, "heap"); break;
                     case VM_ARG_VM: sb_append(out, "vm"); break;
+                    case VM_ARG_HEAP_LOAD: sb_printf(out, "heap[%lld]", (long long)a->value); break;
                     }
                 }
                 sb_append(out, ")\n");

@@ -58,10 +58,13 @@ mlcc_vm_exec *mlp_build_program(void) {
     mlcc_object_release(&s_x->obj);
     mlcc_object_release(&s_f32->obj);
     int match = mlcc_vm_exec_callee(e, "vm.builtin.match_shape"), storage = mlcc_vm_exec_callee(e, "vm.builtin.alloc_storage"),
+        planned = mlcc_vm_exec_callee(e, "vm.builtin.planned_storage"),
         mkshape = mlcc_vm_exec_callee(e, "vm.builtin.make_shape"), tensor = mlcc_vm_exec_callee(e, "vm.builtin.alloc_tensor"),
         k1 = mlcc_vm_exec_callee(e, "dense_relu"), k2 = mlcc_vm_exec_callee(e, "dense");
     mlcc_vm_emit_call(e, f, -1, match, (mlcc_vm_arg[]){R(0), HEAP(), I(2), I(VM_MATCH_STORE_TO_HEAP), I(0), I(VM_MATCH_ASSERT_EQ_IMM), I(MLP_IN), C(c_x)}, 8);
-    mlcc_vm_emit_call(e, f, 3, storage, (mlcc_vm_arg[]){VMARG(), I(MLP_MAX_N * MLP_HID * 4)}, 2);
+    /* the hidden activation lives in a planned storage (made once per VM); the result, which
+     * escapes to the caller, gets fresh storage each call */
+    mlcc_vm_emit_call(e, f, 3, planned, (mlcc_vm_arg[]){VMARG(), I(0), I(MLP_MAX_N * MLP_HID * 4)}, 3);
     mlcc_vm_emit_call(e, f, 4, mkshape, (mlcc_vm_arg[]){HEAP(), I(2), I(VM_MAKE_LOAD_HEAP), I(0), I(VM_MAKE_USE_IMM), I(MLP_HID)}, 6);
     mlcc_vm_emit_call(e, f, 5, tensor, (mlcc_vm_arg[]){R(3), I(0), R(4), C(c_f32)}, 4);
     mlcc_vm_emit_call(e, f, -1, k1, (mlcc_vm_arg[]){R(0), R(1), R(5)}, 3);

@@ -46,7 +46,7 @@ int main(void) {
     CHECK_EQ_INT(json_array_size(json_object_get(meta, "kernels")), 2);
     CHECK(strstr(json_string_value(json_object_get(json_array_get(json_object_get(meta, "kernels"), 0), "origin")), "te:") != NULL);
     CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(meta, "functions"), 0), "name")), "main");
-    CHECK_EQ_INT(json_array_size(json_object_get(meta, "runtime_builtins")), 4);
+    CHECK_EQ_INT(json_array_size(json_object_get(meta, "runtime_builtins")), 5);
     json_decref(meta);
     json_decref(extra);
 
@@ -87,6 +87,22 @@ int main(void) {
     /* a wrong input shape (same bytes, [n*IN, 1]) fails in the separate process with a message */
     snprintf(shape_x, sizeof shape_x, "%ldx1", (long)n * MLP_IN);
     CHECK_EQ_INT(run_process(argv), 1);
+
+    /* `mlcc show` lists the kernels with their origins and prints the VM program */
+    char *mlcc = mlcc_path_join(bindir ? bindir : ".", "mlcc");
+    char *show_path = mlcc_path_join(dir, "show.txt");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' show --kernels '%s' > '%s' && '%s' show --program '%s' >> '%s'", mlcc, lib,
+             show_path, mlcc, lib, show_path);
+    CHECK_EQ_INT(system(cmd), 0);
+    char *shown = mlcc_read_file(show_path, NULL);
+    CHECK(shown && strstr(shown, "dense_relu") && strstr(shown, "te: mm h") && strstr(shown, "vm.builtin.alloc_tensor") &&
+          strstr(shown, "vm.function main(params=3"));
+    if (shown) fputs(shown, stdout);
+    free(shown);
+    unlink(show_path);
+    free(show_path);
+    free(mlcc);
 
     free(out);
     unlink(in_path);

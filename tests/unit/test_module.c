@@ -50,7 +50,10 @@ static void *failing_call_thread(void *arg) {
     mlcc_args_init(&a);
     mlcc_args_int(&a, 1);
     int rc = mlcc_call(sum, &a, &ret, &code);
-    return rc != 0 && strcmp(mlcc_last_error(), "sum: argument 0 must be a tensor (type code 0)") == 0 ? arg : NULL;
+    return rc != 0 &&
+                   strcmp(mlcc_last_error(), "sum: argument 0 must be a tensor (type code 0)") == 0
+               ? arg
+               : NULL;
 }
 
 static void test_example_library(const char *path) {
@@ -126,7 +129,8 @@ static void test_example_library(const char *path) {
     mlcc_args_tensor(&args, &b->dl);
     mlcc_args_tensor(&args, &short_out->dl);
     CHECK(mlcc_call(add, &args, &ret, &code) != 0);
-    CHECK_EQ_STR(mlcc_last_error(), "add: argument 2 has shape[0] = 3, expected 37 (as argument 0)");
+    CHECK_EQ_STR(mlcc_last_error(),
+                 "add: argument 2 has shape[0] = 3, expected 37 (as argument 0)");
     int64_t s37[1] = {N};
     MLCCNDArray *ints = mlcc_ndarray_empty(1, s37, MLCC_DTYPE_I32, MLCC_CPU);
     args.values[1].v_tensor = &ints->dl;
@@ -168,14 +172,17 @@ static void expect_load_error(const char *name, const char *defines, const char 
 int main(void) {
     source_dir = getenv("MLCC_SOURCE_DIR");
     if (!source_dir) TEST_SKIP("MLCC_SOURCE_DIR is not set (run through ctest)");
-    if (system("command -v cc >/dev/null 2>&1") != 0) TEST_SKIP("no system C compiler (cc) on PATH");
+    if (system("command -v cc >/dev/null 2>&1") != 0)
+        TEST_SKIP("no system C compiler (cc) on PATH");
     if (!mkdtemp(tmpdir)) TEST_SKIP("cannot create a temporary folder");
 
     char *path = compile_example("libexample.so", "");
     if (path) test_example_library(path);
 
-    expect_load_error("libnonames.so", "-DBROKEN_NO_NAMES", "no mlcc_library_function_names symbol");
-    expect_load_error("libmissing.so", "-DBROKEN_MISSING_FN", "function 'not_there' is listed but mlcc_fn_not_there is not exported");
+    expect_load_error("libnonames.so", "-DBROKEN_NO_NAMES",
+                      "no mlcc_library_function_names symbol");
+    expect_load_error("libmissing.so", "-DBROKEN_MISSING_FN",
+                      "function 'not_there' is listed but mlcc_fn_not_there is not exported");
     expect_load_error("libabi.so", "-DBROKEN_ABI", "ABI version 999");
     expect_load_error("libnohook.so", "-DBROKEN_NO_HOOK", "no mlcc_library_set_error hook");
     CHECK(mlcc_module_load("/nonexistent/libnothing.so") == NULL);

@@ -38,8 +38,10 @@ static uint32_t reference_round(double x, const double *vals, uint32_t count) {
     uint32_t lo = 0, hi = count - 1; /* largest i with vals[i] <= x */
     while (lo < hi) {
         uint32_t mid = (lo + hi + 1) / 2;
-        if (vals[mid] <= x) lo = mid;
-        else hi = mid - 1;
+        if (vals[mid] <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     if (lo == count - 1) return lo;
     double below = x - vals[lo], above = vals[lo + 1] - x;
@@ -65,11 +67,15 @@ static void test_f16_exhaustive(void) {
         if (mlcc_f32_to_f16(f) != h) bad_roundtrip++;
         uint32_t mag = h & 0x7fff;
         double expect;
-        if (mag < 0x7c00) expect = pattern_value(mag, 10, 15);
-        else if (mag == 0x7c00) expect = INFINITY;
-        else expect = NAN;
+        if (mag < 0x7c00)
+            expect = pattern_value(mag, 10, 15);
+        else if (mag == 0x7c00)
+            expect = INFINITY;
+        else
+            expect = NAN;
         if (h & 0x8000) expect = -expect;
-        if (is_f16_nan((uint16_t)h) ? !isnan(f) : (double)f != expect || !!signbit(f) != !!(h & 0x8000))
+        if (is_f16_nan((uint16_t)h) ? !isnan(f)
+                                    : (double)f != expect || !!signbit(f) != !!(h & 0x8000))
             bad_value++;
     }
     CHECK_EQ_INT(bad_roundtrip, 0);
@@ -82,8 +88,9 @@ static void test_f16_exhaustive(void) {
     CHECK_EQ_INT(mlcc_f32_to_f16(-INFINITY), 0xfc00);
     CHECK_EQ_INT(mlcc_f32_to_f16(65504.0f), 0x7bff);
     CHECK_EQ_INT(mlcc_f32_to_f16(65519.99f), 0x7bff);
-    CHECK_EQ_INT(mlcc_f32_to_f16(65520.0f), 0x7c00); /* the tie above the max rounds to even = inf */
-    CHECK_EQ_INT(mlcc_f32_to_f16(ldexpf(1, -25)), 0);  /* tie between 0 and the smallest subnormal */
+    CHECK_EQ_INT(mlcc_f32_to_f16(65520.0f),
+                 0x7c00); /* the tie above the max rounds to even = inf */
+    CHECK_EQ_INT(mlcc_f32_to_f16(ldexpf(1, -25)), 0); /* tie between 0 and the smallest subnormal */
     CHECK_EQ_INT(mlcc_f32_to_f16(ldexpf(1.5f, -25)), 1);
     CHECK_EQ_INT(mlcc_f32_to_f16(-0.0f), 0x8000);
 }
@@ -111,7 +118,8 @@ static void check_f16_rounding(float x, int *bad, const double *vals) {
 static void test_f16_rounding(void) {
     double *vals = format_table(0x7c00, 10, 15);
     int bad = 0;
-    for (int i = 0; i < 400000; i++) check_f16_rounding(float_of((uint32_t)next_random()), &bad, vals);
+    for (int i = 0; i < 400000; i++)
+        check_f16_rounding(float_of((uint32_t)next_random()), &bad, vals);
     /* Values in and around the half range: a random pattern plus a random fraction of an ulp. */
     for (int i = 0; i < 400000; i++) {
         uint32_t h = (uint32_t)(next_random() % 0x7c00);
@@ -120,7 +128,8 @@ static void test_f16_rounding(void) {
         check_f16_rounding((float)(next_random() & 1 ? -x : x), &bad, vals);
     }
     /* Every exact tie between neighbours (representable in float32). */
-    for (uint32_t h = 0; h + 1 < 0x7c00; h++) check_f16_rounding((float)((vals[h] + vals[h + 1]) / 2), &bad, vals);
+    for (uint32_t h = 0; h + 1 < 0x7c00; h++)
+        check_f16_rounding((float)((vals[h] + vals[h + 1]) / 2), &bad, vals);
     CHECK_EQ_INT(bad, 0);
     free(vals);
 }
@@ -172,7 +181,8 @@ static void test_bf16(void) {
 
 static void test_dtype(void) {
     char buf[32];
-    static const char *names[] = {"float32", "float16", "bfloat16", "int64", "int8", "uint8", "bool", "float32x4"};
+    static const char *names[] = {"float32", "float16", "bfloat16", "int64",
+                                  "int8",    "uint8",   "bool",     "float32x4"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         DLDataType t;
         CHECK(mlcc_dtype_parse(names[i], &t) == 0);
@@ -213,7 +223,8 @@ static void test_ndarray(void) {
     CHECK(a != NULL);
     CHECK(((uintptr_t)a->dl.data % MLCC_ALLOC_ALIGNMENT) == 0);
     CHECK_EQ_INT(a->dl.ndim, 2);
-    CHECK(a->dl.shape[0] == 3 && a->dl.shape[1] == 5 && a->dl.strides == NULL && a->dl.byte_offset == 0);
+    CHECK(a->dl.shape[0] == 3 && a->dl.shape[1] == 5 && a->dl.strides == NULL &&
+          a->dl.byte_offset == 0);
     CHECK_EQ_INT(mlcc_ndarray_numel(a), 15);
     CHECK_EQ_INT(mlcc_ndarray_nbytes(a), 60);
     CHECK(mlcc_tensor_is_contiguous(&a->dl));
@@ -284,7 +295,8 @@ static void test_ndarray(void) {
 }
 
 static void test_storage_planning(void) {
-    /* Memory planning: one storage, tensors at planned offsets, each alive past the storage handle. */
+    /* Memory planning: one storage, tensors at planned offsets, each alive past the storage handle.
+     */
     MLCCStorage *s = mlcc_storage_alloc(1024, MLCC_CPU);
     CHECK(s && s->nbytes == 1024 && ((uintptr_t)s->data % 64) == 0);
     int64_t sh[2] = {4, 16};

@@ -8,7 +8,8 @@
 #include "test.h"
 
 /* add(int|float, int|float) -> float, or int when both are ints. */
-static int add_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int add_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                  void *res) {
     (void)res;
     if (mlcc_check_num_args(n, 2) != 0) return -1;
     if (codes[0] == MLCC_TYPE_INT && codes[1] == MLCC_TYPE_INT) {
@@ -20,7 +21,8 @@ static int add_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret
         return 0;
     }
     double a, b;
-    if (mlcc_arg_float(args, codes, n, 0, &a) != 0 || mlcc_arg_float(args, codes, n, 1, &b) != 0) return -1;
+    if (mlcc_arg_float(args, codes, n, 0, &a) != 0 || mlcc_arg_float(args, codes, n, 1, &b) != 0)
+        return -1;
     ret->v_float64 = a + b;
     *ret_code = MLCC_TYPE_FLOAT;
     return 0;
@@ -28,21 +30,24 @@ static int add_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret
 MLCC_REGISTER_GLOBAL("test.add", add_fn)
 
 /* scale(tensor float32, factor) in place; returns nothing. */
-static int scale_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int scale_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                    void *res) {
     (void)ret, (void)ret_code, (void)res;
     DLTensor *t;
     double f;
     if (mlcc_check_num_args(n, 2) != 0 || mlcc_arg_tensor(args, codes, n, 0, &t) != 0 ||
         mlcc_arg_float(args, codes, n, 1, &f) != 0)
         return -1;
-    if (!mlcc_dtype_eq(t->dtype, MLCC_DTYPE_F32)) return mlcc_set_error("argument 0 must be float32");
+    if (!mlcc_dtype_eq(t->dtype, MLCC_DTYPE_F32))
+        return mlcc_set_error("argument 0 must be float32");
     float *x = t->data;
     for (int64_t i = 0; i < mlcc_tensor_numel(t); i++) x[i] *= (float)f;
     return 0;
 }
 
 /* make_shape(ints...) -> Shape object (a new reference for the caller). */
-static int make_shape_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int make_shape_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,
+                         int *ret_code, void *res) {
     (void)res;
     int64_t dims[MLCC_MAX_ARGS];
     for (int i = 0; i < n; i++)
@@ -53,7 +58,8 @@ static int make_shape_fn(const MLCCValue *args, const int *codes, int n, MLCCVal
 }
 
 /* concat(str, str) -> String object. */
-static int concat_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int concat_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                     void *res) {
     (void)res;
     const char *a, *b;
     if (mlcc_check_num_args(n, 2) != 0 || mlcc_arg_str(args, codes, n, 0, &a) != 0 ||
@@ -67,10 +73,12 @@ static int concat_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *
 }
 
 /* apply(fn, x): calls a function passed as a value (callbacks, e.g. KV cache kernels). */
-static int apply_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int apply_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                    void *res) {
     (void)res;
     MLCCObject *obj;
-    if (mlcc_check_num_args(n, 2) != 0 || mlcc_arg_object(args, codes, n, 0, MLCC_OBJECT_FUNCTION, &obj) != 0)
+    if (mlcc_check_num_args(n, 2) != 0 ||
+        mlcc_arg_object(args, codes, n, 0, MLCC_OBJECT_FUNCTION, &obj) != 0)
         return -1;
     MLCCValue inner[2] = {args[1], args[1]};
     int inner_codes[2] = {codes[1], codes[1]};
@@ -78,7 +86,8 @@ static int apply_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *r
 }
 
 /* counter: the resource is a counter the function increments and returns. */
-static int counter_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int counter_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                      void *res) {
     (void)args, (void)codes, (void)n;
     int64_t *count = res;
     ret->v_int64 = __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
@@ -86,8 +95,8 @@ static int counter_fn(const MLCCValue *args, const int *codes, int n, MLCCValue 
     return 0;
 }
 
-static int silent_failure_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
-                             void *res) {
+static int silent_failure_fn(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,
+                             int *ret_code, void *res) {
     (void)args, (void)codes, (void)n, (void)ret, (void)ret_code, (void)res;
     return 1;
 }
@@ -147,7 +156,8 @@ static void test_registry(void) {
     CHECK_EQ_INT(freed_resources, 0);
 
     /* A function object that dies frees its resource. */
-    MLCCFunction *tmp = mlcc_function_new("tmp", counter_fn, calloc(1, sizeof(int64_t)), free_resource);
+    MLCCFunction *tmp =
+        mlcc_function_new("tmp", counter_fn, calloc(1, sizeof(int64_t)), free_resource);
     mlcc_object_release(&tmp->obj);
     CHECK_EQ_INT(freed_resources, 1);
 }

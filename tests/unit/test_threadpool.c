@@ -11,7 +11,7 @@
 
 typedef struct {
     int64_t n;
-    int *hits;           /* per index */
+    int *hits;            /* per index */
     int64_t begins[1024]; /* per task */
     int64_t ends[1024];
     pthread_t threads[1024];

@@ -69,8 +69,12 @@ static void test_mlp(void) {
     CHECK_MSG(vm != NULL, "%s", mlcc_last_error());
     if (vm) {
         check_mlp(vm, 1);
+        long planned = mlcc_vm_planned_allocations(vm);
+        CHECK_EQ_INT(planned, 1);
         check_mlp(vm, 13);
         check_mlp(vm, 64);
+        /* repeated calls at any n up to the bound reuse the planned storage */
+        CHECK_EQ_INT(mlcc_vm_planned_allocations(vm), planned);
         /* a wrong inner dimension is caught by match_shape, naming the input */
         MLCCNDArray *x = random_array(3, MLP_IN + 1), *w1 = random_array(MLP_IN, MLP_HID), *w2 = random_array(MLP_HID, MLP_OUT);
         MLCCValue ret;

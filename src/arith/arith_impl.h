@@ -1,0 +1,109 @@
+/* arith_impl.h - internals shared by the files of the arithmetic analyzer (not a public API).
+ *
+ * The analyzer works on a canonical form of int64 index expressions: a linear combination
+ *     c + k1 * t1 + k2 * t2 + ...
+ * of "atoms" ti (vars, products of atoms, floordiv/floormod by constants, min/max, select,
+ * loads, ...), each atom itself simplified. Sums are built, compared and bounded in that form
+ * (linear.c), then printed back to expressions in a deterministic order.
+ *
+ * Bounds use INT64_MIN as "no lower bound" and INT64_MAX as "no upper bound"; any bound
+ * computation that overflows gives up to those values (never a wrong finite bound). */
+#ifndef MLCC_ARITH_IMPL_H
+#define MLCC_ARITH_IMPL_H
+
+#include <stdint.h>
+
+#include "arith/analyzer.h"
+#include "support/hashmap.h"
+
+#define ARITH_NEG_INF INT64_MIN
+#define ARITH_POS_INF INT64_MAX
+
+/* What is known about one variable. */
+typedef struct arith_var_info {
+    int64_t lo, hi;          /* from arith_bind_bounds (or unbounded) */
+    mlcc_expr *min, *max;    /* from arith_bind_range: inclusive symbolic range, or NULL */
+    int symbolic;            /* min or max mentions other variables */
+} arith_var_info;
+
+struct arith_analyzer {
+    mlcc_u64map vars; /* var pointer -> arith_var_info* */
+    int bound_depth;  /* recursion guard for bounds through symbolic ranges */
+    int prove_budget; /* relaxation steps left in the current proof */
+};
+
+/* ---- order.c ---- */
+int arith_expr_compare(const mlcc_expr *a, const mlcc_expr *b);
+
+/* ---- linear.c: canonical sums ---- */
+typedef struct arith_term {
+    mlcc_expr *atom;
+    int64_t coef;
+} arith_term;
+
+typedef struct arith_lin {
+    int64_t c;
+    arith_term *terms;
+    int n, cap;
+    int overflow; /* a coefficient overflowed: the form is unusable */
+} arith_lin;
+
+void lin_init(arith_lin *l);
+void lin_free(arith_lin *l);
+void lin_copy(arith_lin *dst, const arith_lin *src);
+void lin_add_const(arith_lin *l, int64_t v, int64_t scale);
+void lin_add_term(arith_lin *l, mlcc_expr *atom, int64_t coef);
+/* Adds scale * e, decomposing e's sums and constant multiples (e must be simplified). */
+void lin_add_expr(arith_lin *l, mlcc_expr *e, int64_t scale);
+void lin_add_lin(arith_lin *l, const arith_lin *o, int64_t scale);
+/* Sorts atoms, merges like terms, drops zeros and fuses (x // c) * c + x % c into x. */
+void lin_normalize(arith_lin *l);
+int lin_is_const(const arith_lin *l);
+/* The expression of a normalized form, terms in the printing order. */
+mlcc_expr *lin_to_expr(const arith_lin *l);
+/* The canonical product of two simplified int64 expressions. */
+mlcc_expr *lin_mul(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y);
+/* gcd of |coefficients| (not the constant); 0 when there are no terms. */
+int64_t lin_coef_gcd(const arith_lin *l);
+
+/* ---- bounds.c ---- */
+void arith_bounds_of(arith_analyzer *a, mlcc_expr *e, int64_t *lo, int64_t *hi);
+void lin_bounds(arith_analyzer *a, const arith_lin *l, int64_t *lo, int64_t *hi);
+/* Upper bound of a normalized form, also substituting symbolic var ranges (j in [0, n)). */
+int64_t lin_upper(arith_analyzer *a, const arith_lin *l);
+/* 1 when l <= 0 for every value of the variables in their ranges. */
+int lin_prove_le0(arith_analyzer *a, const arith_lin *l);
+arith_var_info *arith_var_lookup(arith_analyzer *a, const mlcc_expr *var);
+
+/* ---- divmod.c ---- */
+mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c);
+mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c);
+
+/* ---- rewrite.c ---- */
+mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e);
+/* An int64 scalar: the type the canonical form handles. */
+static inline int arith_is_index(const mlcc_expr *e) {
+    return e->dtype.code == DT_INT && e->dtype.bits == 64 && e->dtype.lanes == 1;
+}
+
+/* ---- integer helpers ---- */
+static inline int64_t arith_floordiv64(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+static inline int64_t arith_floormod64(int64_t a, int64_t b) {
+    int64_t m = a % b;
+    return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
+}
+static inline int64_t arith_gcd(int64_t a, int64_t b) {
+    uint64_t x = a < 0 ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
+    uint64_t y = b < 0 ? (uint64_t)0 - (uint64_t)b : (uint64_t)b;
+    while (y) {
+        uint64_t t = x % y;
+        x = y;
+        y = t;
+    }
+    return x > (uint64_t)INT64_MAX ? 0 : (int64_t)x; /* 0: |INT64_MIN|, treated as no gcd */
+}
+
+#endif

@@ -1,0 +1,161 @@
+/* divmod.c - floordiv and floormod of a canonical sum by a positive constant c.
+ *
+ * Terms whose coefficient c divides move out of the division exactly:
+ *     (x * 8 + y + 10) // 8  =  x + 1 + (y + 2) // 8,   (x * 8 + y) % 8  =  y % 8
+ * and what remains is resolved by its bounds (0 <= y < 8 gives y // 8 = 0, y % 8 = y), by a
+ * common factor (x * 4 // 8 = x // 2, x * 4 % 8 = (x % 2) * 4) or by nesting
+ * (x // 4 // 8 = x // 32, (x % 32) % 8 = x % 8). All of these hold for every integer value,
+ * negative ones included, because floor division is used throughout. */
+#include "arith/arith_impl.h"
+
+static int64_t lin_div_exact(arith_lin *l, int64_t g) {
+    l->c /= g;
+    for (int i = 0; i < l->n; i++) l->terms[i].coef /= g;
+    return g;
+}
+
+/* If l lies within one period [m*c, (m+1)*c) for every value, sets *m. */
+static int same_period(arith_analyzer *a, const arith_lin *l, int64_t c, int64_t *m) {
+    int64_t lo, hi;
+    lin_bounds(a, l, &lo, &hi);
+    if (lo != ARITH_NEG_INF && hi != ARITH_POS_INF) {
+        int64_t q = arith_floordiv64(lo, c);
+        if (q == arith_floordiv64(hi, c)) {
+            *m = q;
+            return 1;
+        }
+    }
+    /* symbolic ranges: upper bound through substitution, lower bound as -upper(-l) */
+    arith_lin neg;
+    lin_init(&neg);
+    lin_add_lin(&neg, l, -1);
+    int64_t up = lin_upper(a, l), nl = neg.overflow ? ARITH_POS_INF : lin_upper(a, &neg);
+    lin_free(&neg);
+    if (up == ARITH_POS_INF || nl == ARITH_POS_INF || nl == ARITH_NEG_INF) return 0;
+    int64_t q = arith_floordiv64(-nl, c);
+    if (q != arith_floordiv64(up, c)) return 0;
+    *m = q;
+    return 1;
+}
+
+static int is_divmod_const(const mlcc_expr *e, mlcc_expr_kind kind) {
+    return e->kind == kind && e->bin.b->kind == EXPR_INT && e->bin.b->int_value > 0;
+}
+
+mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    arith_lin q, r;
+    lin_init(&q);
+    lin_init(&r);
+    for (int i = 0; i < num->n; i++) {
+        if (num->terms[i].coef % c == 0) lin_add_term(&q, num->terms[i].atom, num->terms[i].coef / c);
+        else lin_add_term(&r, num->terms[i].atom, num->terms[i].coef);
+    }
+    q.c = arith_floordiv64(num->c, c);
+    r.c = arith_floormod64(num->c, c);
+    int64_t m;
+    if (lin_is_const(&r)) {
+        /* 0 <= r.c < c */
+    } else if (same_period(a, &r, c, &m)) {
+        lin_add_const(&q, m, 1);
+    } else {
+        int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(&r), r.c), c);
+        if (g > 1) c /= lin_div_exact(&r, g);
+        mlcc_expr *inner;
+        int64_t a2;
+        if (r.n == 1 && r.terms[0].coef == 1 && is_divmod_const(r.terms[0].atom, EXPR_FLOORDIV) &&
+            !__builtin_mul_overflow(r.terms[0].atom->bin.b->int_value, c, &a2) &&
+            !__builtin_mul_overflow(r.c, r.terms[0].atom->bin.b->int_value, &m)) {
+            /* (x // a + k) // c = (x + k * a) // (a * c) */
+            arith_lin nested;
+            lin_init(&nested);
+            lin_add_expr(&nested, r.terms[0].atom->bin.a, 1);
+            lin_add_const(&nested, m, 1);
+            lin_normalize(&nested);
+            inner = nested.overflow ? NULL : arith_floordiv_const(a, &nested, a2);
+            if (!inner) inner = ir_floordiv(lin_to_expr(&r), ir_int(c));
+            lin_free(&nested);
+        } else {
+            inner = ir_floordiv(lin_to_expr(&r), ir_int(c));
+        }
+        lin_add_expr(&q, inner, 1);
+    }
+    lin_normalize(&q);
+    mlcc_expr *out = q.overflow ? NULL : lin_to_expr(&q);
+    lin_free(&q);
+    lin_free(&r);
+    return out;
+}
+
+/* Adds k * t to r, where r will be taken modulo c: k * (x % (c * j)) is congruent to k * x
+ * modulo c, so such remainders are unwrapped (recursively: ((x % 8 + y) % 32) % 4 has x). */
+static void add_mod_term(arith_lin *r, mlcc_expr *t, int64_t k, int64_t c, int depth) {
+    if (k % c == 0) return;
+    if (depth < 16 && is_divmod_const(t, EXPR_FLOORMOD) && t->bin.b->int_value % c == 0) {
+        arith_lin inner;
+        lin_init(&inner);
+        lin_add_expr(&inner, t->bin.a, 1);
+        if (inner.overflow) r->overflow = 1;
+        lin_add_const(r, inner.c, k);
+        for (int i = 0; i < inner.n; i++) {
+            int64_t kk;
+            if (__builtin_mul_overflow(inner.terms[i].coef, k, &kk)) r->overflow = 1;
+            add_mod_term(r, inner.terms[i].atom, kk, c, depth + 1);
+        }
+        lin_free(&inner);
+        return;
+    }
+    lin_add_term(r, t, k);
+}
+
+mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    arith_lin r;
+    lin_init(&r);
+    r.c = num->c;
+    for (int i = 0; i < num->n; i++) add_mod_term(&r, num->terms[i].atom, num->terms[i].coef, c, 0);
+    lin_normalize(&r);
+    r.c = arith_floormod64(r.c, c);
+    /* re-collecting may cancel or create terms divisible by c */
+    int drop = 0;
+    for (int i = 0; i < r.n; i++)
+        if (r.terms[i].coef % c == 0) drop = 1;
+    if (drop) {
+        arith_lin again;
+        lin_init(&again);
+        for (int i = 0; i < r.n; i++)
+            if (r.terms[i].coef % c != 0) lin_add_term(&again, r.terms[i].atom, r.terms[i].coef);
+        again.c = r.c;
+        again.overflow = r.overflow;
+        lin_free(&r);
+        r = again;
+    }
+    mlcc_expr *out = NULL;
+    int64_t m;
+    if (r.overflow) {
+        /* keep the caller's expression */
+    } else if (lin_is_const(&r)) {
+        out = ir_int(r.c);
+    } else if (same_period(a, &r, c, &m)) {
+        lin_add_const(&r, m, -c);
+        lin_normalize(&r);
+        out = r.overflow ? NULL : lin_to_expr(&r);
+    } else {
+        int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(&r), r.c), c);
+        if (g > 1) {
+            /* (g * y) % (g * c') = (y % c') * g */
+            lin_div_exact(&r, g);
+            mlcc_expr *inner = arith_floormod_const(a, &r, c / g);
+            if (inner) {
+                arith_lin s;
+                lin_init(&s);
+                lin_add_expr(&s, inner, g);
+                lin_normalize(&s);
+                out = s.overflow ? NULL : lin_to_expr(&s);
+                lin_free(&s);
+            }
+        } else {
+            out = ir_floormod(lin_to_expr(&r), ir_int(c));
+        }
+    }
+    lin_free(&r);
+    return out;
+}

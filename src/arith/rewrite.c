@@ -1,0 +1,378 @@
+/* rewrite.c - the simplifier: a bottom-up pass that puts int64 index arithmetic in canonical
+ * form (linear.c, divmod.c) and resolves min/max, comparisons, select and logic wherever the
+ * prover (bounds.c) decides them. Everything else (floats, loads, calls, narrower ints) keeps
+ * its structure, with its integer sub-expressions simplified.
+ *
+ * Every rewrite here is an identity over the integers for all values in the known ranges;
+ * when a step cannot be done exactly (a coefficient would overflow, a proof fails) the node
+ * is rebuilt from its simplified children instead. */
+#include <stdlib.h>
+
+#include "arith/arith_impl.h"
+#include "support/alloc.h"
+
+/* Nested min/max chains longer than this are not flattened (pairwise proofs are quadratic). */
+#define MAX_MINMAX_ARGS 8
+
+/* ---- generic rebuilding ---- */
+
+static mlcc_expr *rebuild_binary(mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    if (x == e->bin.a && y == e->bin.b) return e;
+    return ir_binary(e->kind, x, y);
+}
+
+/* *out: the simplified list, or NULL when nothing changed. */
+static void simp_list(arith_analyzer *a, mlcc_expr **in, int n, mlcc_expr ***out) {
+    mlcc_expr **args = NULL;
+    for (int i = 0; i < n; i++) {
+        mlcc_expr *s = arith_simp(a, in[i]);
+        if (s != in[i] && !args) {
+            args = ir_alloc(sizeof(mlcc_expr *) * (size_t)n);
+            for (int j = 0; j < i; j++) args[j] = in[j];
+        }
+        if (args) args[i] = s;
+    }
+    *out = args;
+}
+
+static mlcc_expr *simp_children(arith_analyzer *a, mlcc_expr *e) {
+    mlcc_expr **args;
+    switch (e->kind) {
+    case EXPR_INT:
+    case EXPR_FLOAT:
+    case EXPR_VAR: return e;
+    case EXPR_NOT: {
+        mlcc_expr *x = arith_simp(a, e->un.a);
+        return x == e->un.a ? e : ir_not(x);
+    }
+    case EXPR_CAST: {
+        mlcc_expr *x = arith_simp(a, e->un.a);
+        return x == e->un.a ? e : ir_cast(e->dtype, x);
+    }
+    case EXPR_SELECT: {
+        mlcc_expr *c = arith_simp(a, e->select.cond), *t = arith_simp(a, e->select.t), *f = arith_simp(a, e->select.f);
+        if (c == e->select.cond && t == e->select.t && f == e->select.f) return e;
+        return ir_select(c, t, f);
+    }
+    case EXPR_CALL:
+        simp_list(a, e->call.args, e->call.nargs, &args);
+        return args ? ir_call(e->dtype, e->call.op, args, e->call.nargs) : e;
+    case EXPR_LOAD:
+        simp_list(a, e->load.indices, e->load.nidx, &args);
+        return args ? ir_load(e->load.buffer, args, e->load.nidx) : e;
+    case EXPR_RAMP: {
+        mlcc_expr *b = arith_simp(a, e->ramp.base), *s = arith_simp(a, e->ramp.stride);
+        return b == e->ramp.base && s == e->ramp.stride ? e : ir_ramp(b, s, e->dtype.lanes);
+    }
+    case EXPR_BROADCAST: {
+        mlcc_expr *v = arith_simp(a, e->broadcast.value);
+        return v == e->broadcast.value ? e : ir_broadcast(v, e->dtype.lanes);
+    }
+    default: return rebuild_binary(e, arith_simp(a, e->bin.a), arith_simp(a, e->bin.b));
+    }
+}
+
+/* ---- proofs on differences ---- */
+
+/* sign * (x - y) + add, normalized. */
+static void diff_lin(mlcc_expr *x, mlcc_expr *y, int64_t sign, int64_t add, arith_lin *out) {
+    lin_init(out);
+    lin_add_expr(out, x, sign);
+    lin_add_expr(out, y, -sign);
+    lin_add_const(out, add, 1);
+    lin_normalize(out);
+}
+
+/* sign * l + add <= 0 ? */
+static int prove_lin(arith_analyzer *a, const arith_lin *l, int64_t sign, int64_t add) {
+    arith_lin t;
+    lin_init(&t);
+    lin_add_lin(&t, l, sign);
+    lin_add_const(&t, add, 1);
+    lin_normalize(&t);
+    int ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    return ok;
+}
+
+/* x <= y for every value (x, y simplified int64 expressions)? */
+static int prove_le(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y) {
+    arith_lin d;
+    diff_lin(x, y, 1, 0, &d);
+    int ok = !d.overflow && lin_prove_le0(a, &d);
+    lin_free(&d);
+    return ok;
+}
+
+/* ---- sums, products, division ---- */
+
+static mlcc_expr *simp_sum(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    arith_lin l;
+    lin_init(&l);
+    lin_add_expr(&l, x, 1);
+    lin_add_expr(&l, y, e->kind == EXPR_SUB ? -1 : 1);
+    lin_normalize(&l);
+    mlcc_expr *out = l.overflow ? rebuild_binary(e, x, y) : lin_to_expr(&l);
+    lin_free(&l);
+    (void)a;
+    return out;
+}
+
+static mlcc_expr *simp_divmod(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    if (y->kind != EXPR_INT || y->int_value <= 0) return rebuild_binary(e, x, y);
+    mlcc_expr_kind k = e->kind;
+    if (k == EXPR_DIV || k == EXPR_MOD) {
+        /* truncating division agrees with floor division for a non-negative dividend */
+        if (!prove_le(a, ir_int(0), x)) return rebuild_binary(e, x, y);
+        k = k == EXPR_DIV ? EXPR_FLOORDIV : EXPR_FLOORMOD;
+    }
+    arith_lin l;
+    lin_init(&l);
+    lin_add_expr(&l, x, 1);
+    lin_normalize(&l);
+    mlcc_expr *out = NULL;
+    if (!l.overflow)
+        out = k == EXPR_FLOORDIV ? arith_floordiv_const(a, &l, y->int_value) : arith_floormod_const(a, &l, y->int_value);
+    lin_free(&l);
+    return out ? out : rebuild_binary(e, x, y);
+}
+
+/* ---- min / max ---- */
+
+static void collect_minmax(mlcc_expr *e, mlcc_expr_kind kind, mlcc_expr ***args, int *n, int *cap) {
+    if (e->kind == kind) {
+        collect_minmax(e->bin.a, kind, args, n, cap);
+        collect_minmax(e->bin.b, kind, args, n, cap);
+        return;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *args = mlcc_xrealloc(*args, sizeof(mlcc_expr *) * (size_t)*cap);
+    }
+    (*args)[(*n)++] = e;
+}
+
+/* min/max operands: structural order, constants last (T.min(i, 6)). */
+static int minmax_arg_cmp(const void *x, const void *y) {
+    const mlcc_expr *a = *(mlcc_expr *const *)x, *b = *(mlcc_expr *const *)y;
+    if ((a->kind == EXPR_INT) != (b->kind == EXPR_INT)) return a->kind == EXPR_INT ? 1 : -1;
+    return arith_expr_compare(a, b);
+}
+
+/* min(x, max(x, y)) = x and max(x, min(x, y)) = x */
+static int absorbs(mlcc_expr *x, mlcc_expr *other, mlcc_expr_kind kind) {
+    mlcc_expr_kind dual = kind == EXPR_MIN ? EXPR_MAX : EXPR_MIN;
+    return other->kind == dual && (arith_expr_compare(other->bin.a, x) == 0 || arith_expr_compare(other->bin.b, x) == 0);
+}
+
+static mlcc_expr *simp_minmax(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    mlcc_expr_kind kind = e->kind;
+    if (x->kind == EXPR_INT && y->kind == EXPR_INT) return ir_binary(kind, x, y);
+    mlcc_expr **args = NULL;
+    int n = 0, cap = 0;
+    collect_minmax(x, kind, &args, &n, &cap);
+    collect_minmax(y, kind, &args, &n, &cap);
+    if (n > MAX_MINMAX_ARGS) {
+        free(args);
+        return minmax_arg_cmp(&x, &y) > 0 ? ir_binary(kind, y, x) : ir_binary(kind, x, y);
+    }
+    /* drop every argument that another one provably beats (or absorbs) */
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n && args[i]; j++) {
+            if (i == j || !args[j]) continue;
+            int wins = kind == EXPR_MIN ? prove_le(a, args[j], args[i]) : prove_le(a, args[i], args[j]);
+            if (wins || absorbs(args[j], args[i], kind)) args[i] = NULL;
+        }
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (args[i]) args[m++] = args[i];
+    if (m > 1) qsort(args, (size_t)m, sizeof(mlcc_expr *), minmax_arg_cmp);
+    mlcc_expr *acc = args[0];
+    for (int i = 1; i < m; i++) acc = ir_binary(kind, acc, args[i]);
+    free(args);
+    return acc;
+}
+
+/* ---- comparisons ---- */
+
+/* 1 true, 0 false, -1 unknown: the comparison `kind` of d (= lhs - rhs) with 0. */
+static int decide_compare(arith_analyzer *a, mlcc_expr_kind kind, const arith_lin *d) {
+    switch (kind) {
+    case EXPR_LT: return prove_lin(a, d, 1, 1) ? 1 : prove_lin(a, d, -1, 0) ? 0 : -1;
+    case EXPR_LE: return prove_lin(a, d, 1, 0) ? 1 : prove_lin(a, d, -1, 1) ? 0 : -1;
+    case EXPR_GT: return prove_lin(a, d, -1, 1) ? 1 : prove_lin(a, d, 1, 0) ? 0 : -1;
+    case EXPR_GE: return prove_lin(a, d, -1, 0) ? 1 : prove_lin(a, d, 1, 1) ? 0 : -1;
+    case EXPR_EQ:
+    case EXPR_NE: {
+        int eq = -1;
+        int64_t g = lin_coef_gcd(d);
+        if (lin_is_const(d)) eq = d->c == 0;
+        else if (g > 1 && d->c % g != 0) eq = 0;
+        else if (prove_lin(a, d, 1, 1) || prove_lin(a, d, -1, 1)) eq = 0;
+        else if (prove_lin(a, d, 1, 0) && prove_lin(a, d, -1, 0)) eq = 1;
+        if (eq < 0) return -1;
+        return kind == EXPR_EQ ? eq : !eq;
+    }
+    default: return -1;
+    }
+}
+
+/* Splits terms * (1/g) into positive ones (lhs) and negated negative ones (rhs). */
+static void split_sides(const arith_lin *s, int64_t g, arith_lin *lhs, arith_lin *rhs) {
+    lin_init(lhs);
+    lin_init(rhs);
+    for (int i = 0; i < s->n; i++) {
+        int64_t k = s->terms[i].coef / g;
+        if (k > 0) lin_add_term(lhs, s->terms[i].atom, k);
+        else lin_add_term(rhs, s->terms[i].atom, -k);
+    }
+}
+
+static mlcc_expr *side_expr(arith_lin *l, int64_t c) {
+    l->c = c;
+    lin_normalize(l);
+    return lin_to_expr(l);
+}
+
+/* The canonical text of `s + c' <= 0` (s has terms) or `s + c' ==/!= 0`: terms divided by
+ * their gcd, positive ones on the left, subtracted ones moved to the right with the constant:
+ * i * 4 + j < n, x <= y, x == y + 1, n >= 1. NULL if a constant would overflow. */
+static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t cprime) {
+    int64_t g = lin_coef_gcd(s);
+    if (g <= 0) g = 1;
+    if (cprime == INT64_MIN) return NULL;
+    arith_lin lhs, rhs;
+    split_sides(s, g, &lhs, &rhs);
+    mlcc_expr *out = NULL;
+    if (kind == EXPR_EQ || kind == EXPR_NE) {
+        int64_t k = -cprime / g; /* exact: the caller checked divisibility */
+        if (lhs.n > 0) out = ir_binary(kind, side_expr(&lhs, 0), side_expr(&rhs, k));
+        else if (k != INT64_MIN) out = ir_binary(kind, side_expr(&rhs, 0), ir_int(-k));
+    } else {
+        int64_t k = arith_floordiv64(-cprime, g); /* lhs - rhs <= k */
+        if (lhs.n > 0) {
+            if (k == 0) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, 0));
+            else if (k == INT64_MAX) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, k));
+            else out = ir_lt(side_expr(&lhs, 0), side_expr(&rhs, k + 1));
+        } else if (k != INT64_MIN) {
+            out = ir_ge(side_expr(&rhs, 0), ir_int(-k)); /* rhs >= -k */
+        }
+    }
+    lin_free(&lhs);
+    lin_free(&rhs);
+    return out;
+}
+
+static mlcc_expr *simp_compare(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    arith_lin d;
+    diff_lin(x, y, 1, 0, &d);
+    mlcc_expr *out = NULL;
+    if (d.overflow) goto done;
+    int truth = decide_compare(a, e->kind, &d);
+    if (truth >= 0) {
+        out = ir_bool(truth);
+        goto done;
+    }
+    if (lin_is_const(&d)) goto done;
+    arith_lin s;
+    lin_init(&s);
+    int64_t cprime = 0;
+    switch (e->kind) {
+    case EXPR_LE:
+    case EXPR_EQ:
+    case EXPR_NE: lin_add_lin(&s, &d, 1); cprime = d.c; break;
+    case EXPR_LT: lin_add_lin(&s, &d, 1); cprime = d.c == INT64_MAX ? INT64_MIN : d.c + 1; break;
+    case EXPR_GE: lin_add_lin(&s, &d, -1); cprime = s.c; break;
+    case EXPR_GT: lin_add_lin(&s, &d, -1); cprime = s.c == INT64_MAX ? INT64_MIN : s.c + 1; break;
+    default: break;
+    }
+    if (!s.overflow) out = compare_form(e->kind == EXPR_EQ || e->kind == EXPR_NE ? e->kind : EXPR_LE, &s, cprime);
+    lin_free(&s);
+done:
+    lin_free(&d);
+    return out ? out : rebuild_binary(e, x, y);
+}
+
+/* ---- logic and select ---- */
+
+static mlcc_expr_kind negate_compare(mlcc_expr_kind k) {
+    switch (k) {
+    case EXPR_EQ: return EXPR_NE;
+    case EXPR_NE: return EXPR_EQ;
+    case EXPR_LT: return EXPR_GE;
+    case EXPR_LE: return EXPR_GT;
+    case EXPR_GT: return EXPR_LE;
+    default: return EXPR_LT; /* GE */
+    }
+}
+
+static mlcc_expr *simp_not(arith_analyzer *a, mlcc_expr *e) {
+    mlcc_expr *x = arith_simp(a, e->un.a);
+    if (x->kind == EXPR_INT) return ir_const_int(e->dtype, !x->int_value);
+    if (x->kind == EXPR_NOT) return x->un.a;
+    if (expr_is_compare(x->kind) && arith_is_index(x->bin.a) && arith_is_index(x->bin.b))
+        return arith_simp(a, ir_binary(negate_compare(x->kind), x->bin.a, x->bin.b));
+    return x == e->un.a ? e : ir_not(x);
+}
+
+static mlcc_expr *simp_and_or(arith_analyzer *a, mlcc_expr *e) {
+    int is_and = e->kind == EXPR_AND;
+    mlcc_expr *x = arith_simp(a, e->bin.a);
+    if (x->kind == EXPR_INT && e->dtype.lanes == 1 && (x->int_value != 0) != is_and) return ir_const_int(e->dtype, !is_and);
+    mlcc_expr *y = arith_simp(a, e->bin.b);
+    if (arith_expr_compare(x, y) == 0) return x;
+    return rebuild_binary(e, x, y);
+}
+
+static mlcc_expr *simp_select(arith_analyzer *a, mlcc_expr *e) {
+    mlcc_expr *c = arith_simp(a, e->select.cond);
+    if (c->kind == EXPR_INT) return arith_simp(a, c->int_value ? e->select.t : e->select.f);
+    mlcc_expr *t = arith_simp(a, e->select.t), *f = arith_simp(a, e->select.f);
+    if (arith_expr_compare(t, f) == 0) return t;
+    if (c == e->select.cond && t == e->select.t && f == e->select.f) return e;
+    return ir_select(c, t, f);
+}
+
+/* ---- dispatch ---- */
+
+mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e) {
+    switch (e->kind) {
+    case EXPR_ADD:
+    case EXPR_SUB:
+    case EXPR_MUL:
+    case EXPR_DIV:
+    case EXPR_MOD:
+    case EXPR_FLOORDIV:
+    case EXPR_FLOORMOD:
+    case EXPR_MIN:
+    case EXPR_MAX: {
+        if (!arith_is_index(e)) return simp_children(a, e);
+        mlcc_expr *x = arith_simp(a, e->bin.a), *y = arith_simp(a, e->bin.b);
+        if (!arith_is_index(x) || !arith_is_index(y)) return rebuild_binary(e, x, y);
+        switch (e->kind) {
+        case EXPR_ADD:
+        case EXPR_SUB: return simp_sum(a, e, x, y);
+        case EXPR_MUL: return lin_mul(a, x, y);
+        case EXPR_MIN:
+        case EXPR_MAX: return simp_minmax(a, e, x, y);
+        default: return simp_divmod(a, e, x, y);
+        }
+    }
+    case EXPR_EQ:
+    case EXPR_NE:
+    case EXPR_LT:
+    case EXPR_LE:
+    case EXPR_GT:
+    case EXPR_GE: {
+        mlcc_expr *x = arith_simp(a, e->bin.a), *y = arith_simp(a, e->bin.b);
+        if (!arith_is_index(x) || !arith_is_index(y)) return rebuild_binary(e, x, y);
+        return simp_compare(a, e, x, y);
+    }
+    case EXPR_AND:
+    case EXPR_OR: return simp_and_or(a, e);
+    case EXPR_NOT: return simp_not(a, e);
+    case EXPR_SELECT: return simp_select(a, e);
+    default: return simp_children(a, e);
+    }
+}
