@@ -8,8 +8,8 @@
 
 typedef struct attn_gen {
     const mlcc_attn_config *c;
-    int lanes;          /* independent partial sums of a dot product (divides head_dim) */
-    int group;          /* query heads per KV head */
+    int lanes; /* independent partial sums of a dot product (divides head_dim) */
+    int group; /* query heads per KV head */
     double scale;
     mlcc_buffer *pages; /* [num_pages, 2, KVH, PS, D] */
 } attn_gen;
@@ -37,10 +37,10 @@ mlcc_stmt *attn_opaque_block(const char *name, mlcc_stmt *body, mlcc_buffer **re
  * of local registers (see attn_regs): index arithmetic with floordiv/floormod inside the
  * vectorized loops keeps the C compiler from vectorizing them at -O2. */
 typedef struct attn_query {
-    mlcc_buffer *q;             /* [rows, QH, D] */
-    mlcc_expr *row;             /* q[row, kv_head * group + hi, :] for hi in [0, group) */
+    mlcc_buffer *q; /* [rows, QH, D] */
+    mlcc_expr *row; /* q[row, kv_head * group + hi, :] for hi in [0, group) */
     mlcc_expr *kv_head;
-    mlcc_expr *seq;             /* batch entry: its pages are page_indices[page_indptr[seq] ...] */
+    mlcc_expr *seq; /* batch entry: its pages are page_indices[page_indptr[seq] ...] */
     mlcc_buffer *page_indptr, *page_indices;
 } attn_query;
 

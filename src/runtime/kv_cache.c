@@ -53,7 +53,8 @@ static void page_release(MLCCKVCache *c, int32_t p) {
 static void page_copy(MLCCKVCache *c, int32_t dst, int32_t src) {
     for (int l = 0; l < c->cfg.num_layers; l++) {
         char *base = c->pages[l]->dl.data;
-        memcpy(base + (size_t)dst * c->page_bytes, base + (size_t)src * c->page_bytes, c->page_bytes);
+        memcpy(base + (size_t)dst * c->page_bytes, base + (size_t)src * c->page_bytes,
+               c->page_bytes);
     }
 }
 
@@ -62,8 +63,8 @@ static int64_t pages_for(const MLCCKVCache *c, int64_t tokens) {
 }
 
 static int out_of_pages(const MLCCKVCache *c, const char *what, int64_t need) {
-    mlcc_set_error("kv cache: out of pages: %s needs %lld free pages, %lld of %lld are free", what, (long long)need,
-                   (long long)c->num_free, (long long)c->cfg.num_pages);
+    mlcc_set_error("kv cache: out of pages: %s needs %lld free pages, %lld of %lld are free", what,
+                   (long long)need, (long long)c->num_free, (long long)c->cfg.num_pages);
     return MLCC_KV_OUT_OF_PAGES;
 }
 
@@ -78,10 +79,12 @@ static void kv_cache_delete(MLCCObject *obj) {
     vec_free(&c->seqs);
     vec_free(&c->batch);
     i32_vec *arrays[] = {&c->qo_indptr, &c->page_indptr, &c->page_indices, &c->last_page_len,
-                         &c->positions, &c->token_seq, &c->append_slots};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) vec_free(arrays[i]);
+                         &c->positions, &c->token_seq,   &c->append_slots};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        vec_free(arrays[i]);
     if (c->pages)
-        for (int l = 0; l < c->cfg.num_layers; l++) mlcc_ndarray_release(c->pages[l]);
+        for (int l = 0; l < c->cfg.num_layers; l++)
+            mlcc_ndarray_release(c->pages[l]);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -93,17 +96,25 @@ static void kv_cache_delete(MLCCObject *obj) {
 }
 
 static int check_config(const mlcc_kv_cache_config *cfg) {
-    if (cfg->num_layers <= 0) return mlcc_set_error("kv cache: num_layers %d must be >= 1", cfg->num_layers);
-    if (cfg->num_kv_heads <= 0) return mlcc_set_error("kv cache: num_kv_heads %d must be >= 1", cfg->num_kv_heads);
+    if (cfg->num_layers <= 0)
+        return mlcc_set_error("kv cache: num_layers %d must be >= 1", cfg->num_layers);
+    if (cfg->num_kv_heads <= 0)
+        return mlcc_set_error("kv cache: num_kv_heads %d must be >= 1", cfg->num_kv_heads);
     if (cfg->num_qo_heads <= 0 || cfg->num_qo_heads % cfg->num_kv_heads)
-        return mlcc_set_error("kv cache: num_qo_heads %d must be a positive multiple of num_kv_heads %d",
-                              cfg->num_qo_heads, cfg->num_kv_heads);
-    if (cfg->head_dim <= 0) return mlcc_set_error("kv cache: head_dim %d must be >= 1", cfg->head_dim);
-    if (cfg->page_size <= 0) return mlcc_set_error("kv cache: page_size %d must be >= 1", cfg->page_size);
+        return mlcc_set_error(
+            "kv cache: num_qo_heads %d must be a positive multiple of num_kv_heads %d",
+            cfg->num_qo_heads, cfg->num_kv_heads);
+    if (cfg->head_dim <= 0)
+        return mlcc_set_error("kv cache: head_dim %d must be >= 1", cfg->head_dim);
+    if (cfg->page_size <= 0)
+        return mlcc_set_error("kv cache: page_size %d must be >= 1", cfg->page_size);
     if (cfg->num_pages <= 0 || cfg->num_pages > INT32_MAX)
-        return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d]", (long long)cfg->num_pages, INT32_MAX);
-    if (cfg->device.device_type != kDLCPU) return mlcc_set_error("kv cache: only the CPU device is supported yet");
-    if (mlcc_dtype_bytes(cfg->dtype) == 0 || cfg->dtype.code == kDLInt || cfg->dtype.code == kDLUInt)
+        return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d]",
+                              (long long)cfg->num_pages, INT32_MAX);
+    if (cfg->device.device_type != kDLCPU)
+        return mlcc_set_error("kv cache: only the CPU device is supported yet");
+    if (mlcc_dtype_bytes(cfg->dtype) == 0 || cfg->dtype.code == kDLInt ||
+        cfg->dtype.code == kDLUInt)
         return mlcc_set_error("kv cache: dtype must be a float type");
     return 0;
 }
@@ -122,11 +133,12 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
     mlcc_object_retain(cfg->prefill ? &cfg->prefill->obj : NULL);
     mlcc_object_retain(cfg->decode ? &cfg->decode->obj : NULL);
     c->window = mlcc_xmalloc(sizeof(int32_t) * (size_t)cfg->num_layers);
-    for (int l = 0; l < cfg->num_layers; l++) c->window[l] = cfg->sliding_window ? cfg->sliding_window[l] : 0;
+    for (int l = 0; l < cfg->num_layers; l++)
+        c->window[l] = cfg->sliding_window ? cfg->sliding_window[l] : 0;
 
     int64_t shape[5] = {cfg->num_pages, 2, cfg->num_kv_heads, cfg->page_size, cfg->head_dim};
-    c->page_bytes = (size_t)2 * (size_t)cfg->num_kv_heads * (size_t)cfg->page_size * (size_t)cfg->head_dim *
-                    mlcc_dtype_bytes(cfg->dtype);
+    c->page_bytes = (size_t)2 * (size_t)cfg->num_kv_heads * (size_t)cfg->page_size *
+                    (size_t)cfg->head_dim * mlcc_dtype_bytes(cfg->dtype);
     c->pages = calloc((size_t)cfg->num_layers, sizeof(MLCCNDArray *));
     c->refs = calloc((size_t)cfg->num_pages, sizeof(int32_t));
     c->free_list = malloc(sizeof(int32_t) * (size_t)cfg->num_pages);
@@ -145,7 +157,8 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
         memset(c->pages[l]->dl.data, 0, mlcc_ndarray_nbytes(c->pages[l]));
     }
     /* the stack pops page 0 first */
-    for (int64_t i = 0; i < cfg->num_pages; i++) c->free_list[i] = (int32_t)(cfg->num_pages - 1 - i);
+    for (int64_t i = 0; i < cfg->num_pages; i++)
+        c->free_list[i] = (int32_t)(cfg->num_pages - 1 - i);
     c->num_free = cfg->num_pages;
     return c;
 }
@@ -172,7 +185,8 @@ static kv_seq *get_seq(const MLCCKVCache *c, int64_t id, const char *op) {
 }
 
 static int not_in_forward(const MLCCKVCache *c, const char *op) {
-    if (c->in_forward) return mlcc_set_error("kv cache: %s during a forward step (call end_forward first)", op);
+    if (c->in_forward)
+        return mlcc_set_error("kv cache: %s during a forward step (call end_forward first)", op);
     return 0;
 }
 
@@ -186,7 +200,8 @@ static kv_seq *new_seq(MLCCKVCache *c, int64_t id) {
 
 int mlcc_kv_cache_add_sequence(MLCCKVCache *c, int64_t seq_id) {
     if (not_in_forward(c, "add_sequence")) return -1;
-    if (find_seq(c, seq_id, NULL)) return mlcc_set_error("kv cache: add_sequence: sequence %lld exists", (long long)seq_id);
+    if (find_seq(c, seq_id, NULL))
+        return mlcc_set_error("kv cache: add_sequence: sequence %lld exists", (long long)seq_id);
     new_seq(c, seq_id);
     return 0;
 }
@@ -196,7 +211,8 @@ int mlcc_kv_cache_remove_sequence(MLCCKVCache *c, int64_t seq_id) {
     size_t index;
     kv_seq *s = find_seq(c, seq_id, &index);
     if (!s) return mlcc_set_error("kv cache: remove_sequence: no sequence %lld", (long long)seq_id);
-    for (size_t i = 0; i < s->pages.len; i++) page_release(c, s->pages.data[i]);
+    for (size_t i = 0; i < s->pages.len; i++)
+        page_release(c, s->pages.data[i]);
     vec_free(&s->pages);
     free(s);
     c->seqs.data[index] = vec_last(&c->seqs);
@@ -204,7 +220,8 @@ int mlcc_kv_cache_remove_sequence(MLCCKVCache *c, int64_t seq_id) {
     return 0;
 }
 
-int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child_id, int64_t fork_pos) {
+int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child_id,
+                                int64_t fork_pos) {
     if (not_in_forward(c, "fork_sequence")) return -1;
     kv_seq *parent = get_seq(c, parent_id, "fork_sequence");
     if (!parent) return -1;
@@ -212,8 +229,9 @@ int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child
         return mlcc_set_error("kv cache: fork_sequence: sequence %lld exists", (long long)child_id);
     if (fork_pos == -1) fork_pos = parent->length;
     if (fork_pos < 0 || fork_pos > parent->length)
-        return mlcc_set_error("kv cache: fork_sequence: position %lld outside sequence %lld of length %lld",
-                              (long long)fork_pos, (long long)parent_id, (long long)parent->length);
+        return mlcc_set_error(
+            "kv cache: fork_sequence: position %lld outside sequence %lld of length %lld",
+            (long long)fork_pos, (long long)parent_id, (long long)parent->length);
     int64_t full = fork_pos / c->cfg.page_size;
     int partial = fork_pos % c->cfg.page_size != 0;
     if (partial && c->num_free < 1) return out_of_pages(c, "fork_sequence", 1);
@@ -237,11 +255,13 @@ int mlcc_kv_cache_pop_n(MLCCKVCache *c, int64_t seq_id, int64_t n) {
     kv_seq *s = get_seq(c, seq_id, "pop_n");
     if (!s) return -1;
     if (n < 0 || n > s->length)
-        return mlcc_set_error("kv cache: pop_n: cannot drop %lld tokens of sequence %lld of length %lld", (long long)n,
-                              (long long)seq_id, (long long)s->length);
+        return mlcc_set_error(
+            "kv cache: pop_n: cannot drop %lld tokens of sequence %lld of length %lld",
+            (long long)n, (long long)seq_id, (long long)s->length);
     s->length -= n;
     int64_t keep = pages_for(c, s->length);
-    while ((int64_t)s->pages.len > keep) page_release(c, vec_pop(&s->pages));
+    while ((int64_t)s->pages.len > keep)
+        page_release(c, vec_pop(&s->pages));
     return 0;
 }
 
@@ -257,8 +277,10 @@ static int needs_copy_on_write(const MLCCKVCache *c, const kv_seq *s) {
     return s->length % c->cfg.page_size != 0 && c->refs[vec_last(&s->pages)] > 1;
 }
 
-static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n, int64_t *need) {
-    if (c->in_forward) return mlcc_set_error("kv cache: begin_forward: the previous step was not ended");
+static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n,
+                       int64_t *need) {
+    if (c->in_forward)
+        return mlcc_set_error("kv cache: begin_forward: the previous step was not ended");
     if (n <= 0) return mlcc_set_error("kv cache: begin_forward: empty batch");
     int64_t tokens = 0, pages = 0;
     *need = 0;
@@ -268,10 +290,12 @@ static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *le
         if (!s) return -1;
         for (int k = 0; k < i; k++)
             if (seq_ids[k] == seq_ids[i])
-                return mlcc_set_error("kv cache: begin_forward: sequence %lld appears twice", (long long)seq_ids[i]);
+                return mlcc_set_error("kv cache: begin_forward: sequence %lld appears twice",
+                                      (long long)seq_ids[i]);
         if (lengths[i] <= 0 || lengths[i] > INT32_MAX - s->length)
-            return mlcc_set_error("kv cache: begin_forward: sequence %lld: cannot add %lld tokens to %lld",
-                                  (long long)seq_ids[i], (long long)lengths[i], (long long)s->length);
+            return mlcc_set_error(
+                "kv cache: begin_forward: sequence %lld: cannot add %lld tokens to %lld",
+                (long long)seq_ids[i], (long long)lengths[i], (long long)s->length);
         tokens += lengths[i];
         int64_t total_pages = pages_for(c, s->length + lengths[i]);
         pages += total_pages;
@@ -279,16 +303,17 @@ static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *le
         vec_push(&c->batch, s);
     }
     if (tokens > INT32_MAX || pages > INT32_MAX)
-        return mlcc_set_error("kv cache: begin_forward: %lld tokens over %lld pages is too large", (long long)tokens,
-                              (long long)pages);
+        return mlcc_set_error("kv cache: begin_forward: %lld tokens over %lld pages is too large",
+                              (long long)tokens, (long long)pages);
     return 0;
 }
 
 static void build_arrays(MLCCKVCache *c, const int64_t *lengths, const int64_t *old_len) {
     int ps = c->cfg.page_size;
     i32_vec *arrays[] = {&c->qo_indptr, &c->page_indptr, &c->page_indices, &c->last_page_len,
-                         &c->positions, &c->token_seq, &c->append_slots};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) vec_clear(arrays[i]);
+                         &c->positions, &c->token_seq,   &c->append_slots};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        vec_clear(arrays[i]);
     vec_push(&c->qo_indptr, 0);
     vec_push(&c->page_indptr, 0);
     int decode = 1;
@@ -300,7 +325,8 @@ static void build_arrays(MLCCKVCache *c, const int64_t *lengths, const int64_t *
             vec_push(&c->token_seq, (int32_t)b);
             vec_push(&c->append_slots, (int32_t)(s->pages.data[pos / ps] * (int64_t)ps + pos % ps));
         }
-        for (size_t p = 0; p < s->pages.len; p++) vec_push(&c->page_indices, s->pages.data[p]);
+        for (size_t p = 0; p < s->pages.len; p++)
+            vec_push(&c->page_indices, s->pages.data[p]);
         vec_push(&c->qo_indptr, (int32_t)c->positions.len);
         vec_push(&c->page_indptr, (int32_t)c->page_indices.len);
         vec_push(&c->last_page_len, (int32_t)(s->length - (int64_t)(s->pages.len - 1) * ps));
@@ -320,7 +346,8 @@ static void build_arrays(MLCCKVCache *c, const int64_t *lengths, const int64_t *
     f->is_decode = decode;
 }
 
-int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n) {
+int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths,
+                                int n) {
     int64_t need = 0;
     if (check_batch(c, seq_ids, lengths, n, &need)) return -1;
     if (need > c->num_free) return out_of_pages(c, "begin_forward", need);
@@ -335,7 +362,8 @@ int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const in
             s->pages.data[s->pages.len - 1] = own;
         }
         s->length += lengths[b];
-        while ((int64_t)s->pages.len < pages_for(c, s->length)) vec_push(&s->pages, page_alloc(c));
+        while ((int64_t)s->pages.len < pages_for(c, s->length))
+            vec_push(&s->pages, page_alloc(c));
     }
     build_arrays(c, lengths, old_len);
     free(old_len);
@@ -349,7 +377,9 @@ int mlcc_kv_cache_end_forward(MLCCKVCache *c) {
     return 0;
 }
 
-const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c) { return c->in_forward ? &c->fwd : NULL; }
+const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c) {
+    return c->in_forward ? &c->fwd : NULL;
+}
 
 /* ---- attention ---- */
 
@@ -372,22 +402,26 @@ static DLTensor *host_i32(host_array *a, const int32_t *data, int64_t n) {
 static int check_tensor(const MLCCKVCache *c, const DLTensor *t, const char *name, int heads) {
     char buf[160];
     if (!t) return mlcc_set_error("kv cache: attention: %s is NULL", name);
-    if (t->ndim != 3 || t->shape[0] != c->fwd.num_tokens || t->shape[1] != heads || t->shape[2] != c->cfg.head_dim ||
-        !mlcc_dtype_eq(t->dtype, c->cfg.dtype) || t->device.device_type != c->cfg.device.device_type ||
-        !mlcc_tensor_is_contiguous(t)) {
+    if (t->ndim != 3 || t->shape[0] != c->fwd.num_tokens || t->shape[1] != heads ||
+        t->shape[2] != c->cfg.head_dim || !mlcc_dtype_eq(t->dtype, c->cfg.dtype) ||
+        t->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(t)) {
         char want[32];
-        return mlcc_set_error("kv cache: attention: %s is %s, expected [%lld, %d, %d] %s, compact, on the cache's device",
-                              name, mlcc_tensor_describe(t, buf, sizeof buf), (long long)c->fwd.num_tokens, heads,
-                              c->cfg.head_dim, mlcc_dtype_str(c->cfg.dtype, want));
+        return mlcc_set_error("kv cache: attention: %s is %s, expected [%lld, %d, %d] %s, compact, "
+                              "on the cache's device",
+                              name, mlcc_tensor_describe(t, buf, sizeof buf),
+                              (long long)c->fwd.num_tokens, heads, c->cfg.head_dim,
+                              mlcc_dtype_str(c->cfg.dtype, want));
     }
     return 0;
 }
 
-static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args, const int *codes, int n) {
+static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args, const int *codes,
+                       int n) {
     if (!f) return mlcc_set_error("kv cache: attention: no %s kernel was given", what);
     MLCCValue ret;
     int ret_code;
-    if (mlcc_func_call(f, args, codes, n, &ret, &ret_code)) return mlcc_prefix_error("kv cache: %s kernel", what);
+    if (mlcc_func_call(f, args, codes, n, &ret, &ret_code))
+        return mlcc_prefix_error("kv cache: %s kernel", what);
     mlcc_value_release(ret, ret_code);
     return 0;
 }
@@ -410,19 +444,25 @@ static int64_t decode_splits(const MLCCKVCache *c) {
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
 
-int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v, DLTensor *out) {
-    if (!c->in_forward) return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
+int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                            DLTensor *out) {
+    if (!c->in_forward)
+        return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
     if (layer < 0 || layer >= c->cfg.num_layers)
-        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer, c->cfg.num_layers);
-    if (check_tensor(c, q, "q", c->cfg.num_qo_heads) || check_tensor(c, k, "k", c->cfg.num_kv_heads) ||
-        check_tensor(c, v, "v", c->cfg.num_kv_heads) || check_tensor(c, out, "out", c->cfg.num_qo_heads))
+        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer,
+                              c->cfg.num_layers);
+    if (check_tensor(c, q, "q", c->cfg.num_qo_heads) ||
+        check_tensor(c, k, "k", c->cfg.num_kv_heads) ||
+        check_tensor(c, v, "v", c->cfg.num_kv_heads) ||
+        check_tensor(c, out, "out", c->cfg.num_qo_heads))
         return -1;
     const mlcc_kv_forward *f = &c->fwd;
     host_array slots, positions, token_seq, page_indptr, page_indices, last_page_len;
     DLTensor *pages = &c->pages[layer]->dl;
     MLCCValue a[8];
     int codes[8];
-    for (int i = 0; i < 8; i++) codes[i] = MLCC_TYPE_DLTENSOR;
+    for (int i = 0; i < 8; i++)
+        codes[i] = MLCC_TYPE_DLTENSOR;
 
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
     a[3].v_tensor = host_i32(&slots, f->append_slots, f->num_tokens);
@@ -451,15 +491,23 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
 
 /* ---- inspection ---- */
 
-int64_t mlcc_kv_cache_free_pages(const MLCCKVCache *c) { return c->num_free; }
-int64_t mlcc_kv_cache_total_pages(const MLCCKVCache *c) { return c->cfg.num_pages; }
-int mlcc_kv_cache_num_sequences(const MLCCKVCache *c) { return (int)c->seqs.len; }
+int64_t mlcc_kv_cache_free_pages(const MLCCKVCache *c) {
+    return c->num_free;
+}
+int64_t mlcc_kv_cache_total_pages(const MLCCKVCache *c) {
+    return c->cfg.num_pages;
+}
+int mlcc_kv_cache_num_sequences(const MLCCKVCache *c) {
+    return (int)c->seqs.len;
+}
 
 MLCCNDArray *mlcc_kv_cache_pages(MLCCKVCache *c, int layer) {
     return layer >= 0 && layer < c->cfg.num_layers ? c->pages[layer] : NULL;
 }
 
-void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits) { c->decode_splits = splits > 0 ? splits : 0; }
+void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits) {
+    c->decode_splits = splits > 0 ? splits : 0;
+}
 
 int mlcc_kv_cache_check(const MLCCKVCache *c) {
     int64_t n = c->cfg.num_pages;
@@ -469,25 +517,31 @@ int mlcc_kv_cache_check(const MLCCKVCache *c) {
     for (size_t i = 0; i < c->seqs.len && !rc; i++) {
         const kv_seq *s = c->seqs.data[i];
         if ((int64_t)s->pages.len != pages_for(c, s->length))
-            rc = mlcc_set_error("kv cache check: sequence %lld of length %lld holds %zu pages", (long long)s->id,
-                                (long long)s->length, s->pages.len);
+            rc = mlcc_set_error("kv cache check: sequence %lld of length %lld holds %zu pages",
+                                (long long)s->id, (long long)s->length, s->pages.len);
         for (size_t p = 0; p < s->pages.len && !rc; p++) {
             int32_t page = s->pages.data[p];
-            if (page < 0 || page >= n) rc = mlcc_set_error("kv cache check: sequence %lld holds page %d", (long long)s->id, page);
-            else count[page]++;
+            if (page < 0 || page >= n)
+                rc = mlcc_set_error("kv cache check: sequence %lld holds page %d", (long long)s->id,
+                                    page);
+            else
+                count[page]++;
         }
     }
     for (int64_t i = 0; i < c->num_free && !rc; i++) {
         int32_t p = c->free_list[i];
-        if (p < 0 || p >= n || is_free[p]) rc = mlcc_set_error("kv cache check: free list entry %d is bad or repeated", p);
-        else is_free[p] = 1;
+        if (p < 0 || p >= n || is_free[p])
+            rc = mlcc_set_error("kv cache check: free list entry %d is bad or repeated", p);
+        else
+            is_free[p] = 1;
     }
     for (int64_t p = 0; p < n && !rc; p++) {
         if (count[p] != c->refs[p])
-            rc = mlcc_set_error("kv cache check: page %lld has count %d but %d users", (long long)p, c->refs[p], count[p]);
+            rc = mlcc_set_error("kv cache check: page %lld has count %d but %d users", (long long)p,
+                                c->refs[p], count[p]);
         else if ((count[p] == 0) != (is_free[p] == 1))
-            rc = mlcc_set_error("kv cache check: page %lld with %d users is %sin the free list", (long long)p, count[p],
-                                is_free[p] ? "" : "not ");
+            rc = mlcc_set_error("kv cache check: page %lld with %d users is %sin the free list",
+                                (long long)p, count[p], is_free[p] ? "" : "not ");
     }
     free(count);
     free(is_free);

@@ -73,19 +73,22 @@ int mlcc_kv_cache_add_sequence(MLCCKVCache *c, int64_t seq_id);
 int mlcc_kv_cache_remove_sequence(MLCCKVCache *c, int64_t seq_id);
 /* A new sequence child_id holding the first fork_pos tokens of parent_id (fork_pos -1: all).
  * Full pages are shared; a partial last page is copied (one free page needed). */
-int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child_id, int64_t fork_pos);
+int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child_id,
+                                int64_t fork_pos);
 /* Drops the last n tokens of a sequence (speculation rollback); pages left empty are released. */
 int mlcc_kv_cache_pop_n(MLCCKVCache *c, int64_t seq_id, int64_t n);
 /* Tokens in the sequence, or -1 + error when it does not exist. */
 int64_t mlcc_kv_cache_seq_length(const MLCCKVCache *c, int64_t seq_id);
 
-int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n);
+int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths,
+                                int n);
 int mlcc_kv_cache_end_forward(MLCCKVCache *c);
 /* NULL when no forward is open. */
 const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c);
 /* Appends the step's K/V ([tokens, KVH, D]) into layer's pages and computes attention of q
  * ([tokens, QH, D]) into out. Tensors must be compact, on the cache's device, in its dtype. */
-int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v, DLTensor *out);
+int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                            DLTensor *out);
 
 /* Fixes the number of key chunks decode splits into (0: chosen per step from the lengths). */
 void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits);

@@ -43,7 +43,7 @@ typedef struct fixture {
     /* the last step: outputs per layer as float, [rows][QH][D] */
     float *out[LAYERS];
     int64_t rows;
-    double worst;  /* largest error seen, relative to the output's scale */
+    double worst; /* largest error seen, relative to the output's scale */
     double tol;
 } fixture;
 
@@ -59,12 +59,14 @@ static uint64_t mix(uint64_t x) {
 
 /* A value in [-1, 1) for (tag, position, kind q/k/v, head, d). */
 static double input_value(uint64_t tag, int64_t pos, int kind, int head, int d) {
-    uint64_t h = mix(tag * 0x9e3779b97f4a7c15ull + (uint64_t)pos * 1000003u + (uint64_t)kind * 7919u +
-                     (uint64_t)head * 131u + (uint64_t)d);
+    uint64_t h = mix(tag * 0x9e3779b97f4a7c15ull + (uint64_t)pos * 1000003u +
+                     (uint64_t)kind * 7919u + (uint64_t)head * 131u + (uint64_t)d);
     return (double)(h >> 11) / (double)(1ull << 52) - 1.0;
 }
 
-static int is_f16(const fixture *fx) { return fx->cfg.dtype.bits == 16; }
+static int is_f16(const fixture *fx) {
+    return fx->cfg.dtype.bits == 16;
+}
 
 /* The value as the storage dtype holds it. */
 static double round_to_dtype(const fixture *fx, double x) {
@@ -72,12 +74,15 @@ static double round_to_dtype(const fixture *fx, double x) {
 }
 
 static void store_elem(const fixture *fx, void *base, int64_t i, double x) {
-    if (is_f16(fx)) ((uint16_t *)base)[i] = mlcc_f32_to_f16((float)x);
-    else ((float *)base)[i] = (float)x;
+    if (is_f16(fx))
+        ((uint16_t *)base)[i] = mlcc_f32_to_f16((float)x);
+    else
+        ((float *)base)[i] = (float)x;
 }
 
 static double load_elem(const fixture *fx, const void *base, int64_t i) {
-    return is_f16(fx) ? (double)mlcc_f16_to_f32(((const uint16_t *)base)[i]) : (double)((const float *)base)[i];
+    return is_f16(fx) ? (double)mlcc_f16_to_f32(((const uint16_t *)base)[i])
+                      : (double)((const float *)base)[i];
 }
 
 /* q is scaled up so that logits are large enough for the soft-cap and the softmax to matter. */
@@ -88,7 +93,8 @@ static double q_value(const fixture *fx, uint64_t tag, int64_t pos, int h, int d
 /* K (kind 1) or V (kind 2) of a token as stored: rounded, with rope on K. */
 static void kv_row(const fixture *fx, uint64_t tag, int64_t pos, int kind, int h, double *row) {
     int D = fx->cfg.head_dim;
-    for (int d = 0; d < D; d++) row[d] = round_to_dtype(fx, input_value(tag, pos, kind, h, d));
+    for (int d = 0; d < D; d++)
+        row[d] = round_to_dtype(fx, input_value(tag, pos, kind, h, d));
     if (kind != 1 || fx->cfg.rope_theta <= 0) return;
     double rotated[1024];
     int half = D / 2;
@@ -98,22 +104,24 @@ static void kv_row(const fixture *fx, uint64_t tag, int64_t pos, int kind, int h
         double partner = d < half ? -row[d + half] : row[d - half];
         rotated[d] = row[d] * cos(angle) + partner * sin(angle);
     }
-    for (int d = 0; d < D; d++) row[d] = round_to_dtype(fx, rotated[d]);
+    for (int d = 0; d < D; d++)
+        row[d] = round_to_dtype(fx, rotated[d]);
 }
 
 /* ---- the float64 reference ---- */
 
 static double ref_logit(const fixture *fx, const double *q, const double *k) {
     double s = 0;
-    for (int d = 0; d < fx->cfg.head_dim; d++) s += q[d] * k[d];
+    for (int d = 0; d < fx->cfg.head_dim; d++)
+        s += q[d] * k[d];
     s *= fx->scale;
     if (fx->cfg.softcap > 0) s = fx->cfg.softcap * tanh(s / fx->cfg.softcap);
     return s;
 }
 
 /* out[D] = attention of query q (head h) at position pos over the sequence's keys. */
-static void ref_attention(const fixture *fx, const seq_ref *s, int64_t pos, int h, const double *q, int32_t window,
-                          double *out) {
+static void ref_attention(const fixture *fx, const seq_ref *s, int64_t pos, int h, const double *q,
+                          int32_t window, double *out) {
     int D = fx->cfg.head_dim, KVH = fx->cfg.num_kv_heads, kvh = h / (fx->cfg.num_qo_heads / KVH);
     int64_t lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
     double mx = -INFINITY, sum = 0;
@@ -122,14 +130,17 @@ static void ref_attention(const fixture *fx, const seq_ref *s, int64_t pos, int 
         logits[j] = ref_logit(fx, q, s->k + (j * KVH + kvh) * D);
         if (logits[j] > mx) mx = logits[j];
     }
-    for (int d = 0; d < D; d++) out[d] = 0;
+    for (int d = 0; d < D; d++)
+        out[d] = 0;
     for (int64_t j = lo; j <= pos; j++) {
         double p = exp(logits[j] - mx);
         sum += p;
         const double *v = s->v + (j * KVH + kvh) * D;
-        for (int d = 0; d < D; d++) out[d] += p * v[d];
+        for (int d = 0; d < D; d++)
+            out[d] += p * v[d];
     }
-    for (int d = 0; d < D; d++) out[d] /= sum;
+    for (int d = 0; d < D; d++)
+        out[d] /= sum;
 }
 
 /* ---- the fixture ---- */
@@ -152,19 +163,24 @@ static int fx_open(fixture *fx, const char *label, mlcc_attn_config cfg, double 
     CHECK_MSG(fx->mod != NULL, "%s: %s", label, mlcc_last_error());
     if (!fx->mod) return -1;
     const char *names[3] = {"kv_append", "attn_prefill", "attn_decode"};
-    for (int i = 0; i < 3; i++) fx->fn[i] = mlcc_module_get_function(mlcc_jit_module_handle(fx->mod), names[i]);
+    for (int i = 0; i < 3; i++)
+        fx->fn[i] = mlcc_module_get_function(mlcc_jit_module_handle(fx->mod), names[i]);
     fx->window[0] = 0;
     fx->window[1] = 7;
     fx->window[2] = 1000;
     /* made through the packed builtin, as a model library's create_kv_cache does */
-    MLCCShape *windows = mlcc_shape_new(LAYERS, (int64_t[LAYERS]){fx->window[0], fx->window[1], fx->window[2]});
+    MLCCShape *windows =
+        mlcc_shape_new(LAYERS, (int64_t[LAYERS]){fx->window[0], fx->window[1], fx->window[2]});
     MLCCArgs a;
     mlcc_args_init(&a);
-    int64_t ints[6] = {LAYERS, cfg.num_qo_heads, cfg.num_kv_heads, cfg.head_dim, cfg.page_size, NUM_PAGES};
-    for (int i = 0; i < 6; i++) mlcc_args_int(&a, ints[i]);
+    int64_t ints[6] = {LAYERS,       cfg.num_qo_heads, cfg.num_kv_heads,
+                       cfg.head_dim, cfg.page_size,    NUM_PAGES};
+    for (int i = 0; i < 6; i++)
+        mlcc_args_int(&a, ints[i]);
     mlcc_args_str(&a, is_f16(fx) ? "float16" : "float32");
     mlcc_args_object(&a, &windows->obj);
-    for (int i = 0; i < 3; i++) mlcc_args_object(&a, fx->fn[i] ? &fx->fn[i]->obj : NULL);
+    for (int i = 0; i < 3; i++)
+        mlcc_args_object(&a, fx->fn[i] ? &fx->fn[i]->obj : NULL);
     MLCCValue ret;
     int code;
     int rc = mlcc_call_global("mlcc.kv_cache.create", &a, &ret, &code);
@@ -177,15 +193,19 @@ static int fx_open(fixture *fx, const char *label, mlcc_attn_config cfg, double 
 static void fx_close(fixture *fx) {
     CHECK_MSG(fx->worst <= fx->tol, "%s: worst error %.3g > %.3g", fx->label, fx->worst, fx->tol);
     printf("%-34s worst relative error %.2e\n", fx->label, fx->worst);
-    for (int i = 0; i < fx->nseqs; i++) CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(fx->cache, fx->seqs[i].id), 0);
+    for (int i = 0; i < fx->nseqs; i++)
+        CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(fx->cache, fx->seqs[i].id), 0);
     if (fx->cache) {
         CHECK_EQ_INT(mlcc_kv_cache_free_pages(fx->cache), NUM_PAGES);
         CHECK_EQ_INT(mlcc_kv_cache_check(fx->cache), 0);
     }
-    for (int i = 0; i < fx->nseqs; i++) free(fx->seqs[i].k), free(fx->seqs[i].v);
-    for (int l = 0; l < LAYERS; l++) free(fx->out[l]);
+    for (int i = 0; i < fx->nseqs; i++)
+        free(fx->seqs[i].k), free(fx->seqs[i].v);
+    for (int l = 0; l < LAYERS; l++)
+        free(fx->out[l]);
     mlcc_kv_cache_release(fx->cache);
-    for (int i = 0; i < 3; i++) mlcc_object_release(fx->fn[i] ? &fx->fn[i]->obj : NULL);
+    for (int i = 0; i < 3; i++)
+        mlcc_object_release(fx->fn[i] ? &fx->fn[i]->obj : NULL);
     if (fx->mod) mlcc_jit_free(fx->mod);
 }
 
@@ -206,7 +226,8 @@ static void fx_add(fixture *fx, int64_t id, uint64_t tag) {
 }
 
 static void fx_fork(fixture *fx, int64_t parent, int64_t child, int64_t pos, uint64_t tag) {
-    CHECK_MSG(mlcc_kv_cache_fork_sequence(fx->cache, parent, child, pos) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(mlcc_kv_cache_fork_sequence(fx->cache, parent, child, pos) == 0, "%s",
+              mlcc_last_error());
     seq_ref *p = find_seq(fx, parent);
     seq_ref *c = new_ref(fx, child, tag);
     size_t n = (size_t)MAX_LEN * (size_t)fx->cfg.num_kv_heads * (size_t)fx->cfg.head_dim;
@@ -249,19 +270,22 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
         for (int64_t t = 0; t < lens[b]; t++) {
             int64_t r = f->qo_indptr[b] + t, pos = s->len + t;
             for (int h = 0; h < QH; h++)
-                for (int d = 0; d < D; d++) store_elem(fx, q, (r * QH + h) * D + d, q_value(fx, s->tag, pos, h, d));
+                for (int d = 0; d < D; d++)
+                    store_elem(fx, q, (r * QH + h) * D + d, q_value(fx, s->tag, pos, h, d));
             for (int h = 0; h < KVH; h++)
                 for (int kind = 1; kind <= 2; kind++) {
                     for (int d = 0; d < D; d++)
-                        store_elem(fx, kind == 1 ? k : v, (r * KVH + h) * D + d, input_value(s->tag, pos, kind, h, d));
+                        store_elem(fx, kind == 1 ? k : v, (r * KVH + h) * D + d,
+                                   input_value(s->tag, pos, kind, h, d));
                     kv_row(fx, s->tag, pos, kind, h, row);
-                    memcpy((kind == 1 ? s->k : s->v) + (pos * KVH + h) * D, row, sizeof(double) * (size_t)D);
+                    memcpy((kind == 1 ? s->k : s->v) + (pos * KVH + h) * D, row,
+                           sizeof(double) * (size_t)D);
                 }
         }
     }
     int64_t sq[3], sk[3], sv[3], so[3];
-    DLTensor tq = tensor3(fx, q, sq, T, QH), tk = tensor3(fx, k, sk, T, KVH), tv = tensor3(fx, v, sv, T, KVH),
-             to = tensor3(fx, out, so, T, QH);
+    DLTensor tq = tensor3(fx, q, sq, T, QH), tk = tensor3(fx, k, sk, T, KVH),
+             tv = tensor3(fx, v, sv, T, KVH), to = tensor3(fx, out, so, T, QH);
     fx->rows = T;
     for (int l = 0; l < LAYERS; l++) {
         if (l == 1) { /* one layer through the packed builtin */
@@ -282,7 +306,8 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
         CHECK_MSG(rc == 0, "%s: layer %d: %s", fx->label, l, mlcc_last_error());
         free(fx->out[l]);
         fx->out[l] = malloc(sizeof(float) * (size_t)T * QH * D);
-        for (int64_t i = 0; i < T * QH * D; i++) fx->out[l][i] = (float)load_elem(fx, out, i);
+        for (int64_t i = 0; i < T * QH * D; i++)
+            fx->out[l][i] = (float)load_elem(fx, out, i);
         /* the reference, row by row */
         double qrow[1024], want[1024];
         for (int b = 0; b < n; b++) {
@@ -290,7 +315,8 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
             for (int64_t t = 0; t < lens[b]; t++) {
                 int64_t r = f->qo_indptr[b] + t, pos = s->len + t;
                 for (int h = 0; h < QH; h++) {
-                    for (int d = 0; d < D; d++) qrow[d] = q_value(fx, s->tag, pos, h, d);
+                    for (int d = 0; d < D; d++)
+                        qrow[d] = q_value(fx, s->tag, pos, h, d);
                     ref_attention(fx, s, pos, h, qrow, fx->window[l], want);
                     double err = 0, mag = 1e-3;
                     for (int d = 0; d < D; d++) {
@@ -300,22 +326,24 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
                     }
                     if (err / mag > fx->worst) {
                         if (err / mag > fx->tol)
-                            fprintf(stderr, "%s: layer %d seq %lld pos %lld head %d: error %.3g\n", fx->label, l,
-                                    (long long)s->id, (long long)pos, h, err / mag);
+                            fprintf(stderr, "%s: layer %d seq %lld pos %lld head %d: error %.3g\n",
+                                    fx->label, l, (long long)s->id, (long long)pos, h, err / mag);
                         fx->worst = err / mag;
                     }
                 }
             }
         }
     }
-    for (int b = 0; b < n; b++) find_seq(fx, ids[b])->len += lens[b];
+    for (int b = 0; b < n; b++)
+        find_seq(fx, ids[b])->len += lens[b];
     CHECK_EQ_INT(mlcc_kv_cache_end_forward(fx->cache), 0);
     free(q), free(k), free(v), free(out);
 }
 
 static void fx_decode(fixture *fx, int n, const int64_t *ids) {
     int64_t ones[MAX_SEQS];
-    for (int i = 0; i < n; i++) ones[i] = 1;
+    for (int i = 0; i < n; i++)
+        ones[i] = 1;
     fx_step(fx, n, ids, ones);
 }
 
@@ -323,7 +351,9 @@ static void fx_decode(fixture *fx, int n, const int64_t *ids) {
 static float *save_rows(const fixture *fx, int64_t r0, int64_t n) {
     size_t per = (size_t)fx->cfg.num_qo_heads * (size_t)fx->cfg.head_dim;
     float *s = malloc(sizeof(float) * per * (size_t)n * LAYERS);
-    for (int l = 0; l < LAYERS; l++) memcpy(s + (size_t)l * per * (size_t)n, fx->out[l] + (size_t)r0 * per, sizeof(float) * per * (size_t)n);
+    for (int l = 0; l < LAYERS; l++)
+        memcpy(s + (size_t)l * per * (size_t)n, fx->out[l] + (size_t)r0 * per,
+               sizeof(float) * per * (size_t)n);
     return s;
 }
 
@@ -377,7 +407,8 @@ static void scenario_decode_equals_prefill(fixture *fx) {
     for (int i = 0; i < 3; i++) {
         float *pre = save_rows(fx, 29 + i, 1);
         double diff = max_diff(dec[i], pre, per * LAYERS);
-        CHECK_MSG(diff < (is_f16(fx) ? 2e-3 : 2e-5), "%s: decode step %d differs from prefill by %g", fx->label, i, diff);
+        CHECK_MSG(diff < (is_f16(fx) ? 2e-3 : 2e-5),
+                  "%s: decode step %d differs from prefill by %g", fx->label, i, diff);
         free(pre);
         free(dec[i]);
     }
@@ -399,7 +430,8 @@ static void scenario_fork(fixture *fx) {
     fx_step(fx, 3, ids, lens); /* the children diverge; the parent redoes its token */
     float *after = save_rows(fx, 9, 1);
     size_t per = (size_t)fx->cfg.num_qo_heads * fx->cfg.head_dim;
-    CHECK_MSG(max_diff(before, after, per * LAYERS) < (is_f16(fx) ? 2e-3 : 1e-6), "%s: fork changed the parent's output", fx->label);
+    CHECK_MSG(max_diff(before, after, per * LAYERS) < (is_f16(fx) ? 2e-3 : 1e-6),
+              "%s: fork changed the parent's output", fx->label);
     free(before);
     free(after);
     /* decode all three; then the parent rolls back into its shared pages and appends anew */
@@ -422,7 +454,8 @@ static void scenario_pop(fixture *fx) {
     fx_step(fx, 1, &s, &more);
     float *second = save_rows(fx, 0, 12);
     size_t per = (size_t)fx->cfg.num_qo_heads * fx->cfg.head_dim;
-    CHECK_MSG(max_diff(first, second, per * 12 * LAYERS) == 0, "%s: re-append after pop_n differs", fx->label);
+    CHECK_MSG(max_diff(first, second, per * 12 * LAYERS) == 0, "%s: re-append after pop_n differs",
+              fx->label);
     free(first);
     free(second);
     fx_decode(fx, 1, &s);
@@ -430,7 +463,8 @@ static void scenario_pop(fixture *fx) {
     fx_pop(fx, s, 1);
     fx_decode(fx, 1, &s);
     second = save_rows(fx, 0, 1);
-    CHECK_MSG(max_diff(first, second, per * LAYERS) == 0, "%s: decode after pop_n differs", fx->label);
+    CHECK_MSG(max_diff(first, second, per * LAYERS) == 0, "%s: decode after pop_n differs",
+              fx->label);
     free(first);
     free(second);
 }
@@ -448,7 +482,8 @@ static void run_config(const char *label, mlcc_attn_config cfg, int nseq, int fi
     fx_close(&fx);
 }
 
-static mlcc_attn_config config(int head_dim, int qo_heads, int kv_heads, int page_size, mlcc_dtype dtype) {
+static mlcc_attn_config config(int head_dim, int qo_heads, int kv_heads, int page_size,
+                               mlcc_dtype dtype) {
     mlcc_attn_config c = {0};
     c.head_dim = head_dim;
     c.num_qo_heads = qo_heads;

@@ -27,7 +27,8 @@ static MLCCKVCache *make_cache(int page_size, int64_t num_pages) {
 
 static void test_forward_arrays(void) {
     MLCCKVCache *c = make_cache(16, 64);
-    for (int i = 0; i < 3; i++) CHECK_EQ_INT(mlcc_kv_cache_add_sequence(c, 10 + i), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(mlcc_kv_cache_add_sequence(c, 10 + i), 0);
     CHECK(mlcc_kv_cache_add_sequence(c, 10) != 0);
     /* prefill 17, 16 and 1 tokens */
     int64_t ids[3] = {10, 11, 12}, lens[3] = {17, 16, 1};
@@ -40,9 +41,11 @@ static void test_forward_arrays(void) {
         CHECK_EQ_INT(f->qo_indptr[i], qo[i]);
         CHECK_EQ_INT(f->page_indptr[i], pip[i]);
     }
-    for (int i = 0; i < 3; i++) CHECK_EQ_INT(f->last_page_len[i], last[i]);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(f->last_page_len[i], last[i]);
     /* pages come out of the pool in order: 0, 1 | 2 | 3 */
-    for (int i = 0; i < 4; i++) CHECK_EQ_INT(f->page_indices[i], i);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(f->page_indices[i], i);
     CHECK_EQ_INT(f->positions[16], 16);
     CHECK_EQ_INT(f->append_slots[16], 1 * 16 + 0);
     CHECK_EQ_INT(f->token_seq[17], 1);
@@ -124,7 +127,8 @@ typedef struct kernel_log {
 
 static kernel_log logs[3];
 
-static int record(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+static int record(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
+                  void *res) {
     (void)ret, (void)ret_code;
     kernel_log *log = res;
     log->calls++;
@@ -147,21 +151,25 @@ static int call(const char *name, MLCCArgs *a, MLCCValue *ret) {
 
 static void test_builtins(void) {
     MLCCFunction *fn[3];
-    for (int i = 0; i < 3; i++) fn[i] = mlcc_function_new("recorder", record, &logs[i], NULL);
+    for (int i = 0; i < 3; i++)
+        fn[i] = mlcc_function_new("recorder", record, &logs[i], NULL);
     int64_t windows[2] = {0, 4};
     MLCCShape *w = mlcc_shape_new(2, windows);
     MLCCArgs a;
     MLCCValue ret;
     mlcc_args_init(&a);
     int64_t ints[6] = {2, 4, 2, 8, 4, 3}; /* layers, qo heads, kv heads, head_dim, page, pages */
-    for (int i = 0; i < 6; i++) mlcc_args_int(&a, ints[i]);
+    for (int i = 0; i < 6; i++)
+        mlcc_args_int(&a, ints[i]);
     mlcc_args_str(&a, "float32");
     mlcc_args_object(&a, &w->obj);
-    for (int i = 0; i < 3; i++) mlcc_args_object(&a, &fn[i]->obj);
+    for (int i = 0; i < 3; i++)
+        mlcc_args_object(&a, &fn[i]->obj);
     CHECK_MSG(call("mlcc.kv_cache.create", &a, &ret) == 0, "%s", mlcc_last_error());
     MLCCObject *cache = ret.v_handle;
     CHECK(mlcc_kv_cache_from_object(cache) != NULL);
-    for (int i = 0; i < 3; i++) mlcc_object_release(&fn[i]->obj); /* the cache holds them */
+    for (int i = 0; i < 3; i++)
+        mlcc_object_release(&fn[i]->obj); /* the cache holds them */
     mlcc_object_release(&w->obj);
 
     mlcc_args_init(&a);
@@ -169,7 +177,8 @@ static void test_builtins(void) {
     mlcc_args_int(&a, 5);
     CHECK_EQ_INT(call("mlcc.kv_cache.add_sequence", &a, &ret), 0);
     CHECK(call("mlcc.kv_cache.add_sequence", &a, &ret) != 0);
-    CHECK_MSG(strstr(mlcc_last_error(), "mlcc.kv_cache.add_sequence") != NULL, "%s", mlcc_last_error());
+    CHECK_MSG(strstr(mlcc_last_error(), "mlcc.kv_cache.add_sequence") != NULL, "%s",
+              mlcc_last_error());
 
     /* 13 tokens need 4 pages of 4: out of pages, reported as 1 */
     int64_t id = 5, len = 13;
@@ -353,7 +362,8 @@ static void fuzz_forward(MLCCKVCache *c, int *exhausted) {
     CHECK_MSG(rc == 0, "%s", mlcc_last_error());
     if (rc) return;
     const mlcc_kv_forward *f = mlcc_kv_cache_forward(c);
-    float *pages0 = mlcc_kv_cache_pages(c, 0)->dl.data, *pages1 = mlcc_kv_cache_pages(c, 1)->dl.data;
+    float *pages0 = mlcc_kv_cache_pages(c, 0)->dl.data,
+          *pages1 = mlcc_kv_cache_pages(c, 1)->dl.data;
     for (int b = 0; b < n; b++) {
         shadow_seq *s = &shadow[find_shadow(ids[b])];
         CHECK_EQ_INT(f->qo_indptr[b + 1] - f->qo_indptr[b], lens[b]);
@@ -428,7 +438,8 @@ static void test_fuzz(uint64_t seed, int steps) {
     }
     CHECK_EQ_INT(content_errors, 0);
     CHECK_MSG(exhausted > 0, "seed %llu never ran out of pages", (unsigned long long)seed);
-    while (nshadow > 0) CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(c, shadow[--nshadow].id), 0);
+    while (nshadow > 0)
+        CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(c, shadow[--nshadow].id), 0);
     CHECK_EQ_INT(mlcc_kv_cache_free_pages(c), mlcc_kv_cache_total_pages(c));
     CHECK_EQ_INT(mlcc_kv_cache_check(c), 0);
     mlcc_kv_cache_release(c);
@@ -438,6 +449,7 @@ int main(void) {
     test_forward_arrays();
     test_exhaustion();
     test_builtins();
-    for (uint64_t seed = 1; seed <= 8; seed++) test_fuzz(seed * 7919, 1500);
+    for (uint64_t seed = 1; seed <= 8; seed++)
+        test_fuzz(seed * 7919, 1500);
     return test_finish();
 }
