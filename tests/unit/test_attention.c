@@ -470,6 +470,27 @@ static void scenario_pop(fixture *fx) {
 }
 
 /* A ragged batch of nseq sequences whose lengths start at entry `first` of the list. */
+/* Running out of pages is reported, changes nothing, and the engine can preempt and go on. */
+static void scenario_exhaustion(fixture *fx) {
+    int64_t id = 600, other = 400;
+    fx_add(fx, id, 4242);
+    int64_t free_pages = mlcc_kv_cache_free_pages(fx->cache);
+    int64_t too_many = free_pages * fx->cfg.page_size + 1;
+    CHECK_EQ_INT(mlcc_kv_cache_begin_forward(fx->cache, &id, &too_many, 1), MLCC_KV_OUT_OF_PAGES);
+    CHECK_MSG(strstr(mlcc_last_error(), "out of pages") != NULL, "%s", mlcc_last_error());
+    CHECK_EQ_INT(mlcc_kv_cache_free_pages(fx->cache), free_pages);
+    CHECK(mlcc_kv_cache_forward(fx->cache) == NULL);
+    CHECK_EQ_INT(mlcc_kv_cache_seq_length(fx->cache, id), 0);
+    /* preempt another sequence, then run a step that fits; outputs still match */
+    seq_ref *victim = find_seq(fx, other);
+    CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(fx->cache, other), 0);
+    free(victim->k), free(victim->v);
+    *victim = fx->seqs[--fx->nseqs];
+    int64_t len = 21;
+    fx_step(fx, 1, &id, &len);
+    fx_decode(fx, 1, &id);
+}
+
 static void run_config(const char *label, mlcc_attn_config cfg, int nseq, int first, double tol) {
     fixture fx;
     if (fx_open(&fx, label, cfg, tol) == 0) {
@@ -477,6 +498,7 @@ static void run_config(const char *label, mlcc_attn_config cfg, int nseq, int fi
         scenario_decode_equals_prefill(&fx);
         scenario_fork(&fx);
         scenario_pop(&fx);
+        scenario_exhaustion(&fx);
         CHECK_EQ_INT(mlcc_kv_cache_check(fx.cache), 0);
     }
     fx_close(&fx);
