@@ -277,6 +277,20 @@ static int needs_copy_on_write(const MLCCKVCache *c, const kv_seq *s) {
     return s->length % c->cfg.page_size != 0 && c->refs[vec_last(&s->pages)] > 1;
 }
 
+/* Whether s, appended after the batch entries already in c->batch, will copy its last page:
+ * of k appenders sharing a partial page used by r sequences, the first min(k, r - 1) copy it
+ * and the last one, then its only user, writes in place (as begin_forward does). */
+static int copies_before_write(const MLCCKVCache *c, const kv_seq *s) {
+    if (!needs_copy_on_write(c, s)) return 0;
+    int32_t page = vec_last(&s->pages);
+    int64_t earlier = 0;
+    for (size_t b = 0; b < c->batch.len; b++) {
+        const kv_seq *o = c->batch.data[b];
+        if (o->length % c->cfg.page_size != 0 && vec_last(&o->pages) == page) earlier++;
+    }
+    return earlier + 1 <= c->refs[page] - 1;
+}
+
 static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n,
                        int64_t *need) {
     if (c->in_forward)
@@ -299,7 +313,7 @@ static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *le
         tokens += lengths[i];
         int64_t total_pages = pages_for(c, s->length + lengths[i]);
         pages += total_pages;
-        *need += total_pages - (int64_t)s->pages.len + needs_copy_on_write(c, s);
+        *need += total_pages - (int64_t)s->pages.len + copies_before_write(c, s);
         vec_push(&c->batch, s);
     }
     if (tokens > INT32_MAX || pages > INT32_MAX)

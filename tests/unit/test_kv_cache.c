@@ -114,6 +114,31 @@ static void test_exhaustion(void) {
     CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(c, 2), 0);
     CHECK_EQ_INT(mlcc_kv_cache_remove_sequence(c, 3), 0);
     CHECK_EQ_INT(mlcc_kv_cache_free_pages(c), 5);
+
+    /* two sequences share a partial page (fork at a boundary, then pop_n into it): appending
+     * to both copies it once, the second writes in place; the pool needs exactly one page */
+    int64_t a = 10, b = 11, eight = 8, two = 2;
+    CHECK_EQ_INT(mlcc_kv_cache_add_sequence(c, a), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_begin_forward(c, &a, &eight, 1), 0); /* pages 1, 2 of 5 */
+    CHECK_EQ_INT(mlcc_kv_cache_end_forward(c), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_fork_sequence(c, a, b, -1), 0); /* shares both */
+    CHECK_EQ_INT(mlcc_kv_cache_pop_n(c, a, 2), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_pop_n(c, b, 2), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_add_sequence(c, 13), 0);
+    int64_t twelve = 12, id13 = 13;
+    CHECK_EQ_INT(mlcc_kv_cache_begin_forward(c, &id13, &twelve, 1), 0); /* the last 3 pages */
+    CHECK_EQ_INT(mlcc_kv_cache_end_forward(c), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_free_pages(c), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_pop_n(c, 13, 5), 0); /* 7 tokens in 2 pages: one free */
+    CHECK_EQ_INT(mlcc_kv_cache_free_pages(c), 1);
+    int64_t ids2[2] = {a, b}, twos[2] = {two, two};
+    CHECK_MSG(mlcc_kv_cache_begin_forward(c, ids2, twos, 2) == 0, "%s", mlcc_last_error());
+    const mlcc_kv_forward *f = mlcc_kv_cache_forward(c);
+    CHECK(f->page_indices[1] != f->page_indices[3]);      /* the partial page is no longer shared */
+    CHECK_EQ_INT(f->page_indices[0], f->page_indices[2]); /* the full one still is */
+    CHECK_EQ_INT(mlcc_kv_cache_end_forward(c), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_free_pages(c), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_check(c), 0);
     mlcc_kv_cache_release(c);
 }
 
