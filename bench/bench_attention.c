@@ -7,7 +7,8 @@
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_attention.c -Lbuild -lmlcc \
  *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_attention
- * run:   MLCC_NUM_THREADS=2 build/bench_attention [f16] */
+ * run:   MLCC_NUM_THREADS=2 build/bench_attention [f16 | f16kv32]
+ *        (activations and pages float32; both float16; float16 activations, float32 pages) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,8 @@ static double read_bandwidth(const float *buf, int64_t n) {
 
 static MLCCFunction *fns[3];
 
+static int kv32; /* float32 pages under float16 activations */
+
 static MLCCKVCache *make_cache(int64_t pages, int f16) {
     mlcc_kv_cache_config kc = {0};
     kc.num_layers = 1;
@@ -72,6 +75,7 @@ static MLCCKVCache *make_cache(int64_t pages, int f16) {
     kc.page_size = PS;
     kc.num_pages = pages;
     kc.dtype = f16 ? MLCC_DTYPE_F16 : MLCC_DTYPE_F32;
+    kc.kv_dtype = kv32 ? MLCC_DTYPE_F32 : kc.dtype;
     kc.device = MLCC_CPU;
     kc.append = fns[0];
     kc.prefill = fns[1];
@@ -130,11 +134,13 @@ static double time_step(MLCCKVCache *c, int n, const int64_t *ids, int64_t add, 
 }
 
 int main(int argc, char **argv) {
-    int f16 = argc > 1 && strcmp(argv[1], "f16") == 0;
+    int f16 = argc > 1 && strncmp(argv[1], "f16", 3) == 0;
+    kv32 = argc > 1 && strcmp(argv[1], "f16kv32") == 0;
     ir_scope_begin();
     mlcc_attn_config cfg = {0};
     cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
     cfg.dtype = f16 ? DT_F16 : DT_F32;
+    cfg.kv_dtype = kv32 ? DT_F32 : cfg.dtype;
     mlcc_prim_func *funcs[3];
     if (gen_attn_kernels(&cfg, funcs)) return fprintf(stderr, "%s\n", mlcc_last_error()), 1;
     mlcc_jit_module *mod = mlcc_jit_build(funcs, 3);
@@ -147,10 +153,11 @@ int main(int argc, char **argv) {
     float *buf = malloc(sizeof(float) * (size_t)nfloat);
     for (int64_t i = 0; i < nfloat; i++)
         buf[i] = (float)(i & 7);
-    size_t es = f16 ? 2 : 4;
-    printf(
-        "attention on the CPU: %d query heads, %d KV heads, head_dim %d, page %d, %s, %d threads\n",
-        QH, KVH, D, PS, f16 ? "float16" : "float32", mlcc_threadpool_size());
+    size_t es = f16 && !kv32 ? 2 : 4; /* bytes of a K/V element */
+    printf("attention on the CPU: %d query heads, %d KV heads, head_dim %d, page %d, %s "
+           "activations, %s pages, %d threads\n",
+           QH, KVH, D, PS, f16 ? "float16" : "float32", es == 2 ? "float16" : "float32",
+           mlcc_threadpool_size());
     printf("%-26s %10s %10s %10s %8s\n", "step", "time ms", "KV MB", "floor ms", "ratio");
 
     static const int batches[3] = {1, 4, 16};

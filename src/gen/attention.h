@@ -27,7 +27,7 @@
  * Semantics (as transformers): logits = scale * q.k; with soft-cap c, logits = c * tanh(logits
  * / c); a query at position i sees keys j with 0 <= i - j < window (window <= 0: no limit).
  * Query head h reads KV head h / (QH / KVH) (GQA; MQA when KVH = 1). Arithmetic is float32
- * whatever the storage dtype.
+ * whatever the storage dtypes.
  *
  * CPU schedule (set here while the schedule primitives are not merged): the outer loop over
  * (token or sequence) x head (x split) is parallel, the loops over head_dim are vectorized,
@@ -42,10 +42,13 @@ typedef struct mlcc_attn_config {
     int num_qo_heads;
     int num_kv_heads;
     int page_size;
-    mlcc_dtype dtype;  /* of q, k, v, out and the pages: float32 or float16 */
-    double scale;      /* 0: 1 / sqrt(head_dim) */
-    double softcap;    /* 0: off */
-    double rope_theta; /* > 0: kv_append applies rope to K (NeoX layout); 0: off */
+    mlcc_dtype dtype;    /* of q, k, v and out: float32 or float16 */
+    mlcc_dtype kv_dtype; /* of the pages: float32 or float16; zero (bits 0) = dtype. A float16
+                          * model on the CPU keeps float32 pages: gcc 12 does not vectorize
+                          * loops over _Float16, and decode streams the pages */
+    double scale;        /* 0: 1 / sqrt(head_dim) */
+    double softcap;      /* 0: off */
+    double rope_theta;   /* > 0: kv_append applies rope to K (NeoX layout); 0: off */
 } mlcc_attn_config;
 
 /* Checks the configuration; -1 with an error naming the field. */

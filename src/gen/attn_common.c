@@ -18,6 +18,8 @@ int gen_attn_check(const mlcc_attn_config *c) {
         return mlcc_set_error("attention config: page_size %d must be in [1, 4096]", c->page_size);
     if (!(dtype_eq(c->dtype, DT_F32) || dtype_eq(c->dtype, DT_F16)))
         return mlcc_set_error("attention config: dtype must be float32 or float16");
+    if (c->kv_dtype.bits != 0 && !(dtype_eq(c->kv_dtype, DT_F32) || dtype_eq(c->kv_dtype, DT_F16)))
+        return mlcc_set_error("attention config: kv_dtype must be float32 or float16");
     if (c->scale < 0 || !isfinite(c->scale))
         return mlcc_set_error("attention config: scale %g must be >= 0 and finite", c->scale);
     if (c->softcap < 0 || !isfinite(c->softcap))
@@ -43,7 +45,8 @@ int attn_gen_init(attn_gen *g, const mlcc_attn_config *c) {
         }
     mlcc_expr *shape[5] = {ir_size_var("num_pages"), ir_int(2), ir_int(c->num_kv_heads),
                            ir_int(c->page_size), ir_int(c->head_dim)};
-    g->pages = ir_buffer("pages", c->dtype, shape, 5);
+    g->kv_dtype = c->kv_dtype.bits ? c->kv_dtype : c->dtype;
+    g->pages = ir_buffer("pages", g->kv_dtype, shape, 5);
     return 0;
 }
 

@@ -11,7 +11,8 @@ typedef struct attn_gen {
     int lanes; /* independent partial sums of a dot product (divides head_dim) */
     int group; /* query heads per KV head */
     double scale;
-    mlcc_buffer *pages; /* [num_pages, 2, KVH, PS, D] */
+    mlcc_dtype kv_dtype; /* of the pages */
+    mlcc_buffer *pages;  /* [num_pages, 2, KVH, PS, D] */
 } attn_gen;
 
 /* Validates c and fills g (with a fresh pages buffer); -1 + error on a bad config. */

@@ -50,8 +50,8 @@ mlcc_prim_func *gen_kv_append(const mlcc_attn_config *c) {
               *vidx[5] = {page, ir_int(1), h, offset, d};
     mlcc_expr *src[3] = {t, h, d};
     mlcc_stmt *stores[2] = {
-        ir_store(g.pages, ir_cast(c->dtype, rope_k(c, k, positions, t, h, d)), kidx, 5),
-        ir_store(g.pages, ir_load(v, src, 3), vidx, 5)};
+        ir_store(g.pages, ir_cast(g.kv_dtype, rope_k(c, k, positions, t, h, d)), kidx, 5),
+        ir_store(g.pages, ir_cast(g.kv_dtype, ir_load(v, src, 3)), vidx, 5)};
     mlcc_stmt *copy = attn_loop(d, ir_int(D), FOR_VECTORIZED, ir_seq(stores, 2));
     mlcc_stmt *body = ir_allocate(
         r, ir_seq2(attn_regs_set(r, regs, 5), ir_if(ir_ge(slot, ir_int(0)), copy, NULL)));

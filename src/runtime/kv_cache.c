@@ -95,6 +95,10 @@ static void kv_cache_delete(MLCCObject *obj) {
     free(c);
 }
 
+static int is_float_type(DLDataType t) {
+    return (t.code == kDLFloat || t.code == kDLBfloat) && t.lanes == 1 && mlcc_dtype_bytes(t) > 0;
+}
+
 static int check_config(const mlcc_kv_cache_config *cfg) {
     if (cfg->num_layers <= 0)
         return mlcc_set_error("kv cache: num_layers %d must be >= 1", cfg->num_layers);
@@ -113,9 +117,9 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
                               (long long)cfg->num_pages, INT32_MAX);
     if (cfg->device.device_type != kDLCPU)
         return mlcc_set_error("kv cache: only the CPU device is supported yet");
-    if (mlcc_dtype_bytes(cfg->dtype) == 0 || cfg->dtype.code == kDLInt ||
-        cfg->dtype.code == kDLUInt)
-        return mlcc_set_error("kv cache: dtype must be a float type");
+    if (!is_float_type(cfg->dtype)) return mlcc_set_error("kv cache: dtype must be a float type");
+    if (cfg->kv_dtype.bits != 0 && !is_float_type(cfg->kv_dtype))
+        return mlcc_set_error("kv cache: kv_dtype must be a float type");
     return 0;
 }
 
@@ -128,6 +132,7 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
     }
     mlcc_object_init(&c->obj, MLCC_OBJECT_KV_CACHE, kv_cache_delete);
     c->cfg = *cfg;
+    if (c->cfg.kv_dtype.bits == 0) c->cfg.kv_dtype = cfg->dtype;
     c->cfg.sliding_window = NULL;
     mlcc_object_retain(cfg->append ? &cfg->append->obj : NULL);
     mlcc_object_retain(cfg->prefill ? &cfg->prefill->obj : NULL);
@@ -138,7 +143,7 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
 
     int64_t shape[5] = {cfg->num_pages, 2, cfg->num_kv_heads, cfg->page_size, cfg->head_dim};
     c->page_bytes = (size_t)2 * (size_t)cfg->num_kv_heads * (size_t)cfg->page_size *
-                    (size_t)cfg->head_dim * mlcc_dtype_bytes(cfg->dtype);
+                    (size_t)cfg->head_dim * mlcc_dtype_bytes(c->cfg.kv_dtype);
     c->pages = calloc((size_t)cfg->num_layers, sizeof(MLCCNDArray *));
     c->refs = calloc((size_t)cfg->num_pages, sizeof(int32_t));
     c->free_list = malloc(sizeof(int32_t) * (size_t)cfg->num_pages);
@@ -148,7 +153,7 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
         return NULL;
     }
     for (int l = 0; l < cfg->num_layers; l++) {
-        c->pages[l] = mlcc_ndarray_empty(5, shape, cfg->dtype, cfg->device);
+        c->pages[l] = mlcc_ndarray_empty(5, shape, c->cfg.kv_dtype, cfg->device);
         if (!c->pages[l]) {
             mlcc_prefix_error("kv cache: pages of layer %d", l);
             kv_cache_delete(&c->obj);

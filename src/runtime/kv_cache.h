@@ -44,7 +44,8 @@ typedef struct mlcc_kv_cache_config {
     int head_dim;
     int page_size;
     int64_t num_pages;
-    DLDataType dtype;              /* of pages, q, k, v, out */
+    DLDataType dtype;              /* of q, k, v, out */
+    DLDataType kv_dtype;           /* of the pages; {0} = dtype */
     DLDevice device;               /* only the CPU for now */
     const int32_t *sliding_window; /* per layer (copied), <= 0 = none; NULL = none anywhere */
     MLCCFunction *append;          /* kernels (retained): kv_append, attn_prefill, attn_decode */

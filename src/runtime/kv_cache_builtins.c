@@ -3,8 +3,9 @@
  * calling convention. Sequence ids and step lengths travel as Shape objects.
  *
  *   create(num_layers, num_qo_heads, num_kv_heads, head_dim, page_size, num_pages, dtype,
- *          sliding_window, kv_append, attn_prefill, attn_decode) -> KVCache
- *       dtype a string ("float32", "float16"); sliding_window an int for every layer or a
+ *          sliding_window, kv_append, attn_prefill, attn_decode[, kv_dtype]) -> KVCache
+ *       dtype (of q, k, v, out) and kv_dtype (of the pages, default dtype) strings ("float32",
+ *       "float16"); sliding_window an int for every layer or a
  *       Shape with one entry per layer (<= 0: none); the three kernels as function objects.
  *   add_sequence(cache, id)  remove_sequence(cache, id)  fork_sequence(cache, parent, child,
  *       pos)  pop_n(cache, id, n)  end_forward(cache)
@@ -59,9 +60,9 @@ static int arg_small(const MLCCValue *args, const int *codes, int n, int i, int 
 static int kv_create(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
                      void *res) {
     (void)res;
-    if (mlcc_check_num_args(n, 11)) return -1;
+    if (n != 12 && mlcc_check_num_args(n, 11)) return -1;
     mlcc_kv_cache_config cfg = {0};
-    const char *dtype;
+    const char *dtype, *kv_dtype = NULL;
     if (arg_small(args, codes, n, 0, &cfg.num_layers) ||
         arg_small(args, codes, n, 1, &cfg.num_qo_heads) ||
         arg_small(args, codes, n, 2, &cfg.num_kv_heads) ||
@@ -73,6 +74,9 @@ static int kv_create(const MLCCValue *args, const int *codes, int n, MLCCValue *
         arg_function(args, codes, n, 10, &cfg.decode))
         return -1;
     if (mlcc_dtype_parse(dtype, &cfg.dtype)) return -1;
+    if (n == 12 &&
+        (mlcc_arg_str(args, codes, n, 11, &kv_dtype) || mlcc_dtype_parse(kv_dtype, &cfg.kv_dtype)))
+        return -1;
     cfg.device = MLCC_CPU;
     int32_t *windows = NULL;
     if (cfg.num_layers > 0 && cfg.num_layers <= 100000) {

@@ -73,6 +73,15 @@ static double round_to_dtype(const fixture *fx, double x) {
     return is_f16(fx) ? (double)mlcc_f16_to_f32(mlcc_f32_to_f16((float)x)) : (double)(float)x;
 }
 
+/* The pages' dtype (kv_dtype, else dtype). */
+static int kv_is_f16(const fixture *fx) {
+    return fx->cfg.kv_dtype.bits ? fx->cfg.kv_dtype.bits == 16 : is_f16(fx);
+}
+
+static double round_to_kv(const fixture *fx, double x) {
+    return kv_is_f16(fx) ? (double)mlcc_f16_to_f32(mlcc_f32_to_f16((float)x)) : (double)(float)x;
+}
+
 static void store_elem(const fixture *fx, void *base, int64_t i, double x) {
     if (is_f16(fx))
         ((uint16_t *)base)[i] = mlcc_f32_to_f16((float)x);
@@ -94,7 +103,7 @@ static double q_value(const fixture *fx, uint64_t tag, int64_t pos, int h, int d
 static void kv_row(const fixture *fx, uint64_t tag, int64_t pos, int kind, int h, double *row) {
     int D = fx->cfg.head_dim;
     for (int d = 0; d < D; d++)
-        row[d] = round_to_dtype(fx, input_value(tag, pos, kind, h, d));
+        row[d] = round_to_kv(fx, round_to_dtype(fx, input_value(tag, pos, kind, h, d)));
     if (kind != 1 || fx->cfg.rope_theta <= 0) return;
     double rotated[1024];
     int half = D / 2;
@@ -105,7 +114,7 @@ static void kv_row(const fixture *fx, uint64_t tag, int64_t pos, int kind, int h
         rotated[d] = row[d] * cos(angle) + partner * sin(angle);
     }
     for (int d = 0; d < D; d++)
-        row[d] = round_to_dtype(fx, rotated[d]);
+        row[d] = round_to_kv(fx, rotated[d]);
 }
 
 /* ---- the float64 reference ---- */
@@ -181,6 +190,7 @@ static int fx_open(fixture *fx, const char *label, mlcc_attn_config cfg, double 
     mlcc_args_object(&a, &windows->obj);
     for (int i = 0; i < 3; i++)
         mlcc_args_object(&a, fx->fn[i] ? &fx->fn[i]->obj : NULL);
+    if (cfg.kv_dtype.bits) mlcc_args_str(&a, kv_is_f16(fx) ? "float16" : "float32");
     MLCCValue ret;
     int code;
     int rc = mlcc_call_global("mlcc.kv_cache.create", &a, &ret, &code);
@@ -556,6 +566,10 @@ int main(void) {
     c = config(64, 4, 2, 8, DT_F16); /* float16 storage, page 8, custom scale */
     c.scale = 0.2;
     run_config("d64 g2 f16 page8 scale", c, 3, 3, 3e-3);
+    c = config(32, 8, 2, 16, DT_F16); /* float16 activations over float32 pages (the CPU choice) */
+    c.kv_dtype = DT_F32;
+    c.rope_theta = 500000;
+    run_config("d32 g4 f16 act f32 pages rope", c, 2, 5, 3e-3);
     ir_scope_end();
     return test_finish();
 }
