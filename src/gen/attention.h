@@ -29,9 +29,16 @@
  * Query head h reads KV head h / (QH / KVH) (GQA; MQA when KVH = 1). Arithmetic is float32
  * whatever the storage dtypes.
  *
+ * The pages are kv_dtype (default: dtype); the sliding window is an argument, so one set of
+ * kernels serves layers with different windows.
+ *
  * CPU schedule (set here while the schedule primitives are not merged): the outer loop over
- * (token or sequence) x head (x split) is parallel, the loops over head_dim are vectorized,
- * and dot products accumulate in `lanes` independent partial sums so they vectorize too. */
+ * (token or sequence) x KV head (x split) is parallel, and each task runs all the query heads
+ * of its group, so a K/V row is read once per group; keys are taken a page at a time (one
+ * online-softmax rescale per page); the loops over head_dim are vectorized, dot products
+ * accumulate in `lanes` independent partial sums held in registers, V rows are folded into
+ * the accumulator four keys per pass. Each stage is an opaque block ("append", "attention",
+ * "attention_split", "merge") that GPU schedules can find by name. */
 #ifndef MLCC_GEN_ATTENTION_H
 #define MLCC_GEN_ATTENTION_H
 

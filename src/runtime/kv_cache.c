@@ -112,9 +112,11 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
         return mlcc_set_error("kv cache: head_dim %d must be >= 1", cfg->head_dim);
     if (cfg->page_size <= 0)
         return mlcc_set_error("kv cache: page_size %d must be >= 1", cfg->page_size);
-    if (cfg->num_pages <= 0 || cfg->num_pages > INT32_MAX)
-        return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d]",
-                              (long long)cfg->num_pages, INT32_MAX);
+    /* append slots (page * page_size + offset) are int32 for the kernels */
+    if (cfg->num_pages <= 0 || cfg->num_pages > INT32_MAX / cfg->page_size)
+        return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d] for page_size %d",
+                              (long long)cfg->num_pages, INT32_MAX / cfg->page_size,
+                              cfg->page_size);
     if (cfg->device.device_type != kDLCPU)
         return mlcc_set_error("kv cache: only the CPU device is supported yet");
     if (!is_float_type(cfg->dtype)) return mlcc_set_error("kv cache: dtype must be a float type");

@@ -80,6 +80,28 @@ static void test_forward_arrays(void) {
     mlcc_kv_cache_release(c);
 }
 
+static void test_bad_configs(void) {
+    mlcc_kv_cache_config cfg = {0};
+    cfg.num_layers = 1, cfg.num_qo_heads = 4, cfg.num_kv_heads = 3, cfg.head_dim = 8;
+    cfg.page_size = 16, cfg.num_pages = 4, cfg.dtype = MLCC_DTYPE_F32, cfg.device = MLCC_CPU;
+    CHECK(mlcc_kv_cache_new(&cfg) == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "num_qo_heads") != NULL, "%s", mlcc_last_error());
+    cfg.num_kv_heads = 2;
+    cfg.num_pages = (int64_t)1 << 28; /* slots would overflow int32 */
+    CHECK(mlcc_kv_cache_new(&cfg) == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "num_pages") != NULL, "%s", mlcc_last_error());
+    cfg.num_pages = 4;
+    cfg.dtype = MLCC_DTYPE_I32;
+    CHECK(mlcc_kv_cache_new(&cfg) == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "dtype") != NULL, "%s", mlcc_last_error());
+    cfg.dtype = MLCC_DTYPE_F16;
+    cfg.kv_dtype = MLCC_DTYPE_F32;
+    MLCCKVCache *c = mlcc_kv_cache_new(&cfg);
+    CHECK(c != NULL);
+    if (c) CHECK(mlcc_kv_cache_pages(c, 0)->dl.dtype.bits == 32);
+    mlcc_kv_cache_release(c);
+}
+
 static void test_exhaustion(void) {
     MLCCKVCache *c = make_cache(4, 5); /* 20 tokens */
     CHECK_EQ_INT(mlcc_kv_cache_add_sequence(c, 1), 0);
@@ -472,6 +494,7 @@ static void test_fuzz(uint64_t seed, int steps) {
 
 int main(void) {
     test_forward_arrays();
+    test_bad_configs();
     test_exhaustion();
     test_builtins();
     for (uint64_t seed = 1; seed <= 8; seed++)
