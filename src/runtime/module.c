@@ -97,10 +97,6 @@ MLCCModule *mlcc_module_load(const char *path) {
         mlcc_set_error("loading model library %s: %s", path, why ? why : "dlopen failed");
         return NULL;
     }
-    /* The OpenMP runtime a library pulls in must outlive it: its worker threads stay parked
-     * in libgomp's code after the parallel region, and unmapping it under them (when the
-     * last library using it is closed) crashes them. Pin it if the library loaded it. */
-    dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
     MLCCModule *m = mlcc_xcalloc(1, sizeof *m);
     mlcc_object_init(&m->obj, MLCC_OBJECT_MODULE, module_delete);
     m->handle = handle;
