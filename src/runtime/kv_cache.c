@@ -1,0 +1,570 @@
+/* kv_cache.c - the paged KV cache (see kv_cache.h). */
+#include "runtime/kv_cache.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/object.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/vec.h"
+
+typedef MLCC_VEC(int32_t) i32_vec;
+
+typedef struct kv_seq {
+    int64_t id;
+    int64_t length;
+    i32_vec pages; /* ceil(length / page_size) pages, in order */
+} kv_seq;
+
+struct MLCCKVCache {
+    MLCCObject obj;
+    mlcc_kv_cache_config cfg;
+    int32_t *window;     /* per layer */
+    MLCCNDArray **pages; /* per layer */
+    size_t page_bytes;   /* one page of one layer: K and V */
+    int32_t *refs;       /* per page: sequences using it */
+    int32_t *free_list;  /* a stack of free page ids */
+    int64_t num_free;
+    MLCC_VEC(kv_seq *) seqs;
+    int decode_splits; /* 0 = chosen per step */
+
+    /* the open forward */
+    int in_forward;
+    MLCC_VEC(kv_seq *) batch;
+    i32_vec qo_indptr, page_indptr, page_indices, last_page_len, positions, token_seq, append_slots;
+    mlcc_kv_forward fwd;
+};
+
+/* ---- pages ---- */
+
+static int32_t page_alloc(MLCCKVCache *c) {
+    int32_t p = c->free_list[--c->num_free];
+    c->refs[p] = 1;
+    return p;
+}
+
+static void page_release(MLCCKVCache *c, int32_t p) {
+    if (--c->refs[p] == 0) c->free_list[c->num_free++] = p;
+}
+
+/* Copies page src to page dst in every layer. */
+static void page_copy(MLCCKVCache *c, int32_t dst, int32_t src) {
+    for (int l = 0; l < c->cfg.num_layers; l++) {
+        char *base = c->pages[l]->dl.data;
+        memcpy(base + (size_t)dst * c->page_bytes, base + (size_t)src * c->page_bytes,
+               c->page_bytes);
+    }
+}
+
+static int64_t pages_for(const MLCCKVCache *c, int64_t tokens) {
+    return (tokens + c->cfg.page_size - 1) / c->cfg.page_size;
+}
+
+static int out_of_pages(const MLCCKVCache *c, const char *what, int64_t need) {
+    mlcc_set_error("kv cache: out of pages: %s needs %lld free pages, %lld of %lld are free", what,
+                   (long long)need, (long long)c->num_free, (long long)c->cfg.num_pages);
+    return MLCC_KV_OUT_OF_PAGES;
+}
+
+/* ---- the object ---- */
+
+static void kv_cache_delete(MLCCObject *obj) {
+    MLCCKVCache *c = (MLCCKVCache *)obj;
+    for (size_t i = 0; i < c->seqs.len; i++) {
+        vec_free(&c->seqs.data[i]->pages);
+        free(c->seqs.data[i]);
+    }
+    vec_free(&c->seqs);
+    vec_free(&c->batch);
+    i32_vec *arrays[] = {&c->qo_indptr, &c->page_indptr, &c->page_indices, &c->last_page_len,
+                         &c->positions, &c->token_seq,   &c->append_slots};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        vec_free(arrays[i]);
+    if (c->pages)
+        for (int l = 0; l < c->cfg.num_layers; l++)
+            mlcc_ndarray_release(c->pages[l]);
+    free(c->pages);
+    free(c->window);
+    free(c->refs);
+    free(c->free_list);
+    mlcc_object_release(c->cfg.append ? &c->cfg.append->obj : NULL);
+    mlcc_object_release(c->cfg.prefill ? &c->cfg.prefill->obj : NULL);
+    mlcc_object_release(c->cfg.decode ? &c->cfg.decode->obj : NULL);
+    free(c);
+}
+
+static int is_float_type(DLDataType t) {
+    return (t.code == kDLFloat || t.code == kDLBfloat) && t.lanes == 1 && mlcc_dtype_bytes(t) > 0;
+}
+
+static int check_config(const mlcc_kv_cache_config *cfg) {
+    if (cfg->num_layers <= 0)
+        return mlcc_set_error("kv cache: num_layers %d must be >= 1", cfg->num_layers);
+    if (cfg->num_kv_heads <= 0)
+        return mlcc_set_error("kv cache: num_kv_heads %d must be >= 1", cfg->num_kv_heads);
+    if (cfg->num_qo_heads <= 0 || cfg->num_qo_heads % cfg->num_kv_heads)
+        return mlcc_set_error(
+            "kv cache: num_qo_heads %d must be a positive multiple of num_kv_heads %d",
+            cfg->num_qo_heads, cfg->num_kv_heads);
+    if (cfg->head_dim <= 0)
+        return mlcc_set_error("kv cache: head_dim %d must be >= 1", cfg->head_dim);
+    if (cfg->page_size <= 0)
+        return mlcc_set_error("kv cache: page_size %d must be >= 1", cfg->page_size);
+    /* append slots (page * page_size + offset) are int32 for the kernels */
+    if (cfg->num_pages <= 0 || cfg->num_pages > INT32_MAX / cfg->page_size)
+        return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d] for page_size %d",
+                              (long long)cfg->num_pages, INT32_MAX / cfg->page_size,
+                              cfg->page_size);
+    if (cfg->device.device_type != kDLCPU)
+        return mlcc_set_error("kv cache: only the CPU device is supported yet");
+    if (!is_float_type(cfg->dtype)) return mlcc_set_error("kv cache: dtype must be a float type");
+    if (cfg->kv_dtype.bits != 0 && !is_float_type(cfg->kv_dtype))
+        return mlcc_set_error("kv cache: kv_dtype must be a float type");
+    return 0;
+}
+
+MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
+    if (check_config(cfg)) return NULL;
+    MLCCKVCache *c = calloc(1, sizeof *c);
+    if (!c) {
+        mlcc_set_error("kv cache: out of memory");
+        return NULL;
+    }
+    mlcc_object_init(&c->obj, MLCC_OBJECT_KV_CACHE, kv_cache_delete);
+    c->cfg = *cfg;
+    if (c->cfg.kv_dtype.bits == 0) c->cfg.kv_dtype = cfg->dtype;
+    c->cfg.sliding_window = NULL;
+    mlcc_object_retain(cfg->append ? &cfg->append->obj : NULL);
+    mlcc_object_retain(cfg->prefill ? &cfg->prefill->obj : NULL);
+    mlcc_object_retain(cfg->decode ? &cfg->decode->obj : NULL);
+    c->window = mlcc_xmalloc(sizeof(int32_t) * (size_t)cfg->num_layers);
+    for (int l = 0; l < cfg->num_layers; l++)
+        c->window[l] = cfg->sliding_window ? cfg->sliding_window[l] : 0;
+
+    int64_t shape[5] = {cfg->num_pages, 2, cfg->num_kv_heads, cfg->page_size, cfg->head_dim};
+    c->page_bytes = (size_t)2 * (size_t)cfg->num_kv_heads * (size_t)cfg->page_size *
+                    (size_t)cfg->head_dim * mlcc_dtype_bytes(c->cfg.kv_dtype);
+    c->pages = calloc((size_t)cfg->num_layers, sizeof(MLCCNDArray *));
+    c->refs = calloc((size_t)cfg->num_pages, sizeof(int32_t));
+    c->free_list = malloc(sizeof(int32_t) * (size_t)cfg->num_pages);
+    if (!c->pages || !c->refs || !c->free_list) {
+        mlcc_set_error("kv cache: out of memory for %lld pages", (long long)cfg->num_pages);
+        kv_cache_delete(&c->obj);
+        return NULL;
+    }
+    for (int l = 0; l < cfg->num_layers; l++) {
+        c->pages[l] = mlcc_ndarray_empty(5, shape, c->cfg.kv_dtype, cfg->device);
+        if (!c->pages[l]) {
+            mlcc_prefix_error("kv cache: pages of layer %d", l);
+            kv_cache_delete(&c->obj);
+            return NULL;
+        }
+        memset(c->pages[l]->dl.data, 0, mlcc_ndarray_nbytes(c->pages[l]));
+    }
+    /* the stack pops page 0 first */
+    for (int64_t i = 0; i < cfg->num_pages; i++)
+        c->free_list[i] = (int32_t)(cfg->num_pages - 1 - i);
+    c->num_free = cfg->num_pages;
+    return c;
+}
+
+MLCCKVCache *mlcc_kv_cache_from_object(MLCCObject *obj) {
+    return MLCC_OBJECT_AS(obj, MLCC_OBJECT_KV_CACHE, MLCCKVCache);
+}
+
+/* ---- sequences ---- */
+
+static kv_seq *find_seq(const MLCCKVCache *c, int64_t id, size_t *index) {
+    for (size_t i = 0; i < c->seqs.len; i++)
+        if (c->seqs.data[i]->id == id) {
+            if (index) *index = i;
+            return c->seqs.data[i];
+        }
+    return NULL;
+}
+
+static kv_seq *get_seq(const MLCCKVCache *c, int64_t id, const char *op) {
+    kv_seq *s = find_seq(c, id, NULL);
+    if (!s) mlcc_set_error("kv cache: %s: no sequence %lld", op, (long long)id);
+    return s;
+}
+
+static int not_in_forward(const MLCCKVCache *c, const char *op) {
+    if (c->in_forward)
+        return mlcc_set_error("kv cache: %s during a forward step (call end_forward first)", op);
+    return 0;
+}
+
+static kv_seq *new_seq(MLCCKVCache *c, int64_t id) {
+    kv_seq *s = mlcc_xmalloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    vec_push(&c->seqs, s);
+    return s;
+}
+
+int mlcc_kv_cache_add_sequence(MLCCKVCache *c, int64_t seq_id) {
+    if (not_in_forward(c, "add_sequence")) return -1;
+    if (find_seq(c, seq_id, NULL))
+        return mlcc_set_error("kv cache: add_sequence: sequence %lld exists", (long long)seq_id);
+    new_seq(c, seq_id);
+    return 0;
+}
+
+int mlcc_kv_cache_remove_sequence(MLCCKVCache *c, int64_t seq_id) {
+    if (not_in_forward(c, "remove_sequence")) return -1;
+    size_t index;
+    kv_seq *s = find_seq(c, seq_id, &index);
+    if (!s) return mlcc_set_error("kv cache: remove_sequence: no sequence %lld", (long long)seq_id);
+    for (size_t i = 0; i < s->pages.len; i++)
+        page_release(c, s->pages.data[i]);
+    vec_free(&s->pages);
+    free(s);
+    c->seqs.data[index] = vec_last(&c->seqs);
+    c->seqs.len--;
+    return 0;
+}
+
+int mlcc_kv_cache_fork_sequence(MLCCKVCache *c, int64_t parent_id, int64_t child_id,
+                                int64_t fork_pos) {
+    if (not_in_forward(c, "fork_sequence")) return -1;
+    kv_seq *parent = get_seq(c, parent_id, "fork_sequence");
+    if (!parent) return -1;
+    if (find_seq(c, child_id, NULL))
+        return mlcc_set_error("kv cache: fork_sequence: sequence %lld exists", (long long)child_id);
+    if (fork_pos == -1) fork_pos = parent->length;
+    if (fork_pos < 0 || fork_pos > parent->length)
+        return mlcc_set_error(
+            "kv cache: fork_sequence: position %lld outside sequence %lld of length %lld",
+            (long long)fork_pos, (long long)parent_id, (long long)parent->length);
+    int64_t full = fork_pos / c->cfg.page_size;
+    int partial = fork_pos % c->cfg.page_size != 0;
+    if (partial && c->num_free < 1) return out_of_pages(c, "fork_sequence", 1);
+    kv_seq *child = new_seq(c, child_id); /* may move c->seqs, not parent */
+    child->length = fork_pos;
+    for (int64_t i = 0; i < full; i++) {
+        int32_t p = parent->pages.data[i];
+        c->refs[p]++;
+        vec_push(&child->pages, p);
+    }
+    if (partial) {
+        int32_t p = page_alloc(c);
+        page_copy(c, p, parent->pages.data[full]);
+        vec_push(&child->pages, p);
+    }
+    return 0;
+}
+
+int mlcc_kv_cache_pop_n(MLCCKVCache *c, int64_t seq_id, int64_t n) {
+    if (not_in_forward(c, "pop_n")) return -1;
+    kv_seq *s = get_seq(c, seq_id, "pop_n");
+    if (!s) return -1;
+    if (n < 0 || n > s->length)
+        return mlcc_set_error(
+            "kv cache: pop_n: cannot drop %lld tokens of sequence %lld of length %lld",
+            (long long)n, (long long)seq_id, (long long)s->length);
+    s->length -= n;
+    int64_t keep = pages_for(c, s->length);
+    while ((int64_t)s->pages.len > keep)
+        page_release(c, vec_pop(&s->pages));
+    return 0;
+}
+
+int64_t mlcc_kv_cache_seq_length(const MLCCKVCache *c, int64_t seq_id) {
+    kv_seq *s = get_seq(c, seq_id, "seq_length");
+    return s ? s->length : -1;
+}
+
+/* ---- a forward step ---- */
+
+/* A shared partial last page must be copied before the sequence writes into it. */
+static int needs_copy_on_write(const MLCCKVCache *c, const kv_seq *s) {
+    return s->length % c->cfg.page_size != 0 && c->refs[vec_last(&s->pages)] > 1;
+}
+
+/* Whether s, appended after the batch entries already in c->batch, will copy its last page:
+ * of k appenders sharing a partial page used by r sequences, the first min(k, r - 1) copy it
+ * and the last one, then its only user, writes in place (as begin_forward does). */
+static int copies_before_write(const MLCCKVCache *c, const kv_seq *s) {
+    if (!needs_copy_on_write(c, s)) return 0;
+    int32_t page = vec_last(&s->pages);
+    int64_t earlier = 0;
+    for (size_t b = 0; b < c->batch.len; b++) {
+        const kv_seq *o = c->batch.data[b];
+        if (o->length % c->cfg.page_size != 0 && vec_last(&o->pages) == page) earlier++;
+    }
+    return earlier + 1 <= c->refs[page] - 1;
+}
+
+static int check_batch(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths, int n,
+                       int64_t *need) {
+    if (c->in_forward)
+        return mlcc_set_error("kv cache: begin_forward: the previous step was not ended");
+    if (n <= 0) return mlcc_set_error("kv cache: begin_forward: empty batch");
+    int64_t tokens = 0, pages = 0;
+    *need = 0;
+    vec_clear(&c->batch);
+    for (int i = 0; i < n; i++) {
+        kv_seq *s = get_seq(c, seq_ids[i], "begin_forward");
+        if (!s) return -1;
+        for (int k = 0; k < i; k++)
+            if (seq_ids[k] == seq_ids[i])
+                return mlcc_set_error("kv cache: begin_forward: sequence %lld appears twice",
+                                      (long long)seq_ids[i]);
+        if (lengths[i] <= 0 || lengths[i] > INT32_MAX - s->length)
+            return mlcc_set_error(
+                "kv cache: begin_forward: sequence %lld: cannot add %lld tokens to %lld",
+                (long long)seq_ids[i], (long long)lengths[i], (long long)s->length);
+        tokens += lengths[i];
+        int64_t total_pages = pages_for(c, s->length + lengths[i]);
+        pages += total_pages;
+        *need += total_pages - (int64_t)s->pages.len + copies_before_write(c, s);
+        vec_push(&c->batch, s);
+    }
+    if (tokens > INT32_MAX || pages > INT32_MAX)
+        return mlcc_set_error("kv cache: begin_forward: %lld tokens over %lld pages is too large",
+                              (long long)tokens, (long long)pages);
+    return 0;
+}
+
+static void build_arrays(MLCCKVCache *c, const int64_t *lengths, const int64_t *old_len) {
+    int ps = c->cfg.page_size;
+    i32_vec *arrays[] = {&c->qo_indptr, &c->page_indptr, &c->page_indices, &c->last_page_len,
+                         &c->positions, &c->token_seq,   &c->append_slots};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        vec_clear(arrays[i]);
+    vec_push(&c->qo_indptr, 0);
+    vec_push(&c->page_indptr, 0);
+    int decode = 1;
+    for (size_t b = 0; b < c->batch.len; b++) {
+        kv_seq *s = c->batch.data[b];
+        for (int64_t t = 0; t < lengths[b]; t++) {
+            int64_t pos = old_len[b] + t;
+            vec_push(&c->positions, (int32_t)pos);
+            vec_push(&c->token_seq, (int32_t)b);
+            vec_push(&c->append_slots, (int32_t)(s->pages.data[pos / ps] * (int64_t)ps + pos % ps));
+        }
+        for (size_t p = 0; p < s->pages.len; p++)
+            vec_push(&c->page_indices, s->pages.data[p]);
+        vec_push(&c->qo_indptr, (int32_t)c->positions.len);
+        vec_push(&c->page_indptr, (int32_t)c->page_indices.len);
+        vec_push(&c->last_page_len, (int32_t)(s->length - (int64_t)(s->pages.len - 1) * ps));
+        if (lengths[b] != 1) decode = 0;
+    }
+    mlcc_kv_forward *f = &c->fwd;
+    f->num_seqs = (int)c->batch.len;
+    f->num_tokens = (int64_t)c->positions.len;
+    f->num_pages = (int64_t)c->page_indices.len;
+    f->qo_indptr = c->qo_indptr.data;
+    f->page_indptr = c->page_indptr.data;
+    f->page_indices = c->page_indices.data;
+    f->last_page_len = c->last_page_len.data;
+    f->positions = c->positions.data;
+    f->token_seq = c->token_seq.data;
+    f->append_slots = c->append_slots.data;
+    f->is_decode = decode;
+}
+
+int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const int64_t *lengths,
+                                int n) {
+    int64_t need = 0;
+    if (check_batch(c, seq_ids, lengths, n, &need)) return -1;
+    if (need > c->num_free) return out_of_pages(c, "begin_forward", need);
+    int64_t *old_len = mlcc_xmalloc(sizeof(int64_t) * (size_t)n);
+    for (int b = 0; b < n; b++) {
+        kv_seq *s = c->batch.data[b];
+        old_len[b] = s->length;
+        if (needs_copy_on_write(c, s)) {
+            int32_t shared = vec_last(&s->pages), own = page_alloc(c);
+            page_copy(c, own, shared);
+            page_release(c, shared);
+            s->pages.data[s->pages.len - 1] = own;
+        }
+        s->length += lengths[b];
+        while ((int64_t)s->pages.len < pages_for(c, s->length))
+            vec_push(&s->pages, page_alloc(c));
+    }
+    build_arrays(c, lengths, old_len);
+    free(old_len);
+    c->in_forward = 1;
+    return 0;
+}
+
+int mlcc_kv_cache_end_forward(MLCCKVCache *c) {
+    if (!c->in_forward) return mlcc_set_error("kv cache: end_forward without begin_forward");
+    c->in_forward = 0;
+    return 0;
+}
+
+const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c) {
+    return c->in_forward ? &c->fwd : NULL;
+}
+
+/* ---- attention ---- */
+
+typedef struct host_array {
+    DLTensor dl;
+    int64_t shape[1];
+} host_array;
+
+static DLTensor *host_i32(host_array *a, const int32_t *data, int64_t n) {
+    memset(a, 0, sizeof *a);
+    a->shape[0] = n;
+    a->dl.data = (void *)data;
+    a->dl.device = MLCC_CPU;
+    a->dl.ndim = 1;
+    a->dl.dtype = MLCC_DTYPE_I32;
+    a->dl.shape = a->shape;
+    return &a->dl;
+}
+
+static int check_tensor(const MLCCKVCache *c, const DLTensor *t, const char *name, int heads) {
+    char buf[160];
+    if (!t) return mlcc_set_error("kv cache: attention: %s is NULL", name);
+    if (t->ndim != 3 || t->shape[0] != c->fwd.num_tokens || t->shape[1] != heads ||
+        t->shape[2] != c->cfg.head_dim || !mlcc_dtype_eq(t->dtype, c->cfg.dtype) ||
+        t->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(t)) {
+        char want[32];
+        return mlcc_set_error("kv cache: attention: %s is %s, expected [%lld, %d, %d] %s, compact, "
+                              "on the cache's device",
+                              name, mlcc_tensor_describe(t, buf, sizeof buf),
+                              (long long)c->fwd.num_tokens, heads, c->cfg.head_dim,
+                              mlcc_dtype_str(c->cfg.dtype, want));
+    }
+    return 0;
+}
+
+static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args, const int *codes,
+                       int n) {
+    if (!f) return mlcc_set_error("kv cache: attention: no %s kernel was given", what);
+    MLCCValue ret;
+    int ret_code;
+    if (mlcc_func_call(f, args, codes, n, &ret, &ret_code))
+        return mlcc_prefix_error("kv cache: %s kernel", what);
+    mlcc_value_release(ret, ret_code);
+    return 0;
+}
+
+/* Chunks the keys of each sequence are split into in decode. The decode kernel runs one task
+ * per (sequence, KV head, chunk); splitting pays off when there are fewer (sequence, KV head)
+ * pairs than threads to keep busy, and only while chunks stay long (>= 64 keys) enough to
+ * amortise the merge. */
+static int64_t decode_splits(const MLCCKVCache *c) {
+    if (c->decode_splits > 0) return c->decode_splits;
+    int64_t longest = 0;
+    for (int b = 0; b < c->fwd.num_seqs; b++) {
+        int64_t len = c->batch.data[b]->length;
+        if (len > longest) longest = len;
+    }
+    int64_t pairs = (int64_t)c->fwd.num_seqs * c->cfg.num_kv_heads;
+    int64_t want = (2 * (int64_t)mlcc_threadpool_size() + pairs - 1) / pairs;
+    int64_t by_length = (longest + 63) / 64;
+    int64_t splits = want < by_length ? want : by_length;
+    return splits < 1 ? 1 : splits > 32 ? 32 : splits;
+}
+
+int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                            DLTensor *out) {
+    if (!c->in_forward)
+        return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
+    if (layer < 0 || layer >= c->cfg.num_layers)
+        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer,
+                              c->cfg.num_layers);
+    if (check_tensor(c, q, "q", c->cfg.num_qo_heads) ||
+        check_tensor(c, k, "k", c->cfg.num_kv_heads) ||
+        check_tensor(c, v, "v", c->cfg.num_kv_heads) ||
+        check_tensor(c, out, "out", c->cfg.num_qo_heads))
+        return -1;
+    const mlcc_kv_forward *f = &c->fwd;
+    host_array slots, positions, token_seq, page_indptr, page_indices, last_page_len;
+    DLTensor *pages = &c->pages[layer]->dl;
+    MLCCValue a[8];
+    int codes[8];
+    for (int i = 0; i < 8; i++)
+        codes[i] = MLCC_TYPE_DLTENSOR;
+
+    a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
+    a[3].v_tensor = host_i32(&slots, f->append_slots, f->num_tokens);
+    a[4].v_tensor = host_i32(&positions, f->positions, f->num_tokens);
+    if (call_kernel(c->cfg.append, "append", a, codes, 5)) return -1;
+
+    if (f->is_decode) {
+        a[0].v_tensor = q, a[1].v_tensor = pages;
+        a[2].v_tensor = host_i32(&page_indptr, f->page_indptr, f->num_seqs + 1);
+        a[3].v_tensor = host_i32(&page_indices, f->page_indices, f->num_pages);
+        a[4].v_tensor = host_i32(&last_page_len, f->last_page_len, f->num_seqs);
+        a[5].v_tensor = out;
+        a[6].v_int64 = c->window[layer], codes[6] = MLCC_TYPE_INT;
+        a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
+        return call_kernel(c->cfg.decode, "decode", a, codes, 8);
+    }
+    a[0].v_tensor = q, a[1].v_tensor = pages;
+    a[2].v_tensor = host_i32(&token_seq, f->token_seq, f->num_tokens);
+    a[3].v_tensor = host_i32(&positions, f->positions, f->num_tokens);
+    a[4].v_tensor = host_i32(&page_indptr, f->page_indptr, f->num_seqs + 1);
+    a[5].v_tensor = host_i32(&page_indices, f->page_indices, f->num_pages);
+    a[6].v_tensor = out;
+    a[7].v_int64 = c->window[layer], codes[7] = MLCC_TYPE_INT;
+    return call_kernel(c->cfg.prefill, "prefill", a, codes, 8);
+}
+
+/* ---- inspection ---- */
+
+int64_t mlcc_kv_cache_free_pages(const MLCCKVCache *c) {
+    return c->num_free;
+}
+int64_t mlcc_kv_cache_total_pages(const MLCCKVCache *c) {
+    return c->cfg.num_pages;
+}
+int mlcc_kv_cache_num_sequences(const MLCCKVCache *c) {
+    return (int)c->seqs.len;
+}
+
+MLCCNDArray *mlcc_kv_cache_pages(MLCCKVCache *c, int layer) {
+    return layer >= 0 && layer < c->cfg.num_layers ? c->pages[layer] : NULL;
+}
+
+void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits) {
+    c->decode_splits = splits > 0 ? splits : 0;
+}
+
+int mlcc_kv_cache_check(const MLCCKVCache *c) {
+    int64_t n = c->cfg.num_pages;
+    int32_t *count = calloc((size_t)n, sizeof(int32_t));
+    char *is_free = calloc((size_t)n, 1);
+    int rc = 0;
+    for (size_t i = 0; i < c->seqs.len && !rc; i++) {
+        const kv_seq *s = c->seqs.data[i];
+        if ((int64_t)s->pages.len != pages_for(c, s->length))
+            rc = mlcc_set_error("kv cache check: sequence %lld of length %lld holds %zu pages",
+                                (long long)s->id, (long long)s->length, s->pages.len);
+        for (size_t p = 0; p < s->pages.len && !rc; p++) {
+            int32_t page = s->pages.data[p];
+            if (page < 0 || page >= n)
+                rc = mlcc_set_error("kv cache check: sequence %lld holds page %d", (long long)s->id,
+                                    page);
+            else
+                count[page]++;
+        }
+    }
+    for (int64_t i = 0; i < c->num_free && !rc; i++) {
+        int32_t p = c->free_list[i];
+        if (p < 0 || p >= n || is_free[p])
+            rc = mlcc_set_error("kv cache check: free list entry %d is bad or repeated", p);
+        else
+            is_free[p] = 1;
+    }
+    for (int64_t p = 0; p < n && !rc; p++) {
+        if (count[p] != c->refs[p])
+            rc = mlcc_set_error("kv cache check: page %lld has count %d but %d users", (long long)p,
+                                c->refs[p], count[p]);
+        else if ((count[p] == 0) != (is_free[p] == 1))
+            rc = mlcc_set_error("kv cache check: page %lld with %d users is %sin the free list",
+                                (long long)p, count[p], is_free[p] ? "" : "not ");
+    }
+    free(count);
+    free(is_free);
+    return rc;
+}
