@@ -9,5 +9,6 @@ typedef struct mlcc_command {
 } mlcc_command;
 
 int cmd_show_demo(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 #endif

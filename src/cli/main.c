@@ -11,6 +11,7 @@
 static const mlcc_command commands[] = {
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},
+    {"template", "render a chat template for a conversation (byte-exact with transformers)", cmd_template},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,130 @@
+/* cmd_template.c - `mlcc template`: renders a chat template for a conversation, byte-exact
+ * with transformers (Jinja2), to stdout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "support/error.h"
+#include "support/file.h"
+#include "support/json.h"
+#include "template/template.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: mlcc template (--model DIR | --template FILE | --builtin NAME) --input FILE.json [--batch]\n"
+            "\n"
+            "Renders the chat template for the conversation in FILE.json and prints the prompt, byte for\n"
+            "byte as transformers' apply_chat_template(tokenize=False) would.\n"
+            "  --model DIR      the template and special tokens of a Hugging Face model folder\n"
+            "                   (chat_template.jinja or tokenizer_config.json)\n"
+            "  --template FILE  a Jinja template file\n"
+            "  --builtin NAME   a built-in template: %s\n"
+            "  --fallback NAME  with --model: the built-in to use when the model ships no template\n"
+            "  --input FILE     a JSON object: messages, optional tools, documents, add_generation_prompt,\n"
+            "                   bos_token, eos_token and any extra template variables\n"
+            "  --batch          FILE holds a JSON array of such objects; prints a JSON array of\n"
+            "                   {\"ok\": prompt} or {\"error\": message}\n"
+            "strftime_now uses MLCC_FIXED_TIME (seconds since the epoch, UTC) when set.\n",
+            mlcc_chat_template_builtin_names());
+}
+
+static char *render_one(const mlcc_template *t, json_t *specials, json_t *input) {
+    json_t *ctx = mlcc_chat_context(input, specials);
+    char *out = mlcc_template_render(t, ctx);
+    json_decref(ctx);
+    return out;
+}
+
+int cmd_template(int argc, char **argv) {
+    const char *model = NULL, *file = NULL, *builtin = NULL, *fallback = NULL, *input_path = NULL;
+    int batch = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--batch")) {
+            batch = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "mlcc template: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--model")) model = argv[++i];
+        else if (!strcmp(a, "--template")) file = argv[++i];
+        else if (!strcmp(a, "--builtin")) builtin = argv[++i];
+        else if (!strcmp(a, "--fallback")) fallback = argv[++i];
+        else if (!strcmp(a, "--input")) input_path = argv[++i];
+        else {
+            fprintf(stderr, "mlcc template: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if ((!!model + !!file + !!builtin) != 1 || !input_path) {
+        usage(stderr);
+        return 2;
+    }
+    mlcc_chat_template ct = {0};
+    if (model) {
+        if (mlcc_chat_template_load_model(model, fallback, &ct) < 0) goto fail;
+    } else {
+        size_t len = 0;
+        const char *name = file ? file : builtin;
+        if (file) ct.source = mlcc_read_file(file, &len);
+        else if (mlcc_chat_template_builtin(builtin)) ct.source = strdup(mlcc_chat_template_builtin(builtin));
+        else mlcc_set_error("unknown built-in template '%s' (known: %s)", builtin, mlcc_chat_template_builtin_names());
+        if (!ct.source) goto fail;
+        if (!(ct.tmpl = mlcc_template_parse(ct.source, strlen(ct.source), name))) goto fail;
+        ct.specials = json_object();
+    }
+    json_t *input = mlcc_json_load_file(input_path);
+    if (!input) goto fail;
+    int rc = 0;
+    if (batch) {
+        if (!json_is_array(input)) {
+            mlcc_set_error("%s: --batch expects a JSON array of inputs", input_path);
+            json_decref(input);
+            goto fail;
+        }
+        json_t *results = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(input, i, item) {
+            char *out = render_one(ct.tmpl, ct.specials, item);
+            json_t *r = json_object();
+            if (out) json_object_set_new(r, "ok", json_string(out));
+            else json_object_set_new(r, "error", json_string(mlcc_last_error()));
+            free(out);
+            json_array_append_new(results, r);
+        }
+        char *text = json_dumps(results, JSON_COMPACT | JSON_ENSURE_ASCII);
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        free(text);
+        json_decref(results);
+    } else {
+        if (!json_is_object(input) || !json_is_array(json_object_get(input, "messages"))) {
+            mlcc_set_error("%s: expected a JSON object with a 'messages' array", input_path);
+            json_decref(input);
+            goto fail;
+        }
+        char *out = render_one(ct.tmpl, ct.specials, input);
+        if (!out) {
+            json_decref(input);
+            goto fail;
+        }
+        fwrite(out, 1, strlen(out), stdout);
+        free(out);
+    }
+    json_decref(input);
+    mlcc_chat_template_free(&ct);
+    return rc;
+fail:
+    fprintf(stderr, "mlcc template: %s\n", mlcc_last_error());
+    mlcc_chat_template_free(&ct);
+    return 1;
+}
