@@ -29,9 +29,9 @@ static void usage(FILE *out) {
             mlcc_chat_template_builtin_names());
 }
 
-static char *render_one(const mlcc_template *t, json_t *specials, json_t *input) {
+static char *render_one(const mlcc_template *t, json_t *specials, json_t *input, size_t *len) {
     json_t *ctx = mlcc_chat_context(input, specials);
-    char *out = mlcc_template_render(t, ctx);
+    char *out = mlcc_template_render_n(t, ctx, NULL, len);
     json_decref(ctx);
     return out;
 }
@@ -94,9 +94,10 @@ int cmd_template(int argc, char **argv) {
         size_t i;
         json_t *item;
         json_array_foreach(input, i, item) {
-            char *out = render_one(ct.tmpl, ct.specials, item);
+            size_t len;
+            char *out = render_one(ct.tmpl, ct.specials, item, &len);
             json_t *r = json_object();
-            if (out) json_object_set_new(r, "ok", json_string(out));
+            if (out) json_object_set_new(r, "ok", json_stringn(out, len));
             else json_object_set_new(r, "error", json_string(mlcc_last_error()));
             free(out);
             json_array_append_new(results, r);
@@ -112,12 +113,13 @@ int cmd_template(int argc, char **argv) {
             json_decref(input);
             goto fail;
         }
-        char *out = render_one(ct.tmpl, ct.specials, input);
+        size_t len;
+        char *out = render_one(ct.tmpl, ct.specials, input, &len);
         if (!out) {
             json_decref(input);
             goto fail;
         }
-        fwrite(out, 1, strlen(out), stdout);
+        fwrite(out, 1, len, stdout);
         free(out);
     }
     json_decref(input);

@@ -1206,8 +1206,9 @@ static int exec_list(interp *in, scope *s, const stmt_list *body) {
 
 /* ---- entry point ---- */
 
-char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_template_error *err) {
+char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len) {
     if (err) memset(err, 0, sizeof *err);
+    if (len) *len = 0;
     if (!json_is_object(context)) {
         mlcc_set_error("%s: the render context must be a JSON object", t->name);
         return NULL;
@@ -1249,9 +1250,14 @@ char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_temp
         }
         return NULL;
     }
+    if (len) *len = out.len;
     return out.data ? sb_detach(&out) : mlcc_xstrdup("");
 }
 
+char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_template_error *err) {
+    return mlcc_template_render_n(t, context, err, NULL);
+}
+
 char *mlcc_template_render(const mlcc_template *t, json_t *context) {
-    return mlcc_template_render_ex(t, context, NULL);
+    return mlcc_template_render_n(t, context, NULL, NULL);
 }

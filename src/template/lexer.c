@@ -468,7 +468,12 @@ static int lex_root(lexer *lx) {
 int lex_template(const char *src, size_t len, const char *name, token_list *out) {
     lexer lx = {src, len, name, out, 1};
     memset(out, 0, sizeof *out);
-    if (lex_root(&lx) < 0) return -1;
+    if (lex_root(&lx) < 0) {
+        /* keep the tokens before the error; the parser reports it if it gets that far */
+        token *t = push(&lx, TK_ERROR, len);
+        t->str = mlcc_xstrdup(mlcc_last_error());
+        push(&lx, TK_EOF, len);
+    }
     /* resolve byte offsets to line/column in one pass */
     int line = 1, col = 1;
     size_t at = 0;

@@ -18,7 +18,8 @@ typedef enum tok_kind {
     TK_STRING, /* str = the unescaped value */
     TK_INT,
     TK_FLOAT,
-    TK_OP, /* op = the operator text, e.g. "==" */
+    TK_OP,    /* op = the operator text, e.g. "==" */
+    TK_ERROR, /* the lexer stopped here; str = its message (reported when the parser gets here) */
 } tok_kind;
 
 typedef struct token {
@@ -36,8 +37,9 @@ typedef struct token_list {
     size_t len, cap;
 } token_list;
 
-/* Tokenizes src (already newline-normalized, see template_normalize_source). On error returns
- * -1 with "NAME:LINE:COL: message" recorded. */
+/* Tokenizes src (already newline-normalized, see template_normalize_source). Like Jinja2's
+ * lazy token stream, a lexing error does not stop here: the tokens before it are kept and a
+ * TK_ERROR token carries "NAME:LINE:COL: message", so an earlier parse error wins. */
 int lex_template(const char *src, size_t len, const char *name, token_list *out);
 void token_list_free(token_list *toks);
 

@@ -41,12 +41,15 @@ static const char *describe(token *t) {
     case TK_INT: return "integer";
     case TK_FLOAT: return "float";
     case TK_OP: return t->op;
+    case TK_ERROR: return "invalid input";
     }
     return "token";
 }
 
 static int perr_at(parser *p, token *t, const char *fmt, ...) MLCC_PRINTF(3, 4);
 static int perr_at(parser *p, token *t, const char *fmt, ...) {
+    if (t->kind == TK_ERROR || cur(p)->kind == TK_ERROR)
+        return mlcc_set_error("%s", t->kind == TK_ERROR ? t->str : cur(p)->str);
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -939,7 +942,7 @@ fail:
 /* {% block name %}, {% generation %}, {% autoescape x %}: the body renders in place. */
 static stmt *parse_passthrough(parser *p, token *at, const char *end_tag) {
     stmt *s = new_stmt(p, S_BLOCK, at);
-    while (cur(p)->kind != TK_BLOCK_END && cur(p)->kind != TK_EOF) advance(p);
+    while (cur(p)->kind != TK_BLOCK_END && cur(p)->kind != TK_EOF && cur(p)->kind != TK_ERROR) advance(p);
     if (expect_block_end(p) < 0) return NULL;
     const char *ends[] = {end_tag, NULL};
     if (parse_body(p, &s->body, ends) < 0) return NULL;
@@ -1072,7 +1075,7 @@ done:
 
 int template_parse_body(mlcc_template *t) {
     parser p = {t, {0}, 0, 0, 0, NULL};
-    if (lex_template(t->src, t->len, t->name, &p.toks) < 0) return -1;
+    lex_template(t->src, t->len, t->name, &p.toks);
     int rc = subparse(&p, &t->body, NULL);
     token_list_free(&p.toks);
     return rc;

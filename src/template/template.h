@@ -26,6 +26,8 @@ typedef struct mlcc_template_error {
  * err != NULL). Thread-safe: a template may be rendered by several threads at once. */
 char *mlcc_template_render(const mlcc_template *t, json_t *context);
 char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_template_error *err);
+/* The same, also giving the length (the prompt may contain NUL characters). */
+char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len);
 
 /* Builds the context transformers passes to a chat template from a request-like JSON object:
  * messages, tools (None when absent), documents (None when absent), add_generation_prompt
