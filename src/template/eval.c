@@ -173,6 +173,22 @@ int get_attr(interp *in, jv obj, const char *name, size_t len, jv *out) {
         return 0;
     }
     if (obj.kind == JV_LOOP) return loop_attr(in, obj.u.loop, name, out);
+    if (jv_is_num(obj)) {
+        /* the number attributes Python exposes */
+        int is_float = obj.kind == JV_FLOAT;
+        if (!strcmp(name, "real") || (!is_float && !strcmp(name, "numerator"))) {
+            *out = is_float ? jv_float(obj.u.f) : jv_int(obj.u.i);
+            return 0;
+        }
+        if (!strcmp(name, "imag")) {
+            *out = is_float ? jv_float(0.0) : jv_int(0);
+            return 0;
+        }
+        if (!is_float && !strcmp(name, "denominator")) {
+            *out = jv_int(1);
+            return 0;
+        }
+    }
     int mk = method_kind(obj, name);
     if (mk > 0) {
         *out = bound_method(obj, name);
@@ -752,6 +768,11 @@ int call_value(interp *in, jv fn, const args *a, jv *out) {
     case FN_MACRO:
     case FN_CALLER: return call_macro(in, f, a, out);
     case FN_LOOPCALL: return call_loop_helper(in, f, a, out);
+    case FN_JOINER:
+        /* '' the first time, the separator afterwards */
+        *out = f->id ? jv_retain(f->self) : jv_cstr("");
+        f->id = 1;
+        return 0;
     }
     return rt_fail(in, "TypeError: object is not callable");
 }

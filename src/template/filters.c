@@ -658,6 +658,10 @@ static int run_test(interp *in, jv item, const args *a, size_t from, int *result
 
 static int select_impl(interp *in, jv v, const args *a, jv *out, int by_attr, int keep) {
     jv l;
+    if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
+        *out = jv_list_new(0);
+        return 0;
+    }
     if (by_attr && a->npos == 0) return rt_fail(in, "TypeError: Missing parameter for attribute name");
     if (iterate_value(in, v, &l) < 0) return -1;
     jv r = jv_list_new(l.u.l->n);
@@ -697,8 +701,12 @@ static int f_map(interp *in, jv v, const args *a, jv *out) {
         if (!strcmp(a->kwnames[k], "attribute")) attribute = &a->kw[k];
         else if (!strcmp(a->kwnames[k], "default")) dflt = &a->kw[k];
     }
-    if (!attribute && a->npos == 0) return rt_fail(in, "FilterArgumentError: map requires a filter argument");
     jv l;
+    if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
+        *out = jv_list_new(0);
+        return 0;
+    }
+    if (!attribute && a->npos == 0) return rt_fail(in, "FilterArgumentError: map requires a filter argument");
     if (iterate_value(in, v, &l) < 0) return -1;
     jv r = jv_list_new(l.u.l->n);
     for (size_t i = 0; i < l.u.l->n; i++) {
@@ -745,6 +753,8 @@ static int f_attr(interp *in, jv v, const args *a, jv *out) {
 
 /* ---- numbers ---- */
 
+/* int(str, base) as Python parses it: sign, underscores between digits, a 0x/0o/0b prefix
+ * matching the base (base 0 picks the base from the prefix). */
 static int parse_py_int(const char *s, size_t len, int base, int64_t *out) {
     size_t a, b;
     py_strip(s, len, NULL, 0, 1, 1, &a, &b);
@@ -753,20 +763,40 @@ static int parse_py_int(const char *s, size_t len, int base, int64_t *out) {
     size_t k = 0, i = a;
     if (s[i] == '+' || s[i] == '-') buf[k++] = s[i++];
     if (i == b) return -1;
+    if (b - i >= 2 && s[i] == '0') {
+        char p = (char)(s[i + 1] | 0x20);
+        int pb = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 0;
+        if (pb && (base == 0 || base == pb)) {
+            base = pb;
+            i += 2;
+            if (i < b && s[i] == '_') i++;
+        }
+    }
+    if (base == 0) {
+        base = 10;
+        /* base 0 rejects leading zeros ("010") */
+        if (b - i > 1 && s[i] == '0') {
+            for (size_t j = i; j < b; j++)
+                if (s[j] != '0' && s[j] != '_') return -1;
+        }
+    }
+    if (base < 2 || base > 36) return -1;
     char prev = '_';
+    size_t start = k;
     for (; i < b; i++) {
         char c = s[i];
         if (c == '_') {
             if (prev == '_') return -1;
         } else {
-            int d = c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? (c | 0x20) - 'a' + 10 : 99;
+            int lc = c | 0x20;
+            int d = c >= '0' && c <= '9' ? c - '0' : lc >= 'a' && lc <= 'z' ? lc - 'a' + 10 : 99;
             if (d >= base) return -1;
             if (k + 1 >= sizeof buf) return -1;
             buf[k++] = c;
         }
         prev = c;
     }
-    if (prev == '_') return -1;
+    if (prev == '_' || k == start) return -1;
     buf[k] = 0;
     errno = 0;
     char *end;

@@ -7,8 +7,9 @@
 
 #include "template/builtins.h"
 
-enum { G_RANGE, G_NAMESPACE, G_DICT, G_RAISE, G_STRFTIME, G_COUNT };
-static const char *const global_names[G_COUNT] = {"range", "namespace", "dict", "raise_exception", "strftime_now"};
+enum { G_RANGE, G_NAMESPACE, G_DICT, G_RAISE, G_STRFTIME, G_JOINER, G_COUNT };
+static const char *const global_names[G_COUNT] = {"range",           "namespace",    "dict",
+                                                  "raise_exception", "strftime_now", "joiner"};
 
 int lookup_global(const char *name, jv *out) {
     for (int i = 0; i < G_COUNT; i++)
@@ -122,6 +123,13 @@ int call_global(interp *in, int id, const args *a, jv *out) {
         return -1;
     }
     case G_STRFTIME: return g_strftime(in, a, out);
+    case G_JOINER: {
+        BIND(in, "joiner", a, "sep");
+        jv j = jv_func_new(FN_JOINER, "joiner");
+        j.u.fn->self = sl[0] ? jv_to_str(*sl[0]) : jv_cstr(", ");
+        *out = j;
+        return 0;
+    }
     }
     return rt_fail(in, "internal error: unknown global");
 }

@@ -210,7 +210,6 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
     if (i < n) type = spec[i++];
     if (i != n || width > 10000 || prec > 1000) return rt_fail(in, "ValueError: Invalid format specifier");
     (void)alt;
-    (void)comma;
     mlcc_strbuf body = STRBUF_INIT;
     int numeric = jv_is_num(v) && v.kind != JV_BOOL ? 1 : (v.kind == JV_BOOL && type && type != 's');
     if (v.kind == JV_STR || (!numeric && (type == 0 || type == 's'))) {
@@ -258,6 +257,20 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
             break;
         }
         default: return rt_fail(in, "ValueError: Unknown format code '%c'", type);
+        }
+        if (comma) {
+            /* group the integer digits by three */
+            char grouped[1400];
+            const char *q = buf;
+            size_t g = 0;
+            if (*q == '-') grouped[g++] = *q++;
+            size_t digits = strspn(q, "0123456789");
+            for (size_t d = 0; d < digits; d++) {
+                grouped[g++] = q[d];
+                if ((digits - d - 1) % 3 == 0 && d + 1 < digits) grouped[g++] = ',';
+            }
+            snprintf(grouped + g, sizeof grouped - g, "%s", q + digits);
+            snprintf(buf, sizeof buf, "%s", grouped);
         }
         const char *p = buf;
         int neg = *p == '-';

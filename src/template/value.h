@@ -83,6 +83,7 @@ typedef enum jv_func_kind {
     FN_MACRO,    /* node = the macro statement */
     FN_CALLER,   /* node = the call block */
     FN_LOOPCALL, /* loop(...) of a recursive loop, or loop.cycle / loop.changed (name) */
+    FN_JOINER,   /* a joiner(sep): self = sep, id = called before */
 } jv_func_kind;
 
 typedef struct jv_scope_ref {

@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Differential test of Jinja semantics on small templates: each snippet of SNIPPETS.json
+(a list of template sources, or of {"template": ..., "context": {...}}) is rendered by Python
+Jinja2 with transformers' setup (testdata/templates/render.py) and by `mlcc template`; outputs
+must match byte for byte and Jinja2 errors must be mlcc errors.
+
+usage: snippet_diff.py --mlcc BUILD/mlcc --render RENDER_PY SNIPPETS.json...
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+DEFAULT_CONTEXT = {
+    "messages": [{"role": "system", "content": "Be brief."},
+                 {"role": "user", "content": "Hi there, ÄÖÜ 😀"},
+                 {"role": "assistant", "content": "Hello!", "tool_calls": [
+                     {"id": "call_1", "type": "function",
+                      "function": {"name": "f", "arguments": {"a": 1, "b": [1.5, None, True]}}}]},
+                 {"role": "user", "content": [{"type": "text", "text": "part"}, {"type": "image"}]}],
+    "add_generation_prompt": True,
+    "bos_token": "<s>", "eos_token": "</s>",
+    "x": 3, "y": 2.5, "s": "Hello World", "n": None, "t": True, "f": False,
+    "l": [3, 1, 2], "d": {"b": 2, "a": 1, "c": {"z": [1, {"k": "v"}]}},
+    "people": [{"name": "Bo", "age": 30}, {"name": "al", "age": 25}, {"name": "Cy"}],
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mlcc", required=True)
+    ap.add_argument("--render", required=True)
+    ap.add_argument("--show", type=int, default=50)
+    ap.add_argument("snippets", nargs="+")
+    args = ap.parse_args()
+    spec = importlib.util.spec_from_file_location("render", args.render)
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    cases = []
+    for path in args.snippets:
+        for item in json.load(open(path, encoding="utf-8")):
+            if isinstance(item, str):
+                item = {"template": item}
+            cases.append(item)
+    env = dict(os.environ, MLCC_FIXED_TIME="1795521600")
+    bad = shown = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tpath, ipath = os.path.join(tmp, "t.jinja"), os.path.join(tmp, "in.json")
+        for case in cases:
+            ctx = dict(DEFAULT_CONTEXT, **case.get("context", {}))
+            try:
+                want = ("ok", render.render(case["template"], ctx))
+            except Exception as e:
+                want = ("error", f"{type(e).__name__}: {e}")
+            with open(tpath, "w", encoding="utf-8") as f:
+                f.write(case["template"])
+            with open(ipath, "w", encoding="utf-8") as f:
+                json.dump([ctx], f, ensure_ascii=False)
+            p = subprocess.run([args.mlcc, "template", "--template", tpath, "--input", ipath, "--batch"],
+                               capture_output=True, env=env)
+            if p.returncode == 0:
+                r = json.loads(p.stdout)[0]
+                got = ("ok", r["ok"]) if "ok" in r else ("error", r["error"])
+            else:
+                got = ("error", p.stderr.decode(errors="replace").strip())
+            same = got[0] == want[0] and (got[0] == "error" or got[1] == want[1])
+            if not same:
+                bad += 1
+                if shown < args.show:
+                    shown += 1
+                    print(f"--- {case['template']!r}\n  jinja2: {want[0]}: {want[1]!r}\n  mlcc:   {got[0]}: {got[1]!r}")
+    print(f"snippet_diff: {len(cases) - bad}/{len(cases)} snippets agree")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
