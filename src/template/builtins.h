@@ -24,6 +24,8 @@ int py_str_format(interp *in, jv_str *fmt, const args *a, jv *out);
 /* Sorting helper: sorts items (a list, in place) by key values (parallel array); stable.
  * -1 with a TypeError when keys do not compare. */
 int sort_by_keys(interp *in, jv *items, jv *keys, size_t n, int reverse);
+/* The stable order of keys[0..n) as an index permutation (-1 when keys do not compare). */
+int sort_index(interp *in, const jv *keys, size_t n, int reverse, size_t *idx);
 /* The key Jinja compares by for case-insensitive sort/unique/dictsort. */
 jv ignore_case(jv v);
 /* Attribute getter for selectattr/map/sort(attribute=...): "a.b.0" through getitem. */

@@ -32,6 +32,13 @@ int rt_undefined(interp *in, jv undef) {
     return rt_fail(in, "UndefinedError: a value is undefined");
 }
 
+int rt_tick(interp *in, unsigned long long n) {
+    in->steps += n;
+    if (in->steps > in->max_steps)
+        return rt_fail(in, "the render took more than %llu steps (a runaway loop?)", in->max_steps);
+    return 0;
+}
+
 /* Attaches the position of e to an error that has none yet; returns -1. */
 static int at(interp *in, const expr *e) {
     if (in->failed && in->err_line == 0 && e) {
@@ -366,14 +373,14 @@ static double py_fmod(double a, double b) {
 static int repeat_seq(interp *in, jv seq, int64_t times, jv *out) {
     if (times < 0) times = 0;
     if (seq.kind == JV_STR) {
-        if (seq.u.s->len && (uint64_t)times > (size_t)(256u << 20) / seq.u.s->len)
+        if (seq.u.s->len && (uint64_t)times > in->max_size / seq.u.s->len)
             return rt_fail(in, "MemoryError: the repeated string would be too large");
         mlcc_strbuf sb = STRBUF_INIT;
         for (int64_t i = 0; i < times; i++) sb_append_n(&sb, seq.u.s->data, seq.u.s->len);
         *out = jv_str_take_sb(&sb);
         return 0;
     }
-    if (seq.u.l->n && (uint64_t)times > (size_t)(16u << 20) / seq.u.l->n)
+    if (seq.u.l->n && (uint64_t)times > in->max_size / seq.u.l->n)
         return rt_fail(in, "MemoryError: the repeated list would be too large");
     jv l = seq.u.l->is_tuple ? jv_tuple_new(0) : jv_list_new(0);
     for (int64_t i = 0; i < times; i++)
@@ -1001,7 +1008,19 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
 }
 
 static int eval(interp *in, scope *s, const expr *e, jv *out) {
-    if (eval_inner(in, s, e, out) < 0) return at(in, e);
+    if (rt_tick(in, 1) < 0 || eval_inner(in, s, e, out) < 0) return at(in, e);
+    if (jv_depth(*out) > JV_MAX_DEPTH) {
+        jv_release(*out);
+        rt_fail(in, "RecursionError: lists and dicts nested more than %d levels deep", JV_MAX_DEPTH);
+        return at(in, e);
+    }
+    size_t size = out->kind == JV_STR ? out->u.s->len : out->kind == JV_LIST ? out->u.l->n
+                : out->kind == JV_DICT ? out->u.d->n : 0;
+    if (size > in->max_size) {
+        jv_release(*out);
+        rt_fail(in, "MemoryError: a value of %zu bytes/items exceeds the render's limit (%zu)", size, in->max_size);
+        return at(in, e);
+    }
     return 0;
 }
 
@@ -1107,19 +1126,28 @@ static int run_for(interp *in, scope *s, const stmt *f, jv iterable, int depth) 
     return rc;
 }
 
-static void emit(interp *in, jv v) {
+static int emit(interp *in, jv v) {
     jv_append_str(in->out, v);
+    if (in->out->len > in->max_size)
+        return rt_fail(in, "MemoryError: the output exceeds the render's limit (%zu bytes)", in->max_size);
+    return 0;
 }
 
 static int exec_stmt(interp *in, scope *s, const stmt *st) {
     switch (st->kind) {
-    case S_DATA: sb_append_n(in->out, st->text, st->len); return 0;
+    case S_DATA:
+        sb_append_n(in->out, st->text, st->len);
+        if (in->out->len > in->max_size) {
+            rt_fail(in, "MemoryError: the output exceeds the render's limit (%zu bytes)", in->max_size);
+            return at_stmt(in, st);
+        }
+        return 0;
     case S_OUTPUT: {
         jv v;
         if (eval(in, s, st->e, &v) < 0) return R_ERR;
-        emit(in, v);
+        int rc = emit(in, v);
         jv_release(v);
-        return 0;
+        return rc < 0 ? at_stmt(in, st) : 0;
     }
     case S_IF: {
         jv c;
@@ -1172,9 +1200,9 @@ static int exec_stmt(interp *in, scope *s, const stmt *st) {
         int rc = eval_call(in, s, st->e, caller, &v);
         jv_release(caller);
         if (rc < 0) return R_ERR;
-        emit(in, v);
+        rc = emit(in, v);
         jv_release(v);
-        return 0;
+        return rc < 0 ? at_stmt(in, st) : 0;
     }
     case S_FILTERBLOCK: {
         jv body, v;
@@ -1188,9 +1216,9 @@ static int exec_stmt(interp *in, scope *s, const stmt *st) {
         in->block_input = saved;
         jv_release(body);
         if (rc < 0) return R_ERR;
-        emit(in, v);
+        rc = emit(in, v);
         jv_release(v);
-        return 0;
+        return rc < 0 ? at_stmt(in, st) : 0;
     }
     case S_BREAK: return R_BREAK;
     case S_CONTINUE: return R_CONTINUE;
@@ -1219,6 +1247,7 @@ static int exec_stmt(interp *in, scope *s, const stmt *st) {
 
 static int exec_list(interp *in, scope *s, const stmt_list *body) {
     for (size_t i = 0; i < body->n; i++) {
+        if (rt_tick(in, 1) < 0) return at_stmt(in, body->items[i]);
         int rc = exec_stmt(in, s, body->items[i]);
         if (rc != R_OK) return rc;
     }
@@ -1227,7 +1256,8 @@ static int exec_list(interp *in, scope *s, const stmt_list *body) {
 
 /* ---- entry point ---- */
 
-char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len) {
+char *mlcc_template_render_limited(const mlcc_template *t, json_t *context, const mlcc_template_limits *limits,
+                                   mlcc_template_error *err, size_t *len) {
     if (err) memset(err, 0, sizeof *err);
     if (len) *len = 0;
     if (!json_is_object(context)) {
@@ -1239,6 +1269,8 @@ char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_templ
     in.t = t;
     in.root = scope_new(NULL);
     in.block_input = jv_undef();
+    in.max_steps = limits && limits->max_steps ? limits->max_steps : MLCC_TEMPLATE_DEFAULT_MAX_STEPS;
+    in.max_size = limits && limits->max_size ? limits->max_size : MLCC_TEMPLATE_DEFAULT_MAX_SIZE;
     jv ctx = jv_from_json(context);
     for (size_t i = 0; i < ctx.u.d->n; i++)
         jv_dict_set(in.root->vars, jv_retain(ctx.u.d->keys[i]), jv_retain(ctx.u.d->vals[i]));
@@ -1273,6 +1305,10 @@ char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_templ
     }
     if (len) *len = out.len;
     return out.data ? sb_detach(&out) : mlcc_xstrdup("");
+}
+
+char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len) {
+    return mlcc_template_render_limited(t, context, NULL, err, len);
 }
 
 char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_template_error *err) {

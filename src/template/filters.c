@@ -36,30 +36,48 @@ jv ignore_case(jv v) {
     return jv_str_take_sb(&sb);
 }
 
-int sort_by_keys(interp *in, jv *items, jv *keys, size_t n, int reverse) {
-    /* insertion sort into an index permutation: stable, and reverse keeps Python's stability
-     * (sorted(reverse=True) preserves the order of equal elements) */
-    size_t *idx = mlcc_xmalloc((n ? n : 1) * sizeof(size_t));
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    for (size_t i = 1; i < n; i++) {
-        size_t x = idx[i], j = i;
-        while (j > 0) {
-            int c = jv_compare(keys[idx[j - 1]], keys[x]);
-            if (c == 2) {
-                rt_fail(in, "TypeError: '<' not supported between instances of '%s' and '%s'",
-                        jv_type_name(keys[x]), jv_type_name(keys[idx[j - 1]]));
-                free(idx);
-                return -1;
-            }
-            if (reverse ? c >= 0 : c <= 0) break;
-            idx[j] = idx[j - 1];
-            j--;
+/* Stable merge sort of an index permutation by keys[]; *bad is set when two keys do not compare
+ * (Python's sorted() raises TypeError then). */
+static void merge_sort(size_t *idx, size_t *tmp, size_t n, const jv *keys, int reverse, int *bad) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(idx, tmp, h, keys, reverse, bad);
+    merge_sort(idx + h, tmp, n - h, keys, reverse, bad);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        int c = jv_compare(keys[idx[j]], keys[idx[i]]);
+        if (c == 2) {
+            *bad = 1;
+            c = 0;
         }
-        idx[j] = x;
+        /* take from the right only when strictly before (stability; reverse keeps it too) */
+        if (reverse ? c > 0 : c < 0) tmp[k++] = idx[j++];
+        else tmp[k++] = idx[i++];
+    }
+    while (i < h) tmp[k++] = idx[i++];
+    while (j < n) tmp[k++] = idx[j++];
+    memcpy(idx, tmp, n * sizeof(size_t));
+}
+
+int sort_index(interp *in, const jv *keys, size_t n, int reverse, size_t *idx) {
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    size_t *tmp = mlcc_xmalloc((n ? n : 1) * sizeof(size_t));
+    int bad = 0;
+    merge_sort(idx, tmp, n, keys, reverse, &bad);
+    free(tmp);
+    if (bad) return rt_fail(in, "TypeError: '<' not supported between the values being sorted");
+    return rt_tick(in, n);
+}
+
+int sort_by_keys(interp *in, jv *items, jv *keys, size_t n, int reverse) {
+    size_t *idx = mlcc_xmalloc((n ? n : 1) * sizeof(size_t));
+    if (sort_index(in, keys, n, reverse, idx) < 0) {
+        free(idx);
+        return -1;
     }
     jv *tmp = mlcc_xmalloc((n ? n : 1) * sizeof(jv));
     for (size_t i = 0; i < n; i++) tmp[i] = items[idx[i]];
-    memcpy(items, tmp, n * sizeof(jv));
+    if (n) memcpy(items, tmp, n * sizeof(jv));
     free(tmp);
     free(idx);
     return 0;
@@ -228,12 +246,30 @@ static void replace_into(mlcc_strbuf *sb, jv_str *s, jv_str *old, jv_str *new, i
     sb_append_n(sb, s->data + i, s->len - i);
 }
 
+/* Occurrences of old in s (for the empty string: one per character, plus one). */
+static size_t count_occurrences(jv_str *s, jv_str *old) {
+    if (old->len == 0) return jv_str_ncp(s) + 1;
+    size_t n = 0, i = 0;
+    const char *hit;
+    while (i < s->len && (hit = memmem(s->data + i, s->len - i, old->data, old->len))) {
+        n++;
+        i = (size_t)(hit - s->data) + old->len;
+    }
+    return n;
+}
+
 int string_replace(interp *in, jv_str *s, const args *a, jv *out) {
     BIND(in, "replace", a, "old", "new", "count");
     jv_str *old = arg_str(in, sl[0], "replace() argument 1"), *new = old ? arg_str(in, sl[1], "replace() argument 2") : NULL;
     if (!old || !new) return -1;
     int64_t count = -1;
     if (sl[2] && sl[2]->kind != JV_NONE && arg_int(in, sl[2], -1, "replace() count", &count) < 0) return -1;
+    if (new->len > old->len) {
+        size_t hits = count_occurrences(s, old);
+        if (count >= 0 && (uint64_t)count < hits) hits = (size_t)count;
+        if (hits && (new->len - old->len) > (in->max_size - (s->len < in->max_size ? s->len : in->max_size)) / hits)
+            return rt_fail(in, "MemoryError: replace() result exceeds the render's limit (%zu bytes)", in->max_size);
+    }
     mlcc_strbuf sb = STRBUF_INIT;
     replace_into(&sb, s, old, new, count);
     *out = jv_str_take_sb(&sb);
@@ -265,6 +301,11 @@ static int f_indent(interp *in, jv v, const args *a, jv *out) {
     jv lines;
     string_splitlines(src.data, src.len, 0, &lines);
     sb_free(&src);
+    if (ind.len && lines.u.l->n > (in->max_size - (size_t)0) / ind.len) {
+        jv_release(lines);
+        sb_free(&ind);
+        return rt_fail(in, "MemoryError: indent result exceeds the render's limit (%zu bytes)", in->max_size);
+    }
     mlcc_strbuf sb = STRBUF_INIT;
     jv_list *l = lines.u.l;
     for (size_t i = 0; i < l->n; i++) {
@@ -383,6 +424,11 @@ static int f_join(interp *in, jv v, const args *a, jv *out) {
     jv l;
     if (iterate_value(in, v, &l) < 0) return -1;
     jv sep = sl[0] ? jv_to_str(*sl[0]) : jv_cstr("");
+    if (sep.u.s->len && l.u.l->n > 1 && l.u.l->n - 1 > in->max_size / sep.u.s->len) {
+        jv_release(sep);
+        jv_release(l);
+        return rt_fail(in, "MemoryError: join result exceeds the render's limit (%zu bytes)", in->max_size);
+    }
     mlcc_strbuf sb = STRBUF_INIT;
     int rc = 0;
     for (size_t i = 0; i < l.u.l->n; i++) {
@@ -538,6 +584,12 @@ static int f_unique(interp *in, jv v, const args *a, jv *out) {
     }
     jv r = jv_list_new(l.u.l->n);
     for (size_t i = 0; i < l.u.l->n; i++) {
+        if (rt_tick(in, i) < 0) {
+            free_keys(keys, l.u.l->n);
+            jv_release(l);
+            jv_release(r);
+            return -1;
+        }
         if (keys[i].kind == JV_LIST && !keys[i].u.l->is_tuple) {
             free_keys(keys, l.u.l->n);
             jv_release(l);
@@ -622,6 +674,7 @@ static int f_batch(interp *in, jv v, const args *a, jv *out) {
     int64_t n;
     if (arg_int(in, sl[0], 1, "batch linecount", &n) < 0) return -1;
     if (n <= 0) return rt_fail(in, "ValueError: batch size must be positive");
+    if ((uint64_t)n > in->max_size) return rt_fail(in, "MemoryError: batch size exceeds the render's limit");
     jv l;
     if (iterate_value(in, v, &l) < 0) return -1;
     jv r = jv_list_new(0), cur = jv_list_new(0);

@@ -9,7 +9,7 @@
 #include "template/value.h"
 
 /* How deep macro calls and recursive loops may go (Python's recursion limit, roughly). */
-#define TEMPLATE_MAX_CALL_DEPTH 100
+#define TEMPLATE_MAX_CALL_DEPTH 200
 /* The sandbox's limit on range() (jinja2.sandbox.MAX_RANGE). */
 #define TEMPLATE_MAX_RANGE 100000
 
@@ -26,6 +26,8 @@ typedef struct interp {
     int depth;
     MLCC_VEC(jv) namespaces; /* every namespace created, to break cycles at the end */
     jv block_input;          /* the body of a filter block while its filters run */
+    unsigned long long steps, max_steps;
+    size_t max_size;
     /* the first error */
     int failed;
     int err_line, err_col;
@@ -49,6 +51,9 @@ typedef struct args {
 int rt_fail(interp *in, const char *fmt, ...) MLCC_PRINTF(2, 3);
 /* Fails with the hint of an undefined value ("'x' is undefined"). */
 int rt_undefined(interp *in, jv undef);
+
+/* Counts n units of work; fails once the render's step budget is spent. */
+int rt_tick(interp *in, unsigned long long n);
 
 /* Binds args to parameter names: slots[i] points at the argument or is NULL when absent. */
 int bind_args(interp *in, const char *what, const args *a, size_t n, const char *const *names,

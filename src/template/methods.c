@@ -222,7 +222,7 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
         if (!align) align = '<';
     } else if (numeric) {
         double f = jv_num(v);
-        char buf[1200];
+        char buf[1400]; /* %.1000f of 1e308 needs 1310 */
         if (!type && jv_is_intlike(v)) type = 'd';
         switch (type) {
         case 'd':
@@ -258,21 +258,19 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
         }
         default: return rt_fail(in, "ValueError: Unknown format code '%c'", type);
         }
-        if (comma) {
-            /* group the integer digits by three */
-            char grouped[1400];
+        mlcc_strbuf num = STRBUF_INIT;
+        {
+            /* with ',' the integer digits are grouped by three */
             const char *q = buf;
-            size_t g = 0;
-            if (*q == '-') grouped[g++] = *q++;
+            if (*q == '-') sb_append_char(&num, *q++);
             size_t digits = strspn(q, "0123456789");
             for (size_t d = 0; d < digits; d++) {
-                grouped[g++] = q[d];
-                if ((digits - d - 1) % 3 == 0 && d + 1 < digits) grouped[g++] = ',';
+                sb_append_char(&num, q[d]);
+                if (comma && (digits - d - 1) % 3 == 0 && d + 1 < digits) sb_append_char(&num, ',');
             }
-            snprintf(grouped + g, sizeof grouped - g, "%s", q + digits);
-            snprintf(buf, sizeof buf, "%s", grouped);
+            sb_append(&num, q + digits);
         }
-        const char *p = buf;
+        const char *p = sb_cstr(&num);
         int neg = *p == '-';
         if (neg) p++;
         if (neg) sb_append_char(&body, '-');
@@ -283,6 +281,7 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
             for (long k = have + digits; k < width; k++) sb_append_char(&body, '0');
         }
         sb_append(&body, p);
+        sb_free(&num);
         if (!align) align = '>';
     } else {
         jv s = jv_to_str(v);
@@ -716,6 +715,10 @@ static int str_method(interp *in, jv self, const char *name, const args *a, jv *
         if (!sl[0]) return rt_fail(in, "TypeError: join() takes exactly one argument");
         jv l;
         if (iterate_value(in, *sl[0], &l) < 0) return -1;
+        if (s->len && l.u.l->n > 1 && l.u.l->n - 1 > in->max_size / s->len) {
+            jv_release(l);
+            return rt_fail(in, "MemoryError: join result exceeds the render's limit (%zu bytes)", in->max_size);
+        }
         mlcc_strbuf sb = STRBUF_INIT;
         for (size_t i = 0; i < l.u.l->n; i++) {
             jv item = l.u.l->items[i];

@@ -399,6 +399,9 @@ static expr *parse_postfix(parser *p, expr *node) {
         if (is_op(t, ".") || is_op(t, "[")) node = parse_subscript(p, node);
         else if (is_op(t, "(")) {
             expr *c = new_expr(p, E_CALL, t);
+            /* a failed call points at what was called */
+            c->line = node->line;
+            c->col = node->col;
             c->a = node;
             if (parse_call_args(p, &c->args) < 0) return NULL;
             node = c;

@@ -29,6 +29,18 @@ char *mlcc_template_render_ex(const mlcc_template *t, json_t *context, mlcc_temp
 /* The same, also giving the length (the prompt may contain NUL characters). */
 char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len);
 
+/* Bounds on one render, so a hostile template cannot hang or exhaust memory: evaluation steps
+ * (statements + expressions + work inside filters), and the size of any string or container
+ * (bytes / items). Zero fields take the defaults below. */
+typedef struct mlcc_template_limits {
+    unsigned long long max_steps;
+    size_t max_size;
+} mlcc_template_limits;
+#define MLCC_TEMPLATE_DEFAULT_MAX_STEPS 100000000ull
+#define MLCC_TEMPLATE_DEFAULT_MAX_SIZE ((size_t)256 << 20)
+char *mlcc_template_render_limited(const mlcc_template *t, json_t *context, const mlcc_template_limits *limits,
+                                   mlcc_template_error *err, size_t *len);
+
 /* Builds the context transformers passes to a chat template from a request-like JSON object:
  * messages, tools (None when absent), documents (None when absent), add_generation_prompt
  * (False when absent), then the special tokens (bos_token, eos_token, ... from `specials`,

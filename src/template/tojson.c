@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "support/alloc.h"
-#include "template/interp.h"
+#include "template/builtins.h"
 #include "template/ustr.h"
 
 static void json_str_out(mlcc_strbuf *sb, const char *s, size_t len, int ensure_ascii) {
@@ -66,19 +66,10 @@ static int json_key(interp *in, mlcc_strbuf *sb, jv k, int ensure_ascii) {
     return 0;
 }
 
-static int cmp_keys(const void *a, const void *b, void *ctx) {
-    const jv *x = a, *y = b;
-    int *bad = ctx;
-    int c = jv_compare(*x, *y);
-    if (c == 2) {
-        *bad = 1;
-        return 0;
-    }
-    return c;
-}
-
 int to_json(interp *in, mlcc_strbuf *sb, jv v, const json_opts *o, int level) {
-    if (level > 500) return rt_fail(in, "RecursionError: maximum recursion depth exceeded in tojson");
+    if (level > 1000) return rt_fail(in, "RecursionError: maximum recursion depth exceeded in tojson");
+    if (sb->len > in->max_size)
+        return rt_fail(in, "MemoryError: tojson output exceeds the render's limit (%zu bytes)", in->max_size);
     switch (v.kind) {
     case JV_NONE: sb_append(sb, "null"); return 0;
     case JV_BOOL: sb_append(sb, v.u.i ? "true" : "false"); return 0;
@@ -109,21 +100,9 @@ int to_json(interp *in, mlcc_strbuf *sb, jv v, const json_opts *o, int level) {
         }
         size_t *order = mlcc_xmalloc(d->n * sizeof(size_t));
         for (size_t i = 0; i < d->n; i++) order[i] = i;
-        if (o->sort_keys) {
-            /* stable insertion sort by key (dicts in templates are small) */
-            int bad = 0;
-            for (size_t i = 1; i < d->n; i++) {
-                size_t x = order[i], j = i;
-                while (j > 0 && cmp_keys(&d->keys[order[j - 1]], &d->keys[x], &bad) > 0) {
-                    order[j] = order[j - 1];
-                    j--;
-                }
-                order[j] = x;
-            }
-            if (bad) {
-                free(order);
-                return rt_fail(in, "TypeError: '<' not supported between the keys of this dict");
-            }
+        if (o->sort_keys && sort_index(in, d->keys, d->n, 0, order) < 0) {
+            free(order);
+            return -1;
         }
         sb_append_char(sb, '{');
         for (size_t i = 0; i < d->n; i++) {

@@ -47,6 +47,7 @@ jv jv_undef_hint(const char *fmt, ...) {
 jv jv_list_new(size_t cap) {
     jv_list *l = mlcc_xcalloc(1, sizeof *l);
     l->rc = 1;
+    l->depth = 1;
     l->cap = cap;
     l->items = cap ? mlcc_xmalloc(cap * sizeof(jv)) : NULL;
     jv v = {JV_LIST, {0}};
@@ -63,6 +64,7 @@ jv jv_tuple_new(size_t cap) {
 jv jv_dict_new(void) {
     jv_dict *d = mlcc_xcalloc(1, sizeof *d);
     d->rc = 1;
+    d->depth = 1;
     jv v = {JV_DICT, {0}};
     v.u.d = d;
     return v;
@@ -155,8 +157,15 @@ void jv_release(jv v) {
     }
 }
 
+int32_t jv_depth(jv v) {
+    if (v.kind == JV_LIST) return v.u.l->depth;
+    if (v.kind == JV_DICT) return v.u.d->depth;
+    return 0;
+}
+
 void jv_list_push(jv list, jv item) {
     jv_list *l = list.u.l;
+    if (jv_depth(item) + 1 > l->depth) l->depth = jv_depth(item) + 1;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 4;
         l->items = mlcc_xrealloc(l->items, l->cap * sizeof(jv));
@@ -192,6 +201,7 @@ void jv_dict_set(jv_dict *d, jv key, jv val) {
         jv_release(*slot);
         *slot = val;
         jv_release(key);
+        if (jv_depth(val) + 1 > d->depth) d->depth = jv_depth(val) + 1;
         return;
     }
     if (d->n == d->cap) {
@@ -202,6 +212,8 @@ void jv_dict_set(jv_dict *d, jv key, jv val) {
     d->keys[d->n] = key;
     d->vals[d->n] = val;
     d->n++;
+    if (jv_depth(val) + 1 > d->depth) d->depth = jv_depth(val) + 1;
+    if (jv_depth(key) + 1 > d->depth) d->depth = jv_depth(key) + 1;
 }
 
 void jv_dict_set_str(jv_dict *d, const char *key, jv val) { jv_dict_set(d, jv_cstr(key), val); }
@@ -399,7 +411,10 @@ static void str_repr(mlcc_strbuf *sb, const char *s, size_t len) {
     sb_append_char(sb, q);
 }
 
-static void append_value(mlcc_strbuf *sb, jv v, int repr) {
+static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth);
+static void append_value(mlcc_strbuf *sb, jv v, int repr) { append_value_d(sb, v, repr, 0); }
+
+static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
     switch (v.kind) {
     case JV_UNDEF:
         if (repr) sb_append(sb, "Undefined");
@@ -417,7 +432,7 @@ static void append_value(mlcc_strbuf *sb, jv v, int repr) {
         sb_append_char(sb, l->is_tuple ? '(' : '[');
         for (size_t i = 0; i < l->n; i++) {
             if (i) sb_append(sb, ", ");
-            append_value(sb, l->items[i], 1);
+            append_value_d(sb, l->items[i], 1, ns_depth);
         }
         if (l->is_tuple && l->n == 1) sb_append_char(sb, ',');
         sb_append_char(sb, l->is_tuple ? ')' : ']');
@@ -428,9 +443,9 @@ static void append_value(mlcc_strbuf *sb, jv v, int repr) {
         sb_append_char(sb, '{');
         for (size_t i = 0; i < d->n; i++) {
             if (i) sb_append(sb, ", ");
-            append_value(sb, d->keys[i], 1);
+            append_value_d(sb, d->keys[i], 1, ns_depth);
             sb_append(sb, ": ");
-            append_value(sb, d->vals[i], 1);
+            append_value_d(sb, d->vals[i], 1, ns_depth);
         }
         sb_append_char(sb, '}');
         break;
@@ -439,7 +454,9 @@ static void append_value(mlcc_strbuf *sb, jv v, int repr) {
         jv d = {JV_DICT, {0}};
         d.u.d = v.u.ns->attrs;
         sb_append(sb, "<Namespace ");
-        append_value(sb, d, 1);
+        /* namespaces are the one value that can contain itself */
+        if (ns_depth > 20) sb_append(sb, "{...}");
+        else append_value_d(sb, d, 1, ns_depth + 1);
         sb_append(sb, ">");
         break;
     }

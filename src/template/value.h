@@ -60,6 +60,7 @@ struct jv_str {
 
 struct jv_list {
     int32_t rc;
+    int32_t depth; /* nesting depth of lists/dicts inside (1 = flat) */
     int is_tuple;
     size_t n, cap;
     jv *items;
@@ -67,6 +68,7 @@ struct jv_list {
 
 struct jv_dict {
     int32_t rc;
+    int32_t depth;
     size_t n, cap;
     jv *keys, *vals;
 };
@@ -163,6 +165,12 @@ static inline int jv_is_str(jv v) { return v.kind == JV_STR; }
 static inline int jv_is_num(jv v) { return v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL; }
 static inline int jv_is_intlike(jv v) { return v.kind == JV_INT || v.kind == JV_BOOL; }
 static inline double jv_num(jv v) { return v.kind == JV_FLOAT ? v.u.f : (double)v.u.i; }
+
+/* How deeply lists and dicts may nest. Every container records its depth, so printing,
+ * comparing and freeing (all recursive) stay within the C stack; the renderer fails past it
+ * (JSON input is limited to 2048 levels by jansson, so inputs always fit). */
+#define JV_MAX_DEPTH 3000
+int32_t jv_depth(jv v);
 
 /* Code point count of a str (cached). */
 size_t jv_str_ncp(jv_str *s);
