@@ -352,7 +352,7 @@ static int do_slice(interp *in, jv obj, jv a, jv b, jv c, jv *out) {
         *out = jv_str_take_sb(&sb);
         return 0;
     }
-    if (obj.kind == JV_DICT) return rt_fail(in, "TypeError: unhashable type: 'slice'");
+    /* dict[slice] and the like raise TypeError in Python, which Jinja turns into undefined */
     *out = jv_undef_hint("'%s object' is not subscriptable", jv_type_name(obj));
     return 0;
 }
@@ -868,6 +868,12 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
     }
     case E_SLICE: {
         jv obj, parts[3] = {jv_none(), jv_none(), jv_none()};
+        if (!e->a) {
+            /* a slice inside a tuple subscript (x[1, :]): Python builds a slice object that no
+             * container accepts as a key, so the lookup ends undefined; None stands in for it */
+            *out = jv_none();
+            return 0;
+        }
         if (eval(in, s, e->a, &obj) < 0) return -1;
         int rc = 0;
         for (int i = 0; i < 3 && rc == 0; i++)

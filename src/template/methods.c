@@ -498,6 +498,14 @@ int string_percent_format(interp *in, jv fmt, jv argv, jv *out) {
             v2 = jv_str_take_sb(&r);
             break;
         }
+        case 'c':
+            if (val.kind == JV_STR && jv_str_ncp(val.u.s) == 1) v2 = jv_retain(val);
+            else if (jv_is_intlike(val) && val.u.i >= 0 && val.u.i <= 0x10ffff && !(val.u.i >= 0xd800 && val.u.i <= 0xdfff)) {
+                mlcc_strbuf c = STRBUF_INIT;
+                u8_append(&c, (uint32_t)val.u.i);
+                v2 = jv_str_take_sb(&c);
+            } else rc = rt_fail(in, "TypeError: %%c requires an int or a unicode character");
+            break;
         case 'd': case 'i': case 'u':
             if (!jv_is_num(val)) rc = rt_fail(in, "TypeError: %%d format: a real number is required, not %s", jv_type_name(val));
             else {

@@ -91,10 +91,13 @@ def rand_content(rng):
     if r < 0.12:
         parts = []
         for _ in range(rng.randint(1, 3)):
-            if rng.random() < 0.85:
+            r2 = rng.random()
+            if r2 < 0.8:
                 parts.append({"type": "text", "text": rand_text(rng)})
-            else:
+            elif r2 < 0.9:
                 parts.append({"type": "image"})
+            else:
+                parts.append({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}})
         return parts
     if r < 0.14:
         return None
@@ -113,7 +116,7 @@ def rand_conversation(rng, index):
         if role == "user":
             msgs.append({"role": "user", "content": rand_content(rng) if rng.random() < 0.3 else rand_text(rng)})
         elif role == "assistant":
-            m = {"role": "assistant", "content": rand_text(rng)}
+            m = {"role": "assistant", "content": rand_text(rng) if rng.random() < 0.9 else rand_content(rng)}
             if rng.random() < 0.15:
                 m["content"] = "<think>\n" + rand_text(rng, False) + "\n</think>\n\n" + rand_text(rng, False)
             if rng.random() < 0.25:
@@ -132,7 +135,9 @@ def rand_conversation(rng, index):
                 m["reasoning_content"] = rand_text(rng, False)
             msgs.append(m)
         else:
-            msgs.append({"role": role, "content": rand_text(rng)})
+            msgs.append({"role": role, "content": rand_text(rng) if rng.random() < 0.8 else rand_content(rng)})
+        if rng.random() < 0.05:
+            msgs[-1]["name"] = rng.choice(["alice", "bob_2"])
     inp = {"messages": msgs, "add_generation_prompt": rng.random() < 0.6}
     if rng.random() < 0.3:
         inp["tools"] = [rand_tool(rng) for _ in range(rng.randint(1, 3))]
