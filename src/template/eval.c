@@ -352,9 +352,9 @@ static int do_slice(interp *in, jv obj, jv a, jv b, jv c, jv *out) {
         *out = jv_str_take_sb(&sb);
         return 0;
     }
-    /* dict[slice] and the like raise TypeError in Python, which Jinja turns into undefined */
-    *out = jv_undef_hint("'%s object' is not subscriptable", jv_type_name(obj));
-    return 0;
+    /* slices bypass Jinja's getitem (Python slicing directly), so other types raise */
+    if (obj.kind == JV_DICT) return rt_fail(in, "TypeError: unhashable type: 'slice'");
+    return rt_fail(in, "TypeError: '%s' object is not subscriptable", jv_type_name(obj));
 }
 
 /* ---- operators ---- */

@@ -374,6 +374,14 @@ static expr *parse_subscript(parser *p, expr *node) {
         vec_free(&args);
         return NULL;
     }
+    if (args.len > 1)
+        for (size_t i = 0; i < args.len; i++)
+            if (args.data[i]->kind == E_SLICE) {
+                /* Jinja2 compiles this to invalid Python and fails the same way */
+                perr_at(p, t, "a slice cannot be part of a tuple subscript");
+                vec_free(&args);
+                return NULL;
+            }
     expr *arg;
     if (args.len == 1) {
         arg = args.data[0];
