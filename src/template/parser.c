@@ -95,9 +95,14 @@ static const char *dup_name(parser *p, token *t) { return arena_strdup(&p->t->ar
 
 static expr *const_expr(parser *p, token *at, jv v) {
     expr *e = new_expr(p, E_CONST, at);
+    /* Constants are shared by every render of the template, possibly on several threads at
+     * once: make them immortal (no reference counting) with their length cached up front. */
+    if (v.kind == JV_STR) {
+        jv_str_ncp(v.u.s);
+        v.u.s->rc = JV_IMMORTAL;
+    }
     e->value = v;
-    vec_push(&p->t->consts, jv_retain(v));
-    jv_release(v);
+    vec_push(&p->t->consts, v);
     return e;
 }
 

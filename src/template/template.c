@@ -27,7 +27,8 @@ mlcc_template *mlcc_template_parse(const char *src, size_t len, const char *name
 
 void mlcc_template_free(mlcc_template *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->consts.len; i++) jv_release(t->consts.data[i]);
+    for (size_t i = 0; i < t->consts.len; i++)
+        if (t->consts.data[i].kind == JV_STR) free(t->consts.data[i].u.s); /* immortal strings */
     vec_free(&t->consts);
     arena_free(&t->arena);
     free(t->src);

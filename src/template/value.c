@@ -105,7 +105,7 @@ static int32_t *refcount_of(jv v) {
 
 jv jv_retain(jv v) {
     int32_t *rc = refcount_of(v);
-    if (rc) ++*rc;
+    if (rc && *rc != JV_IMMORTAL) ++*rc;
     return v;
 }
 
@@ -125,7 +125,7 @@ static void dict_free(jv_dict *d) {
 
 void jv_release(jv v) {
     int32_t *rc = refcount_of(v);
-    if (!rc || --*rc > 0) return;
+    if (!rc || *rc == JV_IMMORTAL || --*rc > 0) return;
     switch (v.kind) {
     case JV_UNDEF:
     case JV_STR: free(v.u.s); break;

@@ -149,6 +149,8 @@ jv jv_dict_new(void);
 jv jv_ns_new(void);
 jv jv_func_new(jv_func_kind kind, const char *name);
 
+/* A reference count that retain/release leave alone (template constants). */
+#define JV_IMMORTAL (-1)
 jv jv_retain(jv v);
 void jv_release(jv v);
 

@@ -3,6 +3,7 @@
  * nesting hit limits instead of crashing, values that reference themselves are freed, NUL
  * characters survive, and the chat context is built as transformers builds it. Rendering
  * semantics are checked against Jinja2 itself by the e2e differential tests. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,11 +187,55 @@ static void test_fallbacks(void) {
     CHECK(mlcc_chat_template_builtin("no-such-template") == NULL);
 }
 
+/* One parsed template rendered by several threads at once gives the same bytes each time. */
+typedef struct {
+    const mlcc_template *t;
+    json_t *ctx;
+    const char *want;
+    int mismatches;
+} thread_job;
+
+static void *render_many(void *arg) {
+    thread_job *job = arg;
+    for (int i = 0; i < 300; i++) {
+        char *out = mlcc_template_render(job->t, job->ctx);
+        if (!out || strcmp(out, job->want) != 0) job->mismatches++;
+        free(out);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    const char *src = "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+                      "{{ m.role | upper }}: {{ m.content ~ ' ' ~ 'é' * 2 }}{{ ' | ' if not loop.last }}{% endfor %}"
+                      "{{ [1, 'a', none] | tojson }}{{ ns.n }}";
+    mlcc_template *t = mlcc_template_parse(src, strlen(src), "t.jinja");
+    json_error_t jerr;
+    json_t *ctx = json_loads("{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, "
+                             "{\"role\": \"assistant\", \"content\": \"b\"}]}", 0, &jerr);
+    char *want = mlcc_template_render(t, ctx);
+    CHECK_EQ_STR(want, "USER: a éé | ASSISTANT: b éé[1, \"a\", null]2");
+    thread_job jobs[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){t, ctx, want, 0};
+        pthread_create(&threads[i], NULL, render_many, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_EQ_INT(jobs[i].mismatches, 0);
+    }
+    free(want);
+    json_decref(ctx);
+    mlcc_template_free(t);
+}
+
 int main(void) {
     test_syntax_errors();
     test_runtime_errors();
     test_limits();
     test_values_and_context();
     test_fallbacks();
+    test_threads();
     return test_finish();
 }
