@@ -29,9 +29,9 @@ static void usage(FILE *out) {
             mlcc_chat_template_builtin_names());
 }
 
-static char *render_one(const mlcc_template *t, json_t *specials, json_t *input, size_t *len) {
-    json_t *ctx = mlcc_chat_context(input, specials);
-    char *out = mlcc_template_render_n(t, ctx, NULL, len);
+static char *render_one(const mlcc_chat_template *ct, json_t *input, size_t *len) {
+    json_t *ctx = mlcc_chat_context(input, ct->specials);
+    char *out = mlcc_template_render_n(mlcc_chat_template_select(ct, input), ctx, NULL, len);
     json_decref(ctx);
     return out;
 }
@@ -95,7 +95,7 @@ int cmd_template(int argc, char **argv) {
         json_t *item;
         json_array_foreach(input, i, item) {
             size_t len;
-            char *out = render_one(ct.tmpl, ct.specials, item, &len);
+            char *out = render_one(&ct, item, &len);
             json_t *r = json_object();
             if (out) json_object_set_new(r, "ok", json_stringn(out, len));
             else json_object_set_new(r, "error", json_string(mlcc_last_error()));
@@ -114,7 +114,7 @@ int cmd_template(int argc, char **argv) {
             goto fail;
         }
         size_t len;
-        char *out = render_one(ct.tmpl, ct.specials, input, &len);
+        char *out = render_one(&ct, input, &len);
         if (!out) {
             json_decref(input);
             goto fail;

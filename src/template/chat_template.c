@@ -82,21 +82,24 @@ static json_t *read_specials(json_t *config) {
 }
 
 /* tokenizer_config.json's chat_template: a string, or [{name, template}] ("default" first). */
-static char *template_from_config(json_t *config, const char *path) {
+static char *template_from_config(json_t *config, const char *path, const char **tool_use) {
     json_t *ct = config ? json_object_get(config, "chat_template") : NULL;
+    *tool_use = NULL;
     if (!ct || json_is_null(ct)) return NULL;
     if (json_is_string(ct)) return mlcc_xstrdup(json_string_value(ct));
     if (json_is_array(ct)) {
         size_t i;
         json_t *v;
-        const char *first = NULL;
+        const char *first = NULL, *dflt = NULL;
         json_array_foreach(ct, i, v) {
             const char *name = json_string_value(json_object_get(v, "name"));
             const char *tmpl = json_string_value(json_object_get(v, "template"));
             if (!tmpl) continue;
-            if (name && !strcmp(name, "default")) return mlcc_xstrdup(tmpl);
+            if (name && !strcmp(name, "default")) dflt = tmpl;
+            if (name && !strcmp(name, "tool_use")) *tool_use = tmpl;
             if (!first) first = tmpl;
         }
+        if (dflt) return mlcc_xstrdup(dflt);
         if (first) return mlcc_xstrdup(first);
     }
     mlcc_set_error("%s: field 'chat_template' must be a string or a list of {name, template}", path);
@@ -109,7 +112,7 @@ int mlcc_chat_template_load_model(const char *dir, const char *fallback, mlcc_ch
     char *jinja_path = mlcc_path_join(dir, "chat_template.jinja");
     char *json_path = mlcc_path_join(dir, "chat_template.json");
     json_t *config = NULL;
-    const char *name = NULL;
+    const char *name = NULL, *tool_use = NULL;
     int rc = -1;
     if (mlcc_file_exists(config_path) && !(config = mlcc_json_load_file(config_path))) goto done;
     out->specials = read_specials(config);
@@ -119,12 +122,13 @@ int mlcc_chat_template_load_model(const char *dir, const char *fallback, mlcc_ch
         name = jinja_path;
     } else if (config && json_object_get(config, "chat_template")) {
         mlcc_clear_error();
-        if (!(out->source = template_from_config(config, config_path))) goto done;
+        if (!(out->source = template_from_config(config, config_path, &tool_use))) goto done;
         name = config_path;
     } else if (mlcc_file_exists(json_path)) {
         json_t *j = mlcc_json_load_file(json_path);
         if (!j) goto done;
-        out->source = template_from_config(j, json_path);
+        const char *unused;
+        out->source = template_from_config(j, json_path, &unused);
         json_decref(j);
         if (!out->source) goto done;
         name = json_path;
@@ -144,6 +148,7 @@ int mlcc_chat_template_load_model(const char *dir, const char *fallback, mlcc_ch
         goto done;
     }
     if (!(out->tmpl = mlcc_template_parse(out->source, strlen(out->source), name))) goto done;
+    if (tool_use && !(out->tool_use = mlcc_template_parse(tool_use, strlen(tool_use), name))) goto done;
     rc = 0;
 done:
     if (rc < 0) mlcc_chat_template_free(out);
@@ -154,8 +159,15 @@ done:
     return rc;
 }
 
+const mlcc_template *mlcc_chat_template_select(const mlcc_chat_template *ct, json_t *input) {
+    json_t *tools = input ? json_object_get(input, "tools") : NULL;
+    if (ct->tool_use && tools && !json_is_null(tools)) return ct->tool_use;
+    return ct->tmpl;
+}
+
 void mlcc_chat_template_free(mlcc_chat_template *ct) {
     mlcc_template_free(ct->tmpl);
+    mlcc_template_free(ct->tool_use);
     free(ct->source);
     json_decref(ct->specials);
     memset(ct, 0, sizeof *ct);

@@ -50,9 +50,14 @@ json_t *mlcc_chat_context(json_t *input, json_t *specials);
 /* A model's chat template and special tokens. */
 typedef struct mlcc_chat_template {
     mlcc_template *tmpl;
-    char *source;    /* the template text */
-    json_t *specials; /* {"bos_token": "...", "eos_token": "...", ...} as strings */
+    char *source;                  /* the template text */
+    mlcc_template *tool_use;       /* the "tool_use" template of a named list, or NULL */
+    json_t *specials;              /* {"bos_token": "...", "eos_token": "...", ...} as strings */
 } mlcc_chat_template;
+
+/* The template transformers would pick: "tool_use" when the request has tools and the model
+ * names one, else the default. */
+const mlcc_template *mlcc_chat_template_select(const mlcc_chat_template *ct, json_t *input);
 
 /* Loads DIR/chat_template.jinja (or tokenizer_config.json's chat_template, a string or a list
  * of {name, template} where "default" is used) and the special tokens of tokenizer_config.json

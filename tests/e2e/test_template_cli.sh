@@ -36,6 +36,16 @@ os.makedirs(f"{t}/model2", exist_ok=True)
 json.dump({"chat_template": "ignored", "bos_token": "", "eos_token": "<|im_end|>"},
           open(f"{t}/model2/tokenizer_config.json", "w"))
 open(f"{t}/model2/chat_template.jinja", "w").write(open(f"{d}/Qwen3.jinja").read())
+# named templates: "default" without tools, "tool_use" when the request has tools
+os.makedirs(f"{t}/model3", exist_ok=True)
+json.dump({"chat_template": [{"name": "default", "template": open(f"{d}/ChatML.jinja").read()},
+                             {"name": "tool_use", "template": open(f"{d}/Hermes-3-Llama-3.1-tool_use.jinja").read()}],
+           "bos_token": specials["Hermes-3-Llama-3.1-tool_use"]["bos_token"], "eos_token": "<|im_end|>"},
+          open(f"{t}/model3/tokenizer_config.json", "w"))
+json.dump(convs["tools-user"], open(f"{t}/tools.json", "w"))
+json.dump(convs["system-multi-turn"], open(f"{t}/notools.json", "w"))
+open(f"{t}/tools.want", "w").write(refs["Hermes-3-Llama-3.1-tool_use"]["tools-user"]["ok"])
+open(f"{t}/notools.want", "w").write(refs["ChatML"]["system-multi-turn"]["ok"])
 PY
 
 "$MLCC" template --template "$D/Llama-3.2-Instruct.jinja" --input "$T/Llama-3.2-Instruct.in.json" > "$T/out1"
@@ -49,6 +59,11 @@ cmp -s "$T/out2" "$T/Llama-3.2-Instruct.want"; check $? "--model output is byte-
 "$MLCC" template --model "$T/model2" --input "$T/Qwen3.bare.json" > "$T/out3"
 check $? "--model renders (chat_template.jinja)"
 cmp -s "$T/out3" "$T/Qwen3.want"; check $? "chat_template.jinja output is byte-exact"
+
+"$MLCC" template --model "$T/model3" --input "$T/tools.json" > "$T/out8"
+cmp -s "$T/out8" "$T/tools.want"; check $? "named templates: tool_use with tools"
+"$MLCC" template --model "$T/model3" --input "$T/notools.json" > "$T/out9"
+cmp -s "$T/out9" "$T/notools.want"; check $? "named templates: default without tools"
 
 "$MLCC" template --template "$D/Gemma-3-it.jinja" --input "$T/Gemma-3-it.in.json" > "$T/out4" 2> "$T/err4"
 [ $? = 1 ]; check $? "raise_exception fails the command"
