@@ -231,7 +231,7 @@ int get_item(interp *in, jv obj, jv key, jv *out) {
             *out = jv_retain(*v);
             return 0;
         }
-    } else if ((obj.kind == JV_LIST || obj.kind == JV_STR) && jv_is_intlike(key)) {
+    } else if (((obj.kind == JV_LIST && !obj.u.l->iter) || obj.kind == JV_STR) && jv_is_intlike(key)) {
         int64_t n = obj.kind == JV_LIST ? (int64_t)obj.u.l->n : (int64_t)jv_str_ncp(obj.u.s);
         int64_t i = key.u.i < 0 ? key.u.i + n : key.u.i;
         if (i >= 0 && i < n) {
@@ -253,6 +253,7 @@ int get_item(interp *in, jv obj, jv key, jv *out) {
 int iterate_value(interp *in, jv v, jv *out) {
     switch (v.kind) {
     case JV_LIST: {
+        if (v.u.l->lazy_error) return rt_fail(in, "%s", v.u.l->lazy_error);
         jv l = jv_list_new(v.u.l->n);
         for (size_t i = 0; i < v.u.l->n; i++) jv_list_push(l, jv_retain(v.u.l->items[i]));
         *out = l;
@@ -321,7 +322,7 @@ static int do_slice(interp *in, jv obj, jv a, jv b, jv c, jv *out) {
     if (!hp) step = 1;
     if (step == 0) return rt_fail(in, "ValueError: slice step cannot be zero");
     if (obj.kind == JV_UNDEF) return rt_undefined(in, obj);
-    if (obj.kind == JV_LIST) {
+    if (obj.kind == JV_LIST && !obj.u.l->iter) {
         int64_t n = slice_adjust((int64_t)obj.u.l->n, &start, &stop, step, hs, he);
         jv l = obj.u.l->is_tuple ? jv_tuple_new((size_t)n) : jv_list_new((size_t)n);
         for (int64_t k = 0, i = start; k < n; k++, i += step) jv_list_push(l, jv_retain(obj.u.l->items[i]));
@@ -476,6 +477,20 @@ static int arith(interp *in, int op, jv a, jv b, jv *out) {
             return 0;
         }
     }
+    if (op == OP_ADD && ((a.kind == JV_STR && a.u.s->markup) || (b.kind == JV_STR && b.u.s->markup &&
+                                                                a.kind == JV_STR))) {
+        /* Markup + str and str + Markup (Python tries the subclass's __radd__ first) escape the
+         * plain str (markupsafe); the result stays Markup */
+        if (b.kind != JV_STR) return type_error2(in, "+", a, b);
+        mlcc_strbuf sb = STRBUF_INIT;
+        if (a.u.s->markup) sb_append_n(&sb, a.u.s->data, a.u.s->len);
+        else html_escape(&sb, a.u.s->data, a.u.s->len);
+        if (b.u.s->markup) sb_append_n(&sb, b.u.s->data, b.u.s->len);
+        else html_escape(&sb, b.u.s->data, b.u.s->len);
+        *out = jv_str_take_sb(&sb);
+        out->u.s->markup = 1;
+        return 0;
+    }
     if (op == OP_ADD) {
         if (a.kind == JV_STR && b.kind == JV_STR) {
             mlcc_strbuf sb = STRBUF_INIT;
@@ -485,20 +500,26 @@ static int arith(interp *in, int op, jv a, jv b, jv *out) {
             *out = jv_str_take_sb(&sb);
             return 0;
         }
-        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple) {
+        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple && !a.u.l->iter &&
+            !b.u.l->iter) {
             jv l = a.u.l->is_tuple ? jv_tuple_new(a.u.l->n + b.u.l->n) : jv_list_new(a.u.l->n + b.u.l->n);
             for (size_t i = 0; i < a.u.l->n; i++) jv_list_push(l, jv_retain(a.u.l->items[i]));
             for (size_t i = 0; i < b.u.l->n; i++) jv_list_push(l, jv_retain(b.u.l->items[i]));
             *out = l;
             return 0;
         }
-        if (a.kind == JV_STR || a.kind == JV_LIST)
+        if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter))
             return rt_fail(in, "TypeError: can only concatenate %s (not \"%s\") to %s", jv_type_name(a),
                            jv_type_name(b), jv_type_name(a));
     }
     if (op == OP_MUL) {
-        if ((a.kind == JV_STR || a.kind == JV_LIST) && jv_is_intlike(b)) return repeat_seq(in, a, b.u.i, out);
-        if ((b.kind == JV_STR || b.kind == JV_LIST) && jv_is_intlike(a)) return repeat_seq(in, b, a.u.i, out);
+        if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter)) && jv_is_intlike(b)) {
+            if (repeat_seq(in, a, b.u.i, out) < 0) return -1;
+            if (a.kind == JV_STR) out->u.s->markup = a.u.s->markup;
+            return 0;
+        }
+        if ((b.kind == JV_STR || (b.kind == JV_LIST && !b.u.l->iter)) && jv_is_intlike(a))
+            return repeat_seq(in, b, a.u.i, out);
     }
     if (op == OP_MOD && a.kind == JV_STR) return string_percent_format(in, a, b, out);
     return type_error2(in, names[op], a, b);
@@ -518,7 +539,11 @@ static int contains(interp *in, jv container, jv item, int *result) {
         for (size_t i = 0; i < container.u.l->n && !*result; i++)
             *result = jv_equal(container.u.l->items[i], item);
         return 0;
-    case JV_DICT: *result = jv_dict_get(container.u.d, item) != NULL; return 0;
+    case JV_DICT:
+        if (item.kind == JV_DICT || (item.kind == JV_LIST && !item.u.l->is_tuple))
+            return rt_fail(in, "TypeError: unhashable type: '%s'", jv_type_name(item));
+        *result = jv_dict_get(container.u.d, item) != NULL;
+        return 0;
     case JV_UNDEF: *result = 0; return 0;
     default:
         return rt_fail(in, "TypeError: argument of type '%s' is not iterable", jv_type_name(container));

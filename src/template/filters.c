@@ -107,6 +107,12 @@ int attr_path(interp *in, jv item, jv_str *path, jv *out) {
     return 0;
 }
 
+/* Marks a result as what Jinja returns lazily (a generator); see jv_list.iter. */
+static jv lazy(jv list, const char *type) {
+    list.u.l->iter = type;
+    return list;
+}
+
 /* ---- string filters ---- */
 
 static int f_upper(interp *in, jv v, const args *a, jv *out) {
@@ -191,27 +197,58 @@ static int f_string(interp *in, jv v, const args *a, jv *out) {
     return 0;
 }
 
-static int f_safe(interp *in, jv v, const args *a, jv *out) { return f_string(in, v, a, out); }
+static int f_safe(interp *in, jv v, const args *a, jv *out) {
+    (void)in;
+    (void)a;
+    if (v.kind == JV_STR && v.u.s->markup) {
+        *out = jv_retain(v);
+        return 0;
+    }
+    jv s = jv_to_str(v);
+    *out = jv_str_n(s.u.s->data, s.u.s->len);
+    out->u.s->markup = 1;
+    jv_release(s);
+    return 0;
+}
+
+void html_escape(mlcc_strbuf *sb, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        switch (c) {
+        case '&': sb_append(sb, "&amp;"); break;
+        case '<': sb_append(sb, "&lt;"); break;
+        case '>': sb_append(sb, "&gt;"); break;
+        case '"': sb_append(sb, "&#34;"); break;
+        case '\'': sb_append(sb, "&#39;"); break;
+        default: sb_append_char(sb, c);
+        }
+    }
+}
+
+static int escape_impl(jv v, jv *out, int force) {
+    if (!force && v.kind == JV_STR && v.u.s->markup) {
+        *out = jv_retain(v);
+        return 0;
+    }
+    jv s = jv_to_str(v);
+    mlcc_strbuf sb = STRBUF_INIT;
+    html_escape(&sb, s.u.s->data, s.u.s->len);
+    jv_release(s);
+    *out = jv_str_take_sb(&sb);
+    out->u.s->markup = 1;
+    return 0;
+}
 
 static int f_escape(interp *in, jv v, const args *a, jv *out) {
     (void)in;
     (void)a;
-    jv s = jv_to_str(v);
-    mlcc_strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; i < s.u.s->len; i++) {
-        char c = s.u.s->data[i];
-        switch (c) {
-        case '&': sb_append(&sb, "&amp;"); break;
-        case '<': sb_append(&sb, "&lt;"); break;
-        case '>': sb_append(&sb, "&gt;"); break;
-        case '"': sb_append(&sb, "&#34;"); break;
-        case '\'': sb_append(&sb, "&#39;"); break;
-        default: sb_append_char(&sb, c);
-        }
-    }
-    jv_release(s);
-    *out = jv_str_take_sb(&sb);
-    return 0;
+    return escape_impl(v, out, 0);
+}
+
+static int f_forceescape(interp *in, jv v, const args *a, jv *out) {
+    (void)in;
+    (void)a;
+    return escape_impl(v, out, 1);
 }
 
 static void replace_into(mlcc_strbuf *sb, jv_str *s, jv_str *old, jv_str *new, int64_t count) {
@@ -293,6 +330,12 @@ static int f_indent(interp *in, jv v, const args *a, jv *out) {
         for (int64_t i = 0; i < w && i < 10000; i++) sb_append_char(&ind, ' ');
     }
     int first = arg_truthy(sl[1], 0), blank = arg_truthy(sl[2], 0);
+    if (v.kind != JV_STR) {
+        /* Jinja appends "\n" to the value itself */
+        sb_free(&ind);
+        if (v.kind == JV_UNDEF) return rt_undefined(in, v);
+        return rt_fail(in, "TypeError: unsupported operand type(s) for +=: '%s' and 'str'", jv_type_name(v));
+    }
     jv s = jv_to_str(v);
     mlcc_strbuf src = STRBUF_INIT;
     sb_append_n(&src, s.u.s->data, s.u.s->len);
@@ -388,7 +431,10 @@ static int f_length(interp *in, jv v, const args *a, jv *out) {
     (void)a;
     switch (v.kind) {
     case JV_STR: *out = jv_int((int64_t)jv_str_ncp(v.u.s)); return 0;
-    case JV_LIST: *out = jv_int((int64_t)v.u.l->n); return 0;
+    case JV_LIST:
+        if (v.u.l->iter) return rt_fail(in, "TypeError: object of type '%s' has no len()", v.u.l->iter);
+        *out = jv_int((int64_t)v.u.l->n);
+        return 0;
     case JV_DICT: *out = jv_int((int64_t)v.u.d->n); return 0;
     case JV_UNDEF: *out = jv_int(0); return 0;
     case JV_LOOP: *out = jv_int((int64_t)v.u.loop->items->n); return 0;
@@ -407,6 +453,7 @@ static int f_first(interp *in, jv v, const args *a, jv *out) {
 
 static int f_last(interp *in, jv v, const args *a, jv *out) {
     (void)a;
+    if (v.kind == JV_LIST && v.u.l->iter) return rt_fail(in, "TypeError: '%s' object is not reversible", v.u.l->iter);
     jv l;
     if (iterate_value(in, v, &l) < 0) return -1;
     *out = l.u.l->n ? jv_retain(l.u.l->items[l.u.l->n - 1]) : jv_undef_hint("No last item, sequence was empty.");
@@ -458,7 +505,7 @@ static int f_join(interp *in, jv v, const args *a, jv *out) {
 static int f_items(interp *in, jv v, const args *a, jv *out) {
     (void)a;
     if (v.kind == JV_UNDEF) {
-        *out = jv_list_new(0);
+        *out = lazy(jv_list_new(0), "generator");
         return 0;
     }
     if (v.kind != JV_DICT) return rt_fail(in, "TypeError: Can only get item pairs from a mapping.");
@@ -469,7 +516,7 @@ static int f_items(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(t, jv_retain(v.u.d->vals[i]));
         jv_list_push(l, t);
     }
-    *out = l;
+    *out = a ? lazy(l, "generator") : l; /* dictsort calls this with a == NULL for a real list */
     return 0;
 }
 
@@ -514,15 +561,20 @@ static int f_reverse(interp *in, jv v, const args *a, jv *out) {
         *out = jv_str_take_sb(&sb);
         return 0;
     }
+    /* reversed(value) where Python has it (a lazy iterator), else list(value) reversed */
+    const char *type = NULL;
+    if (v.kind == JV_LIST && !v.u.l->iter) type = v.u.l->is_tuple ? "reversed" : "list_reverseiterator";
+    else if (v.kind == JV_DICT) type = "dict_reversekeyiterator";
+    else if (v.kind == JV_UNDEF) type = "reversed";
     jv l;
-    if (iterate_value(in, v, &l) < 0) return -1;
+    if (iterate_value(in, v, &l) < 0) return rt_fail(in, "FilterArgumentError: argument must be iterable");
     jv_list *x = l.u.l;
     for (size_t i = 0; i < x->n / 2; i++) {
         jv t = x->items[i];
         x->items[i] = x->items[x->n - 1 - i];
         x->items[x->n - 1 - i] = t;
     }
-    *out = l;
+    *out = type ? lazy(l, type) : l;
     return 0;
 }
 
@@ -602,7 +654,7 @@ static int f_unique(interp *in, jv v, const args *a, jv *out) {
     }
     free_keys(keys, l.u.l->n);
     jv_release(l);
-    *out = r;
+    *out = lazy(r, "generator");
     return 0;
 }
 
@@ -691,7 +743,7 @@ static int f_batch(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(r, cur);
     } else jv_release(cur);
     jv_release(l);
-    *out = r;
+    *out = lazy(r, "generator");
     return 0;
 }
 
@@ -712,7 +764,7 @@ static int run_test(interp *in, jv item, const args *a, size_t from, int *result
 static int select_impl(interp *in, jv v, const args *a, jv *out, int by_attr, int keep) {
     jv l;
     if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
-        *out = jv_list_new(0);
+        *out = lazy(jv_list_new(0), "generator");
         return 0;
     }
     if (by_attr && a->npos == 0) return rt_fail(in, "TypeError: Missing parameter for attribute name");
@@ -735,7 +787,7 @@ static int select_impl(interp *in, jv v, const args *a, jv *out, int by_attr, in
         if (t == keep) jv_list_push(r, jv_retain(l.u.l->items[i]));
     }
     jv_release(l);
-    *out = r;
+    *out = lazy(r, "generator");
     return 0;
 fail:
     jv_release(l);
@@ -756,7 +808,7 @@ static int f_map(interp *in, jv v, const args *a, jv *out) {
     }
     jv l;
     if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
-        *out = jv_list_new(0);
+        *out = lazy(jv_list_new(0), "generator");
         return 0;
     }
     if (!attribute && a->npos == 0) return rt_fail(in, "FilterArgumentError: map requires a filter argument");
@@ -789,7 +841,7 @@ static int f_map(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(r, got);
     }
     jv_release(l);
-    *out = r;
+    *out = lazy(r, "generator");
     return 0;
 }
 
@@ -1054,7 +1106,7 @@ static const struct {
     {"escape", f_escape},
     {"first", f_first},
     {"float", f_float},
-    {"forceescape", f_escape},
+    {"forceescape", f_forceescape},
     {"format", f_format},
     {"indent", f_indent},
     {"int", f_int},
@@ -1092,8 +1144,28 @@ int filter_exists(const char *name) {
     return 0;
 }
 
+/* The filters Jinja implements as generators: their errors surface only when the result is
+ * consumed, so a failure becomes a lazy value that fails then (see jv_list.lazy_error). */
+static int is_generator_filter(const char *name) {
+    static const char *const names[] = {"select", "reject", "selectattr", "rejectattr", "map", "unique",
+                                        "batch", "items"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
 int apply_filter(interp *in, const char *name, jv value, const args *a, jv *out) {
-    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
-        if (!strcmp(filters[i].name, name)) return filters[i].fn(in, value, a, out);
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        if (strcmp(filters[i].name, name) != 0) continue;
+        int rc = filters[i].fn(in, value, a, out);
+        if (rc == 0 || !is_generator_filter(name) || in->raised || in->steps > in->max_steps) return rc;
+        jv g = lazy(jv_list_new(0), "generator");
+        g.u.l->lazy_error = mlcc_xstrdup(in->err);
+        in->failed = 0;
+        in->err[0] = 0;
+        in->err_line = in->err_col = 0;
+        *out = g;
+        return 0;
+    }
     return rt_fail(in, "TemplateAssertionError: No filter named '%s'.", name);
 }

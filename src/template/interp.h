@@ -97,6 +97,7 @@ jv str_slice_cp(jv_str *s, size_t from, size_t to); /* code point range */
 int python_str_of(interp *in, jv v, jv *out);       /* str(v) */
 void string_split(jv_str *s, const char *sep, size_t seplen, int64_t maxsplit, int from_right,
                   jv *out_list);
+void html_escape(mlcc_strbuf *sb, const char *s, size_t n);
 void string_splitlines(const char *s, size_t len, int keepends, jv *out_list);
 
 #endif

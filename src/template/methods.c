@@ -35,6 +35,7 @@ int method_kind(jv obj, const char *name) {
     case JV_STR: return IN(str_methods, name);
     case JV_DICT: return IN(dict_methods, name) ? 1 : IN(dict_unsafe, name) ? -1 : 0;
     case JV_LIST:
+        if (obj.u.l->iter) return 0;
         if (obj.u.l->is_tuple) return !strcmp(name, "index") || !strcmp(name, "count");
         return IN(list_methods, name) ? 1 : IN(list_unsafe, name) ? -1 : 0;
     default: return 0;
@@ -532,7 +533,7 @@ int string_percent_format(interp *in, jv fmt, jv argv, jv *out) {
             return -1;
         }
     }
-    if (is_tuple && next < argv.u.l->n) {
+    if ((is_tuple && next < argv.u.l->n) || (!is_tuple && argv.kind != JV_DICT && next == 0)) {
         sb_free(&sb);
         return rt_fail(in, "TypeError: not all arguments converted during string formatting");
     }

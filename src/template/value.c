@@ -17,6 +17,7 @@ jv jv_str_n(const char *s, size_t len) {
     p->rc = 1;
     p->ncp = -1;
     p->len = len;
+    p->markup = 0;
     if (len) memcpy(p->data, s, len);
     p->data[len] = 0;
     jv v = {JV_STR, {0}};
@@ -131,6 +132,7 @@ void jv_release(jv v) {
     case JV_STR: free(v.u.s); break;
     case JV_LIST:
         for (size_t i = 0; i < v.u.l->n; i++) jv_release(v.u.l->items[i]);
+        free(v.u.l->lazy_error);
         free(v.u.l->items);
         free(v.u.l);
         break;
@@ -231,7 +233,7 @@ int jv_truthy(jv v) {
     case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0.0;
     case JV_STR: return v.u.s->len != 0;
-    case JV_LIST: return v.u.l->n != 0;
+    case JV_LIST: return v.u.l->iter ? 1 : v.u.l->n != 0;
     case JV_DICT: return v.u.d->n != 0;
     default: return 1;
     }
@@ -249,6 +251,7 @@ int jv_equal(jv a, jv b) {
     case JV_STR:
         return a.u.s->len == b.u.s->len && memcmp(a.u.s->data, b.u.s->data, a.u.s->len) == 0;
     case JV_LIST:
+        if (a.u.l->iter || b.u.l->iter) return a.u.l == b.u.l;
         if (a.u.l->n != b.u.l->n || a.u.l->is_tuple != b.u.l->is_tuple) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!jv_equal(a.u.l->items[i], b.u.l->items[i])) return 0;
@@ -280,7 +283,8 @@ int jv_compare(jv a, jv b) {
         if (c) return c < 0 ? -1 : 1;
         return a.u.s->len < b.u.s->len ? -1 : a.u.s->len > b.u.s->len;
     }
-    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple) {
+    if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple && !a.u.l->iter &&
+        !b.u.l->iter) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (jv_equal(a.u.l->items[i], b.u.l->items[i])) continue;
@@ -298,8 +302,8 @@ const char *jv_type_name(jv v) {
     case JV_BOOL: return "bool";
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
-    case JV_STR: return "str";
-    case JV_LIST: return v.u.l->is_tuple ? "tuple" : "list";
+    case JV_STR: return v.u.s->markup ? "Markup" : "str";
+    case JV_LIST: return v.u.l->iter ? v.u.l->iter : v.u.l->is_tuple ? "tuple" : "list";
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
     case JV_FUNC: return v.u.fn->kind == FN_MACRO ? "Macro" : "function";
@@ -424,11 +428,20 @@ static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
     case JV_INT: sb_printf(sb, "%lld", (long long)v.u.i); break;
     case JV_FLOAT: py_float_repr(sb, v.u.f); break;
     case JV_STR:
-        if (repr) str_repr(sb, v.u.s->data, v.u.s->len);
+        if (repr && v.u.s->markup) {
+            sb_append(sb, "Markup(");
+            str_repr(sb, v.u.s->data, v.u.s->len);
+            sb_append_char(sb, ')');
+        } else if (repr) str_repr(sb, v.u.s->data, v.u.s->len);
         else sb_append_n(sb, v.u.s->data, v.u.s->len);
         break;
     case JV_LIST: {
         jv_list *l = v.u.l;
+        if (l->iter) {
+            /* Python prints the object's address, which no two runs share */
+            sb_printf(sb, "<%s object at %p>", l->iter, (void *)l);
+            break;
+        }
         sb_append_char(sb, l->is_tuple ? '(' : '[');
         for (size_t i = 0; i < l->n; i++) {
             if (i) sb_append(sb, ", ");

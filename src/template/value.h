@@ -55,6 +55,7 @@ struct jv_str {
     int32_t rc;
     int32_t ncp; /* code points, or -1 until counted */
     size_t len;
+    int markup; /* a markupsafe.Markup (from |safe / |escape): `+` escapes plain strings added to it */
     char data[]; /* NUL-terminated (may also contain NULs) */
 };
 
@@ -62,6 +63,13 @@ struct jv_list {
     int32_t rc;
     int32_t depth; /* nesting depth of lists/dicts inside (1 = flat) */
     int is_tuple;
+    /* Non-NULL for what Python would hold as a lazy iterator (the result of select, map,
+     * unique, reverse, ...): the type name, e.g. "generator". Such values are always truthy,
+     * have no len(), print as "<generator object ...>" and cannot be indexed. */
+    const char *iter;
+    /* For such a lazy value whose computation failed: the error, raised when it is consumed
+     * (Python runs a generator's body only then). Owned. */
+    char *lazy_error;
     size_t n, cap;
     jv *items;
 };
