@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "support/error.h"
@@ -25,6 +26,7 @@ static void usage(FILE *out) {
             "                   bos_token, eos_token and any extra template variables\n"
             "  --batch          FILE holds a JSON array of such objects; prints a JSON array of\n"
             "                   {\"ok\": prompt} or {\"error\": message}\n"
+            "  --repeat N       render N times and report the time per render on stderr (benchmark)\n"
             "strftime_now uses MLCC_FIXED_TIME (seconds since the epoch, UTC) when set.\n",
             mlcc_chat_template_builtin_names());
 }
@@ -39,6 +41,7 @@ static char *render_one(const mlcc_chat_template *ct, json_t *input, size_t *len
 int cmd_template(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *builtin = NULL, *fallback = NULL, *input_path = NULL;
     int batch = 0;
+    long repeat = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -58,6 +61,7 @@ int cmd_template(int argc, char **argv) {
         else if (!strcmp(a, "--builtin")) builtin = argv[++i];
         else if (!strcmp(a, "--fallback")) fallback = argv[++i];
         else if (!strcmp(a, "--input")) input_path = argv[++i];
+        else if (!strcmp(a, "--repeat")) repeat = atol(argv[++i]);
         else {
             fprintf(stderr, "mlcc template: unknown option '%s'\n\n", a);
             usage(stderr);
@@ -114,7 +118,17 @@ int cmd_template(int argc, char **argv) {
             goto fail;
         }
         size_t len;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         char *out = render_one(&ct, input, &len);
+        for (long r = 1; out && r < repeat; r++) {
+            free(out);
+            out = render_one(&ct, input, &len);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (repeat > 1 && out)
+            fprintf(stderr, "mlcc template: %ld renders, %.2f us per render (context conversion included)\n", repeat,
+                    ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / (double)repeat);
         if (!out) {
             json_decref(input);
             goto fail;
