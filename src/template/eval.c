@@ -231,7 +231,8 @@ int get_item(interp *in, jv obj, jv key, jv *out) {
             *out = jv_retain(*v);
             return 0;
         }
-    } else if (((obj.kind == JV_LIST && !obj.u.l->iter) || obj.kind == JV_STR) && jv_is_intlike(key)) {
+    } else if (((obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) || obj.kind == JV_STR) &&
+               jv_is_intlike(key)) {
         int64_t n = obj.kind == JV_LIST ? (int64_t)obj.u.l->n : (int64_t)jv_str_ncp(obj.u.s);
         int64_t i = key.u.i < 0 ? key.u.i + n : key.u.i;
         if (i >= 0 && i < n) {
@@ -322,7 +323,7 @@ static int do_slice(interp *in, jv obj, jv a, jv b, jv c, jv *out) {
     if (!hp) step = 1;
     if (step == 0) return rt_fail(in, "ValueError: slice step cannot be zero");
     if (obj.kind == JV_UNDEF) return rt_undefined(in, obj);
-    if (obj.kind == JV_LIST && !obj.u.l->iter) {
+    if (obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) {
         int64_t n = slice_adjust((int64_t)obj.u.l->n, &start, &stop, step, hs, he);
         jv l = obj.u.l->is_tuple ? jv_tuple_new((size_t)n) : jv_list_new((size_t)n);
         for (int64_t k = 0, i = start; k < n; k++, i += step) jv_list_push(l, jv_retain(obj.u.l->items[i]));
@@ -501,24 +502,24 @@ static int arith(interp *in, int op, jv a, jv b, jv *out) {
             return 0;
         }
         if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple && !a.u.l->iter &&
-            !b.u.l->iter) {
+            !b.u.l->iter && !a.u.l->view && !b.u.l->view) {
             jv l = a.u.l->is_tuple ? jv_tuple_new(a.u.l->n + b.u.l->n) : jv_list_new(a.u.l->n + b.u.l->n);
             for (size_t i = 0; i < a.u.l->n; i++) jv_list_push(l, jv_retain(a.u.l->items[i]));
             for (size_t i = 0; i < b.u.l->n; i++) jv_list_push(l, jv_retain(b.u.l->items[i]));
             *out = l;
             return 0;
         }
-        if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter))
+        if (a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter && !a.u.l->view))
             return rt_fail(in, "TypeError: can only concatenate %s (not \"%s\") to %s", jv_type_name(a),
                            jv_type_name(b), jv_type_name(a));
     }
     if (op == OP_MUL) {
-        if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter)) && jv_is_intlike(b)) {
+        if ((a.kind == JV_STR || (a.kind == JV_LIST && !a.u.l->iter && !a.u.l->view)) && jv_is_intlike(b)) {
             if (repeat_seq(in, a, b.u.i, out) < 0) return -1;
             if (a.kind == JV_STR) out->u.s->markup = a.u.s->markup;
             return 0;
         }
-        if ((b.kind == JV_STR || (b.kind == JV_LIST && !b.u.l->iter)) && jv_is_intlike(a))
+        if ((b.kind == JV_STR || (b.kind == JV_LIST && !b.u.l->iter && !b.u.l->view)) && jv_is_intlike(a))
             return repeat_seq(in, b, a.u.i, out);
     }
     if (op == OP_MOD && a.kind == JV_STR) return string_percent_format(in, a, b, out);

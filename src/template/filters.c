@@ -563,7 +563,8 @@ static int f_reverse(interp *in, jv v, const args *a, jv *out) {
     }
     /* reversed(value) where Python has it (a lazy iterator), else list(value) reversed */
     const char *type = NULL;
-    if (v.kind == JV_LIST && !v.u.l->iter) type = v.u.l->is_tuple ? "reversed" : "list_reverseiterator";
+    if (v.kind == JV_LIST && v.u.l->view) type = "dict_reversekeyiterator";
+    else if (v.kind == JV_LIST && !v.u.l->iter) type = v.u.l->is_tuple ? "reversed" : "list_reverseiterator";
     else if (v.kind == JV_DICT) type = "dict_reversekeyiterator";
     else if (v.kind == JV_UNDEF) type = "reversed";
     jv l;

@@ -35,7 +35,7 @@ int method_kind(jv obj, const char *name) {
     case JV_STR: return IN(str_methods, name);
     case JV_DICT: return IN(dict_methods, name) ? 1 : IN(dict_unsafe, name) ? -1 : 0;
     case JV_LIST:
-        if (obj.u.l->iter) return 0;
+        if (obj.u.l->iter || obj.u.l->view) return 0;
         if (obj.u.l->is_tuple) return !strcmp(name, "index") || !strcmp(name, "count");
         return IN(list_methods, name) ? 1 : IN(list_unsafe, name) ? -1 : 0;
     default: return 0;
@@ -825,6 +825,7 @@ static int dict_method(interp *in, jv self, const char *name, const args *a, jv 
                 jv_list_push(l, t);
             }
         }
+        l.u.l->view = name[0] == 'k' ? "dict_keys" : name[0] == 'v' ? "dict_values" : "dict_items";
         *out = l;
         return 0;
     }

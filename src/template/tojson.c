@@ -78,7 +78,8 @@ int to_json(interp *in, mlcc_strbuf *sb, jv v, const json_opts *o, int level) {
     case JV_STR: json_str_out(sb, v.u.s->data, v.u.s->len, o->ensure_ascii); return 0;
     case JV_LIST: {
         jv_list *l = v.u.l;
-        if (l->iter) return rt_fail(in, "TypeError: Object of type %s is not JSON serializable", l->iter);
+        if (l->iter || l->view)
+            return rt_fail(in, "TypeError: Object of type %s is not JSON serializable", l->iter ? l->iter : l->view);
         if (l->n == 0) {
             sb_append(sb, "[]");
             return 0;

@@ -252,6 +252,7 @@ int jv_equal(jv a, jv b) {
         return a.u.s->len == b.u.s->len && memcmp(a.u.s->data, b.u.s->data, a.u.s->len) == 0;
     case JV_LIST:
         if (a.u.l->iter || b.u.l->iter) return a.u.l == b.u.l;
+        if ((a.u.l->view != NULL) != (b.u.l->view != NULL)) return 0;
         if (a.u.l->n != b.u.l->n || a.u.l->is_tuple != b.u.l->is_tuple) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!jv_equal(a.u.l->items[i], b.u.l->items[i])) return 0;
@@ -303,7 +304,7 @@ const char *jv_type_name(jv v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return v.u.s->markup ? "Markup" : "str";
-    case JV_LIST: return v.u.l->iter ? v.u.l->iter : v.u.l->is_tuple ? "tuple" : "list";
+    case JV_LIST: return v.u.l->iter ? v.u.l->iter : v.u.l->view ? v.u.l->view : v.u.l->is_tuple ? "tuple" : "list";
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
     case JV_FUNC: return v.u.fn->kind == FN_MACRO ? "Macro" : "function";
@@ -442,6 +443,7 @@ static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
             sb_printf(sb, "<%s object at %p>", l->iter, (void *)l);
             break;
         }
+        if (l->view) sb_printf(sb, "%s(", l->view);
         sb_append_char(sb, l->is_tuple ? '(' : '[');
         for (size_t i = 0; i < l->n; i++) {
             if (i) sb_append(sb, ", ");
@@ -449,6 +451,7 @@ static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
         }
         if (l->is_tuple && l->n == 1) sb_append_char(sb, ',');
         sb_append_char(sb, l->is_tuple ? ')' : ']');
+        if (l->view) sb_append_char(sb, ')');
         break;
     }
     case JV_DICT: {

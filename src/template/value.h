@@ -70,6 +70,9 @@ struct jv_list {
     /* For such a lazy value whose computation failed: the error, raised when it is consumed
      * (Python runs a generator's body only then). Owned. */
     char *lazy_error;
+    /* Non-NULL for dict views ("dict_keys", "dict_values", "dict_items"): sized and iterable
+     * like a list, but not indexable, printed as dict_keys([...]), not JSON serializable. */
+    const char *view;
     size_t n, cap;
     jv *items;
 };
