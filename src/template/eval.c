@@ -369,6 +369,7 @@ static int type_error2(interp *in, const char *op, jv a, jv b) {
 static double py_fmod(double a, double b) {
     double m = fmod(a, b);
     if (m != 0 && ((b < 0) != (m < 0))) m += b;
+    else if (m == 0) m = copysign(0.0, b); /* CPython's float_rem */
     return m;
 }
 
@@ -473,7 +474,10 @@ static int arith(interp *in, int op, jv a, jv b, jv *out) {
             } else {
                 if (fx == 0 && fy < 0)
                     return rt_fail(in, "ZeroDivisionError: 0.0 cannot be raised to a negative power");
-                *out = jv_float(pow(fx, fy));
+                double r = pow(fx, fy);
+                if (isinf(r) && isfinite(fx) && isfinite(fy))
+                    return rt_fail(in, "OverflowError: (34, 'Numerical result out of range')");
+                *out = jv_float(r);
             }
             return 0;
         }
@@ -536,6 +540,7 @@ static int contains(interp *in, jv container, jv item, int *result) {
                   memmem(container.u.s->data, container.u.s->len, item.u.s->data, item.u.s->len) != NULL;
         return 0;
     case JV_LIST:
+        if (container.u.l->lazy_error) return rt_fail(in, "%s", container.u.l->lazy_error);
         *result = 0;
         for (size_t i = 0; i < container.u.l->n && !*result; i++)
             *result = jv_equal(container.u.l->items[i], item);
@@ -904,7 +909,10 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
         int rc = 0;
         for (int i = 0; i < 3 && rc == 0; i++)
             if (e->items[i]) rc = eval(in, s, e->items[i], &parts[i]);
-        if (rc == 0) rc = do_slice(in, obj, parts[0], parts[1], parts[2], out);
+        if (rc == 0 && e->folded && obj.kind != JV_STR && !(obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) &&
+            obj.kind != JV_UNDEF)
+            *out = jv_undef_hint("'%s object' has no element slice", jv_type_name(obj));
+        else if (rc == 0) rc = do_slice(in, obj, parts[0], parts[1], parts[2], out);
         for (int i = 0; i < 3; i++) jv_release(parts[i]);
         jv_release(obj);
         return rc;
@@ -947,7 +955,13 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
             jv_release(a);
             return -1;
         }
-        int rc = arith(in, e->op, a, b, out);
+        int rc;
+        if (e->folded && jv_is_num(a)) {
+            /* Jinja2 folds "-2" to a constant and emits "-2 ** y": Python computes -(2 ** y) */
+            jv pos = a.kind == JV_FLOAT ? jv_float(-a.u.f) : jv_int(-a.u.i), r;
+            rc = arith(in, e->op, pos, b, &r);
+            if (rc == 0) rc = r.kind == JV_FLOAT ? (*out = jv_float(-r.u.f), 0) : (*out = jv_int(-r.u.i), 0);
+        } else rc = arith(in, e->op, a, b, out);
         jv_release(a);
         jv_release(b);
         return rc;

@@ -941,6 +941,7 @@ static int f_int(interp *in, jv v, const args *a, jv *out) {
     if (arg_int(in, sl[1], 10, "int base", &base) < 0) return -1;
     int64_t i;
     double f;
+    if (v.kind == JV_UNDEF) return rt_undefined(in, v); /* Undefined.__int__ fails */
     if (jv_is_intlike(v)) {
         *out = jv_int(v.u.i);
         return 0;
@@ -971,6 +972,7 @@ dflt:
 static int f_float(interp *in, jv v, const args *a, jv *out) {
     BIND(in, "float", a, "default");
     double f;
+    if (v.kind == JV_UNDEF) return rt_undefined(in, v); /* Undefined.__float__ fails */
     if (jv_is_num(v)) {
         *out = jv_float(jv_num(v));
         return 0;
@@ -985,6 +987,7 @@ static int f_float(interp *in, jv v, const args *a, jv *out) {
 
 static int f_abs(interp *in, jv v, const args *a, jv *out) {
     (void)a;
+    if (v.kind == JV_UNDEF) return rt_undefined(in, v);
     if (jv_is_intlike(v)) *out = jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
     else if (v.kind == JV_FLOAT) *out = jv_float(fabs(v.u.f));
     else return rt_fail(in, "TypeError: bad operand type for abs(): '%s'", jv_type_name(v));

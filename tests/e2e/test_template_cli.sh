@@ -13,7 +13,8 @@ check() { if [ "$1" = 0 ]; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi;
 export MLCC_FIXED_TIME=1795521600
 
 # expected prompts and inputs from the fixtures, and two model folders
-python3 - "$D" "$T" <<'PY'
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
+"$PY" - "$D" "$T" <<'PY'
 import json, os, sys
 d, t = sys.argv[1], sys.argv[2]
 convs = {c["name"]: c for c in json.load(open(f"{d}/conversations.json"))}
