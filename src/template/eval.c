@@ -180,6 +180,11 @@ int get_attr(interp *in, jv obj, const char *name, size_t len, jv *out) {
         return 0;
     }
     if (obj.kind == JV_LOOP) return loop_attr(in, obj.u.loop, name, out);
+    if (obj.kind == JV_LIST && obj.u.l->is_group && obj.u.l->n == 2 &&
+        (!strcmp(name, "grouper") || !strcmp(name, "list"))) {
+        *out = jv_retain(obj.u.l->items[name[0] == 'g' ? 0 : 1]);
+        return 0;
+    }
     if (jv_is_num(obj)) {
         /* the number attributes Python exposes */
         int is_float = obj.kind == JV_FLOAT;

@@ -1092,6 +1092,154 @@ static int f_tojson(interp *in, jv v, const args *a, jv *out) {
 
 static int f_count(interp *in, jv v, const args *a, jv *out) { return f_length(in, v, a, out); }
 
+/* truncate(s, length=255, killwords=False, end='...', leeway=5) */
+static int f_truncate(interp *in, jv v, const args *a, jv *out) {
+    BIND(in, "truncate", a, "length", "killwords", "end", "leeway");
+    int64_t length, leeway;
+    if (arg_int(in, sl[0], 255, "truncate length", &length) < 0) return -1;
+    if (sl[3] && sl[3]->kind != JV_NONE) {
+        if (arg_int(in, sl[3], 5, "truncate leeway", &leeway) < 0) return -1;
+    } else leeway = 5;
+    jv end = sl[2] ? jv_to_str(*sl[2]) : jv_cstr("...");
+    int64_t end_len = (int64_t)jv_str_ncp(end.u.s);
+    if (v.kind != JV_STR) {
+        jv_release(end);
+        if (v.kind == JV_UNDEF) return rt_undefined(in, v);
+        return rt_fail(in, "TypeError: object of type '%s' has no len()", jv_type_name(v));
+    }
+    if (length < end_len || leeway < 0) {
+        jv_release(end);
+        return rt_fail(in, "AssertionError: expected length >= %lld and leeway >= 0", (long long)end_len);
+    }
+    int64_t n = (int64_t)jv_str_ncp(v.u.s);
+    if (n <= length + leeway) {
+        jv_release(end);
+        *out = jv_retain(v);
+        return 0;
+    }
+    jv head = str_slice_cp(v.u.s, 0, (size_t)(length - end_len));
+    size_t keep = head.u.s->len;
+    if (!arg_truthy(sl[1], 0)) {
+        /* drop the last (partial) word: rsplit(" ", 1)[0] */
+        const char *sp = NULL;
+        for (size_t i = head.u.s->len; i > 0; i--)
+            if (head.u.s->data[i - 1] == ' ') {
+                sp = head.u.s->data + i - 1;
+                break;
+            }
+        if (sp) keep = (size_t)(sp - head.u.s->data);
+    }
+    mlcc_strbuf sb = STRBUF_INIT;
+    sb_append_n(&sb, head.u.s->data, keep);
+    sb_append_n(&sb, end.u.s->data, end.u.s->len);
+    jv_release(head);
+    jv_release(end);
+    *out = jv_str_take_sb(&sb);
+    return 0;
+}
+
+/* slice(value, slices, fill_with=None): `slices` columns, the first ones one longer */
+static int f_slice(interp *in, jv v, const args *a, jv *out) {
+    BIND(in, "slice", a, "slices", "fill_with");
+    int64_t slices;
+    if (arg_int(in, sl[0], 1, "slice count", &slices) < 0) return -1;
+    if (slices <= 0 || (uint64_t)slices > in->max_size) return rt_fail(in, "ValueError: slice count must be positive");
+    jv l;
+    if (iterate_value(in, v, &l) < 0) return -1;
+    int64_t n = (int64_t)l.u.l->n, per = n / slices, extra = n % slices, offset = 0;
+    jv r = jv_list_new((size_t)slices);
+    for (int64_t k = 0; k < slices; k++) {
+        int64_t start = offset + k * per, end;
+        if (k < extra) offset++;
+        end = offset + (k + 1) * per;
+        jv col = jv_list_new((size_t)(end - start + 1));
+        for (int64_t i = start; i < end; i++) jv_list_push(col, jv_retain(l.u.l->items[i]));
+        if (sl[1] && sl[1]->kind != JV_NONE && k >= extra) jv_list_push(col, jv_retain(*sl[1]));
+        jv_list_push(r, col);
+    }
+    jv_release(l);
+    *out = lazy(r, "generator");
+    return 0;
+}
+
+/* groupby(value, attribute, default=None, case_sensitive=False): sorted (grouper, list) pairs */
+static int f_groupby(interp *in, jv v, const args *a, jv *out) {
+    BIND(in, "groupby", a, "attribute", "default", "case_sensitive");
+    if (!sl[0]) return rt_fail(in, "TypeError: groupby() missing required argument 'attribute'");
+    int cs = arg_truthy(sl[2], 0);
+    jv l;
+    if (iterate_value(in, v, &l) < 0) return -1;
+    size_t n = l.u.l->n;
+    jv *raw = mlcc_xcalloc(n ? n : 1, sizeof(jv)), *keys = mlcc_xcalloc(n ? n : 1, sizeof(jv));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        jv path = jv_to_str(*sl[0]);
+        rc = attr_path(in, l.u.l->items[i], path.u.s, &raw[i]);
+        jv_release(path);
+        if (rc == 0 && raw[i].kind == JV_UNDEF && sl[1]) {
+            jv_release(raw[i]);
+            raw[i] = jv_retain(*sl[1]);
+        }
+        if (rc == 0) keys[i] = cs ? jv_retain(raw[i]) : ignore_case(raw[i]);
+    }
+    size_t *idx = mlcc_xmalloc((n ? n : 1) * sizeof(size_t));
+    if (rc == 0) rc = sort_index(in, keys, n, 0, idx);
+    jv r = jv_list_new(0);
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t j = i;
+        jv group = jv_list_new(0);
+        while (j < n && jv_equal(keys[idx[j]], keys[idx[i]])) jv_list_push(group, jv_retain(l.u.l->items[idx[j++]]));
+        jv pair = jv_tuple_new(2);
+        pair.u.l->is_group = 1;
+        /* case-insensitive groups are named after their first member's own value */
+        jv_list_push(pair, jv_retain(cs ? keys[idx[i]] : raw[idx[i]]));
+        jv_list_push(pair, group);
+        jv_list_push(r, pair);
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) {
+        jv_release(raw[i]);
+        jv_release(keys[i]);
+    }
+    free(raw);
+    free(keys);
+    free(idx);
+    jv_release(l);
+    if (rc < 0) {
+        jv_release(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+/* filesizeformat(value, binary=False) */
+static int f_filesizeformat(interp *in, jv v, const args *a, jv *out) {
+    BIND(in, "filesizeformat", a, "binary");
+    double bytes;
+    if (jv_is_num(v)) bytes = jv_num(v);
+    else if (v.kind == JV_STR) bytes = strtod(v.u.s->data, NULL);
+    else return rt_fail(in, "TypeError: filesizeformat needs a number");
+    int binary = arg_truthy(sl[0], 0);
+    double base = binary ? 1024 : 1000;
+    static const char *const si[] = {"kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"};
+    static const char *const bi[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"};
+    mlcc_strbuf sb = STRBUF_INIT;
+    if (bytes == 1) sb_append(&sb, "1 Byte");
+    else if (bytes < base) sb_printf(&sb, "%d Bytes", (int)bytes);
+    else {
+        int i = 0;
+        double unit = base * base;
+        while (i < 7 && bytes >= unit) {
+            unit *= base;
+            i++;
+        }
+        sb_printf(&sb, "%.1f %s", base * bytes / unit, binary ? bi[i] : si[i]);
+    }
+    *out = jv_str_take_sb(&sb);
+    return 0;
+}
+
 typedef int (*filter_fn)(interp *, jv, const args *, jv *);
 static const struct {
     const char *name;
@@ -1108,10 +1256,12 @@ static const struct {
     {"dictsort", f_dictsort},
     {"e", f_escape},
     {"escape", f_escape},
+    {"filesizeformat", f_filesizeformat},
     {"first", f_first},
     {"float", f_float},
     {"forceescape", f_forceescape},
     {"format", f_format},
+    {"groupby", f_groupby},
     {"indent", f_indent},
     {"int", f_int},
     {"items", f_items},
@@ -1130,6 +1280,7 @@ static const struct {
     {"round", f_round},
     {"safe", f_safe},
     {"select", f_select},
+    {"slice", f_slice},
     {"selectattr", f_selectattr},
     {"sort", f_sort},
     {"string", f_string},
@@ -1137,6 +1288,7 @@ static const struct {
     {"title", f_title},
     {"tojson", f_tojson},
     {"trim", f_trim},
+    {"truncate", f_truncate},
     {"unique", f_unique},
     {"upper", f_upper},
     {"wordcount", f_wordcount},
@@ -1152,7 +1304,7 @@ int filter_exists(const char *name) {
  * consumed, so a failure becomes a lazy value that fails then (see jv_list.lazy_error). */
 static int is_generator_filter(const char *name) {
     static const char *const names[] = {"select", "reject", "selectattr", "rejectattr", "map", "unique",
-                                        "batch", "items"};
+                                        "batch", "items", "slice"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(names[i], name)) return 1;
     return 0;

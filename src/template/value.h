@@ -73,6 +73,8 @@ struct jv_list {
     /* Non-NULL for dict views ("dict_keys", "dict_values", "dict_items"): sized and iterable
      * like a list, but not indexable, printed as dict_keys([...]), not JSON serializable. */
     const char *view;
+    /* groupby's (grouper, list) pairs: tuples whose items are also .grouper and .list */
+    int is_group;
     size_t n, cap;
     jv *items;
 };
