@@ -17,6 +17,14 @@ int arg_int(interp *in, const jv *slot, int64_t dflt, const char *what, int64_t 
 /* A str argument (borrowed), or NULL with an error when it is not a str. */
 jv_str *arg_str(interp *in, const jv *slot, const char *what);
 
+/* int(f) for a finite double: 0, or -1 when it is outside int64 (Python would make a big int,
+ * which mlcc does not have). */
+static inline int float_to_int64(double f, int64_t *out) {
+    if (!(f > -9223372036854775808.0 && f < 9223372036854775808.0)) return -1;
+    *out = (int64_t)f;
+    return 0;
+}
+
 /* Python's format(value, spec) for str/int/float/bool/None. */
 int py_format_spec(interp *in, jv v, const char *spec, size_t spec_len, mlcc_strbuf *sb);
 /* str.format(*args, **kwargs). */

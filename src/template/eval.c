@@ -327,6 +327,7 @@ static int do_slice(interp *in, jv obj, jv a, jv b, jv c, jv *out) {
         return -1;
     if (!hp) step = 1;
     if (step == 0) return rt_fail(in, "ValueError: slice step cannot be zero");
+    if (step == INT64_MIN) step = INT64_MIN + 1; /* same selection; keeps -step defined */
     if (obj.kind == JV_UNDEF) return rt_undefined(in, obj);
     if (obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) {
         int64_t n = slice_adjust((int64_t)obj.u.l->n, &start, &stop, step, hs, he);

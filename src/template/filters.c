@@ -707,8 +707,15 @@ static int f_sum(interp *in, jv v, const args *a, jv *out) {
             jv_release(item);
             goto fail;
         }
-        if (jv_is_intlike(acc) && jv_is_intlike(item)) next = jv_int(acc.u.i + item.u.i);
-        else next = jv_float(jv_num(acc) + jv_num(item));
+        int64_t sum;
+        if (jv_is_intlike(acc) && jv_is_intlike(item)) {
+            if (__builtin_add_overflow(acc.u.i, item.u.i, &sum)) {
+                rt_fail(in, "OverflowError: integer overflow");
+                jv_release(item);
+                goto fail;
+            }
+            next = jv_int(sum);
+        } else next = jv_float(jv_num(acc) + jv_num(item));
         jv_release(item);
         jv_release(acc);
         acc = next;
@@ -949,7 +956,8 @@ static int f_int(interp *in, jv v, const args *a, jv *out) {
     if (v.kind == JV_FLOAT) {
         if (isnan(v.u.f)) goto dflt;
         if (isinf(v.u.f)) return rt_fail(in, "OverflowError: cannot convert float infinity to integer");
-        *out = jv_int((int64_t)v.u.f);
+        if (float_to_int64(v.u.f, &i) < 0) return rt_fail(in, "OverflowError: integer too large for mlcc");
+        *out = jv_int(i);
         return 0;
     }
     if (v.kind == JV_STR) {
@@ -960,7 +968,8 @@ static int f_int(interp *in, jv v, const args *a, jv *out) {
         if (parse_py_float(v.u.s->data, v.u.s->len, &f) == 0) {
             if (isnan(f)) goto dflt;
             if (isinf(f)) return rt_fail(in, "OverflowError: cannot convert float infinity to integer");
-            *out = jv_int((int64_t)f);
+            if (float_to_int64(f, &i) < 0) return rt_fail(in, "OverflowError: integer too large for mlcc");
+            *out = jv_int(i);
             return 0;
         }
     }
@@ -988,6 +997,7 @@ static int f_float(interp *in, jv v, const args *a, jv *out) {
 static int f_abs(interp *in, jv v, const args *a, jv *out) {
     (void)a;
     if (v.kind == JV_UNDEF) return rt_undefined(in, v);
+    if (jv_is_intlike(v) && v.u.i == INT64_MIN) return rt_fail(in, "OverflowError: integer too large for mlcc");
     if (jv_is_intlike(v)) *out = jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
     else if (v.kind == JV_FLOAT) *out = jv_float(fabs(v.u.f));
     else return rt_fail(in, "TypeError: bad operand type for abs(): '%s'", jv_type_name(v));
@@ -1016,7 +1026,9 @@ static int f_round(interp *in, jv v, const args *a, jv *out) {
                 return 0;
             }
             double p = pow(10, (double)-prec), q = (double)v.u.i / p, r = nearbyint(q);
-            *out = jv_int((int64_t)(r * p));
+            int64_t rounded;
+            if (float_to_int64(r * p, &rounded) < 0) return rt_fail(in, "OverflowError: integer too large for mlcc");
+            *out = jv_int(rounded);
             return 0;
         }
         double x = v.u.f;
@@ -1226,7 +1238,7 @@ static int f_filesizeformat(interp *in, jv v, const args *a, jv *out) {
     static const char *const bi[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"};
     mlcc_strbuf sb = STRBUF_INIT;
     if (bytes == 1) sb_append(&sb, "1 Byte");
-    else if (bytes < base) sb_printf(&sb, "%d Bytes", (int)bytes);
+    else if (bytes < base) sb_printf(&sb, "%.0f Bytes", trunc(bytes)); /* "%d" % float truncates */
     else {
         int i = 0;
         double unit = base * base;

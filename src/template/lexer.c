@@ -5,6 +5,8 @@
  * after. Inside tags, end markers count only when brackets are balanced. */
 #include "template/lexer.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,9 +283,12 @@ static int lex_number(lexer *lx, size_t pos, size_t *end) {
         if (q == start) base = 10, q = digits_end(lx, pos), start = pos;
     }
     copy_digits(lx->src + start, q - start, buf, sizeof buf);
-    if (q - start > 40) return lex_error(lx, pos, "integer literal too large");
+    errno = 0;
+    unsigned long long v = q - start > 100 ? ULLONG_MAX : strtoull(buf, NULL, base);
+    if (errno || v > (unsigned long long)INT64_MAX)
+        return lex_error(lx, pos, "integer literal too large (mlcc's integers are 64-bit)");
     token *t = push(lx, TK_INT, pos);
-    t->ival = (int64_t)strtoull(buf, NULL, base);
+    t->ival = (int64_t)v;
     *end = q;
     return 0;
 }

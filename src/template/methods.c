@@ -201,12 +201,18 @@ int py_format_spec(interp *in, jv v, const char *spec, size_t n, mlcc_strbuf *sb
     if (i < n && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' ')) sign = spec[i++];
     if (i < n && spec[i] == '#') alt = 1, i++;
     if (i < n && spec[i] == '0') zero = 1, i++;
-    while (i < n && spec[i] >= '0' && spec[i] <= '9') width = (width < 0 ? 0 : width) * 10 + (spec[i++] - '0');
+    while (i < n && spec[i] >= '0' && spec[i] <= '9') {
+        width = (width < 0 ? 0 : width) * 10 + (spec[i++] - '0');
+        if (width > 100000) width = 100000; /* rejected below; keeps the arithmetic in range */
+    }
     if (i < n && (spec[i] == ',' || spec[i] == '_')) comma = 1, i++;
     if (i < n && spec[i] == '.') {
         i++;
         prec = 0;
-        while (i < n && spec[i] >= '0' && spec[i] <= '9') prec = prec * 10 + (spec[i++] - '0');
+        while (i < n && spec[i] >= '0' && spec[i] <= '9') {
+            prec = prec * 10 + (spec[i++] - '0');
+            if (prec > 100000) prec = 100000;
+        }
     }
     if (i < n) type = spec[i++];
     if (i != n || width > 10000 || prec > 1000) return rt_fail(in, "ValueError: Invalid format specifier");
@@ -510,15 +516,19 @@ int string_percent_format(interp *in, jv fmt, jv argv, jv *out) {
         case 'd': case 'i': case 'u':
             if (!jv_is_num(val)) rc = rt_fail(in, "TypeError: %%d format: a real number is required, not %s", jv_type_name(val));
             else {
-                v2 = jv_int(val.kind == JV_FLOAT ? (int64_t)val.u.f : val.u.i);
+                int64_t iv = val.u.i;
+                if (val.kind == JV_FLOAT && (!isfinite(val.u.f) || float_to_int64(val.u.f, &iv) < 0))
+                    rc = rt_fail(in, "OverflowError: %%d of a float outside the integer range");
+                v2 = jv_int(iv);
                 sb_append_char(&spec, 'd');
             }
             break;
         case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'x': case 'X': case 'o':
             if (!jv_is_num(val)) rc = rt_fail(in, "TypeError: must be real number, not %s", jv_type_name(val));
+            else if ((conv == 'x' || conv == 'X' || conv == 'o') && val.kind == JV_FLOAT)
+                rc = rt_fail(in, "TypeError: %%%c format: an integer is required, not float", conv);
             else {
-                v2 = (conv == 'x' || conv == 'X' || conv == 'o') ? jv_int(val.kind == JV_FLOAT ? (int64_t)val.u.f : val.u.i)
-                                                                 : jv_float(jv_num(val));
+                v2 = (conv == 'x' || conv == 'X' || conv == 'o') ? jv_int(val.u.i) : jv_float(jv_num(val));
                 sb_append_char(&spec, conv);
             }
             break;

@@ -61,7 +61,7 @@ int apply_test(interp *in, const char *name, jv v, const args *a, int *r) {
         if (one_arg(in, a, name, &arg) < 0) return -1;
         if (jv_is_intlike(v) && jv_is_intlike(*arg)) {
             if (arg->u.i == 0) return rt_fail(in, "ZeroDivisionError: integer division or modulo by zero");
-            *r = v.u.i % arg->u.i == 0;
+            *r = arg->u.i == -1 || v.u.i % arg->u.i == 0; /* INT64_MIN % -1 overflows in C */
         } else if (jv_is_num(v) && jv_is_num(*arg)) {
             if (jv_num(*arg) == 0) return rt_fail(in, "ZeroDivisionError: float modulo");
             *r = fmod(jv_num(v), jv_num(*arg)) == 0;
