@@ -27,6 +27,8 @@ static void usage(FILE *out) {
             "  --batch          FILE holds a JSON array of such objects; prints a JSON array of\n"
             "                   {\"ok\": prompt} or {\"error\": message}\n"
             "  --repeat N       render N times and report the time per render on stderr (benchmark)\n"
+            "  --snippets FILE  (for tests) FILE holds [{\"template\": source, \"input\": {...}}, ...];\n"
+            "                   prints a JSON array of {\"ok\": output} or {\"error\": message}\n"
             "strftime_now uses MLCC_FIXED_TIME (seconds since the epoch, UTC) when set.\n",
             mlcc_chat_template_builtin_names());
 }
@@ -36,6 +38,46 @@ static char *render_one(const mlcc_chat_template *ct, json_t *input, size_t *len
     char *out = mlcc_template_render_n(mlcc_chat_template_select(ct, input), ctx, NULL, len);
     json_decref(ctx);
     return out;
+}
+
+/* --snippets: many small templates, each with its input, in one process (differential tests). */
+static int run_snippets(const char *path) {
+    json_t *cases = mlcc_json_load_file(path);
+    if (!cases || !json_is_array(cases)) {
+        if (cases) mlcc_set_error("%s: expected a JSON array", path);
+        json_decref(cases);
+        fprintf(stderr, "mlcc template: %s\n", mlcc_last_error());
+        return 1;
+    }
+    json_t *results = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        json_t *src = json_object_get(c, "template"), *r = json_object();
+        char name[32];
+        snprintf(name, sizeof name, "snippet%zu", i);
+        mlcc_template *t = json_is_string(src) ? mlcc_template_parse(json_string_value(src), json_string_length(src), name)
+                                               : NULL;
+        if (!json_is_string(src)) mlcc_set_error("%s: case %zu has no \"template\" string", path, i);
+        size_t len = 0;
+        char *out = NULL;
+        if (t) {
+            mlcc_chat_template ct = {t, NULL, NULL, NULL};
+            out = render_one(&ct, json_object_get(c, "input"), &len);
+        }
+        if (out) json_object_set_new(r, "ok", json_stringn(out, len));
+        else json_object_set_new(r, "error", json_string(mlcc_last_error()));
+        free(out);
+        mlcc_template_free(t);
+        json_array_append_new(results, r);
+    }
+    char *text = json_dumps(results, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    free(text);
+    json_decref(results);
+    json_decref(cases);
+    return 0;
 }
 
 int cmd_template(int argc, char **argv) {
@@ -62,6 +104,7 @@ int cmd_template(int argc, char **argv) {
         else if (!strcmp(a, "--fallback")) fallback = argv[++i];
         else if (!strcmp(a, "--input")) input_path = argv[++i];
         else if (!strcmp(a, "--repeat")) repeat = atol(argv[++i]);
+        else if (!strcmp(a, "--snippets")) return run_snippets(argv[++i]);
         else {
             fprintf(stderr, "mlcc template: unknown option '%s'\n\n", a);
             usage(stderr);

@@ -61,31 +61,32 @@ def main():
     def norm(text):
         return re.sub(r"<([a-z_]+) object[^>]*>", r"<\1 object>", text)
     bad = shown = 0
+    wants, batch = [], []
+    for case in cases:
+        ctx = dict(DEFAULT_CONTEXT, **case.get("context", {}))
+        try:
+            wants.append(("ok", render.render(case["template"], ctx)))
+        except Exception as e:
+            wants.append(("error", f"{type(e).__name__}: {e}"))
+        batch.append({"template": case["template"], "input": ctx})
     with tempfile.TemporaryDirectory() as tmp:
-        tpath, ipath = os.path.join(tmp, "t.jinja"), os.path.join(tmp, "in.json")
-        for case in cases:
-            ctx = dict(DEFAULT_CONTEXT, **case.get("context", {}))
-            try:
-                want = ("ok", render.render(case["template"], ctx))
-            except Exception as e:
-                want = ("error", f"{type(e).__name__}: {e}")
-            with open(tpath, "w", encoding="utf-8") as f:
-                f.write(case["template"])
-            with open(ipath, "w", encoding="utf-8") as f:
-                json.dump([ctx], f, ensure_ascii=False)
-            p = subprocess.run([args.mlcc, "template", "--template", tpath, "--input", ipath, "--batch"],
-                               capture_output=True, env=env)
-            if p.returncode == 0:
-                r = json.loads(p.stdout)[0]
-                got = ("ok", r["ok"]) if "ok" in r else ("error", r["error"])
-            else:
-                got = ("error", p.stderr.decode(errors="replace").strip())
-            same = got[0] == want[0] and (got[0] == "error" or norm(got[1]) == norm(want[1]))
-            if not same:
-                bad += 1
-                if shown < args.show:
-                    shown += 1
-                    print(f"--- {case['template']!r}\n  jinja2: {want[0]}: {want[1]!r}\n  mlcc:   {got[0]}: {got[1]!r}")
+        path = os.path.join(tmp, "snippets.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(batch, f, ensure_ascii=False)
+        # every snippet in one mlcc process (`mlcc template --snippets`)
+        p = subprocess.run([args.mlcc, "template", "--snippets", path], capture_output=True, env=env)
+        if p.returncode != 0:
+            print(f"snippet_diff: mlcc failed: {p.stderr.decode(errors='replace')}")
+            return 1
+        results = json.loads(p.stdout)
+    for case, want, r in zip(cases, wants, results):
+        got = ("ok", r["ok"]) if "ok" in r else ("error", r["error"])
+        same = got[0] == want[0] and (got[0] == "error" or norm(got[1]) == norm(want[1]))
+        if not same:
+            bad += 1
+            if shown < args.show:
+                shown += 1
+                print(f"--- {case['template']!r}\n  jinja2: {want[0]}: {want[1]!r}\n  mlcc:   {got[0]}: {got[1]!r}")
     print(f"snippet_diff: {len(cases) - bad}/{len(cases)} snippets agree")
     return 1 if bad else 0
 
