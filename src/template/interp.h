@@ -62,6 +62,12 @@ int bind_args(interp *in, const char *what, const args *a, size_t n, const char 
 /* Attribute and item access with the sandbox's rules (value.attr / value[key]). */
 int get_attr(interp *in, jv obj, const char *name, size_t len, jv *out);
 int get_item(interp *in, jv obj, jv key, jv *out);
+/* Slicing (value[a:b:c]) and the operators (access.c, operators.c). */
+int slice_value(interp *in, jv obj, jv start, jv stop, jv step, jv *out);
+int binary_op(interp *in, int op, jv a, jv b, jv *out);   /* binop: + - * / // % ** */
+int compare_op(interp *in, int op, jv a, jv b, int *result); /* cmpop: == != < <= > >= in, not in */
+int string_percent_format(interp *in, jv fmt, jv argv, jv *out); /* str % args (methods.c) */
+
 /* Calls a callable value. */
 int call_value(interp *in, jv fn, const args *a, jv *out);
 /* Iterates a value as Python would (str: characters, dict: keys); a new list. */
