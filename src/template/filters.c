@@ -113,6 +113,13 @@ static jv lazy(jv list, const char *type) {
     return list;
 }
 
+/* A generator made by the Jinja function `name` (its repr names it). */
+static jv generator(jv list, const char *name) {
+    list.u.l->iter = "generator";
+    list.u.l->iter_name = name;
+    return list;
+}
+
 /* ---- string filters ---- */
 
 static int f_upper(interp *in, jv v, const args *a, jv *out) {
@@ -505,7 +512,7 @@ static int f_join(interp *in, jv v, const args *a, jv *out) {
 static int f_items(interp *in, jv v, const args *a, jv *out) {
     (void)a;
     if (v.kind == JV_UNDEF) {
-        *out = lazy(jv_list_new(0), "generator");
+        *out = generator(jv_list_new(0), "do_items");
         return 0;
     }
     if (v.kind != JV_DICT) return rt_fail(in, "TypeError: Can only get item pairs from a mapping.");
@@ -516,7 +523,7 @@ static int f_items(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(t, jv_retain(v.u.d->vals[i]));
         jv_list_push(l, t);
     }
-    *out = a ? lazy(l, "generator") : l; /* dictsort calls this with a == NULL for a real list */
+    *out = a ? generator(l, "do_items") : l; /* dictsort calls this with a == NULL for a real list */
     return 0;
 }
 
@@ -655,7 +662,7 @@ static int f_unique(interp *in, jv v, const args *a, jv *out) {
     }
     free_keys(keys, l.u.l->n);
     jv_release(l);
-    *out = lazy(r, "generator");
+    *out = generator(r, "do_unique");
     return 0;
 }
 
@@ -751,7 +758,7 @@ static int f_batch(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(r, cur);
     } else jv_release(cur);
     jv_release(l);
-    *out = lazy(r, "generator");
+    *out = generator(r, "do_batch");
     return 0;
 }
 
@@ -772,7 +779,7 @@ static int run_test(interp *in, jv item, const args *a, size_t from, int *result
 static int select_impl(interp *in, jv v, const args *a, jv *out, int by_attr, int keep) {
     jv l;
     if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
-        *out = lazy(jv_list_new(0), "generator");
+        *out = generator(jv_list_new(0), "select_or_reject");
         return 0;
     }
     if (by_attr && a->npos == 0) return rt_fail(in, "TypeError: Missing parameter for attribute name");
@@ -795,7 +802,7 @@ static int select_impl(interp *in, jv v, const args *a, jv *out, int by_attr, in
         if (t == keep) jv_list_push(r, jv_retain(l.u.l->items[i]));
     }
     jv_release(l);
-    *out = lazy(r, "generator");
+    *out = generator(r, "select_or_reject");
     return 0;
 fail:
     jv_release(l);
@@ -816,7 +823,7 @@ static int f_map(interp *in, jv v, const args *a, jv *out) {
     }
     jv l;
     if (!jv_truthy(v)) { /* Jinja iterates only `if value` */
-        *out = lazy(jv_list_new(0), "generator");
+        *out = generator(jv_list_new(0), "sync_do_map");
         return 0;
     }
     if (!attribute && a->npos == 0) return rt_fail(in, "FilterArgumentError: map requires a filter argument");
@@ -849,7 +856,7 @@ static int f_map(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(r, got);
     }
     jv_release(l);
-    *out = lazy(r, "generator");
+    *out = generator(r, "sync_do_map");
     return 0;
 }
 
@@ -1170,7 +1177,7 @@ static int f_slice(interp *in, jv v, const args *a, jv *out) {
         jv_list_push(r, col);
     }
     jv_release(l);
-    *out = lazy(r, "generator");
+    *out = generator(r, "sync_do_slice");
     return 0;
 }
 
@@ -1327,7 +1334,15 @@ int apply_filter(interp *in, const char *name, jv value, const args *a, jv *out)
         if (strcmp(filters[i].name, name) != 0) continue;
         int rc = filters[i].fn(in, value, a, out);
         if (rc == 0 || !is_generator_filter(name) || in->raised || in->steps > in->max_steps) return rc;
-        jv g = lazy(jv_list_new(0), "generator");
+        /* named like the generator the filter would have made */
+        static const struct { const char *filter, *fn; } fns[] = {
+            {"select", "select_or_reject"}, {"reject", "select_or_reject"}, {"selectattr", "select_or_reject"},
+            {"rejectattr", "select_or_reject"}, {"map", "sync_do_map"}, {"unique", "do_unique"},
+            {"batch", "do_batch"}, {"items", "do_items"}, {"slice", "sync_do_slice"}};
+        const char *fn = "generator";
+        for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++)
+            if (!strcmp(fns[k].filter, name)) fn = fns[k].fn;
+        jv g = generator(jv_list_new(0), fn);
         g.u.l->lazy_error = mlcc_xstrdup(in->err);
         in->failed = 0;
         in->err[0] = 0;

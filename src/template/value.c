@@ -440,7 +440,8 @@ static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
         jv_list *l = v.u.l;
         if (l->iter) {
             /* Python prints the object's address, which no two runs share */
-            sb_printf(sb, "<%s object at %p>", l->iter, (void *)l);
+            if (l->iter_name) sb_printf(sb, "<%s object %s at %p>", l->iter, l->iter_name, (void *)l);
+            else sb_printf(sb, "<%s object at %p>", l->iter, (void *)l);
             break;
         }
         if (l->view) sb_printf(sb, "%s(", l->view);

@@ -67,6 +67,7 @@ struct jv_list {
      * unique, reverse, ...): the type name, e.g. "generator". Such values are always truthy,
      * have no len(), print as "<generator object ...>" and cannot be indexed. */
     const char *iter;
+    const char *iter_name; /* for generators: the Jinja function that made it */
     /* For such a lazy value whose computation failed: the error, raised when it is consumed
      * (Python runs a generator's body only then). Owned. */
     char *lazy_error;

@@ -63,12 +63,14 @@ def main():
     bad = shown = 0
     wants, batch = [], []
     for case in cases:
-        ctx = dict(DEFAULT_CONTEXT, **case.get("context", {}))
+        # a fresh copy each time: Jinja2 itself can mutate its input (indent's `s += "\n"`
+        # extends a list in place)
+        ctx = json.loads(json.dumps(dict(DEFAULT_CONTEXT, **case.get("context", {}))))
         try:
             wants.append(("ok", render.render(case["template"], ctx)))
         except Exception as e:
             wants.append(("error", f"{type(e).__name__}: {e}"))
-        batch.append({"template": case["template"], "input": ctx})
+        batch.append({"template": case["template"], "input": json.loads(json.dumps(dict(DEFAULT_CONTEXT, **case.get("context", {}))))})
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "snippets.json")
         with open(path, "w", encoding="utf-8") as f:
