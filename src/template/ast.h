@@ -62,7 +62,7 @@ struct expr {
     const char *name; /* E_NAME, E_ATTR, E_FILTER, E_TEST */
     int op;           /* binop */
     int negated;      /* E_TEST */
-    int folded;       /* E_SLICE: Jinja2 folds the subject at compile time (see parser.c) */
+    int folded;       /* E_BINOP **: the left side is a folded negative constant (see fold.c) */
     expr *a, *b, *c;
     expr **items;
     int *ops; /* E_CMP */

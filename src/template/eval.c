@@ -98,6 +98,7 @@ static jv *scope_find(scope *s, const char *name, size_t len) {
 static void scope_set(scope *s, const char *name, jv v) { jv_dict_set_str(s->vars, name, v); }
 
 static int lookup_name(interp *in, scope *s, const char *name, jv *out) {
+    if (in->folding) return rt_fail(in, "not constant");
     jv *v = scope_find(s, name, strlen(name));
     if (v) {
         *out = jv_retain(*v);
@@ -454,7 +455,9 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
         int rc = 0;
         for (int i = 0; i < 3 && rc == 0; i++)
             if (e->items[i]) rc = eval(in, s, e->items[i], &parts[i]);
-        if (rc == 0 && e->folded && obj.kind != JV_STR && !(obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) &&
+        /* as_const goes through environment.getitem, which turns a TypeError into undefined;
+         * at run time slicing is plain Python and raises */
+        if (rc == 0 && in->folding && obj.kind != JV_STR && !(obj.kind == JV_LIST && !obj.u.l->iter && !obj.u.l->view) &&
             obj.kind != JV_UNDEF)
             *out = jv_undef_hint("'%s object' has no element slice", jv_type_name(obj));
         else if (rc == 0) rc = slice_value(in, obj, parts[0], parts[1], parts[2], out);
@@ -462,9 +465,15 @@ static int eval_inner(interp *in, scope *s, const expr *e, jv *out) {
         jv_release(obj);
         return rc;
     }
-    case E_CALL: return eval_call(in, s, e, jv_undef(), out);
+    case E_CALL:
+        if (in->folding) return rt_fail(in, "not constant");
+        return eval_call(in, s, e, jv_undef(), out);
     case E_FILTER: {
         jv v;
+        if (in->folding && (!e->a || e->args.star || e->args.starstar || !strcmp(e->name, "map") ||
+                            !strcmp(e->name, "select") || !strcmp(e->name, "reject") ||
+                            !strcmp(e->name, "selectattr") || !strcmp(e->name, "rejectattr")))
+            return rt_fail(in, "not constant"); /* filters that need the render context */
         if (e->a) {
             if (eval(in, s, e->a, &v) < 0) return -1;
         } else v = jv_retain(in->block_input);
@@ -896,6 +905,26 @@ char *mlcc_template_render_limited(const mlcc_template *t, json_t *context, cons
     }
     if (len) *len = out.len;
     return out.data ? sb_detach(&out) : mlcc_xstrdup("");
+}
+
+int template_eval_const(const mlcc_template *t, const expr *e, jv *out) {
+    interp in;
+    memset(&in, 0, sizeof in);
+    in.t = t;
+    in.root = scope_new(NULL);
+    in.block_input = jv_undef();
+    in.folding = 1;
+    /* tight bounds: a constant that is costly to compute is left to render time */
+    in.max_steps = 100000;
+    in.max_size = 1 << 20;
+    mlcc_strbuf sink = STRBUF_INIT;
+    in.out = &sink;
+    int rc = eval(&in, in.root, e, out);
+    sb_free(&sink);
+    scope_free(in.root);
+    for (size_t i = 0; i < in.namespaces.len; i++) jv_release(in.namespaces.data[i]);
+    vec_free(&in.namespaces);
+    return rc;
 }
 
 char *mlcc_template_render_n(const mlcc_template *t, json_t *context, mlcc_template_error *err, size_t *len) {

@@ -27,6 +27,7 @@ typedef struct interp {
     MLCC_VEC(jv) namespaces; /* every namespace created, to break cycles at the end */
     jv block_input;          /* the body of a filter block while its filters run */
     unsigned long long steps, max_steps;
+    int folding; /* evaluating for constant folding: names and calls are "Impossible" */
     size_t max_size;
     /* the first error */
     int failed;

@@ -545,7 +545,8 @@ int string_percent_format(interp *in, jv fmt, jv argv, jv *out) {
     }
     /* a lone argument must be used, unless it is a mapping-like object (Python's rule for
      * dicts and lists) */
-    if ((is_tuple && next < argv.u.l->n) || (!is_tuple && argv.kind != JV_DICT && argv.kind != JV_LIST && next == 0)) {
+    if ((is_tuple && next < argv.u.l->n) ||
+        (!is_tuple && argv.kind != JV_DICT && argv.kind != JV_LIST && argv.kind != JV_UNDEF && next == 0)) {
         sb_free(&sb);
         return rt_fail(in, "TypeError: not all arguments converted during string formatting");
     }

@@ -46,6 +46,8 @@ static int repeat_seq(interp *in, jv seq, int64_t times, jv *out) {
 int binary_op(interp *in, int op, jv a, jv b, jv *out) {
     static const char *const names[] = {"+", "-", "*", "/", "//", "%", "**"};
     if (a.kind == JV_UNDEF) return rt_undefined(in, a);
+    /* str % Undefined is str.__mod__ (it never asks the Undefined) */
+    if (op == OP_MOD && a.kind == JV_STR) return string_percent_format(in, a, b, out);
     if (b.kind == JV_UNDEF) return rt_undefined(in, b);
     if (jv_is_num(a) && jv_is_num(b)) {
         int ints = jv_is_intlike(a) && jv_is_intlike(b);

@@ -338,46 +338,6 @@ static expr *parse_subscribed(parser *p) {
     return s;
 }
 
-/* Whether Jinja2's optimizer can fold e into a constant (nodes.as_const): literals and
- * operators over them, but no names, calls, or filters that need the render context. */
-static int is_const_expr(const expr *e) {
-    if (!e) return 1;
-    switch (e->kind) {
-    case E_CONST: return 1;
-    case E_NAME:
-    case E_CALL: return 0;
-    case E_FILTER:
-        if (!e->a || e->args.star || e->args.starstar) return 0;
-        if (!strcmp(e->name, "map") || !strcmp(e->name, "select") || !strcmp(e->name, "reject") ||
-            !strcmp(e->name, "selectattr") || !strcmp(e->name, "rejectattr"))
-            return 0;
-        break;
-    default: break;
-    }
-    if (!is_const_expr(e->a) || !is_const_expr(e->b) || !is_const_expr(e->c)) return 0;
-    for (size_t i = 0; i < e->n; i++)
-        if (!is_const_expr(e->items[i])) return 0;
-    for (size_t i = 0; i < e->args.npos; i++)
-        if (!is_const_expr(e->args.pos[i])) return 0;
-    for (size_t i = 0; i < e->args.nkw; i++)
-        if (!is_const_expr(e->args.kw[i])) return 0;
-    return 1;
-}
-
-/* Jinja2 renders a {{ }} whose expression is wholly constant at compile time (as_const),
- * where a slice goes through environment.getitem and a TypeError becomes undefined; at run
- * time slicing is plain Python and raises. Marks the slices of such an output. */
-static void mark_folded_slices(expr *e) {
-    if (!e) return;
-    if (e->kind == E_SLICE) e->folded = 1;
-    mark_folded_slices(e->a);
-    mark_folded_slices(e->b);
-    mark_folded_slices(e->c);
-    for (size_t i = 0; i < e->n; i++) mark_folded_slices(e->items[i]);
-    for (size_t i = 0; i < e->args.npos; i++) mark_folded_slices(e->args.pos[i]);
-    for (size_t i = 0; i < e->args.nkw; i++) mark_folded_slices(e->args.kw[i]);
-}
-
 static expr *parse_subscript(parser *p, expr *node) {
     token *t = cur(p);
     if (is_op(t, ".")) {
@@ -576,19 +536,13 @@ static expr *binop_node(parser *p, token *t, int op, expr *l, expr *r) {
     return e;
 }
 
-static int is_const_expr(const expr *e);
-
 static expr *parse_pow(parser *p) {
     expr *l = parse_unary(p, 1);
     while (l && is_op(cur(p), "**")) {
         token *t = cur(p);
         advance(p);
         expr *r = parse_unary(p, 1);
-        int quirk = r && l->kind == E_NEG && l->a->kind == E_CONST && jv_is_num(l->a->value) && !is_const_expr(r);
         l = r ? binop_node(p, t, OP_POW, l, r) : NULL;
-        /* Jinja2's optimizer folds -N to a constant and writes it unparenthesized before **,
-         * so Python evaluates -(N ** y) when y is not constant */
-        if (l) l->folded = quirk;
     }
     return l;
 }
@@ -1090,7 +1044,6 @@ static int subparse(parser *p, stmt_list *out, const char *const *end_tags) {
             advance(p);
             stmt *s = new_stmt(p, S_OUTPUT, t);
             if (!(s->e = parse_tuple(p, 0, 1, NULL, 0))) goto done;
-            if (is_const_expr(s->e)) mark_folded_slices(s->e);
             if (cur(p)->kind != TK_VAR_END) {
                 perr_at(p, cur(p), "expected end of print statement, got '%s'", describe(cur(p)));
                 goto done;
@@ -1141,5 +1094,6 @@ int template_parse_body(mlcc_template *t) {
     lex_template(t->src, t->len, t->name, &p.toks);
     int rc = subparse(&p, &t->body, NULL);
     token_list_free(&p.toks);
+    if (rc == 0) template_fold_constants(t);
     return rc;
 }

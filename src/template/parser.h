@@ -23,4 +23,10 @@ struct mlcc_template {
 /* Parses t->src into t->body. -1 with an error on failure. */
 int template_parse_body(mlcc_template *t);
 
+/* Jinja2's optimizer (fold.c): folds constant expressions of the parsed template. */
+void template_fold_constants(mlcc_template *t);
+/* Evaluates e as Jinja2's as_const() would, with no context (eval.c): 0 and the value, or -1
+ * when e is not constant or fails ("Impossible"). */
+int template_eval_const(const mlcc_template *t, const expr *e, jv *out);
+
 #endif

@@ -51,7 +51,7 @@ int apply_test(interp *in, const char *name, jv v, const args *a, int *r) {
     else if (!strcmp(name, "sequence"))
         *r = v.kind == JV_STR || (v.kind == JV_LIST && !v.u.l->iter && !v.u.l->view) || v.kind == JV_DICT ||
              v.kind == JV_UNDEF;
-    else if (!strcmp(name, "callable")) *r = v.kind == JV_FUNC || v.kind == JV_LOOP;
+    else if (!strcmp(name, "callable")) *r = v.kind == JV_FUNC || v.kind == JV_LOOP || v.kind == JV_UNDEF; /* Undefined has __call__ */
     else if (!strcmp(name, "escaped")) *r = 0;
     else if (!strcmp(name, "lower")) *r = case_test(v, 0);
     else if (!strcmp(name, "upper")) *r = case_test(v, 1);
