@@ -17,6 +17,7 @@ typedef struct parser {
     int depth;      /* expression/statement nesting */
     int loop_depth; /* for break/continue */
     stmt *macro;    /* the innermost macro being parsed */
+    int expr_nest;  /* parse_expression calls in progress */
 } parser;
 
 static token *cur(parser *p) { return &p->toks.data[p->pos]; }
@@ -707,10 +708,33 @@ static expr *parse_condexpr(parser *p) {
     return e1;
 }
 
+/* Whether e's tree is deeper than limit (looking no deeper than that). Operator chains such as
+ * 1 + 1 + ... + 1 are parsed in a loop, so the parser's own nesting limit does not bound them;
+ * evaluation recurses over the tree, so its depth must be bounded too. */
+static int deeper_than(const expr *e, int limit) {
+    if (!e) return 0;
+    if (limit <= 0) return 1;
+    if (deeper_than(e->a, limit - 1) || deeper_than(e->b, limit - 1) || deeper_than(e->c, limit - 1)) return 1;
+    for (size_t i = 0; i < e->n; i++)
+        if (deeper_than(e->items[i], limit - 1)) return 1;
+    for (size_t i = 0; i < e->args.npos; i++)
+        if (deeper_than(e->args.pos[i], limit - 1)) return 1;
+    for (size_t i = 0; i < e->args.nkw; i++)
+        if (deeper_than(e->args.kw[i], limit - 1)) return 1;
+    return deeper_than(e->args.star, limit - 1) || deeper_than(e->args.starstar, limit - 1);
+}
+
 static expr *parse_expression(parser *p, int with_condexpr) {
+    token *start = cur(p);
     if (enter(p) < 0) return NULL;
+    p->expr_nest++;
     expr *e = with_condexpr ? parse_condexpr(p) : parse_or(p);
+    p->expr_nest--;
     p->depth--;
+    if (e && p->expr_nest == 0 && deeper_than(e, TEMPLATE_MAX_EXPR_DEPTH)) {
+        perr_at(p, start, "expression nested more than %d levels deep", TEMPLATE_MAX_EXPR_DEPTH);
+        return NULL;
+    }
     return e;
 }
 
@@ -837,6 +861,10 @@ static stmt *parse_set(parser *p, token *at) {
     stmt *s = new_stmt(p, S_SETBLOCK, at);
     s->target = target;
     if (is_op(cur(p), "|") && !(s->e = parse_filter(p, NULL, 0))) return NULL;
+    if (s->e && deeper_than(s->e, TEMPLATE_MAX_EXPR_DEPTH)) {
+        perr_at(p, at, "expression nested more than %d levels deep", TEMPLATE_MAX_EXPR_DEPTH);
+        return NULL;
+    }
     static const char *const ends[] = {"endset", NULL};
     if (expect_block_end(p) < 0 || parse_body(p, &s->body, ends) < 0) return NULL;
     take_end_tag(p);
@@ -987,6 +1015,10 @@ static stmt *parse_statement(parser *p) {
     if (!strcmp(name, "filter")) {
         stmt *s = new_stmt(p, S_FILTERBLOCK, at);
         if (!(s->e = parse_filter(p, NULL, 1)) || expect_block_end(p) < 0) return NULL;
+        if (deeper_than(s->e, TEMPLATE_MAX_EXPR_DEPTH)) {
+            perr_at(p, at, "expression nested more than %d levels deep", TEMPLATE_MAX_EXPR_DEPTH);
+            return NULL;
+        }
         static const char *const ends[] = {"endfilter", NULL};
         if (parse_body(p, &s->body, ends) < 0) return NULL;
         take_end_tag(p);
@@ -1090,7 +1122,7 @@ done:
 }
 
 int template_parse_body(mlcc_template *t) {
-    parser p = {t, {0}, 0, 0, 0, NULL};
+    parser p = {t, {0}, 0, 0, 0, NULL, 0};
     lex_template(t->src, t->len, t->name, &p.toks);
     int rc = subparse(&p, &t->body, NULL);
     token_list_free(&p.toks);

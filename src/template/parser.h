@@ -10,6 +10,8 @@
 
 /* How deep expressions and statements may nest (a syntax error beyond, never a crash). */
 #define TEMPLATE_MAX_NESTING 200
+/* How deep an expression tree may be, operator chains included. */
+#define TEMPLATE_MAX_EXPR_DEPTH 400
 
 struct mlcc_template {
     char *name;

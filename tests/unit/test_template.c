@@ -117,6 +117,30 @@ static void test_limits(void) {
     sb_append(&sb, "{{ ");
     for (int i = 0; i < 100000; i++) sb_append(&sb, "[");
     CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
+    /* operator chains are parsed in a loop, but their trees must stay shallow too */
+    sb_clear(&sb);
+    sb_append(&sb, "{% for i in range(1) %}{{ 1");
+    for (int i = 0; i < 100000; i++) sb_append(&sb, " + 1");
+    sb_append(&sb, " }}{% endfor %}");
+    CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
+    CHECK(strstr(mlcc_last_error(), "nested more than") != NULL);
+    sb_clear(&sb);
+    sb_append(&sb, "{{ x");
+    for (int i = 0; i < 100000; i++) sb_append(&sb, ".a");
+    sb_append(&sb, " }}");
+    CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
+    sb_clear(&sb);
+    sb_append(&sb, "{{ x");
+    for (int i = 0; i < 100000; i++) sb_append(&sb, " | upper");
+    sb_append(&sb, " }}");
+    CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
+    sb_clear(&sb);
+    sb_append(&sb, "{% filter upper");
+    for (int i = 0; i < 100000; i++) sb_append(&sb, " | upper");
+    sb_append(&sb, " %}x{% endfilter %}");
+    CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
+    /* a long but shallow expression is fine */
+    expect_render("{{ [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] | sum + 1 + 1 + 1 + 1 }}", NULL, "20");
     sb_clear(&sb);
     for (int i = 0; i < 20000; i++) sb_append(&sb, "{% if true %}");
     CHECK(mlcc_template_parse(sb.data, sb.len, "t.jinja") == NULL);
