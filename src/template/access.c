@@ -63,6 +63,18 @@ int get_attr(interp *in, jv obj, const char *name, size_t len, jv *out) {
         return 0;
     }
     if (obj.kind == JV_LOOP) return loop_attr(in, obj.u.loop, name, out);
+    if (obj.kind == JV_FUNC && obj.u.fn->kind == FN_CYCLER) {
+        if (!strcmp(name, "current")) {
+            *out = jv_retain(obj.u.fn->self.u.l->items[(size_t)obj.u.fn->id % obj.u.fn->self.u.l->n]);
+            return 0;
+        }
+        if (!strcmp(name, "next") || !strcmp(name, "reset")) {
+            jv m = jv_func_new(FN_CYCLER_METHOD, name[0] == 'n' ? "next" : "reset");
+            m.u.fn->self = jv_retain(obj);
+            *out = m;
+            return 0;
+        }
+    }
     if (obj.kind == JV_LIST && obj.u.l->is_group && obj.u.l->n == 2 &&
         (!strcmp(name, "grouper") || !strcmp(name, "list"))) {
         *out = jv_retain(obj.u.l->items[name[0] == 'g' ? 0 : 1]);

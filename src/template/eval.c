@@ -352,6 +352,19 @@ int call_value(interp *in, jv fn, const args *a, jv *out) {
     case FN_MACRO:
     case FN_CALLER: return call_macro(in, f, a, out);
     case FN_LOOPCALL: return call_loop_helper(in, f, a, out);
+    case FN_CYCLER: return rt_fail(in, "TypeError: 'Cycler' object is not callable");
+    case FN_CYCLER_METHOD: {
+        jv_func *c = f->self.u.fn;
+        size_t n = c->self.u.l->n;
+        if (!strcmp(f->name, "reset")) {
+            c->id = 0;
+            *out = jv_none();
+        } else {
+            *out = jv_retain(c->self.u.l->items[(size_t)c->id % n]);
+            c->id = (int)(((size_t)c->id + 1) % n);
+        }
+        return 0;
+    }
     case FN_JOINER:
         /* '' the first time, the separator afterwards */
         *out = f->id ? jv_retain(f->self) : jv_cstr("");

@@ -7,9 +7,9 @@
 
 #include "template/builtins.h"
 
-enum { G_RANGE, G_NAMESPACE, G_DICT, G_RAISE, G_STRFTIME, G_JOINER, G_COUNT };
-static const char *const global_names[G_COUNT] = {"range",           "namespace",    "dict",
-                                                  "raise_exception", "strftime_now", "joiner"};
+enum { G_RANGE, G_NAMESPACE, G_DICT, G_RAISE, G_STRFTIME, G_JOINER, G_CYCLER, G_COUNT };
+static const char *const global_names[G_COUNT] = {"range",        "namespace", "dict",  "raise_exception",
+                                                  "strftime_now", "joiner",    "cycler"};
 
 int lookup_global(const char *name, jv *out) {
     for (int i = 0; i < G_COUNT; i++)
@@ -123,6 +123,15 @@ int call_global(interp *in, int id, const args *a, jv *out) {
         return -1;
     }
     case G_STRFTIME: return g_strftime(in, a, out);
+    case G_CYCLER: {
+        if (a->npos == 0) return rt_fail(in, "RuntimeError: at least one item has to be provided");
+        jv c = jv_func_new(FN_CYCLER, "cycler");
+        jv items = jv_tuple_new(a->npos);
+        for (size_t i = 0; i < a->npos; i++) jv_list_push(items, jv_retain(a->pos[i]));
+        c.u.fn->self = items;
+        *out = c;
+        return 0;
+    }
     case G_JOINER: {
         BIND(in, "joiner", a, "sep");
         jv j = jv_func_new(FN_JOINER, "joiner");

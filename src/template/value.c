@@ -479,6 +479,7 @@ static void append_value_d(mlcc_strbuf *sb, jv v, int repr, int ns_depth) {
     }
     case JV_FUNC:
         if (v.u.fn->kind == FN_MACRO) sb_printf(sb, "<Macro '%s'>", v.u.fn->name);
+        else if (v.u.fn->kind == FN_CYCLER) sb_printf(sb, "<jinja2.utils.Cycler object at %p>", (void *)v.u.fn);
         else sb_printf(sb, "<built-in function %s>", v.u.fn->name);
         break;
     case JV_LOOP:

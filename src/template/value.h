@@ -100,6 +100,8 @@ typedef enum jv_func_kind {
     FN_CALLER,   /* node = the call block */
     FN_LOOPCALL, /* loop(...) of a recursive loop, or loop.cycle / loop.changed (name) */
     FN_JOINER,   /* a joiner(sep): self = sep, id = called before */
+    FN_CYCLER,   /* a cycler(*items): self = the items, id = position; .next() .reset() .current */
+    FN_CYCLER_METHOD, /* cycler.next / cycler.reset: self = the cycler */
 } jv_func_kind;
 
 typedef struct jv_scope_ref {
