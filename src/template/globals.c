@@ -76,8 +76,17 @@ static int g_strftime(interp *in, const args *a, jv *out) {
     struct tm tm;
     const char *fixed = getenv("MLCC_FIXED_TIME");
     if (fixed && *fixed) {
-        time_t t = (time_t)strtoll(fixed, NULL, 10);
-        gmtime_r(&t, &tm);
+        /* seconds since the epoch, or an ISO 8601 UTC time ("2026-11-24T12:00:00Z") */
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(fixed, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!end) end = strptime(fixed, "%Y-%m-%d %H:%M:%S", &tm);
+        if (end && (*end == 0 || !strcmp(end, "Z") || !strcmp(end, "+00:00"))) {
+            time_t t = timegm(&tm);
+            gmtime_r(&t, &tm);
+        } else {
+            time_t t = (time_t)strtoll(fixed, NULL, 10);
+            gmtime_r(&t, &tm);
+        }
     } else {
         time_t t = time(NULL);
         localtime_r(&t, &tm);

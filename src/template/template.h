@@ -71,7 +71,7 @@ const char *mlcc_chat_template_builtin(const char *name);
 const char *mlcc_chat_template_builtin_names(void);
 void mlcc_chat_template_free(mlcc_chat_template *ct);
 
-/* The clock strftime_now uses: MLCC_FIXED_TIME (seconds since the epoch, UTC) when set,
- * else the local time now. */
+/* The clock strftime_now uses: MLCC_FIXED_TIME when set (seconds since the epoch, or an ISO
+ * 8601 UTC time such as 2026-11-24T12:00:00Z), else the local time now. */
 
 #endif

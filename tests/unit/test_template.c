@@ -187,6 +187,8 @@ static void test_values_and_context(void) {
     /* strftime_now follows MLCC_FIXED_TIME */
     setenv("MLCC_FIXED_TIME", "1795521600", 1);
     expect_render("{{ strftime_now('%d %b %Y %H:%M') }}", NULL, "24 Nov 2026 12:00");
+    setenv("MLCC_FIXED_TIME", "2026-11-24T12:00:00Z", 1);
+    expect_render("{{ strftime_now('%Y-%m-%d %H:%M:%S %A') }}", NULL, "2026-11-24 12:00:00 Tuesday");
     /* keep_trailing_newline=False drops exactly one newline; \r\n becomes \n */
     expect_render("a\r\nb\n\n", NULL, "a\nb\n");
 }
