@@ -25,18 +25,19 @@ static jv bound_method(jv obj, const char *name) {
 }
 
 static int loop_attr(interp *in, jv_loop *l, const char *name, jv *out) {
-    size_t n = l->items->n, i = l->index;
-    if (!strcmp(name, "index")) *out = jv_int((int64_t)i + 1);
-    else if (!strcmp(name, "index0")) *out = jv_int((int64_t)i);
-    else if (!strcmp(name, "revindex")) *out = jv_int((int64_t)(n - i));
-    else if (!strcmp(name, "revindex0")) *out = jv_int((int64_t)(n - i - 1));
+    /* the list may shrink while it is looped over (list.pop), so every index is checked */
+    int64_t n = (int64_t)l->items->n, i = (int64_t)l->index;
+    if (!strcmp(name, "index")) *out = jv_int(i + 1);
+    else if (!strcmp(name, "index0")) *out = jv_int(i);
+    else if (!strcmp(name, "revindex")) *out = jv_int(n - i);
+    else if (!strcmp(name, "revindex0")) *out = jv_int(n - i - 1);
     else if (!strcmp(name, "first")) *out = jv_bool(i == 0);
-    else if (!strcmp(name, "last")) *out = jv_bool(i + 1 == n);
-    else if (!strcmp(name, "length")) *out = jv_int((int64_t)n);
+    else if (!strcmp(name, "last")) *out = jv_bool(i + 1 >= n);
+    else if (!strcmp(name, "length")) *out = jv_int(n);
     else if (!strcmp(name, "depth")) *out = jv_int(l->depth);
     else if (!strcmp(name, "depth0")) *out = jv_int(l->depth - 1);
     else if (!strcmp(name, "previtem"))
-        *out = i > 0 ? jv_retain(l->items->items[i - 1]) : jv_undef_hint("there is no previous item");
+        *out = i > 0 && i - 1 < n ? jv_retain(l->items->items[i - 1]) : jv_undef_hint("there is no previous item");
     else if (!strcmp(name, "nextitem"))
         *out = i + 1 < n ? jv_retain(l->items->items[i + 1]) : jv_undef_hint("there is no next item");
     else if (!strcmp(name, "cycle") || !strcmp(name, "changed")) {

@@ -677,7 +677,13 @@ static int assign(interp *in, scope *s, const expr *target, jv v) {
 
 static int run_for(interp *in, scope *s, const stmt *f, jv iterable, int depth) {
     jv items;
-    if (iterate_value(in, iterable, &items) < 0) return at(in, f->e);
+    /* A list is walked live, by index, as Python's list iterator does, so a body that pops
+     * from the list it loops over sees the change; other iterables are snapshots. */
+    if (iterable.kind == JV_LIST && !iterable.u.l->iter && !iterable.u.l->view && !iterable.u.l->lazy_error &&
+        !f->cond)
+        items = jv_retain(iterable);
+    else if (iterate_value(in, iterable, &items) < 0)
+        return at(in, f->e);
     if (f->cond) {
         jv kept = jv_list_new(items.u.l->n);
         for (size_t i = 0; i < items.u.l->n; i++) {

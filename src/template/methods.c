@@ -20,8 +20,10 @@ static const char *const str_methods[] = {
     "encode", "format_map", "maketrans", "translate"};
 static const char *const dict_methods[] = {"keys", "values", "items", "get", "copy", "fromkeys"};
 static const char *const dict_unsafe[] = {"clear", "pop", "popitem", "setdefault", "update"};
-static const char *const list_methods[] = {"index", "count", "copy"};
-static const char *const list_unsafe[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"};
+/* jinja2.sandbox's _mutable_spec forbids append, reverse, insert, sort, extend and remove on a
+ * MutableSequence, but not pop or clear: templates may pop from a list. */
+static const char *const list_methods[] = {"index", "count", "copy", "pop", "clear"};
+static const char *const list_unsafe[] = {"append", "extend", "insert", "remove", "reverse", "sort"};
 
 static int in_table(const char *const *t, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++)
@@ -877,6 +879,29 @@ static int list_method(interp *in, jv self, const char *name, const args *a, jv 
         jv c = jv_list_new(l->n);
         for (size_t i = 0; i < l->n; i++) jv_list_push(c, jv_retain(l->items[i]));
         *out = c;
+        return 0;
+    }
+    if (!strcmp(name, "pop")) {
+        /* mutates the list in place, visible through every reference, as in Python */
+        if (a->nkw || a->npos > 1) return rt_fail(in, "TypeError: pop expected at most 1 argument");
+        if (l->n == 0) return rt_fail(in, "IndexError: pop from empty list");
+        int64_t i = (int64_t)l->n - 1;
+        if (a->npos) {
+            if (!jv_is_intlike(a->pos[0]))
+                return rt_fail(in, "TypeError: '%s' object cannot be interpreted as an integer", jv_type_name(a->pos[0]));
+            i = a->pos[0].u.i < 0 ? a->pos[0].u.i + (int64_t)l->n : a->pos[0].u.i;
+            if (i < 0 || i >= (int64_t)l->n) return rt_fail(in, "IndexError: pop index out of range");
+        }
+        *out = l->items[i];
+        memmove(l->items + i, l->items + i + 1, (l->n - (size_t)i - 1) * sizeof(jv));
+        l->n--;
+        return 0;
+    }
+    if (!strcmp(name, "clear")) {
+        if (a->npos || a->nkw) return rt_fail(in, "TypeError: list.clear() takes no arguments");
+        for (size_t i = 0; i < l->n; i++) jv_release(l->items[i]);
+        l->n = 0;
+        *out = jv_none();
         return 0;
     }
     return rt_fail(in, "TypeError: list.%s is not supported in templates", name);
