@@ -1232,6 +1232,54 @@ static int f_groupby(interp *in, jv v, const args *a, jv *out) {
     return 0;
 }
 
+/* urllib.parse.quote of str(v) as UTF-8 ("/" kept unless for a query string, where spaces
+ * become "+"), as Jinja's url_quote does it. */
+static void url_quote(mlcc_strbuf *sb, jv v, int for_qs) {
+    jv s = jv_to_str(v);
+    for (size_t i = 0; i < s.u.s->len; i++) {
+        unsigned char c = (unsigned char)s.u.s->data[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+            c == '-' || c == '~' || (c == '/' && !for_qs))
+            sb_append_char(sb, (char)c);
+        else if (c == ' ' && for_qs) sb_append_char(sb, '+');
+        else sb_printf(sb, "%%%02X", c);
+    }
+    jv_release(s);
+}
+
+/* urlencode(value): a str is quoted; a dict or a list of pairs becomes k=v&k=v */
+static int f_urlencode(interp *in, jv v, const args *a, jv *out) {
+    (void)a;
+    mlcc_strbuf sb = STRBUF_INIT;
+    if (v.kind == JV_DICT || (v.kind == JV_LIST && !v.u.l->iter)) {
+        jv items;
+        if (v.kind == JV_DICT) {
+            items = jv_list_new(v.u.d->n);
+            for (size_t i = 0; i < v.u.d->n; i++) {
+                jv t = jv_tuple_new(2);
+                jv_list_push(t, jv_retain(v.u.d->keys[i]));
+                jv_list_push(t, jv_retain(v.u.d->vals[i]));
+                jv_list_push(items, t);
+            }
+        } else items = jv_retain(v);
+        for (size_t i = 0; i < items.u.l->n; i++) {
+            jv p = items.u.l->items[i];
+            if (p.kind != JV_LIST || p.u.l->n != 2) {
+                jv_release(items);
+                sb_free(&sb);
+                return rt_fail(in, "ValueError: urlencode needs a mapping or (key, value) pairs");
+            }
+            if (i) sb_append_char(&sb, '&');
+            url_quote(&sb, p.u.l->items[0], 1);
+            sb_append_char(&sb, '=');
+            url_quote(&sb, p.u.l->items[1], 1);
+        }
+        jv_release(items);
+    } else url_quote(&sb, v, 0);
+    *out = jv_str_take_sb(&sb);
+    return 0;
+}
+
 /* filesizeformat(value, binary=False) */
 static int f_filesizeformat(interp *in, jv v, const args *a, jv *out) {
     BIND(in, "filesizeformat", a, "binary");
@@ -1310,6 +1358,7 @@ static const struct {
     {"truncate", f_truncate},
     {"unique", f_unique},
     {"upper", f_upper},
+    {"urlencode", f_urlencode},
     {"wordcount", f_wordcount},
 };
 
