@@ -13,5 +13,6 @@ int cmd_show(int argc, char **argv);
 int cmd_download(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const mlcc_command commands[] = {
     {"download", "fetch HF://org/repo[@rev][/file.gguf] into the cache and print its path", cmd_download},
     {"cache", "list or remove downloaded models (list | rm org/repo | dir)", cmd_cache},
     {"tokenize", "encode or decode JSON Lines with a tokenizer (tokenizer.json, model dir, GGUF)", cmd_tokenize},
+    {"template", "render a chat template for a conversation (byte-exact with transformers)", cmd_template},
 };
 
 static void usage(FILE *out) {
