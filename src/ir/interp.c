@@ -31,6 +31,7 @@ typedef struct interp {
     mlcc_u64map buffers; /* buffer -> storage* */
     int reverse_parallel;
     int64_t iterations_left; /* -1: unlimited */
+    int lane;                /* the lane of the vector store being evaluated (0 in scalar code) */
 } interp;
 
 #define POISON_INT ((int64_t)0x5eadbeef5eadbeefLL)
@@ -158,11 +159,8 @@ static int element_offset(interp *ip, const mlcc_buffer *b, mlcc_expr **indices,
         return mlcc_set_error("interp: %s of buffer '%s' with %d indices (it has %d dimensions)", what,
                               b->name, nidx, s->ndim);
     int64_t idx[8], off = 0;
-    for (int d = 0; d < nidx; d++) {
-        if (indices[d]->dtype.lanes != 1)
-            return mlcc_set_error("interp: vector index in %s of buffer '%s' (run before lowering)", what, b->name);
+    for (int d = 0; d < nidx; d++)
         if (eval_int(ip, indices[d], &idx[d])) return -1;
-    }
     for (int d = 0; d < nidx; d++) {
         if (idx[d] < 0 || idx[d] >= s->shape[d]) {
             mlcc_strbuf sb = STRBUF_INIT;
@@ -292,9 +290,6 @@ static int eval_float_binary(mlcc_expr_kind k, double a, double b, value *out) {
 static int eval(interp *ip, const mlcc_expr *e, value *out) {
     out->f = 0;
     out->i = 0;
-    if (e->dtype.lanes != 1)
-        return mlcc_set_error("interp: vector expression (%d lanes); run the interpreter before lowering",
-                              e->dtype.lanes);
     switch (e->kind) {
     case EXPR_INT: out->i = e->int_value; return 0;
     case EXPR_FLOAT: out->f = tir_round_float(e->float_value, e->dtype); return 0;
@@ -325,9 +320,13 @@ static int eval(interp *ip, const mlcc_expr *e, value *out) {
         else out->i = s->i64[off];
         return 0;
     }
-    case EXPR_RAMP:
-    case EXPR_BROADCAST:
-        return mlcc_set_error("interp: vector expression; run the interpreter before lowering");
+    case EXPR_RAMP: { /* lane l of base + l * stride */
+        value base, stride;
+        if (eval(ip, e->ramp.base, &base) || eval(ip, e->ramp.stride, &stride)) return -1;
+        out->i = (int64_t)((uint64_t)base.i + (uint64_t)stride.i * (uint64_t)ip->lane);
+        return 0;
+    }
+    case EXPR_BROADCAST: return eval(ip, e->broadcast.value, out);
     default: break;
     }
     /* binary operators */
@@ -355,7 +354,7 @@ static int eval(interp *ip, const mlcc_expr *e, value *out) {
 static int exec(interp *ip, const mlcc_stmt *s);
 
 static int exec_for(interp *ip, const mlcc_stmt *s) {
-    int64_t min, extent;
+    int64_t min = 0, extent = 0;
     if (eval_int(ip, s->for_.min, &min) || eval_int(ip, s->for_.extent, &extent)) return -1;
     int rc = 0;
     mlcc_for_kind k = s->for_.kind;
@@ -406,15 +405,7 @@ static int exec_block(interp *ip, const mlcc_stmt *s) {
     return rc;
 }
 
-static int exec_store(interp *ip, const mlcc_stmt *s) {
-    value v;
-    if (s->store.value->dtype.lanes != 1)
-        return mlcc_set_error("interp: vector store to '%s'; run the interpreter before lowering",
-                              s->store.buffer->name);
-    if (eval(ip, s->store.value, &v)) return -1;
-    storage *st;
-    int64_t off;
-    if (element_offset(ip, s->store.buffer, s->store.indices, s->store.nidx, "store", &st, &off)) return -1;
+static int store_one(interp *ip, const mlcc_stmt *s, storage *st, int64_t off, value v) {
     mlcc_dtype t = s->store.buffer->dtype;
     int from_float = dtype_is_float(s->store.value->dtype);
     if (st->f64) {
@@ -426,7 +417,31 @@ static int exec_store(interp *ip, const mlcc_stmt *s) {
     } else {
         st->i64[off] = wrap_int(v.i, t);
     }
+    (void)ip;
     return 0;
+}
+
+#define MAX_LANES 64
+
+/* A store; a vector store (value or indices with lanes) evaluates every lane, then writes. */
+static int exec_store(interp *ip, const mlcc_stmt *s) {
+    int lanes = s->store.value->dtype.lanes;
+    for (int d = 0; d < s->store.nidx; d++)
+        if (s->store.indices[d]->dtype.lanes > lanes) lanes = s->store.indices[d]->dtype.lanes;
+    if (lanes > MAX_LANES) return mlcc_set_error("interp: store to '%s' has %d lanes", s->store.buffer->name, lanes);
+    value vals[MAX_LANES];
+    storage *st = NULL;
+    int64_t offs[MAX_LANES];
+    int rc = 0;
+    for (int l = 0; l < lanes && rc == 0; l++) {
+        ip->lane = l;
+        rc = eval(ip, s->store.value, &vals[l]);
+        if (rc == 0)
+            rc = element_offset(ip, s->store.buffer, s->store.indices, s->store.nidx, "store", &st, &offs[l]);
+    }
+    ip->lane = 0;
+    for (int l = 0; l < lanes && rc == 0; l++) rc = store_one(ip, s, st, offs[l], vals[l]);
+    return rc;
 }
 
 static int exec(interp *ip, const mlcc_stmt *s) {

@@ -14,8 +14,10 @@
  *     crash); intermediate buffers start filled with NaN (floats) or a poison integer so that
  *     reading an element nobody wrote shows up in the results;
  *   - loops of every kind (parallel, vectorized, unrolled, thread-bound) run serially, in
- *     order or (an option) parallel ones in reverse; vector expressions (lanes > 1) are
- *     rejected, they exist only after lowering.
+ *     order or (an option) parallel ones in reverse;
+ *   - vector code (after lowering) runs lane by lane: a store with lanes evaluates its value
+ *     and indices for each lane (Ramp gives base + lane * stride, Broadcast its value), then
+ *     writes all lanes; up to 64 lanes.
  * Errors are reported through mlcc_set_error with an "interp: " prefix. */
 #ifndef MLCC_IR_INTERP_H
 #define MLCC_IR_INTERP_H

@@ -387,12 +387,7 @@ static int check_parallelizable(mlcc_stmt *for_, const char *prim) {
     return 0;
 }
 
-static int set_loop_kind_tag(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *tag, const char *prim);
-
-static int set_loop_kind(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *prim) {
-    return set_loop_kind_tag(s, loop, kind, NULL, prim);
-}
-
+/* Sets a loop's kind (and thread axis, for bind) after checking it may run that way. */
 static int set_loop_kind_tag(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *tag, const char *prim) {
     sch_path p;
     const char *rv = NULL;
@@ -420,6 +415,10 @@ static int set_loop_kind_tag(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind ki
     else snprintf(line, sizeof line, "sch.%s(%s)", prim, rv);
     sch_record(s, line);
     return 0;
+}
+
+static int set_loop_kind(mlcc_schedule *s, mlcc_expr *loop, mlcc_for_kind kind, const char *prim) {
+    return set_loop_kind_tag(s, loop, kind, NULL, prim);
 }
 
 int sch_parallel(mlcc_schedule *s, mlcc_expr *loop) {

@@ -35,6 +35,9 @@ typedef struct mlcc_schedule mlcc_schedule;
 /* A schedule over a copy of f (f itself is never modified). */
 mlcc_schedule *sch_create(const mlcc_prim_func *f);
 void sch_free(mlcc_schedule *s);
+/* An independent schedule in the same state (function, trace, loop and block handles), to try
+ * alternatives from one point (a tuner's fork). */
+mlcc_schedule *sch_copy(const mlcc_schedule *s);
 /* The function as transformed so far (owned by the schedule; valid until the next primitive
  * replaces its body, so print or copy it before scheduling further if needed). */
 mlcc_prim_func *sch_func(mlcc_schedule *s);

@@ -19,6 +19,23 @@ mlcc_schedule *sch_create(const mlcc_prim_func *f) {
     return s;
 }
 
+mlcc_schedule *sch_copy(const mlcc_schedule *src) {
+    mlcc_schedule *s = mlcc_xcalloc(1, sizeof *s);
+    s->func = prim_func_copy(src->func);
+    s->next_rv = src->next_rv;
+    for (size_t i = 0; i < src->trace.len; i++) vec_push(&s->trace, mlcc_xstrdup(src->trace.data[i]));
+    u64map_init(&s->loop_rv);
+    strmap_init(&s->block_rv);
+    for (size_t i = 0; i < src->loop_rv.cap; i++)
+        if (src->loop_rv.slots[i].used)
+            u64map_upsert(&s->loop_rv, src->loop_rv.slots[i].key, NULL)->value.p =
+                mlcc_xstrdup(src->loop_rv.slots[i].value.p);
+    for (size_t i = 0; i < src->block_rv.cap; i++)
+        if (src->block_rv.slots[i].key)
+            strmap_set_p(&s->block_rv, src->block_rv.slots[i].key, mlcc_xstrdup(src->block_rv.slots[i].value.p));
+    return s;
+}
+
 void sch_free(mlcc_schedule *s) {
     if (!s) return;
     for (size_t i = 0; i < s->trace.len; i++) free(s->trace.data[i]);

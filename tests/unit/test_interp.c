@@ -205,6 +205,34 @@ static void test_statements(void) {
     CHECK(strstr(mlcc_last_error(), "iteration budget") != NULL);
 }
 
+/* Lowered vector code, lane by lane: B[i*4 : i*4+4] = A[(i*4 + l) strided] * 2 etc. */
+static void test_vectors(void) {
+    mlcc_expr *n = ir_size_var("n");
+    mlcc_buffer *A = ir_buffer_v("A", DT_F32, n, NULL);
+    mlcc_buffer *B = ir_buffer_v("B", DT_F32, n, NULL);
+    mlcc_expr *i = ir_var("i", DT_I64);
+    mlcc_expr *dst = ir_ramp(ir_mul(i, ir_int(4)), ir_int(1), 4);
+    /* reversed within the group: A[i*4 + 3 - l] */
+    mlcc_expr *src = ir_ramp(ir_add(ir_mul(i, ir_int(4)), ir_int(3)), ir_int(-1), 4);
+    mlcc_expr *a = ir_load(A, &src, 1);
+    mlcc_expr *val = ir_select(ir_lt(a, ir_broadcast(f32(0), 4)), ir_broadcast(f32(0), 4),
+                               ir_mul(a, ir_broadcast(f32(2), 4)));
+    mlcc_stmt *st = ir_for(i, ir_int(0), ir_floordiv(n, ir_int(4)), FOR_SERIAL, ir_store(B, val, &dst, 1));
+    mlcc_prim_func *f = ir_prim_func("vec", (mlcc_buffer *[]){A, B}, 2, st);
+    double av[8] = {1, -2, 3, 4, 5, 6, -7, 8}, bv[8] = {0};
+    int64_t sh[1] = {8};
+    tir_interp_arg args[2] = {{.f64 = av, .shape = sh, .ndim = 1}, {.f64 = bv, .shape = sh, .ndim = 1}};
+    CHECK_MSG(tir_interp_run(f, args, 2) == 0, "%s", mlcc_last_error());
+    double want[8] = {8, 6, 0, 2, 16, 0, 12, 10};
+    for (int k = 0; k < 8; k++) CHECK_NEAR(bv[k], want[k], 0);
+    /* a lane out of bounds is an error naming the element */
+    mlcc_expr *far = ir_ramp(ir_mul(i, ir_int(4)), ir_int(3), 4);
+    st = ir_for(i, ir_int(0), ir_floordiv(n, ir_int(4)), FOR_SERIAL, ir_store(B, ir_load(A, &far, 1), &dst, 1));
+    f = ir_prim_func("vec_oob", (mlcc_buffer *[]){A, B}, 2, st);
+    CHECK_EQ_INT(tir_interp_run(f, args, 2), -1);
+    CHECK(strstr(mlcc_last_error(), "out-of-bounds load A[9] (shape [8])") != NULL);
+}
+
 /* The te kernels agree with themselves for every size (determinism of the harness). */
 static void test_kernels_run(void) {
     for (int k = 0; k < K_COUNT; k++) {
@@ -233,6 +261,7 @@ int main(void) {
     test_expressions();
     test_poison();
     test_statements();
+    test_vectors();
     test_kernels_run();
     return test_finish();
 }

@@ -94,8 +94,32 @@ static void test_errors(void) {
     free(big);
 }
 
+/* A copy continues independently, with the same handles. */
+static void test_copy(void) {
+    mlcc_prim_func *f = kernel_build(K_MATMUL);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *o[2];
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    CHECK_EQ_INT(sch_split(s, l[0], (int64_t[]){SCH_INFER, 4}, 2, o), 0);
+    mlcc_schedule *c = sch_copy(s);
+    CHECK_EQ_INT(sch_parallel(c, o[0]), 0);
+    CHECK_EQ_INT(sch_vectorize(s, l[1]), 0);
+    char *ts = sch_trace_str(s), *tc = sch_trace_str(c);
+    CHECK(strstr(ts, "sch.vectorize(l2)") && !strstr(ts, "parallel"));
+    CHECK(strstr(tc, "sch.parallel(l4)") && !strstr(tc, "vectorize"));
+    CHECK(sch_func(s)->body->for_.kind == FOR_SERIAL);
+    CHECK(replay_matches(f, s) == 0);
+    CHECK(replay_matches(f, c) == 0);
+    CHECK(compare_at_sizes(f, sch_func(c), 2) == 0);
+    free(ts);
+    free(tc);
+    sch_free(s);
+    sch_free(c);
+}
+
 int main(void) {
     test_hand_written();
     test_errors();
+    test_copy();
     return test_finish();
 }
