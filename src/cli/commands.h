@@ -11,5 +11,6 @@ typedef struct mlcc_command {
 int cmd_show_demo(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 
 #endif
