@@ -1,7 +1,9 @@
 /* model.c - opening a model: config, graph, compilation, weights; running prefill. */
 #include "models/model.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "codegen/build.h"
@@ -26,6 +28,9 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
         memset(&m->spec, 0, sizeof m->spec); /* llama */
         return rc;
     }
+    struct stat sb;
+    if (stat(path, &sb) != 0) return mlcc_set_error("%s: %s", path, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return mlcc_set_error("%s: not a model folder (config.json + safetensors) or a .gguf file", path);
     char *file = mlcc_path_join(path, "config.json");
     json_t *j = mlcc_json_load_file(file);
     int rc = -1;
@@ -39,10 +44,13 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
     return rc;
 }
 
-static int compile(mlcc_model *m) {
+/* Builds the graph (which lists the weights), loads and checks the weights (so a bad file is
+ * reported before any compiling), then compiles through the JIT cache. */
+static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     ir_scope_begin();
     mlcc_ir_module *mod = irmod_new();
     int rc = decoder_build_prefill(mod, &m->cfg, &m->spec, m->max_seq, &m->params);
+    if (rc == 0) rc = model_load_weights(m, path, is_gguf);
     if (rc == 0) {
         json_t *meta = json_pack("{s:s}", "model_type", m->cfg.model_type);
         mlcc_build_options opt = {meta, NULL, NULL};
@@ -61,7 +69,7 @@ mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
     if (read_config(m, path, gguf)) goto fail;
     m->max_seq = opt && opt->max_seq > 0 ? opt->max_seq : 512;
     if (m->max_seq > m->cfg.max_positions) m->max_seq = m->cfg.max_positions;
-    if (compile(m) || model_load_weights(m, path, gguf)) goto fail;
+    if (build_and_load(m, path, gguf)) goto fail;
     return m;
 fail:
     mlcc_model_free(m);

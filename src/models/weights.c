@@ -32,7 +32,9 @@ static int load_safetensors(mlcc_model *m, const char *path) {
         const model_param *p = &m->params.items[i];
         const mlcc_st_tensor *t = safetensors_find(st, p->name);
         if (!t) {
-            rc = mlcc_set_error("%s: missing tensor '%s'", path, p->name);
+            /* one file: name it; a sharded set: the folder holding its index */
+            const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
+            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->name);
             break;
         }
         int same = t->ndim == p->ndim;
