@@ -161,13 +161,20 @@ static rx_expr *block(dec *d, rx_expr *x, int layer) {
     return emit(d, op_add(x, m), "resid");
 }
 
-int decoder_build_prefill(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
-                          model_param_list *params) {
+/* One graph function over the weights: `prefill` (logits of every row) or, with
+ * logit_positions, `prefill_at` (logits of the chosen rows only; the LM head, the costly part
+ * with a large vocabulary, runs on those rows alone). */
+static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
+                          int at_positions, model_param_list *params) {
     dec d = {bb_new(mod), cfg, spec, params, ir_size_var("n"), NULL};
     rx_expr *ids = rx_var("input_ids", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
-    bb_begin_function(d.bb, "prefill", &ids, 1);
+    mlcc_expr *b = ir_size_var("b");
+    rx_expr *positions = rx_var("logit_positions", rx_sinfo_tensor_v(DT_I32, b, NULL));
+    bb_begin_function(d.bb, at_positions ? "prefill_at" : "prefill", (rx_expr *[]){ids, positions}, at_positions ? 2 : 1);
     rx_attrs attrs = {NULL, 0};
-    bb_set_function_attrs(d.bb, rx_attrs_set_int(attrs, "var_upper_bound:n", max_seq));
+    attrs = rx_attrs_set_int(attrs, "var_upper_bound:n", max_seq);
+    if (at_positions) attrs = rx_attrs_set_int(attrs, "var_upper_bound:b", max_seq);
+    bb_set_function_attrs(d.bb, attrs);
     bb_begin_dataflow(d.bb);
     int64_t half = cfg->head_dim / 2;
     double *freq = mlcc_xmalloc(sizeof(double) * (size_t)half);
@@ -179,6 +186,7 @@ int decoder_build_prefill(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
     rx_expr *x = emit(&d, op_take(embed, ids, 0), "embed");
     if (spec->embed_scale) x = emit(&d, op_multiply(x, scalar(sqrt((double)cfg->hidden))), "embed_scaled");
     for (int layer = 0; layer < cfg->layers; layer++) x = block(&d, x, layer);
+    if (at_positions) x = emit(&d, op_take(x, positions, 0), "rows");
     x = rms_norm(&d, x, weight(&d, "model.norm.weight", cfg->hidden, 0));
     rx_expr *head = cfg->tie_embeddings ? embed : weight(&d, "lm_head.weight", cfg->vocab, cfg->hidden);
     rx_expr *logits = emit(&d, op_linear(x, head), "logits");
@@ -192,5 +200,18 @@ int decoder_build_prefill(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
     int rc = 0;
     if (!f) rc = mlcc_set_error("building the %s graph: %s", cfg->model_type, bb_error(d.bb) ? bb_error(d.bb) : mlcc_last_error());
     bb_free(d.bb);
+    return rc;
+}
+
+int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
+                  model_param_list *params) {
+    if (build_function(mod, cfg, spec, max_seq, 0, params)) return -1;
+    /* the same weights in the same order: the second list only confirms it */
+    model_param_list again = {0};
+    int rc = build_function(mod, cfg, spec, max_seq, 1, &again);
+    if (rc == 0 && again.n != params->n) rc = mlcc_set_error("prefill_at takes other weights than prefill");
+    for (int i = 0; rc == 0 && i < again.n; i++)
+        if (strcmp(again.items[i].name, params->items[i].name)) rc = mlcc_set_error("prefill_at takes other weights than prefill");
+    model_param_list_free(&again);
     return rc;
 }

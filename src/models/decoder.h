@@ -23,12 +23,13 @@ typedef struct model_param_list {
 
 void model_param_list_free(model_param_list *l);
 
-/* Adds to mod the function
+/* Adds to mod the functions
  *     prefill(input_ids: int32[n], <weights...>) -> logits: float32[n, vocab]
- * (every row: the logits after each token; causal attention over the whole sequence), with
- * var_upper_bound n <= max_seq. The weight parameters are appended to *params in the order
- * the function takes them. */
-int decoder_build_prefill(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
+ *     prefill_at(input_ids: int32[n], logit_positions: int32[b], <weights...>) -> float32[b, vocab]
+ * (prefill: the logits after every token; prefill_at: after the tokens at the given
+ * positions; causal attention over the whole sequence), with var_upper_bound n, b <= max_seq.
+ * The weight parameters (the same for both, in the same order) are appended to *params. */
+int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
                           model_param_list *params);
 
 #endif

@@ -49,7 +49,7 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
 static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     ir_scope_begin();
     mlcc_ir_module *mod = irmod_new();
-    int rc = decoder_build_prefill(mod, &m->cfg, &m->spec, m->max_seq, &m->params);
+    int rc = decoder_build(mod, &m->cfg, &m->spec, m->max_seq, &m->params);
     if (rc == 0) rc = model_load_weights(m, path, is_gguf);
     if (rc == 0) {
         json_t *meta = json_pack("{s:s}", "model_type", m->cfg.model_type);
@@ -88,37 +88,68 @@ void mlcc_model_free(mlcc_model *m) {
     free(m);
 }
 
-int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits) {
+static MLCCNDArray *i32_array(const int32_t *v, int64_t n) {
+    MLCCNDArray *a = mlcc_ndarray_empty(1, &n, MLCC_DTYPE_I32, MLCC_CPU);
+    memcpy(a->dl.data, v, sizeof(int32_t) * (size_t)n);
+    return a;
+}
+
+/* Runs prefill (positions NULL) or prefill_at. */
+static int run_prefill(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
+                       MLCCNDArray **logits) {
+    const char *fn = positions ? "prefill_at" : "prefill";
     *logits = NULL;
     if (n < 1 || n > m->max_seq)
-        return mlcc_set_error("prefill: %lld tokens (this model was compiled for 1..%lld)", (long long)n, (long long)m->max_seq);
+        return mlcc_set_error("%s: %lld tokens (this model was compiled for 1..%lld)", fn, (long long)n, (long long)m->max_seq);
     for (int64_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->cfg.vocab)
-            return mlcc_set_error("prefill: token %lld (id %d) is outside the vocabulary of %lld", (long long)i, ids[i],
+            return mlcc_set_error("%s: token %lld (id %d) is outside the vocabulary of %lld", fn, (long long)i, ids[i],
                                   (long long)m->cfg.vocab);
-    MLCCNDArray *in = mlcc_ndarray_empty(1, &n, MLCC_DTYPE_I32, MLCC_CPU);
-    memcpy(in->dl.data, ids, sizeof(int32_t) * (size_t)n);
-    int nargs = 1 + m->params.n;
+    if (positions && (b < 1 || b > n)) return mlcc_set_error("%s: %lld logit positions for %lld tokens", fn, (long long)b, (long long)n);
+    for (int64_t i = 0; positions && i < b; i++)
+        if (positions[i] < 0 || positions[i] >= n)
+            return mlcc_set_error("%s: logit position %d is outside 0..%lld", fn, positions[i], (long long)n - 1);
+    int first = positions ? 2 : 1, nargs = first + m->params.n;
     MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)nargs);
     int *codes = mlcc_xmalloc(sizeof(int) * (size_t)nargs);
-    args[0].v_handle = in, codes[0] = MLCC_TYPE_OBJECT;
-    for (int i = 0; i < m->params.n; i++) args[1 + i].v_handle = m->weights[i], codes[1 + i] = MLCC_TYPE_OBJECT;
+    args[0].v_handle = i32_array(ids, n);
+    if (positions) args[1].v_handle = i32_array(positions, b);
+    for (int i = 0; i < m->params.n; i++) args[first + i].v_handle = m->weights[i];
+    for (int i = 0; i < nargs; i++) codes[i] = MLCC_TYPE_OBJECT;
     MLCCValue ret;
     int code;
-    int rc = mlcc_vm_invoke(m->vm, "prefill", args, codes, nargs, &ret, &code);
+    int rc = mlcc_vm_invoke(m->vm, fn, args, codes, nargs, &ret, &code);
+    for (int i = 0; i < first; i++) mlcc_ndarray_release((MLCCNDArray *)args[i].v_handle);
     free(args);
     free(codes);
-    mlcc_ndarray_release(in);
-    if (rc) return mlcc_prefix_error("prefill");
+    if (rc) return mlcc_prefix_error("%s", fn);
     if (code != MLCC_TYPE_OBJECT) {
         mlcc_value_release(ret, code);
-        return mlcc_set_error("prefill: did not return a tensor");
+        return mlcc_set_error("%s: did not return a tensor", fn);
     }
     *logits = ret.v_handle;
     return 0;
 }
 
-static int32_t argmax_row(const float *row, int64_t vocab) {
+int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits) {
+    return run_prefill(m, ids, n, NULL, 0, logits);
+}
+
+int mlcc_model_prefill_at(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
+                          MLCCNDArray **logits) {
+    return run_prefill(m, ids, n, positions, b, logits);
+}
+
+int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *logits) {
+    int32_t last = (int32_t)(n - 1);
+    MLCCNDArray *out;
+    if (run_prefill(m, ids, n, &last, 1, &out)) return -1;
+    memcpy(logits, out->dl.data, sizeof(float) * (size_t)m->cfg.vocab);
+    mlcc_ndarray_release(out);
+    return 0;
+}
+
+static int32_t argmax(const float *row, int64_t vocab) {
     int64_t best = 0;
     for (int64_t v = 1; v < vocab; v++)
         if (row[v] > row[best]) best = v;
@@ -127,16 +158,14 @@ static int32_t argmax_row(const float *row, int64_t vocab) {
 
 int mlcc_model_greedy(mlcc_model *m, const int32_t *prompt, int64_t n, int steps, int32_t *out) {
     int32_t *seq = mlcc_xmalloc(sizeof(int32_t) * (size_t)(n + steps));
+    float *logits = mlcc_xmalloc(sizeof(float) * (size_t)m->cfg.vocab);
     memcpy(seq, prompt, sizeof(int32_t) * (size_t)n);
     int rc = 0;
     for (int s = 0; s < steps && rc == 0; s++) {
-        MLCCNDArray *logits;
-        rc = mlcc_model_prefill(m, seq, n + s, &logits);
-        if (rc) break;
-        const float *last = (const float *)logits->dl.data + (n + s - 1) * m->cfg.vocab;
-        out[s] = seq[n + s] = argmax_row(last, m->cfg.vocab);
-        mlcc_ndarray_release(logits);
+        rc = mlcc_model_last_logits(m, seq, n + s, logits);
+        if (rc == 0) out[s] = seq[n + s] = argmax(logits, m->cfg.vocab);
     }
+    free(logits);
     free(seq);
     return rc;
 }

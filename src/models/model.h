@@ -42,6 +42,11 @@ void mlcc_model_free(mlcc_model *m);
 
 /* Logits after each of the n tokens ([n, vocab] float32; the caller releases). */
 int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits);
+/* Logits after the tokens at positions[b] only ([b, vocab]). */
+int mlcc_model_prefill_at(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
+                          MLCCNDArray **logits);
+/* The logits after the last of the n tokens, into logits[vocab]. */
+int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *logits);
 /* Greedy continuation: steps tokens, recomputing the whole prefix each step. out[steps]. */
 int mlcc_model_greedy(mlcc_model *m, const int32_t *prompt, int64_t n, int steps, int32_t *out);
 
