@@ -17,7 +17,7 @@
 
 static int shape_error(const rx_expr *call, const char *what) {
     char *dq = op_operand_desc(call, 0), *dk = op_operand_desc(call, 1), *dv = op_operand_desc(call, 2);
-    mlcc_set_error("nn.attention: %s (q %s, k %s, v %s)", what, dq, dk, dv);
+    mlcc_set_error("nn.attention: %s (%s; %s; %s)", what, dq, dk, dv);
     free(dq), free(dk), free(dv);
     return -1;
 }
