@@ -140,7 +140,9 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) 
         if (cfg->hidden % cfg->heads) return mlcc_set_error("%s: hidden_size is not a multiple of num_attention_heads (give head_dim)", file);
         cfg->head_dim = cfg->hidden / cfg->heads;
     }
-    if (cfg->head_dim <= 0 || cfg->head_dim % 2) return mlcc_set_error("%s: field 'head_dim' must be positive and even", file);
+    if (cfg->head_dim <= 0 || cfg->head_dim % 2 || cfg->head_dim > 4096)
+        return mlcc_set_error("%s: field 'head_dim' must be even and in 2..4096 (got %lld)", file, (long long)cfg->head_dim);
+    if (!(cfg->rms_eps >= 0)) return mlcc_set_error("%s: field 'rms_norm_eps' must not be negative", file);
     if (cfg->kv_heads <= 0 || cfg->heads % cfg->kv_heads)
         return mlcc_set_error("%s: num_attention_heads %lld is not a multiple of num_key_value_heads %lld", file,
                               (long long)cfg->heads, (long long)cfg->kv_heads);
@@ -185,6 +187,7 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
         cfg->heads % cfg->kv_heads || cfg->hidden % cfg->heads || cfg->intermediate <= 0)
         return mlcc_set_error("%s: inconsistent llama.* dimensions", g->path);
     cfg->head_dim = cfg->hidden / cfg->heads;
+    if (cfg->head_dim % 2 || cfg->head_dim > 4096) return mlcc_set_error("%s: head size %lld is not even and at most 4096", g->path, (long long)cfg->head_dim);
     if (mlcc_gguf_find(g, "llama.rope.freq_base") && mlcc_gguf_get_float(g, "llama.rope.freq_base", &cfg->rope_theta)) return -1;
     if (mlcc_gguf_find(g, "llama.attention.layer_norm_rms_epsilon") &&
         mlcc_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &cfg->rms_eps))

@@ -4,6 +4,8 @@
  * query_pre_attn_scalar^-1/2 instead of head_dim^-1/2. */
 #include "models/arch.h"
 
+#include "support/error.h"
+
 int arch_gemma2_configure(json_t *j, const char *file, mlcc_model_config *cfg, decoder_spec *spec) {
     if (arch_gemma_configure(j, file, cfg, spec)) return -1;
     spec->sandwich_norms = 1;
@@ -13,6 +15,8 @@ int arch_gemma2_configure(json_t *j, const char *file, mlcc_model_config *cfg, d
         cfg_float_opt(j, file, "attn_logit_softcapping", &cfg->attn_softcap) ||
         cfg_float_opt(j, file, "final_logit_softcapping", &cfg->final_softcap))
         return -1;
+    if (!(cfg->query_pre_attn_scalar > 0) || cfg->attn_softcap < 0 || cfg->final_softcap < 0)
+        return mlcc_set_error("%s: query_pre_attn_scalar must be positive and the soft-caps not negative", file);
     /* null soft-caps switch them off */
     if (json_is_null(json_object_get(j, "attn_logit_softcapping"))) cfg->attn_softcap = 0;
     if (json_is_null(json_object_get(j, "final_logit_softcapping"))) cfg->final_softcap = 0;
