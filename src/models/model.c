@@ -44,6 +44,29 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
     return rc;
 }
 
+/* What the model library records about the model (DESIGN.md §3.9): the architecture, the
+ * bounds, the KV layout a cache would need, and the weight parameters in call order (name,
+ * shape, dtype, source tensor name). */
+static json_t *model_library_metadata(const mlcc_model *m) {
+    const mlcc_model_config *c = &m->cfg;
+    json_t *params = json_array();
+    for (int i = 0; i < m->params.n; i++) {
+        const model_param *p = &m->params.items[i];
+        json_t *shape = json_array();
+        for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
+        json_array_append_new(params, json_pack("{s:s,s:o,s:s,s:s}", "name", p->name, "shape", shape, "dtype", "float32",
+                                                "source", p->name));
+    }
+    int64_t window = 0;
+    for (int64_t i = 0; i < c->layers; i++)
+        if (c->layer_window[i] > window) window = c->layer_window[i];
+    return json_pack("{s:s,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:s},s:o}", "model_type", c->model_type, "bounds",
+                     "context_window_size", (json_int_t)m->max_seq, "prefill_chunk_size", (json_int_t)m->max_seq,
+                     "max_batch_size", (json_int_t)1, "sliding_window_size", (json_int_t)window, "kv_cache", "num_layers",
+                     (json_int_t)c->layers, "num_kv_heads", (json_int_t)c->kv_heads, "head_dim", (json_int_t)c->head_dim,
+                     "dtype", "float32", "params", params);
+}
+
 /* Builds the graph (which lists the weights), loads and checks the weights (so a bad file is
  * reported before any compiling), then compiles through the JIT cache. */
 static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
@@ -52,7 +75,7 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     int rc = decoder_build(mod, &m->cfg, &m->spec, m->max_seq, &m->params);
     if (rc == 0) rc = model_load_weights(m, path, is_gguf);
     if (rc == 0) {
-        json_t *meta = json_pack("{s:s}", "model_type", m->cfg.model_type);
+        json_t *meta = model_library_metadata(m);
         mlcc_build_options opt = {meta, NULL, NULL};
         m->vm = mlcc_build_vm(mod, &opt);
         json_decref(meta);
