@@ -21,6 +21,11 @@ typedef struct dec {
     model_param_list *params;
     mlcc_expr *n;
     rx_expr *inv_freq;
+    /* forward_kv only: positions of the new tokens, the caches of earlier tokens
+     * ([layers, m, kv_heads, head_dim]), and every layer's full K / V ([1, m + n, ...]) */
+    rx_expr *positions, *past_k, *past_v;
+    mlcc_expr *m, *t; /* t = m + n */
+    rx_expr **all_k, **all_v;
 } dec;
 
 void model_param_list_free(model_param_list *l) {
@@ -99,6 +104,24 @@ static rx_expr *split_part(dec *d, rx_expr *x, const int64_t *at, int nat, int i
     return parts ? emit(d, rx_tuple_get_item(parts, index), "part") : NULL;
 }
 
+/* The layer's cached rows of `past` followed by the new rows `x`: [m + n, kv_heads, D]; *keep
+ * gets them as [1, m + n, kv_heads, D] for the returned cache. */
+static rx_expr *with_past(dec *d, rx_expr *past, rx_expr *x, int layer, rx_expr **keep) {
+    const mlcc_model_config *c = d->cfg;
+    int64_t axis = 0, begin = layer, end = layer + 1;
+    rx_expr *slice = emit(d, op_strided_slice(past, &axis, &begin, &end, NULL, 1), "past_layer");
+    mlcc_expr *rows[3] = {d->m, ir_int(c->kv_heads), ir_int(c->head_dim)};
+    rx_expr *old = emit(d, op_reshape(slice, rows, 3), "past_rows");
+    rx_expr *full = emit(d, op_concat((rx_expr *[]){old, x}, 2, 0), "kv_concat");
+    /* m + n as its own size var t: a kernel reading a [m + n, ...] tensor alone could not
+     * recover m and n from it */
+    mlcc_expr *total[3] = {d->t, ir_int(c->kv_heads), ir_int(c->head_dim)};
+    full = full ? bb_match_cast(d->bb, full, rx_sinfo_tensor(total, 3, DT_F32), "kv_full") : NULL;
+    mlcc_expr *one[4] = {ir_int(1), d->t, ir_int(c->kv_heads), ir_int(c->head_dim)};
+    *keep = emit(d, op_reshape(full, one, 4), "kv_keep");
+    return full;
+}
+
 static rx_expr *attention(dec *d, rx_expr *h, int layer) {
     const mlcc_model_config *c = d->cfg;
     int64_t qd = c->heads * c->head_dim, kvd = c->kv_heads * c->head_dim;
@@ -119,8 +142,12 @@ static rx_expr *attention(dec *d, rx_expr *h, int layer) {
         q = rms_norm(d, q, layer_weight(d, layer, "self_attn.q_norm.weight", c->head_dim, 0));
         k = rms_norm(d, k, layer_weight(d, layer, "self_attn.k_norm.weight", c->head_dim, 0));
     }
-    q = emit(d, op_rope(q, d->inv_freq, NULL), "q_rope");
-    k = emit(d, op_rope(k, d->inv_freq, NULL), "k_rope");
+    q = emit(d, op_rope(q, d->inv_freq, d->positions), "q_rope");
+    k = emit(d, op_rope(k, d->inv_freq, d->positions), "k_rope");
+    if (d->past_k) {
+        k = with_past(d, d->past_k, k, layer, &d->all_k[layer]);
+        v = with_past(d, d->past_v, v, layer, &d->all_v[layer]);
+    }
     double scale = 1.0 / sqrt(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (double)c->head_dim);
     rx_expr *o = emit(d, op_attention(q, k, v, scale, c->layer_window[layer], c->attn_softcap), "attn");
     mlcc_expr *flat[2] = {d->n, ir_int(qd)};
@@ -161,19 +188,35 @@ static rx_expr *block(dec *d, rx_expr *x, int layer) {
     return emit(d, op_add(x, m), "resid");
 }
 
-/* One graph function over the weights: `prefill` (logits of every row) or, with
- * logit_positions, `prefill_at` (logits of the chosen rows only; the LM head, the costly part
- * with a large vocabulary, runs on those rows alone). */
+typedef enum { FN_PREFILL, FN_PREFILL_AT, FN_FORWARD_KV } fn_kind;
+
+/* One graph function over the weights (see decoder.h). prefill_at runs the LM head, the
+ * costly part with a large vocabulary, on the chosen rows only. */
 static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
-                          int at_positions, model_param_list *params) {
-    dec d = {bb_new(mod), cfg, spec, params, ir_size_var("n"), NULL};
+                          fn_kind kind, model_param_list *params) {
+    dec d = {bb_new(mod), cfg, spec, params, ir_size_var("n"), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     rx_expr *ids = rx_var("input_ids", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
     mlcc_expr *b = ir_size_var("b");
-    rx_expr *positions = rx_var("logit_positions", rx_sinfo_tensor_v(DT_I32, b, NULL));
-    bb_begin_function(d.bb, at_positions ? "prefill_at" : "prefill", (rx_expr *[]){ids, positions}, at_positions ? 2 : 1);
+    rx_expr *at = rx_var("logit_positions", rx_sinfo_tensor_v(DT_I32, b, NULL));
     rx_attrs attrs = {NULL, 0};
     attrs = rx_attrs_set_int(attrs, "var_upper_bound:n", max_seq);
-    if (at_positions) attrs = rx_attrs_set_int(attrs, "var_upper_bound:b", max_seq);
+    if (kind != FN_PREFILL) attrs = rx_attrs_set_int(attrs, "var_upper_bound:b", max_seq);
+    if (kind == FN_FORWARD_KV) {
+        d.m = ir_size_var("m");
+        d.t = ir_size_var("t");
+        d.positions = rx_var("positions", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
+        mlcc_expr *shape[4] = {ir_int(cfg->layers), d.m, ir_int(cfg->kv_heads), ir_int(cfg->head_dim)};
+        d.past_k = rx_var("past_k", rx_sinfo_tensor(shape, 4, DT_F32));
+        d.past_v = rx_var("past_v", rx_sinfo_tensor(shape, 4, DT_F32));
+        d.all_k = mlcc_xcalloc((size_t)cfg->layers, sizeof(rx_expr *));
+        d.all_v = mlcc_xcalloc((size_t)cfg->layers, sizeof(rx_expr *));
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:m", max_seq);
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:t", max_seq);
+        bb_begin_function(d.bb, "forward_kv", (rx_expr *[]){ids, d.positions, at, d.past_k, d.past_v}, 5);
+    } else {
+        bb_begin_function(d.bb, kind == FN_PREFILL_AT ? "prefill_at" : "prefill", (rx_expr *[]){ids, at},
+                          kind == FN_PREFILL_AT ? 2 : 1);
+    }
     bb_set_function_attrs(d.bb, attrs);
     bb_begin_dataflow(d.bb);
     int64_t half = cfg->head_dim / 2;
@@ -186,7 +229,7 @@ static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
     rx_expr *x = emit(&d, op_take(embed, ids, 0), "embed");
     if (spec->embed_scale) x = emit(&d, op_multiply(x, scalar(sqrt((double)cfg->hidden))), "embed_scaled");
     for (int layer = 0; layer < cfg->layers; layer++) x = block(&d, x, layer);
-    if (at_positions) x = emit(&d, op_take(x, positions, 0), "rows");
+    if (kind != FN_PREFILL) x = emit(&d, op_take(x, at, 0), "rows");
     x = rms_norm(&d, x, weight(&d, "model.norm.weight", cfg->hidden, 0));
     rx_expr *head = cfg->tie_embeddings ? embed : weight(&d, "lm_head.weight", cfg->vocab, cfg->hidden);
     rx_expr *logits = emit(&d, op_linear(x, head), "logits");
@@ -194,24 +237,35 @@ static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
         rx_expr *t = emit(&d, op_unary("tanh", emit(&d, op_divide(logits, scalar(cfg->final_softcap)), "capped")), "tanh");
         logits = emit(&d, op_multiply(t, scalar(cfg->final_softcap)), "logits_capped");
     }
-    rx_expr *out = bb_emit_output(d.bb, logits, "out");
+    rx_expr *result = logits;
+    if (kind == FN_FORWARD_KV) {
+        rx_expr *k = emit(&d, op_concat(d.all_k, (int)cfg->layers, 0), "k_cache");
+        rx_expr *v = emit(&d, op_concat(d.all_v, (int)cfg->layers, 0), "v_cache");
+        result = rx_tuple((rx_expr *[]){logits, k, v}, 3);
+    }
+    rx_expr *out = bb_emit_output(d.bb, result, "out");
     bb_end_dataflow(d.bb);
     rx_expr *f = bb_end_function(d.bb, out);
     int rc = 0;
     if (!f) rc = mlcc_set_error("building the %s graph: %s", cfg->model_type, bb_error(d.bb) ? bb_error(d.bb) : mlcc_last_error());
     bb_free(d.bb);
+    free(d.all_k);
+    free(d.all_v);
     return rc;
 }
 
 int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
                   model_param_list *params) {
-    if (build_function(mod, cfg, spec, max_seq, 0, params)) return -1;
-    /* the same weights in the same order: the second list only confirms it */
-    model_param_list again = {0};
-    int rc = build_function(mod, cfg, spec, max_seq, 1, &again);
-    if (rc == 0 && again.n != params->n) rc = mlcc_set_error("prefill_at takes other weights than prefill");
-    for (int i = 0; rc == 0 && i < again.n; i++)
-        if (strcmp(again.items[i].name, params->items[i].name)) rc = mlcc_set_error("prefill_at takes other weights than prefill");
-    model_param_list_free(&again);
+    if (build_function(mod, cfg, spec, max_seq, FN_PREFILL, params)) return -1;
+    /* the same weights in the same order: the other lists only confirm it */
+    int rc = 0;
+    for (fn_kind kind = FN_PREFILL_AT; rc == 0 && kind <= FN_FORWARD_KV; kind++) {
+        model_param_list again = {0};
+        rc = build_function(mod, cfg, spec, max_seq, kind, &again);
+        if (rc == 0 && again.n != params->n) rc = mlcc_set_error("the graph functions take different weights");
+        for (int i = 0; rc == 0 && i < again.n; i++)
+            if (strcmp(again.items[i].name, params->items[i].name)) rc = mlcc_set_error("the graph functions take different weights");
+        model_param_list_free(&again);
+    }
     return rc;
 }

@@ -172,6 +172,86 @@ int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *
     return 0;
 }
 
+static MLCCNDArray *empty_cache(const mlcc_model *m, int64_t len) {
+    int64_t shape[4] = {m->cfg.layers, len, m->cfg.kv_heads, m->cfg.head_dim};
+    return mlcc_ndarray_empty(4, shape, MLCC_DTYPE_F32, MLCC_CPU);
+}
+
+void mlcc_model_kv_init(const mlcc_model *m, mlcc_model_kv *kv) {
+    kv->k = empty_cache(m, 0);
+    kv->v = empty_cache(m, 0);
+    kv->len = 0;
+}
+
+void mlcc_model_kv_free(mlcc_model_kv *kv) {
+    mlcc_ndarray_release(kv->k);
+    mlcc_ndarray_release(kv->v);
+    kv->k = kv->v = NULL;
+    kv->len = 0;
+}
+
+/* The first keep rows of every layer of a cache tensor. */
+static MLCCNDArray *truncated(const mlcc_model *m, const MLCCNDArray *a, int64_t len, int64_t keep) {
+    MLCCNDArray *out = empty_cache(m, keep);
+    size_t row = sizeof(float) * (size_t)(m->cfg.kv_heads * m->cfg.head_dim);
+    for (int64_t l = 0; l < m->cfg.layers; l++)
+        memcpy((char *)out->dl.data + (size_t)(l * keep) * row, (const char *)a->dl.data + (size_t)(l * len) * row,
+               (size_t)keep * row);
+    return out;
+}
+
+int mlcc_model_kv_pop(const mlcc_model *m, mlcc_model_kv *kv, int64_t n) {
+    if (n < 0 || n > kv->len) return mlcc_set_error("pop %lld tokens from a sequence of %lld", (long long)n, (long long)kv->len);
+    MLCCNDArray *k = truncated(m, kv->k, kv->len, kv->len - n), *v = truncated(m, kv->v, kv->len, kv->len - n);
+    mlcc_ndarray_release(kv->k);
+    mlcc_ndarray_release(kv->v);
+    kv->k = k, kv->v = v, kv->len -= n;
+    return 0;
+}
+
+int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *logits) {
+    if (n < 1 || kv->len + n > m->max_seq)
+        return mlcc_set_error("forward: %lld + %lld tokens exceed the context window of %lld", (long long)kv->len, (long long)n,
+                              (long long)m->max_seq);
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab)
+            return mlcc_set_error("forward: token %lld (id %d) is outside the vocabulary of %lld", (long long)i, ids[i],
+                                  (long long)m->cfg.vocab);
+    int32_t *pos = mlcc_xmalloc(sizeof(int32_t) * (size_t)n), last = (int32_t)(n - 1);
+    for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(kv->len + i);
+    int nargs = 5 + m->params.n;
+    MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)nargs);
+    int *codes = mlcc_xmalloc(sizeof(int) * (size_t)nargs);
+    args[0].v_handle = i32_array(ids, n);
+    args[1].v_handle = i32_array(pos, n);
+    args[2].v_handle = i32_array(&last, 1);
+    args[3].v_handle = kv->k;
+    args[4].v_handle = kv->v;
+    for (int i = 0; i < m->params.n; i++) args[5 + i].v_handle = m->weights[i];
+    for (int i = 0; i < nargs; i++) codes[i] = MLCC_TYPE_OBJECT;
+    MLCCValue ret;
+    int code;
+    int rc = mlcc_vm_invoke(m->vm, "forward_kv", args, codes, nargs, &ret, &code);
+    for (int i = 0; i < 3; i++) mlcc_ndarray_release((MLCCNDArray *)args[i].v_handle);
+    free(args), free(codes), free(pos);
+    if (rc) return mlcc_prefix_error("forward_kv");
+    MLCCTuple *t = code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
+    if (!t || t->obj.type_index != MLCC_OBJECT_TUPLE || t->size != 3) {
+        mlcc_value_release(ret, code);
+        return mlcc_set_error("forward_kv: did not return (logits, k, v)");
+    }
+    const MLCCNDArray *out = t->values[0].v_handle;
+    memcpy(logits, out->dl.data, sizeof(float) * (size_t)m->cfg.vocab);
+    mlcc_ndarray_release(kv->k);
+    mlcc_ndarray_release(kv->v);
+    kv->k = t->values[1].v_handle, kv->v = t->values[2].v_handle;
+    mlcc_object_retain(&kv->k->obj);
+    mlcc_object_retain(&kv->v->obj);
+    kv->len += n;
+    mlcc_value_release(ret, code);
+    return 0;
+}
+
 static int32_t argmax(const float *row, int64_t vocab) {
     int64_t best = 0;
     for (int64_t v = 1; v < vocab; v++)

@@ -50,6 +50,22 @@ int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *
 /* Greedy continuation: steps tokens, recomputing the whole prefix each step. out[steps]. */
 int mlcc_model_greedy(mlcc_model *m, const int32_t *prompt, int64_t n, int steps, int32_t *out);
 
+/* A contiguous KV cache of one sequence for forward_kv: K and V of every layer, rope applied,
+ * [layers, len, kv_heads, head_dim]. (The paged KV cache of DESIGN.md §3.3 replaces it once
+ * it is in main.) */
+typedef struct mlcc_model_kv {
+    MLCCNDArray *k, *v;
+    int64_t len;
+} mlcc_model_kv;
+
+void mlcc_model_kv_init(const mlcc_model *m, mlcc_model_kv *kv); /* empty */
+void mlcc_model_kv_free(mlcc_model_kv *kv);
+/* Drops the last n tokens. */
+int mlcc_model_kv_pop(const mlcc_model *m, mlcc_model_kv *kv, int64_t n);
+/* Runs n new tokens after the cached ones, extends the cache and writes the logits after the
+ * last token into logits[vocab]. On failure the cache is unchanged. */
+int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *logits);
+
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
 

@@ -1,56 +1,46 @@
-/* runner.c - an engine model runner (engine/engine.h) over a compiled model without a KV
- * cache: it keeps the sequence's token ids and recomputes the whole prefix on every forward
- * (prefill_at on the last position). Correct for any length up to the compiled bound, and
- * quadratic in it: the form to use until the paged KV cache's decode path is in. */
+/* runner.c - an engine model runner (engine/engine.h) over a compiled model and one
+ * contiguous KV cache (mlcc_model_kv): forward runs the new tokens after the cached ones
+ * (forward_kv), pop truncates the cache, reset empties it. One sequence at a time, as the
+ * engine's first form needs; the paged KV cache (batching, prefix sharing) replaces it. */
 #include "models/runner.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "support/alloc.h"
-#include "support/error.h"
 
-typedef struct recompute {
+typedef struct runner_state {
     mlcc_model *model;
-    int32_t *seq;
-    int len;
-} recompute;
+    mlcc_model_kv kv;
+} runner_state;
 
 static int reset(void *impl) {
-    ((recompute *)impl)->len = 0;
+    runner_state *r = impl;
+    mlcc_model_kv_free(&r->kv);
+    mlcc_model_kv_init(r->model, &r->kv);
     return 0;
 }
 
 static int pop(void *impl, int n) {
-    recompute *r = impl;
-    if (n < 0 || n > r->len) return mlcc_set_error("pop %d tokens from a sequence of %d", n, r->len);
-    r->len -= n;
-    return 0;
+    runner_state *r = impl;
+    return mlcc_model_kv_pop(r->model, &r->kv, n);
 }
 
 static int forward(void *impl, const int32_t *tokens, int n, float *logits) {
-    recompute *r = impl;
-    if (n < 1) return mlcc_set_error("forward: no tokens");
-    if ((int64_t)r->len + n > r->model->max_seq)
-        return mlcc_set_error("forward: %d + %d tokens exceed the context window of %lld", r->len, n,
-                              (long long)r->model->max_seq);
-    memcpy(r->seq + r->len, tokens, sizeof(int32_t) * (size_t)n);
-    if (mlcc_model_last_logits(r->model, r->seq, r->len + n, logits)) return -1; /* sequence unchanged */
-    r->len += n;
-    return 0;
+    runner_state *r = impl;
+    return mlcc_model_forward(r->model, &r->kv, tokens, n, logits);
 }
 
 mlcc_model_runner mlcc_model_runner_new(mlcc_model *m) {
-    recompute *r = mlcc_xcalloc(1, sizeof *r);
+    runner_state *r = mlcc_xcalloc(1, sizeof *r);
     r->model = m;
-    r->seq = mlcc_xmalloc(sizeof(int32_t) * (size_t)m->max_seq);
+    mlcc_model_kv_init(m, &r->kv);
     mlcc_model_runner runner = {r, (int)m->cfg.vocab, (int)m->max_seq, (int)m->max_seq, reset, pop, forward};
     return runner;
 }
 
 void mlcc_model_runner_free(mlcc_model_runner *runner) {
-    recompute *r = runner->impl;
-    if (r) free(r->seq);
+    runner_state *r = runner->impl;
+    if (r) mlcc_model_kv_free(&r->kv);
     free(r);
     runner->impl = NULL;
 }

@@ -6,8 +6,8 @@
  *     ...
  *     mlcc_model_runner_free(&runner);  mlcc_model_free(m);
  *
- * Until the paged KV cache is wired in, it recomputes the whole prefix per forward call
- * (context window = prefill chunk = the model's max_seq). */
+ * It keeps one sequence's K/V in a contiguous cache (forward_kv); context window = prefill
+ * chunk = the model's max_seq. The paged KV cache replaces it once it is in main. */
 #ifndef MLCC_MODELS_RUNNER_H
 #define MLCC_MODELS_RUNNER_H
 
