@@ -163,6 +163,37 @@ static int gguf_int(const mlcc_gguf *g, const char *key, int64_t *out, int requi
     return mlcc_gguf_get_int(g, key, out);
 }
 
+/* llama.rope.scaling.type (linear) and llama.cpp's Llama-3.1 form: a rope_freqs.weight
+ * tensor of per-frequency divisors. */
+static int read_gguf_rope_scaling(const mlcc_gguf *g, mlcc_model_config *cfg) {
+    if (mlcc_gguf_find(g, "llama.rope.scaling.type")) {
+        mlcc_gguf_str type;
+        if (mlcc_gguf_get_str(g, "llama.rope.scaling.type", &type)) return -1;
+        if (type.len == 6 && !memcmp(type.data, "linear", 6)) {
+            cfg->rope = ROPE_LINEAR;
+            if (mlcc_gguf_get_float(g, "llama.rope.scaling.factor", &cfg->rope_factor)) return -1;
+            if (!(cfg->rope_factor > 0)) return mlcc_set_error("%s: llama.rope.scaling.factor must be positive", g->path);
+        } else if (!(type.len == 4 && !memcmp(type.data, "none", 4))) {
+            return mlcc_set_error("%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)", g->path, (int)type.len,
+                                  type.data);
+        }
+    }
+    const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, "rope_freqs.weight");
+    if (!t) return 0;
+    int64_t half = cfg->head_dim / 2;
+    if (t->type != MLCC_GGML_F32 || t->n_elements != (uint64_t)half)
+        return mlcc_set_error("%s: rope_freqs.weight must be F32 with %lld elements", g->path, (long long)half);
+    const uint8_t *data = mlcc_gguf_tensor_data(g, t);
+    cfg->rope_freq_factors = mlcc_xmalloc(sizeof(double) * (size_t)half);
+    for (int64_t k = 0; k < half; k++) {
+        float f;
+        memcpy(&f, data + 4 * k, 4);
+        if (!(f > 0)) return mlcc_set_error("%s: rope_freqs.weight[%lld] is not positive", g->path, (long long)k);
+        cfg->rope_freq_factors[k] = f;
+    }
+    return 0;
+}
+
 int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     mlcc_gguf_str arch;
@@ -192,6 +223,17 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     if (mlcc_gguf_find(g, "llama.attention.layer_norm_rms_epsilon") &&
         mlcc_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &cfg->rms_eps))
         return -1;
+    int64_t key_len = cfg->head_dim;
+    if (gguf_int(g, "llama.attention.key_length", &key_len, 0)) return -1;
+    if (key_len != cfg->head_dim)
+        return mlcc_set_error("%s: llama.attention.key_length %lld != embedding_length / head_count is not supported", g->path,
+                              (long long)key_len);
+    int64_t rot = cfg->head_dim;
+    if (gguf_int(g, "llama.rope.dimension_count", &rot, 0)) return -1;
+    if (rot != cfg->head_dim)
+        return mlcc_set_error("%s: llama.rope.dimension_count %lld != head size %lld (partial rotary) is not supported", g->path,
+                              (long long)rot, (long long)cfg->head_dim);
+    if (read_gguf_rope_scaling(g, cfg)) return -1;
     const mlcc_gguf_tensor *emb = mlcc_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return mlcc_set_error("%s: missing tensor 'token_embd.weight'", g->path);
     cfg->vocab = (int64_t)emb->dims[1];
@@ -202,6 +244,8 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
 }
 
 void model_config_free(mlcc_model_config *cfg) {
+    free(cfg->rope_freq_factors);
+    cfg->rope_freq_factors = NULL;
     free(cfg->layer_window);
     cfg->layer_window = NULL;
 }
@@ -225,6 +269,7 @@ void model_rope_inv_freq(const mlcc_model_config *cfg, double *f) {
                 inv = (1 - smooth) * inv / cfg->rope_factor + smooth * inv;
             }
         }
+        if (cfg->rope_freq_factors) inv /= cfg->rope_freq_factors[k];
         f[k] = inv;
     }
 }

@@ -24,6 +24,7 @@ typedef struct mlcc_model_config {
     rope_type rope;
     double rope_factor, low_freq_factor, high_freq_factor;
     int64_t rope_original_max;
+    double *rope_freq_factors; /* GGUF rope_freqs.weight: inv_freq[k] /= factor[k]; or NULL */
     int tie_embeddings;
     int attention_bias;       /* q/k/v (and o for llama's attention_bias) carry biases */
     activation act;
