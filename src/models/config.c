@@ -134,8 +134,7 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) 
         cfg_bool_opt(j, file, "attention_bias", &cfg->attention_bias) || cfg_int_opt(j, file, "bos_token_id", &cfg->bos_id) ||
         read_activation(j, file, cfg))
         return -1;
-    json_t *eos = json_object_get(j, "eos_token_id");
-    if (json_is_integer(eos)) cfg->eos_id = json_integer_value(eos);
+    model_config_add_eos(j, cfg);
     if (cfg->head_dim == 0) {
         if (cfg->hidden % cfg->heads) return mlcc_set_error("%s: hidden_size is not a multiple of num_attention_heads (give head_dim)", file);
         cfg->head_dim = cfg->hidden / cfg->heads;
@@ -156,6 +155,21 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) 
     for (int64_t i = 0; i < cfg->layers; i++) cfg->layer_window[i] = 0;
     if (read_layer_types(j, file, cfg)) return -1;
     return 0;
+}
+
+static void add_eos_id(mlcc_model_config *cfg, json_int_t id) {
+    if (id < 0 || id > INT32_MAX || cfg->n_eos == MODEL_MAX_EOS) return;
+    for (int i = 0; i < cfg->n_eos; i++)
+        if (cfg->eos_ids[i] == id) return;
+    cfg->eos_ids[cfg->n_eos++] = (int32_t)id;
+    cfg->eos_id = cfg->eos_ids[0];
+}
+
+void model_config_add_eos(json_t *j, mlcc_model_config *cfg) {
+    json_t *eos = json_object_get(j, "eos_token_id");
+    if (json_is_integer(eos)) add_eos_id(cfg, json_integer_value(eos));
+    for (size_t i = 0; json_is_array(eos) && i < json_array_size(eos); i++)
+        if (json_is_integer(json_array_get(eos, i))) add_eos_id(cfg, json_integer_value(json_array_get(eos, i)));
 }
 
 static int gguf_int(const mlcc_gguf *g, const char *key, int64_t *out, int required) {
@@ -212,6 +226,7 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
         gguf_int(g, "llama.context_length", &cfg->max_positions, 0) || gguf_int(g, "tokenizer.ggml.bos_token_id", &cfg->bos_id, 0) ||
         gguf_int(g, "tokenizer.ggml.eos_token_id", &cfg->eos_id, 0))
         return -1;
+    if (cfg->eos_id >= 0 && cfg->eos_id <= INT32_MAX) cfg->eos_ids[cfg->n_eos++] = (int32_t)cfg->eos_id;
     cfg->kv_heads = cfg->heads;
     if (gguf_int(g, "llama.attention.head_count_kv", &cfg->kv_heads, 0)) return -1;
     if (cfg->hidden <= 0 || cfg->layers <= 0 || cfg->layers > MODEL_MAX_LAYERS || cfg->heads <= 0 || cfg->kv_heads <= 0 ||

@@ -9,7 +9,7 @@
 
 #include "loader/gguf.h"
 
-enum { MODEL_MAX_LAYERS = 1024 };
+enum { MODEL_MAX_LAYERS = 1024, MODEL_MAX_EOS = 8 };
 
 typedef enum { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 } rope_type;
 
@@ -32,7 +32,9 @@ typedef struct mlcc_model_config {
     int64_t *layer_window;    /* per layer: the window of that layer (0: global) */
     double attn_softcap, final_softcap; /* 0: none */
     double query_pre_attn_scalar;        /* 0: head_dim */
-    int64_t bos_id, eos_id;              /* -1 when unknown */
+    int64_t bos_id, eos_id;              /* -1 when unknown; eos_id: the first of eos_ids */
+    int32_t eos_ids[MODEL_MAX_EOS];      /* config.json (+ generation_config.json) / GGUF */
+    int n_eos;
 } mlcc_model_config;
 
 /* Reads `file` (a config.json). Fields every architecture needs are read here; the
@@ -42,6 +44,10 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg);
 /* The llama-family configuration of a GGUF file (general.architecture = llama). */
 int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg);
 void model_config_free(mlcc_model_config *cfg);
+
+/* Adds the eos_token_id of j (an integer or an array of them) to cfg->eos_ids, skipping
+ * duplicates (generation_config.json extends config.json's list). */
+void model_config_add_eos(json_t *j, mlcc_model_config *cfg);
 
 /* inv_freq[head_dim / 2] of the rotary embedding, scaling applied (float64). */
 void model_rope_inv_freq(const mlcc_model_config *cfg, double *inv_freq);

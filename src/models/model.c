@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "codegen/build.h"
@@ -38,6 +39,13 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
         const model_arch *arch = model_arch_find(m->cfg.model_type, file);
         memset(&m->spec, 0, sizeof m->spec);
         if (arch && arch->configure(j, file, &m->cfg, &m->spec) == 0) rc = 0;
+    }
+    if (rc == 0) { /* generation_config.json may list more end-of-sequence ids */
+        char *gen = mlcc_path_join(path, "generation_config.json");
+        json_t *g = access(gen, R_OK) == 0 ? json_load_file(gen, 0, NULL) : NULL;
+        if (g) model_config_add_eos(g, &m->cfg);
+        json_decref(g);
+        free(gen);
     }
     json_decref(j);
     free(file);

@@ -147,8 +147,9 @@ static void test_engine(void) {
     CHECK_MSG(m != NULL, "%s", mlcc_last_error());
     if (tok && m) {
         mlcc_model_runner r = mlcc_model_runner_new(m);
-        int32_t eos = (int32_t)m->cfg.eos_id;
-        mlcc_engine *e = mlcc_engine_new(&r, tok, &eos, 1);
+        /* config.json lists three end-of-sequence ids */
+        CHECK(m->cfg.n_eos == 3 && m->cfg.eos_ids[0] == 128001 && m->cfg.eos_ids[2] == 128009);
+        mlcc_engine *e = mlcc_engine_new(&r, tok, m->cfg.eos_ids, m->cfg.n_eos);
         mlcc_gen_config cfg = mlcc_gen_defaults();
         cfg.sampling.temperature = 0;
         cfg.max_tokens = ng;

@@ -30,6 +30,7 @@ static void test_forms(void) {
     CHECK_EQ_INT(read_json("{" BASE ",\"rope_theta\":123456.0}", &a), 0);
     CHECK_EQ_INT(read_json("{" BASE ",\"rope_parameters\":{\"rope_theta\":123456.0,\"rope_type\":\"default\"}}", &b), 0);
     CHECK_EQ_INT(a.head_dim, 16);
+    CHECK_EQ_INT(a.n_eos, 0);
     CHECK_EQ_INT(a.kv_heads, 4);
     CHECK(a.rope_theta == 123456.0 && b.rope_theta == 123456.0 && a.rope == ROPE_DEFAULT && b.rope == ROPE_DEFAULT);
     double fa[8], fb[8];
@@ -38,6 +39,9 @@ static void test_forms(void) {
     CHECK(memcmp(fa, fb, sizeof fa) == 0);
     CHECK_NEAR(fa[3], pow(123456.0, -6.0 / 16), 1e-15);
     model_config_free(&a), model_config_free(&b);
+    CHECK_EQ_INT(read_json("{" BASE ",\"eos_token_id\":[7, 9, 7]}", &a), 0);
+    CHECK(a.n_eos == 2 && a.eos_ids[0] == 7 && a.eos_ids[1] == 9 && a.eos_id == 7);
+    model_config_free(&a);
     /* linear, in both forms */
     CHECK_EQ_INT(read_json("{" BASE ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":4.0}}", &a), 0);
     CHECK_EQ_INT(read_json("{" BASE ",\"rope_parameters\":{\"rope_theta\":10000,\"rope_type\":\"linear\",\"factor\":4}}", &b), 0);
