@@ -14,5 +14,6 @@ int cmd_download(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
 
 #endif

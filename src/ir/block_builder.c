@@ -133,6 +133,13 @@ void bb_emit_binding(rx_builder *bb, rx_binding b) {
 
 /* ---- functions ---- */
 
+void bb_add_function_param(rx_builder *bb, rx_expr *param) {
+    rx_expr **p = ir_alloc(sizeof(rx_expr *) * (size_t)(bb->nparams + 2));
+    if (bb->nparams) memcpy(p, bb->params, sizeof(rx_expr *) * (size_t)bb->nparams);
+    p[bb->nparams++] = param;
+    bb->params = p;
+}
+
 void bb_begin_function(rx_builder *bb, const char *name, rx_expr **params, int nparams) {
     bb->func_name = mlcc_intern(name);
     bb->params = ir_alloc(sizeof(rx_expr *) * (size_t)(nparams + 1));

@@ -31,6 +31,9 @@ void bb_begin_function(rx_builder *bb, const char *name, rx_expr **params, int n
  * module (as an RX_FUNCTION with attr global_symbol = name). Returns its global var, or NULL
  * with the builder's first error. */
 rx_expr *bb_end_function(rx_builder *bb, rx_expr *result);
+/* Appends a parameter to the function being built (a model builder declares each weight as
+ * it first uses it). */
+void bb_add_function_param(rx_builder *bb, rx_expr *param);
 /* Function attrs for the function being built. */
 void bb_set_function_attrs(rx_builder *bb, rx_attrs attrs);
 /* The function being built gets no global_symbol: it is private to the module (callable from

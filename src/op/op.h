@@ -54,6 +54,12 @@ rx_expr *op_layer_norm(rx_expr *x, rx_expr *gamma, rx_expr *beta, double eps);
 rx_expr *op_softmax(rx_expr *x, int axis);
 /* name: "sum", "max", "mean"; axes NULL: all axes. */
 rx_expr *op_reduce(const char *name, rx_expr *x, const int64_t *axes, int naxes, int keepdims);
+/* Rotary embedding of x [n, heads, head_dim] with inv_freq [head_dim/2] (float64) at positions
+ * [n] (NULL: 0..n-1); see rope.c. */
+rx_expr *op_rope(rx_expr *x, rx_expr *inv_freq, rx_expr *positions);
+/* Causal attention of q [n, heads, D] over k, v [m, kv_heads, D] (queries are the last n
+ * positions); window 0 = unlimited, softcap 0 = none; see attention.c. */
+rx_expr *op_attention(rx_expr *q, rx_expr *k, rx_expr *v, double scale, int64_t window, double softcap);
 rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
 rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);
 

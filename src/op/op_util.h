@@ -53,5 +53,7 @@ void op_register_nn(void);
 void op_register_reduce(void);
 void op_register_create(void);
 void op_register_calls(void);
+void op_register_rope(void);
+void op_register_attention(void);
 
 #endif

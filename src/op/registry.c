@@ -24,6 +24,8 @@ static void init_registry(void) {
     op_register_reduce();
     op_register_create();
     op_register_calls();
+    op_register_rope();
+    op_register_attention();
 }
 
 const rx_op_def *op_get(const char *name) {

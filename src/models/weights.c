@@ -1,0 +1,132 @@
+/* weights.c - binding the graph's weight parameters to data: Hugging Face safetensors by name,
+ * or GGUF through llama.cpp's tensor names. Everything becomes float32 for now.
+ *
+ * llama.cpp's converter permutes the rows of attn_q / attn_k within each head (it interleaves
+ * the two rotary halves for its own rope layout); the permutation is undone here so the
+ * Hugging Face "rotate half" rope applies to GGUF weights unchanged. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader/ggml_dequant.h"
+#include "loader/gguf.h"
+#include "loader/safetensors.h"
+#include "models/model.h"
+#include "support/alloc.h"
+#include "support/error.h"
+
+static MLCCNDArray *new_param(const model_param *p) {
+    return mlcc_ndarray_empty(p->ndim, p->shape, MLCC_DTYPE_F32, MLCC_CPU);
+}
+
+static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    if (ndim == 1) snprintf(buf, cap, "[%lld]", (long long)shape[0]);
+    else snprintf(buf, cap, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+}
+
+static int load_safetensors(mlcc_model *m, const char *path) {
+    mlcc_safetensors *st = safetensors_open(path);
+    if (!st) return -1;
+    int rc = 0;
+    for (int i = 0; i < m->params.n && rc == 0; i++) {
+        const model_param *p = &m->params.items[i];
+        const mlcc_st_tensor *t = safetensors_find(st, p->name);
+        if (!t) {
+            /* one file: name it; a sharded set: the folder holding its index */
+            const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
+            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->name);
+            break;
+        }
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char want[64], got[64] = "[...]";
+            shape_str(want, sizeof want, p->ndim, p->shape);
+            if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
+            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->name, got, t->ndim, want);
+            break;
+        }
+        m->weights[i] = new_param(p);
+        if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->name);
+    }
+    safetensors_close(st);
+    return rc;
+}
+
+/* The llama.cpp name of a Hugging Face llama tensor name ("" when there is none). */
+static void gguf_name(const char *hf, char *out, size_t cap) {
+    static const char *const map[][2] = {
+        {"self_attn.q_proj", "attn_q"},   {"self_attn.k_proj", "attn_k"},     {"self_attn.v_proj", "attn_v"},
+        {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
+        {"mlp.down_proj", "ffn_down"},    {"input_layernorm", "attn_norm"},   {"post_attention_layernorm", "ffn_norm"},
+    };
+    out[0] = 0;
+    if (!strcmp(hf, "model.embed_tokens.weight")) snprintf(out, cap, "token_embd.weight");
+    else if (!strcmp(hf, "model.norm.weight")) snprintf(out, cap, "output_norm.weight");
+    else if (!strcmp(hf, "lm_head.weight")) snprintf(out, cap, "output.weight");
+    int layer, pos = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0) return;
+    const char *rest = hf + pos;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        size_t len = strlen(map[i][0]);
+        if (strncmp(rest, map[i][0], len) == 0 && rest[len] == '.') {
+            snprintf(out, cap, "blk.%d.%s%s", layer, map[i][1], rest + len);
+            return;
+        }
+    }
+}
+
+/* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i. */
+static void unpermute_rows(float *w, int64_t rows, int64_t cols, int64_t heads) {
+    int64_t hd = rows / heads, half = hd / 2;
+    float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)(hd * cols));
+    for (int64_t h = 0; h < heads; h++) {
+        float *base = w + h * hd * cols;
+        for (int64_t i = 0; i < half; i++)
+            for (int j = 0; j < 2; j++) memcpy(tmp + (j * half + i) * cols, base + (2 * i + j) * cols, sizeof(float) * (size_t)cols);
+        memcpy(base, tmp, sizeof(float) * (size_t)(hd * cols));
+    }
+    free(tmp);
+}
+
+static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
+    const model_param *p = &m->params.items[i];
+    char name[256];
+    gguf_name(p->name, name, sizeof name);
+    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->name);
+    const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
+    if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
+    /* ggml lists dims innermost first: [in, out] is the row-major [out, in] */
+    int same = (int)t->n_dims == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->shape[d];
+    if (!same) {
+        char want[64];
+        shape_str(want, sizeof want, p->ndim, p->shape);
+        return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
+                              (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
+    }
+    m->weights[i] = new_param(p);
+    float *dst = m->weights[i]->dl.data;
+    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst))
+        return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
+    size_t len = strlen(name);
+    if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
+        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.heads);
+    else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
+        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.kv_heads);
+    return 0;
+}
+
+static int load_gguf(mlcc_model *m, const char *path) {
+    mlcc_gguf *g = mlcc_gguf_open(path);
+    if (!g) return -1;
+    int rc = 0;
+    for (int i = 0; i < m->params.n && rc == 0; i++) rc = load_gguf_param(m, g, i);
+    mlcc_gguf_close(g);
+    return rc;
+}
+
+int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {
+    m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
+    return is_gguf ? load_gguf(m, path) : load_safetensors(m, path);
+}
