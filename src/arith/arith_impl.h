@@ -61,8 +61,9 @@ void lin_normalize(arith_lin *l);
 int lin_is_const(const arith_lin *l);
 /* The expression of a normalized form, terms in the printing order. */
 mlcc_expr *lin_to_expr(const arith_lin *l);
-/* The canonical product of two simplified int64 expressions. */
-mlcc_expr *lin_mul(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y);
+/* The canonical form of a product tree (int64): factors simplified, expanded when the result
+ * is small, else one sorted product atom. NULL if a coefficient would overflow. */
+mlcc_expr *lin_product(arith_analyzer *a, mlcc_expr *e);
 /* gcd of |coefficients| (not the constant); 0 when there are no terms. */
 int64_t lin_coef_gcd(const arith_lin *l);
 

@@ -348,12 +348,16 @@ mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e) {
     case EXPR_MIN:
     case EXPR_MAX: {
         if (!arith_is_index(e)) return simp_children(a, e);
+        if (e->kind == EXPR_MUL && arith_is_index(e->bin.a) && arith_is_index(e->bin.b)) {
+            mlcc_expr *p = lin_product(a, e);
+            if (p) return p;
+        }
         mlcc_expr *x = arith_simp(a, e->bin.a), *y = arith_simp(a, e->bin.b);
         if (!arith_is_index(x) || !arith_is_index(y)) return rebuild_binary(e, x, y);
         switch (e->kind) {
         case EXPR_ADD:
         case EXPR_SUB: return simp_sum(a, e, x, y);
-        case EXPR_MUL: return lin_mul(a, x, y);
+        case EXPR_MUL: return rebuild_binary(e, x, y); /* the product overflowed */
         case EXPR_MIN:
         case EXPR_MAX: return simp_minmax(a, e, x, y);
         default: return simp_divmod(a, e, x, y);

@@ -252,6 +252,17 @@ static void test_prove(void) {
     PROVE(a, ir_le(SUB(MUL(FDIV(x, I(8)), I(8)), x), I(0)));
     PROVE(a, ir_lt(ir_select(ir_lt(x, y), j, I(0)), n));
     PROVE(a, ir_eq(ADD(MUL(FDIV(j, I(16)), I(16)), FMOD(j, I(16))), j));
+    /* a fused loop over n * 32 and a split by 4 of an extent n (non-divisible) */
+    mlcc_expr *fu = ir_var("fused", DT_I64), *io = ir_var("io", DT_I64), *ii = ir_var("ii", DT_I64);
+    arith_bind_range(a, fu, I(0), MUL(n, I(32)));
+    arith_bind_range(a, io, I(0), FDIV(ADD(n, I(3)), I(4)));
+    arith_bind_range(a, ii, I(0), I(4));
+    PROVE(a, ir_lt(FDIV(fu, I(32)), n));
+    PROVE(a, ir_lt(FMOD(fu, I(32)), I(32)));
+    PROVE(a, ir_lt(ADD(MUL(io, I(4)), ii), ADD(n, I(3))));
+    PROVE(a, ir_lt(io, n));
+    NO_PROOF(a, ir_lt(ADD(MUL(io, I(4)), ii), n));
+    NO_PROOF(a, ir_lt(FDIV(fu, I(32)), SUB(n, I(1))));
     /* false ones */
     NO_PROOF(a, ir_lt(j, SUB(n, I(1))));
     NO_PROOF(a, ir_gt(n, I(1)));
