@@ -47,5 +47,7 @@ int arith_expr_compare(const mlcc_expr *a, const mlcc_expr *b);
  * on division by zero (or INT64_MIN / -1), an unbound var, or a node it cannot evaluate
  * (floats, loads, calls, vectors). A reference for tests of the simplifier. */
 int arith_eval_int(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
+/* The same, but signed overflow in + - * is also an error (-1): tells overflow-free inputs. */
+int arith_eval_int_strict(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
 
 #endif

@@ -75,6 +75,13 @@ int64_t lin_upper(arith_analyzer *a, const arith_lin *l);
 /* 1 when l <= 0 for every value of the variables in their ranges. */
 int lin_prove_le0(arith_analyzer *a, const arith_lin *l);
 arith_var_info *arith_var_lookup(arith_analyzer *a, const mlcc_expr *var);
+/* Does l's true (unwrapped) value provably fit in int64 wherever the input did not overflow?
+ * Yes for a constant, for one atom other than a product (atoms are values the input computes,
+ * or bounded by such values), and for a form whose bounds are finite. A sum regrouped from
+ * the input may overflow in int64 where the input did not (x * 8 + y fits, y * 3 alone need
+ * not); that is harmless inside + - * (wrap-around gives the same final value) but not where
+ * the value feeds a division, a remainder or a comparison, so those rewrites check this. */
+int lin_value_fits(arith_analyzer *a, const arith_lin *l);
 
 /* ---- divmod.c ---- */
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c);
@@ -96,6 +103,9 @@ static inline int64_t arith_floormod64(int64_t a, int64_t b) {
     int64_t m = a % b;
     return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
 }
+/* A common divisor of a and b: the greatest, except that 1 stands in for 2^63 (which int64
+ * cannot hold); 0 only when both are 0. Callers divide by it or test divisibility, for which
+ * any common divisor is sound. */
 static inline int64_t arith_gcd(int64_t a, int64_t b) {
     uint64_t x = a < 0 ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
     uint64_t y = b < 0 ? (uint64_t)0 - (uint64_t)b : (uint64_t)b;
@@ -104,7 +114,7 @@ static inline int64_t arith_gcd(int64_t a, int64_t b) {
         x = y;
         y = t;
     }
-    return x > (uint64_t)INT64_MAX ? 0 : (int64_t)x; /* 0: |INT64_MIN|, treated as no gcd */
+    return x > (uint64_t)INT64_MAX ? 1 : (int64_t)x;
 }
 
 #endif

@@ -228,6 +228,15 @@ void lin_bounds(arith_analyzer *a, const arith_lin *l, int64_t *lo, int64_t *hi)
     }
 }
 
+int lin_value_fits(arith_analyzer *a, const arith_lin *l) {
+    if (l->overflow) return 0;
+    if (l->n == 0) return 1;
+    if (l->n == 1 && l->c == 0 && l->terms[0].coef == 1 && l->terms[0].atom->kind != EXPR_MUL) return 1;
+    int64_t lo, hi;
+    lin_bounds(a, l, &lo, &hi);
+    return lo != ARITH_NEG_INF && hi != ARITH_POS_INF;
+}
+
 /* l with term i replaced by coef * (repl), normalized, into out. */
 static void substitute_term(const arith_lin *l, int i, mlcc_expr *repl, int64_t coef, arith_lin *out) {
     lin_init(out);

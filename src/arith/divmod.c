@@ -42,7 +42,23 @@ static int is_divmod_const(const mlcc_expr *e, mlcc_expr_kind kind) {
     return e->kind == kind && e->bin.b->kind == EXPR_INT && e->bin.b->int_value > 0;
 }
 
+/* The gcd of a form's coefficients, its constant and c (1 when there is none). */
+static int64_t common_factor(const arith_lin *l, int64_t c) {
+    int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(l), l->c), c);
+    return g > 1 ? g : 1;
+}
+
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    int64_t g = common_factor(num, c);
+    if (g > 1) {
+        /* (g * y) // (g * c') = y // c', first: the value of y fits wherever g * y does */
+        arith_lin y;
+        lin_copy(&y, num);
+        lin_div_exact(&y, g);
+        mlcc_expr *out = arith_floordiv_const(a, &y, c / g);
+        lin_free(&y);
+        return out;
+    }
     arith_lin q, r;
     lin_init(&q);
     lin_init(&r);
@@ -52,14 +68,20 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     }
     q.c = arith_floordiv64(num->c, c);
     r.c = arith_floormod64(num->c, c);
+    if ((q.n > 0 || q.c != 0) && !lin_value_fits(a, &r)) {
+        /* the remainder part might overflow on its own: divide the whole numerator */
+        lin_free(&q);
+        lin_free(&r);
+        lin_init(&q);
+        lin_copy(&r, num);
+    }
     int64_t m;
     if (lin_is_const(&r)) {
-        /* 0 <= r.c < c */
+        lin_add_const(&q, arith_floordiv64(r.c, c), 1); /* 0 unless nothing was split off */
     } else if (same_period(a, &r, c, &m)) {
         lin_add_const(&q, m, 1);
     } else {
-        int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(&r), r.c), c);
-        if (g > 1) c /= lin_div_exact(&r, g);
+        /* no common factor is left in r: it would divide num and c too */
         mlcc_expr *inner;
         int64_t a2;
         if (r.n == 1 && r.terms[0].coef == 1 && is_divmod_const(r.terms[0].atom, EXPR_FLOORDIV) &&
@@ -71,7 +93,7 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
             lin_add_expr(&nested, r.terms[0].atom->bin.a, 1);
             lin_add_const(&nested, m, 1);
             lin_normalize(&nested);
-            inner = nested.overflow ? NULL : arith_floordiv_const(a, &nested, a2);
+            inner = nested.overflow || (m != 0 && !lin_value_fits(a, &nested)) ? NULL : arith_floordiv_const(a, &nested, a2);
             if (!inner) inner = ir_floordiv(lin_to_expr(&r), ir_int(c));
             lin_free(&nested);
         } else {
@@ -107,7 +129,28 @@ static void add_mod_term(arith_lin *r, mlcc_expr *t, int64_t k, int64_t c, int d
     lin_add_term(r, t, k);
 }
 
+static mlcc_expr *scaled(mlcc_expr *e, int64_t g) {
+    if (!e) return NULL;
+    arith_lin s;
+    lin_init(&s);
+    lin_add_expr(&s, e, g);
+    lin_normalize(&s);
+    mlcc_expr *out = s.overflow ? NULL : lin_to_expr(&s);
+    lin_free(&s);
+    return out;
+}
+
 mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    int64_t g0 = common_factor(num, c);
+    if (g0 > 1) {
+        /* (g * y) % (g * c') = (y % c') * g */
+        arith_lin y;
+        lin_copy(&y, num);
+        lin_div_exact(&y, g0);
+        mlcc_expr *out = scaled(arith_floormod_const(a, &y, c / g0), g0);
+        lin_free(&y);
+        return out;
+    }
     arith_lin r;
     lin_init(&r);
     r.c = num->c;
@@ -128,6 +171,12 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_free(&r);
         r = again;
     }
+    /* modulo a power of two, wrap-around does not change the remainder; otherwise the reduced
+     * numerator must not overflow on its own */
+    if ((c & (c - 1)) != 0 && !lin_value_fits(a, &r)) {
+        lin_free(&r);
+        lin_copy(&r, num);
+    }
     mlcc_expr *out = NULL;
     int64_t m;
     if (r.overflow) {
@@ -143,15 +192,7 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         if (g > 1) {
             /* (g * y) % (g * c') = (y % c') * g */
             lin_div_exact(&r, g);
-            mlcc_expr *inner = arith_floormod_const(a, &r, c / g);
-            if (inner) {
-                arith_lin s;
-                lin_init(&s);
-                lin_add_expr(&s, inner, g);
-                lin_normalize(&s);
-                out = s.overflow ? NULL : lin_to_expr(&s);
-                lin_free(&s);
-            }
+            out = scaled(arith_floormod_const(a, &r, c / g), g);
         } else {
             out = ir_floormod(lin_to_expr(&r), ir_int(c));
         }

@@ -235,10 +235,17 @@ static mlcc_expr *side_expr(arith_lin *l, int64_t c) {
     return lin_to_expr(l);
 }
 
+static int side_fits(arith_analyzer *a, arith_lin *l, int64_t c) {
+    l->c = c;
+    lin_normalize(l);
+    return lin_value_fits(a, l);
+}
+
 /* The canonical text of `s + c' <= 0` (s has terms) or `s + c' ==/!= 0`: terms divided by
  * their gcd, positive ones on the left, subtracted ones moved to the right with the constant:
- * i * 4 + j < n, x <= y, x == y + 1, n >= 1. NULL if a constant would overflow. */
-static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t cprime) {
+ * i * 4 + j < n, x <= y, x == y + 1, n >= 1. NULL if a constant would overflow, or if a
+ * side's value might overflow where the input's sides did not (lin_value_fits). */
+static mlcc_expr *compare_form(arith_analyzer *a, mlcc_expr_kind kind, const arith_lin *s, int64_t cprime) {
     int64_t g = lin_coef_gcd(s);
     if (g <= 0) g = 1;
     if (cprime == INT64_MIN) return NULL;
@@ -247,10 +254,13 @@ static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t 
     mlcc_expr *out = NULL;
     if (kind == EXPR_EQ || kind == EXPR_NE) {
         int64_t k = -cprime / g; /* exact: the caller checked divisibility */
+        if (!side_fits(a, &lhs, 0) || !side_fits(a, &rhs, lhs.n > 0 ? k : 0)) goto done;
         if (lhs.n > 0) out = ir_binary(kind, side_expr(&lhs, 0), side_expr(&rhs, k));
         else if (k != INT64_MIN) out = ir_binary(kind, side_expr(&rhs, 0), ir_int(-k));
     } else {
         int64_t k = arith_floordiv64(-cprime, g); /* lhs - rhs <= k */
+        int64_t rk = lhs.n == 0 ? 0 : k == 0 || k == INT64_MAX ? k : k + 1;
+        if (!side_fits(a, &lhs, 0) || !side_fits(a, &rhs, rk)) goto done;
         if (lhs.n > 0) {
             if (k == 0) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, 0));
             else if (k == INT64_MAX) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, k));
@@ -259,6 +269,7 @@ static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t 
             out = ir_ge(side_expr(&rhs, 0), ir_int(-k)); /* rhs >= -k */
         }
     }
+done:
     lin_free(&lhs);
     lin_free(&rhs);
     return out;
@@ -287,7 +298,7 @@ static mlcc_expr *simp_compare(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, ml
     case EXPR_GT: lin_add_lin(&s, &d, -1); cprime = s.c == INT64_MAX ? INT64_MIN : s.c + 1; break;
     default: break;
     }
-    if (!s.overflow) out = compare_form(e->kind == EXPR_EQ || e->kind == EXPR_NE ? e->kind : EXPR_LE, &s, cprime);
+    if (!s.overflow) out = compare_form(a, e->kind == EXPR_EQ || e->kind == EXPR_NE ? e->kind : EXPR_LE, &s, cprime);
     lin_free(&s);
 done:
     lin_free(&d);
