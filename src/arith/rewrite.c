@@ -225,6 +225,7 @@ static void split_sides(const arith_lin *s, int64_t g, arith_lin *lhs, arith_lin
     for (int i = 0; i < s->n; i++) {
         int64_t k = s->terms[i].coef / g;
         if (k > 0) lin_add_term(lhs, s->terms[i].atom, k);
+        else if (k == INT64_MIN) rhs->overflow = 1; /* the caller then keeps the input */
         else lin_add_term(rhs, s->terms[i].atom, -k);
     }
 }
