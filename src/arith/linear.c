@@ -186,8 +186,8 @@ static mlcc_expr *term_expr(mlcc_expr *atom, int64_t k) {
 mlcc_expr *lin_to_expr(const arith_lin *l) {
     if (l->n == 0) return ir_int(l->c);
     arith_term *t = mlcc_xmalloc(sizeof(arith_term) * (size_t)l->n);
-    memcpy(t, l->terms, sizeof(arith_term) * (size_t)l->n);
-    qsort(t, (size_t)l->n, sizeof(arith_term), term_print_cmp);
+    mlcc_memcpy(t, l->terms, sizeof(arith_term) * (size_t)l->n);
+    if (l->n > 1) qsort(t, (size_t)l->n, sizeof(arith_term), term_print_cmp);
     mlcc_expr *acc = NULL;
     for (int i = 0; i < l->n; i++)
         if (t[i].coef > 0) acc = acc ? ir_add(acc, term_expr(t[i].atom, t[i].coef)) : term_expr(t[i].atom, t[i].coef);
@@ -233,7 +233,7 @@ static mlcc_expr *atom_product(mlcc_expr *x, mlcc_expr *y) {
     int n = 0, cap = 0;
     collect_factors(x, &f, &n, &cap);
     collect_factors(y, &f, &n, &cap);
-    qsort(f, (size_t)n, sizeof(mlcc_expr *), factor_cmp);
+    if (n > 1) qsort(f, (size_t)n, sizeof(mlcc_expr *), factor_cmp);
     mlcc_expr *acc = f[0];
     for (int i = 1; i < n; i++) acc = ir_mul(acc, f[i]);
     free(f);

@@ -187,7 +187,7 @@ static mlcc_expr *simp_minmax(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlc
     int m = 0;
     for (int i = 0; i < n; i++)
         if (args[i]) args[m++] = args[i];
-    qsort(args, (size_t)m, sizeof(mlcc_expr *), minmax_arg_cmp);
+    if (m > 1) qsort(args, (size_t)m, sizeof(mlcc_expr *), minmax_arg_cmp);
     mlcc_expr *acc = args[0];
     for (int i = 1; i < m; i++) acc = ir_binary(kind, acc, args[i]);
     free(args);

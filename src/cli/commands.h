@@ -9,5 +9,7 @@ typedef struct mlcc_command {
 } mlcc_command;
 
 int cmd_show_demo(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

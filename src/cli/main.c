@@ -9,8 +9,10 @@
 #endif
 
 static const mlcc_command commands[] = {
+    {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},
+    {"tokenize", "encode or decode JSON Lines with a tokenizer (tokenizer.json, model dir, GGUF)", cmd_tokenize},
 };
 
 static void usage(FILE *out) {

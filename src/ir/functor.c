@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "support/alloc.h"
 #include "support/hashmap.h"
 
 /* ---- visitor ---- */
@@ -110,7 +111,7 @@ static mlcc_expr **mutate_array(ir_mutator *m, mlcc_expr **xs, int n, int *chang
         mlcc_expr *x = ir_mutate_expr(m, xs[i]);
         if (x != xs[i] && !out) {
             out = ir_alloc(sizeof(mlcc_expr *) * (size_t)n);
-            memcpy(out, xs, sizeof(mlcc_expr *) * (size_t)i);
+            mlcc_memcpy(out, xs, sizeof(mlcc_expr *) * (size_t)i);
         }
         if (out) out[i] = x;
     }
@@ -262,7 +263,7 @@ mlcc_stmt *ir_mutate_stmt_children(ir_mutator *m, mlcc_stmt *s) {
             mlcc_stmt *x = ir_mutate_stmt(m, s->seq.stmts[i]);
             if (x != s->seq.stmts[i] && !out) {
                 out = ir_alloc(sizeof(mlcc_stmt *) * (size_t)s->seq.n);
-                memcpy(out, s->seq.stmts, sizeof(mlcc_stmt *) * (size_t)i);
+                mlcc_memcpy(out, s->seq.stmts, sizeof(mlcc_stmt *) * (size_t)i);
             }
             if (out) out[i] = x;
         }

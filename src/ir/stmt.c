@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ir/tir.h"
+#include "support/alloc.h"
 #include "support/hashmap.h"
 
 static mlcc_stmt *new_stmt(mlcc_stmt_kind kind) {
@@ -108,15 +109,15 @@ mlcc_block *ir_block_copy(const mlcc_block *src) {
     mlcc_block *b = ir_alloc(sizeof *b);
     *b = *src;
     b->iters = ir_alloc(sizeof(mlcc_iter_var) * (size_t)(src->niters + 1));
-    memcpy(b->iters, src->iters, sizeof(mlcc_iter_var) * (size_t)src->niters);
+    mlcc_memcpy(b->iters, src->iters, sizeof(mlcc_iter_var) * (size_t)src->niters);
     b->reads = ir_alloc(sizeof(mlcc_region) * (size_t)(src->nreads + 1));
-    memcpy(b->reads, src->reads, sizeof(mlcc_region) * (size_t)src->nreads);
+    mlcc_memcpy(b->reads, src->reads, sizeof(mlcc_region) * (size_t)src->nreads);
     b->writes = ir_alloc(sizeof(mlcc_region) * (size_t)(src->nwrites + 1));
-    memcpy(b->writes, src->writes, sizeof(mlcc_region) * (size_t)src->nwrites);
+    mlcc_memcpy(b->writes, src->writes, sizeof(mlcc_region) * (size_t)src->nwrites);
     b->alloc_buffers = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(src->nalloc + 1));
-    memcpy(b->alloc_buffers, src->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)src->nalloc);
+    mlcc_memcpy(b->alloc_buffers, src->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)src->nalloc);
     b->annotations = ir_alloc(sizeof(mlcc_annotation) * (size_t)(src->nannotations + 1));
-    memcpy(b->annotations, src->annotations, sizeof(mlcc_annotation) * (size_t)src->nannotations);
+    mlcc_memcpy(b->annotations, src->annotations, sizeof(mlcc_annotation) * (size_t)src->nannotations);
     return b;
 }
 
@@ -154,7 +155,7 @@ mlcc_prim_func *ir_prim_func(const char *name, mlcc_buffer **buffers, int nbuffe
 
 void prim_func_add_scalar_param(mlcc_prim_func *f, mlcc_expr *var) {
     mlcc_param *p = ir_alloc(sizeof(mlcc_param) * (size_t)(f->nparams + 1));
-    memcpy(p, f->params, sizeof(mlcc_param) * (size_t)f->nparams);
+    mlcc_memcpy(p, f->params, sizeof(mlcc_param) * (size_t)f->nparams);
     p[f->nparams].var = var;
     p[f->nparams].buffer = NULL;
     f->params = p;
@@ -163,7 +164,7 @@ void prim_func_add_scalar_param(mlcc_prim_func *f, mlcc_expr *var) {
 
 void prim_func_add_alloc(mlcc_prim_func *f, mlcc_buffer *buf) {
     mlcc_buffer **a = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(f->nalloc + 1));
-    memcpy(a, f->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)f->nalloc);
+    mlcc_memcpy(a, f->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)f->nalloc);
     a[f->nalloc++] = buf;
     f->alloc_buffers = a;
 }
@@ -176,7 +177,7 @@ void prim_func_set_attr(mlcc_prim_func *f, const char *key, mlcc_expr *value) {
             return;
         }
     mlcc_annotation *a = ir_alloc(sizeof(mlcc_annotation) * (size_t)(f->nattrs + 1));
-    memcpy(a, f->attrs, sizeof(mlcc_annotation) * (size_t)f->nattrs);
+    mlcc_memcpy(a, f->attrs, sizeof(mlcc_annotation) * (size_t)f->nattrs);
     a[f->nattrs].key = k;
     a[f->nattrs].value = value;
     f->attrs = a;
@@ -194,11 +195,11 @@ mlcc_prim_func *prim_func_copy(const mlcc_prim_func *src) {
     mlcc_prim_func *f = ir_alloc(sizeof *f);
     *f = *src;
     f->params = ir_alloc(sizeof(mlcc_param) * (size_t)(src->nparams + 1));
-    memcpy(f->params, src->params, sizeof(mlcc_param) * (size_t)src->nparams);
+    mlcc_memcpy(f->params, src->params, sizeof(mlcc_param) * (size_t)src->nparams);
     f->alloc_buffers = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(src->nalloc + 1));
-    memcpy(f->alloc_buffers, src->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)src->nalloc);
+    mlcc_memcpy(f->alloc_buffers, src->alloc_buffers, sizeof(mlcc_buffer *) * (size_t)src->nalloc);
     f->attrs = ir_alloc(sizeof(mlcc_annotation) * (size_t)(src->nattrs + 1));
-    memcpy(f->attrs, src->attrs, sizeof(mlcc_annotation) * (size_t)src->nattrs);
+    mlcc_memcpy(f->attrs, src->attrs, sizeof(mlcc_annotation) * (size_t)src->nattrs);
     return f;
 }
 
@@ -210,7 +211,7 @@ static void collect_vars(mlcc_expr *e, mlcc_expr ***vars, int *n, int *cap) {
         if (*n == *cap) {
             *cap = *cap ? *cap * 2 : 8;
             mlcc_expr **grown = ir_alloc(sizeof(mlcc_expr *) * (size_t)*cap);
-            memcpy(grown, *vars, sizeof(mlcc_expr *) * (size_t)*n);
+            mlcc_memcpy(grown, *vars, sizeof(mlcc_expr *) * (size_t)*n);
             *vars = grown;
         }
         (*vars)[(*n)++] = e;

@@ -304,8 +304,9 @@ struct mlcc_prim_func {
     mlcc_buffer **alloc_buffers; /* intermediates (TVM's root-block allocations) */
     int nalloc;
     mlcc_stmt *body;
-    mlcc_annotation *attrs; /* e.g. "op_pattern", "origin" */
+    mlcc_annotation *attrs; /* e.g. "op_pattern" */
     int nattrs;
+    const char *origin; /* what made it: "te: C", an op, a fused group, a generator; may be NULL */
 };
 
 /* params: buffers (each becomes a parameter), terminated by NULL. Scalar parameters are added

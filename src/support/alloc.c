@@ -38,3 +38,7 @@ char *mlcc_xstrndup(const char *s, size_t n) {
     p[n] = '\0';
     return p;
 }
+
+void mlcc_memcpy(void *dst, const void *src, size_t n) {
+    if (n) memcpy(dst, src, n);
+}

@@ -14,5 +14,8 @@ void *mlcc_xcalloc(size_t count, size_t size);
 void *mlcc_xrealloc(void *ptr, size_t size);
 char *mlcc_xstrdup(const char *s);
 char *mlcc_xstrndup(const char *s, size_t n);
+/* memcpy that accepts (NULL, 0): empty arrays are often NULL, and memcpy(dst, NULL, 0) is
+ * undefined behaviour in C. */
+void mlcc_memcpy(void *dst, const void *src, size_t n);
 
 #endif

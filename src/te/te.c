@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "ir/functor.h"
+#include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "support/strbuf.h"
 
 /* The stage being built records what its body reads; set only inside te_compute/te_reduce. */
 static _Thread_local te_tensor *building;
@@ -43,7 +45,7 @@ static void record_input(te_tensor *t) {
     for (int i = 0; i < b->ninputs; i++)
         if (b->inputs[i] == t) return;
     te_tensor **grown = ir_alloc(sizeof(te_tensor *) * (size_t)(b->ninputs + 1));
-    memcpy(grown, b->inputs, sizeof(te_tensor *) * (size_t)b->ninputs);
+    mlcc_memcpy(grown, b->inputs, sizeof(te_tensor *) * (size_t)b->ninputs);
     grown[b->ninputs++] = t;
     b->inputs = grown;
 }
@@ -136,7 +138,7 @@ static int collect_read(ir_visitor *v, mlcc_expr *e) {
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 4;
         read_info *grown = ir_alloc(sizeof(read_info) * (size_t)c->cap);
-        memcpy(grown, c->reads, sizeof(read_info) * (size_t)c->n);
+        mlcc_memcpy(grown, c->reads, sizeof(read_info) * (size_t)c->n);
         c->reads = grown;
     }
     c->reads[c->n].buffer = e->load.buffer;
@@ -235,7 +237,7 @@ static int visit_tensor(topo *t, te_tensor *x, te_tensor **args, int nargs) {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 8;
         te_tensor **grown = ir_alloc(sizeof(te_tensor *) * (size_t)t->cap);
-        memcpy(grown, t->order, sizeof(te_tensor *) * (size_t)t->n);
+        mlcc_memcpy(grown, t->order, sizeof(te_tensor *) * (size_t)t->n);
         t->order = grown;
     }
     t->order[t->n++] = x;
@@ -256,6 +258,11 @@ mlcc_prim_func *te_create_prim_func(const char *name, te_tensor **args, int narg
     mlcc_buffer **bufs = ir_alloc(sizeof(mlcc_buffer *) * (size_t)(nargs + 1));
     for (int i = 0; i < nargs; i++) bufs[i] = args[i]->buffer;
     mlcc_prim_func *f = ir_prim_func(name, bufs, nargs, ir_seq(stages, t.n));
+    mlcc_strbuf origin = STRBUF_INIT;
+    sb_append(&origin, "te:");
+    for (int i = 0; i < t.n; i++) sb_printf(&origin, " %s", t.order[i]->buffer->name);
+    f->origin = ir_strdup(sb_cstr(&origin));
+    sb_free(&origin);
     for (int i = 0; i < t.n; i++) {
         int is_arg = 0;
         for (int j = 0; j < nargs; j++) is_arg |= args[j] == t.order[i];

@@ -1,0 +1,76 @@
+/* build.c - IRModule -> model library (see build.h). */
+#include "codegen/build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/jit.h"
+#include "codegen/library.h"
+#include "support/error.h"
+#include "transform/pass.h"
+#include "transform/vm_lower.h"
+
+static const char *const pipeline[] = {"legalize", "canonicalize_bindings", "dead_code_elimination", NULL};
+
+static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    mlcc_pass_manager pm;
+    pm_init(&pm);
+    for (int i = 0; pipeline[i]; i++)
+        if (pm_add_named(&pm, pipeline[i]) != 0) {
+            pm_free(&pm);
+            return NULL;
+        }
+    if (opt && opt->print_after) {
+        pm_print_after(&pm, opt->print_after);
+        if (opt->printed) pm_set_print_sink(&pm, opt->printed);
+    }
+    mlcc_ir_module *out = pm_run(&pm, m);
+    pm_free(&pm);
+    return out;
+}
+
+/* Lowers the module; fills spec (kernels, program, metadata with the memory plan). */
+static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, mlcc_vm_lowered *low, json_t **meta) {
+    mlcc_ir_module *mod = run_pipeline(m, opt);
+    if (!mod) return -1;
+    if (mlcc_vm_lower(mod, low) != 0) return -1;
+    *meta = opt && opt->metadata ? json_deep_copy(opt->metadata) : json_object();
+    json_object_set(*meta, "memory_plan", low->memory);
+    json_t *mem = json_object_get(*meta, "memory");
+    if (!json_is_object(mem)) {
+        mem = json_object();
+        json_object_set_new(*meta, "memory", mem);
+    }
+    json_object_set(mem, "temporary_bytes", json_object_get(low->memory, "temporary_bytes"));
+    return 0;
+}
+
+char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    mlcc_vm_lowered low;
+    json_t *meta = NULL;
+    if (lower(m, opt, &low, &meta) != 0) return NULL;
+    mlcc_library_spec spec = {low.kernels, low.nkernels, low.exec, meta};
+    char *src = mlcc_library_source(&spec);
+    json_decref(meta);
+    mlcc_vm_lowered_free(&low);
+    return src;
+}
+
+int mlcc_build(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *out_path) {
+    char *src = mlcc_build_source(m, opt);
+    if (!src) return -1;
+    int rc = mlcc_jit_compile_to_file(src, out_path);
+    free(src);
+    return rc;
+}
+
+MLCCVM *mlcc_build_vm(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    char *src = mlcc_build_source(m, opt);
+    if (!src) return NULL;
+    mlcc_jit_module *jm = mlcc_jit_compile_source(src);
+    free(src);
+    if (!jm) return NULL;
+    MLCCVM *vm = mlcc_vm_load_library(mlcc_jit_module_path(jm), MLCC_CPU);
+    mlcc_jit_free(jm); /* the VM keeps its own handle on the library */
+    return vm;
+}

@@ -1,0 +1,28 @@
+/* build.h - the compiler's driver: IRModule -> model library (DESIGN.md §2, §3.9).
+ *
+ * legalize -> canonicalize bindings -> dead-code elimination -> VM lowering (with static memory
+ * planning) -> C codegen of every kernel -> one shared object with the VM program and the
+ * metadata. mlcc_build writes it to a file (ahead of time, `mlcc compile`); mlcc_build_vm
+ * compiles through the JIT cache and returns a ready VM. */
+#ifndef MLCC_CODEGEN_BUILD_H
+#define MLCC_CODEGEN_BUILD_H
+
+#include <jansson.h>
+
+#include "ir/module.h"
+#include "runtime/vm.h"
+#include "support/strbuf.h"
+
+typedef struct mlcc_build_options {
+    json_t *metadata;        /* extra metadata fields (borrowed; may be NULL) */
+    const char *print_after; /* a pass name or "*": print the module after it into `printed` */
+    mlcc_strbuf *printed;
+} mlcc_build_options;
+
+/* The library's C source for the module (malloc'ed), or NULL + error. */
+char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt);
+int mlcc_build(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *out_path);
+/* Compiles through the JIT cache and creates a CPU VM over the result. */
+MLCCVM *mlcc_build_vm(const mlcc_ir_module *m, const mlcc_build_options *opt);
+
+#endif

@@ -1,0 +1,556 @@
+/* codegen_c.c - TensorIR -> C11 (see codegen_c.h). */
+#include "codegen/codegen_c.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arith/analyzer.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "transform/lower_tir.h"
+
+typedef struct cgen {
+    mlcc_strbuf *out;
+    int indent;
+    mlcc_u64map names; /* var/buffer -> C identifier */
+    mlcc_strmap used;
+    const char *func_name;
+    int failed;
+    int in_parallel;
+} cgen;
+
+static void emit_expr(cgen *g, const mlcc_expr *e);
+static void emit_stmt(cgen *g, const mlcc_stmt *s);
+
+static int fail(cgen *g, const char *fmt, const char *detail) {
+    if (!g->failed) mlcc_set_error(fmt, g->func_name, detail);
+    g->failed = 1;
+    return -1;
+}
+
+/* A C identifier for a var or buffer, unique within the function. */
+static const char *cname(cgen *g, const void *node, const char *base) {
+    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
+    if (e) return e->value.p;
+    char clean[128];
+    size_t k = 0;
+    for (const char *p = base; *p && k < sizeof clean - 8; p++)
+        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
+    clean[k] = '\0';
+    if (k == 0 || isdigit((unsigned char)clean[0])) {
+        memmove(clean + 2, clean, k + 1);
+        clean[0] = 'v';
+        clean[1] = '_';
+    }
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s", clean);
+    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
+    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
+    u64map_set_p(&g->names, node, ue->key);
+    return ue->key;
+}
+
+static const char *ctype(mlcc_dtype t) {
+    if (dtype_is_bool(t)) return "uint8_t";
+    switch (t.code) {
+    case DT_INT:
+        return t.bits == 8 ? "int8_t" : t.bits == 16 ? "int16_t" : t.bits == 32 ? "int32_t" : "int64_t";
+    case DT_UINT:
+        return t.bits == 8 ? "uint8_t" : t.bits == 16 ? "uint16_t" : t.bits == 32 ? "uint32_t" : "uint64_t";
+    case DT_FLOAT: return t.bits == 16 ? "_Float16" : t.bits == 32 ? "float" : "double";
+    case DT_BFLOAT: return "uint16_t";
+    default: return "void *";
+    }
+}
+
+static void line(cgen *g) {
+    sb_append_char(g->out, '\n');
+    sb_indent(g->out, g->indent * 4);
+}
+
+/* The C math function for an intrinsic on a float type (NULL when not a libm call). */
+static const char *libm_name(const char *op, mlcc_dtype t, char *buf, size_t cap) {
+    static const char *direct[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "fabs", "exp2",
+                                   "floor", "ceil", "round", "sin", "cos", "log2", "trunc", "fmod", NULL};
+    for (int i = 0; direct[i]; i++)
+        if (strcmp(op, direct[i]) == 0) {
+            snprintf(buf, cap, "%s%s", direct[i], t.bits == 64 ? "" : "f");
+            return buf;
+        }
+    return NULL;
+}
+
+static void emit_binary_fn(cgen *g, const char *fn, const mlcc_expr *a, const mlcc_expr *b) {
+    sb_printf(g->out, "%s(", fn);
+    emit_expr(g, a);
+    sb_append(g->out, ", ");
+    emit_expr(g, b);
+    sb_append_char(g->out, ')');
+}
+
+static void emit_minmax(cgen *g, const mlcc_expr *e) {
+    const char *suffix = dtype_is_float(e->dtype) ? (e->dtype.bits == 64 ? "f64" : "f32") : "i64";
+    char fn[32];
+    snprintf(fn, sizeof fn, "mlcc_%s_%s", e->kind == EXPR_MIN ? "min" : "max", suffix);
+    emit_binary_fn(g, fn, e->bin.a, e->bin.b);
+}
+
+static void emit_call(cgen *g, const mlcc_expr *e) {
+    const char *op = e->call.op;
+    char buf[32];
+    if (!dtype_is_float(e->dtype) || e->dtype.code == DT_BFLOAT) {
+        if (strcmp(op, "abs") == 0 || strcmp(op, "fabs") == 0) {
+            sb_append(g->out, "mlcc_abs_i64(");
+            emit_expr(g, e->call.args[0]);
+            sb_append_char(g->out, ')');
+            return;
+        }
+        fail(g, "codegen_c: function '%s': intrinsic '%s' on a non-float type", op);
+        return;
+    }
+    const char *suffix = e->dtype.bits == 64 ? "" : "f";
+    if (strcmp(op, "rsqrt") == 0) {
+        sb_printf(g->out, "(%s)(1 / sqrt%s(", ctype(e->dtype), suffix);
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, "))");
+        return;
+    }
+    if (strcmp(op, "sigmoid") == 0) {
+        sb_printf(g->out, "(%s)(1 / (1 + exp%s(-(", ctype(e->dtype), suffix);
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, "))))");
+        return;
+    }
+    const char *fn = libm_name(op, e->dtype, buf, sizeof buf);
+    if (!fn) {
+        fail(g, "codegen_c: function '%s': unknown intrinsic '%s'", op);
+        return;
+    }
+    sb_printf(g->out, "(%s)%s(", ctype(e->dtype), fn);
+    for (int i = 0; i < e->call.nargs; i++) {
+        if (i) sb_append(g->out, ", ");
+        emit_expr(g, e->call.args[i]);
+    }
+    sb_append_char(g->out, ')');
+}
+
+/* The flat element offset of indices into a compact row-major buffer. */
+static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    mlcc_expr *idx = ir_int(0);
+    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
+    return arith_simplify_expr(idx);
+}
+
+static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
+    if (isinf(v)) {
+        sb_printf(g->out, "(%s)(%sINFINITY)", ctype(t), v < 0 ? "-" : "");
+    } else if (isnan(v)) {
+        sb_printf(g->out, "(%s)NAN", ctype(t));
+    } else {
+        sb_printf(g->out, "(%s)%a", ctype(t), v);
+    }
+}
+
+static void emit_expr(cgen *g, const mlcc_expr *e) {
+    if (e->dtype.lanes > 1) {
+        fail(g, "codegen_c: function '%s': vector expression %s (vector loops are emitted as omp simd; "
+                "explicit vector types are not supported yet)", "");
+        return;
+    }
+    switch (e->kind) {
+    case EXPR_INT:
+        if (dtype_is_bool(e->dtype)) sb_printf(g->out, "%d", e->int_value != 0);
+        else if (e->int_value == INT64_MIN) sb_append(g->out, "INT64_MIN");
+        else sb_printf(g->out, "(%s)%lldLL", ctype(e->dtype), (long long)e->int_value);
+        return;
+    case EXPR_FLOAT: emit_float_const(g, e->float_value, e->dtype); return;
+    case EXPR_VAR: sb_append(g->out, cname(g, e, e->var.name)); return;
+    case EXPR_NOT:
+        sb_append(g->out, "(!");
+        emit_expr(g, e->un.a);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CAST:
+        sb_printf(g->out, "((%s)", ctype(e->dtype));
+        emit_expr(g, e->un.a);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_SELECT:
+        sb_append_char(g->out, '(');
+        emit_expr(g, e->select.cond);
+        sb_append(g->out, " ? ");
+        emit_expr(g, e->select.t);
+        sb_append(g->out, " : ");
+        emit_expr(g, e->select.f);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CALL: emit_call(g, e); return;
+    case EXPR_LOAD:
+        sb_printf(g->out, "%s[", cname(g, e->load.buffer, e->load.buffer->name));
+        emit_expr(g, flat_index(e->load.buffer, e->load.indices, e->load.nidx));
+        sb_append_char(g->out, ']');
+        return;
+    case EXPR_RAMP:
+    case EXPR_BROADCAST: fail(g, "codegen_c: function '%s': %s", "vector construct in scalar code"); return;
+    case EXPR_MIN:
+    case EXPR_MAX: emit_minmax(g, e); return;
+    case EXPR_FLOORDIV:
+    case EXPR_FLOORMOD:
+        if (dtype_is_float(e->dtype)) {
+            const char *fn = e->kind == EXPR_FLOORDIV ? (e->dtype.bits == 64 ? "mlcc_floordiv_f64" : "mlcc_floordiv_f32")
+                                                      : (e->dtype.bits == 64 ? "mlcc_floormod_f64" : "mlcc_floormod_f32");
+            emit_binary_fn(g, fn, e->bin.a, e->bin.b);
+        } else {
+            emit_binary_fn(g, e->kind == EXPR_FLOORDIV ? "mlcc_floordiv_i64" : "mlcc_floormod_i64", e->bin.a, e->bin.b);
+        }
+        return;
+    default: break;
+    }
+    static const char *ops[EXPR_KIND_COUNT] = {
+        [EXPR_ADD] = " + ", [EXPR_SUB] = " - ", [EXPR_MUL] = " * ", [EXPR_DIV] = " / ",
+        [EXPR_MOD] = " % ", [EXPR_EQ] = " == ", [EXPR_NE] = " != ", [EXPR_LT] = " < ",
+        [EXPR_LE] = " <= ", [EXPR_GT] = " > ", [EXPR_GE] = " >= ", [EXPR_AND] = " && ",
+        [EXPR_OR] = " || "};
+    if (e->kind == EXPR_MOD && dtype_is_float(e->dtype)) {
+        emit_binary_fn(g, e->dtype.bits == 64 ? "fmod" : "fmodf", e->bin.a, e->bin.b);
+        return;
+    }
+    /* Arithmetic on narrow types is computed in the type itself, as TIR defines it. */
+    int narrow = !expr_is_compare(e->kind) && e->kind != EXPR_AND && e->kind != EXPR_OR &&
+                 !(dtype_is_int(e->dtype) && e->dtype.bits == 64);
+    if (narrow) sb_printf(g->out, "(%s)", ctype(e->dtype));
+    sb_append_char(g->out, '(');
+    emit_expr(g, e->bin.a);
+    sb_append(g->out, ops[e->kind]);
+    emit_expr(g, e->bin.b);
+    sb_append_char(g->out, ')');
+}
+
+/* Constant number of elements of a buffer, or -1 when symbolic. */
+static int64_t const_elems(const mlcc_buffer *b) {
+    int64_t n = 1;
+    for (int d = 0; d < b->ndim; d++) {
+        mlcc_expr *s = arith_simplify_expr(b->shape[d]);
+        if (s->kind != EXPR_INT) return -1;
+        n *= s->int_value;
+    }
+    return n;
+}
+
+enum { STACK_ALLOC_LIMIT = 16 * 1024 };
+
+static void emit_allocate(cgen *g, const mlcc_stmt *s) {
+    const mlcc_buffer *b = s->alloc.buffer;
+    const char *name = cname(g, b, b->name);
+    int64_t n = const_elems(b);
+    if (n >= 0 && n * dtype_bytes(b->dtype) <= STACK_ALLOC_LIMIT) {
+        sb_printf(g->out, "%s %s[%lld] __attribute__((aligned(64)));", ctype(b->dtype), name,
+                  (long long)(n > 0 ? n : 1));
+        line(g);
+        emit_stmt(g, s->alloc.body);
+        return;
+    }
+    /* Heap storage, freed when the scope ends (kernels have no early exits after entry). */
+    sb_printf(g->out, "{");
+    g->indent++;
+    line(g);
+    sb_printf(g->out, "int64_t %s_elems = ", name);
+    mlcc_expr *elems = ir_int(1);
+    for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+    emit_expr(g, arith_simplify_expr(elems));
+    sb_append_char(g->out, ';');
+    line(g);
+    sb_printf(g->out, "%s *%s = (%s *)mlcc_alloc_workspace(%s_elems * (int64_t)sizeof(%s));",
+              ctype(b->dtype), name, ctype(b->dtype), name, ctype(b->dtype));
+    line(g);
+    sb_printf(g->out, "if (!%s) { mlcc_fail(\"%s: cannot allocate %%lld bytes for '%s'\", (long long)(%s_elems * (int64_t)sizeof(%s))); mlcc_abort_parallel = 1; }",
+              name, g->func_name, b->name, name, ctype(b->dtype));
+    line(g);
+    sb_printf(g->out, "else {");
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->alloc.body);
+    g->indent--;
+    line(g);
+    sb_printf(g->out, "}");
+    line(g);
+    sb_printf(g->out, "free(%s);", name);
+    g->indent--;
+    line(g);
+    sb_append_char(g->out, '}');
+}
+
+static void emit_for(cgen *g, const mlcc_stmt *s) {
+    const char *v = cname(g, s->for_.var, s->for_.var->var.name);
+    int was_parallel = g->in_parallel;
+    switch (s->for_.kind) {
+    case FOR_PARALLEL:
+        /* Nested parallel regions only oversubscribe: the outermost one wins. */
+        if (!g->in_parallel) {
+            sb_append(g->out, "#pragma omp parallel for schedule(static) num_threads(mlcc_threads())");
+            line(g);
+            g->in_parallel = 1;
+        }
+        break;
+    case FOR_VECTORIZED:
+        sb_append(g->out, "#pragma omp simd");
+        line(g);
+        break;
+    case FOR_UNROLLED: {
+        mlcc_expr *ext = arith_simplify_expr(s->for_.extent);
+        if (ext->kind == EXPR_INT && ext->int_value > 0 && ext->int_value <= 65535)
+            sb_printf(g->out, "#pragma GCC unroll %lld", (long long)ext->int_value);
+        else
+            sb_append(g->out, "#pragma GCC unroll 8");
+        line(g);
+        break;
+    }
+    case FOR_THREAD_BINDING:
+        fail(g, "codegen_c: function '%s': loop bound to %s needs a GPU target", s->for_.thread_tag);
+        return;
+    default: break;
+    }
+    sb_printf(g->out, "for (int64_t %s = ", v);
+    emit_expr(g, s->for_.min);
+    sb_printf(g->out, "; %s < ", v);
+    emit_expr(g, ir_add(s->for_.min, s->for_.extent));
+    sb_printf(g->out, "; ++%s) {", v);
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->for_.body);
+    g->indent--;
+    line(g);
+    sb_append_char(g->out, '}');
+    g->in_parallel = was_parallel;
+}
+
+static void emit_stmt(cgen *g, const mlcc_stmt *s) {
+    if (!s) {
+        sb_append_char(g->out, ';');
+        return;
+    }
+    switch (s->kind) {
+    case STMT_FOR: emit_for(g, s); return;
+    case STMT_STORE:
+        sb_printf(g->out, "%s[", cname(g, s->store.buffer, s->store.buffer->name));
+        emit_expr(g, flat_index(s->store.buffer, s->store.indices, s->store.nidx));
+        sb_append(g->out, "] = ");
+        emit_expr(g, s->store.value);
+        sb_append_char(g->out, ';');
+        return;
+    case STMT_ALLOCATE: emit_allocate(g, s); return;
+    case STMT_IF:
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        line(g);
+        emit_stmt(g, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append_char(g->out, '}');
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            line(g);
+            emit_stmt(g, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append_char(g->out, '}');
+        }
+        return;
+    case STMT_SEQ:
+        for (int i = 0; i < s->seq.n; i++) {
+            if (i) line(g);
+            emit_stmt(g, s->seq.stmts[i]);
+        }
+        return;
+    case STMT_EVALUATE:
+        sb_append(g->out, "(void)(");
+        emit_expr(g, s->eval.value);
+        sb_append(g->out, ");");
+        return;
+    case STMT_BLOCK_REALIZE:
+        fail(g, "codegen_c: function '%s': %s", "a block survived lowering");
+        return;
+    }
+}
+
+static const char prelude[] =
+    "/* Generated by mlcc. */\n"
+    "#include <stdint.h>\n#include <stdlib.h>\n#include <stdio.h>\n#include <stdarg.h>\n"
+    "#include <math.h>\n#include <string.h>\n#include <omp.h>\n\n"
+    "typedef union { int64_t v_int64; double v_float64; void *v_handle; const char *v_str; void *v_tensor; } MLCCValue;\n"
+    "typedef struct { int32_t device_type; int32_t device_id; } mlcc_dl_device;\n"
+    "typedef struct { uint8_t code; uint8_t bits; uint16_t lanes; } mlcc_dl_dtype;\n"
+    "typedef struct { void *data; mlcc_dl_device device; int32_t ndim; mlcc_dl_dtype dtype;\n"
+    "                 int64_t *shape; int64_t *strides; uint64_t byte_offset; } mlcc_dl_tensor;\n"
+    "void (*mlcc_library_set_error)(const char *msg) = 0;\n"
+    "const int32_t mlcc_library_abi_version = 1;\n"
+    "static int mlcc_abort_parallel = 0;\n"
+    "/* MLCC_NUM_THREADS, read once; else OpenMP's default. */\n"
+    "static int mlcc_threads(void) {\n"
+    "    static int n = -1;\n"
+    "    if (n < 0) { const char *e = getenv(\"MLCC_NUM_THREADS\"); n = e ? atoi(e) : 0; if (n <= 0) n = omp_get_max_threads(); }\n"
+    "    return n;\n}\n"
+    "__attribute__((format(printf, 1, 2))) static int mlcc_fail(const char *fmt, ...) {\n"
+    "    char msg[512]; va_list ap; va_start(ap, fmt); vsnprintf(msg, sizeof msg, fmt, ap); va_end(ap);\n"
+    "    if (mlcc_library_set_error) mlcc_library_set_error(msg); else fprintf(stderr, \"%s\\n\", msg);\n"
+    "    return -1;\n}\n"
+    "static void *mlcc_alloc_workspace(int64_t bytes) { return bytes > 0 ? aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64)) : malloc(1); }\n"
+    "static inline int64_t mlcc_floordiv_i64(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }\n"
+    "static inline int64_t mlcc_floormod_i64(int64_t a, int64_t b) { int64_t m = a % b; return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }\n"
+    "static inline float mlcc_floordiv_f32(float a, float b) { return floorf(a / b); }\n"
+    "static inline double mlcc_floordiv_f64(double a, double b) { return floor(a / b); }\n"
+    "static inline float mlcc_floormod_f32(float a, float b) { return a - floorf(a / b) * b; }\n"
+    "static inline double mlcc_floormod_f64(double a, double b) { return a - floor(a / b) * b; }\n"
+    "static inline int64_t mlcc_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }\n"
+    "static inline int64_t mlcc_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }\n"
+    "static inline int64_t mlcc_abs_i64(int64_t a) { return a < 0 ? -a : a; }\n"
+    "static inline float mlcc_min_f32(float a, float b) { return a < b ? a : b; }\n"
+    "static inline float mlcc_max_f32(float a, float b) { return a > b ? a : b; }\n"
+    "static inline double mlcc_min_f64(double a, double b) { return a < b ? a : b; }\n"
+    "static inline double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n\n";
+
+/* The entry checks of one tensor parameter: kind, ndim, dtype, device, layout, shape. */
+static void emit_tensor_header_checks(cgen *g, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
+    const mlcc_buffer *b = f->params[i].buffer;
+    const char *bn = cname(g, b, b->name);
+    char tb[24];
+    line(g);
+    sb_printf(g->out, "if (type_codes[%d] != 7) return mlcc_fail(\"%s: argument %d (%s) must be a tensor\");",
+              i, f->name, i, b->name);
+    line(g);
+    sb_printf(g->out, "mlcc_dl_tensor *t_%s = (mlcc_dl_tensor *)args[%d].v_handle;", bn, i);
+    line(g);
+    sb_printf(g->out, "if (!t_%s) return mlcc_fail(\"%s: argument %d (%s) is NULL\");", bn, f->name, i, b->name);
+    line(g);
+    sb_printf(g->out, "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", (int)t_%s->ndim);",
+              bn, b->ndim, f->name, b->name, b->ndim, bn);
+    line(g);
+    sb_printf(g->out, "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
+                      "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u lanes %%u\", (unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits, (unsigned)t_%s->dtype.lanes);",
+              bn, dtype_is_bool(b->dtype) ? 1u : b->dtype.code, bn, dtype_is_bool(b->dtype) ? 8u : b->dtype.bits, bn,
+              b->dtype.lanes, f->name, b->name, dtype_str(b->dtype, tb), bn, bn, bn);
+    line(g);
+    sb_printf(g->out, "if (t_%s->device.device_type != 1) return mlcc_fail(\"%s: %s must be on the CPU\");", bn, f->name, b->name);
+    /* bind plain size vars at first sight; every other dimension is checked afterwards */
+    for (int d = 0; d < b->ndim; d++) {
+        const mlcc_expr *s = b->shape[d];
+        if (s->kind == EXPR_VAR && !u64map_find(bound, (uint64_t)(uintptr_t)s)) {
+            u64map_upsert(bound, (uint64_t)(uintptr_t)s, NULL)->value.p = (void *)(b->shape + d);
+            line(g);
+            sb_printf(g->out, "int64_t %s = t_%s->shape[%d];", cname(g, s, s->var.name), bn, d);
+            line(g);
+            sb_printf(g->out, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] (%s) is negative\");",
+                      cname(g, s, s->var.name), f->name, b->name, d, s->var.name);
+        }
+    }
+}
+
+/* Shape checks once every size var is bound, then the layout and the data pointer. */
+static void emit_tensor_shape_checks(cgen *g, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
+    const mlcc_buffer *b = f->params[i].buffer;
+    const char *bn = cname(g, b, b->name);
+    for (int d = 0; d < b->ndim; d++) {
+        const mlcc_expr *s = b->shape[d];
+        mlcc_u64map_entry *binder = s->kind == EXPR_VAR ? u64map_find(bound, (uint64_t)(uintptr_t)s) : NULL;
+        if (binder && binder->value.p == (void *)(b->shape + d)) continue; /* this dim bound it */
+        line(g);
+        {
+            sb_printf(g->out, "if (t_%s->shape[%d] != (", bn, d);
+            emit_expr(g, s);
+            sb_printf(g->out, ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long long)t_%s->shape[%d], (long long)(",
+                      f->name, b->name, d, bn, d);
+            emit_expr(g, s);
+            sb_append(g->out, "));");
+        }
+    }
+    /* compact row-major strides, or none */
+    line(g);
+    sb_printf(g->out, "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
+                      "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
+              bn, b->ndim, bn, bn, f->name, b->name, bn);
+    line(g);
+    sb_printf(g->out, "%s *%s = (%s *)((char *)t_%s->data + t_%s->byte_offset);", ctype(b->dtype), bn,
+              ctype(b->dtype), bn, bn);
+}
+
+static int is_identifier(const char *s) {
+    if (!*s || isdigit((unsigned char)*s)) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+    return 1;
+}
+
+static int emit_function(cgen *g, const mlcc_prim_func *block_form) {
+    if (!is_identifier(block_form->name))
+        return mlcc_set_error("codegen_c: function name '%s' is not a C identifier", block_form->name);
+    mlcc_prim_func *f = tir_lower_blocks(block_form);
+    g->func_name = f->name;
+    mlcc_u64map bound;
+    u64map_init(&bound);
+    sb_printf(g->out, "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, MLCCValue *ret, int *ret_type_code, void *resource) {", f->name);
+    g->indent = 1;
+    line(g);
+    sb_append(g->out, "(void)ret; (void)ret_type_code; (void)resource;");
+    line(g);
+    sb_printf(g->out, "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);",
+              f->nparams, f->name, f->nparams);
+    for (int i = 0; i < f->nparams; i++) {
+        if (f->params[i].buffer) {
+            emit_tensor_header_checks(g, f, i, &bound);
+        } else {
+            const mlcc_expr *v = f->params[i].var;
+            line(g);
+            if (dtype_is_float(v->dtype)) {
+                sb_printf(g->out, "if (type_codes[%d] != 2) return mlcc_fail(\"%s: argument %d (%s) must be a float\");", i, f->name, i, v->var.name);
+                line(g);
+                sb_printf(g->out, "%s %s = (%s)args[%d].v_float64;", ctype(v->dtype), cname(g, v, v->var.name), ctype(v->dtype), i);
+            } else {
+                sb_printf(g->out, "if (type_codes[%d] != 0) return mlcc_fail(\"%s: argument %d (%s) must be an integer\");", i, f->name, i, v->var.name);
+                line(g);
+                sb_printf(g->out, "%s %s = (%s)args[%d].v_int64;", ctype(v->dtype), cname(g, v, v->var.name), ctype(v->dtype), i);
+            }
+            u64map_upsert(&bound, (uint64_t)(uintptr_t)v, NULL)->value.p = NULL;
+        }
+    }
+    for (int i = 0; i < f->nparams; i++)
+        if (f->params[i].buffer) emit_tensor_shape_checks(g, f, i, &bound);
+    u64map_free(&bound);
+    line(g);
+    sb_append(g->out, "mlcc_abort_parallel = 0;");
+    line(g);
+    emit_stmt(g, f->body);
+    line(g);
+    sb_append(g->out, "return mlcc_abort_parallel ? -1 : 0;");
+    g->indent = 0;
+    line(g);
+    sb_append(g->out, "}\n\n");
+    return g->failed ? -1 : 0;
+}
+
+int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
+    sb_append(out, prelude);
+    for (int i = 0; i < nfuncs; i++) {
+        cgen g = {0};
+        g.out = out;
+        u64map_init(&g.names);
+        strmap_init(&g.used);
+        /* reserve the identifiers the prelude and wrapper use */
+        static const char *reserved[] = {"args", "type_codes", "num_args", "ret", "ret_type_code",
+                                         "resource", "expect", "d", NULL};
+        for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
+        int rc = emit_function(&g, funcs[i]);
+        u64map_free(&g.names);
+        strmap_free(&g.used);
+        if (rc) return -1;
+    }
+    sb_append(out, "const char *mlcc_library_function_names[] = {");
+    for (int i = 0; i < nfuncs; i++) sb_printf(out, "\"%s\", ", funcs[i]->name);
+    sb_append(out, "0};\n");
+    return 0;
+}

@@ -1,0 +1,65 @@
+/* op.h - graph operators (DESIGN.md §3.6): a registry by name, and constructors that build
+ * calls of them for the block builder (struct info is deduced when the call is emitted).
+ *
+ * Each op (rx_op_def) has a struct-info inference hook, which checks operands and reports a
+ * mismatch naming the op, the operands and their shapes, and a legalization hook that writes
+ * the op as a te computation: legalize adds the resulting PrimFunc to the module and replaces
+ * the call with call_tir. Op names follow TVM Relax ("add", "matmul", "nn.softmax", ...).
+ *
+ * Attributes (rx_attrs) used by ops:
+ *   matmul: transpose_b (int, 0/1: x @ W^T with W stored [out, in]), out_dtype (dtype)
+ *   permute_dims: axes (ints; absent: reversed)   concat/split/take/softmax: axis (int)
+ *   split: sections (int) or indices (ints)        astype/full/zeros: dtype
+ *   strided_slice: axes, begin, end, strides (ints; end clamps, INT64_MAX = to the end)
+ *   sum/max/mean: axis (ints; absent: all), keepdims (int)
+ *   nn.rms_norm / nn.layer_norm: axes (ints; the last axis), epsilon (float) */
+#ifndef MLCC_OP_OP_H
+#define MLCC_OP_OP_H
+
+#include "ir/block_builder.h"
+
+/* The op named `name` (NULL when unknown). */
+const rx_op_def *op_get(const char *name);
+/* Every registered op, for listing (count in *n). */
+const rx_op_def *const *op_list(int *n);
+
+/* A call of op `name`; NULL operands propagate (so a failed emit makes later ones fail
+ * quietly). An unknown name is a programming error: reported through the builder's emit. */
+rx_expr *op_call(const char *name, rx_expr **args, int nargs, rx_attrs attrs);
+
+/* ---- constructors ---- */
+rx_expr *op_binary(const char *name, rx_expr *x, rx_expr *y); /* add, subtract, ... power */
+rx_expr *op_add(rx_expr *x, rx_expr *y);
+rx_expr *op_subtract(rx_expr *x, rx_expr *y);
+rx_expr *op_multiply(rx_expr *x, rx_expr *y);
+rx_expr *op_divide(rx_expr *x, rx_expr *y);
+rx_expr *op_maximum(rx_expr *x, rx_expr *y);
+rx_expr *op_minimum(rx_expr *x, rx_expr *y);
+rx_expr *op_power(rx_expr *x, rx_expr *y);
+rx_expr *op_unary(const char *name, rx_expr *x); /* exp, tanh, sqrt, rsqrt, negative, sigmoid,
+                                                    nn.silu, nn.gelu, nn.gelu_tanh, log */
+rx_expr *op_matmul(rx_expr *x, rx_expr *y);
+rx_expr *op_linear(rx_expr *x, rx_expr *weight); /* x @ weight^T: weight [out, in] */
+rx_expr *op_reshape(rx_expr *x, mlcc_expr **shape, int ndim); /* one entry may be ir_int(-1) */
+rx_expr *op_permute_dims(rx_expr *x, const int64_t *axes, int naxes); /* axes NULL: reverse */
+rx_expr *op_concat(rx_expr **xs, int n, int axis);
+rx_expr *op_split(rx_expr *x, int sections, int axis);
+rx_expr *op_split_at(rx_expr *x, const int64_t *indices, int nindices, int axis);
+rx_expr *op_take(rx_expr *x, rx_expr *indices, int axis);
+rx_expr *op_strided_slice(rx_expr *x, const int64_t *axes, const int64_t *begin, const int64_t *end,
+                          const int64_t *strides, int n); /* strides NULL: 1 */
+rx_expr *op_astype(rx_expr *x, mlcc_dtype t);
+rx_expr *op_rms_norm(rx_expr *x, rx_expr *weight, double eps);
+rx_expr *op_layer_norm(rx_expr *x, rx_expr *gamma, rx_expr *beta, double eps);
+rx_expr *op_softmax(rx_expr *x, int axis);
+/* name: "sum", "max", "mean"; axes NULL: all axes. */
+rx_expr *op_reduce(const char *name, rx_expr *x, const int64_t *axes, int naxes, int keepdims);
+rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
+rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);
+
+/* Destination-passing and packed calls: struct info from out_sinfo (no legalization). */
+rx_expr *op_call_tir(rx_expr *prim_gv, rx_expr **args, int nargs, rx_sinfo *out_sinfo);
+rx_expr *op_call_dps_packed(const char *func, rx_expr **args, int nargs, rx_sinfo *out_sinfo);
+rx_expr *op_call_packed(const char *func, rx_expr **args, int nargs, rx_sinfo *ret_sinfo);
+
+#endif

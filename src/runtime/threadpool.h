@@ -1,0 +1,11 @@
+/* threadpool.h - the process's one persistent thread pool (public API in mlcc_runtime.h:
+ * mlcc_parallel_for, mlcc_threadpool_size, mlcc_threadpool_set_size). */
+#ifndef MLCC_RUNTIME_THREADPOOL_H
+#define MLCC_RUNTIME_THREADPOOL_H
+
+#include "mlcc/mlcc_runtime.h"
+
+/* The size MLCC_NUM_THREADS asks for, else the CPUs this process may run on (>= 1). */
+int mlcc_threadpool_default_size(void);
+
+#endif

@@ -1,0 +1,274 @@
+/* vm.c - the VM interpreter (see vm.h). */
+#include "runtime/vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/object.h"
+#include "support/alloc.h"
+#include "support/error.h"
+
+struct MLCCVM {
+    const mlcc_vm_exec *exec;
+    MLCCModule *lib;
+    DLDevice device;
+    MLCCFunction **callees; /* resolved packed callees (NULL for VM functions) */
+    char *is_kernel;        /* callee comes from the model library: pass tensors as DLTensor */
+    mlcc_vm_exec *owned_exec; /* set when the VM loaded the program itself */
+    MLCCStorage **planned;    /* storages of the static memory plan, made on first use */
+    int num_planned;
+    long planned_allocations;
+    int depth;
+};
+
+enum { VM_MAX_DEPTH = 256 };
+
+static MLCCFunction *resolve(MLCCModule *lib, const char *name, char *is_kernel) {
+    *is_kernel = 0;
+    if (lib) {
+        for (size_t i = 0; i < mlcc_module_num_functions(lib); i++)
+            if (strcmp(mlcc_module_function_name(lib, i), name) == 0) {
+                *is_kernel = 1;
+                return mlcc_module_get_function(lib, name);
+            }
+    }
+    MLCCFunction *f = mlcc_func_get_global(name);
+    if (f) mlcc_object_retain(&f->obj);
+    return f;
+}
+
+MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice device) {
+    if (mlcc_vm_exec_validate(exec) != 0) return NULL;
+    MLCCVM *vm = mlcc_xcalloc(1, sizeof *vm);
+    vm->exec = exec;
+    vm->lib = lib;
+    if (lib) mlcc_object_retain(mlcc_module_object(lib));
+    vm->device = device;
+    vm->callees = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(MLCCFunction *));
+    vm->is_kernel = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), 1);
+    for (int i = 0; i < exec->num_callees; i++) {
+        if (exec->callees[i].kind == VM_CALLEE_VM) continue;
+        vm->callees[i] = resolve(lib, exec->callees[i].name, &vm->is_kernel[i]);
+        if (!vm->callees[i]) {
+            mlcc_set_error("vm: function '%s' is in neither the model library nor the runtime", exec->callees[i].name);
+            mlcc_vm_free(vm);
+            return NULL;
+        }
+    }
+    return vm;
+}
+
+void mlcc_vm_free(MLCCVM *vm) {
+    if (!vm) return;
+    for (int i = 0; i < vm->exec->num_callees; i++)
+        if (vm->callees[i]) mlcc_object_release(&vm->callees[i]->obj);
+    free(vm->callees);
+    free(vm->is_kernel);
+    if (vm->lib) mlcc_module_release(vm->lib);
+    mlcc_vm_exec_free(vm->owned_exec);
+    for (int i = 0; i < vm->num_planned; i++) mlcc_storage_release(vm->planned[i]);
+    free(vm->planned);
+    free(vm);
+}
+
+DLDevice mlcc_vm_device(const MLCCVM *vm) {
+    return vm->device;
+}
+
+/* A frame: registers own their values. */
+typedef struct frame {
+    MLCCValue *regs;
+    int *codes;
+    int nregs;
+    int64_t *heap;
+    DLTensor heap_tensor;
+    int64_t heap_shape[1];
+} frame;
+
+static void set_reg(frame *fr, int r, MLCCValue v, int code) {
+    mlcc_value_release(fr->regs[r], fr->codes[r]);
+    fr->regs[r] = v;
+    fr->codes[r] = code;
+}
+
+static int run_function(MLCCVM *vm, int fi, const MLCCValue *args, const int *codes, int nargs,
+                        MLCCValue *ret, int *ret_code);
+
+static int call_instr(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr *in, frame *fr) {
+    const mlcc_vm_exec *e = vm->exec;
+    MLCCValue args[MLCC_MAX_ARGS];
+    int codes[MLCC_MAX_ARGS];
+    for (int i = 0; i < in->nargs; i++) {
+        const mlcc_vm_arg *a = &in->args[i];
+        switch (a->kind) {
+        case VM_ARG_REG:
+            args[i] = fr->regs[a->value];
+            codes[i] = fr->codes[a->value];
+            break;
+        case VM_ARG_IMM:
+            args[i].v_int64 = a->value;
+            codes[i] = MLCC_TYPE_INT;
+            break;
+        case VM_ARG_CONST:
+            args[i] = e->consts[a->value];
+            codes[i] = e->const_codes[a->value];
+            break;
+        case VM_ARG_FUNC: {
+            MLCCFunction *fn = vm->callees[a->value];
+            if (!fn) /* a VM function passed as a value: not supported yet */
+                return mlcc_set_error("vm: %s: passing VM function '%s' as a value is not supported", f->name, e->callees[a->value].name);
+            args[i].v_handle = &fn->obj;
+            codes[i] = MLCC_TYPE_OBJECT;
+            break;
+        }
+        case VM_ARG_HEAP:
+            args[i].v_tensor = &fr->heap_tensor;
+            codes[i] = MLCC_TYPE_DLTENSOR;
+            break;
+        case VM_ARG_VM:
+            args[i].v_handle = vm;
+            codes[i] = MLCC_TYPE_HANDLE;
+            break;
+        case VM_ARG_HEAP_LOAD:
+            args[i].v_int64 = fr->heap[a->value];
+            codes[i] = MLCC_TYPE_INT;
+            break;
+        }
+    }
+    if (vm->is_kernel[in->callee]) {
+        /* Generated kernels take DLTensors (their ABI knows nothing of runtime objects). */
+        for (int i = 0; i < in->nargs; i++) {
+            MLCCNDArray *arr = codes[i] == MLCC_TYPE_OBJECT ? MLCC_OBJECT_AS(args[i].v_handle, MLCC_OBJECT_NDARRAY, MLCCNDArray) : NULL;
+            if (arr) {
+                args[i].v_tensor = &arr->dl;
+                codes[i] = MLCC_TYPE_DLTENSOR;
+            }
+        }
+    }
+    MLCCValue result = {0};
+    int result_code = MLCC_TYPE_NULL;
+    int rc;
+    const mlcc_vm_callee *c = &e->callees[in->callee];
+    if (c->kind == VM_CALLEE_VM) rc = run_function(vm, c->vm_index, args, codes, in->nargs, &result, &result_code);
+    else rc = mlcc_func_call(vm->callees[in->callee], args, codes, in->nargs, &result, &result_code);
+    if (rc != 0) return mlcc_prefix_error("in %s", f->name);
+    if (in->dst >= 0) set_reg(fr, in->dst, result, result_code);
+    else mlcc_value_release(result, result_code);
+    return 0;
+}
+
+static int run_function(MLCCVM *vm, int fi, const MLCCValue *args, const int *codes, int nargs,
+                        MLCCValue *ret, int *ret_code) {
+    const mlcc_vm_function *f = &vm->exec->funcs[fi];
+    if (nargs != f->num_params)
+        return mlcc_set_error("vm: %s takes %d arguments, got %d", f->name, f->num_params, nargs);
+    if (vm->depth >= VM_MAX_DEPTH) return mlcc_set_error("vm: %s: call depth exceeds %d", f->name, VM_MAX_DEPTH);
+    vm->depth++;
+    frame fr;
+    fr.nregs = f->num_regs;
+    fr.regs = mlcc_xcalloc((size_t)(f->num_regs ? f->num_regs : 1), sizeof(MLCCValue));
+    fr.codes = mlcc_xcalloc((size_t)(f->num_regs ? f->num_regs : 1), sizeof(int));
+    for (int r = 0; r < f->num_regs; r++) fr.codes[r] = MLCC_TYPE_NULL;
+    fr.heap = mlcc_xcalloc((size_t)(f->heap_size ? f->heap_size : 1), sizeof(int64_t));
+    fr.heap_shape[0] = f->heap_size;
+    memset(&fr.heap_tensor, 0, sizeof fr.heap_tensor);
+    fr.heap_tensor.data = fr.heap;
+    fr.heap_tensor.device = MLCC_CPU;
+    fr.heap_tensor.ndim = 1;
+    fr.heap_tensor.dtype = MLCC_DTYPE_I64;
+    fr.heap_tensor.shape = fr.heap_shape;
+    for (int i = 0; i < nargs; i++) {
+        if (codes[i] == MLCC_TYPE_OBJECT) mlcc_object_retain(args[i].v_handle);
+        fr.regs[i] = args[i];
+        fr.codes[i] = codes[i];
+    }
+    int rc = -1, pc = 0;
+    for (;;) {
+        const mlcc_vm_instr *in = &f->instrs[pc];
+        if (in->op == VM_OP_CALL) {
+            if (call_instr(vm, f, in, &fr) != 0) break;
+            pc++;
+        } else if (in->op == VM_OP_RET) {
+            *ret = fr.regs[in->reg];
+            *ret_code = fr.codes[in->reg];
+            if (*ret_code == MLCC_TYPE_OBJECT) mlcc_object_retain(ret->v_handle);
+            rc = 0;
+            break;
+        } else if (in->op == VM_OP_GOTO) {
+            pc += in->offset;
+        } else {
+            int64_t cond = fr.codes[in->reg] == MLCC_TYPE_INT ? fr.regs[in->reg].v_int64 : fr.regs[in->reg].v_handle != NULL;
+            pc += cond ? 1 : in->offset;
+        }
+        if (pc >= f->num_instrs) {
+            mlcc_set_error("vm: %s: ran past its last instruction", f->name);
+            break;
+        }
+    }
+    for (int r = 0; r < f->num_regs; r++) mlcc_value_release(fr.regs[r], fr.codes[r]);
+    free(fr.regs);
+    free(fr.codes);
+    free(fr.heap);
+    vm->depth--;
+    return rc;
+}
+
+int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,
+                   int nargs, MLCCValue *ret, int *ret_type_code) {
+    for (int i = 0; i < vm->exec->num_funcs; i++)
+        if (strcmp(vm->exec->funcs[i].name, func) == 0) {
+            *ret_type_code = MLCC_TYPE_NULL;
+            return run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
+        }
+    return mlcc_set_error("vm: no function '%s' in the program", func);
+}
+
+MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device) {
+    MLCCModule *lib = mlcc_module_load(path);
+    if (!lib) return NULL;
+    const char *program = mlcc_module_get_symbol(lib, "mlcc_library_vm_program");
+    if (!program) {
+        mlcc_set_error("model library %s has no VM program (mlcc_library_vm_program)", path);
+        mlcc_module_release(lib);
+        return NULL;
+    }
+    mlcc_vm_exec *exec = mlcc_vm_exec_from_json(program, strlen(program));
+    MLCCVM *vm = exec ? mlcc_vm_create(exec, lib, device) : NULL;
+    mlcc_module_release(lib); /* the VM holds its own reference */
+    if (!vm) {
+        mlcc_prefix_error("model library %s", path);
+        mlcc_vm_exec_free(exec);
+        return NULL;
+    }
+    vm->owned_exec = exec;
+    return vm;
+}
+
+const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm) {
+    return vm->exec;
+}
+
+MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes) {
+    if (slot < 0 || slot > 1 << 20) {
+        mlcc_set_error("planned storage slot %d out of range", slot);
+        return NULL;
+    }
+    if (slot >= vm->num_planned) {
+        vm->planned = mlcc_xrealloc(vm->planned, sizeof(MLCCStorage *) * (size_t)(slot + 1));
+        for (int i = vm->num_planned; i <= slot; i++) vm->planned[i] = NULL;
+        vm->num_planned = slot + 1;
+    }
+    MLCCStorage *s = vm->planned[slot];
+    if (!s || s->nbytes < nbytes) {
+        MLCCStorage *fresh = mlcc_storage_alloc(nbytes, vm->device);
+        if (!fresh) return NULL;
+        mlcc_storage_release(s);
+        vm->planned[slot] = s = fresh;
+        vm->planned_allocations++;
+    }
+    return s;
+}
+
+long mlcc_vm_planned_allocations(const MLCCVM *vm) {
+    return vm->planned_allocations;
+}

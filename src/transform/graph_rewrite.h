@@ -1,0 +1,24 @@
+/* graph_rewrite.h - helpers for graph passes: substituting vars in graph expressions, and
+ * rebuilding every graph function of a module binding by binding. */
+#ifndef MLCC_TRANSFORM_GRAPH_REWRITE_H
+#define MLCC_TRANSFORM_GRAPH_REWRITE_H
+
+#include "ir/block_builder.h"
+#include "support/hashmap.h"
+
+/* e with every var found in map (var pointer -> rx_expr *) replaced; untouched subtrees are
+ * shared. Recurses into tuples, calls, If branches and SeqExprs. */
+rx_expr *rx_subst(rx_expr *e, const mlcc_u64map *map);
+
+/* Called for each binding of each graph function (after the binding's value has had the
+ * substitution in `subst` applied); it emits what replaces the binding into bb (often the
+ * binding itself through bb_emit_binding, or nothing). Returns 0, or -1 with an error. */
+typedef int (*rx_binding_fn)(rx_builder *bb, rx_binding b, void *ctx);
+
+/* Rebuilds every graph function of m through fn into a copy of m (PrimFuncs that fn adds
+ * through bb land there too). subst, when not NULL, is applied to every value and the body
+ * (fn may add entries as it goes). NULL with "<pass>: function '<f>': <error>" on failure. */
+mlcc_ir_module *rx_rewrite_module(const mlcc_ir_module *m, const char *pass, rx_binding_fn fn, void *ctx,
+                                  mlcc_u64map *subst);
+
+#endif

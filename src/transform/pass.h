@@ -1,0 +1,74 @@
+/* pass.h - module passes and the pass manager (DESIGN.md §3.7).
+ *
+ * A pass is a named function IRModule -> IRModule (a new module; the input stays valid). The
+ * manager runs a list of them in order, times each, and prints the module after the passes
+ * named in print_after ("*" for all; the `--print-after=PASS` of the CLI) to a string buffer or
+ * stderr. A failing pass stops the run with "pass '<name>': <error>". */
+#ifndef MLCC_TRANSFORM_PASS_H
+#define MLCC_TRANSFORM_PASS_H
+
+#include "ir/module.h"
+#include "support/strbuf.h"
+
+typedef mlcc_ir_module *(*mlcc_pass_fn)(const mlcc_ir_module *m, void *ctx);
+
+typedef struct mlcc_pass {
+    const char *name;
+    mlcc_pass_fn fn;
+    void *ctx;
+} mlcc_pass;
+
+typedef struct mlcc_pass_timing {
+    const char *name;
+    double seconds;
+} mlcc_pass_timing;
+
+typedef struct mlcc_pass_manager {
+    mlcc_pass *passes;
+    int npasses, cap;
+    const char **print_after; /* pass names, or "*" */
+    int nprint;
+    mlcc_strbuf *print_sink;  /* NULL: stderr */
+    mlcc_pass_timing *timings; /* one per pass run by the last pm_run */
+    int ntimings;
+} mlcc_pass_manager;
+
+void pm_init(mlcc_pass_manager *pm);
+void pm_free(mlcc_pass_manager *pm);
+void pm_add(mlcc_pass_manager *pm, const char *name, mlcc_pass_fn fn, void *ctx);
+/* Adds a built-in pass by name; -1 + error naming the known passes when unknown. */
+int pm_add_named(mlcc_pass_manager *pm, const char *name);
+void pm_print_after(mlcc_pass_manager *pm, const char *name);
+void pm_set_print_sink(mlcc_pass_manager *pm, mlcc_strbuf *sink);
+/* Runs every pass in order; NULL + error when one fails. */
+mlcc_ir_module *pm_run(mlcc_pass_manager *pm, const mlcc_ir_module *m);
+/* "legalize  0.12 ms\n..." into out. */
+void pm_format_timings(const mlcc_pass_manager *pm, mlcc_strbuf *out);
+
+/* ---- the graph passes ---- */
+/* Every op call with a legalization becomes call_tir of a te-built PrimFunc added to the
+ * module (structurally equal PrimFuncs are shared). */
+mlcc_ir_module *pass_legalize(const mlcc_ir_module *m, void *ctx);
+/* Var-to-var bindings folded: `y = x` removed and y's uses read x; an output `gv = lv` of a
+ * dataflow var lv makes lv's own binding define gv. */
+mlcc_ir_module *pass_canonicalize_bindings(const mlcc_ir_module *m, void *ctx);
+/* Unused pure bindings dropped (repeatedly), empty blocks dropped, and functions no longer
+ * reachable from the public ones (global_symbol) removed. */
+mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx);
+/* Each PrimFunc gets attr "op_pattern" (TVM's kinds, below) computed from its blocks. */
+mlcc_ir_module *pass_annotate_op_pattern(const mlcc_ir_module *m, void *ctx);
+
+typedef enum {
+    OP_PATTERN_ELEMWISE = 0,
+    OP_PATTERN_BROADCAST = 1,
+    OP_PATTERN_INJECTIVE = 2,
+    OP_PATTERN_COMM_REDUCE = 3,
+    OP_PATTERN_OUT_EWISE_FUSABLE = 4,
+    OP_PATTERN_TUPLE = 7,
+    OP_PATTERN_OPAQUE = 8,
+} mlcc_op_pattern;
+
+mlcc_op_pattern analyze_op_pattern(const mlcc_prim_func *f);
+const char *op_pattern_name(mlcc_op_pattern p); /* "elementwise", "broadcast", ... */
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Differential test: `mlcc tokenize` against Hugging Face tokenizers 0.23.2 (npm, the official
+# Node binding of the Rust library) on 20,000 seeded random strings per fixture tokenizer,
+# encoding with and without special tokens and decoding with and without skipping them; then
+# 5,000 strings each on synthetic tokenizers (synthetic_tokenizers.js) that exercise Unigram,
+# WordPiece and the components the fixtures lack.
+# MLCC_TOKENIZER_DIFF_COUNT overrides the count (the printed report names it).
+set -euo pipefail
+peers="$MLCC_SOURCE_DIR/tests/peers"
+count="${MLCC_TOKENIZER_DIFF_COUNT:-20000}"
+command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
+tokdir="$MLCC_TESTDATA/tokenizers"
+[ -f "$tokdir/llama3_1/tokenizer.json" ] || { echo "SKIP: fixtures missing in $tokdir"; exit 77; }
+# the binding must load its native library and tokenize, or there is no reference
+if ! (cd "$peers" && node -e "
+  const {Tokenizer} = require('tokenizers');
+  Tokenizer.fromFile('$tokdir/llama3_1/tokenizer.json').encode('ok', null, {addSpecialTokens: false})
+    .then(e => { if (!e.getIds().length) process.exit(1); });" ) 2>/dev/null; then
+  echo "SKIP: npm tokenizers is not installed or its native binary does not load (run scripts/install-deps.sh)"
+  exit 77
+fi
+work="$MLCC_BINARY_DIR/tokenizer-diff"
+rm -rf "$work"
+files=()
+for t in llama3_1 qwen3 deepseek_v3 gemma3 llama2 gptoss; do files+=("$tokdir/$t/tokenizer.json"); done
+cd "$peers"
+echo "differential test: $count random strings x ${#files[@]} tokenizers x (2 encode + 2 decode modes)"
+node tokenizer_diff.js "$MLCC" "$count" 20261125 "$work" "${files[@]}"
+synth=()
+while read -r f; do synth+=("$f"); done < <(node synthetic_tokenizers.js "$tokdir/llama3_1/tokenizer.json" "$work/synthetic")
+scount="${MLCC_TOKENIZER_SYNTH_COUNT:-5000}"
+echo "synthetic tokenizers: $scount random strings x ${#synth[@]} tokenizers"
+node tokenizer_diff.js "$MLCC" "$scount" 20261126 "$work" "${synth[@]}"
