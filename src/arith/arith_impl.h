@@ -30,6 +30,8 @@ struct arith_analyzer {
     mlcc_u64map vars; /* var pointer -> arith_var_info* */
     int bound_depth;  /* recursion guard for bounds through symbolic ranges */
     int prove_budget; /* relaxation steps left in the current proof */
+    mlcc_u64map *memo; /* during one top-level simplification: node -> its simplified form, so
+                          a shared subtree (a DAG) is simplified once */
 };
 
 /* ---- order.c ---- */
@@ -89,6 +91,8 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c);
 
 /* ---- rewrite.c ---- */
 mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e);
+/* arith_simp with a memo table for the call (the public entry points use this). */
+mlcc_expr *arith_simp_top(arith_analyzer *a, mlcc_expr *e);
 /* An int64 scalar: the type the canonical form handles. */
 static inline int arith_is_index(const mlcc_expr *e) {
     return e->dtype.code == DT_INT && e->dtype.bits == 64 && e->dtype.lanes == 1;

@@ -348,7 +348,30 @@ static mlcc_expr *simp_select(arith_analyzer *a, mlcc_expr *e) {
 
 /* ---- dispatch ---- */
 
+static mlcc_expr *simp_node(arith_analyzer *a, mlcc_expr *e);
+
 mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e) {
+    if (e->kind == EXPR_INT || e->kind == EXPR_FLOAT || e->kind == EXPR_VAR) return e;
+    if (!a->memo) return simp_node(a, e);
+    mlcc_expr *done = u64map_get_p(a->memo, e);
+    if (done) return done;
+    mlcc_expr *s = simp_node(a, e);
+    u64map_set_p(a->memo, e, s);
+    return s;
+}
+
+mlcc_expr *arith_simp_top(arith_analyzer *a, mlcc_expr *e) {
+    if (a->memo) return arith_simp(a, e);
+    mlcc_u64map memo;
+    u64map_init(&memo);
+    a->memo = &memo;
+    mlcc_expr *s = arith_simp(a, e);
+    a->memo = NULL;
+    u64map_free(&memo);
+    return s;
+}
+
+static mlcc_expr *simp_node(arith_analyzer *a, mlcc_expr *e) {
     switch (e->kind) {
     case EXPR_ADD:
     case EXPR_SUB:

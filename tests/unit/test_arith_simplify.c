@@ -85,6 +85,12 @@ static void test_affine(void) {
     EXPECT(a, SUB(MUL(ADD(x, I(1)), y), MUL(x, y)), "y");
     EXPECT(a, MUL(ADD(x, I(1)), ADD(x, I(-1))), "x * x - 1");
     EXPECT(a, MUL(MUL(x, I(4)), MUL(y, I(2))), "x * y * 8");
+    /* a DAG whose tree is 2^60 nodes: shared subtrees are simplified once */
+    mlcc_expr *d = x;
+    for (int t = 0; t < 60; t++) d = ADD(d, d);
+    char *ds = tir_expr_to_string(arith_simplify(a, d));
+    CHECK_EQ_STR(ds, "x * 1152921504606846976");
+    free(ds);
     arith_free(a);
 }
 
