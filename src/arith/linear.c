@@ -4,8 +4,9 @@
  * checked, and a form whose coefficients overflowed is flagged so callers keep the original
  * expression instead. Products of sums are expanded when small (so (x + 1) * y - x * y
  * cancels) and products of atoms are flattened and sorted (x * (y * z) == z * y * x).
- * The printing order puts larger |coefficient| first (row-major index expressions such as
- * i * 32 + j read naturally), positive terms before subtracted ones, the constant last. */
+ * The printing order puts products first, then larger |coefficient| first (row-major index
+ * expressions such as b * n * 64 + i * 64 + j or i * 32 + j read naturally), positive terms
+ * before subtracted ones, the constant last. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,8 +173,17 @@ static uint64_t abs_u64(int64_t v) {
     return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 }
 
+/* Factors in a product atom (x * y * z has 3). */
+static int degree(const mlcc_expr *e) {
+    if (e->kind == EXPR_MUL && e->bin.a->kind != EXPR_INT && e->bin.b->kind != EXPR_INT)
+        return degree(e->bin.a) + degree(e->bin.b);
+    return 1;
+}
+
 static int term_print_cmp(const void *x, const void *y) {
     const arith_term *a = x, *b = y;
+    int da = degree(a->atom), db = degree(b->atom);
+    if (da != db) return da > db ? -1 : 1;
     uint64_t ka = abs_u64(a->coef), kb = abs_u64(b->coef);
     if (ka != kb) return ka > kb ? -1 : 1;
     return arith_expr_compare(a->atom, b->atom);

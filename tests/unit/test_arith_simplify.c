@@ -84,6 +84,10 @@ static void test_affine(void) {
     EXPECT(a, SUB(MUL(MUL(x, y), z), MUL(z, MUL(y, x))), "0");
     EXPECT(a, SUB(MUL(ADD(x, I(1)), y), MUL(x, y)), "y");
     EXPECT(a, MUL(ADD(x, I(1)), ADD(x, I(-1))), "x * x - 1");
+    /* row-major flattening with symbolic strides: products first */
+    EXPECT(a, ADD(j, MUL(i, n)), "i * n + j");
+    EXPECT(a, ADD(ADD(j, MUL(i, I(64))), MUL(MUL(k, n), I(64))), "k * n * 64 + i * 64 + j");
+    EXPECT(a, ADD(MUL(j, I(4)), MUL(n, i)), "i * n + j * 4");
     EXPECT(a, MUL(MUL(x, I(4)), MUL(y, I(2))), "x * y * 8");
     /* a DAG whose tree is 2^60 nodes: shared subtrees are simplified once */
     mlcc_expr *d = x;
