@@ -287,6 +287,15 @@ static mlcc_expr *simp_compare(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, ml
         goto done;
     }
     if (lin_is_const(&d)) goto done;
+    if ((e->kind == EXPR_EQ || e->kind == EXPR_NE) && d.terms[0].coef < 0) {
+        /* x == y and y == x print alike: the first atom gets a positive coefficient */
+        arith_lin neg;
+        lin_init(&neg);
+        lin_add_lin(&neg, &d, -1);
+        lin_free(&d);
+        d = neg;
+        if (d.overflow) goto done;
+    }
     arith_lin s;
     lin_init(&s);
     int64_t cprime = 0;
@@ -328,13 +337,104 @@ static mlcc_expr *simp_not(arith_analyzer *a, mlcc_expr *e) {
     return x == e->un.a ? e : ir_not(x);
 }
 
+/* Inequalities as `l <= 0` (integers): x < y is x - y + 1 <= 0, x >= y is y - x <= 0. */
+static int as_le0(const mlcc_expr *c, arith_lin *out) {
+    if (c->kind < EXPR_LT || c->kind > EXPR_GE || !arith_is_index(c->bin.a) || !arith_is_index(c->bin.b)) return 0;
+    int flip = c->kind == EXPR_GT || c->kind == EXPR_GE;
+    int strict = c->kind == EXPR_LT || c->kind == EXPR_GT;
+    diff_lin(c->bin.a, c->bin.b, flip ? -1 : 1, strict, out);
+    if (!out->overflow) return 1;
+    lin_free(out);
+    return 0;
+}
+
+/* How two inequalities li <= 0, lj <= 0 relate when their sum or difference is constant:
+ * IMPLIES (li <= 0 gives lj <= 0), IMPLIED, and for lj = e - li (both hold iff e <= li <= 0)
+ * EXCLUSIVE when e > 0 and COVERING (one always holds) when e <= 1. */
+enum { REL_IMPLIES = 1, REL_IMPLIED = 2, REL_EXCLUSIVE = 4, REL_COVERING = 8 };
+
+static int relate(const arith_lin *li, const arith_lin *lj) {
+    arith_lin d;
+    lin_init(&d);
+    lin_add_lin(&d, li, 1);
+    lin_add_lin(&d, lj, -1);
+    lin_normalize(&d);
+    int r = 0;
+    if (!d.overflow && lin_is_const(&d)) {
+        r = d.c >= 0 ? REL_IMPLIES : REL_IMPLIED; /* li = lj + d */
+    } else {
+        lin_free(&d);
+        lin_init(&d);
+        lin_add_lin(&d, li, 1);
+        lin_add_lin(&d, lj, 1);
+        lin_normalize(&d);
+        if (!d.overflow && lin_is_const(&d)) r = (d.c > 0 ? REL_EXCLUSIVE : 0) | (d.c <= 1 ? REL_COVERING : 0);
+    }
+    lin_free(&d);
+    return r;
+}
+
+static void collect_logic(mlcc_expr *e, mlcc_expr_kind kind, mlcc_expr ***v, int *n, int *cap) {
+    if (e->kind == kind) {
+        collect_logic(e->bin.a, kind, v, n, cap);
+        collect_logic(e->bin.b, kind, v, n, cap);
+        return;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = mlcc_xrealloc(*v, sizeof(mlcc_expr *) * (size_t)*cap);
+    }
+    (*v)[(*n)++] = e;
+}
+
+/* A chain of and (or): duplicates and implied (implying) inequalities dropped, contradictory
+ * (complementary) pairs decided: x < 5 and x < 3 is x < 3; x < 3 or x >= 3 is True. */
+static mlcc_expr *merge_logic(mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    int is_and = e->kind == EXPR_AND;
+    mlcc_expr **v = NULL;
+    int n = 0, cap = 0;
+    collect_logic(x, e->kind, &v, &n, &cap);
+    collect_logic(y, e->kind, &v, &n, &cap);
+    mlcc_expr *out = NULL;
+    if (n > MAX_MINMAX_ARGS * 2) goto done;
+    for (int i = 0; i < n && !out; i++) {
+        for (int j = i + 1; j < n && v[i] && !out; j++) {
+            if (!v[j]) continue;
+            if (arith_expr_compare(v[i], v[j]) == 0) {
+                v[j] = NULL;
+                continue;
+            }
+            arith_lin li, lj;
+            if (!as_le0(v[i], &li)) continue;
+            if (!as_le0(v[j], &lj)) {
+                lin_free(&li);
+                continue;
+            }
+            int r = relate(&li, &lj);
+            lin_free(&li);
+            lin_free(&lj);
+            if (r & REL_IMPLIES) v[is_and ? j : i] = NULL;
+            else if (r & REL_IMPLIED) v[is_and ? i : j] = NULL;
+            else if ((r & REL_EXCLUSIVE) && is_and) out = ir_const_int(e->dtype, 0);
+            else if ((r & REL_COVERING) && !is_and) out = ir_const_int(e->dtype, 1);
+        }
+    }
+    if (!out) {
+        for (int i = 0; i < n; i++)
+            if (v[i]) out = out ? ir_binary(e->kind, out, v[i]) : v[i];
+    }
+done:
+    free(v);
+    return out ? out : rebuild_binary(e, x, y);
+}
+
 static mlcc_expr *simp_and_or(arith_analyzer *a, mlcc_expr *e) {
     int is_and = e->kind == EXPR_AND;
     mlcc_expr *x = arith_simp(a, e->bin.a);
     if (x->kind == EXPR_INT && e->dtype.lanes == 1 && (x->int_value != 0) != is_and) return ir_const_int(e->dtype, !is_and);
     mlcc_expr *y = arith_simp(a, e->bin.b);
-    if (arith_expr_compare(x, y) == 0) return x;
-    return rebuild_binary(e, x, y);
+    if (x->kind == EXPR_INT || y->kind == EXPR_INT || e->dtype.lanes != 1) return rebuild_binary(e, x, y);
+    return merge_logic(e, x, y);
 }
 
 static mlcc_expr *simp_select(arith_analyzer *a, mlcc_expr *e) {

@@ -154,12 +154,17 @@ static mlcc_expr *gen_edge_cond(arith_analyzer *a, int depth) {
     static const mlcc_expr_kind cmps[] = {EXPR_EQ, EXPR_NE, EXPR_LT, EXPR_LE, EXPR_GT, EXPR_GE};
     mlcc_expr *e = gen_int(depth);
     mlcc_expr_kind k = cmps[rng() % 6];
-    if (rng() % 2) return ir_binary(k, e, ir_add(e, ir_int(rand_in(-1, 1))));
+    if (rng() % 3 == 0) return ir_binary(k, e, ir_add(e, ir_int(rand_in(-1, 1))));
     int64_t lo, hi;
     arith_const_bounds(a, e, &lo, &hi);
     int64_t edge = rng() % 2 ? lo : hi;
     if (edge == INT64_MIN || edge == INT64_MAX) edge = 0;
-    return ir_binary(k, e, ir_int(edge + rand_in(-1, 1)));
+    mlcc_expr *c = ir_binary(k, e, ir_int(edge + rand_in(-1, 1)));
+    if (rng() % 2) return c;
+    /* two conditions on one expression, joined: implied, exclusive or covering pairs */
+    mlcc_expr *e2 = rng() % 2 ? e : ir_add(e, ir_int(rand_in(-2, 2)));
+    mlcc_expr *c2 = ir_binary(cmps[rng() % 6], ir_int(edge + rand_in(-2, 2)), e2);
+    return rng() % 2 ? ir_and(c, c2) : ir_or(c2, c);
 }
 
 static int reports;

@@ -217,6 +217,16 @@ static void test_compare_select_logic(void) {
     EXPECT(a, ir_and(ir_lt(x, y), ir_gt(x, ADD(x, I(1)))), "False");
     EXPECT(a, ir_or(ir_lt(x, y), ir_le(x, x)), "True");
     EXPECT(a, ir_or(ir_lt(x, y), ir_lt(y, x)), "x < y or y < x");
+    /* chains: implied inequalities dropped, complementary pairs decided */
+    EXPECT(a, ir_and(ir_lt(x, I(5)), ir_lt(x, I(3))), "x < 3");
+    EXPECT(a, ir_or(ir_lt(x, I(5)), ir_lt(x, I(3))), "x < 5");
+    EXPECT(a, ir_and(ir_and(ir_lt(x, y), ir_ge(z, I(0))), ir_le(x, y)), "x < y and z >= 0");
+    EXPECT(a, ir_and(ir_lt(x, I(3)), ir_ge(x, I(3))), "False");
+    EXPECT(a, ir_and(ir_lt(x, I(3)), ir_ge(x, I(2))), "x < 3 and x >= 2");
+    EXPECT(a, ir_or(ir_lt(x, I(3)), ir_ge(x, I(3))), "True");
+    EXPECT(a, ir_or(ir_lt(x, I(3)), ir_ge(x, I(4))), "x < 3 or x >= 4");
+    EXPECT(a, ir_and(ir_eq(x, y), ir_eq(y, x)), "x == y");
+    EXPECT(a, ir_and(ir_lt(ADD(MUL(i, I(4)), j), n), ir_lt(ADD(j, MUL(I(4), i)), n)), "i * 4 + j < n");
     arith_free(a);
 }
 
