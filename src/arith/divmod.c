@@ -5,7 +5,12 @@
  * and what remains is resolved by its bounds (0 <= y < 8 gives y // 8 = 0, y % 8 = y), by a
  * common factor (x * 4 // 8 = x // 2, x * 4 % 8 = (x % 2) * 4) or by nesting
  * (x // 4 // 8 = x // 32, (x % 32) % 8 = x % 8). All of these hold for every integer value,
- * negative ones included, because floor division is used throughout. */
+ * negative ones included, because floor division is used throughout.
+ *
+ * Overflow: a numerator regrouped from the input (y + 2 above) is only divided when its value
+ * provably fits in int64 (lin_value_fits), since it might overflow where the input's
+ * numerator did not; otherwise the whole numerator is divided. Remainders modulo a power of
+ * two are exempt: wrap-around modulo 2^64 leaves them unchanged. */
 #include "arith/arith_impl.h"
 
 static int64_t lin_div_exact(arith_lin *l, int64_t g) {
