@@ -66,6 +66,9 @@ mlcc_expr *lin_to_expr(const arith_lin *l);
 /* The canonical form of a product tree (int64): factors simplified, expanded when the result
  * is small, else one sorted product atom. NULL if a coefficient would overflow. */
 mlcc_expr *lin_product(arith_analyzer *a, mlcc_expr *e);
+/* The product atom with one factor equal to `factor` removed (1 if atom is that factor), or
+ * NULL when the factor does not occur. */
+mlcc_expr *lin_atom_without_factor(mlcc_expr *atom, const mlcc_expr *factor);
 /* gcd of |coefficients| (not the constant); 0 when there are no terms. */
 int64_t lin_coef_gcd(const arith_lin *l);
 
@@ -88,6 +91,8 @@ int lin_value_fits(arith_analyzer *a, const arith_lin *l);
 /* ---- divmod.c ---- */
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c);
 mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c);
+/* num // den or num % den (is_mod) for a divisor den = d0 * atom; NULL if nothing applies. */
+mlcc_expr *arith_divmod_symbolic(arith_analyzer *a, const arith_lin *num, mlcc_expr *den, int is_mod);
 
 /* ---- rewrite.c ---- */
 mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e);

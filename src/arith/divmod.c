@@ -205,3 +205,86 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     lin_free(&r);
     return out;
 }
+
+/* ---- symbolic divisors ---- */
+
+/* 0 <= r < den for every value? */
+static int within_divisor(arith_analyzer *a, const arith_lin *r, const arith_lin *den) {
+    arith_lin t;
+    lin_init(&t);
+    lin_add_lin(&t, r, -1); /* -r <= 0 */
+    lin_normalize(&t);
+    int ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    if (!ok) return 0;
+    lin_init(&t);
+    lin_add_lin(&t, r, 1); /* r - den + 1 <= 0 */
+    lin_add_lin(&t, den, -1);
+    lin_add_const(&t, 1, 1);
+    lin_normalize(&t);
+    ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    return ok;
+}
+
+static int divisor_positive(arith_analyzer *a, const arith_lin *d) {
+    arith_lin t;
+    lin_init(&t);
+    lin_add_lin(&t, d, -1); /* 1 - d <= 0 */
+    lin_add_const(&t, 1, 1);
+    lin_normalize(&t);
+    int ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    return ok;
+}
+
+/* For a divisor d = d0 * A (A an atom, d0 > 0), terms that are multiples of d move out of the
+ * division exactly as for constants, for any d != 0 (with d == 0 the input fails anyway):
+ *     (i * n + j) // n = i + j // n,   (i * n + j) % n = j % n
+ * and 0 <= j < n (j in [0, n)) then makes j // n = 0 and j % n = j. */
+mlcc_expr *arith_divmod_symbolic(arith_analyzer *a, const arith_lin *num, mlcc_expr *den, int is_mod) {
+    arith_lin d, q, r;
+    lin_init(&d);
+    lin_init(&q);
+    lin_init(&r);
+    mlcc_expr *out = NULL;
+    lin_add_expr(&d, den, 1);
+    lin_normalize(&d);
+    if (d.overflow || d.n != 1 || d.c != 0 || d.terms[0].coef <= 0) goto done;
+    mlcc_expr *atom = d.terms[0].atom;
+    int64_t d0 = d.terms[0].coef;
+    r.c = num->c;
+    for (int i = 0; i < num->n; i++) {
+        mlcc_expr *rest = num->terms[i].coef % d0 == 0 ? lin_atom_without_factor(num->terms[i].atom, atom) : NULL;
+        if (rest) lin_add_expr(&q, rest, num->terms[i].coef / d0);
+        else lin_add_term(&r, num->terms[i].atom, num->terms[i].coef);
+    }
+    lin_normalize(&q);
+    lin_normalize(&r);
+    if (q.overflow || r.overflow) goto done;
+    if (q.n == 0 && q.c == 0) {
+        /* nothing to split off: only the range can decide */
+    } else if (!(lin_is_const(&r) && r.c == 0) && (!lin_value_fits(a, &r) || !divisor_positive(a, &d))) {
+        /* a new numerator must fit, and must not meet a divisor of -1 (INT64_MIN / -1 traps) */
+        lin_free(&q); /* leaves it empty */
+        lin_free(&r);
+        lin_copy(&r, num);
+    }
+    int zero = lin_is_const(&r) && r.c == 0;
+    if (zero || within_divisor(a, &r, &d)) {
+        out = is_mod ? lin_to_expr(&r) : lin_to_expr(&q);
+    } else if (q.n > 0 || q.c != 0) {
+        if (is_mod) {
+            out = ir_floormod(lin_to_expr(&r), den);
+        } else {
+            lin_add_term(&q, ir_floordiv(lin_to_expr(&r), den), 1);
+            lin_normalize(&q);
+            if (!q.overflow) out = lin_to_expr(&q);
+        }
+    }
+done:
+    lin_free(&d);
+    lin_free(&q);
+    lin_free(&r);
+    return out;
+}

@@ -154,9 +154,47 @@ static int fuse_divmod_once(arith_lin *l) {
     return 0;
 }
 
+/* x // d * d for a non-constant atom d: the product atom's factors are x // d and d. */
+static mlcc_expr *sym_floordiv_times_divisor(const mlcc_expr *atom) {
+    if (atom->kind != EXPR_MUL) return NULL;
+    const mlcc_expr *p = atom->bin.a, *q = atom->bin.b;
+    for (int swap = 0; swap < 2; swap++) {
+        const mlcc_expr *d = swap ? q : p, *other = swap ? p : q;
+        if (d->kind == EXPR_FLOORDIV && d->bin.b->kind != EXPR_INT && arith_expr_compare(d->bin.b, other) == 0)
+            return (mlcc_expr *)d;
+    }
+    return NULL;
+}
+
+/* The same fusions for a symbolic divisor d (any d != 0; d == 0 makes the input fail):
+ *   k * (x // d * d) + k * (x % d)  ->  k * x,   k * x - k * (x // d * d)  ->  k * (x % d) */
+static int fuse_sym_divmod_once(arith_lin *l) {
+    for (int i = 0; i < l->n; i++) {
+        mlcc_expr *d = sym_floordiv_times_divisor(l->terms[i].atom);
+        if (!d) continue;
+        int64_t k = l->terms[i].coef;
+        if (k == INT64_MIN) continue;
+        for (int j = 0; j < l->n; j++) {
+            mlcc_expr *m = l->terms[j].atom;
+            int is_mod = m->kind == EXPR_FLOORMOD && l->terms[j].coef == k && arith_expr_compare(m->bin.a, d->bin.a) == 0 &&
+                         arith_expr_compare(m->bin.b, d->bin.b) == 0;
+            int is_x = j != i && l->terms[j].coef == -k && arith_expr_compare(m, d->bin.a) == 0;
+            if (!is_mod && !is_x) continue;
+            mlcc_expr *x = d->bin.a, *mod = ir_floormod(d->bin.a, d->bin.b);
+            remove_term(l, i > j ? i : j);
+            remove_term(l, i > j ? j : i);
+            if (is_mod) lin_add_expr(l, x, k);
+            else lin_add_term(l, mod, -k);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void lin_normalize(arith_lin *l) {
     sort_and_merge(l);
-    for (int guard = 0; guard < 64 && !l->overflow && fuse_divmod_once(l); guard++) sort_and_merge(l);
+    for (int guard = 0; guard < 64 && !l->overflow && (fuse_divmod_once(l) || fuse_sym_divmod_once(l)); guard++)
+        sort_and_merge(l);
 }
 
 int lin_is_const(const arith_lin *l) {
@@ -248,6 +286,24 @@ static mlcc_expr *atom_product(mlcc_expr *x, mlcc_expr *y) {
     for (int i = 1; i < n; i++) acc = ir_mul(acc, f[i]);
     free(f);
     return acc;
+}
+
+mlcc_expr *lin_atom_without_factor(mlcc_expr *atom, const mlcc_expr *factor) {
+    if (arith_expr_compare(atom, factor) == 0) return ir_int(1);
+    mlcc_expr **f = NULL;
+    int n = 0, cap = 0;
+    collect_factors(atom, &f, &n, &cap);
+    mlcc_expr *out = NULL;
+    int removed = 0;
+    for (int i = 0; i < n; i++) {
+        if (!removed && arith_expr_compare(f[i], factor) == 0) {
+            removed = 1;
+            continue;
+        }
+        out = out ? ir_mul(out, f[i]) : f[i]; /* the factors stay sorted */
+    }
+    free(f);
+    return removed && n > 1 ? out : NULL;
 }
 
 /* out += a * b (both normalized forms), expanding every pair of terms. */

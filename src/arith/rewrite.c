@@ -119,6 +119,15 @@ static mlcc_expr *simp_sum(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_e
 }
 
 static mlcc_expr *simp_divmod(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    if (y->kind != EXPR_INT && (e->kind == EXPR_FLOORDIV || e->kind == EXPR_FLOORMOD)) {
+        arith_lin l;
+        lin_init(&l);
+        lin_add_expr(&l, x, 1);
+        lin_normalize(&l);
+        mlcc_expr *out = l.overflow ? NULL : arith_divmod_symbolic(a, &l, y, e->kind == EXPR_FLOORMOD);
+        lin_free(&l);
+        return out ? out : rebuild_binary(e, x, y);
+    }
     if (y->kind != EXPR_INT || y->int_value <= 0) return rebuild_binary(e, x, y);
     mlcc_expr_kind k = e->kind;
     if (k == EXPR_DIV || k == EXPR_MOD) {

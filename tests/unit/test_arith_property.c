@@ -127,6 +127,16 @@ static mlcc_expr *gen_int(int depth) {
     int64_t d = divisors[rng() % 9];
     if (big && rng() % 4 == 0) d = big_const() & INT64_MAX;
     if (d == 0) d = 1;
+    if (rng() % 12 == 0) {
+        /* a symbolic divisor (n, or a var that may be negative or 0) and multiples of it */
+        mlcc_expr *d = rng() % 2 ? vars[VN] : vars[rng() % NVARS];
+        mlcc_expr *num = rng() % 2 ? ir_add(ir_mul(gen_int(depth - 1), d), gen_int(depth - 1)) : gen_int(depth - 1);
+        switch (rng() % 3) {
+        case 0: return ir_floordiv(num, d);
+        case 1: return ir_floormod(num, d);
+        default: return ir_add(ir_mul(ir_floordiv(num, d), d), ir_floormod(num, d));
+        }
+    }
     switch (rng() % 16) {
     case 0:
     case 1:

@@ -151,6 +151,21 @@ static void test_divmod(void) {
     EXPECT(a, FDIV(f, I(128)), "0");
     EXPECT(a, ir_div(f, I(32)), "f // 32");
     EXPECT(a, ir_binary(EXPR_MOD, f, I(32)), "f % 32");
+    /* symbolic divisors: any divisor d != 0 for the identities, ranges for the rest */
+    EXPECT(a, ADD(MUL(FDIV(x, n), n), FMOD(x, n)), "x");
+    EXPECT(a, SUB(x, MUL(FDIV(x, n), n)), "x % n");
+    /* splitting needs n >= 1: with n == -1 a new numerator INT64_MIN would trap */
+    EXPECT(a, FDIV(ADD(MUL(f, n), z), n), "(f * n + z) // n");
+    arith_bind_bounds(a, n, 1, 1 << 20);
+    EXPECT(a, FDIV(ADD(MUL(f, n), z), n), "f + z // n");
+    EXPECT(a, FMOD(ADD(MUL(f, n), z), n), "z % n");
+    EXPECT(a, FDIV(MUL(f, MUL(n, I(4))), MUL(n, I(2))), "f * 2");
+    EXPECT(a, FDIV(x, n), "x // n");
+    arith_bind_range(a, j, I(0), n);
+    EXPECT(a, FDIV(j, n), "0");
+    EXPECT(a, FMOD(j, n), "j");
+    EXPECT(a, FDIV(ADD(MUL(x, n), j), n), "x");
+    EXPECT(a, FMOD(ADD(MUL(x, n), j), n), "j");
     /* i * 4 + k over i in [0, 8), k in [0, 4): the split's inverse */
     arith_bind_range(a, i, I(0), I(8));
     arith_bind_range(a, k, I(0), I(4));
