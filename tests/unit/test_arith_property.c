@@ -1,8 +1,11 @@
 /* test_arith_property.c - property tests of the arithmetic analyzer against the reference
  * evaluator (arith_eval_int).
  *
- * Seeded random integer expression trees over variables with constant, symbolic and size-var
- * ranges are evaluated at many random points inside those ranges (endpoints favoured):
+ * Seeded random integer expression trees (+ - *, floordiv/floormod/truncdiv/truncmod by
+ * constants and by variables, min, max, select, comparisons, and/or/not) over variables with
+ * constant, symbolic (j in [0, n), k in [y, y + n)) and size-var ranges, plus conditions at
+ * the edge of their bounds, are evaluated at many random points inside those ranges
+ * (endpoints favoured); a fifth of the trees are simplified knowing nothing of the ranges:
  *   - simplify(e) has the value of e wherever e evaluates (no division by zero);
  *   - simplify is a normal form: simplifying its output again prints the same (where no
  *     coefficient overflows);
@@ -10,7 +13,8 @@
  *   - arith_prove(c) = 1 only for conditions true at every sampled point;
  *   - a quarter of the trees have constants near the int64 limits: wherever the original does
  *     not overflow, the simplified expression (evaluated with wrap-around) must agree.
- * MLCC_ARITH_SEED and MLCC_ARITH_TREES override the seed and the number of trees. */
+ * MLCC_ARITH_SEED, MLCC_ARITH_TREES and MLCC_ARITH_DEPTH override the seed, the number of
+ * trees (20000) and the depth range. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
