@@ -6,7 +6,7 @@ set -euo pipefail
 DEBIAN_PACKAGES=(
   build-essential cmake pkg-config git
   libjansson-dev libpcre2-dev libutf8proc-dev libdlpack-dev libevent-dev
-  libcurl4-openssl-dev libedit-dev libopenblas-dev zlib1g-dev
+  libcurl4-openssl-dev libssl-dev libedit-dev libopenblas-dev zlib1g-dev
   clang libclang-rt-14-dev
   python3 python3-jinja2 python3-jsonschema curl nodejs npm
 )

@@ -10,6 +10,8 @@ typedef struct mlcc_command {
 
 int cmd_show_demo(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_download(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ static const mlcc_command commands[] = {
     {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},
+    {"download", "fetch HF://org/repo[@rev][/file.gguf] into the cache and print its path", cmd_download},
+    {"cache", "list or remove downloaded models (list | rm org/repo | dir)", cmd_cache},
     {"tokenize", "encode or decode JSON Lines with a tokenizer (tokenizer.json, model dir, GGUF)", cmd_tokenize},
 };
 

@@ -1,6 +1,7 @@
 /* build.h - the compiler's driver: IRModule -> model library (DESIGN.md §2, §3.9).
  *
- * legalize -> canonicalize bindings -> dead-code elimination -> VM lowering (with static memory
+ * legalize -> canonicalize bindings -> annotate op patterns -> fuse ops -> fuse TIR ->
+ * dead-code elimination -> VM lowering (with static memory
  * planning) -> C codegen of every kernel -> one shared object with the VM program and the
  * metadata. mlcc_build writes it to a file (ahead of time, `mlcc compile`); mlcc_build_vm
  * compiles through the JIT cache and returns a ready VM. */

@@ -541,8 +541,15 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
         u64map_init(&g.names);
         strmap_init(&g.used);
         /* reserve the identifiers the prelude and wrapper use */
-        static const char *reserved[] = {"args", "type_codes", "num_args", "ret", "ret_type_code",
-                                         "resource", "expect", "d", NULL};
+        /* the wrapper's own names, C keywords, and names the prelude and libc define */
+        static const char *reserved[] = {
+            "args", "type_codes", "num_args", "ret", "ret_type_code", "resource", "expect", "d",
+            "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+            "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+            "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+            "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
+            "_Float16", "bool", "true", "false", "NULL", "exp", "log", "sqrt", "tanh", "erf", "pow",
+            "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", NULL};
         for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
         int rc = emit_function(&g, funcs[i]);
         u64map_free(&g.names);

@@ -24,7 +24,9 @@ typedef struct factors {
 } factors;
 
 static void factor_into(factors *fs, mlcc_expr *e) {
-    if (e->kind == EXPR_INT) fs->c *= e->int_value;
+    if (e->kind == EXPR_INT) {
+        if (__builtin_mul_overflow(fs->c, e->int_value, &fs->c)) fs->overflow = 1;
+    }
     else if (e->kind == EXPR_MUL) factor_into(fs, e->bin.a), factor_into(fs, e->bin.b);
     else if (fs->n < 32) fs->f[fs->n++] = e;
     else fs->overflow = 1;
@@ -80,6 +82,10 @@ static rx_sinfo *infer_reshape(const rx_expr *call) {
     mlcc_expr *numel = dims_product(x->shape, x->ndim);
     cancel(&have, &want);
     char *d = NULL;
+    if (infer_at >= 0 && want.c == 0) {
+        mlcc_set_error("reshape: cannot infer the -1 dimension next to a zero-size one");
+        return NULL;
+    }
     if (infer_at >= 0) {
         if (want.n == 0 && !want.overflow && !have.overflow && want.c != 0 && have.c % want.c == 0) {
             have.c /= want.c;
@@ -254,8 +260,12 @@ static mlcc_expr *concat_body(mlcc_expr **idx, void *ctx) {
 static rx_expr *legalize_concat(rx_builder *bb, const rx_expr *call) {
     rx_expr *tup = call->call.args[0];
     if (tup->kind != RX_TUPLE) {
-        mlcc_set_error("concat: legalize needs a tuple literal operand");
-        return NULL;
+        /* a tuple-valued var (e.g. split's result): bind its fields first */
+        int n = tup->sinfo->nfields;
+        rx_expr **fields = ir_alloc(sizeof(rx_expr *) * (size_t)(n + 1));
+        for (int i = 0; i < n; i++)
+            if (!(fields[i] = bb_emit(bb, rx_tuple_get_item(tup, i), "lv"))) return NULL;
+        tup = rx_tuple(fields, n);
     }
     concat_ctx c;
     c.n = tup->tuple.n;

@@ -3,6 +3,7 @@
 #include "runtime/module.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,16 @@ static int check_contract(MLCCModule *m) {
     return 0;
 }
 
+/* Model libraries use OpenMP. If libgomp arrived only as their dependency, the dlclose of the
+ * last one would unmap it while its idle worker threads still run inside it (a crash seen as
+ * a segfault in a libgomp thread). Loading it once with RTLD_NODELETE pins it for the process. */
+static void pin_openmp_runtime(void) {
+    dlopen("libgomp.so.1", RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
+}
+
 MLCCModule *mlcc_module_load(const char *path) {
+    static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+    pthread_once(&pin_once, pin_openmp_runtime);
     dlerror();
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {

@@ -73,7 +73,7 @@ static void mark_module_uses(const mlcc_ir_module *m, mlcc_u64map *used) {
 }
 
 /* Keeps public functions and what they reach through global vars. */
-static mlcc_ir_module *drop_unreachable(mlcc_ir_module *m) {
+mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m) {
     mlcc_u64map reach;
     u64map_init(&reach);
     for (int i = 0; i < m->n; i++)
@@ -111,5 +111,5 @@ mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx) {
         cur = next;
         if (!c.removed) break;
     }
-    return drop_unreachable((mlcc_ir_module *)cur);
+    return remove_unreachable_functions(cur);
 }

@@ -33,6 +33,8 @@ static const mlcc_pass builtin[] = {
     {"canonicalize_bindings", pass_canonicalize_bindings, NULL},
     {"dead_code_elimination", pass_dead_code_elimination, NULL},
     {"annotate_op_pattern", pass_annotate_op_pattern, NULL},
+    {"fuse_ops", pass_fuse_ops, NULL},
+    {"fuse_tir", pass_fuse_tir, NULL},
 };
 
 int pm_add_named(mlcc_pass_manager *pm, const char *name) {
@@ -42,7 +44,7 @@ int pm_add_named(mlcc_pass_manager *pm, const char *name) {
             return 0;
         }
     return mlcc_set_error("unknown pass '%s' (known: legalize, canonicalize_bindings, dead_code_elimination, "
-                          "annotate_op_pattern)", name);
+                          "annotate_op_pattern, fuse_ops, fuse_tir)", name);
 }
 
 void pm_print_after(mlcc_pass_manager *pm, const char *name) {

@@ -55,6 +55,18 @@ mlcc_ir_module *pass_canonicalize_bindings(const mlcc_ir_module *m, void *ctx);
 /* Unused pure bindings dropped (repeatedly), empty blocks dropped, and functions no longer
  * reachable from the public ones (global_symbol) removed. */
 mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx);
+/* The functions of m reachable from its public ones (attr global_symbol), in order. */
+mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);
+/* Groups call_tir bindings of each dataflow block by TVM's fusion rules (post-dominator based:
+ * elementwise/broadcast chains, injective chains, a matmul (out-ewise-fusable) with its
+ * elementwise epilogue, producers into a reduction); each group of two or more becomes a
+ * private graph function with attr "Primitive" = 1, called in the group's place. Needs
+ * annotate_op_pattern first (PrimFuncs without "op_pattern" count as opaque). */
+mlcc_ir_module *pass_fuse_ops(const mlcc_ir_module *m, void *ctx);
+/* Each Primitive graph function becomes one PrimFunc (its call_tir PrimFuncs merged, symbolic
+ * shapes bound, intermediates as allocated buffers) and its calls call_tir of it; the
+ * Primitive functions and PrimFuncs no longer used are dropped. */
+mlcc_ir_module *pass_fuse_tir(const mlcc_ir_module *m, void *ctx);
 /* Each PrimFunc gets attr "op_pattern" (TVM's kinds, below) computed from its blocks. */
 mlcc_ir_module *pass_annotate_op_pattern(const mlcc_ir_module *m, void *ctx);
 

@@ -48,13 +48,18 @@ int main(int argc, char **argv) {
     fclose(in);
     MLCCValue ret;
     int code;
-    if (mlcc_vm_invoke(vm, argv[2], args, codes, nargs, &ret, &code) != 0) {
-        fprintf(stderr, "error: %s\n", mlcc_last_error());
+    int rc = mlcc_vm_invoke(vm, argv[2], args, codes, nargs, &ret, &code);
+    if (rc != 0) fprintf(stderr, "error: %s\n", mlcc_last_error());
+    for (int i = 0; i < nargs; i++) mlcc_ndarray_release(arrays[i]);
+    if (rc != 0) {
+        mlcc_vm_free(vm);
         return 1;
     }
     MLCCNDArray *out = code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
     if (!out || out->obj.type_index != MLCC_OBJECT_NDARRAY) {
         fprintf(stderr, "error: %s did not return a tensor\n", argv[2]);
+        mlcc_value_release(ret, code);
+        mlcc_vm_free(vm);
         return 1;
     }
     FILE *f = fopen(argv[4], "wb");
@@ -62,7 +67,6 @@ int main(int argc, char **argv) {
     int ok = f && fwrite(out->dl.data, 1, nbytes, f) == nbytes;
     if (f) fclose(f);
     mlcc_value_release(ret, code);
-    for (int i = 0; i < nargs; i++) mlcc_ndarray_release(arrays[i]);
     mlcc_vm_free(vm);
     return ok ? 0 : 1;
 }

@@ -214,6 +214,28 @@ static void test_tuples_constants_packed(void) {
                        "T_split_1: T.Buffer((n, 4), \"float32\"), T_split_2: T.Buffer((n, 4), \"float32\"))") != NULL);
     if (!strstr(text, "parts[1]")) printf("%s", text);
     free(text);
+
+    /* concat of a tuple-valued var: legalize binds the fields first */
+    mlcc_ir_module *mod2 = irmod_new();
+    bb = bb_new(mod2);
+    bb_begin_function(bb, "main", &x, 1);
+    bb_begin_dataflow(bb);
+    parts = bb_emit(bb, op_split(x, 2, 1), "parts");
+    rx_expr *joined = bb_emit(bb, op_call("concat", &parts, 1, rx_attrs_set_int((rx_attrs){NULL, 0}, "axis", 1)), "joined");
+    CHECK_MSG(joined != NULL, "%s", mlcc_last_error());
+    gv = bb_emit_output(bb, joined, "gv");
+    bb_end_dataflow(bb);
+    CHECK(bb_end_function(bb, gv) != NULL);
+    bb_free(bb);
+    out = pass_legalize(mod2, NULL);
+    CHECK_MSG(out != NULL, "%s", mlcc_last_error());
+    if (!out) return;
+    char *main_text = function_text(out, "main");
+    CHECK_MSG(strstr(main_text, "lv: R.Tensor((n, 6), dtype=\"float32\") = parts[0]") &&
+                  strstr(main_text, "lv1: R.Tensor((n, 6), dtype=\"float32\") = parts[1]") &&
+                  strstr(main_text, "R.call_tir(cls.concat, (lv, lv1), out_sinfo=R.Tensor((n, 12), dtype=\"float32\"))"),
+              "%s", main_text);
+    free(main_text);
 }
 
 /* Two graph functions legalizing the same computation share one PrimFunc; a call with a wrong

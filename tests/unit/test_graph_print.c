@@ -5,7 +5,7 @@
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "support/error.h"
-#include "support/file.h"
+#include "golden.h"
 #include "test.h"
 #include "transform/pass.h"
 
@@ -37,49 +37,6 @@ static mlcc_ir_module *build_mlp(void) {
     return mod;
 }
 
-/* The golden file's path: $MLCC_SOURCE_DIR/tests/unit/golden/<name>, else beside this source. */
-static char *golden_path(const char *name) {
-    const char *src = getenv("MLCC_SOURCE_DIR");
-    mlcc_strbuf sb = STRBUF_INIT;
-    if (src) {
-        sb_printf(&sb, "%s/tests/unit/golden/%s", src, name);
-    } else {
-        const char *slash = strrchr(__FILE__, '/');
-        sb_printf(&sb, "%.*s/golden/%s", slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".", name);
-    }
-    return sb_detach(&sb);
-}
-
-/* Compares text with the golden file (MLCC_UPDATE_GOLDEN=1 rewrites it instead). */
-static void check_golden(const char *name, const char *text) {
-    char *path = golden_path(name);
-    if (getenv("MLCC_UPDATE_GOLDEN")) {
-        CHECK_EQ_INT(mlcc_write_file_atomic(path, text, strlen(text)), 0);
-        free(path);
-        return;
-    }
-    size_t len = 0;
-    char *want = mlcc_read_file(path, &len);
-    CHECK_MSG(want != NULL, "cannot read %s: %s", path, mlcc_last_error());
-    if (want) {
-        if (strcmp(want, text) != 0) {
-            /* show the first differing line rather than two huge texts */
-            const char *a = want, *b = text;
-            int line = 1;
-            while (*a && *a == *b) line += *a == '\n', a++, b++;
-            const char *la = a, *lb = b;
-            while (la > want && la[-1] != '\n') la--;
-            while (lb > text && lb[-1] != '\n') lb--;
-            CHECK_MSG(0, "%s differs at line %d:\n  want: %.*s\n  got:  %.*s", path, line, (int)strcspn(la, "\n"), la,
-                      (int)strcspn(lb, "\n"), lb);
-        } else {
-            CHECK(1);
-        }
-    }
-    free(want);
-    free(path);
-}
-
 static void test_mlp_golden(void) {
     mlcc_ir_module *mod = build_mlp();
     mlcc_strbuf all = STRBUF_INIT;
@@ -98,7 +55,7 @@ static void test_mlp_golden(void) {
     pm_set_print_sink(&pm, &all);
     mlcc_ir_module *out = pm_run(&pm, mod);
     CHECK_MSG(out != NULL, "%s", mlcc_last_error());
-    check_golden("graph_mlp.txt", sb_cstr(&all));
+    CHECK_GOLDEN("graph_mlp.txt", sb_cstr(&all));
     CHECK_EQ_INT(pm.ntimings, 4);
     if (out) {
         /* DCE removed the unused exp and its PrimFunc; the input module is unchanged */

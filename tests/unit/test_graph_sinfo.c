@@ -103,6 +103,7 @@ static void test_shape_ops(void) {
                  "R.Tensor((n, 4, 16), dtype=\"float32\")");
     EXPECT_SINFO(p, 1, op_reshape(x, (mlcc_expr *[]){ir_int(-1)}, 1), "R.Tensor((n * 64,), dtype=\"float32\")");
     EXPECT_ERROR(p, 1, op_reshape(x, (mlcc_expr *[]){ir_int(-1), ir_int(-1)}, 2), "more than one -1");
+    EXPECT_ERROR(p, 1, op_reshape(x, (mlcc_expr *[]){ir_int(0), ir_int(-1)}, 2), "zero-size");
     rx_expr *c = tensor_var("c", DT_F32, ir_int(6), ir_int(4));
     rx_expr *pc[] = {c};
     EXPECT_ERROR(pc, 1, op_reshape(c, (mlcc_expr *[]){ir_int(5), ir_int(5)}, 2),

@@ -1,0 +1,86 @@
+/* schedule.h - TensorIR schedule primitives (DESIGN.md §3.5), after tvm.tir.Schedule.
+ *
+ * A schedule owns a copy of a PrimFunc and transforms it in place, one primitive at a time.
+ * Blocks are named by their (unique) block name; loops by their loop var (an EXPR_VAR node:
+ * primitives keep the vars of loops they do not replace, and create new vars for the loops they
+ * make, so a loop var stays a valid reference until a primitive consumes that loop).
+ *
+ * Every primitive checks its legality from the block signatures (iter types and domains,
+ * bindings, read/write regions) and either succeeds or fails with an error naming the
+ * primitive, the block or loop, and the reason, leaving the function untouched. It never
+ * produces a wrong program.
+ *
+ * Every successful primitive appends one instruction to the trace, which prints as replayable
+ * Python-like code:
+ *     b0 = sch.get_block("C")
+ *     l1, l2, l3 = sch.get_loops(b0)
+ *     l4, l5 = sch.split(l1, factors=[None, 4])
+ *     sch.parallel(l4)
+ * sch_replay parses such text and applies it to another schedule (of the original function),
+ * which then holds a structurally equal function.
+ *
+ * IR built by primitives lives in the current IR arena (see tir.h). */
+#ifndef MLCC_SCHEDULE_SCHEDULE_H
+#define MLCC_SCHEDULE_SCHEDULE_H
+
+#include <stdint.h>
+
+#include "ir/tir.h"
+
+typedef struct mlcc_schedule mlcc_schedule;
+
+/* A factor of sch_split left for the schedule to infer (printed as None). */
+#define SCH_INFER INT64_MIN
+
+/* A schedule over a copy of f (f itself is never modified). */
+mlcc_schedule *sch_create(const mlcc_prim_func *f);
+void sch_free(mlcc_schedule *s);
+/* The function as transformed so far (owned by the schedule; valid until the next primitive
+ * replaces its body, so print or copy it before scheduling further if needed). */
+mlcc_prim_func *sch_func(mlcc_schedule *s);
+
+/* ---- lookups ---- */
+/* The block named `name` (returns the interned name), or NULL with an error. */
+const char *sch_get_block(mlcc_schedule *s, const char *name);
+/* The loops around block, outermost first, into *out (IR arena memory); returns the count or
+ * -1 with an error. */
+int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
+/* Names of all blocks in program order (IR arena memory); returns the count. */
+int sch_get_blocks(mlcc_schedule *s, const char ***out);
+
+/* ---- loop transformations ---- */
+/* Splits loop into n nested loops of the given extents (outermost first); at most one factor
+ * may be SCH_INFER. The product must cover the extent; where it exceeds it, the blocks under
+ * the loop get the predicate `i_0 * f + i_1 < extent`. out receives the n new loop vars. */
+int sch_split(mlcc_schedule *s, mlcc_expr *loop, const int64_t *factors, int n, mlcc_expr **out);
+/* Fuses a perfectly nested chain of loops (outermost first) into one; NULL on error. */
+mlcc_expr *sch_fuse(mlcc_schedule *s, mlcc_expr **loops, int n);
+/* Reorders loops of one nest: the positions of the given loops in the nest are filled with them
+ * in the order given; other loops of the nest stay where they are. */
+int sch_reorder(mlcc_schedule *s, mlcc_expr **loops, int n);
+
+/* ---- loop annotations ---- */
+int sch_parallel(mlcc_schedule *s, mlcc_expr *loop);
+int sch_vectorize(mlcc_schedule *s, mlcc_expr *loop);
+int sch_unroll(mlcc_schedule *s, mlcc_expr *loop);
+/* Binds a loop to a GPU thread axis ("blockIdx.x", "threadIdx.y", "vthread.x", ...): legal
+ * where parallel is, and where no loop around or inside it binds the same axis. */
+int sch_bind(mlcc_schedule *s, mlcc_expr *loop, const char *thread);
+
+/* ---- block transformations ---- */
+/* Inlines an injective producer into its consumers and removes it (and its buffer). */
+int sch_compute_inline(mlcc_schedule *s, const char *block);
+/* Inlines an injective consumer into its producer and removes it (and the buffer between). */
+int sch_reverse_compute_inline(mlcc_schedule *s, const char *block);
+/* Moves a reduction block's init into a new block "<name>_init" placed right before `loop`;
+ * returns the new block's name, or NULL with an error. */
+const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+
+/* ---- trace ---- */
+/* The trace as text, one instruction per line (malloc'ed). */
+char *sch_trace_str(const mlcc_schedule *s);
+int sch_trace_len(const mlcc_schedule *s);
+/* Applies a printed trace to s; 0 on success, -1 with an error naming the line. */
+int sch_replay(mlcc_schedule *s, const char *trace_text);
+
+#endif

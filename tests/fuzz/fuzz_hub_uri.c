@@ -1,0 +1,36 @@
+/* fuzz_hub_uri.c - HF:// references and repo paths from anywhere: a reference must either be
+ * refused with a message or parse into a valid repo id, a revision that is a plain name, and a
+ * .gguf path that cannot leave the snapshot folder; the cache folder named after the repo must
+ * stay directly under MLCC_HOME/hub. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/cache.h"
+#include "hub/uri.h"
+#include "support/alloc.h"
+#include "support/error.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *s = mlcc_xstrndup((const char *)data, size);
+    (void)mlcc_hub_safe_relpath(s);
+    (void)mlcc_hub_is_commit(s);
+    mlcc_hub_uri u;
+    mlcc_clear_error();
+    if (mlcc_hub_uri_parse(s, &u) != 0) {
+        if (mlcc_last_error()[0] == '\0') __builtin_trap(); /* a refusal must say why */
+    } else {
+        if (!mlcc_hub_valid_repo_id(u.repo) || !u.revision[0]) __builtin_trap();
+        if (strchr(u.revision, '/') || strstr(u.revision, "..")) __builtin_trap();
+        if (u.file && (!mlcc_hub_safe_relpath(u.file) || strstr(u.file, "../"))) __builtin_trap();
+        setenv("MLCC_HOME", "/nonexistent-mlcc-home", 1);
+        char *dir = mlcc_hub_repo_dir(u.repo);
+        const char *name = dir + strlen("/nonexistent-mlcc-home/hub/");
+        if (strncmp(name, "models--", 8) != 0 || strchr(name, '/')) __builtin_trap();
+        free(dir);
+        mlcc_hub_uri_free(&u);
+    }
+    free(s);
+    return 0;
+}
