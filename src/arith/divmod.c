@@ -227,7 +227,10 @@ static int within_divisor(arith_analyzer *a, const arith_lin *r, const arith_lin
     return ok;
 }
 
-static int divisor_positive(arith_analyzer *a, const arith_lin *d) {
+/* d >= 1? Proved from the bounds, or from a var of the numerator whose range [min, max] has
+ * max - min + 1 <= d: the var has a value only when its range is not empty, so d >= 1 holds
+ * wherever the expression is evaluated (j in [0, n) in (i * n + j) // n). */
+static int divisor_positive(arith_analyzer *a, const arith_lin *d, const arith_lin *num) {
     arith_lin t;
     lin_init(&t);
     lin_add_lin(&t, d, -1); /* 1 - d <= 0 */
@@ -235,6 +238,19 @@ static int divisor_positive(arith_analyzer *a, const arith_lin *d) {
     lin_normalize(&t);
     int ok = !t.overflow && lin_prove_le0(a, &t);
     lin_free(&t);
+    for (int i = 0; i < num->n && !ok; i++) {
+        if (num->terms[i].atom->kind != EXPR_VAR) continue;
+        arith_var_info *info = arith_var_lookup(a, num->terms[i].atom);
+        if (!info || !info->min) continue;
+        lin_init(&t);
+        lin_add_expr(&t, info->max, 1); /* (max - min + 1) - d <= 0 */
+        lin_add_expr(&t, info->min, -1);
+        lin_add_const(&t, 1, 1);
+        lin_add_lin(&t, d, -1);
+        lin_normalize(&t);
+        ok = !t.overflow && lin_prove_le0(a, &t);
+        lin_free(&t);
+    }
     return ok;
 }
 
@@ -264,7 +280,7 @@ mlcc_expr *arith_divmod_symbolic(arith_analyzer *a, const arith_lin *num, mlcc_e
     if (q.overflow || r.overflow) goto done;
     if (q.n == 0 && q.c == 0) {
         /* nothing to split off: only the range can decide */
-    } else if (!(lin_is_const(&r) && r.c == 0) && (!lin_value_fits(a, &r) || !divisor_positive(a, &d))) {
+    } else if (!(lin_is_const(&r) && r.c == 0) && (!lin_value_fits(a, &r) || !divisor_positive(a, &d, num))) {
         /* a new numerator must fit, and must not meet a divisor of -1 (INT64_MIN / -1 traps) */
         lin_free(&q); /* leaves it empty */
         lin_free(&r);

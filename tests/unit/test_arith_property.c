@@ -51,6 +51,7 @@ typedef struct scenario {
     int64_t x_lo, x_hi;     /* x in [x_lo, x_hi] (arith_bind_bounds) */
     int64_t y_min, y_ext;   /* y in [y_min, y_min + y_ext) (constant range) */
     int64_t n_hi;           /* n: size var in [1, n_hi] (bounds) */
+    int n_declared;         /* else the analyzer only knows n >= 0 (and j in [0, n)) */
     /* j in [0, n), k in [y, y + n): symbolic ranges; z: nothing known */
 } scenario;
 
@@ -61,13 +62,14 @@ static void make_scenario(scenario *s) {
     s->y_min = rand_in(-20, 20);
     s->y_ext = rand_in(1, 40);
     s->n_hi = rand_in(1, 64);
+    s->n_declared = rng() % 3 != 0;
 }
 
 static void bind_scenario(arith_analyzer *a, const scenario *s) {
     if (s->blind) return;
     arith_bind_bounds(a, vars[VX], s->x_lo, s->x_hi);
     arith_bind_range(a, vars[VY], ir_int(s->y_min), ir_int(s->y_ext));
-    arith_bind_bounds(a, vars[VN], 1, s->n_hi);
+    if (s->n_declared) arith_bind_bounds(a, vars[VN], 1, s->n_hi);
     arith_bind_range(a, vars[VJ], ir_int(0), vars[VN]);
     arith_bind_range(a, vars[VK], vars[VY], vars[VN]);
 }

@@ -166,6 +166,12 @@ static void test_divmod(void) {
     EXPECT(a, FMOD(j, n), "j");
     EXPECT(a, FDIV(ADD(MUL(x, n), j), n), "x");
     EXPECT(a, FMOD(ADD(MUL(x, n), j), n), "j");
+    /* n >= 1 follows from j having a value in [0, n), with no bounds declared for m */
+    mlcc_expr *jm = ir_var("jm", DT_I64);
+    arith_bind_range(a, jm, I(0), m);
+    EXPECT(a, FDIV(ADD(MUL(x, m), jm), m), "x");
+    EXPECT(a, FMOD(ADD(MUL(x, m), jm), m), "jm");
+    EXPECT(a, FDIV(ADD(MUL(x, m), z), m), "(m * x + z) // m");
     /* i * 4 + k over i in [0, 8), k in [0, 4): the split's inverse */
     arith_bind_range(a, i, I(0), I(8));
     arith_bind_range(a, k, I(0), I(4));
