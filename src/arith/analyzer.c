@@ -36,8 +36,8 @@ static arith_var_info *var_info(arith_analyzer *a, mlcc_expr *var) {
 void arith_bind_range(arith_analyzer *a, mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent) {
     /* simplify the endpoints before the var's own range is known (a range never mentions
      * the var itself) */
-    mlcc_expr *lo = arith_simp(a, min);
-    mlcc_expr *hi = arith_simp(a, ir_sub(ir_add(min, extent), ir_int(1)));
+    mlcc_expr *lo = arith_simp_top(a, min);
+    mlcc_expr *hi = arith_simp_top(a, ir_sub(ir_add(min, extent), ir_int(1)));
     arith_var_info *info = var_info(a, var);
     info->min = lo;
     info->max = hi;
@@ -51,16 +51,16 @@ void arith_bind_bounds(arith_analyzer *a, mlcc_expr *var, int64_t lo, int64_t hi
 }
 
 mlcc_expr *arith_simplify(arith_analyzer *a, mlcc_expr *e) {
-    return arith_simp(a, e);
+    return arith_simp_top(a, e);
 }
 
 int arith_prove(arith_analyzer *a, mlcc_expr *cond) {
-    mlcc_expr *s = arith_simp(a, cond);
+    mlcc_expr *s = arith_simp_top(a, cond);
     return s->kind == EXPR_INT && s->int_value != 0;
 }
 
 void arith_const_bounds(arith_analyzer *a, mlcc_expr *e, int64_t *lo, int64_t *hi) {
-    mlcc_expr *s = arith_simp(a, e);
+    mlcc_expr *s = arith_simp_top(a, e);
     if (!arith_is_index(s)) {
         arith_bounds_of(a, s, lo, hi);
         return;
@@ -85,7 +85,7 @@ int arith_prove_equal(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y) {
 
 mlcc_expr *arith_simplify_expr(mlcc_expr *e) {
     arith_analyzer *a = arith_new();
-    mlcc_expr *s = arith_simp(a, e);
+    mlcc_expr *s = arith_simp_top(a, e);
     arith_free(a);
     return s;
 }

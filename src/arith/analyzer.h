@@ -9,7 +9,19 @@
  *     ("don't know" answers 0, never a wrong 1);
  *   - bounds: constant lower/upper bounds of an integer expression.
  * Schedules use it (a split of a non-divisible extent inserts a predicate; fused loops'
- * index arithmetic simplifies), and later memory planning compares symbolic sizes with it. */
+ * index arithmetic simplifies), and later memory planning compares symbolic sizes with it.
+ *
+ * Guarantees. The simplified expression has the value of the input for every assignment of
+ * the variables within their ranges where the input evaluates without int64 overflow (or
+ * division by zero): a sum regrouped by the canonical form is only divided or compared when
+ * its own value provably fits, so `x - y == 1` stays as it is for unbounded x and y, while
+ * `x == y + 1` comes out when y is bounded. The output is a normal form: structurally equal
+ * inputs print the same and simplifying it again changes nothing. Terms print products
+ * first, then by decreasing |coefficient| (i * n + j, i * 32 + j, (n + 3) // 4 * 4 - n), then
+ * by name; comparisons keep positive terms on the left (i * 4 + j < n, x <= y, n >= 1).
+ * Only int64 scalar arithmetic is rewritten: float math, loads, calls, vectors and narrower
+ * integers keep their structure, with their int64 parts simplified. Loads count as opaque
+ * values (two loads of the same indices are equal). */
 #ifndef MLCC_ARITH_ANALYZER_H
 #define MLCC_ARITH_ANALYZER_H
 
@@ -22,7 +34,8 @@ typedef struct arith_analyzer arith_analyzer;
 arith_analyzer *arith_new(void);
 void arith_free(arith_analyzer *a);
 
-/* var ranges over [min, min + extent) (expressions may be symbolic). */
+/* var ranges over [min, min + extent) (expressions may be symbolic, e.g. j in [0, n)).
+ * Binding again replaces the range; ranges and bounds of one var both hold. */
 void arith_bind_range(arith_analyzer *a, mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent);
 /* var in [lo, hi] (constants; INT64_MIN/INT64_MAX for unbounded). */
 void arith_bind_bounds(arith_analyzer *a, mlcc_expr *var, int64_t lo, int64_t hi);
@@ -47,5 +60,7 @@ int arith_expr_compare(const mlcc_expr *a, const mlcc_expr *b);
  * on division by zero (or INT64_MIN / -1), an unbound var, or a node it cannot evaluate
  * (floats, loads, calls, vectors). A reference for tests of the simplifier. */
 int arith_eval_int(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
+/* The same, but signed overflow in + - * is also an error (-1): tells overflow-free inputs. */
+int arith_eval_int_strict(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
 
 #endif

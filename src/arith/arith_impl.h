@@ -30,6 +30,8 @@ struct arith_analyzer {
     mlcc_u64map vars; /* var pointer -> arith_var_info* */
     int bound_depth;  /* recursion guard for bounds through symbolic ranges */
     int prove_budget; /* relaxation steps left in the current proof */
+    mlcc_u64map *memo; /* during one top-level simplification: node -> its simplified form, so
+                          a shared subtree (a DAG) is simplified once */
 };
 
 /* ---- order.c ---- */
@@ -61,8 +63,12 @@ void lin_normalize(arith_lin *l);
 int lin_is_const(const arith_lin *l);
 /* The expression of a normalized form, terms in the printing order. */
 mlcc_expr *lin_to_expr(const arith_lin *l);
-/* The canonical product of two simplified int64 expressions. */
-mlcc_expr *lin_mul(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y);
+/* The canonical form of a product tree (int64): factors simplified, expanded when the result
+ * is small, else one sorted product atom. NULL if a coefficient would overflow. */
+mlcc_expr *lin_product(arith_analyzer *a, mlcc_expr *e);
+/* The product atom with one factor equal to `factor` removed (1 if atom is that factor), or
+ * NULL when the factor does not occur. */
+mlcc_expr *lin_atom_without_factor(mlcc_expr *atom, const mlcc_expr *factor);
 /* gcd of |coefficients| (not the constant); 0 when there are no terms. */
 int64_t lin_coef_gcd(const arith_lin *l);
 
@@ -74,13 +80,24 @@ int64_t lin_upper(arith_analyzer *a, const arith_lin *l);
 /* 1 when l <= 0 for every value of the variables in their ranges. */
 int lin_prove_le0(arith_analyzer *a, const arith_lin *l);
 arith_var_info *arith_var_lookup(arith_analyzer *a, const mlcc_expr *var);
+/* Does l's true (unwrapped) value provably fit in int64 wherever the input did not overflow?
+ * Yes for a constant, for one atom other than a product (atoms are values the input computes,
+ * or bounded by such values), and for a form whose bounds are finite. A sum regrouped from
+ * the input may overflow in int64 where the input did not (x * 8 + y fits, y * 3 alone need
+ * not); that is harmless inside + - * (wrap-around gives the same final value) but not where
+ * the value feeds a division, a remainder or a comparison, so those rewrites check this. */
+int lin_value_fits(arith_analyzer *a, const arith_lin *l);
 
 /* ---- divmod.c ---- */
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c);
 mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c);
+/* num // den or num % den (is_mod) for a divisor den = d0 * atom; NULL if nothing applies. */
+mlcc_expr *arith_divmod_symbolic(arith_analyzer *a, const arith_lin *num, mlcc_expr *den, int is_mod);
 
 /* ---- rewrite.c ---- */
 mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e);
+/* arith_simp with a memo table for the call (the public entry points use this). */
+mlcc_expr *arith_simp_top(arith_analyzer *a, mlcc_expr *e);
 /* An int64 scalar: the type the canonical form handles. */
 static inline int arith_is_index(const mlcc_expr *e) {
     return e->dtype.code == DT_INT && e->dtype.bits == 64 && e->dtype.lanes == 1;
@@ -95,6 +112,9 @@ static inline int64_t arith_floormod64(int64_t a, int64_t b) {
     int64_t m = a % b;
     return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m;
 }
+/* A common divisor of a and b: the greatest, except that 1 stands in for 2^63 (which int64
+ * cannot hold); 0 only when both are 0. Callers divide by it or test divisibility, for which
+ * any common divisor is sound. */
 static inline int64_t arith_gcd(int64_t a, int64_t b) {
     uint64_t x = a < 0 ? (uint64_t)0 - (uint64_t)a : (uint64_t)a;
     uint64_t y = b < 0 ? (uint64_t)0 - (uint64_t)b : (uint64_t)b;
@@ -103,7 +123,7 @@ static inline int64_t arith_gcd(int64_t a, int64_t b) {
         x = y;
         y = t;
     }
-    return x > (uint64_t)INT64_MAX ? 0 : (int64_t)x; /* 0: |INT64_MIN|, treated as no gcd */
+    return x > (uint64_t)INT64_MAX ? 1 : (int64_t)x;
 }
 
 #endif

@@ -120,8 +120,9 @@ static void divmod_bounds(arith_analyzer *a, mlcc_expr *e, int64_t *lo, int64_t 
         *lo = 0;
         *hi = b_finite ? bhi - 1 : ARITH_POS_INF;
         if (alo >= 0 && ahi < *hi) *hi = ahi;
-        if (blo == bhi && a_lo_known && a_hi_known && arith_floordiv64(alo, blo) == arith_floordiv64(ahi, blo)) {
-            int64_t base = arith_floordiv64(alo, blo) * blo;
+        int64_t base;
+        if (blo == bhi && a_lo_known && a_hi_known && arith_floordiv64(alo, blo) == arith_floordiv64(ahi, blo) &&
+            !__builtin_mul_overflow(arith_floordiv64(alo, blo), blo, &base)) {
             *lo = alo - base;
             *hi = ahi - base;
         }
@@ -227,6 +228,15 @@ void lin_bounds(arith_analyzer *a, const arith_lin *l, int64_t *lo, int64_t *hi)
     }
 }
 
+int lin_value_fits(arith_analyzer *a, const arith_lin *l) {
+    if (l->overflow) return 0;
+    if (l->n == 0) return 1;
+    if (l->n == 1 && l->c == 0 && l->terms[0].coef == 1 && l->terms[0].atom->kind != EXPR_MUL) return 1;
+    int64_t lo, hi;
+    lin_bounds(a, l, &lo, &hi);
+    return lo != ARITH_NEG_INF && hi != ARITH_POS_INF;
+}
+
 /* l with term i replaced by coef * (repl), normalized, into out. */
 static void substitute_term(const arith_lin *l, int i, mlcc_expr *repl, int64_t coef, arith_lin *out) {
     lin_init(out);
@@ -271,6 +281,8 @@ int64_t lin_upper(arith_analyzer *a, const arith_lin *l) {
 }
 
 static int prove_le0(arith_analyzer *a, const arith_lin *l, int depth);
+static int prove_relaxed(arith_analyzer *a, const arith_lin *l, int depth);
+static int prove_floordiv_relaxed(arith_analyzer *a, const arith_lin *l, int i, int depth);
 
 /* Tries l with term i replaced by repl (same coefficient). */
 static int prove_with(arith_analyzer *a, const arith_lin *l, int i, mlcc_expr *repl, int64_t coef, int depth) {
@@ -281,11 +293,62 @@ static int prove_with(arith_analyzer *a, const arith_lin *l, int i, mlcc_expr *r
     return ok;
 }
 
-static int prove_le0(arith_analyzer *a, const arith_lin *l, int depth) {
-    if (l->overflow) return 0;
-    if (lin_upper(a, l) <= 0) return 1;
-    if (depth == 0 || a->prove_budget <= 0) return 0;
-    a->prove_budget--;
+/* l = k * (x // c) + rest. As c * (x // c) lies in [x - c + 1, x], c * l <= k * x' + c * rest
+ * with x' = x for k > 0 and x - c + 1 for k < 0; and since l is an integer, c * l <= c - 1
+ * already gives l <= 0. So it suffices to prove k * x' + c * rest - (c - 1) <= 0. */
+static int prove_floordiv_relaxed(arith_analyzer *a, const arith_lin *l, int i, int depth) {
+    mlcc_expr *t = l->terms[i].atom;
+    int64_t k = l->terms[i].coef, c = t->bin.b->int_value;
+    arith_lin next;
+    lin_init(&next);
+    for (int j = 0; j < l->n; j++)
+        if (j != i) lin_add_term(&next, l->terms[j].atom, l->terms[j].coef);
+    next.c = l->c;
+    arith_lin scaled;
+    lin_init(&scaled);
+    lin_add_lin(&scaled, &next, c);
+    lin_add_expr(&scaled, t->bin.a, k);
+    if (k < 0) lin_add_const(&scaled, 1 - c, k);
+    lin_add_const(&scaled, -(c - 1), 1);
+    lin_normalize(&scaled);
+    int ok = !scaled.overflow && prove_le0(a, &scaled, depth - 1);
+    lin_free(&next);
+    lin_free(&scaled);
+    return ok;
+}
+
+/* l <= 0 is equivalent to l / g <= 0 rounded up, g the gcd of the coefficients (an integer
+ * g * s + c <= 0 exactly when s + ceil(c / g) <= 0): -5 * x - 1 <= 0 becomes -x <= 0. */
+static void tighten(arith_lin *l) {
+    int64_t g = lin_coef_gcd(l);
+    if (g <= 1) return;
+    for (int i = 0; i < l->n; i++) l->terms[i].coef /= g;
+    l->c = -arith_floordiv64(-l->c, g); /* the caller excludes c == INT64_MIN */
+}
+
+static int prove_le0(arith_analyzer *a, const arith_lin *orig, int depth) {
+    if (orig->overflow) return 0;
+    arith_lin t;
+    lin_copy(&t, orig);
+    if (t.c != INT64_MIN) tighten(&t);
+    const arith_lin *l = &t;
+    int64_t lo, hi;
+    lin_bounds(a, l, &lo, &hi);
+    int ok = hi <= 0;
+    if (!ok && depth > 0 && a->prove_budget > 0) {
+        a->prove_budget--;
+        ok = prove_relaxed(a, l, depth);
+    }
+    lin_free(&t);
+    return ok;
+}
+
+static int prove_relaxed(arith_analyzer *a, const arith_lin *l, int depth) {
+    /* symbolic ranges first: j in [0, n) turns j - n into n - 1 - n */
+    for (int i = 0; i < l->n; i++) {
+        mlcc_expr *end;
+        if (symbolic_var_term(a, &l->terms[i], &end) && prove_with(a, l, i, end, l->terms[i].coef, depth)) return 1;
+    }
     /* Relax one atom to something no smaller (for a positive coefficient) and retry. */
     for (int i = 0; i < l->n; i++) {
         mlcc_expr *t = l->terms[i].atom;
@@ -304,15 +367,11 @@ static int prove_le0(arith_analyzer *a, const arith_lin *l, int depth) {
         case EXPR_SELECT:
             if (prove_with(a, l, i, t->select.t, k, depth) && prove_with(a, l, i, t->select.f, k, depth)) return 1;
             break;
-        case EXPR_FLOORDIV: {
-            if (t->bin.b->kind != EXPR_INT || t->bin.b->int_value <= 0 || !arith_is_index(t->bin.a)) break;
-            int64_t c = t->bin.b->int_value;
-            if (k % c != 0) break;
-            /* (x - c + 1) / c <= x // c <= x / c */
-            mlcc_expr *repl = k > 0 ? t->bin.a : ir_sub(t->bin.a, ir_int(c - 1));
-            if (prove_with(a, l, i, repl, k / c, depth)) return 1;
+        case EXPR_FLOORDIV:
+            if (t->bin.b->kind == EXPR_INT && t->bin.b->int_value > 0 && arith_is_index(t->bin.a) &&
+                prove_floordiv_relaxed(a, l, i, depth))
+                return 1;
             break;
-        }
         default: break;
         }
     }
@@ -321,5 +380,5 @@ static int prove_le0(arith_analyzer *a, const arith_lin *l, int depth) {
 
 int lin_prove_le0(arith_analyzer *a, const arith_lin *l) {
     a->prove_budget = PROVE_BUDGET;
-    return prove_le0(a, l, 3);
+    return prove_le0(a, l, 4);
 }

@@ -5,7 +5,12 @@
  * and what remains is resolved by its bounds (0 <= y < 8 gives y // 8 = 0, y % 8 = y), by a
  * common factor (x * 4 // 8 = x // 2, x * 4 % 8 = (x % 2) * 4) or by nesting
  * (x // 4 // 8 = x // 32, (x % 32) % 8 = x % 8). All of these hold for every integer value,
- * negative ones included, because floor division is used throughout. */
+ * negative ones included, because floor division is used throughout.
+ *
+ * Overflow: a numerator regrouped from the input (y + 2 above) is only divided when its value
+ * provably fits in int64 (lin_value_fits), since it might overflow where the input's
+ * numerator did not; otherwise the whole numerator is divided. Remainders modulo a power of
+ * two are exempt: wrap-around modulo 2^64 leaves them unchanged. */
 #include "arith/arith_impl.h"
 
 static int64_t lin_div_exact(arith_lin *l, int64_t g) {
@@ -42,7 +47,23 @@ static int is_divmod_const(const mlcc_expr *e, mlcc_expr_kind kind) {
     return e->kind == kind && e->bin.b->kind == EXPR_INT && e->bin.b->int_value > 0;
 }
 
+/* The gcd of a form's coefficients, its constant and c (1 when there is none). */
+static int64_t common_factor(const arith_lin *l, int64_t c) {
+    int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(l), l->c), c);
+    return g > 1 ? g : 1;
+}
+
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    int64_t g = common_factor(num, c);
+    if (g > 1) {
+        /* (g * y) // (g * c') = y // c', first: the value of y fits wherever g * y does */
+        arith_lin y;
+        lin_copy(&y, num);
+        lin_div_exact(&y, g);
+        mlcc_expr *out = arith_floordiv_const(a, &y, c / g);
+        lin_free(&y);
+        return out;
+    }
     arith_lin q, r;
     lin_init(&q);
     lin_init(&r);
@@ -52,14 +73,20 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     }
     q.c = arith_floordiv64(num->c, c);
     r.c = arith_floormod64(num->c, c);
+    if ((q.n > 0 || q.c != 0) && !lin_value_fits(a, &r)) {
+        /* the remainder part might overflow on its own: divide the whole numerator */
+        lin_free(&q);
+        lin_free(&r);
+        lin_init(&q);
+        lin_copy(&r, num);
+    }
     int64_t m;
     if (lin_is_const(&r)) {
-        /* 0 <= r.c < c */
+        lin_add_const(&q, arith_floordiv64(r.c, c), 1); /* 0 unless nothing was split off */
     } else if (same_period(a, &r, c, &m)) {
         lin_add_const(&q, m, 1);
     } else {
-        int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(&r), r.c), c);
-        if (g > 1) c /= lin_div_exact(&r, g);
+        /* no common factor is left in r: it would divide num and c too */
         mlcc_expr *inner;
         int64_t a2;
         if (r.n == 1 && r.terms[0].coef == 1 && is_divmod_const(r.terms[0].atom, EXPR_FLOORDIV) &&
@@ -71,7 +98,7 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
             lin_add_expr(&nested, r.terms[0].atom->bin.a, 1);
             lin_add_const(&nested, m, 1);
             lin_normalize(&nested);
-            inner = nested.overflow ? NULL : arith_floordiv_const(a, &nested, a2);
+            inner = nested.overflow || (m != 0 && !lin_value_fits(a, &nested)) ? NULL : arith_floordiv_const(a, &nested, a2);
             if (!inner) inner = ir_floordiv(lin_to_expr(&r), ir_int(c));
             lin_free(&nested);
         } else {
@@ -107,7 +134,28 @@ static void add_mod_term(arith_lin *r, mlcc_expr *t, int64_t k, int64_t c, int d
     lin_add_term(r, t, k);
 }
 
+static mlcc_expr *scaled(mlcc_expr *e, int64_t g) {
+    if (!e) return NULL;
+    arith_lin s;
+    lin_init(&s);
+    lin_add_expr(&s, e, g);
+    lin_normalize(&s);
+    mlcc_expr *out = s.overflow ? NULL : lin_to_expr(&s);
+    lin_free(&s);
+    return out;
+}
+
 mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
+    int64_t g0 = common_factor(num, c);
+    if (g0 > 1) {
+        /* (g * y) % (g * c') = (y % c') * g */
+        arith_lin y;
+        lin_copy(&y, num);
+        lin_div_exact(&y, g0);
+        mlcc_expr *out = scaled(arith_floormod_const(a, &y, c / g0), g0);
+        lin_free(&y);
+        return out;
+    }
     arith_lin r;
     lin_init(&r);
     r.c = num->c;
@@ -128,6 +176,12 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_free(&r);
         r = again;
     }
+    /* modulo a power of two, wrap-around does not change the remainder; otherwise the reduced
+     * numerator must not overflow on its own */
+    if ((c & (c - 1)) != 0 && !lin_value_fits(a, &r)) {
+        lin_free(&r);
+        lin_copy(&r, num);
+    }
     mlcc_expr *out = NULL;
     int64_t m;
     if (r.overflow) {
@@ -143,19 +197,110 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         if (g > 1) {
             /* (g * y) % (g * c') = (y % c') * g */
             lin_div_exact(&r, g);
-            mlcc_expr *inner = arith_floormod_const(a, &r, c / g);
-            if (inner) {
-                arith_lin s;
-                lin_init(&s);
-                lin_add_expr(&s, inner, g);
-                lin_normalize(&s);
-                out = s.overflow ? NULL : lin_to_expr(&s);
-                lin_free(&s);
-            }
+            out = scaled(arith_floormod_const(a, &r, c / g), g);
         } else {
             out = ir_floormod(lin_to_expr(&r), ir_int(c));
         }
     }
+    lin_free(&r);
+    return out;
+}
+
+/* ---- symbolic divisors ---- */
+
+/* 0 <= r < den for every value? */
+static int within_divisor(arith_analyzer *a, const arith_lin *r, const arith_lin *den) {
+    arith_lin t;
+    lin_init(&t);
+    lin_add_lin(&t, r, -1); /* -r <= 0 */
+    lin_normalize(&t);
+    int ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    if (!ok) return 0;
+    lin_init(&t);
+    lin_add_lin(&t, r, 1); /* r - den + 1 <= 0 */
+    lin_add_lin(&t, den, -1);
+    lin_add_const(&t, 1, 1);
+    lin_normalize(&t);
+    ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    return ok;
+}
+
+/* d >= 1? Proved from the bounds, or from a var of the numerator whose range [min, max] has
+ * max - min + 1 <= d: the var has a value only when its range is not empty, so d >= 1 holds
+ * wherever the expression is evaluated (j in [0, n) in (i * n + j) // n). */
+static int divisor_positive(arith_analyzer *a, const arith_lin *d, const arith_lin *num) {
+    arith_lin t;
+    lin_init(&t);
+    lin_add_lin(&t, d, -1); /* 1 - d <= 0 */
+    lin_add_const(&t, 1, 1);
+    lin_normalize(&t);
+    int ok = !t.overflow && lin_prove_le0(a, &t);
+    lin_free(&t);
+    for (int i = 0; i < num->n && !ok; i++) {
+        if (num->terms[i].atom->kind != EXPR_VAR) continue;
+        arith_var_info *info = arith_var_lookup(a, num->terms[i].atom);
+        if (!info || !info->min) continue;
+        lin_init(&t);
+        lin_add_expr(&t, info->max, 1); /* (max - min + 1) - d <= 0 */
+        lin_add_expr(&t, info->min, -1);
+        lin_add_const(&t, 1, 1);
+        lin_add_lin(&t, d, -1);
+        lin_normalize(&t);
+        ok = !t.overflow && lin_prove_le0(a, &t);
+        lin_free(&t);
+    }
+    return ok;
+}
+
+/* For a divisor d = d0 * A (A an atom, d0 > 0), terms that are multiples of d move out of the
+ * division exactly as for constants, for any d != 0 (with d == 0 the input fails anyway):
+ *     (i * n + j) // n = i + j // n,   (i * n + j) % n = j % n
+ * and 0 <= j < n (j in [0, n)) then makes j // n = 0 and j % n = j. */
+mlcc_expr *arith_divmod_symbolic(arith_analyzer *a, const arith_lin *num, mlcc_expr *den, int is_mod) {
+    arith_lin d, q, r;
+    lin_init(&d);
+    lin_init(&q);
+    lin_init(&r);
+    mlcc_expr *out = NULL;
+    lin_add_expr(&d, den, 1);
+    lin_normalize(&d);
+    if (d.overflow || d.n != 1 || d.c != 0 || d.terms[0].coef <= 0) goto done;
+    mlcc_expr *atom = d.terms[0].atom;
+    int64_t d0 = d.terms[0].coef;
+    r.c = num->c;
+    for (int i = 0; i < num->n; i++) {
+        mlcc_expr *rest = num->terms[i].coef % d0 == 0 ? lin_atom_without_factor(num->terms[i].atom, atom) : NULL;
+        if (rest) lin_add_expr(&q, rest, num->terms[i].coef / d0);
+        else lin_add_term(&r, num->terms[i].atom, num->terms[i].coef);
+    }
+    lin_normalize(&q);
+    lin_normalize(&r);
+    if (q.overflow || r.overflow) goto done;
+    if (q.n == 0 && q.c == 0) {
+        /* nothing to split off: only the range can decide */
+    } else if (!(lin_is_const(&r) && r.c == 0) && (!lin_value_fits(a, &r) || !divisor_positive(a, &d, num))) {
+        /* a new numerator must fit, and must not meet a divisor of -1 (INT64_MIN / -1 traps) */
+        lin_free(&q); /* leaves it empty */
+        lin_free(&r);
+        lin_copy(&r, num);
+    }
+    int zero = lin_is_const(&r) && r.c == 0;
+    if (zero || within_divisor(a, &r, &d)) {
+        out = is_mod ? lin_to_expr(&r) : lin_to_expr(&q);
+    } else if (q.n > 0 || q.c != 0) {
+        if (is_mod) {
+            out = ir_floormod(lin_to_expr(&r), den);
+        } else {
+            lin_add_term(&q, ir_floordiv(lin_to_expr(&r), den), 1);
+            lin_normalize(&q);
+            if (!q.overflow) out = lin_to_expr(&q);
+        }
+    }
+done:
+    lin_free(&d);
+    lin_free(&q);
     lin_free(&r);
     return out;
 }

@@ -5,11 +5,23 @@
  * around in two's complement as the generated code's int64 does). */
 #include "arith/arith_impl.h"
 
-static int eval(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out);
+typedef struct eval_env {
+    mlcc_expr **vars;
+    int64_t *values;
+    int n;
+    int strict; /* signed overflow of + - * is an error too */
+} eval_env;
 
-static int eval_binary(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out) {
+static int eval(const eval_env *env, mlcc_expr *e, int64_t *out);
+
+static int eval_binary(const eval_env *env, mlcc_expr *e, int64_t *out) {
     int64_t x, y;
-    if (eval(e->bin.a, vars, values, n, &x) || eval(e->bin.b, vars, values, n, &y)) return -1;
+    if (eval(env, e->bin.a, &x) || eval(env, e->bin.b, &y)) return -1;
+    int64_t r;
+    if (env->strict && ((e->kind == EXPR_ADD && __builtin_add_overflow(x, y, &r)) ||
+                        (e->kind == EXPR_SUB && __builtin_sub_overflow(x, y, &r)) ||
+                        (e->kind == EXPR_MUL && __builtin_mul_overflow(x, y, &r))))
+        return -1;
     switch (e->kind) {
     case EXPR_ADD: *out = (int64_t)((uint64_t)x + (uint64_t)y); break;
     case EXPR_SUB: *out = (int64_t)((uint64_t)x - (uint64_t)y); break;
@@ -47,33 +59,32 @@ static int64_t wrap_to(mlcc_dtype t, int64_t v) {
     return v;
 }
 
-static int eval(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out) {
+static int eval(const eval_env *env, mlcc_expr *e, int64_t *out) {
     if (e->dtype.lanes != 1 || dtype_is_float(e->dtype)) return -1;
     switch (e->kind) {
     case EXPR_INT: *out = e->int_value; return 0;
     case EXPR_VAR:
-        for (int i = 0; i < n; i++)
-            if (vars[i] == e) {
-                *out = values[i];
+        for (int i = 0; i < env->n; i++)
+            if (env->vars[i] == e) {
+                *out = env->values[i];
                 return 0;
             }
         return -1;
     case EXPR_NOT: {
         int64_t x;
-        if (eval(e->un.a, vars, values, n, &x)) return -1;
+        if (eval(env, e->un.a, &x)) return -1;
         *out = !x;
         return 0;
     }
     case EXPR_CAST: {
         int64_t x;
-        if (dtype_is_float(e->un.a->dtype) || eval(e->un.a, vars, values, n, &x)) return -1;
+        if (dtype_is_float(e->un.a->dtype) || eval(env, e->un.a, &x)) return -1;
         *out = wrap_to(e->dtype, x);
         return 0;
     }
     case EXPR_SELECT: {
         int64_t c, t, f; /* both branches are evaluated (the IR's semantics) */
-        if (eval(e->select.cond, vars, values, n, &c) || eval(e->select.t, vars, values, n, &t) ||
-            eval(e->select.f, vars, values, n, &f))
+        if (eval(env, e->select.cond, &c) || eval(env, e->select.t, &t) || eval(env, e->select.f, &f))
             return -1;
         *out = c ? t : f;
         return 0;
@@ -83,10 +94,16 @@ static int eval(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t 
     case EXPR_LOAD:
     case EXPR_RAMP:
     case EXPR_BROADCAST: return -1;
-    default: return eval_binary(e, vars, values, n, out);
+    default: return eval_binary(env, e, out);
     }
 }
 
 int arith_eval_int(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out) {
-    return eval(e, vars, values, n, out);
+    eval_env env = {vars, values, n, 0};
+    return eval(&env, e, out);
+}
+
+int arith_eval_int_strict(mlcc_expr *e, mlcc_expr **vars, int64_t *values, int n, int64_t *out) {
+    eval_env env = {vars, values, n, 1};
+    return eval(&env, e, out);
 }

@@ -4,8 +4,9 @@
  * checked, and a form whose coefficients overflowed is flagged so callers keep the original
  * expression instead. Products of sums are expanded when small (so (x + 1) * y - x * y
  * cancels) and products of atoms are flattened and sorted (x * (y * z) == z * y * x).
- * The printing order puts larger |coefficient| first (row-major index expressions such as
- * i * 32 + j read naturally), positive terms before subtracted ones, the constant last. */
+ * The printing order puts products first, then larger |coefficient| first (row-major index
+ * expressions such as b * n * 64 + i * 64 + j or i * 32 + j read naturally), positive terms
+ * before subtracted ones, the constant last. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,7 +130,7 @@ static int fuse_divmod_once(arith_lin *l) {
         mlcc_expr *d = l->terms[i].atom;
         if (!is_divmod_by(d, EXPR_FLOORDIV)) continue;
         int64_t c = d->bin.b->int_value, kd = l->terms[i].coef;
-        if (kd % c != 0) continue;
+        if (kd % c != 0 || kd / c == INT64_MIN) continue;
         int64_t k = kd / c;
         for (int j = 0; j < l->n; j++) {
             mlcc_expr *m = l->terms[j].atom;
@@ -153,9 +154,47 @@ static int fuse_divmod_once(arith_lin *l) {
     return 0;
 }
 
+/* x // d * d for a non-constant atom d: the product atom's factors are x // d and d. */
+static mlcc_expr *sym_floordiv_times_divisor(const mlcc_expr *atom) {
+    if (atom->kind != EXPR_MUL) return NULL;
+    const mlcc_expr *p = atom->bin.a, *q = atom->bin.b;
+    for (int swap = 0; swap < 2; swap++) {
+        const mlcc_expr *d = swap ? q : p, *other = swap ? p : q;
+        if (d->kind == EXPR_FLOORDIV && d->bin.b->kind != EXPR_INT && arith_expr_compare(d->bin.b, other) == 0)
+            return (mlcc_expr *)d;
+    }
+    return NULL;
+}
+
+/* The same fusions for a symbolic divisor d (any d != 0; d == 0 makes the input fail):
+ *   k * (x // d * d) + k * (x % d)  ->  k * x,   k * x - k * (x // d * d)  ->  k * (x % d) */
+static int fuse_sym_divmod_once(arith_lin *l) {
+    for (int i = 0; i < l->n; i++) {
+        mlcc_expr *d = sym_floordiv_times_divisor(l->terms[i].atom);
+        if (!d) continue;
+        int64_t k = l->terms[i].coef;
+        if (k == INT64_MIN) continue;
+        for (int j = 0; j < l->n; j++) {
+            mlcc_expr *m = l->terms[j].atom;
+            int is_mod = m->kind == EXPR_FLOORMOD && l->terms[j].coef == k && arith_expr_compare(m->bin.a, d->bin.a) == 0 &&
+                         arith_expr_compare(m->bin.b, d->bin.b) == 0;
+            int is_x = j != i && l->terms[j].coef == -k && arith_expr_compare(m, d->bin.a) == 0;
+            if (!is_mod && !is_x) continue;
+            mlcc_expr *x = d->bin.a, *mod = ir_floormod(d->bin.a, d->bin.b);
+            remove_term(l, i > j ? i : j);
+            remove_term(l, i > j ? j : i);
+            if (is_mod) lin_add_expr(l, x, k);
+            else lin_add_term(l, mod, -k);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void lin_normalize(arith_lin *l) {
     sort_and_merge(l);
-    for (int guard = 0; guard < 64 && !l->overflow && fuse_divmod_once(l); guard++) sort_and_merge(l);
+    for (int guard = 0; guard < 64 && !l->overflow && (fuse_divmod_once(l) || fuse_sym_divmod_once(l)); guard++)
+        sort_and_merge(l);
 }
 
 int lin_is_const(const arith_lin *l) {
@@ -172,8 +211,17 @@ static uint64_t abs_u64(int64_t v) {
     return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 }
 
+/* Factors in a product atom (x * y * z has 3). */
+static int degree(const mlcc_expr *e) {
+    if (e->kind == EXPR_MUL && e->bin.a->kind != EXPR_INT && e->bin.b->kind != EXPR_INT)
+        return degree(e->bin.a) + degree(e->bin.b);
+    return 1;
+}
+
 static int term_print_cmp(const void *x, const void *y) {
     const arith_term *a = x, *b = y;
+    int da = degree(a->atom), db = degree(b->atom);
+    if (da != db) return da > db ? -1 : 1;
     uint64_t ka = abs_u64(a->coef), kb = abs_u64(b->coef);
     if (ka != kb) return ka > kb ? -1 : 1;
     return arith_expr_compare(a->atom, b->atom);
@@ -240,50 +288,120 @@ static mlcc_expr *atom_product(mlcc_expr *x, mlcc_expr *y) {
     return acc;
 }
 
-mlcc_expr *lin_mul(arith_analyzer *a, mlcc_expr *x, mlcc_expr *y) {
-    (void)a;
-    arith_lin lx, ly, out;
-    lin_init(&lx);
-    lin_init(&ly);
-    lin_init(&out);
-    lin_add_expr(&lx, x, 1);
-    lin_add_expr(&ly, y, 1);
-    lin_normalize(&lx);
-    lin_normalize(&ly);
-    mlcc_expr *result = NULL;
-    if (lx.overflow || ly.overflow) goto keep;
-    if (lin_is_const(&lx) || lin_is_const(&ly)) {
-        const arith_lin *s = lin_is_const(&lx) ? &ly : &lx;
-        int64_t k = lin_is_const(&lx) ? lx.c : ly.c;
-        lin_add_lin(&out, s, k);
-    } else {
-        int nx = lx.n + (lx.c != 0), ny = ly.n + (ly.c != 0);
-        if (nx * ny > MAX_EXPANDED_TERMS) {
-            /* one opaque product atom, operands in canonical order */
-            if (arith_expr_compare(x, y) > 0) result = ir_mul(y, x);
-            else result = ir_mul(x, y);
-            goto done;
+mlcc_expr *lin_atom_without_factor(mlcc_expr *atom, const mlcc_expr *factor) {
+    if (arith_expr_compare(atom, factor) == 0) return ir_int(1);
+    mlcc_expr **f = NULL;
+    int n = 0, cap = 0;
+    collect_factors(atom, &f, &n, &cap);
+    mlcc_expr *out = NULL;
+    int removed = 0;
+    for (int i = 0; i < n; i++) {
+        if (!removed && arith_expr_compare(f[i], factor) == 0) {
+            removed = 1;
+            continue;
         }
-        for (int i = 0; i < lx.n; i++) {
-            for (int j = 0; j < ly.n; j++) {
-                int64_t k;
-                if (__builtin_mul_overflow(lx.terms[i].coef, ly.terms[j].coef, &k)) out.overflow = 1;
-                lin_add_term(&out, atom_product(lx.terms[i].atom, ly.terms[j].atom), k);
-            }
-            lin_add_term(&out, lx.terms[i].atom, checked_mul(&out, lx.terms[i].coef, ly.c));
-        }
-        for (int j = 0; j < ly.n; j++) lin_add_term(&out, ly.terms[j].atom, checked_mul(&out, ly.terms[j].coef, lx.c));
-        lin_add_const(&out, lx.c, ly.c);
+        out = out ? ir_mul(out, f[i]) : f[i]; /* the factors stay sorted */
     }
-    lin_normalize(&out);
-    if (out.overflow) goto keep;
-    result = lin_to_expr(&out);
-    goto done;
-keep:
-    result = ir_mul(x, y);
+    free(f);
+    return removed && n > 1 ? out : NULL;
+}
+
+/* out += a * b (both normalized forms), expanding every pair of terms. */
+static void lin_mul_into(arith_lin *out, const arith_lin *a, const arith_lin *b) {
+    if (a->overflow || b->overflow) out->overflow = 1;
+    for (int i = 0; i < a->n; i++) {
+        for (int j = 0; j < b->n; j++)
+            lin_add_term(out, atom_product(a->terms[i].atom, b->terms[j].atom), checked_mul(out, a->terms[i].coef, b->terms[j].coef));
+        lin_add_term(out, a->terms[i].atom, checked_mul(out, a->terms[i].coef, b->c));
+    }
+    for (int j = 0; j < b->n; j++) lin_add_term(out, b->terms[j].atom, checked_mul(out, b->terms[j].coef, a->c));
+    lin_add_const(out, a->c, b->c);
+}
+
+static void push_expr(mlcc_expr ***v, int *n, int *cap, mlcc_expr *e) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = mlcc_xrealloc(*v, sizeof(mlcc_expr *) * (size_t)*cap);
+    }
+    (*v)[(*n)++] = e;
+}
+
+/* The factors of a product tree before simplification: a * (b * c) has a, b, c. Working on
+ * the whole tree at once (instead of bottom-up) makes the expand-or-not decision the same
+ * when the result is simplified again. */
+static void raw_factors(mlcc_expr *e, mlcc_expr ***v, int *n, int *cap) {
+    if (e->kind == EXPR_MUL && arith_is_index(e) && arith_is_index(e->bin.a) && arith_is_index(e->bin.b)) {
+        raw_factors(e->bin.a, v, n, cap);
+        raw_factors(e->bin.b, v, n, cap);
+        return;
+    }
+    push_expr(v, n, cap, e);
+}
+
+mlcc_expr *lin_product(arith_analyzer *a, mlcc_expr *e) {
+    mlcc_expr **raw = NULL, **atoms = NULL, **sums = NULL;
+    int nraw = 0, craw = 0, natoms = 0, catoms = 0, nsums = 0, csums = 0;
+    raw_factors(e, &raw, &nraw, &craw);
+    arith_lin acc; /* the constant and atom factors, then the expansion */
+    lin_init(&acc);
+    int64_t k = 1;
+    int64_t count = 1; /* terms of the full expansion */
+    for (int i = 0; i < nraw; i++) {
+        mlcc_expr *s = arith_simp(a, raw[i]);
+        arith_lin l;
+        lin_init(&l);
+        lin_add_expr(&l, s, 1);
+        lin_normalize(&l);
+        if (l.overflow) acc.overflow = 1;
+        if (lin_is_const(&l)) {
+            k = checked_mul(&acc, k, l.c);
+        } else if (l.n == 1 && l.c == 0) {
+            k = checked_mul(&acc, k, l.terms[0].coef);
+            collect_factors(l.terms[0].atom, &atoms, &natoms, &catoms);
+        } else {
+            push_expr(&sums, &nsums, &csums, s);
+            int64_t t = l.n + (l.c != 0);
+            count = count > MAX_EXPANDED_TERMS ? count : count * t;
+        }
+        lin_free(&l);
+    }
+    mlcc_expr *out = NULL;
+    if (acc.overflow) goto done;
+    if (k == 0) {
+        out = ir_int(0);
+        goto done;
+    }
+    if (count <= MAX_EXPANDED_TERMS) {
+        mlcc_expr *mono = NULL;
+        for (int i = 0; i < natoms; i++) mono = mono ? atom_product(mono, atoms[i]) : atoms[i];
+        if (mono) lin_add_term(&acc, mono, k);
+        else acc.c = k;
+        for (int i = 0; i < nsums; i++) {
+            arith_lin f, next;
+            lin_init(&f);
+            lin_init(&next);
+            lin_add_expr(&f, sums[i], 1);
+            lin_normalize(&f);
+            lin_mul_into(&next, &acc, &f);
+            lin_normalize(&next);
+            lin_free(&f);
+            lin_free(&acc);
+            acc = next;
+        }
+    } else {
+        /* too big to expand: one atom, its factors (sums included) sorted */
+        for (int i = 0; i < nsums; i++) push_expr(&atoms, &natoms, &catoms, sums[i]);
+        qsort(atoms, (size_t)natoms, sizeof(mlcc_expr *), factor_cmp);
+        mlcc_expr *prod = atoms[0];
+        for (int i = 1; i < natoms; i++) prod = ir_mul(prod, atoms[i]);
+        lin_add_term(&acc, prod, k);
+    }
+    lin_normalize(&acc);
+    if (!acc.overflow) out = lin_to_expr(&acc);
 done:
-    lin_free(&lx);
-    lin_free(&ly);
-    lin_free(&out);
-    return result;
+    lin_free(&acc);
+    free(raw);
+    free(atoms);
+    free(sums);
+    return out;
 }

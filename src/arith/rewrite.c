@@ -119,6 +119,15 @@ static mlcc_expr *simp_sum(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_e
 }
 
 static mlcc_expr *simp_divmod(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    if (y->kind != EXPR_INT && (e->kind == EXPR_FLOORDIV || e->kind == EXPR_FLOORMOD)) {
+        arith_lin l;
+        lin_init(&l);
+        lin_add_expr(&l, x, 1);
+        lin_normalize(&l);
+        mlcc_expr *out = l.overflow ? NULL : arith_divmod_symbolic(a, &l, y, e->kind == EXPR_FLOORMOD);
+        lin_free(&l);
+        return out ? out : rebuild_binary(e, x, y);
+    }
     if (y->kind != EXPR_INT || y->int_value <= 0) return rebuild_binary(e, x, y);
     mlcc_expr_kind k = e->kind;
     if (k == EXPR_DIV || k == EXPR_MOD) {
@@ -225,6 +234,7 @@ static void split_sides(const arith_lin *s, int64_t g, arith_lin *lhs, arith_lin
     for (int i = 0; i < s->n; i++) {
         int64_t k = s->terms[i].coef / g;
         if (k > 0) lin_add_term(lhs, s->terms[i].atom, k);
+        else if (k == INT64_MIN) rhs->overflow = 1; /* the caller then keeps the input */
         else lin_add_term(rhs, s->terms[i].atom, -k);
     }
 }
@@ -235,10 +245,17 @@ static mlcc_expr *side_expr(arith_lin *l, int64_t c) {
     return lin_to_expr(l);
 }
 
+static int side_fits(arith_analyzer *a, arith_lin *l, int64_t c) {
+    l->c = c;
+    lin_normalize(l);
+    return lin_value_fits(a, l);
+}
+
 /* The canonical text of `s + c' <= 0` (s has terms) or `s + c' ==/!= 0`: terms divided by
  * their gcd, positive ones on the left, subtracted ones moved to the right with the constant:
- * i * 4 + j < n, x <= y, x == y + 1, n >= 1. NULL if a constant would overflow. */
-static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t cprime) {
+ * i * 4 + j < n, x <= y, x == y + 1, n >= 1. NULL if a constant would overflow, or if a
+ * side's value might overflow where the input's sides did not (lin_value_fits). */
+static mlcc_expr *compare_form(arith_analyzer *a, mlcc_expr_kind kind, const arith_lin *s, int64_t cprime) {
     int64_t g = lin_coef_gcd(s);
     if (g <= 0) g = 1;
     if (cprime == INT64_MIN) return NULL;
@@ -247,10 +264,13 @@ static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t 
     mlcc_expr *out = NULL;
     if (kind == EXPR_EQ || kind == EXPR_NE) {
         int64_t k = -cprime / g; /* exact: the caller checked divisibility */
+        if (!side_fits(a, &lhs, 0) || !side_fits(a, &rhs, lhs.n > 0 ? k : 0)) goto done;
         if (lhs.n > 0) out = ir_binary(kind, side_expr(&lhs, 0), side_expr(&rhs, k));
         else if (k != INT64_MIN) out = ir_binary(kind, side_expr(&rhs, 0), ir_int(-k));
     } else {
         int64_t k = arith_floordiv64(-cprime, g); /* lhs - rhs <= k */
+        int64_t rk = lhs.n == 0 ? 0 : k == 0 || k == INT64_MAX ? k : k + 1;
+        if (!side_fits(a, &lhs, 0) || !side_fits(a, &rhs, rk)) goto done;
         if (lhs.n > 0) {
             if (k == 0) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, 0));
             else if (k == INT64_MAX) out = ir_le(side_expr(&lhs, 0), side_expr(&rhs, k));
@@ -259,6 +279,7 @@ static mlcc_expr *compare_form(mlcc_expr_kind kind, const arith_lin *s, int64_t 
             out = ir_ge(side_expr(&rhs, 0), ir_int(-k)); /* rhs >= -k */
         }
     }
+done:
     lin_free(&lhs);
     lin_free(&rhs);
     return out;
@@ -275,6 +296,15 @@ static mlcc_expr *simp_compare(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, ml
         goto done;
     }
     if (lin_is_const(&d)) goto done;
+    if ((e->kind == EXPR_EQ || e->kind == EXPR_NE) && d.terms[0].coef < 0) {
+        /* x == y and y == x print alike: the first atom gets a positive coefficient */
+        arith_lin neg;
+        lin_init(&neg);
+        lin_add_lin(&neg, &d, -1);
+        lin_free(&d);
+        d = neg;
+        if (d.overflow) goto done;
+    }
     arith_lin s;
     lin_init(&s);
     int64_t cprime = 0;
@@ -287,7 +317,7 @@ static mlcc_expr *simp_compare(arith_analyzer *a, mlcc_expr *e, mlcc_expr *x, ml
     case EXPR_GT: lin_add_lin(&s, &d, -1); cprime = s.c == INT64_MAX ? INT64_MIN : s.c + 1; break;
     default: break;
     }
-    if (!s.overflow) out = compare_form(e->kind == EXPR_EQ || e->kind == EXPR_NE ? e->kind : EXPR_LE, &s, cprime);
+    if (!s.overflow) out = compare_form(a, e->kind == EXPR_EQ || e->kind == EXPR_NE ? e->kind : EXPR_LE, &s, cprime);
     lin_free(&s);
 done:
     lin_free(&d);
@@ -316,13 +346,104 @@ static mlcc_expr *simp_not(arith_analyzer *a, mlcc_expr *e) {
     return x == e->un.a ? e : ir_not(x);
 }
 
+/* Inequalities as `l <= 0` (integers): x < y is x - y + 1 <= 0, x >= y is y - x <= 0. */
+static int as_le0(const mlcc_expr *c, arith_lin *out) {
+    if (c->kind < EXPR_LT || c->kind > EXPR_GE || !arith_is_index(c->bin.a) || !arith_is_index(c->bin.b)) return 0;
+    int flip = c->kind == EXPR_GT || c->kind == EXPR_GE;
+    int strict = c->kind == EXPR_LT || c->kind == EXPR_GT;
+    diff_lin(c->bin.a, c->bin.b, flip ? -1 : 1, strict, out);
+    if (!out->overflow) return 1;
+    lin_free(out);
+    return 0;
+}
+
+/* How two inequalities li <= 0, lj <= 0 relate when their sum or difference is constant:
+ * IMPLIES (li <= 0 gives lj <= 0), IMPLIED, and for lj = e - li (both hold iff e <= li <= 0)
+ * EXCLUSIVE when e > 0 and COVERING (one always holds) when e <= 1. */
+enum { REL_IMPLIES = 1, REL_IMPLIED = 2, REL_EXCLUSIVE = 4, REL_COVERING = 8 };
+
+static int relate(const arith_lin *li, const arith_lin *lj) {
+    arith_lin d;
+    lin_init(&d);
+    lin_add_lin(&d, li, 1);
+    lin_add_lin(&d, lj, -1);
+    lin_normalize(&d);
+    int r = 0;
+    if (!d.overflow && lin_is_const(&d)) {
+        r = d.c >= 0 ? REL_IMPLIES : REL_IMPLIED; /* li = lj + d */
+    } else {
+        lin_free(&d);
+        lin_init(&d);
+        lin_add_lin(&d, li, 1);
+        lin_add_lin(&d, lj, 1);
+        lin_normalize(&d);
+        if (!d.overflow && lin_is_const(&d)) r = (d.c > 0 ? REL_EXCLUSIVE : 0) | (d.c <= 1 ? REL_COVERING : 0);
+    }
+    lin_free(&d);
+    return r;
+}
+
+static void collect_logic(mlcc_expr *e, mlcc_expr_kind kind, mlcc_expr ***v, int *n, int *cap) {
+    if (e->kind == kind) {
+        collect_logic(e->bin.a, kind, v, n, cap);
+        collect_logic(e->bin.b, kind, v, n, cap);
+        return;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = mlcc_xrealloc(*v, sizeof(mlcc_expr *) * (size_t)*cap);
+    }
+    (*v)[(*n)++] = e;
+}
+
+/* A chain of and (or): duplicates and implied (implying) inequalities dropped, contradictory
+ * (complementary) pairs decided: x < 5 and x < 3 is x < 3; x < 3 or x >= 3 is True. */
+static mlcc_expr *merge_logic(mlcc_expr *e, mlcc_expr *x, mlcc_expr *y) {
+    int is_and = e->kind == EXPR_AND;
+    mlcc_expr **v = NULL;
+    int n = 0, cap = 0;
+    collect_logic(x, e->kind, &v, &n, &cap);
+    collect_logic(y, e->kind, &v, &n, &cap);
+    mlcc_expr *out = NULL;
+    if (n > MAX_MINMAX_ARGS * 2) goto done;
+    for (int i = 0; i < n && !out; i++) {
+        for (int j = i + 1; j < n && v[i] && !out; j++) {
+            if (!v[j]) continue;
+            if (arith_expr_compare(v[i], v[j]) == 0) {
+                v[j] = NULL;
+                continue;
+            }
+            arith_lin li, lj;
+            if (!as_le0(v[i], &li)) continue;
+            if (!as_le0(v[j], &lj)) {
+                lin_free(&li);
+                continue;
+            }
+            int r = relate(&li, &lj);
+            lin_free(&li);
+            lin_free(&lj);
+            if (r & REL_IMPLIES) v[is_and ? j : i] = NULL;
+            else if (r & REL_IMPLIED) v[is_and ? i : j] = NULL;
+            else if ((r & REL_EXCLUSIVE) && is_and) out = ir_const_int(e->dtype, 0);
+            else if ((r & REL_COVERING) && !is_and) out = ir_const_int(e->dtype, 1);
+        }
+    }
+    if (!out) {
+        for (int i = 0; i < n; i++)
+            if (v[i]) out = out ? ir_binary(e->kind, out, v[i]) : v[i];
+    }
+done:
+    free(v);
+    return out ? out : rebuild_binary(e, x, y);
+}
+
 static mlcc_expr *simp_and_or(arith_analyzer *a, mlcc_expr *e) {
     int is_and = e->kind == EXPR_AND;
     mlcc_expr *x = arith_simp(a, e->bin.a);
     if (x->kind == EXPR_INT && e->dtype.lanes == 1 && (x->int_value != 0) != is_and) return ir_const_int(e->dtype, !is_and);
     mlcc_expr *y = arith_simp(a, e->bin.b);
-    if (arith_expr_compare(x, y) == 0) return x;
-    return rebuild_binary(e, x, y);
+    if (x->kind == EXPR_INT || y->kind == EXPR_INT || e->dtype.lanes != 1) return rebuild_binary(e, x, y);
+    return merge_logic(e, x, y);
 }
 
 static mlcc_expr *simp_select(arith_analyzer *a, mlcc_expr *e) {
@@ -336,7 +457,30 @@ static mlcc_expr *simp_select(arith_analyzer *a, mlcc_expr *e) {
 
 /* ---- dispatch ---- */
 
+static mlcc_expr *simp_node(arith_analyzer *a, mlcc_expr *e);
+
 mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e) {
+    if (e->kind == EXPR_INT || e->kind == EXPR_FLOAT || e->kind == EXPR_VAR) return e;
+    if (!a->memo) return simp_node(a, e);
+    mlcc_expr *done = u64map_get_p(a->memo, e);
+    if (done) return done;
+    mlcc_expr *s = simp_node(a, e);
+    u64map_set_p(a->memo, e, s);
+    return s;
+}
+
+mlcc_expr *arith_simp_top(arith_analyzer *a, mlcc_expr *e) {
+    if (a->memo) return arith_simp(a, e);
+    mlcc_u64map memo;
+    u64map_init(&memo);
+    a->memo = &memo;
+    mlcc_expr *s = arith_simp(a, e);
+    a->memo = NULL;
+    u64map_free(&memo);
+    return s;
+}
+
+static mlcc_expr *simp_node(arith_analyzer *a, mlcc_expr *e) {
     switch (e->kind) {
     case EXPR_ADD:
     case EXPR_SUB:
@@ -348,12 +492,16 @@ mlcc_expr *arith_simp(arith_analyzer *a, mlcc_expr *e) {
     case EXPR_MIN:
     case EXPR_MAX: {
         if (!arith_is_index(e)) return simp_children(a, e);
+        if (e->kind == EXPR_MUL && arith_is_index(e->bin.a) && arith_is_index(e->bin.b)) {
+            mlcc_expr *p = lin_product(a, e);
+            if (p) return p;
+        }
         mlcc_expr *x = arith_simp(a, e->bin.a), *y = arith_simp(a, e->bin.b);
         if (!arith_is_index(x) || !arith_is_index(y)) return rebuild_binary(e, x, y);
         switch (e->kind) {
         case EXPR_ADD:
         case EXPR_SUB: return simp_sum(a, e, x, y);
-        case EXPR_MUL: return lin_mul(a, x, y);
+        case EXPR_MUL: return rebuild_binary(e, x, y); /* the product overflowed */
         case EXPR_MIN:
         case EXPR_MAX: return simp_minmax(a, e, x, y);
         default: return simp_divmod(a, e, x, y);
