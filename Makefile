@@ -16,7 +16,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 chat: deps build
-	./$(BUILD)/mlcc --help
+	./$(BUILD)/mlcc chat $(MODEL)
 
 $(BUILD)/testdata/.unpacked: | build
 	@if [ -x "$(SHARED)/testdata/unpack.sh" ]; then \

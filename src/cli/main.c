@@ -9,6 +9,7 @@
 #endif
 
 static const mlcc_command commands[] = {
+    {"chat", "chat with a model in the terminal (a folder, a GGUF file or HF://org/repo)", cmd_chat},
     {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},

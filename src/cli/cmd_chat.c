@@ -1,0 +1,416 @@
+/* cmd_chat.c - `mlcc chat MODEL`: a terminal chat through the compiled model.
+ *
+ * MODEL is a Hugging Face folder, a GGUF file or HF://org/repo[/file.gguf]. The conversation is
+ * rendered with the model's chat template each turn and tokenized without special tokens (the
+ * template writes BOS); the engine reuses the KV cache of the common prefix, so a turn only
+ * prefills what is new. On a terminal it is a line-edited REPL (libedit) with /commands; with
+ * standard input from a pipe it answers the whole input as one message and exits. */
+#include <ctype.h>
+#include <dlfcn.h>
+#include <histedit.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/commands.h"
+#include "codegen/jit.h"
+#include "engine/engine.h"
+#include "hub/hub.h"
+#include "loader/gguf.h"
+#include "models/model.h"
+#include "models/runner.h"
+#include "support/error.h"
+#include "support/file.h"
+#include "support/strbuf.h"
+#include "template/template.h"
+#include "tokenizer/tokenizer.h"
+
+#define DEFAULT_MODEL "HF://Qwen/Qwen2.5-0.5B-Instruct"
+
+typedef struct chat {
+    mlcc_model *model;
+    mlcc_model_runner runner;
+    mlcc_tokenizer *tok;
+    mlcc_chat_template ct;
+    mlcc_engine *engine;
+    json_t *messages;
+    char *system;
+    mlcc_gen_config cfg;
+    char *stop_buf[16];
+    int nstop;
+    mlcc_gen_result last;
+    int have_last;
+} chat;
+
+static mlcc_engine *volatile active_engine;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (active_engine) mlcc_engine_cancel(active_engine);
+}
+
+static void print_usage(FILE *out) {
+    fprintf(out,
+            "usage: mlcc chat [MODEL] [--max-seq N] [--system TEXT] [--temperature T] [--top-p P]\n"
+            "                 [--max-tokens N] [--seed S]\n"
+            "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf]\n"
+            "       (default " DEFAULT_MODEL ").\n"
+            "In the chat: Esc then Enter inserts a newline; /help lists the commands.\n");
+}
+
+static void print_help(void) {
+    printf("/help                 this help\n"
+           "/exit                 leave (Ctrl-D too; Ctrl-C stops a reply)\n"
+           "/stats                prefill and decode speed of the last reply\n"
+           "/reset                start a new conversation\n"
+           "/set k=v;k=v          temperature, top_p, top_k, min_p, repetition_penalty,\n"
+           "                      presence_penalty, frequency_penalty, seed, max_tokens,\n"
+           "                      stop=str1,str2, ignore_eos=true|false\n");
+}
+
+/* ---- /set ---- */
+
+static void clear_stops(chat *c) {
+    for (int i = 0; i < c->nstop; i++) free(c->stop_buf[i]);
+    c->nstop = 0;
+    c->cfg.stop = NULL;
+    c->cfg.nstop = 0;
+}
+
+static int set_option(chat *c, const char *key, const char *value) {
+    char *end;
+    mlcc_gen_config *g = &c->cfg;
+    if (strcmp(key, "stop") == 0) {
+        clear_stops(c);
+        const char *p = value;
+        while (*p && c->nstop < 16) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            if (n) c->stop_buf[c->nstop++] = strndup(p, n);
+            p += n + (comma ? 1 : 0);
+        }
+        g->stop = (const char *const *)c->stop_buf;
+        g->nstop = c->nstop;
+        return 0;
+    }
+    if (strcmp(key, "ignore_eos") == 0) {
+        if (strcmp(value, "true") && strcmp(value, "false")) return mlcc_set_error("ignore_eos is true or false");
+        g->ignore_eos = strcmp(value, "true") == 0;
+        return 0;
+    }
+    double v = strtod(value, &end);
+    if (end == value || *end) return mlcc_set_error("%s: '%s' is not a number", key, value);
+    if (strcmp(key, "temperature") == 0) g->sampling.temperature = (float)v;
+    else if (strcmp(key, "top_p") == 0) g->sampling.top_p = (float)v;
+    else if (strcmp(key, "top_k") == 0) g->sampling.top_k = (int)v;
+    else if (strcmp(key, "min_p") == 0) g->sampling.min_p = (float)v;
+    else if (strcmp(key, "repetition_penalty") == 0) g->sampling.repetition_penalty = (float)v;
+    else if (strcmp(key, "presence_penalty") == 0) g->sampling.presence_penalty = (float)v;
+    else if (strcmp(key, "frequency_penalty") == 0) g->sampling.frequency_penalty = (float)v;
+    else if (strcmp(key, "seed") == 0) g->seed = (uint64_t)v, g->has_seed = 1;
+    else if (strcmp(key, "max_tokens") == 0) g->max_tokens = (int)v;
+    else return mlcc_set_error("unknown setting '%s' (see /help)", key);
+    const char *bad = mlcc_sampling_params_check(&g->sampling, c->runner.vocab_size);
+    return bad ? mlcc_set_error("%s", bad) : 0;
+}
+
+static void command_set(chat *c, const char *args) {
+    char *copy = strdup(args), *save = NULL;
+    for (char *item = strtok_r(copy, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+        while (isspace((unsigned char)*item)) item++;
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            printf("/set: '%s' is not key=value\n", item);
+            continue;
+        }
+        *eq = '\0';
+        char *key = item, *value = eq + 1;
+        for (char *t = key + strlen(key); t > key && isspace((unsigned char)t[-1]);) *--t = '\0';
+        if (set_option(c, key, value) != 0) printf("/set: %s\n", mlcc_last_error());
+    }
+    free(copy);
+}
+
+/* ---- one turn ---- */
+
+static void stream_to_stdout(void *ctx, const char *text, size_t len) {
+    mlcc_strbuf *reply = ctx;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    sb_append_n(reply, text, len);
+}
+
+static int respond(chat *c, const char *user_text) {
+    json_t *turn = json_pack("{s:s,s:s}", "role", "user", "content", user_text);
+    json_array_append_new(c->messages, turn);
+    json_t *input = json_pack("{s:O,s:b}", "messages", c->messages, "add_generation_prompt", 1);
+    json_t *ctx = mlcc_chat_context(input, c->ct.specials);
+    mlcc_template_error terr;
+    size_t plen = 0;
+    char *prompt = mlcc_template_render_n(mlcc_chat_template_select(&c->ct, input), ctx, &terr, &plen);
+    json_decref(ctx);
+    json_decref(input);
+    if (!prompt) {
+        fprintf(stderr, "chat template: %s\n", mlcc_last_error());
+        json_array_remove(c->messages, json_array_size(c->messages) - 1);
+        return -1;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = mlcc_tokenizer_encode(c->tok, prompt, plen, 0, &ids, &n);
+    free(prompt);
+    if (rc != 0) {
+        fprintf(stderr, "tokenizer: %s\n", mlcc_last_error());
+        json_array_remove(c->messages, json_array_size(c->messages) - 1);
+        return -1;
+    }
+    mlcc_strbuf reply = STRBUF_INIT;
+    active_engine = c->engine;
+    rc = mlcc_engine_generate(c->engine, ids, n, &c->cfg, stream_to_stdout, &reply, &c->last);
+    active_engine = NULL;
+    free(ids);
+    printf("\n");
+    if (rc != 0 || strcmp(c->last.finish_reason, "error") == 0) {
+        fprintf(stderr, "error: %s\n", rc != 0 ? mlcc_last_error() : c->last.error);
+        json_array_remove(c->messages, json_array_size(c->messages) - 1);
+        sb_free(&reply);
+        return -1;
+    }
+    c->have_last = 1;
+    json_array_append_new(c->messages, json_pack("{s:s,s:s%}", "role", "assistant", "content", sb_cstr(&reply), reply.len));
+    sb_free(&reply);
+    return 0;
+}
+
+static void reset_conversation(chat *c) {
+    json_array_clear(c->messages);
+    if (c->system) json_array_append_new(c->messages, json_pack("{s:s,s:s}", "role", "system", "content", c->system));
+    mlcc_engine_reset(c->engine);
+}
+
+static void print_stats(const chat *c) {
+    if (!c->have_last) {
+        printf("no reply yet\n");
+        return;
+    }
+    const mlcc_gen_result *r = &c->last;
+    int prefilled = r->prompt_tokens - r->reused_tokens;
+    printf("prefill: %d tokens (%d reused from the cache) in %.3f s, %.1f tok/s\n", prefilled, r->reused_tokens,
+           r->prefill_seconds, r->prefill_seconds > 0 ? prefilled / r->prefill_seconds : 0.0);
+    printf("decode:  %d tokens in %.3f s, %.1f tok/s (finish: %s)\n", r->completion_tokens, r->decode_seconds,
+           r->decode_seconds > 0 ? r->completion_tokens / r->decode_seconds : 0.0, r->finish_reason);
+}
+
+/* ---- the REPL ---- */
+
+static unsigned char insert_newline(EditLine *el, int ch) {
+    (void)ch;
+    el_insertstr(el, "\n");
+    return CC_REFRESH;
+}
+
+static char *prompt_fn(EditLine *el) {
+    (void)el;
+    return ">>> ";
+}
+
+/* Handles a slash command; returns 1 to leave. */
+static int slash_command(chat *c, const char *line) {
+    if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0) return 1;
+    if (strcmp(line, "/help") == 0) print_help();
+    else if (strcmp(line, "/stats") == 0) print_stats(c);
+    else if (strcmp(line, "/reset") == 0) {
+        reset_conversation(c);
+        printf("new conversation\n");
+    } else if (strncmp(line, "/set", 4) == 0 && (line[4] == ' ' || line[4] == '\0')) command_set(c, line + 4);
+    else printf("unknown command %s (/help lists them)\n", line);
+    return 0;
+}
+
+static void repl(chat *c, const char *argv0) {
+    EditLine *el = el_init(argv0, stdin, stdout, stderr);
+    History *hist = history_init();
+    HistEvent ev;
+    history(hist, &ev, H_SETSIZE, 1000);
+    el_set(el, EL_PROMPT, prompt_fn);
+    el_set(el, EL_EDITOR, "emacs");
+    el_set(el, EL_HIST, history, hist);
+    el_set(el, EL_ADDFN, "mlcc-newline", "insert a newline", insert_newline);
+    el_set(el, EL_BIND, "\033\r", "mlcc-newline", NULL);
+    el_set(el, EL_BIND, "\033\n", "mlcc-newline", NULL);
+    printf("Type a message; /help lists the commands; Esc then Enter inserts a newline.\n");
+    for (;;) {
+        int count;
+        const char *line = el_gets(el, &count);
+        if (!line) {
+            printf("\n");
+            break;
+        }
+        char *text = strdup(line);
+        size_t n = strlen(text);
+        while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = '\0';
+        if (n == 0) {
+            free(text);
+            continue;
+        }
+        history(hist, &ev, H_ENTER, text);
+        int quit = 0;
+        if (text[0] == '/') quit = slash_command(c, text);
+        else respond(c, text);
+        free(text);
+        if (quit) break;
+    }
+    history_end(hist);
+    el_end(el);
+}
+
+/* ---- start-up ---- */
+
+static void log_devices(void) {
+    void *cuda = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    fprintf(stderr, "[mlcc] devices: cpu (%ld cores)%s\n", sysconf(_SC_NPROCESSORS_ONLN),
+            cuda ? ", cuda driver found (the CUDA backend is not built yet; using cpu)" : "; cuda: not found");
+    if (cuda) dlclose(cuda);
+    fprintf(stderr, "[mlcc] device used: cpu\n");
+}
+
+/* A GGUF file carries its template as tokenizer.chat_template. */
+static int load_gguf_template(const char *path, mlcc_tokenizer *tok, mlcc_chat_template *ct) {
+    memset(ct, 0, sizeof *ct);
+    mlcc_gguf *g = mlcc_gguf_open(path);
+    if (!g) return -1;
+    mlcc_gguf_str s;
+    int rc = -1;
+    if (mlcc_gguf_get_str(g, "tokenizer.chat_template", &s) == 0) {
+        ct->source = strndup(s.data, s.len);
+        ct->tmpl = mlcc_template_parse(ct->source, s.len, "tokenizer.chat_template");
+        rc = ct->tmpl ? 0 : -1;
+    } else {
+        const char *fallback = mlcc_chat_template_builtin("chatml");
+        ct->source = strdup(fallback);
+        ct->tmpl = mlcc_template_parse(ct->source, strlen(ct->source), "chatml");
+        fprintf(stderr, "[mlcc] %s has no chat template; using ChatML\n", path);
+        rc = ct->tmpl ? 0 : -1;
+    }
+    mlcc_gguf_close(g);
+    ct->specials = json_object();
+    int32_t bos = mlcc_tokenizer_bos_id(tok), eos = mlcc_tokenizer_eos_id(tok);
+    if (bos >= 0 && mlcc_tokenizer_id_to_token(tok, bos))
+        json_object_set_new(ct->specials, "bos_token", json_string(mlcc_tokenizer_id_to_token(tok, bos)));
+    if (eos >= 0 && mlcc_tokenizer_id_to_token(tok, eos))
+        json_object_set_new(ct->specials, "eos_token", json_string(mlcc_tokenizer_id_to_token(tok, eos)));
+    return rc;
+}
+
+static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, chat *c) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_usage(stdout);
+            exit(0);
+        }
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "--max-seq") == 0 && has_value) *max_seq = atoll(argv[++i]);
+        else if (strcmp(a, "--system") == 0 && has_value) c->system = strdup(argv[++i]);
+        else if (strcmp(a, "--temperature") == 0 && has_value) set_option(c, "temperature", argv[++i]);
+        else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
+        else if (strcmp(a, "--max-tokens") == 0 && has_value) set_option(c, "max_tokens", argv[++i]);
+        else if (strcmp(a, "--seed") == 0 && has_value) set_option(c, "seed", argv[++i]);
+        else if (a[0] == '-') {
+            fprintf(stderr, "mlcc chat: unknown option %s\n", a);
+            print_usage(stderr);
+            return -1;
+        } else *model = a;
+    }
+    return 0;
+}
+
+int cmd_chat(int argc, char **argv) {
+    chat c;
+    memset(&c, 0, sizeof c);
+    c.cfg = mlcc_gen_defaults();
+    c.cfg.sampling.temperature = 0.7f;
+    c.cfg.sampling.top_p = 0.95f;
+    const char *model_arg = NULL;
+    int64_t max_seq = 2048;
+    if (parse_args(argc, argv, &model_arg, &max_seq, &c) != 0) return 2;
+    if (!model_arg || !*model_arg) model_arg = DEFAULT_MODEL;
+
+    log_devices();
+    char *path = mlcc_hub_resolve(model_arg);
+    if (!path) {
+        fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+        if (mlcc_hub_is_uri(model_arg))
+            fprintf(stderr, "mlcc chat: to chat with a local model instead, pass its folder or GGUF file "
+                            "(`make chat MODEL=path/to/model`).\n");
+        return 1;
+    }
+    int is_gguf = strlen(path) > 5 && strcmp(path + strlen(path) - 5, ".gguf") == 0;
+    fprintf(stderr, "[mlcc] model: %s\n", path);
+
+    mlcc_jit_stats before = mlcc_jit_get_stats();
+    mlcc_model_options opt = {max_seq};
+    c.model = mlcc_model_open(path, &opt);
+    if (!c.model) {
+        fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+        free(path);
+        return 1;
+    }
+    mlcc_jit_stats after = mlcc_jit_get_stats();
+    fprintf(stderr, "[mlcc] model library: %s\n",
+            after.compiles > before.compiles ? "compiled now (cached for next time under MLCC_HOME/cache)"
+                                             : "loaded from the compile cache");
+    size_t param_bytes = 0;
+    for (int i = 0; i < c.model->params.n; i++) param_bytes += mlcc_ndarray_nbytes(c.model->weights[i]);
+    const mlcc_model_config *mc = &c.model->cfg;
+    double kv_bytes = 2.0 * (double)mc->layers * (double)mc->kv_heads * (double)mc->head_dim * 4.0 * (double)c.model->max_seq;
+    fprintf(stderr, "[mlcc] memory: parameters %.1f MB, KV cache %.1f MB (%lld tokens)\n", param_bytes / 1048576.0,
+            kv_bytes / 1048576.0, (long long)c.model->max_seq);
+
+    c.tok = mlcc_tokenizer_load(path);
+    int ok = c.tok != NULL;
+    if (ok) ok = (is_gguf ? load_gguf_template(path, c.tok, &c.ct) : mlcc_chat_template_load_model(path, "chatml", &c.ct)) == 0;
+    if (!ok) {
+        fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+        if (c.tok) mlcc_tokenizer_free(c.tok);
+        mlcc_model_free(c.model);
+        free(path);
+        return 1;
+    }
+    c.runner = mlcc_model_runner_new(c.model);
+    c.engine = mlcc_engine_new(&c.runner, c.tok, mc->eos_ids, mc->n_eos);
+    c.messages = json_array();
+    reset_conversation(&c);
+    signal(SIGINT, on_sigint);
+
+    int rc = 0;
+    if (isatty(STDIN_FILENO)) {
+        repl(&c, argv[0]);
+    } else {
+        /* non-interactive: the whole input is one message */
+        size_t len = 0, cap = 4096;
+        char *text = malloc(cap);
+        for (size_t got; (got = fread(text + len, 1, cap - len - 1, stdin)) > 0;) {
+            len += got;
+            if (len + 1 >= cap) text = realloc(text, cap *= 2);
+        }
+        text[len] = '\0';
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = '\0';
+        rc = len ? respond(&c, text) : 0;
+        free(text);
+    }
+    mlcc_engine_free(c.engine);
+    mlcc_model_runner_free(&c.runner);
+    clear_stops(&c);
+    json_decref(c.messages);
+    mlcc_chat_template_free(&c.ct);
+    mlcc_tokenizer_free(c.tok);
+    mlcc_model_free(c.model);
+    free(c.system);
+    free(path);
+    return rc ? 1 : 0;
+}
