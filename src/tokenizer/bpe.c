@@ -9,13 +9,68 @@
 #include "support/error.h"
 #include "tokenizer/tok_internal.h"
 
+/* The merges: an open-addressing table of 16-byte slots (one cache line holds four), probed
+ * linearly from a multiplicative hash; this lookup is the inner loop of BPE. */
+typedef struct merge_slot {
+    uint64_t key; /* left id << 32 | right id; EMPTY_KEY when free */
+    uint32_t rank;
+    int32_t id;
+} merge_slot;
+#define EMPTY_KEY UINT64_MAX
+
+typedef struct merge_table {
+    merge_slot *slots;
+    size_t mask, count;
+    int shift;
+} merge_table;
+
+static size_t mt_home(const merge_table *t, uint64_t key) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> t->shift);
+}
+
+static void mt_init(merge_table *t, size_t cap_log2) {
+    size_t cap = (size_t)1 << cap_log2;
+    t->slots = mlcc_xmalloc(cap * sizeof *t->slots);
+    for (size_t i = 0; i < cap; i++) t->slots[i].key = EMPTY_KEY;
+    t->mask = cap - 1;
+    t->count = 0;
+    t->shift = 64 - (int)cap_log2;
+}
+
+static merge_slot *mt_slot(const merge_table *t, uint64_t key) {
+    size_t i = mt_home(t, key);
+    while (t->slots[i].key != EMPTY_KEY && t->slots[i].key != key) i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+static void mt_put(merge_table *t, uint64_t key, uint32_t rank, int32_t id) {
+    if ((t->count + 1) * 2 > t->mask + 1) { /* keep it at most half full */
+        merge_table bigger;
+        mt_init(&bigger, (size_t)(64 - t->shift) + 1);
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].key != EMPTY_KEY) *mt_slot(&bigger, t->slots[i].key) = t->slots[i];
+        bigger.count = t->count;
+        free(t->slots);
+        *t = bigger;
+    }
+    merge_slot *s = mt_slot(t, key);
+    if (s->key == EMPTY_KEY) t->count++;
+    s->key = key;
+    s->rank = rank;
+    s->id = id; /* a repeated merge takes the later rank, as tokenizers' map does */
+}
+
+/* Code points below this get their single-character token id from a flat array. */
+#define CHAR_TABLE 0x10000
+
 typedef struct bpe {
-    mlcc_u64map merges; /* (left id << 32 | right id) -> (rank << 32 | merged id) */
+    merge_table merges;
     int byte_fallback, fuse_unk, ignore_merges;
     char *prefix, *suffix; /* NULL when absent or empty */
     size_t prefix_len, suffix_len;
     int32_t byte_ids[256]; /* <0xXX> tokens, -1 when missing */
     uint32_t *score_rank;  /* score mode: rank of each id (NULL otherwise) */
+    int32_t *char_ids;     /* code point -> id of that one-character token, -1 if none */
 } bpe;
 
 static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
@@ -25,6 +80,12 @@ static void init_common(tok_model *m, bpe *b) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", i);
         b->byte_ids[i] = tok_model_lookup(m, name, 6);
+    }
+    b->char_ids = mlcc_xmalloc(CHAR_TABLE * sizeof *b->char_ids);
+    for (uint32_t cp = 0; cp < CHAR_TABLE; cp++) {
+        char u[4];
+        int n = tok_utf8_encode(cp, u);
+        b->char_ids[cp] = (cp >= 0xD800 && cp <= 0xDFFF) ? -1 : tok_model_lookup(m, u, (size_t)n);
     }
 }
 
@@ -46,8 +107,7 @@ static int add_merge(tok_model *m, bpe *b, const char *l, size_t ll, const char 
         return -1;
     }
     sb_free(&t);
-    mlcc_u64map_entry *e = u64map_upsert(&b->merges, pair_key(a, c), NULL);
-    e->value.i = (int64_t)(((uint64_t)rank << 32) | (uint32_t)id);
+    mt_put(&b->merges, pair_key(a, c), rank, id);
     return 0;
 }
 
@@ -59,7 +119,7 @@ static void set_affixes(bpe *b, const char *prefix, const char *suffix) {
 int tok_bpe_init(tok_model *m, json_t *j, const char *what) {
     bpe *b = mlcc_xcalloc(1, sizeof *b);
     m->impl = b;
-    u64map_init(&b->merges);
+    mt_init(&b->merges, 10);
     b->byte_fallback = tok_json_bool(j, "byte_fallback", 0);
     b->fuse_unk = tok_json_bool(j, "fuse_unk", 0);
     b->ignore_merges = tok_json_bool(j, "ignore_merges", 0);
@@ -111,7 +171,7 @@ tok_model *tok_bpe_build(char **tokens, const float *scores, size_t n_tokens, ch
     m->unk_id = -1;
     bpe *b = mlcc_xcalloc(1, sizeof *b);
     m->impl = b;
-    u64map_init(&b->merges);
+    mt_init(&b->merges, 10);
     b->byte_fallback = opt->byte_fallback;
     b->fuse_unk = opt->fuse_unk;
     b->ignore_merges = opt->ignore_merges;
@@ -146,7 +206,8 @@ tok_model *tok_bpe_build(char **tokens, const float *scores, size_t n_tokens, ch
 void tok_bpe_free(tok_model *m) {
     bpe *b = m->impl;
     if (!b) return;
-    u64map_free(&b->merges);
+    free(b->merges.slots);
+    free(b->char_ids);
     free(b->prefix);
     free(b->suffix);
     free(b->score_rank);
@@ -154,13 +215,13 @@ void tok_bpe_free(tok_model *m) {
 }
 
 /* The merge for the pair (a, c): 1 with rank and merged id, or 0. */
-static int find_merge(const tok_model *m, const bpe *b, int32_t a, int32_t c, uint32_t *rank,
-                      int32_t *id) {
+static inline int find_merge(const tok_model *m, const bpe *b, int32_t a, int32_t c, uint32_t *rank,
+                             int32_t *id) {
     if (!b->score_rank) {
-        mlcc_u64map_entry *e = u64map_find(&b->merges, pair_key(a, c));
-        if (!e) return 0;
-        *rank = (uint32_t)((uint64_t)e->value.i >> 32);
-        *id = (int32_t)(uint32_t)e->value.i;
+        const merge_slot *e = mt_slot(&b->merges, pair_key(a, c));
+        if (e->key == EMPTY_KEY) return 0;
+        *rank = e->rank;
+        *id = e->id;
         return 1;
     }
     const char *l = m->id_to_tok[a], *r = m->id_to_tok[c];
@@ -234,7 +295,14 @@ int tok_bpe_tokenize(const tok_model *m, const char *w, size_t len, tok_ids *out
             sl = tmp.len;
         }
         i += adv;
-        int32_t id = tok_model_lookup(m, s, sl);
+        int32_t id;
+        if (s == w + i - adv) { /* no affixes: the flat table knows most characters */
+            size_t a2;
+            uint32_t cp = tok_utf8_decode(s, sl, &a2);
+            id = cp < CHAR_TABLE && a2 == sl ? b->char_ids[cp] : tok_model_lookup(m, s, sl);
+        } else {
+            id = tok_model_lookup(m, s, sl);
+        }
         if (id >= 0) {
             if (unk >= 0) { ADD_SYM(unk); unk = -1; }
             ADD_SYM(id);

@@ -65,11 +65,20 @@ void tok_pieces_clear(tok_pieces *p);
 void tok_pieces_free(tok_pieces *p);
 #define TOK_PIECE_STR(p, i) ((p)->buf.data + (p)->v.data[i].off)
 
-/* ---- per-call scratch (regex match data): one per encode, never shared ---- */
+/* ---- per-call scratch (regex match data, buffers per pre-tokenizer depth): one per encode,
+ * never shared between threads ---- */
+#define TOK_MAX_DEPTH 16
+typedef struct tok_match {
+    size_t start, end;
+} tok_match;
+typedef MLCC_VEC(tok_match) tok_matches;
 typedef struct tok_ctx {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
+    int depth;
+    tok_matches matches[TOK_MAX_DEPTH];
+    mlcc_strbuf scratch[TOK_MAX_DEPTH];
 } tok_ctx;
 void tok_ctx_init(tok_ctx *c);
 void tok_ctx_free(tok_ctx *c);
@@ -82,11 +91,7 @@ typedef struct tok_regex {
 tok_regex *tok_regex_new(const char *pattern, size_t len, int literal);
 void tok_regex_free(tok_regex *re);
 /* Finds all matches as Oniguruma's find_iter does (empty matches allowed except right after a
- * match); the callback gets each [start, end). Returns 0, or -1 on a matcher error. */
-typedef struct tok_match {
-    size_t start, end;
-} tok_match;
-typedef MLCC_VEC(tok_match) tok_matches;
+ * match), appending each [start, end) to out. Returns 0, or -1 on a matcher error. */
 int tok_regex_find_all(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n,
                        tok_matches *out);
 
@@ -99,9 +104,13 @@ enum tok_split_behavior {
     TOK_SPLIT_CONTIGUOUS
 };
 int tok_parse_behavior(const char *s, enum tok_split_behavior *out);
-/* Given matches of s[0..n), appends the resulting pieces (empty ones dropped). */
-void tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
-                          enum tok_split_behavior b, unsigned flags, tok_pieces *out);
+/* Where pieces go: pre-tokenizers hand each piece to the next stage as soon as it is made. */
+typedef int (*tok_emit_fn)(void *arg, const char *s, size_t n, unsigned flags);
+/* Given matches of s[0..n), emits the resulting pieces in order (empty ones dropped). */
+int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
+                         enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg);
+/* An emitter that appends to a piece list (arg is the tok_pieces). */
+int tok_emit_to_pieces(void *arg, const char *s, size_t n, unsigned flags);
 
 /* ---- JSON helpers (tok_json.c) ---- */
 /* Each sets an error naming `what` and the field on failure. */
@@ -123,10 +132,9 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
 typedef struct tok_pretok tok_pretok;
 tok_pretok *tok_pretok_from_json(json_t *j, const char *what);
 void tok_pretok_free(tok_pretok *p);
-/* Splits one piece; appends the results to out. */
+/* Splits one piece and emits the results in order. */
 int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t len, unsigned flags,
-                    tok_pieces *out);
-/* ByteLevel pre-tokenizer present without its regex at the end? Lets the encoder skip work. */
+                    tok_emit_fn emit, void *arg);
 
 /* ---- models (bpe.c, unigram.c, wordpiece.c, wordlevel in model.c) ---- */
 enum tok_model_kind { TOK_MODEL_BPE, TOK_MODEL_UNIGRAM, TOK_MODEL_WORDPIECE, TOK_MODEL_WORDLEVEL };

@@ -185,8 +185,21 @@ static int tokenize_piece(mlcc_tokenizer *tok, const char *s, size_t n, tok_ids 
     return 0;
 }
 
+typedef struct model_sink {
+    mlcc_tokenizer *tok;
+    tok_ids *ids;
+} model_sink;
+
+/* The last stage of the pipeline: each pre-token goes to the model (through the cache). */
+static int model_emit(void *arg, const char *s, size_t n, unsigned flags) {
+    (void)flags;
+    model_sink *m = arg;
+    return n ? tokenize_piece(m->tok, s, n, m->ids) : 0;
+}
+
 static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size_t len, tok_ids *ids) {
-    tok_pieces raw = {0}, norm = {0}, pre = {0};
+    tok_pieces raw = {0}, norm = {0};
+    model_sink sink = {tok, ids};
     mlcc_strbuf nb = STRBUF_INIT;
     int rc = -1;
     tok_added_split(&tok->added, 0, text, len, TOK_PIECE_AT_START, &raw);
@@ -212,17 +225,12 @@ static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size
             if (tokenize_piece(tok, s, sp.len, ids)) goto done;
             continue;
         }
-        tok_pieces_clear(&pre);
-        if (tok_pretokenize(tok->pretok, ctx, s, sp.len, sp.flags, &pre)) goto done;
-        for (size_t k = 0; k < pre.v.len; k++)
-            if (pre.v.data[k].len && tokenize_piece(tok, TOK_PIECE_STR(&pre, k), pre.v.data[k].len, ids))
-                goto done;
+        if (tok_pretokenize(tok->pretok, ctx, s, sp.len, sp.flags, model_emit, &sink)) goto done;
     }
     rc = 0;
 done:
     tok_pieces_free(&raw);
     tok_pieces_free(&norm);
-    tok_pieces_free(&pre);
     sb_free(&nb);
     return rc;
 }
