@@ -171,7 +171,7 @@ static void unicode_form_run(const char *s, size_t len, int opts, mlcc_strbuf *o
 
 /* Normalizes the stretches between opaque characters separately, so that nothing reorders or
  * composes across them, and copies those characters unchanged. */
-static void unicode_form(const char *s, size_t len, int opts, mlcc_strbuf *out) {
+static void unicode_form_opaque(const char *s, size_t len, int opts, mlcc_strbuf *out) {
     size_t run = 0;
     for (size_t i = 0; i < len;) {
         size_t adv;
@@ -184,6 +184,24 @@ static void unicode_form(const char *s, size_t len, int opts, mlcc_strbuf *out) 
         i += adv;
     }
     if (len > run || len == 0) unicode_form_run(s + run, len - run, opts, out);
+}
+
+/* ASCII is left alone by every normalization form, has combining class 0 and is never the second
+ * half of a composition, so only each non-ASCII run, with the one ASCII character before it (a
+ * base that a combining mark may compose with), needs utf8proc. */
+static void unicode_form(const char *s, size_t len, int opts, mlcc_strbuf *out) {
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && (unsigned char)s[j] < 0x80) j++;
+        if (j == len) { sb_append_n(out, s + i, j - i); break; }
+        size_t start = j > i ? j - 1 : j; /* keep the ASCII base with the run */
+        sb_append_n(out, s + i, start - i);
+        size_t k = j;
+        while (k < len && (unsigned char)s[k] >= 0x80) k++;
+        unicode_form_opaque(s + start, k - start, opts, out);
+        i = k;
+    }
 }
 
 static void put_cp(mlcc_strbuf *out, uint32_t cp) {
