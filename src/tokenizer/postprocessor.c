@@ -135,3 +135,19 @@ void tok_postprocess(const tok_postproc *p, tok_ids *ids) {
     }
     }
 }
+
+size_t tok_postproc_added(const tok_postproc *p) {
+    size_t n = 0;
+    switch (p->kind) {
+    case PP_NONE: return 0;
+    case PP_CLS_SEP: return 2;
+    case PP_SEQUENCE:
+        for (size_t i = 0; i < p->n_children; i++) n += tok_postproc_added(p->children[i]);
+        return n;
+    case PP_TEMPLATE:
+        for (size_t i = 0; i < p->items.len; i++)
+            if (!p->items.data[i].is_sequence) n += p->items.data[i].ids.len;
+        return n;
+    }
+    return 0;
+}

@@ -207,7 +207,8 @@ tok_postproc *tok_postproc_from_json(json_t *j, const char *what);
 void tok_postproc_free(tok_postproc *p);
 /* Adds the special tokens of a single sequence around ids. */
 void tok_postprocess(const tok_postproc *p, tok_ids *ids);
-/* How many ids it adds before the sequence (for callers that need it). */
+/* How many ids it adds to a single sequence. */
+size_t tok_postproc_added(const tok_postproc *p);
 
 /* ---- decoders (decoder.c) ---- */
 typedef struct tok_str {
@@ -232,6 +233,14 @@ struct mlcc_tokenizer {
     tok_decoder *decoder;
     tok_added added;
     int32_t bos_id, eos_id;
+    /* "truncation" and "padding" of tokenizer.json (single sequences) */
+    int64_t trunc_max;   /* -1: none */
+    int trunc_left;
+    int pad;             /* padding configured */
+    int64_t pad_fixed;   /* Fixed length, or -1 for BatchLongest */
+    int64_t pad_multiple;
+    int32_t pad_id;
+    int pad_left;
     /* the pre-token cache: piece -> ids */
     pthread_mutex_t cache_lock;
     mlcc_strmap cache;

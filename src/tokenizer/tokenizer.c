@@ -18,6 +18,7 @@ mlcc_tokenizer *tok_new_empty(void) {
     strmap_init(&tok->cache);
     pthread_mutex_init(&tok->cache_lock, NULL);
     tok->bos_id = tok->eos_id = -1;
+    tok->trunc_max = -1;
     return tok;
 }
 
@@ -70,6 +71,38 @@ static int read_added_tokens(mlcc_tokenizer *tok, json_t *arr, const char *what)
         }                                                                                          \
     } while (0)
 
+static int read_truncation_padding(mlcc_tokenizer *tok, json_t *root, const char *what) {
+    json_t *t = json_object_get(root, "truncation"), *p = json_object_get(root, "padding");
+    if (json_is_object(t)) {
+        json_t *ml = json_object_get(t, "max_length");
+        if (!json_is_integer(ml) || json_integer_value(ml) < 0)
+            return mlcc_set_error("%s: truncation.max_length must be a non-negative integer", what);
+        tok->trunc_max = json_integer_value(ml);
+        const char *dir = NULL;
+        tok_json_opt_str(t, "direction", &dir);
+        tok->trunc_left = dir && !strcmp(dir, "Left");
+    } else if (t && !json_is_null(t)) {
+        return mlcc_set_error("%s: 'truncation' must be an object or null", what);
+    }
+    if (json_is_object(p)) {
+        json_t *st = json_object_get(p, "strategy"), *fixed = json_object_get(st, "Fixed");
+        tok->pad = 1;
+        tok->pad_fixed = -1;
+        if (json_is_integer(fixed)) tok->pad_fixed = json_integer_value(fixed);
+        else if (!(json_is_string(st) && !strcmp(json_string_value(st), "BatchLongest")))
+            return mlcc_set_error("%s: padding.strategy must be \"BatchLongest\" or {\"Fixed\": n}", what);
+        json_t *mult = json_object_get(p, "pad_to_multiple_of"), *id = json_object_get(p, "pad_id");
+        tok->pad_multiple = json_is_integer(mult) ? json_integer_value(mult) : 0;
+        tok->pad_id = json_is_integer(id) ? (int32_t)json_integer_value(id) : 0;
+        const char *dir = NULL;
+        tok_json_opt_str(p, "direction", &dir);
+        tok->pad_left = dir && !strcmp(dir, "Left");
+    } else if (p && !json_is_null(p)) {
+        return mlcc_set_error("%s: 'padding' must be an object or null", what);
+    }
+    return 0;
+}
+
 static mlcc_tokenizer *from_json_value(json_t *root, const char *what) {
     char sub[512];
     if (!json_is_object(root)) {
@@ -88,6 +121,7 @@ static mlcc_tokenizer *from_json_value(json_t *root, const char *what) {
     COMPONENT(postproc, "post_processor", tok_postproc_from_json, "post_processor");
     COMPONENT(decoder, "decoder", tok_decoder_from_json, "decoder");
     if (read_added_tokens(tok, json_object_get(root, "added_tokens"), what)) goto fail;
+    if (read_truncation_padding(tok, root, what)) goto fail;
     if (tok_finish(tok)) goto fail;
     return tok;
 fail:
@@ -246,7 +280,27 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
     int rc = encode_text(tok, &ctx, text, len, &ids);
     tok_ctx_free(&ctx);
     if (rc) { vec_free(&ids); return -1; }
+    if (tok->trunc_max >= 0) { /* what fits beside the special tokens the post-processor adds */
+        size_t added = add_special_tokens && tok->postproc ? tok_postproc_added(tok->postproc) : 0;
+        size_t keep = (size_t)tok->trunc_max > added ? (size_t)tok->trunc_max - added : 0;
+        if (ids.len > keep) {
+            if (tok->trunc_left) memmove(ids.data, ids.data + ids.len - keep, keep * sizeof(int32_t));
+            ids.len = keep;
+        }
+    }
     if (add_special_tokens && tok->postproc) tok_postprocess(tok->postproc, &ids);
+    if (tok->pad) {
+        size_t target = tok->pad_fixed >= 0 ? (size_t)tok->pad_fixed : ids.len;
+        if (tok->pad_multiple > 0 && target % (size_t)tok->pad_multiple)
+            target += (size_t)tok->pad_multiple - target % (size_t)tok->pad_multiple;
+        if (target > ids.len) {
+            size_t extra = target - ids.len;
+            vec_reserve(&ids, extra);
+            if (tok->pad_left) memmove(ids.data + extra, ids.data, ids.len * sizeof(int32_t));
+            for (size_t i = 0; i < extra; i++) ids.data[tok->pad_left ? i : ids.len + i] = tok->pad_id;
+            ids.len = target;
+        }
+    }
     if (!ids.data) ids.data = mlcc_xmalloc(sizeof(int32_t));
     *ids_out = ids.data;
     *n_out = ids.len;

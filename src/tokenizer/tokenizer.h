@@ -19,7 +19,10 @@ mlcc_tokenizer *mlcc_tokenizer_load(const char *path);
 mlcc_tokenizer *mlcc_tokenizer_from_json(const char *json, size_t len, const char *what);
 void mlcc_tokenizer_free(mlcc_tokenizer *tok);
 
-/* Encodes UTF-8 text (invalid UTF-8 is an error). *ids is malloc'ed (free() it). */
+/* Encodes UTF-8 text (invalid UTF-8 is an error) as tokenizers' encode(text, add_special_tokens)
+ * does for a single sequence, including the "truncation" and "padding" of tokenizer.json
+ * (BatchLongest padding has no batch here, so only pad_to_multiple_of applies). *ids is
+ * malloc'ed (free() it). */
 int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len,
                           int add_special_tokens, int32_t **ids, size_t *n);
 /* Decodes ids to a malloc'ed NUL-terminated UTF-8 string (length in *len when non-NULL);

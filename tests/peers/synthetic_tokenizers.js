@@ -2,7 +2,8 @@
 // real fixtures do not (Unigram, WordPiece, BERT normalizer and pre-tokenizer, Metaspace with
 // prepend_scheme, ByteLevel with its regex and add_prefix_space, Digits, Punctuation,
 // Whitespace, WhitespaceSplit, Strip, StripAccents, Lowercase, NFD/NFKC, Replace with a regex,
-// RobertaProcessing, added tokens with lstrip/rstrip/single_word/normalized).
+// RobertaProcessing, added tokens with lstrip/rstrip/single_word/normalized, truncation and
+// padding).
 // Vocabularies come from seeded text, so the files are the same on every run.
 // usage: node synthetic_tokenizers.js LLAMA3_TOKENIZER_JSON OUTDIR  (prints the written paths)
 'use strict';
@@ -87,7 +88,9 @@ function main() {
   const llama = JSON.parse(fs.readFileSync(llamaPath, 'utf8'));
   const files = {};
   files['unigram_metaspace'] = {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: { direction: 'Left', max_length: 16, strategy: 'LongestFirst', stride: 0 },
+    padding: { strategy: { Fixed: 20 }, direction: 'Left', pad_to_multiple_of: 8, pad_id: 3, pad_type_id: 0, pad_token: '<mask>' },
     added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>'), added(3, '<mask>', { lstrip: true }),
       added(3004, 'hello', { special: false, normalized: true, single_word: true })],
     normalizer: { type: 'Sequence', normalizers: [{ type: 'NFKC' }, { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] },
@@ -108,7 +111,9 @@ function main() {
     model: unigram(texts, { byteFallback: true }),
   };
   files['wordpiece_bert'] = {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: { direction: 'Right', max_length: 24, strategy: 'LongestFirst', stride: 0 },
+    padding: { strategy: { Fixed: 28 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' },
     added_tokens: ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map((c, i) => added(i, c)),
     normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
     pre_tokenizer: { type: 'BertPreTokenizer' },
