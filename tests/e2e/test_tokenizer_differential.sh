@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Differential test: `mlcc tokenize` against Hugging Face tokenizers 0.23.2 (npm, the official
-# Node binding of the Rust library) on 20,000 seeded random strings per fixture tokenizer,
+# Node binding of the Rust library) on 20,000 seeded random strings per fixture tokenizer (and
+# for tm-llama3-f16.gguf's vocabulary against models/tm-llama3/tokenizer.json),
 # encoding with and without special tokens and decoding with and without skipping them; then
 # 5,000 strings each on synthetic tokenizers (synthetic_tokenizers.js) that exercise Unigram,
 # WordPiece and the components the fixtures lack.
@@ -23,6 +24,9 @@ work="$MLCC_BINARY_DIR/tokenizer-diff"
 rm -rf "$work"
 files=()
 for t in llama3_1 qwen3 deepseek_v3 gemma3 llama2 gptoss; do files+=("$tokdir/$t/tokenizer.json"); done
+# the Llama-3 vocabulary inside a GGUF file, against the model directory's tokenizer.json
+gguf="$MLCC_TESTDATA/gguf/tm-llama3-f16.gguf"
+[ -f "$gguf" ] && files+=("$gguf=$MLCC_TESTDATA/models/tm-llama3/tokenizer.json")
 cd "$peers"
 echo "differential test: $count random strings x ${#files[@]} tokenizers x (2 encode + 2 decode modes)"
 node tokenizer_diff.js "$MLCC" "$count" 20261125 "$work" "${files[@]}"
