@@ -96,17 +96,15 @@ static int add_merge(tok_model *m, bpe *b, const char *l, size_t ll, const char 
         return mlcc_set_error("%s: merges[%zu]: token '%.*s' is not in the vocabulary", what, index,
                               (int)(a < 0 ? ll : rl), a < 0 ? l : r);
     size_t skip = b->prefix_len <= rl ? b->prefix_len : rl;
-    mlcc_strbuf t = STRBUF_INIT;
-    sb_append_n(&t, l, ll);
-    sb_append_n(&t, r + skip, rl - skip);
-    int32_t id = tok_model_lookup(m, t.data, t.len);
-    if (id < 0) {
-        mlcc_set_error("%s: merges[%zu]: merged token '%.*s' is not in the vocabulary", what, index,
-                       (int)t.len, t.data);
-        sb_free(&t);
-        return -1;
-    }
-    sb_free(&t);
+    char stackbuf[256];
+    size_t tl = ll + rl - skip;
+    char *t = tl <= sizeof stackbuf ? stackbuf : mlcc_xmalloc(tl);
+    memcpy(t, l, ll);
+    memcpy(t + ll, r + skip, rl - skip);
+    int32_t id = tok_model_lookup(m, t, tl);
+    if (id < 0) mlcc_set_error("%s: merges[%zu]: merged token '%.*s' is not in the vocabulary", what, index, (int)tl, t);
+    if (t != stackbuf) free(t);
+    if (id < 0) return -1;
     mt_put(&b->merges, pair_key(a, c), rank, id);
     return 0;
 }
@@ -225,7 +223,7 @@ static inline int find_merge(const tok_model *m, const bpe *b, int32_t a, int32_
         return 1;
     }
     const char *l = m->id_to_tok[a], *r = m->id_to_tok[c];
-    size_t ll = strlen(l), rl = strlen(r);
+    size_t ll = m->id_len[a], rl = m->id_len[c];
     char stackbuf[256];
     char *t = ll + rl <= sizeof stackbuf ? stackbuf : mlcc_xmalloc(ll + rl);
     memcpy(t, l, ll);

@@ -15,10 +15,13 @@ void tok_model_set_token(tok_model *m, const char *tok, size_t len, int32_t id) 
         while (cap <= (size_t)id) cap *= 2;
         m->id_to_tok = mlcc_xrealloc(m->id_to_tok, cap * sizeof *m->id_to_tok);
         memset(m->id_to_tok + m->n_ids, 0, (cap - m->n_ids) * sizeof *m->id_to_tok);
+        m->id_len = mlcc_xrealloc(m->id_len, cap * sizeof *m->id_len);
+        memset(m->id_len + m->n_ids, 0, (cap - m->n_ids) * sizeof *m->id_len);
         m->n_ids = cap;
     }
-    free(m->id_to_tok[id]);
-    m->id_to_tok[id] = mlcc_xstrndup(tok, len);
+    /* the map's own copy of the key (it never moves and is never removed) names the id */
+    m->id_to_tok[id] = e->key;
+    m->id_len[id] = len;
 }
 
 int32_t tok_model_lookup(const tok_model *m, const char *s, size_t len) {
@@ -97,8 +100,8 @@ void tok_model_free(tok_model *m) {
     case TOK_MODEL_WORDLEVEL: break;
     }
     strmap_free(&m->vocab);
-    for (size_t i = 0; i < m->n_ids; i++) free(m->id_to_tok[i]);
     free(m->id_to_tok);
+    free(m->id_len);
     free(m);
 }
 

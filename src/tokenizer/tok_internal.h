@@ -141,7 +141,8 @@ enum tok_model_kind { TOK_MODEL_BPE, TOK_MODEL_UNIGRAM, TOK_MODEL_WORDPIECE, TOK
 typedef struct tok_model {
     enum tok_model_kind kind;
     mlcc_strmap vocab;   /* token -> id */
-    char **id_to_tok;    /* id -> token (NULL holes) */
+    char **id_to_tok;    /* id -> token (NULL holes; the vocabulary map's copies) */
+    size_t *id_len;      /* id -> token length (tokens may hold U+0000) */
     size_t n_ids;        /* size of id_to_tok */
     size_t vocab_size;   /* number of entries in vocab */
     int32_t unk_id;      /* -1 when none */

@@ -309,13 +309,20 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
 
 /* ---- decoding ---- */
 
-static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special) {
+static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special, size_t *len) {
     const tok_added_token *a = tok_added_by_id(&tok->added, id);
-    const char *s = a ? (a->norm ? a->norm : a->content) : mlcc_tokenizer_id_to_token(tok, id);
+    const char *s;
+    if (a) {
+        s = a->norm ? a->norm : a->content;
+        *len = a->norm ? a->norm_len : a->len;
+    } else {
+        s = mlcc_tokenizer_id_to_token(tok, id);
+        *len = s ? tok->model->id_len[id] : 0;
+    }
     *special = 0;
     if (s) {
         /* tokenizers asks whether the token's text is that of a special token */
-        mlcc_strmap_entry *e = strmap_find(&tok->added.by_content, s, strlen(s));
+        mlcc_strmap_entry *e = strmap_find(&tok->added.by_content, s, *len);
         const tok_added_token *t = e ? tok_added_by_id(&tok->added, (int32_t)e->value.i) : NULL;
         *special = t && t->special;
     }
@@ -326,10 +333,10 @@ char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, i
     tok_strs v = {0};
     for (size_t i = 0; i < n; i++) {
         int special;
-        const char *s = id_text(tok, ids[i], &special);
+        size_t tl;
+        const char *s = id_text(tok, ids[i], &special, &tl);
         if (!s || (skip_special && special)) continue;
-        const tok_added_token *a = tok_added_by_id(&tok->added, ids[i]);
-        tok_strs_push(&v, s, a ? (a->norm ? a->norm_len : a->len) : strlen(s));
+        tok_strs_push(&v, s, tl);
     }
     mlcc_strbuf out = STRBUF_INIT;
     if (tok->decoder) {
