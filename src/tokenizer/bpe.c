@@ -31,7 +31,8 @@ static size_t mt_home(const merge_table *t, uint64_t key) {
 static void mt_init(merge_table *t, size_t cap_log2) {
     size_t cap = (size_t)1 << cap_log2;
     t->slots = mlcc_xmalloc(cap * sizeof *t->slots);
-    for (size_t i = 0; i < cap; i++) t->slots[i].key = EMPTY_KEY;
+    for (size_t i = 0; i < cap; i++)
+        t->slots[i].key = EMPTY_KEY;
     t->mask = cap - 1;
     t->count = 0;
     t->shift = 64 - (int)cap_log2;
@@ -39,7 +40,8 @@ static void mt_init(merge_table *t, size_t cap_log2) {
 
 static merge_slot *mt_slot(const merge_table *t, uint64_t key) {
     size_t i = mt_home(t, key);
-    while (t->slots[i].key != EMPTY_KEY && t->slots[i].key != key) i = (i + 1) & t->mask;
+    while (t->slots[i].key != EMPTY_KEY && t->slots[i].key != key)
+        i = (i + 1) & t->mask;
     return &t->slots[i];
 }
 
@@ -73,7 +75,9 @@ typedef struct bpe {
     int32_t *char_ids;     /* code point -> id of that one-character token, -1 if none */
 } bpe;
 
-static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+static uint64_t pair_key(int32_t a, int32_t b) {
+    return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+}
 
 static void init_common(tok_model *m, bpe *b) {
     for (int i = 0; i < 256; i++) {
@@ -102,7 +106,9 @@ static int add_merge(tok_model *m, bpe *b, const char *l, size_t ll, const char 
     memcpy(t, l, ll);
     memcpy(t + ll, r + skip, rl - skip);
     int32_t id = tok_model_lookup(m, t, tl);
-    if (id < 0) mlcc_set_error("%s: merges[%zu]: merged token '%.*s' is not in the vocabulary", what, index, (int)tl, t);
+    if (id < 0)
+        mlcc_set_error("%s: merges[%zu]: merged token '%.*s' is not in the vocabulary", what, index,
+                       (int)tl, t);
     if (t != stackbuf) free(t);
     if (id < 0) return -1;
     mt_put(&b->merges, pair_key(a, c), rank, id);
@@ -110,8 +116,14 @@ static int add_merge(tok_model *m, bpe *b, const char *l, size_t ll, const char 
 }
 
 static void set_affixes(bpe *b, const char *prefix, const char *suffix) {
-    if (prefix && *prefix) { b->prefix = mlcc_xstrdup(prefix); b->prefix_len = strlen(prefix); }
-    if (suffix && *suffix) { b->suffix = mlcc_xstrdup(suffix); b->suffix_len = strlen(suffix); }
+    if (prefix && *prefix) {
+        b->prefix = mlcc_xstrdup(prefix);
+        b->prefix_len = strlen(prefix);
+    }
+    if (suffix && *suffix) {
+        b->suffix = mlcc_xstrdup(suffix);
+        b->suffix_len = strlen(suffix);
+    }
 }
 
 int tok_bpe_init(tok_model *m, json_t *j, const char *what) {
@@ -128,7 +140,8 @@ int tok_bpe_init(tok_model *m, json_t *j, const char *what) {
     set_affixes(b, prefix, suffix);
     if (unk) {
         m->unk_id = tok_model_lookup(m, unk, strlen(unk));
-        if (m->unk_id < 0) return mlcc_set_error("%s: unk_token '%s' is not in the vocabulary", what, unk);
+        if (m->unk_id < 0)
+            return mlcc_set_error("%s: unk_token '%s' is not in the vocabulary", what, unk);
     }
     init_common(m, b);
     json_t *merges = json_object_get(j, "merges");
@@ -140,13 +153,17 @@ int tok_bpe_init(tok_model *m, json_t *j, const char *what) {
             size_t n = json_string_length(e);
             const char *sp = memchr(s, ' ', n);
             if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp + 1 - s)))
-                return mlcc_set_error("%s: merges[%zu] must be two tokens separated by one space", what, i);
-            if (add_merge(m, b, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp + 1 - s), (uint32_t)i, what, i)) return -1;
-        } else if (json_is_array(e) && json_array_size(e) == 2 && json_is_string(json_array_get(e, 0)) &&
-                   json_is_string(json_array_get(e, 1))) {
+                return mlcc_set_error("%s: merges[%zu] must be two tokens separated by one space",
+                                      what, i);
+            if (add_merge(m, b, s, (size_t)(sp - s), sp + 1, n - (size_t)(sp + 1 - s), (uint32_t)i,
+                          what, i))
+                return -1;
+        } else if (json_is_array(e) && json_array_size(e) == 2 &&
+                   json_is_string(json_array_get(e, 0)) && json_is_string(json_array_get(e, 1))) {
             json_t *l = json_array_get(e, 0), *r = json_array_get(e, 1);
             if (add_merge(m, b, json_string_value(l), json_string_length(l), json_string_value(r),
-                          json_string_length(r), (uint32_t)i, what, i)) return -1;
+                          json_string_length(r), (uint32_t)i, what, i))
+                return -1;
         } else {
             return mlcc_set_error("%s: merges[%zu] must be \"a b\" or [\"a\", \"b\"]", what, i);
         }
@@ -154,7 +171,10 @@ int tok_bpe_init(tok_model *m, json_t *j, const char *what) {
     return 0;
 }
 
-typedef struct score_order { float score; int32_t id; } score_order;
+typedef struct score_order {
+    float score;
+    int32_t id;
+} score_order;
 static int by_score_desc(const void *x, const void *y) {
     const score_order *a = x, *b = y;
     if (a->score != b->score) return a->score > b->score ? -1 : 1;
@@ -174,7 +194,8 @@ tok_model *tok_bpe_build(char **tokens, const float *scores, size_t n_tokens, ch
     b->fuse_unk = opt->fuse_unk;
     b->ignore_merges = opt->ignore_merges;
     set_affixes(b, opt->cont_prefix, opt->eow_suffix);
-    for (size_t i = 0; i < n_tokens; i++) tok_model_set_token(m, tokens[i], strlen(tokens[i]), (int32_t)i);
+    for (size_t i = 0; i < n_tokens; i++)
+        tok_model_set_token(m, tokens[i], strlen(tokens[i]), (int32_t)i);
     if (opt->unk_token) m->unk_id = tok_model_lookup(m, opt->unk_token, strlen(opt->unk_token));
     init_common(m, b);
     if (merges) {
@@ -185,17 +206,22 @@ tok_model *tok_bpe_build(char **tokens, const float *scores, size_t n_tokens, ch
                 tok_model_free(m);
                 return NULL;
             }
-            if (add_merge(m, b, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), (uint32_t)i, what, i)) {
+            if (add_merge(m, b, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), (uint32_t)i, what,
+                          i)) {
                 tok_model_free(m);
                 return NULL;
             }
         }
     } else {
         score_order *o = mlcc_xmalloc((n_tokens + 1) * sizeof *o);
-        for (size_t i = 0; i < n_tokens; i++) { o[i].score = scores ? scores[i] : 0; o[i].id = (int32_t)i; }
+        for (size_t i = 0; i < n_tokens; i++) {
+            o[i].score = scores ? scores[i] : 0;
+            o[i].id = (int32_t)i;
+        }
         qsort(o, n_tokens, sizeof *o, by_score_desc);
         b->score_rank = mlcc_xmalloc((n_tokens + 1) * sizeof *b->score_rank);
-        for (size_t i = 0; i < n_tokens; i++) b->score_rank[o[i].id] = (uint32_t)i;
+        for (size_t i = 0; i < n_tokens; i++)
+            b->score_rank[o[i].id] = (uint32_t)i;
         free(o);
     }
     return m;
@@ -236,8 +262,16 @@ static inline int find_merge(const tok_model *m, const bpe *b, int32_t a, int32_
     return 1;
 }
 
-typedef struct sym { int32_t id; int prev, next; int alive; } sym;
-typedef struct mrg { uint32_t rank; uint32_t pos; int32_t id; } mrg;
+typedef struct sym {
+    int32_t id;
+    int prev, next;
+    int alive;
+} sym;
+typedef struct mrg {
+    uint32_t rank;
+    uint32_t pos;
+    int32_t id;
+} mrg;
 typedef MLCC_VEC(mrg) mrg_heap;
 
 static int mrg_less(const mrg *a, const mrg *b) {
@@ -249,7 +283,9 @@ static void heap_push(mrg_heap *h, mrg x) {
     while (i > 0) {
         size_t p = (i - 1) / 2;
         if (!mrg_less(&h->data[i], &h->data[p])) break;
-        mrg t = h->data[i]; h->data[i] = h->data[p]; h->data[p] = t;
+        mrg t = h->data[i];
+        h->data[i] = h->data[p];
+        h->data[p] = t;
         i = p;
     }
 }
@@ -262,7 +298,9 @@ static mrg heap_pop(mrg_heap *h) {
         if (l < h->len && mrg_less(&h->data[l], &h->data[s])) s = l;
         if (r < h->len && mrg_less(&h->data[r], &h->data[s])) s = r;
         if (s == i) break;
-        mrg t = h->data[i]; h->data[i] = h->data[s]; h->data[s] = t;
+        mrg t = h->data[i];
+        h->data[i] = h->data[s];
+        h->data[s] = t;
         i = s;
     }
     return top;
@@ -272,12 +310,19 @@ int tok_bpe_tokenize(const tok_model *m, const char *w, size_t len, tok_ids *out
     const bpe *b = m->impl;
     if (b->ignore_merges) {
         int32_t id = tok_model_lookup(m, w, len);
-        if (id >= 0) { vec_push(out, id); return 0; }
+        if (id >= 0) {
+            vec_push(out, id);
+            return 0;
+        }
     }
     MLCC_VEC(sym) syms = {0};
     mlcc_strbuf tmp = STRBUF_INIT;
     int32_t unk = -1; /* a pending (possibly fused) unk */
-#define ADD_SYM(x) do { sym s_ = {(x), (int)syms.len - 1, (int)syms.len + 1, 1}; vec_push(&syms, s_); } while (0)
+#define ADD_SYM(x)                                                                                 \
+    do {                                                                                           \
+        sym s_ = {(x), (int)syms.len - 1, (int)syms.len + 1, 1};                                   \
+        vec_push(&syms, s_);                                                                       \
+    } while (0)
     for (size_t i = 0; i < len;) {
         size_t adv = (size_t)tok_utf8_seqlen((unsigned char)w[i]);
         if (i + adv > len) adv = len - i;
@@ -302,16 +347,21 @@ int tok_bpe_tokenize(const tok_model *m, const char *w, size_t len, tok_ids *out
             id = tok_model_lookup(m, s, sl);
         }
         if (id >= 0) {
-            if (unk >= 0) { ADD_SYM(unk); unk = -1; }
+            if (unk >= 0) {
+                ADD_SYM(unk);
+                unk = -1;
+            }
             ADD_SYM(id);
             continue;
         }
         if (b->byte_fallback) {
             int ok = 1;
-            for (size_t k = 0; k < sl; k++) if (b->byte_ids[(unsigned char)s[k]] < 0) ok = 0;
+            for (size_t k = 0; k < sl; k++)
+                if (b->byte_ids[(unsigned char)s[k]] < 0) ok = 0;
             if (ok) {
                 /* HF adds these without flushing a pending unk first */
-                for (size_t k = 0; k < sl; k++) ADD_SYM(b->byte_ids[(unsigned char)s[k]]);
+                for (size_t k = 0; k < sl; k++)
+                    ADD_SYM(b->byte_ids[(unsigned char)s[k]]);
                 continue;
             }
         }

@@ -1,6 +1,7 @@
 /* normalizer.c - tokenizer.json normalizers: Unicode forms through utf8proc, Lowercase, Strip,
- * StripAccents, Replace, Prepend, BertNormalizer, ByteLevel, and Sequence. Each turns a string
- * into a new one; alignment tracking is not needed because mlcc reports ids, not offsets. */
+ * StripAccents, Replace, Prepend, BertNormalizer, ByteLevel, Nmt, and Sequence. (Precompiled,
+ * the SentencePiece character map, is not supported: it is refused with a clear error.) Each
+ * turns a string into a new one; no alignments, since mlcc reports ids, not offsets. */
 #include <string.h>
 #include <utf8proc.h>
 
@@ -8,15 +9,26 @@
 #include "tokenizer/tok_internal.h"
 
 enum norm_kind {
-    N_NFC, N_NFD, N_NFKC, N_NFKD, N_LOWERCASE, N_STRIP, N_STRIP_ACCENTS, N_REPLACE, N_PREPEND,
-    N_BERT, N_BYTELEVEL, N_SEQUENCE
+    N_NFC,
+    N_NFD,
+    N_NFKC,
+    N_NFKD,
+    N_LOWERCASE,
+    N_STRIP,
+    N_STRIP_ACCENTS,
+    N_REPLACE,
+    N_PREPEND,
+    N_BERT,
+    N_BYTELEVEL,
+    N_NMT,
+    N_SEQUENCE
 };
 
 struct tok_normalizer {
     enum norm_kind kind;
-    int left, right;                         /* Strip */
-    tok_regex *re;                           /* Replace */
-    char *content;                           /* Replace content, Prepend text */
+    int left, right; /* Strip */
+    tok_regex *re;   /* Replace */
+    char *content;   /* Replace content, Prepend text */
     size_t content_len;
     int clean_text, chinese, strip_accents, lowercase; /* Bert */
     tok_normalizer **children;
@@ -25,7 +37,8 @@ struct tok_normalizer {
 
 void tok_normalizer_free(tok_normalizer *n) {
     if (!n) return;
-    for (size_t i = 0; i < n->n_children; i++) tok_normalizer_free(n->children[i]);
+    for (size_t i = 0; i < n->n_children; i++)
+        tok_normalizer_free(n->children[i]);
     free(n->children);
     tok_regex_free(n->re);
     free(n->content);
@@ -40,13 +53,22 @@ tok_normalizer *tok_normalizer_from_json(json_t *j, const char *what) {
     }
     if (tok_json_str(j, "type", what, &type)) return NULL;
     tok_normalizer *n = mlcc_xcalloc(1, sizeof *n);
-    if (!strcmp(type, "NFC")) n->kind = N_NFC;
-    else if (!strcmp(type, "NFD")) n->kind = N_NFD;
-    else if (!strcmp(type, "NFKC")) n->kind = N_NFKC;
-    else if (!strcmp(type, "NFKD")) n->kind = N_NFKD;
-    else if (!strcmp(type, "Lowercase")) n->kind = N_LOWERCASE;
-    else if (!strcmp(type, "StripAccents")) n->kind = N_STRIP_ACCENTS;
-    else if (!strcmp(type, "ByteLevel")) n->kind = N_BYTELEVEL;
+    if (!strcmp(type, "NFC"))
+        n->kind = N_NFC;
+    else if (!strcmp(type, "NFD"))
+        n->kind = N_NFD;
+    else if (!strcmp(type, "NFKC"))
+        n->kind = N_NFKC;
+    else if (!strcmp(type, "NFKD"))
+        n->kind = N_NFKD;
+    else if (!strcmp(type, "Lowercase"))
+        n->kind = N_LOWERCASE;
+    else if (!strcmp(type, "StripAccents"))
+        n->kind = N_STRIP_ACCENTS;
+    else if (!strcmp(type, "ByteLevel"))
+        n->kind = N_BYTELEVEL;
+    else if (!strcmp(type, "Nmt"))
+        n->kind = N_NMT;
     else if (!strcmp(type, "Strip")) {
         n->kind = N_STRIP;
         n->left = tok_json_bool(j, "strip_left", 1);
@@ -100,62 +122,33 @@ fail:
  * utf8proc decomposes them or gives them a combining class: tokenizers leaves them alone and
  * treats them as starters. Found by comparing NFD/NFKD of "x\u0345" + c in both (see
  * scripts/gen_tok_unicode.sh). */
-static const struct { uint32_t lo, hi; } OPAQUE[] = {
-    {0x007FD, 0x007FD},
-    {0x00898, 0x0089F},
-    {0x008CA, 0x008D3},
-    {0x009FE, 0x009FE},
-    {0x00C3C, 0x00C3C},
-    {0x00D3B, 0x00D3C},
-    {0x00EBA, 0x00EBA},
-    {0x01715, 0x01715},
-    {0x01ABF, 0x01ACE},
-    {0x01DF6, 0x01DFA},
-    {0x032FF, 0x032FF},
-    {0x0A7F2, 0x0A7F4},
-    {0x0A82C, 0x0A82C},
-    {0x0AB69, 0x0AB69},
-    {0x10781, 0x10785},
-    {0x10787, 0x107B0},
-    {0x107B2, 0x107BA},
-    {0x10D24, 0x10D27},
-    {0x10EAB, 0x10EAC},
-    {0x10EFD, 0x10EFF},
-    {0x10F46, 0x10F50},
-    {0x10F82, 0x10F85},
-    {0x11070, 0x11070},
-    {0x1133B, 0x1133B},
-    {0x1145E, 0x1145E},
-    {0x11839, 0x1183A},
-    {0x11938, 0x11938},
-    {0x1193D, 0x1193E},
-    {0x11943, 0x11943},
-    {0x119E0, 0x119E0},
-    {0x11A34, 0x11A34},
-    {0x11A47, 0x11A47},
-    {0x11A99, 0x11A99},
-    {0x11D42, 0x11D42},
-    {0x11D44, 0x11D45},
-    {0x11D97, 0x11D97},
-    {0x11F41, 0x11F42},
-    {0x16FF0, 0x16FF1},
-    {0x1E030, 0x1E06D},
-    {0x1E08F, 0x1E08F},
-    {0x1E130, 0x1E136},
-    {0x1E2AE, 0x1E2AE},
-    {0x1E2EC, 0x1E2EF},
-    {0x1E4EC, 0x1E4EF},
-    {0x1F16C, 0x1F16C},
-    {0x1FBF0, 0x1FBF9},
+static const struct {
+    uint32_t lo, hi;
+} OPAQUE[] = {
+    {0x007FD, 0x007FD}, {0x00898, 0x0089F}, {0x008CA, 0x008D3}, {0x009FE, 0x009FE},
+    {0x00C3C, 0x00C3C}, {0x00D3B, 0x00D3C}, {0x00EBA, 0x00EBA}, {0x01715, 0x01715},
+    {0x01ABF, 0x01ACE}, {0x01DF6, 0x01DFA}, {0x032FF, 0x032FF}, {0x0A7F2, 0x0A7F4},
+    {0x0A82C, 0x0A82C}, {0x0AB69, 0x0AB69}, {0x10781, 0x10785}, {0x10787, 0x107B0},
+    {0x107B2, 0x107BA}, {0x10D24, 0x10D27}, {0x10EAB, 0x10EAC}, {0x10EFD, 0x10EFF},
+    {0x10F46, 0x10F50}, {0x10F82, 0x10F85}, {0x11070, 0x11070}, {0x1133B, 0x1133B},
+    {0x1145E, 0x1145E}, {0x11839, 0x1183A}, {0x11938, 0x11938}, {0x1193D, 0x1193E},
+    {0x11943, 0x11943}, {0x119E0, 0x119E0}, {0x11A34, 0x11A34}, {0x11A47, 0x11A47},
+    {0x11A99, 0x11A99}, {0x11D42, 0x11D42}, {0x11D44, 0x11D45}, {0x11D97, 0x11D97},
+    {0x11F41, 0x11F42}, {0x16FF0, 0x16FF1}, {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F},
+    {0x1E130, 0x1E136}, {0x1E2AE, 0x1E2AE}, {0x1E2EC, 0x1E2EF}, {0x1E4EC, 0x1E4EF},
+    {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9},
 };
 
 static int opaque(uint32_t cp) {
     size_t lo = 0, hi = sizeof OPAQUE / sizeof OPAQUE[0];
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < OPAQUE[mid].lo) hi = mid;
-        else if (cp > OPAQUE[mid].hi) lo = mid + 1;
-        else return 1;
+        if (cp < OPAQUE[mid].lo)
+            hi = mid;
+        else if (cp > OPAQUE[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
     }
     return 0;
 }
@@ -164,8 +157,10 @@ static void unicode_form_run(const char *s, size_t len, int opts, mlcc_strbuf *o
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &dst,
                                       (utf8proc_option_t)(opts | UTF8PROC_STABLE));
-    if (r < 0) sb_append_n(out, s, len); /* cannot happen for valid UTF-8 */
-    else sb_append_n(out, (const char *)dst, (size_t)r);
+    if (r < 0)
+        sb_append_n(out, s, len); /* cannot happen for valid UTF-8 */
+    else
+        sb_append_n(out, (const char *)dst, (size_t)r);
     free(dst);
 }
 
@@ -193,12 +188,17 @@ static void unicode_form(const char *s, size_t len, int opts, mlcc_strbuf *out) 
     size_t i = 0;
     while (i < len) {
         size_t j = i;
-        while (j < len && (unsigned char)s[j] < 0x80) j++;
-        if (j == len) { sb_append_n(out, s + i, j - i); break; }
+        while (j < len && (unsigned char)s[j] < 0x80)
+            j++;
+        if (j == len) {
+            sb_append_n(out, s + i, j - i);
+            break;
+        }
         size_t start = j > i ? j - 1 : j; /* keep the ASCII base with the run */
         sb_append_n(out, s + i, start - i);
         size_t k = j;
-        while (k < len && (unsigned char)s[k] >= 0x80) k++;
+        while (k < len && (unsigned char)s[k] >= 0x80)
+            k++;
         unicode_form_opaque(s + start, k - start, opts, out);
         i = k;
     }
@@ -213,11 +213,13 @@ static void lowercase(const char *s, size_t len, mlcc_strbuf *out) {
     for (size_t i = 0; i < len;) {
         size_t adv;
         uint32_t cp = tok_utf8_decode(s + i, len - i, &adv);
-        if (cp < 0x80) sb_append_char(out, (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
+        if (cp < 0x80)
+            sb_append_char(out, (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));
         else {
             uint32_t to[3];
             int k = tok_lowercase_cp(cp, to);
-            for (int j = 0; j < k; j++) put_cp(out, to[j]);
+            for (int j = 0; j < k; j++)
+                put_cp(out, to[j]);
         }
         i += adv;
     }
@@ -256,16 +258,20 @@ static void bert(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf
             sb_append_char(&a, ' ');
             put_cp(&a, cp);
             sb_append_char(&a, ' ');
-        } else put_cp(&a, cp);
+        } else
+            put_cp(&a, cp);
     }
     if (n->strip_accents) {
         mlcc_strbuf d = STRBUF_INIT;
         unicode_form(a.data ? a.data : "", a.len, UTF8PROC_DECOMPOSE, &d);
         strip_marks(d.data ? d.data : "", d.len, tok_is_bert_nonspacing_mark, &b);
         sb_free(&d);
-    } else sb_append_n(&b, a.data ? a.data : "", a.len);
-    if (n->lowercase) lowercase(b.data ? b.data : "", b.len, out);
-    else sb_append_n(out, b.data ? b.data : "", b.len);
+    } else
+        sb_append_n(&b, a.data ? a.data : "", a.len);
+    if (n->lowercase)
+        lowercase(b.data ? b.data : "", b.len, out);
+    else
+        sb_append_n(out, b.data ? b.data : "", b.len);
     sb_free(&a);
     sb_free(&b);
 }
@@ -273,15 +279,48 @@ static void bert(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf
 int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t len,
                   mlcc_strbuf *out) {
     switch (n->kind) {
-    case N_NFC: unicode_form(s, len, UTF8PROC_COMPOSE, out); return 0;
-    case N_NFD: unicode_form(s, len, UTF8PROC_DECOMPOSE, out); return 0;
-    case N_NFKC: unicode_form(s, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out); return 0;
-    case N_NFKD: unicode_form(s, len, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out); return 0;
-    case N_LOWERCASE: lowercase(s, len, out); return 0;
-    case N_STRIP_ACCENTS: strip_marks(s, len, tok_is_combining_mark, out); return 0;
-    case N_BERT: bert(n, s, len, out); return 0;
+    case N_NFC:
+        unicode_form(s, len, UTF8PROC_COMPOSE, out);
+        return 0;
+    case N_NFD:
+        unicode_form(s, len, UTF8PROC_DECOMPOSE, out);
+        return 0;
+    case N_NFKC:
+        unicode_form(s, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, out);
+        return 0;
+    case N_NFKD:
+        unicode_form(s, len, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, out);
+        return 0;
+    case N_LOWERCASE:
+        lowercase(s, len, out);
+        return 0;
+    case N_STRIP_ACCENTS:
+        strip_marks(s, len, tok_is_combining_mark, out);
+        return 0;
+    case N_BERT:
+        bert(n, s, len, out);
+        return 0;
     case N_BYTELEVEL:
-        for (size_t i = 0; i < len; i++) put_cp(out, tok_byte_to_cp((unsigned char)s[i]));
+        for (size_t i = 0; i < len; i++)
+            put_cp(out, tok_byte_to_cp((unsigned char)s[i]));
+        return 0;
+    case N_NMT:
+        /* SentencePiece's NMT rules: drop ASCII controls, turn other blanks into spaces */
+        for (size_t i = 0; i < len;) {
+            size_t adv;
+            uint32_t cp = tok_utf8_decode(s + i, len - i, &adv);
+            if ((cp >= 1 && cp <= 8) || cp == 0xB || (cp >= 0xE && cp <= 0x1F) || cp == 0x7F ||
+                cp == 0x8F || cp == 0x9F) {
+                /* dropped */
+            } else if (cp == 9 || cp == 0xA || cp == 0xC || cp == 0xD || cp == 0x1680 ||
+                       (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 ||
+                       cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD) {
+                sb_append_char(out, ' ');
+            } else {
+                sb_append_n(out, s + i, adv);
+            }
+            i += adv;
+        }
         return 0;
     case N_PREPEND:
         if (len) sb_append_n(out, n->content, n->content_len);
@@ -297,7 +336,8 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
         }
         while (n->right && b > a) {
             size_t k = b - 1;
-            while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+            while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80)
+                k--;
             size_t adv;
             uint32_t cp = tok_utf8_decode(s + k, b - k, &adv);
             if (!tok_is_whitespace(cp)) break;
@@ -308,7 +348,10 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
     }
     case N_REPLACE: {
         tok_matches m = {0};
-        if (tok_regex_find_all(n->re, ctx, s, len, &m)) { vec_free(&m); return -1; }
+        if (tok_regex_find_all(n->re, ctx, s, len, &m)) {
+            vec_free(&m);
+            return -1;
+        }
         size_t prev = 0;
         for (size_t i = 0; i < m.len; i++) {
             sb_append_n(out, s + prev, m.data[i].start - prev);
@@ -329,7 +372,9 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
                 sb_free(&next);
                 return -1;
             }
-            mlcc_strbuf t = cur; cur = next; next = t;
+            mlcc_strbuf t = cur;
+            cur = next;
+            next = t;
         }
         sb_append_n(out, cur.data ? cur.data : "", cur.len);
         sb_free(&cur);

@@ -8,18 +8,26 @@
 #include "tokenizer/tok_internal.h"
 
 enum pt_kind {
-    PT_BYTELEVEL, PT_SPLIT, PT_METASPACE, PT_DIGITS, PT_PUNCTUATION, PT_WHITESPACE,
-    PT_WHITESPACE_SPLIT, PT_BERT, PT_CHAR_DELIMITER, PT_SEQUENCE
+    PT_BYTELEVEL,
+    PT_SPLIT,
+    PT_METASPACE,
+    PT_DIGITS,
+    PT_PUNCTUATION,
+    PT_WHITESPACE,
+    PT_WHITESPACE_SPLIT,
+    PT_BERT,
+    PT_CHAR_DELIMITER,
+    PT_SEQUENCE
 };
 enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER };
 
 struct tok_pretok {
     enum pt_kind kind;
-    int add_prefix_space, use_regex;       /* ByteLevel */
-    tok_regex *re;                         /* Split, ByteLevel, Whitespace */
-    enum tok_split_behavior behavior;      /* Split, Punctuation */
+    int add_prefix_space, use_regex;  /* ByteLevel */
+    tok_regex *re;                    /* Split, ByteLevel, Whitespace */
+    enum tok_split_behavior behavior; /* Split, Punctuation */
     int invert;
-    char rep[8];                           /* Metaspace replacement (UTF-8) */
+    char rep[8]; /* Metaspace replacement (UTF-8) */
     size_t rep_len;
     uint32_t rep_cp, delim_cp;
     int prepend_scheme, split;
@@ -33,7 +41,8 @@ static const char *GPT2_REGEX =
 
 void tok_pretok_free(tok_pretok *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->n_children; i++) tok_pretok_free(p->children[i]);
+    for (size_t i = 0; i < p->n_children; i++)
+        tok_pretok_free(p->children[i]);
     free(p->children);
     tok_regex_free(p->re);
     free(p);
@@ -47,7 +56,10 @@ static int one_char(json_t *j, const char *key, const char *what, uint32_t *cp, 
     if (n == 0 || n > 4) return mlcc_set_error("%s: field '%s' must be one character", what, key);
     *cp = tok_utf8_decode(s, n, &adv);
     if (adv != n) return mlcc_set_error("%s: field '%s' must be one character", what, key);
-    if (buf) { memcpy(buf, s, n); *blen = n; }
+    if (buf) {
+        memcpy(buf, s, n);
+        *blen = n;
+    }
     return 0;
 }
 
@@ -80,8 +92,10 @@ tok_pretok *tok_pretok_from_json(json_t *j, const char *what) {
         const char *scheme;
         tok_json_opt_str(j, "prepend_scheme", &scheme);
         p->prepend_scheme = PREPEND_ALWAYS;
-        if (scheme && !strcmp(scheme, "first")) p->prepend_scheme = PREPEND_FIRST;
-        else if (scheme && !strcmp(scheme, "never")) p->prepend_scheme = PREPEND_NEVER;
+        if (scheme && !strcmp(scheme, "first"))
+            p->prepend_scheme = PREPEND_FIRST;
+        else if (scheme && !strcmp(scheme, "never"))
+            p->prepend_scheme = PREPEND_NEVER;
         else if (scheme && strcmp(scheme, "always")) {
             mlcc_set_error("%s: unknown prepend_scheme '%s'", what, scheme);
             goto fail;
@@ -141,34 +155,61 @@ typedef struct scope {
 } scope;
 
 static int enter(tok_ctx *ctx, scope *sc) {
-    if (ctx->depth >= TOK_MAX_DEPTH) return mlcc_set_error("pre-tokenizers nested deeper than %d", TOK_MAX_DEPTH);
+    if (ctx->depth >= TOK_MAX_DEPTH)
+        return mlcc_set_error("pre-tokenizers nested deeper than %d", TOK_MAX_DEPTH);
     sc->ctx = ctx;
     sc->depth = ctx->depth++;
     return 0;
 }
-static void leave(scope *sc) { sc->ctx->depth = sc->depth; }
-static tok_matches *scope_matches(scope *sc) { tok_matches *m = &sc->ctx->matches[sc->depth]; vec_clear(m); return m; }
-static mlcc_strbuf *scope_buf(scope *sc) { mlcc_strbuf *b = &sc->ctx->scratch[sc->depth]; sb_clear(b); return b; }
+static void leave(scope *sc) {
+    sc->ctx->depth = sc->depth;
+}
+static tok_matches *scope_matches(scope *sc) {
+    tok_matches *m = &sc->ctx->matches[sc->depth];
+    vec_clear(m);
+    return m;
+}
+static mlcc_strbuf *scope_buf(scope *sc) {
+    mlcc_strbuf *b = &sc->ctx->scratch[sc->depth];
+    sb_clear(b);
+    return b;
+}
 
 /* Splits on characters for which pred holds (each such character is one match). */
 static int split_pred(scope *sc, const char *s, size_t n, int (*pred)(uint32_t, const tok_pretok *),
-                      const tok_pretok *p, enum tok_split_behavior b, unsigned flags, tok_emit_fn emit,
-                      void *arg) {
+                      const tok_pretok *p, enum tok_split_behavior b, unsigned flags,
+                      tok_emit_fn emit, void *arg) {
     tok_matches *m = scope_matches(sc);
     for (size_t i = 0; i < n;) {
         size_t adv;
         uint32_t cp = tok_utf8_decode(s + i, n - i, &adv);
-        if (pred(cp, p)) { tok_match x = {i, i + adv}; vec_push(m, x); }
+        if (pred(cp, p)) {
+            tok_match x = {i, i + adv};
+            vec_push(m, x);
+        }
         i += adv;
     }
     return tok_split_by_matches(s, n, m, 0, b, flags, emit, arg);
 }
 
-static int pred_ws(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_whitespace(c); }
-static int pred_num(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_numeric(c); }
-static int pred_punct(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_punctuation(c); }
-static int pred_delim(uint32_t c, const tok_pretok *p) { return c == p->delim_cp; }
-static int pred_rep(uint32_t c, const tok_pretok *p) { return c == p->rep_cp; }
+static int pred_ws(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_whitespace(c);
+}
+static int pred_num(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_numeric(c);
+}
+static int pred_punct(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_punctuation(c);
+}
+static int pred_delim(uint32_t c, const tok_pretok *p) {
+    return c == p->delim_cp;
+}
+static int pred_rep(uint32_t c, const tok_pretok *p) {
+    return c == p->rep_cp;
+}
 
 static int split_regex(scope *sc, const tok_regex *re, const char *s, size_t n, int invert,
                        enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg) {
@@ -242,7 +283,8 @@ static int bert_emit(void *a, const char *s, size_t n, unsigned flags) {
     bert_arg *ba = a;
     scope inner = {NULL, 0};
     if (enter(ba->sc->ctx, &inner)) return -1;
-    int rc = split_pred(&inner, s, n, pred_punct, ba->p, TOK_SPLIT_ISOLATED, flags, ba->emit, ba->arg);
+    int rc =
+        split_pred(&inner, s, n, pred_punct, ba->p, TOK_SPLIT_ISOLATED, flags, ba->emit, ba->arg);
     leave(&inner);
     return rc;
 }
@@ -263,8 +305,10 @@ static int apply(const tok_pretok *p, scope *sc, const char *s, size_t n, unsign
         if (enter(sc->ctx, &inner)) return -1;
         byte_map_arg bm = {scope_buf(&inner), emit, arg};
         int rc = 0;
-        if (p->use_regex) rc = split_regex(sc, p->re, s, n, 0, TOK_SPLIT_ISOLATED, flags, byte_map_emit, &bm);
-        else if (n) rc = byte_map_emit(&bm, s, n, flags);
+        if (p->use_regex)
+            rc = split_regex(sc, p->re, s, n, 0, TOK_SPLIT_ISOLATED, flags, byte_map_emit, &bm);
+        else if (n)
+            rc = byte_map_emit(&bm, s, n, flags);
         leave(&inner);
         return rc;
     }
@@ -276,7 +320,10 @@ static int apply(const tok_pretok *p, scope *sc, const char *s, size_t n, unsign
         while (i < n) {
             size_t adv;
             uint32_t cp = tok_utf8_decode(s + i, n - i, &adv);
-            if (tok_is_whitespace(cp)) { i += adv; continue; }
+            if (tok_is_whitespace(cp)) {
+                i += adv;
+                continue;
+            }
             int word = tok_is_alphanumeric_word(cp);
             size_t j = i + adv;
             while (j < n) {
@@ -292,8 +339,9 @@ static int apply(const tok_pretok *p, scope *sc, const char *s, size_t n, unsign
     case PT_WHITESPACE_SPLIT:
         return split_pred(sc, s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, emit, arg);
     case PT_DIGITS:
-        return split_pred(sc, s, n, pred_num, p, p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS,
-                          flags, emit, arg);
+        return split_pred(sc, s, n, pred_num, p,
+                          p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS, flags,
+                          emit, arg);
     case PT_PUNCTUATION:
         return split_pred(sc, s, n, pred_punct, p, p->behavior, flags, emit, arg);
     case PT_CHAR_DELIMITER:
@@ -305,20 +353,25 @@ static int apply(const tok_pretok *p, scope *sc, const char *s, size_t n, unsign
     case PT_METASPACE: {
         mlcc_strbuf *t = scope_buf(sc);
         sb_reserve(t, n + p->rep_len + 1);
-        int starts = n > 0 && (n >= 1 && s[0] == ' ' ? 1 : (n >= p->rep_len && memcmp(s, p->rep, p->rep_len) == 0));
+        int starts =
+            n > 0 &&
+            (n >= 1 && s[0] == ' ' ? 1 : (n >= p->rep_len && memcmp(s, p->rep, p->rep_len) == 0));
         if (!starts && (p->prepend_scheme == PREPEND_ALWAYS ||
                         (p->prepend_scheme == PREPEND_FIRST && (flags & TOK_PIECE_AT_START))))
             sb_append_n(t, p->rep, p->rep_len);
         for (size_t i = 0; i < n; i++) {
-            if (s[i] == ' ') sb_append_n(t, p->rep, p->rep_len);
-            else sb_append_char(t, s[i]);
+            if (s[i] == ' ')
+                sb_append_n(t, p->rep, p->rep_len);
+            else
+                sb_append_char(t, s[i]);
         }
         if (!t->len) return 0;
         if (p->split) {
             /* the split's match list lives one depth down: t is this depth's buffer */
             scope inner = {NULL, 0};
             if (enter(sc->ctx, &inner)) return -1;
-            int rc = split_pred(&inner, t->data, t->len, pred_rep, p, TOK_SPLIT_MERGED_NEXT, flags, emit, arg);
+            int rc = split_pred(&inner, t->data, t->len, pred_rep, p, TOK_SPLIT_MERGED_NEXT, flags,
+                                emit, arg);
             leave(&inner);
             return rc;
         }

@@ -140,13 +140,13 @@ int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t len
 enum tok_model_kind { TOK_MODEL_BPE, TOK_MODEL_UNIGRAM, TOK_MODEL_WORDPIECE, TOK_MODEL_WORDLEVEL };
 typedef struct tok_model {
     enum tok_model_kind kind;
-    mlcc_strmap vocab;   /* token -> id */
-    char **id_to_tok;    /* id -> token (NULL holes; the vocabulary map's copies) */
-    size_t *id_len;      /* id -> token length (tokens may hold U+0000) */
-    size_t n_ids;        /* size of id_to_tok */
-    size_t vocab_size;   /* number of entries in vocab */
-    int32_t unk_id;      /* -1 when none */
-    void *impl;          /* model specific */
+    mlcc_strmap vocab; /* token -> id */
+    char **id_to_tok;  /* id -> token (NULL holes; the vocabulary map's copies) */
+    size_t *id_len;    /* id -> token length (tokens may hold U+0000) */
+    size_t n_ids;      /* size of id_to_tok */
+    size_t vocab_size; /* number of entries in vocab */
+    int32_t unk_id;    /* -1 when none */
+    void *impl;        /* model specific */
 } tok_model;
 tok_model *tok_model_from_json(json_t *j, const char *what);
 void tok_model_free(tok_model *m);
@@ -186,10 +186,10 @@ typedef struct tok_added_token {
 typedef struct tok_trie tok_trie;
 typedef struct tok_added {
     MLCC_VEC(tok_added_token) tokens;
-    mlcc_u64map by_id;        /* id -> index in tokens */
-    mlcc_strmap by_content;   /* content -> id */
-    tok_trie *raw_trie;       /* tokens with normalized = false, on the raw text */
-    tok_trie *norm_trie;      /* tokens with normalized = true, on normalized text */
+    mlcc_u64map by_id;      /* id -> index in tokens */
+    mlcc_strmap by_content; /* content -> id */
+    tok_trie *raw_trie;     /* tokens with normalized = false, on the raw text */
+    tok_trie *norm_trie;    /* tokens with normalized = true, on normalized text */
 } tok_added;
 void tok_added_init(tok_added *a);
 void tok_added_free(tok_added *a);
@@ -235,10 +235,10 @@ struct mlcc_tokenizer {
     tok_added added;
     int32_t bos_id, eos_id;
     /* "truncation" and "padding" of tokenizer.json (single sequences) */
-    int64_t trunc_max;   /* -1: none */
+    int64_t trunc_max; /* -1: none */
     int trunc_left;
-    int pad;             /* padding configured */
-    int64_t pad_fixed;   /* Fixed length, or -1 for BatchLongest */
+    int pad;           /* padding configured */
+    int64_t pad_fixed; /* Fixed length, or -1 for BatchLongest */
     int64_t pad_multiple;
     int32_t pad_id;
     int pad_left;

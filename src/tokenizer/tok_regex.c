@@ -60,8 +60,8 @@ void tok_ctx_free(tok_ctx *c) {
 static int search(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n, size_t from,
                   size_t *ms, size_t *me) {
     for (int attempt = 0;; attempt++) {
-        int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, ctx->md,
-                             ctx->mctx);
+        int rc =
+            pcre2_match(re->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, ctx->md, ctx->mctx);
         if (rc >= 0 || rc == PCRE2_ERROR_PARTIAL) {
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
             *ms = ov[0];
@@ -77,7 +77,8 @@ static int search(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n, si
             continue;
         }
         if ((rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-             rc == PCRE2_ERROR_HEAPLIMIT) && attempt < 3) {
+             rc == PCRE2_ERROR_HEAPLIMIT) &&
+            attempt < 3) {
             pcre2_set_match_limit(ctx->mctx, 0xFFFFFFFFu);
             pcre2_set_depth_limit(ctx->mctx, 0xFFFFFFFFu);
             continue;
@@ -113,12 +114,19 @@ int tok_regex_find_all(const tok_regex *re, tok_ctx *ctx, const char *s, size_t 
 }
 
 int tok_parse_behavior(const char *s, enum tok_split_behavior *out) {
-    static const struct { const char *name; enum tok_split_behavior b; } names[] = {
-        {"Removed", TOK_SPLIT_REMOVED}, {"Isolated", TOK_SPLIT_ISOLATED},
-        {"MergedWithPrevious", TOK_SPLIT_MERGED_PREV}, {"MergedWithNext", TOK_SPLIT_MERGED_NEXT},
-        {"Contiguous", TOK_SPLIT_CONTIGUOUS}};
+    static const struct {
+        const char *name;
+        enum tok_split_behavior b;
+    } names[] = {{"Removed", TOK_SPLIT_REMOVED},
+                 {"Isolated", TOK_SPLIT_ISOLATED},
+                 {"MergedWithPrevious", TOK_SPLIT_MERGED_PREV},
+                 {"MergedWithNext", TOK_SPLIT_MERGED_NEXT},
+                 {"Contiguous", TOK_SPLIT_CONTIGUOUS}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0) { *out = names[i].b; return 0; }
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].b;
+            return 0;
+        }
     return -1;
 }
 
@@ -160,28 +168,41 @@ int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int inve
         int next_match = next_exists && ((mi < m->len && m->data[mi].start == pos) != invert);
         int rc = 0;
         switch (b) {
-        case TOK_SPLIT_ISOLATED: rc = put(s, a, e, flags, emit, arg); break;
-        case TOK_SPLIT_REMOVED: if (!is_match) rc = put(s, a, e, flags, emit, arg); break;
+        case TOK_SPLIT_ISOLATED:
+            rc = put(s, a, e, flags, emit, arg);
+            break;
+        case TOK_SPLIT_REMOVED:
+            if (!is_match) rc = put(s, a, e, flags, emit, arg);
+            break;
         case TOK_SPLIT_MERGED_PREV:
-            if (is_match && !prev_match && !first) pb = e; /* joins the piece before it */
+            if (is_match && !prev_match && !first)
+                pb = e; /* joins the piece before it */
             else {
                 if (have_pending) rc = put(s, pa, pb, flags, emit, arg);
-                pa = a; pb = e; have_pending = 1;
+                pa = a;
+                pb = e;
+                have_pending = 1;
             }
             break;
         case TOK_SPLIT_MERGED_NEXT:
             if (is_match && next_exists && !next_match) {
-                if (!have_pending) { pa = a; have_pending = 1; } /* joins the piece after it */
+                if (!have_pending) {
+                    pa = a;
+                    have_pending = 1;
+                } /* joins the piece after it */
             } else {
                 rc = put(s, have_pending ? pa : a, e, flags, emit, arg);
                 have_pending = 0;
             }
             break;
         case TOK_SPLIT_CONTIGUOUS:
-            if (is_match == prev_match && !first) pb = e;
+            if (is_match == prev_match && !first)
+                pb = e;
             else {
                 if (have_pending) rc = put(s, pa, pb, flags, emit, arg);
-                pa = a; pb = e; have_pending = 1;
+                pa = a;
+                pb = e;
+                have_pending = 1;
             }
             break;
         }
@@ -190,7 +211,8 @@ int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int inve
         first = 0;
         if (e == a && pos >= n) break; /* an empty match at the very end */
     }
-    if (have_pending && (b == TOK_SPLIT_MERGED_PREV || b == TOK_SPLIT_CONTIGUOUS || b == TOK_SPLIT_MERGED_NEXT))
+    if (have_pending &&
+        (b == TOK_SPLIT_MERGED_PREV || b == TOK_SPLIT_CONTIGUOUS || b == TOK_SPLIT_MERGED_NEXT))
         return put(s, pa, b == TOK_SPLIT_MERGED_NEXT ? n : pb, flags, emit, arg);
     return 0;
 }

@@ -48,10 +48,12 @@ static int read_added_tokens(mlcc_tokenizer *tok, json_t *arr, const char *what)
     if (!arr || json_is_null(arr)) return 0;
     if (!json_is_array(arr)) return mlcc_set_error("%s: 'added_tokens' must be an array", what);
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *t = json_array_get(arr, i), *id = json_object_get(t, "id"), *c = json_object_get(t, "content");
-        if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(c) || json_integer_value(id) < 0 ||
-            json_integer_value(id) > INT32_MAX - 1)
-            return mlcc_set_error("%s: added_tokens[%zu] needs an integer 'id' >= 0 and a string 'content'", what, i);
+        json_t *t = json_array_get(arr, i), *id = json_object_get(t, "id"),
+               *c = json_object_get(t, "content");
+        if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(c) ||
+            json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX - 1)
+            return mlcc_set_error(
+                "%s: added_tokens[%zu] needs an integer 'id' >= 0 and a string 'content'", what, i);
         int special = tok_json_bool(t, "special", 0);
         int32_t tid = tok_model_lookup(tok->model, json_string_value(c), json_string_length(c));
         if (tid < 0) tid = (int32_t)json_integer_value(id);
@@ -88,9 +90,11 @@ static int read_truncation_padding(mlcc_tokenizer *tok, json_t *root, const char
         json_t *st = json_object_get(p, "strategy"), *fixed = json_object_get(st, "Fixed");
         tok->pad = 1;
         tok->pad_fixed = -1;
-        if (json_is_integer(fixed)) tok->pad_fixed = json_integer_value(fixed);
+        if (json_is_integer(fixed))
+            tok->pad_fixed = json_integer_value(fixed);
         else if (!(json_is_string(st) && !strcmp(json_string_value(st), "BatchLongest")))
-            return mlcc_set_error("%s: padding.strategy must be \"BatchLongest\" or {\"Fixed\": n}", what);
+            return mlcc_set_error("%s: padding.strategy must be \"BatchLongest\" or {\"Fixed\": n}",
+                                  what);
         json_t *mult = json_object_get(p, "pad_to_multiple_of"), *id = json_object_get(p, "pad_id");
         tok->pad_multiple = json_is_integer(mult) ? json_integer_value(mult) : 0;
         tok->pad_id = json_is_integer(id) ? (int32_t)json_integer_value(id) : 0;
@@ -231,7 +235,8 @@ static int model_emit(void *arg, const char *s, size_t n, unsigned flags) {
     return n ? tokenize_piece(m->tok, s, n, m->ids) : 0;
 }
 
-static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size_t len, tok_ids *ids) {
+static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size_t len,
+                       tok_ids *ids) {
     tok_pieces raw = {0}, norm = {0};
     model_sink sink = {tok, ids};
     mlcc_strbuf nb = STRBUF_INIT;
@@ -239,7 +244,10 @@ static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size
     tok_added_split(&tok->added, 0, text, len, TOK_PIECE_AT_START, &raw);
     for (size_t i = 0; i < raw.v.len; i++) {
         tok_span sp = raw.v.data[i];
-        if (sp.id >= 0) { tok_pieces_add(&norm, "", 0, sp.id, sp.flags); continue; }
+        if (sp.id >= 0) {
+            tok_pieces_add(&norm, "", 0, sp.id, sp.flags);
+            continue;
+        }
         const char *s = TOK_PIECE_STR(&raw, i);
         size_t n = sp.len;
         if (tok->normalizer) {
@@ -252,7 +260,10 @@ static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size
     }
     for (size_t i = 0; i < norm.v.len; i++) {
         tok_span sp = norm.v.data[i];
-        if (sp.id >= 0) { vec_push(ids, sp.id); continue; }
+        if (sp.id >= 0) {
+            vec_push(ids, sp.id);
+            continue;
+        }
         if (sp.len == 0) continue;
         const char *s = TOK_PIECE_STR(&norm, i);
         if (!tok->pretok) {
@@ -279,12 +290,16 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
     tok_ids ids = {0};
     int rc = encode_text(tok, &ctx, text, len, &ids);
     tok_ctx_free(&ctx);
-    if (rc) { vec_free(&ids); return -1; }
+    if (rc) {
+        vec_free(&ids);
+        return -1;
+    }
     if (tok->trunc_max >= 0) { /* what fits beside the special tokens the post-processor adds */
         size_t added = add_special_tokens && tok->postproc ? tok_postproc_added(tok->postproc) : 0;
         size_t keep = (size_t)tok->trunc_max > added ? (size_t)tok->trunc_max - added : 0;
         if (ids.len > keep) {
-            if (tok->trunc_left) memmove(ids.data, ids.data + ids.len - keep, keep * sizeof(int32_t));
+            if (tok->trunc_left)
+                memmove(ids.data, ids.data + ids.len - keep, keep * sizeof(int32_t));
             ids.len = keep;
         }
     }
@@ -297,7 +312,8 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
             size_t extra = target - ids.len;
             vec_reserve(&ids, extra);
             if (tok->pad_left) memmove(ids.data + extra, ids.data, ids.len * sizeof(int32_t));
-            for (size_t i = 0; i < extra; i++) ids.data[tok->pad_left ? i : ids.len + i] = tok->pad_id;
+            for (size_t i = 0; i < extra; i++)
+                ids.data[tok->pad_left ? i : ids.len + i] = tok->pad_id;
             ids.len = target;
         }
     }
@@ -329,7 +345,8 @@ static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special, 
     return s;
 }
 
-char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, int skip_special, size_t *len) {
+char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+                            size_t *len) {
     tok_strs v = {0};
     for (size_t i = 0; i < n; i++) {
         int special;
@@ -344,8 +361,12 @@ char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, i
         tok_ctx_init(&ctx);
         int rc = tok_decode_chain(tok->decoder, &ctx, &v);
         tok_ctx_free(&ctx);
-        if (rc) { tok_strs_free(&v); return NULL; }
-        for (size_t i = 0; i < v.len; i++) sb_append_n(&out, v.data[i].s, v.data[i].n);
+        if (rc) {
+            tok_strs_free(&v);
+            return NULL;
+        }
+        for (size_t i = 0; i < v.len; i++)
+            sb_append_n(&out, v.data[i].s, v.data[i].n);
     } else {
         for (size_t i = 0; i < v.len; i++) {
             if (i) sb_append_char(&out, ' ');
@@ -365,7 +386,8 @@ size_t mlcc_tokenizer_vocab_size(const mlcc_tokenizer *tok) {
     for (size_t i = 0; i < tok->model->n_ids; i++)
         if (tok->model->id_to_tok[i]) n = i + 1;
     for (size_t i = 0; i < tok->added.tokens.len; i++)
-        if ((size_t)tok->added.tokens.data[i].id + 1 > n) n = (size_t)tok->added.tokens.data[i].id + 1;
+        if ((size_t)tok->added.tokens.data[i].id + 1 > n)
+            n = (size_t)tok->added.tokens.data[i].id + 1;
     return n;
 }
 
@@ -387,5 +409,9 @@ int mlcc_tokenizer_is_special(const mlcc_tokenizer *tok, int32_t id) {
     return a && a->special;
 }
 
-int32_t mlcc_tokenizer_bos_id(const mlcc_tokenizer *tok) { return tok->bos_id; }
-int32_t mlcc_tokenizer_eos_id(const mlcc_tokenizer *tok) { return tok->eos_id; }
+int32_t mlcc_tokenizer_bos_id(const mlcc_tokenizer *tok) {
+    return tok->bos_id;
+}
+int32_t mlcc_tokenizer_eos_id(const mlcc_tokenizer *tok) {
+    return tok->eos_id;
+}

@@ -21,13 +21,19 @@ static void *worker(void *arg) {
     size_t n = json_array_size(j->cases);
     for (size_t k = 0; k < n; k++) {
         json_t *cs = json_array_get(j->cases, (k + (size_t)j->offset * 97) % n);
-        json_t *s = json_array_get(j->strings, (size_t)json_integer_value(json_object_get(cs, "i")));
+        json_t *s =
+            json_array_get(j->strings, (size_t)json_integer_value(json_object_get(cs, "i")));
         json_t *want = json_object_get(cs, "ids_special");
         int32_t *ids;
         size_t m;
-        if (mlcc_tokenizer_encode(j->tok, json_string_value(s), json_string_length(s), 1, &ids, &m)) { j->bad++; continue; }
+        if (mlcc_tokenizer_encode(j->tok, json_string_value(s), json_string_length(s), 1, &ids,
+                                  &m)) {
+            j->bad++;
+            continue;
+        }
         int ok = m == json_array_size(want);
-        for (size_t i = 0; ok && i < m; i++) ok = ids[i] == json_integer_value(json_array_get(want, i));
+        for (size_t i = 0; ok && i < m; i++)
+            ok = ids[i] == json_integer_value(json_array_get(want, i));
         char *d = mlcc_tokenizer_decode(j->tok, ids, m, 1, NULL);
         if (!ok || !d) j->bad++;
         free(d);
@@ -37,7 +43,8 @@ static void *worker(void *arg) {
 }
 
 int main(void) {
-    char *tp = test_data_path("tokenizers/qwen3/tokenizer.json"), *rp = test_data_path("tokenizers/qwen3/refs.json"),
+    char *tp = test_data_path("tokenizers/qwen3/tokenizer.json"),
+         *rp = test_data_path("tokenizers/qwen3/refs.json"),
          *sp = test_data_path("tokenizers/strings.json");
     mlcc_tokenizer *tok = mlcc_tokenizer_load(tp);
     json_t *refs = mlcc_json_load_file(rp), *strings = mlcc_json_load_file(sp);
@@ -55,7 +62,8 @@ int main(void) {
             pthread_join(th[t], NULL);
             bad += jobs[t].bad;
         }
-        printf("%d threads x %zu strings: %d mismatches\n", THREADS, json_array_size(json_object_get(refs, "cases")), bad);
+        printf("%d threads x %zu strings: %d mismatches\n", THREADS,
+               json_array_size(json_object_get(refs, "cases")), bad);
         CHECK_EQ_INT(bad, 0);
     }
     mlcc_tokenizer_free(tok);
