@@ -27,14 +27,9 @@ int tok_utf8_encode(uint32_t cp, char out[4]);
 int tok_utf8_valid(const char *s, size_t n);
 /* Appends bytes as Rust's String::from_utf8_lossy would (U+FFFD per maximal invalid subpart). */
 void tok_append_lossy(mlcc_strbuf *sb, const char *s, size_t n);
-/* Length of the longest prefix of s[0..n) that is complete, valid UTF-8 followed only by an
- * incomplete-but-so-far-valid sequence; returns the length of the complete part. */
-size_t tok_utf8_complete_prefix(const char *s, size_t n);
 /* GPT-2 byte-level alphabet: byte -> its printable code point, and back (-1 if none). */
 uint32_t tok_byte_to_cp(unsigned char b);
 int tok_cp_to_byte(uint32_t cp);
-/* The general category ("Lu", "Nd", ...) as tokenizers (Unicode 16) sees it (tok_unicode.c). */
-const char *tok_category(uint32_t cp);
 /* Rewrites an Oniguruma-style regex for PCRE2: \p{..}, \d, \w widened to the characters PCRE2's
  * older tables lack, \uHHHH as \x{HHHH}. malloc'ed. */
 char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len);
@@ -61,7 +56,6 @@ typedef struct tok_pieces {
     MLCC_VEC(tok_span) v;
 } tok_pieces;
 void tok_pieces_add(tok_pieces *p, const char *s, size_t n, int32_t id, unsigned flags);
-void tok_pieces_clear(tok_pieces *p);
 void tok_pieces_free(tok_pieces *p);
 #define TOK_PIECE_STR(p, i) ((p)->buf.data + (p)->v.data[i].off)
 
@@ -109,8 +103,6 @@ typedef int (*tok_emit_fn)(void *arg, const char *s, size_t n, unsigned flags);
 /* Given matches of s[0..n), emits the resulting pieces in order (empty ones dropped). */
 int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
                          enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg);
-/* An emitter that appends to a piece list (arg is the tok_pieces). */
-int tok_emit_to_pieces(void *arg, const char *s, size_t n, unsigned flags);
 
 /* ---- JSON helpers (tok_json.c) ---- */
 /* Each sets an error naming `what` and the field on failure. */

@@ -130,11 +130,6 @@ int tok_parse_behavior(const char *s, enum tok_split_behavior *out) {
     return -1;
 }
 
-int tok_emit_to_pieces(void *arg, const char *s, size_t n, unsigned flags) {
-    tok_pieces_add(arg, s, n, -1, flags);
-    return 0;
-}
-
 /* Emits s[a..b) unless empty; only a piece at offset 0 keeps AT_START. */
 static int put(const char *s, size_t a, size_t b, unsigned flags, tok_emit_fn emit, void *arg) {
     if (b == a) return 0;

@@ -1,16 +1,15 @@
 /* tok_unicode.c - the Unicode character database as Hugging Face tokenizers sees it.
  *
  * tokenizers matches its regexes with Oniguruma, whose tables are Unicode 16.0; Debian's PCRE2
- * (10.42) has Unicode 14 and utf8proc Unicode 15. Characters assigned since then would split
- * differently (e.g. a new symbol after a space), so this file lists every code point that
- * tokenizers 0.23.2 treats as assigned but PCRE2 or utf8proc treats as unassigned, with its
- * general category, and (1) answers category questions for the tokenizer's own character tests
- * and (2) rewrites \p{..}, \d and \w in regexes to include those characters.
- * The table was made by scripts/gen_tok_unicode.sh: it asks PCRE2 and utf8proc which code
- * points are unassigned, then asks npm tokenizers (a Split on \p{Cn}) which of those it
- * considers assigned, and takes their categories from Node's ICU. */
+ * (10.42) has Unicode 14. Characters assigned since then would split differently (e.g. a new
+ * symbol after a space), so EXTRA lists every code point that tokenizers 0.23.2 treats as
+ * assigned but PCRE2 or utf8proc treats as unassigned, with its general category, and the regex
+ * rewriter widens \p{..} with them; \s, \d, \w (and \S, \D, \W) become explicit classes of
+ * exactly what Oniguruma matches for them. The per-component predicates (what BertNormalizer
+ * removes, what StripAccents strips, what Punctuation and Digits split on, what Lowercase maps
+ * to, the regex crate's \w) come from tok_unicode_tables.c, probed code point by code point
+ * from tokenizers itself. All tables are made by scripts/gen_tok_unicode.sh. */
 #include <string.h>
-#include <utf8proc.h>
 
 #include "support/error.h"
 #include "tokenizer/tok_internal.h"
@@ -65,26 +64,6 @@ static const extra_range EXTRA[] = {
     {0x1FAE8, 0x1FAE9, "So"}, {0x1FAF7, 0x1FAF8, "So"}, {0x1FBCB, 0x1FBEF, "So"},
     {0x2B739, 0x2B739, "Lo"}, {0x2EBF0, 0x2EE5D, "Lo"}, {0x31350, 0x323AF, "Lo"},
 };
-
-static const char *const CATEGORY_NAMES[] = {
-    "Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd", "Ps",
-    "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"};
-
-const char *tok_category(uint32_t cp) {
-    int c = cp < 0x110000 ? (int)utf8proc_category((utf8proc_int32_t)cp) : 0;
-    if (c != UTF8PROC_CATEGORY_CN) return CATEGORY_NAMES[c];
-    size_t lo = 0, hi = sizeof EXTRA / sizeof EXTRA[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (cp < EXTRA[mid].lo)
-            hi = mid;
-        else if (cp > EXTRA[mid].hi)
-            lo = mid + 1;
-        else
-            return EXTRA[mid].cat;
-    }
-    return "Cn";
-}
 
 /* Does category `cat` belong to the property `name` (L, Lu, L&, N, ...)? */
 static int in_property(const char *cat, const char *name, size_t n) {

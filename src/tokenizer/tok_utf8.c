@@ -109,20 +109,6 @@ void tok_append_lossy(mlcc_strbuf *sb, const char *s, size_t n) {
     sb_append_n(sb, s + run, n - run);
 }
 
-size_t tok_utf8_complete_prefix(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    /* Look back at most 3 bytes for the start of a trailing incomplete sequence. */
-    size_t back = n < 4 ? n : 4;
-    for (size_t k = 1; k <= back; k++) {
-        size_t i = n - k;
-        if ((u[i] & 0xC0) == 0x80) continue; /* continuation byte */
-        int len = tok_utf8_seqlen(u[i]);
-        if (len > 1 && (size_t)len > k && valid_seq(u + i, k) == -(int)k) return i;
-        return n;
-    }
-    return n;
-}
-
 /* ---- GPT-2 byte-level alphabet ---- */
 static int printable_byte(unsigned b) {
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
@@ -158,11 +144,6 @@ void tok_pieces_add(tok_pieces *p, const char *s, size_t n, int32_t id, unsigned
     sb_reserve(&p->buf, n + 1); /* never leave data NULL: piece pointers are data + off */
     sb_append_n(&p->buf, s, n);
     vec_push(&p->v, sp);
-}
-
-void tok_pieces_clear(tok_pieces *p) {
-    sb_clear(&p->buf);
-    vec_clear(&p->v);
 }
 
 void tok_pieces_free(tok_pieces *p) {
