@@ -1,7 +1,7 @@
 /* normalizer.c - tokenizer.json normalizers: Unicode forms through utf8proc, Lowercase, Strip,
- * StripAccents, Replace, Prepend, BertNormalizer, ByteLevel, Nmt, and Sequence. (Precompiled,
- * the SentencePiece character map, is not supported: it is refused with a clear error.) Each
- * turns a string into a new one; no alignments, since mlcc reports ids, not offsets. */
+ * StripAccents, Replace, Prepend, BertNormalizer, ByteLevel, Nmt, Precompiled (SentencePiece's
+ * compiled character map) and Sequence. Each turns a string into a new one; no alignments are
+ * kept, since mlcc reports ids, not offsets. */
 #include <string.h>
 #include <utf8proc.h>
 
@@ -21,6 +21,7 @@ enum norm_kind {
     N_BERT,
     N_BYTELEVEL,
     N_NMT,
+    N_PRECOMPILED,
     N_SEQUENCE
 };
 
@@ -31,6 +32,10 @@ struct tok_normalizer {
     char *content;   /* Replace content, Prepend text */
     size_t content_len;
     int clean_text, chinese, strip_accents, lowercase; /* Bert */
+    uint32_t *trie;                                    /* Precompiled: darts-clone double array */
+    size_t trie_len;
+    char *norm_blob; /* Precompiled: NUL-separated replacements */
+    size_t norm_len;
     tok_normalizer **children;
     size_t n_children;
 };
@@ -42,7 +47,135 @@ void tok_normalizer_free(tok_normalizer *n) {
     free(n->children);
     tok_regex_free(n->re);
     free(n->content);
+    free(n->trie);
+    free(n->norm_blob);
     free(n);
+}
+
+/* ---- Precompiled: SentencePiece's precompiled_charsmap ---- */
+
+static int base64_decode(const char *in, size_t n, mlcc_strbuf *out) {
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '+'             ? 62
+                : c == '/'             ? 63
+                                       : -1;
+        if (c == '=' || c == '\n' || c == '\r') continue;
+        if (v < 0) return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            sb_append_char(out, (char)((acc >> bits) & 0xFF));
+        }
+    }
+    return 0;
+}
+
+/* The charsmap: u32 trie size in bytes, the trie (u32 units), then the replacement strings. */
+static int read_charsmap(tok_normalizer *n, json_t *j, const char *what) {
+    json_t *m = json_object_get(j, "precompiled_charsmap");
+    mlcc_strbuf bytes = STRBUF_INIT;
+    if (json_is_string(m)) {
+        if (base64_decode(json_string_value(m), json_string_length(m), &bytes)) {
+            sb_free(&bytes);
+            return mlcc_set_error("%s: precompiled_charsmap is not valid base64", what);
+        }
+    } else if (json_is_array(m)) {
+        for (size_t i = 0; i < json_array_size(m); i++) {
+            json_t *b = json_array_get(m, i);
+            if (!json_is_integer(b) || json_integer_value(b) < 0 || json_integer_value(b) > 255) {
+                sb_free(&bytes);
+                return mlcc_set_error("%s: precompiled_charsmap[%zu] is not a byte", what, i);
+            }
+            sb_append_char(&bytes, (char)json_integer_value(b));
+        }
+    } else if (m == NULL || json_is_null(m)) {
+        return 0; /* an empty map changes nothing */
+    } else {
+        return mlcc_set_error("%s: precompiled_charsmap must be a base64 string", what);
+    }
+    const unsigned char *b = (const unsigned char *)bytes.data;
+    uint32_t trie_size = 0;
+    if (bytes.len >= 4) memcpy(&trie_size, b, 4);
+    if (bytes.len < 4 || trie_size % 4 || trie_size > bytes.len - 4) {
+        sb_free(&bytes);
+        return mlcc_set_error("%s: precompiled_charsmap is malformed (trie of %u bytes)", what,
+                              trie_size);
+    }
+    n->trie_len = trie_size / 4;
+    n->trie = mlcc_xmalloc((n->trie_len + 1) * sizeof *n->trie);
+    memcpy(n->trie, b + 4, trie_size);
+    n->norm_len = bytes.len - 4 - trie_size;
+    n->norm_blob = mlcc_xmalloc(n->norm_len + 1);
+    memcpy(n->norm_blob, b + 4 + trie_size, n->norm_len);
+    n->norm_blob[n->norm_len] = 0;
+    sb_free(&bytes);
+    return 0;
+}
+
+static uint32_t unit_offset(uint32_t u) {
+    return (u >> 10) << ((u & (1u << 9)) >> 6);
+}
+
+/* The first (shortest) entry of the trie that is a prefix of s, as an offset into the blob. */
+static int64_t charsmap_first_prefix(const tok_normalizer *n, const char *s, size_t len) {
+    if (!n->trie_len) return -1;
+    size_t pos = unit_offset(n->trie[0]);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0) break;
+        pos ^= c;
+        if (pos >= n->trie_len) return -1;
+        uint32_t u = n->trie[pos];
+        if ((u & ((1u << 31) | 0xFF)) != c) return -1;
+        pos ^= unit_offset(u);
+        if (pos >= n->trie_len) return -1;
+        if ((u >> 8) & 1) return (int64_t)(n->trie[pos] & ((1u << 31) - 1));
+    }
+    return -1;
+}
+
+/* Appends the replacement of chunk if the map has one for a prefix of it (tokenizers replaces
+ * the whole chunk then); returns 1 if it did. */
+static int charsmap_transform(const tok_normalizer *n, const char *s, size_t len,
+                              mlcc_strbuf *out) {
+    int64_t at = charsmap_first_prefix(n, s, len);
+    if (at < 0) return 0;
+    if ((size_t)at < n->norm_len) sb_append(out, n->norm_blob + at); /* up to its NUL */
+    return 1;
+}
+
+/* As tokenizers: per extended grapheme cluster, the whole cluster when it is shorter than 6
+ * bytes and the map knows it, else character by character. */
+static void precompiled(const tok_normalizer *n, const char *s, size_t len, mlcc_strbuf *out) {
+    size_t i = 0;
+    while (i < len) {
+        size_t adv, j = i;
+        utf8proc_int32_t state = 0;
+        uint32_t prev = tok_utf8_decode(s + j, len - j, &adv);
+        j += adv;
+        while (j < len) {
+            uint32_t cp = tok_utf8_decode(s + j, len - j, &adv);
+            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)cp,
+                                                 &state))
+                break;
+            prev = cp;
+            j += adv;
+        }
+        if (!(j - i < 6 && charsmap_transform(n, s + i, j - i, out))) {
+            for (size_t k = i; k < j; k += adv) {
+                tok_utf8_decode(s + k, j - k, &adv);
+                if (!charsmap_transform(n, s + k, adv, out)) sb_append_n(out, s + k, adv);
+            }
+        }
+        i = j;
+    }
 }
 
 tok_normalizer *tok_normalizer_from_json(json_t *j, const char *what) {
@@ -69,7 +202,10 @@ tok_normalizer *tok_normalizer_from_json(json_t *j, const char *what) {
         n->kind = N_BYTELEVEL;
     else if (!strcmp(type, "Nmt"))
         n->kind = N_NMT;
-    else if (!strcmp(type, "Strip")) {
+    else if (!strcmp(type, "Precompiled")) {
+        n->kind = N_PRECOMPILED;
+        if (read_charsmap(n, j, what)) goto fail;
+    } else if (!strcmp(type, "Strip")) {
         n->kind = N_STRIP;
         n->left = tok_json_bool(j, "strip_left", 1);
         n->right = tok_json_bool(j, "strip_right", 1);
@@ -303,6 +439,12 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
     case N_BYTELEVEL:
         for (size_t i = 0; i < len; i++)
             put_cp(out, tok_byte_to_cp((unsigned char)s[i]));
+        return 0;
+    case N_PRECOMPILED:
+        if (n->trie_len)
+            precompiled(n, s, len, out);
+        else
+            sb_append_n(out, s, len);
         return 0;
     case N_NMT:
         /* SentencePiece's NMT rules: drop ASCII controls, turn other blanks into spaces */
