@@ -1,7 +1,8 @@
 // synthetic_tokenizers.js - writes tokenizer.json files that exercise the components the six
 // real fixtures do not (Unigram, WordPiece, BERT normalizer and pre-tokenizer, Metaspace with
 // prepend_scheme, ByteLevel with its regex and add_prefix_space, Digits, Punctuation,
-// Whitespace, WhitespaceSplit, Strip, StripAccents, Lowercase, NFD/NFKC, Replace with a regex,
+// Whitespace, WhitespaceSplit, Strip, StripAccents, Lowercase, NFD/NFKC, Nmt, Precompiled,
+// Replace with a regex,
 // RobertaProcessing, added tokens with lstrip/rstrip/single_word/normalized, truncation and
 // padding).
 // Vocabularies come from seeded text, so the files are the same on every run.
@@ -9,6 +10,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 
 function mulberry32(a) {
   return function () {
@@ -100,6 +102,20 @@ function main() {
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: true },
     model: unigram(texts, {}),
   };
+  // SentencePiece's nmt_nfkc map (from Hugging Face tokenizers' own tests), as T5 / XLM-R ship it
+  const charsmap = zlib.gunzipSync(fs.readFileSync(path.join(__dirname, 'data', 'nmt_nfkc.charsmap.gz')));
+  files['unigram_precompiled'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Nmt' },
+      { type: 'Precompiled', precompiled_charsmap: charsmap.toString('base64') },
+      { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] },
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+    post_processor: { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [], special_tokens: { '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } } },
+    decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+    model: unigram(texts, {}),
+  };
   files['unigram_bytefallback'] = {
     version: '1.0', truncation: null, padding: null,
     added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
@@ -155,6 +171,18 @@ function main() {
     post_processor: null,
     decoder: { type: 'WordPiece', prefix: '##', cleanup: false },
     model: wordpiece(texts),
+  };
+  const wl = { '[UNK]': 0, '[CLS]': 1 };
+  let wid = 2;
+  for (const t of texts) for (const w of t.toLowerCase().split(' ')) if (!(w in wl)) wl[w] = wid++;
+  files['wordlevel_nodecoder'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '[UNK]'), added(1, '[CLS]')],
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'CharDelimiterSplit', delimiter: '-' },
+      { type: 'Punctuation', behavior: 'Isolated' }] },
+    post_processor: null, decoder: null,
+    model: { type: 'WordLevel', vocab: wl, unk_token: '[UNK]' },
   };
   for (const [name, json] of Object.entries(files)) {
     const dir = path.join(outdir, name);

@@ -56,6 +56,10 @@ static void test_malformed(void) {
                  "special token '<s>'");
     expect_error("{" BPE_OK ",\"decoder\":{\"type\":\"Strip\",\"content\":\" \"}}", "Strip needs");
     expect_error("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\"]]}}", "vocab[0]");
+    expect_error("{" BPE_OK ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"}}",
+                 "not valid base64");
+    expect_error("{" BPE_OK ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":[9,0,0,0,1]}}",
+                 "precompiled_charsmap is malformed");
     expect_error("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}", "unk_token '[UNK]'");
     /* files */
     CHECK(mlcc_tokenizer_load("/nonexistent/tokenizer.json") == NULL &&
