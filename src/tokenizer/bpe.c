@@ -267,10 +267,13 @@ typedef struct sym {
     int prev, next;
     int alive;
 } sym;
+/* A queued merge: its rank, the position of its left symbol, the merged id, and the pair it was
+ * made for (a queued merge whose pair has changed since is stale: comparing the pair is the same
+ * test as looking it up again, without touching the merge table). */
 typedef struct mrg {
     uint32_t rank;
     uint32_t pos;
-    int32_t id;
+    int32_t id, left, right;
 } mrg;
 typedef MLCC_VEC(mrg) mrg_heap;
 
@@ -380,7 +383,7 @@ int tok_bpe_tokenize(const tok_model *m, const char *w, size_t len, tok_ids *out
         uint32_t rank;
         int32_t id;
         if (find_merge(m, b, syms.data[i].id, syms.data[i + 1].id, &rank, &id)) {
-            mrg x = {rank, (uint32_t)i, id};
+            mrg x = {rank, (uint32_t)i, id, syms.data[i].id, syms.data[i + 1].id};
             heap_push(&heap, x);
         }
     }
@@ -391,17 +394,17 @@ int tok_bpe_tokenize(const tok_model *m, const char *w, size_t len, tok_ids *out
         sym *right = &syms.data[cur->next];
         uint32_t rank;
         int32_t id;
-        if (!find_merge(m, b, cur->id, right->id, &rank, &id) || id != top.id) continue;
+        if (cur->id != top.left || right->id != top.right) continue;
         cur->id = top.id;
         right->alive = 0;
         cur->next = right->next;
         if (cur->next >= 0) syms.data[cur->next].prev = (int)top.pos;
         if (cur->prev >= 0 && find_merge(m, b, syms.data[cur->prev].id, cur->id, &rank, &id)) {
-            mrg x = {rank, (uint32_t)cur->prev, id};
+            mrg x = {rank, (uint32_t)cur->prev, id, syms.data[cur->prev].id, cur->id};
             heap_push(&heap, x);
         }
         if (cur->next >= 0 && find_merge(m, b, cur->id, syms.data[cur->next].id, &rank, &id)) {
-            mrg x = {rank, top.pos, id};
+            mrg x = {rank, top.pos, id, cur->id, syms.data[cur->next].id};
             heap_push(&heap, x);
         }
     }
