@@ -3,6 +3,7 @@
  * out of the raw text, normalizer on the stretches between them, added tokens again on the
  * normalized text, pre-tokenizer, model (through a cache of pre-token -> ids), post-processor.
  * Decoding maps ids to token strings and runs the decoder chain. */
+#include <stdio.h>
 #include <string.h>
 
 #include "support/error.h"
@@ -155,8 +156,18 @@ static int has_suffix(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* A GGUF file, whatever its name, starts with "GGUF". */
+static int is_gguf(const char *path) {
+    if (has_suffix(path, ".gguf")) return 1;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    int yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
 mlcc_tokenizer *mlcc_tokenizer_load(const char *path) {
-    if (has_suffix(path, ".gguf")) return tok_load_gguf(path);
+    if (!mlcc_is_dir(path) && is_gguf(path)) return tok_load_gguf(path);
     char *file = mlcc_is_dir(path) ? mlcc_path_join(path, "tokenizer.json") : mlcc_xstrdup(path);
     json_t *root = mlcc_json_load_file(file);
     mlcc_tokenizer *tok = root ? from_json_value(root, file) : NULL;
