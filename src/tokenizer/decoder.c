@@ -1,5 +1,5 @@
 /* decoder.c - tokenizer.json decoders: ByteLevel, ByteFallback, Metaspace, Replace, Fuse,
- * Strip, WordPiece, BPEDecoder, Sequence. Each maps the list of token strings to a new list
+ * Strip, WordPiece, BPEDecoder, CTC, Sequence. Each maps the list of token strings to a new list
  * (decode_chain in Hugging Face's terms); the tokenizer joins the final list. */
 #include <string.h>
 
@@ -15,6 +15,7 @@ enum dec_kind {
     D_STRIP,
     D_WORDPIECE,
     D_BPE,
+    D_CTC,
     D_SEQUENCE
 };
 
@@ -26,7 +27,8 @@ struct tok_decoder {
     uint32_t cp;        /* Strip content; Metaspace replacement */
     size_t start, stop; /* Strip */
     int prepend_never;  /* Metaspace */
-    int cleanup;        /* WordPiece */
+    int cleanup;        /* WordPiece, CTC */
+    char *pad, *delim;  /* CTC: pad token, word delimiter token */
     tok_decoder **children;
     size_t n_children;
 };
@@ -38,6 +40,8 @@ void tok_decoder_free(tok_decoder *d) {
     free(d->children);
     tok_regex_free(d->re);
     free(d->content);
+    free(d->pad);
+    free(d->delim);
     free(d);
 }
 
@@ -103,6 +107,14 @@ tok_decoder *tok_decoder_from_json(json_t *j, const char *what) {
         tok_json_opt_str(j, "suffix", &s);
         d->content = mlcc_xstrdup(s ? s : "</w>");
         d->content_len = strlen(d->content);
+    } else if (!strcmp(type, "CTC")) {
+        d->kind = D_CTC;
+        const char *pad = NULL, *delim = NULL;
+        tok_json_opt_str(j, "pad_token", &pad);
+        tok_json_opt_str(j, "word_delimiter_token", &delim);
+        d->pad = mlcc_xstrdup(pad ? pad : "<pad>");
+        d->delim = mlcc_xstrdup(delim ? delim : "|");
+        d->cleanup = tok_json_bool(j, "cleanup", 1);
     } else if (!strcmp(type, "Sequence")) {
         d->kind = D_SEQUENCE;
         json_t *arr = json_object_get(j, "decoders");
@@ -148,6 +160,24 @@ static int byte_token(const tok_str *t) {
         v = v * 16 + d;
     }
     return v;
+}
+
+/* Replaces every occurrence of `from` in sb by `to`. */
+static void replace_in(mlcc_strbuf *sb, const char *from, const char *to) {
+    size_t fl = strlen(from);
+    if (!fl) return;
+    mlcc_strbuf r = STRBUF_INIT;
+    size_t i = 0;
+    while (i < sb->len) {
+        if (i + fl <= sb->len && !memcmp(sb->data + i, from, fl)) {
+            sb_append(&r, to);
+            i += fl;
+        } else
+            sb_append_char(&r, sb->data[i++]);
+    }
+    sb_clear(sb);
+    sb_append_n(sb, r.data ? r.data : "", r.len);
+    sb_free(&r);
 }
 
 static void wordpiece_cleanup(mlcc_strbuf *sb) {
@@ -322,6 +352,27 @@ int tok_decode_chain(const tok_decoder *d, tok_ctx *ctx, tok_strs *v) {
         }
         sb_free(&sb);
         return 0;
+    case D_CTC: {
+        /* consecutive duplicates collapse, pads vanish, delimiters become spaces */
+        tok_strs r = {0};
+        for (size_t i = 0; i < v->len; i++) {
+            if (i > 0 && v->data[i].n == v->data[i - 1].n &&
+                !memcmp(v->data[i].s, v->data[i - 1].s, v->data[i].n))
+                continue;
+            sb_clear(&sb);
+            sb_append_n(&sb, v->data[i].s, v->data[i].n);
+            replace_in(&sb, d->pad, "");
+            if (d->cleanup) {
+                wordpiece_cleanup(&sb);
+                replace_in(&sb, d->delim, " ");
+            }
+            if (sb.len) tok_strs_push(&r, sb.data, sb.len);
+        }
+        sb_free(&sb);
+        tok_strs_free(v);
+        *v = r;
+        return 0;
+    }
     case D_BPE:
         for (size_t i = 0; i < v->len; i++) {
             const tok_str *t = &v->data[i];

@@ -184,6 +184,18 @@ function main() {
     post_processor: null, decoder: null,
     model: { type: 'WordLevel', vocab: wl, unk_token: '[UNK]' },
   };
+  const ctcVocab = { '<pad>': 0, '<unk>': 1, '|': 2 };
+  let cid = 3;
+  for (const t of texts) for (const c of Array.from(t.toLowerCase().replace(/ /g, '|'))) if (!(c in ctcVocab)) ctcVocab[c] = cid++;
+  files['ctc_chars'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<pad>'), added(1, '<unk>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Lowercase' }, { type: 'Replace', pattern: { String: ' ' }, content: '|' }] },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: '.' }, behavior: 'Isolated', invert: false },
+    post_processor: null,
+    decoder: { type: 'CTC', pad_token: '<pad>', word_delimiter_token: '|', cleanup: true },
+    model: { type: 'WordLevel', vocab: ctcVocab, unk_token: '<unk>' },
+  };
   for (const [name, json] of Object.entries(files)) {
     const dir = path.join(outdir, name);
     fs.mkdirSync(dir, { recursive: true });
