@@ -503,7 +503,8 @@ int64_t mlcc_gguf_arr_int(const mlcc_gguf_kv *kv, uint64_t i) {
         return tmp.v.i;
     case MLCC_GGUF_FLOAT32:
     case MLCC_GGUF_FLOAT64:
-        return (int64_t)tmp.v.f;
+        /* truncated; NaN and values beyond int64 (undefined to convert) give 0 */
+        return tmp.v.f > -9.2e18 && tmp.v.f < 9.2e18 ? (int64_t)tmp.v.f : 0;
     default:
         return (int64_t)tmp.v.u;
     }

@@ -109,7 +109,8 @@ int mlcc_gguf_get_bool(const mlcc_gguf *g, const char *key, int *out);
 int mlcc_gguf_get_str(const mlcc_gguf *g, const char *key, mlcc_gguf_str *out);
 /* An array of the given element type: its kv (or NULL + error). */
 const mlcc_gguf_kv *mlcc_gguf_get_array(const mlcc_gguf *g, const char *key, mlcc_gguf_type elem);
-/* Element i of a numeric array as int64 / double (any integer / float element type). */
+/* Element i of a numeric array as int64 / double (any integer / float element type; a float
+ * outside int64's range, or NaN, reads as 0 through arr_int; out-of-range i reads as 0). */
 int64_t mlcc_gguf_arr_int(const mlcc_gguf_kv *kv, uint64_t i);
 double mlcc_gguf_arr_float(const mlcc_gguf_kv *kv, uint64_t i);
 

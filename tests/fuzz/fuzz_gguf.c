@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                             sink += (uint8_t)kv->arr_strings[k].data[c];
                     } else {
                         sink += (uint64_t)mlcc_gguf_arr_int(kv, k);
-                        sink += (uint64_t)mlcc_gguf_arr_float(kv, k);
+                        sink += mlcc_gguf_arr_float(kv, k) > 0;
                     }
                 }
             }
