@@ -2,8 +2,8 @@
 # Regenerates the Unicode tables of src/tokenizer/tok_unicode.c (EXTRA: characters tokenizers'
 # Oniguruma treats as assigned but PCRE2/utf8proc do not) and src/tokenizer/normalizer.c
 # (OPAQUE: characters tokenizers' normalization tables do not know), by asking npm tokenizers
-# itself, and the per-component predicates of src/tokenizer/tok_unicode_tables.c. Writes
-# ranges.json, opaque.json and predicates.json into a work folder; the C tables are made from them.
+# itself, and the per-component predicates of src/tokenizer/tok_unicode_tables.c (rewritten).
+# Takes a few minutes (about 3 million probe strings). usage: scripts/gen_tok_unicode.sh [WORKDIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
@@ -15,4 +15,6 @@ cc "$here/scripts/tok_unicode/normalization_candidates.c" -o ncands $flags && ./
 NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_normalization.js"
 python3 "$here/scripts/tok_unicode/compare_normalization.py"
 NODE_PATH="$here/tests/peers/node_modules" node "$here/scripts/tok_unicode/probe_predicates.js"
-echo "tables in $work: ranges.json (EXTRA), opaque.json (OPAQUE), predicates.json (tok_unicode_tables.c)"
+python3 "$here/scripts/tok_unicode/write_tables.py" "$work" "$here" > "$work/initializers.txt"
+clang-format -i "$here/src/tokenizer/tok_unicode_tables.c" "$here/src/tokenizer/tok_unicode_tables.h" || true
+echo "rewrote src/tokenizer/tok_unicode_tables.{c,h}; EXTRA and OPAQUE initializers in $work/initializers.txt"

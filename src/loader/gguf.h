@@ -11,9 +11,18 @@
 #include <stdint.h>
 
 typedef enum mlcc_gguf_type {
-    MLCC_GGUF_UINT8 = 0, MLCC_GGUF_INT8 = 1, MLCC_GGUF_UINT16 = 2, MLCC_GGUF_INT16 = 3,
-    MLCC_GGUF_UINT32 = 4, MLCC_GGUF_INT32 = 5, MLCC_GGUF_FLOAT32 = 6, MLCC_GGUF_BOOL = 7,
-    MLCC_GGUF_STRING = 8, MLCC_GGUF_ARRAY = 9, MLCC_GGUF_UINT64 = 10, MLCC_GGUF_INT64 = 11,
+    MLCC_GGUF_UINT8 = 0,
+    MLCC_GGUF_INT8 = 1,
+    MLCC_GGUF_UINT16 = 2,
+    MLCC_GGUF_INT16 = 3,
+    MLCC_GGUF_UINT32 = 4,
+    MLCC_GGUF_INT32 = 5,
+    MLCC_GGUF_FLOAT32 = 6,
+    MLCC_GGUF_BOOL = 7,
+    MLCC_GGUF_STRING = 8,
+    MLCC_GGUF_ARRAY = 9,
+    MLCC_GGUF_UINT64 = 10,
+    MLCC_GGUF_INT64 = 11,
     MLCC_GGUF_FLOAT64 = 12
 } mlcc_gguf_type;
 
@@ -26,25 +35,40 @@ typedef struct mlcc_gguf_kv {
     mlcc_gguf_str key;
     mlcc_gguf_type type;
     union {
-        uint64_t u;   /* unsigned integers and bool */
-        int64_t i;    /* signed integers */
-        double f;     /* FLOAT32 / FLOAT64 */
+        uint64_t u; /* unsigned integers and bool */
+        int64_t i;  /* signed integers */
+        double f;   /* FLOAT32 / FLOAT64 */
         mlcc_gguf_str s;
     } v;
     /* arrays */
     mlcc_gguf_type arr_type;
     uint64_t arr_n;
-    const uint8_t *arr_data;     /* first element (fixed-size element types) */
-    mlcc_gguf_str *arr_strings;  /* string arrays: every element */
+    const uint8_t *arr_data;    /* first element (fixed-size element types) */
+    mlcc_gguf_str *arr_strings; /* string arrays: every element */
 } mlcc_gguf_kv;
 
 /* ggml tensor types (the ones with a known layout; others are rejected with a clear error) */
 enum {
-    MLCC_GGML_F32 = 0, MLCC_GGML_F16 = 1, MLCC_GGML_Q4_0 = 2, MLCC_GGML_Q4_1 = 3,
-    MLCC_GGML_Q5_0 = 6, MLCC_GGML_Q5_1 = 7, MLCC_GGML_Q8_0 = 8, MLCC_GGML_Q8_1 = 9,
-    MLCC_GGML_Q2_K = 10, MLCC_GGML_Q3_K = 11, MLCC_GGML_Q4_K = 12, MLCC_GGML_Q5_K = 13,
-    MLCC_GGML_Q6_K = 14, MLCC_GGML_Q8_K = 15, MLCC_GGML_I8 = 24, MLCC_GGML_I16 = 25,
-    MLCC_GGML_I32 = 26, MLCC_GGML_I64 = 27, MLCC_GGML_F64 = 28, MLCC_GGML_BF16 = 30
+    MLCC_GGML_F32 = 0,
+    MLCC_GGML_F16 = 1,
+    MLCC_GGML_Q4_0 = 2,
+    MLCC_GGML_Q4_1 = 3,
+    MLCC_GGML_Q5_0 = 6,
+    MLCC_GGML_Q5_1 = 7,
+    MLCC_GGML_Q8_0 = 8,
+    MLCC_GGML_Q8_1 = 9,
+    MLCC_GGML_Q2_K = 10,
+    MLCC_GGML_Q3_K = 11,
+    MLCC_GGML_Q4_K = 12,
+    MLCC_GGML_Q5_K = 13,
+    MLCC_GGML_Q6_K = 14,
+    MLCC_GGML_Q8_K = 15,
+    MLCC_GGML_I8 = 24,
+    MLCC_GGML_I16 = 25,
+    MLCC_GGML_I32 = 26,
+    MLCC_GGML_I64 = 27,
+    MLCC_GGML_F64 = 28,
+    MLCC_GGML_BF16 = 30
 };
 
 #define MLCC_GGUF_MAX_DIMS 4
@@ -85,7 +109,8 @@ int mlcc_gguf_get_bool(const mlcc_gguf *g, const char *key, int *out);
 int mlcc_gguf_get_str(const mlcc_gguf *g, const char *key, mlcc_gguf_str *out);
 /* An array of the given element type: its kv (or NULL + error). */
 const mlcc_gguf_kv *mlcc_gguf_get_array(const mlcc_gguf *g, const char *key, mlcc_gguf_type elem);
-/* Element i of a numeric array as int64 / double (any integer / float element type). */
+/* Element i of a numeric array as int64 / double (any integer / float element type; a float
+ * outside int64's range, or NaN, reads as 0 through arr_int; out-of-range i reads as 0). */
 int64_t mlcc_gguf_arr_int(const mlcc_gguf_kv *kv, uint64_t i);
 double mlcc_gguf_arr_float(const mlcc_gguf_kv *kv, uint64_t i);
 

@@ -8,9 +8,9 @@
 #include "tokenizer/tok_internal.h"
 
 struct tok_trie {
-    mlcc_u64map edges;             /* (node << 8 | byte) -> child; node 0 = root */
-    MLCC_VEC(int32_t) node_token;  /* index into tokens of the token ending here, or -1 */
-    unsigned char first[32];       /* bitmap of first bytes */
+    mlcc_u64map edges;            /* (node << 8 | byte) -> child; node 0 = root */
+    MLCC_VEC(int32_t) node_token; /* index into tokens of the token ending here, or -1 */
+    unsigned char first[32];      /* bitmap of first bytes */
 };
 
 static tok_trie *trie_new(void) {
@@ -33,7 +33,8 @@ static void trie_add(tok_trie *t, const char *s, size_t n, int32_t index) {
     uint32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         int inserted;
-        mlcc_u64map_entry *e = u64map_upsert(&t->edges, ((uint64_t)node << 8) | (unsigned char)s[i], &inserted);
+        mlcc_u64map_entry *e =
+            u64map_upsert(&t->edges, ((uint64_t)node << 8) | (unsigned char)s[i], &inserted);
         if (inserted) {
             e->value.i = (int64_t)t->node_token.len;
             vec_push(&t->node_token, -1);
@@ -53,7 +54,10 @@ static int32_t trie_longest(const tok_trie *t, const char *s, size_t n, size_t i
         mlcc_u64map_entry *e = u64map_find(&t->edges, ((uint64_t)node << 8) | (unsigned char)s[k]);
         if (!e) break;
         node = (uint32_t)e->value.i;
-        if (t->node_token.data[node] >= 0) { best = t->node_token.data[node]; *end = k + 1; }
+        if (t->node_token.data[node] >= 0) {
+            best = t->node_token.data[node];
+            *end = k + 1;
+        }
     }
     return best;
 }
@@ -80,7 +84,16 @@ void tok_added_add(tok_added *a, const char *content, size_t len, int32_t id, in
                    int lstrip, int rstrip, int normalized, int single_word) {
     if (len == 0) return;
     mlcc_u64map_entry *e = u64map_find(&a->by_id, (uint64_t)(uint32_t)id);
-    tok_added_token t = {mlcc_xstrndup(content, len), len, id, special, lstrip, rstrip, normalized, single_word, NULL, 0};
+    tok_added_token t = {mlcc_xstrndup(content, len),
+                         len,
+                         id,
+                         special,
+                         lstrip,
+                         rstrip,
+                         normalized,
+                         single_word,
+                         NULL,
+                         0};
     if (e) { /* a later entry for the same id replaces the earlier one */
         free(a->tokens.data[e->value.i].content);
         free(a->tokens.data[e->value.i].norm);
@@ -112,7 +125,10 @@ int tok_added_build(tok_added *a, const tok_normalizer *norm, tok_ctx *ctx) {
             trie_add(a->raw_trie, t->content, t->len, (int32_t)i);
         } else if (norm) {
             sb_clear(&nb);
-            if (tok_normalize(norm, ctx, t->content, t->len, &nb)) { sb_free(&nb); return -1; }
+            if (tok_normalize(norm, ctx, t->content, t->len, &nb)) {
+                sb_free(&nb);
+                return -1;
+            }
             trie_add(a->norm_trie, nb.data ? nb.data : "", nb.len, (int32_t)i);
             free(t->norm);
             t->norm = NULL;
@@ -130,7 +146,8 @@ int tok_added_build(tok_added *a, const tok_normalizer *norm, tok_ctx *ctx) {
 
 static uint32_t last_cp(const char *s, size_t n, size_t *start) {
     size_t k = n - 1;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k--;
     size_t adv;
     *start = k;
     return tok_utf8_decode(s + k, n - k, &adv);
@@ -143,14 +160,18 @@ void tok_added_split(const tok_added *a, int normalized_pass, const char *s, siz
     while (t && t->node_token.len > 1 && i < n) {
         size_t end = 0;
         int32_t idx = trie_longest(t, s, n, i, &end);
-        if (idx < 0) { i++; continue; }
+        if (idx < 0) {
+            i++;
+            continue;
+        }
         const tok_added_token *tk = &a->tokens.data[idx];
         size_t start = i, stop = end;
         i = end; /* the search resumes after this match whether it is kept or not */
         if (tk->single_word) {
             size_t k, adv;
             int start_space = start == 0 || !tok_is_alphanumeric_word(last_cp(s, start, &k));
-            int stop_space = stop == n || !tok_is_alphanumeric_word(tok_utf8_decode(s + stop, n - stop, &adv));
+            int stop_space =
+                stop == n || !tok_is_alphanumeric_word(tok_utf8_decode(s + stop, n - stop, &adv));
             if (!start_space || !stop_space) continue;
         }
         if (tk->lstrip) {
@@ -176,7 +197,8 @@ void tok_added_split(const tok_added *a, int normalized_pass, const char *s, siz
         if (start_offset < start)
             tok_pieces_add(out, s + start_offset, start - start_offset, -1,
                            start_offset == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
-        tok_pieces_add(out, s + start, stop - start, tk->id, start == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
+        tok_pieces_add(out, s + start, stop - start, tk->id,
+                       start == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
         if (stop > start_offset) start_offset = stop;
     }
     if (start_offset < n)

@@ -50,7 +50,8 @@ static int step(mlcc_detok *d, mlcc_strbuf *out, int force) {
         memmove(d->window.data, d->window.data + d->prefix_index, keep * sizeof(int32_t));
         d->window.len = keep;
         free(d->prefix);
-        d->prefix = mlcc_tokenizer_decode(d->tok, d->window.data, d->window.len, d->skip_special, &d->prefix_len);
+        d->prefix = mlcc_tokenizer_decode(d->tok, d->window.data, d->window.len, d->skip_special,
+                                          &d->prefix_len);
         d->prefix_index = d->window.len;
         free(s);
         return d->prefix ? 0 : -1;

@@ -12,7 +12,14 @@
 #include "support/json.h"
 #include "tokenizer/tok_internal.h"
 
-enum { TYPE_NORMAL = 1, TYPE_UNKNOWN = 2, TYPE_CONTROL = 3, TYPE_USER_DEFINED = 4, TYPE_UNUSED = 5, TYPE_BYTE = 6 };
+enum {
+    TYPE_NORMAL = 1,
+    TYPE_UNKNOWN = 2,
+    TYPE_CONTROL = 3,
+    TYPE_USER_DEFINED = 4,
+    TYPE_UNUSED = 5,
+    TYPE_BYTE = 6
+};
 
 /* tokenizer.ggml.pre -> the Split regexes applied in order (then ByteLevel without regex) */
 static const struct pre_def {
@@ -20,13 +27,43 @@ static const struct pre_def {
     int ignore_merges;
     const char *regex[4];
 } PRE[] = {
-    {"llama-bpe", 1, {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
-    {"llama3", 1, {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
-    {"qwen2", 0, {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
-    {"deepseek-v3", 0, {"\\p{N}{1,3}", "[\xe4\xb8\x80""-\xe9\xbe\xa5""\xe3\x81\x80""-\xe3\x82\x9f""\xe3\x82\xa0""-\xe3\x83\xbf""]+", "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
-    {"gpt-4o", 1, {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
-    {"default", 0, {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
-    {"gpt2", 0, {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
+    {"llama-bpe",
+     1,
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+    {"llama3",
+     1,
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+    {"qwen2",
+     0,
+     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+    {"deepseek-v3",
+     0,
+     {"\\p{N}{1,3}",
+      "[\xe4\xb8\x80"
+      "-\xe9\xbe\xa5"
+      "\xe3\x81\x80"
+      "-\xe3\x82\x9f"
+      "\xe3\x82\xa0"
+      "-\xe3\x83\xbf"
+      "]+",
+      "[!\"#$%&'()*+,\\-./"
+      ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+    {"gpt-4o",
+     1,
+     {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?"
+      "i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{"
+      "Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+    {"default",
+     0,
+     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
+    {"gpt2",
+     0,
+     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
 };
 
 /* Builds one component from a JSON snippet with the existing tokenizer.json constructors. */
@@ -35,16 +72,20 @@ static json_t *parse_snippet(const char *text) {
     return json_loads(text, 0, &err);
 }
 
-static char *gguf_strdup(mlcc_gguf_str s) { return mlcc_xstrndup(s.data, (size_t)s.len); }
+static char *gguf_strdup(mlcc_gguf_str s) {
+    return mlcc_xstrndup(s.data, (size_t)s.len);
+}
 
 static tok_pretok *byte_level_pretok(const struct pre_def *pre, const char *what) {
     json_t *seq = json_array();
     for (int i = 0; i < 4 && pre->regex[i]; i++) {
-        json_t *split = json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "Regex", pre->regex[i],
-                                  "behavior", "Isolated", "invert", 0);
+        json_t *split = json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "Regex",
+                                  pre->regex[i], "behavior", "Isolated", "invert", 0);
         json_array_append_new(seq, split);
     }
-    json_array_append_new(seq, parse_snippet("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}"));
+    json_array_append_new(
+        seq,
+        parse_snippet("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}"));
     json_t *root = json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", seq);
     tok_pretok *p = tok_pretok_from_json(root, what);
     json_decref(root);
@@ -66,21 +107,29 @@ static int bool_key(const mlcc_gguf *g, const char *key, int dflt) {
     return v;
 }
 
-static tok_postproc *bos_eos_postproc(int32_t bos, int32_t eos, int add_bos, int add_eos, const char *what) {
+static tok_postproc *bos_eos_postproc(int32_t bos, int32_t eos, int add_bos, int add_eos,
+                                      const char *what) {
     json_t *single = json_array(), *specials = json_object();
     char name[32];
     if (add_bos && bos >= 0) {
         snprintf(name, sizeof name, "bos:%d", bos);
-        json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", name, "type_id", 0));
-        json_object_set_new(specials, name, json_pack("{s:s, s:[i], s:[s]}", "id", name, "ids", bos, "tokens", name));
+        json_array_append_new(
+            single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", name, "type_id", 0));
+        json_object_set_new(
+            specials, name,
+            json_pack("{s:s, s:[i], s:[s]}", "id", name, "ids", bos, "tokens", name));
     }
     json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "Sequence", "id", "A", "type_id", 0));
     if (add_eos && eos >= 0) {
         snprintf(name, sizeof name, "eos:%d", eos);
-        json_array_append_new(single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", name, "type_id", 0));
-        json_object_set_new(specials, name, json_pack("{s:s, s:[i], s:[s]}", "id", name, "ids", eos, "tokens", name));
+        json_array_append_new(
+            single, json_pack("{s:{s:s, s:i}}", "SpecialToken", "id", name, "type_id", 0));
+        json_object_set_new(
+            specials, name,
+            json_pack("{s:s, s:[i], s:[s]}", "id", name, "ids", eos, "tokens", name));
     }
-    json_t *root = json_pack("{s:s, s:o, s:o}", "type", "TemplateProcessing", "single", single, "special_tokens", specials);
+    json_t *root = json_pack("{s:s, s:o, s:o}", "type", "TemplateProcessing", "single", single,
+                             "special_tokens", specials);
     tok_postproc *p = tok_postproc_from_json(root, what);
     json_decref(root);
     return p;
@@ -101,15 +150,19 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
     if (!tk) goto fail;
     n = (size_t)tk->arr_n;
     tokens = mlcc_xcalloc(n + 1, sizeof *tokens);
-    for (size_t i = 0; i < n; i++) tokens[i] = gguf_strdup(tk->arr_strings[i]);
+    for (size_t i = 0; i < n; i++)
+        tokens[i] = gguf_strdup(tk->arr_strings[i]);
     const mlcc_gguf_kv *types = mlcc_gguf_find(g, "tokenizer.ggml.token_type");
-    if (types && (types->type != MLCC_GGUF_ARRAY || types->arr_n != n || types->arr_type == MLCC_GGUF_STRING ||
-                  types->arr_type == MLCC_GGUF_ARRAY)) {
-        mlcc_set_error("%s: metadata 'tokenizer.ggml.token_type' must be an integer array as long as the tokens", path);
+    if (types && (types->type != MLCC_GGUF_ARRAY || types->arr_n != n ||
+                  types->arr_type == MLCC_GGUF_STRING || types->arr_type == MLCC_GGUF_ARRAY)) {
+        mlcc_set_error("%s: metadata 'tokenizer.ggml.token_type' must be an integer array as long "
+                       "as the tokens",
+                       path);
         goto fail;
     }
     int32_t bos, eos, unk;
-    if (ids_key(g, "tokenizer.ggml.bos_token_id", &bos) || ids_key(g, "tokenizer.ggml.eos_token_id", &eos) ||
+    if (ids_key(g, "tokenizer.ggml.bos_token_id", &bos) ||
+        ids_key(g, "tokenizer.ggml.eos_token_id", &eos) ||
         ids_key(g, "tokenizer.ggml.unknown_token_id", &unk))
         goto fail;
     tok = tok_new_empty();
@@ -119,19 +172,25 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
     tok_bpe_options opt = {0};
     if (model.len == 4 && !memcmp(model.data, "gpt2", 4)) {
         mlcc_gguf_str pre_name = {"default", 7};
-        if (mlcc_gguf_find(g, "tokenizer.ggml.pre") && mlcc_gguf_get_str(g, "tokenizer.ggml.pre", &pre_name)) goto fail;
+        if (mlcc_gguf_find(g, "tokenizer.ggml.pre") &&
+            mlcc_gguf_get_str(g, "tokenizer.ggml.pre", &pre_name))
+            goto fail;
         const struct pre_def *pre = NULL;
         for (size_t i = 0; i < sizeof PRE / sizeof PRE[0]; i++)
-            if (strlen(PRE[i].name) == pre_name.len && !memcmp(PRE[i].name, pre_name.data, pre_name.len)) pre = &PRE[i];
+            if (strlen(PRE[i].name) == pre_name.len &&
+                !memcmp(PRE[i].name, pre_name.data, pre_name.len))
+                pre = &PRE[i];
         if (!pre) {
-            mlcc_set_error("%s: tokenizer.ggml.pre '%.*s' is not supported", path, (int)pre_name.len, pre_name.data);
+            mlcc_set_error("%s: tokenizer.ggml.pre '%.*s' is not supported", path,
+                           (int)pre_name.len, pre_name.data);
             goto fail;
         }
         const mlcc_gguf_kv *mg = mlcc_gguf_get_array(g, "tokenizer.ggml.merges", MLCC_GGUF_STRING);
         if (!mg) goto fail;
         n_merges = (size_t)mg->arr_n;
         merges = mlcc_xcalloc(n_merges + 1, sizeof *merges);
-        for (size_t i = 0; i < n_merges; i++) merges[i] = gguf_strdup(mg->arr_strings[i]);
+        for (size_t i = 0; i < n_merges; i++)
+            merges[i] = gguf_strdup(mg->arr_strings[i]);
         opt.ignore_merges = pre->ignore_merges;
         if (!(tok->model = tok_bpe_build(tokens, NULL, n, merges, n_merges, &opt, what))) goto fail;
         if (!(tok->pretok = byte_level_pretok(pre, what))) goto fail;
@@ -143,21 +202,26 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         const mlcc_gguf_kv *sc = mlcc_gguf_get_array(g, "tokenizer.ggml.scores", MLCC_GGUF_FLOAT32);
         if (!sc) goto fail;
         if (sc->arr_n != n) {
-            mlcc_set_error("%s: metadata 'tokenizer.ggml.scores' has %llu entries for %zu tokens", path,
-                           (unsigned long long)sc->arr_n, n);
+            mlcc_set_error("%s: metadata 'tokenizer.ggml.scores' has %llu entries for %zu tokens",
+                           path, (unsigned long long)sc->arr_n, n);
             goto fail;
         }
         scores = mlcc_xmalloc((n + 1) * sizeof *scores);
-        for (size_t i = 0; i < n; i++) scores[i] = (float)mlcc_gguf_arr_float(sc, i);
+        for (size_t i = 0; i < n; i++)
+            scores[i] = (float)mlcc_gguf_arr_float(sc, i);
         opt.byte_fallback = 1;
         opt.fuse_unk = 1;
         opt.unk_token = unk >= 0 && (size_t)unk < n ? tokens[unk] : NULL;
         if (!(tok->model = tok_bpe_build(tokens, scores, n, NULL, 0, &opt, what))) goto fail;
-        json_t *nj = parse_snippet("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\\u2581\"},"
-                                   "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\\u2581\"}]}");
-        json_t *dj = parse_snippet("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
-                                   "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
-                                   "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}");
+        json_t *nj = parse_snippet(
+            "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\\u2581\"}"
+            ","
+            "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\\u2581\"}]}");
+        json_t *dj =
+            parse_snippet("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{"
+                          "\"String\":\"\\u2581\"},"
+                          "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                          "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}");
         tok->normalizer = tok_normalizer_from_json(nj, what);
         tok->decoder = tok_decoder_from_json(dj, what);
         json_decref(nj);
@@ -165,7 +229,8 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         if (!tok->normalizer || !tok->decoder) goto fail;
         add_bos = bool_key(g, "tokenizer.ggml.add_bos_token", 1);
     } else {
-        mlcc_set_error("%s: tokenizer.ggml.model '%.*s' is not supported (gpt2 and llama are)", path, (int)model.len, model.data);
+        mlcc_set_error("%s: tokenizer.ggml.model '%.*s' is not supported (gpt2 and llama are)",
+                       path, (int)model.len, model.data);
         goto fail;
     }
     if (!tok->decoder) goto fail;
@@ -174,7 +239,8 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         int64_t t = mlcc_gguf_arr_int(types, i);
         /* as llama.cpp: unknown, control and user-defined tokens are matched in the raw text */
         if (t == TYPE_CONTROL || t == TYPE_USER_DEFINED || t == TYPE_UNKNOWN)
-            tok_added_add(&tok->added, tokens[i], strlen(tokens[i]), (int32_t)i, t != TYPE_USER_DEFINED, 0, 0, 0, 0);
+            tok_added_add(&tok->added, tokens[i], strlen(tokens[i]), (int32_t)i,
+                          t != TYPE_USER_DEFINED, 0, 0, 0, 0);
     }
     if (tok_finish(tok)) goto fail;
     goto done;
@@ -182,8 +248,10 @@ fail:
     mlcc_tokenizer_free(tok);
     tok = NULL;
 done:
-    for (size_t i = 0; tokens && i < n; i++) free(tokens[i]);
-    for (size_t i = 0; merges && i < n_merges; i++) free(merges[i]);
+    for (size_t i = 0; tokens && i < n; i++)
+        free(tokens[i]);
+    for (size_t i = 0; merges && i < n_merges; i++)
+        free(merges[i]);
     free(tokens);
     free(merges);
     free(scores);

@@ -12,13 +12,17 @@ void tok_model_set_token(tok_model *m, const char *tok, size_t len, int32_t id) 
     if (inserted) m->vocab_size++;
     if ((size_t)id >= m->n_ids) {
         size_t cap = m->n_ids ? m->n_ids : 256;
-        while (cap <= (size_t)id) cap *= 2;
+        while (cap <= (size_t)id)
+            cap *= 2;
         m->id_to_tok = mlcc_xrealloc(m->id_to_tok, cap * sizeof *m->id_to_tok);
         memset(m->id_to_tok + m->n_ids, 0, (cap - m->n_ids) * sizeof *m->id_to_tok);
+        m->id_len = mlcc_xrealloc(m->id_len, cap * sizeof *m->id_len);
+        memset(m->id_len + m->n_ids, 0, (cap - m->n_ids) * sizeof *m->id_len);
         m->n_ids = cap;
     }
-    free(m->id_to_tok[id]);
-    m->id_to_tok[id] = mlcc_xstrndup(tok, len);
+    /* the map's own copy of the key (it never moves and is never removed) names the id */
+    m->id_to_tok[id] = e->key;
+    m->id_len[id] = len;
 }
 
 int32_t tok_model_lookup(const tok_model *m, const char *s, size_t len) {
@@ -35,8 +39,10 @@ static int read_vocab_object(tok_model *m, json_t *vocab, const char *what) {
     while (iter) {
         key = json_object_iter_key(iter);
         v = json_object_iter_value(iter);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX - 1)
-            return mlcc_set_error("%s: vocab entry '%.80s' must be a non-negative integer id", what, key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > INT32_MAX - 1)
+            return mlcc_set_error("%s: vocab entry '%.80s' must be a non-negative integer id", what,
+                                  key);
         /* jansson keeps keys NUL-terminated; tokens with U+0000 need the explicit length */
         tok_model_set_token(m, key, json_object_iter_key_len(iter), (int32_t)json_integer_value(v));
         iter = json_object_iter_next(vocab, iter);
@@ -73,7 +79,8 @@ tok_model *tok_model_from_json(json_t *j, const char *what) {
         rc = tok_unigram_init(m, j, what);
     } else if (!strcmp(type, "WordPiece")) {
         m->kind = TOK_MODEL_WORDPIECE;
-        rc = read_vocab_object(m, json_object_get(j, "vocab"), what) || tok_wordpiece_init(m, j, what);
+        rc = read_vocab_object(m, json_object_get(j, "vocab"), what) ||
+             tok_wordpiece_init(m, j, what);
     } else if (!strcmp(type, "WordLevel")) {
         m->kind = TOK_MODEL_WORDLEVEL;
         rc = wordlevel_init(m, j, what);
@@ -91,27 +98,40 @@ tok_model *tok_model_from_json(json_t *j, const char *what) {
 void tok_model_free(tok_model *m) {
     if (!m) return;
     switch (m->kind) {
-    case TOK_MODEL_BPE: tok_bpe_free(m); break;
-    case TOK_MODEL_UNIGRAM: tok_unigram_free(m); break;
-    case TOK_MODEL_WORDPIECE: tok_wordpiece_free(m); break;
-    case TOK_MODEL_WORDLEVEL: break;
+    case TOK_MODEL_BPE:
+        tok_bpe_free(m);
+        break;
+    case TOK_MODEL_UNIGRAM:
+        tok_unigram_free(m);
+        break;
+    case TOK_MODEL_WORDPIECE:
+        tok_wordpiece_free(m);
+        break;
+    case TOK_MODEL_WORDLEVEL:
+        break;
     }
     strmap_free(&m->vocab);
-    for (size_t i = 0; i < m->n_ids; i++) free(m->id_to_tok[i]);
     free(m->id_to_tok);
+    free(m->id_len);
     free(m);
 }
 
 int tok_model_tokenize(const tok_model *m, const char *s, size_t len, tok_ids *out) {
     if (len == 0) return 0;
     switch (m->kind) {
-    case TOK_MODEL_BPE: return tok_bpe_tokenize(m, s, len, out);
-    case TOK_MODEL_UNIGRAM: return tok_unigram_tokenize(m, s, len, out);
-    case TOK_MODEL_WORDPIECE: return tok_wordpiece_tokenize(m, s, len, out);
+    case TOK_MODEL_BPE:
+        return tok_bpe_tokenize(m, s, len, out);
+    case TOK_MODEL_UNIGRAM:
+        return tok_unigram_tokenize(m, s, len, out);
+    case TOK_MODEL_WORDPIECE:
+        return tok_wordpiece_tokenize(m, s, len, out);
     case TOK_MODEL_WORDLEVEL: {
         int32_t id = tok_model_lookup(m, s, len);
         if (id < 0) id = m->unk_id;
-        if (id < 0) return mlcc_set_error("WordLevel: '%.*s' is not in the vocabulary and there is no unk_token", (int)(len > 60 ? 60 : len), s);
+        if (id < 0)
+            return mlcc_set_error(
+                "WordLevel: '%.*s' is not in the vocabulary and there is no unk_token",
+                (int)(len > 60 ? 60 : len), s);
         vec_push(out, id);
         return 0;
     }

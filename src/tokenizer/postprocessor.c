@@ -15,24 +15,27 @@ typedef struct pp_item {
 
 struct tok_postproc {
     enum pp_kind kind;
-    MLCC_VEC(pp_item) items;    /* Template */
-    int32_t cls, sep;           /* Roberta / Bert */
+    MLCC_VEC(pp_item) items; /* Template */
+    int32_t cls, sep;        /* Roberta / Bert */
     tok_postproc **children;
     size_t n_children;
 };
 
 void tok_postproc_free(tok_postproc *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->items.len; i++) vec_free(&p->items.data[i].ids);
+    for (size_t i = 0; i < p->items.len; i++)
+        vec_free(&p->items.data[i].ids);
     vec_free(&p->items);
-    for (size_t i = 0; i < p->n_children; i++) tok_postproc_free(p->children[i]);
+    for (size_t i = 0; i < p->n_children; i++)
+        tok_postproc_free(p->children[i]);
     free(p->children);
     free(p);
 }
 
 static int read_template(tok_postproc *p, json_t *j, const char *what) {
     json_t *single = json_object_get(j, "single"), *specials = json_object_get(j, "special_tokens");
-    if (!json_is_array(single)) return mlcc_set_error("%s: TemplateProcessing needs an array 'single'", what);
+    if (!json_is_array(single))
+        return mlcc_set_error("%s: TemplateProcessing needs an array 'single'", what);
     for (size_t i = 0; i < json_array_size(single); i++) {
         json_t *it = json_array_get(single, i);
         pp_item item = {0};
@@ -45,7 +48,9 @@ static int read_template(tok_postproc *p, json_t *j, const char *what) {
             json_t *def = json_object_get(specials, name);
             json_t *ids = json_object_get(def, "ids");
             if (!json_is_array(ids))
-                return mlcc_set_error("%s: special token '%s' of the template is not in 'special_tokens'", what, name);
+                return mlcc_set_error(
+                    "%s: special token '%s' of the template is not in 'special_tokens'", what,
+                    name);
             for (size_t k = 0; k < json_array_size(ids); k++) {
                 json_t *v = json_array_get(ids, k);
                 if (!json_is_integer(v)) {
@@ -55,7 +60,8 @@ static int read_template(tok_postproc *p, json_t *j, const char *what) {
                 vec_push(&item.ids, (int32_t)json_integer_value(v));
             }
         } else {
-            return mlcc_set_error("%s: single[%zu] must be {\"Sequence\": ...} or {\"SpecialToken\": ...}", what, i);
+            return mlcc_set_error(
+                "%s: single[%zu] must be {\"Sequence\": ...} or {\"SpecialToken\": ...}", what, i);
         }
         vec_push(&p->items, item);
     }
@@ -72,7 +78,10 @@ static int read_pair(json_t *j, const char *key, const char *what, int32_t *id) 
 
 tok_postproc *tok_postproc_from_json(json_t *j, const char *what) {
     const char *type;
-    if (!json_is_object(j)) { mlcc_set_error("%s: must be an object", what); return NULL; }
+    if (!json_is_object(j)) {
+        mlcc_set_error("%s: must be an object", what);
+        return NULL;
+    }
     if (tok_json_str(j, "type", what, &type)) return NULL;
     tok_postproc *p = mlcc_xcalloc(1, sizeof *p);
     if (!strcmp(type, "TemplateProcessing")) {
@@ -86,7 +95,10 @@ tok_postproc *tok_postproc_from_json(json_t *j, const char *what) {
     } else if (!strcmp(type, "Sequence")) {
         p->kind = PP_SEQUENCE;
         json_t *arr = json_object_get(j, "processors");
-        if (!json_is_array(arr)) { mlcc_set_error("%s: Sequence needs an array 'processors'", what); goto fail; }
+        if (!json_is_array(arr)) {
+            mlcc_set_error("%s: Sequence needs an array 'processors'", what);
+            goto fail;
+        }
         p->children = mlcc_xcalloc(json_array_size(arr) + 1, sizeof *p->children);
         for (size_t i = 0; i < json_array_size(arr); i++) {
             char sub[256];
@@ -107,14 +119,17 @@ fail:
 
 void tok_postprocess(const tok_postproc *p, tok_ids *ids) {
     switch (p->kind) {
-    case PP_NONE: return;
+    case PP_NONE:
+        return;
     case PP_SEQUENCE:
-        for (size_t i = 0; i < p->n_children; i++) tok_postprocess(p->children[i], ids);
+        for (size_t i = 0; i < p->n_children; i++)
+            tok_postprocess(p->children[i], ids);
         return;
     case PP_CLS_SEP: {
         tok_ids r = {0};
         vec_push(&r, p->cls);
-        for (size_t i = 0; i < ids->len; i++) vec_push(&r, ids->data[i]);
+        for (size_t i = 0; i < ids->len; i++)
+            vec_push(&r, ids->data[i]);
         vec_push(&r, p->sep);
         vec_free(ids);
         *ids = r;
@@ -125,13 +140,34 @@ void tok_postprocess(const tok_postproc *p, tok_ids *ids) {
         for (size_t i = 0; i < p->items.len; i++) {
             const pp_item *it = &p->items.data[i];
             if (it->is_sequence)
-                for (size_t k = 0; k < ids->len; k++) vec_push(&r, ids->data[k]);
+                for (size_t k = 0; k < ids->len; k++)
+                    vec_push(&r, ids->data[k]);
             else
-                for (size_t k = 0; k < it->ids.len; k++) vec_push(&r, it->ids.data[k]);
+                for (size_t k = 0; k < it->ids.len; k++)
+                    vec_push(&r, it->ids.data[k]);
         }
         vec_free(ids);
         *ids = r;
         return;
     }
     }
+}
+
+size_t tok_postproc_added(const tok_postproc *p) {
+    size_t n = 0;
+    switch (p->kind) {
+    case PP_NONE:
+        return 0;
+    case PP_CLS_SEP:
+        return 2;
+    case PP_SEQUENCE:
+        for (size_t i = 0; i < p->n_children; i++)
+            n += tok_postproc_added(p->children[i]);
+        return n;
+    case PP_TEMPLATE:
+        for (size_t i = 0; i < p->items.len; i++)
+            if (!p->items.data[i].is_sequence) n += p->items.data[i].ids.len;
+        return n;
+    }
+    return 0;
 }

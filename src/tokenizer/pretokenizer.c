@@ -8,18 +8,26 @@
 #include "tokenizer/tok_internal.h"
 
 enum pt_kind {
-    PT_BYTELEVEL, PT_SPLIT, PT_METASPACE, PT_DIGITS, PT_PUNCTUATION, PT_WHITESPACE,
-    PT_WHITESPACE_SPLIT, PT_BERT, PT_CHAR_DELIMITER, PT_SEQUENCE
+    PT_BYTELEVEL,
+    PT_SPLIT,
+    PT_METASPACE,
+    PT_DIGITS,
+    PT_PUNCTUATION,
+    PT_WHITESPACE,
+    PT_WHITESPACE_SPLIT,
+    PT_BERT,
+    PT_CHAR_DELIMITER,
+    PT_SEQUENCE
 };
 enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER };
 
 struct tok_pretok {
     enum pt_kind kind;
-    int add_prefix_space, use_regex;       /* ByteLevel */
-    tok_regex *re;                         /* Split, ByteLevel, Whitespace */
-    enum tok_split_behavior behavior;      /* Split, Punctuation */
+    int add_prefix_space, use_regex;  /* ByteLevel */
+    tok_regex *re;                    /* Split, ByteLevel, Whitespace */
+    enum tok_split_behavior behavior; /* Split, Punctuation */
     int invert;
-    char rep[8];                           /* Metaspace replacement (UTF-8) */
+    char rep[8]; /* Metaspace replacement (UTF-8) */
     size_t rep_len;
     uint32_t rep_cp, delim_cp;
     int prepend_scheme, split;
@@ -33,7 +41,8 @@ static const char *GPT2_REGEX =
 
 void tok_pretok_free(tok_pretok *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->n_children; i++) tok_pretok_free(p->children[i]);
+    for (size_t i = 0; i < p->n_children; i++)
+        tok_pretok_free(p->children[i]);
     free(p->children);
     tok_regex_free(p->re);
     free(p);
@@ -47,7 +56,10 @@ static int one_char(json_t *j, const char *key, const char *what, uint32_t *cp, 
     if (n == 0 || n > 4) return mlcc_set_error("%s: field '%s' must be one character", what, key);
     *cp = tok_utf8_decode(s, n, &adv);
     if (adv != n) return mlcc_set_error("%s: field '%s' must be one character", what, key);
-    if (buf) { memcpy(buf, s, n); *blen = n; }
+    if (buf) {
+        memcpy(buf, s, n);
+        *blen = n;
+    }
     return 0;
 }
 
@@ -80,8 +92,10 @@ tok_pretok *tok_pretok_from_json(json_t *j, const char *what) {
         const char *scheme;
         tok_json_opt_str(j, "prepend_scheme", &scheme);
         p->prepend_scheme = PREPEND_ALWAYS;
-        if (scheme && !strcmp(scheme, "first")) p->prepend_scheme = PREPEND_FIRST;
-        else if (scheme && !strcmp(scheme, "never")) p->prepend_scheme = PREPEND_NEVER;
+        if (scheme && !strcmp(scheme, "first"))
+            p->prepend_scheme = PREPEND_FIRST;
+        else if (scheme && !strcmp(scheme, "never"))
+            p->prepend_scheme = PREPEND_NEVER;
         else if (scheme && strcmp(scheme, "always")) {
             mlcc_set_error("%s: unknown prepend_scheme '%s'", what, scheme);
             goto fail;
@@ -134,40 +148,88 @@ fail:
     return NULL;
 }
 
+/* Per-depth scratch: a stage may call the next stage while its own buffers are live. */
+typedef struct scope {
+    tok_ctx *ctx;
+    int depth;
+} scope;
+
+static int enter(tok_ctx *ctx, scope *sc) {
+    if (ctx->depth >= TOK_MAX_DEPTH)
+        return mlcc_set_error("pre-tokenizers nested deeper than %d", TOK_MAX_DEPTH);
+    sc->ctx = ctx;
+    sc->depth = ctx->depth++;
+    return 0;
+}
+static void leave(scope *sc) {
+    sc->ctx->depth = sc->depth;
+}
+static tok_matches *scope_matches(scope *sc) {
+    tok_matches *m = &sc->ctx->matches[sc->depth];
+    vec_clear(m);
+    return m;
+}
+static mlcc_strbuf *scope_buf(scope *sc) {
+    mlcc_strbuf *b = &sc->ctx->scratch[sc->depth];
+    sb_clear(b);
+    return b;
+}
+
 /* Splits on characters for which pred holds (each such character is one match). */
-static void split_pred(const char *s, size_t n, int (*pred)(uint32_t, const tok_pretok *),
-                       const tok_pretok *p, enum tok_split_behavior b, unsigned flags,
-                       tok_pieces *out) {
-    tok_matches m = {0};
+static int split_pred(scope *sc, const char *s, size_t n, int (*pred)(uint32_t, const tok_pretok *),
+                      const tok_pretok *p, enum tok_split_behavior b, unsigned flags,
+                      tok_emit_fn emit, void *arg) {
+    tok_matches *m = scope_matches(sc);
     for (size_t i = 0; i < n;) {
         size_t adv;
         uint32_t cp = tok_utf8_decode(s + i, n - i, &adv);
-        if (pred(cp, p)) { tok_match x = {i, i + adv}; vec_push(&m, x); }
+        if (pred(cp, p)) {
+            tok_match x = {i, i + adv};
+            vec_push(m, x);
+        }
         i += adv;
     }
-    tok_split_by_matches(s, n, &m, 0, b, flags, out);
-    vec_free(&m);
+    return tok_split_by_matches(s, n, m, 0, b, flags, emit, arg);
 }
 
-static int pred_ws(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_whitespace(c); }
-static int pred_num(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_numeric(c); }
-static int pred_punct(uint32_t c, const tok_pretok *p) { (void)p; return tok_is_punctuation(c); }
-static int pred_delim(uint32_t c, const tok_pretok *p) { return c == p->delim_cp; }
-static int pred_rep(uint32_t c, const tok_pretok *p) { return c == p->rep_cp; }
-
-static int split_regex(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n, int invert,
-                       enum tok_split_behavior b, unsigned flags, tok_pieces *out) {
-    tok_matches m = {0};
-    if (tok_regex_find_all(re, ctx, s, n, &m)) { vec_free(&m); return -1; }
-    tok_split_by_matches(s, n, &m, invert, b, flags, out);
-    vec_free(&m);
-    return 0;
+static int pred_ws(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_whitespace(c);
+}
+static int pred_num(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_numeric(c);
+}
+static int pred_punct(uint32_t c, const tok_pretok *p) {
+    (void)p;
+    return tok_is_punctuation(c);
+}
+static int pred_delim(uint32_t c, const tok_pretok *p) {
+    return c == p->delim_cp;
+}
+static int pred_rep(uint32_t c, const tok_pretok *p) {
+    return c == p->rep_cp;
 }
 
-static void byte_map(const char *s, size_t n, unsigned flags, tok_pieces *out) {
+static int split_regex(scope *sc, const tok_regex *re, const char *s, size_t n, int invert,
+                       enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg) {
+    tok_matches *m = scope_matches(sc);
+    if (tok_regex_find_all(re, sc->ctx, s, n, m)) return -1;
+    return tok_split_by_matches(s, n, m, invert, b, flags, emit, arg);
+}
+
+/* The GPT-2 byte-to-character map, applied to one piece. */
+typedef struct byte_map_arg {
+    mlcc_strbuf *buf;
+    tok_emit_fn emit;
+    void *arg;
+} byte_map_arg;
+
+static int byte_map_emit(void *a, const char *s, size_t n, unsigned flags) {
     static char table[256][2];
     static unsigned char tlen[256];
     static int ready;
+    byte_map_arg *bm = a;
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
         for (int b = 0; b < 256; b++) {
             char u[4];
@@ -176,58 +238,92 @@ static void byte_map(const char *s, size_t n, unsigned flags, tok_pieces *out) {
         }
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     }
-    tok_span sp = {out->buf.len, 0, -1, flags};
-    sb_reserve(&out->buf, 2 * n + 1);
-    char *d = out->buf.data + out->buf.len;
+    sb_clear(bm->buf);
+    sb_reserve(bm->buf, 2 * n + 1);
+    char *d = bm->buf->data;
     for (size_t i = 0; i < n; i++) {
         unsigned char b = (unsigned char)s[i];
         d[0] = table[b][0];
-        if (tlen[b] == 2) d[1] = table[b][1];
+        d[1] = table[b][1];
         d += tlen[b];
     }
-    size_t wrote = (size_t)(d - (out->buf.data + out->buf.len));
-    out->buf.len += wrote;
-    out->buf.data[out->buf.len] = 0;
-    sp.len = wrote;
-    vec_push(&out->v, sp);
+    size_t len = (size_t)(d - bm->buf->data);
+    bm->buf->len = len;
+    bm->buf->data[len] = 0;
+    return bm->emit(bm->arg, bm->buf->data, len, flags);
 }
 
-int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t n, unsigned flags,
-                    tok_pieces *out) {
+/* Sequence: a piece made by stage `next - 1` goes on through stage `next`. */
+typedef struct seq_link {
+    const tok_pretok *seq;
+    size_t next;
+    tok_ctx *ctx;
+    tok_emit_fn emit;
+    void *arg;
+} seq_link;
+
+static int seq_emit(void *a, const char *s, size_t n, unsigned flags) {
+    seq_link *l = a;
+    if (n == 0) return 0;
+    if (l->next == l->seq->n_children) return l->emit(l->arg, s, n, flags);
+    seq_link nl = *l;
+    nl.next++;
+    return tok_pretokenize(l->seq->children[l->next], l->ctx, s, n, flags, seq_emit, &nl);
+}
+
+/* BertPreTokenizer: whitespace removed, then punctuation isolated within each piece. */
+typedef struct bert_arg {
+    scope *sc;
+    const tok_pretok *p;
+    tok_emit_fn emit;
+    void *arg;
+} bert_arg;
+
+static int bert_emit(void *a, const char *s, size_t n, unsigned flags) {
+    bert_arg *ba = a;
+    scope inner = {NULL, 0};
+    if (enter(ba->sc->ctx, &inner)) return -1;
+    int rc =
+        split_pred(&inner, s, n, pred_punct, ba->p, TOK_SPLIT_ISOLATED, flags, ba->emit, ba->arg);
+    leave(&inner);
+    return rc;
+}
+
+static int apply(const tok_pretok *p, scope *sc, const char *s, size_t n, unsigned flags,
+                 tok_emit_fn emit, void *arg) {
     switch (p->kind) {
     case PT_BYTELEVEL: {
-        mlcc_strbuf tmp = STRBUF_INIT;
+        mlcc_strbuf *tmp = scope_buf(sc);
         if (p->add_prefix_space && (n == 0 || s[0] != ' ')) {
-            sb_append_char(&tmp, ' ');
-            sb_append_n(&tmp, s, n);
-            s = tmp.data;
-            n = tmp.len;
+            sb_append_char(tmp, ' ');
+            sb_append_n(tmp, s, n);
+            s = tmp->data;
+            n = tmp->len;
         }
-        if (p->use_regex) {
-            tok_pieces parts = {0};
-            if (split_regex(p->re, ctx, s, n, 0, TOK_SPLIT_ISOLATED, flags, &parts)) {
-                tok_pieces_free(&parts);
-                sb_free(&tmp);
-                return -1;
-            }
-            for (size_t i = 0; i < parts.v.len; i++)
-                byte_map(TOK_PIECE_STR(&parts, i), parts.v.data[i].len, parts.v.data[i].flags, out);
-            tok_pieces_free(&parts);
-        } else if (n) {
-            byte_map(s, n, flags, out);
-        }
-        sb_free(&tmp);
-        return 0;
+        /* the mapped bytes go to a buffer of the next depth */
+        scope inner = {NULL, 0};
+        if (enter(sc->ctx, &inner)) return -1;
+        byte_map_arg bm = {scope_buf(&inner), emit, arg};
+        int rc = 0;
+        if (p->use_regex)
+            rc = split_regex(sc, p->re, s, n, 0, TOK_SPLIT_ISOLATED, flags, byte_map_emit, &bm);
+        else if (n)
+            rc = byte_map_emit(&bm, s, n, flags);
+        leave(&inner);
+        return rc;
     }
     case PT_SPLIT:
-        return split_regex(p->re, ctx, s, n, p->invert, p->behavior, flags, out);
+        return split_regex(sc, p->re, s, n, p->invert, p->behavior, flags, emit, arg);
     case PT_WHITESPACE: {
-        /* the regex crate's \w+|[^\w\s]+, runs of word characters or of other non-space */
+        /* the regex crate's \w+|[^\w\s]+: runs of word characters or of other non-space */
         size_t i = 0;
         while (i < n) {
             size_t adv;
             uint32_t cp = tok_utf8_decode(s + i, n - i, &adv);
-            if (tok_is_whitespace(cp)) { i += adv; continue; }
+            if (tok_is_whitespace(cp)) {
+                i += adv;
+                continue;
+            }
             int word = tok_is_alphanumeric_word(cp);
             size_t j = i + adv;
             while (j < n) {
@@ -235,75 +331,65 @@ int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t n, 
                 if (tok_is_whitespace(c2) || tok_is_alphanumeric_word(c2) != word) break;
                 j += adv;
             }
-            tok_pieces_add(out, s + i, j - i, -1, i == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
+            if (emit(arg, s + i, j - i, i == 0 ? flags : (flags & ~TOK_PIECE_AT_START))) return -1;
             i = j;
         }
         return 0;
     }
     case PT_WHITESPACE_SPLIT:
-        split_pred(s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, out);
-        return 0;
+        return split_pred(sc, s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, emit, arg);
     case PT_DIGITS:
-        split_pred(s, n, pred_num, p, p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS,
-                   flags, out);
-        return 0;
+        return split_pred(sc, s, n, pred_num, p,
+                          p->individual_digits ? TOK_SPLIT_ISOLATED : TOK_SPLIT_CONTIGUOUS, flags,
+                          emit, arg);
     case PT_PUNCTUATION:
-        split_pred(s, n, pred_punct, p, p->behavior, flags, out);
-        return 0;
+        return split_pred(sc, s, n, pred_punct, p, p->behavior, flags, emit, arg);
     case PT_CHAR_DELIMITER:
-        split_pred(s, n, pred_delim, p, TOK_SPLIT_REMOVED, flags, out);
-        return 0;
+        return split_pred(sc, s, n, pred_delim, p, TOK_SPLIT_REMOVED, flags, emit, arg);
     case PT_BERT: {
-        tok_pieces parts = {0};
-        split_pred(s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, &parts);
-        for (size_t i = 0; i < parts.v.len; i++)
-            split_pred(TOK_PIECE_STR(&parts, i), parts.v.data[i].len, pred_punct, p,
-                       TOK_SPLIT_ISOLATED, parts.v.data[i].flags, out);
-        tok_pieces_free(&parts);
-        return 0;
+        bert_arg ba = {sc, p, emit, arg};
+        return split_pred(sc, s, n, pred_ws, p, TOK_SPLIT_REMOVED, flags, bert_emit, &ba);
     }
     case PT_METASPACE: {
-        mlcc_strbuf t = STRBUF_INIT;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] == ' ') sb_append_n(&t, p->rep, p->rep_len);
-            else sb_append_char(&t, s[i]);
-        }
-        int starts = t.len >= p->rep_len && memcmp(t.data, p->rep, p->rep_len) == 0;
+        mlcc_strbuf *t = scope_buf(sc);
+        sb_reserve(t, n + p->rep_len + 1);
+        int starts =
+            n > 0 &&
+            (n >= 1 && s[0] == ' ' ? 1 : (n >= p->rep_len && memcmp(s, p->rep, p->rep_len) == 0));
         if (!starts && (p->prepend_scheme == PREPEND_ALWAYS ||
-                        (p->prepend_scheme == PREPEND_FIRST && (flags & TOK_PIECE_AT_START)))) {
-            mlcc_strbuf u = STRBUF_INIT;
-            sb_append_n(&u, p->rep, p->rep_len);
-            sb_append_n(&u, t.data ? t.data : "", t.len);
-            sb_free(&t);
-            t = u;
+                        (p->prepend_scheme == PREPEND_FIRST && (flags & TOK_PIECE_AT_START))))
+            sb_append_n(t, p->rep, p->rep_len);
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == ' ')
+                sb_append_n(t, p->rep, p->rep_len);
+            else
+                sb_append_char(t, s[i]);
         }
-        if (p->split) split_pred(t.data ? t.data : "", t.len, pred_rep, p, TOK_SPLIT_MERGED_NEXT, flags, out);
-        else if (t.len) tok_pieces_add(out, t.data, t.len, -1, flags);
-        sb_free(&t);
-        return 0;
+        if (!t->len) return 0;
+        if (p->split) {
+            /* the split's match list lives one depth down: t is this depth's buffer */
+            scope inner = {NULL, 0};
+            if (enter(sc->ctx, &inner)) return -1;
+            int rc = split_pred(&inner, t->data, t->len, pred_rep, p, TOK_SPLIT_MERGED_NEXT, flags,
+                                emit, arg);
+            leave(&inner);
+            return rc;
+        }
+        return emit(arg, t->data, t->len, flags);
     }
     case PT_SEQUENCE: {
-        tok_pieces cur = {0}, next = {0};
-        tok_pieces_add(&cur, s, n, -1, flags);
-        for (size_t c = 0; c < p->n_children; c++) {
-            tok_pieces_clear(&next);
-            for (size_t i = 0; i < cur.v.len; i++) {
-                if (tok_pretokenize(p->children[c], ctx, TOK_PIECE_STR(&cur, i), cur.v.data[i].len,
-                                    cur.v.data[i].flags, &next)) {
-                    tok_pieces_free(&cur);
-                    tok_pieces_free(&next);
-                    return -1;
-                }
-            }
-            tok_pieces t = cur; cur = next; next = t;
-        }
-        for (size_t i = 0; i < cur.v.len; i++)
-            if (cur.v.data[i].len)
-                tok_pieces_add(out, TOK_PIECE_STR(&cur, i), cur.v.data[i].len, -1, cur.v.data[i].flags);
-        tok_pieces_free(&cur);
-        tok_pieces_free(&next);
-        return 0;
+        seq_link l = {p, 0, sc->ctx, emit, arg};
+        return seq_emit(&l, s, n, flags);
     }
     }
     return 0;
+}
+
+int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t n, unsigned flags,
+                    tok_emit_fn emit, void *arg) {
+    scope sc = {NULL, 0};
+    if (enter(ctx, &sc)) return -1;
+    int rc = apply(p, &sc, s, n, flags, emit, arg);
+    leave(&sc);
+    return rc;
 }

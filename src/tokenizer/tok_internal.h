@@ -27,14 +27,9 @@ int tok_utf8_encode(uint32_t cp, char out[4]);
 int tok_utf8_valid(const char *s, size_t n);
 /* Appends bytes as Rust's String::from_utf8_lossy would (U+FFFD per maximal invalid subpart). */
 void tok_append_lossy(mlcc_strbuf *sb, const char *s, size_t n);
-/* Length of the longest prefix of s[0..n) that is complete, valid UTF-8 followed only by an
- * incomplete-but-so-far-valid sequence; returns the length of the complete part. */
-size_t tok_utf8_complete_prefix(const char *s, size_t n);
 /* GPT-2 byte-level alphabet: byte -> its printable code point, and back (-1 if none). */
 uint32_t tok_byte_to_cp(unsigned char b);
 int tok_cp_to_byte(uint32_t cp);
-/* The general category ("Lu", "Nd", ...) as tokenizers (Unicode 16) sees it (tok_unicode.c). */
-const char *tok_category(uint32_t cp);
 /* Rewrites an Oniguruma-style regex for PCRE2: \p{..}, \d, \w widened to the characters PCRE2's
  * older tables lack, \uHHHH as \x{HHHH}. malloc'ed. */
 char *tok_regex_rewrite(const char *pat, size_t len, size_t *out_len);
@@ -61,15 +56,23 @@ typedef struct tok_pieces {
     MLCC_VEC(tok_span) v;
 } tok_pieces;
 void tok_pieces_add(tok_pieces *p, const char *s, size_t n, int32_t id, unsigned flags);
-void tok_pieces_clear(tok_pieces *p);
 void tok_pieces_free(tok_pieces *p);
 #define TOK_PIECE_STR(p, i) ((p)->buf.data + (p)->v.data[i].off)
 
-/* ---- per-call scratch (regex match data): one per encode, never shared ---- */
+/* ---- per-call scratch (regex match data, buffers per pre-tokenizer depth): one per encode,
+ * never shared between threads ---- */
+#define TOK_MAX_DEPTH 16
+typedef struct tok_match {
+    size_t start, end;
+} tok_match;
+typedef MLCC_VEC(tok_match) tok_matches;
 typedef struct tok_ctx {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
+    int depth;
+    tok_matches matches[TOK_MAX_DEPTH];
+    mlcc_strbuf scratch[TOK_MAX_DEPTH];
 } tok_ctx;
 void tok_ctx_init(tok_ctx *c);
 void tok_ctx_free(tok_ctx *c);
@@ -82,11 +85,7 @@ typedef struct tok_regex {
 tok_regex *tok_regex_new(const char *pattern, size_t len, int literal);
 void tok_regex_free(tok_regex *re);
 /* Finds all matches as Oniguruma's find_iter does (empty matches allowed except right after a
- * match); the callback gets each [start, end). Returns 0, or -1 on a matcher error. */
-typedef struct tok_match {
-    size_t start, end;
-} tok_match;
-typedef MLCC_VEC(tok_match) tok_matches;
+ * match), appending each [start, end) to out. Returns 0, or -1 on a matcher error. */
 int tok_regex_find_all(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n,
                        tok_matches *out);
 
@@ -99,9 +98,11 @@ enum tok_split_behavior {
     TOK_SPLIT_CONTIGUOUS
 };
 int tok_parse_behavior(const char *s, enum tok_split_behavior *out);
-/* Given matches of s[0..n), appends the resulting pieces (empty ones dropped). */
-void tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
-                          enum tok_split_behavior b, unsigned flags, tok_pieces *out);
+/* Where pieces go: pre-tokenizers hand each piece to the next stage as soon as it is made. */
+typedef int (*tok_emit_fn)(void *arg, const char *s, size_t n, unsigned flags);
+/* Given matches of s[0..n), emits the resulting pieces in order (empty ones dropped). */
+int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
+                         enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg);
 
 /* ---- JSON helpers (tok_json.c) ---- */
 /* Each sets an error naming `what` and the field on failure. */
@@ -123,21 +124,21 @@ int tok_normalize(const tok_normalizer *n, tok_ctx *ctx, const char *s, size_t l
 typedef struct tok_pretok tok_pretok;
 tok_pretok *tok_pretok_from_json(json_t *j, const char *what);
 void tok_pretok_free(tok_pretok *p);
-/* Splits one piece; appends the results to out. */
+/* Splits one piece and emits the results in order. */
 int tok_pretokenize(const tok_pretok *p, tok_ctx *ctx, const char *s, size_t len, unsigned flags,
-                    tok_pieces *out);
-/* ByteLevel pre-tokenizer present without its regex at the end? Lets the encoder skip work. */
+                    tok_emit_fn emit, void *arg);
 
 /* ---- models (bpe.c, unigram.c, wordpiece.c, wordlevel in model.c) ---- */
 enum tok_model_kind { TOK_MODEL_BPE, TOK_MODEL_UNIGRAM, TOK_MODEL_WORDPIECE, TOK_MODEL_WORDLEVEL };
 typedef struct tok_model {
     enum tok_model_kind kind;
-    mlcc_strmap vocab;   /* token -> id */
-    char **id_to_tok;    /* id -> token (NULL holes) */
-    size_t n_ids;        /* size of id_to_tok */
-    size_t vocab_size;   /* number of entries in vocab */
-    int32_t unk_id;      /* -1 when none */
-    void *impl;          /* model specific */
+    mlcc_strmap vocab; /* token -> id */
+    char **id_to_tok;  /* id -> token (NULL holes; the vocabulary map's copies) */
+    size_t *id_len;    /* id -> token length (tokens may hold U+0000) */
+    size_t n_ids;      /* size of id_to_tok */
+    size_t vocab_size; /* number of entries in vocab */
+    int32_t unk_id;    /* -1 when none */
+    void *impl;        /* model specific */
 } tok_model;
 tok_model *tok_model_from_json(json_t *j, const char *what);
 void tok_model_free(tok_model *m);
@@ -177,10 +178,10 @@ typedef struct tok_added_token {
 typedef struct tok_trie tok_trie;
 typedef struct tok_added {
     MLCC_VEC(tok_added_token) tokens;
-    mlcc_u64map by_id;        /* id -> index in tokens */
-    mlcc_strmap by_content;   /* content -> id */
-    tok_trie *raw_trie;       /* tokens with normalized = false, on the raw text */
-    tok_trie *norm_trie;      /* tokens with normalized = true, on normalized text */
+    mlcc_u64map by_id;      /* id -> index in tokens */
+    mlcc_strmap by_content; /* content -> id */
+    tok_trie *raw_trie;     /* tokens with normalized = false, on the raw text */
+    tok_trie *norm_trie;    /* tokens with normalized = true, on normalized text */
 } tok_added;
 void tok_added_init(tok_added *a);
 void tok_added_free(tok_added *a);
@@ -199,7 +200,8 @@ tok_postproc *tok_postproc_from_json(json_t *j, const char *what);
 void tok_postproc_free(tok_postproc *p);
 /* Adds the special tokens of a single sequence around ids. */
 void tok_postprocess(const tok_postproc *p, tok_ids *ids);
-/* How many ids it adds before the sequence (for callers that need it). */
+/* How many ids it adds to a single sequence. */
+size_t tok_postproc_added(const tok_postproc *p);
 
 /* ---- decoders (decoder.c) ---- */
 typedef struct tok_str {
@@ -224,6 +226,14 @@ struct mlcc_tokenizer {
     tok_decoder *decoder;
     tok_added added;
     int32_t bos_id, eos_id;
+    /* "truncation" and "padding" of tokenizer.json (single sequences) */
+    int64_t trunc_max; /* -1: none */
+    int trunc_left;
+    int pad;           /* padding configured */
+    int64_t pad_fixed; /* Fixed length, or -1 for BatchLongest */
+    int64_t pad_multiple;
+    int32_t pad_id;
+    int pad_left;
     /* the pre-token cache: piece -> ids */
     pthread_mutex_t cache_lock;
     mlcc_strmap cache;

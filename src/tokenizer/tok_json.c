@@ -6,8 +6,7 @@
 
 int tok_json_str(json_t *obj, const char *key, const char *what, const char **out) {
     json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        return mlcc_set_error("%s: field '%s' must be a string", what, key);
+    if (!json_is_string(v)) return mlcc_set_error("%s: field '%s' must be a string", what, key);
     *out = json_string_value(v);
     return 0;
 }

@@ -45,6 +45,10 @@ void tok_ctx_init(tok_ctx *c) {
 }
 
 void tok_ctx_free(tok_ctx *c) {
+    for (int i = 0; i < TOK_MAX_DEPTH; i++) {
+        vec_free(&c->matches[i]);
+        sb_free(&c->scratch[i]);
+    }
     if (c->md) pcre2_match_data_free(c->md);
     if (c->mctx) pcre2_match_context_free(c->mctx);
     if (c->jit_stack) pcre2_jit_stack_free(c->jit_stack);
@@ -56,8 +60,8 @@ void tok_ctx_free(tok_ctx *c) {
 static int search(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n, size_t from,
                   size_t *ms, size_t *me) {
     for (int attempt = 0;; attempt++) {
-        int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, ctx->md,
-                             ctx->mctx);
+        int rc =
+            pcre2_match(re->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, ctx->md, ctx->mctx);
         if (rc >= 0 || rc == PCRE2_ERROR_PARTIAL) {
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
             *ms = ov[0];
@@ -73,7 +77,8 @@ static int search(const tok_regex *re, tok_ctx *ctx, const char *s, size_t n, si
             continue;
         }
         if ((rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-             rc == PCRE2_ERROR_HEAPLIMIT) && attempt < 3) {
+             rc == PCRE2_ERROR_HEAPLIMIT) &&
+            attempt < 3) {
             pcre2_set_match_limit(ctx->mctx, 0xFFFFFFFFu);
             pcre2_set_depth_limit(ctx->mctx, 0xFFFFFFFFu);
             continue;
@@ -109,83 +114,100 @@ int tok_regex_find_all(const tok_regex *re, tok_ctx *ctx, const char *s, size_t 
 }
 
 int tok_parse_behavior(const char *s, enum tok_split_behavior *out) {
-    static const struct { const char *name; enum tok_split_behavior b; } names[] = {
-        {"Removed", TOK_SPLIT_REMOVED}, {"Isolated", TOK_SPLIT_ISOLATED},
-        {"MergedWithPrevious", TOK_SPLIT_MERGED_PREV}, {"MergedWithNext", TOK_SPLIT_MERGED_NEXT},
-        {"Contiguous", TOK_SPLIT_CONTIGUOUS}};
+    static const struct {
+        const char *name;
+        enum tok_split_behavior b;
+    } names[] = {{"Removed", TOK_SPLIT_REMOVED},
+                 {"Isolated", TOK_SPLIT_ISOLATED},
+                 {"MergedWithPrevious", TOK_SPLIT_MERGED_PREV},
+                 {"MergedWithNext", TOK_SPLIT_MERGED_NEXT},
+                 {"Contiguous", TOK_SPLIT_CONTIGUOUS}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0) { *out = names[i].b; return 0; }
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].b;
+            return 0;
+        }
     return -1;
 }
 
-typedef struct seg {
-    size_t a, b;
-    int is_match;
-} seg;
+/* Emits s[a..b) unless empty; only a piece at offset 0 keeps AT_START. */
+static int put(const char *s, size_t a, size_t b, unsigned flags, tok_emit_fn emit, void *arg) {
+    if (b == a) return 0;
+    return emit(arg, s + a, b - a, a == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
+}
 
-void tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
-                          enum tok_split_behavior b, unsigned flags, tok_pieces *out) {
-    /* 1. segments covering s, each flagged as match or not */
-    MLCC_VEC(seg) segs = {0};
-    if (n == 0) {
-        seg z = {0, 0, 0};
-        vec_push(&segs, z);
-    } else {
-        size_t prev = 0;
-        for (size_t i = 0; i < m->len; i++) {
-            if (prev != m->data[i].start) { seg x = {prev, m->data[i].start, 0}; vec_push(&segs, x); }
-            seg y = {m->data[i].start, m->data[i].end, 1};
-            vec_push(&segs, y);
-            prev = m->data[i].end;
+int tok_split_by_matches(const char *s, size_t n, const tok_matches *m, int invert,
+                         enum tok_split_behavior b, unsigned flags, tok_emit_fn emit, void *arg) {
+    /* Walk the segments (stretches between matches, and the matches) covering s, applying the
+     * behaviour with one pending piece instead of building the lists tokenizers builds. */
+    size_t mi = 0, pos = 0;
+    int have_pending = 0, prev_match = 0, first = 1;
+    size_t pa = 0, pb = 0; /* the pending piece */
+    while (pos < n || (mi < m->len && m->data[mi].start == pos && m->data[mi].end == pos)) {
+        size_t a, e;
+        int is_match;
+        if (mi < m->len && m->data[mi].start == pos) {
+            a = pos;
+            e = m->data[mi].end;
+            is_match = 1;
+            mi++;
+        } else {
+            a = pos;
+            e = mi < m->len ? m->data[mi].start : n;
+            is_match = 0;
         }
-        if (prev != n) { seg x = {prev, n, 0}; vec_push(&segs, x); }
+        pos = e;
+        if (invert) is_match = !is_match;
+        /* is the next segment a match? (for MergedWithNext) */
+        int next_exists = pos < n || (mi < m->len && m->data[mi].start == pos);
+        int next_match = next_exists && ((mi < m->len && m->data[mi].start == pos) != invert);
+        int rc = 0;
+        switch (b) {
+        case TOK_SPLIT_ISOLATED:
+            rc = put(s, a, e, flags, emit, arg);
+            break;
+        case TOK_SPLIT_REMOVED:
+            if (!is_match) rc = put(s, a, e, flags, emit, arg);
+            break;
+        case TOK_SPLIT_MERGED_PREV:
+            if (is_match && !prev_match && !first)
+                pb = e; /* joins the piece before it */
+            else {
+                if (have_pending) rc = put(s, pa, pb, flags, emit, arg);
+                pa = a;
+                pb = e;
+                have_pending = 1;
+            }
+            break;
+        case TOK_SPLIT_MERGED_NEXT:
+            if (is_match && next_exists && !next_match) {
+                if (!have_pending) {
+                    pa = a;
+                    have_pending = 1;
+                } /* joins the piece after it */
+            } else {
+                rc = put(s, have_pending ? pa : a, e, flags, emit, arg);
+                have_pending = 0;
+            }
+            break;
+        case TOK_SPLIT_CONTIGUOUS:
+            if (is_match == prev_match && !first)
+                pb = e;
+            else {
+                if (have_pending) rc = put(s, pa, pb, flags, emit, arg);
+                pa = a;
+                pb = e;
+                have_pending = 1;
+            }
+            break;
+        }
+        if (rc) return rc;
+        prev_match = is_match;
+        first = 0;
+        if (e == a && pos >= n) break; /* an empty match at the very end */
     }
-    if (invert)
-        for (size_t i = 0; i < segs.len; i++) segs.data[i].is_match = !segs.data[i].is_match;
-    /* 2. apply the behaviour: the result keeps "removed" as is_match = 1 */
-    MLCC_VEC(seg) res = {0};
-    int prev_match = 0;
-    switch (b) {
-    case TOK_SPLIT_ISOLATED:
-        for (size_t i = 0; i < segs.len; i++) { seg x = segs.data[i]; x.is_match = 0; vec_push(&res, x); }
-        break;
-    case TOK_SPLIT_REMOVED:
-        for (size_t i = 0; i < segs.len; i++) vec_push(&res, segs.data[i]);
-        break;
-    case TOK_SPLIT_MERGED_PREV:
-        for (size_t i = 0; i < segs.len; i++) {
-            seg x = segs.data[i];
-            if (x.is_match && !prev_match && res.len) vec_last(&res).b = x.b;
-            else { seg y = {x.a, x.b, 0}; vec_push(&res, y); }
-            prev_match = x.is_match;
-        }
-        break;
-    case TOK_SPLIT_MERGED_NEXT:
-        for (size_t k = segs.len; k-- > 0;) {
-            seg x = segs.data[k];
-            if (x.is_match && !prev_match && res.len) vec_last(&res).a = x.a;
-            else { seg y = {x.a, x.b, 0}; vec_push(&res, y); }
-            prev_match = x.is_match;
-        }
-        for (size_t i = 0, j = res.len ? res.len - 1 : 0; i < j; i++, j--) {
-            seg t = res.data[i]; res.data[i] = res.data[j]; res.data[j] = t;
-        }
-        break;
-    case TOK_SPLIT_CONTIGUOUS:
-        for (size_t i = 0; i < segs.len; i++) {
-            seg x = segs.data[i];
-            if (x.is_match == prev_match && res.len) vec_last(&res).b = x.b;
-            else { seg y = {x.a, x.b, 0}; vec_push(&res, y); }
-            prev_match = x.is_match;
-        }
-        break;
-    }
-    /* 3. emit non-removed, non-empty pieces; only the piece at offset 0 keeps AT_START */
-    for (size_t i = 0; i < res.len; i++) {
-        seg x = res.data[i];
-        if (x.is_match || x.b == x.a) continue;
-        tok_pieces_add(out, s + x.a, x.b - x.a, -1, x.a == 0 ? flags : (flags & ~TOK_PIECE_AT_START));
-    }
-    vec_free(&segs);
-    vec_free(&res);
+    if (have_pending &&
+        (b == TOK_SPLIT_MERGED_PREV || b == TOK_SPLIT_CONTIGUOUS || b == TOK_SPLIT_MERGED_NEXT))
+        return put(s, pa, b == TOK_SPLIT_MERGED_NEXT ? n : pb, flags, emit, arg);
+    return 0;
 }

@@ -3,8 +3,13 @@
 #define MLCC_TOKENIZER_TOK_UNICODE_TABLES_H
 #include <stddef.h>
 #include <stdint.h>
-typedef struct tok_range { uint32_t lo, hi; } tok_range;
-typedef struct tok_lower { uint32_t cp; uint32_t to[3]; } tok_lower;
+typedef struct tok_range {
+    uint32_t lo, hi;
+} tok_range;
+typedef struct tok_lower {
+    uint32_t cp;
+    uint32_t to[3];
+} tok_lower;
 extern const tok_range TOK_BERT_OTHER[24];
 extern const tok_range TOK_BERT_MN[279];
 extern const tok_range TOK_COMBINING_MARK[250];

@@ -18,9 +18,12 @@ uint32_t tok_utf8_decode(const char *s, size_t n, size_t *adv) {
     if ((size_t)len > n) len = 1;
     *adv = (size_t)len;
     switch (len) {
-    case 1: return u[0];
-    case 2: return ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
-    case 3: return ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+    case 1:
+        return u[0];
+    case 2:
+        return ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+    case 3:
+        return ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
     default:
         return ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3F) << 12) |
                ((uint32_t)(u[2] & 0x3F) << 6) | (u[3] & 0x3F);
@@ -28,7 +31,10 @@ uint32_t tok_utf8_decode(const char *s, size_t n, size_t *adv) {
 }
 
 int tok_utf8_encode(uint32_t cp, char out[4]) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
         out[0] = (char)(0xC0 | (cp >> 6));
         out[1] = (char)(0x80 | (cp & 0x3F));
@@ -55,10 +61,14 @@ static int valid_seq(const unsigned char *u, size_t n) {
     int len = tok_utf8_seqlen(c);
     if (len == 1) return -1;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    else if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
     for (int i = 1; i < len; i++) {
         if ((size_t)i >= n) return -i;
         unsigned char b = u[i];
@@ -71,7 +81,10 @@ int tok_utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        if (u[i] < 0x80) { i++; continue; }
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
         int k = valid_seq(u + i, n - i);
         if (k < 0) return 0;
         i += (size_t)k;
@@ -84,27 +97,16 @@ void tok_append_lossy(mlcc_strbuf *sb, const char *s, size_t n) {
     size_t i = 0, run = 0;
     while (i < n) {
         int k = u[i] < 0x80 ? 1 : valid_seq(u + i, n - i);
-        if (k > 0) { i += (size_t)k; continue; }
+        if (k > 0) {
+            i += (size_t)k;
+            continue;
+        }
         sb_append_n(sb, s + run, i - run);
         sb_append(sb, "\xEF\xBF\xBD");
         i += (size_t)(-k);
         run = i;
     }
     sb_append_n(sb, s + run, n - run);
-}
-
-size_t tok_utf8_complete_prefix(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    /* Look back at most 3 bytes for the start of a trailing incomplete sequence. */
-    size_t back = n < 4 ? n : 4;
-    for (size_t k = 1; k <= back; k++) {
-        size_t i = n - k;
-        if ((u[i] & 0xC0) == 0x80) continue; /* continuation byte */
-        int len = tok_utf8_seqlen(u[i]);
-        if (len > 1 && (size_t)len > k && valid_seq(u + i, k) == -(int)k) return i;
-        return n;
-    }
-    return n;
 }
 
 /* ---- GPT-2 byte-level alphabet ---- */
@@ -144,11 +146,6 @@ void tok_pieces_add(tok_pieces *p, const char *s, size_t n, int32_t id, unsigned
     vec_push(&p->v, sp);
 }
 
-void tok_pieces_clear(tok_pieces *p) {
-    sb_clear(&p->buf);
-    vec_clear(&p->v);
-}
-
 void tok_pieces_free(tok_pieces *p) {
     sb_free(&p->buf);
     vec_free(&p->v);
@@ -160,6 +157,7 @@ void tok_strs_push(tok_strs *v, const char *s, size_t n) {
 }
 
 void tok_strs_free(tok_strs *v) {
-    for (size_t i = 0; i < v->len; i++) free(v->data[i].s);
+    for (size_t i = 0; i < v->len; i++)
+        free(v->data[i].s);
     vec_free(v);
 }

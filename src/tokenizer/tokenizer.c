@@ -3,6 +3,7 @@
  * out of the raw text, normalizer on the stretches between them, added tokens again on the
  * normalized text, pre-tokenizer, model (through a cache of pre-token -> ids), post-processor.
  * Decoding maps ids to token strings and runs the decoder chain. */
+#include <stdio.h>
 #include <string.h>
 
 #include "support/error.h"
@@ -18,6 +19,7 @@ mlcc_tokenizer *tok_new_empty(void) {
     strmap_init(&tok->cache);
     pthread_mutex_init(&tok->cache_lock, NULL);
     tok->bos_id = tok->eos_id = -1;
+    tok->trunc_max = -1;
     return tok;
 }
 
@@ -47,10 +49,12 @@ static int read_added_tokens(mlcc_tokenizer *tok, json_t *arr, const char *what)
     if (!arr || json_is_null(arr)) return 0;
     if (!json_is_array(arr)) return mlcc_set_error("%s: 'added_tokens' must be an array", what);
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *t = json_array_get(arr, i), *id = json_object_get(t, "id"), *c = json_object_get(t, "content");
-        if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(c) || json_integer_value(id) < 0 ||
-            json_integer_value(id) > INT32_MAX - 1)
-            return mlcc_set_error("%s: added_tokens[%zu] needs an integer 'id' >= 0 and a string 'content'", what, i);
+        json_t *t = json_array_get(arr, i), *id = json_object_get(t, "id"),
+               *c = json_object_get(t, "content");
+        if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(c) ||
+            json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX - 1)
+            return mlcc_set_error(
+                "%s: added_tokens[%zu] needs an integer 'id' >= 0 and a string 'content'", what, i);
         int special = tok_json_bool(t, "special", 0);
         int32_t tid = tok_model_lookup(tok->model, json_string_value(c), json_string_length(c));
         if (tid < 0) tid = (int32_t)json_integer_value(id);
@@ -70,6 +74,40 @@ static int read_added_tokens(mlcc_tokenizer *tok, json_t *arr, const char *what)
         }                                                                                          \
     } while (0)
 
+static int read_truncation_padding(mlcc_tokenizer *tok, json_t *root, const char *what) {
+    json_t *t = json_object_get(root, "truncation"), *p = json_object_get(root, "padding");
+    if (json_is_object(t)) {
+        json_t *ml = json_object_get(t, "max_length");
+        if (!json_is_integer(ml) || json_integer_value(ml) < 0)
+            return mlcc_set_error("%s: truncation.max_length must be a non-negative integer", what);
+        tok->trunc_max = json_integer_value(ml);
+        const char *dir = NULL;
+        tok_json_opt_str(t, "direction", &dir);
+        tok->trunc_left = dir && !strcmp(dir, "Left");
+    } else if (t && !json_is_null(t)) {
+        return mlcc_set_error("%s: 'truncation' must be an object or null", what);
+    }
+    if (json_is_object(p)) {
+        json_t *st = json_object_get(p, "strategy"), *fixed = json_object_get(st, "Fixed");
+        tok->pad = 1;
+        tok->pad_fixed = -1;
+        if (json_is_integer(fixed))
+            tok->pad_fixed = json_integer_value(fixed);
+        else if (!(json_is_string(st) && !strcmp(json_string_value(st), "BatchLongest")))
+            return mlcc_set_error("%s: padding.strategy must be \"BatchLongest\" or {\"Fixed\": n}",
+                                  what);
+        json_t *mult = json_object_get(p, "pad_to_multiple_of"), *id = json_object_get(p, "pad_id");
+        tok->pad_multiple = json_is_integer(mult) ? json_integer_value(mult) : 0;
+        tok->pad_id = json_is_integer(id) ? (int32_t)json_integer_value(id) : 0;
+        const char *dir = NULL;
+        tok_json_opt_str(p, "direction", &dir);
+        tok->pad_left = dir && !strcmp(dir, "Left");
+    } else if (p && !json_is_null(p)) {
+        return mlcc_set_error("%s: 'padding' must be an object or null", what);
+    }
+    return 0;
+}
+
 static mlcc_tokenizer *from_json_value(json_t *root, const char *what) {
     char sub[512];
     if (!json_is_object(root)) {
@@ -88,6 +126,7 @@ static mlcc_tokenizer *from_json_value(json_t *root, const char *what) {
     COMPONENT(postproc, "post_processor", tok_postproc_from_json, "post_processor");
     COMPONENT(decoder, "decoder", tok_decoder_from_json, "decoder");
     if (read_added_tokens(tok, json_object_get(root, "added_tokens"), what)) goto fail;
+    if (read_truncation_padding(tok, root, what)) goto fail;
     if (tok_finish(tok)) goto fail;
     return tok;
 fail:
@@ -117,8 +156,18 @@ static int has_suffix(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* A GGUF file, whatever its name, starts with "GGUF". */
+static int is_gguf(const char *path) {
+    if (has_suffix(path, ".gguf")) return 1;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    int yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
 mlcc_tokenizer *mlcc_tokenizer_load(const char *path) {
-    if (has_suffix(path, ".gguf")) return tok_load_gguf(path);
+    if (!mlcc_is_dir(path) && is_gguf(path)) return tok_load_gguf(path);
     char *file = mlcc_is_dir(path) ? mlcc_path_join(path, "tokenizer.json") : mlcc_xstrdup(path);
     json_t *root = mlcc_json_load_file(file);
     mlcc_tokenizer *tok = root ? from_json_value(root, file) : NULL;
@@ -185,14 +234,31 @@ static int tokenize_piece(mlcc_tokenizer *tok, const char *s, size_t n, tok_ids 
     return 0;
 }
 
-static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size_t len, tok_ids *ids) {
-    tok_pieces raw = {0}, norm = {0}, pre = {0};
+typedef struct model_sink {
+    mlcc_tokenizer *tok;
+    tok_ids *ids;
+} model_sink;
+
+/* The last stage of the pipeline: each pre-token goes to the model (through the cache). */
+static int model_emit(void *arg, const char *s, size_t n, unsigned flags) {
+    (void)flags;
+    model_sink *m = arg;
+    return n ? tokenize_piece(m->tok, s, n, m->ids) : 0;
+}
+
+static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size_t len,
+                       tok_ids *ids) {
+    tok_pieces raw = {0}, norm = {0};
+    model_sink sink = {tok, ids};
     mlcc_strbuf nb = STRBUF_INIT;
     int rc = -1;
     tok_added_split(&tok->added, 0, text, len, TOK_PIECE_AT_START, &raw);
     for (size_t i = 0; i < raw.v.len; i++) {
         tok_span sp = raw.v.data[i];
-        if (sp.id >= 0) { tok_pieces_add(&norm, "", 0, sp.id, sp.flags); continue; }
+        if (sp.id >= 0) {
+            tok_pieces_add(&norm, "", 0, sp.id, sp.flags);
+            continue;
+        }
         const char *s = TOK_PIECE_STR(&raw, i);
         size_t n = sp.len;
         if (tok->normalizer) {
@@ -205,24 +271,22 @@ static int encode_text(mlcc_tokenizer *tok, tok_ctx *ctx, const char *text, size
     }
     for (size_t i = 0; i < norm.v.len; i++) {
         tok_span sp = norm.v.data[i];
-        if (sp.id >= 0) { vec_push(ids, sp.id); continue; }
+        if (sp.id >= 0) {
+            vec_push(ids, sp.id);
+            continue;
+        }
         if (sp.len == 0) continue;
         const char *s = TOK_PIECE_STR(&norm, i);
         if (!tok->pretok) {
             if (tokenize_piece(tok, s, sp.len, ids)) goto done;
             continue;
         }
-        tok_pieces_clear(&pre);
-        if (tok_pretokenize(tok->pretok, ctx, s, sp.len, sp.flags, &pre)) goto done;
-        for (size_t k = 0; k < pre.v.len; k++)
-            if (pre.v.data[k].len && tokenize_piece(tok, TOK_PIECE_STR(&pre, k), pre.v.data[k].len, ids))
-                goto done;
+        if (tok_pretokenize(tok->pretok, ctx, s, sp.len, sp.flags, model_emit, &sink)) goto done;
     }
     rc = 0;
 done:
     tok_pieces_free(&raw);
     tok_pieces_free(&norm);
-    tok_pieces_free(&pre);
     sb_free(&nb);
     return rc;
 }
@@ -237,8 +301,33 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
     tok_ids ids = {0};
     int rc = encode_text(tok, &ctx, text, len, &ids);
     tok_ctx_free(&ctx);
-    if (rc) { vec_free(&ids); return -1; }
+    if (rc) {
+        vec_free(&ids);
+        return -1;
+    }
+    if (tok->trunc_max >= 0) { /* what fits beside the special tokens the post-processor adds */
+        size_t added = add_special_tokens && tok->postproc ? tok_postproc_added(tok->postproc) : 0;
+        size_t keep = (size_t)tok->trunc_max > added ? (size_t)tok->trunc_max - added : 0;
+        if (ids.len > keep) {
+            if (tok->trunc_left)
+                memmove(ids.data, ids.data + ids.len - keep, keep * sizeof(int32_t));
+            ids.len = keep;
+        }
+    }
     if (add_special_tokens && tok->postproc) tok_postprocess(tok->postproc, &ids);
+    if (tok->pad) {
+        size_t target = tok->pad_fixed >= 0 ? (size_t)tok->pad_fixed : ids.len;
+        if (tok->pad_multiple > 0 && target % (size_t)tok->pad_multiple)
+            target += (size_t)tok->pad_multiple - target % (size_t)tok->pad_multiple;
+        if (target > ids.len) {
+            size_t extra = target - ids.len;
+            vec_reserve(&ids, extra);
+            if (tok->pad_left) memmove(ids.data + extra, ids.data, ids.len * sizeof(int32_t));
+            for (size_t i = 0; i < extra; i++)
+                ids.data[tok->pad_left ? i : ids.len + i] = tok->pad_id;
+            ids.len = target;
+        }
+    }
     if (!ids.data) ids.data = mlcc_xmalloc(sizeof(int32_t));
     *ids_out = ids.data;
     *n_out = ids.len;
@@ -247,27 +336,35 @@ int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int
 
 /* ---- decoding ---- */
 
-static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special) {
+static const char *id_text(const mlcc_tokenizer *tok, int32_t id, int *special, size_t *len) {
     const tok_added_token *a = tok_added_by_id(&tok->added, id);
-    const char *s = a ? (a->norm ? a->norm : a->content) : mlcc_tokenizer_id_to_token(tok, id);
+    const char *s;
+    if (a) {
+        s = a->norm ? a->norm : a->content;
+        *len = a->norm ? a->norm_len : a->len;
+    } else {
+        s = mlcc_tokenizer_id_to_token(tok, id);
+        *len = s ? tok->model->id_len[id] : 0;
+    }
     *special = 0;
     if (s) {
         /* tokenizers asks whether the token's text is that of a special token */
-        mlcc_strmap_entry *e = strmap_find(&tok->added.by_content, s, strlen(s));
+        mlcc_strmap_entry *e = strmap_find(&tok->added.by_content, s, *len);
         const tok_added_token *t = e ? tok_added_by_id(&tok->added, (int32_t)e->value.i) : NULL;
         *special = t && t->special;
     }
     return s;
 }
 
-char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, int skip_special, size_t *len) {
+char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+                            size_t *len) {
     tok_strs v = {0};
     for (size_t i = 0; i < n; i++) {
         int special;
-        const char *s = id_text(tok, ids[i], &special);
+        size_t tl;
+        const char *s = id_text(tok, ids[i], &special, &tl);
         if (!s || (skip_special && special)) continue;
-        const tok_added_token *a = tok_added_by_id(&tok->added, ids[i]);
-        tok_strs_push(&v, s, a ? (a->norm ? a->norm_len : a->len) : strlen(s));
+        tok_strs_push(&v, s, tl);
     }
     mlcc_strbuf out = STRBUF_INIT;
     if (tok->decoder) {
@@ -275,8 +372,12 @@ char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, i
         tok_ctx_init(&ctx);
         int rc = tok_decode_chain(tok->decoder, &ctx, &v);
         tok_ctx_free(&ctx);
-        if (rc) { tok_strs_free(&v); return NULL; }
-        for (size_t i = 0; i < v.len; i++) sb_append_n(&out, v.data[i].s, v.data[i].n);
+        if (rc) {
+            tok_strs_free(&v);
+            return NULL;
+        }
+        for (size_t i = 0; i < v.len; i++)
+            sb_append_n(&out, v.data[i].s, v.data[i].n);
     } else {
         for (size_t i = 0; i < v.len; i++) {
             if (i) sb_append_char(&out, ' ');
@@ -296,7 +397,8 @@ size_t mlcc_tokenizer_vocab_size(const mlcc_tokenizer *tok) {
     for (size_t i = 0; i < tok->model->n_ids; i++)
         if (tok->model->id_to_tok[i]) n = i + 1;
     for (size_t i = 0; i < tok->added.tokens.len; i++)
-        if ((size_t)tok->added.tokens.data[i].id + 1 > n) n = (size_t)tok->added.tokens.data[i].id + 1;
+        if ((size_t)tok->added.tokens.data[i].id + 1 > n)
+            n = (size_t)tok->added.tokens.data[i].id + 1;
     return n;
 }
 
@@ -318,5 +420,9 @@ int mlcc_tokenizer_is_special(const mlcc_tokenizer *tok, int32_t id) {
     return a && a->special;
 }
 
-int32_t mlcc_tokenizer_bos_id(const mlcc_tokenizer *tok) { return tok->bos_id; }
-int32_t mlcc_tokenizer_eos_id(const mlcc_tokenizer *tok) { return tok->eos_id; }
+int32_t mlcc_tokenizer_bos_id(const mlcc_tokenizer *tok) {
+    return tok->bos_id;
+}
+int32_t mlcc_tokenizer_eos_id(const mlcc_tokenizer *tok) {
+    return tok->eos_id;
+}

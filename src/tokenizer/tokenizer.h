@@ -19,9 +19,12 @@ mlcc_tokenizer *mlcc_tokenizer_load(const char *path);
 mlcc_tokenizer *mlcc_tokenizer_from_json(const char *json, size_t len, const char *what);
 void mlcc_tokenizer_free(mlcc_tokenizer *tok);
 
-/* Encodes UTF-8 text (invalid UTF-8 is an error). *ids is malloc'ed (free() it). */
-int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len,
-                          int add_special_tokens, int32_t **ids, size_t *n);
+/* Encodes UTF-8 text (invalid UTF-8 is an error) as tokenizers' encode(text, add_special_tokens)
+ * does for a single sequence, including the "truncation" and "padding" of tokenizer.json
+ * (BatchLongest padding has no batch here, so only pad_to_multiple_of applies). *ids is
+ * malloc'ed (free() it). */
+int mlcc_tokenizer_encode(mlcc_tokenizer *tok, const char *text, size_t len, int add_special_tokens,
+                          int32_t **ids, size_t *n);
 /* Decodes ids to a malloc'ed NUL-terminated UTF-8 string (length in *len when non-NULL);
  * ids outside the vocabulary are skipped, as Hugging Face tokenizers does. */
 char *mlcc_tokenizer_decode(mlcc_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
@@ -33,7 +36,8 @@ const char *mlcc_tokenizer_id_to_token(const mlcc_tokenizer *tok, int32_t id);
 /* The id of a token text, or -1. */
 int32_t mlcc_tokenizer_token_to_id(const mlcc_tokenizer *tok, const char *token);
 int mlcc_tokenizer_is_special(const mlcc_tokenizer *tok, int32_t id);
-/* BOS / EOS ids when known (GGUF metadata, tokenizer_config.json beside tokenizer.json), else -1. */
+/* BOS / EOS ids when known (GGUF metadata, tokenizer_config.json beside tokenizer.json), else -1.
+ */
 int32_t mlcc_tokenizer_bos_id(const mlcc_tokenizer *tok);
 int32_t mlcc_tokenizer_eos_id(const mlcc_tokenizer *tok);
 

@@ -12,7 +12,7 @@ typedef struct unigram {
     size_t n;
     double min_score;
     int byte_fallback;
-    mlcc_u64map trie; /* (node << 8 | byte) -> child node; node 0 is the root */
+    mlcc_u64map trie;          /* (node << 8 | byte) -> child node; node 0 is the root */
     MLCC_VEC(int32_t) node_id; /* token id ending at a node, or -1 */
 } unigram;
 
@@ -25,7 +25,8 @@ static void trie_insert(unigram *u, const char *s, size_t n, int32_t id) {
     uint32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         int inserted;
-        mlcc_u64map_entry *e = u64map_upsert(&u->trie, ((uint64_t)node << 8) | (unsigned char)s[i], &inserted);
+        mlcc_u64map_entry *e =
+            u64map_upsert(&u->trie, ((uint64_t)node << 8) | (unsigned char)s[i], &inserted);
         if (inserted) {
             e->value.i = (int64_t)u->node_id.len;
             vec_push(&u->node_id, -1);
@@ -58,7 +59,8 @@ int tok_unigram_init(tok_model *m, json_t *j, const char *what) {
     json_t *unk = json_object_get(j, "unk_id");
     if (json_is_integer(unk)) {
         if (json_integer_value(unk) < 0 || (size_t)json_integer_value(unk) >= u->n)
-            return mlcc_set_error("%s: unk_id %lld is out of the vocabulary", what, (long long)json_integer_value(unk));
+            return mlcc_set_error("%s: unk_id %lld is out of the vocabulary", what,
+                                  (long long)json_integer_value(unk));
         m->unk_id = (int32_t)json_integer_value(unk);
     }
     u->byte_fallback = tok_json_bool(j, "byte_fallback", 0);
@@ -74,11 +76,18 @@ void tok_unigram_free(tok_model *m) {
     free(u);
 }
 
-typedef struct node { double score; int64_t start; int32_t id; } node;
+typedef struct node {
+    double score;
+    int64_t start;
+    int32_t id;
+} node;
 
 static int emit(const tok_model *m, const unigram *u, const char *s, size_t n, tok_ids *out) {
     int32_t id = tok_model_lookup(m, s, n);
-    if (id >= 0) { vec_push(out, id); return 0; }
+    if (id >= 0) {
+        vec_push(out, id);
+        return 0;
+    }
     if (u->byte_fallback) {
         int ok = 1;
         size_t mark = out->len;
@@ -86,8 +95,10 @@ static int emit(const tok_model *m, const unigram *u, const char *s, size_t n, t
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", (unsigned char)s[i]);
             int32_t b = tok_model_lookup(m, name, 6);
-            if (b < 0) ok = 0;
-            else vec_push(out, b);
+            if (b < 0)
+                ok = 0;
+            else
+                vec_push(out, b);
         }
         if (ok) return 0;
         out->len = mark;
@@ -101,7 +112,11 @@ int tok_unigram_tokenize(const tok_model *m, const char *s, size_t n, tok_ids *o
     const unigram *u = m->impl;
     double unk_score = u->min_score - 10.0;
     node *best = mlcc_xmalloc((n + 1) * sizeof *best);
-    for (size_t i = 0; i <= n; i++) { best[i].score = 0; best[i].start = -1; best[i].id = 0; }
+    for (size_t i = 0; i <= n; i++) {
+        best[i].score = 0;
+        best[i].start = -1;
+        best[i].id = 0;
+    }
     for (size_t at = 0; at < n;) {
         double here = best[at].score;
         size_t mblen = (size_t)tok_utf8_seqlen((unsigned char)s[at]);
@@ -125,11 +140,16 @@ int tok_unigram_tokenize(const tok_model *m, const char *s, size_t n, tok_ids *o
         if (!single) {
             if (m->unk_id < 0) {
                 free(best);
-                return mlcc_set_error("Unigram: a character is not in the vocabulary and the model has no unk_id");
+                return mlcc_set_error(
+                    "Unigram: a character is not in the vocabulary and the model has no unk_id");
             }
             double cand = here + unk_score;
             node *t = &best[at + mblen];
-            if (t->start < 0 || cand > t->score) { t->score = cand; t->start = (int64_t)at; t->id = m->unk_id; }
+            if (t->start < 0 || cand > t->score) {
+                t->score = cand;
+                t->start = (int64_t)at;
+                t->id = m->unk_id;
+            }
         }
         at += mblen;
     }
@@ -140,7 +160,8 @@ int tok_unigram_tokenize(const tok_model *m, const char *s, size_t n, tok_ids *o
         node *x = &best[end];
         size_t start = (size_t)x->start;
         int is_unk = x->id == m->unk_id;
-        if (is_unk && cuts.len >= 3 && cuts.data[cuts.len - 1] == 1 && cuts.data[cuts.len - 3] == end) {
+        if (is_unk && cuts.len >= 3 && cuts.data[cuts.len - 1] == 1 &&
+            cuts.data[cuts.len - 3] == end) {
             cuts.data[cuts.len - 3] = start; /* extend the previous unk piece to the left */
         } else {
             vec_push(&cuts, start);

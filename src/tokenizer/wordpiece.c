@@ -20,10 +20,12 @@ int tok_wordpiece_init(tok_model *m, json_t *j, const char *what) {
     w->prefix = mlcc_xstrdup(prefix ? prefix : "##");
     w->prefix_len = strlen(w->prefix);
     json_t *mx = json_object_get(j, "max_input_chars_per_word");
-    w->max_chars = json_is_integer(mx) && json_integer_value(mx) > 0 ? (size_t)json_integer_value(mx) : 100;
+    w->max_chars =
+        json_is_integer(mx) && json_integer_value(mx) > 0 ? (size_t)json_integer_value(mx) : 100;
     if (!unk) unk = "[UNK]";
     m->unk_id = tok_model_lookup(m, unk, strlen(unk));
-    if (m->unk_id < 0) return mlcc_set_error("%s: unk_token '%s' is not in the vocabulary", what, unk);
+    if (m->unk_id < 0)
+        return mlcc_set_error("%s: unk_token '%s' is not in the vocabulary", what, unk);
     return 0;
 }
 
@@ -37,8 +39,12 @@ void tok_wordpiece_free(tok_model *m) {
 int tok_wordpiece_tokenize(const tok_model *m, const char *s, size_t n, tok_ids *out) {
     const wordpiece *w = m->impl;
     size_t chars = 0;
-    for (size_t i = 0; i < n; i += (size_t)tok_utf8_seqlen((unsigned char)s[i])) chars++;
-    if (chars > w->max_chars) { vec_push(out, m->unk_id); return 0; }
+    for (size_t i = 0; i < n; i += (size_t)tok_utf8_seqlen((unsigned char)s[i]))
+        chars++;
+    if (chars > w->max_chars) {
+        vec_push(out, m->unk_id);
+        return 0;
+    }
     size_t mark = out->len;
     mlcc_strbuf t = STRBUF_INIT;
     for (size_t start = 0; start < n;) {
@@ -51,7 +57,9 @@ int tok_wordpiece_tokenize(const tok_model *m, const char *s, size_t n, tok_ids 
             found = tok_model_lookup(m, t.data, t.len);
             if (found >= 0) break;
             /* step back one character */
-            do end--; while (end > start && ((unsigned char)s[end] & 0xC0) == 0x80);
+            do
+                end--;
+            while (end > start && ((unsigned char)s[end] & 0xC0) == 0x80);
         }
         if (found < 0) {
             out->len = mark;

@@ -30,10 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (kv->type == MLCC_GGUF_ARRAY && kv->arr_type != MLCC_GGUF_ARRAY) {
                 for (uint64_t k = 0; k < kv->arr_n && k < 64; k++) {
                     if (kv->arr_type == MLCC_GGUF_STRING) {
-                        for (uint64_t c = 0; c < kv->arr_strings[k].len; c++) sink += (uint8_t)kv->arr_strings[k].data[c];
+                        for (uint64_t c = 0; c < kv->arr_strings[k].len; c++)
+                            sink += (uint8_t)kv->arr_strings[k].data[c];
                     } else {
                         sink += (uint64_t)mlcc_gguf_arr_int(kv, k);
-                        sink += (uint64_t)mlcc_gguf_arr_float(kv, k);
+                        sink += mlcc_gguf_arr_float(kv, k) > 0;
                     }
                 }
             }

@@ -1,13 +1,16 @@
 // synthetic_tokenizers.js - writes tokenizer.json files that exercise the components the six
 // real fixtures do not (Unigram, WordPiece, BERT normalizer and pre-tokenizer, Metaspace with
 // prepend_scheme, ByteLevel with its regex and add_prefix_space, Digits, Punctuation,
-// Whitespace, WhitespaceSplit, Strip, StripAccents, Lowercase, NFD/NFKC, Replace with a regex,
-// RobertaProcessing, added tokens with lstrip/rstrip/single_word/normalized).
+// Whitespace, WhitespaceSplit, Strip, StripAccents, Lowercase, NFD/NFKC, Nmt, Precompiled,
+// Replace with a regex,
+// RobertaProcessing, added tokens with lstrip/rstrip/single_word/normalized, truncation and
+// padding).
 // Vocabularies come from seeded text, so the files are the same on every run.
 // usage: node synthetic_tokenizers.js LLAMA3_TOKENIZER_JSON OUTDIR  (prints the written paths)
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 
 function mulberry32(a) {
   return function () {
@@ -87,7 +90,9 @@ function main() {
   const llama = JSON.parse(fs.readFileSync(llamaPath, 'utf8'));
   const files = {};
   files['unigram_metaspace'] = {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: { direction: 'Left', max_length: 16, strategy: 'LongestFirst', stride: 0 },
+    padding: { strategy: { Fixed: 20 }, direction: 'Left', pad_to_multiple_of: 8, pad_id: 3, pad_type_id: 0, pad_token: '<mask>' },
     added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>'), added(3, '<mask>', { lstrip: true }),
       added(3004, 'hello', { special: false, normalized: true, single_word: true })],
     normalizer: { type: 'Sequence', normalizers: [{ type: 'NFKC' }, { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] },
@@ -95,6 +100,20 @@ function main() {
     post_processor: { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
       pair: [], special_tokens: { '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } } },
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: true },
+    model: unigram(texts, {}),
+  };
+  // SentencePiece's nmt_nfkc map (from Hugging Face tokenizers' own tests), as T5 / XLM-R ship it
+  const charsmap = zlib.gunzipSync(fs.readFileSync(path.join(__dirname, 'data', 'nmt_nfkc.charsmap.gz')));
+  files['unigram_precompiled'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Nmt' },
+      { type: 'Precompiled', precompiled_charsmap: charsmap.toString('base64') },
+      { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] },
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+    post_processor: { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [], special_tokens: { '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } } },
+    decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
     model: unigram(texts, {}),
   };
   files['unigram_bytefallback'] = {
@@ -108,7 +127,9 @@ function main() {
     model: unigram(texts, { byteFallback: true }),
   };
   files['wordpiece_bert'] = {
-    version: '1.0', truncation: null, padding: null,
+    version: '1.0',
+    truncation: { direction: 'Right', max_length: 24, strategy: 'LongestFirst', stride: 0 },
+    padding: { strategy: { Fixed: 28 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' },
     added_tokens: ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map((c, i) => added(i, c)),
     normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
     pre_tokenizer: { type: 'BertPreTokenizer' },
@@ -150,6 +171,30 @@ function main() {
     post_processor: null,
     decoder: { type: 'WordPiece', prefix: '##', cleanup: false },
     model: wordpiece(texts),
+  };
+  const wl = { '[UNK]': 0, '[CLS]': 1 };
+  let wid = 2;
+  for (const t of texts) for (const w of t.toLowerCase().split(' ')) if (!(w in wl)) wl[w] = wid++;
+  files['wordlevel_nodecoder'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '[UNK]'), added(1, '[CLS]')],
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'CharDelimiterSplit', delimiter: '-' },
+      { type: 'Punctuation', behavior: 'Isolated' }] },
+    post_processor: null, decoder: null,
+    model: { type: 'WordLevel', vocab: wl, unk_token: '[UNK]' },
+  };
+  const ctcVocab = { '<pad>': 0, '<unk>': 1, '|': 2 };
+  let cid = 3;
+  for (const t of texts) for (const c of Array.from(t.toLowerCase().replace(/ /g, '|'))) if (!(c in ctcVocab)) ctcVocab[c] = cid++;
+  files['ctc_chars'] = {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [added(0, '<pad>'), added(1, '<unk>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'Lowercase' }, { type: 'Replace', pattern: { String: ' ' }, content: '|' }] },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: '.' }, behavior: 'Isolated', invert: false },
+    post_processor: null,
+    decoder: { type: 'CTC', pad_token: '<pad>', word_delimiter_token: '|', cleanup: true },
+    model: { type: 'WordLevel', vocab: ctcVocab, unk_token: '<unk>' },
   };
   for (const [name, json] of Object.entries(files)) {
     const dir = path.join(outdir, name);

@@ -1,7 +1,9 @@
 // tokenizer_diff.js - differential test of `mlcc tokenize` against Hugging Face tokenizers
 // (npm tokenizers, the official Node binding of the Rust library).
 //
-// usage: node tokenizer_diff.js MLCC COUNT SEED WORKDIR TOKENIZER_JSON...
+// usage: node tokenizer_diff.js MLCC COUNT SEED WORKDIR TOKENIZER...
+// where TOKENIZER is a tokenizer.json, or MLCC_PATH=TOKENIZER_JSON to have mlcc load MLCC_PATH (a
+// GGUF file, say) and compare it with the reference tokenizer.json.
 // For each tokenizer: COUNT seeded random strings (mixed scripts, emoji sequences, whitespace
 // runs, digits, punctuation, fragments of the tokenizer's own added tokens, random code points)
 // are written as JSON Lines; mlcc encodes the whole file once per mode (with and without special
@@ -95,8 +97,8 @@ async function main() {
   fs.mkdirSync(workdir, { recursive: true });
   let failures = 0;
   for (let t = 0; t < files.length; t++) {
-    const file = files[t];
-    const name = path.basename(path.dirname(file));
+    const [mlccPath, file] = files[t].includes('=') ? files[t].split('=') : [files[t], files[t]];
+    const name = mlccPath === file ? path.basename(path.dirname(file)) : path.basename(mlccPath);
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     const specials = (json.added_tokens || []).map((a) => a.content).filter((c) => c.length < 40);
     const gen = makeGenerator(mulberry32(seed * 1000 + t), specials);
@@ -115,7 +117,7 @@ async function main() {
     const t1 = Date.now();
     const report = [];
     for (const special of [false, true]) {
-      const args = ['tokenize', '--tokenizer', file];
+      const args = ['tokenize', '--tokenizer', mlccPath];
       if (special) args.push('--add-special-tokens');
       const out = readJsonl(execFileSync(mlcc, args, { input: fs.readFileSync(input), maxBuffer: 1 << 30 }).toString());
       let bad = 0;
@@ -131,7 +133,7 @@ async function main() {
     for (const skip of [false, true]) {
       const ids = refs[skip];
       const want = await tok.decodeBatch(ids, skip);
-      const args = ['tokenize', '--tokenizer', file, '--decode'];
+      const args = ['tokenize', '--tokenizer', mlccPath, '--decode'];
       if (skip) args.push('--skip-special-tokens');
       const dinput = ids.map((x) => JSON.stringify(x)).join('\n') + '\n';
       const out = readJsonl(execFileSync(mlcc, args, { input: dinput, maxBuffer: 1 << 30 }).toString());

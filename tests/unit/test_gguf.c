@@ -19,24 +19,32 @@ static void test_fixture(void) {
     char *path = test_data_path("gguf/tm-llama3-f16.gguf");
     mlcc_gguf *g = mlcc_gguf_open(path);
     CHECK_MSG(g != NULL, "%s", mlcc_last_error());
-    if (!g) { free(path); return; }
+    if (!g) {
+        free(path);
+        return;
+    }
     CHECK_EQ_INT(g->version, 3);
     CHECK_EQ_INT(g->n_tensors, 20);
     mlcc_gguf_str s;
-    CHECK(mlcc_gguf_get_str(g, "general.architecture", &s) == 0 && s.len == 5 && !memcmp(s.data, "llama", 5));
+    CHECK(mlcc_gguf_get_str(g, "general.architecture", &s) == 0 && s.len == 5 &&
+          !memcmp(s.data, "llama", 5));
     int64_t v;
     CHECK(mlcc_gguf_get_int(g, "llama.vocab_size", &v) == 0 && v == 128256);
     CHECK(mlcc_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v) == 0 && v == 128000);
     double f;
     CHECK(mlcc_gguf_get_float(g, "llama.rope.freq_base", &f) == 0 && f == 500000.0);
-    CHECK(mlcc_gguf_get_int(g, "general.architecture", &v) == -1 && strstr(mlcc_last_error(), "general.architecture"));
+    CHECK(mlcc_gguf_get_int(g, "general.architecture", &v) == -1 &&
+          strstr(mlcc_last_error(), "general.architecture"));
     CHECK(mlcc_gguf_get_int(g, "no.such.key", &v) == -1 && strstr(mlcc_last_error(), "missing"));
     const mlcc_gguf_kv *toks = mlcc_gguf_get_array(g, "tokenizer.ggml.tokens", MLCC_GGUF_STRING);
-    CHECK(toks && toks->arr_n == 128256 && toks->arr_strings[9906].len == 5 && !memcmp(toks->arr_strings[9906].data, "Hello", 5));
-    const mlcc_gguf_kv *types = mlcc_gguf_get_array(g, "tokenizer.ggml.token_type", MLCC_GGUF_INT32);
+    CHECK(toks && toks->arr_n == 128256 && toks->arr_strings[9906].len == 5 &&
+          !memcmp(toks->arr_strings[9906].data, "Hello", 5));
+    const mlcc_gguf_kv *types =
+        mlcc_gguf_get_array(g, "tokenizer.ggml.token_type", MLCC_GGUF_INT32);
     CHECK(types && mlcc_gguf_arr_int(types, 128000) == 3 && mlcc_gguf_arr_int(types, 9906) == 1);
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, "token_embd.weight");
-    CHECK(t && t->n_dims == 2 && t->dims[0] == 16 && t->dims[1] == 128256 && t->type == MLCC_GGML_F16);
+    CHECK(t && t->n_dims == 2 && t->dims[0] == 16 && t->dims[1] == 128256 &&
+          t->type == MLCC_GGML_F16);
     CHECK(t && t->n_bytes == 16ull * 128256 * 2);
     CHECK(t && (const uint8_t *)mlcc_gguf_tensor_data(g, t) + t->n_bytes <= g->base + g->size);
     CHECK(mlcc_gguf_find_tensor(g, "output.weight") == NULL); /* tied embeddings */
@@ -81,15 +89,21 @@ static void test_damaged(void) {
     }
     CHECK_EQ_INT(failures, tries);
     char *copy = malloc(len);
-    struct { size_t at; uint8_t byte; const char *expect; } edits[] = {
-        {0, 'X', "bad magic"}, {4, 9, "version 9"}, {16, 0xFF, "more than the file holds"},
-        {8, 0xFF, "more than the file holds"}};
+    struct {
+        size_t at;
+        uint8_t byte;
+        const char *expect;
+    } edits[] = {{0, 'X', "bad magic"},
+                 {4, 9, "version 9"},
+                 {16, 0xFF, "more than the file holds"},
+                 {8, 0xFF, "more than the file holds"}};
     for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
         memcpy(copy, data, len);
         copy[edits[e].at] = (char)edits[e].byte;
         if (edits[e].at == 16 || edits[e].at == 8) memset(copy + edits[e].at, 0x7F, 8);
         g = mlcc_gguf_open_memory(copy, len, "bad.gguf");
-        CHECK_MSG(g == NULL && strstr(mlcc_last_error(), edits[e].expect), "edit %zu: %s", e, mlcc_last_error());
+        CHECK_MSG(g == NULL && strstr(mlcc_last_error(), edits[e].expect), "edit %zu: %s", e,
+                  mlcc_last_error());
         mlcc_gguf_close(g);
     }
     /* random byte flips: any result is fine as long as nothing reads out of bounds */
@@ -106,17 +120,22 @@ static void test_damaged(void) {
     }
     free(copy);
     free(data);
-    CHECK(mlcc_gguf_open("/nonexistent/x.gguf") == NULL && strstr(mlcc_last_error(), "/nonexistent/x.gguf"));
+    CHECK(mlcc_gguf_open("/nonexistent/x.gguf") == NULL &&
+          strstr(mlcc_last_error(), "/nonexistent/x.gguf"));
 }
 
-static int same_encoding(mlcc_tokenizer *a, mlcc_tokenizer *b, const char *s, size_t n, int special) {
+static int same_encoding(mlcc_tokenizer *a, mlcc_tokenizer *b, const char *s, size_t n,
+                         int special) {
     int32_t *x, *y;
     size_t nx, ny;
-    if (mlcc_tokenizer_encode(a, s, n, special, &x, &nx) || mlcc_tokenizer_encode(b, s, n, special, &y, &ny)) return 0;
+    if (mlcc_tokenizer_encode(a, s, n, special, &x, &nx) ||
+        mlcc_tokenizer_encode(b, s, n, special, &y, &ny))
+        return 0;
     int same = nx == ny && !memcmp(x, y, nx * sizeof *x);
     if (same) { /* and the same text back */
         size_t la, lb;
-        char *da = mlcc_tokenizer_decode(a, x, nx, 0, &la), *db = mlcc_tokenizer_decode(b, y, ny, 0, &lb);
+        char *da = mlcc_tokenizer_decode(a, x, nx, 0, &la),
+             *db = mlcc_tokenizer_decode(b, y, ny, 0, &lb);
         same = da && db && la == lb && !memcmp(da, db, la);
         free(da);
         free(db);
@@ -127,7 +146,8 @@ static int same_encoding(mlcc_tokenizer *a, mlcc_tokenizer *b, const char *s, si
 }
 
 static void test_llama3_vocab(json_t *strings) {
-    char *gpath = test_data_path("gguf/tm-llama3-f16.gguf"), *dir = test_data_path("models/tm-llama3");
+    char *gpath = test_data_path("gguf/tm-llama3-f16.gguf"),
+         *dir = test_data_path("models/tm-llama3");
     mlcc_tokenizer *a = mlcc_tokenizer_load(gpath), *b = mlcc_tokenizer_load(dir);
     CHECK_MSG(a && b, "%s", mlcc_last_error());
     if (a && b) {
@@ -137,7 +157,8 @@ static void test_llama3_vocab(json_t *strings) {
             for (int sp = 0; sp < 2; sp++)
                 if (!same_encoding(a, b, json_string_value(s), json_string_length(s), sp)) bad++;
         }
-        printf("tm-llama3 GGUF vocabulary vs tokenizer.json: %zu strings, %d differ\n", json_array_size(strings), bad);
+        printf("tm-llama3 GGUF vocabulary vs tokenizer.json: %zu strings, %d differ\n",
+               json_array_size(strings), bad);
         CHECK_EQ_INT(bad, 0);
         CHECK_EQ_INT(mlcc_tokenizer_bos_id(a), 128000);
         CHECK_EQ_INT(mlcc_tokenizer_eos_id(a), 128009);
@@ -145,12 +166,15 @@ static void test_llama3_vocab(json_t *strings) {
         /* the model's prompt, as meta.json gives its ids */
         char *mp = test_data_path("models/tm-llama3/meta.json");
         json_t *meta = mlcc_json_load_file(mp);
-        json_t *prompt = json_object_get(meta, "prompt"), *want = json_object_get(meta, "prompt_ids");
+        json_t *prompt = json_object_get(meta, "prompt"),
+               *want = json_object_get(meta, "prompt_ids");
         int32_t *ids;
         size_t n;
-        CHECK(mlcc_tokenizer_encode(a, json_string_value(prompt), json_string_length(prompt), 0, &ids, &n) == 0);
+        CHECK(mlcc_tokenizer_encode(a, json_string_value(prompt), json_string_length(prompt), 0,
+                                    &ids, &n) == 0);
         int ok = n == json_array_size(want);
-        for (size_t i = 0; ok && i < n; i++) ok = ids[i] == json_integer_value(json_array_get(want, i));
+        for (size_t i = 0; ok && i < n; i++)
+            ok = ids[i] == json_integer_value(json_array_get(want, i));
         CHECK(ok);
         free(ids);
         json_decref(meta);
@@ -163,14 +187,27 @@ static void test_llama3_vocab(json_t *strings) {
 }
 
 /* ---- a minimal GGUF writer for the SentencePiece vocabulary test ---- */
-static void put(mlcc_strbuf *b, const void *p, size_t n) { sb_append_n(b, p, n); }
-static void put_u32(mlcc_strbuf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(mlcc_strbuf *b, uint64_t v) { put(b, &v, 8); }
-static void put_str(mlcc_strbuf *b, const char *s, size_t n) { put_u64(b, n); put(b, s, n); }
-static void put_key(mlcc_strbuf *b, const char *k, uint32_t type) { put_str(b, k, strlen(k)); put_u32(b, type); }
+static void put(mlcc_strbuf *b, const void *p, size_t n) {
+    sb_append_n(b, p, n);
+}
+static void put_u32(mlcc_strbuf *b, uint32_t v) {
+    put(b, &v, 4);
+}
+static void put_u64(mlcc_strbuf *b, uint64_t v) {
+    put(b, &v, 8);
+}
+static void put_str(mlcc_strbuf *b, const char *s, size_t n) {
+    put_u64(b, n);
+    put(b, s, n);
+}
+static void put_key(mlcc_strbuf *b, const char *k, uint32_t type) {
+    put_str(b, k, strlen(k));
+    put_u32(b, type);
+}
 
 static void test_llama_spm_vocab(json_t *strings) {
-    char *tpath = test_data_path("tokenizers/llama2/tokenizer.json"), *rpath = test_data_path("tokenizers/llama2/refs.json");
+    char *tpath = test_data_path("tokenizers/llama2/tokenizer.json"),
+         *rpath = test_data_path("tokenizers/llama2/refs.json");
     json_t *tj = mlcc_json_load_file(tpath), *refs = mlcc_json_load_file(rpath);
     CHECK(tj && refs);
     if (!tj || !refs) goto out;
@@ -194,7 +231,8 @@ static void test_llama_spm_vocab(json_t *strings) {
     put_key(&b, "tokenizer.ggml.tokens", 9);
     put_u32(&b, 8);
     put_u64(&b, n);
-    for (size_t i = 0; i < n; i++) put_str(&b, by_id[i], lens[i]);
+    for (size_t i = 0; i < n; i++)
+        put_str(&b, by_id[i], lens[i]);
     put_key(&b, "tokenizer.ggml.scores", 9);
     put_u32(&b, 6);
     put_u64(&b, n);
@@ -202,29 +240,36 @@ static void test_llama_spm_vocab(json_t *strings) {
      * real model gives e.g. "\u2581\u2581" a very low score, so it merges late): recover a score
      * per token from the rank of the first merge that makes it. */
     float *scores = malloc(n * sizeof *scores);
-    for (size_t i = 0; i < n; i++) scores[i] = -1e9f;
+    for (size_t i = 0; i < n; i++)
+        scores[i] = -1e9f;
     json_t *merges = json_object_get(json_object_get(tj, "model"), "merges");
     for (size_t r = json_array_size(merges); r-- > 0;) {
         const char *m = json_string_value(json_array_get(merges, r));
         mlcc_strbuf t = STRBUF_INIT;
-        for (const char *q = m; *q; q++) if (*q != ' ') sb_append_char(&t, *q);
+        for (const char *q = m; *q; q++)
+            if (*q != ' ') sb_append_char(&t, *q);
         json_t *id = json_object_get(vocab, t.data);
         if (id) scores[json_integer_value(id)] = -(float)r;
         sb_free(&t);
     }
-    for (size_t i = 0; i < n; i++) put(&b, &scores[i], 4);
+    for (size_t i = 0; i < n; i++)
+        put(&b, &scores[i], 4);
     free(scores);
     put_key(&b, "tokenizer.ggml.token_type", 9);
     put_u32(&b, 5);
     put_u64(&b, n);
-    for (size_t i = 0; i < n; i++) { int32_t t = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1; put(&b, &t, 4); }
+    for (size_t i = 0; i < n; i++) {
+        int32_t t = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+        put(&b, &t, 4);
+    }
     put_key(&b, "tokenizer.ggml.bos_token_id", 4);
     put_u32(&b, 1);
     put_key(&b, "tokenizer.ggml.eos_token_id", 4);
     put_u32(&b, 2);
     put_key(&b, "tokenizer.ggml.unknown_token_id", 4);
     put_u32(&b, 0);
-    char *gpath = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".", "test-llama2-vocab.gguf");
+    char *gpath = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".",
+                                 "test-llama2-vocab.gguf");
     CHECK(mlcc_write_file_atomic(gpath, b.data, b.len) == 0);
     sb_free(&b);
     mlcc_tokenizer *tok = mlcc_tokenizer_load(gpath);
@@ -234,26 +279,39 @@ static void test_llama_spm_vocab(json_t *strings) {
         int bad = 0, bad_dec = 0;
         for (size_t c = 0; c < json_array_size(cases); c++) {
             json_t *cs = json_array_get(cases, c);
-            json_t *s = json_array_get(strings, (size_t)json_integer_value(json_object_get(cs, "i")));
+            json_t *s =
+                json_array_get(strings, (size_t)json_integer_value(json_object_get(cs, "i")));
             for (int sp = 0; sp < 2; sp++) {
                 json_t *want = json_object_get(cs, sp ? "ids_special" : "ids");
                 int32_t *ids;
                 size_t k;
-                if (mlcc_tokenizer_encode(tok, json_string_value(s), json_string_length(s), sp, &ids, &k)) { bad++; continue; }
+                if (mlcc_tokenizer_encode(tok, json_string_value(s), json_string_length(s), sp,
+                                          &ids, &k)) {
+                    bad++;
+                    continue;
+                }
                 int ok = k == json_array_size(want);
-                for (size_t i = 0; ok && i < k; i++) ok = ids[i] == json_integer_value(json_array_get(want, i));
-                if (!ok && bad++ < 4) { fprintf(stderr, "case %zu sp=%d:", c, sp); for (size_t i = 0; i < k; i++) fprintf(stderr, " %d", ids[i]); fprintf(stderr, "\n"); }
+                for (size_t i = 0; ok && i < k; i++)
+                    ok = ids[i] == json_integer_value(json_array_get(want, i));
+                if (!ok && bad++ < 4) {
+                    fprintf(stderr, "case %zu sp=%d:", c, sp);
+                    for (size_t i = 0; i < k; i++)
+                        fprintf(stderr, " %d", ids[i]);
+                    fprintf(stderr, "\n");
+                }
                 if (!sp) {
                     size_t dl;
                     char *d = mlcc_tokenizer_decode(tok, ids, k, 0, &dl);
                     json_t *wd = json_object_get(cs, "decoded");
-                    if (!d || dl != json_string_length(wd) || memcmp(d, json_string_value(wd), dl)) bad_dec++;
+                    if (!d || dl != json_string_length(wd) || memcmp(d, json_string_value(wd), dl))
+                        bad_dec++;
                     free(d);
                 }
                 free(ids);
             }
         }
-        printf("llama (SentencePiece) GGUF vocabulary vs Llama-2 references: %zu cases, %d ids differ, %d texts differ\n",
+        printf("llama (SentencePiece) GGUF vocabulary vs Llama-2 references: %zu cases, %d ids "
+               "differ, %d texts differ\n",
                json_array_size(cases), bad, bad_dec);
         CHECK_EQ_INT(bad, 0);
         CHECK_EQ_INT(bad_dec, 0);

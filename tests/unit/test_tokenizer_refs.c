@@ -23,7 +23,8 @@ static int ids_equal(json_t *want, const int32_t *ids, size_t n) {
 static int32_t *json_ids(json_t *arr, size_t *n) {
     *n = json_array_size(arr);
     int32_t *ids = malloc((*n + 1) * sizeof *ids);
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
+    for (size_t i = 0; i < *n; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
     return ids;
 }
 
@@ -48,7 +49,10 @@ static void check_tokenizer(const char *name, json_t *strings, int lossless) {
         int32_t *ids;
         size_t n;
         for (int special = 0; special < 2; special++) {
-            if (mlcc_tokenizer_encode(tok, text, len, special, &ids, &n)) { bad_ids++; continue; }
+            if (mlcc_tokenizer_encode(tok, text, len, special, &ids, &n)) {
+                bad_ids++;
+                continue;
+            }
             if (!ids_equal(json_object_get(cs, special ? "ids_special" : "ids"), ids, n)) {
                 int *bad = special ? &bad_special : &bad_ids;
                 if ((*bad)++ < 3)
@@ -75,10 +79,13 @@ static void check_tokenizer(const char *name, json_t *strings, int lossless) {
             /* streaming: same text, pushed one id at a time */
             mlcc_detok *dt = mlcc_detok_new(tok, skip);
             mlcc_strbuf sb = STRBUF_INIT;
-            for (size_t k = 0; k < n; k++) mlcc_detok_push(dt, ids[k], &sb);
+            for (size_t k = 0; k < n; k++)
+                mlcc_detok_push(dt, ids[k], &sb);
             mlcc_detok_flush(dt, &sb);
             if (d && (sb.len != dl || (dl && memcmp(sb.data, d, dl)))) {
-                if (bad_stream++ < 3) fprintf(stderr, "%s: case %zu (skip=%d) streaming text differs\n", name, c, skip);
+                if (bad_stream++ < 3)
+                    fprintf(stderr, "%s: case %zu (skip=%d) streaming text differs\n", name, c,
+                            skip);
             }
             sb_free(&sb);
             mlcc_detok_free(dt);
@@ -86,9 +93,11 @@ static void check_tokenizer(const char *name, json_t *strings, int lossless) {
             free(ids);
         }
     }
-    printf("%s: %zu cases; mismatches: ids %d, ids_special %d, decoded %d, decoded_skip_special %d, "
-           "streaming %d, round trip %d\n", name, json_array_size(cases), bad_ids, bad_special, bad_dec,
-           bad_skip, bad_stream, bad_round);
+    printf(
+        "%s: %zu cases; mismatches: ids %d, ids_special %d, decoded %d, decoded_skip_special %d, "
+        "streaming %d, round trip %d\n",
+        name, json_array_size(cases), bad_ids, bad_special, bad_dec, bad_skip, bad_stream,
+        bad_round);
     CHECK_EQ_INT(bad_ids, 0);
     CHECK_EQ_INT(bad_special, 0);
     CHECK_EQ_INT(bad_dec, 0);
