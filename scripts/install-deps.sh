@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   libjansson-dev libpcre2-dev libutf8proc-dev libdlpack-dev libevent-dev
   libcurl4-openssl-dev libssl-dev libedit-dev libopenblas-dev zlib1g-dev
   clang libclang-rt-14-dev
-  python3 python3-jinja2 python3-jsonschema curl nodejs npm
+  python3 python3-jinja2 python3-jsonschema curl nodejs npm tmux
 )
 
 missing=()

@@ -18,15 +18,14 @@
 
 #include "cli/commands.h"
 #include "codegen/jit.h"
+#include "engine/conversation.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
-#include "loader/gguf.h"
 #include "models/model.h"
 #include "models/runner.h"
 #include "support/error.h"
 #include "support/file.h"
 #include "support/strbuf.h"
-#include "template/template.h"
 #include "tokenizer/tokenizer.h"
 
 #define DEFAULT_MODEL "HF://Qwen/Qwen2.5-0.5B-Instruct"
@@ -145,26 +144,12 @@ static void stream_to_stdout(void *ctx, const char *text, size_t len) {
 }
 
 static int respond(chat *c, const char *user_text) {
-    json_t *turn = json_pack("{s:s,s:s}", "role", "user", "content", user_text);
-    json_array_append_new(c->messages, turn);
-    json_t *input = json_pack("{s:O,s:b}", "messages", c->messages, "add_generation_prompt", 1);
-    json_t *ctx = mlcc_chat_context(input, c->ct.specials);
-    mlcc_template_error terr;
-    size_t plen = 0;
-    char *prompt = mlcc_template_render_n(mlcc_chat_template_select(&c->ct, input), ctx, &terr, &plen);
-    json_decref(ctx);
-    json_decref(input);
-    if (!prompt) {
-        fprintf(stderr, "chat template: %s\n", mlcc_last_error());
-        json_array_remove(c->messages, json_array_size(c->messages) - 1);
-        return -1;
-    }
+    json_array_append_new(c->messages, json_pack("{s:s,s:s}", "role", "user", "content", user_text));
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = mlcc_tokenizer_encode(c->tok, prompt, plen, 0, &ids, &n);
-    free(prompt);
+    int rc = mlcc_conversation_prompt_ids(&c->ct, c->tok, c->messages, 1, &ids, &n);
     if (rc != 0) {
-        fprintf(stderr, "tokenizer: %s\n", mlcc_last_error());
+        fprintf(stderr, "error: %s\n", mlcc_last_error());
         json_array_remove(c->messages, json_array_size(c->messages) - 1);
         return -1;
     }
@@ -278,34 +263,6 @@ static void log_devices(void) {
     fprintf(stderr, "[mlcc] device used: cpu\n");
 }
 
-/* A GGUF file carries its template as tokenizer.chat_template. */
-static int load_gguf_template(const char *path, mlcc_tokenizer *tok, mlcc_chat_template *ct) {
-    memset(ct, 0, sizeof *ct);
-    mlcc_gguf *g = mlcc_gguf_open(path);
-    if (!g) return -1;
-    mlcc_gguf_str s;
-    int rc = -1;
-    if (mlcc_gguf_get_str(g, "tokenizer.chat_template", &s) == 0) {
-        ct->source = strndup(s.data, s.len);
-        ct->tmpl = mlcc_template_parse(ct->source, s.len, "tokenizer.chat_template");
-        rc = ct->tmpl ? 0 : -1;
-    } else {
-        const char *fallback = mlcc_chat_template_builtin("chatml");
-        ct->source = strdup(fallback);
-        ct->tmpl = mlcc_template_parse(ct->source, strlen(ct->source), "chatml");
-        fprintf(stderr, "[mlcc] %s has no chat template; using ChatML\n", path);
-        rc = ct->tmpl ? 0 : -1;
-    }
-    mlcc_gguf_close(g);
-    ct->specials = json_object();
-    int32_t bos = mlcc_tokenizer_bos_id(tok), eos = mlcc_tokenizer_eos_id(tok);
-    if (bos >= 0 && mlcc_tokenizer_id_to_token(tok, bos))
-        json_object_set_new(ct->specials, "bos_token", json_string(mlcc_tokenizer_id_to_token(tok, bos)));
-    if (eos >= 0 && mlcc_tokenizer_id_to_token(tok, eos))
-        json_object_set_new(ct->specials, "eos_token", json_string(mlcc_tokenizer_id_to_token(tok, eos)));
-    return rc;
-}
-
 static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, chat *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -349,7 +306,6 @@ int cmd_chat(int argc, char **argv) {
                             "(`make chat MODEL=path/to/model`).\n");
         return 1;
     }
-    int is_gguf = strlen(path) > 5 && strcmp(path + strlen(path) - 5, ".gguf") == 0;
     fprintf(stderr, "[mlcc] model: %s\n", path);
 
     mlcc_jit_stats before = mlcc_jit_get_stats();
@@ -373,7 +329,7 @@ int cmd_chat(int argc, char **argv) {
 
     c.tok = mlcc_tokenizer_load(path);
     int ok = c.tok != NULL;
-    if (ok) ok = (is_gguf ? load_gguf_template(path, c.tok, &c.ct) : mlcc_chat_template_load_model(path, "chatml", &c.ct)) == 0;
+    if (ok) ok = mlcc_conversation_template(path, c.tok, "chatml", &c.ct) == 0;
     if (!ok) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
         if (c.tok) mlcc_tokenizer_free(c.tok);
