@@ -25,6 +25,9 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     if (opt && opt->print_after) {
         pm_print_after(&pm, opt->print_after);
         if (opt->printed) pm_set_print_sink(&pm, opt->printed);
+    } else if (getenv("MLCC_PRINT_AFTER") && *getenv("MLCC_PRINT_AFTER")) {
+        /* `MLCC_PRINT_AFTER=fuse_tir mlcc compile MODEL ...` shows any stage on stderr */
+        pm_print_after(&pm, getenv("MLCC_PRINT_AFTER"));
     }
     mlcc_ir_module *out = pm_run(&pm, m);
     pm_free(&pm);

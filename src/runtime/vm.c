@@ -272,3 +272,7 @@ MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes) {
 long mlcc_vm_planned_allocations(const MLCCVM *vm) {
     return vm->planned_allocations;
 }
+
+const char *mlcc_vm_library_path(const MLCCVM *vm) {
+    return vm->lib ? mlcc_module_path(vm->lib) : NULL;
+}

@@ -15,6 +15,7 @@
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "support/strbuf.h"
 #include "op/op.h"
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
@@ -202,6 +203,14 @@ static mlcc_prim_func *fuse_function(const mlcc_ir_module *m, const char *name, 
     if (!rc) {
         result = ir_prim_func(name, params, n + 1, ir_seq(fb.stmts, fb.nstmts));
         for (int i = 0; i < fb.nallocs; i++) prim_func_add_alloc(result, fb.allocs[i]);
+        /* the origin names the fused group: the PrimFuncs it was made of, in order */
+        mlcc_strbuf origin = STRBUF_INIT;
+        sb_append(&origin, "fused:");
+        for (int bi = 0; bi < body->seq.nblocks; bi++)
+            for (int j = 0; j < body->seq.blocks[bi].n; j++)
+                sb_printf(&origin, " %s", body->seq.blocks[bi].bindings[j].value->call.args[0]->var.name);
+        result->origin = ir_strdup(sb_cstr(&origin));
+        sb_free(&origin);
     }
     free(fb.stmts);
     free(fb.allocs);

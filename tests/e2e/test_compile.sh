@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `mlcc compile MODEL -o LIB` writes a model library ahead of time; `mlcc show` lists its kernels
+# with their origins and its planned memory; every call the library makes outside its own
+# kernels is a runtime builtin of the allow-list (DESIGN.md §3.9: vm.builtin.*, mlcc.kv_cache.*);
+# --print-after shows a stage; bad input is a clear error.
+set -u
+model="$MLCC_TESTDATA/hf-tiny/llama"
+[ -d "$model" ] || { echo "SKIP: fixture $model missing"; exit 77; }
+dir=$(mktemp -d /tmp/mlcc-compile-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*"; }
+
+"$MLCC" compile "$model" -o "$dir/llama.so" --max-seq 64 --print-after fuse_tir 2>"$dir/log"
+[ $? -eq 0 ] && [ -s "$dir/llama.so" ] && ok || { bad "compile"; cat "$dir/log"; }
+grep -q "@R.function" "$dir/log" && grep -q "@T.prim_func" "$dir/log" && ok || bad "--print-after fuse_tir"
+kernels=$("$MLCC" show --kernels "$dir/llama.so")
+[ $? -eq 0 ] && ok || bad "show --kernels"
+# every kernel line names an origin
+nk=$(awk '/^kernels/{k=1;next} /^runtime builtins/{k=0} k && NF>=2' <<<"$kernels" | wc -l)
+nbad=$(awk '/^kernels/{k=1;next} /^runtime builtins/{k=0} k && (NF<2 || $2=="unknown")' <<<"$kernels" | wc -l)
+[ "$nk" -gt 5 ] && [ "$nbad" -eq 0 ] && ok || bad "kernels without origins ($nk kernels, $nbad bad)"
+# the allow-list: builtins only from the runtime's namespaces
+outside=$(awk '/^runtime builtins/{b=1;next} b' <<<"$kernels" | grep -v -E '^  (vm\.builtin\.|mlcc\.kv_cache\.)' || true)
+[ -z "$outside" ] && ok || bad "calls outside the allow-list: $outside"
+"$MLCC" show --memory "$dir/llama.so" | grep -q "temporary_bytes" && ok || bad "show --memory"
+"$MLCC" show --program "$dir/llama.so" | grep -q "vm.function prefill" && ok || bad "show --program"
+# errors
+msg=$("$MLCC" compile /nonexistent -o "$dir/x.so" 2>&1); [ $? -ne 0 ] && grep -q "/nonexistent" <<<"$msg" && ok || bad "missing model: $msg"
+msg=$("$MLCC" show --kernels "$dir/log" 2>&1); [ $? -ne 0 ] && grep -q "log" <<<"$msg" && ok || bad "not a library: $msg"
+[ ! -e "$dir/x.so" ] && ok || bad "a failed compile left a file"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
