@@ -220,13 +220,15 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     mlcc_gguf_str a;
     if (mlcc_gguf_get_str(g, "general.architecture", &a)) return -1;
-    static const char *const supported[] = {"llama", "qwen2", "qwen3"};
+    static const char *const supported[] = {"llama", "qwen2", "qwen3", "phi3"};
     const char *arch = NULL;
     for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++)
         if (a.len == strlen(supported[i]) && memcmp(a.data, supported[i], a.len) == 0) arch = supported[i];
     if (!arch)
-        return mlcc_set_error("%s: general.architecture '%.*s' is not supported (llama, qwen2, qwen3)", g->path, (int)a.len,
-                              a.data);
+        return mlcc_set_error("%s: general.architecture '%.*s' is not supported (llama, qwen2, qwen3, phi3)", g->path,
+                              (int)a.len, a.data);
+    if (mlcc_gguf_find_tensor(g, "rope_factors_long.weight"))
+        return mlcc_set_error("%s: long-context rope factors (rope_factors_long.weight) are not supported yet", g->path);
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", arch);
     cfg->max_positions = 4096;
     cfg->rms_eps = 1e-5;

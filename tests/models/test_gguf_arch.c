@@ -1,5 +1,6 @@
-/* test_gguf_arch.c - GGUF files of the qwen2 and qwen3 architectures, as llama.cpp's converter
- * lays them out (arch-prefixed metadata, blk.N.* names, biases, attn_q_norm / attn_k_norm,
+/* test_gguf_arch.c - GGUF files of the qwen2, qwen3 and phi3 architectures, as llama.cpp's
+ * converter lays them out (arch-prefixed metadata, blk.N.* names, biases, attn_q_norm /
+ * attn_k_norm, phi3's fused attn_qkv and ffn_up (gate and up),
  * qwen3's attention.key_length != embedding_length / head_count, no q/k row permutation:
  * their rope is the NeoX = Hugging Face layout), written here from the hf-tiny checkpoints
  * with this test's own name table; the logits must match the float64 references of those
@@ -48,7 +49,8 @@ static void gguf_name(const char *hf, char *out, size_t cap) {
         {"self_attn.q_proj", "attn_q"},     {"self_attn.k_proj", "attn_k"},   {"self_attn.v_proj", "attn_v"},
         {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
         {"mlp.down_proj", "ffn_down"},      {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"},
-        {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"}};
+        {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
+        {"self_attn.qkv_proj", "attn_qkv"},  {"mlp.gate_up_proj", "ffn_up"}};
     if (!strcmp(hf, "model.embed_tokens.weight")) snprintf(out, cap, "token_embd.weight");
     else if (!strcmp(hf, "model.norm.weight")) snprintf(out, cap, "output_norm.weight");
     else if (!strcmp(hf, "lm_head.weight")) snprintf(out, cap, "output.weight");
@@ -174,5 +176,6 @@ int main(void) {
     check("qwen2", "qwen2", 0);
     check("qwen3", "qwen3", 0);
     check("qwen2", "qwen2", 1);
+    check("phi3", "phi3", 0);
     return test_finish();
 }
