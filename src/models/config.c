@@ -177,19 +177,21 @@ static int gguf_int(const mlcc_gguf *g, const char *key, int64_t *out, int requi
     return mlcc_gguf_get_int(g, key, out);
 }
 
-/* llama.rope.scaling.type (linear) and llama.cpp's Llama-3.1 form: a rope_freqs.weight
+/* <arch>.rope.scaling.type (linear) and llama.cpp's Llama-3.1 form: a rope_freqs.weight
  * tensor of per-frequency divisors. */
-static int read_gguf_rope_scaling(const mlcc_gguf *g, mlcc_model_config *cfg) {
-    if (mlcc_gguf_find(g, "llama.rope.scaling.type")) {
+static int read_gguf_rope_scaling(const mlcc_gguf *g, const char *arch, mlcc_model_config *cfg) {
+    char key[128], fkey[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    snprintf(fkey, sizeof fkey, "%s.rope.scaling.factor", arch);
+    if (mlcc_gguf_find(g, key)) {
         mlcc_gguf_str type;
-        if (mlcc_gguf_get_str(g, "llama.rope.scaling.type", &type)) return -1;
+        if (mlcc_gguf_get_str(g, key, &type)) return -1;
         if (type.len == 6 && !memcmp(type.data, "linear", 6)) {
             cfg->rope = ROPE_LINEAR;
-            if (mlcc_gguf_get_float(g, "llama.rope.scaling.factor", &cfg->rope_factor)) return -1;
-            if (!(cfg->rope_factor > 0)) return mlcc_set_error("%s: llama.rope.scaling.factor must be positive", g->path);
+            if (mlcc_gguf_get_float(g, fkey, &cfg->rope_factor)) return -1;
+            if (!(cfg->rope_factor > 0)) return mlcc_set_error("%s: %s must be positive", g->path, fkey);
         } else if (!(type.len == 4 && !memcmp(type.data, "none", 4))) {
-            return mlcc_set_error("%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)", g->path, (int)type.len,
-                                  type.data);
+            return mlcc_set_error("%s: %s '%.*s' is not supported (none, linear)", g->path, key, (int)type.len, type.data);
         }
     }
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, "rope_freqs.weight");
@@ -208,47 +210,62 @@ static int read_gguf_rope_scaling(const mlcc_gguf *g, mlcc_model_config *cfg) {
     return 0;
 }
 
+/* "<arch>.<key>" into buf. */
+static const char *akey(char *buf, size_t cap, const char *arch, const char *key) {
+    snprintf(buf, cap, "%s.%s", arch, key);
+    return buf;
+}
+
 int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    mlcc_gguf_str arch;
-    if (mlcc_gguf_get_str(g, "general.architecture", &arch)) return -1;
-    if (arch.len != 5 || memcmp(arch.data, "llama", 5) != 0)
-        return mlcc_set_error("%s: general.architecture '%.*s' is not supported (llama)", g->path, (int)arch.len, arch.data);
-    snprintf(cfg->model_type, sizeof cfg->model_type, "llama");
+    mlcc_gguf_str a;
+    if (mlcc_gguf_get_str(g, "general.architecture", &a)) return -1;
+    static const char *const supported[] = {"llama", "qwen2", "qwen3", "phi3"};
+    const char *arch = NULL;
+    for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++)
+        if (a.len == strlen(supported[i]) && memcmp(a.data, supported[i], a.len) == 0) arch = supported[i];
+    if (!arch)
+        return mlcc_set_error("%s: general.architecture '%.*s' is not supported (llama, qwen2, qwen3, phi3)", g->path,
+                              (int)a.len, a.data);
+    if (mlcc_gguf_find_tensor(g, "rope_factors_long.weight"))
+        return mlcc_set_error("%s: long-context rope factors (rope_factors_long.weight) are not supported yet", g->path);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", arch);
     cfg->max_positions = 4096;
     cfg->rms_eps = 1e-5;
     cfg->rope_theta = 10000;
     cfg->act = ACT_SILU;
     cfg->bos_id = cfg->eos_id = -1;
-    if (gguf_int(g, "llama.embedding_length", &cfg->hidden, 1) || gguf_int(g, "llama.block_count", &cfg->layers, 1) ||
-        gguf_int(g, "llama.attention.head_count", &cfg->heads, 1) ||
-        gguf_int(g, "llama.feed_forward_length", &cfg->intermediate, 1) ||
-        gguf_int(g, "llama.context_length", &cfg->max_positions, 0) || gguf_int(g, "tokenizer.ggml.bos_token_id", &cfg->bos_id, 0) ||
-        gguf_int(g, "tokenizer.ggml.eos_token_id", &cfg->eos_id, 0))
+    char k[128];
+    if (gguf_int(g, akey(k, sizeof k, arch, "embedding_length"), &cfg->hidden, 1) ||
+        gguf_int(g, akey(k, sizeof k, arch, "block_count"), &cfg->layers, 1) ||
+        gguf_int(g, akey(k, sizeof k, arch, "attention.head_count"), &cfg->heads, 1) ||
+        gguf_int(g, akey(k, sizeof k, arch, "feed_forward_length"), &cfg->intermediate, 1) ||
+        gguf_int(g, akey(k, sizeof k, arch, "context_length"), &cfg->max_positions, 0) ||
+        gguf_int(g, "tokenizer.ggml.bos_token_id", &cfg->bos_id, 0) || gguf_int(g, "tokenizer.ggml.eos_token_id", &cfg->eos_id, 0))
         return -1;
     if (cfg->eos_id >= 0 && cfg->eos_id <= INT32_MAX) cfg->eos_ids[cfg->n_eos++] = (int32_t)cfg->eos_id;
     cfg->kv_heads = cfg->heads;
-    if (gguf_int(g, "llama.attention.head_count_kv", &cfg->kv_heads, 0)) return -1;
+    if (gguf_int(g, akey(k, sizeof k, arch, "attention.head_count_kv"), &cfg->kv_heads, 0)) return -1;
     if (cfg->hidden <= 0 || cfg->layers <= 0 || cfg->layers > MODEL_MAX_LAYERS || cfg->heads <= 0 || cfg->kv_heads <= 0 ||
-        cfg->heads % cfg->kv_heads || cfg->hidden % cfg->heads || cfg->intermediate <= 0)
-        return mlcc_set_error("%s: inconsistent llama.* dimensions", g->path);
-    cfg->head_dim = cfg->hidden / cfg->heads;
-    if (cfg->head_dim % 2 || cfg->head_dim > 4096) return mlcc_set_error("%s: head size %lld is not even and at most 4096", g->path, (long long)cfg->head_dim);
-    if (mlcc_gguf_find(g, "llama.rope.freq_base") && mlcc_gguf_get_float(g, "llama.rope.freq_base", &cfg->rope_theta)) return -1;
-    if (mlcc_gguf_find(g, "llama.attention.layer_norm_rms_epsilon") &&
-        mlcc_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &cfg->rms_eps))
+        cfg->heads % cfg->kv_heads || cfg->intermediate <= 0)
+        return mlcc_set_error("%s: inconsistent %s.* dimensions", g->path, arch);
+    /* head size: attention.key_length (qwen3: not hidden / heads), else hidden / heads */
+    cfg->head_dim = cfg->hidden % cfg->heads == 0 ? cfg->hidden / cfg->heads : 0;
+    if (gguf_int(g, akey(k, sizeof k, arch, "attention.key_length"), &cfg->head_dim, 0)) return -1;
+    int64_t value_len = cfg->head_dim;
+    if (gguf_int(g, akey(k, sizeof k, arch, "attention.value_length"), &value_len, 0)) return -1;
+    if (cfg->head_dim <= 0 || cfg->head_dim % 2 || cfg->head_dim > 4096 || value_len != cfg->head_dim)
+        return mlcc_set_error("%s: head size %lld (key) / %lld (value) is not supported", g->path, (long long)cfg->head_dim,
+                              (long long)value_len);
+    if (mlcc_gguf_find(g, akey(k, sizeof k, arch, "rope.freq_base")) && mlcc_gguf_get_float(g, k, &cfg->rope_theta)) return -1;
+    if (mlcc_gguf_find(g, akey(k, sizeof k, arch, "attention.layer_norm_rms_epsilon")) && mlcc_gguf_get_float(g, k, &cfg->rms_eps))
         return -1;
-    int64_t key_len = cfg->head_dim;
-    if (gguf_int(g, "llama.attention.key_length", &key_len, 0)) return -1;
-    if (key_len != cfg->head_dim)
-        return mlcc_set_error("%s: llama.attention.key_length %lld != embedding_length / head_count is not supported", g->path,
-                              (long long)key_len);
     int64_t rot = cfg->head_dim;
-    if (gguf_int(g, "llama.rope.dimension_count", &rot, 0)) return -1;
+    if (gguf_int(g, akey(k, sizeof k, arch, "rope.dimension_count"), &rot, 0)) return -1;
     if (rot != cfg->head_dim)
-        return mlcc_set_error("%s: llama.rope.dimension_count %lld != head size %lld (partial rotary) is not supported", g->path,
-                              (long long)rot, (long long)cfg->head_dim);
-    if (read_gguf_rope_scaling(g, cfg)) return -1;
+        return mlcc_set_error("%s: %s %lld != head size %lld (partial rotary) is not supported", g->path, k, (long long)rot,
+                              (long long)cfg->head_dim);
+    if (read_gguf_rope_scaling(g, arch, cfg)) return -1;
     const mlcc_gguf_tensor *emb = mlcc_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return mlcc_set_error("%s: missing tensor 'token_embd.weight'", g->path);
     cfg->vocab = (int64_t)emb->dims[1];

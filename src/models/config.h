@@ -41,7 +41,8 @@ typedef struct mlcc_model_config {
  * architecture's configure hook (models/arch.h) reads the rest. Errors name the file and the
  * field. */
 int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg);
-/* The llama-family configuration of a GGUF file (general.architecture = llama). */
+/* The configuration of a GGUF file (general.architecture llama, qwen2, qwen3, phi3; model_type
+ * becomes that name). */
 int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg);
 void model_config_free(mlcc_model_config *cfg);
 

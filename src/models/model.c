@@ -26,7 +26,12 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
         if (!g) return -1;
         int rc = model_config_from_gguf(g, &m->cfg);
         mlcc_gguf_close(g);
-        memset(&m->spec, 0, sizeof m->spec); /* llama */
+        /* llama.cpp's qwen2 / qwen3 / phi3 files: q/k/v biases / q/k norms / fused projections,
+         * as in transformers */
+        memset(&m->spec, 0, sizeof m->spec);
+        m->spec.qkv_bias = !strcmp(m->cfg.model_type, "qwen2");
+        m->spec.qk_norm = !strcmp(m->cfg.model_type, "qwen3");
+        m->spec.fused_qkv = m->spec.fused_gate_up = !strcmp(m->cfg.model_type, "phi3");
         return rc;
     }
     struct stat sb;

@@ -1,9 +1,9 @@
 /* weights.c - binding the graph's weight parameters to data: Hugging Face safetensors by name,
  * or GGUF through llama.cpp's tensor names. Everything becomes float32 for now.
  *
- * llama.cpp's converter permutes the rows of attn_q / attn_k within each head (it interleaves
- * the two rotary halves for its own rope layout); the permutation is undone here so the
- * Hugging Face "rotate half" rope applies to GGUF weights unchanged. */
+ * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
+ * interleaves the two rotary halves for its own rope layout); the permutation is undone here
+ * so the Hugging Face "rotate half" rope applies to GGUF weights unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +59,8 @@ static void gguf_name(const char *hf, char *out, size_t cap) {
         {"self_attn.q_proj", "attn_q"},   {"self_attn.k_proj", "attn_k"},     {"self_attn.v_proj", "attn_v"},
         {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
         {"mlp.down_proj", "ffn_down"},    {"input_layernorm", "attn_norm"},   {"post_attention_layernorm", "ffn_norm"},
+        {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
+        {"self_attn.qkv_proj", "attn_qkv"}, {"mlp.gate_up_proj", "ffn_up"}, /* phi3: fused */
     };
     out[0] = 0;
     if (!strcmp(hf, "model.embed_tokens.weight")) snprintf(out, cap, "token_embd.weight");
@@ -109,7 +111,10 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     float *dst = m->weights[i]->dl.data;
     if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst))
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
+    /* only llama.cpp's llama converter permutes (its other architectures use the NeoX rope,
+     * which is the Hugging Face layout) */
     size_t len = strlen(name);
+    if (strcmp(m->cfg.model_type, "llama") != 0) return 0;
     if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
         unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.heads);
     else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
