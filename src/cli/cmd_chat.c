@@ -309,6 +309,9 @@ int cmd_chat(int argc, char **argv) {
     fprintf(stderr, "[mlcc] model: %s\n", path);
 
     mlcc_jit_stats before = mlcc_jit_get_stats();
+    char *home = mlcc_home_dir();
+    fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
+    free(home);
     mlcc_model_options opt = {max_seq};
     c.model = mlcc_model_open(path, &opt);
     if (!c.model) {
