@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/dtype_name.h"
 #include "support/error.h"
 
 const char *dtype_str(mlcc_dtype t, char *buf) {
@@ -20,25 +21,10 @@ const char *dtype_str(mlcc_dtype t, char *buf) {
 }
 
 int dtype_parse(const char *s, mlcc_dtype *out) {
-    static const struct {
-        const char *prefix;
-        mlcc_dtype_code code;
-    } names[] = {{"bfloat", DT_BFLOAT}, {"float", DT_FLOAT}, {"uint", DT_UINT}, {"int", DT_INT},
-                 {"bf", DT_BFLOAT},     {"f", DT_FLOAT},     {"u", DT_UINT},    {"i", DT_INT}};
-    if (strcmp(s, "bool") == 0) return *out = DT_BOOL, 0;
-    if (strcmp(s, "handle") == 0) return *out = DT_HANDLE_T, 0;
     if (strcmp(s, "void") == 0) return *out = DT_VOID, 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t n = strlen(names[i].prefix);
-        if (strncmp(s, names[i].prefix, n) != 0) continue;
-        char *end;
-        long bits = strtol(s + n, &end, 10);
-        if (end == s + n || bits <= 0 || bits > 64) break;
-        long lanes = 1;
-        if (*end == 'x') lanes = strtol(end + 1, &end, 10);
-        if (*end || lanes < 1 || lanes > 1024) break;
-        *out = dtype_make(names[i].code, (int)bits, (int)lanes);
-        return 0;
-    }
-    return mlcc_set_error("unknown data type '%s'", s);
+    uint8_t code, bits;
+    uint16_t lanes;
+    if (mlcc_dtype_name_parse(s, &code, &bits, &lanes) != 0) return -1;
+    *out = dtype_make((mlcc_dtype_code)code, bits, lanes);
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mlcc/mlcc_runtime.h"
+#include "support/dtype_name.h"
 #include "support/error.h"
 
 int mlcc_dtype_eq(DLDataType a, DLDataType b) {
@@ -45,26 +46,11 @@ const char *mlcc_dtype_str(DLDataType t, char *buf) {
 }
 
 int mlcc_dtype_parse(const char *s, DLDataType *out) {
-    static const struct {
-        const char *prefix;
-        uint8_t code;
-    } names[] = {{"bfloat", kDLBfloat}, {"float", kDLFloat}, {"uint", kDLUInt}, {"int", kDLInt},
-                 {"bf", kDLBfloat},     {"f", kDLFloat},     {"u", kDLUInt},    {"i", kDLInt}};
-    if (strcmp(s, "bool") == 0) return *out = MLCC_DTYPE_BOOL, 0;
-    if (strcmp(s, "handle") == 0) return *out = MLCC_DTYPE(kDLOpaqueHandle, 64), 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t n = strlen(names[i].prefix);
-        if (strncmp(s, names[i].prefix, n) != 0) continue;
-        char *end;
-        long bits = strtol(s + n, &end, 10);
-        if (end == s + n || bits <= 0 || bits > 64) break;
-        long lanes = 1;
-        if (*end == 'x') lanes = strtol(end + 1, &end, 10);
-        if (*end || lanes < 1 || lanes > 1024) break;
-        *out = (DLDataType){names[i].code, (uint8_t)bits, (uint16_t)lanes};
-        return 0;
-    }
-    return mlcc_set_error("unknown data type '%s'", s);
+    uint8_t code, bits;
+    uint16_t lanes;
+    if (mlcc_dtype_name_parse(s, &code, &bits, &lanes) != 0) return -1;
+    *out = (DLDataType){code, bits, lanes};
+    return 0;
 }
 
 static uint32_t float_bits(float f) {
