@@ -220,14 +220,7 @@ mlcc_stmt *ir_mutate_stmt_children(ir_mutator *m, mlcc_stmt *s) {
     switch (s->kind) {
     case STMT_FOR: {
         mlcc_expr *min = ir_mutate_expr(m, s->for_.min), *ext = ir_mutate_expr(m, s->for_.extent);
-        mlcc_stmt *body = ir_mutate_stmt(m, s->for_.body);
-        if (min == s->for_.min && ext == s->for_.extent && body == s->for_.body) return s;
-        mlcc_stmt *r = ir_alloc(sizeof *r);
-        *r = *s;
-        r->for_.min = min;
-        r->for_.extent = ext;
-        r->for_.body = body;
-        return r;
+        return ir_for_update(s, min, ext, ir_mutate_stmt(m, s->for_.body));
     }
     case STMT_BLOCK_REALIZE: {
         int changed = 0;

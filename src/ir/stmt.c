@@ -35,6 +35,16 @@ mlcc_stmt *ir_for_thread(mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent, cons
     return s;
 }
 
+mlcc_stmt *ir_for_update(mlcc_stmt *s, mlcc_expr *min, mlcc_expr *extent, mlcc_stmt *body) {
+    if (min == s->for_.min && extent == s->for_.extent && body == s->for_.body) return s;
+    mlcc_stmt *r = ir_alloc(sizeof *r);
+    *r = *s;
+    r->for_.min = min;
+    r->for_.extent = extent;
+    r->for_.body = body;
+    return r;
+}
+
 mlcc_stmt *ir_store(mlcc_buffer *buf, mlcc_expr *value, mlcc_expr **indices, int nidx) {
     mlcc_stmt *s = new_stmt(STMT_STORE);
     s->store.buffer = buf;

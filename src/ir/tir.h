@@ -275,6 +275,9 @@ mlcc_stmt *ir_for(mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent, mlcc_for_ki
                   mlcc_stmt *body);
 mlcc_stmt *ir_for_thread(mlcc_expr *var, mlcc_expr *min, mlcc_expr *extent, const char *tag,
                          mlcc_stmt *body);
+/* A copy of loop s with new bounds and body (kind, var, thread tag and annotations kept); s
+ * itself when nothing changed. */
+mlcc_stmt *ir_for_update(mlcc_stmt *s, mlcc_expr *min, mlcc_expr *extent, mlcc_stmt *body);
 mlcc_stmt *ir_store(mlcc_buffer *buf, mlcc_expr *value, mlcc_expr **indices, int nidx);
 mlcc_stmt *ir_allocate(mlcc_buffer *buf, mlcc_stmt *body);
 mlcc_stmt *ir_if(mlcc_expr *cond, mlcc_stmt *then_, mlcc_stmt *else_);

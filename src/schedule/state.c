@@ -150,14 +150,7 @@ static mlcc_stmt *simplify_hook(ir_mutator *m, mlcc_stmt *st) {
     if (st->kind == STMT_FOR) {
         mlcc_expr *min = arith_simplify(a, st->for_.min), *ext = arith_simplify(a, st->for_.extent);
         arith_bind_range(a, st->for_.var, min, ext);
-        mlcc_stmt *body = ir_mutate_stmt(m, st->for_.body);
-        if (min == st->for_.min && ext == st->for_.extent && body == st->for_.body) return st;
-        mlcc_stmt *r = ir_alloc(sizeof *r);
-        *r = *st;
-        r->for_.min = min;
-        r->for_.extent = ext;
-        r->for_.body = body;
-        return r;
+        return ir_for_update(st, min, ext, ir_mutate_stmt(m, st->for_.body));
     }
     if (st->kind == STMT_BLOCK_REALIZE) {
         mlcc_block *b = st->realize.block;

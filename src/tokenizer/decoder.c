@@ -185,22 +185,7 @@ static void wordpiece_cleanup(mlcc_strbuf *sb) {
                                      {" ,", ","},     {" ' ", "'"},          {" n't", "n't"},
                                      {" 'm", "'m"},   {" do not", " don't"}, {" 's", "'s"},
                                      {" 've", "'ve"}, {" 're", "'re"}};
-    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
-        const char *from = pairs[p][0], *to = pairs[p][1];
-        size_t fl = strlen(from);
-        mlcc_strbuf r = STRBUF_INIT;
-        size_t i = 0;
-        while (i < sb->len) {
-            if (i + fl <= sb->len && !memcmp(sb->data + i, from, fl)) {
-                sb_append(&r, to);
-                i += fl;
-            } else
-                sb_append_char(&r, sb->data[i++]);
-        }
-        sb_clear(sb);
-        sb_append_n(sb, r.data ? r.data : "", r.len);
-        sb_free(&r);
-    }
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) replace_in(sb, pairs[p][0], pairs[p][1]);
 }
 
 int tok_decode_chain(const tok_decoder *d, tok_ctx *ctx, tok_strs *v) {
