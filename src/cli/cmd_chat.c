@@ -255,6 +255,25 @@ static void repl(chat *c, const char *argv0) {
 
 /* ---- start-up ---- */
 
+/* The memory estimate: parameters, the KV cache the runner made, and the temporary buffers the
+ * library planned (from its metadata). */
+static void log_memory(const chat *c) {
+    size_t param_bytes = 0;
+    for (int i = 0; i < c->model->params.n; i++) param_bytes += mlcc_ndarray_nbytes(c->model->weights[i]);
+    const mlcc_model_config *mc = &c->model->cfg;
+    int64_t pages = c->runner.total_pages(c->runner.impl), page_size = c->model->bounds.page_size;
+    double kv_bytes = 2.0 * (double)mc->layers * (double)mc->kv_heads * (double)mc->head_dim * 4.0 * (double)(pages * page_size);
+    double temp_bytes = 0;
+    const char *meta = mlcc_vm_metadata(c->model->vm);
+    json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
+    json_t *t = j ? json_object_get(json_object_get(j, "memory"), "temporary_bytes") : NULL;
+    if (json_is_integer(t)) temp_bytes = (double)json_integer_value(t);
+    json_decref(j);
+    fprintf(stderr, "[mlcc] memory: parameters %.1f MB, KV cache %.1f MB (%lld tokens in %lld pages), temporary buffers %.1f MB\n",
+            param_bytes / 1048576.0, kv_bytes / 1048576.0, (long long)(pages * page_size), (long long)pages,
+            temp_bytes / 1048576.0);
+}
+
 static void log_devices(void) {
     void *cuda = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
     fprintf(stderr, "[mlcc] devices: cpu (%ld cores)%s\n", sysconf(_SC_NPROCESSORS_ONLN),
@@ -323,12 +342,14 @@ int cmd_chat(int argc, char **argv) {
     fprintf(stderr, "[mlcc] model library: %s\n",
             after.compiles > before.compiles ? "compiled now (cached for next time under MLCC_HOME/cache)"
                                              : "loaded from the compile cache");
-    size_t param_bytes = 0;
-    for (int i = 0; i < c.model->params.n; i++) param_bytes += mlcc_ndarray_nbytes(c.model->weights[i]);
-    const mlcc_model_config *mc = &c.model->cfg;
-    double kv_bytes = 2.0 * (double)mc->layers * (double)mc->kv_heads * (double)mc->head_dim * 4.0 * (double)c.model->max_seq;
-    fprintf(stderr, "[mlcc] memory: parameters %.1f MB, KV cache %.1f MB (%lld tokens)\n", param_bytes / 1048576.0,
-            kv_bytes / 1048576.0, (long long)c.model->max_seq);
+    c.tok = NULL;
+    if (mlcc_model_runner_init(&c.runner, c.model, 0) != 0) {
+        fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+        mlcc_model_free(c.model);
+        free(path);
+        return 1;
+    }
+    log_memory(&c);
 
     c.tok = mlcc_tokenizer_load(path);
     int ok = c.tok != NULL;
@@ -336,12 +357,12 @@ int cmd_chat(int argc, char **argv) {
     if (!ok) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
         if (c.tok) mlcc_tokenizer_free(c.tok);
+        mlcc_model_runner_free(&c.runner);
         mlcc_model_free(c.model);
         free(path);
         return 1;
     }
-    c.runner = mlcc_model_runner_new(c.model);
-    c.engine = mlcc_engine_new(&c.runner, c.tok, mc->eos_ids, mc->n_eos);
+    c.engine = mlcc_engine_new(&c.runner, c.tok, c.model->cfg.eos_ids, c.model->cfg.n_eos);
     c.messages = json_array();
     reset_conversation(&c);
     signal(SIGINT, on_sigint);
