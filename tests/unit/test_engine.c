@@ -256,6 +256,7 @@ static void test_batching(mlcc_tokenizer *tok, const int32_t *reply, size_t nrep
     CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
 
     /* an abort in flight: its pages go back, the others finish */
+    for (int i = 0; i < N; i++) sb_free(&a[i].text);
     memset(a, 0, sizeof a);
     int64_t ids[3];
     for (int i = 0; i < 3; i++) ids[i] = mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]);
@@ -306,6 +307,7 @@ static void test_preemption(mlcc_tokenizer *tok, const int32_t *reply, size_t nr
     CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
 
     /* one request longer than the whole pool: a clear error, nothing left behind */
+    for (int i = 0; i < N; i++) sb_free(&a[i].text);
     memset(a, 0, sizeof a);
     int32_t longp[64];
     for (int i = 0; i < 64; i++) longp[i] = 1000 + i;
@@ -318,7 +320,6 @@ static void test_preemption(mlcc_tokenizer *tok, const int32_t *reply, size_t nr
     wait_idle(e, &st);
     CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
     sb_free(&a[0].text);
-    for (int i = 1; i < N; i++) sb_free(&a[i].text);
     mlcc_engine_free(e);
 }
 
