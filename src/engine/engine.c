@@ -14,7 +14,8 @@
  *
  * The prefix cache keeps the sequences of finished requests (with the tokens they hold) for a
  * later request that starts the same way, as a chat does turn after turn: the new sequence is
- * a fork sharing the common pages. Entries are dropped oldest first when pages run short. */
+ * a fork sharing the common pages. Entries are dropped oldest first when pages run short. A
+ * running request's sequence serves the same way (a shared system prompt is prefilled once). */
 #include "engine/engine.h"
 
 #include <pthread.h>
@@ -222,25 +223,30 @@ static void cache_keep(mlcc_engine *e, request *r) {
 
 /* ---- admission, finishing, preemption ---- */
 
-/* Gives r a sequence: a fork of the cached prefix that covers most of its tokens (always
- * leaving one to compute, whose logits are needed), or a new one. */
+/* Gives r a sequence: a fork of the sequence - a cached prefix, or a running request's -
+ * that shares the most of its tokens (always leaving one to compute, whose logits are needed),
+ * or a new one. */
 static int assign_sequence(mlcc_engine *e, request *r) {
     mlcc_model_runner *m = e->model;
-    size_t best = 0, best_i = 0;
+    size_t best = 0;
+    int64_t parent = -1;
+    cached_prefix *hit = NULL;
     for (size_t i = 0; i < e->cache.len; i++) {
         size_t n = common_prefix(&e->cache.data[i].tokens, r->tokens.data, r->tokens.len);
-        if (n > best) best = n, best_i = i;
+        if (n > best) best = n, parent = e->cache.data[i].seq, hit = &e->cache.data[i];
+    }
+    for (size_t i = 0; i < e->live.len; i++) {
+        const request *o = e->live.data[i];
+        if (o == r || o->seq < 0) continue;
+        size_t n = 0, held = (size_t)o->computed;
+        while (n < held && n < r->tokens.len && o->tokens.data[n] == r->tokens.data[n]) n++;
+        if (n > best) best = n, parent = o->seq, hit = NULL;
     }
     if (best >= r->tokens.len) best = r->tokens.len - 1;
     int64_t seq = e->next_seq++;
-    int rc;
-    if (best > 0) {
-        rc = m->fork(m->impl, e->cache.data[best_i].seq, seq, (int64_t)best);
-        if (rc == 0) e->cache.data[best_i].last_used = ++e->clock;
-    } else {
-        rc = m->add(m->impl, seq);
-    }
+    int rc = best > 0 ? m->fork(m->impl, parent, seq, (int64_t)best) : m->add(m->impl, seq);
     if (rc) return rc;
+    if (hit) hit->last_used = ++e->clock;
     r->seq = seq;
     r->computed = (int64_t)best;
     if (r->result.preemptions == 0) r->result.reused_tokens = (int)best;
@@ -444,8 +450,11 @@ static int step_once(mlcc_engine *e) {
         request *r = e->live.data[i];
         if (r->seq < 0) continue;
         if (!prefill && remaining(r) == 1) add_to_step(e, &n, r, 1);
-        if (prefill && remaining(r) > 1 && budget > 0) {
+        if (prefill && remaining(r) > 1 && budget > 1) {
             int64_t len = remaining(r) < budget ? remaining(r) : budget;
+            /* never leave exactly one: the prompt's last token then goes through the same
+             * (prefill) kernel however the prompt was chunked, batched or not */
+            if (remaining(r) - len == 1) len--;
             add_to_step(e, &n, r, len);
             budget -= len;
         }

@@ -115,6 +115,12 @@ static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
     mlcc_model_options o = opt ? *opt : (mlcc_model_options){0};
     if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
         return mlcc_set_error("model options: sizes must not be negative");
+    if (o.mode) {
+        if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
+        o.max_seq = m->plan.context_window;
+        o.prefill_chunk = m->plan.prefill_chunk;
+        o.max_batch = m->plan.max_batch;
+    }
     decoder_bounds *b = &m->bounds;
     b->context_window = at_most(o.max_seq > 0 ? o.max_seq : 512, m->cfg.max_positions);
     b->prefill_chunk = at_most(o.prefill_chunk > 0 ? o.prefill_chunk : 256, b->context_window);

@@ -60,7 +60,7 @@ static int64_t total_pages(void *impl) {
 int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_tokens) {
     memset(runner, 0, sizeof *runner);
     const decoder_bounds *b = &m->bounds;
-    if (kv_tokens <= 0) kv_tokens = b->context_window * b->max_batch;
+    if (kv_tokens <= 0) kv_tokens = m->plan.kv_tokens > 0 ? m->plan.kv_tokens : b->context_window * b->max_batch;
     runner_state *r = mlcc_xcalloc(1, sizeof *r);
     r->model = m;
     r->kv = mlcc_model_create_kv_cache(m, b->max_batch, kv_tokens);

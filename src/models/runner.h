@@ -14,7 +14,8 @@
 #include "engine/engine.h"
 #include "models/model.h"
 
-/* kv_tokens: KV cache capacity in tokens (0: context window x max batch). The runner borrows
+/* kv_tokens: KV cache capacity in tokens (0: the mode's plan when m was opened with one, else
+ * context window x max batch). The runner borrows
  * m (free the runner first). 0, or -1 + error when the cache cannot be made. */
 int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_tokens);
 void mlcc_model_runner_free(mlcc_model_runner *runner);

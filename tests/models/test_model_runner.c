@@ -1,7 +1,7 @@
 /* test_model_runner.c - the KV-cache path and the engine's model runner over a compiled model:
  *   - decoding one token at a time through the paged KV cache gives the reference
  *     logits of every row, on fixtures with windows, soft-caps, q/k norms, llama3 rope;
- *   - the runner: the prompt fed in uneven chunks gives the reference logits after its last
+ *   - the runner: the prompt fed in chunks gives the reference logits after its last
  *     token, then one token per step reproduces the greedy ids; pop + the same tokens again,
  *     and a fork fed the same tokens, give the same logits; a step past the context window is
  *     an error that leaves the sequence; every page comes back;
@@ -48,8 +48,8 @@ static void test_runner(void) {
     float *logits = malloc(sizeof(float) * (size_t)vocab), *again = malloc(sizeof(float) * (size_t)vocab);
     int64_t seq = 7, len;
     CHECK_EQ_INT(r.add(r.impl, seq), 0);
-    for (int at = 0; at < n; at += 7) {
-        len = at + 7 <= n ? 7 : n - at;
+    for (int at = 0; at < n; at += 9) { /* 50 = 5 x 9 + 5: every chunk goes through prefill */
+        len = at + 9 <= n ? 9 : n - at;
         CHECK_EQ_INT(r.step(r.impl, &seq, &len, 1, tokens + at, logits), 0);
     }
     /* the last row of the reference */
@@ -153,7 +153,8 @@ static void collect(void *ctx, const char *text, size_t len) {
 
 typedef struct batch_out {
     mlcc_strbuf text;
-    int done;
+    int done, tokens;
+    mlcc_gen_result result;
 } batch_out;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -161,17 +162,25 @@ static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
 
 static void on_event(void *ctx, const mlcc_engine_event *ev) {
     batch_out *o = ctx;
-    sb_append_n(&o->text, ev->text, ev->len);
-    if (!ev->finish_reason) return;
     pthread_mutex_lock(&out_lock);
-    o->done = 1;
+    sb_append_n(&o->text, ev->text, ev->len);
+    if (ev->token >= 0) o->tokens++;
+    if (ev->finish_reason) o->result = *ev->result, o->done = 1;
     pthread_cond_broadcast(&out_cond);
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void wait_outs(batch_out *outs, int n) {
+    pthread_mutex_lock(&out_lock);
+    for (int k = 0; k < n; k++)
+        while (!outs[k].done) pthread_cond_wait(&out_cond, &out_lock);
     pthread_mutex_unlock(&out_lock);
 }
 
 /* The engine over the compiled model (tm-llama3: real tokenizer, chat prompt ids): at
  * temperature 0 it streams the text of the reference greedy ids; several prompts submitted at
- * once (batched decode, ragged prefill) give each the text it gets alone. */
+ * once (batched decode, ragged prefill; greedy and seeded sampling) give each the text it gets
+ * alone, with a running batch of at least 4; a shared prompt is prefilled once. */
 static void test_engine(void) {
     char *dir = test_data_path("models/tm-llama3");
     char path[512];
@@ -183,7 +192,7 @@ static void test_engine(void) {
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
     CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
-    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = 128, .max_batch = 4, .prefill_chunk = 64});
+    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = 128, .max_batch = 8, .prefill_chunk = 64});
     CHECK_MSG(m != NULL, "%s", mlcc_last_error());
     mlcc_model_runner r;
     if (tok && m && mlcc_model_runner_init(&r, m, 0) == 0) {
@@ -202,31 +211,66 @@ static void test_engine(void) {
         CHECK_MSG(want && strcmp(sb_cstr(&text), want) == 0, "engine text '%s', want '%s'", sb_cstr(&text), want ? want : "?");
         free(want);
 
-        /* batch equivalence: variants of the prompt, alone, then all at once */
-        enum { K = 4 };
+        /* batch equivalence: 8 variants of the prompt of different lengths, greedy and seeded
+         * sampling, different max_tokens: alone, then all at once */
+        enum { K = 8 };
         int32_t prompts[K][128];
+        mlcc_gen_config cfgs[K];
         char *alone[K];
         mlcc_engine_reset(e);
         for (int k = 0; k < K; k++) {
             memcpy(prompts[k], prompt, sizeof(int32_t) * (size_t)n);
             prompts[k][n - 3] = 1000 + 97 * k; /* a different word near the end */
+            cfgs[k] = cfg;
+            cfgs[k].max_tokens = ng - k;
+            if (k % 2) cfgs[k].sampling.temperature = 0.9f, cfgs[k].has_seed = 1, cfgs[k].seed = 100 + (uint64_t)k;
             sb_clear(&text);
-            CHECK_EQ_INT(mlcc_engine_generate(e, prompts[k], (size_t)n - (size_t)k, &cfg, collect, &text, &res), 0);
+            CHECK_EQ_INT(mlcc_engine_generate(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], collect, &text, &res), 0);
             alone[k] = sb_detach(&text);
             mlcc_engine_reset(e);
         }
         batch_out outs[K];
         memset(outs, 0, sizeof outs);
-        for (int k = 0; k < K; k++) CHECK(mlcc_engine_submit(e, prompts[k], (size_t)n - (size_t)k, &cfg, on_event, &outs[k]) > 0);
-        pthread_mutex_lock(&out_lock);
         for (int k = 0; k < K; k++)
-            while (!outs[k].done) pthread_cond_wait(&out_cond, &out_lock);
-        pthread_mutex_unlock(&out_lock);
+            CHECK(mlcc_engine_submit(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], on_event, &outs[k]) > 0);
+        wait_outs(outs, K);
         for (int k = 0; k < K; k++) {
             CHECK_MSG(strcmp(sb_cstr(&outs[k].text), alone[k]) == 0, "prompt %d batched: '%s', alone: '%s'", k,
                       sb_cstr(&outs[k].text), alone[k]);
             sb_free(&outs[k].text);
             free(alone[k]);
+        }
+        mlcc_engine_stats st0;
+        mlcc_engine_get_stats(e, &st0);
+        CHECK_MSG(st0.max_decode_batch >= 4, "the running batch never reached 4 (largest %d)", st0.max_decode_batch);
+
+        /* a shared system prompt is prefilled once: the second request, submitted while the
+         * first runs, forks its pages, and both give what they give alone */
+        int32_t shared[2][128];
+        char *solo[2];
+        for (int k = 0; k < 2; k++) {
+            memcpy(shared[k], prompt, sizeof(int32_t) * (size_t)n);
+            shared[k][n - 2] = 2000 + 11 * k;
+            mlcc_engine_reset(e);
+            sb_clear(&text);
+            CHECK_EQ_INT(mlcc_engine_generate(e, shared[k], (size_t)n, &cfg, collect, &text, &res), 0);
+            solo[k] = sb_detach(&text);
+        }
+        mlcc_engine_reset(e);
+        memset(outs, 0, sizeof outs);
+        CHECK(mlcc_engine_submit(e, shared[0], (size_t)n, &cfg, on_event, &outs[0]) > 0);
+        pthread_mutex_lock(&out_lock);
+        while (!outs[0].tokens && !outs[0].done) pthread_cond_wait(&out_cond, &out_lock);
+        pthread_mutex_unlock(&out_lock);
+        CHECK(mlcc_engine_submit(e, shared[1], (size_t)n, &cfg, on_event, &outs[1]) > 0);
+        wait_outs(outs, 2);
+        CHECK_MSG(outs[1].result.reused_tokens >= n - 2, "reused %d of the %d shared tokens", outs[1].result.reused_tokens,
+                  n - 2);
+        for (int k = 0; k < 2; k++) {
+            CHECK_MSG(strcmp(sb_cstr(&outs[k].text), solo[k]) == 0, "shared prefix %d: '%s', alone '%s'", k,
+                      sb_cstr(&outs[k].text), solo[k]);
+            sb_free(&outs[k].text);
+            free(solo[k]);
         }
         mlcc_engine_stats st;
         mlcc_engine_get_stats(e, &st);
