@@ -6,7 +6,7 @@
  *   - prefill logits of every row of prompts of 1, 17, 33 and 300 random tokens within 1e-4 of
  *     the float64 reference transformer (ref_forward.c), relative to max |reference logit|;
  *   - the decode path (KV cache, one token at a time) gives the same logits as prefill, row by
- *     row, within the same tolerance.
+ *     row, within the same tolerance, and so does the KV cache fed chunks of 1 to 64 tokens.
  * MLCC_TEST_ARCH=name runs one architecture; MLCC_TEST_SEED=n changes the seeds (printed with
  * each config, so a failure can be replayed). */
 #include <stdint.h>
@@ -178,7 +178,8 @@ static void make_case(const arch_case *a, int index, uint64_t seed, model_case *
     set_int(j, "hidden_size", c->hidden);
     set_int(j, "num_hidden_layers", c->layers);
     set_int(j, "num_attention_heads", c->heads);
-    set_int(j, "num_key_value_heads", c->kv_heads);
+    /* absent, num_key_value_heads defaults to num_attention_heads */
+    if (c->kv_heads != c->heads || new_form) set_int(j, "num_key_value_heads", c->kv_heads);
     if (explicit_head_dim) set_int(j, "head_dim", c->head_dim);
     set_int(j, "intermediate_size", c->intermediate);
     set_int(j, "vocab_size", c->vocab);
@@ -305,59 +306,115 @@ static double rel(const diff *d) {
     return d->max_abs / d->max_ref;
 }
 
-/* One prompt: prefill against the reference, decode against the reference and prefill.
- * Returns the worst relative errors through err_prefill / err_decode. */
+/* One prompt and its float64 reference logits [n, vocab]; the worst errors seen. */
+typedef struct prompt {
+    const model_case *mc;
+    int n;
+    int32_t *ids;
+    double *ref;
+    double err_prefill, err_decode;
+} prompt;
+
+static const double *ref_row(const prompt *p, int t) {
+    return p->ref + (size_t)t * (size_t)p->mc->ref.vocab;
+}
+
+/* Prefill logits of every row against the reference; *out gets them (NULL on failure). */
+static void check_prefill(prompt *p, mlcc_model *m, MLCCNDArray **out) {
+    int vocab = p->mc->ref.vocab;
+    MLCCNDArray *logits = NULL;
+    *out = NULL;
+    int rc = mlcc_model_prefill(m, p->ids, p->n, &logits);
+    CHECK_MSG(rc == 0, "%s, prompt of %d: prefill: %s", p->mc->label, p->n, mlcc_last_error());
+    if (rc) return;
+    if (logits->dl.ndim != 2 || logits->dl.shape[0] != p->n || logits->dl.shape[1] != vocab) {
+        CHECK_MSG(0, "%s, prompt of %d: prefill logits of the wrong shape", p->mc->label, p->n);
+        mlcc_ndarray_release(logits);
+        return;
+    }
+    const float *got = logits->dl.data;
+    diff d = {0};
+    for (int t = 0; t < p->n; t++) diff_row(&d, got + (size_t)t * (size_t)vocab, ref_row(p, t), ref_row(p, t), t, vocab);
+    p->err_prefill = fmax(p->err_prefill, rel(&d));
+    CHECK_MSG(rel(&d) <= TOLERANCE,
+              "%s, prompt of %d: prefill logits differ from the reference by %.3g relative (row %d, token id %d: got %.6g, "
+              "want %.6g; max |ref| %.4g)",
+              p->mc->label, p->n, rel(&d), d.row, d.col, got[(size_t)d.row * (size_t)vocab + (size_t)d.col],
+              ref_row(p, d.row)[d.col], d.max_ref);
+    *out = logits;
+}
+
+/* The decode path: the KV cache fed one token at a time; each step's logits against the
+ * reference and against prefill's row (when prefill ran). */
+static void check_decode(prompt *p, mlcc_model *m, const MLCCNDArray *prefill) {
+    int vocab = p->mc->ref.vocab;
+    mlcc_model_kv kv;
+    mlcc_model_kv_init(m, &kv);
+    float *row = malloc(sizeof(float) * (size_t)vocab);
+    double *prefill_row = malloc(sizeof(double) * (size_t)vocab);
+    diff dr = {0}, dp = {0};
+    for (int t = 0; t < p->n; t++) {
+        if (mlcc_model_forward(m, &kv, p->ids + t, 1, row)) {
+            CHECK_MSG(0, "%s, prompt of %d: decode step %d: %s", p->mc->label, p->n, t, mlcc_last_error());
+            break;
+        }
+        diff_row(&dr, row, ref_row(p, t), ref_row(p, t), t, vocab);
+        if (prefill) {
+            const float *pr = (const float *)prefill->dl.data + (size_t)t * (size_t)vocab;
+            for (int v = 0; v < vocab; v++) prefill_row[v] = pr[v];
+            diff_row(&dp, row, prefill_row, ref_row(p, t), t, vocab);
+        }
+    }
+    p->err_decode = fmax(p->err_decode, fmax(rel(&dr), rel(&dp)));
+    CHECK_MSG(rel(&dr) <= TOLERANCE, "%s, prompt of %d: decode logits differ from the reference by %.3g relative (row %d, token id %d)",
+              p->mc->label, p->n, rel(&dr), dr.row, dr.col);
+    CHECK_MSG(rel(&dp) <= TOLERANCE, "%s, prompt of %d: decode logits differ from prefill by %.3g relative (row %d, token id %d)",
+              p->mc->label, p->n, rel(&dp), dp.row, dp.col);
+    mlcc_model_kv_free(&kv);
+    free(row), free(prefill_row);
+}
+
+/* The KV cache fed chunks of several tokens after cached ones (what a chunked prefill does):
+ * the logits after each chunk's last token against the reference. */
+static void check_chunks(prompt *p, mlcc_model *m) {
+    static const int sizes[] = {5, 1, 16, 33, 64, 2};
+    int vocab = p->mc->ref.vocab;
+    mlcc_model_kv kv;
+    mlcc_model_kv_init(m, &kv);
+    float *row = malloc(sizeof(float) * (size_t)vocab);
+    diff d = {0};
+    for (int at = 0, k = 0; at < p->n; k++) {
+        int len = sizes[k % (int)(sizeof sizes / sizeof sizes[0])];
+        if (len > p->n - at) len = p->n - at;
+        if (mlcc_model_forward(m, &kv, p->ids + at, len, row)) {
+            CHECK_MSG(0, "%s, prompt of %d: chunk of %d after %d: %s", p->mc->label, p->n, len, at, mlcc_last_error());
+            break;
+        }
+        at += len;
+        diff_row(&d, row, ref_row(p, at - 1), ref_row(p, at - 1), at - 1, vocab);
+    }
+    p->err_decode = fmax(p->err_decode, rel(&d));
+    CHECK_MSG(rel(&d) <= TOLERANCE, "%s, prompt of %d: chunked forward differs from the reference by %.3g relative (row %d, token id %d)",
+              p->mc->label, p->n, rel(&d), d.row, d.col);
+    mlcc_model_kv_free(&kv);
+    free(row);
+}
+
+/* A prompt of n random tokens through prefill, decode and chunks; worst errors into *err_*. */
 static void check_prompt(const model_case *mc, mlcc_model *m, const weight_gen *wg, int n, rng *g, double *err_prefill,
                          double *err_decode) {
     const ref_config *c = &mc->ref;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
-    for (int i = 0; i < n; i++) ids[i] = rng_below(g, c->vocab);
-    double *ref = malloc(sizeof(double) * (size_t)n * (size_t)c->vocab);
-    ref_forward(c, &wg->ref, ids, n, ref);
-
-    MLCCNDArray *logits = NULL;
-    int rc = mlcc_model_prefill(m, ids, n, &logits);
-    CHECK_MSG(rc == 0, "%s, prompt of %d: prefill: %s", mc->label, n, mlcc_last_error());
-    diff pd = {0}, dd = {0}, dp = {0};
-    if (rc == 0) {
-        CHECK_MSG(logits->dl.shape[0] == n && logits->dl.shape[1] == c->vocab, "%s: prefill logits of shape [%lld, %lld]",
-                  mc->label, (long long)logits->dl.shape[0], (long long)logits->dl.shape[1]);
-        for (int t = 0; t < n; t++)
-            diff_row(&pd, (const float *)logits->dl.data + (size_t)t * (size_t)c->vocab, ref + (size_t)t * (size_t)c->vocab,
-                     ref + (size_t)t * (size_t)c->vocab, t, c->vocab);
-        *err_prefill = fmax(*err_prefill, rel(&pd));
-        CHECK_MSG(rel(&pd) <= TOLERANCE,
-                  "%s, prompt of %d: prefill logits differ from the reference by %.3g relative (row %d, token id %d: "
-                  "got %.6g, want %.6g; max |ref| %.4g)",
-                  mc->label, n, rel(&pd), pd.row, pd.col,
-                  ((const float *)logits->dl.data)[(size_t)pd.row * (size_t)c->vocab + (size_t)pd.col],
-                  ref[(size_t)pd.row * (size_t)c->vocab + (size_t)pd.col], pd.max_ref);
-    }
-
-    mlcc_model_kv kv;
-    mlcc_model_kv_init(m, &kv);
-    float *row = malloc(sizeof(float) * (size_t)c->vocab);
-    double *prefill_row = malloc(sizeof(double) * (size_t)c->vocab);
-    for (int t = 0; t < n; t++) {
-        if (mlcc_model_forward(m, &kv, ids + t, 1, row)) {
-            CHECK_MSG(0, "%s, prompt of %d: decode step %d: %s", mc->label, n, t, mlcc_last_error());
-            break;
-        }
-        const double *want = ref + (size_t)t * (size_t)c->vocab;
-        diff_row(&dd, row, want, want, t, c->vocab);
-        if (logits) {
-            for (int v = 0; v < c->vocab; v++) prefill_row[v] = ((const float *)logits->dl.data)[(size_t)t * (size_t)c->vocab + (size_t)v];
-            diff_row(&dp, row, prefill_row, want, t, c->vocab);
-        }
-    }
-    *err_decode = fmax(*err_decode, fmax(rel(&dd), rel(&dp)));
-    CHECK_MSG(rel(&dd) <= TOLERANCE, "%s, prompt of %d: decode logits differ from the reference by %.3g relative (row %d, token id %d)",
-              mc->label, n, rel(&dd), dd.row, dd.col);
-    CHECK_MSG(rel(&dp) <= TOLERANCE, "%s, prompt of %d: decode logits differ from prefill by %.3g relative (row %d, token id %d)",
-              mc->label, n, rel(&dp), dp.row, dp.col);
-    mlcc_model_kv_free(&kv);
+    prompt p = {mc, n, malloc(sizeof(int32_t) * (size_t)n), malloc(sizeof(double) * (size_t)n * (size_t)c->vocab), 0, 0};
+    for (int i = 0; i < n; i++) p.ids[i] = rng_below(g, c->vocab);
+    ref_forward(c, &wg->ref, p.ids, n, p.ref);
+    MLCCNDArray *logits;
+    check_prefill(&p, m, &logits);
+    check_decode(&p, m, logits);
+    if (n > 1) check_chunks(&p, m);
     mlcc_ndarray_release(logits);
-    free(row), free(prefill_row), free(ref), free(ids);
+    *err_prefill = fmax(*err_prefill, p.err_prefill);
+    *err_decode = fmax(*err_decode, p.err_decode);
+    free(p.ids), free(p.ref);
 }
 
 /* Writes the folder, opens it, checks every prompt length, removes the folder. */
@@ -392,7 +449,7 @@ static void run_case(const model_case *mc, uint64_t seed) {
             check_prompt(mc, m, &wg, PROMPT_LENGTHS[k], &g, &err_prefill, &err_decode);
         const ref_config *c = &mc->ref;
         printf("%-28s hidden %2d heads %d/%d head_dim %2d ffn %3d vocab %3d window %3d/%-3d  max rel error: prefill %.2g, "
-               "decode %.2g\n",
+               "decode/chunks %.2g\n",
                mc->label, c->hidden, c->heads, c->kv_heads, c->head_dim, c->intermediate, c->vocab, c->window[0], c->window[1],
                err_prefill, err_decode);
         mlcc_model_free(m);
