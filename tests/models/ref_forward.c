@@ -341,6 +341,11 @@ static void decoder_layer(const run *r, int layer, double *x) {
 }
 
 void ref_forward(const ref_config *c, const ref_weights *w, const int32_t *ids, int n, double *logits) {
+    if (c->layers > REF_MAX_LAYERS || c->heads % c->kv_heads || c->head_dim % 2) {
+        fprintf(stderr, "ref_forward: unsupported config (layers %d, heads %d/%d, head_dim %d)\n", c->layers, c->heads,
+                c->kv_heads, c->head_dim);
+        abort();
+    }
     run r = {c, w, n, malloc(sizeof(double) * (size_t)(c->head_dim / 2))};
     rope_inv_freq(c, r.inv_freq);
     const double *embed = get(w, "model.embed_tokens.weight", (size_t)c->vocab * (size_t)c->hidden);

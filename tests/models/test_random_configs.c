@@ -140,41 +140,27 @@ static void make_windows(const arch_case *a, int index, int new_form, rng *g, re
     }
 }
 
-/* Config `index` of architecture a: sizes and options drawn from g, written both as c (the
- * resolved config) and as config.json. */
-static void make_case(const arch_case *a, int index, uint64_t seed, model_case *mc) {
-    rng g = {seed};
-    ref_config *c = &mc->ref;
-    memset(c, 0, sizeof *c);
-    json_t *j = json_object();
-    mc->config = j;
-    c->arch = a->arch;
-    c->layers = 2;
-    int new_form = (index + (int)a->arch) % 2;
+/* Sizes: head_dim 12 / 20 / 40 by index, GQA groups 1 / 2 / 4, odd hidden, FFN and vocab sizes. */
+static void make_sizes(const arch_case *a, int index, int new_form, rng *g, ref_config *c, json_t *j) {
     static const int head_dims[NUM_CONFIGS] = {12, 20, 40};
     static const int group_sizes[NUM_CONFIGS] = {1, 2, 4};
+    c->layers = 2;
     c->head_dim = head_dims[index];
     /* Qwen2 and Phi3 derive head_dim from hidden_size / num_attention_heads */
     int explicit_head_dim = a->arch != REF_QWEN2 && a->arch != REF_PHI3;
     if (explicit_head_dim) {
-        c->kv_heads = 1 + rng_below(&g, 2);
+        c->kv_heads = 1 + rng_below(g, 2);
         c->heads = c->kv_heads * group_sizes[(index + (int)a->arch) % NUM_CONFIGS];
-        c->hidden = 40 + rng_below(&g, 25);
+        c->hidden = 40 + rng_below(g, 25);
     } else { /* hidden <= 64: 4 heads of 12 (groups of 4), 2 of 20 (2), 1 of 40 (1) */
         c->heads = 4 >> index;
         c->kv_heads = 1;
         c->hidden = c->heads * c->head_dim;
     }
-    c->vocab = 97 + rng_below(&g, 200);
+    c->vocab = 97 + rng_below(g, 200);
     if (c->vocab % 8 == 0) c->vocab++;
-    c->intermediate = 2 * (20 + rng_below(&g, 40)) + 1;
-    c->rms_eps = rng_below(&g, 2) ? 1e-5 : 1e-6;
-    static const double thetas[] = {10000, 500000, 1000000};
-    c->rope_theta = thetas[rng_below(&g, 3)];
-    c->act = a->arch == REF_GEMMA || a->arch == REF_GEMMA2 ? REF_GELU_TANH : REF_SILU;
-
-    json_object_set_new(j, "architectures", json_pack("[s]", a->class_name));
-    json_object_set_new(j, "model_type", json_string(a->model_type));
+    c->intermediate = 2 * (20 + rng_below(g, 40)) + 1;
+    c->rms_eps = rng_below(g, 2) ? 1e-5 : 1e-6;
     set_int(j, "hidden_size", c->hidden);
     set_int(j, "num_hidden_layers", c->layers);
     set_int(j, "num_attention_heads", c->heads);
@@ -185,27 +171,33 @@ static void make_case(const arch_case *a, int index, uint64_t seed, model_case *
     set_int(j, "vocab_size", c->vocab);
     set_int(j, "max_position_embeddings", 4096);
     json_object_set_new(j, "rms_norm_eps", json_real(c->rms_eps));
-    set_int(j, "bos_token_id", 1);
-    set_int(j, "eos_token_id", 2);
-    json_object_set_new(j, "torch_dtype", json_string("float32"));
+}
 
-    /* rope scaling: llama3 on two llama configs, linear on the third and on one qwen2 config */
+/* Rotary embedding: llama3 scaling on two llama configs, linear on the third and on one qwen2
+ * config, the plain one elsewhere; the classic form of config 0 spells rope_type "type". */
+static void make_rope(const arch_case *a, int index, int new_form, rng *g, ref_config *c, json_t *j) {
+    static const double thetas[] = {10000, 500000, 1000000};
+    c->rope_theta = thetas[rng_below(g, 3)];
     if (a->arch == REF_LLAMA && index < 2) {
         c->rope = REF_ROPE_LLAMA3;
-        c->rope_factor = 2 + rng_below(&g, 7);
+        c->rope_factor = 2 + rng_below(g, 7);
         c->low_freq_factor = 1;
-        c->high_freq_factor = 2 + rng_below(&g, 3);
-        c->rope_original_max = 32 + rng_below(&g, 96);
+        c->high_freq_factor = 2 + rng_below(g, 3);
+        c->rope_original_max = 32 + rng_below(g, 96);
     } else if ((a->arch == REF_LLAMA && index == 2) || (a->arch == REF_QWEN2 && index == 1)) {
         c->rope = REF_ROPE_LINEAR;
-        c->rope_factor = 1.5 + rng_below(&g, 3);
+        c->rope_factor = 1.5 + rng_below(g, 3);
     }
     set_rope(j, c, new_form, index == 0);
+}
 
-    /* heads tied to the embeddings, biases: a mix per architecture (Gemma ties by default) */
+/* Tied heads, biases and the activation: a mix per architecture (Gemma ties by default, and
+ * config 1 of gemma/gemma2 leaves tie_word_embeddings out). */
+static void make_options(const arch_case *a, int index, ref_config *c, json_t *j) {
     static const int tie[][NUM_CONFIGS] = {{0, 1, 0}, {0, 0, 1}, {0, 0, 1}, {1, 0, 0}, {0, 1, 0}, {1, 1, 0}, {1, 1, 1}};
+    int gemma = a->arch == REF_GEMMA || a->arch == REF_GEMMA2;
     c->tie_embeddings = tie[a->arch][index];
-    if (!((a->arch == REF_GEMMA || a->arch == REF_GEMMA2) && index == 1)) set_bool(j, "tie_word_embeddings", c->tie_embeddings);
+    if (!(gemma && index == 1)) set_bool(j, "tie_word_embeddings", c->tie_embeddings);
     if (a->arch == REF_LLAMA) {
         c->attention_bias = index == 1;
         c->mlp_bias = index >= 1;
@@ -214,22 +206,45 @@ static void make_case(const arch_case *a, int index, uint64_t seed, model_case *
     if (a->arch == REF_QWEN3 || a->arch == REF_GEMMA) c->attention_bias = index == 2;
     if (a->arch == REF_GEMMA2) c->attention_bias = index == 1;
     set_bool(j, "attention_bias", c->attention_bias);
-
-    if (a->arch == REF_GEMMA || a->arch == REF_GEMMA2) {
-        /* the activation under either key (transformers has read both over time) */
+    c->act = gemma ? REF_GELU_TANH : REF_SILU;
+    if (gemma) { /* under either key (transformers has read both over time) */
         if (index != 1) json_object_set_new(j, "hidden_activation", json_string("gelu_pytorch_tanh"));
         if (index != 2) json_object_set_new(j, "hidden_act", json_string("gelu_pytorch_tanh"));
     } else {
         json_object_set_new(j, "hidden_act", json_string("silu"));
     }
-    if (a->arch == REF_GEMMA2) {
-        c->query_pre_attn_scalar = index == 0 ? c->head_dim : 16 + 8 * rng_below(&g, 6);
-        c->attn_softcap = index == 2 ? 0 : 3 + rng_below(&g, 10);
-        c->final_softcap = index == 1 ? 0 : 5 + rng_below(&g, 15);
-        json_object_set_new(j, "query_pre_attn_scalar", json_real(c->query_pre_attn_scalar));
-        json_object_set_new(j, "attn_logit_softcapping", c->attn_softcap > 0 ? json_real(c->attn_softcap) : json_null());
-        json_object_set_new(j, "final_logit_softcapping", c->final_softcap > 0 ? json_real(c->final_softcap) : json_null());
-    }
+}
+
+/* Gemma2's score scale and soft-caps (each switched off by null in one config). */
+static void make_gemma2(int index, rng *g, ref_config *c, json_t *j) {
+    c->query_pre_attn_scalar = index == 0 ? c->head_dim : 16 + 8 * rng_below(g, 6);
+    c->attn_softcap = index == 2 ? 0 : 3 + rng_below(g, 10);
+    c->final_softcap = index == 1 ? 0 : 5 + rng_below(g, 15);
+    json_object_set_new(j, "query_pre_attn_scalar", json_real(c->query_pre_attn_scalar));
+    json_object_set_new(j, "attn_logit_softcapping", c->attn_softcap > 0 ? json_real(c->attn_softcap) : json_null());
+    json_object_set_new(j, "final_logit_softcapping", c->final_softcap > 0 ? json_real(c->final_softcap) : json_null());
+}
+
+/* Config `index` of architecture a, drawn from seed, both as mc->ref (the resolved config)
+ * and as mc->config (config.json). Configs alternate between the classic form and the
+ * rope_parameters (+ layer_types) form. */
+static void make_case(const arch_case *a, int index, uint64_t seed, model_case *mc) {
+    rng g = {seed};
+    ref_config *c = &mc->ref;
+    memset(c, 0, sizeof *c);
+    json_t *j = json_object();
+    mc->config = j;
+    c->arch = a->arch;
+    int new_form = (index + (int)a->arch) % 2;
+    json_object_set_new(j, "architectures", json_pack("[s]", a->class_name));
+    json_object_set_new(j, "model_type", json_string(a->model_type));
+    set_int(j, "bos_token_id", 1);
+    set_int(j, "eos_token_id", 2);
+    json_object_set_new(j, "torch_dtype", json_string("float32"));
+    make_sizes(a, index, new_form, &g, c, j);
+    make_rope(a, index, new_form, &g, c, j);
+    make_options(a, index, c, j);
+    if (a->arch == REF_GEMMA2) make_gemma2(index, &g, c, j);
     make_windows(a, index, new_form, &g, c, j);
     snprintf(mc->label, sizeof mc->label, "%s/%d (seed %llu)", a->model_type, index, (unsigned long long)seed);
 }
