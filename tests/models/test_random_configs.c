@@ -164,8 +164,10 @@ static void make_sizes(const arch_case *a, int index, int new_form, rng *g, ref_
     set_int(j, "hidden_size", c->hidden);
     set_int(j, "num_hidden_layers", c->layers);
     set_int(j, "num_attention_heads", c->heads);
-    /* absent, num_key_value_heads defaults to num_attention_heads */
-    if (c->kv_heads != c->heads || new_form) set_int(j, "num_key_value_heads", c->kv_heads);
+    /* absent, num_key_value_heads means num_attention_heads in LlamaConfig and Phi3Config (but 8
+     * in MistralConfig, 16 in Gemma's, 32 in Qwen's) */
+    int kv_default = a->arch == REF_LLAMA || a->arch == REF_PHI3;
+    if (c->kv_heads != c->heads || new_form || !kv_default) set_int(j, "num_key_value_heads", c->kv_heads);
     if (explicit_head_dim) set_int(j, "head_dim", c->head_dim);
     set_int(j, "intermediate_size", c->intermediate);
     set_int(j, "vocab_size", c->vocab);
