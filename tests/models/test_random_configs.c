@@ -366,7 +366,7 @@ static void check_prefill(prompt *p, mlcc_model *m, MLCCNDArray **out) {
 static void check_decode(prompt *p, mlcc_model *m, const MLCCNDArray *prefill) {
     int vocab = p->mc->ref.vocab;
     mlcc_model_kv kv;
-    mlcc_model_kv_init(m, &kv);
+    CHECK_MSG(mlcc_model_kv_init(m, &kv) == 0, "%s", mlcc_last_error());
     float *row = malloc(sizeof(float) * (size_t)vocab);
     double *prefill_row = malloc(sizeof(double) * (size_t)vocab);
     diff dr = {0}, dp = {0};
@@ -397,7 +397,7 @@ static void check_chunks(prompt *p, mlcc_model *m) {
     static const int sizes[] = {5, 1, 16, 33, 64, 2};
     int vocab = p->mc->ref.vocab;
     mlcc_model_kv kv;
-    mlcc_model_kv_init(m, &kv);
+    CHECK_MSG(mlcc_model_kv_init(m, &kv) == 0, "%s", mlcc_last_error());
     float *row = malloc(sizeof(float) * (size_t)vocab);
     diff d = {0};
     for (int at = 0, k = 0; at < p->n; k++) {
@@ -456,7 +456,8 @@ static void run_case(const model_case *mc, uint64_t seed) {
     ok = ok && safetensors_write(weights_path, wg.tensors, (size_t)wg.n, NULL) == 0;
     CHECK_MSG(ok, "%s: %s", mc->label, mlcc_last_error());
 
-    mlcc_model_options opt = {.max_seq = MAX_SEQ};
+    /* prefill in chunks of 64 (every row's logits), so prompts of 300 cross chunk boundaries */
+    mlcc_model_options opt = {.max_seq = MAX_SEQ, .prefill_chunk = 64, .logit_rows = 64};
     mlcc_model *m = ok ? mlcc_model_open(dir, &opt) : NULL;
     CHECK_MSG(!ok || m != NULL, "%s: %s", mc->label, mlcc_last_error());
     if (m) {
