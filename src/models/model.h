@@ -23,6 +23,7 @@
 #include "models/arch.h"
 #include "models/decoder.h"
 #include "runtime/kv_cache.h"
+#include "support/strbuf.h"
 #include "runtime/vm.h"
 
 typedef struct mlcc_model_options {
@@ -65,6 +66,9 @@ typedef struct mlcc_model {
  * error naming the file and the field or tensor on failure. */
 mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt);
 void mlcc_model_free(mlcc_model *m);
+/* The model's IRModule as built (graph functions and PrimFuncs, before any pass), or only the
+ * function `only`, printed into out; needs the config, not the weights. */
+int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out);
 
 /* The library's create_kv_cache: room for max_total_len tokens over up to max_batch
  * sequences. NULL + error on failure. */
