@@ -262,8 +262,8 @@ typedef struct weight_gen {
     int n, cap;
 } weight_gen;
 
-/* Scales keep activations O(1): projections of variance 1/in, embeddings of variance 1, norm
- * scales near 1, small biases. */
+/* Scales keep activations O(1): projections of variance 1/in (4/in for MLP gates), embeddings
+ * of variance 1 / embed_var_divisor, norm scales near 1, small biases. */
 static void gen_param(void *ctx, const char *name, int rows, int cols, ref_param_kind kind) {
     weight_gen *wg = ctx;
     size_t count = (size_t)rows * (size_t)(cols ? cols : 1);
