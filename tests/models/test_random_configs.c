@@ -6,7 +6,8 @@
  *   - prefill logits of every row of prompts of 1, 17, 33 and 300 random tokens within 1e-4 of
  *     the float64 reference transformer (ref_forward.c), relative to max |reference logit|;
  *   - the decode path (KV cache, one token at a time) gives the same logits as prefill, row by
- *     row, within the same tolerance, and so does the KV cache fed chunks of 1 to 64 tokens.
+ *     row, within the same tolerance, and so does the KV cache fed chunks of 1 to 64 tokens
+ *     (and, after popping the last 20 tokens, fed them again).
  * MLCC_TEST_ARCH=name runs one architecture; MLCC_TEST_SEED=n changes the seeds (printed with
  * each config, so a failure can be replayed). */
 #include <stdint.h>
@@ -261,8 +262,8 @@ typedef struct weight_gen {
     int n, cap;
 } weight_gen;
 
-/* Scales keep activations O(1): projections of variance 1/in, embeddings of variance 1, norm
- * scales near 1, small biases. */
+/* Scales keep activations O(1): projections of variance 1/in (4/in for MLP gates), embeddings
+ * of variance 1 / embed_var_divisor, norm scales near 1, small biases. */
 static void gen_param(void *ctx, const char *name, int rows, int cols, ref_param_kind kind) {
     weight_gen *wg = ctx;
     size_t count = (size_t)rows * (size_t)(cols ? cols : 1);
@@ -391,8 +392,9 @@ static void check_decode(prompt *p, mlcc_model *m, const MLCCNDArray *prefill) {
     free(row), free(prefill_row);
 }
 
-/* The KV cache fed chunks of several tokens after cached ones (what a chunked prefill does):
- * the logits after each chunk's last token against the reference. */
+/* The KV cache fed chunks of several tokens after cached ones (what a chunked prefill does),
+ * then the last 20 popped and fed again: the logits after each chunk's last token against the
+ * reference. */
 static void check_chunks(prompt *p, mlcc_model *m) {
     static const int sizes[] = {5, 1, 16, 33, 64, 2};
     int vocab = p->mc->ref.vocab;
@@ -409,6 +411,19 @@ static void check_chunks(prompt *p, mlcc_model *m) {
         }
         at += len;
         diff_row(&d, row, ref_row(p, at - 1), ref_row(p, at - 1), at - 1, vocab);
+    }
+    /* drop the last 20 tokens and feed them again (7, then 13): the cache forgot them */
+    if (p->n > 20 && kv.len == p->n) {
+        int rc = mlcc_model_kv_pop(m, &kv, 20);
+        CHECK_MSG(rc == 0, "%s, prompt of %d: pop: %s", p->mc->label, p->n, mlcc_last_error());
+        int at = p->n - 20;
+        for (int k = 0; rc == 0 && k < 2; k++) {
+            int len = k == 0 ? 7 : 13;
+            rc = mlcc_model_forward(m, &kv, p->ids + at, len, row);
+            CHECK_MSG(rc == 0, "%s, prompt of %d: chunk of %d after a pop: %s", p->mc->label, p->n, len, mlcc_last_error());
+            at += len;
+            if (rc == 0) diff_row(&d, row, ref_row(p, at - 1), ref_row(p, at - 1), at - 1, vocab);
+        }
     }
     p->err_decode = fmax(p->err_decode, rel(&d));
     CHECK_MSG(rel(&d) <= TOLERANCE, "%s, prompt of %d: chunked forward differs from the reference by %.3g relative (row %d, token id %d)",
