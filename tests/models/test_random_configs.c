@@ -414,7 +414,7 @@ static void check_chunks(prompt *p, mlcc_model *m) {
     }
     /* drop the last 20 tokens and feed them again (7, then 13): the cache forgot them */
     if (p->n > 20 && kv.len == p->n) {
-        int rc = mlcc_model_kv_pop(m, &kv, 20);
+        int rc = mlcc_model_kv_pop(&kv, 20);
         CHECK_MSG(rc == 0, "%s, prompt of %d: pop: %s", p->mc->label, p->n, mlcc_last_error());
         int at = p->n - 20;
         for (int k = 0; rc == 0 && k < 2; k++) {
