@@ -132,7 +132,11 @@ static void unlink_call(http_server *s, http_call *c) {
     if (c->next) c->next->prev = c->prev;
     s->ncalls--;
     free(c);
-    if (s->shutting_down && s->ncalls == 0) event_base_loopexit(s->base, NULL);
+    if (s->shutting_down && s->ncalls == 0) {
+        /* the last reply is still in libevent's output buffers: give it a moment to leave */
+        struct timeval flush = {0, 500 * 1000};
+        event_base_loopexit(s->base, &flush);
+    }
 }
 
 /* Engine threads: queue the response for the I/O thread. */

@@ -176,14 +176,17 @@ static serve_usage request_usage(const llm_request *r) {
 static int finish_request(llm_request *r, char *last_chunk) {
     mlcc_llm *llm = r->llm;
     serve_usage usage = request_usage(r);
-    int status = 200;
+    int status = r->failed ? 500 : r->cancelled ? 499 : 200;
+    /* counted before the final call: a client that reads the metrics right after sees it */
+    serve_metrics_count_status(llm->metrics, status);
+    serve_metrics_add_tokens(llm->metrics, usage.prompt_tokens, usage.completion_tokens);
+    serve_metrics_observe_e2e(llm->metrics, now_seconds() - r->submit_time);
     if (r->failed || r->cancelled) {
         free(last_chunk);
         serve_error err;
         if (r->failed)
             serve_error_set(&err, 500, "server_error", NULL, NULL, "The engine failed: %s", r->error);
         else serve_error_set(&err, 499, "cancelled", "request_cancelled", NULL, "The request was cancelled.");
-        status = err.status;
         deliver(r, serve_error_json(&err), status, 1);
     } else if (r->req.stream) {
         if (r->req.include_usage) {
@@ -199,9 +202,6 @@ static int finish_request(llm_request *r, char *last_chunk) {
         deliver(r, serve_response_json(&r->info, choices, r->nchoices, &usage), 200, 1);
         free(choices);
     }
-    serve_metrics_count_status(llm->metrics, status);
-    serve_metrics_add_tokens(llm->metrics, usage.prompt_tokens, usage.completion_tokens);
-    serve_metrics_observe_e2e(llm->metrics, now_seconds() - r->submit_time);
     return status;
 }
 
