@@ -42,7 +42,7 @@ typedef struct http_call {
     struct evhttp_connection *conn;
     uint64_t id;
     int stream;
-    int gone;    /* the client disconnected: req is freed */
+    int gone;    /* the client disconnected; req is NULL, or detached and ours to free */
     int aborted; /* the client was seen leaving (peek_clients); req is still ours */
     struct http_call *prev, *next;
 } http_call;
@@ -162,11 +162,15 @@ static void on_llm_response(void *user, const char *json, int status, int final)
     }
 }
 
+/* The connection is going away. When the client left (end of file, a socket error, a timeout)
+ * libevent detaches the unfinished request from the connection and leaves it to us: we free it
+ * once the final response comes. When the connection is freed with the request still attached
+ * (evhttp_free at shutdown), libevent frees the request with it. */
 static void on_client_close(struct evhttp_connection *conn, void *arg) {
     http_call *c = arg;
     (void)conn;
     c->gone = 1;
-    c->req = NULL;
+    if (c->req && evhttp_request_get_connection(c->req) != NULL) c->req = NULL;
     mlcc_llm_abort(c->srv->llm, c->id);
 }
 
@@ -212,6 +216,9 @@ static void deliver(http_server *s, inbox_msg *m) {
                 evhttp_send_reply_end(c->req);
             }
         }
+    } else if (m->final && c->req) {
+        evhttp_request_free(c->req); /* detached from its closed connection: ours */
+        c->req = NULL;
     }
     if (m->final) unlink_call(s, c);
 }
@@ -418,7 +425,10 @@ static int bound_port(struct evhttp_bound_socket *b) {
 /* After the loop: calls still open are aborted; wait for their final responses (the engine
  * delivers them promptly once aborted), touching no evhttp object. */
 static void finish_open_calls(http_server *s) {
-    for (http_call *c = s->calls; c; c = c->next) c->gone = 1;
+    for (http_call *c = s->calls; c; c = c->next) {
+        if (!c->gone) c->req = NULL; /* freed by evhttp_free with its connection */
+        c->gone = 1;
+    }
     abort_all(s);
     pthread_mutex_lock(&s->lock);
     while (s->ncalls > 0) {
@@ -428,6 +438,7 @@ static void finish_open_calls(http_server *s) {
         pthread_mutex_unlock(&s->lock);
         while (m) {
             inbox_msg *next = m->next;
+            if (m->final && m->call->gone && m->call->req) evhttp_request_free(m->call->req);
             if (m->final) unlink_call(s, m->call);
             free(m->json);
             free(m);

@@ -63,6 +63,21 @@ grep -q '^# TYPE mlcc_time_to_first_token_seconds histogram' <<<"$prom" && grep 
 # garbage that is not HTTP at all, then the server still answers
 printf 'GARBAGE \x01\x02\r\n\r\n' | curl -s --max-time 2 telnet://127.0.0.1:$port >/dev/null 2>&1
 [ "$(curl -s "$base/health")" = '{"status":"ok"}' ] && ok || bad "serving after garbage"
+# malformed HTTP: each gets an answer or a closed connection, never a crash
+raw() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf '%b' \"\$1\" >&3; cat <&3" _ "$1" 2>/dev/null | head -c 200; }
+big_header=$(head -c 70000 /dev/zero | tr '\0' 'a')
+for req in 'BREW /v1/models HTTP/1.1\r\nHost: x\r\n\r\n' \
+           'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"messages"' \
+           'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n{}' \
+           'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -5\r\n\r\n' \
+           'POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n' \
+           "GET /health HTTP/1.1\\r\\nX-Big: $big_header\\r\\n\\r\\n" \
+           'GET /v1/models/%zz%00 HTTP/1.1\r\n\r\n' 'GET http://[::1 HTTP/1.1\r\n\r\n'; do
+    raw "$req" >/dev/null
+done
+[ "$(curl -s "$base/health")" = '{"status":"ok"}' ] && ok || bad "serving after malformed HTTP"
+chunked=$(curl -s "${auth[@]}" -H 'Transfer-Encoding: chunked' "$base/v1/completions" -d '{"prompt":[1,2,3],"max_tokens":2,"temperature":0}')
+grep -q '"completion_tokens":2' <<<"$chunked" && ok || bad "chunked request body: $chunked"
 rm -f /tmp/mlcc-serve-404.$$
 
 # ---- graceful shutdown: an open request finishes, then the server exits 0 ----
