@@ -206,7 +206,10 @@ static void deliver(http_server *s, inbox_msg *m) {
     http_call *c = m->call;
     if (!c->gone) {
         /* before replying: libevent may free a finished connection once the reply is out */
-        if (m->final) evhttp_connection_set_closecb(c->conn, NULL, NULL);
+        if (m->final) {
+            evhttp_connection_set_closecb(c->conn, NULL, NULL);
+            evhttp_connection_set_timeout(c->conn, s->opt.timeout_s);
+        }
         if (!c->stream) {
             reply_json(s, c->req, m->status, m->json);
         } else {
@@ -280,6 +283,9 @@ static void handle_generation(http_server *s, struct evhttp_request *req, mlcc_l
     s->calls = c;
     s->ncalls++;
     evhttp_connection_set_closecb(c->conn, on_client_close, c);
+    /* the idle timeout is for idle connections and slow senders, not for a request waiting on
+     * the engine (a client that leaves is noticed by peek_clients) */
+    evhttp_connection_set_timeout(c->conn, 7 * 86400);
     if (c->stream) {
         add_common_headers(s, req, "text/event-stream");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
