@@ -49,6 +49,7 @@ struct mlcc_llm {
     int shutting_down;
     uint64_t next_id;
     atomic_llong kv_used;
+    atomic_int requests_waiting, requests_running; /* requests, not sequences */
 };
 
 /* One choice (one sequence) of a request. */
@@ -86,6 +87,7 @@ typedef struct llm_request {
     char error[512];
     double submit_time;
     int got_first_text;
+    int started; /* a sequence of it has started: counted as running, no longer waiting */
 } llm_request;
 
 static double now_seconds(void) {
@@ -133,9 +135,14 @@ static void on_start(serve_seq *seq) {
     llm_request *r = c->req;
     c->kv_held = (int64_t)seq->nprompt;
     atomic_fetch_add(&r->llm->kv_used, c->kv_held);
-    if (!r->req.stream || r->req.kind != SERVE_CHAT) return;
     pthread_mutex_lock(&r->lock);
-    if (!r->failed && !r->cancelled) deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL), 200, 0);
+    if (!r->started) {
+        r->started = 1;
+        atomic_fetch_sub(&r->llm->requests_waiting, 1);
+        atomic_fetch_add(&r->llm->requests_running, 1);
+    }
+    if (r->req.stream && r->req.kind == SERVE_CHAT && !r->failed && !r->cancelled)
+        deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL), 200, 0);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -177,6 +184,7 @@ static int finish_request(llm_request *r, char *last_chunk) {
     mlcc_llm *llm = r->llm;
     serve_usage usage = request_usage(r);
     int status = r->failed ? 500 : r->cancelled ? 499 : 200;
+    atomic_fetch_sub(r->started ? &llm->requests_running : &llm->requests_waiting, 1);
     /* counted before the final call: a client that reads the metrics right after sees it */
     serve_metrics_count_status(llm->metrics, status);
     serve_metrics_add_tokens(llm->metrics, usage.prompt_tokens, usage.completion_tokens);
@@ -365,8 +373,7 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
     build_choices(llm, r);
 
     pthread_mutex_lock(&llm->lock);
-    int running, waiting;
-    serve_sched_counts(llm->sched, &running, &waiting);
+    int waiting = atomic_load(&llm->requests_waiting);
     if (llm->shutting_down || waiting >= llm->max_waiting) {
         int closing = llm->shutting_down;
         pthread_mutex_unlock(&llm->lock);
@@ -382,6 +389,7 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
     r->info = (serve_response_info){sk, r->idstr, llm->model_id, (int64_t)time(NULL), r->req.include_usage};
     r->next = llm->open;
     llm->open = r;
+    atomic_fetch_add(&llm->requests_waiting, 1);
     if (request_id) *request_id = r->id;
     /* held until every sequence is queued: an abort meanwhile cannot finish (and free) r */
     pthread_mutex_lock(&r->lock);
@@ -399,7 +407,14 @@ int mlcc_llm_abort(mlcc_llm *llm, uint64_t request_id) {
     pthread_mutex_lock(&llm->lock);
     llm_request *r = llm->open;
     while (r && r->id != request_id) r = r->next;
-    if (r) atomic_fetch_add(&r->refs, 1);
+    if (r) {
+        /* a request whose final call is made (or under way) is finished, though still listed */
+        pthread_mutex_lock(&r->lock);
+        int open = r->outstanding > 0;
+        pthread_mutex_unlock(&r->lock);
+        if (open) atomic_fetch_add(&r->refs, 1);
+        else r = NULL;
+    }
     pthread_mutex_unlock(&llm->lock);
     if (!r) return -1;
     for (int i = 0; i < r->nchoices; i++) serve_sched_abort(llm->sched, &r->choices[i].seq);
@@ -411,7 +426,8 @@ int mlcc_llm_abort(mlcc_llm *llm, uint64_t request_id) {
 
 static serve_gauges gauges(mlcc_llm *llm) {
     serve_gauges g;
-    serve_sched_counts(llm->sched, &g.running, &g.waiting);
+    g.running = atomic_load(&llm->requests_running);
+    g.waiting = atomic_load(&llm->requests_waiting);
     g.kv_tokens_used = atomic_load(&llm->kv_used);
     g.kv_tokens_capacity = llm->runner.context_window;
     return g;
@@ -558,6 +574,8 @@ mlcc_llm *mlcc_llm_create(const char *model, const char *options_json, char **er
     llm->max_waiting = o.max_waiting;
     llm->created = (int64_t)time(NULL);
     atomic_init(&llm->kv_used, 0);
+    atomic_init(&llm->requests_waiting, 0);
+    atomic_init(&llm->requests_running, 0);
     int rc = load(llm, model, &o);
     json_decref(opt_root);
     if (rc != 0) {

@@ -271,8 +271,9 @@ static void test_errors(mlcc_llm *llm) {
 }
 
 static void test_abort_and_metrics(mlcc_llm *llm) {
+    /* three choices of 200 tokens: the first request still runs when the metrics are read */
     const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"go on\"}], \"max_tokens\": 200, "
-                       "\"ignore_eos\": true, \"stream\": true}";
+                       "\"ignore_eos\": true, \"stream\": true, \"n\": 3}";
     collector running, waiting;
     collector_init(&running);
     collector_init(&waiting);

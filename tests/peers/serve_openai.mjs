@@ -257,7 +257,8 @@ async function testMetricsAndDisconnect() {
   check(m.get('mlcc_generation_tokens_total') - mid.get('mlcc_generation_tokens_total') < 220, 'disconnect: generation stopped early');
 
   // a non-streaming client that leaves while its request waits behind another one
-  const first = client.chat.completions.create(long);
+  // (three choices of 220 tokens: long enough to still run while the second one is queued)
+  const first = client.chat.completions.create({ ...long, n: 3 });
   await waitFor(async () => (await metrics()).get('mlcc_requests_running') === 1, 'first request running');
   const ac2 = new AbortController();
   const second = client.chat.completions.create(long, { signal: ac2.signal }).catch(() => 'aborted');
@@ -266,10 +267,10 @@ async function testMetricsAndDisconnect() {
   eq(await second, 'aborted', 'waiting client aborted');
   await waitFor(async () => (await metrics()).get('mlcc_requests_waiting') === 0, 'waiting request removed');
   const done = await first;
-  eq(done.usage.completion_tokens, 220, 'the running request is unaffected');
+  eq(done.usage.completion_tokens, 660, 'the running request is unaffected');
   const end = await metrics();
   eq(end.get('mlcc_requests_total{status="499"}') - before.get('mlcc_requests_total{status="499"}'), 2, 'both disconnects are 499s');
-  eq(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total'), 220, 'the waiting one never ran');
+  eq(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total'), 660, 'the waiting one never ran');
 }
 
 for (const t of [testModels, testChat, testCompletions, testStopAndSeed, testConcurrent, testErrors, testMetricsAndDisconnect]) {
