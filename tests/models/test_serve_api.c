@@ -5,8 +5,10 @@
  * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics
  * and requests from several threads at once. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -53,9 +55,17 @@ static void on_response(void *user, const char *json, int status, int final) {
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Waits for the final call; a request that never ends fails the test (rather than hanging it). */
 static void wait_done(collector *c) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 300;
     pthread_mutex_lock(&c->lock);
-    while (!c->done) pthread_cond_wait(&c->cond, &c->lock);
+    while (!c->done)
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &deadline) != 0) {
+            fprintf(stderr, "FAILED: a request got no final call within 300 s\n");
+            exit(1);
+        }
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -362,6 +372,43 @@ static void test_threads(mlcc_llm *llm) {
     }
 }
 
+static json_int_t metric(mlcc_llm *llm, const char *key) {
+    char *m = mlcc_llm_metrics(llm);
+    json_t *j = json_loads(m, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    mlcc_llm_free_string(m);
+    return v;
+}
+
+/* A full queue: with max_waiting 1, a third request is refused with 429 while one runs and one
+ * waits; both are then aborted. */
+static void test_queue_full(const char *model) {
+    char *err = NULL;
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true, \"max_waiting\": 1}", &err);
+    CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
+    if (!llm) return;
+    const char *body = "{\"prompt\": [1, 2, 3], \"max_tokens\": 200, \"ignore_eos\": true, \"n\": 3}";
+    collector a, b, c;
+    collector_init(&a), collector_init(&b), collector_init(&c);
+    uint64_t ida, idb;
+    CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_COMPLETION, on_response, &a, &ida, NULL) == 0);
+    for (int i = 0; i < 4000 && metric(llm, "running") != 1; i++) usleep(1000); /* a runs */
+    CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_COMPLETION, on_response, &b, &idb, NULL) == 0);
+    int status = mlcc_llm_submit(llm, body, -1, MLCC_LLM_COMPLETION, on_response, &c, NULL, &err);
+    CHECK_EQ_INT(status, 429);
+    CHECK_MSG(err && strstr(err, "rate_limit_error"), "error: %s", err ? err : "(none)");
+    mlcc_llm_free_string(err);
+    mlcc_llm_abort(llm, idb);
+    mlcc_llm_abort(llm, ida);
+    wait_done(&a), wait_done(&b);
+    CHECK_EQ_INT(a.status, 499);
+    CHECK_EQ_INT(b.status, 499);
+    CHECK_EQ_INT((int)json_array_size(c.events), 0);
+    collector_free(&a), collector_free(&b), collector_free(&c);
+    mlcc_llm_destroy(llm);
+}
+
 static void test_create_errors(void) {
     char *err = NULL;
     CHECK(mlcc_llm_create("/nonexistent/model", "{\"quiet\": true}", &err) == NULL);
@@ -401,6 +448,7 @@ int main(void) {
         test_abort_and_metrics(llm);
         test_threads(llm);
         mlcc_llm_destroy(llm);
+        test_queue_full(model);
     }
     mlcc_llm_free_string(err);
     free(greedy_text);
