@@ -348,6 +348,10 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
                     void *user, uint64_t *request_id, char **error_json) {
     serve_error err;
     if (error_json) *error_json = NULL;
+    if (!cb) {
+        serve_error_set(&err, 400, "invalid_request_error", NULL, NULL, "mlcc_llm_submit: no callback given");
+        return refuse(llm, &err, error_json);
+    }
     if (!request_json) request_json = "";
     size_t n = len < 0 ? strlen(request_json) : (size_t)len;
     llm_request *r = mlcc_xcalloc(1, sizeof *r);
