@@ -432,8 +432,12 @@ static serve_gauges gauges(mlcc_llm *llm) {
     serve_gauges g;
     g.running = atomic_load(&llm->requests_running);
     g.waiting = atomic_load(&llm->requests_waiting);
+    /* tokens held by the requests in flight, out of the KV cache's capacity (pages x page size;
+     * cached prefixes of finished requests are reclaimable, so they do not count as used) */
+    mlcc_engine_stats st;
+    mlcc_engine_get_stats(llm->engine, &st);
     g.kv_tokens_used = atomic_load(&llm->kv_used);
-    g.kv_tokens_capacity = llm->runner.context_window;
+    g.kv_tokens_capacity = st.total_pages * llm->model->bounds.page_size;
     return g;
 }
 
@@ -467,6 +471,8 @@ void mlcc_llm_free_string(char *s) {
 
 typedef struct llm_options {
     int64_t max_seq;
+    const char *mode;
+    int64_t max_batch;
     int threads;
     const char *model_id;
     int max_waiting;
@@ -474,7 +480,7 @@ typedef struct llm_options {
 } llm_options;
 
 static int parse_options(const char *text, json_t **root_out, llm_options *o) {
-    *o = (llm_options){2048, 0, NULL, 256, 0};
+    *o = (llm_options){2048, "server", 0, 0, NULL, 256, 0};
     *root_out = NULL;
     if (!text || !*text) return 0;
     json_error_t jerr;
@@ -488,6 +494,15 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
         if (strcmp(key, "model_id") == 0) {
             if (!json_is_string(v) || !json_string_length(v)) return mlcc_set_error("options: model_id: expected a non-empty string");
             o->model_id = json_string_value(v);
+        } else if (strcmp(key, "mode") == 0) {
+            const char *m = json_string_value(v);
+            if (!m || (strcmp(m, "interactive") && strcmp(m, "local") && strcmp(m, "server")))
+                return mlcc_set_error("options: mode: expected \"interactive\", \"local\" or \"server\"");
+            o->mode = m;
+        } else if (strcmp(key, "max_batch") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
+                return mlcc_set_error("options: max_batch: expected an integer from 1 to 1024");
+            o->max_batch = json_integer_value(v);
         } else if (strcmp(key, "quiet") == 0) {
             if (!json_is_boolean(v)) return mlcc_set_error("options: quiet: expected a boolean");
             o->quiet = json_is_true(v);
@@ -504,7 +519,7 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
                 if (x < 0 || x > 1000000) return mlcc_set_error("options: max_waiting: %lld is outside 0 to 1000000", (long long)x);
                 o->max_waiting = (int)x;
             }
-        } else return mlcc_set_error("options: unknown option '%s' (max_seq, threads, model_id, max_waiting, quiet)", key);
+        } else return mlcc_set_error("options: unknown option '%s' (max_seq, mode, max_batch, threads, model_id, max_waiting, quiet)", key);
     }
     return 0;
 }
@@ -540,13 +555,18 @@ static int load(mlcc_llm *llm, const char *model, const llm_options *o) {
     if (o->threads && mlcc_threadpool_set_size(o->threads) != 0) return -1;
     llm->model_id = o->model_id ? mlcc_xstrdup(o->model_id) : default_model_id(model, llm->path);
     if (!o->quiet) fprintf(stderr, "[mlcc] loading %s (compiled on first use, then cached) ...\n", llm->path);
-    mlcc_model_options mo = {o->max_seq};
+    mlcc_model_options mo = {.max_seq = o->max_seq, .mode = o->mode, .max_batch = o->max_batch};
     llm->model = mlcc_model_open(llm->path, &mo);
     if (!llm->model) return -1;
+    if (!o->quiet) {
+        char plan[512];
+        mlcc_plan_describe(&llm->model->plan, plan, sizeof plan);
+        fprintf(stderr, "[mlcc] %s\n", plan);
+    }
     llm->tok = mlcc_tokenizer_load(llm->path);
     if (!llm->tok) return -1;
     if (mlcc_conversation_template(llm->path, llm->tok, "chatml", &llm->ct) != 0) return -1;
-    llm->runner = mlcc_model_runner_new(llm->model);
+    if (mlcc_model_runner_init(&llm->runner, llm->model, 0) != 0) return -1;
     llm->engine = mlcc_engine_new(&llm->runner, llm->tok, llm->model->cfg.eos_ids, llm->model->cfg.n_eos);
     if (!llm->engine) return -1;
     llm->sched = serve_sched_new(llm->engine);

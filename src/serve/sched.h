@@ -1,13 +1,12 @@
 /* sched.h - the seam between the request layer and the engine: sequences go in, text and a
  * finish come out through callbacks.
  *
- * Today's engine (engine/engine.h) runs one sequence at a time, so this scheduler is a FIFO
- * queue and a dispatcher thread that hands each sequence to mlcc_engine_generate in turn. A
- * continuous-batching engine with its own submit/abort replaces this file alone: the request
- * layer (llm.c) only uses the four functions below and the callbacks.
+ * Each sequence is one request of the continuous-batching engine (engine/engine.h): they run
+ * batched, and an abort reaches the engine at once. The request layer (llm.c) only uses the
+ * functions below and the callbacks.
  *
- * A sequence is one choice of one prompt. Callbacks run on the engine's threads, except that
- * aborting a waiting sequence finishes it on the aborting thread. on_finish is called exactly
+ * A sequence is one choice of one prompt. Callbacks run on the engine's thread, except that a
+ * request the engine refuses finishes on the submitting thread. on_finish is called exactly
  * once per submitted sequence, last. */
 #ifndef MLCC_SERVE_SCHED_H
 #define MLCC_SERVE_SCHED_H
@@ -33,15 +32,17 @@ struct serve_seq {
     serve_seq *next;
     int state; /* SEQ_* in sched.c */
     atomic_int cancel;
+    int64_t engine_id;
+    struct serve_sched *sched;
 };
 
 typedef struct serve_sched serve_sched;
 
 /* The scheduler borrows the engine. */
 serve_sched *serve_sched_new(mlcc_engine *engine);
-/* Aborts whatever waits or runs, waits for their on_finish, stops the dispatcher. */
+/* Aborts whatever waits or runs and waits for their on_finish. */
 void serve_sched_free(serve_sched *s);
-/* Queues seq (FIFO). */
+/* Hands seq to the engine. */
 void serve_sched_submit(serve_sched *s, serve_seq *seq);
 /* Aborts seq if it is still waiting or running (no-op once finished). */
 void serve_sched_abort(serve_sched *s, serve_seq *seq);

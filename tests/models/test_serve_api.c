@@ -281,7 +281,7 @@ static void test_errors(mlcc_llm *llm) {
 }
 
 static void test_abort_and_metrics(mlcc_llm *llm) {
-    /* three choices of 200 tokens: the first request still runs when the metrics are read */
+    /* two requests of three choices of 200 tokens: both run (batched) when the metrics are read */
     const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"go on\"}], \"max_tokens\": 200, "
                        "\"ignore_eos\": true, \"stream\": true, \"n\": 3}";
     collector running, waiting;
@@ -291,26 +291,29 @@ static void test_abort_and_metrics(mlcc_llm *llm) {
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &running, &id_running, NULL) == 0);
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &waiting, &id_waiting, NULL) == 0);
     CHECK(id_running != id_waiting);
-    /* the first is running once it streamed a content chunk */
+    /* both are running once each streamed content chunks */
     for (int i = 0; i < 2000; i++) {
         pthread_mutex_lock(&running.lock);
         size_t n = json_array_size(running.events);
         pthread_mutex_unlock(&running.lock);
-        if (n >= 3) break;
+        pthread_mutex_lock(&waiting.lock);
+        size_t n2 = json_array_size(waiting.events);
+        pthread_mutex_unlock(&waiting.lock);
+        if (n >= 3 && n2 >= 3) break;
         usleep(5000);
     }
     char *m = mlcc_llm_metrics(llm);
     json_t *mj = json_loads(m, 0, NULL);
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 1);
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 1);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 2); /* continuous batching */
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 0);
     CHECK(json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "tokens_used")) > 0);
     json_decref(mj);
     mlcc_llm_free_string(m);
-    /* the waiting one finishes at once, on this thread */
+    /* aborting one leaves the other running */
     CHECK(mlcc_llm_abort(llm, id_waiting) == 0);
-    CHECK_EQ_INT(waiting.done, 1);
+    wait_done(&waiting);
     CHECK_EQ_INT(waiting.status, 499);
-    CHECK_EQ_INT((int)json_array_size(waiting.events), 1);
+    CHECK_EQ_INT(running.done, 0);
     CHECK(mlcc_llm_abort(llm, id_running) == 0);
     wait_done(&running);
     CHECK_EQ_INT(running.status, 499);

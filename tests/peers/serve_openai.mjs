@@ -270,7 +270,10 @@ async function testMetricsAndDisconnect() {
   eq(done.usage.completion_tokens, 660, 'the running request is unaffected');
   const end = await metrics();
   eq(end.get('mlcc_requests_total{status="499"}') - before.get('mlcc_requests_total{status="499"}'), 2, 'both disconnects are 499s');
-  eq(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total'), 660, 'the waiting one never ran');
+  // with continuous batching the second request may have started before its client left:
+  // it must have stopped early all the same
+  check(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total') < 660 + 220,
+    'the aborted one stopped early');
 }
 
 for (const t of [testModels, testChat, testCompletions, testStopAndSeed, testConcurrent, testErrors, testMetricsAndDisconnect]) {
