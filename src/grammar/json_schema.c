@@ -87,6 +87,7 @@ static void base_rules(jsg *j) {
     if (j->opt.flexible_whitespace)
         sb_printf(r, "ws ::= [ \\t\\n\\r]{0,%d}\n", j->opt.max_ws > 0 ? j->opt.max_ws : 16);
     const char *w = ws(j);
+    sb_append(r, "kchar ::= [^\"\\\\\\x00-\\x1F]\n");
     sb_append(r, "jchar ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
     sb_append(r, "jstring ::= \"\\\"\" jchar* \"\\\"\"\n");
     sb_append(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]*)\n");
@@ -107,7 +108,7 @@ static void base_rules(jsg *j) {
     sb_append(r, "femail ::= [a-zA-Z0-9._%+-]+ \"@\" [a-zA-Z0-9-]+ (\".\" [a-zA-Z0-9-]+)* \".\" [a-zA-Z]{2,24}\n");
     sb_append(r, "fhex ::= [0-9a-fA-F]\n");
     sb_append(r, "fuuid ::= fhex{8} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{12}\n");
-    sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]* \"://\" [a-zA-Z0-9.-]+ (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]*)* (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]*)?\n");
+    sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]* \":\" (\"//\" [a-zA-Z0-9.-]+ (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]*)* | [a-zA-Z0-9._~%!$&'()*+,;=:@-]+) (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]*)?\n");
     sb_append(r, "foctet ::= \"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9]\n");
     sb_append(r, "fipv4 ::= foctet \".\" foctet \".\" foctet \".\" foctet\n");
 }
@@ -529,12 +530,9 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         int alts = 0;
         /* strictly between: integer part in [a+1, b-1] (or rounding toward zero issues for
          * negatives: handled by using integer parts whose whole interval lies inside) */
-        long long ia = has_lo ? a + 1 : 0, ib = has_hi ? b - 1 : 0;
-        if (!has_lo || !has_hi || ia <= ib) {
+        {
             /* values with integer part k and a fraction: for k >= 0 they lie in [k, k+1); for
              * k < 0 ("-k.f") in (k-1, k]. Keep both intervals inside the bounds. */
-            long long pa = has_lo ? (a >= 0 ? a + (lo_x ? 0 : 0) : a) : 0;
-            (void)pa;
             /* nonnegative integer parts k with [k, k+1] inside: k >= max(a, 0), k + 1 <= b */
             long long klo = has_lo ? (a > 0 ? a : 0) : 0, khi = has_hi ? b - 1 : -1;
             if (!has_hi || klo <= khi) {
@@ -571,7 +569,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
                     }
                 }
                 /* "-0.f" lies in (-1, 0]: inside when a < 0 (or a <= -1) and b >= 0 */
-                if ((!has_lo || a <= -1) && (!has_hi || b >= 0) && !(has_hi && hi_x && b == 0)) {
+                if ((!has_lo || a <= -1) && (!has_hi || b >= 0)) {
                     if (alts) sb_append(&body, " | ");
                     sb_append(&body, "\"-0.\" [0-9]* [1-9] [0-9]*");
                     alts++;
@@ -767,6 +765,75 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 
 /* ---- objects ---- */
 
+static size_t cp_len(unsigned char c) {
+    return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+}
+
+static uint32_t cp_at(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    uint32_t v = n == 1 ? u[0] : n == 2 ? u[0] & 0x1F : n == 3 ? u[0] & 0x0F : u[0] & 0x07;
+    for (size_t i = 1; i < n; i++) v = (v << 6) | (u[i] & 0x3F);
+    return v;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rest of a key (after its opening quote) that is none of names[0..n) (sorted, sharing
+ * their first plen bytes), over a trie of the names by code point. Keys written this way take
+ * no escapes, so a name cannot come back in another spelling. */
+static void key_rest_excluding(jsg *j, char **names, size_t n, size_t plen, mlcc_strbuf *out) {
+    mlcc_strbuf body = STRBUF_INIT;
+    size_t i = 0;
+    int alts = 0;
+    if (i < n && strlen(names[i]) == plen)
+        i++; /* a name ends here: the key may not */
+    else {
+        sb_append(&body, "\"\\\"\"");
+        alts++;
+    }
+    mlcc_strbuf cls = STRBUF_INIT;
+    sb_append(&cls, "[^\"\\\\\\x00-\\x1F");
+    while (i < n) {
+        size_t cl = cp_len((unsigned char)names[i][plen]);
+        size_t k = i + 1;
+        while (k < n && strlen(names[k]) >= plen + cl && !memcmp(names[k] + plen, names[i] + plen, cl)) k++;
+        if (alts++) sb_append(&body, " | ");
+        gbnf_literal(&body, names[i] + plen, cl);
+        sb_append(&body, " ");
+        key_rest_excluding(j, names + i, k - i, plen + cl, &body);
+        uint32_t c = cp_at(names[i] + plen, cl);
+        sb_printf(&cls, c <= 0xFFFF ? "\\u%04X" : "\\U%08X", (unsigned)c);
+        i = k;
+    }
+    sb_append(&cls, "]");
+    if (alts++) sb_append(&body, " | ");
+    sb_printf(&body, "%s kchar* \"\\\"\"", cls.data);
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    sb_free(&cls);
+}
+
+/* A JSON string key that is not a named property (NULL names: any). */
+static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out) {
+    MLCC_VEC(char *) names = {0};
+    const char *k;
+    json_t *v;
+    if (props) json_object_foreach(props, k, v) {
+        int plain = 1;
+        for (const char *p = k; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
+        if (plain) vec_push(&names, (char *)k);
+    }
+    if (names.len) qsort(names.data, names.len, sizeof(char *), cmp_str);
+    mlcc_strbuf body = STRBUF_INIT;
+    sb_append(&body, "\"\\\"\" ");
+    key_rest_excluding(j, names.data, names.len, 0, &body);
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    vec_free(&names);
+}
+
 static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
     json_t *addl = json_object_get(s, "additionalProperties"), *pprops = json_object_get(s, "patternProperties");
@@ -842,10 +909,12 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         sb_append(&extra, ")");
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
-        sb_printf(&extra, "jstring %s \":\" %s ", w, w);
+        key_excluding(j, props, &extra);
+        sb_printf(&extra, " %s \":\" %s ", w, w);
         rc = gen(j, addl, cp.data, &extra);
     } else if (!rc && (json_is_true(addl) || (!addl && (!j->opt.strict_properties || !props)))) {
-        sb_append(&extra, "jmember");
+        key_excluding(j, props, &extra);
+        sb_printf(&extra, " %s \":\" %s jvalue", w, w);
     }
     size_t n = members.len;
     if (!rc && maxp >= 0) {

@@ -17,18 +17,19 @@
 #include "support/hashmap.h"
 #include "test.h"
 
-static void collect_names(json_t *s, mlcc_strmap *order, int64_t *next) {
+/* pass 0: names under properties/patternProperties; pass 1: names only in required */
+static void collect_names(json_t *s, mlcc_strmap *order, int64_t *next, int pass) {
     if (json_is_array(s)) {
         size_t i;
         json_t *x;
-        json_array_foreach(s, i, x) collect_names(x, order, next);
+        json_array_foreach(s, i, x) collect_names(x, order, next, pass);
         return;
     }
     if (!json_is_object(s)) return;
     const char *k;
     json_t *v;
     json_object_foreach(s, k, v) {
-        if ((!strcmp(k, "properties") || !strcmp(k, "patternProperties")) && json_is_object(v)) {
+        if (pass == 0 && (!strcmp(k, "properties") || !strcmp(k, "patternProperties")) && json_is_object(v)) {
             const char *pk;
             json_t *pv;
             json_object_foreach(v, pk, pv) {
@@ -37,16 +38,16 @@ static void collect_names(json_t *s, mlcc_strmap *order, int64_t *next) {
                 if (ins) e->value.i = (*next)++;
             }
         }
-        if (!strcmp(k, "required") && json_is_array(v)) {
+        if (pass == 1 && !strcmp(k, "required") && json_is_array(v)) {
             size_t i;
             json_t *x;
             json_array_foreach(v, i, x) if (json_is_string(x)) {
                 int ins;
                 mlcc_strmap_entry *e = strmap_upsert(order, json_string_value(x), strlen(json_string_value(x)), &ins);
-                if (ins) e->value.i = (*next)++ + 1000000;
+                if (ins) e->value.i = (*next)++;
             }
         }
-        if (strcmp(k, "enum") && strcmp(k, "const") && strcmp(k, "default") && strcmp(k, "examples")) collect_names(v, order, next);
+        if (strcmp(k, "enum") && strcmp(k, "const") && strcmp(k, "default") && strcmp(k, "examples")) collect_names(v, order, next, pass);
     }
 }
 
@@ -94,7 +95,9 @@ static json_t *reorder(json_t *inst, mlcc_strmap *order) {
 static int accepts(mlcc_grammar *g, mlcc_grammar_vocab *v, const char *text) {
     mlcc_grammar_matcher *m = mlcc_grammar_matcher_new(g, v);
     int ok = 1;
-    for (size_t i = 0; text[i] && ok; i++) ok = mlcc_grammar_accept_bytes(m, text + i, 1) == 0;
+    size_t i = 0;
+    for (; text[i] && ok; i++) ok = mlcc_grammar_accept_bytes(m, text + i, 1) == 0;
+    if (!ok && getenv("GRAMMAR_DEBUG")) fprintf(stderr, "  rejected at byte %zu: ...%.40s\n", i - 1, text + (i > 30 ? i - 30 : 0));
     ok = ok && mlcc_grammar_can_terminate(m);
     mlcc_grammar_matcher_free(m);
     return ok;
@@ -136,7 +139,8 @@ int main(void) {
         mlcc_strmap order;
         strmap_init(&order);
         int64_t next = 0;
-        collect_names(schema, &order, &next);
+        collect_names(schema, &order, &next, 0);
+        collect_names(schema, &order, &next, 1);
         for (int flexible = 0; flexible < 2; flexible++) {
             mlcc_grammar_options opt = mlcc_grammar_default_options();
             opt.strict_properties = 0;
