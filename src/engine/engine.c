@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "engine/stop.h"
+#include "grammar/guide.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/strbuf.h"
@@ -44,6 +45,7 @@ struct mlcc_engine {
     int need_reset;
     float *logits;
     mlcc_sampler *sampler;
+    mlcc_grammar_vocab *gvocab; /* made on the first request with a grammar */
 };
 
 mlcc_gen_config mlcc_gen_defaults(void) {
@@ -134,9 +136,16 @@ static void run_job(mlcc_engine *e, gen_job *job) {
     mlcc_strbuf piece = STRBUF_INIT, safe = STRBUF_INIT;
     MLCC_VEC(int32_t) output = {0};
     r->finish_reason = "length";
+    if (cfg->grammar && !e->gvocab) e->gvocab = mlcc_grammar_vocab_new(e->tok, m->vocab_size, e->eos, e->neos);
+    mlcc_grammar_guide *guide = cfg->grammar && e->gvocab ? mlcc_grammar_guide_new(cfg->grammar, e->gvocab) : NULL;
+    if (cfg->grammar && !guide) limit = fail_job(job, mlcc_last_error());
     for (int step = 0; step < limit; step++) {
         if (atomic_load(&e->cancel)) {
             r->finish_reason = "cancelled";
+            break;
+        }
+        if (guide && mlcc_grammar_guide_mask(guide, e->logits, m->vocab_size) != 0) {
+            fail_job(job, mlcc_last_error());
             break;
         }
         int32_t t = mlcc_sample(e->sampler, e->logits, m->vocab_size, &cfg->sampling, job->prompt, job->nprompt,
@@ -150,6 +159,7 @@ static void run_job(mlcc_engine *e, gen_job *job) {
         }
         vec_push(&output, t);
         r->completion_tokens++;
+        int grammar_done = guide ? mlcc_grammar_guide_accept(guide, t) : 0;
         mlcc_detok_push(detok, t, &piece);
         if (mlcc_stop_feed(&stop, piece.data ? piece.data : "", piece.len, &safe)) {
             emit_text(job, &safe);
@@ -169,7 +179,16 @@ static void run_job(mlcc_engine *e, gen_job *job) {
             break;
         }
         vec_push(&e->history, t);
+        if (grammar_done > 0) {
+            r->finish_reason = "stop";
+            break;
+        }
+        if (grammar_done < 0) {
+            fail_job(job, mlcc_last_error());
+            break;
+        }
     }
+    mlcc_grammar_guide_free(guide);
     if (strcmp(r->finish_reason, "stop") != 0 || stop.matched < 0) {
         mlcc_detok_flush(detok, &piece);
         mlcc_stop_feed(&stop, piece.data ? piece.data : "", piece.len, &safe);
@@ -241,6 +260,7 @@ void mlcc_engine_free(mlcc_engine *e) {
     free(e->eos);
     free(e->logits);
     mlcc_sampler_free(e->sampler);
+    mlcc_grammar_vocab_free(e->gvocab);
     free(e);
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "engine/sampler.h"
+#include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct mlcc_model_runner {
@@ -41,6 +42,10 @@ typedef struct mlcc_gen_config {
     const int32_t *stop_ids; /* extra stop token ids */
     int nstop_ids;
     int ignore_eos;
+    /* structured generation: only text of this grammar (NULL: none); the reply ends with
+     * "stop" when the grammar is complete and allows nothing more, and EOS is allowed only
+     * where the grammar may end */
+    const mlcc_grammar *grammar;
 } mlcc_gen_config;
 
 mlcc_gen_config mlcc_gen_defaults(void);

@@ -104,7 +104,7 @@ int gram_parse_ebnf(gram_builder *b, const char *text, size_t len, const char *w
 /* Appends GBNF for a regex (regex.c). json_string: the text goes inside a JSON string, so `"`,
  * `\` and control characters are written as JSON escapes. anchored_only: ignore leading ^ and
  * trailing $ but otherwise treat the regex as matching the whole text. */
-int gram_regex_to_gbnf(const char *re, size_t len, int json_string, mlcc_strbuf *out, const char *what);
+int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what);
 
 /* ---- mask cache (matcher.c) ---- */
 void gram_cache_free(gram_cache *c);

@@ -32,6 +32,12 @@ typedef struct mlcc_grammar_options {
     /* JSON Schema: 1 = objects without "additionalProperties" take no other properties (as
      * OpenAI's strict mode); 0 = they take any (the JSON Schema meaning). */
     int strict_properties;
+    /* Caps for what the schema leaves unbounded (0: none, the default): characters of a
+     * string without maxLength (and repeats of `*`/`+` in its pattern), digits of a number's
+     * integer and fraction parts without bounds. The text stays valid; a sampler with random
+     * or weak preferences then cannot wander off for ever. */
+    int max_string_chars;
+    int max_number_digits;
 } mlcc_grammar_options;
 
 mlcc_grammar_options mlcc_grammar_default_options(void);

@@ -89,9 +89,20 @@ static void base_rules(jsg *j) {
     const char *w = ws(j);
     sb_append(r, "kchar ::= [^\"\\\\\\x00-\\x1F]\n");
     sb_append(r, "jchar ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
-    sb_append(r, "jstring ::= \"\\\"\" jchar* \"\\\"\"\n");
-    sb_append(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]*)\n");
-    sb_append(r, "jnum ::= jint (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?\n");
+    int sc = j->opt.max_string_chars, nd = j->opt.max_number_digits;
+    if (sc > 0)
+        sb_printf(r, "jstring ::= \"\\\"\" jchar{0,%d} \"\\\"\"\n", sc);
+    else
+        sb_append(r, "jstring ::= \"\\\"\" jchar* \"\\\"\"\n");
+    if (nd > 0) {
+        sb_printf(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]{0,%d})\n", nd - 1);
+        sb_printf(r, "jnum ::= jint (\".\" [0-9]{1,%d})? ([eE] [-+]? [0-9]{1,2})?\n", nd);
+        sb_printf(r, "ndigits ::= [0-9]{0,%d}\n", nd);
+    } else {
+        sb_append(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]*)\n");
+        sb_append(r, "jnum ::= jint (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?\n");
+        sb_append(r, "ndigits ::= [0-9]*\n");
+    }
     sb_append(r, "jbool ::= \"true\" | \"false\"\n");
     sb_append(r, "jnull ::= \"null\"\n");
     sb_append(r, "jvalue ::= jobject | jarray | jstring | jnum | jbool | jnull\n");
@@ -103,9 +114,10 @@ static void base_rules(jsg *j) {
     sb_append(r, "fleap ::= [0-9] [0-9] ([02468] [48] | [13579] [26] | [2468] \"0\") | ([2468] [048] | [13579] [26] | \"0\" [48]) \"00\"\n");
     sb_append(r, "fmd ::= (\"0\" [13578] | \"1\" [02]) \"-\" (\"0\" [1-9] | [12] [0-9] | \"3\" [01]) | (\"0\" [469] | \"11\") \"-\" (\"0\" [1-9] | [12] [0-9] | \"30\") | \"02-\" (\"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8])\n");
     sb_append(r, "fdate ::= fyear \"-\" fmd | fleap \"-02-29\"\n");
-    sb_append(r, "ftime ::= ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] (\".\" [0-9]+)? ([Zz] | [-+] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9])\n");
+    sb_append(r, "ftime ::= ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] (\".\" [0-9]{1,9})? ([Zz] | [-+] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9])\n");
     sb_append(r, "fdatetime ::= fdate [Tt] ftime\n");
-    sb_append(r, "femail ::= [a-zA-Z0-9._%+-]+ \"@\" [a-zA-Z0-9-]+ (\".\" [a-zA-Z0-9-]+)* \".\" [a-zA-Z]{2,24}\n");
+    /* RFC 5321: local part <= 64; RFC 1035: labels <= 63 */
+    sb_append(r, "femail ::= [a-zA-Z0-9._%+-]{1,64} \"@\" [a-zA-Z0-9-]{1,63} (\".\" [a-zA-Z0-9-]{1,63}){0,3} \".\" [a-zA-Z]{2,24}\n");
     sb_append(r, "fhex ::= [0-9a-fA-F]\n");
     sb_append(r, "fuuid ::= fhex{8} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{12}\n");
     sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]* \":\" (\"//\" [a-zA-Z0-9.-]+ (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]*)* | [a-zA-Z0-9._~%!$&'()*+,;=:@-]+) (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]*)?\n");
@@ -423,7 +435,8 @@ static void same_len_range(mlcc_strbuf *o, const char *x, const char *y, size_t 
 }
 
 /* Naturals in [lo, hi]; hi < 0: unbounded. */
-static void nat_range(mlcc_strbuf *o, long long lo, long long hi) {
+/* cap > 0: an unbounded range has at most cap digits */
+static void nat_range(mlcc_strbuf *o, long long lo, long long hi, int cap) {
     char a[32], b[32];
     int la = snprintf(a, sizeof a, "%lld", lo);
     int lb = hi >= 0 ? snprintf(b, sizeof b, "%lld", hi) : 0;
@@ -446,12 +459,15 @@ static void nat_range(mlcc_strbuf *o, long long lo, long long hi) {
         first = 0;
         same_len_range(o, x, y, (size_t)len);
     }
-    if (hi < 0) sb_printf(o, " | [1-9] [0-9]{%d,}", la);
+    if (hi < 0 && cap > la)
+        sb_printf(o, " | [1-9] [0-9]{%d,%d}", la, cap - 1);
+    else if (hi < 0 && cap <= 0)
+        sb_printf(o, " | [1-9] [0-9]{%d,}", la);
     sb_append(o, ")");
 }
 
 /* Integers in [lo, hi] (flags say which bounds exist). */
-static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long long hi) {
+static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long long hi, int cap) {
     sb_append(o, "(");
     int alts = 0;
     /* negative part: -n with n in [max(1, -hi), -lo] */
@@ -460,14 +476,14 @@ static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long
         long long nhi = has_lo ? -lo : -1;
         if (nhi < 0 || nlo <= nhi) {
             sb_append(o, "\"-\" ");
-            nat_range(o, nlo, nhi);
+            nat_range(o, nlo, nhi, cap);
             alts++;
         }
     }
     if (!has_hi || hi >= 0) {
         long long plo = has_lo && lo > 0 ? lo : 0;
         if (alts) sb_append(o, " | ");
-        nat_range(o, plo, has_hi ? hi : -1);
+        nat_range(o, plo, has_hi ? hi : -1, cap);
         alts++;
     }
     if (!alts) sb_append(o, "[^\\x00-\\U0010FFFF]");
@@ -512,7 +528,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         long long a = 0, b = 0;
         if (has_lo) a = lo_x ? (long long)floor(lo) + 1 : (long long)ceil(lo);
         if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
-        int_range(&body, has_lo, a, has_hi, b);
+        int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
     } else {
         /* non-integer bounds are rounded inwards; then: integer part strictly inside with any
          * fraction, or equal to a bound with the fraction that keeps it inside */
@@ -525,7 +541,11 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
             hi_x = 0;
         }
         long long a = (long long)lo, b = (long long)hi;
-        const char *frac = "(\".\" [0-9]+)?";
+        char frac[64];
+        if (j->opt.max_number_digits > 0)
+            snprintf(frac, sizeof frac, "(\".\" [0-9]{1,%d})?", j->opt.max_number_digits);
+        else
+            snprintf(frac, sizeof frac, "(\".\" [0-9]+)?");
         sb_append(&body, "(");
         int alts = 0;
         /* strictly between: integer part in [a+1, b-1] (or rounding toward zero issues for
@@ -538,13 +558,13 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
             if (!has_hi || klo <= khi) {
                 if (has_lo && lo_x && klo == a) {
                     /* x = a exactly is excluded: a needs a nonzero fraction */
-                    sb_printf(&body, "\"%lld\" \".\" [0-9]* [1-9] [0-9]*", a);
+                    sb_printf(&body, "\"%lld\" \".\" ndigits [1-9] ndigits", a);
                     alts++;
                     klo++;
                 }
                 if (!has_hi || klo <= khi) {
                     if (alts) sb_append(&body, " | ");
-                    nat_range(&body, klo, has_hi ? khi : -1);
+                    nat_range(&body, klo, has_hi ? khi : -1, j->opt.max_number_digits);
                     sb_printf(&body, " %s", frac);
                     alts++;
                 }
@@ -556,14 +576,14 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
                 if (nhi < 0 || nlo <= nhi) {
                     if (has_hi && hi_x && b < 0 && nlo == -b) {
                         if (alts) sb_append(&body, " | ");
-                        sb_printf(&body, "\"-%lld\" \".\" [0-9]* [1-9] [0-9]*", -b);
+                        sb_printf(&body, "\"-%lld\" \".\" ndigits [1-9] ndigits", -b);
                         alts++;
                         nlo++;
                     }
                     if (nhi < 0 || nlo <= nhi) {
                         if (alts) sb_append(&body, " | ");
                         sb_append(&body, "\"-\" ");
-                        nat_range(&body, nlo, nhi);
+                        nat_range(&body, nlo, nhi, j->opt.max_number_digits);
                         sb_printf(&body, " %s", frac);
                         alts++;
                     }
@@ -571,7 +591,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
                 /* "-0.f" lies in (-1, 0]: inside when a < 0 (or a <= -1) and b >= 0 */
                 if ((!has_lo || a <= -1) && (!has_hi || b >= 0)) {
                     if (alts) sb_append(&body, " | ");
-                    sb_append(&body, "\"-0.\" [0-9]* [1-9] [0-9]*");
+                    sb_append(&body, "\"-0.\" ndigits [1-9] ndigits");
                     alts++;
                 }
             }
@@ -629,7 +649,7 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             return js_err(ptr, "%s", "'pattern' together with 'minLength'/'maxLength' is not supported");
         }
         sb_append(&body, "\"\\\"\" ");
-        if (gram_regex_to_gbnf(json_string_value(pat), strlen(json_string_value(pat)), 1, &body, ptr)) {
+        if (gram_regex_to_gbnf(json_string_value(pat), strlen(json_string_value(pat)), 1, j->opt.max_string_chars, &body, ptr)) {
             sb_free(&body);
             return -1;
         }
@@ -662,6 +682,8 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (!body.len) {
         if (mn == 0 && mx < 0)
             sb_append(&body, "jstring");
+        else if (mx < 0 && j->opt.max_string_chars > 0)
+            sb_printf(&body, "\"\\\"\" jchar{%lld,%lld} \"\\\"\"", mn, mn + j->opt.max_string_chars);
         else if (mx < 0)
             sb_printf(&body, "\"\\\"\" jchar{%lld,} \"\\\"\"", mn);
         else
@@ -902,7 +924,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             child_ptr(&cp, ptr, "patternProperties", key);
             if (alts++) sb_append(&extra, " | ");
             sb_append(&extra, "\"\\\"\" ");
-            if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, &extra, cp.data))) break;
+            if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
             sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
             if ((rc = gen(j, v, cp.data, &extra))) break;
         }

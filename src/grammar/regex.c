@@ -27,6 +27,7 @@ typedef struct rx {
     int json;
     int depth;
     mlcc_strbuf *out;
+    int cap; /* > 0: unbounded repetition (* + {n,}) is capped at this many more */
 } rx;
 
 static int rx_err(rx *r, const char *msg) {
@@ -262,7 +263,10 @@ static void emit_any_text(rx *r) {
     add_range(&all, 0, 0x10FFFF);
     sb_append(r->out, "(");
     emit_set(r, &all);
-    sb_append(r->out, ")*");
+    if (r->cap > 0)
+        sb_printf(r->out, "){0,%d}", r->cap);
+    else
+        sb_append(r->out, ")*");
     vec_free(&all);
 }
 
@@ -393,9 +397,12 @@ static int parse_count(rx *r, int *out) {
 
 static int parse_quant(rx *r) {
     int c = peekc(r);
-    if (c == '*' || c == '+' || c == '?') {
+    if (c == '?' || ((c == '*' || c == '+') && r->cap <= 0)) {
         r->pos++;
         sb_append_char(r->out, (char)c);
+    } else if (c == '*' || c == '+') {
+        r->pos++;
+        sb_printf(r->out, "{%d,%d}", c == '+', r->cap);
     } else if (c == '{') {
         size_t save = r->pos;
         r->pos++;
@@ -416,7 +423,9 @@ static int parse_quant(rx *r) {
         if (peekc(r) != '}') return rx_err(r, "bad repetition");
         r->pos++;
         if (hi >= 0 && hi < lo) return rx_err(r, "repetition {m,n} has n < m");
-        if (hi < 0)
+        if (hi < 0 && r->cap > 0)
+            sb_printf(r->out, "{%d,%d}", lo, lo + r->cap);
+        else if (hi < 0)
             sb_printf(r->out, "{%d,}", lo);
         else
             sb_printf(r->out, "{%d,%d}", lo, hi);
@@ -468,8 +477,8 @@ static int parse_alt(rx *r, int top) {
     return 0;
 }
 
-int gram_regex_to_gbnf(const char *re, size_t len, int json_string, mlcc_strbuf *out, const char *what) {
-    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out};
+int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what) {
+    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out, cap};
     if (parse_alt(&r, 1)) return -1;
     if (r.pos != r.n) return rx_err(&r, "unmatched ')'");
     return 0;
@@ -478,7 +487,7 @@ int gram_regex_to_gbnf(const char *re, size_t len, int json_string, mlcc_strbuf 
 char *mlcc_regex_to_ebnf(const char *regex, size_t len) {
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, "root ::= ");
-    if (gram_regex_to_gbnf(regex, len, 0, &sb, "regex")) {
+    if (gram_regex_to_gbnf(regex, len, 0, 0, &sb, "regex")) {
         sb_free(&sb);
         return NULL;
     }
