@@ -40,6 +40,14 @@ struct gram_cache {
     MLCC_VEC(cache_entry) entries;
     walk_bufs bufs;
     MLCC_VEC(int32_t) unc; /* scratch while building an entry */
+    /* while building an entry, the automaton is determinised lazily: stack sets are interned
+     * (set id -> sorted node ids) and each (set, byte) step is computed once, since a trie walk
+     * meets the same few sets again and again (inside a string, every character leads back to
+     * the same set) */
+    mlcc_strmap set_ids;
+    MLCC_VEC(int32_t) set_nodes;
+    MLCC_VEC(size_t) set_off; /* set id -> offset in set_nodes; one extra at the end */
+    mlcc_u64map trans;        /* set << 8 | byte -> (next set + 1) << 2 | flags */
 };
 
 typedef struct mstate {
@@ -94,6 +102,8 @@ void gram_cache_free(gram_cache *c) {
     pda_pool_free(&c->pool);
     bufs_free(&c->bufs);
     vec_free(&c->unc);
+    vec_free(&c->set_nodes);
+    vec_free(&c->set_off);
     free(c);
 }
 
@@ -124,15 +134,47 @@ static void add_uncertain_range(gram_cache *c, int32_t lo, int32_t hi) {
     for (int32_t k = lo; k < hi; k++) vec_push(&c->unc, k);
 }
 
-static void build_walk(gram_cache *c, int32_t tn, const pda_set *set, int bottom_seen, size_t depth, cache_entry *e) {
+static int cmp_i32(const void *a, const void *b);
+
+/* The id of the stack set in out (sorted in place). */
+static int32_t intern_set(gram_cache *c, pda_set *out) {
+    qsort(out->data, out->len, sizeof(int32_t), cmp_i32);
+    int inserted;
+    mlcc_strmap_entry *e = strmap_upsert(&c->set_ids, (const char *)out->data, out->len * sizeof(int32_t), &inserted);
+    if (inserted) {
+        e->value.i = (int64_t)c->set_off.len - 1;
+        for (size_t i = 0; i < out->len; i++) vec_push(&c->set_nodes, out->data[i]);
+        vec_push(&c->set_off, c->set_nodes.len);
+    }
+    return (int32_t)e->value.i;
+}
+
+/* One byte from set id `set`: the next set id (-1: no stack left) and the PDA_FLAG_* bits. */
+static int32_t dfa_step(gram_cache *c, int32_t set, unsigned byte, int *flags, size_t depth) {
+    int inserted;
+    mlcc_u64map_entry *e = u64map_upsert(&c->trans, ((uint64_t)set << 8) | byte, &inserted);
+    if (!inserted) {
+        *flags = (int)(e->value.i & 3);
+        return (int32_t)(e->value.i >> 2) - 1;
+    }
+    pda_set *out = buf_at(&c->bufs, depth);
+    size_t lo = c->set_off.data[set], hi = c->set_off.data[set + 1];
+    *flags = pda_step(&c->pool, c->set_nodes.data + lo, hi - lo, byte, out);
+    int32_t next = out->len ? intern_set(c, out) : -1;
+    /* the map may have grown while interning: look the slot up again */
+    e = u64map_upsert(&c->trans, ((uint64_t)set << 8) | byte, &inserted);
+    e->value.i = ((int64_t)(next + 1) << 2) | *flags;
+    return next;
+}
+
+static void build_walk(gram_cache *c, int32_t tn, int32_t set, int bottom_seen, size_t depth, cache_entry *e) {
     const mlcc_grammar_vocab *v = c->v;
     const vocab_trie_node *trie = v->trie.data;
     for (int32_t ch = tn + 1; ch < trie[tn].skip; ch = trie[ch].skip) {
-        size_t mark = pda_pool_mark(&c->pool);
-        pda_set *out = buf_at(&c->bufs, depth + 1);
-        int flags = pda_step(&c->pool, set->data, set->len, trie[ch].byte, out);
+        int flags;
+        int32_t next = dfa_step(c, set, trie[ch].byte, &flags, depth + 1);
         int bs = bottom_seen || (flags & PDA_FLAG_BOTTOM);
-        int alive = out->len > 0;
+        int alive = next >= 0;
         for (int32_t k = trie[ch].lo; k < trie[ch].lo + trie[ch].nend; k++) {
             if (alive || (flags & PDA_FLAG_ACCEPT))
                 mask_set(e->accepted, v->sorted[k]);
@@ -140,10 +182,9 @@ static void build_walk(gram_cache *c, int32_t tn, const pda_set *set, int bottom
                 vec_push(&c->unc, k);
         }
         if (alive)
-            build_walk(c, ch, out, bs, depth + 1, e);
+            build_walk(c, ch, next, bs, depth + 1, e);
         else if (bs)
             add_uncertain_range(c, trie[ch].lo + trie[ch].nend, trie[ch].hi);
-        pda_pool_truncate(&c->pool, mark);
     }
 }
 
@@ -166,7 +207,14 @@ static cache_entry *cache_entry_for(gram_cache *c, int32_t key) {
     pda_set *root = buf_at(&c->bufs, 0);
     pda_begin(&c->pool);
     int flags = pda_closure(&c->pool, key, root);
-    build_walk(c, 0, root, (flags & PDA_FLAG_BOTTOM) != 0, 0, &e);
+    strmap_init(&c->set_ids);
+    u64map_init(&c->trans);
+    c->set_nodes.len = 0;
+    c->set_off.len = 0;
+    vec_push(&c->set_off, 0);
+    if (root->len) build_walk(c, 0, intern_set(c, root), (flags & PDA_FLAG_BOTTOM) != 0, 0, &e);
+    strmap_free(&c->set_ids);
+    u64map_free(&c->trans);
     pda_pool_truncate(&c->pool, mark);
     if (c->unc.len) {
         qsort(c->unc.data, c->unc.len, sizeof(int32_t), cmp_i32);
