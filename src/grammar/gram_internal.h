@@ -105,6 +105,9 @@ int gram_parse_ebnf(gram_builder *b, const char *text, size_t len, const char *w
  * `\` and control characters are written as JSON escapes. anchored_only: ignore leading ^ and
  * trailing $ but otherwise treat the regex as matching the whole text. */
 int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what);
+/* The same, also giving the fewest and most characters a match has (max -1: unbounded). */
+int gram_regex_to_gbnf_len(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what,
+                           long long *min_chars, long long *max_chars);
 
 /* ---- mask cache (matcher.c) ---- */
 void gram_cache_free(gram_cache *c);

@@ -72,6 +72,41 @@ static void gbnf_literal(mlcc_strbuf *out, const char *s, size_t n) {
 }
 
 /* The JSON text of a value, as a GBNF literal (compact, as jansson writes it). */
+static void json_literal(mlcc_strbuf *out, json_t *v);
+
+/* A JSON value as GBNF that allows the whitespace policy between its tokens (for enum and
+ * const values that are objects or arrays). */
+static void json_value_gbnf(mlcc_strbuf *out, json_t *v, const char *w) {
+    if (json_is_object(v)) {
+        sb_printf(out, "\"{\" %s ", w);
+        const char *k;
+        json_t *x;
+        int first = 1;
+        json_object_foreach(v, k, x) {
+            if (!first) sb_printf(out, "\",\" %s ", w);
+            first = 0;
+            json_t *name = json_string(k);
+            json_literal(out, name);
+            json_decref(name);
+            sb_printf(out, " %s \":\" %s ", w, w);
+            json_value_gbnf(out, x, w);
+            sb_printf(out, " %s ", w);
+        }
+        sb_append(out, "\"}\"");
+    } else if (json_is_array(v)) {
+        sb_printf(out, "\"[\" %s ", w);
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (i) sb_printf(out, "\",\" %s ", w);
+            json_value_gbnf(out, x, w);
+            sb_printf(out, " %s ", w);
+        }
+        sb_append(out, "\"]\"");
+    } else
+        json_literal(out, v);
+}
+
 static void json_literal(mlcc_strbuf *out, json_t *v) {
     char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     gbnf_literal(out, t ? t : "null", t ? strlen(t) : 4);
@@ -490,6 +525,111 @@ static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long
     sb_append(o, ")");
 }
 
+/* A non-negative decimal bound: integer part and fraction digits (no trailing zeros). */
+typedef struct decimal {
+    long long ip;
+    char frac[24];
+} decimal;
+
+static void to_decimal(double x, decimal *d) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.12f", x);
+    char *dot = strchr(buf, '.');
+    d->ip = atoll(buf);
+    d->frac[0] = 0;
+    if (dot) {
+        snprintf(d->frac, sizeof d->frac, "%s", dot + 1);
+        size_t n = strlen(d->frac);
+        while (n && d->frac[n - 1] == '0') d->frac[--n] = 0;
+    }
+}
+
+/* Fraction digits D (after the point) with 0.D >= 0.f (> when strict); f non-empty. */
+static void frac_ge(mlcc_strbuf *o, const char *f, int strict) {
+    if (!*f) {
+        sb_append(o, strict ? "(ndigits [1-9] ndigits)" : "ndigits");
+        return;
+    }
+    sb_append(o, "(");
+    if (*f < '9') sb_printf(o, "[%c-9] ndigits | ", *f + 1);
+    sb_printf(o, "\"%c\" ", *f);
+    frac_ge(o, f + 1, strict);
+    sb_append(o, ")");
+}
+
+/* Fraction digits D with 0.D <= 0.f (< when strict); f non-empty. first: D needs a digit. */
+static void frac_le(mlcc_strbuf *o, const char *f, int strict, int first) {
+    if (!*f) {
+        sb_append(o, strict ? "[^\\x00-\\U0010FFFF]" : "\"0\"*");
+        return;
+    }
+    sb_append(o, "(");
+    if (*f > '0') sb_printf(o, "[0-%c] ndigits | ", *f - 1);
+    sb_printf(o, "\"%c\" ", *f);
+    frac_le(o, f + 1, strict, 0);
+    if (!first) sb_append(o, " | \"\"");
+    sb_append(o, ")");
+}
+
+/* Decimals y >= 0 with lo <= y (< when lo_x) and, when has_hi, y <= hi (< when hi_x), written
+ * without exponent. 1 when some value exists, 0 when none, -1 when not supported. */
+static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, const decimal *hi, int hi_x, int cap) {
+    char frac[64];
+    if (cap > 0)
+        snprintf(frac, sizeof frac, "(\".\" [0-9]{1,%d})?", cap);
+    else
+        snprintf(frac, sizeof frac, "(\".\" [0-9]+)?");
+    if (has_hi && (hi->ip < lo->ip)) return 0;
+    if (has_hi && hi->ip == lo->ip) {
+        if (lo->frac[0] || hi->frac[0]) {
+            if (!lo->frac[0] && !hi->frac[0]) return 0;
+            if (lo->frac[0] && hi->frac[0]) return -1;
+            if (!lo->frac[0]) {
+                /* [n, n.f]: n itself or n.D with 0.D <= 0.f */
+                if (lo_x) return -1;
+                sb_printf(o, "(\"%lld\" (\".\" ", lo->ip);
+                frac_le(o, hi->frac, hi_x, 1);
+                sb_append(o, ")?)");
+                return 1;
+            }
+            return 0; /* lo = n.f > hi = n */
+        }
+        if (lo_x || hi_x) return 0;
+        sb_printf(o, "(\"%lld\" (\".\" \"0\"+)?)", lo->ip);
+        return 1;
+    }
+    sb_append(o, "(");
+    /* integer part lo->ip */
+    if (!lo->frac[0]) {
+        if (lo_x)
+            sb_printf(o, "\"%lld\" \".\" ndigits [1-9] ndigits", lo->ip);
+        else
+            sb_printf(o, "\"%lld\" %s", lo->ip, frac);
+    } else {
+        sb_printf(o, "\"%lld\" \".\" ", lo->ip);
+        frac_ge(o, lo->frac, lo_x);
+    }
+    /* integer parts strictly between */
+    long long a = lo->ip + 1, b = has_hi ? hi->ip - 1 : -1;
+    if (!has_hi || a <= b) {
+        sb_append(o, " | ");
+        nat_range(o, a, b, cap);
+        sb_printf(o, " %s", frac);
+    }
+    /* integer part hi->ip */
+    if (has_hi) {
+        if (!hi->frac[0]) {
+            if (!hi_x) sb_printf(o, " | \"%lld\" (\".\" \"0\"+)?", hi->ip);
+        } else {
+            sb_printf(o, " | \"%lld\" (\".\" ", hi->ip);
+            frac_le(o, hi->frac, hi_x, 1);
+            sb_append(o, ")?");
+        }
+    }
+    sb_append(o, ")");
+    return 1;
+}
+
 static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
     json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
@@ -530,88 +670,45 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
         int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
     } else {
-        /* non-integer bounds are rounded inwards; then: integer part strictly inside with any
-         * fraction, or equal to a bound with the fraction that keeps it inside */
-        if (has_lo && lo != floor(lo)) {
-            lo = ceil(lo);
-            lo_x = 0;
-        }
-        if (has_hi && hi != floor(hi)) {
-            hi = floor(hi);
-            hi_x = 0;
-        }
-        long long a = (long long)lo, b = (long long)hi;
-        char frac[64];
-        if (j->opt.max_number_digits > 0)
-            snprintf(frac, sizeof frac, "(\".\" [0-9]{1,%d})?", j->opt.max_number_digits);
-        else
-            snprintf(frac, sizeof frac, "(\".\" [0-9]+)?");
+        /* x >= 0 and x < 0 are written separately: the negative side as "-" y with the bounds
+         * mirrored, so both are ranges of non-negative decimals */
+        decimal dl, dh;
+        int rc = 0, alts = 0;
         sb_append(&body, "(");
-        int alts = 0;
-        /* strictly between: integer part in [a+1, b-1] (or rounding toward zero issues for
-         * negatives: handled by using integer parts whose whole interval lies inside) */
-        {
-            /* values with integer part k and a fraction: for k >= 0 they lie in [k, k+1); for
-             * k < 0 ("-k.f") in (k-1, k]. Keep both intervals inside the bounds. */
-            /* nonnegative integer parts k with [k, k+1] inside: k >= max(a, 0), k + 1 <= b */
-            long long klo = has_lo ? (a > 0 ? a : 0) : 0, khi = has_hi ? b - 1 : -1;
-            if (!has_hi || klo <= khi) {
-                if (has_lo && lo_x && klo == a) {
-                    /* x = a exactly is excluded: a needs a nonzero fraction */
-                    sb_printf(&body, "\"%lld\" \".\" ndigits [1-9] ndigits", a);
-                    alts++;
-                    klo++;
-                }
-                if (!has_hi || klo <= khi) {
-                    if (alts) sb_append(&body, " | ");
-                    nat_range(&body, klo, has_hi ? khi : -1, j->opt.max_number_digits);
-                    sb_printf(&body, " %s", frac);
-                    alts++;
-                }
+        if (!has_lo || lo < 0) {
+            /* y = -x in [max(0, -hi), -lo] */
+            int y_has_hi = has_lo, y_hi_x = lo_x, y_lo_x = has_hi && hi < 0 ? hi_x : 0;
+            to_decimal(has_hi && hi < 0 ? -hi : 0, &dl);
+            to_decimal(has_lo ? -lo : 0, &dh);
+            mlcc_strbuf part = STRBUF_INIT;
+            rc = pos_range(&part, &dl, y_lo_x, y_has_hi, &dh, y_hi_x, j->opt.max_number_digits);
+            if (rc > 0) {
+                sb_printf(&body, "\"-\" %s", part.data);
+                alts++;
             }
-            /* negative integer parts -k (k >= 1) with [-(k+1), -k] inside: -(k+1) >= a, -k <= b */
-            if (!has_lo || a < 0) {
-                long long nlo = has_hi ? (b < 0 ? -b : 1) : 1;
-                long long nhi = has_lo ? -a - 1 : -1;
-                if (nhi < 0 || nlo <= nhi) {
-                    if (has_hi && hi_x && b < 0 && nlo == -b) {
-                        if (alts) sb_append(&body, " | ");
-                        sb_printf(&body, "\"-%lld\" \".\" ndigits [1-9] ndigits", -b);
-                        alts++;
-                        nlo++;
-                    }
-                    if (nhi < 0 || nlo <= nhi) {
-                        if (alts) sb_append(&body, " | ");
-                        sb_append(&body, "\"-\" ");
-                        nat_range(&body, nlo, nhi, j->opt.max_number_digits);
-                        sb_printf(&body, " %s", frac);
-                        alts++;
-                    }
-                }
-                /* "-0.f" lies in (-1, 0]: inside when a < 0 (or a <= -1) and b >= 0 */
-                if ((!has_lo || a <= -1) && (!has_hi || b >= 0)) {
-                    if (alts) sb_append(&body, " | ");
-                    sb_append(&body, "\"-0.\" ndigits [1-9] ndigits");
-                    alts++;
-                }
+            sb_free(&part);
+        }
+        if (rc >= 0 && (!has_hi || hi >= 0)) {
+            int p_lo_x = has_lo && lo >= 0 ? lo_x : 0;
+            to_decimal(has_lo && lo > 0 ? lo : 0, &dl);
+            to_decimal(has_hi ? hi : 0, &dh);
+            mlcc_strbuf part = STRBUF_INIT;
+            int r2 = pos_range(&part, &dl, p_lo_x, has_hi, &dh, hi_x, j->opt.max_number_digits);
+            if (r2 > 0) {
+                if (alts++) sb_append(&body, " | ");
+                sb_append(&body, part.data);
             }
+            if (r2 < 0) rc = r2;
+            sb_free(&part);
         }
-        /* the bounds themselves, with zero fractions */
-        if (has_lo && !lo_x) {
-            if (alts) sb_append(&body, " | ");
-            sb_printf(&body, "\"%lld\" (\".\" \"0\"+)?", a);
-            alts++;
+        if (rc < 0) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "numeric bounds with the same integer part and fractions on both sides are not supported");
         }
-        if (has_hi && !hi_x && (!has_lo || b != a)) {
-            if (alts) sb_append(&body, " | ");
-            sb_printf(&body, "\"%lld\" (\".\" \"0\"+)?", b);
-            alts++;
-        }
-        if (has_lo && has_hi && (a > b || (a == b && (lo_x || hi_x)))) {
+        if (!alts) {
             sb_free(&body);
             return js_err(ptr, "%s", "the numeric bounds leave no value");
         }
-        if (!alts) sb_append(&body, "[^\\x00-\\U0010FFFF]");
         sb_append(&body, ")");
     }
     rule_of(j, body.data, out);
@@ -644,15 +741,46 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (mx > 10000 || mn > 10000) return js_err(ptr, "%s", "string lengths above 10000 are not supported");
     mlcc_strbuf body = STRBUF_INIT;
     if (json_is_string(pat)) {
-        if (mn > 0 || mx >= 0) {
-            sb_free(&body);
-            return js_err(ptr, "%s", "'pattern' together with 'minLength'/'maxLength' is not supported");
-        }
-        sb_append(&body, "\"\\\"\" ");
-        if (gram_regex_to_gbnf(json_string_value(pat), strlen(json_string_value(pat)), 1, j->opt.max_string_chars, &body, ptr)) {
+        const char *re = json_string_value(pat);
+        int cap = j->opt.max_string_chars;
+        long long lmin, lmax;
+        mlcc_strbuf scratch = STRBUF_INIT;
+        if (gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax)) {
+            sb_free(&scratch);
             sb_free(&body);
             return -1;
         }
+        if (mx >= 0 && (lmax < 0 || lmax > mx)) {
+            /* pattern and maxLength: bound the pattern's open repetitions so that no match is
+             * longer than maxLength (the largest such bound; a subset of the valid strings) */
+            int lo = 0, hi = (int)mx, best = -1;
+            while (lo <= hi) {
+                int mid = (lo + hi) / 2;
+                sb_clear(&scratch);
+                gram_regex_to_gbnf_len(re, strlen(re), 1, mid, &scratch, ptr, &lmin, &lmax);
+                if (lmax >= 0 && lmax <= mx) {
+                    best = mid;
+                    lo = mid + 1;
+                } else
+                    hi = mid - 1;
+            }
+            if (best < 0) {
+                sb_free(&scratch);
+                sb_free(&body);
+                return js_err(ptr, "%s", "'pattern' allows no string within maxLength that the grammar can bound");
+            }
+            cap = best;
+            sb_clear(&scratch);
+            gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax);
+        }
+        if (lmin < mn) {
+            sb_free(&scratch);
+            sb_free(&body);
+            return js_err(ptr, "%s", "'pattern' together with a minLength above its shortest match is not supported");
+        }
+        sb_free(&scratch);
+        sb_append(&body, "\"\\\"\" ");
+        gram_regex_to_gbnf(re, strlen(re), 1, cap, &body, ptr);
         sb_append(&body, " \"\\\"\"");
     } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), "byte") != 0) {
         const char *f = json_string_value(fmt);
@@ -748,7 +876,10 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             }
             if (alts++) sb_append(&body, " | ");
             sb_append(&body, "(");
-            for (size_t i = 0; i < m; i++) sb_printf(&body, "%s%s %s ", i ? "\",\" " : "", pre.data[i], w);
+            for (size_t i = 0; i < m; i++) {
+                if (i) sb_printf(&body, "\",\" %s ", w);
+                sb_printf(&body, "%s %s ", pre.data[i], w);
+            }
             if (m == k && !items_false && (hi_extra != 0)) {
                 /* extra items: the first without a comma when no prefix item came */
                 mlcc_strbuf one = STRBUF_INIT;
@@ -1177,13 +1308,13 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
          * unsatisfiable anyway) */
         mlcc_strbuf body = STRBUF_INIT;
         if (cn)
-            json_literal(&body, cn);
+            json_value_gbnf(&body, cn, ws(j));
         else {
             size_t i;
             json_t *x;
             json_array_foreach(en, i, x) {
                 if (i) sb_append(&body, " | ");
-                json_literal(&body, x);
+                json_value_gbnf(&body, x, ws(j));
             }
             if (!json_array_size(en)) sb_append(&body, "[^\\x00-\\U0010FFFF]");
         }

@@ -28,7 +28,18 @@ typedef struct rx {
     int depth;
     mlcc_strbuf *out;
     int cap; /* > 0: unbounded repetition (* + {n,}) is capped at this many more */
+    /* length in characters of the piece just parsed: [len_min, len_max], RX_INF unbounded */
+    long long len_min, len_max;
 } rx;
+
+#define RX_INF (1LL << 40)
+static long long sat_add(long long a, long long b) {
+    return a >= RX_INF || b >= RX_INF || a + b >= RX_INF ? RX_INF : a + b;
+}
+static long long sat_mul(long long a, long long b) {
+    if (a == 0 || b == 0) return 0;
+    return a >= RX_INF || b >= RX_INF || a > RX_INF / b ? RX_INF : a * b;
+}
 
 static int rx_err(rx *r, const char *msg) {
     return mlcc_set_error("%s: regex /%.*s/ at offset %zu: %s", r->what, (int)(r->n > 200 ? 200 : r->n), r->s, r->pos, msg);
@@ -267,6 +278,8 @@ static void emit_any_text(rx *r) {
         sb_printf(r->out, "){0,%d}", r->cap);
     else
         sb_append(r->out, ")*");
+    r->len_min = 0;
+    r->len_max = r->cap > 0 ? r->cap : RX_INF;
     vec_free(&all);
 }
 
@@ -344,7 +357,7 @@ static int parse_atom(rx *r) {
         }
         if (++r->depth > 100) return rx_err(r, "groups nest too deeply");
         sb_append(r->out, "(");
-        if (parse_alt(r, 0)) return -1;
+        if (parse_alt(r, 0)) return -1; /* sets len_min/len_max */
         r->depth--;
         if (peekc(r) != ')') return rx_err(r, "missing ')'");
         r->pos++;
@@ -379,6 +392,7 @@ static int parse_atom(rx *r) {
         else add_range(&v, cp, cp);
     }
     if (!rc) emit_set(r, &v);
+    r->len_min = r->len_max = 1;
     vec_free(&v);
     return rc;
 }
@@ -397,12 +411,17 @@ static int parse_count(rx *r, int *out) {
 
 static int parse_quant(rx *r) {
     int c = peekc(r);
+    long long qlo = 1, qhi = 1;
     if (c == '?' || ((c == '*' || c == '+') && r->cap <= 0)) {
         r->pos++;
         sb_append_char(r->out, (char)c);
+        qlo = c == '+';
+        qhi = c == '?' ? 1 : RX_INF;
     } else if (c == '*' || c == '+') {
         r->pos++;
         sb_printf(r->out, "{%d,%d}", c == '+', r->cap);
+        qlo = c == '+';
+        qhi = r->cap;
     } else if (c == '{') {
         size_t save = r->pos;
         r->pos++;
@@ -429,8 +448,12 @@ static int parse_quant(rx *r) {
             sb_printf(r->out, "{%d,}", lo);
         else
             sb_printf(r->out, "{%d,%d}", lo, hi);
+        qlo = lo;
+        qhi = hi >= 0 ? hi : r->cap > 0 ? lo + r->cap : RX_INF;
     } else
         return 0;
+    r->len_min = sat_mul(r->len_min, qlo);
+    r->len_max = sat_mul(r->len_max, qhi);
     if (peekc(r) == '?') r->pos++; /* lazy: the same language */
     c = peekc(r);
     if (c == '*' || c == '+' || c == '?') return rx_err(r, "nothing to repeat");
@@ -438,49 +461,107 @@ static int parse_quant(rx *r) {
 }
 
 /* A branch: atoms with quantifiers. top: the pattern's top level (anchors allowed at ends). */
+/* The index of the ')' closing the group that opens at `at`, or 0. */
+static size_t group_end(const rx *r, size_t at) {
+    int depth = 0;
+    for (size_t i = at; i < r->n; i++) {
+        char c = r->s[i];
+        if (c == '\\') {
+            i++;
+        } else if (c == '[') {
+            for (i++; i < r->n && r->s[i] != ']'; i++)
+                if (r->s[i] == '\\') i++;
+        } else if (c == '(')
+            depth++;
+        else if (c == ')' && --depth == 0)
+            return i;
+    }
+    return 0;
+}
+
 static int parse_branch(rx *r, int top) {
     int anchored_start = 0, anchored_end = 0;
+    long long mn = 0, mx = 0;
+    if (top && peekc(r) == '(') {
+        /* a whole top-level branch in a group, as in ^$|(^a+$): its inside is top level too */
+        size_t end = group_end(r, r->pos);
+        if (end && (end + 1 == r->n || r->s[end + 1] == '|')) {
+            size_t inner = r->pos + 1;
+            if (inner + 1 < r->n && r->s[inner] == '?' && r->s[inner + 1] == ':') inner += 2;
+            if (r->s[inner] != '?') {
+                r->pos = inner;
+                if (parse_alt(r, 1)) return -1;
+                if (r->pos != end) return rx_err(r, "missing ')'");
+                r->pos = end + 1;
+                return 0;
+            }
+        }
+    }
     if (top && peekc(r) == '^') {
         r->pos++;
         anchored_start = 1;
     }
-    if (top && !anchored_start) emit_any_text(r);
+    if (top && !anchored_start) {
+        emit_any_text(r);
+        mn = sat_add(mn, r->len_min);
+        mx = sat_add(mx, r->len_max);
+    }
     sb_append(r->out, " (");
     int empty = 1;
     for (;;) {
         int c = peekc(r);
         if (c < 0 || c == '|' || c == ')') break;
-        if (top && c == '$' && (r->pos + 1 == r->n || r->s[r->pos + 1] == '|')) {
+        if (top && c == '$' && (r->pos + 1 == r->n || r->s[r->pos + 1] == '|' || r->s[r->pos + 1] == ')')) {
             r->pos++;
             anchored_end = 1;
             break;
         }
         sb_append(r->out, " ");
         if (parse_atom(r) || parse_quant(r)) return -1;
+        mn = sat_add(mn, r->len_min);
+        mx = sat_add(mx, r->len_max);
         empty = 0;
     }
     if (empty) sb_append(r->out, "\"\"");
     sb_append(r->out, ") ");
-    if (top && !anchored_end) emit_any_text(r);
+    if (top && !anchored_end) {
+        emit_any_text(r);
+        mn = sat_add(mn, r->len_min);
+        mx = sat_add(mx, r->len_max);
+    }
+    r->len_min = mn;
+    r->len_max = mx;
     return 0;
 }
 
 static int parse_alt(rx *r, int top) {
     sb_append(r->out, "(");
     if (parse_branch(r, top)) return -1;
+    long long mn = r->len_min, mx = r->len_max;
     while (peekc(r) == '|') {
         r->pos++;
         sb_append(r->out, " | ");
         if (parse_branch(r, top)) return -1;
+        if (r->len_min < mn) mn = r->len_min;
+        if (r->len_max > mx) mx = r->len_max;
     }
     sb_append(r->out, ")");
+    r->len_min = mn;
+    r->len_max = mx;
     return 0;
 }
 
 int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what) {
-    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out, cap};
+    return gram_regex_to_gbnf_len(re, len, json_string, cap, out, what, NULL, NULL);
+}
+
+int gram_regex_to_gbnf_len(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what,
+                           long long *min_chars, long long *max_chars) {
+    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out, cap, 0, 0};
     if (parse_alt(&r, 1)) return -1;
     if (r.pos != r.n) return rx_err(&r, "unmatched ')'");
+    if (min_chars) *min_chars = r.len_min;
+    if (max_chars) *max_chars = r.len_max >= RX_INF ? -1 : r.len_max;
     return 0;
 }
 

@@ -92,6 +92,11 @@ static void close_model(gen_ctx *c, mlcc_model *m, mlcc_model_runner *runner) {
     free(c->prompt);
 }
 
+/* Debian's python3 (the one with python3-jsonschema that validate.py names), else PATH's. */
+static const char *python(void) {
+    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 /* Writes the replies as JSON lines {schema, text} and validates them all with one python run. */
 static int validate_all(const char *dir, json_t *batch, int *nvalid) {
     char tmp[] = "/tmp/mlcc_grammar_e2e_XXXXXX";
@@ -101,7 +106,7 @@ static int validate_all(const char *dir, json_t *batch, int *nvalid) {
     if (json_dump_file(batch, tmp, JSON_COMPACT) != 0) return -1;
     char script[4096];
     snprintf(script, sizeof script,
-             "python3 -c 'import json,sys; sys.path.insert(0, \"%s\"); import validate\n"
+             "%s -c 'import json,sys; sys.path.insert(0, \"%s\"); import validate\n"
              "ok = 0\n"
              "for e in json.load(open(\"%s\")):\n"
              "    s = json.load(open(\"%s/schemas/\" + e[\"schema\"]))\n"
@@ -114,7 +119,7 @@ static int validate_all(const char *dir, json_t *batch, int *nvalid) {
              "    else: ok += 1\n"
              "print(\"VALID\", ok)\n"
              "sys.exit(0 if ok == len(json.load(open(\"%s\"))) else 1)'",
-             dir, tmp, dir, tmp);
+             python(), dir, tmp, dir, tmp);
     FILE *p = popen(script, "r");
     if (!p) return -1;
     char line[1024];
@@ -247,7 +252,9 @@ static void check_regex_and_ebnf(const char *model_rel, int seeds) {
 }
 
 int main(void) {
-    if (system("python3 -c 'import jsonschema' 2>/dev/null") != 0) TEST_SKIP("python3-jsonschema is not installed (scripts/install-deps.sh)");
+    char probe[256];
+    snprintf(probe, sizeof probe, "%s -c 'import jsonschema' 2>/dev/null", python());
+    if (system(probe) != 0) TEST_SKIP("python3-jsonschema is not installed (scripts/install-deps.sh)");
     int seeds = getenv("GRAMMAR_E2E_SEEDS") ? atoi(getenv("GRAMMAR_E2E_SEEDS")) : 6;
     int all = getenv("GRAMMAR_E2E_ALL") && atoi(getenv("GRAMMAR_E2E_ALL"));
     ir_scope_begin();
