@@ -515,8 +515,8 @@ static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long
             alts++;
         }
     }
-    if (!has_hi || hi >= 0) {
-        long long plo = has_lo && lo > 0 ? lo : 0;
+    long long plo = has_lo && lo > 0 ? lo : 0;
+    if (!has_hi || (hi >= 0 && plo <= hi)) {
         if (alts) sb_append(o, " | ");
         nat_range(o, plo, has_hi ? hi : -1, cap);
         alts++;
@@ -668,6 +668,10 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         long long a = 0, b = 0;
         if (has_lo) a = lo_x ? (long long)floor(lo) + 1 : (long long)ceil(lo);
         if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
+        if (has_lo && has_hi && a > b) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "the numeric bounds leave no value");
+        }
         int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
     } else {
         /* x >= 0 and x < 0 are written separately: the negative side as "-" y with the bounds

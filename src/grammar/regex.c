@@ -577,6 +577,11 @@ char *mlcc_regex_to_ebnf(const char *regex, size_t len) {
 }
 
 mlcc_grammar *mlcc_grammar_from_regex(const char *regex, size_t len) {
+    /* errors at the offsets of the caller's text */
+    mlcc_strbuf check = STRBUF_INIT;
+    int bad = gram_regex_to_gbnf(regex, len, 0, 0, &check, "regex");
+    sb_free(&check);
+    if (bad) return NULL;
     /* mlcc_grammar_from_regex means the whole output matches: anchor it */
     mlcc_strbuf pat = STRBUF_INIT;
     /* the caller's own anchors are redundant here */
