@@ -417,8 +417,14 @@ void mlcc_grammar_fill_next_token_bitmask(mlcc_grammar_matcher *m, uint32_t *mas
 }
 
 void mlcc_grammar_apply_bitmask(float *logits, int nlogits, const uint32_t *mask, int vocab_size) {
-    for (int i = 0; i < nlogits; i++)
-        if (i >= vocab_size || !((mask[i >> 5] >> (i & 31)) & 1)) logits[i] = -INFINITY;
+    int n = nlogits < vocab_size ? nlogits : vocab_size;
+    for (int w = 0; w * 32 < n; w++) {
+        uint32_t bits = mask[w];
+        if (bits == 0xFFFFFFFFu && w * 32 + 32 <= n) continue; /* the common all-allowed word */
+        for (int i = w * 32; i < w * 32 + 32 && i < n; i++)
+            if (!((bits >> (i & 31)) & 1)) logits[i] = -INFINITY;
+    }
+    for (int i = n; i < nlogits; i++) logits[i] = -INFINITY;
 }
 
 char *mlcc_grammar_find_jump_forward(mlcc_grammar_matcher *m, size_t *len) {
