@@ -47,7 +47,7 @@ struct gram_cache {
     mlcc_strmap set_ids;
     MLCC_VEC(int32_t) set_nodes;
     MLCC_VEC(size_t) set_off; /* set id -> offset in set_nodes; one extra at the end */
-    mlcc_u64map trans;        /* set << 8 | byte -> (next set + 1) << 2 | flags */
+    MLCC_VEC(int32_t) trans;  /* set * 256 + byte -> (next set + 1) << 2 | flags; -1 unknown */
 };
 
 typedef struct mstate {
@@ -104,6 +104,7 @@ void gram_cache_free(gram_cache *c) {
     vec_free(&c->unc);
     vec_free(&c->set_nodes);
     vec_free(&c->set_off);
+    vec_free(&c->trans);
     free(c);
 }
 
@@ -145,25 +146,25 @@ static int32_t intern_set(gram_cache *c, pda_set *out) {
         e->value.i = (int64_t)c->set_off.len - 1;
         for (size_t i = 0; i < out->len; i++) vec_push(&c->set_nodes, out->data[i]);
         vec_push(&c->set_off, c->set_nodes.len);
+        vec_reserve(&c->trans, 256);
+        memset(c->trans.data + c->trans.len, 0xFF, 256 * sizeof(int32_t));
+        c->trans.len += 256;
     }
     return (int32_t)e->value.i;
 }
 
 /* One byte from set id `set`: the next set id (-1: no stack left) and the PDA_FLAG_* bits. */
 static int32_t dfa_step(gram_cache *c, int32_t set, unsigned byte, int *flags, size_t depth) {
-    int inserted;
-    mlcc_u64map_entry *e = u64map_upsert(&c->trans, ((uint64_t)set << 8) | byte, &inserted);
-    if (!inserted) {
-        *flags = (int)(e->value.i & 3);
-        return (int32_t)(e->value.i >> 2) - 1;
+    int32_t t = c->trans.data[(size_t)set * 256 + byte];
+    if (t >= 0) {
+        *flags = t & 3;
+        return (t >> 2) - 1;
     }
     pda_set *out = buf_at(&c->bufs, depth);
     size_t lo = c->set_off.data[set], hi = c->set_off.data[set + 1];
     *flags = pda_step(&c->pool, c->set_nodes.data + lo, hi - lo, byte, out);
     int32_t next = out->len ? intern_set(c, out) : -1;
-    /* the map may have grown while interning: look the slot up again */
-    e = u64map_upsert(&c->trans, ((uint64_t)set << 8) | byte, &inserted);
-    e->value.i = ((int64_t)(next + 1) << 2) | *flags;
+    c->trans.data[(size_t)set * 256 + byte] = ((next + 1) << 2) | *flags;
     return next;
 }
 
@@ -208,13 +209,12 @@ static cache_entry *cache_entry_for(gram_cache *c, int32_t key) {
     pda_begin(&c->pool);
     int flags = pda_closure(&c->pool, key, root);
     strmap_init(&c->set_ids);
-    u64map_init(&c->trans);
+    c->trans.len = 0;
     c->set_nodes.len = 0;
     c->set_off.len = 0;
     vec_push(&c->set_off, 0);
     if (root->len) build_walk(c, 0, intern_set(c, root), (flags & PDA_FLAG_BOTTOM) != 0, 0, &e);
     strmap_free(&c->set_ids);
-    u64map_free(&c->trans);
     pda_pool_truncate(&c->pool, mark);
     if (c->unc.len) {
         qsort(c->unc.data, c->unc.len, sizeof(int32_t), cmp_i32);
