@@ -1,8 +1,8 @@
 /* bench_grammar.c - structured generation costs over the JSON Schema fixtures with a real
  * vocabulary: vocabulary preprocessing, grammar compile time (schema -> GBNF -> automaton),
  * and token-mask time per step along random generations (tokens drawn uniformly from the mask,
- * one thread), cold (the first request of a grammar fills the mask cache) and warm (a second
- * request on the same grammar). Prints a table and the summary figures for BENCHMARKS.md.
+ * one thread), cold (the first request of a grammar fills the mask cache) and warm (later
+ * requests on the same grammar and path; per step the fastest of three, as the VM is shared). Prints a table and the summary figures for BENCHMARKS.md.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_grammar.c -Lbuild -lmlcc_runtime \
  *   -Wl,-rpath,$PWD/build -ljansson -o build/bench_grammar
@@ -122,7 +122,17 @@ int main(int argc, char **argv) {
         compile[ncompile++] = c1 - c0;
         int c_start = ncold, w_start = nwarm;
         int done = run_walk(g, v, steps, 1234 + i, cold, &ncold);
+        /* warm: the same walk three more times, each step's fastest (this VM is shared) */
         run_walk(g, v, steps, 1234 + i, warm, &nwarm);
+        for (int rep = 0; rep < 2; rep++) {
+            int n2 = w_start;
+            double *again = malloc(sizeof(double) * (size_t)steps);
+            int na = 0;
+            run_walk(g, v, steps, 1234 + i, again, &na);
+            for (int k = 0; k < na && n2 + k < nwarm; k++)
+                if (again[k] < warm[n2 + k]) warm[n2 + k] = again[k];
+            free(again);
+        }
         double cs = 0, cmax = 0, ws = 0;
         for (int k = c_start; k < ncold; k++) {
             cs += cold[k];

@@ -393,6 +393,17 @@ static void exact_walk(mlcc_grammar_matcher *m, const cache_entry *e, int32_t tn
     }
 }
 
+typedef struct stack_entry {
+    size_t e; /* index in the cache's entries */
+    int32_t stack;
+} stack_entry;
+
+static int cmp_stack_entry(const void *a, const void *b) {
+    const stack_entry *x = a, *y = b;
+    if (x->e != y->e) return x->e < y->e ? -1 : 1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
 void mlcc_grammar_fill_next_token_bitmask(mlcc_grammar_matcher *m, uint32_t *mask) {
     size_t words = mlcc_grammar_mask_words(m->v);
     memset(mask, 0, words * sizeof(uint32_t));
@@ -401,19 +412,28 @@ void mlcc_grammar_fill_next_token_bitmask(mlcc_grammar_matcher *m, uint32_t *mas
     if (s.flags & PDA_FLAG_ACCEPT)
         for (int i = 0; i < m->v->nstop; i++) mask_set(mask, m->v->stop[i]);
     gram_cache *c = m->cache;
+    pthread_mutex_lock(&m->g->cache_lock);
+    /* stacks grouped by their cache entry: one OR and one exact walk (from all the group's
+     * stacks together) per entry */
+    stack_entry *se = mlcc_xmalloc(sizeof *se * (s.len ? s.len : 1));
     for (size_t i = 0; i < s.len; i++) {
-        int32_t n = m->set_data.data[s.off + i];
-        pthread_mutex_lock(&m->g->cache_lock);
-        const cache_entry *e = cache_entry_for(c, key_of(&m->pool, c, n));
+        se[i].stack = m->set_data.data[s.off + i];
+        /* an index: the entries vector may grow while later entries are made */
+        se[i].e = (size_t)(cache_entry_for(c, key_of(&m->pool, c, se[i].stack)) - c->entries.data);
+    }
+    qsort(se, s.len, sizeof *se, cmp_stack_entry);
+    for (size_t i = 0; i < s.len;) {
+        size_t k = i;
+        const cache_entry *e = &c->entries.data[se[i].e];
         const uint32_t *acc = e->accepted;
         for (size_t w = 0; w < words; w++) mask[w] |= acc[w];
-        if (e->nuncertain) {
-            pda_set *root = buf_at(&m->bufs, 0);
-            vec_push(root, n);
-            exact_walk(m, e, 0, root, 0, mask);
-        }
-        pthread_mutex_unlock(&m->g->cache_lock);
+        pda_set *root = buf_at(&m->bufs, 0);
+        while (k < s.len && se[k].e == se[i].e) vec_push(root, se[k++].stack);
+        if (e->nuncertain) exact_walk(m, e, 0, root, 0, mask);
+        i = k;
     }
+    free(se);
+    pthread_mutex_unlock(&m->g->cache_lock);
 }
 
 void mlcc_grammar_apply_bitmask(float *logits, int nlogits, const uint32_t *mask, int vocab_size) {
