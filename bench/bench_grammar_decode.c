@@ -71,17 +71,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
     }
-    int n0, n1, n2, n3;
-    per_token(e, prompt, np, NULL, 32, 1, &n0); /* warm-up */
-    double t0 = per_token(e, prompt, np, NULL, 200, 3, &n0);
-    double t1 = per_token(e, prompt, np, g_any, 200, 3, &n1);
-    per_token(e, prompt, np, g_json, 400, 1, &n2); /* fills the mask cache */
-    double t2 = per_token(e, prompt, np, g_json, 400, 5, &n2);
-    double t3 = per_token(e, prompt, np, NULL, 200, 3, &n3);
-    double base = (t0 + t3) / 2;
-    printf("no grammar:        %.3f ms/token (%d + %d tokens, before and after)\n", base * 1e3, n0, n3);
-    printf("any-text grammar:  %.3f ms/token (%d tokens), overhead %+.1f%%\n", t1 * 1e3, n1, 100 * (t1 - base) / base);
-    printf("JSON schema:       %.3f ms/token (%d tokens, warm cache), overhead %+.1f%%\n", t2 * 1e3, n2, 100 * (t2 - base) / base);
+    int n0, n1, n2;
+    per_token(e, prompt, np, NULL, 32, 1, &n0);    /* warm-up */
+    per_token(e, prompt, np, g_json, 400, 5, &n2); /* fills the mask cache for these seeds */
+    /* rounds alternate the three requests; each keeps its fastest round (the VM is shared) */
+    double t0 = 1e9, t1 = 1e9, t2 = 1e9;
+    for (int round = 0; round < 3; round++) {
+        double a = per_token(e, prompt, np, NULL, 200, 3, &n0);
+        double b = per_token(e, prompt, np, g_any, 200, 3, &n1);
+        double c = per_token(e, prompt, np, g_json, 400, 5, &n2);
+        if (a < t0) t0 = a;
+        if (b < t1) t1 = b;
+        if (c < t2) t2 = c;
+    }
+    printf("no grammar:        %.3f ms/token (%d tokens a round)\n", t0 * 1e3, n0);
+    printf("any-text grammar:  %.3f ms/token (%d tokens), overhead %+.1f%%\n", t1 * 1e3, n1, 100 * (t1 - t0) / t0);
+    printf("JSON schema:       %.3f ms/token (%d tokens, warm cache), overhead %+.1f%%\n", t2 * 1e3, n2, 100 * (t2 - t0) / t0);
     mlcc_grammar_free(g_any);
     mlcc_grammar_free(g_json);
     free(schema);
