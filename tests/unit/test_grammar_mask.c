@@ -1,7 +1,8 @@
 /* test_grammar_mask.c - token masks with real vocabularies (Llama-3's 128k byte-level BPE,
  * Llama-2's SentencePiece with byte fallback): along random walks through several grammars,
  * at random positions the mask (adaptive cache + trie walk) must equal a brute-force check of
- * every token through accept_token; the token bytes agree with the tokenizer's own decoding;
+ * every token through accept_token; the token bytes of six real vocabularies agree with the
+ * tokenizers' own decoding;
  * rollback restores earlier masks exactly. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,20 +83,43 @@ static char *read_schema(const char *name, size_t *len) {
     return text;
 }
 
-static void check_vocab_bytes(mlcc_tokenizer *tok, const mlcc_grammar_vocab *v, const char *what) {
+/* Token bytes against the tokenizer's own decode() of the token alone, for tokens whose
+ * decoding is valid UTF-8 (a lone byte of a multi-byte character decodes to U+FFFD). decode()
+ * drops the leading space of a SentencePiece text; that difference alone is allowed there. */
+static void check_vocab_bytes(mlcc_tokenizer *tok, const mlcc_grammar_vocab *v, const char *what, int spm) {
     int n = mlcc_grammar_vocab_size(v), bad = 0, compared = 0;
-    for (int32_t i = 0; i < n; i += 7) {
+    for (int32_t i = 0; i < n; i += 3) {
         size_t len, dlen;
         const uint8_t *b = mlcc_grammar_vocab_token(v, i, &len);
         if (!b) continue;
         char *d = mlcc_tokenizer_decode(tok, &i, 1, 0, &dlen);
         if (d && !strstr(d, "\xEF\xBF\xBD")) {
             compared++;
-            if (dlen != len || memcmp(d, b, len)) bad++;
+            int same = dlen == len && !memcmp(d, b, len);
+            if (!same && spm) same = len == dlen + 1 && b[0] == ' ' && !memcmp(d, b + 1, dlen);
+            if (!same && bad++ < 3) fprintf(stderr, "%s: token %d bytes '%.*s', decode '%s'\n", what, i, (int)len, b, d);
         }
         free(d);
     }
     CHECK_MSG(bad == 0 && compared > 1000, "%s: %d of %d token byte strings differ from decode()", what, bad, compared);
+}
+
+static void check_all_vocabularies(void) {
+    static const char *const names[][2] = {{"llama3_1", ""}, {"qwen3", ""}, {"deepseek_v3", ""}, {"gptoss", ""},
+                                           {"llama2", "spm"}, {"gemma3", "spm"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "tokenizers/%s/tokenizer.json", names[i][0]);
+        char *path = test_data_path(rel);
+        mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
+        free(path);
+        CHECK_MSG(tok != NULL, "%s: %s", rel, mlcc_last_error());
+        if (!tok) continue;
+        mlcc_grammar_vocab *v = mlcc_grammar_vocab_new(tok, 0, NULL, 0);
+        check_vocab_bytes(tok, v, rel, names[i][1][0] != 0);
+        mlcc_grammar_vocab_free(v);
+        mlcc_tokenizer_free(tok);
+    }
 }
 
 static void check_tokenizer(const char *rel, int steps, int brute_every) {
@@ -106,7 +130,6 @@ static void check_tokenizer(const char *rel, int steps, int brute_every) {
     if (!tok) return;
     mlcc_grammar_vocab *v = mlcc_grammar_vocab_new(tok, 0, NULL, 0);
     CHECK(v != NULL);
-    if (strstr(rel, "llama3")) check_vocab_bytes(tok, v, rel);
     static const char *const schemas[] = {"036-required-no-extra.json", "045-ref-recursive-tree.json", "051-format-date-time.json",
                                           "048-pattern.json", "018-glaiveai2k-create-invoice-878b1147.json", "037-additional-schema.json"};
     for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
@@ -137,6 +160,7 @@ static void check_tokenizer(const char *rel, int steps, int brute_every) {
 }
 
 int main(void) {
+    check_all_vocabularies();
     check_tokenizer("tokenizers/llama3_1/tokenizer.json", 30, 6);
     check_tokenizer("tokenizers/llama2/tokenizer.json", 30, 5);
     return test_finish();
