@@ -212,11 +212,8 @@ void gram_append_cp_class(gram_builder *b, const uint32_t *ranges, size_t nrange
         vec_push(&alts, gram_set_elem(b, &ascii_set));
         vec_push(&alts, GRAM_END);
     }
-    if (alts.len == 0) {
-        /* an empty class matches nothing: a rule without alternatives */
-        vec_push(out, gram_helper(b, &alts));
-    } else
-        vec_push(out, gram_helper(b, &alts));
+    /* (an empty class gives a rule without alternatives: it matches nothing) */
+    vec_push(out, gram_helper(b, &alts));
     vec_free(&alts);
 }
 

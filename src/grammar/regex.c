@@ -294,9 +294,7 @@ static int parse_class(rx *r, ranges *v) {
         neg = 1;
         r->pos++;
     }
-    int first = 1;
-    while (peekc(r) != ']' || (first && 0)) {
-        first = 0;
+    while (peekc(r) != ']') {
         if (peekc(r) < 0) return rx_err(r, "unterminated character class");
         uint32_t lo;
         ranges cls = {0};
