@@ -53,6 +53,8 @@ static int32_t new_rule(gram_builder *b, const char *name, size_t len) {
     r.name[len] = 0;
     r.first_alt = 0;
     r.nalts = 0;
+    r.rep_x = -1;
+    r.rep_k = 0;
     vec_push(&b->g->rules, r);
     vec_push(&b->defined, 0);
     return (int32_t)b->g->rules.len - 1;
@@ -259,6 +261,8 @@ int32_t gram_repeat(gram_builder *b, int32_t x, int min, int max) {
             vec_push(&alts, GRAM_END);
             vec_push(&alts, GRAM_END);
             prev = gram_helper(b, &alts);
+            b->g->rules.data[prev].rep_x = x;
+            b->g->rules.data[prev].rep_k = k;
             vec_free(&alts);
         }
         vec_push(&seq, prev);
@@ -388,6 +392,7 @@ int gram_check(gram_builder *b, const char *what) {
     g->root = (int32_t)e->value.i;
     unsigned char *nullable = mlcc_xcalloc(g->rules.len ? g->rules.len : 1, 1);
     compute_nullable(g, nullable);
+    for (size_t r = 0; r < g->rules.len; r++) g->rules.data[r].nullable = nullable[r];
     int32_t bad = -1;
     int cyc = find_left_cycle(g, nullable, &bad);
     free(nullable);

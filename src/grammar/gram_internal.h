@@ -37,6 +37,10 @@ static inline void gram_byteset_add(gram_byteset *s, unsigned b) {
 typedef struct gram_rule {
     char *name;
     int32_t first_alt, nalts; /* into alt_start */
+    /* for the rules of a bounded repetition's chain O_k ::= x O_(k-1) | "": x and k (else
+     * rep_k 0); the mask cache treats long chains of a non-empty x as one (see matcher.c) */
+    int32_t rep_x, rep_k;
+    unsigned char nullable;
 } gram_rule;
 
 typedef struct gram_cache gram_cache;

@@ -35,6 +35,12 @@ typedef struct walk_bufs {
 
 struct gram_cache {
     const mlcc_grammar_vocab *v;
+    /* element position -> the position cache keys use. A frame in O_k of a chain
+     * O_k ::= x O_(k-1) | "" with k above the longest token (x non-empty) behaves for one
+     * token exactly as the same frame in O_cap, cap = longest token + 1 (the token ends before
+     * the chain can), so such keys share O_cap's entry: a string with maxLength 500 needs a few
+     * entries, not one per character. */
+    int32_t *canon;
     pda_pool pool;
     mlcc_u64map by_key; /* key node id -> entry index */
     MLCC_VEC(cache_entry) entries;
@@ -105,7 +111,41 @@ void gram_cache_free(gram_cache *c) {
     vec_free(&c->set_nodes);
     vec_free(&c->set_off);
     vec_free(&c->trans);
+    free(c->canon);
     free(c);
+}
+
+static void build_canon(gram_cache *c, const mlcc_grammar *g) {
+    size_t n = g->elems.len;
+    c->canon = mlcc_xmalloc(sizeof(int32_t) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) c->canon[i] = (int32_t)i;
+    int32_t cap = c->v->max_len + 1;
+    if (cap < 2) cap = 2;
+    mlcc_u64map at_cap; /* x -> the chain rule with k == cap */
+    u64map_init(&at_cap);
+    for (size_t r = 0; r < g->rules.len; r++)
+        if (g->rules.data[r].rep_k == cap) {
+            int ins;
+            u64map_upsert(&at_cap, (uint64_t)(uint32_t)g->rules.data[r].rep_x, &ins)->value.i = (int64_t)r;
+        }
+    for (size_t r = 0; r < g->rules.len; r++) {
+        const gram_rule *rule = &g->rules.data[r];
+        if (rule->rep_k <= cap) continue;
+        int32_t x = rule->rep_x;
+        if (x >= 0 && g->rules.data[x].nullable) continue;
+        mlcc_u64map_entry *e = u64map_find(&at_cap, (uint64_t)(uint32_t)x);
+        if (!e) continue;
+        int32_t to = (int32_t)e->value.i;
+        if (gram_alt_count(g, to) != rule->nalts) continue;
+        for (int32_t a = 0; a < rule->nalts; a++) {
+            int32_t p = gram_alt_pos(g, (int32_t)r, a), q = gram_alt_pos(g, to, a);
+            for (int32_t d = 0;; d++) {
+                c->canon[p + d] = q + d;
+                if (g->elems.data[p + d] == GRAM_END) break;
+            }
+        }
+    }
+    u64map_free(&at_cap);
 }
 
 static gram_cache *cache_for(mlcc_grammar *g, const mlcc_grammar_vocab *v) {
@@ -119,6 +159,7 @@ static gram_cache *cache_for(mlcc_grammar *g, const mlcc_grammar_vocab *v) {
         pda_pool_init(&c->pool, g);
         u64map_init(&c->by_key);
         bufs_init(&c->bufs, v);
+        build_canon(c, g);
         vec_push(&g->caches, c);
     }
     pthread_mutex_unlock(&g->cache_lock);
@@ -232,7 +273,7 @@ static int32_t key_of(const pda_pool *mp, gram_cache *c, int32_t n) {
     int count = 0;
     int32_t cur = n;
     while (count < KEY_FRAMES && cur >= 0) {
-        frames[count++] = mp->nodes.data[cur].pos;
+        frames[count++] = c->canon[mp->nodes.data[cur].pos];
         cur = mp->nodes.data[cur].parent;
     }
     int32_t k = cur == PDA_ACCEPT ? PDA_ACCEPT : PDA_BOTTOM;

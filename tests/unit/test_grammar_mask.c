@@ -155,6 +155,13 @@ static void check_tokenizer(const char *rel, int steps, int brute_every) {
     CHECK(g != NULL);
     if (g) walk(g, v, "xmlish.gbnf", steps, brute_every);
     mlcc_grammar_free(g);
+    /* bounded repetition far longer than any token: the cache shares one entry for the chain
+     * positions beyond the longest token (matcher.c), which must not change any mask */
+    const char *longrep = "root ::= \"\\\"\" [a-z0-9 ,.]{0,600} \"\\\"\" [ ]{3,300} \"!\"\n";
+    g = mlcc_grammar_from_ebnf(longrep, strlen(longrep), "longrep.gbnf");
+    CHECK_MSG(g != NULL, "%s", mlcc_last_error());
+    if (g) walk(g, v, "longrep.gbnf", steps * 2, brute_every);
+    mlcc_grammar_free(g);
     mlcc_grammar_vocab_free(v);
     mlcc_tokenizer_free(tok);
 }
