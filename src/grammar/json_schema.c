@@ -155,7 +155,8 @@ static void base_rules(jsg *j) {
     sb_append(r, "femail ::= [a-zA-Z0-9._%+-]{1,64} \"@\" [a-zA-Z0-9-]{1,63} (\".\" [a-zA-Z0-9-]{1,63}){0,3} \".\" [a-zA-Z]{2,24}\n");
     sb_append(r, "fhex ::= [0-9a-fA-F]\n");
     sb_append(r, "fuuid ::= fhex{8} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{12}\n");
-    sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]* \":\" (\"//\" [a-zA-Z0-9.-]+ (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]*)* | [a-zA-Z0-9._~%!$&'()*+,;=:@-]+) (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]*)?\n");
+    /* bounded pieces (a generated URI stays short; every bound is far above real use) */
+    sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]{0,31} \":\" (\"//\" [a-zA-Z0-9.-]{1,253} (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]{0,64}){0,16} | [a-zA-Z0-9._~%!$&'()*+,;=:@-]{1,256}) (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]{0,256})?\n");
     sb_append(r, "foctet ::= \"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9]\n");
     sb_append(r, "fipv4 ::= foctet \".\" foctet \".\" foctet \".\" foctet\n");
 }
