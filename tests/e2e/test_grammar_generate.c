@@ -222,7 +222,9 @@ static void check_regex_and_ebnf(const char *model_rel, int seeds) {
     pcre2_code_free(code);
     sb_free(&anchored);
     mlcc_grammar_free(g);
-    const char *gbnf = "root ::= \"(\" expr \")\"\nexpr ::= term ([+*] term){0,3}\nterm ::= [0-9]{1,3} | \"(\" expr \")\"\n";
+    /* nesting bounded to two levels: with random weights unbounded nesting need not end */
+    const char *gbnf = "root ::= \"(\" e2 \")\"\ne2 ::= t2 ([+*] t2){0,3}\nt2 ::= [0-9]{1,3} | \"(\" e1 \")\"\n"
+                       "e1 ::= t1 ([+*] t1){0,3}\nt1 ::= [0-9]{1,3}\n";
     g = mlcc_grammar_from_ebnf(gbnf, strlen(gbnf), "arith.gbnf");
     CHECK(g != NULL);
     for (int s = 0; g && s < seeds; s++) {
