@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "arith/analyzer.h"
+#include "ir/functor.h"
+#include "kernels/cpu/intrin.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "transform/lower_tir.h"
@@ -98,9 +100,32 @@ static void emit_minmax(cgen *g, const mlcc_expr *e) {
     emit_binary_fn(g, fn, e->bin.a, e->bin.b);
 }
 
+/* A tensor intrinsic call (schedule's tensorize) or the address of a buffer element passed
+ * to one. */
+static int emit_intrin_call(cgen *g, const mlcc_expr *e) {
+    const char *op = e->call.op;
+    if (!strcmp(op, "address_of")) {
+        const mlcc_expr *l = e->call.nargs == 1 ? e->call.args[0] : NULL;
+        if (!l || l->kind != EXPR_LOAD) return fail(g, "codegen_c: function '%s': %s", "address_of needs one buffer element");
+        sb_append(g->out, "(&");
+        emit_expr(g, l);
+        sb_append_char(g->out, ')');
+        return 1;
+    }
+    if (!cpu_intrin_find(op)) return 0;
+    sb_printf(g->out, "%s(", op);
+    for (int i = 0; i < e->call.nargs; i++) {
+        if (i) sb_append(g->out, ", ");
+        emit_expr(g, e->call.args[i]);
+    }
+    sb_append_char(g->out, ')');
+    return 1;
+}
+
 static void emit_call(cgen *g, const mlcc_expr *e) {
     const char *op = e->call.op;
     char buf[32];
+    if (emit_intrin_call(g, e)) return;
     if (!dtype_is_float(e->dtype) || e->dtype.code == DT_BFLOAT) {
         if (strcmp(op, "abs") == 0 || strcmp(op, "fabs") == 0) {
             sb_append(g->out, "mlcc_abs_i64(");
@@ -533,8 +558,30 @@ static int emit_function(cgen *g, const mlcc_prim_func *block_form) {
     return g->failed ? -1 : 0;
 }
 
+static int find_intrin_call(ir_visitor *v, mlcc_expr *e) {
+    if (e->kind == EXPR_CALL && cpu_intrin_find(e->call.op)) u64map_upsert(v->ctx, (uint64_t)(uintptr_t)cpu_intrin_find(e->call.op), NULL);
+    return 1;
+}
+
+/* The sources of the tensor intrinsics the functions call, once each, in registry order. */
+static void emit_intrin_sources(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
+    mlcc_u64map used;
+    u64map_init(&used);
+    ir_visitor v = {find_intrin_call, NULL, &used};
+    for (int i = 0; i < nfuncs; i++) ir_visit_stmt(&v, funcs[i]->body);
+    if (used.count) {
+        sb_append(out, cpu_intrin_common_source());
+        const cpu_intrin *const *all = cpu_intrin_all();
+        for (int i = 0; all[i]; i++)
+            if (u64map_find(&used, (uint64_t)(uintptr_t)all[i])) sb_append(out, all[i]->source);
+        sb_append_char(out, '\n');
+    }
+    u64map_free(&used);
+}
+
 int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
     sb_append(out, prelude);
+    emit_intrin_sources(funcs, nfuncs, out);
     for (int i = 0; i < nfuncs; i++) {
         cgen g = {0};
         g.out = out;

@@ -249,6 +249,12 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         strmap_set_p(&env->blocks, in->targets[0], (void *)init);
         return 0;
     }
+    if (!strcmp(p, "tensorize")) {
+        mlcc_expr *l;
+        if (want(env, in, 2, 0) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_STRING) return mlcc_set_error("trace line %d: tensorize needs an intrinsic name", env->line);
+        return sch_tensorize(s, l, in->args[1].text);
+    }
     return mlcc_set_error("trace line %d: unknown primitive '%s'", env->line, p);
 }
 

@@ -1,0 +1,98 @@
+/* default_schedule.c - default CPU schedule rules applied to every PrimFunc of a module
+ * (DESIGN.md §3.5), run by the build pipeline after fuse_tir.
+ *
+ * Rule GEMM/GEMV (matmul blocks, prefill and decode alike): for a reduction block whose loops
+ * end in (rows i, columns j, reduction k), split j into (jo, ji) with a tile width that divides
+ * the (constant) number of columns, reorder to jo, i, ji, k, tensorize the (i, ji, k) nest onto
+ * the GEMM_NT intrinsic for the block's element types (f32 or f16 weights; kernels/cpu) and
+ * run jo in parallel: each thread takes whole column tiles, so decode (i = 1) splits the weight
+ * rows evenly over the cores and prefill gets a register-blocked micro-kernel. Rows stay a
+ * symbolic loop inside the intrinsic, so every sequence length up to the bound works.
+ *
+ * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
+ * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
+ * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
+ * MLCC_LOG=debug prints each function's trace. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arith/analyzer.h"
+#include "kernels/cpu/intrin.h"
+#include "schedule/schedule.h"
+#include "support/error.h"
+#include "support/log.h"
+#include "transform/pass.h"
+
+/* Columns per parallel tile: the widest of 64..4 that divides n with at least 8 tiles (so two
+ * or more threads share the work evenly), else the widest that divides n, else 0 (no split). */
+static int64_t column_tile(int64_t n) {
+    static const int64_t widths[] = {64, 32, 16, 8, 4};
+    for (int i = 0; i < 5; i++)
+        if (n % widths[i] == 0 && n / widths[i] >= 8) return widths[i];
+    for (int i = 0; i < 5; i++)
+        if (n % widths[i] == 0 && n > widths[i]) return widths[i];
+    return 0;
+}
+
+static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop) {
+    const cpu_intrin *const *all = cpu_intrin_all();
+    for (int i = 0; all[i]; i++)
+        if (all[i]->kind == CPU_INTRIN_GEMM_NT && sch_tensorize(s, loop, all[i]->name) == 0) return 0;
+    return -1;
+}
+
+/* The GEMM/GEMV rule on one block; 0 when applied (s updated), -1 when it does not fit. */
+static int rule_gemm(mlcc_schedule *s, const char *block) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    if (n < 3) return -1;
+    mlcc_expr *i = loops[n - 3], *j = loops[n - 2], *k = loops[n - 1];
+    (void)k;
+    mlcc_expr *ext = sch_loop_extent(s, j);
+    ext = ext ? arith_simplify_expr(ext) : NULL;
+    int64_t tile = ext && ext->kind == EXPR_INT ? column_tile(ext->int_value) : 0;
+    if (!tile) return try_tensorize(s, i);
+    mlcc_expr *parts[2];
+    if (sch_split(s, j, (int64_t[]){SCH_INFER, tile}, 2, parts)) return -1;
+    if (sch_reorder(s, (mlcc_expr *[]){parts[0], i}, 2)) return -1;
+    if (try_tensorize(s, i)) return -1;
+    return sch_parallel(s, parts[0]);
+}
+
+/* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
+static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
+    mlcc_schedule *s = sch_create(f);
+    const char **blocks;
+    int nb = sch_get_blocks(s, &blocks);
+    int applied = 0;
+    for (int b = 0; b < nb; b++) {
+        mlcc_schedule *fork = sch_copy(s);
+        if (rule_gemm(fork, blocks[b]) == 0) {
+            sch_free(s);
+            s = fork;
+            applied++;
+        } else {
+            sch_free(fork);
+        }
+    }
+    mlcc_clear_error();
+    mlcc_prim_func *out = f;
+    if (applied) {
+        out = sch_func(s);
+        char *trace = sch_trace_str(s);
+        LOG_DEBUG("default_schedule: %s:\n%s", f->name, trace);
+        free(trace);
+    }
+    sch_free(s);
+    return out;
+}
+
+mlcc_ir_module *pass_default_schedule(const mlcc_ir_module *m, void *ctx) {
+    (void)ctx;
+    mlcc_ir_module *out = irmod_copy(m);
+    const char *env = getenv("MLCC_DEFAULT_SCHEDULE");
+    if (env && !strcmp(env, "0")) return out;
+    for (int i = 0; i < out->n; i++)
+        if (out->entries[i].kind == IRMOD_PRIM) out->entries[i].prim = schedule_func(out->entries[i].prim);
+    return out;
+}
