@@ -7,7 +7,10 @@
  * the GEMM_NT intrinsic for the block's element types (f32 or f16 weights; kernels/cpu) and
  * run jo in parallel: each thread takes whole column tiles, so decode (i = 1) splits the weight
  * rows evenly over the cores and prefill gets a register-blocked micro-kernel. Rows stay a
- * symbolic loop inside the intrinsic, so every sequence length up to the bound works.
+ * symbolic loop inside the intrinsic, so every sequence length up to the bound works. Weight
+ * matrices under PARALLEL_MIN_WEIGHTS elements stay on one thread: their kernel takes a few
+ * microseconds, about what waking a second thread costs (and much less than waiting for one
+ * that the OS has descheduled on a busy machine).
  *
  * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
  * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
@@ -22,6 +25,8 @@
 #include "support/error.h"
 #include "support/log.h"
 #include "transform/pass.h"
+
+enum { PARALLEL_MIN_WEIGHTS = 1 << 18 };
 
 /* Columns per parallel tile: the widest of 64..4 that divides n with at least 8 tiles (so two
  * or more threads share the work evenly), else the widest that divides n, else 0 (no split). */
@@ -47,11 +52,12 @@ static int rule_gemm(mlcc_schedule *s, const char *block) {
     int n = sch_get_loops(s, block, &loops);
     if (n < 3) return -1;
     mlcc_expr *i = loops[n - 3], *j = loops[n - 2], *k = loops[n - 1];
-    (void)k;
-    mlcc_expr *ext = sch_loop_extent(s, j);
-    ext = ext ? arith_simplify_expr(ext) : NULL;
-    int64_t tile = ext && ext->kind == EXPR_INT ? column_tile(ext->int_value) : 0;
-    if (!tile) return try_tensorize(s, i);
+    mlcc_expr *cols = sch_loop_extent(s, j), *red = sch_loop_extent(s, k);
+    cols = cols ? arith_simplify_expr(cols) : NULL;
+    red = red ? arith_simplify_expr(red) : NULL;
+    int64_t tile = cols && cols->kind == EXPR_INT ? column_tile(cols->int_value) : 0;
+    int parallel = tile && red && red->kind == EXPR_INT && cols->int_value * red->int_value >= PARALLEL_MIN_WEIGHTS;
+    if (!parallel) return try_tensorize(s, i);
     mlcc_expr *parts[2];
     if (sch_split(s, j, (int64_t[]){SCH_INFER, tile}, 2, parts)) return -1;
     if (sch_reorder(s, (mlcc_expr *[]){parts[0], i}, 2)) return -1;

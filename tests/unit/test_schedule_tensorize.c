@@ -199,8 +199,9 @@ static void test_rejections(void) {
 /* The pass: matmuls get the GEMM rule (f32 and f16 weights), other kernels stay as they are. */
 static void test_default_schedule_pass(void) {
     mlcc_ir_module *m = irmod_new();
-    irmod_add_prim(m, "mm32", build_mm_nt("mm32", 256, 64, DT_F32));
-    irmod_add_prim(m, "mm16", build_mm_nt("mm16", 100, 64, DT_F16));
+    irmod_add_prim(m, "mm32", build_mm_nt("mm32", 256, 1024, DT_F32));
+    irmod_add_prim(m, "mm16", build_mm_nt("mm16", 100, 4096, DT_F16));
+    irmod_add_prim(m, "small", build_mm_nt("small", 256, 64, DT_F32));
     mlcc_prim_func *rowsum = kernel_build(K_ROWSUM);
     irmod_add_prim(m, "rowsum", rowsum);
     mlcc_ir_module *out = pass_default_schedule(m, NULL);
@@ -211,7 +212,10 @@ static void test_default_schedule_pass(void) {
     CHECK(strstr(t16, "T.mlcc_k_gemm_nt_f32_f16(") != NULL);
     CHECK(strstr(t16, "T.parallel(25)") != NULL); /* 100 = 25 tiles of 4 */
     CHECK(irmod_get_prim(out, "rowsum") == rowsum);
-    free(t32), free(t16);
+    /* a small weight matrix: tensorized on one thread */
+    char *ts = tir_func_to_string(irmod_get_prim(out, "small"));
+    CHECK(strstr(ts, "T.mlcc_k_gemm_nt_f32(") != NULL && strstr(ts, "T.parallel") == NULL);
+    free(t32), free(t16), free(ts);
 }
 
 static void test_intrinsic_registry(void) {
