@@ -3,7 +3,7 @@
  * scheduled kernel with the compiled unscheduled one and with float64 loops written here, at
  * n = 1, 2, 3, 4, 5, 9, 33 (every row tail of the micro-kernel), for column counts and
  * reduction lengths that leave vector and register-block tails, with float32 and float16
- * weights; illegal requests rejected with the reason and no change. */
+ * weights (reductions longer than one packed panel included); illegal requests rejected with the reason and no change. */
 #include <dlpack/dlpack.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,7 +136,7 @@ static void test_golden_and_replay(void) {
 
 static void test_numerics(void) {
     static const mm_case cases[] = {
-        {24, 37, 8, 0}, {24, 37, 8, 1}, {12, 1, 4, 0}, {3, 17, 0, 0}, {3, 17, 0, 1}, {16, 64, 16, 0}, {12, 40, 0, 1},
+        {24, 37, 8, 0}, {24, 37, 8, 1}, {12, 1, 4, 0}, {3, 17, 0, 0}, {3, 17, 0, 1}, {16, 64, 16, 0}, {12, 40, 0, 1}, {40, 300, 0, 0}, {40, 520, 8, 1},
     };
     enum { NC = sizeof cases / sizeof cases[0] };
     mlcc_prim_func *funcs[2 * NC];
