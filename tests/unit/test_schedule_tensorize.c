@@ -1,9 +1,11 @@
 /* test_schedule_tensorize.c - tensorize onto the CPU GEMM_NT intrinsics and the default_schedule
  * pass: golden printed result and replay of the trace; numerical equality of the compiled
  * scheduled kernel with the compiled unscheduled one and with float64 loops written here, at
- * n = 1, 2, 3, 4, 5, 9, 33 (every row tail of the micro-kernel), for column counts and
+ * n = 1, 2, 3, 4, 5, 9, 33, 70 (every row tail of the micro-kernel, more rows than one
+ * chunk), for column counts and
  * reduction lengths that leave vector and register-block tails, with float32 and float16
- * weights (reductions longer than one packed panel included); illegal requests rejected with the reason and no change. */
+ * weights (reductions longer than one reduction block included), and each row bitwise the
+ * same when computed alone (decode) as within the call; illegal requests rejected with the reason and no change. */
 #include <dlpack/dlpack.h>
 #include <math.h>
 #include <stdio.h>
@@ -85,8 +87,8 @@ typedef struct mm_case {
 
 /* Runs `plain` and `sched` (in mod) at several n against float64 loops. */
 static void check_numerics(mlcc_jit_module *mod, const char *plain, const char *sched, const mm_case *c) {
-    static const int64_t ns[] = {1, 2, 3, 4, 5, 9, 33};
-    for (int t = 0; t < 7; t++) {
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 9, 33, 70};
+    for (int t = 0; t < 8; t++) {
         int64_t n = ns[t], N = c->N, K = c->K;
         float *a = malloc(sizeof(float) * (size_t)(n * K)), *w = malloc(sizeof(float) * (size_t)(N * K));
         _Float16 *wh = malloc(sizeof(_Float16) * (size_t)(N * K));
@@ -112,6 +114,17 @@ static void check_numerics(mlcc_jit_module *mod, const char *plain, const char *
                 if (!(e <= max_err)) max_err = e; /* NaN sticks */
                 if (!(d <= max_diff)) max_diff = d;
             }
+        /* each row alone (n = 1, decode's path) gives bitwise the row of the n-row call */
+        int64_t s1[2] = {1, K}, s1c[2] = {1, N};
+        float *row = malloc(sizeof(float) * (size_t)N);
+        int same = 1;
+        for (int64_t i = 0; i < n; i++) {
+            DLTensor tr = tensor(a + i * K, 32, s1), to = tensor(row, 32, s1c);
+            CHECK_EQ_INT(call3(mlcc_jit_get_function(mod, sched), &tr, &tw, &to), 0);
+            if (memcmp(row, c2 + i * N, sizeof(float) * (size_t)N) != 0) same = 0;
+        }
+        CHECK_MSG(same, "%s n=%lld: a row computed alone differs from the same row in the call", sched, (long long)n);
+        free(row);
         CHECK_MSG(max_err <= 1e-5 * (double)K, "%s n=%lld: max error %g vs float64", sched, (long long)n, max_err);
         CHECK_MSG(max_diff <= 1e-5 * (double)K, "%s n=%lld: differs from %s by %g", sched, (long long)n, plain, max_diff);
         free(a), free(w), free(wh), free(c1), free(c2);
@@ -136,7 +149,7 @@ static void test_golden_and_replay(void) {
 
 static void test_numerics(void) {
     static const mm_case cases[] = {
-        {24, 37, 8, 0}, {24, 37, 8, 1}, {12, 1, 4, 0}, {3, 17, 0, 0}, {3, 17, 0, 1}, {16, 64, 16, 0}, {12, 40, 0, 1}, {40, 300, 0, 0}, {40, 520, 8, 1},
+        {24, 37, 8, 0}, {24, 37, 8, 1}, {12, 1, 4, 0}, {3, 17, 0, 0}, {3, 17, 0, 1}, {16, 64, 16, 0}, {12, 40, 0, 1}, {40, 300, 0, 0}, {40, 520, 8, 1}, {100, 1100, 0, 0},
     };
     enum { NC = sizeof cases / sizeof cases[0] };
     mlcc_prim_func *funcs[2 * NC];

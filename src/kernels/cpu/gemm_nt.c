@@ -4,18 +4,21 @@
  * The implementation below is C source text (it is compiled into each model library, not into
  * mlcc). It is written once over a small vector vocabulary (mlcc_vf, mlcc_vld, mlcc_vfma, ...)
  * that the common source defines for AVX-512, for AVX2 + FMA + F16C, and for plain C (one lane),
- * and instantiated per weight type by macros. Two kernels:
- *   - rows < 4 (decode's GEMV): dot products. A tile of MR x NR vector accumulators stays in
- *     registers over the whole reduction (both operands are contiguous in k, so nothing is
- *     packed), then each accumulator is summed across lanes: 1 x 8 for one row, so eight
- *     weight rows stream at once; MR x 4 otherwise (MR = 4 on AVX-512, 2 on AVX2).
- *   - rows >= 4 (prefill's GEMM): a panel of NR = 2 vectors of columns by KC = 256 reduction
- *     steps is packed k-major (float16 weights converted to float32 once per call), and a
- *     PMR x NR register-blocked micro-kernel (8 x 32 on AVX-512, 4 x 16 on AVX2) adds
- *     broadcast A elements times panel rows into C: no lane sums, 2 loads per 2 PMR FMAs.
- * Ragged edges (M, N not multiples of the block, K not a multiple of the vector length or
- * KC) run the same code with smaller blocks, zero-padded panels and masked (or zero-padded)
- * loads. */
+ * and instantiated per weight type by macros.
+ *
+ * Every output element is one dot product computed the same way: vector lanes accumulate
+ * A[m, k] * B[n, k] for k = lane (mod vector length) in order over the whole reduction (a
+ * masked or zero-padded load ends it), then the lanes are summed by one fixed tree. Both
+ * operands are contiguous in k, so nothing is packed. Tiles of MR rows x NR columns keep their
+ * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
+ * on AVX-512's 32 registers, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
+ * weight rows stream at once (prefetched ahead). For two or more rows the reduction runs in
+ * blocks of KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows),
+ * the lane sums carried from block to block in memory (stored and reloaded exactly), over
+ * MC x NC (64 x 48) chunks of the output. Since the tile shape or blocking only changes which
+ * elements are computed together, never how, a row's result does not depend on how many rows
+ * the call has: a prompt fed in chunks of any size, or token by token, gives bitwise the same
+ * logits. Ragged edges use smaller tiles. */
 #include <pthread.h>
 #include <string.h>
 
@@ -25,11 +28,11 @@
 #define MLCC_SRC(...) #__VA_ARGS__ "\n"
 
 static const char common_source[] =
-    "#include <immintrin.h>\n"
+    "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n"
     "#define MLCC_CAT_(a, b) a##b\n"
     "#define MLCC_CAT(a, b) MLCC_CAT_(a, b)\n"
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n"
-    "#define MLCC_ISA \"avx512\"\n#define MLCC_VL 16\n#define MLCC_MR 4\n#define MLCC_PMR 8\n"
+    "#define MLCC_ISA \"avx512\"\n#define MLCC_VL 16\n#define MLCC_DMR 4\n#define MLCC_DNR 6\n"
     MLCC_SRC(
     typedef __m512 mlcc_vf;
     static inline mlcc_vf mlcc_vzero(void) { return _mm512_setzero_ps(); }
@@ -46,7 +49,7 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return _mm512_add_ps(a, b); }
     )
     "#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n"
-    "#define MLCC_ISA \"avx2\"\n#define MLCC_VL 8\n#define MLCC_MR 2\n#define MLCC_PMR 4\n"
+    "#define MLCC_ISA \"avx2\"\n#define MLCC_VL 8\n#define MLCC_DMR 2\n#define MLCC_DNR 4\n"
     MLCC_SRC(
     typedef __m256 mlcc_vf;
     static inline mlcc_vf mlcc_vzero(void) { return _mm256_setzero_ps(); }
@@ -74,7 +77,7 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return _mm256_add_ps(a, b); }
     )
     "#else\n"
-    "#define MLCC_ISA \"scalar\"\n#define MLCC_VL 1\n#define MLCC_MR 4\n#define MLCC_PMR 4\n"
+    "#define MLCC_ISA \"scalar\"\n#define MLCC_VL 1\n#define MLCC_DMR 4\n#define MLCC_DNR 4\n"
     MLCC_SRC(
     typedef float mlcc_vf;
     static inline mlcc_vf mlcc_vzero(void) { return 0.0f; }
@@ -89,29 +92,34 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return a + b; }
     )
     "#endif\n"
-    "#define MLCC_NR (2 * MLCC_VL)\n#define MLCC_KC 256\n"
+    "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 48\n"
     "const char *mlcc_kernels_isa = MLCC_ISA;\n";
 
 /* The GEMM_NT body, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type),
  * MLCC_VLDB / MLCC_VLDB_TAIL (its vector loads). */
 static const char gemm_template[] = MLCC_SRC(
 static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile)(
-    float *C, const float *A, const MLCC_BT *B, int64_t K, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
-    const int mr, const int nr) {
+    float *C, const float *A, const MLCC_BT *B, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
+    float *part, int64_t ldp, int first, int last, const int mr, const int nr) {
     mlcc_vf s[4][8];
     _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
-        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[i][j] = mlcc_vzero();
+        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
+            s[i][j] = first ? mlcc_vzero() : mlcc_vld(part + i * ldp + j * MLCC_VL);
     int64_t k = 0;
-    for (; k + MLCC_VL <= K; k += MLCC_VL) {
+    for (; k + MLCC_VL <= kc; k += MLCC_VL) {
         mlcc_vf b[8];
-        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_VLDB(B + j * ldb + k);
+        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+            /* one row streams 8 weight rows from memory: fetch 512 bytes ahead of each */
+            if (mr == 1) __builtin_prefetch(B + j * ldb + k + 512 / sizeof(MLCC_BT));
+            b[j] = MLCC_VLDB(B + j * ldb + k);
+        }
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
             mlcc_vf a = mlcc_vld(A + i * lda + k);
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[i][j] = mlcc_vfma(a, b[j], s[i][j]);
         }
     }
-    if (k < K) {
-        int r = (int)(K - k);
+    if (k < kc) {
+        int r = (int)(kc - k);
         mlcc_vf b[8];
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_VLDB_TAIL(B + j * ldb + k, r);
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
@@ -121,91 +129,68 @@ static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile
     }
     _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+            if (!last) {
+                mlcc_vst(part + i * ldp + j * MLCC_VL, s[i][j]);
+                continue;
+            }
             float v = mlcc_vsum(s[i][j]);
             C[i * ldc + j] = acc ? C[i * ldc + j] + v : v;
         }
 }
-static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _mk)(
-    float *C, int64_t ldc, const float *A, int64_t lda, const float *Bp, int64_t kc, int64_t overwrite, const int mr,
-    int nc) {
-    mlcc_vf c0[MLCC_PMR], c1[MLCC_PMR];
-    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) c0[i] = c1[i] = mlcc_vzero();
-    for (int64_t k = 0; k < kc; k++) {
-        mlcc_vf b0 = mlcc_vld(Bp + k * MLCC_NR), b1 = mlcc_vld(Bp + k * MLCC_NR + MLCC_VL);
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {
-            mlcc_vf a = mlcc_vbcast(A[i * lda + k]);
-            c0[i] = mlcc_vfma(a, b0, c0[i]);
-            c1[i] = mlcc_vfma(a, b1, c1[i]);
+/* Rows [0, M) x columns [0, N) (N <= MLCC_NC) over k in blocks of MLCC_KC, the lane sums
+ * carried between blocks in part (M x N vectors). */
+static void MLCC_CAT(MLCC_GEMM_NAME, _block)(float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t N, int64_t K,
+                                             int64_t ldc, int64_t lda, int64_t ldb, int64_t acc, float *part) {
+    int64_t ldp = N * MLCC_VL;
+    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += MLCC_KC) {
+        int64_t kc = K - k0 < MLCC_KC ? K - k0 : MLCC_KC;
+        int first = k0 == 0, last = k0 + kc >= K;
+        int64_t n = 0;
+        for (; n + MLCC_DNR <= N; n += MLCC_DNR) {
+            int64_t m = 0;
+            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, MLCC_DNR);
+            for (; m < M; m++)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, MLCC_DNR);
         }
-    }
-    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {
-        float *c = C + i * ldc;
-        if (nc == MLCC_NR) {
-            if (!overwrite) c0[i] = mlcc_vadd(c0[i], mlcc_vld(c)), c1[i] = mlcc_vadd(c1[i], mlcc_vld(c + MLCC_VL));
-            mlcc_vst(c, c0[i]);
-            mlcc_vst(c + MLCC_VL, c1[i]);
-        } else {
-            float t[MLCC_NR];
-            mlcc_vst(t, c0[i]);
-            mlcc_vst(t + MLCC_VL, c1[i]);
-            for (int j = 0; j < nc; j++) c[j] = overwrite ? t[j] : c[j] + t[j];
-        }
-    }
-}
-static void MLCC_CAT(MLCC_GEMM_NAME, _packed)(float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t N, int64_t K,
-                                              int64_t ldc, int64_t lda, int64_t ldb, int64_t acc) {
-    float Bp[MLCC_KC * MLCC_NR] __attribute__((aligned(64)));
-    for (int64_t n0 = 0; n0 < N; n0 += MLCC_NR) {
-        int nc = N - n0 < MLCC_NR ? (int)(N - n0) : MLCC_NR;
-        for (int64_t k0 = 0; k0 < K; k0 += MLCC_KC) {
-            int64_t kc = K - k0 < MLCC_KC ? K - k0 : MLCC_KC;
-            for (int64_t k = 0; k < kc; k++)
-                for (int j = 0; j < MLCC_NR; j++) Bp[k * MLCC_NR + j] = j < nc ? (float)B[(n0 + j) * ldb + k0 + k] : 0.0f;
-            int64_t overwrite = k0 == 0 && !acc;
-            int64_t m0 = 0;
-            for (; m0 + MLCC_PMR <= M; m0 += MLCC_PMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, MLCC_PMR, nc);
-            switch (M - m0) {
-            case 7: if (MLCC_PMR > 7) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 7, nc); break;
-            case 6: if (MLCC_PMR > 6) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 6, nc); break;
-            case 5: if (MLCC_PMR > 5) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 5, nc); break;
-            case 4: if (MLCC_PMR > 4) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 4, nc); break;
-            case 3: if (MLCC_PMR > 3) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 3, nc); break;
-            case 2: if (MLCC_PMR > 2) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 2, nc); break;
-            case 1: if (MLCC_PMR > 1) MLCC_CAT(MLCC_GEMM_NAME, _mk)(C + m0 * ldc + n0, ldc, A + m0 * lda + k0, lda, Bp, kc, overwrite, 1, nc); break;
-            default: break;
-            }
+        for (; n < N; n++) {
+            int64_t m = 0;
+            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 1);
+            for (; m < M; m++)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 1);
         }
     }
 }
 static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, int64_t N, int64_t K, int64_t ldc,
                            int64_t lda, int64_t ldb, int64_t acc) {
     const MLCC_BT *B = (const MLCC_BT *)Bv;
-    int64_t n = 0;
-    if (M >= 4) {
-        MLCC_CAT(MLCC_GEMM_NAME, _packed)(C, A, B, M, N, K, ldc, lda, ldb, acc);
-        return;
-    }
     if (M == 1) {
-        for (; n + 8 <= N; n += 8) MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 1, 8);
-        for (; n + 4 <= N; n += 4) MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 1, 4);
-        for (; n < N; n++) MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 1, 1);
+        int64_t n = 0;
+        for (; n + 8 <= N; n += 8)
+            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 8);
+        for (; n + 4 <= N; n += 4)
+            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 4);
+        for (; n < N; n++) MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 1);
         return;
     }
-    for (; n + 4 <= N; n += 4) {
-        int64_t m = 0;
-        for (; m + MLCC_MR <= M; m += MLCC_MR)
-            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda, B + n * ldb, K, ldc, lda, ldb, acc, MLCC_MR, 4);
-        for (; m < M; m++)
-            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda, B + n * ldb, K, ldc, lda, ldb, acc, 1, 4);
-    }
-    for (; n < N; n++) {
-        int64_t m = 0;
-        for (; m + MLCC_MR <= M; m += MLCC_MR)
-            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda, B + n * ldb, K, ldc, lda, ldb, acc, MLCC_MR, 1);
-        for (; m < M; m++)
-            MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda, B + n * ldb, K, ldc, lda, ldb, acc, 1, 1);
-    }
+    float *part = (float *)aligned_alloc(64, sizeof(float) * MLCC_MC * MLCC_NC * MLCC_VL);
+    for (int64_t m0 = 0; m0 < M; m0 += MLCC_MC)
+        for (int64_t n0 = 0; n0 < N; n0 += MLCC_NC) {
+            int64_t mc = M - m0 < MLCC_MC ? M - m0 : MLCC_MC, nc = N - n0 < MLCC_NC ? N - n0 : MLCC_NC;
+            if (part)
+                MLCC_CAT(MLCC_GEMM_NAME, _block)(C + m0 * ldc + n0, A + m0 * lda, B + n0 * ldb, mc, nc, K, ldc, lda, ldb, acc, part);
+            else /* no memory for the partial sums: one block over the whole reduction (the same sums) */
+                for (int64_t m = 0; m < mc; m++)
+                    for (int64_t n = 0; n < nc; n++)
+                        MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + (m0 + m) * ldc + n0 + n, A + (m0 + m) * lda, B + (n0 + n) * ldb, K,
+                                                        ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 1);
+        }
+    free(part);
 }
 );
 
