@@ -23,7 +23,9 @@
 #include "kernels/cpu/intrin.h"
 #include "schedule/schedule.h"
 #include "support/error.h"
+#include "support/hashmap.h"
 #include "support/log.h"
+#include "support/strbuf.h"
 #include "transform/pass.h"
 
 enum { PARALLEL_MIN_WEIGHTS = 1 << 18 };
@@ -39,15 +41,19 @@ static int64_t column_tile(int64_t n) {
     return 0;
 }
 
-static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop) {
+/* Tensorizes onto the first GEMM_NT intrinsic that matches; its name into *used. */
+static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
     const cpu_intrin *const *all = cpu_intrin_all();
     for (int i = 0; all[i]; i++)
-        if (all[i]->kind == CPU_INTRIN_GEMM_NT && sch_tensorize(s, loop, all[i]->name) == 0) return 0;
+        if (all[i]->kind == CPU_INTRIN_GEMM_NT && sch_tensorize(s, loop, all[i]->name) == 0) {
+            *used = all[i]->name;
+            return 0;
+        }
     return -1;
 }
 
 /* The GEMM/GEMV rule on one block; 0 when applied (s updated), -1 when it does not fit. */
-static int rule_gemm(mlcc_schedule *s, const char *block) {
+static int rule_gemm(mlcc_schedule *s, const char *block, const char **used) {
     mlcc_expr **loops;
     int n = sch_get_loops(s, block, &loops);
     if (n < 3) return -1;
@@ -57,11 +63,11 @@ static int rule_gemm(mlcc_schedule *s, const char *block) {
     red = red ? arith_simplify_expr(red) : NULL;
     int64_t tile = cols && cols->kind == EXPR_INT ? column_tile(cols->int_value) : 0;
     int parallel = tile && red && red->kind == EXPR_INT && cols->int_value * red->int_value >= PARALLEL_MIN_WEIGHTS;
-    if (!parallel) return try_tensorize(s, i);
+    if (!parallel) return try_tensorize(s, i, used);
     mlcc_expr *parts[2];
     if (sch_split(s, j, (int64_t[]){SCH_INFER, tile}, 2, parts)) return -1;
     if (sch_reorder(s, (mlcc_expr *[]){parts[0], i}, 2)) return -1;
-    if (try_tensorize(s, i)) return -1;
+    if (try_tensorize(s, i, used)) return -1;
     return sch_parallel(s, parts[0]);
 }
 
@@ -71,9 +77,13 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     const char **blocks;
     int nb = sch_get_blocks(s, &blocks);
     int applied = 0;
+    mlcc_strbuf origin = STRBUF_INIT;
+    sb_append(&origin, f->origin ? f->origin : f->name);
     for (int b = 0; b < nb; b++) {
         mlcc_schedule *fork = sch_copy(s);
-        if (rule_gemm(fork, blocks[b]) == 0) {
+        const char *used = NULL;
+        if (rule_gemm(fork, blocks[b], &used) == 0) {
+            sb_printf(&origin, "%s%s", applied ? ", " : "; tensorized: ", used);
             sch_free(s);
             s = fork;
             applied++;
@@ -85,11 +95,13 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     mlcc_prim_func *out = f;
     if (applied) {
         out = sch_func(s);
+        out->origin = mlcc_intern(origin.data); /* `mlcc show --kernels` lists the intrinsics */
         char *trace = sch_trace_str(s);
         LOG_DEBUG("default_schedule: %s:\n%s", f->name, trace);
         free(trace);
     }
     sch_free(s);
+    sb_free(&origin);
     return out;
 }
 

@@ -1,11 +1,10 @@
 /* test_schedule_tensorize.c - tensorize onto the CPU GEMM_NT intrinsics and the default_schedule
  * pass: golden printed result and replay of the trace; numerical equality of the compiled
  * scheduled kernel with the compiled unscheduled one and with float64 loops written here, at
- * n = 1, 2, 3, 4, 5, 9, 33, 70 (every row tail of the micro-kernel, more rows than one
- * chunk), for column counts and
- * reduction lengths that leave vector and register-block tails, with float32 and float16
- * weights (reductions longer than one reduction block included), and each row bitwise the
- * same when computed alone (decode) as within the call; illegal requests rejected with the reason and no change. */
+ * n = 1, 2, 3, 4, 5, 9, 33, 70 (every row tail of the micro-kernel, more rows than one chunk),
+ * for column counts and reduction lengths that leave vector, tile and reduction-block tails,
+ * with float32 and float16 weights; each row bitwise the same when computed alone (decode's
+ * path) as within the call; illegal requests rejected with the reason and no change. */
 #include <dlpack/dlpack.h>
 #include <math.h>
 #include <stdio.h>
