@@ -86,6 +86,14 @@ const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_ex
  * intrinsic does on the tile (see tensorize.c). The nest becomes block "<name>_o". */
 int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin);
 
+/* ---- annotations ---- */
+/* Sets key = value on a loop or a block (replacing an earlier value of the key); unannotate
+ * removes the key. Annotations change no computation; passes and codegen may read them. */
+int sch_annotate_loop(mlcc_schedule *s, mlcc_expr *loop, const char *key, int64_t value);
+int sch_annotate_block(mlcc_schedule *s, const char *block, const char *key, int64_t value);
+int sch_unannotate_loop(mlcc_schedule *s, mlcc_expr *loop, const char *key);
+int sch_unannotate_block(mlcc_schedule *s, const char *block, const char *key);
+
 /* ---- trace ---- */
 /* The trace as text, one instruction per line (malloc'ed). */
 char *sch_trace_str(const mlcc_schedule *s);
