@@ -15,7 +15,7 @@
  * weight rows stream at once (prefetched ahead). For two or more rows the reduction runs in
  * blocks of KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows),
  * the lane sums carried from block to block in memory (stored and reloaded exactly), over
- * MC x NC (64 x 48) chunks of the output. Since the tile shape or blocking only changes which
+ * MC x NC (64 x 66) chunks of the output. Since the tile shape or blocking only changes which
  * elements are computed together, never how, a row's result does not depend on how many rows
  * the call has: a prompt fed in chunks of any size, or token by token, gives bitwise the same
  * logits. Ragged edges use smaller tiles. */
@@ -92,7 +92,7 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return a + b; }
     )
     "#endif\n"
-    "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 48\n"
+    "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n"
     "const char *mlcc_kernels_isa = MLCC_ISA;\n";
 
 /* The GEMM_NT body, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type),
@@ -154,6 +154,15 @@ static void MLCC_CAT(MLCC_GEMM_NAME, _block)(float *C, const float *A, const MLC
             for (; m < M; m++)
                 MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
                                                 part + m * ldp + n * MLCC_VL, ldp, first, last, 1, MLCC_DNR);
+        }
+        for (; MLCC_DNR > 4 && n + 4 <= N; n += 4) {
+            int64_t m = 0;
+            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 4);
+            for (; m < M; m++)
+                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
+                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 4);
         }
         for (; n < N; n++) {
             int64_t m = 0;
