@@ -2,7 +2,8 @@
 # The build pipeline's default_schedule step: in a compiled model library every matmul kernel
 # (plain or fused with its epilogue) is tensorized onto a GEMM_NT intrinsic of the registry,
 # and `mlcc show --kernels` says so; MLCC_DEFAULT_SCHEDULE=0 leaves them unscheduled;
-# --print-after default_schedule shows the intrinsic calls and parallel column tiles.
+# --print-after default_schedule shows the intrinsic calls, parallel column tiles and the
+# attention kernel's schedule.
 set -u
 model="$MLCC_TESTDATA/hf-tiny/llama"
 [ -d "$model" ] || { echo "SKIP: fixture $model missing"; exit 77; }
@@ -19,6 +20,11 @@ nt=$(grep "matmul" <<<"$kernels" | grep -c "tensorized: mlcc_k_gemm_nt_f32$")
 [ "$nmm" -ge 4 ] && [ "$nt" -eq "$nmm" ] && ok || bad "$nt of $nmm matmul kernels tensorized:
 $kernels"
 grep -q "T.mlcc_k_gemm_nt_f32(T.address_of(" "$dir/log" && ok || bad "--print-after default_schedule shows no intrinsic call"
+# attention over the context: scores tensorized per head in parallel, softmax and P x V in
+# parallel over (heads x rows), P x V vectorized over the head dimension
+attn=$(sed -n '/def attention1(/,/def /p' "$dir/log")
+grep -q "T.mlcc_k_gemm_nt_f32(T.address_of(attn_score" <<<"$attn" && grep -q "T.parallel(n \* 4)" <<<"$attn" &&
+  grep -q "T.vectorized(16)" <<<"$attn" && ok || bad "attention kernel not scheduled: $attn"
 MLCC_DEFAULT_SCHEDULE=0 "$MLCC" compile "$model" -o "$dir/off.so" --max-seq 64 2>/dev/null && ok || bad "compile unscheduled"
 "$MLCC" show --kernels "$dir/off.so" | grep -q "tensorized" && bad "MLCC_DEFAULT_SCHEDULE=0 still tensorized" || ok
 echo "$pass passed, $fail failed"
