@@ -22,6 +22,7 @@ typedef struct cgen {
     const char *func_name;
     int failed;
     int in_parallel;
+    mlcc_u64map nonneg; /* loop vars known to be >= 0 (loops from a nonnegative min) */
 } cgen;
 
 static void emit_expr(cgen *g, const mlcc_expr *e);
@@ -179,6 +180,22 @@ static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
     }
 }
 
+/* Is the int64 expression provably >= 0 from its construction (nonnegative constants, size
+ * vars, loop vars from nonnegative mins, and + * // % of such)? */
+static int nonneg(cgen *g, const mlcc_expr *e) {
+    switch (e->kind) {
+    case EXPR_INT: return e->int_value >= 0;
+    case EXPR_VAR: return (e->var.flags & VAR_SIZE) || u64map_find(&g->nonneg, (uint64_t)(uintptr_t)e) != NULL;
+    case EXPR_ADD:
+    case EXPR_MUL:
+    case EXPR_MIN:
+    case EXPR_MAX: return nonneg(g, e->bin.a) && nonneg(g, e->bin.b);
+    case EXPR_FLOORDIV:
+    case EXPR_FLOORMOD: return nonneg(g, e->bin.a) && e->bin.b->kind == EXPR_INT && e->bin.b->int_value > 0;
+    default: return 0;
+    }
+}
+
 static void emit_expr(cgen *g, const mlcc_expr *e) {
     if (e->dtype.lanes > 1) {
         fail(g, "codegen_c: function '%s': vector expression %s (vector loops are emitted as omp simd; "
@@ -228,6 +245,14 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
             const char *fn = e->kind == EXPR_FLOORDIV ? (e->dtype.bits == 64 ? "mlcc_floordiv_f64" : "mlcc_floordiv_f32")
                                                       : (e->dtype.bits == 64 ? "mlcc_floormod_f64" : "mlcc_floormod_f32");
             emit_binary_fn(g, fn, e->bin.a, e->bin.b);
+        } else if (dtype_is_int(e->dtype) && e->dtype.bits == 64 && nonneg(g, e)) {
+            /* C's truncating / and % agree with floor division here; unlike the helpers they
+             * leave index arithmetic that loops can vectorize */
+            sb_append_char(g->out, '(');
+            emit_expr(g, e->bin.a);
+            sb_append(g->out, e->kind == EXPR_FLOORDIV ? " / " : " % ");
+            emit_expr(g, e->bin.b);
+            sb_append_char(g->out, ')');
         } else {
             emit_binary_fn(g, e->kind == EXPR_FLOORDIV ? "mlcc_floordiv_i64" : "mlcc_floormod_i64", e->bin.a, e->bin.b);
         }
@@ -302,7 +327,7 @@ static void emit_allocate(cgen *g, const mlcc_stmt *s) {
     line(g);
     sb_printf(g->out, "}");
     line(g);
-    sb_printf(g->out, "free(%s);", name);
+    sb_printf(g->out, "mlcc_free_workspace(%s);", name);
     g->indent--;
     line(g);
     sb_append_char(g->out, '}');
@@ -338,6 +363,7 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
         return;
     default: break;
     }
+    if (nonneg(g, s->for_.min)) u64map_upsert(&g->nonneg, (uint64_t)(uintptr_t)s->for_.var, NULL);
     sb_printf(g->out, "for (int64_t %s = ", v);
     emit_expr(g, s->for_.min);
     sb_printf(g->out, "; %s < ", v);
@@ -425,7 +451,38 @@ static const char prelude[] =
     "    char msg[512]; va_list ap; va_start(ap, fmt); vsnprintf(msg, sizeof msg, fmt, ap); va_end(ap);\n"
     "    if (mlcc_library_set_error) mlcc_library_set_error(msg); else fprintf(stderr, \"%s\\n\", msg);\n"
     "    return -1;\n}\n"
-    "static void *mlcc_alloc_workspace(int64_t bytes) { return bytes > 0 ? aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64)) : malloc(1); }\n"
+    "/* Workspaces (intermediates of symbolic size) come from a small per-thread cache of freed\n"
+    "   blocks, so a kernel called again (every layer, every step) does not map and zero fresh pages. */\n"
+    "typedef struct { char *block; int64_t cap; } mlcc_ws_slot;\n"
+    "static __thread mlcc_ws_slot mlcc_ws_cache[8];\n"
+    "static void *mlcc_alloc_workspace(int64_t bytes) {\n"
+    "    int64_t cap = (bytes > 0 ? bytes : 1) + 63, best = -1;\n"
+    "    cap -= cap % 64;\n"
+    "    for (int i = 0; i < 8; i++)\n"
+    "        if (mlcc_ws_cache[i].block && mlcc_ws_cache[i].cap >= cap && mlcc_ws_cache[i].cap <= 2 * cap + 65536 &&\n"
+    "            (best < 0 || mlcc_ws_cache[i].cap < mlcc_ws_cache[best].cap)) best = i;\n"
+    "    char *b;\n"
+    "    if (best >= 0) { b = mlcc_ws_cache[best].block; mlcc_ws_cache[best].block = 0; return b + 64; }\n"
+    "    if (!(b = (char *)aligned_alloc(64, (size_t)cap + 64))) return 0;\n"
+    "    memcpy(b, &cap, sizeof cap);\n"
+    "    return b + 64;\n"
+    "}\n"
+    "static void mlcc_free_workspace(void *p) {\n"
+    "    if (!p) return;\n"
+    "    char *b = (char *)p - 64;\n"
+    "    int64_t cap;\n"
+    "    memcpy(&cap, b, sizeof cap);\n"
+    "    int slot = -1;\n"
+    "    for (int i = 0; i < 8 && slot < 0; i++) if (!mlcc_ws_cache[i].block) slot = i;\n"
+    "    if (slot < 0) { /* full: evict the smallest block if this one is larger */\n"
+    "        slot = 0;\n"
+    "        for (int i = 1; i < 8; i++) if (mlcc_ws_cache[i].cap < mlcc_ws_cache[slot].cap) slot = i;\n"
+    "        if (mlcc_ws_cache[slot].cap >= cap) { free(b); return; }\n"
+    "        free(mlcc_ws_cache[slot].block);\n"
+    "    }\n"
+    "    mlcc_ws_cache[slot].block = b;\n"
+    "    mlcc_ws_cache[slot].cap = cap;\n"
+    "}\n"
     "static inline int64_t mlcc_floordiv_i64(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }\n"
     "static inline int64_t mlcc_floormod_i64(int64_t a, int64_t b) { int64_t m = a % b; return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }\n"
     "static inline float mlcc_floordiv_f32(float a, float b) { return floorf(a / b); }\n"
@@ -586,6 +643,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
         cgen g = {0};
         g.out = out;
         u64map_init(&g.names);
+        u64map_init(&g.nonneg);
         strmap_init(&g.used);
         /* reserve the identifiers the prelude and wrapper use */
         /* the wrapper's own names, C keywords, and names the prelude and libc define */
@@ -600,6 +658,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
         for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
         int rc = emit_function(&g, funcs[i]);
         u64map_free(&g.names);
+        u64map_free(&g.nonneg);
         strmap_free(&g.used);
         if (rc) return -1;
     }
