@@ -44,9 +44,7 @@ static const char common_source[] =
     }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return _mm512_fmadd_ps(a, b, c); }
     static inline float mlcc_vsum(mlcc_vf v) { return _mm512_reduce_add_ps(v); }
-    static inline mlcc_vf mlcc_vbcast(float x) { return _mm512_set1_ps(x); }
     static inline void mlcc_vst(float *p, mlcc_vf v) { _mm512_storeu_ps(p, v); }
-    static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return _mm512_add_ps(a, b); }
     )
     "#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n"
     "#define MLCC_ISA \"avx2\"\n#define MLCC_VL 8\n#define MLCC_DMR 2\n#define MLCC_DNR 4\n"
@@ -72,9 +70,7 @@ static const char common_source[] =
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
-    static inline mlcc_vf mlcc_vbcast(float x) { return _mm256_set1_ps(x); }
     static inline void mlcc_vst(float *p, mlcc_vf v) { _mm256_storeu_ps(p, v); }
-    static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return _mm256_add_ps(a, b); }
     )
     "#else\n"
     "#define MLCC_ISA \"scalar\"\n#define MLCC_VL 1\n#define MLCC_DMR 4\n#define MLCC_DNR 4\n"
@@ -87,9 +83,7 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) { (void)r; return (float)*p; }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return a * b + c; }
     static inline float mlcc_vsum(mlcc_vf v) { return v; }
-    static inline mlcc_vf mlcc_vbcast(float x) { return x; }
     static inline void mlcc_vst(float *p, mlcc_vf v) { *p = v; }
-    static inline mlcc_vf mlcc_vadd(mlcc_vf a, mlcc_vf b) { return a + b; }
     )
     "#endif\n"
     "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n"
