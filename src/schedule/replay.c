@@ -275,6 +275,14 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
                      : sch_annotate_block(s, b, in->args[1].text, in->args[2].ival);
         return l ? sch_unannotate_loop(s, l, in->args[1].text) : sch_unannotate_block(s, b, in->args[1].text);
     }
+    if (!strcmp(p, "blockize")) {
+        mlcc_expr *l;
+        if (want(env, in, 1, 1) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        const char *b = sch_blockize(s, l);
+        if (!b) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)b);
+        return 0;
+    }
     if (!strcmp(p, "tensorize")) {
         mlcc_expr *l;
         if (want(env, in, 2, 0) || !(l = arg_loop(env, &in->args[0]))) return -1;

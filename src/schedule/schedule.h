@@ -81,6 +81,9 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *block);
  * returns the new block's name, or NULL with an error. */
 const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_expr *loop);
 
+/* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
+ * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
+const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
 /* Blockizes the perfect loop nest under `loop` and replaces it by a call of the CPU tensor
  * intrinsic `intrin` (kernels/cpu/intrin.h), after checking the block computes exactly what the
  * intrinsic does on the tile (see tensorize.c). The nest becomes block "<name>_o". */
