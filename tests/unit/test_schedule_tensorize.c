@@ -230,6 +230,84 @@ static void test_default_schedule_pass(void) {
     free(t32), free(t16), free(ts);
 }
 
+/* A small attention over symbolic n (rows) and t (context): S[h, i, j] = Q[i, h, :] . K[j, h, :];
+ * P = exp(S); O[i, h, d] = sum_j P[h, i, j] * V[j, h, d]. */
+enum { AH = 3, AD = 16 };
+static te_tensor *Q_, *K_, *V_, *S_, *P_;
+static mlcc_expr *score_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load3(Q_, i[1], i[0], i[3]), te_load3(K_, i[2], i[0], i[3]));
+}
+static mlcc_expr *exp_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_call1("exp", ir_mul(te_load3(S_, i[0], i[1], i[2]), ir_float(DT_F32, 0.25)));
+}
+static mlcc_expr *pv_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load3(P_, i[1], i[0], i[3]), te_load3(V_, i[3], i[1], i[2]));
+}
+static mlcc_prim_func *build_attention(const char *name) {
+    mlcc_expr *n = ir_size_var("n"), *t = ir_size_var("t");
+    Q_ = te_placeholder("Q", DT_F32, (mlcc_expr *[]){n, ir_int(AH), ir_int(AD)}, 3);
+    K_ = te_placeholder("K", DT_F32, (mlcc_expr *[]){t, ir_int(AH), ir_int(AD)}, 3);
+    V_ = te_placeholder("V", DT_F32, (mlcc_expr *[]){t, ir_int(AH), ir_int(AD)}, 3);
+    S_ = te_reduce("S", DT_F32, (mlcc_expr *[]){ir_int(AH), n, t}, 3, TE_SUM, (mlcc_expr *[]){ir_int(AD)}, 1, score_body, NULL);
+    P_ = te_compute("P", DT_F32, (mlcc_expr *[]){ir_int(AH), n, t}, 3, exp_body, NULL);
+    te_tensor *o = te_reduce("O", DT_F32, (mlcc_expr *[]){n, ir_int(AH), ir_int(AD)}, 3, TE_SUM, (mlcc_expr *[]){t}, 1,
+                             pv_body, NULL);
+    return te_create_prim_func(name, (te_tensor *[]){Q_, K_, V_, o}, 4);
+}
+
+static int call4(MLCCPackedCFunc fn, DLTensor **t) {
+    MLCCValue args[4];
+    int codes[4];
+    for (int i = 0; i < 4; i++) args[i].v_tensor = t[i], codes[i] = MLCC_TYPE_DLTENSOR;
+    MLCCValue ret;
+    int ret_code;
+    return fn(args, codes, 4, &ret, &ret_code, NULL);
+}
+
+/* The attention rule: scores tensorized per head (heads in parallel), exp parallel over
+ * (heads x rows), P x V parallel over (rows x heads) and vectorized over d; equal results. */
+static void test_attention_rule(void) {
+    mlcc_ir_module *m = irmod_new();
+    mlcc_prim_func *plain = build_attention("attn_plain");
+    irmod_add_prim(m, "attn", build_attention("attn"));
+    mlcc_prim_func *sched = irmod_get_prim(pass_default_schedule(m, NULL), "attn");
+    char *text = tir_func_to_string(sched);
+    CHECK_MSG(strstr(text, "T.mlcc_k_gemm_nt_f32(T.address_of(S[") != NULL, "%s", text);
+    CHECK_MSG(strstr(text, "T.parallel(3)") != NULL, "%s", text);          /* heads around the score tiles */
+    CHECK_MSG(strstr(text, "T.parallel(n * 3)") != NULL, "%s", text);      /* exp; P x V */
+    CHECK_MSG(strstr(text, "T.vectorized(16)") != NULL, "%s", text);       /* P x V over d */
+    free(text);
+    mlcc_jit_module *mod = mlcc_jit_build((mlcc_prim_func *[]){plain, sched}, 2);
+    CHECK_MSG(mod != NULL, "%s", mlcc_last_error());
+    if (!mod) return;
+    static const int64_t sizes[][2] = {{1, 1}, {1, 9}, {5, 5}, {7, 20}, {33, 40}};
+    for (int c = 0; c < 5; c++) {
+        int64_t n = sizes[c][0], t = sizes[c][1];
+        float *q = malloc(sizeof(float) * (size_t)(n * AH * AD)), *k = malloc(sizeof(float) * (size_t)(t * AH * AD)),
+              *v = malloc(sizeof(float) * (size_t)(t * AH * AD)), *o1 = malloc(sizeof(float) * (size_t)(n * AH * AD)),
+              *o2 = malloc(sizeof(float) * (size_t)(n * AH * AD));
+        for (int64_t i = 0; i < n * AH * AD; i++) q[i] = rand_float();
+        for (int64_t i = 0; i < t * AH * AD; i++) k[i] = rand_float(), v[i] = rand_float();
+        int64_t sq[3] = {n, AH, AD}, sk[3] = {t, AH, AD};
+        DLTensor tq = tensor(q, 32, sq), tk = tensor(k, 32, sk), tv = tensor(v, 32, sk), t1 = tensor(o1, 32, sq),
+                 t2 = tensor(o2, 32, sq);
+        tq.ndim = tk.ndim = tv.ndim = t1.ndim = t2.ndim = 3;
+        CHECK_EQ_INT(call4(mlcc_jit_get_function(mod, "attn_plain"), (DLTensor *[]){&tq, &tk, &tv, &t1}), 0);
+        CHECK_EQ_INT(call4(mlcc_jit_get_function(mod, "attn"), (DLTensor *[]){&tq, &tk, &tv, &t2}), 0);
+        double worst = 0;
+        for (int64_t i = 0; i < n * AH * AD; i++) {
+            double d = fabs(o1[i] - o2[i]) / (1 + fabs(o1[i]));
+            if (!(d <= worst)) worst = d;
+        }
+        CHECK_MSG(worst <= 1e-5, "attention n=%lld t=%lld: scheduled differs by %g", (long long)n, (long long)t, worst);
+        free(q), free(k), free(v), free(o1), free(o2);
+    }
+    mlcc_jit_free(mod);
+}
+
 static void test_intrinsic_registry(void) {
     CHECK(cpu_intrin_gemm_nt(DT_F32, DT_F32, DT_F32) == cpu_intrin_find("mlcc_k_gemm_nt_f32"));
     CHECK(cpu_intrin_gemm_nt(DT_F32, DT_F16, DT_F32) == cpu_intrin_find("mlcc_k_gemm_nt_f32_f16"));
@@ -243,5 +321,6 @@ int main(void) {
     test_numerics();
     test_rejections();
     test_default_schedule_pass();
+    test_attention_rule();
     return test_finish();
 }
