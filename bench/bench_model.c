@@ -4,7 +4,10 @@
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_model.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -ljansson -lm -Wl,-rpath,$PWD/build -o build/bench_model
  * run:   MLCC_NUM_THREADS=2 build/bench_model [--model PATH] [--hidden 512 --layers 8
- *        --vocab 32000 --prompt 128 --decode 32]
+ *        --vocab 32000 --prompt 128 --decode 32 --kv-heads 4 --ffn 5632]
+ *        (heads are hidden / 64; KV heads default to heads / 4, the FFN to 3 x hidden).
+ *        TinyLlama-1.1B's layer: --hidden 2048 --kv-heads 4 --ffn 5632 --vocab 32000.
+ *        MLCC_DEFAULT_SCHEDULE=0 measures the kernels without the default schedule.
  * Prints compile+load time, prefill tokens/s (prompt through forward_kv in one call), decode
  * tokens/s (one token per forward_kv call), and the weight bytes each decode step streams. */
 #include <jansson.h>
@@ -41,8 +44,12 @@ static void add(tensor *ts, int *n, const char *name, int64_t a, int64_t b) {
     for (int64_t i = 0; i < count; i++) t->data[i] = b ? rnd() : 1.0f;
 }
 
+static int64_t opt_kv_heads, opt_ffn; /* 0: heads / 4 and 3 x hidden */
+
 static char *write_random_llama(int64_t hidden, int64_t layers, int64_t vocab) {
     int64_t heads = hidden / 64, kv = heads / 4 ? heads / 4 : 1, inter = hidden * 3, hd = 64;
+    if (opt_kv_heads > 0) kv = opt_kv_heads;
+    if (opt_ffn > 0) inter = opt_ffn;
     char *dir = strdup("/tmp/mlcc-bench-model-XXXXXX");
     if (!mkdtemp(dir)) return NULL;
     json_t *cfg = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "model_type", "llama", "hidden_size",
@@ -96,6 +103,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vocab")) vocab = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--prompt")) prompt = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--decode")) decode = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kv-heads")) opt_kv_heads = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ffn")) opt_ffn = atoll(argv[i + 1]);
     }
     char *dir = model ? strdup(model) : write_random_llama(hidden, layers, vocab);
     double t0 = now();

@@ -10,9 +10,8 @@
 #include "transform/pass.h"
 #include "transform/vm_lower.h"
 
-static const char *const pipeline[] = {"legalize",    "canonicalize_bindings", "annotate_op_pattern",
-                                       "fuse_ops",    "fuse_tir",              "dead_code_elimination",
-                                       NULL};
+static const char *const pipeline[] = {"legalize", "canonicalize_bindings", "annotate_op_pattern", "fuse_ops",
+                                       "fuse_tir", "default_schedule", "dead_code_elimination", NULL};
 
 static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt) {
     mlcc_pass_manager pm;
