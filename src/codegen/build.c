@@ -48,6 +48,7 @@ static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, const c
     if (mlcc_vm_lower(mod, low) != 0) return -1;
     if (is_cuda(target))
         for (int i = 0; i < low->nkernels; i++) {
+            if (codegen_cuda_is_host_kernel(low->kernels[i])) continue;
             mlcc_prim_func *f = gpu_default_schedule(low->kernels[i]);
             if (!f) {
                 mlcc_vm_lowered_free(low);

@@ -1,6 +1,7 @@
 /* codegen_cuda.h - emits a CUDA model library for lowered PrimFuncs (DESIGN.md §3.8).
  *
- * The output is one C translation unit, like codegen_c's, with the same exported symbols
+ * The output is one C translation unit, codegen_c's for the host kernels (below) followed by
+ * the CUDA part, with the same exported symbols
  * (mlcc_fn_<name> packed wrappers, mlcc_library_function_names, mlcc_library_set_error), plus
  * the CUDA C++ source of every kernel embedded as a string (`mlcc_cuda_source`) and the hook
  * table pointer `mlcc_library_cuda` that the runtime loader fills (runtime/cuda.h). At the first
@@ -27,6 +28,10 @@
  * device_source is not NULL it also receives the CUDA C++ source alone (for inspection and
  * NVRTC-only tests). 0, or -1 with an error naming the function and the construct. */
 int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *device_source);
+
+/* Kernels that run on the host in a CUDA library: the VM's shape functions, which read and
+ * write its shape heap (host memory). codegen_cuda emits them with codegen_c. */
+int codegen_cuda_is_host_kernel(const mlcc_prim_func *f);
 
 /* Codegen + host compile (through the C JIT cache) + load of CUDA PrimFuncs (already
  * scheduled with thread bindings; see schedule/gpu_rules.h). Loading needs a CUDA device. */
