@@ -11,6 +11,7 @@
 #include "codegen/codegen_c.h"
 #include "codegen/jit.h"
 #include "ir/functor.h"
+#include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/vec.h"
@@ -921,7 +922,7 @@ int codegen_cuda_is_host_kernel(const mlcc_prim_func *f) {
 
 /* codegen_c's translation unit for the host kernels, without its closing name list. */
 static int emit_host_kernels(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
-    mlcc_prim_func **host = malloc(sizeof *host * (size_t)(nfuncs ? nfuncs : 1));
+    mlcc_prim_func **host = mlcc_xmalloc(sizeof *host * (size_t)(nfuncs > 0 ? nfuncs : 1));
     int nhost = 0;
     for (int i = 0; i < nfuncs; i++)
         if (codegen_cuda_is_host_kernel(funcs[i])) host[nhost++] = funcs[i];
