@@ -312,7 +312,7 @@ int cmd_chat(int argc, char **argv) {
     char *home = mlcc_home_dir();
     fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
     free(home);
-    mlcc_model_options opt = {max_seq};
+    mlcc_model_options opt = {.max_seq = max_seq};
     c.model = mlcc_model_open(path, &opt);
     if (!c.model) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());

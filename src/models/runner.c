@@ -1,7 +1,7 @@
-/* runner.c - an engine model runner (engine/engine.h) over a compiled model and one
- * contiguous KV cache (mlcc_model_kv): forward runs the new tokens after the cached ones
- * (forward_kv), pop truncates the cache, reset empties it. One sequence at a time, as the
- * engine's first form needs; the paged KV cache (batching, prefix sharing) replaces it. */
+/* runner.c - an engine model runner (engine/engine.h) over a compiled model and one sequence
+ * in its paged KV cache (mlcc_model_kv): forward runs the new tokens after the cached ones
+ * (batch_prefill in chunks, or batch_decode for one token), pop drops tokens from the end,
+ * reset empties the sequence (its pages go back to the pool). */
 #include "models/runner.h"
 
 #include <stdlib.h>
@@ -15,26 +15,25 @@ typedef struct runner_state {
 
 static int reset(void *impl) {
     runner_state *r = impl;
-    mlcc_model_kv_free(&r->kv);
-    mlcc_model_kv_init(r->model, &r->kv);
-    return 0;
+    return r->kv.cache ? mlcc_model_kv_pop(&r->kv, r->kv.len) : mlcc_model_kv_init(r->model, &r->kv);
 }
 
 static int pop(void *impl, int n) {
     runner_state *r = impl;
-    return mlcc_model_kv_pop(r->model, &r->kv, n);
+    return mlcc_model_kv_pop(&r->kv, n);
 }
 
 static int forward(void *impl, const int32_t *tokens, int n, float *logits) {
     runner_state *r = impl;
+    if (!r->kv.cache && mlcc_model_kv_init(r->model, &r->kv)) return -1;
     return mlcc_model_forward(r->model, &r->kv, tokens, n, logits);
 }
 
 mlcc_model_runner mlcc_model_runner_new(mlcc_model *m) {
     runner_state *r = mlcc_xcalloc(1, sizeof *r);
     r->model = m;
-    mlcc_model_kv_init(m, &r->kv);
-    mlcc_model_runner runner = {r, (int)m->cfg.vocab, (int)m->max_seq, (int)m->max_seq, reset, pop, forward};
+    if (mlcc_model_kv_init(m, &r->kv)) r->kv.cache = NULL; /* reset tries again; forward reports it */
+    mlcc_model_runner runner = {r, (int)m->cfg.vocab, (int)m->bounds.prefill_chunk, (int)m->max_seq, reset, pop, forward};
     return runner;
 }
 

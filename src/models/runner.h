@@ -6,8 +6,8 @@
  *     ...
  *     mlcc_model_runner_free(&runner);  mlcc_model_free(m);
  *
- * It keeps one sequence's K/V in a contiguous cache (forward_kv); context window = prefill
- * chunk = the model's max_seq. The paged KV cache replaces it once it is in main. */
+ * It keeps one sequence in the model's paged KV cache (mlcc_model_kv); the context window is
+ * the model's max_seq, a forward call takes up to its prefill chunk. */
 #ifndef MLCC_MODELS_RUNNER_H
 #define MLCC_MODELS_RUNNER_H
 

@@ -51,7 +51,7 @@ static void check_model(const char *model_rel, const char *meta_rel, int chat) {
     CHECK_MSG((int)n == nwant && ids && memcmp(ids, want, sizeof(int32_t) * n) == 0, "%s: prompt ids differ (%zu vs %d)",
               model_rel, n, nwant);
 
-    mlcc_model_options opt = {256};
+    mlcc_model_options opt = {.max_seq = 256};
     mlcc_model *m = mlcc_model_open(model_path, &opt);
     CHECK_MSG(m != NULL, "%s: %s", model_rel, mlcc_last_error());
     if (m && ids) {

@@ -1,5 +1,5 @@
 /* test_model_runner.c - the KV-cache path and the engine's model runner over a compiled model:
- *   - decoding one token at a time through the cache (forward_kv) gives the reference
+ *   - decoding one token at a time through the paged KV cache gives the reference
  *     logits of every row, on fixtures with windows, soft-caps, q/k norms, llama3 rope;
  *   - the prompt fed in uneven chunks gives the reference logits after its last token, then
  *     one token per forward reproduces the greedy ids; pop + the same tokens again gives the
