@@ -1,11 +1,14 @@
 /* gpu_rules.c - default GPU schedules (see gpu_rules.h). */
 #include "schedule/gpu_rules.h"
 
+#include <stdio.h>
+
+#include "arith/analyzer.h"
 #include "ir/functor.h"
 #include "schedule/state.h"
 #include "support/error.h"
 
-enum { THREADS_PER_BLOCK = 256, WARP = 32 };
+enum { THREADS_PER_BLOCK = 256, TASK_THREADS = 64, WARP = 32 };
 
 static int probe_binding(ir_visitor *v, mlcc_stmt *s) {
     int *found = v->ctx;
@@ -74,9 +77,52 @@ static int bind_block(mlcc_schedule *s, const char *block) {
     return sch_bind(s, parts[1], "threadIdx.x");
 }
 
+/* A top-level loop the generator made parallel (src/gen/ writes such task loops: each
+ * iteration an independent task with its own local scratch, in opaque blocks that use the loop
+ * var directly) becomes one GPU thread per iteration:
+ *     for bx in blockIdx.x(ceil(n / 64)): for tx in threadIdx.x(64): if bx*64+tx < n: body
+ * This is a rewrite, not sch_bind: the generator declared the iterations independent, which
+ * bind cannot prove through opaque blocks. */
+static mlcc_stmt *bind_task_loop(mlcc_stmt *loop) {
+    mlcc_expr *var = loop->for_.var, *ext = loop->for_.extent;
+    char name[160];
+    snprintf(name, sizeof name, "%s_bx", var->var.name);
+    mlcc_expr *bx = ir_var(ir_strdup(name), var->dtype);
+    snprintf(name, sizeof name, "%s_tx", var->var.name);
+    mlcc_expr *tx = ir_var(ir_strdup(name), var->dtype);
+    mlcc_expr *task = ir_add(loop->for_.min, ir_add(ir_mul(bx, ir_int(TASK_THREADS)), tx));
+    mlcc_stmt *body = stmt_substitute(loop->for_.body, &var, &task, 1);
+    body = ir_if(ir_lt(ir_add(ir_mul(bx, ir_int(TASK_THREADS)), tx), ext), body, NULL);
+    mlcc_expr *blocks = arith_simplify_expr(ir_floordiv(ir_add(ext, ir_int(TASK_THREADS - 1)), ir_int(TASK_THREADS)));
+    mlcc_stmt *inner = ir_for_thread(tx, ir_int(0), ir_int(TASK_THREADS), "threadIdx.x", body);
+    return ir_for_thread(bx, ir_int(0), blocks, "blockIdx.x", inner);
+}
+
+/* Rewrites the parallel loops at the top of f's body (through its top-level sequence). */
+static mlcc_stmt *bind_task_loops(mlcc_stmt *s) {
+    if (!s) return s;
+    if (s->kind == STMT_FOR && s->for_.kind == FOR_PARALLEL) return bind_task_loop(s);
+    if (s->kind == STMT_SEQ) {
+        mlcc_stmt **items = ir_alloc(sizeof(mlcc_stmt *) * (size_t)s->seq.n);
+        for (int i = 0; i < s->seq.n; i++) items[i] = bind_task_loops(s->seq.stmts[i]);
+        return ir_seq(items, s->seq.n);
+    }
+    if (s->kind == STMT_ALLOCATE) return ir_allocate(s->alloc.buffer, bind_task_loops(s->alloc.body));
+    return s;
+}
+
+/* Is the block already under a thread-bound loop? */
+static int under_binding(const sch_path *p) {
+    for (int k = 0; k < p->n; k++)
+        if (p->nodes[k]->kind == STMT_FOR && p->nodes[k]->for_.kind == FOR_THREAD_BINDING) return 1;
+    return 0;
+}
+
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
-    mlcc_schedule *s = sch_create(f);
+    mlcc_prim_func *tasks = prim_func_copy(f);
+    tasks->body = bind_task_loops(f->body);
+    mlcc_schedule *s = sch_create(tasks);
     inline_producers(s);
     const char **blocks;
     int n = sch_get_blocks(s, &blocks);
@@ -86,7 +132,7 @@ mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
         if (sch_find_block(s, blocks[i], &p) != 0) continue;
         int nested = 0;
         for (int k = 0; k + 1 < p.n; k++) nested |= p.nodes[k]->kind == STMT_BLOCK_REALIZE;
-        if (nested) continue;
+        if (nested || under_binding(&p)) continue;
         if (bind_block(s, blocks[i]) != 0) {
             mlcc_prefix_error("gpu schedule of %s, block %s", f->name, blocks[i]);
             sch_free(s);
