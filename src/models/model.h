@@ -32,6 +32,8 @@ typedef struct mlcc_model_options {
     int64_t logit_rows;    /* most logit rows of one prefill step (0: max_batch); tools that
                             * want every row's logits ask for prefill_chunk */
     int page_size;         /* tokens per KV page (0: 16) */
+    const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
+                            * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
 
 typedef struct mlcc_model {
@@ -44,6 +46,7 @@ typedef struct mlcc_model {
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
     MLCCVM *vm;
+    DLDevice device;
 } mlcc_model;
 
 /* Opens path (folder or .gguf), builds and compiles the library, loads the weights. NULL +

@@ -213,12 +213,23 @@ static int run_function(MLCCVM *vm, int fi, const MLCCValue *args, const int *co
     return rc;
 }
 
+/* The device of the VM running on this thread (builtins that create device state read it). */
+static _Thread_local DLDevice current_device = {kDLCPU, 0};
+
+DLDevice mlcc_vm_current_device(void) {
+    return current_device;
+}
+
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,
                    int nargs, MLCCValue *ret, int *ret_type_code) {
     for (int i = 0; i < vm->exec->num_funcs; i++)
         if (strcmp(vm->exec->funcs[i].name, func) == 0) {
             *ret_type_code = MLCC_TYPE_NULL;
-            return run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
+            DLDevice outer = current_device;
+            current_device = vm->device;
+            int rc = run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
+            current_device = outer;
+            return rc;
         }
     return mlcc_set_error("vm: no function '%s' in the program", func);
 }
