@@ -133,7 +133,9 @@ mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
         int nested = 0;
         for (int k = 0; k + 1 < p.n; k++) nested |= p.nodes[k]->kind == STMT_BLOCK_REALIZE;
         if (nested || under_binding(&p)) continue;
-        if (bind_block(s, blocks[i]) != 0) {
+        int cross = 0;
+        if (gpu_cross_thread_reduction(s, blocks[i], GPU_CROSS_THREAD_MIN_EXTENT, &cross) != 0 ||
+            (!cross && bind_block(s, blocks[i]) != 0)) {
             mlcc_prefix_error("gpu schedule of %s, block %s", f->name, blocks[i]);
             sch_free(s);
             return NULL;

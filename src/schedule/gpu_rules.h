@@ -6,11 +6,23 @@
  * output element (a reduction runs its reduce loops serially in that thread: the fallback for
  * reductions and matmuls). A block with no spatial loop (a full reduction to a scalar) runs on
  * one thread. A function that already binds threads (a generator's own schedule) is returned
- * as it is. */
+ * as it is. Reductions over a long axis instead get a thread block per output element and a
+ * cross-thread reduction (GPU_CROSS_THREAD_MIN_EXTENT, gpu_reduction.c). */
 #ifndef MLCC_SCHEDULE_GPU_RULES_H
 #define MLCC_SCHEDULE_GPU_RULES_H
 
+#include <stdint.h>
+
 #include "ir/tir.h"
+
+/* Reductions whose reduce extent is at least this (or symbolic) get one thread block per
+ * output element, with a cross-thread reduction in shared memory (gpu_reduction.c). */
+#define GPU_CROSS_THREAD_MIN_EXTENT 64
+
+/* The cross-thread reduction rule on one block of a schedule: *applied says whether the block
+ * matched (an update C[i] = C[i] (+) value of a te-style reduction nest) and was replaced. */
+struct mlcc_schedule;
+int gpu_cross_thread_reduction(struct mlcc_schedule *s, const char *block, int64_t min_extent, int *applied);
 
 /* The scheduled copy of f (f itself when it already binds threads), or NULL with an error. */
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f);

@@ -72,12 +72,16 @@ static mlcc_expr *silu_body(mlcc_expr **i, void *c) {
     mlcc_expr *h = te_load2(H, i[0], i[1]);
     return ir_mul(ir_mul(h, ir_call1("sigmoid", h)), ir_float(h->dtype, 2.0));
 }
+static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[1], i[2]));
+}
 static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
     (void)c;
     return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
 }
 
-enum { COLS = 37, K = 24, NFUNCS = 9 };
+enum { COLS = 37, K = 24, NFUNCS = 11, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000 };
 
 static mlcc_prim_func *funcs[NFUNCS];
 
@@ -119,6 +123,15 @@ static void build_kernels(void) {
     H = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
     te_tensor *rs = te_reduce("RS", DT_F32, &n, 1, TE_SUM, &cols, 1, widen_sum_body, NULL);
     funcs[8] = te_create_prim_func("rowsum_f16", (te_tensor *[]){H, rs}, 2);
+    /* long reductions: the cross-thread rule (300 is not a multiple of the 256 threads) */
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_K)}, 2);
+    Y = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(WIDE_N), ir_int(WIDE_K)}, 2);
+    te_tensor *gv = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(WIDE_K)}, 1, gemv_body, NULL);
+    funcs[9] = te_create_prim_func("gemv_wide", (te_tensor *[]){X, Y, gv}, 3);
+    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_COLS)}, 2);
+    mlcc_expr *wide = ir_int(WIDE_COLS);
+    te_tensor *mx = te_reduce("M", DT_F32, &n, 1, TE_MAX, &wide, 1, rowmax_body, NULL);
+    funcs[10] = te_create_prim_func("rowmax_wide", (te_tensor *[]){X, mx}, 2);
 }
 
 static int schedule_all(void) {
@@ -127,6 +140,11 @@ static int schedule_all(void) {
         CHECK_MSG(s != NULL, "%s", mlcc_last_error());
         if (!s) return -1;
         CHECK(gpu_func_has_thread_bindings(s) || i == 5);
+        if (i >= 9) { /* the long reductions take the cross-thread rule */
+            mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+            CHECK(codegen_cuda(&s, 1, &lib, &dev) == 0 && strstr(sb_cstr(&dev), "__shared__") != NULL);
+            sb_free(&lib), sb_free(&dev);
+        }
         funcs[i] = s;
     }
     return 0;
@@ -268,6 +286,37 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         mlcc_ndarray_release(dh);
         mlcc_ndarray_release(dout);
         free(h), free(o), free(hf), free(of);
+    }
+
+    {
+        int64_t sa[2] = {rows, WIDE_K}, sb[2] = {WIDE_N, WIDE_K}, sc[2] = {rows, WIDE_N}, sw[2] = {rows, WIDE_COLS};
+        float *ha = malloc(sizeof(float) * rows * WIDE_K), *hb = malloc(sizeof(float) * WIDE_N * WIDE_K);
+        float *hw = malloc(sizeof(float) * rows * WIDE_COLS), *hc = malloc(sizeof(float) * rows * WIDE_COLS);
+        double *want = malloc(sizeof(double) * rows * WIDE_COLS);
+        for (int64_t i = 0; i < rows * WIDE_K; i++) ha[i] = rand_float();
+        for (int64_t i = 0; i < WIDE_N * WIDE_K; i++) hb[i] = rand_float();
+        for (int64_t i = 0; i < rows * WIDE_COLS; i++) hw[i] = rand_float() * 5;
+        MLCCNDArray *ga = to_device(ha, 2, sa, MLCC_DTYPE_F32), *gb = to_device(hb, 2, sb, MLCC_DTYPE_F32);
+        MLCCNDArray *gc = to_device(NULL, 2, sc, MLCC_DTYPE_F32), *gw = to_device(hw, 2, sw, MLCC_DTYPE_F32);
+        CHECK_MSG(call(m, "gemv_wide", (MLCCNDArray *[]){ga, gb, gc}, 3) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(gc, hc, sizeof(float) * rows * WIDE_N);
+        for (int64_t r = 0; r < rows; r++)
+            for (int j = 0; j < WIDE_N; j++) {
+                double acc = 0;
+                for (int k = 0; k < WIDE_K; k++) acc += (double)ha[r * WIDE_K + k] * hb[j * WIDE_K + k];
+                want[r * WIDE_N + j] = acc;
+            }
+        CHECK_MSG(max_rel_error(hc, want, rows * WIDE_N) < 1e-5, "gemv_wide n=%lld", (long long)rows);
+        CHECK_MSG(call(m, "rowmax_wide", (MLCCNDArray *[]){gw, dr}, 2) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(dr, hc, sizeof(float) * rows);
+        for (int64_t r = 0; r < rows; r++) {
+            double best = -INFINITY;
+            for (int k = 0; k < WIDE_COLS; k++) best = fmax(best, hw[r * WIDE_COLS + k]);
+            want[r] = best;
+        }
+        CHECK_MSG(max_rel_error(hc, want, rows) == 0, "rowmax_wide n=%lld", (long long)rows);
+        mlcc_ndarray_release(ga), mlcc_ndarray_release(gb), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
+        free(ha), free(hb), free(hw), free(hc), free(want);
     }
 
     if (rows == 7) {
