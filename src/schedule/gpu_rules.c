@@ -119,6 +119,10 @@ static int under_binding(const sch_path *p) {
 }
 
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
+    return gpu_default_schedule_ex(f, GPU_CROSS_THREAD_MIN_EXTENT);
+}
+
+mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent) {
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
     mlcc_prim_func *tasks = prim_func_copy(f);
     tasks->body = bind_task_loops(f->body);
@@ -134,7 +138,7 @@ mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
         for (int k = 0; k + 1 < p.n; k++) nested |= p.nodes[k]->kind == STMT_BLOCK_REALIZE;
         if (nested || under_binding(&p)) continue;
         int cross = 0;
-        if (gpu_cross_thread_reduction(s, blocks[i], GPU_CROSS_THREAD_MIN_EXTENT, &cross) != 0 ||
+        if (gpu_cross_thread_reduction(s, blocks[i], cross_thread_min_extent, &cross) != 0 ||
             (!cross && bind_block(s, blocks[i]) != 0)) {
             mlcc_prefix_error("gpu schedule of %s, block %s", f->name, blocks[i]);
             sch_free(s);

@@ -26,6 +26,8 @@ int gpu_cross_thread_reduction(struct mlcc_schedule *s, const char *block, int64
 
 /* The scheduled copy of f (f itself when it already binds threads), or NULL with an error. */
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f);
+/* The same with the cross-thread threshold given (INT64_MAX: never; benchmarks compare). */
+mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent);
 /* Does f bind any loop to a GPU thread axis? */
 int gpu_func_has_thread_bindings(const mlcc_prim_func *f);
 
