@@ -1,7 +1,9 @@
 /* bench_cuda.c - generated CUDA kernels on the GPU against the memory floor measured in the
  * same run (a device-to-device copy of the same bytes): the decode GEMV of a Llama-3-8B MLP
  * (y[1, 14336] = x[1, 4096] @ W[14336, 4096]^T, float32 weights) under the two default GPU
- * rules (cross-thread reduction; one thread per output), and an RMS norm row.
+ * rules (cross-thread reduction; one thread per output), and the paged decode attention of one
+ * Llama-3-8B layer (32 query heads, 8 KV heads, head_dim 128, pages of 16) over a 4096-token
+ * context at several KV splits.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_cuda.c -Lbuild -lmlcc \
  *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_cuda
@@ -15,6 +17,7 @@
 
 #include "codegen/codegen_cuda.h"
 #include "codegen/jit.h"
+#include "gen/attention.h"
 #include "runtime/cuda.h"
 #include "schedule/gpu_rules.h"
 #include "support/error.h"
@@ -35,10 +38,9 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static double time_call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
-    MLCCValue args[4], ret;
-    int codes[4], rc;
-    for (int i = 0; i < n; i++) args[i].v_tensor = ts[i], codes[i] = MLCC_TYPE_DLTENSOR;
+static double time_packed(MLCCPackedCFunc fn, MLCCValue *args, int *codes, int n) {
+    MLCCValue ret;
+    int rc;
     fn(args, codes, n, &ret, &rc, NULL); /* warm-up: compiles and loads */
     mlcc_cuda_synchronize(0);
     double t0 = now();
@@ -49,6 +51,58 @@ static double time_call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
         }
     mlcc_cuda_synchronize(0);
     return (now() - t0) / REPS;
+}
+
+static double time_call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
+    MLCCValue args[4];
+    int codes[4];
+    for (int i = 0; i < n; i++) args[i].v_tensor = ts[i], codes[i] = MLCC_TYPE_DLTENSOR;
+    return time_packed(fn, args, codes, n);
+}
+
+enum { HD = 128, QH = 32, KVH = 8, PS = 16, CTX = 4096 };
+
+static void bench_decode_attention(double floor_bw) {
+    mlcc_attn_config c = {0};
+    c.head_dim = HD, c.num_qo_heads = QH, c.num_kv_heads = KVH, c.page_size = PS, c.dtype = DT_F32;
+    mlcc_prim_func *f = gen_attn_decode(&c);
+    mlcc_prim_func *g = f ? gpu_default_schedule(f) : NULL;
+    mlcc_jit_module *m = g ? mlcc_jit_build_cuda(&g, 1) : NULL;
+    if (!m) {
+        fprintf(stderr, "attention: %s\n", mlcc_last_error());
+        return;
+    }
+    DLDevice gpu = {kDLCUDA, 0};
+    int64_t np = CTX / PS;
+    MLCCNDArray *q = mlcc_ndarray_empty(3, (int64_t[]){1, QH, HD}, MLCC_DTYPE_F32, gpu);
+    MLCCNDArray *out = mlcc_ndarray_empty(3, (int64_t[]){1, QH, HD}, MLCC_DTYPE_F32, gpu);
+    MLCCNDArray *pages = mlcc_ndarray_empty(5, (int64_t[]){np, 2, KVH, PS, HD}, MLCC_DTYPE_F32, gpu);
+    MLCCNDArray *indptr = mlcc_ndarray_empty(1, (int64_t[]){2}, MLCC_DTYPE_I32, gpu);
+    MLCCNDArray *indices = mlcc_ndarray_empty(1, &np, MLCC_DTYPE_I32, gpu);
+    MLCCNDArray *last = mlcc_ndarray_empty(1, (int64_t[]){1}, MLCC_DTYPE_I32, gpu);
+    mlcc_cuda_memset(0, pages->dl.data, 0, mlcc_ndarray_nbytes(pages));
+    mlcc_cuda_memset(0, q->dl.data, 0, mlcc_ndarray_nbytes(q));
+    int32_t ip[2] = {0, (int32_t)np}, lp[1] = {PS}, *idx = malloc(sizeof(int32_t) * (size_t)np);
+    for (int64_t i = 0; i < np; i++) idx[i] = (int32_t)i;
+    mlcc_ndarray_copy_from_bytes(indptr, ip, sizeof ip);
+    mlcc_ndarray_copy_from_bytes(indices, idx, sizeof(int32_t) * (size_t)np);
+    mlcc_ndarray_copy_from_bytes(last, lp, sizeof lp);
+    free(idx);
+    double bytes = (double)mlcc_ndarray_nbytes(pages);
+    int splits[] = {1, 8, 32, 128};
+    for (int i = 0; i < 4; i++) {
+        MLCCValue a[8];
+        int codes[8] = {7, 7, 7, 7, 7, 7, MLCC_TYPE_INT, MLCC_TYPE_INT};
+        DLTensor *ts[6] = {&q->dl, &pages->dl, &indptr->dl, &indices->dl, &last->dl, &out->dl};
+        for (int k = 0; k < 6; k++) a[k].v_tensor = ts[k];
+        a[6].v_int64 = 0, a[7].v_int64 = splits[i];
+        double t = time_packed(mlcc_jit_get_function(m, "attn_decode"), a, codes, 8);
+        printf("attn_decode ctx %d, %dq/%dkv heads x %d, %3d splits: %.3f ms, KV read %.0f GB/s = %.1f%% of the copy rate\n",
+               CTX, QH, KVH, HD, splits[i], t * 1e3, bytes / t / 1e9, 100 * bytes / t / floor_bw);
+    }
+    mlcc_ndarray_release(q), mlcc_ndarray_release(out), mlcc_ndarray_release(pages);
+    mlcc_ndarray_release(indptr), mlcc_ndarray_release(indices), mlcc_ndarray_release(last);
+    mlcc_jit_free(m);
 }
 
 int main(void) {
@@ -96,6 +150,7 @@ int main(void) {
     }
     mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(w2), mlcc_ndarray_release(y);
     mlcc_jit_free(m);
+    bench_decode_attention(floor_bw);
     ir_scope_end();
     return 0;
 }

@@ -158,6 +158,15 @@ static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
 
 static void emit_call(cgen *g, const mlcc_expr *e) {
     const char *op = e->call.op;
+    if (strcmp(op, "cuda.shfl_xor") == 0 && g->device && e->call.nargs == 2 && dtype_eq(e->dtype, DT_F32)) {
+        /* a warp's lanes exchange values (every lane of the warp must reach the call) */
+        sb_append(g->out, "__shfl_xor_sync(0xffffffffu, (float)(");
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, "), (int)(");
+        emit_expr(g, e->call.args[1]);
+        sb_append(g->out, "))");
+        return;
+    }
     if (!dtype_is_float(e->dtype)) {
         if (strcmp(op, "abs") == 0 || strcmp(op, "fabs") == 0) {
             sb_append(g->out, "mlcc_abs_i64(");
@@ -388,30 +397,35 @@ static void kernel_info_free(kernel_info *k) {
 
 /* ---- device statements ---- */
 
-static int stmt_touches_shared(mlcc_stmt *s, int writes_only);
+/* Which accesses to shared memory a statement makes. */
+enum { SHARED_READS = 1, SHARED_WRITES = 2 };
 
-typedef struct shared_probe {
-    int writes_only, found;
-} shared_probe;
+static int is_shared(const mlcc_buffer *b) {
+    return b->scope && strcmp(b->scope, "shared") == 0;
+}
 
 static int probe_expr(ir_visitor *v, mlcc_expr *e) {
-    shared_probe *p = v->ctx;
-    if (!p->writes_only && e->kind == EXPR_LOAD && e->load.buffer->scope && strcmp(e->load.buffer->scope, "shared") == 0)
-        p->found = 1;
-    return !p->found;
+    int *found = v->ctx;
+    if (e->kind == EXPR_LOAD && is_shared(e->load.buffer)) *found |= SHARED_READS;
+    return 1;
 }
 
 static int probe_stmt(ir_visitor *v, mlcc_stmt *s) {
-    shared_probe *p = v->ctx;
-    if (s->kind == STMT_STORE && s->store.buffer->scope && strcmp(s->store.buffer->scope, "shared") == 0) p->found = 1;
-    return !p->found;
+    int *found = v->ctx;
+    if (s->kind == STMT_STORE && is_shared(s->store.buffer)) *found |= SHARED_WRITES;
+    return 1;
 }
 
-static int stmt_touches_shared(mlcc_stmt *s, int writes_only) {
-    shared_probe p = {writes_only, 0};
-    ir_visitor v = {probe_expr, probe_stmt, &p};
+static int shared_access(mlcc_stmt *s) {
+    int found = 0;
+    ir_visitor v = {probe_expr, probe_stmt, &found};
     ir_visit_stmt(&v, s);
-    return p.found;
+    return found;
+}
+
+/* A barrier between a and b: b reads what a wrote, or overwrites what a read. */
+static int needs_barrier(int a, int b) {
+    return ((a & SHARED_WRITES) && (b & SHARED_READS)) || ((a & SHARED_READS) && (b & SHARED_WRITES));
 }
 
 static void emit_sync(cgen *g) {
@@ -499,7 +513,7 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     line(g);
     emit_stmt(g, s->for_.body);
     /* the next iteration overwrites shared memory that this one may still be reading */
-    if (g->kernel->uses_shared && stmt_touches_shared(s->for_.body, 1)) {
+    if (g->kernel->uses_shared && needs_barrier(shared_access(s->for_.body), shared_access(s->for_.body))) {
         line(g);
         emit_sync(g);
     }
@@ -512,9 +526,9 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
 static void emit_seq(cgen *g, const mlcc_stmt *s) {
     for (int i = 0; i < s->seq.n; i++) {
         if (i) line(g);
-        /* statements after one that wrote shared memory may read what other threads wrote */
-        if (i && g->kernel->uses_shared && stmt_touches_shared(s->seq.stmts[i - 1], 1) &&
-            stmt_touches_shared(s->seq.stmts[i], 0))
+        /* a statement may read what other threads wrote in the one before, or overwrite what
+         * they read there */
+        if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
             emit_sync(g);
         emit_stmt(g, s->seq.stmts[i]);
     }

@@ -28,6 +28,9 @@ int gpu_cross_thread_reduction(struct mlcc_schedule *s, const char *block, int64
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f);
 /* The same with the cross-thread threshold given (INT64_MAX: never; benchmarks compare). */
 mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent);
+/* The GPU form of gen_attn_decode's function (gpu_attention.c), or NULL when f is not one it
+ * recognises (then the default rule applies). */
+mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f);
 /* Does f bind any loop to a GPU thread axis? */
 int gpu_func_has_thread_bindings(const mlcc_prim_func *f);
 

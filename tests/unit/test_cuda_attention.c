@@ -1,5 +1,6 @@
 /* test_cuda_attention.c - the paged-attention kernels of src/gen/ (kv_append with rope,
- * attn_prefill, attn_decode with 1 and 3 splits) under the default GPU schedule, against the
+ * attn_prefill, attn_decode with 1, 3, 5 (and a window) and 7 splits) under the GPU schedules
+ * (the warp-cooperative decode; with a soft-cap, the default rule), against the
  * same kernels compiled for the CPU, on one random batch of two sequences (37 and 20 tokens,
  * pages of 16, GQA 4:2 heads, head_dim 64, float32): the pages after append, the prefill
  * output for every token and the decode output agree to 1e-5 (relative to the largest value).
@@ -127,11 +128,11 @@ static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu) {
 
     /* decode: one query per sequence, 1 and 3 splits */
     int64_t dq[3] = {NSEQ, QH, D}, bshape[1] = {NSEQ};
-    for (int splits = 1; splits <= 3; splits += 2) {
+    for (int splits = 1; splits <= 7; splits += 2) {
         arg decode[8] = {tensor(MLCC_DTYPE_F32, q, 3, dq), tensor(MLCC_DTYPE_F32, pages_cpu, 5, pshape),
                          tensor(MLCC_DTYPE_I32, indptr, 1, ishape), tensor(MLCC_DTYPE_I32, indices, 1, nshape),
-                         tensor(MLCC_DTYPE_I32, last, 1, bshape), tensor(MLCC_DTYPE_F32, NULL, 3, dq), scalar(0),
-                         scalar(splits)};
+                         tensor(MLCC_DTYPE_I32, last, 1, bshape), tensor(MLCC_DTYPE_F32, NULL, 3, dq),
+                         scalar(splits == 5 ? 9 : 0), scalar(splits)}; /* 5 splits with a window of 9 */
         CHECK_MSG(run(mlcc_jit_get_function(cpu, "attn_decode"), cpu_dev, decode, 8, 5, out_cpu, NULL) == 0, "%s", mlcc_last_error());
         CHECK_MSG(run(mlcc_jit_get_function(gpu, "attn_decode"), gpu_dev, decode, 8, 5, out_gpu, NULL) == 0, "%s", mlcc_last_error());
         e = rel_diff(out_gpu, out_cpu, (size_t)NSEQ * QH * D);
@@ -140,38 +141,45 @@ static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu) {
     free(k), free(v), free(q), free(pages_cpu), free(pages_gpu), free(out_cpu), free(out_gpu);
 }
 
-int main(void) {
-    if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
-    ir_scope_begin();
+/* One configuration: the GPU schedules (the warp-cooperative decode, or with a soft-cap the
+ * default rule's one thread per task) against the CPU build. */
+static void run_config(double softcap) {
     mlcc_attn_config cfg = {0};
     cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
-    cfg.dtype = DT_F32, cfg.rope_theta = 10000;
+    cfg.dtype = DT_F32, cfg.rope_theta = 10000, cfg.softcap = softcap;
     mlcc_prim_func *cpu_funcs[3], *gpu_funcs[3];
     CHECK_MSG(gen_attn_kernels(&cfg, cpu_funcs) == 0, "%s", mlcc_last_error());
     for (int i = 0; i < 3; i++) {
         gpu_funcs[i] = gpu_default_schedule(cpu_funcs[i]);
         CHECK_MSG(gpu_funcs[i] && gpu_func_has_thread_bindings(gpu_funcs[i]), "%s: %s", cpu_funcs[i]->name, mlcc_last_error());
     }
-    if (test_checks_failed) return test_finish();
+    /* the decode takes the warp-cooperative form unless there is a soft-cap */
+    CHECK((gpu_schedule_attn_decode(cpu_funcs[2]) != NULL) == (softcap == 0));
+    if (test_checks_failed) return;
     mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
     CHECK_MSG(codegen_cuda(gpu_funcs, 3, &lib, &dev) == 0, "%s", mlcc_last_error());
     char *ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(sb_cstr(&dev), 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, ".entry attn_decode_kernel1") != NULL);
+    CHECK(ptx && (strstr(ptx, "shfl.sync") != NULL) == (softcap == 0));
     if (getenv("MLCC_PRINT_CUDA")) puts(sb_cstr(&dev));
     free(ptx);
     sb_free(&lib);
     sb_free(&dev);
-    if (!mlcc_cuda_available()) {
-        ir_scope_end();
-        if (test_checks_failed) return test_finish();
-        TEST_SKIP("%s", mlcc_cuda_status());
-    }
+    if (!mlcc_cuda_available()) return;
     mlcc_jit_module *cpu = mlcc_jit_build(cpu_funcs, 3), *gpu = mlcc_jit_build_cuda(gpu_funcs, 3);
     CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
     if (cpu && gpu) compare(cpu, gpu);
     mlcc_jit_free(cpu);
     mlcc_jit_free(gpu);
+}
+
+int main(void) {
+    if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
+    ir_scope_begin();
+    run_config(0);
+    run_config(30);
     ir_scope_end();
+    if (!mlcc_cuda_available() && !test_checks_failed) TEST_SKIP("%s", mlcc_cuda_status());
     return test_finish();
 }
