@@ -89,7 +89,7 @@ static void bench_decode_attention(double floor_bw) {
     mlcc_ndarray_copy_from_bytes(last, lp, sizeof lp);
     free(idx);
     double bytes = (double)mlcc_ndarray_nbytes(pages);
-    int splits[] = {1, 8, 32, 128};
+    int splits[] = {1, 8, 33, 128};
     for (int i = 0; i < 4; i++) {
         MLCCValue a[8];
         int codes[8] = {7, 7, 7, 7, 7, 7, MLCC_TYPE_INT, MLCC_TYPE_INT};

@@ -486,7 +486,9 @@ static int64_t decode_splits(const MLCCKVCache *c) {
         if (len > longest) longest = len;
     }
     int64_t pairs = (int64_t)c->fwd.num_seqs * c->cfg.num_kv_heads;
-    int64_t want = (2 * (int64_t)mlcc_threadpool_size() + pairs - 1) / pairs;
+    /* on a GPU each task is a thread block: about two per multiprocessor (132 on an H100) */
+    int64_t workers = c->cfg.device.device_type == kDLCUDA ? 132 : mlcc_threadpool_size();
+    int64_t want = (2 * workers + pairs - 1) / pairs;
     int64_t by_length = (longest + 63) / 64;
     int64_t splits = want < by_length ? want : by_length;
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;

@@ -8,7 +8,7 @@
  *   __shfl_xor_sync, and the online softmax runs per warp over its keys (V rows likewise);
  *   the NW warp states are merged through shared memory into the split's (max, sum, output).
  *
- * The merge stage stays the generator's (one thread per (sequence, head)). The rewrite reads
+ * The merge stage: a block per (sequence, head), a thread per dimension. The rewrite reads
  * the configuration back from the function (buffer shapes, the scale of q_scaled); a function
  * it does not recognise (soft-cap, head_dim not a multiple of 32, another shape) keeps the
  * default rule. It is a rewrite rather than schedule primitives because the generator's
@@ -22,7 +22,7 @@
 #include "schedule/gpu_rules.h"
 #include "support/error.h"
 
-enum { WARPS = 4, LANES = 32, MAX_E = 8 };
+enum { WARPS = 8, LANES = 32, MAX_E = 8 };
 
 typedef struct decode_shape {
     int QH, KVH, PS, D, G, E;
@@ -241,15 +241,37 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     return ir_for_thread(bx, ir_int(0), ir_mul(ir_mul(B, ir_int(KVH)), S), "blockIdx.x", body);
 }
 
+/* The merge of the splits (as the generator's stage two): a block per (sequence, head), a
+ * thread per dimension, the split loop serial in each thread (reads coalesced over d). */
+static mlcc_stmt *merge_kernel(const decode_shape *sh) {
+    int QH = sh->QH, D = sh->D;
+    mlcc_expr *S = sh->splits;
+    mlcc_expr *bx = var("mrg_bx"), *tx = var("mrg_d"), *s1 = var("s"), *s2 = var("s");
+    mlcc_expr *b = ir_floordiv(bx, ir_int(QH)), *h = ir_floormod(bx, ir_int(QH));
+    mlcc_buffer *w = local("mrg", DT_F32, 4, "local"); /* max, total weight, weight, acc */
+    mlcc_expr *wv[4] = {ld(w, ir_int(0)), ld(w, ir_int(1)), ld(w, ir_int(2)), ld(w, ir_int(3))};
+    mlcc_expr *p1[3] = {b, h, s1}, *p2[3] = {b, h, s2}, *a2[4] = {b, h, s2, tx}, *o[3] = {b, h, tx};
+    mlcc_expr *weight = ir_select(ir_eq(ir_load(sh->pm, p2, 3), fconst(-INFINITY)), fconst(0),
+                                  ir_call1("exp", ir_sub(ir_load(sh->pm, p2, 3), wv[0])));
+    mlcc_stmt *steps[6] = {
+        st(w, ir_int(0), fconst(-INFINITY)),
+        ir_for(s1, ir_int(0), S, FOR_SERIAL, st(w, ir_int(0), ir_max(wv[0], ir_load(sh->pm, p1, 3)))),
+        ir_seq2(st(w, ir_int(1), fconst(0)), st(w, ir_int(3), fconst(0))),
+        ir_for(s2, ir_int(0), S, FOR_SERIAL, ir_seq((mlcc_stmt *[]){
+            st(w, ir_int(2), weight),
+            st(w, ir_int(1), ir_add(wv[1], ir_mul(ir_load(sh->pl, p2, 3), wv[2]))),
+            st(w, ir_int(3), ir_add(wv[3], ir_mul(ir_load(sh->pacc, a2, 4), wv[2])))}, 3)),
+        ir_store(sh->out, ir_cast(sh->out->dtype, ir_div(wv[3], wv[1])), o, 3),
+        NULL};
+    mlcc_stmt *body = ir_allocate(w, ir_seq(steps, 5));
+    return ir_for_thread(bx, ir_int(0), ir_mul(sh->batch, ir_int(QH)), "blockIdx.x",
+                         ir_for_thread(tx, ir_int(0), ir_int(D), "threadIdx.x", body));
+}
+
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f) {
     decode_shape sh;
     if (!recognise(f, &sh)) return NULL;
     mlcc_prim_func *out = prim_func_copy(f);
-    /* the merge stage keeps the generator's code: the default rule binds its task loop */
-    mlcc_prim_func *merge = prim_func_copy(f);
-    merge->body = f->body->seq.stmts[1];
-    merge = gpu_default_schedule(merge);
-    if (!merge) return NULL;
-    out->body = ir_seq2(split_kernel(&sh), merge->body);
+    out->body = ir_seq2(split_kernel(&sh), merge_kernel(&sh));
     return out;
 }
