@@ -4,7 +4,8 @@
  *     the CPU) and the CPU build's logits (relative 1e-5);
  *   - decode, one token at a time through batch_decode and the KV cache on the GPU, matches the
  *     prefill logits (relative 1e-4);
- *   - the greedy continuation equals meta.json's greedy_out.
+ *   - the greedy continuation equals meta.json's greedy_out;
+ *   - afterwards no device memory is still allocated (the caching allocator's count).
  * Skips without a CUDA device. MLCC_TEST_MODEL=NAME runs one fixture. */
 #include <dirent.h>
 #include <math.h>
@@ -111,6 +112,7 @@ int main(void) {
     DIR *d = opendir(root);
     CHECK(d != NULL);
     int ran = 0;
+    mlcc_cuda_mem_stats before = mlcc_cuda_memory_stats(0);
     for (struct dirent *e; d && (e = readdir(d));) {
         if (e->d_name[0] == '.' || (only && strcmp(only, e->d_name))) continue;
         char dir[1024];
@@ -120,6 +122,11 @@ int main(void) {
     }
     if (d) closedir(d);
     CHECK(ran > 0);
+    /* every model, KV cache and step freed its device memory (the allocator's count) */
+    mlcc_cuda_mem_stats after = mlcc_cuda_memory_stats(0);
+    CHECK_MSG(after.in_use == before.in_use, "%zu bytes still in use on cuda:0 (%zu before)", after.in_use, before.in_use);
+    printf("device memory: %ld cuMemAlloc calls, %ld reuses from the cache, %zu bytes in use at the end\n",
+           after.device_allocs, after.reuses, after.in_use);
     free(root);
     return test_finish();
 }
