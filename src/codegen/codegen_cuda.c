@@ -682,10 +682,10 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     }
     line(g);
     sb_printf(g->out, "for (int a = 0; a < 6; a++) if (dims[a] < 0 || dims[a] > (a == 0 ? 2147483647LL : a < 3 ? 65535 : 1024)) "
-                      "return mlcc_fail(\"%s: launch dimension %%d is %%lld, out of range\", a, (long long)dims[a]);",
+                      "{ rc = mlcc_fail(\"%s: launch dimension %%d is %%lld, out of range\", a, (long long)dims[a]); goto done; }",
               kname);
     line(g);
-    sb_printf(g->out, "if (dims[3] * dims[4] * dims[5] > 1024) return mlcc_fail(\"%s: %%lld threads per block (at most 1024)\", (long long)(dims[3] * dims[4] * dims[5]));", kname);
+    sb_printf(g->out, "if (dims[3] * dims[4] * dims[5] > 1024) { rc = mlcc_fail(\"%s: %%lld threads per block (at most 1024)\", (long long)(dims[3] * dims[4] * dims[5])); goto done; }", kname);
     line(g);
     sb_append(g->out, "uint32_t grid[3] = {(uint32_t)dims[0], (uint32_t)dims[1], (uint32_t)dims[2]};");
     line(g);

@@ -71,12 +71,11 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
     while (first < p.n && p.nodes[first]->kind != STMT_FOR) first++;
     int nloops = p.n - 1 - first;
     if (nloops <= 0 || nloops > MAX_LOOPS || nloops != b->niters) return 0;
-    mlcc_expr *loop_vars[MAX_LOOPS], *extents[MAX_LOOPS];
+    mlcc_expr *extents[MAX_LOOPS];
     for (int i = 0; i < nloops; i++) {
         const mlcc_stmt *l = p.nodes[first + i];
         if (l->kind != STMT_FOR || l->for_.kind != FOR_SERIAL || !expr_is_int(l->for_.min, 0)) return 0;
         if (i + 1 < nloops && l->for_.body != p.nodes[first + i + 1]) return 0; /* perfectly nested */
-        loop_vars[i] = l->for_.var;
         extents[i] = l->for_.extent;
         if (realize->realize.iter_values[i] != l->for_.var) return 0;
     }
@@ -97,7 +96,7 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
     mlcc_buffer *out = b->body->store.buffer;
     mlcc_dtype t = out->dtype;
     mlcc_expr *bx = ir_var("red_bx", DT_I64), *tx = ir_var("red_tx", DT_I64), *ko = ir_var("red_ko", DT_I64);
-    mlcc_expr *tx2 = ir_var("red_tx", DT_I64), *tx3 = ir_var("red_tx", DT_I64);
+    mlcc_expr *tx2 = ir_var("red_tx", DT_I64);
     mlcc_buffer *red = ir_buffer_scoped("red_buf", t, (mlcc_expr *[]){ir_int(threads)}, 1, "shared");
     mlcc_buffer *acc = ir_buffer_scoped("red_acc", t, (mlcc_expr *[]){ir_int(1)}, 1, "local");
     mlcc_expr *zero = ir_int(0);
@@ -109,7 +108,6 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
         iter_vars[i] = b->iters[i].var;
         iter_vals[i] = i < nspatial ? unfuse(bx, extents, nspatial, i) : unfuse(k, extents + nspatial, nloops - nspatial, i - nspatial);
     }
-    (void)loop_vars;
     mlcc_expr *v = expr_substitute(value, iter_vars, iter_vals, nloops);
     mlcc_expr *identity = expr_substitute(b->init->store.value, iter_vars, iter_vals, nloops);
 
@@ -141,7 +139,6 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
     for (int i = 0; i < b->body->store.nidx; i++) out_idx[i] = expr_substitute(b->body->store.indices[i], iter_vars, iter_vals, nloops);
     mlcc_stmt *write = ir_store(out, ir_load(red, &zero, 1), out_idx, b->body->store.nidx);
     stages[nst++] = thread_loop(tx2, threads, ir_if(ir_eq(tx2, ir_int(0)), write, NULL));
-    (void)tx3;
     mlcc_stmt *kernel = ir_for_thread(bx, ir_int(0), N, "blockIdx.x", ir_allocate(red, ir_seq(stages, nst)));
 
     sch_path outer = p;

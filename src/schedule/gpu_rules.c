@@ -44,12 +44,6 @@ static int binds_reduce_iter(const mlcc_stmt *realize, const mlcc_expr *loop) {
     return 0;
 }
 
-static int threads_for(const mlcc_schedule *s, mlcc_expr *fused) {
-    (void)s;
-    (void)fused;
-    return THREADS_PER_BLOCK;
-}
-
 /* One thread per output element of the block. */
 static int bind_block(mlcc_schedule *s, const char *block) {
     mlcc_expr **loops;
@@ -64,7 +58,7 @@ static int bind_block(mlcc_schedule *s, const char *block) {
     mlcc_expr *fused = nspatial == 1 ? loops[0] : sch_fuse(s, loops, nspatial);
     if (!fused) return -1;
     /* a small constant extent gets one block of just enough warps */
-    int threads = threads_for(s, fused);
+    int threads = THREADS_PER_BLOCK;
     sch_path lp;
     if (sch_find_loop(s, fused, &lp) == 0) {
         const mlcc_expr *ext = lp.nodes[lp.n - 1]->for_.extent;
