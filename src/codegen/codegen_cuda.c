@@ -715,6 +715,20 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     return 0;
 }
 
+/* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
+static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
+    int *ok = v->ctx;
+    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
+    return *ok;
+}
+
+static int host_condition(mlcc_expr *cond) {
+    int ok = 1;
+    ir_visitor v = {probe_host_expr, NULL, &ok};
+    ir_visit_expr(&v, cond);
+    return ok;
+}
+
 static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
     cgen *g = &em->host;
     if (!s) return 0;
@@ -722,6 +736,27 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
         for (int i = 0; i < s->seq.n; i++)
             if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
         return 0;
+    }
+    if (s->kind == STMT_IF && host_condition(s->if_.cond)) {
+        /* a choice between kernels the host makes (by the sizes of this call) */
+        line(g);
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        int rc = emit_host_stmt(em, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append(g->out, "}");
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            rc |= emit_host_stmt(em, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append(g->out, "}");
+        }
+        return rc ? -1 : 0;
     }
     if (s->kind == STMT_ALLOCATE && is_global_scope(s->alloc.buffer)) {
         /* a device workspace between kernels; declared at the top of the wrapper and given

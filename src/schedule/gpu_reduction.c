@@ -15,14 +15,15 @@
  * replaces the block's nest; codegen_cuda puts the barriers between the stages. The sum is
  * taken in another order than the CPU's serial loop, so results differ by rounding only. */
 #include <stdio.h>
+#include <string.h>
 
 #include "arith/analyzer.h"
 #include "ir/functor.h"
 #include "schedule/gpu_rules.h"
-#include "schedule/state.h"
+#include "schedule/gpu_nest.h"
 #include "support/error.h"
 
-enum { MAX_THREADS = 256, WARP = 32, MAX_LOOPS = 16 };
+enum { MAX_THREADS = 256, WARP = 32 };
 
 /* The update C[idx] = C[idx] (+) value: the combiner kind and value, or 0. */
 static int match_update(const mlcc_stmt *body, mlcc_expr_kind *kind, mlcc_expr **value) {
@@ -44,7 +45,7 @@ static int match_update(const mlcc_stmt *body, mlcc_expr_kind *kind, mlcc_expr *
 }
 
 /* index of loop j of a row-major fusion of loops with these extents */
-static mlcc_expr *unfuse(mlcc_expr *fused, mlcc_expr **extents, int n, int j) {
+static mlcc_expr *unfuse(mlcc_expr *fused, mlcc_expr *const *extents, int n, int j) {
     mlcc_expr *inner = ir_int(1);
     for (int k = j + 1; k < n; k++) inner = ir_mul(inner, extents[k]);
     mlcc_expr *idx = ir_floordiv(fused, inner);
@@ -55,28 +56,28 @@ static mlcc_stmt *thread_loop(mlcc_expr *tx, int threads, mlcc_stmt *body) {
     return ir_for_thread(tx, ir_int(0), ir_int(threads), "threadIdx.x", body);
 }
 
-int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_extent, int *applied) {
-    *applied = 0;
-    sch_path p;
-    if (sch_find_block(s, block, &p) != 0) return 0;
-    mlcc_stmt *realize = p.nodes[p.n - 1];
+int gpu_match_reduction(mlcc_schedule *s, const char *block, gpu_reduction_nest *r) {
+    memset(r, 0, sizeof *r);
+    if (sch_find_block(s, block, &r->path) != 0) return 0;
+    sch_path *p = &r->path;
+    mlcc_stmt *realize = p->nodes[p->n - 1];
     const mlcc_block *b = realize->realize.block;
+    r->block = b;
     if (!b->init || b->nalloc || !expr_is_int(realize->realize.predicate, 1)) return 0;
-    if (b->init->kind != STMT_STORE || b->init->store.buffer != b->body->store.buffer) return 0;
-    mlcc_expr_kind kind;
-    mlcc_expr *value;
-    if (!match_update(b->body, &kind, &value)) return 0;
+    if (b->init->kind != STMT_STORE || !b->body || b->body->kind != STMT_STORE ||
+        b->init->store.buffer != b->body->store.buffer)
+        return 0;
+    if (!match_update(b->body, &r->kind, &r->value)) return 0;
     /* the nest: loops straight down to the realize, each binding one iter (te's form) */
     int first = 0;
-    while (first < p.n && p.nodes[first]->kind != STMT_FOR) first++;
-    int nloops = p.n - 1 - first;
-    if (nloops <= 0 || nloops > MAX_LOOPS || nloops != b->niters) return 0;
-    mlcc_expr *extents[MAX_LOOPS];
+    while (first < p->n && p->nodes[first]->kind != STMT_FOR) first++;
+    int nloops = p->n - 1 - first;
+    if (nloops <= 0 || nloops > GPU_MAX_NEST || nloops != b->niters) return 0;
     for (int i = 0; i < nloops; i++) {
-        const mlcc_stmt *l = p.nodes[first + i];
+        const mlcc_stmt *l = p->nodes[first + i];
         if (l->kind != STMT_FOR || l->for_.kind != FOR_SERIAL || !expr_is_int(l->for_.min, 0)) return 0;
-        if (i + 1 < nloops && l->for_.body != p.nodes[first + i + 1]) return 0; /* perfectly nested */
-        extents[i] = l->for_.extent;
+        if (i + 1 < nloops && l->for_.body != p->nodes[first + i + 1]) return 0; /* perfectly nested */
+        r->extents[i] = l->for_.extent;
         if (realize->realize.iter_values[i] != l->for_.var) return 0;
     }
     int nspatial = 0;
@@ -84,12 +85,36 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
     for (int i = nspatial; i < nloops; i++)
         if (b->iters[i].type != ITER_REDUCE) return 0;
     if (nspatial == nloops) return 0;
+    r->first = first;
+    r->nloops = nloops;
+    r->nspatial = nspatial;
+    return 1;
+}
+
+void gpu_replace_nest(mlcc_schedule *s, const gpu_reduction_nest *r, mlcc_stmt *with) {
+    sch_path outer = r->path;
+    outer.n = r->first + 1; /* up to the nest's outermost loop */
+    sch_commit(s, sch_path_replace(&outer, with));
+}
+
+int64_t gpu_reduce_extent(const gpu_reduction_nest *r) {
+    mlcc_expr *K = ir_int(1);
+    for (int i = r->nspatial; i < r->nloops; i++) K = ir_mul(K, r->extents[i]);
+    K = arith_simplify_expr(K);
+    return K->kind == EXPR_INT ? K->int_value : -1;
+}
+
+mlcc_stmt *gpu_cross_thread_nest(const gpu_reduction_nest *r) {
+    const mlcc_block *b = r->block;
+    int nloops = r->nloops, nspatial = r->nspatial;
+    mlcc_expr *const *extents = r->extents;
+    mlcc_expr_kind kind = r->kind;
+    mlcc_expr *value = r->value;
     mlcc_expr *K = ir_int(1), *N = ir_int(1);
     for (int i = 0; i < nspatial; i++) N = ir_mul(N, extents[i]);
     for (int i = nspatial; i < nloops; i++) K = ir_mul(K, extents[i]);
     K = arith_simplify_expr(K);
     N = arith_simplify_expr(N);
-    if (K->kind == EXPR_INT && K->int_value < min_extent) return 0;
     int threads = MAX_THREADS;
     if (K->kind == EXPR_INT && K->int_value < MAX_THREADS) threads = (int)((K->int_value + WARP - 1) / WARP * WARP);
 
@@ -103,7 +128,7 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
 
     /* iter var -> its value at (bx, k) */
     mlcc_expr *k = ir_add(ir_mul(ko, ir_int(threads)), tx);
-    mlcc_expr *iter_vars[MAX_LOOPS], *iter_vals[MAX_LOOPS];
+    mlcc_expr *iter_vars[GPU_MAX_NEST], *iter_vals[GPU_MAX_NEST];
     for (int i = 0; i < nloops; i++) {
         iter_vars[i] = b->iters[i].var;
         iter_vals[i] = i < nspatial ? unfuse(bx, extents, nspatial, i) : unfuse(k, extents + nspatial, nloops - nspatial, i - nspatial);
@@ -139,11 +164,16 @@ int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_
     for (int i = 0; i < b->body->store.nidx; i++) out_idx[i] = expr_substitute(b->body->store.indices[i], iter_vars, iter_vals, nloops);
     mlcc_stmt *write = ir_store(out, ir_load(red, &zero, 1), out_idx, b->body->store.nidx);
     stages[nst++] = thread_loop(tx2, threads, ir_if(ir_eq(tx2, ir_int(0)), write, NULL));
-    mlcc_stmt *kernel = ir_for_thread(bx, ir_int(0), N, "blockIdx.x", ir_allocate(red, ir_seq(stages, nst)));
+    return ir_for_thread(bx, ir_int(0), N, "blockIdx.x", ir_allocate(red, ir_seq(stages, nst)));
+}
 
-    sch_path outer = p;
-    outer.n = first + 1; /* up to the nest's outermost loop */
-    sch_commit(s, sch_path_replace(&outer, kernel));
+int gpu_cross_thread_reduction(mlcc_schedule *s, const char *block, int64_t min_extent, int *applied) {
+    *applied = 0;
+    gpu_reduction_nest r;
+    if (!gpu_match_reduction(s, block, &r)) return 0;
+    int64_t K = gpu_reduce_extent(&r);
+    if (K >= 0 && K < min_extent) return 0;
+    gpu_replace_nest(s, &r, gpu_cross_thread_nest(&r));
     *applied = 1;
     return 0;
 }

@@ -133,9 +133,10 @@ mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_t
         int nested = 0;
         for (int k = 0; k + 1 < p.n; k++) nested |= p.nodes[k]->kind == STMT_BLOCK_REALIZE;
         if (nested || under_binding(&p)) continue;
-        int cross = 0;
-        if (gpu_cross_thread_reduction(s, blocks[i], cross_thread_min_extent, &cross) != 0 ||
-            (!cross && bind_block(s, blocks[i]) != 0)) {
+        int done = 0;
+        if (cross_thread_min_extent != INT64_MAX && gpu_matmul(s, blocks[i], &done) != 0) done = -1;
+        if (done == 0 && gpu_cross_thread_reduction(s, blocks[i], cross_thread_min_extent, &done) != 0) done = -1;
+        if (done < 0 || (!done && bind_block(s, blocks[i]) != 0)) {
             mlcc_prefix_error("gpu schedule of %s, block %s", f->name, blocks[i]);
             sch_free(s);
             return NULL;

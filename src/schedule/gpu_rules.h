@@ -6,7 +6,8 @@
  * output element (a reduction runs its reduce loops serially in that thread: the fallback for
  * reductions and matmuls). A block with no spatial loop (a full reduction to a scalar) runs on
  * one thread. A function that already binds threads (a generator's own schedule) is returned
- * as it is. Reductions over a long axis instead get a thread block per output element and a
+ * as it is. Matmuls get tiles staged in shared memory (gpu_matmul.c). Reductions over a long
+ * axis instead get a thread block per output element and a
  * cross-thread reduction (GPU_CROSS_THREAD_MIN_EXTENT, gpu_reduction.c). */
 #ifndef MLCC_SCHEDULE_GPU_RULES_H
 #define MLCC_SCHEDULE_GPU_RULES_H
@@ -23,6 +24,11 @@
  * matched (an update C[i] = C[i] (+) value of a te-style reduction nest) and was replaced. */
 struct mlcc_schedule;
 int gpu_cross_thread_reduction(struct mlcc_schedule *s, const char *block, int64_t min_extent, int *applied);
+
+/* The matmul rule (gpu_matmul.c): C[rows.., col] += a(rows.., k) * b(col, k) in float32 gets
+ * 64 x 64 tiles staged through shared memory, and the cross-thread reduction when the rows are
+ * few (decode); both compiled, the host picks per call. *applied as above. */
+int gpu_matmul(struct mlcc_schedule *s, const char *block, int *applied);
 
 /* The scheduled copy of f (f itself when it already binds threads), or NULL with an error. */
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f);

@@ -77,12 +77,17 @@ static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
     (void)c;
     return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[1], i[2]));
 }
+static mlcc_expr *linear3_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load3(X, i[0], i[1], i[3]), te_load2(Y, i[2], i[3]));
+}
 static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
     (void)c;
     return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
 }
 
-enum { COLS = 37, K = 24, NFUNCS = 11, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000 };
+enum { COLS = 37, K = 24, NFUNCS = 13, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
+       B3_K = 50, B3_N = 70 };
 
 static mlcc_prim_func *funcs[NFUNCS];
 
@@ -133,6 +138,16 @@ static void build_kernels(void) {
     mlcc_expr *wide = ir_int(WIDE_COLS);
     te_tensor *mx = te_reduce("M", DT_F32, &n, 1, TE_MAX, &wide, 1, rowmax_body, NULL);
     funcs[10] = te_create_prim_func("rowmax_wide", (te_tensor *[]){X, mx}, 2);
+    /* matmuls: 64 x 64 tiles when n > 8, the cross-thread rule below */
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_K)}, 2);
+    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(LIN_N), ir_int(LIN_K)}, 2);
+    te_tensor *lin = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(LIN_K)}, 1, gemv_body, NULL);
+    funcs[11] = te_create_prim_func("linear", (te_tensor *[]){X, Y, lin}, 3);
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_K)}, 3);
+    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(B3_N), ir_int(B3_K)}, 2);
+    te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
+                              linear3_body, NULL);
+    funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
 }
 
 static int schedule_all(void) {
@@ -141,7 +156,7 @@ static int schedule_all(void) {
         CHECK_MSG(s != NULL, "%s", mlcc_last_error());
         if (!s) return -1;
         CHECK(gpu_func_has_thread_bindings(s) || i == 5);
-        if (i >= 9) { /* the long reductions take the cross-thread rule */
+        if (i >= 9) { /* the long reductions take the cross-thread rule, the matmuls tiles too */
             mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
             CHECK(codegen_cuda(&s, 1, &lib, &dev) == 0 && strstr(sb_cstr(&dev), "__shared__") != NULL);
             sb_free(&lib), sb_free(&dev);
@@ -204,6 +219,7 @@ static double max_rel_error(const float *got, const double *want, int64_t n) {
 }
 
 static void run_size(mlcc_jit_module *m, int64_t rows) {
+    mlcc_jit_module *m_lib = m;
     int64_t sh2[2] = {rows, COLS}, sh1[1] = {COLS}, sha[2] = {rows, K}, shb[2] = {K, COLS}, shr[1] = {rows};
     int64_t nx = rows * COLS;
     float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * COLS);
@@ -327,6 +343,30 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         CHECK_MSG(max_rel_error(hc, want, rows) == 0, "rowmax_wide n=%lld", (long long)rows);
         mlcc_ndarray_release(ga), mlcc_ndarray_release(gb), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
         free(ha), free(hb), free(hw), free(hc), free(want);
+    }
+
+    for (int which = 0; which < 2; which++) {
+        int64_t bt = which ? 2 : 1, kk = which ? B3_K : LIN_K, nn = which ? B3_N : LIN_N, m = bt * rows;
+        float *ha = malloc(sizeof(float) * m * kk), *hw = malloc(sizeof(float) * nn * kk), *hc = malloc(sizeof(float) * m * nn);
+        double *want = malloc(sizeof(double) * m * nn);
+        for (int64_t i = 0; i < m * kk; i++) ha[i] = rand_float();
+        for (int64_t i = 0; i < nn * kk; i++) hw[i] = rand_float();
+        int64_t sa3[3] = {bt, rows, kk}, sc3[3] = {bt, rows, nn}, sa2[2] = {rows, kk}, sc2[2] = {rows, nn}, sw[2] = {nn, kk};
+        MLCCNDArray *ga = which ? to_device(ha, 3, sa3, MLCC_DTYPE_F32) : to_device(ha, 2, sa2, MLCC_DTYPE_F32);
+        MLCCNDArray *gc = which ? to_device(NULL, 3, sc3, MLCC_DTYPE_F32) : to_device(NULL, 2, sc2, MLCC_DTYPE_F32);
+        MLCCNDArray *gw = to_device(hw, 2, sw, MLCC_DTYPE_F32);
+        const char *name = which ? "linear3" : "linear";
+        CHECK_MSG(call(m_lib, name, (MLCCNDArray *[]){ga, gw, gc}, 3) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(gc, hc, sizeof(float) * m * nn);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < kk; k++) acc += (double)ha[i * kk + k] * hw[j * kk + k];
+                want[i * nn + j] = acc;
+            }
+        CHECK_MSG(max_rel_error(hc, want, m * nn) < 1e-5, "%s n=%lld", name, (long long)rows);
+        mlcc_ndarray_release(ga), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
+        free(ha), free(hw), free(hc), free(want);
     }
 
     if (rows == 7) {
