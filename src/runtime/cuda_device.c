@@ -18,6 +18,7 @@
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "support/log.h"
 
 enum { MAX_DEVICES = 16 };
 
@@ -263,6 +264,7 @@ static void init_cuda(void) {
     describe_nvrtc(nvrtc_part, sizeof nvrtc_part);
     if (!api) {
         snprintf(status_line, sizeof status_line, "%s%s", mlcc_last_error(), nvrtc_part);
+        LOG_INFO("%s", status_line);
         return;
     }
     CUresult r = api->cuInit(0);
@@ -298,6 +300,7 @@ static void init_cuda(void) {
                                      d->arch, (double)d->total_mem / (1 << 30));
     }
     if (used < sizeof status_line) snprintf(status_line + used, sizeof status_line - used, "%s", nvrtc_part);
+    LOG_INFO("%s", status_line); /* MLCC_LOG=info shows what was found */
     device_count = count;
     __atomic_store_n(&cu, api, __ATOMIC_RELEASE);
     mlcc_device_register(kDLCUDA, &cuda_api);
