@@ -108,6 +108,12 @@ int main(void) {
     free(kernels);
     free(ptx);
     if (!mlcc_cuda_available()) {
+        /* the library builds; loading it says why it cannot run here */
+        MLCCVM *none = mlcc_build_vm_target(mod, NULL, "cuda");
+        CHECK(none == NULL);
+        CHECK_MSG(strstr(mlcc_last_error(), "runs on CUDA") != NULL, "%s", mlcc_last_error());
+        CHECK(mlcc_build_vm_target(mod, NULL, "metal") == NULL);
+        CHECK_MSG(strstr(mlcc_last_error(), "unknown target") != NULL, "%s", mlcc_last_error());
         if (test_checks_failed) return test_finish();
         TEST_SKIP("%s", mlcc_cuda_status());
     }
