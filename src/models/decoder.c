@@ -183,7 +183,7 @@ static rx_expr *block(dec *d, rx_expr *x, int layer) {
     return emit(d, op_add(x, m), "resid");
 }
 
-const char *const decoder_fn_names[DEC_FN_COUNT] = {"embed", "batch_prefill", "batch_decode"};
+const char *const decoder_fn_names[DEC_FN_COUNT] = {"embed", "batch_prefill", "batch_decode", "decode"};
 
 static rx_expr *reshaped(dec *d, rx_expr *x, mlcc_expr *d0, mlcc_expr *d1, mlcc_expr *d2, const char *hint) {
     mlcc_expr *shape[3] = {d0, d1, d2};
@@ -308,9 +308,44 @@ static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *c
     return rc;
 }
 
+/* decode(embeds [1, 1, hidden], kv_cache, <weights>) = batch_decode of one sequence. */
+static int build_decode(mlcc_ir_module *mod, const mlcc_model_config *cfg, const model_param_list *params,
+                        const model_fn_params *batch, model_fn_params *fn) {
+    rx_builder *bb = bb_new(mod);
+    rx_expr *in = rx_var("embeds", rx_sinfo_tensor_v(DT_F32, ir_int(1), ir_int(1), ir_int(cfg->hidden), NULL));
+    rx_expr *kv = rx_var("kv_cache", rx_sinfo_object());
+    bb_begin_function(bb, "decode", (rx_expr *[]){in, kv}, 2);
+    int nargs = 2 + batch->n;
+    rx_expr **args = mlcc_xmalloc(sizeof(rx_expr *) * (size_t)nargs);
+    args[0] = in, args[1] = kv;
+    for (int i = 0; i < batch->n; i++) {
+        const model_param *p = &params->items[batch->index[i]];
+        char var[256];
+        snprintf(var, sizeof var, "%s", p->name);
+        for (char *c = var; *c; c++)
+            if (*c == '.') *c = '_';
+        rx_sinfo *s = p->ndim == 2 ? rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), ir_int(p->shape[1]), NULL)
+                                   : rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), NULL);
+        args[2 + i] = rx_var(var, s);
+        bb_add_function_param(bb, args[2 + i]);
+        if (fn->n == fn->cap) {
+            fn->cap = fn->cap ? fn->cap * 2 : 64;
+            fn->index = mlcc_xrealloc(fn->index, sizeof(int) * (size_t)fn->cap);
+        }
+        fn->index[fn->n++] = batch->index[i];
+    }
+    rx_expr *out = bb_emit(bb, rx_call(rx_global_var("batch_decode"), args, nargs, (rx_attrs){NULL, 0}, NULL, 0), "logits");
+    free(args);
+    rx_expr *f = out ? bb_end_function(bb, out) : NULL;
+    int rc = f ? 0 : mlcc_set_error("building decode of %s: %s", cfg->model_type, bb_error(bb) ? bb_error(bb) : mlcc_last_error());
+    bb_free(bb);
+    return rc;
+}
+
 int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, const decoder_bounds *bounds,
                   model_param_list *params, model_fn_params fns[DEC_FN_COUNT]) {
-    for (int kind = 0; kind < DEC_FN_COUNT; kind++)
+    for (int kind = 0; kind < DEC_FN_DECODE; kind++)
         if (build_function(mod, cfg, spec, bounds, (decoder_fn)kind, params, &fns[kind])) return -1;
+    if (build_decode(mod, cfg, params, &fns[DEC_FN_BATCH_DECODE], &fns[DEC_FN_DECODE])) return -1;
     return build_create_kv_cache(mod, cfg, bounds);
 }

@@ -29,7 +29,7 @@ typedef struct model_fn_params {
     int n, cap;
 } model_fn_params;
 
-typedef enum { DEC_FN_EMBED, DEC_FN_PREFILL, DEC_FN_BATCH_DECODE, DEC_FN_COUNT } decoder_fn;
+typedef enum { DEC_FN_EMBED, DEC_FN_PREFILL, DEC_FN_BATCH_DECODE, DEC_FN_DECODE, DEC_FN_COUNT } decoder_fn;
 extern const char *const decoder_fn_names[DEC_FN_COUNT];
 
 /* What one library serves (DESIGN.md §3.9): every step up to these sizes. */
@@ -47,10 +47,12 @@ typedef struct decoder_bounds {
  *         -> float32[1, b, vocab]: the step's n tokens (of the sequences the caller began a
  *         forward for in the KV cache) and the logits of rows logit_positions
  *     batch_decode(embeds: float32[b, 1, hidden], kv_cache, <weights>) -> float32[b, 1, vocab]
+ *     decode(embeds: float32[1, 1, hidden], kv_cache, <weights>) -> float32[1, 1, vocab]: one
+ *         sequence, a call of batch_decode (the same kernels)
  *     create_kv_cache(shape [max_batch, max_total_len, prefill_chunk, page_size, sliding_window])
  *         -> the paged KV cache (runtime/kv_cache.h) with this model's generated attention
  *         kernels kv_append, attn_prefill, attn_decode (also in mod)
- * The decode of one sequence is batch_decode with b = 1. Attention goes through the builtin
+ * Attention goes through the builtin
  * mlcc.kv_cache.attention; rope is applied in the graph (positions from the cache), so every
  * rope variant works with the same kernels. Weights every function takes are added to *params
  * on first use; fns[k] lists function k's weights in parameter order. */

@@ -9,6 +9,7 @@
 
 #include "codegen/build.h"
 #include "ir/module.h"
+#include "ir/printer.h"
 #include "loader/gguf.h"
 #include "runtime/cuda.h"
 #include "support/alloc.h"
@@ -148,6 +149,12 @@ static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
     mlcc_model_options o = opt ? *opt : (mlcc_model_options){0};
     if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
         return mlcc_set_error("model options: sizes must not be negative");
+    if (o.mode) {
+        if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
+        o.max_seq = m->plan.context_window;
+        o.prefill_chunk = m->plan.prefill_chunk;
+        o.max_batch = m->plan.max_batch;
+    }
     decoder_bounds *b = &m->bounds;
     b->context_window = at_most(o.max_seq > 0 ? o.max_seq : 512, m->cfg.max_positions);
     b->prefill_chunk = at_most(o.prefill_chunk > 0 ? o.prefill_chunk : 256, b->context_window);
@@ -170,6 +177,29 @@ mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
 fail:
     mlcc_model_free(m);
     return NULL;
+}
+
+int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out) {
+    mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
+    m->path = mlcc_xstrdup(path);
+    int rc = read_config(m, path, is_gguf_file(path));
+    if (rc == 0) rc = set_bounds(m, opt);
+    if (rc == 0) {
+        ir_scope_begin();
+        mlcc_ir_module *mod = irmod_new();
+        rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+        if (rc == 0 && !only) irmod_print(mod, out);
+        if (rc == 0 && only) {
+            mlcc_prim_func *f = irmod_get_prim(mod, only);
+            rx_expr *g = f ? NULL : irmod_get_graph(mod, only);
+            if (f) tir_print_func(f, out);
+            else if (g) rx_print_function(only, g, out);
+            else rc = mlcc_set_error("%s: the model has no function named '%s'", path, only);
+        }
+        ir_scope_end();
+    }
+    mlcc_model_free(m);
+    return rc;
 }
 
 void mlcc_model_free(mlcc_model *m) {
@@ -284,7 +314,7 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
     if (decode) {
         view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){n, 1, m->cfg.hidden}, MLCC_DTYPE_F32);
         MLCCObject *lead[2] = {&view->obj, (MLCCObject *)kv};
-        rc = invoke(m, DEC_FN_BATCH_DECODE, lead, 2, &out);
+        rc = invoke(m, n == 1 ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, &out);
         nout = n;
     } else {
         int32_t *last = NULL;

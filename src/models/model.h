@@ -23,6 +23,7 @@
 #include "models/arch.h"
 #include "models/decoder.h"
 #include "runtime/kv_cache.h"
+#include "support/strbuf.h"
 #include "runtime/vm.h"
 
 typedef struct mlcc_model_options {
@@ -32,9 +33,23 @@ typedef struct mlcc_model_options {
     int64_t logit_rows;    /* most logit rows of one prefill step (0: max_batch); tools that
                             * want every row's logits ask for prefill_chunk */
     int page_size;         /* tokens per KV page (0: 16) */
+    const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
+                            * the model and the free memory (models/plan.c); the sizes above,
+                            * when set, override the mode's choices. NULL: the sizes alone */
     const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
+
+/* What a mode chose (mlcc_plan_serving). */
+typedef struct mlcc_serving_plan {
+    char mode[16];
+    int64_t context_window, prefill_chunk, max_batch, kv_tokens;
+    double kv_bytes_per_token, param_bytes, available_bytes;
+} mlcc_serving_plan;
+
+int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, mlcc_serving_plan *plan);
+/* One line for the start-up log. */
+void mlcc_plan_describe(const mlcc_serving_plan *p, char *out, size_t size);
 
 typedef struct mlcc_model {
     char *path;
@@ -42,6 +57,7 @@ typedef struct mlcc_model {
     decoder_spec spec;
     decoder_bounds bounds;
     int64_t max_seq; /* = bounds.context_window */
+    mlcc_serving_plan plan; /* when opened with a mode (plan.mode[0] != 0) */
     model_param_list params;
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
@@ -53,6 +69,9 @@ typedef struct mlcc_model {
  * error naming the file and the field or tensor on failure. */
 mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt);
 void mlcc_model_free(mlcc_model *m);
+/* The model's IRModule as built (graph functions and PrimFuncs, before any pass), or only the
+ * function `only`, printed into out; needs the config, not the weights. */
+int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out);
 
 /* The library's create_kv_cache: room for max_total_len tokens over up to max_batch
  * sequences. NULL + error on failure. */

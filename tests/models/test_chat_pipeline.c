@@ -55,7 +55,8 @@ static void check_model(const char *model_rel, const char *meta_rel, int chat) {
     mlcc_model *m = mlcc_model_open(model_path, &opt);
     CHECK_MSG(m != NULL, "%s: %s", model_rel, mlcc_last_error());
     if (m && ids) {
-        mlcc_model_runner runner = mlcc_model_runner_new(m);
+        mlcc_model_runner runner;
+        CHECK_EQ_INT(mlcc_model_runner_init(&runner, m, 0), 0);
         mlcc_engine *e = mlcc_engine_new(&runner, tok, m->cfg.eos_ids, m->cfg.n_eos);
         mlcc_gen_config cfg = mlcc_gen_defaults();
         cfg.sampling.temperature = 0;
