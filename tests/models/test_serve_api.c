@@ -3,7 +3,7 @@
  * transformers' greedy continuation (meta.json greedy_ids, decoded), usage equal to the
  * reference prompt length, streaming chunks in OpenAI's shapes, stop strings, seeded
  * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics
- * and requests from several threads at once. */
+ * requests from several threads at once, a full queue (429), and the same model as a GGUF file. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +409,32 @@ static void test_queue_full(const char *model) {
     mlcc_llm_destroy(llm);
 }
 
+/* The same model as a GGUF file (its own vocabulary and template inside): the same greedy
+ * reply, and the file name as the model id. */
+static void test_gguf(void) {
+    char *path = test_data_path("gguf/tm-llama3-f16.gguf"), *err = NULL;
+    if (access(path, R_OK) != 0) {
+        free(path);
+        return;
+    }
+    mlcc_llm *llm = mlcc_llm_create(path, "{\"max_seq\": 256, \"quiet\": true}", &err);
+    CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
+    if (llm) {
+        CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3-f16.gguf");
+        collector c;
+        json_t *req = chat_request(16);
+        CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+        json_t *resp = last_event(&c);
+        CHECK_EQ_STR(choice_text(resp, 0, 1), greedy_text);
+        CHECK_EQ_INT(usage_of(resp, "prompt_tokens"), nprompt_ref);
+        collector_free(&c);
+        json_decref(req);
+        mlcc_llm_destroy(llm);
+    }
+    mlcc_llm_free_string(err);
+    free(path);
+}
+
 static void test_create_errors(void) {
     char *err = NULL;
     CHECK(mlcc_llm_create("/nonexistent/model", "{\"quiet\": true}", &err) == NULL);
@@ -449,6 +475,7 @@ int main(void) {
         test_threads(llm);
         mlcc_llm_destroy(llm);
         test_queue_full(model);
+        test_gguf();
     }
     mlcc_llm_free_string(err);
     free(greedy_text);
