@@ -2,7 +2,7 @@
  * and template (testdata/models/tm-llama3): greedy chat and completion text equal to
  * transformers' greedy continuation (meta.json greedy_ids, decoded), usage equal to the
  * reference prompt length, streaming chunks in OpenAI's shapes, stop strings, seeded
- * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics
+ * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics,
  * requests from several threads at once, a full queue (429), and the same model as a GGUF file. */
 #include <pthread.h>
 #include <stdio.h>
