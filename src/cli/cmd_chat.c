@@ -23,6 +23,7 @@
 #include "hub/hub.h"
 #include "models/model.h"
 #include "models/runner.h"
+#include "cli/ticker.h"
 #include "support/error.h"
 #include "support/file.h"
 #include "support/strbuf.h"
@@ -54,8 +55,8 @@ static void on_sigint(int sig) {
 
 static void print_usage(FILE *out) {
     fprintf(out,
-            "usage: mlcc chat [MODEL] [--max-seq N] [--system TEXT] [--temperature T] [--top-p P]\n"
-            "                 [--max-tokens N] [--seed S]\n"
+            "usage: mlcc chat [MODEL] [--mode interactive|local|server] [--max-seq N] [--system TEXT]\n"
+            "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S]\n"
             "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf]\n"
             "       (default " DEFAULT_MODEL ").\n"
             "In the chat: Esc then Enter inserts a newline; /help lists the commands.\n");
@@ -65,6 +66,7 @@ static void print_help(void) {
     printf("/help                 this help\n"
            "/exit                 leave (Ctrl-D too; Ctrl-C stops a reply)\n"
            "/stats                prefill and decode speed of the last reply\n"
+           "/metrics              the engine's counters (requests, steps, KV pages, tokens)\n"
            "/reset                start a new conversation\n"
            "/set k=v;k=v          temperature, top_p, top_k, min_p, repetition_penalty,\n"
            "                      presence_penalty, frequency_penalty, seed, max_tokens,\n"
@@ -190,6 +192,19 @@ static void print_stats(const chat *c) {
            r->decode_seconds > 0 ? r->completion_tokens / r->decode_seconds : 0.0, r->finish_reason);
 }
 
+static void print_metrics(const chat *c) {
+    mlcc_engine_stats st;
+    mlcc_engine_get_stats(c->engine, &st);
+    printf("requests: %d running, %d waiting, %lld finished, %lld preempted\n", st.running, st.waiting, (long long)st.finished,
+           (long long)st.preemptions);
+    printf("steps: %lld prefill, %lld decode (largest decode batch %d)\n", (long long)st.prefill_steps,
+           (long long)st.decode_steps, st.max_decode_batch);
+    printf("tokens: %lld prompt (%lld reused from the prefix cache), %lld generated\n", (long long)st.prompt_tokens,
+           (long long)st.reused_tokens, (long long)st.generated_tokens);
+    printf("KV cache: %lld of %lld pages in use, %d cached prefixes\n", (long long)(st.total_pages - st.free_pages),
+           (long long)st.total_pages, st.cached_prefixes);
+}
+
 /* ---- the REPL ---- */
 
 static unsigned char insert_newline(EditLine *el, int ch) {
@@ -208,6 +223,7 @@ static int slash_command(chat *c, const char *line) {
     if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0) return 1;
     if (strcmp(line, "/help") == 0) print_help();
     else if (strcmp(line, "/stats") == 0) print_stats(c);
+    else if (strcmp(line, "/metrics") == 0) print_metrics(c);
     else if (strcmp(line, "/reset") == 0) {
         reset_conversation(c);
         printf("new conversation\n");
@@ -255,6 +271,25 @@ static void repl(chat *c, const char *argv0) {
 
 /* ---- start-up ---- */
 
+/* The memory estimate: parameters, the KV cache the runner made, and the temporary buffers the
+ * library planned (from its metadata). */
+static void log_memory(const chat *c) {
+    size_t param_bytes = 0;
+    for (int i = 0; i < c->model->params.n; i++) param_bytes += mlcc_ndarray_nbytes(c->model->weights[i]);
+    const mlcc_model_config *mc = &c->model->cfg;
+    int64_t pages = c->runner.total_pages(c->runner.impl), page_size = c->model->bounds.page_size;
+    double kv_bytes = 2.0 * (double)mc->layers * (double)mc->kv_heads * (double)mc->head_dim * 4.0 * (double)(pages * page_size);
+    double temp_bytes = 0;
+    const char *meta = mlcc_vm_metadata(c->model->vm);
+    json_t *j = meta ? json_loads(meta, 0, NULL) : NULL;
+    json_t *t = j ? json_object_get(json_object_get(j, "memory"), "temporary_bytes") : NULL;
+    if (json_is_integer(t)) temp_bytes = (double)json_integer_value(t);
+    json_decref(j);
+    fprintf(stderr, "[mlcc] memory: parameters %.1f MB, KV cache %.1f MB (%lld tokens in %lld pages), temporary buffers %.1f MB\n",
+            param_bytes / 1048576.0, kv_bytes / 1048576.0, (long long)(pages * page_size), (long long)pages,
+            temp_bytes / 1048576.0);
+}
+
 static void log_devices(void) {
     void *cuda = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
     fprintf(stderr, "[mlcc] devices: cpu (%ld cores)%s\n", sysconf(_SC_NPROCESSORS_ONLN),
@@ -263,7 +298,7 @@ static void log_devices(void) {
     fprintf(stderr, "[mlcc] device used: cpu\n");
 }
 
-static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, chat *c) {
+static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, chat *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -272,6 +307,7 @@ static int parse_args(int argc, char **argv, const char **model, int64_t *max_se
         }
         int has_value = i + 1 < argc;
         if (strcmp(a, "--max-seq") == 0 && has_value) *max_seq = atoll(argv[++i]);
+        else if (strcmp(a, "--mode") == 0 && has_value) *mode = argv[++i];
         else if (strcmp(a, "--system") == 0 && has_value) c->system = strdup(argv[++i]);
         else if (strcmp(a, "--temperature") == 0 && has_value) set_option(c, "temperature", argv[++i]);
         else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
@@ -293,8 +329,9 @@ int cmd_chat(int argc, char **argv) {
     c.cfg.sampling.temperature = 0.7f;
     c.cfg.sampling.top_p = 0.95f;
     const char *model_arg = NULL;
-    int64_t max_seq = 2048;
-    if (parse_args(argc, argv, &model_arg, &max_seq, &c) != 0) return 2;
+    int64_t max_seq = 0; /* the mode's choice */
+    const char *mode = "interactive";
+    if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &c) != 0) return 2;
     if (!model_arg || !*model_arg) model_arg = DEFAULT_MODEL;
 
     log_devices();
@@ -312,23 +349,31 @@ int cmd_chat(int argc, char **argv) {
     char *home = mlcc_home_dir();
     fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
     free(home);
-    mlcc_model_options opt = {max_seq};
+    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode};
+    mlcc_ticker *ticker = mlcc_ticker_start("loading the weights and compiling the model library");
     c.model = mlcc_model_open(path, &opt);
+    double seconds = mlcc_ticker_stop(ticker);
     if (!c.model) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
         free(path);
         return 1;
     }
     mlcc_jit_stats after = mlcc_jit_get_stats();
-    fprintf(stderr, "[mlcc] model library: %s\n",
+    fprintf(stderr, "[mlcc] model library: %s (%.1f s with the weights)\n",
             after.compiles > before.compiles ? "compiled now (cached for next time under MLCC_HOME/cache)"
-                                             : "loaded from the compile cache");
-    size_t param_bytes = 0;
-    for (int i = 0; i < c.model->params.n; i++) param_bytes += mlcc_ndarray_nbytes(c.model->weights[i]);
-    const mlcc_model_config *mc = &c.model->cfg;
-    double kv_bytes = 2.0 * (double)mc->layers * (double)mc->kv_heads * (double)mc->head_dim * 4.0 * (double)c.model->max_seq;
-    fprintf(stderr, "[mlcc] memory: parameters %.1f MB, KV cache %.1f MB (%lld tokens)\n", param_bytes / 1048576.0,
-            kv_bytes / 1048576.0, (long long)c.model->max_seq);
+                                             : "loaded from the compile cache",
+            seconds);
+    c.tok = NULL;
+    if (mlcc_model_runner_init(&c.runner, c.model, 0) != 0) {
+        fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+        mlcc_model_free(c.model);
+        free(path);
+        return 1;
+    }
+    char plan[512];
+    mlcc_plan_describe(&c.model->plan, plan, sizeof plan);
+    fprintf(stderr, "[mlcc] %s\n", plan);
+    log_memory(&c);
 
     c.tok = mlcc_tokenizer_load(path);
     int ok = c.tok != NULL;
@@ -336,12 +381,12 @@ int cmd_chat(int argc, char **argv) {
     if (!ok) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
         if (c.tok) mlcc_tokenizer_free(c.tok);
+        mlcc_model_runner_free(&c.runner);
         mlcc_model_free(c.model);
         free(path);
         return 1;
     }
-    c.runner = mlcc_model_runner_new(c.model);
-    c.engine = mlcc_engine_new(&c.runner, c.tok, mc->eos_ids, mc->n_eos);
+    c.engine = mlcc_engine_new(&c.runner, c.tok, c.model->cfg.eos_ids, c.model->cfg.n_eos);
     c.messages = json_array();
     reset_conversation(&c);
     signal(SIGINT, on_sigint);

@@ -43,7 +43,7 @@ int cmd_compile(int argc, char **argv) {
         fprintf(stderr, "mlcc compile: %s\n", mlcc_last_error());
         return 1;
     }
-    mlcc_model_options opt = {max_seq};
+    mlcc_model_options opt = {.max_seq = max_seq};
     mlcc_model *m = mlcc_model_open(path, &opt);
     int rc = 1;
     if (!m) {

@@ -1,9 +1,11 @@
 /* cmd_debug.c - `mlcc debug`: run a model on given token ids, for checking it against a
  * reference implementation.
- *   mlcc debug logits --model PATH --tokens 1,2,3 --out FILE.safetensors
- *       writes the F32 tensor `logits` [T, vocab]: row i = the logits after token i;
- *   mlcc debug generate --model PATH --tokens 1,2,3 --max-tokens N
- *       prints the N greedy ids as a JSON array (the whole prefix recomputed per step).
+ *   mlcc debug logits --model PATH --tokens 1,2,3 [--decode] [--device cpu] --out FILE.safetensors
+ *       writes the F32 tensor `logits` [T, vocab]: row i = the logits after token i; the whole
+ *       sequence through batch_prefill, or with --decode token by token through batch_decode
+ *       and the KV cache;
+ *   mlcc debug generate --model PATH --tokens 1,2,3 --max-tokens N [--stop-at-eos]
+ *       prints the N greedy ids as a JSON array (prefill, then decode steps).
  * PATH is a Hugging Face model folder or a .gguf file. */
 #include <errno.h>
 #include <stdio.h>
@@ -16,11 +18,12 @@
 #include "support/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... --out FILE.safetensors\n"
-               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N\n"
+    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu] --out FILE.safetensors\n"
+               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu]\n"
                "\n"
                "PATH is a Hugging Face model folder (config.json + safetensors) or a .gguf file.\n"
                "logits writes the float32 tensor `logits` [T, vocab] (row i: after token i);\n"
+               "--decode feeds the tokens one at a time through decode and the KV cache.\n"
                "generate prints the greedy continuation as a JSON array of ids.\n");
 }
 
@@ -57,6 +60,25 @@ static int64_t seq_bound(int64_t need) {
     return b;
 }
 
+/* Logits after each token, the tokens fed one at a time through decode and the KV cache. */
+static int decode_logits(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits) {
+    mlcc_model_kv kv;
+    if (mlcc_model_kv_init(m, &kv)) return -1;
+    MLCCNDArray *out = mlcc_ndarray_empty(2, (int64_t[]){n, m->cfg.vocab}, MLCC_DTYPE_F32, MLCC_CPU);
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) rc = mlcc_model_forward(m, &kv, &ids[i], 1, (float *)out->dl.data + i * m->cfg.vocab);
+    mlcc_model_kv_free(&kv);
+    if (rc) mlcc_ndarray_release(out);
+    else *logits = out;
+    return rc;
+}
+
+static int is_eos(const mlcc_model *m, int32_t id) {
+    for (int i = 0; i < m->cfg.n_eos; i++)
+        if (m->cfg.eos_ids[i] == id) return 1;
+    return 0;
+}
+
 static int write_logits(const char *out, const MLCCNDArray *logits) {
     mlcc_st_write_tensor t = {"logits", ST_F32, 2, logits->dl.shape, logits->dl.data};
     return safetensors_write(out, &t, 1, NULL);
@@ -69,10 +91,20 @@ int cmd_debug(int argc, char **argv) {
     }
     const char *what = argv[1], *model = NULL, *tokens = NULL, *out = NULL;
     long max_tokens = -1;
+    int decode = 0, stop_at_eos = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--decode")) decode = 1;
+        else if (!strcmp(argv[i], "--stop-at-eos")) stop_at_eos = 1;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            const char *dev = argv[++i];
+            if (strcmp(dev, "cpu") && strcmp(dev, "auto")) {
+                fprintf(stderr, "mlcc debug: --device '%s': this build runs models on the CPU only (cpu, auto)\n", dev);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc) {
             char *end;
             max_tokens = strtol(argv[++i], &end, 10);
@@ -97,12 +129,14 @@ int cmd_debug(int argc, char **argv) {
         fprintf(stderr, "mlcc debug: %s\n", mlcc_last_error());
         return 2;
     }
-    mlcc_model_options opt = {.max_seq = seq_bound(n + (generate_mode ? max_tokens : 0))};
+    /* the whole prompt's logits come from prefill steps of up to 256 rows */
+    int64_t bound = seq_bound(n + (generate_mode ? max_tokens : 0));
+    mlcc_model_options opt = {.max_seq = bound, .logit_rows = logits_mode && !decode ? 256 : 0};
     mlcc_model *m = mlcc_model_open(model, &opt);
     int rc = m ? 0 : -1;
     if (m && logits_mode) {
         MLCCNDArray *logits;
-        rc = mlcc_model_prefill(m, ids, n, &logits);
+        rc = decode ? decode_logits(m, ids, n, &logits) : mlcc_model_prefill(m, ids, n, &logits);
         if (rc == 0) {
             rc = write_logits(out, logits);
             mlcc_ndarray_release(logits);
@@ -112,7 +146,10 @@ int cmd_debug(int argc, char **argv) {
         rc = mlcc_model_greedy(m, ids, n, (int)max_tokens, gen);
         if (rc == 0) {
             putchar('[');
-            for (long i = 0; i < max_tokens; i++) printf("%s%d", i ? ", " : "", gen[i]);
+            for (long i = 0; i < max_tokens; i++) {
+                printf("%s%d", i ? ", " : "", gen[i]);
+                if (stop_at_eos && is_eos(m, gen[i])) break;
+            }
             printf("]\n");
         }
         free(gen);

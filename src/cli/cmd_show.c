@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "mlcc/mlcc_runtime.h"
+#include "models/model.h"
 #include "runtime/vm.h"
 #include "support/json.h"
 #include "support/strbuf.h"
@@ -15,10 +16,14 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: mlcc show [--kernels | --memory | --program | --metadata] LIB\n"
+            "       mlcc show --ir [--kernel NAME] [--max-seq N] MODEL\n"
             "  --kernels   every kernel of the library with its origin, and the runtime builtins it calls\n"
             "  --memory    the planned memory (parameters, KV cache per token, temporary buffers)\n"
             "  --program   the VM program (bytecode of the graph functions)\n"
-            "  --metadata  the metadata JSON as stored\n");
+            "  --metadata  the metadata JSON as stored\n"
+            "  --ir        the IRModule of a model (folder or GGUF) as built, before any pass: graph\n"
+            "              functions and PrimFuncs (the attention kernels included); --kernel NAME\n"
+            "              prints one function\n");
 }
 
 static void print_kernels(json_t *meta) {
@@ -50,20 +55,34 @@ static void print_memory(json_t *meta) {
     }
 }
 
+static int show_ir(const char *path, const char *only, int64_t max_seq) {
+    mlcc_strbuf out = STRBUF_INIT;
+    mlcc_model_options opt = {.max_seq = max_seq};
+    int rc = mlcc_model_print_ir(path, &opt, only, &out);
+    if (rc == 0) fputs(sb_cstr(&out), stdout);
+    else fprintf(stderr, "mlcc show: %s\n", mlcc_last_error());
+    sb_free(&out);
+    return rc ? 1 : 0;
+}
+
 int cmd_show(int argc, char **argv) {
-    const char *mode = "--kernels", *path = NULL;
+    const char *mode = "--kernels", *path = NULL, *only = NULL;
+    int64_t max_seq = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         }
-        if (argv[i][0] == '-') mode = argv[i];
+        if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--max-seq") == 0 && i + 1 < argc) max_seq = atoll(argv[++i]);
+        else if (argv[i][0] == '-') mode = argv[i];
         else path = argv[i];
     }
     if (!path) {
         usage(stderr);
         return 2;
     }
+    if (strcmp(mode, "--ir") == 0) return show_ir(path, only, max_seq);
     if (strcmp(mode, "--kernels") && strcmp(mode, "--memory") && strcmp(mode, "--program") && strcmp(mode, "--metadata")) {
         fprintf(stderr, "mlcc show: unknown option %s\n", mode);
         usage(stderr);

@@ -314,13 +314,14 @@ rx_sinfo *bb_infer(rx_builder *bb, const rx_expr *e) {
             mlcc_set_error("call: '%s' is a PrimFunc; call it through call_tir", callee->var.name);
             return NULL;
         }
+        rx_bindings bound = {.n = 0};
         if (fs->nfields >= 0) {
             if (fs->nfields != e->call.nargs) {
                 mlcc_set_error("call: function expects %d arguments, got %d", fs->nfields, e->call.nargs);
                 return NULL;
             }
             for (int i = 0; i < e->call.nargs; i++)
-                if (e->call.args[i]->sinfo && !rx_sinfo_is_base_of(fs->fields[i], e->call.args[i]->sinfo)) {
+                if (e->call.args[i]->sinfo && !rx_sinfo_match_param(fs->fields[i], e->call.args[i]->sinfo, &bound)) {
                     char *want = rx_sinfo_to_string(fs->fields[i]), *got = rx_sinfo_to_string(e->call.args[i]->sinfo);
                     mlcc_set_error("call: argument %d is %s, the function expects %s", i, got, want);
                     free(want);
@@ -328,7 +329,7 @@ rx_sinfo *bb_infer(rx_builder *bb, const rx_expr *e) {
                     return NULL;
                 }
         }
-        return fs->ret;
+        return rx_sinfo_substitute(fs->ret, &bound);
     }
     default:
         if (!e->sinfo) {

@@ -59,6 +59,19 @@ rx_sinfo *rx_sinfo_tensor_v(mlcc_dtype t, ...);
 rx_sinfo *rx_sinfo_tuple(rx_sinfo **fields, int n);
 rx_sinfo *rx_sinfo_func(rx_sinfo **params, int nparams, rx_sinfo *ret);
 
+/* Size variables of a called function's parameters bound to the caller's extents. */
+enum { RX_MAX_BINDINGS = 32 };
+typedef struct rx_bindings {
+    mlcc_expr *vars[RX_MAX_BINDINGS];
+    mlcc_expr *values[RX_MAX_BINDINGS];
+    int n;
+} rx_bindings;
+/* Whether arg fits the parameter param of a called function, binding param's size variables
+ * (a variable dimension binds at its first use, later uses must agree); 1 or 0. */
+int rx_sinfo_match_param(const rx_sinfo *param, const rx_sinfo *arg, rx_bindings *b);
+/* s with the bound variables replaced by their values (the call's result struct info). */
+rx_sinfo *rx_sinfo_substitute(const rx_sinfo *s, const rx_bindings *b);
+
 /* Shapes compare by structure with vars by identity (n == n, n != m); no arithmetic. */
 int prim_expr_same(const mlcc_expr *a, const mlcc_expr *b);
 int rx_sinfo_equal(const rx_sinfo *a, const rx_sinfo *b);

@@ -162,6 +162,71 @@ int rx_sinfo_is_base_of(const rx_sinfo *base, const rx_sinfo *sub) {
     return 0;
 }
 
+/* ---- calls of functions with symbolic shapes ---- */
+
+static mlcc_expr *bound_value(const rx_bindings *b, const mlcc_expr *var) {
+    for (int i = 0; i < b->n; i++)
+        if (b->vars[i] == var) return b->values[i];
+    return NULL;
+}
+
+static int match_dims(mlcc_expr **param, mlcc_expr **arg, int ndim, rx_bindings *b) {
+    if (!param) return 1;
+    if (!arg) return 0;
+    for (int d = 0; d < ndim; d++) {
+        mlcc_expr *p = param[d];
+        if (p->kind == EXPR_VAR) {
+            mlcc_expr *v = bound_value(b, p);
+            if (v) {
+                if (!prim_expr_same(v, arg[d])) return 0;
+            } else {
+                if (b->n == RX_MAX_BINDINGS) return 0;
+                b->vars[b->n] = p, b->values[b->n] = arg[d], b->n++;
+            }
+        } else if (!prim_expr_same(expr_substitute(p, b->vars, b->values, b->n), arg[d])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int rx_sinfo_match_param(const rx_sinfo *param, const rx_sinfo *arg, rx_bindings *b) {
+    if (param->kind == SI_OBJECT) return 1;
+    if (param->kind != arg->kind) return 0;
+    switch (param->kind) {
+    case SI_SHAPE:
+    case SI_TENSOR:
+        if (param->kind == SI_TENSOR && !dtype_is_void(param->dtype) && !dtype_eq(param->dtype, arg->dtype)) return 0;
+        if (param->ndim < 0) return 1;
+        return param->ndim == arg->ndim && match_dims(param->shape, arg->shape, param->ndim, b);
+    case SI_TUPLE:
+        if (param->nfields != arg->nfields) return 0;
+        for (int i = 0; i < param->nfields; i++)
+            if (!rx_sinfo_match_param(param->fields[i], arg->fields[i], b)) return 0;
+        return 1;
+    default: return rx_sinfo_is_base_of(param, arg);
+    }
+}
+
+rx_sinfo *rx_sinfo_substitute(const rx_sinfo *s, const rx_bindings *b) {
+    if (!s || b->n == 0) return (rx_sinfo *)s;
+    switch (s->kind) {
+    case SI_SHAPE:
+    case SI_TENSOR: {
+        if (!s->shape) return (rx_sinfo *)s;
+        mlcc_expr **dims = ir_alloc(sizeof(mlcc_expr *) * (size_t)(s->ndim > 0 ? s->ndim : 1));
+        for (int d = 0; d < s->ndim; d++) dims[d] = expr_substitute(s->shape[d], (mlcc_expr **)b->vars, (mlcc_expr **)b->values, b->n);
+        return s->kind == SI_SHAPE ? rx_sinfo_shape(dims, s->ndim) : rx_sinfo_tensor(dims, s->ndim, s->dtype);
+    }
+    case SI_TUPLE: {
+        rx_sinfo **fields = ir_alloc(sizeof(rx_sinfo *) * (size_t)(s->nfields > 0 ? s->nfields : 1));
+        for (int i = 0; i < s->nfields; i++) fields[i] = rx_sinfo_substitute(s->fields[i], b);
+        return rx_sinfo_tuple(fields, s->nfields);
+    }
+    default: return (rx_sinfo *)s;
+    }
+}
+
 /* ---- printing ---- */
 
 static void print_dims(mlcc_expr **shape, int ndim, mlcc_strbuf *out) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen/attention.h"
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "support/alloc.h"
@@ -19,13 +20,10 @@ typedef struct dec {
     const mlcc_model_config *cfg;
     const decoder_spec *spec;
     model_param_list *params;
-    mlcc_expr *n;
+    model_fn_params *fn; /* the weights this function takes, as indices into params */
+    mlcc_expr *n;        /* tokens of the step */
     rx_expr *inv_freq;
-    /* forward_kv only: positions of the new tokens, the caches of earlier tokens
-     * ([layers, m, kv_heads, head_dim]), and every layer's full K / V ([1, m + n, ...]) */
-    rx_expr *positions, *past_k, *past_v;
-    mlcc_expr *m, *t; /* t = m + n */
-    rx_expr **all_k, **all_v;
+    rx_expr *kv_cache, *positions; /* the paged KV cache and the positions of the step's tokens */
 } dec;
 
 void model_param_list_free(model_param_list *l) {
@@ -34,18 +32,34 @@ void model_param_list_free(model_param_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-/* The weight parameter `name` (declared on first use; a var named after it with dots made
+void model_fn_params_free(model_fn_params *f) {
+    free(f->index);
+    memset(f, 0, sizeof *f);
+}
+
+/* The weight parameter `name` of the function being built: added to the model's list on first
+ * use by any function, and to this function's parameters (a var named after it with dots made
  * underscores, so printed IR stays readable). */
 static rx_expr *weight(dec *d, const char *name, int64_t d0, int64_t d1) {
     model_param_list *l = d->params;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->items = mlcc_xrealloc(l->items, sizeof(model_param) * (size_t)l->cap);
+    int index = 0;
+    while (index < l->n && strcmp(l->items[index].name, name)) index++;
+    if (index == l->n) {
+        if (l->n == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 64;
+            l->items = mlcc_xrealloc(l->items, sizeof(model_param) * (size_t)l->cap);
+        }
+        model_param *p = &l->items[l->n++];
+        p->name = mlcc_xstrdup(name);
+        p->ndim = d1 > 0 ? 2 : 1;
+        p->shape[0] = d0, p->shape[1] = d1;
     }
-    model_param *p = &l->items[l->n++];
-    p->name = mlcc_xstrdup(name);
-    p->ndim = d1 > 0 ? 2 : 1;
-    p->shape[0] = d0, p->shape[1] = d1;
+    model_fn_params *f = d->fn;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->index = mlcc_xrealloc(f->index, sizeof(int) * (size_t)f->cap);
+    }
+    f->index[f->n++] = index;
     char var[256];
     snprintf(var, sizeof var, "%s", name);
     for (char *c = var; *c; c++)
@@ -104,24 +118,6 @@ static rx_expr *split_part(dec *d, rx_expr *x, const int64_t *at, int nat, int i
     return parts ? emit(d, rx_tuple_get_item(parts, index), "part") : NULL;
 }
 
-/* The layer's cached rows of `past` followed by the new rows `x`: [m + n, kv_heads, D]; *keep
- * gets them as [1, m + n, kv_heads, D] for the returned cache. */
-static rx_expr *with_past(dec *d, rx_expr *past, rx_expr *x, int layer, rx_expr **keep) {
-    const mlcc_model_config *c = d->cfg;
-    int64_t axis = 0, begin = layer, end = layer + 1;
-    rx_expr *slice = emit(d, op_strided_slice(past, &axis, &begin, &end, NULL, 1), "past_layer");
-    mlcc_expr *rows[3] = {d->m, ir_int(c->kv_heads), ir_int(c->head_dim)};
-    rx_expr *old = emit(d, op_reshape(slice, rows, 3), "past_rows");
-    rx_expr *full = emit(d, op_concat((rx_expr *[]){old, x}, 2, 0), "kv_concat");
-    /* m + n as its own size var t: a kernel reading a [m + n, ...] tensor alone could not
-     * recover m and n from it */
-    mlcc_expr *total[3] = {d->t, ir_int(c->kv_heads), ir_int(c->head_dim)};
-    full = full ? bb_match_cast(d->bb, full, rx_sinfo_tensor(total, 3, DT_F32), "kv_full") : NULL;
-    mlcc_expr *one[4] = {ir_int(1), d->t, ir_int(c->kv_heads), ir_int(c->head_dim)};
-    *keep = emit(d, op_reshape(full, one, 4), "kv_keep");
-    return full;
-}
-
 static rx_expr *attention(dec *d, rx_expr *h, int layer) {
     const mlcc_model_config *c = d->cfg;
     int64_t qd = c->heads * c->head_dim, kvd = c->kv_heads * c->head_dim;
@@ -144,12 +140,11 @@ static rx_expr *attention(dec *d, rx_expr *h, int layer) {
     }
     q = emit(d, op_rope(q, d->inv_freq, d->positions), "q_rope");
     k = emit(d, op_rope(k, d->inv_freq, d->positions), "k_rope");
-    if (d->past_k) {
-        k = with_past(d, d->past_k, k, layer, &d->all_k[layer]);
-        v = with_past(d, d->past_v, v, layer, &d->all_v[layer]);
-    }
-    double scale = 1.0 / sqrt(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (double)c->head_dim);
-    rx_expr *o = emit(d, op_attention(q, k, v, scale, c->layer_window[layer], c->attn_softcap), "attn");
+    /* the cache appends k and v to the step's sequences and attends over their pages (causal,
+     * this layer's window, soft-cap and scale are in the kernels and the cache) */
+    mlcc_expr *shape[3] = {d->n, ir_int(c->heads), ir_int(c->head_dim)};
+    rx_expr *args[5] = {d->kv_cache, rx_prim_value(ir_int(layer)), q, k, v};
+    rx_expr *o = emit(d, op_call_dps_packed("mlcc.kv_cache.attention", args, 5, rx_sinfo_tensor(shape, 3, DT_F32)), "attn");
     mlcc_expr *flat[2] = {d->n, ir_int(qd)};
     o = emit(d, op_reshape(o, flat, 2), "attn_flat");
     return linear(d, o, layer, "self_attn.o_proj", c->hidden, qd, d->spec->o_bias);
@@ -188,84 +183,169 @@ static rx_expr *block(dec *d, rx_expr *x, int layer) {
     return emit(d, op_add(x, m), "resid");
 }
 
-typedef enum { FN_PREFILL, FN_PREFILL_AT, FN_FORWARD_KV } fn_kind;
+const char *const decoder_fn_names[DEC_FN_COUNT] = {"embed", "batch_prefill", "batch_decode", "decode"};
 
-/* One graph function over the weights (see decoder.h). prefill_at runs the LM head, the
- * costly part with a large vocabulary, on the chosen rows only. */
-static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
-                          fn_kind kind, model_param_list *params) {
-    dec d = {bb_new(mod), cfg, spec, params, ir_size_var("n"), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-    rx_expr *ids = rx_var("input_ids", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
-    mlcc_expr *b = ir_size_var("b");
-    rx_expr *at = rx_var("logit_positions", rx_sinfo_tensor_v(DT_I32, b, NULL));
-    rx_attrs attrs = {NULL, 0};
-    attrs = rx_attrs_set_int(attrs, "var_upper_bound:n", max_seq);
-    if (kind != FN_PREFILL) attrs = rx_attrs_set_int(attrs, "var_upper_bound:b", max_seq);
-    if (kind == FN_FORWARD_KV) {
-        d.m = ir_size_var("m");
-        d.t = ir_size_var("t");
-        d.positions = rx_var("positions", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
-        mlcc_expr *shape[4] = {ir_int(cfg->layers), d.m, ir_int(cfg->kv_heads), ir_int(cfg->head_dim)};
-        d.past_k = rx_var("past_k", rx_sinfo_tensor(shape, 4, DT_F32));
-        d.past_v = rx_var("past_v", rx_sinfo_tensor(shape, 4, DT_F32));
-        d.all_k = mlcc_xcalloc((size_t)cfg->layers, sizeof(rx_expr *));
-        d.all_v = mlcc_xcalloc((size_t)cfg->layers, sizeof(rx_expr *));
-        attrs = rx_attrs_set_int(attrs, "var_upper_bound:m", max_seq);
-        attrs = rx_attrs_set_int(attrs, "var_upper_bound:t", max_seq);
-        bb_begin_function(d.bb, "forward_kv", (rx_expr *[]){ids, d.positions, at, d.past_k, d.past_v}, 5);
-    } else {
-        bb_begin_function(d.bb, kind == FN_PREFILL_AT ? "prefill_at" : "prefill", (rx_expr *[]){ids, at},
-                          kind == FN_PREFILL_AT ? 2 : 1);
-    }
-    bb_set_function_attrs(d.bb, attrs);
-    bb_begin_dataflow(d.bb);
+static rx_expr *reshaped(dec *d, rx_expr *x, mlcc_expr *d0, mlcc_expr *d1, mlcc_expr *d2, const char *hint) {
+    mlcc_expr *shape[3] = {d0, d1, d2};
+    return emit(d, op_reshape(x, shape, d2 ? 3 : 2), hint);
+}
+
+/* The decoder stack over the step's n tokens x [n, hidden] -> logits [rows, vocab] of the rows
+ * `at` (NULL: all). */
+static rx_expr *decoder_stack(dec *d, rx_expr *x, rx_expr *at) {
+    const mlcc_model_config *cfg = d->cfg;
     int64_t half = cfg->head_dim / 2;
     double *freq = mlcc_xmalloc(sizeof(double) * (size_t)half);
     model_rope_inv_freq(cfg, freq);
-    d.inv_freq = rx_constant(DT_F64, &half, 1, freq);
+    d->inv_freq = rx_constant(DT_F64, &half, 1, freq);
     free(freq);
-
-    rx_expr *embed = weight(&d, "model.embed_tokens.weight", cfg->vocab, cfg->hidden);
-    rx_expr *x = emit(&d, op_take(embed, ids, 0), "embed");
-    if (spec->embed_scale) x = emit(&d, op_multiply(x, scalar(sqrt((double)cfg->hidden))), "embed_scaled");
-    for (int layer = 0; layer < cfg->layers; layer++) x = block(&d, x, layer);
-    if (kind != FN_PREFILL) x = emit(&d, op_take(x, at, 0), "rows");
-    x = rms_norm(&d, x, weight(&d, "model.norm.weight", cfg->hidden, 0));
-    rx_expr *head = cfg->tie_embeddings ? embed : weight(&d, "lm_head.weight", cfg->vocab, cfg->hidden);
-    rx_expr *logits = emit(&d, op_linear(x, head), "logits");
+    d->positions = emit(d, op_call_dps_packed("mlcc.kv_cache.positions", &d->kv_cache, 1, rx_sinfo_tensor_v(DT_I32, d->n, NULL)),
+                        "positions");
+    for (int layer = 0; layer < cfg->layers; layer++) x = block(d, x, layer);
+    if (at) x = emit(d, op_take(x, at, 0), "rows");
+    x = rms_norm(d, x, weight(d, "model.norm.weight", cfg->hidden, 0));
+    const char *head_name = cfg->tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+    rx_expr *logits = emit(d, op_linear(x, weight(d, head_name, cfg->vocab, cfg->hidden)), "logits");
     if (cfg->final_softcap > 0) {
-        rx_expr *t = emit(&d, op_unary("tanh", emit(&d, op_divide(logits, scalar(cfg->final_softcap)), "capped")), "tanh");
-        logits = emit(&d, op_multiply(t, scalar(cfg->final_softcap)), "logits_capped");
+        rx_expr *t = emit(d, op_unary("tanh", emit(d, op_divide(logits, scalar(cfg->final_softcap)), "capped")), "tanh");
+        logits = emit(d, op_multiply(t, scalar(cfg->final_softcap)), "logits_capped");
     }
-    rx_expr *result = logits;
-    if (kind == FN_FORWARD_KV) {
-        rx_expr *k = emit(&d, op_concat(d.all_k, (int)cfg->layers, 0), "k_cache");
-        rx_expr *v = emit(&d, op_concat(d.all_v, (int)cfg->layers, 0), "v_cache");
-        result = rx_tuple((rx_expr *[]){logits, k, v}, 3);
+    return logits;
+}
+
+/* One graph function over the weights (see decoder.h). */
+static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec,
+                          const decoder_bounds *bounds, decoder_fn kind, model_param_list *params, model_fn_params *fn) {
+    dec d = {bb_new(mod), cfg, spec, params, fn, ir_size_var("n"), NULL, NULL, NULL};
+    mlcc_expr *b = ir_size_var("b");
+    int64_t hidden = cfg->hidden, vocab = cfg->vocab;
+    rx_attrs attrs = {NULL, 0};
+    int64_t rows = bounds->logit_rows > bounds->max_batch ? bounds->logit_rows : bounds->max_batch;
+    rx_expr *in, *at = NULL;
+    d.kv_cache = rx_var("kv_cache", rx_sinfo_object());
+    switch (kind) {
+    case DEC_FN_EMBED:
+        in = rx_var("input_ids", rx_sinfo_tensor_v(DT_I32, d.n, NULL));
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:n",
+                                 bounds->prefill_chunk > bounds->max_batch ? bounds->prefill_chunk : bounds->max_batch);
+        bb_begin_function(d.bb, "embed", &in, 1);
+        break;
+    case DEC_FN_PREFILL:
+        in = rx_var("embeds", rx_sinfo_tensor_v(DT_F32, ir_int(1), d.n, ir_int(hidden), NULL));
+        at = rx_var("logit_positions", rx_sinfo_tensor_v(DT_I32, b, NULL));
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:n", bounds->prefill_chunk);
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:b", rows);
+        bb_begin_function(d.bb, "batch_prefill", (rx_expr *[]){in, at, d.kv_cache}, 3);
+        break;
+    default:
+        in = rx_var("embeds", rx_sinfo_tensor_v(DT_F32, d.n, ir_int(1), ir_int(hidden), NULL));
+        attrs = rx_attrs_set_int(attrs, "var_upper_bound:n", bounds->max_batch);
+        bb_begin_function(d.bb, "batch_decode", (rx_expr *[]){in, d.kv_cache}, 2);
+        break;
+    }
+    bb_set_function_attrs(d.bb, attrs);
+    bb_begin_dataflow(d.bb);
+    rx_expr *result;
+    if (kind == DEC_FN_EMBED) {
+        rx_expr *x = emit(&d, op_take(weight(&d, "model.embed_tokens.weight", vocab, hidden), in, 0), "embed");
+        if (spec->embed_scale) x = emit(&d, op_multiply(x, scalar(sqrt((double)hidden))), "embed_scaled");
+        result = x;
+    } else if (kind == DEC_FN_PREFILL) {
+        rx_expr *logits = decoder_stack(&d, reshaped(&d, in, d.n, ir_int(hidden), NULL, "tokens"), at);
+        result = reshaped(&d, logits, ir_int(1), b, ir_int(vocab), "logits_batch");
+    } else {
+        rx_expr *logits = decoder_stack(&d, reshaped(&d, in, d.n, ir_int(hidden), NULL, "tokens"), NULL);
+        result = reshaped(&d, logits, d.n, ir_int(1), ir_int(vocab), "logits_batch");
     }
     rx_expr *out = bb_emit_output(d.bb, result, "out");
     bb_end_dataflow(d.bb);
     rx_expr *f = bb_end_function(d.bb, out);
     int rc = 0;
-    if (!f) rc = mlcc_set_error("building the %s graph: %s", cfg->model_type, bb_error(d.bb) ? bb_error(d.bb) : mlcc_last_error());
+    if (!f)
+        rc = mlcc_set_error("building the %s graph (%s): %s", cfg->model_type, decoder_fn_names[kind],
+                            bb_error(d.bb) ? bb_error(d.bb) : mlcc_last_error());
     bb_free(d.bb);
-    free(d.all_k);
-    free(d.all_v);
     return rc;
 }
 
-int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
-                  model_param_list *params) {
-    if (build_function(mod, cfg, spec, max_seq, FN_PREFILL, params)) return -1;
-    /* the same weights in the same order: the other lists only confirm it */
-    int rc = 0;
-    for (fn_kind kind = FN_PREFILL_AT; rc == 0 && kind <= FN_FORWARD_KV; kind++) {
-        model_param_list again = {0};
-        rc = build_function(mod, cfg, spec, max_seq, kind, &again);
-        if (rc == 0 && again.n != params->n) rc = mlcc_set_error("the graph functions take different weights");
-        for (int i = 0; rc == 0 && i < again.n; i++)
-            if (strcmp(again.items[i].name, params->items[i].name)) rc = mlcc_set_error("the graph functions take different weights");
-        model_param_list_free(&again);
-    }
+/* create_kv_cache(shape [max_batch, max_total_len, prefill_chunk, page_size, sliding_window])
+ * -> the KV cache object, with the generated attention kernels of this model. Pages: enough for
+ * max_total_len tokens plus one partial page per sequence. page_size must be the one the
+ * kernels were generated for (the shape parameter says so, so the VM checks it). */
+static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_bounds *bounds) {
+    mlcc_attn_config ac = {
+        .head_dim = (int)cfg->head_dim,
+        .num_qo_heads = (int)cfg->heads,
+        .num_kv_heads = (int)cfg->kv_heads,
+        .page_size = bounds->page_size,
+        .dtype = DT_F32,
+        .scale = 1.0 / sqrt(cfg->query_pre_attn_scalar > 0 ? cfg->query_pre_attn_scalar : (double)cfg->head_dim),
+        .softcap = cfg->attn_softcap,
+    };
+    mlcc_prim_func *kernels[3];
+    if (gen_attn_kernels(&ac, kernels)) return mlcc_prefix_error("the attention kernels of %s", cfg->model_type);
+    static const char *const names[3] = {"kv_append", "attn_prefill", "attn_decode"};
+    for (int i = 0; i < 3; i++)
+        if (irmod_add_prim(mod, names[i], kernels[i])) return -1;
+    mlcc_expr *max_batch = ir_size_var("max_batch"), *max_total = ir_size_var("max_total_len");
+    mlcc_expr *dims[5] = {max_batch, max_total, ir_size_var("prefill_chunk"), ir_int(bounds->page_size), ir_size_var("sliding_window")};
+    rx_expr *shape = rx_var("config", rx_sinfo_shape(dims, 5));
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "create_kv_cache", &shape, 1);
+    mlcc_expr **windows = mlcc_xmalloc(sizeof(mlcc_expr *) * (size_t)cfg->layers);
+    for (int64_t l = 0; l < cfg->layers; l++) windows[l] = ir_int(cfg->layer_window[l]);
+    mlcc_expr *pages = ir_add(ir_floordiv(ir_add(max_total, ir_int(bounds->page_size - 1)), ir_int(bounds->page_size)), max_batch);
+    rx_expr *args[11] = {rx_prim_value(ir_int(cfg->layers)), rx_prim_value(ir_int(cfg->heads)),
+                         rx_prim_value(ir_int(cfg->kv_heads)), rx_prim_value(ir_int(cfg->head_dim)),
+                         rx_prim_value(ir_int(bounds->page_size)), rx_prim_value(pages), rx_string_imm("float32"),
+                         rx_shape_expr(windows, (int)cfg->layers), rx_global_var(names[0]), rx_global_var(names[1]),
+                         rx_global_var(names[2])};
+    free(windows);
+    rx_expr *cache = bb_emit(bb, op_call_packed("mlcc.kv_cache.create", args, 11, rx_sinfo_object()), "cache");
+    rx_expr *f = cache ? bb_end_function(bb, cache) : NULL;
+    int rc = f ? 0 : mlcc_set_error("building create_kv_cache of %s: %s", cfg->model_type, bb_error(bb) ? bb_error(bb) : mlcc_last_error());
+    bb_free(bb);
     return rc;
+}
+
+/* decode(embeds [1, 1, hidden], kv_cache, <weights>) = batch_decode of one sequence. */
+static int build_decode(mlcc_ir_module *mod, const mlcc_model_config *cfg, const model_param_list *params,
+                        const model_fn_params *batch, model_fn_params *fn) {
+    rx_builder *bb = bb_new(mod);
+    rx_expr *in = rx_var("embeds", rx_sinfo_tensor_v(DT_F32, ir_int(1), ir_int(1), ir_int(cfg->hidden), NULL));
+    rx_expr *kv = rx_var("kv_cache", rx_sinfo_object());
+    bb_begin_function(bb, "decode", (rx_expr *[]){in, kv}, 2);
+    int nargs = 2 + batch->n;
+    rx_expr **args = mlcc_xmalloc(sizeof(rx_expr *) * (size_t)nargs);
+    args[0] = in, args[1] = kv;
+    for (int i = 0; i < batch->n; i++) {
+        const model_param *p = &params->items[batch->index[i]];
+        char var[256];
+        snprintf(var, sizeof var, "%s", p->name);
+        for (char *c = var; *c; c++)
+            if (*c == '.') *c = '_';
+        rx_sinfo *s = p->ndim == 2 ? rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), ir_int(p->shape[1]), NULL)
+                                   : rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), NULL);
+        args[2 + i] = rx_var(var, s);
+        bb_add_function_param(bb, args[2 + i]);
+        if (fn->n == fn->cap) {
+            fn->cap = fn->cap ? fn->cap * 2 : 64;
+            fn->index = mlcc_xrealloc(fn->index, sizeof(int) * (size_t)fn->cap);
+        }
+        fn->index[fn->n++] = batch->index[i];
+    }
+    rx_expr *out = bb_emit(bb, rx_call(rx_global_var("batch_decode"), args, nargs, (rx_attrs){NULL, 0}, NULL, 0), "logits");
+    free(args);
+    rx_expr *f = out ? bb_end_function(bb, out) : NULL;
+    int rc = f ? 0 : mlcc_set_error("building decode of %s: %s", cfg->model_type, bb_error(bb) ? bb_error(bb) : mlcc_last_error());
+    bb_free(bb);
+    return rc;
+}
+
+int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, const decoder_bounds *bounds,
+                  model_param_list *params, model_fn_params fns[DEC_FN_COUNT]) {
+    for (int kind = 0; kind < DEC_FN_DECODE; kind++)
+        if (build_function(mod, cfg, spec, bounds, (decoder_fn)kind, params, &fns[kind])) return -1;
+    if (build_decode(mod, cfg, params, &fns[DEC_FN_BATCH_DECODE], &fns[DEC_FN_DECODE])) return -1;
+    return build_create_kv_cache(mod, cfg, bounds);
 }

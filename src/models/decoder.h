@@ -23,18 +23,41 @@ typedef struct model_param_list {
 
 void model_param_list_free(model_param_list *l);
 
-/* Adds to mod the functions
- *     prefill(input_ids: int32[n], <weights...>) -> logits: float32[n, vocab]
- *     prefill_at(input_ids: int32[n], logit_positions: int32[b], <weights...>) -> float32[b, vocab]
- *     forward_kv(input_ids: int32[n], positions: int32[n], logit_positions: int32[b],
- *                past_k, past_v: float32[layers, m, kv_heads, head_dim], <weights...>)
- *         -> (logits float32[b, vocab], k, v: float32[layers, m + n, kv_heads, head_dim])
- * (prefill: the logits after every token; prefill_at: after the tokens at the given
- * positions; causal attention over the whole sequence; forward_kv: n new tokens after m
- * cached ones, whose K/V (rope applied) it takes and returns extended - a contiguous cache
- * until the paged one is wired in), with var_upper_bound n, b, m <= max_seq.
- * The weight parameters (the same for both, in the same order) are appended to *params. */
-int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, int64_t max_seq,
-                          model_param_list *params);
+/* The weights one graph function takes, in its parameter order: indices into the model's list. */
+typedef struct model_fn_params {
+    int *index;
+    int n, cap;
+} model_fn_params;
+
+typedef enum { DEC_FN_EMBED, DEC_FN_PREFILL, DEC_FN_BATCH_DECODE, DEC_FN_DECODE, DEC_FN_COUNT } decoder_fn;
+extern const char *const decoder_fn_names[DEC_FN_COUNT];
+
+/* What one library serves (DESIGN.md §3.9): every step up to these sizes. */
+typedef struct decoder_bounds {
+    int64_t context_window; /* tokens of one sequence */
+    int64_t prefill_chunk;  /* tokens of one batch_prefill step */
+    int64_t max_batch;      /* sequences of one batch_decode step */
+    int64_t logit_rows;     /* rows of logits one batch_prefill step may return (>= max_batch) */
+    int page_size;          /* tokens per KV page */
+} decoder_bounds;
+
+/* Adds to mod the functions of the model library contract (DESIGN.md §3.9):
+ *     embed(input_ids: int32[n], <weights>) -> float32[n, hidden]
+ *     batch_prefill(embeds: float32[1, n, hidden], logit_positions: int32[b], kv_cache, <weights>)
+ *         -> float32[1, b, vocab]: the step's n tokens (of the sequences the caller began a
+ *         forward for in the KV cache) and the logits of rows logit_positions
+ *     batch_decode(embeds: float32[b, 1, hidden], kv_cache, <weights>) -> float32[b, 1, vocab]
+ *     decode(embeds: float32[1, 1, hidden], kv_cache, <weights>) -> float32[1, 1, vocab]: one
+ *         sequence, a call of batch_decode (the same kernels)
+ *     create_kv_cache(shape [max_batch, max_total_len, prefill_chunk, page_size, sliding_window])
+ *         -> the paged KV cache (runtime/kv_cache.h) with this model's generated attention
+ *         kernels kv_append, attn_prefill, attn_decode (also in mod)
+ * Attention goes through the builtin
+ * mlcc.kv_cache.attention; rope is applied in the graph (positions from the cache), so every
+ * rope variant works with the same kernels. Weights every function takes are added to *params
+ * on first use; fns[k] lists function k's weights in parameter order. */
+int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec, const decoder_bounds *bounds,
+                  model_param_list *params, model_fn_params fns[DEC_FN_COUNT]);
+void model_fn_params_free(model_fn_params *f);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "codegen/build.h"
 #include "ir/module.h"
+#include "ir/printer.h"
 #include "loader/gguf.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -58,10 +59,11 @@ static int read_config(mlcc_model *m, const char *path, int is_gguf) {
 }
 
 /* What the model library records about the model (DESIGN.md §3.9): the architecture, the
- * bounds, the KV layout a cache would need, and the weight parameters in call order (name,
- * shape, dtype, source tensor name). */
+ * bounds, the KV layout, the weight parameters (name, shape, dtype, source tensor name) and
+ * which of them each function takes, in call order. */
 static json_t *model_library_metadata(const mlcc_model *m) {
     const mlcc_model_config *c = &m->cfg;
+    const decoder_bounds *b = &m->bounds;
     json_t *params = json_array();
     for (int i = 0; i < m->params.n; i++) {
         const model_param *p = &m->params.items[i];
@@ -70,14 +72,21 @@ static json_t *model_library_metadata(const mlcc_model *m) {
         json_array_append_new(params, json_pack("{s:s,s:o,s:s,s:s}", "name", p->name, "shape", shape, "dtype", "float32",
                                                 "source", p->name));
     }
+    json_t *fn_params = json_object();
+    for (int f = 0; f < DEC_FN_COUNT; f++) {
+        json_t *list = json_array();
+        for (int i = 0; i < m->fn_params[f].n; i++) json_array_append_new(list, json_integer(m->fn_params[f].index[i]));
+        json_object_set_new(fn_params, decoder_fn_names[f], list);
+    }
     int64_t window = 0;
     for (int64_t i = 0; i < c->layers; i++)
         if (c->layer_window[i] > window) window = c->layer_window[i];
-    return json_pack("{s:s,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:s},s:o}", "model_type", c->model_type, "bounds",
-                     "context_window_size", (json_int_t)m->max_seq, "prefill_chunk_size", (json_int_t)m->max_seq,
-                     "max_batch_size", (json_int_t)1, "sliding_window_size", (json_int_t)window, "kv_cache", "num_layers",
+    return json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:i},s:{s:I,s:I,s:I,s:s},s:o,s:o}", "model_type", c->model_type, "bounds",
+                     "context_window_size", (json_int_t)b->context_window, "prefill_chunk_size", (json_int_t)b->prefill_chunk,
+                     "max_batch_size", (json_int_t)b->max_batch, "logit_rows", (json_int_t)b->logit_rows,
+                     "sliding_window_size", (json_int_t)window, "page_size", b->page_size, "kv_cache", "num_layers",
                      (json_int_t)c->layers, "num_kv_heads", (json_int_t)c->kv_heads, "head_dim", (json_int_t)c->head_dim,
-                     "dtype", "float32", "params", params);
+                     "dtype", "float32", "params", params, "function_params", fn_params);
 }
 
 /* Builds the graph (which lists the weights), loads and checks the weights (so a bad file is
@@ -85,7 +94,7 @@ static json_t *model_library_metadata(const mlcc_model *m) {
 static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     ir_scope_begin();
     mlcc_ir_module *mod = irmod_new();
-    int rc = decoder_build(mod, &m->cfg, &m->spec, m->max_seq, &m->params);
+    int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
     if (rc == 0) rc = model_load_weights(m, path, is_gguf);
     if (rc == 0) {
         json_t *meta = model_library_metadata(m);
@@ -98,18 +107,65 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     return rc;
 }
 
+static int64_t at_most(int64_t v, int64_t cap) {
+    return v < cap ? v : cap;
+}
+
+/* The bounds of the library from the options, with their defaults. */
+static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
+    mlcc_model_options o = opt ? *opt : (mlcc_model_options){0};
+    if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
+        return mlcc_set_error("model options: sizes must not be negative");
+    if (o.mode) {
+        if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
+        o.max_seq = m->plan.context_window;
+        o.prefill_chunk = m->plan.prefill_chunk;
+        o.max_batch = m->plan.max_batch;
+    }
+    decoder_bounds *b = &m->bounds;
+    b->context_window = at_most(o.max_seq > 0 ? o.max_seq : 512, m->cfg.max_positions);
+    b->prefill_chunk = at_most(o.prefill_chunk > 0 ? o.prefill_chunk : 256, b->context_window);
+    b->max_batch = o.max_batch > 0 ? o.max_batch : 1;
+    b->logit_rows = at_most(o.logit_rows > b->max_batch ? o.logit_rows : b->max_batch, b->prefill_chunk > b->max_batch ? b->prefill_chunk : b->max_batch);
+    b->page_size = o.page_size > 0 ? o.page_size : 16;
+    m->max_seq = b->context_window;
+    return 0;
+}
+
 mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
     mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
     m->path = mlcc_xstrdup(path);
     int gguf = is_gguf_file(path);
     if (read_config(m, path, gguf)) goto fail;
-    m->max_seq = opt && opt->max_seq > 0 ? opt->max_seq : 512;
-    if (m->max_seq > m->cfg.max_positions) m->max_seq = m->cfg.max_positions;
+    if (set_bounds(m, opt)) goto fail;
     if (build_and_load(m, path, gguf)) goto fail;
     return m;
 fail:
     mlcc_model_free(m);
     return NULL;
+}
+
+int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out) {
+    mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
+    m->path = mlcc_xstrdup(path);
+    int rc = read_config(m, path, is_gguf_file(path));
+    if (rc == 0) rc = set_bounds(m, opt);
+    if (rc == 0) {
+        ir_scope_begin();
+        mlcc_ir_module *mod = irmod_new();
+        rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+        if (rc == 0 && !only) irmod_print(mod, out);
+        if (rc == 0 && only) {
+            mlcc_prim_func *f = irmod_get_prim(mod, only);
+            rx_expr *g = f ? NULL : irmod_get_graph(mod, only);
+            if (f) tir_print_func(f, out);
+            else if (g) rx_print_function(only, g, out);
+            else rc = mlcc_set_error("%s: the model has no function named '%s'", path, only);
+        }
+        ir_scope_end();
+    }
+    mlcc_model_free(m);
+    return rc;
 }
 
 void mlcc_model_free(mlcc_model *m) {
@@ -118,10 +174,34 @@ void mlcc_model_free(mlcc_model *m) {
         for (int i = 0; i < m->params.n; i++) mlcc_ndarray_release(m->weights[i]);
     free(m->weights);
     model_param_list_free(&m->params);
+    for (int f = 0; f < DEC_FN_COUNT; f++) model_fn_params_free(&m->fn_params[f]);
     if (m->vm) mlcc_vm_free(m->vm);
     model_config_free(&m->cfg);
     free(m->path);
     free(m);
+}
+
+/* Calls graph function fn with the leading arguments lead[nlead] (objects) followed by the
+ * function's weights; *out gets the returned object (owned). */
+static int invoke(mlcc_model *m, decoder_fn fn, MLCCObject **lead, int nlead, MLCCObject **out) {
+    const model_fn_params *w = &m->fn_params[fn];
+    int nargs = nlead + w->n;
+    MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)nargs);
+    int *codes = mlcc_xmalloc(sizeof(int) * (size_t)nargs);
+    for (int i = 0; i < nlead; i++) args[i].v_handle = lead[i];
+    for (int i = 0; i < w->n; i++) args[nlead + i].v_handle = m->weights[w->index[i]];
+    for (int i = 0; i < nargs; i++) codes[i] = MLCC_TYPE_OBJECT;
+    MLCCValue ret;
+    int code, rc = mlcc_vm_invoke(m->vm, decoder_fn_names[fn], args, codes, nargs, &ret, &code);
+    free(args);
+    free(codes);
+    if (rc) return mlcc_prefix_error("%s", decoder_fn_names[fn]);
+    if (code != MLCC_TYPE_OBJECT) {
+        mlcc_value_release(ret, code);
+        return mlcc_set_error("%s: did not return an object", decoder_fn_names[fn]);
+    }
+    *out = ret.v_handle;
+    return 0;
 }
 
 static MLCCNDArray *i32_array(const int32_t *v, int64_t n) {
@@ -130,139 +210,196 @@ static MLCCNDArray *i32_array(const int32_t *v, int64_t n) {
     return a;
 }
 
-/* Runs prefill (positions NULL) or prefill_at. */
-static int run_prefill(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
-                       MLCCNDArray **logits) {
-    const char *fn = positions ? "prefill_at" : "prefill";
-    *logits = NULL;
-    if (n < 1 || n > m->max_seq)
-        return mlcc_set_error("%s: %lld tokens (this model was compiled for 1..%lld)", fn, (long long)n, (long long)m->max_seq);
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->cfg.vocab)
-            return mlcc_set_error("%s: token %lld (id %d) is outside the vocabulary of %lld", fn, (long long)i, ids[i],
-                                  (long long)m->cfg.vocab);
-    if (positions && (b < 1 || b > n)) return mlcc_set_error("%s: %lld logit positions for %lld tokens", fn, (long long)b, (long long)n);
-    for (int64_t i = 0; positions && i < b; i++)
-        if (positions[i] < 0 || positions[i] >= n)
-            return mlcc_set_error("%s: logit position %d is outside 0..%lld", fn, positions[i], (long long)n - 1);
-    int first = positions ? 2 : 1, nargs = first + m->params.n;
-    MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)nargs);
-    int *codes = mlcc_xmalloc(sizeof(int) * (size_t)nargs);
-    args[0].v_handle = i32_array(ids, n);
-    if (positions) args[1].v_handle = i32_array(positions, b);
-    for (int i = 0; i < m->params.n; i++) args[first + i].v_handle = m->weights[i];
-    for (int i = 0; i < nargs; i++) codes[i] = MLCC_TYPE_OBJECT;
-    MLCCValue ret;
-    int code;
-    int rc = mlcc_vm_invoke(m->vm, fn, args, codes, nargs, &ret, &code);
-    for (int i = 0; i < first; i++) mlcc_ndarray_release((MLCCNDArray *)args[i].v_handle);
-    free(args);
-    free(codes);
-    if (rc) return mlcc_prefix_error("%s", fn);
-    if (code != MLCC_TYPE_OBJECT) {
-        mlcc_value_release(ret, code);
-        return mlcc_set_error("%s: did not return a tensor", fn);
+MLCCKVCache *mlcc_model_create_kv_cache(mlcc_model *m, int64_t max_batch, int64_t max_total_len) {
+    if (max_batch < 1 || max_total_len < 1)
+        return mlcc_set_error("create_kv_cache: max_batch %lld and max_total_len %lld must be positive", (long long)max_batch,
+                              (long long)max_total_len),
+               NULL;
+    int64_t dims[5] = {max_batch, max_total_len, m->bounds.prefill_chunk, m->bounds.page_size, 0};
+    MLCCShape *shape = mlcc_shape_new(5, dims);
+    MLCCValue arg = {.v_handle = shape}, ret;
+    int code = MLCC_TYPE_OBJECT, ret_code;
+    int rc = mlcc_vm_invoke(m->vm, "create_kv_cache", &arg, &code, 1, &ret, &ret_code);
+    mlcc_object_release(&shape->obj);
+    if (rc) return mlcc_prefix_error("create_kv_cache"), NULL;
+    MLCCKVCache *kv = ret_code == MLCC_TYPE_OBJECT ? mlcc_kv_cache_from_object(ret.v_handle) : NULL;
+    if (!kv) {
+        mlcc_value_release(ret, ret_code);
+        return mlcc_set_error("create_kv_cache: did not return a KV cache"), NULL;
     }
-    *logits = ret.v_handle;
+    return kv;
+}
+
+/* Checks a step against the bounds and the vocabulary; *decode says whether batch_decode runs it. */
+static int check_step(const mlcc_model *m, const int64_t *lengths, int nseq, const int32_t *tokens, const int32_t *rows,
+                      int nrows, int64_t *ntokens, int *decode) {
+    const decoder_bounds *b = &m->bounds;
+    if (nseq < 1) return mlcc_set_error("step: no sequences");
+    int64_t n = 0;
+    int all_one = 1;
+    for (int i = 0; i < nseq; i++) {
+        if (lengths[i] < 1) return mlcc_set_error("step: sequence %d takes %lld tokens (at least 1)", i, (long long)lengths[i]);
+        n += lengths[i];
+        all_one &= lengths[i] == 1;
+    }
+    *ntokens = n;
+    *decode = all_one && !rows && nseq <= b->max_batch;
+    if (!*decode && n > b->prefill_chunk)
+        return mlcc_set_error("step: %lld tokens exceed the prefill chunk of %lld this library was compiled for", (long long)n,
+                              (long long)b->prefill_chunk);
+    int64_t want = rows ? nrows : nseq;
+    if (!*decode && want > b->logit_rows)
+        return mlcc_set_error("step: %lld logit rows exceed the %lld this library was compiled for", (long long)want,
+                              (long long)b->logit_rows);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab)
+            return mlcc_set_error("step: token %lld (id %d) is outside the vocabulary of %lld", (long long)i, tokens[i],
+                                  (long long)m->cfg.vocab);
+    for (int i = 0; rows && i < nrows; i++)
+        if (rows[i] < 0 || rows[i] >= n) return mlcc_set_error("step: logit row %d is outside 0..%lld", rows[i], (long long)n - 1);
+    if (rows && nrows < 1) return mlcc_set_error("step: no logit rows");
     return 0;
 }
 
-int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits) {
-    return run_prefill(m, ids, n, NULL, 0, logits);
+/* The forward of an open step: embed, then batch_decode or batch_prefill; logits as [rows, vocab]. */
+static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens, int64_t n,
+                    const int32_t *rows, int nrows, int decode, MLCCNDArray **logits) {
+    MLCCObject *ids = &i32_array(tokens, n)->obj, *embeds;
+    int rc = invoke(m, DEC_FN_EMBED, &ids, 1, &embeds);
+    mlcc_object_release(ids);
+    if (rc) return -1;
+    MLCCNDArray *e = (MLCCNDArray *)embeds, *view;
+    int64_t vocab = m->cfg.vocab, nout;
+    MLCCObject *out;
+    if (decode) {
+        view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){n, 1, m->cfg.hidden}, MLCC_DTYPE_F32);
+        MLCCObject *lead[2] = {&view->obj, (MLCCObject *)kv};
+        rc = invoke(m, n == 1 ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, &out);
+        nout = n;
+    } else {
+        int32_t *last = NULL;
+        if (!rows) { /* the last token of each sequence */
+            last = mlcc_xmalloc(sizeof(int32_t) * (size_t)nseq);
+            int64_t end = 0;
+            for (int i = 0; i < nseq; i++) last[i] = (int32_t)((end += lengths[i]) - 1);
+            rows = last, nrows = nseq;
+        }
+        view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){1, n, m->cfg.hidden}, MLCC_DTYPE_F32);
+        MLCCNDArray *at = i32_array(rows, nrows);
+        MLCCObject *lead[3] = {&view->obj, &at->obj, (MLCCObject *)kv};
+        rc = invoke(m, DEC_FN_PREFILL, lead, 3, &out);
+        mlcc_ndarray_release(at);
+        free(last);
+        nout = nrows;
+    }
+    mlcc_ndarray_release(view);
+    mlcc_object_release(embeds);
+    if (rc) return -1;
+    *logits = mlcc_ndarray_view((MLCCNDArray *)out, 0, 2, (int64_t[]){nout, vocab}, MLCC_DTYPE_F32);
+    mlcc_object_release(out);
+    return *logits ? 0 : mlcc_set_error("step: the logits have an unexpected shape");
 }
 
-int mlcc_model_prefill_at(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
-                          MLCCNDArray **logits) {
-    return run_prefill(m, ids, n, positions, b, logits);
-}
-
-int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *logits) {
-    int32_t last = (int32_t)(n - 1);
-    MLCCNDArray *out;
-    if (run_prefill(m, ids, n, &last, 1, &out)) return -1;
-    memcpy(logits, out->dl.data, sizeof(float) * (size_t)m->cfg.vocab);
-    mlcc_ndarray_release(out);
+int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                    const int32_t *tokens, const int32_t *logit_rows, int nrows, MLCCNDArray **logits) {
+    *logits = NULL;
+    int64_t n = 0;
+    int decode = 0;
+    if (check_step(m, lengths, nseq, tokens, logit_rows, nrows, &n, &decode)) return -1;
+    for (int i = 0; i < nseq; i++) {
+        int64_t len = mlcc_kv_cache_seq_length(kv, seq_ids[i]);
+        if (len < 0) return -1;
+        if (len + lengths[i] > m->bounds.context_window)
+            return mlcc_set_error("step: sequence %lld would hold %lld tokens, beyond the context window of %lld",
+                                  (long long)seq_ids[i], (long long)(len + lengths[i]), (long long)m->bounds.context_window);
+    }
+    int rc = mlcc_kv_cache_begin_forward(kv, seq_ids, lengths, nseq);
+    if (rc) return rc;
+    rc = run_step(m, kv, lengths, nseq, tokens, n, logit_rows, nrows, decode, logits);
+    mlcc_kv_cache_end_forward(kv);
+    if (rc) { /* undo the step's tokens so the sequences are as they were */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", mlcc_last_error());
+        for (int i = 0; i < nseq; i++) mlcc_kv_cache_pop_n(kv, seq_ids[i], lengths[i]);
+        return mlcc_set_error("%s", msg);
+    }
     return 0;
 }
 
-static MLCCNDArray *empty_cache(const mlcc_model *m, int64_t len) {
-    int64_t shape[4] = {m->cfg.layers, len, m->cfg.kv_heads, m->cfg.head_dim};
-    return mlcc_ndarray_empty(4, shape, MLCC_DTYPE_F32, MLCC_CPU);
-}
-
-void mlcc_model_kv_init(const mlcc_model *m, mlcc_model_kv *kv) {
-    kv->k = empty_cache(m, 0);
-    kv->v = empty_cache(m, 0);
+int mlcc_model_kv_init(mlcc_model *m, mlcc_model_kv *kv) {
     kv->len = 0;
+    kv->cache = mlcc_model_create_kv_cache(m, 1, m->bounds.context_window);
+    if (!kv->cache) return -1;
+    if (mlcc_kv_cache_add_sequence(kv->cache, 0)) {
+        mlcc_kv_cache_release(kv->cache);
+        kv->cache = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void mlcc_model_kv_free(mlcc_model_kv *kv) {
-    mlcc_ndarray_release(kv->k);
-    mlcc_ndarray_release(kv->v);
-    kv->k = kv->v = NULL;
+    if (kv->cache) mlcc_kv_cache_release(kv->cache);
+    kv->cache = NULL;
     kv->len = 0;
 }
 
-/* The first keep rows of every layer of a cache tensor. */
-static MLCCNDArray *truncated(const mlcc_model *m, const MLCCNDArray *a, int64_t len, int64_t keep) {
-    MLCCNDArray *out = empty_cache(m, keep);
-    size_t row = sizeof(float) * (size_t)(m->cfg.kv_heads * m->cfg.head_dim);
-    for (int64_t l = 0; l < m->cfg.layers; l++)
-        memcpy((char *)out->dl.data + (size_t)(l * keep) * row, (const char *)a->dl.data + (size_t)(l * len) * row,
-               (size_t)keep * row);
-    return out;
+int mlcc_model_kv_pop(mlcc_model_kv *kv, int64_t n) {
+    if (n < 0 || n > kv->len) return mlcc_set_error("pop %lld tokens from a sequence of %lld", (long long)n, (long long)kv->len);
+    if (mlcc_kv_cache_pop_n(kv->cache, 0, n)) return -1;
+    kv->len -= n;
+    return 0;
 }
 
-int mlcc_model_kv_pop(const mlcc_model *m, mlcc_model_kv *kv, int64_t n) {
-    if (n < 0 || n > kv->len) return mlcc_set_error("pop %lld tokens from a sequence of %lld", (long long)n, (long long)kv->len);
-    MLCCNDArray *k = truncated(m, kv->k, kv->len, kv->len - n), *v = truncated(m, kv->v, kv->len, kv->len - n);
-    mlcc_ndarray_release(kv->k);
-    mlcc_ndarray_release(kv->v);
-    kv->k = k, kv->v = v, kv->len -= n;
-    return 0;
+/* Runs ids through sequence 0 of kv in prefill chunks (or one decode step); rows_all asks for
+ * every token's logits (into all[n * vocab]), else the last token's go into last[vocab]. On
+ * failure the tokens of this call are dropped again. */
+static int feed(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *all, float *last) {
+    if (n < 1 || kv->len + n > m->bounds.context_window)
+        return mlcc_set_error("forward: %lld + %lld tokens exceed the context window of %lld", (long long)kv->len, (long long)n,
+                              (long long)m->bounds.context_window);
+    int64_t chunk = all ? m->bounds.logit_rows : m->bounds.prefill_chunk, done = 0, vocab = m->cfg.vocab;
+    if (chunk > m->bounds.prefill_chunk) chunk = m->bounds.prefill_chunk;
+    int32_t *rows = all ? mlcc_xmalloc(sizeof(int32_t) * (size_t)chunk) : NULL;
+    int rc = 0;
+    while (rc == 0 && done < n) {
+        int64_t len = n - done < chunk ? n - done : chunk, seq = 0;
+        for (int64_t i = 0; rows && i < len; i++) rows[i] = (int32_t)i;
+        MLCCNDArray *logits;
+        rc = mlcc_model_step(m, kv->cache, &seq, &len, 1, ids + done, rows, rows ? (int)len : 0, &logits);
+        if (rc == MLCC_KV_OUT_OF_PAGES) rc = mlcc_set_error("forward: the KV cache is out of pages");
+        if (rc) break;
+        if (all) memcpy(all + done * vocab, logits->dl.data, sizeof(float) * (size_t)(len * vocab));
+        else if (done + len == n) memcpy(last, logits->dl.data, sizeof(float) * (size_t)vocab);
+        mlcc_ndarray_release(logits);
+        done += len;
+        kv->len += len;
+    }
+    free(rows);
+    if (rc && done) {
+        mlcc_kv_cache_pop_n(kv->cache, 0, done);
+        kv->len -= done;
+    }
+    return rc;
 }
 
 int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *logits) {
-    if (n < 1 || kv->len + n > m->max_seq)
-        return mlcc_set_error("forward: %lld + %lld tokens exceed the context window of %lld", (long long)kv->len, (long long)n,
-                              (long long)m->max_seq);
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->cfg.vocab)
-            return mlcc_set_error("forward: token %lld (id %d) is outside the vocabulary of %lld", (long long)i, ids[i],
-                                  (long long)m->cfg.vocab);
-    int32_t *pos = mlcc_xmalloc(sizeof(int32_t) * (size_t)n), last = (int32_t)(n - 1);
-    for (int64_t i = 0; i < n; i++) pos[i] = (int32_t)(kv->len + i);
-    int nargs = 5 + m->params.n;
-    MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)nargs);
-    int *codes = mlcc_xmalloc(sizeof(int) * (size_t)nargs);
-    args[0].v_handle = i32_array(ids, n);
-    args[1].v_handle = i32_array(pos, n);
-    args[2].v_handle = i32_array(&last, 1);
-    args[3].v_handle = kv->k;
-    args[4].v_handle = kv->v;
-    for (int i = 0; i < m->params.n; i++) args[5 + i].v_handle = m->weights[i];
-    for (int i = 0; i < nargs; i++) codes[i] = MLCC_TYPE_OBJECT;
-    MLCCValue ret;
-    int code;
-    int rc = mlcc_vm_invoke(m->vm, "forward_kv", args, codes, nargs, &ret, &code);
-    for (int i = 0; i < 3; i++) mlcc_ndarray_release((MLCCNDArray *)args[i].v_handle);
-    free(args), free(codes), free(pos);
-    if (rc) return mlcc_prefix_error("forward_kv");
-    MLCCTuple *t = code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
-    if (!t || t->obj.type_index != MLCC_OBJECT_TUPLE || t->size != 3) {
-        mlcc_value_release(ret, code);
-        return mlcc_set_error("forward_kv: did not return (logits, k, v)");
-    }
-    const MLCCNDArray *out = t->values[0].v_handle;
-    memcpy(logits, out->dl.data, sizeof(float) * (size_t)m->cfg.vocab);
-    mlcc_ndarray_release(kv->k);
-    mlcc_ndarray_release(kv->v);
-    kv->k = t->values[1].v_handle, kv->v = t->values[2].v_handle;
-    mlcc_object_retain(&kv->k->obj);
-    mlcc_object_retain(&kv->v->obj);
-    kv->len += n;
-    mlcc_value_release(ret, code);
-    return 0;
+    return feed(m, kv, ids, n, NULL, logits);
+}
+
+int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits) {
+    *logits = NULL;
+    if (n < 1 || n > m->bounds.context_window)
+        return mlcc_set_error("prefill: %lld tokens (this model was compiled for 1..%lld)", (long long)n,
+                              (long long)m->bounds.context_window);
+    mlcc_model_kv kv;
+    if (mlcc_model_kv_init(m, &kv)) return -1;
+    MLCCNDArray *out = mlcc_ndarray_empty(2, (int64_t[]){n, m->cfg.vocab}, MLCC_DTYPE_F32, MLCC_CPU);
+    int rc = feed(m, &kv, ids, n, out->dl.data, NULL);
+    mlcc_model_kv_free(&kv);
+    if (rc) mlcc_ndarray_release(out);
+    else *logits = out;
+    return rc;
 }
 
 static int32_t argmax(const float *row, int64_t vocab) {
@@ -273,15 +410,15 @@ static int32_t argmax(const float *row, int64_t vocab) {
 }
 
 int mlcc_model_greedy(mlcc_model *m, const int32_t *prompt, int64_t n, int steps, int32_t *out) {
-    int32_t *seq = mlcc_xmalloc(sizeof(int32_t) * (size_t)(n + steps));
+    mlcc_model_kv kv;
+    if (mlcc_model_kv_init(m, &kv)) return -1;
     float *logits = mlcc_xmalloc(sizeof(float) * (size_t)m->cfg.vocab);
-    memcpy(seq, prompt, sizeof(int32_t) * (size_t)n);
-    int rc = 0;
+    int rc = mlcc_model_forward(m, &kv, prompt, n, logits);
     for (int s = 0; s < steps && rc == 0; s++) {
-        rc = mlcc_model_last_logits(m, seq, n + s, logits);
-        if (rc == 0) out[s] = seq[n + s] = argmax(logits, m->cfg.vocab);
+        out[s] = argmax(logits, m->cfg.vocab);
+        if (s + 1 < steps) rc = mlcc_model_forward(m, &kv, &out[s], 1, logits);
     }
     free(logits);
-    free(seq);
+    mlcc_model_kv_free(&kv);
     return rc;
 }

@@ -1,16 +1,19 @@
-/* model.h - a compiled, weight-loaded model ready to run on the CPU: the pieces a model runner
- * (engine) needs, with no KV cache yet (full-sequence prefill recomputed per step).
+/* model.h - a compiled, weight-loaded model library ready to run on the CPU, with its paged KV
+ * cache (DESIGN.md §3.9):
  *
- *     mlcc_model_options opt = {.max_seq = 256};
+ *     mlcc_model_options opt = {.max_seq = 2048};
  *     mlcc_model *m = mlcc_model_open("path/to/hf-folder-or.gguf", &opt);
- *     MLCCNDArray *logits;                          // [n, vocab] float32
- *     mlcc_model_prefill(m, ids, n, &logits);
+ *     MLCCKVCache *kv = mlcc_model_create_kv_cache(m, 1, 2048);
+ *     mlcc_kv_cache_add_sequence(kv, 0);
+ *     MLCCNDArray *logits;                          // [1, vocab] float32: after the last token
+ *     mlcc_model_step(m, kv, (int64_t[]){0}, (int64_t[]){n}, 1, ids, NULL, 0, &logits);
  *     ... mlcc_ndarray_release(logits);
- *     mlcc_model_free(m);
+ *     mlcc_kv_cache_release(kv); mlcc_model_free(m);
  *
- * A Hugging Face folder (config.json + *.safetensors) or a GGUF file (llama architecture) is
- * accepted. Weights are float32 on the CPU (F16/BF16 upcast, Q8_0/Q4_0 dequantized). The graph
- * is compiled once through the JIT cache (MLCC_HOME/cache), so a second open is fast. */
+ * A Hugging Face folder (config.json + *.safetensors) or a GGUF file is accepted. Weights are
+ * float32 on the CPU (F16/BF16 upcast, Q8_0/Q4_0 dequantized). The library is compiled once
+ * through the JIT cache (MLCC_HOME/cache), so a second open is fast, and one library serves
+ * every length up to its bounds. */
 #ifndef MLCC_MODELS_MODEL_H
 #define MLCC_MODELS_MODEL_H
 
@@ -19,51 +22,88 @@
 #include "mlcc/mlcc_runtime.h"
 #include "models/arch.h"
 #include "models/decoder.h"
+#include "runtime/kv_cache.h"
+#include "support/strbuf.h"
 #include "runtime/vm.h"
 
 typedef struct mlcc_model_options {
-    int64_t max_seq; /* longest sequence prefill accepts (0: 512, capped by the model's) */
+    int64_t max_seq;       /* context window (0: 512, capped by the model's max positions) */
+    int64_t prefill_chunk; /* most tokens of one prefill step (0: min(max_seq, 256)) */
+    int64_t max_batch;     /* most sequences of one decode step (0: 1) */
+    int64_t logit_rows;    /* most logit rows of one prefill step (0: max_batch); tools that
+                            * want every row's logits ask for prefill_chunk */
+    int page_size;         /* tokens per KV page (0: 16) */
+    const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
+                            * the model and the free memory (models/plan.c); the sizes above,
+                            * when set, override the mode's choices. NULL: the sizes alone */
 } mlcc_model_options;
+
+/* What a mode chose (mlcc_plan_serving). */
+typedef struct mlcc_serving_plan {
+    char mode[16];
+    int64_t context_window, prefill_chunk, max_batch, kv_tokens;
+    double kv_bytes_per_token, param_bytes, available_bytes;
+} mlcc_serving_plan;
+
+int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, mlcc_serving_plan *plan);
+/* One line for the start-up log. */
+void mlcc_plan_describe(const mlcc_serving_plan *p, char *out, size_t size);
 
 typedef struct mlcc_model {
     char *path;
     mlcc_model_config cfg;
     decoder_spec spec;
-    int64_t max_seq;
+    decoder_bounds bounds;
+    int64_t max_seq; /* = bounds.context_window */
+    mlcc_serving_plan plan; /* when opened with a mode (plan.mode[0] != 0) */
     model_param_list params;
-    MLCCNDArray **weights; /* one per params entry, in the function's parameter order */
+    model_fn_params fn_params[DEC_FN_COUNT];
+    MLCCNDArray **weights; /* one per params entry */
     MLCCVM *vm;
 } mlcc_model;
 
-/* Opens path (folder or .gguf), builds and compiles the graph, loads the weights. NULL +
+/* Opens path (folder or .gguf), builds and compiles the library, loads the weights. NULL +
  * error naming the file and the field or tensor on failure. */
 mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt);
 void mlcc_model_free(mlcc_model *m);
+/* The model's IRModule as built (graph functions and PrimFuncs, before any pass), or only the
+ * function `only`, printed into out; needs the config, not the weights. */
+int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out);
 
-/* Logits after each of the n tokens ([n, vocab] float32; the caller releases). */
+/* The library's create_kv_cache: room for max_total_len tokens over up to max_batch
+ * sequences. NULL + error on failure. */
+MLCCKVCache *mlcc_model_create_kv_cache(mlcc_model *m, int64_t max_batch, int64_t max_total_len);
+
+/* One forward step over a ragged batch: sequence seq_ids[i] (already added to kv) takes
+ * lengths[i] new tokens; tokens holds them all, sequence by sequence. logits gets [rows, vocab]
+ * float32: the rows `logit_rows` (indices into tokens; NULL: the last token of each sequence).
+ * A step where every sequence takes one token and NULL rows runs batch_decode, others
+ * batch_prefill. The step must fit the bounds (total tokens <= prefill_chunk, or sequences <=
+ * max_batch for decode; rows <= logit_rows). Returns 0; MLCC_KV_OUT_OF_PAGES when the cache
+ * has too few free pages (nothing changed: remove a sequence and retry); -1 + error otherwise,
+ * with the sequences as they were. */
+int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                    const int32_t *tokens, const int32_t *logit_rows, int nrows, MLCCNDArray **logits);
+
+/* Logits after each of the n tokens of a fresh sequence ([n, vocab] float32; the caller
+ * releases), through batch_prefill in chunks. n <= max_seq. */
 int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits);
-/* Logits after the tokens at positions[b] only ([b, vocab]). */
-int mlcc_model_prefill_at(mlcc_model *m, const int32_t *ids, int64_t n, const int32_t *positions, int64_t b,
-                          MLCCNDArray **logits);
-/* The logits after the last of the n tokens, into logits[vocab]. */
-int mlcc_model_last_logits(mlcc_model *m, const int32_t *ids, int64_t n, float *logits);
-/* Greedy continuation: steps tokens, recomputing the whole prefix each step. out[steps]. */
+/* Greedy continuation of prompt: prefill, then steps decodes through the KV cache. out[steps]. */
 int mlcc_model_greedy(mlcc_model *m, const int32_t *prompt, int64_t n, int steps, int32_t *out);
 
-/* A contiguous KV cache of one sequence for forward_kv: K and V of every layer, rope applied,
- * [layers, len, kv_heads, head_dim]. (The paged KV cache of DESIGN.md §3.3 replaces it once
- * it is in main.) */
+/* One sequence in a KV cache of its own, for callers that run a single sequence. */
 typedef struct mlcc_model_kv {
-    MLCCNDArray *k, *v;
+    MLCCKVCache *cache;
     int64_t len;
 } mlcc_model_kv;
 
-void mlcc_model_kv_init(const mlcc_model *m, mlcc_model_kv *kv); /* empty */
+/* An empty sequence with room for the model's context window. 0 or -1 + error. */
+int mlcc_model_kv_init(mlcc_model *m, mlcc_model_kv *kv);
 void mlcc_model_kv_free(mlcc_model_kv *kv);
 /* Drops the last n tokens. */
-int mlcc_model_kv_pop(const mlcc_model *m, mlcc_model_kv *kv, int64_t n);
-/* Runs n new tokens after the cached ones, extends the cache and writes the logits after the
- * last token into logits[vocab]. On failure the cache is unchanged. */
+int mlcc_model_kv_pop(mlcc_model_kv *kv, int64_t n);
+/* Runs n new tokens after the cached ones (in prefill chunks), extends the cache and writes
+ * the logits after the last token into logits[vocab]. On failure the cache is unchanged. */
 int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *logits);
 
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */

@@ -10,7 +10,7 @@ int arch_qwen2_configure(json_t *j, const char *file, mlcc_model_config *cfg, de
         cfg->sliding_window = 0;
         for (int64_t i = 0; i < cfg->layers; i++) cfg->layer_window[i] = 0;
     } else if (!json_object_get(j, "layer_types")) {
-        int64_t first = cfg->layers;
+        int64_t first = 28; /* Qwen2Config's (and Qwen3Config's) default max_window_layers */
         if (cfg_int_opt(j, file, "max_window_layers", &first)) return -1;
         for (int64_t i = 0; i < cfg->layers; i++) cfg->layer_window[i] = i >= first ? cfg->sliding_window : 0;
     }

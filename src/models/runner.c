@@ -1,46 +1,82 @@
-/* runner.c - an engine model runner (engine/engine.h) over a compiled model and one
- * contiguous KV cache (mlcc_model_kv): forward runs the new tokens after the cached ones
- * (forward_kv), pop truncates the cache, reset empties it. One sequence at a time, as the
- * engine's first form needs; the paged KV cache (batching, prefix sharing) replaces it. */
+/* runner.c - an engine model runner (engine/engine.h) over a compiled model library and its
+ * paged KV cache: the engine's sequences are the cache's sequences, a step is mlcc_model_step
+ * (batch_decode when every sequence takes one token, else batch_prefill), and the logits after
+ * each sequence's last token are copied out for the samplers. */
 #include "models/runner.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "support/alloc.h"
+#include "support/error.h"
+
+_Static_assert(MLCC_ENGINE_OUT_OF_PAGES == MLCC_KV_OUT_OF_PAGES, "the engine and the KV cache agree on out of pages");
 
 typedef struct runner_state {
     mlcc_model *model;
-    mlcc_model_kv kv;
+    MLCCKVCache *kv;
 } runner_state;
 
-static int reset(void *impl) {
+static int add(void *impl, int64_t seq) {
     runner_state *r = impl;
-    mlcc_model_kv_free(&r->kv);
-    mlcc_model_kv_init(r->model, &r->kv);
+    return mlcc_kv_cache_add_sequence(r->kv, seq);
+}
+
+static int remove_seq(void *impl, int64_t seq) {
+    runner_state *r = impl;
+    return mlcc_kv_cache_remove_sequence(r->kv, seq);
+}
+
+static int fork_seq(void *impl, int64_t parent, int64_t child, int64_t pos) {
+    runner_state *r = impl;
+    return mlcc_kv_cache_fork_sequence(r->kv, parent, child, pos);
+}
+
+static int pop(void *impl, int64_t seq, int64_t n) {
+    runner_state *r = impl;
+    return mlcc_kv_cache_pop_n(r->kv, seq, n);
+}
+
+static int step(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens, float *logits) {
+    runner_state *r = impl;
+    MLCCNDArray *out;
+    int rc = mlcc_model_step(r->model, r->kv, seqs, lens, nseq, tokens, NULL, 0, &out);
+    if (rc) return rc;
+    memcpy(logits, out->dl.data, sizeof(float) * (size_t)nseq * (size_t)r->model->cfg.vocab);
+    mlcc_ndarray_release(out);
     return 0;
 }
 
-static int pop(void *impl, int n) {
+static int64_t free_pages(void *impl) {
     runner_state *r = impl;
-    return mlcc_model_kv_pop(r->model, &r->kv, n);
+    return mlcc_kv_cache_free_pages(r->kv);
 }
 
-static int forward(void *impl, const int32_t *tokens, int n, float *logits) {
+static int64_t total_pages(void *impl) {
     runner_state *r = impl;
-    return mlcc_model_forward(r->model, &r->kv, tokens, n, logits);
+    return mlcc_kv_cache_total_pages(r->kv);
 }
 
-mlcc_model_runner mlcc_model_runner_new(mlcc_model *m) {
+int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_tokens) {
+    memset(runner, 0, sizeof *runner);
+    const decoder_bounds *b = &m->bounds;
+    if (kv_tokens <= 0) kv_tokens = m->plan.kv_tokens > 0 ? m->plan.kv_tokens : b->context_window * b->max_batch;
     runner_state *r = mlcc_xcalloc(1, sizeof *r);
     r->model = m;
-    mlcc_model_kv_init(m, &r->kv);
-    mlcc_model_runner runner = {r, (int)m->cfg.vocab, (int)m->max_seq, (int)m->max_seq, reset, pop, forward};
-    return runner;
+    r->kv = mlcc_model_create_kv_cache(m, b->max_batch, kv_tokens);
+    if (!r->kv) {
+        free(r);
+        return -1;
+    }
+    *runner = (mlcc_model_runner){r,          (int)m->cfg.vocab, (int)b->prefill_chunk, (int)b->context_window,
+                                  (int)b->max_batch, add,         remove_seq,           fork_seq,
+                                  pop,        step,              free_pages,            total_pages};
+    return 0;
 }
 
 void mlcc_model_runner_free(mlcc_model_runner *runner) {
     runner_state *r = runner->impl;
-    if (r) mlcc_model_kv_free(&r->kv);
+    if (r) mlcc_kv_cache_release(r->kv);
     free(r);
     runner->impl = NULL;
 }

@@ -448,20 +448,15 @@ static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args,
 }
 
 /* Chunks the keys of each sequence are split into in decode. The decode kernel runs one task
- * per (sequence, KV head, chunk); splitting pays off when there are fewer (sequence, KV head)
- * pairs than threads to keep busy, and only while chunks stay long (>= 64 keys) enough to
- * amortise the merge. */
+ * per (sequence, KV head, chunk); splitting keeps the threads busy when a batch has fewer
+ * (sequence, KV head) pairs than threads. The count depends only on the cache (threads and KV
+ * heads), never on the step's batch or lengths: a sequence's chunks, and so the order its
+ * partial softmaxes are merged in, are then the same whatever else is in the batch, so a
+ * request decodes bit for bit the same alone or batched. */
 static int64_t decode_splits(const MLCCKVCache *c) {
     if (c->decode_splits > 0) return c->decode_splits;
-    int64_t longest = 0;
-    for (int b = 0; b < c->fwd.num_seqs; b++) {
-        int64_t len = c->batch.data[b]->length;
-        if (len > longest) longest = len;
-    }
-    int64_t pairs = (int64_t)c->fwd.num_seqs * c->cfg.num_kv_heads;
-    int64_t want = (2 * (int64_t)mlcc_threadpool_size() + pairs - 1) / pairs;
-    int64_t by_length = (longest + 63) / 64;
-    int64_t splits = want < by_length ? want : by_length;
+    int64_t heads = c->cfg.num_kv_heads;
+    int64_t splits = (2 * (int64_t)mlcc_threadpool_size() + heads - 1) / heads;
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
 

@@ -91,7 +91,8 @@ const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c);
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out);
 
-/* Fixes the number of key chunks decode splits into (0: chosen per step from the lengths). */
+/* Fixes the number of key chunks decode splits into (0: chosen from the threads and KV heads,
+ * the same for every step, so results do not depend on the batch). */
 void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits);
 
 int64_t mlcc_kv_cache_free_pages(const MLCCKVCache *c);

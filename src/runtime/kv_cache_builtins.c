@@ -12,6 +12,7 @@
  *   begin_forward(cache, ids, lengths) -> int: 0, or 1 when the pool is out of pages (nothing
  *       changed: the engine preempts and retries); other problems are failures
  *   attention(cache, layer, q, k, v, out)
+ *   positions(cache, out)  writes the positions of the open step's tokens into out (int32 [n])
  *   free_pages(cache) -> int   seq_length(cache, id) -> int */
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,24 @@ static int kv_attention(const MLCCValue *args, const int *codes, int n, MLCCValu
     return mlcc_kv_cache_attention(c, layer, q, k, v, out) ? -1 : 0;
 }
 
+static int kv_positions(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,
+                        int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    MLCCKVCache *c;
+    DLTensor *out;
+    if (mlcc_check_num_args(n, 2) || arg_cache(args, codes, n, &c) ||
+        mlcc_arg_tensor(args, codes, n, 1, &out))
+        return -1;
+    const mlcc_kv_forward *f = mlcc_kv_cache_forward(c);
+    if (!f) return mlcc_set_error("kv_cache.positions: no forward step is open (begin_forward first)");
+    if (out->ndim != 1 || out->shape[0] != f->num_tokens || out->dtype.code != kDLInt ||
+        out->dtype.bits != 32 || out->dtype.lanes != 1 || out->device.device_type != kDLCPU)
+        return mlcc_set_error("kv_cache.positions: out must be an int32 [%lld] CPU tensor (the step's tokens)",
+                              (long long)f->num_tokens);
+    memcpy((char *)out->data + out->byte_offset, f->positions, sizeof(int32_t) * (size_t)f->num_tokens);
+    return 0;
+}
+
 static int kv_free_pages(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,
                          int *ret_code, void *res) {
     (void)res;
@@ -218,5 +237,6 @@ MLCC_REGISTER_GLOBAL("mlcc.kv_cache.pop_n", kv_pop_n)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.begin_forward", kv_begin_forward)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.end_forward", kv_end_forward)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.attention", kv_attention)
+MLCC_REGISTER_GLOBAL("mlcc.kv_cache.positions", kv_positions)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.free_pages", kv_free_pages)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.seq_length", kv_seq_length)

@@ -276,3 +276,7 @@ long mlcc_vm_planned_allocations(const MLCCVM *vm) {
 const char *mlcc_vm_library_path(const MLCCVM *vm) {
     return vm->lib ? mlcc_module_path(vm->lib) : NULL;
 }
+
+const char *mlcc_vm_metadata(const MLCCVM *vm) {
+    return vm->lib ? mlcc_module_metadata(vm->lib) : NULL;
+}

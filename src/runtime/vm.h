@@ -121,6 +121,8 @@ MLCCVM *mlcc_vm_load_library(const char *path, DLDevice device);
 const mlcc_vm_exec *mlcc_vm_exec_of(const MLCCVM *vm);
 /* The path of the model library the VM runs (NULL when it has none). */
 const char *mlcc_vm_library_path(const MLCCVM *vm);
+/* The metadata JSON text of that library (DESIGN.md §3.9), or NULL. */
+const char *mlcc_vm_metadata(const MLCCVM *vm);
 /* The storage of a static memory plan's slot, allocated on the first call (or when a larger
  * one is asked for) and kept for the VM's life (borrowed). The builtin
  * vm.builtin.planned_storage(vm, slot, nbytes) returns it, so planned programs allocate

@@ -257,6 +257,13 @@ static int arg_of(lower_ctx *c, const rx_expr *e, mlcc_vm_arg *out) {
     case RX_CONSTANT: return constant_arg(c, e, out);
     case RX_PRIM_VALUE: return size_arg(c, e->prim_value, out) || flush_shape_funcs(c);
     case RX_STRING_IMM: *out = string_arg(c, e->str); return 0;
+    case RX_GLOBAL_VAR: {
+        /* a kernel passed as a value (the attention kernels a KV cache is created with) */
+        const irmod_entry *target = irmod_lookup(c->mod, e->var.name);
+        if (!target || target->kind != IRMOD_PRIM) return fail(c, "only kernels (PrimFuncs) can be passed as values");
+        *out = (mlcc_vm_arg){VM_ARG_FUNC, mlcc_vm_exec_callee(c->exec, e->var.name)};
+        return 0;
+    }
     case RX_SHAPE_EXPR: {
         int r;
         if (make_shape(c, e->shape_expr.values, e->shape_expr.ndim, &r)) return -1;
@@ -273,7 +280,7 @@ static int arg_of(lower_ctx *c, const rx_expr *e, mlcc_vm_arg *out) {
         *out = reg_arg(r);
         return 0;
     }
-    default: return fail(c, "an argument must be a variable, constant, shape, prim value, string or tuple");
+    default: return fail(c, "an argument must be a variable, constant, shape, prim value, string, kernel or tuple");
     }
 }
 

@@ -25,7 +25,24 @@ nbad=$(awk '/^kernels/{k=1;next} /^runtime builtins/{k=0} k && (NF<2 || $2=="unk
 outside=$(awk '/^runtime builtins/{b=1;next} b' <<<"$kernels" | grep -v -E '^  (vm\.builtin\.|mlcc\.kv_cache\.)' || true)
 [ -z "$outside" ] && ok || bad "calls outside the allow-list: $outside"
 "$MLCC" show --memory "$dir/llama.so" | grep -q "temporary_bytes" && ok || bad "show --memory"
-"$MLCC" show --program "$dir/llama.so" | grep -q "vm.function prefill" && ok || bad "show --program"
+# the functions of the model library contract, attention through the paged KV cache with the
+# generated kernels in the library
+program=$("$MLCC" show --program "$dir/llama.so")
+for f in embed batch_prefill batch_decode decode create_kv_cache; do
+    grep -q "vm.function $f(" <<<"$program" && ok || bad "show --program: no function $f"
+done
+for k in kv_append attn_prefill attn_decode; do
+    grep -qE "^  $k +gen: " <<<"$kernels" && ok || bad "kernel $k (from the attention generator) not listed"
+done
+grep -q "mlcc.kv_cache.attention" <<<"$kernels" && ok || bad "attention does not go through the KV cache"
+# the generated attention kernels print like any other PrimFunc
+ir=$("$MLCC" show --ir --kernel attn_decode "$model" 2>&1)
+grep -q "@T.prim_func" <<<"$ir" && grep -q "attn_decode" <<<"$ir" && grep -q "attention_split" <<<"$ir" && ok || bad "show --ir --kernel attn_decode: $ir"
+"$MLCC" show --ir "$model" | grep -q "def create_kv_cache" && ok || bad "show --ir: no create_kv_cache"
+msg=$("$MLCC" show --ir --kernel nope "$model" 2>&1); [ $? -ne 0 ] && grep -q "nope" <<<"$msg" && ok || bad "show --ir unknown kernel: $msg"
+# kernels stay model-agnostic: nothing under src/kernels reads a model config
+readers=$(grep -rlE '#include "models/|config\.json|mlcc_model_config' "$MLCC_SOURCE_DIR/src/kernels" 2>/dev/null || true)
+[ -z "$readers" ] && ok || bad "src/kernels reads model configs: $readers"
 # errors
 msg=$("$MLCC" compile /nonexistent -o "$dir/x.so" 2>&1); [ $? -ne 0 ] && grep -q "/nonexistent" <<<"$msg" && ok || bad "missing model: $msg"
 msg=$("$MLCC" show --kernels "$dir/log" 2>&1); [ $? -ne 0 ] && grep -q "log" <<<"$msg" && ok || bad "not a library: $msg"

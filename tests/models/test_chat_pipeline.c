@@ -51,11 +51,12 @@ static void check_model(const char *model_rel, const char *meta_rel, int chat) {
     CHECK_MSG((int)n == nwant && ids && memcmp(ids, want, sizeof(int32_t) * n) == 0, "%s: prompt ids differ (%zu vs %d)",
               model_rel, n, nwant);
 
-    mlcc_model_options opt = {256};
+    mlcc_model_options opt = {.max_seq = 256};
     mlcc_model *m = mlcc_model_open(model_path, &opt);
     CHECK_MSG(m != NULL, "%s: %s", model_rel, mlcc_last_error());
     if (m && ids) {
-        mlcc_model_runner runner = mlcc_model_runner_new(m);
+        mlcc_model_runner runner;
+        CHECK_EQ_INT(mlcc_model_runner_init(&runner, m, 0), 0);
         mlcc_engine *e = mlcc_engine_new(&runner, tok, m->cfg.eos_ids, m->cfg.n_eos);
         mlcc_gen_config cfg = mlcc_gen_defaults();
         cfg.sampling.temperature = 0;

@@ -143,7 +143,7 @@ static void check(const char *fixture, const char *arch, int half) {
     int n = (int)json_array_size(tok);
     for (int i = 0; i < n && i < 64; i++) ids[i] = (int32_t)json_integer_value(json_array_get(tok, (size_t)i));
     json_decref(meta);
-    mlcc_model *m = mlcc_model_open(out, &(mlcc_model_options){.max_seq = 128});
+    mlcc_model *m = mlcc_model_open(out, &(mlcc_model_options){.max_seq = 128, .logit_rows = 128});
     CHECK_MSG(m != NULL, "%s: %s", out, mlcc_last_error());
     if (m) {
         CHECK(!strcmp(m->cfg.model_type, arch));

@@ -1,7 +1,10 @@
 /* test_hf_tiny.c - logits parity with transformers (float64 references) for every tiny
  * Hugging Face checkpoint in testdata/hf-tiny and every GGUF file in testdata/gguf:
- *   - prefill of the 50 prompt tokens: max |logits - ref| / max |ref| <= 1e-4 on all rows;
- *   - greedy continuation (the whole prefix recomputed per step) == meta.json greedy_out;
+ *   - prefill of the 50 prompt tokens (batch_prefill in chunks of 32, so a chunk boundary and
+ *     the paged KV cache are crossed): max |logits - ref| / max |ref| <= 1e-4 on all rows;
+ *   - decode of the same tokens one at a time (batch_decode over the KV cache) gives the same
+ *     logits as prefill (relative 1e-4);
+ *   - greedy continuation (prefill, then decode steps) == meta.json greedy_out;
  *   - q-llama-f32.gguf (llama.cpp names, q/k rows permuted) and q-llama-hf (the same weights
  *     in Hugging Face form) give the same logits.
  * MLCC_TEST_MODEL=NAME runs one fixture. */
@@ -75,11 +78,33 @@ static int selected(const char *name) {
     return !only || strcmp(only, name) == 0;
 }
 
+/* Decoding the tokens one at a time gives the logits prefill gave. */
+static void check_decode(const char *label, mlcc_model *m, const int32_t *ids, int n, const MLCCNDArray *prefill) {
+    mlcc_model_kv kv;
+    CHECK_MSG(mlcc_model_kv_init(m, &kv) == 0, "%s: %s", label, mlcc_last_error());
+    int64_t vocab = m->cfg.vocab;
+    float *row = malloc(sizeof(float) * (size_t)vocab);
+    double max_ref = 0, max_diff = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = mlcc_model_forward(m, &kv, &ids[i], 1, row);
+        CHECK_MSG(rc == 0, "%s: decode step %d: %s", label, i, mlcc_last_error());
+        if (rc) break;
+        const float *want = (const float *)prefill->dl.data + i * vocab;
+        for (int64_t v = 0; v < vocab; v++) {
+            max_ref = fmax(max_ref, fabs(want[v]));
+            max_diff = fmax(max_diff, fabs((double)row[v] - want[v]));
+        }
+    }
+    CHECK_MSG(max_diff <= 1e-4 * max_ref, "%s: decode differs from prefill by %g (relative)", label, max_diff / max_ref);
+    free(row);
+    mlcc_model_kv_free(&kv);
+}
+
 /* Runs one model against its reference and greedy ids; returns its logits (caller releases). */
 static MLCCNDArray *check_model(const char *label, const char *model_path, const char *ref_path, const char *meta_path) {
     fixture_meta meta;
     CHECK_MSG(read_meta(meta_path, &meta) == 0, "%s: %s", meta_path, mlcc_last_error());
-    mlcc_model_options opt = {.max_seq = 128};
+    mlcc_model_options opt = {.max_seq = 128, .prefill_chunk = 32, .logit_rows = 32};
     mlcc_model *m = mlcc_model_open(model_path, &opt);
     CHECK_MSG(m != NULL, "%s: %s", label, mlcc_last_error());
     if (!m) return NULL;
@@ -94,6 +119,7 @@ static MLCCNDArray *check_model(const char *label, const char *model_path, const
         printf("%-18s max rel error %.3g\n", label, err);
         CHECK_MSG(err <= 1e-4, "%s: logits differ from the reference by %g (relative)", label, err);
     }
+    if (logits && rc == 0) check_decode(label, m, meta.tokens, meta.ntokens, logits);
     int32_t got[GREEDY];
     rc = mlcc_model_greedy(m, meta.tokens, meta.ntokens, meta.ngreedy, got);
     CHECK_MSG(rc == 0, "%s: %s", label, mlcc_last_error());

@@ -11,7 +11,7 @@ enum { BOUND = 64 };
 
 int main(void) {
     char *path = test_data_path("hf-tiny/llama");
-    mlcc_model_options opt = {BOUND};
+    mlcc_model_options opt = {.max_seq = BOUND, .logit_rows = BOUND};
     mlcc_model *first = mlcc_model_open(path, &opt);
     CHECK_MSG(first != NULL, "%s", mlcc_last_error());
     mlcc_model_free(first);

@@ -1,12 +1,14 @@
 /* test_model_runner.c - the KV-cache path and the engine's model runner over a compiled model:
- *   - decoding one token at a time through the cache (forward_kv) gives the reference
+ *   - decoding one token at a time through the paged KV cache gives the reference
  *     logits of every row, on fixtures with windows, soft-caps, q/k norms, llama3 rope;
- *   - the prompt fed in uneven chunks gives the reference logits after its last token, then
- *     one token per forward reproduces the greedy ids; pop + the same tokens again gives the
- *     same logits; a forward past the context window is an error that leaves the sequence;
+ *   - the runner: the prompt fed in chunks gives the reference logits after its last
+ *     token, then one token per step reproduces the greedy ids; pop + the same tokens again,
+ *     and a fork fed the same tokens, give the same logits; a step past the context window is
+ *     an error that leaves the sequence; every page comes back;
  *   - the engine (tm-llama3: real tokenizer, chat prompt ids) streams, at temperature 0, the
- *     text of the reference greedy ids. */
+ *     text of the reference greedy ids, and batched requests get what they get alone. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +42,16 @@ static void test_runner(void) {
         free(dir);
         return;
     }
-    mlcc_model_runner r = mlcc_model_runner_new(m);
+    mlcc_model_runner r;
+    CHECK_EQ_INT(mlcc_model_runner_init(&r, m, 0), 0);
     int vocab = r.vocab_size;
     float *logits = malloc(sizeof(float) * (size_t)vocab), *again = malloc(sizeof(float) * (size_t)vocab);
-    CHECK_EQ_INT(r.reset(r.impl), 0);
-    for (int at = 0; at < n; at += 7) CHECK_EQ_INT(r.forward(r.impl, tokens + at, at + 7 <= n ? 7 : n - at, logits), 0);
+    int64_t seq = 7, len;
+    CHECK_EQ_INT(r.add(r.impl, seq), 0);
+    for (int at = 0; at < n; at += 9) { /* 50 = 5 x 9 + 5: every chunk goes through prefill */
+        len = at + 9 <= n ? 9 : n - at;
+        CHECK_EQ_INT(r.step(r.impl, &seq, &len, 1, tokens + at, logits), 0);
+    }
     /* the last row of the reference */
     snprintf(path, sizeof path, "%s/ref.safetensors", dir);
     mlcc_safetensors *st = safetensors_open(path);
@@ -61,24 +68,36 @@ static void test_runner(void) {
     }
     safetensors_close(st);
     /* pop 5 and feed them again: the same logits */
-    CHECK_EQ_INT(r.pop(r.impl, 5), 0);
-    CHECK_EQ_INT(r.forward(r.impl, tokens + n - 5, 5, again), 0);
+    CHECK_EQ_INT(r.pop(r.impl, seq, 5), 0);
+    len = 5;
+    CHECK_EQ_INT(r.step(r.impl, &seq, &len, 1, tokens + n - 5, again), 0);
     CHECK(memcmp(logits, again, sizeof(float) * (size_t)vocab) == 0);
-    /* greedy, one token per forward */
+    /* a fork holding the first n - 5 tokens, fed the same 5: the same logits again */
+    CHECK_EQ_INT(r.fork(r.impl, seq, 8, n - 5), 0);
+    int64_t fseq = 8;
+    CHECK_EQ_INT(r.step(r.impl, &fseq, &len, 1, tokens + n - 5, again), 0);
+    CHECK(memcmp(logits, again, sizeof(float) * (size_t)vocab) == 0);
+    CHECK_EQ_INT(r.remove(r.impl, fseq), 0);
+    /* greedy, one token per step */
+    len = 1;
     for (int s = 0; s < ng; s++) {
         int32_t best = 0;
         for (int v = 1; v < vocab; v++)
             if (logits[v] > logits[best]) best = v;
         CHECK_MSG(best == greedy[s], "step %d: %d, want %d", s, best, greedy[s]);
-        CHECK_EQ_INT(r.forward(r.impl, &best, 1, logits), 0);
+        CHECK_EQ_INT(r.step(r.impl, &seq, &len, 1, &best, logits), 0);
     }
     /* past the window: an error, and the sequence stays usable */
     int32_t *many = calloc(128, sizeof(int32_t));
-    CHECK(r.forward(r.impl, many, 128, logits) != 0);
-    CHECK_MSG(strstr(mlcc_last_error(), "context window") != NULL, "%s", mlcc_last_error());
-    CHECK_EQ_INT(r.pop(r.impl, 1), 0);
+    len = 128;
+    CHECK(r.step(r.impl, &seq, &len, 1, many, logits) != 0);
+    CHECK_MSG(strstr(mlcc_last_error(), "context window") != NULL || strstr(mlcc_last_error(), "prefill chunk") != NULL, "%s",
+              mlcc_last_error());
+    CHECK_EQ_INT(r.pop(r.impl, seq, 1), 0);
     free(many);
-    CHECK(r.pop(r.impl, 1000) != 0);
+    CHECK(r.pop(r.impl, seq, 1000) != 0);
+    CHECK_EQ_INT(r.remove(r.impl, seq), 0);
+    CHECK_EQ_INT(r.free_pages(r.impl), r.total_pages(r.impl));
     free(logits), free(again);
     mlcc_model_runner_free(&r);
     mlcc_model_free(m);
@@ -107,7 +126,7 @@ static void test_decode_matches_prefill(const char *name) {
         safetensors_read_f32(t, ref);
         double mx = 0, diff = 0;
         mlcc_model_kv kv;
-        mlcc_model_kv_init(m, &kv);
+        CHECK_EQ_INT(mlcc_model_kv_init(m, &kv), 0);
         for (int i = 0; i < n; i++) {
             int rc = mlcc_model_forward(m, &kv, &tokens[i], 1, logits);
             CHECK_MSG(rc == 0, "%s: step %d: %s", name, i, mlcc_last_error());
@@ -132,6 +151,36 @@ static void collect(void *ctx, const char *text, size_t len) {
     sb_append_n(ctx, text, len);
 }
 
+typedef struct batch_out {
+    mlcc_strbuf text;
+    int done, tokens;
+    mlcc_gen_result result;
+} batch_out;
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
+
+static void on_event(void *ctx, const mlcc_engine_event *ev) {
+    batch_out *o = ctx;
+    pthread_mutex_lock(&out_lock);
+    sb_append_n(&o->text, ev->text, ev->len);
+    if (ev->token >= 0) o->tokens++;
+    if (ev->finish_reason) o->result = *ev->result, o->done = 1;
+    pthread_cond_broadcast(&out_cond);
+    pthread_mutex_unlock(&out_lock);
+}
+
+static void wait_outs(batch_out *outs, int n) {
+    pthread_mutex_lock(&out_lock);
+    for (int k = 0; k < n; k++)
+        while (!outs[k].done) pthread_cond_wait(&out_cond, &out_lock);
+    pthread_mutex_unlock(&out_lock);
+}
+
+/* The engine over the compiled model (tm-llama3: real tokenizer, chat prompt ids): at
+ * temperature 0 it streams the text of the reference greedy ids; several prompts submitted at
+ * once (batched decode, ragged prefill; greedy and seeded sampling) give each the text it gets
+ * alone, with a running batch of at least 4; a shared prompt is prefilled once. */
 static void test_engine(void) {
     char *dir = test_data_path("models/tm-llama3");
     char path[512];
@@ -143,10 +192,10 @@ static void test_engine(void) {
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
     CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
-    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = 128});
+    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = 128, .max_batch = 8, .prefill_chunk = 64});
     CHECK_MSG(m != NULL, "%s", mlcc_last_error());
-    if (tok && m) {
-        mlcc_model_runner r = mlcc_model_runner_new(m);
+    mlcc_model_runner r;
+    if (tok && m && mlcc_model_runner_init(&r, m, 0) == 0) {
         /* config.json lists three end-of-sequence ids */
         CHECK(m->cfg.n_eos == 3 && m->cfg.eos_ids[0] == 128001 && m->cfg.eos_ids[2] == 128009);
         mlcc_engine *e = mlcc_engine_new(&r, tok, m->cfg.eos_ids, m->cfg.n_eos);
@@ -161,9 +210,77 @@ static void test_engine(void) {
         char *want = mlcc_tokenizer_decode(tok, greedy, (size_t)ng, 0, NULL);
         CHECK_MSG(want && strcmp(sb_cstr(&text), want) == 0, "engine text '%s', want '%s'", sb_cstr(&text), want ? want : "?");
         free(want);
+
+        /* batch equivalence: 8 variants of the prompt of different lengths, greedy and seeded
+         * sampling, different max_tokens: alone, then all at once */
+        enum { K = 8 };
+        int32_t prompts[K][128];
+        mlcc_gen_config cfgs[K];
+        char *alone[K];
+        mlcc_engine_reset(e);
+        for (int k = 0; k < K; k++) {
+            memcpy(prompts[k], prompt, sizeof(int32_t) * (size_t)n);
+            prompts[k][n - 3] = 1000 + 97 * k; /* a different word near the end */
+            cfgs[k] = cfg;
+            cfgs[k].max_tokens = ng - k;
+            if (k % 2) cfgs[k].sampling.temperature = 0.9f, cfgs[k].has_seed = 1, cfgs[k].seed = 100 + (uint64_t)k;
+            sb_clear(&text);
+            CHECK_EQ_INT(mlcc_engine_generate(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], collect, &text, &res), 0);
+            alone[k] = sb_detach(&text);
+            mlcc_engine_reset(e);
+        }
+        batch_out outs[K];
+        memset(outs, 0, sizeof outs);
+        for (int k = 0; k < K; k++)
+            CHECK(mlcc_engine_submit(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], on_event, &outs[k]) > 0);
+        wait_outs(outs, K);
+        for (int k = 0; k < K; k++) {
+            CHECK_MSG(strcmp(sb_cstr(&outs[k].text), alone[k]) == 0, "prompt %d batched: '%s', alone: '%s'", k,
+                      sb_cstr(&outs[k].text), alone[k]);
+            sb_free(&outs[k].text);
+            free(alone[k]);
+        }
+        mlcc_engine_stats st0;
+        mlcc_engine_get_stats(e, &st0);
+        CHECK_MSG(st0.max_decode_batch >= 4, "the running batch never reached 4 (largest %d)", st0.max_decode_batch);
+
+        /* a shared system prompt is prefilled once: the second request, submitted while the
+         * first runs, forks its pages, and both give what they give alone */
+        int32_t shared[2][128];
+        char *solo[2];
+        for (int k = 0; k < 2; k++) {
+            memcpy(shared[k], prompt, sizeof(int32_t) * (size_t)n);
+            shared[k][n - 2] = 2000 + 11 * k;
+            mlcc_engine_reset(e);
+            sb_clear(&text);
+            CHECK_EQ_INT(mlcc_engine_generate(e, shared[k], (size_t)n, &cfg, collect, &text, &res), 0);
+            solo[k] = sb_detach(&text);
+        }
+        mlcc_engine_reset(e);
+        memset(outs, 0, sizeof outs);
+        CHECK(mlcc_engine_submit(e, shared[0], (size_t)n, &cfg, on_event, &outs[0]) > 0);
+        pthread_mutex_lock(&out_lock);
+        while (!outs[0].tokens && !outs[0].done) pthread_cond_wait(&out_cond, &out_lock);
+        pthread_mutex_unlock(&out_lock);
+        CHECK(mlcc_engine_submit(e, shared[1], (size_t)n, &cfg, on_event, &outs[1]) > 0);
+        wait_outs(outs, 2);
+        CHECK_MSG(outs[1].result.reused_tokens >= n - 2, "reused %d of the %d shared tokens", outs[1].result.reused_tokens,
+                  n - 2);
+        for (int k = 0; k < 2; k++) {
+            CHECK_MSG(strcmp(sb_cstr(&outs[k].text), solo[k]) == 0, "shared prefix %d: '%s', alone '%s'", k,
+                      sb_cstr(&outs[k].text), solo[k]);
+            sb_free(&outs[k].text);
+            free(solo[k]);
+        }
+        mlcc_engine_stats st;
+        mlcc_engine_get_stats(e, &st);
+        CHECK_MSG(st.max_decode_batch >= 2, "decode never batched (largest batch %d)", st.max_decode_batch);
         sb_free(&text);
         mlcc_engine_free(e);
+        CHECK_EQ_INT(r.free_pages(r.impl), r.total_pages(r.impl)); /* the engine gave every page back */
         mlcc_model_runner_free(&r);
+    } else {
+        CHECK_MSG(0, "%s", mlcc_last_error());
     }
     mlcc_model_free(m);
     mlcc_tokenizer_free(tok);

@@ -4,50 +4,134 @@
  * every piece is complete UTF-8 (the reply has characters split across byte tokens); EOS,
  * max_tokens, stop strings across token boundaries and extra stop ids; chunked prefill feeds the
  * model exactly the prompt; a follow-up prompt reuses the cached prefix; cancellation from the
- * stream callback stops generation and the next request starts clean; bad requests are errors. */
+ * stream callback stops generation and frees its pages; bad requests are errors; many requests
+ * at once are batched; a small page pool forces preemption and recomputation with the same
+ * output; aborts and resets leave no page in use. */
+#include <pthread.h>
+#include <time.h>
+
 #include "engine/engine.h"
 #include "support/error.h"
 #include "test.h"
 
-enum { MARKER = 128006, EOS = 128009 };
+enum { MARKER = 128006, EOS = 128009, VOCAB = 128256, PAGE = 4, MAX_SEQS = 64, SEQ_CAP = 4096 };
 
+/* A paged model double: sequences of tokens in pages of PAGE tokens out of a fixed pool.
+ * After the marker token it predicts the reply, token by token (greedy picks it). */
+typedef struct fake_seq {
+    int64_t id;
+    int used;
+    int32_t tokens[SEQ_CAP];
+    int len;
+} fake_seq;
 
 typedef struct fake_model {
-    int32_t seq[4096];
-    int len;
+    fake_seq seqs[MAX_SEQS];
+    int64_t total_pages;
     const int32_t *reply;
     int nreply;
-    int max_chunk_seen;
-    int resets, forwards;
+    int max_chunk_seen, max_batch_seen, steps;
 } fake_model;
 
-static int fake_reset(void *impl) {
+static fake_seq *find(fake_model *m, int64_t id) {
+    for (int i = 0; i < MAX_SEQS; i++)
+        if (m->seqs[i].used && m->seqs[i].id == id) return &m->seqs[i];
+    return NULL;
+}
+
+static int64_t pages_of(int len) {
+    return (len + PAGE - 1) / PAGE;
+}
+
+static int64_t fake_free_pages(void *impl) {
     fake_model *m = impl;
-    m->len = 0;
-    m->resets++;
+    int64_t used = 0;
+    for (int i = 0; i < MAX_SEQS; i++)
+        if (m->seqs[i].used) used += pages_of(m->seqs[i].len);
+    return m->total_pages - used;
+}
+
+static int64_t fake_total_pages(void *impl) {
+    return ((fake_model *)impl)->total_pages;
+}
+
+static int fake_add(void *impl, int64_t id) {
+    fake_model *m = impl;
+    if (find(m, id)) return mlcc_set_error("sequence %lld exists", (long long)id);
+    for (int i = 0; i < MAX_SEQS; i++)
+        if (!m->seqs[i].used) {
+            m->seqs[i].used = 1, m->seqs[i].id = id, m->seqs[i].len = 0;
+            return 0;
+        }
+    return mlcc_set_error("fake model: too many sequences");
+}
+
+static int fake_remove(void *impl, int64_t id) {
+    fake_seq *s = find(impl, id);
+    if (!s) return mlcc_set_error("no sequence %lld", (long long)id);
+    s->used = 0;
     return 0;
 }
 
-static int fake_pop(void *impl, int n) {
+static int fake_fork(void *impl, int64_t parent, int64_t child, int64_t pos) {
     fake_model *m = impl;
-    if (n > m->len) return mlcc_set_error("pop %d of %d", n, m->len);
-    m->len -= n;
+    fake_seq *p = find(m, parent);
+    if (!p || pos < 0 || pos > p->len) return mlcc_set_error("bad fork");
+    if (fake_free_pages(m) < pages_of((int)pos)) return -2; /* the double copies instead of sharing */
+    if (fake_add(m, child)) return -1;
+    fake_seq *c = find(m, child);
+    memcpy(c->tokens, p->tokens, sizeof(int32_t) * (size_t)pos);
+    c->len = (int)pos;
     return 0;
 }
 
-static int fake_forward(void *impl, const int32_t *tokens, int n, float *logits) {
-    fake_model *m = impl;
-    if (m->len + n > 4096) return mlcc_set_error("fake model full");
-    memcpy(m->seq + m->len, tokens, sizeof(int32_t) * (size_t)n);
-    m->len += n;
-    if (n > m->max_chunk_seen) m->max_chunk_seen = n;
-    m->forwards++;
-    int since = 0;
-    while (since < m->len && m->seq[m->len - 1 - since] != MARKER) since++;
-    for (int i = 0; i < 128256; i++) logits[i] = 0;
-    int32_t next = since < m->nreply ? m->reply[since] : EOS;
-    logits[next] = 10;
+static int fake_pop(void *impl, int64_t id, int64_t n) {
+    fake_seq *s = find(impl, id);
+    if (!s || n > s->len) return mlcc_set_error("bad pop");
+    s->len -= (int)n;
     return 0;
+}
+
+static int fake_step(void *impl, const int64_t *ids, const int64_t *lens, int nseq, const int32_t *tokens, float *logits) {
+    fake_model *m = impl;
+    int64_t need = 0;
+    for (int i = 0; i < nseq; i++) {
+        fake_seq *s = find(m, ids[i]);
+        if (!s) return mlcc_set_error("step: no sequence %lld", (long long)ids[i]);
+        if (s->len + lens[i] > SEQ_CAP) return mlcc_set_error("fake model full");
+        need += pages_of(s->len + (int)lens[i]) - pages_of(s->len);
+    }
+    if (need > fake_free_pages(m)) return -2;
+    int total = 0;
+    for (int i = 0; i < nseq; i++) {
+        fake_seq *s = find(m, ids[i]);
+        memcpy(s->tokens + s->len, tokens, sizeof(int32_t) * (size_t)lens[i]);
+        tokens += lens[i];
+        s->len += (int)lens[i];
+        total += (int)lens[i];
+        int since = 0;
+        while (since < s->len && s->tokens[s->len - 1 - since] != MARKER) since++;
+        float *row = logits + (size_t)i * VOCAB;
+        for (int v = 0; v < VOCAB; v++) row[v] = 0;
+        row[since < m->nreply ? m->reply[since] : EOS] = 10;
+    }
+    if (total > m->max_chunk_seen) m->max_chunk_seen = total;
+    if (nseq > m->max_batch_seen) m->max_batch_seen = nseq;
+    m->steps++;
+    return 0;
+}
+
+/* A sequence holding exactly these tokens, or NULL. */
+static fake_seq *holding(fake_model *m, const int32_t *tokens, int n) {
+    for (int i = 0; i < MAX_SEQS; i++)
+        if (m->seqs[i].used && m->seqs[i].len == n && memcmp(m->seqs[i].tokens, tokens, sizeof(int32_t) * (size_t)n) == 0)
+            return &m->seqs[i];
+    return NULL;
+}
+
+static mlcc_model_runner fake_runner(fake_model *fm, int chunk, int batch) {
+    return (mlcc_model_runner){fm,       VOCAB,       chunk,    SEQ_CAP,    batch,          fake_add,
+                               fake_remove, fake_fork, fake_pop, fake_step, fake_free_pages, fake_total_pages};
 }
 
 typedef struct collected {
@@ -75,6 +159,170 @@ static void on_text(void *ctx, const char *text, size_t len) {
     if (c->cancel_after_first) mlcc_engine_cancel(c->cancel_after_first);
 }
 
+/* ---- many requests at once ---- */
+
+typedef struct async_req {
+    mlcc_strbuf text;
+    int done, tokens;
+    char finish[16];
+    mlcc_gen_result result;
+} async_req;
+
+static pthread_mutex_t async_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t async_cond = PTHREAD_COND_INITIALIZER;
+
+static void on_async(void *ctx, const mlcc_engine_event *ev) {
+    async_req *a = ctx;
+    sb_append_n(&a->text, ev->text, ev->len);
+    if (ev->token >= 0) a->tokens++;
+    if (!ev->finish_reason) return;
+    pthread_mutex_lock(&async_lock);
+    snprintf(a->finish, sizeof a->finish, "%s", ev->finish_reason);
+    a->result = *ev->result;
+    a->done = 1;
+    pthread_cond_broadcast(&async_cond);
+    pthread_mutex_unlock(&async_lock);
+}
+
+static void wait_all(async_req *a, int n) {
+    pthread_mutex_lock(&async_lock);
+    for (int i = 0; i < n; i++)
+        while (!a[i].done) pthread_cond_wait(&async_cond, &async_lock);
+    pthread_mutex_unlock(&async_lock);
+}
+
+/* Waits (bounded) until the engine has nothing in flight (its counters are published after
+ * the step that sent a request's last event). */
+static void wait_quiet(mlcc_engine *e, mlcc_engine_stats *st) {
+    for (int tries = 0; tries < 2000; tries++) {
+        mlcc_engine_get_stats(e, st);
+        if (st->running + st->waiting == 0) return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Waits (bounded) until the engine has nothing in flight and no cached prefixes. */
+static void wait_idle(mlcc_engine *e, mlcc_engine_stats *st) {
+    for (int tries = 0; tries < 2000; tries++) {
+        mlcc_engine_get_stats(e, st);
+        if (st->running + st->waiting + st->cached_prefixes == 0) return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Prompts that differ only before the marker, so each request gets the whole reply. */
+static void make_prompt(int32_t *p, int k) {
+    int32_t base[11] = {128000, 9906, 11, 1268, 527, 499, 30, 2650, 1234, 555, MARKER};
+    memcpy(p, base, sizeof base);
+    p[1] = 9000 + k;
+}
+
+/* Eight requests submitted at once on a batch of 4: every one gets the whole reply; decode
+ * steps batch several; after a reset no page is in use. */
+static void test_batching(mlcc_tokenizer *tok, const int32_t *reply, size_t nreply, const char *reply_text) {
+    static fake_model fm;
+    memset(&fm, 0, sizeof fm);
+    fm.reply = reply, fm.nreply = (int)nreply, fm.total_pages = 1000;
+    mlcc_model_runner runner = fake_runner(&fm, 16, 4);
+    int32_t eos = EOS;
+    mlcc_engine *e = mlcc_engine_new(&runner, tok, &eos, 1);
+    mlcc_gen_config cfg = mlcc_gen_defaults();
+    cfg.sampling.temperature = 0;
+    cfg.top_logprobs = 3;
+    enum { N = 8 };
+    async_req a[N];
+    memset(a, 0, sizeof a);
+    int32_t prompts[N][11];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], i);
+        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]) > 0);
+    }
+    wait_all(a, N);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_STR(a[i].finish, "stop");
+        CHECK_EQ_STR(sb_cstr(&a[i].text), reply_text);
+        CHECK_EQ_INT(a[i].tokens, (int)nreply);
+    }
+    mlcc_engine_stats st;
+    mlcc_engine_get_stats(e, &st);
+    CHECK_MSG(st.max_decode_batch >= 2, "decode steps never batched (largest %d)", st.max_decode_batch);
+    CHECK(fm.max_batch_seen <= 4);
+    CHECK(fm.max_chunk_seen <= 16);
+    mlcc_engine_reset(e);
+    wait_idle(e, &st);
+    CHECK_EQ_INT(st.cached_prefixes, 0);
+    CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
+
+    /* an abort in flight: its pages go back, the others finish */
+    for (int i = 0; i < N; i++) sb_free(&a[i].text);
+    memset(a, 0, sizeof a);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) ids[i] = mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]);
+    mlcc_engine_abort(e, ids[1]);
+    wait_all(a, 3);
+    CHECK_EQ_STR(a[1].finish, "cancelled");
+    CHECK_EQ_STR(sb_cstr(&a[0].text), reply_text);
+    CHECK_EQ_STR(sb_cstr(&a[2].text), reply_text);
+    mlcc_engine_reset(e);
+    wait_idle(e, &st);
+    CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
+    for (int i = 0; i < N; i++) sb_free(&a[i].text);
+    mlcc_engine_free(e);
+}
+
+/* A pool too small for all of them at once: requests are preempted and recomputed, and still
+ * produce exactly the reply; no page is left in use. */
+static void test_preemption(mlcc_tokenizer *tok, const int32_t *reply, size_t nreply, const char *reply_text) {
+    static fake_model fm;
+    memset(&fm, 0, sizeof fm);
+    int per_request = (int)pages_of(11 + (int)nreply);
+    fm.reply = reply, fm.nreply = (int)nreply, fm.total_pages = 2 * per_request + 2;
+    mlcc_model_runner runner = fake_runner(&fm, 16, 4);
+    int32_t eos = EOS;
+    mlcc_engine *e = mlcc_engine_new(&runner, tok, &eos, 1);
+    mlcc_gen_config cfg = mlcc_gen_defaults();
+    cfg.sampling.temperature = 0;
+    enum { N = 4 };
+    async_req a[N];
+    memset(a, 0, sizeof a);
+    int32_t prompts[N][11];
+    for (int i = 0; i < N; i++) {
+        make_prompt(prompts[i], i);
+        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]) > 0);
+    }
+    wait_all(a, N);
+    int preempted = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ_STR(a[i].finish, "stop");
+        CHECK_EQ_STR(sb_cstr(&a[i].text), reply_text);
+        preempted += a[i].result.preemptions;
+    }
+    mlcc_engine_stats st;
+    mlcc_engine_get_stats(e, &st);
+    CHECK_MSG(st.preemptions > 0 && preempted > 0, "no request was preempted (%lld)", (long long)st.preemptions);
+    mlcc_engine_reset(e);
+    wait_idle(e, &st);
+    CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
+
+    /* one request longer than the whole pool: a clear error, nothing left behind */
+    for (int i = 0; i < N; i++) sb_free(&a[i].text);
+    memset(a, 0, sizeof a);
+    int32_t longp[64];
+    for (int i = 0; i < 64; i++) longp[i] = 1000 + i;
+    longp[63] = MARKER;
+    fm.total_pages = 8;
+    CHECK(mlcc_engine_submit(e, longp, 64, &cfg, on_async, &a[0]) > 0);
+    wait_all(a, 1);
+    CHECK_EQ_STR(a[0].finish, "error");
+    CHECK_MSG(strstr(a[0].result.error, "KV cache") != NULL, "%s", a[0].result.error);
+    wait_idle(e, &st);
+    CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
+    sb_free(&a[0].text);
+    mlcc_engine_free(e);
+}
+
 int main(void) {
     char *path = test_data_path("models/tm-llama3/tokenizer.json");
     mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
@@ -86,8 +334,9 @@ int main(void) {
     int32_t *reply;
     size_t nreply;
     CHECK(mlcc_tokenizer_encode(tok, reply_text, strlen(reply_text), 0, &reply, &nreply) == 0);
-    fake_model fm = {.reply = reply, .nreply = (int)nreply};
-    mlcc_model_runner runner = {&fm, 128256, 4, 4096, fake_reset, fake_pop, fake_forward};
+    static fake_model fm;
+    fm.reply = reply, fm.nreply = (int)nreply, fm.total_pages = 1000;
+    mlcc_model_runner runner = fake_runner(&fm, 4, 1);
     int32_t eos = EOS;
     mlcc_engine *e = mlcc_engine_new(&runner, tok, &eos, 1);
 
@@ -105,9 +354,11 @@ int main(void) {
     CHECK_EQ_INT(c.bad_utf8, 0);
     CHECK(c.pieces > 5);
     CHECK_EQ_INT(fm.max_chunk_seen, 4); /* prefill went in chunks of at most 4 */
-    CHECK(memcmp(fm.seq, prompt, sizeof prompt) == 0);
-    CHECK(memcmp(fm.seq + 11, reply, sizeof(int32_t) * nreply) == 0);
-    CHECK_EQ_INT(fm.len, 11 + (int)nreply + 1); /* prompt, reply, EOS */
+    /* the finished sequence stays cached: the prompt and the reply (EOS ended it unseen) */
+    int32_t whole[128];
+    memcpy(whole, prompt, sizeof prompt);
+    memcpy(whole + 11, reply, sizeof(int32_t) * nreply);
+    CHECK(holding(&fm, whole, 11 + (int)nreply) != NULL);
 
     /* 2. a follow-up turn reuses the cached conversation */
     int32_t prompt2[64];
@@ -122,11 +373,13 @@ int main(void) {
     CHECK(mlcc_engine_generate(e, prompt2, n2, &cfg, on_text, &c, &r) == 0);
     CHECK_EQ_STR(r.finish_reason, "length");
     CHECK_EQ_INT(r.completion_tokens, 3);
-    CHECK_EQ_INT(r.reused_tokens, 11 + (int)nreply + 1);
+    CHECK_EQ_INT(r.reused_tokens, 11 + (int)nreply);
     char *three = mlcc_tokenizer_decode(tok, reply, 3, 1, NULL);
     CHECK_EQ_STR(sb_cstr(&c.text), three);
     free(three);
-    CHECK(memcmp(fm.seq, prompt2, sizeof(int32_t) * n2) == 0);
+    memcpy(whole, prompt2, sizeof(int32_t) * n2);
+    memcpy(whole + n2, reply, sizeof(int32_t) * 3);
+    CHECK(holding(&fm, whole, (int)n2 + 3 - 1) != NULL); /* the last token was sampled, not fed */
 
     /* 3. a stop string that spans tokens: text before it, nothing of it */
     const char *stops[] = {"STOP", "zzz"};
@@ -151,17 +404,26 @@ int main(void) {
     CHECK_EQ_INT(r.completion_tokens, 2);
     cfg.nstop_ids = 0;
 
-    /* 5. cancellation from the stream callback; the next request starts from a clean cache */
+    /* 5. cancellation from the stream callback frees the request's pages at once; the next
+     *    request runs normally */
     sb_clear(&c.text);
     c.cancel_after_first = e;
     CHECK(mlcc_engine_generate(e, prompt, 11, &cfg, on_text, &c, &r) == 0);
     CHECK_EQ_STR(r.finish_reason, "cancelled");
     CHECK(r.completion_tokens < (int)nreply);
     c.cancel_after_first = NULL;
-    int resets = fm.resets;
+    mlcc_engine_stats st;
+    wait_quiet(e, &st);
+    CHECK_EQ_INT(st.running + st.waiting, 0);
+    int64_t cached_pages = 0;
+    for (int i = 0; i < MAX_SEQS; i++)
+        if (fm.seqs[i].used) cached_pages += pages_of(fm.seqs[i].len);
+    int live_seqs = 0;
+    for (int i = 0; i < MAX_SEQS; i++) live_seqs += fm.seqs[i].used;
+    CHECK_EQ_INT(live_seqs, st.cached_prefixes); /* no sequence of the cancelled request is left */
+    CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages - cached_pages);
     sb_clear(&c.text);
     CHECK(mlcc_engine_generate(e, prompt, 11, &cfg, on_text, &c, &r) == 0);
-    CHECK_EQ_INT(fm.resets, resets + 1);
     CHECK_EQ_STR(sb_cstr(&c.text), reply_text);
 
     /* 6. bad requests */
@@ -190,6 +452,9 @@ int main(void) {
 
     sb_free(&c.text);
     mlcc_engine_free(e);
+
+    test_batching(tok, reply, nreply, reply_text);
+    test_preemption(tok, reply, nreply, reply_text);
     free(reply);
     mlcc_tokenizer_free(tok);
     return test_finish();

@@ -205,6 +205,27 @@ static void test_builder(void) {
     bb_free(bb);
 }
 
+/* A call of a function with symbolic parameters binds its size variables to the caller's
+ * extents: f(x: [n, 4], y: [n]) -> [n, 8] called with [3, 4], [3] gives [3, 8]; a second use of
+ * n must agree; fixed extents must match. */
+static void test_call_binding(void) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_sinfo *px = rx_sinfo_tensor_v(DT_F32, n, ir_int(4), NULL), *py = rx_sinfo_tensor_v(DT_F32, n, NULL);
+    rx_sinfo *ret = rx_sinfo_tensor_v(DT_F32, n, ir_int(8), NULL);
+    rx_bindings b = {.n = 0};
+    CHECK(rx_sinfo_match_param(px, rx_sinfo_tensor_v(DT_F32, ir_int(3), ir_int(4), NULL), &b));
+    CHECK(rx_sinfo_match_param(py, rx_sinfo_tensor_v(DT_F32, ir_int(3), NULL), &b));
+    char *got = rx_sinfo_to_string(rx_sinfo_substitute(ret, &b));
+    CHECK_EQ_STR(got, "R.Tensor((3, 8), dtype=\"float32\")");
+    free(got);
+    rx_bindings c = {.n = 0};
+    CHECK(rx_sinfo_match_param(px, rx_sinfo_tensor_v(DT_F32, M, ir_int(4), NULL), &c));
+    CHECK(!rx_sinfo_match_param(py, rx_sinfo_tensor_v(DT_F32, ir_int(3), NULL), &c)); /* n is m already */
+    rx_bindings d = {.n = 0};
+    CHECK(!rx_sinfo_match_param(px, rx_sinfo_tensor_v(DT_F32, ir_int(3), ir_int(5), NULL), &d)); /* 4 != 5 */
+    CHECK(!rx_sinfo_match_param(px, rx_sinfo_tensor_v(DT_I32, ir_int(3), ir_int(4), NULL), &d)); /* dtype */
+}
+
 int main(void) {
     ir_scope_begin();
     N = ir_size_var("n");
@@ -214,6 +235,7 @@ int main(void) {
     test_shape_ops();
     test_nn();
     test_builder();
+    test_call_binding();
     ir_scope_end();
     return test_finish();
 }

@@ -3,6 +3,8 @@
  *   - llama3 rope scaling: long wavelengths divided by the factor, short ones kept, the band
  *     between interpolated (checked per band against the formula written out here);
  *   - linear scaling; head_dim from hidden / heads or explicit;
+ *   - qwen2 / qwen3 sliding windows from max_window_layers (default 28) on; rms_norm_eps
+ *     defaults (1e-5 for phi3);
  *   - GGUF metadata: dimensions, tied when output.weight is absent, llama.rope.scaling.type
  *     linear, and llama.cpp's rope_freqs.weight divisors (an in-memory GGUF file). */
 #include <math.h>
@@ -159,10 +161,57 @@ static void test_arch_hooks(void) {
     json_decref(j);
 }
 
+/* qwen2 / qwen3 with use_sliding_window: the window applies from layer max_window_layers on,
+ * which defaults to 28 (as in transformers' Qwen2Config and Qwen3Config) */
+static void test_qwen_windows(void) {
+    static const char *const texts[] = {
+        "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":30,\"num_attention_heads\":4,"
+        "\"intermediate_size\":128,\"vocab_size\":100,\"use_sliding_window\":true,\"sliding_window\":16}",
+        "{\"model_type\":\"qwen3\",\"hidden_size\":64,\"num_hidden_layers\":30,\"num_attention_heads\":4,\"head_dim\":16,"
+        "\"intermediate_size\":128,\"vocab_size\":100,\"use_sliding_window\":true,\"sliding_window\":16}",
+        "{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":30,\"num_attention_heads\":4,"
+        "\"intermediate_size\":128,\"vocab_size\":100,\"use_sliding_window\":true,\"sliding_window\":16,\"max_window_layers\":2}",
+    };
+    static const int first_sliding[] = {28, 28, 2};
+    for (int t = 0; t < 3; t++) {
+        json_t *j = mlcc_json_loads(texts[t], strlen(texts[t]), "qwen");
+        mlcc_model_config c;
+        decoder_spec spec = {0};
+        CHECK_EQ_INT(model_config_from_json(j, "config.json", &c), 0);
+        CHECK_EQ_INT(model_arch_find(c.model_type, "config.json")->configure(j, "config.json", &c, &spec), 0);
+        for (int l = 0; l < 30; l++) CHECK_EQ_INT(c.layer_window[l], l >= first_sliding[t] ? 16 : 0);
+        model_config_free(&c);
+        json_decref(j);
+    }
+}
+
+/* rms_norm_eps left out: 1e-5 for phi3 (Phi3Config), 1e-6 for the others */
+static void test_eps_defaults(void) {
+    static const char *const types[] = {"llama", "phi3", "gemma2"};
+    static const double eps[] = {1e-6, 1e-5, 1e-6};
+    for (int t = 0; t < 3; t++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"model_type\":\"%s\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+                 "\"intermediate_size\":128,\"vocab_size\":100}",
+                 types[t]);
+        json_t *j = mlcc_json_loads(text, strlen(text), types[t]);
+        mlcc_model_config c;
+        decoder_spec spec = {0};
+        CHECK_EQ_INT(model_config_from_json(j, "config.json", &c), 0);
+        CHECK_EQ_INT(model_arch_find(c.model_type, "config.json")->configure(j, "config.json", &c, &spec), 0);
+        CHECK_MSG(c.rms_eps == eps[t], "%s: rms_eps %g, want %g", types[t], c.rms_eps, eps[t]);
+        model_config_free(&c);
+        json_decref(j);
+    }
+}
+
 int main(void) {
     test_forms();
     test_llama3();
     test_gguf();
     test_arch_hooks();
+    test_qwen_windows();
+    test_eps_defaults();
     return test_finish();
 }
