@@ -48,7 +48,6 @@ struct mlcc_llm {
     struct llm_request *open;
     int shutting_down;
     uint64_t next_id;
-    atomic_llong kv_used;
     atomic_int requests_waiting, requests_running; /* requests, not sequences */
 };
 
@@ -62,8 +61,7 @@ typedef struct llm_choice {
     mlcc_strbuf pending; /* streaming: an incomplete UTF-8 tail held back */
     const char *finish_reason;
     int completion_tokens;
-    int64_t kv_held;
-    double last_text_time;
+    double last_token_time;
 } llm_choice;
 
 typedef struct llm_request {
@@ -133,8 +131,6 @@ static void deliver(llm_request *r, char *json, int status, int final) {
 static void on_start(serve_seq *seq) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
-    c->kv_held = (int64_t)seq->nprompt;
-    atomic_fetch_add(&r->llm->kv_used, c->kv_held);
     pthread_mutex_lock(&r->lock);
     if (!r->started) {
         r->started = 1;
@@ -146,19 +142,25 @@ static void on_start(serve_seq *seq) {
     pthread_mutex_unlock(&r->lock);
 }
 
-static void on_text(serve_seq *seq, const char *text, size_t len) {
+static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
     mlcc_llm *llm = r->llm;
+    const char *text = ev->text;
+    size_t len = ev->len;
     double t = now_seconds();
-    c->kv_held++;
-    atomic_fetch_add(&llm->kv_used, 1);
     pthread_mutex_lock(&r->lock);
-    if (!r->got_first_text) {
-        r->got_first_text = 1;
-        serve_metrics_observe_ttft(llm->metrics, t - r->submit_time);
-    } else if (c->last_text_time > 0) serve_metrics_observe_itl(llm->metrics, t - c->last_text_time);
-    c->last_text_time = t;
+    if (ev->token >= 0) {
+        if (!r->got_first_text) {
+            r->got_first_text = 1;
+            serve_metrics_observe_ttft(llm->metrics, t - r->submit_time);
+        } else if (c->last_token_time > 0) serve_metrics_observe_itl(llm->metrics, t - c->last_token_time);
+        c->last_token_time = t;
+    }
+    if (len == 0) {
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
     if (!r->req.stream) {
         sb_append_n(&c->text, text, len);
     } else if (!r->failed && !r->cancelled) {
@@ -217,8 +219,6 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
     mlcc_llm *llm = r->llm;
-    atomic_fetch_sub(&llm->kv_used, c->kv_held);
-    c->kv_held = 0;
     pthread_mutex_lock(&r->lock);
     c->completion_tokens = result->completion_tokens;
     c->finish_reason = strcmp(result->finish_reason, "length") == 0 ? "length" : "stop";
@@ -338,7 +338,7 @@ static void build_choices(mlcc_llm *llm, llm_request *r) {
             if (s->gen.has_seed) s->gen.seed = q->gen.seed + (uint64_t)j;
             s->owner = r;
             s->on_start = on_start;
-            s->on_text = on_text;
+            s->on_token = on_token;
             s->on_finish = on_finish;
         }
     (void)llm;
@@ -395,11 +395,27 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
     llm->open = r;
     atomic_fetch_add(&llm->requests_waiting, 1);
     if (request_id) *request_id = r->id;
-    /* held until every sequence is queued: an abort meanwhile cannot finish (and free) r */
+    /* held until every sequence is submitted: no callback can finish (and free) r meanwhile */
     pthread_mutex_lock(&r->lock);
     pthread_mutex_unlock(&llm->lock);
-    for (int i = 0; i < r->nchoices; i++) serve_sched_submit(llm->sched, &r->choices[i].seq);
+    int *refused = mlcc_xcalloc((size_t)r->nchoices, sizeof *refused);
+    char why[512] = "";
+    for (int i = 0; i < r->nchoices; i++)
+        if (serve_sched_submit(llm->sched, &r->choices[i].seq) != 0) {
+            refused[i] = 1;
+            snprintf(why, sizeof why, "%s", mlcc_last_error());
+        }
     pthread_mutex_unlock(&r->lock);
+    /* a sequence the engine refused finishes as an error (the others are then aborted) */
+    for (int i = 0; i < r->nchoices; i++)
+        if (refused[i]) {
+            mlcc_gen_result res;
+            memset(&res, 0, sizeof res);
+            res.finish_reason = "error";
+            snprintf(res.error, sizeof res.error, "%s", why);
+            on_finish(&r->choices[i].seq, &res);
+        }
+    free(refused);
     return 0;
 
 refused:
@@ -432,8 +448,13 @@ static serve_gauges gauges(mlcc_llm *llm) {
     serve_gauges g;
     g.running = atomic_load(&llm->requests_running);
     g.waiting = atomic_load(&llm->requests_waiting);
-    g.kv_tokens_used = atomic_load(&llm->kv_used);
-    g.kv_tokens_capacity = llm->runner.context_window;
+    mlcc_engine_stats st;
+    serve_sched_stats(llm->sched, &st);
+    g.kv_pages_used = st.total_pages - st.free_pages;
+    g.kv_pages_total = st.total_pages;
+    g.engine_running = st.running;
+    g.engine_waiting = st.waiting;
+    g.max_decode_batch = st.max_decode_batch;
     return g;
 }
 
@@ -467,6 +488,8 @@ void mlcc_llm_free_string(char *s) {
 
 typedef struct llm_options {
     int64_t max_seq;
+    int64_t max_batch; /* 0: the mode's */
+    const char *mode;
     int threads;
     const char *model_id;
     int max_waiting;
@@ -474,7 +497,7 @@ typedef struct llm_options {
 } llm_options;
 
 static int parse_options(const char *text, json_t **root_out, llm_options *o) {
-    *o = (llm_options){2048, 0, NULL, 256, 0};
+    *o = (llm_options){0, 0, "server", 0, NULL, 256, 0};
     *root_out = NULL;
     if (!text || !*text) return 0;
     json_error_t jerr;
@@ -488,15 +511,24 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
         if (strcmp(key, "model_id") == 0) {
             if (!json_is_string(v) || !json_string_length(v)) return mlcc_set_error("options: model_id: expected a non-empty string");
             o->model_id = json_string_value(v);
+        } else if (strcmp(key, "mode") == 0) {
+            const char *m = json_string_value(v);
+            if (!m || (strcmp(m, "interactive") && strcmp(m, "local") && strcmp(m, "server")))
+                return mlcc_set_error("options: mode: expected \"interactive\", \"local\" or \"server\"");
+            o->mode = m;
         } else if (strcmp(key, "quiet") == 0) {
             if (!json_is_boolean(v)) return mlcc_set_error("options: quiet: expected a boolean");
             o->quiet = json_is_true(v);
-        } else if (strcmp(key, "max_seq") == 0 || strcmp(key, "threads") == 0 || strcmp(key, "max_waiting") == 0) {
+        } else if (strcmp(key, "max_seq") == 0 || strcmp(key, "threads") == 0 || strcmp(key, "max_waiting") == 0 ||
+                   strcmp(key, "max_batch") == 0) {
             if (!json_is_integer(v)) return mlcc_set_error("options: %s: expected an integer", key);
             json_int_t x = json_integer_value(v);
             if (strcmp(key, "max_seq") == 0) {
                 if (x < 8 || x > (1 << 24)) return mlcc_set_error("options: max_seq: %lld is outside 8 to 16777216", (long long)x);
                 o->max_seq = x;
+            } else if (strcmp(key, "max_batch") == 0) {
+                if (x < 1 || x > 1024) return mlcc_set_error("options: max_batch: %lld is outside 1 to 1024", (long long)x);
+                o->max_batch = x;
             } else if (strcmp(key, "threads") == 0) {
                 if (x < 1 || x > 1024) return mlcc_set_error("options: threads: %lld is outside 1 to 1024", (long long)x);
                 o->threads = (int)x;
@@ -504,7 +536,7 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
                 if (x < 0 || x > 1000000) return mlcc_set_error("options: max_waiting: %lld is outside 0 to 1000000", (long long)x);
                 o->max_waiting = (int)x;
             }
-        } else return mlcc_set_error("options: unknown option '%s' (max_seq, threads, model_id, max_waiting, quiet)", key);
+        } else return mlcc_set_error("options: unknown option '%s' (max_seq, max_batch, mode, threads, model_id, max_waiting, quiet)", key);
     }
     return 0;
 }
@@ -520,8 +552,8 @@ static char *default_model_id(const char *model, const char *path) {
 }
 
 static void llm_free_parts(mlcc_llm *llm) {
+    if (llm->engine) mlcc_engine_free(llm->engine); /* finishes every open request */
     serve_sched_free(llm->sched);
-    if (llm->engine) mlcc_engine_free(llm->engine);
     if (llm->runner.impl) mlcc_model_runner_free(&llm->runner);
     if (llm->ct.tmpl) mlcc_chat_template_free(&llm->ct);
     if (llm->tok) mlcc_tokenizer_free(llm->tok);
@@ -540,20 +572,26 @@ static int load(mlcc_llm *llm, const char *model, const llm_options *o) {
     if (o->threads && mlcc_threadpool_set_size(o->threads) != 0) return -1;
     llm->model_id = o->model_id ? mlcc_xstrdup(o->model_id) : default_model_id(model, llm->path);
     if (!o->quiet) fprintf(stderr, "[mlcc] loading %s (compiled on first use, then cached) ...\n", llm->path);
-    mlcc_model_options mo = {o->max_seq};
+    mlcc_model_options mo = {.max_seq = o->max_seq, .max_batch = o->max_batch, .mode = o->mode};
     llm->model = mlcc_model_open(llm->path, &mo);
     if (!llm->model) return -1;
+    if (!o->quiet) {
+        char plan[512];
+        mlcc_plan_describe(&llm->model->plan, plan, sizeof plan);
+        fprintf(stderr, "[mlcc] %s\n", plan);
+    }
     llm->tok = mlcc_tokenizer_load(llm->path);
     if (!llm->tok) return -1;
     if (mlcc_conversation_template(llm->path, llm->tok, "chatml", &llm->ct) != 0) return -1;
-    llm->runner = mlcc_model_runner_new(llm->model);
+    if (mlcc_model_runner_init(&llm->runner, llm->model, 0) != 0) return -1;
     llm->engine = mlcc_engine_new(&llm->runner, llm->tok, llm->model->cfg.eos_ids, llm->model->cfg.n_eos);
     if (!llm->engine) return -1;
     llm->sched = serve_sched_new(llm->engine);
     if (!llm->sched) return -1;
     if (!o->quiet)
-        fprintf(stderr, "[mlcc] model '%s': vocabulary %d, context %d tokens, %d threads\n", llm->model_id,
-                llm->runner.vocab_size, llm->runner.context_window, mlcc_threadpool_size());
+        fprintf(stderr, "[mlcc] model '%s': vocabulary %d, context %d tokens, batch up to %d, %d threads\n",
+                llm->model_id, llm->runner.vocab_size, llm->runner.context_window, llm->runner.max_batch,
+                mlcc_threadpool_size());
     return 0;
 }
 
@@ -577,7 +615,6 @@ mlcc_llm *mlcc_llm_create(const char *model, const char *options_json, char **er
     llm->metrics = serve_metrics_new();
     llm->max_waiting = o.max_waiting;
     llm->created = (int64_t)time(NULL);
-    atomic_init(&llm->kv_used, 0);
     atomic_init(&llm->requests_waiting, 0);
     atomic_init(&llm->requests_running, 0);
     int rc = load(llm, model, &o);
@@ -596,8 +633,6 @@ void mlcc_llm_destroy(mlcc_llm *llm) {
     pthread_mutex_lock(&llm->lock);
     llm->shutting_down = 1;
     pthread_mutex_unlock(&llm->lock);
-    /* cancels what waits or runs; every request gets its final call */
-    serve_sched_free(llm->sched);
-    llm->sched = NULL;
+    /* the engine cancels what waits or runs; every request gets its final call */
     llm_free_parts(llm);
 }

@@ -100,6 +100,24 @@ static int usage_of(json_t *resp, const char *key) {
     return (int)json_integer_value(json_object_get(json_object_get(resp, "usage"), key));
 }
 
+static json_int_t metric2(mlcc_llm *llm, const char *outer, const char *key) {
+    char *m = mlcc_llm_metrics(llm);
+    json_t *j = json_loads(m, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(j, outer), key));
+    json_decref(j);
+    mlcc_llm_free_string(m);
+    return v;
+}
+
+static json_int_t metric(mlcc_llm *llm, const char *key) {
+    char *m = mlcc_llm_metrics(llm);
+    json_t *j = json_loads(m, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    mlcc_llm_free_string(m);
+    return v;
+}
+
 static json_t *meta;
 static char *greedy_text;
 static int nprompt_ref;
@@ -281,9 +299,11 @@ static void test_errors(mlcc_llm *llm) {
 }
 
 static void test_abort_and_metrics(mlcc_llm *llm) {
-    /* three choices of 200 tokens: the first request still runs when the metrics are read */
+    /* four choices of 200 tokens fill the batch of 4: the second request waits */
     const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"go on\"}], \"max_tokens\": 200, "
-                       "\"ignore_eos\": true, \"stream\": true, \"n\": 3}";
+                       "\"ignore_eos\": true, \"stream\": true, \"n\": 4}";
+    usleep(200000); /* the engine publishes its counters after each step: let the last one land */
+    json_int_t pages_before = metric2(llm, "kv_cache", "pages_used");
     collector running, waiting;
     collector_init(&running);
     collector_init(&waiting);
@@ -291,24 +311,18 @@ static void test_abort_and_metrics(mlcc_llm *llm) {
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &running, &id_running, NULL) == 0);
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &waiting, &id_waiting, NULL) == 0);
     CHECK(id_running != id_waiting);
-    /* the first is running once it streamed a content chunk */
-    for (int i = 0; i < 2000; i++) {
-        pthread_mutex_lock(&running.lock);
-        size_t n = json_array_size(running.events);
-        pthread_mutex_unlock(&running.lock);
-        if (n >= 3) break;
-        usleep(5000);
-    }
+    /* the first runs as one batch of four (the engine's counters lag a step: poll) */
+    for (int i = 0; i < 4000 && metric2(llm, "engine", "max_decode_batch") < 4; i++) usleep(2500);
     char *m = mlcc_llm_metrics(llm);
     json_t *mj = json_loads(m, 0, NULL);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 1);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 1);
-    CHECK(json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "tokens_used")) > 0);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "engine"), "max_decode_batch")), 4);
     json_decref(mj);
     mlcc_llm_free_string(m);
-    /* the waiting one finishes at once, on this thread */
+    /* the waiting one finishes at the engine's next step */
     CHECK(mlcc_llm_abort(llm, id_waiting) == 0);
-    CHECK_EQ_INT(waiting.done, 1);
+    wait_done(&waiting);
     CHECK_EQ_INT(waiting.status, 499);
     CHECK_EQ_INT((int)json_array_size(waiting.events), 1);
     CHECK(mlcc_llm_abort(llm, id_running) == 0);
@@ -320,12 +334,15 @@ static void test_abort_and_metrics(mlcc_llm *llm) {
     collector_free(&running);
     collector_free(&waiting);
 
+    /* the engine publishes its counters after its next step */
+    for (int i = 0; i < 4000 && metric2(llm, "kv_cache", "pages_used") > pages_before; i++) usleep(2500);
     m = mlcc_llm_metrics(llm);
     mj = json_loads(m, 0, NULL);
     CHECK_MSG(mj != NULL, "metrics: %s", m);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 0);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 0);
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "tokens_used")), 0);
+    /* the cancelled requests' pages went back to the pool (cached prefixes may have gone too) */
+    CHECK(json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "pages_used")) <= pages_before);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "requests"), "499")), 2);
     CHECK(json_integer_value(json_object_get(json_object_get(mj, "requests"), "400")) >= 15);
     CHECK(json_integer_value(json_object_get(json_object_get(mj, "time_to_first_token_seconds"), "count")) >= 5);
@@ -372,20 +389,11 @@ static void test_threads(mlcc_llm *llm) {
     }
 }
 
-static json_int_t metric(mlcc_llm *llm, const char *key) {
-    char *m = mlcc_llm_metrics(llm);
-    json_t *j = json_loads(m, 0, NULL);
-    json_int_t v = json_integer_value(json_object_get(j, key));
-    json_decref(j);
-    mlcc_llm_free_string(m);
-    return v;
-}
-
 /* A full queue: with max_waiting 1, a third request is refused with 429 while one runs and one
  * waits; both are then aborted. */
 static void test_queue_full(const char *model) {
     char *err = NULL;
-    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true, \"max_waiting\": 1}", &err);
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true, \"max_waiting\": 1, \"max_batch\": 1}", &err);
     CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
     if (!llm) return;
     const char *body = "{\"prompt\": [1, 2, 3], \"max_tokens\": 200, \"ignore_eos\": true, \"n\": 3}";
@@ -417,7 +425,7 @@ static void test_gguf(void) {
         free(path);
         return;
     }
-    mlcc_llm *llm = mlcc_llm_create(path, "{\"max_seq\": 256, \"quiet\": true}", &err);
+    mlcc_llm *llm = mlcc_llm_create(path, "{\"max_seq\": 256, \"max_batch\": 4, \"quiet\": true}", &err);
     CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
     if (llm) {
         CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3-f16.gguf");
@@ -463,7 +471,7 @@ int main(void) {
     nprompt_ref = (int)json_array_size(json_object_get(meta, "prompt_ids"));
     test_create_errors();
     char *err = NULL;
-    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true}", &err);
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"max_batch\": 4, \"quiet\": true}", &err);
     CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
     if (llm) {
         CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3");
