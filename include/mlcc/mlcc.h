@@ -15,7 +15,8 @@
  * Requests (the bodies of OpenAI's /v1/chat/completions and /v1/completions): model, messages
  * (string content or text content parts) or prompt (a string, strings, token ids, or arrays of
  * token ids), max_tokens / max_completion_tokens, temperature, top_p, n, stop, seed,
- * presence_penalty, frequency_penalty, logit_bias, stream, stream_options.include_usage, user,
+ * presence_penalty, frequency_penalty, logit_bias, logprobs / top_logprobs, stream,
+ * stream_options.include_usage, user,
  * and the extensions top_k, min_p, repetition_penalty, ignore_eos. Unknown fields are ignored;
  * a field of the wrong type or out of range is refused with an OpenAI error object naming it
  * ("param").

@@ -62,6 +62,8 @@ typedef struct llm_choice {
     const char *finish_reason;
     int completion_tokens;
     double last_token_time;
+    json_t *logprobs;        /* entries not yet sent (streaming) or all of them */
+    size_t logprobs_offset;  /* completions' text_offset */
 } llm_choice;
 
 typedef struct llm_request {
@@ -101,6 +103,7 @@ static void request_unref(llm_request *r) {
     for (int i = 0; i < r->nchoices; i++) {
         sb_free(&r->choices[i].text);
         sb_free(&r->choices[i].pending);
+        json_decref(r->choices[i].logprobs);
     }
     for (int i = 0; i < r->nprompt_ids; i++) free(r->prompt_ids[i]);
     free(r->prompt_ids);
@@ -128,6 +131,31 @@ static void deliver(llm_request *r, char *json, int status, int final) {
     free(json);
 }
 
+/* The logprobs entries gathered so far as a choice's "logprobs" value (NULL when the request
+ * asked for none); the list starts again. */
+static json_t *take_logprobs(llm_request *r, llm_choice *c) {
+    if (!r->req.logprobs) return NULL;
+    json_t *v = serve_logprobs_value(r->req.kind, c->logprobs, &c->logprobs_offset);
+    c->logprobs = json_array();
+    return v;
+}
+
+static void add_logprob_entry(llm_request *r, llm_choice *c, const mlcc_engine_event *ev) {
+    mlcc_tokenizer *tok = r->llm->tok;
+    size_t len = 0;
+    char *text = mlcc_tokenizer_decode(tok, &ev->token, 1, 0, &len);
+    char *tops[MLCC_MAX_TOP_LOGPROBS];
+    int ntop = ev->ntop < MLCC_MAX_TOP_LOGPROBS ? ev->ntop : MLCC_MAX_TOP_LOGPROBS;
+    for (int i = 0; i < ntop; i++) {
+        tops[i] = mlcc_tokenizer_decode(tok, &ev->top_ids[i], 1, 0, NULL);
+        if (!tops[i]) tops[i] = mlcc_xstrdup("");
+    }
+    json_array_append_new(c->logprobs, serve_logprob_entry(text ? text : "", text ? len : 0, ev->logprob,
+                                                           (const char *const *)tops, ev->top_logprobs, ntop));
+    for (int i = 0; i < ntop; i++) free(tops[i]);
+    free(text);
+}
+
 static void on_start(serve_seq *seq) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
@@ -138,7 +166,7 @@ static void on_start(serve_seq *seq) {
         atomic_fetch_add(&r->llm->requests_running, 1);
     }
     if (r->req.stream && r->req.kind == SERVE_CHAT && !r->failed && !r->cancelled)
-        deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL), 200, 0);
+        deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL, NULL), 200, 0);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -156,6 +184,7 @@ static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
             serve_metrics_observe_ttft(llm->metrics, t - r->submit_time);
         } else if (c->last_token_time > 0) serve_metrics_observe_itl(llm->metrics, t - c->last_token_time);
         c->last_token_time = t;
+        if (r->req.logprobs) add_logprob_entry(r, c, ev);
     }
     if (len == 0) {
         pthread_mutex_unlock(&r->lock);
@@ -167,7 +196,8 @@ static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
         sb_append_n(&c->pending, text, len);
         size_t ready = serve_utf8_complete_prefix(c->pending.data, c->pending.len);
         if (ready) {
-            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, ready, NULL), 200, 0);
+            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, ready, NULL, take_logprobs(r, c)), 200,
+                    0);
             memmove(c->pending.data, c->pending.data + ready, c->pending.len - ready);
             c->pending.len -= ready;
         }
@@ -207,9 +237,10 @@ static int finish_request(llm_request *r, char *last_chunk) {
         serve_choice *choices = mlcc_xmalloc(sizeof *choices * (size_t)r->nchoices);
         for (int i = 0; i < r->nchoices; i++) {
             llm_choice *c = &r->choices[i];
-            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason};
+            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason, take_logprobs(r, c)};
         }
         deliver(r, serve_response_json(&r->info, choices, r->nchoices, &usage), 200, 1);
+        for (int i = 0; i < r->nchoices; i++) json_decref(choices[i].logprobs);
         free(choices);
     }
     return status;
@@ -231,10 +262,13 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     char *last_chunk = NULL;
     if (r->req.stream && !r->failed && !r->cancelled) {
         if (c->pending.len) { /* what remains is not valid UTF-8; sent replaced */
-            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL), 200, 0);
+            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL, take_logprobs(r, c)),
+                    200, 0);
             sb_clear(&c->pending);
         }
-        last_chunk = serve_chunk_json(&r->info, c->index, 0, NULL, 0, c->finish_reason);
+        /* entries of tokens whose text never came (held back, then dropped by a stop string) */
+        json_t *rest = r->req.logprobs && json_array_size(c->logprobs) ? take_logprobs(r, c) : NULL;
+        last_chunk = serve_chunk_json(&r->info, c->index, 0, NULL, 0, c->finish_reason, rest);
     }
     int last = --r->outstanding == 0;
     if (!last && last_chunk) {
@@ -326,6 +360,7 @@ static void build_choices(mlcc_llm *llm, llm_request *r) {
         for (int j = 0; j < q->n; j++) {
             llm_choice *c = &r->choices[p * q->n + j];
             c->req = r;
+            c->logprobs = json_array();
             c->index = p * q->n + j;
             c->prompt_index = p;
             serve_seq *s = &c->seq;

@@ -2,7 +2,7 @@
  * and template (testdata/models/tm-llama3): greedy chat and completion text equal to
  * transformers' greedy continuation (meta.json greedy_ids, decoded), usage equal to the
  * reference prompt length, streaming chunks in OpenAI's shapes, stop strings, seeded
- * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics,
+ * reproducibility, n=2, logprobs, errors naming the field, aborting waiting and running requests, metrics,
  * requests from several threads at once, a full queue (429), and the same model as a GGUF file. */
 #include <pthread.h>
 #include <stdio.h>
@@ -194,6 +194,65 @@ static void test_greedy(mlcc_llm *llm) {
     resp = last_event(&c);
     CHECK_EQ_INT(usage_of(resp, "prompt_tokens"), nprompt_ref);
     CHECK_EQ_STR(choice_text(resp, 0, 0), greedy_text);
+    collector_free(&c);
+    json_decref(req);
+}
+
+/* logprobs: one entry per generated token; greedy picks the most likely token, so each entry's
+ * logprob is its first alternative's. Chat (whole and streamed) and completions shapes. */
+static void check_chat_entries(json_t *content, int want, int ntop) {
+    CHECK_EQ_INT((int)json_array_size(content), want);
+    size_t i;
+    json_t *e;
+    json_array_foreach(content, i, e) {
+        double lp = json_real_value(json_object_get(e, "logprob"));
+        json_t *top = json_object_get(e, "top_logprobs");
+        CHECK(lp <= 0 && json_is_string(json_object_get(e, "token")) && json_is_array(json_object_get(e, "bytes")));
+        CHECK_EQ_INT((int)json_array_size(top), ntop);
+        json_t *first = json_array_get(top, 0);
+        CHECK_NEAR(json_real_value(json_object_get(first, "logprob")), lp, 1e-9);
+        CHECK_EQ_STR(json_string_value(json_object_get(first, "token")), json_string_value(json_object_get(e, "token")));
+        for (size_t k = 1; k < json_array_size(top); k++)
+            CHECK(json_real_value(json_object_get(json_array_get(top, k), "logprob")) <=
+                  json_real_value(json_object_get(json_array_get(top, k - 1), "logprob")));
+    }
+}
+
+static void test_logprobs(mlcc_llm *llm) {
+    collector c;
+    json_t *req = chat_request(16);
+    json_object_set_new(req, "logprobs", json_true());
+    json_object_set_new(req, "top_logprobs", json_integer(3));
+    CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+    json_t *ch = json_array_get(json_object_get(last_event(&c), "choices"), 0);
+    check_chat_entries(json_object_get(json_object_get(ch, "logprobs"), "content"), 16, 3);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(ch, "message"), "content")), greedy_text);
+    collector_free(&c);
+    /* streamed: the entries spread over the chunks add up to one per token */
+    json_object_set_new(req, "stream", json_true());
+    CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+    json_t *all = json_array();
+    for (size_t i = 0; i < json_array_size(c.events); i++) {
+        json_t *chunk_choice = json_array_get(json_object_get(json_array_get(c.events, i), "choices"), 0);
+        json_t *content = json_object_get(json_object_get(chunk_choice, "logprobs"), "content");
+        if (content) json_array_extend(all, content);
+    }
+    check_chat_entries(all, 16, 3);
+    json_decref(all);
+    collector_free(&c);
+    json_decref(req);
+    /* completions: tokens, token_logprobs, top_logprobs (dicts), text_offset */
+    req = json_pack("{s:O,s:f,s:i,s:i}", "prompt", json_object_get(meta, "prompt_ids"), "temperature", 0.0, "max_tokens",
+                    16, "logprobs", 2);
+    CHECK(run(llm, MLCC_LLM_COMPLETION, req, &c, NULL) == 0);
+    json_t *lp = json_object_get(json_array_get(json_object_get(last_event(&c), "choices"), 0), "logprobs");
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "tokens")), 16);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "token_logprobs")), 16);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "text_offset")), 16);
+    json_t *tops = json_object_get(lp, "top_logprobs");
+    CHECK_EQ_INT((int)json_array_size(tops), 16);
+    CHECK(json_object_size(json_array_get(tops, 0)) >= 1 && json_object_size(json_array_get(tops, 0)) <= 2);
+    CHECK_EQ_INT((int)json_integer_value(json_array_get(json_object_get(lp, "text_offset"), 0)), 0);
     collector_free(&c);
     json_decref(req);
 }
@@ -477,6 +536,7 @@ int main(void) {
         CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3");
         test_greedy(llm);
         test_stop(llm);
+        test_logprobs(llm);
         test_seed(llm);
         test_errors(llm);
         test_abort_and_metrics(llm);

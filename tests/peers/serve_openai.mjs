@@ -107,6 +107,13 @@ async function testChat() {
   eq(finish, 'length', 'chat stream: finish_reason');
   eq(usage?.prompt_tokens, promptTokens, 'chat stream: usage');
 
+  // logprobs: one entry per token; greedy takes the most likely token, its first alternative
+  const lp = await client.chat.completions.create(chatGreedy(16, { logprobs: true, top_logprobs: 2 }));
+  const entries = lp.choices[0].logprobs?.content ?? [];
+  eq(entries.length, 16, 'logprobs: one entry per token');
+  check(entries.every((e) => e.top_logprobs.length === 2 && e.top_logprobs[0].token === e.token &&
+                      Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-9 && e.logprob <= 0), 'logprobs: greedy = top alternative', entries[0]);
+
   // the SDK's own stream accumulator
   const runner = client.chat.completions.stream(chatGreedy(16));
   const final = await runner.finalChatCompletion();
