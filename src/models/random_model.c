@@ -321,6 +321,15 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
     return rc;
 }
 
+int mlcc_random_model_describe(const char *config, int64_t *params, int *tensors) {
+    random_model r;
+    int rc = read_model(&r, config);
+    *params = 0, *tensors = rc == 0 ? r.params.n : 0;
+    for (int i = 0; rc == 0 && i < r.params.n; i++) *params += param_count(&r.params.items[i]);
+    free_model(&r);
+    return rc;
+}
+
 int mlcc_random_model_write(const mlcc_random_model_spec *s) {
     random_model r;
     int rc = read_model(&r, s->config);

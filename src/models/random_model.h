@@ -22,6 +22,10 @@ typedef struct mlcc_random_model_spec {
 /* 0, or -1 + error naming the config field, the unsupported combination or the file. */
 int mlcc_random_model_write(const mlcc_random_model_spec *spec);
 
+/* The size of the model a config describes, without writing anything: its parameters and
+ * tensors. 0, or -1 + error naming the config field. */
+int mlcc_random_model_describe(const char *config, int64_t *params, int *tensors);
+
 /* Fills x[n] with the values of the tensor `name` (what the writer stores before rounding):
  * norm weights near 1 (near 0 where the architecture adds 1), others uniform with standard
  * deviation `std`. */

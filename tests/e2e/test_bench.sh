@@ -90,6 +90,20 @@ check '[ $rc -eq 1 ] && grep -q "cannot be written as GGUF" "$T/e.out"' "$(cat "
 echo '{"model_type": "llama", "hidden_size": 64}' >"$T/badcfg.json"
 "$MLCC" debug random-model --config "$T/badcfg.json" --out "$T/y" >"$T/e.out" 2>&1; rc=$?
 check '[ $rc -eq 1 ] && grep -q "badcfg.json: missing field" "$T/e.out"' "$(cat "$T/e.out")"
+# bench/configs: the shapes of the public models, checked by their published parameter counts
+while read -r name count; do
+    out=$("$MLCC" debug random-model --config "$SRC/bench/configs/$name.json" --dry-run 2>&1)
+    check '[ "${out%% *}" = "$count" ]' "$name: $out"
+done <<'COUNTS'
+Llama-3-8B 8030261248
+Llama-3.2-1B 1235814400
+Qwen2.5-7B 7615616512
+Qwen2.5-0.5B 494032768
+Mistral-7B 7241732096
+Gemma-2-2B 2614341888
+Phi-3-mini 3821079552
+TinyLlama-1.1B 1100048384
+COUNTS
 # bench on random weights of a config (qwen2: biases; the GGUF form too)
 "$MLCC" bench --random-weights "$DATA/hf-tiny/qwen2/config.json" --prompt-len 8 --gen-len 4 --batch 2 --repeat 1 --json >"$T/rw.out" 2>"$T/rw.err"; rc=$?
 check '[ $rc -eq 0 ] && [ "$(py "$T/rw.out" "j[\"decode_tok_s\"][\"2\"] > 0")" = True ]' "$(tail -3 "$T/rw.err")"
