@@ -274,7 +274,9 @@ static void measure_floors(floors *f) {
     if (g > f->gemm) f->gemm = g;
 }
 
-static int run_bench(bench_args *a, const char *path) {
+/* temporary: the random-weight folder, removed once loaded (so an interrupted run leaves
+ * nothing behind); NULL for a user's model */
+static int run_bench(bench_args *a, const char *path, const char *temporary) {
     mlcc_bench_options *o = &a->opt;
     int maxb = max_batch(o);
     int64_t need = (int64_t)a->prompt_len + a->gen_len + 1;
@@ -300,6 +302,7 @@ static int run_bench(bench_args *a, const char *path) {
     }
     tok = mlcc_tokenizer_load(path);
     if (!tok) tok = synthetic_vocab_tokenizer(m->cfg.vocab); /* no tokenizer: ids are all the bench needs */
+    if (temporary) nftw(temporary, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     if (tok) e = mlcc_engine_new(&runner, tok, m->cfg.eos_ids, m->cfg.n_eos);
     if (e) {
         floors f = {0};
@@ -358,7 +361,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "mlcc bench: %s\n", mlcc_last_error());
         return 1;
     }
-    int rc = run_bench(&a, path);
+    int rc = run_bench(&a, path, a.random_config ? path : NULL);
     if (rc) fprintf(stderr, "mlcc bench: %s\n", mlcc_last_error());
     if (a.random_config) nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(path);

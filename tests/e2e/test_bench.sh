@@ -110,6 +110,25 @@ check '[ $rc -eq 0 ] && [ "$(py "$T/rw.out" "j[\"decode_tok_s\"][\"2\"] > 0")" =
 "$MLCC" bench "$T/rand-q8_0.gguf" --prompt-len 8 --gen-len 4 --batch 1 --repeat 1 --json >"$T/gg.out" 2>"$T/gg.err"; rc=$?
 check '[ $rc -eq 0 ] && [ "$(py "$T/gg.out" "j[\"prefill_tok_s\"] > 0")" = True ]' "$(tail -3 "$T/gg.err")"
 
+# llama.cpp itself reads the GGUF files (when bench/llamacpp's peer is installed: it is large, so
+# not one of the test peers) and its greedy tokens equal mlcc's on the same file: all 8 for
+# F32 / F16; for Q8_0 / Q4_0 the first 3, since llama.cpp also rounds the activations to 8 bits
+# in its quantized dot products, which may flip a near-tie later on
+NLC=$SRC/bench/llamacpp
+if [ -d "$NLC/node_modules/node-llama-cpp" ] && command -v node >/dev/null; then
+    for q in f32 f16 q8_0 q4_0; do
+        (cd "$NLC" && timeout 120 node llamacpp_bench.mjs "$T/rand-$q.gguf" --check) >"$T/nlc.out" 2>"$T/nlc.err"
+        check '[ "$(py "$T/nlc.out" "j[\"loaded\"]")" = True ]' "llama.cpp on $q: $(tail -3 "$T/nlc.err")"
+        ids=$(py "$T/nlc.out" "\",\".join(map(str, j[\"prompt\"]))")
+        want=$(py "$T/nlc.out" "j[\"tokens\"]")
+        got=$("$MLCC" debug generate --model "$T/rand-$q.gguf" --tokens "$ids" --max-tokens 8 2>&1)
+        case $q in f32 | f16) n=8 ;; *) n=3 ;; esac
+        check '[ "$(echo "$got" | cut -d, -f1-$n)" = "$(echo "$want" | cut -d, -f1-$n)" ]' "$q: llama.cpp $want, mlcc $got"
+    done
+else
+    echo "note: llama.cpp parity skipped (cd bench/llamacpp && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install)"
+fi
+
 # ---- bench serve against a stand-in server ----
 start_server() {
     rm -f "$T/port"
