@@ -23,6 +23,8 @@
 #include "engine/bench_floor.h"
 #include "engine/engine.h"
 #include "hub/hub.h"
+#include "loader/gguf.h"
+#include "loader/safetensors.h"
 #include "models/model.h"
 #include "models/random_model.h"
 #include "models/runner.h"
@@ -152,6 +154,7 @@ typedef struct model_costs {
     double head_params;        /* lm_head (or the tied embedding) */
     double attn_flops_per_ctx; /* flops per token per context position: q.k and p.v */
     double file_params;        /* all parameters */
+    double file_bytes;         /* weight bytes of a decode step as the file stores them */
 } model_costs;
 
 static model_costs model_costs_of(const mlcc_model *m) {
@@ -173,12 +176,41 @@ static model_costs model_costs_of(const mlcc_model *m) {
     return c;
 }
 
+/* Bytes a decode step would read with the weights as the file stores them (F16, Q4_0, ...):
+ * the floor of an engine that computes on the stored format, such as llama.cpp on the same
+ * GGUF. 0 when the file cannot be read. */
+static double file_weight_bytes(const char *path) {
+    double total = 0;
+    size_t len = strlen(path);
+    if (len > 5 && !strcmp(path + len - 5, ".gguf")) {
+        mlcc_gguf *g = mlcc_gguf_open(path);
+        if (!g) return 0;
+        int untied = mlcc_gguf_find_tensor(g, "output.weight") != NULL;
+        for (uint64_t i = 0; i < g->n_tensors; i++) {
+            const mlcc_gguf_tensor *t = &g->tensors[i];
+            if (!(untied && t->name.len == 17 && !memcmp(t->name.data, "token_embd.weight", 17))) total += (double)t->n_bytes;
+        }
+        mlcc_gguf_close(g);
+        return total;
+    }
+    mlcc_safetensors *st = safetensors_open(path);
+    if (!st) return 0;
+    int untied = safetensors_find(st, "lm_head.weight") != NULL;
+    for (size_t i = 0; i < safetensors_count(st); i++) {
+        const mlcc_st_tensor *t = safetensors_at(st, i);
+        if (!(untied && !strcmp(t->name, "model.embed_tokens.weight"))) total += (double)t->nbytes;
+    }
+    safetensors_close(st);
+    return total;
+}
+
 /* ---- output ---- */
 
 typedef struct floors {
     double bandwidth, gemm;
     const char *gemm_impl;
     double prefill, decode[MLCC_BENCH_MAX_BATCHES];
+    double decode_file; /* batch 1, bandwidth over the file's bytes per step */
     const char *decode_bound[MLCC_BENCH_MAX_BATCHES];
 } floors;
 
@@ -187,6 +219,7 @@ static void compute_floors(const bench_args *a, const model_costs *c, floors *f)
     f->prefill = f->gemm / prefill_flops;
     double ctx = a->prompt_len + a->gen_len / 2.0; /* the average context while decoding */
     double decode_flops = 2 * (c->matmul_params + c->head_params) + c->attn_flops_per_ctx * ctx;
+    f->decode_file = c->file_bytes > 0 ? f->bandwidth / (c->file_bytes + c->kv_bytes_per_pos * ctx) : 0;
     for (int i = 0; i < a->opt.nbatch; i++) {
         double b = a->opt.batches[i];
         double mem = b * f->bandwidth / (c->weight_bytes + b * c->kv_bytes_per_pos * ctx);
@@ -216,6 +249,9 @@ static void print_text(const bench_args *a, const mlcc_bench_result *r, const fl
                d->tok_s / f->decode[i], d->itl_p50_ms, d->itl_p99_ms, d->ttft_p50_ms,
                d->steady ? "" : "  (no steady window: whole-run average)");
     }
+    if (f->decode_file > 0)
+        printf("with the weights as the file stores them (%.1f MB per step), the batch-1 decode floor is %.2f tok/s\n",
+               c->file_bytes / 1e6, f->decode_file);
     printf("peak host memory: %.1f MB\n", peak_rss_mb());
 }
 
@@ -255,6 +291,8 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
                           "gemm_gflop_s", f->gemm / 1e9, "gemm_impl", f->gemm_impl, "weight_mb_per_step", c->weight_bytes / 1e6,
                           "kv_kb_per_token", c->kv_bytes_per_pos / 1e3, "params_m", c->file_params / 1e6);
     json_object_set_new(o, "decode_steady", steady);
+    json_object_set_new(o, "file_weight_mb_per_step", json_real(c->file_bytes / 1e6));
+    json_object_set_new(o, "floor_decode_file_tok_s", json_real(f->decode_file));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", text);
     free(text);
@@ -300,6 +338,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         mlcc_model_free(m);
         return -1;
     }
+    double file_bytes = file_weight_bytes(path);
     tok = mlcc_tokenizer_load(path);
     if (!tok) tok = synthetic_vocab_tokenizer(m->cfg.vocab); /* no tokenizer: ids are all the bench needs */
     if (temporary) nftw(temporary, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -316,6 +355,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
             progress_line("measuring memory bandwidth and GEMM rate again (the best of both runs counts)");
             measure_floors(&f);
             model_costs c = model_costs_of(m);
+            c.file_bytes = file_bytes;
             compute_floors(a, &c, &f);
             print_text(a, &r, &f, &c);
             if (a->json) print_json(a, &r, &f, &c);
