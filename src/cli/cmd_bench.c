@@ -37,13 +37,14 @@ int cmd_bench_serve(int argc, char **argv);
 typedef struct bench_args {
     const char *model, *random_config;
     int prompt_len, gen_len, threads, json, repeat;
+    int floor_mb; /* the buffer of the bandwidth floor */
     mlcc_bench_options opt;
     uint64_t seed;
 } bench_args;
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
-               "                  [--device cpu] [--repeat 3] [--seed S] [--json]\n"
+               "                  [--device cpu] [--repeat 3] [--seed S] [--floor-mb 256] [--json]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
                "\n"
@@ -53,7 +54,8 @@ static void usage(FILE *f) {
                "tokens/s for each batch size (b concurrent requests, steady decode steps only) with inter-token\n"
                "latency p50/p99, peak host memory; and in the same run the memory bandwidth and a GEMM rate,\n"
                "giving the fastest decode and prefill this machine allows and the ratio to them. --json prints\n"
-               "one JSON object as the last line.\n");
+               "one JSON object as the last line. --floor-mb: the buffer the bandwidth is read from (keep it well\n"
+               "above the last-level cache).\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
@@ -83,7 +85,7 @@ static int parse_batches(const char *s, mlcc_bench_options *o) {
 
 static int parse_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
-    a->prompt_len = 512, a->gen_len = 128, a->repeat = 3;
+    a->prompt_len = 512, a->gen_len = 128, a->repeat = 3, a->floor_mb = 256;
     int have_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -92,6 +94,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(s, "--gen-len") && has) rc = parse_int(s, argv[++i], 2, 1 << 20, &a->gen_len);
         else if (!strcmp(s, "--threads") && has) rc = parse_int(s, argv[++i], 1, 4096, &a->threads);
         else if (!strcmp(s, "--repeat") && has) rc = parse_int(s, argv[++i], 1, 1000, &a->repeat);
+        else if (!strcmp(s, "--floor-mb") && has) rc = parse_int(s, argv[++i], 1, 1 << 20, &a->floor_mb);
         else if (!strcmp(s, "--batch") && has) rc = parse_batches(argv[++i], &a->opt), have_batch = 1;
         else if (!strcmp(s, "--random-weights") && has) a->random_config = argv[++i];
         else if (!strcmp(s, "--json")) a->json = 1;
@@ -266,11 +269,13 @@ static json_t *by_batch(const mlcc_bench_result *r, const double *v) {
 }
 
 static void print_json(const bench_args *a, const mlcc_bench_result *r, const floors *f, const model_costs *c) {
-    double tok[MLCC_BENCH_MAX_BATCHES], ratio[MLCC_BENCH_MAX_BATCHES], p50[MLCC_BENCH_MAX_BATCHES], p99[MLCC_BENCH_MAX_BATCHES];
+    double tok[MLCC_BENCH_MAX_BATCHES], ratio[MLCC_BENCH_MAX_BATCHES], p50[MLCC_BENCH_MAX_BATCHES], p99[MLCC_BENCH_MAX_BATCHES],
+        widest[MLCC_BENCH_MAX_BATCHES];
     json_t *bound = json_object(), *steady = json_object(), *batches = json_array();
     for (int i = 0; i < r->ndecode; i++) {
         const mlcc_bench_decode *d = &r->decode[i];
         tok[i] = d->tok_s, ratio[i] = d->tok_s / f->decode[i], p50[i] = d->itl_p50_ms, p99[i] = d->itl_p99_ms;
+        widest[i] = d->max_decode_batch;
         char k[16];
         snprintf(k, sizeof k, "%d", d->batch);
         json_object_set_new(bound, k, json_string(f->decode_bound[i]));
@@ -291,6 +296,7 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
                           "gemm_gflop_s", f->gemm / 1e9, "gemm_impl", f->gemm_impl, "weight_mb_per_step", c->weight_bytes / 1e6,
                           "kv_kb_per_token", c->kv_bytes_per_pos / 1e3, "params_m", c->file_params / 1e6);
     json_object_set_new(o, "decode_steady", steady);
+    json_object_set_new(o, "max_decode_batch", by_batch(r, widest)); /* the widest decode step so far (a check that b ran together) */
     json_object_set_new(o, "file_weight_mb_per_step", json_real(c->file_bytes / 1e6));
     json_object_set_new(o, "floor_decode_file_tok_s", json_real(f->decode_file));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -305,10 +311,11 @@ static void progress_line(const char *line) {
     fprintf(stderr, "[mlcc bench] %s\n", line);
 }
 
-static void measure_floors(floors *f) {
-    double bw = mlcc_bench_read_bandwidth((size_t)256 << 20, 5);
+/* A small --floor-mb (tests) also shrinks the GEMM; the figures are then only smoke. */
+static void measure_floors(const bench_args *a, floors *f) {
+    double bw = mlcc_bench_read_bandwidth((size_t)a->floor_mb << 20, 5);
     if (bw > f->bandwidth) f->bandwidth = bw;
-    double g = mlcc_bench_gemm_rate(1024, 3, &f->gemm_impl);
+    double g = mlcc_bench_gemm_rate(a->floor_mb >= 64 ? 1024 : 256, 3, &f->gemm_impl);
     if (g > f->gemm) f->gemm = g;
 }
 
@@ -346,14 +353,14 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     if (e) {
         floors f = {0};
         progress_line("measuring memory bandwidth and GEMM rate");
-        measure_floors(&f);
+        measure_floors(a, &f);
         o->prompt_len = a->prompt_len, o->gen_len = a->gen_len, o->repeat = a->repeat, o->seed = a->seed ^ 0x5eed;
         o->vocab = (int)m->cfg.vocab;
         mlcc_bench_result r;
         rc = mlcc_bench_run(e, o, &r, progress_line);
         if (rc == 0) {
             progress_line("measuring memory bandwidth and GEMM rate again (the best of both runs counts)");
-            measure_floors(&f);
+            measure_floors(a, &f);
             model_costs c = model_costs_of(m);
             c.file_bytes = file_bytes;
             compute_floors(a, &c, &f);

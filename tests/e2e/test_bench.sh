@@ -2,7 +2,7 @@
 # test_bench.sh - `mlcc bench`, `mlcc debug random-model` and `mlcc bench serve`, end to end:
 #  - bench on a tiny fixture with --json: the last line parses and every figure is a positive
 #    number (speeds, floors, latencies, memory), the batch sizes are the ones asked for, and the
-#    engine really decoded the largest batch in one step (max_decode_batch in the text output);
+#    engine really decoded the 3 requests of batch 3 in one step (max_decode_batch);
 #  - random-model writes a Hugging Face folder that `mlcc debug logits` runs, and GGUF files of
 #    the same seed whose logits match the folder's: exactly for F32 (names, shapes and the q/k
 #    row permutation are right), within the quantization error for F16 / Q8_0 / Q4_0; a
@@ -33,7 +33,7 @@ check() { if eval "$1"; then ok; else bad "$1${2:+ ($2)}"; fi; }
 py() { python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print($2)" "$1" 2>&1; }
 
 # ---- mlcc bench --json ----
-"$MLCC" bench "$TINY" --prompt-len 12 --gen-len 6 --batch 1,3 --repeat 1 --seed 3 --json >"$T/bench.out" 2>"$T/bench.err"; rc=$?
+"$MLCC" bench "$TINY" --prompt-len 12 --gen-len 6 --batch 1,3 --repeat 1 --seed 3 --floor-mb 16 --json >"$T/bench.out" 2>"$T/bench.err"; rc=$?
 check '[ $rc -eq 0 ]' "$(cat "$T/bench.err")"
 check '[ "$(py "$T/bench.out" "sorted(j[\"decode_tok_s\"].keys()) == [\"1\", \"3\"]")" = True ]' "$(tail -1 "$T/bench.out")"
 for key in prefill_tok_s floor_decode_tok_s floor_prefill_tok_s ttft_ms itl_p50_ms itl_p99_ms peak_rss_mb bandwidth_gb_s gemm_gflop_s weight_mb_per_step; do
@@ -44,6 +44,7 @@ check '[ "$(py "$T/bench.out" "j[\"batches\"] == [1, 3] and j[\"prompt_len\"] ==
 # the floor of batch 3 is above that of batch 1 (the weights are read once per step for all)
 check '[ "$(py "$T/bench.out" "j[\"floor_decode_tok_s_by_batch\"][\"3\"] > j[\"floor_decode_tok_s_by_batch\"][\"1\"]")" = True ]'
 check 'grep -q "^floors: memory read" "$T/bench.out"'
+check '[ "$(py "$T/bench.out" "j[\"max_decode_batch\"] == {\"1\": 1, \"3\": 3} and all(j[\"decode_steady\"].values())")" = True ]' "$(tail -1 "$T/bench.out")"
 # bad options: clear errors, exit 2
 "$MLCC" bench "$TINY" --batch 0 >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q -- "--batch" "$T/e.out"' "$(cat "$T/e.out")"
 "$MLCC" bench >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ]'
@@ -105,9 +106,9 @@ Phi-3-mini 3821079552
 TinyLlama-1.1B 1100048384
 COUNTS
 # bench on random weights of a config (qwen2: biases; the GGUF form too)
-"$MLCC" bench --random-weights "$DATA/hf-tiny/qwen2/config.json" --prompt-len 8 --gen-len 4 --batch 2 --repeat 1 --json >"$T/rw.out" 2>"$T/rw.err"; rc=$?
+"$MLCC" bench --random-weights "$DATA/hf-tiny/qwen2/config.json" --prompt-len 8 --gen-len 4 --batch 2 --repeat 1 --floor-mb 16 --json >"$T/rw.out" 2>"$T/rw.err"; rc=$?
 check '[ $rc -eq 0 ] && [ "$(py "$T/rw.out" "j[\"decode_tok_s\"][\"2\"] > 0")" = True ]' "$(tail -3 "$T/rw.err")"
-"$MLCC" bench "$T/rand-q8_0.gguf" --prompt-len 8 --gen-len 4 --batch 1 --repeat 1 --json >"$T/gg.out" 2>"$T/gg.err"; rc=$?
+"$MLCC" bench "$T/rand-q8_0.gguf" --prompt-len 8 --gen-len 4 --batch 1 --repeat 1 --floor-mb 16 --json >"$T/gg.out" 2>"$T/gg.err"; rc=$?
 check '[ $rc -eq 0 ] && [ "$(py "$T/gg.out" "j[\"prefill_tok_s\"] > 0")" = True ]' "$(tail -3 "$T/gg.err")"
 # Q8_0 stores 34 bytes per 32 weights: the file's bytes per step are about 34/128 of the float32 ones
 check '[ "$(py "$T/gg.out" "0.2 < j[\"file_weight_mb_per_step\"] / j[\"weight_mb_per_step\"] < 0.35 and j[\"floor_decode_file_tok_s\"] > j[\"floor_decode_tok_s\"]")" = True ]' "$(tail -1 "$T/gg.out")"
