@@ -44,7 +44,7 @@ typedef struct bench_args {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
-               "                  [--device cpu] [--repeat 3] [--seed S] [--floor-mb 256] [--json]\n"
+               "                  [--device cpu] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
                "\n"
@@ -54,8 +54,8 @@ static void usage(FILE *f) {
                "tokens/s for each batch size (b concurrent requests, steady decode steps only) with inter-token\n"
                "latency p50/p99, peak host memory; and in the same run the memory bandwidth and a GEMM rate,\n"
                "giving the fastest decode and prefill this machine allows and the ratio to them. --json prints\n"
-               "one JSON object as the last line. --floor-mb: the buffer the bandwidth is read from (keep it well\n"
-               "above the last-level cache).\n");
+               "one JSON object as the last line. --floor-mb: the buffer the bandwidth is read from (default twice\n"
+               "the last-level cache, 256..2048 MB).\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
@@ -83,9 +83,17 @@ static int parse_batches(const char *s, mlcc_bench_options *o) {
     return o->nbatch ? 0 : mlcc_set_error("--batch: no sizes given");
 }
 
+/* Twice the last-level cache (at least 256 MiB, at most 2 GiB), so the read streams from memory. */
+static int default_floor_mb(void) {
+    long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (llc <= 0) llc = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    long mb = llc > 0 ? 2 * (llc >> 20) : 0;
+    return mb < 256 ? 256 : mb > 2048 ? 2048 : (int)mb;
+}
+
 static int parse_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
-    a->prompt_len = 512, a->gen_len = 128, a->repeat = 3, a->floor_mb = 256;
+    a->prompt_len = 512, a->gen_len = 128, a->repeat = 3, a->floor_mb = default_floor_mb();
     int have_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -298,6 +306,7 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
     json_object_set_new(o, "decode_steady", steady);
     json_object_set_new(o, "max_decode_batch", by_batch(r, widest)); /* the widest decode step so far (a check that b ran together) */
     json_object_set_new(o, "file_weight_mb_per_step", json_real(c->file_bytes / 1e6));
+    json_object_set_new(o, "floor_buffer_mb", json_integer(a->floor_mb));
     json_object_set_new(o, "floor_decode_file_tok_s", json_real(f->decode_file));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", text);
