@@ -53,7 +53,7 @@ check '[ "$(py "$T/bench.out" "j[\"max_decode_batch\"] == {\"1\": 1, \"3\": 3} a
 check '[ $rc -eq 1 ] && grep -q "context window" "$T/e.out"' "$(tail -2 "$T/e.out")"
 
 # ---- random-model ----
-TOK=1,17,200,33,511,4,90,91,92,7
+TOK=1,17,200,33,311,4,90,91,92,7 # < 389, the smallest vocabulary used below
 logits() { "$MLCC" debug logits --model "$1" --tokens $TOK --out "$2" 2>>"$T/logits.err"; }
 "$MLCC" debug random-model --config "$TINY/config.json" --out "$T/rand" --seed 11 2>"$T/rm.err"; rc=$?
 check '[ $rc -eq 0 ] && [ -f "$T/rand/model.safetensors" ] && [ -f "$T/rand/tokenizer.json" ] && [ -f "$T/rand/config.json" ]' "$(cat "$T/rm.err")"
@@ -83,6 +83,17 @@ check 'lt "$(reldiff "$T/rand-q4_0.st" "$T/rand.st")" "<" 0.4' "q4_0: $(reldiff 
 # quantization error grows as bits shrink, and another seed is another model
 check 'lt "$(reldiff "$T/rand-q8_0.st" "$T/rand.st")" "<" "$(reldiff "$T/rand-q4_0.st" "$T/rand.st")"'
 check 'lt 0.5 "<" "$(reldiff "$T/rand12.st" "$T/rand.st")"' "seed 12 vs 11: $(reldiff "$T/rand12.st" "$T/rand.st")"
+# the other GGUF architectures and features: llama3 rope (rope_freqs.weight), qwen3 (q/k norms,
+# head_dim != hidden / heads), phi3 (fused projections), tied embeddings with rows that are not
+# whole Q8_0 blocks (intermediate 97: those weights fall back to F16)
+for case in llama3-rope:f32:1e-5 qwen3:f32:1e-5 phi3:f32:1e-5 llama-tied-mqa:q8_0:3e-2; do
+    IFS=: read -r fx q tol <<<"$case"
+    "$MLCC" debug random-model --config "$DATA/hf-tiny/$fx/config.json" --out "$T/$fx" --seed 5 2>"$T/rm.err" &&
+        "$MLCC" debug random-model --config "$DATA/hf-tiny/$fx/config.json" --out "$T/$fx.gguf" --quantization $q --seed 5 2>>"$T/rm.err"
+    check '[ $? -eq 0 ]' "$fx: $(cat "$T/rm.err")"
+    check 'logits "$T/$fx" "$T/$fx.st" && logits "$T/$fx.gguf" "$T/$fx.gguf.st"' "$fx: $(tail -2 "$T/logits.err")"
+    check 'lt "$(reldiff "$T/$fx.gguf.st" "$T/$fx.st")" "<" $tol' "$fx $q: $(reldiff "$T/$fx.gguf.st" "$T/$fx.st")"
+done
 # unsupported combinations are refused by name
 "$MLCC" debug random-model --config "$TINY/config.json" --out "$T/x" --quantization q4_0 >"$T/e.out" 2>&1; rc=$?
 check '[ $rc -eq 1 ] && grep -q "GGUF types" "$T/e.out"' "$(cat "$T/e.out")"
