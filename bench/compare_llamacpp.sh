@@ -39,12 +39,12 @@ l = [json.load(open(f"{d}/llama.{r}.json")) for r in range(1, n + 1)]
 print("| round | mlcc prefill tok/s | llama.cpp prefill tok/s | mlcc decode tok/s | llama.cpp decode tok/s |")
 print("|---|---|---|---|---|")
 for r in range(n):
-    print(f"| {r + 1} | {m[r]['prefill_tok_s']:.1f} | {l[r]['prefill_tok_s']:.1f} | {m[r]['decode_tok_s']['1']:.2f} | {l[r]['decode_tok_s']:.2f} |")
+    print(f"| {r + 1} | {m[r]['prefill_tok_s']:.3g} | {l[r]['prefill_tok_s']:.3g} | {m[r]['decode_tok_s']['1']:.3g} | {l[r]['decode_tok_s']:.3g} |")
 med = lambda v: statistics.median(v)
 mp, lp = med([x["prefill_tok_s"] for x in m]), med([x["prefill_tok_s"] for x in l])
 md, ld = med([x["decode_tok_s"]["1"] for x in m]), med([x["decode_tok_s"] for x in l])
 fd, fp = med([x["floor_decode_tok_s"] for x in m]), med([x["floor_prefill_tok_s"] for x in m])
-print(f"| median | {mp:.1f} | {lp:.1f} | {md:.2f} | {ld:.2f} |")
+print(f"| median | {mp:.3g} | {lp:.3g} | {md:.3g} | {ld:.3g} |")
 print(f"mlcc / llama.cpp: prefill {mp / lp:.2f}, decode {md / ld:.2f}")
 ff = med([x["floor_decode_file_tok_s"] for x in m])
 print(f"decode floor with the file's {m[0]['file_weight_mb_per_step']:.0f} MB per token: {ff:.2f} tok/s "
