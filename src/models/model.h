@@ -36,6 +36,8 @@ typedef struct mlcc_model_options {
     const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
                             * the model and the free memory (models/plan.c); the sizes above,
                             * when set, override the mode's choices. NULL: the sizes alone */
+    const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
+                            * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
 
 /* What a mode chose (mlcc_plan_serving). */
@@ -60,6 +62,7 @@ typedef struct mlcc_model {
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
     MLCCVM *vm;
+    DLDevice device;
 } mlcc_model;
 
 /* Opens path (folder or .gguf), builds and compiles the library, loads the weights. NULL +
