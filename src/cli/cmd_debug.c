@@ -19,8 +19,8 @@
 #include "support/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|auto] --out FILE.safetensors\n"
-               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|auto]\n"
+    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto] --out FILE.safetensors\n"
+               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto]\n"
                "\n"
                "PATH is a Hugging Face model folder (config.json + safetensors) or a .gguf file.\n"
                "logits writes the float32 tensor `logits` [T, vocab] (row i: after token i);\n"

@@ -191,9 +191,28 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
         fail(g, "intrinsic on a non-float type: ", op);
         return;
     }
-    if (e->dtype.bits != 32) {
-        /* GLSL has exp, log, ... for float only */
-        fail(g, "intrinsics on float64 are not supported on Vulkan: ", op);
+    if (e->dtype.bits == 64) {
+        /* GLSL has exp, sin, ... for float only: computed in float (rope tables' angles keep
+         * about 1e-7 relative error) */
+        mlcc_expr narrow = *e;
+        narrow.dtype = DT_F32;
+        mlcc_expr *args[8];
+        mlcc_expr casts[8];
+        if (e->call.nargs > 8) {
+            fail(g, "an intrinsic with more than 8 arguments: ", op);
+            return;
+        }
+        for (int i = 0; i < e->call.nargs; i++) {
+            casts[i] = (mlcc_expr){0};
+            casts[i].kind = EXPR_CAST;
+            casts[i].dtype = DT_F32;
+            casts[i].un.a = e->call.args[i];
+            args[i] = &casts[i];
+        }
+        narrow.call.args = args;
+        sb_append(g->out, "double(");
+        emit_call(g, &narrow);
+        sb_append_char(g->out, ')');
         return;
     }
     if (strcmp(op, "rsqrt") == 0 || strcmp(op, "sigmoid") == 0) {

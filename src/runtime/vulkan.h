@@ -50,6 +50,8 @@ typedef struct mlcc_vulkan_mem_stats {
 } mlcc_vulkan_mem_stats;
 mlcc_vulkan_mem_stats mlcc_vulkan_memory_stats(int device_id);
 void mlcc_vulkan_empty_cache(int device_id);
+/* Fills nbytes (a multiple of 4, at a 4-byte offset) with a byte value, in the batch. */
+int mlcc_vulkan_memset(int device_id, void *ptr, int value, size_t nbytes);
 /* Submits the recorded batch and waits for it. */
 int mlcc_vulkan_synchronize(int device_id);
 

@@ -164,8 +164,10 @@ static int create_device(mlcc_vk_device *d) {
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
                                   .queueCount = 1, .pQueuePriorities = &prio};
-    /* kernels index with 64-bit integers and may compute in double */
-    VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE};
+    /* kernels index with 64-bit integers; rope tables are float64 where the device has it */
+    VkPhysicalDeviceFeatures have;
+    global.vkGetPhysicalDeviceFeatures(d->phys, &have);
+    VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.shaderFloat64};
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi, .pEnabledFeatures = &features};
     VkResult r = global.vkCreateDevice(d->phys, &di, NULL, &d->dev);
@@ -533,6 +535,26 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
         rc = staged_copy(d, b, off, sb ? dst : (void *)src, nbytes, db != NULL);
     }
 done:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int mlcc_vulkan_memset(int device_id, void *ptr, int value, size_t nbytes) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return -1;
+    if (nbytes == 0) return 0;
+    pthread_mutex_lock(&d->lock);
+    size_t off = 0;
+    int rc = -1;
+    mlcc_vk_block *b = live_block(d, ptr, nbytes, &off);
+    if (b && (off % 4 || nbytes % 4)) {
+        mlcc_set_error("vulkan:%d: memset of %zu bytes at offset %zu: both must be multiples of 4", d->id, nbytes, off);
+    } else if (b) {
+        uint32_t word = (uint32_t)(unsigned char)value * 0x01010101u;
+        d->fn.vkCmdFillBuffer(mlcc_vk_begin(d), b->buffer, off, nbytes, word);
+        mlcc_vk_barrier_after(d);
+        rc = 0;
+    }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }
