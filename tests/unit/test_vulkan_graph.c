@@ -79,7 +79,7 @@ static mlcc_ir_module *build_module(const graph_case *c) {
     for (int i = 0; i < c->nin; i++) {
         mlcc_expr *dims[3];
         for (int d = 0; d < c->ndim[i]; d++) dims[d] = c->shape[i][d] < 0 ? n : ir_int(c->shape[i][d]);
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "x%d", i);
         in[i] = rx_var(name, rx_sinfo_tensor(dims, c->ndim[i], DT_F32));
     }
