@@ -139,6 +139,25 @@ static void compare(const graph_case *c, MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
     for (int i = 0; i < c->nin; i++) mlcc_ndarray_release(host[i]), mlcc_ndarray_release(dev[i]);
 }
 
+/* float16 storage is not generated yet: the build says so, naming the function */
+static void check_unsupported_type(void) {
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, ir_int(8), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "main", &x, 1);
+    bb_begin_dataflow(bb);
+    rx_expr *h = bb_emit(bb, op_astype(x, dtype_make(DT_FLOAT, 16, 1)), "h");
+    rx_expr *out = bb_emit_output(bb, op_astype(h, DT_F32), "out");
+    bb_end_dataflow(bb);
+    CHECK(bb_end_function(bb, out) != NULL);
+    bb_free(bb);
+    char *glsl = mlcc_build_vulkan_glsl(mod, NULL);
+    CHECK(glsl == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "codegen_vulkan: function") && strstr(mlcc_last_error(), "float16"), "%s",
+              mlcc_last_error());
+    free(glsl);
+}
+
 int main(void) {
     if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
     int ncases = (int)(sizeof cases / sizeof cases[0]);
@@ -158,8 +177,12 @@ int main(void) {
             free(spirv);
             if (next) *next = save;
         }
+        /* the GPU rules reached the shaders: shared-memory tiles / cross-workgroup reductions */
+        if (glsl && (i == 1 || i == 2))
+            CHECK_MSG(strstr(glsl, "shared float") && strstr(glsl, "barrier();"), "%s: no shared memory in its GLSL", cases[i].name);
         free(glsl);
     }
+    check_unsupported_type();
     if (!mlcc_vulkan_available()) {
         MLCCVM *none = mlcc_build_vm_target(mods[0], NULL, "vulkan");
         CHECK(none == NULL);
