@@ -85,7 +85,8 @@ const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
 typedef struct mlcc_vk_device mlcc_vk_device;
 /* The device (created on first use), or NULL + error. */
 mlcc_vk_device *mlcc_vk_get_device(int device_id);
-/* Resolves a device pointer to its buffer handle (VkBuffer as uint64) and byte offset. */
-int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t *offset);
+/* Resolves a device pointer to its buffer handle (VkBuffer as uint64), byte offset and the
+ * buffer's size. */
+int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t *offset, size_t *size);
 
 #endif

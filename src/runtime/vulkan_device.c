@@ -298,13 +298,14 @@ static int block_index(const mlcc_vk_device *d, uint64_t addr) {
     return -1;
 }
 
-int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t *offset) {
+int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t *offset, size_t *size) {
     uint64_t addr = (uint64_t)(uintptr_t)ptr;
     int i = block_index(d, addr);
     if (i < 0 || d->blocks[i]->cached)
         return mlcc_set_error("vulkan:%d: %p is not a live device pointer", d->id, ptr);
     *buffer = (uint64_t)(uintptr_t)d->blocks[i]->buffer;
     *offset = (size_t)(addr - d->blocks[i]->va);
+    *size = d->blocks[i]->size;
     return 0;
 }
 

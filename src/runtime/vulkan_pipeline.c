@@ -367,9 +367,15 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
     VkWriteDescriptorSet writes[MLCC_VK_MAX_BINDINGS];
     for (int i = 0; i < nbuf; i++) {
         uint64_t buf = 0;
-        size_t off = 0;
-        if (mlcc_vk_resolve(d, buffers[i], &buf, &off) != 0) {
+        size_t off = 0, size = 0;
+        if (mlcc_vk_resolve(d, buffers[i], &buf, &off, &size) != 0) {
             mlcc_prefix_error("%s: buffer %d", name, i);
+            goto done;
+        }
+        /* a binding covers the whole buffer: it must fit the device's storage-buffer range */
+        if (size > d->props.limits.maxStorageBufferRange) {
+            mlcc_set_error("%s: buffer %d has %zu bytes, more than the device's maxStorageBufferRange (%u)", name, i, size,
+                           d->props.limits.maxStorageBufferRange);
             goto done;
         }
         if (elem_bytes[i] == 0 || off % elem_bytes[i] != 0 || off / elem_bytes[i] > UINT32_MAX) {
