@@ -21,6 +21,7 @@
 #define MLCC_RUNTIME_VULKAN_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "mlcc/mlcc_runtime.h"
@@ -80,6 +81,13 @@ typedef struct mlcc_vulkan_library_hooks {
     void (*free)(int device_id, void *ptr);
 } mlcc_vulkan_library_hooks;
 const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
+
+/* ---- profiling: MLCC_VULKAN_PROFILE=1 (read when a device is created) writes a timestamp
+ * query before and after every dispatch; durations are collected when the batch completes. */
+/* Calls and device milliseconds of the kernels named name (0, or -1 when none ran). */
+int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms);
+/* Every kernel's share, slowest first. */
+void mlcc_vulkan_profile_report(FILE *out);
 
 /* ---- between the two files ---- */
 typedef struct mlcc_vk_device mlcc_vk_device;

@@ -194,6 +194,20 @@ static int create_device(mlcc_vk_device *d) {
                                       .maxSets = MLCC_VK_SETS_PER_BATCH, .poolSizeCount = 1, .pPoolSizes = &size};
     if ((r = d->fn.vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->descriptors)) != VK_SUCCESS)
         return mlcc_vk_fail("vkCreateDescriptorPool", r);
+    const char *prof = getenv("MLCC_VULKAN_PROFILE");
+    uint32_t nfam = 0;
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nfam, NULL);
+    VkQueueFamilyProperties *fams = mlcc_xcalloc(nfam ? nfam : 1, sizeof *fams);
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nfam, fams);
+    int timestamps = fams[d->queue_family].timestampValidBits > 0 && d->props.limits.timestampPeriod > 0;
+    free(fams);
+    if (prof && strcmp(prof, "1") == 0) {
+        VkQueryPoolCreateInfo qp = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = 2 * MLCC_VK_SETS_PER_BATCH};
+        if (!timestamps) LOG_WARN("vulkan:%d: MLCC_VULKAN_PROFILE: the compute queue has no timestamps", d->id);
+        else if (d->fn.vkCreateQueryPool(d->dev, &qp, NULL, &d->queries) == VK_SUCCESS) d->profiling = 1;
+        d->tick_ns = d->props.limits.timestampPeriod;
+    }
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
     LOG_INFO("Found device: vulkan:%d (%s, %s memory)", d->id, d->props.deviceName,
              d->host_visible ? "host-visible" : "device-local");
@@ -228,6 +242,7 @@ VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d) {
                                        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
         d->fn.vkBeginCommandBuffer(d->cmd, &bi);
         d->recording = 1;
+        if (d->profiling) d->fn.vkCmdResetQueryPool(d->cmd, d->queries, 0, 2 * MLCC_VK_SETS_PER_BATCH);
     }
     return d->cmd;
 }
@@ -250,6 +265,13 @@ int mlcc_vk_flush_locked(mlcc_vk_device *d) {
     r = d->fn.vkQueueSubmit(d->queue, 1, &si, d->fence);
     if (r == VK_SUCCESS) r = d->fn.vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, UINT64_MAX);
     d->fn.vkResetFences(d->dev, 1, &d->fence);
+    if (r == VK_SUCCESS && d->ntimed > 0) {
+        uint64_t ticks[2 * MLCC_VK_SETS_PER_BATCH];
+        if (d->fn.vkGetQueryPoolResults(d->dev, d->queries, 0, (uint32_t)(2 * d->ntimed), sizeof ticks, ticks, 8,
+                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+            for (int i = 0; i < d->ntimed; i++) mlcc_vk_profile_add(d->timed[i], (double)(ticks[2 * i + 1] - ticks[2 * i]) * d->tick_ns);
+    }
+    d->ntimed = 0;
     d->fn.vkResetCommandBuffer(d->cmd, 0);
     d->fn.vkResetDescriptorPool(d->dev, d->descriptors, 0);
     d->sets_used = 0;

@@ -28,7 +28,8 @@
     X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)                \
     X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkResetDescriptorPool)              \
     X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets) X(vkCreatePipelineCache)             \
-    X(vkGetPipelineCacheData) X(vkDestroyPipelineCache)
+    X(vkGetPipelineCacheData) X(vkDestroyPipelineCache)                                         \
+    X(vkCreateQueryPool) X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
 
 typedef struct mlcc_vk_api {
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
@@ -67,6 +68,12 @@ struct mlcc_vk_device {
     int recording;         /* cmd is open with work in it */
     VkDescriptorPool descriptors;
     int sets_used;
+    /* MLCC_VULKAN_PROFILE=1: a timestamp before and after each dispatch of the batch */
+    int profiling;
+    VkQueryPool queries;
+    double tick_ns;
+    void *timed[1024]; /* the kernel of each timed dispatch (one per descriptor set) */
+    int ntimed;
     VkPipelineCache pipeline_cache;
     char *pipeline_cache_path;
     /* blocks, sorted by va (vas only grow) */
@@ -87,6 +94,8 @@ VkDescriptorSet mlcc_vk_descriptor_set(mlcc_vk_device *d, VkDescriptorSetLayout 
 int mlcc_vk_flush_locked(mlcc_vk_device *d);
 int mlcc_vk_fail(const char *what, VkResult r);
 const mlcc_vk_api *mlcc_vk_global_api(void);
+/* Adds a dispatch's duration to its kernel's profile (vulkan_pipeline.c). */
+void mlcc_vk_profile_add(void *kernel, double ns);
 void mlcc_vk_count_submit(void);
 
 #endif

@@ -234,6 +234,8 @@ typedef struct vk_kernel {
     VkPipelineLayout layout;
     pipeline_variant *variants;
     int nvariants;
+    long calls;       /* timed dispatches (MLCC_VULKAN_PROFILE=1) */
+    double total_ns;
     struct vk_kernel *next;
 } vk_kernel;
 
@@ -397,13 +399,66 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
     d->fn.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p);
     d->fn.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
     d->fn.vkCmdPushConstants(cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    int timed = d->profiling && d->ntimed < MLCC_VK_SETS_PER_BATCH;
+    if (timed) d->fn.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, d->queries, (uint32_t)(2 * d->ntimed));
     d->fn.vkCmdDispatch(cmd, dispatch[0], dispatch[1], dispatch[2]);
+    if (timed) {
+        d->fn.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, d->queries, (uint32_t)(2 * d->ntimed + 1));
+        d->timed[d->ntimed++] = k;
+    }
     mlcc_vk_barrier_after(d);
     count(&stats.dispatches);
     rc = 0;
 done:
     pthread_mutex_unlock(&d->lock);
     return rc;
+}
+
+/* ---- profiling ---- */
+
+void mlcc_vk_profile_add(void *kernel, double ns) {
+    vk_kernel *k = kernel;
+    k->calls++;
+    k->total_ns += ns;
+}
+
+int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms) {
+    *calls = 0;
+    *total_ms = 0;
+    int found = 0;
+    pthread_mutex_lock(&slot_lock);
+    for (vk_kernel *k = all_kernels; k; k = k->next)
+        if (strcmp(k->name, name) == 0) {
+            pthread_mutex_lock(&k->dev->lock);
+            *calls += k->calls;
+            *total_ms += k->total_ns / 1e6;
+            pthread_mutex_unlock(&k->dev->lock);
+            found = 1;
+        }
+    pthread_mutex_unlock(&slot_lock);
+    return found ? 0 : mlcc_set_error("vulkan: no kernel named %s has run", name);
+}
+
+static int by_time(const void *a, const void *b) {
+    const vk_kernel *x = *(vk_kernel *const *)a, *y = *(vk_kernel *const *)b;
+    return x->total_ns < y->total_ns ? 1 : x->total_ns > y->total_ns ? -1 : 0;
+}
+
+void mlcc_vulkan_profile_report(FILE *out) {
+    pthread_mutex_lock(&slot_lock);
+    int n = 0;
+    for (vk_kernel *k = all_kernels; k; k = k->next) n++;
+    vk_kernel **list = mlcc_xmalloc(sizeof *list * (size_t)(n ? n : 1));
+    double total = 0;
+    n = 0;
+    for (vk_kernel *k = all_kernels; k; k = k->next) list[n++] = k, total += k->total_ns;
+    qsort(list, (size_t)n, sizeof *list, by_time);
+    fprintf(out, "vulkan kernel profile (device time, MLCC_VULKAN_PROFILE=1): %.3f ms in all\n", total / 1e6);
+    for (int i = 0; i < n && list[i]->calls > 0; i++)
+        fprintf(out, "  %6.2f%%  %10.3f ms  %7ld calls  %9.2f us/call  %s\n", total > 0 ? 100 * list[i]->total_ns / total : 0,
+                list[i]->total_ns / 1e6, list[i]->calls, list[i]->total_ns / 1e3 / (double)list[i]->calls, list[i]->name);
+    free(list);
+    pthread_mutex_unlock(&slot_lock);
 }
 
 static void *hook_alloc(int device_id, size_t nbytes) {

@@ -55,6 +55,7 @@ static int count_files(const char *dir, const char *suffix) {
 }
 
 int main(void) {
+    setenv("MLCC_VULKAN_PROFILE", "1", 1); /* before the device is created */
     if (!mlcc_vulkan_available()) TEST_SKIP("%s", mlcc_vulkan_status());
     if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
     printf("%s\n", mlcc_vulkan_status());
@@ -149,6 +150,13 @@ int main(void) {
     CHECK(count_files(dir, ".bin") >= 1);
     free(home);
     free(dir);
+    /* timestamps: the three saxpy launches that ran, with some device time */
+    long calls = 0;
+    double ms = 0;
+    CHECK_MSG(mlcc_vulkan_kernel_profile("saxpy", &calls, &ms) == 0, "%s", mlcc_last_error());
+    CHECK_EQ_INT(calls, 3);
+    CHECK_MSG(ms > 0, "saxpy: %g ms", ms);
+    mlcc_vulkan_profile_report(stdout);
     mlcc_vulkan_stats st = mlcc_vulkan_get_stats();
     CHECK(st.pipelines >= 3); /* workgroup sizes 64, 128 and 1 */
     CHECK(st.dispatches >= 3);
