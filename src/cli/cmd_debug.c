@@ -20,8 +20,8 @@
 #include "support/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|auto] --out FILE.safetensors\n"
-               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|auto]\n"
+    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto] --out FILE.safetensors\n"
+               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto]\n"
                "       mlcc debug random-model --config CONFIG.json --out DIR|FILE.gguf [...] (see its --help)\n"
                "\n"
                "PATH is a Hugging Face model folder (config.json + safetensors) or a .gguf file.\n"

@@ -36,7 +36,7 @@ typedef struct mlcc_model_options {
     const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
                             * the model and the free memory (models/plan.c); the sizes above,
                             * when set, override the mode's choices. NULL: the sizes alone */
-    const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
+    const char *device;    /* "cpu" (NULL), "cuda" / "cuda:N" or "vulkan" / "vulkan:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
 

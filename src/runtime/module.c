@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -84,6 +85,13 @@ static int check_contract(MLCCModule *m) {
         if (!mlcc_cuda_available())
             return mlcc_set_error("the library runs on CUDA, but %s", mlcc_cuda_status());
         *cuda = mlcc_cuda_hooks();
+    }
+    /* Vulkan libraries likewise (runtime/vulkan.h). */
+    const mlcc_vulkan_library_hooks **vulkan = dlsym(m->handle, "mlcc_library_vulkan");
+    if (vulkan) {
+        if (!mlcc_vulkan_available())
+            return mlcc_set_error("the library runs on Vulkan, but %s", mlcc_vulkan_status());
+        *vulkan = mlcc_vulkan_hooks();
     }
     return 0;
 }
