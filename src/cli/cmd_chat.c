@@ -24,6 +24,8 @@
 #include "hub/hub.h"
 #include "models/model.h"
 #include "models/runner.h"
+#include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "cli/ticker.h"
 #include "support/error.h"
 #include "support/file.h"
@@ -33,6 +35,7 @@
 #define DEFAULT_MODEL "HF://Qwen/Qwen2.5-0.5B-Instruct"
 
 typedef struct chat {
+    const char *device; /* --device, or NULL: auto */
     mlcc_model *model;
     mlcc_model_runner runner;
     mlcc_tokenizer *tok;
@@ -57,7 +60,8 @@ static void on_sigint(int sig) {
 
 static void print_usage(FILE *out) {
     fprintf(out,
-            "usage: mlcc chat [MODEL] [--mode interactive|local|server] [--max-seq N] [--system TEXT]\n"
+            "usage: mlcc chat [MODEL] [--device auto|cpu|cuda[:N]|vulkan[:N]] [--mode interactive|local|server]\n"
+            "                 [--max-seq N] [--system TEXT]\n"
             "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S]\n"
             "                 [--json-schema FILE | --json | --grammar FILE.gbnf | --regex RE]\n"
             "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf]\n"
@@ -295,12 +299,20 @@ static void log_memory(const chat *c) {
             temp_bytes / 1048576.0);
 }
 
-static void log_devices(void) {
-    void *cuda = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-    fprintf(stderr, "[mlcc] devices: cpu (%ld cores)%s\n", sysconf(_SC_NPROCESSORS_ONLN),
-            cuda ? ", cuda driver found (the CUDA backend is not built yet; using cpu)" : "; cuda: not found");
-    if (cuda) dlclose(cuda);
-    fprintf(stderr, "[mlcc] device used: cpu\n");
+/* The start-up lines about devices: what was found, and which one runs the model ("auto": the
+ * first CUDA GPU when there is one, else the CPU; a Vulkan device is used only when asked for,
+ * since on a machine without a GPU it is a CPU emulation). */
+static const char *log_devices(const char *asked) {
+    int ncuda = mlcc_cuda_available() ? mlcc_cuda_device_count() : 0;
+    int nvk = mlcc_vulkan_available() ? mlcc_vulkan_device_count() : 0;
+    fprintf(stderr, "[mlcc] devices: cpu (%ld cores)", sysconf(_SC_NPROCESSORS_ONLN));
+    for (int i = 0; i < ncuda; i++) fprintf(stderr, ", cuda:%d", i);
+    for (int i = 0; i < nvk; i++) fprintf(stderr, ", vulkan:%d", i);
+    if (!ncuda) fprintf(stderr, "; cuda: %s", mlcc_cuda_status());
+    fprintf(stderr, "\n");
+    const char *used = !strcmp(asked, "auto") ? (ncuda ? "cuda:0" : "cpu") : asked;
+    fprintf(stderr, "[mlcc] device used: %s\n", used);
+    return used;
 }
 
 /* --json-schema FILE, --json, --grammar FILE, --regex RE: the grammar replies follow. */
@@ -332,6 +344,7 @@ static int parse_args(int argc, char **argv, const char **model, int64_t *max_se
         int has_value = i + 1 < argc;
         if (strcmp(a, "--max-seq") == 0 && has_value) *max_seq = atoll(argv[++i]);
         else if (strcmp(a, "--mode") == 0 && has_value) *mode = argv[++i];
+        else if (strcmp(a, "--device") == 0 && has_value) c->device = argv[++i];
         else if (strcmp(a, "--system") == 0 && has_value) c->system = strdup(argv[++i]);
         else if (strcmp(a, "--temperature") == 0 && has_value) set_option(c, "temperature", argv[++i]);
         else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
@@ -368,7 +381,7 @@ int cmd_chat(int argc, char **argv) {
     if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &c) != 0) return 2;
     if (!model_arg || !*model_arg) model_arg = DEFAULT_MODEL;
 
-    log_devices();
+    const char *device = log_devices(c.device ? c.device : "auto");
     char *path = mlcc_hub_resolve(model_arg);
     if (!path) {
         fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
@@ -383,7 +396,7 @@ int cmd_chat(int argc, char **argv) {
     char *home = mlcc_home_dir();
     fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
     free(home);
-    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode};
+    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode, .device = strcmp(device, "cpu") ? device : NULL};
     mlcc_ticker *ticker = mlcc_ticker_start("loading the weights and compiling the model library");
     c.model = mlcc_model_open(path, &opt);
     double seconds = mlcc_ticker_stop(ticker);
