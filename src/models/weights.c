@@ -1,5 +1,7 @@
 /* weights.c - binding the graph's weight parameters to data: Hugging Face safetensors by name,
- * or GGUF through llama.cpp's tensor names. Everything becomes float32 for now.
+ * or GGUF through llama.cpp's tensor names, read as float32 and then stored as each parameter
+ * wants: float32 as is, float16 (q0f16), or quantized into q_weight + q_scale (quant/scheme.h).
+ * A converted folder (mlcc convert) is read by convert.c instead.
  *
  * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
  * interleaves the two rotary halves for its own rope layout); the permutation is undone here
@@ -12,11 +14,31 @@
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
 #include "models/model.h"
+#include "quant/scheme.h"
 #include "support/alloc.h"
 #include "support/error.h"
 
 static MLCCNDArray *new_param(const model_param *p) {
-    return mlcc_ndarray_empty(p->ndim, p->shape, MLCC_DTYPE_F32, MLCC_CPU);
+    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+    return mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+}
+
+/* Parameter i (a quantized pair: both) from the float32 values of its source tensor. */
+static void store_param(mlcc_model *m, int i, const float *src) {
+    const model_param *p = &m->params.items[i];
+    m->weights[i] = new_param(p);
+    if (p->role == PARAM_PLAIN) {
+        quant_store_float(p->dtype, src, p->source_shape[0] * (p->ndim == 2 ? p->source_shape[1] : 1), m->weights[i]->dl.data);
+        return;
+    }
+    int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
+    if (!m->weights[w]) m->weights[w] = new_param(&m->params.items[w]);
+    if (!m->weights[sc]) m->weights[sc] = new_param(&m->params.items[sc]);
+    quant_pack(m->params.quant, src, p->source_shape[0], p->source_shape[1], m->weights[w]->dl.data, m->weights[sc]->dl.data);
+}
+
+static int64_t source_elements(const model_param *p) {
+    return p->source_shape[0] * (p->ndim == 2 ? p->source_shape[1] : 1);
 }
 
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
@@ -30,24 +52,32 @@ static int load_safetensors(mlcc_model *m, const char *path) {
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
-        const mlcc_st_tensor *t = safetensors_find(st, p->name);
+        if (m->weights[i]) continue; /* the other half of a quantized pair */
+        const mlcc_st_tensor *t = safetensors_find(st, p->source);
         if (!t) {
             /* one file: name it; a sharded set: the folder holding its index */
             const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
-            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->name);
+            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->source);
             break;
         }
         int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->source_shape[d];
         if (!same) {
             char want[64], got[64] = "[...]";
-            shape_str(want, sizeof want, p->ndim, p->shape);
+            shape_str(want, sizeof want, p->ndim, p->source_shape);
             if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
-            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->name, got, t->ndim, want);
+            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->source, got, t->ndim, want);
             break;
         }
-        m->weights[i] = new_param(p);
-        if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->name);
+        if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
+            m->weights[i] = new_param(p);
+            if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+            continue;
+        }
+        float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
+        if (safetensors_read_f32(t, tmp)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        else store_param(m, i, tmp);
+        free(tmp);
     }
     safetensors_close(st);
     return rc;
@@ -93,32 +123,37 @@ static void unpermute_rows(float *w, int64_t rows, int64_t cols, int64_t heads) 
 
 static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     const model_param *p = &m->params.items[i];
+    if (m->weights[i]) return 0; /* the other half of a quantized pair */
     char name[256];
-    gguf_name(p->name, name, sizeof name);
-    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->name);
+    gguf_name(p->source, name, sizeof name);
+    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source);
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
     if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
     /* ggml lists dims innermost first: [in, out] is the row-major [out, in] */
     int same = (int)t->n_dims == p->ndim;
-    for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->shape[d];
+    for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->source_shape[d];
     if (!same) {
         char want[64];
-        shape_str(want, sizeof want, p->ndim, p->shape);
+        shape_str(want, sizeof want, p->ndim, p->source_shape);
         return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
                               (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
     }
-    m->weights[i] = new_param(p);
-    float *dst = m->weights[i]->dl.data;
-    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst))
+    float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
+    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
+        free(dst);
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
+    }
     /* only llama.cpp's llama converter permutes (its other architectures use the NeoX rope,
      * which is the Hugging Face layout) */
     size_t len = strlen(name);
-    if (strcmp(m->cfg.model_type, "llama") != 0) return 0;
-    if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
-        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.heads);
-    else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
-        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.kv_heads);
+    if (strcmp(m->cfg.model_type, "llama") == 0) {
+        if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
+            unpermute_rows(dst, p->source_shape[0], p->source_shape[1], m->cfg.heads);
+        else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
+            unpermute_rows(dst, p->source_shape[0], p->source_shape[1], m->cfg.kv_heads);
+    }
+    store_param(m, i, dst);
+    free(dst);
     return 0;
 }
 
