@@ -17,5 +17,6 @@ int cmd_cache(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif
