@@ -124,7 +124,7 @@ static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in)
     rx_expr *scale, *w = matrix_param(d, name, out, in, &scale);
     const mlcc_quant_scheme *q = d->params->quant;
     if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return w;
-    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, in), "dequant");
+    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, in), "dequant");
 }
 
 /* Rows ids of the embedding table [vocab, hidden]: quantized, the packed rows are taken first
@@ -136,7 +136,7 @@ static rx_expr *embedding(dec *d, rx_expr *ids, int64_t vocab, int64_t hidden) {
     if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return emit(d, op_take(w, ids, 0), "embed");
     w = emit(d, op_take(w, ids, 0), "embed_q");
     if (scale) scale = emit(d, op_take(scale, ids, 0), "embed_scale");
-    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, hidden), "embed");
+    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, hidden), "embed");
 }
 
 static rx_expr *layer_weight(dec *d, int layer, const char *suffix, int64_t d0, int64_t d1) {

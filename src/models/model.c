@@ -127,7 +127,9 @@ static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model
     if (weight_store_is_converted(path) && weight_store_scheme(path, stored, sizeof stored)) return -1;
     if (stored[0] && want && strcmp(stored, want))
         return mlcc_set_error("%s: converted with quantization %s, but %s was asked for", path, stored, want);
-    m->quant = quant_scheme_find(stored[0] ? stored : want);
+    /* a GGUF file of Q4_0 / Q8_0 matrices runs on its own blocks unless a scheme is asked for */
+    m->quant = !want && !stored[0] && is_gguf_file(path) ? model_gguf_native_scheme(path) : NULL;
+    if (!m->quant) m->quant = quant_scheme_find(stored[0] ? stored : want);
     return m->quant ? 0 : mlcc_prefix_error("%s", path);
 }
 

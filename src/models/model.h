@@ -114,6 +114,10 @@ int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
 
+/* The scheme whose packing holds every matrix of a GGUF file exactly (all Q4_0: ggml_q4_0,
+ * all Q8_0: ggml_q8_0), or NULL (then the weights are dequantized to float32). */
+const mlcc_quant_scheme *model_gguf_native_scheme(const char *path);
+
 /* Config, graph and weights (quantized as opt says) without compiling: what `mlcc convert`
  * writes out. NULL + error on failure. */
 mlcc_model *mlcc_model_load_uncompiled(const char *path, const mlcc_model_options *opt);

@@ -108,17 +108,49 @@ static void gguf_name(const char *hf, char *out, size_t cap) {
     }
 }
 
-/* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i. */
-static void unpermute_rows(float *w, int64_t rows, int64_t cols, int64_t heads) {
+/* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i (rows
+ * of row_bytes bytes: float32 values, or a quantized weight's packed words or scales). */
+static void unpermute_rows(void *data, int64_t rows, size_t row_bytes, int64_t heads) {
     int64_t hd = rows / heads, half = hd / 2;
-    float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)(hd * cols));
+    char *w = data, *tmp = mlcc_xmalloc(row_bytes * (size_t)hd);
     for (int64_t h = 0; h < heads; h++) {
-        float *base = w + h * hd * cols;
+        char *base = w + (size_t)(h * hd) * row_bytes;
         for (int64_t i = 0; i < half; i++)
-            for (int j = 0; j < 2; j++) memcpy(tmp + (j * half + i) * cols, base + (2 * i + j) * cols, sizeof(float) * (size_t)cols);
-        memcpy(base, tmp, sizeof(float) * (size_t)(hd * cols));
+            for (int j = 0; j < 2; j++) memcpy(tmp + (size_t)(j * half + i) * row_bytes, base + (size_t)(2 * i + j) * row_bytes, row_bytes);
+        memcpy(base, tmp, row_bytes * (size_t)hd);
     }
     free(tmp);
+}
+
+/* The heads whose rows llama.cpp permuted in tensor `name` (0: none). Only its llama
+ * converter permutes (its other architectures use the NeoX rope, the Hugging Face layout). */
+static int64_t permuted_heads(const mlcc_model *m, const char *name) {
+    size_t len = strlen(name);
+    if (strcmp(m->cfg.model_type, "llama") != 0 || len <= 14) return 0;
+    if (!strcmp(name + len - 14, ".attn_q.weight")) return m->cfg.heads;
+    if (!strcmp(name + len - 14, ".attn_k.weight")) return m->cfg.kv_heads;
+    return 0;
+}
+
+/* A quantized pair straight from GGUF blocks of the scheme's native type (no float detour). */
+static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_tensor *t, int i, const char *name) {
+    const model_param *p = &m->params.items[i];
+    const mlcc_quant_scheme *q = m->params.quant;
+    int64_t rows = p->source_shape[0], in = p->source_shape[1];
+    uint64_t block = q->bits == 4 ? 18 : 34;
+    if (in % 32 || t->n_bytes != (uint64_t)(rows * (in / 32)) * block)
+        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld rows of %lld values in blocks of 32", g->path, name,
+                              (unsigned long long)t->n_bytes, (long long)rows, (long long)in);
+    int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
+    m->weights[w] = new_param(&m->params.items[w]);
+    m->weights[sc] = new_param(&m->params.items[sc]);
+    quant_repack_ggml(q, mlcc_gguf_tensor_data(g, t), rows, in, m->weights[w]->dl.data, m->weights[sc]->dl.data);
+    int64_t heads = permuted_heads(m, name);
+    if (heads) {
+        unpermute_rows(m->weights[w]->dl.data, rows, sizeof(uint32_t) * (size_t)quant_packed_cols(q, in), heads);
+        unpermute_rows(m->weights[sc]->dl.data, rows, sizeof(uint16_t) * (size_t)quant_scale_cols(q, in), heads);
+    }
+    return 0;
 }
 
 static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
@@ -138,20 +170,15 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
         return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
                               (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
     }
+    if (p->role != PARAM_PLAIN && m->params.quant->ggml_type && m->params.quant->ggml_type == t->type)
+        return repack_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
     if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
         free(dst);
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
     }
-    /* only llama.cpp's llama converter permutes (its other architectures use the NeoX rope,
-     * which is the Hugging Face layout) */
-    size_t len = strlen(name);
-    if (strcmp(m->cfg.model_type, "llama") == 0) {
-        if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
-            unpermute_rows(dst, p->source_shape[0], p->source_shape[1], m->cfg.heads);
-        else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
-            unpermute_rows(dst, p->source_shape[0], p->source_shape[1], m->cfg.kv_heads);
-    }
+    int64_t heads = permuted_heads(m, name);
+    if (heads) unpermute_rows(dst, p->source_shape[0], sizeof(float) * (size_t)p->source_shape[1], heads);
     store_param(m, i, dst);
     free(dst);
     return 0;
@@ -164,6 +191,22 @@ static int load_gguf(mlcc_model *m, const char *path) {
     for (int i = 0; i < m->params.n && rc == 0; i++) rc = load_gguf_param(m, g, i);
     mlcc_gguf_close(g);
     return rc;
+}
+
+const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
+    mlcc_gguf *g = mlcc_gguf_open(path);
+    if (!g) return NULL;
+    const mlcc_quant_scheme *q = NULL;
+    int mixed = 0;
+    for (uint64_t i = 0; i < g->n_tensors && !mixed; i++) {
+        const mlcc_gguf_tensor *t = &g->tensors[i];
+        if (t->n_dims != 2) continue;
+        const mlcc_quant_scheme *s = quant_scheme_for_ggml(t->type);
+        mixed = !s || (q && q != s);
+        q = s;
+    }
+    mlcc_gguf_close(g);
+    return mixed ? NULL : q;
 }
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {

@@ -1,9 +1,9 @@
 /* quantize.c - quant.dequantize: a quantized weight back to float32 (docs/quantization.md).
  *
  *   quant.dequantize(q_weight uint32[out, words], q_scale f16/f32[out, groups])
- *       attrs bits (4 or 8), group_size, in_features -> float32[out, in_features]
- *       w[o, j] = ((q_weight[o, j / per] >> (bits * (j % per))) & (2^bits - 1) - max_int)
- *                 * q_scale[o, j / group_size]          per = 32 / bits, max_int = 2^(bits-1) - 1
+ *       attrs bits (4 or 8), group_size, in_features, zero_point -> float32[out, in_features]
+ *       w[o, j] = ((q_weight[o, j / per] >> (bits * (j % per))) & (2^bits - 1) - zero_point)
+ *                 * q_scale[o, j / group_size]          per = 32 / bits
  *   quant.dequantize(weight f16[out, in]) attrs bits 0 -> float32[out, in] (a cast)
  *
  * The legalized PrimFunc carries the attribute "mlcc.dequantize" so FuseOps folds it into the
@@ -47,7 +47,7 @@ static rx_sinfo *infer_dequantize(const rx_expr *call) {
 
 typedef struct deq_ctx {
     te_tensor *w, *scale;
-    int bits, group;
+    int bits, group, zero;
 } deq_ctx;
 
 /* 2^(bits * k) for k in [lo, hi), as a select tree over k */
@@ -61,18 +61,19 @@ static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
     deq_ctx *c = ctx;
     mlcc_expr *o = idx[0], *j = idx[1];
     if (c->bits == 0) return ir_cast(DT_F32, te_load2(c->w, o, j));
-    int per = 32 / c->bits, maxq = (1 << (c->bits - 1)) - 1;
+    int per = 32 / c->bits;
     mlcc_expr *word = ir_cast(DT_I64, te_load2(c->w, o, ir_floordiv(j, ir_int(per))));
     mlcc_expr *k = ir_floormod(j, ir_int(per));
     mlcc_expr *q = ir_floormod(ir_floordiv(word, shift_divisor(k, c->bits, 0, per)), ir_int((int64_t)1 << c->bits));
     mlcc_expr *scale = te_load2(c->scale, o, ir_floordiv(j, ir_int(c->group)));
-    return ir_mul(ir_cast(DT_F32, ir_sub(q, ir_int(maxq))), ir_cast(DT_F32, scale));
+    return ir_mul(ir_cast(DT_F32, ir_sub(q, ir_int(c->zero))), ir_cast(DT_F32, scale));
 }
 
 static rx_expr *legalize_dequantize(rx_builder *bb, const rx_expr *call) {
     if (!call->sinfo->shape) return NULL;
     deq_ctx c = {leg_input(call, 0, "q_weight"), NULL, (int)rx_attrs_int(call->call.attrs, "bits", 0),
-                 (int)rx_attrs_int(call->call.attrs, "group_size", 32)};
+                 (int)rx_attrs_int(call->call.attrs, "group_size", 32), 0};
+    c.zero = (int)rx_attrs_int(call->call.attrs, "zero_point", c.bits ? (1 << (c.bits - 1)) - 1 : 0);
     int nin = 1;
     if (c.bits) c.scale = leg_input(call, 1, "q_scale"), nin = 2;
     static const char *axes[] = {"o", "j", NULL};
@@ -93,8 +94,9 @@ void op_register_quantize(void) {
     op_register(&dequantize_op);
 }
 
-rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int64_t in_features) {
+rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int64_t in_features) {
     rx_attrs a = rx_attrs_set_int((rx_attrs){NULL, 0}, "bits", bits);
+    a = rx_attrs_set_int(a, "zero_point", zero_point);
     a = rx_attrs_set_int(a, "group_size", group_size);
     a = rx_attrs_set_int(a, "in_features", in_features);
     return op_call("quant.dequantize", (rx_expr *[]){q_weight, q_scale}, q_scale ? 2 : 1, a);

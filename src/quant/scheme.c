@@ -7,16 +7,20 @@
 #include "mlcc/mlcc_runtime.h"
 #include "support/error.h"
 
+enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8 }; /* ggml's type ids, as GGUF stores them */
+
 static const mlcc_quant_scheme schemes[] = {
-    {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}},
-    {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}},
-    {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}},
-    {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}},
-    {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}},
+    {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0},
+    {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}, 0, 0},
+    {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 7, 0},
+    {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, 7, 0},
+    {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 127, 0},
+    {"ggml_q4_0", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 8, GGML_TYPE_Q4_0},
+    {"ggml_q8_0", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 128, GGML_TYPE_Q8_0},
 };
 
 const char *quant_scheme_names(void) {
-    return "q0f32, q0f16, q4f16_1, q4f32_1, q8f16_1";
+    return "q0f32, q0f16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0";
 }
 
 const mlcc_quant_scheme *quant_scheme_find(const char *name) {
@@ -62,7 +66,7 @@ static float group_scale(const mlcc_quant_scheme *s, const float *w, int64_t n, 
 
 void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-    int per = quant_per_word(s), maxq = quant_max_int(s);
+    int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
     memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
     for (int64_t r = 0; r < rows; r++) {
         const float *row = w + r * in;
@@ -71,9 +75,9 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
             float scale = group_scale(s, row + begin, end - begin, scales, r * sc + g);
             for (int64_t j = begin; j < end; j++) {
                 long q = scale > 0 ? lroundf(row[j] / scale) : 0;
-                q += maxq;
-                if (q < 0) q = 0;
-                if (q > 2 * maxq) q = 2 * maxq;
+                if (q < -maxq) q = -maxq;
+                if (q > maxq) q = maxq;
+                q += zero;
                 packed[r * pc + j / per] |= (uint32_t)q << (s->bits * (int)(j % per));
             }
         }
@@ -82,14 +86,39 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
 
 void quant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const void *scales, int64_t rows, int64_t in, float *w) {
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-    int per = quant_per_word(s), maxq = quant_max_int(s);
+    int per = quant_per_word(s), zero = s->zero_point;
     uint32_t mask = (1u << s->bits) - 1;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < in; j++) {
             int64_t at = r * sc + j / s->group_size;
             float scale = is_f16(s->scale_dtype) ? mlcc_f16_to_f32(((const uint16_t *)scales)[at]) : ((const float *)scales)[at];
             uint32_t q = (packed[r * pc + j / per] >> (s->bits * (int)(j % per))) & mask;
-            w[r * in + j] = (float)((int)q - maxq) * scale;
+            w[r * in + j] = (float)((int)q - zero) * scale;
+        }
+}
+
+const mlcc_quant_scheme *quant_scheme_for_ggml(uint32_t ggml_type) {
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (schemes[i].ggml_type && schemes[i].ggml_type == ggml_type) return &schemes[i];
+    return NULL;
+}
+
+/* Q4_0 block: f16 d, then 16 bytes: element e < 16 in the low nibble of byte e, element
+ * e >= 16 in the high nibble of byte e - 16. Q8_0 block: f16 d, then 32 int8. */
+void quant_repack_ggml(const mlcc_quant_scheme *s, const void *blocks, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
+    const uint8_t *b = blocks;
+    int q4 = s->ggml_type == GGML_TYPE_Q4_0, per = quant_per_word(s);
+    size_t block_bytes = q4 ? 18 : 34;
+    int64_t pc = quant_packed_cols(s, in), nb = in / 32;
+    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < nb; k++, b += block_bytes) {
+            scales[r * nb + k] = (uint16_t)(b[0] | b[1] << 8);
+            for (int e = 0; e < 32; e++) {
+                uint32_t q = q4 ? (e < 16 ? b[2 + e] & 15u : (uint32_t)b[2 + e - 16] >> 4) : (uint32_t)((int8_t)b[2 + e] + 128);
+                int64_t j = k * 32 + e;
+                packed[r * pc + j / per] |= q << (s->bits * (int)(j % per));
+            }
         }
 }
 

@@ -13,7 +13,10 @@
  *     shorter; q4/q8 is about the (127/7)^2 the step sizes predict); the bounds are that with margin, not a claim about trained models;
  *   - the quantized library's fused kernels read the packed weights: the compiled library
  *     lists a kernel fusing dequantize with matmul and none computing dequantize alone;
- *   - decode through the KV cache gives the prefill's logits (relative 1e-4) for q4f16_1.
+ *   - decode through the KV cache gives the prefill's logits (relative 1e-4) for q4f16_1;
+ *   - GGUF files of Q4_0 / Q8_0 matrices run on their own blocks (schemes ggml_q4_0 /
+ *     ggml_q8_0, fused kernels) with the logits of the dequantize-to-float32 path (asked for
+ *     with q0f32) within 1e-5 relative.
  * MLCC_TEST_MODEL=NAME runs one fixture. */
 #include <math.h>
 #include <stdio.h>
@@ -200,6 +203,32 @@ static void check_fixture(const char *name, int all_schemes) {
     free(ref);
 }
 
+static void check_gguf(const char *file, const char *scheme) {
+    char *path = test_data_path(file);
+    int32_t ids[NTOK];
+    for (int i = 0; i < NTOK; i++) ids[i] = (int32_t)((i * 37 + 11) % 500);
+    MLCCNDArray *out[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = k ? "q0f32" : NULL};
+        mlcc_model *m = mlcc_model_open(path, &opt);
+        CHECK_MSG(m != NULL, "%s: %s", file, mlcc_last_error());
+        if (!m) continue;
+        if (k == 0) {
+            CHECK_EQ_STR(m->quant->name, scheme);
+            check_fused(file, m);
+        }
+        CHECK_MSG(mlcc_model_prefill(m, ids, NTOK, &out[k]) == 0, "%s: %s", file, mlcc_last_error());
+        mlcc_model_free(m);
+    }
+    if (out[0] && out[1]) {
+        double d = max_rel_diff(out[0], out[1]);
+        printf("%-18s %-9s vs dequantized float32: %.3g\n", file, scheme, d);
+        CHECK_MSG(d <= 1e-5, "%s: native blocks differ from the float32 path by %g", file, d);
+    }
+    mlcc_ndarray_release(out[0]), mlcc_ndarray_release(out[1]);
+    free(path);
+}
+
 int main(void) {
     /* tied embeddings + an input dim (97) that is not a multiple of the group; fused qkv and
      * gate_up; q/k/v biases. (Quantized gemma2's decode passes more than MLCC_MAX_ARGS
@@ -208,5 +237,9 @@ int main(void) {
     const char *only = getenv("MLCC_TEST_MODEL");
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++)
         if (!only || !strcmp(only, fixtures[i])) check_fixture(fixtures[i], i == 0);
+    if (!only || !strcmp(only, "gguf")) {
+        check_gguf("gguf/q-llama-q4_0.gguf", "ggml_q4_0");
+        check_gguf("gguf/q-llama-q8_0.gguf", "ggml_q8_0");
+    }
     return test_finish();
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mlcc/mlcc_runtime.h"
+#include "loader/ggml_dequant.h"
 #include "quant/scheme.h"
 #include "support/error.h"
 #include "test.h"
@@ -115,7 +116,35 @@ static void check_known_bits(void) {
     CHECK_EQ_INT(p8[0], 0x7f8000feu); /* 254, 0, 128, 127 from the low byte */
 }
 
+/* GGUF Q4_0 / Q8_0 blocks repacked into ggml_q4_0 / ggml_q8_0 give exactly the values of
+ * ggml's reference dequantizer (loader/ggml_dequant.c), every nibble and byte value included. */
+static void check_ggml_repack(uint32_t type, const char *scheme) {
+    enum { ROWS = 3, IN = 64 };
+    const mlcc_quant_scheme *s = quant_scheme_find(scheme);
+    CHECK(s && quant_scheme_for_ggml(type) == s);
+    if (!s) return;
+    size_t block = type == 2 ? 18 : 34, nbytes = block * ROWS * IN / 32;
+    uint8_t *blocks = malloc(nbytes);
+    for (size_t b = 0; b < nbytes / block; b++) {
+        uint16_t d = mlcc_f32_to_f16((float)(0.01 + 0.1 * uniform()) * (b % 2 ? -1.0f : 1.0f));
+        blocks[b * block] = (uint8_t)d, blocks[b * block + 1] = (uint8_t)(d >> 8);
+        for (size_t k = 2; k < block; k++) blocks[b * block + k] = (uint8_t)((b * 31 + k * 17) & 255); /* all values occur */
+    }
+    float *ref = malloc(sizeof(float) * ROWS * IN), *got = malloc(sizeof(float) * ROWS * IN);
+    CHECK(ggml_dequantize_f32(type, blocks, nbytes, ROWS * IN, ref) == 0);
+    uint32_t packed[ROWS * IN / 4];
+    uint16_t scales[ROWS * IN / 32];
+    quant_repack_ggml(s, blocks, ROWS, IN, packed, scales);
+    quant_unpack(s, packed, scales, ROWS, IN, got);
+    int differ = 0;
+    for (int i = 0; i < ROWS * IN; i++) differ += ref[i] != got[i];
+    CHECK_MSG(differ == 0, "%s: %d values differ from ggml's dequantizer", scheme, differ);
+    free(blocks), free(ref), free(got);
+}
+
 int main(void) {
+    check_ggml_repack(2, "ggml_q4_0");
+    check_ggml_repack(8, "ggml_q8_0");
     static const char *const names[] = {"q4f16_1", "q4f32_1", "q8f16_1", "q0f16"};
     static const int64_t shapes[][2] = {{4, 64}, {3, 97}, {5, 40}, {2, 7}, {1, 32}};
     for (size_t i = 0; i < 4; i++)
