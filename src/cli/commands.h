@@ -10,6 +10,7 @@ typedef struct mlcc_command {
 
 int cmd_show_demo(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_download(int argc, char **argv);

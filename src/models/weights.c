@@ -17,6 +17,7 @@
 #include "quant/scheme.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/log.h"
 
 static MLCCNDArray *new_param(const model_param *p) {
     DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
@@ -44,6 +45,24 @@ static int64_t source_elements(const model_param *p) {
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     if (ndim == 1) snprintf(buf, cap, "[%lld]", (long long)shape[0]);
     else snprintf(buf, cap, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+}
+
+/* Tensors of the checkpoint that no weight parameter takes: a config that leaves out a feature
+ * the checkpoint has (say biases) would otherwise go unnoticed. Rotary tables are derived, not
+ * weights. */
+static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const char *path) {
+    size_t unused = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < safetensors_count(st); i++) {
+        const char *name = safetensors_at(st, i)->name;
+        if (strstr(name, "rotary_emb.inv_freq")) continue;
+        int used = 0;
+        for (int k = 0; k < m->params.n && !used; k++) used = strcmp(m->params.items[k].source, name) == 0;
+        if (!used && !unused++) first = name;
+    }
+    if (unused)
+        LOG_WARN("%s: %zu tensor(s) the %s graph does not use (the first: '%s'); does config.json describe this checkpoint?",
+                 path, unused, m->cfg.model_type, first);
 }
 
 static int load_safetensors(mlcc_model *m, const char *path) {
@@ -79,6 +98,7 @@ static int load_safetensors(mlcc_model *m, const char *path) {
         else store_param(m, i, tmp);
         free(tmp);
     }
+    if (rc == 0) warn_unused(m, st, path);
     safetensors_close(st);
     return rc;
 }

@@ -1,0 +1,113 @@
+/* response.c - OpenAI response JSON (see response.h). Text is always valid UTF-8 here: the
+ * engine's streaming detokenizer emits whole characters; anything else is replaced by U+FFFD
+ * rather than producing invalid JSON. */
+#include "serve/response.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "support/strbuf.h"
+
+/* A JSON string of len bytes; invalid UTF-8 bytes become U+FFFD. */
+static json_t *text_value(const char *s, size_t len) {
+    json_t *v = json_stringn(s ? s : "", s ? len : 0);
+    if (v) return v;
+    mlcc_strbuf clean = STRBUF_INIT;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        json_t *one = n && i + n <= len ? json_stringn(s + i, n) : NULL;
+        if (one) {
+            sb_append_n(&clean, s + i, n);
+            json_decref(one);
+            i += n;
+        } else {
+            sb_append(&clean, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    v = json_stringn(sb_cstr(&clean), clean.len);
+    sb_free(&clean);
+    return v ? v : json_string("");
+}
+
+size_t serve_utf8_complete_prefix(const char *s, size_t len) {
+    /* look back at most 3 bytes for the lead byte of an unfinished sequence */
+    for (size_t back = 1; back <= 3 && back <= len; back++) {
+        unsigned char c = (unsigned char)s[len - back];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte */
+        size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        return need > back ? len - back : len;
+    }
+    return len;
+}
+
+static json_t *envelope(const serve_response_info *info, const char *object) {
+    return json_pack("{s:s,s:s,s:I,s:s}", "id", info->id, "object", object, "created", (json_int_t)info->created, "model",
+                     info->model);
+}
+
+static json_t *usage_value(const serve_usage *u) {
+    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", u->prompt_tokens, "completion_tokens", u->completion_tokens,
+                     "total_tokens", u->prompt_tokens + u->completion_tokens);
+}
+
+static char *dump(json_t *root) {
+    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return s;
+}
+
+static json_t *finish_value(const char *finish_reason) {
+    return finish_reason ? json_string(finish_reason) : json_null();
+}
+
+char *serve_chunk_json(const serve_response_info *info, int index, int role, const char *text, size_t len,
+                       const char *finish_reason) {
+    int chat = info->kind == SERVE_CHAT;
+    json_t *root = envelope(info, chat ? "chat.completion.chunk" : "text_completion");
+    json_t *choice = json_pack("{s:i}", "index", index);
+    if (chat) {
+        json_t *delta = json_object();
+        if (role) json_object_set_new(delta, "role", json_string("assistant"));
+        if (role || text) json_object_set_new(delta, "content", text_value(text, text ? len : 0));
+        json_object_set_new(choice, "delta", delta);
+    } else {
+        json_object_set_new(choice, "text", text_value(text, text ? len : 0));
+    }
+    json_object_set_new(choice, "logprobs", json_null());
+    json_object_set_new(choice, "finish_reason", finish_value(finish_reason));
+    json_object_set_new(root, "choices", json_pack("[o]", choice));
+    if (info->include_usage) json_object_set_new(root, "usage", json_null());
+    return dump(root);
+}
+
+char *serve_usage_chunk_json(const serve_response_info *info, const serve_usage *usage) {
+    json_t *root = envelope(info, info->kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_object_set_new(root, "choices", json_array());
+    json_object_set_new(root, "usage", usage_value(usage));
+    return dump(root);
+}
+
+char *serve_response_json(const serve_response_info *info, const serve_choice *choices, int nchoices,
+                          const serve_usage *usage) {
+    int chat = info->kind == SERVE_CHAT;
+    json_t *root = envelope(info, chat ? "chat.completion" : "text_completion");
+    json_t *list = json_array();
+    for (int i = 0; i < nchoices; i++) {
+        json_t *c = json_pack("{s:i}", "index", i);
+        json_t *text = text_value(choices[i].text, choices[i].len);
+        if (chat)
+            json_object_set_new(c, "message",
+                                json_pack("{s:s,s:o,s:n}", "role", "assistant", "content", text, "refusal"));
+        else json_object_set_new(c, "text", text);
+        json_object_set_new(c, "logprobs", json_null());
+        json_object_set_new(c, "finish_reason", finish_value(choices[i].finish_reason));
+        json_array_append_new(list, c);
+    }
+    json_object_set_new(root, "choices", list);
+    json_object_set_new(root, "usage", usage_value(usage));
+    return dump(root);
+}
