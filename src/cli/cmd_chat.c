@@ -56,8 +56,9 @@ static void on_sigint(int sig) {
 static void print_usage(FILE *out) {
     fprintf(out,
             "usage: mlcc chat [MODEL] [--mode interactive|local|server] [--max-seq N] [--system TEXT]\n"
-            "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S]\n"
-            "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf]\n"
+            "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S] [--quantization Q]\n"
+            "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf], or a folder\n"
+            "       made by `mlcc convert`; --quantization stores the weights in scheme Q (q4f16_1, ...)\n"
             "       (default " DEFAULT_MODEL ").\n"
             "In the chat: Esc then Enter inserts a newline; /help lists the commands.\n");
 }
@@ -298,7 +299,7 @@ static void log_devices(void) {
     fprintf(stderr, "[mlcc] device used: cpu\n");
 }
 
-static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, chat *c) {
+static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, const char **quant, chat *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -308,6 +309,7 @@ static int parse_args(int argc, char **argv, const char **model, int64_t *max_se
         int has_value = i + 1 < argc;
         if (strcmp(a, "--max-seq") == 0 && has_value) *max_seq = atoll(argv[++i]);
         else if (strcmp(a, "--mode") == 0 && has_value) *mode = argv[++i];
+        else if (strcmp(a, "--quantization") == 0 && has_value) *quant = argv[++i];
         else if (strcmp(a, "--system") == 0 && has_value) c->system = strdup(argv[++i]);
         else if (strcmp(a, "--temperature") == 0 && has_value) set_option(c, "temperature", argv[++i]);
         else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
@@ -330,8 +332,8 @@ int cmd_chat(int argc, char **argv) {
     c.cfg.sampling.top_p = 0.95f;
     const char *model_arg = NULL;
     int64_t max_seq = 0; /* the mode's choice */
-    const char *mode = "interactive";
-    if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &c) != 0) return 2;
+    const char *mode = "interactive", *quant = NULL;
+    if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &quant, &c) != 0) return 2;
     if (!model_arg || !*model_arg) model_arg = DEFAULT_MODEL;
 
     log_devices();
@@ -349,7 +351,7 @@ int cmd_chat(int argc, char **argv) {
     char *home = mlcc_home_dir();
     fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
     free(home);
-    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode};
+    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode, .quantization = quant};
     mlcc_ticker *ticker = mlcc_ticker_start("loading the weights and compiling the model library");
     c.model = mlcc_model_open(path, &opt);
     double seconds = mlcc_ticker_stop(ticker);

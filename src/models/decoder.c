@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gen/attention.h"
+#include "mlcc/mlcc_runtime.h"
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "support/alloc.h"
@@ -417,6 +418,11 @@ int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decod
                   model_param_list *params, model_fn_params fns[DEC_FN_COUNT]) {
     for (int kind = 0; kind < DEC_FN_DECODE; kind++)
         if (build_function(mod, cfg, spec, bounds, (decoder_fn)kind, params, &fns[kind])) return -1;
-    if (build_decode(mod, cfg, params, &fns[DEC_FN_BATCH_DECODE], &fns[DEC_FN_DECODE])) return -1;
+    /* decode calls batch_decode with every weight: one VM call takes at most MLCC_MAX_ARGS
+     * arguments, so a model with more weights (a quantized one has two per matrix) goes
+     * without decode, and its batch-1 steps run batch_decode directly */
+    if (2 + fns[DEC_FN_BATCH_DECODE].n <= MLCC_MAX_ARGS &&
+        build_decode(mod, cfg, params, &fns[DEC_FN_BATCH_DECODE], &fns[DEC_FN_DECODE]))
+        return -1;
     return build_create_kv_cache(mod, cfg, bounds);
 }

@@ -59,7 +59,8 @@ typedef struct decoder_bounds {
  *         forward for in the KV cache) and the logits of rows logit_positions
  *     batch_decode(embeds: float32[b, 1, hidden], kv_cache, <weights>) -> float32[b, 1, vocab]
  *     decode(embeds: float32[1, 1, hidden], kv_cache, <weights>) -> float32[1, 1, vocab]: one
- *         sequence, a call of batch_decode (the same kernels)
+ *         sequence, a call of batch_decode (the same kernels); only when the weights fit one
+ *         VM call (2 + weights <= MLCC_MAX_ARGS): fns[DEC_FN_DECODE] is empty otherwise
  *     create_kv_cache(shape [max_batch, max_total_len, prefill_chunk, page_size, sliding_window])
  *         -> the paged KV cache (runtime/kv_cache.h) with this model's generated attention
  *         kernels kv_append, attn_prefill, attn_decode (also in mod)

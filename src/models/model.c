@@ -319,7 +319,8 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
     if (decode) {
         view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){n, 1, m->cfg.hidden}, MLCC_DTYPE_F32);
         MLCCObject *lead[2] = {&view->obj, (MLCCObject *)kv};
-        rc = invoke(m, n == 1 ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, &out);
+        int has_decode = m->fn_params[DEC_FN_DECODE].n > 0; /* see decoder_build */
+        rc = invoke(m, n == 1 && has_decode ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, &out);
         nout = n;
     } else {
         int32_t *last = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mlcc convert`: a Hugging Face folder (tm-llama3, with its tokenizer) to q4f16_1 writes the
 # shards, the index, mlcc-config.json and the tokenizer files, with a progress line;
-# `mlcc chat DIR` runs the converted folder; an unknown scheme, a missing -o and an existing
+# `mlcc chat DIR` runs the converted folder; `mlcc compile --quantization q4f16_1` gives a
+# library whose `mlcc show --kernels` lists fused dequantize + matmul kernels; an unknown scheme, a missing -o and an existing
 # output folder are errors with messages.
 set -euo pipefail
 td="$MLCC_TESTDATA"
@@ -20,6 +21,11 @@ ls "$out" | grep -q safetensors && { echo "weights in the source format were cop
 
 reply=$(echo "hello" | "$MLCC" chat "$out" --max-tokens 4 --temperature 0 2>"$work/chat.log") || { cat "$work/chat.log"; exit 1; }
 echo "chat reply: $reply"
+
+"$MLCC" compile "$td/models/tm-llama3" --quantization q4f16_1 --max-seq 64 -o "$work/lib.so" 2>"$work/compile.log" \
+  || { cat "$work/compile.log"; exit 1; }
+"$MLCC" show --kernels "$work/lib.so" >"$work/kernels"
+grep -Eq "fused_dequantize[0-9]*_matmul" "$work/kernels" || { echo "no fused dequantize+matmul kernel:"; cat "$work/kernels"; exit 1; }
 
 if "$MLCC" convert "$td/models/tm-llama3" --quantization q5f16_9 -o "$work/x" 2>"$work/err"; then echo "bad scheme accepted"; exit 1; fi
 grep -q "unknown quantization 'q5f16_9'" "$work/err"
