@@ -230,9 +230,10 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
     MLCCNDArray *a = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
     size_t n = param_bytes(a);
     int64_t offset = json_integer_value(off);
-    if (json_integer_value(nb) != (json_int_t)n || offset < 0) {
+    if (json_integer_value(nb) != (json_int_t)n || offset < 0 || offset > INT64_MAX - (int64_t)n) {
         mlcc_ndarray_release(a);
-        return mlcc_set_error("%s: tensor '%s': nbytes %lld, the shape needs %zu", index, p->name, (long long)json_integer_value(nb), n);
+        return mlcc_set_error("%s: tensor '%s': offset %lld / nbytes %lld invalid (the shape needs %zu bytes)", index, p->name,
+                              (long long)offset, (long long)json_integer_value(nb), n);
     }
     char *path = mlcc_path_join(dir, file);
     FILE *f = fopen(path, "rb");

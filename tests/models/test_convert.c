@@ -19,6 +19,7 @@
 #include "support/file.h"
 #include "support/json.h"
 #include "support/sha256.h"
+#include "support/strbuf.h"
 #include "test.h"
 
 static const int32_t ids[8] = {1, 5, 9, 33, 2, 100, 7, 64};
@@ -82,6 +83,37 @@ static void check_damage(const char *good, const char *bad, int cut) {
     free(shard);
 }
 
+/* An index entry of another dtype, or with an offset past any file, is an error naming
+ * params.json and the tensor. */
+static void check_bad_index(const char *good, const char *bad) {
+    static const char *const edits[][2] = {{"\"uint32\"", "\"float32\""}, {"\"offset\": 0", "\"offset\": 9223372036854775800"}};
+    for (int e = 0; e < 2; e++) {
+        char cmd[2200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", bad, good, bad);
+        CHECK(system(cmd) == 0);
+        size_t len = 0;
+        char *text = read_all(bad, "params.json", &len), *at = text ? strstr(text, edits[e][0]) : NULL;
+        CHECK_MSG(at != NULL, "params.json has no %s", edits[e][0]);
+        if (!at) {
+            free(text);
+            continue;
+        }
+        mlcc_strbuf out = STRBUF_INIT;
+        sb_append_n(&out, text, (size_t)(at - text));
+        sb_append(&out, edits[e][1]);
+        sb_append(&out, at + strlen(edits[e][0]));
+        char *path = mlcc_path_join(bad, "params.json");
+        mlcc_write_file_atomic(path, sb_cstr(&out), out.len);
+        mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8};
+        mlcc_model *m = mlcc_model_open(bad, &opt);
+        CHECK_MSG(m == NULL, "edit %d: opened", e);
+        CHECK_MSG(strstr(mlcc_last_error(), "params.json: tensor '"), "edit %d: %s", e, mlcc_last_error());
+        mlcc_model_free(m);
+        free(path), free(text);
+        sb_free(&out);
+    }
+}
+
 int main(void) {
     char *src = test_data_path("hf-tiny/llama-tied-mqa");
     char base[] = "/tmp/mlcc-convert-XXXXXX";
@@ -139,6 +171,7 @@ int main(void) {
 
     check_damage(a, bad, 1);
     check_damage(a, bad, 0);
+    check_bad_index(a, bad);
     CHECK(convert(src, a, 0) != 0 && strstr(mlcc_last_error(), "already exists"));
     CHECK(weight_store_is_converted(a));
     CHECK_MSG(convert(src, a, 1) == 0, "%s", mlcc_last_error());
