@@ -5,7 +5,8 @@
  *   - the config and tokenizer-side files are copied; mlcc-config.json records the scheme;
  *   - opening the converted folder gives the logits of on-the-fly quantization exactly, and
  *     asking it for another scheme is an error;
- *   - a truncated shard and a flipped byte are errors naming the shard file;
+ *   - a truncated shard and a flipped byte are errors naming the shard file; a wrong dtype or
+ *     an impossible offset in params.json is an error naming params.json and the tensor;
  *   - converting onto an existing folder without force is an error and leaves it intact. */
 #include <math.h>
 #include <stdio.h>
