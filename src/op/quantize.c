@@ -7,8 +7,8 @@
  *   quant.dequantize(weight f16[out, in]) attrs bits 0 -> float32[out, in] (a cast)
  *
  * The legalized PrimFunc carries the attribute "mlcc.dequantize" so FuseOps folds it into the
- * matmul that consumes it (one kernel reads the packed weight). TIR has no shifts here, so the
- * shift is a division by 2^(bits*k), k picked from constants by a select tree. */
+ * matmul that consumes it (one kernel reads the packed weight). TIR has no shifts here, so
+ * value k of a word is picked by a select tree over k whose leaves divide by constants. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,11 +50,12 @@ typedef struct deq_ctx {
     int bits, group, zero;
 } deq_ctx;
 
-/* 2^(bits * k) for k in [lo, hi), as a select tree over k */
-static mlcc_expr *shift_divisor(mlcc_expr *k, int bits, int lo, int hi) {
-    if (hi - lo == 1) return ir_int((int64_t)1 << (bits * lo));
+/* Value k of word (k in [lo, hi)): a select tree over k whose leaves divide by constants
+ * (word // 2^(bits*k) % 2^bits), which C compilers turn into shifts and masks. */
+static mlcc_expr *extract(mlcc_expr *word, mlcc_expr *k, int bits, int lo, int hi) {
+    if (hi - lo == 1) return ir_floormod(ir_floordiv(word, ir_int((int64_t)1 << (bits * lo))), ir_int((int64_t)1 << bits));
     int mid = (lo + hi) / 2;
-    return ir_select(ir_lt(k, ir_int(mid)), shift_divisor(k, bits, lo, mid), shift_divisor(k, bits, mid, hi));
+    return ir_select(ir_lt(k, ir_int(mid)), extract(word, k, bits, lo, mid), extract(word, k, bits, mid, hi));
 }
 
 static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
@@ -63,8 +64,7 @@ static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
     if (c->bits == 0) return ir_cast(DT_F32, te_load2(c->w, o, j));
     int per = 32 / c->bits;
     mlcc_expr *word = ir_cast(DT_I64, te_load2(c->w, o, ir_floordiv(j, ir_int(per))));
-    mlcc_expr *k = ir_floormod(j, ir_int(per));
-    mlcc_expr *q = ir_floormod(ir_floordiv(word, shift_divisor(k, c->bits, 0, per)), ir_int((int64_t)1 << c->bits));
+    mlcc_expr *q = extract(word, ir_floormod(j, ir_int(per)), c->bits, 0, per);
     mlcc_expr *scale = te_load2(c->scale, o, ir_floordiv(j, ir_int(c->group)));
     return ir_mul(ir_cast(DT_F32, ir_sub(q, ir_int(c->zero))), ir_cast(DT_F32, scale));
 }
