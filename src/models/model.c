@@ -143,6 +143,7 @@ static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
     if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
         return mlcc_set_error("model options: sizes must not be negative");
     if (o.mode) {
+        if (m->quant) o.quantization = m->quant->name; /* the weights' size as stored */
         if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
         o.max_seq = m->plan.context_window;
         o.prefill_chunk = m->plan.prefill_chunk;
