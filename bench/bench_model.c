@@ -4,7 +4,11 @@
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_model.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -ljansson -lm -Wl,-rpath,$PWD/build -o build/bench_model
  * run:   MLCC_NUM_THREADS=2 build/bench_model [--model PATH] [--hidden 512 --layers 8
- *        --vocab 32000 --prompt 128 --decode 32 --quantization q4f16_1]
+ *        --vocab 32000 --prompt 128 --decode 32 --kv-heads 4 --ffn 5632] [--device cpu|cuda]
+ *        [--quantization q4f16_1]
+ *        (heads are hidden / 64; KV heads default to heads / 4, the FFN to 3 x hidden).
+ *        TinyLlama-1.1B's layer: --hidden 2048 --kv-heads 4 --ffn 5632 --vocab 32000.
+ *        MLCC_DEFAULT_SCHEDULE=0 measures the kernels without the default schedule.
  * Prints compile+load time, prefill tokens/s (prompt through forward_kv in one call), decode
  * tokens/s (one token per forward_kv call), and the weight bytes each decode step streams (as
  * stored: packed words and scales when quantized). */
@@ -42,8 +46,12 @@ static void add(tensor *ts, int *n, const char *name, int64_t a, int64_t b) {
     for (int64_t i = 0; i < count; i++) t->data[i] = b ? rnd() : 1.0f;
 }
 
+static int64_t opt_kv_heads, opt_ffn; /* 0: heads / 4 and 3 x hidden */
+
 static char *write_random_llama(int64_t hidden, int64_t layers, int64_t vocab) {
     int64_t heads = hidden / 64, kv = heads / 4 ? heads / 4 : 1, inter = hidden * 3, hd = 64;
+    if (opt_kv_heads > 0) kv = opt_kv_heads;
+    if (opt_ffn > 0) inter = opt_ffn;
     char *dir = strdup("/tmp/mlcc-bench-model-XXXXXX");
     if (!mkdtemp(dir)) return NULL;
     json_t *cfg = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "model_type", "llama", "hidden_size",
@@ -88,7 +96,7 @@ static char *write_random_llama(int64_t hidden, int64_t layers, int64_t vocab) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *quant = NULL;
+    const char *model = NULL, *device = NULL, *quant = NULL;
     int64_t hidden = 512, layers = 8, vocab = 32000, prompt = 128, decode = 32;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
@@ -97,11 +105,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vocab")) vocab = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--prompt")) prompt = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--decode")) decode = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kv-heads")) opt_kv_heads = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ffn")) opt_ffn = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else if (!strcmp(argv[i], "--quantization")) quant = argv[i + 1];
     }
     char *dir = model ? strdup(model) : write_random_llama(hidden, layers, vocab);
     double t0 = now();
-    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .quantization = quant});
+    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .device = device, .quantization = quant});
     if (!m) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
@@ -115,6 +126,12 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab);
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab);
     mlcc_model_kv kv;
+    /* one token first: a GPU library compiles its kernels (NVRTC, cached) at the first call */
+    mlcc_model_kv_init(m, &kv);
+    t0 = now();
+    if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    double t_first = now() - t0;
+    mlcc_model_kv_free(&kv);
     mlcc_model_kv_init(m, &kv);
     t0 = now();
     if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
@@ -127,10 +144,11 @@ int main(int argc, char **argv) {
         if (mlcc_model_forward(m, &kv, &best, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     }
     double t_decode = now() - t0;
+    printf("device %s; ", device ? device : "cpu");
     printf("model %s: %s, hidden %lld, layers %lld, vocab %lld, %s, weights read per step %.1f MB\n", model ? model : "random",
            m->cfg.model_type, (long long)m->cfg.hidden, (long long)m->cfg.layers, (long long)m->cfg.vocab, m->quant->name,
            weight_bytes / 1e6);
-    printf("open (build + load + compile/JIT cache): %.2f s\n", t_open);
+    printf("open (build + load + compile/JIT cache): %.2f s; first call %.2f s\n", t_open, t_first);
     printf("prefill %lld tokens: %.3f s = %.1f tokens/s\n", (long long)prompt, t_prefill, prompt / t_prefill);
     printf("decode %lld tokens: %.3f s = %.2f tokens/s (%.2f GB/s of weights)\n", (long long)decode, t_decode,
            decode / t_decode, weight_bytes * decode / t_decode / 1e9);

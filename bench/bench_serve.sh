@@ -6,7 +6,7 @@ set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
 model="${1:-$root/build/testdata/models/tm-llama3}"
 log="$(mktemp)"
-"$root/build/mlcc" serve "$model" --port 0 --max-seq 256 2>"$log" &
+"$root/build/mlcc" serve "$model" --port 0 --max-seq 256 ${MLCC_SERVE_FLAGS:-} 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 600); do grep -q 'serving' "$log" && break; sleep 0.2; done

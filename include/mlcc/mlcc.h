@@ -15,7 +15,8 @@
  * Requests (the bodies of OpenAI's /v1/chat/completions and /v1/completions): model, messages
  * (string content or text content parts) or prompt (a string, strings, token ids, or arrays of
  * token ids), max_tokens / max_completion_tokens, temperature, top_p, n, stop, seed,
- * presence_penalty, frequency_penalty, logit_bias, stream, stream_options.include_usage, user,
+ * presence_penalty, frequency_penalty, logit_bias, logprobs / top_logprobs, stream,
+ * stream_options.include_usage, user,
  * and the extensions top_k, min_p, repetition_penalty, ignore_eos. Unknown fields are ignored;
  * a field of the wrong type or out of range is refused with an OpenAI error object naming it
  * ("param").
@@ -30,8 +31,8 @@
  *   object ({"error": {"message", "type", "param", "code"}}) and its HTTP status (500, or 499
  *   for a request that was aborted).
  * Every accepted request gets exactly one final call, after which its callback is not called
- * again. Callbacks run on the engine's threads (or, for a request aborted while it waits, on
- * the thread calling mlcc_llm_abort): they must return quickly and must not call mlcc_llm_*.
+ * again. Callbacks run on the engine's thread (which serves every request: continuous
+ * batching): they must return quickly and must not call mlcc_llm_*.
  *
  * Thread safety: every function may be called from any thread, concurrently, except
  * mlcc_llm_destroy, which must be the last call. Strings returned are malloc'ed (free them
@@ -59,7 +60,10 @@ typedef void (*mlcc_llm_callback)(void *user, const char *json, int status, int 
 
 /* Loads a model: a Hugging Face folder, a .gguf file, or HF://org/repo[/file.gguf] (downloaded
  * into the cache). options_json (NULL or "{}" for defaults):
- *   "max_seq": longest sequence, prompt + output (default 2048, capped by the model's);
+ *   "mode": "interactive" (batch 1), "local" (batch 4) or "server" (default: batch and KV cache
+ *           as large as memory allows);
+ *   "max_seq": context window, prompt + output (default: the mode's; capped by the model's);
+ *   "max_batch": most sequences decoded together (default: the mode's);
  *   "threads": CPU threads (default: MLCC_NUM_THREADS, else all CPUs);
  *   "model_id": the name requests' "model" must match and responses carry (default: the
  *               model's folder or file name, or org/repo for HF://);
@@ -76,13 +80,14 @@ mlcc_llm *mlcc_llm_create(const char *model, const char *options_json, char **er
 int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc_llm_kind kind,
                     mlcc_llm_callback cb, void *user, uint64_t *request_id, char **error_json);
 
-/* Aborts a request, waiting or running: its final call (status 499) comes at once for a
- * waiting request, after the current step for a running one. 0 when the request was still
- * open, -1 when it is unknown or already finished. */
+/* Aborts a request, waiting or running: its final call (status 499) comes after the engine's
+ * current step, and its KV cache pages go back to the pool. 0 when the request was still open,
+ * -1 when it is unknown or already finished. */
 int mlcc_llm_abort(mlcc_llm *llm, uint64_t request_id);
 
 /* Engine metrics as JSON: requests by outcome, prompt and generated tokens, running and
- * waiting requests, KV cache use, time-to-first-token and inter-token latency histograms. */
+ * waiting requests, the engine's sequences and largest decode batch, KV cache pages used and in
+ * all, time-to-first-token, inter-token and end-to-end latency histograms. */
 char *mlcc_llm_metrics(mlcc_llm *llm);
 
 /* The model id requests are matched against (owned by llm). */

@@ -20,6 +20,7 @@
 #include "codegen/jit.h"
 #include "engine/conversation.h"
 #include "engine/engine.h"
+#include "grammar/grammar.h"
 #include "hub/hub.h"
 #include "models/model.h"
 #include "models/runner.h"
@@ -44,6 +45,7 @@ typedef struct chat {
     int nstop;
     mlcc_gen_result last;
     int have_last;
+    mlcc_grammar *grammar; /* --json-schema / --grammar / --regex */
 } chat;
 
 static mlcc_engine *volatile active_engine;
@@ -57,8 +59,11 @@ static void print_usage(FILE *out) {
     fprintf(out,
             "usage: mlcc chat [MODEL] [--mode interactive|local|server] [--max-seq N] [--system TEXT]\n"
             "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S] [--quantization Q]\n"
+            "                 [--json-schema FILE | --json | --grammar FILE.gbnf | --regex RE]\n"
             "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf], or a folder\n"
             "       made by `mlcc convert`; --quantization stores the weights in scheme Q (q4f16_1, ...)\n"
+            "--json-schema/--json/--grammar/--regex: replies follow a JSON Schema, any JSON\n"
+            "       object, a GBNF grammar or a regular expression (structured generation).\n"
             "       (default " DEFAULT_MODEL ").\n"
             "In the chat: Esc then Enter inserts a newline; /help lists the commands.\n");
 }
@@ -299,6 +304,25 @@ static void log_devices(void) {
     fprintf(stderr, "[mlcc] device used: cpu\n");
 }
 
+/* --json-schema FILE, --json, --grammar FILE, --regex RE: the grammar replies follow. */
+static int set_grammar(chat *c, const char *kind, const char *arg) {
+    if (c->grammar) return mlcc_set_error("only one of --json-schema, --json, --grammar, --regex");
+    if (!strcmp(kind, "--regex")) {
+        c->grammar = mlcc_grammar_from_regex(arg, strlen(arg));
+    } else if (!strcmp(kind, "--json")) {
+        c->grammar = mlcc_grammar_json_any(NULL, 1);
+    } else {
+        size_t len;
+        char *text = mlcc_read_file(arg, &len);
+        if (!text) return -1;
+        c->grammar = !strcmp(kind, "--grammar") ? mlcc_grammar_from_ebnf(text, len, arg) : mlcc_grammar_from_json_schema(text, len, NULL);
+        free(text);
+    }
+    if (!c->grammar) return -1;
+    c->cfg.grammar = c->grammar;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, const char **quant, chat *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -315,7 +339,17 @@ static int parse_args(int argc, char **argv, const char **model, int64_t *max_se
         else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
         else if (strcmp(a, "--max-tokens") == 0 && has_value) set_option(c, "max_tokens", argv[++i]);
         else if (strcmp(a, "--seed") == 0 && has_value) set_option(c, "seed", argv[++i]);
-        else if (a[0] == '-') {
+        else if ((strcmp(a, "--json-schema") == 0 || strcmp(a, "--grammar") == 0 || strcmp(a, "--regex") == 0) && has_value) {
+            if (set_grammar(c, a, argv[++i])) {
+                fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+                return -1;
+            }
+        } else if (strcmp(a, "--json") == 0) {
+            if (set_grammar(c, a, NULL)) {
+                fprintf(stderr, "mlcc chat: %s\n", mlcc_last_error());
+                return -1;
+            }
+        } else if (a[0] == '-') {
             fprintf(stderr, "mlcc chat: unknown option %s\n", a);
             print_usage(stderr);
             return -1;
@@ -412,6 +446,7 @@ int cmd_chat(int argc, char **argv) {
     mlcc_engine_free(c.engine);
     mlcc_model_runner_free(&c.runner);
     clear_stops(&c);
+    mlcc_grammar_free(c.grammar);
     json_decref(c.messages);
     mlcc_chat_template_free(&c.ct);
     mlcc_tokenizer_free(c.tok);

@@ -14,8 +14,8 @@ static void usage(FILE *out) {
     fprintf(out, "usage: mlcc compile MODEL -o LIB [--max-seq N] [--quantization Q] [--print-after PASS]\n"
                  "MODEL: a Hugging Face folder, a GGUF file or HF://org/repo. --print-after prints the module\n"
                  "after a pass (legalize, canonicalize_bindings, annotate_op_pattern, fuse_ops, fuse_tir,\n"
-                 "dead_code_elimination, or *) to stderr. --quantization stores the weights in scheme Q\n"
-                 "(q4f16_1, ...; docs/quantization.md). Inspect the result with `mlcc show --kernels LIB`.\n");
+                 "default_schedule, dead_code_elimination, or *) to stderr. --quantization stores the weights\n"
+                 "in scheme Q (q4f16_1, ...; docs/quantization.md). Inspect the result with `mlcc show --kernels LIB`.\n");
 }
 
 int cmd_compile(int argc, char **argv) {

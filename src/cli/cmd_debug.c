@@ -14,12 +14,13 @@
 
 #include "loader/safetensors.h"
 #include "models/model.h"
+#include "runtime/cuda.h"
 #include "support/alloc.h"
 #include "support/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu] --out FILE.safetensors\n"
-               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu]\n"
+    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|auto] --out FILE.safetensors\n"
+               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|auto]\n"
                "\n"
                "PATH is a Hugging Face model folder (config.json + safetensors) or a .gguf file.\n"
                "logits writes the float32 tensor `logits` [T, vocab] (row i: after token i);\n"
@@ -92,6 +93,7 @@ int cmd_debug(int argc, char **argv) {
     const char *what = argv[1], *model = NULL, *tokens = NULL, *out = NULL;
     long max_tokens = -1;
     int decode = 0, stop_at_eos = 0;
+    const char *device = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
@@ -99,11 +101,8 @@ int cmd_debug(int argc, char **argv) {
         else if (!strcmp(argv[i], "--decode")) decode = 1;
         else if (!strcmp(argv[i], "--stop-at-eos")) stop_at_eos = 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-            const char *dev = argv[++i];
-            if (strcmp(dev, "cpu") && strcmp(dev, "auto")) {
-                fprintf(stderr, "mlcc debug: --device '%s': this build runs models on the CPU only (cpu, auto)\n", dev);
-                return 2;
-            }
+            device = argv[++i];
+            if (!strcmp(device, "auto")) device = mlcc_cuda_available() ? "cuda" : "cpu";
         }
         else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc) {
             char *end;
@@ -131,7 +130,7 @@ int cmd_debug(int argc, char **argv) {
     }
     /* the whole prompt's logits come from prefill steps of up to 256 rows */
     int64_t bound = seq_bound(n + (generate_mode ? max_tokens : 0));
-    mlcc_model_options opt = {.max_seq = bound, .logit_rows = logits_mode && !decode ? 256 : 0};
+    mlcc_model_options opt = {.max_seq = bound, .logit_rows = logits_mode && !decode ? 256 : 0, .device = device};
     mlcc_model *m = mlcc_model_open(model, &opt);
     int rc = m ? 0 : -1;
     if (m && logits_mode) {

@@ -14,7 +14,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mlcc serve MODEL [--host ADDR] [--port N] [--api-key KEY] [--model-id NAME]\n"
-            "                        [--max-seq N] [--threads N] [--mode interactive|local|server]\n"
+            "                        [--max-seq N] [--max-batch N] [--threads N] [--mode interactive|local|server]\n"
             "                        [--max-waiting N] [--max-body BYTES] [--max-headers BYTES]\n"
             "                        [--timeout SECONDS] [--grace SECONDS] [--cors]\n"
             "\n"
@@ -26,10 +26,11 @@ static void usage(FILE *f) {
             "  --api-key KEY      require 'Authorization: Bearer KEY' on /v1 (default: the\n"
             "                     MLCC_API_KEY environment variable, else none)\n"
             "  --model-id NAME    the name clients use in \"model\" (default: the folder/file name)\n"
-            "  --max-seq N        longest sequence, prompt + output (default 2048)\n"
+            "  --mode M           interactive (batch 1) | local (batch 4) | server (default: batch and\n"
+            "                     KV cache as large as memory allows); printed at start\n"
+            "  --max-seq N        context window, prompt + output (default: the mode's, 2048)\n"
+            "  --max-batch N      most sequences decoded together (default: the mode's)\n"
             "  --threads N        CPU threads for the model\n"
-            "  --mode M           interactive | local | server (today's engine runs one request at a\n"
-            "                     time in every mode; requests wait in a FIFO queue)\n"
             "  --max-waiting N    queued requests before new ones get 429 (default 256)\n"
             "  --max-body BYTES   request body limit (default 8 MiB; 413 above)\n"
             "  --max-headers BYTES request header limit (default 64 KiB)\n"
@@ -55,7 +56,7 @@ int cmd_serve(int argc, char **argv) {
     http.api_key = getenv("MLCC_API_KEY");
     if (http.api_key && !*http.api_key) http.api_key = NULL;
     const char *model = NULL, *model_id = NULL, *mode = "server";
-    long max_seq = 2048, threads = 0, max_waiting = 256, v;
+    long max_seq = 0, max_batch = 0, threads = 0, max_waiting = 256, v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -87,6 +88,7 @@ int cmd_serve(int argc, char **argv) {
         else if (strcmp(a, "--api-key") == 0) http.api_key = *val ? val : NULL;
         else if (strcmp(a, "--model-id") == 0) model_id = val;
         else if (strcmp(a, "--max-seq") == 0) bad = parse_int(a, val, 8, 1 << 24, &max_seq);
+        else if (strcmp(a, "--max-batch") == 0) bad = parse_int(a, val, 1, 1024, &max_batch);
         else if (strcmp(a, "--threads") == 0) bad = parse_int(a, val, 1, 1024, &threads);
         else if (strcmp(a, "--max-waiting") == 0) bad = parse_int(a, val, 0, 1000000, &max_waiting);
         else if (strcmp(a, "--max-body") == 0) bad = parse_int(a, val, 64, 1L << 30, &v), http.max_body = (size_t)v;
@@ -111,14 +113,14 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    json_t *opt = json_pack("{s:I,s:I}", "max_seq", (json_int_t)max_seq, "max_waiting", (json_int_t)max_waiting);
+    json_t *opt = json_pack("{s:s,s:I}", "mode", mode, "max_waiting", (json_int_t)max_waiting);
+    if (max_seq) json_object_set_new(opt, "max_seq", json_integer(max_seq));
+    if (max_batch) json_object_set_new(opt, "max_batch", json_integer(max_batch));
     if (threads) json_object_set_new(opt, "threads", json_integer(threads));
     if (model_id) json_object_set_new(opt, "model_id", json_string(model_id));
     char *opt_text = json_dumps(opt, JSON_COMPACT);
     json_decref(opt);
     char *err = NULL;
-    fprintf(stderr, "[mlcc] mode %s: one request at a time, FIFO (continuous batching comes with the new engine)\n",
-            mode);
     mlcc_llm *llm = mlcc_llm_create(model, opt_text, &err);
     free(opt_text);
     if (!llm) {

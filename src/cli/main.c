@@ -1,5 +1,6 @@
 /* main.c - `mlcc`: dispatches to the subcommands listed below. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -27,7 +28,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "mlcc %s - run large language models anywhere, through machine-learning compilation\n"
             "\n"
-            "usage: mlcc COMMAND [ARGS...]\n"
+            "usage: mlcc [--threads N] COMMAND [ARGS...]\n"
             "\n"
             "commands:\n",
             MLCC_VERSION);
@@ -37,7 +38,26 @@ static void usage(FILE *out) {
                  "default ~/.cache/mlcc), MLCC_LOG (error|warn|info|debug), MLCC_NUM_THREADS.\n");
 }
 
+/* `--threads N` (or --threads=N) before the command: the threads kernels and the runtime pool
+ * use, through MLCC_NUM_THREADS (read when they first run). Returns how many arguments it
+ * took (0 when absent), -1 on a bad value. */
+static int global_threads(int argc, char **argv) {
+    if (argc < 2 || strncmp(argv[1], "--threads", 9) != 0 || (argv[1][9] != '\0' && argv[1][9] != '=')) return 0;
+    const char *v = argv[1][9] == '=' ? argv[1] + 10 : argc > 2 ? argv[2] : "";
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 4096) {
+        fprintf(stderr, "mlcc: --threads needs a count from 1 to 4096, got '%s'\n", v);
+        return -1;
+    }
+    setenv("MLCC_NUM_THREADS", v, 1);
+    return argv[1][9] == '=' ? 1 : 2;
+}
+
 int main(int argc, char **argv) {
+    int took = global_threads(argc, argv);
+    if (took < 0) return 2;
+    argc -= took, argv += took;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);

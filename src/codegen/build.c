@@ -4,21 +4,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/codegen_cuda.h"
 #include "codegen/jit.h"
 #include "codegen/library.h"
+#include "schedule/gpu_rules.h"
 #include "support/error.h"
 #include "transform/pass.h"
 #include "transform/vm_lower.h"
 
-static const char *const pipeline[] = {"legalize",    "canonicalize_bindings", "annotate_op_pattern",
-                                       "fuse_ops",    "fuse_tir",              "dead_code_elimination",
-                                       NULL};
+static const char *const pipeline[] = {"legalize", "canonicalize_bindings", "annotate_op_pattern", "fuse_ops",
+                                       "fuse_tir", "default_schedule", "dead_code_elimination", NULL};
 
-static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+static int is_cuda(const char *target) {
+    return target && strcmp(target, "cuda") == 0;
+}
+
+/* default_schedule is the CPU's (tensorized CPU intrinsics); GPU targets get their own rules
+ * after lowering. */
+static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
     mlcc_pass_manager pm;
     pm_init(&pm);
     for (int i = 0; pipeline[i]; i++)
-        if (pm_add_named(&pm, pipeline[i]) != 0) {
+        if ((!is_cuda(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);
             return NULL;
         }
@@ -35,10 +42,21 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
 }
 
 /* Lowers the module; fills spec (kernels, program, metadata with the memory plan). */
-static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, mlcc_vm_lowered *low, json_t **meta) {
-    mlcc_ir_module *mod = run_pipeline(m, opt);
+static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target,
+                 mlcc_vm_lowered *low, json_t **meta) {
+    mlcc_ir_module *mod = run_pipeline(m, opt, target);
     if (!mod) return -1;
     if (mlcc_vm_lower(mod, low) != 0) return -1;
+    if (is_cuda(target))
+        for (int i = 0; i < low->nkernels; i++) {
+            if (codegen_cuda_is_host_kernel(low->kernels[i])) continue;
+            mlcc_prim_func *f = gpu_default_schedule(low->kernels[i]);
+            if (!f) {
+                mlcc_vm_lowered_free(low);
+                return -1;
+            }
+            low->kernels[i] = f;
+        }
     *meta = opt && opt->metadata ? json_deep_copy(opt->metadata) : json_object();
     json_object_set(*meta, "memory_plan", low->memory);
     json_t *mem = json_object_get(*meta, "memory");
@@ -50,32 +68,67 @@ static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, mlcc_vm
     return 0;
 }
 
-char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+char *mlcc_build_source_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
+    if (!target) target = "c";
+    if (strcmp(target, "c") != 0 && strcmp(target, "cuda") != 0) {
+        mlcc_set_error("unknown target '%s' (known: c, cuda)", target);
+        return NULL;
+    }
     mlcc_vm_lowered low;
     json_t *meta = NULL;
-    if (lower(m, opt, &low, &meta) != 0) return NULL;
+    if (lower(m, opt, target, &low, &meta) != 0) return NULL;
     mlcc_library_spec spec = {low.kernels, low.nkernels, low.exec, meta};
-    char *src = mlcc_library_source(&spec);
+    char *src = mlcc_library_source_target(&spec, target);
     json_decref(meta);
     mlcc_vm_lowered_free(&low);
     return src;
 }
 
-int mlcc_build(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *out_path) {
-    char *src = mlcc_build_source(m, opt);
+char *mlcc_build_cuda_kernel_source(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    mlcc_vm_lowered low;
+    json_t *meta = NULL;
+    if (lower(m, opt, "cuda", &low, &meta) != 0) return NULL;
+    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+    int rc = codegen_cuda(low.kernels, low.nkernels, &lib, &dev);
+    sb_free(&lib);
+    json_decref(meta);
+    mlcc_vm_lowered_free(&low);
+    if (rc != 0) {
+        sb_free(&dev);
+        return NULL;
+    }
+    return sb_detach(&dev);
+}
+
+char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    return mlcc_build_source_target(m, opt, "c");
+}
+
+int mlcc_build_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target,
+                      const char *out_path) {
+    char *src = mlcc_build_source_target(m, opt, target);
     if (!src) return -1;
     int rc = mlcc_jit_compile_to_file(src, out_path);
     free(src);
     return rc;
 }
 
-MLCCVM *mlcc_build_vm(const mlcc_ir_module *m, const mlcc_build_options *opt) {
-    char *src = mlcc_build_source(m, opt);
+int mlcc_build(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *out_path) {
+    return mlcc_build_target(m, opt, "c", out_path);
+}
+
+MLCCVM *mlcc_build_vm_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
+    char *src = mlcc_build_source_target(m, opt, target);
     if (!src) return NULL;
     mlcc_jit_module *jm = mlcc_jit_compile_source(src);
     free(src);
     if (!jm) return NULL;
-    MLCCVM *vm = mlcc_vm_load_library(mlcc_jit_module_path(jm), MLCC_CPU);
+    DLDevice device = is_cuda(target) ? (DLDevice){kDLCUDA, 0} : MLCC_CPU;
+    MLCCVM *vm = mlcc_vm_load_library(mlcc_jit_module_path(jm), device);
     mlcc_jit_free(jm); /* the VM keeps its own handle on the library */
     return vm;
+}
+
+MLCCVM *mlcc_build_vm(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    return mlcc_build_vm_target(m, opt, "c");
 }

@@ -20,6 +20,16 @@ typedef struct mlcc_build_options {
     mlcc_strbuf *printed;
 } mlcc_build_options;
 
+/* target: "c" (the default everywhere a target is not named) or "cuda" (default GPU
+ * schedules, CUDA codegen; the VM of mlcc_build_vm_target runs on cuda:0). */
+char *mlcc_build_source_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target);
+int mlcc_build_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target,
+                      const char *out_path);
+MLCCVM *mlcc_build_vm_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target);
+/* The CUDA C++ source of every kernel of the module's cuda library (malloc'ed): what NVRTC
+ * compiles at load; CI compiles it for sm_90 without a GPU. */
+char *mlcc_build_cuda_kernel_source(const mlcc_ir_module *m, const mlcc_build_options *opt);
+
 /* The library's C source for the module (malloc'ed), or NULL + error. */
 char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt);
 int mlcc_build(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *out_path);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codegen/codegen_c.h"
+#include "codegen/codegen_cuda.h"
 #include "codegen/jit.h"
 #include "support/strbuf.h"
 
@@ -33,9 +34,13 @@ static const char *kernel_origin(const mlcc_prim_func *f) {
 }
 
 json_t *mlcc_library_metadata(const mlcc_library_spec *spec) {
+    return mlcc_library_metadata_target(spec, "c");
+}
+
+json_t *mlcc_library_metadata_target(const mlcc_library_spec *spec, const char *target) {
     json_t *meta = spec->metadata ? json_deep_copy(spec->metadata) : json_object();
     json_object_set_new(meta, "format_version", json_integer(LIBRARY_FORMAT_VERSION));
-    json_object_set_new(meta, "target", json_string("c"));
+    json_object_set_new(meta, "target", json_string(target));
     json_t *kernels = json_array();
     for (int i = 0; i < spec->nkernels; i++)
         json_array_append_new(kernels, json_pack("{s:s,s:s}", "name", spec->kernels[i]->name, "origin",
@@ -58,8 +63,14 @@ json_t *mlcc_library_metadata(const mlcc_library_spec *spec) {
 }
 
 char *mlcc_library_source(const mlcc_library_spec *spec) {
+    return mlcc_library_source_target(spec, "c");
+}
+
+char *mlcc_library_source_target(const mlcc_library_spec *spec, const char *target) {
     mlcc_strbuf src = STRBUF_INIT;
-    if (codegen_c(spec->kernels, spec->nkernels, &src) != 0) {
+    int cuda = strcmp(target, "cuda") == 0;
+    if ((cuda ? codegen_cuda(spec->kernels, spec->nkernels, &src, NULL)
+              : codegen_c(spec->kernels, spec->nkernels, &src)) != 0) {
         sb_free(&src);
         return NULL;
     }
@@ -70,7 +81,7 @@ char *mlcc_library_source(const mlcc_library_spec *spec) {
         sb_append(&src, ";\n");
         free(program);
     }
-    json_t *meta = mlcc_library_metadata(spec);
+    json_t *meta = mlcc_library_metadata_target(spec, target);
     char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(meta);
     sb_append(&src, "\nconst char mlcc_library_metadata[] =\n    ");

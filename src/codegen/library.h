@@ -20,8 +20,11 @@ typedef struct mlcc_library_spec {
 
 /* The metadata document the library will carry (new reference). */
 json_t *mlcc_library_metadata(const mlcc_library_spec *spec);
+json_t *mlcc_library_metadata_target(const mlcc_library_spec *spec, const char *target);
 /* The library's C source (malloc'ed), or NULL + error. */
 char *mlcc_library_source(const mlcc_library_spec *spec);
+/* The same for a target: "c" or "cuda" (kernels already scheduled for the GPU). */
+char *mlcc_library_source_target(const mlcc_library_spec *spec, const char *target);
 /* Writes the shared object to out_path atomically; 0 or -1 + error. */
 int mlcc_build_library(const mlcc_library_spec *spec, const char *out_path);
 

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "engine/stop.h"
+#include "grammar/guide.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/strbuf.h"
@@ -49,6 +50,7 @@ typedef struct request {
     mlcc_sampler *sampler;
     mlcc_detok *detok;
     mlcc_stop_matcher stop;
+    mlcc_grammar_guide *guide; /* with cfg.grammar: made on the first sampling */
     mlcc_event_fn on_event;
     void *ctx;
     mlcc_gen_result result;
@@ -89,6 +91,7 @@ struct mlcc_engine {
     int64_t *step_seqs, *step_lens;
     request **step_reqs;
     token_vec step_tokens;
+    mlcc_grammar_vocab *gvocab; /* made for the first request with a grammar */
 };
 
 mlcc_gen_config mlcc_gen_defaults(void) {
@@ -152,6 +155,7 @@ static void request_free(request *r) {
     mlcc_sampler_free(r->sampler);
     mlcc_detok_free(r->detok);
     mlcc_stop_free(&r->stop);
+    mlcc_grammar_guide_free(r->guide);
     free(r);
 }
 
@@ -323,6 +327,16 @@ static int sample_next(mlcc_engine *e, request *r, float *row) {
         original = e->row_copy;
     }
     if (r->t_first == 0) r->t_first = now_seconds();
+    if (r->cfg.grammar) { /* only tokens the grammar allows; EOS only where it may end */
+        if (!r->guide) {
+            if (!e->gvocab) e->gvocab = mlcc_grammar_vocab_new(e->tok, vocab, e->eos, e->neos);
+            r->guide = e->gvocab ? mlcc_grammar_guide_new(r->cfg.grammar, e->gvocab) : NULL;
+        }
+        if (!r->guide || mlcc_grammar_guide_mask(r->guide, row, vocab) != 0) {
+            finish(e, r, "error", mlcc_last_error());
+            return 1;
+        }
+    }
     double logprob = 0;
     int32_t t = mlcc_sample(r->sampler, row, vocab, &r->cfg.sampling, r->tokens.data, r->nprompt,
                             r->tokens.data + r->nprompt, r->tokens.len - r->nprompt, &logprob);
@@ -333,13 +347,15 @@ static int sample_next(mlcc_engine *e, request *r, float *row) {
     vec_push(&r->tokens, t);
     r->generated++;
     r->result.completion_tokens++;
+    int grammar_done = r->guide ? mlcc_grammar_guide_accept(r->guide, t) : 0;
     mlcc_strbuf piece = STRBUF_INIT, safe = STRBUF_INIT;
     mlcc_detok_push(r->detok, t, &piece);
     int stopped = mlcc_stop_feed(&r->stop, piece.data ? piece.data : "", piece.len, &safe);
     emit(r, safe.data, safe.len, t, logprob, r->cfg.top_logprobs > 0 ? original : NULL, vocab, NULL);
     sb_free(&piece);
     sb_free(&safe);
-    if (stopped) finish(e, r, "stop", NULL);
+    if (stopped || grammar_done > 0) finish(e, r, "stop", NULL); /* a complete grammar ends the reply */
+    else if (grammar_done < 0) finish(e, r, "error", mlcc_last_error());
     else if (r->generated >= r->limit || (int64_t)r->tokens.len >= e->model->context_window) finish(e, r, "length", NULL);
     else return 0;
     return 1;
@@ -574,6 +590,7 @@ void mlcc_engine_free(mlcc_engine *e) {
     vec_free(&e->cache);
     vec_free(&e->aborts);
     vec_free(&e->step_tokens);
+    mlcc_grammar_vocab_free(e->gvocab);
     free(e->eos);
     free(e->logits);
     free(e->row_copy);

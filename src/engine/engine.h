@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "engine/sampler.h"
+#include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
 
 /* A model with a paged KV cache of sequences named by ids. Every function returns 0 or -1 +
@@ -65,6 +66,10 @@ typedef struct mlcc_gen_config {
     int nstop_ids;
     int ignore_eos;
     int top_logprobs;        /* alternatives to report per token (0..20); logprobs are always given */
+    /* structured generation: only text of this grammar (NULL: none); the reply ends with
+     * "stop" when the grammar is complete and allows nothing more, and EOS is allowed only
+     * where the grammar may end. Borrowed: it must outlive the request. */
+    const mlcc_grammar *grammar;
 } mlcc_gen_config;
 
 mlcc_gen_config mlcc_gen_defaults(void);

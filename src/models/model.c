@@ -12,6 +12,7 @@
 #include "ir/printer.h"
 #include "loader/gguf.h"
 #include "models/weight_store.h"
+#include "runtime/cuda.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/file.h"
@@ -94,6 +95,37 @@ static json_t *model_library_metadata(const mlcc_model *m) {
     return meta;
 }
 
+/* Moves the loaded weights to the model's device (the VM passes them to kernels there). */
+static int weights_to_device(mlcc_model *m) {
+    for (int i = 0; i < m->params.n; i++) {
+        MLCCNDArray *h = m->weights[i];
+        MLCCNDArray *d = mlcc_ndarray_empty(h->dl.ndim, h->dl.shape, h->dl.dtype, m->device);
+        if (!d || mlcc_ndarray_copy(d, h) != 0) {
+            mlcc_ndarray_release(d);
+            return mlcc_prefix_error("weight %s to the device", m->params.items[i].name);
+        }
+        mlcc_ndarray_release(h);
+        m->weights[i] = d;
+    }
+    return 0;
+}
+
+/* "cpu", "cuda", "cuda:N" -> a device (checked to exist for CUDA). */
+static int parse_device(const char *s, DLDevice *out) {
+    *out = MLCC_CPU;
+    if (!s || !*s || strcmp(s, "cpu") == 0) return 0;
+    if (strncmp(s, "cuda", 4) != 0 || (s[4] && (s[4] != ':' || !s[5])))
+        return mlcc_set_error("unknown device '%s' (cpu, cuda, cuda:N)", s);
+    char *end = NULL;
+    long id = s[4] ? strtol(s + 5, &end, 10) : 0;
+    if (s[4] && (*end || id < 0 || id > 64)) return mlcc_set_error("bad device number in '%s'", s);
+    if (!mlcc_cuda_available()) return mlcc_set_error("device %s: %s", s, mlcc_cuda_status());
+    if (id >= mlcc_cuda_device_count())
+        return mlcc_set_error("device %s: there are %d CUDA devices", s, mlcc_cuda_device_count());
+    *out = (DLDevice){kDLCUDA, (int32_t)id};
+    return 0;
+}
+
 /* The graph (which lists the weights) and the weights: from a converted folder as stored,
  * else read and quantized as m->quant says. */
 static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf) {
@@ -112,10 +144,11 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     if (rc == 0) {
         json_t *meta = model_library_metadata(m);
         mlcc_build_options opt = {meta, NULL, NULL};
-        m->vm = mlcc_build_vm(mod, &opt);
+        m->vm = mlcc_build_vm_target(mod, &opt, m->device.device_type == kDLCUDA ? "cuda" : "c");
         json_decref(meta);
         if (!m->vm) rc = mlcc_prefix_error("compiling %s", m->path);
     }
+    if (rc == 0 && m->device.device_type != kDLCPU) rc = weights_to_device(m);
     ir_scope_end();
     return rc;
 }
@@ -163,6 +196,7 @@ mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
     mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
     m->path = mlcc_xstrdup(path);
     int gguf = is_gguf_file(path);
+    if (parse_device(opt ? opt->device : NULL, &m->device)) goto fail;
     if (read_config(m, path, gguf)) goto fail;
     if (choose_quantization(m, path, opt)) goto fail;
     if (set_bounds(m, opt)) goto fail;
@@ -250,9 +284,13 @@ static int invoke(mlcc_model *m, decoder_fn fn, MLCCObject **lead, int nlead, ML
     return 0;
 }
 
-static MLCCNDArray *i32_array(const int32_t *v, int64_t n) {
-    MLCCNDArray *a = mlcc_ndarray_empty(1, &n, MLCC_DTYPE_I32, MLCC_CPU);
-    memcpy(a->dl.data, v, sizeof(int32_t) * (size_t)n);
+/* An int32 input of a model function, on the model's device. */
+static MLCCNDArray *i32_array(const mlcc_model *m, const int32_t *v, int64_t n) {
+    MLCCNDArray *a = mlcc_ndarray_empty(1, &n, MLCC_DTYPE_I32, m->device);
+    if (a && mlcc_ndarray_copy_from_bytes(a, v, sizeof(int32_t) * (size_t)n) != 0) {
+        mlcc_ndarray_release(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -310,7 +348,9 @@ static int check_step(const mlcc_model *m, const int64_t *lengths, int nseq, con
 /* The forward of an open step: embed, then batch_decode or batch_prefill; logits as [rows, vocab]. */
 static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens, int64_t n,
                     const int32_t *rows, int nrows, int decode, MLCCNDArray **logits) {
-    MLCCObject *ids = &i32_array(tokens, n)->obj, *embeds;
+    MLCCNDArray *id_array = i32_array(m, tokens, n);
+    if (!id_array) return -1;
+    MLCCObject *ids = &id_array->obj, *embeds;
     int rc = invoke(m, DEC_FN_EMBED, &ids, 1, &embeds);
     mlcc_object_release(ids);
     if (rc) return -1;
@@ -332,7 +372,7 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
             rows = last, nrows = nseq;
         }
         view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){1, n, m->cfg.hidden}, MLCC_DTYPE_F32);
-        MLCCNDArray *at = i32_array(rows, nrows);
+        MLCCNDArray *at = i32_array(m, rows, nrows);
         MLCCObject *lead[3] = {&view->obj, &at->obj, (MLCCObject *)kv};
         rc = invoke(m, DEC_FN_PREFILL, lead, 3, &out);
         mlcc_ndarray_release(at);
@@ -342,6 +382,15 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
     mlcc_ndarray_release(view);
     mlcc_object_release(embeds);
     if (rc) return -1;
+    if (((MLCCNDArray *)out)->dl.device.device_type != kDLCPU) { /* callers read logits on the host */
+        *logits = mlcc_ndarray_empty(2, (int64_t[]){nout, vocab}, MLCC_DTYPE_F32, MLCC_CPU);
+        if (*logits && mlcc_ndarray_copy(*logits, (MLCCNDArray *)out) != 0) {
+            mlcc_ndarray_release(*logits);
+            *logits = NULL;
+        }
+        mlcc_object_release(out);
+        return *logits ? 0 : mlcc_prefix_error("step: logits to the host");
+    }
     *logits = mlcc_ndarray_view((MLCCNDArray *)out, 0, 2, (int64_t[]){nout, vocab}, MLCC_DTYPE_F32);
     mlcc_object_release(out);
     return *logits ? 0 : mlcc_set_error("step: the logits have an unexpected shape");

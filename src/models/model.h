@@ -40,6 +40,8 @@ typedef struct mlcc_model_options {
                             * when set, override the mode's choices. NULL: the sizes alone */
     const char *quantization; /* weight scheme (quant/scheme.h: "q4f16_1", ...; NULL: q0f32, or
                                * the scheme a converted folder was made with) */
+    const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
+                            * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
 
 /* What a mode chose (mlcc_plan_serving). */
@@ -65,6 +67,7 @@ typedef struct mlcc_model {
     MLCCNDArray **weights; /* one per params entry */
     const mlcc_quant_scheme *quant; /* the weights' scheme (q0f32 when not quantized) */
     MLCCVM *vm;
+    DLDevice device;
 } mlcc_model;
 
 /* Opens path (folder or .gguf), builds and compiles the library, loads the weights. NULL +

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/cuda.h"
+#include "runtime/device.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -35,6 +37,11 @@ struct MLCCKVCache {
     MLCC_VEC(kv_seq *) batch;
     i32_vec qo_indptr, page_indptr, page_indices, last_page_len, positions, token_seq, append_slots;
     mlcc_kv_forward fwd;
+    /* a cache on a GPU: the step's arrays uploaded once per step, at the first attention */
+    MLCCNDArray *device_steps;
+    int steps_uploaded;
+    DLTensor steps_dl[6];
+    int64_t steps_shape[6];
 };
 
 /* ---- pages ---- */
@@ -49,13 +56,27 @@ static void page_release(MLCCKVCache *c, int32_t p) {
     if (--c->refs[p] == 0) c->free_list[c->num_free++] = p;
 }
 
-/* Copies page src to page dst in every layer. */
+/* Copies page src to page dst in every layer (on the cache's device). */
 static void page_copy(MLCCKVCache *c, int32_t dst, int32_t src) {
-    for (int l = 0; l < c->cfg.num_layers; l++) {
+    DLDevice dev = c->cfg.device;
+    const MLCCDeviceAPI *api = mlcc_device_api(dev);
+    for (int l = 0; l < c->cfg.num_layers && api; l++) {
         char *base = c->pages[l]->dl.data;
-        memcpy(base + (size_t)dst * c->page_bytes, base + (size_t)src * c->page_bytes,
-               c->page_bytes);
+        api->copy(base + (size_t)src * c->page_bytes, dev, base + (size_t)dst * c->page_bytes, dev,
+                  c->page_bytes, NULL);
     }
+}
+
+/* Zeroes a layer's pages wherever they live. */
+static int zero_pages(MLCCNDArray *pages) {
+    size_t n = mlcc_ndarray_nbytes(pages);
+    if (pages->dl.device.device_type == kDLCPU) {
+        memset(pages->dl.data, 0, n);
+        return 0;
+    }
+    if (pages->dl.device.device_type == kDLCUDA)
+        return mlcc_cuda_memset(pages->dl.device.device_id, pages->dl.data, 0, n);
+    return mlcc_set_error("kv cache: cannot clear pages on this device");
 }
 
 static int64_t pages_for(const MLCCKVCache *c, int64_t tokens) {
@@ -85,6 +106,7 @@ static void kv_cache_delete(MLCCObject *obj) {
     if (c->pages)
         for (int l = 0; l < c->cfg.num_layers; l++)
             mlcc_ndarray_release(c->pages[l]);
+    mlcc_ndarray_release(c->device_steps);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -117,8 +139,8 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
         return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d] for page_size %d",
                               (long long)cfg->num_pages, INT32_MAX / cfg->page_size,
                               cfg->page_size);
-    if (cfg->device.device_type != kDLCPU)
-        return mlcc_set_error("kv cache: only the CPU device is supported yet");
+    if (cfg->device.device_type != kDLCPU && cfg->device.device_type != kDLCUDA)
+        return mlcc_set_error("kv cache: only the CPU and CUDA devices are supported");
     if (!is_float_type(cfg->dtype)) return mlcc_set_error("kv cache: dtype must be a float type");
     if (cfg->kv_dtype.bits != 0 && !is_float_type(cfg->kv_dtype))
         return mlcc_set_error("kv cache: kv_dtype must be a float type");
@@ -161,7 +183,11 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
             kv_cache_delete(&c->obj);
             return NULL;
         }
-        memset(c->pages[l]->dl.data, 0, mlcc_ndarray_nbytes(c->pages[l]));
+        if (zero_pages(c->pages[l]) != 0) {
+            mlcc_prefix_error("kv cache: pages of layer %d", l);
+            kv_cache_delete(&c->obj);
+            return NULL;
+        }
     }
     /* the stack pops page 0 first */
     for (int64_t i = 0; i < cfg->num_pages; i++)
@@ -389,6 +415,7 @@ int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const in
     build_arrays(c, lengths, old_len);
     free(old_len);
     c->in_forward = 1;
+    c->steps_uploaded = 0;
     return 0;
 }
 
@@ -456,8 +483,54 @@ static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args,
 static int64_t decode_splits(const MLCCKVCache *c) {
     if (c->decode_splits > 0) return c->decode_splits;
     int64_t heads = c->cfg.num_kv_heads;
-    int64_t splits = (2 * (int64_t)mlcc_threadpool_size() + heads - 1) / heads;
+    /* on a GPU each task is a thread block: about two per multiprocessor (132 on an H100) */
+    int64_t workers = c->cfg.device.device_type == kDLCUDA ? 132 : mlcc_threadpool_size();
+    int64_t splits = (2 * workers + heads - 1) / heads;
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
+}
+
+/* The step's int32 arrays for the kernels: the host vectors on the CPU; on a GPU, copies
+ * uploaded in one transfer at the first attention of the step (every layer reads the same).
+ * Order: slots, positions, token_seq, page_indptr, page_indices, last_page_len. */
+static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
+    const mlcc_kv_forward *f = &c->fwd;
+    const int32_t *data[6] = {f->append_slots, f->positions, f->token_seq, f->page_indptr, f->page_indices,
+                              f->last_page_len};
+    int64_t len[6] = {f->num_tokens, f->num_tokens, f->num_tokens, f->num_seqs + 1, f->num_pages,
+                      f->num_seqs};
+    if (c->cfg.device.device_type == kDLCPU) {
+        for (int i = 0; i < 6; i++) out[i] = host_i32(&h[i], data[i], len[i]);
+        return 0;
+    }
+    if (!c->steps_uploaded) {
+        int64_t total = 0;
+        for (int i = 0; i < 6; i++) total += len[i];
+        if (!c->device_steps || mlcc_ndarray_numel(c->device_steps) < total) {
+            mlcc_ndarray_release(c->device_steps);
+            int64_t cap = total * 2 + 64;
+            c->device_steps = mlcc_ndarray_empty(1, &cap, MLCC_DTYPE_I32, c->cfg.device);
+            if (!c->device_steps) return mlcc_prefix_error("kv cache: step arrays");
+        }
+        int32_t *staging = mlcc_xmalloc(sizeof(int32_t) * (size_t)(total ? total : 1));
+        int64_t at = 0;
+        for (int i = 0; i < 6; i++) {
+            if (len[i]) memcpy(staging + at, data[i], sizeof(int32_t) * (size_t)len[i]);
+            c->steps_shape[i] = len[i];
+            c->steps_dl[i] = c->device_steps->dl;
+            c->steps_dl[i].data = (int32_t *)c->device_steps->dl.data + at;
+            c->steps_dl[i].shape = &c->steps_shape[i];
+            at += len[i];
+        }
+        const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, c->cfg.device);
+        int rc = api ? api->copy(staging, MLCC_CPU, c->device_steps->dl.data, c->cfg.device,
+                                 sizeof(int32_t) * (size_t)total, NULL)
+                     : -1;
+        free(staging);
+        if (rc) return mlcc_prefix_error("kv cache: uploading the step arrays");
+        c->steps_uploaded = 1;
+    }
+    for (int i = 0; i < 6; i++) out[i] = &c->steps_dl[i];
+    return 0;
 }
 
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
@@ -473,7 +546,9 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
         check_tensor(c, out, "out", c->cfg.num_qo_heads))
         return -1;
     const mlcc_kv_forward *f = &c->fwd;
-    host_array slots, positions, token_seq, page_indptr, page_indices, last_page_len;
+    host_array hosts[6];
+    DLTensor *steps[6];
+    if (step_arrays(c, hosts, steps)) return -1;
     DLTensor *pages = &c->pages[layer]->dl;
     MLCCValue a[8];
     int codes[8];
@@ -481,25 +556,25 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
         codes[i] = MLCC_TYPE_DLTENSOR;
 
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
-    a[3].v_tensor = host_i32(&slots, f->append_slots, f->num_tokens);
-    a[4].v_tensor = host_i32(&positions, f->positions, f->num_tokens);
+    a[3].v_tensor = steps[0];
+    a[4].v_tensor = steps[1];
     if (call_kernel(c->cfg.append, "append", a, codes, 5)) return -1;
 
     if (f->is_decode) {
         a[0].v_tensor = q, a[1].v_tensor = pages;
-        a[2].v_tensor = host_i32(&page_indptr, f->page_indptr, f->num_seqs + 1);
-        a[3].v_tensor = host_i32(&page_indices, f->page_indices, f->num_pages);
-        a[4].v_tensor = host_i32(&last_page_len, f->last_page_len, f->num_seqs);
+        a[2].v_tensor = steps[3];
+        a[3].v_tensor = steps[4];
+        a[4].v_tensor = steps[5];
         a[5].v_tensor = out;
         a[6].v_int64 = c->window[layer], codes[6] = MLCC_TYPE_INT;
         a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
         return call_kernel(c->cfg.decode, "decode", a, codes, 8);
     }
     a[0].v_tensor = q, a[1].v_tensor = pages;
-    a[2].v_tensor = host_i32(&token_seq, f->token_seq, f->num_tokens);
-    a[3].v_tensor = host_i32(&positions, f->positions, f->num_tokens);
-    a[4].v_tensor = host_i32(&page_indptr, f->page_indptr, f->num_seqs + 1);
-    a[5].v_tensor = host_i32(&page_indices, f->page_indices, f->num_pages);
+    a[2].v_tensor = steps[2];
+    a[3].v_tensor = steps[1];
+    a[4].v_tensor = steps[3];
+    a[5].v_tensor = steps[4];
     a[6].v_tensor = out;
     a[7].v_int64 = c->window[layer], codes[7] = MLCC_TYPE_INT;
     return call_kernel(c->cfg.prefill, "prefill", a, codes, 8);

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/device.h"
 #include "runtime/kv_cache.h"
+#include "runtime/vm.h"
 #include "runtime/packed.h"
 #include "support/error.h"
 
@@ -78,7 +80,7 @@ static int kv_create(const MLCCValue *args, const int *codes, int n, MLCCValue *
     if (n == 12 &&
         (mlcc_arg_str(args, codes, n, 11, &kv_dtype) || mlcc_dtype_parse(kv_dtype, &cfg.kv_dtype)))
         return -1;
-    cfg.device = MLCC_CPU;
+    cfg.device = mlcc_vm_current_device(); /* the model's device */
     int32_t *windows = NULL;
     if (cfg.num_layers > 0 && cfg.num_layers <= 100000) {
         windows = calloc((size_t)cfg.num_layers, sizeof(int32_t));
@@ -202,11 +204,13 @@ static int kv_positions(const MLCCValue *args, const int *codes, int n, MLCCValu
     const mlcc_kv_forward *f = mlcc_kv_cache_forward(c);
     if (!f) return mlcc_set_error("kv_cache.positions: no forward step is open (begin_forward first)");
     if (out->ndim != 1 || out->shape[0] != f->num_tokens || out->dtype.code != kDLInt ||
-        out->dtype.bits != 32 || out->dtype.lanes != 1 || out->device.device_type != kDLCPU)
-        return mlcc_set_error("kv_cache.positions: out must be an int32 [%lld] CPU tensor (the step's tokens)",
+        out->dtype.bits != 32 || out->dtype.lanes != 1)
+        return mlcc_set_error("kv_cache.positions: out must be an int32 [%lld] tensor (the step's tokens)",
                               (long long)f->num_tokens);
-    memcpy((char *)out->data + out->byte_offset, f->positions, sizeof(int32_t) * (size_t)f->num_tokens);
-    return 0;
+    const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, out->device);
+    if (!api) return -1;
+    return api->copy(f->positions, MLCC_CPU, (char *)out->data + out->byte_offset, out->device,
+                     sizeof(int32_t) * (size_t)f->num_tokens, NULL);
 }
 
 static int kv_free_pages(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,

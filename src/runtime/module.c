@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/cuda.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -77,6 +78,13 @@ static int check_contract(MLCCModule *m) {
                                   MLCC_LIBRARY_FN_PREFIX, name);
     }
     m->metadata = dlsym(m->handle, "mlcc_library_metadata");
+    /* CUDA libraries launch their kernels through the runtime's hook table. */
+    const mlcc_cuda_library_hooks **cuda = dlsym(m->handle, "mlcc_library_cuda");
+    if (cuda) {
+        if (!mlcc_cuda_available())
+            return mlcc_set_error("the library runs on CUDA, but %s", mlcc_cuda_status());
+        *cuda = mlcc_cuda_hooks();
+    }
     return 0;
 }
 

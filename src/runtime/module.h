@@ -20,6 +20,10 @@
  *       dlopen to a runtime function that records msg as this thread's last error, so a kernel
  *       reports failures with `mlcc_library_set_error("add: argument 2 ...")` without linking
  *       against libmlcc_runtime. The message should start with the function's name.
+ *   const mlcc_cuda_library_hooks *mlcc_library_cuda;
+ *       optional, in CUDA libraries: NULL in the file; the loader points it at the runtime's
+ *       kernel-launch and workspace functions (runtime/cuda.h), and refuses the library when
+ *       no CUDA device is usable.
  *   const int32_t mlcc_library_abi_version;
  *       optional: MLCC_LIBRARY_ABI_VERSION when present; a library built for another version of
  *       the ABI is refused.

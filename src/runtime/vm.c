@@ -19,6 +19,7 @@ struct MLCCVM {
     int num_planned;
     long planned_allocations;
     int depth;
+    MLCCNDArray **device_consts; /* on a GPU VM: device copies of the tensor constants */
 };
 
 enum { VM_MAX_DEPTH = 256 };
@@ -35,6 +36,25 @@ static MLCCFunction *resolve(MLCCModule *lib, const char *name, char *is_kernel)
     MLCCFunction *f = mlcc_func_get_global(name);
     if (f) mlcc_object_retain(&f->obj);
     return f;
+}
+
+/* Kernels read tensor constants (rope tables, ...) where they run. */
+static int copy_consts_to_device(MLCCVM *vm) {
+    const mlcc_vm_exec *e = vm->exec;
+    vm->device_consts = mlcc_xcalloc((size_t)(e->num_consts ? e->num_consts : 1), sizeof(MLCCNDArray *));
+    for (int i = 0; i < e->num_consts; i++) {
+        if (e->const_codes[i] != MLCC_TYPE_OBJECT || !e->consts[i].v_handle) continue;
+        MLCCObject *o = e->consts[i].v_handle;
+        if (o->type_index != MLCC_OBJECT_NDARRAY) continue;
+        MLCCNDArray *h = (MLCCNDArray *)o;
+        MLCCNDArray *d = mlcc_ndarray_empty(h->dl.ndim, h->dl.shape, h->dl.dtype, vm->device);
+        if (!d || mlcc_ndarray_copy(d, h) != 0) {
+            mlcc_ndarray_release(d);
+            return mlcc_prefix_error("vm: constant %d to the device", i);
+        }
+        vm->device_consts[i] = d;
+    }
+    return 0;
 }
 
 MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice device) {
@@ -55,6 +75,10 @@ MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice devic
             return NULL;
         }
     }
+    if (device.device_type != kDLCPU && copy_consts_to_device(vm) != 0) {
+        mlcc_vm_free(vm);
+        return NULL;
+    }
     return vm;
 }
 
@@ -65,8 +89,11 @@ void mlcc_vm_free(MLCCVM *vm) {
     free(vm->callees);
     free(vm->is_kernel);
     if (vm->lib) mlcc_module_release(vm->lib);
+    for (int i = 0; vm->device_consts && i < vm->exec->num_consts; i++) mlcc_ndarray_release(vm->device_consts[i]);
+    free(vm->device_consts);
     mlcc_vm_exec_free(vm->owned_exec);
     for (int i = 0; i < vm->num_planned; i++) mlcc_storage_release(vm->planned[i]);
+
     free(vm->planned);
     free(vm);
 }
@@ -112,6 +139,7 @@ static int call_instr(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr
         case VM_ARG_CONST:
             args[i] = e->consts[a->value];
             codes[i] = e->const_codes[a->value];
+            if (vm->device_consts && vm->device_consts[a->value]) args[i].v_handle = vm->device_consts[a->value];
             break;
         case VM_ARG_FUNC: {
             MLCCFunction *fn = vm->callees[a->value];
@@ -213,12 +241,23 @@ static int run_function(MLCCVM *vm, int fi, const MLCCValue *args, const int *co
     return rc;
 }
 
+/* The device of the VM running on this thread (builtins that create device state read it). */
+static _Thread_local DLDevice current_device = {kDLCPU, 0};
+
+DLDevice mlcc_vm_current_device(void) {
+    return current_device;
+}
+
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,
                    int nargs, MLCCValue *ret, int *ret_type_code) {
     for (int i = 0; i < vm->exec->num_funcs; i++)
         if (strcmp(vm->exec->funcs[i].name, func) == 0) {
             *ret_type_code = MLCC_TYPE_NULL;
-            return run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
+            DLDevice outer = current_device;
+            current_device = vm->device;
+            int rc = run_function(vm, i, args, type_codes, nargs, ret, ret_type_code);
+            current_device = outer;
+            return rc;
         }
     return mlcc_set_error("vm: no function '%s' in the program", func);
 }

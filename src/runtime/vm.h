@@ -131,6 +131,9 @@ MLCCStorage *mlcc_vm_planned_storage(MLCCVM *vm, int slot, size_t nbytes);
 /* How many planned storages were allocated so far (tests check repeated calls add none). */
 long mlcc_vm_planned_allocations(const MLCCVM *vm);
 DLDevice mlcc_vm_device(const MLCCVM *vm);
+/* The device of the VM whose function runs on this thread (the CPU outside any): builtins
+ * such as create_kv_cache put their memory there. */
+DLDevice mlcc_vm_current_device(void);
 /* Runs a function. Arguments are borrowed; an object result is a new reference. */
 int mlcc_vm_invoke(MLCCVM *vm, const char *func, const MLCCValue *args, const int *type_codes,
                    int nargs, MLCCValue *ret, int *ret_type_code);

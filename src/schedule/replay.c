@@ -2,9 +2,11 @@
  *
  * The accepted language is exactly what the primitives print, one instruction a line:
  *     [name {, name} =] sch.<primitive>(<arg> {, <arg>})
- * where an argument is a trace name (b0, l3), a string ("C"), or factors=[<int>|None, ...].
+ * where an argument is a trace name (b0, l3), a string ("C"), an integer, or
+ * factors=[<int>|None, ...].
  * Blank lines and lines starting with '#' are skipped. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,14 @@
 
 #define MAX_ITEMS 64
 
-typedef enum { ARG_NAME, ARG_STRING, ARG_FACTORS } arg_kind;
+typedef enum { ARG_NAME, ARG_STRING, ARG_FACTORS, ARG_INT } arg_kind;
 
 typedef struct {
     arg_kind kind;
     char text[128];
     int64_t factors[MAX_ITEMS];
     int nfactors;
+    int64_t ival;
 } trace_arg;
 
 typedef struct {
@@ -100,6 +103,15 @@ static int parse_arg(lexer *lx, trace_arg *a) {
         return expect(lx, '"');
     }
     if (*lx->p == '[') return parse_factors(lx, a);
+    if (isdigit((unsigned char)*lx->p) || (*lx->p == '-' && isdigit((unsigned char)lx->p[1]))) {
+        char *end;
+        errno = 0;
+        a->ival = strtoll(lx->p, &end, 10);
+        if (errno) return mlcc_set_error("trace line %d: integer out of range at \"%.20s\"", lx->line, lx->p);
+        lx->p = end;
+        a->kind = ARG_INT;
+        return 0;
+    }
     char name[128];
     if (ident(lx, name, sizeof name)) return -1;
     skip_space(lx);
@@ -248,6 +260,34 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         if (!init) return -1;
         strmap_set_p(&env->blocks, in->targets[0], (void *)init);
         return 0;
+    }
+    if (!strcmp(p, "annotate") || !strcmp(p, "unannotate")) {
+        int set = p[0] == 'a';
+        if (want(env, in, set ? 3 : 2, 0)) return -1;
+        if (in->args[0].kind != ARG_NAME || in->args[1].kind != ARG_STRING || (set && in->args[2].kind != ARG_INT))
+            return mlcc_set_error("trace line %d: %s needs a loop or block, a key string%s", env->line, p,
+                                  set ? " and an integer" : "");
+        mlcc_expr *l = strmap_get_p(&env->loops, in->args[0].text);
+        const char *b = l ? NULL : strmap_get_p(&env->blocks, in->args[0].text);
+        if (!l && !b) return mlcc_set_error("trace line %d: '%s' is not a loop or block", env->line, in->args[0].text);
+        if (set)
+            return l ? sch_annotate_loop(s, l, in->args[1].text, in->args[2].ival)
+                     : sch_annotate_block(s, b, in->args[1].text, in->args[2].ival);
+        return l ? sch_unannotate_loop(s, l, in->args[1].text) : sch_unannotate_block(s, b, in->args[1].text);
+    }
+    if (!strcmp(p, "blockize")) {
+        mlcc_expr *l;
+        if (want(env, in, 1, 1) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        const char *b = sch_blockize(s, l);
+        if (!b) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)b);
+        return 0;
+    }
+    if (!strcmp(p, "tensorize")) {
+        mlcc_expr *l;
+        if (want(env, in, 2, 0) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_STRING) return mlcc_set_error("trace line %d: tensorize needs an intrinsic name", env->line);
+        return sch_tensorize(s, l, in->args[1].text);
     }
     return mlcc_set_error("trace line %d: unknown primitive '%s'", env->line, p);
 }

@@ -48,6 +48,8 @@ const char *sch_get_block(mlcc_schedule *s, const char *name);
 /* The loops around block, outermost first, into *out (IR arena memory); returns the count or
  * -1 with an error. */
 int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
+/* The extent of a loop (an expression over size vars), or NULL with an error. */
+mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop);
 /* Names of all blocks in program order (IR arena memory); returns the count. */
 int sch_get_blocks(mlcc_schedule *s, const char ***out);
 
@@ -78,6 +80,22 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *block);
 /* Moves a reduction block's init into a new block "<name>_init" placed right before `loop`;
  * returns the new block's name, or NULL with an error. */
 const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+
+/* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
+ * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
+const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
+/* Blockizes the perfect loop nest under `loop` and replaces it by a call of the CPU tensor
+ * intrinsic `intrin` (kernels/cpu/intrin.h), after checking the block computes exactly what the
+ * intrinsic does on the tile (see tensorize.c). The nest becomes block "<name>_o". */
+int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin);
+
+/* ---- annotations ---- */
+/* Sets key = value on a loop or a block (replacing an earlier value of the key); unannotate
+ * removes the key. Annotations change no computation; passes and codegen may read them. */
+int sch_annotate_loop(mlcc_schedule *s, mlcc_expr *loop, const char *key, int64_t value);
+int sch_annotate_block(mlcc_schedule *s, const char *block, const char *key, int64_t value);
+int sch_unannotate_loop(mlcc_schedule *s, mlcc_expr *loop, const char *key);
+int sch_unannotate_block(mlcc_schedule *s, const char *block, const char *key);
 
 /* ---- trace ---- */
 /* The trace as text, one instruction per line (malloc'ed). */

@@ -53,6 +53,15 @@ mlcc_prim_func *sch_func(mlcc_schedule *s) {
     return s->func;
 }
 
+mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
+    sch_path p;
+    if (!loop || sch_find_loop(s, loop, &p)) {
+        mlcc_set_error("loop_extent: '%s' is not a loop of the function", loop && loop->kind == EXPR_VAR ? loop->var.name : "?");
+        return NULL;
+    }
+    return p.nodes[p.n - 1]->for_.extent;
+}
+
 /* ---- paths ---- */
 
 typedef int (*stmt_match)(const mlcc_stmt *st, const void *key);

@@ -48,7 +48,6 @@ struct mlcc_llm {
     struct llm_request *open;
     int shutting_down;
     uint64_t next_id;
-    atomic_llong kv_used;
     atomic_int requests_waiting, requests_running; /* requests, not sequences */
 };
 
@@ -62,8 +61,9 @@ typedef struct llm_choice {
     mlcc_strbuf pending; /* streaming: an incomplete UTF-8 tail held back */
     const char *finish_reason;
     int completion_tokens;
-    int64_t kv_held;
-    double last_text_time;
+    double last_token_time;
+    json_t *logprobs;        /* entries not yet sent (streaming) or all of them */
+    size_t logprobs_offset;  /* completions' text_offset */
 } llm_choice;
 
 typedef struct llm_request {
@@ -103,6 +103,7 @@ static void request_unref(llm_request *r) {
     for (int i = 0; i < r->nchoices; i++) {
         sb_free(&r->choices[i].text);
         sb_free(&r->choices[i].pending);
+        json_decref(r->choices[i].logprobs);
     }
     for (int i = 0; i < r->nprompt_ids; i++) free(r->prompt_ids[i]);
     free(r->prompt_ids);
@@ -130,11 +131,34 @@ static void deliver(llm_request *r, char *json, int status, int final) {
     free(json);
 }
 
+/* The logprobs entries gathered so far as a choice's "logprobs" value (NULL when the request
+ * asked for none); the list starts again. */
+static json_t *take_logprobs(llm_request *r, llm_choice *c) {
+    if (!r->req.logprobs) return NULL;
+    json_t *v = serve_logprobs_value(r->req.kind, c->logprobs, &c->logprobs_offset);
+    c->logprobs = json_array();
+    return v;
+}
+
+static void add_logprob_entry(llm_request *r, llm_choice *c, const mlcc_engine_event *ev) {
+    mlcc_tokenizer *tok = r->llm->tok;
+    size_t len = 0;
+    char *text = mlcc_tokenizer_decode(tok, &ev->token, 1, 0, &len);
+    char *tops[MLCC_MAX_TOP_LOGPROBS];
+    int ntop = ev->ntop < MLCC_MAX_TOP_LOGPROBS ? ev->ntop : MLCC_MAX_TOP_LOGPROBS;
+    for (int i = 0; i < ntop; i++) {
+        tops[i] = mlcc_tokenizer_decode(tok, &ev->top_ids[i], 1, 0, NULL);
+        if (!tops[i]) tops[i] = mlcc_xstrdup("");
+    }
+    json_array_append_new(c->logprobs, serve_logprob_entry(text ? text : "", text ? len : 0, ev->logprob,
+                                                           (const char *const *)tops, ev->top_logprobs, ntop));
+    for (int i = 0; i < ntop; i++) free(tops[i]);
+    free(text);
+}
+
 static void on_start(serve_seq *seq) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
-    c->kv_held = (int64_t)seq->nprompt;
-    atomic_fetch_add(&r->llm->kv_used, c->kv_held);
     pthread_mutex_lock(&r->lock);
     if (!r->started) {
         r->started = 1;
@@ -142,30 +166,38 @@ static void on_start(serve_seq *seq) {
         atomic_fetch_add(&r->llm->requests_running, 1);
     }
     if (r->req.stream && r->req.kind == SERVE_CHAT && !r->failed && !r->cancelled)
-        deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL), 200, 0);
+        deliver(r, serve_chunk_json(&r->info, c->index, 1, NULL, 0, NULL, NULL), 200, 0);
     pthread_mutex_unlock(&r->lock);
 }
 
-static void on_text(serve_seq *seq, const char *text, size_t len) {
+static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
     mlcc_llm *llm = r->llm;
+    const char *text = ev->text;
+    size_t len = ev->len;
     double t = now_seconds();
-    c->kv_held++;
-    atomic_fetch_add(&llm->kv_used, 1);
     pthread_mutex_lock(&r->lock);
-    if (!r->got_first_text) {
-        r->got_first_text = 1;
-        serve_metrics_observe_ttft(llm->metrics, t - r->submit_time);
-    } else if (c->last_text_time > 0) serve_metrics_observe_itl(llm->metrics, t - c->last_text_time);
-    c->last_text_time = t;
+    if (ev->token >= 0) {
+        if (!r->got_first_text) {
+            r->got_first_text = 1;
+            serve_metrics_observe_ttft(llm->metrics, t - r->submit_time);
+        } else if (c->last_token_time > 0) serve_metrics_observe_itl(llm->metrics, t - c->last_token_time);
+        c->last_token_time = t;
+        if (r->req.logprobs) add_logprob_entry(r, c, ev);
+    }
+    if (len == 0) {
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
     if (!r->req.stream) {
         sb_append_n(&c->text, text, len);
     } else if (!r->failed && !r->cancelled) {
         sb_append_n(&c->pending, text, len);
         size_t ready = serve_utf8_complete_prefix(c->pending.data, c->pending.len);
         if (ready) {
-            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, ready, NULL), 200, 0);
+            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, ready, NULL, take_logprobs(r, c)), 200,
+                    0);
             memmove(c->pending.data, c->pending.data + ready, c->pending.len - ready);
             c->pending.len -= ready;
         }
@@ -205,9 +237,10 @@ static int finish_request(llm_request *r, char *last_chunk) {
         serve_choice *choices = mlcc_xmalloc(sizeof *choices * (size_t)r->nchoices);
         for (int i = 0; i < r->nchoices; i++) {
             llm_choice *c = &r->choices[i];
-            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason};
+            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason, take_logprobs(r, c)};
         }
         deliver(r, serve_response_json(&r->info, choices, r->nchoices, &usage), 200, 1);
+        for (int i = 0; i < r->nchoices; i++) json_decref(choices[i].logprobs);
         free(choices);
     }
     return status;
@@ -217,8 +250,6 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     llm_choice *c = (llm_choice *)seq;
     llm_request *r = c->req;
     mlcc_llm *llm = r->llm;
-    atomic_fetch_sub(&llm->kv_used, c->kv_held);
-    c->kv_held = 0;
     pthread_mutex_lock(&r->lock);
     c->completion_tokens = result->completion_tokens;
     c->finish_reason = strcmp(result->finish_reason, "length") == 0 ? "length" : "stop";
@@ -231,10 +262,13 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     char *last_chunk = NULL;
     if (r->req.stream && !r->failed && !r->cancelled) {
         if (c->pending.len) { /* what remains is not valid UTF-8; sent replaced */
-            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL), 200, 0);
+            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL, take_logprobs(r, c)),
+                    200, 0);
             sb_clear(&c->pending);
         }
-        last_chunk = serve_chunk_json(&r->info, c->index, 0, NULL, 0, c->finish_reason);
+        /* entries of tokens whose text never came (held back, then dropped by a stop string) */
+        json_t *rest = r->req.logprobs && json_array_size(c->logprobs) ? take_logprobs(r, c) : NULL;
+        last_chunk = serve_chunk_json(&r->info, c->index, 0, NULL, 0, c->finish_reason, rest);
     }
     int last = --r->outstanding == 0;
     if (!last && last_chunk) {
@@ -326,6 +360,7 @@ static void build_choices(mlcc_llm *llm, llm_request *r) {
         for (int j = 0; j < q->n; j++) {
             llm_choice *c = &r->choices[p * q->n + j];
             c->req = r;
+            c->logprobs = json_array();
             c->index = p * q->n + j;
             c->prompt_index = p;
             serve_seq *s = &c->seq;
@@ -338,7 +373,7 @@ static void build_choices(mlcc_llm *llm, llm_request *r) {
             if (s->gen.has_seed) s->gen.seed = q->gen.seed + (uint64_t)j;
             s->owner = r;
             s->on_start = on_start;
-            s->on_text = on_text;
+            s->on_token = on_token;
             s->on_finish = on_finish;
         }
     (void)llm;
@@ -395,11 +430,27 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
     llm->open = r;
     atomic_fetch_add(&llm->requests_waiting, 1);
     if (request_id) *request_id = r->id;
-    /* held until every sequence is queued: an abort meanwhile cannot finish (and free) r */
+    /* held until every sequence is submitted: no callback can finish (and free) r meanwhile */
     pthread_mutex_lock(&r->lock);
     pthread_mutex_unlock(&llm->lock);
-    for (int i = 0; i < r->nchoices; i++) serve_sched_submit(llm->sched, &r->choices[i].seq);
+    int *refused = mlcc_xcalloc((size_t)r->nchoices, sizeof *refused);
+    char why[512] = "";
+    for (int i = 0; i < r->nchoices; i++)
+        if (serve_sched_submit(llm->sched, &r->choices[i].seq) != 0) {
+            refused[i] = 1;
+            snprintf(why, sizeof why, "%s", mlcc_last_error());
+        }
     pthread_mutex_unlock(&r->lock);
+    /* a sequence the engine refused finishes as an error (the others are then aborted) */
+    for (int i = 0; i < r->nchoices; i++)
+        if (refused[i]) {
+            mlcc_gen_result res;
+            memset(&res, 0, sizeof res);
+            res.finish_reason = "error";
+            snprintf(res.error, sizeof res.error, "%s", why);
+            on_finish(&r->choices[i].seq, &res);
+        }
+    free(refused);
     return 0;
 
 refused:
@@ -432,12 +483,13 @@ static serve_gauges gauges(mlcc_llm *llm) {
     serve_gauges g;
     g.running = atomic_load(&llm->requests_running);
     g.waiting = atomic_load(&llm->requests_waiting);
-    /* tokens held by the requests in flight, out of the KV cache's capacity (pages x page size;
-     * cached prefixes of finished requests are reclaimable, so they do not count as used) */
     mlcc_engine_stats st;
-    mlcc_engine_get_stats(llm->engine, &st);
-    g.kv_tokens_used = atomic_load(&llm->kv_used);
-    g.kv_tokens_capacity = st.total_pages * llm->model->bounds.page_size;
+    serve_sched_stats(llm->sched, &st);
+    g.kv_pages_used = st.total_pages - st.free_pages;
+    g.kv_pages_total = st.total_pages;
+    g.engine_running = st.running;
+    g.engine_waiting = st.waiting;
+    g.max_decode_batch = st.max_decode_batch;
     return g;
 }
 
@@ -471,8 +523,8 @@ void mlcc_llm_free_string(char *s) {
 
 typedef struct llm_options {
     int64_t max_seq;
+    int64_t max_batch; /* 0: the mode's */
     const char *mode;
-    int64_t max_batch;
     int threads;
     const char *model_id;
     int max_waiting;
@@ -480,7 +532,7 @@ typedef struct llm_options {
 } llm_options;
 
 static int parse_options(const char *text, json_t **root_out, llm_options *o) {
-    *o = (llm_options){2048, "server", 0, 0, NULL, 256, 0};
+    *o = (llm_options){0, 0, "server", 0, NULL, 256, 0};
     *root_out = NULL;
     if (!text || !*text) return 0;
     json_error_t jerr;
@@ -499,19 +551,19 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
             if (!m || (strcmp(m, "interactive") && strcmp(m, "local") && strcmp(m, "server")))
                 return mlcc_set_error("options: mode: expected \"interactive\", \"local\" or \"server\"");
             o->mode = m;
-        } else if (strcmp(key, "max_batch") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
-                return mlcc_set_error("options: max_batch: expected an integer from 1 to 1024");
-            o->max_batch = json_integer_value(v);
         } else if (strcmp(key, "quiet") == 0) {
             if (!json_is_boolean(v)) return mlcc_set_error("options: quiet: expected a boolean");
             o->quiet = json_is_true(v);
-        } else if (strcmp(key, "max_seq") == 0 || strcmp(key, "threads") == 0 || strcmp(key, "max_waiting") == 0) {
+        } else if (strcmp(key, "max_seq") == 0 || strcmp(key, "threads") == 0 || strcmp(key, "max_waiting") == 0 ||
+                   strcmp(key, "max_batch") == 0) {
             if (!json_is_integer(v)) return mlcc_set_error("options: %s: expected an integer", key);
             json_int_t x = json_integer_value(v);
             if (strcmp(key, "max_seq") == 0) {
                 if (x < 8 || x > (1 << 24)) return mlcc_set_error("options: max_seq: %lld is outside 8 to 16777216", (long long)x);
                 o->max_seq = x;
+            } else if (strcmp(key, "max_batch") == 0) {
+                if (x < 1 || x > 1024) return mlcc_set_error("options: max_batch: %lld is outside 1 to 1024", (long long)x);
+                o->max_batch = x;
             } else if (strcmp(key, "threads") == 0) {
                 if (x < 1 || x > 1024) return mlcc_set_error("options: threads: %lld is outside 1 to 1024", (long long)x);
                 o->threads = (int)x;
@@ -519,7 +571,7 @@ static int parse_options(const char *text, json_t **root_out, llm_options *o) {
                 if (x < 0 || x > 1000000) return mlcc_set_error("options: max_waiting: %lld is outside 0 to 1000000", (long long)x);
                 o->max_waiting = (int)x;
             }
-        } else return mlcc_set_error("options: unknown option '%s' (max_seq, mode, max_batch, threads, model_id, max_waiting, quiet)", key);
+        } else return mlcc_set_error("options: unknown option '%s' (max_seq, max_batch, mode, threads, model_id, max_waiting, quiet)", key);
     }
     return 0;
 }
@@ -535,8 +587,8 @@ static char *default_model_id(const char *model, const char *path) {
 }
 
 static void llm_free_parts(mlcc_llm *llm) {
+    if (llm->engine) mlcc_engine_free(llm->engine); /* finishes every open request */
     serve_sched_free(llm->sched);
-    if (llm->engine) mlcc_engine_free(llm->engine);
     if (llm->runner.impl) mlcc_model_runner_free(&llm->runner);
     if (llm->ct.tmpl) mlcc_chat_template_free(&llm->ct);
     if (llm->tok) mlcc_tokenizer_free(llm->tok);
@@ -555,7 +607,7 @@ static int load(mlcc_llm *llm, const char *model, const llm_options *o) {
     if (o->threads && mlcc_threadpool_set_size(o->threads) != 0) return -1;
     llm->model_id = o->model_id ? mlcc_xstrdup(o->model_id) : default_model_id(model, llm->path);
     if (!o->quiet) fprintf(stderr, "[mlcc] loading %s (compiled on first use, then cached) ...\n", llm->path);
-    mlcc_model_options mo = {.max_seq = o->max_seq, .mode = o->mode, .max_batch = o->max_batch};
+    mlcc_model_options mo = {.max_seq = o->max_seq, .max_batch = o->max_batch, .mode = o->mode};
     llm->model = mlcc_model_open(llm->path, &mo);
     if (!llm->model) return -1;
     if (!o->quiet) {
@@ -572,8 +624,9 @@ static int load(mlcc_llm *llm, const char *model, const llm_options *o) {
     llm->sched = serve_sched_new(llm->engine);
     if (!llm->sched) return -1;
     if (!o->quiet)
-        fprintf(stderr, "[mlcc] model '%s': vocabulary %d, context %d tokens, %d threads\n", llm->model_id,
-                llm->runner.vocab_size, llm->runner.context_window, mlcc_threadpool_size());
+        fprintf(stderr, "[mlcc] model '%s': vocabulary %d, context %d tokens, batch up to %d, %d threads\n",
+                llm->model_id, llm->runner.vocab_size, llm->runner.context_window, llm->runner.max_batch,
+                mlcc_threadpool_size());
     return 0;
 }
 
@@ -597,7 +650,6 @@ mlcc_llm *mlcc_llm_create(const char *model, const char *options_json, char **er
     llm->metrics = serve_metrics_new();
     llm->max_waiting = o.max_waiting;
     llm->created = (int64_t)time(NULL);
-    atomic_init(&llm->kv_used, 0);
     atomic_init(&llm->requests_waiting, 0);
     atomic_init(&llm->requests_running, 0);
     int rc = load(llm, model, &o);
@@ -616,8 +668,6 @@ void mlcc_llm_destroy(mlcc_llm *llm) {
     pthread_mutex_lock(&llm->lock);
     llm->shutting_down = 1;
     pthread_mutex_unlock(&llm->lock);
-    /* cancels what waits or runs; every request gets its final call */
-    serve_sched_free(llm->sched);
-    llm->sched = NULL;
+    /* the engine cancels what waits or runs; every request gets its final call */
     llm_free_parts(llm);
 }

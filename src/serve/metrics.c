@@ -102,10 +102,12 @@ char *serve_metrics_json(serve_metrics *m, const serve_gauges *g) {
         snprintf(key, sizeof key, "%d", m->statuses[i]);
         json_object_set_new(requests, key, json_integer((json_int_t)m->status_counts[i]));
     }
-    json_t *root = json_pack("{s:o,s:I,s:I,s:i,s:i,s:{s:I,s:I},s:o,s:o,s:o}", "requests", requests, "prompt_tokens",
-                             (json_int_t)m->prompt_tokens, "completion_tokens", (json_int_t)m->completion_tokens,
-                             "running", g->running, "waiting", g->waiting, "kv_cache", "tokens_used",
-                             (json_int_t)g->kv_tokens_used, "tokens_capacity", (json_int_t)g->kv_tokens_capacity,
+    json_t *root = json_pack("{s:o,s:I,s:I,s:i,s:i,s:{s:i,s:i,s:i},s:{s:I,s:I},s:o,s:o,s:o}", "requests", requests,
+                             "prompt_tokens", (json_int_t)m->prompt_tokens, "completion_tokens",
+                             (json_int_t)m->completion_tokens, "running", g->running, "waiting", g->waiting, "engine",
+                             "running_sequences", g->engine_running, "waiting_sequences", g->engine_waiting,
+                             "max_decode_batch", g->max_decode_batch, "kv_cache", "pages_used",
+                             (json_int_t)g->kv_pages_used, "pages_total", (json_int_t)g->kv_pages_total,
                              "time_to_first_token_seconds", histogram_json(&m->ttft), "inter_token_latency_seconds",
                              histogram_json(&m->itl), "e2e_request_latency_seconds", histogram_json(&m->e2e));
     pthread_mutex_unlock(&m->lock);
@@ -149,11 +151,14 @@ char *serve_metrics_prometheus(serve_metrics *m, const serve_gauges *g) {
     pthread_mutex_unlock(&m->lock);
     prom_scalar(&out, "mlcc_requests_running", "gauge", "Requests being generated.", g->running);
     prom_scalar(&out, "mlcc_requests_waiting", "gauge", "Requests waiting in the queue.", g->waiting);
-    prom_scalar(&out, "mlcc_kv_cache_tokens_used", "gauge", "KV cache slots held by running requests.",
-                (double)g->kv_tokens_used);
-    prom_scalar(&out, "mlcc_kv_cache_tokens_capacity", "gauge", "KV cache slots in all.",
-                (double)g->kv_tokens_capacity);
+    prom_scalar(&out, "mlcc_engine_sequences_running", "gauge", "Sequences (one per choice) in the running batch.",
+                g->engine_running);
+    prom_scalar(&out, "mlcc_engine_sequences_waiting", "gauge", "Sequences waiting for a batch slot.", g->engine_waiting);
+    prom_scalar(&out, "mlcc_engine_max_decode_batch", "gauge", "Largest batch_decode step so far.", g->max_decode_batch);
+    prom_scalar(&out, "mlcc_kv_cache_pages_used", "gauge",
+                "KV cache pages in use (running requests and cached prefixes).", (double)g->kv_pages_used);
+    prom_scalar(&out, "mlcc_kv_cache_pages_total", "gauge", "KV cache pages in all.", (double)g->kv_pages_total);
     prom_scalar(&out, "mlcc_kv_cache_usage_ratio", "gauge", "KV cache use, 0 to 1.",
-                g->kv_tokens_capacity > 0 ? (double)g->kv_tokens_used / (double)g->kv_tokens_capacity : 0.0);
+                g->kv_pages_total > 0 ? (double)g->kv_pages_used / (double)g->kv_pages_total : 0.0);
     return sb_detach(&out);
 }

@@ -20,8 +20,10 @@ typedef struct serve_metrics serve_metrics;
 
 /* Gauges, read when metrics are rendered. */
 typedef struct serve_gauges {
-    int running, waiting;
-    int64_t kv_tokens_used, kv_tokens_capacity;
+    int running, waiting;               /* requests */
+    int engine_running, engine_waiting; /* the engine's sequences (one per choice) */
+    int max_decode_batch;               /* largest batch_decode step so far */
+    int64_t kv_pages_used, kv_pages_total;
 } serve_gauges;
 
 serve_metrics *serve_metrics_new(void);

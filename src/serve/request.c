@@ -312,20 +312,30 @@ static int parse_logit_bias(json_t *root, serve_request *r, int vocab_size, serv
     return 0;
 }
 
+/* Chat: logprobs (boolean) and top_logprobs (0 to 20, needs logprobs); completions: logprobs
+ * (0 to 5 alternatives; present means token logprobs are returned). */
+static int parse_logprobs(json_t *root, serve_request *r, serve_error *err) {
+    json_t *v = field(root, "logprobs");
+    int64_t top = 0;
+    int present = 0;
+    if (r->kind == SERVE_CHAT) {
+        if (v && !json_is_boolean(v)) return wrong_type(err, "logprobs", "a boolean", v);
+        r->logprobs = json_is_true(v);
+        if (get_integer(root, "top_logprobs", 0, 20, &top, &present, err)) return -1;
+        if (present && !r->logprobs)
+            return bad_request(err, "top_logprobs", "'top_logprobs' needs 'logprobs' set to true.");
+    } else {
+        if (get_integer(root, "logprobs", 0, 5, &top, &present, err)) return -1;
+        r->logprobs = present;
+    }
+    r->gen.top_logprobs = (int)top;
+    return 0;
+}
+
 /* Fields we accept only in their "off" form until the engine supports them. */
 static int parse_unsupported(json_t *root, serve_kind kind, serve_error *err) {
     json_t *v;
-    if ((v = field(root, "logprobs"))) {
-        int on = kind == SERVE_CHAT ? json_is_true(v) : (json_is_integer(v) && json_integer_value(v) > 0);
-        if (kind == SERVE_CHAT && !json_is_boolean(v)) return wrong_type(err, "logprobs", "a boolean", v);
-        if (kind == SERVE_COMPLETION && !json_is_integer(v)) return wrong_type(err, "logprobs", "an integer", v);
-        if (on) return bad_request(err, "logprobs", "'logprobs' is not supported by this server yet.");
-    }
-    if ((v = field(root, "top_logprobs"))) {
-        if (!json_is_integer(v)) return wrong_type(err, "top_logprobs", "an integer", v);
-        if (json_integer_value(v) > 0)
-            return bad_request(err, "top_logprobs", "'top_logprobs' is not supported by this server yet.");
-    }
+    (void)kind;
     if ((v = field(root, "response_format"))) {
         if (!json_is_object(v)) return wrong_type(err, "response_format", "an object", v);
         json_t *type = json_object_get(v, "type");
@@ -406,7 +416,8 @@ int serve_request_parse(const char *body, size_t len, serve_kind kind, int vocab
         bad_request(err, NULL, "The request body must be a JSON object, not %s.", json_type_name(root));
         goto done;
     }
-    if (parse_controls(root, out, vocab_size, err) || parse_unsupported(root, kind, err)) goto done;
+    if (parse_controls(root, out, vocab_size, err) || parse_logprobs(root, out, err) || parse_unsupported(root, kind, err))
+        goto done;
     if (kind == SERVE_CHAT ? parse_messages(root, out, err) : parse_prompt(root, out, vocab_size, err)) goto done;
     rc = 0;
 done:

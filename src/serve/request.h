@@ -56,6 +56,7 @@ typedef struct serve_request {
     int n;
     int stream;
     int include_usage;
+    int logprobs; /* return token logprobs (gen.top_logprobs alternatives each) */
 } serve_request;
 
 /* Parses and checks a request body. vocab_size bounds token ids (prompt, logit_bias). 0, or

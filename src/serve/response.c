@@ -65,7 +65,7 @@ static json_t *finish_value(const char *finish_reason) {
 }
 
 char *serve_chunk_json(const serve_response_info *info, int index, int role, const char *text, size_t len,
-                       const char *finish_reason) {
+                       const char *finish_reason, json_t *logprobs) {
     int chat = info->kind == SERVE_CHAT;
     json_t *root = envelope(info, chat ? "chat.completion.chunk" : "text_completion");
     json_t *choice = json_pack("{s:i}", "index", index);
@@ -77,7 +77,7 @@ char *serve_chunk_json(const serve_response_info *info, int index, int role, con
     } else {
         json_object_set_new(choice, "text", text_value(text, text ? len : 0));
     }
-    json_object_set_new(choice, "logprobs", json_null());
+    json_object_set_new(choice, "logprobs", logprobs ? logprobs : json_null());
     json_object_set_new(choice, "finish_reason", finish_value(finish_reason));
     json_object_set_new(root, "choices", json_pack("[o]", choice));
     if (info->include_usage) json_object_set_new(root, "usage", json_null());
@@ -103,11 +103,57 @@ char *serve_response_json(const serve_response_info *info, const serve_choice *c
             json_object_set_new(c, "message",
                                 json_pack("{s:s,s:o,s:n}", "role", "assistant", "content", text, "refusal"));
         else json_object_set_new(c, "text", text);
-        json_object_set_new(c, "logprobs", json_null());
+        json_object_set_new(c, "logprobs", choices[i].logprobs ? json_incref(choices[i].logprobs) : json_null());
         json_object_set_new(c, "finish_reason", finish_value(choices[i].finish_reason));
         json_array_append_new(list, c);
     }
     json_object_set_new(root, "choices", list);
     json_object_set_new(root, "usage", usage_value(usage));
     return dump(root);
+}
+
+/* ---- logprobs ---- */
+
+static json_t *bytes_value(const char *s, size_t len) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < len; i++) json_array_append_new(a, json_integer((unsigned char)s[i]));
+    return a;
+}
+
+/* -inf (a token the filters ruled out) is not JSON: the most negative double stands in. */
+static json_t *logprob_number(double lp) {
+    return json_real(lp >= -1.7e308 ? lp : -1.7e308);
+}
+
+json_t *serve_logprob_entry(const char *token, size_t len, double logprob, const char *const *tops,
+                            const double *top_logprobs, int ntop) {
+    json_t *top = json_array();
+    for (int i = 0; i < ntop; i++) {
+        size_t n = strlen(tops[i]);
+        json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", text_value(tops[i], n), "logprob",
+                                             logprob_number(top_logprobs[i]), "bytes", bytes_value(tops[i], n)));
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "token", text_value(token, len), "logprob", logprob_number(logprob), "bytes",
+                     bytes_value(token, len), "top_logprobs", top);
+}
+
+json_t *serve_logprobs_value(serve_kind kind, json_t *entries, size_t *text_offset) {
+    if (kind == SERVE_CHAT) return json_pack("{s:o,s:n}", "content", entries, "refusal");
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offsets = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        json_array_append(tokens, json_object_get(e, "token"));
+        json_array_append(lps, json_object_get(e, "logprob"));
+        json_t *alts = json_object(), *alt;
+        size_t j;
+        json_array_foreach(json_object_get(e, "top_logprobs"), j, alt)
+            json_object_set(alts, json_string_value(json_object_get(alt, "token")), json_object_get(alt, "logprob"));
+        json_array_append_new(tops, alts);
+        json_array_append_new(offsets, json_integer((json_int_t)*text_offset));
+        *text_offset += json_array_size(json_object_get(e, "bytes"));
+    }
+    json_decref(entries);
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops, "text_offset",
+                     offsets);
 }

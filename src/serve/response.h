@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "serve/request.h"
 
 typedef struct serve_response_info {
@@ -26,13 +28,24 @@ typedef struct serve_choice {
     const char *text;
     size_t len;
     const char *finish_reason;
+    json_t *logprobs; /* borrowed; NULL: null */
 } serve_choice;
 
 /* A streaming chunk for choice `index`. role: the chat's first chunk of the choice (delta
  * {"role": "assistant", "content": ""}); text (may be NULL) the new text; finish_reason (may
- * be NULL) ends the choice (chat: delta {}). malloc'ed. */
+ * be NULL) ends the choice (chat: delta {}); logprobs (stolen; NULL: null) from
+ * serve_logprobs_value. malloc'ed. */
 char *serve_chunk_json(const serve_response_info *info, int index, int role, const char *text, size_t len,
-                       const char *finish_reason);
+                       const char *finish_reason, json_t *logprobs);
+
+/* One token's logprob entry in the chat shape: {"token", "logprob", "bytes", "top_logprobs":
+ * [{"token", "logprob", "bytes"}...]}; tops[i] are NUL-terminated token texts. */
+json_t *serve_logprob_entry(const char *token, size_t len, double logprob, const char *const *tops,
+                            const double *top_logprobs, int ntop);
+/* The "logprobs" value of a choice from entries (stolen): chat {"content": [...], "refusal":
+ * null}; completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}, offsets
+ * counted from *text_offset (advanced). */
+json_t *serve_logprobs_value(serve_kind kind, json_t *entries, size_t *text_offset);
 /* The last chunk of a stream with include_usage: choices [] and the usage. */
 char *serve_usage_chunk_json(const serve_response_info *info, const serve_usage *usage);
 /* The whole response of a non-streaming request. */

@@ -35,6 +35,7 @@ static const mlcc_pass builtin[] = {
     {"annotate_op_pattern", pass_annotate_op_pattern, NULL},
     {"fuse_ops", pass_fuse_ops, NULL},
     {"fuse_tir", pass_fuse_tir, NULL},
+    {"default_schedule", pass_default_schedule, NULL},
 };
 
 int pm_add_named(mlcc_pass_manager *pm, const char *name) {
@@ -44,7 +45,7 @@ int pm_add_named(mlcc_pass_manager *pm, const char *name) {
             return 0;
         }
     return mlcc_set_error("unknown pass '%s' (known: legalize, canonicalize_bindings, dead_code_elimination, "
-                          "annotate_op_pattern, fuse_ops, fuse_tir)", name);
+                          "annotate_op_pattern, fuse_ops, fuse_tir, default_schedule)", name);
 }
 
 void pm_print_after(mlcc_pass_manager *pm, const char *name) {

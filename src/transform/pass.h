@@ -67,6 +67,9 @@ mlcc_ir_module *pass_fuse_ops(const mlcc_ir_module *m, void *ctx);
  * shapes bound, intermediates as allocated buffers) and its calls call_tir of it; the
  * Primitive functions and PrimFuncs no longer used are dropped. */
 mlcc_ir_module *pass_fuse_tir(const mlcc_ir_module *m, void *ctx);
+/* Default CPU schedule rules (GEMM/GEMV tensorized onto kernels/cpu intrinsics, parallel over
+ * column tiles) applied to every PrimFunc; see default_schedule.c. */
+mlcc_ir_module *pass_default_schedule(const mlcc_ir_module *m, void *ctx);
 /* Each PrimFunc gets attr "op_pattern" (TVM's kinds, below) computed from its blocks. */
 mlcc_ir_module *pass_annotate_op_pattern(const mlcc_ir_module *m, void *ctx);
 

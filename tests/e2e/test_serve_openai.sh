@@ -2,7 +2,7 @@
 # `mlcc serve` end to end: the server on a fixture model (real Llama-3 tokenizer and template,
 # random weights) driven by the official `openai` npm client (tests/peers/serve_openai.mjs:
 # chat and completions, streaming or not, greedy text equal to transformers', usage, stop, seed,
-# n=2, 32 concurrent streams, 4xx errors naming the field, API key, body limit, metrics,
+# n=2, 32 concurrent streams (batches of 4), 4xx errors naming the field, API key, body limit, metrics,
 # disconnects cancelling requests) and by curl (SSE framing, CORS, unknown paths and methods,
 # /health, Prometheus text), then a graceful SIGTERM that lets an open request finish.
 set -u
@@ -18,7 +18,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAILED: $1"; }
 log="$(mktemp /tmp/mlcc-serve-XXXXXX.log)"
 key="test-key-$$"
-"$MLCC" serve "$model" --port 0 --max-seq 256 --api-key "$key" --max-body 65536 --cors --grace 30 2>"$log" &
+"$MLCC" serve "$model" --port 0 --max-seq 256 --max-batch 4 --api-key "$key" --max-body 65536 --cors --grace 600 2>"$log" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -f "$log"; }
 trap cleanup EXIT
@@ -81,12 +81,12 @@ grep -q '"completion_tokens":2' <<<"$chunked" && ok || bad "chunked request body
 rm -f /tmp/mlcc-serve-404.$$
 
 # ---- graceful shutdown: an open request finishes, then the server exits 0 ----
-curl -s "${auth[@]}" "$base/v1/completions" -d '{"prompt":"hi","max_tokens":200,"ignore_eos":true}' >/tmp/mlcc-serve-last.$$ &
+curl -s "${auth[@]}" "$base/v1/completions" -d '{"prompt":"hi","max_tokens":40,"ignore_eos":true}' >/tmp/mlcc-serve-last.$$ &
 client=$!
 for _ in $(seq 1 100); do grep -q '^mlcc_requests_running 1' <<<"$(curl -s "$base/metrics")" && break; sleep 0.05; done
 kill -TERM "$server"
 wait "$client"
-grep -q '"completion_tokens":200' /tmp/mlcc-serve-last.$$ && ok || bad "the open request finished during shutdown: $(head -c 300 /tmp/mlcc-serve-last.$$)"
+grep -q '"completion_tokens":40' /tmp/mlcc-serve-last.$$ && ok || bad "the open request finished during shutdown: $(head -c 300 /tmp/mlcc-serve-last.$$)"
 rm -f /tmp/mlcc-serve-last.$$
 wait "$server"; rc=$?
 [ $rc -eq 0 ] && ok || { bad "server exit status $rc"; tail -5 "$log"; }

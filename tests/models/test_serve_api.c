@@ -2,8 +2,8 @@
  * and template (testdata/models/tm-llama3): greedy chat and completion text equal to
  * transformers' greedy continuation (meta.json greedy_ids, decoded), usage equal to the
  * reference prompt length, streaming chunks in OpenAI's shapes, stop strings, seeded
- * reproducibility, n=2, errors naming the field, aborting waiting and running requests, metrics
- * and requests from several threads at once. */
+ * reproducibility, n=2, logprobs, errors naming the field, aborting waiting and running requests, metrics,
+ * requests from several threads at once, a full queue (429), and the same model as a GGUF file. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +100,24 @@ static int usage_of(json_t *resp, const char *key) {
     return (int)json_integer_value(json_object_get(json_object_get(resp, "usage"), key));
 }
 
+static json_int_t metric2(mlcc_llm *llm, const char *outer, const char *key) {
+    char *m = mlcc_llm_metrics(llm);
+    json_t *j = json_loads(m, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(j, outer), key));
+    json_decref(j);
+    mlcc_llm_free_string(m);
+    return v;
+}
+
+static json_int_t metric(mlcc_llm *llm, const char *key) {
+    char *m = mlcc_llm_metrics(llm);
+    json_t *j = json_loads(m, 0, NULL);
+    json_int_t v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    mlcc_llm_free_string(m);
+    return v;
+}
+
 static json_t *meta;
 static char *greedy_text;
 static int nprompt_ref;
@@ -176,6 +194,65 @@ static void test_greedy(mlcc_llm *llm) {
     resp = last_event(&c);
     CHECK_EQ_INT(usage_of(resp, "prompt_tokens"), nprompt_ref);
     CHECK_EQ_STR(choice_text(resp, 0, 0), greedy_text);
+    collector_free(&c);
+    json_decref(req);
+}
+
+/* logprobs: one entry per generated token; greedy picks the most likely token, so each entry's
+ * logprob is its first alternative's. Chat (whole and streamed) and completions shapes. */
+static void check_chat_entries(json_t *content, int want, int ntop) {
+    CHECK_EQ_INT((int)json_array_size(content), want);
+    size_t i;
+    json_t *e;
+    json_array_foreach(content, i, e) {
+        double lp = json_real_value(json_object_get(e, "logprob"));
+        json_t *top = json_object_get(e, "top_logprobs");
+        CHECK(lp <= 0 && json_is_string(json_object_get(e, "token")) && json_is_array(json_object_get(e, "bytes")));
+        CHECK_EQ_INT((int)json_array_size(top), ntop);
+        json_t *first = json_array_get(top, 0);
+        CHECK_NEAR(json_real_value(json_object_get(first, "logprob")), lp, 1e-9);
+        CHECK_EQ_STR(json_string_value(json_object_get(first, "token")), json_string_value(json_object_get(e, "token")));
+        for (size_t k = 1; k < json_array_size(top); k++)
+            CHECK(json_real_value(json_object_get(json_array_get(top, k), "logprob")) <=
+                  json_real_value(json_object_get(json_array_get(top, k - 1), "logprob")));
+    }
+}
+
+static void test_logprobs(mlcc_llm *llm) {
+    collector c;
+    json_t *req = chat_request(16);
+    json_object_set_new(req, "logprobs", json_true());
+    json_object_set_new(req, "top_logprobs", json_integer(3));
+    CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+    json_t *ch = json_array_get(json_object_get(last_event(&c), "choices"), 0);
+    check_chat_entries(json_object_get(json_object_get(ch, "logprobs"), "content"), 16, 3);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(ch, "message"), "content")), greedy_text);
+    collector_free(&c);
+    /* streamed: the entries spread over the chunks add up to one per token */
+    json_object_set_new(req, "stream", json_true());
+    CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+    json_t *all = json_array();
+    for (size_t i = 0; i < json_array_size(c.events); i++) {
+        json_t *chunk_choice = json_array_get(json_object_get(json_array_get(c.events, i), "choices"), 0);
+        json_t *content = json_object_get(json_object_get(chunk_choice, "logprobs"), "content");
+        if (content) json_array_extend(all, content);
+    }
+    check_chat_entries(all, 16, 3);
+    json_decref(all);
+    collector_free(&c);
+    json_decref(req);
+    /* completions: tokens, token_logprobs, top_logprobs (dicts), text_offset */
+    req = json_pack("{s:O,s:f,s:i,s:i}", "prompt", json_object_get(meta, "prompt_ids"), "temperature", 0.0, "max_tokens",
+                    16, "logprobs", 2);
+    CHECK(run(llm, MLCC_LLM_COMPLETION, req, &c, NULL) == 0);
+    json_t *lp = json_object_get(json_array_get(json_object_get(last_event(&c), "choices"), 0), "logprobs");
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "tokens")), 16);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "token_logprobs")), 16);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(lp, "text_offset")), 16);
+    json_t *tops = json_object_get(lp, "top_logprobs");
+    CHECK_EQ_INT((int)json_array_size(tops), 16);
+    CHECK(json_object_size(json_array_get(tops, 0)) >= 1 && json_object_size(json_array_get(tops, 0)) <= 2);
+    CHECK_EQ_INT((int)json_integer_value(json_array_get(json_object_get(lp, "text_offset"), 0)), 0);
     collector_free(&c);
     json_decref(req);
 }
@@ -281,9 +358,11 @@ static void test_errors(mlcc_llm *llm) {
 }
 
 static void test_abort_and_metrics(mlcc_llm *llm) {
-    /* two requests of three choices of 200 tokens: both run (batched) when the metrics are read */
+    /* four choices of 200 tokens fill the batch of 4: the second request waits */
     const char *body = "{\"messages\": [{\"role\": \"user\", \"content\": \"go on\"}], \"max_tokens\": 200, "
-                       "\"ignore_eos\": true, \"stream\": true, \"n\": 3}";
+                       "\"ignore_eos\": true, \"stream\": true, \"n\": 4}";
+    usleep(200000); /* the engine publishes its counters after each step: let the last one land */
+    json_int_t pages_before = metric2(llm, "kv_cache", "pages_used");
     collector running, waiting;
     collector_init(&running);
     collector_init(&waiting);
@@ -291,29 +370,20 @@ static void test_abort_and_metrics(mlcc_llm *llm) {
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &running, &id_running, NULL) == 0);
     CHECK(mlcc_llm_submit(llm, body, -1, MLCC_LLM_CHAT, on_response, &waiting, &id_waiting, NULL) == 0);
     CHECK(id_running != id_waiting);
-    /* both are running once each streamed content chunks */
-    for (int i = 0; i < 2000; i++) {
-        pthread_mutex_lock(&running.lock);
-        size_t n = json_array_size(running.events);
-        pthread_mutex_unlock(&running.lock);
-        pthread_mutex_lock(&waiting.lock);
-        size_t n2 = json_array_size(waiting.events);
-        pthread_mutex_unlock(&waiting.lock);
-        if (n >= 3 && n2 >= 3) break;
-        usleep(5000);
-    }
+    /* the first runs as one batch of four (the engine's counters lag a step: poll) */
+    for (int i = 0; i < 4000 && metric2(llm, "engine", "max_decode_batch") < 4; i++) usleep(2500);
     char *m = mlcc_llm_metrics(llm);
     json_t *mj = json_loads(m, 0, NULL);
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 2); /* continuous batching */
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 0);
-    CHECK(json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "tokens_used")) > 0);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 1);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 1);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "engine"), "max_decode_batch")), 4);
     json_decref(mj);
     mlcc_llm_free_string(m);
-    /* aborting one leaves the other running */
+    /* the waiting one finishes at the engine's next step */
     CHECK(mlcc_llm_abort(llm, id_waiting) == 0);
     wait_done(&waiting);
     CHECK_EQ_INT(waiting.status, 499);
-    CHECK_EQ_INT(running.done, 0);
+    CHECK_EQ_INT((int)json_array_size(waiting.events), 1);
     CHECK(mlcc_llm_abort(llm, id_running) == 0);
     wait_done(&running);
     CHECK_EQ_INT(running.status, 499);
@@ -323,12 +393,15 @@ static void test_abort_and_metrics(mlcc_llm *llm) {
     collector_free(&running);
     collector_free(&waiting);
 
+    /* the engine publishes its counters after its next step */
+    for (int i = 0; i < 4000 && metric2(llm, "kv_cache", "pages_used") > pages_before; i++) usleep(2500);
     m = mlcc_llm_metrics(llm);
     mj = json_loads(m, 0, NULL);
     CHECK_MSG(mj != NULL, "metrics: %s", m);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "running")), 0);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(mj, "waiting")), 0);
-    CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "tokens_used")), 0);
+    /* the cancelled requests' pages went back to the pool (cached prefixes may have gone too) */
+    CHECK(json_integer_value(json_object_get(json_object_get(mj, "kv_cache"), "pages_used")) <= pages_before);
     CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(mj, "requests"), "499")), 2);
     CHECK(json_integer_value(json_object_get(json_object_get(mj, "requests"), "400")) >= 15);
     CHECK(json_integer_value(json_object_get(json_object_get(mj, "time_to_first_token_seconds"), "count")) >= 5);
@@ -375,20 +448,11 @@ static void test_threads(mlcc_llm *llm) {
     }
 }
 
-static json_int_t metric(mlcc_llm *llm, const char *key) {
-    char *m = mlcc_llm_metrics(llm);
-    json_t *j = json_loads(m, 0, NULL);
-    json_int_t v = json_integer_value(json_object_get(j, key));
-    json_decref(j);
-    mlcc_llm_free_string(m);
-    return v;
-}
-
 /* A full queue: with max_waiting 1, a third request is refused with 429 while one runs and one
  * waits; both are then aborted. */
 static void test_queue_full(const char *model) {
     char *err = NULL;
-    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true, \"max_waiting\": 1}", &err);
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true, \"max_waiting\": 1, \"max_batch\": 1}", &err);
     CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
     if (!llm) return;
     const char *body = "{\"prompt\": [1, 2, 3], \"max_tokens\": 200, \"ignore_eos\": true, \"n\": 3}";
@@ -410,6 +474,32 @@ static void test_queue_full(const char *model) {
     CHECK_EQ_INT((int)json_array_size(c.events), 0);
     collector_free(&a), collector_free(&b), collector_free(&c);
     mlcc_llm_destroy(llm);
+}
+
+/* The same model as a GGUF file (its own vocabulary and template inside): the same greedy
+ * reply, and the file name as the model id. */
+static void test_gguf(void) {
+    char *path = test_data_path("gguf/tm-llama3-f16.gguf"), *err = NULL;
+    if (access(path, R_OK) != 0) {
+        free(path);
+        return;
+    }
+    mlcc_llm *llm = mlcc_llm_create(path, "{\"max_seq\": 256, \"max_batch\": 4, \"quiet\": true}", &err);
+    CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
+    if (llm) {
+        CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3-f16.gguf");
+        collector c;
+        json_t *req = chat_request(16);
+        CHECK(run(llm, MLCC_LLM_CHAT, req, &c, NULL) == 0);
+        json_t *resp = last_event(&c);
+        CHECK_EQ_STR(choice_text(resp, 0, 1), greedy_text);
+        CHECK_EQ_INT(usage_of(resp, "prompt_tokens"), nprompt_ref);
+        collector_free(&c);
+        json_decref(req);
+        mlcc_llm_destroy(llm);
+    }
+    mlcc_llm_free_string(err);
+    free(path);
 }
 
 static void test_create_errors(void) {
@@ -440,18 +530,20 @@ int main(void) {
     nprompt_ref = (int)json_array_size(json_object_get(meta, "prompt_ids"));
     test_create_errors();
     char *err = NULL;
-    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"quiet\": true}", &err);
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 256, \"max_batch\": 4, \"quiet\": true}", &err);
     CHECK_MSG(llm != NULL, "create: %s", err ? err : "");
     if (llm) {
         CHECK_EQ_STR(mlcc_llm_model_id(llm), "tm-llama3");
         test_greedy(llm);
         test_stop(llm);
+        test_logprobs(llm);
         test_seed(llm);
         test_errors(llm);
         test_abort_and_metrics(llm);
         test_threads(llm);
         mlcc_llm_destroy(llm);
         test_queue_full(model);
+        test_gguf();
     }
     mlcc_llm_free_string(err);
     free(greedy_text);

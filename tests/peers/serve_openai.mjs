@@ -107,6 +107,13 @@ async function testChat() {
   eq(finish, 'length', 'chat stream: finish_reason');
   eq(usage?.prompt_tokens, promptTokens, 'chat stream: usage');
 
+  // logprobs: one entry per token; greedy takes the most likely token, its first alternative
+  const lp = await client.chat.completions.create(chatGreedy(16, { logprobs: true, top_logprobs: 2 }));
+  const entries = lp.choices[0].logprobs?.content ?? [];
+  eq(entries.length, 16, 'logprobs: one entry per token');
+  check(entries.every((e) => e.top_logprobs.length === 2 && e.top_logprobs[0].token === e.token &&
+                      Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-9 && e.logprob <= 0), 'logprobs: greedy = top alternative', entries[0]);
+
   // the SDK's own stream accumulator
   const runner = client.chat.completions.stream(chatGreedy(16));
   const final = await runner.finalChatCompletion();
@@ -241,7 +248,9 @@ async function testMetricsAndDisconnect() {
   eq(d('mlcc_time_to_first_token_seconds_count'), 2, 'metrics: TTFT histogram count');
   check(/mlcc_inter_token_latency_seconds_bucket\{le="\+Inf"\} \d+/.test(mid.text), 'metrics: ITL histogram');
 
-  // a streaming client that leaves after a few chunks: its request is cancelled, nothing held
+  // a streaming client that leaves after a few chunks: its request is cancelled, its pages freed
+  await new Promise((res) => setTimeout(res, 200)); // the engine publishes page counts after each step
+  const pagesBefore = (await metrics()).get('mlcc_kv_cache_pages_used');
   const long = { model: MODEL, messages: [{ role: 'user', content: 'go on' }], max_tokens: 220, ignore_eos: true };
   const ac = new AbortController();
   const stream = await client.chat.completions.create({ ...long, stream: true }, { signal: ac.signal });
@@ -251,14 +260,14 @@ async function testMetricsAndDisconnect() {
   } catch (e) { /* the abort */ }
   await waitFor(async () => (await metrics()).get('mlcc_requests_total{status="499"}') === before.get('mlcc_requests_total{status="499"}') + 1,
     'stream disconnect counted as 499');
+  await waitFor(async () => (await metrics()).get('mlcc_kv_cache_pages_used') <= pagesBefore, 'disconnect: its KV pages freed');
   const m = await metrics();
   eq(m.get('mlcc_requests_running'), 0, 'disconnect: nothing running');
-  eq(m.get('mlcc_kv_cache_tokens_used'), 0, 'disconnect: no KV cache held');
   check(m.get('mlcc_generation_tokens_total') - mid.get('mlcc_generation_tokens_total') < 220, 'disconnect: generation stopped early');
 
   // a non-streaming client that leaves while its request waits behind another one
-  // (three choices of 220 tokens: long enough to still run while the second one is queued)
-  const first = client.chat.completions.create({ ...long, n: 3 });
+  // (four choices of 220 tokens fill the batch of 4, so the second one waits)
+  const first = client.chat.completions.create({ ...long, n: 4 });
   await waitFor(async () => (await metrics()).get('mlcc_requests_running') === 1, 'first request running');
   const ac2 = new AbortController();
   const second = client.chat.completions.create(long, { signal: ac2.signal }).catch(() => 'aborted');
@@ -267,13 +276,11 @@ async function testMetricsAndDisconnect() {
   eq(await second, 'aborted', 'waiting client aborted');
   await waitFor(async () => (await metrics()).get('mlcc_requests_waiting') === 0, 'waiting request removed');
   const done = await first;
-  eq(done.usage.completion_tokens, 660, 'the running request is unaffected');
+  eq(done.usage.completion_tokens, 880, 'the running request is unaffected');
   const end = await metrics();
   eq(end.get('mlcc_requests_total{status="499"}') - before.get('mlcc_requests_total{status="499"}'), 2, 'both disconnects are 499s');
-  // with continuous batching the second request may have started before its client left:
-  // it must have stopped early all the same
-  check(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total') < 660 + 220,
-    'the aborted one stopped early');
+  eq(end.get('mlcc_generation_tokens_total') - m.get('mlcc_generation_tokens_total'), 880, 'the waiting one never ran');
+  eq(end.get('mlcc_engine_max_decode_batch'), 4, 'requests were decoded in batches of 4');
 }
 
 for (const t of [testModels, testChat, testCompletions, testStopAndSeed, testConcurrent, testErrors, testMetricsAndDisconnect]) {

@@ -69,7 +69,8 @@ static void test_errors(void) {
     check_replay_fails("sch.parallel(l9)", "line 1: 'l9' is not a loop");
     check_replay_fails("b0 = sch.get_block(\"C\")\nsch.parallel(b0)", "'b0' is not a loop");
     check_replay_fails("b0 = sch.get_block(\"C\")\nsch.compute_inline(l0)", "'l0' is not a block");
-    check_replay_fails("sch.tensorize(b0)", "unknown primitive 'tensorize'");
+    check_replay_fails("sch.tensorise(b0)", "unknown primitive 'tensorise'");
+    check_replay_fails("b0 = sch.get_block(\"C\")\nl1, l2, l3 = sch.get_loops(b0)\nsch.tensorize(l1)", "tensorize takes 2 argument(s), got 1");
     check_replay_fails("b0 = sch.get_block(\"C\"", "line 1: expected ',' or ')'");
     check_replay_fails("b0 = sch.get_block(\"C\") extra", "unexpected text");
     check_replay_fails("b0 sch.get_block(\"C\")", "expected '='");

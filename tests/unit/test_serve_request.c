@@ -82,8 +82,24 @@ static void test_prompt_forms(void) {
     CHECK_EQ_INT(e.status, 400);
     CHECK(parse("{\"prompt\": [\"a\", 7]}", SERVE_COMPLETION, &r, &e) != 0);
     CHECK_EQ_STR(e.param, "prompt[1]");
-    CHECK(parse("{\"prompt\": \"a\", \"logprobs\": 2}", SERVE_COMPLETION, &r, &e) != 0);
+    CHECK(parse("{\"prompt\": \"a\", \"logprobs\": 2}", SERVE_COMPLETION, &r, &e) == 0);
+    CHECK(r.logprobs && r.gen.top_logprobs == 2);
+    serve_request_free(&r);
+    CHECK(parse("{\"prompt\": \"a\", \"logprobs\": 0}", SERVE_COMPLETION, &r, &e) == 0);
+    CHECK(r.logprobs && r.gen.top_logprobs == 0);
+    serve_request_free(&r);
+    CHECK(parse("{\"prompt\": \"a\", \"logprobs\": 6}", SERVE_COMPLETION, &r, &e) != 0);
     CHECK_EQ_STR(e.param, "logprobs");
+    CHECK(parse("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"top_logprobs\": 2}", SERVE_CHAT, &r,
+                &e) != 0);
+    CHECK_EQ_STR(e.param, "top_logprobs"); /* without logprobs: true */
+    CHECK(parse("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"logprobs\": true, \"top_logprobs\": 21}",
+                SERVE_CHAT, &r, &e) != 0);
+    CHECK_EQ_STR(e.param, "top_logprobs");
+    CHECK(parse("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"logprobs\": true, \"top_logprobs\": 3}",
+                SERVE_CHAT, &r, &e) == 0);
+    CHECK(r.logprobs && r.gen.top_logprobs == 3);
+    serve_request_free(&r);
 }
 
 static void test_error_json(void) {

@@ -1,0 +1,1051 @@
+/* codegen_cuda.c - TensorIR -> CUDA C++ kernels + C host wrappers (see codegen_cuda.h). */
+#include "codegen/codegen_cuda.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arith/analyzer.h"
+#include "codegen/codegen_c.h"
+#include "codegen/jit.h"
+#include "ir/functor.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "support/vec.h"
+#include "transform/lower_tir.h"
+
+/* The six launch axes, in the order of cuLaunchKernel's dimensions. */
+static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
+                                           "threadIdx.x", "threadIdx.y", "threadIdx.z"};
+
+typedef MLCC_VEC(mlcc_expr *) expr_vec;
+typedef MLCC_VEC(mlcc_buffer *) buffer_vec;
+
+/* What one kernel needs: its parameters and its launch extents. */
+typedef struct kernel_info {
+    buffer_vec buffers;  /* global buffers it touches, first use first */
+    expr_vec scalars;    /* vars it reads that it does not define */
+    expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
+    mlcc_u64map defined; /* loop vars and in-kernel buffers */
+    mlcc_u64map seen;    /* buffers/vars already listed */
+    int uses_shared;
+} kernel_info;
+
+typedef struct cgen {
+    mlcc_strbuf *out; /* where emit_* write: the device source or the host source */
+    int indent;
+    mlcc_u64map names; /* var/buffer -> identifier, per function */
+    mlcc_strmap used;
+    const char *func_name;
+    int failed;
+    int device;            /* emitting device code (types and intrinsics differ) */
+    kernel_info *kernel;   /* the kernel being emitted */
+    int thread_dependent;  /* inside control flow that differs between threads of a block */
+    int uses_half, uses_bf16;
+} cgen;
+
+static void emit_expr(cgen *g, const mlcc_expr *e);
+static void emit_stmt(cgen *g, const mlcc_stmt *s);
+
+static int fail(cgen *g, const char *what, const char *detail) {
+    if (!g->failed) mlcc_set_error("codegen_cuda: function '%s': %s%s", g->func_name, what, detail);
+    g->failed = 1;
+    return -1;
+}
+
+static const char *cname(cgen *g, const void *node, const char *base) {
+    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
+    if (e) return e->value.p;
+    char clean[128];
+    size_t k = 0;
+    for (const char *p = base; *p && k < sizeof clean - 8; p++)
+        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
+    clean[k] = '\0';
+    if (k == 0 || isdigit((unsigned char)clean[0])) {
+        memmove(clean + 2, clean, k + 1);
+        clean[0] = 'v';
+        clean[1] = '_';
+    }
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s", clean);
+    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
+    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
+    u64map_set_p(&g->names, node, ue->key);
+    return ue->key;
+}
+
+static int is_half(mlcc_dtype t) {
+    return t.code == DT_FLOAT && t.bits == 16;
+}
+static int is_bf16(mlcc_dtype t) {
+    return t.code == DT_BFLOAT && t.bits == 16;
+}
+static int is_16bit_float(mlcc_dtype t) {
+    return is_half(t) || is_bf16(t);
+}
+
+static const char *ctype(cgen *g, mlcc_dtype t) {
+    if (dtype_is_bool(t)) return "uint8_t";
+    switch (t.code) {
+    case DT_INT: return t.bits == 8 ? "int8_t" : t.bits == 16 ? "int16_t" : t.bits == 32 ? "int32_t" : "int64_t";
+    case DT_UINT: return t.bits == 8 ? "uint8_t" : t.bits == 16 ? "uint16_t" : t.bits == 32 ? "uint32_t" : "uint64_t";
+    case DT_FLOAT:
+        if (t.bits == 16) {
+            g->uses_half = 1;
+            return g->device ? "__half" : "uint16_t";
+        }
+        return t.bits == 32 ? "float" : "double";
+    case DT_BFLOAT:
+        g->uses_bf16 = 1;
+        return g->device ? "__nv_bfloat16" : "uint16_t";
+    default: return "void *";
+    }
+}
+
+/* The type arithmetic on t happens in: float for the 16-bit floats. */
+static const char *compute_type(cgen *g, mlcc_dtype t) {
+    return is_16bit_float(t) ? "float" : ctype(g, t);
+}
+
+static void line(cgen *g) {
+    sb_append_char(g->out, '\n');
+    sb_indent(g->out, g->indent * 4);
+}
+
+/* ---- expressions ----
+ * Every expression of a 16-bit float type is emitted as a value of that type; emit_wide emits
+ * it converted to float, so arithmetic happens there and is rounded once on the way back. */
+
+static void emit_wide(cgen *g, const mlcc_expr *e) {
+    if (g->device && is_16bit_float(e->dtype)) {
+        sb_append(g->out, is_half(e->dtype) ? "__half2float(" : "__bfloat162float(");
+        emit_expr(g, e);
+        sb_append_char(g->out, ')');
+    } else {
+        emit_expr(g, e);
+    }
+}
+
+/* Opens "narrow(" for a 16-bit result computed in float; returns 1 when it did. */
+static int open_narrow(cgen *g, mlcc_dtype t) {
+    if (!g->device || !is_16bit_float(t)) return 0;
+    sb_append(g->out, is_half(t) ? "__float2half_rn(" : "__float2bfloat16_rn(");
+    return 1;
+}
+
+static void close_narrow(cgen *g, int opened) {
+    if (opened) sb_append_char(g->out, ')');
+}
+
+static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
+    int narrow = open_narrow(g, t);
+    int f64 = t.bits == 64;
+    if (isinf(v)) sb_printf(g->out, "%s(%s1.0 / 0.0)", f64 ? "(double)" : "(float)", v < 0 ? "-" : "");
+    else if (isnan(v)) sb_append(g->out, f64 ? "(0.0 / 0.0)" : "(float)(0.0 / 0.0)");
+    else if (f64) sb_printf(g->out, "%.17g", v);
+    else {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.9g", v);
+        /* a float literal needs a '.' or exponent before the f suffix */
+        if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+        sb_printf(g->out, "%sf", buf);
+    }
+    close_narrow(g, narrow);
+}
+
+static void emit_call(cgen *g, const mlcc_expr *e) {
+    const char *op = e->call.op;
+    if (strcmp(op, "cuda.shfl_xor") == 0 && g->device && e->call.nargs == 2 && dtype_eq(e->dtype, DT_F32)) {
+        /* a warp's lanes exchange values (every lane of the warp must reach the call) */
+        sb_append(g->out, "__shfl_xor_sync(0xffffffffu, (float)(");
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, "), (int)(");
+        emit_expr(g, e->call.args[1]);
+        sb_append(g->out, "))");
+        return;
+    }
+    if (!dtype_is_float(e->dtype)) {
+        if (strcmp(op, "abs") == 0 || strcmp(op, "fabs") == 0) {
+            sb_append(g->out, "mlcc_abs_i64(");
+            emit_expr(g, e->call.args[0]);
+            sb_append_char(g->out, ')');
+            return;
+        }
+        fail(g, "intrinsic on a non-float type: ", op);
+        return;
+    }
+    static const char *direct[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "fabs", "exp2",
+                                   "floor", "ceil", "round", "sin", "cos", "log2", "trunc", "fmod", NULL};
+    const char *suffix = e->dtype.bits == 64 ? "" : "f";
+    int narrow = open_narrow(g, e->dtype);
+    if (strcmp(op, "rsqrt") == 0 || strcmp(op, "sigmoid") == 0) {
+        /* 1 / sqrt rather than rsqrtf: the CPU computes it so, and parity tests compare */
+        int sig = op[0] == 's';
+        sb_printf(g->out, "(%s(1) / (%s%s%s(", compute_type(g, e->dtype), sig ? "1 + " : "",
+                  sig ? "exp" : "sqrt", suffix);
+        if (sig) sb_append(g->out, "-(");
+        emit_wide(g, e->call.args[0]);
+        sb_append(g->out, sig ? "))))" : ")))");
+        close_narrow(g, narrow);
+        return;
+    }
+    int known = 0;
+    for (int i = 0; direct[i]; i++) known |= strcmp(op, direct[i]) == 0;
+    if (!known) {
+        fail(g, "unknown intrinsic ", op);
+        return;
+    }
+    sb_printf(g->out, "%s%s(", op, suffix);
+    for (int i = 0; i < e->call.nargs; i++) {
+        if (i) sb_append(g->out, ", ");
+        emit_wide(g, e->call.args[i]);
+    }
+    sb_append_char(g->out, ')');
+    close_narrow(g, narrow);
+}
+
+/* The flat element offset of indices into a compact row-major buffer. */
+static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    mlcc_expr *idx = ir_int(0);
+    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
+    return arith_simplify_expr(idx);
+}
+
+static void emit_cast(cgen *g, const mlcc_expr *e) {
+    mlcc_dtype to = e->dtype, from = e->un.a->dtype;
+    if (dtype_is_bool(to)) {
+        sb_append(g->out, "((");
+        emit_wide(g, e->un.a);
+        sb_append(g->out, ") != 0)");
+        return;
+    }
+    int narrow = open_narrow(g, to);
+    /* through float when either side is a 16-bit float */
+    sb_printf(g->out, "((%s)", narrow ? "float" : ctype(g, to));
+    if (g->device && is_16bit_float(from) && !narrow) sb_append(g->out, "(float)");
+    emit_wide(g, e->un.a);
+    sb_append_char(g->out, ')');
+    close_narrow(g, narrow);
+}
+
+static void emit_binary_fn(cgen *g, const char *fn, const mlcc_expr *e) {
+    int narrow = open_narrow(g, e->dtype);
+    sb_printf(g->out, "%s(", fn);
+    emit_wide(g, e->bin.a);
+    sb_append(g->out, ", ");
+    emit_wide(g, e->bin.b);
+    sb_append_char(g->out, ')');
+    close_narrow(g, narrow);
+}
+
+static void emit_expr(cgen *g, const mlcc_expr *e) {
+    if (e->dtype.lanes > 1) {
+        fail(g, "vector expressions are not supported yet", "");
+        return;
+    }
+    switch (e->kind) {
+    case EXPR_INT:
+        if (dtype_is_bool(e->dtype)) sb_printf(g->out, "%d", e->int_value != 0);
+        else if (e->int_value == INT64_MIN) sb_append(g->out, "(-9223372036854775807LL - 1)");
+        else sb_printf(g->out, "((%s)%lldLL)", ctype(g, e->dtype), (long long)e->int_value);
+        return;
+    case EXPR_FLOAT: emit_float_const(g, e->float_value, e->dtype); return;
+    case EXPR_VAR: sb_append(g->out, cname(g, e, e->var.name)); return;
+    case EXPR_NOT:
+        sb_append(g->out, "(!");
+        emit_expr(g, e->un.a);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CAST: emit_cast(g, e); return;
+    case EXPR_SELECT:
+        sb_append_char(g->out, '(');
+        emit_expr(g, e->select.cond);
+        sb_append(g->out, " ? ");
+        emit_expr(g, e->select.t);
+        sb_append(g->out, " : ");
+        emit_expr(g, e->select.f);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CALL: emit_call(g, e); return;
+    case EXPR_LOAD:
+        sb_printf(g->out, "%s[", cname(g, e->load.buffer, e->load.buffer->name));
+        emit_expr(g, flat_index(e->load.buffer, e->load.indices, e->load.nidx));
+        sb_append_char(g->out, ']');
+        return;
+    case EXPR_RAMP:
+    case EXPR_BROADCAST: fail(g, "vector construct in scalar code", ""); return;
+    case EXPR_MIN:
+    case EXPR_MAX: {
+        const char *suffix = dtype_is_float(e->dtype) ? (e->dtype.bits == 64 ? "f64" : "f32") : "i64";
+        char fn[32];
+        snprintf(fn, sizeof fn, "mlcc_%s_%s", e->kind == EXPR_MIN ? "min" : "max", suffix);
+        emit_binary_fn(g, fn, e);
+        return;
+    }
+    case EXPR_FLOORDIV:
+    case EXPR_FLOORMOD: {
+        const char *kind = e->kind == EXPR_FLOORDIV ? "floordiv" : "floormod";
+        const char *suffix = dtype_is_float(e->dtype) ? (e->dtype.bits == 64 ? "f64" : "f32") : "i64";
+        char fn[32];
+        snprintf(fn, sizeof fn, "mlcc_%s_%s", kind, suffix);
+        emit_binary_fn(g, fn, e);
+        return;
+    }
+    default: break;
+    }
+    if (e->kind == EXPR_MOD && dtype_is_float(e->dtype)) {
+        emit_binary_fn(g, e->dtype.bits == 64 ? "fmod" : "fmodf", e);
+        return;
+    }
+    static const char *ops[EXPR_KIND_COUNT] = {
+        [EXPR_ADD] = " + ", [EXPR_SUB] = " - ", [EXPR_MUL] = " * ", [EXPR_DIV] = " / ",
+        [EXPR_MOD] = " % ", [EXPR_EQ] = " == ", [EXPR_NE] = " != ", [EXPR_LT] = " < ",
+        [EXPR_LE] = " <= ", [EXPR_GT] = " > ", [EXPR_GE] = " >= ", [EXPR_AND] = " && ",
+        [EXPR_OR] = " || "};
+    if (!ops[e->kind]) {
+        fail(g, "unsupported expression kind", "");
+        return;
+    }
+    int compare = expr_is_compare(e->kind) || e->kind == EXPR_AND || e->kind == EXPR_OR;
+    int narrow = compare ? 0 : open_narrow(g, e->dtype);
+    /* narrow integer arithmetic is computed in the type itself, as TIR defines it */
+    int cast = !compare && !narrow && !(dtype_is_int(e->dtype) && e->dtype.bits == 64);
+    if (cast) sb_printf(g->out, "(%s)", ctype(g, e->dtype));
+    sb_append_char(g->out, '(');
+    emit_wide(g, e->bin.a);
+    sb_append(g->out, ops[e->kind]);
+    emit_wide(g, e->bin.b);
+    sb_append_char(g->out, ')');
+    close_narrow(g, narrow);
+}
+
+/* ---- kernel analysis: parameters and launch extents ---- */
+
+static int is_thread_tag(const char *tag, int *axis) {
+    for (int i = 0; i < 6; i++)
+        if (tag && strcmp(tag, thread_tags[i]) == 0) {
+            if (axis) *axis = i;
+            return 1;
+        }
+    return 0;
+}
+
+static int is_global_scope(const mlcc_buffer *b) {
+    return !b->scope || !*b->scope || strcmp(b->scope, "global") == 0;
+}
+
+static void note_buffer(kernel_info *k, mlcc_buffer *b);
+
+static int collect_expr(ir_visitor *v, mlcc_expr *e) {
+    kernel_info *k = v->ctx;
+    if (e->kind == EXPR_VAR) {
+        uint64_t key = (uint64_t)(uintptr_t)e;
+        if (!u64map_find(&k->defined, key) && !u64map_find(&k->seen, key)) {
+            u64map_upsert(&k->seen, key, NULL);
+            vec_push(&k->scalars, e);
+        }
+    } else if (e->kind == EXPR_LOAD) {
+        note_buffer(k, e->load.buffer);
+    }
+    return 1;
+}
+
+static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
+    kernel_info *k = v->ctx;
+    switch (s->kind) {
+    case STMT_FOR: {
+        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->for_.var, NULL);
+        int axis;
+        if (s->for_.kind == FOR_THREAD_BINDING && is_thread_tag(s->for_.thread_tag, &axis)) {
+            mlcc_expr *ext = arith_simplify_expr(s->for_.extent);
+            int dup = 0;
+            for (size_t i = 0; i < k->extents[axis].len; i++) dup |= arith_expr_equal(k->extents[axis].data[i], ext);
+            if (!dup) vec_push(&k->extents[axis], ext);
+        }
+        break;
+    }
+    case STMT_ALLOCATE:
+        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
+        if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
+        break;
+    case STMT_STORE: note_buffer(k, s->store.buffer); break;
+    default: break;
+    }
+    return 1;
+}
+
+static void note_buffer(kernel_info *k, mlcc_buffer *b) {
+    uint64_t key = (uint64_t)(uintptr_t)b;
+    if (u64map_find(&k->defined, key) || u64map_find(&k->seen, key)) return;
+    u64map_upsert(&k->seen, key, NULL);
+    vec_push(&k->buffers, b);
+    /* the flattened index reads the shape */
+    ir_visitor v = {collect_expr, collect_stmt, k};
+    for (int d = 0; d < b->ndim; d++) ir_visit_expr(&v, b->shape[d]);
+}
+
+static void kernel_info_free(kernel_info *k) {
+    vec_free(&k->buffers);
+    vec_free(&k->scalars);
+    for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
+    u64map_free(&k->defined);
+    u64map_free(&k->seen);
+}
+
+/* ---- device statements ---- */
+
+/* Which accesses to shared memory a statement makes. */
+enum { SHARED_READS = 1, SHARED_WRITES = 2 };
+
+static int is_shared(const mlcc_buffer *b) {
+    return b->scope && strcmp(b->scope, "shared") == 0;
+}
+
+static int probe_expr(ir_visitor *v, mlcc_expr *e) {
+    int *found = v->ctx;
+    if (e->kind == EXPR_LOAD && is_shared(e->load.buffer)) *found |= SHARED_READS;
+    return 1;
+}
+
+static int probe_stmt(ir_visitor *v, mlcc_stmt *s) {
+    int *found = v->ctx;
+    if (s->kind == STMT_STORE && is_shared(s->store.buffer)) *found |= SHARED_WRITES;
+    return 1;
+}
+
+static int shared_access(mlcc_stmt *s) {
+    int found = 0;
+    ir_visitor v = {probe_expr, probe_stmt, &found};
+    ir_visit_stmt(&v, s);
+    return found;
+}
+
+/* A barrier between a and b: b reads what a wrote, or overwrites what a read. */
+static int needs_barrier(int a, int b) {
+    return ((a & SHARED_WRITES) && (b & SHARED_READS)) || ((a & SHARED_READS) && (b & SHARED_WRITES));
+}
+
+static void emit_sync(cgen *g) {
+    if (g->thread_dependent) return; /* a barrier some threads skip would hang the block */
+    sb_append(g->out, "__syncthreads();");
+    line(g);
+}
+
+/* Constant element count of a buffer, or -1. */
+static int64_t const_elems(const mlcc_buffer *b) {
+    int64_t n = 1;
+    for (int d = 0; d < b->ndim; d++) {
+        mlcc_expr *s = arith_simplify_expr(b->shape[d]);
+        if (s->kind != EXPR_INT) return -1;
+        n *= s->int_value;
+    }
+    return n;
+}
+
+enum { LOCAL_ARRAY_LIMIT = 64 * 1024 };
+
+static void emit_device_allocate(cgen *g, const mlcc_stmt *s) {
+    const mlcc_buffer *b = s->alloc.buffer;
+    int64_t n = const_elems(b);
+    int shared = b->scope && strcmp(b->scope, "shared") == 0;
+    if (n < 0 || n * dtype_bytes(b->dtype) > LOCAL_ARRAY_LIMIT) {
+        fail(g, "an allocation inside a kernel needs a constant size of at most 64 KiB: ", b->name);
+        return;
+    }
+    sb_printf(g->out, "%s%s %s[%lld];", shared ? "__shared__ " : "", ctype(g, b->dtype),
+              cname(g, b, b->name), (long long)(n > 0 ? n : 1));
+    line(g);
+    emit_stmt(g, s->alloc.body);
+}
+
+/* A loop bound to a launch axis: its var is the axis index; guarded when the launch covers
+ * more than this loop (another loop on the axis is longer). */
+static void emit_thread_loop(cgen *g, const mlcc_stmt *s, int axis) {
+    const char *v = cname(g, s->for_.var, s->for_.var->var.name);
+    static const char *const builtin[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
+                                           "threadIdx.x", "threadIdx.y", "threadIdx.z"};
+    sb_printf(g->out, "{ const int64_t %s = (int64_t)%s + ", v, builtin[axis]);
+    emit_expr(g, s->for_.min);
+    sb_append(g->out, ";");
+    int guarded = g->kernel->extents[axis].len > 1;
+    int was = g->thread_dependent;
+    if (guarded) {
+        sb_printf(g->out, " if (%s < ", v);
+        emit_expr(g, ir_add(s->for_.min, s->for_.extent));
+        sb_append(g->out, ") {");
+        if (axis >= 3) g->thread_dependent = 1;
+    }
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->for_.body);
+    g->indent--;
+    line(g);
+    sb_append(g->out, guarded ? "} }" : "}");
+    g->thread_dependent = was;
+}
+
+static void emit_for(cgen *g, const mlcc_stmt *s) {
+    int axis;
+    if (s->for_.kind == FOR_THREAD_BINDING) {
+        if (!is_thread_tag(s->for_.thread_tag, &axis)) {
+            fail(g, "unsupported thread binding ", s->for_.thread_tag);
+            return;
+        }
+        emit_thread_loop(g, s, axis);
+        return;
+    }
+    const char *v = cname(g, s->for_.var, s->for_.var->var.name);
+    if (s->for_.kind == FOR_UNROLLED) {
+        sb_append(g->out, "#pragma unroll");
+        line(g);
+    }
+    /* a loop whose trip count depends on the thread makes barriers inside it unsafe */
+    int was = g->thread_dependent;
+    sb_printf(g->out, "for (int64_t %s = ", v);
+    emit_expr(g, s->for_.min);
+    sb_printf(g->out, "; %s < ", v);
+    emit_expr(g, ir_add(s->for_.min, s->for_.extent));
+    sb_printf(g->out, "; ++%s) {", v);
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->for_.body);
+    /* the next iteration overwrites shared memory that this one may still be reading */
+    if (g->kernel->uses_shared && needs_barrier(shared_access(s->for_.body), shared_access(s->for_.body))) {
+        line(g);
+        emit_sync(g);
+    }
+    g->indent--;
+    line(g);
+    sb_append_char(g->out, '}');
+    g->thread_dependent = was;
+}
+
+static void emit_seq(cgen *g, const mlcc_stmt *s) {
+    for (int i = 0; i < s->seq.n; i++) {
+        if (i) line(g);
+        /* a statement may read what other threads wrote in the one before, or overwrite what
+         * they read there */
+        if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
+            emit_sync(g);
+        emit_stmt(g, s->seq.stmts[i]);
+    }
+}
+
+static void emit_stmt(cgen *g, const mlcc_stmt *s) {
+    if (!s) {
+        sb_append_char(g->out, ';');
+        return;
+    }
+    switch (s->kind) {
+    case STMT_FOR: emit_for(g, s); return;
+    case STMT_STORE:
+        sb_printf(g->out, "%s[", cname(g, s->store.buffer, s->store.buffer->name));
+        emit_expr(g, flat_index(s->store.buffer, s->store.indices, s->store.nidx));
+        sb_append(g->out, "] = ");
+        emit_expr(g, s->store.value);
+        sb_append_char(g->out, ';');
+        return;
+    case STMT_ALLOCATE: emit_device_allocate(g, s); return;
+    case STMT_IF: {
+        int was = g->thread_dependent;
+        g->thread_dependent = 1; /* conservatively: the condition may differ between threads */
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        line(g);
+        emit_stmt(g, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append_char(g->out, '}');
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            line(g);
+            emit_stmt(g, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append_char(g->out, '}');
+        }
+        g->thread_dependent = was;
+        return;
+    }
+    case STMT_SEQ: emit_seq(g, s); return;
+    case STMT_EVALUATE:
+        sb_append(g->out, "(void)(");
+        emit_expr(g, s->eval.value);
+        sb_append(g->out, ");");
+        return;
+    case STMT_BLOCK_REALIZE: fail(g, "a block survived lowering", ""); return;
+    }
+}
+
+/* ---- kernels and host code ---- */
+
+typedef struct emitter {
+    cgen host;            /* writes the host wrapper */
+    mlcc_strbuf *device;  /* the CUDA source of all kernels */
+    const mlcc_prim_func *func;
+    buffer_vec workspaces; /* global allocations of the function, in order */
+    int nkernels;
+    int failed;
+} emitter;
+
+/* The device function for statement s; fills k. Returns 0 or -1. */
+static int emit_kernel_device(emitter *em, const mlcc_stmt *s, kernel_info *k, const char *kname) {
+    cgen *h = &em->host;
+    cgen dg = {0};
+    dg.out = em->device;
+    dg.names = h->names; /* one naming for host and device: parameters keep their names */
+    dg.used = h->used;
+    dg.func_name = h->func_name;
+    dg.device = 1;
+    dg.kernel = k;
+    sb_printf(dg.out, "extern \"C\" __global__ void %s(", kname);
+    for (size_t i = 0; i < k->buffers.len; i++) {
+        mlcc_buffer *b = k->buffers.data[i];
+        sb_printf(dg.out, "%s%s *__restrict__ %s", i ? ", " : "", ctype(&dg, b->dtype), cname(&dg, b, b->name));
+    }
+    for (size_t i = 0; i < k->scalars.len; i++) {
+        mlcc_expr *v = k->scalars.data[i];
+        sb_printf(dg.out, "%s%s %s", (i || k->buffers.len) ? ", " : "", ctype(&dg, v->dtype), cname(&dg, v, v->var.name));
+    }
+    sb_append(dg.out, ") {");
+    dg.indent = 1;
+    line(&dg);
+    emit_stmt(&dg, s);
+    sb_append(dg.out, "\n}\n\n");
+    h->names = dg.names;
+    h->used = dg.used;
+    h->uses_half |= dg.uses_half;
+    h->uses_bf16 |= dg.uses_bf16;
+    if (dg.failed) h->failed = 1;
+    return dg.failed ? -1 : 0;
+}
+
+typedef struct var_probe {
+    const mlcc_u64map *defined;
+    int found;
+} var_probe;
+
+static int probe_var(ir_visitor *v, mlcc_expr *e) {
+    var_probe *p = v->ctx;
+    if (e->kind == EXPR_VAR && u64map_find(p->defined, (uint64_t)(uintptr_t)e)) p->found = 1;
+    return !p->found;
+}
+
+static int uses_defined_var(mlcc_expr *e, const mlcc_u64map *defined) {
+    var_probe p = {defined, 0};
+    ir_visitor v = {probe_var, NULL, &p};
+    ir_visit_expr(&v, e);
+    return p.found;
+}
+
+/* Host code that launches the kernel for s. */
+static int emit_kernel(emitter *em, mlcc_stmt *s) {
+    cgen *g = &em->host;
+    kernel_info k = {0};
+    u64map_init(&k.defined);
+    u64map_init(&k.seen);
+    ir_visitor v = {collect_expr, collect_stmt, &k};
+    ir_visit_stmt(&v, s);
+    char kname[200];
+    snprintf(kname, sizeof kname, "%s_kernel%d", em->func->name, em->nkernels++);
+    /* launch extents must be computable by the host: no var defined inside the kernel */
+    for (int a = 0; a < 6; a++)
+        for (size_t i = 0; i < k.extents[a].len; i++)
+            if (uses_defined_var(k.extents[a].data[i], &k.defined)) {
+                kernel_info_free(&k);
+                return fail(g, "a launch extent depends on a loop variable of the kernel: ", thread_tags[a]);
+            }
+    if (emit_kernel_device(em, s, &k, kname) != 0) {
+        kernel_info_free(&k);
+        return -1;
+    }
+    /* host: dims, argument array, launch */
+    line(g);
+    sb_printf(g->out, "{ /* %s */", kname);
+    g->indent++;
+    line(g);
+    sb_append(g->out, "int64_t dims[6] = {1, 1, 1, 1, 1, 1};");
+    for (int a = 0; a < 6; a++) {
+        for (size_t i = 0; i < k.extents[a].len; i++) {
+            mlcc_expr *ext = k.extents[a].data[i];
+            line(g);
+            sb_printf(g->out, "{ int64_t e = ");
+            emit_expr(g, ext);
+            sb_printf(g->out, "; if (%s || e > dims[%d]) dims[%d] = e; }", i == 0 ? "1" : "0", a, a);
+        }
+    }
+    line(g);
+    sb_printf(g->out, "for (int a = 0; a < 6; a++) if (dims[a] < 0 || dims[a] > (a == 0 ? 2147483647LL : a < 3 ? 65535 : 1024)) "
+                      "{ rc = mlcc_fail(\"%s: launch dimension %%d is %%lld, out of range\", a, (long long)dims[a]); goto done; }",
+              kname);
+    line(g);
+    sb_printf(g->out, "if (dims[3] * dims[4] * dims[5] > 1024) { rc = mlcc_fail(\"%s: %%lld threads per block (at most 1024)\", (long long)(dims[3] * dims[4] * dims[5])); goto done; }", kname);
+    line(g);
+    sb_append(g->out, "uint32_t grid[3] = {(uint32_t)dims[0], (uint32_t)dims[1], (uint32_t)dims[2]};");
+    line(g);
+    sb_append(g->out, "uint32_t block[3] = {(uint32_t)dims[3], (uint32_t)dims[4], (uint32_t)dims[5]};");
+    size_t nargs = k.buffers.len + k.scalars.len;
+    /* scalar arguments need an lvalue of the kernel's parameter type */
+    for (size_t i = 0; i < k.scalars.len; i++) {
+        mlcc_expr *sv = k.scalars.data[i];
+        line(g);
+        sb_printf(g->out, "%s a%zu = %s;", ctype(g, sv->dtype), i, cname(g, sv, sv->var.name));
+    }
+    line(g);
+    sb_printf(g->out, "void *args[%zu] = {", nargs ? nargs : 1);
+    for (size_t i = 0; i < k.buffers.len; i++)
+        sb_printf(g->out, "%s&%s", i ? ", " : "", cname(g, k.buffers.data[i], k.buffers.data[i]->name));
+    for (size_t i = 0; i < k.scalars.len; i++) sb_printf(g->out, "%s&a%zu", (i || k.buffers.len) ? ", " : "", i);
+    if (!nargs) sb_append(g->out, "0");
+    sb_append(g->out, "};");
+    line(g);
+    sb_append(g->out, "static void *slot = 0;");
+    line(g);
+    sb_printf(g->out, "if (mlcc_library_cuda->launch(&slot, device_id, mlcc_cuda_source, \"%s\", grid, block, 0, args) != 0) { rc = -1; goto done; }", kname);
+    g->indent--;
+    line(g);
+    sb_append(g->out, "}");
+    kernel_info_free(&k);
+    return 0;
+}
+
+/* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
+static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
+    int *ok = v->ctx;
+    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
+    return *ok;
+}
+
+static int host_condition(mlcc_expr *cond) {
+    int ok = 1;
+    ir_visitor v = {probe_host_expr, NULL, &ok};
+    ir_visit_expr(&v, cond);
+    return ok;
+}
+
+static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
+    cgen *g = &em->host;
+    if (!s) return 0;
+    if (s->kind == STMT_SEQ) {
+        for (int i = 0; i < s->seq.n; i++)
+            if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
+        return 0;
+    }
+    if (s->kind == STMT_IF && host_condition(s->if_.cond)) {
+        /* a choice between kernels the host makes (by the sizes of this call) */
+        line(g);
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        int rc = emit_host_stmt(em, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append(g->out, "}");
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            rc |= emit_host_stmt(em, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append(g->out, "}");
+        }
+        return rc ? -1 : 0;
+    }
+    if (s->kind == STMT_ALLOCATE && is_global_scope(s->alloc.buffer)) {
+        /* a device workspace between kernels; declared at the top of the wrapper and given
+         * back at its end, on the error path too */
+        mlcc_buffer *b = s->alloc.buffer;
+        const char *name = cname(g, b, b->name);
+        vec_push(&em->workspaces, b);
+        line(g);
+        sb_append(g->out, "{ int64_t elems = ");
+        mlcc_expr *elems = ir_int(1);
+        for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+        emit_expr(g, arith_simplify_expr(elems));
+        sb_printf(g->out, "; %s = mlcc_library_cuda->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }",
+                  name, dtype_bytes(b->dtype));
+        line(g);
+        sb_printf(g->out, "if (!%s) { rc = -1; goto done; }", name);
+        if (emit_host_stmt(em, s->alloc.body) != 0) return -1;
+        line(g);
+        sb_printf(g->out, "mlcc_library_cuda->free(device_id, %s); %s = 0;", name, name);
+        return 0;
+    }
+    return emit_kernel(em, s);
+}
+
+/* What the CUDA part adds to codegen_c's prelude (types, error hook, index helpers). */
+static const char host_prelude[] =
+    "\n/* ---- CUDA kernels (mlcc codegen_cuda) ---- */\n"
+    "typedef struct {\n"
+    "    int (*launch)(void **slot, int device_id, const char *source, const char *kernel,\n"
+    "                  const uint32_t grid[3], const uint32_t block[3], uint32_t shared_bytes, void **args);\n"
+    "    void *(*alloc)(int device_id, size_t nbytes);\n"
+    "    void (*free)(int device_id, void *ptr);\n"
+    "} mlcc_cuda_hooks;\n"
+    "const mlcc_cuda_hooks *mlcc_library_cuda = 0;\n"
+    "const char mlcc_library_target[] = \"cuda\";\n\n";
+
+static const char device_prelude[] =
+    "typedef long long int64_t;\ntypedef unsigned long long uint64_t;\ntypedef int int32_t;\n"
+    "typedef unsigned int uint32_t;\ntypedef short int16_t;\ntypedef unsigned short uint16_t;\n"
+    "typedef signed char int8_t;\ntypedef unsigned char uint8_t;\n"
+    "static __device__ __forceinline__ int64_t mlcc_floordiv_i64(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }\n"
+    "static __device__ __forceinline__ int64_t mlcc_floormod_i64(int64_t a, int64_t b) { int64_t m = a % b; return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }\n"
+    "static __device__ __forceinline__ float mlcc_floordiv_f32(float a, float b) { return floorf(a / b); }\n"
+    "static __device__ __forceinline__ double mlcc_floordiv_f64(double a, double b) { return floor(a / b); }\n"
+    "static __device__ __forceinline__ float mlcc_floormod_f32(float a, float b) { return a - floorf(a / b) * b; }\n"
+    "static __device__ __forceinline__ double mlcc_floormod_f64(double a, double b) { return a - floor(a / b) * b; }\n"
+    "static __device__ __forceinline__ int64_t mlcc_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }\n"
+    "static __device__ __forceinline__ int64_t mlcc_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }\n"
+    "static __device__ __forceinline__ int64_t mlcc_abs_i64(int64_t a) { return a < 0 ? -a : a; }\n"
+    "static __device__ __forceinline__ float mlcc_min_f32(float a, float b) { return a < b ? a : b; }\n"
+    "static __device__ __forceinline__ float mlcc_max_f32(float a, float b) { return a > b ? a : b; }\n"
+    "static __device__ __forceinline__ double mlcc_min_f64(double a, double b) { return a < b ? a : b; }\n"
+    "static __device__ __forceinline__ double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n\n";
+
+/* Argument checks (as codegen_c's, but on the CUDA device) and the data pointers. */
+static void emit_entry_checks(cgen *g, const mlcc_prim_func *f) {
+    mlcc_u64map bound;
+    u64map_init(&bound);
+    char tb[24];
+    line(g);
+    sb_printf(g->out, "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);",
+              f->nparams, f->name, f->nparams);
+    line(g);
+    sb_append(g->out, "int device_id = -1;");
+    for (int i = 0; i < f->nparams; i++) {
+        const mlcc_buffer *b = f->params[i].buffer;
+        if (!b) {
+            const mlcc_expr *v = f->params[i].var;
+            int flt = dtype_is_float(v->dtype);
+            line(g);
+            sb_printf(g->out, "if (type_codes[%d] != %d) return mlcc_fail(\"%s: argument %d (%s) must be %s\");", i,
+                      flt ? 2 : 0, f->name, i, v->var.name, flt ? "a float" : "an integer");
+            line(g);
+            sb_printf(g->out, "%s %s = (%s)args[%d].%s;", ctype(g, v->dtype), cname(g, v, v->var.name),
+                      ctype(g, v->dtype), i, flt ? "v_float64" : "v_int64");
+            u64map_upsert(&bound, (uint64_t)(uintptr_t)v, NULL);
+            continue;
+        }
+        const char *bn = cname(g, b, b->name);
+        line(g);
+        sb_printf(g->out, "if (type_codes[%d] != 7 || !args[%d].v_handle) return mlcc_fail(\"%s: argument %d (%s) must be a tensor\");",
+                  i, i, f->name, i, b->name);
+        line(g);
+        sb_printf(g->out, "mlcc_dl_tensor *t_%s = (mlcc_dl_tensor *)args[%d].v_handle;", bn, i);
+        line(g);
+        sb_printf(g->out, "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", (int)t_%s->ndim);",
+                  bn, b->ndim, f->name, b->name, b->ndim, bn);
+        line(g);
+        sb_printf(g->out, "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
+                          "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u\", (unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits);",
+                  bn, dtype_is_bool(b->dtype) ? 1u : b->dtype.code, bn, dtype_is_bool(b->dtype) ? 8u : b->dtype.bits, bn,
+                  b->dtype.lanes, f->name, b->name, dtype_str(b->dtype, tb), bn, bn);
+        line(g);
+        sb_printf(g->out, "if (t_%s->device.device_type != 2) return mlcc_fail(\"%s: %s must be on a CUDA device\");", bn, f->name, b->name);
+        line(g);
+        sb_printf(g->out, "if (device_id < 0) device_id = t_%s->device.device_id; else if (t_%s->device.device_id != device_id) "
+                          "return mlcc_fail(\"%s: %s is on cuda:%%d, other arguments on cuda:%%d\", (int)t_%s->device.device_id, device_id);",
+                  bn, bn, f->name, b->name, bn);
+        for (int d = 0; d < b->ndim; d++) {
+            const mlcc_expr *s = b->shape[d];
+            if (s->kind == EXPR_VAR && !u64map_find(&bound, (uint64_t)(uintptr_t)s)) {
+                u64map_upsert(&bound, (uint64_t)(uintptr_t)s, NULL)->value.p = (void *)(b->shape + d);
+                line(g);
+                sb_printf(g->out, "int64_t %s = t_%s->shape[%d];", cname(g, s, s->var.name), bn, d);
+                line(g);
+                sb_printf(g->out, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] is negative\");", cname(g, s, s->var.name), f->name, b->name, d);
+            }
+        }
+    }
+    for (int i = 0; i < f->nparams; i++) {
+        const mlcc_buffer *b = f->params[i].buffer;
+        if (!b) continue;
+        const char *bn = cname(g, b, b->name);
+        for (int d = 0; d < b->ndim; d++) {
+            const mlcc_expr *s = b->shape[d];
+            mlcc_u64map_entry *binder = s->kind == EXPR_VAR ? u64map_find(&bound, (uint64_t)(uintptr_t)s) : NULL;
+            if (binder && binder->value.p == (void *)(b->shape + d)) continue;
+            line(g);
+            sb_printf(g->out, "if (t_%s->shape[%d] != (", bn, d);
+            emit_expr(g, s);
+            sb_printf(g->out, ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long long)t_%s->shape[%d], (long long)(",
+                      f->name, b->name, d, bn, d);
+            emit_expr(g, s);
+            sb_append(g->out, "));");
+        }
+        line(g);
+        sb_printf(g->out, "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
+                          "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
+                  bn, b->ndim, bn, bn, f->name, b->name, bn);
+        line(g);
+        sb_printf(g->out, "void *%s = (char *)t_%s->data + t_%s->byte_offset;", bn, bn, bn);
+    }
+    line(g);
+    sb_printf(g->out, "if (device_id < 0) return mlcc_fail(\"%s: no tensor argument tells the device\");", f->name);
+    line(g);
+    sb_append(g->out, "if (!mlcc_library_cuda) return mlcc_fail(\"CUDA library loaded without the runtime's CUDA hooks\");");
+    u64map_free(&bound);
+}
+
+static int is_identifier(const char *s) {
+    if (!*s || isdigit((unsigned char)*s)) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+    return 1;
+}
+
+static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
+    if (!is_identifier(block_form->name))
+        return mlcc_set_error("codegen_cuda: function name '%s' is not a C identifier", block_form->name);
+    mlcc_prim_func *f = tir_lower_blocks(block_form);
+    cgen *g = &em->host;
+    em->func = f;
+    g->func_name = f->name;
+    sb_printf(g->out, "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, MLCCValue *ret, int *ret_type_code, void *resource) {", f->name);
+    g->indent = 1;
+    line(g);
+    sb_append(g->out, "(void)ret; (void)ret_type_code; (void)resource;");
+    emit_entry_checks(g, f);
+    mlcc_strbuf body = STRBUF_INIT, *outer = g->out;
+    g->out = &body;
+    int rc = emit_host_stmt(em, f->body);
+    g->out = outer;
+    line(g);
+    sb_append(g->out, "int rc = 0;");
+    for (size_t i = 0; i < em->workspaces.len; i++) {
+        line(g);
+        sb_printf(g->out, "void *%s = 0;", cname(g, em->workspaces.data[i], em->workspaces.data[i]->name));
+    }
+    sb_append(g->out, sb_cstr(&body));
+    sb_free(&body);
+    line(g);
+    sb_append(g->out, "goto done;");
+    g->indent = 0;
+    line(g);
+    sb_append(g->out, "done:");
+    g->indent = 1;
+    for (size_t i = 0; i < em->workspaces.len; i++) {
+        const char *name = cname(g, em->workspaces.data[i], em->workspaces.data[i]->name);
+        line(g);
+        sb_printf(g->out, "if (%s) mlcc_library_cuda->free(device_id, %s);", name, name);
+    }
+    line(g);
+    sb_append(g->out, "return rc;");
+    g->indent = 0;
+    line(g);
+    sb_append(g->out, "}\n\n");
+    vec_free(&em->workspaces);
+    return rc != 0 || g->failed ? -1 : 0;
+}
+
+/* A C string literal for the kernel source, in bounded lines. */
+static void append_c_string(mlcc_strbuf *out, const char *s) {
+    sb_append(out, "\"");
+    int col = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') sb_printf(out, "\\%c", *p), col += 2;
+        else if (*p == '\n') sb_append(out, "\\n\"\n    \""), col = 0;
+        else if (*p < 32 || *p >= 127 || *p == '?') sb_printf(out, "\\%03o", *p), col += 4;
+        else sb_append_char(out, (char)*p), col++;
+        if (col >= 100) {
+            sb_append(out, "\"\n    \"");
+            col = 0;
+        }
+    }
+    sb_append(out, "\"");
+}
+
+int codegen_cuda_is_host_kernel(const mlcc_prim_func *f) {
+    return strncmp(f->name, "shape_func_", 11) == 0 && f->nparams == 1 && f->params[0].buffer &&
+           f->params[0].buffer->dtype.code == DT_INT && f->params[0].buffer->dtype.bits == 64;
+}
+
+/* codegen_c's translation unit for the host kernels, without its closing name list. */
+static int emit_host_kernels(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
+    mlcc_prim_func **host = mlcc_xmalloc(sizeof *host * (size_t)(nfuncs > 0 ? nfuncs : 1));
+    int nhost = 0;
+    for (int i = 0; i < nfuncs; i++)
+        if (codegen_cuda_is_host_kernel(funcs[i])) host[nhost++] = funcs[i];
+    mlcc_strbuf c = STRBUF_INIT;
+    int rc = codegen_c(host, nhost, &c);
+    free(host);
+    if (rc == 0) {
+        char *text = sb_detach(&c);
+        char *names = strstr(text, "const char *mlcc_library_function_names[]");
+        if (names) *names = '\0';
+        sb_append(out, text);
+        free(text);
+    }
+    sb_free(&c);
+    return rc;
+}
+
+int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *device_source) {
+    mlcc_strbuf host = STRBUF_INIT, device = STRBUF_INIT;
+    int uses_half = 0, uses_bf16 = 0, rc = 0;
+    for (int i = 0; i < nfuncs && rc == 0; i++) {
+        if (codegen_cuda_is_host_kernel(funcs[i])) continue;
+        emitter em = {0};
+        em.host.out = &host;
+        em.device = &device;
+        u64map_init(&em.host.names);
+        strmap_init(&em.host.used);
+        static const char *reserved[] = {
+            "args", "type_codes", "num_args", "ret", "ret_type_code", "resource", "expect", "d", "a", "e",
+            "dims", "grid", "block", "slot", "device_id", "rc", "auto", "break", "case", "char", "const",
+            "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if",
+            "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
+            "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+            "bool", "true", "false", "NULL", "new", "delete", "class", "template", "this", "namespace",
+            "operator", "private", "public", "virtual", "threadIdx", "blockIdx", "blockDim", "gridDim",
+            "warpSize", "exp", "log", "sqrt", "tanh", "erf", "pow", "fabs", "floor", "ceil", "round",
+            "sin", "cos", "free", "malloc", "abs", "main", "min", "max", NULL};
+        for (int k = 0; reserved[k]; k++) strmap_upsert(&em.host.used, reserved[k], strlen(reserved[k]), NULL);
+        rc = emit_function(&em, funcs[i]);
+        uses_half |= em.host.uses_half;
+        uses_bf16 |= em.host.uses_bf16;
+        u64map_free(&em.host.names);
+        strmap_free(&em.host.used);
+    }
+    if (rc == 0) {
+        mlcc_strbuf src = STRBUF_INIT;
+        if (uses_half) sb_append(&src, "#include <cuda_fp16.h>\n");
+        if (uses_bf16) sb_append(&src, "#include <cuda_bf16.h>\n");
+        sb_append(&src, device_prelude);
+        sb_append(&src, sb_cstr(&device));
+        rc = emit_host_kernels(funcs, nfuncs, out);
+        sb_append(out, host_prelude);
+        sb_append(out, "static const char mlcc_cuda_source[] =\n    ");
+        append_c_string(out, sb_cstr(&src));
+        sb_append(out, ";\n\n");
+        sb_append(out, sb_cstr(&host));
+        sb_append(out, "const char *mlcc_library_function_names[] = {");
+        for (int i = 0; i < nfuncs; i++) sb_printf(out, "\"%s\", ", funcs[i]->name);
+        sb_append(out, "0};\n");
+        if (device_source) sb_append(device_source, sb_cstr(&src));
+        sb_free(&src);
+    }
+    sb_free(&host);
+    sb_free(&device);
+    return rc;
+}
+
+mlcc_jit_module *mlcc_jit_build_cuda(mlcc_prim_func **funcs, int nfuncs) {
+    mlcc_strbuf src = STRBUF_INIT;
+    if (codegen_cuda(funcs, nfuncs, &src, NULL) != 0) {
+        sb_free(&src);
+        return NULL;
+    }
+    mlcc_jit_module *m = mlcc_jit_compile_source(sb_cstr(&src));
+    sb_free(&src);
+    return m;
+}

@@ -1,0 +1,1433 @@
+/* json_schema.c - JSON Schema (Draft 2020-12, with draft-7 `definitions`) to GBNF.
+ *
+ * Each schema becomes a rule; identical rule bodies are shared, and every $ref target gets one
+ * rule (made on first use, so recursive schemas give recursive rules). The text follows the
+ * schema: properties in the schema's order (required ones always present, optional ones may be
+ * left out), then additional properties; array items by prefixItems then items, within
+ * minItems/maxItems.
+ *
+ * Covered: type (also lists and null), properties, required, additionalProperties,
+ * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
+ * items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf (as anyOf: the branches
+ * of the schemas in practice are disjoint), allOf (merged into one schema), not-not, $ref into
+ * the same document ($defs, definitions, any JSON pointer) including recursion,
+ * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
+ * ipv4, minimum/maximum/exclusiveMinimum/exclusiveMaximum. Numbers with bounds are written
+ * without exponent, and non-integer bounds are rounded inwards (a subset of the valid values).
+ * Other validation keywords are errors naming the keyword and its JSON pointer; annotations and
+ * unknown keywords are ignored, as JSON Schema says. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar/gram_internal.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/json.h"
+
+typedef struct jsg {
+    json_t *root;
+    mlcc_grammar_options opt;
+    mlcc_strbuf rules;
+    mlcc_strmap by_body; /* body -> rule number */
+    mlcc_strmap by_ref;  /* JSON pointer -> rule number */
+    int counter;
+    int depth;
+} jsg;
+
+static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
+
+static int js_err(const char *ptr, const char *fmt, const char *arg) {
+    char msg[300];
+    snprintf(msg, sizeof msg, fmt, arg);
+    return mlcc_set_error("JSON schema at '%s': %s", *ptr ? ptr : "#", msg);
+}
+
+/* A rule with this body (shared with an identical one); its name is appended to out. */
+static void rule_of(jsg *j, const char *body, mlcc_strbuf *out) {
+    int inserted;
+    mlcc_strmap_entry *e = strmap_upsert(&j->by_body, body, strlen(body), &inserted);
+    if (inserted) {
+        e->value.i = j->counter++;
+        sb_printf(&j->rules, "r%d ::= %s\n", (int)e->value.i, body);
+    }
+    sb_printf(out, "r%d", (int)e->value.i);
+}
+
+/* A GBNF string literal for raw bytes. */
+static void gbnf_literal(mlcc_strbuf *out, const char *s, size_t n) {
+    sb_append_char(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            sb_printf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7F)
+            sb_printf(out, "\\x%02X", c);
+        else
+            sb_append_char(out, (char)c);
+    }
+    sb_append_char(out, '"');
+}
+
+/* The JSON text of a value, as a GBNF literal (compact, as jansson writes it). */
+static void json_literal(mlcc_strbuf *out, json_t *v);
+
+/* A JSON value as GBNF that allows the whitespace policy between its tokens (for enum and
+ * const values that are objects or arrays). */
+static void json_value_gbnf(mlcc_strbuf *out, json_t *v, const char *w) {
+    if (json_is_object(v)) {
+        sb_printf(out, "\"{\" %s ", w);
+        const char *k;
+        json_t *x;
+        int first = 1;
+        json_object_foreach(v, k, x) {
+            if (!first) sb_printf(out, "\",\" %s ", w);
+            first = 0;
+            json_t *name = json_string(k);
+            json_literal(out, name);
+            json_decref(name);
+            sb_printf(out, " %s \":\" %s ", w, w);
+            json_value_gbnf(out, x, w);
+            sb_printf(out, " %s ", w);
+        }
+        sb_append(out, "\"}\"");
+    } else if (json_is_array(v)) {
+        sb_printf(out, "\"[\" %s ", w);
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (i) sb_printf(out, "\",\" %s ", w);
+            json_value_gbnf(out, x, w);
+            sb_printf(out, " %s ", w);
+        }
+        sb_append(out, "\"]\"");
+    } else
+        json_literal(out, v);
+}
+
+static void json_literal(mlcc_strbuf *out, json_t *v) {
+    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    gbnf_literal(out, t ? t : "null", t ? strlen(t) : 4);
+    free(t);
+}
+
+static const char *ws(jsg *j) {
+    return j->opt.flexible_whitespace ? "ws" : "";
+}
+
+static void base_rules(jsg *j) {
+    mlcc_strbuf *r = &j->rules;
+    if (j->opt.flexible_whitespace)
+        sb_printf(r, "ws ::= [ \\t\\n\\r]{0,%d}\n", j->opt.max_ws > 0 ? j->opt.max_ws : 16);
+    const char *w = ws(j);
+    sb_append(r, "kchar ::= [^\"\\\\\\x00-\\x1F]\n");
+    sb_append(r, "jchar ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n");
+    int sc = j->opt.max_string_chars, nd = j->opt.max_number_digits;
+    if (sc > 0)
+        sb_printf(r, "jstring ::= \"\\\"\" jchar{0,%d} \"\\\"\"\n", sc);
+    else
+        sb_append(r, "jstring ::= \"\\\"\" jchar* \"\\\"\"\n");
+    if (nd > 0) {
+        sb_printf(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]{0,%d})\n", nd - 1);
+        sb_printf(r, "jnum ::= jint (\".\" [0-9]{1,%d})? ([eE] [-+]? [0-9]{1,2})?\n", nd);
+        sb_printf(r, "ndigits ::= [0-9]{0,%d}\n", nd);
+    } else {
+        sb_append(r, "jint ::= \"-\"? (\"0\" | [1-9] [0-9]*)\n");
+        sb_append(r, "jnum ::= jint (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?\n");
+        sb_append(r, "ndigits ::= [0-9]*\n");
+    }
+    sb_append(r, "jbool ::= \"true\" | \"false\"\n");
+    sb_append(r, "jnull ::= \"null\"\n");
+    sb_append(r, "jvalue ::= jobject | jarray | jstring | jnum | jbool | jnull\n");
+    sb_printf(r, "jarray ::= \"[\" %s (jvalue %s (\",\" %s jvalue %s)*)? \"]\"\n", w, w, w, w);
+    sb_printf(r, "jmember ::= jstring %s \":\" %s jvalue\n", w, w);
+    sb_printf(r, "jobject ::= \"{\" %s (jmember %s (\",\" %s jmember %s)*)? \"}\"\n", w, w, w, w);
+    /* formats */
+    sb_append(r, "fyear ::= [1-9] [0-9]{3} | \"0\" [1-9] [0-9]{2} | \"00\" [1-9] [0-9] | \"000\" [1-9]\n");
+    sb_append(r, "fleap ::= [0-9] [0-9] ([02468] [48] | [13579] [26] | [2468] \"0\") | ([2468] [048] | [13579] [26] | \"0\" [48]) \"00\"\n");
+    sb_append(r, "fmd ::= (\"0\" [13578] | \"1\" [02]) \"-\" (\"0\" [1-9] | [12] [0-9] | \"3\" [01]) | (\"0\" [469] | \"11\") \"-\" (\"0\" [1-9] | [12] [0-9] | \"30\") | \"02-\" (\"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8])\n");
+    sb_append(r, "fdate ::= fyear \"-\" fmd | fleap \"-02-29\"\n");
+    sb_append(r, "ftime ::= ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] (\".\" [0-9]{1,9})? ([Zz] | [-+] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9])\n");
+    sb_append(r, "fdatetime ::= fdate [Tt] ftime\n");
+    /* RFC 5321: local part <= 64; RFC 1035: labels <= 63 */
+    sb_append(r, "femail ::= [a-zA-Z0-9._%+-]{1,64} \"@\" [a-zA-Z0-9-]{1,63} (\".\" [a-zA-Z0-9-]{1,63}){0,3} \".\" [a-zA-Z]{2,24}\n");
+    sb_append(r, "fhex ::= [0-9a-fA-F]\n");
+    sb_append(r, "fuuid ::= fhex{8} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{4} \"-\" fhex{12}\n");
+    /* bounded pieces (a generated URI stays short; every bound is far above real use) */
+    sb_append(r, "furi ::= [a-zA-Z] [a-zA-Z0-9+.-]{0,31} \":\" (\"//\" [a-zA-Z0-9.-]{1,253} (\":\" [0-9]{1,5})? (\"/\" [a-zA-Z0-9._~%!$&'()*+,;=:@-]{0,64}){0,16} | [a-zA-Z0-9._~%!$&'()*+,;=:@-]{1,256}) (\"?\" [a-zA-Z0-9._~%!$&'()*+,;=:@/?-]{0,256})?\n");
+    sb_append(r, "foctet ::= \"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9]\n");
+    sb_append(r, "fipv4 ::= foctet \".\" foctet \".\" foctet \".\" foctet\n");
+}
+
+/* ---- JSON pointers and $ref ---- */
+
+static json_t *resolve_pointer(jsg *j, const char *ref, const char *ptr) {
+    if (ref[0] != '#') {
+        js_err(ptr, "$ref '%s' is not into this document (remote references are not supported)", ref);
+        return NULL;
+    }
+    json_t *cur = j->root;
+    const char *p = ref + 1;
+    if (*p && *p != '/') {
+        js_err(ptr, "$ref '%s' names an anchor (only JSON pointers are supported)", ref);
+        return NULL;
+    }
+    while (*p == '/') {
+        p++;
+        mlcc_strbuf tok = STRBUF_INIT;
+        while (*p && *p != '/') {
+            if (p[0] == '~' && p[1] == '0') {
+                sb_append_char(&tok, '~');
+                p += 2;
+            } else if (p[0] == '~' && p[1] == '1') {
+                sb_append_char(&tok, '/');
+                p += 2;
+            } else if (p[0] == '%' && p[1] && p[2]) {
+                char hex[3] = {p[1], p[2], 0};
+                sb_append_char(&tok, (char)strtol(hex, NULL, 16));
+                p += 3;
+            } else
+                sb_append_char(&tok, *p++);
+        }
+        const char *key = tok.data ? tok.data : "";
+        json_t *next = NULL;
+        if (json_is_object(cur))
+            next = json_object_getn(cur, key, tok.len);
+        else if (json_is_array(cur)) {
+            char *end;
+            long idx = strtol(key, &end, 10);
+            if (*key && !*end && idx >= 0) next = json_array_get(cur, (size_t)idx);
+        }
+        sb_free(&tok);
+        if (!next) {
+            js_err(ptr, "$ref '%s' points to nothing", ref);
+            return NULL;
+        }
+        cur = next;
+    }
+    return cur;
+}
+
+/* ---- keywords ---- */
+
+static const char *const handled_keywords[] = {
+    "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
+    "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
+    "$defs", "definitions", NULL};
+static const char *const unsupported_keywords[] = {
+    "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "propertyNames", "contains",
+    "minContains", "maxContains", "multipleOf", "unevaluatedProperties", "unevaluatedItems", "additionalItems",
+    "$dynamicRef", "$recursiveRef", NULL};
+
+static int check_keywords(json_t *s, const char *ptr) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(s, key, v) {
+        for (int i = 0; unsupported_keywords[i]; i++)
+            if (!strcmp(key, unsupported_keywords[i])) return js_err(ptr, "unsupported keyword '%s'", key);
+        if (!strcmp(key, "uniqueItems") && json_is_true(v)) return js_err(ptr, "unsupported keyword '%s' (true)", key);
+    }
+    return 0;
+}
+
+static int has_key(json_t *s, const char *k) {
+    return json_object_get(s, k) != NULL;
+}
+
+static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const char *b) {
+    sb_clear(sb);
+    sb_append(sb, ptr);
+    sb_append_char(sb, '/');
+    for (const char *p = a; *p; p++) {
+        if (*p == '~')
+            sb_append(sb, "~0");
+        else if (*p == '/')
+            sb_append(sb, "~1");
+        else
+            sb_append_char(sb, *p);
+    }
+    if (b) {
+        sb_append_char(sb, '/');
+        for (const char *p = b; *p; p++) {
+            if (*p == '~')
+                sb_append(sb, "~0");
+            else if (*p == '/')
+                sb_append(sb, "~1");
+            else
+                sb_append_char(sb, *p);
+        }
+    }
+}
+
+/* ---- allOf: merging schemas ---- */
+
+static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
+
+/* $ref targets inlined for merging (one level; a recursive ref stays a ref). */
+static json_t *deref(jsg *j, json_t *s, const char *ptr) {
+    json_t *r = json_object_get(s, "$ref");
+    if (!json_is_string(r)) return json_incref(s);
+    json_t *t = resolve_pointer(j, json_string_value(r), ptr);
+    if (!t) return NULL;
+    if (json_object_size(s) == 1) return json_incref(t);
+    json_t *rest = json_copy(s);
+    json_object_del(rest, "$ref");
+    int err = 0;
+    json_t *m = merge(j, t, rest, ptr, &err);
+    json_decref(rest);
+    return err ? NULL : m;
+}
+
+static json_t *merge_number(json_t *x, json_t *y, int take_max) {
+    double a = json_number_value(x), b = json_number_value(y);
+    return json_incref((take_max ? a >= b : a <= b) ? x : y);
+}
+
+static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (json_is_true(a)) return json_incref(b);
+    if (json_is_true(b)) return json_incref(a);
+    if (!json_is_object(a) || !json_is_object(b)) {
+        *err = js_err(ptr, "%s", "allOf with a false schema allows nothing");
+        return NULL;
+    }
+    json_t *da = deref(j, a, ptr), *db = da ? deref(j, b, ptr) : NULL;
+    if (!da || !db) {
+        json_decref(da);
+        *err = -1;
+        return NULL;
+    }
+    /* a branch with anyOf/oneOf: distribute the other schema over its branches */
+    for (int side = 0; side < 2; side++) {
+        json_t *x = side ? db : da, *y = side ? da : db;
+        json_t *alts = json_object_get(x, "anyOf");
+        if (!alts) alts = json_object_get(x, "oneOf");
+        if (json_is_array(alts)) {
+            json_t *rest = json_copy(x);
+            json_object_del(rest, "anyOf");
+            json_object_del(rest, "oneOf");
+            json_t *base = merge(j, rest, y, ptr, err);
+            json_decref(rest);
+            json_t *out = json_array();
+            size_t i;
+            json_t *br;
+            json_array_foreach(alts, i, br) {
+                if (*err) break;
+                json_t *m = base ? merge(j, base, br, ptr, err) : NULL;
+                if (m) json_array_append_new(out, m);
+            }
+            json_decref(base);
+            json_decref(da);
+            json_decref(db);
+            if (*err) {
+                json_decref(out);
+                return NULL;
+            }
+            json_t *res = json_object();
+            json_object_set_new(res, "anyOf", out);
+            return res;
+        }
+    }
+    json_t *m = json_copy(da);
+    const char *key;
+    json_t *v;
+    json_object_foreach(db, key, v) {
+        json_t *cur = json_object_get(m, key);
+        if (!cur) {
+            json_object_set(m, key, v);
+            continue;
+        }
+        if (json_equal(cur, v)) continue;
+        if (!strcmp(key, "properties") || !strcmp(key, "patternProperties")) {
+            json_t *props = json_copy(cur);
+            const char *pk;
+            json_t *pv;
+            json_object_foreach(v, pk, pv) {
+                json_t *old = json_object_get(props, pk);
+                if (old) {
+                    json_t *mm = merge(j, old, pv, ptr, err);
+                    if (!mm) break;
+                    json_object_set_new(props, pk, mm);
+                } else
+                    json_object_set(props, pk, pv);
+            }
+            json_object_set_new(m, key, props);
+        } else if (!strcmp(key, "required")) {
+            json_t *req = json_copy(cur);
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) {
+                size_t k;
+                json_t *y;
+                int found = 0;
+                json_array_foreach(req, k, y) found |= json_equal(x, y);
+                if (!found) json_array_append(req, x);
+            }
+            json_object_set_new(m, key, req);
+        } else if (!strcmp(key, "additionalProperties") || !strcmp(key, "items")) {
+            json_t *mm = merge(j, cur, v, ptr, err);
+            if (mm) json_object_set_new(m, key, mm);
+        } else if (!strcmp(key, "type")) {
+            /* intersect: lists or single names */
+            json_t *out = json_array();
+            json_t *ta = json_is_array(cur) ? json_incref(cur) : json_pack("[O]", cur);
+            json_t *tb = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+            size_t i, k;
+            json_t *x, *y;
+            json_array_foreach(ta, i, x) json_array_foreach(tb, k, y) {
+                if (json_equal(x, y))
+                    json_array_append(out, x);
+                else if (json_is_string(x) && json_is_string(y)) {
+                    if (!strcmp(json_string_value(x), "integer") && !strcmp(json_string_value(y), "number")) json_array_append(out, x);
+                    if (!strcmp(json_string_value(y), "integer") && !strcmp(json_string_value(x), "number")) json_array_append(out, y);
+                }
+            }
+            json_decref(ta);
+            json_decref(tb);
+            json_object_set_new(m, key, out);
+        } else if (!strcmp(key, "minimum") || !strcmp(key, "exclusiveMinimum") || !strcmp(key, "minLength") ||
+                   !strcmp(key, "minItems") || !strcmp(key, "minProperties")) {
+            json_object_set_new(m, key, merge_number(cur, v, 1));
+        } else if (!strcmp(key, "maximum") || !strcmp(key, "exclusiveMaximum") || !strcmp(key, "maxLength") ||
+                   !strcmp(key, "maxItems") || !strcmp(key, "maxProperties")) {
+            json_object_set_new(m, key, merge_number(cur, v, 0));
+        } else if (!strcmp(key, "enum")) {
+            json_t *out = json_array();
+            size_t i, k;
+            json_t *x, *y;
+            json_array_foreach(cur, i, x) json_array_foreach(v, k, y) if (json_equal(x, y)) json_array_append(out, x);
+            json_object_set_new(m, key, out);
+        } else if (!strcmp(key, "allOf")) {
+            json_t *all = json_copy(cur);
+            json_array_extend(all, v);
+            json_object_set_new(m, key, all);
+        } else {
+            int annotation = !strcmp(key, "description") || !strcmp(key, "title") || !strcmp(key, "default") ||
+                             !strcmp(key, "examples") || !strcmp(key, "$schema") || !strcmp(key, "$id") ||
+                             !strcmp(key, "$comment") || !strcmp(key, "$defs") || !strcmp(key, "definitions");
+            if (!annotation) *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
+        }
+        if (*err) break;
+    }
+    json_decref(da);
+    json_decref(db);
+    if (*err) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- numbers ---- */
+
+/* Digit strings without leading zeros of the integers in [lo, hi] (0 <= lo <= hi), as GBNF. */
+static void same_len_range(mlcc_strbuf *o, const char *x, const char *y, size_t n) {
+    if (n == 0) {
+        sb_append(o, "\"\"");
+        return;
+    }
+    if (x[0] == y[0]) {
+        sb_printf(o, "\"%c\" (", x[0]);
+        same_len_range(o, x + 1, y + 1, n - 1);
+        sb_append(o, ")");
+        return;
+    }
+    int x_zeros = 1, y_nines = 1;
+    for (size_t i = 1; i < n; i++) {
+        x_zeros &= x[i] == '0';
+        y_nines &= y[i] == '9';
+    }
+    if (x_zeros && y_nines) {
+        sb_printf(o, "[%c-%c]", x[0], y[0]);
+        if (n > 1) sb_printf(o, " [0-9]{%zu}", n - 1);
+        return;
+    }
+    char nines[32], zeros[32];
+    memset(nines, '9', n);
+    memset(zeros, '0', n);
+    sb_append(o, "(");
+    int lo_d = x[0], hi_d = y[0];
+    if (!x_zeros) {
+        sb_printf(o, "\"%c\" (", x[0]);
+        same_len_range(o, x + 1, nines, n - 1);
+        sb_append(o, ") | ");
+        lo_d++;
+    }
+    if (!y_nines) hi_d--;
+    if (lo_d <= hi_d) {
+        sb_printf(o, "[%c-%c]", lo_d, hi_d);
+        if (n > 1) sb_printf(o, " [0-9]{%zu}", n - 1);
+        sb_append(o, " | ");
+    }
+    if (!y_nines) {
+        sb_printf(o, "\"%c\" (", y[0]);
+        same_len_range(o, zeros, y + 1, n - 1);
+        sb_append(o, ")");
+    } else
+        o->len -= 3; /* the trailing " | " */
+    sb_append(o, ")");
+}
+
+/* Naturals in [lo, hi]; hi < 0: unbounded. */
+/* cap > 0: an unbounded range has at most cap digits */
+static void nat_range(mlcc_strbuf *o, long long lo, long long hi, int cap) {
+    char a[32], b[32];
+    int la = snprintf(a, sizeof a, "%lld", lo);
+    int lb = hi >= 0 ? snprintf(b, sizeof b, "%lld", hi) : 0;
+    sb_append(o, "(");
+    int first = 1;
+    int last_len = hi >= 0 ? lb : la;
+    for (int len = la; len <= last_len; len++) {
+        char x[32], y[32];
+        if (len == la)
+            memcpy(x, a, (size_t)la);
+        else {
+            x[0] = '1';
+            memset(x + 1, '0', (size_t)len - 1);
+        }
+        if (hi >= 0 && len == lb)
+            memcpy(y, b, (size_t)lb);
+        else
+            memset(y, '9', (size_t)len);
+        if (!first) sb_append(o, " | ");
+        first = 0;
+        same_len_range(o, x, y, (size_t)len);
+    }
+    if (hi < 0 && cap > la)
+        sb_printf(o, " | [1-9] [0-9]{%d,%d}", la, cap - 1);
+    else if (hi < 0 && cap <= 0)
+        sb_printf(o, " | [1-9] [0-9]{%d,}", la);
+    sb_append(o, ")");
+}
+
+/* Integers in [lo, hi] (flags say which bounds exist). */
+static void int_range(mlcc_strbuf *o, int has_lo, long long lo, int has_hi, long long hi, int cap) {
+    sb_append(o, "(");
+    int alts = 0;
+    /* negative part: -n with n in [max(1, -hi), -lo] */
+    if (!has_lo || lo < 0) {
+        long long nlo = has_hi ? (hi < 0 ? -hi : 1) : 1;
+        long long nhi = has_lo ? -lo : -1;
+        if (nhi < 0 || nlo <= nhi) {
+            sb_append(o, "\"-\" ");
+            nat_range(o, nlo, nhi, cap);
+            alts++;
+        }
+    }
+    long long plo = has_lo && lo > 0 ? lo : 0;
+    if (!has_hi || (hi >= 0 && plo <= hi)) {
+        if (alts) sb_append(o, " | ");
+        nat_range(o, plo, has_hi ? hi : -1, cap);
+        alts++;
+    }
+    if (!alts) sb_append(o, "[^\\x00-\\U0010FFFF]");
+    sb_append(o, ")");
+}
+
+/* A non-negative decimal bound: integer part and fraction digits (no trailing zeros). */
+typedef struct decimal {
+    long long ip;
+    char frac[24];
+} decimal;
+
+static void to_decimal(double x, decimal *d) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.12f", x);
+    char *dot = strchr(buf, '.');
+    d->ip = atoll(buf);
+    d->frac[0] = 0;
+    if (dot) {
+        snprintf(d->frac, sizeof d->frac, "%s", dot + 1);
+        size_t n = strlen(d->frac);
+        while (n && d->frac[n - 1] == '0') d->frac[--n] = 0;
+    }
+}
+
+/* Fraction digits D (after the point) with 0.D >= 0.f (> when strict); f non-empty. */
+static void frac_ge(mlcc_strbuf *o, const char *f, int strict) {
+    if (!*f) {
+        sb_append(o, strict ? "(ndigits [1-9] ndigits)" : "ndigits");
+        return;
+    }
+    sb_append(o, "(");
+    if (*f < '9') sb_printf(o, "[%c-9] ndigits | ", *f + 1);
+    sb_printf(o, "\"%c\" ", *f);
+    frac_ge(o, f + 1, strict);
+    sb_append(o, ")");
+}
+
+/* Fraction digits D with 0.D <= 0.f (< when strict); f non-empty. first: D needs a digit. */
+static void frac_le(mlcc_strbuf *o, const char *f, int strict, int first) {
+    if (!*f) {
+        sb_append(o, strict ? "[^\\x00-\\U0010FFFF]" : "\"0\"*");
+        return;
+    }
+    sb_append(o, "(");
+    if (*f > '0') sb_printf(o, "[0-%c] ndigits | ", *f - 1);
+    sb_printf(o, "\"%c\" ", *f);
+    frac_le(o, f + 1, strict, 0);
+    if (!first) sb_append(o, " | \"\"");
+    sb_append(o, ")");
+}
+
+/* Decimals y >= 0 with lo <= y (< when lo_x) and, when has_hi, y <= hi (< when hi_x), written
+ * without exponent. 1 when some value exists, 0 when none, -1 when not supported. */
+static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, const decimal *hi, int hi_x, int cap) {
+    char frac[64];
+    if (cap > 0)
+        snprintf(frac, sizeof frac, "(\".\" [0-9]{1,%d})?", cap);
+    else
+        snprintf(frac, sizeof frac, "(\".\" [0-9]+)?");
+    if (has_hi && (hi->ip < lo->ip)) return 0;
+    if (has_hi && hi->ip == lo->ip) {
+        if (lo->frac[0] || hi->frac[0]) {
+            if (!lo->frac[0] && !hi->frac[0]) return 0;
+            if (lo->frac[0] && hi->frac[0]) return -1;
+            if (!lo->frac[0]) {
+                /* [n, n.f]: n itself or n.D with 0.D <= 0.f */
+                if (lo_x) return -1;
+                sb_printf(o, "(\"%lld\" (\".\" ", lo->ip);
+                frac_le(o, hi->frac, hi_x, 1);
+                sb_append(o, ")?)");
+                return 1;
+            }
+            return 0; /* lo = n.f > hi = n */
+        }
+        if (lo_x || hi_x) return 0;
+        sb_printf(o, "(\"%lld\" (\".\" \"0\"+)?)", lo->ip);
+        return 1;
+    }
+    sb_append(o, "(");
+    /* integer part lo->ip */
+    if (!lo->frac[0]) {
+        if (lo_x)
+            sb_printf(o, "\"%lld\" \".\" ndigits [1-9] ndigits", lo->ip);
+        else
+            sb_printf(o, "\"%lld\" %s", lo->ip, frac);
+    } else {
+        sb_printf(o, "\"%lld\" \".\" ", lo->ip);
+        frac_ge(o, lo->frac, lo_x);
+    }
+    /* integer parts strictly between */
+    long long a = lo->ip + 1, b = has_hi ? hi->ip - 1 : -1;
+    if (!has_hi || a <= b) {
+        sb_append(o, " | ");
+        nat_range(o, a, b, cap);
+        sb_printf(o, " %s", frac);
+    }
+    /* integer part hi->ip */
+    if (has_hi) {
+        if (!hi->frac[0]) {
+            if (!hi_x) sb_printf(o, " | \"%lld\" (\".\" \"0\"+)?", hi->ip);
+        } else {
+            sb_printf(o, " | \"%lld\" (\".\" ", hi->ip);
+            frac_le(o, hi->frac, hi_x, 1);
+            sb_append(o, ")?");
+        }
+    }
+    sb_append(o, ")");
+    return 1;
+}
+
+static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
+    json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
+    json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
+    for (int i = 0; i < 4; i++) {
+        json_t *b = i == 0 ? mn : i == 1 ? mx : i == 2 ? xmn : xmx;
+        if (b && !json_is_number(b)) return js_err(ptr, "'%s' is not a number", i == 0 ? "minimum" : i == 1 ? "maximum" : i == 2 ? "exclusiveMinimum" : "exclusiveMaximum");
+    }
+    if (!mn && !mx && !xmn && !xmx) {
+        sb_append(out, integer ? "jint" : "jnum");
+        return 0;
+    }
+    /* bounds as integers: lo <= x <= hi, lo_x / hi_x: strict */
+    int has_lo = 0, has_hi = 0, lo_x = 0, hi_x = 0;
+    double lo = 0, hi = 0;
+    if (mn) {
+        has_lo = 1;
+        lo = json_number_value(mn);
+    }
+    if (xmn && (!has_lo || json_number_value(xmn) >= lo)) {
+        has_lo = 1;
+        lo = json_number_value(xmn);
+        lo_x = 1;
+    }
+    if (mx) {
+        has_hi = 1;
+        hi = json_number_value(mx);
+    }
+    if (xmx && (!has_hi || json_number_value(xmx) <= hi)) {
+        has_hi = 1;
+        hi = json_number_value(xmx);
+        hi_x = 1;
+    }
+    if ((has_lo && fabs(lo) > 1e15) || (has_hi && fabs(hi) > 1e15)) return js_err(ptr, "%s", "numeric bounds beyond 1e15 are not supported");
+    mlcc_strbuf body = STRBUF_INIT;
+    if (integer) {
+        long long a = 0, b = 0;
+        if (has_lo) a = lo_x ? (long long)floor(lo) + 1 : (long long)ceil(lo);
+        if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
+        if (has_lo && has_hi && a > b) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "the numeric bounds leave no value");
+        }
+        int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
+    } else {
+        /* x >= 0 and x < 0 are written separately: the negative side as "-" y with the bounds
+         * mirrored, so both are ranges of non-negative decimals */
+        decimal dl, dh;
+        int rc = 0, alts = 0;
+        sb_append(&body, "(");
+        if (!has_lo || lo < 0) {
+            /* y = -x in [max(0, -hi), -lo] */
+            int y_has_hi = has_lo, y_hi_x = lo_x, y_lo_x = has_hi && hi < 0 ? hi_x : 0;
+            to_decimal(has_hi && hi < 0 ? -hi : 0, &dl);
+            to_decimal(has_lo ? -lo : 0, &dh);
+            mlcc_strbuf part = STRBUF_INIT;
+            rc = pos_range(&part, &dl, y_lo_x, y_has_hi, &dh, y_hi_x, j->opt.max_number_digits);
+            if (rc > 0) {
+                sb_printf(&body, "\"-\" %s", part.data);
+                alts++;
+            }
+            sb_free(&part);
+        }
+        if (rc >= 0 && (!has_hi || hi >= 0)) {
+            int p_lo_x = has_lo && lo >= 0 ? lo_x : 0;
+            to_decimal(has_lo && lo > 0 ? lo : 0, &dl);
+            to_decimal(has_hi ? hi : 0, &dh);
+            mlcc_strbuf part = STRBUF_INIT;
+            int r2 = pos_range(&part, &dl, p_lo_x, has_hi, &dh, hi_x, j->opt.max_number_digits);
+            if (r2 > 0) {
+                if (alts++) sb_append(&body, " | ");
+                sb_append(&body, part.data);
+            }
+            if (r2 < 0) rc = r2;
+            sb_free(&part);
+        }
+        if (rc < 0) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "numeric bounds with the same integer part and fractions on both sides are not supported");
+        }
+        if (!alts) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "the numeric bounds leave no value");
+        }
+        sb_append(&body, ")");
+    }
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    return 0;
+}
+
+/* ---- strings ---- */
+
+static int get_count(json_t *s, const char *key, long long dflt, long long *out, const char *ptr) {
+    json_t *v = json_object_get(s, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == floor(json_real_value(v))))
+        return js_err(ptr, "'%s' is not a non-negative integer", key);
+    long long x = json_is_integer(v) ? json_integer_value(v) : (long long)json_real_value(v);
+    if (x < 0) return js_err(ptr, "'%s' is not a non-negative integer", key);
+    *out = x;
+    return 0;
+}
+
+static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    long long mn, mx;
+    if (get_count(s, "minLength", 0, &mn, ptr) || get_count(s, "maxLength", -1, &mx, ptr)) return -1;
+    json_t *pat = json_object_get(s, "pattern");
+    json_t *fmt = json_object_get(s, "format");
+    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minLength > maxLength");
+    if (mx > 10000 || mn > 10000) return js_err(ptr, "%s", "string lengths above 10000 are not supported");
+    mlcc_strbuf body = STRBUF_INIT;
+    if (json_is_string(pat)) {
+        const char *re = json_string_value(pat);
+        int cap = j->opt.max_string_chars;
+        long long lmin, lmax;
+        mlcc_strbuf scratch = STRBUF_INIT;
+        if (gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax)) {
+            sb_free(&scratch);
+            sb_free(&body);
+            return -1;
+        }
+        if (mx >= 0 && (lmax < 0 || lmax > mx)) {
+            /* pattern and maxLength: bound the pattern's open repetitions so that no match is
+             * longer than maxLength (the largest such bound; a subset of the valid strings) */
+            int lo = 0, hi = (int)mx, best = -1;
+            while (lo <= hi) {
+                int mid = (lo + hi) / 2;
+                sb_clear(&scratch);
+                gram_regex_to_gbnf_len(re, strlen(re), 1, mid, &scratch, ptr, &lmin, &lmax);
+                if (lmax >= 0 && lmax <= mx) {
+                    best = mid;
+                    lo = mid + 1;
+                } else
+                    hi = mid - 1;
+            }
+            if (best < 0) {
+                sb_free(&scratch);
+                sb_free(&body);
+                return js_err(ptr, "%s", "'pattern' allows no string within maxLength that the grammar can bound");
+            }
+            cap = best;
+            sb_clear(&scratch);
+            gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax);
+        }
+        if (lmin < mn) {
+            sb_free(&scratch);
+            sb_free(&body);
+            return js_err(ptr, "%s", "'pattern' together with a minLength above its shortest match is not supported");
+        }
+        sb_free(&scratch);
+        sb_append(&body, "\"\\\"\" ");
+        gram_regex_to_gbnf(re, strlen(re), 1, cap, &body, ptr);
+        sb_append(&body, " \"\\\"\"");
+    } else if (json_is_string(fmt) && strcmp(json_string_value(fmt), "byte") != 0) {
+        const char *f = json_string_value(fmt);
+        static const char *const fmts[][2] = {{"date", "fdate"}, {"time", "ftime"}, {"date-time", "fdatetime"},
+                                               {"email", "femail"}, {"idn-email", "femail"}, {"uuid", "fuuid"},
+                                               {"uri", "furi"}, {"uri-reference", "furi"}, {"iri", "furi"},
+                                               {"ipv4", "fipv4"}};
+        static const char *const unsupported[] = {"ipv6", "hostname", "idn-hostname", "regex", "json-pointer",
+                                                  "relative-json-pointer", "duration", "iri-reference", "uri-template"};
+        const char *rule = NULL;
+        for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
+            if (!strcmp(f, fmts[i][0])) rule = fmts[i][1];
+        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+            if (!strcmp(f, unsupported[i])) {
+                sb_free(&body);
+                return js_err(ptr, "unsupported format '%s'", f);
+            }
+        if (rule && (mn > 0 || mx >= 0)) {
+            sb_free(&body);
+            return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' is not supported");
+        }
+        if (rule)
+            sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
+        else /* an unknown format is an annotation */
+            sb_append(&body, "jstring");
+    }
+    if (!body.len) {
+        if (mn == 0 && mx < 0)
+            sb_append(&body, "jstring");
+        else if (mx < 0 && j->opt.max_string_chars > 0)
+            sb_printf(&body, "\"\\\"\" jchar{%lld,%lld} \"\\\"\"", mn, mn + j->opt.max_string_chars);
+        else if (mx < 0)
+            sb_printf(&body, "\"\\\"\" jchar{%lld,} \"\\\"\"", mn);
+        else
+            sb_printf(&body, "\"\\\"\" jchar{%lld,%lld} \"\\\"\"", mn, mx);
+    }
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    return 0;
+}
+
+/* ---- arrays ---- */
+
+static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    long long mn, mx;
+    if (get_count(s, "minItems", 0, &mn, ptr) || get_count(s, "maxItems", -1, &mx, ptr)) return -1;
+    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minItems > maxItems");
+    if (mn > 1000 || mx > 1000) return js_err(ptr, "%s", "item counts above 1000 are not supported");
+    json_t *items = json_object_get(s, "items"), *prefix = json_object_get(s, "prefixItems");
+    if (items && json_is_array(items)) return js_err(ptr, "%s", "'items' as an array (draft 4-7 tuples) is not supported; use prefixItems");
+    if (prefix && !json_is_array(prefix)) return js_err(ptr, "%s", "'prefixItems' is not an array");
+    mlcc_strbuf cp = STRBUF_INIT;
+    MLCC_VEC(char *) pre = {0};
+    int rc = 0;
+    size_t k = prefix ? json_array_size(prefix) : 0;
+    for (size_t i = 0; i < k && !rc; i++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", i);
+        child_ptr(&cp, ptr, "prefixItems", idx);
+        mlcc_strbuf e = STRBUF_INIT;
+        rc = gen(j, json_array_get(prefix, i), cp.data, &e);
+        vec_push(&pre, e.data ? sb_detach(&e) : mlcc_xstrdup("\"\""));
+    }
+    char *item = NULL;
+    int items_false = items && json_is_false(items);
+    if (!rc && !items_false) {
+        mlcc_strbuf e = STRBUF_INIT;
+        if (items) {
+            child_ptr(&cp, ptr, "items", NULL);
+            rc = gen(j, items, cp.data, &e);
+        } else
+            sb_append(&e, "jvalue");
+        item = e.data ? sb_detach(&e) : mlcc_xstrdup("\"\"");
+    }
+    mlcc_strbuf body = STRBUF_INIT;
+    if (!rc) {
+        const char *w = ws(j);
+        sb_printf(&body, "\"[\" %s (", w);
+        int alts = 0;
+        /* m prefix items present (m < k: no more items; m == k: then extra items) */
+        for (size_t m = 0; m <= k; m++) {
+            long long lo_extra = 0, hi_extra = 0;
+            if (m < k) {
+                if ((long long)m < mn || (mx >= 0 && (long long)m > mx)) continue;
+            } else {
+                if (items_false) {
+                    if ((long long)k < mn || (mx >= 0 && (long long)k > mx)) continue;
+                } else {
+                    lo_extra = mn > (long long)k ? mn - (long long)k : 0;
+                    hi_extra = mx >= 0 ? mx - (long long)k : -1;
+                    if (hi_extra >= 0 && hi_extra < lo_extra) continue;
+                }
+            }
+            if (alts++) sb_append(&body, " | ");
+            sb_append(&body, "(");
+            for (size_t i = 0; i < m; i++) {
+                if (i) sb_printf(&body, "\",\" %s ", w);
+                sb_printf(&body, "%s %s ", pre.data[i], w);
+            }
+            if (m == k && !items_false && (hi_extra != 0)) {
+                /* extra items: the first without a comma when no prefix item came */
+                mlcc_strbuf one = STRBUF_INIT;
+                sb_printf(&one, "\",\" %s %s %s", w, item, w);
+                if (m == 0) {
+                    if (lo_extra == 0) sb_append(&body, "(");
+                    sb_printf(&body, "%s %s ", item, w);
+                    long long l2 = lo_extra > 0 ? lo_extra - 1 : 0, h2 = hi_extra >= 0 ? hi_extra - 1 : -1;
+                    if (h2 < 0)
+                        sb_printf(&body, "(%s){%lld,}", one.data, l2);
+                    else if (h2 > 0)
+                        sb_printf(&body, "(%s){%lld,%lld}", one.data, l2, h2);
+                    if (lo_extra == 0) sb_append(&body, ")?");
+                } else {
+                    if (hi_extra < 0)
+                        sb_printf(&body, "(%s){%lld,}", one.data, lo_extra);
+                    else
+                        sb_printf(&body, "(%s){%lld,%lld}", one.data, lo_extra, hi_extra);
+                }
+                sb_free(&one);
+            } else if (m == 0)
+                sb_append(&body, "\"\"");
+            sb_append(&body, ")");
+        }
+        if (!alts) rc = js_err(ptr, "%s", "the item counts leave no array");
+        sb_printf(&body, ") \"]\"");
+    }
+    if (!rc) rule_of(j, body.data, out);
+    for (size_t i = 0; i < pre.len; i++) free(pre.data[i]);
+    vec_free(&pre);
+    free(item);
+    sb_free(&body);
+    sb_free(&cp);
+    return rc;
+}
+
+/* ---- objects ---- */
+
+static size_t cp_len(unsigned char c) {
+    return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+}
+
+static uint32_t cp_at(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    uint32_t v = n == 1 ? u[0] : n == 2 ? u[0] & 0x1F : n == 3 ? u[0] & 0x0F : u[0] & 0x07;
+    for (size_t i = 1; i < n; i++) v = (v << 6) | (u[i] & 0x3F);
+    return v;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The rest of a key (after its opening quote) that is none of names[0..n) (sorted, sharing
+ * their first plen bytes), over a trie of the names by code point. Keys written this way take
+ * no escapes, so a name cannot come back in another spelling. */
+static void key_rest_excluding(jsg *j, char **names, size_t n, size_t plen, mlcc_strbuf *out) {
+    mlcc_strbuf body = STRBUF_INIT;
+    size_t i = 0;
+    int alts = 0;
+    if (i < n && strlen(names[i]) == plen)
+        i++; /* a name ends here: the key may not */
+    else {
+        sb_append(&body, "\"\\\"\"");
+        alts++;
+    }
+    mlcc_strbuf cls = STRBUF_INIT;
+    sb_append(&cls, "[^\"\\\\\\x00-\\x1F");
+    while (i < n) {
+        size_t cl = cp_len((unsigned char)names[i][plen]);
+        size_t k = i + 1;
+        while (k < n && strlen(names[k]) >= plen + cl && !memcmp(names[k] + plen, names[i] + plen, cl)) k++;
+        if (alts++) sb_append(&body, " | ");
+        gbnf_literal(&body, names[i] + plen, cl);
+        sb_append(&body, " ");
+        key_rest_excluding(j, names + i, k - i, plen + cl, &body);
+        uint32_t c = cp_at(names[i] + plen, cl);
+        sb_printf(&cls, c <= 0xFFFF ? "\\u%04X" : "\\U%08X", (unsigned)c);
+        i = k;
+    }
+    sb_append(&cls, "]");
+    if (alts++) sb_append(&body, " | ");
+    sb_printf(&body, "%s kchar* \"\\\"\"", cls.data);
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    sb_free(&cls);
+}
+
+/* A JSON string key that is not a named property (NULL names: any). */
+static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out) {
+    MLCC_VEC(char *) names = {0};
+    const char *k;
+    json_t *v;
+    if (props) json_object_foreach(props, k, v) {
+        int plain = 1;
+        for (const char *p = k; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
+        if (plain) vec_push(&names, (char *)k);
+    }
+    if (names.len) qsort(names.data, names.len, sizeof(char *), cmp_str);
+    mlcc_strbuf body = STRBUF_INIT;
+    sb_append(&body, "\"\\\"\" ");
+    key_rest_excluding(j, names.data, names.len, 0, &body);
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    vec_free(&names);
+}
+
+static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
+    json_t *addl = json_object_get(s, "additionalProperties"), *pprops = json_object_get(s, "patternProperties");
+    if (props && !json_is_object(props)) return js_err(ptr, "%s", "'properties' is not an object");
+    if (req && !json_is_array(req)) return js_err(ptr, "%s", "'required' is not an array");
+    if (pprops && !json_is_object(pprops)) return js_err(ptr, "%s", "'patternProperties' is not an object");
+    long long minp, maxp;
+    if (get_count(s, "minProperties", 0, &minp, ptr) || get_count(s, "maxProperties", -1, &maxp, ptr)) return -1;
+    const char *w = ws(j);
+    mlcc_strbuf cp = STRBUF_INIT;
+    int rc = 0;
+    /* the named properties, in order: their member text and whether required */
+    MLCC_VEC(char *) members = {0};
+    MLCC_VEC(int) required = {0};
+    const char *key;
+    json_t *v;
+    size_t nreq_found = 0;
+    if (props) json_object_foreach(props, key, v) {
+        if (rc) break;
+        child_ptr(&cp, ptr, "properties", key);
+        mlcc_strbuf m = STRBUF_INIT;
+        json_t *name = json_string(key);
+        json_literal(&m, name);
+        json_decref(name);
+        sb_printf(&m, " %s \":\" %s ", w, w);
+        if (json_is_false(v)) {
+            sb_free(&m);
+            continue; /* the property may not appear */
+        }
+        rc = gen(j, v, cp.data, &m);
+        int r = 0;
+        size_t i;
+        json_t *x;
+        if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        nreq_found += (size_t)r;
+        vec_push(&members, sb_detach(&m));
+        vec_push(&required, r);
+    }
+    /* required names without a property schema: any value */
+    if (!rc && req) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(req, i, x) {
+            if (!json_is_string(x)) {
+                rc = js_err(ptr, "%s", "'required' holds a non-string");
+                break;
+            }
+            if (props && json_object_get(props, json_string_value(x))) continue;
+            if (json_is_false(addl)) {
+                rc = js_err(ptr, "required property '%s' is not allowed by additionalProperties false", json_string_value(x));
+                break;
+            }
+            mlcc_strbuf m = STRBUF_INIT;
+            json_literal(&m, x);
+            sb_printf(&m, " %s \":\" %s jvalue", w, w);
+            vec_push(&members, sb_detach(&m));
+            vec_push(&required, 1);
+        }
+    }
+    /* extra members */
+    mlcc_strbuf extra = STRBUF_INIT;
+    if (!rc && pprops && json_object_size(pprops)) {
+        sb_append(&extra, "(");
+        int alts = 0;
+        json_object_foreach(pprops, key, v) {
+            child_ptr(&cp, ptr, "patternProperties", key);
+            if (alts++) sb_append(&extra, " | ");
+            sb_append(&extra, "\"\\\"\" ");
+            if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
+            sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
+            if ((rc = gen(j, v, cp.data, &extra))) break;
+        }
+        sb_append(&extra, ")");
+    } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
+        child_ptr(&cp, ptr, "additionalProperties", NULL);
+        key_excluding(j, props, &extra);
+        sb_printf(&extra, " %s \":\" %s ", w, w);
+        rc = gen(j, addl, cp.data, &extra);
+    } else if (!rc && (json_is_true(addl) || (!addl && (!j->opt.strict_properties || !props)))) {
+        key_excluding(j, props, &extra);
+        sb_printf(&extra, " %s \":\" %s jvalue", w, w);
+    }
+    size_t n = members.len;
+    if (!rc && maxp >= 0) {
+        size_t nreq = 0;
+        for (size_t i = 0; i < n; i++) nreq += (size_t)required.data[i];
+        if ((long long)nreq > maxp) rc = js_err(ptr, "%s", "more required properties than maxProperties");
+        else if (extra.len || (long long)n > maxp) rc = js_err(ptr, "%s", "maxProperties below the number of possible properties is not supported");
+    }
+    if (!rc && minp > 1) {
+        size_t nreq = 0;
+        for (size_t i = 0; i < n; i++) nreq += (size_t)required.data[i];
+        if ((long long)nreq < minp) rc = js_err(ptr, "%s", "minProperties above the number of required properties is not supported (only 0 or 1)");
+    }
+    if (!rc) {
+        /* from the end: R_i = members i.. after something was written (leading commas);
+         * F_i = the same with nothing written yet; N_i = F_i but not empty (minProperties 1) */
+        mlcc_strbuf R = STRBUF_INIT, F = STRBUF_INIT, N = STRBUF_INIT, t = STRBUF_INIT;
+        if (extra.len) {
+            sb_printf(&t, "(\",\" %s %s %s)*", w, extra.data, w);
+            rule_of(j, t.data, &R);
+            sb_clear(&t);
+            sb_printf(&t, "%s %s %s", extra.data, w, R.data);
+            rule_of(j, t.data, &N);
+            sb_clear(&t);
+            sb_printf(&t, "%s | \"\"", N.data);
+            rule_of(j, t.data, &F);
+        } else {
+            sb_append(&R, "\"\"");
+            sb_append(&F, "\"\"");
+            sb_append(&N, "[^\\x00-\\U0010FFFF]"); /* nothing: no member can come */
+        }
+        for (size_t ii = n; ii-- > 0;) {
+            const char *m = members.data[ii];
+            mlcc_strbuf R2 = STRBUF_INIT, F2 = STRBUF_INIT, N2 = STRBUF_INIT;
+            sb_clear(&t);
+            if (required.data[ii]) {
+                sb_printf(&t, "\",\" %s %s %s %s", w, m, w, R.data);
+                rule_of(j, t.data, &R2);
+                sb_clear(&t);
+                sb_printf(&t, "%s %s %s", m, w, R.data);
+                rule_of(j, t.data, &F2);
+                sb_append(&N2, F2.data);
+            } else {
+                sb_printf(&t, "(\",\" %s %s %s)? %s", w, m, w, R.data);
+                rule_of(j, t.data, &R2);
+                sb_clear(&t);
+                sb_printf(&t, "%s %s %s", m, w, R.data);
+                mlcc_strbuf first = STRBUF_INIT;
+                rule_of(j, t.data, &first);
+                sb_clear(&t);
+                sb_printf(&t, "%s | %s", first.data, F.data);
+                rule_of(j, t.data, &F2);
+                sb_clear(&t);
+                sb_printf(&t, "%s | %s", first.data, N.data);
+                rule_of(j, t.data, &N2);
+                sb_free(&first);
+            }
+            sb_free(&R);
+            sb_free(&F);
+            sb_free(&N);
+            R = R2;
+            F = F2;
+            N = N2;
+        }
+        sb_clear(&t);
+        sb_printf(&t, "\"{\" %s %s \"}\"", w, minp >= 1 ? N.data : F.data);
+        rule_of(j, t.data, out);
+        sb_free(&R);
+        sb_free(&F);
+        sb_free(&N);
+        sb_free(&t);
+    }
+    for (size_t i = 0; i < members.len; i++) free(members.data[i]);
+    vec_free(&members);
+    vec_free(&required);
+    sb_free(&extra);
+    sb_free(&cp);
+    (void)nreq_found;
+    return rc;
+}
+
+/* ---- the dispatcher ---- */
+
+static int gen_alternatives(jsg *j, json_t *list, const char *kw, const char *ptr, mlcc_strbuf *out) {
+    if (!json_is_array(list) || !json_array_size(list)) return js_err(ptr, "'%s' is not a non-empty array", kw);
+    mlcc_strbuf body = STRBUF_INIT, cp = STRBUF_INIT;
+    size_t i;
+    json_t *x;
+    int rc = 0;
+    json_array_foreach(list, i, x) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", i);
+        child_ptr(&cp, ptr, kw, idx);
+        if (i) sb_append(&body, " | ");
+        if ((rc = gen(j, x, cp.data, &body))) break;
+    }
+    if (!rc) rule_of(j, body.data, out);
+    sb_free(&body);
+    sb_free(&cp);
+    return rc;
+}
+
+static int gen_type(jsg *j, json_t *s, const char *type, const char *ptr, mlcc_strbuf *out) {
+    if (!strcmp(type, "string")) return gen_string(j, s, ptr, out);
+    if (!strcmp(type, "integer")) return gen_number(j, s, 1, ptr, out);
+    if (!strcmp(type, "number")) return gen_number(j, s, 0, ptr, out);
+    if (!strcmp(type, "boolean")) {
+        sb_append(out, "jbool");
+        return 0;
+    }
+    if (!strcmp(type, "null")) {
+        sb_append(out, "jnull");
+        return 0;
+    }
+    if (!strcmp(type, "array")) return gen_array(j, s, ptr, out);
+    if (!strcmp(type, "object")) return gen_object(j, s, ptr, out);
+    return js_err(ptr, "unknown type '%s'", type);
+}
+
+/* Does the schema say anything beyond annotations and these combinators? */
+static int has_constraints(json_t *s) {
+    static const char *const ignore[] = {"anyOf", "oneOf", "allOf", "description", "title", "default", "examples",
+                                         "$schema", "$id", "$comment", "$defs", "definitions", "$ref", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach(s, key, v) {
+        int skip = 0;
+        for (int i = 0; ignore[i]; i++) skip |= !strcmp(key, ignore[i]);
+        if (skip) continue;
+        for (int i = 0; handled_keywords[i]; i++)
+            if (!strcmp(key, handled_keywords[i])) return 1;
+    }
+    return 0;
+}
+
+static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    if (check_keywords(s, ptr)) return -1;
+    json_t *notv = json_object_get(s, "not");
+    if (notv) {
+        json_t *inner = json_is_object(notv) ? json_object_get(notv, "not") : NULL;
+        if (!inner || json_object_size(notv) != 1) return js_err(ptr, "unsupported keyword '%s' (only not-not is)", "not");
+        /* not(not(X)) = X: merge X in */
+        json_t *rest = json_copy(s);
+        json_object_del(rest, "not");
+        mlcc_strbuf cp = STRBUF_INIT;
+        child_ptr(&cp, ptr, "not", "not");
+        int err = 0;
+        json_t *m = merge(j, rest, inner, cp.data, &err);
+        json_decref(rest);
+        int rc = m ? gen(j, m, ptr, out) : -1;
+        json_decref(m);
+        sb_free(&cp);
+        return rc;
+    }
+    json_t *all = json_object_get(s, "allOf");
+    if (all) {
+        if (!json_is_array(all)) return js_err(ptr, "%s", "'allOf' is not an array");
+        json_t *acc = json_copy(s);
+        json_object_del(acc, "allOf");
+        size_t i;
+        json_t *x;
+        int err = 0;
+        mlcc_strbuf cp = STRBUF_INIT;
+        json_array_foreach(all, i, x) {
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", i);
+            child_ptr(&cp, ptr, "allOf", idx);
+            json_t *m = merge(j, acc, x, cp.data, &err);
+            json_decref(acc);
+            acc = m;
+            if (!acc) break;
+        }
+        sb_free(&cp);
+        if (!acc) return -1;
+        int rc = gen(j, acc, ptr, out);
+        json_decref(acc);
+        return rc;
+    }
+    json_t *ref = json_object_get(s, "$ref");
+    if (ref) {
+        if (!json_is_string(ref)) return js_err(ptr, "%s", "'$ref' is not a string");
+        const char *target = json_string_value(ref);
+        if (has_constraints(s) || json_object_get(s, "anyOf") || json_object_get(s, "oneOf")) {
+            json_t *rest = json_copy(s);
+            json_object_del(rest, "$ref");
+            json_t *t = resolve_pointer(j, target, ptr);
+            int err = 0;
+            json_t *m = t ? merge(j, t, rest, ptr, &err) : NULL;
+            json_decref(rest);
+            int rc = m ? gen(j, m, ptr, out) : -1;
+            json_decref(m);
+            return rc;
+        }
+        int inserted;
+        mlcc_strmap_entry *e = strmap_upsert(&j->by_ref, target, strlen(target), &inserted);
+        if (!inserted) {
+            sb_printf(out, "ref%d", (int)e->value.i);
+            return 0;
+        }
+        int id = j->counter++;
+        e->value.i = id;
+        json_t *t = resolve_pointer(j, target, ptr);
+        if (!t) return -1;
+        mlcc_strbuf body = STRBUF_INIT;
+        const char *tp = target + 1;
+        int rc = gen(j, t, tp, &body);
+        if (!rc) sb_printf(&j->rules, "ref%d ::= %s\n", id, body.data);
+        sb_free(&body);
+        if (!rc) sb_printf(out, "ref%d", id);
+        return rc;
+    }
+    json_t *alts = json_object_get(s, "anyOf");
+    const char *kw = "anyOf";
+    if (!alts) {
+        alts = json_object_get(s, "oneOf");
+        kw = "oneOf";
+    }
+    if (alts) {
+        if (!has_constraints(s)) return gen_alternatives(j, alts, kw, ptr, out);
+        /* the other keywords apply to every branch */
+        json_t *rest = json_copy(s);
+        json_object_del(rest, "anyOf");
+        json_object_del(rest, "oneOf");
+        json_t *wrap = json_object();
+        json_object_set(wrap, kw, alts);
+        int err = 0;
+        json_t *m = merge(j, rest, wrap, ptr, &err);
+        json_decref(rest);
+        json_decref(wrap);
+        int rc = m ? gen(j, m, ptr, out) : -1;
+        json_decref(m);
+        return rc;
+    }
+    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (cn || en) {
+        if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
+        /* values are written as they are (they satisfy the other keywords, or the schema is
+         * unsatisfiable anyway) */
+        mlcc_strbuf body = STRBUF_INIT;
+        if (cn)
+            json_value_gbnf(&body, cn, ws(j));
+        else {
+            size_t i;
+            json_t *x;
+            json_array_foreach(en, i, x) {
+                if (i) sb_append(&body, " | ");
+                json_value_gbnf(&body, x, ws(j));
+            }
+            if (!json_array_size(en)) sb_append(&body, "[^\\x00-\\U0010FFFF]");
+        }
+        rule_of(j, body.data, out);
+        sb_free(&body);
+        return 0;
+    }
+    json_t *type = json_object_get(s, "type");
+    if (json_is_string(type)) return gen_type(j, s, json_string_value(type), ptr, out);
+    if (json_is_array(type)) {
+        if (!json_array_size(type)) return js_err(ptr, "%s", "'type' is an empty list");
+        mlcc_strbuf body = STRBUF_INIT;
+        size_t i;
+        json_t *x;
+        int rc = 0, has_int = 0, has_num = 0;
+        json_array_foreach(type, i, x) {
+            if (!json_is_string(x)) {
+                rc = js_err(ptr, "%s", "'type' holds a non-string");
+                break;
+            }
+            has_int |= !strcmp(json_string_value(x), "integer");
+            has_num |= !strcmp(json_string_value(x), "number");
+        }
+        json_array_foreach(type, i, x) {
+            if (rc) break;
+            if (has_int && has_num && !strcmp(json_string_value(x), "integer")) continue;
+            if (body.len) sb_append(&body, " | ");
+            rc = gen_type(j, s, json_string_value(x), ptr, &body);
+        }
+        if (!rc) rule_of(j, body.data, out);
+        sb_free(&body);
+        return rc;
+    }
+    if (type) return js_err(ptr, "%s", "'type' is neither a string nor a list");
+    /* no type: infer from the keywords */
+    if (has_key(s, "properties") || has_key(s, "required") || has_key(s, "additionalProperties") ||
+        has_key(s, "patternProperties") || has_key(s, "minProperties") || has_key(s, "maxProperties"))
+        return gen_object(j, s, ptr, out);
+    if (has_key(s, "items") || has_key(s, "prefixItems") || has_key(s, "minItems") || has_key(s, "maxItems"))
+        return gen_array(j, s, ptr, out);
+    if (has_key(s, "minLength") || has_key(s, "maxLength") || has_key(s, "pattern") || has_key(s, "format"))
+        return gen_string(j, s, ptr, out);
+    if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum"))
+        return gen_number(j, s, 0, ptr, out);
+    sb_append(out, "jvalue");
+    return 0;
+}
+
+static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    if (json_is_true(s)) {
+        sb_append(out, "jvalue");
+        return 0;
+    }
+    if (json_is_false(s)) return js_err(ptr, "%s", "the schema false allows no value");
+    if (!json_is_object(s)) return js_err(ptr, "%s", "a schema must be an object or a boolean");
+    if (++j->depth > 200) return js_err(ptr, "%s", "schemas nest too deeply");
+    int rc = gen_object_schema(j, s, ptr, out);
+    j->depth--;
+    return rc;
+}
+
+mlcc_grammar_options mlcc_grammar_default_options(void) {
+    mlcc_grammar_options o;
+    memset(&o, 0, sizeof o);
+    o.max_ws = 16;
+    o.strict_properties = 1;
+    return o;
+}
+
+static char *schema_json_to_ebnf(json_t *root, const mlcc_grammar_options *opt) {
+    jsg j;
+    memset(&j, 0, sizeof j);
+    j.root = root;
+    j.opt = opt ? *opt : mlcc_grammar_default_options();
+    strmap_init(&j.by_body);
+    strmap_init(&j.by_ref);
+    base_rules(&j);
+    mlcc_strbuf top = STRBUF_INIT;
+    int rc = gen(&j, root, "", &top);
+    char *text = NULL;
+    if (!rc) {
+        const char *w = ws(&j);
+        sb_printf(&j.rules, "root ::= %s %s %s\n", w, top.data, w);
+        text = sb_detach(&j.rules);
+    }
+    sb_free(&top);
+    sb_free(&j.rules);
+    strmap_free(&j.by_body);
+    strmap_free(&j.by_ref);
+    return text;
+}
+
+char *mlcc_json_schema_to_ebnf(const char *schema, size_t len, const mlcc_grammar_options *opt) {
+    json_t *root = mlcc_json_loads(schema, len, "JSON schema");
+    if (!root) return NULL;
+    char *text = schema_json_to_ebnf(root, opt);
+    json_decref(root);
+    return text;
+}
+
+mlcc_grammar *mlcc_grammar_from_json_schema(const char *schema, size_t len, const mlcc_grammar_options *opt) {
+    char *text = mlcc_json_schema_to_ebnf(schema, len, opt);
+    if (!text) return NULL;
+    mlcc_grammar *g = mlcc_grammar_from_ebnf(text, strlen(text), "JSON schema grammar");
+    free(text);
+    return g;
+}
+
+mlcc_grammar *mlcc_grammar_json_any(const mlcc_grammar_options *opt, int object_only) {
+    return mlcc_grammar_from_json_schema(object_only ? "{\"type\":\"object\"}" : "{}", object_only ? 17 : 2, opt);
+}

@@ -1,0 +1,40 @@
+/* intrin.h - the registry of CPU tensor intrinsics (DESIGN.md §3.5): what `tensorize` maps a
+ * blockized loop nest onto.
+ *
+ * An intrinsic has a pattern (the computation a tile must perform, checked by sch_tensorize
+ * from the block's signature and body) and an implementation: C source that codegen copies
+ * into every library that calls it, so a model library stays self-contained (the runtime
+ * loads it without the compiler). The source picks AVX-512, AVX2+FMA+F16C or plain C from the
+ * predefined macros of the compiler it is built with (the JIT builds with -march=native, so the
+ * host's features decide).
+ *
+ * GEMM_NT intrinsics compute, for a tile of M rows, N columns and the whole reduction K,
+ *     C[m * ldc + n] (= or +=) sum_k A[m * lda + k] * B[n * ldb + k]
+ * with f32 accumulation: the form of an LLM linear layer (weights stored [out, in]). M = 1 is
+ * the decode GEMV; the implementation splits the tile into register blocks with tails for any
+ * M, N and K. Call signature (int64_t sizes, pointers to the tile's first elements):
+ *     name(C, A, B, M, N, K, ldc, lda, ldb, accumulate) */
+#ifndef MLCC_KERNELS_CPU_INTRIN_H
+#define MLCC_KERNELS_CPU_INTRIN_H
+
+#include "ir/tir.h"
+
+typedef enum { CPU_INTRIN_GEMM_NT } cpu_intrin_kind;
+
+typedef struct cpu_intrin {
+    const char *name;     /* the C function called, e.g. "mlcc_k_gemm_nt_f32" */
+    cpu_intrin_kind kind;
+    mlcc_dtype a, b, c;   /* element types of A (activations), B (weights), C (output) */
+    const char *source;   /* C source defining `name` (and its static helpers) */
+} cpu_intrin;
+
+/* The intrinsic called `name`, or NULL. */
+const cpu_intrin *cpu_intrin_find(const char *name);
+/* The GEMM_NT intrinsic for these element types, or NULL. */
+const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c);
+/* All intrinsics (a NULL-terminated array). */
+const cpu_intrin *const *cpu_intrin_all(void);
+/* Source shared by every intrinsic (vector helpers), emitted once before any of them. */
+const char *cpu_intrin_common_source(void);
+
+#endif

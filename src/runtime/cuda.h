@@ -1,0 +1,99 @@
+/* cuda.h - the CUDA device of the runtime (DESIGN.md §4), internal interface.
+ *
+ * Nothing here links against CUDA: the driver (libcuda.so.1) and NVRTC (libnvrtc.so.13 or .12)
+ * are opened with dlopen on first use, so every binary runs where CUDA is absent and reports
+ * why ("no CUDA device: libcuda.so.1 not found"). Once the driver initialises, the "cuda"
+ * device table is registered with mlcc_device_register, and NDArrays on kDLCUDA work through
+ * the ordinary storage/NDArray calls (alloc, copy, sync).
+ *
+ * Pieces: cuda_loader.c (finding and opening the libraries), cuda_device.c (contexts, streams,
+ * the caching allocator, copies), cuda_module.c (NVRTC compile with a disk cache, modules,
+ * kernel launch, and the hooks generated model libraries call). */
+#ifndef MLCC_RUNTIME_CUDA_H
+#define MLCC_RUNTIME_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlcc/mlcc_runtime.h"
+
+/* ---- availability ---- */
+/* Initialises the driver once. 1 when at least one device is usable, 0 otherwise (then
+ * mlcc_cuda_status() says why). Never fails hard. */
+int mlcc_cuda_available(void);
+int mlcc_cuda_device_count(void);
+/* One line: what was found ("cuda: driver 13.0 (/usr/lib/.../libcuda.so.1), 1 device: NVIDIA
+ * H100 80GB HBM3 sm_90, 79 GiB; nvrtc 13.0 (/usr/local/cuda/lib64/libnvrtc.so.13)") or why
+ * there is no device. Valid for the process. */
+const char *mlcc_cuda_status(void);
+/* Compute capability of a device as 10*major + minor (90 for sm_90); -1 + error. */
+int mlcc_cuda_device_arch(int device_id);
+
+/* NVRTC alone (no GPU needed): 1 when a libnvrtc was opened; its path and version. */
+int mlcc_nvrtc_available(void);
+const char *mlcc_nvrtc_status(void);
+
+/* ---- memory ---- */
+typedef struct mlcc_cuda_mem_stats {
+    size_t in_use;     /* bytes handed out and not yet freed */
+    size_t cached;     /* bytes freed into the cache, kept for reuse */
+    long device_allocs; /* cuMemAlloc calls */
+    long reuses;        /* allocations served from the cache */
+} mlcc_cuda_mem_stats;
+mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id);
+/* Returns every cached block to the driver. */
+void mlcc_cuda_empty_cache(int device_id);
+/* Waits for all work on the device. */
+int mlcc_cuda_synchronize(int device_id);
+/* Fills nbytes at a device pointer with a byte value. */
+int mlcc_cuda_memset(int device_id, void *ptr, int value, size_t nbytes);
+
+/* ---- streams ---- */
+/* A new stream (NULL + error); the stream kernels and copies use when none is given is the
+ * device's current stream (the legacy default stream unless set). */
+void *mlcc_cuda_stream_create(int device_id);
+void mlcc_cuda_stream_destroy(int device_id, void *stream);
+int mlcc_cuda_set_stream(int device_id, void *stream);
+void *mlcc_cuda_get_stream(int device_id);
+
+/* ---- NVRTC and modules ---- */
+/* Compiles CUDA C++ source into a cubin for sm_<arch> (arch 90 -> sm_90) through the disk cache
+ * MLCC_HOME/cache/cuda (keyed by source, arch, NVRTC version and options; MLCC_JIT_POLICY as
+ * for the C JIT). *out is malloc'ed. On a compile error the message holds NVRTC's log. */
+int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len);
+/* Compiles to PTX text (for inspection and tests that have NVRTC but no GPU). */
+int mlcc_nvrtc_compile_ptx(const char *source, int arch, char **ptx);
+
+typedef struct mlcc_cuda_module mlcc_cuda_module;
+/* Compiles (cached) and loads source on a device. */
+mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source);
+void mlcc_cuda_module_free(mlcc_cuda_module *m);
+/* A kernel handle of the module (borrowed), or NULL + error. */
+void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name);
+/* Launches a kernel on the device's current stream. args: one pointer per kernel parameter,
+ * pointing at its value (the driver's convention). */
+int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
+                     uint32_t shared_bytes, void **args);
+
+typedef struct mlcc_cuda_stats {
+    long nvrtc_compiles; /* NVRTC invocations by this process */
+    long cache_hits;     /* cubins read from the disk cache */
+    long launches;
+} mlcc_cuda_stats;
+mlcc_cuda_stats mlcc_cuda_get_stats(void);
+
+/* ---- the hooks of generated libraries ----
+ * A CUDA model library defines `const mlcc_cuda_library_hooks *mlcc_library_cuda;` (NULL in
+ * the file); the loader points it at this table, so generated host code launches kernels and
+ * takes workspace memory without linking against the runtime. `slot` is a per-kernel static in
+ * the library that caches the loaded kernel. */
+typedef struct mlcc_cuda_library_hooks {
+    int (*launch)(void **slot, int device_id, const char *source, const char *kernel,
+                  const uint32_t grid[3], const uint32_t block[3], uint32_t shared_bytes,
+                  void **args);
+    void *(*alloc)(int device_id, size_t nbytes);
+    void (*free)(int device_id, void *ptr);
+} mlcc_cuda_library_hooks;
+const mlcc_cuda_library_hooks *mlcc_cuda_hooks(void);
+
+#endif

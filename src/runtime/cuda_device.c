@@ -1,0 +1,334 @@
+/* cuda_device.c - CUDA devices for NDArrays: driver start-up, primary contexts, streams, the
+ * caching allocator and copies, installed as the "cuda" table of the device registry.
+ *
+ * The caching allocator keeps freed blocks in per-size free lists (sizes rounded up to 512
+ * bytes, and to 2 MiB above 1 MiB) and hands them out again, because cuMemAlloc/cuMemFree
+ * synchronise the device and cost tens of microseconds: a decode step allocates and frees the
+ * same sizes every time. When the driver reports out-of-memory, the cache is returned to it and
+ * the allocation retried once. */
+#include "runtime/cuda.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda_api.h"
+#include "runtime/device.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "support/log.h"
+
+enum { MAX_DEVICES = 16 };
+
+typedef struct free_block {
+    CUdeviceptr ptr;
+    struct free_block *next;
+} free_block;
+
+typedef struct cuda_device {
+    CUdevice dev;
+    CUcontext ctx; /* primary context, retained on first use */
+    int arch;      /* 90 for sm_90 */
+    char name[128];
+    size_t total_mem;
+    CUstream stream; /* current stream (NULL = legacy default stream) */
+    pthread_mutex_t lock;
+    mlcc_u64map live;  /* ptr -> rounded size */
+    mlcc_u64map cache; /* rounded size -> free_block list */
+    mlcc_cuda_mem_stats stats;
+} cuda_device;
+
+static const mlcc_cuda_driver *cu;
+static int device_count;
+static cuda_device devices[MAX_DEVICES];
+static char status_line[2048];
+
+static int check_device(int id) {
+    if (!cu) {
+        if (mlcc_cuda_available()) return 0;
+        return mlcc_set_error("%s", status_line);
+    }
+    if (id < 0 || id >= device_count)
+        return mlcc_set_error("cuda:%d does not exist (%d CUDA device%s)", id, device_count,
+                              device_count == 1 ? "" : "s");
+    return 0;
+}
+
+/* Makes the device's primary context current on this thread (retaining it the first time). */
+static int use_device(int id) {
+    if (check_device(id) != 0) return -1;
+    cuda_device *d = &devices[id];
+    if (!__atomic_load_n(&d->ctx, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&d->lock);
+        CUresult r = 0;
+        if (!d->ctx) {
+            CUcontext ctx = NULL;
+            r = cu->cuDevicePrimaryCtxRetain(&ctx, d->dev);
+            if (r == 0) __atomic_store_n(&d->ctx, ctx, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (r != 0) return mlcc_cuda_fail("cuDevicePrimaryCtxRetain", r);
+    }
+    CUresult r = cu->cuCtxSetCurrent(d->ctx);
+    return r == 0 ? 0 : mlcc_cuda_fail("cuCtxSetCurrent", r);
+}
+
+/* ---- the caching allocator ---- */
+
+static size_t round_size(size_t n) {
+    if (n == 0) n = 1;
+    size_t unit = n <= ((size_t)1 << 20) ? 512 : ((size_t)2 << 20);
+    return (n + unit - 1) / unit * unit;
+}
+
+static void release_cache_locked(cuda_device *d) {
+    for (size_t i = 0; i < d->cache.cap; i++) {
+        if (!d->cache.slots[i].used) continue;
+        for (free_block *b = d->cache.slots[i].value.p, *next; b; b = next) {
+            next = b->next;
+            cu->cuMemFree(b->ptr);
+            free(b);
+        }
+        d->cache.slots[i].value.p = NULL;
+    }
+    u64map_free(&d->cache);
+    u64map_init(&d->cache);
+    d->stats.cached = 0;
+}
+
+static void *cuda_alloc(DLDevice dev, size_t nbytes, size_t alignment) {
+    (void)alignment; /* cuMemAlloc aligns to at least 256 bytes */
+    if (use_device(dev.device_id) != 0) return NULL;
+    cuda_device *d = &devices[dev.device_id];
+    size_t size = round_size(nbytes);
+    CUdeviceptr ptr = 0;
+    pthread_mutex_lock(&d->lock);
+    mlcc_u64map_entry *e = u64map_find(&d->cache, size);
+    if (e && e->value.p) {
+        free_block *b = e->value.p;
+        e->value.p = b->next;
+        ptr = b->ptr;
+        free(b);
+        d->stats.cached -= size;
+        d->stats.reuses++;
+    } else {
+        CUresult r = cu->cuMemAlloc(&ptr, size);
+        if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+            release_cache_locked(d);
+            r = cu->cuMemAlloc(&ptr, size);
+        }
+        if (r != 0) {
+            pthread_mutex_unlock(&d->lock);
+            mlcc_cuda_fail("cuMemAlloc", r);
+            mlcc_prefix_error("cuda:%d: allocating %zu bytes", dev.device_id, nbytes);
+            return NULL;
+        }
+        d->stats.device_allocs++;
+    }
+    u64map_upsert(&d->live, ptr, NULL)->value.i = (int64_t)size;
+    d->stats.in_use += size;
+    pthread_mutex_unlock(&d->lock);
+    return (void *)(uintptr_t)ptr;
+}
+
+static void cuda_free(DLDevice dev, void *p) {
+    if (!p || dev.device_id < 0 || dev.device_id >= device_count) return;
+    cuda_device *d = &devices[dev.device_id];
+    CUdeviceptr ptr = (CUdeviceptr)(uintptr_t)p;
+    pthread_mutex_lock(&d->lock);
+    mlcc_u64map_entry *e = u64map_find(&d->live, ptr);
+    if (!e) {
+        pthread_mutex_unlock(&d->lock);
+        fprintf(stderr, "mlcc: cuda:%d: freeing %p, which the allocator did not hand out\n",
+                dev.device_id, p);
+        return;
+    }
+    size_t size = (size_t)e->value.i;
+    u64map_remove(&d->live, ptr);
+    free_block *b = mlcc_xmalloc(sizeof *b);
+    b->ptr = ptr;
+    mlcc_u64map_entry *slot = u64map_upsert(&d->cache, size, NULL);
+    b->next = slot->value.p;
+    slot->value.p = b;
+    d->stats.in_use -= size;
+    d->stats.cached += size;
+    pthread_mutex_unlock(&d->lock);
+}
+
+mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id) {
+    mlcc_cuda_mem_stats s = {0};
+    if (device_id < 0 || device_id >= device_count) return s;
+    pthread_mutex_lock(&devices[device_id].lock);
+    s = devices[device_id].stats;
+    pthread_mutex_unlock(&devices[device_id].lock);
+    return s;
+}
+
+void mlcc_cuda_empty_cache(int device_id) {
+    if (use_device(device_id) != 0) return;
+    cuda_device *d = &devices[device_id];
+    pthread_mutex_lock(&d->lock);
+    release_cache_locked(d);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- copies and synchronisation ---- */
+
+static int cuda_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_dev, size_t nbytes,
+                     void *stream) {
+    if (nbytes == 0) return 0;
+    int on_src = src_dev.device_type == kDLCUDA;
+    int id = on_src ? src_dev.device_id : dst_dev.device_id;
+    if (use_device(id) != 0) return -1;
+    CUstream s = stream ? stream : devices[id].stream;
+    CUresult r;
+    const char *what;
+    if (on_src && dst_dev.device_type == kDLCUDA) {
+        what = "cuMemcpyDtoD";
+        r = cu->cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)dst, (CUdeviceptr)(uintptr_t)src, nbytes, s);
+    } else if (on_src) {
+        /* the caller reads the host buffer as soon as we return */
+        what = "cuMemcpyDtoH";
+        r = cu->cuMemcpyDtoHAsync(dst, (CUdeviceptr)(uintptr_t)src, nbytes, s);
+        if (r == 0) r = cu->cuStreamSynchronize(s);
+    } else {
+        /* the caller may free or reuse the host buffer as soon as we return */
+        what = "cuMemcpyHtoD";
+        r = cu->cuMemcpyHtoDAsync((CUdeviceptr)(uintptr_t)dst, src, nbytes, s);
+        if (r == 0) r = cu->cuStreamSynchronize(s);
+    }
+    return r == 0 ? 0 : mlcc_cuda_fail(what, r);
+}
+
+static int cuda_sync(DLDevice dev, void *stream) {
+    if (use_device(dev.device_id) != 0) return -1;
+    CUstream s = stream ? stream : devices[dev.device_id].stream;
+    CUresult r = cu->cuStreamSynchronize(s);
+    return r == 0 ? 0 : mlcc_cuda_fail("cuStreamSynchronize", r);
+}
+
+static const MLCCDeviceAPI cuda_api = {"cuda", cuda_alloc, cuda_free, cuda_copy, cuda_sync};
+
+int mlcc_cuda_synchronize(int device_id) {
+    if (use_device(device_id) != 0) return -1;
+    CUresult r = cu->cuCtxSynchronize();
+    return r == 0 ? 0 : mlcc_cuda_fail("cuCtxSynchronize", r);
+}
+
+int mlcc_cuda_memset(int device_id, void *ptr, int value, size_t nbytes) {
+    if (use_device(device_id) != 0) return -1;
+    CUresult r = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)ptr, (unsigned char)value, nbytes,
+                                     devices[device_id].stream);
+    return r == 0 ? 0 : mlcc_cuda_fail("cuMemsetD8", r);
+}
+
+/* ---- streams ---- */
+
+void *mlcc_cuda_stream_create(int device_id) {
+    if (use_device(device_id) != 0) return NULL;
+    CUstream s = NULL;
+    CUresult r = cu->cuStreamCreate(&s, 0);
+    if (r != 0) {
+        mlcc_cuda_fail("cuStreamCreate", r);
+        return NULL;
+    }
+    return s;
+}
+
+void mlcc_cuda_stream_destroy(int device_id, void *stream) {
+    if (stream && use_device(device_id) == 0) cu->cuStreamDestroy(stream);
+}
+
+int mlcc_cuda_set_stream(int device_id, void *stream) {
+    if (check_device(device_id) != 0) return -1;
+    devices[device_id].stream = stream;
+    return 0;
+}
+
+void *mlcc_cuda_get_stream(int device_id) {
+    return check_device(device_id) == 0 ? devices[device_id].stream : NULL;
+}
+
+/* ---- start-up ---- */
+
+static void describe_nvrtc(char *out, size_t cap) {
+    mlcc_nvrtc_available();
+    snprintf(out, cap, "; %s", mlcc_nvrtc_status());
+}
+
+static void init_cuda(void) {
+    const mlcc_cuda_driver *api = mlcc_cuda_driver_api();
+    char nvrtc_part[700];
+    describe_nvrtc(nvrtc_part, sizeof nvrtc_part);
+    if (!api) {
+        snprintf(status_line, sizeof status_line, "%s%s", mlcc_last_error(), nvrtc_part);
+        LOG_INFO("%s", status_line);
+        return;
+    }
+    CUresult r = api->cuInit(0);
+    int count = 0;
+    if (r == 0) r = api->cuDeviceGetCount(&count);
+    if (r != 0 || count == 0) {
+        if (r != 0) mlcc_cuda_fail("cuInit", r);
+        snprintf(status_line, sizeof status_line, "no CUDA device: %s (driver %s)%s",
+                 r != 0 ? mlcc_last_error() : "the driver reports 0 devices", api->path, nvrtc_part);
+        return;
+    }
+    if (count > MAX_DEVICES) count = MAX_DEVICES;
+    int version = 0;
+    api->cuDriverGetVersion(&version);
+    size_t used = (size_t)snprintf(status_line, sizeof status_line,
+                                   "cuda: driver %d.%d (%s), %d device%s:", version / 1000,
+                                   version % 1000 / 10, api->path, count, count == 1 ? "" : "s");
+    for (int i = 0; i < count; i++) {
+        cuda_device *d = &devices[i];
+        pthread_mutex_init(&d->lock, NULL);
+        u64map_init(&d->live);
+        u64map_init(&d->cache);
+        api->cuDeviceGet(&d->dev, i);
+        api->cuDeviceGetName(d->name, sizeof d->name, d->dev);
+        int major = 0, minor = 0;
+        api->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d->dev);
+        api->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d->dev);
+        d->arch = major * 10 + minor;
+        api->cuDeviceTotalMem(&d->total_mem, d->dev);
+        if (used < sizeof status_line)
+            used += (size_t)snprintf(status_line + used, sizeof status_line - used,
+                                     "%s cuda:%d %s sm_%d %.0f GiB", i ? "," : "", i, d->name,
+                                     d->arch, (double)d->total_mem / (1 << 30));
+    }
+    if (used < sizeof status_line) snprintf(status_line + used, sizeof status_line - used, "%s", nvrtc_part);
+    LOG_INFO("%s", status_line); /* MLCC_LOG=info shows what was found */
+    device_count = count;
+    __atomic_store_n(&cu, api, __ATOMIC_RELEASE);
+    mlcc_device_register(kDLCUDA, &cuda_api);
+}
+
+int mlcc_cuda_available(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_cuda);
+    return __atomic_load_n(&cu, __ATOMIC_ACQUIRE) != NULL;
+}
+
+int mlcc_cuda_device_count(void) {
+    return mlcc_cuda_available() ? device_count : 0;
+}
+
+const char *mlcc_cuda_status(void) {
+    mlcc_cuda_available();
+    return status_line;
+}
+
+int mlcc_cuda_device_arch(int device_id) {
+    if (check_device(device_id) != 0) return -1;
+    return devices[device_id].arch;
+}
+
+/* For cuda_module.c: the current stream after making the device current. */
+int mlcc_cuda_enter(int device_id, void **stream) {
+    if (use_device(device_id) != 0) return -1;
+    if (stream) *stream = devices[device_id].stream;
+    return 0;
+}

@@ -1,0 +1,328 @@
+/* cuda_module.c - NVRTC compilation with a disk cache, CUDA modules, kernel launch, and the
+ * hook table that generated model libraries use (see cuda.h).
+ *
+ * Cubins are cached under MLCC_HOME/cache/cuda/<sha256>.cubin, the key covering the source,
+ * the target arch, the NVRTC version and the options, and written atomically, so processes
+ * share the cache; MLCC_JIT_POLICY (ON, OFF, REDO, READONLY) applies as for the C JIT. */
+#include "runtime/cuda.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda_api.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/file.h"
+#include "support/log.h"
+#include "support/sha256.h"
+
+static mlcc_cuda_stats stats;
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count(long *field) {
+    pthread_mutex_lock(&stats_lock);
+    (*field)++;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+mlcc_cuda_stats mlcc_cuda_get_stats(void) {
+    pthread_mutex_lock(&stats_lock);
+    mlcc_cuda_stats s = stats;
+    pthread_mutex_unlock(&stats_lock);
+    return s;
+}
+
+int mlcc_nvrtc_available(void) {
+    return mlcc_nvrtc_api_get() != NULL;
+}
+
+const char *mlcc_nvrtc_status(void) {
+    static char line[1024];
+    const mlcc_nvrtc_api *api = mlcc_nvrtc_api_get();
+    if (api) snprintf(line, sizeof line, "nvrtc %d.%d (%s)", api->major, api->minor, api->path);
+    else snprintf(line, sizeof line, "%s", mlcc_last_error());
+    return line;
+}
+
+/* ---- NVRTC ---- */
+
+enum { MAX_OPTIONS = 8 };
+
+static int build_options(int arch, int cubin, char arch_opt[64], char inc_opt[600],
+                         const char **opts) {
+    int n = 0;
+    snprintf(arch_opt, 64, "--gpu-architecture=%s_%d", cubin ? "sm" : "compute", arch);
+    opts[n++] = arch_opt;
+    opts[n++] = "--std=c++17";
+    const char *inc = mlcc_cuda_include_dir();
+    if (inc) {
+        snprintf(inc_opt, 600, "-I%s", inc);
+        opts[n++] = inc_opt;
+    }
+    return n;
+}
+
+/* Runs NVRTC; *out gets the cubin (cubin=1) or the PTX text (NUL-terminated). */
+static int nvrtc_run(const char *source, int arch, int cubin, char **out, size_t *out_len) {
+    const mlcc_nvrtc_api *api = mlcc_nvrtc_api_get();
+    if (!api) return -1;
+    if (arch < 30 || arch > 1000) return mlcc_set_error("nvrtc: unsupported architecture sm_%d", arch);
+    char arch_opt[64], inc_opt[600];
+    const char *opts[MAX_OPTIONS];
+    int nopts = build_options(arch, cubin, arch_opt, inc_opt, opts);
+    nvrtcProgram prog = NULL;
+    nvrtcResult r = api->nvrtcCreateProgram(&prog, source, "mlcc_kernels.cu", 0, NULL, NULL);
+    if (r != 0) return mlcc_set_error("nvrtcCreateProgram: %s", api->nvrtcGetErrorString(r));
+    count(&stats.nvrtc_compiles);
+    r = api->nvrtcCompileProgram(prog, nopts, opts);
+    if (r != 0) {
+        size_t log_len = 0;
+        api->nvrtcGetProgramLogSize(prog, &log_len);
+        char *log = mlcc_xmalloc(log_len + 1);
+        log[0] = '\0';
+        if (log_len) api->nvrtcGetProgramLog(prog, log);
+        log[log_len] = '\0';
+        mlcc_set_error("nvrtc (%s, sm_%d): %s\n%s", api->path, arch, api->nvrtcGetErrorString(r), log);
+        free(log);
+        api->nvrtcDestroyProgram(&prog);
+        return -1;
+    }
+    size_t size = 0;
+    r = cubin ? api->nvrtcGetCUBINSize(prog, &size) : api->nvrtcGetPTXSize(prog, &size);
+    char *buf = mlcc_xmalloc(size + 1);
+    if (r == 0) r = cubin ? api->nvrtcGetCUBIN(prog, buf) : api->nvrtcGetPTX(prog, buf);
+    api->nvrtcDestroyProgram(&prog);
+    if (r != 0) {
+        free(buf);
+        return mlcc_set_error("nvrtc: reading the output: %s", api->nvrtcGetErrorString(r));
+    }
+    buf[size] = '\0';
+    *out = buf;
+    if (out_len) *out_len = size;
+    return 0;
+}
+
+int mlcc_nvrtc_compile_ptx(const char *source, int arch, char **ptx) {
+    return nvrtc_run(source, arch, 0, ptx, NULL);
+}
+
+typedef enum { POLICY_ON, POLICY_OFF, POLICY_REDO, POLICY_READONLY } cache_policy;
+
+static cache_policy read_policy(void) {
+    const char *p = getenv("MLCC_JIT_POLICY");
+    if (!p || !*p || strcmp(p, "ON") == 0) return POLICY_ON;
+    if (strcmp(p, "OFF") == 0) return POLICY_OFF;
+    if (strcmp(p, "REDO") == 0) return POLICY_REDO;
+    if (strcmp(p, "READONLY") == 0) return POLICY_READONLY;
+    return POLICY_ON;
+}
+
+/* MLCC_HOME/cache/cuda/<key>.cubin (malloc'ed). */
+static char *cache_path(const char *source, int arch) {
+    const mlcc_nvrtc_api *api = mlcc_nvrtc_api_get();
+    char arch_opt[64], inc_opt[600];
+    const char *opts[MAX_OPTIONS];
+    int nopts = build_options(arch, 1, arch_opt, inc_opt, opts);
+    mlcc_sha256 h;
+    sha256_init(&h);
+    char head[128];
+    snprintf(head, sizeof head, "mlcc-cuda-1 nvrtc %d.%d", api->major, api->minor);
+    sha256_update(&h, head, strlen(head) + 1);
+    for (int i = 0; i < nopts; i++) sha256_update(&h, opts[i], strlen(opts[i]) + 1);
+    sha256_update(&h, source, strlen(source));
+    unsigned char digest[32];
+    sha256_final(&h, digest);
+    char name[80];
+    for (int i = 0; i < 32; i++) snprintf(name + 2 * i, 3, "%02x", digest[i]);
+    snprintf(name + 64, sizeof name - 64, ".cubin");
+    char *home = mlcc_home_dir();
+    char *dir = mlcc_path_join(home, "cache/cuda");
+    char *path = mlcc_path_join(dir, name);
+    free(home);
+    free(dir);
+    return path;
+}
+
+int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len) {
+    if (!mlcc_nvrtc_api_get()) return -1;
+    cache_policy policy = read_policy();
+    if (policy == POLICY_OFF) return nvrtc_run(source, arch, 1, out, out_len);
+    char *path = cache_path(source, arch);
+    if (policy != POLICY_REDO && mlcc_file_exists(path)) {
+        *out = mlcc_read_file(path, out_len);
+        if (*out) {
+            count(&stats.cache_hits);
+            free(path);
+            return 0;
+        }
+        LOG_WARN("cuda cache: %s unreadable (%s); compiling again", path, mlcc_last_error());
+    }
+    int rc = nvrtc_run(source, arch, 1, out, out_len);
+    if (rc == 0 && policy != POLICY_READONLY) {
+        char *dir = mlcc_xstrdup(path);
+        *strrchr(dir, '/') = '\0';
+        if (mlcc_mkdirs(dir) != 0 || mlcc_write_file_atomic(path, *out, *out_len) != 0)
+            LOG_WARN("cuda cache: cannot write %s: %s", path, mlcc_last_error());
+        free(dir);
+    }
+    free(path);
+    return rc;
+}
+
+/* ---- modules ---- */
+
+struct mlcc_cuda_module {
+    int device_id;
+    CUmodule module;
+};
+
+mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source) {
+    int arch = mlcc_cuda_device_arch(device_id);
+    if (arch < 0) return NULL;
+    char *cubin = NULL;
+    size_t len = 0;
+    if (mlcc_nvrtc_compile(source, arch, &cubin, &len) != 0) return NULL;
+    const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+    if (mlcc_cuda_enter(device_id, NULL) != 0) {
+        free(cubin);
+        return NULL;
+    }
+    CUmodule mod = NULL;
+    CUresult r = cu->cuModuleLoadData(&mod, cubin);
+    free(cubin);
+    if (r != 0) {
+        mlcc_cuda_fail("cuModuleLoadData", r);
+        return NULL;
+    }
+    mlcc_cuda_module *m = mlcc_xcalloc(1, sizeof *m);
+    m->device_id = device_id;
+    m->module = mod;
+    return m;
+}
+
+void mlcc_cuda_module_free(mlcc_cuda_module *m) {
+    if (!m) return;
+    if (mlcc_cuda_enter(m->device_id, NULL) == 0) mlcc_cuda_driver_api()->cuModuleUnload(m->module);
+    free(m);
+}
+
+void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name) {
+    CUfunction f = NULL;
+    if (mlcc_cuda_enter(m->device_id, NULL) != 0) return NULL;
+    CUresult r = mlcc_cuda_driver_api()->cuModuleGetFunction(&f, m->module, name);
+    if (r != 0) {
+        mlcc_cuda_fail("cuModuleGetFunction", r);
+        mlcc_prefix_error("kernel '%s'", name);
+        return NULL;
+    }
+    return f;
+}
+
+enum { DEFAULT_SHARED_LIMIT = 48 * 1024 };
+
+int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
+                     uint32_t shared_bytes, void **args) {
+    void *stream = NULL;
+    if (mlcc_cuda_enter(device_id, &stream) != 0) return -1;
+    const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+    for (int i = 0; i < 3; i++)
+        if (grid[i] == 0 || block[i] == 0) return 0; /* an empty launch does nothing */
+    if (shared_bytes > DEFAULT_SHARED_LIMIT) {
+        CUresult r = cu->cuFuncSetAttribute(kernel, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                            (int)shared_bytes);
+        if (r != 0) return mlcc_cuda_fail("cuFuncSetAttribute", r);
+    }
+    CUresult r = cu->cuLaunchKernel(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+                                    shared_bytes, stream, args, NULL);
+    count(&stats.launches);
+    if (r != 0) {
+        mlcc_cuda_fail("cuLaunchKernel", r);
+        return mlcc_prefix_error("grid (%u, %u, %u), block (%u, %u, %u)", grid[0], grid[1], grid[2],
+                                 block[0], block[1], block[2]);
+    }
+    return 0;
+}
+
+/* ---- hooks for generated libraries ----
+ * Kernels are found by (source hash, device, name). Loaded modules and kernel entries live
+ * for the process: a library's slot points at an entry, and a library loaded again (or another
+ * one with the same kernels) finds the module already there. */
+
+typedef struct loaded_module {
+    char hash[65];
+    int device_id;
+    mlcc_cuda_module *module;
+    struct loaded_module *next;
+} loaded_module;
+
+typedef struct kernel_entry {
+    int device_id;
+    void *function;
+    struct kernel_entry *next; /* all entries, for reachability */
+} kernel_entry;
+
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static loaded_module *modules;
+static kernel_entry *entries;
+
+static kernel_entry *find_kernel(int device_id, const char *source, const char *kernel) {
+    char hash[65];
+    sha256_hex(source, strlen(source), hash);
+    pthread_mutex_lock(&hooks_lock);
+    loaded_module *lm = modules;
+    while (lm && !(lm->device_id == device_id && strcmp(lm->hash, hash) == 0)) lm = lm->next;
+    if (!lm) {
+        mlcc_cuda_module *m = mlcc_cuda_module_load_source(device_id, source);
+        if (!m) {
+            pthread_mutex_unlock(&hooks_lock);
+            return NULL;
+        }
+        lm = mlcc_xcalloc(1, sizeof *lm);
+        memcpy(lm->hash, hash, sizeof hash);
+        lm->device_id = device_id;
+        lm->module = m;
+        lm->next = modules;
+        modules = lm;
+    }
+    void *fn = mlcc_cuda_module_kernel(lm->module, kernel);
+    kernel_entry *e = NULL;
+    if (fn) {
+        e = mlcc_xcalloc(1, sizeof *e);
+        e->device_id = device_id;
+        e->function = fn;
+        e->next = entries;
+        entries = e;
+    }
+    pthread_mutex_unlock(&hooks_lock);
+    return e;
+}
+
+static int hook_launch(void **slot, int device_id, const char *source, const char *kernel,
+                       const uint32_t grid[3], const uint32_t block[3], uint32_t shared_bytes,
+                       void **args) {
+    kernel_entry *e = __atomic_load_n((kernel_entry **)slot, __ATOMIC_ACQUIRE);
+    if (!e || e->device_id != device_id) {
+        e = find_kernel(device_id, source, kernel);
+        if (!e) return -1;
+        __atomic_store_n((kernel_entry **)slot, e, __ATOMIC_RELEASE);
+    }
+    return mlcc_cuda_launch(device_id, e->function, grid, block, shared_bytes, args);
+}
+
+static void *hook_alloc(int device_id, size_t nbytes) {
+    const MLCCDeviceAPI *api = mlcc_device_api((DLDevice){kDLCUDA, device_id});
+    return api ? api->alloc((DLDevice){kDLCUDA, device_id}, nbytes, MLCC_ALLOC_ALIGNMENT) : NULL;
+}
+
+static void hook_free(int device_id, void *ptr) {
+    const MLCCDeviceAPI *api = mlcc_device_api((DLDevice){kDLCUDA, device_id});
+    if (api) api->free((DLDevice){kDLCUDA, device_id}, ptr);
+}
+
+static const mlcc_cuda_library_hooks hooks = {hook_launch, hook_alloc, hook_free};
+
+const mlcc_cuda_library_hooks *mlcc_cuda_hooks(void) {
+    return &hooks;
+}

@@ -1,0 +1,182 @@
+/* default_schedule.c - default CPU schedule rules applied to every PrimFunc of a module
+ * (DESIGN.md §3.5), run by the build pipeline after fuse_tir.
+ *
+ * Rule GEMM/GEMV (matmul blocks, prefill and decode alike): for a reduction block whose loops
+ * end in (rows i, columns j, reduction k), split j into (jo, ji) with a tile width that divides
+ * the (constant) number of columns, reorder to jo, i, ji, k, tensorize the (i, ji, k) nest onto
+ * the GEMM_NT intrinsic for the block's element types (f32 or f16 weights; kernels/cpu) and
+ * run jo in parallel: each thread takes whole column tiles, so decode (i = 1) splits the weight
+ * rows evenly over the cores and prefill gets a register-blocked micro-kernel. Rows stay a
+ * symbolic loop inside the intrinsic, so every sequence length up to the bound works. Weight
+ * matrices under PARALLEL_MIN_WEIGHTS elements stay on one thread: their kernel takes a few
+ * microseconds, about what waking a second thread costs (and much less than waiting for one
+ * that the OS has descheduled on a busy machine).
+ *
+ * Rule attention (rule_attention below): the rest of the attention kernel runs in parallel
+ * over (heads x rows), its probabilities x V reduction vectorized over the head dimension.
+ *
+ * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
+ * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
+ * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
+ * MLCC_LOG=debug prints each function's trace. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arith/analyzer.h"
+#include "kernels/cpu/intrin.h"
+#include "schedule/schedule.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "support/log.h"
+#include "support/strbuf.h"
+#include "transform/pass.h"
+
+enum { PARALLEL_MIN_WEIGHTS = 1 << 18 };
+
+/* Columns per parallel tile: the widest of 64..4 that divides n with at least 8 tiles (so two
+ * or more threads share the work evenly), else the widest that divides n, else 0 (no split). */
+static int64_t column_tile(int64_t n) {
+    static const int64_t widths[] = {64, 32, 16, 8, 4};
+    for (int i = 0; i < 5; i++)
+        if (n % widths[i] == 0 && n / widths[i] >= 8) return widths[i];
+    for (int i = 0; i < 5; i++)
+        if (n % widths[i] == 0 && n > widths[i]) return widths[i];
+    return 0;
+}
+
+/* Tensorizes onto the first GEMM_NT intrinsic that matches; its name into *used. */
+static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
+    const cpu_intrin *const *all = cpu_intrin_all();
+    for (int i = 0; all[i]; i++)
+        if (all[i]->kind == CPU_INTRIN_GEMM_NT && sch_tensorize(s, loop, all[i]->name) == 0) {
+            *used = all[i]->name;
+            return 0;
+        }
+    return -1;
+}
+
+/* The GEMM/GEMV rule on one block; 0 when applied (s updated), -1 when it does not fit. */
+static int rule_gemm(mlcc_schedule *s, const char *block, const char **used) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    if (n < 3) return -1;
+    mlcc_expr *i = loops[n - 3], *j = loops[n - 2], *k = loops[n - 1];
+    mlcc_expr *cols = sch_loop_extent(s, j), *red = sch_loop_extent(s, k);
+    cols = cols ? arith_simplify_expr(cols) : NULL;
+    red = red ? arith_simplify_expr(red) : NULL;
+    int64_t tile = cols && cols->kind == EXPR_INT ? column_tile(cols->int_value) : 0;
+    int parallel = tile && red && red->kind == EXPR_INT && cols->int_value * red->int_value >= PARALLEL_MIN_WEIGHTS;
+    if (!parallel) {
+        if (try_tensorize(s, i, used)) return -1;
+        /* columns of symbolic count (attention's scores over the context): run the loop
+         * outside the tile (heads) in parallel where there is one and it may */
+        if (!tile && n >= 4 && !(cols && cols->kind == EXPR_INT)) (void)sch_parallel(s, loops[n - 4]);
+        mlcc_clear_error();
+        return 0;
+    }
+    mlcc_expr *parts[2];
+    if (sch_split(s, j, (int64_t[]){SCH_INFER, tile}, 2, parts)) return -1;
+    if (sch_reorder(s, (mlcc_expr *[]){parts[0], i}, 2)) return -1;
+    if (try_tensorize(s, i, used)) return -1;
+    return sch_parallel(s, parts[0]);
+}
+
+static int is_symbolic(mlcc_schedule *s, mlcc_expr *loop) {
+    mlcc_expr *e = sch_loop_extent(s, loop);
+    return e && arith_simplify_expr(e)->kind != EXPR_INT;
+}
+
+static int64_t const_extent(mlcc_schedule *s, mlcc_expr *loop) {
+    mlcc_expr *e = sch_loop_extent(s, loop);
+    e = e ? arith_simplify_expr(e) : NULL;
+    return e && e->kind == EXPR_INT ? e->int_value : -1;
+}
+
+/* Fuses loops[0..n) and runs the result in parallel. */
+static int parallel_outer(mlcc_schedule *s, mlcc_expr **loops, int n) {
+    mlcc_expr *l = n == 1 ? loops[0] : sch_fuse(s, loops, n);
+    return l ? sch_parallel(s, l) : -1;
+}
+
+/* Rule for the rest of attention (kernels over sequence x context, both symbolic; tiny in
+ * decode, so they are left alone when the nest has fewer than two symbolic extents):
+ *   - a reduction whose last loop reduces over the context and whose loop before it is a
+ *     constant spatial axis of 8..1024 (attention's probabilities x V: C[i, h, d] += P[h, i,
+ *     j] * V[j, h, d]): init moved out (decompose_reduction), the reduction loop moved above
+ *     that axis, which is vectorized; the loops above fused and run in parallel;
+ *   - another reduction or an injective nest: the loops above the last fused and run in
+ *     parallel (softmax's max, exp and sum per row). */
+static int rule_attention(mlcc_schedule *s, const char *block) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    int nsym = 0;
+    for (int i = 0; i < n; i++) nsym += is_symbolic(s, loops[i]);
+    if (n < 2 || nsym < 2) return mlcc_set_error("block '%s': fewer than two loops of symbolic extent", block);
+    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
+    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n); /* the loop vars stay valid handles */
+    int64_t inner = const_extent(s, l[n - 2]);
+    int rc;
+    if (n >= 3 && is_symbolic(s, l[n - 1]) && inner >= 8 && inner <= 1024 && sch_decompose_reduction(s, block, l[0])) {
+        rc = sch_reorder(s, (mlcc_expr *[]){l[n - 1], l[n - 2]}, 2) || sch_vectorize(s, l[n - 2]) ||
+             parallel_outer(s, l, n - 2);
+    } else {
+        mlcc_clear_error();
+        rc = parallel_outer(s, l, n - 1);
+    }
+    free(l);
+    return rc ? -1 : 0;
+}
+
+/* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
+static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
+    mlcc_schedule *s = sch_create(f);
+    const char **blocks;
+    int nb = sch_get_blocks(s, &blocks);
+    int applied = 0, tensorized = 0;
+    mlcc_strbuf origin = STRBUF_INIT;
+    sb_append(&origin, f->origin ? f->origin : f->name);
+    for (int b = 0; b < nb; b++) {
+        mlcc_schedule *fork = sch_copy(s);
+        const char *used = NULL;
+        if (rule_gemm(fork, blocks[b], &used) == 0) {
+            sb_printf(&origin, "%s%s", tensorized++ ? ", " : "; tensorized: ", used);
+            sch_free(s);
+            s = fork;
+            applied++;
+            continue;
+        }
+        LOG_DEBUG("default_schedule: %s: block %s: GEMM rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+        sch_free(fork);
+        fork = sch_copy(s);
+        if (rule_attention(fork, blocks[b]) == 0) {
+            sch_free(s);
+            s = fork;
+            applied++;
+        } else {
+            LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+            sch_free(fork);
+        }
+    }
+    mlcc_clear_error();
+    mlcc_prim_func *out = f;
+    if (applied) {
+        out = sch_func(s);
+        out->origin = mlcc_intern(origin.data); /* `mlcc show --kernels` lists the intrinsics */
+        char *trace = sch_trace_str(s);
+        LOG_DEBUG("default_schedule: %s:\n%s", f->name, trace);
+        free(trace);
+    }
+    sch_free(s);
+    sb_free(&origin);
+    return out;
+}
+
+mlcc_ir_module *pass_default_schedule(const mlcc_ir_module *m, void *ctx) {
+    (void)ctx;
+    mlcc_ir_module *out = irmod_copy(m);
+    const char *env = getenv("MLCC_DEFAULT_SCHEDULE");
+    if (env && !strcmp(env, "0")) return out;
+    for (int i = 0; i < out->n; i++)
+        if (out->entries[i].kind == IRMOD_PRIM) out->entries[i].prim = schedule_func(out->entries[i].prim);
+    return out;
+}

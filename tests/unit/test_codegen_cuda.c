@@ -1,0 +1,407 @@
+/* test_codegen_cuda.c - TensorIR kernels (elementwise, broadcast, softmax, RMS norm, matmul,
+ * float16 and bfloat16) under the default GPU schedule, emitted as CUDA C++:
+ *   - everywhere NVRTC exists: the generated source compiles for sm_90 (no GPU needed);
+ *   - on a GPU: the kernels run on random inputs of odd sizes and match float64 loops written
+ *     here; entry checks reject a CPU tensor or a wrong shape with a message.
+ * Skips (77) without NVRTC; the run part prints why it is skipped without a device. */
+#include <dlpack/dlpack.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "codegen/codegen_cuda.h"
+#include "codegen/jit.h"
+#include "ir/printer.h"
+#include "runtime/cuda.h"
+#include "schedule/gpu_rules.h"
+#include "support/error.h"
+#include "te/te.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float rand_float(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+static te_tensor *X, *Y, *W, *MAXV, *EXPV, *SUMV, *SQ, *H;
+static mlcc_expr *HIDDEN;
+
+static mlcc_expr *add_mul_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *x = te_load2(X, i[0], i[1]), *y = te_load2(Y, i[0], i[1]);
+    return ir_add(ir_mul(x, y), ir_call1("exp", x));
+}
+static mlcc_expr *bcast_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_sub(te_load2(X, i[0], i[1]), te_load1(W, i[1]));
+}
+static mlcc_expr *rowmax_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return te_load2(X, i[0], i[1]);
+}
+static mlcc_expr *exp_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_call1("exp", ir_sub(te_load2(X, i[0], i[1]), te_load1(MAXV, i[0])));
+}
+static mlcc_expr *rowsum_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return te_load2(EXPV, i[0], i[1]);
+}
+static mlcc_expr *norm_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_div(te_load2(EXPV, i[0], i[1]), te_load1(SUMV, i[0]));
+}
+static mlcc_expr *sq_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *x = te_load2(X, i[0], i[1]);
+    return ir_mul(x, x);
+}
+static mlcc_expr *rms_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *mean = ir_div(te_load1(SQ, i[0]), ir_cast(DT_F32, HIDDEN));
+    mlcc_expr *scale = ir_call1("rsqrt", ir_add(mean, ir_float(DT_F32, 1e-5)));
+    return ir_mul(ir_mul(te_load2(X, i[0], i[1]), scale), te_load1(W, i[1]));
+}
+static mlcc_expr *matmul_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[2], i[1]));
+}
+/* 16-bit: y = silu(h) * 2 in the tensor's own type; the sum of a row in float32 */
+static mlcc_expr *silu_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *h = te_load2(H, i[0], i[1]);
+    return ir_mul(ir_mul(h, ir_call1("sigmoid", h)), ir_float(h->dtype, 2.0));
+}
+static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[1], i[2]));
+}
+static mlcc_expr *linear3_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load3(X, i[0], i[1], i[3]), te_load2(Y, i[2], i[3]));
+}
+static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
+}
+
+enum { COLS = 37, K = 24, NFUNCS = 13, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
+       B3_K = 50, B3_N = 70 };
+
+static mlcc_prim_func *funcs[NFUNCS];
+
+static void build_kernels(void) {
+    mlcc_expr *n = ir_size_var("n");
+    mlcc_expr *cols = ir_int(COLS);
+    HIDDEN = cols;
+    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    Y = te_placeholder("Y", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    W = te_placeholder("W", DT_F32, (mlcc_expr *[]){cols}, 1);
+    mlcc_expr *shape[2] = {n, cols};
+    te_tensor *out_ew = te_compute("Z", DT_F32, shape, 2, add_mul_body, NULL);
+    funcs[0] = te_create_prim_func("ew", (te_tensor *[]){X, Y, out_ew}, 3);
+    te_tensor *out_bc = te_compute("Z", DT_F32, shape, 2, bcast_body, NULL);
+    funcs[1] = te_create_prim_func("bcast", (te_tensor *[]){X, W, out_bc}, 3);
+    MAXV = te_reduce("M", DT_F32, &n, 1, TE_MAX, &cols, 1, rowmax_body, NULL);
+    EXPV = te_compute("E", DT_F32, shape, 2, exp_body, NULL);
+    SUMV = te_reduce("S", DT_F32, &n, 1, TE_SUM, &cols, 1, rowsum_body, NULL);
+    te_tensor *out_sm = te_compute("P", DT_F32, shape, 2, norm_body, NULL);
+    funcs[2] = te_create_prim_func("softmax", (te_tensor *[]){X, out_sm}, 2);
+    SQ = te_reduce("SQ", DT_F32, &n, 1, TE_SUM, &cols, 1, sq_body, NULL);
+    te_tensor *out_rms = te_compute("R", DT_F32, shape, 2, rms_body, NULL);
+    funcs[3] = te_create_prim_func("rms_norm", (te_tensor *[]){X, W, out_rms}, 3);
+    te_tensor *A = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(K)}, 2);
+    te_tensor *B = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(K), cols}, 2);
+    X = A, Y = B;
+    te_tensor *out_mm = te_reduce("C", DT_F32, shape, 2, TE_SUM, (mlcc_expr *[]){ir_int(K)}, 1, matmul_body, NULL);
+    funcs[4] = te_create_prim_func("matmul", (te_tensor *[]){A, B, out_mm}, 3);
+    /* a full reduction to one value: no spatial loop, one thread */
+    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *total = te_reduce("T", DT_F32, NULL, 0, TE_SUM, shape, 2, rowmax_body, NULL);
+    funcs[5] = te_create_prim_func("total", (te_tensor *[]){X, total}, 2);
+    for (int k = 0; k < 2; k++) {
+        mlcc_dtype t = k == 0 ? DT_F16 : DT_BF16;
+        H = te_placeholder("H", t, (mlcc_expr *[]){n, cols}, 2);
+        te_tensor *out = te_compute("O", t, shape, 2, silu_body, NULL);
+        funcs[6 + k] = te_create_prim_func(k == 0 ? "silu_f16" : "silu_bf16", (te_tensor *[]){H, out}, 2);
+    }
+    H = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *rs = te_reduce("RS", DT_F32, &n, 1, TE_SUM, &cols, 1, widen_sum_body, NULL);
+    funcs[8] = te_create_prim_func("rowsum_f16", (te_tensor *[]){H, rs}, 2);
+    /* long reductions: the cross-thread rule (300 is not a multiple of the 256 threads) */
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_K)}, 2);
+    Y = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(WIDE_N), ir_int(WIDE_K)}, 2);
+    te_tensor *gv = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(WIDE_K)}, 1, gemv_body, NULL);
+    funcs[9] = te_create_prim_func("gemv_wide", (te_tensor *[]){X, Y, gv}, 3);
+    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_COLS)}, 2);
+    mlcc_expr *wide = ir_int(WIDE_COLS);
+    te_tensor *mx = te_reduce("M", DT_F32, &n, 1, TE_MAX, &wide, 1, rowmax_body, NULL);
+    funcs[10] = te_create_prim_func("rowmax_wide", (te_tensor *[]){X, mx}, 2);
+    /* matmuls: 64 x 64 tiles when n > 8, the cross-thread rule below */
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_K)}, 2);
+    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(LIN_N), ir_int(LIN_K)}, 2);
+    te_tensor *lin = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(LIN_K)}, 1, gemv_body, NULL);
+    funcs[11] = te_create_prim_func("linear", (te_tensor *[]){X, Y, lin}, 3);
+    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_K)}, 3);
+    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(B3_N), ir_int(B3_K)}, 2);
+    te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
+                              linear3_body, NULL);
+    funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
+}
+
+static int schedule_all(void) {
+    for (int i = 0; i < NFUNCS; i++) {
+        mlcc_prim_func *s = gpu_default_schedule(funcs[i]);
+        CHECK_MSG(s != NULL, "%s", mlcc_last_error());
+        if (!s) return -1;
+        CHECK(gpu_func_has_thread_bindings(s) || i == 5);
+        if (i >= 9) { /* the long reductions take the cross-thread rule, the matmuls tiles too */
+            mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+            CHECK(codegen_cuda(&s, 1, &lib, &dev) == 0 && strstr(sb_cstr(&dev), "__shared__") != NULL);
+            sb_free(&lib), sb_free(&dev);
+        }
+        funcs[i] = s;
+    }
+    return 0;
+}
+
+static void test_nvrtc_compiles(void) {
+    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+    CHECK_MSG(codegen_cuda(funcs, NFUNCS, &lib, &dev) == 0, "%s", mlcc_last_error());
+    CHECK(strstr(sb_cstr(&dev), "blockIdx.x") != NULL);
+    CHECK(strstr(sb_cstr(&dev), "__half") != NULL && strstr(sb_cstr(&dev), "__nv_bfloat16") != NULL);
+    CHECK(strstr(sb_cstr(&lib), "mlcc_fn_rms_norm") != NULL);
+    char *ptx = NULL;
+    int rc = mlcc_nvrtc_compile_ptx(sb_cstr(&dev), 90, &ptx);
+    CHECK_MSG(rc == 0, "%s\n--- source:\n%s", mlcc_last_error(), sb_cstr(&dev));
+    CHECK(ptx && strstr(ptx, ".entry softmax_kernel0") != NULL);
+    free(ptx);
+    /* the host part compiles with the system compiler too (loading it needs a device) */
+    char so[] = "/tmp/mlcc_cuda_host_XXXXXX";
+    int fd = mkstemp(so);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        close(fd);
+        CHECK_MSG(mlcc_jit_compile_to_file(sb_cstr(&lib), so) == 0, "%s", mlcc_last_error());
+        unlink(so);
+    }
+    if (getenv("MLCC_PRINT_CUDA")) printf("%s\n", sb_cstr(&dev));
+    sb_free(&lib);
+    sb_free(&dev);
+}
+
+/* ---- running on the device ---- */
+
+static MLCCNDArray *to_device(const void *data, int ndim, const int64_t *shape, DLDataType t) {
+    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, (DLDevice){kDLCUDA, 0});
+    if (a && data) mlcc_ndarray_copy_from_bytes(a, data, mlcc_ndarray_nbytes(a));
+    return a;
+}
+
+static int call(mlcc_jit_module *m, const char *name, MLCCNDArray **ts, int n) {
+    MLCCPackedCFunc fn = mlcc_jit_get_function(m, name);
+    if (!fn) return -1;
+    MLCCValue args[8], ret;
+    int codes[8], ret_code;
+    for (int i = 0; i < n; i++) args[i].v_tensor = &ts[i]->dl, codes[i] = MLCC_TYPE_DLTENSOR;
+    return fn(args, codes, n, &ret, &ret_code, NULL);
+}
+
+static double max_rel_error(const float *got, const double *want, int64_t n) {
+    double max_err = 0, max_ref = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (e > max_err || isnan(e)) max_err = isnan(e) ? INFINITY : e;
+        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
+    }
+    return max_err / max_ref;
+}
+
+static void run_size(mlcc_jit_module *m, int64_t rows) {
+    mlcc_jit_module *m_lib = m;
+    int64_t sh2[2] = {rows, COLS}, sh1[1] = {COLS}, sha[2] = {rows, K}, shb[2] = {K, COLS}, shr[1] = {rows};
+    int64_t nx = rows * COLS;
+    float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * COLS);
+    float *z = malloc(sizeof(float) * nx), *a = malloc(sizeof(float) * rows * K), *b = malloc(sizeof(float) * K * COLS);
+    double *ref = malloc(sizeof(double) * nx);
+    for (int64_t i = 0; i < nx; i++) x[i] = rand_float() * 3, y[i] = rand_float();
+    for (int i = 0; i < COLS; i++) w[i] = rand_float();
+    for (int64_t i = 0; i < rows * K; i++) a[i] = rand_float();
+    for (int i = 0; i < K * COLS; i++) b[i] = rand_float();
+    MLCCNDArray *dx = to_device(x, 2, sh2, MLCC_DTYPE_F32), *dy = to_device(y, 2, sh2, MLCC_DTYPE_F32);
+    MLCCNDArray *dw = to_device(w, 1, sh1, MLCC_DTYPE_F32), *dz = to_device(NULL, 2, sh2, MLCC_DTYPE_F32);
+    MLCCNDArray *da = to_device(a, 2, sha, MLCC_DTYPE_F32), *db = to_device(b, 2, shb, MLCC_DTYPE_F32);
+    MLCCNDArray *dt = to_device(NULL, 0, NULL, MLCC_DTYPE_F32), *dr = to_device(NULL, 1, shr, MLCC_DTYPE_F32);
+
+    CHECK_MSG(call(m, "ew", (MLCCNDArray *[]){dx, dy, dz}, 3) == 0, "%s", mlcc_last_error());
+    mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
+    for (int64_t i = 0; i < nx; i++) ref[i] = (double)x[i] * y[i] + exp((double)x[i]);
+    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "ew n=%lld", (long long)rows);
+
+    CHECK_EQ_INT(call(m, "bcast", (MLCCNDArray *[]){dx, dw, dz}, 3), 0);
+    mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
+    for (int64_t r = 0; r < rows; r++)
+        for (int c = 0; c < COLS; c++) ref[r * COLS + c] = (double)x[r * COLS + c] - w[c];
+    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "bcast n=%lld", (long long)rows);
+
+    CHECK_MSG(call(m, "softmax", (MLCCNDArray *[]){dx, dz}, 2) == 0, "%s", mlcc_last_error());
+    mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
+    for (int64_t r = 0; r < rows; r++) {
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; c < COLS; c++) mx = fmax(mx, x[r * COLS + c]);
+        for (int c = 0; c < COLS; c++) sum += exp(x[r * COLS + c] - mx);
+        for (int c = 0; c < COLS; c++) ref[r * COLS + c] = exp(x[r * COLS + c] - mx) / sum;
+    }
+    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "softmax n=%lld", (long long)rows);
+
+    CHECK_MSG(call(m, "rms_norm", (MLCCNDArray *[]){dx, dw, dz}, 3) == 0, "%s", mlcc_last_error());
+    mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
+    for (int64_t r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int c = 0; c < COLS; c++) ss += (double)x[r * COLS + c] * x[r * COLS + c];
+        double scale = 1 / sqrt(ss / COLS + 1e-5);
+        for (int c = 0; c < COLS; c++) ref[r * COLS + c] = x[r * COLS + c] * scale * w[c];
+    }
+    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "rms_norm n=%lld", (long long)rows);
+
+    CHECK_MSG(call(m, "matmul", (MLCCNDArray *[]){da, db, dz}, 3) == 0, "%s", mlcc_last_error());
+    mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
+    for (int64_t r = 0; r < rows; r++)
+        for (int c = 0; c < COLS; c++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)a[r * K + k] * b[k * COLS + c];
+            ref[r * COLS + c] = s;
+        }
+    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "matmul n=%lld", (long long)rows);
+
+    CHECK_MSG(call(m, "total", (MLCCNDArray *[]){dx, dt}, 2) == 0, "%s", mlcc_last_error());
+    float tot;
+    mlcc_ndarray_copy_to_bytes(dt, &tot, sizeof tot);
+    double want = 0;
+    for (int64_t i = 0; i < nx; i++) want += x[i];
+    CHECK_NEAR(tot, want, 1e-4 * (1 + fabs(want)) + 1e-3);
+
+    /* 16-bit kernels: inputs rounded to the type; the reference rounds each operation too */
+    for (int k = 0; k < 2; k++) {
+        uint16_t *h = malloc(2 * nx), *o = malloc(2 * nx);
+        float *hf = malloc(sizeof(float) * nx), *of = malloc(sizeof(float) * nx);
+        if (k == 0) mlcc_f32_to_f16_n(h, x, nx), mlcc_f16_to_f32_n(hf, h, nx);
+        else mlcc_f32_to_bf16_n(h, x, nx), mlcc_bf16_to_f32_n(hf, h, nx);
+        DLDataType t = k == 0 ? MLCC_DTYPE_F16 : MLCC_DTYPE_BF16;
+        MLCCNDArray *dh = to_device(h, 2, sh2, t), *dout = to_device(NULL, 2, sh2, t);
+        CHECK_MSG(call(m, k == 0 ? "silu_f16" : "silu_bf16", (MLCCNDArray *[]){dh, dout}, 2) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(dout, o, 2 * nx);
+        if (k == 0) mlcc_f16_to_f32_n(of, o, nx);
+        else mlcc_bf16_to_f32_n(of, o, nx);
+        for (int64_t i = 0; i < nx; i++) ref[i] = hf[i] / (1 + exp(-(double)hf[i])) * 2;
+        double err = max_rel_error(of, ref, nx);
+        CHECK_MSG(err < (k == 0 ? 4e-3 : 3e-2), "silu %s n=%lld err %g", k ? "bf16" : "f16", (long long)rows, err);
+        if (k == 0) {
+            CHECK_MSG(call(m, "rowsum_f16", (MLCCNDArray *[]){dh, dr}, 2) == 0, "%s", mlcc_last_error());
+            float *rs = malloc(sizeof(float) * rows);
+            mlcc_ndarray_copy_to_bytes(dr, rs, sizeof(float) * rows);
+            for (int64_t r = 0; r < rows; r++) {
+                double s = 0;
+                for (int c = 0; c < COLS; c++) s += hf[r * COLS + c];
+                ref[r] = s;
+            }
+            CHECK_MSG(max_rel_error(rs, ref, rows) < 1e-6, "rowsum_f16 n=%lld", (long long)rows);
+            free(rs);
+        }
+        mlcc_ndarray_release(dh);
+        mlcc_ndarray_release(dout);
+        free(h), free(o), free(hf), free(of);
+    }
+
+    {
+        int64_t sa[2] = {rows, WIDE_K}, sb[2] = {WIDE_N, WIDE_K}, sc[2] = {rows, WIDE_N}, sw[2] = {rows, WIDE_COLS};
+        float *ha = malloc(sizeof(float) * rows * WIDE_K), *hb = malloc(sizeof(float) * WIDE_N * WIDE_K);
+        float *hw = malloc(sizeof(float) * rows * WIDE_COLS), *hc = malloc(sizeof(float) * rows * WIDE_COLS);
+        double *want = malloc(sizeof(double) * rows * WIDE_COLS);
+        for (int64_t i = 0; i < rows * WIDE_K; i++) ha[i] = rand_float();
+        for (int64_t i = 0; i < WIDE_N * WIDE_K; i++) hb[i] = rand_float();
+        for (int64_t i = 0; i < rows * WIDE_COLS; i++) hw[i] = rand_float() * 5;
+        MLCCNDArray *ga = to_device(ha, 2, sa, MLCC_DTYPE_F32), *gb = to_device(hb, 2, sb, MLCC_DTYPE_F32);
+        MLCCNDArray *gc = to_device(NULL, 2, sc, MLCC_DTYPE_F32), *gw = to_device(hw, 2, sw, MLCC_DTYPE_F32);
+        CHECK_MSG(call(m, "gemv_wide", (MLCCNDArray *[]){ga, gb, gc}, 3) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(gc, hc, sizeof(float) * rows * WIDE_N);
+        for (int64_t r = 0; r < rows; r++)
+            for (int j = 0; j < WIDE_N; j++) {
+                double acc = 0;
+                for (int k = 0; k < WIDE_K; k++) acc += (double)ha[r * WIDE_K + k] * hb[j * WIDE_K + k];
+                want[r * WIDE_N + j] = acc;
+            }
+        CHECK_MSG(max_rel_error(hc, want, rows * WIDE_N) < 1e-5, "gemv_wide n=%lld", (long long)rows);
+        CHECK_MSG(call(m, "rowmax_wide", (MLCCNDArray *[]){gw, dr}, 2) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(dr, hc, sizeof(float) * rows);
+        for (int64_t r = 0; r < rows; r++) {
+            double best = -INFINITY;
+            for (int k = 0; k < WIDE_COLS; k++) best = fmax(best, hw[r * WIDE_COLS + k]);
+            want[r] = best;
+        }
+        CHECK_MSG(max_rel_error(hc, want, rows) == 0, "rowmax_wide n=%lld", (long long)rows);
+        mlcc_ndarray_release(ga), mlcc_ndarray_release(gb), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
+        free(ha), free(hb), free(hw), free(hc), free(want);
+    }
+
+    for (int which = 0; which < 2; which++) {
+        int64_t bt = which ? 2 : 1, kk = which ? B3_K : LIN_K, nn = which ? B3_N : LIN_N, m = bt * rows;
+        float *ha = malloc(sizeof(float) * m * kk), *hw = malloc(sizeof(float) * nn * kk), *hc = malloc(sizeof(float) * m * nn);
+        double *want = malloc(sizeof(double) * m * nn);
+        for (int64_t i = 0; i < m * kk; i++) ha[i] = rand_float();
+        for (int64_t i = 0; i < nn * kk; i++) hw[i] = rand_float();
+        int64_t sa3[3] = {bt, rows, kk}, sc3[3] = {bt, rows, nn}, sa2[2] = {rows, kk}, sc2[2] = {rows, nn}, sw[2] = {nn, kk};
+        MLCCNDArray *ga = which ? to_device(ha, 3, sa3, MLCC_DTYPE_F32) : to_device(ha, 2, sa2, MLCC_DTYPE_F32);
+        MLCCNDArray *gc = which ? to_device(NULL, 3, sc3, MLCC_DTYPE_F32) : to_device(NULL, 2, sc2, MLCC_DTYPE_F32);
+        MLCCNDArray *gw = to_device(hw, 2, sw, MLCC_DTYPE_F32);
+        const char *name = which ? "linear3" : "linear";
+        CHECK_MSG(call(m_lib, name, (MLCCNDArray *[]){ga, gw, gc}, 3) == 0, "%s", mlcc_last_error());
+        mlcc_ndarray_copy_to_bytes(gc, hc, sizeof(float) * m * nn);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < kk; k++) acc += (double)ha[i * kk + k] * hw[j * kk + k];
+                want[i * nn + j] = acc;
+            }
+        CHECK_MSG(max_rel_error(hc, want, m * nn) < 1e-5, "%s n=%lld", name, (long long)rows);
+        mlcc_ndarray_release(ga), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
+        free(ha), free(hw), free(hc), free(want);
+    }
+
+    if (rows == 7) {
+        /* a CPU tensor, a wrong shape: errors, never a launch on bad memory */
+        MLCCNDArray *cpu = mlcc_ndarray_empty(2, sh2, MLCC_DTYPE_F32, MLCC_CPU);
+        CHECK(call(m, "ew", (MLCCNDArray *[]){dx, cpu, dz}, 3) != 0);
+        CHECK_MSG(strstr(mlcc_last_error(), "CUDA device") != NULL, "%s", mlcc_last_error());
+        CHECK(call(m, "matmul", (MLCCNDArray *[]){dx, db, dz}, 3) != 0);
+        CHECK_MSG(strstr(mlcc_last_error(), "A.shape[1]") != NULL, "%s", mlcc_last_error());
+        mlcc_ndarray_release(cpu);
+    }
+    MLCCNDArray *all[] = {dx, dy, dw, dz, da, db, dt, dr};
+    for (int i = 0; i < 8; i++) mlcc_ndarray_release(all[i]);
+    free(x), free(y), free(w), free(z), free(a), free(b), free(ref);
+}
+
+static void test_run(void) {
+    mlcc_jit_module *m = mlcc_jit_build_cuda(funcs, NFUNCS);
+    CHECK_MSG(m != NULL, "%s", mlcc_last_error());
+    if (!m) return;
+    int64_t sizes[] = {1, 7, 33, 1000};
+    for (int i = 0; i < 4; i++) run_size(m, sizes[i]);
+    CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
+    mlcc_jit_free(m);
+}
+
+int main(void) {
+    if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
+    ir_scope_begin();
+    build_kernels();
+    if (schedule_all() == 0) {
+        test_nvrtc_compiles();
+        if (mlcc_cuda_available()) test_run();
+        else printf("running part skipped: %s\n", mlcc_cuda_status());
+    }
+    ir_scope_end();
+    return test_finish();
+}
