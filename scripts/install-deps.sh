@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev libssl-dev libedit-dev libopenblas-dev zlib1g-dev
   clang libclang-rt-14-dev
   python3 python3-jinja2 python3-jsonschema curl nodejs npm tmux
+  # the Vulkan backend: loader, headers, GLSL compiler, and lavapipe (Vulkan on the CPU) for CI
+  libvulkan1 libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-tools
 )
 
 missing=()

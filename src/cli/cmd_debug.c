@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "loader/safetensors.h"
 #include "models/model.h"
 #include "runtime/cuda.h"
@@ -19,8 +20,9 @@
 #include "support/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|auto] --out FILE.safetensors\n"
-               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|auto]\n"
+    fprintf(f, "usage: mlcc debug logits --model PATH --tokens ID,ID,... [--decode] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto] --out FILE.safetensors\n"
+               "       mlcc debug generate --model PATH --tokens ID,ID,... --max-tokens N [--stop-at-eos] [--device cpu|cuda|cuda:N|vulkan|vulkan:N|auto]\n"
+               "       mlcc debug random-model --config CONFIG.json --out DIR|FILE.gguf [...] (see its --help)\n"
                "\n"
                "PATH is a Hugging Face model folder (config.json + safetensors) or a .gguf file.\n"
                "logits writes the float32 tensor `logits` [T, vocab] (row i: after token i);\n"
@@ -90,6 +92,7 @@ int cmd_debug(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "random-model")) return cmd_debug_random_model(argc - 1, argv + 1);
     const char *what = argv[1], *model = NULL, *tokens = NULL, *out = NULL;
     long max_tokens = -1;
     int decode = 0, stop_at_eos = 0;

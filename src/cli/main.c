@@ -17,6 +17,7 @@ static const mlcc_command commands[] = {
     {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",
      cmd_show_demo},
+    {"bench", "measure prefill/decode speed, latency and memory against this machine's floors; bench serve", cmd_bench},
     {"debug", "run a model on token ids: logits to safetensors, or greedy ids (parity checks)", cmd_debug},
     {"download", "fetch HF://org/repo[@rev][/file.gguf] into the cache and print its path", cmd_download},
     {"cache", "list or remove downloaded models (list | rm org/repo | dir)", cmd_cache},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codegen/codegen_cuda.h"
+#include "codegen/codegen_vulkan.h"
 #include "codegen/jit.h"
 #include "codegen/library.h"
 #include "schedule/gpu_rules.h"
@@ -19,13 +20,18 @@ static int is_cuda(const char *target) {
     return target && strcmp(target, "cuda") == 0;
 }
 
+/* Targets whose kernels get the default GPU schedules (thread bindings). */
+static int is_gpu(const char *target) {
+    return is_cuda(target) || (target && strcmp(target, "vulkan") == 0);
+}
+
 /* default_schedule is the CPU's (tensorized CPU intrinsics); GPU targets get their own rules
  * after lowering. */
 static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
     mlcc_pass_manager pm;
     pm_init(&pm);
     for (int i = 0; pipeline[i]; i++)
-        if ((!is_cuda(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
+        if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);
             return NULL;
         }
@@ -47,10 +53,11 @@ static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, const c
     mlcc_ir_module *mod = run_pipeline(m, opt, target);
     if (!mod) return -1;
     if (mlcc_vm_lower(mod, low) != 0) return -1;
-    if (is_cuda(target))
+    if (is_gpu(target))
         for (int i = 0; i < low->nkernels; i++) {
             if (codegen_cuda_is_host_kernel(low->kernels[i])) continue;
-            mlcc_prim_func *f = gpu_default_schedule(low->kernels[i]);
+            mlcc_prim_func *f = is_cuda(target) ? gpu_default_schedule(low->kernels[i])
+                                                : gpu_default_schedule_portable(low->kernels[i]);
             if (!f) {
                 mlcc_vm_lowered_free(low);
                 return -1;
@@ -70,8 +77,8 @@ static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, const c
 
 char *mlcc_build_source_target(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
     if (!target) target = "c";
-    if (strcmp(target, "c") != 0 && strcmp(target, "cuda") != 0) {
-        mlcc_set_error("unknown target '%s' (known: c, cuda)", target);
+    if (strcmp(target, "c") != 0 && strcmp(target, "cuda") != 0 && strcmp(target, "vulkan") != 0) {
+        mlcc_set_error("unknown target '%s' (known: c, cuda, vulkan)", target);
         return NULL;
     }
     mlcc_vm_lowered low;
@@ -100,6 +107,22 @@ char *mlcc_build_cuda_kernel_source(const mlcc_ir_module *m, const mlcc_build_op
     return sb_detach(&dev);
 }
 
+char *mlcc_build_vulkan_glsl(const mlcc_ir_module *m, const mlcc_build_options *opt) {
+    mlcc_vm_lowered low;
+    json_t *meta = NULL;
+    if (lower(m, opt, "vulkan", &low, &meta) != 0) return NULL;
+    mlcc_strbuf lib = STRBUF_INIT, glsl = STRBUF_INIT;
+    int rc = codegen_vulkan(low.kernels, low.nkernels, &lib, &glsl);
+    sb_free(&lib);
+    json_decref(meta);
+    mlcc_vm_lowered_free(&low);
+    if (rc != 0) {
+        sb_free(&glsl);
+        return NULL;
+    }
+    return sb_detach(&glsl);
+}
+
 char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt) {
     return mlcc_build_source_target(m, opt, "c");
 }
@@ -123,7 +146,9 @@ MLCCVM *mlcc_build_vm_target(const mlcc_ir_module *m, const mlcc_build_options *
     mlcc_jit_module *jm = mlcc_jit_compile_source(src);
     free(src);
     if (!jm) return NULL;
-    DLDevice device = is_cuda(target) ? (DLDevice){kDLCUDA, 0} : MLCC_CPU;
+    DLDevice device = is_cuda(target) ? (DLDevice){kDLCUDA, 0}
+                      : is_gpu(target) ? (DLDevice){kDLVulkan, 0}
+                                       : MLCC_CPU;
     MLCCVM *vm = mlcc_vm_load_library(mlcc_jit_module_path(jm), device);
     mlcc_jit_free(jm); /* the VM keeps its own handle on the library */
     return vm;

@@ -29,6 +29,10 @@ MLCCVM *mlcc_build_vm_target(const mlcc_ir_module *m, const mlcc_build_options *
 /* The CUDA C++ source of every kernel of the module's cuda library (malloc'ed): what NVRTC
  * compiles at load; CI compiles it for sm_90 without a GPU. */
 char *mlcc_build_cuda_kernel_source(const mlcc_ir_module *m, const mlcc_build_options *opt);
+/* Target "vulkan": default GPU schedules, GLSL compute shaders (codegen_vulkan), the VM of
+ * mlcc_build_vm_target on vulkan:0. The GLSL of every kernel of the module's Vulkan library
+ * (malloc'ed), for inspection and compile-only tests. */
+char *mlcc_build_vulkan_glsl(const mlcc_ir_module *m, const mlcc_build_options *opt);
 
 /* The library's C source for the module (malloc'ed), or NULL + error. */
 char *mlcc_build_source(const mlcc_ir_module *m, const mlcc_build_options *opt);

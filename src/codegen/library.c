@@ -7,6 +7,7 @@
 
 #include "codegen/codegen_c.h"
 #include "codegen/codegen_cuda.h"
+#include "codegen/codegen_vulkan.h"
 #include "codegen/jit.h"
 #include "support/strbuf.h"
 
@@ -68,9 +69,10 @@ char *mlcc_library_source(const mlcc_library_spec *spec) {
 
 char *mlcc_library_source_target(const mlcc_library_spec *spec, const char *target) {
     mlcc_strbuf src = STRBUF_INIT;
-    int cuda = strcmp(target, "cuda") == 0;
-    if ((cuda ? codegen_cuda(spec->kernels, spec->nkernels, &src, NULL)
-              : codegen_c(spec->kernels, spec->nkernels, &src)) != 0) {
+    int cuda = strcmp(target, "cuda") == 0, vulkan = strcmp(target, "vulkan") == 0;
+    if ((cuda     ? codegen_cuda(spec->kernels, spec->nkernels, &src, NULL)
+         : vulkan ? codegen_vulkan(spec->kernels, spec->nkernels, &src, NULL)
+                  : codegen_c(spec->kernels, spec->nkernels, &src)) != 0) {
         sb_free(&src);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include "loader/gguf.h"
 #include "models/weight_store.h"
 #include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/file.h"
@@ -110,10 +111,25 @@ static int weights_to_device(mlcc_model *m) {
     return 0;
 }
 
-/* "cpu", "cuda", "cuda:N" -> a device (checked to exist for CUDA). */
+/* "vulkan", "vulkan:N" -> a device (checked to exist). */
+static int parse_vulkan_device(const char *s, DLDevice *out) {
+    const char *num = s[6] == ':' ? s + 7 : NULL;
+    if (s[6] && (!num || !*num)) return mlcc_set_error("unknown device '%s' (cpu, cuda, cuda:N, vulkan, vulkan:N)", s);
+    char *end = NULL;
+    long id = num ? strtol(num, &end, 10) : 0;
+    if (num && (*end || id < 0 || id > 64)) return mlcc_set_error("bad device number in '%s'", s);
+    if (!mlcc_vulkan_available()) return mlcc_set_error("device %s: %s", s, mlcc_vulkan_status());
+    if (id >= mlcc_vulkan_device_count())
+        return mlcc_set_error("device %s: there are %d Vulkan devices", s, mlcc_vulkan_device_count());
+    *out = (DLDevice){kDLVulkan, (int32_t)id};
+    return 0;
+}
+
+/* "cpu", "cuda", "cuda:N", "vulkan", "vulkan:N" -> a device (checked to exist). */
 static int parse_device(const char *s, DLDevice *out) {
     *out = MLCC_CPU;
     if (!s || !*s || strcmp(s, "cpu") == 0) return 0;
+    if (strncmp(s, "vulkan", 6) == 0) return parse_vulkan_device(s, out);
     if (strncmp(s, "cuda", 4) != 0 || (s[4] && (s[4] != ':' || !s[5])))
         return mlcc_set_error("unknown device '%s' (cpu, cuda, cuda:N)", s);
     char *end = NULL;
@@ -144,7 +160,8 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     if (rc == 0) {
         json_t *meta = model_library_metadata(m);
         mlcc_build_options opt = {meta, NULL, NULL};
-        m->vm = mlcc_build_vm_target(mod, &opt, m->device.device_type == kDLCUDA ? "cuda" : "c");
+        const char *target = m->device.device_type == kDLCUDA ? "cuda" : m->device.device_type == kDLVulkan ? "vulkan" : "c";
+        m->vm = mlcc_build_vm_target(mod, &opt, target);
         json_decref(meta);
         if (!m->vm) rc = mlcc_prefix_error("compiling %s", m->path);
     }

@@ -40,7 +40,7 @@ typedef struct mlcc_model_options {
                             * when set, override the mode's choices. NULL: the sizes alone */
     const char *quantization; /* weight scheme (quant/scheme.h: "q4f16_1", ...; NULL: q0f32, or
                                * the scheme a converted folder was made with) */
-    const char *device;    /* "cpu" (NULL) or "cuda" / "cuda:N": where the library runs and the
+    const char *device;    /* "cpu" (NULL), "cuda" / "cuda:N" or "vulkan" / "vulkan:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
 

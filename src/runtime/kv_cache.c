@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "runtime/device.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
@@ -76,6 +77,8 @@ static int zero_pages(MLCCNDArray *pages) {
     }
     if (pages->dl.device.device_type == kDLCUDA)
         return mlcc_cuda_memset(pages->dl.device.device_id, pages->dl.data, 0, n);
+    if (pages->dl.device.device_type == kDLVulkan)
+        return mlcc_vulkan_memset(pages->dl.device.device_id, pages->dl.data, 0, n);
     return mlcc_set_error("kv cache: cannot clear pages on this device");
 }
 
@@ -139,8 +142,8 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
         return mlcc_set_error("kv cache: num_pages %lld must be in [1, %d] for page_size %d",
                               (long long)cfg->num_pages, INT32_MAX / cfg->page_size,
                               cfg->page_size);
-    if (cfg->device.device_type != kDLCPU && cfg->device.device_type != kDLCUDA)
-        return mlcc_set_error("kv cache: only the CPU and CUDA devices are supported");
+    if (cfg->device.device_type != kDLCPU && cfg->device.device_type != kDLCUDA && cfg->device.device_type != kDLVulkan)
+        return mlcc_set_error("kv cache: only the CPU, CUDA and Vulkan devices are supported");
     if (!is_float_type(cfg->dtype)) return mlcc_set_error("kv cache: dtype must be a float type");
     if (cfg->kv_dtype.bits != 0 && !is_float_type(cfg->kv_dtype))
         return mlcc_set_error("kv cache: kv_dtype must be a float type");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -85,13 +86,25 @@ static int check_contract(MLCCModule *m) {
             return mlcc_set_error("the library runs on CUDA, but %s", mlcc_cuda_status());
         *cuda = mlcc_cuda_hooks();
     }
+    /* Vulkan libraries likewise (runtime/vulkan.h). */
+    const mlcc_vulkan_library_hooks **vulkan = dlsym(m->handle, "mlcc_library_vulkan");
+    if (vulkan) {
+        if (!mlcc_vulkan_available())
+            return mlcc_set_error("the library runs on Vulkan, but %s", mlcc_vulkan_status());
+        *vulkan = mlcc_vulkan_hooks();
+    }
     return 0;
 }
 
 /* Model libraries use OpenMP. If libgomp arrived only as their dependency, the dlclose of the
  * last one would unmap it while its idle worker threads still run inside it (a crash seen as
  * a segfault in a libgomp thread). Loading it once with RTLD_NODELETE pins it for the process. */
+/* Idle OpenMP threads sleep rather than spin (unless the user chose otherwise): between two
+ * kernels the VM, the engine and the runtime's own pool run serial host code, and spinning
+ * threads took the cores from them (a 2-core decode ran 3x slower; issue 10's measurement).
+ * libgomp reads the policy when it is loaded, so it is set before. */
 static void pin_openmp_runtime(void) {
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     dlopen("libgomp.so.1", RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
 }
 

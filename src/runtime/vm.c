@@ -121,10 +121,26 @@ static void set_reg(frame *fr, int r, MLCCValue v, int code) {
 static int run_function(MLCCVM *vm, int fi, const MLCCValue *args, const int *codes, int nargs,
                         MLCCValue *ret, int *ret_code);
 
+static int call_with(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr *in, frame *fr, MLCCValue *args, int *codes);
+
+/* Kernel calls take few arguments (stack arrays); a call of a graph function passes every
+ * weight, which can be hundreds. */
 static int call_instr(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr *in, frame *fr) {
+    if (in->nargs <= MLCC_MAX_ARGS) {
+        MLCCValue args[MLCC_MAX_ARGS];
+        int codes[MLCC_MAX_ARGS];
+        return call_with(vm, f, in, fr, args, codes);
+    }
+    MLCCValue *args = mlcc_xmalloc(sizeof(MLCCValue) * (size_t)in->nargs);
+    int *codes = mlcc_xmalloc(sizeof(int) * (size_t)in->nargs);
+    int rc = call_with(vm, f, in, fr, args, codes);
+    free(args);
+    free(codes);
+    return rc;
+}
+
+static int call_with(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr *in, frame *fr, MLCCValue *args, int *codes) {
     const mlcc_vm_exec *e = vm->exec;
-    MLCCValue args[MLCC_MAX_ARGS];
-    int codes[MLCC_MAX_ARGS];
     for (int i = 0; i < in->nargs; i++) {
         const mlcc_vm_arg *a = &in->args[i];
         switch (a->kind) {

@@ -27,6 +27,10 @@
 
 typedef enum { VM_OP_CALL, VM_OP_RET, VM_OP_GOTO, VM_OP_IF } mlcc_vm_opcode;
 
+/* Most arguments of one call instruction (a graph function called from another passes all of
+ * its weights). Calls of packed functions are still limited to MLCC_MAX_ARGS by their ABI. */
+#define MLCC_VM_MAX_CALL_ARGS 65536
+
 typedef enum {
     VM_ARG_REG,   /* value = register index */
     VM_ARG_IMM,   /* value = int64 immediate */

@@ -326,7 +326,8 @@ static int function_from_json(mlcc_vm_exec *e, json_t *jf, int fi) {
             json_t *args = json_object_get(ji, "args");
             if (!json_is_array(args)) return mlcc_set_error("%s: instruction %d: missing \"args\"", name, k);
             int nargs = (int)json_array_size(args);
-            if (nargs > MLCC_MAX_ARGS) return mlcc_set_error("%s: instruction %d: %d arguments (at most %d)", name, k, nargs, MLCC_MAX_ARGS);
+            if (nargs > MLCC_VM_MAX_CALL_ARGS)
+                return mlcc_set_error("%s: instruction %d: %d arguments (at most %d)", name, k, nargs, MLCC_VM_MAX_CALL_ARGS);
             mlcc_vm_arg *a = mlcc_xcalloc((size_t)(nargs ? nargs : 1), sizeof *a);
             for (int i = 0; i < nargs; i++) {
                 json_t *ja = json_array_get(args, i);

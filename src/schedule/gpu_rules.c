@@ -116,10 +116,21 @@ mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
     return gpu_default_schedule_ex(f, GPU_CROSS_THREAD_MIN_EXTENT);
 }
 
+static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent);
+
 mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent) {
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
     mlcc_prim_func *attention = gpu_schedule_attn_decode(f);
     if (attention) return attention;
+    return default_rules(f, cross_thread_min_extent);
+}
+
+mlcc_prim_func *gpu_default_schedule_portable(const mlcc_prim_func *f) {
+    if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
+    return default_rules(f, GPU_CROSS_THREAD_MIN_EXTENT);
+}
+
+static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent) {
     mlcc_prim_func *tasks = prim_func_copy(f);
     tasks->body = bind_task_loops(f->body);
     mlcc_schedule *s = sch_create(tasks);

@@ -37,6 +37,9 @@ mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_t
 /* The GPU form of gen_attn_decode's function (gpu_attention.c), or NULL when f is not one it
  * recognises (then the default rule applies). */
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f);
+/* The default rules without the decode-attention rewrite (which assumes 32-lane warp
+ * shuffles): for targets whose subgroup size is not known to be 32 (Vulkan). */
+mlcc_prim_func *gpu_default_schedule_portable(const mlcc_prim_func *f);
 /* Does f bind any loop to a GPU thread axis? */
 int gpu_func_has_thread_bindings(const mlcc_prim_func *f);
 

@@ -408,8 +408,8 @@ static int lower_binding(lower_ctx *c, const rx_binding *b) {
         if (callee->kind == RX_GLOBAL_VAR) {
             const irmod_entry *target = irmod_lookup(c->mod, callee->var.name);
             if (!target || target->kind != IRMOD_GRAPH) return fail(c, "a call of a global that is not a graph function");
-            mlcc_vm_arg args[MLCC_MAX_ARGS];
-            if (v->call.nargs > MLCC_MAX_ARGS) return fail(c, "too many arguments");
+            if (v->call.nargs > MLCC_VM_MAX_CALL_ARGS) return fail(c, "too many arguments");
+            mlcc_vm_arg *args = ir_alloc(sizeof(mlcc_vm_arg) * (size_t)(v->call.nargs ? v->call.nargs : 1));
             for (int i = 0; i < v->call.nargs; i++)
                 if (arg_of(c, v->call.args[i], &args[i])) return -1;
             int r = new_reg(c);

@@ -1,0 +1,1128 @@
+/* codegen_vulkan.c - TensorIR -> GLSL compute shaders + C host wrappers (see codegen_vulkan.h).
+ *
+ * Why GLSL and not SPIR-V directly: GLSL is text that tests and people can read, glslang
+ * turns it into SPIR-V, and the driver gets SPIR-V made by the
+ * compiler the runtime found (vulkan_pipeline.c compiles at the first call and caches on disk).
+ * Emitting SPIR-V by hand would need an SSA builder, structured control flow and an optimiser
+ * of our own, for nothing a model library can see.
+ *
+ * The analysis of a kernel (its buffers, scalars and launch extents), the split of a lowered
+ * function into kernels and the host wrappers follow codegen_cuda.c (copied, since that file
+ * keeps them static); the kernel text differs: one storage buffer per tensor (binding i, the
+ * element offset of a view in the push constants), scalars in the push-constant block,
+ * gl_WorkGroupID / gl_LocalInvocationID for blockIdx / threadIdx with the workgroup size a
+ * specialization constant, `shared` arrays at file scope, barrier() for __syncthreads(). */
+#include "codegen/codegen_vulkan.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arith/analyzer.h"
+#include "codegen/codegen_c.h"
+#include "codegen/codegen_cuda.h"
+#include "codegen/jit.h"
+#include "ir/functor.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "support/vec.h"
+#include "transform/lower_tir.h"
+
+static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
+                                           "threadIdx.x", "threadIdx.y", "threadIdx.z"};
+
+typedef MLCC_VEC(mlcc_expr *) expr_vec;
+typedef MLCC_VEC(mlcc_buffer *) buffer_vec;
+
+typedef struct kernel_info {
+    buffer_vec buffers;  /* global buffers it touches, first use first: binding i */
+    expr_vec scalars;    /* vars it reads that it does not define: push constants */
+    expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
+    mlcc_u64map defined; /* loop vars and in-kernel buffers */
+    mlcc_u64map seen;    /* buffers/vars already listed */
+    int uses_shared;
+} kernel_info;
+
+typedef struct cgen {
+    mlcc_strbuf *out; /* the kernel's GLSL or the host's C */
+    int indent;
+    mlcc_u64map names; /* var/buffer -> identifier, per function */
+    mlcc_strmap used;
+    const char *func_name;
+    int failed;
+    int device;            /* emitting GLSL */
+    kernel_info *kernel;   /* the kernel being emitted */
+    int thread_dependent;  /* inside control flow that differs between threads of a workgroup */
+    int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
+    mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
+} cgen;
+
+static void emit_expr(cgen *g, const mlcc_expr *e);
+static void emit_stmt(cgen *g, const mlcc_stmt *s);
+
+static int fail(cgen *g, const char *what, const char *detail) {
+    if (!g->failed) mlcc_set_error("codegen_vulkan: function '%s': %s%s", g->func_name, what, detail);
+    g->failed = 1;
+    return -1;
+}
+
+static const char *cname(cgen *g, const void *node, const char *base) {
+    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
+    if (e) return e->value.p;
+    char clean[128];
+    size_t k = 0;
+    for (const char *p = base; *p && k < sizeof clean - 8; p++)
+        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
+    clean[k] = '\0';
+    /* GLSL reserves names starting gl_ and containing "__" */
+    for (char *p; (p = strstr(clean, "__"));) memmove(p, p + 1, strlen(p));
+    k = strlen(clean);
+    if (k == 0 || isdigit((unsigned char)clean[0]) || strncmp(clean, "gl_", 3) == 0 || clean[0] == '_') {
+        memmove(clean + 2, clean, k + 1);
+        clean[0] = 'v';
+        clean[1] = clean[2] == '_' ? 'v' : '_';
+    }
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s", clean);
+    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
+    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
+    u64map_set_p(&g->names, node, ue->key);
+    return ue->key;
+}
+
+/* C type on the host, GLSL type in a kernel (NULL there for what GLSL cannot store here). */
+static const char *ctype(cgen *g, mlcc_dtype t) {
+    char tb[24];
+    if (g->device) {
+        if (dtype_is_bool(t)) return "bool";
+        if (t.code == DT_INT && t.bits == 32) return "int";
+        if (t.code == DT_INT && t.bits == 64) return "int64_t";
+        if (t.code == DT_UINT && t.bits == 32) return "uint";
+        if (t.code == DT_UINT && t.bits == 64) return "uint64_t";
+        if (t.code == DT_FLOAT && t.bits == 32) return "float";
+        if (t.code == DT_FLOAT && t.bits == 64) return "double";
+        fail(g, "type not supported on Vulkan yet: ", dtype_str(t, tb));
+        return "float";
+    }
+    if (dtype_is_bool(t)) return "uint8_t";
+    switch (t.code) {
+    case DT_INT: return t.bits == 8 ? "int8_t" : t.bits == 16 ? "int16_t" : t.bits == 32 ? "int32_t" : "int64_t";
+    case DT_UINT: return t.bits == 8 ? "uint8_t" : t.bits == 16 ? "uint16_t" : t.bits == 32 ? "uint32_t" : "uint64_t";
+    case DT_FLOAT: return t.bits == 16 ? "uint16_t" : t.bits == 32 ? "float" : "double";
+    case DT_BFLOAT: return "uint16_t";
+    default: return "void *";
+    }
+}
+
+static void line(cgen *g) {
+    sb_append_char(g->out, '\n');
+    sb_indent(g->out, g->indent * 4);
+}
+
+/* ---- expressions ---- */
+
+static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
+    int f64 = t.bits == 64;
+    if (g->device) {
+        if (isinf(v) || isnan(v)) {
+            const char *bits = isnan(v) ? "0x7fc00000u" : v < 0 ? "0xff800000u" : "0x7f800000u";
+            sb_printf(g->out, "%s(uintBitsToFloat(%s))", f64 ? "double" : "", bits);
+            return;
+        }
+        char buf[64];
+        snprintf(buf, sizeof buf, f64 ? "%.17g" : "%.9g", v);
+        if (!strpbrk(buf, ".eE")) strcat(buf, ".0");
+        sb_printf(g->out, "%s%s", buf, f64 ? "lf" : "");
+        return;
+    }
+    if (isinf(v)) sb_printf(g->out, "%s(%s1.0 / 0.0)", f64 ? "(double)" : "(float)", v < 0 ? "-" : "");
+    else if (isnan(v)) sb_append(g->out, f64 ? "(0.0 / 0.0)" : "(float)(0.0 / 0.0)");
+    else if (f64) sb_printf(g->out, "%.17g", v);
+    else {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.9g", v);
+        if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+        sb_printf(g->out, "%sf", buf);
+    }
+}
+
+static void emit_int_const(cgen *g, const mlcc_expr *e) {
+    long long v = (long long)e->int_value;
+    if (dtype_is_bool(e->dtype)) {
+        sb_append(g->out, g->device ? (v ? "true" : "false") : (v ? "1" : "0"));
+        return;
+    }
+    if (!g->device) {
+        if (e->int_value == INT64_MIN) sb_append(g->out, "(-9223372036854775807LL - 1)");
+        else sb_printf(g->out, "((%s)%lldLL)", ctype(g, e->dtype), v);
+        return;
+    }
+    const char *t = ctype(g, e->dtype);
+    if (e->int_value == INT64_MIN) sb_append(g->out, "(-9223372036854775807l - 1l)");
+    else if (strcmp(t, "int64_t") == 0) sb_printf(g->out, "%s%lldl%s", v < 0 ? "(" : "", v, v < 0 ? ")" : "");
+    else if (strcmp(t, "uint64_t") == 0) sb_printf(g->out, "%lluul", (unsigned long long)v);
+    else if (strcmp(t, "uint") == 0) sb_printf(g->out, "%lluu", (unsigned long long)(uint32_t)v);
+    else sb_printf(g->out, "%s%lld%s", v < 0 ? "(" : "", v, v < 0 ? ")" : "");
+}
+
+static void emit_args(cgen *g, const char *fn, mlcc_expr *const *args, int n) {
+    sb_printf(g->out, "%s(", fn);
+    for (int i = 0; i < n; i++) {
+        if (i) sb_append(g->out, ", ");
+        emit_expr(g, args[i]);
+    }
+    sb_append_char(g->out, ')');
+}
+
+static void emit_call(cgen *g, const mlcc_expr *e) {
+    const char *op = e->call.op;
+    if (!g->device) {
+        fail(g, "an intrinsic in host code: ", op);
+        return;
+    }
+    if (!dtype_is_float(e->dtype)) {
+        if (strcmp(op, "abs") == 0 || strcmp(op, "fabs") == 0) {
+            emit_args(g, "mlcc_abs", e->call.args, 1);
+            return;
+        }
+        fail(g, "intrinsic on a non-float type: ", op);
+        return;
+    }
+    if (e->dtype.bits == 64) {
+        /* GLSL has exp, sin, ... for float only: computed in float (rope tables' angles keep
+         * about 1e-7 relative error) */
+        mlcc_expr narrow = *e;
+        narrow.dtype = DT_F32;
+        mlcc_expr *args[8];
+        mlcc_expr casts[8];
+        if (e->call.nargs > 8) {
+            fail(g, "an intrinsic with more than 8 arguments: ", op);
+            return;
+        }
+        for (int i = 0; i < e->call.nargs; i++) {
+            casts[i] = (mlcc_expr){0};
+            casts[i].kind = EXPR_CAST;
+            casts[i].dtype = DT_F32;
+            casts[i].un.a = e->call.args[i];
+            args[i] = &casts[i];
+        }
+        narrow.call.args = args;
+        sb_append(g->out, "double(");
+        emit_call(g, &narrow);
+        sb_append_char(g->out, ')');
+        return;
+    }
+    if (strcmp(op, "rsqrt") == 0 || strcmp(op, "sigmoid") == 0) {
+        /* 1 / sqrt rather than inversesqrt: the CPU computes it so, and parity tests compare */
+        int sig = op[0] == 's';
+        sb_append(g->out, sig ? "(1.0 / (1.0 + exp(-(" : "(1.0 / sqrt(");
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, sig ? "))))" : "))");
+        return;
+    }
+    static const char *const map[][2] = {
+        {"exp", "exp"},     {"log", "log"},         {"sqrt", "sqrt"},   {"tanh", "mlcc_tanh"}, {"erf", "mlcc_erf"},
+        {"pow", "pow"},     {"fabs", "abs"},        {"exp2", "exp2"},   {"floor", "floor"},    {"ceil", "ceil"},
+        {"round", "mlcc_round"}, {"sin", "sin"},    {"cos", "cos"},     {"log2", "log2"},      {"trunc", "trunc"},
+        {"fmod", "mlcc_fmod"}, {NULL, NULL}};
+    for (int i = 0; map[i][0]; i++)
+        if (strcmp(op, map[i][0]) == 0) {
+            emit_args(g, map[i][1], e->call.args, e->call.nargs);
+            return;
+        }
+    fail(g, "unknown intrinsic ", op);
+}
+
+/* The flat element offset of indices into a compact row-major buffer. */
+static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    mlcc_expr *idx = ir_int(0);
+    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
+    return arith_simplify_expr(idx);
+}
+
+static int is_global_scope(const mlcc_buffer *b) {
+    return !b->scope || !*b->scope || strcmp(b->scope, "global") == 0;
+}
+
+/* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
+static void emit_access(cgen *g, const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    const char *name = cname(g, b, b->name);
+    if (g->device && is_global_scope(b)) sb_printf(g->out, "%s.d[int(pc.o_%s) + int(", name, name);
+    else sb_printf(g->out, "%s[%s", name, g->device ? "int(" : "");
+    emit_expr(g, flat_index(b, indices, nidx));
+    sb_append(g->out, g->device ? ")]" : "]");
+}
+
+static void emit_cast(cgen *g, const mlcc_expr *e) {
+    mlcc_dtype to = e->dtype, from = e->un.a->dtype;
+    if (dtype_is_bool(to) && !dtype_is_bool(from)) {
+        sb_append(g->out, "((");
+        emit_expr(g, e->un.a);
+        sb_printf(g->out, ") != %s(0))", g->device ? ctype(g, from) : "");
+        return;
+    }
+    if (g->device) sb_printf(g->out, "%s(", ctype(g, to));
+    else sb_printf(g->out, "((%s)", ctype(g, to));
+    emit_expr(g, e->un.a);
+    sb_append_char(g->out, ')');
+}
+
+static void emit_binary_fn(cgen *g, const char *fn, const mlcc_expr *e) {
+    sb_printf(g->out, "%s(", fn);
+    emit_expr(g, e->bin.a);
+    sb_append(g->out, ", ");
+    emit_expr(g, e->bin.b);
+    sb_append_char(g->out, ')');
+}
+
+static void emit_expr(cgen *g, const mlcc_expr *e) {
+    if (e->dtype.lanes > 1) {
+        fail(g, "vector expressions are not supported yet", "");
+        return;
+    }
+    switch (e->kind) {
+    case EXPR_INT: emit_int_const(g, e); return;
+    case EXPR_FLOAT: emit_float_const(g, e->float_value, e->dtype); return;
+    case EXPR_VAR: sb_append(g->out, cname(g, e, e->var.name)); return;
+    case EXPR_NOT:
+        sb_append(g->out, "(!");
+        emit_expr(g, e->un.a);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CAST: emit_cast(g, e); return;
+    case EXPR_SELECT:
+        sb_append_char(g->out, '(');
+        emit_expr(g, e->select.cond);
+        sb_append(g->out, " ? ");
+        emit_expr(g, e->select.t);
+        sb_append(g->out, " : ");
+        emit_expr(g, e->select.f);
+        sb_append_char(g->out, ')');
+        return;
+    case EXPR_CALL: emit_call(g, e); return;
+    case EXPR_LOAD: emit_access(g, e->load.buffer, e->load.indices, e->load.nidx); return;
+    case EXPR_RAMP:
+    case EXPR_BROADCAST: fail(g, "vector construct in scalar code", ""); return;
+    case EXPR_MIN:
+    case EXPR_MAX:
+        if (g->device) {
+            emit_binary_fn(g, e->kind == EXPR_MIN ? "mlcc_min" : "mlcc_max", e);
+        } else {
+            const char *suffix = dtype_is_float(e->dtype) ? (e->dtype.bits == 64 ? "f64" : "f32") : "i64";
+            char fn[32];
+            snprintf(fn, sizeof fn, "mlcc_%s_%s", e->kind == EXPR_MIN ? "min" : "max", suffix);
+            emit_binary_fn(g, fn, e);
+        }
+        return;
+    case EXPR_FLOORDIV:
+    case EXPR_FLOORMOD:
+        if (g->device) {
+            emit_binary_fn(g, e->kind == EXPR_FLOORDIV ? "mlcc_floordiv" : "mlcc_floormod", e);
+        } else {
+            const char *suffix = dtype_is_float(e->dtype) ? (e->dtype.bits == 64 ? "f64" : "f32") : "i64";
+            char fn[32];
+            snprintf(fn, sizeof fn, "mlcc_%s_%s", e->kind == EXPR_FLOORDIV ? "floordiv" : "floormod", suffix);
+            emit_binary_fn(g, fn, e);
+        }
+        return;
+    default: break;
+    }
+    if (e->kind == EXPR_MOD && (g->device || dtype_is_float(e->dtype))) {
+        /* GLSL leaves % of negative operands undefined: C's truncated remainder by hand */
+        emit_binary_fn(g, g->device ? "mlcc_mod" : e->dtype.bits == 64 ? "fmod" : "fmodf", e);
+        return;
+    }
+    static const char *ops[EXPR_KIND_COUNT] = {
+        [EXPR_ADD] = " + ", [EXPR_SUB] = " - ", [EXPR_MUL] = " * ", [EXPR_DIV] = " / ",
+        [EXPR_MOD] = " % ", [EXPR_EQ] = " == ", [EXPR_NE] = " != ", [EXPR_LT] = " < ",
+        [EXPR_LE] = " <= ", [EXPR_GT] = " > ", [EXPR_GE] = " >= ", [EXPR_AND] = " && ",
+        [EXPR_OR] = " || "};
+    if (!ops[e->kind]) {
+        fail(g, "unsupported expression kind", "");
+        return;
+    }
+    int compare = expr_is_compare(e->kind) || e->kind == EXPR_AND || e->kind == EXPR_OR;
+    /* host: narrow integer arithmetic is computed in the type itself, as TIR defines it */
+    int cast = !g->device && !compare && !(dtype_is_int(e->dtype) && e->dtype.bits == 64);
+    if (cast) sb_printf(g->out, "(%s)", ctype(g, e->dtype));
+    sb_append_char(g->out, '(');
+    emit_expr(g, e->bin.a);
+    sb_append(g->out, ops[e->kind]);
+    emit_expr(g, e->bin.b);
+    sb_append_char(g->out, ')');
+}
+
+/* ---- kernel analysis: parameters and launch extents ---- */
+
+static int is_thread_tag(const char *tag, int *axis) {
+    for (int i = 0; i < 6; i++)
+        if (tag && strcmp(tag, thread_tags[i]) == 0) {
+            if (axis) *axis = i;
+            return 1;
+        }
+    return 0;
+}
+
+
+static void note_buffer(kernel_info *k, mlcc_buffer *b);
+
+static int collect_expr(ir_visitor *v, mlcc_expr *e) {
+    kernel_info *k = v->ctx;
+    if (e->kind == EXPR_VAR) {
+        uint64_t key = (uint64_t)(uintptr_t)e;
+        if (!u64map_find(&k->defined, key) && !u64map_find(&k->seen, key)) {
+            u64map_upsert(&k->seen, key, NULL);
+            vec_push(&k->scalars, e);
+        }
+    } else if (e->kind == EXPR_LOAD) {
+        note_buffer(k, e->load.buffer);
+    }
+    return 1;
+}
+
+static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
+    kernel_info *k = v->ctx;
+    switch (s->kind) {
+    case STMT_FOR: {
+        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->for_.var, NULL);
+        int axis;
+        if (s->for_.kind == FOR_THREAD_BINDING && is_thread_tag(s->for_.thread_tag, &axis)) {
+            mlcc_expr *ext = arith_simplify_expr(s->for_.extent);
+            int dup = 0;
+            for (size_t i = 0; i < k->extents[axis].len; i++) dup |= arith_expr_equal(k->extents[axis].data[i], ext);
+            if (!dup) vec_push(&k->extents[axis], ext);
+        }
+        break;
+    }
+    case STMT_ALLOCATE:
+        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
+        if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
+        break;
+    case STMT_STORE: note_buffer(k, s->store.buffer); break;
+    default: break;
+    }
+    return 1;
+}
+
+static void note_buffer(kernel_info *k, mlcc_buffer *b) {
+    uint64_t key = (uint64_t)(uintptr_t)b;
+    if (u64map_find(&k->defined, key) || u64map_find(&k->seen, key)) return;
+    u64map_upsert(&k->seen, key, NULL);
+    vec_push(&k->buffers, b);
+    /* the flattened index reads the shape */
+    ir_visitor v = {collect_expr, collect_stmt, k};
+    for (int d = 0; d < b->ndim; d++) ir_visit_expr(&v, b->shape[d]);
+}
+
+static void kernel_info_free(kernel_info *k) {
+    vec_free(&k->buffers);
+    vec_free(&k->scalars);
+    for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
+    u64map_free(&k->defined);
+    u64map_free(&k->seen);
+}
+
+/* ---- kernel statements ---- */
+
+/* Which accesses to shared memory a statement makes. */
+enum { SHARED_READS = 1, SHARED_WRITES = 2 };
+
+static int is_shared(const mlcc_buffer *b) {
+    return b->scope && strcmp(b->scope, "shared") == 0;
+}
+
+static int probe_expr(ir_visitor *v, mlcc_expr *e) {
+    int *found = v->ctx;
+    if (e->kind == EXPR_LOAD && is_shared(e->load.buffer)) *found |= SHARED_READS;
+    return 1;
+}
+
+static int probe_stmt(ir_visitor *v, mlcc_stmt *s) {
+    int *found = v->ctx;
+    if (s->kind == STMT_STORE && is_shared(s->store.buffer)) *found |= SHARED_WRITES;
+    return 1;
+}
+
+static int shared_access(mlcc_stmt *s) {
+    int found = 0;
+    ir_visitor v = {probe_expr, probe_stmt, &found};
+    ir_visit_stmt(&v, s);
+    return found;
+}
+
+/* A barrier between a and b: b reads what a wrote, or overwrites what a read. */
+static int needs_barrier(int a, int b) {
+    return ((a & SHARED_WRITES) && (b & SHARED_READS)) || ((a & SHARED_READS) && (b & SHARED_WRITES));
+}
+
+static void emit_sync(cgen *g) {
+    if (g->thread_dependent) return; /* a barrier some invocations skip would hang the workgroup */
+    sb_append(g->out, "memoryBarrierShared(); barrier();");
+    line(g);
+}
+
+/* Constant element count of a buffer, or -1. */
+static int64_t const_elems(const mlcc_buffer *b) {
+    int64_t n = 1;
+    for (int d = 0; d < b->ndim; d++) {
+        mlcc_expr *s = arith_simplify_expr(b->shape[d]);
+        if (s->kind != EXPR_INT) return -1;
+        n *= s->int_value;
+    }
+    return n;
+}
+
+enum { LOCAL_ARRAY_LIMIT = 32 * 1024 };
+
+static void emit_device_allocate(cgen *g, const mlcc_stmt *s) {
+    const mlcc_buffer *b = s->alloc.buffer;
+    int64_t n = const_elems(b);
+    int shared = b->scope && strcmp(b->scope, "shared") == 0;
+    if (n < 0 || n * dtype_bytes(b->dtype) > LOCAL_ARRAY_LIMIT) {
+        fail(g, "an allocation inside a kernel needs a constant size of at most 32 KiB: ", b->name);
+        return;
+    }
+    const char *name = cname(g, b, b->name);
+    if (shared) /* GLSL declares shared arrays at file scope */
+        sb_printf(g->shared_decls, "shared %s %s[%lld];\n", ctype(g, b->dtype), name, (long long)(n > 0 ? n : 1));
+    else {
+        sb_printf(g->out, "%s %s[%lld];", ctype(g, b->dtype), name, (long long)(n > 0 ? n : 1));
+        line(g);
+    }
+    emit_stmt(g, s->alloc.body);
+}
+
+/* A loop bound to a launch axis: its var is the axis index; guarded when the launch covers
+ * more than this loop (another loop on the axis is longer). */
+static void emit_thread_loop(cgen *g, const mlcc_stmt *s, int axis) {
+    const char *v = cname(g, s->for_.var, s->for_.var->var.name);
+    static const char *const builtin[6] = {"gl_WorkGroupID.x", "gl_WorkGroupID.y", "gl_WorkGroupID.z",
+                                           "gl_LocalInvocationID.x", "gl_LocalInvocationID.y", "gl_LocalInvocationID.z"};
+    const char *index = axis == 0 && g->fold_x ? "mlcc_bx" : builtin[axis];
+    const char *t = ctype(g, s->for_.var->dtype);
+    sb_printf(g->out, "{ const %s %s = %s(%s) + ", t, v, t, index);
+    emit_expr(g, s->for_.min);
+    sb_append(g->out, ";");
+    int guarded = g->kernel->extents[axis].len > 1;
+    int was = g->thread_dependent;
+    if (guarded) {
+        sb_printf(g->out, " if (%s < ", v);
+        emit_expr(g, ir_add(s->for_.min, s->for_.extent));
+        sb_append(g->out, ") {");
+        if (axis >= 3) g->thread_dependent = 1;
+    }
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->for_.body);
+    g->indent--;
+    line(g);
+    sb_append(g->out, guarded ? "} }" : "}");
+    g->thread_dependent = was;
+}
+
+static void emit_for(cgen *g, const mlcc_stmt *s) {
+    int axis;
+    if (s->for_.kind == FOR_THREAD_BINDING) {
+        if (!is_thread_tag(s->for_.thread_tag, &axis)) {
+            fail(g, "unsupported thread binding ", s->for_.thread_tag);
+            return;
+        }
+        emit_thread_loop(g, s, axis);
+        return;
+    }
+    const char *v = cname(g, s->for_.var, s->for_.var->var.name);
+    int was = g->thread_dependent;
+    sb_printf(g->out, "for (%s %s = ", ctype(g, s->for_.var->dtype), v);
+    emit_expr(g, s->for_.min);
+    sb_printf(g->out, "; %s < ", v);
+    emit_expr(g, ir_add(s->for_.min, s->for_.extent));
+    sb_printf(g->out, "; ++%s) {", v);
+    g->indent++;
+    line(g);
+    emit_stmt(g, s->for_.body);
+    /* the next iteration overwrites shared memory that this one may still be reading */
+    if (g->kernel->uses_shared && needs_barrier(shared_access(s->for_.body), shared_access(s->for_.body))) {
+        line(g);
+        emit_sync(g);
+    }
+    g->indent--;
+    line(g);
+    sb_append_char(g->out, '}');
+    g->thread_dependent = was;
+}
+
+static void emit_seq(cgen *g, const mlcc_stmt *s) {
+    for (int i = 0; i < s->seq.n; i++) {
+        if (i) line(g);
+        if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
+            emit_sync(g);
+        emit_stmt(g, s->seq.stmts[i]);
+    }
+}
+
+static void emit_stmt(cgen *g, const mlcc_stmt *s) {
+    if (!s) {
+        sb_append_char(g->out, ';');
+        return;
+    }
+    switch (s->kind) {
+    case STMT_FOR: emit_for(g, s); return;
+    case STMT_STORE:
+        emit_access(g, s->store.buffer, s->store.indices, s->store.nidx);
+        sb_append(g->out, " = ");
+        emit_expr(g, s->store.value);
+        sb_append_char(g->out, ';');
+        return;
+    case STMT_ALLOCATE: emit_device_allocate(g, s); return;
+    case STMT_IF: {
+        int was = g->thread_dependent;
+        g->thread_dependent = 1; /* conservatively: the condition may differ between invocations */
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        line(g);
+        emit_stmt(g, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append_char(g->out, '}');
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            line(g);
+            emit_stmt(g, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append_char(g->out, '}');
+        }
+        g->thread_dependent = was;
+        return;
+    }
+    case STMT_SEQ: emit_seq(g, s); return;
+    case STMT_EVALUATE:
+        /* TIR's intrinsics have no side effects GLSL could keep */
+        sb_append(g->out, "/* evaluate */");
+        return;
+    case STMT_BLOCK_REALIZE: fail(g, "a block survived lowering", ""); return;
+    }
+}
+
+/* ---- kernels and host code ---- */
+
+typedef struct emitter {
+    cgen host;            /* writes the host wrapper */
+    mlcc_strbuf *sources; /* the GLSL of every kernel, as C string constants */
+    mlcc_strbuf *glsl_all; /* the same, plain (for inspection), or NULL */
+    const mlcc_prim_func *func;
+    buffer_vec workspaces; /* global allocations of the function, in order */
+    int nkernels;
+    int failed;
+} emitter;
+
+/* GLSL that every kernel starts with: C semantics for what GLSL defines otherwise. */
+static const char glsl_prelude[] =
+    "#version 450\n"
+    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n"
+    "layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;\n"
+    "int64_t mlcc_mod(int64_t a, int64_t b) { return a - (a / b) * b; }\n"
+    "int mlcc_mod(int a, int b) { return a - (a / b) * b; }\n"
+    "float mlcc_mod(float a, float b) { return a - b * trunc(a / b); }\n"
+    "float mlcc_fmod(float a, float b) { return a - b * trunc(a / b); }\n"
+    "int64_t mlcc_floordiv(int64_t a, int64_t b) { int64_t q = a / b; return (mlcc_mod(a, b) != 0l && ((a < 0l) != (b < 0l))) ? q - 1l : q; }\n"
+    "int64_t mlcc_floormod(int64_t a, int64_t b) { int64_t m = mlcc_mod(a, b); return (m != 0l && ((m < 0l) != (b < 0l))) ? m + b : m; }\n"
+    "int mlcc_floordiv(int a, int b) { int q = a / b; return (mlcc_mod(a, b) != 0 && ((a < 0) != (b < 0))) ? q - 1 : q; }\n"
+    "int mlcc_floormod(int a, int b) { int m = mlcc_mod(a, b); return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }\n"
+    "float mlcc_floordiv(float a, float b) { return floor(a / b); }\n"
+    "float mlcc_floormod(float a, float b) { return a - floor(a / b) * b; }\n"
+    "int64_t mlcc_min(int64_t a, int64_t b) { return a < b ? a : b; }\n"
+    "int64_t mlcc_max(int64_t a, int64_t b) { return a > b ? a : b; }\n"
+    "int mlcc_min(int a, int b) { return a < b ? a : b; }\n"
+    "int mlcc_max(int a, int b) { return a > b ? a : b; }\n"
+    "float mlcc_min(float a, float b) { return a < b ? a : b; }\n"
+    "float mlcc_max(float a, float b) { return a > b ? a : b; }\n"
+    "double mlcc_min(double a, double b) { return a < b ? a : b; }\n"
+    "double mlcc_max(double a, double b) { return a > b ? a : b; }\n"
+    "int64_t mlcc_abs(int64_t a) { return a < 0l ? -a : a; }\n"
+    "int mlcc_abs(int a) { return a < 0 ? -a : a; }\n"
+    "float mlcc_round(float x) { return sign(x) * floor(abs(x) + 0.5); }\n"
+    /* tanh through exp overflows to inf/inf for large x; clamp where it is +-1 in float */
+    "float mlcc_tanh(float x) { return tanh(clamp(x, -15.0, 15.0)); }\n"
+    /* erf: Abramowitz & Stegun 7.1.26 (error below 1.5e-7) */
+    "float mlcc_erf(float x) { float t = 1.0 / (1.0 + 0.3275911 * abs(x));\n"
+    "    float y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);\n"
+    "    return sign(x) * y; }\n";
+
+/* The GLSL of the kernel for statement s; fills k. The push block starts with one uint per
+ * buffer (its element offset) and the x grid, which the runtime writes; scalars follow at
+ * their natural alignment (*push_offsets, *push_bytes). */
+static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, const char *kname, mlcc_strbuf *glsl,
+                            int fold_x, uint32_t *push_offsets, uint32_t *push_bytes) {
+    cgen *h = &em->host;
+    mlcc_strbuf body = STRBUF_INIT, shared = STRBUF_INIT;
+    cgen dg = {0};
+    dg.out = &body;
+    dg.names = h->names; /* one naming for host and device: parameters keep their names */
+    dg.used = h->used;
+    dg.func_name = h->func_name;
+    dg.device = 1;
+    dg.kernel = k;
+    dg.fold_x = fold_x;
+    dg.shared_decls = &shared;
+    dg.indent = 1;
+    line(&dg);
+    for (size_t i = 0; i < k->scalars.len; i++) {
+        mlcc_expr *v = k->scalars.data[i];
+        const char *n = cname(&dg, v, v->var.name);
+        sb_printf(&body, "const %s %s = pc.%s;", ctype(&dg, v->dtype), n, n);
+        line(&dg);
+    }
+    if (fold_x) {
+        /* x workgroups past the launch's (its fold into y rounds up) do nothing */
+        sb_append(&body, "const uint mlcc_bx = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;");
+        line(&dg);
+        sb_append(&body, "if (mlcc_bx >= pc.mlcc_gx) return;");
+        line(&dg);
+    }
+    emit_stmt(&dg, s);
+    sb_append(glsl, glsl_prelude);
+    for (size_t i = 0; i < k->buffers.len; i++) {
+        mlcc_buffer *b = k->buffers.data[i];
+        const char *n = cname(&dg, b, b->name);
+        sb_printf(glsl, "layout(std430, set = 0, binding = %zu) buffer Buf%zu { %s d[]; } %s;\n", i, i,
+                  ctype(&dg, b->dtype), n);
+    }
+    sb_append(glsl, "layout(push_constant) uniform Push {\n");
+    uint32_t off = 0;
+    for (size_t i = 0; i < k->buffers.len; i++, off += 4)
+        sb_printf(glsl, "    layout(offset = %u) uint o_%s;\n", off, cname(&dg, k->buffers.data[i], k->buffers.data[i]->name));
+    sb_printf(glsl, "    layout(offset = %u) uint mlcc_gx;\n", off);
+    off += 4;
+    for (size_t i = 0; i < k->scalars.len; i++) {
+        mlcc_expr *v = k->scalars.data[i];
+        uint32_t size = (uint32_t)dtype_bytes(v->dtype);
+        if (size < 4) size = 4;
+        off = (off + size - 1) / size * size;
+        push_offsets[i] = off;
+        sb_printf(glsl, "    layout(offset = %u) %s %s;\n", off, ctype(&dg, v->dtype), cname(&dg, v, v->var.name));
+        off += size;
+    }
+    *push_bytes = (off + 7) / 8 * 8;
+    sb_append(glsl, "} pc;\n");
+    sb_append(glsl, sb_cstr(&shared));
+    sb_printf(glsl, "/* %s */\nvoid main() {", kname);
+    sb_append(glsl, sb_cstr(&body));
+    sb_append(glsl, "\n}\n");
+    sb_free(&body);
+    sb_free(&shared);
+    h->names = dg.names;
+    h->used = dg.used;
+    if (dg.failed) h->failed = 1;
+    return dg.failed ? -1 : 0;
+}
+
+typedef struct var_probe {
+    const mlcc_u64map *defined;
+    int found;
+} var_probe;
+
+static int probe_var(ir_visitor *v, mlcc_expr *e) {
+    var_probe *p = v->ctx;
+    if (e->kind == EXPR_VAR && u64map_find(p->defined, (uint64_t)(uintptr_t)e)) p->found = 1;
+    return !p->found;
+}
+
+static int uses_defined_var(mlcc_expr *e, const mlcc_u64map *defined) {
+    var_probe p = {defined, 0};
+    ir_visitor v = {probe_var, NULL, &p};
+    ir_visit_expr(&v, e);
+    return p.found;
+}
+
+/* A C string literal for the kernel source, in bounded lines. */
+static void append_c_string(mlcc_strbuf *out, const char *s) {
+    sb_append(out, "\"");
+    int col = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') sb_printf(out, "\\%c", *p), col += 2;
+        else if (*p == '\n') sb_append(out, "\\n\"\n    \""), col = 0;
+        else if (*p < 32 || *p >= 127 || *p == '?') sb_printf(out, "\\%03o", *p), col += 4;
+        else sb_append_char(out, (char)*p), col++;
+        if (col >= 100) {
+            sb_append(out, "\"\n    \"");
+            col = 0;
+        }
+    }
+    sb_append(out, "\"");
+}
+
+/* Host code that launches the kernel for s. */
+static int emit_kernel(emitter *em, mlcc_stmt *s) {
+    cgen *g = &em->host;
+    kernel_info k = {0};
+    u64map_init(&k.defined);
+    u64map_init(&k.seen);
+    ir_visitor v = {collect_expr, collect_stmt, &k};
+    ir_visit_stmt(&v, s);
+    char kname[200];
+    snprintf(kname, sizeof kname, "%s_kernel%d", em->func->name, em->nkernels++);
+    for (int a = 0; a < 6; a++)
+        for (size_t i = 0; i < k.extents[a].len; i++)
+            if (uses_defined_var(k.extents[a].data[i], &k.defined)) {
+                kernel_info_free(&k);
+                return fail(g, "a launch extent depends on a loop variable of the kernel: ", thread_tags[a]);
+            }
+    if (k.buffers.len > 30) {
+        kernel_info_free(&k);
+        return fail(g, "a kernel with more than 30 buffers: ", kname);
+    }
+    /* without a y axis of its own, a long x grid can fold into y */
+    int fold_x = k.extents[1].len == 0;
+    mlcc_strbuf glsl = STRBUF_INIT;
+    uint32_t *push_offsets = mlcc_xcalloc(k.scalars.len + 1, sizeof *push_offsets), push_bytes = 0;
+    if (emit_kernel_glsl(em, s, &k, kname, &glsl, fold_x, push_offsets, &push_bytes) != 0) {
+        sb_free(&glsl);
+        free(push_offsets);
+        kernel_info_free(&k);
+        return -1;
+    }
+    sb_printf(em->sources, "static const char mlcc_vk_%s[] =\n    ", kname);
+    append_c_string(em->sources, sb_cstr(&glsl));
+    sb_append(em->sources, ";\n\n");
+    if (em->glsl_all) sb_append(em->glsl_all, sb_cstr(&glsl));
+    sb_free(&glsl);
+    line(g);
+    sb_printf(g->out, "{ /* %s */", kname);
+    g->indent++;
+    line(g);
+    sb_append(g->out, "int64_t dims[6] = {1, 1, 1, 1, 1, 1};");
+    for (int a = 0; a < 6; a++) {
+        for (size_t i = 0; i < k.extents[a].len; i++) {
+            mlcc_expr *ext = k.extents[a].data[i];
+            line(g);
+            sb_printf(g->out, "{ int64_t e = ");
+            emit_expr(g, ext);
+            sb_printf(g->out, "; if (%s || e > dims[%d]) dims[%d] = e; }", i == 0 ? "1" : "0", a, a);
+        }
+    }
+    line(g);
+    sb_printf(g->out, "for (int a = 0; a < 6; a++) if (dims[a] < 0 || dims[a] > 2147483647LL) "
+                      "{ rc = mlcc_fail(\"%s: launch dimension %%d is %%lld, out of range\", a, (long long)dims[a]); goto done; }",
+              kname);
+    line(g);
+    sb_append(g->out, "uint32_t grid[3] = {(uint32_t)dims[0], (uint32_t)dims[1], (uint32_t)dims[2]};");
+    line(g);
+    sb_append(g->out, "uint32_t block[3] = {(uint32_t)dims[3], (uint32_t)dims[4], (uint32_t)dims[5]};");
+    size_t nbuf = k.buffers.len;
+    line(g);
+    sb_printf(g->out, "void *bufs[%zu] = {", nbuf ? nbuf : 1);
+    for (size_t i = 0; i < nbuf; i++) sb_printf(g->out, "%s%s", i ? ", " : "", cname(g, k.buffers.data[i], k.buffers.data[i]->name));
+    sb_printf(g->out, "%s};", nbuf ? "" : "0");
+    line(g);
+    sb_printf(g->out, "uint32_t elem_bytes[%zu] = {", nbuf ? nbuf : 1);
+    for (size_t i = 0; i < nbuf; i++) sb_printf(g->out, "%s%d", i ? ", " : "", dtype_bytes(k.buffers.data[i]->dtype));
+    sb_printf(g->out, "%s};", nbuf ? "" : "0");
+    line(g);
+    sb_printf(g->out, "uint64_t push[%u] = {0};", push_bytes / 8);
+    for (size_t i = 0; i < k.scalars.len; i++) {
+        mlcc_expr *sv = k.scalars.data[i];
+        line(g);
+        sb_printf(g->out, "{ %s a = %s; memcpy((char *)push + %u, &a, sizeof a); }", ctype(g, sv->dtype),
+                  cname(g, sv, sv->var.name), push_offsets[i]);
+    }
+    line(g);
+    sb_append(g->out, "static void *slot = 0;");
+    line(g);
+    sb_printf(g->out, "if (mlcc_library_vulkan->launch(&slot, device_id, mlcc_vk_%s, \"%s\", grid, block, bufs, elem_bytes, %zu, push, %u) != 0) { rc = -1; goto done; }",
+              kname, kname, nbuf, push_bytes);
+    g->indent--;
+    line(g);
+    sb_append(g->out, "}");
+    free(push_offsets);
+    kernel_info_free(&k);
+    return 0;
+}
+
+/* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
+static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
+    int *ok = v->ctx;
+    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
+    return *ok;
+}
+
+static int host_condition(mlcc_expr *cond) {
+    int ok = 1;
+    ir_visitor v = {probe_host_expr, NULL, &ok};
+    ir_visit_expr(&v, cond);
+    return ok;
+}
+
+static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
+    cgen *g = &em->host;
+    if (!s) return 0;
+    if (s->kind == STMT_SEQ) {
+        for (int i = 0; i < s->seq.n; i++)
+            if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
+        return 0;
+    }
+    if (s->kind == STMT_IF && host_condition(s->if_.cond)) {
+        /* a choice between kernels the host makes (by the sizes of this call) */
+        line(g);
+        sb_append(g->out, "if (");
+        emit_expr(g, s->if_.cond);
+        sb_append(g->out, ") {");
+        g->indent++;
+        int rc = emit_host_stmt(em, s->if_.then_);
+        g->indent--;
+        line(g);
+        sb_append(g->out, "}");
+        if (s->if_.else_) {
+            sb_append(g->out, " else {");
+            g->indent++;
+            rc |= emit_host_stmt(em, s->if_.else_);
+            g->indent--;
+            line(g);
+            sb_append(g->out, "}");
+        }
+        return rc ? -1 : 0;
+    }
+    if (s->kind == STMT_ALLOCATE && is_global_scope(s->alloc.buffer)) {
+        /* a device workspace between kernels; declared at the top of the wrapper and given
+         * back at its end, on the error path too */
+        mlcc_buffer *b = s->alloc.buffer;
+        const char *name = cname(g, b, b->name);
+        vec_push(&em->workspaces, b);
+        line(g);
+        sb_append(g->out, "{ int64_t elems = ");
+        mlcc_expr *elems = ir_int(1);
+        for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+        emit_expr(g, arith_simplify_expr(elems));
+        sb_printf(g->out, "; %s = mlcc_library_vulkan->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }",
+                  name, dtype_bytes(b->dtype));
+        line(g);
+        sb_printf(g->out, "if (!%s) { rc = -1; goto done; }", name);
+        if (emit_host_stmt(em, s->alloc.body) != 0) return -1;
+        line(g);
+        sb_printf(g->out, "mlcc_library_vulkan->free(device_id, %s); %s = 0;", name, name);
+        return 0;
+    }
+    return emit_kernel(em, s);
+}
+
+/* Argument checks (as codegen_c's, but on a Vulkan device) and the data pointers. */
+static void emit_entry_checks(cgen *g, const mlcc_prim_func *f) {
+    mlcc_u64map bound;
+    u64map_init(&bound);
+    char tb[24];
+    line(g);
+    sb_printf(g->out, "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);",
+              f->nparams, f->name, f->nparams);
+    line(g);
+    sb_append(g->out, "int device_id = -1;");
+    for (int i = 0; i < f->nparams; i++) {
+        const mlcc_buffer *b = f->params[i].buffer;
+        if (!b) {
+            const mlcc_expr *v = f->params[i].var;
+            int flt = dtype_is_float(v->dtype);
+            line(g);
+            sb_printf(g->out, "if (type_codes[%d] != %d) return mlcc_fail(\"%s: argument %d (%s) must be %s\");", i,
+                      flt ? 2 : 0, f->name, i, v->var.name, flt ? "a float" : "an integer");
+            line(g);
+            sb_printf(g->out, "%s %s = (%s)args[%d].%s;", ctype(g, v->dtype), cname(g, v, v->var.name),
+                      ctype(g, v->dtype), i, flt ? "v_float64" : "v_int64");
+            u64map_upsert(&bound, (uint64_t)(uintptr_t)v, NULL);
+            continue;
+        }
+        const char *bn = cname(g, b, b->name);
+        line(g);
+        sb_printf(g->out, "if (type_codes[%d] != 7 || !args[%d].v_handle) return mlcc_fail(\"%s: argument %d (%s) must be a tensor\");",
+                  i, i, f->name, i, b->name);
+        line(g);
+        sb_printf(g->out, "mlcc_dl_tensor *t_%s = (mlcc_dl_tensor *)args[%d].v_handle;", bn, i);
+        line(g);
+        sb_printf(g->out, "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", (int)t_%s->ndim);",
+                  bn, b->ndim, f->name, b->name, b->ndim, bn);
+        line(g);
+        sb_printf(g->out, "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
+                          "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u\", (unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits);",
+                  bn, dtype_is_bool(b->dtype) ? 1u : b->dtype.code, bn, dtype_is_bool(b->dtype) ? 8u : b->dtype.bits, bn,
+                  b->dtype.lanes, f->name, b->name, dtype_str(b->dtype, tb), bn, bn);
+        line(g);
+        sb_printf(g->out, "if (t_%s->device.device_type != 7) return mlcc_fail(\"%s: %s must be on a Vulkan device\");", bn, f->name, b->name);
+        line(g);
+        sb_printf(g->out, "if (device_id < 0) device_id = t_%s->device.device_id; else if (t_%s->device.device_id != device_id) "
+                          "return mlcc_fail(\"%s: %s is on vulkan:%%d, other arguments on vulkan:%%d\", (int)t_%s->device.device_id, device_id);",
+                  bn, bn, f->name, b->name, bn);
+        for (int d = 0; d < b->ndim; d++) {
+            const mlcc_expr *s = b->shape[d];
+            if (s->kind == EXPR_VAR && !u64map_find(&bound, (uint64_t)(uintptr_t)s)) {
+                u64map_upsert(&bound, (uint64_t)(uintptr_t)s, NULL)->value.p = (void *)(b->shape + d);
+                line(g);
+                sb_printf(g->out, "int64_t %s = t_%s->shape[%d];", cname(g, s, s->var.name), bn, d);
+                line(g);
+                sb_printf(g->out, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] is negative\");", cname(g, s, s->var.name), f->name, b->name, d);
+            }
+        }
+    }
+    for (int i = 0; i < f->nparams; i++) {
+        const mlcc_buffer *b = f->params[i].buffer;
+        if (!b) continue;
+        const char *bn = cname(g, b, b->name);
+        for (int d = 0; d < b->ndim; d++) {
+            const mlcc_expr *s = b->shape[d];
+            mlcc_u64map_entry *binder = s->kind == EXPR_VAR ? u64map_find(&bound, (uint64_t)(uintptr_t)s) : NULL;
+            if (binder && binder->value.p == (void *)(b->shape + d)) continue;
+            line(g);
+            sb_printf(g->out, "if (t_%s->shape[%d] != (", bn, d);
+            emit_expr(g, s);
+            sb_printf(g->out, ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long long)t_%s->shape[%d], (long long)(",
+                      f->name, b->name, d, bn, d);
+            emit_expr(g, s);
+            sb_append(g->out, "));");
+        }
+        line(g);
+        sb_printf(g->out, "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
+                          "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
+                  bn, b->ndim, bn, bn, f->name, b->name, bn);
+        line(g);
+        sb_printf(g->out, "void *%s = (char *)t_%s->data + t_%s->byte_offset;", bn, bn, bn);
+    }
+    line(g);
+    sb_printf(g->out, "if (device_id < 0) return mlcc_fail(\"%s: no tensor argument tells the device\");", f->name);
+    line(g);
+    sb_append(g->out, "if (!mlcc_library_vulkan) return mlcc_fail(\"Vulkan library loaded without the runtime's Vulkan hooks\");");
+    u64map_free(&bound);
+}
+
+static int is_identifier(const char *s) {
+    if (!*s || isdigit((unsigned char)*s)) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+    return 1;
+}
+
+static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
+    if (!is_identifier(block_form->name))
+        return mlcc_set_error("codegen_vulkan: function name '%s' is not a C identifier", block_form->name);
+    mlcc_prim_func *f = tir_lower_blocks(block_form);
+    cgen *g = &em->host;
+    em->func = f;
+    g->func_name = f->name;
+    sb_printf(g->out, "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, MLCCValue *ret, int *ret_type_code, void *resource) {", f->name);
+    g->indent = 1;
+    line(g);
+    sb_append(g->out, "(void)ret; (void)ret_type_code; (void)resource;");
+    emit_entry_checks(g, f);
+    mlcc_strbuf body = STRBUF_INIT, *outer = g->out;
+    g->out = &body;
+    int rc = emit_host_stmt(em, f->body);
+    g->out = outer;
+    line(g);
+    sb_append(g->out, "int rc = 0;");
+    for (size_t i = 0; i < em->workspaces.len; i++) {
+        line(g);
+        sb_printf(g->out, "void *%s = 0;", cname(g, em->workspaces.data[i], em->workspaces.data[i]->name));
+    }
+    sb_append(g->out, sb_cstr(&body));
+    sb_free(&body);
+    line(g);
+    sb_append(g->out, "goto done;");
+    g->indent = 0;
+    line(g);
+    sb_append(g->out, "done:");
+    g->indent = 1;
+    for (size_t i = 0; i < em->workspaces.len; i++) {
+        const char *name = cname(g, em->workspaces.data[i], em->workspaces.data[i]->name);
+        line(g);
+        sb_printf(g->out, "if (%s) mlcc_library_vulkan->free(device_id, %s);", name, name);
+    }
+    line(g);
+    sb_append(g->out, "return rc;");
+    g->indent = 0;
+    line(g);
+    sb_append(g->out, "}\n\n");
+    vec_free(&em->workspaces);
+    return rc != 0 || g->failed ? -1 : 0;
+}
+
+/* codegen_c's translation unit for the host kernels, without its closing name list. */
+static int emit_host_kernels(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
+    mlcc_prim_func **host = mlcc_xmalloc(sizeof *host * (size_t)(nfuncs > 0 ? nfuncs : 1));
+    int nhost = 0;
+    for (int i = 0; i < nfuncs; i++)
+        if (codegen_cuda_is_host_kernel(funcs[i])) host[nhost++] = funcs[i];
+    mlcc_strbuf c = STRBUF_INIT;
+    int rc = codegen_c(host, nhost, &c);
+    free(host);
+    if (rc == 0) {
+        char *text = sb_detach(&c);
+        char *names = strstr(text, "const char *mlcc_library_function_names[]");
+        if (names) *names = '\0';
+        sb_append(out, text);
+        free(text);
+    }
+    sb_free(&c);
+    return rc;
+}
+
+/* What the Vulkan part adds to codegen_c's prelude: the hook table the loader fills. */
+static const char host_prelude[] =
+    "\n/* ---- Vulkan kernels (mlcc codegen_vulkan) ---- */\n"
+    "#include <string.h>\n"
+    "typedef struct {\n"
+    "    int (*launch)(void **slot, int device_id, const char *glsl, const char *kernel,\n"
+    "                  const uint32_t grid[3], const uint32_t block[3], void *const *buffers,\n"
+    "                  const uint32_t *elem_bytes, int nbuf, void *push, uint32_t push_bytes);\n"
+    "    void *(*alloc)(int device_id, size_t nbytes);\n"
+    "    void (*free)(int device_id, void *ptr);\n"
+    "} mlcc_vulkan_hooks;\n"
+    "const mlcc_vulkan_hooks *mlcc_library_vulkan = 0;\n"
+    "const char mlcc_library_target[] = \"vulkan\";\n\n";
+
+int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *glsl) {
+    mlcc_strbuf host = STRBUF_INIT, sources = STRBUF_INIT;
+    int rc = 0;
+    for (int i = 0; i < nfuncs && rc == 0; i++) {
+        if (codegen_cuda_is_host_kernel(funcs[i])) continue;
+        emitter em = {0};
+        em.host.out = &host;
+        em.sources = &sources;
+        em.glsl_all = glsl;
+        u64map_init(&em.host.names);
+        strmap_init(&em.host.used);
+        static const char *reserved[] = {
+            "args", "type_codes", "num_args", "ret", "ret_type_code", "resource", "expect", "d", "a", "e",
+            "dims", "grid", "block", "slot", "device_id", "rc", "bufs", "elem_bytes", "push", "pc", "main",
+            "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+            "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+            "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+            "volatile", "while", "bool", "true", "false", "NULL", "free", "malloc", "memcpy", "abs", "min", "max",
+            "exp", "log", "sqrt", "tanh", "pow", "floor", "ceil", "round", "sin", "cos", "sign", "clamp", "trunc",
+            "uint", "int64_t", "uint64_t", "in", "out", "inout", "uniform", "buffer", "shared", "layout",
+            "coherent", "readonly", "writeonly", "precise", "invariant", "flat", "smooth", "centroid", "sample",
+            "patch", "discard", "lowp", "mediump", "highp", "precision", "attribute", "varying", "subroutine",
+            "common", "partition", "active", "input", "output", "filter", "sizeof", "cast", "namespace",
+            "using", "barrier", "vec2", "vec3", "vec4", "ivec2", "ivec3", "ivec4", "uvec2", "uvec3", "uvec4",
+            "mat2", "mat3", "mat4", "dvec2", "dvec3", "dvec4", "bvec2", "bvec3", "bvec4", "texture", "image",
+            "sampler", "noperspective", "superp", "fixed", "hvec2", "fvec2", "interface", "template", "this",
+            "class", "external", "half", "lf", "Push", NULL};
+        for (int k = 0; reserved[k]; k++) strmap_upsert(&em.host.used, reserved[k], strlen(reserved[k]), NULL);
+        rc = emit_function(&em, funcs[i]);
+        u64map_free(&em.host.names);
+        strmap_free(&em.host.used);
+    }
+    if (rc == 0) {
+        rc = emit_host_kernels(funcs, nfuncs, out);
+        sb_append(out, host_prelude);
+        sb_append(out, sb_cstr(&sources));
+        sb_append(out, sb_cstr(&host));
+        sb_append(out, "const char *mlcc_library_function_names[] = {");
+        for (int i = 0; i < nfuncs; i++) sb_printf(out, "\"%s\", ", funcs[i]->name);
+        sb_append(out, "0};\n");
+    }
+    sb_free(&host);
+    sb_free(&sources);
+    return rc;
+}

@@ -1,0 +1,590 @@
+/* vulkan_device.c - the Vulkan loader, instance, devices, memory and copies (see vulkan.h).
+ *
+ * Device selection: every physical device the loader reports is vulkan:N in its order (a CPU
+ * device such as Mesa's lavapipe included, so CI without a GPU tests the same path). A logical
+ * device with one compute queue is created on first use of vulkan:N.
+ *
+ * Memory: each allocation is a VkBuffer with its own VkDeviceMemory, preferring device-local
+ * memory. Freed blocks go into a cache and are handed out again for requests of up to their
+ * size (and at least half of it), as the CUDA allocator does: a model's per-step tensors are
+ * then allocated once. When the memory is host-visible (lavapipe, integrated GPUs) copies to
+ * and from the host are memcpy on a persistent mapping; otherwise they go through a staging
+ * buffer (MLCC_VULKAN_STAGING=1 forces that path, to test it on a CPU device). */
+#include "runtime/vulkan_internal.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/device.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/log.h"
+
+enum { MAX_DEVICES = 8, VA_ALIGN = 4096 };
+
+static mlcc_vk_api global;      /* instance-level functions */
+static VkInstance instance;
+static VkPhysicalDevice physical[MAX_DEVICES];
+static int device_count;
+static mlcc_vk_device devices[MAX_DEVICES];
+static char status_line[1024];
+static int available;
+
+int mlcc_vk_fail(const char *what, VkResult r) {
+    return mlcc_set_error("vulkan: %s failed (VkResult %d)", what, (int)r);
+}
+
+const mlcc_vk_api *mlcc_vk_global_api(void) {
+    return &global;
+}
+
+/* ---- start-up ---- */
+
+static int load_instance_functions(void) {
+#define MLCC_VK_LOAD(name)                                                                   \
+    global.name = (PFN_##name)global.vkGetInstanceProcAddr(instance, #name);                  \
+    if (!global.name) return mlcc_set_error("no Vulkan device: the loader lacks " #name);
+    MLCC_VK_INSTANCE_FUNCS(MLCC_VK_LOAD)
+#undef MLCC_VK_LOAD
+    return 0;
+}
+
+static int open_instance(void) {
+    const char *lib = "libvulkan.so.1";
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return mlcc_set_error("no Vulkan device: %s not found (install libvulkan1 and a driver, "
+                                  "e.g. mesa-vulkan-drivers)", lib);
+    global.vkGetInstanceProcAddr = (PFN_vkGetInstanceProcAddr)dlsym(h, "vkGetInstanceProcAddr");
+    if (!global.vkGetInstanceProcAddr) return mlcc_set_error("no Vulkan device: %s has no vkGetInstanceProcAddr", lib);
+    PFN_vkCreateInstance create = (PFN_vkCreateInstance)global.vkGetInstanceProcAddr(NULL, "vkCreateInstance");
+    if (!create) return mlcc_set_error("no Vulkan device: the loader lacks vkCreateInstance");
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "mlcc",
+                             .pEngineName = "mlcc", .apiVersion = VK_API_VERSION_1_1};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
+    VkResult r = create(&ci, NULL, &instance);
+    if (r != VK_SUCCESS) return mlcc_set_error("no Vulkan device: vkCreateInstance failed (VkResult %d; no driver?)", (int)r);
+    if (load_instance_functions() != 0) return -1;
+    uint32_t n = MAX_DEVICES;
+    r = global.vkEnumeratePhysicalDevices(instance, &n, physical);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return mlcc_vk_fail("vkEnumeratePhysicalDevices", r);
+    if (n == 0) return mlcc_set_error("no Vulkan device: the loader found no physical device (no ICD installed?)");
+    device_count = (int)n;
+    return 0;
+}
+
+static const char *type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
+    default: return "other";
+    }
+}
+
+static const MLCCDeviceAPI vulkan_api;
+
+static void init_vulkan(void) {
+    if (open_instance() != 0) {
+        snprintf(status_line, sizeof status_line, "%s", mlcc_last_error());
+        LOG_INFO("%s", status_line);
+        return;
+    }
+    size_t used = (size_t)snprintf(status_line, sizeof status_line, "vulkan: %d device%s:", device_count,
+                                   device_count == 1 ? "" : "s");
+    for (int i = 0; i < device_count; i++) {
+        VkPhysicalDeviceProperties p;
+        global.vkGetPhysicalDeviceProperties(physical[i], &p);
+        if (used < sizeof status_line)
+            used += (size_t)snprintf(status_line + used, sizeof status_line - used, "%s vulkan:%d %s (%s, Vulkan %u.%u)",
+                                     i ? "," : "", i, p.deviceName, type_name(p.deviceType),
+                                     VK_API_VERSION_MAJOR(p.apiVersion), VK_API_VERSION_MINOR(p.apiVersion));
+        pthread_mutex_init(&devices[i].lock, NULL);
+        devices[i].id = i;
+        devices[i].phys = physical[i];
+        devices[i].props = p;
+    }
+    LOG_INFO("%s", status_line);
+    __atomic_store_n(&available, 1, __ATOMIC_RELEASE);
+    mlcc_device_register(kDLVulkan, &vulkan_api);
+}
+
+int mlcc_vulkan_available(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_vulkan);
+    return __atomic_load_n(&available, __ATOMIC_ACQUIRE);
+}
+
+int mlcc_vulkan_device_count(void) {
+    return mlcc_vulkan_available() ? device_count : 0;
+}
+
+const char *mlcc_vulkan_status(void) {
+    mlcc_vulkan_available();
+    return status_line;
+}
+
+/* ---- logical devices ---- */
+
+static int pick_memory_types(mlcc_vk_device *d) {
+    VkPhysicalDeviceMemoryProperties mp;
+    d->fn.vkGetPhysicalDeviceMemoryProperties(d->phys, &mp);
+    int local = -1, staging = -1;
+    for (uint32_t i = 0; i < mp.memoryTypeCount; i++) {
+        VkMemoryPropertyFlags f = mp.memoryTypes[i].propertyFlags;
+        if ((f & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) && local < 0) local = (int)i;
+        int coherent = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+        if (coherent && staging < 0) staging = (int)i;
+    }
+    if (staging < 0) return mlcc_set_error("vulkan:%d: no host-visible coherent memory type", d->id);
+    if (local < 0) local = staging;
+    d->memory_type = (uint32_t)local;
+    d->staging_type = (uint32_t)staging;
+    VkMemoryPropertyFlags f = mp.memoryTypes[local].propertyFlags;
+    const char *force = getenv("MLCC_VULKAN_STAGING");
+    d->host_visible = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) &&
+                      !(force && strcmp(force, "1") == 0);
+    return 0;
+}
+
+static int create_device(mlcc_vk_device *d) {
+    d->fn = global;
+    uint32_t nq = 0;
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nq, NULL);
+    VkQueueFamilyProperties *qf = mlcc_xcalloc(nq ? nq : 1, sizeof *qf);
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nq, qf);
+    int family = -1;
+    for (uint32_t i = 0; i < nq && family < 0; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
+    free(qf);
+    if (family < 0) return mlcc_set_error("vulkan:%d (%s) has no compute queue", d->id, d->props.deviceName);
+    d->queue_family = (uint32_t)family;
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
+                                  .queueCount = 1, .pQueuePriorities = &prio};
+    /* kernels index with 64-bit integers; rope tables are float64 where the device has it */
+    VkPhysicalDeviceFeatures have;
+    global.vkGetPhysicalDeviceFeatures(d->phys, &have);
+    VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.shaderFloat64};
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                             .pQueueCreateInfos = &qi, .pEnabledFeatures = &features};
+    VkResult r = global.vkCreateDevice(d->phys, &di, NULL, &d->dev);
+    if (r != VK_SUCCESS) return mlcc_set_error("vulkan:%d (%s): vkCreateDevice failed (VkResult %d; shaderInt64 missing?)",
+                                               d->id, d->props.deviceName, (int)r);
+#define MLCC_VK_LOAD(name)                                                                         \
+    d->fn.name = (PFN_##name)global.vkGetDeviceProcAddr(d->dev, #name);                             \
+    if (!d->fn.name) return mlcc_set_error("vulkan:%d: the driver lacks " #name, d->id);
+    MLCC_VK_DEVICE_FUNCS(MLCC_VK_LOAD)
+#undef MLCC_VK_LOAD
+    d->fn.vkGetDeviceQueue(d->dev, d->queue_family, 0, &d->queue);
+    if (pick_memory_types(d) != 0) return -1;
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                  .queueFamilyIndex = d->queue_family};
+    if ((r = d->fn.vkCreateCommandPool(d->dev, &pi, NULL, &d->pool)) != VK_SUCCESS) return mlcc_vk_fail("vkCreateCommandPool", r);
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+    if ((r = d->fn.vkAllocateCommandBuffers(d->dev, &ai, &d->cmd)) != VK_SUCCESS) return mlcc_vk_fail("vkAllocateCommandBuffers", r);
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if ((r = d->fn.vkCreateFence(d->dev, &fi, NULL, &d->fence)) != VK_SUCCESS) return mlcc_vk_fail("vkCreateFence", r);
+    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MLCC_VK_SETS_PER_BATCH * 8};
+    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                      .maxSets = MLCC_VK_SETS_PER_BATCH, .poolSizeCount = 1, .pPoolSizes = &size};
+    if ((r = d->fn.vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->descriptors)) != VK_SUCCESS)
+        return mlcc_vk_fail("vkCreateDescriptorPool", r);
+    const char *prof = getenv("MLCC_VULKAN_PROFILE");
+    uint32_t nfam = 0;
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nfam, NULL);
+    VkQueueFamilyProperties *fams = mlcc_xcalloc(nfam ? nfam : 1, sizeof *fams);
+    global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nfam, fams);
+    int timestamps = fams[d->queue_family].timestampValidBits > 0 && d->props.limits.timestampPeriod > 0;
+    free(fams);
+    if (prof && strcmp(prof, "1") == 0) {
+        VkQueryPoolCreateInfo qp = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = 2 * MLCC_VK_SETS_PER_BATCH};
+        if (!timestamps) LOG_WARN("vulkan:%d: MLCC_VULKAN_PROFILE: the compute queue has no timestamps", d->id);
+        else if (d->fn.vkCreateQueryPool(d->dev, &qp, NULL, &d->queries) == VK_SUCCESS) d->profiling = 1;
+        d->tick_ns = d->props.limits.timestampPeriod;
+    }
+    d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
+    LOG_INFO("Found device: vulkan:%d (%s, %s memory)", d->id, d->props.deviceName,
+             d->host_visible ? "host-visible" : "device-local");
+    return 0;
+}
+
+mlcc_vk_device *mlcc_vk_get_device(int device_id) {
+    if (!mlcc_vulkan_available()) {
+        mlcc_set_error("%s", status_line);
+        return NULL;
+    }
+    if (device_id < 0 || device_id >= device_count) {
+        mlcc_set_error("vulkan:%d does not exist (%d device%s)", device_id, device_count, device_count == 1 ? "" : "s");
+        return NULL;
+    }
+    mlcc_vk_device *d = &devices[device_id];
+    pthread_mutex_lock(&d->lock);
+    int rc = 0;
+    if (!d->ready) {
+        rc = create_device(d);
+        if (rc == 0) d->ready = 1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc == 0 ? d : NULL;
+}
+
+/* ---- the batch ---- */
+
+VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d) {
+    if (!d->recording) {
+        VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        d->fn.vkBeginCommandBuffer(d->cmd, &bi);
+        d->recording = 1;
+        if (d->profiling) d->fn.vkCmdResetQueryPool(d->cmd, d->queries, 0, 2 * MLCC_VK_SETS_PER_BATCH);
+    }
+    return d->cmd;
+}
+
+void mlcc_vk_barrier_after(mlcc_vk_device *d) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    d->fn.vkCmdPipelineBarrier(d->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+int mlcc_vk_flush_locked(mlcc_vk_device *d) {
+    if (!d->recording) return 0;
+    d->recording = 0;
+    VkResult r = d->fn.vkEndCommandBuffer(d->cmd);
+    if (r != VK_SUCCESS) return mlcc_vk_fail("vkEndCommandBuffer", r);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &d->cmd};
+    r = d->fn.vkQueueSubmit(d->queue, 1, &si, d->fence);
+    if (r == VK_SUCCESS) r = d->fn.vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, UINT64_MAX);
+    d->fn.vkResetFences(d->dev, 1, &d->fence);
+    if (r == VK_SUCCESS && d->ntimed > 0) {
+        uint64_t ticks[2 * MLCC_VK_SETS_PER_BATCH];
+        if (d->fn.vkGetQueryPoolResults(d->dev, d->queries, 0, (uint32_t)(2 * d->ntimed), sizeof ticks, ticks, 8,
+                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+            for (int i = 0; i < d->ntimed; i++) mlcc_vk_profile_add(d->timed[i], (double)(ticks[2 * i + 1] - ticks[2 * i]) * d->tick_ns);
+    }
+    d->ntimed = 0;
+    d->fn.vkResetCommandBuffer(d->cmd, 0);
+    d->fn.vkResetDescriptorPool(d->dev, d->descriptors, 0);
+    d->sets_used = 0;
+    mlcc_vk_count_submit();
+    return r == VK_SUCCESS ? 0 : mlcc_vk_fail("vkQueueSubmit/vkWaitForFences", r);
+}
+
+VkDescriptorSet mlcc_vk_descriptor_set(mlcc_vk_device *d, VkDescriptorSetLayout layout) {
+    if (d->sets_used >= MLCC_VK_SETS_PER_BATCH && mlcc_vk_flush_locked(d) != 0) return VK_NULL_HANDLE;
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                      .descriptorPool = d->descriptors, .descriptorSetCount = 1, .pSetLayouts = &layout};
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    VkResult r = d->fn.vkAllocateDescriptorSets(d->dev, &ai, &set);
+    if (r != VK_SUCCESS) {
+        /* the pool ran out of descriptors: submit what is recorded and start again */
+        if (mlcc_vk_flush_locked(d) != 0) return VK_NULL_HANDLE;
+        if ((r = d->fn.vkAllocateDescriptorSets(d->dev, &ai, &set)) != VK_SUCCESS) {
+            mlcc_vk_fail("vkAllocateDescriptorSets", r);
+            return VK_NULL_HANDLE;
+        }
+    }
+    d->sets_used++;
+    return set;
+}
+
+int mlcc_vulkan_synchronize(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return -1;
+    pthread_mutex_lock(&d->lock);
+    int rc = mlcc_vk_flush_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* ---- memory ---- */
+
+static int block_index(const mlcc_vk_device *d, uint64_t addr) {
+    int lo = 0, hi = d->nblocks - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const mlcc_vk_block *b = d->blocks[mid];
+        if (addr < b->va) hi = mid - 1;
+        else if (addr >= b->va + (b->size ? b->size : 1)) lo = mid + 1;
+        else return mid;
+    }
+    return -1;
+}
+
+int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t *offset, size_t *size) {
+    uint64_t addr = (uint64_t)(uintptr_t)ptr;
+    int i = block_index(d, addr);
+    if (i < 0 || d->blocks[i]->cached)
+        return mlcc_set_error("vulkan:%d: %p is not a live device pointer", d->id, ptr);
+    *buffer = (uint64_t)(uintptr_t)d->blocks[i]->buffer;
+    *offset = (size_t)(addr - d->blocks[i]->va);
+    *size = d->blocks[i]->size;
+    return 0;
+}
+
+static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *buf, VkDeviceMemory *mem, void **mapped) {
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkResult r = d->fn.vkCreateBuffer(d->dev, &bi, NULL, buf);
+    if (r != VK_SUCCESS) return mlcc_vk_fail("vkCreateBuffer", r);
+    VkMemoryRequirements req;
+    d->fn.vkGetBufferMemoryRequirements(d->dev, *buf, &req);
+    if (!(req.memoryTypeBits & (1u << type))) {
+        d->fn.vkDestroyBuffer(d->dev, *buf, NULL);
+        return mlcc_set_error("vulkan:%d: buffers cannot use memory type %u", d->id, type);
+    }
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                               .memoryTypeIndex = type};
+    r = d->fn.vkAllocateMemory(d->dev, &ai, NULL, mem);
+    if (r != VK_SUCCESS) {
+        d->fn.vkDestroyBuffer(d->dev, *buf, NULL);
+        return mlcc_set_error("vulkan:%d: out of device memory allocating %zu bytes (VkResult %d)", d->id, size, (int)r);
+    }
+    d->fn.vkBindBufferMemory(d->dev, *buf, *mem, 0);
+    *mapped = NULL;
+    if (mapped && (type == d->staging_type || d->host_visible) &&
+        d->fn.vkMapMemory(d->dev, *mem, 0, VK_WHOLE_SIZE, 0, mapped) != VK_SUCCESS)
+        *mapped = NULL;
+    return 0;
+}
+
+static void destroy_buffer(mlcc_vk_device *d, VkBuffer buf, VkDeviceMemory mem, void *mapped) {
+    if (mapped) d->fn.vkUnmapMemory(d->dev, mem);
+    d->fn.vkDestroyBuffer(d->dev, buf, NULL);
+    d->fn.vkFreeMemory(d->dev, mem, NULL);
+}
+
+static size_t round_size(size_t n) {
+    return n <= 256 ? 256 : (n + 255) / 256 * 256;
+}
+
+/* A cached block of at least n bytes and at most twice that, smallest first (lock held). */
+static mlcc_vk_block *take_cached(mlcc_vk_device *d, size_t n) {
+    mlcc_vk_block *best = NULL;
+    for (int i = 0; i < d->nblocks; i++) {
+        mlcc_vk_block *b = d->blocks[i];
+        if (b->cached && b->size >= n && b->size <= 2 * n && (!best || b->size < best->size)) best = b;
+    }
+    return best;
+}
+
+static void *vk_alloc_locked(mlcc_vk_device *d, size_t nbytes) {
+    size_t size = round_size(nbytes);
+    mlcc_vk_block *b = take_cached(d, size);
+    if (b) {
+        b->cached = 0;
+        d->mem.cached -= b->size;
+        d->mem.in_use += b->size;
+        d->mem.reuses++;
+        return (void *)(uintptr_t)b->va;
+    }
+    b = mlcc_xcalloc(1, sizeof *b);
+    if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+        /* give the cache back to the driver and try once more */
+        mlcc_vk_flush_locked(d);
+        int kept = 0;
+        for (int i = 0; i < d->nblocks; i++) {
+            mlcc_vk_block *c = d->blocks[i];
+            if (c->cached) {
+                destroy_buffer(d, c->buffer, c->memory, c->mapped);
+                d->mem.cached -= c->size;
+                free(c);
+            } else {
+                d->blocks[kept++] = c;
+            }
+        }
+        d->nblocks = kept;
+        if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    b->size = size;
+    b->va = d->next_va;
+    d->next_va += (size + VA_ALIGN - 1) / VA_ALIGN * VA_ALIGN + VA_ALIGN; /* a gap: off-by-one pointers resolve to nothing */
+    if (d->nblocks == d->cap_blocks) {
+        d->cap_blocks = d->cap_blocks ? 2 * d->cap_blocks : 64;
+        d->blocks = mlcc_xrealloc(d->blocks, sizeof *d->blocks * (size_t)d->cap_blocks);
+    }
+    d->blocks[d->nblocks++] = b;
+    d->mem.in_use += size;
+    d->mem.device_allocs++;
+    return (void *)(uintptr_t)b->va;
+}
+
+static void *vk_alloc(DLDevice dev, size_t nbytes, size_t alignment) {
+    (void)alignment; /* every block starts a buffer: aligned for any element type */
+    mlcc_vk_device *d = mlcc_vk_get_device(dev.device_id);
+    if (!d) return NULL;
+    pthread_mutex_lock(&d->lock);
+    void *p = vk_alloc_locked(d, nbytes);
+    pthread_mutex_unlock(&d->lock);
+    return p;
+}
+
+static void vk_free(DLDevice dev, void *ptr) {
+    if (!ptr) return;
+    mlcc_vk_device *d = mlcc_vk_get_device(dev.device_id);
+    if (!d) return;
+    pthread_mutex_lock(&d->lock);
+    int i = block_index(d, (uint64_t)(uintptr_t)ptr);
+    if (i >= 0 && !d->blocks[i]->cached && d->blocks[i]->va == (uint64_t)(uintptr_t)ptr) {
+        /* recorded commands may still use it; they run before any later user's, in order */
+        d->blocks[i]->cached = 1;
+        d->mem.in_use -= d->blocks[i]->size;
+        d->mem.cached += d->blocks[i]->size;
+    } else {
+        LOG_WARN("vulkan:%d: free of %p, which is not a live allocation", d->id, ptr);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void mlcc_vulkan_empty_cache(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return;
+    pthread_mutex_lock(&d->lock);
+    mlcc_vk_flush_locked(d);
+    int kept = 0;
+    for (int i = 0; i < d->nblocks; i++) {
+        mlcc_vk_block *b = d->blocks[i];
+        if (b->cached) {
+            destroy_buffer(d, b->buffer, b->memory, b->mapped);
+            d->mem.cached -= b->size;
+            free(b);
+        } else {
+            d->blocks[kept++] = b;
+        }
+    }
+    d->nblocks = kept;
+    pthread_mutex_unlock(&d->lock);
+}
+
+mlcc_vulkan_mem_stats mlcc_vulkan_memory_stats(int device_id) {
+    mlcc_vulkan_mem_stats s = {0};
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return s;
+    pthread_mutex_lock(&d->lock);
+    s = d->mem;
+    pthread_mutex_unlock(&d->lock);
+    return s;
+}
+
+/* ---- copies ---- */
+
+static mlcc_vk_block *live_block(mlcc_vk_device *d, const void *ptr, size_t nbytes, size_t *offset) {
+    uint64_t addr = (uint64_t)(uintptr_t)ptr;
+    int i = block_index(d, addr);
+    if (i < 0 || d->blocks[i]->cached) {
+        mlcc_set_error("vulkan:%d: copy with %p, which is not a live device pointer", d->id, ptr);
+        return NULL;
+    }
+    mlcc_vk_block *b = d->blocks[i];
+    *offset = (size_t)(addr - b->va);
+    if (nbytes > b->size - *offset) {
+        mlcc_set_error("vulkan:%d: copy of %zu bytes runs past its buffer (%zu bytes at offset %zu)", d->id, nbytes,
+                       b->size, *offset);
+        return NULL;
+    }
+    return b;
+}
+
+/* host <-> device through a staging buffer (device memory not mappable); lock held, batch
+ * flushed. */
+static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *host, size_t nbytes, int to_device) {
+    VkBuffer sbuf;
+    VkDeviceMemory smem;
+    void *map = NULL;
+    if (make_buffer(d, nbytes, d->staging_type, &sbuf, &smem, &map) != 0) return -1;
+    if (!map) {
+        destroy_buffer(d, sbuf, smem, NULL);
+        return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
+    }
+    if (to_device) memcpy(map, host, nbytes);
+    VkCommandBuffer cmd = mlcc_vk_begin(d);
+    VkBufferCopy region = {to_device ? 0 : off, to_device ? off : 0, nbytes};
+    d->fn.vkCmdCopyBuffer(cmd, to_device ? sbuf : b->buffer, to_device ? b->buffer : sbuf, 1, &region);
+    mlcc_vk_barrier_after(d);
+    int rc = mlcc_vk_flush_locked(d);
+    if (rc == 0 && !to_device) memcpy(host, map, nbytes);
+    destroy_buffer(d, sbuf, smem, map);
+    return rc;
+}
+
+static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_dev, size_t nbytes, void *stream) {
+    (void)stream;
+    if (nbytes == 0) return 0;
+    int src_vk = src_dev.device_type == kDLVulkan, dst_vk = dst_dev.device_type == kDLVulkan;
+    if (src_vk && dst_vk && src_dev.device_id != dst_dev.device_id)
+        return mlcc_set_error("vulkan: copies between vulkan:%d and vulkan:%d go through the host", src_dev.device_id,
+                              dst_dev.device_id);
+    mlcc_vk_device *d = mlcc_vk_get_device(src_vk ? src_dev.device_id : dst_dev.device_id);
+    if (!d) return -1;
+    pthread_mutex_lock(&d->lock);
+    int rc = -1;
+    size_t so = 0, doff = 0;
+    mlcc_vk_block *sb = src_vk ? live_block(d, src, nbytes, &so) : NULL;
+    mlcc_vk_block *db = dst_vk ? live_block(d, dst, nbytes, &doff) : NULL;
+    if ((src_vk && !sb) || (dst_vk && !db)) goto done;
+    if (sb && db) {
+        /* recorded in the batch, ordered with the kernels around it */
+        VkCommandBuffer cmd = mlcc_vk_begin(d);
+        VkBufferCopy region = {so, doff, nbytes};
+        d->fn.vkCmdCopyBuffer(cmd, sb->buffer, db->buffer, 1, &region);
+        mlcc_vk_barrier_after(d);
+        rc = 0;
+        goto done;
+    }
+    /* the host side: the kernels recorded so far must have run (they may read what is
+     * overwritten, or write what is read) */
+    if (mlcc_vk_flush_locked(d) != 0) goto done;
+    mlcc_vk_block *b = sb ? sb : db;
+    size_t off = sb ? so : doff;
+    if (b->mapped) {
+        if (sb) memcpy(dst, (char *)b->mapped + off, nbytes);
+        else memcpy((char *)b->mapped + off, src, nbytes);
+        rc = 0;
+    } else {
+        rc = staged_copy(d, b, off, sb ? dst : (void *)src, nbytes, db != NULL);
+    }
+done:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int mlcc_vulkan_memset(int device_id, void *ptr, int value, size_t nbytes) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return -1;
+    if (nbytes == 0) return 0;
+    pthread_mutex_lock(&d->lock);
+    size_t off = 0;
+    int rc = -1;
+    mlcc_vk_block *b = live_block(d, ptr, nbytes, &off);
+    if (b && (off % 4 || nbytes % 4)) {
+        mlcc_set_error("vulkan:%d: memset of %zu bytes at offset %zu: both must be multiples of 4", d->id, nbytes, off);
+    } else if (b) {
+        uint32_t word = (uint32_t)(unsigned char)value * 0x01010101u;
+        d->fn.vkCmdFillBuffer(mlcc_vk_begin(d), b->buffer, off, nbytes, word);
+        mlcc_vk_barrier_after(d);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+static int vk_sync(DLDevice dev, void *stream) {
+    (void)stream;
+    return mlcc_vulkan_synchronize(dev.device_id);
+}
+
+static const MLCCDeviceAPI vulkan_api = {"vulkan", vk_alloc, vk_free, vk_copy, vk_sync};

@@ -1,0 +1,101 @@
+/* vulkan_internal.h - what vulkan_device.c and vulkan_pipeline.c share: the Vulkan functions
+ * loaded through vkGetInstanceProcAddr / vkGetDeviceProcAddr and the device state. The Vulkan
+ * headers (Debian libvulkan-dev) give the types only: VK_NO_PROTOTYPES, nothing is linked. */
+#ifndef MLCC_RUNTIME_VULKAN_INTERNAL_H
+#define MLCC_RUNTIME_VULKAN_INTERNAL_H
+
+#define VK_NO_PROTOTYPES
+#include <pthread.h>
+#include <vulkan/vulkan.h>
+
+#include "runtime/vulkan.h"
+
+/* X(name) for every function used; instance-level ones first. */
+#define MLCC_VK_INSTANCE_FUNCS(X)                                                             \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)      \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties)       \
+    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures)
+#define MLCC_VK_DEVICE_FUNCS(X)                                                                \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkQueueSubmit) X(vkQueueWaitIdle)                 \
+    X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) X(vkAllocateMemory)  \
+    X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                      \
+    X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)                 \
+    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer) X(vkCmdCopyBuffer) X(vkCmdFillBuffer) \
+    X(vkCmdPipelineBarrier) X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets)                    \
+    X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCreateFence) X(vkDestroyFence)                  \
+    X(vkWaitForFences) X(vkResetFences) X(vkCreateShaderModule) X(vkDestroyShaderModule)       \
+    X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) X(vkCreatePipelineLayout)   \
+    X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)                \
+    X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkResetDescriptorPool)              \
+    X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets) X(vkCreatePipelineCache)             \
+    X(vkGetPipelineCacheData) X(vkDestroyPipelineCache)                                         \
+    X(vkCreateQueryPool) X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
+
+typedef struct mlcc_vk_api {
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+#define MLCC_VK_DECLARE(name) PFN_##name name;
+    MLCC_VK_INSTANCE_FUNCS(MLCC_VK_DECLARE)
+    MLCC_VK_DEVICE_FUNCS(MLCC_VK_DECLARE)
+#undef MLCC_VK_DECLARE
+} mlcc_vk_api;
+
+/* One allocation: a buffer with its own memory, at [va, va + size) of the private address
+ * space. */
+typedef struct mlcc_vk_block {
+    uint64_t va;
+    size_t size;
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    void *mapped; /* host pointer when the memory is host-visible */
+    int cached;   /* freed into the cache */
+} mlcc_vk_block;
+
+struct mlcc_vk_device {
+    int id, ready;
+    VkPhysicalDevice phys;
+    VkPhysicalDeviceProperties props;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t queue_family;
+    uint32_t memory_type;  /* for buffers */
+    int host_visible;      /* memory_type can be mapped (CPU devices, integrated GPUs, ReBAR) */
+    uint32_t staging_type; /* host-visible, coherent: for copies when memory_type is not */
+    mlcc_vk_api fn;        /* instance + device functions */
+    pthread_mutex_t lock;  /* one thread records at a time */
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    int recording;         /* cmd is open with work in it */
+    VkDescriptorPool descriptors;
+    int sets_used;
+    /* MLCC_VULKAN_PROFILE=1: a timestamp before and after each dispatch of the batch */
+    int profiling;
+    VkQueryPool queries;
+    double tick_ns;
+    void *timed[1024]; /* the kernel of each timed dispatch (one per descriptor set) */
+    int ntimed;
+    VkPipelineCache pipeline_cache;
+    char *pipeline_cache_path;
+    /* blocks, sorted by va (vas only grow) */
+    mlcc_vk_block **blocks;
+    int nblocks, cap_blocks;
+    uint64_t next_va;
+    mlcc_vulkan_mem_stats mem;
+};
+
+enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32 };
+
+/* For vulkan_pipeline.c, device lock held: the open command buffer (begun if needed), the
+ * barrier after a command, and a descriptor set (the batch is submitted when they run out). */
+VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d);
+void mlcc_vk_barrier_after(mlcc_vk_device *d);
+VkDescriptorSet mlcc_vk_descriptor_set(mlcc_vk_device *d, VkDescriptorSetLayout layout);
+/* Submits the batch and waits (lock held). */
+int mlcc_vk_flush_locked(mlcc_vk_device *d);
+int mlcc_vk_fail(const char *what, VkResult r);
+const mlcc_vk_api *mlcc_vk_global_api(void);
+/* Adds a dispatch's duration to its kernel's profile (vulkan_pipeline.c). */
+void mlcc_vk_profile_add(void *kernel, double ns);
+void mlcc_vk_count_submit(void);
+
+#endif

@@ -1,0 +1,213 @@
+/* test_vulkan_graph.c - graph functions compiled for Vulkan (default GPU schedules, GLSL through
+ * glslang, the VM on vulkan:0) against the same module compiled for the CPU, on random inputs:
+ * elementwise (exp, tanh, sigmoid, gelu, a broadcast), reductions (short ones in a thread, long
+ * ones across a workgroup in shared memory), matmuls (the 64x64 shared-memory tiles at odd
+ * sizes, and the cross-thread rule for a single row) and a gated MLP with RMS norm and softmax.
+ * Every function takes a symbolic n, run at several n (planned storages reused).
+ *
+ * On CI the device is Mesa's lavapipe (Vulkan on the CPU, scripts/install-deps.sh): sizes stay
+ * small. Without glslangValidator the test skips; with it but no device it still compiles every
+ * kernel's GLSL to SPIR-V, checks the load names the reason, then skips. */
+#include "codegen/build.h"
+#include "ir/block_builder.h"
+#include "op/op.h"
+#include "runtime/vulkan.h"
+#include "support/error.h"
+#include "tensor_util.h"
+#include "test.h"
+
+enum { MAX_IN = 5 };
+
+/* One case: a module whose "main" takes inputs whose dim 0 is n (or fixed, n_dim0 0). */
+typedef struct graph_case {
+    const char *name;
+    int nin;
+    int ndim[MAX_IN];
+    int64_t shape[MAX_IN][3]; /* -1: n */
+    rx_expr *(*body)(rx_builder *bb, rx_expr **in);
+    double tol;
+} graph_case;
+
+static rx_expr *elementwise(rx_builder *bb, rx_expr **in) {
+    rx_expr *e = bb_emit(bb, op_unary("exp", in[0]), "e");
+    rx_expr *t = bb_emit(bb, op_unary("tanh", in[1]), "t");
+    rx_expr *m = bb_emit(bb, op_multiply(e, t), "m");
+    rx_expr *s = bb_emit(bb, op_unary("sigmoid", m), "s");
+    rx_expr *g = bb_emit(bb, op_unary("nn.gelu", in[1]), "g");
+    rx_expr *a = bb_emit(bb, op_add(s, g), "a");
+    return bb_emit_output(bb, op_subtract(a, in[2]), "out"); /* in[2] [37] broadcasts */
+}
+
+static rx_expr *reductions(rx_builder *bb, rx_expr **in) {
+    int64_t ax1 = 1, ax0 = 0;
+    rx_expr *sum = bb_emit(bb, op_reduce("sum", in[0], &ax1, 1, 1), "sum");   /* 300 long: cross-thread */
+    rx_expr *mx = bb_emit(bb, op_reduce("max", in[0], &ax1, 1, 1), "mx");
+    rx_expr *r = bb_emit(bb, op_add(sum, mx), "r");                          /* [n, 1] */
+    rx_expr *sm = bb_emit(bb, op_softmax(in[0], -1), "sm");
+    rx_expr *col = bb_emit(bb, op_reduce("mean", sm, &ax0, 1, 1), "col");    /* [1, 300] over n */
+    rx_expr *b = bb_emit(bb, op_multiply(r, col), "b");                      /* [n, 300] */
+    return bb_emit_output(bb, op_add(b, sm), "out");
+}
+
+static rx_expr *matmuls(rx_builder *bb, rx_expr **in) {
+    rx_expr *y = bb_emit(bb, op_matmul(in[0], in[1]), "y");  /* [n, 70] x [70, 67] */
+    rx_expr *z = bb_emit(bb, op_linear(y, in[2]), "z");      /* [n, 67] x [33, 67]^T */
+    return bb_emit_output(bb, z, "out");
+}
+
+static rx_expr *gated_mlp(rx_builder *bb, rx_expr **in) {
+    rx_expr *h1 = bb_emit(bb, op_linear(in[0], in[1]), "h1");
+    rx_expr *g = bb_emit(bb, op_unary("nn.silu", h1), "g");
+    rx_expr *h2 = bb_emit(bb, op_linear(in[0], in[2]), "h2");
+    rx_expr *m = bb_emit(bb, op_multiply(g, h2), "m");
+    rx_expr *y = bb_emit(bb, op_linear(m, in[3]), "y");
+    rx_expr *r = bb_emit(bb, op_add(y, in[0]), "r");
+    rx_expr *nrm = bb_emit(bb, op_rms_norm(r, in[4], 1e-5), "nrm");
+    return bb_emit_output(bb, op_softmax(nrm, -1), "p");
+}
+
+static const graph_case cases[] = {
+    {"elementwise", 3, {2, 2, 1}, {{-1, 37}, {-1, 37}, {37}}, elementwise, 1e-5},
+    {"reductions", 1, {2}, {{-1, 300}}, reductions, 1e-5},
+    {"matmuls", 3, {2, 2, 2}, {{-1, 70}, {70, 67}, {33, 67}}, matmuls, 1e-5},
+    {"gated_mlp", 5, {2, 2, 2, 2, 1}, {{-1, 16}, {40, 16}, {40, 16}, {16, 40}, {16}}, gated_mlp, 1e-5},
+};
+
+static mlcc_ir_module *build_module(const graph_case *c) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *in[MAX_IN];
+    for (int i = 0; i < c->nin; i++) {
+        mlcc_expr *dims[3];
+        for (int d = 0; d < c->ndim[i]; d++) dims[d] = c->shape[i][d] < 0 ? n : ir_int(c->shape[i][d]);
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        in[i] = rx_var(name, rx_sinfo_tensor(dims, c->ndim[i], DT_F32));
+    }
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "main", in, c->nin);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", 64));
+    bb_begin_dataflow(bb);
+    rx_expr *out = c->body(bb, in);
+    bb_end_dataflow(bb);
+    rx_expr *f = bb_end_function(bb, out);
+    CHECK_MSG(f != NULL, "%s: %s", c->name, bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
+static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in, int n) {
+    MLCCValue args[MAX_IN], ret;
+    int codes[MAX_IN], code;
+    for (int i = 0; i < n; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
+    if (mlcc_vm_invoke(vm, "main", args, codes, n, &ret, &code) != 0) return NULL;
+    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
+}
+
+static void compare(const graph_case *c, MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
+    MLCCNDArray *host[MAX_IN], *dev[MAX_IN];
+    for (int i = 0; i < c->nin; i++) {
+        int64_t shape[3];
+        for (int d = 0; d < c->ndim[i]; d++) shape[d] = c->shape[i][d] < 0 ? n : c->shape[i][d];
+        host[i] = mlcc_ndarray_empty(c->ndim[i], shape, MLCC_DTYPE_F32, MLCC_CPU);
+        float *p = host[i]->dl.data;
+        for (int64_t k = 0; k < mlcc_ndarray_numel(host[i]); k++) p[k] = test_rand_float();
+        dev[i] = mlcc_ndarray_empty(c->ndim[i], shape, MLCC_DTYPE_F32, (DLDevice){kDLVulkan, 0});
+        CHECK_MSG(dev[i] && mlcc_ndarray_copy(dev[i], host[i]) == 0, "%s: upload: %s", c->name, mlcc_last_error());
+    }
+    MLCCNDArray *want = invoke(cpu, host, c->nin);
+    CHECK_MSG(want != NULL, "%s cpu n=%lld: %s", c->name, (long long)n, mlcc_last_error());
+    MLCCNDArray *got = invoke(gpu, dev, c->nin);
+    CHECK_MSG(got != NULL, "%s vulkan n=%lld: %s", c->name, (long long)n, mlcc_last_error());
+    if (want && got) {
+        CHECK_EQ_INT(got->dl.device.device_type, kDLVulkan);
+        int64_t numel = mlcc_ndarray_numel(want);
+        CHECK_EQ_INT(mlcc_ndarray_numel(got), numel);
+        float *back = malloc(sizeof(float) * (size_t)numel);
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)numel), 0);
+        double *ref = malloc(sizeof(double) * (size_t)numel);
+        const float *w = want->dl.data;
+        for (int64_t i = 0; i < numel; i++) ref[i] = w[i];
+        double err = test_max_rel_error(back, ref, numel);
+        CHECK_MSG(err < c->tol, "%s n=%lld: vulkan vs cpu relative error %g", c->name, (long long)n, err);
+        free(back);
+        free(ref);
+    }
+    mlcc_ndarray_release(want);
+    mlcc_ndarray_release(got);
+    for (int i = 0; i < c->nin; i++) mlcc_ndarray_release(host[i]), mlcc_ndarray_release(dev[i]);
+}
+
+/* float16 storage is not generated yet: the build says so, naming the function */
+static void check_unsupported_type(void) {
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, ir_int(8), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "main", &x, 1);
+    bb_begin_dataflow(bb);
+    rx_expr *h = bb_emit(bb, op_astype(x, dtype_make(DT_FLOAT, 16, 1)), "h");
+    rx_expr *out = bb_emit_output(bb, op_astype(h, DT_F32), "out");
+    bb_end_dataflow(bb);
+    CHECK(bb_end_function(bb, out) != NULL);
+    bb_free(bb);
+    char *glsl = mlcc_build_vulkan_glsl(mod, NULL);
+    CHECK(glsl == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "codegen_vulkan: function") && strstr(mlcc_last_error(), "float16"), "%s",
+              mlcc_last_error());
+    free(glsl);
+}
+
+int main(void) {
+    if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    mlcc_ir_module *mods[sizeof cases / sizeof cases[0]];
+    for (int i = 0; i < ncases; i++) {
+        mods[i] = build_module(&cases[i]);
+        /* every kernel's GLSL compiles to SPIR-V (no device needed) */
+        char *glsl = mlcc_build_vulkan_glsl(mods[i], NULL);
+        CHECK_MSG(glsl != NULL, "%s: %s", cases[i].name, mlcc_last_error());
+        for (char *k = glsl; k && (k = strstr(k, "#version")); k++) {
+            char *next = strstr(k + 1, "#version");
+            char save = next ? *next : 0;
+            if (next) *next = '\0';
+            uint32_t *spirv = NULL;
+            size_t nbytes = 0;
+            CHECK_MSG(mlcc_vulkan_compile_glsl(k, cases[i].name, &spirv, &nbytes) == 0, "%s: %s", cases[i].name, mlcc_last_error());
+            free(spirv);
+            if (next) *next = save;
+        }
+        /* the GPU rules reached the shaders: shared-memory tiles / cross-workgroup reductions */
+        if (glsl && (i == 1 || i == 2))
+            CHECK_MSG(strstr(glsl, "shared float") && strstr(glsl, "barrier();"), "%s: no shared memory in its GLSL", cases[i].name);
+        free(glsl);
+    }
+    check_unsupported_type();
+    if (!mlcc_vulkan_available()) {
+        MLCCVM *none = mlcc_build_vm_target(mods[0], NULL, "vulkan");
+        CHECK(none == NULL);
+        CHECK_MSG(strstr(mlcc_last_error(), "runs on Vulkan") != NULL, "%s", mlcc_last_error());
+        if (test_checks_failed) return test_finish();
+        TEST_SKIP("%s", mlcc_vulkan_status());
+    }
+    for (int i = 0; i < ncases; i++) {
+        MLCCVM *cpu = mlcc_build_vm(mods[i], NULL);
+        CHECK_MSG(cpu != NULL, "%s: %s", cases[i].name, mlcc_last_error());
+        MLCCVM *gpu = mlcc_build_vm_target(mods[i], NULL, "vulkan");
+        CHECK_MSG(gpu != NULL, "%s: %s", cases[i].name, mlcc_last_error());
+        if (cpu && gpu) {
+            int64_t sizes[] = {1, 5, 64, 33};
+            for (int k = 0; k < 4; k++) compare(&cases[i], cpu, gpu, sizes[k]);
+            long planned = mlcc_vm_planned_allocations(gpu);
+            compare(&cases[i], cpu, gpu, 17);
+            CHECK_EQ_INT(mlcc_vm_planned_allocations(gpu), planned);
+        }
+        mlcc_vm_free(cpu);
+        mlcc_vm_free(gpu);
+    }
+    CHECK_EQ_INT(mlcc_vulkan_synchronize(0), 0);
+    mlcc_vulkan_stats st = mlcc_vulkan_get_stats();
+    printf("vulkan: %ld dispatches in %ld submits, %ld pipelines, %ld shader compiles, %ld SPIR-V cache hits\n",
+           st.dispatches, st.submits, st.pipelines, st.shader_compiles, st.spirv_cache_hits);
+    return test_finish();
+}
