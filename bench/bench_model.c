@@ -5,11 +5,13 @@
  *        -ljansson -lm -Wl,-rpath,$PWD/build -o build/bench_model
  * run:   MLCC_NUM_THREADS=2 build/bench_model [--model PATH] [--hidden 512 --layers 8
  *        --vocab 32000 --prompt 128 --decode 32 --kv-heads 4 --ffn 5632] [--device cpu|cuda]
+ *        [--quantization q4f16_1]
  *        (heads are hidden / 64; KV heads default to heads / 4, the FFN to 3 x hidden).
  *        TinyLlama-1.1B's layer: --hidden 2048 --kv-heads 4 --ffn 5632 --vocab 32000.
  *        MLCC_DEFAULT_SCHEDULE=0 measures the kernels without the default schedule.
  * Prints compile+load time, prefill tokens/s (prompt through forward_kv in one call), decode
- * tokens/s (one token per forward_kv call), and the weight bytes each decode step streams. */
+ * tokens/s (one token per forward_kv call), and the weight bytes each decode step streams (as
+ * stored: packed words and scales when quantized). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +96,7 @@ static char *write_random_llama(int64_t hidden, int64_t layers, int64_t vocab) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *device = NULL;
+    const char *model = NULL, *device = NULL, *quant = NULL;
     int64_t hidden = 512, layers = 8, vocab = 32000, prompt = 128, decode = 32;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
@@ -106,18 +108,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--kv-heads")) opt_kv_heads = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--ffn")) opt_ffn = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
+        else if (!strcmp(argv[i], "--quantization")) quant = argv[i + 1];
     }
     char *dir = model ? strdup(model) : write_random_llama(hidden, layers, vocab);
     double t0 = now();
-    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .device = device});
+    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .device = device, .quantization = quant});
     if (!m) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
     }
     double t_open = now() - t0;
     size_t weight_bytes = 0;
-    for (int i = 0; i < m->params.n; i++)
-        weight_bytes += sizeof(float) * (size_t)(m->params.items[i].shape[0] * (m->params.items[i].ndim == 2 ? m->params.items[i].shape[1] : 1));
+    for (int i = 0; i < m->params.n; i++) /* the embedding table is not streamed per step */
+        if (strncmp(m->params.items[i].name, "model.embed_tokens.", 19) || m->cfg.tie_embeddings)
+            weight_bytes += (size_t)(m->weights[i]->dl.dtype.bits / 8) * (size_t)(m->params.items[i].shape[0] * (m->params.items[i].ndim == 2 ? m->params.items[i].shape[1] : 1));
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)prompt);
     for (int64_t i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab);
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab);
@@ -141,8 +145,9 @@ int main(int argc, char **argv) {
     }
     double t_decode = now() - t0;
     printf("device %s; ", device ? device : "cpu");
-    printf("model %s: %s, hidden %lld, layers %lld, vocab %lld, weights %.1f MB (float32)\n", model ? model : "random",
-           m->cfg.model_type, (long long)m->cfg.hidden, (long long)m->cfg.layers, (long long)m->cfg.vocab, weight_bytes / 1e6);
+    printf("model %s: %s, hidden %lld, layers %lld, vocab %lld, %s, weights read per step %.1f MB\n", model ? model : "random",
+           m->cfg.model_type, (long long)m->cfg.hidden, (long long)m->cfg.layers, (long long)m->cfg.vocab, m->quant->name,
+           weight_bytes / 1e6);
     printf("open (build + load + compile/JIT cache): %.2f s; first call %.2f s\n", t_open, t_first);
     printf("prefill %lld tokens: %.3f s = %.1f tokens/s\n", (long long)prompt, t_prefill, prompt / t_prefill);
     printf("decode %lld tokens: %.3f s = %.2f tokens/s (%.2f GB/s of weights)\n", (long long)decode, t_decode,

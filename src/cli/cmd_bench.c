@@ -174,10 +174,11 @@ static model_costs model_costs_of(const mlcc_model *m) {
     const mlcc_model_config *cfg = &m->cfg;
     for (int i = 0; i < m->params.n; i++) {
         const model_param *p = &m->params.items[i];
-        double n = 1, bytes = (double)mlcc_ndarray_nbytes(m->weights[i]);
-        for (int d = 0; d < p->ndim; d++) n *= (double)p->shape[d];
+        /* quantized weights: a q_weight + q_scale pair stands for one source tensor, counted once */
+        double n = p->role == PARAM_Q_SCALE ? 0 : 1, bytes = (double)mlcc_ndarray_nbytes(m->weights[i]);
+        for (int d = 0; d < p->ndim; d++) n *= (double)p->source_shape[d];
         c.file_params += n;
-        int embed = !strcmp(p->name, "model.embed_tokens.weight"), head = !strcmp(p->name, "lm_head.weight");
+        int embed = !strcmp(p->source, "model.embed_tokens.weight"), head = !strcmp(p->source, "lm_head.weight");
         if (embed && !cfg->tie_embeddings) continue; /* a decode step reads one row of it */
         c.weight_bytes += bytes;
         if (embed || head) c.head_params += n;

@@ -62,9 +62,10 @@ static void print_usage(FILE *out) {
     fprintf(out,
             "usage: mlcc chat [MODEL] [--device auto|cpu|cuda[:N]|vulkan[:N]] [--mode interactive|local|server]\n"
             "                 [--max-seq N] [--system TEXT]\n"
-            "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S]\n"
+            "                 [--temperature T] [--top-p P] [--max-tokens N] [--seed S] [--quantization Q]\n"
             "                 [--json-schema FILE | --json | --grammar FILE.gbnf | --regex RE]\n"
-            "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf]\n"
+            "MODEL: a Hugging Face model folder, a GGUF file, or HF://org/repo[/file.gguf], or a folder\n"
+            "       made by `mlcc convert`; --quantization stores the weights in scheme Q (q4f16_1, ...)\n"
             "--json-schema/--json/--grammar/--regex: replies follow a JSON Schema, any JSON\n"
             "       object, a GBNF grammar or a regular expression (structured generation).\n"
             "       (default " DEFAULT_MODEL ").\n"
@@ -334,7 +335,7 @@ static int set_grammar(chat *c, const char *kind, const char *arg) {
     return 0;
 }
 
-static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, chat *c) {
+static int parse_args(int argc, char **argv, const char **model, int64_t *max_seq, const char **mode, const char **quant, chat *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -345,6 +346,7 @@ static int parse_args(int argc, char **argv, const char **model, int64_t *max_se
         if (strcmp(a, "--max-seq") == 0 && has_value) *max_seq = atoll(argv[++i]);
         else if (strcmp(a, "--mode") == 0 && has_value) *mode = argv[++i];
         else if (strcmp(a, "--device") == 0 && has_value) c->device = argv[++i];
+        else if (strcmp(a, "--quantization") == 0 && has_value) *quant = argv[++i];
         else if (strcmp(a, "--system") == 0 && has_value) c->system = strdup(argv[++i]);
         else if (strcmp(a, "--temperature") == 0 && has_value) set_option(c, "temperature", argv[++i]);
         else if (strcmp(a, "--top-p") == 0 && has_value) set_option(c, "top_p", argv[++i]);
@@ -377,8 +379,8 @@ int cmd_chat(int argc, char **argv) {
     c.cfg.sampling.top_p = 0.95f;
     const char *model_arg = NULL;
     int64_t max_seq = 0; /* the mode's choice */
-    const char *mode = "interactive";
-    if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &c) != 0) return 2;
+    const char *mode = "interactive", *quant = NULL;
+    if (parse_args(argc, argv, &model_arg, &max_seq, &mode, &quant, &c) != 0) return 2;
     if (!model_arg || !*model_arg) model_arg = DEFAULT_MODEL;
 
     const char *device = log_devices(c.device ? c.device : "auto");
@@ -396,7 +398,8 @@ int cmd_chat(int argc, char **argv) {
     char *home = mlcc_home_dir();
     fprintf(stderr, "[mlcc] preparing the model library (compiled on first use, then cached in %s/cache) ...\n", home);
     free(home);
-    mlcc_model_options opt = {.max_seq = max_seq, .mode = mode, .device = strcmp(device, "cpu") ? device : NULL};
+    mlcc_model_options opt = {
+        .max_seq = max_seq, .mode = mode, .device = strcmp(device, "cpu") ? device : NULL, .quantization = quant};
     mlcc_ticker *ticker = mlcc_ticker_start("loading the weights and compiling the model library");
     c.model = mlcc_model_open(path, &opt);
     double seconds = mlcc_ticker_stop(ticker);

@@ -11,14 +11,15 @@
 #include "support/file.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: mlcc compile MODEL -o LIB [--max-seq N] [--print-after PASS]\n"
+    fprintf(out, "usage: mlcc compile MODEL -o LIB [--max-seq N] [--quantization Q] [--print-after PASS]\n"
                  "MODEL: a Hugging Face folder, a GGUF file or HF://org/repo. --print-after prints the module\n"
                  "after a pass (legalize, canonicalize_bindings, annotate_op_pattern, fuse_ops, fuse_tir,\n"
-                 "default_schedule, dead_code_elimination, or *) to stderr. Inspect the result with `mlcc show --kernels LIB`.\n");
+                 "default_schedule, dead_code_elimination, or *) to stderr. --quantization stores the weights\n"
+                 "in scheme Q (q4f16_1, ...; docs/quantization.md). Inspect the result with `mlcc show --kernels LIB`.\n");
 }
 
 int cmd_compile(int argc, char **argv) {
-    const char *model = NULL, *out = NULL;
+    const char *model = NULL, *out = NULL, *quant = NULL;
     int64_t max_seq = 2048;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -27,6 +28,7 @@ int cmd_compile(int argc, char **argv) {
         }
         if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--max-seq") == 0 && i + 1 < argc) max_seq = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--quantization") == 0 && i + 1 < argc) quant = argv[++i];
         else if (strcmp(argv[i], "--print-after") == 0 && i + 1 < argc) setenv("MLCC_PRINT_AFTER", argv[++i], 1);
         else if (argv[i][0] == '-') {
             fprintf(stderr, "mlcc compile: unknown option %s\n", argv[i]);
@@ -43,7 +45,7 @@ int cmd_compile(int argc, char **argv) {
         fprintf(stderr, "mlcc compile: %s\n", mlcc_last_error());
         return 1;
     }
-    mlcc_model_options opt = {.max_seq = max_seq};
+    mlcc_model_options opt = {.max_seq = max_seq, .quantization = quant};
     mlcc_model *m = mlcc_model_open(path, &opt);
     int rc = 1;
     if (!m) {

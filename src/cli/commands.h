@@ -18,6 +18,7 @@ int cmd_cache(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 /* `mlcc debug random-model` (cmd_random_model.c) */
 int cmd_debug_random_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

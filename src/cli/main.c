@@ -12,6 +12,7 @@
 static const mlcc_command commands[] = {
     {"chat", "chat with a model in the terminal (a folder, a GGUF file or HF://org/repo)", cmd_chat},
     {"serve", "an OpenAI-compatible HTTP server for a model (chat completions, completions, metrics)", cmd_serve},
+    {"convert", "quantize a model's weights into mlcc's format (mlcc convert MODEL --quantization Q -o DIR)", cmd_convert},
     {"compile", "build a model's library ahead of time (mlcc compile MODEL -o LIB)", cmd_compile},
     {"show", "look inside a model library: kernels and origins, VM program, memory, metadata", cmd_show},
     {"show-demo", "print a TensorIR matmul before/after a schedule, compile, run, check it",

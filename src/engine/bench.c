@@ -75,6 +75,7 @@ static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, in
         reqs[i].run = &rn;
     }
     rn.pending = n;
+    mlcc_engine_hold(e, 1); /* the n requests start together: one batch from the first step */
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < prompt_len; k++) prompt[k] = (int32_t)(next_random(rng) % (uint64_t)vocab);
         reqs[i].submitted = now();
@@ -87,6 +88,7 @@ static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, in
             break;
         }
     }
+    mlcc_engine_hold(e, 0);
     pthread_mutex_lock(&rn.mu);
     while (rn.pending > 0) pthread_cond_wait(&rn.cv, &rn.mu);
     pthread_mutex_unlock(&rn.mu);

@@ -75,7 +75,7 @@ struct mlcc_engine {
     /* under lock: what callers hand over */
     request *inbox, **inbox_tail;
     MLCC_VEC(int64_t) aborts;
-    int reset_requested, quit;
+    int reset_requested, quit, held;
     int64_t next_id;
     mlcc_engine_stats stats;
     atomic_int cancel_all;
@@ -483,7 +483,8 @@ static int step_once(mlcc_engine *e) {
 /* Takes what callers handed over; 1 when the worker should quit. */
 static int take_inbox(mlcc_engine *e, int block) {
     pthread_mutex_lock(&e->lock);
-    while (block && !e->inbox && !e->aborts.len && !e->reset_requested && !e->quit && !atomic_load(&e->cancel_all))
+    while ((block && !e->inbox && !e->aborts.len && !e->reset_requested && !e->quit && !atomic_load(&e->cancel_all)) ||
+           (e->held && !e->quit))
         pthread_cond_wait(&e->wake, &e->lock);
     request *in = e->inbox;
     e->inbox = NULL;
@@ -633,6 +634,13 @@ int64_t mlcc_engine_submit(mlcc_engine *e, const int32_t *prompt, size_t nprompt
 void mlcc_engine_abort(mlcc_engine *e, int64_t request_id) {
     pthread_mutex_lock(&e->lock);
     vec_push(&e->aborts, request_id);
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void mlcc_engine_hold(mlcc_engine *e, int on) {
+    pthread_mutex_lock(&e->lock);
+    e->held = on != 0;
     pthread_cond_broadcast(&e->wake);
     pthread_mutex_unlock(&e->lock);
 }

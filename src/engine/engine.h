@@ -118,6 +118,11 @@ void mlcc_engine_free(mlcc_engine *e);
  * on the engine's thread; the last one has finish_reason set. */
 int64_t mlcc_engine_submit(mlcc_engine *e, const int32_t *prompt, size_t nprompt, const mlcc_gen_config *cfg,
                            mlcc_event_fn on_event, void *ctx);
+/* Holds the worker before its next step (on = 1) until released (on = 0), so requests
+ * submitted in between start together, as one batch (benchmarks measure a batch of b this
+ * way). While held nothing runs (aborts wait too), except that freeing the engine proceeds. */
+void mlcc_engine_hold(mlcc_engine *e, int on);
+
 /* Stops a request at the next step (its last event says "cancelled"); unknown or finished
  * ids are ignored. Any thread. */
 void mlcc_engine_abort(mlcc_engine *e, int64_t request_id);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gen/attention.h"
+#include "mlcc/mlcc_runtime.h"
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "support/alloc.h"
@@ -27,7 +28,7 @@ typedef struct dec {
 } dec;
 
 void model_param_list_free(model_param_list *l) {
-    for (int i = 0; i < l->n; i++) free(l->items[i].name);
+    for (int i = 0; i < l->n; i++) free(l->items[i].name), free(l->items[i].source);
     free(l->items);
     memset(l, 0, sizeof *l);
 }
@@ -37,37 +38,106 @@ void model_fn_params_free(model_fn_params *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* The weight parameter `name` of the function being built: added to the model's list on first
- * use by any function, and to this function's parameters (a var named after it with dots made
- * underscores, so printed IR stays readable). */
-static rx_expr *weight(dec *d, const char *name, int64_t d0, int64_t d1) {
-    model_param_list *l = d->params;
+/* The index of parameter `name` in the model's list, added (as a plain float32 tensor of the
+ * checkpoint tensor of that name) on first use by any function. */
+static int param_index(model_param_list *l, const char *name, int64_t d0, int64_t d1) {
     int index = 0;
     while (index < l->n && strcmp(l->items[index].name, name)) index++;
-    if (index == l->n) {
-        if (l->n == l->cap) {
-            l->cap = l->cap ? l->cap * 2 : 64;
-            l->items = mlcc_xrealloc(l->items, sizeof(model_param) * (size_t)l->cap);
-        }
-        model_param *p = &l->items[l->n++];
-        p->name = mlcc_xstrdup(name);
-        p->ndim = d1 > 0 ? 2 : 1;
-        p->shape[0] = d0, p->shape[1] = d1;
+    if (index < l->n) return index;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->items = mlcc_xrealloc(l->items, sizeof(model_param) * (size_t)l->cap);
     }
+    model_param *p = &l->items[l->n++];
+    memset(p, 0, sizeof *p);
+    p->name = mlcc_xstrdup(name);
+    p->source = mlcc_xstrdup(name);
+    p->ndim = d1 > 0 ? 2 : 1;
+    p->shape[0] = p->source_shape[0] = d0, p->shape[1] = p->source_shape[1] = d1;
+    p->dtype = DT_F32;
+    p->partner = -1;
+    return index;
+}
+
+/* Parameter `index` as a parameter of the function being built (a var named after it with
+ * dots made underscores, so printed IR stays readable). */
+static rx_expr *param_var(dec *d, int index) {
     model_fn_params *f = d->fn;
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 64;
         f->index = mlcc_xrealloc(f->index, sizeof(int) * (size_t)f->cap);
     }
     f->index[f->n++] = index;
+    const model_param *p = &d->params->items[index];
     char var[256];
-    snprintf(var, sizeof var, "%s", name);
+    snprintf(var, sizeof var, "%s", p->name);
     for (char *c = var; *c; c++)
         if (*c == '.') *c = '_';
-    rx_sinfo *s = d1 > 0 ? rx_sinfo_tensor_v(DT_F32, ir_int(d0), ir_int(d1), NULL) : rx_sinfo_tensor_v(DT_F32, ir_int(d0), NULL);
+    rx_sinfo *s = p->ndim == 2 ? rx_sinfo_tensor_v(p->dtype, ir_int(p->shape[0]), ir_int(p->shape[1]), NULL)
+                               : rx_sinfo_tensor_v(p->dtype, ir_int(p->shape[0]), NULL);
     rx_expr *v = rx_var(var, s);
     bb_add_function_param(d->bb, v);
     return v;
+}
+
+/* The float32 weight parameter `name` of the function being built. */
+static rx_expr *weight(dec *d, const char *name, int64_t d0, int64_t d1) {
+    return param_var(d, param_index(d->params, name, d0, d1));
+}
+
+/* A matrix weight `name` [out, in] under the model's quantization: q0f32 the tensor itself;
+ * q0f16 a float16 parameter; 4/8-bit the pair <prefix>.q_weight / <prefix>.q_scale (MLC LLM's
+ * names). *q_scale is NULL when there is no pair. */
+static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, rx_expr **q_scale) {
+    const mlcc_quant_scheme *q = d->params->quant;
+    *q_scale = NULL;
+    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return weight(d, name, out, in);
+    model_param_list *l = d->params;
+    if (q->bits == 0) {
+        int i = param_index(l, name, out, in);
+        l->items[i].dtype = q->weight_dtype;
+        return param_var(d, i);
+    }
+    char base[256], qw[300], qs[300];
+    size_t len = strlen(name);
+    snprintf(base, sizeof base, "%.*s", (int)(len > 7 && !strcmp(name + len - 7, ".weight") ? len - 7 : len), name);
+    snprintf(qw, sizeof qw, "%s.q_weight", base);
+    snprintf(qs, sizeof qs, "%s.q_scale", base);
+    int iw = param_index(l, qw, out, quant_packed_cols(q, in));
+    int is = param_index(l, qs, out, quant_scale_cols(q, in));
+    model_param *pw = &l->items[iw], *ps = &l->items[is];
+    pw->dtype = q->weight_dtype, ps->dtype = q->scale_dtype;
+    pw->role = PARAM_Q_WEIGHT, ps->role = PARAM_Q_SCALE;
+    pw->partner = is, ps->partner = iw;
+    free(pw->source), free(ps->source);
+    pw->source = mlcc_xstrdup(name), ps->source = mlcc_xstrdup(name);
+    pw->source_shape[0] = ps->source_shape[0] = out;
+    pw->source_shape[1] = ps->source_shape[1] = in;
+    rx_expr *w = param_var(d, iw);
+    *q_scale = param_var(d, is);
+    return w;
+}
+
+static rx_expr *emit(dec *d, rx_expr *value, const char *hint);
+
+/* The float32 [out, in] value of matrix weight `name` (dequantized when quantized). */
+static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in) {
+    rx_expr *scale, *w = matrix_param(d, name, out, in, &scale);
+    const mlcc_quant_scheme *q = d->params->quant;
+    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return w;
+    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, in), "dequant");
+}
+
+/* Rows ids of the embedding table [vocab, hidden]: quantized, the packed rows are taken first
+ * and only they are dequantized. */
+static rx_expr *embedding(dec *d, rx_expr *ids, int64_t vocab, int64_t hidden) {
+    const char *name = "model.embed_tokens.weight";
+    rx_expr *scale, *w = matrix_param(d, name, vocab, hidden, &scale);
+    const mlcc_quant_scheme *q = d->params->quant;
+    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return emit(d, op_take(w, ids, 0), "embed");
+    w = emit(d, op_take(w, ids, 0), "embed_q");
+    if (scale) scale = emit(d, op_take(scale, ids, 0), "embed_scale");
+    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, hidden), "embed");
 }
 
 static rx_expr *layer_weight(dec *d, int layer, const char *suffix, int64_t d0, int64_t d1) {
@@ -89,7 +159,9 @@ static rx_expr *scalar(double v) {
 static rx_expr *linear(dec *d, rx_expr *x, int layer, const char *prefix, int64_t out, int64_t in, int bias) {
     char name[200];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    rx_expr *y = emit(d, op_linear(x, layer_weight(d, layer, name, out, in)), "proj");
+    char full[256];
+    snprintf(full, sizeof full, "model.layers.%d.%s", layer, name);
+    rx_expr *y = emit(d, op_linear(x, matrix_weight(d, full, out, in)), "proj");
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
         y = emit(d, op_add(y, layer_weight(d, layer, name, out, 0)), "proj_bias");
@@ -205,7 +277,7 @@ static rx_expr *decoder_stack(dec *d, rx_expr *x, rx_expr *at) {
     if (at) x = emit(d, op_take(x, at, 0), "rows");
     x = rms_norm(d, x, weight(d, "model.norm.weight", cfg->hidden, 0));
     const char *head_name = cfg->tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-    rx_expr *logits = emit(d, op_linear(x, weight(d, head_name, cfg->vocab, cfg->hidden)), "logits");
+    rx_expr *logits = emit(d, op_linear(x, matrix_weight(d, head_name, cfg->vocab, cfg->hidden)), "logits");
     if (cfg->final_softcap > 0) {
         rx_expr *t = emit(d, op_unary("tanh", emit(d, op_divide(logits, scalar(cfg->final_softcap)), "capped")), "tanh");
         logits = emit(d, op_multiply(t, scalar(cfg->final_softcap)), "logits_capped");
@@ -247,7 +319,7 @@ static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
     bb_begin_dataflow(d.bb);
     rx_expr *result;
     if (kind == DEC_FN_EMBED) {
-        rx_expr *x = emit(&d, op_take(weight(&d, "model.embed_tokens.weight", vocab, hidden), in, 0), "embed");
+        rx_expr *x = embedding(&d, in, vocab, hidden);
         if (spec->embed_scale) x = emit(&d, op_multiply(x, scalar(sqrt((double)hidden))), "embed_scaled");
         result = x;
     } else if (kind == DEC_FN_PREFILL) {
@@ -324,8 +396,8 @@ static int build_decode(mlcc_ir_module *mod, const mlcc_model_config *cfg, const
         snprintf(var, sizeof var, "%s", p->name);
         for (char *c = var; *c; c++)
             if (*c == '.') *c = '_';
-        rx_sinfo *s = p->ndim == 2 ? rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), ir_int(p->shape[1]), NULL)
-                                   : rx_sinfo_tensor_v(DT_F32, ir_int(p->shape[0]), NULL);
+        rx_sinfo *s = p->ndim == 2 ? rx_sinfo_tensor_v(p->dtype, ir_int(p->shape[0]), ir_int(p->shape[1]), NULL)
+                                   : rx_sinfo_tensor_v(p->dtype, ir_int(p->shape[0]), NULL);
         args[2 + i] = rx_var(var, s);
         bb_add_function_param(bb, args[2 + i]);
         if (fn->n == fn->cap) {

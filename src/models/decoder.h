@@ -7,20 +7,31 @@
 
 #include "ir/module.h"
 #include "models/arch.h"
+#include "quant/scheme.h"
 
 enum { MODEL_PARAM_MAX_NDIM = 2 };
 
+/* How a parameter holds its checkpoint tensor: as is (float32, or float16 under q0f16), or as
+ * the packed words / the group scales of a quantized weight (quant/scheme.h). */
+typedef enum { PARAM_PLAIN, PARAM_Q_WEIGHT, PARAM_Q_SCALE } model_param_role;
+
 typedef struct model_param {
-    char *name; /* Hugging Face tensor name */
+    char *name; /* Hugging Face tensor name; quantized: "<prefix>.q_weight" / "<prefix>.q_scale" */
     int ndim;
     int64_t shape[MODEL_PARAM_MAX_NDIM];
+    mlcc_dtype dtype;       /* what the library takes */
+    model_param_role role;
+    char *source;           /* the checkpoint tensor it is made from (Hugging Face name) */
+    int64_t source_shape[MODEL_PARAM_MAX_NDIM];
+    int partner;            /* a q_weight's q_scale and the reverse (indices); -1 otherwise */
 } model_param;
 
 typedef struct model_param_list {
     model_param *items;
     int n, cap;
+    const struct mlcc_quant_scheme *quant; /* how linear and embedding weights are stored
+                                            * (NULL: float32); set before decoder_build */
 } model_param_list;
-
 void model_param_list_free(model_param_list *l);
 
 /* The weights one graph function takes, in its parameter order: indices into the model's list. */
@@ -48,7 +59,8 @@ typedef struct decoder_bounds {
  *         forward for in the KV cache) and the logits of rows logit_positions
  *     batch_decode(embeds: float32[b, 1, hidden], kv_cache, <weights>) -> float32[b, 1, vocab]
  *     decode(embeds: float32[1, 1, hidden], kv_cache, <weights>) -> float32[1, 1, vocab]: one
- *         sequence, a call of batch_decode (the same kernels)
+ *         sequence, a call of batch_decode (the same kernels); only when the weights fit one
+ *         VM call (2 + weights <= MLCC_MAX_ARGS): fns[DEC_FN_DECODE] is empty otherwise
  *     create_kv_cache(shape [max_batch, max_total_len, prefill_chunk, page_size, sliding_window])
  *         -> the paged KV cache (runtime/kv_cache.h) with this model's generated attention
  *         kernels kv_append, attn_prefill, attn_decode (also in mod)

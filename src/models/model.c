@@ -11,6 +11,7 @@
 #include "ir/module.h"
 #include "ir/printer.h"
 #include "loader/gguf.h"
+#include "models/weight_store.h"
 #include "runtime/cuda.h"
 #include "runtime/vulkan.h"
 #include "support/alloc.h"
@@ -71,8 +72,10 @@ static json_t *model_library_metadata(const mlcc_model *m) {
         const model_param *p = &m->params.items[i];
         json_t *shape = json_array();
         for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
-        json_array_append_new(params, json_pack("{s:s,s:o,s:s,s:s}", "name", p->name, "shape", shape, "dtype", "float32",
-                                                "source", p->name));
+        char dt[32];
+        const char *q = p->role != PARAM_PLAIN || !dtype_eq(p->dtype, DT_F32) ? m->quant->name : "none";
+        json_array_append_new(params, json_pack("{s:s,s:o,s:s,s:s,s:s}", "name", p->name, "shape", shape, "dtype",
+                                                dtype_str(p->dtype, dt), "source", p->source, "quantization", q));
     }
     json_t *fn_params = json_object();
     for (int f = 0; f < DEC_FN_COUNT; f++) {
@@ -83,12 +86,14 @@ static json_t *model_library_metadata(const mlcc_model *m) {
     int64_t window = 0;
     for (int64_t i = 0; i < c->layers; i++)
         if (c->layer_window[i] > window) window = c->layer_window[i];
-    return json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:i},s:{s:I,s:I,s:I,s:s},s:o,s:o}", "model_type", c->model_type, "bounds",
+    json_t *meta = json_pack("{s:s,s:{s:I,s:I,s:I,s:I,s:I,s:i},s:{s:I,s:I,s:I,s:s},s:o,s:o}", "model_type", c->model_type, "bounds",
                      "context_window_size", (json_int_t)b->context_window, "prefill_chunk_size", (json_int_t)b->prefill_chunk,
                      "max_batch_size", (json_int_t)b->max_batch, "logit_rows", (json_int_t)b->logit_rows,
                      "sliding_window_size", (json_int_t)window, "page_size", b->page_size, "kv_cache", "num_layers",
                      (json_int_t)c->layers, "num_kv_heads", (json_int_t)c->kv_heads, "head_dim", (json_int_t)c->head_dim,
                      "dtype", "float32", "params", params, "function_params", fn_params);
+    json_object_set_new(meta, "quantization", json_string(m->quant->name));
+    return meta;
 }
 
 /* Moves the loaded weights to the model's device (the VM passes them to kernels there). */
@@ -137,13 +142,21 @@ static int parse_device(const char *s, DLDevice *out) {
     return 0;
 }
 
-/* Builds the graph (which lists the weights), loads and checks the weights (so a bad file is
- * reported before any compiling), then compiles through the JIT cache. */
+/* The graph (which lists the weights) and the weights: from a converted folder as stored,
+ * else read and quantized as m->quant says. */
+static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf) {
+    m->params.quant = m->quant;
+    int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+    if (rc == 0) rc = weight_store_is_converted(path) ? weight_store_load(m, path) : model_load_weights(m, path, is_gguf);
+    return rc;
+}
+
+/* Builds the graph, loads and checks the weights (so a bad file is reported before any
+ * compiling), then compiles through the JIT cache. */
 static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     ir_scope_begin();
     mlcc_ir_module *mod = irmod_new();
-    int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
-    if (rc == 0) rc = model_load_weights(m, path, is_gguf);
+    int rc = build_graph_and_weights(m, mod, path, is_gguf);
     if (rc == 0) {
         json_t *meta = model_library_metadata(m);
         mlcc_build_options opt = {meta, NULL, NULL};
@@ -157,6 +170,19 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     return rc;
 }
 
+/* The weight scheme: the options', or a converted folder's (the two must agree). */
+static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model_options *opt) {
+    const char *want = opt ? opt->quantization : NULL;
+    char stored[64] = "";
+    if (weight_store_is_converted(path) && weight_store_scheme(path, stored, sizeof stored)) return -1;
+    if (stored[0] && want && strcmp(stored, want))
+        return mlcc_set_error("%s: converted with quantization %s, but %s was asked for", path, stored, want);
+    /* a GGUF file of Q4_0 / Q8_0 matrices runs on its own blocks unless a scheme is asked for */
+    m->quant = !want && !stored[0] && is_gguf_file(path) ? model_gguf_native_scheme(path) : NULL;
+    if (!m->quant) m->quant = quant_scheme_find(stored[0] ? stored : want);
+    return m->quant ? 0 : mlcc_prefix_error("%s", path);
+}
+
 static int64_t at_most(int64_t v, int64_t cap) {
     return v < cap ? v : cap;
 }
@@ -167,6 +193,7 @@ static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
     if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
         return mlcc_set_error("model options: sizes must not be negative");
     if (o.mode) {
+        if (m->quant) o.quantization = m->quant->name; /* the weights' size as stored */
         if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
         o.max_seq = m->plan.context_window;
         o.prefill_chunk = m->plan.prefill_chunk;
@@ -188,6 +215,7 @@ mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
     int gguf = is_gguf_file(path);
     if (parse_device(opt ? opt->device : NULL, &m->device)) goto fail;
     if (read_config(m, path, gguf)) goto fail;
+    if (choose_quantization(m, path, opt)) goto fail;
     if (set_bounds(m, opt)) goto fail;
     if (build_and_load(m, path, gguf)) goto fail;
     return m;
@@ -196,14 +224,32 @@ fail:
     return NULL;
 }
 
+mlcc_model *mlcc_model_load_uncompiled(const char *path, const mlcc_model_options *opt) {
+    mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
+    m->path = mlcc_xstrdup(path);
+    int gguf = is_gguf_file(path), rc = read_config(m, path, gguf);
+    if (rc == 0) rc = choose_quantization(m, path, opt);
+    if (rc == 0) rc = set_bounds(m, opt);
+    if (rc == 0) {
+        ir_scope_begin();
+        rc = build_graph_and_weights(m, irmod_new(), path, gguf);
+        ir_scope_end();
+    }
+    if (rc == 0) return m;
+    mlcc_model_free(m);
+    return NULL;
+}
+
 int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const char *only, mlcc_strbuf *out) {
     mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
     m->path = mlcc_xstrdup(path);
     int rc = read_config(m, path, is_gguf_file(path));
+    if (rc == 0) rc = choose_quantization(m, path, opt);
     if (rc == 0) rc = set_bounds(m, opt);
     if (rc == 0) {
         ir_scope_begin();
         mlcc_ir_module *mod = irmod_new();
+        m->params.quant = m->quant;
         rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
         if (rc == 0 && !only) irmod_print(mod, out);
         if (rc == 0 && only) {

@@ -10,8 +10,10 @@
  *     ... mlcc_ndarray_release(logits);
  *     mlcc_kv_cache_release(kv); mlcc_model_free(m);
  *
- * A Hugging Face folder (config.json + *.safetensors) or a GGUF file is accepted. Weights are
- * float32 on the CPU (F16/BF16 upcast, Q8_0/Q4_0 dequantized). The library is compiled once
+ * A Hugging Face folder (config.json + *.safetensors), a GGUF file or a folder made by
+ * `mlcc convert` (weight_store.h) is accepted. Weights are float32 on the CPU (F16/BF16 upcast,
+ * Q8_0/Q4_0 dequantized) unless options.quantization (or the converted folder) names a scheme:
+ * then linear and embedding weights are stored quantized and dequantized inside the kernels. The library is compiled once
  * through the JIT cache (MLCC_HOME/cache), so a second open is fast, and one library serves
  * every length up to its bounds. */
 #ifndef MLCC_MODELS_MODEL_H
@@ -36,6 +38,8 @@ typedef struct mlcc_model_options {
     const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
                             * the model and the free memory (models/plan.c); the sizes above,
                             * when set, override the mode's choices. NULL: the sizes alone */
+    const char *quantization; /* weight scheme (quant/scheme.h: "q4f16_1", ...; NULL: q0f32, or
+                               * the scheme a converted folder was made with) */
     const char *device;    /* "cpu" (NULL), "cuda" / "cuda:N" or "vulkan" / "vulkan:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
@@ -61,6 +65,7 @@ typedef struct mlcc_model {
     model_param_list params;
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
+    const mlcc_quant_scheme *quant; /* the weights' scheme (q0f32 when not quantized) */
     MLCCVM *vm;
     DLDevice device;
 } mlcc_model;
@@ -111,5 +116,13 @@ int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int
 
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
+
+/* The scheme whose packing holds every matrix of a GGUF file exactly (all Q4_0: ggml_q4_0,
+ * all Q8_0: ggml_q8_0), or NULL (then the weights are dequantized to float32). */
+const mlcc_quant_scheme *model_gguf_native_scheme(const char *path);
+
+/* Config, graph and weights (quantized as opt says) without compiling: what `mlcc convert`
+ * writes out. NULL + error on failure. */
+mlcc_model *mlcc_model_load_uncompiled(const char *path, const mlcc_model_options *opt);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "quant/scheme.h"
 #include "support/error.h"
 
 /* MemAvailable from /proc/meminfo, else free physical pages. */
@@ -29,12 +30,20 @@ static double available_bytes(void) {
     return pages > 0 && size > 0 ? (double)pages * (double)size : 4e9;
 }
 
-static double param_bytes(const mlcc_model_config *c) {
+/* Bytes of one matrix weight under the scheme: packed bits plus a scale per group. */
+static double bytes_per_weight(const char *quantization) {
+    const mlcc_quant_scheme *q = quant_scheme_find(quantization);
+    if (!q) return 4.0;
+    if (!q->bits) return q->weight_dtype.bits / 8.0;
+    return q->bits / 8.0 + (q->scale_dtype.bits / 8.0) / q->group_size;
+}
+
+static double param_bytes(const mlcc_model_config *c, const char *quantization) {
     double attn = (double)c->hidden * (double)(c->heads + 2 * c->kv_heads) * (double)c->head_dim +
                   (double)c->heads * (double)c->head_dim * (double)c->hidden;
     double mlp = 3.0 * (double)c->hidden * (double)c->intermediate;
     double embed = (double)c->vocab * (double)c->hidden * (c->tie_embeddings ? 1 : 2);
-    return 4.0 * ((double)c->layers * (attn + mlp) + embed);
+    return bytes_per_weight(quantization) * ((double)c->layers * (attn + mlp) + embed);
 }
 
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
@@ -48,7 +57,7 @@ int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *op
     if (!interactive && !local && !server) return mlcc_set_error("mode '%s': use interactive, local or server", mode);
     snprintf(plan->mode, sizeof plan->mode, "%s", mode);
     plan->kv_bytes_per_token = 2.0 * (double)cfg->layers * (double)cfg->kv_heads * (double)cfg->head_dim * 4.0;
-    plan->param_bytes = param_bytes(cfg);
+    plan->param_bytes = param_bytes(cfg, opt ? opt->quantization : NULL);
     plan->available_bytes = available_bytes();
     double budget = 0.8 * (plan->available_bytes - plan->param_bytes - 256.0 * 1048576.0);
     int64_t budget_tokens = budget > 0 ? (int64_t)(budget / plan->kv_bytes_per_token) : 0;

@@ -1,5 +1,7 @@
 /* weights.c - binding the graph's weight parameters to data: Hugging Face safetensors by name,
- * or GGUF through llama.cpp's tensor names. Everything becomes float32 for now.
+ * or GGUF through llama.cpp's tensor names, read as float32 and then stored as each parameter
+ * wants: float32 as is, float16 (q0f16), or quantized into q_weight + q_scale (quant/scheme.h).
+ * A converted folder (mlcc convert) is read by convert.c instead.
  *
  * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
  * interleaves the two rotary halves for its own rope layout); the permutation is undone here
@@ -12,12 +14,32 @@
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
 #include "models/model.h"
+#include "quant/scheme.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/log.h"
 
 static MLCCNDArray *new_param(const model_param *p) {
-    return mlcc_ndarray_empty(p->ndim, p->shape, MLCC_DTYPE_F32, MLCC_CPU);
+    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+    return mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+}
+
+/* Parameter i (a quantized pair: both) from the float32 values of its source tensor. */
+static void store_param(mlcc_model *m, int i, const float *src) {
+    const model_param *p = &m->params.items[i];
+    m->weights[i] = new_param(p);
+    if (p->role == PARAM_PLAIN) {
+        quant_store_float(p->dtype, src, p->source_shape[0] * (p->ndim == 2 ? p->source_shape[1] : 1), m->weights[i]->dl.data);
+        return;
+    }
+    int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
+    if (!m->weights[w]) m->weights[w] = new_param(&m->params.items[w]);
+    if (!m->weights[sc]) m->weights[sc] = new_param(&m->params.items[sc]);
+    quant_pack(m->params.quant, src, p->source_shape[0], p->source_shape[1], m->weights[w]->dl.data, m->weights[sc]->dl.data);
+}
+
+static int64_t source_elements(const model_param *p) {
+    return p->source_shape[0] * (p->ndim == 2 ? p->source_shape[1] : 1);
 }
 
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
@@ -35,7 +57,7 @@ static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const c
         const char *name = safetensors_at(st, i)->name;
         if (strstr(name, "rotary_emb.inv_freq")) continue;
         int used = 0;
-        for (int k = 0; k < m->params.n && !used; k++) used = strcmp(m->params.items[k].name, name) == 0;
+        for (int k = 0; k < m->params.n && !used; k++) used = strcmp(m->params.items[k].source, name) == 0;
         if (!used && !unused++) first = name;
     }
     if (unused)
@@ -49,24 +71,32 @@ static int load_safetensors(mlcc_model *m, const char *path) {
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
-        const mlcc_st_tensor *t = safetensors_find(st, p->name);
+        if (m->weights[i]) continue; /* the other half of a quantized pair */
+        const mlcc_st_tensor *t = safetensors_find(st, p->source);
         if (!t) {
             /* one file: name it; a sharded set: the folder holding its index */
             const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
-            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->name);
+            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->source);
             break;
         }
         int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->source_shape[d];
         if (!same) {
             char want[64], got[64] = "[...]";
-            shape_str(want, sizeof want, p->ndim, p->shape);
+            shape_str(want, sizeof want, p->ndim, p->source_shape);
             if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
-            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->name, got, t->ndim, want);
+            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->source, got, t->ndim, want);
             break;
         }
-        m->weights[i] = new_param(p);
-        if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->name);
+        if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
+            m->weights[i] = new_param(p);
+            if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+            continue;
+        }
+        float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
+        if (safetensors_read_f32(t, tmp)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        else store_param(m, i, tmp);
+        free(tmp);
     }
     if (rc == 0) warn_unused(m, st, path);
     safetensors_close(st);
@@ -98,47 +128,79 @@ static void gguf_name(const char *hf, char *out, size_t cap) {
     }
 }
 
-/* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i. */
-static void unpermute_rows(float *w, int64_t rows, int64_t cols, int64_t heads) {
+/* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i (rows
+ * of row_bytes bytes: float32 values, or a quantized weight's packed words or scales). */
+static void unpermute_rows(void *data, int64_t rows, size_t row_bytes, int64_t heads) {
     int64_t hd = rows / heads, half = hd / 2;
-    float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)(hd * cols));
+    char *w = data, *tmp = mlcc_xmalloc(row_bytes * (size_t)hd);
     for (int64_t h = 0; h < heads; h++) {
-        float *base = w + h * hd * cols;
+        char *base = w + (size_t)(h * hd) * row_bytes;
         for (int64_t i = 0; i < half; i++)
-            for (int j = 0; j < 2; j++) memcpy(tmp + (j * half + i) * cols, base + (2 * i + j) * cols, sizeof(float) * (size_t)cols);
-        memcpy(base, tmp, sizeof(float) * (size_t)(hd * cols));
+            for (int j = 0; j < 2; j++) memcpy(tmp + (size_t)(j * half + i) * row_bytes, base + (size_t)(2 * i + j) * row_bytes, row_bytes);
+        memcpy(base, tmp, row_bytes * (size_t)hd);
     }
     free(tmp);
 }
 
+/* The heads whose rows llama.cpp permuted in tensor `name` (0: none). Only its llama
+ * converter permutes (its other architectures use the NeoX rope, the Hugging Face layout). */
+static int64_t permuted_heads(const mlcc_model *m, const char *name) {
+    size_t len = strlen(name);
+    if (strcmp(m->cfg.model_type, "llama") != 0 || len <= 14) return 0;
+    if (!strcmp(name + len - 14, ".attn_q.weight")) return m->cfg.heads;
+    if (!strcmp(name + len - 14, ".attn_k.weight")) return m->cfg.kv_heads;
+    return 0;
+}
+
+/* A quantized pair straight from GGUF blocks of the scheme's native type (no float detour). */
+static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_tensor *t, int i, const char *name) {
+    const model_param *p = &m->params.items[i];
+    const mlcc_quant_scheme *q = m->params.quant;
+    int64_t rows = p->source_shape[0], in = p->source_shape[1];
+    uint64_t block = q->bits == 4 ? 18 : 34;
+    if (in % 32 || t->n_bytes != (uint64_t)(rows * (in / 32)) * block)
+        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld rows of %lld values in blocks of 32", g->path, name,
+                              (unsigned long long)t->n_bytes, (long long)rows, (long long)in);
+    int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
+    m->weights[w] = new_param(&m->params.items[w]);
+    m->weights[sc] = new_param(&m->params.items[sc]);
+    quant_repack_ggml(q, mlcc_gguf_tensor_data(g, t), rows, in, m->weights[w]->dl.data, m->weights[sc]->dl.data);
+    int64_t heads = permuted_heads(m, name);
+    if (heads) {
+        unpermute_rows(m->weights[w]->dl.data, rows, sizeof(uint32_t) * (size_t)quant_packed_cols(q, in), heads);
+        unpermute_rows(m->weights[sc]->dl.data, rows, sizeof(uint16_t) * (size_t)quant_scale_cols(q, in), heads);
+    }
+    return 0;
+}
+
 static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     const model_param *p = &m->params.items[i];
+    if (m->weights[i]) return 0; /* the other half of a quantized pair */
     char name[256];
-    gguf_name(p->name, name, sizeof name);
-    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->name);
+    gguf_name(p->source, name, sizeof name);
+    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source);
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
     if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
     /* ggml lists dims innermost first: [in, out] is the row-major [out, in] */
     int same = (int)t->n_dims == p->ndim;
-    for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->shape[d];
+    for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->source_shape[d];
     if (!same) {
         char want[64];
-        shape_str(want, sizeof want, p->ndim, p->shape);
+        shape_str(want, sizeof want, p->ndim, p->source_shape);
         return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
                               (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
     }
-    m->weights[i] = new_param(p);
-    float *dst = m->weights[i]->dl.data;
-    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst))
+    if (p->role != PARAM_PLAIN && m->params.quant->ggml_type && m->params.quant->ggml_type == t->type)
+        return repack_gguf_param(m, g, t, i, name);
+    float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
+    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
+        free(dst);
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
-    /* only llama.cpp's llama converter permutes (its other architectures use the NeoX rope,
-     * which is the Hugging Face layout) */
-    size_t len = strlen(name);
-    if (strcmp(m->cfg.model_type, "llama") != 0) return 0;
-    if (len > 14 && !strcmp(name + len - 14, ".attn_q.weight"))
-        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.heads);
-    else if (len > 14 && !strcmp(name + len - 14, ".attn_k.weight"))
-        unpermute_rows(dst, p->shape[0], p->shape[1], m->cfg.kv_heads);
+    }
+    int64_t heads = permuted_heads(m, name);
+    if (heads) unpermute_rows(dst, p->source_shape[0], sizeof(float) * (size_t)p->source_shape[1], heads);
+    store_param(m, i, dst);
+    free(dst);
     return 0;
 }
 
@@ -149,6 +211,22 @@ static int load_gguf(mlcc_model *m, const char *path) {
     for (int i = 0; i < m->params.n && rc == 0; i++) rc = load_gguf_param(m, g, i);
     mlcc_gguf_close(g);
     return rc;
+}
+
+const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
+    mlcc_gguf *g = mlcc_gguf_open(path);
+    if (!g) return NULL;
+    const mlcc_quant_scheme *q = NULL;
+    int mixed = 0;
+    for (uint64_t i = 0; i < g->n_tensors && !mixed; i++) {
+        const mlcc_gguf_tensor *t = &g->tensors[i];
+        if (t->n_dims != 2) continue;
+        const mlcc_quant_scheme *s = quant_scheme_for_ggml(t->type);
+        mixed = !s || (q && q != s);
+        q = s;
+    }
+    mlcc_gguf_close(g);
+    return mixed ? NULL : q;
 }
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {

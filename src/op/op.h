@@ -60,6 +60,10 @@ rx_expr *op_rope(rx_expr *x, rx_expr *inv_freq, rx_expr *positions);
 /* Causal attention of q [n, heads, D] over k, v [m, kv_heads, D] (queries are the last n
  * positions); window 0 = unlimited, softcap 0 = none; see attention.c. */
 rx_expr *op_attention(rx_expr *q, rx_expr *k, rx_expr *v, double scale, int64_t window, double softcap);
+/* A quantized weight back to float32 [out, in_features] (quantize.c, docs/quantization.md):
+ * bits 4/8 with q_scale, w = (q - zero_point) * scale; or bits 0 (q_scale NULL): a float16
+ * weight cast. */
+rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int64_t in_features);
 rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
 rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);
 

@@ -55,5 +55,6 @@ void op_register_create(void);
 void op_register_calls(void);
 void op_register_rope(void);
 void op_register_attention(void);
+void op_register_quantize(void);
 
 #endif

@@ -26,6 +26,7 @@ static void init_registry(void) {
     op_register_calls();
     op_register_rope();
     op_register_attention();
+    op_register_quantize();
 }
 
 const rx_op_def *op_get(const char *name) {

@@ -206,7 +206,23 @@ static int cond_upto_injective(mlcc_op_pattern k, int is_sink) {
     return k <= OP_PATTERN_INJECTIVE;
 }
 
+/* A dequantize PrimFunc (op/quantize.c marks it) goes into the matmul that is its only
+ * consumer before the pattern rules run (they would keep an injective producer out of an
+ * out-ewise-fusable group): the fused kernel then reads the packed weight, as MLC LLM's
+ * FuseDequantizeMatmulEwise arranges. */
+static void fuse_dequantize(block_graph *g) {
+    for (int i = 0; i < g->n; i++) {
+        fnode *n = &g->nodes[i];
+        if (n->external || n->ncons != 1 || n->pattern == OP_PATTERN_OPAQUE) continue;
+        mlcc_prim_func *f = irmod_get_prim(g->mod, n->b.value->call.args[0]->var.name);
+        mlcc_expr *mark = f ? prim_func_get_attr(f, "mlcc.dequantize") : NULL;
+        int c = n->consumers[0];
+        if (mark && g->nodes[c].pattern == OP_PATTERN_OUT_EWISE_FUSABLE && find_root(g, c) == c) commit_fuse(g, i, c);
+    }
+}
+
 static void partition(block_graph *g) {
+    fuse_dequantize(g);
     for (int phase = 0; phase < 2; phase++)
         for (int i = 0; i < g->n; i++) {
             fnode *n = &g->nodes[i];

@@ -17,6 +17,7 @@
 #include "support/hashmap.h"
 #include "support/strbuf.h"
 #include "op/op.h"
+#include "schedule/schedule.h"
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
@@ -219,6 +220,43 @@ static mlcc_prim_func *fuse_function(const mlcc_ir_module *m, const char *name, 
     return result;
 }
 
+/* Does the Primitive function call a dequantize PrimFunc (op/quantize.c marks them)? */
+static int calls_dequantize(const mlcc_ir_module *m, const rx_expr *fn) {
+    const rx_expr *body = fn->func.body;
+    for (int bi = 0; body->kind == RX_SEQ && bi < body->seq.nblocks; bi++)
+        for (int j = 0; j < body->seq.blocks[bi].n; j++) {
+            const rx_expr *v = body->seq.blocks[bi].bindings[j].value;
+            const mlcc_prim_func *f = rx_is_op_call(v, "call_tir") ? irmod_get_prim(m, v->call.args[0]->var.name) : NULL;
+            if (f && prim_func_get_attr(f, "mlcc.dequantize")) return 1;
+        }
+    return 0;
+}
+
+/* The dequantize blocks of a fused group are inlined into the matmul that reads them, so the
+ * kernel reads the packed weight and never materializes the float32 one (a dequantize that is
+ * the group's output, after an embedding's take, stays). A block that cannot be inlined stays
+ * as it is: still correct, only slower. */
+static mlcc_prim_func *inline_dequantize(mlcc_prim_func *f) {
+    mlcc_schedule *s = sch_create(f);
+    const char **blocks;
+    int n = sch_get_blocks(s, &blocks), inlined = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(blocks[i], "T_dequantize", 12)) continue;
+        mlcc_schedule *attempt = sch_copy(s);
+        if (sch_compute_inline(attempt, blocks[i]) == 0) {
+            sch_free(s);
+            s = attempt;
+            inlined = 1;
+        } else {
+            sch_free(attempt);
+        }
+    }
+    mlcc_prim_func *out = inlined ? prim_func_copy(sch_func(s)) : f;
+    sch_free(s);
+    mlcc_clear_error();
+    return out;
+}
+
 typedef struct fuse_tir_ctx {
     const mlcc_ir_module *in;
     mlcc_strmap canonical; /* Primitive function name -> name of the (shared) fused PrimFunc */
@@ -258,6 +296,7 @@ mlcc_ir_module *pass_fuse_tir(const mlcc_ir_module *m, void *ctx) {
             failed = 1;
             break;
         }
+        if (calls_dequantize(m, e->graph)) f = inline_dequantize(f);
         uint64_t h = tir_structural_hash(f);
         mlcc_u64map_entry *seen = u64map_find(&by_hash, h);
         const char *name = e->name;

@@ -121,8 +121,9 @@ COUNTS
 check '[ $rc -eq 0 ] && [ "$(py "$T/rw.out" "j[\"decode_tok_s\"][\"2\"] > 0")" = True ]' "$(tail -3 "$T/rw.err")"
 "$MLCC" bench "$T/rand-q8_0.gguf" --prompt-len 8 --gen-len 4 --batch 1 --repeat 1 --floor-mb 16 --json >"$T/gg.out" 2>"$T/gg.err"; rc=$?
 check '[ $rc -eq 0 ] && [ "$(py "$T/gg.out" "j[\"prefill_tok_s\"] > 0")" = True ]' "$(tail -3 "$T/gg.err")"
-# Q8_0 stores 34 bytes per 32 weights: the file's bytes per step are about 34/128 of the float32 ones
-check '[ "$(py "$T/gg.out" "0.2 < j[\"file_weight_mb_per_step\"] / j[\"weight_mb_per_step\"] < 0.35 and j[\"floor_decode_file_tok_s\"] > j[\"floor_decode_tok_s\"]")" = True ]' "$(tail -1 "$T/gg.out")"
+# Q8_0 stores 34 bytes per 32 weights, and a file of Q8_0 matrices runs on them natively
+# (docs/quantization.md): the bytes a step reads are the file's
+check '[ "$(py "$T/gg.out" "0.95 < j[\"file_weight_mb_per_step\"] / j[\"weight_mb_per_step\"] < 1.05")" = True ]' "$(tail -1 "$T/gg.out")"
 
 # llama.cpp itself reads the GGUF files (when bench/llamacpp's peer is installed: it is large, so
 # not one of the test peers) and its greedy tokens equal mlcc's on the same file: all 8 for

@@ -1,0 +1,280 @@
+/* weight_store.c - writing and reading mlcc's converted weight format (see weight_store.h). */
+#define _XOPEN_SOURCE 700
+#include "models/weight_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hub/progress.h"
+#include "ir/dtype.h"
+#include "models/model.h"
+#include "support/alloc.h"
+#include "support/error.h"
+#include "support/file.h"
+#include "support/json.h"
+#include "support/sha256.h"
+#include "support/strbuf.h"
+
+enum { ALIGN = 64 };
+static const char CONFIG_NAME[] = "mlcc-config.json", INDEX_NAME[] = "params.json";
+
+int weight_store_is_converted(const char *dir) {
+    char *f = mlcc_path_join(dir, CONFIG_NAME);
+    int yes = mlcc_is_dir(dir) && mlcc_file_exists(f);
+    free(f);
+    return yes;
+}
+
+int weight_store_scheme(const char *dir, char *out, size_t cap) {
+    char *f = mlcc_path_join(dir, CONFIG_NAME);
+    json_t *j = mlcc_json_load_file(f);
+    int rc = -1;
+    if (j) {
+        const char *q = json_string_value(json_object_get(j, "quantization"));
+        if (!q) mlcc_set_error("%s: field 'quantization' missing or not a string", f);
+        else snprintf(out, cap, "%s", q), rc = 0;
+    }
+    json_decref(j);
+    free(f);
+    return rc;
+}
+
+static size_t param_bytes(const MLCCNDArray *a) {
+    size_t n = (size_t)((a->dl.dtype.bits + 7) / 8);
+    for (int d = 0; d < a->dl.ndim; d++) n *= (size_t)a->dl.shape[d];
+    return n;
+}
+
+/* ---- writing ---- */
+
+/* Files of the source folder that travel with the weights: everything but the weights. */
+static int is_weight_file(const char *name) {
+    static const char *const ends[] = {".safetensors", ".safetensors.index.json", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack"};
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        size_t e = strlen(ends[i]);
+        if (len >= e && !strcmp(name + len - e, ends[i])) return 1;
+    }
+    return 0;
+}
+
+static int copy_side_files(const char *source, const char *out) {
+    DIR *d = opendir(source);
+    if (!d) return mlcc_set_error("%s: %s", source, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || is_weight_file(e->d_name) || !strcmp(e->d_name, CONFIG_NAME) || !strcmp(e->d_name, INDEX_NAME))
+            continue;
+        char *from = mlcc_path_join(source, e->d_name);
+        struct stat sb;
+        if (stat(from, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            size_t len;
+            char *data = mlcc_read_file(from, &len);
+            char *to = mlcc_path_join(out, e->d_name);
+            if (!data || mlcc_write_file_atomic(to, data, len)) rc = mlcc_prefix_error("copying %s", from);
+            free(data);
+            free(to);
+        }
+        free(from);
+    }
+    closedir(d);
+    return rc;
+}
+
+typedef struct shard_writer {
+    const char *dir;
+    int64_t limit;
+    int index;      /* current shard number; -1 before the first */
+    FILE *f;
+    char name[64];
+    int64_t used;
+} shard_writer;
+
+static int shard_close(shard_writer *w) {
+    if (!w->f) return 0;
+    int bad = fflush(w->f) != 0 || fsync(fileno(w->f)) != 0;
+    bad |= fclose(w->f) != 0;
+    w->f = NULL;
+    return bad ? mlcc_set_error("%s/%s: %s", w->dir, w->name, strerror(errno)) : 0;
+}
+
+/* Appends data to the current shard (a new one when it would pass the limit); *file and
+ * *offset say where it went. */
+static int shard_append(shard_writer *w, const void *data, size_t n, const char **file, int64_t *offset) {
+    int64_t at = (w->used + ALIGN - 1) / ALIGN * ALIGN;
+    if (!w->f || (at > 0 && at + (int64_t)n > w->limit)) {
+        if (shard_close(w)) return -1;
+        snprintf(w->name, sizeof w->name, "params_shard_%d.bin", ++w->index);
+        char *path = mlcc_path_join(w->dir, w->name);
+        w->f = fopen(path, "wb");
+        free(path);
+        if (!w->f) return mlcc_set_error("%s/%s: %s", w->dir, w->name, strerror(errno));
+        w->used = at = 0;
+    }
+    static const char zeros[ALIGN];
+    if (at > w->used && fwrite(zeros, 1, (size_t)(at - w->used), w->f) != (size_t)(at - w->used))
+        return mlcc_set_error("%s/%s: %s", w->dir, w->name, strerror(errno));
+    if (n && fwrite(data, 1, n, w->f) != n) return mlcc_set_error("%s/%s: %s", w->dir, w->name, strerror(errno));
+    w->used = at + (int64_t)n;
+    *file = w->name;
+    *offset = at;
+    return 0;
+}
+
+static int write_json(json_t *j, const char *dir, const char *name) {
+    char *s = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    char *path = mlcc_path_join(dir, name);
+    int rc = mlcc_write_file_atomic(path, s, strlen(s));
+    if (rc) mlcc_prefix_error("writing %s", path);
+    free(s);
+    free(path);
+    return rc;
+}
+
+static int write_weights(const mlcc_model *m, const char *dir, const weight_store_options *opt, json_t *tensors) {
+    shard_writer w = {dir, opt->shard_bytes > 0 ? opt->shard_bytes : (int64_t)512 << 20, -1, NULL, "", 0};
+    int64_t total = 0, done = 0;
+    for (int i = 0; i < m->params.n; i++) total += (int64_t)param_bytes(m->weights[i]);
+    mlcc_progress progress;
+    mlcc_progress_begin(&progress, "converting weights", total, 0, opt->quiet);
+    int rc = 0;
+    for (int i = 0; i < m->params.n && rc == 0; i++) {
+        const model_param *p = &m->params.items[i];
+        const MLCCNDArray *a = m->weights[i];
+        size_t n = param_bytes(a);
+        const char *file = NULL;
+        int64_t offset = 0;
+        if ((rc = shard_append(&w, a->dl.data, n, &file, &offset))) break;
+        char hex[65], dt[32];
+        sha256_hex(a->dl.data, n, hex);
+        json_t *shape = json_array();
+        for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
+        json_array_append_new(tensors, json_pack("{s:s,s:s,s:o,s:s,s:I,s:I,s:s}", "name", p->name, "dtype", dtype_str(p->dtype, dt),
+                                                 "shape", shape, "file", file, "offset", (json_int_t)offset, "nbytes",
+                                                 (json_int_t)n, "sha256", hex));
+        mlcc_progress_update(&progress, done += (int64_t)n);
+    }
+    if (shard_close(&w)) rc = -1;
+    mlcc_progress_end(&progress, rc == 0);
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *dir) {
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int weight_store_write(const mlcc_model *m, const char *source, const char *out_dir, const weight_store_options *opt) {
+    weight_store_options o = opt ? *opt : (weight_store_options){0};
+    if (mlcc_file_exists(out_dir) && !o.force) return mlcc_set_error("%s already exists (--force replaces it)", out_dir);
+    mlcc_strbuf tmp = STRBUF_INIT;
+    sb_printf(&tmp, "%s.tmp-%ld", out_dir, (long)getpid());
+    remove_tree(sb_cstr(&tmp));
+    int rc = mlcc_mkdirs(sb_cstr(&tmp)) ? mlcc_set_error("%s: cannot create: %s", sb_cstr(&tmp), strerror(errno)) : 0;
+    json_t *tensors = json_array();
+    if (rc == 0 && mlcc_is_dir(source)) rc = copy_side_files(source, sb_cstr(&tmp));
+    if (rc == 0) rc = write_weights(m, sb_cstr(&tmp), &o, tensors);
+    if (rc == 0) {
+        json_t *index = json_pack("{s:s,s:o}", "quantization", m->quant->name, "tensors", tensors);
+        tensors = NULL;
+        rc = write_json(index, sb_cstr(&tmp), INDEX_NAME);
+        json_decref(index);
+    }
+    if (rc == 0) {
+        json_t *cfg = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s}", "format", "mlcc-weights", "version", 1, "quantization", m->quant->name,
+                                "model_type", m->cfg.model_type, "source", source, "index", INDEX_NAME);
+        rc = write_json(cfg, sb_cstr(&tmp), CONFIG_NAME);
+        json_decref(cfg);
+    }
+    json_decref(tensors);
+    if (rc == 0) { /* an existing folder goes aside first, so out_dir is never half written */
+        mlcc_strbuf old = STRBUF_INIT;
+        sb_printf(&old, "%s.old-%ld", out_dir, (long)getpid());
+        int had = mlcc_file_exists(out_dir);
+        if (had && rename(out_dir, sb_cstr(&old))) rc = mlcc_set_error("%s: cannot replace: %s", out_dir, strerror(errno));
+        if (rc == 0 && rename(sb_cstr(&tmp), out_dir)) rc = mlcc_set_error("%s: cannot rename into place: %s", out_dir, strerror(errno));
+        if (had) remove_tree(sb_cstr(&old));
+        sb_free(&old);
+    }
+    if (rc) remove_tree(sb_cstr(&tmp));
+    sb_free(&tmp);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+/* Reads entry j (of index file `index`) into a new array for param p, checking everything. */
+static int load_tensor(const char *dir, const char *index, json_t *j, const model_param *p, MLCCNDArray **out) {
+    const char *file = json_string_value(json_object_get(j, "file")), *sum = json_string_value(json_object_get(j, "sha256"));
+    const char *dts = json_string_value(json_object_get(j, "dtype"));
+    json_t *shape = json_object_get(j, "shape"), *off = json_object_get(j, "offset"), *nb = json_object_get(j, "nbytes");
+    if (!file || !sum || !dts || !json_is_array(shape) || !json_is_integer(off) || !json_is_integer(nb) || strchr(file, '/'))
+        return mlcc_set_error("%s: tensor '%s': file, dtype, shape, offset, nbytes and sha256 are required", index, p->name);
+    char dt[32];
+    dtype_str(p->dtype, dt);
+    int same = !strcmp(dts, dt) && (int)json_array_size(shape) == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = json_integer_value(json_array_get(shape, (size_t)d)) == p->shape[d];
+    if (!same) return mlcc_set_error("%s: tensor '%s' is %s of another shape than the model needs (%s)", index, p->name, dts, dt);
+    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+    MLCCNDArray *a = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    size_t n = param_bytes(a);
+    int64_t offset = json_integer_value(off);
+    if (json_integer_value(nb) != (json_int_t)n || offset < 0 || offset > INT64_MAX - (int64_t)n) {
+        mlcc_ndarray_release(a);
+        return mlcc_set_error("%s: tensor '%s': offset %lld / nbytes %lld invalid (the shape needs %zu bytes)", index, p->name,
+                              (long long)offset, (long long)json_integer_value(nb), n);
+    }
+    char *path = mlcc_path_join(dir, file);
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+    struct stat sb;
+    if (!f) rc = mlcc_set_error("%s: %s", path, strerror(errno));
+    else if (fstat(fileno(f), &sb) || sb.st_size < offset + (int64_t)n)
+        rc = mlcc_set_error("%s: truncated: tensor '%s' needs bytes %lld..%lld, the file has %lld", path, p->name, (long long)offset,
+                            (long long)(offset + (int64_t)n), (long long)sb.st_size);
+    else if (fseeko(f, offset, SEEK_SET) || fread(a->dl.data, 1, n, f) != n)
+        rc = mlcc_set_error("%s: reading tensor '%s': %s", path, p->name, strerror(errno));
+    if (f) fclose(f);
+    char hex[65];
+    if (rc == 0) {
+        sha256_hex(a->dl.data, n, hex);
+        if (strcmp(hex, sum)) rc = mlcc_set_error("%s: tensor '%s': sha256 mismatch (the file is damaged; convert again)", path, p->name);
+    }
+    free(path);
+    if (rc) mlcc_ndarray_release(a);
+    else *out = a;
+    return rc;
+}
+
+int weight_store_load(mlcc_model *m, const char *dir) {
+    m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
+    char *index = mlcc_path_join(dir, INDEX_NAME);
+    json_t *j = mlcc_json_load_file(index);
+    int rc = j ? 0 : -1;
+    json_t *tensors = j ? json_object_get(j, "tensors") : NULL;
+    if (j && !json_is_array(tensors)) rc = mlcc_set_error("%s: field 'tensors' missing or not an array", index);
+    for (int i = 0; i < m->params.n && rc == 0; i++) {
+        const model_param *p = &m->params.items[i];
+        json_t *e = NULL;
+        for (size_t k = 0; !e && k < json_array_size(tensors); k++) {
+            const char *name = json_string_value(json_object_get(json_array_get(tensors, k), "name"));
+            if (name && !strcmp(name, p->name)) e = json_array_get(tensors, k);
+        }
+        if (!e) rc = mlcc_set_error("%s: missing tensor '%s'", index, p->name);
+        else rc = load_tensor(dir, index, e, p, &m->weights[i]);
+    }
+    json_decref(j);
+    free(index);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* scheme.c - the quantization schemes and their CPU reference (see scheme.h). */
+#include "quant/scheme.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "mlcc/mlcc_runtime.h"
+#include "support/error.h"
+
+enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8 }; /* ggml's type ids, as GGUF stores them */
+
+static const mlcc_quant_scheme schemes[] = {
+    {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0},
+    {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}, 0, 0},
+    {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 7, 0},
+    {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, 7, 0},
+    {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 127, 0},
+    {"ggml_q4_0", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 8, GGML_TYPE_Q4_0},
+    {"ggml_q8_0", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 128, GGML_TYPE_Q8_0},
+};
+
+const char *quant_scheme_names(void) {
+    return "q0f32, q0f16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0";
+}
+
+const mlcc_quant_scheme *quant_scheme_find(const char *name) {
+    if (!name) return &schemes[0];
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (!strcmp(schemes[i].name, name)) return &schemes[i];
+    mlcc_set_error("unknown quantization '%s' (known: %s)", name, quant_scheme_names());
+    return NULL;
+}
+
+int64_t quant_packed_cols(const mlcc_quant_scheme *s, int64_t in) {
+    return (in + quant_per_word(s) - 1) / quant_per_word(s);
+}
+
+int64_t quant_scale_cols(const mlcc_quant_scheme *s, int64_t in) {
+    return (in + s->group_size - 1) / s->group_size;
+}
+
+static int is_f16(mlcc_dtype t) {
+    return t.code == DT_FLOAT && t.bits == 16;
+}
+
+/* The scale of one group as stored, and back as float32 (quantizing divides by the stored
+ * value, so the rounding of an f16 scale does not bias the values). */
+static float group_scale(const mlcc_quant_scheme *s, const float *w, int64_t n, void *scales, int64_t at) {
+    float amax = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(w[i]);
+        if (a > amax) amax = a;
+    }
+    float scale = amax / (float)quant_max_int(s);
+    if (is_f16(s->scale_dtype)) {
+        if (scale > 65504.0f) scale = 65504.0f;
+        uint16_t h = mlcc_f32_to_f16(scale);
+        /* a scale that rounds down to 0 (or a subnormal below amax's need) rounds up instead */
+        if (mlcc_f16_to_f32(h) * (float)quant_max_int(s) < amax && h < 0x7bff) h++;
+        ((uint16_t *)scales)[at] = h;
+        return mlcc_f16_to_f32(h);
+    }
+    ((float *)scales)[at] = scale;
+    return scale;
+}
+
+void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+    int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
+    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = w + r * in;
+        for (int64_t g = 0; g < sc; g++) {
+            int64_t begin = g * s->group_size, end = begin + s->group_size < in ? begin + s->group_size : in;
+            float scale = group_scale(s, row + begin, end - begin, scales, r * sc + g);
+            for (int64_t j = begin; j < end; j++) {
+                long q = scale > 0 ? lroundf(row[j] / scale) : 0;
+                if (q < -maxq) q = -maxq;
+                if (q > maxq) q = maxq;
+                q += zero;
+                packed[r * pc + j / per] |= (uint32_t)q << (s->bits * (int)(j % per));
+            }
+        }
+    }
+}
+
+void quant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const void *scales, int64_t rows, int64_t in, float *w) {
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+    int per = quant_per_word(s), zero = s->zero_point;
+    uint32_t mask = (1u << s->bits) - 1;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < in; j++) {
+            int64_t at = r * sc + j / s->group_size;
+            float scale = is_f16(s->scale_dtype) ? mlcc_f16_to_f32(((const uint16_t *)scales)[at]) : ((const float *)scales)[at];
+            uint32_t q = (packed[r * pc + j / per] >> (s->bits * (int)(j % per))) & mask;
+            w[r * in + j] = (float)((int)q - zero) * scale;
+        }
+}
+
+const mlcc_quant_scheme *quant_scheme_for_ggml(uint32_t ggml_type) {
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (schemes[i].ggml_type && schemes[i].ggml_type == ggml_type) return &schemes[i];
+    return NULL;
+}
+
+/* Q4_0 block: f16 d, then 16 bytes: element e < 16 in the low nibble of byte e, element
+ * e >= 16 in the high nibble of byte e - 16. Q8_0 block: f16 d, then 32 int8. */
+void quant_repack_ggml(const mlcc_quant_scheme *s, const void *blocks, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
+    const uint8_t *b = blocks;
+    int q4 = s->ggml_type == GGML_TYPE_Q4_0, per = quant_per_word(s);
+    size_t block_bytes = q4 ? 18 : 34;
+    int64_t pc = quant_packed_cols(s, in), nb = in / 32;
+    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < nb; k++, b += block_bytes) {
+            scales[r * nb + k] = (uint16_t)(b[0] | b[1] << 8);
+            for (int e = 0; e < 32; e++) {
+                uint32_t q = q4 ? (e < 16 ? b[2 + e] & 15u : (uint32_t)b[2 + e - 16] >> 4) : (uint32_t)((int8_t)b[2 + e] + 128);
+                int64_t j = k * 32 + e;
+                packed[r * pc + j / per] |= q << (s->bits * (int)(j % per));
+            }
+        }
+}
+
+void quant_store_float(mlcc_dtype t, const float *src, int64_t n, void *dst) {
+    if (is_f16(t)) mlcc_f32_to_f16_n(dst, src, (size_t)n);
+    else memcpy(dst, src, sizeof(float) * (size_t)n);
+}

@@ -1,0 +1,186 @@
+/* test_convert.c - the converted weight format (models/weight_store.h):
+ *   - converting hf-tiny/llama-tied-mqa to q4f16_1 twice (shards of 16 KiB, so there are
+ *     several) gives byte-identical shards and index: conversion is deterministic;
+ *   - every tensor's recorded sha256 is the sha256 of its bytes in its shard (computed here);
+ *   - the config and tokenizer-side files are copied; mlcc-config.json records the scheme;
+ *   - opening the converted folder gives the logits of on-the-fly quantization exactly, and
+ *     asking it for another scheme is an error;
+ *   - a truncated shard and a flipped byte are errors naming the shard file; a wrong dtype or
+ *     an impossible offset in params.json is an error naming params.json and the tensor;
+ *   - converting onto an existing folder without force is an error and leaves it intact. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/model.h"
+#include "models/weight_store.h"
+#include "support/error.h"
+#include "support/file.h"
+#include "support/json.h"
+#include "support/sha256.h"
+#include "support/strbuf.h"
+#include "test.h"
+
+static const int32_t ids[8] = {1, 5, 9, 33, 2, 100, 7, 64};
+
+static char *read_all(const char *dir, const char *name, size_t *len) {
+    char *p = mlcc_path_join(dir, name), *d = mlcc_read_file(p, len);
+    free(p);
+    return d;
+}
+
+static int same_file(const char *a, const char *b, const char *name) {
+    size_t la = 0, lb = 0;
+    char *x = read_all(a, name, &la), *y = read_all(b, name, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x), free(y);
+    return same;
+}
+
+static MLCCNDArray *logits_of(const char *path, const char *quant) {
+    mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8, .logit_rows = 8, .quantization = quant};
+    mlcc_model *m = mlcc_model_open(path, &opt);
+    CHECK_MSG(m != NULL, "%s: %s", path, mlcc_last_error());
+    if (!m) return NULL;
+    MLCCNDArray *l = NULL;
+    CHECK_MSG(mlcc_model_prefill(m, ids, 8, &l) == 0, "%s", mlcc_last_error());
+    mlcc_model_free(m);
+    return l;
+}
+
+static int convert(const char *src, const char *out, int force) {
+    mlcc_model_options opt = {.quantization = "q4f16_1"};
+    mlcc_model *m = mlcc_model_load_uncompiled(src, &opt);
+    CHECK_MSG(m != NULL, "%s", mlcc_last_error());
+    if (!m) return -1;
+    weight_store_options w = {.shard_bytes = 16384, .force = force, .quiet = 1};
+    int rc = weight_store_write(m, src, out, &w);
+    mlcc_model_free(m);
+    return rc;
+}
+
+/* Copies the converted folder and damages one shard: truncate (cut) or flip a byte. */
+static void check_damage(const char *good, const char *bad, int cut) {
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", bad, good, bad);
+    CHECK(system(cmd) == 0);
+    char *shard = mlcc_path_join(bad, "params_shard_1.bin");
+    size_t len = 0;
+    char *data = mlcc_read_file(shard, &len);
+    CHECK(data && len > 100);
+    if (data && len > 100) {
+        if (!cut) data[len / 2] ^= 0x40;
+        mlcc_write_file_atomic(shard, data, cut ? len - 100 : len);
+    }
+    free(data);
+    mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8};
+    mlcc_model *m = mlcc_model_open(bad, &opt);
+    CHECK_MSG(m == NULL, "a %s shard opened", cut ? "truncated" : "damaged");
+    const char *err = mlcc_last_error();
+    CHECK_MSG(strstr(err, "params_shard_1.bin") && strstr(err, cut ? "truncated" : "sha256 mismatch"), "error: %s", err);
+    mlcc_model_free(m);
+    free(shard);
+}
+
+/* An index entry of another dtype, or with an offset past any file, is an error naming
+ * params.json and the tensor. */
+static void check_bad_index(const char *good, const char *bad) {
+    static const char *const edits[][2] = {{"\"uint32\"", "\"float32\""}, {"\"offset\": 0", "\"offset\": 9223372036854775800"}};
+    for (int e = 0; e < 2; e++) {
+        char cmd[2200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", bad, good, bad);
+        CHECK(system(cmd) == 0);
+        size_t len = 0;
+        char *text = read_all(bad, "params.json", &len), *at = text ? strstr(text, edits[e][0]) : NULL;
+        CHECK_MSG(at != NULL, "params.json has no %s", edits[e][0]);
+        if (!at) {
+            free(text);
+            continue;
+        }
+        mlcc_strbuf out = STRBUF_INIT;
+        sb_append_n(&out, text, (size_t)(at - text));
+        sb_append(&out, edits[e][1]);
+        sb_append(&out, at + strlen(edits[e][0]));
+        char *path = mlcc_path_join(bad, "params.json");
+        mlcc_write_file_atomic(path, sb_cstr(&out), out.len);
+        mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8};
+        mlcc_model *m = mlcc_model_open(bad, &opt);
+        CHECK_MSG(m == NULL, "edit %d: opened", e);
+        CHECK_MSG(strstr(mlcc_last_error(), "params.json: tensor '"), "edit %d: %s", e, mlcc_last_error());
+        mlcc_model_free(m);
+        free(path), free(text);
+        sb_free(&out);
+    }
+}
+
+int main(void) {
+    char *src = test_data_path("hf-tiny/llama-tied-mqa");
+    char base[] = "/tmp/mlcc-convert-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char *a = mlcc_path_join(base, "a"), *b = mlcc_path_join(base, "b"), *bad = mlcc_path_join(base, "bad");
+    CHECK_MSG(convert(src, a, 0) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(convert(src, b, 0) == 0, "%s", mlcc_last_error());
+    CHECK(same_file(a, b, "params.json"));
+    CHECK(same_file(a, b, "config.json") && same_file(src, a, "config.json"));
+    char *tok = mlcc_path_join(src, "tokenizer.json");
+    CHECK(same_file(src, a, "tokenizer.json") || !mlcc_file_exists(tok));
+    free(tok);
+    char *index = mlcc_path_join(a, "params.json");
+    json_t *j = mlcc_json_load_file(index);
+    json_t *tensors = json_object_get(j, "tensors"), *t;
+    CHECK(json_array_size(tensors) > 10);
+    size_t i;
+    int shards = 0, bad_sum = 0;
+    json_array_foreach(tensors, i, t) {
+        const char *file = json_string_value(json_object_get(t, "file"));
+        if (!file) continue;
+        int k = atoi(file + strlen("params_shard_"));
+        if (k + 1 > shards) shards = k + 1;
+        size_t len = 0;
+        char *data = read_all(a, file, &len);
+        int64_t off = json_integer_value(json_object_get(t, "offset")), n = json_integer_value(json_object_get(t, "nbytes"));
+        char hex[65] = "";
+        if (data && off + n <= (int64_t)len) sha256_hex(data + off, (size_t)n, hex);
+        bad_sum += strcmp(hex, json_string_value(json_object_get(t, "sha256"))) != 0;
+        free(data);
+    }
+    json_decref(j);
+    free(index);
+    CHECK_MSG(shards >= 2, "%d shards", shards);
+    CHECK_EQ_INT(bad_sum, 0);
+    for (int k = 0; k < shards; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "params_shard_%d.bin", k);
+        CHECK_MSG(same_file(a, b, name), "%s differs between two conversions", name);
+    }
+    char scheme[32] = "";
+    CHECK(weight_store_is_converted(a) && weight_store_scheme(a, scheme, sizeof scheme) == 0);
+    CHECK_EQ_STR(scheme, "q4f16_1");
+
+    MLCCNDArray *fly = logits_of(src, "q4f16_1"), *conv = logits_of(a, NULL);
+    if (fly && conv) {
+        int64_t n = fly->dl.shape[0] * fly->dl.shape[1];
+        CHECK(conv->dl.shape[0] == fly->dl.shape[0] && memcmp(fly->dl.data, conv->dl.data, sizeof(float) * (size_t)n) == 0);
+    }
+    mlcc_ndarray_release(fly), mlcc_ndarray_release(conv);
+    mlcc_model_options other = {.max_seq = 16, .quantization = "q8f16_1"};
+    mlcc_model *m = mlcc_model_open(a, &other);
+    CHECK(m == NULL && strstr(mlcc_last_error(), "converted with quantization q4f16_1"));
+    mlcc_model_free(m);
+
+    check_damage(a, bad, 1);
+    check_damage(a, bad, 0);
+    check_bad_index(a, bad);
+    CHECK(convert(src, a, 0) != 0 && strstr(mlcc_last_error(), "already exists"));
+    CHECK(weight_store_is_converted(a));
+    CHECK_MSG(convert(src, a, 1) == 0, "%s", mlcc_last_error());
+    CHECK(same_file(a, b, "params.json"));
+
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    CHECK(system(cmd) == 0);
+    free(a), free(b), free(bad), free(src);
+    return test_finish();
+}
