@@ -57,6 +57,10 @@ typedef struct serve_request {
     int stream;
     int include_usage;
     int logprobs; /* return token logprobs (gen.top_logprobs alternatives each) */
+    /* structured generation (serve/structured.h): the grammar every choice follows (owned;
+     * NULL: free text); tool_call: replies are tool calls, returned as "tool_calls" */
+    mlcc_grammar *grammar;
+    int tool_call;
 } serve_request;
 
 /* Parses and checks a request body. vocab_size bounds token ids (prompt, logit_bias). 0, or

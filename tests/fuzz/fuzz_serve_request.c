@@ -42,7 +42,7 @@ static void check_responses(const uint8_t *data, size_t size) {
     info.kind = SERVE_COMPLETION;
     check_valid_json(serve_chunk_json(&info, 1, 0, (const char *)data, size, "stop",
                                       serve_logprobs_value(SERVE_COMPLETION, json_pack("[o]", serve_logprob_entry((const char *)data, size, -0.5, NULL, NULL, 0)), &(size_t){0})));
-    serve_choice c = {(const char *)data, size, "length", NULL};
+    serve_choice c = {(const char *)data, size, "length", NULL, NULL};
     serve_usage u = {1, 2};
     check_valid_json(serve_response_json(&info, &c, 1, &u));
 }
