@@ -269,22 +269,80 @@ int serve_structured_parse(json_t *root, serve_request *r, serve_error *err) {
 
 /* ---- reading tool calls back ---- */
 
+/* The arguments are passed on as the model wrote them, not re-serialized: a JSON number may
+ * exceed what jansson's integers hold (a schema without bounds allows any digits). So the text
+ * is scanned for the span of the top-level "arguments" value. */
+
+static size_t skip_ws(const char *s, size_t i, size_t n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+/* The end of the JSON value starting at i (the text is known to be valid JSON). */
+static size_t skip_value(const char *s, size_t i, size_t n) {
+    int depth = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+            i++;
+            if (depth == 0) return i;
+            continue;
+        }
+        if (c == '{' || c == '[') depth++;
+        else if (c == '}' || c == ']') {
+            if (depth == 0) return i;
+            if (--depth == 0) return i + 1;
+        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) return i;
+        i++;
+    }
+    return n;
+}
+
+/* [start, end) of the top-level member "arguments" of the object text; 0 when absent. */
+static int arguments_span(const char *s, size_t n, size_t *start, size_t *end) {
+    size_t i = skip_ws(s, 0, n);
+    if (i >= n || s[i] != '{') return 0;
+    i++;
+    while (1) {
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != '"') return 0;
+        size_t key = i;
+        i = skip_value(s, i, n);
+        int is_args = i - key == 11 && memcmp(s + key, "\"arguments\"", 11) == 0;
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != ':') return 0;
+        i = skip_ws(s, i + 1, n);
+        size_t v = i;
+        i = skip_value(s, i, n);
+        if (is_args) {
+            *start = v;
+            *end = i;
+            return 1;
+        }
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != ',') return 0;
+        i++;
+    }
+}
+
 json_t *serve_tool_calls_from_text(const char *text, size_t len, const char *id_seed, int index) {
-    json_t *call = json_loadb(text, len, 0, NULL);
-    json_t *name = json_object_get(call, "name"), *args = json_object_get(call, "arguments");
-    if (!json_is_string(name) || !args) {
+    /* integers as reals: only the name is read from the parse; it checks the text is JSON */
+    json_t *call = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, NULL);
+    json_t *name = json_object_get(call, "name");
+    size_t a0, a1;
+    if (!json_is_string(name) || !json_object_get(call, "arguments") || !arguments_span(text, len, &a0, &a1)) {
         json_decref(call);
         return NULL;
     }
-    char *args_text = json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     /* ids like OpenAI's "call_..." and unique within a response */
     char id[96];
     size_t seed_len = strlen(id_seed);
     const char *tail = seed_len > 24 ? id_seed + seed_len - 24 : id_seed;
     snprintf(id, sizeof id, "call_%s_%d", tail, index);
-    json_t *out = json_pack("[{s:s,s:s,s:{s:O,s:s}}]", "id", id, "type", "function", "function", "name", name,
-                            "arguments", args_text ? args_text : "{}");
-    free(args_text);
+    json_t *out = json_pack("[{s:s,s:s,s:{s:O,s:s%}}]", "id", id, "type", "function", "function", "name", name,
+                            "arguments", text + a0, a1 - a0);
     json_decref(call);
     return out;
 }
