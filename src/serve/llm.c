@@ -306,6 +306,23 @@ static int refuse(mlcc_llm *llm, serve_error *err, char **error_json) {
     return err->status;
 }
 
+/* A chat prompt whose template is also given the request's tools (its `tools` variable, as
+ * transformers' apply_chat_template(tools=...) does); templates that ignore tools render as
+ * without them. The template lock is held. */
+static int tools_prompt_ids(mlcc_llm *llm, serve_request *q, int32_t **ids, size_t *n) {
+    json_t *input = json_pack("{s:O,s:b,s:O}", "messages", q->messages, "add_generation_prompt", 1, "tools", q->tools);
+    json_t *ctx = mlcc_chat_context(input, llm->ct.specials);
+    mlcc_template_error terr;
+    size_t len = 0;
+    char *prompt = mlcc_template_render_n(mlcc_chat_template_select(&llm->ct, input), ctx, &terr, &len);
+    json_decref(ctx);
+    json_decref(input);
+    if (!prompt) return -1;
+    int rc = mlcc_tokenizer_encode(llm->tok, prompt, len, 0, ids, n);
+    free(prompt);
+    return rc;
+}
+
 /* Prompt token ids of every prompt of the request. */
 static int tokenize_prompts(mlcc_llm *llm, llm_request *r, serve_error *err) {
     serve_request *q = &r->req;
@@ -315,7 +332,9 @@ static int tokenize_prompts(mlcc_llm *llm, llm_request *r, serve_error *err) {
     r->nprompt_ids = nprompts;
     if (q->kind == SERVE_CHAT) {
         pthread_mutex_lock(&llm->template_lock);
-        int rc = mlcc_conversation_prompt_ids(&llm->ct, llm->tok, q->messages, 1, &r->prompt_ids[0], &r->prompt_lens[0]);
+        int rc = q->tools ? tools_prompt_ids(llm, q, &r->prompt_ids[0], &r->prompt_lens[0])
+                          : mlcc_conversation_prompt_ids(&llm->ct, llm->tok, q->messages, 1, &r->prompt_ids[0],
+                                                         &r->prompt_lens[0]);
         pthread_mutex_unlock(&llm->template_lock);
         if (rc != 0)
             return serve_error_set(err, 400, "invalid_request_error", NULL, "messages",

@@ -192,6 +192,10 @@ static int parse_messages(json_t *root, serve_request *r, serve_error *err) {
         }
         json_t *name = json_object_get(m, "name");
         if (json_is_string(name)) json_object_set(copy, "name", name);
+        /* a tool-use conversation, passed on to templates that render it */
+        json_t *calls = json_object_get(m, "tool_calls"), *call_id = json_object_get(m, "tool_call_id");
+        if (json_is_array(calls)) json_object_set(copy, "tool_calls", calls);
+        if (json_is_string(call_id)) json_object_set(copy, "tool_call_id", call_id);
         json_array_append_new(r->messages, copy);
     }
     return 0;
@@ -427,5 +431,6 @@ void serve_request_free(serve_request *r) {
     free(r->bias_ids);
     free(r->bias_values);
     mlcc_grammar_free(r->grammar);
+    json_decref(r->tools);
     memset(r, 0, sizeof *r);
 }

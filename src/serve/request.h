@@ -61,6 +61,7 @@ typedef struct serve_request {
      * NULL: free text); tool_call: replies are tool calls, returned as "tool_calls" */
     mlcc_grammar *grammar;
     int tool_call;
+    json_t *tools; /* the tools the chat template is given (NULL: none, or tool_choice "none") */
 } serve_request;
 
 /* Parses and checks a request body. vocab_size bounds token ids (prompt, logit_bias). 0, or

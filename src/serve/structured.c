@@ -239,6 +239,7 @@ static int parse_tools(json_t *root, const mlcc_grammar_options *base, serve_req
         else BAD(err, "tools", "'tools' has no function to call.");
         goto fail;
     }
+    if (ntools && !none) r->tools = json_incref(tools); /* rendered by templates that know tools */
     if (required) {
         if (r->grammar) {
             BAD(err, "tool_choice", "A required tool call cannot be combined with a JSON 'response_format' or 'mlcc_grammar'.");

@@ -7,7 +7,7 @@
  * mlcc_grammar extension) match the regex with PCRE2 and the EBNF's alternatives; a required or
  * named tool choice answers OpenAI-shaped tool_calls (finish_reason "tool_calls", arguments a
  * JSON string valid for the function's parameters), streamed as a tool_calls delta; "none"
- * gives text; invalid or unsupported schemas, grammars and tool choices are 400s naming the
+ * gives text; a template that knows tools (tm-qwen3) gets them in its prompt unless "none"; invalid or unsupported schemas, grammars and tool choices are 400s naming the
  * field and the keyword. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -385,6 +385,51 @@ static void test_refusals(mlcc_llm *llm) {
     json_decref(err);
 }
 
+static int prompt_tokens_of(json_t *ev) {
+    return (int)json_integer_value(json_object_get(json_object_get(json_array_get(ev, 0), "usage"), "prompt_tokens"));
+}
+
+/* tm-qwen3's template renders `tools`: "auto" (and "required") put them in the prompt, "none"
+ * leaves the prompt as without tools; a tool-use conversation (assistant tool_calls, a tool
+ * result) renders; a required call works with this tokenizer too. */
+static void test_tools_in_template(const char *model) {
+    char *err = NULL;
+    mlcc_llm *llm = mlcc_llm_create(model, "{\"max_seq\": 1024, \"max_batch\": 2, \"quiet\": true}", &err);
+    CHECK_MSG(llm != NULL, "create %s: %s", model, err ? err : "");
+    mlcc_llm_free_string(err);
+    if (!llm) return;
+    json_t *ev;
+    CHECK_EQ_INT(run(llm, request(1, 1, 1), &ev), 0);
+    int plain = prompt_tokens_of(ev);
+    json_decref(ev);
+    const char *choices[] = {"auto", "none", "required"};
+    for (int i = 0; i < 3; i++) {
+        json_t *req = request(1, 1, 120);
+        json_object_set_new(req, "tools", tools_value());
+        json_object_set_new(req, "tool_choice", json_string(choices[i]));
+        CHECK_EQ_INT(run(llm, req, &ev), 0);
+        int with = prompt_tokens_of(ev);
+        if (i == 1) CHECK_EQ_INT(with, plain);
+        else CHECK_MSG(with > plain + 20, "tools not in the prompt with tool_choice %s: %d vs %d tokens", choices[i], with, plain);
+        if (i == 2) {
+            json_t *calls = json_object_get(choice_message(json_array_get(ev, 0), 0), "tool_calls");
+            CHECK_EQ_STR(choice_finish(json_array_get(ev, 0), 0), "tool_calls");
+            CHECK_EQ_INT((int)json_array_size(calls), 1);
+        }
+        json_decref(ev);
+    }
+    json_t *req = request(1, 1, 4);
+    json_object_set_new(req, "tools", tools_value());
+    json_array_extend(json_object_get(req, "messages"),
+                      json_pack("[{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},{s:s,s:s,s:s}]", "role", "assistant", "content",
+                                "tool_calls", "id", "call_1", "type", "function", "function", "name", "add", "arguments",
+                                "{\"a\":1,\"b\":2}", "role", "tool", "tool_call_id", "call_1", "content", "3"));
+    CHECK_EQ_INT(run(llm, req, &ev), 0);
+    CHECK(prompt_tokens_of(ev) > plain + 20);
+    json_decref(ev);
+    mlcc_llm_destroy(llm);
+}
+
 int main(void) {
     char *model = test_data_path("models/tm-llama3");
     char *cfg = test_data_path("models/tm-llama3/config.json");
@@ -409,6 +454,9 @@ int main(void) {
         mlcc_llm_destroy(llm);
     }
     mlcc_llm_free_string(err);
+    char *qwen = test_data_path("models/tm-qwen3");
+    test_tools_in_template(qwen);
+    free(qwen);
     free(model);
     free(cfg);
     return test_finish();
