@@ -420,10 +420,11 @@ static void test_tools_in_template(const char *model) {
     }
     json_t *req = request(1, 1, 4);
     json_object_set_new(req, "tools", tools_value());
-    json_array_extend(json_object_get(req, "messages"),
-                      json_pack("[{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},{s:s,s:s,s:s}]", "role", "assistant", "content",
+    json_t *turns = json_pack("[{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},{s:s,s:s,s:s}]", "role", "assistant", "content",
                                 "tool_calls", "id", "call_1", "type", "function", "function", "name", "add", "arguments",
-                                "{\"a\":1,\"b\":2}", "role", "tool", "tool_call_id", "call_1", "content", "3"));
+                                "{\"a\":1,\"b\":2}", "role", "tool", "tool_call_id", "call_1", "content", "3");
+    json_array_extend(json_object_get(req, "messages"), turns);
+    json_decref(turns);
     CHECK_EQ_INT(run(llm, req, &ev), 0);
     CHECK(prompt_tokens_of(ev) > plain + 20);
     json_decref(ev);
