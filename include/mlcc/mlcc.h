@@ -17,7 +17,14 @@
  * token ids), max_tokens / max_completion_tokens, temperature, top_p, n, stop, seed,
  * presence_penalty, frequency_penalty, logit_bias, logprobs / top_logprobs, stream,
  * stream_options.include_usage, user,
- * and the extensions top_k, min_p, repetition_penalty, ignore_eos. Unknown fields are ignored;
+ * and the extensions top_k, min_p, repetition_penalty, ignore_eos. Structured generation:
+ * response_format ({"type": "json_object"} or {"type": "json_schema", "json_schema": {"name",
+ * "schema", "strict"}}), tools with tool_choice ("required" or a named function constrain the
+ * reply to a call, answered as message.tool_calls with finish_reason "tool_calls"; "auto" shows
+ * the tools to the chat template and leaves generation free; "none" ignores them), and the
+ * extensions mlcc_grammar ({"type": "ebnf" | "regex", "value"}) and grammar_options
+ * ({"flexible_whitespace", "max_string_chars", "max_number_digits"}); an invalid or unsupported
+ * schema or grammar is refused (400) naming the field (docs/serve.md). Unknown fields are ignored;
  * a field of the wrong type or out of range is refused with an OpenAI error object naming it
  * ("param").
  *

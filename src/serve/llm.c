@@ -28,6 +28,7 @@
 #include "serve/request.h"
 #include "serve/response.h"
 #include "serve/sched.h"
+#include "serve/structured.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/strbuf.h"
@@ -63,6 +64,7 @@ typedef struct llm_choice {
     int completion_tokens;
     double last_token_time;
     json_t *logprobs;        /* entries not yet sent (streaming) or all of them */
+    json_t *tool_calls;      /* a tool-call request's calls, read from text when it ends */
     size_t logprobs_offset;  /* completions' text_offset */
 } llm_choice;
 
@@ -104,6 +106,7 @@ static void request_unref(llm_request *r) {
         sb_free(&r->choices[i].text);
         sb_free(&r->choices[i].pending);
         json_decref(r->choices[i].logprobs);
+        json_decref(r->choices[i].tool_calls);
     }
     for (int i = 0; i < r->nprompt_ids; i++) free(r->prompt_ids[i]);
     free(r->prompt_ids);
@@ -190,7 +193,7 @@ static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
         pthread_mutex_unlock(&r->lock);
         return;
     }
-    if (!r->req.stream) {
+    if (!r->req.stream || r->req.tool_call) { /* a tool call is sent whole when it ends */
         sb_append_n(&c->text, text, len);
     } else if (!r->failed && !r->cancelled) {
         sb_append_n(&c->pending, text, len);
@@ -237,7 +240,8 @@ static int finish_request(llm_request *r, char *last_chunk) {
         serve_choice *choices = mlcc_xmalloc(sizeof *choices * (size_t)r->nchoices);
         for (int i = 0; i < r->nchoices; i++) {
             llm_choice *c = &r->choices[i];
-            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason, take_logprobs(r, c)};
+            choices[i] = (serve_choice){c->text.data ? c->text.data : "", c->text.len, c->finish_reason,
+                                        take_logprobs(r, c), c->tool_calls};
         }
         deliver(r, serve_response_json(&r->info, choices, r->nchoices, &usage), 200, 1);
         for (int i = 0; i < r->nchoices; i++) json_decref(choices[i].logprobs);
@@ -253,6 +257,11 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     pthread_mutex_lock(&r->lock);
     c->completion_tokens = result->completion_tokens;
     c->finish_reason = strcmp(result->finish_reason, "length") == 0 ? "length" : "stop";
+    if (r->req.tool_call && strcmp(result->finish_reason, "stop") == 0) {
+        /* the grammar completed: the text is a call (else, cut short, it stays text) */
+        c->tool_calls = serve_tool_calls_from_text(c->text.data ? c->text.data : "", c->text.len, r->idstr, c->index);
+        if (c->tool_calls) c->finish_reason = "tool_calls";
+    }
     int abort_rest = 0;
     if (strcmp(result->finish_reason, "error") == 0) {
         if (!r->failed) snprintf(r->error, sizeof r->error, "%s", result->error);
@@ -261,6 +270,9 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     } else if (strcmp(result->finish_reason, "cancelled") == 0) r->cancelled = 1;
     char *last_chunk = NULL;
     if (r->req.stream && !r->failed && !r->cancelled) {
+        if (c->tool_calls) deliver(r, serve_tool_call_chunk_json(&r->info, c->index, c->tool_calls), 200, 0);
+        else if (r->req.tool_call && c->text.len) /* a call cut short: sent as the text it is */
+            deliver(r, serve_chunk_json(&r->info, c->index, 0, c->text.data, c->text.len, NULL, NULL), 200, 0);
         if (c->pending.len) { /* what remains is not valid UTF-8; sent replaced */
             deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL, take_logprobs(r, c)),
                     200, 0);
@@ -294,6 +306,23 @@ static int refuse(mlcc_llm *llm, serve_error *err, char **error_json) {
     return err->status;
 }
 
+/* A chat prompt whose template is also given the request's tools (its `tools` variable, as
+ * transformers' apply_chat_template(tools=...) does); templates that ignore tools render as
+ * without them. The template lock is held. */
+static int tools_prompt_ids(mlcc_llm *llm, serve_request *q, int32_t **ids, size_t *n) {
+    json_t *input = json_pack("{s:O,s:b,s:O}", "messages", q->messages, "add_generation_prompt", 1, "tools", q->tools);
+    json_t *ctx = mlcc_chat_context(input, llm->ct.specials);
+    mlcc_template_error terr;
+    size_t len = 0;
+    char *prompt = mlcc_template_render_n(mlcc_chat_template_select(&llm->ct, input), ctx, &terr, &len);
+    json_decref(ctx);
+    json_decref(input);
+    if (!prompt) return -1;
+    int rc = mlcc_tokenizer_encode(llm->tok, prompt, len, 0, ids, n);
+    free(prompt);
+    return rc;
+}
+
 /* Prompt token ids of every prompt of the request. */
 static int tokenize_prompts(mlcc_llm *llm, llm_request *r, serve_error *err) {
     serve_request *q = &r->req;
@@ -303,7 +332,9 @@ static int tokenize_prompts(mlcc_llm *llm, llm_request *r, serve_error *err) {
     r->nprompt_ids = nprompts;
     if (q->kind == SERVE_CHAT) {
         pthread_mutex_lock(&llm->template_lock);
-        int rc = mlcc_conversation_prompt_ids(&llm->ct, llm->tok, q->messages, 1, &r->prompt_ids[0], &r->prompt_lens[0]);
+        int rc = q->tools ? tools_prompt_ids(llm, q, &r->prompt_ids[0], &r->prompt_lens[0])
+                          : mlcc_conversation_prompt_ids(&llm->ct, llm->tok, q->messages, 1, &r->prompt_ids[0],
+                                                         &r->prompt_lens[0]);
         pthread_mutex_unlock(&llm->template_lock);
         if (rc != 0)
             return serve_error_set(err, 400, "invalid_request_error", NULL, "messages",
@@ -369,6 +400,7 @@ static void build_choices(mlcc_llm *llm, llm_request *r) {
             s->gen = q->gen;
             s->gen.stop = (const char *const *)q->stop;
             s->gen.nstop = q->nstop;
+            s->gen.grammar = q->grammar; /* owned by the request, which outlives its sequences */
             /* each choice is reproducible on its own: choice j draws from seed + j */
             if (s->gen.has_seed) s->gen.seed = q->gen.seed + (uint64_t)j;
             s->owner = r;

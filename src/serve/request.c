@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/structured.h"
 #include "support/alloc.h"
 #include "support/strbuf.h"
 
@@ -191,6 +192,10 @@ static int parse_messages(json_t *root, serve_request *r, serve_error *err) {
         }
         json_t *name = json_object_get(m, "name");
         if (json_is_string(name)) json_object_set(copy, "name", name);
+        /* a tool-use conversation, passed on to templates that render it */
+        json_t *calls = json_object_get(m, "tool_calls"), *call_id = json_object_get(m, "tool_call_id");
+        if (json_is_array(calls)) json_object_set(copy, "tool_calls", calls);
+        if (json_is_string(call_id)) json_object_set(copy, "tool_call_id", call_id);
         json_array_append_new(r->messages, copy);
     }
     return 0;
@@ -332,23 +337,10 @@ static int parse_logprobs(json_t *root, serve_request *r, serve_error *err) {
     return 0;
 }
 
-/* Fields we accept only in their "off" form until the engine supports them. */
+/* Fields we accept only in their "off" form. */
 static int parse_unsupported(json_t *root, serve_kind kind, serve_error *err) {
     json_t *v;
     (void)kind;
-    if ((v = field(root, "response_format"))) {
-        if (!json_is_object(v)) return wrong_type(err, "response_format", "an object", v);
-        json_t *type = json_object_get(v, "type");
-        if (!json_is_string(type)) return wrong_type(err, "response_format.type", "a string", type ? type : json_null());
-        if (strcmp(json_string_value(type), "text") != 0)
-            return bad_request(err, "response_format.type",
-                               "response_format type '%.64s' is not supported yet (structured generation).",
-                               json_string_value(type));
-    }
-    if ((v = field(root, "tools"))) {
-        if (!json_is_array(v)) return wrong_type(err, "tools", "an array", v);
-        if (json_array_size(v)) return bad_request(err, "tools", "'tools' is not supported by this server yet.");
-    }
     if ((v = field(root, "echo")) && json_is_true(v))
         return bad_request(err, "echo", "'echo' is not supported by this server yet.");
     if ((v = field(root, "suffix")) && !(json_is_string(v) && json_string_length(v) == 0))
@@ -416,7 +408,8 @@ int serve_request_parse(const char *body, size_t len, serve_kind kind, int vocab
         bad_request(err, NULL, "The request body must be a JSON object, not %s.", json_type_name(root));
         goto done;
     }
-    if (parse_controls(root, out, vocab_size, err) || parse_logprobs(root, out, err) || parse_unsupported(root, kind, err))
+    if (parse_controls(root, out, vocab_size, err) || parse_logprobs(root, out, err) || parse_unsupported(root, kind, err) ||
+        serve_structured_parse(root, out, err))
         goto done;
     if (kind == SERVE_CHAT ? parse_messages(root, out, err) : parse_prompt(root, out, vocab_size, err)) goto done;
     rc = 0;
@@ -437,5 +430,7 @@ void serve_request_free(serve_request *r) {
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
     free(r->bias_ids);
     free(r->bias_values);
+    mlcc_grammar_free(r->grammar);
+    json_decref(r->tools);
     memset(r, 0, sizeof *r);
 }

@@ -57,6 +57,11 @@ typedef struct serve_request {
     int stream;
     int include_usage;
     int logprobs; /* return token logprobs (gen.top_logprobs alternatives each) */
+    /* structured generation (serve/structured.h): the grammar every choice follows (owned;
+     * NULL: free text); tool_call: replies are tool calls, returned as "tool_calls" */
+    mlcc_grammar *grammar;
+    int tool_call;
+    json_t *tools; /* the tools the chat template is given (NULL: none, or tool_choice "none") */
 } serve_request;
 
 /* Parses and checks a request body. vocab_size bounds token ids (prompt, logit_bias). 0, or

@@ -84,6 +84,19 @@ char *serve_chunk_json(const serve_response_info *info, int index, int role, con
     return dump(root);
 }
 
+char *serve_tool_call_chunk_json(const serve_response_info *info, int index, json_t *tool_calls) {
+    json_t *root = envelope(info, "chat.completion.chunk");
+    json_t *calls = json_deep_copy(tool_calls);
+    size_t i;
+    json_t *call;
+    json_array_foreach(calls, i, call) json_object_set_new(call, "index", json_integer((json_int_t)i));
+    json_t *choice = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", index, "delta", "tool_calls", calls, "logprobs",
+                               "finish_reason");
+    json_object_set_new(root, "choices", json_pack("[o]", choice));
+    if (info->include_usage) json_object_set_new(root, "usage", json_null());
+    return dump(root);
+}
+
 char *serve_usage_chunk_json(const serve_response_info *info, const serve_usage *usage) {
     json_t *root = envelope(info, info->kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion");
     json_object_set_new(root, "choices", json_array());
@@ -99,7 +112,11 @@ char *serve_response_json(const serve_response_info *info, const serve_choice *c
     for (int i = 0; i < nchoices; i++) {
         json_t *c = json_pack("{s:i}", "index", i);
         json_t *text = text_value(choices[i].text, choices[i].len);
-        if (chat)
+        if (chat && choices[i].tool_calls) {
+            json_decref(text);
+            json_object_set_new(c, "message", json_pack("{s:s,s:n,s:n,s:O}", "role", "assistant", "content", "refusal",
+                                                        "tool_calls", choices[i].tool_calls));
+        } else if (chat)
             json_object_set_new(c, "message",
                                 json_pack("{s:s,s:o,s:n}", "role", "assistant", "content", text, "refusal"));
         else json_object_set_new(c, "text", text);

@@ -29,6 +29,7 @@ typedef struct serve_choice {
     size_t len;
     const char *finish_reason;
     json_t *logprobs; /* borrowed; NULL: null */
+    json_t *tool_calls; /* borrowed; non-NULL: the message has these tool calls, content null */
 } serve_choice;
 
 /* A streaming chunk for choice `index`. role: the chat's first chunk of the choice (delta
@@ -46,6 +47,9 @@ json_t *serve_logprob_entry(const char *token, size_t len, double logprob, const
  * null}; completions {"tokens", "token_logprobs", "top_logprobs", "text_offset"}, offsets
  * counted from *text_offset (advanced). */
 json_t *serve_logprobs_value(serve_kind kind, json_t *entries, size_t *text_offset);
+/* A chat chunk whose delta carries tool_calls (from serve_tool_calls_from_text; borrowed),
+ * each with its "index" in the list, as OpenAI streams them. */
+char *serve_tool_call_chunk_json(const serve_response_info *info, int index, json_t *tool_calls);
 /* The last chunk of a stream with include_usage: choices [] and the usage. */
 char *serve_usage_chunk_json(const serve_response_info *info, const serve_usage *usage);
 /* The whole response of a non-streaming request. */

@@ -3,7 +3,8 @@
 # random weights) driven by the official `openai` npm client (tests/peers/serve_openai.mjs:
 # chat and completions, streaming or not, greedy text equal to transformers', usage, stop, seed,
 # n=2, 32 concurrent streams (batches of 4), 4xx errors naming the field, API key, body limit, metrics,
-# disconnects cancelling requests) and by curl (SSE framing, CORS, unknown paths and methods,
+# disconnects cancelling requests; structured generation: response_format json_schema and tools
+# with tool_choice, replies validated by python3-jsonschema) and by curl (SSE framing, CORS, unknown paths and methods,
 # /health, Prometheus text), then a graceful SIGTERM that lets an open request finish.
 set -u
 model="$MLCC_TESTDATA/models/tm-llama3"

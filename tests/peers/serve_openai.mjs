@@ -3,10 +3,17 @@
 // greedy continuation of the fixture conversation (meta.json greedy_ids, decoded by the npm
 // `tokenizers` binding of Hugging Face tokenizers) and its prompt length.
 //
+// Structured generation (response_format json_schema, tools with tool_choice required, streamed
+// tool calls) is checked with the independent validator $MLCC_TESTDATA/json-schema/validate.py
+// (Debian's python3-jsonschema, Draft 2020-12 with formats).
+//
 // usage: node serve_openai.mjs BASE_URL API_KEY MODEL_DIR
 // Prints "N passed, M failed" and exits non-zero on any failure.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
 
 const require = createRequire(import.meta.url);
@@ -283,7 +290,110 @@ async function testMetricsAndDisconnect() {
   eq(end.get('mlcc_engine_max_decode_batch'), 4, 'requests were decoded in batches of 4');
 }
 
-for (const t of [testModels, testChat, testCompletions, testStopAndSeed, testConcurrent, testErrors, testMetricsAndDisconnect]) {
+// ---- structured generation: replies validated by python3-jsonschema (validate.py) ----
+const validator = `${process.env.MLCC_TESTDATA}/json-schema/validate.py`;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mlcc-structured-'));
+function validates(schema, instance) {
+  fs.writeFileSync(`${tmp}/schema.json`, JSON.stringify(schema));
+  fs.writeFileSync(`${tmp}/instance.json`, JSON.stringify(instance));
+  try {
+    execFileSync('/usr/bin/python3', [validator, `${tmp}/schema.json`, `${tmp}/instance.json`], { stdio: 'pipe' });
+    return true;
+  } catch (e) {
+    return String(e.stderr || e);
+  }
+}
+const parseOr = (text) => { try { return JSON.parse(text); } catch { return undefined; } };
+const sampled = (seed, extra) => ({
+  model: MODEL, messages: [{ role: 'user', content: 'Answer in the requested format.' }], temperature: 1, seed, n: 3,
+  max_tokens: 120, grammar_options: { max_string_chars: 16, max_number_digits: 6 }, ...extra,
+});
+
+async function testStructured() {
+  if (!fs.existsSync(validator)) { check(false, `validator ${validator} missing`); return; }
+  const schema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 10 },
+      born: { type: 'string', format: 'date' },
+      tags: { type: 'array', items: { enum: ['a', 'b', 'c'] }, maxItems: 3 },
+      score: { type: ['number', 'null'], minimum: 0, maximum: 10 },
+    },
+    required: ['name', 'born', 'tags', 'score'],
+    additionalProperties: false,
+  };
+  const texts = new Set();
+  for (const seed of [1, 2]) {
+    const r = await client.chat.completions.create(sampled(seed, {
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
+    }));
+    for (const c of r.choices) {
+      eq(c.finish_reason, 'stop', 'json_schema: finish_reason');
+      const v = parseOr(c.message.content);
+      check(v !== undefined, 'json_schema: reply parses', c.message.content);
+      if (v !== undefined) eq(validates(schema, v), true, `json_schema: ${c.message.content} validates`);
+      texts.add(c.message.content);
+    }
+  }
+  check(texts.size > 1, 'json_schema: seeds give different replies', [...texts]);
+  const obj = await client.chat.completions.create(sampled(5, { n: 1, response_format: { type: 'json_object' } }));
+  if (obj.choices[0].finish_reason === 'stop') {
+    const v = parseOr(obj.choices[0].message.content);
+    check(v !== null && typeof v === 'object' && !Array.isArray(v), 'json_object: an object', obj.choices[0].message.content);
+  }
+
+  const params = {
+    type: 'object',
+    properties: { city: { type: 'string', maxLength: 8 }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+    required: ['city', 'days'],
+  };
+  const tools = [
+    { type: 'function', function: { name: 'forecast', description: 'Weather forecast', parameters: params } },
+    { type: 'function', function: { name: 'noop', parameters: { type: 'object', properties: {} } } },
+  ];
+  const r = await client.chat.completions.create(sampled(9, {
+    tools, tool_choice: { type: 'function', function: { name: 'forecast' } },
+  }));
+  for (const c of r.choices) {
+    eq(c.finish_reason, 'tool_calls', 'tools: finish_reason');
+    eq(c.message.content, null, 'tools: content null');
+    const call = c.message.tool_calls?.[0];
+    check(call && call.type === 'function' && call.id.startsWith('call_'), 'tools: call shape', c.message);
+    eq(call?.function.name, 'forecast', 'tools: the named function');
+    const args = parseOr(call?.function.arguments);
+    check(args !== undefined, 'tools: arguments parse', call?.function.arguments);
+    if (args !== undefined) eq(validates(params, args), true, `tools: ${call.function.arguments} validates`);
+  }
+  // streamed: the call arrives as tool_calls deltas, assembled as an application would
+  const stream = await client.chat.completions.create(sampled(10, { n: 1, tools, tool_choice: 'required', stream: true }));
+  const calls = [];
+  let finish = null;
+  for await (const chunk of stream) {
+    const ch = chunk.choices[0];
+    if (!ch) continue;
+    for (const d of ch.delta?.tool_calls ?? []) {
+      calls[d.index] ??= { id: d.id, name: '', arguments: '' };
+      calls[d.index].name += d.function?.name ?? '';
+      calls[d.index].arguments += d.function?.arguments ?? '';
+    }
+    finish = ch.finish_reason ?? finish;
+  }
+  eq(finish, 'tool_calls', 'streamed tools: finish_reason');
+  eq(calls.length, 1, 'streamed tools: one call');
+  check(['forecast', 'noop'].includes(calls[0]?.name), 'streamed tools: a listed function', calls);
+  const sargs = parseOr(calls[0]?.arguments);
+  if (calls[0]?.name === 'forecast') eq(validates(params, sargs), true, 'streamed tools: arguments validate');
+  else eq(JSON.stringify(sargs), '{}', 'streamed tools: noop takes no arguments');
+
+  await expectError(client.chat.completions.create(sampled(1, {
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', if: {} } } },
+  })), 400, 'response_format.json_schema.schema', 'unsupported schema keyword');
+  await expectError(client.chat.completions.create(sampled(1, { tools, tool_choice: { type: 'function', function: { name: 'nope' } } })),
+    400, 'tool_choice.function.name', 'unknown tool');
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+for (const t of [testModels, testChat, testCompletions, testStopAndSeed, testConcurrent, testErrors, testStructured, testMetricsAndDisconnect]) {
   try {
     await t();
   } catch (e) {
