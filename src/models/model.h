@@ -114,6 +114,11 @@ int mlcc_model_kv_pop(mlcc_model_kv *kv, int64_t n);
  * the logits after the last token into logits[vocab]. On failure the cache is unchanged. */
 int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int64_t n, float *logits);
 
+/* llama.cpp's GGUF name of a Hugging Face tensor name ("blk.3.attn_q.weight" for
+ * "model.layers.3.self_attn.q_proj.weight"), "" when there is none; the GGUF reader and the
+ * random-model writer share it. */
+void model_gguf_tensor_name(const char *hf, char *out, size_t cap);
+
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
 

@@ -19,6 +19,7 @@
 #include "models/decoder.h"
 #include "models/synthetic_vocab.h"
 #include "mlcc/mlcc_runtime.h"
+#include "models/model.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/file.h"
@@ -160,30 +161,6 @@ static int write_folder(random_model *r, const mlcc_random_model_spec *s, const 
 
 /* ---- GGUF ---- */
 
-/* llama.cpp's name for a Hugging Face tensor name ("" when there is none). */
-static void gguf_tensor_name(const char *hf, char *out, size_t cap) {
-    static const char *const map[][2] = {
-        {"self_attn.q_proj", "attn_q"},      {"self_attn.k_proj", "attn_k"},   {"self_attn.v_proj", "attn_v"},
-        {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
-        {"mlp.down_proj", "ffn_down"},       {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"},
-        {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"}, {"self_attn.qkv_proj", "attn_qkv"},
-        {"mlp.gate_up_proj", "ffn_up"},
-    };
-    out[0] = 0;
-    if (!strcmp(hf, "model.embed_tokens.weight")) snprintf(out, cap, "token_embd.weight");
-    else if (!strcmp(hf, "model.norm.weight")) snprintf(out, cap, "output_norm.weight");
-    else if (!strcmp(hf, "lm_head.weight")) snprintf(out, cap, "output.weight");
-    int layer, pos = 0;
-    if (sscanf(hf, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0) return;
-    const char *rest = hf + pos;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t len = strlen(map[i][0]);
-        if (strncmp(rest, map[i][0], len) == 0 && rest[len] == '.') {
-            snprintf(out, cap, "blk.%d.%s%s", layer, map[i][1], rest + len);
-            return;
-        }
-    }
-}
 
 /* llama.cpp's converter interleaves the two rotary halves of each head's q/k rows: its row
  * h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i. */
@@ -294,7 +271,7 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
     char name[256];
     for (int i = 0; i < n && rc == 0; i++) {
         const model_param *p = &r->params.items[i];
-        gguf_tensor_name(p->name, name, sizeof name);
+        model_gguf_tensor_name(p->name, name, sizeof name);
         if (!name[0]) rc = mlcc_set_error("%s: tensor '%s' has no llama.cpp name", r->file, p->name);
         uint64_t dims[2] = {(uint64_t)p->shape[p->ndim - 1], p->ndim == 2 ? (uint64_t)p->shape[0] : 1};
         if (rc == 0 && mlcc_gguf_writer_add_tensor(w, name, weight_type(p, type), p->ndim, dims) < 0) rc = -1;
@@ -304,7 +281,7 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
     for (int i = 0; i < n && rc == 0; i++) {
         const model_param *p = &r->params.items[i];
         float *x = param_values(r, p, s->seed);
-        gguf_tensor_name(p->name, name, sizeof name);
+        model_gguf_tensor_name(p->name, name, sizeof name);
         if (permute && p->ndim == 2 && ends_with(name, ".attn_q.weight")) permute_rows(x, p->shape[0], p->shape[1], r->cfg.heads);
         if (permute && p->ndim == 2 && ends_with(name, ".attn_k.weight")) permute_rows(x, p->shape[0], p->shape[1], r->cfg.kv_heads);
         int idx = i + (rope_factors ? 1 : 0);

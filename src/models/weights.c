@@ -103,30 +103,6 @@ static int load_safetensors(mlcc_model *m, const char *path) {
     return rc;
 }
 
-/* The llama.cpp name of a Hugging Face llama tensor name ("" when there is none). */
-static void gguf_name(const char *hf, char *out, size_t cap) {
-    static const char *const map[][2] = {
-        {"self_attn.q_proj", "attn_q"},   {"self_attn.k_proj", "attn_k"},     {"self_attn.v_proj", "attn_v"},
-        {"self_attn.o_proj", "attn_output"}, {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
-        {"mlp.down_proj", "ffn_down"},    {"input_layernorm", "attn_norm"},   {"post_attention_layernorm", "ffn_norm"},
-        {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
-        {"self_attn.qkv_proj", "attn_qkv"}, {"mlp.gate_up_proj", "ffn_up"}, /* phi3: fused */
-    };
-    out[0] = 0;
-    if (!strcmp(hf, "model.embed_tokens.weight")) snprintf(out, cap, "token_embd.weight");
-    else if (!strcmp(hf, "model.norm.weight")) snprintf(out, cap, "output_norm.weight");
-    else if (!strcmp(hf, "lm_head.weight")) snprintf(out, cap, "output.weight");
-    int layer, pos = 0;
-    if (sscanf(hf, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0) return;
-    const char *rest = hf + pos;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t len = strlen(map[i][0]);
-        if (strncmp(rest, map[i][0], len) == 0 && rest[len] == '.') {
-            snprintf(out, cap, "blk.%d.%s%s", layer, map[i][1], rest + len);
-            return;
-        }
-    }
-}
 
 /* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i (rows
  * of row_bytes bytes: float32 values, or a quantized weight's packed words or scales). */
@@ -177,7 +153,7 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     const model_param *p = &m->params.items[i];
     if (m->weights[i]) return 0; /* the other half of a quantized pair */
     char name[256];
-    gguf_name(p->source, name, sizeof name);
+    model_gguf_tensor_name(p->source, name, sizeof name);
     if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source);
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
     if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
