@@ -11,6 +11,7 @@
 #include "grammar/gram_internal.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/utf8.h"
 
 typedef struct parser {
     gram_builder *b;
@@ -110,29 +111,6 @@ static int read_char(parser *p, uint32_t *cp) {
     }
 }
 
-static size_t utf8_put(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static int parse_literal(parser *p, gram_seq *out) {
     size_t start = p->pos;
     p->pos++; /* the quote */
@@ -141,7 +119,7 @@ static int parse_literal(parser *p, gram_seq *out) {
         if (peek(p) < 0 || peek(p) == '\n') return perr_at(p, start, "unterminated string literal");
         uint32_t cp;
         if (read_char(p, &cp)) return -1;
-        size_t k = utf8_put(cp, buf);
+        size_t k = (size_t)mlcc_utf8_encode(cp, buf);
         gram_append_literal(p->b, buf, k, out);
     }
     p->pos++;

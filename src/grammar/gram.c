@@ -8,6 +8,7 @@
 #include "grammar/gram_internal.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/utf8.h"
 
 void gram_builder_init(gram_builder *b) {
     memset(b, 0, sizeof *b);
@@ -118,29 +119,6 @@ void gram_append_literal(gram_builder *b, const char *s, size_t n, gram_seq *out
     for (size_t i = 0; i < n; i++) vec_push(out, byte_range_elem(b, (unsigned char)s[i], (unsigned char)s[i]));
 }
 
-static int utf8_encode(uint32_t cp, unsigned char out[4]) {
-    if (cp < 0x80) {
-        out[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (unsigned char)(0xC0 | (cp >> 6));
-        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (unsigned char)(0xE0 | (cp >> 12));
-        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (unsigned char)(0xF0 | (cp >> 18));
-    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Splits [lo, hi] (no surrogates, same UTF-8 length after the first splits) into pieces whose
  * encodings are products of byte ranges, as Rust regex-syntax's Utf8Sequences does; each piece
  * becomes an alternative (separator GRAM_END) in out. */
@@ -173,8 +151,8 @@ static void utf8_split(gram_builder *b, uint32_t lo, uint32_t hi, gram_alts *out
         }
     }
     unsigned char a[4], z[4];
-    int n = utf8_encode(lo, a);
-    utf8_encode(hi, z);
+    int n = mlcc_utf8_encode(lo, (char *)a);
+    mlcc_utf8_encode(hi, (char *)z);
     for (int i = 0; i < n; i++) vec_push(out, byte_range_elem(b, a[i], z[i]));
     vec_push(out, GRAM_END);
 }

@@ -88,7 +88,7 @@ static void init_common(tok_model *m, bpe *b) {
     b->char_ids = mlcc_xmalloc(CHAR_TABLE * sizeof *b->char_ids);
     for (uint32_t cp = 0; cp < CHAR_TABLE; cp++) {
         char u[4];
-        int n = tok_utf8_encode(cp, u);
+        int n = mlcc_utf8_encode(cp, u);
         b->char_ids[cp] = (cp >= 0xD800 && cp <= 0xDFFF) ? -1 : tok_model_lookup(m, u, (size_t)n);
     }
 }

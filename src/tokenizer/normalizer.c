@@ -342,7 +342,7 @@ static void unicode_form(const char *s, size_t len, int opts, mlcc_strbuf *out) 
 
 static void put_cp(mlcc_strbuf *out, uint32_t cp) {
     char b[4];
-    sb_append_n(out, b, (size_t)tok_utf8_encode(cp, b));
+    sb_append_n(out, b, (size_t)mlcc_utf8_encode(cp, b));
 }
 
 static void lowercase(const char *s, size_t len, mlcc_strbuf *out) {

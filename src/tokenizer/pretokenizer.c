@@ -233,7 +233,7 @@ static int byte_map_emit(void *a, const char *s, size_t n, unsigned flags) {
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
         for (int b = 0; b < 256; b++) {
             char u[4];
-            tlen[b] = (unsigned char)tok_utf8_encode(tok_byte_to_cp((unsigned char)b), u);
+            tlen[b] = (unsigned char)mlcc_utf8_encode(tok_byte_to_cp((unsigned char)b), u);
             memcpy(table[b], u, tlen[b]);
         }
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);

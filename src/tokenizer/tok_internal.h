@@ -23,7 +23,7 @@ typedef MLCC_VEC(int32_t) tok_ids;
 int tok_utf8_seqlen(unsigned char c);
 /* Decodes one code point at s (valid UTF-8 assumed, n > 0); *adv gets its length. */
 uint32_t tok_utf8_decode(const char *s, size_t n, size_t *adv);
-int tok_utf8_encode(uint32_t cp, char out[4]);
+#include "support/utf8.h" /* mlcc_utf8_encode */
 int tok_utf8_valid(const char *s, size_t n);
 /* Appends bytes as Rust's String::from_utf8_lossy would (U+FFFD per maximal invalid subpart). */
 void tok_append_lossy(mlcc_strbuf *sb, const char *s, size_t n);
