@@ -203,9 +203,9 @@ static int cache_evict_one(mlcc_engine *e) {
     return 1;
 }
 
-static size_t common_prefix(const token_vec *a, const int32_t *b, size_t nb) {
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     size_t n = 0;
-    while (n < a->len && n < nb && a->data[n] == b[n]) n++;
+    while (n < na && n < nb && a[n] == b[n]) n++;
     return n;
 }
 
@@ -214,7 +214,7 @@ static void cache_keep(mlcc_engine *e, request *r) {
     /* an entry that is a prefix of this one says nothing more: drop it */
     for (size_t i = 0; i < e->cache.len;) {
         cached_prefix *c = &e->cache.data[i];
-        if (common_prefix(&c->tokens, r->tokens.data, (size_t)r->computed) == c->tokens.len) cache_drop(e, i);
+        if (common_prefix(c->tokens.data, c->tokens.len, r->tokens.data, (size_t)r->computed) == c->tokens.len) cache_drop(e, i);
         else i++;
     }
     size_t cap = (size_t)(e->model->max_batch > 4 ? e->model->max_batch : 4);
@@ -236,14 +236,13 @@ static int assign_sequence(mlcc_engine *e, request *r) {
     int64_t parent = -1;
     cached_prefix *hit = NULL;
     for (size_t i = 0; i < e->cache.len; i++) {
-        size_t n = common_prefix(&e->cache.data[i].tokens, r->tokens.data, r->tokens.len);
+        size_t n = common_prefix(e->cache.data[i].tokens.data, e->cache.data[i].tokens.len, r->tokens.data, r->tokens.len);
         if (n > best) best = n, parent = e->cache.data[i].seq, hit = &e->cache.data[i];
     }
     for (size_t i = 0; i < e->live.len; i++) {
         const request *o = e->live.data[i];
         if (o == r || o->seq < 0) continue;
-        size_t n = 0, held = (size_t)o->computed;
-        while (n < held && n < r->tokens.len && o->tokens.data[n] == r->tokens.data[n]) n++;
+        size_t n = common_prefix(o->tokens.data, (size_t)o->computed, r->tokens.data, r->tokens.len);
         if (n > best) best = n, parent = o->seq, hit = NULL;
     }
     if (best >= r->tokens.len) best = r->tokens.len - 1;
