@@ -128,16 +128,14 @@ static mlcc_jit_module *load_object(const char *path, int remove_on_free) {
     return m;
 }
 
-typedef enum { POLICY_ON, POLICY_OFF, POLICY_REDO, POLICY_READONLY } jit_policy;
-
-static jit_policy read_policy(void) {
+mlcc_jit_policy mlcc_jit_policy_get(void) {
     const char *p = getenv("MLCC_JIT_POLICY");
-    if (!p || !*p || strcmp(p, "ON") == 0) return POLICY_ON;
-    if (strcmp(p, "OFF") == 0) return POLICY_OFF;
-    if (strcmp(p, "REDO") == 0) return POLICY_REDO;
-    if (strcmp(p, "READONLY") == 0) return POLICY_READONLY;
+    if (!p || !*p || strcmp(p, "ON") == 0) return MLCC_JIT_POLICY_ON;
+    if (strcmp(p, "OFF") == 0) return MLCC_JIT_POLICY_OFF;
+    if (strcmp(p, "REDO") == 0) return MLCC_JIT_POLICY_REDO;
+    if (strcmp(p, "READONLY") == 0) return MLCC_JIT_POLICY_READONLY;
     LOG_WARN("MLCC_JIT_POLICY=%s is not one of ON, OFF, REDO, READONLY; using ON", p);
-    return POLICY_ON;
+    return MLCC_JIT_POLICY_ON;
 }
 
 /* Compiles into a private temporary directory (for OFF, or READONLY with a cache miss). */
@@ -160,8 +158,8 @@ static mlcc_jit_module *compile_private(const char *source, size_t len) {
 
 mlcc_jit_module *mlcc_jit_compile_source(const char *source) {
     size_t len = strlen(source);
-    jit_policy policy = read_policy();
-    if (policy == POLICY_OFF) return compile_private(source, len);
+    mlcc_jit_policy policy = mlcc_jit_policy_get();
+    if (policy == MLCC_JIT_POLICY_OFF) return compile_private(source, len);
 
     mlcc_sha256 ctx;
     unsigned char digest[32];
@@ -182,12 +180,12 @@ mlcc_jit_module *mlcc_jit_compile_source(const char *source) {
     snprintf(name, sizeof name, "%s.so", key);
     char *so = mlcc_path_join(dir, name);
     mlcc_jit_module *m = NULL;
-    if (policy != POLICY_REDO && mlcc_file_exists(so)) {
+    if (policy != MLCC_JIT_POLICY_REDO && mlcc_file_exists(so)) {
         m = load_object(so, 0);
         if (m) atomic_fetch_add(&stat_hits, 1);
     }
-    if (!m && policy == POLICY_READONLY) m = compile_private(source, len);
-    if (!m && policy != POLICY_READONLY) {
+    if (!m && policy == MLCC_JIT_POLICY_READONLY) m = compile_private(source, len);
+    if (!m && policy != MLCC_JIT_POLICY_READONLY) {
         if (mlcc_mkdirs(dir) == 0) {
             /* Compile under a private name, then rename: readers never see a partial object. */
             char tmp_name[128];

@@ -15,6 +15,12 @@
 
 typedef struct mlcc_jit_module mlcc_jit_module;
 
+typedef enum { MLCC_JIT_POLICY_ON, MLCC_JIT_POLICY_OFF, MLCC_JIT_POLICY_REDO, MLCC_JIT_POLICY_READONLY } mlcc_jit_policy;
+
+/* MLCC_JIT_POLICY from the environment (ON when unset; an unknown value warns and gives ON).
+ * It also governs the cache of weights converted on the fly (models/convert_cache.h). */
+mlcc_jit_policy mlcc_jit_policy_get(void);
+
 typedef struct mlcc_jit_stats {
     long compiles;   /* compiler invocations by this process */
     long cache_hits; /* modules loaded from the disk cache */

@@ -11,6 +11,7 @@
 #include "ir/module.h"
 #include "ir/printer.h"
 #include "loader/gguf.h"
+#include "models/convert_cache.h"
 #include "models/weight_store.h"
 #include "runtime/cuda.h"
 #include "runtime/vulkan.h"
@@ -143,12 +144,14 @@ static int parse_device(const char *s, DLDevice *out) {
 }
 
 /* The graph (which lists the weights) and the weights: from a converted folder as stored,
- * else read and quantized as m->quant says. */
-static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf) {
+ * else read and quantized as m->quant says, through the cache of such conversions when
+ * `cached` (not for `mlcc convert`, which writes its own folder). */
+static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf, int cached) {
     m->params.quant = m->quant;
     int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
-    if (rc == 0) rc = weight_store_is_converted(path) ? weight_store_load(m, path) : model_load_weights(m, path, is_gguf);
-    return rc;
+    if (rc) return rc;
+    if (weight_store_is_converted(path)) return weight_store_load(m, path);
+    return cached ? convert_cache_load_weights(m, path, is_gguf) : model_load_weights(m, path, is_gguf);
 }
 
 /* Builds the graph, loads and checks the weights (so a bad file is reported before any
@@ -156,7 +159,7 @@ static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const cha
 static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     ir_scope_begin();
     mlcc_ir_module *mod = irmod_new();
-    int rc = build_graph_and_weights(m, mod, path, is_gguf);
+    int rc = build_graph_and_weights(m, mod, path, is_gguf, 1);
     if (rc == 0) {
         json_t *meta = model_library_metadata(m);
         mlcc_build_options opt = {meta, NULL, NULL};
@@ -232,7 +235,7 @@ mlcc_model *mlcc_model_load_uncompiled(const char *path, const mlcc_model_option
     if (rc == 0) rc = set_bounds(m, opt);
     if (rc == 0) {
         ir_scope_begin();
-        rc = build_graph_and_weights(m, irmod_new(), path, gguf);
+        rc = build_graph_and_weights(m, irmod_new(), path, gguf, 0);
         ir_scope_end();
     }
     if (rc == 0) return m;
