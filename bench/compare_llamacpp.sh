@@ -7,7 +7,8 @@
 # once (mlcc debug random-model), then each round runs `mlcc bench --json` and llama.cpp
 # (bench/llamacpp, node-llama-cpp's prebuilt CPU binaries) one after the other, and prints each
 # round and the medians with mlcc's floors. Needs: make build; cd bench/llamacpp &&
-# NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install.
+# NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install. MODELS=DIR keeps the GGUF in DIR and reuses it
+# in later runs (a 22-layer F16 file takes a while to write).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CONFIG=${1:-$ROOT/bench/configs/TinyLlama-1.1B.json}
@@ -21,8 +22,13 @@ MLCC=${MLCC:-$ROOT/build/mlcc}
 }
 T=$(mktemp -d /tmp/mlcc-compare.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-GGUF=$T/model-$QUANT.gguf
-"$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
+if [ -n "${MODELS:-}" ]; then
+    mkdir -p "$MODELS"
+    GGUF=$MODELS/$(basename "$CONFIG" .json)-$QUANT-seed1.gguf
+else
+    GGUF=$T/model-$QUANT.gguf
+fi
+[ -s "$GGUF" ] || "$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; $(date -u +%F)"
 echo "model: $(basename "$CONFIG" .json) $QUANT ($(du -h "$GGUF" | cut -f1)), prompt $PROMPT, gen $GEN, threads $THREADS"
 for r in $(seq "$ROUNDS"); do
