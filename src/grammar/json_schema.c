@@ -8,38 +8,36 @@
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
  * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
- * items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf (as anyOf: the branches
- * of the schemas in practice are disjoint), allOf (merged into one schema), not-not, $ref into
- * the same document ($defs, definitions, any JSON pointer) including recursion,
+ * items, prefixItems, minItems, maxItems, enum, const (values the sibling keywords rule out are
+ * dropped), anyOf, oneOf (as anyOf where the branches are proved disjoint, see
+ * json_schema_logic.c; closed objects sharing only {} get minProperties 1; other overlaps are
+ * errors), allOf (merged into one schema), not (rewritten into positive schemas by
+ * json_schema_logic.c), $ref into the same document ($defs, definitions, any JSON pointer)
+ * including recursion. A part that allows no value (false, an empty enum, contradictory
+ * bounds) is left out where it is optional (an anyOf branch, an optional property, items);
+ * elsewhere it is an error. Also
  * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
  * ipv4, minimum/maximum/exclusiveMinimum/exclusiveMaximum. Numbers with bounds are written
  * without exponent, and non-integer bounds are rounded inwards (a subset of the valid values).
  * Other validation keywords are errors naming the keyword and its JSON pointer; annotations and
  * unknown keywords are ignored, as JSON Schema says. */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
 #include <math.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "grammar/gram_internal.h"
+#include "grammar/json_schema.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/json.h"
 
-typedef struct jsg {
-    json_t *root;
-    mlcc_grammar_options opt;
-    mlcc_strbuf rules;
-    mlcc_strmap by_body; /* body -> rule number */
-    mlcc_strmap by_ref;  /* JSON pointer -> rule number */
-    int counter;
-    int depth;
-} jsg;
 
 static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
 
-static int js_err(const char *ptr, const char *fmt, const char *arg) {
+int js_err(const char *ptr, const char *fmt, const char *arg) {
     char msg[300];
     snprintf(msg, sizeof msg, fmt, arg);
     return mlcc_set_error("JSON schema at '%s': %s", *ptr ? ptr : "#", msg);
@@ -163,7 +161,7 @@ static void base_rules(jsg *j) {
 
 /* ---- JSON pointers and $ref ---- */
 
-static json_t *resolve_pointer(jsg *j, const char *ref, const char *ptr) {
+json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
     if (ref[0] != '#') {
         js_err(ptr, "$ref '%s' is not into this document (remote references are not supported)", ref);
         return NULL;
@@ -213,6 +211,7 @@ static json_t *resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
+    JS_NOT_STRINGS,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
@@ -221,6 +220,23 @@ static const char *const unsupported_keywords[] = {
     "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "propertyNames", "contains",
     "minContains", "maxContains", "multipleOf", "unevaluatedProperties", "unevaluatedItems", "additionalItems",
     "$dynamicRef", "$recursiveRef", NULL};
+
+int js_is_constraint(const char *key) {
+    for (int i = 0; handled_keywords[i]; i++)
+        if (!strcmp(key, handled_keywords[i])) return 1;
+    return js_is_unsupported(key) || !strcmp(key, "propertyNames");
+}
+
+int js_is_unsupported(const char *key) {
+    for (int i = 0; unsupported_keywords[i]; i++)
+        if (!strcmp(key, unsupported_keywords[i])) return 1;
+    return 0;
+}
+
+int js_unsat(jsg *j, const char *ptr, const char *msg) {
+    j->unsat = 1;
+    return js_err(ptr, "%s", msg);
+}
 
 static int check_keywords(json_t *s, const char *ptr) {
     const char *key;
@@ -264,19 +280,18 @@ static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const cha
 
 /* ---- allOf: merging schemas ---- */
 
-static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
 
 /* $ref targets inlined for merging (one level; a recursive ref stays a ref). */
-static json_t *deref(jsg *j, json_t *s, const char *ptr) {
+json_t *js_deref(jsg *j, json_t *s, const char *ptr) {
     json_t *r = json_object_get(s, "$ref");
     if (!json_is_string(r)) return json_incref(s);
-    json_t *t = resolve_pointer(j, json_string_value(r), ptr);
+    json_t *t = js_resolve_pointer(j, json_string_value(r), ptr);
     if (!t) return NULL;
     if (json_object_size(s) == 1) return json_incref(t);
     json_t *rest = json_copy(s);
     json_object_del(rest, "$ref");
     int err = 0;
-    json_t *m = merge(j, t, rest, ptr, &err);
+    json_t *m = js_merge(j, t, rest, ptr, &err);
     json_decref(rest);
     return err ? NULL : m;
 }
@@ -286,14 +301,15 @@ static json_t *merge_number(json_t *x, json_t *y, int take_max) {
     return json_incref((take_max ? a >= b : a <= b) ? x : y);
 }
 
-static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
     if (json_is_true(a)) return json_incref(b);
     if (json_is_true(b)) return json_incref(a);
+    if (json_is_false(a) || json_is_false(b)) return json_false();
     if (!json_is_object(a) || !json_is_object(b)) {
-        *err = js_err(ptr, "%s", "allOf with a false schema allows nothing");
+        *err = js_err(ptr, "%s", "a schema must be an object or a boolean");
         return NULL;
     }
-    json_t *da = deref(j, a, ptr), *db = da ? deref(j, b, ptr) : NULL;
+    json_t *da = js_deref(j, a, ptr), *db = da ? js_deref(j, b, ptr) : NULL;
     if (!da || !db) {
         json_decref(da);
         *err = -1;
@@ -302,20 +318,24 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
     /* a branch with anyOf/oneOf: distribute the other schema over its branches */
     for (int side = 0; side < 2; side++) {
         json_t *x = side ? db : da, *y = side ? da : db;
+        const char *kw = "anyOf";
         json_t *alts = json_object_get(x, "anyOf");
-        if (!alts) alts = json_object_get(x, "oneOf");
+        if (!alts) {
+            alts = json_object_get(x, "oneOf");
+            kw = "oneOf"; /* the branches stay disjoint (or not) after the merge */
+        }
         if (json_is_array(alts)) {
             json_t *rest = json_copy(x);
             json_object_del(rest, "anyOf");
             json_object_del(rest, "oneOf");
-            json_t *base = merge(j, rest, y, ptr, err);
+            json_t *base = js_merge(j, rest, y, ptr, err);
             json_decref(rest);
             json_t *out = json_array();
             size_t i;
             json_t *br;
             json_array_foreach(alts, i, br) {
                 if (*err) break;
-                json_t *m = base ? merge(j, base, br, ptr, err) : NULL;
+                json_t *m = base ? js_merge(j, base, br, ptr, err) : NULL;
                 if (m) json_array_append_new(out, m);
             }
             json_decref(base);
@@ -326,7 +346,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
                 return NULL;
             }
             json_t *res = json_object();
-            json_object_set_new(res, "anyOf", out);
+            json_object_set_new(res, kw, out);
             return res;
         }
     }
@@ -347,7 +367,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             json_object_foreach(v, pk, pv) {
                 json_t *old = json_object_get(props, pk);
                 if (old) {
-                    json_t *mm = merge(j, old, pv, ptr, err);
+                    json_t *mm = js_merge(j, old, pv, ptr, err);
                     if (!mm) break;
                     json_object_set_new(props, pk, mm);
                 } else
@@ -367,7 +387,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             }
             json_object_set_new(m, key, req);
         } else if (!strcmp(key, "additionalProperties") || !strcmp(key, "items")) {
-            json_t *mm = merge(j, cur, v, ptr, err);
+            json_t *mm = js_merge(j, cur, v, ptr, err);
             if (mm) json_object_set_new(m, key, mm);
         } else if (!strcmp(key, "type")) {
             /* intersect: lists or single names */
@@ -403,12 +423,17 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
-        } else {
-            int annotation = !strcmp(key, "description") || !strcmp(key, "title") || !strcmp(key, "default") ||
-                             !strcmp(key, "examples") || !strcmp(key, "$schema") || !strcmp(key, "$id") ||
-                             !strcmp(key, "$comment") || !strcmp(key, "$defs") || !strcmp(key, "definitions");
-            if (!annotation) *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
-        }
+        } else if (!strcmp(key, "not")) { /* not A and not B = not (A or B) */
+            json_object_set_new(m, key, json_pack("{s:[O,O]}", "anyOf", cur, v));
+        } else if (!strcmp(key, "const")) { /* two different values: none */
+            json_object_del(m, key);
+            json_object_set_new(m, "enum", json_array());
+        } else if (!strcmp(key, JS_NOT_STRINGS)) {
+            json_t *all = json_copy(cur);
+            json_array_extend(all, v);
+            json_object_set_new(m, key, all);
+        } else if (js_is_constraint(key))
+            *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
         if (*err) break;
     }
     json_decref(da);
@@ -671,7 +696,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
         if (has_lo && has_hi && a > b) {
             sb_free(&body);
-            return js_err(ptr, "%s", "the numeric bounds leave no value");
+            return js_unsat(j, ptr, "the numeric bounds leave no value");
         }
         int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
     } else {
@@ -712,7 +737,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         }
         if (!alts) {
             sb_free(&body);
-            return js_err(ptr, "%s", "the numeric bounds leave no value");
+            return js_unsat(j, ptr, "the numeric bounds leave no value");
         }
         sb_append(&body, ")");
     }
@@ -737,12 +762,21 @@ static int get_count(json_t *s, const char *key, long long dflt, long long *out,
     return 0;
 }
 
+static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out);
+
 static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     long long mn, mx;
     if (get_count(s, "minLength", 0, &mn, ptr) || get_count(s, "maxLength", -1, &mx, ptr)) return -1;
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
-    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minLength > maxLength");
+    json_t *excluded = json_object_get(s, JS_NOT_STRINGS);
+    if (excluded) { /* from not enum/const: any string but those */
+        if (pat || (fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte")) || mn > 0 || mx >= 0)
+            return js_err(ptr, "%s", "'not' with enum/const strings together with pattern, format, minLength or maxLength is not supported");
+        key_excluding(j, excluded, out);
+        return 0;
+    }
+    if (mx >= 0 && mn > mx) return js_unsat(j, ptr, "minLength > maxLength");
     if (mx > 10000 || mn > 10000) return js_err(ptr, "%s", "string lengths above 10000 are not supported");
     mlcc_strbuf body = STRBUF_INIT;
     if (json_is_string(pat)) {
@@ -832,7 +866,7 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     long long mn, mx;
     if (get_count(s, "minItems", 0, &mn, ptr) || get_count(s, "maxItems", -1, &mx, ptr)) return -1;
-    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minItems > maxItems");
+    if (mx >= 0 && mn > mx) return js_unsat(j, ptr, "minItems > maxItems");
     if (mn > 1000 || mx > 1000) return js_err(ptr, "%s", "item counts above 1000 are not supported");
     json_t *items = json_object_get(s, "items"), *prefix = json_object_get(s, "prefixItems");
     if (items && json_is_array(items)) return js_err(ptr, "%s", "'items' as an array (draft 4-7 tuples) is not supported; use prefixItems");
@@ -855,7 +889,12 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         mlcc_strbuf e = STRBUF_INIT;
         if (items) {
             child_ptr(&cp, ptr, "items", NULL);
+            j->unsat = 0;
             rc = gen(j, items, cp.data, &e);
+            if (rc && j->unsat) { /* no items beyond the prefix */
+                rc = j->unsat = 0;
+                items_false = 1;
+            }
         } else
             sb_append(&e, "jvalue");
         item = e.data ? sb_detach(&e) : mlcc_xstrdup("\"\"");
@@ -909,7 +948,7 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 sb_append(&body, "\"\"");
             sb_append(&body, ")");
         }
-        if (!alts) rc = js_err(ptr, "%s", "the item counts leave no array");
+        if (!alts) rc = js_unsat(j, ptr, "the item counts leave no array");
         sb_printf(&body, ") \"]\"");
     }
     if (!rc) rule_of(j, body.data, out);
@@ -973,23 +1012,70 @@ static void key_rest_excluding(jsg *j, char **names, size_t n, size_t plen, mlcc
     sb_free(&cls);
 }
 
-/* A JSON string key that is not a named property (NULL names: any). */
+/* A JSON string that is none of the names: the keys of an object (named properties) or the
+ * strings of an array (NULL: any string). Names with quotes, backslashes or control
+ * characters cannot be written without escapes, so they need no excluding. */
 static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out) {
     MLCC_VEC(char *) names = {0};
     const char *k;
     json_t *v;
-    if (props) json_object_foreach(props, k, v) {
+    size_t i;
+    if (json_is_object(props)) json_object_foreach(props, k, v) vec_push(&names, (char *)k);
+    if (json_is_array(props)) json_array_foreach(props, i, v) if (json_is_string(v)) vec_push(&names, (char *)json_string_value(v));
+    size_t w = 0;
+    for (i = 0; i < names.len; i++) {
         int plain = 1;
-        for (const char *p = k; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
-        if (plain) vec_push(&names, (char *)k);
+        for (const char *p = names.data[i]; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
+        if (plain) names.data[w++] = names.data[i];
     }
+    names.len = w;
     if (names.len) qsort(names.data, names.len, sizeof(char *), cmp_str);
+    for (i = w = 0; i < names.len; i++) /* once each */
+        if (!w || strcmp(names.data[w - 1], names.data[i])) names.data[w++] = names.data[i];
+    names.len = w;
     mlcc_strbuf body = STRBUF_INIT;
     sb_append(&body, "\"\\\"\" ");
     key_rest_excluding(j, names.data, names.len, 0, &body);
     rule_of(j, body.data, out);
     sb_free(&body);
     vec_free(&names);
+}
+
+/* The schema a property name takes from the patternProperties it matches (merged when several
+ * match; *out NULL when none does). Patterns are searched, unanchored, as JSON Schema says. */
+/* Does the (unanchored) pattern re find a match in name? -1 when it does not compile. */
+static int pattern_search(const char *re, const char *name) {
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode, &erroff, NULL);
+    if (!code) return -1;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    int hit = pcre2_match(code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return hit;
+}
+
+static int matching_pattern_schema(jsg *j, json_t *pprops, const char *name, const char *ptr, json_t **out) {
+    *out = NULL;
+    if (!json_is_object(pprops)) return 0;
+    const char *re;
+    json_t *v;
+    json_object_foreach(pprops, re, v) {
+        int hit = pattern_search(re, name);
+        if (hit < 0) return js_err(ptr, "patternProperties: pattern '%s' does not compile", re);
+        if (!hit) continue;
+        if (!*out) {
+            *out = json_incref(v);
+            continue;
+        }
+        int err = 0;
+        json_t *m = js_merge(j, *out, v, ptr, &err);
+        json_decref(*out);
+        *out = m;
+        if (!m) return -1;
+    }
+    return 0;
 }
 
 static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
@@ -1006,6 +1092,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     /* the named properties, in order: their member text and whether required */
     MLCC_VEC(char *) members = {0};
     MLCC_VEC(int) required = {0};
+    MLCC_VEC(const char *) forbidden = {0};
     const char *key;
     json_t *v;
     size_t nreq_found = 0;
@@ -1017,15 +1104,19 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         json_literal(&m, name);
         json_decref(name);
         sb_printf(&m, " %s \":\" %s ", w, w);
-        if (json_is_false(v)) {
-            sb_free(&m);
-            continue; /* the property may not appear */
-        }
-        rc = gen(j, v, cp.data, &m);
         int r = 0;
         size_t i;
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        j->unsat = 0;
+        rc = gen(j, v, cp.data, &m);
+        if (rc && j->unsat && !r) { /* a property that allows no value may not appear */
+            rc = 0;
+            j->unsat = 0;
+            sb_free(&m);
+            vec_push(&forbidden, key);
+            continue;
+        }
         nreq_found += (size_t)r;
         vec_push(&members, sb_detach(&m));
         vec_push(&required, r);
@@ -1040,13 +1131,20 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 break;
             }
             if (props && json_object_get(props, json_string_value(x))) continue;
-            if (json_is_false(addl)) {
-                rc = js_err(ptr, "required property '%s' is not allowed by additionalProperties false", json_string_value(x));
-                break;
-            }
+            /* its value follows the patternProperties it matches, else additionalProperties */
+            json_t *vs = NULL;
+            if ((rc = matching_pattern_schema(j, pprops, json_string_value(x), ptr, &vs))) break;
+            if (!vs) vs = addl ? json_incref(addl) : json_true();
             mlcc_strbuf m = STRBUF_INIT;
             json_literal(&m, x);
-            sb_printf(&m, " %s \":\" %s jvalue", w, w);
+            sb_printf(&m, " %s \":\" %s ", w, w);
+            child_ptr(&cp, ptr, "required", json_string_value(x));
+            rc = gen(j, vs, cp.data, &m);
+            json_decref(vs);
+            if (rc) {
+                sb_free(&m);
+                break;
+            }
             vec_push(&members, sb_detach(&m));
             vec_push(&required, 1);
         }
@@ -1058,28 +1156,55 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         int alts = 0;
         json_object_foreach(pprops, key, v) {
             child_ptr(&cp, ptr, "patternProperties", key);
-            if (alts++) sb_append(&extra, " | ");
+            /* a forbidden name must not come back as a key matching a pattern, and the
+             * grammar cannot subtract names from a pattern */
+            for (size_t i = 0; !rc && i < forbidden.len; i++)
+                if (pattern_search(key, forbidden.data[i]) != 0)
+                    rc = js_err(ptr, "property '%s' may not appear but matches a pattern of patternProperties (not supported)", forbidden.data[i]);
+            if (rc) break;
+            size_t mark = extra.len;
+            if (alts) sb_append(&extra, " | ");
             sb_append(&extra, "\"\\\"\" ");
             if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
             sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
-            if ((rc = gen(j, v, cp.data, &extra))) break;
+            j->unsat = 0;
+            if ((rc = gen(j, v, cp.data, &extra))) {
+                if (!j->unsat) break;
+                rc = j->unsat = 0; /* keys matching it may not appear */
+                extra.len = mark;
+                extra.data[mark] = 0;
+                continue;
+            }
+            alts++;
         }
         sb_append(&extra, ")");
+        if (!alts) sb_clear(&extra);
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
         key_excluding(j, props, &extra);
         sb_printf(&extra, " %s \":\" %s ", w, w);
+        j->unsat = 0;
         rc = gen(j, addl, cp.data, &extra);
+        if (rc && j->unsat) { /* no other property may appear */
+            rc = j->unsat = 0;
+            sb_clear(&extra);
+        }
     } else if (!rc && (json_is_true(addl) || (!addl && (!j->opt.strict_properties || !props)))) {
         key_excluding(j, props, &extra);
         sb_printf(&extra, " %s \":\" %s jvalue", w, w);
     }
     size_t n = members.len;
+    long long max_extra = -1;
     if (!rc && maxp >= 0) {
         size_t nreq = 0;
         for (size_t i = 0; i < n; i++) nreq += (size_t)required.data[i];
-        if ((long long)nreq > maxp) rc = js_err(ptr, "%s", "more required properties than maxProperties");
-        else if (extra.len || (long long)n > maxp) rc = js_err(ptr, "%s", "maxProperties below the number of possible properties is not supported");
+        if ((long long)nreq > maxp) rc = js_unsat(j, ptr, "more required properties than maxProperties");
+        else if (nreq == n && extra.len) {
+            /* only required named properties: the extra ones are counted */
+            max_extra = maxp - (long long)nreq;
+            if (max_extra == 0) sb_clear(&extra);
+        } else if (extra.len || (long long)n > maxp)
+            rc = js_err(ptr, "%s", "maxProperties below the number of possible properties is not supported");
     }
     if (!rc && minp > 1) {
         size_t nreq = 0;
@@ -1091,7 +1216,10 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
          * F_i = the same with nothing written yet; N_i = F_i but not empty (minProperties 1) */
         mlcc_strbuf R = STRBUF_INIT, F = STRBUF_INIT, N = STRBUF_INIT, t = STRBUF_INIT;
         if (extra.len) {
-            sb_printf(&t, "(\",\" %s %s %s)*", w, extra.data, w);
+            if (max_extra >= 0) /* after a member (n > 0) or after the first extra one */
+                sb_printf(&t, "(\",\" %s %s %s){0,%lld}", w, extra.data, w, n > 0 ? max_extra : max_extra - 1);
+            else
+                sb_printf(&t, "(\",\" %s %s %s)*", w, extra.data, w);
             rule_of(j, t.data, &R);
             sb_clear(&t);
             sb_printf(&t, "%s %s %s", extra.data, w, R.data);
@@ -1148,6 +1276,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     for (size_t i = 0; i < members.len; i++) free(members.data[i]);
     vec_free(&members);
     vec_free(&required);
+    vec_free(&forbidden);
     sb_free(&extra);
     sb_free(&cp);
     (void)nreq_found;
@@ -1156,20 +1285,79 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 
 /* ---- the dispatcher ---- */
 
+/* oneOf is anyOf when no value can match two branches; otherwise it is reported. One overlap
+ * is handled: closed objects with no property name in common share only {}, which then
+ * matches several branches and is invalid, so those branches get minProperties 1. *list
+ * becomes a new reference (the branches to generate). */
+static int check_one_of(jsg *j, json_t **list, const char *ptr) {
+    size_t n = json_array_size(*list);
+    char *nonempty = calloc(n ? n : 1, 1);
+    int any = 0;
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++) {
+            json_t *x = json_array_get(*list, a), *y = json_array_get(*list, b);
+            if (js_disjoint(j, x, y, 0)) continue;
+            if (js_overlap_only_empty(j, x, y)) {
+                nonempty[a] = nonempty[b] = 1;
+                any = 1;
+                continue;
+            }
+            free(nonempty);
+            char what[64];
+            snprintf(what, sizeof what, "%zu and %zu", a, b);
+            return js_err(ptr, "oneOf: branches %s may both match a value (oneOf is supported where its branches are disjoint: different types, const/enum values, numeric ranges, or a required property the other forbids or constrains differently)", what);
+        }
+    json_t *out = json_array();
+    for (size_t a = 0; a < n; a++) {
+        json_t *x = json_array_get(*list, a);
+        if (!any || !nonempty[a]) {
+            json_array_append(out, x);
+            continue;
+        }
+        json_t *one = json_pack("{s:i}", "minProperties", 1);
+        int err = 0;
+        json_t *m = js_merge(j, x, one, ptr, &err);
+        json_decref(one);
+        if (!m) {
+            free(nonempty);
+            json_decref(out);
+            return -1;
+        }
+        json_array_append_new(out, m);
+    }
+    free(nonempty);
+    *list = out;
+    return 0;
+}
+
 static int gen_alternatives(jsg *j, json_t *list, const char *kw, const char *ptr, mlcc_strbuf *out) {
     if (!json_is_array(list) || !json_array_size(list)) return js_err(ptr, "'%s' is not a non-empty array", kw);
     mlcc_strbuf body = STRBUF_INIT, cp = STRBUF_INIT;
     size_t i;
     json_t *x;
     int rc = 0;
+    if (!strcmp(kw, "oneOf") ? check_one_of(j, &list, ptr) : (json_incref(list), 0)) return -1;
+    int nok = 0;
     json_array_foreach(list, i, x) {
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
         child_ptr(&cp, ptr, kw, idx);
-        if (i) sb_append(&body, " | ");
-        if ((rc = gen(j, x, cp.data, &body))) break;
+        size_t mark = body.len;
+        if (nok) sb_append(&body, " | ");
+        j->unsat = 0;
+        if ((rc = gen(j, x, cp.data, &body))) {
+            if (!j->unsat) break;
+            rc = 0; /* a branch that allows no value is left out */
+            body.len = mark;
+            if (body.data) body.data[mark] = 0;
+            continue;
+        }
+        nok++;
     }
+    j->unsat = 0;
+    if (!rc && !nok) rc = js_unsat(j, ptr, "no branch of anyOf/oneOf allows a value");
     if (!rc) rule_of(j, body.data, out);
+    json_decref(list);
     sb_free(&body);
     sb_free(&cp);
     return rc;
@@ -1208,23 +1396,44 @@ static int has_constraints(json_t *s) {
     return 0;
 }
 
+/* enum and const: the values that the schema's simple keywords allow (the others, e.g. allOf or
+ * propertyNames beside a const, are not checked: the value is the only candidate, so the schema
+ * either allows it or allows nothing). */
+static int gen_values(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
+    mlcc_strbuf body = STRBUF_INIT;
+    size_t i, n = cn ? 1 : json_array_size(en);
+    int alts = 0;
+    for (i = 0; i < n; i++) {
+        json_t *x = cn ? cn : json_array_get(en, i);
+        if (!js_value_ok(s, x)) continue;
+        if (alts++) sb_append(&body, " | ");
+        json_value_gbnf(&body, x, ws(j));
+    }
+    if (!alts) {
+        sb_free(&body);
+        return js_unsat(j, ptr, "no value of enum/const is allowed by the schema");
+    }
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    return 0;
+}
+
 static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    if (json_object_get(s, "const")) return gen_values(j, s, ptr, out);
     if (check_keywords(s, ptr)) return -1;
     json_t *notv = json_object_get(s, "not");
     if (notv) {
-        json_t *inner = json_is_object(notv) ? json_object_get(notv, "not") : NULL;
-        if (!inner || json_object_size(notv) != 1) return js_err(ptr, "unsupported keyword '%s' (only not-not is)", "not");
-        /* not(not(X)) = X: merge X in */
         json_t *rest = json_copy(s);
         json_object_del(rest, "not");
         mlcc_strbuf cp = STRBUF_INIT;
-        child_ptr(&cp, ptr, "not", "not");
-        int err = 0;
-        json_t *m = merge(j, rest, inner, cp.data, &err);
+        child_ptr(&cp, ptr, "not", NULL);
+        json_t *m = js_negate(j, rest, notv, cp.data);
         json_decref(rest);
+        sb_free(&cp);
         int rc = m ? gen(j, m, ptr, out) : -1;
         json_decref(m);
-        sb_free(&cp);
         return rc;
     }
     json_t *all = json_object_get(s, "allOf");
@@ -1240,7 +1449,7 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
             char idx[24];
             snprintf(idx, sizeof idx, "%zu", i);
             child_ptr(&cp, ptr, "allOf", idx);
-            json_t *m = merge(j, acc, x, cp.data, &err);
+            json_t *m = js_merge(j, acc, x, cp.data, &err);
             json_decref(acc);
             acc = m;
             if (!acc) break;
@@ -1258,9 +1467,9 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         if (has_constraints(s) || json_object_get(s, "anyOf") || json_object_get(s, "oneOf")) {
             json_t *rest = json_copy(s);
             json_object_del(rest, "$ref");
-            json_t *t = resolve_pointer(j, target, ptr);
+            json_t *t = js_resolve_pointer(j, target, ptr);
             int err = 0;
-            json_t *m = t ? merge(j, t, rest, ptr, &err) : NULL;
+            json_t *m = t ? js_merge(j, t, rest, ptr, &err) : NULL;
             json_decref(rest);
             int rc = m ? gen(j, m, ptr, out) : -1;
             json_decref(m);
@@ -1269,17 +1478,19 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         int inserted;
         mlcc_strmap_entry *e = strmap_upsert(&j->by_ref, target, strlen(target), &inserted);
         if (!inserted) {
+            if (e->value.i < 0) return js_unsat(j, ptr, "the schema $ref names allows no value");
             sb_printf(out, "ref%d", (int)e->value.i);
             return 0;
         }
         int id = j->counter++;
         e->value.i = id;
-        json_t *t = resolve_pointer(j, target, ptr);
+        json_t *t = js_resolve_pointer(j, target, ptr);
         if (!t) return -1;
         mlcc_strbuf body = STRBUF_INIT;
         const char *tp = target + 1;
         int rc = gen(j, t, tp, &body);
         if (!rc) sb_printf(&j->rules, "ref%d ::= %s\n", id, body.data);
+        if (rc && j->unsat) strmap_upsert(&j->by_ref, target, strlen(target), &inserted)->value.i = -1;
         sb_free(&body);
         if (!rc) sb_printf(out, "ref%d", id);
         return rc;
@@ -1299,38 +1510,18 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         json_t *wrap = json_object();
         json_object_set(wrap, kw, alts);
         int err = 0;
-        json_t *m = merge(j, rest, wrap, ptr, &err);
+        json_t *m = js_merge(j, rest, wrap, ptr, &err);
         json_decref(rest);
         json_decref(wrap);
         int rc = m ? gen(j, m, ptr, out) : -1;
         json_decref(m);
         return rc;
     }
-    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
-    if (cn || en) {
-        if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
-        /* values are written as they are (they satisfy the other keywords, or the schema is
-         * unsatisfiable anyway) */
-        mlcc_strbuf body = STRBUF_INIT;
-        if (cn)
-            json_value_gbnf(&body, cn, ws(j));
-        else {
-            size_t i;
-            json_t *x;
-            json_array_foreach(en, i, x) {
-                if (i) sb_append(&body, " | ");
-                json_value_gbnf(&body, x, ws(j));
-            }
-            if (!json_array_size(en)) sb_append(&body, "[^\\x00-\\U0010FFFF]");
-        }
-        rule_of(j, body.data, out);
-        sb_free(&body);
-        return 0;
-    }
+    if (json_object_get(s, "enum")) return gen_values(j, s, ptr, out);
     json_t *type = json_object_get(s, "type");
     if (json_is_string(type)) return gen_type(j, s, json_string_value(type), ptr, out);
     if (json_is_array(type)) {
-        if (!json_array_size(type)) return js_err(ptr, "%s", "'type' is an empty list");
+        if (!json_array_size(type)) return js_unsat(j, ptr, "'type' is an empty list");
         mlcc_strbuf body = STRBUF_INIT;
         size_t i;
         json_t *x;
@@ -1373,7 +1564,7 @@ static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         sb_append(out, "jvalue");
         return 0;
     }
-    if (json_is_false(s)) return js_err(ptr, "%s", "the schema false allows no value");
+    if (json_is_false(s)) return js_unsat(j, ptr, "the schema false allows no value");
     if (!json_is_object(s)) return js_err(ptr, "%s", "a schema must be an object or a boolean");
     if (++j->depth > 200) return js_err(ptr, "%s", "schemas nest too deeply");
     int rc = gen_object_schema(j, s, ptr, out);
