@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Validates the generations bench_grammar_validity.c wrote (JSON lines {"file", "text"}) with
-the fixtures' independent validator (testdata/json-schema/validate.py: python3-jsonschema,
-Draft 2020-12 with format checks). Prints each invalid generation and a summary per schema.
+python3-jsonschema and the fixtures' format checker (testdata/json-schema/validate.py), using
+the draft each schema's $schema names (Draft 2020-12 when none: real-world schemas are often
+draft 4-7, where `items` may be a list and `dependencies` is a keyword). Prints each invalid
+generation and a summary.
 
 usage: bench_grammar_validity.py OUT.jsonl [VALIDATE_DIR]"""
 import json
@@ -11,6 +13,7 @@ import sys
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "..", "..", "shared", "testdata", "json-schema"))
 sys.path.insert(0, "/work/shared/testdata/json-schema")
+import jsonschema  # noqa: E402
 import validate  # noqa: E402
 
 validators = {}
@@ -22,7 +25,8 @@ for line in open(sys.argv[1], encoding="utf-8"):
     if f not in validators:
         doc = json.load(open(f, encoding="utf-8"))
         schema = doc["schema"] if isinstance(doc, dict) and "schema" in doc and "tests" in doc else doc
-        validators[f] = validate.validator(schema)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validators[f] = cls(schema, format_checker=validate.checker)
     total += 1
     try:
         inst = json.loads(rec["text"])

@@ -215,11 +215,11 @@ static const char *const handled_keywords[] = {
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
-    "$defs", "definitions", NULL};
+    "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
+    NULL};
 static const char *const unsupported_keywords[] = {
-    "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "propertyNames", "contains",
-    "minContains", "maxContains", "multipleOf", "unevaluatedProperties", "unevaluatedItems", "additionalItems",
-    "$dynamicRef", "$recursiveRef", NULL};
+    "if", "then", "else", "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
 
 int js_is_constraint(const char *key) {
     for (int i = 0; handled_keywords[i]; i++)
@@ -423,6 +423,15 @@ json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
+        } else if (!strcmp(key, "multipleOf") && json_is_integer(cur) && json_is_integer(v) && json_integer_value(cur) > 0 &&
+                   json_integer_value(v) > 0) { /* both: their least common multiple */
+            json_int_t a = json_integer_value(cur), b = json_integer_value(v), x = a, y = b;
+            while (y) {
+                json_int_t t = x % y;
+                x = y;
+                y = t;
+            }
+            json_object_set_new(m, key, json_integer(a / x * b));
         } else if (!strcmp(key, "not")) { /* not A and not B = not (A or B) */
             json_object_set_new(m, key, json_pack("{s:[O,O]}", "anyOf", cur, v));
         } else if (!strcmp(key, "const")) { /* two different values: none */
@@ -656,9 +665,53 @@ static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, co
     return 1;
 }
 
+/* Integers that are multiples of k: the digits run a remainder automaton (state: the value so
+ * far mod k; the number may end in state 0). */
+static void multiples_of(jsg *j, long long k, mlcc_strbuf *out) {
+    int base = j->counter;
+    j->counter += (int)k;
+    for (long long st = 0; st < k; st++) {
+        mlcc_strbuf body = STRBUF_INIT;
+        if (st == 0) sb_append(&body, "\"\" | ");
+        int first = 1;
+        for (int d = 0; d <= 9; d++) {
+            long long to = (st * 10 + d) % k;
+            int seen = 0; /* digits with the same target: one class */
+            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % k == to;
+            if (seen) continue;
+            if (!first) sb_append(&body, " | ");
+            first = 0;
+            sb_append(&body, "[");
+            for (int e = d; e <= 9; e++)
+                if ((st * 10 + e) % k == to) sb_append_char(&body, (char)('0' + e));
+            sb_printf(&body, "] m%d", base + (int)to);
+        }
+        sb_printf(&j->rules, "m%d ::= %s\n", base + (int)st, body.data);
+        sb_free(&body);
+    }
+    /* no leading zeros: 0, or a first digit 1-9 */
+    mlcc_strbuf body = STRBUF_INIT;
+    sb_append(&body, "\"-\"? (\"0\"");
+    for (int d = 1; d <= 9; d++) sb_printf(&body, " | \"%d\" m%d", d, base + (int)(d % k));
+    sb_append(&body, ")");
+    rule_of(j, body.data, out);
+    sb_free(&body);
+}
+
 static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
     json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
+    json_t *mult = json_object_get(s, "multipleOf");
+    if (mult) {
+        /* integer steps only: the validators test fractional ones with binary floating point
+         * (0.3 is not a multiple of 0.1 there), so no decimal text is reliably valid */
+        double k = json_is_number(mult) ? json_number_value(mult) : 0;
+        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
+        if (mn || mx || xmn || xmx) return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
+        multiples_of(j, (long long)k, out);
+        return 0;
+    }
     for (int i = 0; i < 4; i++) {
         json_t *b = i == 0 ? mn : i == 1 ? mx : i == 2 ? xmn : xmx;
         if (b && !json_is_number(b)) return js_err(ptr, "'%s' is not a number", i == 0 ? "minimum" : i == 1 ? "maximum" : i == 2 ? "exclusiveMinimum" : "exclusiveMaximum");
@@ -777,7 +830,8 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         return 0;
     }
     if (mx >= 0 && mn > mx) return js_unsat(j, ptr, "minLength > maxLength");
-    if (mx > 10000 || mn > 10000) return js_err(ptr, "%s", "string lengths above 10000 are not supported");
+    if (mn > 10000) return js_err(ptr, "%s", "minLength above 10000 is not supported");
+    if (mx > 10000) mx = 10000; /* a subset: no reply comes near it */
     mlcc_strbuf body = STRBUF_INIT;
     if (json_is_string(pat)) {
         const char *re = json_string_value(pat);
@@ -1420,8 +1474,76 @@ static int gen_values(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     return 0;
 }
 
+/* Draft 4-7 forms and dependencies in terms of the keywords above (a new reference, or NULL
+ * with *err when something is wrong; s itself when there is nothing to do):
+ *   items [A, B] + additionalItems C  -> prefixItems [A, B] + items C (no additionalItems: any);
+ *   dependencies / dependentRequired {a: [b, c]} -> anyOf [a absent, required a, b, c];
+ *   dependencies / dependentSchemas {a: S}       -> anyOf [a absent, required a and S]. */
+static json_t *legacy_rewrite(jsg *j, json_t *s, const char *ptr, int *err) {
+    json_t *items = json_object_get(s, "items");
+    int tuple = json_is_array(items);
+    json_t *deps[3] = {json_object_get(s, "dependencies"), json_object_get(s, "dependentRequired"),
+                       json_object_get(s, "dependentSchemas")};
+    if (!tuple && !json_object_get(s, "additionalItems") && !deps[0] && !deps[1] && !deps[2]) return json_incref(s);
+    json_t *r = json_copy(s);
+    if (tuple) {
+        json_object_set(r, "prefixItems", items);
+        json_t *more = json_object_get(s, "additionalItems");
+        if (more)
+            json_object_set(r, "items", more);
+        else
+            json_object_del(r, "items");
+    }
+    json_object_del(r, "additionalItems"); /* without tuple items it means nothing */
+    json_object_del(r, "dependencies");
+    json_object_del(r, "dependentRequired");
+    json_object_del(r, "dependentSchemas");
+    size_t count = 0;
+    for (int d = 0; d < 3 && r; d++) {
+        if (!deps[d]) continue;
+        if (!json_is_object(deps[d])) {
+            *err = js_err(ptr, "%s", "'dependencies' is not an object");
+            json_decref(r);
+            return NULL;
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(deps[d], name, v) {
+            if (++count > 6) {
+                *err = js_err(ptr, "%s", "more than 6 dependencies are not supported");
+                json_decref(r);
+                return NULL;
+            }
+            json_t *present;
+            if (json_is_array(v)) {
+                present = json_pack("{s:[s]}", "required", name);
+                json_array_extend(json_object_get(present, "required"), v);
+            } else
+                present = json_pack("{s:[{s:[s]}, O]}", "allOf", "required", name, v);
+            json_t *cond = json_pack("{s:[{s:{s:b}}, o]}", "anyOf", "properties", name, 0, present);
+            json_t *m = js_merge(j, r, cond, ptr, err);
+            json_decref(cond);
+            json_decref(r);
+            r = m;
+            if (!r) return NULL;
+        }
+    }
+    return r;
+}
+
 static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (json_object_get(s, "const")) return gen_values(j, s, ptr, out);
+    {
+        int err = 0;
+        json_t *r = legacy_rewrite(j, s, ptr, &err);
+        if (!r) return -1;
+        if (r != s) {
+            int rc = gen(j, r, ptr, out);
+            json_decref(r);
+            return rc;
+        }
+        json_decref(r);
+    }
     if (check_keywords(s, ptr)) return -1;
     json_t *notv = json_object_get(s, "not");
     if (notv) {
@@ -1553,7 +1675,8 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         return gen_array(j, s, ptr, out);
     if (has_key(s, "minLength") || has_key(s, "maxLength") || has_key(s, "pattern") || has_key(s, "format"))
         return gen_string(j, s, ptr, out);
-    if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum"))
+    if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum") ||
+        has_key(s, "multipleOf"))
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;
