@@ -1097,26 +1097,13 @@ static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out) {
 
 /* The schema a property name takes from the patternProperties it matches (merged when several
  * match; *out NULL when none does). Patterns are searched, unanchored, as JSON Schema says. */
-/* Does the (unanchored) pattern re find a match in name? -1 when it does not compile. */
-static int pattern_search(const char *re, const char *name) {
-    int errcode;
-    PCRE2_SIZE erroff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode, &erroff, NULL);
-    if (!code) return -1;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    int hit = pcre2_match(code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) >= 0;
-    pcre2_match_data_free(md);
-    pcre2_code_free(code);
-    return hit;
-}
-
 static int matching_pattern_schema(jsg *j, json_t *pprops, const char *name, const char *ptr, json_t **out) {
     *out = NULL;
     if (!json_is_object(pprops)) return 0;
     const char *re;
     json_t *v;
     json_object_foreach(pprops, re, v) {
-        int hit = pattern_search(re, name);
+        int hit = js_pattern_search(re, name);
         if (hit < 0) return js_err(ptr, "patternProperties: pattern '%s' does not compile", re);
         if (!hit) continue;
         if (!*out) {
@@ -1213,7 +1200,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             /* a forbidden name must not come back as a key matching a pattern, and the
              * grammar cannot subtract names from a pattern */
             for (size_t i = 0; !rc && i < forbidden.len; i++)
-                if (pattern_search(key, forbidden.data[i]) != 0)
+                if (js_pattern_search(key, forbidden.data[i]) != 0)
                     rc = js_err(ptr, "property '%s' may not appear but matches a pattern of patternProperties (not supported)", forbidden.data[i]);
             if (rc) break;
             size_t mark = extra.len;
@@ -1339,47 +1326,71 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 
 /* ---- the dispatcher ---- */
 
-/* oneOf is anyOf when no value can match two branches; otherwise it is reported. One overlap
- * is handled: closed objects with no property name in common share only {}, which then
- * matches several branches and is invalid, so those branches get minProperties 1. *list
- * becomes a new reference (the branches to generate). */
-static int check_one_of(jsg *j, json_t **list, const char *ptr) {
+/* oneOf as anyOf: branches that no value can match together stay as they are; closed objects
+ * sharing only {} (which then matches both, so is invalid) get minProperties 1; any other
+ * overlapping pair is made exclusive with `not`: branch i becomes i and not j for each j it
+ * may overlap (reported when that `not` is not supported). The proofs see each branch with
+ * ctx (the oneOf's sibling keywords, or NULL); the negations take the bare branches. *list
+ * becomes a new reference, to be used as anyOf. */
+static int one_of_exclusive(jsg *j, json_t **list, json_t *ctx, const char *ptr) {
     size_t n = json_array_size(*list);
-    char *nonempty = calloc(n ? n : 1, 1);
-    int any = 0;
-    for (size_t a = 0; a < n; a++)
-        for (size_t b = a + 1; b < n; b++) {
-            json_t *x = json_array_get(*list, a), *y = json_array_get(*list, b);
-            if (js_disjoint(j, x, y, 0)) continue;
-            if (js_overlap_only_empty(j, x, y)) {
-                nonempty[a] = nonempty[b] = 1;
-                any = 1;
-                continue;
-            }
-            free(nonempty);
-            char what[64];
-            snprintf(what, sizeof what, "%zu and %zu", a, b);
-            return js_err(ptr, "oneOf: branches %s may both match a value (oneOf is supported where its branches are disjoint: different types, const/enum values, numeric ranges, or a required property the other forbids or constrains differently)", what);
-        }
-    json_t *out = json_array();
+    json_t *seen = json_array(); /* the branches with ctx */
     for (size_t a = 0; a < n; a++) {
-        json_t *x = json_array_get(*list, a);
-        if (!any || !nonempty[a]) {
-            json_array_append(out, x);
-            continue;
-        }
-        json_t *one = json_pack("{s:i}", "minProperties", 1);
         int err = 0;
-        json_t *m = js_merge(j, x, one, ptr, &err);
-        json_decref(one);
+        json_t *m = ctx ? js_merge(j, ctx, json_array_get(*list, a), ptr, &err) : json_incref(json_array_get(*list, a));
         if (!m) {
-            free(nonempty);
-            json_decref(out);
+            json_decref(seen);
             return -1;
         }
-        json_array_append_new(out, m);
+        json_array_append_new(seen, m);
     }
-    free(nonempty);
+    char *rel = calloc(n * n + 1, 1); /* 0 disjoint, 1 only {} shared, 2 may overlap */
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++) {
+            json_t *x = json_array_get(seen, a), *y = json_array_get(seen, b);
+            char r = js_disjoint(j, x, y, 0) ? 0 : js_overlap_only_empty(j, x, y) ? 1 : 2;
+            rel[a * n + b] = rel[b * n + a] = r;
+        }
+    json_decref(seen);
+    json_t *out = json_array();
+    int rc = 0;
+    for (size_t a = 0; a < n && !rc; a++) {
+        json_t *cur = json_incref(json_array_get(*list, a));
+        int only_empty = 0;
+        for (size_t b = 0; b < n && cur; b++) {
+            if (rel[a * n + b] == 1) only_empty = 1;
+            if (rel[a * n + b] != 2) continue;
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", b);
+            mlcc_strbuf cp = STRBUF_INIT;
+            child_ptr(&cp, ptr, "oneOf", idx);
+            json_t *next = js_negate(j, cur, json_array_get(*list, b), cp.data);
+            sb_free(&cp);
+            json_decref(cur);
+            cur = next;
+            if (!cur) {
+                char what[64];
+                snprintf(what, sizeof what, "%zu and %zu", a < b ? a : b, a < b ? b : a);
+                rc = mlcc_prefix_error("oneOf: branches %s may both match a value, and excluding one from the other failed", what);
+            }
+        }
+        if (cur && only_empty) {
+            json_t *one = json_pack("{s:i}", "minProperties", 1);
+            int err = 0;
+            json_t *m = js_merge(j, cur, one, ptr, &err);
+            json_decref(one);
+            json_decref(cur);
+            cur = m;
+            if (!m) rc = -1;
+        }
+        if (cur) json_array_append_new(out, cur);
+    }
+    free(rel);
+    if (rc) {
+        json_decref(out);
+        return -1;
+    }
+    json_decref(*list);
     *list = out;
     return 0;
 }
@@ -1390,7 +1401,7 @@ static int gen_alternatives(jsg *j, json_t *list, const char *kw, const char *pt
     size_t i;
     json_t *x;
     int rc = 0;
-    if (!strcmp(kw, "oneOf") ? check_one_of(j, &list, ptr) : (json_incref(list), 0)) return -1;
+    json_incref(list);
     int nok = 0;
     json_array_foreach(list, i, x) {
         char idx[24];
@@ -1624,19 +1635,29 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         kw = "oneOf";
     }
     if (alts) {
-        if (!has_constraints(s)) return gen_alternatives(j, alts, kw, ptr, out);
-        /* the other keywords apply to every branch */
+        if (!json_is_array(alts) || !json_array_size(alts)) return js_err(ptr, "'%s' is not a non-empty array", kw);
         json_t *rest = json_copy(s);
-        json_object_del(rest, "anyOf");
-        json_object_del(rest, "oneOf");
-        json_t *wrap = json_object();
-        json_object_set(wrap, kw, alts);
-        int err = 0;
-        json_t *m = js_merge(j, rest, wrap, ptr, &err);
+        json_object_del(rest, kw);
+        int others = has_constraints(rest) || json_object_get(rest, "oneOf");
+        json_t *branches = json_incref(alts);
+        if (!strcmp(kw, "oneOf") && one_of_exclusive(j, &branches, others ? rest : NULL, ptr)) {
+            json_decref(branches);
+            json_decref(rest);
+            return -1;
+        }
+        int rc;
+        if (!others)
+            rc = gen_alternatives(j, branches, kw, ptr, out);
+        else { /* the other keywords apply to every branch */
+            json_t *wrap = json_pack("{s:O}", "anyOf", branches);
+            int err = 0;
+            json_t *m = js_merge(j, rest, wrap, ptr, &err);
+            json_decref(wrap);
+            rc = m ? gen(j, m, ptr, out) : -1;
+            json_decref(m);
+        }
+        json_decref(branches);
         json_decref(rest);
-        json_decref(wrap);
-        int rc = m ? gen(j, m, ptr, out) : -1;
-        json_decref(m);
         return rc;
     }
     if (json_object_get(s, "enum")) return gen_values(j, s, ptr, out);

@@ -48,8 +48,11 @@ int js_disjoint(jsg *j, json_t *a, json_t *b, int depth);
 /* 1 when a and b are objects with additionalProperties false and no property name in common:
  * the empty object is the only value both may match. */
 int js_overlap_only_empty(jsg *j, json_t *a, json_t *b);
-/* Does v satisfy the simple keywords of s (type, enum, const, string lengths, numeric bounds,
- * excluded strings)? Used to drop enum values the rest of a schema rules out. */
+/* Does the pattern (searched, unanchored; PCRE2 standing in for ECMAScript) match text? 1 or
+ * 0; -1 when it does not compile. */
+int js_pattern_search(const char *re, const char *text);
+/* Does v satisfy the simple keywords of s (type, enum, const, string lengths and pattern,
+ * numeric bounds, excluded strings)? Used to drop enum values the rest of a schema rules out. */
 int js_value_ok(json_t *s, json_t *v);
 
 #endif

@@ -12,7 +12,9 @@
  * them, a subset); not X -> X; anyOf [A, B] -> not A and not B; allOf [A, B] -> not A or not
  * B. What has no such complement here (pattern, format, items, multipleOf, ...) is an error
  * naming it. */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <math.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +69,18 @@ static size_t utf8_chars(const char *s) {
     return n;
 }
 
+int js_pattern_search(const char *re, const char *text) {
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode, &erroff, NULL);
+    if (!code) return -1;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    int hit = pcre2_match(code, (PCRE2_SPTR)text, strlen(text), 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return hit;
+}
+
 int js_value_ok(json_t *s, json_t *v) {
     if (!json_is_object(s)) return !json_is_false(s);
     json_t *t = json_object_get(s, "type");
@@ -88,6 +102,8 @@ int js_value_ok(json_t *s, json_t *v) {
         json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
         if (json_is_number(mn) && (double)n < json_number_value(mn)) return 0;
         if (json_is_number(mx) && (double)n > json_number_value(mx)) return 0;
+        json_t *pat = json_object_get(s, "pattern");
+        if (json_is_string(pat) && js_pattern_search(json_string_value(pat), json_string_value(v)) == 0) return 0;
     }
     if (json_is_number(v)) {
         double x = json_number_value(v);

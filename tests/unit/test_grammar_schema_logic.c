@@ -80,6 +80,14 @@ static const struct {
     {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "\"3\"", 1},
     {"{\"oneOf\":[{\"type\":\"integer\",\"maximum\":5},{\"type\":\"integer\",\"minimum\":6}]}", "6", 1},
     {"{\"type\":\"object\",\"oneOf\":[{\"properties\":{\"k\":{\"const\":\"a\"}},\"required\":[\"k\"]},{\"properties\":{\"k\":{\"const\":\"b\"}},\"required\":[\"k\"]}]}", "{\"k\":\"b\"}", 1},
+    /* overlapping branches made exclusive: exactly one of the names */
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"f\":\"x\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"l\":\"y\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"f\":\"x\",\"l\":\"y\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{}", 0},
+    /* an enum value the other branch's pattern rejects: disjoint */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},{\"enum\":[\"any\"]}]}", "\"any\"", 1},
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},{\"enum\":[\"any\"]}]}", "\"12\"", 1},
     /* closed objects sharing no name: {} matches both, so it is invalid */
     {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"b\":{}},\"additionalProperties\":false}]}", "{}", 0},
     {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"b\":{}},\"additionalProperties\":false}]}", "{\"b\":1}", 1},
@@ -101,9 +109,10 @@ static const struct {
 static const struct {
     const char *schema, *error;
 } reported[] = {
-    /* overlapping oneOf branches: 1 matches both, which oneOf rejects */
-    {"{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "oneOf: branches 0 and 1 may both match"},
-    {"{\"type\":\"object\",\"oneOf\":[{\"properties\":{\"a\":{}}},{\"properties\":{\"b\":{}}}]}", "oneOf: branches 0 and 1"},
+    /* overlapping oneOf branches whose exclusion needs an unsupported `not` */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^a\"},{\"type\":\"string\",\"maxLength\":3}]}", "oneOf: branches 0 and 1 may both match a value, and excluding one from the other failed"},
+    /* every value matches both branches, so oneOf allows none */
+    {"{\"type\":\"object\",\"oneOf\":[{\"properties\":{\"a\":{}}},{\"properties\":{\"b\":{}}}]}", "allows a value"},
     /* complements not built */
     {"{\"type\":\"string\",\"not\":{\"pattern\":\"^a\"}}", "'not' with 'pattern'"},
     {"{\"type\":\"array\",\"not\":{\"items\":{\"type\":\"string\"}}}", "'not' with 'items'"},
