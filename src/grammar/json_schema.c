@@ -1364,7 +1364,18 @@ static int one_of_exclusive(jsg *j, json_t **list, json_t *ctx, const char *ptr)
             snprintf(idx, sizeof idx, "%zu", b);
             mlcc_strbuf cp = STRBUF_INIT;
             child_ptr(&cp, ptr, "oneOf", idx);
+            /* leniently: an exclusion that is a subset of the exact one still never accepts a
+             * value matching both branches */
+            int was = j->lenient_not;
+            j->lenient_not = 1;
+            j->lenient_dropped = 0;
             json_t *next = js_negate(j, cur, json_array_get(*list, b), cp.data);
+            j->lenient_not = was;
+            if (json_is_false(next) && j->lenient_dropped) { /* nothing left of the branch */
+                json_decref(next);
+                next = NULL;
+                mlcc_set_error("%s", j->lenient_why);
+            }
             sb_free(&cp);
             json_decref(cur);
             cur = next;
@@ -1562,7 +1573,11 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         json_object_del(rest, "not");
         mlcc_strbuf cp = STRBUF_INIT;
         child_ptr(&cp, ptr, "not", NULL);
+        int was = j->lenient_not;
+        if (json_is_true(json_object_get(s, JS_LENIENT))) j->lenient_not = 1;
+        json_object_del(rest, JS_LENIENT);
         json_t *m = js_negate(j, rest, notv, cp.data);
+        j->lenient_not = was;
         json_decref(rest);
         sb_free(&cp);
         int rc = m ? gen(j, m, ptr, out) : -1;

@@ -9,6 +9,8 @@
 
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Another: this schema's `not` is built leniently (see lenient_not). */
+#define JS_LENIENT "$mlcc_lenient_not"
 
 typedef struct jsg {
     json_t *root;
@@ -22,6 +24,11 @@ typedef struct jsg {
      * branch, an optional property or optional items can then be left out */
     int unsat;
     int negations; /* work bound for `not` (each negation may split a schema in several) */
+    /* building `not` for oneOf's exclusions: a keyword whose complement is not built drops
+     * its part of the complement (a subset of the valid values) instead of failing */
+    int lenient_not;
+    int lenient_dropped;     /* parts dropped so, and why the first was */
+    char lenient_why[300];
 } jsg;
 
 /* The error "JSON schema at 'ptr': fmt" (fmt takes arg as %s); returns -1. */

@@ -4,8 +4,8 @@
  * `not`: rest and not N is split by N's keywords (a schema is the conjunction of its keywords,
  * so its negation is the disjunction of theirs) into an anyOf of positive schemas, each merged
  * with rest. A keyword that applies to one kind of value (minLength to strings, required to
- * objects, ...) is satisfied by every other kind, so its negation is "another kind, or this
- * kind with the complement": minimum m -> exclusiveMaximum m, minLength n -> maxLength n-1,
+ * objects, ...) is satisfied by every other kind, so its negation is "this kind, with the
+ * complement": minimum m -> exclusiveMaximum m, minLength n -> maxLength n-1,
  * required [a, b] -> a or b forbidden, properties {p: S} -> p present and not S, propertyNames
  * {not: {enum: K}} -> one of the keys K present; type T -> the other types; enum/const V ->
  * rest without those values (strings: any string but those; numbers: above or below all of
@@ -137,14 +137,6 @@ static int add_merged(jsg *j, json_t *out, json_t *rest, json_t *x, const char *
     return 0;
 }
 
-/* {"type": the types other than those of family (number covers integer)} */
-static json_t *other_types(const char *family) {
-    json_t *t = json_array();
-    for (int i = 0; all_types[i]; i++)
-        if (strcmp(all_types[i], family)) json_array_append_new(t, json_string(all_types[i]));
-    return json_pack("{s:o}", "type", t);
-}
-
 /* rest without the values of vals (an array). */
 static int negate_values(jsg *j, json_t *out, json_t *rest, json_t *vals, const char *ptr) {
     json_t *en = json_object_get(rest, "enum"), *cn = json_object_get(rest, "const");
@@ -245,6 +237,8 @@ static int negate_family_keyword(jsg *j, json_t *out, json_t *rest, const char *
         const char *k;
         json_object_foreach(v, k, x) {
             json_t *b = json_pack("{s:s, s:[s], s:{s:{s:O}}}", "type", family, "required", k, "properties", k, "not", x);
+            if (j->lenient_not) /* the nested not is built later: it must be lenient too */
+                json_object_set_new(json_object_get(json_object_get(b, "properties"), k), JS_LENIENT, json_true());
             if (add_merged(j, out, rest, b, ptr)) return -1;
         }
         return 0;
@@ -306,17 +300,18 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
     int rc = 0;
     const char *kw;
     json_t *v;
-    json_t *types_done = json_object(); /* kinds whose "other kinds" disjunct was added */
     json_object_foreach(d, kw, v) {
         if (rc) break;
         if (!js_is_constraint(kw)) continue;
         const char *family = family_of(kw);
         if (family) {
-            if (!json_object_get(types_done, family)) {
-                json_object_set_new(types_done, family, json_true());
-                if ((rc = add_merged(j, out, rest, other_types(family), ptr))) break;
-            }
+            /* other kinds of value satisfy the keyword, so its negation is of this kind only */
             rc = negate_family_keyword(j, out, rest, kw, v, family, ptr);
+            if (rc && j->lenient_not) { /* a subset: values only this complement allows are lost */
+                if (!j->lenient_dropped++) snprintf(j->lenient_why, sizeof j->lenient_why, "%s", mlcc_last_error());
+                mlcc_clear_error();
+                rc = 0;
+            }
         } else if (!strcmp(kw, "type")) {
             json_t *t = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
             json_t *left = json_array();
@@ -368,7 +363,6 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
         else
             rc = js_err(ptr, "'not' with '%s' is not supported", kw);
     }
-    json_decref(types_done);
     json_decref(d);
     return rc;
 }
