@@ -301,7 +301,73 @@ static json_t *merge_number(json_t *x, json_t *y, int take_max) {
     return json_incref((take_max ? a >= b : a <= b) ? x : y);
 }
 
+static int matching_pattern_schema(jsg *j, json_t *pprops, const char *name, const char *ptr, json_t **out);
+
+/* What side x says of a property it does not name: its matching patternProperties, else its
+ * additionalProperties (NULL: nothing). A new reference. */
+static int unnamed_property_schema(jsg *j, json_t *x, const char *name, const char *ptr, json_t **out) {
+    if (matching_pattern_schema(j, json_object_get(x, "patternProperties"), name, ptr, out)) return -1;
+    if (!*out && json_object_get(x, "additionalProperties")) *out = json_incref(json_object_get(x, "additionalProperties"));
+    return 0;
+}
+
+/* After merging a and b into m: a property one side names and the other does not takes the
+ * other's patternProperties or additionalProperties too (else allOf of a closed object and
+ * one naming more properties would let those in), and the patterns of one side take the
+ * other's additionalProperties when it has no patterns. */
+static int merge_closed(jsg *j, json_t *m, json_t *a, json_t *b, const char *ptr) {
+    int err = 0;
+    for (int side = 0; side < 2 && !err; side++) {
+        json_t *x = side ? b : a;
+        json_t *xaddl = json_object_get(x, "additionalProperties"), *xpp = json_object_get(x, "patternProperties");
+        int x_has_pp = json_is_object(xpp) && json_object_size(xpp);
+        if (!xaddl && !x_has_pp) continue;
+        json_t *props = json_object_get(m, "properties"), *xprops = json_object_get(x, "properties");
+        const char *k;
+        json_t *v;
+        if (json_is_object(props)) {
+            json_t *fixed = json_copy(props);
+            json_object_foreach(props, k, v) {
+                if (json_is_object(xprops) && json_object_get(xprops, k)) continue;
+                json_t *e = NULL;
+                if ((err = unnamed_property_schema(j, x, k, ptr, &e))) break;
+                if (!e) continue;
+                json_t *mm = js_merge(j, v, e, ptr, &err);
+                json_decref(e);
+                if (!mm) break;
+                json_object_set_new(fixed, k, mm);
+            }
+            json_object_set_new(m, "properties", fixed);
+        }
+        json_t *mpp = json_object_get(m, "patternProperties");
+        if (!err && xaddl && !x_has_pp && json_is_object(mpp)) {
+            json_t *fixed = json_copy(mpp);
+            json_object_foreach(mpp, k, v) {
+                json_t *mm = js_merge(j, v, xaddl, ptr, &err);
+                if (!mm) break;
+                json_object_set_new(fixed, k, mm);
+            }
+            json_object_set_new(m, "patternProperties", fixed);
+        }
+    }
+    return err ? -1 : 0;
+}
+
+static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
+
+/* (merging recursive schemas, each level inlines one more $ref: bounded) */
 json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (j->merge_depth >= 48) {
+        *err = js_err(ptr, "%s", "allOf of recursive schemas nests too deeply (not supported)");
+        return NULL;
+    }
+    j->merge_depth++;
+    json_t *m = merge_schemas(j, a, b, ptr, err);
+    j->merge_depth--;
+    return m;
+}
+
+static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
     if (json_is_true(a)) return json_incref(b);
     if (json_is_true(b)) return json_incref(a);
     if (json_is_false(a) || json_is_false(b)) return json_false();
@@ -445,6 +511,7 @@ json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
         if (*err) break;
     }
+    if (!*err) *err = merge_closed(j, m, da, db, ptr);
     json_decref(da);
     json_decref(db);
     if (*err) {

@@ -23,6 +23,7 @@ typedef struct jsg {
     /* the last error says the schema allows no value (not that it is unsupported): an anyOf
      * branch, an optional property or optional items can then be left out */
     int unsat;
+    int merge_depth;
     int negations; /* work bound for `not` (each negation may split a schema in several) */
     /* building `not` for oneOf's exclusions: a keyword whose complement is not built drops
      * its part of the complement (a subset of the valid values) instead of failing */
