@@ -2,21 +2,26 @@
  *
  * The mask for the next token depends only on the tokens accepted so far, so as soon as a
  * token is accepted the next mask is computed on a worker thread while the engine runs the
- * forward pass; mask() then only waits for it (usually already done) and applies it. Workers
+ * forward pass; mask() then only waits for it (usually already done; one no worker has
+ * started yet is taken back and computed by the caller) and applies it. Workers
  * are shared by all guides of the process (GUIDE_WORKERS threads, started on first use); a
  * guide's matcher is used by one thread at a time: the worker between accept() and the end of
  * its job, the engine thread otherwise (the lock and condition hand it over).
- * MLCC_GRAMMAR_ASYNC=0 computes masks inline instead (for measuring the overlap). */
+ * With fewer than GUIDE_MIN_CORES cores masks are computed inline (no core is free for a
+ * worker); MLCC_GRAMMAR_ASYNC=1 or 0 forces either way. */
 #include "grammar/guide.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "support/alloc.h"
 #include "support/error.h"
 
 #define GUIDE_WORKERS 2
+#define GUIDE_MIN_CORES 4 /* fewer: masks are computed inline unless MLCC_GRAMMAR_ASYNC=1 */
 
 struct mlcc_grammar_guide {
     mlcc_grammar_matcher *m;
@@ -29,6 +34,25 @@ struct mlcc_grammar_guide {
     int pending, ready;
     mlcc_grammar_guide *next_job;
 };
+
+/* time the calling threads spent in mask() and accept() (what the engine's step waits for) */
+static uint64_t caller_ns, caller_calls;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void count_caller(uint64_t t0) {
+    __atomic_add_fetch(&caller_ns, now_ns() - t0, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&caller_calls, 1, __ATOMIC_RELAXED);
+}
+
+void mlcc_grammar_guide_stats(double *seconds, uint64_t *masks) {
+    *seconds = (double)__atomic_load_n(&caller_ns, __ATOMIC_RELAXED) * 1e-9;
+    *masks = __atomic_load_n(&caller_calls, __ATOMIC_RELAXED);
+}
 
 /* ---- the workers ---- */
 
@@ -60,8 +84,10 @@ static void *worker_main(void *arg) {
 }
 
 static void start_workers(void) {
+    /* with few cores the workers wait for a core (the forward pass uses them all on the CPU):
+     * measured on a 2-vCPU VM, waking a worker cost more than computing the mask inline */
     const char *env = getenv("MLCC_GRAMMAR_ASYNC");
-    if (env && !strcmp(env, "0")) return;
+    if (env ? !strcmp(env, "0") : sysconf(_SC_NPROCESSORS_ONLN) < GUIDE_MIN_CORES) return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -95,6 +121,25 @@ static void wait_idle(mlcc_grammar_guide *gd) {
     pthread_mutex_unlock(&gd->lock);
 }
 
+/* Takes gd's job back if no worker has started it (the engine thread then computes the mask
+ * itself rather than wait for a worker to be scheduled). */
+static void take_back(mlcc_grammar_guide *gd) {
+    pthread_mutex_lock(&pool.lock);
+    mlcc_grammar_guide **p = &pool.head, *prev = NULL;
+    while (*p && *p != gd) {
+        prev = *p;
+        p = &(*p)->next_job;
+    }
+    if (*p) {
+        *p = gd->next_job;
+        if (pool.tail == gd) pool.tail = prev;
+        pthread_mutex_lock(&gd->lock);
+        gd->pending = 0;
+        pthread_mutex_unlock(&gd->lock);
+    }
+    pthread_mutex_unlock(&pool.lock);
+}
+
 /* ---- the guide ---- */
 
 mlcc_grammar_guide *mlcc_grammar_guide_new(const mlcc_grammar *g, mlcc_grammar_vocab *v) {
@@ -112,7 +157,8 @@ mlcc_grammar_guide *mlcc_grammar_guide_new(const mlcc_grammar *g, mlcc_grammar_v
 
 void mlcc_grammar_guide_free(mlcc_grammar_guide *gd) {
     if (!gd) return;
-    wait_idle(gd); /* a queued job still points at it */
+    take_back(gd);
+    wait_idle(gd); /* a running job still uses it */
     mlcc_grammar_matcher_free(gd->m);
     pthread_mutex_destroy(&gd->lock);
     pthread_cond_destroy(&gd->done);
@@ -121,6 +167,8 @@ void mlcc_grammar_guide_free(mlcc_grammar_guide *gd) {
 }
 
 int mlcc_grammar_guide_mask(mlcc_grammar_guide *gd, float *logits, int nlogits) {
+    uint64_t t0 = now_ns();
+    take_back(gd);
     wait_idle(gd);
     if (!gd->ready) mlcc_grammar_fill_next_token_bitmask(gd->m, gd->mask); /* the first, or inline */
     gd->ready = 1;
@@ -128,14 +176,17 @@ int mlcc_grammar_guide_mask(mlcc_grammar_guide *gd, float *logits, int nlogits) 
     for (size_t w = 0; w < gd->words && !any; w++) any = gd->mask[w] != 0;
     if (!any) return mlcc_set_error("grammar: no token of the vocabulary can continue the output");
     mlcc_grammar_apply_bitmask(logits, nlogits, gd->mask, mlcc_grammar_vocab_size(gd->v));
+    count_caller(t0);
     return 0;
 }
 
 int mlcc_grammar_guide_accept(mlcc_grammar_guide *gd, int32_t token) {
+    uint64_t t0 = now_ns();
     wait_idle(gd);
     gd->ready = 0;
     if (mlcc_grammar_accept_token(gd->m, token)) return -1;
-    if (mlcc_grammar_is_terminated(gd->m)) return 1;
-    if (pool.async) queue_mask(gd); /* the next mask, while the device runs the forward pass */
-    return 0;
+    int done = mlcc_grammar_is_terminated(gd->m);
+    if (!done && pool.async) queue_mask(gd); /* the next mask, while the device runs the forward pass */
+    __atomic_add_fetch(&caller_ns, now_ns() - t0, __ATOMIC_RELAXED);
+    return done;
 }

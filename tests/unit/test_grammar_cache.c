@@ -161,6 +161,7 @@ static void test_async_guides(void) {
 }
 
 int main(void) {
+    setenv("MLCC_GRAMMAR_ASYNC", "1", 1); /* the workers, whatever the core count */
     test_cache();
     test_async_guides();
     return test_finish();
