@@ -483,8 +483,17 @@ void mlcc_grammar_apply_bitmask(float *logits, int nlogits, const uint32_t *mask
     int n = nlogits < vocab_size ? nlogits : vocab_size;
     for (int w = 0; w * 32 < n; w++) {
         uint32_t bits = mask[w];
-        if (bits == 0xFFFFFFFFu && w * 32 + 32 <= n) continue; /* the common all-allowed word */
-        for (int i = w * 32; i < w * 32 + 32 && i < n; i++)
+        int base = w * 32;
+        if (base + 32 <= n) {
+            if (bits == 0xFFFFFFFFu) continue; /* all allowed (free text) */
+            if (bits == 0) { /* none allowed: the common word under JSON grammars */
+                for (int i = 0; i < 32; i++) logits[base + i] = -INFINITY;
+                continue;
+            }
+            for (uint32_t off = ~bits; off; off &= off - 1) logits[base + __builtin_ctz(off)] = -INFINITY;
+            continue;
+        }
+        for (int i = base; i < n; i++)
             if (!((bits >> (i & 31)) & 1)) logits[i] = -INFINITY;
     }
     for (int i = n; i < nlogits; i++) logits[i] = -INFINITY;
