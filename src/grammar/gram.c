@@ -15,6 +15,7 @@ void gram_builder_init(gram_builder *b) {
     b->g = mlcc_xcalloc(1, sizeof *b->g);
     b->g->root = -1;
     pthread_mutex_init(&b->g->cache_lock, NULL);
+    b->g->refs = 1;
     strmap_init(&b->rule_by_name);
     strmap_init(&b->set_index);
     strmap_init(&b->helper_by_body);
@@ -34,8 +35,13 @@ mlcc_grammar *gram_builder_finish(gram_builder *b, int keep) {
     return g;
 }
 
+mlcc_grammar *mlcc_grammar_retain(mlcc_grammar *g) {
+    if (g) __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+    return g;
+}
+
 void mlcc_grammar_free(mlcc_grammar *g) {
-    if (!g) return;
+    if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
     for (size_t i = 0; i < g->rules.len; i++) free(g->rules.data[i].name);
     for (size_t i = 0; i < g->caches.len; i++) gram_cache_free(g->caches.data[i]);
     vec_free(&g->caches);

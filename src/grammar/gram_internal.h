@@ -51,6 +51,7 @@ struct mlcc_grammar {
     MLCC_VEC(int32_t) elems;
     MLCC_VEC(gram_byteset) sets;
     int32_t root;
+    int refs; /* mlcc_grammar_retain / mlcc_grammar_free (atomic) */
     /* mask caches, one per vocabulary that matchers of this grammar used */
     pthread_mutex_t cache_lock;
     MLCC_VEC(gram_cache *) caches;

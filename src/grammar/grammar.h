@@ -54,9 +54,24 @@ mlcc_grammar *mlcc_grammar_json_any(const mlcc_grammar_options *opt, int object_
 /* The GBNF text a JSON Schema or regex compiles to (malloc'ed; for debugging and tests). */
 char *mlcc_json_schema_to_ebnf(const char *schema, size_t len, const mlcc_grammar_options *opt);
 char *mlcc_regex_to_ebnf(const char *regex, size_t len);
+/* Grammars are reference counted: retain adds a holder (returns g), free drops one and frees
+ * the grammar with the last. */
+mlcc_grammar *mlcc_grammar_retain(mlcc_grammar *g);
 void mlcc_grammar_free(mlcc_grammar *g);
 /* The grammar back as GBNF over bytes (for debugging). malloc'ed. */
 char *mlcc_grammar_dump(const mlcc_grammar *g);
+
+/* A cache of compiled grammars by source text, kind and options (thread-safe, LRU, at most
+ * capacity grammars): repeated requests skip compiling and share the grammar's mask cache for
+ * their vocabulary. get returns a grammar the caller holds (mlcc_grammar_free when done), or
+ * NULL with the compiler's error (failures are not kept). what names GBNF text in errors. */
+typedef struct mlcc_grammar_cache mlcc_grammar_cache;
+typedef enum { MLCC_GRAMMAR_JSON_SCHEMA, MLCC_GRAMMAR_EBNF, MLCC_GRAMMAR_REGEX } mlcc_grammar_kind;
+mlcc_grammar_cache *mlcc_grammar_cache_new(int capacity);
+void mlcc_grammar_cache_free(mlcc_grammar_cache *c);
+mlcc_grammar *mlcc_grammar_cache_get(mlcc_grammar_cache *c, mlcc_grammar_kind kind, const char *text, size_t len,
+                                     const mlcc_grammar_options *opt, const char *what);
+void mlcc_grammar_cache_stats(mlcc_grammar_cache *c, uint64_t *hits, uint64_t *misses, int *entries);
 
 /* Token bytes and trie for a tokenizer. stop_ids: the end-of-sequence tokens a complete
  * grammar allows (NULL/0: the tokenizer's EOS). vocab_size: the model's (may exceed the

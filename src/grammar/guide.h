@@ -19,4 +19,8 @@ int mlcc_grammar_guide_mask(mlcc_grammar_guide *gd, float *logits, int nlogits);
  * is finished), 0 to go on, -1 (with an error) when the token breaks the grammar. */
 int mlcc_grammar_guide_accept(mlcc_grammar_guide *gd, int32_t token);
 
+/* Time the engine's thread spent in mask() and accept() over the process (waiting for a
+ * worker, applying the mask, following the token), and the number of masks applied. */
+void mlcc_grammar_guide_stats(double *seconds, uint64_t *masks);
+
 #endif

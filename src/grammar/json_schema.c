@@ -8,38 +8,36 @@
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
  * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
- * items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf (as anyOf: the branches
- * of the schemas in practice are disjoint), allOf (merged into one schema), not-not, $ref into
- * the same document ($defs, definitions, any JSON pointer) including recursion,
+ * items, prefixItems, minItems, maxItems, enum, const (values the sibling keywords rule out are
+ * dropped), anyOf, oneOf (as anyOf where the branches are proved disjoint, see
+ * json_schema_logic.c; closed objects sharing only {} get minProperties 1; other overlaps are
+ * errors), allOf (merged into one schema), not (rewritten into positive schemas by
+ * json_schema_logic.c), $ref into the same document ($defs, definitions, any JSON pointer)
+ * including recursion. A part that allows no value (false, an empty enum, contradictory
+ * bounds) is left out where it is optional (an anyOf branch, an optional property, items);
+ * elsewhere it is an error. Also
  * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
  * ipv4, minimum/maximum/exclusiveMinimum/exclusiveMaximum. Numbers with bounds are written
  * without exponent, and non-integer bounds are rounded inwards (a subset of the valid values).
  * Other validation keywords are errors naming the keyword and its JSON pointer; annotations and
  * unknown keywords are ignored, as JSON Schema says. */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
 #include <math.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "grammar/gram_internal.h"
+#include "grammar/json_schema.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/json.h"
 
-typedef struct jsg {
-    json_t *root;
-    mlcc_grammar_options opt;
-    mlcc_strbuf rules;
-    mlcc_strmap by_body; /* body -> rule number */
-    mlcc_strmap by_ref;  /* JSON pointer -> rule number */
-    int counter;
-    int depth;
-} jsg;
 
 static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
 
-static int js_err(const char *ptr, const char *fmt, const char *arg) {
+int js_err(const char *ptr, const char *fmt, const char *arg) {
     char msg[300];
     snprintf(msg, sizeof msg, fmt, arg);
     return mlcc_set_error("JSON schema at '%s': %s", *ptr ? ptr : "#", msg);
@@ -163,7 +161,7 @@ static void base_rules(jsg *j) {
 
 /* ---- JSON pointers and $ref ---- */
 
-static json_t *resolve_pointer(jsg *j, const char *ref, const char *ptr) {
+json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
     if (ref[0] != '#') {
         js_err(ptr, "$ref '%s' is not into this document (remote references are not supported)", ref);
         return NULL;
@@ -213,14 +211,32 @@ static json_t *resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
+    JS_NOT_STRINGS,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
-    "$defs", "definitions", NULL};
+    "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
+    NULL};
 static const char *const unsupported_keywords[] = {
-    "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "propertyNames", "contains",
-    "minContains", "maxContains", "multipleOf", "unevaluatedProperties", "unevaluatedItems", "additionalItems",
-    "$dynamicRef", "$recursiveRef", NULL};
+    "if", "then", "else", "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
+
+int js_is_constraint(const char *key) {
+    for (int i = 0; handled_keywords[i]; i++)
+        if (!strcmp(key, handled_keywords[i])) return 1;
+    return js_is_unsupported(key) || !strcmp(key, "propertyNames");
+}
+
+int js_is_unsupported(const char *key) {
+    for (int i = 0; unsupported_keywords[i]; i++)
+        if (!strcmp(key, unsupported_keywords[i])) return 1;
+    return 0;
+}
+
+int js_unsat(jsg *j, const char *ptr, const char *msg) {
+    j->unsat = 1;
+    return js_err(ptr, "%s", msg);
+}
 
 static int check_keywords(json_t *s, const char *ptr) {
     const char *key;
@@ -264,19 +280,18 @@ static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const cha
 
 /* ---- allOf: merging schemas ---- */
 
-static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
 
 /* $ref targets inlined for merging (one level; a recursive ref stays a ref). */
-static json_t *deref(jsg *j, json_t *s, const char *ptr) {
+json_t *js_deref(jsg *j, json_t *s, const char *ptr) {
     json_t *r = json_object_get(s, "$ref");
     if (!json_is_string(r)) return json_incref(s);
-    json_t *t = resolve_pointer(j, json_string_value(r), ptr);
+    json_t *t = js_resolve_pointer(j, json_string_value(r), ptr);
     if (!t) return NULL;
     if (json_object_size(s) == 1) return json_incref(t);
     json_t *rest = json_copy(s);
     json_object_del(rest, "$ref");
     int err = 0;
-    json_t *m = merge(j, t, rest, ptr, &err);
+    json_t *m = js_merge(j, t, rest, ptr, &err);
     json_decref(rest);
     return err ? NULL : m;
 }
@@ -286,14 +301,81 @@ static json_t *merge_number(json_t *x, json_t *y, int take_max) {
     return json_incref((take_max ? a >= b : a <= b) ? x : y);
 }
 
-static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
-    if (json_is_true(a)) return json_incref(b);
-    if (json_is_true(b)) return json_incref(a);
-    if (!json_is_object(a) || !json_is_object(b)) {
-        *err = js_err(ptr, "%s", "allOf with a false schema allows nothing");
+static int matching_pattern_schema(jsg *j, json_t *pprops, const char *name, const char *ptr, json_t **out);
+
+/* What side x says of a property it does not name: its matching patternProperties, else its
+ * additionalProperties (NULL: nothing). A new reference. */
+static int unnamed_property_schema(jsg *j, json_t *x, const char *name, const char *ptr, json_t **out) {
+    if (matching_pattern_schema(j, json_object_get(x, "patternProperties"), name, ptr, out)) return -1;
+    if (!*out && json_object_get(x, "additionalProperties")) *out = json_incref(json_object_get(x, "additionalProperties"));
+    return 0;
+}
+
+/* After merging a and b into m: a property one side names and the other does not takes the
+ * other's patternProperties or additionalProperties too (else allOf of a closed object and
+ * one naming more properties would let those in), and the patterns of one side take the
+ * other's additionalProperties when it has no patterns. */
+static int merge_closed(jsg *j, json_t *m, json_t *a, json_t *b, const char *ptr) {
+    int err = 0;
+    for (int side = 0; side < 2 && !err; side++) {
+        json_t *x = side ? b : a;
+        json_t *xaddl = json_object_get(x, "additionalProperties"), *xpp = json_object_get(x, "patternProperties");
+        int x_has_pp = json_is_object(xpp) && json_object_size(xpp);
+        if (!xaddl && !x_has_pp) continue;
+        json_t *props = json_object_get(m, "properties"), *xprops = json_object_get(x, "properties");
+        const char *k;
+        json_t *v;
+        if (json_is_object(props)) {
+            json_t *fixed = json_copy(props);
+            json_object_foreach(props, k, v) {
+                if (json_is_object(xprops) && json_object_get(xprops, k)) continue;
+                json_t *e = NULL;
+                if ((err = unnamed_property_schema(j, x, k, ptr, &e))) break;
+                if (!e) continue;
+                json_t *mm = js_merge(j, v, e, ptr, &err);
+                json_decref(e);
+                if (!mm) break;
+                json_object_set_new(fixed, k, mm);
+            }
+            json_object_set_new(m, "properties", fixed);
+        }
+        json_t *mpp = json_object_get(m, "patternProperties");
+        if (!err && xaddl && !x_has_pp && json_is_object(mpp)) {
+            json_t *fixed = json_copy(mpp);
+            json_object_foreach(mpp, k, v) {
+                json_t *mm = js_merge(j, v, xaddl, ptr, &err);
+                if (!mm) break;
+                json_object_set_new(fixed, k, mm);
+            }
+            json_object_set_new(m, "patternProperties", fixed);
+        }
+    }
+    return err ? -1 : 0;
+}
+
+static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
+
+/* (merging recursive schemas, each level inlines one more $ref: bounded) */
+json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (j->merge_depth >= 48) {
+        *err = js_err(ptr, "%s", "allOf of recursive schemas nests too deeply (not supported)");
         return NULL;
     }
-    json_t *da = deref(j, a, ptr), *db = da ? deref(j, b, ptr) : NULL;
+    j->merge_depth++;
+    json_t *m = merge_schemas(j, a, b, ptr, err);
+    j->merge_depth--;
+    return m;
+}
+
+static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (json_is_true(a)) return json_incref(b);
+    if (json_is_true(b)) return json_incref(a);
+    if (json_is_false(a) || json_is_false(b)) return json_false();
+    if (!json_is_object(a) || !json_is_object(b)) {
+        *err = js_err(ptr, "%s", "a schema must be an object or a boolean");
+        return NULL;
+    }
+    json_t *da = js_deref(j, a, ptr), *db = da ? js_deref(j, b, ptr) : NULL;
     if (!da || !db) {
         json_decref(da);
         *err = -1;
@@ -302,20 +384,24 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
     /* a branch with anyOf/oneOf: distribute the other schema over its branches */
     for (int side = 0; side < 2; side++) {
         json_t *x = side ? db : da, *y = side ? da : db;
+        const char *kw = "anyOf";
         json_t *alts = json_object_get(x, "anyOf");
-        if (!alts) alts = json_object_get(x, "oneOf");
+        if (!alts) {
+            alts = json_object_get(x, "oneOf");
+            kw = "oneOf"; /* the branches stay disjoint (or not) after the merge */
+        }
         if (json_is_array(alts)) {
             json_t *rest = json_copy(x);
             json_object_del(rest, "anyOf");
             json_object_del(rest, "oneOf");
-            json_t *base = merge(j, rest, y, ptr, err);
+            json_t *base = js_merge(j, rest, y, ptr, err);
             json_decref(rest);
             json_t *out = json_array();
             size_t i;
             json_t *br;
             json_array_foreach(alts, i, br) {
                 if (*err) break;
-                json_t *m = base ? merge(j, base, br, ptr, err) : NULL;
+                json_t *m = base ? js_merge(j, base, br, ptr, err) : NULL;
                 if (m) json_array_append_new(out, m);
             }
             json_decref(base);
@@ -326,7 +412,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
                 return NULL;
             }
             json_t *res = json_object();
-            json_object_set_new(res, "anyOf", out);
+            json_object_set_new(res, kw, out);
             return res;
         }
     }
@@ -347,7 +433,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             json_object_foreach(v, pk, pv) {
                 json_t *old = json_object_get(props, pk);
                 if (old) {
-                    json_t *mm = merge(j, old, pv, ptr, err);
+                    json_t *mm = js_merge(j, old, pv, ptr, err);
                     if (!mm) break;
                     json_object_set_new(props, pk, mm);
                 } else
@@ -367,7 +453,7 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             }
             json_object_set_new(m, key, req);
         } else if (!strcmp(key, "additionalProperties") || !strcmp(key, "items")) {
-            json_t *mm = merge(j, cur, v, ptr, err);
+            json_t *mm = js_merge(j, cur, v, ptr, err);
             if (mm) json_object_set_new(m, key, mm);
         } else if (!strcmp(key, "type")) {
             /* intersect: lists or single names */
@@ -403,14 +489,29 @@ static json_t *merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
-        } else {
-            int annotation = !strcmp(key, "description") || !strcmp(key, "title") || !strcmp(key, "default") ||
-                             !strcmp(key, "examples") || !strcmp(key, "$schema") || !strcmp(key, "$id") ||
-                             !strcmp(key, "$comment") || !strcmp(key, "$defs") || !strcmp(key, "definitions");
-            if (!annotation) *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
-        }
+        } else if (!strcmp(key, "multipleOf") && json_is_integer(cur) && json_is_integer(v) && json_integer_value(cur) > 0 &&
+                   json_integer_value(v) > 0) { /* both: their least common multiple */
+            json_int_t a = json_integer_value(cur), b = json_integer_value(v), x = a, y = b;
+            while (y) {
+                json_int_t t = x % y;
+                x = y;
+                y = t;
+            }
+            json_object_set_new(m, key, json_integer(a / x * b));
+        } else if (!strcmp(key, "not")) { /* not A and not B = not (A or B) */
+            json_object_set_new(m, key, json_pack("{s:[O,O]}", "anyOf", cur, v));
+        } else if (!strcmp(key, "const")) { /* two different values: none */
+            json_object_del(m, key);
+            json_object_set_new(m, "enum", json_array());
+        } else if (!strcmp(key, JS_NOT_STRINGS)) {
+            json_t *all = json_copy(cur);
+            json_array_extend(all, v);
+            json_object_set_new(m, key, all);
+        } else if (js_is_constraint(key))
+            *err = js_err(ptr, "allOf: cannot merge two different '%s'", key);
         if (*err) break;
     }
+    if (!*err) *err = merge_closed(j, m, da, db, ptr);
     json_decref(da);
     json_decref(db);
     if (*err) {
@@ -631,9 +732,53 @@ static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, co
     return 1;
 }
 
+/* Integers that are multiples of k: the digits run a remainder automaton (state: the value so
+ * far mod k; the number may end in state 0). */
+static void multiples_of(jsg *j, long long k, mlcc_strbuf *out) {
+    int base = j->counter;
+    j->counter += (int)k;
+    for (long long st = 0; st < k; st++) {
+        mlcc_strbuf body = STRBUF_INIT;
+        if (st == 0) sb_append(&body, "\"\" | ");
+        int first = 1;
+        for (int d = 0; d <= 9; d++) {
+            long long to = (st * 10 + d) % k;
+            int seen = 0; /* digits with the same target: one class */
+            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % k == to;
+            if (seen) continue;
+            if (!first) sb_append(&body, " | ");
+            first = 0;
+            sb_append(&body, "[");
+            for (int e = d; e <= 9; e++)
+                if ((st * 10 + e) % k == to) sb_append_char(&body, (char)('0' + e));
+            sb_printf(&body, "] m%d", base + (int)to);
+        }
+        sb_printf(&j->rules, "m%d ::= %s\n", base + (int)st, body.data);
+        sb_free(&body);
+    }
+    /* no leading zeros: 0, or a first digit 1-9 */
+    mlcc_strbuf body = STRBUF_INIT;
+    sb_append(&body, "\"-\"? (\"0\"");
+    for (int d = 1; d <= 9; d++) sb_printf(&body, " | \"%d\" m%d", d, base + (int)(d % k));
+    sb_append(&body, ")");
+    rule_of(j, body.data, out);
+    sb_free(&body);
+}
+
 static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
     json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
+    json_t *mult = json_object_get(s, "multipleOf");
+    if (mult) {
+        /* integer steps only: the validators test fractional ones with binary floating point
+         * (0.3 is not a multiple of 0.1 there), so no decimal text is reliably valid */
+        double k = json_is_number(mult) ? json_number_value(mult) : 0;
+        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
+        if (mn || mx || xmn || xmx) return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
+        multiples_of(j, (long long)k, out);
+        return 0;
+    }
     for (int i = 0; i < 4; i++) {
         json_t *b = i == 0 ? mn : i == 1 ? mx : i == 2 ? xmn : xmx;
         if (b && !json_is_number(b)) return js_err(ptr, "'%s' is not a number", i == 0 ? "minimum" : i == 1 ? "maximum" : i == 2 ? "exclusiveMinimum" : "exclusiveMaximum");
@@ -671,7 +816,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         if (has_hi) b = hi_x ? (long long)ceil(hi) - 1 : (long long)floor(hi);
         if (has_lo && has_hi && a > b) {
             sb_free(&body);
-            return js_err(ptr, "%s", "the numeric bounds leave no value");
+            return js_unsat(j, ptr, "the numeric bounds leave no value");
         }
         int_range(&body, has_lo, a, has_hi, b, j->opt.max_number_digits);
     } else {
@@ -712,7 +857,7 @@ static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strb
         }
         if (!alts) {
             sb_free(&body);
-            return js_err(ptr, "%s", "the numeric bounds leave no value");
+            return js_unsat(j, ptr, "the numeric bounds leave no value");
         }
         sb_append(&body, ")");
     }
@@ -737,13 +882,23 @@ static int get_count(json_t *s, const char *key, long long dflt, long long *out,
     return 0;
 }
 
+static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out);
+
 static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     long long mn, mx;
     if (get_count(s, "minLength", 0, &mn, ptr) || get_count(s, "maxLength", -1, &mx, ptr)) return -1;
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
-    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minLength > maxLength");
-    if (mx > 10000 || mn > 10000) return js_err(ptr, "%s", "string lengths above 10000 are not supported");
+    json_t *excluded = json_object_get(s, JS_NOT_STRINGS);
+    if (excluded) { /* from not enum/const: any string but those */
+        if (pat || (fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte")) || mn > 0 || mx >= 0)
+            return js_err(ptr, "%s", "'not' with enum/const strings together with pattern, format, minLength or maxLength is not supported");
+        key_excluding(j, excluded, out);
+        return 0;
+    }
+    if (mx >= 0 && mn > mx) return js_unsat(j, ptr, "minLength > maxLength");
+    if (mn > 10000) return js_err(ptr, "%s", "minLength above 10000 is not supported");
+    if (mx > 10000) mx = 10000; /* a subset: no reply comes near it */
     mlcc_strbuf body = STRBUF_INIT;
     if (json_is_string(pat)) {
         const char *re = json_string_value(pat);
@@ -832,7 +987,7 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     long long mn, mx;
     if (get_count(s, "minItems", 0, &mn, ptr) || get_count(s, "maxItems", -1, &mx, ptr)) return -1;
-    if (mx >= 0 && mn > mx) return js_err(ptr, "%s", "minItems > maxItems");
+    if (mx >= 0 && mn > mx) return js_unsat(j, ptr, "minItems > maxItems");
     if (mn > 1000 || mx > 1000) return js_err(ptr, "%s", "item counts above 1000 are not supported");
     json_t *items = json_object_get(s, "items"), *prefix = json_object_get(s, "prefixItems");
     if (items && json_is_array(items)) return js_err(ptr, "%s", "'items' as an array (draft 4-7 tuples) is not supported; use prefixItems");
@@ -855,7 +1010,12 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         mlcc_strbuf e = STRBUF_INIT;
         if (items) {
             child_ptr(&cp, ptr, "items", NULL);
+            j->unsat = 0;
             rc = gen(j, items, cp.data, &e);
+            if (rc && j->unsat) { /* no items beyond the prefix */
+                rc = j->unsat = 0;
+                items_false = 1;
+            }
         } else
             sb_append(&e, "jvalue");
         item = e.data ? sb_detach(&e) : mlcc_xstrdup("\"\"");
@@ -909,7 +1069,7 @@ static int gen_array(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 sb_append(&body, "\"\"");
             sb_append(&body, ")");
         }
-        if (!alts) rc = js_err(ptr, "%s", "the item counts leave no array");
+        if (!alts) rc = js_unsat(j, ptr, "the item counts leave no array");
         sb_printf(&body, ") \"]\"");
     }
     if (!rc) rule_of(j, body.data, out);
@@ -973,23 +1133,57 @@ static void key_rest_excluding(jsg *j, char **names, size_t n, size_t plen, mlcc
     sb_free(&cls);
 }
 
-/* A JSON string key that is not a named property (NULL names: any). */
+/* A JSON string that is none of the names: the keys of an object (named properties) or the
+ * strings of an array (NULL: any string). Names with quotes, backslashes or control
+ * characters cannot be written without escapes, so they need no excluding. */
 static void key_excluding(jsg *j, json_t *props, mlcc_strbuf *out) {
     MLCC_VEC(char *) names = {0};
     const char *k;
     json_t *v;
-    if (props) json_object_foreach(props, k, v) {
+    size_t i;
+    if (json_is_object(props)) json_object_foreach(props, k, v) vec_push(&names, (char *)k);
+    if (json_is_array(props)) json_array_foreach(props, i, v) if (json_is_string(v)) vec_push(&names, (char *)json_string_value(v));
+    size_t w = 0;
+    for (i = 0; i < names.len; i++) {
         int plain = 1;
-        for (const char *p = k; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
-        if (plain) vec_push(&names, (char *)k);
+        for (const char *p = names.data[i]; *p; p++) plain &= *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20;
+        if (plain) names.data[w++] = names.data[i];
     }
+    names.len = w;
     if (names.len) qsort(names.data, names.len, sizeof(char *), cmp_str);
+    for (i = w = 0; i < names.len; i++) /* once each */
+        if (!w || strcmp(names.data[w - 1], names.data[i])) names.data[w++] = names.data[i];
+    names.len = w;
     mlcc_strbuf body = STRBUF_INIT;
     sb_append(&body, "\"\\\"\" ");
     key_rest_excluding(j, names.data, names.len, 0, &body);
     rule_of(j, body.data, out);
     sb_free(&body);
     vec_free(&names);
+}
+
+/* The schema a property name takes from the patternProperties it matches (merged when several
+ * match; *out NULL when none does). Patterns are searched, unanchored, as JSON Schema says. */
+static int matching_pattern_schema(jsg *j, json_t *pprops, const char *name, const char *ptr, json_t **out) {
+    *out = NULL;
+    if (!json_is_object(pprops)) return 0;
+    const char *re;
+    json_t *v;
+    json_object_foreach(pprops, re, v) {
+        int hit = js_pattern_search(re, name);
+        if (hit < 0) return js_err(ptr, "patternProperties: pattern '%s' does not compile", re);
+        if (!hit) continue;
+        if (!*out) {
+            *out = json_incref(v);
+            continue;
+        }
+        int err = 0;
+        json_t *m = js_merge(j, *out, v, ptr, &err);
+        json_decref(*out);
+        *out = m;
+        if (!m) return -1;
+    }
+    return 0;
 }
 
 static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
@@ -1006,6 +1200,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     /* the named properties, in order: their member text and whether required */
     MLCC_VEC(char *) members = {0};
     MLCC_VEC(int) required = {0};
+    MLCC_VEC(const char *) forbidden = {0};
     const char *key;
     json_t *v;
     size_t nreq_found = 0;
@@ -1017,15 +1212,19 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         json_literal(&m, name);
         json_decref(name);
         sb_printf(&m, " %s \":\" %s ", w, w);
-        if (json_is_false(v)) {
-            sb_free(&m);
-            continue; /* the property may not appear */
-        }
-        rc = gen(j, v, cp.data, &m);
         int r = 0;
         size_t i;
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        j->unsat = 0;
+        rc = gen(j, v, cp.data, &m);
+        if (rc && j->unsat && !r) { /* a property that allows no value may not appear */
+            rc = 0;
+            j->unsat = 0;
+            sb_free(&m);
+            vec_push(&forbidden, key);
+            continue;
+        }
         nreq_found += (size_t)r;
         vec_push(&members, sb_detach(&m));
         vec_push(&required, r);
@@ -1040,13 +1239,20 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 break;
             }
             if (props && json_object_get(props, json_string_value(x))) continue;
-            if (json_is_false(addl)) {
-                rc = js_err(ptr, "required property '%s' is not allowed by additionalProperties false", json_string_value(x));
-                break;
-            }
+            /* its value follows the patternProperties it matches, else additionalProperties */
+            json_t *vs = NULL;
+            if ((rc = matching_pattern_schema(j, pprops, json_string_value(x), ptr, &vs))) break;
+            if (!vs) vs = addl ? json_incref(addl) : json_true();
             mlcc_strbuf m = STRBUF_INIT;
             json_literal(&m, x);
-            sb_printf(&m, " %s \":\" %s jvalue", w, w);
+            sb_printf(&m, " %s \":\" %s ", w, w);
+            child_ptr(&cp, ptr, "required", json_string_value(x));
+            rc = gen(j, vs, cp.data, &m);
+            json_decref(vs);
+            if (rc) {
+                sb_free(&m);
+                break;
+            }
             vec_push(&members, sb_detach(&m));
             vec_push(&required, 1);
         }
@@ -1058,28 +1264,55 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         int alts = 0;
         json_object_foreach(pprops, key, v) {
             child_ptr(&cp, ptr, "patternProperties", key);
-            if (alts++) sb_append(&extra, " | ");
+            /* a forbidden name must not come back as a key matching a pattern, and the
+             * grammar cannot subtract names from a pattern */
+            for (size_t i = 0; !rc && i < forbidden.len; i++)
+                if (js_pattern_search(key, forbidden.data[i]) != 0)
+                    rc = js_err(ptr, "property '%s' may not appear but matches a pattern of patternProperties (not supported)", forbidden.data[i]);
+            if (rc) break;
+            size_t mark = extra.len;
+            if (alts) sb_append(&extra, " | ");
             sb_append(&extra, "\"\\\"\" ");
             if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
             sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
-            if ((rc = gen(j, v, cp.data, &extra))) break;
+            j->unsat = 0;
+            if ((rc = gen(j, v, cp.data, &extra))) {
+                if (!j->unsat) break;
+                rc = j->unsat = 0; /* keys matching it may not appear */
+                extra.len = mark;
+                extra.data[mark] = 0;
+                continue;
+            }
+            alts++;
         }
         sb_append(&extra, ")");
+        if (!alts) sb_clear(&extra);
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
         key_excluding(j, props, &extra);
         sb_printf(&extra, " %s \":\" %s ", w, w);
+        j->unsat = 0;
         rc = gen(j, addl, cp.data, &extra);
+        if (rc && j->unsat) { /* no other property may appear */
+            rc = j->unsat = 0;
+            sb_clear(&extra);
+        }
     } else if (!rc && (json_is_true(addl) || (!addl && (!j->opt.strict_properties || !props)))) {
         key_excluding(j, props, &extra);
         sb_printf(&extra, " %s \":\" %s jvalue", w, w);
     }
     size_t n = members.len;
+    long long max_extra = -1;
     if (!rc && maxp >= 0) {
         size_t nreq = 0;
         for (size_t i = 0; i < n; i++) nreq += (size_t)required.data[i];
-        if ((long long)nreq > maxp) rc = js_err(ptr, "%s", "more required properties than maxProperties");
-        else if (extra.len || (long long)n > maxp) rc = js_err(ptr, "%s", "maxProperties below the number of possible properties is not supported");
+        if ((long long)nreq > maxp) rc = js_unsat(j, ptr, "more required properties than maxProperties");
+        else if (nreq == n && extra.len) {
+            /* only required named properties: the extra ones are counted */
+            max_extra = maxp - (long long)nreq;
+            if (max_extra == 0) sb_clear(&extra);
+        } else if (extra.len || (long long)n > maxp)
+            rc = js_err(ptr, "%s", "maxProperties below the number of possible properties is not supported");
     }
     if (!rc && minp > 1) {
         size_t nreq = 0;
@@ -1091,7 +1324,10 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
          * F_i = the same with nothing written yet; N_i = F_i but not empty (minProperties 1) */
         mlcc_strbuf R = STRBUF_INIT, F = STRBUF_INIT, N = STRBUF_INIT, t = STRBUF_INIT;
         if (extra.len) {
-            sb_printf(&t, "(\",\" %s %s %s)*", w, extra.data, w);
+            if (max_extra >= 0) /* after a member (n > 0) or after the first extra one */
+                sb_printf(&t, "(\",\" %s %s %s){0,%lld}", w, extra.data, w, n > 0 ? max_extra : max_extra - 1);
+            else
+                sb_printf(&t, "(\",\" %s %s %s)*", w, extra.data, w);
             rule_of(j, t.data, &R);
             sb_clear(&t);
             sb_printf(&t, "%s %s %s", extra.data, w, R.data);
@@ -1148,6 +1384,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     for (size_t i = 0; i < members.len; i++) free(members.data[i]);
     vec_free(&members);
     vec_free(&required);
+    vec_free(&forbidden);
     sb_free(&extra);
     sb_free(&cp);
     (void)nreq_found;
@@ -1156,20 +1393,114 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
 
 /* ---- the dispatcher ---- */
 
+/* oneOf as anyOf: branches that no value can match together stay as they are; closed objects
+ * sharing only {} (which then matches both, so is invalid) get minProperties 1; any other
+ * overlapping pair is made exclusive with `not`: branch i becomes i and not j for each j it
+ * may overlap (reported when that `not` is not supported). The proofs see each branch with
+ * ctx (the oneOf's sibling keywords, or NULL); the negations take the bare branches. *list
+ * becomes a new reference, to be used as anyOf. */
+static int one_of_exclusive(jsg *j, json_t **list, json_t *ctx, const char *ptr) {
+    size_t n = json_array_size(*list);
+    json_t *seen = json_array(); /* the branches with ctx */
+    for (size_t a = 0; a < n; a++) {
+        int err = 0;
+        json_t *m = ctx ? js_merge(j, ctx, json_array_get(*list, a), ptr, &err) : json_incref(json_array_get(*list, a));
+        if (!m) {
+            json_decref(seen);
+            return -1;
+        }
+        json_array_append_new(seen, m);
+    }
+    char *rel = calloc(n * n + 1, 1); /* 0 disjoint, 1 only {} shared, 2 may overlap */
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n; b++) {
+            json_t *x = json_array_get(seen, a), *y = json_array_get(seen, b);
+            char r = js_disjoint(j, x, y, 0) ? 0 : js_overlap_only_empty(j, x, y) ? 1 : 2;
+            rel[a * n + b] = rel[b * n + a] = r;
+        }
+    json_decref(seen);
+    json_t *out = json_array();
+    int rc = 0;
+    for (size_t a = 0; a < n && !rc; a++) {
+        json_t *cur = json_incref(json_array_get(*list, a));
+        int only_empty = 0;
+        for (size_t b = 0; b < n && cur; b++) {
+            if (rel[a * n + b] == 1) only_empty = 1;
+            if (rel[a * n + b] != 2) continue;
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", b);
+            mlcc_strbuf cp = STRBUF_INIT;
+            child_ptr(&cp, ptr, "oneOf", idx);
+            /* leniently: an exclusion that is a subset of the exact one still never accepts a
+             * value matching both branches */
+            int was = j->lenient_not;
+            j->lenient_not = 1;
+            j->lenient_dropped = 0;
+            json_t *next = js_negate(j, cur, json_array_get(*list, b), cp.data);
+            j->lenient_not = was;
+            if (json_is_false(next) && j->lenient_dropped) { /* nothing left of the branch */
+                json_decref(next);
+                next = NULL;
+                mlcc_set_error("%s", j->lenient_why);
+            }
+            sb_free(&cp);
+            json_decref(cur);
+            cur = next;
+            if (!cur) {
+                char what[64];
+                snprintf(what, sizeof what, "%zu and %zu", a < b ? a : b, a < b ? b : a);
+                rc = mlcc_prefix_error("oneOf: branches %s may both match a value, and excluding one from the other failed", what);
+            }
+        }
+        if (cur && only_empty) {
+            json_t *one = json_pack("{s:i}", "minProperties", 1);
+            int err = 0;
+            json_t *m = js_merge(j, cur, one, ptr, &err);
+            json_decref(one);
+            json_decref(cur);
+            cur = m;
+            if (!m) rc = -1;
+        }
+        if (cur) json_array_append_new(out, cur);
+    }
+    free(rel);
+    if (rc) {
+        json_decref(out);
+        return -1;
+    }
+    json_decref(*list);
+    *list = out;
+    return 0;
+}
+
 static int gen_alternatives(jsg *j, json_t *list, const char *kw, const char *ptr, mlcc_strbuf *out) {
     if (!json_is_array(list) || !json_array_size(list)) return js_err(ptr, "'%s' is not a non-empty array", kw);
     mlcc_strbuf body = STRBUF_INIT, cp = STRBUF_INIT;
     size_t i;
     json_t *x;
     int rc = 0;
+    json_incref(list);
+    int nok = 0;
     json_array_foreach(list, i, x) {
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
         child_ptr(&cp, ptr, kw, idx);
-        if (i) sb_append(&body, " | ");
-        if ((rc = gen(j, x, cp.data, &body))) break;
+        size_t mark = body.len;
+        if (nok) sb_append(&body, " | ");
+        j->unsat = 0;
+        if ((rc = gen(j, x, cp.data, &body))) {
+            if (!j->unsat) break;
+            rc = 0; /* a branch that allows no value is left out */
+            body.len = mark;
+            if (body.data) body.data[mark] = 0;
+            continue;
+        }
+        nok++;
     }
+    j->unsat = 0;
+    if (!rc && !nok) rc = js_unsat(j, ptr, "no branch of anyOf/oneOf allows a value");
     if (!rc) rule_of(j, body.data, out);
+    json_decref(list);
     sb_free(&body);
     sb_free(&cp);
     return rc;
@@ -1208,23 +1539,116 @@ static int has_constraints(json_t *s) {
     return 0;
 }
 
+/* enum and const: the values that the schema's simple keywords allow (the others, e.g. allOf or
+ * propertyNames beside a const, are not checked: the value is the only candidate, so the schema
+ * either allows it or allows nothing). */
+static int gen_values(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
+    if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
+    mlcc_strbuf body = STRBUF_INIT;
+    size_t i, n = cn ? 1 : json_array_size(en);
+    int alts = 0;
+    for (i = 0; i < n; i++) {
+        json_t *x = cn ? cn : json_array_get(en, i);
+        if (!js_value_ok(s, x)) continue;
+        if (alts++) sb_append(&body, " | ");
+        json_value_gbnf(&body, x, ws(j));
+    }
+    if (!alts) {
+        sb_free(&body);
+        return js_unsat(j, ptr, "no value of enum/const is allowed by the schema");
+    }
+    rule_of(j, body.data, out);
+    sb_free(&body);
+    return 0;
+}
+
+/* Draft 4-7 forms and dependencies in terms of the keywords above (a new reference, or NULL
+ * with *err when something is wrong; s itself when there is nothing to do):
+ *   items [A, B] + additionalItems C  -> prefixItems [A, B] + items C (no additionalItems: any);
+ *   dependencies / dependentRequired {a: [b, c]} -> anyOf [a absent, required a, b, c];
+ *   dependencies / dependentSchemas {a: S}       -> anyOf [a absent, required a and S]. */
+static json_t *legacy_rewrite(jsg *j, json_t *s, const char *ptr, int *err) {
+    json_t *items = json_object_get(s, "items");
+    int tuple = json_is_array(items);
+    json_t *deps[3] = {json_object_get(s, "dependencies"), json_object_get(s, "dependentRequired"),
+                       json_object_get(s, "dependentSchemas")};
+    if (!tuple && !json_object_get(s, "additionalItems") && !deps[0] && !deps[1] && !deps[2]) return json_incref(s);
+    json_t *r = json_copy(s);
+    if (tuple) {
+        json_object_set(r, "prefixItems", items);
+        json_t *more = json_object_get(s, "additionalItems");
+        if (more)
+            json_object_set(r, "items", more);
+        else
+            json_object_del(r, "items");
+    }
+    json_object_del(r, "additionalItems"); /* without tuple items it means nothing */
+    json_object_del(r, "dependencies");
+    json_object_del(r, "dependentRequired");
+    json_object_del(r, "dependentSchemas");
+    size_t count = 0;
+    for (int d = 0; d < 3 && r; d++) {
+        if (!deps[d]) continue;
+        if (!json_is_object(deps[d])) {
+            *err = js_err(ptr, "%s", "'dependencies' is not an object");
+            json_decref(r);
+            return NULL;
+        }
+        const char *name;
+        json_t *v;
+        json_object_foreach(deps[d], name, v) {
+            if (++count > 6) {
+                *err = js_err(ptr, "%s", "more than 6 dependencies are not supported");
+                json_decref(r);
+                return NULL;
+            }
+            json_t *present;
+            if (json_is_array(v)) {
+                present = json_pack("{s:[s]}", "required", name);
+                json_array_extend(json_object_get(present, "required"), v);
+            } else
+                present = json_pack("{s:[{s:[s]}, O]}", "allOf", "required", name, v);
+            json_t *cond = json_pack("{s:[{s:{s:b}}, o]}", "anyOf", "properties", name, 0, present);
+            json_t *m = js_merge(j, r, cond, ptr, err);
+            json_decref(cond);
+            json_decref(r);
+            r = m;
+            if (!r) return NULL;
+        }
+    }
+    return r;
+}
+
 static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    if (json_object_get(s, "const")) return gen_values(j, s, ptr, out);
+    {
+        int err = 0;
+        json_t *r = legacy_rewrite(j, s, ptr, &err);
+        if (!r) return -1;
+        if (r != s) {
+            int rc = gen(j, r, ptr, out);
+            json_decref(r);
+            return rc;
+        }
+        json_decref(r);
+    }
     if (check_keywords(s, ptr)) return -1;
     json_t *notv = json_object_get(s, "not");
     if (notv) {
-        json_t *inner = json_is_object(notv) ? json_object_get(notv, "not") : NULL;
-        if (!inner || json_object_size(notv) != 1) return js_err(ptr, "unsupported keyword '%s' (only not-not is)", "not");
-        /* not(not(X)) = X: merge X in */
         json_t *rest = json_copy(s);
         json_object_del(rest, "not");
         mlcc_strbuf cp = STRBUF_INIT;
-        child_ptr(&cp, ptr, "not", "not");
-        int err = 0;
-        json_t *m = merge(j, rest, inner, cp.data, &err);
+        child_ptr(&cp, ptr, "not", NULL);
+        int was = j->lenient_not;
+        if (json_is_true(json_object_get(s, JS_LENIENT))) j->lenient_not = 1;
+        json_object_del(rest, JS_LENIENT);
+        json_t *m = js_negate(j, rest, notv, cp.data);
+        j->lenient_not = was;
         json_decref(rest);
+        sb_free(&cp);
         int rc = m ? gen(j, m, ptr, out) : -1;
         json_decref(m);
-        sb_free(&cp);
         return rc;
     }
     json_t *all = json_object_get(s, "allOf");
@@ -1240,7 +1664,7 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
             char idx[24];
             snprintf(idx, sizeof idx, "%zu", i);
             child_ptr(&cp, ptr, "allOf", idx);
-            json_t *m = merge(j, acc, x, cp.data, &err);
+            json_t *m = js_merge(j, acc, x, cp.data, &err);
             json_decref(acc);
             acc = m;
             if (!acc) break;
@@ -1258,9 +1682,9 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         if (has_constraints(s) || json_object_get(s, "anyOf") || json_object_get(s, "oneOf")) {
             json_t *rest = json_copy(s);
             json_object_del(rest, "$ref");
-            json_t *t = resolve_pointer(j, target, ptr);
+            json_t *t = js_resolve_pointer(j, target, ptr);
             int err = 0;
-            json_t *m = t ? merge(j, t, rest, ptr, &err) : NULL;
+            json_t *m = t ? js_merge(j, t, rest, ptr, &err) : NULL;
             json_decref(rest);
             int rc = m ? gen(j, m, ptr, out) : -1;
             json_decref(m);
@@ -1269,17 +1693,19 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         int inserted;
         mlcc_strmap_entry *e = strmap_upsert(&j->by_ref, target, strlen(target), &inserted);
         if (!inserted) {
+            if (e->value.i < 0) return js_unsat(j, ptr, "the schema $ref names allows no value");
             sb_printf(out, "ref%d", (int)e->value.i);
             return 0;
         }
         int id = j->counter++;
         e->value.i = id;
-        json_t *t = resolve_pointer(j, target, ptr);
+        json_t *t = js_resolve_pointer(j, target, ptr);
         if (!t) return -1;
         mlcc_strbuf body = STRBUF_INIT;
         const char *tp = target + 1;
         int rc = gen(j, t, tp, &body);
         if (!rc) sb_printf(&j->rules, "ref%d ::= %s\n", id, body.data);
+        if (rc && j->unsat) strmap_upsert(&j->by_ref, target, strlen(target), &inserted)->value.i = -1;
         sb_free(&body);
         if (!rc) sb_printf(out, "ref%d", id);
         return rc;
@@ -1291,46 +1717,36 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         kw = "oneOf";
     }
     if (alts) {
-        if (!has_constraints(s)) return gen_alternatives(j, alts, kw, ptr, out);
-        /* the other keywords apply to every branch */
+        if (!json_is_array(alts) || !json_array_size(alts)) return js_err(ptr, "'%s' is not a non-empty array", kw);
         json_t *rest = json_copy(s);
-        json_object_del(rest, "anyOf");
-        json_object_del(rest, "oneOf");
-        json_t *wrap = json_object();
-        json_object_set(wrap, kw, alts);
-        int err = 0;
-        json_t *m = merge(j, rest, wrap, ptr, &err);
+        json_object_del(rest, kw);
+        int others = has_constraints(rest) || json_object_get(rest, "oneOf");
+        json_t *branches = json_incref(alts);
+        if (!strcmp(kw, "oneOf") && one_of_exclusive(j, &branches, others ? rest : NULL, ptr)) {
+            json_decref(branches);
+            json_decref(rest);
+            return -1;
+        }
+        int rc;
+        if (!others)
+            rc = gen_alternatives(j, branches, kw, ptr, out);
+        else { /* the other keywords apply to every branch */
+            json_t *wrap = json_pack("{s:O}", "anyOf", branches);
+            int err = 0;
+            json_t *m = js_merge(j, rest, wrap, ptr, &err);
+            json_decref(wrap);
+            rc = m ? gen(j, m, ptr, out) : -1;
+            json_decref(m);
+        }
+        json_decref(branches);
         json_decref(rest);
-        json_decref(wrap);
-        int rc = m ? gen(j, m, ptr, out) : -1;
-        json_decref(m);
         return rc;
     }
-    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
-    if (cn || en) {
-        if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
-        /* values are written as they are (they satisfy the other keywords, or the schema is
-         * unsatisfiable anyway) */
-        mlcc_strbuf body = STRBUF_INIT;
-        if (cn)
-            json_value_gbnf(&body, cn, ws(j));
-        else {
-            size_t i;
-            json_t *x;
-            json_array_foreach(en, i, x) {
-                if (i) sb_append(&body, " | ");
-                json_value_gbnf(&body, x, ws(j));
-            }
-            if (!json_array_size(en)) sb_append(&body, "[^\\x00-\\U0010FFFF]");
-        }
-        rule_of(j, body.data, out);
-        sb_free(&body);
-        return 0;
-    }
+    if (json_object_get(s, "enum")) return gen_values(j, s, ptr, out);
     json_t *type = json_object_get(s, "type");
     if (json_is_string(type)) return gen_type(j, s, json_string_value(type), ptr, out);
     if (json_is_array(type)) {
-        if (!json_array_size(type)) return js_err(ptr, "%s", "'type' is an empty list");
+        if (!json_array_size(type)) return js_unsat(j, ptr, "'type' is an empty list");
         mlcc_strbuf body = STRBUF_INIT;
         size_t i;
         json_t *x;
@@ -1362,7 +1778,8 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         return gen_array(j, s, ptr, out);
     if (has_key(s, "minLength") || has_key(s, "maxLength") || has_key(s, "pattern") || has_key(s, "format"))
         return gen_string(j, s, ptr, out);
-    if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum"))
+    if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum") ||
+        has_key(s, "multipleOf"))
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;
@@ -1373,7 +1790,7 @@ static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         sb_append(out, "jvalue");
         return 0;
     }
-    if (json_is_false(s)) return js_err(ptr, "%s", "the schema false allows no value");
+    if (json_is_false(s)) return js_unsat(j, ptr, "the schema false allows no value");
     if (!json_is_object(s)) return js_err(ptr, "%s", "a schema must be an object or a boolean");
     if (++j->depth > 200) return js_err(ptr, "%s", "schemas nest too deeply");
     int rc = gen_object_schema(j, s, ptr, out);

@@ -35,6 +35,7 @@ typedef struct walk_bufs {
 
 struct gram_cache {
     const mlcc_grammar_vocab *v;
+    uint64_t serial; /* v's: the same address may later hold another vocabulary */
     /* element position -> the position cache keys use. A frame in O_k of a chain
      * O_k ::= x O_(k-1) | "" with k above the longest token (x non-empty) behaves for one
      * token exactly as the same frame in O_cap, cap = longest token + 1 (the token ends before
@@ -152,10 +153,11 @@ static gram_cache *cache_for(mlcc_grammar *g, const mlcc_grammar_vocab *v) {
     pthread_mutex_lock(&g->cache_lock);
     gram_cache *c = NULL;
     for (size_t i = 0; i < g->caches.len; i++)
-        if (g->caches.data[i]->v == v) c = g->caches.data[i];
+        if (g->caches.data[i]->v == v && g->caches.data[i]->serial == v->serial) c = g->caches.data[i];
     if (!c) {
         c = mlcc_xcalloc(1, sizeof *c);
         c->v = v;
+        c->serial = v->serial;
         pda_pool_init(&c->pool, g);
         u64map_init(&c->by_key);
         bufs_init(&c->bufs, v);
@@ -481,8 +483,17 @@ void mlcc_grammar_apply_bitmask(float *logits, int nlogits, const uint32_t *mask
     int n = nlogits < vocab_size ? nlogits : vocab_size;
     for (int w = 0; w * 32 < n; w++) {
         uint32_t bits = mask[w];
-        if (bits == 0xFFFFFFFFu && w * 32 + 32 <= n) continue; /* the common all-allowed word */
-        for (int i = w * 32; i < w * 32 + 32 && i < n; i++)
+        int base = w * 32;
+        if (base + 32 <= n) {
+            if (bits == 0xFFFFFFFFu) continue; /* all allowed (free text) */
+            if (bits == 0) { /* none allowed: the common word under JSON grammars */
+                for (int i = 0; i < 32; i++) logits[base + i] = -INFINITY;
+                continue;
+            }
+            for (uint32_t off = ~bits; off; off &= off - 1) logits[base + __builtin_ctz(off)] = -INFINITY;
+            continue;
+        }
+        for (int i = base; i < n; i++)
             if (!((bits >> (i & 31)) & 1)) logits[i] = -INFINITY;
     }
     for (int i = n; i < nlogits; i++) logits[i] = -INFINITY;

@@ -98,9 +98,14 @@ static void class_escape(int c, ranges *v) {
         add_range(&t, '_', '_');
         add_range(&t, 'a', 'z');
         break;
-    default: /* s S: ECMAScript white space and line terminators */
+    default:
+        /* s: white space in both ECMAScript and Python (the validators schemas meet use one or
+         * the other); S: neither's white space (ECMAScript adds U+FEFF, Python U+1C-1F and
+         * U+85) */
         add_range(&t, 9, 13);
+        if (c == 'S') add_range(&t, 0x1C, 0x1F);
         add_range(&t, ' ', ' ');
+        if (c == 'S') add_range(&t, 0x85, 0x85);
         add_range(&t, 0xA0, 0xA0);
         add_range(&t, 0x1680, 0x1680);
         add_range(&t, 0x2000, 0x200A);
@@ -108,7 +113,7 @@ static void class_escape(int c, ranges *v) {
         add_range(&t, 0x202F, 0x202F);
         add_range(&t, 0x205F, 0x205F);
         add_range(&t, 0x3000, 0x3000);
-        add_range(&t, 0xFEFF, 0xFEFF);
+        if (c == 'S') add_range(&t, 0xFEFF, 0xFEFF);
     }
     if (c >= 'A' && c <= 'Z') negate(&t);
     for (size_t i = 0; i < t.len; i++) vec_push(v, t.data[i]);

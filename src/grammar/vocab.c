@@ -167,6 +167,7 @@ mlcc_grammar_vocab *mlcc_grammar_vocab_new(mlcc_tokenizer *tok, int vocab_size, 
     else if (mlcc_tokenizer_token_to_id(tok, "\xC4\xA0") >= 0 || mlcc_tokenizer_token_to_id(tok, "\xC4\x8A") >= 0)
         st = STYLE_BYTELEVEL;
     mlcc_grammar_vocab *v = mlcc_xcalloc(1, sizeof *v);
+    v->serial = vocab_next_serial();
     v->vocab_size = vocab_size;
     v->off = mlcc_xmalloc(sizeof(uint32_t) * ((size_t)vocab_size + 1));
     mlcc_strbuf all = STRBUF_INIT;
@@ -192,6 +193,7 @@ mlcc_grammar_vocab *mlcc_grammar_vocab_new(mlcc_tokenizer *tok, int vocab_size, 
 
 mlcc_grammar_vocab *mlcc_grammar_vocab_from_bytes(const char *const *tokens, const size_t *lens, int n, const int32_t *stop_ids, int nstop) {
     mlcc_grammar_vocab *v = mlcc_xcalloc(1, sizeof *v);
+    v->serial = vocab_next_serial();
     v->vocab_size = n;
     v->off = mlcc_xmalloc(sizeof(uint32_t) * ((size_t)n + 1));
     mlcc_strbuf all = STRBUF_INIT;
@@ -236,4 +238,9 @@ int vocab_is_stop(const mlcc_grammar_vocab *v, int32_t id) {
     for (int i = 0; i < v->nstop; i++)
         if (v->stop[i] == id) return 1;
     return 0;
+}
+
+uint64_t vocab_next_serial(void) {
+    static uint64_t next = 0;
+    return __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
 }

@@ -25,7 +25,13 @@ struct mlcc_grammar_vocab {
     MLCC_VEC(vocab_trie_node) trie; /* node 0: the root (empty prefix) */
     int32_t *stop;
     int nstop;
+    /* unique per vocabulary made in this process: a grammar's mask cache names its vocabulary
+     * by pointer and serial, so a vocabulary freed and another made at the same address do not
+     * share a cache */
+    uint64_t serial;
 };
+
+uint64_t vocab_next_serial(void);
 
 int vocab_is_stop(const mlcc_grammar_vocab *v, int32_t id);
 

@@ -14,6 +14,7 @@
  * the JSON grammars (grammar.h's mlcc_grammar_options). */
 #include "serve/structured.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +71,37 @@ static int parse_grammar_options(json_t *root, mlcc_grammar_options *opt, serve_
     return 0;
 }
 
+/* The server's compiled grammars, by source (a request repeating a schema skips compiling and
+ * shares the mask cache): one for the process, made on first use. */
+#define GRAMMAR_CACHE_CAPACITY 64
+static mlcc_grammar_cache *grammar_cache;
+static pthread_once_t grammar_cache_once = PTHREAD_ONCE_INIT;
+
+static void make_grammar_cache(void) {
+    grammar_cache = mlcc_grammar_cache_new(GRAMMAR_CACHE_CAPACITY);
+}
+
+static mlcc_grammar *cached_grammar(mlcc_grammar_kind kind, const char *text, size_t len, const mlcc_grammar_options *opt,
+                                    const char *what) {
+    pthread_once(&grammar_cache_once, make_grammar_cache);
+    return mlcc_grammar_cache_get(grammar_cache, kind, text, len, opt, what);
+}
+
+void serve_structured_cache_stats(uint64_t *hits, uint64_t *misses, int *entries) {
+    pthread_once(&grammar_cache_once, make_grammar_cache);
+    mlcc_grammar_cache_stats(grammar_cache, hits, misses, entries);
+}
+
+static mlcc_grammar *json_object_grammar(const mlcc_grammar_options *opt) {
+    static const char any_object[] = "{\"type\":\"object\"}";
+    return cached_grammar(MLCC_GRAMMAR_JSON_SCHEMA, any_object, sizeof any_object - 1, opt, NULL);
+}
+
 /* Compiles schema (a JSON value) with opt; a failure is a 400 on param. */
 static mlcc_grammar *compile_schema(json_t *schema, const mlcc_grammar_options *opt, const char *param,
                                     serve_error *err) {
     char *text = json_dumps(schema, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    mlcc_grammar *g = text ? mlcc_grammar_from_json_schema(text, strlen(text), opt) : NULL;
+    mlcc_grammar *g = text ? cached_grammar(MLCC_GRAMMAR_JSON_SCHEMA, text, strlen(text), opt, NULL) : NULL;
     free(text);
     if (!g) BAD(err, param, "Invalid schema for '%s': %s", param, mlcc_last_error());
     return g;
@@ -90,7 +117,7 @@ static int parse_response_format(json_t *root, const mlcc_grammar_options *base,
     mlcc_grammar_options opt = *base;
     if (strcmp(t, "text") == 0) return 0;
     if (strcmp(t, "json_object") == 0) {
-        r->grammar = mlcc_grammar_json_any(&opt, 1);
+        r->grammar = json_object_grammar(&opt);
         if (!r->grammar) return BAD(err, "response_format", "The JSON grammar failed to build: %s", mlcc_last_error());
         return 0;
     }
@@ -107,7 +134,7 @@ static int parse_response_format(json_t *root, const mlcc_grammar_options *base,
     opt.strict_properties = json_is_true(strict);
     json_t *schema = field(js, "schema");
     if (!schema) { /* OpenAI: no schema means any JSON object */
-        r->grammar = mlcc_grammar_json_any(&opt, 1);
+        r->grammar = json_object_grammar(&opt);
         if (!r->grammar) return BAD(err, "response_format", "The JSON grammar failed to build: %s", mlcc_last_error());
         return 0;
     }
@@ -128,8 +155,8 @@ static int parse_mlcc_grammar(json_t *root, serve_request *r, serve_error *err) 
     const char *t = json_string_value(type);
     const char *text = json_string_value(value);
     size_t len = json_string_length(value);
-    if (strcmp(t, "ebnf") == 0) r->grammar = mlcc_grammar_from_ebnf(text, len, "mlcc_grammar.value");
-    else if (strcmp(t, "regex") == 0) r->grammar = mlcc_grammar_from_regex(text, len);
+    if (strcmp(t, "ebnf") == 0) r->grammar = cached_grammar(MLCC_GRAMMAR_EBNF, text, len, NULL, "mlcc_grammar.value");
+    else if (strcmp(t, "regex") == 0) r->grammar = cached_grammar(MLCC_GRAMMAR_REGEX, text, len, NULL, NULL);
     else return BAD(err, "mlcc_grammar.type", "Invalid value: '%.64s'. Supported values are: 'ebnf' and 'regex'.", t);
     if (!r->grammar) return BAD(err, "mlcc_grammar.value", "Invalid %s grammar: %s", t, mlcc_last_error());
     return 0;

@@ -6,6 +6,7 @@
 #define MLCC_SERVE_STRUCTURED_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -21,5 +22,9 @@ int serve_structured_parse(json_t *root, serve_request *r, serve_error *err);
  * text is not a complete call (e.g. it was cut by max_tokens). id_seed makes the call ids
  * unique per choice. */
 json_t *serve_tool_calls_from_text(const char *text, size_t len, const char *id_seed, int index);
+
+/* The grammar cache's counters (requests that found their grammar compiled, those that
+ * compiled it, grammars held). */
+void serve_structured_cache_stats(uint64_t *hits, uint64_t *misses, int *entries);
 
 #endif

@@ -373,9 +373,9 @@ static void test_refusals(mlcc_llm *llm) {
                "tool_choice.function.name", "nope");
     expect_400(llm, "tool_choice", json_string("sometimes"), "tool_choice", "sometimes");
     expect_400(llm, "tools",
-               json_pack("[{s:s,s:{s:s,s:{s:s,s:i}}}]", "type", "function", "function", "name", "f", "parameters", "type",
-                         "object", "multipleOf", 2),
-               "tools[0].function.parameters", "multipleOf");
+               json_pack("[{s:s,s:{s:s,s:{s:s,s:{s:s}}}}]", "type", "function", "function", "name", "f", "parameters", "type",
+                         "object", "propertyNames", "pattern", "^a"),
+               "tools[0].function.parameters", "propertyNames");
     expect_400(llm, "tools", json_pack("[{s:s}]", "type", "retrieval"), "tools[0].type", "function");
     /* tool_choice required without tools */
     json_t *req = request(1, 1, 8), *err;

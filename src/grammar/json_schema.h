@@ -1,0 +1,66 @@
+/* json_schema.h - what the JSON Schema compiler's files share: json_schema.c (schema to
+ * GBNF), json_schema_logic.c (negation, and whether oneOf's branches can overlap). */
+#ifndef MLCC_GRAMMAR_JSON_SCHEMA_H
+#define MLCC_GRAMMAR_JSON_SCHEMA_H
+
+#include <jansson.h>
+
+#include "grammar/gram_internal.h"
+
+/* An internal keyword `not` leaves: the strings listed are not allowed. */
+#define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Another: this schema's `not` is built leniently (see lenient_not). */
+#define JS_LENIENT "$mlcc_lenient_not"
+
+typedef struct jsg {
+    json_t *root;
+    mlcc_grammar_options opt;
+    mlcc_strbuf rules;
+    mlcc_strmap by_body; /* body -> rule number */
+    mlcc_strmap by_ref;  /* JSON pointer -> rule number (-1: its schema allows no value) */
+    int counter;
+    int depth;
+    /* the last error says the schema allows no value (not that it is unsupported): an anyOf
+     * branch, an optional property or optional items can then be left out */
+    int unsat;
+    int merge_depth;
+    int negations; /* work bound for `not` (each negation may split a schema in several) */
+    /* building `not` for oneOf's exclusions: a keyword whose complement is not built drops
+     * its part of the complement (a subset of the valid values) instead of failing */
+    int lenient_not;
+    int lenient_dropped;     /* parts dropped so, and why the first was */
+    char lenient_why[300];
+} jsg;
+
+/* The error "JSON schema at 'ptr': fmt" (fmt takes arg as %s); returns -1. */
+int js_err(const char *ptr, const char *fmt, const char *arg);
+/* The same, marking it as "allows no value". */
+int js_unsat(jsg *j, const char *ptr, const char *msg);
+/* The schema a $ref ("#/json/pointer") names, or NULL with an error. */
+json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr);
+/* s with a top-level $ref inlined (one level), as a new reference; NULL with an error. */
+json_t *js_deref(jsg *j, json_t *s, const char *ptr);
+/* allOf [a, b] as one schema (new reference; the schema false when they allow nothing
+ * together), or NULL with *err set. */
+json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err);
+/* Is key a keyword that constrains values (not an annotation, not unknown)? */
+int js_is_constraint(const char *key);
+/* Is it a keyword the compiler reports as unsupported? */
+int js_is_unsupported(const char *key);
+
+/* rest and not n, as a schema without that `not` (new reference), or NULL with an error. */
+json_t *js_negate(jsg *j, json_t *rest, json_t *n, const char *ptr);
+/* 1 when no value can match both a and b (proved from types, const/enum values, numeric
+ * ranges and required/forbidden/disjoint properties); 0 when they may overlap. */
+int js_disjoint(jsg *j, json_t *a, json_t *b, int depth);
+/* 1 when a and b are objects with additionalProperties false and no property name in common:
+ * the empty object is the only value both may match. */
+int js_overlap_only_empty(jsg *j, json_t *a, json_t *b);
+/* Does the pattern (searched, unanchored; PCRE2 standing in for ECMAScript) match text? 1 or
+ * 0; -1 when it does not compile. */
+int js_pattern_search(const char *re, const char *text);
+/* Does v satisfy the simple keywords of s (type, enum, const, string lengths and pattern,
+ * numeric bounds, excluded strings)? Used to drop enum values the rest of a schema rules out. */
+int js_value_ok(json_t *s, json_t *v);
+
+#endif

@@ -1,0 +1,166 @@
+/* test_grammar_schema_logic.c - `not`, oneOf and unsatisfiable parts of JSON Schemas: for each
+ * schema, texts the grammar must accept and texts it must reject (each decided by JSON
+ * Schema's rules, noted beside it), and schemas that must be reported with a message naming
+ * the problem. The matcher reads the text byte by byte (compact grammar, JSON Schema's
+ * meaning of a missing additionalProperties). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar/grammar.h"
+#include "support/error.h"
+#include "test.h"
+
+static const struct {
+    const char *schema, *text;
+    int accept;
+} cases[] = {
+    /* not type: the other types */
+    {"{\"not\":{\"type\":\"string\"}}", "1", 1},
+    {"{\"not\":{\"type\":\"string\"}}", "null", 1},
+    {"{\"not\":{\"type\":\"string\"}}", "\"a\"", 0},
+    {"{\"type\":[\"string\",\"null\"],\"not\":{\"type\":\"null\"}}", "\"x\"", 1},
+    {"{\"type\":[\"string\",\"null\"],\"not\":{\"type\":\"null\"}}", "null", 0},
+    /* not enum/const of strings: any other string (an escape could spell the name: none is written) */
+    {"{\"type\":\"string\",\"not\":{\"enum\":[\"a\",\"ab\"]}}", "\"a\"", 0},
+    {"{\"type\":\"string\",\"not\":{\"enum\":[\"a\",\"ab\"]}}", "\"ab\"", 0},
+    {"{\"type\":\"string\",\"not\":{\"enum\":[\"a\",\"ab\"]}}", "\"abc\"", 1},
+    {"{\"type\":\"string\",\"not\":{\"enum\":[\"a\",\"ab\"]}}", "\"\"", 1},
+    {"{\"type\":\"string\",\"not\":{\"enum\":[\"a\",\"ab\"]}}", "\"b\"", 1},
+    {"{\"type\":\"string\",\"not\":{\"const\":\"\"}}", "\"\"", 0},
+    {"{\"type\":\"string\",\"not\":{\"const\":\"\"}}", "\"q\"", 1},
+    /* not const beside an enum: that value dropped */
+    {"{\"enum\":[1,2,3],\"not\":{\"const\":2}}", "2", 0},
+    {"{\"enum\":[1,2,3],\"not\":{\"const\":2}}", "3", 1},
+    /* not a boolean value; not null */
+    {"{\"type\":[\"boolean\",\"null\"],\"not\":{\"enum\":[true,null]}}", "false", 1},
+    {"{\"type\":[\"boolean\",\"null\"],\"not\":{\"enum\":[true,null]}}", "true", 0},
+    {"{\"type\":[\"boolean\",\"null\"],\"not\":{\"enum\":[true,null]}}", "null", 0},
+    /* not a number value: above or below all of them (a subset) */
+    {"{\"type\":\"integer\",\"not\":{\"enum\":[0,5]}}", "0", 0},
+    {"{\"type\":\"integer\",\"not\":{\"enum\":[0,5]}}", "5", 0},
+    {"{\"type\":\"integer\",\"not\":{\"enum\":[0,5]}}", "6", 1},
+    {"{\"type\":\"integer\",\"not\":{\"enum\":[0,5]}}", "-1", 1},
+    /* not required: the property absent (or not an object) */
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"not\":{\"required\":[\"a\"]}}", "{}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"not\":{\"required\":[\"a\"]}}", "{\"a\":1}", 0},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"a\",\"b\"]}}", "{\"a\":1}", 1},
+    {"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"a\":{},\"b\":{}},\"not\":{\"required\":[\"a\",\"b\"]}}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"a\":{},\"b\":{}},\"not\":{\"required\":[\"a\",\"b\"]}}", "{\"b\":2}", 1},
+    {"{\"not\":{\"required\":[\"a\"]}}", "7", 0}, /* 7 satisfies required (objects only), so not */
+    {"{\"not\":{\"required\":[\"a\"]}}", "{\"b\":7}", 1},
+    /* not properties: that property present with a value its schema rejects */
+    {"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"k\":{\"type\":\"integer\"}},\"not\":{\"properties\":{\"k\":{\"minimum\":10}}}}", "{\"k\":3}", 1},
+    {"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"k\":{\"type\":\"integer\"}},\"not\":{\"properties\":{\"k\":{\"minimum\":10}}}}", "{\"k\":12}", 0},
+    {"{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"k\":{\"type\":\"integer\"}},\"not\":{\"properties\":{\"k\":{\"minimum\":10}}}}", "{}", 0},
+    /* bounds: not minimum is below it, not maxLength is longer */
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3}}", "2", 1},
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3}}", "3", 0},
+    {"{\"type\":\"string\",\"not\":{\"maxLength\":2}}", "\"abc\"", 1},
+    {"{\"type\":\"string\",\"not\":{\"maxLength\":2}}", "\"ab\"", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"not\":{\"maxItems\":1}}", "[1]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"not\":{\"maxItems\":1}}", "[1,2]", 1},
+    /* not anyOf = neither; not allOf = not one of them; not not = itself */
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"maximum\":0},{\"minimum\":10}]}}", "5", 1},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"maximum\":0},{\"minimum\":10}]}}", "0", 0},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"maximum\":0},{\"minimum\":10}]}}", "10", 0},
+    {"{\"type\":\"integer\",\"not\":{\"allOf\":[{\"minimum\":0},{\"maximum\":10}]}}", "11", 1},
+    {"{\"type\":\"integer\",\"not\":{\"allOf\":[{\"minimum\":0},{\"maximum\":10}]}}", "-1", 1},
+    {"{\"type\":\"integer\",\"not\":{\"allOf\":[{\"minimum\":0},{\"maximum\":10}]}}", "4", 0},
+    {"{\"not\":{\"not\":{\"type\":\"boolean\"}}}", "true", 1},
+    {"{\"not\":{\"not\":{\"type\":\"boolean\"}}}", "1", 0},
+    /* not {} (a forbidden property) and not through $ref */
+    {"{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{}},\"y\":{\"type\":\"null\"}}}", "{\"y\":null}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{}},\"y\":{\"type\":\"null\"}}}", "{\"x\":1,\"y\":null}", 0},
+    {"{\"$defs\":{\"s\":{\"type\":\"string\"}},\"not\":{\"$ref\":\"#/$defs/s\"}}", "\"s\"", 0},
+    {"{\"$defs\":{\"s\":{\"type\":\"string\"}},\"not\":{\"$ref\":\"#/$defs/s\"}}", "[]", 1},
+    /* not propertyNames not enum: one of those keys present (fixture 032's form) */
+    {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},\"not\":{\"propertyNames\":{\"not\":{\"enum\":[\"p\",\"q\"]}}}}", "{\"q\":1}", 1},
+    {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"},\"not\":{\"propertyNames\":{\"not\":{\"enum\":[\"p\",\"q\"]}}}}", "{}", 0},
+    /* oneOf with disjoint branches: as anyOf */
+    {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "3", 1},
+    {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "\"3\"", 1},
+    {"{\"oneOf\":[{\"type\":\"integer\",\"maximum\":5},{\"type\":\"integer\",\"minimum\":6}]}", "6", 1},
+    {"{\"type\":\"object\",\"oneOf\":[{\"properties\":{\"k\":{\"const\":\"a\"}},\"required\":[\"k\"]},{\"properties\":{\"k\":{\"const\":\"b\"}},\"required\":[\"k\"]}]}", "{\"k\":\"b\"}", 1},
+    /* overlapping branches made exclusive: exactly one of the names */
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"f\":\"x\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"l\":\"y\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{\"f\":\"x\",\"l\":\"y\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"f\":{\"type\":\"string\"},\"l\":{\"type\":\"string\"}},\"oneOf\":[{\"required\":[\"f\"]},{\"required\":[\"l\"]}]}", "{}", 0},
+    /* an enum value the other branch's pattern rejects: disjoint */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},{\"enum\":[\"any\"]}]}", "\"any\"", 1},
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},{\"enum\":[\"any\"]}]}", "\"12\"", 1},
+    /* closed objects sharing no name: {} matches both, so it is invalid */
+    {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"b\":{}},\"additionalProperties\":false}]}", "{}", 0},
+    {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"b\":{}},\"additionalProperties\":false}]}", "{\"b\":1}", 1},
+    /* unsatisfiable parts: an anyOf branch, an optional property, enum values of the wrong type */
+    {"{\"anyOf\":[{\"type\":\"integer\",\"minimum\":5,\"maximum\":1},{\"type\":\"null\"}]}", "null", 1},
+    {"{\"anyOf\":[{\"type\":\"integer\",\"minimum\":5,\"maximum\":1},{\"type\":\"null\"}]}", "3", 0},
+    {"{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"string\",\"enum\":[1,2]}}}", "{}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"string\",\"enum\":[1,2]}}}", "{\"l\":1}", 0},
+    {"{\"type\":\"string\",\"enum\":[\"a\",1,\"b\"]}", "1", 0},
+    {"{\"type\":\"string\",\"enum\":[\"a\",1,\"b\"]}", "\"b\"", 1},
+    /* a required name that only patternProperties describes takes that schema */
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":[]}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":1}", 0},
+    /* maxProperties with only required named properties counts the extra ones */
+    {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"a\"],\"additionalProperties\":{\"type\":\"integer\"},\"maxProperties\":2}", "{\"a\":1,\"b\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"a\"],\"additionalProperties\":{\"type\":\"integer\"},\"maxProperties\":2}", "{\"a\":1,\"b\":2,\"c\":3}", 0},
+};
+
+static const struct {
+    const char *schema, *error;
+} reported[] = {
+    /* overlapping oneOf branches whose exclusion needs an unsupported `not` */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^a\"},{\"type\":\"string\",\"pattern\":\"b$\"}]}", "oneOf: branches 0 and 1 may both match a value, and excluding one from the other failed"},
+    /* every value matches both branches, so oneOf allows none */
+    {"{\"type\":\"object\",\"oneOf\":[{\"properties\":{\"a\":{}}},{\"properties\":{\"b\":{}}}]}", "allows a value"},
+    /* complements not built */
+    {"{\"type\":\"string\",\"not\":{\"pattern\":\"^a\"}}", "'not' with 'pattern'"},
+    {"{\"type\":\"array\",\"not\":{\"items\":{\"type\":\"string\"}}}", "'not' with 'items'"},
+    {"{\"not\":{\"enum\":[{\"a\":1}]}}", "'not' with an object"},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "property 'docker' may not appear but matches a pattern"},
+    /* nothing allowed at all */
+    {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
+    {"{\"not\":{}}", "allows no value"},
+};
+
+static int accepts(const char *schema, const char *text) {
+    mlcc_grammar_options opt = mlcc_grammar_default_options();
+    opt.strict_properties = 0;
+    mlcc_grammar *g = mlcc_grammar_from_json_schema(schema, strlen(schema), &opt);
+    if (!g) {
+        CHECK_MSG(0, "%s: %s", schema, mlcc_last_error());
+        return -1;
+    }
+    const char *toks[256];
+    char bytes[256];
+    size_t lens[256];
+    for (int i = 0; i < 256; i++) {
+        bytes[i] = (char)i;
+        toks[i] = &bytes[i];
+        lens[i] = 1;
+    }
+    mlcc_grammar_vocab *v = mlcc_grammar_vocab_from_bytes(toks, lens, 256, NULL, 0);
+    mlcc_grammar_matcher *m = mlcc_grammar_matcher_new(g, v);
+    int ok = mlcc_grammar_accept_bytes(m, text, strlen(text)) == 0 && mlcc_grammar_can_terminate(m);
+    mlcc_grammar_matcher_free(m);
+    mlcc_grammar_vocab_free(v);
+    mlcc_grammar_free(g);
+    return ok;
+}
+
+int main(void) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int ok = accepts(cases[i].schema, cases[i].text);
+        if (ok >= 0)
+            CHECK_MSG(ok == cases[i].accept, "%s: %s should be %s", cases[i].schema, cases[i].text,
+                      cases[i].accept ? "accepted" : "rejected");
+    }
+    for (size_t i = 0; i < sizeof reported / sizeof reported[0]; i++) {
+        mlcc_grammar *g = mlcc_grammar_from_json_schema(reported[i].schema, strlen(reported[i].schema), NULL);
+        CHECK_MSG(g == NULL, "%s should be reported", reported[i].schema);
+        if (!g) CHECK_MSG(strstr(mlcc_last_error(), reported[i].error) != NULL, "%s: got '%s', expected '%s'", reported[i].schema, mlcc_last_error(), reported[i].error);
+        mlcc_grammar_free(g);
+    }
+    return test_finish();
+}
