@@ -57,6 +57,7 @@ typedef struct cgen {
     kernel_info *kernel;   /* the kernel being emitted */
     int thread_dependent;  /* inside control flow that differs between threads of a workgroup */
     int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
+    int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
     mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
 } cgen;
 
@@ -104,6 +105,10 @@ static const char *ctype(cgen *g, mlcc_dtype t) {
         if (t.code == DT_UINT && t.bits == 64) return "uint64_t";
         if (t.code == DT_FLOAT && t.bits == 32) return "float";
         if (t.code == DT_FLOAT && t.bits == 64) return "double";
+        if (t.code == DT_FLOAT && t.bits == 16) {
+            g->uses_f16 = 1;
+            return "float16_t";
+        }
         fail(g, "type not supported on Vulkan yet: ", dtype_str(t, tb));
         return "float";
     }
@@ -126,6 +131,13 @@ static void line(cgen *g) {
 
 static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
     int f64 = t.bits == 64;
+    if (g->device && t.bits == 16) { /* GLSL has no float16 literal suffix: a constructor */
+        sb_append(g->out, "float16_t(");
+        emit_float_const(g, v, DT_F32);
+        sb_append_char(g->out, ')');
+        g->uses_f16 = 1;
+        return;
+    }
     if (g->device) {
         if (isinf(v) || isnan(v)) {
             const char *bits = isnan(v) ? "0x7fc00000u" : v < 0 ? "0xff800000u" : "0x7f800000u";
@@ -191,9 +203,9 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
         fail(g, "intrinsic on a non-float type: ", op);
         return;
     }
-    if (e->dtype.bits == 64) {
+    if (e->dtype.bits != 32) {
         /* GLSL has exp, sin, ... for float only: computed in float (rope tables' angles keep
-         * about 1e-7 relative error) */
+         * about 1e-7 relative error; a float16 result is rounded once, at the end) */
         mlcc_expr narrow = *e;
         narrow.dtype = DT_F32;
         mlcc_expr *args[8];
@@ -210,7 +222,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
             args[i] = &casts[i];
         }
         narrow.call.args = args;
-        sb_append(g->out, "double(");
+        sb_append(g->out, e->dtype.bits == 64 ? "double(" : "float16_t(");
         emit_call(g, &narrow);
         sb_append_char(g->out, ')');
         return;
@@ -623,9 +635,23 @@ typedef struct emitter {
 } emitter;
 
 /* GLSL that every kernel starts with: C semantics for what GLSL defines otherwise. */
-static const char glsl_prelude[] =
+static const char glsl_version[] =
     "#version 450\n"
-    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n"
+    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n";
+
+/* For kernels with float16 tensors or values (the device needs storageBuffer16BitAccess and
+ * shaderFloat16; the runtime checks at the first launch): after glsl_version. */
+static const char glsl_f16_extensions[] =
+    "#extension GL_EXT_shader_16bit_storage : require\n"
+    "#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require\n";
+static const char glsl_f16_helpers[] =
+    "float16_t mlcc_min(float16_t a, float16_t b) { return a < b ? a : b; }\n"
+    "float16_t mlcc_max(float16_t a, float16_t b) { return a > b ? a : b; }\n"
+    "float16_t mlcc_mod(float16_t a, float16_t b) { return a - b * trunc(a / b); }\n"
+    "float16_t mlcc_floordiv(float16_t a, float16_t b) { return floor(a / b); }\n"
+    "float16_t mlcc_floormod(float16_t a, float16_t b) { return a - floor(a / b) * b; }\n";
+
+static const char glsl_prelude[] =
     "layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;\n"
     "int64_t mlcc_mod(int64_t a, int64_t b) { return a - (a / b) * b; }\n"
     "int mlcc_mod(int a, int b) { return a - (a / b) * b; }\n"
@@ -687,13 +713,21 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, con
         line(&dg);
     }
     emit_stmt(&dg, s);
-    sb_append(glsl, glsl_prelude);
+    mlcc_strbuf decls = STRBUF_INIT;
+    dg.out = &decls;
     for (size_t i = 0; i < k->buffers.len; i++) {
         mlcc_buffer *b = k->buffers.data[i];
         const char *n = cname(&dg, b, b->name);
-        sb_printf(glsl, "layout(std430, set = 0, binding = %zu) buffer Buf%zu { %s d[]; } %s;\n", i, i,
+        sb_printf(&decls, "layout(std430, set = 0, binding = %zu) buffer Buf%zu { %s d[]; } %s;\n", i, i,
                   ctype(&dg, b->dtype), n);
     }
+    for (size_t i = 0; i < k->scalars.len; i++) ctype(&dg, k->scalars.data[i]->dtype); /* notes float16 */
+    sb_append(glsl, glsl_version);
+    if (dg.uses_f16) sb_append(glsl, glsl_f16_extensions);
+    sb_append(glsl, glsl_prelude);
+    if (dg.uses_f16) sb_append(glsl, glsl_f16_helpers);
+    sb_append(glsl, sb_cstr(&decls));
+    sb_free(&decls);
     sb_append(glsl, "layout(push_constant) uniform Push {\n");
     uint32_t off = 0;
     for (size_t i = 0; i < k->buffers.len; i++, off += 4)

@@ -35,6 +35,13 @@ int mlcc_vulkan_device_count(void);
  * or why there is none. Valid for the process. */
 const char *mlcc_vulkan_status(void);
 
+/* What vulkan:N offers kernels (creates the device; 0 when it does not exist): float16
+ * tensors (shaderFloat16 + storageBuffer16BitAccess; MLCC_VULKAN_NO_F16=1 turns them off), and
+ * the subgroup size with arithmetic (subgroupAdd/Max) in compute shaders (0 when none;
+ * MLCC_VULKAN_NO_SUBGROUP=1 turns it off: reductions then go through shared memory). */
+int mlcc_vulkan_has_float16(int device_id);
+int mlcc_vulkan_subgroup_size(int device_id);
+
 /* The GLSL compiler alone (no device needed): 1 when glslangValidator was found. */
 int mlcc_glsl_compiler_available(void);
 const char *mlcc_glsl_compiler_status(void);
@@ -88,6 +95,8 @@ const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
 int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms);
 /* Every kernel's share, slowest first. */
 void mlcc_vulkan_profile_report(FILE *out);
+/* Forgets what was timed so far (a benchmark times its decode steps alone). */
+void mlcc_vulkan_profile_reset(void);
 
 /* ---- between the two files ---- */
 typedef struct mlcc_vk_device mlcc_vk_device;

@@ -128,6 +128,11 @@ const char *mlcc_vulkan_status(void) {
 
 /* ---- logical devices ---- */
 
+static int getenv_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
 static int pick_memory_types(mlcc_vk_device *d) {
     VkPhysicalDeviceMemoryProperties mp;
     d->fn.vkGetPhysicalDeviceMemoryProperties(d->phys, &mp);
@@ -164,12 +169,30 @@ static int create_device(mlcc_vk_device *d) {
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
                                   .queueCount = 1, .pQueuePriorities = &prio};
-    /* kernels index with 64-bit integers; rope tables are float64 where the device has it */
-    VkPhysicalDeviceFeatures have;
-    global.vkGetPhysicalDeviceFeatures(d->phys, &have);
-    VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.shaderFloat64};
-    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi, .pEnabledFeatures = &features};
+    /* kernels index with 64-bit integers; rope tables are float64 where the device has it;
+     * float16 tensors (q0f16 weights, float16 KV) need 16-bit storage and float16 arithmetic */
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                .pNext = &f16};
+    VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16};
+    global.vkGetPhysicalDeviceFeatures2(d->phys, &have);
+    d->has_f16 = f16.shaderFloat16 && s16.storageBuffer16BitAccess && !getenv_is("MLCC_VULKAN_NO_F16", "1");
+    VkPhysicalDeviceShaderFloat16Int8Features f16_on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                                                        .shaderFloat16 = (VkBool32)d->has_f16};
+    VkPhysicalDevice16BitStorageFeatures s16_on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                   .pNext = &f16_on, .storageBuffer16BitAccess = (VkBool32)d->has_f16};
+    VkPhysicalDeviceFeatures2 features = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16_on,
+                                          .features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.features.shaderFloat64}};
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
+    global.vkGetPhysicalDeviceProperties2(d->phys, &props2);
+    d->subgroup_size = sub.subgroupSize;
+    d->subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                             (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                             (sub.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+                             !getenv_is("MLCC_VULKAN_NO_SUBGROUP", "1");
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &features, .queueCreateInfoCount = 1,
+                             .pQueueCreateInfos = &qi};
     VkResult r = global.vkCreateDevice(d->phys, &di, NULL, &d->dev);
     if (r != VK_SUCCESS) return mlcc_set_error("vulkan:%d (%s): vkCreateDevice failed (VkResult %d; shaderInt64 missing?)",
                                                d->id, d->props.deviceName, (int)r);
@@ -209,8 +232,9 @@ static int create_device(mlcc_vk_device *d) {
         d->tick_ns = d->props.limits.timestampPeriod;
     }
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
-    LOG_INFO("Found device: vulkan:%d (%s, %s memory)", d->id, d->props.deviceName,
-             d->host_visible ? "host-visible" : "device-local");
+    LOG_INFO("Found device: vulkan:%d (%s, %s memory, float16 %s, subgroups of %u%s)", d->id, d->props.deviceName,
+             d->host_visible ? "host-visible" : "device-local", d->has_f16 ? "yes" : "no", d->subgroup_size,
+             d->subgroup_arithmetic ? " with arithmetic" : "");
     return 0;
 }
 
@@ -232,6 +256,16 @@ mlcc_vk_device *mlcc_vk_get_device(int device_id) {
     }
     pthread_mutex_unlock(&d->lock);
     return rc == 0 ? d : NULL;
+}
+
+int mlcc_vulkan_has_float16(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d ? d->has_f16 : 0;
+}
+
+int mlcc_vulkan_subgroup_size(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d && d->subgroup_arithmetic ? (int)d->subgroup_size : 0;
 }
 
 /* ---- the batch ---- */

@@ -14,7 +14,8 @@
 #define MLCC_VK_INSTANCE_FUNCS(X)                                                             \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)      \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties)       \
-    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures)
+    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures)                  \
+    X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceProperties2)
 #define MLCC_VK_DEVICE_FUNCS(X)                                                                \
     X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkQueueSubmit) X(vkQueueWaitIdle)                 \
     X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) X(vkAllocateMemory)  \
@@ -59,6 +60,9 @@ struct mlcc_vk_device {
     uint32_t queue_family;
     uint32_t memory_type;  /* for buffers */
     int host_visible;      /* memory_type can be mapped (CPU devices, integrated GPUs, ReBAR) */
+    int has_f16;           /* shaderFloat16 and storageBuffer16BitAccess, both enabled */
+    uint32_t subgroup_size;   /* 0 when unknown */
+    int subgroup_arithmetic;  /* subgroupAdd/Max/... in compute shaders */
     uint32_t staging_type; /* host-visible, coherent: for copies when memory_type is not */
     mlcc_vk_api fn;        /* instance + device functions */
     pthread_mutex_t lock;  /* one thread records at a time */

@@ -245,6 +245,11 @@ static vk_kernel *all_kernels;
 
 /* Device lock held. */
 static vk_kernel *kernel_create(mlcc_vk_device *d, const char *glsl, const char *name, int nbuf, uint32_t push_bytes) {
+    if (strstr(glsl, "GL_EXT_shader_16bit_storage") && !d->has_f16) {
+        mlcc_set_error("%s uses float16, but vulkan:%d (%s) lacks shaderFloat16 or storageBuffer16BitAccess", name, d->id,
+                       d->props.deviceName);
+        return NULL;
+    }
     uint32_t *spirv = NULL;
     size_t nbytes = 0;
     if (mlcc_vulkan_compile_glsl(glsl, name, &spirv, &nbytes) != 0) return NULL;
@@ -437,6 +442,16 @@ int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms) 
         }
     pthread_mutex_unlock(&slot_lock);
     return found ? 0 : mlcc_set_error("vulkan: no kernel named %s has run", name);
+}
+
+void mlcc_vulkan_profile_reset(void) {
+    pthread_mutex_lock(&slot_lock);
+    for (vk_kernel *k = all_kernels; k; k = k->next) {
+        pthread_mutex_lock(&k->dev->lock);
+        k->calls = 0, k->total_ns = 0;
+        pthread_mutex_unlock(&k->dev->lock);
+    }
+    pthread_mutex_unlock(&slot_lock);
 }
 
 static int by_time(const void *a, const void *b) {
