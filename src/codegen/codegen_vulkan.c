@@ -29,7 +29,12 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/vec.h"
+#include "schedule/gpu_rules.h"
 #include "transform/lower_tir.h"
+
+/* The host-side intrinsic: the subgroup size of the call's device when it can shuffle within
+ * subgroups (0 otherwise). */
+#define VULKAN_SUBGROUP_SIZE "vulkan.subgroup_size"
 
 static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
                                            "threadIdx.x", "threadIdx.y", "threadIdx.z"};
@@ -43,6 +48,7 @@ typedef struct kernel_info {
     expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
     mlcc_u64map defined; /* loop vars and in-kernel buffers */
     mlcc_u64map seen;    /* buffers/vars already listed */
+    mlcc_u64map stored;  /* buffers it writes (the others are bound readonly) */
     int uses_shared;
 } kernel_info;
 
@@ -58,6 +64,7 @@ typedef struct cgen {
     int thread_dependent;  /* inside control flow that differs between threads of a workgroup */
     int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
     int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
+    int uses_shuffle;      /* the kernel shuffles across a subgroup (GL_KHR_shader_subgroup_shuffle) */
     mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
 } cgen;
 
@@ -191,6 +198,21 @@ static void emit_args(cgen *g, const char *fn, mlcc_expr *const *args, int n) {
 
 static void emit_call(cgen *g, const mlcc_expr *e) {
     const char *op = e->call.op;
+    if (strcmp(op, VULKAN_SUBGROUP_SIZE) == 0 && !g->device) {
+        sb_append(g->out, "mlcc_vk_subgroup_size(device_id)");
+        return;
+    }
+    if (strcmp(op, "cuda.shfl_xor") == 0 && g->device && e->call.nargs == 2) {
+        /* a 32-lane warp's butterfly: within a subgroup of 32 or more lanes (the host launches
+         * such kernels only there, see vulkan_schedule), lane ^ mask stays in the warp */
+        sb_append(g->out, "subgroupShuffleXor(");
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, ", uint(");
+        emit_expr(g, e->call.args[1]);
+        sb_append(g->out, "))");
+        g->uses_shuffle = 1;
+        return;
+    }
     if (!g->device) {
         fail(g, "an intrinsic in host code: ", op);
         return;
@@ -413,7 +435,10 @@ static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
         u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
         if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
         break;
-    case STMT_STORE: note_buffer(k, s->store.buffer); break;
+    case STMT_STORE:
+        note_buffer(k, s->store.buffer);
+        u64map_upsert(&k->stored, (uint64_t)(uintptr_t)s->store.buffer, NULL);
+        break;
     default: break;
     }
     return 1;
@@ -435,6 +460,7 @@ static void kernel_info_free(kernel_info *k) {
     for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
     u64map_free(&k->defined);
     u64map_free(&k->seen);
+    u64map_free(&k->stored);
 }
 
 /* ---- kernel statements ---- */
@@ -634,6 +660,10 @@ typedef struct emitter {
     int failed;
 } emitter;
 
+/* For kernels that shuffle within a subgroup: after glsl_version. */
+static const char glsl_shuffle_extensions[] =
+    "#extension GL_KHR_shader_subgroup_shuffle : require\n";
+
 /* GLSL that every kernel starts with: C semantics for what GLSL defines otherwise. */
 static const char glsl_version[] =
     "#version 450\n"
@@ -718,12 +748,15 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, con
     for (size_t i = 0; i < k->buffers.len; i++) {
         mlcc_buffer *b = k->buffers.data[i];
         const char *n = cname(&dg, b, b->name);
-        sb_printf(&decls, "layout(std430, set = 0, binding = %zu) buffer Buf%zu { %s d[]; } %s;\n", i, i,
-                  ctype(&dg, b->dtype), n);
+        /* readonly where the kernel does not write it: the driver may use its read-only cache */
+        int ro = !u64map_find(&k->stored, (uint64_t)(uintptr_t)b);
+        sb_printf(&decls, "layout(std430, set = 0, binding = %zu) %sbuffer Buf%zu { %s d[]; } %s;\n", i,
+                  ro ? "restrict readonly " : "restrict ", i, ctype(&dg, b->dtype), n);
     }
     for (size_t i = 0; i < k->scalars.len; i++) ctype(&dg, k->scalars.data[i]->dtype); /* notes float16 */
     sb_append(glsl, glsl_version);
     if (dg.uses_f16) sb_append(glsl, glsl_f16_extensions);
+    if (dg.uses_shuffle) sb_append(glsl, glsl_shuffle_extensions);
     sb_append(glsl, glsl_prelude);
     if (dg.uses_f16) sb_append(glsl, glsl_f16_helpers);
     sb_append(glsl, sb_cstr(&decls));
@@ -798,6 +831,7 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     kernel_info k = {0};
     u64map_init(&k.defined);
     u64map_init(&k.seen);
+    u64map_init(&k.stored);
     ir_visitor v = {collect_expr, collect_stmt, &k};
     ir_visit_stmt(&v, s);
     char kname[200];
@@ -882,7 +916,7 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
 /* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
 static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
     int *ok = v->ctx;
-    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
+    if (e->kind == EXPR_LOAD || (e->kind == EXPR_CALL && strcmp(e->call.op, VULKAN_SUBGROUP_SIZE) != 0)) *ok = 0;
     return *ok;
 }
 
@@ -1081,6 +1115,18 @@ static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
     return rc != 0 || g->failed ? -1 : 0;
 }
 
+mlcc_prim_func *vulkan_schedule(const mlcc_prim_func *f) {
+    mlcc_prim_func *portable = gpu_default_schedule_portable(f);
+    mlcc_prim_func *warps = portable && portable != f ? gpu_schedule_attn_decode(f) : NULL;
+    if (!warps) return portable;
+    /* the decode attention's warp schedule (32-lane shuffles) where subgroups have 32 lanes or
+     * more (NVIDIA 32, AMD 64); the portable one elsewhere (lavapipe 8, some Intel 8 or 16) */
+    mlcc_prim_func *out = prim_func_copy(portable);
+    mlcc_expr *size = ir_call(DT_I64, VULKAN_SUBGROUP_SIZE, NULL, 0);
+    out->body = ir_if(ir_ge(size, ir_int(32)), warps->body, portable->body);
+    return out;
+}
+
 /* codegen_c's translation unit for the host kernels, without its closing name list. */
 static int emit_host_kernels(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
     mlcc_prim_func **host = mlcc_xmalloc(sizeof *host * (size_t)(nfuncs > 0 ? nfuncs : 1));
@@ -1111,8 +1157,12 @@ static const char host_prelude[] =
     "                  const uint32_t *elem_bytes, int nbuf, void *push, uint32_t push_bytes);\n"
     "    void *(*alloc)(int device_id, size_t nbytes);\n"
     "    void (*free)(int device_id, void *ptr);\n"
+    "    int (*subgroup_size)(int device_id);\n"
     "} mlcc_vulkan_hooks;\n"
     "const mlcc_vulkan_hooks *mlcc_library_vulkan = 0;\n"
+    "static int mlcc_vk_subgroup_size(int device_id) {\n"
+    "    return mlcc_library_vulkan->subgroup_size ? mlcc_library_vulkan->subgroup_size(device_id) : 0;\n"
+    "}\n"
     "const char mlcc_library_target[] = \"vulkan\";\n\n";
 
 int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *glsl) {

@@ -41,6 +41,9 @@ const char *mlcc_vulkan_status(void);
  * MLCC_VULKAN_NO_SUBGROUP=1 turns it off: reductions then go through shared memory). */
 int mlcc_vulkan_has_float16(int device_id);
 int mlcc_vulkan_subgroup_size(int device_id);
+/* The subgroup size when compute shaders can shuffle within subgroups (subgroupShuffleXor),
+ * else 0 (MLCC_VULKAN_NO_SUBGROUP=1 too). */
+int mlcc_vulkan_shuffle_size(int device_id);
 
 /* The GLSL compiler alone (no device needed): 1 when glslangValidator was found. */
 int mlcc_glsl_compiler_available(void);
@@ -86,6 +89,9 @@ typedef struct mlcc_vulkan_library_hooks {
                   const uint32_t *elem_bytes, int nbuf, void *push, uint32_t push_bytes);
     void *(*alloc)(int device_id, size_t nbytes);
     void (*free)(int device_id, void *ptr);
+    /* the subgroup size when kernels can shuffle within subgroups, else 0 (the host picks
+     * between a kernel's warp and portable schedules by it) */
+    int (*subgroup_size)(int device_id);
 } mlcc_vulkan_library_hooks;
 const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
 

@@ -191,6 +191,9 @@ static int create_device(mlcc_vk_device *d) {
                              (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                              (sub.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
                              !getenv_is("MLCC_VULKAN_NO_SUBGROUP", "1");
+    d->subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                          (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                          !getenv_is("MLCC_VULKAN_NO_SUBGROUP", "1");
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &features, .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi};
     VkResult r = global.vkCreateDevice(d->phys, &di, NULL, &d->dev);
@@ -234,7 +237,7 @@ static int create_device(mlcc_vk_device *d) {
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
     LOG_INFO("Found device: vulkan:%d (%s, %s memory, float16 %s, subgroups of %u%s)", d->id, d->props.deviceName,
              d->host_visible ? "host-visible" : "device-local", d->has_f16 ? "yes" : "no", d->subgroup_size,
-             d->subgroup_arithmetic ? " with arithmetic" : "");
+             d->subgroup_arithmetic ? (d->subgroup_shuffle ? " with arithmetic and shuffles" : " with arithmetic") : "");
     return 0;
 }
 
@@ -266,6 +269,11 @@ int mlcc_vulkan_has_float16(int device_id) {
 int mlcc_vulkan_subgroup_size(int device_id) {
     mlcc_vk_device *d = mlcc_vk_get_device(device_id);
     return d && d->subgroup_arithmetic ? (int)d->subgroup_size : 0;
+}
+
+int mlcc_vulkan_shuffle_size(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d && d->subgroup_shuffle ? (int)d->subgroup_size : 0;
 }
 
 /* ---- the batch ---- */

@@ -63,6 +63,7 @@ struct mlcc_vk_device {
     int has_f16;           /* shaderFloat16 and storageBuffer16BitAccess, both enabled */
     uint32_t subgroup_size;   /* 0 when unknown */
     int subgroup_arithmetic;  /* subgroupAdd/Max/... in compute shaders */
+    int subgroup_shuffle;     /* subgroupShuffleXor in compute shaders */
     uint32_t staging_type; /* host-visible, coherent: for copies when memory_type is not */
     mlcc_vk_api fn;        /* instance + device functions */
     pthread_mutex_t lock;  /* one thread records at a time */

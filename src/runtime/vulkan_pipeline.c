@@ -486,7 +486,7 @@ static void hook_free(int device_id, void *ptr) {
     if (api) api->free((DLDevice){kDLVulkan, device_id}, ptr);
 }
 
-static const mlcc_vulkan_library_hooks hooks = {vk_launch, hook_alloc, hook_free};
+static const mlcc_vulkan_library_hooks hooks = {vk_launch, hook_alloc, hook_free, mlcc_vulkan_shuffle_size};
 
 const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void) {
     return &hooks;

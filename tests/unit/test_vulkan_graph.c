@@ -9,6 +9,8 @@
  * small. Without glslangValidator the test skips; with it but no device it still compiles every
  * kernel's GLSL to SPIR-V, checks the load names the reason, then skips. */
 #include "codegen/build.h"
+#include "codegen/codegen_vulkan.h"
+#include "gen/attention.h"
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "runtime/vulkan.h"
@@ -184,6 +186,40 @@ static void check_unsupported_type(void) {
     free(glsl);
 }
 
+/* The paged decode attention gets both schedules: the warp one (subgroupShuffleXor, for
+ * subgroups of 32+ lanes) and the portable one, chosen by the host per call; every kernel's
+ * GLSL compiles (lavapipe's subgroups are 8 lanes, so only a GPU runs the warp kernels: the
+ * model test's decode does there). float16 KV pages are float16_t buffers. */
+static void check_decode_attention(int kv_bits) {
+    mlcc_attn_config c = {0};
+    c.head_dim = 64, c.num_qo_heads = 8, c.num_kv_heads = 2, c.page_size = 16, c.dtype = DT_F32;
+    if (kv_bits == 16) c.kv_dtype = DT_F16;
+    mlcc_prim_func *f = gen_attn_decode(&c);
+    CHECK_MSG(f != NULL, "gen_attn_decode: %s", mlcc_last_error());
+    mlcc_prim_func *s = f ? vulkan_schedule(f) : NULL;
+    CHECK_MSG(s != NULL, "vulkan_schedule: %s", mlcc_last_error());
+    if (!s) return;
+    mlcc_strbuf src = STRBUF_INIT, glsl = STRBUF_INIT;
+    CHECK_MSG(codegen_vulkan(&s, 1, &src, &glsl) == 0, "codegen_vulkan: %s", mlcc_last_error());
+    CHECK(strstr(sb_cstr(&src), "if ((mlcc_vk_subgroup_size(device_id) >= ") != NULL);
+    CHECK(strstr(sb_cstr(&glsl), "subgroupShuffleXor(") != NULL);
+    CHECK(kv_bits != 16 || strstr(sb_cstr(&glsl), "{ float16_t d[]; }") != NULL);
+    int kernels = 0;
+    for (char *k = (char *)sb_cstr(&glsl); (k = strstr(k, "#version")); k++, kernels++) {
+        char *next = strstr(k + 1, "#version");
+        char save = next ? *next : 0;
+        if (next) *next = '\0';
+        uint32_t *spirv = NULL;
+        size_t nbytes = 0;
+        CHECK_MSG(mlcc_vulkan_compile_glsl(k, "attn_decode", &spirv, &nbytes) == 0, "attn_decode: %s", mlcc_last_error());
+        free(spirv);
+        if (next) *next = save;
+    }
+    CHECK_MSG(kernels == 4, "attn_decode: %d kernels (2 warp + 2 portable expected)", kernels);
+    sb_free(&src);
+    sb_free(&glsl);
+}
+
 int main(void) {
     if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
     int ncases = (int)(sizeof cases / sizeof cases[0]);
@@ -213,6 +249,8 @@ int main(void) {
         free(glsl);
     }
     check_unsupported_type();
+    check_decode_attention(32);
+    check_decode_attention(16);
     if (!mlcc_vulkan_available()) {
         MLCCVM *none = mlcc_build_vm_target(mods[0], NULL, "vulkan");
         CHECK(none == NULL);
