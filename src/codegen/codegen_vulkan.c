@@ -65,6 +65,7 @@ typedef struct cgen {
     int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
     int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
     int uses_shuffle;      /* the kernel shuffles across a subgroup (GL_KHR_shader_subgroup_shuffle) */
+    int uses_subgroup;     /* subgroup reductions under #if MLCC_SUBGROUP_ARITH */
     mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
 } cgen;
 
@@ -592,11 +593,108 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     g->thread_dependent = was;
 }
 
+/* ---- subgroup reductions ----
+ * The cross-thread rule (gpu_reduction.c) ends with a tree in shared memory: log2(T) steps
+ *     for tx in threadIdx.x(T): if tx < half && tx + half < T: red[tx] = red[tx] (+) red[tx + half]
+ * with a barrier after each. Where the device has subgroup arithmetic the runtime compiles the
+ * kernel with MLCC_SUBGROUP_ARITH 1 and the steps become one subgroupAdd/Max/Min/Mul per
+ * subgroup, the subgroups' results combined by one thread: two barriers instead of log2(T). */
+
+/* One step of a tree over shared buffer *red with combiner *kind and this half, or 0. */
+static int tree_step(const mlcc_stmt *s, mlcc_buffer **red, mlcc_expr_kind *kind, int64_t *half, int64_t *threads) {
+    if (!s || s->kind != STMT_FOR || s->for_.kind != FOR_THREAD_BINDING || !s->for_.thread_tag ||
+        strcmp(s->for_.thread_tag, "threadIdx.x") != 0 || !expr_is_int(s->for_.min, 0) || s->for_.extent->kind != EXPR_INT)
+        return 0;
+    const mlcc_stmt *b = s->for_.body;
+    if (!b || b->kind != STMT_IF || b->if_.else_ || !b->if_.then_ || b->if_.then_->kind != STMT_STORE) return 0;
+    const mlcc_stmt *st = b->if_.then_;
+    const mlcc_expr *v = st->store.value, *tx = s->for_.var;
+    if (!is_shared(st->store.buffer) || st->store.nidx != 1 || st->store.indices[0] != tx) return 0;
+    if (v->kind != EXPR_ADD && v->kind != EXPR_MAX && v->kind != EXPR_MIN && v->kind != EXPR_MUL) return 0;
+    const mlcc_expr *a = v->bin.a, *o = v->bin.b;
+    if (a->kind != EXPR_LOAD || o->kind != EXPR_LOAD || a->load.buffer != st->store.buffer ||
+        o->load.buffer != st->store.buffer || a->load.indices[0] != tx)
+        return 0;
+    const mlcc_expr *oi = o->load.indices[0];
+    if (oi->kind != EXPR_ADD || oi->bin.a != tx || oi->bin.b->kind != EXPR_INT) return 0;
+    mlcc_dtype t = st->store.buffer->dtype;
+    if (!((t.code == DT_FLOAT && t.bits == 32) || (t.code == DT_INT && t.bits == 32)) || t.lanes != 1) return 0;
+    *red = st->store.buffer, *kind = v->kind, *half = oi->bin.b->int_value, *threads = s->for_.extent->int_value;
+    return 1;
+}
+
+/* The length of the tree starting at stmts[i] (0 when there is none: a complete run of steps
+ * over one buffer, halves width/2 ... 1, in a kernel whose x workgroup is exactly T). */
+static int tree_length(cgen *g, const mlcc_stmt *s, int i) {
+    mlcc_buffer *red;
+    mlcc_expr_kind kind;
+    int64_t half, threads;
+    if (!tree_step(s->seq.stmts[i], &red, &kind, &half, &threads)) return 0;
+    const expr_vec *ex = &g->kernel->extents[3];
+    if (ex->len != 1 || ex->data[0]->kind != EXPR_INT || ex->data[0]->int_value != threads ||
+        g->kernel->extents[4].len || g->kernel->extents[5].len || g->thread_dependent)
+        return 0;
+    int64_t width = 1;
+    while (width < threads) width *= 2;
+    int n = 0;
+    for (int64_t want = width / 2; want >= 1; want /= 2, n++) {
+        mlcc_buffer *r2;
+        mlcc_expr_kind k2;
+        int64_t h2, t2;
+        if (i + n >= s->seq.n || !tree_step(s->seq.stmts[i + n], &r2, &k2, &h2, &t2) || r2 != red || k2 != kind ||
+            h2 != want || t2 != threads)
+            return 0;
+    }
+    return n;
+}
+
+static void emit_subgroup_tree(cgen *g, const mlcc_stmt *step) {
+    const mlcc_stmt *st = step->for_.body->if_.then_;
+    const char *red = cname(g, st->store.buffer, st->store.buffer->name);
+    mlcc_expr_kind kind = st->store.value->kind;
+    const char *fn = kind == EXPR_ADD ? "subgroupAdd" : kind == EXPR_MAX ? "subgroupMax" : kind == EXPR_MIN ? "subgroupMin" : "subgroupMul";
+    const char *t = ctype(g, st->store.buffer->dtype);
+    sb_printf(g->out, "{ %s mlcc_v = %s(%s[gl_LocalInvocationID.x]);", t, fn, red);
+    line(g);
+    sb_append(g->out, "  memoryBarrierShared(); barrier();");
+    line(g);
+    sb_printf(g->out, "  if (subgroupElect()) %s[gl_SubgroupID] = mlcc_v;", red);
+    line(g);
+    sb_append(g->out, "  memoryBarrierShared(); barrier();");
+    line(g);
+    sb_printf(g->out, "  if (gl_LocalInvocationID.x == 0u) for (uint mlcc_i = 1u; mlcc_i < gl_NumSubgroups; mlcc_i++) %s[0] = ", red);
+    if (kind == EXPR_ADD) sb_printf(g->out, "%s[0] + %s[mlcc_i]; }", red, red);
+    else if (kind == EXPR_MUL) sb_printf(g->out, "%s[0] * %s[mlcc_i]; }", red, red);
+    else sb_printf(g->out, "%s(%s[0], %s[mlcc_i]); }", kind == EXPR_MAX ? "max" : "min", red, red);
+    g->uses_subgroup = 1;
+}
+
 static void emit_seq(cgen *g, const mlcc_stmt *s) {
     for (int i = 0; i < s->seq.n; i++) {
         if (i) line(g);
         if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
             emit_sync(g);
+        int n = g->kernel->uses_shared ? tree_length(g, s, i) : 0;
+        if (n > 0) {
+            /* the last step's barrier (below, before the reader) follows either way */
+            sb_append(g->out, "#if MLCC_SUBGROUP_ARITH");
+            line(g);
+            emit_subgroup_tree(g, s->seq.stmts[i]);
+            line(g);
+            sb_append(g->out, "#else");
+            line(g);
+            for (int k = 0; k < n; k++) {
+                if (k) {
+                    line(g);
+                    emit_sync(g);
+                }
+                emit_stmt(g, s->seq.stmts[i + k]);
+            }
+            line(g);
+            sb_append(g->out, "#endif");
+            i += n - 1;
+            continue;
+        }
         emit_stmt(g, s->seq.stmts[i]);
     }
 }
@@ -663,6 +761,17 @@ typedef struct emitter {
 /* For kernels that shuffle within a subgroup: after glsl_version. */
 static const char glsl_shuffle_extensions[] =
     "#extension GL_KHR_shader_subgroup_shuffle : require\n";
+
+/* For kernels with subgroup reductions: the runtime defines MLCC_SUBGROUP_ARITH 1 (after
+ * #version) where the device has subgroup arithmetic in compute shaders. */
+static const char glsl_subgroup_extensions[] =
+    "#ifndef MLCC_SUBGROUP_ARITH\n"
+    "#define MLCC_SUBGROUP_ARITH 0\n"
+    "#endif\n"
+    "#if MLCC_SUBGROUP_ARITH\n"
+    "#extension GL_KHR_shader_subgroup_basic : require\n"
+    "#extension GL_KHR_shader_subgroup_arithmetic : require\n"
+    "#endif\n";
 
 /* GLSL that every kernel starts with: C semantics for what GLSL defines otherwise. */
 static const char glsl_version[] =
@@ -757,6 +866,7 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, con
     sb_append(glsl, glsl_version);
     if (dg.uses_f16) sb_append(glsl, glsl_f16_extensions);
     if (dg.uses_shuffle) sb_append(glsl, glsl_shuffle_extensions);
+    if (dg.uses_subgroup) sb_append(glsl, glsl_subgroup_extensions);
     sb_append(glsl, glsl_prelude);
     if (dg.uses_f16) sb_append(glsl, glsl_f16_helpers);
     sb_append(glsl, sb_cstr(&decls));

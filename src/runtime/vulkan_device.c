@@ -386,8 +386,11 @@ static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *
         d->fn.vkDestroyBuffer(d->dev, *buf, NULL);
         return mlcc_set_error("vulkan:%d: buffers cannot use memory type %u", d->id, type);
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
-                               .memoryTypeIndex = type};
+    /* each buffer has memory of its own: say so (Vulkan 1.1 dedicated allocation), so the
+     * driver may map it with large pages (NVIDIA) */
+    VkMemoryDedicatedAllocateInfo dedicated = {.sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .buffer = *buf};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &dedicated,
+                               .allocationSize = req.size, .memoryTypeIndex = type};
     r = d->fn.vkAllocateMemory(d->dev, &ai, NULL, mem);
     if (r != VK_SUCCESS) {
         d->fn.vkDestroyBuffer(d->dev, *buf, NULL);

@@ -252,7 +252,20 @@ static vk_kernel *kernel_create(mlcc_vk_device *d, const char *glsl, const char 
     }
     uint32_t *spirv = NULL;
     size_t nbytes = 0;
-    if (mlcc_vulkan_compile_glsl(glsl, name, &spirv, &nbytes) != 0) return NULL;
+    /* subgroup reductions where the device has them (codegen_vulkan: #if MLCC_SUBGROUP_ARITH) */
+    char *variant = NULL;
+    const char *eol = strchr(glsl, '\n');
+    if (d->subgroup_arithmetic && eol && strstr(glsl, "#if MLCC_SUBGROUP_ARITH")) {
+        size_t head = (size_t)(eol + 1 - glsl);
+        const char *def = "#define MLCC_SUBGROUP_ARITH 1\n";
+        variant = mlcc_xmalloc(strlen(glsl) + strlen(def) + 1);
+        memcpy(variant, glsl, head);
+        strcpy(variant + head, def);
+        strcat(variant, glsl + head);
+    }
+    int rc = mlcc_vulkan_compile_glsl(variant ? variant : glsl, name, &spirv, &nbytes);
+    free(variant);
+    if (rc != 0) return NULL;
     if (!d->pipeline_cache_path) open_pipeline_cache(d);
     vk_kernel *k = mlcc_xcalloc(1, sizeof *k);
     k->dev = d;

@@ -7,7 +7,9 @@
  *
  * On CI the device is Mesa's lavapipe (Vulkan on the CPU, scripts/install-deps.sh): sizes stay
  * small. Without glslangValidator the test skips; with it but no device it still compiles every
- * kernel's GLSL to SPIR-V, checks the load names the reason, then skips. */
+ * kernel's GLSL to SPIR-V, checks the load names the reason, then skips. The reductions take
+ * subgroupAdd/Max where the device has subgroup arithmetic (test_vulkan_nosubgroup.sh runs this
+ * again without). */
 #include "codegen/build.h"
 #include "codegen/codegen_vulkan.h"
 #include "gen/attention.h"
@@ -242,6 +244,10 @@ int main(void) {
         /* the GPU rules reached the shaders: shared-memory tiles / cross-workgroup reductions */
         if (glsl && (i == 1 || i == 2))
             CHECK_MSG(strstr(glsl, "shared float") && strstr(glsl, "barrier();"), "%s: no shared memory in its GLSL", cases[i].name);
+        /* the cross-thread reductions: subgroupAdd/Max where the device has them, else the tree */
+        if (glsl && i == 1)
+            CHECK_MSG(strstr(glsl, "#if MLCC_SUBGROUP_ARITH") && strstr(glsl, "subgroupAdd(") && strstr(glsl, "subgroupMax("),
+                      "%s: no subgroup reduction in its GLSL", cases[i].name);
         /* float16 tensors are float16_t storage buffers, with the 16-bit extensions */
         if (glsl && i == F16_CASE)
             CHECK_MSG(strstr(glsl, "float16_t d[]") && strstr(glsl, "GL_EXT_shader_16bit_storage"), "%s: no float16 buffer", cases[i].name);
@@ -281,5 +287,6 @@ int main(void) {
     mlcc_vulkan_stats st = mlcc_vulkan_get_stats();
     printf("vulkan: %ld dispatches in %ld submits, %ld pipelines, %ld shader compiles, %ld SPIR-V cache hits\n",
            st.dispatches, st.submits, st.pipelines, st.shader_compiles, st.spirv_cache_hits);
+    printf("vulkan:0 subgroups: %d lanes with arithmetic (0: the shared-memory trees ran)\n", mlcc_vulkan_subgroup_size(0));
     return test_finish();
 }
