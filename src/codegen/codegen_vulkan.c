@@ -66,6 +66,7 @@ typedef struct cgen {
     int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
     int uses_shuffle;      /* the kernel shuffles across a subgroup (GL_KHR_shader_subgroup_shuffle) */
     int uses_subgroup;     /* subgroup reductions under #if MLCC_SUBGROUP_ARITH */
+    int narrow;            /* emitting an index of a buffer of fewer than 2^31 elements: int64 as int */
     mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
 } cgen;
 
@@ -283,12 +284,51 @@ static int is_global_scope(const mlcc_buffer *b) {
 }
 
 /* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
+static int64_t const_elems(const mlcc_buffer *b);
+
+/* Index arithmetic in 32 bits where the buffer has a constant element count below 2^31: an
+ * in-bounds row-major index and the products and sums that make it stay below the count, and
+ * the access converts to int anyway. 64-bit integer arithmetic (division above all) is several
+ * instructions per operation on GPUs, and the decode GEMVs spend their time on it. */
+static int narrow_index(const mlcc_buffer *b) {
+    int64_t n = const_elems(b);
+    return n >= 0 && n < ((int64_t)1 << 31);
+}
+
 static void emit_access(cgen *g, const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
     const char *name = cname(g, b, b->name);
     if (g->device && is_global_scope(b)) sb_printf(g->out, "%s.d[int(pc.o_%s) + int(", name, name);
     else sb_printf(g->out, "%s[%s", name, g->device ? "int(" : "");
+    int was = g->narrow;
+    g->narrow = g->device && narrow_index(b);
     emit_expr(g, flat_index(b, indices, nidx));
+    g->narrow = was;
     sb_append(g->out, g->device ? ")]" : "]");
+}
+
+/* In a narrowed index, an int64 leaf (variable, load, call, cast) becomes int(...) and an int64
+ * constant that fits an int literal; the arithmetic between them is then in int (the prelude
+ * has int overloads of mlcc_floordiv, mlcc_min, ...). Returns 1 when it emitted e. */
+static int emit_narrow(cgen *g, const mlcc_expr *e) {
+    if (!g->narrow || !(e->dtype.code == DT_INT && e->dtype.bits == 64)) return 0;
+    switch (e->kind) {
+    case EXPR_INT:
+        if (e->int_value < -2147483647LL || e->int_value > 2147483647LL) return 0;
+        sb_printf(g->out, "%s%lld%s", e->int_value < 0 ? "(" : "", (long long)e->int_value, e->int_value < 0 ? ")" : "");
+        return 1;
+    case EXPR_VAR:
+    case EXPR_LOAD:
+    case EXPR_CALL:
+    case EXPR_CAST: {
+        g->narrow = 0;
+        sb_append(g->out, "int(");
+        emit_expr(g, e->kind == EXPR_CAST ? e->un.a : e);
+        sb_append_char(g->out, ')');
+        g->narrow = 1;
+        return 1;
+    }
+    default: return 0; /* arithmetic: emitted as usual, its operands narrowed */
+    }
 }
 
 static void emit_cast(cgen *g, const mlcc_expr *e) {
@@ -318,6 +358,7 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
         fail(g, "vector expressions are not supported yet", "");
         return;
     }
+    if (emit_narrow(g, e)) return;
     switch (e->kind) {
     case EXPR_INT: emit_int_const(g, e); return;
     case EXPR_FLOAT: emit_float_const(g, e->float_value, e->dtype); return;

@@ -143,6 +143,10 @@ static int pick_memory_types(mlcc_vk_device *d) {
         int coherent = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
         if (coherent && staging < 0) staging = (int)i;
     }
+    for (uint32_t i = 0; i < mp.memoryTypeCount; i++)
+        LOG_DEBUG("vulkan:%d: memory type %u: flags 0x%x, heap %u (%.1f GiB%s)", d->id, i, (unsigned)mp.memoryTypes[i].propertyFlags,
+                  mp.memoryTypes[i].heapIndex, mp.memoryHeaps[mp.memoryTypes[i].heapIndex].size / 1073741824.0,
+                  mp.memoryHeaps[mp.memoryTypes[i].heapIndex].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT ? ", device-local" : "");
     if (staging < 0) return mlcc_set_error("vulkan:%d: no host-visible coherent memory type", d->id);
     if (local < 0) local = staging;
     d->memory_type = (uint32_t)local;
