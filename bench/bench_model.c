@@ -139,9 +139,12 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab);
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab);
     mlcc_model_kv kv;
-    /* one token first: a GPU library compiles its kernels (NVRTC, cached) at the first call */
+    /* two tokens first, one call each: a GPU library compiles its kernels (NVRTC or glslang,
+     * cached) at their first call */
     mlcc_model_kv_init(m, &kv);
     t0 = now();
+    if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    /* and one decode step: its kernels (the decode attention) are others than prefill's */
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     double t_first = now() - t0;
     mlcc_model_kv_free(&kv);
