@@ -146,6 +146,13 @@ int main(int argc, char **argv) {
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     /* and one decode step: its kernels (the decode attention) are others than prefill's */
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    if (device && !strncmp(device, "vulkan", 6)) {
+        /* Vulkan compiles each kernel (and each workgroup size) at its first dispatch, not the
+         * whole library at the first call: the prompt's kernels too, before timing */
+        mlcc_model_kv_free(&kv);
+        mlcc_model_kv_init(m, &kv);
+        if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    }
     double t_first = now() - t0;
     mlcc_model_kv_free(&kv);
     mlcc_model_kv_init(m, &kv);
