@@ -286,11 +286,15 @@ static int is_global_scope(const mlcc_buffer *b) {
 /* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
 static int64_t const_elems(const mlcc_buffer *b);
 
-/* Index arithmetic in 32 bits where the buffer has a constant element count below 2^31: an
- * in-bounds row-major index and the products and sums that make it stay below the count, and
- * the access converts to int anyway. 64-bit integer arithmetic (division above all) is several
- * instructions per operation on GPUs, and the decode GEMVs spend their time on it. */
+/* Index arithmetic in 32 bits where the buffer has fewer than 2^31 elements: an in-bounds
+ * row-major index and the products and sums that make it stay below the count, and the access
+ * converts to int anyway. 64-bit integer arithmetic (division above all) is several
+ * instructions per operation on GPUs, and the decode GEMVs spent their time on it. A buffer of
+ * 2-byte or wider elements always qualifies: a kernel binds a whole VkBuffer, which the runtime
+ * checks against maxStorageBufferRange, a uint32_t limit (so below 2^31 such elements); one of
+ * 1-byte elements when its shape is constant and small enough. */
 static int narrow_index(const mlcc_buffer *b) {
+    if (dtype_bytes(b->dtype) >= 2) return 1;
     int64_t n = const_elems(b);
     return n >= 0 && n < ((int64_t)1 << 31);
 }
