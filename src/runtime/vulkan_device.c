@@ -321,6 +321,7 @@ int mlcc_vk_flush_locked(mlcc_vk_device *d) {
     d->fn.vkResetCommandBuffer(d->cmd, 0);
     d->fn.vkResetDescriptorPool(d->dev, d->descriptors, 0);
     d->sets_used = 0;
+    d->arena_used = 0; /* the batch's uploads have been copied */
     mlcc_vk_count_submit();
     return r == VK_SUCCESS ? 0 : mlcc_vk_fail("vkQueueSubmit/vkWaitForFences", r);
 }
@@ -548,15 +549,47 @@ static mlcc_vk_block *live_block(mlcc_vk_device *d, const void *ptr, size_t nbyt
     return b;
 }
 
+/* Host -> device of at most MLCC_VK_UPLOAD_ARENA bytes when device memory is not mappable:
+ * into the upload arena and a copy recorded in the batch, ordered with the kernels around it,
+ * so a model step's small inputs (token ids, page tables) cost no submit. 1 when done, 0 when
+ * the staged path must take it, -1 on error. Lock held. */
+static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const void *host, size_t nbytes) {
+    if (nbytes > MLCC_VK_UPLOAD_ARENA) return 0;
+    if (!d->arena && (make_buffer(d, MLCC_VK_UPLOAD_ARENA, d->staging_type, &d->arena, &d->arena_mem, &d->arena_map) != 0 ||
+                      !d->arena_map))
+        return 0; /* no arena: the staged path */
+    size_t at = (d->arena_used + 15) / 16 * 16;
+    if (at + nbytes > MLCC_VK_UPLOAD_ARENA) { /* full: what is recorded runs, the arena empties */
+        if (mlcc_vk_flush_locked(d) != 0) return -1;
+        at = 0;
+    }
+    memcpy((char *)d->arena_map + at, host, nbytes);
+    VkBufferCopy region = {at, off, nbytes};
+    d->fn.vkCmdCopyBuffer(mlcc_vk_begin(d), d->arena, b->buffer, 1, &region);
+    mlcc_vk_barrier_after(d);
+    d->arena_used = at + nbytes;
+    return 1;
+}
+
 /* host <-> device through a staging buffer (device memory not mappable); lock held, batch
- * flushed. */
+ * flushed. Readbacks reuse one staging buffer (grown to the largest); uploads larger than the
+ * arena (weights) get one of their own. */
 static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *host, size_t nbytes, int to_device) {
     VkBuffer sbuf;
     VkDeviceMemory smem;
     void *map = NULL;
-    if (make_buffer(d, nbytes, d->staging_type, &sbuf, &smem, &map) != 0) return -1;
+    int reuse = !to_device;
+    if (reuse && d->readback_size < nbytes) {
+        if (d->readback) destroy_buffer(d, d->readback, d->readback_mem, d->readback_map);
+        d->readback = VK_NULL_HANDLE, d->readback_size = 0;
+        size_t size = nbytes < (1 << 20) ? (1 << 20) : nbytes;
+        if (make_buffer(d, size, d->staging_type, &d->readback, &d->readback_mem, &d->readback_map) != 0) return -1;
+        d->readback_size = size;
+    }
+    if (reuse) sbuf = d->readback, smem = d->readback_mem, map = d->readback_map;
+    else if (make_buffer(d, nbytes, d->staging_type, &sbuf, &smem, &map) != 0) return -1;
     if (!map) {
-        destroy_buffer(d, sbuf, smem, NULL);
+        if (!reuse) destroy_buffer(d, sbuf, smem, NULL);
         return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
     }
     if (to_device) memcpy(map, host, nbytes);
@@ -566,7 +599,7 @@ static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *ho
     mlcc_vk_barrier_after(d);
     int rc = mlcc_vk_flush_locked(d);
     if (rc == 0 && !to_device) memcpy(host, map, nbytes);
-    destroy_buffer(d, sbuf, smem, map);
+    if (!reuse) destroy_buffer(d, sbuf, smem, map);
     return rc;
 }
 
@@ -593,6 +626,14 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
         mlcc_vk_barrier_after(d);
         rc = 0;
         goto done;
+    }
+    if (db && !db->mapped) {
+        /* an upload through the arena is ordered in the batch: no need to wait for it */
+        int up = arena_upload(d, db, doff, src, nbytes);
+        if (up != 0) {
+            rc = up > 0 ? 0 : -1;
+            goto done;
+        }
     }
     /* the host side: the kernels recorded so far must have run (they may read what is
      * overwritten, or write what is read) */

@@ -79,6 +79,13 @@ struct mlcc_vk_device {
     double tick_ns;
     void *timed[1024]; /* the kernel of each timed dispatch (one per descriptor set) */
     int ntimed;
+    /* staging memory of copies when device memory is not mappable: uploads of up to
+     * MLCC_VK_UPLOAD_ARENA bytes go into the arena and are recorded in the batch (no submit);
+     * readbacks reuse one buffer, grown as needed */
+    VkBuffer arena, readback;
+    VkDeviceMemory arena_mem, readback_mem;
+    void *arena_map, *readback_map;
+    size_t arena_used, readback_size;
     VkPipelineCache pipeline_cache;
     char *pipeline_cache_path;
     /* blocks, sorted by va (vas only grow) */
@@ -88,7 +95,7 @@ struct mlcc_vk_device {
     mlcc_vulkan_mem_stats mem;
 };
 
-enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32 };
+enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32, MLCC_VK_UPLOAD_ARENA = 8 << 20 };
 
 /* For vulkan_pipeline.c, device lock held: the open command buffer (begun if needed), the
  * barrier after a command, and a descriptor set (the batch is submitted when they run out). */
