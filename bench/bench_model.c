@@ -164,6 +164,7 @@ int main(int argc, char **argv) {
         mlcc_vulkan_profile_report(stdout);
         mlcc_vulkan_profile_reset();
     }
+    mlcc_vulkan_stats vk0 = mlcc_vulkan_get_stats();
     t0 = now();
     for (int64_t s = 0; s < decode; s++) {
         int32_t best = 0;
@@ -172,6 +173,11 @@ int main(int argc, char **argv) {
         if (mlcc_model_forward(m, &kv, &best, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     }
     double t_decode = now() - t0;
+    if (device && !strncmp(device, "vulkan", 6) && decode > 0) {
+        mlcc_vulkan_stats vk1 = mlcc_vulkan_get_stats();
+        printf("vulkan decode step: %.1f dispatches, %.1f submits\n", (double)(vk1.dispatches - vk0.dispatches) / (double)decode,
+               (double)(vk1.submits - vk0.submits) / (double)decode);
+    }
     if (profile) {
         printf("decode:\n");
         mlcc_vulkan_profile_report(stdout);

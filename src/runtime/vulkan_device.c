@@ -378,7 +378,10 @@ int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t
     return 0;
 }
 
-static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *buf, VkDeviceMemory *mem, void **mapped) {
+/* A buffer with memory of its own: a staging one (mapped) or a device block (mapped when
+ * device memory is host-visible and MLCC_VULKAN_STAGING is not set). */
+static int make_buffer(mlcc_vk_device *d, size_t size, int staging, VkBuffer *buf, VkDeviceMemory *mem, void **mapped) {
+    uint32_t type = staging ? d->staging_type : d->memory_type;
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
@@ -403,7 +406,7 @@ static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *
     }
     d->fn.vkBindBufferMemory(d->dev, *buf, *mem, 0);
     *mapped = NULL;
-    if (mapped && (type == d->staging_type || d->host_visible) &&
+    if (mapped && (staging || d->host_visible) &&
         d->fn.vkMapMemory(d->dev, *mem, 0, VK_WHOLE_SIZE, 0, mapped) != VK_SUCCESS)
         *mapped = NULL;
     return 0;
@@ -440,7 +443,7 @@ static void *vk_alloc_locked(mlcc_vk_device *d, size_t nbytes) {
         return (void *)(uintptr_t)b->va;
     }
     b = mlcc_xcalloc(1, sizeof *b);
-    if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+    if (make_buffer(d, size, 0, &b->buffer, &b->memory, &b->mapped) != 0) {
         /* give the cache back to the driver and try once more */
         mlcc_vk_flush_locked(d);
         int kept = 0;
@@ -455,7 +458,7 @@ static void *vk_alloc_locked(mlcc_vk_device *d, size_t nbytes) {
             }
         }
         d->nblocks = kept;
-        if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+        if (make_buffer(d, size, 0, &b->buffer, &b->memory, &b->mapped) != 0) {
             free(b);
             return NULL;
         }
@@ -555,7 +558,7 @@ static mlcc_vk_block *live_block(mlcc_vk_device *d, const void *ptr, size_t nbyt
  * the staged path must take it, -1 on error. Lock held. */
 static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const void *host, size_t nbytes) {
     if (nbytes > MLCC_VK_UPLOAD_ARENA) return 0;
-    if (!d->arena && (make_buffer(d, MLCC_VK_UPLOAD_ARENA, d->staging_type, &d->arena, &d->arena_mem, &d->arena_map) != 0 ||
+    if (!d->arena && (make_buffer(d, MLCC_VK_UPLOAD_ARENA, 1, &d->arena, &d->arena_mem, &d->arena_map) != 0 ||
                       !d->arena_map))
         return 0; /* no arena: the staged path */
     size_t at = (d->arena_used + 15) / 16 * 16;
@@ -571,8 +574,9 @@ static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const v
     return 1;
 }
 
-/* host <-> device through a staging buffer (device memory not mappable); lock held, batch
- * flushed. Readbacks reuse one staging buffer (grown to the largest); uploads larger than the
+/* host <-> device through a staging buffer (device memory not mappable); lock held. The copy
+ * is recorded after what the batch holds and the batch submitted once (a step's kernels and
+ * its logits' readback: one submit). Readbacks reuse one staging buffer (grown to the largest); uploads larger than the
  * arena (weights) get one of their own. */
 static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *host, size_t nbytes, int to_device) {
     VkBuffer sbuf;
@@ -583,11 +587,11 @@ static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *ho
         if (d->readback) destroy_buffer(d, d->readback, d->readback_mem, d->readback_map);
         d->readback = VK_NULL_HANDLE, d->readback_size = 0;
         size_t size = nbytes < (1 << 20) ? (1 << 20) : nbytes;
-        if (make_buffer(d, size, d->staging_type, &d->readback, &d->readback_mem, &d->readback_map) != 0) return -1;
+        if (make_buffer(d, size, 1, &d->readback, &d->readback_mem, &d->readback_map) != 0) return -1;
         d->readback_size = size;
     }
     if (reuse) sbuf = d->readback, smem = d->readback_mem, map = d->readback_map;
-    else if (make_buffer(d, nbytes, d->staging_type, &sbuf, &smem, &map) != 0) return -1;
+    else if (make_buffer(d, nbytes, 1, &sbuf, &smem, &map) != 0) return -1;
     if (!map) {
         if (!reuse) destroy_buffer(d, sbuf, smem, NULL);
         return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
@@ -627,20 +631,21 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
         rc = 0;
         goto done;
     }
-    if (db && !db->mapped) {
-        /* an upload through the arena is ordered in the batch: no need to wait for it */
+    if (db) {
+        /* an upload through the arena is ordered in the batch: no need to wait for the kernels
+         * recorded before it (mapped device memory too: writing it directly would) */
         int up = arena_upload(d, db, doff, src, nbytes);
         if (up != 0) {
             rc = up > 0 ? 0 : -1;
             goto done;
         }
     }
-    /* the host side: the kernels recorded so far must have run (they may read what is
-     * overwritten, or write what is read) */
-    if (mlcc_vk_flush_locked(d) != 0) goto done;
     mlcc_vk_block *b = sb ? sb : db;
     size_t off = sb ? so : doff;
     if (b->mapped) {
+        /* the host side: the kernels recorded so far must have run (they may read what is
+         * overwritten, or write what is read) */
+        if (mlcc_vk_flush_locked(d) != 0) goto done;
         if (sb) memcpy(dst, (char *)b->mapped + off, nbytes);
         else memcpy((char *)b->mapped + off, src, nbytes);
         rc = 0;
