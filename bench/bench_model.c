@@ -4,8 +4,10 @@
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_model.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -ljansson -lm -Wl,-rpath,$PWD/build -o build/bench_model
  * run:   MLCC_NUM_THREADS=2 build/bench_model [--model PATH] [--hidden 512 --layers 8
- *        --vocab 32000 --prompt 128 --decode 32 --kv-heads 4 --ffn 5632] [--device cpu|cuda]
- *        [--quantization q4f16_1]
+ *        --vocab 32000 --prompt 128 --decode 32 --kv-heads 4 --ffn 5632] [--device cpu|cuda|vulkan]
+ *        [--quantization q4f16_1] [--save DIR]
+ *        (--save keeps the random model in DIR: a second run takes --model DIR;
+ *        MLCC_VULKAN_PROFILE=1 with a vulkan device prints each kernel's device time)
  *        (heads are hidden / 64; KV heads default to heads / 4, the FFN to 3 x hidden).
  *        TinyLlama-1.1B's layer: --hidden 2048 --kv-heads 4 --ffn 5632 --vocab 32000.
  *        MLCC_DEFAULT_SCHEDULE=0 measures the kernels without the default schedule.
@@ -20,6 +22,7 @@
 
 #include "loader/safetensors.h"
 #include "models/model.h"
+#include "runtime/vulkan.h"
 #include "support/error.h"
 #include "support/file.h"
 
@@ -96,7 +99,7 @@ static char *write_random_llama(int64_t hidden, int64_t layers, int64_t vocab) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *device = NULL, *quant = NULL;
+    const char *model = NULL, *device = NULL, *quant = NULL, *save = NULL;
     int64_t hidden = 512, layers = 8, vocab = 32000, prompt = 128, decode = 32;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
@@ -109,8 +112,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ffn")) opt_ffn = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else if (!strcmp(argv[i], "--quantization")) quant = argv[i + 1];
+        else if (!strcmp(argv[i], "--save")) save = argv[i + 1];
     }
     char *dir = model ? strdup(model) : write_random_llama(hidden, layers, vocab);
+    if (save && !model) { /* keep the random model for another run (another device) */
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mv '%s' '%s'", save, dir, save);
+        if (system(cmd)) fprintf(stderr, "could not move %s to %s\n", dir, save);
+        free(dir);
+        dir = strdup(save);
+        model = save;
+    }
+    int profile = device && !strncmp(device, "vulkan", 6) && getenv("MLCC_VULKAN_PROFILE");
     double t0 = now();
     mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .device = device, .quantization = quant});
     if (!m) {
@@ -126,16 +139,32 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < prompt; i++) ids[i] = (int32_t)((i * 7919) % m->cfg.vocab);
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab);
     mlcc_model_kv kv;
-    /* one token first: a GPU library compiles its kernels (NVRTC, cached) at the first call */
+    /* two tokens first, one call each: a GPU library compiles its kernels (NVRTC or glslang,
+     * cached) at their first call */
     mlcc_model_kv_init(m, &kv);
     t0 = now();
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    /* and one decode step: its kernels (the decode attention) are others than prefill's */
+    if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    if (device && !strncmp(device, "vulkan", 6)) {
+        /* Vulkan compiles each kernel (and each workgroup size) at its first dispatch, not the
+         * whole library at the first call: the prompt's kernels too, before timing */
+        mlcc_model_kv_free(&kv);
+        mlcc_model_kv_init(m, &kv);
+        if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
+    }
     double t_first = now() - t0;
     mlcc_model_kv_free(&kv);
     mlcc_model_kv_init(m, &kv);
     t0 = now();
     if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     double t_prefill = now() - t0;
+    if (profile) {
+        printf("prefill:\n");
+        mlcc_vulkan_profile_report(stdout);
+        mlcc_vulkan_profile_reset();
+    }
+    mlcc_vulkan_stats vk0 = mlcc_vulkan_get_stats();
     t0 = now();
     for (int64_t s = 0; s < decode; s++) {
         int32_t best = 0;
@@ -144,6 +173,15 @@ int main(int argc, char **argv) {
         if (mlcc_model_forward(m, &kv, &best, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     }
     double t_decode = now() - t0;
+    if (device && !strncmp(device, "vulkan", 6) && decode > 0) {
+        mlcc_vulkan_stats vk1 = mlcc_vulkan_get_stats();
+        printf("vulkan decode step: %.1f dispatches, %.1f submits\n", (double)(vk1.dispatches - vk0.dispatches) / (double)decode,
+               (double)(vk1.submits - vk0.submits) / (double)decode);
+    }
+    if (profile) {
+        printf("decode:\n");
+        mlcc_vulkan_profile_report(stdout);
+    }
     printf("device %s; ", device ? device : "cpu");
     printf("model %s: %s, hidden %lld, layers %lld, vocab %lld, %s, weights read per step %.1f MB\n", model ? model : "random",
            m->cfg.model_type, (long long)m->cfg.hidden, (long long)m->cfg.layers, (long long)m->cfg.vocab, m->quant->name,

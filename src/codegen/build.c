@@ -57,7 +57,7 @@ static int lower(const mlcc_ir_module *m, const mlcc_build_options *opt, const c
         for (int i = 0; i < low->nkernels; i++) {
             if (codegen_cuda_is_host_kernel(low->kernels[i])) continue;
             mlcc_prim_func *f = is_cuda(target) ? gpu_default_schedule(low->kernels[i])
-                                                : gpu_default_schedule_portable(low->kernels[i]);
+                                                : vulkan_schedule(low->kernels[i]);
             if (!f) {
                 mlcc_vm_lowered_free(low);
                 return -1;

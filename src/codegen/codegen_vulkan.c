@@ -29,7 +29,12 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/vec.h"
+#include "schedule/gpu_rules.h"
 #include "transform/lower_tir.h"
+
+/* The host-side intrinsic: the subgroup size of the call's device when it can shuffle within
+ * subgroups (0 otherwise). */
+#define VULKAN_SUBGROUP_SIZE "vulkan.subgroup_size"
 
 static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
                                            "threadIdx.x", "threadIdx.y", "threadIdx.z"};
@@ -43,6 +48,7 @@ typedef struct kernel_info {
     expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
     mlcc_u64map defined; /* loop vars and in-kernel buffers */
     mlcc_u64map seen;    /* buffers/vars already listed */
+    mlcc_u64map stored;  /* buffers it writes (the others are bound readonly) */
     int uses_shared;
 } kernel_info;
 
@@ -57,6 +63,10 @@ typedef struct cgen {
     kernel_info *kernel;   /* the kernel being emitted */
     int thread_dependent;  /* inside control flow that differs between threads of a workgroup */
     int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
+    int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
+    int uses_shuffle;      /* the kernel shuffles across a subgroup (GL_KHR_shader_subgroup_shuffle) */
+    int uses_subgroup;     /* subgroup reductions under #if MLCC_SUBGROUP_ARITH */
+    int narrow;            /* emitting an index of a buffer of fewer than 2^31 elements: int64 as int */
     mlcc_strbuf *shared_decls; /* file-scope `shared` arrays of the kernel */
 } cgen;
 
@@ -104,6 +114,10 @@ static const char *ctype(cgen *g, mlcc_dtype t) {
         if (t.code == DT_UINT && t.bits == 64) return "uint64_t";
         if (t.code == DT_FLOAT && t.bits == 32) return "float";
         if (t.code == DT_FLOAT && t.bits == 64) return "double";
+        if (t.code == DT_FLOAT && t.bits == 16) {
+            g->uses_f16 = 1;
+            return "float16_t";
+        }
         fail(g, "type not supported on Vulkan yet: ", dtype_str(t, tb));
         return "float";
     }
@@ -126,6 +140,13 @@ static void line(cgen *g) {
 
 static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
     int f64 = t.bits == 64;
+    if (g->device && t.bits == 16) { /* GLSL has no float16 literal suffix: a constructor */
+        sb_append(g->out, "float16_t(");
+        emit_float_const(g, v, DT_F32);
+        sb_append_char(g->out, ')');
+        g->uses_f16 = 1;
+        return;
+    }
     if (g->device) {
         if (isinf(v) || isnan(v)) {
             const char *bits = isnan(v) ? "0x7fc00000u" : v < 0 ? "0xff800000u" : "0x7f800000u";
@@ -179,6 +200,21 @@ static void emit_args(cgen *g, const char *fn, mlcc_expr *const *args, int n) {
 
 static void emit_call(cgen *g, const mlcc_expr *e) {
     const char *op = e->call.op;
+    if (strcmp(op, VULKAN_SUBGROUP_SIZE) == 0 && !g->device) {
+        sb_append(g->out, "mlcc_vk_subgroup_size(device_id)");
+        return;
+    }
+    if (strcmp(op, "cuda.shfl_xor") == 0 && g->device && e->call.nargs == 2) {
+        /* a 32-lane warp's butterfly: within a subgroup of 32 or more lanes (the host launches
+         * such kernels only there, see vulkan_schedule), lane ^ mask stays in the warp */
+        sb_append(g->out, "subgroupShuffleXor(");
+        emit_expr(g, e->call.args[0]);
+        sb_append(g->out, ", uint(");
+        emit_expr(g, e->call.args[1]);
+        sb_append(g->out, "))");
+        g->uses_shuffle = 1;
+        return;
+    }
     if (!g->device) {
         fail(g, "an intrinsic in host code: ", op);
         return;
@@ -191,9 +227,9 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
         fail(g, "intrinsic on a non-float type: ", op);
         return;
     }
-    if (e->dtype.bits == 64) {
+    if (e->dtype.bits != 32) {
         /* GLSL has exp, sin, ... for float only: computed in float (rope tables' angles keep
-         * about 1e-7 relative error) */
+         * about 1e-7 relative error; a float16 result is rounded once, at the end) */
         mlcc_expr narrow = *e;
         narrow.dtype = DT_F32;
         mlcc_expr *args[8];
@@ -210,7 +246,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
             args[i] = &casts[i];
         }
         narrow.call.args = args;
-        sb_append(g->out, "double(");
+        sb_append(g->out, e->dtype.bits == 64 ? "double(" : "float16_t(");
         emit_call(g, &narrow);
         sb_append_char(g->out, ')');
         return;
@@ -248,12 +284,55 @@ static int is_global_scope(const mlcc_buffer *b) {
 }
 
 /* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
+static int64_t const_elems(const mlcc_buffer *b);
+
+/* Index arithmetic in 32 bits where the buffer has fewer than 2^31 elements: an in-bounds
+ * row-major index and the products and sums that make it stay below the count, and the access
+ * converts to int anyway. 64-bit integer arithmetic (division above all) is several
+ * instructions per operation on GPUs, and the decode GEMVs spent their time on it. A buffer of
+ * 2-byte or wider elements always qualifies: a kernel binds a whole VkBuffer, which the runtime
+ * checks against maxStorageBufferRange, a uint32_t limit (so below 2^31 such elements); one of
+ * 1-byte elements when its shape is constant and small enough. */
+static int narrow_index(const mlcc_buffer *b) {
+    if (dtype_bytes(b->dtype) >= 2) return 1;
+    int64_t n = const_elems(b);
+    return n >= 0 && n < ((int64_t)1 << 31);
+}
+
 static void emit_access(cgen *g, const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
     const char *name = cname(g, b, b->name);
     if (g->device && is_global_scope(b)) sb_printf(g->out, "%s.d[int(pc.o_%s) + int(", name, name);
     else sb_printf(g->out, "%s[%s", name, g->device ? "int(" : "");
+    int was = g->narrow;
+    g->narrow = g->device && narrow_index(b);
     emit_expr(g, flat_index(b, indices, nidx));
+    g->narrow = was;
     sb_append(g->out, g->device ? ")]" : "]");
+}
+
+/* In a narrowed index, an int64 leaf (variable, load, call, cast) becomes int(...) and an int64
+ * constant that fits an int literal; the arithmetic between them is then in int (the prelude
+ * has int overloads of mlcc_floordiv, mlcc_min, ...). Returns 1 when it emitted e. */
+static int emit_narrow(cgen *g, const mlcc_expr *e) {
+    if (!g->narrow || !(e->dtype.code == DT_INT && e->dtype.bits == 64)) return 0;
+    switch (e->kind) {
+    case EXPR_INT:
+        if (e->int_value < -2147483647LL || e->int_value > 2147483647LL) return 0;
+        sb_printf(g->out, "%s%lld%s", e->int_value < 0 ? "(" : "", (long long)e->int_value, e->int_value < 0 ? ")" : "");
+        return 1;
+    case EXPR_VAR:
+    case EXPR_LOAD:
+    case EXPR_CALL:
+    case EXPR_CAST: {
+        g->narrow = 0;
+        sb_append(g->out, "int(");
+        emit_expr(g, e->kind == EXPR_CAST ? e->un.a : e);
+        sb_append_char(g->out, ')');
+        g->narrow = 1;
+        return 1;
+    }
+    default: return 0; /* arithmetic: emitted as usual, its operands narrowed */
+    }
 }
 
 static void emit_cast(cgen *g, const mlcc_expr *e) {
@@ -283,6 +362,7 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
         fail(g, "vector expressions are not supported yet", "");
         return;
     }
+    if (emit_narrow(g, e)) return;
     switch (e->kind) {
     case EXPR_INT: emit_int_const(g, e); return;
     case EXPR_FLOAT: emit_float_const(g, e->float_value, e->dtype); return;
@@ -401,7 +481,10 @@ static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
         u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
         if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
         break;
-    case STMT_STORE: note_buffer(k, s->store.buffer); break;
+    case STMT_STORE:
+        note_buffer(k, s->store.buffer);
+        u64map_upsert(&k->stored, (uint64_t)(uintptr_t)s->store.buffer, NULL);
+        break;
     default: break;
     }
     return 1;
@@ -423,6 +506,7 @@ static void kernel_info_free(kernel_info *k) {
     for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
     u64map_free(&k->defined);
     u64map_free(&k->seen);
+    u64map_free(&k->stored);
 }
 
 /* ---- kernel statements ---- */
@@ -554,11 +638,108 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     g->thread_dependent = was;
 }
 
+/* ---- subgroup reductions ----
+ * The cross-thread rule (gpu_reduction.c) ends with a tree in shared memory: log2(T) steps
+ *     for tx in threadIdx.x(T): if tx < half && tx + half < T: red[tx] = red[tx] (+) red[tx + half]
+ * with a barrier after each. Where the device has subgroup arithmetic the runtime compiles the
+ * kernel with MLCC_SUBGROUP_ARITH 1 and the steps become one subgroupAdd/Max/Min/Mul per
+ * subgroup, the subgroups' results combined by one thread: two barriers instead of log2(T). */
+
+/* One step of a tree over shared buffer *red with combiner *kind and this half, or 0. */
+static int tree_step(const mlcc_stmt *s, mlcc_buffer **red, mlcc_expr_kind *kind, int64_t *half, int64_t *threads) {
+    if (!s || s->kind != STMT_FOR || s->for_.kind != FOR_THREAD_BINDING || !s->for_.thread_tag ||
+        strcmp(s->for_.thread_tag, "threadIdx.x") != 0 || !expr_is_int(s->for_.min, 0) || s->for_.extent->kind != EXPR_INT)
+        return 0;
+    const mlcc_stmt *b = s->for_.body;
+    if (!b || b->kind != STMT_IF || b->if_.else_ || !b->if_.then_ || b->if_.then_->kind != STMT_STORE) return 0;
+    const mlcc_stmt *st = b->if_.then_;
+    const mlcc_expr *v = st->store.value, *tx = s->for_.var;
+    if (!is_shared(st->store.buffer) || st->store.nidx != 1 || st->store.indices[0] != tx) return 0;
+    if (v->kind != EXPR_ADD && v->kind != EXPR_MAX && v->kind != EXPR_MIN && v->kind != EXPR_MUL) return 0;
+    const mlcc_expr *a = v->bin.a, *o = v->bin.b;
+    if (a->kind != EXPR_LOAD || o->kind != EXPR_LOAD || a->load.buffer != st->store.buffer ||
+        o->load.buffer != st->store.buffer || a->load.indices[0] != tx)
+        return 0;
+    const mlcc_expr *oi = o->load.indices[0];
+    if (oi->kind != EXPR_ADD || oi->bin.a != tx || oi->bin.b->kind != EXPR_INT) return 0;
+    mlcc_dtype t = st->store.buffer->dtype;
+    if (!((t.code == DT_FLOAT && t.bits == 32) || (t.code == DT_INT && t.bits == 32)) || t.lanes != 1) return 0;
+    *red = st->store.buffer, *kind = v->kind, *half = oi->bin.b->int_value, *threads = s->for_.extent->int_value;
+    return 1;
+}
+
+/* The length of the tree starting at stmts[i] (0 when there is none: a complete run of steps
+ * over one buffer, halves width/2 ... 1, in a kernel whose x workgroup is exactly T). */
+static int tree_length(cgen *g, const mlcc_stmt *s, int i) {
+    mlcc_buffer *red;
+    mlcc_expr_kind kind;
+    int64_t half, threads;
+    if (!tree_step(s->seq.stmts[i], &red, &kind, &half, &threads)) return 0;
+    const expr_vec *ex = &g->kernel->extents[3];
+    if (ex->len != 1 || ex->data[0]->kind != EXPR_INT || ex->data[0]->int_value != threads ||
+        g->kernel->extents[4].len || g->kernel->extents[5].len || g->thread_dependent)
+        return 0;
+    int64_t width = 1;
+    while (width < threads) width *= 2;
+    int n = 0;
+    for (int64_t want = width / 2; want >= 1; want /= 2, n++) {
+        mlcc_buffer *r2;
+        mlcc_expr_kind k2;
+        int64_t h2, t2;
+        if (i + n >= s->seq.n || !tree_step(s->seq.stmts[i + n], &r2, &k2, &h2, &t2) || r2 != red || k2 != kind ||
+            h2 != want || t2 != threads)
+            return 0;
+    }
+    return n;
+}
+
+static void emit_subgroup_tree(cgen *g, const mlcc_stmt *step) {
+    const mlcc_stmt *st = step->for_.body->if_.then_;
+    const char *red = cname(g, st->store.buffer, st->store.buffer->name);
+    mlcc_expr_kind kind = st->store.value->kind;
+    const char *fn = kind == EXPR_ADD ? "subgroupAdd" : kind == EXPR_MAX ? "subgroupMax" : kind == EXPR_MIN ? "subgroupMin" : "subgroupMul";
+    const char *t = ctype(g, st->store.buffer->dtype);
+    sb_printf(g->out, "{ %s mlcc_v = %s(%s[gl_LocalInvocationID.x]);", t, fn, red);
+    line(g);
+    sb_append(g->out, "  memoryBarrierShared(); barrier();");
+    line(g);
+    sb_printf(g->out, "  if (subgroupElect()) %s[gl_SubgroupID] = mlcc_v;", red);
+    line(g);
+    sb_append(g->out, "  memoryBarrierShared(); barrier();");
+    line(g);
+    sb_printf(g->out, "  if (gl_LocalInvocationID.x == 0u) for (uint mlcc_i = 1u; mlcc_i < gl_NumSubgroups; mlcc_i++) %s[0] = ", red);
+    if (kind == EXPR_ADD) sb_printf(g->out, "%s[0] + %s[mlcc_i]; }", red, red);
+    else if (kind == EXPR_MUL) sb_printf(g->out, "%s[0] * %s[mlcc_i]; }", red, red);
+    else sb_printf(g->out, "%s(%s[0], %s[mlcc_i]); }", kind == EXPR_MAX ? "max" : "min", red, red);
+    g->uses_subgroup = 1;
+}
+
 static void emit_seq(cgen *g, const mlcc_stmt *s) {
     for (int i = 0; i < s->seq.n; i++) {
         if (i) line(g);
         if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
             emit_sync(g);
+        int n = g->kernel->uses_shared ? tree_length(g, s, i) : 0;
+        if (n > 0) {
+            /* the last step's barrier (below, before the reader) follows either way */
+            sb_append(g->out, "#if MLCC_SUBGROUP_ARITH");
+            line(g);
+            emit_subgroup_tree(g, s->seq.stmts[i]);
+            line(g);
+            sb_append(g->out, "#else");
+            line(g);
+            for (int k = 0; k < n; k++) {
+                if (k) {
+                    line(g);
+                    emit_sync(g);
+                }
+                emit_stmt(g, s->seq.stmts[i + k]);
+            }
+            line(g);
+            sb_append(g->out, "#endif");
+            i += n - 1;
+            continue;
+        }
         emit_stmt(g, s->seq.stmts[i]);
     }
 }
@@ -622,10 +803,39 @@ typedef struct emitter {
     int failed;
 } emitter;
 
+/* For kernels that shuffle within a subgroup: after glsl_version. */
+static const char glsl_shuffle_extensions[] =
+    "#extension GL_KHR_shader_subgroup_shuffle : require\n";
+
+/* For kernels with subgroup reductions: the runtime defines MLCC_SUBGROUP_ARITH 1 (after
+ * #version) where the device has subgroup arithmetic in compute shaders. */
+static const char glsl_subgroup_extensions[] =
+    "#ifndef MLCC_SUBGROUP_ARITH\n"
+    "#define MLCC_SUBGROUP_ARITH 0\n"
+    "#endif\n"
+    "#if MLCC_SUBGROUP_ARITH\n"
+    "#extension GL_KHR_shader_subgroup_basic : require\n"
+    "#extension GL_KHR_shader_subgroup_arithmetic : require\n"
+    "#endif\n";
+
 /* GLSL that every kernel starts with: C semantics for what GLSL defines otherwise. */
-static const char glsl_prelude[] =
+static const char glsl_version[] =
     "#version 450\n"
-    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n"
+    "#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require\n";
+
+/* For kernels with float16 tensors or values (the device needs storageBuffer16BitAccess and
+ * shaderFloat16; the runtime checks at the first launch): after glsl_version. */
+static const char glsl_f16_extensions[] =
+    "#extension GL_EXT_shader_16bit_storage : require\n"
+    "#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require\n";
+static const char glsl_f16_helpers[] =
+    "float16_t mlcc_min(float16_t a, float16_t b) { return a < b ? a : b; }\n"
+    "float16_t mlcc_max(float16_t a, float16_t b) { return a > b ? a : b; }\n"
+    "float16_t mlcc_mod(float16_t a, float16_t b) { return a - b * trunc(a / b); }\n"
+    "float16_t mlcc_floordiv(float16_t a, float16_t b) { return floor(a / b); }\n"
+    "float16_t mlcc_floormod(float16_t a, float16_t b) { return a - floor(a / b) * b; }\n";
+
+static const char glsl_prelude[] =
     "layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;\n"
     "int64_t mlcc_mod(int64_t a, int64_t b) { return a - (a / b) * b; }\n"
     "int mlcc_mod(int a, int b) { return a - (a / b) * b; }\n"
@@ -687,13 +897,25 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, con
         line(&dg);
     }
     emit_stmt(&dg, s);
-    sb_append(glsl, glsl_prelude);
+    mlcc_strbuf decls = STRBUF_INIT;
+    dg.out = &decls;
     for (size_t i = 0; i < k->buffers.len; i++) {
         mlcc_buffer *b = k->buffers.data[i];
         const char *n = cname(&dg, b, b->name);
-        sb_printf(glsl, "layout(std430, set = 0, binding = %zu) buffer Buf%zu { %s d[]; } %s;\n", i, i,
-                  ctype(&dg, b->dtype), n);
+        /* readonly where the kernel does not write it: the driver may use its read-only cache */
+        int ro = !u64map_find(&k->stored, (uint64_t)(uintptr_t)b);
+        sb_printf(&decls, "layout(std430, set = 0, binding = %zu) %sbuffer Buf%zu { %s d[]; } %s;\n", i,
+                  ro ? "restrict readonly " : "restrict ", i, ctype(&dg, b->dtype), n);
     }
+    for (size_t i = 0; i < k->scalars.len; i++) ctype(&dg, k->scalars.data[i]->dtype); /* notes float16 */
+    sb_append(glsl, glsl_version);
+    if (dg.uses_f16) sb_append(glsl, glsl_f16_extensions);
+    if (dg.uses_shuffle) sb_append(glsl, glsl_shuffle_extensions);
+    if (dg.uses_subgroup) sb_append(glsl, glsl_subgroup_extensions);
+    sb_append(glsl, glsl_prelude);
+    if (dg.uses_f16) sb_append(glsl, glsl_f16_helpers);
+    sb_append(glsl, sb_cstr(&decls));
+    sb_free(&decls);
     sb_append(glsl, "layout(push_constant) uniform Push {\n");
     uint32_t off = 0;
     for (size_t i = 0; i < k->buffers.len; i++, off += 4)
@@ -764,6 +986,7 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     kernel_info k = {0};
     u64map_init(&k.defined);
     u64map_init(&k.seen);
+    u64map_init(&k.stored);
     ir_visitor v = {collect_expr, collect_stmt, &k};
     ir_visit_stmt(&v, s);
     char kname[200];
@@ -848,7 +1071,7 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
 /* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
 static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
     int *ok = v->ctx;
-    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
+    if (e->kind == EXPR_LOAD || (e->kind == EXPR_CALL && strcmp(e->call.op, VULKAN_SUBGROUP_SIZE) != 0)) *ok = 0;
     return *ok;
 }
 
@@ -1047,6 +1270,18 @@ static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
     return rc != 0 || g->failed ? -1 : 0;
 }
 
+mlcc_prim_func *vulkan_schedule(const mlcc_prim_func *f) {
+    mlcc_prim_func *portable = gpu_default_schedule_portable(f);
+    mlcc_prim_func *warps = portable && portable != f ? gpu_schedule_attn_decode(f) : NULL;
+    if (!warps) return portable;
+    /* the decode attention's warp schedule (32-lane shuffles) where subgroups have 32 lanes or
+     * more (NVIDIA 32, AMD 64); the portable one elsewhere (lavapipe 8, some Intel 8 or 16) */
+    mlcc_prim_func *out = prim_func_copy(portable);
+    mlcc_expr *size = ir_call(DT_I64, VULKAN_SUBGROUP_SIZE, NULL, 0);
+    out->body = ir_if(ir_ge(size, ir_int(32)), warps->body, portable->body);
+    return out;
+}
+
 /* codegen_c's translation unit for the host kernels, without its closing name list. */
 static int emit_host_kernels(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
     mlcc_prim_func **host = mlcc_xmalloc(sizeof *host * (size_t)(nfuncs > 0 ? nfuncs : 1));
@@ -1077,8 +1312,12 @@ static const char host_prelude[] =
     "                  const uint32_t *elem_bytes, int nbuf, void *push, uint32_t push_bytes);\n"
     "    void *(*alloc)(int device_id, size_t nbytes);\n"
     "    void (*free)(int device_id, void *ptr);\n"
+    "    int (*subgroup_size)(int device_id);\n"
     "} mlcc_vulkan_hooks;\n"
     "const mlcc_vulkan_hooks *mlcc_library_vulkan = 0;\n"
+    "static int mlcc_vk_subgroup_size(int device_id) {\n"
+    "    return mlcc_library_vulkan->subgroup_size ? mlcc_library_vulkan->subgroup_size(device_id) : 0;\n"
+    "}\n"
     "const char mlcc_library_target[] = \"vulkan\";\n\n";
 
 int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *glsl) {

@@ -21,6 +21,11 @@
 
 /* Emits the library's C translation unit (block-form PrimFuncs are lowered first). If glsl is
  * not NULL it also receives every kernel's GLSL. 0, or -1 with an error. */
+/* The default GPU schedule of f for the vulkan target: the portable rules, and for the paged
+ * decode attention both its warp schedule (32-lane subgroup shuffles) and the portable one,
+ * the host choosing per call by the device's subgroup size. */
+mlcc_prim_func *vulkan_schedule(const mlcc_prim_func *f);
+
 int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strbuf *glsl);
 
 #endif

@@ -35,6 +35,16 @@ int mlcc_vulkan_device_count(void);
  * or why there is none. Valid for the process. */
 const char *mlcc_vulkan_status(void);
 
+/* What vulkan:N offers kernels (creates the device; 0 when it does not exist): float16
+ * tensors (shaderFloat16 + storageBuffer16BitAccess; MLCC_VULKAN_NO_F16=1 turns them off), and
+ * the subgroup size with arithmetic (subgroupAdd/Max) in compute shaders (0 when none;
+ * MLCC_VULKAN_NO_SUBGROUP=1 turns it off: reductions then go through shared memory). */
+int mlcc_vulkan_has_float16(int device_id);
+int mlcc_vulkan_subgroup_size(int device_id);
+/* The subgroup size when compute shaders can shuffle within subgroups (subgroupShuffleXor),
+ * else 0 (MLCC_VULKAN_NO_SUBGROUP=1 too). */
+int mlcc_vulkan_shuffle_size(int device_id);
+
 /* The GLSL compiler alone (no device needed): 1 when glslangValidator was found. */
 int mlcc_glsl_compiler_available(void);
 const char *mlcc_glsl_compiler_status(void);
@@ -79,6 +89,9 @@ typedef struct mlcc_vulkan_library_hooks {
                   const uint32_t *elem_bytes, int nbuf, void *push, uint32_t push_bytes);
     void *(*alloc)(int device_id, size_t nbytes);
     void (*free)(int device_id, void *ptr);
+    /* the subgroup size when kernels can shuffle within subgroups, else 0 (the host picks
+     * between a kernel's warp and portable schedules by it) */
+    int (*subgroup_size)(int device_id);
 } mlcc_vulkan_library_hooks;
 const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
 
@@ -88,6 +101,8 @@ const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void);
 int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms);
 /* Every kernel's share, slowest first. */
 void mlcc_vulkan_profile_report(FILE *out);
+/* Forgets what was timed so far (a benchmark times its decode steps alone). */
+void mlcc_vulkan_profile_reset(void);
 
 /* ---- between the two files ---- */
 typedef struct mlcc_vk_device mlcc_vk_device;

@@ -128,6 +128,11 @@ const char *mlcc_vulkan_status(void) {
 
 /* ---- logical devices ---- */
 
+static int getenv_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
 static int pick_memory_types(mlcc_vk_device *d) {
     VkPhysicalDeviceMemoryProperties mp;
     d->fn.vkGetPhysicalDeviceMemoryProperties(d->phys, &mp);
@@ -138,6 +143,10 @@ static int pick_memory_types(mlcc_vk_device *d) {
         int coherent = (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
         if (coherent && staging < 0) staging = (int)i;
     }
+    for (uint32_t i = 0; i < mp.memoryTypeCount; i++)
+        LOG_DEBUG("vulkan:%d: memory type %u: flags 0x%x, heap %u (%.1f GiB%s)", d->id, i, (unsigned)mp.memoryTypes[i].propertyFlags,
+                  mp.memoryTypes[i].heapIndex, mp.memoryHeaps[mp.memoryTypes[i].heapIndex].size / 1073741824.0,
+                  mp.memoryHeaps[mp.memoryTypes[i].heapIndex].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT ? ", device-local" : "");
     if (staging < 0) return mlcc_set_error("vulkan:%d: no host-visible coherent memory type", d->id);
     if (local < 0) local = staging;
     d->memory_type = (uint32_t)local;
@@ -164,12 +173,33 @@ static int create_device(mlcc_vk_device *d) {
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = d->queue_family,
                                   .queueCount = 1, .pQueuePriorities = &prio};
-    /* kernels index with 64-bit integers; rope tables are float64 where the device has it */
-    VkPhysicalDeviceFeatures have;
-    global.vkGetPhysicalDeviceFeatures(d->phys, &have);
-    VkPhysicalDeviceFeatures features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.shaderFloat64};
-    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi, .pEnabledFeatures = &features};
+    /* kernels index with 64-bit integers; rope tables are float64 where the device has it;
+     * float16 tensors (q0f16 weights, float16 KV) need 16-bit storage and float16 arithmetic */
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                .pNext = &f16};
+    VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16};
+    global.vkGetPhysicalDeviceFeatures2(d->phys, &have);
+    d->has_f16 = f16.shaderFloat16 && s16.storageBuffer16BitAccess && !getenv_is("MLCC_VULKAN_NO_F16", "1");
+    VkPhysicalDeviceShaderFloat16Int8Features f16_on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                                                        .shaderFloat16 = (VkBool32)d->has_f16};
+    VkPhysicalDevice16BitStorageFeatures s16_on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                   .pNext = &f16_on, .storageBuffer16BitAccess = (VkBool32)d->has_f16};
+    VkPhysicalDeviceFeatures2 features = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16_on,
+                                          .features = {.shaderInt64 = VK_TRUE, .shaderFloat64 = have.features.shaderFloat64}};
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 props2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
+    global.vkGetPhysicalDeviceProperties2(d->phys, &props2);
+    d->subgroup_size = sub.subgroupSize;
+    d->subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                             (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                             (sub.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+                             !getenv_is("MLCC_VULKAN_NO_SUBGROUP", "1");
+    d->subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                          (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+                          !getenv_is("MLCC_VULKAN_NO_SUBGROUP", "1");
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &features, .queueCreateInfoCount = 1,
+                             .pQueueCreateInfos = &qi};
     VkResult r = global.vkCreateDevice(d->phys, &di, NULL, &d->dev);
     if (r != VK_SUCCESS) return mlcc_set_error("vulkan:%d (%s): vkCreateDevice failed (VkResult %d; shaderInt64 missing?)",
                                                d->id, d->props.deviceName, (int)r);
@@ -209,8 +239,9 @@ static int create_device(mlcc_vk_device *d) {
         d->tick_ns = d->props.limits.timestampPeriod;
     }
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
-    LOG_INFO("Found device: vulkan:%d (%s, %s memory)", d->id, d->props.deviceName,
-             d->host_visible ? "host-visible" : "device-local");
+    LOG_INFO("Found device: vulkan:%d (%s, %s memory, float16 %s, subgroups of %u%s)", d->id, d->props.deviceName,
+             d->host_visible ? "host-visible" : "device-local", d->has_f16 ? "yes" : "no", d->subgroup_size,
+             d->subgroup_arithmetic ? (d->subgroup_shuffle ? " with arithmetic and shuffles" : " with arithmetic") : "");
     return 0;
 }
 
@@ -232,6 +263,21 @@ mlcc_vk_device *mlcc_vk_get_device(int device_id) {
     }
     pthread_mutex_unlock(&d->lock);
     return rc == 0 ? d : NULL;
+}
+
+int mlcc_vulkan_has_float16(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d ? d->has_f16 : 0;
+}
+
+int mlcc_vulkan_subgroup_size(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d && d->subgroup_arithmetic ? (int)d->subgroup_size : 0;
+}
+
+int mlcc_vulkan_shuffle_size(int device_id) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    return d && d->subgroup_shuffle ? (int)d->subgroup_size : 0;
 }
 
 /* ---- the batch ---- */
@@ -275,6 +321,7 @@ int mlcc_vk_flush_locked(mlcc_vk_device *d) {
     d->fn.vkResetCommandBuffer(d->cmd, 0);
     d->fn.vkResetDescriptorPool(d->dev, d->descriptors, 0);
     d->sets_used = 0;
+    d->arena_used = 0; /* the batch's uploads have been copied */
     mlcc_vk_count_submit();
     return r == VK_SUCCESS ? 0 : mlcc_vk_fail("vkQueueSubmit/vkWaitForFences", r);
 }
@@ -331,7 +378,10 @@ int mlcc_vk_resolve(mlcc_vk_device *d, const void *ptr, uint64_t *buffer, size_t
     return 0;
 }
 
-static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *buf, VkDeviceMemory *mem, void **mapped) {
+/* A buffer with memory of its own: a staging one (mapped) or a device block (mapped when
+ * device memory is host-visible and MLCC_VULKAN_STAGING is not set). */
+static int make_buffer(mlcc_vk_device *d, size_t size, int staging, VkBuffer *buf, VkDeviceMemory *mem, void **mapped) {
+    uint32_t type = staging ? d->staging_type : d->memory_type;
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
@@ -344,8 +394,11 @@ static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *
         d->fn.vkDestroyBuffer(d->dev, *buf, NULL);
         return mlcc_set_error("vulkan:%d: buffers cannot use memory type %u", d->id, type);
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
-                               .memoryTypeIndex = type};
+    /* each buffer has memory of its own: say so (Vulkan 1.1 dedicated allocation), so the
+     * driver may map it with large pages (NVIDIA) */
+    VkMemoryDedicatedAllocateInfo dedicated = {.sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .buffer = *buf};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &dedicated,
+                               .allocationSize = req.size, .memoryTypeIndex = type};
     r = d->fn.vkAllocateMemory(d->dev, &ai, NULL, mem);
     if (r != VK_SUCCESS) {
         d->fn.vkDestroyBuffer(d->dev, *buf, NULL);
@@ -353,7 +406,7 @@ static int make_buffer(mlcc_vk_device *d, size_t size, uint32_t type, VkBuffer *
     }
     d->fn.vkBindBufferMemory(d->dev, *buf, *mem, 0);
     *mapped = NULL;
-    if (mapped && (type == d->staging_type || d->host_visible) &&
+    if (mapped && (staging || d->host_visible) &&
         d->fn.vkMapMemory(d->dev, *mem, 0, VK_WHOLE_SIZE, 0, mapped) != VK_SUCCESS)
         *mapped = NULL;
     return 0;
@@ -390,7 +443,7 @@ static void *vk_alloc_locked(mlcc_vk_device *d, size_t nbytes) {
         return (void *)(uintptr_t)b->va;
     }
     b = mlcc_xcalloc(1, sizeof *b);
-    if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+    if (make_buffer(d, size, 0, &b->buffer, &b->memory, &b->mapped) != 0) {
         /* give the cache back to the driver and try once more */
         mlcc_vk_flush_locked(d);
         int kept = 0;
@@ -405,7 +458,7 @@ static void *vk_alloc_locked(mlcc_vk_device *d, size_t nbytes) {
             }
         }
         d->nblocks = kept;
-        if (make_buffer(d, size, d->memory_type, &b->buffer, &b->memory, &b->mapped) != 0) {
+        if (make_buffer(d, size, 0, &b->buffer, &b->memory, &b->mapped) != 0) {
             free(b);
             return NULL;
         }
@@ -499,15 +552,48 @@ static mlcc_vk_block *live_block(mlcc_vk_device *d, const void *ptr, size_t nbyt
     return b;
 }
 
-/* host <-> device through a staging buffer (device memory not mappable); lock held, batch
- * flushed. */
+/* Host -> device of at most MLCC_VK_UPLOAD_ARENA bytes when device memory is not mappable:
+ * into the upload arena and a copy recorded in the batch, ordered with the kernels around it,
+ * so a model step's small inputs (token ids, page tables) cost no submit. 1 when done, 0 when
+ * the staged path must take it, -1 on error. Lock held. */
+static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const void *host, size_t nbytes) {
+    if (nbytes > MLCC_VK_UPLOAD_ARENA) return 0;
+    if (!d->arena && (make_buffer(d, MLCC_VK_UPLOAD_ARENA, 1, &d->arena, &d->arena_mem, &d->arena_map) != 0 ||
+                      !d->arena_map))
+        return 0; /* no arena: the staged path */
+    size_t at = (d->arena_used + 15) / 16 * 16;
+    if (at + nbytes > MLCC_VK_UPLOAD_ARENA) { /* full: what is recorded runs, the arena empties */
+        if (mlcc_vk_flush_locked(d) != 0) return -1;
+        at = 0;
+    }
+    memcpy((char *)d->arena_map + at, host, nbytes);
+    VkBufferCopy region = {at, off, nbytes};
+    d->fn.vkCmdCopyBuffer(mlcc_vk_begin(d), d->arena, b->buffer, 1, &region);
+    mlcc_vk_barrier_after(d);
+    d->arena_used = at + nbytes;
+    return 1;
+}
+
+/* host <-> device through a staging buffer (device memory not mappable); lock held. The copy
+ * is recorded after what the batch holds and the batch submitted once (a step's kernels and
+ * its logits' readback: one submit). Readbacks reuse one staging buffer (grown to the largest); uploads larger than the
+ * arena (weights) get one of their own. */
 static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *host, size_t nbytes, int to_device) {
     VkBuffer sbuf;
     VkDeviceMemory smem;
     void *map = NULL;
-    if (make_buffer(d, nbytes, d->staging_type, &sbuf, &smem, &map) != 0) return -1;
+    int reuse = !to_device;
+    if (reuse && d->readback_size < nbytes) {
+        if (d->readback) destroy_buffer(d, d->readback, d->readback_mem, d->readback_map);
+        d->readback = VK_NULL_HANDLE, d->readback_size = 0;
+        size_t size = nbytes < (1 << 20) ? (1 << 20) : nbytes;
+        if (make_buffer(d, size, 1, &d->readback, &d->readback_mem, &d->readback_map) != 0) return -1;
+        d->readback_size = size;
+    }
+    if (reuse) sbuf = d->readback, smem = d->readback_mem, map = d->readback_map;
+    else if (make_buffer(d, nbytes, 1, &sbuf, &smem, &map) != 0) return -1;
     if (!map) {
-        destroy_buffer(d, sbuf, smem, NULL);
+        if (!reuse) destroy_buffer(d, sbuf, smem, NULL);
         return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
     }
     if (to_device) memcpy(map, host, nbytes);
@@ -517,7 +603,7 @@ static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *ho
     mlcc_vk_barrier_after(d);
     int rc = mlcc_vk_flush_locked(d);
     if (rc == 0 && !to_device) memcpy(host, map, nbytes);
-    destroy_buffer(d, sbuf, smem, map);
+    if (!reuse) destroy_buffer(d, sbuf, smem, map);
     return rc;
 }
 
@@ -545,12 +631,21 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
         rc = 0;
         goto done;
     }
-    /* the host side: the kernels recorded so far must have run (they may read what is
-     * overwritten, or write what is read) */
-    if (mlcc_vk_flush_locked(d) != 0) goto done;
+    if (db) {
+        /* an upload through the arena is ordered in the batch: no need to wait for the kernels
+         * recorded before it (mapped device memory too: writing it directly would) */
+        int up = arena_upload(d, db, doff, src, nbytes);
+        if (up != 0) {
+            rc = up > 0 ? 0 : -1;
+            goto done;
+        }
+    }
     mlcc_vk_block *b = sb ? sb : db;
     size_t off = sb ? so : doff;
     if (b->mapped) {
+        /* the host side: the kernels recorded so far must have run (they may read what is
+         * overwritten, or write what is read) */
+        if (mlcc_vk_flush_locked(d) != 0) goto done;
         if (sb) memcpy(dst, (char *)b->mapped + off, nbytes);
         else memcpy((char *)b->mapped + off, src, nbytes);
         rc = 0;

@@ -14,7 +14,8 @@
 #define MLCC_VK_INSTANCE_FUNCS(X)                                                             \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)      \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties)       \
-    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures)
+    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures)                  \
+    X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceProperties2)
 #define MLCC_VK_DEVICE_FUNCS(X)                                                                \
     X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkQueueSubmit) X(vkQueueWaitIdle)                 \
     X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) X(vkAllocateMemory)  \
@@ -59,6 +60,10 @@ struct mlcc_vk_device {
     uint32_t queue_family;
     uint32_t memory_type;  /* for buffers */
     int host_visible;      /* memory_type can be mapped (CPU devices, integrated GPUs, ReBAR) */
+    int has_f16;           /* shaderFloat16 and storageBuffer16BitAccess, both enabled */
+    uint32_t subgroup_size;   /* 0 when unknown */
+    int subgroup_arithmetic;  /* subgroupAdd/Max/... in compute shaders */
+    int subgroup_shuffle;     /* subgroupShuffleXor in compute shaders */
     uint32_t staging_type; /* host-visible, coherent: for copies when memory_type is not */
     mlcc_vk_api fn;        /* instance + device functions */
     pthread_mutex_t lock;  /* one thread records at a time */
@@ -74,6 +79,13 @@ struct mlcc_vk_device {
     double tick_ns;
     void *timed[1024]; /* the kernel of each timed dispatch (one per descriptor set) */
     int ntimed;
+    /* staging memory of copies when device memory is not mappable: uploads of up to
+     * MLCC_VK_UPLOAD_ARENA bytes go into the arena and are recorded in the batch (no submit);
+     * readbacks reuse one buffer, grown as needed */
+    VkBuffer arena, readback;
+    VkDeviceMemory arena_mem, readback_mem;
+    void *arena_map, *readback_map;
+    size_t arena_used, readback_size;
     VkPipelineCache pipeline_cache;
     char *pipeline_cache_path;
     /* blocks, sorted by va (vas only grow) */
@@ -83,7 +95,7 @@ struct mlcc_vk_device {
     mlcc_vulkan_mem_stats mem;
 };
 
-enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32 };
+enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32, MLCC_VK_UPLOAD_ARENA = 8 << 20 };
 
 /* For vulkan_pipeline.c, device lock held: the open command buffer (begun if needed), the
  * barrier after a command, and a descriptor set (the batch is submitted when they run out). */

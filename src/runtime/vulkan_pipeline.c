@@ -245,9 +245,27 @@ static vk_kernel *all_kernels;
 
 /* Device lock held. */
 static vk_kernel *kernel_create(mlcc_vk_device *d, const char *glsl, const char *name, int nbuf, uint32_t push_bytes) {
+    if (strstr(glsl, "GL_EXT_shader_16bit_storage") && !d->has_f16) {
+        mlcc_set_error("%s uses float16, but vulkan:%d (%s) lacks shaderFloat16 or storageBuffer16BitAccess", name, d->id,
+                       d->props.deviceName);
+        return NULL;
+    }
     uint32_t *spirv = NULL;
     size_t nbytes = 0;
-    if (mlcc_vulkan_compile_glsl(glsl, name, &spirv, &nbytes) != 0) return NULL;
+    /* subgroup reductions where the device has them (codegen_vulkan: #if MLCC_SUBGROUP_ARITH) */
+    char *variant = NULL;
+    const char *eol = strchr(glsl, '\n');
+    if (d->subgroup_arithmetic && eol && strstr(glsl, "#if MLCC_SUBGROUP_ARITH")) {
+        size_t head = (size_t)(eol + 1 - glsl);
+        const char *def = "#define MLCC_SUBGROUP_ARITH 1\n";
+        variant = mlcc_xmalloc(strlen(glsl) + strlen(def) + 1);
+        memcpy(variant, glsl, head);
+        strcpy(variant + head, def);
+        strcat(variant, glsl + head);
+    }
+    int rc = mlcc_vulkan_compile_glsl(variant ? variant : glsl, name, &spirv, &nbytes);
+    free(variant);
+    if (rc != 0) return NULL;
     if (!d->pipeline_cache_path) open_pipeline_cache(d);
     vk_kernel *k = mlcc_xcalloc(1, sizeof *k);
     k->dev = d;
@@ -439,6 +457,16 @@ int mlcc_vulkan_kernel_profile(const char *name, long *calls, double *total_ms) 
     return found ? 0 : mlcc_set_error("vulkan: no kernel named %s has run", name);
 }
 
+void mlcc_vulkan_profile_reset(void) {
+    pthread_mutex_lock(&slot_lock);
+    for (vk_kernel *k = all_kernels; k; k = k->next) {
+        pthread_mutex_lock(&k->dev->lock);
+        k->calls = 0, k->total_ns = 0;
+        pthread_mutex_unlock(&k->dev->lock);
+    }
+    pthread_mutex_unlock(&slot_lock);
+}
+
 static int by_time(const void *a, const void *b) {
     const vk_kernel *x = *(vk_kernel *const *)a, *y = *(vk_kernel *const *)b;
     return x->total_ns < y->total_ns ? 1 : x->total_ns > y->total_ns ? -1 : 0;
@@ -471,7 +499,7 @@ static void hook_free(int device_id, void *ptr) {
     if (api) api->free((DLDevice){kDLVulkan, device_id}, ptr);
 }
 
-static const mlcc_vulkan_library_hooks hooks = {vk_launch, hook_alloc, hook_free};
+static const mlcc_vulkan_library_hooks hooks = {vk_launch, hook_alloc, hook_free, mlcc_vulkan_shuffle_size};
 
 const mlcc_vulkan_library_hooks *mlcc_vulkan_hooks(void) {
     return &hooks;

@@ -6,6 +6,7 @@
  *   - decode, one token at a time through batch_decode and the KV cache on the GPU, matches the
  *     prefill logits (relative 1e-4);
  *   - the greedy continuation equals meta.json's greedy_out;
+ *   - q0f16 (float16 weights) against the CPU's q0f16 build, decode against prefill;
  *   - afterwards no device memory is still allocated (the caching allocator's count).
  * lavapipe is slow (about 20 s a fixture, most of it compiling shaders on a loaded 2-core CI
  * machine), so by default only the llama fixture runs; MLCC_TEST_MODEL=all runs every fixture
@@ -108,6 +109,53 @@ static void run_fixture(const char *name, const char *dir) {
     mlcc_model_free(cpu);
 }
 
+/* q0f16: float16 weights on the device (float16 storage buffers, converted to float32 in the
+ * matmul kernels, float32 accumulation) against the CPU build of the same q0f16 library: the
+ * same products and sums in another order, so 1e-4 relative; then decode through the KV cache
+ * matches prefill. */
+static void run_q0f16(const char *name, const char *dir) {
+    if (!mlcc_vulkan_has_float16(0)) {
+        printf("%s q0f16: not run: vulkan:0 has no float16\n", name);
+        return;
+    }
+    mlcc_model_options o = {.max_seq = 64, .logit_rows = 64, .quantization = "q0f16"};
+    mlcc_model *cpu = mlcc_model_open(dir, &o);
+    o.device = "vulkan";
+    mlcc_model *gpu = mlcc_model_open(dir, &o);
+    CHECK_MSG(gpu && cpu, "%s q0f16: %s", name, mlcc_last_error());
+    int32_t tokens[8] = {1, 15, 27, 99, 4, 8, 16, 23};
+    int n = 8;
+    MLCCNDArray *lg = NULL, *lc = NULL;
+    if (gpu && cpu) {
+        CHECK_MSG(mlcc_model_prefill(gpu, tokens, n, &lg) == 0, "%s q0f16: prefill: %s", name, mlcc_last_error());
+        CHECK_MSG(mlcc_model_prefill(cpu, tokens, n, &lc) == 0, "%s q0f16: cpu prefill: %s", name, mlcc_last_error());
+    }
+    if (lg && lc) {
+        int64_t vocab = gpu->cfg.vocab;
+        double e = rel_error(lg->dl.data, lc->dl.data, n * vocab);
+        CHECK_MSG(e <= 1e-4, "%s q0f16: vulkan vs cpu prefill logits: %g", name, e);
+        MLCCKVCache *kv = mlcc_model_create_kv_cache(gpu, 1, 64);
+        CHECK_MSG(kv && mlcc_kv_cache_add_sequence(kv, 0) == 0, "%s: %s", name, mlcc_last_error());
+        double worst = 0;
+        for (int i = 0; kv && i < n; i++) {
+            MLCCNDArray *step = NULL;
+            int rc = mlcc_model_step(gpu, kv, (int64_t[]){0}, (int64_t[]){1}, 1, tokens + i, NULL, 0, &step);
+            CHECK_MSG(rc == 0, "%s q0f16: decode %d: %s", name, i, mlcc_last_error());
+            if (rc) break;
+            double e2 = rel_error(step->dl.data, (const float *)lg->dl.data + (int64_t)i * vocab, vocab);
+            if (e2 > worst) worst = e2;
+            mlcc_ndarray_release(step);
+        }
+        CHECK_MSG(worst <= 1e-4, "%s q0f16: decode vs prefill: %g", name, worst);
+        if (kv) mlcc_kv_cache_release(kv);
+        printf("%s q0f16: prefill of %d tokens: vulkan vs cpu %.3g, decode vs prefill %.3g\n", name, n, e, worst);
+    }
+    mlcc_ndarray_release(lg);
+    mlcc_ndarray_release(lc);
+    mlcc_model_free(gpu);
+    mlcc_model_free(cpu);
+}
+
 int main(void) {
     if (!mlcc_vulkan_available()) TEST_SKIP("%s", mlcc_vulkan_status());
     if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
@@ -124,6 +172,7 @@ int main(void) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
         run_fixture(e->d_name, dir);
+        if (!only || strcmp(e->d_name, "llama") == 0) run_q0f16(e->d_name, dir);
         ran++;
     }
     if (d) closedir(d);

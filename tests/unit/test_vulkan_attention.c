@@ -1,0 +1,194 @@
+/* test_vulkan_attention.c - the paged-attention kernels of src/gen/ (kv_append with rope,
+ * attn_prefill, attn_decode with 1, 3, 5 (and a window) and 7 splits) under the vulkan
+ * target's schedules, against the same kernels compiled for the CPU, on one random batch of two
+ * sequences (37 and 20 tokens, pages of 16, GQA 4:2 heads, head_dim 64), as test_cuda_attention
+ * does for CUDA: with float32 pages, and with float16 pages (kv_dtype; where the device has
+ * float16) whose appended values agree to 1e-3 (one float16 rounding step) and whose prefill and
+ * decode outputs (float32 arithmetic over the same float16 pages) agree to 1e-5. On lavapipe
+ * (subgroups of 8) the decode runs its portable schedule; on a GPU with 32-lane subgroups the
+ * warp one. Skips without a Vulkan device or glslang. */
+#include <stdint.h>
+
+#include "codegen/codegen_vulkan.h"
+#include "codegen/jit.h"
+#include "gen/attention.h"
+#include "runtime/vulkan.h"
+#include "schedule/gpu_rules.h"
+#include "support/error.h"
+#include "tensor_util.h"
+#include "test.h"
+
+enum { D = 64, QH = 4, KVH = 2, PS = 16, NSEQ = 2, NPAGES = 6 };
+static const int seq_len[NSEQ] = {37, 20};
+static const int seq_pages[NSEQ][3] = {{4, 0, 2}, {5, 1, -1}}; /* scattered on purpose */
+
+typedef struct arg {
+    int is_tensor;
+    int64_t ival;
+    DLDataType dtype;
+    int ndim;
+    int64_t shape[5];
+    void *host; /* input data, or NULL for outputs (zeroed) */
+} arg;
+
+static arg tensor(DLDataType t, void *host, int ndim, const int64_t *shape) {
+    arg a = {1, 0, t, ndim, {0}, host};
+    memcpy(a.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    return a;
+}
+
+static arg scalar(int64_t v) {
+    arg a = {0};
+    a.ival = v;
+    return a;
+}
+
+/* Runs fn over copies of args on dev; copies tensor `out_index` back into out. */
+static int run(MLCCPackedCFunc fn, DLDevice dev, arg *args, int n, int out_index, void *out, MLCCNDArray **keep) {
+    MLCCValue v[8], ret;
+    int codes[8], code;
+    MLCCNDArray *arrs[8] = {0};
+    for (int i = 0; i < n; i++) {
+        if (!args[i].is_tensor) {
+            v[i].v_int64 = args[i].ival, codes[i] = MLCC_TYPE_INT;
+            continue;
+        }
+        arrs[i] = keep && keep[i] ? keep[i] : mlcc_ndarray_empty(args[i].ndim, args[i].shape, args[i].dtype, dev);
+        size_t nb = mlcc_ndarray_nbytes(arrs[i]);
+        if (!(keep && keep[i])) {
+            void *zero = calloc(1, nb ? nb : 1);
+            mlcc_ndarray_copy_from_bytes(arrs[i], args[i].host ? args[i].host : zero, nb);
+            free(zero);
+        }
+        v[i].v_tensor = &arrs[i]->dl, codes[i] = MLCC_TYPE_DLTENSOR;
+    }
+    int rc = fn(v, codes, n, &ret, &code, NULL);
+    if (rc == 0) mlcc_ndarray_copy_to_bytes(arrs[out_index], out, mlcc_ndarray_nbytes(arrs[out_index]));
+    for (int i = 0; i < n; i++) {
+        if (keep && arrs[i] && !keep[i]) keep[i] = arrs[i];
+        else if (!(keep && keep[i] == arrs[i])) mlcc_ndarray_release(arrs[i]);
+    }
+    return rc;
+}
+
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double err = 0, ref = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > err || isnan(e)) err = isnan(e) ? INFINITY : e;
+        if (fabs(b[i]) > ref) ref = fabs(b[i]);
+    }
+    return err / ref;
+}
+
+/* The pages as float32 (float16 pages converted) into out. */
+static void pages_f32(const void *pages, int f16, size_t n, float *out) {
+    if (f16) mlcc_f16_to_f32_n(out, pages, n);
+    else memcpy(out, pages, sizeof(float) * n);
+}
+
+static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu, int f16) {
+    DLDevice cpu_dev = MLCC_CPU, gpu_dev = {kDLVulkan, 0};
+    DLDataType pdt = f16 ? MLCC_DTYPE_F16 : MLCC_DTYPE_F32;
+    int T = seq_len[0] + seq_len[1];
+    float *k = malloc(sizeof(float) * T * KVH * D), *v = malloc(sizeof(float) * T * KVH * D);
+    float *q = malloc(sizeof(float) * T * QH * D);
+    for (int i = 0; i < T * KVH * D; i++) k[i] = test_rand_float(), v[i] = test_rand_float();
+    for (int i = 0; i < T * QH * D; i++) q[i] = test_rand_float();
+    int32_t slots[64], positions[64], token_seq[64], indptr[NSEQ + 1] = {0}, indices[8], last[NSEQ];
+    int t = 0, np = 0;
+    for (int s = 0; s < NSEQ; s++) {
+        for (int i = 0; i < seq_len[s]; i++, t++) {
+            slots[t] = seq_pages[s][i / PS] * PS + i % PS;
+            positions[t] = i;
+            token_seq[t] = s;
+        }
+        for (int p = 0; p * PS < seq_len[s]; p++) indices[np++] = seq_pages[s][p];
+        indptr[s + 1] = np;
+        last[s] = (seq_len[s] - 1) % PS + 1;
+    }
+    int64_t pshape[5] = {NPAGES, 2, KVH, PS, D}, kshape[3] = {T, KVH, D}, qshape[3] = {T, QH, D}, tshape[1] = {T};
+    size_t pages_n = (size_t)NPAGES * 2 * KVH * PS * D;
+    void *pages_cpu = malloc(sizeof(float) * pages_n), *pages_gpu = malloc(sizeof(float) * pages_n);
+    float *cpu32 = malloc(sizeof(float) * pages_n), *gpu32 = malloc(sizeof(float) * pages_n);
+    arg append[5] = {tensor(pdt, NULL, 5, pshape), tensor(MLCC_DTYPE_F32, k, 3, kshape),
+                     tensor(MLCC_DTYPE_F32, v, 3, kshape), tensor(MLCC_DTYPE_I32, slots, 1, tshape),
+                     tensor(MLCC_DTYPE_I32, positions, 1, tshape)};
+    CHECK_MSG(run(mlcc_jit_get_function(cpu, "kv_append"), cpu_dev, append, 5, 0, pages_cpu, NULL) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(run(mlcc_jit_get_function(gpu, "kv_append"), gpu_dev, append, 5, 0, pages_gpu, NULL) == 0, "%s", mlcc_last_error());
+    pages_f32(pages_cpu, f16, pages_n, cpu32);
+    pages_f32(pages_gpu, f16, pages_n, gpu32);
+    double e = rel_diff(gpu32, cpu32, pages_n);
+    /* float16 pages: rope's last float32 bits may round K to the neighbouring float16 */
+    CHECK_MSG(e < (f16 ? 1e-3 : 1e-5), "kv_append (%s pages): %g", f16 ? "float16" : "float32", e);
+    printf("kv_append, %s pages: vulkan vs cpu %.3g\n", f16 ? "float16" : "float32", e);
+
+    /* prefill over every token; the pages are the CPU's result for both */
+    float *out_cpu = malloc(sizeof(float) * T * QH * D), *out_gpu = malloc(sizeof(float) * T * QH * D);
+    int64_t ishape[1] = {NSEQ + 1}, nshape[1] = {np};
+    arg prefill[8] = {tensor(MLCC_DTYPE_F32, q, 3, qshape), tensor(pdt, pages_cpu, 5, pshape),
+                      tensor(MLCC_DTYPE_I32, token_seq, 1, tshape), tensor(MLCC_DTYPE_I32, positions, 1, tshape),
+                      tensor(MLCC_DTYPE_I32, indptr, 1, ishape), tensor(MLCC_DTYPE_I32, indices, 1, nshape),
+                      tensor(MLCC_DTYPE_F32, NULL, 3, qshape), scalar(0)};
+    CHECK_MSG(run(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(run(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL) == 0, "%s", mlcc_last_error());
+    e = rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
+    CHECK_MSG(e < 1e-5, "attn_prefill: %g", e);
+    prefill[7] = scalar(8); /* a sliding window */
+    CHECK_EQ_INT(run(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL), 0);
+    CHECK_EQ_INT(run(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL), 0);
+    e = rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
+    CHECK_MSG(e < 1e-5, "attn_prefill window 8: %g", e);
+
+    /* decode: one query per sequence, 1 and 3 splits */
+    int64_t dq[3] = {NSEQ, QH, D}, bshape[1] = {NSEQ};
+    for (int splits = 1; splits <= 7; splits += 2) {
+        arg decode[8] = {tensor(MLCC_DTYPE_F32, q, 3, dq), tensor(pdt, pages_cpu, 5, pshape),
+                         tensor(MLCC_DTYPE_I32, indptr, 1, ishape), tensor(MLCC_DTYPE_I32, indices, 1, nshape),
+                         tensor(MLCC_DTYPE_I32, last, 1, bshape), tensor(MLCC_DTYPE_F32, NULL, 3, dq),
+                         scalar(splits == 5 ? 9 : 0), scalar(splits)}; /* 5 splits with a window of 9 */
+        CHECK_MSG(run(mlcc_jit_get_function(cpu, "attn_decode"), cpu_dev, decode, 8, 5, out_cpu, NULL) == 0, "%s", mlcc_last_error());
+        CHECK_MSG(run(mlcc_jit_get_function(gpu, "attn_decode"), gpu_dev, decode, 8, 5, out_gpu, NULL) == 0, "%s", mlcc_last_error());
+        e = rel_diff(out_gpu, out_cpu, (size_t)NSEQ * QH * D);
+        CHECK_MSG(e < 1e-5, "attn_decode splits %d: %g", splits, e);
+        if (splits == 1) printf("attn_decode, %s pages: vulkan vs cpu %.3g\n", f16 ? "float16" : "float32", e);
+    }
+    free(k), free(v), free(q), free(pages_cpu), free(pages_gpu), free(out_cpu), free(out_gpu), free(cpu32), free(gpu32);
+}
+
+/* One configuration: the vulkan target's schedules (the decode with both its warp and
+ * portable forms; which runs depends on the device's subgroups) against the CPU build. */
+static void run_config(int f16) {
+    mlcc_attn_config cfg = {0};
+    cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
+    cfg.dtype = DT_F32, cfg.rope_theta = 10000;
+    if (f16) cfg.kv_dtype = DT_F16;
+    mlcc_prim_func *cpu_funcs[3], *gpu_funcs[3];
+    CHECK_MSG(gen_attn_kernels(&cfg, cpu_funcs) == 0, "%s", mlcc_last_error());
+    for (int i = 0; i < 3; i++) {
+        gpu_funcs[i] = vulkan_schedule(cpu_funcs[i]);
+        CHECK_MSG(gpu_funcs[i] != NULL, "%s: %s", cpu_funcs[i]->name, mlcc_last_error());
+    }
+    if (test_checks_failed) return;
+    mlcc_strbuf lib = STRBUF_INIT;
+    mlcc_jit_module *gpu = NULL, *cpu = mlcc_jit_build(cpu_funcs, 3);
+    CHECK_MSG(codegen_vulkan(gpu_funcs, 3, &lib, NULL) == 0, "%s", mlcc_last_error());
+    if (!test_checks_failed) gpu = mlcc_jit_compile_source(sb_cstr(&lib));
+    sb_free(&lib);
+    CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
+    if (cpu && gpu) compare(cpu, gpu, f16);
+    mlcc_jit_free(cpu);
+    mlcc_jit_free(gpu);
+}
+
+int main(void) {
+    if (!mlcc_vulkan_available()) TEST_SKIP("%s", mlcc_vulkan_status());
+    if (!mlcc_glsl_compiler_available()) TEST_SKIP("%s", mlcc_glsl_compiler_status());
+    ir_scope_begin();
+    run_config(0);
+    if (mlcc_vulkan_has_float16(0)) run_config(1);
+    else printf("float16 pages: not run: vulkan:0 has no float16\n");
+    printf("decode attention schedule run: %s\n", mlcc_vulkan_shuffle_size(0) >= 32 ? "warp (subgroupShuffleXor)" : "portable");
+    ir_scope_end();
+    return test_finish();
+}
