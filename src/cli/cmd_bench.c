@@ -1,7 +1,8 @@
 /* cmd_bench.c - `mlcc bench`: the numbers users compare (issue 10), with the physical floors
  * measured in the same run (DESIGN.md §8).
  *   mlcc bench MODEL | --random-weights CONFIG.json [--prompt-len 512] [--gen-len 128]
- *              [--batch 1,16,64] [--threads N] [--device cpu] [--repeat 3] [--seed S] [--json]
+ *              [--batch 1,16,64] [--threads N] [--device cpu|cuda[:N]] [--quantization q0f16]
+ *              [--repeat 3] [--seed S] [--json]
  *   mlcc bench serve --url URL ...   (a load generator: bench_serve.c)
  * The model runs through the engine exactly as `mlcc chat` runs it (engine/bench.h says what is
  * measured); the floors come from engine/bench_floor.h and the model's shapes:
@@ -29,6 +30,7 @@
 #include "models/random_model.h"
 #include "models/runner.h"
 #include "models/synthetic_vocab.h"
+#include "runtime/cuda.h"
 #include "support/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,6 +38,7 @@ int cmd_bench_serve(int argc, char **argv);
 
 typedef struct bench_args {
     const char *model, *random_config;
+    const char *device, *quantization; /* NULL: cpu; the model's own */
     int prompt_len, gen_len, threads, json, repeat;
     int floor_mb; /* the buffer of the bandwidth floor */
     double peak_mb; /* of the model run */
@@ -45,7 +48,7 @@ typedef struct bench_args {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
-               "                  [--device cpu] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
+               "                  [--device cpu|cuda[:N]] [--quantization Q] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
                "\n"
@@ -113,8 +116,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (end == argv[i] || *end) rc = mlcc_set_error("--seed '%s' is not a number", argv[i]);
         } else if (!strcmp(s, "--device") && has) {
             const char *dev = argv[++i];
-            if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
-                rc = mlcc_set_error("--device '%s': this build runs models on the CPU only (cpu, auto)", dev);
+            if (!strncmp(dev, "cuda", 4)) a->device = dev; /* checked when the model opens */
+            else if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
+                rc = mlcc_set_error("--device '%s': cpu, auto, cuda or cuda:N", dev);
+        } else if (!strcmp(s, "--quantization") && has) {
+            a->quantization = argv[++i];
         } else if (s[0] == '-' || a->model) rc = mlcc_set_error("unknown or incomplete option '%s'", s);
         else a->model = s;
         if (rc) return -1;
@@ -315,7 +321,7 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
     }
     const mlcc_bench_decode *first = &r->decode[0];
     json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:o,s:f,s:o,s:f,s:o,s:f,s:o,s:o,s:f,s:f,s:f,s:f,s:o,s:o,s:f,s:n,s:f,s:f,s:s,s:f,s:f,s:f}",
-                          "model", a->model ? a->model : a->random_config, "device", "cpu", "threads", mlcc_threadpool_size(),
+                          "model", a->model ? a->model : a->random_config, "device", a->device ? a->device : "cpu", "threads", mlcc_threadpool_size(),
                           "prompt_len", a->prompt_len, "gen_len", a->gen_len, "batches", batches,
                           "prefill_tok_s", r->prefill_tok_s, "decode_tok_s", by_batch(r, tok),
                           "floor_decode_tok_s", f->decode[0], "floor_decode_tok_s_by_batch", by_batch(r, f->decode),
@@ -345,6 +351,15 @@ static void progress_line(const char *line) {
 
 /* A small --floor-mb (tests) also shrinks the GEMM; the figures are then only smoke. */
 static void measure_floors(const bench_args *a, floors *f) {
+    if (a->device) { /* the GPU's: its copy rate and the f16 tensor-core GEMM the prefill uses */
+        int id = a->device[4] == ':' ? atoi(a->device + 5) : 0;
+        double bw = mlcc_cuda_copy_bandwidth(id, (size_t)a->floor_mb << 21, 5);
+        if (bw > f->bandwidth) f->bandwidth = bw;
+        double g = mlcc_cuda_gemm_f16_rate(id, a->floor_mb >= 64 ? 8192 : 512, 3);
+        if (g > f->gemm) f->gemm = g;
+        f->gemm_impl = "cuBLASLt f16, f32 accumulation";
+        return;
+    }
     double bw = mlcc_bench_read_bandwidth((size_t)a->floor_mb << 20, 5);
     if (bw > f->bandwidth) f->bandwidth = bw;
     double g = mlcc_bench_gemm_rate(a->floor_mb >= 64 ? 1024 : 256, 3, &f->gemm_impl);
@@ -361,7 +376,8 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     int64_t need = (int64_t)a->prompt_len + a->gen_len + 1;
     int64_t chunk = (int64_t)a->prompt_len * maxb;
     if (chunk > 2048) chunk = a->prompt_len > 2048 ? a->prompt_len : 2048; /* several prompts per prefill step, up to 2048 tokens */
-    mlcc_model_options mo = {.max_seq = seq_bound(need), .prefill_chunk = chunk, .max_batch = maxb};
+    mlcc_model_options mo = {.max_seq = seq_bound(need), .prefill_chunk = chunk, .max_batch = maxb, .device = a->device,
+                             .quantization = a->quantization};
     progress_line("preparing the model library (compiled on first use, then cached)");
     mlcc_model *m = mlcc_model_open(path, &mo);
     if (!m) return -1;
