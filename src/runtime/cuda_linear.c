@@ -3,8 +3,9 @@
  * dispatch (transform/cuda_dispatch.c) calls for every float16-weight projection.
  *
  * The row count is only known here, and it decides the kernel:
- *  - rows <= MLCC_CUDA_GEMV_ROWS (default 8; decode): a GEMV that streams W once, a warp per
- *    output, 16-byte loads of eight halves, up to 8 rows of x per pass over W, float32 sums;
+ *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): a GEMV that streams W once, a warp per
+ *    output, 16-byte loads of eight halves, up to 16 rows of x per pass over W, float32 sums
+ *    (cuBLASLt took 6x the copy time at 16 rows on the H100: its tiles are for wide products);
  *  - more rows (prefill, batched decode): x rounded to float16 into a workspace, then a
  *    cuBLASLt tensor-core matmul (f16 x f16 -> f32, float32 accumulation). cuBLASLt is opened
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
@@ -71,7 +72,7 @@ static const char *const kernel_source =
     "}\n"
     "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
     "    const float *x, const __half *w, float *y, int N, int K, int vec) { gemv<R>(x, w, y, N, K, vec); }\n"
-    "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\n"
+    "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
@@ -194,7 +195,7 @@ typedef struct plan {
 typedef struct linear_device {
     int ready;
     mlcc_cuda_module *module;
-    void *gemv[4]; /* rows 1, 2, 4, 8 */
+    void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *to_f16;
     cublasLtHandle lt;
     void *workspace;
@@ -212,8 +213,9 @@ static int device_ready(int id, linear_device **out) {
     if (d->ready) return 0;
     d->module = mlcc_cuda_module_load_source(id, kernel_source);
     if (!d->module) return mlcc_prefix_error("mlcc.cuda.linear_f16 kernels");
-    static const char *const names[] = {"mlcc_gemv_f16w_1", "mlcc_gemv_f16w_2", "mlcc_gemv_f16w_4", "mlcc_gemv_f16w_8"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"mlcc_gemv_f16w_1", "mlcc_gemv_f16w_2", "mlcc_gemv_f16w_4", "mlcc_gemv_f16w_8",
+                                        "mlcc_gemv_f16w_16"};
+    for (int i = 0; i < 5; i++)
         if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, names[i]))) return -1;
     if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
     const blaslt_api *lt = blaslt_get();
@@ -227,7 +229,7 @@ static int device_ready(int id, linear_device **out) {
 
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 8;
+    int n = v && *v ? atoi(v) : 16;
     return n < 0 ? 0 : n;
 }
 
@@ -238,7 +240,7 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
     uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int pick = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0, take = 1 << pick;
+        int pick = left >= 16 ? 4 : left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0, take = 1 << pick;
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &w, &yr, &n, &k, &vec};
