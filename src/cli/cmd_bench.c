@@ -120,7 +120,10 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (end == argv[i] || *end) rc = mlcc_set_error("--seed '%s' is not a number", argv[i]);
         } else if (!strcmp(s, "--device") && has) {
             const char *dev = argv[++i];
-            if (!strncmp(dev, "cuda", 4)) a->device = dev; /* checked when the model opens */
+            if (!strncmp(dev, "cuda", 4)) {
+                a->device = dev; /* cuda:N is checked when the model opens */
+                if (!mlcc_cuda_available()) rc = mlcc_set_error("--device %s: %s", dev, mlcc_cuda_status());
+            }
             else if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
                 rc = mlcc_set_error("--device '%s': cpu, auto, cuda or cuda:N", dev);
         } else if (!strcmp(s, "--quantization") && has) {

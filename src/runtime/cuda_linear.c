@@ -100,7 +100,7 @@ typedef struct {
 
 enum { /* values of cublasLt.h, cublas_api.h and library_types.h (CUDA 12 and 13) */
     CUDA_R_32F = 0, CUDA_R_16F = 2, CUBLAS_COMPUTE_32F = 68, CUBLAS_OP_N = 0, CUBLAS_OP_T = 1,
-    DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE_BYTES = 1,
+    DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_C = 7, PREF_MIN_ALIGNMENT_D = 8,
 };
 
 typedef struct blaslt_api {
@@ -182,7 +182,7 @@ const char *mlcc_cublaslt_status(void) {
 
 /* ---- per-device state ---- */
 
-enum { MAX_PLANS = 64, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20 };
+enum { MAX_PLANS = 64, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
 
 typedef struct plan {
     int64_t rows, out, in;
@@ -261,6 +261,7 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
     p->rows = rows, p->out = out, p->in = in;
     /* column-major view: y^T [out, rows] = (W as [in, out])^T . x16^T [in, rows] */
     int ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    uint32_t y_align = Y_ALIGN; /* what the memory planner guarantees for y (A and B: whole blocks, 256) */
     size_t ws = WORKSPACE_BYTES;
     cublasLtMatmulPreference pref = NULL;
     if (lt->MatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) ||
@@ -270,7 +271,9 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
         lt->MatrixLayoutCreate(&p->b, CUDA_R_16F, (uint64_t)in, (uint64_t)rows, in) ||
         lt->MatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)out, (uint64_t)rows, out) ||
         lt->MatmulPreferenceCreate(&pref) ||
-        lt->MatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws))
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ||
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_C, &y_align, sizeof y_align) ||
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_D, &y_align, sizeof y_align))
         return p;
     cublasLtHeuristicResult res;
     int got = 0;
@@ -312,7 +315,8 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
-        plan *p = rows > gemv_rows_limit() && d->lt ? find_plan(d, rows, out, in) : NULL;
+        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
+        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
         rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
         if (t0 > 0) mlcc_cuda_profile_end(device_id, p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
