@@ -1,7 +1,8 @@
 /* cmd_bench.c - `mlcc bench`: the numbers users compare (issue 10), with the physical floors
  * measured in the same run (DESIGN.md §8).
  *   mlcc bench MODEL | --random-weights CONFIG.json [--prompt-len 512] [--gen-len 128]
- *              [--batch 1,16,64] [--threads N] [--device cpu] [--repeat 3] [--seed S] [--json]
+ *              [--batch 1,16,64] [--threads N] [--device cpu|cuda[:N]] [--quantization q0f16]
+ *              [--repeat 3] [--seed S] [--json]
  *   mlcc bench serve --url URL ...   (a load generator: bench_serve.c)
  * The model runs through the engine exactly as `mlcc chat` runs it (engine/bench.h says what is
  * measured); the floors come from engine/bench_floor.h and the model's shapes:
@@ -29,6 +30,7 @@
 #include "models/random_model.h"
 #include "models/runner.h"
 #include "models/synthetic_vocab.h"
+#include "runtime/cuda.h"
 #include "support/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,7 +38,10 @@ int cmd_bench_serve(int argc, char **argv);
 
 typedef struct bench_args {
     const char *model, *random_config;
+    const char *device, *quantization; /* NULL: cpu; the model's own */
     int prompt_len, gen_len, threads, json, repeat;
+    int prefill_also; /* another prompt length whose prefill is measured too (0: none) */
+    double prefill_also_tok_s, prefill_also_ttft_ms;
     int floor_mb; /* the buffer of the bandwidth floor */
     double peak_mb; /* of the model run */
     mlcc_bench_options opt;
@@ -45,7 +50,8 @@ typedef struct bench_args {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
-               "                  [--device cpu] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
+               "                  [--device cpu|cuda[:N]] [--quantization Q] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
+               "                  [--prefill-also N]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
                "\n"
@@ -103,6 +109,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(s, "--gen-len") && has) rc = parse_int(s, argv[++i], 2, 1 << 20, &a->gen_len);
         else if (!strcmp(s, "--threads") && has) rc = parse_int(s, argv[++i], 1, 4096, &a->threads);
         else if (!strcmp(s, "--repeat") && has) rc = parse_int(s, argv[++i], 1, 1000, &a->repeat);
+        else if (!strcmp(s, "--prefill-also") && has) rc = parse_int(s, argv[++i], 1, 1 << 20, &a->prefill_also);
         else if (!strcmp(s, "--floor-mb") && has) rc = parse_int(s, argv[++i], 1, 1 << 20, &a->floor_mb);
         else if (!strcmp(s, "--batch") && has) rc = parse_batches(argv[++i], &a->opt), have_batch = 1;
         else if (!strcmp(s, "--random-weights") && has) a->random_config = argv[++i];
@@ -113,8 +120,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (end == argv[i] || *end) rc = mlcc_set_error("--seed '%s' is not a number", argv[i]);
         } else if (!strcmp(s, "--device") && has) {
             const char *dev = argv[++i];
-            if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
-                rc = mlcc_set_error("--device '%s': this build runs models on the CPU only (cpu, auto)", dev);
+            if (!strncmp(dev, "cuda", 4)) {
+                a->device = dev; /* cuda:N is checked when the model opens */
+                if (!mlcc_cuda_available()) rc = mlcc_set_error("--device %s: %s", dev, mlcc_cuda_status());
+            }
+            else if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
+                rc = mlcc_set_error("--device '%s': cpu, auto, cuda or cuda:N", dev);
+        } else if (!strcmp(s, "--quantization") && has) {
+            a->quantization = argv[++i];
         } else if (s[0] == '-' || a->model) rc = mlcc_set_error("unknown or incomplete option '%s'", s);
         else a->model = s;
         if (rc) return -1;
@@ -271,6 +284,8 @@ static void print_text(const bench_args *a, const mlcc_bench_result *r, const fl
     printf("floors: memory read %.1f GB/s; GEMM %.1f GFLOP/s (%s)\n", f->bandwidth / 1e9, f->gemm / 1e9, f->gemm_impl);
     printf("prefill (%d tokens): %.1f tok/s, floor %.1f tok/s (compute), ratio %.2f; TTFT %.1f ms\n", a->prompt_len,
            r->prefill_tok_s, f->prefill, r->prefill_tok_s / f->prefill, r->ttft_ms);
+    if (a->prefill_also > 0)
+        printf("prefill (%d tokens): %.1f tok/s; TTFT %.1f ms\n", a->prefill_also, a->prefill_also_tok_s, a->prefill_also_ttft_ms);
     printf("%6s %12s %12s %10s %6s %11s %11s %12s%s\n", "batch", "decode tok/s", "floor tok/s", "bound", "ratio", "ITL p50 ms",
            "ITL p99 ms", "TTFT p50 ms", "");
     for (int i = 0; i < r->ndecode; i++) {
@@ -315,7 +330,7 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
     }
     const mlcc_bench_decode *first = &r->decode[0];
     json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:o,s:f,s:o,s:f,s:o,s:f,s:o,s:o,s:f,s:f,s:f,s:f,s:o,s:o,s:f,s:n,s:f,s:f,s:s,s:f,s:f,s:f}",
-                          "model", a->model ? a->model : a->random_config, "device", "cpu", "threads", mlcc_threadpool_size(),
+                          "model", a->model ? a->model : a->random_config, "device", a->device ? a->device : "cpu", "threads", mlcc_threadpool_size(),
                           "prompt_len", a->prompt_len, "gen_len", a->gen_len, "batches", batches,
                           "prefill_tok_s", r->prefill_tok_s, "decode_tok_s", by_batch(r, tok),
                           "floor_decode_tok_s", f->decode[0], "floor_decode_tok_s_by_batch", by_batch(r, f->decode),
@@ -330,6 +345,11 @@ static void print_json(const bench_args *a, const mlcc_bench_result *r, const fl
     json_object_set_new(o, "max_decode_batch", by_batch(r, widest)); /* the widest decode step so far (a check that b ran together) */
     json_object_set_new(o, "file_weight_mb_per_step", json_real(c->file_bytes / 1e6));
     json_object_set_new(o, "floor_buffer_mb", json_integer(a->floor_mb));
+    if (a->prefill_also > 0) {
+        json_object_set_new(o, "prefill_also_len", json_integer(a->prefill_also));
+        json_object_set_new(o, "prefill_also_tok_s", json_real(a->prefill_also_tok_s));
+        json_object_set_new(o, "prefill_also_ttft_ms", json_real(a->prefill_also_ttft_ms));
+    }
     json_object_set_new(o, "floor_decode_file_tok_s", json_real(f->decode_file));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     printf("%s\n", text);
@@ -345,6 +365,15 @@ static void progress_line(const char *line) {
 
 /* A small --floor-mb (tests) also shrinks the GEMM; the figures are then only smoke. */
 static void measure_floors(const bench_args *a, floors *f) {
+    if (a->device) { /* the GPU's: its copy rate and the f16 tensor-core GEMM the prefill uses */
+        int id = a->device[4] == ':' ? atoi(a->device + 5) : 0;
+        double bw = mlcc_cuda_copy_bandwidth(id, (size_t)a->floor_mb << 21, 5);
+        if (bw > f->bandwidth) f->bandwidth = bw;
+        double g = mlcc_cuda_gemm_f16_rate(id, a->floor_mb >= 64 ? 8192 : 512, 3);
+        if (g > f->gemm) f->gemm = g;
+        f->gemm_impl = "cuBLASLt f16, f32 accumulation";
+        return;
+    }
     double bw = mlcc_bench_read_bandwidth((size_t)a->floor_mb << 20, 5);
     if (bw > f->bandwidth) f->bandwidth = bw;
     double g = mlcc_bench_gemm_rate(a->floor_mb >= 64 ? 1024 : 256, 3, &f->gemm_impl);
@@ -359,9 +388,12 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     reset_peak_rss(); /* the writing of random weights does not count */
     int maxb = max_batch(o);
     int64_t need = (int64_t)a->prompt_len + a->gen_len + 1;
+    if (a->prefill_also + 2 > need) need = a->prefill_also + 2;
     int64_t chunk = (int64_t)a->prompt_len * maxb;
     if (chunk > 2048) chunk = a->prompt_len > 2048 ? a->prompt_len : 2048; /* several prompts per prefill step, up to 2048 tokens */
-    mlcc_model_options mo = {.max_seq = seq_bound(need), .prefill_chunk = chunk, .max_batch = maxb};
+    if (a->prefill_also > chunk) chunk = a->prefill_also; /* its prompt in one step, as --prompt-len's */
+    mlcc_model_options mo = {.max_seq = seq_bound(need), .prefill_chunk = chunk, .max_batch = maxb, .device = a->device,
+                             .quantization = a->quantization};
     progress_line("preparing the model library (compiled on first use, then cached)");
     mlcc_model *m = mlcc_model_open(path, &mo);
     if (!m) return -1;
@@ -393,6 +425,13 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         o->vocab = (int)m->cfg.vocab;
         mlcc_bench_result r;
         rc = mlcc_bench_run(e, o, &r, progress_line);
+        if (rc == 0 && a->prefill_also > 0) { /* the model loads once for both prompt lengths */
+            mlcc_bench_options po = *o;
+            mlcc_bench_result pr;
+            po.prompt_len = a->prefill_also, po.nbatch = 0;
+            rc = mlcc_bench_run(e, &po, &pr, progress_line);
+            a->prefill_also_tok_s = pr.prefill_tok_s, a->prefill_also_ttft_ms = pr.ttft_ms;
+        }
         a->peak_mb = peak_rss_mb(); /* before the second bandwidth buffer */
         if (load_peak > a->peak_mb) a->peak_mb = load_peak;
         if (rc == 0) {

@@ -25,11 +25,18 @@ static int is_gpu(const char *target) {
     return is_cuda(target) || (target && strcmp(target, "vulkan") == 0);
 }
 
+/* MLCC_CUDA_DISPATCH=0 keeps every kernel generated (to compare with the library dispatch). */
+static int getenv_false(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
 /* default_schedule is the CPU's (tensorized CPU intrinsics); GPU targets get their own rules
  * after lowering. */
 static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_options *opt, const char *target) {
     mlcc_pass_manager pm;
     pm_init(&pm);
+    if (is_cuda(target) && !getenv_false("MLCC_CUDA_DISPATCH")) pm_add(&pm, "cuda_dispatch", pass_cuda_dispatch, NULL);
     for (int i = 0; pipeline[i]; i++)
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);

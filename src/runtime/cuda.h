@@ -82,6 +82,30 @@ typedef struct mlcc_cuda_stats {
 } mlcc_cuda_stats;
 mlcc_cuda_stats mlcc_cuda_get_stats(void);
 
+/* ---- library matmuls (cuda_linear.c) ----
+ * y[rows, out] = x[rows, in] @ w[out, in]^T: x and y float32, w float16, all device pointers;
+ * a GEMV for rows <= MLCC_CUDA_GEMV_ROWS (default 16), else cuBLASLt on float16 tensor cores
+ * (x rounded to float16). Enqueued on the device's current stream. The packed function
+ * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
+int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
+/* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
+void mlcc_cuda_linear_release(int device_id);
+/* What was found: "cuBLASLt 130000 (/usr/local/cuda/lib64/libcublasLt.so.13)" or why not. */
+const char *mlcc_cublaslt_status(void);
+/* The CUDA C++ source of its kernels (tests compile it with NVRTC where there is no GPU). */
+const char *mlcc_cuda_linear_kernel_source(void);
+
+/* ---- ceilings (cuda_floor.c), for benchmarks ----
+ * Device-to-device copy rate, bytes read + written per second (best of reps); 0 on failure. */
+double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps);
+/* Flop/s of an n x n x n product through mlcc_cuda_linear_f16 (cuBLASLt f16); 0 on failure. */
+double mlcc_cuda_gemm_f16_rate(int device_id, int n, int reps);
+
+/* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel times, synchronized, table at exit ---- */
+int mlcc_cuda_profiling(void);
+double mlcc_cuda_profile_begin(int device_id);
+void mlcc_cuda_profile_end(int device_id, const char *name, double t0);
+
 /* ---- the hooks of generated libraries ----
  * A CUDA model library defines `const mlcc_cuda_library_hooks *mlcc_library_cuda;` (NULL in
  * the file); the loader points it at this table, so generated host code launches kernels and

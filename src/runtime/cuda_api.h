@@ -88,6 +88,9 @@ typedef struct mlcc_nvrtc_api {
 const mlcc_cuda_driver *mlcc_cuda_driver_api(void);
 /* The NVRTC table, opened once; NULL with an error listing the places searched. */
 const mlcc_nvrtc_api *mlcc_nvrtc_api_get(void);
+/* dlopen of a CUDA library by a versioned name ("libcublasLt.so.13"): $CUDA_HOME/lib64, /lib,
+ * /usr/local/cuda/lib64, /lib, then the loader path; a failure appends name to tried. */
+void *mlcc_cuda_open_versioned(const char *name, char *tried, size_t cap);
 /* The CUDA include directory for NVRTC (-I), or NULL when none was found. */
 const char *mlcc_cuda_include_dir(void);
 

@@ -98,7 +98,7 @@ const mlcc_cuda_driver *mlcc_cuda_driver_api(void) {
 }
 
 /* Tries dir/name for each CUDA folder and then the bare name (the loader path). */
-static void *open_versioned(const char *name, char *tried, size_t cap) {
+void *mlcc_cuda_open_versioned(const char *name, char *tried, size_t cap) {
     const char *home = getenv("CUDA_HOME");
     const char *dirs[] = {home, home, "/usr/local/cuda", "/usr/local/cuda"};
     const char *subs[] = {"lib64", "lib", "lib64", "lib"};
@@ -120,7 +120,7 @@ static void open_nvrtc(void) {
     char tried[256] = "";
     const char *override = getenv("MLCC_NVRTC");
     if (override && *override) nvrtc.handle = dlopen(override, RTLD_NOW | RTLD_LOCAL);
-    for (int i = 0; !nvrtc.handle && names[i]; i++) nvrtc.handle = open_versioned(names[i], tried, sizeof tried);
+    for (int i = 0; !nvrtc.handle && names[i]; i++) nvrtc.handle = mlcc_cuda_open_versioned(names[i], tried, sizeof tried);
     if (!nvrtc.handle) {
         snprintf(nvrtc_error, sizeof nvrtc_error,
                  "NVRTC not found (tried %s under $CUDA_HOME, /usr/local/cuda and the loader path)",

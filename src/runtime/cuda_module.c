@@ -308,7 +308,11 @@ static int hook_launch(void **slot, int device_id, const char *source, const cha
         if (!e) return -1;
         __atomic_store_n((kernel_entry **)slot, e, __ATOMIC_RELEASE);
     }
-    return mlcc_cuda_launch(device_id, e->function, grid, block, shared_bytes, args);
+    if (!mlcc_cuda_profiling()) return mlcc_cuda_launch(device_id, e->function, grid, block, shared_bytes, args);
+    double t0 = mlcc_cuda_profile_begin(device_id);
+    int rc = mlcc_cuda_launch(device_id, e->function, grid, block, shared_bytes, args);
+    mlcc_cuda_profile_end(device_id, kernel, t0);
+    return rc;
 }
 
 static void *hook_alloc(int device_id, size_t nbytes) {

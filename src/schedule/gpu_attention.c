@@ -8,6 +8,10 @@
  *   __shfl_xor_sync, and the online softmax runs per warp over its keys (V rows likewise);
  *   the NW warp states are merged through shared memory into the split's (max, sum, output).
  *
+ * The prefill attention of src/gen/attn_prefill.c (one CPU task per (token, KV head)) takes the
+ * same block: one per (token, KV head), its keys those of the token's sequence up to its
+ * position, the block's warp states merged straight into the normalized output (no splits).
+ *
  * The merge stage: a block per (sequence, head), a thread per dimension. The rewrite reads
  * the configuration back from the function (buffer shapes, the scale of q_scaled); a function
  * it does not recognise (soft-cap, head_dim not a multiple of 32, another shape) keeps the
@@ -30,6 +34,8 @@ typedef struct decode_shape {
     mlcc_buffer *q, *pages, *page_indptr, *page_indices, *last_page_len, *out;
     mlcc_buffer *pm, *pl, *pacc;
     mlcc_expr *window, *splits, *batch;
+    int prefill;                          /* gen_attn_prefill's function: no splits */
+    mlcc_buffer *token_seq, *positions;   /* prefill */
 } decode_shape;
 
 typedef struct probe {
@@ -89,6 +95,37 @@ static int recognise(const mlcc_prim_func *f, decode_shape *sh) {
     return 1;
 }
 
+/* Recognises gen_attn_prefill's function: (q, pages, token_seq, positions, page_indptr,
+ * page_indices, out, window), no allocations. */
+static int recognise_prefill(const mlcc_prim_func *f, decode_shape *sh) {
+    if (strcmp(f->name, "attn_prefill") != 0 || !f->origin || strncmp(f->origin, "gen: paged ragged prefill attention", 35) != 0)
+        return 0;
+    if (f->nparams != 8 || f->nalloc != 0 || !f->body) return 0;
+    for (int i = 0; i < 7; i++)
+        if (!f->params[i].buffer) return 0;
+    if (f->params[7].buffer) return 0;
+    memset(sh, 0, sizeof *sh);
+    sh->prefill = 1;
+    sh->q = f->params[0].buffer, sh->pages = f->params[1].buffer, sh->token_seq = f->params[2].buffer;
+    sh->positions = f->params[3].buffer, sh->page_indptr = f->params[4].buffer, sh->page_indices = f->params[5].buffer;
+    sh->out = f->params[6].buffer, sh->window = f->params[7].var;
+    if (sh->q->ndim != 3 || sh->pages->ndim != 5 || sh->out->ndim != 3) return 0;
+    if (!const_dim(sh->q, 1, &sh->QH) || !const_dim(sh->q, 2, &sh->D) || !const_dim(sh->pages, 2, &sh->KVH) ||
+        !const_dim(sh->pages, 3, &sh->PS))
+        return 0;
+    sh->batch = sh->q->shape[0]; /* tokens */
+    if (sh->D % LANES || sh->D / LANES > MAX_E || sh->QH % sh->KVH) return 0;
+    sh->E = sh->D / LANES;
+    sh->G = sh->QH / sh->KVH;
+    if (sh->G * sh->E > 64) return 0;
+    probe p = {0};
+    ir_visitor v = {probe_expr, probe_stmt, &p};
+    ir_visit_stmt(&v, f->body);
+    if (!p.found_scale || p.softcap) return 0;
+    sh->scale = p.scale;
+    return 1;
+}
+
 /* ---- small builders ---- */
 
 static mlcc_buffer *local(const char *name, mlcc_dtype t, int n, const char *scope) {
@@ -125,25 +162,35 @@ static mlcc_stmt *warp_sum(mlcc_buffer *acc, mlcc_expr *i, mlcc_expr *x) {
 
 static mlcc_stmt *split_kernel(const decode_shape *sh) {
     int G = sh->G, E = sh->E, D = sh->D, PS = sh->PS, KVH = sh->KVH;
-    mlcc_expr *S = sh->splits, *B = sh->batch, *window = sh->window;
+    mlcc_expr *S = sh->prefill ? ir_int(1) : sh->splits, *B = sh->batch, *window = sh->window;
     mlcc_expr *bx = var("att_bx"), *tx = var("att_lane"), *ty = var("att_warp");
     /* registers as in the generator: r[0] sequence, r[1] KV head, r[2] split, r[3] keys in the
      * sequence, r[4] first key in the window, r[5] chunk length, r[6] chunk start, r[7] chunk end */
     mlcc_buffer *r = local("att_r", DT_I64, 8, "local");
     mlcc_expr *rv[8];
     for (int i = 0; i < 8; i++) rv[i] = ld(r, ir_int(i));
-    mlcc_expr *b = rv[0];
+    mlcc_expr *b = sh->prefill ? rv[2] : rv[0]; /* the sequence whose pages hold the keys */
     mlcc_expr *pages_of_seq = ir_sub(ir_cast(DT_I64, ld(sh->page_indptr, ir_add(b, ir_int(1)))),
                                      ir_cast(DT_I64, ld(sh->page_indptr, b)));
     mlcc_expr *regs[8] = {
         ir_floordiv(bx, ir_mul(ir_int(KVH), S)),
         ir_floormod(ir_floordiv(bx, S), ir_int(KVH)),
         ir_floormod(bx, S),
-        ir_add(ir_mul(ir_sub(pages_of_seq, ir_int(1)), ir_int(PS)), ir_cast(DT_I64, ld(sh->last_page_len, b))),
+        sh->prefill ? NULL : ir_add(ir_mul(ir_sub(pages_of_seq, ir_int(1)), ir_int(PS)), ir_cast(DT_I64, ld(sh->last_page_len, b))),
         ir_select(ir_gt(window, ir_int(0)), ir_max(ir_int(0), ir_sub(rv[3], window)), ir_int(0)),
         ir_floordiv(ir_add(ir_sub(rv[3], rv[4]), ir_sub(S, ir_int(1))), S),
         ir_add(rv[4], ir_mul(rv[2], rv[5])),
         ir_max(rv[6], ir_min(rv[3], ir_add(rv[6], rv[5])))};
+    if (sh->prefill) { /* r[0] token, r[1] KV head, r[2] its sequence, r[3] keys up to its position,
+                        * r[4] first key in the window, r[6..7] the keys taken [r[4], r[3]) */
+        regs[0] = ir_floordiv(bx, ir_int(KVH));
+        regs[1] = ir_floormod(bx, ir_int(KVH));
+        regs[2] = ir_cast(DT_I64, ld(sh->token_seq, rv[0]));
+        regs[3] = ir_add(ir_cast(DT_I64, ld(sh->positions, rv[0])), ir_int(1));
+        regs[5] = ir_sub(rv[3], rv[4]);
+        regs[6] = rv[4];
+        regs[7] = rv[3];
+    }
     mlcc_stmt *set_regs[8];
     for (int i = 0; i < 8; i++) set_regs[i] = st(r, ir_int(i), regs[i]);
 
@@ -154,7 +201,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_expr *g1 = var("g"), *e1 = var("e");
     mlcc_expr *head1 = ir_add(ir_mul(rv[1], ir_int(G)), g1);
     mlcc_expr *dim1 = ir_add(ir_mul(tx, ir_int(E)), e1);
-    mlcc_expr *qidx[3] = {b, head1, dim1};
+    mlcc_expr *qidx[3] = {rv[0], head1, dim1}; /* decode: q row = sequence; prefill: token */
     mlcc_expr *ge1 = ir_add(ir_mul(g1, ir_int(E)), e1);
     mlcc_stmt *init = loop(g1, G, ir_seq((mlcc_stmt *[]){
         loop(e1, E, ir_seq2(st(qv, ge1, ir_mul(f32(ir_load(sh->q, qidx, 3)), fconst(sh->scale))), st(acc, ge1, fconst(0)))),
@@ -220,17 +267,21 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_expr *w2 = var("w");
     mlcc_expr *wm2 = ld(sm_m, ir_add(ir_mul(w2, ir_int(G)), g5));
     mlcc_expr *head = ir_add(ir_mul(r2v[1], ir_int(G)), g5);
-    mlcc_expr *pidx[3] = {r2v[0], head, r2v[2]}, *aidx[4] = {r2v[0], head, r2v[2], d5};
-    mlcc_stmt *combine = ir_seq((mlcc_stmt *[]){
+    mlcc_expr *pidx[3] = {r2v[0], head, r2v[2]}, *aidx[4] = {r2v[0], head, r2v[2], d5}, *oidx[3] = {r2v[0], head, d5};
+    mlcc_stmt *parts[7] = {
         st(mm, ir_int(0), fconst(-INFINITY)),
         loop(w2, WARPS, st(mm, ir_int(0), ir_max(ld(mm, ir_int(0)), wm2))),
         st(mm, ir_int(1), fconst(0)), st(mm, ir_int(2), fconst(0)),
         loop(w, WARPS, ir_seq2(
             st(mm, ir_int(1), ir_add(ld(mm, ir_int(1)), ir_mul(ld(sm_l, ir_add(ir_mul(w, ir_int(G)), g5)), weight))),
             st(mm, ir_int(2), ir_add(ld(mm, ir_int(2)), ir_mul(ld(sm_acc, ir_add(ir_mul(ir_add(ir_mul(w, ir_int(G)), g5), ir_int(D)), d5)), weight))))),
-        ir_if(ir_eq(d5, ir_int(0)), ir_seq2(ir_store(sh->pm, ld(mm, ir_int(0)), pidx, 3), ir_store(sh->pl, ld(mm, ir_int(1)), pidx, 3)), NULL),
-        ir_store(sh->pacc, ld(mm, ir_int(2)), aidx, 4)}, 7);
+        sh->prefill ? st(mm, ir_int(0), ld(mm, ir_int(0))) /* (prefill: no split statistics) */
+                    : ir_if(ir_eq(d5, ir_int(0)), ir_seq2(ir_store(sh->pm, ld(mm, ir_int(0)), pidx, 3), ir_store(sh->pl, ld(mm, ir_int(1)), pidx, 3)), NULL),
+        sh->prefill ? ir_store(sh->out, ir_cast(sh->out->dtype, ir_div(ld(mm, ir_int(2)), ld(mm, ir_int(1)))), oidx, 3)
+                    : ir_store(sh->pacc, ld(mm, ir_int(2)), aidx, 4)};
+    mlcc_stmt *combine = ir_seq(parts, 7);
     mlcc_expr *r2vals[3] = {ir_floordiv(bx, ir_mul(ir_int(KVH), S)), ir_floormod(ir_floordiv(bx, S), ir_int(KVH)), ir_floormod(bx, S)};
+    /* (prefill: S = 1, so these are token, KV head, 0) */
     mlcc_stmt *stage2 = ir_for(pass, ir_int(0), ir_int((G * D + WARPS * LANES - 1) / (WARPS * LANES)), FOR_SERIAL,
                                ir_if(ir_lt(gd, ir_int(G * D)), combine, NULL));
     stage2 = ir_seq((mlcc_stmt *[]){st(r2, ir_int(0), r2vals[0]), st(r2, ir_int(1), r2vals[1]), st(r2, ir_int(2), r2vals[2]), stage2}, 4);
@@ -270,6 +321,11 @@ static mlcc_stmt *merge_kernel(const decode_shape *sh) {
 
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f) {
     decode_shape sh;
+    if (recognise_prefill(f, &sh)) {
+        mlcc_prim_func *out = prim_func_copy(f);
+        out->body = split_kernel(&sh);
+        return out;
+    }
     if (!recognise(f, &sh)) return NULL;
     mlcc_prim_func *out = prim_func_copy(f);
     out->body = ir_seq2(split_kernel(&sh), merge_kernel(&sh));

@@ -34,7 +34,8 @@ int gpu_matmul(struct mlcc_schedule *s, const char *block, int *applied);
 mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f);
 /* The same with the cross-thread threshold given (INT64_MAX: never; benchmarks compare). */
 mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent);
-/* The GPU form of gen_attn_decode's function (gpu_attention.c), or NULL when f is not one it
+/* The GPU form of gen_attn_decode's and gen_attn_prefill's functions (gpu_attention.c), or
+ * NULL when f is not one it
  * recognises (then the default rule applies). */
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f);
 /* The default rules without the decode-attention rewrite (which assumes 32-lane warp

@@ -55,6 +55,9 @@ mlcc_ir_module *pass_canonicalize_bindings(const mlcc_ir_module *m, void *ctx);
 /* Unused pure bindings dropped (repeatedly), empty blocks dropped, and functions no longer
  * reachable from the public ones (global_symbol) removed. */
 mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx);
+/* The CUDA build's library dispatch: float16-weight projections -> call_dps_packed
+ * mlcc.cuda.linear_f16 (cuda_dispatch.c says why). */
+mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx);
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);
 /* Groups call_tir bindings of each dataflow block by TVM's fusion rules (post-dominator based:

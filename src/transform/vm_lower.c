@@ -163,7 +163,7 @@ static int flush_shape_funcs(lower_ctx *c) {
 /* make_shape(heap, ndim, (mode, value)...) into a new register. */
 static int make_shape(lower_ctx *c, mlcc_expr **dims, int ndim, int *reg) {
     mlcc_vm_arg args[2 + 2 * MLCC_MAX_NDIM];
-    if (ndim > 31) return fail(c, "a shape has more than 31 dimensions");
+    if (ndim > MLCC_MAX_NDIM) return fail(c, "a shape has more than 64 dimensions (MLCC_MAX_NDIM)");
     args[0] = (mlcc_vm_arg){VM_ARG_HEAP, 0};
     args[1] = imm_arg(ndim);
     for (int d = 0; d < ndim; d++) {
@@ -180,8 +180,8 @@ static int make_shape(lower_ctx *c, mlcc_expr **dims, int ndim, int *reg) {
 
 /* match_shape of a tensor or shape value against dims: stores first sights of size vars. */
 static int match_dims(lower_ctx *c, mlcc_vm_arg value, mlcc_expr **dims, int ndim, const char *what) {
-    mlcc_vm_arg args[4 + 2 * 32];
-    if (ndim > 32) return fail(c, "a shape has more than 32 dimensions");
+    mlcc_vm_arg args[4 + 2 * MLCC_MAX_NDIM];
+    if (ndim > MLCC_MAX_NDIM) return fail(c, "a shape has more than 64 dimensions (MLCC_MAX_NDIM)");
     args[0] = value;
     args[1] = (mlcc_vm_arg){VM_ARG_HEAP, 0};
     args[2] = imm_arg(ndim);

@@ -48,7 +48,10 @@ check '[ "$(py "$T/bench.out" "j[\"max_decode_batch\"] == {\"1\": 1, \"3\": 3} a
 # bad options: clear errors, exit 2
 "$MLCC" bench "$TINY" --batch 0 >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q -- "--batch" "$T/e.out"' "$(cat "$T/e.out")"
 "$MLCC" bench >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ]'
-"$MLCC" bench "$TINY" --device cuda >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q "CPU only" "$T/e.out"' "$(cat "$T/e.out")"
+"$MLCC" bench "$TINY" --device metal >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q "cpu, auto, cuda or cuda:N" "$T/e.out"' "$(cat "$T/e.out")"
+# --device cuda runs where a GPU is; elsewhere it says why not, before any work
+"$MLCC" bench "$TINY" --device cuda --prompt-len 4 --gen-len 2 --batch 1 --repeat 1 --floor-mb 16 >"$T/e.out" 2>&1; rc=$?
+check '[ $rc -eq 0 ] || { [ $rc -eq 2 ] && grep -q "device cuda: no CUDA device" "$T/e.out"; }' "$(cat "$T/e.out")"
 "$MLCC" bench "$TINY" --prompt-len 500 --gen-len 100 --batch 1 >"$T/e.out" 2>&1; rc=$?
 check '[ $rc -eq 1 ] && grep -q "context window" "$T/e.out"' "$(tail -2 "$T/e.out")"
 

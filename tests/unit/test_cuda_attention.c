@@ -1,6 +1,6 @@
 /* test_cuda_attention.c - the paged-attention kernels of src/gen/ (kv_append with rope,
  * attn_prefill, attn_decode with 1, 3, 5 (and a window) and 7 splits) under the GPU schedules
- * (the warp-cooperative decode; with a soft-cap, the default rule), against the
+ * (the warp-cooperative decode and prefill; with a soft-cap, the default rule), against the
  * same kernels compiled for the CPU, on one random batch of two sequences (37 and 20 tokens,
  * pages of 16, GQA 4:2 heads, head_dim 64, float32): the pages after append, the prefill
  * output for every token and the decode output agree to 1e-5 (relative to the largest value).
@@ -155,6 +155,7 @@ static void run_config(double softcap) {
     }
     /* the decode takes the warp-cooperative form unless there is a soft-cap */
     CHECK((gpu_schedule_attn_decode(cpu_funcs[2]) != NULL) == (softcap == 0));
+    CHECK((gpu_schedule_attn_decode(cpu_funcs[1]) != NULL) == (softcap == 0)); /* the prefill likewise */
     if (test_checks_failed) return;
     mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
     CHECK_MSG(codegen_cuda(gpu_funcs, 3, &lib, &dev) == 0, "%s", mlcc_last_error());

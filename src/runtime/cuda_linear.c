@@ -1,0 +1,369 @@
+/* cuda_linear.c - y[rows, out] = x[rows, in] @ W[out, in]^T with float32 x and y and a float16
+ * W, on a CUDA device: the packed function `mlcc.cuda.linear_f16` that the CUDA build's
+ * dispatch (transform/cuda_dispatch.c) calls for every float16-weight projection.
+ *
+ * The row count is only known here, and it decides the kernel:
+ *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): a GEMV that streams W once, a warp per
+ *    output, 16-byte loads of eight halves, up to 16 rows of x per pass over W, float32 sums
+ *    (cuBLASLt took 6x the copy time at 16 rows on the H100: its tiles are for wide products);
+ *  - more rows (prefill, batched decode): x rounded to float16 into a workspace, then a
+ *    cuBLASLt tensor-core matmul (f16 x f16 -> f32, float32 accumulation). cuBLASLt is opened
+ *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
+ *    what was found is logged once; without it the GEMV covers every row count (slowly).
+ * Plans (descriptors, layouts and the heuristic's algorithm) are cached per (rows, out, in),
+ * so a decode step pays the heuristic once per shape, not per call. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda.h"
+#include "runtime/cuda_api.h"
+#include "runtime/device.h"
+#include "runtime/packed.h"
+#include "support/error.h"
+#include "support/log.h"
+
+/* ---- the kernels (NVRTC, compiled once per device, cached on disk) ---- */
+
+static const char *const kernel_source =
+    "#include <cuda_fp16.h>\n"
+    "/* y[r, o] = sum_k x[r, k] w[o, k] for R rows: a warp per output o, lanes taking 8 halves\n"
+    " * (16 bytes) at a time; vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
+    "template <int R>\n"
+    "__device__ __forceinline__ void gemv(const float *__restrict__ x, const __half *__restrict__ w,\n"
+    "                                     float *__restrict__ y, int N, int K, int vec) {\n"
+    "    int o = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;\n"
+    "    if (o >= N) return;\n"
+    "    const __half *row = w + (long long)o * K;\n"
+    "    float acc[R];\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < R; r++) acc[r] = 0.f;\n"
+    "    if (vec) {\n"
+    "#pragma unroll 4\n"
+    "        for (int k = lane * 8; k < K; k += 256) {\n"
+    "            uint4 raw = __ldg(reinterpret_cast<const uint4 *>(row + k));\n"
+    "            const __half2 *h = reinterpret_cast<const __half2 *>(&raw);\n"
+    "            float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]);\n"
+    "            float2 w2 = __half22float2(h[2]), w3 = __half22float2(h[3]);\n"
+    "#pragma unroll\n"
+    "            for (int r = 0; r < R; r++) {\n"
+    "                const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + k);\n"
+    "                float4 a = xr[0], b = xr[1];\n"
+    "                acc[r] += a.x * w0.x + a.y * w0.y + a.z * w1.x + a.w * w1.y\n"
+    "                        + b.x * w2.x + b.y * w2.y + b.z * w3.x + b.w * w3.y;\n"
+    "            }\n"
+    "        }\n"
+    "    } else {\n"
+    "        for (int k = lane; k < K; k += 32) {\n"
+    "            float wk = __half2float(row[k]);\n"
+    "#pragma unroll\n"
+    "            for (int r = 0; r < R; r++) acc[r] += x[(long long)r * K + k] * wk;\n"
+    "        }\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < R; r++) {\n"
+    "        float s = acc[r];\n"
+    "#pragma unroll\n"
+    "        for (int d = 16; d > 0; d >>= 1) s += __shfl_xor_sync(0xffffffffu, s, d);\n"
+    "        if (lane == 0) y[(long long)r * N + o] = s;\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
+    "    const float *x, const __half *w, float *y, int N, int K, int vec) { gemv<R>(x, w, y, N, K, vec); }\n"
+    "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
+    "        y[i] = __float2half_rn(x[i]);\n"
+    "}\n";
+
+const char *mlcc_cuda_linear_kernel_source(void) {
+    return kernel_source;
+}
+
+/* ---- cuBLASLt through dlopen ---- */
+
+typedef int cublasStatus;
+typedef void *cublasLtHandle;
+typedef void *cublasLtMatmulDesc;
+typedef void *cublasLtMatrixLayout;
+typedef void *cublasLtMatmulPreference;
+typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo;
+typedef struct {
+    cublasLtMatmulAlgo algo;
+    size_t workspace_size;
+    cublasStatus state;
+    float waves;
+    int reserved[4];
+} cublasLtHeuristicResult;
+
+enum { /* values of cublasLt.h, cublas_api.h and library_types.h (CUDA 12 and 13) */
+    CUDA_R_32F = 0, CUDA_R_16F = 2, CUBLAS_COMPUTE_32F = 68, CUBLAS_OP_N = 0, CUBLAS_OP_T = 1,
+    DESC_TRANSA = 3, DESC_TRANSB = 4, PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_C = 7, PREF_MIN_ALIGNMENT_D = 8,
+};
+
+typedef struct blaslt_api {
+    void *handle;
+    char path[512];
+    size_t version;
+    size_t (*GetVersion)(void);
+    cublasStatus (*Create)(cublasLtHandle *h);
+    cublasStatus (*MatmulDescCreate)(cublasLtMatmulDesc *d, int compute, int scale_type);
+    cublasStatus (*MatmulDescSetAttribute)(cublasLtMatmulDesc d, int attr, const void *buf, size_t n);
+    cublasStatus (*MatrixLayoutCreate)(cublasLtMatrixLayout *l, int type, uint64_t rows, uint64_t cols, int64_t ld);
+    cublasStatus (*MatmulPreferenceCreate)(cublasLtMatmulPreference *p);
+    cublasStatus (*MatmulPreferenceSetAttribute)(cublasLtMatmulPreference p, int attr, const void *buf, size_t n);
+    cublasStatus (*MatmulPreferenceDestroy)(cublasLtMatmulPreference p);
+    cublasStatus (*MatmulAlgoGetHeuristic)(cublasLtHandle h, cublasLtMatmulDesc d, cublasLtMatrixLayout a,
+                                           cublasLtMatrixLayout b, cublasLtMatrixLayout c, cublasLtMatrixLayout dd,
+                                           cublasLtMatmulPreference p, int want, cublasLtHeuristicResult *res, int *got);
+    cublasStatus (*Matmul)(cublasLtHandle h, cublasLtMatmulDesc d, const void *alpha, const void *a, cublasLtMatrixLayout al,
+                           const void *b, cublasLtMatrixLayout bl, const void *beta, const void *c, cublasLtMatrixLayout cl,
+                           void *dd, cublasLtMatrixLayout dl, const cublasLtMatmulAlgo *algo, void *ws, size_t ws_size,
+                           void *stream);
+} blaslt_api;
+
+static blaslt_api blaslt;
+static const blaslt_api *blaslt_ok;
+static char blaslt_line[1024];
+
+#define LOAD_SYM(field, sym)                                                                      \
+    do {                                                                                          \
+        *(void **)&blaslt.field = dlsym(blaslt.handle, sym);                                      \
+        if (!blaslt.field && !missing) missing = sym;                                             \
+    } while (0)
+
+static void open_blaslt(void) {
+    static const char *names[] = {"libcublasLt.so.13", "libcublasLt.so.12", NULL};
+    char tried[256] = "";
+    const char *override = getenv("MLCC_CUBLASLT");
+    if (override && *override) blaslt.handle = dlopen(override, RTLD_NOW | RTLD_LOCAL);
+    for (int i = 0; !blaslt.handle && names[i]; i++) blaslt.handle = mlcc_cuda_open_versioned(names[i], tried, sizeof tried);
+    if (!blaslt.handle) {
+        snprintf(blaslt_line, sizeof blaslt_line,
+                 "cuBLASLt not found (tried %s under $CUDA_HOME, /usr/local/cuda and the loader path): "
+                 "large matmuls use the GEMV kernel", tried);
+        return;
+    }
+    const char *missing = NULL;
+    LOAD_SYM(GetVersion, "cublasLtGetVersion");
+    LOAD_SYM(Create, "cublasLtCreate");
+    LOAD_SYM(MatmulDescCreate, "cublasLtMatmulDescCreate");
+    LOAD_SYM(MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+    LOAD_SYM(MatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+    LOAD_SYM(MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
+    LOAD_SYM(MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
+    LOAD_SYM(MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
+    LOAD_SYM(MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+    LOAD_SYM(Matmul, "cublasLtMatmul");
+    Dl_info info;
+    if (blaslt.GetVersion && dladdr((void *)blaslt.GetVersion, &info) && info.dli_fname)
+        snprintf(blaslt.path, sizeof blaslt.path, "%s", info.dli_fname);
+    if (missing) {
+        snprintf(blaslt_line, sizeof blaslt_line, "cuBLASLt at %s lacks %s", blaslt.path, missing);
+        return;
+    }
+    blaslt.version = blaslt.GetVersion();
+    snprintf(blaslt_line, sizeof blaslt_line, "cuBLASLt %zu (%s)", blaslt.version, blaslt.path);
+    blaslt_ok = &blaslt;
+}
+
+static const blaslt_api *blaslt_get(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, open_blaslt);
+    return blaslt_ok;
+}
+
+const char *mlcc_cublaslt_status(void) {
+    blaslt_get();
+    return blaslt_line;
+}
+
+/* ---- per-device state ---- */
+
+enum { MAX_PLANS = 64, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
+
+typedef struct plan {
+    int64_t rows, out, in;
+    cublasLtMatmulDesc desc;
+    cublasLtMatrixLayout a, b, c;
+    cublasLtMatmulAlgo algo;
+    int ok; /* 0: cuBLASLt has no algorithm for it, use the GEMV */
+} plan;
+
+typedef struct linear_device {
+    int ready;
+    mlcc_cuda_module *module;
+    void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
+    void *to_f16;
+    cublasLtHandle lt;
+    void *workspace;
+    plan plans[MAX_PLANS];
+    int nplans;
+} linear_device;
+
+static linear_device devices[MAX_DEVICES];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int device_ready(int id, linear_device **out) {
+    if (id < 0 || id >= MAX_DEVICES) return mlcc_set_error("mlcc.cuda.linear_f16: device %d out of range", id);
+    linear_device *d = &devices[id];
+    *out = d;
+    if (d->ready) return 0;
+    d->module = mlcc_cuda_module_load_source(id, kernel_source);
+    if (!d->module) return mlcc_prefix_error("mlcc.cuda.linear_f16 kernels");
+    static const char *const names[] = {"mlcc_gemv_f16w_1", "mlcc_gemv_f16w_2", "mlcc_gemv_f16w_4", "mlcc_gemv_f16w_8",
+                                        "mlcc_gemv_f16w_16"};
+    for (int i = 0; i < 5; i++)
+        if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, names[i]))) return -1;
+    if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
+    const blaslt_api *lt = blaslt_get();
+    LOG_INFO("cuda linear_f16: %s", blaslt_line);
+    if (lt && lt->Create(&d->lt) != 0) d->lt = NULL;
+    d->ready = 1;
+    return 0;
+}
+
+/* ---- the GEMV ---- */
+
+static int gemv_rows_limit(void) {
+    const char *v = getenv("MLCC_CUDA_GEMV_ROWS");
+    int n = v && *v ? atoi(v) : 16;
+    return n < 0 ? 0 : n;
+}
+
+static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
+                    int64_t in) {
+    int vec = in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0;
+    int n = (int)out, k = (int)in;
+    uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
+    for (int64_t r = 0; r < rows;) {
+        int64_t left = rows - r;
+        int pick = left >= 16 ? 4 : left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0, take = 1 << pick;
+        const float *xr = x + r * in;
+        float *yr = y + r * out;
+        void *args[] = {&xr, &w, &yr, &n, &k, &vec};
+        if (mlcc_cuda_launch(id, d->gemv[pick], grid, block, 0, args)) return -1;
+        r += take;
+    }
+    return 0;
+}
+
+/* ---- cuBLASLt ---- */
+
+static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) {
+    for (int i = 0; i < d->nplans; i++)
+        if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in) return &d->plans[i];
+    const blaslt_api *lt = blaslt_ok;
+    plan *p = d->nplans < MAX_PLANS ? &d->plans[d->nplans++] : &d->plans[rows % MAX_PLANS]; /* full: reuse a slot */
+    memset(p, 0, sizeof *p); /* (descriptors of a reused slot leak; at most a few hundred bytes) */
+    p->rows = rows, p->out = out, p->in = in;
+    /* column-major view: y^T [out, rows] = (W as [in, out])^T . x16^T [in, rows] */
+    int ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    uint32_t y_align = Y_ALIGN; /* what the memory planner guarantees for y (A and B: whole blocks, 256) */
+    size_t ws = WORKSPACE_BYTES;
+    cublasLtMatmulPreference pref = NULL;
+    if (lt->MatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) ||
+        lt->MatmulDescSetAttribute(p->desc, DESC_TRANSA, &ta, sizeof ta) ||
+        lt->MatmulDescSetAttribute(p->desc, DESC_TRANSB, &tb, sizeof tb) ||
+        lt->MatrixLayoutCreate(&p->a, CUDA_R_16F, (uint64_t)in, (uint64_t)out, in) ||
+        lt->MatrixLayoutCreate(&p->b, CUDA_R_16F, (uint64_t)in, (uint64_t)rows, in) ||
+        lt->MatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)out, (uint64_t)rows, out) ||
+        lt->MatmulPreferenceCreate(&pref) ||
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ||
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_C, &y_align, sizeof y_align) ||
+        lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_D, &y_align, sizeof y_align))
+        return p;
+    cublasLtHeuristicResult res;
+    int got = 0;
+    if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &res, &got) == 0 && got > 0 &&
+        res.state == 0)
+        p->algo = res.algo, p->ok = 1;
+    lt->MatmulPreferenceDestroy(pref);
+    if (!p->ok) LOG_WARN("cuBLASLt has no f16 matmul for %lld x %lld x %lld: using the GEMV", (long long)rows,
+                         (long long)out, (long long)in);
+    return p;
+}
+
+static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const uint16_t *w, float *y) {
+    if (!d->workspace && !(d->workspace = mlcc_cuda_hooks()->alloc(id, WORKSPACE_BYTES)))
+        return mlcc_prefix_error("mlcc.cuda.linear_f16: cuBLASLt workspace");
+    int64_t n = p->rows * p->in;
+    void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
+    if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
+    long long count = n;
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&x, &x16, &count};
+    int rc = mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
+    float alpha = 1.0f, beta = 0.0f;
+    if (rc == 0) {
+        int st = blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, y, p->c, y, p->c, &p->algo, d->workspace,
+                                   WORKSPACE_BYTES, mlcc_cuda_get_stream(id));
+        if (st) rc = mlcc_set_error("cublasLtMatmul (%lld x %lld x %lld): status %d", (long long)p->rows, (long long)p->out,
+                                    (long long)p->in, st);
+    }
+    mlcc_cuda_hooks()->free(id, x16); /* stream-ordered reuse: the allocator's blocks serve this stream */
+    return rc;
+}
+
+int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in) {
+    if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
+        return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
+                              (long long)in);
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    if (rc == 0) {
+        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
+        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
+        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+        rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
+        if (t0 > 0) mlcc_cuda_profile_end(device_id, p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void mlcc_cuda_linear_release(int device_id) {
+    if (device_id < 0 || device_id >= MAX_DEVICES) return;
+    pthread_mutex_lock(&lock);
+    linear_device *d = &devices[device_id];
+    if (d->workspace) mlcc_cuda_hooks()->free(device_id, d->workspace);
+    d->workspace = NULL; /* taken again at the next cuBLASLt call */
+    pthread_mutex_unlock(&lock);
+}
+
+/* ---- the packed function: (x f32 [..., in], w f16 [out, in], y f32 [..., out]) ---- */
+
+static int is_dtype(const DLTensor *t, int code, int bits) {
+    return t->dtype.code == code && t->dtype.bits == bits && t->dtype.lanes == 1;
+}
+
+static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    DLTensor *x, *w, *y;
+    if (mlcc_check_num_args(n, 3) || mlcc_arg_tensor(args, codes, n, 0, &x) || mlcc_arg_tensor(args, codes, n, 1, &w) ||
+        mlcc_arg_tensor(args, codes, n, 2, &y))
+        return -1;
+    if (x->device.device_type != kDLCUDA || w->device.device_type != kDLCUDA || y->device.device_type != kDLCUDA ||
+        x->device.device_id != w->device.device_id || y->device.device_id != w->device.device_id)
+        return mlcc_set_error("mlcc.cuda.linear_f16: x, w and y must be on one CUDA device");
+    if (!is_dtype(x, kDLFloat, 32) || !is_dtype(w, kDLFloat, 16) || !is_dtype(y, kDLFloat, 32))
+        return mlcc_set_error("mlcc.cuda.linear_f16: wants float32 x, float16 w, float32 y");
+    if (w->ndim != 2 || x->ndim < 1 || y->ndim != x->ndim || x->shape[x->ndim - 1] != w->shape[1] ||
+        y->shape[y->ndim - 1] != w->shape[0])
+        return mlcc_set_error("mlcc.cuda.linear_f16: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]");
+    int64_t rows = 1;
+    for (int i = 0; i + 1 < x->ndim; i++) {
+        if (x->shape[i] != y->shape[i]) return mlcc_set_error("mlcc.cuda.linear_f16: x and y rows differ (axis %d)", i);
+        rows *= x->shape[i];
+    }
+    if (x->strides || w->strides || y->strides) return mlcc_set_error("mlcc.cuda.linear_f16: wants compact tensors");
+    if (rows == 0) return 0;
+    return mlcc_cuda_linear_f16(w->device.device_id, (const float *)((char *)x->data + x->byte_offset),
+                                (const uint16_t *)((char *)w->data + w->byte_offset), (float *)((char *)y->data + y->byte_offset),
+                                rows, w->shape[0], w->shape[1]);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16", linear_f16)
