@@ -315,13 +315,10 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
         } else if (!strcmp(kw, "type")) {
             json_t *t = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
             json_t *left = json_array();
-            int has_int = 0, has_num = 0;
+            int has_int = 0;
             size_t i;
             json_t *x;
-            json_array_foreach(t, i, x) {
-                has_int |= json_is_string(x) && !strcmp(json_string_value(x), "integer");
-                has_num |= json_is_string(x) && !strcmp(json_string_value(x), "number");
-            }
+            json_array_foreach(t, i, x) has_int |= json_is_string(x) && !strcmp(json_string_value(x), "integer");
             /* not integer: the non-integer numbers are left out (a subset) */
             for (int k = 0; all_types[k]; k++) {
                 json_t *name = json_string(all_types[k]);
@@ -330,7 +327,6 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
                     json_array_append(left, name);
                 json_decref(name);
             }
-            (void)has_num;
             json_decref(t);
             rc = add_merged(j, out, rest, json_pack("{s:o}", "type", left), ptr);
         } else if (!strcmp(kw, "enum") || !strcmp(kw, "const")) {
