@@ -12,8 +12,8 @@
  * dropped), anyOf, oneOf (as anyOf where the branches are proved disjoint, see
  * json_schema_logic.c; closed objects sharing only {} get minProperties 1; other overlaps are
  * errors), allOf (merged into one schema), not (rewritten into positive schemas by
- * json_schema_logic.c), $ref into the same document ($defs, definitions, any JSON pointer)
- * including recursion. A part that allows no value (false, an empty enum, contradictory
+ * json_schema_logic.c), if/then/else (as (if and then) or (not if and else)), $ref into the
+ * same document ($defs, definitions, any JSON pointer) including recursion. A part that allows no value (false, an empty enum, contradictory
  * bounds) is left out where it is optional (an anyOf branch, an optional property, items);
  * elsewhere it is an error. Also
  * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
@@ -216,9 +216,9 @@ static const char *const handled_keywords[] = {
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
     "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
-    NULL};
+    "if", "then", "else", NULL};
 static const char *const unsupported_keywords[] = {
-    "if", "then", "else", "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
 
 int js_is_constraint(const char *key) {
@@ -1539,23 +1539,25 @@ static int has_constraints(json_t *s) {
     return 0;
 }
 
-/* enum and const: the values that the schema's simple keywords allow (the others, e.g. allOf or
- * propertyNames beside a const, are not checked: the value is the only candidate, so the schema
- * either allows it or allows nothing). */
+/* enum and const: the values the whole schema allows (js_value_check; a value it cannot decide
+ * is left out, a subset). */
 static int gen_values(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
     if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
     mlcc_strbuf body = STRBUF_INIT;
     size_t i, n = cn ? 1 : json_array_size(en);
-    int alts = 0;
+    int alts = 0, unknown = 0;
     for (i = 0; i < n; i++) {
         json_t *x = cn ? cn : json_array_get(en, i);
-        if (!js_value_ok(s, x)) continue;
+        int ok = js_value_check(j, s, x, 0);
+        unknown += ok < 0; /* left out: a subset */
+        if (ok <= 0) continue;
         if (alts++) sb_append(&body, " | ");
         json_value_gbnf(&body, x, ws(j));
     }
     if (!alts) {
         sb_free(&body);
+        if (unknown) return js_err(ptr, "%s", "enum/const values beside keywords they cannot be checked against (format, dependencies, ...) are not supported");
         return js_unsat(j, ptr, "no value of enum/const is allowed by the schema");
     }
     rule_of(j, body.data, out);
@@ -1620,8 +1622,39 @@ static json_t *legacy_rewrite(jsg *j, json_t *s, const char *ptr, int *err) {
     return r;
 }
 
+/* if/then/else: (if and then) or (not if and else), with the rest of the schema in both; an
+ * absent then or else allows anything, then and else without if mean nothing. */
+static int gen_conditional(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *cond = json_object_get(s, "if"), *then = json_object_get(s, "then"), *els = json_object_get(s, "else");
+    json_t *rest = json_copy(s);
+    json_object_del(rest, "if");
+    json_object_del(rest, "then");
+    json_object_del(rest, "else");
+    int err = 0, rc = -1;
+    mlcc_strbuf cp = STRBUF_INIT;
+    child_ptr(&cp, ptr, "if", NULL);
+    json_t *yes = js_merge(j, cond, then ? then : json_true(), cp.data, &err);
+    json_t *yes_all = yes ? js_merge(j, rest, yes, cp.data, &err) : NULL;
+    json_t *no_base = yes_all ? js_merge(j, rest, els ? els : json_true(), cp.data, &err) : NULL;
+    json_t *no = no_base ? js_negate(j, no_base, cond, cp.data) : NULL;
+    if (no_base && !no) mlcc_prefix_error("if/then/else: where 'if' fails");
+    if (no) {
+        json_t *alts = json_pack("{s:[O,O]}", "anyOf", yes_all, no);
+        rc = gen(j, alts, ptr, out);
+        json_decref(alts);
+    }
+    json_decref(yes);
+    json_decref(yes_all);
+    json_decref(no_base);
+    json_decref(no);
+    json_decref(rest);
+    sb_free(&cp);
+    return rc;
+}
+
 static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (json_object_get(s, "const")) return gen_values(j, s, ptr, out);
+    if (json_object_get(s, "if")) return gen_conditional(j, s, ptr, out);
     {
         int err = 0;
         json_t *r = legacy_rewrite(j, s, ptr, &err);
