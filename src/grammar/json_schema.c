@@ -959,8 +959,20 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 return js_err(ptr, "unsupported format '%s'", f);
             }
         if (rule && (mn > 0 || mx >= 0)) {
-            sb_free(&body);
-            return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' is not supported");
+            /* the lengths (in characters) each format's grammar writes: bounds that hold them
+             * all change nothing */
+            static const struct {
+                const char *rule;
+                long long lo, hi;
+            } lens[] = {{"fdate", 10, 10}, {"ftime", 9, 24}, {"fdatetime", 20, 35}, {"fuuid", 36, 36}, {"fipv4", 7, 15},
+                        {"femail", 6, 64 + 1 + 63 + 3 * 64 + 1 + 24}};
+            int fits = 0;
+            for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+                if (!strcmp(rule, lens[i].rule)) fits = lens[i].lo >= mn && (mx < 0 || lens[i].hi <= mx);
+            if (!fits) {
+                sb_free(&body);
+                return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' that cut into its values is not supported");
+            }
         }
         if (rule)
             sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);

@@ -109,6 +109,9 @@ static const struct {
     {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{\"t\":\"b\"}", 1},
     {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{}", 1},
     {"{\"then\":{\"type\":\"string\"}}", "1", 1}, /* then without if: nothing */
+    /* a format whose values all fit the length bounds */
+    {"{\"type\":\"string\",\"format\":\"date\",\"minLength\":10,\"maxLength\":10}", "\"2024-02-29\"", 1},
+    {"{\"type\":\"string\",\"format\":\"uuid\",\"maxLength\":64}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
     /* a required name that only patternProperties describes takes that schema */
     {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":[]}", 1},
     {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":1}", 0},
@@ -131,6 +134,7 @@ static const struct {
     {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "property 'docker' may not appear but matches a pattern"},
     /* if/then/else whose "if" has no complement here */
     {"{\"type\":\"string\",\"if\":{\"pattern\":\"^a\"},\"then\":{\"maxLength\":3}}", "if/then/else: where 'if' fails"},
+    {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "'format' together with 'minLength'/'maxLength' that cut"},
     /* nothing allowed at all */
     {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
     {"{\"not\":{}}", "allows no value"},
