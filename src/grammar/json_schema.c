@@ -211,7 +211,7 @@ json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
-    JS_NOT_STRINGS,
+    JS_NOT_STRINGS, JS_NOT_MULTIPLES,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
@@ -503,7 +503,7 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
         } else if (!strcmp(key, "const")) { /* two different values: none */
             json_object_del(m, key);
             json_object_set_new(m, "enum", json_array());
-        } else if (!strcmp(key, JS_NOT_STRINGS)) {
+        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES)) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
@@ -732,53 +732,90 @@ static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, co
     return 1;
 }
 
-/* Integers that are multiples of k: the digits run a remainder automaton (state: the value so
- * far mod k; the number may end in state 0). */
-static void multiples_of(jsg *j, long long k, mlcc_strbuf *out) {
+/* Integers that are multiples of m and of none of not[0..nnot): the digits run a remainder
+ * automaton mod l (a common multiple of them all; state: the value so far mod l; the number
+ * may end in a state that is such a multiple). */
+static void multiples_of(jsg *j, long long l, long long m, const long long *not, size_t nnot, mlcc_strbuf *out) {
     int base = j->counter;
-    j->counter += (int)k;
-    for (long long st = 0; st < k; st++) {
+    j->counter += (int)l;
+    char *accept = mlcc_xmalloc((size_t)l);
+    for (long long st = 0; st < l; st++) {
+        accept[st] = st % m == 0;
+        for (size_t i = 0; i < nnot; i++) accept[st] &= st % not[i] != 0;
+    }
+    for (long long st = 0; st < l; st++) {
         mlcc_strbuf body = STRBUF_INIT;
-        if (st == 0) sb_append(&body, "\"\" | ");
+        if (accept[st]) sb_append(&body, "\"\" | ");
         int first = 1;
         for (int d = 0; d <= 9; d++) {
-            long long to = (st * 10 + d) % k;
+            long long to = (st * 10 + d) % l;
             int seen = 0; /* digits with the same target: one class */
-            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % k == to;
+            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % l == to;
             if (seen) continue;
             if (!first) sb_append(&body, " | ");
             first = 0;
             sb_append(&body, "[");
             for (int e = d; e <= 9; e++)
-                if ((st * 10 + e) % k == to) sb_append_char(&body, (char)('0' + e));
+                if ((st * 10 + e) % l == to) sb_append_char(&body, (char)('0' + e));
             sb_printf(&body, "] m%d", base + (int)to);
         }
         sb_printf(&j->rules, "m%d ::= %s\n", base + (int)st, body.data);
         sb_free(&body);
     }
-    /* no leading zeros: 0, or a first digit 1-9 */
+    /* no leading zeros: 0 (when it qualifies), or a first digit 1-9 */
     mlcc_strbuf body = STRBUF_INIT;
-    sb_append(&body, "\"-\"? (\"0\"");
-    for (int d = 1; d <= 9; d++) sb_printf(&body, " | \"%d\" m%d", d, base + (int)(d % k));
+    sb_append(&body, "\"-\"? (");
+    if (accept[0]) sb_append(&body, "\"0\" | ");
+    for (int d = 1; d <= 9; d++) sb_printf(&body, "%s\"%d\" m%d", d > 1 ? " | " : "", d, base + (int)(d % l));
     sb_append(&body, ")");
     rule_of(j, body.data, out);
     sb_free(&body);
+    free(accept);
+}
+
+static long long gcd_ll(long long a, long long b) {
+    while (b) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* multipleOf and the internal not-multiple-of list: integers only (the validators test
+ * fractional steps with binary floating point, so 0.3 is not a multiple of 0.1 there and no
+ * decimal text is reliably valid), up to 10000, without numeric bounds. */
+static int gen_multiples(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *mult = json_object_get(s, "multipleOf"), *notm = json_object_get(s, JS_NOT_MULTIPLES);
+    if (json_object_get(s, "minimum") || json_object_get(s, "maximum") || json_object_get(s, "exclusiveMinimum") ||
+        json_object_get(s, "exclusiveMaximum"))
+        return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
+    long long m = 1, l = 1, not[16];
+    size_t nnot = 0;
+    if (mult) {
+        double k = json_is_number(mult) ? json_number_value(mult) : 0;
+        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
+        m = l = (long long)k;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(notm, i, x) {
+        double k = json_number_value(x);
+        if (k <= 0 || k != floor(k) || k > 10000 || nnot == 16) return js_err(ptr, "%s", "'not' of a 'multipleOf' other than an integer up to 10000 is not supported");
+        not[nnot++] = (long long)k;
+        l = l / gcd_ll(l, (long long)k) * (long long)k;
+        if (l > 10000) return js_err(ptr, "%s", "'multipleOf' and 'not' multipleOf with a common multiple above 10000 are not supported");
+        if (m % (long long)k == 0) return js_unsat(j, ptr, "'multipleOf' of a value 'not' rules out");
+    }
+    multiples_of(j, l, m, not, nnot, out);
+    return 0;
 }
 
 static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
     json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
-    json_t *mult = json_object_get(s, "multipleOf");
-    if (mult) {
-        /* integer steps only: the validators test fractional ones with binary floating point
-         * (0.3 is not a multiple of 0.1 there), so no decimal text is reliably valid */
-        double k = json_is_number(mult) ? json_number_value(mult) : 0;
-        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
-        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
-        if (mn || mx || xmn || xmx) return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
-        multiples_of(j, (long long)k, out);
-        return 0;
-    }
+    if (json_object_get(s, "multipleOf") || json_object_get(s, JS_NOT_MULTIPLES)) return gen_multiples(j, s, ptr, out);
     for (int i = 0; i < 4; i++) {
         json_t *b = i == 0 ? mn : i == 1 ? mx : i == 2 ? xmn : xmx;
         if (b && !json_is_number(b)) return js_err(ptr, "'%s' is not a number", i == 0 ? "minimum" : i == 1 ? "maximum" : i == 2 ? "exclusiveMinimum" : "exclusiveMaximum");
@@ -1824,7 +1861,7 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
     if (has_key(s, "minLength") || has_key(s, "maxLength") || has_key(s, "pattern") || has_key(s, "format"))
         return gen_string(j, s, ptr, out);
     if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum") ||
-        has_key(s, "multipleOf"))
+        has_key(s, "multipleOf") || has_key(s, JS_NOT_MULTIPLES))
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;

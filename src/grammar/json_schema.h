@@ -9,6 +9,8 @@
 
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Another: integers that are multiples of none of the listed ones. */
+#define JS_NOT_MULTIPLES "$mlcc_not_multiple_of"
 /* Another: this schema's `not` is built leniently (see lenient_not). */
 #define JS_LENIENT "$mlcc_lenient_not"
 

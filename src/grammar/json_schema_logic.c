@@ -31,7 +31,8 @@ static const char *family_of(const char *kw) {
         {"minItems", "array"}, {"maxItems", "array"}, {"items", "array"}, {"prefixItems", "array"},
         {"uniqueItems", "array"}, {"minLength", "string"}, {"maxLength", "string"}, {"pattern", "string"},
         {"format", "string"}, {JS_NOT_STRINGS, "string"}, {"minimum", "number"}, {"maximum", "number"},
-        {"exclusiveMinimum", "number"}, {"exclusiveMaximum", "number"}};
+        {"exclusiveMinimum", "number"}, {"exclusiveMaximum", "number"}, {"multipleOf", "number"},
+        {JS_NOT_MULTIPLES, "number"}};
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
         if (!strcmp(kw, fam[i][0])) return fam[i][1];
     return NULL;
@@ -184,6 +185,13 @@ int js_value_check(jsg *j, json_t *s, json_t *v, int depth) {
             if (json_is_number(v) && json_is_number(x) && json_number_value(x) > 0) {
                 double q = json_number_value(v) / json_number_value(x);
                 r = q == floor(q);
+            }
+        } else if (!strcmp(kw, JS_NOT_MULTIPLES)) {
+            size_t i;
+            json_t *k;
+            if (json_is_number(v)) json_array_foreach(x, i, k) {
+                double q = json_number_value(v) / json_number_value(k);
+                if (q == floor(q)) r = 0;
             }
         } else if (!strcmp(kw, "not")) {
             int n = js_value_check(j, x, v, depth + 1);
@@ -373,6 +381,14 @@ static int negate_family_keyword(jsg *j, json_t *out, json_t *rest, const char *
         }
         json_decref(list);
         return rc;
+    }
+    if (!strcmp(kw, "multipleOf")) { /* the integers that are not multiples (a subset: no fractions) */
+        if (!json_is_number(v) || json_number_value(v) <= 0) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        return add_merged(j, out, rest, json_pack("{s:s, s:[O]}", "type", family, JS_NOT_MULTIPLES, v), ptr);
+    }
+    if (!strcmp(kw, JS_NOT_MULTIPLES)) { /* a multiple of one of them */
+        json_array_foreach(v, i, x) if (add_merged(j, out, rest, json_pack("{s:s, s:O}", "type", family, "multipleOf", x), ptr)) return -1;
+        return 0;
     }
     if (!strcmp(kw, "uniqueItems") && json_is_false(v)) return 0;
     if (!strcmp(kw, JS_NOT_STRINGS)) /* not (a string other than these): one of these */

@@ -109,6 +109,15 @@ static const struct {
     {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{\"t\":\"b\"}", 1},
     {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{}", 1},
     {"{\"then\":{\"type\":\"string\"}}", "1", 1}, /* then without if: nothing */
+    /* multipleOf and not multipleOf: a remainder automaton */
+    {"{\"type\":\"integer\",\"multipleOf\":7}", "-14", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":7}", "15", 0},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "9", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "24", 0},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "0", 0},
+    {"{\"type\":\"integer\",\"not\":{\"not\":{\"multipleOf\":5}}}", "35", 1},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"multipleOf\":2},{\"multipleOf\":5}]}}", "21", 1},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"multipleOf\":2},{\"multipleOf\":5}]}}", "25", 0},
     /* a format whose values all fit the length bounds */
     {"{\"type\":\"string\",\"format\":\"date\",\"minLength\":10,\"maxLength\":10}", "\"2024-02-29\"", 1},
     {"{\"type\":\"string\",\"format\":\"uuid\",\"maxLength\":64}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
