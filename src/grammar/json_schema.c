@@ -8,19 +8,21 @@
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
  * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
- * items, prefixItems, minItems, maxItems, enum, const (values the sibling keywords rule out are
- * dropped), anyOf, oneOf (as anyOf where the branches are proved disjoint, see
- * json_schema_logic.c; closed objects sharing only {} get minProperties 1; other overlaps are
- * errors), allOf (merged into one schema), not (rewritten into positive schemas by
- * json_schema_logic.c), if/then/else (as (if and then) or (not if and else)), $ref into the
- * same document ($defs, definitions, any JSON pointer) including recursion. A part that allows no value (false, an empty enum, contradictory
- * bounds) is left out where it is optional (an anyOf branch, an optional property, items);
- * elsewhere it is an error. Also
- * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
- * ipv4, minimum/maximum/exclusiveMinimum/exclusiveMaximum. Numbers with bounds are written
- * without exponent, and non-integer bounds are rounded inwards (a subset of the valid values).
- * Other validation keywords are errors naming the keyword and its JSON pointer; annotations and
- * unknown keywords are ignored, as JSON Schema says. */
+ * maxProperties (beside only required named properties), items, prefixItems, draft 4-7 tuple
+ * items with additionalItems, minItems, maxItems, enum and const (the values the rest of the
+ * schema rules out are dropped), anyOf, oneOf (exact: as anyOf where the branches are proved
+ * disjoint, else made exclusive with not; see json_schema_logic.c), allOf (merged into one
+ * schema), not (rewritten into positive schemas by json_schema_logic.c), if/then/else (as (if
+ * and then) or (not if and else)), dependencies/dependentRequired/dependentSchemas (as anyOf),
+ * $ref into the same document ($defs, definitions, any JSON pointer) including recursion,
+ * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri, ipv4,
+ * minimum/maximum/exclusiveMinimum/exclusiveMaximum, integer multipleOf (a remainder
+ * automaton). Numbers with bounds are written without exponent, and non-integer bounds are
+ * rounded inwards (a subset of the valid values). A part that allows no value (false, an empty
+ * enum, contradictory bounds) is left out where it is optional (an anyOf branch, an optional
+ * property, items); elsewhere it is an error. Other validation keywords are errors naming the
+ * keyword and its JSON pointer; annotations and unknown keywords are ignored, as JSON Schema
+ * says. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
 #include <math.h>
