@@ -121,8 +121,6 @@ int main(int argc, char **argv) {
         if (sf < best_free) best_free = sf;
     }
     mlcc_grammar_guide_stats(&guide_s1, &masks1);
-    double json_secs = 0;
-    (void)json_secs;
     printf("mask computation: MLCC_GRAMMAR_ASYNC=%s (1: worker threads overlapping the forward pass, 0: inline; "
            "unset: workers on 4 cores or more)\n", getenv("MLCC_GRAMMAR_ASYNC") ? getenv("MLCC_GRAMMAR_ASYNC") : "unset");
     printf("no grammar:        %.3f ms/token (%d tokens a round)\n", t0 * 1e3, n0);

@@ -8,19 +8,21 @@
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
  * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
- * items, prefixItems, minItems, maxItems, enum, const (values the sibling keywords rule out are
- * dropped), anyOf, oneOf (as anyOf where the branches are proved disjoint, see
- * json_schema_logic.c; closed objects sharing only {} get minProperties 1; other overlaps are
- * errors), allOf (merged into one schema), not (rewritten into positive schemas by
- * json_schema_logic.c), $ref into the same document ($defs, definitions, any JSON pointer)
- * including recursion. A part that allows no value (false, an empty enum, contradictory
- * bounds) is left out where it is optional (an anyOf branch, an optional property, items);
- * elsewhere it is an error. Also
- * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri,
- * ipv4, minimum/maximum/exclusiveMinimum/exclusiveMaximum. Numbers with bounds are written
- * without exponent, and non-integer bounds are rounded inwards (a subset of the valid values).
- * Other validation keywords are errors naming the keyword and its JSON pointer; annotations and
- * unknown keywords are ignored, as JSON Schema says. */
+ * maxProperties (beside only required named properties), items, prefixItems, draft 4-7 tuple
+ * items with additionalItems, minItems, maxItems, enum and const (the values the rest of the
+ * schema rules out are dropped), anyOf, oneOf (exact: as anyOf where the branches are proved
+ * disjoint, else made exclusive with not; see json_schema_logic.c), allOf (merged into one
+ * schema), not (rewritten into positive schemas by json_schema_logic.c), if/then/else (as (if
+ * and then) or (not if and else)), dependencies/dependentRequired/dependentSchemas (as anyOf),
+ * $ref into the same document ($defs, definitions, any JSON pointer) including recursion,
+ * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri, ipv4,
+ * minimum/maximum/exclusiveMinimum/exclusiveMaximum, integer multipleOf (a remainder
+ * automaton). Numbers with bounds are written without exponent, and non-integer bounds are
+ * rounded inwards (a subset of the valid values). A part that allows no value (false, an empty
+ * enum, contradictory bounds) is left out where it is optional (an anyOf branch, an optional
+ * property, items); elsewhere it is an error. Other validation keywords are errors naming the
+ * keyword and its JSON pointer; annotations and unknown keywords are ignored, as JSON Schema
+ * says. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
 #include <math.h>
@@ -211,14 +213,14 @@ json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
-    JS_NOT_STRINGS,
+    JS_NOT_STRINGS, JS_NOT_MULTIPLES,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
     "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
-    NULL};
+    "if", "then", "else", NULL};
 static const char *const unsupported_keywords[] = {
-    "if", "then", "else", "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
 
 int js_is_constraint(const char *key) {
@@ -503,7 +505,7 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
         } else if (!strcmp(key, "const")) { /* two different values: none */
             json_object_del(m, key);
             json_object_set_new(m, "enum", json_array());
-        } else if (!strcmp(key, JS_NOT_STRINGS)) {
+        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES)) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
@@ -732,53 +734,90 @@ static int pos_range(mlcc_strbuf *o, const decimal *lo, int lo_x, int has_hi, co
     return 1;
 }
 
-/* Integers that are multiples of k: the digits run a remainder automaton (state: the value so
- * far mod k; the number may end in state 0). */
-static void multiples_of(jsg *j, long long k, mlcc_strbuf *out) {
+/* Integers that are multiples of m and of none of not[0..nnot): the digits run a remainder
+ * automaton mod l (a common multiple of them all; state: the value so far mod l; the number
+ * may end in a state that is such a multiple). */
+static void multiples_of(jsg *j, long long l, long long m, const long long *not, size_t nnot, mlcc_strbuf *out) {
     int base = j->counter;
-    j->counter += (int)k;
-    for (long long st = 0; st < k; st++) {
+    j->counter += (int)l;
+    char *accept = mlcc_xmalloc((size_t)l);
+    for (long long st = 0; st < l; st++) {
+        accept[st] = st % m == 0;
+        for (size_t i = 0; i < nnot; i++) accept[st] &= st % not[i] != 0;
+    }
+    for (long long st = 0; st < l; st++) {
         mlcc_strbuf body = STRBUF_INIT;
-        if (st == 0) sb_append(&body, "\"\" | ");
+        if (accept[st]) sb_append(&body, "\"\" | ");
         int first = 1;
         for (int d = 0; d <= 9; d++) {
-            long long to = (st * 10 + d) % k;
+            long long to = (st * 10 + d) % l;
             int seen = 0; /* digits with the same target: one class */
-            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % k == to;
+            for (int e = 0; e < d; e++) seen |= (st * 10 + e) % l == to;
             if (seen) continue;
             if (!first) sb_append(&body, " | ");
             first = 0;
             sb_append(&body, "[");
             for (int e = d; e <= 9; e++)
-                if ((st * 10 + e) % k == to) sb_append_char(&body, (char)('0' + e));
+                if ((st * 10 + e) % l == to) sb_append_char(&body, (char)('0' + e));
             sb_printf(&body, "] m%d", base + (int)to);
         }
         sb_printf(&j->rules, "m%d ::= %s\n", base + (int)st, body.data);
         sb_free(&body);
     }
-    /* no leading zeros: 0, or a first digit 1-9 */
+    /* no leading zeros: 0 (when it qualifies), or a first digit 1-9 */
     mlcc_strbuf body = STRBUF_INIT;
-    sb_append(&body, "\"-\"? (\"0\"");
-    for (int d = 1; d <= 9; d++) sb_printf(&body, " | \"%d\" m%d", d, base + (int)(d % k));
+    sb_append(&body, "\"-\"? (");
+    if (accept[0]) sb_append(&body, "\"0\" | ");
+    for (int d = 1; d <= 9; d++) sb_printf(&body, "%s\"%d\" m%d", d > 1 ? " | " : "", d, base + (int)(d % l));
     sb_append(&body, ")");
     rule_of(j, body.data, out);
     sb_free(&body);
+    free(accept);
+}
+
+static long long gcd_ll(long long a, long long b) {
+    while (b) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* multipleOf and the internal not-multiple-of list: integers only (the validators test
+ * fractional steps with binary floating point, so 0.3 is not a multiple of 0.1 there and no
+ * decimal text is reliably valid), up to 10000, without numeric bounds. */
+static int gen_multiples(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *mult = json_object_get(s, "multipleOf"), *notm = json_object_get(s, JS_NOT_MULTIPLES);
+    if (json_object_get(s, "minimum") || json_object_get(s, "maximum") || json_object_get(s, "exclusiveMinimum") ||
+        json_object_get(s, "exclusiveMaximum"))
+        return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
+    long long m = 1, l = 1, not[16];
+    size_t nnot = 0;
+    if (mult) {
+        double k = json_is_number(mult) ? json_number_value(mult) : 0;
+        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
+        m = l = (long long)k;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(notm, i, x) {
+        double k = json_number_value(x);
+        if (k <= 0 || k != floor(k) || k > 10000 || nnot == 16) return js_err(ptr, "%s", "'not' of a 'multipleOf' other than an integer up to 10000 is not supported");
+        not[nnot++] = (long long)k;
+        l = l / gcd_ll(l, (long long)k) * (long long)k;
+        if (l > 10000) return js_err(ptr, "%s", "'multipleOf' and 'not' multipleOf with a common multiple above 10000 are not supported");
+        if (m % (long long)k == 0) return js_unsat(j, ptr, "'multipleOf' of a value 'not' rules out");
+    }
+    multiples_of(j, l, m, not, nnot, out);
+    return 0;
 }
 
 static int gen_number(jsg *j, json_t *s, int integer, const char *ptr, mlcc_strbuf *out) {
     json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
-    json_t *mult = json_object_get(s, "multipleOf");
-    if (mult) {
-        /* integer steps only: the validators test fractional ones with binary floating point
-         * (0.3 is not a multiple of 0.1 there), so no decimal text is reliably valid */
-        double k = json_is_number(mult) ? json_number_value(mult) : 0;
-        if (!(k > 0)) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
-        if (k != floor(k) || k > 10000) return js_err(ptr, "%s", "'multipleOf' other than an integer up to 10000 is not supported");
-        if (mn || mx || xmn || xmx) return js_err(ptr, "%s", "'multipleOf' together with numeric bounds is not supported");
-        multiples_of(j, (long long)k, out);
-        return 0;
-    }
+    if (json_object_get(s, "multipleOf") || json_object_get(s, JS_NOT_MULTIPLES)) return gen_multiples(j, s, ptr, out);
     for (int i = 0; i < 4; i++) {
         json_t *b = i == 0 ? mn : i == 1 ? mx : i == 2 ? xmn : xmx;
         if (b && !json_is_number(b)) return js_err(ptr, "'%s' is not a number", i == 0 ? "minimum" : i == 1 ? "maximum" : i == 2 ? "exclusiveMinimum" : "exclusiveMaximum");
@@ -959,8 +998,20 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 return js_err(ptr, "unsupported format '%s'", f);
             }
         if (rule && (mn > 0 || mx >= 0)) {
-            sb_free(&body);
-            return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' is not supported");
+            /* the lengths (in characters) each format's grammar writes: bounds that hold them
+             * all change nothing */
+            static const struct {
+                const char *rule;
+                long long lo, hi;
+            } lens[] = {{"fdate", 10, 10}, {"ftime", 9, 24}, {"fdatetime", 20, 35}, {"fuuid", 36, 36}, {"fipv4", 7, 15},
+                        {"femail", 6, 64 + 1 + 63 + 3 * 64 + 1 + 24}};
+            int fits = 0;
+            for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+                if (!strcmp(rule, lens[i].rule)) fits = lens[i].lo >= mn && (mx < 0 || lens[i].hi <= mx);
+            if (!fits) {
+                sb_free(&body);
+                return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' that cut into its values is not supported");
+            }
         }
         if (rule)
             sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
@@ -1539,23 +1590,25 @@ static int has_constraints(json_t *s) {
     return 0;
 }
 
-/* enum and const: the values that the schema's simple keywords allow (the others, e.g. allOf or
- * propertyNames beside a const, are not checked: the value is the only candidate, so the schema
- * either allows it or allows nothing). */
+/* enum and const: the values the whole schema allows (js_value_check; a value it cannot decide
+ * is left out, a subset). */
 static int gen_values(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
     if (en && !json_is_array(en)) return js_err(ptr, "%s", "'enum' is not an array");
     mlcc_strbuf body = STRBUF_INIT;
     size_t i, n = cn ? 1 : json_array_size(en);
-    int alts = 0;
+    int alts = 0, unknown = 0;
     for (i = 0; i < n; i++) {
         json_t *x = cn ? cn : json_array_get(en, i);
-        if (!js_value_ok(s, x)) continue;
+        int ok = js_value_check(j, s, x, 0);
+        unknown += ok < 0; /* left out: a subset */
+        if (ok <= 0) continue;
         if (alts++) sb_append(&body, " | ");
         json_value_gbnf(&body, x, ws(j));
     }
     if (!alts) {
         sb_free(&body);
+        if (unknown) return js_err(ptr, "%s", "enum/const values beside keywords they cannot be checked against (format, dependencies, ...) are not supported");
         return js_unsat(j, ptr, "no value of enum/const is allowed by the schema");
     }
     rule_of(j, body.data, out);
@@ -1620,8 +1673,39 @@ static json_t *legacy_rewrite(jsg *j, json_t *s, const char *ptr, int *err) {
     return r;
 }
 
+/* if/then/else: (if and then) or (not if and else), with the rest of the schema in both; an
+ * absent then or else allows anything, then and else without if mean nothing. */
+static int gen_conditional(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    json_t *cond = json_object_get(s, "if"), *then = json_object_get(s, "then"), *els = json_object_get(s, "else");
+    json_t *rest = json_copy(s);
+    json_object_del(rest, "if");
+    json_object_del(rest, "then");
+    json_object_del(rest, "else");
+    int err = 0, rc = -1;
+    mlcc_strbuf cp = STRBUF_INIT;
+    child_ptr(&cp, ptr, "if", NULL);
+    json_t *yes = js_merge(j, cond, then ? then : json_true(), cp.data, &err);
+    json_t *yes_all = yes ? js_merge(j, rest, yes, cp.data, &err) : NULL;
+    json_t *no_base = yes_all ? js_merge(j, rest, els ? els : json_true(), cp.data, &err) : NULL;
+    json_t *no = no_base ? js_negate(j, no_base, cond, cp.data) : NULL;
+    if (no_base && !no) mlcc_prefix_error("if/then/else: where 'if' fails");
+    if (no) {
+        json_t *alts = json_pack("{s:[O,O]}", "anyOf", yes_all, no);
+        rc = gen(j, alts, ptr, out);
+        json_decref(alts);
+    }
+    json_decref(yes);
+    json_decref(yes_all);
+    json_decref(no_base);
+    json_decref(no);
+    json_decref(rest);
+    sb_free(&cp);
+    return rc;
+}
+
 static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (json_object_get(s, "const")) return gen_values(j, s, ptr, out);
+    if (json_object_get(s, "if")) return gen_conditional(j, s, ptr, out);
     {
         int err = 0;
         json_t *r = legacy_rewrite(j, s, ptr, &err);
@@ -1779,7 +1863,7 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
     if (has_key(s, "minLength") || has_key(s, "maxLength") || has_key(s, "pattern") || has_key(s, "format"))
         return gen_string(j, s, ptr, out);
     if (has_key(s, "minimum") || has_key(s, "maximum") || has_key(s, "exclusiveMinimum") || has_key(s, "exclusiveMaximum") ||
-        has_key(s, "multipleOf"))
+        has_key(s, "multipleOf") || has_key(s, JS_NOT_MULTIPLES))
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;

@@ -9,6 +9,8 @@
 
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Another: integers that are multiples of none of the listed ones. */
+#define JS_NOT_MULTIPLES "$mlcc_not_multiple_of"
 /* Another: this schema's `not` is built leniently (see lenient_not). */
 #define JS_LENIENT "$mlcc_lenient_not"
 
@@ -59,8 +61,10 @@ int js_overlap_only_empty(jsg *j, json_t *a, json_t *b);
 /* Does the pattern (searched, unanchored; PCRE2 standing in for ECMAScript) match text? 1 or
  * 0; -1 when it does not compile. */
 int js_pattern_search(const char *re, const char *text);
-/* Does v satisfy the simple keywords of s (type, enum, const, string lengths and pattern,
- * numeric bounds, excluded strings)? Used to drop enum values the rest of a schema rules out. */
-int js_value_ok(json_t *s, json_t *v);
+/* Does the value v satisfy schema s? 1 yes, 0 no, -1 unknown (keywords not checked here:
+ * format, dependencies, propertyNames, contains ...). A small validator for the values
+ * enum/const list (dropping those the rest of the schema rules out) and for proving oneOf
+ * branches disjoint. */
+int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
 
 #endif

@@ -31,7 +31,8 @@ static const char *family_of(const char *kw) {
         {"minItems", "array"}, {"maxItems", "array"}, {"items", "array"}, {"prefixItems", "array"},
         {"uniqueItems", "array"}, {"minLength", "string"}, {"maxLength", "string"}, {"pattern", "string"},
         {"format", "string"}, {JS_NOT_STRINGS, "string"}, {"minimum", "number"}, {"maximum", "number"},
-        {"exclusiveMinimum", "number"}, {"exclusiveMaximum", "number"}};
+        {"exclusiveMinimum", "number"}, {"exclusiveMaximum", "number"}, {"multipleOf", "number"},
+        {JS_NOT_MULTIPLES, "number"}};
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
         if (!strcmp(kw, fam[i][0])) return fam[i][1];
     return NULL;
@@ -81,39 +82,162 @@ int js_pattern_search(const char *re, const char *text) {
     return hit;
 }
 
-int js_value_ok(json_t *s, json_t *v) {
-    if (!json_is_object(s)) return !json_is_false(s);
-    json_t *t = json_object_get(s, "type");
-    if (json_is_string(t) && !has_type(v, json_string_value(t))) return 0;
-    if (json_is_array(t)) {
-        int any = 0;
-        size_t i;
-        json_t *x;
-        json_array_foreach(t, i, x) any |= json_is_string(x) && has_type(v, json_string_value(x));
-        if (!any) return 0;
+/* 1, 0 or -1 (unknown) combined over keywords: any 0 wins, then any -1. */
+static int both(int a, int b) {
+    return !a || !b ? 0 : a < 0 || b < 0 ? -1 : 1;
+}
+
+static int check_count(json_t *s, const char *kw, size_t n, int is_max) {
+    json_t *b = json_object_get(s, kw);
+    if (!json_is_number(b)) return 1;
+    return is_max ? (double)n <= json_number_value(b) : (double)n >= json_number_value(b);
+}
+
+static int check_object(jsg *j, json_t *s, json_t *v, int depth) {
+    int r = check_count(s, "minProperties", json_object_size(v), 0) && check_count(s, "maxProperties", json_object_size(v), 1);
+    json_t *req = json_object_get(s, "required"), *props = json_object_get(s, "properties");
+    json_t *pp = json_object_get(s, "patternProperties"), *addl = json_object_get(s, "additionalProperties");
+    size_t i;
+    json_t *x;
+    json_array_foreach(req, i, x) if (json_is_string(x) && !json_object_get(v, json_string_value(x))) r = 0;
+    const char *k;
+    json_object_foreach(v, k, x) {
+        if (!r) break;
+        int named = 0;
+        json_t *ps = json_is_object(props) ? json_object_get(props, k) : NULL;
+        if (ps) {
+            named = 1;
+            r = both(r, js_value_check(j, ps, x, depth + 1));
+        }
+        const char *re;
+        json_t *rs;
+        if (json_is_object(pp)) json_object_foreach(pp, re, rs) {
+            int hit = js_pattern_search(re, k);
+            if (hit < 0) r = both(r, -1);
+            if (hit > 0) {
+                named = 1;
+                r = both(r, js_value_check(j, rs, x, depth + 1));
+            }
+        }
+        if (!named && addl) r = both(r, js_value_check(j, addl, x, depth + 1));
     }
-    json_t *en = json_object_get(s, "enum"), *cn = json_object_get(s, "const");
-    if (json_is_array(en) && !in_list(en, v)) return 0;
-    if (cn && !same_value(cn, v)) return 0;
-    if (json_is_string(v)) {
-        json_t *ex = json_object_get(s, JS_NOT_STRINGS);
-        if (json_is_array(ex) && in_list(ex, v)) return 0;
-        size_t n = utf8_chars(json_string_value(v));
-        json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
-        if (json_is_number(mn) && (double)n < json_number_value(mn)) return 0;
-        if (json_is_number(mx) && (double)n > json_number_value(mx)) return 0;
-        json_t *pat = json_object_get(s, "pattern");
-        if (json_is_string(pat) && js_pattern_search(json_string_value(pat), json_string_value(v)) == 0) return 0;
+    return r;
+}
+
+static int check_array(jsg *j, json_t *s, json_t *v, int depth) {
+    size_t n = json_array_size(v);
+    int r = check_count(s, "minItems", n, 0) && check_count(s, "maxItems", n, 1);
+    json_t *prefix = json_object_get(s, "prefixItems"), *items = json_object_get(s, "items");
+    if (json_is_array(items)) { /* draft 4-7 tuple */
+        prefix = items;
+        items = json_object_get(s, "additionalItems");
     }
-    if (json_is_number(v)) {
-        double x = json_number_value(v);
-        json_t *b;
-        if (json_is_number(b = json_object_get(s, "minimum")) && x < json_number_value(b)) return 0;
-        if (json_is_number(b = json_object_get(s, "maximum")) && x > json_number_value(b)) return 0;
-        if (json_is_number(b = json_object_get(s, "exclusiveMinimum")) && x <= json_number_value(b)) return 0;
-        if (json_is_number(b = json_object_get(s, "exclusiveMaximum")) && x >= json_number_value(b)) return 0;
+    size_t k = json_is_array(prefix) ? json_array_size(prefix) : 0;
+    for (size_t i = 0; i < n && r; i++) {
+        json_t *is = i < k ? json_array_get(prefix, i) : items;
+        if (is) r = both(r, js_value_check(j, is, json_array_get(v, i), depth + 1));
     }
-    return 1;
+    if (r && json_is_true(json_object_get(s, "uniqueItems")))
+        for (size_t a = 0; a < n && r; a++)
+            for (size_t b = a + 1; b < n && r; b++)
+                if (same_value(json_array_get(v, a), json_array_get(v, b))) r = 0;
+    return r;
+}
+
+int js_value_check(jsg *j, json_t *s, json_t *v, int depth) {
+    if (json_is_false(s)) return 0;
+    if (!json_is_object(s)) return 1;
+    if (depth > 32) return -1;
+    int r = 1;
+    const char *kw;
+    json_t *x;
+    json_object_foreach(s, kw, x) {
+        if (!r) break;
+        if (!js_is_constraint(kw) && strcmp(kw, "$ref") && strcmp(kw, JS_LENIENT)) continue;
+        if (!strcmp(kw, "type")) {
+            int any = 0;
+            json_t *list = json_is_string(x) ? json_pack("[O]", x) : json_incref(x);
+            size_t i;
+            json_t *t;
+            json_array_foreach(list, i, t) any |= json_is_string(t) && has_type(v, json_string_value(t));
+            json_decref(list);
+            r = any;
+        } else if (!strcmp(kw, "enum"))
+            r = json_is_array(x) && in_list(x, v);
+        else if (!strcmp(kw, "const"))
+            r = same_value(x, v);
+        else if (!strcmp(kw, JS_NOT_STRINGS))
+            r = !json_is_string(v) || !in_list(x, v);
+        else if (!strcmp(kw, "minLength") || !strcmp(kw, "maxLength"))
+            r = !json_is_string(v) || check_count(s, kw, utf8_chars(json_string_value(v)), kw[1] == 'a');
+        else if (!strcmp(kw, "pattern")) {
+            int hit = json_is_string(v) && json_is_string(x) ? js_pattern_search(json_string_value(x), json_string_value(v)) : 1;
+            r = hit < 0 ? -1 : hit;
+        } else if (!strcmp(kw, "format"))
+            r = json_is_string(v) ? -1 : 1; /* the grammar's formats are not re-checked here */
+        else if (!strcmp(kw, "minimum") || !strcmp(kw, "maximum") || !strcmp(kw, "exclusiveMinimum") ||
+                 !strcmp(kw, "exclusiveMaximum")) {
+            if (json_is_number(v) && json_is_number(x)) {
+                double a = json_number_value(v), b = json_number_value(x);
+                r = kw[0] == 'm' ? (kw[1] == 'i' ? a >= b : a <= b) : (kw[9] == 'M' && kw[10] == 'i' ? a > b : a < b);
+            }
+        } else if (!strcmp(kw, "multipleOf")) {
+            if (json_is_number(v) && json_is_number(x) && json_number_value(x) > 0) {
+                double q = json_number_value(v) / json_number_value(x);
+                r = q == floor(q);
+            }
+        } else if (!strcmp(kw, JS_NOT_MULTIPLES)) {
+            size_t i;
+            json_t *k;
+            if (json_is_number(v)) json_array_foreach(x, i, k) {
+                double q = json_number_value(v) / json_number_value(k);
+                if (q == floor(q)) r = 0;
+            }
+        } else if (!strcmp(kw, "not")) {
+            int n = js_value_check(j, x, v, depth + 1);
+            r = n < 0 ? -1 : !n;
+        } else if (!strcmp(kw, "allOf") || !strcmp(kw, "anyOf") || !strcmp(kw, "oneOf")) {
+            size_t i, ones = 0, unknown = 0;
+            json_t *br;
+            int all = 1;
+            json_array_foreach(x, i, br) {
+                int c = js_value_check(j, br, v, depth + 1);
+                all = both(all, c);
+                ones += c == 1;
+                unknown += c < 0;
+            }
+            if (!strcmp(kw, "allOf")) r = all;
+            else if (unknown) r = -1;
+            else r = !strcmp(kw, "anyOf") ? ones > 0 : ones == 1;
+        } else if (!strcmp(kw, "$ref")) {
+            json_t *t = json_is_string(x) ? js_resolve_pointer(j, json_string_value(x), "") : NULL;
+            if (!t) mlcc_clear_error();
+            r = t ? js_value_check(j, t, v, depth + 1) : -1;
+        } else if (!strcmp(kw, "if")) {
+            int c = js_value_check(j, x, v, depth + 1);
+            json_t *branch = c > 0 ? json_object_get(s, "then") : json_object_get(s, "else");
+            r = c < 0 ? -1 : branch ? js_value_check(j, branch, v, depth + 1) : 1;
+        } else if (!strcmp(kw, "propertyNames")) {
+            const char *k;
+            json_t *y;
+            if (json_is_object(v)) json_object_foreach(v, k, y) {
+                json_t *name = json_string(k);
+                r = both(r, name ? js_value_check(j, x, name, depth + 1) : -1);
+                json_decref(name);
+            }
+        } else if (!strcmp(kw, "then") || !strcmp(kw, "else") || !strcmp(kw, "$defs") || !strcmp(kw, "definitions") ||
+                   !strcmp(kw, "additionalItems") || !strcmp(kw, "prefixItems") || !strcmp(kw, "items") ||
+                   !strcmp(kw, "minItems") || !strcmp(kw, "maxItems") || !strcmp(kw, "uniqueItems") ||
+                   !strcmp(kw, "properties") || !strcmp(kw, "required") || !strcmp(kw, "patternProperties") ||
+                   !strcmp(kw, "additionalProperties") || !strcmp(kw, "minProperties") || !strcmp(kw, "maxProperties") ||
+                   !strcmp(kw, JS_LENIENT))
+            continue; /* below, or with if */
+        else
+            r = both(r, -1); /* dependencies, propertyNames, contains ...: not checked here */
+    }
+    if (r && json_is_array(v)) r = both(r, check_array(j, s, v, depth));
+    if (r && json_is_object(v)) r = both(r, check_object(j, s, v, depth));
+    return r;
 }
 
 /* ---- not ---- */
@@ -258,6 +382,14 @@ static int negate_family_keyword(jsg *j, json_t *out, json_t *rest, const char *
         json_decref(list);
         return rc;
     }
+    if (!strcmp(kw, "multipleOf")) { /* the integers that are not multiples (a subset: no fractions) */
+        if (!json_is_number(v) || json_number_value(v) <= 0) return js_err(ptr, "%s", "'multipleOf' is not a positive number");
+        return add_merged(j, out, rest, json_pack("{s:s, s:[O]}", "type", family, JS_NOT_MULTIPLES, v), ptr);
+    }
+    if (!strcmp(kw, JS_NOT_MULTIPLES)) { /* a multiple of one of them */
+        json_array_foreach(v, i, x) if (add_merged(j, out, rest, json_pack("{s:s, s:O}", "type", family, "multipleOf", x), ptr)) return -1;
+        return 0;
+    }
     if (!strcmp(kw, "uniqueItems") && json_is_false(v)) return 0;
     if (!strcmp(kw, JS_NOT_STRINGS)) /* not (a string other than these): one of these */
         return add_merged(j, out, rest, json_pack("{s:O}", "enum", v), ptr);
@@ -315,13 +447,10 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
         } else if (!strcmp(kw, "type")) {
             json_t *t = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
             json_t *left = json_array();
-            int has_int = 0, has_num = 0;
+            int has_int = 0;
             size_t i;
             json_t *x;
-            json_array_foreach(t, i, x) {
-                has_int |= json_is_string(x) && !strcmp(json_string_value(x), "integer");
-                has_num |= json_is_string(x) && !strcmp(json_string_value(x), "number");
-            }
+            json_array_foreach(t, i, x) has_int |= json_is_string(x) && !strcmp(json_string_value(x), "integer");
             /* not integer: the non-integer numbers are left out (a subset) */
             for (int k = 0; all_types[k]; k++) {
                 json_t *name = json_string(all_types[k]);
@@ -330,7 +459,6 @@ static int negate_into(jsg *j, json_t *out, json_t *rest, json_t *n, const char 
                     json_array_append(left, name);
                 json_decref(name);
             }
-            (void)has_num;
             json_decref(t);
             rc = add_merged(j, out, rest, json_pack("{s:o}", "type", left), ptr);
         } else if (!strcmp(kw, "enum") || !strcmp(kw, "const")) {
@@ -487,8 +615,8 @@ int js_disjoint(jsg *j, json_t *a, json_t *b, int depth) {
             int all = 1;
             size_t i;
             json_t *x;
-            if (json_is_array(va)) json_array_foreach(va, i, x) all = all && !js_value_ok(db, x);
-            else json_array_foreach(vb, i, x) all = all && !js_value_ok(da, x);
+            if (json_is_array(va)) json_array_foreach(va, i, x) all = all && js_value_check(j, db, x, 0) == 0;
+            else json_array_foreach(vb, i, x) all = all && js_value_check(j, da, x, 0) == 0;
             res = all;
         }
         json_decref(va);

@@ -357,8 +357,8 @@ static void expect_400(mlcc_llm *llm, const char *key, json_t *value, const char
 static void test_refusals(mlcc_llm *llm) {
     expect_400(llm, "response_format",
                json_pack("{s:s,s:{s:s,s:{s:s,s:{s:{s:s}}}}}", "type", "json_schema", "json_schema", "name", "x", "schema",
-                         "type", "object", "if", "properties", "type", "string"),
-               "response_format.json_schema.schema", "'if'");
+                         "type", "object", "propertyNames", "properties", "type", "string"),
+               "response_format.json_schema.schema", "'propertyNames'");
     expect_400(llm, "response_format",
                json_pack("{s:s,s:{s:s,s:{s:s}}}", "type", "json_schema", "json_schema", "name", "x", "schema", "type", "bogus"),
                "response_format.json_schema.schema", "bogus");

@@ -261,9 +261,13 @@ int main(void) {
                 if (flexible == 0) printf("KNOWN GAP (unsupported): %s: %s\n", file, mlcc_last_error());
             } else if (!strcmp(expect, "supported")) {
                 CHECK_MSG(g != NULL, "%s: %s", file, mlcc_last_error());
+            } else if (!strcmp(file, "065-unsupported-if-then-else.json")) {
+                /* index.json predates if/then/else support: it must now compile (its instances are
+                 * checked below) */
+                CHECK_MSG(g != NULL, "%s: %s", file, mlcc_last_error());
             } else {
                 CHECK_MSG(g == NULL, "%s should be reported unsupported", file);
-                if (!g) CHECK_MSG(strstr(mlcc_last_error(), "'if'") && strstr(mlcc_last_error(), "at '"), "%s: %s", file, mlcc_last_error());
+                if (!g) CHECK_MSG(strstr(mlcc_last_error(), "at '"), "%s: %s", file, mlcc_last_error());
             }
             if (!g) {
                 if (flexible == 0) printf("unsupported: %s: %s\n", file, mlcc_last_error());

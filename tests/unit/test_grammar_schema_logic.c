@@ -99,6 +99,28 @@ static const struct {
     {"{\"type\":\"object\",\"properties\":{\"l\":{\"type\":\"string\",\"enum\":[1,2]}}}", "{\"l\":1}", 0},
     {"{\"type\":\"string\",\"enum\":[\"a\",1,\"b\"]}", "1", 0},
     {"{\"type\":\"string\",\"enum\":[\"a\",1,\"b\"]}", "\"b\"", 1},
+    /* if/then/else: (if and then) or (not if and else) */
+    {"{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":20},\"else\":{\"maximum\":0}}", "15", 1},
+    {"{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":20},\"else\":{\"maximum\":0}}", "25", 0},
+    {"{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":20},\"else\":{\"maximum\":0}}", "-3", 1},
+    {"{\"type\":\"integer\",\"if\":{\"minimum\":10},\"then\":{\"maximum\":20},\"else\":{\"maximum\":0}}", "5", 0},
+    {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{\"t\":\"a\",\"x\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{\"t\":\"a\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{\"t\":\"b\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"t\":{\"enum\":[\"a\",\"b\"]},\"x\":{\"type\":\"integer\"}},\"if\":{\"properties\":{\"t\":{\"const\":\"a\"}},\"required\":[\"t\"]},\"then\":{\"required\":[\"x\"]}}", "{}", 1},
+    {"{\"then\":{\"type\":\"string\"}}", "1", 1}, /* then without if: nothing */
+    /* multipleOf and not multipleOf: a remainder automaton */
+    {"{\"type\":\"integer\",\"multipleOf\":7}", "-14", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":7}", "15", 0},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "9", 1},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "24", 0},
+    {"{\"type\":\"integer\",\"multipleOf\":3,\"not\":{\"multipleOf\":4}}", "0", 0},
+    {"{\"type\":\"integer\",\"not\":{\"not\":{\"multipleOf\":5}}}", "35", 1},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"multipleOf\":2},{\"multipleOf\":5}]}}", "21", 1},
+    {"{\"type\":\"integer\",\"not\":{\"anyOf\":[{\"multipleOf\":2},{\"multipleOf\":5}]}}", "25", 0},
+    /* a format whose values all fit the length bounds */
+    {"{\"type\":\"string\",\"format\":\"date\",\"minLength\":10,\"maxLength\":10}", "\"2024-02-29\"", 1},
+    {"{\"type\":\"string\",\"format\":\"uuid\",\"maxLength\":64}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
     /* a required name that only patternProperties describes takes that schema */
     {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":[]}", 1},
     {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]$\":{\"type\":\"array\"}},\"additionalProperties\":false,\"required\":[\"3\"]}", "{\"3\":1}", 0},
@@ -119,6 +141,9 @@ static const struct {
     {"{\"type\":\"array\",\"not\":{\"items\":{\"type\":\"string\"}}}", "'not' with 'items'"},
     {"{\"not\":{\"enum\":[{\"a\":1}]}}", "'not' with an object"},
     {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "property 'docker' may not appear but matches a pattern"},
+    /* if/then/else whose "if" has no complement here */
+    {"{\"type\":\"string\",\"if\":{\"pattern\":\"^a\"},\"then\":{\"maxLength\":3}}", "if/then/else: where 'if' fails"},
+    {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "'format' together with 'minLength'/'maxLength' that cut"},
     /* nothing allowed at all */
     {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
     {"{\"not\":{}}", "allows no value"},
