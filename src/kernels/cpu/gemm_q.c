@@ -48,7 +48,27 @@ static const char q_common[] =
     /* Row a[0..K) quantized to int8 per 32-block into q[0..Kp) (zero past K) and d[Kp / 32]:
      * d = amax / 127, q = round(a * 127 / amax). The int8 path's definition, every ISA. */
     static void mlcc_q_quantize_row(const float *a, int64_t K, int64_t Kp, int8_t *q, float *d) {
-        for (int64_t b = 0; b < Kp / 32; b++) {
+        int64_t b0 = 0;
+    )
+    "#if MLCC_Q_AVX512\n"
+    MLCC_SRC(
+        /* the same formula 16 lanes at a time (vcvtps2dq rounds to nearest even) */
+        for (; b0 < Kp / 32; b0++) {
+            int64_t k = b0 * 32, r = K - k;
+            __mmask16 m0 = r >= 16 ? 0xFFFF : r <= 0 ? 0 : (__mmask16)((1u << r) - 1);
+            __mmask16 m1 = r >= 32 ? 0xFFFF : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
+            __m512 v0 = _mm512_maskz_loadu_ps(m0, a + k), v1 = _mm512_maskz_loadu_ps(m1, a + k + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+            float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            d[b0] = amax / 127.0f;
+            __m512 vid = _mm512_set1_ps(id);
+            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
+            _mm_storeu_si128((__m128i *)(q + k + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        for (int64_t b = b0; b < Kp / 32; b++) {
             float amax = 0.0f;
             for (int64_t k = b * 32; k < b * 32 + 32 && k < K; k++) {
                 float v = a[k] < 0 ? -a[k] : a[k];
@@ -141,8 +161,16 @@ static const char q_template[] =
         _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             tot[r][j] = _mm512_setzero_ps();
         for (int64_t c = c0; c < c1; c++) {
-            __m512i wlo[8], whi[8];
-            __m512 sw[8];
+            /* the rows' activations for this chunk stay in registers across the columns */
+            __m512i alo[4], ahi[4], bias[4];
+            __m512 sa[4];
+            _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
+                const int8_t *xr = P[m0 + r].x + c * XB;
+                bias[r] = _mm512_loadu_si512(P[m0 + r].bias + c * 16);
+                sa[r] = _mm512_loadu_ps(P[m0 + r].sa + c * 16);
+                alo[r] = _mm512_loadu_si512(xr);
+                ahi[r] = MLCC_QBITS == 4 ? _mm512_loadu_si512(xr + 64) : alo[r];
+            }
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
                 const uint8_t *wb = (const uint8_t *)(QW + j * ldq) + c * 64;
                 const MLCC_QST *sp = S + j * lds + c * SPC;
@@ -171,23 +199,16 @@ static const char q_template[] =
                     memcpy(f, sp, sizeof(MLCC_QST) * SPC);
                     s4 = _mm_loadu_ps(f);
                 }
-                sw[j] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(s4));
+                __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(s4));
+                __m512i wlo = x, whi = x;
                 if (MLCC_QBITS == 4) {
-                    wlo[j] = _mm512_and_si512(x, nib);
-                    whi[j] = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
-                } else {
-                    wlo[j] = x;
+                    wlo = _mm512_and_si512(x, nib);
+                    whi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
                 }
-            }
-            _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
-                const int8_t *xr = P[m0 + r].x + c * XB;
-                __m512i bias = _mm512_loadu_si512(P[m0 + r].bias + c * 16);
-                __m512 sa = _mm512_loadu_ps(P[m0 + r].sa + c * 16);
-                __m512i alo = _mm512_loadu_si512(xr), ahi = MLCC_QBITS == 4 ? _mm512_loadu_si512(xr + 64) : alo;
-                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
-                    __m512i dot = _mm512_dpbusd_epi32(bias, wlo[j], alo);
-                    if (MLCC_QBITS == 4) dot = _mm512_dpbusd_epi32(dot, whi[j], ahi);
-                    tot[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sw[j], sa), tot[r][j]);
+                _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
+                    __m512i dot = _mm512_dpbusd_epi32(bias[r], wlo, alo[r]);
+                    if (MLCC_QBITS == 4) dot = _mm512_dpbusd_epi32(dot, whi, ahi[r]);
+                    tot[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sw, sa[r]), tot[r][j]);
                 }
             }
         }
@@ -218,19 +239,32 @@ static const char q_template[] =
             P[m].sa = (float *)(base + nch * 64);
             P[m].x = (int8_t *)(base + nch * 128);
             mlcc_q_quantize_row(A + m * lda, K, Kp, q, d);
+            /* per chunk: for 4 bits the even values of each block (low nibbles' partners) then
+             * the odd ones; the lane biases (lane l covers natural values 8l..8l+7 at 4 bits,
+             * 4l..4l+3 at 8) and the lanes' activation scales */
+            const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(), nzp = _mm512_set1_epi32(-MLCC_QZP);
+            const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+            const __m512i sidx = MLCC_QBITS == 4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
+                                                 : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
             for (int64_t c = 0; c < nch; c++) {
                 int8_t *x = P[m].x + c * XB;
                 const int8_t *qc = q + c * XB;
-                if (MLCC_QBITS == 4)
-                    for (int i = 0; i < 64; i++) x[i] = qc[(i / 16) * 32 + 2 * (i % 16)], x[64 + i] = qc[(i / 16) * 32 + 2 * (i % 16) + 1];
-                else
-                    memcpy(x, qc, 64);
-                for (int l = 0; l < 16; l++) {
-                    int32_t s = x[4 * l] + x[4 * l + 1] + x[4 * l + 2] + x[4 * l + 3];
-                    if (MLCC_QBITS == 4) s += x[64 + 4 * l] + x[64 + 4 * l + 1] + x[64 + 4 * l + 2] + x[64 + 4 * l + 3];
-                    P[m].bias[c * 16 + l] = -MLCC_QZP * s;
-                    P[m].sa[c * 16 + l] = d[(c * XB + l * (XB / 16)) / 32];
+                __m512i q0 = _mm512_loadu_si512(qc), s0 = _mm512_dpbusd_epi32(zero, ones, q0), sum = s0;
+                if (MLCC_QBITS == 4) {
+                    __m512i q1 = _mm512_loadu_si512(qc + 64), s1 = _mm512_dpbusd_epi32(zero, ones, q1);
+                    _mm256_storeu_si256((__m256i *)x, _mm512_cvtepi16_epi8(q0));
+                    _mm256_storeu_si256((__m256i *)(x + 32), _mm512_cvtepi16_epi8(q1));
+                    _mm256_storeu_si256((__m256i *)(x + 64), _mm512_cvtepi16_epi8(_mm512_srai_epi16(q0, 8)));
+                    _mm256_storeu_si256((__m256i *)(x + 96), _mm512_cvtepi16_epi8(_mm512_srai_epi16(q1, 8)));
+                    sum = _mm512_add_epi32(_mm512_permutex2var_epi32(s0, ev, s1), _mm512_permutex2var_epi32(s0, od, s1));
+                } else {
+                    _mm512_storeu_si512(x, q0);
                 }
+                _mm512_storeu_si512(P[m].bias + c * 16, _mm512_mullo_epi32(sum, nzp));
+                float f[4] = {0, 0, 0, 0};
+                memcpy(f, d + c * (XB / 32), sizeof(float) * (XB / 32));
+                _mm512_storeu_ps(P[m].sa + c * 16, _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(_mm_loadu_ps(f))));
             }
         }
         const int64_t CPK = MLCC_QKC / XB; /* chunks per reduction block */
