@@ -41,7 +41,7 @@ static const char q_common[] =
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_Q_AVX512 1\n"
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
-    "#define MLCC_QKC 1024\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 512\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -177,7 +177,7 @@ static const char q_template[] =
                 __m512i x;
                 MLCC_QST st[4] = {0, 0, 0, 0};
                 if ((c + 1) * 64 <= RB) {
-                    if (mr == 1) __builtin_prefetch(wb + 512);
+                    if (mr == 1) __builtin_prefetch(wb + MLCC_QPF);
                     x = _mm512_loadu_si512(wb);
                 } else {
                     uint8_t t[64] = {0};
