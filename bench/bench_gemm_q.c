@@ -12,7 +12,7 @@
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_q.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -Wl,-rpath,$PWD/build -o build/bench_gemm_q
- * run:   build/bench_gemm_q [--threads 2] [--reps 7] [--rows 128] */
+ * run:   build/bench_gemm_q [--threads 2] [--reps 7] [--rows 128]   (MLCC_BENCH_CFLAGS: extra cc flags) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +104,10 @@ int main(int argc, char **argv) {
     snprintf(exe, sizeof exe, "%s/bench", dir);
     mlcc_write_file_atomic(path, src.data, src.len);
     sb_free(&src);
-    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native -fopenmp -o %s %s -lm && OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive %s %d %d",
-             exe, path, threads, exe, reps, rows);
+    /* MLCC_BENCH_CFLAGS: extra flags (e.g. -DMLCC_QPF=1024 to try another prefetch distance) */
+    const char *extra = getenv("MLCC_BENCH_CFLAGS") ? getenv("MLCC_BENCH_CFLAGS") : "";
+    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native -fopenmp %s -o %s %s -lm && OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive %s %d %d",
+             extra, exe, path, threads, exe, reps, rows);
     int rc = system(cmd);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
