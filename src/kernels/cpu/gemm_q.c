@@ -149,14 +149,56 @@ static const char q_template[] =
      * the lane's activation scale). */
     typedef struct { int8_t *x; int32_t *bias; float *sa; } MLCC_CAT(MLCC_QN, _rows);
     enum { MLCC_CAT(MLCC_QN, _XB) = MLCC_QBITS == 4 ? 128 : 64 };
-    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _tile)(
-        float *C, const MLCC_CAT(MLCC_QN, _rows) *P, int64_t m0, const uint32_t *QW, const MLCC_QST *S, int64_t c0,
-        int64_t c1, int64_t ldc, int64_t ldq, int64_t lds, int64_t RB, int64_t NS, int first, int last, int64_t acc,
-        const int mr, const int nr) {
-        const int XB = MLCC_CAT(MLCC_QN, _XB), SPC = MLCC_QBITS == 4 ? 4 : 2;
+    enum { MLCC_CAT(MLCC_QN, _CPK) = MLCC_QKC / MLCC_CAT(MLCC_QN, _XB) }; /* chunks per reduction block */
+    /* Chunk c of one weight row: its codes (4 bits: low nibbles in wlo, high in whi) and its
+     * scales spread over the lanes of their blocks; a ragged last chunk is read through zeroed
+     * copies, never past the row. */
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _wdec)(
+        const uint32_t *QW, const MLCC_QST *S, int64_t c, int64_t RB, int64_t NS, int prefetch, __m512i *wlo,
+        __m512i *whi, __m512 *sw) {
+        const int SPC = MLCC_QBITS == 4 ? 4 : 2;
         const __m512i sidx = MLCC_QBITS == 4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
                                              : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
         const __m512i nib = _mm512_set1_epi8(0x0F);
+        const uint8_t *wb = (const uint8_t *)QW + c * 64;
+        const MLCC_QST *sp = S + c * SPC;
+        __m512i x;
+        MLCC_QST st[4] = {0, 0, 0, 0};
+        if ((c + 1) * 64 <= RB) {
+            if (prefetch) __builtin_prefetch(wb + MLCC_QPF);
+            x = _mm512_loadu_si512(wb);
+        } else {
+            uint8_t t[64] = {0};
+            memcpy(t, wb, (size_t)(RB - c * 64));
+            x = _mm512_loadu_si512(t);
+        }
+        if ((c + 1) * SPC > NS) {
+            for (int i = 0; i < SPC && c * SPC + i < NS; i++) st[i] = sp[i];
+            sp = st;
+        }
+        /* the chunk's scales (copied: memcpy keeps the loads legal for any type) */
+        __m128 s4;
+        if (sizeof(MLCC_QST) == 2) {
+            int64_t h = 0;
+            memcpy(&h, sp, sizeof(MLCC_QST) * SPC);
+            s4 = _mm_cvtph_ps(_mm_cvtsi64_si128(h));
+        } else {
+            float f[4] = {0, 0, 0, 0};
+            memcpy(f, sp, sizeof(MLCC_QST) * SPC);
+            s4 = _mm_loadu_ps(f);
+        }
+        *sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(s4));
+        *wlo = *whi = x;
+        if (MLCC_QBITS == 4) {
+            *wlo = _mm512_and_si512(x, nib);
+            *whi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+        }
+    }
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _tile)(
+        float *C, const MLCC_CAT(MLCC_QN, _rows) *P, int64_t m0, const uint32_t *QW, const MLCC_QST *S, int64_t c0,
+        int64_t c1, int64_t ldc, int64_t ldq, int64_t lds, int64_t RB, int64_t NS, int first, int64_t acc,
+        const __m512i *pre, const int mr, const int nr) {
+        const int XB = MLCC_CAT(MLCC_QN, _XB);
         __m512 tot[4][8];
         _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             tot[r][j] = _mm512_setzero_ps();
@@ -172,38 +214,13 @@ static const char q_template[] =
                 ahi[r] = MLCC_QBITS == 4 ? _mm512_loadu_si512(xr + 64) : alo[r];
             }
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
-                const uint8_t *wb = (const uint8_t *)(QW + j * ldq) + c * 64;
-                const MLCC_QST *sp = S + j * lds + c * SPC;
-                __m512i x;
-                MLCC_QST st[4] = {0, 0, 0, 0};
-                if ((c + 1) * 64 <= RB) {
-                    if (mr == 1) __builtin_prefetch(wb + MLCC_QPF);
-                    x = _mm512_loadu_si512(wb);
+                __m512i wlo, whi;
+                __m512 sw;
+                if (pre) {
+                    const __m512i *w = pre + (j * MLCC_CAT(MLCC_QN, _CPK) + (c - c0)) * 3;
+                    wlo = w[0], whi = w[1], sw = _mm512_castsi512_ps(w[2]);
                 } else {
-                    uint8_t t[64] = {0};
-                    memcpy(t, wb, (size_t)(RB - c * 64));
-                    x = _mm512_loadu_si512(t);
-                }
-                if ((c + 1) * SPC > NS) {
-                    for (int i = 0; i < SPC && c * SPC + i < NS; i++) st[i] = sp[i];
-                    sp = st;
-                }
-                /* the chunk's scales (copied: memcpy keeps the loads legal for any type) */
-                __m128 s4;
-                if (sizeof(MLCC_QST) == 2) {
-                    int64_t h = 0;
-                    memcpy(&h, sp, sizeof(MLCC_QST) * SPC);
-                    s4 = _mm_cvtph_ps(_mm_cvtsi64_si128(h));
-                } else {
-                    float f[4] = {0, 0, 0, 0};
-                    memcpy(f, sp, sizeof(MLCC_QST) * SPC);
-                    s4 = _mm_loadu_ps(f);
-                }
-                __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(s4));
-                __m512i wlo = x, whi = x;
-                if (MLCC_QBITS == 4) {
-                    wlo = _mm512_and_si512(x, nib);
-                    whi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+                    MLCC_CAT(MLCC_QN, _wdec)(QW + j * ldq, S + j * lds, c, RB, NS, mr == 1, &wlo, &whi, &sw);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
                     __m512i dot = _mm512_dpbusd_epi32(bias[r], wlo, alo[r]);
@@ -217,7 +234,6 @@ static const char q_template[] =
             float *o = C + r * ldc + j;
             if (!first) *o += v;
             else *o = acc ? *o + v : v;
-            (void)last;
         }
     }
     static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
@@ -267,28 +283,44 @@ static const char q_template[] =
                 _mm512_storeu_ps(P[m].sa + c * 16, _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(_mm_loadu_ps(f))));
             }
         }
-        const int64_t CPK = MLCC_QKC / XB; /* chunks per reduction block */
+        const int64_t CPK = MLCC_CAT(MLCC_QN, _CPK);
+        /* prefill: the weights of 3 columns over one reduction block, decoded once for all rows */
+        __m512i pre[3 * MLCC_CAT(MLCC_QN, _CPK) * 3] __attribute__((aligned(64)));
         for (int64_t c0 = 0; c0 < nch; c0 += CPK) {
             int64_t c1 = c0 + CPK < nch ? c0 + CPK : nch;
-            int first = c0 == 0, last = c1 == nch;
+            int first = c0 == 0;
             int64_t n = 0;
             if (M == 1) {
                 for (; n + 8 <= N; n += 8)
-                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, last, acc, 1, 8);
+                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, 8);
                 for (; n < N; n++)
-                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, last, acc, 1, 1);
+                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, 1);
                 continue;
             }
-            for (; n + 3 <= N; n += 3) {
+            for (; n < N; n += 3) {
+                int nr = N - n < 3 ? (int)(N - n) : 3;
+                for (int j = 0; j < nr; j++)
+                    for (int64_t c = c0; c < c1; c++) {
+                        __m512i *w = pre + (j * CPK + (c - c0)) * 3;
+                        __m512 sw;
+                        MLCC_CAT(MLCC_QN, _wdec)(QW + (n + j) * ldq, S + (n + j) * lds, c, RB, NS, 0, &w[0], &w[1], &sw);
+                        w[2] = _mm512_castps_si512(sw);
+                    }
                 int64_t m = 0;
-                for (; m + 4 <= M; m += 4)
-                    MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n, P, m, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, last, acc, 4, 3);
-                for (; m < M; m++)
-                    MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n, P, m, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, last, acc, 1, 3);
+                if (nr == 3) {
+                    for (; m + 4 <= M; m += 4)
+                        MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n, P, m, QW, S, c0, c1, ldc, ldq, lds, RB, NS, first, acc, pre, 4, 3);
+                    for (; m < M; m++)
+                        MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n, P, m, QW, S, c0, c1, ldc, ldq, lds, RB, NS, first, acc, pre, 1, 3);
+                } else {
+                    for (; m + 4 <= M; m += 4)
+                        for (int j = 0; j < nr; j++)
+                            MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n + j, P, m, QW, S, c0, c1, ldc, ldq, lds, RB, NS, first, acc, pre + j * CPK * 3, 4, 1);
+                    for (; m < M; m++)
+                        for (int j = 0; j < nr; j++)
+                            MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n + j, P, m, QW, S, c0, c1, ldc, ldq, lds, RB, NS, first, acc, pre + j * CPK * 3, 1, 1);
+                }
             }
-            for (; n < N; n++)
-                for (int64_t m = 0; m < M; m++)
-                    MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n, P, m, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, last, acc, 1, 1);
         }
         free(P);
         free(mem);
