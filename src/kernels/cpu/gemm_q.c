@@ -328,39 +328,53 @@ static const char q_template[] =
     )
     "#else\n"
     MLCC_SRC(
-    /* float path, AVX-512. The prepared activations hold each row in the blocks' unpacking
-     * order (zero past K): 32 floats per block. */
-    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _ftile)(
-        float *C, const float *Ap, int64_t ldap, const uint32_t *QW, const MLCC_QST *S, int64_t b0, int64_t b1,
-        int64_t ldc, int64_t ldq, int64_t lds, int64_t RB, int first, int64_t acc, const int mr, const int nr) {
+    enum { MLCC_CAT(MLCC_QN, _BPK) = MLCC_QKC / 32 }; /* blocks per reduction block */
+    /* Block b of one weight row as two vectors of scaled values (w0: the block's even values at
+     * 4 bits, its first 16 at 8; w1: the rest); a ragged last block is read through a zeroed copy. */
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _fdec)(
+        const uint32_t *QW, const MLCC_QST *S, int64_t b, int64_t RB, int prefetch, __m512 *w0, __m512 *w1) {
         const int BB = 4 * MLCC_QBITS; /* bytes per 32-value block */
         const __m512 table = _mm512_setr_ps(0 - MLCC_QZP, 1 - MLCC_QZP, 2 - MLCC_QZP, 3 - MLCC_QZP, 4 - MLCC_QZP,
                                             5 - MLCC_QZP, 6 - MLCC_QZP, 7 - MLCC_QZP, 8 - MLCC_QZP, 9 - MLCC_QZP,
                                             10 - MLCC_QZP, 11 - MLCC_QZP, 12 - MLCC_QZP, 13 - MLCC_QZP, 14 - MLCC_QZP,
                                             15 - MLCC_QZP);
         const __m512 zp = _mm512_set1_ps((float)MLCC_QZP);
+        const uint8_t *wb = (const uint8_t *)QW + b * BB;
+        uint8_t t[32];
+        if ((b + 1) * BB > RB) {
+            memset(t, 0, sizeof t);
+            memcpy(t, wb, (size_t)(RB - b * BB));
+            wb = t;
+        } else if (prefetch) {
+            __builtin_prefetch(wb + 512);
+        }
+        __m512 s = _mm512_set1_ps((float)S[b]);
+        if (MLCC_QBITS == 4) {
+            __m512i dw = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb));
+            *w0 = _mm512_mul_ps(_mm512_permutexvar_ps(dw, table), s);
+            *w1 = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(dw, 4), table), s);
+        } else {
+            *w0 = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb))), zp), s);
+            *w1 = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(wb + 16)))), zp), s);
+        }
+    }
+    /* float path, AVX-512. The prepared activations hold each row in the blocks' unpacking
+     * order (zero past K): 32 floats per block. pre: the columns' blocks already decoded. */
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _ftile)(
+        float *C, const float *Ap, int64_t ldap, const uint32_t *QW, const MLCC_QST *S, int64_t b0, int64_t b1,
+        int64_t ldc, int64_t ldq, int64_t lds, int64_t RB, int first, int64_t acc, const float *pre, const int mr,
+        const int nr) {
         __m512 tot[4][8];
         _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             tot[r][j] = _mm512_setzero_ps();
         for (int64_t b = b0; b < b1; b++) {
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
-                const uint8_t *wb = (const uint8_t *)(QW + j * ldq) + b * BB;
-                uint8_t t[32];
-                if ((b + 1) * BB > RB) {
-                    memset(t, 0, sizeof t);
-                    memcpy(t, wb, (size_t)(RB - b * BB));
-                    wb = t;
-                } else if (mr == 1) {
-                    __builtin_prefetch(wb + 512);
-                }
-                __m512 s = _mm512_set1_ps((float)S[j * lds + b]), w0, w1;
-                if (MLCC_QBITS == 4) {
-                    __m512i dw = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb));
-                    w0 = _mm512_mul_ps(_mm512_permutexvar_ps(dw, table), s);
-                    w1 = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(dw, 4), table), s);
+                __m512 w0, w1;
+                if (pre) {
+                    const float *w = pre + (j * MLCC_CAT(MLCC_QN, _BPK) + (b - b0)) * 32;
+                    w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
                 } else {
-                    w0 = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb))), zp), s);
-                    w1 = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(wb + 16)))), zp), s);
+                    MLCC_CAT(MLCC_QN, _fdec)(QW + j * ldq, S + j * lds, b, RB, mr == 1, &w0, &w1);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
                     tot[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(Ap + r * ldap + b * 32), w0, tot[r][j]);
@@ -389,28 +403,41 @@ static const char q_template[] =
                     int64_t k = b * 32 + (MLCC_QBITS == 4 ? (i < 16 ? 2 * i : 2 * (i - 16) + 1) : i);
                     Ap[m * Kp + b * 32 + i] = k < K ? A[m * lda + k] : 0.0f;
                 }
-        const int64_t BPK = MLCC_QKC / 32;
+        const int64_t BPK = MLCC_CAT(MLCC_QN, _BPK);
+        /* prefill: 4 columns' weights over one reduction block, decoded once for all rows */
+        float pre[4 * MLCC_CAT(MLCC_QN, _BPK) * 32] __attribute__((aligned(64)));
         for (int64_t b0 = 0; b0 < nb; b0 += BPK) {
             int64_t b1 = b0 + BPK < nb ? b0 + BPK : nb;
             int first = b0 == 0;
             int64_t n = 0;
             if (M == 1) {
                 for (; n + 8 <= N; n += 8)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 1, 8);
+                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 0, 1, 8);
                 for (; n < N; n++)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 1, 1);
+                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 0, 1, 1);
                 continue;
             }
-            for (; n + 4 <= N; n += 4) {
+            for (; n < N; n += 4) {
+                int nr = N - n < 4 ? (int)(N - n) : 4;
+                for (int j = 0; j < nr; j++)
+                    for (int64_t b = b0; b < b1; b++) {
+                        __m512 w0, w1;
+                        float *w = pre + (j * BPK + (b - b0)) * 32;
+                        MLCC_CAT(MLCC_QN, _fdec)(QW + (n + j) * ldq, S + (n + j) * lds, b, RB, 0, &w0, &w1);
+                        _mm512_store_ps(w, w0), _mm512_store_ps(w + 16, w1);
+                    }
                 int64_t m = 0;
-                for (; m + 4 <= M; m += 4)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n, Ap + m * Kp, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 4, 4);
-                for (; m < M; m++)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n, Ap + m * Kp, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 1, 4);
+                if (nr == 4) {
+                    for (; m + 4 <= M; m += 4)
+                        MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n, Ap + m * Kp, Kp, QW, S, b0, b1, ldc, ldq, lds, RB, first, acc, pre, 4, 4);
+                    for (; m < M; m++)
+                        MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n, Ap + m * Kp, Kp, QW, S, b0, b1, ldc, ldq, lds, RB, first, acc, pre, 1, 4);
+                } else {
+                    for (int j = 0; j < nr; j++)
+                        for (m = 0; m < M; m++)
+                            MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n + j, Ap + m * Kp, Kp, QW, S, b0, b1, ldc, ldq, lds, RB, first, acc, pre + j * BPK * 32, 1, 1);
+                }
             }
-            for (; n < N; n++)
-                for (int64_t m = 0; m < M; m++)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n, Ap + m * Kp, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 1, 1);
         }
         free(Ap);
     }
