@@ -41,7 +41,7 @@ static const char q_common[] =
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_Q_AVX512 1\n"
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
-    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 512\n#endif\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 512\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -291,8 +291,8 @@ static const char q_template[] =
             int first = c0 == 0;
             int64_t n = 0;
             if (M == 1) {
-                for (; n + 8 <= N; n += 8)
-                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, 8);
+                for (; n + MLCC_QNR <= N; n += MLCC_QNR)
+                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, MLCC_QNR);
                 for (; n < N; n++)
                     MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, 1);
                 continue;
