@@ -10,9 +10,10 @@
  * still keep two threads evenly busy.
  *
  * The activation path: MLCC_QUANT_ACT=f32 (exact: float activations), int8 (quantized per call
- * as llama.cpp does) or unset (the default: int8 for 4-bit weights, where it is several times
- * faster and the weights' own rounding dominates the error; f32 for 8-bit weights, chosen for
- * accuracy). The choice changes the generated source, so each compiles its own library. */
+ * as llama.cpp does) or unset (the default: int8 for 4-bit weights on hosts with AVX-512 VNNI,
+ * where it is several times faster and the weights' own rounding dominates the error; f32 for
+ * 8-bit weights, chosen for accuracy, and on other hosts). The choice changes the generated
+ * source, so each compiles its own library. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +36,22 @@ static int64_t quant_column_tile(int64_t n) {
     return 0;
 }
 
+/* Whether this host runs the int8 path's vector code (AVX-512 BW/VL + VNNI; the JIT compiles
+ * for the host, -march=native): elsewhere that path is plain C, slower than the float one. */
+static int host_has_vnni(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
 int schedule_quant_int8_activations(int bits) {
     const char *env = getenv("MLCC_QUANT_ACT");
     if (env && !strcmp(env, "f32")) return 0;
     if (env && !strcmp(env, "int8")) return 1;
-    return bits == 4;
+    return bits == 4 && host_has_vnni();
 }
 
 static int64_t const_extent(mlcc_schedule *s, mlcc_expr *loop) {
