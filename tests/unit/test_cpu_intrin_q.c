@@ -1,7 +1,7 @@
 /* test_cpu_intrin_q.c - every quantized GEMM_NT intrinsic (kernels/cpu/gemm_q.c) against float64
  * loops written here: the registry's sources are compiled by the system compiler three times
- * (plain x86-64: the C version; -mavx2 -mfma -mf16c: also the C version; -march=native: AVX-512
- * and VNNI where the host has them) with a driver that packs random codes into the layout of
+ * (plain x86-64: the C version; -mavx2 -mfma -mf16c: AVX2 for the float path, C for int8;
+ * -march=native: AVX-512 and VNNI where the host has them) with a driver that packs random codes into the layout of
  * docs/quantization.md and runs ragged shapes (rows 1..9, columns 1..17, reductions 1..1100:
  * every tile, block, chunk and reduction-block tail), with and without accumulate, padded
  * strides whose padding holds garbage (read by nothing), and checks:
@@ -87,7 +87,7 @@ static const char driver[] =
     "            if ((a + b + c + i) % 3) continue; /* a third of the grid per variant, different thirds */\n"
     "            fails += check(&variants[i], ms[a], ns[b], ks[c], (a + b + c) % 2); runs++;\n"
     "        }\n"
-    "    printf(\"avx512 %d vnni %d: %d runs, %d failed; int8 path worst error %.2e of sum |products|\\n\", MLCC_Q_AVX512, MLCC_Q_VNNI, runs, fails, worst_i8);\n"
+    "    printf(\"avx512 %d vnni %d avx2 %d: %d runs, %d failed; int8 path worst error %.2e of sum |products|\\n\", MLCC_Q_AVX512, MLCC_Q_VNNI, MLCC_Q_AVX2, runs, fails, worst_i8);\n"
     "    return fails != 0;\n"
     "}\n";
 
@@ -156,6 +156,7 @@ int main(void) {
         CHECK_MSG(rc == 0, "%s variant: %s", variants[v].name, out ? out : "(no output)");
         if (v == 2 && host_has("avx512_vnni"))
             CHECK_MSG(out && strstr(out, "avx512 1 vnni 1"), "native variant did not use AVX-512 VNNI: %s", out ? out : "");
+        if (v == 1) CHECK_MSG(out && strstr(out, "avx512 0 vnni 0 avx2 1"), "avx2 variant did not use AVX2: %s", out ? out : "");
         if (out && rc == 0) printf("%s: %s", variants[v].name, out);
         free(out);
     }

@@ -24,8 +24,9 @@
  * on how many rows the call has (decode gives prefill's logits bitwise). Ragged K is handled by
  * copying the last, partial chunk of each row into zeroed scratch (never reading past a row).
  *
- * The vector code needs AVX-512 F/BW/VL (+VNNI for the int8 path); elsewhere a plain C
- * version computes the same formulas one value at a time. */
+ * The vector code needs AVX-512 F/BW/VL (+VNNI for the int8 path); the float path also has an
+ * AVX2 + FMA + F16C version; elsewhere a plain C version computes the same formulas one value at
+ * a time. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static const char q_common[] =
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_Q_AVX512 1\n"
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
+    "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
     "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 512\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
@@ -122,6 +124,88 @@ static const char q_template[] =
         }
         free(q);
         free(d);
+    }
+    )
+    "#elif MLCC_Q_AVX2\n"
+    MLCC_SRC(
+    /* float path, AVX2 + FMA + F16C: the AVX-512 version's structure with 8 lanes. Each row is
+     * first copied in the blocks' unpacking order (4 bits: a block's even values, then its odd
+     * ones); a block of a column decodes into four vectors of scaled values. */
+    enum { MLCC_CAT(MLCC_QN, _BPK) = MLCC_QKC / 32 };
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _a2dec)(
+        const uint32_t *QW, const MLCC_QST *S, int64_t b, int64_t RB, __m256 *w) {
+        const int BB = 4 * MLCC_QBITS;
+        const uint8_t *wb = (const uint8_t *)QW + b * BB;
+        uint8_t t[32];
+        if ((b + 1) * BB > RB) {
+            memset(t, 0, sizeof t);
+            memcpy(t, wb, (size_t)(RB - b * BB));
+            wb = t;
+        }
+        __m128i v[4];
+        if (MLCC_QBITS == 4) {
+            __m128i raw = _mm_loadu_si128((const __m128i *)wb), nib = _mm_set1_epi8(0x0F);
+            __m128i lo = _mm_and_si128(raw, nib), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), nib);
+            v[0] = lo, v[1] = _mm_srli_si128(lo, 8), v[2] = hi, v[3] = _mm_srli_si128(hi, 8);
+        } else {
+            __m128i r0 = _mm_loadu_si128((const __m128i *)wb), r1 = _mm_loadu_si128((const __m128i *)(wb + 16));
+            v[0] = r0, v[1] = _mm_srli_si128(r0, 8), v[2] = r1, v[3] = _mm_srli_si128(r1, 8);
+        }
+        const __m256 s = _mm256_set1_ps((float)S[b]), zp = _mm256_set1_ps((float)MLCC_QZP);
+        for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v[i])), zp), s);
+    }
+    static inline float MLCC_CAT(MLCC_QN, _a2sum)(__m256 v) {
+        __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        x = _mm_add_ss(x, _mm_movehdup_ps(x));
+        return _mm_cvtss_f32(x);
+    }
+    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
+                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        const uint32_t *QW = (const uint32_t *)QWv;
+        const MLCC_QST *S = (const MLCC_QST *)Sv;
+        int64_t Kp = mlcc_q_round_up(K, 32), nb = Kp / 32;
+        int64_t RB = (K + 32 / MLCC_QBITS - 1) / (32 / MLCC_QBITS) * 4;
+        const int64_t BPK = MLCC_CAT(MLCC_QN, _BPK);
+        float *Ap = (float *)aligned_alloc(64, sizeof(float) * (size_t)(M * Kp));
+        float *pre = (float *)aligned_alloc(64, sizeof(float) * (size_t)(4 * BPK * 32));
+        if (!Ap || !pre) abort();
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t b = 0; b < nb; b++)
+                for (int i = 0; i < 32; i++) {
+                    int64_t k = b * 32 + (MLCC_QBITS == 4 ? (i < 16 ? 2 * i : 2 * (i - 16) + 1) : i);
+                    Ap[m * Kp + b * 32 + i] = k < K ? A[m * lda + k] : 0.0f;
+                }
+        /* per reduction block and 4 columns: decode once, then every row (the same values and
+         * order for any M, so a row alone gives the same result) */
+        for (int64_t b0 = 0; b0 < nb; b0 += BPK) {
+            int64_t b1 = b0 + BPK < nb ? b0 + BPK : nb;
+            for (int64_t n = 0; n < N; n += 4) {
+                int nr = N - n < 4 ? (int)(N - n) : 4;
+                for (int j = 0; j < nr; j++)
+                    for (int64_t b = b0; b < b1; b++) {
+                        __m256 w[4];
+                        MLCC_CAT(MLCC_QN, _a2dec)(QW + (n + j) * ldq, S + (n + j) * lds, b, RB, w);
+                        for (int i = 0; i < 4; i++) _mm256_store_ps(pre + (j * BPK + (b - b0)) * 32 + 8 * i, w[i]);
+                    }
+                for (int64_t m = 0; m < M; m++) {
+                    const float *ar = Ap + m * Kp;
+                    for (int j = 0; j < nr; j++) {
+                        __m256 t = _mm256_setzero_ps();
+                        for (int64_t b = b0; b < b1; b++) {
+                            const float *w = pre + (j * BPK + (b - b0)) * 32;
+                            for (int i = 0; i < 4; i++)
+                                t = _mm256_fmadd_ps(_mm256_loadu_ps(ar + b * 32 + 8 * i), _mm256_load_ps(w + 8 * i), t);
+                        }
+                        float v = MLCC_CAT(MLCC_QN, _a2sum)(t), *o = C + m * ldc + n + j;
+                        if (b0) *o += v;
+                        else *o = acc ? *o + v : v;
+                    }
+                }
+            }
+        }
+        free(pre);
+        free(Ap);
     }
     )
     "#else\n"
