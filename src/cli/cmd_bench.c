@@ -150,7 +150,7 @@ static char *write_random_folder(const bench_args *a) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/mlcc-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) return mlcc_set_error("%s: %s", dir, strerror(errno)), NULL;
-    mlcc_random_model_spec s = {a->random_config, dir, RANDOM_MODEL_SAFETENSORS, "f16", a->seed};
+    mlcc_random_model_spec s = {a->random_config, dir, RANDOM_MODEL_SAFETENSORS, "f16", a->seed, 0};
     if (mlcc_random_model_write(&s)) {
         nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
         return NULL;

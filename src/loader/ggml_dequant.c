@@ -32,6 +32,41 @@ static void dequant_q4_0(const uint8_t *src, uint64_t blocks, float *out) {
     }
 }
 
+/* Q4_1 (20 bytes): d, m (f16), 16 bytes of nibbles as Q4_0's; x = q d + m. */
+static void dequant_q4_1(const uint8_t *src, uint64_t blocks, float *out) {
+    for (uint64_t b = 0; b < blocks; b++, src += 4 + QK / 2, out += QK) {
+        float d = mlcc_f16_to_f32(rd16(src)), m = mlcc_f16_to_f32(rd16(src + 2));
+        const uint8_t *q = src + 4;
+        for (int i = 0; i < QK / 2; i++) {
+            out[i] = (float)(q[i] & 0x0F) * d + m;
+            out[i + QK / 2] = (float)(q[i] >> 4) * d + m;
+        }
+    }
+}
+
+/* Q5_0 (22 bytes: d, qh[4], qs[16]) and Q5_1 (24 bytes: d, m, qh[4], qs[16]): 5-bit codes whose
+ * low 4 bits are Q4_0's nibbles and whose fifth bit of element j is bit j of the little-endian
+ * uint32 qh; x = (q - 16) d (Q5_0) or q d + m (Q5_1). */
+static void dequant_q5(const uint8_t *src, uint64_t blocks, float *out, int with_min) {
+    size_t head = with_min ? 4 : 2;
+    for (uint64_t b = 0; b < blocks; b++, src += head + 4 + QK / 2, out += QK) {
+        float d = mlcc_f16_to_f32(rd16(src)), m = with_min ? mlcc_f16_to_f32(rd16(src + 2)) : 0.0f;
+        uint32_t qh = (uint32_t)src[head] | (uint32_t)src[head + 1] << 8 | (uint32_t)src[head + 2] << 16 |
+                      (uint32_t)src[head + 3] << 24;
+        const uint8_t *q = src + head + 4;
+        for (int i = 0; i < QK / 2; i++) {
+            int lo = (q[i] & 0x0F) | (int)((qh >> i) & 1) << 4, hi = (q[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
+            if (with_min) {
+                out[i] = (float)lo * d + m;
+                out[i + QK / 2] = (float)hi * d + m;
+            } else {
+                out[i] = (float)(lo - 16) * d;
+                out[i + QK / 2] = (float)(hi - 16) * d;
+            }
+        }
+    }
+}
+
 /* ---- k-quants: super-blocks of 256 ---- */
 enum { QK_K = 256 };
 
@@ -106,11 +141,14 @@ int ggml_dequantize_f32(uint32_t type, const void *data, size_t nbytes, uint64_t
         return 0;
     case MLCC_GGML_Q8_0: dequant_q8_0(src, blocks, out); return 0;
     case MLCC_GGML_Q4_0: dequant_q4_0(src, blocks, out); return 0;
+    case MLCC_GGML_Q4_1: dequant_q4_1(src, blocks, out); return 0;
+    case MLCC_GGML_Q5_0: dequant_q5(src, blocks, out, 0); return 0;
+    case MLCC_GGML_Q5_1: dequant_q5(src, blocks, out, 1); return 0;
     case MLCC_GGML_Q4_K: dequant_q45_k(src, blocks, out, 0); return 0;
     case MLCC_GGML_Q5_K: dequant_q45_k(src, blocks, out, 1); return 0;
     case MLCC_GGML_Q6_K: dequant_q6_k(src, blocks, out); return 0;
     default:
-        return mlcc_set_error("ggml type %s is not supported yet (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)",
+        return mlcc_set_error("ggml type %s is not supported yet (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)",
                               mlcc_ggml_type_name(type));
     }
 }

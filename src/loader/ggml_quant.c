@@ -1,10 +1,11 @@
-/* ggml_quant.c - ggml's reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref)
- * and F16/F32 rows, for the GGUF writer. */
+/* ggml_quant.c - ggml's reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref;
+ * the k-quants Q4_K and Q6_K in ggml_quant_k.c) and F16/F32 rows, for the GGUF writer. */
 #include "loader/ggml_quant.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "loader/ggml_quant_k.h"
 #include "loader/gguf.h"
 #include "mlcc/mlcc_runtime.h"
 #include "support/error.h"
@@ -43,6 +44,8 @@ size_t ggml_quant_size(uint32_t type, uint64_t n) {
     case MLCC_GGML_F16: return (size_t)n * 2;
     case MLCC_GGML_Q8_0: return n % QK ? 0 : (size_t)(n / QK) * 34;
     case MLCC_GGML_Q4_0: return n % QK ? 0 : (size_t)(n / QK) * 18;
+    case MLCC_GGML_Q4_K: return n % GGML_QK_K ? 0 : (size_t)(n / GGML_QK_K) * GGML_Q4_K_BYTES;
+    case MLCC_GGML_Q6_K: return n % GGML_QK_K ? 0 : (size_t)(n / GGML_QK_K) * GGML_Q6_K_BYTES;
     default: return 0;
     }
 }
@@ -51,7 +54,8 @@ int ggml_quantize(uint32_t type, const float *src, uint64_t n, void *dst) {
     uint8_t *out = dst;
     if (n == 0) return 0;
     if (ggml_quant_size(type, n) == 0)
-        return mlcc_set_error("quantize: %llu elements cannot be written as %s (F32, F16, or Q8_0/Q4_0 in blocks of 32)",
+        return mlcc_set_error("quantize: %llu elements cannot be written as %s (F32, F16, Q8_0/Q4_0 in blocks of 32, "
+                              "Q4_K/Q6_K in blocks of 256)",
                               (unsigned long long)n, mlcc_ggml_type_name(type));
     switch (type) {
     case MLCC_GGML_F32: memcpy(out, src, (size_t)n * 4); break;
@@ -60,6 +64,12 @@ int ggml_quantize(uint32_t type, const float *src, uint64_t n, void *dst) {
         break;
     case MLCC_GGML_Q8_0:
         for (uint64_t b = 0; b < n / QK; b++) quantize_block_q8_0(src + b * QK, out + b * 34);
+        break;
+    case MLCC_GGML_Q4_K:
+        for (uint64_t b = 0; b < n / GGML_QK_K; b++) ggml_quantize_block_q4_k(src + b * GGML_QK_K, out + b * GGML_Q4_K_BYTES);
+        break;
+    case MLCC_GGML_Q6_K:
+        for (uint64_t b = 0; b < n / GGML_QK_K; b++) ggml_quantize_block_q6_k(src + b * GGML_QK_K, out + b * GGML_Q6_K_BYTES);
         break;
     default: /* Q4_0 */
         for (uint64_t b = 0; b < n / QK; b++) quantize_block_q4_0(src + b * QK, out + b * 18);

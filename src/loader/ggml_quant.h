@@ -5,6 +5,7 @@
  *   Q4_0 blocks of 32: m = the element of largest magnitude (with its sign), d = m / -8 (f16),
  *        q = min(15, (int8)(x / d + 8.5)); byte j holds element j in its low nibble and
  *        element j + 16 in its high nibble.
+ *   Q4_K, Q6_K super-blocks of 256 (ggml_quant_k.h).
  * The inverse is ggml_dequant.h. */
 #ifndef MLCC_LOADER_GGML_QUANT_H
 #define MLCC_LOADER_GGML_QUANT_H
@@ -13,7 +14,7 @@
 #include <stdint.h>
 
 /* Bytes that n elements of `type` take (n a whole number of blocks); 0 when the type is not
- * one of F32, F16, Q8_0, Q4_0 or n does not fill whole blocks. */
+ * one of F32, F16, Q8_0, Q4_0, Q4_K, Q6_K or n does not fill whole blocks. */
 size_t ggml_quant_size(uint32_t type, uint64_t n);
 /* Writes ggml_quant_size(type, n) bytes to dst. -1 + error for an unsupported type or a count
  * that is not a whole number of blocks. */

@@ -11,6 +11,7 @@
 
 #include "ir/module.h"
 #include "ir/tir.h"
+#include "loader/ggml_dequant.h"
 #include "loader/ggml_quant.h"
 #include "loader/gguf.h"
 #include "loader/gguf_write.h"
@@ -236,9 +237,11 @@ static void put_metadata(mlcc_gguf_writer *w, const random_model *r, const char 
 
 /* The ggml type a weight is stored as: 2-D weights take the requested type (F16 when their
  * rows are not whole blocks, as llama.cpp falls back), 1-D ones F32. */
-static uint32_t weight_type(const model_param *p, uint32_t want) {
+static uint32_t weight_type(const model_param *p, uint32_t want, const char *gguf_name) {
     if (p->ndim != 2) return MLCC_GGML_F32;
     if ((want == MLCC_GGML_Q8_0 || want == MLCC_GGML_Q4_0) && p->shape[1] % 32) return MLCC_GGML_F16;
+    if (want == MLCC_GGML_Q4_K && !strcmp(gguf_name, "output.weight")) want = MLCC_GGML_Q6_K; /* as Q4_K_M does */
+    if ((want == MLCC_GGML_Q4_K || want == MLCC_GGML_Q6_K) && p->shape[1] % 256) return MLCC_GGML_F16;
     return want;
 }
 
@@ -259,7 +262,10 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
     else if (!strcmp(q, "f16")) type = MLCC_GGML_F16, file_type = 1;
     else if (!strcmp(q, "q8_0")) type = MLCC_GGML_Q8_0, file_type = 7;
     else if (!strcmp(q, "q4_0")) type = MLCC_GGML_Q4_0, file_type = 2;
-    else return mlcc_set_error("--quantization %s: a GGUF file is written as f32, f16, q8_0 or q4_0", q);
+    else if (!strcmp(q, "q4_k")) type = MLCC_GGML_Q4_K, file_type = 15;
+    else if (!strcmp(q, "q6_k")) type = MLCC_GGML_Q6_K, file_type = 18;
+    else return mlcc_set_error("--quantization %s: a GGUF file is written as f32, f16, q8_0, q4_0, q4_k or q6_k", q);
+    if (s->dequantized) file_type = 0;
     const char *arch = gguf_arch(r);
     if (!arch) return -1;
     int n = r->params.n, rc = 0, permute = !strcmp(arch, "llama");
@@ -274,7 +280,8 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
         model_gguf_tensor_name(p->name, name, sizeof name);
         if (!name[0]) rc = mlcc_set_error("%s: tensor '%s' has no llama.cpp name", r->file, p->name);
         uint64_t dims[2] = {(uint64_t)p->shape[p->ndim - 1], p->ndim == 2 ? (uint64_t)p->shape[0] : 1};
-        if (rc == 0 && mlcc_gguf_writer_add_tensor(w, name, weight_type(p, type), p->ndim, dims) < 0) rc = -1;
+        uint32_t t = s->dequantized ? MLCC_GGML_F32 : weight_type(p, type, name);
+        if (rc == 0 && mlcc_gguf_writer_add_tensor(w, name, t, p->ndim, dims) < 0) rc = -1;
     }
     if (rc == 0) rc = mlcc_gguf_writer_begin(w, s->out);
     if (rc == 0 && rope_factors) rc = mlcc_gguf_writer_tensor_data(w, rope_index, rope_factors, sizeof(float) * (size_t)(r->cfg.head_dim / 2));
@@ -286,9 +293,13 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
         if (permute && p->ndim == 2 && ends_with(name, ".attn_k.weight")) permute_rows(x, p->shape[0], p->shape[1], r->cfg.kv_heads);
         int idx = i + (rope_factors ? 1 : 0);
         uint64_t size = mlcc_gguf_writer_tensor_size(w, idx);
-        void *buf = mlcc_xmalloc((size_t)size);
-        rc = ggml_quantize(weight_type(p, type), x, (uint64_t)param_count(p), buf);
-        if (rc == 0) rc = mlcc_gguf_writer_tensor_data(w, idx, buf, size);
+        uint32_t t = weight_type(p, type, name);
+        uint64_t count = (uint64_t)param_count(p);
+        void *buf = mlcc_xmalloc(ggml_quant_size(t, count));
+        rc = ggml_quantize(t, x, count, buf);
+        /* the reference form: the values the quantized blocks stand for, as F32 */
+        if (rc == 0 && s->dequantized) rc = ggml_dequantize_f32(t, buf, ggml_quant_size(t, count), count, x);
+        if (rc == 0) rc = mlcc_gguf_writer_tensor_data(w, idx, s->dequantized ? (void *)x : buf, size);
         free(buf);
         free(x);
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "op/op_util.h"
+#include "quant/dequant_expr.h"
 #include "support/error.h"
 
 static rx_sinfo *infer_dequantize(const rx_expr *call) {
@@ -50,23 +51,13 @@ typedef struct deq_ctx {
     int bits, group, zero;
 } deq_ctx;
 
-/* Value k of word (k in [lo, hi)): a select tree over k whose leaves divide by constants
- * (word // 2^(bits*k) % 2^bits), which C compilers turn into shifts and masks. */
-static mlcc_expr *extract(mlcc_expr *word, mlcc_expr *k, int bits, int lo, int hi) {
-    if (hi - lo == 1) return ir_floormod(ir_floordiv(word, ir_int((int64_t)1 << (bits * lo))), ir_int((int64_t)1 << bits));
-    int mid = (lo + hi) / 2;
-    return ir_select(ir_lt(k, ir_int(mid)), extract(word, k, bits, lo, mid), extract(word, k, bits, mid, hi));
-}
-
 static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
     deq_ctx *c = ctx;
     mlcc_expr *o = idx[0], *j = idx[1];
     if (c->bits == 0) return ir_cast(DT_F32, te_load2(c->w, o, j));
-    int per = 32 / c->bits;
-    mlcc_expr *word = ir_cast(DT_I64, te_load2(c->w, o, ir_floordiv(j, ir_int(per))));
-    mlcc_expr *q = extract(word, ir_floormod(j, ir_int(per)), c->bits, 0, per);
+    mlcc_expr *word = te_load2(c->w, o, ir_floordiv(j, ir_int(32 / c->bits)));
     mlcc_expr *scale = te_load2(c->scale, o, ir_floordiv(j, ir_int(c->group)));
-    return ir_mul(ir_cast(DT_F32, ir_sub(q, ir_int(c->zero))), ir_cast(DT_F32, scale));
+    return quant_dequant_value(word, j, scale, c->bits, c->zero);
 }
 
 static rx_expr *legalize_dequantize(rx_builder *bb, const rx_expr *call) {

@@ -13,7 +13,15 @@
  * The nest becomes a block "<name>_o" (the blockize step): its iter vars are the loops outside
  * the nest that the old bindings used, its read/write regions the tile's footprint, and its
  * body one call of the intrinsic on the addresses of the tile's first elements. Anything else
- * is refused with the reason; the function is then unchanged. */
+ * is refused with the reason; the function is then unchanged.
+ *
+ * A quantized intrinsic (GEMM_NT_Q) matches the fused dequantize + matmul block instead: the
+ * body is C[c] = C[c] + A[a] * deq where deq is exactly quant_dequant_value (quant/
+ * dequant_expr.h) of the intrinsic's bits and zero point over a uint32 word load QW[r, j // per]
+ * and a scale load S[r, j // 32] of the intrinsic's scale type (rebuilt and compared
+ * structurally, so any other arithmetic is refused). The logical weight W[r, j] then plays B's
+ * role above (j must start at 0: a tile holds whole rows), and the call passes the addresses of
+ * the tile's first word and scale with the row strides of QW and S. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +29,7 @@
 #include "arith/analyzer.h"
 #include "ir/functor.h"
 #include "kernels/cpu/intrin.h"
+#include "quant/dequant_expr.h"
 #include "schedule/state.h"
 #include "support/error.h"
 
@@ -92,9 +101,8 @@ static mlcc_expr *address_of(const tile_access *t, mlcc_expr **vars) {
     return ir_call(DT_HANDLE_T, "address_of", (mlcc_expr *[]){ir_load(t->buf, idx, t->nidx)}, 1);
 }
 
-/* Fills an access from a load/store's buffer and block-var indices. */
-static int make_access(tile_access *t, mlcc_buffer *buf, mlcc_expr **idx, int nidx, const mlcc_stmt *realize,
-                       mlcc_expr **vars) {
+/* Fills an access's buffer and indices (block vars replaced by their bindings). */
+static void bind_access(tile_access *t, mlcc_buffer *buf, mlcc_expr **idx, int nidx, const mlcc_stmt *realize) {
     const mlcc_block *b = realize->realize.block;
     mlcc_expr **ivars = ir_alloc(sizeof(mlcc_expr *) * (size_t)(b->niters + 1));
     for (int i = 0; i < b->niters; i++) ivars[i] = b->iters[i].var;
@@ -103,6 +111,14 @@ static int make_access(tile_access *t, mlcc_buffer *buf, mlcc_expr **idx, int ni
     t->idx = ir_alloc(sizeof(mlcc_expr *) * (size_t)(nidx + 1));
     for (int d = 0; d < nidx; d++)
         t->idx[d] = arith_simplify_expr(expr_substitute(idx[d], ivars, realize->realize.iter_values, b->niters));
+}
+
+/* Fills an access from a load/store's buffer and block-var indices; its flat offset must be
+ * affine in the nest's loops. */
+static int make_access(tile_access *t, mlcc_buffer *buf, mlcc_expr **idx, int nidx, const mlcc_stmt *realize,
+                       mlcc_expr **vars) {
+    const mlcc_block *b = realize->realize.block;
+    bind_access(t, buf, idx, nidx, realize);
     mlcc_expr *base;
     if (affine_coefs(flat_offset(buf, t->idx, nidx), vars, t->coef, &base))
         return mlcc_set_error("%s: the offset of %s in block '%s' is not affine in the tiled loops", PRIM, buf->name,
@@ -170,8 +186,52 @@ static int match_body(const mlcc_block *b, mlcc_stmt **store, mlcc_expr **x, mlc
     *store = st;
     *x = strip_cast(prod->bin.a, st->store.buffer->dtype);
     *y = strip_cast(prod->bin.b, st->store.buffer->dtype);
-    if ((*x)->kind != EXPR_LOAD || (*y)->kind != EXPR_LOAD)
-        return mlcc_set_error("%s: the operands of block '%s' are not buffer loads", PRIM, b->name);
+    return 0;
+}
+
+static int find_word_load(ir_visitor *v, mlcc_expr *e) {
+    mlcc_expr **out = v->ctx;
+    if (!*out && e->kind == EXPR_LOAD && e->load.nidx == 2 && e->load.buffer->dtype.code == DT_UINT &&
+        e->load.buffer->dtype.bits == 32)
+        *out = e;
+    return *out == NULL;
+}
+
+static mlcc_expr *load2(mlcc_buffer *buf, mlcc_expr *i0, mlcc_expr *i1) {
+    mlcc_expr **idx = ir_alloc(sizeof(mlcc_expr *) * 2);
+    idx[0] = i0, idx[1] = i1;
+    return ir_load(buf, idx, 2);
+}
+
+/* y is the dequantized value of `in`'s layout (see the file comment): the word and scale loads
+ * and the value index j, in block vars. */
+static int match_dequant(const cpu_intrin *in, const mlcc_block *b, mlcc_expr *y, mlcc_expr **word, mlcc_expr **scale,
+                         mlcc_expr **j) {
+    mlcc_expr *w = NULL, *sc = y->kind == EXPR_MUL ? y->bin.b : NULL;
+    if (sc && sc->kind == EXPR_CAST) sc = sc->un.a;
+    if (y->kind == EXPR_MUL) {
+        ir_visitor v = {find_word_load, NULL, &w};
+        ir_visit_expr(&v, y->bin.a);
+    }
+    int per = 32 / in->bits;
+    mlcc_expr *wi = w ? w->load.indices[1] : NULL;
+    if (!w || !sc || sc->kind != EXPR_LOAD || sc->load.nidx != 2 || wi->kind != EXPR_FLOORDIV ||
+        !expr_is_int(wi->bin.b, per))
+        return mlcc_set_error("%s: the weight operand of block '%s' is not a dequantized %d-bit word", PRIM, b->name,
+                              in->bits);
+    char ts[24], tw[24];
+    if (!dtype_eq(sc->load.buffer->dtype, in->scale))
+        return mlcc_set_error("%s: block '%s' has %s scales, intrinsic '%s' takes %s", PRIM, b->name,
+                              dtype_str(sc->load.buffer->dtype, ts), in->name, dtype_str(in->scale, tw));
+    mlcc_expr *jx = wi->bin.a, *row = w->load.indices[0];
+    mlcc_expr *want = quant_dequant_value(load2(w->load.buffer, row, ir_floordiv(jx, ir_int(per))), jx,
+                                          load2(sc->load.buffer, row, ir_floordiv(jx, ir_int(32))), in->bits,
+                                          in->zero_point);
+    if (!sch_expr_equal(want, y))
+        return mlcc_set_error("%s: the weight operand of block '%s' is not the dequantized value of intrinsic '%s' "
+                              "(%d bits, zero point %d, groups of 32)", PRIM, b->name, in->name, in->bits,
+                              in->zero_point);
+    *word = w, *scale = sc, *j = jx;
     return 0;
 }
 
@@ -220,20 +280,47 @@ int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin_name) {
     mlcc_stmt *store = NULL;
     mlcc_expr *x = NULL, *y = NULL;
     if (match_body(b, &store, &x, &y)) return -1;
-    tile_access c, a, w;
-    if (make_access(&c, store->store.buffer, store->store.indices, store->store.nidx, realize, vars) ||
-        make_access(&a, x->load.buffer, x->load.indices, x->load.nidx, realize, vars) ||
-        make_access(&w, y->load.buffer, y->load.indices, y->load.nidx, realize, vars))
-        return -1;
+    int quant = in->kind == CPU_INTRIN_GEMM_NT_Q;
+    tile_access c, a, w, qw = {0}, qs = {0}; /* qw, qs: a quantized weight's words and scales */
+    if (quant) {
+        if (x->kind != EXPR_LOAD) {
+            mlcc_expr *t = x;
+            x = y, y = t;
+        }
+        mlcc_expr *word = NULL, *scale = NULL, *j = NULL;
+        if (x->kind != EXPR_LOAD) return mlcc_set_error("%s: block '%s' has no activation load", PRIM, b->name);
+        if (match_dequant(in, b, y, &word, &scale, &j)) return -1;
+        /* the logical weight W[row, j] over a row of (words * per) values */
+        mlcc_expr *shape[2] = {word->load.buffer->shape[0], ir_mul(word->load.buffer->shape[1], ir_int(32 / in->bits))};
+        mlcc_buffer *logical = ir_buffer(word->load.buffer->name, DT_F32, shape, 2);
+        mlcc_expr *widx[2] = {word->load.indices[0], j};
+        bind_access(&qw, word->load.buffer, word->load.indices, 2, realize);
+        bind_access(&qs, scale->load.buffer, scale->load.indices, 2, realize);
+        if (make_access(&c, store->store.buffer, store->store.indices, store->store.nidx, realize, vars) ||
+            make_access(&a, x->load.buffer, x->load.indices, x->load.nidx, realize, vars) ||
+            make_access(&w, logical, widx, 2, realize, vars))
+            return -1;
+        if (!is_zero(at_unit(w.idx[1], vars, -1)))
+            return mlcc_set_error("%s: block '%s': the tile must start at a row's first value", PRIM, b->name);
+    } else {
+        if (x->kind != EXPR_LOAD || y->kind != EXPR_LOAD)
+            return mlcc_set_error("%s: the operands of block '%s' are not buffer loads", PRIM, b->name);
+        if (make_access(&c, store->store.buffer, store->store.indices, store->store.nidx, realize, vars) ||
+            make_access(&a, x->load.buffer, x->load.indices, x->load.nidx, realize, vars) ||
+            make_access(&w, y->load.buffer, y->load.indices, y->load.nidx, realize, vars))
+            return -1;
+    }
     int m, n, k;
     if (assign_roles(&c, &a, &w, &m, &n, &k)) {
         tile_access t = a;
         a = w, w = t;
-        if (assign_roles(&c, &a, &w, &m, &n, &k))
+        if (quant || assign_roles(&c, &a, &w, &m, &n, &k))
             return mlcc_set_error("%s: block '%s' is not a GEMM tile C[m, n] += A[m, k] * B[n, k] over the loops under "
                                   "'%s' (contiguous k, unit stride in C's n)", PRIM, b->name, loop->var.name);
     }
-    if (!dtype_eq(a.buf->dtype, in->a) || !dtype_eq(w.buf->dtype, in->b) || !dtype_eq(c.buf->dtype, in->c)) {
+    if (quant && !is_one(arith_simplify_expr(ir_sub(at_unit(w.idx[0], vars, n), at_unit(w.idx[0], vars, -1)))))
+        return mlcc_set_error("%s: block '%s': consecutive columns must read consecutive weight rows", PRIM, b->name);
+    if (!dtype_eq(a.buf->dtype, in->a) || (!quant && !dtype_eq(w.buf->dtype, in->b)) || !dtype_eq(c.buf->dtype, in->c)) {
         char ta[24], tb[24], tc[24];
         return mlcc_set_error("%s: block '%s' computes %s += %s * %s, which intrinsic '%s' does not", PRIM, b->name,
                               dtype_str(c.buf->dtype, tc), dtype_str(a.buf->dtype, ta), dtype_str(w.buf->dtype, tb),
@@ -259,18 +346,28 @@ int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin_name) {
         ob->iters[i].type = ITER_SPATIAL;
         ivals[i] = ob->iters[i].var;
     }
-    mlcc_region reads[2] = {tile_region(&a, vars, extents), tile_region(&w, vars, extents)};
+    mlcc_region reads[3] = {tile_region(&a, vars, extents), tile_region(quant ? &qw : &w, vars, extents),
+                            quant ? tile_region(&qs, vars, extents) : (mlcc_region){0}};
     mlcc_region write = tile_region(&c, vars, extents);
-    ob->nreads = 2;
-    ob->reads = ir_alloc(sizeof(mlcc_region) * 2);
-    for (int i = 0; i < 2; i++) ob->reads[i] = sch_region_substitute(reads[i], ovars, ivals, nouter);
+    ob->nreads = quant ? 3 : 2;
+    ob->reads = ir_alloc(sizeof(mlcc_region) * 3);
+    for (int i = 0; i < ob->nreads; i++) ob->reads[i] = sch_region_substitute(reads[i], ovars, ivals, nouter);
     ob->nwrites = 1;
     ob->writes = ir_alloc(sizeof(mlcc_region));
     ob->writes[0] = sch_region_substitute(write, ovars, ivals, nouter);
-    mlcc_expr *args[10] = {address_of(&c, vars), address_of(&a, vars), address_of(&w, vars), extents[m], extents[n],
-                           extents[k], c.coef[m], a.coef[m], w.coef[n], ir_int(0)};
-    for (int i = 0; i < 10; i++) args[i] = expr_substitute(args[i], ovars, ivals, nouter);
-    ob->body = ir_evaluate(ir_call(DT_VOID, mlcc_intern(in->name), args, 10));
+    mlcc_expr *args[12];
+    int nargs = 0;
+    args[nargs++] = address_of(&c, vars);
+    args[nargs++] = address_of(&a, vars);
+    args[nargs++] = address_of(quant ? &qw : &w, vars);
+    if (quant) args[nargs++] = address_of(&qs, vars);
+    args[nargs++] = extents[m], args[nargs++] = extents[n], args[nargs++] = extents[k];
+    args[nargs++] = c.coef[m], args[nargs++] = a.coef[m];
+    if (quant) args[nargs++] = qw.buf->shape[1], args[nargs++] = qs.buf->shape[1];
+    else args[nargs++] = w.coef[n];
+    args[nargs++] = ir_int(0);
+    for (int i = 0; i < nargs; i++) args[i] = expr_substitute(args[i], ovars, ivals, nouter);
+    ob->body = ir_evaluate(ir_call(DT_VOID, mlcc_intern(in->name), args, nargs));
     mlcc_stmt *r = ir_block_realize(ovars, ir_bool(1), ob);
     sch_commit(s, sch_path_replace(&p, r));
     char line[256];

@@ -30,6 +30,7 @@
 #include "support/log.h"
 #include "support/strbuf.h"
 #include "transform/pass.h"
+#include "transform/schedule_quant.h"
 
 enum { PARALLEL_MIN_WEIGHTS = 1 << 18 };
 
@@ -138,7 +139,7 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     for (int b = 0; b < nb; b++) {
         mlcc_schedule *fork = sch_copy(s);
         const char *used = NULL;
-        if (rule_gemm(fork, blocks[b], &used) == 0) {
+        if (schedule_quant_rule(&fork, blocks[b], &used) == 0 || rule_gemm(fork, blocks[b], &used) == 0) {
             sb_printf(&origin, "%s%s", tensorized++ ? ", " : "; tensorized: ", used);
             sch_free(s);
             s = fork;

@@ -208,6 +208,9 @@ static void test_tiny_vocab_models(void) {
 }
 
 int main(void) {
+    /* the exact path (float activations) for every quantized matmul; test_quant_int8.c checks
+     * the int8-activation path, the default for 4-bit weights */
+    setenv("MLCC_QUANT_ACT", "f32", 1);
     test_hf_tiny();
     test_gguf();
     test_tiny_vocab_models();

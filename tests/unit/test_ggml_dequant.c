@@ -1,7 +1,7 @@
 /* test_ggml_dequant.c - ggml block formats decoded to float32. Blocks are packed here the way
  * ggml's reference quantizers pack them (quantize_row_*_ref: scale packing, nibble and high-bit
  * placement), from known integer codes and scales, and the decoder must return exactly
- * d * scale * code (- dmin * min) for every element: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K; plus the
+ * d * scale * code (- dmin * min) for every element: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; plus the
  * length checks. */
 #include <string.h>
 
@@ -47,6 +47,39 @@ static void test_q8_0_q4_0(void) {
     check_all(got, want8, 32, "Q8_0");
     CHECK_EQ_INT(ggml_dequantize_f32(MLCC_GGML_Q4_0, b4, sizeof b4, 32, got), 0);
     check_all(got, want4, 32, "Q4_0");
+}
+
+/* Q4_1 / Q5_0 / Q5_1 blocks packed as ggml's quantize_row_q4_1_ref / q5_0 / q5_1 write them:
+ * nibble j holds the low 4 bits of elements j (low) and j + 16 (high); Q5's fifth bit of element
+ * j is bit j of the little-endian uint32 qh. */
+static void test_q4_1_q5(void) {
+    uint8_t b41[20], b50[22], b51[24];
+    float w41[32], w50[32], w51[32], got[32];
+    put_f16(b41, 0.25f), put_f16(b41 + 2, -1.5f);
+    put_f16(b50, 0.375f);
+    put_f16(b51, 0.125f), put_f16(b51 + 2, 2.0f);
+    memset(b41 + 4, 0, 16), memset(b50 + 2, 0, 20), memset(b51 + 4, 0, 20);
+    uint32_t qh0 = 0, qh1 = 0;
+    for (int i = 0; i < 32; i++) {
+        int q4 = rnd(16), q5a = rnd(32), q5b = rnd(32);
+        int sh = i < 16 ? 0 : 4;
+        b41[4 + i % 16] |= (uint8_t)(q4 << sh);
+        b50[6 + i % 16] |= (uint8_t)((q5a & 15) << sh);
+        b51[8 + i % 16] |= (uint8_t)((q5b & 15) << sh);
+        qh0 |= (uint32_t)(q5a >> 4) << i;
+        qh1 |= (uint32_t)(q5b >> 4) << i;
+        w41[i] = 0.25f * q4 + -1.5f;
+        w50[i] = 0.375f * (q5a - 16);
+        w51[i] = 0.125f * q5b + 2.0f;
+    }
+    for (int k = 0; k < 4; k++) b50[2 + k] = (uint8_t)(qh0 >> (8 * k)), b51[4 + k] = (uint8_t)(qh1 >> (8 * k));
+    CHECK_EQ_INT(ggml_dequantize_f32(MLCC_GGML_Q4_1, b41, sizeof b41, 32, got), 0);
+    check_all(got, w41, 32, "Q4_1");
+    CHECK_EQ_INT(ggml_dequantize_f32(MLCC_GGML_Q5_0, b50, sizeof b50, 32, got), 0);
+    check_all(got, w50, 32, "Q5_0");
+    CHECK_EQ_INT(ggml_dequantize_f32(MLCC_GGML_Q5_1, b51, sizeof b51, 32, got), 0);
+    check_all(got, w51, 32, "Q5_1");
+    CHECK(ggml_dequantize_f32(MLCC_GGML_Q5_1, b51, sizeof b51 - 1, 32, got) != 0); /* one byte short */
 }
 
 /* ggml's packing of eight 6-bit (scale, min) pairs into 12 bytes */
@@ -129,6 +162,7 @@ static void test_lengths(void) {
 
 int main(void) {
     test_q8_0_q4_0();
+    test_q4_1_q5();
     test_q4_k_q5_k(0);
     test_q4_k_q5_k(1);
     test_q6_k();

@@ -206,10 +206,10 @@ static char gemm_f16_source[sizeof gemm_template + 512];
 static const char undef_lines[] = "#undef MLCC_GEMM_NAME\n#undef MLCC_BT\n#undef MLCC_VLDB\n#undef MLCC_VLDB_TAIL\n";
 
 static cpu_intrin gemm_f32 = {"mlcc_k_gemm_nt_f32", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1},
-                              {DT_FLOAT, 32, 1}, gemm_f32_source};
+                              {DT_FLOAT, 32, 1}, gemm_f32_source, 0, 0, {0, 0, 0}, 0};
 static cpu_intrin gemm_f16 = {"mlcc_k_gemm_nt_f32_f16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 16, 1},
-                              {DT_FLOAT, 32, 1}, gemm_f16_source};
-static const cpu_intrin *const all[] = {&gemm_f32, &gemm_f16, NULL};
+                              {DT_FLOAT, 32, 1}, gemm_f16_source, 0, 0, {0, 0, 0}, 0};
+static const cpu_intrin *all[64] = {&gemm_f32, &gemm_f16, NULL};
 
 static void fill_sources(void) {
     char *p = gemm_f32_source;
@@ -220,6 +220,10 @@ static void fill_sources(void) {
     p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail"));
     p = stpcpy(p, gemm_template);
     stpcpy(p, undef_lines);
+    const cpu_intrin *const *q = cpu_intrin_quant_list();
+    int n = 2;
+    for (int i = 0; q[i] && n < 63; i++) all[n++] = q[i];
+    all[n] = NULL;
 }
 
 /* Fills the instantiated sources, once per process. */

@@ -13,25 +13,40 @@
  * with f32 accumulation: the form of an LLM linear layer (weights stored [out, in]). M = 1 is
  * the decode GEMV; the implementation splits the tile into register blocks with tails for any
  * M, N and K. Call signature (int64_t sizes, pointers to the tile's first elements):
- *     name(C, A, B, M, N, K, ldc, lda, ldb, accumulate) */
+ *     name(C, A, B, M, N, K, ldc, lda, ldb, accumulate)
+ *
+ * GEMM_NT_Q intrinsics (gemm_q.c) compute the same with B a quantized weight given as its
+ * packed words and scales (docs/quantization.md's layout: `bits`, `zero_point`, one `scale`
+ * per 32 values), with float32 activations (exact) or activations quantized to int8 per call
+ * (`int8_act`, as llama.cpp does):
+ *     name(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, accumulate)
+ * ldq and lds are the row strides of QW (uint32 words) and S (scales). */
 #ifndef MLCC_KERNELS_CPU_INTRIN_H
 #define MLCC_KERNELS_CPU_INTRIN_H
 
 #include "ir/tir.h"
 
-typedef enum { CPU_INTRIN_GEMM_NT } cpu_intrin_kind;
+typedef enum { CPU_INTRIN_GEMM_NT, CPU_INTRIN_GEMM_NT_Q } cpu_intrin_kind;
 
 typedef struct cpu_intrin {
     const char *name;     /* the C function called, e.g. "mlcc_k_gemm_nt_f32" */
     cpu_intrin_kind kind;
     mlcc_dtype a, b, c;   /* element types of A (activations), B (weights), C (output) */
     const char *source;   /* C source defining `name` (and its static helpers) */
+    /* GEMM_NT_Q only: the weight layout and the activation path */
+    int bits, zero_point;
+    mlcc_dtype scale;
+    int int8_act;
 } cpu_intrin;
 
 /* The intrinsic called `name`, or NULL. */
 const cpu_intrin *cpu_intrin_find(const char *name);
 /* The GEMM_NT intrinsic for these element types, or NULL. */
 const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c);
+/* The GEMM_NT_Q intrinsic for this layout and activation path, or NULL. */
+const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scale, int int8_act);
+/* The GEMM_NT_Q intrinsics (a NULL-terminated array; part of cpu_intrin_all). */
+const cpu_intrin *const *cpu_intrin_quant_list(void);
 /* All intrinsics (a NULL-terminated array). */
 const cpu_intrin *const *cpu_intrin_all(void);
 /* Source shared by every intrinsic (vector helpers), emitted once before any of them. */
