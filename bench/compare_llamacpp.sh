@@ -49,6 +49,6 @@ print(f"mlcc / llama.cpp: prefill {mp / lp:.2f}, decode {md / ld:.2f}")
 ff = med([x["floor_decode_file_tok_s"] for x in m])
 print(f"decode floor with the file's {m[0]['file_weight_mb_per_step']:.0f} MB per token: {ff:.2f} tok/s "
       f"(mlcc {md / ff:.0%} of it, llama.cpp {ld / ff:.0%})")
-print(f"floors as mlcc runs it (weights held as float32): decode {fd:.2f} tok/s ({m[0]['decode_bound']['1']}), prefill {fp:.1f} tok/s;"
+print(f"floors as mlcc runs it (weights as mlcc holds them): decode {fd:.2f} tok/s ({m[0]['decode_bound']['1']}), prefill {fp:.1f} tok/s;"
       f" bandwidth {med([x['bandwidth_gb_s'] for x in m]):.1f} GB/s, GEMM {med([x['gemm_gflop_s'] for x in m]):.1f} GFLOP/s ({m[0]['gemm_impl']})")
 PY

@@ -216,6 +216,19 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
         sb_append_char(g->out, ')');
         return;
     case EXPR_CAST:
+        /* bfloat16 is stored as uint16_t: conversions go through its bits, not C's casts */
+        if (e->un.a->dtype.code == DT_BFLOAT && e->dtype.code != DT_BFLOAT) {
+            sb_printf(g->out, "((%s)mlcc_k_bf16_f32(", ctype(e->dtype));
+            emit_expr(g, e->un.a);
+            sb_append(g->out, "))");
+            return;
+        }
+        if (e->dtype.code == DT_BFLOAT && e->un.a->dtype.code != DT_BFLOAT) {
+            sb_append(g->out, "mlcc_k_f32_bf16((float)");
+            emit_expr(g, e->un.a);
+            sb_append_char(g->out, ')');
+            return;
+        }
         sb_printf(g->out, "((%s)", ctype(e->dtype));
         emit_expr(g, e->un.a);
         sb_append_char(g->out, ')');
@@ -504,7 +517,13 @@ static const char prelude[] =
     "static inline float mlcc_min_f32(float a, float b) { return a < b ? a : b; }\n"
     "static inline float mlcc_max_f32(float a, float b) { return a > b ? a : b; }\n"
     "static inline double mlcc_min_f64(double a, double b) { return a < b ? a : b; }\n"
-    "static inline double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n\n";
+    "static inline double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n"
+    "static inline float mlcc_k_bf16_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }\n"
+    "static inline uint16_t mlcc_k_f32_bf16(float f) {\n"
+    "    uint32_t u; memcpy(&u, &f, 4);\n"
+    "    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */\n"
+    "    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16); /* round to nearest even */\n"
+    "}\n\n";
 
 /* The entry checks of one tensor parameter: kind, ndim, dtype, device, layout, shape. */
 static void emit_tensor_header_checks(cgen *g, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
@@ -663,7 +682,8 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
             "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
             "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
             "_Float16", "bool", "true", "false", "NULL", "exp", "log", "sqrt", "tanh", "erf", "pow",
-            "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", NULL};
+            "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", "mlcc_k_bf16_f32",
+            "mlcc_k_f32_bf16", NULL};
         for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
         int rc = emit_function(&g, funcs[i]);
         u64map_free(&g.names);

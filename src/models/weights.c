@@ -189,6 +189,16 @@ static int load_gguf(mlcc_model *m, const char *path) {
     return rc;
 }
 
+/* The scheme that holds a matrix of this ggml type as stored: Q4_0 / Q8_0 blocks repacked,
+ * F16 / BF16 / F32 values kept (weights as stored: an F16 checkpoint streams half the bytes
+ * of float32 per decode token). NULL for other types. */
+static const mlcc_quant_scheme *scheme_of_ggml(uint32_t type) {
+    if (type == MLCC_GGML_F16) return quant_scheme_find("q0f16");
+    if (type == MLCC_GGML_BF16) return quant_scheme_find("q0bf16");
+    if (type == MLCC_GGML_F32) return quant_scheme_find("q0f32");
+    return quant_scheme_for_ggml(type);
+}
+
 const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return NULL;
@@ -197,12 +207,31 @@ const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
     for (uint64_t i = 0; i < g->n_tensors && !mixed; i++) {
         const mlcc_gguf_tensor *t = &g->tensors[i];
         if (t->n_dims != 2) continue;
-        const mlcc_quant_scheme *s = quant_scheme_for_ggml(t->type);
+        const mlcc_quant_scheme *s = scheme_of_ggml(t->type);
         mixed = !s || (q && q != s);
         q = s;
     }
     mlcc_gguf_close(g);
     return mixed ? NULL : q;
+}
+
+const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path) {
+    mlcc_safetensors *st = safetensors_open(path);
+    if (!st) {
+        mlcc_clear_error(); /* the weight loader reports a bad checkpoint with its context */
+        return NULL;
+    }
+    const char *want = NULL;
+    int mixed = 0;
+    for (size_t i = 0; i < safetensors_count(st) && !mixed; i++) {
+        const mlcc_st_tensor *t = safetensors_at(st, i);
+        if (t->ndim != 2) continue;
+        const char *s = t->dtype == ST_F16 ? "q0f16" : t->dtype == ST_BF16 ? "q0bf16" : t->dtype == ST_F32 ? "q0f32" : NULL;
+        mixed = !s || (want && strcmp(want, s));
+        want = s;
+    }
+    safetensors_close(st);
+    return want && !mixed ? quant_scheme_find(want) : NULL;
 }
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {

@@ -1,5 +1,8 @@
 /* gemm_nt.c - the GEMM_NT tensor intrinsics (see intrin.h): C[M, N] (= or +=) A[M, K] B[N, K]^T,
- * f32 activations and accumulation, f32 or f16 weights.
+ * f32 activations and accumulation, f32, f16 or bf16 weights. bf16 weights are widened to f32
+ * exactly (a 16-bit shift), so they compute what the f32 kernel computes on the same values;
+ * AVX-512 BF16's dot instructions would round the activations to bf16 as well, which changes
+ * results, and decode is bound by the weights' bytes, not by the widening.
  *
  * The implementation below is C source text (it is compiled into each model library, not into
  * mlcc). It is written once over a small vector vocabulary (mlcc_vf, mlcc_vld, mlcc_vfma, ...)
@@ -28,6 +31,7 @@
 #define MLCC_SRC(...) #__VA_ARGS__ "\n"
 
 static const char common_source[] =
+    "#include <stdint.h>\n#include <string.h>\n"
     "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n"
     "#define MLCC_CAT_(a, b) a##b\n"
     "#define MLCC_CAT(a, b) MLCC_CAT_(a, b)\n"
@@ -41,6 +45,13 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vld_tail(const float *p, int r) { return _mm512_maskz_loadu_ps((__mmask16)((1u << r) - 1), p); }
     static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) {
         return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << r) - 1), p));
+    }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) {
+        __m256i h = _mm256_maskz_loadu_epi16((__mmask16)((1u << r) - 1), p);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return _mm512_fmadd_ps(a, b, c); }
     static inline float mlcc_vsum(mlcc_vf v) { return _mm512_reduce_add_ps(v); }
@@ -63,6 +74,14 @@ static const char common_source[] =
         for (int i = 0; i < r; i++) t[i] = p[i];
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
     }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) {
+        uint16_t t[8] = {0};
+        for (int i = 0; i < r; i++) t[i] = p[i];
+        return mlcc_vld_bf(t);
+    }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return _mm256_fmadd_ps(a, b, c); }
     static inline float mlcc_vsum(mlcc_vf v) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -81,6 +100,13 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vld_h(const _Float16 *p) { return (float)*p; }
     static inline mlcc_vf mlcc_vld_tail(const float *p, int r) { (void)r; return *p; }
     static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) { (void)r; return (float)*p; }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        uint32_t u = (uint32_t)*p << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) { (void)r; return mlcc_vld_bf(p); }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return a * b + c; }
     static inline float mlcc_vsum(mlcc_vf v) { return v; }
     static inline void mlcc_vst(float *p, mlcc_vf v) { *p = v; }
@@ -203,13 +229,16 @@ static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, 
 
 static char gemm_f32_source[sizeof gemm_template + 512];
 static char gemm_f16_source[sizeof gemm_template + 512];
+static char gemm_bf16_source[sizeof gemm_template + 512];
 static const char undef_lines[] = "#undef MLCC_GEMM_NAME\n#undef MLCC_BT\n#undef MLCC_VLDB\n#undef MLCC_VLDB_TAIL\n";
 
 static cpu_intrin gemm_f32 = {"mlcc_k_gemm_nt_f32", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1},
                               {DT_FLOAT, 32, 1}, gemm_f32_source};
 static cpu_intrin gemm_f16 = {"mlcc_k_gemm_nt_f32_f16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 16, 1},
                               {DT_FLOAT, 32, 1}, gemm_f16_source};
-static const cpu_intrin *const all[] = {&gemm_f32, &gemm_f16, NULL};
+static cpu_intrin gemm_bf16 = {"mlcc_k_gemm_nt_f32_bf16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_BFLOAT, 16, 1},
+                               {DT_FLOAT, 32, 1}, gemm_bf16_source};
+static const cpu_intrin *const all[] = {&gemm_f32, &gemm_f16, &gemm_bf16, NULL};
 
 static void fill_sources(void) {
     char *p = gemm_f32_source;
@@ -218,6 +247,10 @@ static void fill_sources(void) {
     stpcpy(p, undef_lines);
     p = gemm_f16_source;
     p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail"));
+    p = stpcpy(p, gemm_template);
+    stpcpy(p, undef_lines);
+    p = gemm_bf16_source;
+    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_bf16", "uint16_t", "mlcc_vld_bf", "mlcc_vld_bf_tail"));
     p = stpcpy(p, gemm_template);
     stpcpy(p, undef_lines);
 }
