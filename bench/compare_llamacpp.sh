@@ -6,7 +6,7 @@
 # prompt and 64 generated tokens (PROMPT, GEN, THREADS override). Writes the random-weight GGUF
 # once (mlcc debug random-model), then each round runs `mlcc bench --json` and llama.cpp
 # (bench/llamacpp, node-llama-cpp's prebuilt CPU binaries) one after the other, and prints each
-# round and the medians with mlcc's floors. Needs: make build; cd bench/llamacpp &&
+# round and the medians with mlcc's floors. GGUF=FILE reuses a model written before. Needs: make build; cd bench/llamacpp &&
 # NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +21,12 @@ MLCC=${MLCC:-$ROOT/build/mlcc}
 }
 T=$(mktemp -d /tmp/mlcc-compare.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-GGUF=$T/model-$QUANT.gguf
-"$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
+if [ -n "${GGUF:-}" ]; then
+    echo "using $GGUF (GGUF set: no model written; CONFIG and QUANT only label the output)"
+else
+    GGUF=$T/model-$QUANT.gguf
+    "$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
+fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; $(date -u +%F)"
 echo "model: $(basename "$CONFIG" .json) $QUANT ($(du -h "$GGUF" | cut -f1)), prompt $PROMPT, gen $GEN, threads $THREADS"
 for r in $(seq "$ROUNDS"); do

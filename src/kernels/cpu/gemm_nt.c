@@ -15,14 +15,17 @@
  * operands are contiguous in k, so nothing is packed. Tiles of MR rows x NR columns keep their
  * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
  * on AVX-512's 32 registers, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
- * weight rows stream at once (prefetched ahead). For two or more rows the reduction runs in
- * blocks of KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows),
- * the lane sums carried from block to block in memory (stored and reloaded exactly), over
- * MC x NC (64 x 66) chunks of the output. Since the tile shape or blocking only changes which
+ * weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
+ * weights, prefetched 1 KiB ahead). For two or more rows the reduction runs in blocks of
+ * KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows), the lane
+ * sums carried from block to block in memory (stored and reloaded exactly), over MC x NC
+ * (64 x 66) chunks of the output; 16-bit weights of a block are widened to float once per
+ * column tile (exactly) rather than once per tile of rows, which took a third of the FMA ports. Since the tile shape or blocking only changes which
  * elements are computed together, never how, a row's result does not depend on how many rows
  * the call has: a prompt fed in chunks of any size, or token by token, gives bitwise the same
  * logits. Ragged edges use smaller tiles. */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/intrin.h"
@@ -115,23 +118,42 @@ static const char common_source[] =
     "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n"
     "const char *mlcc_kernels_isa = MLCC_ISA;\n";
 
-/* The GEMM_NT body, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type),
- * MLCC_VLDB / MLCC_VLDB_TAIL (its vector loads). */
-static const char gemm_template[] = MLCC_SRC(
-static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile)(
-    float *C, const float *A, const MLCC_BT *B, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
+/* The register tile, over MLCC_TILE (its name), MLCC_TBT (the weight element type), MLCC_TVLDB /
+ * MLCC_TVLDB_TAIL (its vector loads): instantiated for the intrinsic's weight type and, for
+ * 16-bit weights, once more for float weights (the converted blocks of a GEMM). */
+static const char tile_template[] = MLCC_SRC(
+static inline __attribute__((always_inline)) void MLCC_TILE(
+    float *C, const float *A, const MLCC_TBT *B, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
     float *part, int64_t ldp, int first, int last, const int mr, const int nr) {
     mlcc_vf s[4][8];
     _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             s[i][j] = first ? mlcc_vzero() : mlcc_vld(part + i * ldp + j * MLCC_VL);
     int64_t k = 0;
+    if (mr == 1) {
+        /* one row streams nr weight rows from memory: two vectors of each per step, so a step
+         * reads whole 64-byte lines of 16-bit weights, and one prefetch per line, 1 KiB
+         * ahead (each lane still accumulates its k in order: the same sums as below) */
+        for (; k + 2 * MLCC_VL <= kc; k += 2 * MLCC_VL) {
+            mlcc_vf b0[8], b1[8];
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+                const MLCC_TBT *row = B + j * ldb + k;
+                __builtin_prefetch(row + 1024 / sizeof(MLCC_TBT));
+                if (2 * MLCC_VL * sizeof(MLCC_TBT) > 64) __builtin_prefetch(row + (1024 + 64) / sizeof(MLCC_TBT));
+                b0[j] = MLCC_TVLDB(row);
+                b1[j] = MLCC_TVLDB(row + MLCC_VL);
+            }
+            mlcc_vf a0 = mlcc_vld(A + k), a1 = mlcc_vld(A + k + MLCC_VL);
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[0][j] = mlcc_vfma(a0, b0[j], s[0][j]);
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[0][j] = mlcc_vfma(a1, b1[j], s[0][j]);
+        }
+    }
     for (; k + MLCC_VL <= kc; k += MLCC_VL) {
         mlcc_vf b[8];
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
             /* one row streams 8 weight rows from memory: fetch 512 bytes ahead of each */
-            if (mr == 1) __builtin_prefetch(B + j * ldb + k + 512 / sizeof(MLCC_BT));
-            b[j] = MLCC_VLDB(B + j * ldb + k);
+            if (mr == 1) __builtin_prefetch(B + j * ldb + k + 512 / sizeof(MLCC_TBT));
+            b[j] = MLCC_TVLDB(B + j * ldb + k);
         }
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
             mlcc_vf a = mlcc_vld(A + i * lda + k);
@@ -141,7 +163,7 @@ static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile
     if (k < kc) {
         int r = (int)(kc - k);
         mlcc_vf b[8];
-        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_VLDB_TAIL(B + j * ldb + k, r);
+        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_TVLDB_TAIL(B + j * ldb + k, r);
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
             mlcc_vf a = mlcc_vld_tail(A + i * lda + k, r);
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[i][j] = mlcc_vfma(a, b[j], s[i][j]);
@@ -157,42 +179,58 @@ static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile
             C[i * ldc + j] = acc ? C[i * ldc + j] + v : v;
         }
 }
+);
+
+/* The GEMM_NT driver, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type) and
+ * the tiles MLCC_GEMM_NAME##_tile (weights as stored) and ##_ftile (float weights). */
+static const char gemm_template[] = MLCC_SRC(
+/* Columns [0, nr) of a block, rows [0, M), reduction [0, kc) (one KC block). 16-bit weights
+ * are first widened into bw (nr rows of MLCC_KC floats, exact), so the rows of the block reuse
+ * float weights from L1 instead of converting them again for every tile of rows. */
+static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _cols)(
+    float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
+    float *part, int64_t ldp, int first, int last, float *bw, const int nr) {
+    int64_t m = 0;
+    if (sizeof(MLCC_BT) == 2 && M > 1) {
+        for (int j = 0; j < nr; j++) {
+            int64_t k = 0;
+            for (; k + MLCC_VL <= kc; k += MLCC_VL) mlcc_vst(bw + j * MLCC_KC + k, MLCC_VLDB(B + j * ldb + k));
+            if (k < kc) mlcc_vst(bw + j * MLCC_KC + k, MLCC_VLDB_TAIL(B + j * ldb + k, (int)(kc - k)));
+        }
+        for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+            MLCC_CAT(MLCC_GEMM_NAME, _ftile)(C + m * ldc, A + m * lda, bw, kc, ldc, lda, MLCC_KC, acc, part + m * ldp, ldp,
+                                             first, last, MLCC_DMR, nr);
+        for (; m < M; m++)
+            MLCC_CAT(MLCC_GEMM_NAME, _ftile)(C + m * ldc, A + m * lda, bw, kc, ldc, lda, MLCC_KC, acc, part + m * ldp, ldp,
+                                             first, last, 1, nr);
+        return;
+    }
+    for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+        MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc, A + m * lda, B, kc, ldc, lda, ldb, acc, part + m * ldp, ldp, first, last,
+                                        MLCC_DMR, nr);
+    for (; m < M; m++)
+        MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc, A + m * lda, B, kc, ldc, lda, ldb, acc, part + m * ldp, ldp, first, last,
+                                        1, nr);
+}
 /* Rows [0, M) x columns [0, N) (N <= MLCC_NC) over k in blocks of MLCC_KC, the lane sums
  * carried between blocks in part (M x N vectors). */
 static void MLCC_CAT(MLCC_GEMM_NAME, _block)(float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t N, int64_t K,
                                              int64_t ldc, int64_t lda, int64_t ldb, int64_t acc, float *part) {
     int64_t ldp = N * MLCC_VL;
+    float bw[8 * MLCC_KC] __attribute__((aligned(64)));
     for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += MLCC_KC) {
         int64_t kc = K - k0 < MLCC_KC ? K - k0 : MLCC_KC;
         int first = k0 == 0, last = k0 + kc >= K;
         int64_t n = 0;
-        for (; n + MLCC_DNR <= N; n += MLCC_DNR) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, MLCC_DNR);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, MLCC_DNR);
-        }
-        for (; MLCC_DNR > 4 && n + 4 <= N; n += 4) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 4);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 4);
-        }
-        for (; n < N; n++) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 1);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 1);
-        }
+        for (; n + MLCC_DNR <= N; n += MLCC_DNR)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, MLCC_DNR);
+        for (; MLCC_DNR > 4 && n + 4 <= N; n += 4)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, 4);
+        for (; n < N; n++)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, 1);
     }
 }
 static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, int64_t N, int64_t K, int64_t ldc,
@@ -226,10 +264,15 @@ static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, 
 #define GEMM_INSTANCE(fn, bt, vldb, vldb_tail)                                                                 \
     "#define MLCC_GEMM_NAME " fn "\n#define MLCC_BT " bt "\n#define MLCC_VLDB " vldb "\n#define MLCC_VLDB_TAIL " \
     vldb_tail "\n"
+#define TILE_INSTANCE(name, bt, vldb, vldb_tail)                                                               \
+    "#define MLCC_TILE " name "\n#define MLCC_TBT " bt "\n#define MLCC_TVLDB " vldb "\n#define MLCC_TVLDB_TAIL " \
+    vldb_tail "\n"
+static const char tile_undef[] = "#undef MLCC_TILE\n#undef MLCC_TBT\n#undef MLCC_TVLDB\n#undef MLCC_TVLDB_TAIL\n";
 
-static char gemm_f32_source[sizeof gemm_template + 512];
-static char gemm_f16_source[sizeof gemm_template + 512];
-static char gemm_bf16_source[sizeof gemm_template + 512];
+enum { SOURCE_CAP = sizeof gemm_template + 2 * sizeof tile_template + 1024 };
+static char gemm_f32_source[SOURCE_CAP];
+static char gemm_f16_source[SOURCE_CAP];
+static char gemm_bf16_source[SOURCE_CAP];
 static const char undef_lines[] = "#undef MLCC_GEMM_NAME\n#undef MLCC_BT\n#undef MLCC_VLDB\n#undef MLCC_VLDB_TAIL\n";
 
 static cpu_intrin gemm_f32 = {"mlcc_k_gemm_nt_f32", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1},
@@ -240,19 +283,21 @@ static cpu_intrin gemm_bf16 = {"mlcc_k_gemm_nt_f32_bf16", CPU_INTRIN_GEMM_NT, {D
                                {DT_FLOAT, 32, 1}, gemm_bf16_source};
 static const cpu_intrin *const all[] = {&gemm_f32, &gemm_f16, &gemm_bf16, NULL};
 
+/* One intrinsic's source: its two tiles, then the driver. */
+static void fill_source(char *p, const char *fn, const char *bt, const char *vldb, const char *vldb_tail) {
+    char def[512];
+    snprintf(def, sizeof def, TILE_INSTANCE("%s_tile", "%s", "%s", "%s"), fn, bt, vldb, vldb_tail);
+    p = stpcpy(stpcpy(stpcpy(p, def), tile_template), tile_undef);
+    snprintf(def, sizeof def, TILE_INSTANCE("%s_ftile", "float", "mlcc_vld", "mlcc_vld_tail"), fn);
+    p = stpcpy(stpcpy(stpcpy(p, def), tile_template), tile_undef);
+    snprintf(def, sizeof def, GEMM_INSTANCE("%s", "%s", "%s", "%s"), fn, bt, vldb, vldb_tail);
+    stpcpy(stpcpy(stpcpy(p, def), gemm_template), undef_lines);
+}
+
 static void fill_sources(void) {
-    char *p = gemm_f32_source;
-    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32", "float", "mlcc_vld", "mlcc_vld_tail"));
-    p = stpcpy(p, gemm_template);
-    stpcpy(p, undef_lines);
-    p = gemm_f16_source;
-    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail"));
-    p = stpcpy(p, gemm_template);
-    stpcpy(p, undef_lines);
-    p = gemm_bf16_source;
-    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_bf16", "uint16_t", "mlcc_vld_bf", "mlcc_vld_bf_tail"));
-    p = stpcpy(p, gemm_template);
-    stpcpy(p, undef_lines);
+    fill_source(gemm_f32_source, "mlcc_k_gemm_nt_f32", "float", "mlcc_vld", "mlcc_vld_tail");
+    fill_source(gemm_f16_source, "mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail");
+    fill_source(gemm_bf16_source, "mlcc_k_gemm_nt_f32_bf16", "uint16_t", "mlcc_vld_bf", "mlcc_vld_bf_tail");
 }
 
 /* Fills the instantiated sources, once per process. */
