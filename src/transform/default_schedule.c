@@ -15,6 +15,10 @@
  * Rule attention (rule_attention below): the rest of the attention kernel runs in parallel
  * over (heads x rows), its probabilities x V reduction vectorized over the head dimension.
  *
+ * Rule parallel nest (rule_parallel_nest below): any other block of a non-opaque function
+ * (rms_norm, rope, elementwise epilogues) runs its outer loops in parallel and its innermost
+ * loop vectorized, unless the nest is small and of constant size.
+ *
  * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
  * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
  * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
@@ -127,6 +131,41 @@ static int rule_attention(mlcc_schedule *s, const char *block) {
     return rc ? -1 : 0;
 }
 
+/* Rule for the rest (injective nests and row reductions: rms_norm, rope, residual adds, the
+ * epilogues fusion left as blocks of their own): the loops above the last are fused and run in
+ * parallel; an injective block's last loop, of constant extent, is vectorized (omp simd). A nest
+ * of constant extents under MIN_PARALLEL_ITERS iterations stays serial (waking a thread would
+ * cost more than it saves). Opaque functions (op_pattern 8: the paged KV-cache kernels of
+ * src/gen) keep their generator's schedule. */
+enum { MIN_PARALLEL_ITERS = 1 << 15 };
+
+static int rule_parallel_nest(mlcc_schedule *s, const char *block) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    if (n < 2) return mlcc_set_error("block '%s': fewer than two loops", block);
+    int64_t work = 1;
+    int symbolic = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t e = const_extent(s, loops[i]);
+        if (e < 0) symbolic = 1;
+        else work *= e;
+    }
+    if (!symbolic && work < MIN_PARALLEL_ITERS) return mlcc_set_error("block '%s': %lld iterations", block, (long long)work);
+    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
+    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n); /* the loop vars stay valid handles */
+    int64_t last = const_extent(s, l[n - 1]);
+    /* vectorize first: it fails, harmlessly, on a reduction's loop */
+    if (last >= 8 && sch_vectorize(s, l[n - 1]) != 0) mlcc_clear_error();
+    int rc = parallel_outer(s, l, n - 1);
+    free(l);
+    return rc ? -1 : 0;
+}
+
+static int is_opaque(const mlcc_prim_func *f) {
+    mlcc_expr *p = prim_func_get_attr(f, "op_pattern");
+    return p && p->kind == EXPR_INT && p->int_value >= 8;
+}
+
 /* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
 static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     mlcc_schedule *s = sch_create(f);
@@ -152,8 +191,18 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
             sch_free(s);
             s = fork;
             applied++;
+            continue;
+        }
+        LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+        sch_free(fork);
+        if (is_opaque(f)) continue;
+        fork = sch_copy(s);
+        if (rule_parallel_nest(fork, blocks[b]) == 0) {
+            sch_free(s);
+            s = fork;
+            applied++;
         } else {
-            LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+            LOG_DEBUG("default_schedule: %s: block %s: parallel rule not applied: %s", f->name, blocks[b], mlcc_last_error());
             sch_free(fork);
         }
     }
