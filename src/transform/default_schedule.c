@@ -21,6 +21,8 @@
  *
  * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
  * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
+ * A function whose structural hash has an entry in the schedule database ($MLCC_SCHEDULE_DB,
+ * schedule/schedule_db.h) gets that tuned schedule instead of the rules.
  * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
  * MLCC_LOG=debug prints each function's trace. */
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 #include "arith/analyzer.h"
 #include "kernels/cpu/intrin.h"
 #include "schedule/schedule.h"
+#include "schedule/schedule_db.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/log.h"
@@ -166,8 +169,35 @@ static int is_opaque(const mlcc_prim_func *f) {
     return p && p->kind == EXPR_INT && p->int_value >= 8;
 }
 
+/* The schedule the database holds for f applied to it, or NULL (none, or it does not replay:
+ * then the default rules run, with a warning). */
+static mlcc_prim_func *tuned_schedule(mlcc_prim_func *f, const char *db) {
+    char *trace = sched_db_lookup(db, f);
+    if (!trace) return NULL;
+    mlcc_schedule *s = sch_create(f);
+    mlcc_prim_func *out = NULL;
+    if (sch_replay(s, trace) == 0) {
+        out = sch_func(s);
+        mlcc_strbuf origin = STRBUF_INIT;
+        sb_printf(&origin, "%s; tuned schedule (%s)", f->origin ? f->origin : f->name, db);
+        out->origin = mlcc_intern(origin.data);
+        sb_free(&origin);
+        LOG_DEBUG("default_schedule: %s: the tuned schedule of %s:\n%s", f->name, db, trace);
+    } else {
+        LOG_WARN("default_schedule: %s: the schedule database %s holds a trace that does not apply (%s); using the default rules",
+                 f->name, db, mlcc_last_error());
+        mlcc_clear_error();
+    }
+    sch_free(s);
+    free(trace);
+    return out;
+}
+
 /* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
 static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
+    const char *db = sched_db_default_dir();
+    mlcc_prim_func *tuned = db ? tuned_schedule(f, db) : NULL;
+    if (tuned) return tuned;
     mlcc_schedule *s = sch_create(f);
     const char **blocks;
     int nb = sch_get_blocks(s, &blocks);
@@ -213,6 +243,12 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
         out->origin = mlcc_intern(origin.data); /* `mlcc show --kernels` lists the intrinsics */
         char *trace = sch_trace_str(s);
         LOG_DEBUG("default_schedule: %s:\n%s", f->name, trace);
+        /* MLCC_SCHEDULE_DB_RECORD=1: the default schedules become entries to tune from */
+        const char *record = getenv("MLCC_SCHEDULE_DB_RECORD");
+        if (db && record && strcmp(record, "0") && sched_db_store(db, f, trace) != 0) {
+            LOG_WARN("default_schedule: %s: %s", f->name, mlcc_last_error());
+            mlcc_clear_error();
+        }
         free(trace);
     }
     sch_free(s);
