@@ -354,6 +354,14 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
         /* Nested parallel regions only oversubscribe: the outermost one wins. */
         if (!g->in_parallel) {
             sb_append(g->out, "#pragma omp parallel for schedule(static) num_threads(mlcc_threads())");
+            /* annotation parallel_min_iters: fewer iterations run on the calling thread */
+            for (int i = 0; i < s->for_.nannotations; i++) {
+                const mlcc_annotation *a = &s->for_.annotations[i];
+                if (strcmp(a->key, "parallel_min_iters") || a->value->kind != EXPR_INT || a->value->int_value <= 1) continue;
+                sb_append(g->out, " if((");
+                emit_expr(g, s->for_.extent);
+                sb_printf(g->out, ") >= %lld)", (long long)a->value->int_value);
+            }
             line(g);
             g->in_parallel = 1;
         }

@@ -65,6 +65,11 @@ static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const c
                  path, unused, m->cfg.model_type, first);
 }
 
+/* Whether a safetensors dtype holds exactly the elements of t (F16 / BF16). */
+static int st_dtype_is(mlcc_st_dtype st, mlcc_dtype t) {
+    return t.lanes == 1 && t.bits == 16 && ((st == ST_F16 && t.code == DT_FLOAT) || (st == ST_BF16 && t.code == DT_BFLOAT));
+}
+
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
@@ -91,6 +96,12 @@ static int load_safetensors(mlcc_model *m, const char *path) {
         if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
             m->weights[i] = new_param(p);
             if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+            continue;
+        }
+        if (p->role == PARAM_PLAIN && st_dtype_is(t->dtype, p->dtype)) { /* as stored: copied */
+            DLDataType dt = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+            m->weights[i] = safetensors_load_ndarray(t, dt, MLCC_CPU);
+            if (!m->weights[i]) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
             continue;
         }
         float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
@@ -149,6 +160,31 @@ static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_
     return 0;
 }
 
+/* The ggml type whose values are exactly the elements of dtype (F32, F16, BF16), or -1. */
+static int ggml_float_type(mlcc_dtype t) {
+    if (t.lanes != 1) return -1;
+    if (t.code == DT_FLOAT && t.bits == 32) return MLCC_GGML_F32;
+    if (t.code == DT_FLOAT && t.bits == 16) return MLCC_GGML_F16;
+    if (t.code == DT_BFLOAT && t.bits == 16) return MLCC_GGML_BF16;
+    return -1;
+}
+
+/* A parameter stored in the file's own float type (weights as stored): its bytes are copied
+ * (no float32 detour, which took most of the load time of an F16 model). */
+static int copy_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_tensor *t, int i, const char *name) {
+    const model_param *p = &m->params.items[i];
+    int64_t n = source_elements(p);
+    size_t elem = (size_t)p->dtype.bits / 8;
+    if (t->n_bytes != (uint64_t)n * elem)
+        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld values of %zu bytes", g->path, name,
+                              (unsigned long long)t->n_bytes, (long long)n, elem);
+    m->weights[i] = new_param(p);
+    memcpy(m->weights[i]->dl.data, mlcc_gguf_tensor_data(g, t), (size_t)t->n_bytes);
+    int64_t heads = permuted_heads(m, name);
+    if (heads) unpermute_rows(m->weights[i]->dl.data, p->source_shape[0], elem * (size_t)p->source_shape[1], heads);
+    return 0;
+}
+
 static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     const model_param *p = &m->params.items[i];
     if (m->weights[i]) return 0; /* the other half of a quantized pair */
@@ -168,6 +204,7 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     }
     if (p->role != PARAM_PLAIN && m->params.quant->ggml_type && m->params.quant->ggml_type == t->type)
         return repack_gguf_param(m, g, t, i, name);
+    if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
     if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
         free(dst);

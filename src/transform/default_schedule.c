@@ -138,7 +138,8 @@ static int rule_attention(mlcc_schedule *s, const char *block) {
  * epilogues fusion left as blocks of their own): the loops above the last are fused and run in
  * parallel; an injective block's last loop, of constant extent, is vectorized (omp simd). A nest
  * of constant extents under MIN_PARALLEL_ITERS iterations stays serial (waking a thread would
- * cost more than it saves). Opaque functions (op_pattern 8: the paged KV-cache kernels of
+ * cost more than it saves); one of symbolic extent gets the annotation parallel_min_iters, so
+ * that codegen forks only when that many outer iterations run. Opaque functions (op_pattern 8: the paged KV-cache kernels of
  * src/gen) keep their generator's schedule. */
 enum { MIN_PARALLEL_ITERS = 1 << 15 };
 
@@ -159,7 +160,12 @@ static int rule_parallel_nest(mlcc_schedule *s, const char *block) {
     int64_t last = const_extent(s, l[n - 1]);
     /* vectorize first: it fails, harmlessly, on a reduction's loop */
     if (last >= 8 && sch_vectorize(s, l[n - 1]) != 0) mlcc_clear_error();
-    int rc = parallel_outer(s, l, n - 1);
+    mlcc_expr *outer = n - 1 == 1 ? l[0] : sch_fuse(s, l, n - 1);
+    int rc = outer ? sch_parallel(s, outer) : -1;
+    /* at run time, fork only when the nest has MIN_PARALLEL_ITERS iterations (decode's one row
+     * of rms_norm runs on the calling thread: a fork would cost more than the row) */
+    if (rc == 0 && symbolic && last > 0)
+        rc = sch_annotate_loop(s, outer, "parallel_min_iters", (MIN_PARALLEL_ITERS + last - 1) / last);
     free(l);
     return rc ? -1 : 0;
 }
