@@ -463,8 +463,12 @@ static const char prelude[] =
     "void (*mlcc_library_set_error)(const char *msg) = 0;\n"
     "const int32_t mlcc_library_abi_version = 1;\n"
     "static int mlcc_abort_parallel = 0;\n"
-    "/* MLCC_NUM_THREADS, read once; else OpenMP's default. */\n"
+    "/* The runtime's thread count (the loader sets this hook: --threads, MLCC_NUM_THREADS and\n"
+    "   mlcc_threadpool_set_size govern kernels and runtime alike); without a runtime,\n"
+    "   MLCC_NUM_THREADS read once, else OpenMP's default. */\n"
+    "int (*mlcc_library_thread_count)(void) = 0;\n"
     "static int mlcc_threads(void) {\n"
+    "    if (mlcc_library_thread_count) return mlcc_library_thread_count();\n"
     "    static int n = -1;\n"
     "    if (n < 0) { const char *e = getenv(\"MLCC_NUM_THREADS\"); n = e ? atoi(e) : 0; if (n <= 0) n = omp_get_max_threads(); }\n"
     "    return n;\n}\n"
@@ -691,7 +695,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
             "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
             "_Float16", "bool", "true", "false", "NULL", "exp", "log", "sqrt", "tanh", "erf", "pow",
             "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", "mlcc_k_bf16_f32",
-            "mlcc_k_f32_bf16", NULL};
+            "mlcc_k_f32_bf16", "mlcc_library_thread_count", NULL};
         for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
         int rc = emit_function(&g, funcs[i]);
         u64map_free(&g.names);
