@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -55,6 +56,28 @@ static int global_threads(int argc, char **argv) {
     return argv[1][9] == '=' ? 1 : 2;
 }
 
+/* The kernels' OpenMP workers spin GOMP_SPINCOUNT times waiting for the next parallel loop, then
+ * sleep. On a quiet machine libgomp's default let them fall asleep between the kernels of a
+ * decode step (waking them cost ~0.2 ms per layer's attention: TinyLlama F16 on 2 threads
+ * decoded 10.5 tok/s, 12.5 with 1M spins); on a busy one any spinning steals the CPU the
+ * calling thread needs (1.0-1.4 tok/s spinning, 4.5 sleeping; BENCHMARKS.md). So the commands
+ * that run models for speed pick by the load at start, unless the user chose a policy: spin
+ * longer (tens of ms at most) when the 1-minute load leaves a CPU for each thread, else sleep. */
+static void tune_openmp_wait(const char *cmd) {
+    if (strcmp(cmd, "chat") && strcmp(cmd, "serve") && strcmp(cmd, "bench")) return;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("MLCC_NUM_THREADS");
+    long threads = env && atol(env) > 0 ? atol(env) : cpus;
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f || fscanf(f, "%lf", &load) != 1) load = 0;
+    if (f) fclose(f);
+    /* read when the first model library loads libgomp */
+    if (load + (double)threads <= (double)cpus + 0.5) setenv("GOMP_SPINCOUNT", "1000000", 0);
+    else setenv("OMP_WAIT_POLICY", "passive", 0);
+}
+
 int main(int argc, char **argv) {
     int took = global_threads(argc, argv);
     if (took < 0) return 2;
@@ -64,6 +87,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
+    tune_openmp_wait(argv[1]);
     if (strcmp(argv[1], "--version") == 0) {
         printf("mlcc %s\n", MLCC_VERSION);
         return 0;
