@@ -136,10 +136,14 @@ static inline __attribute__((always_inline)) void MLCC_TILE(
          * ahead (each lane still accumulates its k in order: the same sums as below) */
         for (; k + 2 * MLCC_VL <= kc; k += 2 * MLCC_VL) {
             mlcc_vf b0[8], b1[8];
+            /* near a row's end, fetch the start of the row nr further down instead (the next
+             * group's): each row is its own stream, which the hardware prefetcher does not
+             * start on its own before the first misses */
+            const int64_t ahead = 1024 / sizeof(MLCC_TBT), next = k + ahead < kc ? k + ahead : nr * ldb + k + ahead - kc;
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
                 const MLCC_TBT *row = B + j * ldb + k;
-                __builtin_prefetch(row + 1024 / sizeof(MLCC_TBT));
-                if (2 * MLCC_VL * sizeof(MLCC_TBT) > 64) __builtin_prefetch(row + (1024 + 64) / sizeof(MLCC_TBT));
+                __builtin_prefetch(B + j * ldb + next);
+                if (2 * MLCC_VL * sizeof(MLCC_TBT) > 64) __builtin_prefetch(B + j * ldb + next + 64 / sizeof(MLCC_TBT));
                 b0[j] = MLCC_TVLDB(row);
                 b1[j] = MLCC_TVLDB(row + MLCC_VL);
             }
