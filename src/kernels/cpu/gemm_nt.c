@@ -16,7 +16,8 @@
  * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
  * on AVX-512's 32 registers, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
  * weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
- * weights, prefetched 1 KiB ahead). For two or more rows the reduction runs in blocks of
+ * weights, prefetched 1 KiB ahead, and near the rows' end the start of the next eight rows,
+ * which the hardware prefetcher would only pick up after their first misses). For two or more rows the reduction runs in blocks of
  * KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows), the lane
  * sums carried from block to block in memory (stored and reloaded exactly), over MC x NC
  * (64 x 66) chunks of the output; 16-bit weights of a block are widened to float once per
