@@ -8,7 +8,7 @@
 # (bench/llamacpp, node-llama-cpp's prebuilt CPU binaries) one after the other, and prints each
 # round and the medians with mlcc's floors. Needs: make build; cd bench/llamacpp &&
 # NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install. MODELS=DIR keeps the GGUF in DIR and reuses it
-# in later runs (a 22-layer F16 file takes a while to write).
+# in later runs (a 22-layer F16 file takes a while to write); GGUF=FILE runs a file written before.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CONFIG=${1:-$ROOT/bench/configs/TinyLlama-1.1B.json}
@@ -22,13 +22,16 @@ MLCC=${MLCC:-$ROOT/build/mlcc}
 }
 T=$(mktemp -d /tmp/mlcc-compare.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-if [ -n "${MODELS:-}" ]; then
+if [ -n "${GGUF:-}" ]; then
+    echo "using $GGUF (GGUF set: no model written; CONFIG and QUANT only label the output)"
+elif [ -n "${MODELS:-}" ]; then
     mkdir -p "$MODELS"
     GGUF=$MODELS/$(basename "$CONFIG" .json)-$QUANT-seed1.gguf
+    [ -s "$GGUF" ] || "$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
 else
     GGUF=$T/model-$QUANT.gguf
+    "$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
 fi
-[ -s "$GGUF" ] || "$MLCC" debug random-model --config "$CONFIG" --out "$GGUF" --quantization "$QUANT" --seed 1
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; $(date -u +%F)"
 echo "model: $(basename "$CONFIG" .json) $QUANT ($(du -h "$GGUF" | cut -f1)), prompt $PROMPT, gen $GEN, threads $THREADS"
 for r in $(seq "$ROUNDS"); do
@@ -55,6 +58,6 @@ print(f"mlcc / llama.cpp: prefill {mp / lp:.2f}, decode {md / ld:.2f}")
 ff = med([x["floor_decode_file_tok_s"] for x in m])
 print(f"decode floor with the file's {m[0]['file_weight_mb_per_step']:.0f} MB per token: {ff:.2f} tok/s "
       f"(mlcc {md / ff:.0%} of it, llama.cpp {ld / ff:.0%})")
-print(f"floors as mlcc runs it (weights held as float32): decode {fd:.2f} tok/s ({m[0]['decode_bound']['1']}), prefill {fp:.1f} tok/s;"
+print(f"floors as mlcc runs it (weights as mlcc holds them): decode {fd:.2f} tok/s ({m[0]['decode_bound']['1']}), prefill {fp:.1f} tok/s;"
       f" bandwidth {med([x['bandwidth_gb_s'] for x in m]):.1f} GB/s, GEMM {med([x['gemm_gflop_s'] for x in m]):.1f} GFLOP/s ({m[0]['gemm_impl']})")
 PY

@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "support/log.h"
 
 #ifndef MLCC_VERSION
 #define MLCC_VERSION "0.1.0-dev"
@@ -55,6 +57,46 @@ static int global_threads(int argc, char **argv) {
     return argv[1][9] == '=' ? 1 : 2;
 }
 
+/* Threads of other processes running now: /proc/stat's procs_running (this one included, so
+ * minus one), averaged over five samples 10 ms apart; 0 when unreadable. Instantaneous, unlike
+ * the load average, which a peer benchmarked just before (bench/compare_llamacpp.sh) inflates. */
+static double others_running(void) {
+    double sum = 0;
+    for (int i = 0; i < 5; i++) {
+        FILE *f = fopen("/proc/stat", "r");
+        char line[256];
+        long n = 1;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "procs_running %ld", &n) == 1) break;
+        if (f) fclose(f);
+        sum += n > 1 ? (double)(n - 1) : 0;
+        if (i < 4) usleep(10000);
+    }
+    return sum / 5;
+}
+
+/* The kernels' OpenMP workers spin GOMP_SPINCOUNT times waiting for the next parallel loop, then
+ * sleep. On a quiet machine libgomp's default let them fall asleep between the kernels of a
+ * decode step (waking them cost ~0.2 ms per layer's attention: TinyLlama F16 on 2 threads
+ * decoded 10.5 tok/s, 12.5 with 1M spins); on a busy one any spinning steals the CPU the
+ * calling thread needs (1.0-1.4 tok/s spinning, 4.5 sleeping; BENCHMARKS.md). So the commands
+ * that run models for speed pick at start, unless the user chose a policy: spin longer (tens
+ * of ms at most) when the threads running elsewhere leave a CPU for each of ours, else sleep. */
+static void tune_openmp_wait(const char *cmd) {
+    if (strcmp(cmd, "chat") && strcmp(cmd, "serve") && strcmp(cmd, "bench")) return;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("MLCC_NUM_THREADS");
+    long threads = env && atol(env) > 0 ? atol(env) : cpus;
+    /* read when the first model library loads libgomp */
+    double others = others_running();
+    int spin = others + (double)threads <= (double)cpus + 0.5;
+    if (spin) setenv("GOMP_SPINCOUNT", "1000000", 0);
+    else setenv("OMP_WAIT_POLICY", "passive", 0);
+    LOG_INFO("kernel threads %s (%.1f threads of other processes running, %ld CPUs, %ld threads)",
+             spin ? "spin 1M times before sleeping" : "sleep when idle (OMP_WAIT_POLICY=passive)", others, cpus, threads);
+}
+
 int main(int argc, char **argv) {
     int took = global_threads(argc, argv);
     if (took < 0) return 2;
@@ -64,6 +106,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
+    tune_openmp_wait(argv[1]);
     if (strcmp(argv[1], "--version") == 0) {
         printf("mlcc %s\n", MLCC_VERSION);
         return 0;

@@ -216,6 +216,19 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
         sb_append_char(g->out, ')');
         return;
     case EXPR_CAST:
+        /* bfloat16 is stored as uint16_t: conversions go through its bits, not C's casts */
+        if (e->un.a->dtype.code == DT_BFLOAT && e->dtype.code != DT_BFLOAT) {
+            sb_printf(g->out, "((%s)mlcc_k_bf16_f32(", ctype(e->dtype));
+            emit_expr(g, e->un.a);
+            sb_append(g->out, "))");
+            return;
+        }
+        if (e->dtype.code == DT_BFLOAT && e->un.a->dtype.code != DT_BFLOAT) {
+            sb_append(g->out, "mlcc_k_f32_bf16((float)");
+            emit_expr(g, e->un.a);
+            sb_append_char(g->out, ')');
+            return;
+        }
         sb_printf(g->out, "((%s)", ctype(e->dtype));
         emit_expr(g, e->un.a);
         sb_append_char(g->out, ')');
@@ -341,6 +354,14 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
         /* Nested parallel regions only oversubscribe: the outermost one wins. */
         if (!g->in_parallel) {
             sb_append(g->out, "#pragma omp parallel for schedule(static) num_threads(mlcc_threads())");
+            /* annotation parallel_min_iters: fewer iterations run on the calling thread */
+            for (int i = 0; i < s->for_.nannotations; i++) {
+                const mlcc_annotation *a = &s->for_.annotations[i];
+                if (strcmp(a->key, "parallel_min_iters") || a->value->kind != EXPR_INT || a->value->int_value <= 1) continue;
+                sb_append(g->out, " if((");
+                emit_expr(g, s->for_.extent);
+                sb_printf(g->out, ") >= %lld)", (long long)a->value->int_value);
+            }
             line(g);
             g->in_parallel = 1;
         }
@@ -442,8 +463,12 @@ static const char prelude[] =
     "void (*mlcc_library_set_error)(const char *msg) = 0;\n"
     "const int32_t mlcc_library_abi_version = 1;\n"
     "static int mlcc_abort_parallel = 0;\n"
-    "/* MLCC_NUM_THREADS, read once; else OpenMP's default. */\n"
+    "/* The runtime's thread count (the loader sets this hook: --threads, MLCC_NUM_THREADS and\n"
+    "   mlcc_threadpool_set_size govern kernels and runtime alike); without a runtime,\n"
+    "   MLCC_NUM_THREADS read once, else OpenMP's default. */\n"
+    "int (*mlcc_library_thread_count)(void) = 0;\n"
     "static int mlcc_threads(void) {\n"
+    "    if (mlcc_library_thread_count) return mlcc_library_thread_count();\n"
     "    static int n = -1;\n"
     "    if (n < 0) { const char *e = getenv(\"MLCC_NUM_THREADS\"); n = e ? atoi(e) : 0; if (n <= 0) n = omp_get_max_threads(); }\n"
     "    return n;\n}\n"
@@ -504,7 +529,13 @@ static const char prelude[] =
     "static inline float mlcc_min_f32(float a, float b) { return a < b ? a : b; }\n"
     "static inline float mlcc_max_f32(float a, float b) { return a > b ? a : b; }\n"
     "static inline double mlcc_min_f64(double a, double b) { return a < b ? a : b; }\n"
-    "static inline double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n\n";
+    "static inline double mlcc_max_f64(double a, double b) { return a > b ? a : b; }\n"
+    "static inline float mlcc_k_bf16_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }\n"
+    "static inline uint16_t mlcc_k_f32_bf16(float f) {\n"
+    "    uint32_t u; memcpy(&u, &f, 4);\n"
+    "    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */\n"
+    "    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16); /* round to nearest even */\n"
+    "}\n\n";
 
 /* The entry checks of one tensor parameter: kind, ndim, dtype, device, layout, shape. */
 static void emit_tensor_header_checks(cgen *g, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
@@ -663,7 +694,8 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
             "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
             "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
             "_Float16", "bool", "true", "false", "NULL", "exp", "log", "sqrt", "tanh", "erf", "pow",
-            "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", NULL};
+            "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", "mlcc_k_bf16_f32",
+            "mlcc_k_f32_bf16", "mlcc_library_thread_count", NULL};
         for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
         int rc = emit_function(&g, funcs[i]);
         u64map_free(&g.names);

@@ -173,6 +173,10 @@ static int build_and_load(mlcc_model *m, const char *path, int is_gguf) {
     return rc;
 }
 
+static int on_cpu(const mlcc_model_options *opt) {
+    return !opt || !opt->device || !*opt->device || !strcmp(opt->device, "cpu");
+}
+
 /* The weight scheme: the options', or a converted folder's (the two must agree). */
 static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model_options *opt) {
     const char *want = opt ? opt->quantization : NULL;
@@ -180,8 +184,15 @@ static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model
     if (weight_store_is_converted(path) && weight_store_scheme(path, stored, sizeof stored)) return -1;
     if (stored[0] && want && strcmp(stored, want))
         return mlcc_set_error("%s: converted with quantization %s, but %s was asked for", path, stored, want);
-    /* a GGUF file of Q4_0 / Q8_0 matrices runs on its own blocks unless a scheme is asked for */
-    m->quant = !want && !stored[0] && is_gguf_file(path) ? model_gguf_native_scheme(path) : NULL;
+    /* weights run as stored unless a scheme is asked for: a GGUF file of Q4_0 / Q8_0 matrices
+     * on its own blocks; on the CPU an F16 / BF16 checkpoint (GGUF or safetensors) as q0f16 /
+     * q0bf16 (the GPU backends keep float32 for float checkpoints) */
+    if (!want && !stored[0]) {
+        int gguf = is_gguf_file(path);
+        m->quant = gguf ? model_gguf_native_scheme(path) : NULL;
+        if (m->quant && m->quant->bits == 0 && !on_cpu(opt)) m->quant = NULL;
+        if (!gguf && on_cpu(opt)) m->quant = model_safetensors_native_scheme(path);
+    }
     if (!m->quant) m->quant = quant_scheme_find(stored[0] ? stored : want);
     return m->quant ? 0 : mlcc_prefix_error("%s", path);
 }

@@ -11,9 +11,12 @@
  *     mlcc_kv_cache_release(kv); mlcc_model_free(m);
  *
  * A Hugging Face folder (config.json + *.safetensors), a GGUF file or a folder made by
- * `mlcc convert` (weight_store.h) is accepted. Weights are float32 on the CPU (F16/BF16 upcast,
- * Q8_0/Q4_0 dequantized) unless options.quantization (or the converted folder) names a scheme:
- * then linear and embedding weights are stored quantized and dequantized inside the kernels. The library is compiled once
+ * `mlcc convert` (weight_store.h) is accepted. Weights run as stored unless options.quantization
+ * (or the converted folder) names a scheme: on the CPU a checkpoint whose matrices are all F16,
+ * BF16 or F32 runs as q0f16, q0bf16 or q0f32 (the kernels read the 16-bit weights and compute in
+ * float32); a GGUF file of Q4_0 or Q8_0 matrices keeps its blocks; anything else (and float
+ * checkpoints on a GPU) is float32. Linear and embedding weights stored in another type are
+ * converted inside the kernels. The library is compiled once
  * through the JIT cache (MLCC_HOME/cache), so a second open is fast, and one library serves
  * every length up to its bounds. */
 #ifndef MLCC_MODELS_MODEL_H
@@ -38,8 +41,8 @@ typedef struct mlcc_model_options {
     const char *mode;      /* "interactive", "local" or "server": bounds and KV capacity from
                             * the model and the free memory (models/plan.c); the sizes above,
                             * when set, override the mode's choices. NULL: the sizes alone */
-    const char *quantization; /* weight scheme (quant/scheme.h: "q4f16_1", ...; NULL: q0f32, or
-                               * the scheme a converted folder was made with) */
+    const char *quantization; /* weight scheme (quant/scheme.h: "q4f16_1", ...; NULL: as stored
+                               * (see above), or the scheme a converted folder was made with) */
     const char *device;    /* "cpu" (NULL), "cuda" / "cuda:N" or "vulkan" / "vulkan:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
 } mlcc_model_options;
@@ -123,8 +126,12 @@ void model_gguf_tensor_name(const char *hf, char *out, size_t cap);
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
 
 /* The scheme whose packing holds every matrix of a GGUF file exactly (all Q4_0: ggml_q4_0,
- * all Q8_0: ggml_q8_0), or NULL (then the weights are dequantized to float32). */
+ * all Q8_0: ggml_q8_0, all F16: q0f16, all BF16: q0bf16, all F32: q0f32), or NULL (mixed
+ * types: then the weights are dequantized to float32). */
 const mlcc_quant_scheme *model_gguf_native_scheme(const char *path);
+/* The same for a safetensors file or folder: every matrix F16 (q0f16), BF16 (q0bf16) or F32
+ * (q0f32); NULL when mixed or unreadable. */
+const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path);
 
 /* Config, graph and weights (quantized as opt says) without compiling: what `mlcc convert`
  * writes out. NULL + error on failure. */

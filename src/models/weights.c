@@ -65,6 +65,11 @@ static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const c
                  path, unused, m->cfg.model_type, first);
 }
 
+/* Whether a safetensors dtype holds exactly the elements of t (F16 / BF16). */
+static int st_dtype_is(mlcc_st_dtype st, mlcc_dtype t) {
+    return t.lanes == 1 && t.bits == 16 && ((st == ST_F16 && t.code == DT_FLOAT) || (st == ST_BF16 && t.code == DT_BFLOAT));
+}
+
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
@@ -91,6 +96,12 @@ static int load_safetensors(mlcc_model *m, const char *path) {
         if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
             m->weights[i] = new_param(p);
             if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+            continue;
+        }
+        if (p->role == PARAM_PLAIN && st_dtype_is(t->dtype, p->dtype)) { /* as stored: copied */
+            DLDataType dt = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+            m->weights[i] = safetensors_load_ndarray(t, dt, MLCC_CPU);
+            if (!m->weights[i]) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
             continue;
         }
         float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
@@ -149,6 +160,31 @@ static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_
     return 0;
 }
 
+/* The ggml type whose values are exactly the elements of dtype (F32, F16, BF16), or -1. */
+static int ggml_float_type(mlcc_dtype t) {
+    if (t.lanes != 1) return -1;
+    if (t.code == DT_FLOAT && t.bits == 32) return MLCC_GGML_F32;
+    if (t.code == DT_FLOAT && t.bits == 16) return MLCC_GGML_F16;
+    if (t.code == DT_BFLOAT && t.bits == 16) return MLCC_GGML_BF16;
+    return -1;
+}
+
+/* A parameter stored in the file's own float type (weights as stored): its bytes are copied
+ * (no float32 detour, which took most of the load time of an F16 model). */
+static int copy_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_tensor *t, int i, const char *name) {
+    const model_param *p = &m->params.items[i];
+    int64_t n = source_elements(p);
+    size_t elem = (size_t)p->dtype.bits / 8;
+    if (t->n_bytes != (uint64_t)n * elem)
+        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld values of %zu bytes", g->path, name,
+                              (unsigned long long)t->n_bytes, (long long)n, elem);
+    m->weights[i] = new_param(p);
+    memcpy(m->weights[i]->dl.data, mlcc_gguf_tensor_data(g, t), (size_t)t->n_bytes);
+    int64_t heads = permuted_heads(m, name);
+    if (heads) unpermute_rows(m->weights[i]->dl.data, p->source_shape[0], elem * (size_t)p->source_shape[1], heads);
+    return 0;
+}
+
 static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     const model_param *p = &m->params.items[i];
     if (m->weights[i]) return 0; /* the other half of a quantized pair */
@@ -168,6 +204,7 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     }
     if (p->role != PARAM_PLAIN && m->params.quant->ggml_type && m->params.quant->ggml_type == t->type)
         return repack_gguf_param(m, g, t, i, name);
+    if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
     if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
         free(dst);
@@ -189,6 +226,16 @@ static int load_gguf(mlcc_model *m, const char *path) {
     return rc;
 }
 
+/* The scheme that holds a matrix of this ggml type as stored: Q4_0 / Q8_0 blocks repacked,
+ * F16 / BF16 / F32 values kept (weights as stored: an F16 checkpoint streams half the bytes
+ * of float32 per decode token). NULL for other types. */
+static const mlcc_quant_scheme *scheme_of_ggml(uint32_t type) {
+    if (type == MLCC_GGML_F16) return quant_scheme_find("q0f16");
+    if (type == MLCC_GGML_BF16) return quant_scheme_find("q0bf16");
+    if (type == MLCC_GGML_F32) return quant_scheme_find("q0f32");
+    return quant_scheme_for_ggml(type);
+}
+
 const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return NULL;
@@ -197,12 +244,31 @@ const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
     for (uint64_t i = 0; i < g->n_tensors && !mixed; i++) {
         const mlcc_gguf_tensor *t = &g->tensors[i];
         if (t->n_dims != 2) continue;
-        const mlcc_quant_scheme *s = quant_scheme_for_ggml(t->type);
+        const mlcc_quant_scheme *s = scheme_of_ggml(t->type);
         mixed = !s || (q && q != s);
         q = s;
     }
     mlcc_gguf_close(g);
     return mixed ? NULL : q;
+}
+
+const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path) {
+    mlcc_safetensors *st = safetensors_open(path);
+    if (!st) {
+        mlcc_clear_error(); /* the weight loader reports a bad checkpoint with its context */
+        return NULL;
+    }
+    const char *want = NULL;
+    int mixed = 0;
+    for (size_t i = 0; i < safetensors_count(st) && !mixed; i++) {
+        const mlcc_st_tensor *t = safetensors_at(st, i);
+        if (t->ndim != 2) continue;
+        const char *s = t->dtype == ST_F16 ? "q0f16" : t->dtype == ST_BF16 ? "q0bf16" : t->dtype == ST_F32 ? "q0f32" : NULL;
+        mixed = !s || (want && strcmp(want, s));
+        want = s;
+    }
+    safetensors_close(st);
+    return want && !mixed ? quant_scheme_find(want) : NULL;
 }
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {

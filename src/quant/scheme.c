@@ -12,6 +12,7 @@ enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8 }; /* ggml's type ids, as GGUF sto
 static const mlcc_quant_scheme schemes[] = {
     {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0},
     {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}, 0, 0},
+    {"q0bf16", 0, 0, {DT_BFLOAT, 16, 1}, {DT_BFLOAT, 16, 1}, 0, 0},
     {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 7, 0},
     {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, 7, 0},
     {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 127, 0},
@@ -20,7 +21,7 @@ static const mlcc_quant_scheme schemes[] = {
 };
 
 const char *quant_scheme_names(void) {
-    return "q0f32, q0f16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0";
+    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0";
 }
 
 const mlcc_quant_scheme *quant_scheme_find(const char *name) {
@@ -124,5 +125,6 @@ void quant_repack_ggml(const mlcc_quant_scheme *s, const void *blocks, int64_t r
 
 void quant_store_float(mlcc_dtype t, const float *src, int64_t n, void *dst) {
     if (is_f16(t)) mlcc_f32_to_f16_n(dst, src, (size_t)n);
+    else if (t.code == DT_BFLOAT) mlcc_f32_to_bf16_n(dst, src, (size_t)n);
     else memcpy(dst, src, sizeof(float) * (size_t)n);
 }

@@ -1,7 +1,7 @@
 /* scheme.h - weight quantization schemes, named as MLC LLM names them (docs/quantization.md
  * gives each layout bit by bit):
  *
- *   q0f32, q0f16           no quantization: weights stored as float32 / float16
+ *   q0f32, q0f16, q0bf16   no quantization: weights stored as float32 / float16 / bfloat16
  *   q4f16_1, q4f32_1       4-bit symmetric, groups of 32 along the input dimension, 8 values
  *                          per uint32 (value k of a word in bits 4k..4k+3), one float16 /
  *                          float32 scale per group: w = (q - 7) * scale, q in 0..14

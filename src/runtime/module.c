@@ -1,6 +1,7 @@
 /* module.c - loading model libraries with dlopen and looking up their packed functions; the
  * symbol contract is described in module.h and docs/model-library.md. */
 #include "runtime/module.h"
+#include "runtime/threadpool.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -67,6 +68,9 @@ static int check_contract(MLCCModule *m) {
     if (!hook)
         return mlcc_set_error("no mlcc_library_set_error hook (every library must define it)");
     *hook = record_library_error;
+    /* optional (libraries before it lack it): the kernels' thread count comes from the pool */
+    int (**threads)(void) = dlsym(m->handle, "mlcc_library_thread_count");
+    if (threads) *threads = mlcc_threadpool_thread_count;
     for (m->num_names = 0; m->names[m->num_names]; m->num_names++) {
         const char *name = m->names[m->num_names];
         if (m->num_names == MAX_LIBRARY_FUNCTIONS)

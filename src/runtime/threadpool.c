@@ -1,5 +1,7 @@
 /* threadpool.c - one persistent pool of worker threads for parallel loops in runtime code
- * (builtins, loaders, sampling); generated kernels use OpenMP instead.
+ * (builtins, loaders, sampling); generated kernels use OpenMP instead, with the thread count
+ * this pool has (mlcc_threadpool_thread_count, installed into each library by the loader), so
+ * --threads, MLCC_NUM_THREADS and mlcc_threadpool_set_size govern both.
  *
  * mlcc_parallel_for splits the range statically into one contiguous chunk per thread; the
  * caller runs chunk 0 and workers the rest. A dispatch publishes the job and bumps a generation
@@ -161,6 +163,18 @@ static pool *get_pool(void) {
         __atomic_store_n(&current_size, the_pool->size, __ATOMIC_RELEASE);
     }
     return the_pool;
+}
+
+int mlcc_threadpool_thread_count(void) {
+    int n = __atomic_load_n(&current_size, __ATOMIC_ACQUIRE);
+    if (n) return n;
+    static int fallback; /* the default, computed once (it reads the environment and the CPU set) */
+    n = __atomic_load_n(&fallback, __ATOMIC_RELAXED);
+    if (!n) {
+        n = mlcc_threadpool_default_size();
+        __atomic_store_n(&fallback, n, __ATOMIC_RELAXED);
+    }
+    return n;
 }
 
 int mlcc_threadpool_size(void) {

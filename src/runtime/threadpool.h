@@ -7,5 +7,8 @@
 
 /* The size MLCC_NUM_THREADS asks for, else the CPUs this process may run on (>= 1). */
 int mlcc_threadpool_default_size(void);
+/* The pool's size once it exists or was set, else the default size, without starting any
+ * thread: what generated kernels run their parallel loops with (cheap: called per loop). */
+int mlcc_threadpool_thread_count(void);
 
 #endif

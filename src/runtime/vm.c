@@ -1,8 +1,10 @@
 /* vm.c - the VM interpreter (see vm.h). */
 #include "runtime/vm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/object.h"
 #include "support/alloc.h"
@@ -20,7 +22,48 @@ struct MLCCVM {
     long planned_allocations;
     int depth;
     MLCCNDArray **device_consts; /* on a GPU VM: device copies of the tensor constants */
+    /* MLCC_VM_PROFILE=1: wall time and calls per packed callee, printed to stderr when the VM
+     * is freed (the kernels' share of a decode step, without perf) */
+    double *prof_ns;
+    long *prof_calls;
 };
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+typedef struct prof_row {
+    const char *name;
+    double ns;
+    long calls;
+} prof_row;
+
+static int by_time_desc(const void *a, const void *b) {
+    double x = ((const prof_row *)a)->ns, y = ((const prof_row *)b)->ns;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The profile table, slowest callee first. */
+static void print_profile(const MLCCVM *vm) {
+    int n = vm->exec->num_callees;
+    prof_row *rows = mlcc_xcalloc((size_t)(n ? n : 1), sizeof *rows);
+    double total = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!vm->prof_calls[i] || vm->exec->callees[i].kind == VM_CALLEE_VM) continue;
+        rows[k++] = (prof_row){vm->exec->callees[i].name, vm->prof_ns[i], vm->prof_calls[i]};
+        total += vm->prof_ns[i];
+    }
+    qsort(rows, (size_t)k, sizeof *rows, by_time_desc);
+    fprintf(stderr, "[mlcc] VM profile: %.3f ms in %d packed callees\n%-48s %10s %8s %10s %6s\n", total / 1e6, k, "callee",
+            "total ms", "calls", "us/call", "share");
+    for (int i = 0; i < k; i++)
+        fprintf(stderr, "%-48s %10.3f %8ld %10.2f %5.1f%%\n", rows[i].name, rows[i].ns / 1e6, rows[i].calls,
+                rows[i].ns / 1e3 / (double)rows[i].calls, total > 0 ? 100.0 * rows[i].ns / total : 0.0);
+    free(rows);
+}
 
 enum { VM_MAX_DEPTH = 256 };
 
@@ -66,6 +109,11 @@ MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice devic
     vm->device = device;
     vm->callees = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(MLCCFunction *));
     vm->is_kernel = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), 1);
+    const char *prof = getenv("MLCC_VM_PROFILE");
+    if (prof && *prof && strcmp(prof, "0")) {
+        vm->prof_ns = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(double));
+        vm->prof_calls = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(long));
+    }
     for (int i = 0; i < exec->num_callees; i++) {
         if (exec->callees[i].kind == VM_CALLEE_VM) continue;
         vm->callees[i] = resolve(lib, exec->callees[i].name, &vm->is_kernel[i]);
@@ -84,6 +132,9 @@ MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice devic
 
 void mlcc_vm_free(MLCCVM *vm) {
     if (!vm) return;
+    if (vm->prof_ns) print_profile(vm);
+    free(vm->prof_ns);
+    free(vm->prof_calls);
     for (int i = 0; i < vm->exec->num_callees; i++)
         if (vm->callees[i]) mlcc_object_release(&vm->callees[i]->obj);
     free(vm->callees);
@@ -194,7 +245,13 @@ static int call_with(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr 
     int rc;
     const mlcc_vm_callee *c = &e->callees[in->callee];
     if (c->kind == VM_CALLEE_VM) rc = run_function(vm, c->vm_index, args, codes, in->nargs, &result, &result_code);
-    else rc = mlcc_func_call(vm->callees[in->callee], args, codes, in->nargs, &result, &result_code);
+    else if (!vm->prof_ns) rc = mlcc_func_call(vm->callees[in->callee], args, codes, in->nargs, &result, &result_code);
+    else {
+        double t0 = now_ns();
+        rc = mlcc_func_call(vm->callees[in->callee], args, codes, in->nargs, &result, &result_code);
+        vm->prof_ns[in->callee] += now_ns() - t0;
+        vm->prof_calls[in->callee]++;
+    }
     if (rc != 0) return mlcc_prefix_error("in %s", f->name);
     if (in->dst >= 0) set_reg(fr, in->dst, result, result_code);
     else mlcc_value_release(result, result_code);

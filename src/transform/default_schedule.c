@@ -15,8 +15,14 @@
  * Rule attention (rule_attention below): the rest of the attention kernel runs in parallel
  * over (heads x rows), its probabilities x V reduction vectorized over the head dimension.
  *
+ * Rule parallel nest (rule_parallel_nest below): any other block of a non-opaque function
+ * (rms_norm, rope, elementwise epilogues) runs its outer loops in parallel and its innermost
+ * loop vectorized, unless the nest is small and of constant size.
+ *
  * Every rule works on a fork of the schedule (sch_copy) and is kept only when all of its
  * primitives succeed, so a block the rule does not fit keeps its unscheduled (correct) form.
+ * A function whose structural hash has an entry in the schedule database ($MLCC_SCHEDULE_DB,
+ * schedule/schedule_db.h) gets that tuned schedule instead of the rules.
  * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
  * MLCC_LOG=debug prints each function's trace. */
 #include <stdlib.h>
@@ -25,6 +31,7 @@
 #include "arith/analyzer.h"
 #include "kernels/cpu/intrin.h"
 #include "schedule/schedule.h"
+#include "schedule/schedule_db.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/log.h"
@@ -128,8 +135,76 @@ static int rule_attention(mlcc_schedule *s, const char *block) {
     return rc ? -1 : 0;
 }
 
+/* Rule for the rest (injective nests and row reductions: rms_norm, rope, residual adds, the
+ * epilogues fusion left as blocks of their own): the loops above the last are fused and run in
+ * parallel; an injective block's last loop, of constant extent, is vectorized (omp simd). A nest
+ * of constant extents under MIN_PARALLEL_ITERS iterations stays serial (waking a thread would
+ * cost more than it saves); one of symbolic extent gets the annotation parallel_min_iters, so
+ * that codegen forks only when that many outer iterations run. Opaque functions (op_pattern 8: the paged KV-cache kernels of
+ * src/gen) keep their generator's schedule. */
+enum { MIN_PARALLEL_ITERS = 1 << 15 };
+
+static int rule_parallel_nest(mlcc_schedule *s, const char *block) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    if (n < 2) return mlcc_set_error("block '%s': fewer than two loops", block);
+    int64_t work = 1;
+    int symbolic = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t e = const_extent(s, loops[i]);
+        if (e < 0) symbolic = 1;
+        else work *= e;
+    }
+    if (!symbolic && work < MIN_PARALLEL_ITERS) return mlcc_set_error("block '%s': %lld iterations", block, (long long)work);
+    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
+    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n); /* the loop vars stay valid handles */
+    int64_t last = const_extent(s, l[n - 1]);
+    /* vectorize first: it fails, harmlessly, on a reduction's loop */
+    if (last >= 8 && sch_vectorize(s, l[n - 1]) != 0) mlcc_clear_error();
+    mlcc_expr *outer = n - 1 == 1 ? l[0] : sch_fuse(s, l, n - 1);
+    int rc = outer ? sch_parallel(s, outer) : -1;
+    /* at run time, fork only when the nest has MIN_PARALLEL_ITERS iterations (decode's one row
+     * of rms_norm runs on the calling thread: a fork would cost more than the row) */
+    if (rc == 0 && symbolic && last > 0)
+        rc = sch_annotate_loop(s, outer, "parallel_min_iters", (MIN_PARALLEL_ITERS + last - 1) / last);
+    free(l);
+    return rc ? -1 : 0;
+}
+
+static int is_opaque(const mlcc_prim_func *f) {
+    mlcc_expr *p = prim_func_get_attr(f, "op_pattern");
+    return p && p->kind == EXPR_INT && p->int_value >= 8;
+}
+
+/* The schedule the database holds for f applied to it, or NULL (none, or it does not replay:
+ * then the default rules run, with a warning). */
+static mlcc_prim_func *tuned_schedule(mlcc_prim_func *f, const char *db) {
+    char *trace = sched_db_lookup(db, f);
+    if (!trace) return NULL;
+    mlcc_schedule *s = sch_create(f);
+    mlcc_prim_func *out = NULL;
+    if (sch_replay(s, trace) == 0) {
+        out = sch_func(s);
+        mlcc_strbuf origin = STRBUF_INIT;
+        sb_printf(&origin, "%s; tuned schedule (%s)", f->origin ? f->origin : f->name, db);
+        out->origin = mlcc_intern(origin.data);
+        sb_free(&origin);
+        LOG_DEBUG("default_schedule: %s: the tuned schedule of %s:\n%s", f->name, db, trace);
+    } else {
+        LOG_WARN("default_schedule: %s: the schedule database %s holds a trace that does not apply (%s); using the default rules",
+                 f->name, db, mlcc_last_error());
+        mlcc_clear_error();
+    }
+    sch_free(s);
+    free(trace);
+    return out;
+}
+
 /* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
 static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
+    const char *db = sched_db_default_dir();
+    mlcc_prim_func *tuned = db ? tuned_schedule(f, db) : NULL;
+    if (tuned) return tuned;
     mlcc_schedule *s = sch_create(f);
     const char **blocks;
     int nb = sch_get_blocks(s, &blocks);
@@ -153,8 +228,18 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
             sch_free(s);
             s = fork;
             applied++;
+            continue;
+        }
+        LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+        sch_free(fork);
+        if (is_opaque(f)) continue;
+        fork = sch_copy(s);
+        if (rule_parallel_nest(fork, blocks[b]) == 0) {
+            sch_free(s);
+            s = fork;
+            applied++;
         } else {
-            LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
+            LOG_DEBUG("default_schedule: %s: block %s: parallel rule not applied: %s", f->name, blocks[b], mlcc_last_error());
             sch_free(fork);
         }
     }
@@ -165,6 +250,12 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
         out->origin = mlcc_intern(origin.data); /* `mlcc show --kernels` lists the intrinsics */
         char *trace = sch_trace_str(s);
         LOG_DEBUG("default_schedule: %s:\n%s", f->name, trace);
+        /* MLCC_SCHEDULE_DB_RECORD=1: the default schedules become entries to tune from */
+        const char *record = getenv("MLCC_SCHEDULE_DB_RECORD");
+        if (db && record && strcmp(record, "0") && sched_db_store(db, f, trace) != 0) {
+            LOG_WARN("default_schedule: %s: %s", f->name, mlcc_last_error());
+            mlcc_clear_error();
+        }
         free(trace);
     }
     sch_free(s);

@@ -2,7 +2,7 @@
 # `mlcc debug logits` and `mlcc debug generate` on two fixtures (a Hugging Face folder and a
 # quantized GGUF file): the logits file holds F32 `logits` [T, vocab] within 1e-4 (relative to
 # max |ref|) of the float64 reference, and generate prints meta.json's greedy ids; bad
-# arguments exit non-zero with a message.
+# arguments exit non-zero with a message; MLCC_VM_PROFILE prints a per-kernel table.
 set -euo pipefail
 command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
 td="$MLCC_TESTDATA"
@@ -45,6 +45,15 @@ PY
 
 check "$td/hf-tiny/gemma2" "$td/hf-tiny/gemma2/meta.json" "$td/hf-tiny/gemma2/ref.safetensors"
 check "$td/gguf/q-llama-q4_0.gguf" "$td/gguf/q-llama-q4_0.meta.json" "$td/gguf/q-llama-q4_0.ref.safetensors"
+
+# MLCC_VM_PROFILE=1: the VM prints its per-callee table (the matmul kernels among them, each
+# called once per layer and step) and the output is unchanged
+prof=$(MLCC_VM_PROFILE=1 "$MLCC" debug generate --model "$td/hf-tiny/gemma2" --tokens 1,2 --max-tokens 2 2>"$work/prof")
+plain=$("$MLCC" debug generate --model "$td/hf-tiny/gemma2" --tokens 1,2 --max-tokens 2)
+[ "$prof" = "$plain" ] || { echo "FAIL: profiled output $prof differs from $plain"; exit 1; }
+grep -q "VM profile: .* packed callees" "$work/prof" || { echo "FAIL: no profile table"; cat "$work/prof"; exit 1; }
+grep -Eq "^fused_[a-z0-9_]*matmul[a-z0-9_]* +[0-9.]+ +[0-9]+ " "$work/prof" || { echo "FAIL: no matmul row"; cat "$work/prof"; exit 1; }
+echo "profile: $(head -1 "$work/prof")"
 
 # bad arguments: a message and a non-zero exit, never a crash
 for args in "logits --model $td/hf-tiny/gemma2 --tokens 1,x --out $work/x" \

@@ -2,7 +2,7 @@
  * the registry's sources are compiled by the system compiler three times (plain x86-64: the
  * one-lane C variant; -mavx2 -mfma -mf16c: AVX2; -march=native: AVX-512 where the host has
  * it) with a driver that runs GEMM_NT on ragged shapes (rows 1..13, columns 1..70, reductions
- * 1..1100: every tile, vector and reduction-block tail), f32 and f16 weights, with and without
+ * 1..1100: every tile, vector and reduction-block tail), f32, f16 and bf16 weights, with and without
  * accumulate, and checks: the error against float64 loops, that each row computed alone is
  * bitwise the row of the whole call, and that no element outside the tile is written. */
 #include <stdio.h>
@@ -19,15 +19,26 @@ static const char driver[] =
     "#include <math.h>\n#include <stdio.h>\n#include <string.h>\n"
     "static unsigned long long rng = 88172645463325252ull;\n"
     "static float rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (float)((rng >> 40) % 2001) / 1000.0f - 1.0f; }\n"
-    "static int check(int f16, int64_t M, int64_t N, int64_t K, int acc) {\n"
+    "/* weights: 0 f32, 1 f16, 2 bf16 (B holds the same values as float) */\n"
+    "static void gemm(int wt, float *C, const float *A, const float *B, const _Float16 *H, const uint16_t *Z, int64_t M, int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldb, int acc) {\n"
+    "    if (wt == 1) mlcc_k_gemm_nt_f32_f16(C, A, H, M, N, K, ldc, lda, ldb, acc);\n"
+    "    else if (wt == 2) mlcc_k_gemm_nt_f32_bf16(C, A, Z, M, N, K, ldc, lda, ldb, acc);\n"
+    "    else mlcc_k_gemm_nt_f32(C, A, B, M, N, K, ldc, lda, ldb, acc);\n"
+    "}\n"
+    "static int check(int wt, int64_t M, int64_t N, int64_t K, int acc) {\n"
     "    int64_t ldc = N + 3, lda = K + 1, ldb = K + 2; /* padded rows: only the tile may change */\n"
     "    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * N * ldb);\n"
     "    _Float16 *H = malloc(sizeof(_Float16) * N * ldb);\n"
+    "    uint16_t *Z = malloc(sizeof(uint16_t) * N * ldb);\n"
     "    float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc), *R = malloc(sizeof(float) * ldc);\n"
     "    for (int64_t i = 0; i < M * lda; i++) A[i] = rnd();\n"
-    "    for (int64_t i = 0; i < N * ldb; i++) { H[i] = (_Float16)rnd(); B[i] = f16 ? (float)H[i] : rnd(); }\n"
+    "    for (int64_t i = 0; i < N * ldb; i++) {\n"
+    "        float f = rnd(); uint32_t u; memcpy(&u, &f, 4); Z[i] = (uint16_t)(u >> 16); u = (uint32_t)Z[i] << 16;\n"
+    "        H[i] = (_Float16)f;\n"
+    "        if (wt == 1) B[i] = (float)H[i]; else if (wt == 2) memcpy(&B[i], &u, 4); else B[i] = f;\n"
+    "    }\n"
     "    for (int64_t i = 0; i < M * ldc; i++) C[i] = C0[i] = rnd();\n"
-    "    if (f16) mlcc_k_gemm_nt_f32_f16(C, A, H, M, N, K, ldc, lda, ldb, acc); else mlcc_k_gemm_nt_f32(C, A, B, M, N, K, ldc, lda, ldb, acc);\n"
+    "    gemm(wt, C, A, B, H, Z, M, N, K, ldc, lda, ldb, acc);\n"
     "    int bad = 0;\n"
     "    for (int64_t m = 0; m < M; m++) {\n"
     "        for (int64_t n = 0; n < ldc; n++) {\n"
@@ -37,12 +48,12 @@ static const char driver[] =
     "            if (!(fabs(C[m * ldc + n] - r) <= 1e-6 * mag + 1e-30)) bad |= 2;\n"
     "        }\n"
     "        memcpy(R, C0 + m * ldc, sizeof(float) * ldc);\n"
-    "        if (f16) mlcc_k_gemm_nt_f32_f16(R, A + m * lda, H, 1, N, K, ldc, lda, ldb, acc); else mlcc_k_gemm_nt_f32(R, A + m * lda, B, 1, N, K, ldc, lda, ldb, acc);\n"
+    "        gemm(wt, R, A + m * lda, B, H, Z, 1, N, K, ldc, lda, ldb, acc);\n"
     "        if (memcmp(R, C + m * ldc, sizeof(float) * N)) bad |= 4;\n"
     "    }\n"
-    "    if (bad) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s\\n\", f16 ? \"f16\" : \"f32\", (long long)M, (long long)N, (long long)K, acc,\n"
+    "    if (bad) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s\\n\", wt == 1 ? \"f16\" : wt == 2 ? \"bf16\" : \"f32\", (long long)M, (long long)N, (long long)K, acc,\n"
     "                    bad & 1 ? \"wrote outside the tile \" : \"\", bad & 2 ? \"wrong values \" : \"\", bad & 4 ? \"a row alone differs\" : \"\");\n"
-    "    free(A); free(B); free(H); free(C); free(C0); free(R);\n"
+    "    free(A); free(B); free(H); free(Z); free(C); free(C0); free(R);\n"
     "    return bad != 0;\n"
     "}\n"
     "int main(void) {\n"
@@ -50,7 +61,7 @@ static const char driver[] =
     "    int fails = 0, runs = 0;\n"
     "    for (int a = 0; a < 8; a++) for (int b = 0; b < 8; b++) for (int c = 0; c < 8; c++) {\n"
     "        if (ms[a] * ns[b] * ks[c] > 200000) continue;\n"
-    "        for (int f16 = 0; f16 < 2; f16++) { fails += check(f16, ms[a], ns[b], ks[c], (a + b + c) % 2); runs++; }\n"
+    "        for (int wt = 0; wt < 3; wt++) { fails += check(wt, ms[a], ns[b], ks[c], (a + b + c) % 2); runs++; }\n"
     "    }\n"
     "    printf(\"isa %s: %d runs, %d failed\\n\", MLCC_ISA, runs, fails);\n"
     "    return fails != 0;\n"

@@ -1,7 +1,7 @@
 /* test_module.c - loading a model library: compiles tests/fixtures/example_model_library.c
  * with the system cc into a temporary folder, loads it, lists and calls its functions on
  * NDArrays, checks results, metadata, errors raised inside the library (through the error
- * hook, on the calling thread), and the loader's errors for libraries that break the contract. */
+ * hook, on the calling thread), the thread-count hook, and the loader's errors for libraries that break the contract. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "mlcc/mlcc_runtime.h"
 #include "runtime/module.h"
 #include "runtime/ndarray.h"
+#include "runtime/threadpool.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/mlcc-test-module-XXXXXX";
@@ -65,6 +66,18 @@ static void test_example_library(const char *path) {
     CHECK_EQ_STR(mlcc_module_function_name(m, 2), "sum");
     CHECK(mlcc_module_function_name(m, 3) == NULL);
     CHECK_EQ_STR(mlcc_module_path(m), path);
+
+    /* the thread-count hook now answers with the runtime pool's count, and follows it */
+    int (*const *threads)(void) = mlcc_module_get_symbol(m, "mlcc_library_thread_count");
+    CHECK(threads && *threads == mlcc_threadpool_thread_count);
+    if (threads && *threads) {
+        CHECK_EQ_INT((*threads)(), mlcc_threadpool_thread_count());
+        int before = mlcc_threadpool_size();
+        CHECK(mlcc_threadpool_set_size(3) == 0);
+        CHECK_EQ_INT((*threads)(), 3);
+        CHECK(mlcc_threadpool_set_size(before) == 0);
+        CHECK_EQ_INT((*threads)(), before);
+    }
 
     const char *meta = mlcc_module_metadata(m);
     CHECK(meta != NULL);

@@ -208,14 +208,20 @@ static void test_rejections(void) {
     sch_free(s);
 }
 
-/* The pass: matmuls get the GEMM rule (f32 and f16 weights), other kernels stay as they are. */
+/* The pass: matmuls get the GEMM rule (f32 and f16 weights); row reductions and injective nests
+ * of symbolic size run their outer loops in parallel (injective ones vectorized inside) and
+ * compute what they computed unscheduled; an opaque function (op_pattern 8) stays as it is. */
 static void test_default_schedule_pass(void) {
     mlcc_ir_module *m = irmod_new();
     irmod_add_prim(m, "mm32", build_mm_nt("mm32", 256, 1024, DT_F32));
     irmod_add_prim(m, "mm16", build_mm_nt("mm16", 100, 4096, DT_F16));
     irmod_add_prim(m, "small", build_mm_nt("small", 256, 64, DT_F32));
-    mlcc_prim_func *rowsum = kernel_build(K_ROWSUM);
+    mlcc_prim_func *rowsum = kernel_build(K_ROWSUM), *two = kernel_build(K_TWO_STAGE);
     irmod_add_prim(m, "rowsum", rowsum);
+    irmod_add_prim(m, "two_stage", two);
+    mlcc_prim_func *opaque = kernel_build(K_TWO_STAGE);
+    prim_func_set_attr(opaque, "op_pattern", ir_int(8));
+    irmod_add_prim(m, "opaque", opaque);
     mlcc_ir_module *out = pass_default_schedule(m, NULL);
     char *t32 = tir_func_to_string(irmod_get_prim(out, "mm32"));
     char *t16 = tir_func_to_string(irmod_get_prim(out, "mm16"));
@@ -223,7 +229,15 @@ static void test_default_schedule_pass(void) {
     CHECK(strstr(t32, "T.parallel(8)") != NULL); /* 256 columns in 8 tiles of 32 */
     CHECK(strstr(t16, "T.mlcc_k_gemm_nt_f32_f16(") != NULL);
     CHECK(strstr(t16, "T.parallel(25)") != NULL); /* 100 = 25 tiles of 4 */
-    CHECK(irmod_get_prim(out, "rowsum") == rowsum);
+    char *tr = tir_func_to_string(irmod_get_prim(out, "rowsum")), *tt = tir_func_to_string(irmod_get_prim(out, "two_stage"));
+    CHECK_MSG(strstr(tr, "in T.parallel(n") && !strstr(tr, "T.vectorized"), "%s", tr); /* rows; the reduction stays serial */
+    CHECK_MSG(strstr(tt, "in T.parallel(n, annotations={\"parallel_min_iters\": 4096})") && strstr(tt, "in T.vectorized(8)"), "%s", tt);
+    /* rowsum's row (10 values) is too small to fork for below 32768 / 10 rows */
+    CHECK_MSG(strstr(tr, "in T.parallel(n, annotations={\"parallel_min_iters\": 3277})"), "%s", tr);
+    CHECK_MSG(compare_at_sizes(rowsum, irmod_get_prim(out, "rowsum"), 3) == 0, "rowsum: %s", mlcc_last_error());
+    CHECK_MSG(compare_at_sizes(two, irmod_get_prim(out, "two_stage"), 4) == 0, "two_stage: %s", mlcc_last_error());
+    CHECK(irmod_get_prim(out, "opaque") == opaque);
+    free(tr), free(tt);
     /* a small weight matrix: tensorized on one thread */
     char *ts = tir_func_to_string(irmod_get_prim(out, "small"));
     CHECK(strstr(ts, "T.mlcc_k_gemm_nt_f32(") != NULL && strstr(ts, "T.parallel") == NULL);

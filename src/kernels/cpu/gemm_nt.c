@@ -1,5 +1,8 @@
 /* gemm_nt.c - the GEMM_NT tensor intrinsics (see intrin.h): C[M, N] (= or +=) A[M, K] B[N, K]^T,
- * f32 activations and accumulation, f32 or f16 weights.
+ * f32 activations and accumulation, f32, f16 or bf16 weights. bf16 weights are widened to f32
+ * exactly (a 16-bit shift), so they compute what the f32 kernel computes on the same values;
+ * AVX-512 BF16's dot instructions would round the activations to bf16 as well, which changes
+ * results, and decode is bound by the weights' bytes, not by the widening.
  *
  * The implementation below is C source text (it is compiled into each model library, not into
  * mlcc). It is written once over a small vector vocabulary (mlcc_vf, mlcc_vld, mlcc_vfma, ...)
@@ -12,14 +15,18 @@
  * operands are contiguous in k, so nothing is packed. Tiles of MR rows x NR columns keep their
  * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
  * on AVX-512's 32 registers, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
- * weight rows stream at once (prefetched ahead). For two or more rows the reduction runs in
- * blocks of KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows),
- * the lane sums carried from block to block in memory (stored and reloaded exactly), over
- * MC x NC (64 x 66) chunks of the output. Since the tile shape or blocking only changes which
+ * weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
+ * weights, prefetched 1 KiB ahead, and near the rows' end the start of the next eight rows,
+ * which the hardware prefetcher would only pick up after their first misses). For two or more rows the reduction runs in blocks of
+ * KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows), the lane
+ * sums carried from block to block in memory (stored and reloaded exactly), over MC x NC
+ * (64 x 66) chunks of the output; 16-bit weights of a block are widened to float once per
+ * column tile (exactly) rather than once per tile of rows, which took a third of the FMA ports. Since the tile shape or blocking only changes which
  * elements are computed together, never how, a row's result does not depend on how many rows
  * the call has: a prompt fed in chunks of any size, or token by token, gives bitwise the same
  * logits. Ragged edges use smaller tiles. */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/intrin.h"
@@ -28,6 +35,7 @@
 #define MLCC_SRC(...) #__VA_ARGS__ "\n"
 
 static const char common_source[] =
+    "#include <stdint.h>\n#include <string.h>\n"
     "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n"
     "#define MLCC_CAT_(a, b) a##b\n"
     "#define MLCC_CAT(a, b) MLCC_CAT_(a, b)\n"
@@ -41,6 +49,13 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vld_tail(const float *p, int r) { return _mm512_maskz_loadu_ps((__mmask16)((1u << r) - 1), p); }
     static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) {
         return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << r) - 1), p));
+    }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) {
+        __m256i h = _mm256_maskz_loadu_epi16((__mmask16)((1u << r) - 1), p);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return _mm512_fmadd_ps(a, b, c); }
     static inline float mlcc_vsum(mlcc_vf v) { return _mm512_reduce_add_ps(v); }
@@ -63,6 +78,14 @@ static const char common_source[] =
         for (int i = 0; i < r; i++) t[i] = p[i];
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
     }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) {
+        uint16_t t[8] = {0};
+        for (int i = 0; i < r; i++) t[i] = p[i];
+        return mlcc_vld_bf(t);
+    }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return _mm256_fmadd_ps(a, b, c); }
     static inline float mlcc_vsum(mlcc_vf v) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -81,6 +104,13 @@ static const char common_source[] =
     static inline mlcc_vf mlcc_vld_h(const _Float16 *p) { return (float)*p; }
     static inline mlcc_vf mlcc_vld_tail(const float *p, int r) { (void)r; return *p; }
     static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) { (void)r; return (float)*p; }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) {
+        uint32_t u = (uint32_t)*p << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) { (void)r; return mlcc_vld_bf(p); }
     static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return a * b + c; }
     static inline float mlcc_vsum(mlcc_vf v) { return v; }
     static inline void mlcc_vst(float *p, mlcc_vf v) { *p = v; }
@@ -89,23 +119,46 @@ static const char common_source[] =
     "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n"
     "const char *mlcc_kernels_isa = MLCC_ISA;\n";
 
-/* The GEMM_NT body, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type),
- * MLCC_VLDB / MLCC_VLDB_TAIL (its vector loads). */
-static const char gemm_template[] = MLCC_SRC(
-static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile)(
-    float *C, const float *A, const MLCC_BT *B, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
+/* The register tile, over MLCC_TILE (its name), MLCC_TBT (the weight element type), MLCC_TVLDB /
+ * MLCC_TVLDB_TAIL (its vector loads): instantiated for the intrinsic's weight type and, for
+ * 16-bit weights, once more for float weights (the converted blocks of a GEMM). */
+static const char tile_template[] = MLCC_SRC(
+static inline __attribute__((always_inline)) void MLCC_TILE(
+    float *C, const float *A, const MLCC_TBT *B, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
     float *part, int64_t ldp, int first, int last, const int mr, const int nr) {
     mlcc_vf s[4][8];
     _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             s[i][j] = first ? mlcc_vzero() : mlcc_vld(part + i * ldp + j * MLCC_VL);
     int64_t k = 0;
+    if (mr == 1) {
+        /* one row streams nr weight rows from memory: two vectors of each per step, so a step
+         * reads whole 64-byte lines of 16-bit weights, and one prefetch per line, 1 KiB
+         * ahead (each lane still accumulates its k in order: the same sums as below) */
+        for (; k + 2 * MLCC_VL <= kc; k += 2 * MLCC_VL) {
+            mlcc_vf b0[8], b1[8];
+            /* near a row's end, fetch the start of the row nr further down instead (the next
+             * group's): each row is its own stream, which the hardware prefetcher does not
+             * start on its own before the first misses */
+            const int64_t ahead = 1024 / sizeof(MLCC_TBT), next = k + ahead < kc ? k + ahead : nr * ldb + k + ahead - kc;
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+                const MLCC_TBT *row = B + j * ldb + k;
+                __builtin_prefetch(B + j * ldb + next);
+                if (2 * MLCC_VL * sizeof(MLCC_TBT) > 64) __builtin_prefetch(B + j * ldb + next + 64 / sizeof(MLCC_TBT));
+                b0[j] = MLCC_TVLDB(row);
+                b1[j] = MLCC_TVLDB(row + MLCC_VL);
+            }
+            mlcc_vf a0 = mlcc_vld(A + k), a1 = mlcc_vld(A + k + MLCC_VL);
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[0][j] = mlcc_vfma(a0, b0[j], s[0][j]);
+            _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[0][j] = mlcc_vfma(a1, b1[j], s[0][j]);
+        }
+    }
     for (; k + MLCC_VL <= kc; k += MLCC_VL) {
         mlcc_vf b[8];
         _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
             /* one row streams 8 weight rows from memory: fetch 512 bytes ahead of each */
-            if (mr == 1) __builtin_prefetch(B + j * ldb + k + 512 / sizeof(MLCC_BT));
-            b[j] = MLCC_VLDB(B + j * ldb + k);
+            if (mr == 1) __builtin_prefetch(B + j * ldb + k + 512 / sizeof(MLCC_TBT));
+            b[j] = MLCC_TVLDB(B + j * ldb + k);
         }
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
             mlcc_vf a = mlcc_vld(A + i * lda + k);
@@ -115,7 +168,7 @@ static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile
     if (k < kc) {
         int r = (int)(kc - k);
         mlcc_vf b[8];
-        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_VLDB_TAIL(B + j * ldb + k, r);
+        _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) b[j] = MLCC_TVLDB_TAIL(B + j * ldb + k, r);
         _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
             mlcc_vf a = mlcc_vld_tail(A + i * lda + k, r);
             _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[i][j] = mlcc_vfma(a, b[j], s[i][j]);
@@ -131,42 +184,58 @@ static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _tile
             C[i * ldc + j] = acc ? C[i * ldc + j] + v : v;
         }
 }
+);
+
+/* The GEMM_NT driver, over MLCC_GEMM_NAME (the function), MLCC_BT (the weight element type) and
+ * the tiles MLCC_GEMM_NAME##_tile (weights as stored) and ##_ftile (float weights). */
+static const char gemm_template[] = MLCC_SRC(
+/* Columns [0, nr) of a block, rows [0, M), reduction [0, kc) (one KC block). 16-bit weights
+ * are first widened into bw (nr rows of MLCC_KC floats, exact), so the rows of the block reuse
+ * float weights from L1 instead of converting them again for every tile of rows. */
+static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_GEMM_NAME, _cols)(
+    float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t kc, int64_t ldc, int64_t lda, int64_t ldb, int64_t acc,
+    float *part, int64_t ldp, int first, int last, float *bw, const int nr) {
+    int64_t m = 0;
+    if (sizeof(MLCC_BT) == 2 && M > 1) {
+        for (int j = 0; j < nr; j++) {
+            int64_t k = 0;
+            for (; k + MLCC_VL <= kc; k += MLCC_VL) mlcc_vst(bw + j * MLCC_KC + k, MLCC_VLDB(B + j * ldb + k));
+            if (k < kc) mlcc_vst(bw + j * MLCC_KC + k, MLCC_VLDB_TAIL(B + j * ldb + k, (int)(kc - k)));
+        }
+        for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+            MLCC_CAT(MLCC_GEMM_NAME, _ftile)(C + m * ldc, A + m * lda, bw, kc, ldc, lda, MLCC_KC, acc, part + m * ldp, ldp,
+                                             first, last, MLCC_DMR, nr);
+        for (; m < M; m++)
+            MLCC_CAT(MLCC_GEMM_NAME, _ftile)(C + m * ldc, A + m * lda, bw, kc, ldc, lda, MLCC_KC, acc, part + m * ldp, ldp,
+                                             first, last, 1, nr);
+        return;
+    }
+    for (; m + MLCC_DMR <= M; m += MLCC_DMR)
+        MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc, A + m * lda, B, kc, ldc, lda, ldb, acc, part + m * ldp, ldp, first, last,
+                                        MLCC_DMR, nr);
+    for (; m < M; m++)
+        MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc, A + m * lda, B, kc, ldc, lda, ldb, acc, part + m * ldp, ldp, first, last,
+                                        1, nr);
+}
 /* Rows [0, M) x columns [0, N) (N <= MLCC_NC) over k in blocks of MLCC_KC, the lane sums
  * carried between blocks in part (M x N vectors). */
 static void MLCC_CAT(MLCC_GEMM_NAME, _block)(float *C, const float *A, const MLCC_BT *B, int64_t M, int64_t N, int64_t K,
                                              int64_t ldc, int64_t lda, int64_t ldb, int64_t acc, float *part) {
     int64_t ldp = N * MLCC_VL;
+    float bw[8 * MLCC_KC] __attribute__((aligned(64)));
     for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += MLCC_KC) {
         int64_t kc = K - k0 < MLCC_KC ? K - k0 : MLCC_KC;
         int first = k0 == 0, last = k0 + kc >= K;
         int64_t n = 0;
-        for (; n + MLCC_DNR <= N; n += MLCC_DNR) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, MLCC_DNR);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, MLCC_DNR);
-        }
-        for (; MLCC_DNR > 4 && n + 4 <= N; n += 4) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 4);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 4);
-        }
-        for (; n < N; n++) {
-            int64_t m = 0;
-            for (; m + MLCC_DMR <= M; m += MLCC_DMR)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, MLCC_DMR, 1);
-            for (; m < M; m++)
-                MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + m * ldc + n, A + m * lda + k0, B + n * ldb + k0, kc, ldc, lda, ldb, acc,
-                                                part + m * ldp + n * MLCC_VL, ldp, first, last, 1, 1);
-        }
+        for (; n + MLCC_DNR <= N; n += MLCC_DNR)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, MLCC_DNR);
+        for (; MLCC_DNR > 4 && n + 4 <= N; n += 4)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, 4);
+        for (; n < N; n++)
+            MLCC_CAT(MLCC_GEMM_NAME, _cols)(C + n, A + k0, B + n * ldb + k0, M, kc, ldc, lda, ldb, acc, part + n * MLCC_VL, ldp,
+                                            first, last, bw, 1);
     }
 }
 static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, int64_t N, int64_t K, int64_t ldc,
@@ -200,28 +269,43 @@ static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, 
 #define GEMM_INSTANCE(fn, bt, vldb, vldb_tail)                                                                 \
     "#define MLCC_GEMM_NAME " fn "\n#define MLCC_BT " bt "\n#define MLCC_VLDB " vldb "\n#define MLCC_VLDB_TAIL " \
     vldb_tail "\n"
+#define TILE_INSTANCE(name, bt, vldb, vldb_tail)                                                               \
+    "#define MLCC_TILE " name "\n#define MLCC_TBT " bt "\n#define MLCC_TVLDB " vldb "\n#define MLCC_TVLDB_TAIL " \
+    vldb_tail "\n"
+static const char tile_undef[] = "#undef MLCC_TILE\n#undef MLCC_TBT\n#undef MLCC_TVLDB\n#undef MLCC_TVLDB_TAIL\n";
 
-static char gemm_f32_source[sizeof gemm_template + 512];
-static char gemm_f16_source[sizeof gemm_template + 512];
+enum { SOURCE_CAP = sizeof gemm_template + 2 * sizeof tile_template + 1024 };
+static char gemm_f32_source[SOURCE_CAP];
+static char gemm_f16_source[SOURCE_CAP];
+static char gemm_bf16_source[SOURCE_CAP];
 static const char undef_lines[] = "#undef MLCC_GEMM_NAME\n#undef MLCC_BT\n#undef MLCC_VLDB\n#undef MLCC_VLDB_TAIL\n";
 
 static cpu_intrin gemm_f32 = {"mlcc_k_gemm_nt_f32", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1},
                               {DT_FLOAT, 32, 1}, gemm_f32_source, 0, 0, {0, 0, 0}, 0};
 static cpu_intrin gemm_f16 = {"mlcc_k_gemm_nt_f32_f16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 16, 1},
                               {DT_FLOAT, 32, 1}, gemm_f16_source, 0, 0, {0, 0, 0}, 0};
-static const cpu_intrin *all[64] = {&gemm_f32, &gemm_f16, NULL};
+static cpu_intrin gemm_bf16 = {"mlcc_k_gemm_nt_f32_bf16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_BFLOAT, 16, 1},
+                               {DT_FLOAT, 32, 1}, gemm_bf16_source, 0, 0, {0, 0, 0}, 0};
+static const cpu_intrin *all[64] = {&gemm_f32, &gemm_f16, &gemm_bf16, NULL};
+
+/* One intrinsic's source: its two tiles, then the driver. */
+static void fill_source(char *p, const char *fn, const char *bt, const char *vldb, const char *vldb_tail) {
+    char def[512];
+    snprintf(def, sizeof def, TILE_INSTANCE("%s_tile", "%s", "%s", "%s"), fn, bt, vldb, vldb_tail);
+    p = stpcpy(stpcpy(stpcpy(p, def), tile_template), tile_undef);
+    snprintf(def, sizeof def, TILE_INSTANCE("%s_ftile", "float", "mlcc_vld", "mlcc_vld_tail"), fn);
+    p = stpcpy(stpcpy(stpcpy(p, def), tile_template), tile_undef);
+    snprintf(def, sizeof def, GEMM_INSTANCE("%s", "%s", "%s", "%s"), fn, bt, vldb, vldb_tail);
+    stpcpy(stpcpy(stpcpy(p, def), gemm_template), undef_lines);
+}
 
 static void fill_sources(void) {
-    char *p = gemm_f32_source;
-    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32", "float", "mlcc_vld", "mlcc_vld_tail"));
-    p = stpcpy(p, gemm_template);
-    stpcpy(p, undef_lines);
-    p = gemm_f16_source;
-    p = stpcpy(p, GEMM_INSTANCE("mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail"));
-    p = stpcpy(p, gemm_template);
-    stpcpy(p, undef_lines);
+    fill_source(gemm_f32_source, "mlcc_k_gemm_nt_f32", "float", "mlcc_vld", "mlcc_vld_tail");
+    fill_source(gemm_f16_source, "mlcc_k_gemm_nt_f32_f16", "_Float16", "mlcc_vld_h", "mlcc_vld_h_tail");
+    fill_source(gemm_bf16_source, "mlcc_k_gemm_nt_f32_bf16", "uint16_t", "mlcc_vld_bf", "mlcc_vld_bf_tail");
+    /* the quantized-weight intrinsics (gemm_q.c) follow the float ones */
     const cpu_intrin *const *q = cpu_intrin_quant_list();
-    int n = 2;
+    int n = 3;
     for (int i = 0; q[i] && n < 63; i++) all[n++] = q[i];
     all[n] = NULL;
 }
