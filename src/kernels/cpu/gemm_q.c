@@ -238,7 +238,7 @@ static const char q_template[] =
      * scales spread over the lanes of their blocks; a ragged last chunk is read through zeroed
      * copies, never past the row. */
     static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _wdec)(
-        const uint32_t *QW, const MLCC_QST *S, int64_t c, int64_t RB, int64_t NS, int prefetch, __m512i *wlo,
+        const uint32_t *QW, const MLCC_QST *S, int64_t c, int64_t RB, int64_t NS, int64_t prefetch, __m512i *wlo,
         __m512i *whi, __m512 *sw) {
         const int SPC = MLCC_QBITS == 4 ? 4 : 2;
         const __m512i sidx = MLCC_QBITS == 4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
@@ -249,7 +249,7 @@ static const char q_template[] =
         __m512i x;
         MLCC_QST st[4] = {0, 0, 0, 0};
         if ((c + 1) * 64 <= RB) {
-            if (prefetch) __builtin_prefetch(wb + MLCC_QPF);
+            if (prefetch) __builtin_prefetch(wb + prefetch);
             x = _mm512_loadu_si512(wb);
         } else {
             uint8_t t[64] = {0};
@@ -304,7 +304,8 @@ static const char q_template[] =
                     const __m512i *w = pre + (j * MLCC_CAT(MLCC_QN, _CPK) + (c - c0)) * 3;
                     wlo = w[0], whi = w[1], sw = _mm512_castsi512_ps(w[2]);
                 } else {
-                    MLCC_CAT(MLCC_QN, _wdec)(QW + j * ldq, S + j * lds, c, RB, NS, mr == 1, &wlo, &whi, &sw);
+                    MLCC_CAT(MLCC_QN, _wdec)(QW + j * ldq, S + j * lds, c, RB, NS, mr == 1 ? nr * ldq * 4 : 0, &wlo, &whi,
+                                             &sw);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
                     __m512i dot = _mm512_dpbusd_epi32(bias[r], wlo, alo[r]);
@@ -374,13 +375,7 @@ static const char q_template[] =
             int64_t c1 = c0 + CPK < nch ? c0 + CPK : nch;
             int first = c0 == 0;
             int64_t n = 0;
-            if (M == 1) {
-                for (; n + MLCC_QNR <= N; n += MLCC_QNR)
-                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, MLCC_QNR);
-                for (; n < N; n++)
-                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, first, acc, 0, 1, 1);
-                continue;
-            }
+            if (M == 1) break; /* decode: below, row by row */
             for (; n < N; n += 3) {
                 int nr = N - n < 3 ? (int)(N - n) : 3;
                 for (int j = 0; j < nr; j++)
@@ -405,6 +400,22 @@ static const char q_template[] =
                             MLCC_CAT(MLCC_QN, _tile)(C + m * ldc + n + j, P, m, QW, S, c0, c1, ldc, ldq, lds, RB, NS, first, acc, pre + j * CPK * 3, 1, 1);
                 }
             }
+        }
+        /* Decode (one row): a tile of MLCC_QNR weight rows runs through all its reduction blocks
+         * before the next tile starts (the same block sums, added in the same order, as the
+         * block-major loop above), so each weight row is read front to back once, and every
+         * chunk load prefetches the same chunk of the next tile's rows: the hardware prefetcher
+         * alone starts each 1-4 KiB row late. */
+        for (int64_t n = 0; M == 1 && n < N;) {
+            int full = n + MLCC_QNR <= N;
+            for (int64_t c0 = 0; c0 < nch; c0 += CPK) {
+                int64_t c1 = c0 + CPK < nch ? c0 + CPK : nch;
+                if (full)
+                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, c0 == 0, acc, 0, 1, MLCC_QNR);
+                else
+                    MLCC_CAT(MLCC_QN, _tile)(C + n, P, 0, QW + n * ldq, S + n * lds, c0, c1, ldc, ldq, lds, RB, NS, c0 == 0, acc, 0, 1, 1);
+            }
+            n += full ? MLCC_QNR : 1;
         }
         free(P);
         free(mem);
