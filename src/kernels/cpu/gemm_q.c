@@ -427,7 +427,7 @@ static const char q_template[] =
     /* Block b of one weight row as two vectors of scaled values (w0: the block's even values at
      * 4 bits, its first 16 at 8; w1: the rest); a ragged last block is read through a zeroed copy. */
     static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _fdec)(
-        const uint32_t *QW, const MLCC_QST *S, int64_t b, int64_t RB, int prefetch, __m512 *w0, __m512 *w1) {
+        const uint32_t *QW, const MLCC_QST *S, int64_t b, int64_t RB, int64_t prefetch, __m512 *w0, __m512 *w1) {
         const int BB = 4 * MLCC_QBITS; /* bytes per 32-value block */
         const __m512 table = _mm512_setr_ps(0 - MLCC_QZP, 1 - MLCC_QZP, 2 - MLCC_QZP, 3 - MLCC_QZP, 4 - MLCC_QZP,
                                             5 - MLCC_QZP, 6 - MLCC_QZP, 7 - MLCC_QZP, 8 - MLCC_QZP, 9 - MLCC_QZP,
@@ -440,8 +440,8 @@ static const char q_template[] =
             memset(t, 0, sizeof t);
             memcpy(t, wb, (size_t)(RB - b * BB));
             wb = t;
-        } else if (prefetch) {
-            __builtin_prefetch(wb + 512);
+        } else if (prefetch && (b * BB) % 64 == 0) {
+            __builtin_prefetch(wb + prefetch);
         }
         __m512 s = _mm512_set1_ps((float)S[b]);
         if (MLCC_QBITS == 4) {
@@ -469,7 +469,7 @@ static const char q_template[] =
                     const float *w = pre + (j * MLCC_CAT(MLCC_QN, _BPK) + (b - b0)) * 32;
                     w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
                 } else {
-                    MLCC_CAT(MLCC_QN, _fdec)(QW + j * ldq, S + j * lds, b, RB, mr == 1, &w0, &w1);
+                    MLCC_CAT(MLCC_QN, _fdec)(QW + j * ldq, S + j * lds, b, RB, mr == 1 ? nr * ldq * 4 : 0, &w0, &w1);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
                     tot[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(Ap + r * ldap + b * 32), w0, tot[r][j]);
@@ -505,13 +505,7 @@ static const char q_template[] =
             int64_t b1 = b0 + BPK < nb ? b0 + BPK : nb;
             int first = b0 == 0;
             int64_t n = 0;
-            if (M == 1) {
-                for (; n + 8 <= N; n += 8)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 0, 1, 8);
-                for (; n < N; n++)
-                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, first, acc, 0, 1, 1);
-                continue;
-            }
+            if (M == 1) break; /* decode: below, row by row */
             for (; n < N; n += 4) {
                 int nr = N - n < 4 ? (int)(N - n) : 4;
                 for (int j = 0; j < nr; j++)
@@ -533,6 +527,19 @@ static const char q_template[] =
                             MLCC_CAT(MLCC_QN, _ftile)(C + m * ldc + n + j, Ap + m * Kp, Kp, QW, S, b0, b1, ldc, ldq, lds, RB, first, acc, pre + j * BPK * 32, 1, 1);
                 }
             }
+        }
+        /* Decode: a tile of 8 weight rows through all its reduction blocks, prefetching the next
+         * tile's rows (as the int8 path does: same sums in the same order as above). */
+        for (int64_t n = 0; M == 1 && n < N;) {
+            int full = n + 8 <= N;
+            for (int64_t b0 = 0; b0 < nb; b0 += BPK) {
+                int64_t b1 = b0 + BPK < nb ? b0 + BPK : nb;
+                if (full)
+                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, b0 == 0, acc, 0, 1, 8);
+                else
+                    MLCC_CAT(MLCC_QN, _ftile)(C + n, Ap, Kp, QW + n * ldq, S + n * lds, b0, b1, ldc, ldq, lds, RB, b0 == 0, acc, 0, 1, 1);
+            }
+            n += full ? 8 : 1;
         }
         free(Ap);
     }
