@@ -43,7 +43,7 @@ static const char q_common[] =
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
     "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
-    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 512\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -304,7 +304,7 @@ static const char q_template[] =
                     const __m512i *w = pre + (j * MLCC_CAT(MLCC_QN, _CPK) + (c - c0)) * 3;
                     wlo = w[0], whi = w[1], sw = _mm512_castsi512_ps(w[2]);
                 } else {
-                    MLCC_CAT(MLCC_QN, _wdec)(QW + j * ldq, S + j * lds, c, RB, NS, mr == 1 ? nr * ldq * 4 : 0, &wlo, &whi,
+                    MLCC_CAT(MLCC_QN, _wdec)(QW + j * ldq, S + j * lds, c, RB, NS, mr == 1 ? MLCC_QPF * nr * ldq * 4 : 0, &wlo, &whi,
                                              &sw);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
@@ -469,7 +469,7 @@ static const char q_template[] =
                     const float *w = pre + (j * MLCC_CAT(MLCC_QN, _BPK) + (b - b0)) * 32;
                     w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
                 } else {
-                    MLCC_CAT(MLCC_QN, _fdec)(QW + j * ldq, S + j * lds, b, RB, mr == 1 ? nr * ldq * 4 : 0, &w0, &w1);
+                    MLCC_CAT(MLCC_QN, _fdec)(QW + j * ldq, S + j * lds, b, RB, mr == 1 ? MLCC_QPF * nr * ldq * 4 : 0, &w0, &w1);
                 }
                 _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
                     tot[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(Ap + r * ldap + b * 32), w0, tot[r][j]);
