@@ -2,7 +2,10 @@
 #include "tensor_util.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "support/error.h"
 
 static uint64_t rng_state = 0x12345678;
 
@@ -50,4 +53,55 @@ double test_max_rel_error(const float *got, const double *want, int64_t n) {
         if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
     }
     return max_err / max_ref;
+}
+
+
+test_arg test_arg_tensor(DLDataType t, void *host, int ndim, const int64_t *shape) {
+    test_arg a = {1, 0, t, ndim, {0}, host};
+    memcpy(a.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    return a;
+}
+
+test_arg test_arg_scalar(int64_t v) {
+    test_arg a = {0};
+    a.ival = v;
+    return a;
+}
+
+int test_run_args(MLCCPackedCFunc fn, DLDevice dev, test_arg *args, int n, int out_index, void *out, MLCCNDArray **keep) {
+    MLCCValue v[8] = {0}, ret;
+    int codes[8] = {0}, code;
+    MLCCNDArray *arrs[8] = {0};
+    if (n > 8) return mlcc_set_error("test_run_args: %d arguments (at most 8)", n);
+    for (int i = 0; i < n; i++) {
+        if (!args[i].is_tensor) {
+            v[i].v_int64 = args[i].ival, codes[i] = MLCC_TYPE_INT;
+            continue;
+        }
+        arrs[i] = keep && keep[i] ? keep[i] : mlcc_ndarray_empty(args[i].ndim, args[i].shape, args[i].dtype, dev);
+        size_t nb = mlcc_ndarray_nbytes(arrs[i]);
+        if (!(keep && keep[i])) {
+            void *zero = calloc(1, nb ? nb : 1);
+            mlcc_ndarray_copy_from_bytes(arrs[i], args[i].host ? args[i].host : zero, nb);
+            free(zero);
+        }
+        v[i].v_tensor = &arrs[i]->dl, codes[i] = MLCC_TYPE_DLTENSOR;
+    }
+    int rc = fn(v, codes, n, &ret, &code, NULL);
+    if (rc == 0) mlcc_ndarray_copy_to_bytes(arrs[out_index], out, mlcc_ndarray_nbytes(arrs[out_index]));
+    for (int i = 0; i < n; i++) {
+        if (keep && arrs[i] && !keep[i]) keep[i] = arrs[i];
+        else if (!(keep && keep[i] == arrs[i])) mlcc_ndarray_release(arrs[i]);
+    }
+    return rc;
+}
+
+double test_rel_diff(const float *a, const float *b, size_t n) {
+    double err = 0, ref = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > err || isnan(e)) err = isnan(e) ? INFINITY : e;
+        if (fabs(b[i]) > ref) ref = fabs(b[i]);
+    }
+    return err / ref;
 }

@@ -5,6 +5,7 @@
 #define MLCC_TEST_TENSOR_UTIL_H
 
 #include <dlpack/dlpack.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mlcc/mlcc_runtime.h"
@@ -18,5 +19,25 @@ DLTensor test_tensor(void *data, uint8_t code, uint8_t bits, int ndim, int64_t *
 int test_call_tensors(MLCCPackedCFunc fn, DLTensor **ts, int n);
 /* max |got - want| / max(|want|), NaN counting as infinite error. */
 double test_max_rel_error(const float *got, const double *want, int64_t n);
+
+
+/* An argument of a kernel run on a device by test_run_args: a tensor (host data copied to the
+ * device, or zeros for an output when host is NULL) or an int64 scalar. */
+typedef struct test_arg {
+    int is_tensor;
+    int64_t ival;
+    DLDataType dtype;
+    int ndim;
+    int64_t shape[5];
+    void *host;
+} test_arg;
+test_arg test_arg_tensor(DLDataType t, void *host, int ndim, const int64_t *shape);
+test_arg test_arg_scalar(int64_t v);
+/* Runs fn over device copies of args (at most 8) on dev and copies tensor `out_index` back
+ * into out. keep (NULL or n slots): arrays kept across calls (a filled slot is passed as is,
+ * an empty one receives the array made for it; the caller releases them). */
+int test_run_args(MLCCPackedCFunc fn, DLDevice dev, test_arg *args, int n, int out_index, void *out, MLCCNDArray **keep);
+/* max |a - b| / max(|b|), NaN counting as infinite error. */
+double test_rel_diff(const float *a, const float *b, size_t n);
 
 #endif

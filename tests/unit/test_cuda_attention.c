@@ -20,65 +20,6 @@ enum { D = 64, QH = 4, KVH = 2, PS = 16, NSEQ = 2, NPAGES = 6 };
 static const int seq_len[NSEQ] = {37, 20};
 static const int seq_pages[NSEQ][3] = {{4, 0, 2}, {5, 1, -1}}; /* scattered on purpose */
 
-typedef struct arg {
-    int is_tensor;
-    int64_t ival;
-    DLDataType dtype;
-    int ndim;
-    int64_t shape[5];
-    void *host; /* input data, or NULL for outputs (zeroed) */
-} arg;
-
-static arg tensor(DLDataType t, void *host, int ndim, const int64_t *shape) {
-    arg a = {1, 0, t, ndim, {0}, host};
-    memcpy(a.shape, shape, sizeof(int64_t) * (size_t)ndim);
-    return a;
-}
-
-static arg scalar(int64_t v) {
-    arg a = {0};
-    a.ival = v;
-    return a;
-}
-
-/* Runs fn over copies of args on dev; copies tensor `out_index` back into out. */
-static int run(MLCCPackedCFunc fn, DLDevice dev, arg *args, int n, int out_index, void *out, MLCCNDArray **keep) {
-    MLCCValue v[8], ret;
-    int codes[8], code;
-    MLCCNDArray *arrs[8] = {0};
-    for (int i = 0; i < n; i++) {
-        if (!args[i].is_tensor) {
-            v[i].v_int64 = args[i].ival, codes[i] = MLCC_TYPE_INT;
-            continue;
-        }
-        arrs[i] = keep && keep[i] ? keep[i] : mlcc_ndarray_empty(args[i].ndim, args[i].shape, args[i].dtype, dev);
-        size_t nb = mlcc_ndarray_nbytes(arrs[i]);
-        if (!(keep && keep[i])) {
-            void *zero = calloc(1, nb ? nb : 1);
-            mlcc_ndarray_copy_from_bytes(arrs[i], args[i].host ? args[i].host : zero, nb);
-            free(zero);
-        }
-        v[i].v_tensor = &arrs[i]->dl, codes[i] = MLCC_TYPE_DLTENSOR;
-    }
-    int rc = fn(v, codes, n, &ret, &code, NULL);
-    if (rc == 0) mlcc_ndarray_copy_to_bytes(arrs[out_index], out, mlcc_ndarray_nbytes(arrs[out_index]));
-    for (int i = 0; i < n; i++) {
-        if (keep && arrs[i] && !keep[i]) keep[i] = arrs[i];
-        else if (!(keep && keep[i] == arrs[i])) mlcc_ndarray_release(arrs[i]);
-    }
-    return rc;
-}
-
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double err = 0, ref = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (e > err || isnan(e)) err = isnan(e) ? INFINITY : e;
-        if (fabs(b[i]) > ref) ref = fabs(b[i]);
-    }
-    return err / ref;
-}
-
 static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu) {
     DLDevice cpu_dev = MLCC_CPU, gpu_dev = {kDLCUDA, 0};
     int T = seq_len[0] + seq_len[1];
@@ -101,41 +42,41 @@ static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu) {
     int64_t pshape[5] = {NPAGES, 2, KVH, PS, D}, kshape[3] = {T, KVH, D}, qshape[3] = {T, QH, D}, tshape[1] = {T};
     size_t pages_n = (size_t)NPAGES * 2 * KVH * PS * D;
     float *pages_cpu = malloc(sizeof(float) * pages_n), *pages_gpu = malloc(sizeof(float) * pages_n);
-    arg append[5] = {tensor(MLCC_DTYPE_F32, NULL, 5, pshape), tensor(MLCC_DTYPE_F32, k, 3, kshape),
-                     tensor(MLCC_DTYPE_F32, v, 3, kshape), tensor(MLCC_DTYPE_I32, slots, 1, tshape),
-                     tensor(MLCC_DTYPE_I32, positions, 1, tshape)};
-    CHECK_MSG(run(mlcc_jit_get_function(cpu, "kv_append"), cpu_dev, append, 5, 0, pages_cpu, NULL) == 0, "%s", mlcc_last_error());
-    CHECK_MSG(run(mlcc_jit_get_function(gpu, "kv_append"), gpu_dev, append, 5, 0, pages_gpu, NULL) == 0, "%s", mlcc_last_error());
-    double e = rel_diff(pages_gpu, pages_cpu, pages_n);
+    test_arg append[5] = {test_arg_tensor(MLCC_DTYPE_F32, NULL, 5, pshape), test_arg_tensor(MLCC_DTYPE_F32, k, 3, kshape),
+                     test_arg_tensor(MLCC_DTYPE_F32, v, 3, kshape), test_arg_tensor(MLCC_DTYPE_I32, slots, 1, tshape),
+                     test_arg_tensor(MLCC_DTYPE_I32, positions, 1, tshape)};
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "kv_append"), cpu_dev, append, 5, 0, pages_cpu, NULL) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(gpu, "kv_append"), gpu_dev, append, 5, 0, pages_gpu, NULL) == 0, "%s", mlcc_last_error());
+    double e = test_rel_diff(pages_gpu, pages_cpu, pages_n);
     CHECK_MSG(e < 1e-5, "kv_append: %g", e);
 
     /* prefill over every token; the pages are the CPU's result for both */
     float *out_cpu = malloc(sizeof(float) * T * QH * D), *out_gpu = malloc(sizeof(float) * T * QH * D);
     int64_t ishape[1] = {NSEQ + 1}, nshape[1] = {np};
-    arg prefill[8] = {tensor(MLCC_DTYPE_F32, q, 3, qshape), tensor(MLCC_DTYPE_F32, pages_cpu, 5, pshape),
-                      tensor(MLCC_DTYPE_I32, token_seq, 1, tshape), tensor(MLCC_DTYPE_I32, positions, 1, tshape),
-                      tensor(MLCC_DTYPE_I32, indptr, 1, ishape), tensor(MLCC_DTYPE_I32, indices, 1, nshape),
-                      tensor(MLCC_DTYPE_F32, NULL, 3, qshape), scalar(0)};
-    CHECK_MSG(run(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL) == 0, "%s", mlcc_last_error());
-    CHECK_MSG(run(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL) == 0, "%s", mlcc_last_error());
-    e = rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
+    test_arg prefill[8] = {test_arg_tensor(MLCC_DTYPE_F32, q, 3, qshape), test_arg_tensor(MLCC_DTYPE_F32, pages_cpu, 5, pshape),
+                      test_arg_tensor(MLCC_DTYPE_I32, token_seq, 1, tshape), test_arg_tensor(MLCC_DTYPE_I32, positions, 1, tshape),
+                      test_arg_tensor(MLCC_DTYPE_I32, indptr, 1, ishape), test_arg_tensor(MLCC_DTYPE_I32, indices, 1, nshape),
+                      test_arg_tensor(MLCC_DTYPE_F32, NULL, 3, qshape), test_arg_scalar(0)};
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL) == 0, "%s", mlcc_last_error());
+    e = test_rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
     CHECK_MSG(e < 1e-5, "attn_prefill: %g", e);
-    prefill[7] = scalar(8); /* a sliding window */
-    CHECK_EQ_INT(run(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL), 0);
-    CHECK_EQ_INT(run(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL), 0);
-    e = rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
+    prefill[7] = test_arg_scalar(8); /* a sliding window */
+    CHECK_EQ_INT(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), cpu_dev, prefill, 8, 6, out_cpu, NULL), 0);
+    CHECK_EQ_INT(test_run_args(mlcc_jit_get_function(gpu, "attn_prefill"), gpu_dev, prefill, 8, 6, out_gpu, NULL), 0);
+    e = test_rel_diff(out_gpu, out_cpu, (size_t)T * QH * D);
     CHECK_MSG(e < 1e-5, "attn_prefill window 8: %g", e);
 
     /* decode: one query per sequence, 1 and 3 splits */
     int64_t dq[3] = {NSEQ, QH, D}, bshape[1] = {NSEQ};
     for (int splits = 1; splits <= 7; splits += 2) {
-        arg decode[8] = {tensor(MLCC_DTYPE_F32, q, 3, dq), tensor(MLCC_DTYPE_F32, pages_cpu, 5, pshape),
-                         tensor(MLCC_DTYPE_I32, indptr, 1, ishape), tensor(MLCC_DTYPE_I32, indices, 1, nshape),
-                         tensor(MLCC_DTYPE_I32, last, 1, bshape), tensor(MLCC_DTYPE_F32, NULL, 3, dq),
-                         scalar(splits == 5 ? 9 : 0), scalar(splits)}; /* 5 splits with a window of 9 */
-        CHECK_MSG(run(mlcc_jit_get_function(cpu, "attn_decode"), cpu_dev, decode, 8, 5, out_cpu, NULL) == 0, "%s", mlcc_last_error());
-        CHECK_MSG(run(mlcc_jit_get_function(gpu, "attn_decode"), gpu_dev, decode, 8, 5, out_gpu, NULL) == 0, "%s", mlcc_last_error());
-        e = rel_diff(out_gpu, out_cpu, (size_t)NSEQ * QH * D);
+        test_arg decode[8] = {test_arg_tensor(MLCC_DTYPE_F32, q, 3, dq), test_arg_tensor(MLCC_DTYPE_F32, pages_cpu, 5, pshape),
+                         test_arg_tensor(MLCC_DTYPE_I32, indptr, 1, ishape), test_arg_tensor(MLCC_DTYPE_I32, indices, 1, nshape),
+                         test_arg_tensor(MLCC_DTYPE_I32, last, 1, bshape), test_arg_tensor(MLCC_DTYPE_F32, NULL, 3, dq),
+                         test_arg_scalar(splits == 5 ? 9 : 0), test_arg_scalar(splits)}; /* 5 splits with a window of 9 */
+        CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_decode"), cpu_dev, decode, 8, 5, out_cpu, NULL) == 0, "%s", mlcc_last_error());
+        CHECK_MSG(test_run_args(mlcc_jit_get_function(gpu, "attn_decode"), gpu_dev, decode, 8, 5, out_gpu, NULL) == 0, "%s", mlcc_last_error());
+        e = test_rel_diff(out_gpu, out_cpu, (size_t)NSEQ * QH * D);
         CHECK_MSG(e < 1e-5, "attn_decode splits %d: %g", splits, e);
     }
     free(k), free(v), free(q), free(pages_cpu), free(pages_gpu), free(out_cpu), free(out_gpu);
