@@ -13,6 +13,7 @@
 #include "kernels/cpu/intrin.h"
 #include "support/file.h"
 #include "support/strbuf.h"
+#include "native_build.h"
 #include "test.h"
 
 static const char driver[] =
@@ -75,27 +76,9 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     const cpu_intrin *const *all = cpu_intrin_all();
     for (int i = 0; all[i]; i++) sb_append(&src, all[i]->source);
     sb_append(&src, driver);
-    char path[256], exe[256], log[256], cmd[4096];
-    snprintf(path, sizeof path, "%s/%s.c", dir, name);
-    snprintf(exe, sizeof exe, "%s/%s", dir, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    mlcc_write_file_atomic(path, src.data, src.len);
+    int rc = test_build_and_run(dir, name, sb_cstr(&src), flags, out);
     sb_free(&src);
-    const char *cc = getenv("MLCC_CC") && *getenv("MLCC_CC") ? getenv("MLCC_CC") : "cc";
-    snprintf(cmd, sizeof cmd, "%s -std=gnu11 -O2 %s -o %s %s -lm > %s 2>&1 && %s >> %s 2>&1", cc, flags, exe, path, log, exe,
-             log);
-    int rc = system(cmd);
-    *out = mlcc_read_file(log, NULL);
     return rc;
-}
-
-static int host_has(const char *flag) {
-    char *info = mlcc_read_file("/proc/cpuinfo", NULL);
-    char word[64];
-    snprintf(word, sizeof word, " %s ", flag);
-    int has = info && strstr(info, word) != NULL;
-    free(info);
-    return has;
 }
 
 int main(void) {
@@ -112,7 +95,7 @@ int main(void) {
         {"native", "-march=native", NULL, NULL},
     };
     for (int v = 0; v < 3; v++) {
-        if (variants[v].needs && !host_has(variants[v].needs)) {
+        if (variants[v].needs && !test_host_has_cpu_flag(variants[v].needs)) {
             printf("note: %s variant not run (the host has no %s)\n", variants[v].name, variants[v].needs);
             continue;
         }

@@ -22,6 +22,7 @@
 #include "kernels/cpu/intrin.h"
 #include "support/file.h"
 #include "support/strbuf.h"
+#include "native_build.h"
 #include "test.h"
 
 static const char driver[] =
@@ -113,27 +114,9 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     sb_append(&src, table.data);
     sb_append(&src, split);
     sb_free(&table);
-    char path[256], exe[256], log[256], cmd[4096];
-    snprintf(path, sizeof path, "%s/%s.c", dir, name);
-    snprintf(exe, sizeof exe, "%s/%s", dir, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    mlcc_write_file_atomic(path, src.data, src.len);
+    int rc = test_build_and_run(dir, name, sb_cstr(&src), flags, out);
     sb_free(&src);
-    const char *cc = getenv("MLCC_CC") && *getenv("MLCC_CC") ? getenv("MLCC_CC") : "cc";
-    snprintf(cmd, sizeof cmd, "%s -std=gnu11 -O2 %s -o %s %s -lm > %s 2>&1 && %s >> %s 2>&1", cc, flags, exe, path, log, exe,
-             log);
-    int rc = system(cmd);
-    *out = mlcc_read_file(log, NULL);
     return rc;
-}
-
-static int host_has(const char *flag) {
-    char *info = mlcc_read_file("/proc/cpuinfo", NULL);
-    char word[64];
-    snprintf(word, sizeof word, " %s ", flag);
-    int has = info && strstr(info, word) != NULL;
-    free(info);
-    return has;
 }
 
 int main(void) {
@@ -152,14 +135,14 @@ int main(void) {
         {"native-asan", "-march=native -fsanitize=address,undefined -fno-sanitize-recover=all", NULL},
     };
     for (int v = 0; v < 4; v++) {
-        if (variants[v].needs && !host_has(variants[v].needs)) {
+        if (variants[v].needs && !test_host_has_cpu_flag(variants[v].needs)) {
             printf("note: %s variant not run (the host has no %s)\n", variants[v].name, variants[v].needs);
             continue;
         }
         char *out = NULL;
         int rc = build_and_run(dir, variants[v].name, variants[v].flags, &out);
         CHECK_MSG(rc == 0, "%s variant: %s", variants[v].name, out ? out : "(no output)");
-        if (v == 2 && host_has("avx512_vnni"))
+        if (v == 2 && test_host_has_cpu_flag("avx512_vnni"))
             CHECK_MSG(out && strstr(out, "avx512 1 vnni 1"), "native variant did not use AVX-512 VNNI: %s", out ? out : "");
         if (v == 1) CHECK_MSG(out && strstr(out, "avx512 0 vnni 0 avx2 1"), "avx2 variant did not use AVX2: %s", out ? out : "");
         if (out && rc == 0) printf("%s: %s", variants[v].name, out);
