@@ -43,7 +43,7 @@ static const char q_common[] =
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
     "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
-    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -249,7 +249,7 @@ static const char q_template[] =
         __m512i x;
         MLCC_QST st[4] = {0, 0, 0, 0};
         if ((c + 1) * 64 <= RB) {
-            if (prefetch) __builtin_prefetch(wb + prefetch);
+            if (prefetch) __builtin_prefetch(wb + prefetch, 0, MLCC_QPF_LOCALITY);
             x = _mm512_loadu_si512(wb);
         } else {
             uint8_t t[64] = {0};
@@ -441,7 +441,7 @@ static const char q_template[] =
             memcpy(t, wb, (size_t)(RB - b * BB));
             wb = t;
         } else if (prefetch && (b * BB) % 64 == 0) {
-            __builtin_prefetch(wb + prefetch);
+            __builtin_prefetch(wb + prefetch, 0, MLCC_QPF_LOCALITY);
         }
         __m512 s = _mm512_set1_ps((float)S[b]);
         if (MLCC_QBITS == 4) {
