@@ -77,12 +77,6 @@ char *convert_cache_dir(const char *source, const mlcc_quant_scheme *scheme) {
     return dir;
 }
 
-static void release_weights(mlcc_model *m) {
-    for (int i = 0; m->weights && i < m->params.n; i++) mlcc_ndarray_release(m->weights[i]);
-    free(m->weights);
-    m->weights = NULL;
-}
-
 /* Does loading `path` as m->quant convert weights (rather than read them as stored)? */
 static int converts(const mlcc_model *m, const char *path, int is_gguf) {
     return m->quant && m->quant->bits > 0 && !(is_gguf && model_gguf_native_scheme(path) == m->quant);
@@ -94,7 +88,7 @@ static int read_cached(mlcc_model *m, const char *dir) {
         return 0;
     }
     LOG_WARN("the cached conversion %s cannot be used (%s): converting again", dir, mlcc_last_error());
-    release_weights(m);
+    model_release_weights(m);
     return -1;
 }
 

@@ -279,11 +279,15 @@ int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const c
     return rc;
 }
 
+void model_release_weights(mlcc_model *m) {
+    for (int i = 0; m->weights && i < m->params.n; i++) mlcc_ndarray_release(m->weights[i]);
+    free(m->weights);
+    m->weights = NULL;
+}
+
 void mlcc_model_free(mlcc_model *m) {
     if (!m) return;
-    if (m->weights)
-        for (int i = 0; i < m->params.n; i++) mlcc_ndarray_release(m->weights[i]);
-    free(m->weights);
+    model_release_weights(m);
     model_param_list_free(&m->params);
     for (int f = 0; f < DEC_FN_COUNT; f++) model_fn_params_free(&m->fn_params[f]);
     if (m->vm) mlcc_vm_free(m->vm);

@@ -124,6 +124,8 @@ void model_gguf_tensor_name(const char *hf, char *out, size_t cap);
 
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
+/* Releases m->weights (any filled slots) and sets it to NULL. */
+void model_release_weights(mlcc_model *m);
 
 /* The scheme whose packing holds every matrix of a GGUF file exactly (all Q4_0: ggml_q4_0,
  * all Q8_0: ggml_q8_0, all F16: q0f16, all BF16: q0bf16, all F32: q0f32), or NULL (mixed
