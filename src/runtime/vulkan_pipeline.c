@@ -426,7 +426,7 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
     }
     mlcc_vk_barrier_after(d);
     count(&stats.dispatches);
-    rc = 0;
+    rc = mlcc_vk_dispatched(d);
 done:
     pthread_mutex_unlock(&d->lock);
     return rc;
