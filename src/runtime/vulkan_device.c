@@ -478,12 +478,17 @@ static size_t round_size(size_t n) {
     return n <= 256 ? 256 : (n + 255) / 256 * 256;
 }
 
-/* A cached block of at least n bytes and at most twice that, smallest first (lock held). */
+/* A cached block of at least n bytes and at most twice that, smallest first (lock held). Not
+ * one larger than the device's maxStorageBufferRange for a request within it: kernels bind whole
+ * buffers, so the block would make a tensor that fits a binding unusable (lavapipe's range is
+ * 128 MiB; a 1 GiB embedding must not land in a 2 GiB block on a device whose range is 2 GiB). */
 static mlcc_vk_block *take_cached(mlcc_vk_device *d, size_t n) {
     mlcc_vk_block *best = NULL;
+    size_t range = d->props.limits.maxStorageBufferRange;
     for (int i = 0; i < d->nblocks; i++) {
         mlcc_vk_block *b = d->blocks[i];
-        if (b->cached && b->size >= n && b->size <= 2 * n && (!best || b->size < best->size)) best = b;
+        if (b->cached && b->size >= n && b->size <= 2 * n && (b->size <= range || n > range) && (!best || b->size < best->size))
+            best = b;
     }
     return best;
 }

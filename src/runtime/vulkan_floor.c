@@ -1,6 +1,7 @@
 /* vulkan_floor.c - the two ceilings of a Vulkan device, measured in the run that compares with
  * them (`mlcc bench --device vulkan`, bench/), as cuda_floor.c does for CUDA: the copy rate of a
- * compute shader (16-byte loads and stores; bytes read plus bytes written, as decode streams
+ * compute shader (16-byte loads and stores, over a buffer of at most 1 GiB and the device's
+ * maxStorageBufferRange; bytes read plus bytes written, as decode streams
  * weights; vkCmdCopyBuffer is no floor: on the H100 it runs on a copy engine at ~840 GB/s while
  * kernels read at ~3000), and the rate of the float16-weight GEMM the prefill projections take
  * (mlcc_vulkan_linear_f16's tiled kernel). Host clocks around synchronized batches: each timed
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime/vulkan.h"
+#include "runtime/vulkan_internal.h"
 #include "support/error.h"
 
 static const char copy_source[] =
@@ -43,7 +44,10 @@ static int copy_kernel(int id, void *src, void *dst, uint32_t n16) {
 }
 
 double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps) {
-    if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30; /* within any maxStorageBufferRange; 20x the L2 of an H100 */
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return 0;
+    if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30; /* 20x the L2 of an H100 */
+    if (bytes > d->props.limits.maxStorageBufferRange) bytes = d->props.limits.maxStorageBufferRange; /* lavapipe: 128 MiB */
     bytes &= ~(size_t)15;
     MLCCNDArray *a = device_bytes(device_id, bytes), *b = device_bytes(device_id, bytes);
     double best = 0;
