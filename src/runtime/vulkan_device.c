@@ -230,6 +230,7 @@ static int create_device(mlcc_vk_device *d) {
     d->cmd = d->frames[0].cmd;
     const char *chunk = getenv("MLCC_VULKAN_CHUNK");
     d->chunk_limit = chunk && *chunk ? atoi(chunk) : MLCC_VK_CHUNK;
+    d->barrier_all = getenv_is("MLCC_VULKAN_BARRIERS", "all");
     if (d->chunk_limit < 0) d->chunk_limit = 0;
     const char *prof = getenv("MLCC_VULKAN_PROFILE");
     uint32_t nfam = 0;
@@ -245,6 +246,7 @@ static int create_device(mlcc_vk_device *d) {
         else if (d->fn.vkCreateQueryPool(d->dev, &qp, NULL, &d->queries) == VK_SUCCESS) d->profiling = 1;
         d->tick_ns = d->props.limits.timestampPeriod;
         d->chunk_limit = 0; /* the queries of a batch are read once it has run: one frame per batch */
+        d->barrier_all = 1; /* and dispatches one after the other, each timed alone */
     }
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
     LOG_INFO("Found device: vulkan:%d (%s, %s memory, float16 %s, subgroups of %u%s)", d->id, d->props.deviceName,
@@ -319,12 +321,39 @@ VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d) {
 }
 
 void mlcc_vk_barrier_after(mlcc_vk_device *d) {
+    d->npend_read = d->npend_write = 0;
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
     VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     d->fn.vkCmdPipelineBarrier(d->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+VkCommandBuffer mlcc_vk_begin_transfer(mlcc_vk_device *d) {
+    VkCommandBuffer cmd = mlcc_vk_begin(d);
+    if (d->npend_read || d->npend_write) mlcc_vk_barrier_after(d);
+    return cmd;
+}
+
+static int pending(const uint64_t *set, int n, uint64_t buffer) {
+    for (int i = 0; i < n; i++)
+        if (set[i] == buffer) return 1;
+    return 0;
+}
+
+void mlcc_vk_order_dispatch(mlcc_vk_device *d, const uint64_t *buffers, int nbuf, uint32_t readonly) {
+    int conflict = d->barrier_all || d->npend_read + nbuf > MLCC_VK_PENDING || d->npend_write + nbuf > MLCC_VK_PENDING;
+    for (int i = 0; i < nbuf && !conflict; i++) {
+        int writes = !(readonly >> i & 1);
+        conflict = pending(d->pend_write, d->npend_write, buffers[i]) ||
+                   (writes && pending(d->pend_read, d->npend_read, buffers[i]));
+    }
+    if (conflict) mlcc_vk_barrier_after(d);
+    for (int i = 0; i < nbuf; i++) {
+        if (readonly >> i & 1) d->pend_read[d->npend_read++] = buffers[i];
+        else d->pend_write[d->npend_write++] = buffers[i];
+    }
 }
 
 /* Ends and submits the open frame, signalling its fence; recording goes on in the next frame.
@@ -629,7 +658,7 @@ static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const v
     }
     memcpy((char *)d->arena_map + at, host, nbytes);
     VkBufferCopy region = {at, off, nbytes};
-    d->fn.vkCmdCopyBuffer(mlcc_vk_begin(d), d->arena, b->buffer, 1, &region);
+    d->fn.vkCmdCopyBuffer(mlcc_vk_begin_transfer(d), d->arena, b->buffer, 1, &region);
     mlcc_vk_barrier_after(d);
     d->arena_used = at + nbytes;
     return 1;
@@ -658,7 +687,7 @@ static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *ho
         return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
     }
     if (to_device) memcpy(map, host, nbytes);
-    VkCommandBuffer cmd = mlcc_vk_begin(d);
+    VkCommandBuffer cmd = mlcc_vk_begin_transfer(d);
     VkBufferCopy region = {to_device ? 0 : off, to_device ? off : 0, nbytes};
     d->fn.vkCmdCopyBuffer(cmd, to_device ? sbuf : b->buffer, to_device ? b->buffer : sbuf, 1, &region);
     mlcc_vk_barrier_after(d);
@@ -685,7 +714,7 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
     if ((src_vk && !sb) || (dst_vk && !db)) goto done;
     if (sb && db) {
         /* recorded in the batch, ordered with the kernels around it */
-        VkCommandBuffer cmd = mlcc_vk_begin(d);
+        VkCommandBuffer cmd = mlcc_vk_begin_transfer(d);
         VkBufferCopy region = {so, doff, nbytes};
         d->fn.vkCmdCopyBuffer(cmd, sb->buffer, db->buffer, 1, &region);
         mlcc_vk_barrier_after(d);
@@ -730,7 +759,7 @@ int mlcc_vulkan_memset(int device_id, void *ptr, int value, size_t nbytes) {
         mlcc_set_error("vulkan:%d: memset of %zu bytes at offset %zu: both must be multiples of 4", d->id, nbytes, off);
     } else if (b) {
         uint32_t word = (uint32_t)(unsigned char)value * 0x01010101u;
-        d->fn.vkCmdFillBuffer(mlcc_vk_begin(d), b->buffer, off, nbytes, word);
+        d->fn.vkCmdFillBuffer(mlcc_vk_begin_transfer(d), b->buffer, off, nbytes, word);
         mlcc_vk_barrier_after(d);
         rc = 0;
     }
