@@ -357,8 +357,9 @@ void mlcc_vk_order_dispatch(mlcc_vk_device *d, const uint64_t *buffers, int nbuf
 }
 
 /* Ends and submits the open frame, signalling its fence; recording goes on in the next frame.
- * A pipeline barrier orders everything earlier in submission order on the queue, so the
- * barrier after each command still orders it before the next frame's. Lock held. */
+ * A pipeline barrier orders everything earlier in submission order on the queue, so a barrier
+ * recorded in the next frame also orders the commands of this one before what follows it.
+ * Lock held. */
 static int submit_frame(mlcc_vk_device *d) {
     if (!d->recording) return 0;
     struct mlcc_vk_frame *f = &d->frames[d->frame];
