@@ -24,6 +24,7 @@
 
 #include "runtime/packed.h"
 #include "runtime/vulkan.h"
+#include "support/alloc.h"
 #include "support/error.h"
 
 enum { MAX_DEVICES = 8, GEMV_OUTS = 8, LANES = 32, TILE = 64 };
@@ -173,20 +174,20 @@ static const char gemm_source[] =
     "    }\n"
     "}\n";
 
-/* The GEMV for R rows: gemv_source behind "#define GEMV_R R" (after #version, before the
- * runtime's MLCC_SUBGROUP_ARITH line lands after the first line too). */
+/* The GEMV for R = 2^pick rows: gemv_source with "#define GEMV_R R" after its #version line
+ * (where the runtime also puts its MLCC_SUBGROUP_ARITH definition). */
 static const char *gemv_variant(int pick) {
     static char *text[5];
-    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&once);
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
     if (!text[pick]) {
         const char *eol = strchr(gemv_source, '\n') + 1;
         size_t head = (size_t)(eol - gemv_source), n = strlen(gemv_source) + 32;
-        char *s = malloc(n);
-        if (s) snprintf(s, n, "%.*s#define GEMV_R %d\n%s", (int)head, gemv_source, 1 << pick, eol);
+        char *s = mlcc_xmalloc(n);
+        snprintf(s, n, "%.*s#define GEMV_R %d\n%s", (int)head, gemv_source, 1 << pick, eol);
         text[pick] = s;
     }
-    pthread_mutex_unlock(&once);
+    pthread_mutex_unlock(&lock);
     return text[pick];
 }
 
