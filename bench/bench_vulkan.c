@@ -2,7 +2,8 @@
  * measured in the same run (a device-to-device copy of the same bytes), as bench_cuda.c does
  * for CUDA: the decode GEMV of a Llama-3-8B MLP (y[1, 14336] = x[1, 4096] @ W[14336, 4096]^T,
  * float32 weights, then float16 weights) under the default GPU rules (cross-thread reduction;
- * one thread per output), and the prefill GEMM (2048 rows, the tiled matmul rule).
+ * one thread per output), and the prefill GEMM (2048 rows, the tiled matmul rule); and
+ * mlcc.vulkan.linear_f16, what q0f16 models run (BENCH_LINEAR_ONLY=1: that alone).
  * With MLCC_VULKAN_PROFILE=1 the device's own timestamps are printed too.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_vulkan.c -Lbuild -lmlcc \
@@ -122,6 +123,45 @@ static void bench_prefill_gemm(void) {
     mlcc_jit_free(m);
 }
 
+/* mlcc.vulkan.linear_f16 (runtime/vulkan_linear.c), the kernel q0f16 models run: the GEMV at 1, 4
+ * and 16 rows (one pass over W), the LM head of Llama-3 (128256 x 4096) at 1 row, and the tiled
+ * GEMM at 512 and 2048 rows. */
+static void bench_linear_f16(double floor_bw) {
+    DLDevice gpu = {kDLVulkan, dev_id};
+    const int64_t outs[2] = {N, 128256};
+    const int64_t rows_of[6] = {1, 4, 16, 1, 512, 2048};
+    for (int c = 0; c < 6; c++) {
+        int64_t rows = rows_of[c], out = outs[c == 3];
+        MLCCNDArray *x = mlcc_ndarray_empty(2, (int64_t[]){rows, K}, MLCC_DTYPE_F32, gpu);
+        MLCCNDArray *w = mlcc_ndarray_empty(2, (int64_t[]){out, K}, MLCC_DTYPE_F16, gpu);
+        MLCCNDArray *y = mlcc_ndarray_empty(2, (int64_t[]){rows, out}, MLCC_DTYPE_F32, gpu);
+        if (!x || !w || !y) {
+            fprintf(stderr, "linear_f16: %s\n", mlcc_last_error());
+            return;
+        }
+        mlcc_vulkan_memset(dev_id, w->dl.data, 0x3c, mlcc_ndarray_nbytes(w)); /* 1.0009765625 */
+        mlcc_vulkan_memset(dev_id, x->dl.data, 0x3c, mlcc_ndarray_nbytes(x));
+        int reps = rows >= 512 ? 5 : REPS;
+        if (mlcc_vulkan_linear_f16(dev_id, x->dl.data, w->dl.data, y->dl.data, rows, out, K) != 0 || /* warm-up: compiles */
+            mlcc_vulkan_synchronize(dev_id) != 0) {
+            fprintf(stderr, "linear_f16 %lld x %lld: %s\n", (long long)rows, (long long)out, mlcc_last_error());
+            mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
+            continue;
+        }
+        double t0 = now();
+        for (int r = 0; r < reps; r++) mlcc_vulkan_linear_f16(dev_id, x->dl.data, w->dl.data, y->dl.data, rows, out, K);
+        mlcc_vulkan_synchronize(dev_id);
+        double t = (now() - t0) / reps, bytes = (double)mlcc_ndarray_nbytes(w);
+        if (rows <= 16)
+            printf("linear_f16 GEMV [%lld,%d] @ [%lld,%d]^T f16: %.3f ms, %.0f GB/s of weights = %.1f%% of the shader copy rate\n",
+                   (long long)rows, K, (long long)out, K, t * 1e3, bytes / t / 1e9, 100 * bytes / t / floor_bw);
+        else
+            printf("linear_f16 GEMM [%lld,%d] @ [%lld,%d]^T f16: %.3f ms, %.1f TFLOP/s\n", (long long)rows, K, (long long)out,
+                   K, t * 1e3, 2.0 * rows * K * out / t / 1e12);
+        mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
+    }
+}
+
 int main(int argc, char **argv) {
     dev_id = argc > 1 ? atoi(argv[1]) : 0;
     if (!mlcc_vulkan_available()) {
@@ -148,6 +188,15 @@ int main(int argc, char **argv) {
     double copy = (now() - t0) / REPS, floor_bw = 2 * bytes / copy;
     printf("device copy of %.0f MB: %.3f ms, %.0f GB/s (read + write)\n", bytes / 1e6, copy * 1e3, floor_bw / 1e9);
     mlcc_ndarray_release(a), mlcc_ndarray_release(b);
+    double shader_bw = mlcc_vulkan_copy_bandwidth(dev_id, (size_t)1 << 30, 5);
+    printf("shader copy of 1024 MiB (mlcc_vulkan_copy_bandwidth, the floor of mlcc bench): %.0f GB/s (read + write)\n",
+           shader_bw / 1e9);
+    if (shader_bw > floor_bw) floor_bw = shader_bw;
+    bench_linear_f16(floor_bw);
+    if (getenv("BENCH_LINEAR_ONLY")) {
+        if (getenv("MLCC_VULKAN_PROFILE")) mlcc_vulkan_profile_report(stdout);
+        return 0;
+    }
     bench_gemv(DT_F32, floor_bw);
     bench_gemv(DT_F16, floor_bw);
     bench_prefill_gemm();

@@ -1,7 +1,7 @@
 /* cmd_bench.c - `mlcc bench`: the numbers users compare (issue 10), with the physical floors
  * measured in the same run (DESIGN.md §8).
  *   mlcc bench MODEL | --random-weights CONFIG.json [--prompt-len 512] [--gen-len 128]
- *              [--batch 1,16,64] [--threads N] [--device cpu|cuda[:N]] [--quantization q0f16]
+ *              [--batch 1,16,64] [--threads N] [--device cpu|cuda[:N]|vulkan[:N]] [--quantization q0f16]
  *              [--repeat 3] [--seed S] [--json]
  *   mlcc bench serve --url URL ...   (a load generator: bench_serve.c)
  * The model runs through the engine exactly as `mlcc chat` runs it (engine/bench.h says what is
@@ -31,6 +31,7 @@
 #include "models/runner.h"
 #include "models/synthetic_vocab.h"
 #include "runtime/cuda.h"
+#include "runtime/vulkan.h"
 #include "support/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -50,7 +51,7 @@ typedef struct bench_args {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
-               "                  [--device cpu|cuda[:N]] [--quantization Q] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
+               "                  [--device cpu|cuda[:N]|vulkan[:N]] [--quantization Q] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
                "                  [--prefill-also N]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
@@ -123,9 +124,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             if (!strncmp(dev, "cuda", 4)) {
                 a->device = dev; /* cuda:N is checked when the model opens */
                 if (!mlcc_cuda_available()) rc = mlcc_set_error("--device %s: %s", dev, mlcc_cuda_status());
-            }
-            else if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
-                rc = mlcc_set_error("--device '%s': cpu, auto, cuda or cuda:N", dev);
+            } else if (!strncmp(dev, "vulkan", 6)) {
+                a->device = dev; /* vulkan:N is checked when the model opens */
+                if (!mlcc_vulkan_available()) rc = mlcc_set_error("--device %s: %s", dev, mlcc_vulkan_status());
+            } else if (strcmp(dev, "cpu") && strcmp(dev, "auto"))
+                rc = mlcc_set_error("--device '%s': cpu, auto, cuda, cuda:N, vulkan or vulkan:N", dev);
         } else if (!strcmp(s, "--quantization") && has) {
             a->quantization = argv[++i];
         } else if (s[0] == '-' || a->model) rc = mlcc_set_error("unknown or incomplete option '%s'", s);
@@ -365,6 +368,15 @@ static void progress_line(const char *line) {
 
 /* A small --floor-mb (tests) also shrinks the GEMM; the figures are then only smoke. */
 static void measure_floors(const bench_args *a, floors *f) {
+    if (a->device && !strncmp(a->device, "vulkan", 6)) { /* a shader's copy rate and the GEMM the prefill uses */
+        int id = a->device[6] == ':' ? atoi(a->device + 7) : 0;
+        double bw = mlcc_vulkan_copy_bandwidth(id, (size_t)a->floor_mb << 21, 5);
+        if (bw > f->bandwidth) f->bandwidth = bw;
+        double g = mlcc_vulkan_gemm_f16_rate(id, a->floor_mb >= 64 ? 4096 : 256, 3);
+        if (g > f->gemm) f->gemm = g;
+        f->gemm_impl = "mlcc.vulkan.linear_f16 tiled GEMM, float32 SIMT";
+        return;
+    }
     if (a->device) { /* the GPU's: its copy rate and the f16 tensor-core GEMM the prefill uses */
         int id = a->device[4] == ':' ? atoi(a->device + 5) : 0;
         double bw = mlcc_cuda_copy_bandwidth(id, (size_t)a->floor_mb << 21, 5);
@@ -378,6 +390,18 @@ static void measure_floors(const bench_args *a, floors *f) {
     if (bw > f->bandwidth) f->bandwidth = bw;
     double g = mlcc_bench_gemm_rate(a->floor_mb >= 64 ? 1024 : 256, 3, &f->gemm_impl);
     if (g > f->gemm) f->gemm = g;
+}
+
+/* A GPU compiles a kernel at its first launch (Vulkan: glslang and the pipeline; CUDA: NVRTC for
+ * the library's own kernels), and the measured runs' warm-up is one prefill, no decode step: so
+ * a short run of every batch size first, its figures dropped. */
+static int warm_up_gpu(const bench_args *a, mlcc_engine *e, const mlcc_bench_options *o) {
+    if (!a->device) return 0;
+    progress_line("warm-up on the GPU: every batch size for a few steps (not measured)");
+    mlcc_bench_options w = *o;
+    mlcc_bench_result r;
+    w.prompt_len = o->prompt_len < 16 ? o->prompt_len : 16, w.gen_len = 3, w.repeat = 1;
+    return mlcc_bench_run(e, &w, &r, NULL);
 }
 
 /* temporary: the random-weight folder, removed once loaded (so an interrupted run leaves
@@ -424,7 +448,8 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         o->prompt_len = a->prompt_len, o->gen_len = a->gen_len, o->repeat = a->repeat, o->seed = a->seed ^ 0x5eed;
         o->vocab = (int)m->cfg.vocab;
         mlcc_bench_result r;
-        rc = mlcc_bench_run(e, o, &r, progress_line);
+        rc = warm_up_gpu(a, e, o);
+        if (rc == 0) rc = mlcc_bench_run(e, o, &r, progress_line);
         if (rc == 0 && a->prefill_also > 0) { /* the model loads once for both prompt lengths */
             mlcc_bench_options po = *o;
             mlcc_bench_result pr;

@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ir/module.h"
 #include "ir/tir.h"
@@ -111,6 +113,40 @@ static float *param_values(const random_model *r, const model_param *p, uint64_t
 
 /* ---- Hugging Face folder ---- */
 
+/* The tensors' values in the file's type, made by several threads (a tensor's values depend on
+ * the seed and its name only, so the file is the same): writing the 16 GB of a Llama-3-8B shape
+ * on the GPU machine took minutes of device time on one core. */
+typedef struct fill_job {
+    const random_model *r;
+    uint64_t seed;
+    mlcc_st_dtype dt;
+    void **data;
+    int n, next;
+    pthread_mutex_t lock;
+} fill_job;
+
+static void *fill_tensors(void *arg) {
+    fill_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int i = j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->n) return NULL;
+        const model_param *p = &j->r->params.items[i];
+        float *x = param_values(j->r, p, j->seed);
+        int64_t count = param_count(p);
+        if (j->dt == ST_F32) {
+            j->data[i] = x;
+            continue;
+        }
+        uint16_t *h = mlcc_xmalloc(sizeof(uint16_t) * (size_t)count);
+        if (j->dt == ST_F16) mlcc_f32_to_f16_n(h, x, (size_t)count);
+        else mlcc_f32_to_bf16_n(h, x, (size_t)count);
+        free(x);
+        j->data[i] = h;
+    }
+}
+
 static int write_folder(random_model *r, const mlcc_random_model_spec *s, const char *q) {
     mlcc_st_dtype dt;
     if (!strcmp(q, "f32")) dt = ST_F32;
@@ -121,18 +157,16 @@ static int write_folder(random_model *r, const mlcc_random_model_spec *s, const 
     int n = r->params.n, rc = 0;
     mlcc_st_write_tensor *t = mlcc_xcalloc((size_t)n, sizeof *t);
     void **data = mlcc_xcalloc((size_t)n, sizeof *data);
+    fill_job job = {r, s->seed, dt, data, n, 0, PTHREAD_MUTEX_INITIALIZER};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus, started = 0;
+    if (nthreads > n) nthreads = n;
+    pthread_t threads[16];
+    for (int i = 1; i < nthreads; i++) started += pthread_create(&threads[started], NULL, fill_tensors, &job) == 0;
+    fill_tensors(&job);
+    for (int i = 0; i < started; i++) pthread_join(threads[i], NULL);
     for (int i = 0; i < n; i++) {
         const model_param *p = &r->params.items[i];
-        float *x = param_values(r, p, s->seed);
-        int64_t count = param_count(p);
-        if (dt == ST_F32) data[i] = x;
-        else {
-            uint16_t *h = mlcc_xmalloc(sizeof(uint16_t) * (size_t)count);
-            if (dt == ST_F16) mlcc_f32_to_f16_n(h, x, (size_t)count);
-            else mlcc_f32_to_bf16_n(h, x, (size_t)count);
-            free(x);
-            data[i] = h;
-        }
         t[i] = (mlcc_st_write_tensor){p->name, dt, p->ndim, p->shape, data[i]};
     }
     char *path = mlcc_path_join(s->out, "model.safetensors");

@@ -104,6 +104,19 @@ void mlcc_vulkan_profile_report(FILE *out);
 /* Forgets what was timed so far (a benchmark times its decode steps alone). */
 void mlcc_vulkan_profile_reset(void);
 
+/* ---- float16-weight projections (vulkan_linear.c) ----
+ * y[rows, out] = x[rows, in] @ w[out, in]^T, float32 x and y, float16 w, all device pointers of
+ * vulkan:N; recorded in the batch. The packed function mlcc.vulkan.linear_f16 calls it. */
+int mlcc_vulkan_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
+                           int64_t in);
+
+/* ---- the device's ceilings (vulkan_floor.c), for `mlcc bench --device vulkan` ----
+ * The copy rate of a compute shader over a buffer of `bytes` (at most 1 GiB), counting bytes read
+ * plus written (as mlcc_cuda_copy_bandwidth), best of reps; the FLOP/s of
+ * mlcc_vulkan_linear_f16 on n x n x n. 0 when they cannot be measured. */
+double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps);
+double mlcc_vulkan_gemm_f16_rate(int device_id, int n, int reps);
+
 /* ---- between the two files ---- */
 typedef struct mlcc_vk_device mlcc_vk_device;
 /* The device (created on first use), or NULL + error. */

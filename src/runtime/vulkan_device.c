@@ -214,16 +214,24 @@ static int create_device(mlcc_vk_device *d) {
                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                   .queueFamilyIndex = d->queue_family};
     if ((r = d->fn.vkCreateCommandPool(d->dev, &pi, NULL, &d->pool)) != VK_SUCCESS) return mlcc_vk_fail("vkCreateCommandPool", r);
-    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
-    if ((r = d->fn.vkAllocateCommandBuffers(d->dev, &ai, &d->cmd)) != VK_SUCCESS) return mlcc_vk_fail("vkAllocateCommandBuffers", r);
-    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((r = d->fn.vkCreateFence(d->dev, &fi, NULL, &d->fence)) != VK_SUCCESS) return mlcc_vk_fail("vkCreateFence", r);
-    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MLCC_VK_SETS_PER_BATCH * 8};
-    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                      .maxSets = MLCC_VK_SETS_PER_BATCH, .poolSizeCount = 1, .pPoolSizes = &size};
-    if ((r = d->fn.vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->descriptors)) != VK_SUCCESS)
-        return mlcc_vk_fail("vkCreateDescriptorPool", r);
+    for (int i = 0; i < MLCC_VK_FRAMES; i++) {
+        struct mlcc_vk_frame *f = &d->frames[i];
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
+                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+        if ((r = d->fn.vkAllocateCommandBuffers(d->dev, &ai, &f->cmd)) != VK_SUCCESS) return mlcc_vk_fail("vkAllocateCommandBuffers", r);
+        VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        if ((r = d->fn.vkCreateFence(d->dev, &fi, NULL, &f->fence)) != VK_SUCCESS) return mlcc_vk_fail("vkCreateFence", r);
+        VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MLCC_VK_SETS_PER_BATCH * 8};
+        VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                          .maxSets = MLCC_VK_SETS_PER_BATCH, .poolSizeCount = 1, .pPoolSizes = &size};
+        if ((r = d->fn.vkCreateDescriptorPool(d->dev, &dpi, NULL, &f->descriptors)) != VK_SUCCESS)
+            return mlcc_vk_fail("vkCreateDescriptorPool", r);
+    }
+    d->cmd = d->frames[0].cmd;
+    const char *chunk = getenv("MLCC_VULKAN_CHUNK");
+    d->chunk_limit = chunk && *chunk ? atoi(chunk) : MLCC_VK_CHUNK;
+    d->barrier_all = getenv_is("MLCC_VULKAN_BARRIERS", "all");
+    if (d->chunk_limit < 0) d->chunk_limit = 0;
     const char *prof = getenv("MLCC_VULKAN_PROFILE");
     uint32_t nfam = 0;
     global.vkGetPhysicalDeviceQueueFamilyProperties(d->phys, &nfam, NULL);
@@ -237,6 +245,8 @@ static int create_device(mlcc_vk_device *d) {
         if (!timestamps) LOG_WARN("vulkan:%d: MLCC_VULKAN_PROFILE: the compute queue has no timestamps", d->id);
         else if (d->fn.vkCreateQueryPool(d->dev, &qp, NULL, &d->queries) == VK_SUCCESS) d->profiling = 1;
         d->tick_ns = d->props.limits.timestampPeriod;
+        d->chunk_limit = 0; /* the queries of a batch are read once it has run: one frame per batch */
+        d->barrier_all = 1; /* and dispatches one after the other, each timed alone */
     }
     d->next_va = (uint64_t)1 << 44; /* far from any host address a bug might confuse it with */
     LOG_INFO("Found device: vulkan:%d (%s, %s memory, float16 %s, subgroups of %u%s)", d->id, d->props.deviceName,
@@ -282,18 +292,36 @@ int mlcc_vulkan_shuffle_size(int device_id) {
 
 /* ---- the batch ---- */
 
+/* Waits for a submitted frame and makes it reusable (lock held). */
+static VkResult retire_frame(mlcc_vk_device *d, struct mlcc_vk_frame *f) {
+    if (!f->in_flight) return VK_SUCCESS;
+    VkResult r = d->fn.vkWaitForFences(d->dev, 1, &f->fence, VK_TRUE, UINT64_MAX);
+    d->fn.vkResetFences(d->dev, 1, &f->fence);
+    f->in_flight = 0;
+    return r;
+}
+
 VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d) {
     if (!d->recording) {
+        struct mlcc_vk_frame *f = &d->frames[d->frame];
+        VkResult r = retire_frame(d, f);
+        if (r != VK_SUCCESS) LOG_WARN("vulkan:%d: waiting for a batch: VkResult %d", d->id, (int)r);
+        d->fn.vkResetCommandBuffer(f->cmd, 0);
+        d->fn.vkResetDescriptorPool(d->dev, f->descriptors, 0);
+        d->sets_used = 0;
+        d->cmd = f->cmd;
         VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
         d->fn.vkBeginCommandBuffer(d->cmd, &bi);
         d->recording = 1;
+        d->chunk = 0;
         if (d->profiling) d->fn.vkCmdResetQueryPool(d->cmd, d->queries, 0, 2 * MLCC_VK_SETS_PER_BATCH);
     }
     return d->cmd;
 }
 
 void mlcc_vk_barrier_after(mlcc_vk_device *d) {
+    d->npend_read = d->npend_write = 0;
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
@@ -302,15 +330,69 @@ void mlcc_vk_barrier_after(mlcc_vk_device *d) {
     d->fn.vkCmdPipelineBarrier(d->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-int mlcc_vk_flush_locked(mlcc_vk_device *d) {
+VkCommandBuffer mlcc_vk_begin_transfer(mlcc_vk_device *d) {
+    VkCommandBuffer cmd = mlcc_vk_begin(d);
+    if (d->npend_read || d->npend_write) mlcc_vk_barrier_after(d);
+    return cmd;
+}
+
+static int pending(const uint64_t *set, int n, uint64_t buffer) {
+    for (int i = 0; i < n; i++)
+        if (set[i] == buffer) return 1;
+    return 0;
+}
+
+void mlcc_vk_order_dispatch(mlcc_vk_device *d, const uint64_t *buffers, int nbuf, uint32_t readonly) {
+    int conflict = d->barrier_all || d->npend_read + nbuf > MLCC_VK_PENDING || d->npend_write + nbuf > MLCC_VK_PENDING;
+    for (int i = 0; i < nbuf && !conflict; i++) {
+        int writes = !(readonly >> i & 1);
+        conflict = pending(d->pend_write, d->npend_write, buffers[i]) ||
+                   (writes && pending(d->pend_read, d->npend_read, buffers[i]));
+    }
+    if (conflict) mlcc_vk_barrier_after(d);
+    for (int i = 0; i < nbuf; i++) {
+        if (readonly >> i & 1) d->pend_read[d->npend_read++] = buffers[i];
+        else d->pend_write[d->npend_write++] = buffers[i];
+    }
+}
+
+/* Ends and submits the open frame, signalling its fence; recording goes on in the next frame.
+ * A pipeline barrier orders everything earlier in submission order on the queue, so a barrier
+ * recorded in the next frame also orders the commands of this one before what follows it.
+ * Lock held. */
+static int submit_frame(mlcc_vk_device *d) {
     if (!d->recording) return 0;
+    struct mlcc_vk_frame *f = &d->frames[d->frame];
     d->recording = 0;
-    VkResult r = d->fn.vkEndCommandBuffer(d->cmd);
+    VkResult r = d->fn.vkEndCommandBuffer(f->cmd);
     if (r != VK_SUCCESS) return mlcc_vk_fail("vkEndCommandBuffer", r);
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &d->cmd};
-    r = d->fn.vkQueueSubmit(d->queue, 1, &si, d->fence);
-    if (r == VK_SUCCESS) r = d->fn.vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, UINT64_MAX);
-    d->fn.vkResetFences(d->dev, 1, &d->fence);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &f->cmd};
+    r = d->fn.vkQueueSubmit(d->queue, 1, &si, f->fence);
+    if (r != VK_SUCCESS) return mlcc_vk_fail("vkQueueSubmit", r);
+    f->in_flight = 1;
+    d->frame = (d->frame + 1) % MLCC_VK_FRAMES;
+    mlcc_vk_count_submit();
+    return 0;
+}
+
+/* On in a fresh frame: the open one is submitted (and, when profiling, waited for: its
+ * timestamps are read before the next frame resets the queries). */
+static int next_frame(mlcc_vk_device *d) {
+    return d->profiling ? mlcc_vk_flush_locked(d) : submit_frame(d);
+}
+
+int mlcc_vk_dispatched(mlcc_vk_device *d) {
+    if (d->chunk_limit > 0 && ++d->chunk >= d->chunk_limit) return submit_frame(d);
+    return 0;
+}
+
+int mlcc_vk_flush_locked(mlcc_vk_device *d) {
+    int rc = submit_frame(d);
+    VkResult r = VK_SUCCESS;
+    for (int i = 0; i < MLCC_VK_FRAMES; i++) { /* oldest first */
+        VkResult ri = retire_frame(d, &d->frames[(d->frame + i) % MLCC_VK_FRAMES]);
+        if (r == VK_SUCCESS) r = ri;
+    }
     if (r == VK_SUCCESS && d->ntimed > 0) {
         uint64_t ticks[2 * MLCC_VK_SETS_PER_BATCH];
         if (d->fn.vkGetQueryPoolResults(d->dev, d->queries, 0, (uint32_t)(2 * d->ntimed), sizeof ticks, ticks, 8,
@@ -318,23 +400,27 @@ int mlcc_vk_flush_locked(mlcc_vk_device *d) {
             for (int i = 0; i < d->ntimed; i++) mlcc_vk_profile_add(d->timed[i], (double)(ticks[2 * i + 1] - ticks[2 * i]) * d->tick_ns);
     }
     d->ntimed = 0;
-    d->fn.vkResetCommandBuffer(d->cmd, 0);
-    d->fn.vkResetDescriptorPool(d->dev, d->descriptors, 0);
-    d->sets_used = 0;
     d->arena_used = 0; /* the batch's uploads have been copied */
-    mlcc_vk_count_submit();
-    return r == VK_SUCCESS ? 0 : mlcc_vk_fail("vkQueueSubmit/vkWaitForFences", r);
+    if (rc) return rc;
+    return r == VK_SUCCESS ? 0 : mlcc_vk_fail("vkWaitForFences", r);
 }
 
 VkDescriptorSet mlcc_vk_descriptor_set(mlcc_vk_device *d, VkDescriptorSetLayout layout) {
-    if (d->sets_used >= MLCC_VK_SETS_PER_BATCH && mlcc_vk_flush_locked(d) != 0) return VK_NULL_HANDLE;
+    mlcc_vk_begin(d);
+    if (d->sets_used >= MLCC_VK_SETS_PER_BATCH) { /* the frame's pool is used up: on in the next frame */
+        if (next_frame(d) != 0) return VK_NULL_HANDLE;
+        mlcc_vk_begin(d);
+    }
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                      .descriptorPool = d->descriptors, .descriptorSetCount = 1, .pSetLayouts = &layout};
+                                      .descriptorPool = d->frames[d->frame].descriptors, .descriptorSetCount = 1,
+                                      .pSetLayouts = &layout};
     VkDescriptorSet set = VK_NULL_HANDLE;
     VkResult r = d->fn.vkAllocateDescriptorSets(d->dev, &ai, &set);
     if (r != VK_SUCCESS) {
-        /* the pool ran out of descriptors: submit what is recorded and start again */
-        if (mlcc_vk_flush_locked(d) != 0) return VK_NULL_HANDLE;
+        /* the pool ran out of descriptors: submit what is recorded and go on in the next frame */
+        if (next_frame(d) != 0) return VK_NULL_HANDLE;
+        mlcc_vk_begin(d);
+        ai.descriptorPool = d->frames[d->frame].descriptors;
         if ((r = d->fn.vkAllocateDescriptorSets(d->dev, &ai, &set)) != VK_SUCCESS) {
             mlcc_vk_fail("vkAllocateDescriptorSets", r);
             return VK_NULL_HANDLE;
@@ -422,12 +508,17 @@ static size_t round_size(size_t n) {
     return n <= 256 ? 256 : (n + 255) / 256 * 256;
 }
 
-/* A cached block of at least n bytes and at most twice that, smallest first (lock held). */
+/* A cached block of at least n bytes and at most twice that, smallest first (lock held). Not
+ * one larger than the device's maxStorageBufferRange for a request within it: kernels bind whole
+ * buffers, so the block would make a tensor that fits a binding unusable (lavapipe's range is
+ * 128 MiB; a 1 GiB embedding must not land in a 2 GiB block on a device whose range is 2 GiB). */
 static mlcc_vk_block *take_cached(mlcc_vk_device *d, size_t n) {
     mlcc_vk_block *best = NULL;
+    size_t range = d->props.limits.maxStorageBufferRange;
     for (int i = 0; i < d->nblocks; i++) {
         mlcc_vk_block *b = d->blocks[i];
-        if (b->cached && b->size >= n && b->size <= 2 * n && (!best || b->size < best->size)) best = b;
+        if (b->cached && b->size >= n && b->size <= 2 * n && (b->size <= range || n > range) && (!best || b->size < best->size))
+            best = b;
     }
     return best;
 }
@@ -568,7 +659,7 @@ static int arena_upload(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, const v
     }
     memcpy((char *)d->arena_map + at, host, nbytes);
     VkBufferCopy region = {at, off, nbytes};
-    d->fn.vkCmdCopyBuffer(mlcc_vk_begin(d), d->arena, b->buffer, 1, &region);
+    d->fn.vkCmdCopyBuffer(mlcc_vk_begin_transfer(d), d->arena, b->buffer, 1, &region);
     mlcc_vk_barrier_after(d);
     d->arena_used = at + nbytes;
     return 1;
@@ -597,7 +688,7 @@ static int staged_copy(mlcc_vk_device *d, mlcc_vk_block *b, size_t off, void *ho
         return mlcc_set_error("vulkan:%d: cannot map a staging buffer", d->id);
     }
     if (to_device) memcpy(map, host, nbytes);
-    VkCommandBuffer cmd = mlcc_vk_begin(d);
+    VkCommandBuffer cmd = mlcc_vk_begin_transfer(d);
     VkBufferCopy region = {to_device ? 0 : off, to_device ? off : 0, nbytes};
     d->fn.vkCmdCopyBuffer(cmd, to_device ? sbuf : b->buffer, to_device ? b->buffer : sbuf, 1, &region);
     mlcc_vk_barrier_after(d);
@@ -624,7 +715,7 @@ static int vk_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_de
     if ((src_vk && !sb) || (dst_vk && !db)) goto done;
     if (sb && db) {
         /* recorded in the batch, ordered with the kernels around it */
-        VkCommandBuffer cmd = mlcc_vk_begin(d);
+        VkCommandBuffer cmd = mlcc_vk_begin_transfer(d);
         VkBufferCopy region = {so, doff, nbytes};
         d->fn.vkCmdCopyBuffer(cmd, sb->buffer, db->buffer, 1, &region);
         mlcc_vk_barrier_after(d);
@@ -669,7 +760,7 @@ int mlcc_vulkan_memset(int device_id, void *ptr, int value, size_t nbytes) {
         mlcc_set_error("vulkan:%d: memset of %zu bytes at offset %zu: both must be multiples of 4", d->id, nbytes, off);
     } else if (b) {
         uint32_t word = (uint32_t)(unsigned char)value * 0x01010101u;
-        d->fn.vkCmdFillBuffer(mlcc_vk_begin(d), b->buffer, off, nbytes, word);
+        d->fn.vkCmdFillBuffer(mlcc_vk_begin_transfer(d), b->buffer, off, nbytes, word);
         mlcc_vk_barrier_after(d);
         rc = 0;
     }

@@ -42,6 +42,8 @@ typedef struct mlcc_vk_api {
 
 /* One allocation: a buffer with its own memory, at [va, va + size) of the private address
  * space. */
+enum { MLCC_VK_FRAMES = 4, MLCC_VK_CHUNK = 48, MLCC_VK_PENDING = 64 };
+
 typedef struct mlcc_vk_block {
     uint64_t va;
     size_t size;
@@ -68,10 +70,25 @@ struct mlcc_vk_device {
     mlcc_vk_api fn;        /* instance + device functions */
     pthread_mutex_t lock;  /* one thread records at a time */
     VkCommandPool pool;
-    VkCommandBuffer cmd;
-    VkFence fence;
+    /* the batch is recorded into frames[frame]; every MLCC_VULKAN_CHUNK dispatches (default
+     * MLCC_VK_CHUNK) a frame is submitted without waiting and recording goes on in the next, so
+     * the device runs while the host records; a frame is reused once its fence has signalled */
+    struct mlcc_vk_frame {
+        VkCommandBuffer cmd;
+        VkFence fence;
+        VkDescriptorPool descriptors;
+        int in_flight;
+    } frames[MLCC_VK_FRAMES];
+    int frame;
+    int chunk, chunk_limit; /* dispatches in the open frame; 0: one frame per batch */
+    VkCommandBuffer cmd;   /* = frames[frame].cmd */
+    /* the buffers that dispatches since the last barrier read and wrote: a dispatch gets a
+     * barrier before it only when it writes one of them or reads one written (independent
+     * kernels such as the q, k and v projections then overlap); MLCC_VULKAN_BARRIERS=all (and
+     * profiling) puts one after every command */
+    uint64_t pend_read[MLCC_VK_PENDING], pend_write[MLCC_VK_PENDING];
+    int npend_read, npend_write, barrier_all;
     int recording;         /* cmd is open with work in it */
-    VkDescriptorPool descriptors;
     int sets_used;
     /* MLCC_VULKAN_PROFILE=1: a timestamp before and after each dispatch of the batch */
     int profiling;
@@ -97,13 +114,21 @@ struct mlcc_vk_device {
 
 enum { MLCC_VK_SETS_PER_BATCH = 1024, MLCC_VK_MAX_BINDINGS = 32, MLCC_VK_UPLOAD_ARENA = 8 << 20 };
 
-/* For vulkan_pipeline.c, device lock held: the open command buffer (begun if needed), the
- * barrier after a command, and a descriptor set (the batch is submitted when they run out). */
+/* For vulkan_pipeline.c, device lock held: the open command buffer (begun if needed), a
+ * barrier (after a command; it clears the pending sets), and a descriptor set (the batch is submitted when they run out). */
 VkCommandBuffer mlcc_vk_begin(mlcc_vk_device *d);
 void mlcc_vk_barrier_after(mlcc_vk_device *d);
 VkDescriptorSet mlcc_vk_descriptor_set(mlcc_vk_device *d, VkDescriptorSetLayout layout);
-/* Submits the batch and waits (lock held). */
+/* Submits the batch and waits for all of it (lock held). */
 int mlcc_vk_flush_locked(mlcc_vk_device *d);
+/* A copy or fill: the open command buffer, with a barrier first when dispatches are pending. */
+VkCommandBuffer mlcc_vk_begin_transfer(mlcc_vk_device *d);
+/* Before a dispatch binding these buffers (VkBuffer as uint64; bit i of readonly: binding i is
+ * only read): a barrier when it depends on a pending dispatch; notes its buffers. */
+void mlcc_vk_order_dispatch(mlcc_vk_device *d, const uint64_t *buffers, int nbuf, uint32_t readonly);
+/* After a dispatch is recorded: submits the open frame without waiting when it holds a chunk
+ * of dispatches (lock held). */
+int mlcc_vk_dispatched(mlcc_vk_device *d);
 int mlcc_vk_fail(const char *what, VkResult r);
 const mlcc_vk_api *mlcc_vk_global_api(void);
 /* Adds a dispatch's duration to its kernel's profile (vulkan_pipeline.c). */

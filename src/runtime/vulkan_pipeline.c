@@ -234,6 +234,7 @@ typedef struct vk_kernel {
     VkPipelineLayout layout;
     pipeline_variant *variants;
     int nvariants;
+    uint32_t readonly; /* bit i: binding i is declared readonly */
     long calls;       /* timed dispatches (MLCC_VULKAN_PROFILE=1) */
     double total_ns;
     struct vk_kernel *next;
@@ -242,6 +243,21 @@ typedef struct vk_kernel {
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Every kernel made (they live as long as the process, like the libraries' slots). */
 static vk_kernel *all_kernels;
+
+/* Bit i set when the GLSL declares binding i readonly ("binding = i) ... readonly ... buffer",
+ * as codegen_vulkan and the runtime's kernels write them); unknown ones count as written. */
+static uint32_t readonly_bindings(const char *glsl, int nbuf) {
+    uint32_t mask = 0;
+    for (int i = 0; i < nbuf; i++) {
+        char pat[32];
+        snprintf(pat, sizeof pat, "binding = %d)", i);
+        const char *p = strstr(glsl, pat), *q = p ? strstr(p, "buffer") : NULL;
+        if (!q) continue;
+        const char *ro = strstr(p, "readonly");
+        if (ro && ro < q) mask |= 1u << i;
+    }
+    return mask;
+}
 
 /* Device lock held. */
 static vk_kernel *kernel_create(mlcc_vk_device *d, const char *glsl, const char *name, int nbuf, uint32_t push_bytes) {
@@ -272,6 +288,7 @@ static vk_kernel *kernel_create(mlcc_vk_device *d, const char *glsl, const char 
     k->name = mlcc_xstrdup(name);
     k->nbuf = nbuf;
     k->push_bytes = push_bytes;
+    k->readonly = readonly_bindings(glsl, nbuf);
     VkShaderModuleCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = nbytes, .pCode = spirv};
     VkResult r = d->fn.vkCreateShaderModule(d->dev, &si, NULL, &k->module);
     free(spirv);
@@ -384,6 +401,7 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
     /* element offsets and the x grid in the head of the push block */
     uint32_t *head = push;
     VkDescriptorBufferInfo infos[MLCC_VK_MAX_BINDINGS];
+    uint64_t handles[MLCC_VK_MAX_BINDINGS];
     VkWriteDescriptorSet writes[MLCC_VK_MAX_BINDINGS];
     for (int i = 0; i < nbuf; i++) {
         uint64_t buf = 0;
@@ -403,6 +421,7 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
             goto done;
         }
         head[i] = (uint32_t)(off / elem_bytes[i]);
+        handles[i] = buf;
         infos[i] = (VkDescriptorBufferInfo){(VkBuffer)(uintptr_t)buf, 0, VK_WHOLE_SIZE};
     }
     head[nbuf] = grid[0];
@@ -414,6 +433,7 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
                                            .pBufferInfo = &infos[i]};
     d->fn.vkUpdateDescriptorSets(d->dev, (uint32_t)nbuf, writes, 0, NULL);
     VkCommandBuffer cmd = mlcc_vk_begin(d);
+    mlcc_vk_order_dispatch(d, handles, nbuf, k->readonly);
     d->fn.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p);
     d->fn.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
     d->fn.vkCmdPushConstants(cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
@@ -424,9 +444,8 @@ static int vk_launch(void **slot, int device_id, const char *glsl, const char *n
         d->fn.vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, d->queries, (uint32_t)(2 * d->ntimed + 1));
         d->timed[d->ntimed++] = k;
     }
-    mlcc_vk_barrier_after(d);
     count(&stats.dispatches);
-    rc = 0;
+    rc = mlcc_vk_dispatched(d);
 done:
     pthread_mutex_unlock(&d->lock);
     return rc;

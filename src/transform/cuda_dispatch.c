@@ -7,7 +7,8 @@
  * magnitude across it: a few rows stream the weight once (a GEMV at the copy rate), many rows
  * are tensor-core work (cuBLASLt). The runtime side (runtime/cuda_linear.c) chooses per call,
  * once the rows are known. The dequantize binding is left for dead-code elimination. Float32
- * and 4/8-bit weights keep the generated kernels (the TIR rules are the fallback). */
+ * and 4/8-bit weights keep the generated kernels (the TIR rules are the fallback).
+ * The Vulkan build runs the same pass with ctx = "mlcc.vulkan.linear_f16" (runtime/vulkan_linear.c). */
 #include <string.h>
 
 #include "op/op.h"
@@ -33,25 +34,30 @@ static int is_f32_tensor(const rx_sinfo *s) {
     return s && s->kind == SI_TENSOR && s->ndim >= 1 && s->shape && dtype_eq(s->dtype, DT_F32);
 }
 
+typedef struct dispatch_ctx {
+    mlcc_u64map casts; /* var of a dequantize -> its float16 weight */
+    const char *fn;    /* the packed function */
+} dispatch_ctx;
+
 static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
-    mlcc_u64map *casts = ctx; /* var of a dequantize -> its float16 weight */
+    dispatch_ctx *c = ctx;
+    mlcc_u64map *casts = &c->casts;
     rx_expr *v = b.value;
     rx_expr *w16 = f16_weight_of_cast(v);
     if (w16) u64map_set_p(casts, b.var, w16);
     if (is_op(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
         is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo)) {
         rx_expr *w = u64map_get_p(casts, v->call.args[1]);
-        if (w) b.value = op_call_dps_packed("mlcc.cuda.linear_f16", (rx_expr *[]){v->call.args[0], w}, 2, v->sinfo);
+        if (w) b.value = op_call_dps_packed(c->fn, (rx_expr *[]){v->call.args[0], w}, 2, v->sinfo);
     }
     bb_emit_binding(bb, b);
     return 0;
 }
 
 mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx) {
-    (void)ctx;
-    mlcc_u64map casts;
-    u64map_init(&casts);
-    mlcc_ir_module *out = rx_rewrite_module(m, "cuda_dispatch", dispatch_binding, &casts, NULL);
-    u64map_free(&casts);
+    dispatch_ctx c = {.fn = ctx ? (const char *)ctx : "mlcc.cuda.linear_f16"};
+    u64map_init(&c.casts);
+    mlcc_ir_module *out = rx_rewrite_module(m, "cuda_dispatch", dispatch_binding, &c, NULL);
+    u64map_free(&c.casts);
     return out;
 }

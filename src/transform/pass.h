@@ -56,7 +56,8 @@ mlcc_ir_module *pass_canonicalize_bindings(const mlcc_ir_module *m, void *ctx);
  * reachable from the public ones (global_symbol) removed. */
 mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx);
 /* The CUDA build's library dispatch: float16-weight projections -> call_dps_packed
- * mlcc.cuda.linear_f16 (cuda_dispatch.c says why). */
+ * mlcc.cuda.linear_f16 (cuda_dispatch.c says why); ctx, when not NULL, names another packed
+ * function of the same signature (the Vulkan build: "mlcc.vulkan.linear_f16"). */
 mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx);
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);

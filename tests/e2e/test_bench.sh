@@ -9,6 +9,7 @@
 #    different seed gives different logits; bench --random-weights runs;
 #  - bench serve against a stand-in OpenAI server (tests/bench/fake_openai_server.py): counts,
 #    tokens from usage, concurrency as asked, the request body, errors and a truncated stream.
+#  - --device cuda / vulkan where there is one, else the reason before any work.
 # No timing assertions: the machine is shared and noisy.
 set -u
 MLCC=${MLCC:?MLCC must name the mlcc binary}
@@ -48,10 +49,19 @@ check '[ "$(py "$T/bench.out" "j[\"max_decode_batch\"] == {\"1\": 1, \"3\": 3} a
 # bad options: clear errors, exit 2
 "$MLCC" bench "$TINY" --batch 0 >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q -- "--batch" "$T/e.out"' "$(cat "$T/e.out")"
 "$MLCC" bench >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ]'
-"$MLCC" bench "$TINY" --device metal >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q "cpu, auto, cuda or cuda:N" "$T/e.out"' "$(cat "$T/e.out")"
+"$MLCC" bench "$TINY" --device metal >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q "cpu, auto, cuda, cuda:N, vulkan or vulkan:N" "$T/e.out"' "$(cat "$T/e.out")"
 # --device cuda runs where a GPU is; elsewhere it says why not, before any work
 "$MLCC" bench "$TINY" --device cuda --prompt-len 4 --gen-len 2 --batch 1 --repeat 1 --floor-mb 16 >"$T/e.out" 2>&1; rc=$?
 check '[ $rc -eq 0 ] || { [ $rc -eq 2 ] && grep -q "device cuda: no CUDA device" "$T/e.out"; }' "$(cat "$T/e.out")"
+# --device vulkan (lavapipe on CI): float16 weights through mlcc.vulkan.linear_f16, the shader copy
+# rate and that GEMM's rate as floors
+"$MLCC" bench "$TINY" --device vulkan --quantization q0f16 --prompt-len 4 --gen-len 3 --batch 1,2 --repeat 1 --floor-mb 16 --json >"$T/vk.out" 2>&1; rc=$?
+if [ $rc -eq 0 ]; then
+    check '[ "$(py "$T/vk.out" "j[\"device\"] == \"vulkan\" and j[\"bandwidth_gb_s\"] > 0 and j[\"gemm_gflop_s\"] > 0 and all(v > 0 for v in j[\"decode_tok_s\"].values())")" = True ]' "$(tail -1 "$T/vk.out")"
+    check 'grep -q "mlcc.vulkan.linear_f16" "$T/vk.out"' "$(tail -3 "$T/vk.out")"
+else
+    check '[ $rc -eq 2 ] && grep -q "device vulkan: no Vulkan device" "$T/vk.out"' "$(tail -3 "$T/vk.out")"
+fi
 "$MLCC" bench "$TINY" --prompt-len 500 --gen-len 100 --batch 1 >"$T/e.out" 2>&1; rc=$?
 check '[ $rc -eq 1 ] && grep -q "context window" "$T/e.out"' "$(tail -2 "$T/e.out")"
 

@@ -1,0 +1,102 @@
+/* vulkan_floor.c - the two ceilings of a Vulkan device, measured in the run that compares with
+ * them (`mlcc bench --device vulkan`, bench/), as cuda_floor.c does for CUDA: the copy rate of a
+ * compute shader (16-byte loads and stores, over a buffer of at most 1 GiB and the device's
+ * maxStorageBufferRange; bytes read plus bytes written, as decode streams
+ * weights; vkCmdCopyBuffer is no floor: on the H100 it runs on a copy engine at ~840 GB/s while
+ * kernels read at ~3000), and the rate of the float16-weight GEMM the prefill projections take
+ * (mlcc_vulkan_linear_f16's tiled kernel). Host clocks around synchronized batches: each timed
+ * batch is many milliseconds long. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime/vulkan_internal.h"
+#include "support/error.h"
+
+static const char copy_source[] =
+    "#version 450\n"
+    "layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;\n"
+    "layout(std430, binding = 0) restrict readonly buffer S { uvec4 s[]; };\n"
+    "layout(std430, binding = 1) restrict writeonly buffer D { uvec4 d[]; };\n"
+    "layout(push_constant) uniform Push { uint os, od, gx, n; } pc;\n"
+    "void main() {\n"
+    "    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;\n"
+    "    uint i = wg * 256u + gl_LocalInvocationID.x;\n"
+    "    if (wg < pc.gx && i < pc.n) d[pc.od + i] = s[pc.os + i];\n"
+    "}\n";
+
+static void *copy_slot[16];
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static MLCCNDArray *device_bytes(int id, size_t n) {
+    return mlcc_ndarray_empty(1, (int64_t[]){(int64_t)n}, (DLDataType){kDLUInt, 8, 1}, (DLDevice){kDLVulkan, id});
+}
+
+static int copy_kernel(int id, void *src, void *dst, uint32_t n16) {
+    uint32_t push[4] = {0, 0, 0, n16}, grid[3] = {(n16 + 255) / 256, 1, 1}, block[3] = {256, 1, 1}, elem[2] = {16, 16};
+    void *bufs[2] = {src, dst};
+    return mlcc_vulkan_hooks()->launch(&copy_slot[id & 15], id, copy_source, "floor_copy", grid, block, bufs, elem, 2, push,
+                                       sizeof push);
+}
+
+double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps) {
+    mlcc_vk_device *d = mlcc_vk_get_device(device_id);
+    if (!d) return 0;
+    if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30; /* 20x the L2 of an H100 */
+    if (bytes > d->props.limits.maxStorageBufferRange) bytes = d->props.limits.maxStorageBufferRange; /* lavapipe: 128 MiB */
+    bytes &= ~(size_t)15;
+    MLCCNDArray *a = device_bytes(device_id, bytes), *b = device_bytes(device_id, bytes);
+    double best = 0;
+    uint32_t n16 = (uint32_t)(bytes / 16);
+    if (a && b && mlcc_vulkan_memset(device_id, a->dl.data, 0x3c, bytes) == 0 && copy_kernel(device_id, a->dl.data, b->dl.data, n16) == 0 &&
+        mlcc_vulkan_synchronize(device_id) == 0)
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            int rc = 0;
+            for (int i = 0; i < 4 && rc == 0; i++)
+                rc = copy_kernel(device_id, i % 2 ? b->dl.data : a->dl.data, i % 2 ? a->dl.data : b->dl.data, n16);
+            if (rc || mlcc_vulkan_synchronize(device_id)) break;
+            double rate = 4.0 * 2.0 * (double)bytes / (now() - t0);
+            if (rate > best) best = rate;
+        }
+    mlcc_ndarray_release(a), mlcc_ndarray_release(b);
+    return best;
+}
+
+double mlcc_vulkan_gemm_f16_rate(int device_id, int n, int reps) {
+    size_t nn = (size_t)n * (size_t)n;
+    float *hx = malloc(sizeof(float) * nn);
+    uint16_t *hw = malloc(sizeof(uint16_t) * nn);
+    if (!hx || !hw) {
+        free(hx), free(hw);
+        return 0;
+    }
+    uint32_t s = 2463534242u;
+    for (size_t i = 0; i < nn; i++) { /* random data: zeros would run faster than real inputs */
+        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+        hx[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+        hw[i] = mlcc_f32_to_f16((float)(s & 0xffff) / 65536.0f - 0.5f);
+    }
+    MLCCNDArray *x = device_bytes(device_id, sizeof(float) * nn), *w = device_bytes(device_id, 2 * nn),
+                *y = device_bytes(device_id, sizeof(float) * nn);
+    double best = 0;
+    if (x && w && y && mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * nn) == 0 &&
+        mlcc_ndarray_copy_from_bytes(w, hw, 2 * nn) == 0 &&
+        mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n) == 0 && /* warm-up: pipeline */
+        mlcc_vulkan_synchronize(device_id) == 0)
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            int rc = 0;
+            for (int i = 0; i < 4 && rc == 0; i++) rc = mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n);
+            if (rc || mlcc_vulkan_synchronize(device_id)) break;
+            double rate = 4.0 * 2.0 * (double)n * n * n / (now() - t0);
+            if (rate > best) best = rate;
+        }
+    mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
+    free(hx), free(hw);
+    return best;
+}
