@@ -252,6 +252,12 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         if (want(env, in, 1, 0) || !(b = arg_block(env, &in->args[0]))) return -1;
         return p[0] == 'c' ? sch_compute_inline(s, b) : sch_reverse_compute_inline(s, b);
     }
+    if (!strcmp(p, "compute_at") || !strcmp(p, "reverse_compute_at")) {
+        const char *b;
+        mlcc_expr *l;
+        if (want(env, in, 2, 0) || !(b = arg_block(env, &in->args[0])) || !(l = arg_loop(env, &in->args[1]))) return -1;
+        return p[0] == 'c' ? sch_compute_at(s, b, l) : sch_reverse_compute_at(s, b, l);
+    }
     if (!strcmp(p, "decompose_reduction")) {
         const char *b;
         mlcc_expr *l;

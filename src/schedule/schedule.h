@@ -81,6 +81,23 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *block);
  * returns the new block's name, or NULL with an error. */
 const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_expr *loop);
 
+/* Moves producer `block` under `loop`, a loop around its consumers, to the start of the loop's
+ * body: its own loops are replaced by a nest over the region of its buffer that the consumers
+ * read in one iteration of the loop (affine indices relaxed over the loops below; iter vars not
+ * in the written indices, such as a reduction's, run whole). Legal when the block writes one
+ * buffer, not a parameter, at exactly its spatial iter vars and is its only writer; every reader
+ * of the buffer is under the loop; the loop is after the block in the same block scope; no block
+ * between the two writes what the block reads; a reduction block does not move under a parallel
+ * loop. Iterations that need overlapping regions compute them again (see compute_at.c). */
+int sch_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+/* Moves consumer `block` under `loop`, a loop around its producers, to the end of the loop's
+ * body, iterating over exactly the region the producers write in one iteration: their written
+ * indices must be dense affine boxes over the loops below, their reductions complete inside the
+ * loop, their predicates only clip tails; the block reads each such buffer at exactly its iter
+ * vars, and a reduce iter var of the block must get its whole domain. Nothing between the loop
+ * and the block writes what the block reads or uses what it writes. */
+int sch_reverse_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+
 /* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
  * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
 const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
