@@ -258,6 +258,18 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         if (want(env, in, 2, 0) || !(b = arg_block(env, &in->args[0])) || !(l = arg_loop(env, &in->args[1]))) return -1;
         return p[0] == 'c' ? sch_compute_at(s, b, l) : sch_reverse_compute_at(s, b, l);
     }
+    if (!strcmp(p, "cache_read") || !strcmp(p, "cache_write")) {
+        const char *b;
+        if (want(env, in, 3, 1) || !(b = arg_block(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_INT || in->args[2].kind != ARG_STRING || in->args[1].ival < 0 ||
+            in->args[1].ival > 1000000)
+            return mlcc_set_error("trace line %d: %s needs a block, a buffer index and a scope string", env->line, p);
+        int idx = (int)in->args[1].ival;
+        const char *c = p[6] == 'r' ? sch_cache_read(s, b, idx, in->args[2].text) : sch_cache_write(s, b, idx, in->args[2].text);
+        if (!c) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)c);
+        return 0;
+    }
     if (!strcmp(p, "decompose_reduction")) {
         const char *b;
         mlcc_expr *l;

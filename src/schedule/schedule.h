@@ -98,6 +98,18 @@ int sch_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
  * and the block writes what the block reads or uses what it writes. */
 int sch_reverse_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
 
+/* Makes block read its read region `index` (a buffer X) from a new buffer "X_<scope>" (scope:
+ * "global", "local" or "shared"), filled by a copy block of that name placed right before the
+ * function-level statement holding the block; returns the copy block's name (or NULL with an
+ * error). Legal when the block is at function scope, does not write X, and nothing in its
+ * statement writes X. compute_at then narrows the copy to a tile. */
+const char *sch_cache_read(mlcc_schedule *s, const char *block, int index, const char *scope);
+/* Makes block write its write region `index` (a buffer Y) into a new buffer "Y_<scope>", copied
+ * into Y by a block of that name right after the block's function-level statement; returns the
+ * copy block's name. Legal when the block is at function scope and Y's only writer, and nothing
+ * else in its statement reads Y. reverse_compute_at then narrows the copy to a tile. */
+const char *sch_cache_write(mlcc_schedule *s, const char *block, int index, const char *scope);
+
 /* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
  * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
 const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
