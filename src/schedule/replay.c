@@ -270,6 +270,16 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         strmap_set_p(&env->blocks, in->targets[0], (void *)c);
         return 0;
     }
+    if (!strcmp(p, "rfactor")) {
+        mlcc_expr *l;
+        if (want(env, in, 2, 1) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_INT || in->args[1].ival < 0 || in->args[1].ival > 64)
+            return mlcc_set_error("trace line %d: rfactor needs a loop and a factor axis (0..64)", env->line);
+        const char *b = sch_rfactor(s, l, (int)in->args[1].ival);
+        if (!b) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)b);
+        return 0;
+    }
     if (!strcmp(p, "decompose_reduction")) {
         const char *b;
         mlcc_expr *l;

@@ -110,6 +110,16 @@ const char *sch_cache_read(mlcc_schedule *s, const char *block, int index, const
  * else in its statement reads Y. reverse_compute_at then narrows the copy to a tile. */
 const char *sch_cache_write(mlcc_schedule *s, const char *block, int index, const char *scope);
 
+/* Splits the reduction of the one block under `loop` (a loop bound only to its reduce iter vars)
+ * in two: block "<name>_rf" accumulates partial results, one per iteration of `loop`, into a new
+ * buffer "<buffer>_rf" (the output's shape with the loop's extent inserted at `factor_axis`,
+ * 0..ndim) and runs in the block's place, where `loop` is now spatial (so it may run in
+ * parallel); the block keeps its name for the write-back, which reduces the partial results
+ * over a new nest right after the block's function-level statement. The block is at function
+ * scope, its body `Y[s] = Y[s] + (max, min) value` with the combiner's identity as init, Y has no
+ * other writer and no other reader in the block's statement. Returns the rfactor block's name. */
+const char *sch_rfactor(mlcc_schedule *s, mlcc_expr *loop, int factor_axis);
+
 /* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
  * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
 const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
