@@ -274,9 +274,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
 
 /* The flat element offset of indices into a compact row-major buffer. */
 static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
-    mlcc_expr *idx = ir_int(0);
-    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
-    return arith_simplify_expr(idx);
+    return arith_simplify_expr(ir_buffer_offset(b, indices, nidx)); /* storage_align pads strides */
 }
 
 static int is_global_scope(const mlcc_buffer *b) {
@@ -550,13 +548,8 @@ static void emit_sync(cgen *g) {
 
 /* Constant element count of a buffer, or -1. */
 static int64_t const_elems(const mlcc_buffer *b) {
-    int64_t n = 1;
-    for (int d = 0; d < b->ndim; d++) {
-        mlcc_expr *s = arith_simplify_expr(b->shape[d]);
-        if (s->kind != EXPR_INT) return -1;
-        n *= s->int_value;
-    }
-    return n;
+    mlcc_expr *n = arith_simplify_expr(ir_buffer_elems(b)); /* padded by storage_align */
+    return n->kind == EXPR_INT ? n->int_value : -1;
 }
 
 enum { LOCAL_ARRAY_LIMIT = 32 * 1024 };
@@ -1119,8 +1112,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
         vec_push(&em->workspaces, b);
         line(g);
         sb_append(g->out, "{ int64_t elems = ");
-        mlcc_expr *elems = ir_int(1);
-        for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+        mlcc_expr *elems = ir_buffer_elems(b);
         emit_expr(g, arith_simplify_expr(elems));
         sb_printf(g->out, "; %s = mlcc_library_vulkan->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }",
                   name, dtype_bytes(b->dtype));

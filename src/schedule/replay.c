@@ -280,6 +280,14 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         strmap_set_p(&env->blocks, in->targets[0], (void *)b);
         return 0;
     }
+    if (!strcmp(p, "storage_align")) {
+        const char *b;
+        if (want(env, in, 5, 0) || !(b = arg_block(env, &in->args[0]))) return -1;
+        for (int i = 1; i < 5; i++)
+            if (in->args[i].kind != ARG_INT || in->args[i].ival < INT32_MIN || in->args[i].ival > INT32_MAX)
+                return mlcc_set_error("trace line %d: storage_align needs a block and four integers", env->line);
+        return sch_storage_align(s, b, (int)in->args[1].ival, (int)in->args[2].ival, in->args[3].ival, in->args[4].ival);
+    }
     if (!strcmp(p, "decompose_reduction")) {
         const char *b;
         mlcc_expr *l;

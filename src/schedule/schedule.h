@@ -128,6 +128,13 @@ const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
  * intrinsic does on the tile (see tensorize.c). The nest becomes block "<name>_o". */
 int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin);
 
+/* Pads the stride of dimension `axis` of the buffer that block writes in its write region
+ * `index` up to the next factor * k + offset (0 <= offset < factor), e.g. to keep the rows of a
+ * tile off one cache set or shared-memory bank. Changes the layout only (codegen allocates the
+ * padded size); legal for any buffer the function allocates, never for a parameter. Setting an
+ * axis again replaces its alignment. */
+int sch_storage_align(mlcc_schedule *s, const char *block, int index, int axis, int64_t factor, int64_t offset);
+
 /* ---- annotations ---- */
 /* Sets key = value on a loop or a block (replacing an earlier value of the key); unannotate
  * removes the key. Annotations change no computation; passes and codegen may read them. */
