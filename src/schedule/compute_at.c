@@ -9,10 +9,11 @@
  * computing more than is read is harmless, so the relaxation may over-approximate.
  * reverse_compute_at moves a consumer under a loop of its producer, to the end of the loop's
  * body, iterating over what the producer writes in one iteration. Here an over-approximation
- * would read elements not yet written, so the region must be exact: each written index is
+ * would read elements not yet written, so the region must be exact: each written range is
  * dense and affine in the loops under the loop (mixed-radix coefficients, as split and fuse
- * leave them), every loop feeding a reduction of the producer is under the loop, and the
- * producer's predicate only clips the tail of its domain.
+ * leave them, starting at the range's width: a tensorized tile's block writes [0, n) x
+ * [j0 * 64, j0 * 64 + 64) with no loop under it), every loop feeding a reduction of the
+ * producer is under the loop, and the producer's predicate only clips the tail of its domain.
  *
  * Both regenerate the block's loops from its iter vars: an iter var determined by the region
  * (the block writes, resp. reads, the buffer at exactly its iter vars) runs over the region, the
@@ -95,9 +96,10 @@ static int relax_range(arith_analyzer *an, mlcc_range r, mlcc_expr **vars, mlcc_
     return 0;
 }
 
-/* Is index e (a point) dense over the nest vars it uses: coefficients 1, e1, e1*e2, ... in some
- * order (what split and fuse produce)? Marks the vars used in *used. */
-static int dense_point(mlcc_expr *e, mlcc_expr **vars, mlcc_expr **extents, int n, int *used) {
+/* Does the range [e, e + width) tile a dense box as the nest vars run: coefficients width,
+ * width*e1, width*e1*e2, ... in some order (what split and fuse produce)? width 0 stands for a
+ * symbolic width: then no nest var may move the range. Marks the vars used in *used. */
+static int dense_range(mlcc_expr *e, int64_t width, mlcc_expr **vars, mlcc_expr **extents, int n, int *used) {
     mlcc_expr *base, **coef = ir_alloc(sizeof(mlcc_expr *) * (size_t)(n + 1));
     if (affine(e, vars, n, &base, coef)) return 0;
     int order[SCH_MAX_DEPTH], m = 0;
@@ -114,7 +116,8 @@ static int dense_point(mlcc_expr *e, mlcc_expr **vars, mlcc_expr **extents, int 
             order[c] = order[c - 1];
             order[c - 1] = t;
         }
-    int64_t want = 1;
+    if (m && width <= 0) return 0;
+    int64_t want = width;
     for (int a = 0; a < m; a++) {
         if (llabs(coef[order[a]]->int_value) != want) return 0;
         if (a + 1 == m) break;
@@ -309,9 +312,10 @@ static int producer_writes(mover *mv, mlcc_stmt *pr, const mlcc_buffer *x) {
     for (int d = 0; !rc && d < x->ndim; d++) {
         char t[200];
         mlcc_range need;
-        mlcc_expr *idx = arith_simplify_expr(r.ranges[d].min);
-        if (!expr_is_int(arith_simplify_expr(r.ranges[d].extent), 1) || !dense_point(idx, vars, ext, n, used) ||
-            relax_range(an, (mlcc_range){idx, ir_int(1)}, vars, ext, n, &need))
+        mlcc_expr *idx = arith_simplify_expr(r.ranges[d].min), *width = arith_simplify_expr(r.ranges[d].extent);
+        int64_t w = width->kind == EXPR_INT ? width->int_value : 0;
+        if ((width->kind == EXPR_INT && w < 1) || !dense_range(idx, w, vars, ext, n, used) ||
+            relax_range(an, (mlcc_range){idx, width}, vars, ext, n, &need))
             rc = mlcc_set_error("%s: producer '%s' writes '%s' at %s, not a dense box over the loops under '%s'",
                                 mv->prim, pb->name, x->name, expr_text(idx, t, sizeof t), lname);
         mlcc_expr *dep = rc ? NULL : sch_foreign_var(s, need.extent, NULL, 0);

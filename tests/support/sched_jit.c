@@ -86,6 +86,11 @@ static int call(MLCCPackedCFunc fn, arg_set *a) {
 }
 
 int jit_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, const int64_t *sizes, int nsizes, uint64_t seed) {
+    return jit_compare_tol(ref, got, sizes, nsizes, seed, 1e-5);
+}
+
+int jit_compare_tol(const mlcc_prim_func *ref, const mlcc_prim_func *got, const int64_t *sizes, int nsizes,
+                    uint64_t seed, double rtol) {
     mlcc_prim_func *r = prim_func_copy(ref), *g = prim_func_copy(got);
     r->name = mlcc_intern("jit_ref");
     g->name = mlcc_intern("jit_got");
@@ -102,7 +107,7 @@ int jit_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, const int6
         for (int i = 0; rc == 0 && i < a.n; i++)
             for (int64_t e = 0; rc == 0 && e < a.sizes[i]; e++) {
                 double x = a.data[i][e], y = b.data[i][e];
-                if (!(fabs(x - y) <= 1e-5 * (1 + fabs(x))))
+                if (!(fabs(x - y) <= rtol * (1 + fabs(x))) && !(rtol == 0 && isnan(x) && isnan(y)))
                     rc = mlcc_set_error("jit_compare: n=%lld: parameter %d element %lld differs: %.9g (reference) vs %.9g",
                                         (long long)sizes[k], i, (long long)e, x, y);
             }

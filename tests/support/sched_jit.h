@@ -14,6 +14,9 @@
  * buffer afterwards. 0 when equal within 1e-5 relative, else -1 with the first difference in
  * mlcc_last_error. */
 int jit_compare(const mlcc_prim_func *ref, const mlcc_prim_func *got, const int64_t *sizes, int nsizes, uint64_t seed);
+/* The same with relative tolerance rtol (0: bitwise equal, NaNs aside). */
+int jit_compare_tol(const mlcc_prim_func *ref, const mlcc_prim_func *got, const int64_t *sizes, int nsizes,
+                    uint64_t seed, double rtol);
 /* jit_compare at n = 1, 5, 16, 33. */
 int jit_compare_at_sizes(const mlcc_prim_func *ref, const mlcc_prim_func *got, uint64_t seed);
 
