@@ -383,6 +383,7 @@ static int move_block(mlcc_schedule *s, const char *name, mlcc_expr *loop, int r
                                   st->for_.kind == FOR_VECTORIZED ? "vectorized" : "bound to a thread axis");
     }
     if (b->nwrites != 1) return mlcc_set_error("%s: block '%s' writes %d buffers (1 supported)", prim, name, b->nwrites);
+    if (b->niters >= SCH_MAX_DEPTH) return mlcc_set_error("%s: block '%s' has too many iter vars", prim, name);
     const mlcc_buffer *y = b->writes[0].buffer;
 
     /* program order: all realizes; the loop's lie in [l0, l1], the block's in [p0, p1] */

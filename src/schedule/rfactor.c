@@ -113,6 +113,10 @@ const char *sch_rfactor(mlcc_schedule *s, mlcc_expr *loop, int factor_axis) {
                        PRIM, b->name);
         return NULL;
     }
+    if (b->niters >= SCH_MAX_DEPTH - 1) {
+        mlcc_set_error("%s: block '%s' has too many iter vars", PRIM, b->name);
+        return NULL;
+    }
     mlcc_stmt *store = b->body;
     mlcc_buffer *y = store->store.buffer;
     mlcc_expr *rhs;
