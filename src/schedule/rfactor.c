@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arith/analyzer.h"
 #include "ir/functor.h"
+#include "ir/printer.h"
 #include "schedule/state.h"
 #include "support/error.h"
 
@@ -192,6 +194,36 @@ const char *sch_rfactor(mlcc_schedule *s, mlcc_expr *loop, int factor_axis) {
             return NULL;
         }
     }
+    /* each partial result must get its init: for every value of `loop`, the reduction's first
+     * step (the other reduction loops at their start) must pass the predicate; else a split
+     * that overshoots (k = 10 as 3 x 5) leaves partial results no step ever writes */
+    mlcc_expr *conj[64];
+    int nconj = sch_conjuncts(realize->realize.predicate, conj, 64);
+    if (nconj > 64) {
+        mlcc_set_error("%s: the predicate of block '%s' is too long", PRIM, b->name);
+        return NULL;
+    }
+    mlcc_expr *others[SCH_MAX_DEPTH], *starts[SCH_MAX_DEPTH];
+    int no = 0;
+    for (int q = 0; q < nrl; q++)
+        if (rloops[q] != lst) others[no] = rloops[q]->for_.var, starts[no++] = rloops[q]->for_.min;
+    arith_analyzer *an = arith_new();
+    mlcc_expr **size_vars;
+    int nsize = prim_func_size_vars(s->func, &size_vars);
+    for (int i = 0; i < nsize; i++) arith_bind_bounds(an, size_vars[i], 0, INT64_MAX);
+    arith_bind_range(an, loop, lst->for_.min, lst->for_.extent);
+    for (int c = 0; c < nconj; c++) {
+        int about_reduction = 0;
+        for (int q = 0; q < nrl; q++) about_reduction |= expr_uses_var(conj[c], rloops[q]->for_.var);
+        if (!about_reduction || arith_prove(an, expr_substitute(conj[c], others, starts, no))) continue;
+        char *text = tir_expr_to_string(conj[c]);
+        mlcc_set_error("%s: under the predicate %s of block '%s', some iterations of loop '%s' run no step of the "
+                       "reduction: their partial results would never be initialized", PRIM, text, b->name, ln);
+        free(text);
+        arith_free(an);
+        return NULL;
+    }
+    arith_free(an);
     /* nothing else in the block's statement touches Y: the write-back goes after it */
     int t = sch_top_index(s, b->name);
     mlcc_stmt **rs;

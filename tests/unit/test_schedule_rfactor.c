@@ -82,6 +82,18 @@ static void test_rfactor_errors(void) {
     CHECK_REJECTED(s, sch_rfactor(s, l[2], 0) ? 0 : -1, "block 'C' is not a reduction whose body and init are one store");
     sch_free(s);
 
+    /* k = 10 split 3 x 5: the last k_0 runs no step (15 > 10), so its partial sum would never
+     * be initialized; k_1 is fine (each k_1 has the step k_0 = 0) */
+    f = kernel_build(K_ROWSUM);
+    s = sch_create(f);
+    mlcc_expr *k[2];
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){3, 5}, 2, k), 0);
+    CHECK_REJECTED(s, sch_rfactor(s, k[0], 0) ? 0 : -1, "some iterations of loop 'k_0' run no step of the reduction");
+    CHECK(sch_rfactor(s, k[1], 0) != NULL);
+    check_numbers("rfactor k_1 of 3 x 5", f, s);
+    sch_free(s);
+
     f = kernel_build(K_ELEMWISE);
     s = sch_create(f);
     sch_get_loops(s, sch_get_block(s, "B"), &l);
