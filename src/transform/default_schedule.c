@@ -28,6 +28,7 @@
  * schedule/schedule_db.h) gets that tuned schedule instead of the rules.
  * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
  * MLCC_LOG=debug prints each function's trace. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,19 @@ static int rule_gemm(mlcc_schedule *s, const char *block, const char **used, mlc
     if (try_tensorize(s, i, used)) return -1;
     *tile_loop = parts[0];
     return sch_parallel(s, parts[0]);
+}
+
+/* The parallel loop right around block "<block>_o" (what a GEMM rule that tensorized block
+ * made of its column tiles), or NULL. */
+static mlcc_expr *parallel_tile_of(mlcc_schedule *s, const char *block) {
+    char name[300];
+    snprintf(name, sizeof name, "%s_o", block);
+    mlcc_expr **loops;
+    const char *outer = sch_get_block(s, name);
+    int n = outer ? sch_get_loops(s, outer, &loops) : -1;
+    mlcc_expr *tile = n > 0 && sch_loop_kind(s, loops[n - 1]) == FOR_PARALLEL ? loops[n - 1] : NULL;
+    mlcc_clear_error();
+    return tile;
 }
 
 /* Rule epilogue-in-tile: an injective block after a GEMM that reads the GEMM's output (the
@@ -243,11 +257,13 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
         mlcc_schedule *fork = sch_copy(s);
         const char *used = NULL;
         mlcc_expr *tile_loop = NULL;
-        if (schedule_quant_rule(&fork, blocks[b], &used) == 0 || rule_gemm(fork, blocks[b], &used, &tile_loop) == 0) {
+        int quant = schedule_quant_rule(&fork, blocks[b], &used) == 0;
+        if (quant || rule_gemm(fork, blocks[b], &used, &tile_loop) == 0) {
             sb_printf(&origin, "%s%s", tensorized++ ? ", " : "; tensorized: ", used);
             sch_free(s);
             s = fork;
             applied++;
+            if (epilogues && quant) tile_loop = parallel_tile_of(s, blocks[b]); /* the quantized rule's */
             for (int c = b + 1; epilogues && tile_loop && c < nb; c++) {
                 fork = sch_copy(s);
                 if (rule_epilogue(fork, blocks[c], tile_loop) == 0) {
