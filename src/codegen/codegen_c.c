@@ -290,8 +290,7 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
     sb_append_char(g->out, ')');
 }
 
-/* Constant number of elements of a buffer, or -1 when symbolic. */
-static int64_t const_elems(const mlcc_buffer *b) {
+int64_t codegen_const_elems(const mlcc_buffer *b) {
     mlcc_expr *n = arith_simplify_expr(ir_buffer_elems(b)); /* padded by storage_align */
     return n->kind == EXPR_INT ? n->int_value : -1;
 }
@@ -301,7 +300,7 @@ enum { STACK_ALLOC_LIMIT = 16 * 1024 };
 static void emit_allocate(cgen *g, const mlcc_stmt *s) {
     const mlcc_buffer *b = s->alloc.buffer;
     const char *name = cname(g, b, b->name);
-    int64_t n = const_elems(b);
+    int64_t n = codegen_const_elems(b);
     if (n >= 0 && n * dtype_bytes(b->dtype) <= STACK_ALLOC_LIMIT) {
         sb_printf(g->out, "%s %s[%lld] __attribute__((aligned(64)));", ctype(b->dtype), name,
                   (long long)(n > 0 ? n : 1));
@@ -593,7 +592,7 @@ static void emit_tensor_shape_checks(cgen *g, const mlcc_prim_func *f, int i, ml
               ctype(b->dtype), bn, bn);
 }
 
-static int is_identifier(const char *s) {
+int codegen_is_c_identifier(const char *s) {
     if (!*s || isdigit((unsigned char)*s)) return 0;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '_') return 0;
@@ -601,7 +600,7 @@ static int is_identifier(const char *s) {
 }
 
 static int emit_function(cgen *g, const mlcc_prim_func *block_form) {
-    if (!is_identifier(block_form->name))
+    if (!codegen_is_c_identifier(block_form->name))
         return mlcc_set_error("codegen_c: function name '%s' is not a C identifier", block_form->name);
     mlcc_prim_func *f = tir_lower_blocks(block_form);
     g->func_name = f->name;

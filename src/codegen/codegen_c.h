@@ -22,4 +22,9 @@
  * 0 on success; -1 with an error naming the function and construct it cannot emit. */
 int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out);
 
+/* Helpers the GPU generators share with this one: the constant element count of a buffer (-1
+ * when a dimension is symbolic), and whether s is a C identifier (a name a wrapper can carry). */
+int64_t codegen_const_elems(const mlcc_buffer *b);
+int codegen_is_c_identifier(const char *s);
+
 #endif

@@ -9,30 +9,15 @@
 
 #include "arith/analyzer.h"
 #include "codegen/codegen_c.h"
+#include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
-#include "ir/functor.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/vec.h"
 #include "transform/lower_tir.h"
 
-/* The six launch axes, in the order of cuLaunchKernel's dimensions. */
-static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
-                                           "threadIdx.x", "threadIdx.y", "threadIdx.z"};
 
-typedef MLCC_VEC(mlcc_expr *) expr_vec;
-typedef MLCC_VEC(mlcc_buffer *) buffer_vec;
-
-/* What one kernel needs: its parameters and its launch extents. */
-typedef struct kernel_info {
-    buffer_vec buffers;  /* global buffers it touches, first use first */
-    expr_vec scalars;    /* vars it reads that it does not define */
-    expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
-    mlcc_u64map defined; /* loop vars and in-kernel buffers */
-    mlcc_u64map seen;    /* buffers/vars already listed */
-    int uses_shared;
-} kernel_info;
 
 typedef struct cgen {
     mlcc_strbuf *out; /* where emit_* write: the device source or the host source */
@@ -42,7 +27,7 @@ typedef struct cgen {
     const char *func_name;
     int failed;
     int device;            /* emitting device code (types and intrinsics differ) */
-    kernel_info *kernel;   /* the kernel being emitted */
+    gpu_kernel_info *kernel; /* the kernel being emitted */
     int thread_dependent;  /* inside control flow that differs between threads of a block */
     int uses_half, uses_bf16;
 } cgen;
@@ -322,109 +307,7 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
 
 /* ---- kernel analysis: parameters and launch extents ---- */
 
-static int is_thread_tag(const char *tag, int *axis) {
-    for (int i = 0; i < 6; i++)
-        if (tag && strcmp(tag, thread_tags[i]) == 0) {
-            if (axis) *axis = i;
-            return 1;
-        }
-    return 0;
-}
-
-static int is_global_scope(const mlcc_buffer *b) {
-    return !b->scope || !*b->scope || strcmp(b->scope, "global") == 0;
-}
-
-static void note_buffer(kernel_info *k, mlcc_buffer *b);
-
-static int collect_expr(ir_visitor *v, mlcc_expr *e) {
-    kernel_info *k = v->ctx;
-    if (e->kind == EXPR_VAR) {
-        uint64_t key = (uint64_t)(uintptr_t)e;
-        if (!u64map_find(&k->defined, key) && !u64map_find(&k->seen, key)) {
-            u64map_upsert(&k->seen, key, NULL);
-            vec_push(&k->scalars, e);
-        }
-    } else if (e->kind == EXPR_LOAD) {
-        note_buffer(k, e->load.buffer);
-    }
-    return 1;
-}
-
-static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
-    kernel_info *k = v->ctx;
-    switch (s->kind) {
-    case STMT_FOR: {
-        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->for_.var, NULL);
-        int axis;
-        if (s->for_.kind == FOR_THREAD_BINDING && is_thread_tag(s->for_.thread_tag, &axis)) {
-            mlcc_expr *ext = arith_simplify_expr(s->for_.extent);
-            int dup = 0;
-            for (size_t i = 0; i < k->extents[axis].len; i++) dup |= arith_expr_equal(k->extents[axis].data[i], ext);
-            if (!dup) vec_push(&k->extents[axis], ext);
-        }
-        break;
-    }
-    case STMT_ALLOCATE:
-        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
-        if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
-        break;
-    case STMT_STORE: note_buffer(k, s->store.buffer); break;
-    default: break;
-    }
-    return 1;
-}
-
-static void note_buffer(kernel_info *k, mlcc_buffer *b) {
-    uint64_t key = (uint64_t)(uintptr_t)b;
-    if (u64map_find(&k->defined, key) || u64map_find(&k->seen, key)) return;
-    u64map_upsert(&k->seen, key, NULL);
-    vec_push(&k->buffers, b);
-    /* the flattened index reads the shape */
-    ir_visitor v = {collect_expr, collect_stmt, k};
-    for (int d = 0; d < b->ndim; d++) ir_visit_expr(&v, b->shape[d]);
-}
-
-static void kernel_info_free(kernel_info *k) {
-    vec_free(&k->buffers);
-    vec_free(&k->scalars);
-    for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
-    u64map_free(&k->defined);
-    u64map_free(&k->seen);
-}
-
 /* ---- device statements ---- */
-
-/* Which accesses to shared memory a statement makes. */
-enum { SHARED_READS = 1, SHARED_WRITES = 2 };
-
-static int is_shared(const mlcc_buffer *b) {
-    return b->scope && strcmp(b->scope, "shared") == 0;
-}
-
-static int probe_expr(ir_visitor *v, mlcc_expr *e) {
-    int *found = v->ctx;
-    if (e->kind == EXPR_LOAD && is_shared(e->load.buffer)) *found |= SHARED_READS;
-    return 1;
-}
-
-static int probe_stmt(ir_visitor *v, mlcc_stmt *s) {
-    int *found = v->ctx;
-    if (s->kind == STMT_STORE && is_shared(s->store.buffer)) *found |= SHARED_WRITES;
-    return 1;
-}
-
-static int shared_access(mlcc_stmt *s) {
-    int found = 0;
-    ir_visitor v = {probe_expr, probe_stmt, &found};
-    ir_visit_stmt(&v, s);
-    return found;
-}
-
-/* A barrier between a and b: b reads what a wrote, or overwrites what a read. */
-static int needs_barrier(int a, int b) {
-    return ((a & SHARED_WRITES) && (b & SHARED_READS)) || ((a & SHARED_READS) && (b & SHARED_WRITES));
-}
 
 static void emit_sync(cgen *g) {
     if (g->thread_dependent) return; /* a barrier some threads skip would hang the block */
@@ -432,17 +315,11 @@ static void emit_sync(cgen *g) {
     line(g);
 }
 
-/* Constant element count of a buffer, or -1. */
-static int64_t const_elems(const mlcc_buffer *b) {
-    mlcc_expr *n = arith_simplify_expr(ir_buffer_elems(b)); /* padded by storage_align */
-    return n->kind == EXPR_INT ? n->int_value : -1;
-}
-
 enum { LOCAL_ARRAY_LIMIT = 64 * 1024 };
 
 static void emit_device_allocate(cgen *g, const mlcc_stmt *s) {
     const mlcc_buffer *b = s->alloc.buffer;
-    int64_t n = const_elems(b);
+    int64_t n = codegen_const_elems(b);
     int shared = b->scope && strcmp(b->scope, "shared") == 0;
     if (n < 0 || n * dtype_bytes(b->dtype) > LOCAL_ARRAY_LIMIT) {
         fail(g, "an allocation inside a kernel needs a constant size of at most 64 KiB: ", b->name);
@@ -483,7 +360,7 @@ static void emit_thread_loop(cgen *g, const mlcc_stmt *s, int axis) {
 static void emit_for(cgen *g, const mlcc_stmt *s) {
     int axis;
     if (s->for_.kind == FOR_THREAD_BINDING) {
-        if (!is_thread_tag(s->for_.thread_tag, &axis)) {
+        if (!gpu_is_thread_tag(s->for_.thread_tag, &axis)) {
             fail(g, "unsupported thread binding ", s->for_.thread_tag);
             return;
         }
@@ -506,7 +383,7 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     line(g);
     emit_stmt(g, s->for_.body);
     /* the next iteration overwrites shared memory that this one may still be reading */
-    if (g->kernel->uses_shared && needs_barrier(shared_access(s->for_.body), shared_access(s->for_.body))) {
+    if (g->kernel->uses_shared && gpu_needs_barrier(gpu_shared_access(s->for_.body), gpu_shared_access(s->for_.body))) {
         line(g);
         emit_sync(g);
     }
@@ -521,7 +398,7 @@ static void emit_seq(cgen *g, const mlcc_stmt *s) {
         if (i) line(g);
         /* a statement may read what other threads wrote in the one before, or overwrite what
          * they read there */
-        if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
+        if (i && g->kernel->uses_shared && gpu_needs_barrier(gpu_shared_access(s->seq.stmts[i - 1]), gpu_shared_access(s->seq.stmts[i])))
             emit_sync(g);
         emit_stmt(g, s->seq.stmts[i]);
     }
@@ -582,13 +459,13 @@ typedef struct emitter {
     cgen host;            /* writes the host wrapper */
     mlcc_strbuf *device;  /* the CUDA source of all kernels */
     const mlcc_prim_func *func;
-    buffer_vec workspaces; /* global allocations of the function, in order */
+    gpu_buffer_vec workspaces; /* global allocations of the function, in order */
     int nkernels;
     int failed;
 } emitter;
 
 /* The device function for statement s; fills k. Returns 0 or -1. */
-static int emit_kernel_device(emitter *em, const mlcc_stmt *s, kernel_info *k, const char *kname) {
+static int emit_kernel_device(emitter *em, const mlcc_stmt *s, gpu_kernel_info *k, const char *kname) {
     cgen *h = &em->host;
     cgen dg = {0};
     dg.out = em->device;
@@ -619,43 +496,22 @@ static int emit_kernel_device(emitter *em, const mlcc_stmt *s, kernel_info *k, c
     return dg.failed ? -1 : 0;
 }
 
-typedef struct var_probe {
-    const mlcc_u64map *defined;
-    int found;
-} var_probe;
-
-static int probe_var(ir_visitor *v, mlcc_expr *e) {
-    var_probe *p = v->ctx;
-    if (e->kind == EXPR_VAR && u64map_find(p->defined, (uint64_t)(uintptr_t)e)) p->found = 1;
-    return !p->found;
-}
-
-static int uses_defined_var(mlcc_expr *e, const mlcc_u64map *defined) {
-    var_probe p = {defined, 0};
-    ir_visitor v = {probe_var, NULL, &p};
-    ir_visit_expr(&v, e);
-    return p.found;
-}
-
 /* Host code that launches the kernel for s. */
 static int emit_kernel(emitter *em, mlcc_stmt *s) {
     cgen *g = &em->host;
-    kernel_info k = {0};
-    u64map_init(&k.defined);
-    u64map_init(&k.seen);
-    ir_visitor v = {collect_expr, collect_stmt, &k};
-    ir_visit_stmt(&v, s);
+    gpu_kernel_info k = {0};
+    gpu_kernel_info_collect(&k, s);
     char kname[200];
     snprintf(kname, sizeof kname, "%s_kernel%d", em->func->name, em->nkernels++);
     /* launch extents must be computable by the host: no var defined inside the kernel */
     for (int a = 0; a < 6; a++)
         for (size_t i = 0; i < k.extents[a].len; i++)
-            if (uses_defined_var(k.extents[a].data[i], &k.defined)) {
-                kernel_info_free(&k);
-                return fail(g, "a launch extent depends on a loop variable of the kernel: ", thread_tags[a]);
+            if (gpu_uses_defined_var(k.extents[a].data[i], &k.defined)) {
+                gpu_kernel_info_free(&k);
+                return fail(g, "a launch extent depends on a loop variable of the kernel: ", gpu_thread_tags[a]);
             }
     if (emit_kernel_device(em, s, &k, kname) != 0) {
-        kernel_info_free(&k);
+        gpu_kernel_info_free(&k);
         return -1;
     }
     /* host: dims, argument array, launch */
@@ -704,22 +560,8 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     g->indent--;
     line(g);
     sb_append(g->out, "}");
-    kernel_info_free(&k);
+    gpu_kernel_info_free(&k);
     return 0;
-}
-
-/* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
-static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
-    int *ok = v->ctx;
-    if (e->kind == EXPR_LOAD || e->kind == EXPR_CALL) *ok = 0;
-    return *ok;
-}
-
-static int host_condition(mlcc_expr *cond) {
-    int ok = 1;
-    ir_visitor v = {probe_host_expr, NULL, &ok};
-    ir_visit_expr(&v, cond);
-    return ok;
 }
 
 static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
@@ -730,7 +572,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
             if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
         return 0;
     }
-    if (s->kind == STMT_IF && host_condition(s->if_.cond)) {
+    if (s->kind == STMT_IF && gpu_host_condition(s->if_.cond, NULL)) {
         /* a choice between kernels the host makes (by the sizes of this call) */
         line(g);
         sb_append(g->out, "if (");
@@ -751,7 +593,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
         }
         return rc ? -1 : 0;
     }
-    if (s->kind == STMT_ALLOCATE && is_global_scope(s->alloc.buffer)) {
+    if (s->kind == STMT_ALLOCATE && gpu_is_global_scope(s->alloc.buffer)) {
         /* a device workspace between kernels; declared at the top of the wrapper and given
          * back at its end, on the error path too */
         mlcc_buffer *b = s->alloc.buffer;
@@ -888,15 +730,8 @@ static void emit_entry_checks(cgen *g, const mlcc_prim_func *f) {
     u64map_free(&bound);
 }
 
-static int is_identifier(const char *s) {
-    if (!*s || isdigit((unsigned char)*s)) return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
-    return 1;
-}
-
 static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
-    if (!is_identifier(block_form->name))
+    if (!codegen_is_c_identifier(block_form->name))
         return mlcc_set_error("codegen_cuda: function name '%s' is not a C identifier", block_form->name);
     mlcc_prim_func *f = tir_lower_blocks(block_form);
     cgen *g = &em->host;
@@ -937,23 +772,6 @@ static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
     sb_append(g->out, "}\n\n");
     vec_free(&em->workspaces);
     return rc != 0 || g->failed ? -1 : 0;
-}
-
-/* A C string literal for the kernel source, in bounded lines. */
-static void append_c_string(mlcc_strbuf *out, const char *s) {
-    sb_append(out, "\"");
-    int col = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') sb_printf(out, "\\%c", *p), col += 2;
-        else if (*p == '\n') sb_append(out, "\\n\"\n    \""), col = 0;
-        else if (*p < 32 || *p >= 127 || *p == '?') sb_printf(out, "\\%03o", *p), col += 4;
-        else sb_append_char(out, (char)*p), col++;
-        if (col >= 100) {
-            sb_append(out, "\"\n    \"");
-            col = 0;
-        }
-    }
-    sb_append(out, "\"");
 }
 
 int codegen_cuda_is_host_kernel(const mlcc_prim_func *f) {
@@ -1017,7 +835,7 @@ int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strb
         rc = emit_host_kernels(funcs, nfuncs, out);
         sb_append(out, host_prelude);
         sb_append(out, "static const char mlcc_cuda_source[] =\n    ");
-        append_c_string(out, sb_cstr(&src));
+        gpu_append_c_string(out, sb_cstr(&src));
         sb_append(out, ";\n\n");
         sb_append(out, sb_cstr(&host));
         sb_append(out, "const char *mlcc_library_function_names[] = {");

@@ -6,9 +6,9 @@
  * Emitting SPIR-V by hand would need an SSA builder, structured control flow and an optimiser
  * of our own, for nothing a model library can see.
  *
- * The analysis of a kernel (its buffers, scalars and launch extents), the split of a lowered
- * function into kernels and the host wrappers follow codegen_cuda.c (copied, since that file
- * keeps them static); the kernel text differs: one storage buffer per tensor (binding i, the
+ * The analysis of a kernel (its buffers, scalars and launch extents, barriers) is gpu_kernel.c's,
+ * shared with codegen_cuda.c; the split of a lowered function into kernels and the host wrappers
+ * follow codegen_cuda.c; the kernel text differs: one storage buffer per tensor (binding i, the
  * element offset of a view in the push constants), scalars in the push-constant block,
  * gl_WorkGroupID / gl_LocalInvocationID for blockIdx / threadIdx with the workgroup size a
  * specialization constant, `shared` arrays at file scope, barrier() for __syncthreads(). */
@@ -23,8 +23,8 @@
 #include "arith/analyzer.h"
 #include "codegen/codegen_c.h"
 #include "codegen/codegen_cuda.h"
+#include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
-#include "ir/functor.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
@@ -36,21 +36,6 @@
  * subgroups (0 otherwise). */
 #define VULKAN_SUBGROUP_SIZE "vulkan.subgroup_size"
 
-static const char *const thread_tags[6] = {"blockIdx.x", "blockIdx.y", "blockIdx.z",
-                                           "threadIdx.x", "threadIdx.y", "threadIdx.z"};
-
-typedef MLCC_VEC(mlcc_expr *) expr_vec;
-typedef MLCC_VEC(mlcc_buffer *) buffer_vec;
-
-typedef struct kernel_info {
-    buffer_vec buffers;  /* global buffers it touches, first use first: binding i */
-    expr_vec scalars;    /* vars it reads that it does not define: push constants */
-    expr_vec extents[6]; /* distinct extents of the loops bound to each axis */
-    mlcc_u64map defined; /* loop vars and in-kernel buffers */
-    mlcc_u64map seen;    /* buffers/vars already listed */
-    mlcc_u64map stored;  /* buffers it writes (the others are bound readonly) */
-    int uses_shared;
-} kernel_info;
 
 typedef struct cgen {
     mlcc_strbuf *out; /* the kernel's GLSL or the host's C */
@@ -60,7 +45,7 @@ typedef struct cgen {
     const char *func_name;
     int failed;
     int device;            /* emitting GLSL */
-    kernel_info *kernel;   /* the kernel being emitted */
+    gpu_kernel_info *kernel; /* the kernel being emitted */
     int thread_dependent;  /* inside control flow that differs between threads of a workgroup */
     int fold_x;            /* the kernel reads its x workgroup index from mlcc_bx */
     int uses_f16;          /* the kernel names float16_t: it needs the 16-bit extensions */
@@ -277,13 +262,6 @@ static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx
     return arith_simplify_expr(ir_buffer_offset(b, indices, nidx)); /* storage_align pads strides */
 }
 
-static int is_global_scope(const mlcc_buffer *b) {
-    return !b->scope || !*b->scope || strcmp(b->scope, "global") == 0;
-}
-
-/* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
-static int64_t const_elems(const mlcc_buffer *b);
-
 /* Index arithmetic in 32 bits where the buffer has fewer than 2^31 elements: an in-bounds
  * row-major index and the products and sums that make it stay below the count, and the access
  * converts to int anyway. 64-bit integer arithmetic (division above all) is several
@@ -293,13 +271,14 @@ static int64_t const_elems(const mlcc_buffer *b);
  * 1-byte elements when its shape is constant and small enough. */
 static int narrow_index(const mlcc_buffer *b) {
     if (dtype_bytes(b->dtype) >= 2) return 1;
-    int64_t n = const_elems(b);
+    int64_t n = codegen_const_elems(b);
     return n >= 0 && n < ((int64_t)1 << 31);
 }
 
+/* name.d[offset + index] for a kernel parameter, name[index] for a kernel's own array. */
 static void emit_access(cgen *g, const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
     const char *name = cname(g, b, b->name);
-    if (g->device && is_global_scope(b)) sb_printf(g->out, "%s.d[int(pc.o_%s) + int(", name, name);
+    if (g->device && gpu_is_global_scope(b)) sb_printf(g->out, "%s.d[int(pc.o_%s) + int(", name, name);
     else sb_printf(g->out, "%s[%s", name, g->device ? "int(" : "");
     int was = g->narrow;
     g->narrow = g->device && narrow_index(b);
@@ -435,110 +414,8 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
 
 /* ---- kernel analysis: parameters and launch extents ---- */
 
-static int is_thread_tag(const char *tag, int *axis) {
-    for (int i = 0; i < 6; i++)
-        if (tag && strcmp(tag, thread_tags[i]) == 0) {
-            if (axis) *axis = i;
-            return 1;
-        }
-    return 0;
-}
-
-
-static void note_buffer(kernel_info *k, mlcc_buffer *b);
-
-static int collect_expr(ir_visitor *v, mlcc_expr *e) {
-    kernel_info *k = v->ctx;
-    if (e->kind == EXPR_VAR) {
-        uint64_t key = (uint64_t)(uintptr_t)e;
-        if (!u64map_find(&k->defined, key) && !u64map_find(&k->seen, key)) {
-            u64map_upsert(&k->seen, key, NULL);
-            vec_push(&k->scalars, e);
-        }
-    } else if (e->kind == EXPR_LOAD) {
-        note_buffer(k, e->load.buffer);
-    }
-    return 1;
-}
-
-static int collect_stmt(ir_visitor *v, mlcc_stmt *s) {
-    kernel_info *k = v->ctx;
-    switch (s->kind) {
-    case STMT_FOR: {
-        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->for_.var, NULL);
-        int axis;
-        if (s->for_.kind == FOR_THREAD_BINDING && is_thread_tag(s->for_.thread_tag, &axis)) {
-            mlcc_expr *ext = arith_simplify_expr(s->for_.extent);
-            int dup = 0;
-            for (size_t i = 0; i < k->extents[axis].len; i++) dup |= arith_expr_equal(k->extents[axis].data[i], ext);
-            if (!dup) vec_push(&k->extents[axis], ext);
-        }
-        break;
-    }
-    case STMT_ALLOCATE:
-        u64map_upsert(&k->defined, (uint64_t)(uintptr_t)s->alloc.buffer, NULL);
-        if (s->alloc.buffer->scope && strcmp(s->alloc.buffer->scope, "shared") == 0) k->uses_shared = 1;
-        break;
-    case STMT_STORE:
-        note_buffer(k, s->store.buffer);
-        u64map_upsert(&k->stored, (uint64_t)(uintptr_t)s->store.buffer, NULL);
-        break;
-    default: break;
-    }
-    return 1;
-}
-
-static void note_buffer(kernel_info *k, mlcc_buffer *b) {
-    uint64_t key = (uint64_t)(uintptr_t)b;
-    if (u64map_find(&k->defined, key) || u64map_find(&k->seen, key)) return;
-    u64map_upsert(&k->seen, key, NULL);
-    vec_push(&k->buffers, b);
-    /* the flattened index reads the shape */
-    ir_visitor v = {collect_expr, collect_stmt, k};
-    for (int d = 0; d < b->ndim; d++) ir_visit_expr(&v, b->shape[d]);
-}
-
-static void kernel_info_free(kernel_info *k) {
-    vec_free(&k->buffers);
-    vec_free(&k->scalars);
-    for (int i = 0; i < 6; i++) vec_free(&k->extents[i]);
-    u64map_free(&k->defined);
-    u64map_free(&k->seen);
-    u64map_free(&k->stored);
-}
 
 /* ---- kernel statements ---- */
-
-/* Which accesses to shared memory a statement makes. */
-enum { SHARED_READS = 1, SHARED_WRITES = 2 };
-
-static int is_shared(const mlcc_buffer *b) {
-    return b->scope && strcmp(b->scope, "shared") == 0;
-}
-
-static int probe_expr(ir_visitor *v, mlcc_expr *e) {
-    int *found = v->ctx;
-    if (e->kind == EXPR_LOAD && is_shared(e->load.buffer)) *found |= SHARED_READS;
-    return 1;
-}
-
-static int probe_stmt(ir_visitor *v, mlcc_stmt *s) {
-    int *found = v->ctx;
-    if (s->kind == STMT_STORE && is_shared(s->store.buffer)) *found |= SHARED_WRITES;
-    return 1;
-}
-
-static int shared_access(mlcc_stmt *s) {
-    int found = 0;
-    ir_visitor v = {probe_expr, probe_stmt, &found};
-    ir_visit_stmt(&v, s);
-    return found;
-}
-
-/* A barrier between a and b: b reads what a wrote, or overwrites what a read. */
-static int needs_barrier(int a, int b) {
-    return ((a & SHARED_WRITES) && (b & SHARED_READS)) || ((a & SHARED_READS) && (b & SHARED_WRITES));
-}
 
 static void emit_sync(cgen *g) {
     if (g->thread_dependent) return; /* a barrier some invocations skip would hang the workgroup */
@@ -546,17 +423,11 @@ static void emit_sync(cgen *g) {
     line(g);
 }
 
-/* Constant element count of a buffer, or -1. */
-static int64_t const_elems(const mlcc_buffer *b) {
-    mlcc_expr *n = arith_simplify_expr(ir_buffer_elems(b)); /* padded by storage_align */
-    return n->kind == EXPR_INT ? n->int_value : -1;
-}
-
 enum { LOCAL_ARRAY_LIMIT = 32 * 1024 };
 
 static void emit_device_allocate(cgen *g, const mlcc_stmt *s) {
     const mlcc_buffer *b = s->alloc.buffer;
-    int64_t n = const_elems(b);
+    int64_t n = codegen_const_elems(b);
     int shared = b->scope && strcmp(b->scope, "shared") == 0;
     if (n < 0 || n * dtype_bytes(b->dtype) > LOCAL_ARRAY_LIMIT) {
         fail(g, "an allocation inside a kernel needs a constant size of at most 32 KiB: ", b->name);
@@ -603,7 +474,7 @@ static void emit_thread_loop(cgen *g, const mlcc_stmt *s, int axis) {
 static void emit_for(cgen *g, const mlcc_stmt *s) {
     int axis;
     if (s->for_.kind == FOR_THREAD_BINDING) {
-        if (!is_thread_tag(s->for_.thread_tag, &axis)) {
+        if (!gpu_is_thread_tag(s->for_.thread_tag, &axis)) {
             fail(g, "unsupported thread binding ", s->for_.thread_tag);
             return;
         }
@@ -621,7 +492,7 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     line(g);
     emit_stmt(g, s->for_.body);
     /* the next iteration overwrites shared memory that this one may still be reading */
-    if (g->kernel->uses_shared && needs_barrier(shared_access(s->for_.body), shared_access(s->for_.body))) {
+    if (g->kernel->uses_shared && gpu_needs_barrier(gpu_shared_access(s->for_.body), gpu_shared_access(s->for_.body))) {
         line(g);
         emit_sync(g);
     }
@@ -647,7 +518,7 @@ static int tree_step(const mlcc_stmt *s, mlcc_buffer **red, mlcc_expr_kind *kind
     if (!b || b->kind != STMT_IF || b->if_.else_ || !b->if_.then_ || b->if_.then_->kind != STMT_STORE) return 0;
     const mlcc_stmt *st = b->if_.then_;
     const mlcc_expr *v = st->store.value, *tx = s->for_.var;
-    if (!is_shared(st->store.buffer) || st->store.nidx != 1 || st->store.indices[0] != tx) return 0;
+    if (!gpu_is_shared_scope(st->store.buffer) || st->store.nidx != 1 || st->store.indices[0] != tx) return 0;
     if (v->kind != EXPR_ADD && v->kind != EXPR_MAX && v->kind != EXPR_MIN && v->kind != EXPR_MUL) return 0;
     const mlcc_expr *a = v->bin.a, *o = v->bin.b;
     if (a->kind != EXPR_LOAD || o->kind != EXPR_LOAD || a->load.buffer != st->store.buffer ||
@@ -668,7 +539,7 @@ static int tree_length(cgen *g, const mlcc_stmt *s, int i) {
     mlcc_expr_kind kind;
     int64_t half, threads;
     if (!tree_step(s->seq.stmts[i], &red, &kind, &half, &threads)) return 0;
-    const expr_vec *ex = &g->kernel->extents[3];
+    const gpu_expr_vec *ex = &g->kernel->extents[3];
     if (ex->len != 1 || ex->data[0]->kind != EXPR_INT || ex->data[0]->int_value != threads ||
         g->kernel->extents[4].len || g->kernel->extents[5].len || g->thread_dependent)
         return 0;
@@ -710,7 +581,7 @@ static void emit_subgroup_tree(cgen *g, const mlcc_stmt *step) {
 static void emit_seq(cgen *g, const mlcc_stmt *s) {
     for (int i = 0; i < s->seq.n; i++) {
         if (i) line(g);
-        if (i && g->kernel->uses_shared && needs_barrier(shared_access(s->seq.stmts[i - 1]), shared_access(s->seq.stmts[i])))
+        if (i && g->kernel->uses_shared && gpu_needs_barrier(gpu_shared_access(s->seq.stmts[i - 1]), gpu_shared_access(s->seq.stmts[i])))
             emit_sync(g);
         int n = g->kernel->uses_shared ? tree_length(g, s, i) : 0;
         if (n > 0) {
@@ -791,7 +662,7 @@ typedef struct emitter {
     mlcc_strbuf *sources; /* the GLSL of every kernel, as C string constants */
     mlcc_strbuf *glsl_all; /* the same, plain (for inspection), or NULL */
     const mlcc_prim_func *func;
-    buffer_vec workspaces; /* global allocations of the function, in order */
+    gpu_buffer_vec workspaces; /* global allocations of the function, in order */
     int nkernels;
     int failed;
 } emitter;
@@ -861,7 +732,7 @@ static const char glsl_prelude[] =
 /* The GLSL of the kernel for statement s; fills k. The push block starts with one uint per
  * buffer (its element offset) and the x grid, which the runtime writes; scalars follow at
  * their natural alignment (*push_offsets, *push_bytes). */
-static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, const char *kname, mlcc_strbuf *glsl,
+static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, gpu_kernel_info *k, const char *kname, mlcc_strbuf *glsl,
                             int fold_x, uint32_t *push_offsets, uint32_t *push_bytes) {
     cgen *h = &em->host;
     mlcc_strbuf body = STRBUF_INIT, shared = STRBUF_INIT;
@@ -938,60 +809,21 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, kernel_info *k, con
     return dg.failed ? -1 : 0;
 }
 
-typedef struct var_probe {
-    const mlcc_u64map *defined;
-    int found;
-} var_probe;
-
-static int probe_var(ir_visitor *v, mlcc_expr *e) {
-    var_probe *p = v->ctx;
-    if (e->kind == EXPR_VAR && u64map_find(p->defined, (uint64_t)(uintptr_t)e)) p->found = 1;
-    return !p->found;
-}
-
-static int uses_defined_var(mlcc_expr *e, const mlcc_u64map *defined) {
-    var_probe p = {defined, 0};
-    ir_visitor v = {probe_var, NULL, &p};
-    ir_visit_expr(&v, e);
-    return p.found;
-}
-
-/* A C string literal for the kernel source, in bounded lines. */
-static void append_c_string(mlcc_strbuf *out, const char *s) {
-    sb_append(out, "\"");
-    int col = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') sb_printf(out, "\\%c", *p), col += 2;
-        else if (*p == '\n') sb_append(out, "\\n\"\n    \""), col = 0;
-        else if (*p < 32 || *p >= 127 || *p == '?') sb_printf(out, "\\%03o", *p), col += 4;
-        else sb_append_char(out, (char)*p), col++;
-        if (col >= 100) {
-            sb_append(out, "\"\n    \"");
-            col = 0;
-        }
-    }
-    sb_append(out, "\"");
-}
-
 /* Host code that launches the kernel for s. */
 static int emit_kernel(emitter *em, mlcc_stmt *s) {
     cgen *g = &em->host;
-    kernel_info k = {0};
-    u64map_init(&k.defined);
-    u64map_init(&k.seen);
-    u64map_init(&k.stored);
-    ir_visitor v = {collect_expr, collect_stmt, &k};
-    ir_visit_stmt(&v, s);
+    gpu_kernel_info k = {0};
+    gpu_kernel_info_collect(&k, s);
     char kname[200];
     snprintf(kname, sizeof kname, "%s_kernel%d", em->func->name, em->nkernels++);
     for (int a = 0; a < 6; a++)
         for (size_t i = 0; i < k.extents[a].len; i++)
-            if (uses_defined_var(k.extents[a].data[i], &k.defined)) {
-                kernel_info_free(&k);
-                return fail(g, "a launch extent depends on a loop variable of the kernel: ", thread_tags[a]);
+            if (gpu_uses_defined_var(k.extents[a].data[i], &k.defined)) {
+                gpu_kernel_info_free(&k);
+                return fail(g, "a launch extent depends on a loop variable of the kernel: ", gpu_thread_tags[a]);
             }
     if (k.buffers.len > 30) {
-        kernel_info_free(&k);
+        gpu_kernel_info_free(&k);
         return fail(g, "a kernel with more than 30 buffers: ", kname);
     }
     /* without a y axis of its own, a long x grid can fold into y */
@@ -1001,11 +833,11 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     if (emit_kernel_glsl(em, s, &k, kname, &glsl, fold_x, push_offsets, &push_bytes) != 0) {
         sb_free(&glsl);
         free(push_offsets);
-        kernel_info_free(&k);
+        gpu_kernel_info_free(&k);
         return -1;
     }
     sb_printf(em->sources, "static const char mlcc_vk_%s[] =\n    ", kname);
-    append_c_string(em->sources, sb_cstr(&glsl));
+    gpu_append_c_string(em->sources, sb_cstr(&glsl));
     sb_append(em->sources, ";\n\n");
     if (em->glsl_all) sb_append(em->glsl_all, sb_cstr(&glsl));
     sb_free(&glsl);
@@ -1057,22 +889,8 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     line(g);
     sb_append(g->out, "}");
     free(push_offsets);
-    kernel_info_free(&k);
+    gpu_kernel_info_free(&k);
     return 0;
-}
-
-/* A condition the host can evaluate: no loads (of device memory), only the wrapper's scalars. */
-static int probe_host_expr(ir_visitor *v, mlcc_expr *e) {
-    int *ok = v->ctx;
-    if (e->kind == EXPR_LOAD || (e->kind == EXPR_CALL && strcmp(e->call.op, VULKAN_SUBGROUP_SIZE) != 0)) *ok = 0;
-    return *ok;
-}
-
-static int host_condition(mlcc_expr *cond) {
-    int ok = 1;
-    ir_visitor v = {probe_host_expr, NULL, &ok};
-    ir_visit_expr(&v, cond);
-    return ok;
 }
 
 static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
@@ -1083,7 +901,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
             if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
         return 0;
     }
-    if (s->kind == STMT_IF && host_condition(s->if_.cond)) {
+    if (s->kind == STMT_IF && gpu_host_condition(s->if_.cond, VULKAN_SUBGROUP_SIZE)) {
         /* a choice between kernels the host makes (by the sizes of this call) */
         line(g);
         sb_append(g->out, "if (");
@@ -1104,7 +922,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
         }
         return rc ? -1 : 0;
     }
-    if (s->kind == STMT_ALLOCATE && is_global_scope(s->alloc.buffer)) {
+    if (s->kind == STMT_ALLOCATE && gpu_is_global_scope(s->alloc.buffer)) {
         /* a device workspace between kernels; declared at the top of the wrapper and given
          * back at its end, on the error path too */
         mlcc_buffer *b = s->alloc.buffer;
@@ -1211,15 +1029,8 @@ static void emit_entry_checks(cgen *g, const mlcc_prim_func *f) {
     u64map_free(&bound);
 }
 
-static int is_identifier(const char *s) {
-    if (!*s || isdigit((unsigned char)*s)) return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
-    return 1;
-}
-
 static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
-    if (!is_identifier(block_form->name))
+    if (!codegen_is_c_identifier(block_form->name))
         return mlcc_set_error("codegen_vulkan: function name '%s' is not a C identifier", block_form->name);
     mlcc_prim_func *f = tir_lower_blocks(block_form);
     cgen *g = &em->host;
