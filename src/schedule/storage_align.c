@@ -5,8 +5,10 @@
  * here the buffer itself carries it (mlcc_buffer.align): the primitive replaces the buffer by a
  * copy whose dimension `axis` has its stride padded to the next factor * k + offset, everywhere
  * in the function, and codegen lays it out so (ir_buffer_offset / ir_buffer_elems). Padding
- * changes where elements live, not their values, so the primitive is always legal for a buffer
- * the function allocates; a parameter's layout belongs to the caller and is refused. */
+ * changes where elements live, not their values, so the primitive is legal for a buffer the
+ * function allocates; a parameter's layout belongs to the caller and is refused, and so is a
+ * buffer whose address a tensorized intrinsic call already takes with the compact strides
+ * (tensorize after storage_align instead: it passes the padded leading dimension). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,27 @@ static int is_allocated(mlcc_schedule *s, const mlcc_buffer *buf) {
     return 0;
 }
 
+typedef struct {
+    const mlcc_buffer *buf;
+    int found;
+} address_finder;
+
+static int find_address_of(ir_visitor *v, mlcc_expr *e) {
+    address_finder *f = v->ctx;
+    if (e->kind == EXPR_CALL && !strcmp(e->call.op, "address_of") && e->call.nargs == 1 &&
+        e->call.args[0]->kind == EXPR_LOAD && e->call.args[0]->load.buffer == f->buf)
+        f->found = 1;
+    return !f->found;
+}
+
+/* Is buf's address passed to a call (a tensorized intrinsic, whose strides are fixed)? */
+static int address_taken(mlcc_schedule *s, const mlcc_buffer *buf) {
+    address_finder f = {buf, 0};
+    ir_visitor v = {find_address_of, NULL, &f};
+    ir_visit_stmt(&v, s->func->body);
+    return f.found;
+}
+
 int sch_storage_align(mlcc_schedule *s, const char *block, int index, int axis, int64_t factor, int64_t offset) {
     sch_path p;
     if (!block || sch_find_block(s, block, &p)) return mlcc_set_error("%s: no block named '%s'", PRIM, block ? block : "(null)");
@@ -47,6 +70,9 @@ int sch_storage_align(mlcc_schedule *s, const char *block, int index, int axis, 
                               "caller's", PRIM, x->name, block);
     if (!is_allocated(s, x))
         return mlcc_set_error("%s: '%s' (written by block '%s') is not allocated by the function", PRIM, x->name, block);
+    if (address_taken(s, x))
+        return mlcc_set_error("%s: '%s' (written by block '%s') is passed to an intrinsic call whose strides are fixed "
+                              "already (align before tensorize)", PRIM, x->name, block);
     const char *brv = sch_block_rv(s, block);
     mlcc_buffer *nx = ir_buffer_align(x, axis, factor, offset);
     mlcc_prim_func *f = s->func;

@@ -93,6 +93,56 @@ static void test_with_cache_tile(void) {
     sch_free(s);
 }
 
+static te_tensor *X_, *W_, *M_;
+
+static mlcc_expr *mm_nt(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(X_, i[0], i[2]), te_load2(W_, i[1], i[2]));
+}
+
+static mlcc_expr *relu(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_max(te_load2(M_, i[0], i[1]), ir_float(DT_F32, 0));
+}
+
+/* M = X[n, 37] @ W[24, 37]^T (intermediate), O = relu(M). */
+static mlcc_prim_func *mm_relu_nt(void) {
+    mlcc_expr *n = ir_size_var("n");
+    X_ = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(37)}, 2);
+    W_ = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(24), ir_int(37)}, 2);
+    te_set_axis_names((const char *[]){"i", "j", "k", NULL});
+    M_ = te_reduce("M", DT_F32, (mlcc_expr *[]){n, ir_int(24)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(37)}, 1, mm_nt, NULL);
+    te_set_axis_names((const char *[]){"i", "j", NULL});
+    te_tensor *o = te_compute("O", DT_F32, (mlcc_expr *[]){n, ir_int(24)}, 2, relu, NULL);
+    return te_create_prim_func("mm_relu_nt", (te_tensor *[]){X_, W_, o}, 3);
+}
+
+/* A tensorized GEMM writing an aligned buffer gets the padded leading dimension; aligning the
+ * buffer after tensorize (the call's strides fixed) is refused. */
+static void test_tensorized(void) {
+    mlcc_prim_func *f = mm_relu_nt();
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *j[2];
+    CHECK_EQ_INT(sch_storage_align(s, sch_get_block(s, "M"), 0, 0, 32, 4), 0); /* rows of 24 -> 36 */
+    sch_get_loops(s, "M", &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){SCH_INFER, 8}, 2, j), 0);
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){j[0], l[0]}, 2), 0);
+    CHECK_EQ_INT(sch_tensorize(s, l[0], "mlcc_k_gemm_nt_f32"), 0);
+    char *text = tir_func_to_string(sch_func(s));
+    CHECK_MSG(strstr(text, ", n, 8, 37, 36, 37, 37, 0)"), "%s", text); /* ldc 36 */
+    free(text);
+    CHECK_MSG(jit_compare_at_sizes(f, sch_func(s), 8) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(replay_matches(f, s) == 0, "%s", mlcc_last_error());
+    sch_free(s);
+
+    f = mm_relu_nt();
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "M"), &l);
+    CHECK_EQ_INT(sch_tensorize(s, l[0], "mlcc_k_gemm_nt_f32"), 0);
+    CHECK_REJECTED(s, sch_storage_align(s, "M_o", 0, 0, 32, 4), "'M' (written by block 'M_o') is passed to an intrinsic call");
+    sch_free(s);
+}
+
 static void test_errors(void) {
     mlcc_prim_func *f = kernel_build(K_TWO_STAGE);
     mlcc_schedule *s = sch_create(f);
@@ -109,6 +159,7 @@ int main(void) {
     test_symbolic();
     test_constant();
     test_with_cache_tile();
+    test_tensorized();
     test_errors();
     return test_finish();
 }
