@@ -4,6 +4,7 @@
  * requests with the reason and no change. */
 #include "sched_check.h"
 #include "sched_jit.h"
+#include "te/te.h"
 
 /* Golden, interpreter, replay and compiled numerics of a finished schedule. */
 static void check_all(const char *golden, const mlcc_prim_func *f, mlcc_schedule *s) {
@@ -70,6 +71,35 @@ static void test_compute_at_transposed(void) {
     CHECK_MSG(strstr(text, "for ax0 in range(5)") != NULL, "%s", text);
     free(text);
     check_numbers("compute_at transposed", f, s);
+    sch_free(s);
+}
+
+static te_tensor *A_, *B_;
+
+static mlcc_expr *times2(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(A_, i[0], i[1]), ir_float(DT_F32, 2));
+}
+
+static mlcc_expr *plus3(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_add(te_load2(B_, i[0], i[1]), ir_float(DT_F32, 3));
+}
+
+/* B = A * 2 and C = B + 3, both outputs: computing B only where C needs it would leave the rest
+ * of the output B unwritten. */
+static void test_compute_at_output(void) {
+    mlcc_expr *shape[2] = {ir_size_var("n"), ir_int(4)};
+    A_ = te_placeholder("A", DT_F32, shape, 2);
+    te_set_axis_names((const char *[]){"i", "j", NULL});
+    B_ = te_compute("B", DT_F32, shape, 2, times2, NULL);
+    te_set_axis_names((const char *[]){"i", "j", NULL});
+    te_tensor *c = te_compute("C", DT_F32, shape, 2, plus3, NULL);
+    mlcc_prim_func *f = te_create_prim_func("two_outputs", (te_tensor *[]){A_, B_, c}, 3);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l;
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    CHECK_REJECTED(s, sch_compute_at(s, "B", l[0]), "the buffer 'B' of block 'B' is an output of the function");
     sch_free(s);
 }
 
@@ -166,6 +196,7 @@ int main(void) {
     test_compute_at_reduction();
     test_compute_at_transposed();
     test_compute_at_errors();
+    test_compute_at_output();
     test_reverse_compute_at_tile();
     test_reverse_compute_at_gemm_tile();
     test_reverse_compute_at_errors();
