@@ -165,9 +165,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
 
 /* The flat element offset of indices into a compact row-major buffer. */
 static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
-    mlcc_expr *idx = ir_int(0);
-    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
-    return arith_simplify_expr(idx);
+    return arith_simplify_expr(ir_buffer_offset(b, indices, nidx)); /* storage_align pads strides */
 }
 
 static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
@@ -293,13 +291,8 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
 }
 
 int64_t codegen_const_elems(const mlcc_buffer *b) {
-    int64_t n = 1;
-    for (int d = 0; d < b->ndim; d++) {
-        mlcc_expr *s = arith_simplify_expr(b->shape[d]);
-        if (s->kind != EXPR_INT) return -1;
-        n *= s->int_value;
-    }
-    return n;
+    mlcc_expr *n = arith_simplify_expr(ir_buffer_elems(b)); /* padded by storage_align */
+    return n->kind == EXPR_INT ? n->int_value : -1;
 }
 
 enum { STACK_ALLOC_LIMIT = 16 * 1024 };
@@ -320,8 +313,7 @@ static void emit_allocate(cgen *g, const mlcc_stmt *s) {
     g->indent++;
     line(g);
     sb_printf(g->out, "int64_t %s_elems = ", name);
-    mlcc_expr *elems = ir_int(1);
-    for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+    mlcc_expr *elems = ir_buffer_elems(b);
     emit_expr(g, arith_simplify_expr(elems));
     sb_append_char(g->out, ';');
     line(g);

@@ -194,9 +194,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
 
 /* The flat element offset of indices into a compact row-major buffer. */
 static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
-    mlcc_expr *idx = ir_int(0);
-    for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
-    return arith_simplify_expr(idx);
+    return arith_simplify_expr(ir_buffer_offset(b, indices, nidx)); /* storage_align pads strides */
 }
 
 static void emit_cast(cgen *g, const mlcc_expr *e) {
@@ -603,8 +601,7 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
         vec_push(&em->workspaces, b);
         line(g);
         sb_append(g->out, "{ int64_t elems = ");
-        mlcc_expr *elems = ir_int(1);
-        for (int d = 0; d < b->ndim; d++) elems = ir_mul(elems, b->shape[d]);
+        mlcc_expr *elems = ir_buffer_elems(b);
         emit_expr(g, arith_simplify_expr(elems));
         sb_printf(g->out, "; %s = mlcc_library_cuda->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }",
                   name, dtype_bytes(b->dtype));

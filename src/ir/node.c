@@ -320,6 +320,54 @@ mlcc_buffer *ir_buffer(const char *name, mlcc_dtype t, mlcc_expr **shape, int nd
     return ir_buffer_scoped(name, t, shape, ndim, "global");
 }
 
+mlcc_buffer *ir_buffer_align(const mlcc_buffer *b, int axis, int64_t factor, int64_t offset) {
+    mlcc_buffer *r = ir_buffer_scoped(b->name, b->dtype, b->shape, b->ndim, b->scope);
+    mlcc_dim_align *al = ir_alloc(sizeof(mlcc_dim_align) * (size_t)(b->ndim > 0 ? b->ndim : 1));
+    for (int d = 0; d < b->ndim; d++) al[d] = b->align ? b->align[d] : (mlcc_dim_align){0, 0};
+    if (axis >= 0 && axis < b->ndim) al[axis] = (mlcc_dim_align){factor, offset};
+    r->align = al;
+    return r;
+}
+
+/* The stride of each dimension: compact row-major, padded where aligned. */
+static mlcc_expr **buffer_strides(const mlcc_buffer *b) {
+    mlcc_expr **st = ir_alloc(sizeof(mlcc_expr *) * (size_t)(b->ndim + 1));
+    mlcc_expr *s = ir_int(1);
+    for (int d = b->ndim - 1; d >= 0; d--) {
+        if (b->align && b->align[d].factor > 0) {
+            /* s + ((offset - s) mod factor): the next k * factor + offset at or above s */
+            mlcc_expr *f = ir_int(b->align[d].factor);
+            s = ir_add(s, ir_floormod(ir_sub(ir_int(b->align[d].offset), s), f));
+        }
+        st[d] = s;
+        s = ir_mul(s, b->shape[d]);
+    }
+    st[b->ndim] = s;
+    return st;
+}
+
+mlcc_expr *ir_buffer_offset(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    mlcc_expr *idx = ir_int(0);
+    if (!b->align || nidx != b->ndim) {
+        for (int d = 0; d < nidx; d++) idx = ir_add(ir_mul(idx, b->shape[d]), indices[d]);
+        return idx;
+    }
+    mlcc_expr **st = buffer_strides(b);
+    for (int d = 0; d < nidx; d++) idx = ir_add(idx, ir_mul(indices[d], st[d]));
+    return idx;
+}
+
+mlcc_expr *ir_buffer_elems(const mlcc_buffer *b) {
+    if (!b->align) {
+        mlcc_expr *n = ir_int(1);
+        for (int d = 0; d < b->ndim; d++) n = ir_mul(n, b->shape[d]);
+        return n;
+    }
+    /* the outermost dimension's extent times its (padded) stride */
+    mlcc_expr **st = buffer_strides(b);
+    return b->ndim ? ir_mul(b->shape[0], st[0]) : ir_int(1);
+}
+
 mlcc_buffer *ir_buffer_v(const char *name, mlcc_dtype t, ...) {
     mlcc_expr *shape[8];
     int n = 0;

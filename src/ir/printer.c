@@ -190,6 +190,14 @@ static void print_buffer_decl(printer *p, const mlcc_buffer *b) {
     print_shape(p, b->shape, b->ndim);
     sb_printf(p->out, ", \"%s\"", dt(b->dtype, tb));
     if (strcmp(b->scope, "global") != 0) sb_printf(p->out, ", scope=\"%s\"", b->scope);
+    if (b->align) { /* storage_align: (axis, factor, offset) per padded dimension */
+        sb_append(p->out, ", storage_align=[");
+        for (int d = 0, k = 0; d < b->ndim; d++)
+            if (b->align[d].factor > 0)
+                sb_printf(p->out, "%s(%d, %lld, %lld)", k++ ? ", " : "", d, (long long)b->align[d].factor,
+                          (long long)b->align[d].offset);
+        sb_append_char(p->out, ']');
+    }
     sb_append_char(p->out, ')');
 }
 

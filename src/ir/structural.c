@@ -38,6 +38,9 @@ static void put_buffer(canon *c, const mlcc_buffer *b) {
     sb_printf(&c->out, "%s,%d[", b->scope, b->ndim);
     for (int i = 0; i < b->ndim; i++) put_expr(c, b->shape[i]);
     sb_append_char(&c->out, ']');
+    if (b->align)
+        for (int i = 0; i < b->ndim; i++)
+            sb_printf(&c->out, "a%lld,%lld;", (long long)b->align[i].factor, (long long)b->align[i].offset);
 }
 
 static void put_exprs(canon *c, mlcc_expr **xs, int n) {

@@ -156,12 +156,23 @@ int expr_is_binary(mlcc_expr_kind kind);
 int expr_is_compare(mlcc_expr_kind kind);
 
 /* ---- buffers ---- */
+/* The stride of a dimension padded up to the next k * factor + offset (set by the schedule's
+ * storage_align, e.g. to keep rows of a tile off the same cache set or shared-memory bank). */
+typedef struct mlcc_dim_align {
+    int64_t factor; /* 0: the dimension keeps its compact stride */
+    int64_t offset; /* 0 <= offset < factor */
+} mlcc_dim_align;
+
 struct mlcc_buffer {
     const char *name;
     mlcc_dtype dtype;
     int ndim;
     mlcc_expr **shape;  /* ndim PrimExprs over size vars */
     const char *scope;  /* interned: "global", "shared", "local", ... */
+    /* ndim entries, or NULL for the compact row-major layout. Only buffers the function
+     * allocates carry it: a parameter's layout is the caller's. Codegen lays the buffer out with
+     * ir_buffer_offset / ir_buffer_elems; the interpreter ignores it (layout changes no value). */
+    const mlcc_dim_align *align;
 };
 
 mlcc_buffer *ir_buffer(const char *name, mlcc_dtype t, mlcc_expr **shape, int ndim);
@@ -169,6 +180,14 @@ mlcc_buffer *ir_buffer_scoped(const char *name, mlcc_dtype t, mlcc_expr **shape,
                               const char *scope);
 /* A 1-D..4-D convenience: shape given as expressions, terminated by NULL. */
 mlcc_buffer *ir_buffer_v(const char *name, mlcc_dtype t, ...);
+/* A copy of b (a new buffer: identity is by pointer) whose dimension `axis` has its stride
+ * padded to factor * k + offset; other dimensions keep b's alignment. */
+mlcc_buffer *ir_buffer_align(const mlcc_buffer *b, int axis, int64_t factor, int64_t offset);
+/* The flat element offset of indices into b's layout: row-major, strides padded where b->align
+ * says (unsimplified). */
+mlcc_expr *ir_buffer_offset(const mlcc_buffer *b, mlcc_expr **indices, int nidx);
+/* The number of elements b's layout spans (its allocation size; unsimplified). */
+mlcc_expr *ir_buffer_elems(const mlcc_buffer *b);
 
 /* ---- statements ---- */
 typedef enum {

@@ -252,6 +252,42 @@ static int run_inst(mlcc_schedule *s, replay_env *env, const trace_inst *in) {
         if (want(env, in, 1, 0) || !(b = arg_block(env, &in->args[0]))) return -1;
         return p[0] == 'c' ? sch_compute_inline(s, b) : sch_reverse_compute_inline(s, b);
     }
+    if (!strcmp(p, "compute_at") || !strcmp(p, "reverse_compute_at")) {
+        const char *b;
+        mlcc_expr *l;
+        if (want(env, in, 2, 0) || !(b = arg_block(env, &in->args[0])) || !(l = arg_loop(env, &in->args[1]))) return -1;
+        return p[0] == 'c' ? sch_compute_at(s, b, l) : sch_reverse_compute_at(s, b, l);
+    }
+    if (!strcmp(p, "cache_read") || !strcmp(p, "cache_write")) {
+        const char *b;
+        if (want(env, in, 3, 1) || !(b = arg_block(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_INT || in->args[2].kind != ARG_STRING || in->args[1].ival < 0 ||
+            in->args[1].ival > 1000000)
+            return mlcc_set_error("trace line %d: %s needs a block, a buffer index and a scope string", env->line, p);
+        int idx = (int)in->args[1].ival;
+        const char *c = p[6] == 'r' ? sch_cache_read(s, b, idx, in->args[2].text) : sch_cache_write(s, b, idx, in->args[2].text);
+        if (!c) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)c);
+        return 0;
+    }
+    if (!strcmp(p, "rfactor")) {
+        mlcc_expr *l;
+        if (want(env, in, 2, 1) || !(l = arg_loop(env, &in->args[0]))) return -1;
+        if (in->args[1].kind != ARG_INT || in->args[1].ival < 0 || in->args[1].ival > 64)
+            return mlcc_set_error("trace line %d: rfactor needs a loop and a factor axis (0..64)", env->line);
+        const char *b = sch_rfactor(s, l, (int)in->args[1].ival);
+        if (!b) return -1;
+        strmap_set_p(&env->blocks, in->targets[0], (void *)b);
+        return 0;
+    }
+    if (!strcmp(p, "storage_align")) {
+        const char *b;
+        if (want(env, in, 5, 0) || !(b = arg_block(env, &in->args[0]))) return -1;
+        for (int i = 1; i < 5; i++)
+            if (in->args[i].kind != ARG_INT || in->args[i].ival < INT32_MIN || in->args[i].ival > INT32_MAX)
+                return mlcc_set_error("trace line %d: storage_align needs a block and four integers", env->line);
+        return sch_storage_align(s, b, (int)in->args[1].ival, (int)in->args[2].ival, in->args[3].ival, in->args[4].ival);
+    }
     if (!strcmp(p, "decompose_reduction")) {
         const char *b;
         mlcc_expr *l;

@@ -50,6 +50,8 @@ const char *sch_get_block(mlcc_schedule *s, const char *name);
 int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
 /* The extent of a loop (an expression over size vars), or NULL with an error. */
 mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop);
+/* The kind of a loop (an mlcc_for_kind: serial, parallel, ...), or -1 with an error. */
+int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop);
 /* Names of all blocks in program order (IR arena memory); returns the count. */
 int sch_get_blocks(mlcc_schedule *s, const char ***out);
 
@@ -81,6 +83,45 @@ int sch_reverse_compute_inline(mlcc_schedule *s, const char *block);
  * returns the new block's name, or NULL with an error. */
 const char *sch_decompose_reduction(mlcc_schedule *s, const char *block, mlcc_expr *loop);
 
+/* Moves producer `block` under `loop`, a loop around its consumers, to the start of the loop's
+ * body: its own loops are replaced by a nest over the region of its buffer that the consumers
+ * read in one iteration of the loop (affine indices relaxed over the loops below; iter vars not
+ * in the written indices, such as a reduction's, run whole). Legal when the block writes one
+ * buffer, not a parameter, at exactly its spatial iter vars and is its only writer; every reader
+ * of the buffer is under the loop; the loop is after the block in the same block scope; no block
+ * between the two writes what the block reads; a reduction block does not move under a parallel
+ * loop. Iterations that need overlapping regions compute them again (see compute_at.c). */
+int sch_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+/* Moves consumer `block` under `loop`, a loop around its producers, to the end of the loop's
+ * body, iterating over exactly the region the producers write in one iteration: their written
+ * indices must be dense affine boxes over the loops below, their reductions complete inside the
+ * loop, their predicates only clip tails; the block reads each such buffer at exactly its iter
+ * vars, and a reduce iter var of the block must get its whole domain. Nothing between the loop
+ * and the block writes what the block reads or uses what it writes. */
+int sch_reverse_compute_at(mlcc_schedule *s, const char *block, mlcc_expr *loop);
+
+/* Makes block read its read region `index` (a buffer X) from a new buffer "X_<scope>" (scope:
+ * "global", "local" or "shared"), filled by a copy block of that name placed right before the
+ * function-level statement holding the block; returns the copy block's name (or NULL with an
+ * error). Legal when the block is at function scope, does not write X, and nothing in its
+ * statement writes X. compute_at then narrows the copy to a tile. */
+const char *sch_cache_read(mlcc_schedule *s, const char *block, int index, const char *scope);
+/* Makes block write its write region `index` (a buffer Y) into a new buffer "Y_<scope>", copied
+ * into Y by a block of that name right after the block's function-level statement; returns the
+ * copy block's name. Legal when the block is at function scope and Y's only writer, and nothing
+ * else in its statement reads Y. reverse_compute_at then narrows the copy to a tile. */
+const char *sch_cache_write(mlcc_schedule *s, const char *block, int index, const char *scope);
+
+/* Splits the reduction of the one block under `loop` (a loop bound only to its reduce iter vars)
+ * in two: block "<name>_rf" accumulates partial results, one per iteration of `loop`, into a new
+ * buffer "<buffer>_rf" (the output's shape with the loop's extent inserted at `factor_axis`,
+ * 0..ndim) and runs in the block's place, where `loop` is now spatial (so it may run in
+ * parallel); the block keeps its name for the write-back, which reduces the partial results
+ * over a new nest right after the block's function-level statement. The block is at function
+ * scope, its body `Y[s] = Y[s] + (max, min) value` with the combiner's identity as init, Y has no
+ * other writer and no other reader in the block's statement. Returns the rfactor block's name. */
+const char *sch_rfactor(mlcc_schedule *s, mlcc_expr *loop, int factor_axis);
+
 /* Makes the perfect loop nest under `loop` the body of a new block "<name>_o" over the loops
  * outside it (see blockize.c); returns the new block's name, or NULL with an error. */
 const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
@@ -88,6 +129,13 @@ const char *sch_blockize(mlcc_schedule *s, mlcc_expr *loop);
  * intrinsic `intrin` (kernels/cpu/intrin.h), after checking the block computes exactly what the
  * intrinsic does on the tile (see tensorize.c). The nest becomes block "<name>_o". */
 int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin);
+
+/* Pads the stride of dimension `axis` of the buffer that block writes in its write region
+ * `index` up to the next factor * k + offset (0 <= offset < factor), e.g. to keep the rows of a
+ * tile off one cache set or shared-memory bank. Changes the layout only (codegen allocates the
+ * padded size); legal for any buffer the function allocates, never for a parameter. Setting an
+ * axis again replaces its alignment. */
+int sch_storage_align(mlcc_schedule *s, const char *block, int index, int axis, int64_t factor, int64_t offset);
 
 /* ---- annotations ---- */
 /* Sets key = value on a loop or a block (replacing an earlier value of the key); unannotate

@@ -62,6 +62,13 @@ mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
     return p.nodes[p.n - 1]->for_.extent;
 }
 
+int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop) {
+    sch_path p;
+    if (!loop || sch_find_loop(s, loop, &p))
+        return mlcc_set_error("loop_kind: '%s' is not a loop of the function", loop && loop->kind == EXPR_VAR ? loop->var.name : "?");
+    return (int)p.nodes[p.n - 1]->for_.kind;
+}
+
 /* ---- paths ---- */
 
 typedef int (*stmt_match)(const mlcc_stmt *st, const void *key);

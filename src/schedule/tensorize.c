@@ -48,10 +48,10 @@ static mlcc_expr *strip_cast(mlcc_expr *e, mlcc_dtype to) {
     return e;
 }
 
+/* The element offset in b's layout (row strides padded where storage_align set them: the
+ * intrinsic then gets the padded leading dimension). */
 static mlcc_expr *flat_offset(const mlcc_buffer *b, mlcc_expr **idx, int nidx) {
-    mlcc_expr *off = ir_int(0);
-    for (int d = 0; d < nidx; d++) off = ir_add(ir_mul(off, b->shape[d]), idx[d]);
-    return off;
+    return ir_buffer_offset(b, idx, nidx);
 }
 
 /* e with every nest var set to 0, except vars[keep] set to 1 (keep = -1: none). */

@@ -12,6 +12,9 @@
  * microseconds, about what waking a second thread costs (and much less than waiting for one
  * that the OS has descheduled on a busy machine).
  *
+ * Rule epilogue-in-tile (rule_epilogue below): an elementwise block after a GEMM that reads its
+ * output runs inside the GEMM's parallel column tile, right after the tile's micro-kernel.
+ *
  * Rule attention (rule_attention below): the rest of the attention kernel runs in parallel
  * over (heads x rows), its probabilities x V reduction vectorized over the head dimension.
  *
@@ -25,6 +28,7 @@
  * schedule/schedule_db.h) gets that tuned schedule instead of the rules.
  * MLCC_DEFAULT_SCHEDULE=0 turns the pass into the identity (for before/after measurements);
  * MLCC_LOG=debug prints each function's trace. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +56,12 @@ static int64_t column_tile(int64_t n) {
     return 0;
 }
 
+static int64_t const_extent_of(mlcc_schedule *s, mlcc_expr *loop) {
+    mlcc_expr *e = sch_loop_extent(s, loop);
+    e = e ? arith_simplify_expr(e) : NULL;
+    return e && e->kind == EXPR_INT ? e->int_value : -1;
+}
+
 /* Tensorizes onto the first GEMM_NT intrinsic that matches; its name into *used. */
 static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
     const cpu_intrin *const *all = cpu_intrin_all();
@@ -63,8 +73,10 @@ static int try_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
     return -1;
 }
 
-/* The GEMM/GEMV rule on one block; 0 when applied (s updated), -1 when it does not fit. */
-static int rule_gemm(mlcc_schedule *s, const char *block, const char **used) {
+/* The GEMM/GEMV rule on one block; 0 when applied (s updated), -1 when it does not fit. The
+ * parallel column-tile loop into *tile_loop (NULL when the rule made none). */
+static int rule_gemm(mlcc_schedule *s, const char *block, const char **used, mlcc_expr **tile_loop) {
+    *tile_loop = NULL;
     mlcc_expr **loops;
     int n = sch_get_loops(s, block, &loops);
     if (n < 3) return -1;
@@ -86,7 +98,35 @@ static int rule_gemm(mlcc_schedule *s, const char *block, const char **used) {
     if (sch_split(s, j, (int64_t[]){SCH_INFER, tile}, 2, parts)) return -1;
     if (sch_reorder(s, (mlcc_expr *[]){parts[0], i}, 2)) return -1;
     if (try_tensorize(s, i, used)) return -1;
+    *tile_loop = parts[0];
     return sch_parallel(s, parts[0]);
+}
+
+/* The parallel loop right around block "<block>_o" (what a GEMM rule that tensorized block
+ * made of its column tiles), or NULL. */
+static mlcc_expr *parallel_tile_of(mlcc_schedule *s, const char *block) {
+    char name[300];
+    snprintf(name, sizeof name, "%s_o", block);
+    mlcc_expr **loops;
+    const char *outer = sch_get_block(s, name);
+    int n = outer ? sch_get_loops(s, outer, &loops) : -1;
+    mlcc_expr *tile = n > 0 && sch_loop_kind(s, loops[n - 1]) == FOR_PARALLEL ? loops[n - 1] : NULL;
+    mlcc_clear_error();
+    return tile;
+}
+
+/* Rule epilogue-in-tile: an injective block after a GEMM that reads the GEMM's output (the
+ * residual add, SiLU or gate multiply that fusion left in the function) moves into the GEMM's
+ * column tile (reverse_compute_at), right after the tile's micro-kernel, while the tile is still
+ * in cache: the n x 64 tile is read back from L1/L2 instead of the whole n x N output from
+ * memory in a second parallel pass. Its innermost loop (the tile's columns) is vectorized.
+ * MLCC_SCHEDULE_EPILOGUE=0 leaves epilogues to the parallel-nest rule (for measurements). */
+static int rule_epilogue(mlcc_schedule *s, const char *block, mlcc_expr *tile_loop) {
+    if (sch_reverse_compute_at(s, block, tile_loop)) return -1;
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops);
+    if (n > 1 && const_extent_of(s, loops[n - 1]) >= 8 && sch_vectorize(s, loops[n - 1])) mlcc_clear_error();
+    return 0;
 }
 
 static int is_symbolic(mlcc_schedule *s, mlcc_expr *loop) {
@@ -95,9 +135,7 @@ static int is_symbolic(mlcc_schedule *s, mlcc_expr *loop) {
 }
 
 static int64_t const_extent(mlcc_schedule *s, mlcc_expr *loop) {
-    mlcc_expr *e = sch_loop_extent(s, loop);
-    e = e ? arith_simplify_expr(e) : NULL;
-    return e && e->kind == EXPR_INT ? e->int_value : -1;
+    return const_extent_of(s, loop);
 }
 
 /* Fuses loops[0..n) and runs the result in parallel. */
@@ -209,16 +247,35 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     const char **blocks;
     int nb = sch_get_blocks(s, &blocks);
     int applied = 0, tensorized = 0;
+    const char *epilogues_env = getenv("MLCC_SCHEDULE_EPILOGUE");
+    int epilogues = !epilogues_env || strcmp(epilogues_env, "0") != 0;
+    char *moved = calloc((size_t)nb + 1, 1); /* blocks an earlier rule placed already */
     mlcc_strbuf origin = STRBUF_INIT;
     sb_append(&origin, f->origin ? f->origin : f->name);
     for (int b = 0; b < nb; b++) {
+        if (moved[b]) continue;
         mlcc_schedule *fork = sch_copy(s);
         const char *used = NULL;
-        if (schedule_quant_rule(&fork, blocks[b], &used) == 0 || rule_gemm(fork, blocks[b], &used) == 0) {
+        mlcc_expr *tile_loop = NULL;
+        int quant = schedule_quant_rule(&fork, blocks[b], &used) == 0;
+        if (quant || rule_gemm(fork, blocks[b], &used, &tile_loop) == 0) {
             sb_printf(&origin, "%s%s", tensorized++ ? ", " : "; tensorized: ", used);
             sch_free(s);
             s = fork;
             applied++;
+            if (epilogues && quant) tile_loop = parallel_tile_of(s, blocks[b]); /* the quantized rule's */
+            for (int c = b + 1; epilogues && tile_loop && c < nb; c++) {
+                fork = sch_copy(s);
+                if (rule_epilogue(fork, blocks[c], tile_loop) == 0) {
+                    sch_free(s);
+                    s = fork;
+                    moved[c] = 1;
+                } else {
+                    LOG_DEBUG("default_schedule: %s: block %s: epilogue rule not applied: %s", f->name, blocks[c],
+                              mlcc_last_error());
+                    sch_free(fork);
+                }
+            }
             continue;
         }
         LOG_DEBUG("default_schedule: %s: block %s: GEMM rule not applied: %s", f->name, blocks[b], mlcc_last_error());
@@ -260,6 +317,7 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     }
     sch_free(s);
     sb_free(&origin);
+    free(moved);
     return out;
 }
 

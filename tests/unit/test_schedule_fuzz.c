@@ -26,9 +26,14 @@ static int pick(int n) {
     return n > 0 ? (int)(rnd() % (uint64_t)n) : 0;
 }
 
-typedef enum { P_SPLIT, P_FUSE, P_REORDER, P_PARALLEL, P_VECTORIZE, P_UNROLL, P_BIND, P_INLINE, P_REVERSE_INLINE, P_DECOMPOSE, P_COUNT } prim;
+typedef enum {
+    P_SPLIT, P_FUSE, P_REORDER, P_PARALLEL, P_VECTORIZE, P_UNROLL, P_BIND, P_INLINE, P_REVERSE_INLINE, P_DECOMPOSE,
+    P_COMPUTE_AT, P_REVERSE_COMPUTE_AT, P_CACHE_READ, P_CACHE_WRITE, P_RFACTOR, P_STORAGE_ALIGN, P_COUNT
+} prim;
 static const char *prim_names[] = {"split", "fuse", "reorder", "parallel", "vectorize", "unroll", "bind",
-                                   "compute_inline", "reverse_compute_inline", "decompose_reduction"};
+                                   "compute_inline", "reverse_compute_inline", "decompose_reduction",
+                                   "compute_at", "reverse_compute_at", "cache_read", "cache_write", "rfactor",
+                                   "storage_align"};
 
 static int applied[P_COUNT], rejected[P_COUNT];
 
@@ -71,7 +76,9 @@ static int random_step(mlcc_schedule *s, prim *which) {
     int nl;
     const char *b = random_block(s, &l, &nl);
     prim p = (prim)pick(P_COUNT);
-    if (nl == 0 && p != P_INLINE && p != P_REVERSE_INLINE) p = P_INLINE;
+    int block_only = p == P_INLINE || p == P_REVERSE_INLINE || p == P_CACHE_READ || p == P_CACHE_WRITE ||
+                     p == P_STORAGE_ALIGN || p == P_COMPUTE_AT || p == P_REVERSE_COMPUTE_AT;
+    if (nl == 0 && !block_only) p = P_INLINE;
     *which = p;
     mlcc_stmt *body_before = sch_func(s)->body;
     int nalloc_before = sch_func(s)->nalloc, trace_before = sch_trace_len(s);
@@ -124,6 +131,28 @@ static int random_step(mlcc_schedule *s, prim *which) {
     case P_INLINE: rc = sch_compute_inline(s, b); break;
     case P_REVERSE_INLINE: rc = sch_reverse_compute_inline(s, b); break;
     case P_DECOMPOSE: rc = sch_decompose_reduction(s, b, l[pick_loop(l, nl)]) ? 0 : -1; break;
+    case P_COMPUTE_AT:
+    case P_REVERSE_COMPUTE_AT: {
+        /* a loop of another block (a consumer, resp. producer, when the pick is lucky) */
+        const char **blocks;
+        int nb = sch_get_blocks(s, &blocks);
+        const char *other = blocks[pick(nb)];
+        mlcc_expr **ol;
+        int nol = sch_get_loops(s, other, &ol);
+        if (nol <= 0) {
+            mlcc_set_error("%s: (no loop to pick)", prim_names[p]);
+            rc = -1;
+            break;
+        }
+        mlcc_expr *loop = ol[pick(nol)];
+        trace_before = sch_trace_len(s); /* (get_loops recorded a line) */
+        rc = p == P_COMPUTE_AT ? sch_compute_at(s, b, loop) : sch_reverse_compute_at(s, b, loop);
+        break;
+    }
+    case P_CACHE_READ: rc = sch_cache_read(s, b, pick(3), pick(2) ? "local" : "shared") ? 0 : -1; break;
+    case P_CACHE_WRITE: rc = sch_cache_write(s, b, pick(2), "local") ? 0 : -1; break;
+    case P_RFACTOR: rc = sch_rfactor(s, l[pick_loop(l, nl)], pick(3)) ? 0 : -1; break;
+    case P_STORAGE_ALIGN: rc = sch_storage_align(s, b, pick(2), pick(3), 1 + pick(16), pick(4)); break;
     default: break;
     }
     if (rc == 0) return 0;

@@ -1,0 +1,120 @@
+/* test_schedule_rfactor.c - rfactor: golden printed result, numerical equality with the
+ * unscheduled kernel (interpreter with parallel loops run backwards, and compiled C, symbolic
+ * n), replay of the trace; sums, max, a parallel reduction over the rfactored loop, factor axes
+ * at both ends; rejection of illegal requests with the reason and no change. */
+#include "sched_check.h"
+#include "sched_jit.h"
+
+static void check_numbers(const char *what, const mlcc_prim_func *f, mlcc_schedule *s) {
+    CHECK_MSG(compare_at_sizes(f, sch_func(s), 3) == 0, "%s: %s", what, mlcc_last_error());
+    CHECK_MSG(replay_matches(f, s) == 0, "%s: %s", what, mlcc_last_error());
+    CHECK_MSG(jit_compare_at_sizes(f, sch_func(s), 5) == 0, "%s: %s", what, mlcc_last_error());
+}
+
+static void test_rfactor_inner(void) {
+    /* S[i] = sum_k A[i, k], k = 10 split by 4 (a tail): partial sums per k_1 */
+    mlcc_prim_func *f = kernel_build(K_ROWSUM);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *k[2];
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){SCH_INFER, 4}, 2, k), 0);
+    const char *rf = sch_rfactor(s, k[1], 0);
+    CHECK(rf && strcmp(rf, "S_rf") == 0);
+    check_schedule("sched_rfactor", f, s);
+    CHECK_MSG(jit_compare_at_sizes(f, sch_func(s), 7) == 0, "%s", mlcc_last_error());
+    sch_free(s);
+}
+
+static void test_rfactor_parallel(void) {
+    /* two partial sums over halves of k, run in parallel, then combined */
+    mlcc_prim_func *f = kernel_build(K_ROWSUM);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *k[2];
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){2, SCH_INFER}, 2, k), 0);
+    CHECK_EQ_INT(sch_reorder(s, (mlcc_expr *[]){k[0], l[0]}, 2), 0);
+    CHECK_REJECTED(s, sch_parallel(s, k[0]), "reduction");
+    CHECK(sch_rfactor(s, k[0], 1) != NULL);
+    CHECK_EQ_INT(sch_parallel(s, k[0]), 0);
+    char *text = tir_func_to_string(sch_func(s));
+    CHECK_MSG(strstr(text, "T.parallel(2)") && strstr(text, "S_rf[v_i, vk_0]"), "%s", text);
+    free(text);
+    check_numbers("rfactor parallel", f, s);
+    /* the write-back is a plain reduction block that can be scheduled further */
+    mlcc_expr **w;
+    CHECK_EQ_INT(sch_get_loops(s, sch_get_block(s, "S"), &w), 2);
+    CHECK_EQ_INT(sch_parallel(s, w[0]), 0);
+    check_numbers("rfactor parallel write-back", f, s);
+    sch_free(s);
+}
+
+static void test_rfactor_matmul_and_max(void) {
+    mlcc_prim_func *f = kernel_build(K_MATMUL);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l, *k[2];
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    CHECK_EQ_INT(sch_split(s, l[2], (int64_t[]){SCH_INFER, 3}, 2, k), 0);
+    CHECK(sch_rfactor(s, k[0], 2) != NULL); /* C_rf[i, j, k_0] */
+    char *text = tir_func_to_string(sch_func(s));
+    CHECK_MSG(strstr(text, "C_rf = T.alloc_buffer((n, 6, 3)"), "%s", text);
+    free(text);
+    check_numbers("rfactor matmul", f, s);
+    sch_free(s);
+
+    /* the row max of softmax: identity -inf, combiner max */
+    f = kernel_build(K_SOFTMAX);
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "M"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){SCH_INFER, 4}, 2, k), 0);
+    CHECK(sch_rfactor(s, k[1], 0) != NULL);
+    check_numbers("rfactor max", f, s);
+    sch_free(s);
+}
+
+static void test_rfactor_errors(void) {
+    mlcc_prim_func *f = kernel_build(K_MATMUL);
+    mlcc_schedule *s = sch_create(f);
+    mlcc_expr **l;
+    sch_get_loops(s, sch_get_block(s, "C"), &l);
+    CHECK_REJECTED(s, sch_rfactor(s, l[0], 0) ? 0 : -1, "loop 'i' is bound to the spatial iter var 'v_i' of block 'C'");
+    CHECK_REJECTED(s, sch_rfactor(s, l[2], 3) ? 0 : -1, "factor_axis 3 is out of range for the 2 dimensions of 'C'");
+    CHECK(sch_decompose_reduction(s, "C", l[0]) != NULL);
+    CHECK_REJECTED(s, sch_rfactor(s, l[2], 0) ? 0 : -1, "block 'C' is not a reduction whose body and init are one store");
+    sch_free(s);
+
+    /* k = 10 split 3 x 5: the last k_0 runs no step (15 > 10), so its partial sum would never
+     * be initialized; k_1 is fine (each k_1 has the step k_0 = 0) */
+    f = kernel_build(K_ROWSUM);
+    s = sch_create(f);
+    mlcc_expr *k[2];
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    CHECK_EQ_INT(sch_split(s, l[1], (int64_t[]){3, 5}, 2, k), 0);
+    CHECK_REJECTED(s, sch_rfactor(s, k[0], 0) ? 0 : -1, "some iterations of loop 'k_0' run no step of the reduction");
+    CHECK(sch_rfactor(s, k[1], 0) != NULL);
+    check_numbers("rfactor k_1 of 3 x 5", f, s);
+    sch_free(s);
+
+    f = kernel_build(K_ELEMWISE);
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "B"), &l);
+    CHECK_REJECTED(s, sch_rfactor(s, l[1], 0) ? 0 : -1, "block 'B' is not a reduction");
+    sch_free(s);
+
+    /* S's reduction reads E, computed under the same row loop after compute_at */
+    f = kernel_build(K_SOFTMAX);
+    s = sch_create(f);
+    mlcc_expr **lo;
+    sch_get_loops(s, sch_get_block(s, "S"), &l);
+    sch_get_loops(s, sch_get_block(s, "O"), &lo);
+    CHECK_EQ_INT(sch_reverse_compute_at(s, "O", l[0]), 0);
+    CHECK_REJECTED(s, sch_rfactor(s, l[1], 0) ? 0 : -1, "block 'O' reads 'S' in the same loop nest as block 'S'");
+    sch_free(s);
+}
+
+int main(void) {
+    test_rfactor_inner();
+    test_rfactor_parallel();
+    test_rfactor_matmul_and_max();
+    test_rfactor_errors();
+    return test_finish();
+}
