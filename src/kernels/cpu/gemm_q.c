@@ -57,16 +57,47 @@ static const char q_common[] =
     )
     "#if MLCC_Q_AVX512\n"
     MLCC_SRC(
-        /* the same formula 16 lanes at a time (vcvtps2dq rounds to nearest even) */
+        /* the same formula, 16 blocks at a time: their absolute maxima reduced together (a
+         * transposing tree), both divisions as one vector division each, then each block's
+         * values scaled, rounded (vcvtps2dq: nearest even) and narrowed */
+        const __m512 c127 = _mm512_set1_ps(127.0f);
+        for (; b0 + 16 <= Kp / 32; b0 += 16) {
+            __m512 m[16], v[32];
+            for (int b = 0; b < 16; b++) {
+                int64_t k = (b0 + b) * 32, r = K - k;
+                __mmask16 m0 = r >= 16 ? 0xFFFF : r <= 0 ? 0 : (__mmask16)((1u << r) - 1);
+                __mmask16 m1 = r >= 32 ? 0xFFFF : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
+                v[2 * b] = _mm512_maskz_loadu_ps(m0, a + k), v[2 * b + 1] = _mm512_maskz_loadu_ps(m1, a + k + 16);
+                m[b] = _mm512_max_ps(_mm512_abs_ps(v[2 * b]), _mm512_abs_ps(v[2 * b + 1]));
+            }
+            for (int i = 0; i < 8; i++)
+                m[i] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0x44), _mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0xEE));
+            for (int i = 0; i < 4; i++)
+                m[i] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0x88), _mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0xDD));
+            for (int i = 0; i < 2; i++)
+                m[i] = _mm512_max_ps(_mm512_shuffle_ps(m[2 * i], m[2 * i + 1], 0x44), _mm512_shuffle_ps(m[2 * i], m[2 * i + 1], 0xEE));
+            __m512 amax = _mm512_max_ps(_mm512_shuffle_ps(m[0], m[1], 0x88), _mm512_shuffle_ps(m[0], m[1], 0xDD));
+            amax = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), amax);
+            __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
+            float id[16];
+            _mm512_storeu_ps(id, _mm512_maskz_div_ps(nz, c127, amax));
+            _mm512_storeu_ps(d + b0, _mm512_div_ps(amax, c127));
+            for (int b = 0; b < 16; b++) {
+                __m512 vid = _mm512_set1_ps(id[b]);
+                int8_t *qb = q + (b0 + b) * 32;
+                _mm_storeu_si128((__m128i *)qb, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b], vid))));
+                _mm_storeu_si128((__m128i *)(qb + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[2 * b + 1], vid))));
+            }
+        }
+        /* the blocks past the last 16 one at a time, by the same vector steps */
         for (; b0 < Kp / 32; b0++) {
             int64_t k = b0 * 32, r = K - k;
             __mmask16 m0 = r >= 16 ? 0xFFFF : r <= 0 ? 0 : (__mmask16)((1u << r) - 1);
             __mmask16 m1 = r >= 32 ? 0xFFFF : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
             __m512 v0 = _mm512_maskz_loadu_ps(m0, a + k), v1 = _mm512_maskz_loadu_ps(m1, a + k + 16);
             float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-            float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            __m512 vid = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
             d[b0] = amax / 127.0f;
-            __m512 vid = _mm512_set1_ps(id);
             _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
             _mm_storeu_si128((__m128i *)(q + k + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
         }
