@@ -527,10 +527,11 @@ static const char q_template[] =
                 }
             }
         }
-        /* Decode (one row): a tile of MLCC_QNR weight rows runs through all its reduction blocks
-         * before the next tile starts, so each weight row is read front to back once, and every
-         * chunk load prefetches the same chunk of the next tile's rows: the hardware prefetcher
-         * alone starts each 1-4 KiB row late. */
+        /* Decode (one row): the weight rows are read one after the other, each front to back
+         * (a reduction block at a time: the same block sums, added in the same order, as the
+         * prefill loop above), and every chunk load prefetches the same chunk MLCC_QPF tiles of
+         * MLCC_QNR rows ahead: the hardware prefetcher alone starts each 1-4 KiB row late.
+         * (Interleaving a tile's rows chunk by chunk, as before, streamed ~10% slower.) */
         for (int64_t n = 0; M == 1 && n < N;) {
             int nr = n + MLCC_QNR <= N ? MLCC_QNR : 1;
             int64_t pf = nr == MLCC_QNR ? MLCC_QPF * nr * ldq * 4 : 0;
@@ -538,8 +539,8 @@ static const char q_template[] =
                 int64_t g1 = g0 + GPK < NG ? g0 + GPK : NG;
                 __m512 tot[MLCC_QNR];
                 for (int j = 0; j < nr; j++) tot[j] = _mm512_setzero_ps();
-                for (int64_t g = g0; g < g1; g++)
-                    for (int j = 0; j < nr; j++)
+                for (int j = 0; j < nr; j++)
+                    for (int64_t g = g0; g < g1; g++)
                         tot[j] = MLCC_CAT(MLCC_QN, _dgroup)(P, QW + (n + j) * ldq, S + (n + j) * lds, g, RB, NS, pf, tot[j]);
                 for (int j = 0; j < nr; j++) MLCC_CAT(MLCC_QN, _store)(C + n + j, tot[j], g0 == 0, acc);
             }
