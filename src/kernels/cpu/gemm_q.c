@@ -46,7 +46,7 @@ static const char q_common[] =
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
     "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
-    "#define MLCC_QKC 1024\n#ifndef MLCC_QKC8\n#define MLCC_QKC8 8192\n#endif\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QKC8\n#define MLCC_QKC8 8192\n#endif\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QMR\n#define MLCC_QMR 4\n#endif\n#ifndef MLCC_QNC\n#define MLCC_QNC 3\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -407,32 +407,32 @@ static const char q_template[] =
     static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _ptile)(
         float *C, const MLCC_CAT(MLCC_QN, _rows) *P, int64_t g0, int64_t g1, int64_t ldc, int first, int64_t acc,
         const __m512i *pre, int64_t pstride, const int mr, const int nr) {
-        __m512 tot[4][3];
-        _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++)
+        __m512 tot[MLCC_QMR][MLCC_QNC];
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             tot[r][j] = _mm512_setzero_ps();
         for (int64_t g = g0; g < g1; g++) {
-            __m512i s[4][3];
-            _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
+            __m512i s[MLCC_QMR][MLCC_QNC];
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
                 __m512i b = _mm512_loadu_si512(P[r].bias + g * 16);
-                _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++) s[r][j] = b;
+                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[r][j] = b;
             }
             const __m512i *pg = pre + (g - g0) * 9;
             _Pragma("GCC unroll 8") for (int t = 0; t < 8; t++) {
-                __m512i w[3];
-                _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++) w[j] = _mm512_load_si512(pg + j * pstride + t);
-                _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
+                __m512i w[MLCC_QNC];
+                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) w[j] = _mm512_load_si512(pg + j * pstride + t);
+                _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
                     __m512i a = _mm512_loadu_si512(P[r].x + (g * 8 + t) * 64);
-                    _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++) s[r][j] = _mm512_dpbusd_epi32(s[r][j], w[j], a);
+                    _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) s[r][j] = _mm512_dpbusd_epi32(s[r][j], w[j], a);
                 }
             }
-            _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) {
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
                 __m512 sa = _mm512_loadu_ps(P[r].sa + g * 16);
-                _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++)
+                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
                     tot[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][j]),
                                                 _mm512_mul_ps(_mm512_castsi512_ps(pg[j * pstride + 8]), sa), tot[r][j]);
             }
         }
-        _Pragma("GCC unroll 4") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 3") for (int j = 0; j < nr; j++)
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             MLCC_CAT(MLCC_QN, _store)(C + r * ldc + j, tot[r][j], first, acc);
     }
     /* Prepares row a (K values) into P (chunk order when decode, else step order); q and d:
@@ -497,14 +497,14 @@ static const char q_template[] =
             P[m].x = (int8_t *)(base + NG * 128);
             MLCC_CAT(MLCC_QN, _prep)(&P[m], A + m * lda, K, Kp, M == 1, q, d);
         }
-        /* Prefill: per reduction block and 3 columns, their weights decoded once into step
-         * order, then every tile of 4 rows. */
-        __m512i pre[3 * 9 * MLCC_CAT(MLCC_QN, _GPK)] __attribute__((aligned(64)));
+        /* Prefill: per reduction block and MLCC_QNC columns, their weights decoded once into
+         * step order, then every tile of MLCC_QMR rows. */
+        __m512i pre[MLCC_QNC * 9 * MLCC_CAT(MLCC_QN, _GPK)] __attribute__((aligned(64)));
         const int64_t ps = 9 * GPK;
         for (int64_t g0 = 0; M > 1 && g0 < NG; g0 += GPK) {
             int64_t g1 = g0 + GPK < NG ? g0 + GPK : NG;
-            for (int64_t n = 0; n < N; n += 3) {
-                int nr = N - n < 3 ? (int)(N - n) : 3;
+            for (int64_t n = 0; n < N; n += MLCC_QNC) {
+                int nr = N - n < MLCC_QNC ? (int)(N - n) : MLCC_QNC;
                 for (int j = 0; j < nr; j++)
                     for (int64_t g = g0; g < g1; g++) {
                         __m512i *w = pre + j * ps + (g - g0) * 9;
@@ -514,13 +514,14 @@ static const char q_template[] =
                     }
                 int64_t m = 0;
                 float *Cn = C + n;
-                if (nr == 3) {
-                    for (; m + 4 <= M; m += 4) MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc, P + m, g0, g1, ldc, g0 == 0, acc, pre, ps, 4, 3);
-                    for (; m < M; m++) MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc, P + m, g0, g1, ldc, g0 == 0, acc, pre, ps, 1, 3);
+                if (nr == MLCC_QNC) {
+                    for (; m + MLCC_QMR <= M; m += MLCC_QMR)
+                        MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc, P + m, g0, g1, ldc, g0 == 0, acc, pre, ps, MLCC_QMR, MLCC_QNC);
+                    for (; m < M; m++) MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc, P + m, g0, g1, ldc, g0 == 0, acc, pre, ps, 1, MLCC_QNC);
                 } else {
                     for (int j = 0; j < nr; j++) {
-                        for (m = 0; m + 4 <= M; m += 4)
-                            MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc + j, P + m, g0, g1, ldc, g0 == 0, acc, pre + j * ps, ps, 4, 1);
+                        for (m = 0; m + MLCC_QMR <= M; m += MLCC_QMR)
+                            MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc + j, P + m, g0, g1, ldc, g0 == 0, acc, pre + j * ps, ps, MLCC_QMR, 1);
                         for (; m < M; m++)
                             MLCC_CAT(MLCC_QN, _ptile)(Cn + m * ldc + j, P + m, g0, g1, ldc, g0 == 0, acc, pre + j * ps, ps, 1, 1);
                     }
