@@ -12,7 +12,11 @@
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_q.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -Wl,-rpath,$PWD/build -o build/bench_gemm_q
- * run:   build/bench_gemm_q [--threads 2] [--reps 7] [--rows 128]   (MLCC_BENCH_CFLAGS: extra cc flags) */
+ * run:   build/bench_gemm_q [--threads 2] [--reps 7] [--rows 128] [--only "q4_0 a8"]
+ *        [--cpu-time 1]
+ *        (--only: the rows whose "matrix layout" label contains the text; --cpu-time 1: time with
+ *        the process's CPU time instead of the wall clock, i.e. rates per CPU-second, steadier on a
+ *        loaded machine for compute-bound rows; MLCC_BENCH_CFLAGS: extra cc flags) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,8 @@
 static const char driver[] =
     "#include <omp.h>\n#include <stdio.h>\n#include <time.h>\n#include <immintrin.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
-    "static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }\n"
+    "static clockid_t clk = CLOCK_MONOTONIC;\n"
+    "static double now(void) { struct timespec t; clock_gettime(clk, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }\n"
     "static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }\n"
     "static double med(double *v, int n) { qsort(v, n, sizeof *v, cmp); return v[n / 2]; }\n"
     "static int64_t tile_of(int64_t n) { static const int64_t w[] = {256, 128, 64, 32, 16, 8, 4};\n"
@@ -50,14 +55,18 @@ static const char driver[] =
     "}\n"
     "int main(int argc, char **argv) {\n"
     "    int reps = argc > 1 ? atoi(argv[1]) : 7, rows = argc > 2 ? atoi(argv[2]) : 128;\n"
+    "    const char *only = argc > 3 ? argv[3] : \"\";\n"
+    "    if (argc > 4 && atoi(argv[4])) clk = CLOCK_PROCESS_CPUTIME_ID;\n"
     "    static const struct { const char *name; int64_t N, K; } shapes[] = {{\"q/o 2048x2048\", 2048, 2048}, {\"k/v 256x2048\", 256, 2048},\n"
     "        {\"gate/up 5632x2048\", 5632, 2048}, {\"down 2048x5632\", 2048, 5632}, {\"lm_head 32000x2048\", 32000, 2048}};\n"
     "    static const struct { const char *name; qfn fn; int bits; } kinds[] = {\n"
     "        {\"q4_0 a8\", mlcc_k_gemm_nt_q4z8_f16_a8, 4}, {\"q4_0 a32\", mlcc_k_gemm_nt_q4z8_f16_a32, 4},\n"
     "        {\"q8_0 a8\", mlcc_k_gemm_nt_q8z128_f16_a8, 8}, {\"q8_0 a32\", mlcc_k_gemm_nt_q8z128_f16_a32, 8}};\n"
-    "    printf(\"threads %d, isa avx512 %d vnni %d; decode: GB/s of weights+scales, floor = parallel read of the same bytes; prefill %d rows: GFLOP/s\\n\", omp_get_max_threads(), MLCC_Q_AVX512, MLCC_Q_VNNI, rows);\n"
+    "    printf(\"threads %d, isa avx512 %d vnni %d; decode: GB/s of weights+scales, floor = parallel read of the same bytes; prefill %d rows: GFLOP/s%s\\n\", omp_get_max_threads(), MLCC_Q_AVX512, MLCC_Q_VNNI, rows, clk == CLOCK_MONOTONIC ? \"\" : \" (per CPU-second: times are the process's CPU time)\");\n"
     "    printf(\"| matrix | layout | decode ms | GB/s | floor GB/s | of floor | prefill ms | GFLOP/s |\\n|---|---|---|---|---|---|---|---|\\n\");\n"
     "    for (int s = 0; s < 5; s++) for (int k = 0; k < 4; k++) {\n"
+    "        char label[96]; snprintf(label, sizeof label, \"%s %s\", shapes[s].name, kinds[k].name);\n"
+    "        if (*only && !strstr(label, only)) continue;\n"
     "        int64_t N = shapes[s].N, K = shapes[s].K, ldq = K * kinds[k].bits / 32, lds = K / 32;\n"
     "        int64_t bytes = N * ldq * 4 + N * lds * 2, ncopy = (int64_t)(1 << 30) / bytes + 1;\n"
     "        uint8_t *W = malloc(bytes * ncopy);\n"
@@ -84,11 +93,14 @@ static const char driver[] =
     "}\n";
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 7, rows = 128;
+    int threads = 2, reps = 7, rows = 128, cpu_time = 0;
+    const char *only = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rows")) rows = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        else if (!strcmp(argv[i], "--cpu-time")) cpu_time = atoi(argv[i + 1]);
     }
     if (reps < 1 || reps > 63) reps = 7;
     char dir[] = "/tmp/mlcc-bench-q-XXXXXX";
@@ -99,15 +111,17 @@ int main(int argc, char **argv) {
     const cpu_intrin *const *q = cpu_intrin_quant_list();
     for (int i = 0; q[i]; i++) sb_append(&src, q[i]->source);
     sb_append(&src, driver);
-    char path[256], exe[256], cmd[1024];
+    for (const char *c = only; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_/ .x", *c)) return fprintf(stderr, "--only: unexpected character\n"), 2;
+    char path[256], exe[256], cmd[1280];
     snprintf(path, sizeof path, "%s/bench.c", dir);
     snprintf(exe, sizeof exe, "%s/bench", dir);
     mlcc_write_file_atomic(path, src.data, src.len);
     sb_free(&src);
     /* MLCC_BENCH_CFLAGS: extra flags (e.g. -DMLCC_QPF=2: decode prefetches two tiles of rows ahead instead of one; -DMLCC_QNR=16: 16 rows per tile) */
     const char *extra = getenv("MLCC_BENCH_CFLAGS") ? getenv("MLCC_BENCH_CFLAGS") : "";
-    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native -fopenmp %s -o %s %s -lm && OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive %s %d %d",
-             extra, exe, path, threads, exe, reps, rows);
+    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native -fopenmp %s -o %s %s -lm && OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive %s %d %d '%s' %d",
+             extra, exe, path, threads, exe, reps, rows, only, cpu_time);
     int rc = system(cmd);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
