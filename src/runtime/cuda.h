@@ -105,6 +105,13 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
                         int64_t out, int64_t in, int zero_point);
 const char *mlcc_cuda_linear_q4_kernel_source(void);
 
+/* ---- greedy sampling on the GPU (cuda_sample.c) ----
+ * For each row of logits [rows, vocab] (float32, on the device): ids[r] the arg-max (the host
+ * sampler's choice: first largest, NaN loses) and logprobs[r] its log-softmax. Waits for the
+ * stream; only 8 bytes per row come back. */
+int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t vocab, int32_t *ids, double *logprobs);
+const char *mlcc_cuda_sample_kernel_source(void);
+
 /* ---- ceilings (cuda_floor.c), for benchmarks ----
  * Device-to-device copy rate, bytes read + written per second (best of reps); 0 on failure. */
 double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps);
