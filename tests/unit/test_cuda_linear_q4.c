@@ -10,7 +10,7 @@
  *     multiple of 4; both outputs-per-warp variants), through the GEMV (rows <= 16: 1e-5 of
  *     sum |x w|) and the dequantize + cuBLASLt path (x and W rounded to float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
- *     build. Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
+ *     build (1e-2: the CPU rounds x to int8). Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
  *     skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -151,7 +151,9 @@ static void check_graph(void) {
             CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)(ns[i] * OUT)), 0);
             for (int64_t j = 0; j < ns[i] * OUT; j++) ref[j] = ((float *)want->dl.data)[j];
             double err = test_max_rel_error(back, ref, ns[i] * OUT);
-            CHECK_MSG(err < (ns[i] > 16 ? 5e-3 : 1e-5), "graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
+            /* the CPU's 4-bit matmul rounds x to int8 (issue 15: within 4e-3 of float; measured
+             * 2.7e-3..4.3e-3 here), so this compares the plumbing, not the arithmetic (above) */
+            CHECK_MSG(err < 1e-2, "graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
             printf("graph q4f16_1 n=%lld: cuda vs cpu %.3g\n", (long long)ns[i], err);
             free(back), free(ref);
             mlcc_ndarray_release(want), mlcc_ndarray_release(got);
