@@ -98,7 +98,7 @@ const char *mlcc_cuda_linear_kernel_source(void);
 /* ---- 4-bit group-quantized matmuls (cuda_linear_q4.c) ----
  * y[rows, out] = x[rows, in] @ W^T, W given as q_weight uint32 [out, ceil(in / 8)] and q_scale
  * float16 [out, ceil(in / 32)] (docs/quantization.md; W = (q - zero_point) * s): a fused
- * dequantize-GEMV for rows <= MLCC_CUDA_GEMV_ROWS, else W dequantized to float16 and the
+ * dequantize-GEMV for rows <= MLCC_CUDA_Q4_GEMV_ROWS (4), else W dequantized to float16 and the
  * float16 path above. "mlcc.cuda.linear_q4f16" (zero point 7, q4f16_1) and
  * "mlcc.cuda.linear_q4f16_zp8" (ggml_q4_0) wrap it: (x, q_weight, q_scale, y). */
 int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,

@@ -13,10 +13,10 @@
  * integer/float operations instead of a conversion), and reuses each loaded slice of x for
  * several output rows (O per warp), so x's traffic from L1 stays below the weight's from memory.
  *
- *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): the fused GEMV, float32 sums, up to 16
- *    rows of x per pass over W;
- *  - more rows (prefill): W dequantized into a float16 workspace (values (q - z) * s rounded to
- *    float16 once), then the float16 path of cuda_linear.c (cuBLASLt).
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
+ *    16 rows of x per pass over W;
+ *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
+ *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (cuBLASLt).
  * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
  * loop with the same arithmetic. */
 #include <pthread.h>
@@ -173,9 +173,14 @@ static int device_ready(int id, q4_device **out) {
     return 0;
 }
 
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 4); more rows take the
+ * dequantize + cuBLASLt path. Measured on the H100 (Llama-3-8B shape, 2026-11-25): the GEMV's
+ * step grows about linearly with the rows (ITL 8.0 ms at 1 row, 81.7 ms at 16: it is compute
+ * bound there, unlike the float16 GEMV), the dequantize path costs ~30 ms a step at 64 rows,
+ * so the crossover is near 4 rows. */
 static int gemv_rows_limit(void) {
-    const char *v = getenv("MLCC_CUDA_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 16;
+    const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
+    int n = v && *v ? atoi(v) : 4;
     return n < 0 ? 0 : n;
 }
 

@@ -7,7 +7,7 @@
  *   - on a GPU: mlcc_cuda_linear_q4 against a float64 reference built by the CPU's
  *     quant_unpack (an independent scalar decoder) on fresh random weights quantized by
  *     quant_pack, at odd sizes (in not a multiple of 32: the scalar kernel; outputs not a
- *     multiple of 4; both outputs-per-warp variants), through the GEMV (rows <= 16: 1e-5 of
+ *     multiple of 4; both outputs-per-warp variants), through the GEMV (rows <= 16 here: 1e-5 of
  *     sum |x w|) and the dequantize + cuBLASLt path (x and W rounded to float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
  *     build (1e-2: the CPU rounds x to int8). Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
@@ -173,6 +173,7 @@ int main(void) {
         if (test_checks_failed) return test_finish();
         TEST_SKIP("%s", mlcc_cuda_status());
     }
+    setenv("MLCC_CUDA_Q4_GEMV_ROWS", "16", 1); /* every GEMV variant (1..16 rows) here; more rows: dequantize + cuBLASLt */
     static const int64_t shapes[][3] = {{1, 37, 64}, {3, 100, 96}, {5, 33, 13}, {8, 256, 4096}, {2, 4099, 1024},
                                         {1, 8195, 256}, {16, 8200, 128}, {9, 130, 72}, {15, 64, 4096}, {64, 512, 256},
                                         {300, 1000, 4096}, {17, 7, 13}, {1, 1, 32}};
@@ -182,6 +183,8 @@ int main(void) {
     check_linear("q4f16_1", 4, 37, 96, 1e-5);
     check_linear("q4f16_1", 16, 5, 4096, 1e-5);
     unsetenv("MLCC_CUDA_Q4_OPW");
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the dequantize path */
+    check_linear("q4f16_1", 16, 300, 4096, 3e-3);
     check_graph();
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
