@@ -10,8 +10,9 @@
  * value per load, while decode is bound by how fast the packed words stream in. Here a lane
  * takes a whole group per load (16 bytes: four words, 32 values, one scale), turns nibbles into
  * floats with the exponent trick (`(q | 0x4B000000) as float - (2^23 + zero_point)`: exact, two
- * integer/float operations instead of a conversion), and reuses each loaded slice of x for
- * several output rows (O per warp), so x's traffic from L1 stays below the weight's from memory.
+ * integer/float operations instead of a conversion), and for one row of x reuses each loaded
+ * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
+ * from memory.
  *
  *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
  *    16 rows of x per pass over W;
@@ -93,8 +94,7 @@ static const char *const kernel_source =
     "#define GEMV_Q4(R, O) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_##R##_##O(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
     "    gemv_q4<R, O>(x, qw, qs, y, N, K, zero); }\n"
-    "GEMV_Q4(1, 1)\nGEMV_Q4(2, 1)\nGEMV_Q4(4, 1)\nGEMV_Q4(8, 1)\nGEMV_Q4(16, 1)\n"
-    "GEMV_Q4(1, 4)\nGEMV_Q4(2, 4)\nGEMV_Q4(4, 4)\nGEMV_Q4(8, 4)\nGEMV_Q4(16, 4)\n"
+    "GEMV_Q4(1, 1)\nGEMV_Q4(2, 1)\nGEMV_Q4(4, 1)\nGEMV_Q4(8, 1)\nGEMV_Q4(16, 1)\nGEMV_Q4(1, 4)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -145,7 +145,8 @@ enum { MAX_DEVICES = 16, NPICK = 5 };
 typedef struct q4_device {
     int ready;
     mlcc_cuda_module *module;
-    void *gemv[2][NPICK]; /* [O = 1, 4][rows 1, 2, 4, 8, 16] */
+    void *gemv[NPICK]; /* one output per warp, rows 1, 2, 4, 8, 16 */
+    void *gemv_1x4;    /* one row, four outputs per warp */
     void *any, *dequant;
 } q4_device;
 
@@ -159,14 +160,12 @@ static int device_ready(int id, q4_device **out) {
     if (d->ready) return 0;
     d->module = mlcc_cuda_module_load_source(id, kernel_source);
     if (!d->module) return mlcc_prefix_error("mlcc.cuda.linear_q4 kernels");
-    static const int opw[2] = {1, 4};
-    for (int a = 0; a < 2; a++)
-        for (int i = 0; i < NPICK; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "mlcc_gemv_q4_%d_%d", 1 << i, opw[a]);
-            if (!(d->gemv[a][i] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-        }
-    if (!(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
+    for (int i = 0; i < NPICK; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mlcc_gemv_q4_%d_1", 1 << i);
+        if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+    }
+    if (!(d->gemv_1x4 = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_1_4")) || !(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
         !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")))
         return -1;
     d->ready = 1;
@@ -184,8 +183,11 @@ static int gemv_rows_limit(void) {
     return n < 0 ? 0 : n;
 }
 
-/* Four outputs per warp once there are enough warps to fill the device twice over (a warp
- * per output otherwise: small projections need the parallelism more than the reuse of x). */
+/* For one row of x: four outputs per warp once there are enough warps to fill the device (a
+ * warp per output otherwise: small projections need the parallelism more than the reuse of x).
+ * Several rows keep one output per warp: ptxas (sm_90, CUDA 13.0) gives four outputs 240-255
+ * registers from 2 rows on and spills from 8 (712 bytes at 16 rows: the batch-16 step measured
+ * 81.7 ms), one output 64 / 98 / 158 registers at 2 / 4 / 16 rows and no spills. */
 static int outputs_per_warp(int64_t out) {
     const char *v = getenv("MLCC_CUDA_Q4_OPW");
     if (v && *v) return atoi(v) == 4 ? 4 : 1;
@@ -207,16 +209,16 @@ static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, co
         }
         return 0;
     }
-    int o = outputs_per_warp(out), a = o == 4;
-    int64_t warps = (out + o - 1) / o;
-    uint32_t grid[3] = {(uint32_t)((warps + 7) / 8), 1, 1};
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
         int pick = left >= 16 ? 4 : left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        int o = pick == 0 ? outputs_per_warp(out) : 1;
+        int64_t warps = (out + o - 1) / o;
+        uint32_t grid[3] = {(uint32_t)((warps + 7) / 8), 1, 1};
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        if (mlcc_cuda_launch(id, d->gemv[a][pick], grid, block, 0, args)) return -1;
+        if (mlcc_cuda_launch(id, o == 4 ? d->gemv_1x4 : d->gemv[pick], grid, block, 0, args)) return -1;
         r += 1 << pick;
     }
     return 0;

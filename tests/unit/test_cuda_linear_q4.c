@@ -66,7 +66,7 @@ static void check_dispatch(void) {
 static void check_nvrtc(void) {
     char *ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_linear_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
-    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_16_4") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
     free(ptx);
 }
@@ -179,9 +179,10 @@ int main(void) {
                                         {300, 1000, 4096}, {17, 7, 13}, {1, 1, 32}};
     for (int i = 0; i < 13; i++)
         check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 3e-3);
-    setenv("MLCC_CUDA_Q4_OPW", "4", 1); /* four outputs per warp at small sizes too */
-    check_linear("q4f16_1", 4, 37, 96, 1e-5);
-    check_linear("q4f16_1", 16, 5, 4096, 1e-5);
+    setenv("MLCC_CUDA_Q4_OPW", "4", 1); /* four outputs per warp (one-row passes) at small sizes too */
+    check_linear("q4f16_1", 1, 37, 96, 1e-5);
+    check_linear("q4f16_1", 5, 6, 4096, 1e-5);
+    check_linear("ggml_q4_0", 1, 3, 64, 1e-5);
     unsetenv("MLCC_CUDA_Q4_OPW");
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the dequantize path */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
