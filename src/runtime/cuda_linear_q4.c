@@ -17,7 +17,8 @@
  *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
  *    16 rows of x per pass over W;
  *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
- *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (cuBLASLt).
+ *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
+ *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
  * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
  * loop with the same arithmetic. */
 #include <pthread.h>
