@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench_cuda_llama8b.sh - the issue-17 benchmark in ONE run on the lent GPU: a random-weight
-# Llama-3-8B (bench/configs/Llama-3-8B.json) in float16 through `mlcc bench --device cuda`
+# Llama-3-8B (bench/configs/Llama-3-8B.json) in float16 and 4-bit (q4f16_1) through `mlcc bench --device cuda`
 # (prefill 512 and 2048 tokens, TTFT, decode at batch 1, 16, 64, the copy rate and the cuBLASLt
 # f16 GEMM rate measured in the same process), then Hugging Face transformers on the same config
 # (f16 random weights on the GPU, eager) in the same run.
@@ -14,9 +14,13 @@ cfg=$here/Llama-3-8B.json
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
 SECONDS=0
-# one process: the 16 GB of random f16 weights are written and loaded once for both prompt lengths
-mlcc bench --random-weights "$cfg" --device cuda --quantization q0f16 --prompt-len 512 --prefill-also 2048 \
-    --gen-len 64 --batch 1,16,64 --repeat 2 --json 2>&1 | tee "$out/mlcc.txt"
+# the 16 GB of random f16 weights are written once; each scheme loads them (q4f16_1 quantizes at load)
+mlcc debug random-model --config "$cfg" --out /tmp/mlcc-l8b --quantization f16 | tail -1
+for q in q0f16 q4f16_1; do
+    mlcc bench /tmp/mlcc-l8b --device cuda --quantization $q --prompt-len 512 --prefill-also 2048 \
+        --gen-len 32 --batch 1,16,64 --repeat 1 2>&1 | tee -a "$out/mlcc.txt"
+done
+rm -rf /tmp/mlcc-l8b
 echo "mlcc bench: ${SECONDS} s"
 [ "${SKIP_HF:-0}" = 1 ] && exit 0
 PYTHONUNBUFFERED=1 python3 "$here/bench_transformers.py" "$cfg" --prompts 512,2048 --batches 1,16,64 --steps 16 2>&1 |

@@ -87,6 +87,8 @@ struct mlcc_engine {
     int last_was_prefill;
     int admit_blocked; /* after a preemption: admit nothing until pages come back */
     float *logits;     /* [max_batch, vocab] */
+    int32_t *greedy_ids;      /* [max_batch]: a step_greedy's tokens */
+    double *greedy_logprobs;  /* [max_batch] */
     float *row_copy;   /* [vocab] for logprobs */
     int64_t *step_seqs, *step_lens;
     request **step_reqs;
@@ -317,10 +319,26 @@ static int is_stop_token(const mlcc_engine *e, const request *r, int32_t t) {
     return 0;
 }
 
-/* The next token of r from its row of logits (modified); 1 when r finished. */
-static int sample_next(mlcc_engine *e, request *r, float *row) {
+static int accept_token(mlcc_engine *e, request *r, int32_t t, double logprob, const float *row);
+
+/* Whether r's next token is the arg-max of its raw logits (no temperature, penalties, bias,
+ * grammar or alternatives to report): then a runner's step_greedy may pick it where the logits
+ * are. */
+static int plain_greedy(const request *r) {
+    const mlcc_sampling_params *p = &r->cfg.sampling;
+    return (p->temperature <= 0 || p->top_k == 1) && p->nbias == 0 && p->repetition_penalty == 1.0f &&
+           p->presence_penalty == 0 && p->frequency_penalty == 0 && !r->cfg.grammar && r->cfg.top_logprobs == 0;
+}
+
+/* The next token of r from its row of logits (modified), or the token `given` (>= 0) a greedy
+ * step already chose, with its log probability; 1 when r finished. */
+static int sample_next(mlcc_engine *e, request *r, float *row, int32_t given, double given_logprob) {
     int vocab = e->model->vocab_size;
     const float *original = row;
+    if (given >= 0) {
+        if (r->t_first == 0) r->t_first = now_seconds();
+        return accept_token(e, r, given, given_logprob, NULL);
+    }
     if (r->cfg.top_logprobs > 0) {
         memcpy(e->row_copy, row, sizeof(float) * (size_t)vocab);
         original = e->row_copy;
@@ -339,6 +357,13 @@ static int sample_next(mlcc_engine *e, request *r, float *row) {
     double logprob = 0;
     int32_t t = mlcc_sample(r->sampler, row, vocab, &r->cfg.sampling, r->tokens.data, r->nprompt,
                             r->tokens.data + r->nprompt, r->tokens.len - r->nprompt, &logprob);
+    return accept_token(e, r, t, logprob, r->cfg.top_logprobs > 0 ? original : NULL);
+}
+
+/* r takes token t (stop tokens, detokenizing, stop strings, the grammar, limits); row: the
+ * logits for top_logprobs, or NULL. 1 when r finished. */
+static int accept_token(mlcc_engine *e, request *r, int32_t t, double logprob, const float *row) {
+    int vocab = e->model->vocab_size;
     if (is_stop_token(e, r, t)) {
         finish(e, r, "stop", NULL);
         return 1;
@@ -350,7 +375,7 @@ static int sample_next(mlcc_engine *e, request *r, float *row) {
     mlcc_strbuf piece = STRBUF_INIT, safe = STRBUF_INIT;
     mlcc_detok_push(r->detok, t, &piece);
     int stopped = mlcc_stop_feed(&r->stop, piece.data ? piece.data : "", piece.len, &safe);
-    emit(r, safe.data, safe.len, t, logprob, r->cfg.top_logprobs > 0 ? original : NULL, vocab, NULL);
+    emit(r, safe.data, safe.len, t, logprob, row, vocab, NULL);
     sb_free(&piece);
     sb_free(&safe);
     if (stopped || grammar_done > 0) finish(e, r, "stop", NULL); /* a complete grammar ends the reply */
@@ -403,7 +428,10 @@ static void admit(mlcc_engine *e) {
  * else preempts, and leaves the step to be planned again. */
 static void run_step(mlcc_engine *e, int n, int prefill) {
     mlcc_model_runner *m = e->model;
-    int rc = m->step(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->logits);
+    int greedy = m->step_greedy != NULL;
+    for (int i = 0; greedy && i < n; i++) greedy = plain_greedy(e->step_reqs[i]);
+    int rc = greedy ? m->step_greedy(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->greedy_ids, e->greedy_logprobs)
+                    : m->step(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->logits);
     if (rc == MLCC_ENGINE_OUT_OF_PAGES) {
         if (cache_evict_one(e)) return;
         int running = 0;
@@ -431,7 +459,9 @@ static void run_step(mlcc_engine *e, int n, int prefill) {
     for (int i = 0; i < n; i++) {
         request *r = e->step_reqs[i];
         r->computed += e->step_lens[i];
-        if (remaining(r) == 0 && sample_next(e, r, e->logits + (size_t)i * (size_t)m->vocab_size)) done[ndone++] = r;
+        if (remaining(r) == 0 && sample_next(e, r, greedy ? NULL : e->logits + (size_t)i * (size_t)m->vocab_size,
+                                             greedy ? e->greedy_ids[i] : -1, greedy ? e->greedy_logprobs[i] : 0))
+            done[ndone++] = r;
     }
     remove_finished(e, done, ndone);
     free(done);
@@ -555,6 +585,8 @@ mlcc_engine *mlcc_engine_new(mlcc_model_runner *model, mlcc_tokenizer *tok, cons
     e->next_seq = 1;
     size_t batch = (size_t)model->max_batch, vocab = (size_t)model->vocab_size;
     e->logits = mlcc_xmalloc(sizeof(float) * batch * vocab);
+    e->greedy_ids = mlcc_xmalloc(sizeof(int32_t) * batch);
+    e->greedy_logprobs = mlcc_xmalloc(sizeof(double) * batch);
     e->row_copy = mlcc_xmalloc(sizeof(float) * vocab);
     e->step_seqs = mlcc_xmalloc(sizeof(int64_t) * batch);
     e->step_lens = mlcc_xmalloc(sizeof(int64_t) * batch);
@@ -593,6 +625,8 @@ void mlcc_engine_free(mlcc_engine *e) {
     mlcc_grammar_vocab_free(e->gvocab);
     free(e->eos);
     free(e->logits);
+    free(e->greedy_ids);
+    free(e->greedy_logprobs);
     free(e->row_copy);
     free(e->step_seqs);
     free(e->step_lens);

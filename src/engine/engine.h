@@ -49,6 +49,12 @@ typedef struct mlcc_model_runner {
     /* Pages free / in all (for accounting and tests). */
     int64_t (*free_pages)(void *impl);
     int64_t (*total_pages)(void *impl);
+    /* Optional (NULL: not offered): step with greedy sampling where the logits are computed,
+     * ids[nseq] the arg-max of each row and logprobs[nseq] its log-softmax (a GPU model: 8 bytes
+     * per sequence come back instead of the rows). The engine uses it for steps whose requests
+     * all sample greedily with no logits processor. */
+    int (*step_greedy)(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens, int32_t *ids,
+                       double *logprobs);
 } mlcc_model_runner;
 
 /* step's answer when the KV cache has too few free pages (nothing was changed); equal to

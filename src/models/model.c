@@ -382,7 +382,7 @@ static int check_step(const mlcc_model *m, const int64_t *lengths, int nseq, con
 
 /* The forward of an open step: embed, then batch_decode or batch_prefill; logits as [rows, vocab]. */
 static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens, int64_t n,
-                    const int32_t *rows, int nrows, int decode, MLCCNDArray **logits) {
+                    const int32_t *rows, int nrows, int decode, int on_device, MLCCNDArray **logits) {
     MLCCNDArray *id_array = i32_array(m, tokens, n);
     if (!id_array) return -1;
     MLCCObject *ids = &id_array->obj, *embeds;
@@ -416,7 +416,7 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
     mlcc_ndarray_release(view);
     mlcc_object_release(embeds);
     if (rc) return -1;
-    if (((MLCCNDArray *)out)->dl.device.device_type != kDLCPU) { /* callers read logits on the host */
+    if (((MLCCNDArray *)out)->dl.device.device_type != kDLCPU && !on_device) { /* callers read logits on the host */
         *logits = mlcc_ndarray_empty(2, (int64_t[]){nout, vocab}, MLCC_DTYPE_F32, MLCC_CPU);
         if (*logits && mlcc_ndarray_copy(*logits, (MLCCNDArray *)out) != 0) {
             mlcc_ndarray_release(*logits);
@@ -430,8 +430,9 @@ static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int 
     return *logits ? 0 : mlcc_set_error("step: the logits have an unexpected shape");
 }
 
-int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
-                    const int32_t *tokens, const int32_t *logit_rows, int nrows, MLCCNDArray **logits) {
+/* mlcc_model_step; on_device keeps the logits where the model computed them. */
+static int model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                      const int32_t *tokens, const int32_t *logit_rows, int nrows, int on_device, MLCCNDArray **logits) {
     *logits = NULL;
     int64_t n = 0;
     int decode = 0;
@@ -445,7 +446,7 @@ int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, cons
     }
     int rc = mlcc_kv_cache_begin_forward(kv, seq_ids, lengths, nseq);
     if (rc) return rc;
-    rc = run_step(m, kv, lengths, nseq, tokens, n, logit_rows, nrows, decode, logits);
+    rc = run_step(m, kv, lengths, nseq, tokens, n, logit_rows, nrows, decode, on_device, logits);
     mlcc_kv_cache_end_forward(kv);
     if (rc) { /* undo the step's tokens so the sequences are as they were */
         char msg[1024];
@@ -454,6 +455,28 @@ int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, cons
         return mlcc_set_error("%s", msg);
     }
     return 0;
+}
+
+int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                    const int32_t *tokens, const int32_t *logit_rows, int nrows, MLCCNDArray **logits) {
+    return model_step(m, kv, seq_ids, lengths, nseq, tokens, logit_rows, nrows, 0, logits);
+}
+
+int mlcc_model_step_greedy(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                           const int32_t *tokens, int32_t *ids, double *logprobs) {
+    MLCCNDArray *logits;
+    int rc = model_step(m, kv, seq_ids, lengths, nseq, tokens, NULL, 0, 1, &logits);
+    if (rc) return rc;
+    const DLTensor *t = &logits->dl;
+    const float *data = (const float *)((const char *)t->data + t->byte_offset);
+    int64_t rows = t->shape[0], vocab = t->shape[1];
+    if (t->device.device_type == kDLCUDA) {
+        rc = mlcc_cuda_greedy(t->device.device_id, data, rows, vocab, ids, logprobs);
+    } else {
+        rc = mlcc_set_error("step: greedy sampling on the device is for CUDA models (the engine samples on the host otherwise)");
+    }
+    mlcc_ndarray_release(logits);
+    return rc;
 }
 
 int mlcc_model_kv_init(mlcc_model *m, mlcc_model_kv *kv) {

@@ -96,6 +96,12 @@ MLCCKVCache *mlcc_model_create_kv_cache(mlcc_model *m, int64_t max_batch, int64_
 int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
                     const int32_t *tokens, const int32_t *logit_rows, int nrows, MLCCNDArray **logits);
 
+/* mlcc_model_step for decode with greedy sampling where the logits are (CUDA): ids[nseq] the
+ * arg-max of each sequence's row and logprobs[nseq] its log-softmax, computed on the device,
+ * so the logits never travel to the host. -1 + error on other devices. */
+int mlcc_model_step_greedy(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                           const int32_t *tokens, int32_t *ids, double *logprobs);
+
 /* Logits after each of the n tokens of a fresh sequence ([n, vocab] float32; the caller
  * releases), through batch_prefill in chunks. n <= max_seq. */
 int mlcc_model_prefill(mlcc_model *m, const int32_t *ids, int64_t n, MLCCNDArray **logits);

@@ -12,6 +12,12 @@
 
 _Static_assert(MLCC_ENGINE_OUT_OF_PAGES == MLCC_KV_OUT_OF_PAGES, "the engine and the KV cache agree on out of pages");
 
+/* MLCC_GPU_SAMPLING=0 brings every row of logits to the host (for comparison). */
+static int getenv_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
 typedef struct runner_state {
     mlcc_model *model;
     MLCCKVCache *kv;
@@ -47,6 +53,12 @@ static int step(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, 
     return 0;
 }
 
+static int step_greedy(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens, int32_t *ids,
+                       double *logprobs) {
+    runner_state *r = impl;
+    return mlcc_model_step_greedy(r->model, r->kv, seqs, lens, nseq, tokens, ids, logprobs);
+}
+
 static int64_t free_pages(void *impl) {
     runner_state *r = impl;
     return mlcc_kv_cache_free_pages(r->kv);
@@ -70,7 +82,8 @@ int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_
     }
     *runner = (mlcc_model_runner){r,          (int)m->cfg.vocab, (int)b->prefill_chunk, (int)b->context_window,
                                   (int)b->max_batch, add,         remove_seq,           fork_seq,
-                                  pop,        step,              free_pages,            total_pages};
+                                  pop,        step,              free_pages,            total_pages, NULL};
+    if (m->device.device_type == kDLCUDA && !getenv_off("MLCC_GPU_SAMPLING")) runner->step_greedy = step_greedy;
     return 0;
 }
 

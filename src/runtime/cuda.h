@@ -95,6 +95,23 @@ const char *mlcc_cublaslt_status(void);
 /* The CUDA C++ source of its kernels (tests compile it with NVRTC where there is no GPU). */
 const char *mlcc_cuda_linear_kernel_source(void);
 
+/* ---- 4-bit group-quantized matmuls (cuda_linear_q4.c) ----
+ * y[rows, out] = x[rows, in] @ W^T, W given as q_weight uint32 [out, ceil(in / 8)] and q_scale
+ * float16 [out, ceil(in / 32)] (docs/quantization.md; W = (q - zero_point) * s): a fused
+ * dequantize-GEMV for rows <= MLCC_CUDA_Q4_GEMV_ROWS (4), else W dequantized to float16 and the
+ * float16 path above. "mlcc.cuda.linear_q4f16" (zero point 7, q4f16_1) and
+ * "mlcc.cuda.linear_q4f16_zp8" (ggml_q4_0) wrap it: (x, q_weight, q_scale, y). */
+int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                        int64_t out, int64_t in, int zero_point);
+const char *mlcc_cuda_linear_q4_kernel_source(void);
+
+/* ---- greedy sampling on the GPU (cuda_sample.c) ----
+ * For each row of logits [rows, vocab] (float32, on the device): ids[r] the arg-max (the host
+ * sampler's choice: first largest, NaN loses) and logprobs[r] its log-softmax. Waits for the
+ * stream; only 8 bytes per row come back. */
+int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t vocab, int32_t *ids, double *logprobs);
+const char *mlcc_cuda_sample_kernel_source(void);
+
 /* ---- ceilings (cuda_floor.c), for benchmarks ----
  * Device-to-device copy rate, bytes read + written per second (best of reps); 0 on failure. */
 double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps);

@@ -138,7 +138,14 @@ static void open_blaslt(void) {
     static const char *names[] = {"libcublasLt.so.13", "libcublasLt.so.12", NULL};
     char tried[256] = "";
     const char *override = getenv("MLCC_CUBLASLT");
-    if (override && *override) blaslt.handle = dlopen(override, RTLD_NOW | RTLD_LOCAL);
+    if (override && *override) { /* exactly this library, or none (no silent fallback) */
+        blaslt.handle = dlopen(override, RTLD_NOW | RTLD_LOCAL);
+        if (!blaslt.handle) {
+            snprintf(blaslt_line, sizeof blaslt_line, "cuBLASLt not opened: MLCC_CUBLASLT=%s (%s): large matmuls use the GEMV kernel",
+                     override, dlerror());
+            return;
+        }
+    }
     for (int i = 0; !blaslt.handle && names[i]; i++) blaslt.handle = mlcc_cuda_open_versioned(names[i], tried, sizeof tried);
     if (!blaslt.handle) {
         snprintf(blaslt_line, sizeof blaslt_line,

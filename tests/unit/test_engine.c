@@ -30,7 +30,7 @@ typedef struct fake_model {
     int64_t total_pages;
     const int32_t *reply;
     int nreply;
-    int max_chunk_seen, max_batch_seen, steps;
+    int max_chunk_seen, max_batch_seen, steps, greedy_steps;
 } fake_model;
 
 static fake_seq *find(fake_model *m, int64_t id) {
@@ -121,6 +121,25 @@ static int fake_step(void *impl, const int64_t *ids, const int64_t *lens, int ns
     return 0;
 }
 
+/* A runner's step_greedy (as a GPU model offers it): the fake step's rows reduced to their
+ * arg-max and its log-softmax. */
+static int fake_step_greedy(void *impl, const int64_t *ids, const int64_t *lens, int nseq, const int32_t *tokens, int32_t *out,
+                            double *logprobs) {
+    static float rows[MAX_SEQS * VOCAB];
+    int rc = fake_step(impl, ids, lens, nseq, tokens, rows);
+    if (rc) return rc;
+    for (int i = 0; i < nseq; i++) {
+        const float *row = rows + (size_t)i * VOCAB;
+        int best = 0;
+        for (int v = 1; v < VOCAB; v++)
+            if (row[v] > row[best]) best = v;
+        out[i] = best;
+        logprobs[i] = mlcc_log_softmax_at(row, VOCAB, best);
+    }
+    ((fake_model *)impl)->greedy_steps++;
+    return 0;
+}
+
 /* A sequence holding exactly these tokens, or NULL. */
 static fake_seq *holding(fake_model *m, const int32_t *tokens, int n) {
     for (int i = 0; i < MAX_SEQS; i++)
@@ -131,7 +150,7 @@ static fake_seq *holding(fake_model *m, const int32_t *tokens, int n) {
 
 static mlcc_model_runner fake_runner(fake_model *fm, int chunk, int batch) {
     return (mlcc_model_runner){fm,       VOCAB,       chunk,    SEQ_CAP,    batch,          fake_add,
-                               fake_remove, fake_fork, fake_pop, fake_step, fake_free_pages, fake_total_pages};
+                               fake_remove, fake_fork, fake_pop, fake_step, fake_free_pages, fake_total_pages, NULL};
 }
 
 typedef struct collected {
@@ -269,6 +288,41 @@ static void test_batching(mlcc_tokenizer *tok, const int32_t *reply, size_t nrep
     wait_idle(e, &st);
     CHECK_EQ_INT(fake_free_pages(&fm), fm.total_pages);
     for (int i = 0; i < N; i++) sb_free(&a[i].text);
+    mlcc_engine_free(e);
+}
+
+/* A runner that offers step_greedy: greedy requests without logits processors take it (the
+ * same reply), a sampled one and one asking for alternatives take the logits. */
+static void test_greedy_steps(mlcc_tokenizer *tok, const int32_t *reply, size_t nreply, const char *reply_text) {
+    static fake_model fm;
+    memset(&fm, 0, sizeof fm);
+    fm.reply = reply, fm.nreply = (int)nreply, fm.total_pages = 1000;
+    mlcc_model_runner runner = fake_runner(&fm, 16, 4);
+    runner.step_greedy = fake_step_greedy;
+    int32_t eos = EOS;
+    mlcc_engine *e = mlcc_engine_new(&runner, tok, &eos, 1);
+    int32_t prompt[11];
+    make_prompt(prompt, 0);
+    mlcc_gen_config cfg = mlcc_gen_defaults();
+    cfg.sampling.temperature = 0;
+    mlcc_gen_result r;
+    collected c = {STRBUF_INIT, 0, 0, NULL};
+    CHECK(mlcc_engine_generate(e, prompt, 11, &cfg, on_text, &c, &r) == 0);
+    CHECK_EQ_STR(sb_cstr(&c.text), reply_text);
+    CHECK_EQ_INT(r.completion_tokens, (int)nreply);
+    CHECK_EQ_INT(fm.greedy_steps, fm.steps); /* every step, prefill included */
+    int before = fm.greedy_steps;
+    cfg.top_logprobs = 2; /* alternatives need the row */
+    sb_clear(&c.text);
+    CHECK(mlcc_engine_generate(e, prompt, 11, &cfg, on_text, &c, &r) == 0);
+    CHECK_EQ_STR(sb_cstr(&c.text), reply_text);
+    CHECK_EQ_INT(fm.greedy_steps, before);
+    cfg.top_logprobs = 0;
+    cfg.sampling.temperature = 0.5f; /* the reply's logits are 10 above the rest: still the reply, mostly */
+    cfg.max_tokens = 2;
+    CHECK(mlcc_engine_generate(e, prompt, 11, &cfg, on_text, &c, &r) == 0);
+    CHECK_EQ_INT(fm.greedy_steps, before);
+    sb_free(&c.text);
     mlcc_engine_free(e);
 }
 
@@ -454,6 +508,7 @@ int main(void) {
     mlcc_engine_free(e);
 
     test_batching(tok, reply, nreply, reply_text);
+    test_greedy_steps(tok, reply, nreply, reply_text);
     test_preemption(tok, reply, nreply, reply_text);
     free(reply);
     mlcc_tokenizer_free(tok);

@@ -1,0 +1,310 @@
+/* cuda_linear_q4.c - y[rows, out] = x[rows, in] @ W[out, in]^T with float32 x and y and a 4-bit
+ * group-quantized W (q4f16_1, ggml_q4_0: docs/quantization.md), on a CUDA device: the packed
+ * functions `mlcc.cuda.linear_q4f16` (zero point 7) and `mlcc.cuda.linear_q4f16_zp8` (zero
+ * point 8) that the CUDA build's dispatch (transform/cuda_dispatch.c) calls for every such
+ * projection. Arguments: x, q_weight uint32 [out, ceil(in / 8)], q_scale float16
+ * [out, ceil(in / 32)], y.
+ *
+ * Why a hand-written kernel and not the TIR GEMV rule: the fused dequantize-matmul PrimFunc
+ * extracts a value with a select tree over `j % 8` (TIR has no shift operators here), one
+ * value per load, while decode is bound by how fast the packed words stream in. Here a lane
+ * takes a whole group per load (16 bytes: four words, 32 values, one scale), turns nibbles into
+ * floats with the exponent trick (`(q | 0x4B000000) as float - (2^23 + zero_point)`: exact, two
+ * integer/float operations instead of a conversion), and for one row of x reuses each loaded
+ * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
+ * from memory.
+ *
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
+ *    16 rows of x per pass over W;
+ *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
+ *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
+ *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
+ * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
+ * loop with the same arithmetic. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "runtime/cuda.h"
+#include "runtime/device.h"
+#include "runtime/packed.h"
+#include "support/error.h"
+
+static const char *const kernel_source =
+    "#include <cuda_fp16.h>\n"
+    "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
+    "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
+    "    return __uint_as_float((v & 15u) | 0x4B000000u) - zoff;\n"
+    "}\n"
+    "/* R rows of x, O outputs per warp; lanes take groups of 32 values (uint4 of words). */\n"
+    "template <int R, int O>\n"
+    "__device__ __forceinline__ void gemv_q4(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                        const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                        int N, int K, int zero) {\n"
+    "    int warp = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;\n"
+    "    int o0 = warp * O;\n"
+    "    if (o0 >= N) return;\n"
+    "    const int G = K >> 5, W = K >> 3;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    float acc[O][R];\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "#pragma unroll 2\n"
+    "    for (int g = lane; g < G; g += 32) {\n"
+    "        uint4 q[O];\n"
+    "        float s[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail warp repeats the last row, unwritten */\n"
+    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(qw + (long long)row * W) + g);\n"
+    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + (g << 5));\n"
+    "            float part[O];\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) part[o] = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int w = 0; w < 4; w++) {\n"
+    "                float4 a = xr[2 * w], b = xr[2 * w + 1];\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    unsigned v = w == 0 ? q[o].x : w == 1 ? q[o].y : w == 2 ? q[o].z : q[o].w;\n"
+    "                    part[o] += a.x * nib(v, zoff) + a.y * nib(v >> 4, zoff) + a.z * nib(v >> 8, zoff)\n"
+    "                             + a.w * nib(v >> 12, zoff) + b.x * nib(v >> 16, zoff) + b.y * nib(v >> 20, zoff)\n"
+    "                             + b.z * nib(v >> 24, zoff) + b.w * nib(v >> 28, zoff);\n"
+    "                }\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) acc[o][r] += part[o] * s[o];\n"
+    "        }\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = acc[o][r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0 && o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "        }\n"
+    "}\n"
+    "#define GEMV_Q4(R, O) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_##R##_##O(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4<R, O>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4(1, 1)\nGEMV_Q4(2, 1)\nGEMV_Q4(4, 1)\nGEMV_Q4(8, 1)\nGEMV_Q4(16, 1)\nGEMV_Q4(1, 4)\n"
+    "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
+    "    const __half *qs, float *y, int N, int K, int zero) {\n"
+    "    int o = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;\n"
+    "    if (o >= N) return;\n"
+    "    int W = (K + 7) >> 3, G = (K + 31) >> 5;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    float acc = 0.f;\n"
+    "    for (int j = lane; j < K; j += 32) {\n"
+    "        unsigned v = qw[(long long)o * W + (j >> 3)] >> ((j & 7) * 4);\n"
+    "        acc += x[j] * (nib(v, zoff) * __half2float(qs[(long long)o * G + (j >> 5)]));\n"
+    "    }\n"
+    "    for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);\n"
+    "    if (lane == 0) y[o] = acc;\n"
+    "}\n"
+    "/* w16[o, j] = (q - zero) * s rounded to half: a thread per word (8 values). */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_dequant_q4_f16(const unsigned *qw, const __half *qs,\n"
+    "    __half *w, int N, int K, int zero) {\n"
+    "    int W = (K + 7) >> 3, G = (K + 31) >> 5;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    long long total = (long long)N * W;\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;\n"
+    "         i += (long long)gridDim.x * blockDim.x) {\n"
+    "        long long o = i / W;\n"
+    "        int c = (int)(i - o * W);\n"
+    "        unsigned v = qw[i];\n"
+    "        float s = __half2float(qs[o * G + (c >> 2)]);\n"
+    "        if ((K & 7) == 0) { /* the word's 8 halves in one 16-byte store (w: 256-byte aligned) */\n"
+    "            union { __half2 h[4]; uint4 u; } pk;\n"
+    "            for (int e = 0; e < 4; e++)\n"
+    "                pk.h[e] = __floats2half2_rn(nib(v >> (8 * e), zoff) * s, nib(v >> (8 * e + 4), zoff) * s);\n"
+    "            *reinterpret_cast<uint4 *>(w + o * K + c * 8) = pk.u;\n"
+    "            continue;\n"
+    "        }\n"
+    "        for (int e = 0; e < 8; e++) {\n"
+    "            int j = c * 8 + e;\n"
+    "            if (j < K) w[o * K + j] = __float2half_rn(nib(v >> (4 * e), zoff) * s);\n"
+    "        }\n"
+    "    }\n"
+    "}\n";
+
+const char *mlcc_cuda_linear_q4_kernel_source(void) {
+    return kernel_source;
+}
+
+enum { MAX_DEVICES = 16, NPICK = 5 };
+
+typedef struct q4_device {
+    int ready;
+    mlcc_cuda_module *module;
+    void *gemv[NPICK]; /* one output per warp, rows 1, 2, 4, 8, 16 */
+    void *gemv_1x4;    /* one row, four outputs per warp */
+    void *any, *dequant;
+} q4_device;
+
+static q4_device devices[MAX_DEVICES];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int device_ready(int id, q4_device **out) {
+    if (id < 0 || id >= MAX_DEVICES) return mlcc_set_error("mlcc.cuda.linear_q4: device %d out of range", id);
+    q4_device *d = &devices[id];
+    *out = d;
+    if (d->ready) return 0;
+    d->module = mlcc_cuda_module_load_source(id, kernel_source);
+    if (!d->module) return mlcc_prefix_error("mlcc.cuda.linear_q4 kernels");
+    for (int i = 0; i < NPICK; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mlcc_gemv_q4_%d_1", 1 << i);
+        if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+    }
+    if (!(d->gemv_1x4 = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_1_4")) || !(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
+        !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")))
+        return -1;
+    d->ready = 1;
+    return 0;
+}
+
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 4); more rows take the
+ * dequantize + cuBLASLt path. Measured on the H100 (Llama-3-8B shape, 2026-11-25): the GEMV's
+ * step grows about linearly with the rows (ITL 8.0 ms at 1 row, 81.7 ms at 16: it is compute
+ * bound there, unlike the float16 GEMV), the dequantize path costs ~30 ms a step at 64 rows,
+ * so the crossover is near 4 rows. */
+static int gemv_rows_limit(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
+    int n = v && *v ? atoi(v) : 4;
+    return n < 0 ? 0 : n;
+}
+
+/* For one row of x: four outputs per warp once there are enough warps to fill the device (a
+ * warp per output otherwise: small projections need the parallelism more than the reuse of x).
+ * Several rows keep one output per warp: ptxas (sm_90, CUDA 13.0) gives four outputs 240-255
+ * registers from 2 rows on and spills from 8 (712 bytes at 16 rows: the batch-16 step measured
+ * 81.7 ms), one output 64 / 98 / 158 registers at 2 / 4 / 16 rows and no spills. */
+static int outputs_per_warp(int64_t out) {
+    const char *v = getenv("MLCC_CUDA_Q4_OPW");
+    if (v && *v) return atoi(v) == 4 ? 4 : 1;
+    return out >= 8192 ? 4 : 1;
+}
+
+static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                    int64_t out, int64_t in, int zero) {
+    int n = (int)out, k = (int)in;
+    int fast = in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+    uint32_t block[3] = {256, 1, 1};
+    if (!fast) {
+        uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1};
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * in;
+            float *yr = y + r * out;
+            void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
+            if (mlcc_cuda_launch(id, d->any, grid, block, 0, args)) return -1;
+        }
+        return 0;
+    }
+    for (int64_t r = 0; r < rows;) {
+        int64_t left = rows - r;
+        int pick = left >= 16 ? 4 : left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        int o = pick == 0 ? outputs_per_warp(out) : 1;
+        int64_t warps = (out + o - 1) / o;
+        uint32_t grid[3] = {(uint32_t)((warps + 7) / 8), 1, 1};
+        const float *xr = x + r * in;
+        float *yr = y + r * out;
+        void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
+        if (mlcc_cuda_launch(id, o == 4 ? d->gemv_1x4 : d->gemv[pick], grid, block, 0, args)) return -1;
+        r += 1 << pick;
+    }
+    return 0;
+}
+
+/* Prefill: W to float16 in a workspace, then the float16 path (cuBLASLt for these rows). */
+static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
+                            int64_t rows, int64_t out, int64_t in, int zero) {
+    const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
+    uint16_t *w16 = h->alloc(id, (size_t)(out * in) * 2);
+    if (!w16) return mlcc_prefix_error("mlcc.cuda.linear_q4: a float16 workspace of %lld x %lld", (long long)out, (long long)in);
+    int n = (int)out, k = (int)in;
+    int64_t words = out * ((in + 7) / 8);
+    uint32_t grid[3] = {(uint32_t)(words / 256 < 8192 ? words / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&qw, &qs, &w16, &n, &k, &zero};
+    int rc = mlcc_cuda_launch(id, d->dequant, grid, block, 0, args);
+    if (rc == 0) rc = mlcc_cuda_linear_f16(id, x, w16, y, rows, out, in);
+    h->free(id, w16); /* stream-ordered reuse, as cuda_linear.c's workspaces */
+    return rc;
+}
+
+int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                        int64_t out, int64_t in, int zero_point) {
+    if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
+        return mlcc_set_error("mlcc.cuda.linear_q4: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
+                              (long long)in);
+    pthread_mutex_lock(&lock);
+    q4_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc) return rc;
+    int gemm = rows > gemv_rows_limit();
+    double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    rc = gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
+              : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "linear_q4 (GEMV)", t0);
+    return rc;
+}
+
+/* ---- the packed functions: (x f32 [..., in], q_weight u32 [out, in/8], q_scale f16 [out, in/32], y f32 [..., out]) ---- */
+
+static int is_dtype(const DLTensor *t, int code, int bits) {
+    return t->dtype.code == code && t->dtype.bits == bits && t->dtype.lanes == 1;
+}
+
+static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero) {
+    DLTensor *x, *qw, *qs, *y;
+    if (mlcc_check_num_args(n, 4) || mlcc_arg_tensor(args, codes, n, 0, &x) || mlcc_arg_tensor(args, codes, n, 1, &qw) ||
+        mlcc_arg_tensor(args, codes, n, 2, &qs) || mlcc_arg_tensor(args, codes, n, 3, &y))
+        return -1;
+    DLTensor *all[4] = {x, qw, qs, y};
+    for (int i = 0; i < 4; i++)
+        if (all[i]->device.device_type != kDLCUDA || all[i]->device.device_id != x->device.device_id)
+            return mlcc_set_error("mlcc.cuda.linear_q4: x, q_weight, q_scale and y must be on one CUDA device");
+    if (!is_dtype(x, kDLFloat, 32) || !is_dtype(qw, kDLUInt, 32) || !is_dtype(qs, kDLFloat, 16) || !is_dtype(y, kDLFloat, 32))
+        return mlcc_set_error("mlcc.cuda.linear_q4: wants float32 x, uint32 q_weight, float16 q_scale, float32 y");
+    if (x->ndim < 1 || y->ndim != x->ndim || qw->ndim != 2 || qs->ndim != 2)
+        return mlcc_set_error("mlcc.cuda.linear_q4: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]");
+    int64_t in = x->shape[x->ndim - 1], out = y->shape[y->ndim - 1];
+    if (qw->shape[0] != out || qs->shape[0] != out || qw->shape[1] != (in + 7) / 8 || qs->shape[1] != (in + 31) / 32)
+        return mlcc_set_error("mlcc.cuda.linear_q4: q_weight [%lld, %lld] / q_scale [%lld, %lld] do not pack [%lld, %lld]",
+                              (long long)qw->shape[0], (long long)qw->shape[1], (long long)qs->shape[0],
+                              (long long)qs->shape[1], (long long)out, (long long)in);
+    int64_t rows = 1;
+    for (int i = 0; i + 1 < x->ndim; i++) {
+        if (x->shape[i] != y->shape[i]) return mlcc_set_error("mlcc.cuda.linear_q4: x and y rows differ (axis %d)", i);
+        rows *= x->shape[i];
+    }
+    if (x->strides || qw->strides || qs->strides || y->strides) return mlcc_set_error("mlcc.cuda.linear_q4: wants compact tensors");
+    if (rows == 0) return 0;
+    return mlcc_cuda_linear_q4(x->device.device_id, (const float *)((char *)x->data + x->byte_offset),
+                               (const uint32_t *)((char *)qw->data + qw->byte_offset),
+                               (const uint16_t *)((char *)qs->data + qs->byte_offset),
+                               (float *)((char *)y->data + y->byte_offset), rows, out, in, zero);
+}
+
+static int linear_q4_zp7(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_q4(args, codes, n, 7);
+}
+
+static int linear_q4_zp8(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_q4(args, codes, n, 8);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16", linear_q4_zp7)
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_zp8", linear_q4_zp8)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test_cuda_null_driver.sh - the CUDA host path on a machine without a GPU: bench/null_cuda_driver.c
+# (device memory is host memory, kernels are counted, not run) stands in for libcuda.so.1, and
+# `mlcc bench --device cuda` runs the tiny llama fixture through the engine in q4f16_1:
+# the compiled library, the VM, the 4-bit dispatch (the fused GEMV; dequantize + float16 for the prompt), the
+# KV cache's uploads and the engine's GPU greedy-sampling hook run (under ASan in the sanitized
+# build). Checks: each run exits 0 with its JSON line and launches kernels; with the hook
+# (default) a greedy run launches more kernels than with MLCC_GPU_SAMPLING=0 (one sampling kernel
+# per step), so the engine -> runner -> model -> mlcc_cuda_greedy wiring is in use. Outputs are
+# meaningless (no kernel runs); real numbers come from the GPU tests. Skips without gcc or NVRTC.
+set -u
+MLCC=${MLCC:?MLCC must name the mlcc binary}
+SRC=${MLCC_SOURCE_DIR:?}
+DATA=${MLCC_TESTDATA:?}
+TINY=$DATA/hf-tiny/llama
+[ -f "$TINY/config.json" ] || { echo "SKIP: $TINY missing (run make test to unpack fixtures)"; exit 77; }
+command -v gcc >/dev/null || { echo "SKIP: gcc not installed"; exit 77; }
+nvrtc=
+for d in ${CUDA_HOME:+$CUDA_HOME/lib64} /usr/local/cuda/lib64; do
+    ls "$d"/libnvrtc.so.1[23] >/dev/null 2>&1 && nvrtc=$d
+done
+[ -n "$nvrtc" ] || ldconfig -p 2>/dev/null | grep -q 'libnvrtc.so.1[23]' || { echo "SKIP: no NVRTC (libnvrtc.so.13 / .12)"; exit 77; }
+
+T=$(mktemp -d /tmp/mlcc-null-cuda.XXXXXX)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+gcc -O2 -shared -fPIC -o "$T/libcuda.so.1" "$SRC/bench/null_cuda_driver.c" || { echo "FAIL: building the null driver"; exit 1; }
+export MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home MLCC_NUM_THREADS=1
+
+passed=0 failed=0
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# prints the launch count of one bench run: $1 the MLCC_GPU_SAMPLING value, $2 the quantization
+# (a failure prints why on stderr and 0, which the checks below count)
+run_bench() {
+    local out=$T/out.txt
+    MLCC_GPU_SAMPLING=$1 "$MLCC" bench "$TINY" --device cuda --quantization "$2" --prompt-len 8 --gen-len 6 --batch 1 \
+        --repeat 1 --json >"$out" 2>&1
+    local rc=$?
+    if [ $rc -ne 0 ] || ! tail -n 3 "$out" | grep -q '^{'; then
+        echo "mlcc bench --quantization $2 (MLCC_GPU_SAMPLING=$1) exited $rc or printed no JSON line:" >&2
+        tail -n 20 "$out" >&2
+        echo 0
+        return
+    fi
+    sed -n 's/^\[fake cuda\] \([0-9]*\) launches$/\1/p' "$out" | tail -n 1
+}
+
+for q in q4f16_1; do
+    with=$(run_bench 1 "$q")
+    without=$(run_bench 0 "$q")
+    echo "$q: $with launches with GPU greedy sampling, $without without"
+    if [ "${with:-0}" -gt 0 ] && [ "${without:-0}" -gt 0 ]; then passed=$((passed + 1)); else bad "$q: no kernel launches"; fi
+    if [ "${with:-0}" -gt "${without:-0}" ]; then passed=$((passed + 1)); else bad "$q: the greedy-sampling kernel never ran"; fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
