@@ -2,7 +2,8 @@
 # Fusion that matters on CPU (issue 19), checked on the graph FuseOps leaves (--print-after
 # fuse_ops) for the fixture models: per decoder layer the residual adds run in the epilogues of
 # o_proj and down_proj (fused_matmul*_add), SwiGLU's silu(gate) and * up in the epilogues of
-# gate_proj and up_proj, rope with the reshape of its projection; the logits soft-cap
+# gate_proj and up_proj, rope with the reshape of its projection (its cosines and sines computed
+# once per step for all layers); the logits soft-cap
 # (gemma2: / cap, tanh, * cap) in the LM head's epilogue; and no add, silu, multiply, divide or
 # tanh is left as a kernel of its own in batch_decode. (The fused kernels' numbers are the
 # fixtures' parity tests: test_hf_tiny.)
@@ -38,9 +39,12 @@ $g"
 $(grep -E "call_tir\(cls\.(add|silu|multiply|divide|tanh|rope)" <<<"$g")"
 # kernel calls per decode step: per layer norm, q, k, v, v's reshape, 2 ropes, attention, its
 # reshape, o_proj+add, norm, gate+silu, up+multiply, down+add; around them the input's
-# reshape, positions, the final norm, LM head and the logits' reshape
+# reshape, positions, the rope table, the final norm, LM head and the logits' reshape
 calls=$(count "= (R\.call_tir|R\.call_dps_packed|cls\.fused)" "$g")
-[ "$calls" -eq $((2 * 14 + 5)) ] && ok || bad "llama: $calls calls in batch_decode, expected $((2 * 14 + 5))"
+[ "$calls" -eq $((2 * 14 + 6)) ] && ok || bad "llama: $calls calls in batch_decode, expected $((2 * 14 + 6))"
+# the ropes' cosines and sines: one kernel per step, read by every rope
+[ "$(count "rope_table: .*= R\.call_tir\(cls\.rope_table" "$g")" -eq 1 ] && ok || bad "llama: no single rope_table kernel"
+[ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(proj[0-9]*, rope_table\)" "$g")" -eq 4 ] && ok || bad "llama: the ropes do not read the table"
 
 g=$(decode_graph gemma2)
 [ "$(count "logits_capped: .*= cls\.fused_matmul[0-9]*_divide[0-9]*_tanh[0-9]*_multiply[0-9]*\(" "$g")" -eq 1 ] && ok ||
