@@ -311,8 +311,9 @@ MLCCObject *mlcc_module_object(MLCCModule *m);
 #define mlcc_module_release(m) mlcc_object_release((m) ? mlcc_module_object(m) : NULL)
 
 /* ---------------------------------------------------------------------------------------------
- * The thread pool: one persistent pool for the process. Its size comes from MLCC_NUM_THREADS
- * (default: the CPUs this process may run on), or mlcc_threadpool_set_size (`--threads`). */
+ * The thread pool: one set of worker threads for the process, OpenMP's team, shared by the
+ * generated kernels and these loops. Its size comes from MLCC_NUM_THREADS (default: the CPUs
+ * this process may run on), or mlcc_threadpool_set_size (`--threads`). */
 
 /* Runs [begin, end) of the range; `task` is in [0, mlcc_threadpool_size()). */
 typedef void (*MLCCParallelBody)(int64_t begin, int64_t end, int task, void *ctx);
@@ -322,7 +323,7 @@ typedef void (*MLCCParallelBody)(int64_t begin, int64_t end, int task, void *ctx
  * calls (from inside a body) run serially on the calling thread. */
 void mlcc_parallel_for(int64_t n, MLCCParallelBody body, void *ctx);
 int mlcc_threadpool_size(void);
-/* Rebuilds the pool with n threads (n >= 1); not while a parallel_for runs. */
+/* Sets the thread count of later parallel loops and kernels (n >= 1); not from inside a loop. */
 int mlcc_threadpool_set_size(int n);
 
 #ifdef __cplusplus

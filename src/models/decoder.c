@@ -25,6 +25,7 @@ typedef struct dec {
     mlcc_expr *n;        /* tokens of the step */
     rx_expr *inv_freq;
     rx_expr *kv_cache, *positions; /* the paged KV cache and the positions of the step's tokens */
+    rx_expr *rope_table;           /* cos and sin of the step's rope angles, shared by the layers */
 } dec;
 
 void model_param_list_free(model_param_list *l) {
@@ -210,8 +211,8 @@ static rx_expr *attention(dec *d, rx_expr *h, int layer) {
         q = rms_norm(d, q, layer_weight(d, layer, "self_attn.q_norm.weight", c->head_dim, 0));
         k = rms_norm(d, k, layer_weight(d, layer, "self_attn.k_norm.weight", c->head_dim, 0));
     }
-    q = emit(d, op_rope(q, d->inv_freq, d->positions), "q_rope");
-    k = emit(d, op_rope(k, d->inv_freq, d->positions), "k_rope");
+    q = emit(d, op_rope_with_table(q, d->rope_table), "q_rope");
+    k = emit(d, op_rope_with_table(k, d->rope_table), "k_rope");
     /* the cache appends k and v to the step's sequences and attends over their pages (causal,
      * this layer's window, soft-cap and scale are in the kernels and the cache) */
     mlcc_expr *shape[3] = {d->n, ir_int(c->heads), ir_int(c->head_dim)};
@@ -273,6 +274,9 @@ static rx_expr *decoder_stack(dec *d, rx_expr *x, rx_expr *at) {
     free(freq);
     d->positions = emit(d, op_call_dps_packed("mlcc.kv_cache.positions", &d->kv_cache, 1, rx_sinfo_tensor_v(DT_I32, d->n, NULL)),
                         "positions");
+    /* the angles depend on the token and the frequency only: one kernel computes their cosines
+     * and sines for every head and layer of the step (rope.c) */
+    d->rope_table = emit(d, op_rope_table(d->inv_freq, d->positions), "rope_table");
     for (int layer = 0; layer < cfg->layers; layer++) x = block(d, x, layer);
     if (at) x = emit(d, op_take(x, at, 0), "rows");
     x = rms_norm(d, x, weight(d, "model.norm.weight", cfg->hidden, 0));
@@ -288,7 +292,7 @@ static rx_expr *decoder_stack(dec *d, rx_expr *x, rx_expr *at) {
 /* One graph function over the weights (see decoder.h). */
 static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_spec *spec,
                           const decoder_bounds *bounds, decoder_fn kind, model_param_list *params, model_fn_params *fn) {
-    dec d = {bb_new(mod), cfg, spec, params, fn, ir_size_var("n"), NULL, NULL, NULL};
+    dec d = {bb_new(mod), cfg, spec, params, fn, ir_size_var("n"), NULL, NULL, NULL, NULL};
     mlcc_expr *b = ir_size_var("b");
     int64_t hidden = cfg->hidden, vocab = cfg->vocab;
     rx_attrs attrs = {NULL, 0};

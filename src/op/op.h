@@ -57,6 +57,10 @@ rx_expr *op_reduce(const char *name, rx_expr *x, const int64_t *axes, int naxes,
 /* Rotary embedding of x [n, heads, head_dim] with inv_freq [head_dim/2] (float64) at positions
  * [n] (NULL: 0..n-1); see rope.c. */
 rx_expr *op_rope(rx_expr *x, rx_expr *inv_freq, rx_expr *positions);
+/* nn.rope_table: cos and sin of every (position, frequency) [n, 2, half] float64, and nn.rope
+ * reading them from it (the same results as op_rope; see rope.c). */
+rx_expr *op_rope_table(rx_expr *inv_freq, rx_expr *positions);
+rx_expr *op_rope_with_table(rx_expr *x, rx_expr *table);
 /* Causal attention of q [n, heads, D] over k, v [m, kv_heads, D] (queries are the last n
  * positions); window 0 = unlimited, softcap 0 = none; see attention.c. */
 rx_expr *op_attention(rx_expr *q, rx_expr *k, rx_expr *v, double scale, int64_t window, double softcap);

@@ -100,21 +100,10 @@ static int check_contract(MLCCModule *m) {
     return 0;
 }
 
-/* Model libraries use OpenMP. If libgomp arrived only as their dependency, the dlclose of the
- * last one would unmap it while its idle worker threads still run inside it (a crash seen as
- * a segfault in a libgomp thread). Loading it once with RTLD_NODELETE pins it for the process. */
-/* Idle OpenMP threads sleep rather than spin (unless the user chose otherwise): between two
- * kernels the VM, the engine and the runtime's own pool run serial host code, and spinning
- * threads took the cores from them (a 2-core decode ran 3x slower; issue 10's measurement).
- * libgomp reads the policy when it is loaded, so it is set before. */
-static void pin_openmp_runtime(void) {
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-    dlopen("libgomp.so.1", RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
-}
-
+/* Model libraries use OpenMP: libgomp is loaded once for the process (pinned, with the wait
+ * policy chosen) by the thread pool, whose team the kernels share (runtime/threadpool.c). */
 MLCCModule *mlcc_module_load(const char *path) {
-    static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
-    pthread_once(&pin_once, pin_openmp_runtime);
+    mlcc_openmp_load();
     dlerror();
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {

@@ -1,5 +1,5 @@
-/* threadpool.h - the process's one persistent thread pool (public API in mlcc_runtime.h:
- * mlcc_parallel_for, mlcc_threadpool_size, mlcc_threadpool_set_size). */
+/* threadpool.h - the process's one set of worker threads, libgomp's team (public API in
+ * mlcc_runtime.h: mlcc_parallel_for, mlcc_threadpool_size, mlcc_threadpool_set_size). */
 #ifndef MLCC_RUNTIME_THREADPOOL_H
 #define MLCC_RUNTIME_THREADPOOL_H
 
@@ -10,5 +10,9 @@ int mlcc_threadpool_default_size(void);
 /* The pool's size once it exists or was set, else the default size, without starting any
  * thread: what generated kernels run their parallel loops with (cheap: called per loop). */
 int mlcc_threadpool_thread_count(void);
+
+/* Loads libgomp once for the process (RTLD_NODELETE), defaulting OMP_WAIT_POLICY to passive
+ * first; model libraries and mlcc_parallel_for call it before their first parallel region. */
+void mlcc_openmp_load(void);
 
 #endif

@@ -140,6 +140,67 @@ static void test_rope(int with_positions) {
     mlcc_vm_free(vm);
 }
 
+/* nn.rope reading nn.rope_table's cosines and sines gives bitwise the rope that computes them
+ * (the decoder's graph uses the table; the direct form is the reference), at several lengths. */
+static void test_rope_table(void) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(H), ir_int(D), NULL));
+    rx_expr *pos = rx_var("pos", rx_sinfo_tensor_v(DT_I32, n, NULL));
+    double freq[D / 2];
+    for (int k = 0; k < D / 2; k++) freq[k] = 1.0 / pow(500000.0, 2.0 * k / D) * (k == 2 ? 0.25 : 1.0);
+    int64_t half = D / 2;
+    mlcc_ir_module *mod = irmod_new();
+    for (int with_table = 0; with_table < 2; with_table++) {
+        rx_builder *bb = bb_new(mod);
+        bb_begin_function(bb, with_table ? "table" : "direct", (rx_expr *[]){x, pos}, 2);
+        bb_begin_dataflow(bb);
+        rx_expr *f = rx_constant(DT_F64, &half, 1, freq), *o;
+        if (with_table) {
+            rx_expr *t = bb_emit(bb, op_rope_table(f, pos), "t");
+            o = bb_emit_output(bb, op_rope_with_table(x, t), "o");
+        } else {
+            o = bb_emit_output(bb, op_rope(x, f, pos), "o");
+        }
+        bb_end_dataflow(bb);
+        CHECK_MSG(bb_end_function(bb, o) != NULL, "%s", bb_error(bb));
+        bb_free(bb);
+    }
+    MLCCVM *vm = mlcc_build_vm(mod, NULL);
+    CHECK_MSG(vm != NULL, "%s", mlcc_last_error());
+    if (!vm) return;
+    int64_t lens[3] = {1, 9, 70};
+    for (int l = 0; l < 3; l++) {
+        int64_t len = lens[l];
+        MLCCNDArray *a = rand3(len, H, D), *p = mlcc_ndarray_empty(1, &len, MLCC_DTYPE_I32, MLCC_CPU);
+        int32_t *pp = p->dl.data;
+        for (int i = 0; i < len; i++) pp[i] = 3 + 977 * i;
+        MLCCValue args[2] = {{.v_handle = a}, {.v_handle = p}}, ret[2];
+        int codes[2] = {MLCC_TYPE_OBJECT, MLCC_TYPE_OBJECT}, code[2];
+        int rc = mlcc_vm_invoke(vm, "direct", args, codes, 2, &ret[0], &code[0]);
+        CHECK_MSG(rc == 0, "%s", mlcc_last_error());
+        int rc2 = rc == 0 ? mlcc_vm_invoke(vm, "table", args, codes, 2, &ret[1], &code[1]) : -1;
+        CHECK_MSG(rc2 == 0, "%s", mlcc_last_error());
+        if (rc == 0 && rc2 == 0) {
+            MLCCNDArray *o0 = ret[0].v_handle, *o1 = ret[1].v_handle;
+            size_t bytes = (size_t)(len * H * D) * sizeof(float);
+            CHECK_MSG(memcmp(o0->dl.data, o1->dl.data, bytes) == 0, "rope with the table differs at n = %lld",
+                      (long long)len);
+        }
+        if (rc == 0) mlcc_value_release(ret[0], code[0]);
+        if (rc2 == 0) mlcc_value_release(ret[1], code[1]);
+        mlcc_ndarray_release(a), mlcc_ndarray_release(p);
+    }
+    mlcc_vm_free(vm);
+
+    /* a table of the wrong shape is refused */
+    rx_builder *bb = bb_new(mod);
+    rx_expr *t = rx_var("t", rx_sinfo_tensor_v(DT_F64, n, ir_int(2), ir_int(D), NULL));
+    bb_begin_function(bb, "bad", (rx_expr *[]){x, t}, 2);
+    CHECK(bb_emit(bb, op_rope_with_table(x, t), "r") == NULL);
+    CHECK_MSG(strstr(mlcc_last_error(), "nn.rope: table"), "%s", mlcc_last_error());
+    bb_free(bb);
+}
+
 static void test_shape_errors(void) {
     mlcc_expr *n = ir_size_var("n");
     rx_expr *q = rx_var("q", rx_sinfo_tensor_v(DT_F32, n, ir_int(3), ir_int(D), NULL));
@@ -166,6 +227,7 @@ int main(void) {
     test_attention();
     test_rope(1);
     test_rope(0);
+    test_rope_table();
     test_shape_errors();
     ir_scope_end();
     return test_finish();
