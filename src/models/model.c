@@ -472,8 +472,10 @@ int mlcc_model_step_greedy(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_id
     int64_t rows = t->shape[0], vocab = t->shape[1];
     if (t->device.device_type == kDLCUDA) {
         rc = mlcc_cuda_greedy(t->device.device_id, data, rows, vocab, ids, logprobs);
+    } else if (t->device.device_type == kDLVulkan) {
+        rc = mlcc_vulkan_greedy(t->device.device_id, data, rows, vocab, ids, logprobs);
     } else {
-        rc = mlcc_set_error("step: greedy sampling on the device is for CUDA models (the engine samples on the host otherwise)");
+        rc = mlcc_set_error("step: greedy sampling on the device is for GPU models (the engine samples on the host otherwise)");
     }
     mlcc_ndarray_release(logits);
     return rc;

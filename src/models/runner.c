@@ -83,7 +83,8 @@ int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_
     *runner = (mlcc_model_runner){r,          (int)m->cfg.vocab, (int)b->prefill_chunk, (int)b->context_window,
                                   (int)b->max_batch, add,         remove_seq,           fork_seq,
                                   pop,        step,              free_pages,            total_pages, NULL};
-    if (m->device.device_type == kDLCUDA && !getenv_off("MLCC_GPU_SAMPLING")) runner->step_greedy = step_greedy;
+    if ((m->device.device_type == kDLCUDA || m->device.device_type == kDLVulkan) && !getenv_off("MLCC_GPU_SAMPLING"))
+        runner->step_greedy = step_greedy;
     return 0;
 }
 

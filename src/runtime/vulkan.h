@@ -110,6 +110,13 @@ void mlcc_vulkan_profile_reset(void);
 int mlcc_vulkan_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
                            int64_t in);
 
+/* ---- greedy sampling on the device (vulkan_sample.c) ----
+ * For each row of logits[rows, vocab] (float32, a device pointer of vulkan:N), ids[r] the
+ * arg-max (the host sampler's tie and NaN rules) and logprobs[r] its log-softmax, computed on the
+ * device; waits for the queue. The GLSL is exposed for tests. */
+int mlcc_vulkan_greedy(int device_id, const float *logits, int64_t rows, int64_t vocab, int32_t *ids, double *logprobs);
+const char *mlcc_vulkan_sample_kernel_source(void);
+
 /* ---- the device's ceilings (vulkan_floor.c), for `mlcc bench --device vulkan` ----
  * The copy rate of a compute shader over a buffer of `bytes` (at most 1 GiB), counting bytes read
  * plus written (as mlcc_cuda_copy_bandwidth), best of reps; the FLOP/s of
