@@ -274,6 +274,16 @@ static void emit_set(rx *r, ranges *v) {
     vec_free(&plain);
 }
 
+void gram_cp_set_to_gbnf(const uint32_t *pairs, size_t npairs, int json_string, mlcc_strbuf *out) {
+    rx r = {0};
+    r.json = json_string;
+    r.out = out;
+    ranges v = {0};
+    for (size_t i = 0; i < 2 * npairs; i++) vec_push(&v, pairs[i]);
+    emit_set(&r, &v);
+    vec_free(&v);
+}
+
 static void emit_any_text(rx *r) {
     ranges all = {0};
     add_range(&all, 0, 0x10FFFF);
