@@ -7,7 +7,8 @@
  * minItems/maxItems.
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
- * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
+ * patternProperties (keys by the patterns they match, as exact DFAs less the named properties:
+ * json_schema_keys.c; named properties take the schemas of the patterns they match), minProperties 0/1,
  * maxProperties (beside only required named properties), items, prefixItems, draft 4-7 tuple
  * items with additionalItems, minItems, maxItems, enum and const (the values the rest of the
  * schema rules out are dropped), anyOf, oneOf (exact: as anyOf where the branches are proved
@@ -1251,7 +1252,6 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     /* the named properties, in order: their member text and whether required */
     MLCC_VEC(char *) members = {0};
     MLCC_VEC(int) required = {0};
-    MLCC_VEC(const char *) forbidden = {0};
     const char *key;
     json_t *v;
     size_t nreq_found = 0;
@@ -1267,13 +1267,32 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         size_t i;
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        /* a named property matching patterns of patternProperties takes their schemas too */
+        json_t *pv = NULL, *vs = json_incref(v);
+        if ((rc = matching_pattern_schema(j, pprops, key, ptr, &pv))) {
+            json_decref(vs);
+            sb_free(&m);
+            break;
+        }
+        if (pv) {
+            int err = 0;
+            json_t *mm = js_merge(j, v, pv, cp.data, &err);
+            json_decref(pv);
+            json_decref(vs);
+            if (!mm) {
+                rc = -1;
+                sb_free(&m);
+                break;
+            }
+            vs = mm;
+        }
         j->unsat = 0;
-        rc = gen(j, v, cp.data, &m);
+        rc = gen(j, vs, cp.data, &m);
+        json_decref(vs);
         if (rc && j->unsat && !r) { /* a property that allows no value may not appear */
             rc = 0;
             j->unsat = 0;
             sb_free(&m);
-            vec_push(&forbidden, key);
             continue;
         }
         nreq_found += (size_t)r;
@@ -1311,33 +1330,16 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     /* extra members */
     mlcc_strbuf extra = STRBUF_INIT;
     if (!rc && pprops && json_object_size(pprops)) {
-        sb_append(&extra, "(");
-        int alts = 0;
-        json_object_foreach(pprops, key, v) {
-            child_ptr(&cp, ptr, "patternProperties", key);
-            /* a forbidden name must not come back as a key matching a pattern, and the
-             * grammar cannot subtract names from a pattern */
-            for (size_t i = 0; !rc && i < forbidden.len; i++)
-                if (js_pattern_search(key, forbidden.data[i]) != 0)
-                    rc = js_err(ptr, "property '%s' may not appear but matches a pattern of patternProperties (not supported)", forbidden.data[i]);
-            if (rc) break;
-            size_t mark = extra.len;
-            if (alts) sb_append(&extra, " | ");
-            sb_append(&extra, "\"\\\"\" ");
-            if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
-            sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
-            j->unsat = 0;
-            if ((rc = gen(j, v, cp.data, &extra))) {
-                if (!j->unsat) break;
-                rc = j->unsat = 0; /* keys matching it may not appear */
-                extra.len = mark;
-                extra.data[mark] = 0;
-                continue;
-            }
-            alts++;
-        }
-        sb_append(&extra, ")");
-        if (!alts) sb_clear(&extra);
+        /* keys by the patterns they match, none a named (or forbidden) property's; the keys
+         * matching none take additionalProperties (absent: any value, unless strict) */
+        MLCC_VEC(const char *) taken = {0};
+        if (props) json_object_foreach(props, key, v) vec_push(&taken, key);
+        size_t i;
+        json_t *x;
+        if (req) json_array_foreach(req, i, x) if (json_is_string(x)) vec_push(&taken, json_string_value(x));
+        json_t *other = addl ? (json_is_false(addl) ? NULL : addl) : j->opt.strict_properties ? NULL : json_true();
+        rc = js_key_regions(j, pprops, other, taken.data, taken.len, ptr, &extra);
+        vec_free(&taken);
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
         key_excluding(j, props, &extra);
@@ -1435,7 +1437,6 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     for (size_t i = 0; i < members.len; i++) free(members.data[i]);
     vec_free(&members);
     vec_free(&required);
-    vec_free(&forbidden);
     sb_free(&extra);
     sb_free(&cp);
     (void)nreq_found;
@@ -1867,6 +1868,10 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;
+}
+
+int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    return gen(j, s, ptr, out);
 }
 
 static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {

@@ -67,4 +67,13 @@ int js_pattern_search(const char *re, const char *text);
  * branches disjoint. */
 int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
 
+/* The GBNF of schema s, appended to out (json_schema.c's generator). */
+int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
+/* The alternatives "key": value for the keys an object's named properties do not cover
+ * (json_schema_keys.c): one per region of the patternProperties (keys matching exactly those
+ * patterns, none of `taken`), plus, when other is not NULL, the keys matching no pattern with
+ * the schema other. Appends "(alt | alt ...)" to extra, or nothing when no key can come. */
+int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken, const char *ptr,
+                   mlcc_strbuf *extra);
+
 #endif

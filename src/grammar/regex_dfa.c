@@ -504,9 +504,9 @@ static rx_dfa *subset_construction(const nfa *a, int32_t start, int32_t accept, 
     return d;
 }
 
-rx_dfa *rx_dfa_from_regex(const char *re, size_t len, const char *what) {
+rx_dfa *rx_dfa_from_regex(const char *re, size_t len, int wide, const char *what) {
     mlcc_strbuf g = STRBUF_INIT;
-    if (gram_regex_to_gbnf(re, len, 0, 0, &g, what)) {
+    if (wide ? gram_regex_to_gbnf_wide(re, len, &g, what) : gram_regex_to_gbnf(re, len, 0, 0, &g, what)) {
         sb_free(&g);
         return NULL;
     }
@@ -718,6 +718,27 @@ long long rx_dfa_shortest(const rx_dfa *d) {
     free(dist);
     free(queue);
     return best;
+}
+
+int rx_dfa_is_finite(const rx_dfa *d) {
+    /* Kahn's algorithm: every state gets removed iff there is no cycle (all states of a
+     * trimmed DFA are reachable and live, so any cycle makes the language infinite) */
+    size_t n = d->states.len, done = 0, tail = 0;
+    if (!n) return 1;
+    int32_t *indeg = mlcc_xmalloc(n * sizeof(int32_t)), *queue = mlcc_xmalloc(n * sizeof(int32_t));
+    memset(indeg, 0, n * sizeof(int32_t));
+    for (size_t q = 0; q < n; q++)
+        for (size_t k = 0; k < d->states.data[q].edges.len; k++) indeg[d->states.data[q].edges.data[k].to]++;
+    for (size_t q = 0; q < n; q++)
+        if (!indeg[q]) queue[tail++] = (int32_t)q;
+    while (done < tail) {
+        const rx_state *s = &d->states.data[queue[done++]];
+        for (size_t k = 0; k < s->edges.len; k++)
+            if (--indeg[s->edges.data[k].to] == 0) queue[tail++] = s->edges.data[k].to;
+    }
+    free(indeg);
+    free(queue);
+    return done == n;
 }
 
 /* ---- back to GBNF ---- */

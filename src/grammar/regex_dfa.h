@@ -34,8 +34,10 @@ typedef struct rx_dfa {
 #define RX_DFA_MAX_STATES 4000
 
 /* The strings a JSON Schema pattern matches (searched: unanchored unless ^ / $), or NULL
- * with an error naming `what`. */
-rx_dfa *rx_dfa_from_regex(const char *re, size_t len, const char *what);
+ * with an error naming `what`. Patterns are ECMAScript, validators often Python's re, which
+ * differ (`.`, `$`, \d \w \s): wide 0 gives the strings both dialects match (for where a
+ * string must match), wide 1 those either may match (for where it must not). */
+rx_dfa *rx_dfa_from_regex(const char *re, size_t len, int wide, const char *what);
 /* Exactly the given UTF-8 strings. */
 rx_dfa *rx_dfa_from_strings(const char *const *s, size_t n);
 /* Every string of min..max code points (max < 0: no upper bound). */
@@ -53,6 +55,8 @@ static inline int rx_dfa_is_empty(const rx_dfa *d) {
 }
 /* Is the UTF-8 text in the language? (tests) */
 int rx_dfa_matches(const rx_dfa *d, const char *text, size_t len);
+/* Is the language finite (no cycle)? */
+int rx_dfa_is_finite(const rx_dfa *d);
 /* Length in code points of the shortest string of the language (-1: empty). */
 long long rx_dfa_shortest(const rx_dfa *d);
 

@@ -52,6 +52,13 @@ static int search(pcre2_code *re, const char *s) {
     return rc >= 0;
 }
 
+/* PCRE2 read as Python's re reads these patterns: `.` all but \n, `$` also before a final \n */
+static pcre2_code *pcre_python(const char *pat) {
+    int err;
+    PCRE2_SIZE off;
+    return pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_ALT_BSUX, &err, &off, NULL);
+}
+
 static const char *const pats[] = {"^[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?$", "dock", "^(a|b)*a(a|b){2}$", "^$|^x+$",
                                    "^[^ab]{2,}\\d$", "^\\w+$", "(?:ab|ba){2}", "^.{3}$", "e$", "^(?:do|doc|docker)$",
                                    "^[\xC3\xA9-\xC3\xAB]?o*$", "a{2,}|c+k"};
@@ -59,24 +66,49 @@ static const char *const pats[] = {"^[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?$", "dock"
 
 static void test_regex_vs_pcre(void) {
     for (size_t p = 0; p < NPATS; p++) {
-        rx_dfa *d = rx_dfa_from_regex(pats[p], strlen(pats[p]), "test");
-        CHECK_MSG(d != NULL, "/%s/: %s", pats[p], mlcc_last_error());
-        pcre2_code *re = pcre(pats[p]);
-        CHECK(re != NULL);
-        if (!d || !re) continue;
+        rx_dfa *d = rx_dfa_from_regex(pats[p], strlen(pats[p]), 0, "test");
+        rx_dfa *w = rx_dfa_from_regex(pats[p], strlen(pats[p]), 1, "test");
+        CHECK_MSG(d != NULL && w != NULL, "/%s/: %s", pats[p], mlcc_last_error());
+        pcre2_code *re = pcre(pats[p]), *py = pcre_python(pats[p]);
+        CHECK(re != NULL && py != NULL);
+        if (!d || !w || !re || !py) continue;
         int bad = 0, yes = 0;
         for (int t = 0; t < 3000; t++) {
             char s[64];
             random_string(s, sizeof s, t % 3 == 0 ? 4 : 10);
             if (t % 5 == 0) strcat(s, t % 2 ? "dock" : "abab"); /* substrings some patterns search */
+            if (t % 11 == 0) strcpy(s, "baab");
+            /* line breaks, where the dialects differ: the narrow DFA matches only what both do */
+            int breaks = t % 7 == 0;
+            if (breaks) {
+                size_t at = rnd() % (strlen(s) + 1);
+                memmove(s + at + 1, s + at, strlen(s) - at + 1);
+                s[at] = rnd() % 2 ? '\r' : '\n';
+            }
             int want = search(re, s), got = rx_dfa_matches(d, s, strlen(s));
             yes += want;
-            if (want != got && bad++ < 3) CHECK_MSG(0, "/%s/ on '%s': DFA %d, PCRE2 %d", pats[p], s, got, want);
+            if (breaks ? got && !(want && search(py, s)) : want != got)
+                if (bad++ < 3) CHECK_MSG(0, "/%s/ on '%s': DFA %d, PCRE2 %d", pats[p], s, got, want);
+            /* the wide automaton holds what either dialect matches */
+            int either = got || search(py, s);
+            if (either && !rx_dfa_matches(w, s, strlen(s)) && bad++ < 3) CHECK_MSG(0, "/%s/ on '%s': the wide DFA misses it", pats[p], s);
         }
         CHECK_MSG(yes > 0, "/%s/: no random string matched (the test says nothing)", pats[p]);
         pcre2_code_free(re);
+        pcre2_code_free(py);
         rx_dfa_free(d);
+        rx_dfa_free(w);
     }
+    /* where the dialects differ */
+    const char *dot = "^.*$", *dig = "^\\D$";
+    rx_dfa *nd = rx_dfa_from_regex(dot, strlen(dot), 0, "t"), *wd = rx_dfa_from_regex(dot, strlen(dot), 1, "t");
+    rx_dfa *ng = rx_dfa_from_regex(dig, strlen(dig), 0, "t"), *wg = rx_dfa_from_regex(dig, strlen(dig), 1, "t");
+    CHECK(!rx_dfa_matches(nd, "a\r", 2) && rx_dfa_matches(wd, "a\r", 2) && rx_dfa_matches(wd, "ab\n", 3));
+    CHECK(!rx_dfa_matches(ng, "\xD9\xA3", 2) && rx_dfa_matches(wg, "\xD9\xA3", 2) && rx_dfa_matches(ng, "x", 1));
+    rx_dfa_free(nd);
+    rx_dfa_free(wd);
+    rx_dfa_free(ng);
+    rx_dfa_free(wg);
 }
 
 static const char *const names[] = {"docker", "dock", "do", "", "ab", "\xC3\xA9o"};
@@ -94,8 +126,8 @@ static void test_products(void) {
     CHECK(!rx_dfa_matches(list, "d", 1) && !rx_dfa_matches(list, "dockers", 7));
     rx_dfa *len = rx_dfa_length(2, 4);
     for (size_t p = 0; p < NPATS; p++) {
-        rx_dfa *a = rx_dfa_from_regex(pats[p], strlen(pats[p]), "test");
-        rx_dfa *b = rx_dfa_from_regex(pats[(p + 1) % NPATS], strlen(pats[(p + 1) % NPATS]), "test");
+        rx_dfa *a = rx_dfa_from_regex(pats[p], strlen(pats[p]), 0, "test");
+        rx_dfa *b = rx_dfa_from_regex(pats[(p + 1) % NPATS], strlen(pats[(p + 1) % NPATS]), 0, "test");
         pcre2_code *ra = pcre(pats[p]), *rb = pcre(pats[(p + 1) % NPATS]);
         if (!a || !b || !ra || !rb) {
             CHECK(0);
@@ -132,7 +164,7 @@ static void test_products(void) {
         pcre2_code_free(rb);
     }
     /* the fixture 025 case: cache names except "docker" */
-    rx_dfa *cache = rx_dfa_from_regex(pats[0], strlen(pats[0]), "test"), *docker = rx_dfa_from_strings(names, 1);
+    rx_dfa *cache = rx_dfa_from_regex(pats[0], strlen(pats[0]), 0, "test"), *docker = rx_dfa_from_strings(names, 1);
     rx_dfa *diff = rx_dfa_product(cache, docker, RX_AND_NOT);
     CHECK(rx_dfa_matches(cache, "docker", 6) && !rx_dfa_matches(diff, "docker", 6));
     CHECK(rx_dfa_matches(diff, "dockers", 7) && rx_dfa_matches(diff, "docke", 5) && rx_dfa_matches(diff, "d", 1));
@@ -149,7 +181,7 @@ static void test_products(void) {
     rx_dfa_free(list);
     /* an automaton that grows past the bound is an error, not a hang */
     const char *big = "^(a|b)*a(a|b){20}$";
-    rx_dfa *huge = rx_dfa_from_regex(big, strlen(big), "big");
+    rx_dfa *huge = rx_dfa_from_regex(big, strlen(big), 0, "big");
     CHECK(huge == NULL && strstr(mlcc_last_error(), "too complex"));
     rx_dfa_free(huge);
 }
@@ -170,7 +202,7 @@ static mlcc_grammar_vocab *byte_vocab(void) {
 static void test_gbnf(void) {
     mlcc_grammar_vocab *v = byte_vocab();
     const char *pat = "^[a-z\"\\\\]([-a-z\\n]{0,5}[a-z])?$";
-    rx_dfa *a = rx_dfa_from_regex(pat, strlen(pat), "test"), *minus = rx_dfa_from_strings(names, NNAMES);
+    rx_dfa *a = rx_dfa_from_regex(pat, strlen(pat), 0, "test"), *minus = rx_dfa_from_strings(names, NNAMES);
     rx_dfa *d = a ? rx_dfa_product(a, minus, RX_AND_NOT) : NULL;
     CHECK(d != NULL);
     for (int json = 0; d && json < 2; json++) {

@@ -127,6 +127,21 @@ static const struct {
     /* maxProperties with only required named properties counts the extra ones */
     {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"a\"],\"additionalProperties\":{\"type\":\"integer\"},\"maxProperties\":2}", "{\"a\":1,\"b\":2}", 1},
     {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"required\":[\"a\"],\"additionalProperties\":{\"type\":\"integer\"},\"maxProperties\":2}", "{\"a\":1,\"b\":2,\"c\":3}", 0},
+    /* a forbidden name that a pattern matches is subtracted from the pattern's keys (fixture 025) */
+    {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "{\"dock\":1,\"dockers\":2}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "{\"docker\":1}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[a-z]+$\":{\"type\":\"integer\"}},\"additionalProperties\":false,\"properties\":{\"name\":false}}", "{\"nam\":1,\"names\":2}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[a-z]+$\":{\"type\":\"integer\"}},\"additionalProperties\":false,\"properties\":{\"name\":false}}", "{\"name\":1}", 0},
+    /* a named property takes the schemas of the patterns it matches too */
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"string\"}},\"patternProperties\":{\"^a\":{\"maxLength\":2}}}", "{\"ab\":\"xy\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"string\"}},\"patternProperties\":{\"^a\":{\"maxLength\":2}}}", "{\"ab\":\"xyz\"}", 0},
+    /* a key matching two patterns takes both schemas; one matching none, additionalProperties */
+    {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{\"type\":\"integer\"},\"b$\":{\"minimum\":5}},\"additionalProperties\":false}", "{\"ab\":7,\"a\":3,\"b\":9}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{\"type\":\"integer\"},\"b$\":{\"minimum\":5}},\"additionalProperties\":false}", "{\"ab\":3}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{\"type\":\"integer\"},\"b$\":{\"minimum\":5}},\"additionalProperties\":false}", "{\"c\":1}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x-a\":\"s\",\"y\":1}", 1},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"y\":\"s\"}", 0},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x-a\":1}", 0},
 };
 
 static const struct {
@@ -140,7 +155,6 @@ static const struct {
     {"{\"type\":\"string\",\"not\":{\"pattern\":\"^a\"}}", "'not' with 'pattern'"},
     {"{\"type\":\"array\",\"not\":{\"items\":{\"type\":\"string\"}}}", "'not' with 'items'"},
     {"{\"not\":{\"enum\":[{\"a\":1}]}}", "'not' with an object"},
-    {"{\"type\":\"object\",\"patternProperties\":{\"^d\":{}},\"not\":{\"required\":[\"docker\"]}}", "property 'docker' may not appear but matches a pattern"},
     /* if/then/else whose "if" has no complement here */
     {"{\"type\":\"string\",\"if\":{\"pattern\":\"^a\"},\"then\":{\"maxLength\":3}}", "if/then/else: where 'if' fails"},
     {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "'format' together with 'minLength'/'maxLength' that cut"},
