@@ -214,7 +214,7 @@ json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
-    JS_NOT_STRINGS, JS_NOT_MULTIPLES,
+    JS_NOT_STRINGS, JS_NOT_MULTIPLES, JS_NOT_PATTERNS, JS_ALL_PATTERNS,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
@@ -506,7 +506,13 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
         } else if (!strcmp(key, "const")) { /* two different values: none */
             json_object_del(m, key);
             json_object_set_new(m, "enum", json_array());
-        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES)) {
+        } else if (!strcmp(key, "pattern")) { /* both: the string matches the other one too */
+            json_t *all = json_object_get(m, JS_ALL_PATTERNS);
+            all = all ? json_copy(all) : json_array();
+            json_array_append(all, v);
+            json_object_set_new(m, JS_ALL_PATTERNS, all);
+        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES) || !strcmp(key, JS_NOT_PATTERNS) ||
+                   !strcmp(key, JS_ALL_PATTERNS)) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
@@ -930,6 +936,9 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
     json_t *excluded = json_object_get(s, JS_NOT_STRINGS);
+    int has_fmt = fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte");
+    if (!has_fmt && (json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || (excluded && (pat || mn > 0 || mx >= 0))))
+        return js_gen_string_dfa(j, s, mn, mx, ptr, out);
     if (excluded) { /* from not enum/const: any string but those */
         if (pat || (fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte")) || mn > 0 || mx >= 0)
             return js_err(ptr, "%s", "'not' with enum/const strings together with pattern, format, minLength or maxLength is not supported");

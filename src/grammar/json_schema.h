@@ -9,6 +9,10 @@
 
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Others: the string matches none of these patterns; it matches these patterns too (beside
+ * "pattern"). Strings with them are built as DFAs (json_schema_strings.c). */
+#define JS_NOT_PATTERNS "$mlcc_not_patterns"
+#define JS_ALL_PATTERNS "$mlcc_patterns"
 /* Another: integers that are multiples of none of the listed ones. */
 #define JS_NOT_MULTIPLES "$mlcc_not_multiple_of"
 /* Another: this schema's `not` is built leniently (see lenient_not). */
@@ -67,6 +71,9 @@ int js_pattern_search(const char *re, const char *text);
  * branches disjoint. */
 int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
 
+/* The string schema s (minLength mn, maxLength mx, -1: none) as an exact DFA of its
+ * pattern(s), excluded patterns and strings, and lengths, appended to out as a JSON string. */
+int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char *ptr, mlcc_strbuf *out);
 /* The GBNF of schema s, appended to out (json_schema.c's generator). */
 int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
 /* The alternatives "key": value for the keys an object's named properties do not cover
