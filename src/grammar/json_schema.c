@@ -937,7 +937,15 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *fmt = json_object_get(s, "format");
     json_t *excluded = json_object_get(s, JS_NOT_STRINGS);
     int has_fmt = fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte");
-    if (!has_fmt && (json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || (excluded && (pat || mn > 0 || mx >= 0))))
+    static const char *const unsupported[] = {"ipv6", "hostname", "idn-hostname", "regex", "json-pointer",
+                                              "relative-json-pointer", "duration", "iri-reference", "uri-template"};
+    for (size_t i = 0; has_fmt && i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (!strcmp(json_string_value(fmt), unsupported[i])) return js_err(ptr, "unsupported format '%s'", unsupported[i]);
+    /* a format the grammar writes, beside a pattern or excluded strings: both hold (an
+     * unknown format is an annotation) */
+    int fmt_regex = has_fmt && js_format_regex(json_string_value(fmt)) != NULL;
+    int more = json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || excluded;
+    if ((!has_fmt || fmt_regex) && (more || (fmt_regex && pat) || (excluded && (pat || mn > 0 || mx >= 0))))
         return js_gen_string_dfa(j, s, mn, mx, ptr, out);
     if (excluded) { /* from not enum/const: any string but those */
         if (pat || (fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte")) || mn > 0 || mx >= 0)
@@ -973,19 +981,19 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 } else
                     hi = mid - 1;
             }
-            if (best < 0) {
+            if (best < 0) { /* no bound on the repetitions fits: the exact automaton */
                 sb_free(&scratch);
                 sb_free(&body);
-                return js_err(ptr, "%s", "'pattern' allows no string within maxLength that the grammar can bound");
+                return js_gen_string_dfa(j, s, mn, mx, ptr, out);
             }
             cap = best;
             sb_clear(&scratch);
             gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax);
         }
-        if (lmin < mn) {
+        if (lmin < mn) { /* the pattern's grammar cannot count: the exact automaton */
             sb_free(&scratch);
             sb_free(&body);
-            return js_err(ptr, "%s", "'pattern' together with a minLength above its shortest match is not supported");
+            return js_gen_string_dfa(j, s, mn, mx, ptr, out);
         }
         sb_free(&scratch);
         sb_append(&body, "\"\\\"\" ");
@@ -997,16 +1005,9 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                                                {"email", "femail"}, {"idn-email", "femail"}, {"uuid", "fuuid"},
                                                {"uri", "furi"}, {"uri-reference", "furi"}, {"iri", "furi"},
                                                {"ipv4", "fipv4"}};
-        static const char *const unsupported[] = {"ipv6", "hostname", "idn-hostname", "regex", "json-pointer",
-                                                  "relative-json-pointer", "duration", "iri-reference", "uri-template"};
         const char *rule = NULL;
         for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
             if (!strcmp(f, fmts[i][0])) rule = fmts[i][1];
-        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-            if (!strcmp(f, unsupported[i])) {
-                sb_free(&body);
-                return js_err(ptr, "unsupported format '%s'", f);
-            }
         if (rule && (mn > 0 || mx >= 0)) {
             /* the lengths (in characters) each format's grammar writes: bounds that hold them
              * all change nothing */
@@ -1018,8 +1019,9 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             int fits = 0;
             for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
                 if (!strcmp(rule, lens[i].rule)) fits = lens[i].lo >= mn && (mx < 0 || lens[i].hi <= mx);
-            if (!fits) {
+            if (!fits) { /* lengths that cut into the format's values: the exact automaton */
                 sb_free(&body);
+                if (js_format_regex(f)) return js_gen_string_dfa(j, s, mn, mx, ptr, out);
                 return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' that cut into its values is not supported");
             }
         }

@@ -73,6 +73,8 @@ int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
 
 /* The string schema s (minLength mn, maxLength mx, -1: none) as an exact DFA of its
  * pattern(s), excluded patterns and strings, and lengths, appended to out as a JSON string. */
+/* The regex (anchored) of the strings the grammar writes for a format, or NULL. */
+const char *js_format_regex(const char *format);
 int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char *ptr, mlcc_strbuf *out);
 /* The GBNF of schema s, appended to out (json_schema.c's generator). */
 int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);

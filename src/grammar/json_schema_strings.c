@@ -12,6 +12,31 @@
 #include "grammar/regex_dfa.h"
 #include "support/error.h"
 
+/* The formats the grammar writes (json_schema.c's fdate, ftime, ... rules), as the same
+ * languages in regex form. */
+#define YEAR "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+#define MONTH_DAY "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+#define LEAP "(?:[0-9][0-9](?:[02468][48]|[13579][26]|[2468]0)|(?:[2468][048]|[13579][26]|0[48])00)"
+#define DATE "(?:" YEAR "-" MONTH_DAY "|" LEAP "-02-29)"
+#define TIME "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?(?:[Zz]|[-+](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+#define HEX "[0-9a-fA-F]"
+#define OCTET "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+static const char *const format_res[][2] = {
+    {"date", "^" DATE "$"},
+    {"time", "^" TIME "$"},
+    {"date-time", "^" DATE "[Tt]" TIME "$"},
+    {"uuid", "^" HEX "{8}-" HEX "{4}-" HEX "{4}-" HEX "{4}-" HEX "{12}$"},
+    {"ipv4", "^" OCTET "\\." OCTET "\\." OCTET "\\." OCTET "$"},
+    {"email", "^[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9-]{1,63}(?:\\.[a-zA-Z0-9-]{1,63}){0,3}\\.[a-zA-Z]{2,24}$"},
+    {"idn-email", "^[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9-]{1,63}(?:\\.[a-zA-Z0-9-]{1,63}){0,3}\\.[a-zA-Z]{2,24}$"},
+};
+
+const char *js_format_regex(const char *format) {
+    for (size_t i = 0; i < sizeof format_res / sizeof format_res[0]; i++)
+        if (!strcmp(format, format_res[i][0])) return format_res[i][1];
+    return NULL;
+}
+
 /* *d = *d op (the pattern's DFA); -1 with an error. */
 static int with_pattern(rx_dfa **d, json_t *p, rx_op op, const char *ptr) {
     if (!json_is_string(p)) return js_err(ptr, "%s", "a pattern is not a string");
@@ -34,6 +59,13 @@ int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char 
     json_t *pat = json_object_get(s, "pattern"), *all = json_object_get(s, JS_ALL_PATTERNS);
     json_t *none = json_object_get(s, JS_NOT_PATTERNS), *excluded = json_object_get(s, JS_NOT_STRINGS);
     int rc = pat ? with_pattern(&d, pat, RX_AND, ptr) : 0;
+    json_t *fmt = json_object_get(s, "format");
+    const char *fre = json_is_string(fmt) ? js_format_regex(json_string_value(fmt)) : NULL;
+    if (!rc && fre) {
+        json_t *fp = json_string(fre);
+        rc = with_pattern(&d, fp, RX_AND, ptr);
+        json_decref(fp);
+    }
     size_t i;
     json_t *x;
     if (json_is_array(all)) json_array_foreach(all, i, x) if (!rc) rc = with_pattern(&d, x, RX_AND, ptr);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 #include "grammar/regex_dfa.h"
 #include "support/error.h"
 #include "test.h"
@@ -251,9 +252,48 @@ static void test_gbnf(void) {
     mlcc_grammar_vocab_free(v);
 }
 
+/* The regex form of each format (json_schema_strings.c) is the language of its GBNF rule
+ * (json_schema.c): both read near-miss strings, mutations of valid ones, alike. */
+static void test_format_regexes(void) {
+    static const char *const samples[][2] = {{"date", "2024-02-29"}, {"date", "1999-12-31"}, {"time", "23:59:59.5+01:30"},
+                                             {"date-time", "2000-02-29T00:00:00Z"}, {"uuid", "123e4567-e89b-12d3-a456-426614174000"},
+                                             {"ipv4", "192.168.0.255"}, {"email", "a.b@c-d.example.com"}};
+    static const char alpha[] = "0123456789-:.TZz+@abcAF";
+    mlcc_grammar_vocab *v = byte_vocab();
+    for (size_t f = 0; f < sizeof samples / sizeof samples[0]; f++) {
+        const char *re = js_format_regex(samples[f][0]);
+        rx_dfa *d = re ? rx_dfa_from_regex(re, strlen(re), 0, "format") : NULL;
+        char schema[128];
+        snprintf(schema, sizeof schema, "{\"type\":\"string\",\"format\":\"%s\"}", samples[f][0]);
+        mlcc_grammar *g = mlcc_grammar_from_json_schema(schema, strlen(schema), NULL);
+        CHECK_MSG(d && g, "format %s: %s", samples[f][0], mlcc_last_error());
+        if (!d || !g) continue;
+        int bad = 0, yes = 0;
+        for (int t = 0; t < 4000; t++) {
+            char s[64], q[70];
+            strcpy(s, samples[f][1]);
+            size_t n = strlen(s);
+            for (int k = 0, muts = (int)(rnd() % 3); k < muts; k++) s[rnd() % n] = alpha[rnd() % (sizeof alpha - 1)];
+            if (t % 50 == 1) s[n - 1] = 0; /* shorter */
+            snprintf(q, sizeof q, "\"%s\"", s);
+            mlcc_grammar_matcher *m = mlcc_grammar_matcher_new(g, v);
+            int want = mlcc_grammar_accept_bytes(m, q, strlen(q)) == 0 && mlcc_grammar_can_terminate(m);
+            mlcc_grammar_matcher_free(m);
+            int got = rx_dfa_matches(d, s, strlen(s));
+            yes += want;
+            if (want != got && bad++ < 3) CHECK_MSG(0, "format %s on '%s': grammar %d, regex DFA %d", samples[f][0], s, want, got);
+        }
+        CHECK_MSG(yes > 100 && yes < 3900, "format %s: %d of 4000 accepted (the test says little)", samples[f][0], yes);
+        rx_dfa_free(d);
+        mlcc_grammar_free(g);
+    }
+    mlcc_grammar_vocab_free(v);
+}
+
 int main(void) {
     test_regex_vs_pcre();
     test_products();
     test_gbnf();
+    test_format_regexes();
     return test_finish();
 }

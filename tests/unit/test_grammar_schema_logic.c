@@ -158,6 +158,16 @@ static const struct {
     {"{\"type\":\"string\",\"pattern\":\"^[a-c]+$\",\"minLength\":2,\"not\":{\"enum\":[\"ab\"]}}", "\"ab\"", 0},
     {"{\"type\":\"string\",\"pattern\":\"^[a-c]+$\",\"minLength\":2,\"not\":{\"enum\":[\"ab\"]}}", "\"a\"", 0},
     {"{\"type\":\"string\",\"not\":{\"pattern\":\"^.*$\"}}", "\"a\\n\"", 0},
+    /* a format the grammar writes and a pattern: both hold (the format as a DFA too) */
+    {"{\"type\":\"string\",\"format\":\"date\",\"pattern\":\"^[0-9]{4}-[0-9]{2}-[0-9]{2}$\"}", "\"2024-02-29\"", 1},
+    {"{\"type\":\"string\",\"format\":\"date\",\"pattern\":\"^[0-9]{4}-[0-9]{2}-[0-9]{2}$\"}", "\"2023-02-29\"", 0},
+    {"{\"type\":\"string\",\"format\":\"date\",\"pattern\":\"^[0-9]{4}-[0-9]{2}-[0-9]{2}$\"}", "\"2023-99-99\"", 0},
+    {"{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"@example\\\\.com$\"}", "\"a.b@example.com\"", 1},
+    {"{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"@example\\\\.com$\"}", "\"a.b@example.org\"", 0},
+    {"{\"type\":\"string\",\"format\":\"ipv4\",\"maxLength\":8}", "\"10.0.0.1\"", 1},
+    {"{\"type\":\"string\",\"format\":\"ipv4\",\"maxLength\":8}", "\"10.0.0.10\"", 0},
+    {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "\"a@b.co\"", 1},
+    {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "\"abcdefghijk@bcdef.com\"", 0},
 };
 
 static const struct {
@@ -169,7 +179,11 @@ static const struct {
     {"{\"type\":\"array\",\"not\":{\"items\":{\"type\":\"string\"}}}", "'not' with 'items'"},
     {"{\"not\":{\"enum\":[{\"a\":1}]}}", "'not' with an object"},
     /* if/then/else whose "if" has no complement here */
-    {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "'format' together with 'minLength'/'maxLength' that cut"},
+    {"{\"type\":\"array\",\"if\":{\"items\":{\"type\":\"string\"}},\"then\":{\"maxItems\":3}}", "if/then/else: where 'if' fails"},
+    /* a format the grammar cannot write */
+    {"{\"type\":\"string\",\"format\":\"hostname\",\"pattern\":\"^a\"}", "unsupported format 'hostname'"},
+    /* lengths that leave no date */
+    {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":9}", "no string matches"},
     /* nothing allowed at all */
     {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
     {"{\"not\":{}}", "allows no value"},
