@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "grammar/json_schema.h"
+#include "grammar/regex_dfa.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/json.h"
@@ -219,9 +220,9 @@ static const char *const handled_keywords[] = {
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
     "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
-    "if", "then", "else", NULL};
+    "if", "then", "else", "propertyNames", NULL};
 static const char *const unsupported_keywords[] = {
-    "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "contains", "minContains", "maxContains", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
 
 int js_is_constraint(const char *key) {
@@ -506,6 +507,8 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
         } else if (!strcmp(key, "const")) { /* two different values: none */
             json_object_del(m, key);
             json_object_set_new(m, "enum", json_array());
+        } else if (!strcmp(key, "propertyNames")) { /* keys allowed by both */
+            json_object_set_new(m, key, json_pack("{s:[O,O]}", "allOf", cur, v));
         } else if (!strcmp(key, "pattern")) { /* both: the string matches the other one too */
             json_t *all = json_object_get(m, JS_ALL_PATTERNS);
             all = all ? json_copy(all) : json_array();
@@ -1257,6 +1260,10 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (pprops && !json_is_object(pprops)) return js_err(ptr, "%s", "'patternProperties' is not an object");
     long long minp, maxp;
     if (get_count(s, "minProperties", 0, &minp, ptr) || get_count(s, "maxProperties", -1, &maxp, ptr)) return -1;
+    /* propertyNames: the keys allowed, as an automaton (named ones outside it may not appear) */
+    json_t *pnames = json_object_get(s, "propertyNames");
+    rx_dfa *allowed = NULL;
+    if (pnames && !(allowed = js_property_names_dfa(j, pnames, ptr))) return -1;
     const char *w = ws(j);
     mlcc_strbuf cp = STRBUF_INIT;
     int rc = 0;
@@ -1278,6 +1285,11 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         size_t i;
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        if (allowed && !rx_dfa_matches(allowed, key, strlen(key))) { /* propertyNames rules it out */
+            sb_free(&m);
+            if (r) rc = js_unsat(j, cp.data, "a required property's name is not allowed by propertyNames");
+            continue;
+        }
         /* a named property matching patterns of patternProperties takes their schemas too */
         json_t *pv = NULL, *vs = json_incref(v);
         if ((rc = matching_pattern_schema(j, pprops, key, ptr, &pv))) {
@@ -1320,6 +1332,10 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 break;
             }
             if (props && json_object_get(props, json_string_value(x))) continue;
+            if (allowed && !rx_dfa_matches(allowed, json_string_value(x), strlen(json_string_value(x)))) {
+                rc = js_unsat(j, ptr, "a required property's name is not allowed by propertyNames");
+                break;
+            }
             /* its value follows the patternProperties it matches, else additionalProperties */
             json_t *vs = NULL;
             if ((rc = matching_pattern_schema(j, pprops, json_string_value(x), ptr, &vs))) break;
@@ -1340,7 +1356,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     }
     /* extra members */
     mlcc_strbuf extra = STRBUF_INIT;
-    if (!rc && pprops && json_object_size(pprops)) {
+    if (!rc && ((pprops && json_object_size(pprops)) || allowed)) {
         /* keys by the patterns they match, none a named (or forbidden) property's; the keys
          * matching none take additionalProperties (absent: any value, unless strict) */
         MLCC_VEC(const char *) taken = {0};
@@ -1349,7 +1365,11 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x)) vec_push(&taken, json_string_value(x));
         json_t *other = addl ? (json_is_false(addl) ? NULL : addl) : j->opt.strict_properties ? NULL : json_true();
-        rc = js_key_regions(j, pprops, other, taken.data, taken.len, ptr, &extra);
+        json_t *none = pprops ? NULL : json_object();
+        if (!pprops && !json_is_false(addl)) /* no patterns: the keys additionalProperties takes */
+            other = addl ? addl : (!j->opt.strict_properties || !props) ? json_true() : NULL;
+        rc = js_key_regions(j, pprops ? pprops : none, other, taken.data, taken.len, allowed, ptr, &extra);
+        json_decref(none);
         vec_free(&taken);
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
@@ -1448,6 +1468,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     for (size_t i = 0; i < members.len; i++) free(members.data[i]);
     vec_free(&members);
     vec_free(&required);
+    rx_dfa_free(allowed);
     sb_free(&extra);
     sb_free(&cp);
     (void)nreq_found;
@@ -1868,7 +1889,8 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
     if (type) return js_err(ptr, "%s", "'type' is neither a string nor a list");
     /* no type: infer from the keywords */
     if (has_key(s, "properties") || has_key(s, "required") || has_key(s, "additionalProperties") ||
-        has_key(s, "patternProperties") || has_key(s, "minProperties") || has_key(s, "maxProperties"))
+        has_key(s, "patternProperties") || has_key(s, "minProperties") || has_key(s, "maxProperties") ||
+        has_key(s, "propertyNames"))
         return gen_object(j, s, ptr, out);
     if (has_key(s, "items") || has_key(s, "prefixItems") || has_key(s, "minItems") || has_key(s, "maxItems"))
         return gen_array(j, s, ptr, out);

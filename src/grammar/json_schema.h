@@ -7,6 +7,8 @@
 
 #include "grammar/gram_internal.h"
 
+struct rx_dfa;
+
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
 /* Others: the string matches none of these patterns; it matches these patterns too (beside
@@ -82,7 +84,11 @@ int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
  * (json_schema_keys.c): one per region of the patternProperties (keys matching exactly those
  * patterns, none of `taken`), plus, when other is not NULL, the keys matching no pattern with
  * the schema other. Appends "(alt | alt ...)" to extra, or nothing when no key can come. */
-int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken, const char *ptr,
-                   mlcc_strbuf *extra);
+int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken,
+                   const struct rx_dfa *allowed, const char *ptr, mlcc_strbuf *extra);
+/* (only the keys `allowed` lists, when not NULL) */
+/* The keys an object's propertyNames schema s allows, as a DFA (regex_dfa.h; string keywords,
+ * enum/const, allOf, anyOf, not and $ref), or NULL with an error. ptr: the object's pointer. */
+struct rx_dfa *js_property_names_dfa(jsg *j, json_t *s, const char *ptr);
 
 #endif

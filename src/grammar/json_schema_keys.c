@@ -75,8 +75,8 @@ static int emit_region(jsg *j, rx_dfa *keys, json_t *schema, const char *ptr, ml
     return 0;
 }
 
-int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken, const char *ptr,
-                   mlcc_strbuf *extra) {
+int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken, const rx_dfa *allowed,
+                   const char *ptr, mlcc_strbuf *extra) {
     size_t n = json_object_size(pprops), i = 0;
     /* each pattern's keys: narrow where a key must match it, wide where it must not */
     rx_dfa **pd = mlcc_xmalloc((n ? n : 1) * sizeof *pd), **pw = mlcc_xmalloc((n ? n : 1) * sizeof *pw);
@@ -84,10 +84,17 @@ int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *tak
     const char **pk = mlcc_xmalloc((n ? n : 1) * sizeof *pk);
     mlcc_strbuf pp = STRBUF_INIT;
     rx_dfa *names = rx_dfa_from_strings(taken, ntaken), *region = NULL;
-    int rc = 0, alts = 0;
+    if (allowed) { /* keys propertyNames rules out count as taken */
+        rx_dfa *out = rx_dfa_complement(allowed), *both = out ? rx_dfa_product(names, out, RX_OR) : NULL;
+        rx_dfa_free(out);
+        rx_dfa_free(names);
+        names = both;
+    }
+    int rc = names ? 0 : -1, alts = 0;
+    if (rc) n = 0;
     const char *key;
     json_t *v;
-    json_object_foreach(pprops, key, v) {
+    if (!rc) json_object_foreach(pprops, key, v) {
         pattern_ptr(&pp, ptr, key);
         pk[i] = key;
         ps[i] = v;

@@ -356,9 +356,9 @@ static void expect_400(mlcc_llm *llm, const char *key, json_t *value, const char
 
 static void test_refusals(mlcc_llm *llm) {
     expect_400(llm, "response_format",
-               json_pack("{s:s,s:{s:s,s:{s:s,s:{s:{s:s}}}}}", "type", "json_schema", "json_schema", "name", "x", "schema",
-                         "type", "object", "propertyNames", "properties", "type", "string"),
-               "response_format.json_schema.schema", "'propertyNames'");
+               json_pack("{s:s,s:{s:s,s:{s:s,s:{s:s}}}}", "type", "json_schema", "json_schema", "name", "x", "schema",
+                         "type", "array", "contains", "type", "string"),
+               "response_format.json_schema.schema", "'contains'");
     expect_400(llm, "response_format",
                json_pack("{s:s,s:{s:s,s:{s:s}}}", "type", "json_schema", "json_schema", "name", "x", "schema", "type", "bogus"),
                "response_format.json_schema.schema", "bogus");
@@ -374,8 +374,8 @@ static void test_refusals(mlcc_llm *llm) {
     expect_400(llm, "tool_choice", json_string("sometimes"), "tool_choice", "sometimes");
     expect_400(llm, "tools",
                json_pack("[{s:s,s:{s:s,s:{s:s,s:{s:s}}}}]", "type", "function", "function", "name", "f", "parameters", "type",
-                         "object", "propertyNames", "pattern", "^a"),
-               "tools[0].function.parameters", "propertyNames");
+                         "array", "contains", "type", "string"),
+               "tools[0].function.parameters", "contains");
     expect_400(llm, "tools", json_pack("[{s:s}]", "type", "retrieval"), "tools[0].type", "function");
     /* tool_choice required without tools */
     json_t *req = request(1, 1, 8), *err;

@@ -168,6 +168,20 @@ static const struct {
     {"{\"type\":\"string\",\"format\":\"ipv4\",\"maxLength\":8}", "\"10.0.0.10\"", 0},
     {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "\"a@b.co\"", 1},
     {"{\"type\":\"string\",\"format\":\"email\",\"maxLength\":20}", "\"abcdefghijk@bcdef.com\"", 0},
+    /* propertyNames: the keys as a DFA; named properties outside it may not appear */
+    {"{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^[a-z]+$\",\"maxLength\":3},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"abc\":1,\"x\":2}", 1},
+    {"{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^[a-z]+$\",\"maxLength\":3},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"abcd\":1}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^[a-z]+$\",\"maxLength\":3},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"aB\":1}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^[a-z]+$\",\"maxLength\":3},\"additionalProperties\":{\"type\":\"integer\"}}", "{\"ab\":\"s\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"string\"},\"BAD\":{\"type\":\"string\"}},\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "{\"ok\":\"s\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"string\"},\"BAD\":{\"type\":\"string\"}},\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "{\"BAD\":\"s\"}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"not\":{\"enum\":[\"x\",\"y\"]}},\"patternProperties\":{\"^[xyz]$\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"z\":1}", 1},
+    {"{\"type\":\"object\",\"propertyNames\":{\"not\":{\"enum\":[\"x\",\"y\"]}},\"patternProperties\":{\"^[xyz]$\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x\":1}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"not\":{\"enum\":[\"x\",\"y\"]}},\"patternProperties\":{\"^[xyz]$\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"w\":1}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"$ref\":\"#/$defs/id\"},\"$defs\":{\"id\":{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}}}", "{\"12\":true}", 1},
+    {"{\"type\":\"object\",\"propertyNames\":{\"$ref\":\"#/$defs/id\"},\"$defs\":{\"id\":{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}}}", "{\"a\":true}", 0},
+    {"{\"type\":\"object\",\"propertyNames\":{\"anyOf\":[{\"const\":\"a\"},{\"pattern\":\"^b.$\"}]}}", "{\"a\":1,\"bc\":2}", 1},
+    {"{\"type\":\"object\",\"propertyNames\":{\"anyOf\":[{\"const\":\"a\"},{\"pattern\":\"^b.$\"}]}}", "{\"c\":1}", 0},
 };
 
 static const struct {
@@ -184,6 +198,8 @@ static const struct {
     {"{\"type\":\"string\",\"format\":\"hostname\",\"pattern\":\"^a\"}", "unsupported format 'hostname'"},
     /* lengths that leave no date */
     {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":9}", "no string matches"},
+    /* a required name propertyNames rules out */
+    {"{\"type\":\"object\",\"required\":[\"ABC\"],\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "not allowed by propertyNames"},
     /* nothing allowed at all */
     {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
     {"{\"not\":{}}", "allows no value"},
