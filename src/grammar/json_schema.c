@@ -17,6 +17,8 @@
  * and then) or (not if and else)), dependencies/dependentRequired/dependentSchemas (as anyOf),
  * $ref into the same document ($defs, definitions, any JSON pointer) including recursion,
  * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri, ipv4,
+ * propertyNames and the string forms that need regex algebra (several patterns, `not` pattern,
+ * a format or excluded strings beside a pattern: exact DFAs, json_schema_strings.c),
  * minimum/maximum/exclusiveMinimum/exclusiveMaximum, integer multipleOf (a remainder
  * automaton). Numbers with bounds are written without exponent, and non-integer bounds are
  * rounded inwards (a subset of the valid values). A part that allows no value (false, an empty
