@@ -43,9 +43,15 @@ static int combine(rx_dfa **d, const rx_dfa *e, rx_op op) {
     return 0;
 }
 
-/* One alternative "key": value for the keys of region (and their schema). A region whose
- * schema allows no value is left out. */
-static int emit_region(jsg *j, rx_dfa *keys, json_t *schema, const char *ptr, mlcc_strbuf *extra, int *alts) {
+/* The regions gathered so far: their union (disjoint languages, each tagged) and, by tag, what
+ * follows a key of it (the closing quote, the colon and the value). */
+typedef struct regions {
+    rx_dfa *keys;
+    MLCC_VEC(char *) tails; /* [0] unused */
+} regions;
+
+/* Adds a region and its schema; one whose schema allows no value is left out. */
+static int add_region(jsg *j, regions *rs, rx_dfa *keys, json_t *schema, const char *ptr) {
     mlcc_strbuf value = STRBUF_INIT;
     j->unsat = 0;
     if (js_gen(j, schema, ptr, &value)) {
@@ -54,25 +60,36 @@ static int emit_region(jsg *j, rx_dfa *keys, json_t *schema, const char *ptr, ml
         j->unsat = 0;
         return 0;
     }
+    const char *w = j->opt.flexible_whitespace ? "ws" : "";
+    mlcc_strbuf tail = STRBUF_INIT;
+    sb_printf(&tail, "\"\\\"\" %s \":\" %s %s", w, w, value.data);
+    sb_free(&value);
+    if (!rs->tails.len) vec_push(&rs->tails, NULL);
+    rx_dfa_set_tag(keys, (int)rs->tails.len);
+    vec_push(&rs->tails, sb_detach(&tail));
+    if (!rs->keys) {
+        rs->keys = rx_dfa_product(keys, keys, RX_AND); /* a copy */
+        return rs->keys ? 0 : -1;
+    }
+    return combine(&rs->keys, keys, RX_OR);
+}
+
+/* All regions as one deterministic automaton: a key walks one path, and the state where it
+ * ends says which region (which value) it is. */
+static void emit_regions(jsg *j, regions *rs, mlcc_strbuf *extra) {
     /* the cap on unbounded strings holds for keys too, so random walks end */
     int cap = j->opt.max_string_chars;
     rx_dfa *capped = NULL;
-    if (cap > 0 && !rx_dfa_is_finite(keys)) {
-        rx_dfa *len = rx_dfa_length(0, rx_dfa_shortest(keys) + cap);
-        capped = rx_dfa_product(keys, len, RX_AND);
+    if (cap > 0 && !rx_dfa_is_finite(rs->keys)) {
+        rx_dfa *len = rx_dfa_length(0, rx_dfa_shortest(rs->keys) + cap);
+        capped = rx_dfa_product(rs->keys, len, RX_AND); /* too large to cap: uncapped is as valid */
         rx_dfa_free(len);
-        /* too large to cap: uncapped is as valid */
     }
-    const rx_dfa *d = capped ? capped : keys;
-    const char *w = j->opt.flexible_whitespace ? "ws" : "";
-    if ((*alts)++) sb_append(extra, " | ");
+    const rx_dfa *d = capped ? capped : rs->keys;
     sb_append(extra, "\"\\\"\" ");
-    rx_dfa_to_gbnf(d, 1, "r", j->counter, &j->rules, extra);
+    rx_dfa_to_gbnf(d, 1, "r", j->counter, (const char *const *)rs->tails.data, &j->rules, extra);
     j->counter += (int)d->states.len;
-    sb_printf(extra, " \"\\\"\" %s \":\" %s %s", w, w, value.data);
     rx_dfa_free(capped);
-    sb_free(&value);
-    return 0;
 }
 
 int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken, const rx_dfa *allowed,
@@ -90,7 +107,7 @@ int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *tak
         rx_dfa_free(names);
         names = both;
     }
-    int rc = names ? 0 : -1, alts = 0;
+    int rc = names ? 0 : -1;
     if (rc) n = 0;
     const char *key;
     json_t *v;
@@ -109,8 +126,7 @@ int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *tak
         }
         i++;
     }
-    size_t start = extra->len;
-    sb_append(extra, "(");
+    regions rs = {0};
     int all = n <= ALL_REGIONS_UP_TO;
     /* every non-empty subset of the patterns, or each single one */
     size_t nsets = all ? ((size_t)1 << n) - 1 : n;
@@ -150,7 +166,7 @@ int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *tak
             rc = -1;
         } else {
             pattern_ptr(&pp, ptr, pk[first]);
-            rc = emit_region(j, region, schema, pp.data, extra, &alts);
+            rc = add_region(j, &rs, region, schema, pp.data);
             json_decref(schema);
         }
         rx_dfa_free(region);
@@ -168,16 +184,15 @@ int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *tak
         else if (!rx_dfa_is_empty(region)) {
             mlcc_strbuf ap = STRBUF_INIT;
             sb_printf(&ap, "%s/additionalProperties", ptr);
-            rc = emit_region(j, region, other, ap.data, extra, &alts);
+            rc = add_region(j, &rs, region, other, ap.data);
             sb_free(&ap);
         }
         rx_dfa_free(region);
     }
-    sb_append(extra, ")");
-    if (rc || !alts) {
-        extra->len = start;
-        if (extra->data) extra->data[start] = 0;
-    }
+    if (!rc && rs.keys && !rx_dfa_is_empty(rs.keys)) emit_regions(j, &rs, extra);
+    rx_dfa_free(rs.keys);
+    for (size_t k = 0; k < rs.tails.len; k++) free(rs.tails.data[k]);
+    vec_free(&rs.tails);
     if (rc && !strstr(mlcc_last_error(), "JSON schema at")) {
         /* automaton errors name no place in the schema */
         mlcc_strbuf msg = STRBUF_INIT;

@@ -114,7 +114,7 @@ int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char 
     }
     if (!rc) {
         sb_append(out, "\"\\\"\" ");
-        rx_dfa_to_gbnf(d, 1, "r", j->counter, &j->rules, out);
+        rx_dfa_to_gbnf(d, 1, "r", j->counter, NULL, &j->rules, out);
         j->counter += (int)d->states.len;
         sb_append(out, " \"\\\"\"");
     }

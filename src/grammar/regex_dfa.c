@@ -613,12 +613,19 @@ static int32_t pair_state(rx_dfa *d, mlcc_strmap *index, i32vec *pairs, int32_t 
     return (int32_t)e->value.i;
 }
 
+/* A state's accept value: 0, or the tag it carries (1 unless set). */
 static int accepts(const rx_dfa *d, int32_t q) {
-    return q >= 0 && d->states.data[q].accept;
+    return q >= 0 ? d->states.data[q].accept : 0;
 }
 
+/* The accept value of a pair: the left side's tag where it accepts, else (or) the right's. */
 static int combine(int x, int y, rx_op op) {
-    return op == RX_AND ? x && y : op == RX_AND_NOT ? x && !y : x || y;
+    return op == RX_AND ? (x && y ? x : 0) : op == RX_AND_NOT ? (x && !y ? x : 0) : x ? x : y;
+}
+
+void rx_dfa_set_tag(rx_dfa *d, int tag) {
+    for (size_t q = 0; q < d->states.len; q++)
+        if (d->states.data[q].accept) d->states.data[q].accept = tag;
 }
 
 rx_dfa *rx_dfa_product(const rx_dfa *a, const rx_dfa *b, rx_op op) {
@@ -743,8 +750,8 @@ int rx_dfa_is_finite(const rx_dfa *d) {
 
 /* ---- back to GBNF ---- */
 
-void rx_dfa_to_gbnf(const rx_dfa *d, int json_string, const char *rule_prefix, int first_rule, mlcc_strbuf *rules,
-                    mlcc_strbuf *out) {
+void rx_dfa_to_gbnf(const rx_dfa *d, int json_string, const char *rule_prefix, int first_rule, const char *const *accept_text,
+                    mlcc_strbuf *rules, mlcc_strbuf *out) {
     u32vec set = {0};
     for (size_t q = 0; q < d->states.len; q++) {
         const rx_state *s = &d->states.data[q];
@@ -766,7 +773,10 @@ void rx_dfa_to_gbnf(const rx_dfa *d, int json_string, const char *rule_prefix, i
             gram_cp_set_to_gbnf(set.data, set.len / 2, json_string, rules);
             sb_printf(rules, " %s%d", rule_prefix, first_rule + (int)to);
         }
-        if (s->accept) sb_append(rules, alts++ ? " | \"\"" : " \"\"");
+        if (s->accept) {
+            sb_append(rules, alts++ ? " | " : " ");
+            sb_append(rules, accept_text ? accept_text[s->accept] : "\"\"");
+        }
         sb_append(rules, "\n");
     }
     vec_free(&set);

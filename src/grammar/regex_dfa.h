@@ -44,8 +44,12 @@ rx_dfa *rx_dfa_from_strings(const char *const *s, size_t n);
 rx_dfa *rx_dfa_length(long long min, long long max);
 
 typedef enum { RX_AND, RX_AND_NOT, RX_OR } rx_op;
-/* a op b, trimmed; NULL with an error when it grows beyond RX_DFA_MAX_STATES. */
+/* a op b, trimmed; NULL with an error when it grows beyond RX_DFA_MAX_STATES. Accepting
+ * states carry a tag (1 unless set): a product keeps a's where a accepts, else b's, so the
+ * union of disjoint tagged languages says which one a string is in. */
 rx_dfa *rx_dfa_product(const rx_dfa *a, const rx_dfa *b, rx_op op);
+/* Gives every accepting state of d the tag (>= 1). */
+void rx_dfa_set_tag(rx_dfa *d, int tag);
 /* Every string not in a. */
 rx_dfa *rx_dfa_complement(const rx_dfa *a);
 void rx_dfa_free(rx_dfa *d);
@@ -63,8 +67,9 @@ long long rx_dfa_shortest(const rx_dfa *d);
 /* Writes the DFA as GBNF rules named rule_prefix<first_rule + state> (one line each, to
  * rules) and appends the start rule's name to out. json_string: the text is the inside of a
  * JSON string (`"`, `\` and control characters written as escapes). Uses d->states.len rule
- * numbers from first_rule. The language must not be empty. */
-void rx_dfa_to_gbnf(const rx_dfa *d, int json_string, const char *rule_prefix, int first_rule, mlcc_strbuf *rules,
-                    mlcc_strbuf *out);
+ * numbers from first_rule. The language must not be empty. An accepting state may end there
+ * (accept_text NULL), or continue with the GBNF accept_text[its tag]. */
+void rx_dfa_to_gbnf(const rx_dfa *d, int json_string, const char *rule_prefix, int first_rule, const char *const *accept_text,
+                    mlcc_strbuf *rules, mlcc_strbuf *out);
 
 #endif

@@ -208,7 +208,7 @@ static void test_gbnf(void) {
     CHECK(d != NULL);
     for (int json = 0; d && json < 2; json++) {
         mlcc_strbuf rules = STRBUF_INIT, start = STRBUF_INIT;
-        rx_dfa_to_gbnf(d, json, "s", 0, &rules, &start);
+        rx_dfa_to_gbnf(d, json, "s", 0, NULL, &rules, &start);
         mlcc_strbuf text = STRBUF_INIT;
         sb_printf(&text, "root ::= %s\n%s", start.data, rules.data);
         mlcc_grammar *g = mlcc_grammar_from_ebnf(text.data, text.len, "dfa");
