@@ -949,7 +949,11 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     /* a format the grammar writes, beside a pattern or excluded strings: both hold (an
      * unknown format is an annotation) */
     int fmt_regex = has_fmt && js_format_regex(json_string_value(fmt)) != NULL;
-    int more = json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || excluded;
+    mlcc_strbuf la_pos = STRBUF_INIT, la_neg = STRBUF_INIT;
+    int lookahead = json_is_string(pat) && js_split_lookahead(json_string_value(pat), &la_pos, &la_neg);
+    sb_free(&la_pos);
+    sb_free(&la_neg);
+    int more = json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || excluded || lookahead;
     if ((!has_fmt || fmt_regex) && (more || (fmt_regex && pat) || (excluded && (pat || mn > 0 || mx >= 0))))
         return js_gen_string_dfa(j, s, mn, mx, ptr, out);
     if (excluded) { /* from not enum/const: any string but those */

@@ -75,6 +75,9 @@ int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
 
 /* The string schema s (minLength mn, maxLength mx, -1: none) as an exact DFA of its
  * pattern(s), excluded patterns and strings, and lengths, appended to out as a JSON string. */
+/* Splits a pattern ^(?!X)R (a negative lookahead at the start) into ^R and ^(?:X): 1, or 0
+ * when it has another form. */
+int js_split_lookahead(const char *re, mlcc_strbuf *pos, mlcc_strbuf *neg);
 /* The regex (anchored) of the strings the grammar writes for a format, or NULL. */
 const char *js_format_regex(const char *format);
 int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char *ptr, mlcc_strbuf *out);

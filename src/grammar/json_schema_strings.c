@@ -37,10 +37,51 @@ const char *js_format_regex(const char *format) {
     return NULL;
 }
 
+int js_split_lookahead(const char *re, mlcc_strbuf *pos, mlcc_strbuf *neg) {
+    if (strncmp(re, "^(?!", 4) != 0) return 0;
+    int depth = 1;
+    size_t i = 4;
+    for (; re[i] && depth; i++) {
+        if (re[i] == '\\' && re[i + 1])
+            i++;
+        else if (re[i] == '[') {
+            for (i++; re[i] && re[i] != ']'; i++)
+                if (re[i] == '\\' && re[i + 1]) i++;
+            if (!re[i]) return 0;
+        } else if (re[i] == '(')
+            depth++;
+        else if (re[i] == ')')
+            depth--;
+    }
+    if (depth) return 0;
+    sb_clear(neg);
+    sb_append(neg, "^(?:");
+    sb_append_n(neg, re + 4, i - 5);
+    sb_append(neg, ")");
+    sb_clear(pos);
+    sb_append(pos, "^");
+    sb_append(pos, re + i);
+    return 1;
+}
+
 /* *d = *d op (the pattern's DFA); -1 with an error. */
 static int with_pattern(rx_dfa **d, json_t *p, rx_op op, const char *ptr) {
     if (!json_is_string(p)) return js_err(ptr, "%s", "a pattern is not a string");
     const char *re = json_string_value(p);
+    mlcc_strbuf pos = STRBUF_INIT, neg = STRBUF_INIT;
+    if (op == RX_AND && js_split_lookahead(re, &pos, &neg)) {
+        /* ^(?!X)R: the strings ^R matches that do not start with a match of X */
+        json_t *a = json_string(pos.data), *b = json_string(neg.data);
+        int rc = with_pattern(d, a, RX_AND, ptr);
+        if (!rc) rc = with_pattern(d, b, RX_AND_NOT, ptr);
+        json_decref(a);
+        json_decref(b);
+        sb_free(&pos);
+        sb_free(&neg);
+        return rc;
+    }
+    sb_free(&pos);
+    sb_free(&neg);
     rx_dfa *pd = rx_dfa_from_regex(re, strlen(re), op == RX_AND_NOT, ptr);
     if (!pd) return -1;
     rx_dfa *r = rx_dfa_product(*d, pd, op);

@@ -182,6 +182,13 @@ static const struct {
     {"{\"type\":\"object\",\"propertyNames\":{\"$ref\":\"#/$defs/id\"},\"$defs\":{\"id\":{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}}}", "{\"a\":true}", 0},
     {"{\"type\":\"object\",\"propertyNames\":{\"anyOf\":[{\"const\":\"a\"},{\"pattern\":\"^b.$\"}]}}", "{\"a\":1,\"bc\":2}", 1},
     {"{\"type\":\"object\",\"propertyNames\":{\"anyOf\":[{\"const\":\"a\"},{\"pattern\":\"^b.$\"}]}}", "{\"c\":1}", 0},
+    /* a negative lookahead at the start of a pattern: ^R less what starts with X */
+    {"{\"type\": \"string\", \"pattern\": \"^(?!org\\\\.bukkit\\\\.)[a-z.]+$\"}", "\"org.foo\"", 1},
+    {"{\"type\": \"string\", \"pattern\": \"^(?!org\\\\.bukkit\\\\.)[a-z.]+$\"}", "\"org.bukkit.x\"", 0},
+    {"{\"type\": \"string\", \"pattern\": \"^(?!org\\\\.bukkit\\\\.)[a-z.]+$\"}", "\"ORG\"", 0},
+    {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\"(defaul\"", 1},
+    {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\" \\t(default x\"", 0},
+    {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\"x (default\"", 1},
 };
 
 static const struct {
