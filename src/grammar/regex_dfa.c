@@ -246,7 +246,6 @@ static int parse_item(nfa *a, frag *f) {
     size_t at = a->pos;
     frag x = {0, 0};
     if (parse_atom(a, &x)) return -1;
-    size_t after = a->pos;
     int c = peek(a);
     long lo = 1, hi = 1;
     if (c == '?' || c == '*' || c == '+') {
@@ -279,14 +278,12 @@ static int parse_item(nfa *a, frag *f) {
         if (k >= lo) {
             if (hi < 0)
                 y = star(a, y);
-            else {
+            else
                 nfa_eps(a, y.start, y.end); /* optional */
-            }
         }
         nfa_eps(a, f->end, y.start);
         f->end = y.end;
     }
-    (void)after;
     a->pos = end;
     return 0;
 }
