@@ -363,6 +363,10 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
 
 /* (merging recursive schemas, each level inlines one more $ref: bounded) */
 json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (++j->merges > 50000) {
+        *err = js_err(ptr, "%s", "allOf/oneOf combinations make the schema too large (not supported)");
+        return NULL;
+    }
     if (j->merge_depth >= 48) {
         *err = js_err(ptr, "%s", "allOf of recursive schemas nests too deeply (not supported)");
         return NULL;

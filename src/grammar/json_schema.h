@@ -32,6 +32,7 @@ typedef struct jsg {
      * branch, an optional property or optional items can then be left out */
     int unsat;
     int merge_depth;
+    long merges; /* work bound for allOf merging (anyOf inside allOf multiplies out) */
     int negations; /* work bound for `not` (each negation may split a schema in several) */
     /* building `not` for oneOf's exclusions: a keyword whose complement is not built drops
      * its part of the complement (a subset of the valid values) instead of failing */
