@@ -1038,10 +1038,8 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' that cut into its values is not supported");
             }
         }
-        if (rule)
-            sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
-        else /* an unknown format is an annotation */
-            sb_append(&body, "jstring");
+        if (rule) sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
+        /* else an unknown format is an annotation: the lengths below still hold */
     }
     if (!body.len) {
         if (mn == 0 && mx < 0)

@@ -189,6 +189,9 @@ static const struct {
     {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\"(defaul\"", 1},
     {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\" \\t(default x\"", 0},
     {"{\"type\": \"string\", \"pattern\": \"^(?![ \\\\t]*\\\\(default)[\\\\s\\\\S]*\"}", "\"x (default\"", 1},
+    /* an unknown format is an annotation; the lengths beside it hold */
+    {"{\"type\":\"string\",\"format\":\"password\",\"minLength\":3}", "\"abc\"", 1},
+    {"{\"type\":\"string\",\"format\":\"password\",\"minLength\":3}", "\"\"", 0},
 };
 
 static const struct {
