@@ -113,6 +113,11 @@ int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlc
 /* The same, also giving the fewest and most characters a match has (max -1: unbounded). */
 int gram_regex_to_gbnf_len(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what,
                            long long *min_chars, long long *max_chars);
+/* The same (not JSON, uncapped) for the strings ECMAScript or Python's re may match: a
+ * superset of both, for patterns a string must NOT match. */
+int gram_regex_to_gbnf_wide(const char *re, size_t len, mlcc_strbuf *out, const char *what);
+/* One code point of the set (pairs lo, hi) as GBNF, JSON-escaped when json_string (regex.c). */
+void gram_cp_set_to_gbnf(const uint32_t *pairs, size_t npairs, int json_string, mlcc_strbuf *out);
 
 /* ---- mask cache (matcher.c) ---- */
 void gram_cache_free(gram_cache *c);

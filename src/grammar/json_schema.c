@@ -7,7 +7,8 @@
  * minItems/maxItems.
  *
  * Covered: type (also lists and null), properties, required, additionalProperties,
- * patternProperties (extra keys must match a pattern and take its schema), minProperties 0/1,
+ * patternProperties (keys by the patterns they match, as exact DFAs less the named properties:
+ * json_schema_keys.c; named properties take the schemas of the patterns they match), minProperties 0/1,
  * maxProperties (beside only required named properties), items, prefixItems, draft 4-7 tuple
  * items with additionalItems, minItems, maxItems, enum and const (the values the rest of the
  * schema rules out are dropped), anyOf, oneOf (exact: as anyOf where the branches are proved
@@ -16,6 +17,8 @@
  * and then) or (not if and else)), dependencies/dependentRequired/dependentSchemas (as anyOf),
  * $ref into the same document ($defs, definitions, any JSON pointer) including recursion,
  * minLength/maxLength, pattern (regex.c), format date, time, date-time, email, uuid, uri, ipv4,
+ * propertyNames and the string forms that need regex algebra (several patterns, `not` pattern,
+ * a format or excluded strings beside a pattern: exact DFAs, json_schema_strings.c),
  * minimum/maximum/exclusiveMinimum/exclusiveMaximum, integer multipleOf (a remainder
  * automaton). Numbers with bounds are written without exponent, and non-integer bounds are
  * rounded inwards (a subset of the valid values). A part that allows no value (false, an empty
@@ -32,6 +35,7 @@
 #include <string.h>
 
 #include "grammar/json_schema.h"
+#include "grammar/regex_dfa.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/json.h"
@@ -213,14 +217,14 @@ json_t *js_resolve_pointer(jsg *j, const char *ref, const char *ptr) {
 /* ---- keywords ---- */
 
 static const char *const handled_keywords[] = {
-    JS_NOT_STRINGS, JS_NOT_MULTIPLES,
+    JS_NOT_STRINGS, JS_NOT_MULTIPLES, JS_NOT_PATTERNS, JS_ALL_PATTERNS,
     "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems", "minItems",
     "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength", "pattern", "format",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "not", "uniqueItems",
     "$defs", "definitions", "multipleOf", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
-    "if", "then", "else", NULL};
+    "if", "then", "else", "propertyNames", NULL};
 static const char *const unsupported_keywords[] = {
-    "propertyNames", "contains", "minContains", "maxContains", "unevaluatedProperties",
+    "contains", "minContains", "maxContains", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", NULL};
 
 int js_is_constraint(const char *key) {
@@ -359,6 +363,10 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
 
 /* (merging recursive schemas, each level inlines one more $ref: bounded) */
 json_t *js_merge(jsg *j, json_t *a, json_t *b, const char *ptr, int *err) {
+    if (++j->merges > 50000) {
+        *err = js_err(ptr, "%s", "allOf/oneOf combinations make the schema too large (not supported)");
+        return NULL;
+    }
     if (j->merge_depth >= 48) {
         *err = js_err(ptr, "%s", "allOf of recursive schemas nests too deeply (not supported)");
         return NULL;
@@ -505,7 +513,15 @@ static json_t *merge_schemas(jsg *j, json_t *a, json_t *b, const char *ptr, int 
         } else if (!strcmp(key, "const")) { /* two different values: none */
             json_object_del(m, key);
             json_object_set_new(m, "enum", json_array());
-        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES)) {
+        } else if (!strcmp(key, "propertyNames")) { /* keys allowed by both */
+            json_object_set_new(m, key, json_pack("{s:[O,O]}", "allOf", cur, v));
+        } else if (!strcmp(key, "pattern")) { /* both: the string matches the other one too */
+            json_t *all = json_object_get(m, JS_ALL_PATTERNS);
+            all = all ? json_copy(all) : json_array();
+            json_array_append(all, v);
+            json_object_set_new(m, JS_ALL_PATTERNS, all);
+        } else if (!strcmp(key, JS_NOT_STRINGS) || !strcmp(key, JS_NOT_MULTIPLES) || !strcmp(key, JS_NOT_PATTERNS) ||
+                   !strcmp(key, JS_ALL_PATTERNS)) {
             json_t *all = json_copy(cur);
             json_array_extend(all, v);
             json_object_set_new(m, key, all);
@@ -929,6 +945,21 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
     json_t *excluded = json_object_get(s, JS_NOT_STRINGS);
+    int has_fmt = fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte");
+    static const char *const unsupported[] = {"ipv6", "hostname", "idn-hostname", "regex", "json-pointer",
+                                              "relative-json-pointer", "duration", "iri-reference", "uri-template"};
+    for (size_t i = 0; has_fmt && i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (!strcmp(json_string_value(fmt), unsupported[i])) return js_err(ptr, "unsupported format '%s'", unsupported[i]);
+    /* a format the grammar writes, beside a pattern or excluded strings: both hold (an
+     * unknown format is an annotation) */
+    int fmt_regex = has_fmt && js_format_regex(json_string_value(fmt)) != NULL;
+    mlcc_strbuf la_pos = STRBUF_INIT, la_neg = STRBUF_INIT;
+    int lookahead = json_is_string(pat) && js_split_lookahead(json_string_value(pat), &la_pos, &la_neg);
+    sb_free(&la_pos);
+    sb_free(&la_neg);
+    int more = json_object_get(s, JS_NOT_PATTERNS) || json_object_get(s, JS_ALL_PATTERNS) || excluded || lookahead;
+    if ((!has_fmt || fmt_regex) && (more || (fmt_regex && pat) || (excluded && (pat || mn > 0 || mx >= 0))))
+        return js_gen_string_dfa(j, s, mn, mx, ptr, out);
     if (excluded) { /* from not enum/const: any string but those */
         if (pat || (fmt && json_is_string(fmt) && strcmp(json_string_value(fmt), "byte")) || mn > 0 || mx >= 0)
             return js_err(ptr, "%s", "'not' with enum/const strings together with pattern, format, minLength or maxLength is not supported");
@@ -963,19 +994,19 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 } else
                     hi = mid - 1;
             }
-            if (best < 0) {
+            if (best < 0) { /* no bound on the repetitions fits: the exact automaton */
                 sb_free(&scratch);
                 sb_free(&body);
-                return js_err(ptr, "%s", "'pattern' allows no string within maxLength that the grammar can bound");
+                return js_gen_string_dfa(j, s, mn, mx, ptr, out);
             }
             cap = best;
             sb_clear(&scratch);
             gram_regex_to_gbnf_len(re, strlen(re), 1, cap, &scratch, ptr, &lmin, &lmax);
         }
-        if (lmin < mn) {
+        if (lmin < mn) { /* the pattern's grammar cannot count: the exact automaton */
             sb_free(&scratch);
             sb_free(&body);
-            return js_err(ptr, "%s", "'pattern' together with a minLength above its shortest match is not supported");
+            return js_gen_string_dfa(j, s, mn, mx, ptr, out);
         }
         sb_free(&scratch);
         sb_append(&body, "\"\\\"\" ");
@@ -987,16 +1018,9 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                                                {"email", "femail"}, {"idn-email", "femail"}, {"uuid", "fuuid"},
                                                {"uri", "furi"}, {"uri-reference", "furi"}, {"iri", "furi"},
                                                {"ipv4", "fipv4"}};
-        static const char *const unsupported[] = {"ipv6", "hostname", "idn-hostname", "regex", "json-pointer",
-                                                  "relative-json-pointer", "duration", "iri-reference", "uri-template"};
         const char *rule = NULL;
         for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
             if (!strcmp(f, fmts[i][0])) rule = fmts[i][1];
-        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-            if (!strcmp(f, unsupported[i])) {
-                sb_free(&body);
-                return js_err(ptr, "unsupported format '%s'", f);
-            }
         if (rule && (mn > 0 || mx >= 0)) {
             /* the lengths (in characters) each format's grammar writes: bounds that hold them
              * all change nothing */
@@ -1008,15 +1032,14 @@ static int gen_string(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
             int fits = 0;
             for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
                 if (!strcmp(rule, lens[i].rule)) fits = lens[i].lo >= mn && (mx < 0 || lens[i].hi <= mx);
-            if (!fits) {
+            if (!fits) { /* lengths that cut into the format's values: the exact automaton */
                 sb_free(&body);
+                if (js_format_regex(f)) return js_gen_string_dfa(j, s, mn, mx, ptr, out);
                 return js_err(ptr, "%s", "'format' together with 'minLength'/'maxLength' that cut into its values is not supported");
             }
         }
-        if (rule)
-            sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
-        else /* an unknown format is an annotation */
-            sb_append(&body, "jstring");
+        if (rule) sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rule);
+        /* else an unknown format is an annotation: the lengths below still hold */
     }
     if (!body.len) {
         if (mn == 0 && mx < 0)
@@ -1245,13 +1268,16 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     if (pprops && !json_is_object(pprops)) return js_err(ptr, "%s", "'patternProperties' is not an object");
     long long minp, maxp;
     if (get_count(s, "minProperties", 0, &minp, ptr) || get_count(s, "maxProperties", -1, &maxp, ptr)) return -1;
+    /* propertyNames: the keys allowed, as an automaton (named ones outside it may not appear) */
+    json_t *pnames = json_object_get(s, "propertyNames");
+    rx_dfa *allowed = NULL;
+    if (pnames && !(allowed = js_property_names_dfa(j, pnames, ptr))) return -1;
     const char *w = ws(j);
     mlcc_strbuf cp = STRBUF_INIT;
     int rc = 0;
     /* the named properties, in order: their member text and whether required */
     MLCC_VEC(char *) members = {0};
     MLCC_VEC(int) required = {0};
-    MLCC_VEC(const char *) forbidden = {0};
     const char *key;
     json_t *v;
     size_t nreq_found = 0;
@@ -1267,13 +1293,37 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
         size_t i;
         json_t *x;
         if (req) json_array_foreach(req, i, x) if (json_is_string(x) && !strcmp(json_string_value(x), key)) r = 1;
+        if (allowed && !rx_dfa_matches(allowed, key, strlen(key))) { /* propertyNames rules it out */
+            sb_free(&m);
+            if (r) rc = js_unsat(j, cp.data, "a required property's name is not allowed by propertyNames");
+            continue;
+        }
+        /* a named property matching patterns of patternProperties takes their schemas too */
+        json_t *pv = NULL, *vs = json_incref(v);
+        if ((rc = matching_pattern_schema(j, pprops, key, ptr, &pv))) {
+            json_decref(vs);
+            sb_free(&m);
+            break;
+        }
+        if (pv) {
+            int err = 0;
+            json_t *mm = js_merge(j, v, pv, cp.data, &err);
+            json_decref(pv);
+            json_decref(vs);
+            if (!mm) {
+                rc = -1;
+                sb_free(&m);
+                break;
+            }
+            vs = mm;
+        }
         j->unsat = 0;
-        rc = gen(j, v, cp.data, &m);
+        rc = gen(j, vs, cp.data, &m);
+        json_decref(vs);
         if (rc && j->unsat && !r) { /* a property that allows no value may not appear */
             rc = 0;
             j->unsat = 0;
             sb_free(&m);
-            vec_push(&forbidden, key);
             continue;
         }
         nreq_found += (size_t)r;
@@ -1290,6 +1340,10 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
                 break;
             }
             if (props && json_object_get(props, json_string_value(x))) continue;
+            if (allowed && !rx_dfa_matches(allowed, json_string_value(x), strlen(json_string_value(x)))) {
+                rc = js_unsat(j, ptr, "a required property's name is not allowed by propertyNames");
+                break;
+            }
             /* its value follows the patternProperties it matches, else additionalProperties */
             json_t *vs = NULL;
             if ((rc = matching_pattern_schema(j, pprops, json_string_value(x), ptr, &vs))) break;
@@ -1310,34 +1364,21 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     }
     /* extra members */
     mlcc_strbuf extra = STRBUF_INIT;
-    if (!rc && pprops && json_object_size(pprops)) {
-        sb_append(&extra, "(");
-        int alts = 0;
-        json_object_foreach(pprops, key, v) {
-            child_ptr(&cp, ptr, "patternProperties", key);
-            /* a forbidden name must not come back as a key matching a pattern, and the
-             * grammar cannot subtract names from a pattern */
-            for (size_t i = 0; !rc && i < forbidden.len; i++)
-                if (js_pattern_search(key, forbidden.data[i]) != 0)
-                    rc = js_err(ptr, "property '%s' may not appear but matches a pattern of patternProperties (not supported)", forbidden.data[i]);
-            if (rc) break;
-            size_t mark = extra.len;
-            if (alts) sb_append(&extra, " | ");
-            sb_append(&extra, "\"\\\"\" ");
-            if ((rc = gram_regex_to_gbnf(key, strlen(key), 1, j->opt.max_string_chars, &extra, cp.data))) break;
-            sb_printf(&extra, " \"\\\"\" %s \":\" %s ", w, w);
-            j->unsat = 0;
-            if ((rc = gen(j, v, cp.data, &extra))) {
-                if (!j->unsat) break;
-                rc = j->unsat = 0; /* keys matching it may not appear */
-                extra.len = mark;
-                extra.data[mark] = 0;
-                continue;
-            }
-            alts++;
-        }
-        sb_append(&extra, ")");
-        if (!alts) sb_clear(&extra);
+    if (!rc && ((pprops && json_object_size(pprops)) || allowed)) {
+        /* keys by the patterns they match, none a named (or forbidden) property's; the keys
+         * matching none take additionalProperties (absent: any value, unless strict) */
+        MLCC_VEC(const char *) taken = {0};
+        if (props) json_object_foreach(props, key, v) vec_push(&taken, key);
+        size_t i;
+        json_t *x;
+        if (req) json_array_foreach(req, i, x) if (json_is_string(x)) vec_push(&taken, json_string_value(x));
+        json_t *other = addl ? (json_is_false(addl) ? NULL : addl) : j->opt.strict_properties ? NULL : json_true();
+        json_t *none = pprops ? NULL : json_object();
+        if (!pprops && !json_is_false(addl)) /* no patterns: the keys additionalProperties takes */
+            other = addl ? addl : (!j->opt.strict_properties || !props) ? json_true() : NULL;
+        rc = js_key_regions(j, pprops ? pprops : none, other, taken.data, taken.len, allowed, ptr, &extra);
+        json_decref(none);
+        vec_free(&taken);
     } else if (!rc && addl && !json_is_false(addl) && !json_is_true(addl)) {
         child_ptr(&cp, ptr, "additionalProperties", NULL);
         key_excluding(j, props, &extra);
@@ -1435,7 +1476,7 @@ static int gen_object(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
     for (size_t i = 0; i < members.len; i++) free(members.data[i]);
     vec_free(&members);
     vec_free(&required);
-    vec_free(&forbidden);
+    rx_dfa_free(allowed);
     sb_free(&extra);
     sb_free(&cp);
     (void)nreq_found;
@@ -1856,7 +1897,8 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
     if (type) return js_err(ptr, "%s", "'type' is neither a string nor a list");
     /* no type: infer from the keywords */
     if (has_key(s, "properties") || has_key(s, "required") || has_key(s, "additionalProperties") ||
-        has_key(s, "patternProperties") || has_key(s, "minProperties") || has_key(s, "maxProperties"))
+        has_key(s, "patternProperties") || has_key(s, "minProperties") || has_key(s, "maxProperties") ||
+        has_key(s, "propertyNames"))
         return gen_object(j, s, ptr, out);
     if (has_key(s, "items") || has_key(s, "prefixItems") || has_key(s, "minItems") || has_key(s, "maxItems"))
         return gen_array(j, s, ptr, out);
@@ -1867,6 +1909,10 @@ static int gen_object_schema(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *ou
         return gen_number(j, s, 0, ptr, out);
     sb_append(out, "jvalue");
     return 0;
+}
+
+int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {
+    return gen(j, s, ptr, out);
 }
 
 static int gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out) {

@@ -7,8 +7,14 @@
 
 #include "grammar/gram_internal.h"
 
+struct rx_dfa;
+
 /* An internal keyword `not` leaves: the strings listed are not allowed. */
 #define JS_NOT_STRINGS "$mlcc_not_strings"
+/* Others: the string matches none of these patterns; it matches these patterns too (beside
+ * "pattern"). Strings with them are built as DFAs (json_schema_strings.c). */
+#define JS_NOT_PATTERNS "$mlcc_not_patterns"
+#define JS_ALL_PATTERNS "$mlcc_patterns"
 /* Another: integers that are multiples of none of the listed ones. */
 #define JS_NOT_MULTIPLES "$mlcc_not_multiple_of"
 /* Another: this schema's `not` is built leniently (see lenient_not). */
@@ -26,6 +32,7 @@ typedef struct jsg {
      * branch, an optional property or optional items can then be left out */
     int unsat;
     int merge_depth;
+    long merges; /* work bound for allOf merging (anyOf inside allOf multiplies out) */
     int negations; /* work bound for `not` (each negation may split a schema in several) */
     /* building `not` for oneOf's exclusions: a keyword whose complement is not built drops
      * its part of the complement (a subset of the valid values) instead of failing */
@@ -66,5 +73,26 @@ int js_pattern_search(const char *re, const char *text);
  * enum/const list (dropping those the rest of the schema rules out) and for proving oneOf
  * branches disjoint. */
 int js_value_check(jsg *j, json_t *s, json_t *v, int depth);
+
+/* The string schema s (minLength mn, maxLength mx, -1: none) as an exact DFA of its
+ * pattern(s), excluded patterns and strings, and lengths, appended to out as a JSON string. */
+/* Splits a pattern ^(?!X)R (a negative lookahead at the start) into ^R and ^(?:X): 1, or 0
+ * when it has another form. */
+int js_split_lookahead(const char *re, mlcc_strbuf *pos, mlcc_strbuf *neg);
+/* The regex (anchored) of the strings the grammar writes for a format, or NULL. */
+const char *js_format_regex(const char *format);
+int js_gen_string_dfa(jsg *j, json_t *s, long long mn, long long mx, const char *ptr, mlcc_strbuf *out);
+/* The GBNF of schema s, appended to out (json_schema.c's generator). */
+int js_gen(jsg *j, json_t *s, const char *ptr, mlcc_strbuf *out);
+/* The alternatives "key": value for the keys an object's named properties do not cover
+ * (json_schema_keys.c): one per region of the patternProperties (keys matching exactly those
+ * patterns, none of `taken`), plus, when other is not NULL, the keys matching no pattern with
+ * the schema other. Appends "(alt | alt ...)" to extra, or nothing when no key can come. */
+int js_key_regions(jsg *j, json_t *pprops, json_t *other, const char *const *taken, size_t ntaken,
+                   const struct rx_dfa *allowed, const char *ptr, mlcc_strbuf *extra);
+/* (only the keys `allowed` lists, when not NULL) */
+/* The keys an object's propertyNames schema s allows, as a DFA (regex_dfa.h; string keywords,
+ * enum/const, allOf, anyOf, not and $ref), or NULL with an error. ptr: the object's pointer. */
+struct rx_dfa *js_property_names_dfa(jsg *j, json_t *s, const char *ptr);
 
 #endif

@@ -30,7 +30,7 @@ static const char *family_of(const char *kw) {
         {"maxProperties", "object"}, {"additionalProperties", "object"}, {"patternProperties", "object"},
         {"minItems", "array"}, {"maxItems", "array"}, {"items", "array"}, {"prefixItems", "array"},
         {"uniqueItems", "array"}, {"minLength", "string"}, {"maxLength", "string"}, {"pattern", "string"},
-        {"format", "string"}, {JS_NOT_STRINGS, "string"}, {"minimum", "number"}, {"maximum", "number"},
+        {"format", "string"}, {JS_NOT_STRINGS, "string"}, {JS_NOT_PATTERNS, "string"}, {JS_ALL_PATTERNS, "string"}, {"minimum", "number"}, {"maximum", "number"},
         {"exclusiveMinimum", "number"}, {"exclusiveMaximum", "number"}, {"multipleOf", "number"},
         {JS_NOT_MULTIPLES, "number"}};
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
@@ -168,7 +168,17 @@ int js_value_check(jsg *j, json_t *s, json_t *v, int depth) {
             r = same_value(x, v);
         else if (!strcmp(kw, JS_NOT_STRINGS))
             r = !json_is_string(v) || !in_list(x, v);
-        else if (!strcmp(kw, "minLength") || !strcmp(kw, "maxLength"))
+        else if (!strcmp(kw, JS_NOT_PATTERNS) || !strcmp(kw, JS_ALL_PATTERNS)) {
+            int want = !strcmp(kw, JS_ALL_PATTERNS); /* each must match (or none) */
+            size_t i;
+            json_t *p;
+            r = 1;
+            if (json_is_string(v)) json_array_foreach(x, i, p) {
+                int hit = json_is_string(p) ? js_pattern_search(json_string_value(p), json_string_value(v)) : -1;
+                if (hit < 0) r = -1;
+                else if (hit != want && r == 1) r = 0;
+            }
+        } else if (!strcmp(kw, "minLength") || !strcmp(kw, "maxLength"))
             r = !json_is_string(v) || check_count(s, kw, utf8_chars(json_string_value(v)), kw[1] == 'a');
         else if (!strcmp(kw, "pattern")) {
             int hit = json_is_string(v) && json_is_string(x) ? js_pattern_search(json_string_value(x), json_string_value(v)) : 1;
@@ -391,6 +401,16 @@ static int negate_family_keyword(jsg *j, json_t *out, json_t *rest, const char *
         return 0;
     }
     if (!strcmp(kw, "uniqueItems") && json_is_false(v)) return 0;
+    if (!strcmp(kw, "pattern")) /* a string not matching it */
+        return add_merged(j, out, rest, json_pack("{s:s, s:[O]}", "type", family, JS_NOT_PATTERNS, v), ptr);
+    if (!strcmp(kw, JS_NOT_PATTERNS) || !strcmp(kw, JS_ALL_PATTERNS)) { /* matching one / not matching one */
+        int kw_not = !strcmp(kw, JS_NOT_PATTERNS);
+        json_array_foreach(v, i, x) {
+            json_t *b = kw_not ? json_pack("{s:s, s:O}", "type", family, "pattern", x) : json_pack("{s:s, s:[O]}", "type", family, JS_NOT_PATTERNS, x);
+            if (add_merged(j, out, rest, b, ptr)) return -1;
+        }
+        return 0;
+    }
     if (!strcmp(kw, JS_NOT_STRINGS)) /* not (a string other than these): one of these */
         return add_merged(j, out, rest, json_pack("{s:O}", "enum", v), ptr);
     return js_err(ptr, "'not' with '%s' is not supported (its complement is not built)", kw);

@@ -28,6 +28,9 @@ typedef struct rx {
     int depth;
     mlcc_strbuf *out;
     int cap; /* > 0: unbounded repetition (* + {n,}) is capped at this many more */
+    /* 1: the strings either dialect (ECMAScript, Python's re) matches, else those both match */
+    int wide;
+    int in_negated_class; /* inside [^...]: escapes take the other width */
     /* length in characters of the piece just parsed: [len_min, len_max], RX_INF unbounded */
     long long len_min, len_max;
 } rx;
@@ -88,34 +91,47 @@ static void negate(ranges *v) {
     *v = c;
 }
 
-static void class_escape(int c, ranges *v) {
-    ranges t = {0};
+/* The lower-case class d, w or s. ECMAScript's are ASCII (\s: its white space), Python's
+ * (the validator's) Unicode-aware. Narrow: what both dialects match (for the strings a pattern
+ * must match); wide: what either matches, non-ASCII letters and digits taken as all non-ASCII
+ * (for the strings a pattern must not match). */
+static void class_lower(int c, int wide, ranges *t) {
     switch (c) {
-    case 'd': case 'D': add_range(&t, '0', '9'); break;
-    case 'w': case 'W':
-        add_range(&t, '0', '9');
-        add_range(&t, 'A', 'Z');
-        add_range(&t, '_', '_');
-        add_range(&t, 'a', 'z');
+    case 'd':
+        add_range(t, '0', '9');
+        break;
+    case 'w':
+        add_range(t, '0', '9');
+        add_range(t, 'A', 'Z');
+        add_range(t, '_', '_');
+        add_range(t, 'a', 'z');
         break;
     default:
-        /* s: white space in both ECMAScript and Python (the validators schemas meet use one or
-         * the other); S: neither's white space (ECMAScript adds U+FEFF, Python U+1C-1F and
-         * U+85) */
-        add_range(&t, 9, 13);
-        if (c == 'S') add_range(&t, 0x1C, 0x1F);
-        add_range(&t, ' ', ' ');
-        if (c == 'S') add_range(&t, 0x85, 0x85);
-        add_range(&t, 0xA0, 0xA0);
-        add_range(&t, 0x1680, 0x1680);
-        add_range(&t, 0x2000, 0x200A);
-        add_range(&t, 0x2028, 0x2029);
-        add_range(&t, 0x202F, 0x202F);
-        add_range(&t, 0x205F, 0x205F);
-        add_range(&t, 0x3000, 0x3000);
-        if (c == 'S') add_range(&t, 0xFEFF, 0xFEFF);
+        add_range(t, 9, 13);
+        add_range(t, ' ', ' ');
+        add_range(t, 0xA0, 0xA0);
+        add_range(t, 0x1680, 0x1680);
+        add_range(t, 0x2000, 0x200A);
+        add_range(t, 0x2028, 0x2029);
+        add_range(t, 0x202F, 0x202F);
+        add_range(t, 0x205F, 0x205F);
+        add_range(t, 0x3000, 0x3000);
+        if (wide) { /* Python's extra white space, ECMAScript's U+FEFF */
+            add_range(t, 0x1C, 0x1F);
+            add_range(t, 0x85, 0x85);
+            add_range(t, 0xFEFF, 0xFEFF);
+        }
+        return;
     }
-    if (c >= 'A' && c <= 'Z') negate(&t);
+    if (wide) add_range(t, 0x80, 0x10FFFF);
+}
+
+/* \d \w \s and their negations \D \W \S (the complement of the other width's lower case). */
+static void class_escape(int c, int wide, ranges *v) {
+    ranges t = {0};
+    int upper = c >= 'A' && c <= 'Z';
+    class_lower(upper ? c - 'A' + 'a' : c, upper ? !wide : wide, &t);
+    if (upper) negate(&t);
     for (size_t i = 0; i < t.len; i++) vec_push(v, t.data[i]);
     vec_free(&t);
 }
@@ -159,7 +175,7 @@ static int read_escape(rx *r, uint32_t *cp, ranges *cls) {
     r->pos++;
     switch (c) {
     case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
-        class_escape(c, cls);
+        class_escape(c, r->wide ^ r->in_negated_class, cls);
         return 1;
     case 'n': *cp = '\n'; return 0;
     case 't': *cp = '\t'; return 0;
@@ -274,6 +290,16 @@ static void emit_set(rx *r, ranges *v) {
     vec_free(&plain);
 }
 
+void gram_cp_set_to_gbnf(const uint32_t *pairs, size_t npairs, int json_string, mlcc_strbuf *out) {
+    rx r = {0};
+    r.json = json_string;
+    r.out = out;
+    ranges v = {0};
+    for (size_t i = 0; i < 2 * npairs; i++) vec_push(&v, pairs[i]);
+    emit_set(&r, &v);
+    vec_free(&v);
+}
+
 static void emit_any_text(rx *r) {
     ranges all = {0};
     add_range(&all, 0, 0x10FFFF);
@@ -299,6 +325,7 @@ static int parse_class(rx *r, ranges *v) {
         neg = 1;
         r->pos++;
     }
+    r->in_negated_class = neg;
     while (peekc(r) != ']') {
         if (peekc(r) < 0) return rx_err(r, "unterminated character class");
         uint32_t lo;
@@ -336,6 +363,7 @@ static int parse_class(rx *r, ranges *v) {
         add_range(v, lo, hi);
     }
     r->pos++;
+    r->in_negated_class = 0;
     if (neg) negate(v);
     return 0;
 }
@@ -372,10 +400,12 @@ static int parse_atom(rx *r) {
     } else if (c == '.') {
         r->pos++;
         add_range(&v, 0, 0x10FFFF);
-        ranges lt = {0};
+        ranges lt = {0}; /* line terminators: ECMAScript's four, Python's \n */
         add_range(&lt, '\n', '\n');
-        add_range(&lt, '\r', '\r');
-        add_range(&lt, 0x2028, 0x2029);
+        if (!r->wide) {
+            add_range(&lt, '\r', '\r');
+            add_range(&lt, 0x2028, 0x2029);
+        }
         negate(&lt);
         vec_free(&v);
         v = lt;
@@ -527,6 +557,15 @@ static int parse_branch(rx *r, int top) {
     }
     if (empty) sb_append(r->out, "\"\"");
     sb_append(r->out, ") ");
+    if (top && anchored_end && r->wide) {
+        /* Python's $ also matches before a final newline */
+        ranges nl = {0};
+        add_range(&nl, '\n', '\n');
+        sb_append(r->out, "(");
+        emit_set(r, &nl);
+        sb_append(r->out, ")?");
+        vec_free(&nl);
+    }
     if (top && !anchored_end) {
         emit_any_text(r);
         mn = sat_add(mn, r->len_min);
@@ -558,9 +597,16 @@ int gram_regex_to_gbnf(const char *re, size_t len, int json_string, int cap, mlc
     return gram_regex_to_gbnf_len(re, len, json_string, cap, out, what, NULL, NULL);
 }
 
+int gram_regex_to_gbnf_wide(const char *re, size_t len, mlcc_strbuf *out, const char *what) {
+    rx r = {re, len, 0, what ? what : "regex", 0, 0, out, 0, 1, 0, 0, 0};
+    if (parse_alt(&r, 1)) return -1;
+    if (r.pos != r.n) return rx_err(&r, "unmatched ')'");
+    return 0;
+}
+
 int gram_regex_to_gbnf_len(const char *re, size_t len, int json_string, int cap, mlcc_strbuf *out, const char *what,
                            long long *min_chars, long long *max_chars) {
-    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out, cap, 0, 0};
+    rx r = {re, len, 0, what ? what : "regex", json_string, 0, out, cap, 0, 0, 0, 0};
     if (parse_alt(&r, 1)) return -1;
     if (r.pos != r.n) return rx_err(&r, "unmatched ')'");
     if (min_chars) *min_chars = r.len_min;

@@ -193,7 +193,7 @@ static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
         pthread_mutex_unlock(&r->lock);
         return;
     }
-    if (!r->req.stream || r->req.tool_call) { /* a tool call is sent whole when it ends */
+    if (!r->req.stream || r->req.tool_call || r->req.tool_auto) { /* a (possible) tool call is sent whole when it ends */
         sb_append_n(&c->text, text, len);
     } else if (!r->failed && !r->cancelled) {
         sb_append_n(&c->pending, text, len);
@@ -261,6 +261,10 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
         /* the grammar completed: the text is a call (else, cut short, it stays text) */
         c->tool_calls = serve_tool_calls_from_text(c->text.data ? c->text.data : "", c->text.len, r->idstr, c->index);
         if (c->tool_calls) c->finish_reason = "tool_calls";
+    } else if (r->req.tool_auto && strcmp(result->finish_reason, "stop") == 0) {
+        /* "auto": the model chose; a reply that is only calls is returned as them */
+        c->tool_calls = serve_tool_calls_auto(c->text.data ? c->text.data : "", c->text.len, r->req.tools, r->idstr, c->index);
+        if (c->tool_calls) c->finish_reason = "tool_calls";
     }
     int abort_rest = 0;
     if (strcmp(result->finish_reason, "error") == 0) {
@@ -271,7 +275,7 @@ static void on_finish(serve_seq *seq, const mlcc_gen_result *result) {
     char *last_chunk = NULL;
     if (r->req.stream && !r->failed && !r->cancelled) {
         if (c->tool_calls) deliver(r, serve_tool_call_chunk_json(&r->info, c->index, c->tool_calls), 200, 0);
-        else if (r->req.tool_call && c->text.len) /* a call cut short: sent as the text it is */
+        else if ((r->req.tool_call || r->req.tool_auto) && c->text.len) /* not a call: sent as the text it is */
             deliver(r, serve_chunk_json(&r->info, c->index, 0, c->text.data, c->text.len, NULL, NULL), 200, 0);
         if (c->pending.len) { /* what remains is not valid UTF-8; sent replaced */
             deliver(r, serve_chunk_json(&r->info, c->index, 0, c->pending.data, c->pending.len, NULL, take_logprobs(r, c)),

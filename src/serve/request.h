@@ -61,6 +61,9 @@ typedef struct serve_request {
      * NULL: free text); tool_call: replies are tool calls, returned as "tool_calls" */
     mlcc_grammar *grammar;
     int tool_call;
+    /* tool_choice "auto" with tools: a reply that is only tool calls (a call's JSON, or
+     * <tool_call>...</tool_call> blocks of them, naming listed tools) returns as "tool_calls" */
+    int tool_auto;
     json_t *tools; /* the tools the chat template is given (NULL: none, or tool_choice "none") */
 } serve_request;
 

@@ -9,7 +9,8 @@
  *   tools + tool_choice "required" or {"type": "function", "function": {"name"}}
  *                                                    {"name": <an allowed function>,
  *                                                     "arguments": <its parameters schema>}.
- * tool_choice "auto" (the default with tools) and "none" leave generation free. The extension
+ * tool_choice "auto" (the default with tools) and "none" leave generation free; under "auto" a
+ * reply that is only tool calls is returned as tool_calls (serve_tool_calls_auto). The extension
  * "grammar_options" ({"flexible_whitespace", "max_string_chars", "max_number_digits"}) tunes
  * the JSON grammars (grammar.h's mlcc_grammar_options). */
 #include "serve/structured.h"
@@ -267,6 +268,7 @@ static int parse_tools(json_t *root, const mlcc_grammar_options *base, serve_req
         goto fail;
     }
     if (ntools && !none) r->tools = json_incref(tools); /* rendered by templates that know tools */
+    r->tool_auto = ntools && !none && !required;
     if (required) {
         if (r->grammar) {
             BAD(err, "tool_choice", "A required tool call cannot be combined with a JSON 'response_format' or 'mlcc_grammar'.");
@@ -373,4 +375,56 @@ json_t *serve_tool_calls_from_text(const char *text, size_t len, const char *id_
                             "arguments", text + a0, a1 - a0);
     json_decref(call);
     return out;
+}
+
+/* One call read from the JSON text [p, p + n) when it names one of tools: appended to calls. */
+static int auto_call(const char *p, size_t n, json_t *tools, const char *id_seed, int index, int k, json_t *calls) {
+    json_t *one = serve_tool_calls_from_text(p, n, id_seed, index);
+    if (!one) return -1;
+    json_t *call = json_array_get(one, 0), *fn = json_object_get(call, "function");
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    int listed = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        const char *tn = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+        listed |= tn && name && strcmp(tn, name) == 0;
+    }
+    if (!listed) {
+        json_decref(one);
+        return -1;
+    }
+    if (k > 0) { /* ids unique within the choice */
+        char id[112];
+        snprintf(id, sizeof id, "%s_%d", json_string_value(json_object_get(call, "id")), k);
+        json_object_set_new(call, "id", json_string(id));
+    }
+    json_array_append(calls, call);
+    json_decref(one);
+    return 0;
+}
+
+json_t *serve_tool_calls_auto(const char *text, size_t len, json_t *tools, const char *id_seed, int index) {
+    static const char open[] = "<tool_call>", close[] = "</tool_call>";
+    const size_t nopen = sizeof open - 1, nclose = sizeof close - 1;
+    if (!json_is_array(tools)) return NULL;
+    json_t *calls = json_array();
+    size_t i = skip_ws(text, 0, len);
+    if (i < len && text[i] == '{') { /* the whole reply is one call */
+        if (auto_call(text + i, len - i, tools, id_seed, index, 0, calls)) goto none;
+        return calls;
+    }
+    for (int k = 0; i < len; k++) {
+        if (len - i < nopen || memcmp(text + i, open, nopen) != 0) goto none;
+        i += nopen;
+        const char *end = NULL;
+        for (size_t j = i; j + nclose <= len && !end; j++)
+            if (memcmp(text + j, close, nclose) == 0) end = text + j;
+        if (!end || auto_call(text + i, (size_t)(end - text) - i, tools, id_seed, index, k, calls)) goto none;
+        i = skip_ws(text, (size_t)(end - text) + nclose, len);
+    }
+    if (json_array_size(calls)) return calls;
+none:
+    json_decref(calls);
+    return NULL;
 }

@@ -23,6 +23,11 @@ int serve_structured_parse(json_t *root, serve_request *r, serve_error *err);
  * unique per choice. */
 json_t *serve_tool_calls_from_text(const char *text, size_t len, const char *id_seed, int index);
 
+/* The same for a free reply under tool_choice "auto": the calls when the text (spaces aside) is
+ * one call's JSON or a run of <tool_call>JSON</tool_call> blocks (Hermes/Qwen style), each
+ * naming one of tools (the request's array); else NULL (the reply is text). */
+json_t *serve_tool_calls_auto(const char *text, size_t len, json_t *tools, const char *id_seed, int index);
+
 /* The grammar cache's counters (requests that found their grammar compiled, those that
  * compiled it, grammars held). */
 void serve_structured_cache_stats(uint64_t *hits, uint64_t *misses, int *entries);

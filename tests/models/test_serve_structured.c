@@ -333,6 +333,37 @@ static void test_tools(mlcc_llm *llm) {
     CHECK(json_is_string(json_object_get(msg, "content")) && !json_object_get(msg, "tool_calls"));
     CHECK(strcmp(choice_finish(json_array_get(ev, 0), 0), "tool_calls") != 0);
     json_decref(ev);
+    /* auto: the model chooses. Free text stays text; a reply that is a call (forced here by the
+     * regex extension, as a model that chose to call would write it) comes back as tool_calls,
+     * streamed too */
+    for (int stream = 0; stream < 2; stream++) {
+        req = request(51, 1, 8);
+        json_object_set_new(req, "tools", tools_value());
+        json_object_set_new(req, "tool_choice", json_string("auto"));
+        CHECK_EQ_INT(run(llm, req, &ev), 0);
+        msg = choice_message(json_array_get(ev, 0), 0);
+        CHECK(json_is_string(json_object_get(msg, "content")) && !json_object_get(msg, "tool_calls"));
+        json_decref(ev);
+        req = request(52, 1, 60);
+        json_object_set_new(req, "tools", tools_value());
+        json_object_set_new(req, "tool_choice", json_string("auto"));
+        json_object_set_new(req, "mlcc_grammar", json_pack("{s:s,s:s}", "type", "regex", "value",
+                                                           "\\{\"name\":\"add\",\"arguments\":\\{\"a\":[0-9],\"b\":[0-9]\\}\\}"));
+        if (stream) json_object_set_new(req, "stream", json_true());
+        CHECK_EQ_INT(run(llm, req, &ev), 0);
+        json_t *calls = NULL;
+        const char *finish = NULL;
+        json_array_foreach(ev, i, chunk) {
+            json_t *ch = json_array_get(json_object_get(chunk, "choices"), 0);
+            json_t *m = json_object_get(ch, stream ? "delta" : "message");
+            if (json_object_get(m, "tool_calls")) calls = json_object_get(m, "tool_calls");
+            if (json_is_string(json_object_get(ch, "finish_reason"))) finish = json_string_value(json_object_get(ch, "finish_reason"));
+        }
+        CHECK_EQ_STR(finish ? finish : "(none)", "tool_calls");
+        CHECK_MSG(json_array_size(calls) == 1, "auto%s: expected one tool call", stream ? " (streamed)" : "");
+        if (json_array_size(calls) == 1) check_tool_call(json_array_get(calls, 0), "add", weather, add);
+        json_decref(ev);
+    }
     mlcc_grammar_free(weather);
     mlcc_grammar_free(add);
     json_decref(wp);
@@ -356,9 +387,9 @@ static void expect_400(mlcc_llm *llm, const char *key, json_t *value, const char
 
 static void test_refusals(mlcc_llm *llm) {
     expect_400(llm, "response_format",
-               json_pack("{s:s,s:{s:s,s:{s:s,s:{s:{s:s}}}}}", "type", "json_schema", "json_schema", "name", "x", "schema",
-                         "type", "object", "propertyNames", "properties", "type", "string"),
-               "response_format.json_schema.schema", "'propertyNames'");
+               json_pack("{s:s,s:{s:s,s:{s:s,s:{s:s}}}}", "type", "json_schema", "json_schema", "name", "x", "schema",
+                         "type", "array", "contains", "type", "string"),
+               "response_format.json_schema.schema", "'contains'");
     expect_400(llm, "response_format",
                json_pack("{s:s,s:{s:s,s:{s:s}}}", "type", "json_schema", "json_schema", "name", "x", "schema", "type", "bogus"),
                "response_format.json_schema.schema", "bogus");
@@ -374,8 +405,8 @@ static void test_refusals(mlcc_llm *llm) {
     expect_400(llm, "tool_choice", json_string("sometimes"), "tool_choice", "sometimes");
     expect_400(llm, "tools",
                json_pack("[{s:s,s:{s:s,s:{s:s,s:{s:s}}}}]", "type", "function", "function", "name", "f", "parameters", "type",
-                         "object", "propertyNames", "pattern", "^a"),
-               "tools[0].function.parameters", "propertyNames");
+                         "array", "contains", "type", "string"),
+               "tools[0].function.parameters", "contains");
     expect_400(llm, "tools", json_pack("[{s:s}]", "type", "retrieval"), "tools[0].type", "function");
     /* tool_choice required without tools */
     json_t *req = request(1, 1, 8), *err;

@@ -38,6 +38,35 @@ static void expect(const char *text, const char *want_name, const char *want_arg
     free(args);
 }
 
+/* tool_choice "auto": a free reply that is only calls of listed tools becomes tool_calls */
+static void test_auto(void) {
+    json_t *tools = json_pack("[{s:s,s:{s:s}},{s:s,s:{s:s}}]", "type", "function", "function", "name", "add", "type", "function",
+                              "function", "name", "mul");
+    json_t *c = serve_tool_calls_auto(" {\"name\":\"add\",\"arguments\":{\"a\":1}}\n", 36, tools, "x", 0);
+    CHECK(c != NULL && json_array_size(c) == 1);
+    if (c) CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(json_array_get(c, 0), "function"), "arguments")), "{\"a\":1}");
+    json_decref(c);
+    const char *two = "<tool_call>\n{\"name\": \"add\", \"arguments\": {}}\n</tool_call>\n<tool_call>{\"name\":\"mul\",\"arguments\":{\"b\":[2]}}</tool_call>";
+    c = serve_tool_calls_auto(two, strlen(two), tools, "x", 1);
+    CHECK(c != NULL && json_array_size(c) == 2);
+    if (c && json_array_size(c) == 2) {
+        CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(json_array_get(c, 1), "function"), "name")), "mul");
+        CHECK(strcmp(json_string_value(json_object_get(json_array_get(c, 0), "id")),
+                     json_string_value(json_object_get(json_array_get(c, 1), "id"))) != 0);
+    }
+    json_decref(c);
+    /* text, an unknown tool, text around a call, an unclosed block: not calls */
+    const char *not_calls[] = {"The answer is 3.", "{\"name\":\"div\",\"arguments\":{}}",
+                               "Sure: <tool_call>{\"name\":\"add\",\"arguments\":{}}</tool_call>",
+                               "<tool_call>{\"name\":\"add\",\"arguments\":{}}", "{\"name\":\"add\"}", ""};
+    for (size_t i = 0; i < sizeof not_calls / sizeof *not_calls; i++) {
+        c = serve_tool_calls_auto(not_calls[i], strlen(not_calls[i]), tools, "x", 0);
+        CHECK_MSG(c == NULL, "calls read from %s", not_calls[i]);
+        json_decref(c);
+    }
+    json_decref(tools);
+}
+
 int main(void) {
     expect("{\"name\":\"f\",\"arguments\":{\"x\":1}}", "f", "{\"x\":1}");
     expect("{\"name\":\"big\",\"arguments\":{\"x\":123456789012345678901234567890}}", "big",
@@ -54,5 +83,6 @@ int main(void) {
         CHECK_MSG(a == NULL, "a call read from incomplete text %s", bad[i]);
         free(a);
     }
+    test_auto();
     return test_finish();
 }
