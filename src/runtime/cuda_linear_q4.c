@@ -28,6 +28,7 @@
 #include "runtime/cuda.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
+#include "runtime/projection_args.h"
 #include "support/error.h"
 
 static const char *const kernel_source =
@@ -261,39 +262,24 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
 
 /* ---- the packed functions: (x f32 [..., in], q_weight u32 [out, in/8], q_scale f16 [out, in/32], y f32 [..., out]) ---- */
 
-static int is_dtype(const DLTensor *t, int code, int bits) {
-    return t->dtype.code == code && t->dtype.bits == bits && t->dtype.lanes == 1;
-}
-
 static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero) {
-    DLTensor *x, *qw, *qs, *y;
-    if (mlcc_check_num_args(n, 4) || mlcc_arg_tensor(args, codes, n, 0, &x) || mlcc_arg_tensor(args, codes, n, 1, &qw) ||
-        mlcc_arg_tensor(args, codes, n, 2, &qs) || mlcc_arg_tensor(args, codes, n, 3, &y))
-        return -1;
-    DLTensor *all[4] = {x, qw, qs, y};
-    for (int i = 0; i < 4; i++)
-        if (all[i]->device.device_type != kDLCUDA || all[i]->device.device_id != x->device.device_id)
-            return mlcc_set_error("mlcc.cuda.linear_q4: x, q_weight, q_scale and y must be on one CUDA device");
-    if (!is_dtype(x, kDLFloat, 32) || !is_dtype(qw, kDLUInt, 32) || !is_dtype(qs, kDLFloat, 16) || !is_dtype(y, kDLFloat, 32))
-        return mlcc_set_error("mlcc.cuda.linear_q4: wants float32 x, uint32 q_weight, float16 q_scale, float32 y");
-    if (x->ndim < 1 || y->ndim != x->ndim || qw->ndim != 2 || qs->ndim != 2)
-        return mlcc_set_error("mlcc.cuda.linear_q4: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]");
-    int64_t in = x->shape[x->ndim - 1], out = y->shape[y->ndim - 1];
+    const char *fn = "mlcc.cuda.linear_q4";
+    projection_args p;
+    if (projection_args_read(fn, kDLCUDA, "CUDA", "x, q_weight, q_scale and y", args, codes, n, 2, &p)) return -1;
+    const DLTensor *qw = p.w[0], *qs = p.w[1];
+    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(qw, kDLUInt, 32) || !projection_is_dtype(qs, kDLFloat, 16) ||
+        !projection_is_dtype(p.y, kDLFloat, 32))
+        return mlcc_set_error("%s: wants float32 x, uint32 q_weight, float16 q_scale, float32 y", fn);
+    if (qw->ndim != 2 || qs->ndim != 2)
+        return mlcc_set_error("%s: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]", fn);
+    int64_t in = p.in, out = p.out;
     if (qw->shape[0] != out || qs->shape[0] != out || qw->shape[1] != (in + 7) / 8 || qs->shape[1] != (in + 31) / 32)
-        return mlcc_set_error("mlcc.cuda.linear_q4: q_weight [%lld, %lld] / q_scale [%lld, %lld] do not pack [%lld, %lld]",
+        return mlcc_set_error("%s: q_weight [%lld, %lld] / q_scale [%lld, %lld] do not pack [%lld, %lld]", fn,
                               (long long)qw->shape[0], (long long)qw->shape[1], (long long)qs->shape[0],
                               (long long)qs->shape[1], (long long)out, (long long)in);
-    int64_t rows = 1;
-    for (int i = 0; i + 1 < x->ndim; i++) {
-        if (x->shape[i] != y->shape[i]) return mlcc_set_error("mlcc.cuda.linear_q4: x and y rows differ (axis %d)", i);
-        rows *= x->shape[i];
-    }
-    if (x->strides || qw->strides || qs->strides || y->strides) return mlcc_set_error("mlcc.cuda.linear_q4: wants compact tensors");
-    if (rows == 0) return 0;
-    return mlcc_cuda_linear_q4(x->device.device_id, (const float *)((char *)x->data + x->byte_offset),
-                               (const uint32_t *)((char *)qw->data + qw->byte_offset),
-                               (const uint16_t *)((char *)qs->data + qs->byte_offset),
-                               (float *)((char *)y->data + y->byte_offset), rows, out, in, zero);
+    if (p.rows == 0) return 0;
+    return mlcc_cuda_linear_q4(p.x->device.device_id, projection_data(p.x), projection_data(qw), projection_data(qs),
+                               projection_data(p.y), p.rows, out, in, zero);
 }
 
 static int linear_q4_zp7(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {

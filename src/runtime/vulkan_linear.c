@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "runtime/packed.h"
+#include "runtime/projection_args.h"
 #include "runtime/vulkan.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -251,34 +252,18 @@ int mlcc_vulkan_linear_f16(int device_id, const float *x, const uint16_t *w, flo
 
 /* ---- the packed function: (x f32 [..., in], w f16 [out, in], y f32 [..., out]) ---- */
 
-static int is_dtype(const DLTensor *t, int code, int bits) {
-    return t->dtype.code == code && t->dtype.bits == bits && t->dtype.lanes == 1;
-}
-
 static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
-    DLTensor *x, *w, *y;
-    if (mlcc_check_num_args(n, 3) || mlcc_arg_tensor(args, codes, n, 0, &x) || mlcc_arg_tensor(args, codes, n, 1, &w) ||
-        mlcc_arg_tensor(args, codes, n, 2, &y))
-        return -1;
-    if (x->device.device_type != kDLVulkan || w->device.device_type != kDLVulkan || y->device.device_type != kDLVulkan ||
-        x->device.device_id != w->device.device_id || y->device.device_id != w->device.device_id)
-        return mlcc_set_error("mlcc.vulkan.linear_f16: x, w and y must be on one Vulkan device");
-    if (!is_dtype(x, kDLFloat, 32) || !is_dtype(w, kDLFloat, 16) || !is_dtype(y, kDLFloat, 32))
-        return mlcc_set_error("mlcc.vulkan.linear_f16: wants float32 x, float16 w, float32 y");
-    if (w->ndim != 2 || x->ndim < 1 || y->ndim != x->ndim || x->shape[x->ndim - 1] != w->shape[1] ||
-        y->shape[y->ndim - 1] != w->shape[0])
-        return mlcc_set_error("mlcc.vulkan.linear_f16: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]");
-    int64_t rows = 1;
-    for (int i = 0; i + 1 < x->ndim; i++) {
-        if (x->shape[i] != y->shape[i]) return mlcc_set_error("mlcc.vulkan.linear_f16: x and y rows differ (axis %d)", i);
-        rows *= x->shape[i];
-    }
-    if (x->strides || w->strides || y->strides) return mlcc_set_error("mlcc.vulkan.linear_f16: wants compact tensors");
-    if (rows == 0) return 0;
-    return mlcc_vulkan_linear_f16(w->device.device_id, (const float *)((char *)x->data + x->byte_offset),
-                                  (const uint16_t *)((char *)w->data + w->byte_offset),
-                                  (float *)((char *)y->data + y->byte_offset), rows, w->shape[0], w->shape[1]);
+    const char *fn = "mlcc.vulkan.linear_f16";
+    projection_args p;
+    if (projection_args_read(fn, kDLVulkan, "Vulkan", "x, w and y", args, codes, n, 1, &p)) return -1;
+    const DLTensor *w = p.w[0];
+    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(p.y, kDLFloat, 32))
+        return mlcc_set_error("%s: wants float32 x, float16 w, float32 y", fn);
+    if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
+        return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
+    if (p.rows == 0) return 0;
+    return mlcc_vulkan_linear_f16(w->device.device_id, projection_data(p.x), projection_data(w), projection_data(p.y), p.rows, p.out, p.in);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.vulkan.linear_f16", linear_f16)
