@@ -259,11 +259,10 @@ static int has_key(json_t *s, const char *k) {
     return json_object_get(s, k) != NULL;
 }
 
-static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const char *b) {
-    sb_clear(sb);
-    sb_append(sb, ptr);
+/* A JSON pointer token, escaped as RFC 6901 says ("~" -> "~0", "/" -> "~1"), after a '/'. */
+void js_ptr_append(mlcc_strbuf *sb, const char *token) {
     sb_append_char(sb, '/');
-    for (const char *p = a; *p; p++) {
+    for (const char *p = token; *p; p++) {
         if (*p == '~')
             sb_append(sb, "~0");
         else if (*p == '/')
@@ -271,17 +270,13 @@ static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const cha
         else
             sb_append_char(sb, *p);
     }
-    if (b) {
-        sb_append_char(sb, '/');
-        for (const char *p = b; *p; p++) {
-            if (*p == '~')
-                sb_append(sb, "~0");
-            else if (*p == '/')
-                sb_append(sb, "~1");
-            else
-                sb_append_char(sb, *p);
-        }
-    }
+}
+
+static void child_ptr(mlcc_strbuf *sb, const char *ptr, const char *a, const char *b) {
+    sb_clear(sb);
+    sb_append(sb, ptr);
+    js_ptr_append(sb, a);
+    if (b) js_ptr_append(sb, b);
 }
 
 /* ---- allOf: merging schemas ---- */

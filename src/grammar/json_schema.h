@@ -42,6 +42,8 @@ typedef struct jsg {
 } jsg;
 
 /* The error "JSON schema at 'ptr': fmt" (fmt takes arg as %s); returns -1. */
+/* Appends '/' and token escaped as a JSON pointer token (RFC 6901). */
+void js_ptr_append(mlcc_strbuf *sb, const char *token);
 int js_err(const char *ptr, const char *fmt, const char *arg);
 /* The same, marking it as "allows no value". */
 int js_unsat(jsg *j, const char *ptr, const char *msg);

@@ -23,15 +23,8 @@
 static void pattern_ptr(mlcc_strbuf *sb, const char *ptr, const char *pattern) {
     sb_clear(sb);
     sb_append(sb, ptr);
-    sb_append(sb, "/patternProperties/");
-    for (const char *p = pattern; *p; p++) {
-        if (*p == '~')
-            sb_append(sb, "~0");
-        else if (*p == '/')
-            sb_append(sb, "~1");
-        else
-            sb_append_char(sb, *p);
-    }
+    js_ptr_append(sb, "patternProperties");
+    js_ptr_append(sb, pattern);
 }
 
 /* d and (or and-not) e into d; -1 with an error when the product grows too large. */

@@ -52,8 +52,8 @@ static int bad_request(serve_error *err, const char *param, const char *fmt, ...
     return -1;
 }
 
-static const char *json_type_name(const json_t *v) {
-    switch (json_typeof(v)) {
+const char *serve_json_type_name(const json_t *v) {
+    switch (v ? json_typeof(v) : JSON_NULL) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";
     case JSON_STRING: return "a string";
@@ -65,11 +65,10 @@ static const char *json_type_name(const json_t *v) {
     }
 }
 
-static int wrong_type(serve_error *err, const char *param, const char *expected, const json_t *got) {
-    bad_request(err, param, "Invalid type for '%s': expected %s, but got %s instead.", param, expected,
-                json_type_name(got));
-    err->code = "invalid_type";
-    return -1;
+int serve_error_wrong_type(serve_error *err, const char *param, const char *expected, const json_t *got) {
+    return serve_error_set(err, 400, "invalid_request_error", "invalid_type", param,
+                           "Invalid type for '%s': expected %s, but got %s instead.", param, expected,
+                           serve_json_type_name(got));
 }
 
 /* The field, or NULL when absent or null. */
@@ -82,7 +81,7 @@ static json_t *field(json_t *root, const char *key) {
 static int get_number(json_t *root, const char *key, double lo, double hi, float *out, serve_error *err) {
     json_t *v = field(root, key);
     if (!v) return 0;
-    if (!json_is_number(v)) return wrong_type(err, key, "a number", v);
+    if (!json_is_number(v)) return serve_error_wrong_type(err, key, "a number", v);
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi))
         return bad_request(err, key, "'%s' is %g; it must be between %g and %g.", key, d, lo, hi);
@@ -100,7 +99,7 @@ static int get_integer(json_t *root, const char *key, int64_t lo, int64_t hi, in
     if (json_is_integer(v)) x = json_integer_value(v);
     else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e18)
         x = (int64_t)json_real_value(v);
-    else return wrong_type(err, key, "an integer", v);
+    else return serve_error_wrong_type(err, key, "an integer", v);
     if (x < lo || x > hi)
         return bad_request(err, key, "'%s' is %lld; it must be between %lld and %lld.", key, (long long)x, (long long)lo,
                            (long long)hi);
@@ -112,7 +111,7 @@ static int get_integer(json_t *root, const char *key, int64_t lo, int64_t hi, in
 static int get_bool(json_t *root, const char *key, int *out, serve_error *err) {
     json_t *v = field(root, key);
     if (!v) return 0;
-    if (!json_is_boolean(v)) return wrong_type(err, key, "a boolean", v);
+    if (!json_is_boolean(v)) return serve_error_wrong_type(err, key, "a boolean", v);
     *out = json_is_true(v);
     return 0;
 }
@@ -127,19 +126,19 @@ static int message_content(json_t *content, const char *where, mlcc_strbuf *out,
         return 0;
     }
     snprintf(param, sizeof param, "%s.content", where);
-    if (!json_is_array(content)) return wrong_type(err, param, "a string or an array of content parts", content);
+    if (!json_is_array(content)) return serve_error_wrong_type(err, param, "a string or an array of content parts", content);
     for (size_t i = 0; i < json_array_size(content); i++) {
         json_t *part = json_array_get(content, i);
         snprintf(param, sizeof param, "%s.content[%zu]", where, i);
-        if (!json_is_object(part)) return wrong_type(err, param, "an object", part);
+        if (!json_is_object(part)) return serve_error_wrong_type(err, param, "an object", part);
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
         snprintf(param, sizeof param, "%s.content[%zu].type", where, i);
-        if (!json_is_string(type)) return wrong_type(err, param, "a string", type ? type : json_null());
+        if (!json_is_string(type)) return serve_error_wrong_type(err, param, "a string", type ? type : json_null());
         if (strcmp(json_string_value(type), "text") != 0)
             return bad_request(err, param, "Content parts of type '%s' are not supported; only 'text'.",
                                json_string_value(type));
         snprintf(param, sizeof param, "%s.content[%zu].text", where, i);
-        if (!json_is_string(text)) return wrong_type(err, param, "a string", text ? text : json_null());
+        if (!json_is_string(text)) return serve_error_wrong_type(err, param, "a string", text ? text : json_null());
         if (i) sb_append_char(out, '\n');
         sb_append_n(out, json_string_value(text), json_string_length(text));
     }
@@ -149,7 +148,7 @@ static int message_content(json_t *content, const char *where, mlcc_strbuf *out,
 static int parse_messages(json_t *root, serve_request *r, serve_error *err) {
     json_t *msgs = json_object_get(root, "messages");
     if (!msgs || json_is_null(msgs)) return bad_request(err, "messages", "Missing required parameter: 'messages'.");
-    if (!json_is_array(msgs)) return wrong_type(err, "messages", "an array", msgs);
+    if (!json_is_array(msgs)) return serve_error_wrong_type(err, "messages", "an array", msgs);
     if (json_array_size(msgs) == 0)
         return bad_request(err, "messages", "'messages' is empty; it needs at least one message.");
     static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
@@ -158,11 +157,11 @@ static int parse_messages(json_t *root, serve_request *r, serve_error *err) {
         json_t *m = json_array_get(msgs, i);
         char where[64], param[96];
         snprintf(where, sizeof where, "messages[%zu]", i);
-        if (!json_is_object(m)) return wrong_type(err, where, "an object", m);
+        if (!json_is_object(m)) return serve_error_wrong_type(err, where, "an object", m);
         json_t *role = json_object_get(m, "role");
         snprintf(param, sizeof param, "%s.role", where);
         if (!role) return bad_request(err, param, "Missing required parameter: '%s'.", param);
-        if (!json_is_string(role)) return wrong_type(err, param, "a string", role);
+        if (!json_is_string(role)) return serve_error_wrong_type(err, param, "a string", role);
         const char *rs = json_string_value(role);
         int known = 0;
         for (size_t k = 0; k < sizeof roles / sizeof *roles; k++) known |= strcmp(rs, roles[k]) == 0;
@@ -209,7 +208,7 @@ static int parse_ids(json_t *arr, const char *param, int vocab_size, serve_promp
     p->ids = mlcc_xmalloc(sizeof(int32_t) * n);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        if (!json_is_integer(v)) return wrong_type(err, param, "an array of token ids (integers)", v);
+        if (!json_is_integer(v)) return serve_error_wrong_type(err, param, "an array of token ids (integers)", v);
         json_int_t id = json_integer_value(v);
         if (id < 0 || id >= vocab_size)
             return bad_request(err, param, "Token id %lld in '%s' is outside the vocabulary (0 to %d).", (long long)id,
@@ -236,7 +235,7 @@ static int parse_prompt(json_t *root, serve_request *r, int vocab_size, serve_er
         return 0;
     }
     const char *expected = "a string, an array of strings, an array of token ids or an array of arrays of token ids";
-    if (!json_is_array(prompt)) return wrong_type(err, "prompt", expected, prompt);
+    if (!json_is_array(prompt)) return serve_error_wrong_type(err, "prompt", expected, prompt);
     size_t n = json_array_size(prompt);
     if (n == 0) return bad_request(err, "prompt", "'prompt' is an empty array.");
     json_t *first = json_array_get(prompt, 0);
@@ -256,7 +255,7 @@ static int parse_prompt(json_t *root, serve_request *r, int vocab_size, serve_er
         else if (json_is_array(item)) {
             r->nprompts++;
             if (parse_ids(item, param, vocab_size, &r->prompts[r->nprompts - 1], err) != 0) return -1;
-        } else return wrong_type(err, param, "a string or an array of token ids", item);
+        } else return serve_error_wrong_type(err, param, "a string or an array of token ids", item);
     }
     return 0;
 }
@@ -270,13 +269,13 @@ static int parse_stop(json_t *root, serve_request *r, serve_error *err) {
         if (json_string_length(stop)) r->stop[r->nstop++] = mlcc_xstrdup(json_string_value(stop));
         return 0;
     }
-    if (!json_is_array(stop)) return wrong_type(err, "stop", "a string or an array of strings", stop);
+    if (!json_is_array(stop)) return serve_error_wrong_type(err, "stop", "a string or an array of strings", stop);
     if (json_array_size(stop) > SERVE_MAX_STOP)
         return bad_request(err, "stop", "'stop' has %zu strings; at most %d are accepted.", json_array_size(stop),
                            SERVE_MAX_STOP);
     for (size_t i = 0; i < json_array_size(stop); i++) {
         json_t *s = json_array_get(stop, i);
-        if (!json_is_string(s)) return wrong_type(err, "stop", "a string or an array of strings", s);
+        if (!json_is_string(s)) return serve_error_wrong_type(err, "stop", "a string or an array of strings", s);
         /* the stop matcher works on C strings: a NUL inside would silently shorten it */
         if (strlen(json_string_value(s)) != json_string_length(s))
             return bad_request(err, "stop", "'stop' strings must not contain NUL characters.");
@@ -288,7 +287,7 @@ static int parse_stop(json_t *root, serve_request *r, serve_error *err) {
 static int parse_logit_bias(json_t *root, serve_request *r, int vocab_size, serve_error *err) {
     json_t *bias = field(root, "logit_bias");
     if (!bias) return 0;
-    if (!json_is_object(bias)) return wrong_type(err, "logit_bias", "an object", bias);
+    if (!json_is_object(bias)) return serve_error_wrong_type(err, "logit_bias", "an object", bias);
     size_t n = json_object_size(bias);
     if (n > 1024) return bad_request(err, "logit_bias", "'logit_bias' has %zu entries; at most 1024.", n);
     r->bias_ids = mlcc_xmalloc(sizeof(int32_t) * (n ? n : 1));
@@ -303,7 +302,7 @@ static int parse_logit_bias(json_t *root, serve_request *r, int vocab_size, serv
         if (end == key || *end || errno || id < 0 || id >= vocab_size)
             return bad_request(err, "logit_bias", "'logit_bias' key '%.32s' is not a token id (0 to %d).", key,
                                vocab_size - 1);
-        if (!json_is_number(v)) return wrong_type(err, "logit_bias", "numbers as values", v);
+        if (!json_is_number(v)) return serve_error_wrong_type(err, "logit_bias", "numbers as values", v);
         double d = json_number_value(v);
         if (!(d >= -100 && d <= 100))
             return bad_request(err, "logit_bias", "'logit_bias' value %g for token %ld is outside -100 to 100.", d, id);
@@ -324,7 +323,7 @@ static int parse_logprobs(json_t *root, serve_request *r, serve_error *err) {
     int64_t top = 0;
     int present = 0;
     if (r->kind == SERVE_CHAT) {
-        if (v && !json_is_boolean(v)) return wrong_type(err, "logprobs", "a boolean", v);
+        if (v && !json_is_boolean(v)) return serve_error_wrong_type(err, "logprobs", "a boolean", v);
         r->logprobs = json_is_true(v);
         if (get_integer(root, "top_logprobs", 0, 20, &top, &present, err)) return -1;
         if (present && !r->logprobs)
@@ -372,22 +371,22 @@ static int parse_controls(json_t *root, serve_request *r, int vocab_size, serve_
     }
     json_t *seed = field(root, "seed");
     if (seed) {
-        if (!json_is_integer(seed)) return wrong_type(err, "seed", "an integer", seed);
+        if (!json_is_integer(seed)) return serve_error_wrong_type(err, "seed", "an integer", seed);
         r->gen.seed = (uint64_t)json_integer_value(seed);
         r->gen.has_seed = 1;
     }
     if (get_bool(root, "ignore_eos", &r->gen.ignore_eos, err) || get_bool(root, "stream", &r->stream, err)) return -1;
     json_t *so = field(root, "stream_options");
     if (so) {
-        if (!json_is_object(so)) return wrong_type(err, "stream_options", "an object", so);
+        if (!json_is_object(so)) return serve_error_wrong_type(err, "stream_options", "an object", so);
         json_t *iu = field(so, "include_usage");
-        if (iu && !json_is_boolean(iu)) return wrong_type(err, "stream_options.include_usage", "a boolean", iu);
+        if (iu && !json_is_boolean(iu)) return serve_error_wrong_type(err, "stream_options.include_usage", "a boolean", iu);
         r->include_usage = json_is_true(iu);
     }
     json_t *v;
-    if ((v = field(root, "model")) && !json_is_string(v)) return wrong_type(err, "model", "a string", v);
+    if ((v = field(root, "model")) && !json_is_string(v)) return serve_error_wrong_type(err, "model", "a string", v);
     if (v) r->model = mlcc_xstrdup(json_string_value(v));
-    if ((v = field(root, "user")) && !json_is_string(v)) return wrong_type(err, "user", "a string", v);
+    if ((v = field(root, "user")) && !json_is_string(v)) return serve_error_wrong_type(err, "user", "a string", v);
     if (parse_stop(root, r, err) || parse_logit_bias(root, r, vocab_size, err)) return -1;
     return 0;
 }
@@ -405,7 +404,7 @@ int serve_request_parse(const char *body, size_t len, serve_kind kind, int vocab
                            jerr.line, jerr.column, jerr.text);
     int rc = -1;
     if (!json_is_object(root)) {
-        bad_request(err, NULL, "The request body must be a JSON object, not %s.", json_type_name(root));
+        bad_request(err, NULL, "The request body must be a JSON object, not %s.", serve_json_type_name(root));
         goto done;
     }
     if (parse_controls(root, out, vocab_size, err) || parse_logprobs(root, out, err) || parse_unsupported(root, kind, err) ||

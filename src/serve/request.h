@@ -29,6 +29,10 @@ typedef struct serve_error {
 /* Sets err and returns -1. param may be NULL. */
 int serve_error_set(serve_error *err, int status, const char *type, const char *code, const char *param,
                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* "Invalid type for 'param': expected ..., but got ... instead." (400, code invalid_type); -1. */
+int serve_error_wrong_type(serve_error *err, const char *param, const char *expected, const json_t *got);
+/* "an object", "a string", ... "null" (also for NULL), as OpenAI's messages name JSON types. */
+const char *serve_json_type_name(const json_t *v);
 /* {"error": {"message", "type", "param", "code"}} as a malloc'ed string. */
 char *serve_error_json(const serve_error *err);
 

@@ -23,25 +23,6 @@
 #include "grammar/grammar.h"
 #include "support/error.h"
 
-static const char *type_name(const json_t *v) {
-    switch (v ? json_typeof(v) : JSON_NULL) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
-static int wrong_type(serve_error *err, const char *param, const char *expected, const json_t *got) {
-    serve_error_set(err, 400, "invalid_request_error", "invalid_type", param,
-                    "Invalid type for '%s': expected %s, but got %s instead.", param, expected, type_name(got));
-    return -1;
-}
-
 #define BAD(err, param, ...) serve_error_set(err, 400, "invalid_request_error", NULL, param, __VA_ARGS__)
 
 /* The field, or NULL when absent or null. */
@@ -53,10 +34,10 @@ static json_t *field(json_t *obj, const char *key) {
 static int parse_grammar_options(json_t *root, mlcc_grammar_options *opt, serve_error *err) {
     json_t *o = field(root, "grammar_options");
     if (!o) return 0;
-    if (!json_is_object(o)) return wrong_type(err, "grammar_options", "an object", o);
+    if (!json_is_object(o)) return serve_error_wrong_type(err, "grammar_options", "an object", o);
     json_t *v;
     if ((v = field(o, "flexible_whitespace"))) {
-        if (!json_is_boolean(v)) return wrong_type(err, "grammar_options.flexible_whitespace", "a boolean", v);
+        if (!json_is_boolean(v)) return serve_error_wrong_type(err, "grammar_options.flexible_whitespace", "a boolean", v);
         opt->flexible_whitespace = json_is_true(v);
     }
     static const char *const ints[] = {"max_string_chars", "max_number_digits"};
@@ -64,7 +45,7 @@ static int parse_grammar_options(json_t *root, mlcc_grammar_options *opt, serve_
         char param[64];
         snprintf(param, sizeof param, "grammar_options.%s", ints[i]);
         if (!(v = field(o, ints[i]))) continue;
-        if (!json_is_integer(v)) return wrong_type(err, param, "an integer", v);
+        if (!json_is_integer(v)) return serve_error_wrong_type(err, param, "an integer", v);
         json_int_t x = json_integer_value(v);
         if (x < 0 || x > 1000000) return BAD(err, param, "'%s' is %lld; it must be between 0 and 1000000.", param, (long long)x);
         *(i == 0 ? &opt->max_string_chars : &opt->max_number_digits) = (int)x;
@@ -111,9 +92,9 @@ static mlcc_grammar *compile_schema(json_t *schema, const mlcc_grammar_options *
 static int parse_response_format(json_t *root, const mlcc_grammar_options *base, serve_request *r, serve_error *err) {
     json_t *rf = field(root, "response_format");
     if (!rf) return 0;
-    if (!json_is_object(rf)) return wrong_type(err, "response_format", "an object", rf);
+    if (!json_is_object(rf)) return serve_error_wrong_type(err, "response_format", "an object", rf);
     json_t *type = json_object_get(rf, "type");
-    if (!json_is_string(type)) return wrong_type(err, "response_format.type", "a string", type);
+    if (!json_is_string(type)) return serve_error_wrong_type(err, "response_format.type", "a string", type);
     const char *t = json_string_value(type);
     mlcc_grammar_options opt = *base;
     if (strcmp(t, "text") == 0) return 0;
@@ -126,12 +107,12 @@ static int parse_response_format(json_t *root, const mlcc_grammar_options *base,
         return BAD(err, "response_format.type",
                    "Invalid value: '%.64s'. Supported values are: 'text', 'json_object' and 'json_schema'.", t);
     json_t *js = json_object_get(rf, "json_schema");
-    if (!json_is_object(js)) return wrong_type(err, "response_format.json_schema", "an object", js);
+    if (!json_is_object(js)) return serve_error_wrong_type(err, "response_format.json_schema", "an object", js);
     json_t *name = json_object_get(js, "name");
     if (!name) return BAD(err, "response_format.json_schema.name", "Missing required parameter: 'response_format.json_schema.name'.");
-    if (!json_is_string(name)) return wrong_type(err, "response_format.json_schema.name", "a string", name);
+    if (!json_is_string(name)) return serve_error_wrong_type(err, "response_format.json_schema.name", "a string", name);
     json_t *strict = field(js, "strict");
-    if (strict && !json_is_boolean(strict)) return wrong_type(err, "response_format.json_schema.strict", "a boolean", strict);
+    if (strict && !json_is_boolean(strict)) return serve_error_wrong_type(err, "response_format.json_schema.strict", "a boolean", strict);
     opt.strict_properties = json_is_true(strict);
     json_t *schema = field(js, "schema");
     if (!schema) { /* OpenAI: no schema means any JSON object */
@@ -140,7 +121,7 @@ static int parse_response_format(json_t *root, const mlcc_grammar_options *base,
         return 0;
     }
     if (!json_is_object(schema) && !json_is_boolean(schema))
-        return wrong_type(err, "response_format.json_schema.schema", "an object", schema);
+        return serve_error_wrong_type(err, "response_format.json_schema.schema", "an object", schema);
     r->grammar = compile_schema(schema, &opt, "response_format.json_schema.schema", err);
     return r->grammar ? 0 : -1;
 }
@@ -148,11 +129,11 @@ static int parse_response_format(json_t *root, const mlcc_grammar_options *base,
 static int parse_mlcc_grammar(json_t *root, serve_request *r, serve_error *err) {
     json_t *g = field(root, "mlcc_grammar");
     if (!g) return 0;
-    if (!json_is_object(g)) return wrong_type(err, "mlcc_grammar", "an object", g);
+    if (!json_is_object(g)) return serve_error_wrong_type(err, "mlcc_grammar", "an object", g);
     if (r->grammar) return BAD(err, "mlcc_grammar", "'mlcc_grammar' and a JSON 'response_format' cannot be combined.");
     json_t *type = json_object_get(g, "type"), *value = json_object_get(g, "value");
-    if (!json_is_string(type)) return wrong_type(err, "mlcc_grammar.type", "a string", type);
-    if (!json_is_string(value)) return wrong_type(err, "mlcc_grammar.value", "a string", value);
+    if (!json_is_string(type)) return serve_error_wrong_type(err, "mlcc_grammar.type", "a string", type);
+    if (!json_is_string(value)) return serve_error_wrong_type(err, "mlcc_grammar.value", "a string", value);
     const char *t = json_string_value(type);
     const char *text = json_string_value(value);
     size_t len = json_string_length(value);
@@ -185,12 +166,12 @@ static int parse_tool_choice(json_t *root, int have_tools, const char **named, i
         json_t *type = json_object_get(tc, "type"), *fn = json_object_get(tc, "function");
         if (!json_is_string(type) || strcmp(json_string_value(type), "function") != 0)
             return BAD(err, "tool_choice.type", "'tool_choice.type' must be 'function'.");
-        if (!json_is_object(fn)) return wrong_type(err, "tool_choice.function", "an object", fn);
+        if (!json_is_object(fn)) return serve_error_wrong_type(err, "tool_choice.function", "an object", fn);
         json_t *name = json_object_get(fn, "name");
-        if (!json_is_string(name)) return wrong_type(err, "tool_choice.function.name", "a string", name);
+        if (!json_is_string(name)) return serve_error_wrong_type(err, "tool_choice.function.name", "a string", name);
         *named = json_string_value(name);
         *required = 1;
-    } else return wrong_type(err, "tool_choice", "a string or an object", tc);
+    } else return serve_error_wrong_type(err, "tool_choice", "a string or an object", tc);
     if (*required && !have_tools)
         return BAD(err, "tool_choice", "'tool_choice' requires a tool call, but no 'tools' were given.");
     return 0;
@@ -205,7 +186,7 @@ static json_t *call_schema(const char *name, json_t *params) {
 
 static int parse_tools(json_t *root, const mlcc_grammar_options *base, serve_request *r, serve_error *err) {
     json_t *tools = field(root, "tools");
-    if (tools && !json_is_array(tools)) return wrong_type(err, "tools", "an array", tools);
+    if (tools && !json_is_array(tools)) return serve_error_wrong_type(err, "tools", "an array", tools);
     size_t ntools = tools ? json_array_size(tools) : 0;
     const char *named;
     int required, none;
@@ -234,7 +215,7 @@ static int parse_tools(json_t *root, const mlcc_grammar_options *base, serve_req
         json_t *name = json_object_get(fn, "name");
         snprintf(param, sizeof param, "tools[%zu].function.name", i);
         if (!json_is_string(name) || json_string_length(name) == 0) {
-            wrong_type(err, param, "a non-empty string", name);
+            serve_error_wrong_type(err, param, "a non-empty string", name);
             goto fail;
         }
         json_t *params = field(fn, "parameters");
@@ -259,7 +240,7 @@ static int parse_tools(json_t *root, const mlcc_grammar_options *base, serve_req
         json_decref(p);
         continue;
     wrong_obj:
-        wrong_type(err, param, "an object", t);
+        serve_error_wrong_type(err, param, "an object", t);
         goto fail;
     }
     if (required && !found) {
