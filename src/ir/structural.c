@@ -192,19 +192,26 @@ char *tir_canonical_form(const mlcc_prim_func *f) {
     return canon_finish(&c);
 }
 
-int tir_structural_equal(const mlcc_prim_func *a, const mlcc_prim_func *b) {
-    char *x = tir_canonical_form(a), *y = tir_canonical_form(b);
+/* Both canonical forms are consumed (freed). */
+static int canon_equal(char *x, char *y) {
     int eq = strcmp(x, y) == 0;
     free(x);
     free(y);
     return eq;
 }
 
-uint64_t tir_structural_hash(const mlcc_prim_func *f) {
-    char *x = tir_canonical_form(f);
+static uint64_t canon_hash(char *x) {
     uint64_t h = mlcc_hash_bytes(x, strlen(x));
     free(x);
     return h;
+}
+
+int tir_structural_equal(const mlcc_prim_func *a, const mlcc_prim_func *b) {
+    return canon_equal(tir_canonical_form(a), tir_canonical_form(b));
+}
+
+uint64_t tir_structural_hash(const mlcc_prim_func *f) {
+    return canon_hash(tir_canonical_form(f));
 }
 
 static char *expr_canon(const mlcc_expr *e) {
@@ -215,16 +222,9 @@ static char *expr_canon(const mlcc_expr *e) {
 }
 
 int tir_expr_structural_equal(const mlcc_expr *a, const mlcc_expr *b) {
-    char *x = expr_canon(a), *y = expr_canon(b);
-    int eq = strcmp(x, y) == 0;
-    free(x);
-    free(y);
-    return eq;
+    return canon_equal(expr_canon(a), expr_canon(b));
 }
 
 uint64_t tir_expr_structural_hash(const mlcc_expr *e) {
-    char *x = expr_canon(e);
-    uint64_t h = mlcc_hash_bytes(x, strlen(x));
-    free(x);
-    return h;
+    return canon_hash(expr_canon(e));
 }
