@@ -12,20 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "codegen/jit.h"
 #include "gen/attention.h"
 #include "runtime/kv_cache.h"
+#include "support/clock.h"
 #include "support/error.h"
 
 enum { QH = 32, KVH = 8, D = 128, PS = 16, REPEAT = 7 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- the memory floor ---- */
 
@@ -52,9 +46,9 @@ static double read_bandwidth(const float *buf, int64_t n) {
     stream s = {buf, {0}};
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         mlcc_parallel_for(n, read_chunk, &s);
-        double t = now() - t0;
+        double t = mlcc_now_seconds() - t0;
         if (t < best) best = t;
     }
     return (double)n * sizeof(float) / best;
@@ -118,12 +112,12 @@ static double time_step(MLCCKVCache *c, int n, const int64_t *ids, int64_t add, 
             fprintf(stderr, "%s\n", mlcc_last_error());
             exit(1);
         }
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         if (mlcc_kv_cache_attention(c, 0, &tq, &tk, &tk, &to)) {
             fprintf(stderr, "%s\n", mlcc_last_error());
             exit(1);
         }
-        double t = now() - t0;
+        double t = mlcc_now_seconds() - t0;
         if (t < best) best = t;
         mlcc_kv_cache_end_forward(c);
         for (int i = 0; i < n; i++)

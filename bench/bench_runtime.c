@@ -6,16 +6,10 @@
  * build/bench_runtime [file.safetensors] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "loader/safetensors.h"
 #include "mlcc/mlcc_runtime.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "support/clock.h"
 
 static void empty_body(int64_t begin, int64_t end, int task, void *ctx) {
     (void)begin, (void)end, (void)task, (void)ctx;
@@ -37,40 +31,40 @@ int main(int argc, char **argv) {
     int threads = mlcc_threadpool_size();
     int iters = 200000;
     mlcc_parallel_for(1000, empty_body, NULL); /* start the workers */
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     for (int i = 0; i < iters; i++) mlcc_parallel_for(1000, empty_body, NULL);
-    double per = (now() - t0) / iters;
+    double per = (mlcc_now_seconds() - t0) / iters;
     printf("parallel_for dispatch, empty body, %d threads: %.2f us\n", threads, per * 1e6);
 
     size_t n = 1 << 24;
     float *x = malloc(n * sizeof *x);
     uint16_t *h = malloc(n * sizeof *h);
     for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(i * 2654435761u);
-    t0 = now();
+    t0 = mlcc_now_seconds();
     mlcc_f16_to_f32_n(x, h, n);
-    double f16 = now() - t0;
-    t0 = now();
+    double f16 = mlcc_now_seconds() - t0;
+    t0 = mlcc_now_seconds();
     mlcc_bf16_to_f32_n(x, h, n);
-    double bf16 = now() - t0;
+    double bf16 = mlcc_now_seconds() - t0;
     for (size_t i = 0; i < n; i++) x[i] = (float)i * 1e-3f;
-    t0 = now();
+    t0 = mlcc_now_seconds();
     mlcc_f32_to_f16_n(h, x, n);
-    double to16 = now() - t0;
+    double to16 = mlcc_now_seconds() - t0;
     printf("f16->f32 %.0f M/s, bf16->f32 %.0f M/s, f32->f16 %.0f M/s (one thread)\n", n / f16 / 1e6,
            n / bf16 / 1e6, n / to16 / 1e6);
 
     double partial[1024];
     void *ctx[2] = {x, partial};
-    t0 = now();
+    t0 = mlcc_now_seconds();
     for (int r = 0; r < 20; r++) mlcc_parallel_for((int64_t)n, sum_body, ctx);
-    double sum_time = (now() - t0) / 20;
+    double sum_time = (mlcc_now_seconds() - t0) / 20;
     printf("parallel sum of 64 MiB float32: %.2f ms (%.1f GB/s)\n", sum_time * 1e3,
            n * 4 / sum_time / 1e9);
     free(x);
     free(h);
 
     if (argc > 1) {
-        t0 = now();
+        t0 = mlcc_now_seconds();
         int reps = 200;
         size_t count = 0;
         for (int r = 0; r < reps; r++) {
@@ -83,7 +77,7 @@ int main(int argc, char **argv) {
             safetensors_close(st);
         }
         printf("safetensors_open %s (%zu tensors): %.1f us\n", argv[1], count,
-               (now() - t0) / reps * 1e6);
+               (mlcc_now_seconds() - t0) / reps * 1e6);
     }
     return 0;
 }

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -23,6 +22,7 @@
 #include "cli/commands.h"
 #include "engine/bench.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/strbuf.h"
 
@@ -50,12 +50,6 @@ typedef struct load {
     int next;
     req_result *results;
 } load;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench serve --url URL [--concurrency 4] [--requests 16] [--prompt-len 128] [--gen-len 64]\n"
@@ -95,7 +89,7 @@ static void on_data(stream_state *s, const char *data) {
     json_t *delta = json_object_get(choice, "delta");
     json_t *text = delta ? json_object_get(delta, "content") : json_object_get(choice, "text");
     if (json_is_string(text) && json_string_length(text) > 0) {
-        double t = now();
+        double t = mlcc_now_seconds();
         if (!s->r->first) s->r->first = t;
         else add_gap(s->r, (t - s->last) * 1e3);
         s->last = t;
@@ -163,9 +157,9 @@ static void run_one(const serve_args *a, int index, req_result *r) {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    r->start = now();
+    r->start = mlcc_now_seconds();
     CURLcode rc = curl_easy_perform(c);
-    r->end = now();
+    r->end = mlcc_now_seconds();
     if (s.line.len) on_body("\n", 1, 1, &s); /* a last line without its newline */
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -253,12 +247,12 @@ int cmd_bench_serve(int argc, char **argv) {
     int nthreads = a.concurrency < a.requests ? a.concurrency : a.requests;
     pthread_t *th = mlcc_xmalloc(sizeof(pthread_t) * (size_t)nthreads);
     fprintf(stderr, "[mlcc bench serve] %d requests, %d at a time, to %s\n", a.requests, nthreads, a.endpoint);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     int started = 0;
     for (int i = 0; i < nthreads; i++)
         if (pthread_create(&th[i], NULL, worker, &l) == 0) started++;
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    double wall = now() - t0;
+    double wall = mlcc_now_seconds() - t0;
 
     int ok = 0, errors = 0;
     long tokens = 0, prompt_tokens = 0;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <dlpack/dlpack.h>
 
@@ -13,6 +12,7 @@
 #include "codegen/jit.h"
 #include "ir/printer.h"
 #include "schedule/schedule.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "te/te.h"
 
@@ -47,12 +47,6 @@ static int schedule_matmul(mlcc_schedule *s) {
     return sch_decompose_reduction(s, "C", k) ? 0 : -1;
 }
 
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static DLTensor tensor(float *data, int64_t *shape) {
     DLTensor t;
     memset(&t, 0, sizeof t);
@@ -74,12 +68,12 @@ static int run_and_check(const char *label, MLCCPackedCFunc fn, DLTensor *ta, DL
     double best = INFINITY;
     for (int rep = 0; rep < 3; rep++) {
         memset(tc->data, 0xff, sizeof(float) * (size_t)count); /* NaN: stale output would show */
-        double t0 = seconds();
+        double t0 = mlcc_now_seconds();
         if (fn(args, codes, 3, &ret, &ret_code, NULL) != 0) {
             fprintf(stderr, "mlcc show-demo: %s kernel failed: %s\n", label, mlcc_last_error());
             return -1;
         }
-        double dt = seconds() - t0;
+        double dt = mlcc_now_seconds() - t0;
         if (dt < best) best = dt;
     }
     const float *c = tc->data;

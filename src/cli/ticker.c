@@ -1,5 +1,6 @@
 /* ticker.c - see ticker.h. */
 #include "cli/ticker.h"
+#include "support/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,17 +18,11 @@ struct mlcc_ticker {
     pthread_cond_t cond;
 };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *tick(void *arg) {
     mlcc_ticker *t = arg;
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
-        fprintf(stderr, "\r[mlcc] %s ... %.0f s", t->label, now() - t->start);
+        fprintf(stderr, "\r[mlcc] %s ... %.0f s", t->label, mlcc_now_seconds() - t->start);
         fflush(stderr);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -45,7 +40,7 @@ mlcc_ticker *mlcc_ticker_start(const char *label) {
     mlcc_ticker *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     snprintf(t->label, sizeof t->label, "%s", label);
-    t->start = now();
+    t->start = mlcc_now_seconds();
     t->tty = isatty(STDERR_FILENO);
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
@@ -62,7 +57,7 @@ double mlcc_ticker_stop(mlcc_ticker *t) {
         pthread_mutex_unlock(&t->lock);
         pthread_join(t->thread, NULL);
     }
-    double elapsed = now() - t->start;
+    double elapsed = mlcc_now_seconds() - t->start;
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->cond);
     free(t);

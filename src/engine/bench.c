@@ -7,16 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct run run;
 
@@ -37,7 +31,7 @@ struct run {
 
 static void on_event(void *ctx, const mlcc_engine_event *ev) {
     request *r = ctx;
-    double t = now();
+    double t = mlcc_now_seconds();
     if (ev->token >= 0) {
         if (r->ntimes == r->cap) r->times = mlcc_xrealloc(r->times, sizeof(double) * (size_t)(r->cap = r->cap ? 2 * r->cap : 64));
         r->times[r->ntimes++] = t;
@@ -78,7 +72,7 @@ static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, in
     mlcc_engine_hold(e, 1); /* the n requests start together: one batch from the first step */
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < prompt_len; k++) prompt[k] = (int32_t)(next_random(rng) % (uint64_t)vocab);
-        reqs[i].submitted = now();
+        reqs[i].submitted = mlcc_now_seconds();
         if (mlcc_engine_submit(e, prompt, (size_t)prompt_len, &cfg, on_event, &reqs[i]) < 0) {
             /* this request and the ones after it never come */
             pthread_mutex_lock(&rn.mu);
@@ -187,9 +181,9 @@ static int measure_decode(mlcc_engine *e, const mlcc_bench_options *o, int b, ui
     request *reqs = mlcc_xcalloc((size_t)b, sizeof *reqs);
     mlcc_engine_stats before, after;
     mlcc_engine_get_stats(e, &before);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     int rc = run_requests(e, reqs, b, o->prompt_len, o->gen_len, rng, o->vocab);
-    d->seconds = now() - t0;
+    d->seconds = mlcc_now_seconds() - t0;
     mlcc_engine_get_stats(e, &after);
     for (int i = 0; i < b && rc == 0; i++)
         if (reqs[i].ntimes < 1) rc = mlcc_set_error("bench: a request of batch %d produced no tokens", b);

@@ -5,17 +5,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mlcc/mlcc_runtime.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- bandwidth ---- */
 
@@ -54,9 +48,9 @@ double mlcc_bench_read_bandwidth(size_t bytes, int passes) {
     stream s = {buf, {0}};
     double best = 1e30;
     for (int r = 0; r < (passes > 0 ? passes : 5); r++) {
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         mlcc_parallel_for(n, read_chunk, &s);
-        double t = now() - t0;
+        double t = mlcc_now_seconds() - t0;
         if (t < best) best = t;
     }
     /* keep the sums observable so the reads are not optimized away */
@@ -115,10 +109,10 @@ double mlcc_bench_gemm_rate(int n, int reps, const char **how) {
     double best = 1e30;
     for (int r = 0; r < (reps > 0 ? reps : 3) + 1; r++) { /* the first run warms up */
         memset(c, 0, sizeof(float) * (size_t)n * (size_t)n);
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         if (sgemm) sgemm(101 /* row major */, 111, 111, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         else mlcc_parallel_for(n, tiled_rows, &(tiled){a, b, c, n});
-        double t = now() - t0;
+        double t = mlcc_now_seconds() - t0;
         if (r > 0 && t < best) best = t;
     }
     /* OpenBLAS stays loaded: its worker threads outlive the call */

@@ -28,6 +28,7 @@
 #include "engine/stop.h"
 #include "grammar/guide.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/strbuf.h"
 #include "support/vec.h"
@@ -103,12 +104,6 @@ mlcc_gen_config mlcc_gen_defaults(void) {
     return c;
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- requests ---- */
 
 static void *copy_array(const void *src, size_t n, size_t size) {
@@ -143,7 +138,7 @@ static request *request_new(mlcc_engine *e, const int32_t *prompt, size_t npromp
     r->on_event = on_event;
     r->ctx = ctx;
     r->result.prompt_tokens = (int)nprompt;
-    r->t_submit = now_seconds();
+    r->t_submit = mlcc_now_seconds();
     return r;
 }
 
@@ -268,7 +263,7 @@ static void finish(mlcc_engine *e, request *r, const char *reason, const char *e
     mlcc_gen_result *res = &r->result;
     res->finish_reason = reason;
     if (error) snprintf(res->error, sizeof res->error, "%s", error);
-    double t = now_seconds();
+    double t = mlcc_now_seconds();
     if (r->t_scheduled == 0) r->t_scheduled = t;
     if (r->t_first == 0) r->t_first = t;
     res->queue_seconds = r->t_scheduled - r->t_submit;
@@ -336,14 +331,14 @@ static int sample_next(mlcc_engine *e, request *r, float *row, int32_t given, do
     int vocab = e->model->vocab_size;
     const float *original = row;
     if (given >= 0) {
-        if (r->t_first == 0) r->t_first = now_seconds();
+        if (r->t_first == 0) r->t_first = mlcc_now_seconds();
         return accept_token(e, r, given, given_logprob, NULL);
     }
     if (r->cfg.top_logprobs > 0) {
         memcpy(e->row_copy, row, sizeof(float) * (size_t)vocab);
         original = e->row_copy;
     }
-    if (r->t_first == 0) r->t_first = now_seconds();
+    if (r->t_first == 0) r->t_first = mlcc_now_seconds();
     if (r->cfg.grammar) { /* only tokens the grammar allows; EOS only where it may end */
         if (!r->guide) {
             if (!e->gvocab) e->gvocab = mlcc_grammar_vocab_new(e->tok, vocab, e->eos, e->neos);
@@ -418,7 +413,7 @@ static void admit(mlcc_engine *e) {
             i--;
             continue;
         }
-        if (r->t_scheduled == 0) r->t_scheduled = now_seconds();
+        if (r->t_scheduled == 0) r->t_scheduled = mlcc_now_seconds();
         running++;
     }
 }

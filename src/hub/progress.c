@@ -1,15 +1,9 @@
 /* progress.c - download progress lines (see progress.h). */
 #include "hub/progress.h"
+#include "support/clock.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void mlcc_format_bytes(int64_t n, char *buf, int size) {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -78,7 +72,7 @@ void mlcc_progress_begin(mlcc_progress *p, const char *label, int64_t total, int
     p->label = label;
     p->total = total;
     p->start_bytes = p->bytes = already;
-    p->start_time = p->last_print = now_seconds();
+    p->start_time = p->last_print = mlcc_now_seconds();
     p->tty = isatty(2);
     p->quiet = quiet;
     p->last_quarter = total > 0 ? (int)(4 * already / total) : 0;
@@ -104,7 +98,7 @@ void mlcc_progress_begin(mlcc_progress *p, const char *label, int64_t total, int
 void mlcc_progress_update(mlcc_progress *p, int64_t bytes) {
     p->bytes = bytes;
     if (p->quiet) return;
-    double now = now_seconds();
+    double now = mlcc_now_seconds();
     if (p->tty) {
         if (now - p->last_print >= 0.1) print_line(p, now, 0);
         return;
@@ -120,7 +114,7 @@ void mlcc_progress_update(mlcc_progress *p, int64_t bytes) {
 
 void mlcc_progress_end(mlcc_progress *p, int ok) {
     if (p->quiet) return;
-    double now = now_seconds();
+    double now = mlcc_now_seconds();
     if (p->tty) {
         print_line(p, now, 1);
         return;

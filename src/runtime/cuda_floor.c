@@ -4,16 +4,10 @@
  * library path the prefill projections take (mlcc_cuda_linear_f16: cuBLASLt). Host clocks
  * around synchronized batches: each timed batch is many milliseconds long. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "runtime/cuda.h"
+#include "support/clock.h"
 #include "support/error.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static MLCCNDArray *device_bytes(int id, size_t n) {
     return mlcc_ndarray_empty(1, (int64_t[]){(int64_t)n}, (DLDataType){kDLUInt, 8, 1}, (DLDevice){kDLCUDA, id});
@@ -25,11 +19,11 @@ double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps) {
     if (a && b && mlcc_cuda_memset(device_id, a->dl.data, 0x3c, bytes) == 0 && mlcc_ndarray_copy(b, a) == 0 &&
         mlcc_cuda_synchronize(device_id) == 0)
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = mlcc_now_seconds();
             int rc = 0;
             for (int i = 0; i < 4 && rc == 0; i++) rc = mlcc_ndarray_copy(i % 2 ? a : b, i % 2 ? b : a);
             if (rc || mlcc_cuda_synchronize(device_id)) break;
-            double rate = 4.0 * 2.0 * (double)bytes / (now() - t0);
+            double rate = 4.0 * 2.0 * (double)bytes / (mlcc_now_seconds() - t0);
             if (rate > best) best = rate;
         }
     mlcc_ndarray_release(a), mlcc_ndarray_release(b);
@@ -54,11 +48,11 @@ double mlcc_cuda_gemm_f16_rate(int device_id, int n, int reps) {
         mlcc_cuda_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n) == 0 && /* warm-up: plan, kernels */
         mlcc_cuda_synchronize(device_id) == 0)
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = mlcc_now_seconds();
             int rc = 0;
             for (int i = 0; i < 10 && rc == 0; i++) rc = mlcc_cuda_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n);
             if (rc || mlcc_cuda_synchronize(device_id)) break;
-            double rate = 10.0 * 2.0 * (double)n * n * n / (now() - t0);
+            double rate = 10.0 * 2.0 * (double)n * n * n / (mlcc_now_seconds() - t0);
             if (rate > best) best = rate;
         }
     mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);

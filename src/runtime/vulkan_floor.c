@@ -7,9 +7,9 @@
  * (mlcc_vulkan_linear_f16's tiled kernel). Host clocks around synchronized batches: each timed
  * batch is many milliseconds long. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "runtime/vulkan_internal.h"
+#include "support/clock.h"
 #include "support/error.h"
 
 static const char copy_source[] =
@@ -25,12 +25,6 @@ static const char copy_source[] =
     "}\n";
 
 static void *copy_slot[16];
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static MLCCNDArray *device_bytes(int id, size_t n) {
     return mlcc_ndarray_empty(1, (int64_t[]){(int64_t)n}, (DLDataType){kDLUInt, 8, 1}, (DLDevice){kDLVulkan, id});
@@ -55,12 +49,12 @@ double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps) {
     if (a && b && mlcc_vulkan_memset(device_id, a->dl.data, 0x3c, bytes) == 0 && copy_kernel(device_id, a->dl.data, b->dl.data, n16) == 0 &&
         mlcc_vulkan_synchronize(device_id) == 0)
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = mlcc_now_seconds();
             int rc = 0;
             for (int i = 0; i < 4 && rc == 0; i++)
                 rc = copy_kernel(device_id, i % 2 ? b->dl.data : a->dl.data, i % 2 ? a->dl.data : b->dl.data, n16);
             if (rc || mlcc_vulkan_synchronize(device_id)) break;
-            double rate = 4.0 * 2.0 * (double)bytes / (now() - t0);
+            double rate = 4.0 * 2.0 * (double)bytes / (mlcc_now_seconds() - t0);
             if (rate > best) best = rate;
         }
     mlcc_ndarray_release(a), mlcc_ndarray_release(b);
@@ -89,11 +83,11 @@ double mlcc_vulkan_gemm_f16_rate(int device_id, int n, int reps) {
         mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n) == 0 && /* warm-up: pipeline */
         mlcc_vulkan_synchronize(device_id) == 0)
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = mlcc_now_seconds();
             int rc = 0;
             for (int i = 0; i < 4 && rc == 0; i++) rc = mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n);
             if (rc || mlcc_vulkan_synchronize(device_id)) break;
-            double rate = 4.0 * 2.0 * (double)n * n * n / (now() - t0);
+            double rate = 4.0 * 2.0 * (double)n * n * n / (mlcc_now_seconds() - t0);
             if (rate > best) best = rate;
         }
     mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);

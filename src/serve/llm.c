@@ -30,6 +30,7 @@
 #include "serve/sched.h"
 #include "serve/structured.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/strbuf.h"
 
@@ -91,12 +92,6 @@ typedef struct llm_request {
     int got_first_text;
     int started; /* a sequence of it has started: counted as running, no longer waiting */
 } llm_request;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- requests: lifetime ---- */
 
@@ -179,7 +174,7 @@ static void on_token(serve_seq *seq, const mlcc_engine_event *ev) {
     mlcc_llm *llm = r->llm;
     const char *text = ev->text;
     size_t len = ev->len;
-    double t = now_seconds();
+    double t = mlcc_now_seconds();
     pthread_mutex_lock(&r->lock);
     if (ev->token >= 0) {
         if (!r->got_first_text) {
@@ -223,7 +218,7 @@ static int finish_request(llm_request *r, char *last_chunk) {
     /* counted before the final call: a client that reads the metrics right after sees it */
     serve_metrics_count_status(llm->metrics, status);
     serve_metrics_add_tokens(llm->metrics, usage.prompt_tokens, usage.completion_tokens);
-    serve_metrics_observe_e2e(llm->metrics, now_seconds() - r->submit_time);
+    serve_metrics_observe_e2e(llm->metrics, mlcc_now_seconds() - r->submit_time);
     if (r->failed || r->cancelled) {
         free(last_chunk);
         serve_error err;
@@ -431,7 +426,7 @@ int mlcc_llm_submit(mlcc_llm *llm, const char *request_json, ptrdiff_t len, mlcc
     r->llm = llm;
     r->cb = cb;
     r->user = user;
-    r->submit_time = now_seconds();
+    r->submit_time = mlcc_now_seconds();
     serve_kind sk = kind == MLCC_LLM_COMPLETION ? SERVE_COMPLETION : SERVE_CHAT;
     if (serve_request_parse(request_json, n, sk, llm->runner.vocab_size, &r->req, &err) != 0) goto refused;
     if (r->req.model && strcmp(r->req.model, llm->model_id) != 0) {

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "transform/pass.h"
 
@@ -63,12 +63,6 @@ static int wants_print(const mlcc_pass_manager *pm, const char *name) {
     return 0;
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 mlcc_ir_module *pm_run(mlcc_pass_manager *pm, const mlcc_ir_module *m) {
     free(pm->timings);
     pm->timings = mlcc_xmalloc(sizeof(mlcc_pass_timing) * (size_t)(pm->npasses + 1));
@@ -76,9 +70,9 @@ mlcc_ir_module *pm_run(mlcc_pass_manager *pm, const mlcc_ir_module *m) {
     const mlcc_ir_module *cur = m;
     for (int i = 0; i < pm->npasses; i++) {
         const mlcc_pass *p = &pm->passes[i];
-        double t0 = now_seconds();
+        double t0 = mlcc_now_seconds();
         mlcc_ir_module *next = p->fn(cur, p->ctx);
-        mlcc_pass_timing t = {p->name, now_seconds() - t0};
+        mlcc_pass_timing t = {p->name, mlcc_now_seconds() - t0};
         pm->timings[pm->ntimings++] = t;
         if (!next) {
             mlcc_prefix_error("pass '%s'", p->name);
