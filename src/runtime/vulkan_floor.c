@@ -8,8 +8,8 @@
  * batch is many milliseconds long. */
 #include <stdlib.h>
 
+#include "runtime/device_floor.h"
 #include "runtime/vulkan_internal.h"
-#include "support/clock.h"
 #include "support/error.h"
 
 static const char copy_source[] =
@@ -37,59 +37,55 @@ static int copy_kernel(int id, void *src, void *dst, uint32_t n16) {
                                        sizeof push);
 }
 
+typedef struct floor_args {
+    int device_id;
+    MLCCNDArray *a, *b; /* copy: two buffers of n16 16-byte words */
+    uint32_t n16;
+    void *x, *w, *y;    /* GEMM: device pointers */
+    int n;
+} floor_args;
+
+static int copy_op(void *ctx, int i) {
+    floor_args *f = ctx;
+    return copy_kernel(f->device_id, i % 2 ? f->b->dl.data : f->a->dl.data, i % 2 ? f->a->dl.data : f->b->dl.data, f->n16);
+}
+
 double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps) {
     mlcc_vk_device *d = mlcc_vk_get_device(device_id);
     if (!d) return 0;
     if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30; /* 20x the L2 of an H100 */
     if (bytes > d->props.limits.maxStorageBufferRange) bytes = d->props.limits.maxStorageBufferRange; /* lavapipe: 128 MiB */
     bytes &= ~(size_t)15;
-    MLCCNDArray *a = device_bytes(device_id, bytes), *b = device_bytes(device_id, bytes);
+    floor_args f = {.device_id = device_id, .a = device_bytes(device_id, bytes), .b = device_bytes(device_id, bytes),
+                    .n16 = (uint32_t)(bytes / 16)};
     double best = 0;
-    uint32_t n16 = (uint32_t)(bytes / 16);
-    if (a && b && mlcc_vulkan_memset(device_id, a->dl.data, 0x3c, bytes) == 0 && copy_kernel(device_id, a->dl.data, b->dl.data, n16) == 0 &&
-        mlcc_vulkan_synchronize(device_id) == 0)
-        for (int r = 0; r < reps; r++) {
-            double t0 = mlcc_now_seconds();
-            int rc = 0;
-            for (int i = 0; i < 4 && rc == 0; i++)
-                rc = copy_kernel(device_id, i % 2 ? b->dl.data : a->dl.data, i % 2 ? a->dl.data : b->dl.data, n16);
-            if (rc || mlcc_vulkan_synchronize(device_id)) break;
-            double rate = 4.0 * 2.0 * (double)bytes / (mlcc_now_seconds() - t0);
-            if (rate > best) best = rate;
-        }
-    mlcc_ndarray_release(a), mlcc_ndarray_release(b);
+    if (f.a && f.b && mlcc_vulkan_memset(device_id, f.a->dl.data, 0x3c, bytes) == 0 &&
+        copy_kernel(device_id, f.a->dl.data, f.b->dl.data, f.n16) == 0 && mlcc_vulkan_synchronize(device_id) == 0)
+        best = device_floor_best_rate(reps, 4, 2.0 * (double)bytes, copy_op, &f, mlcc_vulkan_synchronize, device_id);
+    mlcc_ndarray_release(f.a), mlcc_ndarray_release(f.b);
     return best;
+}
+
+static int gemm_op(void *ctx, int i) {
+    floor_args *f = ctx;
+    (void)i;
+    return mlcc_vulkan_linear_f16(f->device_id, f->x, f->w, f->y, f->n, f->n, f->n);
 }
 
 double mlcc_vulkan_gemm_f16_rate(int device_id, int n, int reps) {
     size_t nn = (size_t)n * (size_t)n;
     float *hx = malloc(sizeof(float) * nn);
     uint16_t *hw = malloc(sizeof(uint16_t) * nn);
-    if (!hx || !hw) {
-        free(hx), free(hw);
-        return 0;
-    }
-    uint32_t s = 2463534242u;
-    for (size_t i = 0; i < nn; i++) { /* random data: zeros would run faster than real inputs */
-        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
-        hx[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
-        hw[i] = mlcc_f32_to_f16((float)(s & 0xffff) / 65536.0f - 0.5f);
-    }
     MLCCNDArray *x = device_bytes(device_id, sizeof(float) * nn), *w = device_bytes(device_id, 2 * nn),
                 *y = device_bytes(device_id, sizeof(float) * nn);
     double best = 0;
-    if (x && w && y && mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * nn) == 0 &&
-        mlcc_ndarray_copy_from_bytes(w, hw, 2 * nn) == 0 &&
-        mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n) == 0 && /* warm-up: pipeline */
-        mlcc_vulkan_synchronize(device_id) == 0)
-        for (int r = 0; r < reps; r++) {
-            double t0 = mlcc_now_seconds();
-            int rc = 0;
-            for (int i = 0; i < 4 && rc == 0; i++) rc = mlcc_vulkan_linear_f16(device_id, x->dl.data, w->dl.data, y->dl.data, n, n, n);
-            if (rc || mlcc_vulkan_synchronize(device_id)) break;
-            double rate = 4.0 * 2.0 * (double)n * n * n / (mlcc_now_seconds() - t0);
-            if (rate > best) best = rate;
-        }
+    if (hx && hw && x && w && y) {
+        device_floor_gemm_inputs(nn, hx, hw);
+        floor_args f = {.device_id = device_id, .x = x->dl.data, .w = w->dl.data, .y = y->dl.data, .n = n};
+        if (mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * nn) == 0 && mlcc_ndarray_copy_from_bytes(w, hw, 2 * nn) == 0 &&
+            gemm_op(&f, 0) == 0 && mlcc_vulkan_synchronize(device_id) == 0) /* warm-up: pipeline */
+            best = device_floor_best_rate(reps, 4, 2.0 * (double)n * n * n, gemm_op, &f, mlcc_vulkan_synchronize, device_id);
+    }
     mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
     free(hx), free(hw);
     return best;
