@@ -732,7 +732,7 @@ static void fill(void) {
         intrins[i] = (cpu_intrin){names[i], CPU_INTRIN_GEMM_NT_Q, {DT_FLOAT, 32, 1}, {DT_UINT, 32, 1},
                                   {DT_FLOAT, 32, 1}, s, v->bits, v->zero_point,
                                   v->f32_scale ? (mlcc_dtype){DT_FLOAT, 32, 1} : (mlcc_dtype){DT_FLOAT, 16, 1},
-                                  v->int8_act};
+                                  v->int8_act, 0, 0};
         list[i] = &intrins[i];
     }
     list[NVARIANTS] = NULL;
