@@ -192,8 +192,14 @@ static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model
         m->quant = gguf ? model_gguf_native_scheme(path) : NULL;
         if (m->quant && m->quant->bits == 0 && !on_cpu(opt)) m->quant = NULL;
         if (!gguf && on_cpu(opt)) m->quant = model_safetensors_native_scheme(path);
+        /* an AutoAWQ checkpoint runs on its own 4-bit codes (repacked exactly) */
+        if (m->cfg.awq_group_size) m->quant = quant_scheme_awq(m->cfg.awq_group_size);
     }
     if (!m->quant) m->quant = quant_scheme_find(stored[0] ? stored : want);
+    if (m->quant && m->quant->group_zero && m->cfg.awq_group_size && m->quant->group_size != m->cfg.awq_group_size)
+        return mlcc_set_error("%s: an AWQ checkpoint with groups of %d cannot run as %s (groups of %d): ask for %s", path,
+                              m->cfg.awq_group_size, m->quant->name, m->quant->group_size,
+                              quant_scheme_awq(m->cfg.awq_group_size)->name);
     return m->quant ? 0 : mlcc_prefix_error("%s", path);
 }
 

@@ -1,0 +1,189 @@
+/* gemm_awq.c - the GEMM_NT_Q intrinsics of the per-group-zero-point layout (q4f16_awq and its
+ * g64 / g32 variants; quant/scheme.h, docs/quantization.md): C[M, N] (= or +=) A[M, K] W[N, K]^T
+ * with W stored as 4-bit codes, 8 per uint32 (value k of a row in word k / 8 at bits 4 (k % 8)),
+ * and per group of G values a float16 scale and zero point side by side in S:
+ *     W[n, k] = (q(n, k) - S[n, 2 (k / G) + 1]) * S[n, 2 (k / G)]
+ * Float activations only (exact up to float32 summation order): a reduction chunk of up to
+ * MLCC_AWQ_KC values of 4 columns is decoded once into float32 (the 16 possible values of a
+ * group, (q - zero) * scale, are a 16-entry table: vpermps turns 16 codes into 16 weights at
+ * once; the products are exact in float32), then every row of the tile runs FMAs over it.
+ * A row's sums run in the same order whatever M and N are, so decode gives prefill's logits.
+ * AVX-512 F/BW/VL, AVX2 + FMA + F16C, or plain C, as the compiler offers; the reference
+ * definition is the plain C one.
+ *
+ * Registered with the other GEMM_NT_Q intrinsics by gemm_q.c (cpu_intrin_awq_list); the
+ * schedule (transform/schedule_quant.c) picks them through tensorize's structural match of the
+ * group_zero dequantize expression. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kernels/cpu/intrin.h"
+
+#define MLCC_SRC(...) #__VA_ARGS__ "\n"
+
+/* Helpers shared by every instance (guarded: each instance carries them). */
+static const char awq_common[] =
+    "#ifndef MLCC_AWQ_COMMON\n#define MLCC_AWQ_COMMON\n#include <stdint.h>\n#include <string.h>\n"
+    "#define MLCC_AWQ_KC 512\n"
+    "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_AWQ_ISA 2\n"
+    "#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_AWQ_ISA 1\n"
+    "#else\n#define MLCC_AWQ_ISA 0\n#endif\n"
+    MLCC_SRC(
+    /* The code of value k of a packed row. */
+    static inline int mlcc_awq_code(const uint32_t *row, int64_t k) { return (int)(row[k / 8] >> (4 * (k % 8))) & 15; }
+    /* Values k0 .. k0 + kn of a row (k0 a multiple of the group size G, which is a multiple
+     * of 16) as float32 into out[0 .. round_up(kn, 16)), zero past kn. */
+    static void mlcc_awq_decode(const uint32_t *row, const _Float16 *S, int G, int64_t k0, int64_t kn, float *out) {
+        int64_t k = 0;
+    )
+    "#if MLCC_AWQ_ISA == 2\n"
+    MLCC_SRC(
+        const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m128i nib = _mm_set1_epi8(0x0F);
+        for (; k + 16 <= kn; k += 16) {
+            int64_t g = (k0 + k) / G;
+            __m512 tbl = _mm512_mul_ps(_mm512_sub_ps(codes, _mm512_set1_ps((float)S[2 * g + 1])), _mm512_set1_ps((float)S[2 * g]));
+            uint64_t w;
+            memcpy(&w, row + (k0 + k) / 8, 8);
+            __m128i v = _mm_cvtsi64_si128((long long)w);
+            __m128i b = _mm_unpacklo_epi8(_mm_and_si128(v, nib), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+            _mm512_storeu_ps(out + k, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(b), tbl));
+        }
+    )
+    "#elif MLCC_AWQ_ISA == 1\n"
+    MLCC_SRC(
+        const __m128i nib = _mm_set1_epi8(0x0F);
+        for (; k + 8 <= kn; k += 8) {
+            int64_t g = (k0 + k) / G;
+            __m128i v = _mm_cvtsi32_si128((int)row[(k0 + k) / 8]);
+            __m128i b = _mm_unpacklo_epi8(_mm_and_si128(v, nib), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+            __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+            __m256 w = _mm256_mul_ps(_mm256_sub_ps(q, _mm256_set1_ps((float)S[2 * g + 1])), _mm256_set1_ps((float)S[2 * g]));
+            _mm256_storeu_ps(out + k, w);
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        for (; k < kn; k++) {
+            int64_t g = (k0 + k) / G;
+            out[k] = ((float)mlcc_awq_code(row, k0 + k) - (float)S[2 * g + 1]) * (float)S[2 * g];
+        }
+        for (; k % 16; k++) out[k] = 0.0f;
+    }
+    )
+    "#if MLCC_AWQ_ISA == 1\n"
+    MLCC_SRC(
+    static inline float mlcc_awq_hsum8(__m256 v) {
+        __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        x = _mm_add_ss(x, _mm_movehdup_ps(x));
+        return _mm_cvtss_f32(x);
+    }
+    )
+    "#endif\n"
+    MLCC_SRC(
+    /* t[j] = sum over k < kn of a[k] * w[j][k] for j < nr (w zero-padded to 16), in a fixed
+     * order (16 or 8 lanes, then the lanes added), the same for any row. */
+    static void mlcc_awq_dots(const float *a, const float *w, int64_t kn, int nr, float *t) {
+    )
+    "#if MLCC_AWQ_ISA == 2\n"
+    MLCC_SRC(
+        __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        int64_t k = 0;
+        for (; k + 16 <= kn; k += 16) {
+            __m512 x = _mm512_loadu_ps(a + k);
+            for (int j = 0; j < nr; j++) s[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(w + j * MLCC_AWQ_KC + k), s[j]);
+        }
+        if (k < kn) {
+            __m512 x = _mm512_maskz_loadu_ps((__mmask16)((1u << (kn - k)) - 1), a + k);
+            for (int j = 0; j < nr; j++) s[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(w + j * MLCC_AWQ_KC + k), s[j]);
+        }
+        for (int j = 0; j < nr; j++) t[j] = _mm512_reduce_add_ps(s[j]);
+    )
+    "#elif MLCC_AWQ_ISA == 1\n"
+    MLCC_SRC(
+        __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        int64_t k = 0;
+        for (; k + 8 <= kn; k += 8) {
+            __m256 x = _mm256_loadu_ps(a + k);
+            for (int j = 0; j < nr; j++) s[j] = _mm256_fmadd_ps(x, _mm256_loadu_ps(w + j * MLCC_AWQ_KC + k), s[j]);
+        }
+        for (int j = 0; j < nr; j++) {
+            float r = mlcc_awq_hsum8(s[j]);
+            for (int64_t i = k; i < kn; i++) r += a[i] * w[j * MLCC_AWQ_KC + i];
+            t[j] = r;
+        }
+    )
+    "#else\n"
+    MLCC_SRC(
+        for (int j = 0; j < nr; j++) {
+            float r = 0.0f;
+            for (int64_t k = 0; k < kn; k++) r += a[k] * w[j * MLCC_AWQ_KC + k];
+            t[j] = r;
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+    }
+    /* The intrinsic body for groups of G values. */
+    static void mlcc_awq_gemm(float *C, const float *A, const uint32_t *QW, const _Float16 *S, int G, int64_t M, int64_t N,
+                              int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        float pre[4 * MLCC_AWQ_KC] __attribute__((aligned(64)));
+        for (int64_t k0 = 0; k0 < K; k0 += MLCC_AWQ_KC) {
+            int64_t kn = K - k0 < MLCC_AWQ_KC ? K - k0 : MLCC_AWQ_KC;
+            for (int64_t n = 0; n < N; n += 4) {
+                int nr = N - n < 4 ? (int)(N - n) : 4;
+                for (int j = 0; j < nr; j++) mlcc_awq_decode(QW + (n + j) * ldq, S + (n + j) * lds, G, k0, kn, pre + j * MLCC_AWQ_KC);
+                for (int64_t m = 0; m < M; m++) {
+                    float t[4];
+                    mlcc_awq_dots(A + m * lda + k0, pre, kn, nr, t);
+                    for (int j = 0; j < nr; j++) {
+                        float *o = C + m * ldc + n + j;
+                        *o = k0 ? *o + t[j] : acc ? *o + t[j] : t[j];
+                    }
+                }
+            }
+        }
+    }
+    )
+    "#endif\n";
+
+/* One instance: MLCC_AWQ_NAME with groups of MLCC_AWQ_G. */
+static const char awq_instance[] = MLCC_SRC(
+    static void MLCC_AWQ_NAME(float *C, const float *A, const void *QW, const void *S, int64_t M, int64_t N, int64_t K,
+                              int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        mlcc_awq_gemm(C, A, (const uint32_t *)QW, (const _Float16 *)S, MLCC_AWQ_G, M, N, K, ldc, lda, ldq, lds, acc);
+    }
+);
+
+static const int group_sizes[] = {128, 64, 32};
+enum { NGROUPS = sizeof group_sizes / sizeof group_sizes[0] };
+
+static char names[NGROUPS][64];
+static char *sources[NGROUPS];
+static cpu_intrin intrins[NGROUPS];
+static const cpu_intrin *list[NGROUPS + 1];
+
+static void fill(void) {
+    for (int i = 0; i < NGROUPS; i++) {
+        snprintf(names[i], sizeof names[i], "mlcc_k_gemm_nt_q4awq_g%d_f16_a32", group_sizes[i]);
+        size_t n = sizeof awq_common + sizeof awq_instance + 256;
+        char *s = malloc(n);
+        if (!s) abort();
+        int len = snprintf(s, n, "%s#define MLCC_AWQ_NAME %s\n#define MLCC_AWQ_G %d\n%s#undef MLCC_AWQ_NAME\n#undef MLCC_AWQ_G\n",
+                           awq_common, names[i], group_sizes[i], awq_instance);
+        if (len < 0 || (size_t)len >= n) abort();
+        sources[i] = s;
+        intrins[i] = (cpu_intrin){names[i], CPU_INTRIN_GEMM_NT_Q, {DT_FLOAT, 32, 1}, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, s, 4, 0,
+                                  {DT_FLOAT, 16, 1}, 0, group_sizes[i], 1};
+        list[i] = &intrins[i];
+    }
+    list[NGROUPS] = NULL;
+}
+
+const cpu_intrin *const *cpu_intrin_awq_list(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill);
+    return list;
+}
