@@ -15,7 +15,9 @@
  *   - the repack is lossless: quant_unpack of the loaded q_weight / q_scale gives exactly the
  *     test's dequantized values;
  *   - logits equal the float32 run of the dequantized checkpoint within 1e-4 relative, and
- *     decode through the KV cache gives the prefill's logits (1e-4);
+ *     decode through the KV cache gives the prefill's logits (1e-4); with int8 activations
+ *     (MLCC_QUANT_ACT=int8, the default on AVX-512 VNNI hosts) the a8 kernels are used, within
+ *     5e-2 of max |logit| of the exact path with the same top-1 on 90% of the rows;
  *   - against the fixture's float64 reference (the unquantized weights): mean KL(ref || awq)
  *     over the 50 rows at most 0.5 and top-1 agreement on at least 50% of the rows whose
  *     top-2 gap is above 2% of max |logit| (4-bit weights on uniform random weights and tiny
@@ -276,10 +278,10 @@ static void check_reference(const char *label, const char *fixture, const float 
 }
 
 /* The library fuses dequantize into matmul and tensorizes onto the AWQ intrinsic. */
-static void check_kernels(const char *label, mlcc_model *m, int G) {
+static void check_kernels(const char *label, mlcc_model *m, int G, const char *path) {
     json_t *meta = json_loads(mlcc_vm_metadata(m->vm), 0, NULL), *k;
     char want[64];
-    snprintf(want, sizeof want, "mlcc_k_gemm_nt_q4awq_g%d_f16_a32", G);
+    snprintf(want, sizeof want, "mlcc_k_gemm_nt_q4awq_g%d_f16_%s", G, path);
     int fused = 0, tensorized = 0;
     size_t i;
     json_array_foreach(json_object_get(meta, "kernels"), i, k) {
@@ -350,6 +352,29 @@ static void check_converted(const char *label, const char *awq_dir, const char *
     mlcc_model_free(c);
 }
 
+/* The int8-activation path (MLCC_QUANT_ACT=int8, the default for 4 bits on AVX-512 VNNI hosts):
+ * its own kernels, within 5e-2 of max |logit| of the exact path (the activations' rounding, as
+ * for q4f16_1: docs/quantization.md), the same top-1 on 90% of the rows, decode = prefill. */
+static void check_int8(const char *label, const char *awq_dir, const int32_t *ids, const MLCCNDArray *exact, int G) {
+    setenv("MLCC_QUANT_ACT", "int8", 1);
+    mlcc_model *m = open_model(awq_dir, NULL);
+    MLCCNDArray *got = prefill(m, ids);
+    if (m) check_kernels(label, m, G, "a8");
+    double d = max_rel_diff(got, exact);
+    int agree = 0;
+    for (int r = 0; got && exact && r < NTOK; r++) {
+        const float *a = (const float *)exact->dl.data + r * m->cfg.vocab, *b = (const float *)got->dl.data + r * m->cfg.vocab;
+        agree += argmax(a, m->cfg.vocab) == argmax(b, m->cfg.vocab);
+    }
+    printf("%s int8 activations vs float activations: %.3g of max |logit|, top-1 %d/%d\n", label, d, agree, NTOK);
+    CHECK_MSG(d <= 5e-2, "%s int8: differs from the float path by %g", label, d);
+    CHECK_MSG(10 * agree >= 9 * NTOK, "%s int8: top-1 agrees on %d of %d rows", label, agree, NTOK);
+    if (m && got) check_decode(label, m, ids, got);
+    mlcc_ndarray_release(got);
+    mlcc_model_free(m);
+    setenv("MLCC_QUANT_ACT", "f32", 1);
+}
+
 /* One fixture with groups of G: the checks of the file comment. */
 static void check_fixture(const char *name, int G, const char *scheme, const char *tmp, int more) {
     char *fixture = test_data_path("hf-tiny"), src[900], metap[1000], awq_dir[1100], flt_dir[1100], conv[1100], label[128];
@@ -370,13 +395,14 @@ static void check_fixture(const char *name, int G, const char *scheme, const cha
     double d = max_rel_diff(got, want);
     printf("%s vs float32 with the dequantized weights: %.3g relative\n", label, d);
     CHECK_MSG(d <= 1e-4, "%s: differs from float32 with the dequantized weights by %g", label, d);
-    if (m) check_kernels(label, m, G);
+    if (m) check_kernels(label, m, G, "a32");
     if (m && got) {
         check_reference(label, src, got->dl.data, m->cfg.vocab);
         check_decode(label, m, ids, got);
     }
     mlcc_model_free(m);
     mlcc_model_free(f);
+    if (more) check_int8(label, awq_dir, ids, want, G);
     if (more) {
         mlcc_model *deq = open_model(awq_dir, "q0f32"); /* dequantized at load */
         MLCCNDArray *dl = prefill(deq, ids);
@@ -445,6 +471,7 @@ int main(void) {
     int have = mlcc_file_exists(probe);
     free(probe);
     if (!have) TEST_SKIP("no hf-tiny fixtures (run `make test` to unpack the test data)");
+    setenv("MLCC_QUANT_ACT", "f32", 1); /* the exact path; check_int8 takes the other one */
     char tmp[] = "/tmp/mlcc-awq-XXXXXX";
     CHECK(mkdtemp(tmp) != NULL);
     check_fixture("llama3-rope", 128, "q4f16_awq", tmp, 1);

@@ -24,11 +24,12 @@
 
 /* Helpers shared by every instance (guarded: each instance carries them). */
 static const char awq_common[] =
-    "#ifndef MLCC_AWQ_COMMON\n#define MLCC_AWQ_COMMON\n#include <stdint.h>\n#include <string.h>\n"
+    "#ifndef MLCC_AWQ_COMMON\n#define MLCC_AWQ_COMMON\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
     "#define MLCC_AWQ_KC 512\n"
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_AWQ_ISA 2\n"
     "#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_AWQ_ISA 1\n"
     "#else\n#define MLCC_AWQ_ISA 0\n#endif\n"
+    "#if MLCC_AWQ_ISA == 2 && defined(__AVX512VNNI__)\n#define MLCC_AWQ_VNNI 1\n#else\n#define MLCC_AWQ_VNNI 0\n#endif\n"
     MLCC_SRC(
     /* The code of value k of a packed row. */
     static inline int mlcc_awq_code(const uint32_t *row, int64_t k) { return (int)(row[k / 8] >> (4 * (k % 8))) & 15; }
@@ -146,6 +147,121 @@ static const char awq_common[] =
             }
         }
     }
+
+    /* ---- int8 activations ---- */
+    /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
+    static inline float mlcc_awq_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
+    /* Row a[0..K) as int8 per 32-block into q[0..Kp) (zero past K) and d[Kp / 32]: d = amax / 127,
+     * q = round(a * 127 / amax): gemm_q.c's (and ggml's) rule. */
+    static void mlcc_awq_quantize_row(const float *a, int64_t K, int64_t Kp, int8_t *q, float *d) {
+        for (int64_t b = 0; b < Kp / 32; b++) {
+            float amax = 0.0f;
+            for (int64_t k = b * 32; k < b * 32 + 32 && k < K; k++) {
+                float v = a[k] < 0 ? -a[k] : a[k];
+                amax = v > amax ? v : amax;
+            }
+            float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            d[b] = amax / 127.0f;
+            for (int64_t k = b * 32; k < b * 32 + 32; k++) q[k] = (int8_t)(k < K ? mlcc_awq_rne(a[k] * id) : 0.0f);
+        }
+    }
+    /* One row prepared, per 128-value chunk c: q8 (the int8 values), ev / od (the values of the
+     * even / odd positions: byte b of a 64-byte weight chunk holds values 2b and 2b + 1 in its
+     * low / high nibble), and per 8-value word i of the chunk dA (its block's activation scale)
+     * and Ad (dA times the sum of the word's int8 values, for the zero point term). */
+    typedef struct { int8_t *q8, *ev, *od; float *d, *dA, *Ad; } mlcc_awq_row;
+    static void mlcc_awq_prepare(const float *a, int64_t K, int64_t nch, mlcc_awq_row *r) {
+        mlcc_awq_quantize_row(a, K, nch * 128, r->q8, r->d);
+        for (int64_t c = 0; c < nch; c++) {
+            const int8_t *q = r->q8 + c * 128;
+            for (int b = 0; b < 64; b++) r->ev[c * 64 + b] = q[2 * b], r->od[c * 64 + b] = q[2 * b + 1];
+            for (int i = 0; i < 16; i++) {
+                int sum = 0;
+                for (int k = 0; k < 8; k++) sum += q[8 * i + k];
+                r->dA[c * 16 + i] = r->d[c * 4 + i / 4];
+                r->Ad[c * 16 + i] = r->d[c * 4 + i / 4] * (float)sum;
+            }
+        }
+    }
+    /* Column `row` (its packed words and (scale, zero) pairs) times the nr <= 4 prepared rows
+     * r[0..nr) into t[0..nr): per word i the exact integer sum L of code * int8, then
+     * (L dA - z Ad) s summed in float32 over 16 lanes (lane i: word i of each chunk), the lanes
+     * added at the end. Each row's operations are the same whatever nr is. */
+    static void mlcc_awq_dot_i8(const uint32_t *row, const _Float16 *S, int G, int64_t K, int64_t nch, const mlcc_awq_row *r,
+                                int nr, const int32_t *gidx, float *t) {
+        int64_t words = (K + 7) / 8, ng = (K + G - 1) / G;
+    )
+    "#if MLCC_AWQ_VNNI\n"
+    MLCC_SRC(
+        const __m512i nib = _mm512_set1_epi8(0x0F), gi = _mm512_loadu_si512(gidx);
+        const uint32_t *pairs = (const uint32_t *)S;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t c = 0; c < nch; c++) {
+            int64_t wv = words - 16 * c, g0 = c * 128 / G, gn = ng - g0 < 128 / G ? ng - g0 : 128 / G;
+            __m512i w = _mm512_maskz_loadu_epi32(wv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << wv) - 1), row + 16 * c);
+            __m512i lo = _mm512_and_si512(w, nib), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
+            __m512i sz = _mm512_permutexvar_epi32(gi, _mm512_maskz_loadu_epi32((__mmask16)((1u << gn) - 1), pairs + g0));
+            __m512 sv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sz)), zv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sz, 16)));
+            for (int j = 0; j < nr; j++) {
+                __m512i L = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(r[j].ev + 64 * c));
+                L = _mm512_dpbusd_epi32(L, hi, _mm512_loadu_si512(r[j].od + 64 * c));
+                __m512 x = _mm512_fnmadd_ps(zv, _mm512_loadu_ps(r[j].Ad + 16 * c), _mm512_mul_ps(_mm512_cvtepi32_ps(L), _mm512_loadu_ps(r[j].dA + 16 * c)));
+                acc[j] = _mm512_fmadd_ps(x, sv, acc[j]);
+            }
+        }
+        for (int j = 0; j < nr; j++) t[j] = _mm512_reduce_add_ps(acc[j]);
+    )
+    "#else\n"
+    MLCC_SRC(
+        (void)gidx;
+        for (int j = 0; j < nr; j++) {
+            float lanes[16] = {0};
+            for (int64_t c = 0; c < nch; c++)
+                for (int i = 0; i < 16; i++) {
+                    int64_t word = 16 * c + i, g = (c * 128 + 8 * i) / G;
+                    if (word >= words || g >= ng) continue;
+                    int32_t L = 0;
+                    for (int k = 0; k < 8; k++) L += (int32_t)((row[word] >> (4 * k)) & 15u) * r[j].q8[c * 128 + 8 * i + k];
+                    float x = (float)L * r[j].dA[c * 16 + i] - (float)S[2 * g + 1] * r[j].Ad[c * 16 + i];
+                    lanes[i] += x * (float)S[2 * g];
+                }
+            float total = 0.0f;
+            for (int i = 0; i < 16; i++) total += lanes[i];
+            t[j] = total;
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+    }
+    static void mlcc_awq_gemm_i8(float *C, const float *A, const uint32_t *QW, const _Float16 *S, int G, int64_t M, int64_t N,
+                                 int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        int64_t nch = (K + 127) / 128;
+        int32_t gidx[16];
+        for (int i = 0; i < 16; i++) gidx[i] = 8 * i / G;
+        int8_t *buf = (int8_t *)malloc((size_t)(M * nch * 256));
+        float *fb = (float *)malloc(sizeof(float) * (size_t)(M * nch * 36));
+        mlcc_awq_row *rows = (mlcc_awq_row *)malloc(sizeof(mlcc_awq_row) * (size_t)M);
+        if (!buf || !fb || !rows) abort();
+        for (int64_t m = 0; m < M; m++) {
+            mlcc_awq_row *r = &rows[m];
+            r->q8 = buf + m * nch * 256, r->ev = r->q8 + nch * 128, r->od = r->ev + nch * 64;
+            r->d = fb + m * nch * 36, r->dA = r->d + nch * 4, r->Ad = r->dA + nch * 16;
+            mlcc_awq_prepare(A + m * lda, K, nch, r);
+        }
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m += 4) {
+                int nr = M - m < 4 ? (int)(M - m) : 4;
+                float t[4];
+                mlcc_awq_dot_i8(QW + n * ldq, S + n * lds, G, K, nch, &rows[m], nr, gidx, t);
+                for (int j = 0; j < nr; j++) {
+                    float *o = C + (m + j) * ldc + n;
+                    *o = acc ? *o + t[j] : t[j];
+                }
+            }
+        free(rows);
+        free(fb);
+        free(buf);
+    }
     )
     "#endif\n";
 
@@ -153,33 +269,36 @@ static const char awq_common[] =
 static const char awq_instance[] = MLCC_SRC(
     static void MLCC_AWQ_NAME(float *C, const float *A, const void *QW, const void *S, int64_t M, int64_t N, int64_t K,
                               int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
-        mlcc_awq_gemm(C, A, (const uint32_t *)QW, (const _Float16 *)S, MLCC_AWQ_G, M, N, K, ldc, lda, ldq, lds, acc);
+        MLCC_AWQ_BODY(C, A, (const uint32_t *)QW, (const _Float16 *)S, MLCC_AWQ_G, M, N, K, ldc, lda, ldq, lds, acc);
     }
 );
 
 static const int group_sizes[] = {128, 64, 32};
-enum { NGROUPS = sizeof group_sizes / sizeof group_sizes[0] };
+enum { NGROUPS = sizeof group_sizes / sizeof group_sizes[0], NINTRINS = 2 * NGROUPS };
 
-static char names[NGROUPS][64];
-static char *sources[NGROUPS];
-static cpu_intrin intrins[NGROUPS];
-static const cpu_intrin *list[NGROUPS + 1];
+static char names[NINTRINS][64];
+static char *sources[NINTRINS];
+static cpu_intrin intrins[NINTRINS];
+static const cpu_intrin *list[NINTRINS + 1];
 
+/* Instance i: groups of group_sizes[i / 2], int8 activations when i is odd. */
 static void fill(void) {
-    for (int i = 0; i < NGROUPS; i++) {
-        snprintf(names[i], sizeof names[i], "mlcc_k_gemm_nt_q4awq_g%d_f16_a32", group_sizes[i]);
+    for (int i = 0; i < NINTRINS; i++) {
+        int g = group_sizes[i / 2], i8 = i % 2;
+        snprintf(names[i], sizeof names[i], "mlcc_k_gemm_nt_q4awq_g%d_f16_%s", g, i8 ? "a8" : "a32");
         size_t n = sizeof awq_common + sizeof awq_instance + 256;
         char *s = malloc(n);
         if (!s) abort();
-        int len = snprintf(s, n, "%s#define MLCC_AWQ_NAME %s\n#define MLCC_AWQ_G %d\n%s#undef MLCC_AWQ_NAME\n#undef MLCC_AWQ_G\n",
-                           awq_common, names[i], group_sizes[i], awq_instance);
+        int len = snprintf(s, n, "%s#define MLCC_AWQ_NAME %s\n#define MLCC_AWQ_G %d\n#define MLCC_AWQ_BODY %s\n%s"
+                           "#undef MLCC_AWQ_NAME\n#undef MLCC_AWQ_G\n#undef MLCC_AWQ_BODY\n",
+                           awq_common, names[i], g, i8 ? "mlcc_awq_gemm_i8" : "mlcc_awq_gemm", awq_instance);
         if (len < 0 || (size_t)len >= n) abort();
         sources[i] = s;
         intrins[i] = (cpu_intrin){names[i], CPU_INTRIN_GEMM_NT_Q, {DT_FLOAT, 32, 1}, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, s, 4, 0,
-                                  {DT_FLOAT, 16, 1}, 0, group_sizes[i], 1};
+                                  {DT_FLOAT, 16, 1}, i8, g, 1};
         list[i] = &intrins[i];
     }
-    list[NGROUPS] = NULL;
+    list[NINTRINS] = NULL;
 }
 
 const cpu_intrin *const *cpu_intrin_awq_list(void) {
