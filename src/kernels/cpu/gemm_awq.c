@@ -3,13 +3,21 @@
  * with W stored as 4-bit codes, 8 per uint32 (value k of a row in word k / 8 at bits 4 (k % 8)),
  * and per group of G values a float16 scale and zero point side by side in S:
  *     W[n, k] = (q(n, k) - S[n, 2 (k / G) + 1]) * S[n, 2 (k / G)]
- * Float activations only (exact up to float32 summation order): a reduction chunk of up to
- * MLCC_AWQ_KC values of 4 columns is decoded once into float32 (the 16 possible values of a
- * group, (q - zero) * scale, are a 16-entry table: vpermps turns 16 codes into 16 weights at
- * once; the products are exact in float32), then every row of the tile runs FMAs over it.
- * A row's sums run in the same order whatever M and N are, so decode gives prefill's logits.
- * AVX-512 F/BW/VL, AVX2 + FMA + F16C, or plain C, as the compiler offers; the reference
- * definition is the plain C one.
+ Two activation paths, as gemm_q.c's (docs/quantization.md says which is the default where):
+ *   - float ("_a32", exact up to float32 summation order): a reduction chunk of up to
+ *     MLCC_AWQ_KC values of 4 columns is decoded once into float32 (the 16 possible values of
+ *     a group, (q - zero) * scale, are a 16-entry table: vpermps turns 16 codes into 16
+ *     weights at once; the products are exact in float32), then every row of the tile runs
+ *     FMAs over it. AVX-512 F/BW/VL, AVX2 + FMA + F16C, or plain C.
+ *   - int8 ("_a8", as llama.cpp computes): each row of A is quantized once per call to int8
+ *     per 32-block (d = amax / 127, round to nearest even: gemm_q.c's rule) and laid out per
+ *     128-value chunk as its even and odd positions, so a 64-byte load of packed weights (128
+ *     codes: low nibbles the even values, high nibbles the odd) meets them with two vpdpbusd
+ *     whose 16 int32 lanes are the exact sums code x int8 of the chunk's 16 words. The zero
+ *     point is folded per word: (L d - z (d x the word's int8 sum)) x scale, in float32 lanes
+ *     added at the end. Up to 4 rows share each weight load. AVX-512 VNNI, or plain C.
+ * A row's operations are the same whatever M and N are, so decode gives prefill's logits on
+ * either path.
  *
  * Registered with the other GEMM_NT_Q intrinsics by gemm_q.c (cpu_intrin_awq_list); the
  * schedule (transform/schedule_quant.c) picks them through tensorize's structural match of the
