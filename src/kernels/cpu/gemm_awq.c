@@ -3,7 +3,7 @@
  * with W stored as 4-bit codes, 8 per uint32 (value k of a row in word k / 8 at bits 4 (k % 8)),
  * and per group of G values a float16 scale and zero point side by side in S:
  *     W[n, k] = (q(n, k) - S[n, 2 (k / G) + 1]) * S[n, 2 (k / G)]
- Two activation paths, as gemm_q.c's (docs/quantization.md says which is the default where):
+ * Two activation paths, as gemm_q.c's (docs/quantization.md says which is the default where):
  *   - float ("_a32", exact up to float32 summation order): a reduction chunk of up to
  *     MLCC_AWQ_KC values of 4 columns is decoded once into float32 (the 16 possible values of
  *     a group, (q - zero) * scale, are a 16-entry table: vpermps turns 16 codes into 16
