@@ -60,8 +60,11 @@ void awq_repack(const uint8_t *qweight, const uint8_t *qzeros, const uint8_t *sc
     int64_t cols = out / 8, words = in / 8, groups = in / group;
     memset(q_weight, 0, sizeof(uint32_t) * (size_t)(out * words));
     for (int64_t j = 0; j < in; j++)
-        for (int64_t o = 0; o < out; o++)
-            q_weight[o * words + j / 8] |= (uint32_t)awq_code(qweight, cols, j, o) << (4 * (int)(j % 8));
+        for (int64_t c = 0; c < cols; c++) { /* one AWQ word: 8 output columns of input j */
+            uint32_t w = word_at(qweight, j * cols + c);
+            for (int t = 0; t < 8; t++)
+                q_weight[(8 * c + t) * words + j / 8] |= ((w >> (4 * awq_reverse_order[t])) & 15u) << (4 * (int)(j % 8));
+        }
     for (int64_t g = 0; g < groups; g++)
         for (int64_t o = 0; o < out; o++) {
             const uint8_t *s = scales + 2 * (g * out + o);
