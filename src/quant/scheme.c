@@ -81,9 +81,11 @@ static float group_scale(const mlcc_quant_scheme *s, const float *w, int64_t n, 
 
 /* One group of a group_zero scheme, as AutoAWQ's pseudo_quantize_tensor (zero_point=True)
  * does: scale = max(max - min, 1e-5) / 15 (stored as float16), zero = clamp(-round(min /
- * scale), 0, 15), q = clamp(round(w / scale) + zero, 0, 15) (ties away from zero). */
+ * scale), 0, 15), q = clamp(round(w / scale) + zero, 0, 15) (ties away from zero); but with
+ * [min, max] widened to hold 0 (as GPTQ's quantizer does), so a group of one sign has its zero
+ * point at an end instead of clipping. */
 static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t *row, uint16_t *sz) {
-    float lo = w[begin], hi = w[begin];
+    float lo = 0.0f, hi = 0.0f;
     for (int64_t j = begin; j < end; j++) lo = w[j] < lo ? w[j] : lo, hi = w[j] > hi ? w[j] : hi;
     float range = hi - lo > 1e-5f ? hi - lo : 1e-5f, scale = range / 15.0f;
     if (scale > 65504.0f) scale = 65504.0f;
