@@ -50,9 +50,12 @@ static const char awq_common[] =
     MLCC_SRC(
         const __m512 codes = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         const __m128i nib = _mm_set1_epi8(0x0F);
+        int64_t tg = -1;
+        __m512 tbl = codes;
         for (; k + 16 <= kn; k += 16) {
             int64_t g = (k0 + k) / G;
-            __m512 tbl = _mm512_mul_ps(_mm512_sub_ps(codes, _mm512_set1_ps((float)S[2 * g + 1])), _mm512_set1_ps((float)S[2 * g]));
+            if (g != tg) /* the group's 16 values, once per group */
+                tbl = _mm512_mul_ps(_mm512_sub_ps(codes, _mm512_set1_ps((float)S[2 * g + 1])), _mm512_set1_ps((float)S[2 * g])), tg = g;
             uint64_t w;
             memcpy(&w, row + (k0 + k) / 8, 8);
             __m128i v = _mm_cvtsi64_si128((long long)w);
@@ -162,7 +165,26 @@ static const char awq_common[] =
     /* Row a[0..K) as int8 per 32-block into q[0..Kp) (zero past K) and d[Kp / 32]: d = amax / 127,
      * q = round(a * 127 / amax): gemm_q.c's (and ggml's) rule. */
     static void mlcc_awq_quantize_row(const float *a, int64_t K, int64_t Kp, int8_t *q, float *d) {
-        for (int64_t b = 0; b < Kp / 32; b++) {
+        int64_t b = 0;
+    )
+    "#if MLCC_AWQ_VNNI\n"
+    MLCC_SRC(
+        /* the same formula a block at a time (vcvtps2dq rounds to nearest even) */
+        for (; b < Kp / 32; b++) {
+            int64_t k = b * 32, r = K - k;
+            __mmask16 m0 = r >= 16 ? 0xFFFF : r <= 0 ? 0 : (__mmask16)((1u << r) - 1);
+            __mmask16 m1 = r >= 32 ? 0xFFFF : r <= 16 ? 0 : (__mmask16)((1u << (r - 16)) - 1);
+            __m512 v0 = _mm512_maskz_loadu_ps(m0, a + k), v1 = _mm512_maskz_loadu_ps(m1, a + k + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+            __m512 vid = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+            d[b] = amax / 127.0f;
+            _mm_storeu_si128((__m128i *)(q + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
+            _mm_storeu_si128((__m128i *)(q + k + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        for (; b < Kp / 32; b++) {
             float amax = 0.0f;
             for (int64_t k = b * 32; k < b * 32 + 32 && k < K; k++) {
                 float v = a[k] < 0 ? -a[k] : a[k];
@@ -180,7 +202,30 @@ static const char awq_common[] =
     typedef struct { int8_t *q8, *ev, *od; float *d, *dA, *Ad; } mlcc_awq_row;
     static void mlcc_awq_prepare(const float *a, int64_t K, int64_t nch, mlcc_awq_row *r) {
         mlcc_awq_quantize_row(a, K, nch * 128, r->q8, r->d);
-        for (int64_t c = 0; c < nch; c++) {
+        int64_t c = 0;
+    )
+    "#if MLCC_AWQ_VNNI\n"
+    MLCC_SRC(
+        /* even / odd bytes by narrowing 16-bit pairs; a word's sum as vpdpbusd with ones */
+        const __m512i ones = _mm512_set1_epi8(1);
+        const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        for (; c < nch; c++) {
+            const int8_t *q = r->q8 + c * 128;
+            __m512i x0 = _mm512_loadu_si512(q), x1 = _mm512_loadu_si512(q + 64);
+            __m512i ev = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(x0)), _mm512_cvtepi16_epi8(x1), 1);
+            __m512i od = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srai_epi16(x0, 8))),
+                                            _mm512_cvtepi16_epi8(_mm512_srai_epi16(x1, 8)), 1);
+            _mm512_storeu_si512(r->ev + c * 64, ev);
+            _mm512_storeu_si512(r->od + c * 64, od);
+            __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, ev), ones, od);
+            __m512 dA = _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(_mm_loadu_ps(r->d + c * 4)));
+            _mm512_storeu_ps(r->dA + c * 16, dA);
+            _mm512_storeu_ps(r->Ad + c * 16, _mm512_mul_ps(dA, _mm512_cvtepi32_ps(sum)));
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        for (; c < nch; c++) {
             const int8_t *q = r->q8 + c * 128;
             for (int b = 0; b < 64; b++) r->ev[c * 64 + b] = q[2 * b], r->od[c * 64 + b] = q[2 * b + 1];
             for (int i = 0; i < 16; i++) {
@@ -191,6 +236,21 @@ static const char awq_common[] =
             }
         }
     }
+    )
+    "#if MLCC_AWQ_VNNI\n"
+    MLCC_SRC(
+    /* One chunk of one row: the 16 word sums code x int8 (two vpdpbusd over the low and high
+     * nibbles), (L dA - z Ad) s added into acc. */
+    static inline __attribute__((always_inline)) __m512 mlcc_awq_row_step(__m512 acc, const mlcc_awq_row *r, int64_t c, __m512i lo,
+                                                                          __m512i hi, __m512 sv, __m512 zv) {
+        __m512i L = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(r->ev + 64 * c));
+        L = _mm512_dpbusd_epi32(L, hi, _mm512_loadu_si512(r->od + 64 * c));
+        __m512 x = _mm512_fnmadd_ps(zv, _mm512_loadu_ps(r->Ad + 16 * c), _mm512_mul_ps(_mm512_cvtepi32_ps(L), _mm512_loadu_ps(r->dA + 16 * c)));
+        return _mm512_fmadd_ps(x, sv, acc);
+    }
+    )
+    "#endif\n"
+    MLCC_SRC(
     /* Column `row` (its packed words and (scale, zero) pairs) times the nr <= 4 prepared rows
      * r[0..nr) into t[0..nr): per word i the exact integer sum L of code * int8, then
      * (L dA - z Ad) s summed in float32 over 16 lanes (lane i: word i of each chunk), the lanes
@@ -203,21 +263,30 @@ static const char awq_common[] =
     MLCC_SRC(
         const __m512i nib = _mm512_set1_epi8(0x0F), gi = _mm512_loadu_si512(gidx);
         const uint32_t *pairs = (const uint32_t *)S;
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        /* four accumulators in registers (an indexed array of them went through memory, a
+         * store-to-load chain per chunk); rows past nr repeat the last one, their sums dropped */
+        const mlcc_awq_row *r0 = &r[0], *r1 = &r[nr > 1 ? 1 : 0], *r2 = &r[nr > 2 ? 2 : 0], *r3 = &r[nr > 3 ? 3 : 0];
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         for (int64_t c = 0; c < nch; c++) {
             int64_t wv = words - 16 * c, g0 = c * 128 / G, gn = ng - g0 < 128 / G ? ng - g0 : 128 / G;
             __m512i w = _mm512_maskz_loadu_epi32(wv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << wv) - 1), row + 16 * c);
             __m512i lo = _mm512_and_si512(w, nib), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
-            __m512i sz = _mm512_permutexvar_epi32(gi, _mm512_maskz_loadu_epi32((__mmask16)((1u << gn) - 1), pairs + g0));
-            __m512 sv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sz)), zv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sz, 16)));
-            for (int j = 0; j < nr; j++) {
-                __m512i L = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(r[j].ev + 64 * c));
-                L = _mm512_dpbusd_epi32(L, hi, _mm512_loadu_si512(r[j].od + 64 * c));
-                __m512 x = _mm512_fnmadd_ps(zv, _mm512_loadu_ps(r[j].Ad + 16 * c), _mm512_mul_ps(_mm512_cvtepi32_ps(L), _mm512_loadu_ps(r[j].dA + 16 * c)));
-                acc[j] = _mm512_fmadd_ps(x, sv, acc[j]);
+            __m512 sv, zv;
+            if (G == 128) { /* one group per chunk: two broadcasts (the shuffle port is the bottleneck) */
+                sv = _mm512_set1_ps((float)S[2 * g0]), zv = _mm512_set1_ps((float)S[2 * g0 + 1]);
+            } else {
+                __m512i sz = _mm512_permutexvar_epi32(gi, _mm512_maskz_loadu_epi32((__mmask16)((1u << gn) - 1), pairs + g0));
+                sv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sz)), zv = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sz, 16)));
+            }
+            a0 = mlcc_awq_row_step(a0, r0, c, lo, hi, sv, zv);
+            if (nr > 1) {
+                a1 = mlcc_awq_row_step(a1, r1, c, lo, hi, sv, zv);
+                a2 = mlcc_awq_row_step(a2, r2, c, lo, hi, sv, zv);
+                a3 = mlcc_awq_row_step(a3, r3, c, lo, hi, sv, zv);
             }
         }
-        for (int j = 0; j < nr; j++) t[j] = _mm512_reduce_add_ps(acc[j]);
+        float v[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+        for (int j = 0; j < nr; j++) t[j] = v[j];
     )
     "#else\n"
     MLCC_SRC(
@@ -256,8 +325,10 @@ static const char awq_common[] =
             r->d = fb + m * nch * 36, r->dA = r->d + nch * 4, r->Ad = r->dA + nch * 16;
             mlcc_awq_prepare(A + m * lda, K, nch, r);
         }
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m += 4) {
+        /* rows outer: a block of 4 prepared rows (6 KB per 1024 values) stays in L1 while the
+         * columns' packed weights stream past it */
+        for (int64_t m = 0; m < M; m += 4)
+            for (int64_t n = 0; n < N; n++) {
                 int nr = M - m < 4 ? (int)(M - m) : 4;
                 float t[4];
                 mlcc_awq_dot_i8(QW + n * ldq, S + n * lds, G, K, nch, &rows[m], nr, gidx, t);
