@@ -269,6 +269,9 @@ static const char awq_common[] =
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         for (int64_t c = 0; c < nch; c++) {
             int64_t wv = words - 16 * c, g0 = c * 128 / G, gn = ng - g0 < 128 / G ? ng - g0 : 128 / G;
+            /* the weights stream from memory in decode: fetch 2 KB ahead (the next columns' rows
+             * follow this one) */
+            _mm_prefetch((const char *)(row + 16 * c) + 2048, _MM_HINT_T0);
             __m512i w = _mm512_maskz_loadu_epi32(wv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << wv) - 1), row + 16 * c);
             __m512i lo = _mm512_and_si512(w, nib), hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
             __m512 sv, zv;
