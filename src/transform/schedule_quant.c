@@ -61,8 +61,7 @@ static int64_t const_extent(mlcc_schedule *s, mlcc_expr *loop) {
 }
 
 /* Tensorizes loop onto the first quantized intrinsic of the chosen path that matches; a layout
- * with no intrinsic on that path (per-group zero points have only the float one) takes the
- * float path. */
+ * with no intrinsic on that path takes the float path. */
 static int tensorize_quant(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
     const cpu_intrin *const *all = cpu_intrin_quant_list();
     for (int pass = 0; pass < 2; pass++)
