@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/awq.h"
 #include "support/alloc.h"
 #include "support/error.h"
 
@@ -154,7 +155,7 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) 
     cfg->layer_window = mlcc_xmalloc(sizeof(int64_t) * (size_t)cfg->layers);
     for (int64_t i = 0; i < cfg->layers; i++) cfg->layer_window[i] = 0;
     if (read_layer_types(j, file, cfg)) return -1;
-    return 0;
+    return awq_config_parse(json_object_get(j, "quantization_config"), file, &cfg->awq_group_size);
 }
 
 static void add_eos_id(mlcc_model_config *cfg, json_int_t id) {

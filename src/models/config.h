@@ -35,6 +35,7 @@ typedef struct mlcc_model_config {
     int64_t bos_id, eos_id;              /* -1 when unknown; eos_id: the first of eos_ids */
     int32_t eos_ids[MODEL_MAX_EOS];      /* config.json (+ generation_config.json) / GGUF */
     int n_eos;
+    int awq_group_size;                  /* an AutoAWQ checkpoint's group size (quant/awq.h); 0: not AWQ */
 } mlcc_model_config;
 
 /* Reads `file` (a config.json). Fields every architecture needs are read here; the

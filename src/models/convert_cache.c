@@ -77,8 +77,10 @@ char *convert_cache_dir(const char *source, const mlcc_quant_scheme *scheme) {
     return dir;
 }
 
-/* Does loading `path` as m->quant convert weights (rather than read them as stored)? */
+/* Does loading `path` as m->quant convert weights (rather than read them as stored, or
+ * repack them exactly)? */
 static int converts(const mlcc_model *m, const char *path, int is_gguf) {
+    if (m->quant && m->quant->group_zero && m->cfg.awq_group_size) return 0; /* an AWQ checkpoint's own codes */
     return m->quant && m->quant->bits > 0 && !(is_gguf && model_gguf_native_scheme(path) == m->quant);
 }
 

@@ -88,10 +88,12 @@ static rx_expr *weight(dec *d, const char *name, int64_t d0, int64_t d1) {
 
 /* A matrix weight `name` [out, in] under the model's quantization: q0f32 the tensor itself;
  * q0f16 a float16 parameter; 4/8-bit the pair <prefix>.q_weight / <prefix>.q_scale (MLC LLM's
- * names). *q_scale is NULL when there is no pair. */
-static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, rx_expr **q_scale) {
-    const mlcc_quant_scheme *q = d->params->quant;
+ * names). *q_scale is NULL when there is no pair. *scheme gets the scheme the matrix is
+ * stored in (AWQ keeps the embedding and LM head float16: quant_scheme_for_matrix). */
+static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, rx_expr **q_scale, const mlcc_quant_scheme **scheme) {
+    const mlcc_quant_scheme *q = quant_scheme_for_matrix(d->params->quant, name);
     *q_scale = NULL;
+    *scheme = q;
     if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return weight(d, name, out, in);
     model_param_list *l = d->params;
     if (q->bits == 0) {
@@ -121,24 +123,32 @@ static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, 
 
 static rx_expr *emit(dec *d, rx_expr *value, const char *hint);
 
+static int is_plain_f32(const mlcc_quant_scheme *q) {
+    return !q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32));
+}
+
+static rx_expr *dequantize(const mlcc_quant_scheme *q, rx_expr *w, rx_expr *scale, int64_t in) {
+    return op_dequantize_group_zero(w, scale, q->bits, q->group_size, q->zero_point, q->group_zero, in);
+}
+
 /* The float32 [out, in] value of matrix weight `name` (dequantized when quantized). */
 static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in) {
-    rx_expr *scale, *w = matrix_param(d, name, out, in, &scale);
-    const mlcc_quant_scheme *q = d->params->quant;
-    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return w;
-    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, in), "dequant");
+    const mlcc_quant_scheme *q;
+    rx_expr *scale, *w = matrix_param(d, name, out, in, &scale, &q);
+    if (is_plain_f32(q)) return w;
+    return emit(d, dequantize(q, w, scale, in), "dequant");
 }
 
 /* Rows ids of the embedding table [vocab, hidden]: quantized, the packed rows are taken first
  * and only they are dequantized. */
 static rx_expr *embedding(dec *d, rx_expr *ids, int64_t vocab, int64_t hidden) {
     const char *name = "model.embed_tokens.weight";
-    rx_expr *scale, *w = matrix_param(d, name, vocab, hidden, &scale);
-    const mlcc_quant_scheme *q = d->params->quant;
-    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return emit(d, op_take(w, ids, 0), "embed");
+    const mlcc_quant_scheme *q;
+    rx_expr *scale, *w = matrix_param(d, name, vocab, hidden, &scale, &q);
+    if (is_plain_f32(q)) return emit(d, op_take(w, ids, 0), "embed");
     w = emit(d, op_take(w, ids, 0), "embed_q");
     if (scale) scale = emit(d, op_take(scale, ids, 0), "embed_scale");
-    return emit(d, op_dequantize(w, scale, q->bits, q->group_size, q->zero_point, hidden), "embed");
+    return emit(d, dequantize(q, w, scale, hidden), "embed");
 }
 
 static rx_expr *layer_weight(dec *d, int layer, const char *suffix, int64_t d0, int64_t d1) {

@@ -192,8 +192,18 @@ static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model
         m->quant = gguf ? model_gguf_native_scheme(path) : NULL;
         if (m->quant && m->quant->bits == 0 && !on_cpu(opt)) m->quant = NULL;
         if (!gguf && on_cpu(opt)) m->quant = model_safetensors_native_scheme(path);
+        /* an AutoAWQ checkpoint runs on its own 4-bit codes (repacked exactly) on the CPU; the
+         * GPU backends have no AWQ kernel yet and get it dequantized to float32 */
+        if (m->cfg.awq_group_size && on_cpu(opt)) m->quant = quant_scheme_awq(m->cfg.awq_group_size);
     }
     if (!m->quant) m->quant = quant_scheme_find(stored[0] ? stored : want);
+    if (m->quant && m->quant->group_zero && m->cfg.awq_group_size && m->quant->group_size != m->cfg.awq_group_size)
+        return mlcc_set_error("%s: an AWQ checkpoint with groups of %d cannot run as %s (groups of %d): ask for %s", path,
+                              m->cfg.awq_group_size, m->quant->name, m->quant->group_size,
+                              quant_scheme_awq(m->cfg.awq_group_size)->name);
+    if (m->quant && m->quant->group_zero && !on_cpu(opt))
+        return mlcc_set_error("%s: %s has CPU kernels only (on %s, open an AWQ checkpoint without a quantization: it is "
+                              "dequantized to float32)", path, m->quant->name, opt->device);
     return m->quant ? 0 : mlcc_prefix_error("%s", path);
 }
 

@@ -35,7 +35,7 @@ static double bytes_per_weight(const char *quantization) {
     const mlcc_quant_scheme *q = quant_scheme_find(quantization);
     if (!q) return 4.0;
     if (!q->bits) return q->weight_dtype.bits / 8.0;
-    return q->bits / 8.0 + (q->scale_dtype.bits / 8.0) / q->group_size;
+    return q->bits / 8.0 + (q->scale_dtype.bits / 8.0) * (q->group_zero ? 2 : 1) / q->group_size;
 }
 
 static double param_bytes(const mlcc_model_config *c, const char *quantization) {

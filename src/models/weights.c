@@ -14,6 +14,7 @@
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
 #include "models/model.h"
+#include "quant/awq.h"
 #include "quant/scheme.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -47,6 +48,77 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     else snprintf(buf, cap, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
 }
 
+/* AutoAWQ's tensor `<prefix>.<suffix>` of the layer whose weight is `source`, checked for
+ * dtype and shape [d0, d1]; NULL + error naming it otherwise. */
+static const mlcc_st_tensor *awq_tensor(const mlcc_safetensors *st, const char *path, const char *source, const char *suffix,
+                                        int is_int, int64_t d0, int64_t d1) {
+    char name[300];
+    size_t len = strlen(source);
+    snprintf(name, sizeof name, "%.*s.%s", (int)(len > 7 ? len - 7 : len), source, suffix);
+    const mlcc_st_tensor *t = safetensors_find(st, name);
+    const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
+    if (!t) return mlcc_set_error("%s: missing tensor '%s' (an AWQ checkpoint stores '%s' as qweight, qzeros and scales)", where,
+                                  name, source), NULL;
+    int ok = is_int ? t->dtype == ST_I32 || t->dtype == ST_U32 : t->dtype == ST_F16;
+    if (!ok)
+        return mlcc_set_error("%s: AWQ tensor '%s' is %s, expected %s", t->file, name, safetensors_dtype_name(t->dtype),
+                              is_int ? "I32" : "F16"), NULL;
+    if (t->ndim != 2 || t->shape[0] != d0 || t->shape[1] != d1) {
+        char got[64] = "[...]";
+        if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
+        return mlcc_set_error("%s: AWQ tensor '%s' has shape %s, the config implies [%lld, %lld]", t->file, name, got,
+                              (long long)d0, (long long)d1), NULL;
+    }
+    return t;
+}
+
+/* Matrix parameter i from an AutoAWQ layer (qweight, qzeros, scales): repacked exactly when
+ * the model's scheme is the AWQ layout of the same group size, else dequantized to float32
+ * and stored as the parameter's scheme says. */
+static int load_awq_param(mlcc_model *m, const mlcc_safetensors *st, const char *path, int i) {
+    const model_param *p = &m->params.items[i];
+    int64_t out = p->source_shape[0], in = p->source_shape[1], group = m->cfg.awq_group_size;
+    const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
+    if (p->ndim != 2 || in % group || out % 8)
+        return mlcc_set_error("%s: tensor '%s' [%lld, %lld]: an AWQ layer needs in_features a multiple of the group size %lld and "
+                              "out_features a multiple of 8", where, p->source, (long long)out, (long long)in, (long long)group);
+    const mlcc_st_tensor *qw = awq_tensor(st, path, p->source, "qweight", 1, in, out / 8);
+    const mlcc_st_tensor *qz = qw ? awq_tensor(st, path, p->source, "qzeros", 1, in / group, out / 8) : NULL;
+    const mlcc_st_tensor *sc = qz ? awq_tensor(st, path, p->source, "scales", 0, in / group, out) : NULL;
+    if (!sc) return -1;
+    const mlcc_quant_scheme *awq = quant_scheme_awq((int)group);
+    const mlcc_quant_scheme *q = quant_scheme_for_matrix(m->params.quant, p->source);
+    uint32_t *packed = mlcc_xmalloc(sizeof(uint32_t) * (size_t)(out * quant_packed_cols(awq, in)));
+    uint16_t *scales = mlcc_xmalloc(sizeof(uint16_t) * (size_t)(out * quant_scale_cols(awq, in)));
+    awq_repack(qw->data, qz->data, sc->data, in, out, (int)group, packed, scales);
+    if (p->role != PARAM_PLAIN && q == awq) {
+        int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, s = p->role == PARAM_Q_WEIGHT ? p->partner : i;
+        m->weights[w] = new_param(&m->params.items[w]);
+        m->weights[s] = new_param(&m->params.items[s]);
+        memcpy(m->weights[w]->dl.data, packed, mlcc_ndarray_nbytes(m->weights[w]));
+        memcpy(m->weights[s]->dl.data, scales, mlcc_ndarray_nbytes(m->weights[s]));
+    } else {
+        float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)(out * in));
+        quant_unpack(awq, packed, scales, out, in, tmp);
+        store_param(m, i, tmp);
+        free(tmp);
+    }
+    free(packed);
+    free(scales);
+    return 0;
+}
+
+/* Is `name` one of AutoAWQ's tensors of a layer the graph takes as `<prefix>.weight`? */
+static int is_awq_part(const mlcc_model *m, const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!m->cfg.awq_group_size || !dot || (strcmp(dot, ".qweight") && strcmp(dot, ".qzeros") && strcmp(dot, ".scales"))) return 0;
+    char source[300];
+    snprintf(source, sizeof source, "%.*s.weight", (int)(dot - name), name);
+    for (int k = 0; k < m->params.n; k++)
+        if (!strcmp(m->params.items[k].source, source)) return 1;
+    return 0;
+}
+
 /* Tensors of the checkpoint that no weight parameter takes: a config that leaves out a feature
  * the checkpoint has (say biases) would otherwise go unnoticed. Rotary tables are derived, not
  * weights. */
@@ -55,7 +127,7 @@ static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const c
     const char *first = NULL;
     for (size_t i = 0; i < safetensors_count(st); i++) {
         const char *name = safetensors_at(st, i)->name;
-        if (strstr(name, "rotary_emb.inv_freq")) continue;
+        if (strstr(name, "rotary_emb.inv_freq") || is_awq_part(m, name)) continue;
         int used = 0;
         for (int k = 0; k < m->params.n && !used; k++) used = strcmp(m->params.items[k].source, name) == 0;
         if (!used && !unused++) first = name;
@@ -78,6 +150,10 @@ static int load_safetensors(mlcc_model *m, const char *path) {
         const model_param *p = &m->params.items[i];
         if (m->weights[i]) continue; /* the other half of a quantized pair */
         const mlcc_st_tensor *t = safetensors_find(st, p->source);
+        if (!t && m->cfg.awq_group_size && p->ndim == 2) {
+            rc = load_awq_param(m, st, path, i);
+            continue;
+        }
         if (!t) {
             /* one file: name it; a sharded set: the folder holding its index */
             const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;

@@ -68,6 +68,9 @@ rx_expr *op_attention(rx_expr *q, rx_expr *k, rx_expr *v, double scale, int64_t 
  * bits 4/8 with q_scale, w = (q - zero_point) * scale; or bits 0 (q_scale NULL): a float16
  * weight cast. */
 rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int64_t in_features);
+/* The same; group_zero 1: q_scale holds (scale, zero) per group and w = (q - zero) * scale. */
+rx_expr *op_dequantize_group_zero(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int group_zero,
+                                  int64_t in_features);
 rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
 rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);
 

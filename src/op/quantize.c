@@ -4,6 +4,8 @@
  *       attrs bits (4 or 8), group_size, in_features, zero_point -> float32[out, in_features]
  *       w[o, j] = ((q_weight[o, j / per] >> (bits * (j % per))) & (2^bits - 1) - zero_point)
  *                 * q_scale[o, j / group_size]          per = 32 / bits
+ *   with attribute group_zero 1 (q4f16_awq): q_scale is [out, 2 * groups] holding (scale,
+ *       zero) per group and w[o, j] = (q - zero[o, g]) * scale[o, g], g = j / group_size
  *   quant.dequantize(weight f16[out, in]) attrs bits 0 -> float32[out, in] (a cast)
  *
  * The legalized PrimFunc carries the attribute "mlcc.dequantize" so FuseOps folds it into the
@@ -48,7 +50,7 @@ static rx_sinfo *infer_dequantize(const rx_expr *call) {
 
 typedef struct deq_ctx {
     te_tensor *w, *scale;
-    int bits, group, zero;
+    int bits, group, zero, group_zero;
 } deq_ctx;
 
 static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
@@ -56,6 +58,9 @@ static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
     mlcc_expr *o = idx[0], *j = idx[1];
     if (c->bits == 0) return ir_cast(DT_F32, te_load2(c->w, o, j));
     mlcc_expr *word = te_load2(c->w, o, ir_floordiv(j, ir_int(32 / c->bits)));
+    if (c->group_zero)
+        return quant_dequant_value_zero(word, j, te_load2(c->scale, o, quant_group_zero_col(j, c->group, 0)),
+                                        te_load2(c->scale, o, quant_group_zero_col(j, c->group, 1)), c->bits);
     mlcc_expr *scale = te_load2(c->scale, o, ir_floordiv(j, ir_int(c->group)));
     return quant_dequant_value(word, j, scale, c->bits, c->zero);
 }
@@ -63,7 +68,7 @@ static mlcc_expr *dequantize_body(mlcc_expr **idx, void *ctx) {
 static rx_expr *legalize_dequantize(rx_builder *bb, const rx_expr *call) {
     if (!call->sinfo->shape) return NULL;
     deq_ctx c = {leg_input(call, 0, "q_weight"), NULL, (int)rx_attrs_int(call->call.attrs, "bits", 0),
-                 (int)rx_attrs_int(call->call.attrs, "group_size", 32), 0};
+                 (int)rx_attrs_int(call->call.attrs, "group_size", 32), 0, (int)rx_attrs_int(call->call.attrs, "group_zero", 0)};
     c.zero = (int)rx_attrs_int(call->call.attrs, "zero_point", c.bits ? (1 << (c.bits - 1)) - 1 : 0);
     int nin = 1;
     if (c.bits) c.scale = leg_input(call, 1, "q_scale"), nin = 2;
@@ -86,7 +91,13 @@ void op_register_quantize(void) {
 }
 
 rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int64_t in_features) {
+    return op_dequantize_group_zero(q_weight, q_scale, bits, group_size, zero_point, 0, in_features);
+}
+
+rx_expr *op_dequantize_group_zero(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int group_zero,
+                                  int64_t in_features) {
     rx_attrs a = rx_attrs_set_int((rx_attrs){NULL, 0}, "bits", bits);
+    if (group_zero) a = rx_attrs_set_int(a, "group_zero", 1);
     a = rx_attrs_set_int(a, "zero_point", zero_point);
     a = rx_attrs_set_int(a, "group_size", group_size);
     a = rx_attrs_set_int(a, "in_features", in_features);

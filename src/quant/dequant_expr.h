@@ -11,4 +11,11 @@
  * packed word holding value j, `scale` the load of its group's scale. */
 mlcc_expr *quant_dequant_value(mlcc_expr *word, mlcc_expr *j, mlcc_expr *scale, int bits, int zero_point);
 
+/* Per-group zero points (group_zero schemes: q_scale holds (scale, zero) per group):
+ * (float32(q) - float32(zero)) * float32(scale), `zero` the load of the group's zero point. */
+mlcc_expr *quant_dequant_value_zero(mlcc_expr *word, mlcc_expr *j, mlcc_expr *scale, mlcc_expr *zero, int bits);
+/* The q_scale column of value j's scale (which 0) or zero point (which 1) in a group_zero
+ * layout: (j // group) * 2 + which. */
+mlcc_expr *quant_group_zero_col(mlcc_expr *j, int group, int which);
+
 #endif

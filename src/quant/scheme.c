@@ -10,18 +10,21 @@
 enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8 }; /* ggml's type ids, as GGUF stores them */
 
 static const mlcc_quant_scheme schemes[] = {
-    {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0},
-    {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}, 0, 0},
-    {"q0bf16", 0, 0, {DT_BFLOAT, 16, 1}, {DT_BFLOAT, 16, 1}, 0, 0},
-    {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 7, 0},
-    {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, 7, 0},
-    {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 127, 0},
-    {"ggml_q4_0", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 8, GGML_TYPE_Q4_0},
-    {"ggml_q8_0", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 128, GGML_TYPE_Q8_0},
+    {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0, 0},
+    {"q0f16", 0, 0, {DT_FLOAT, 16, 1}, {DT_FLOAT, 16, 1}, 0, 0, 0},
+    {"q0bf16", 0, 0, {DT_BFLOAT, 16, 1}, {DT_BFLOAT, 16, 1}, 0, 0, 0},
+    {"q4f16_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 7, 0, 0},
+    {"q4f32_1", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 32, 1}, 7, 0, 0},
+    {"q8f16_1", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 127, 0, 0},
+    {"ggml_q4_0", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 8, GGML_TYPE_Q4_0, 0},
+    {"ggml_q8_0", 8, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 128, GGML_TYPE_Q8_0, 0},
+    {"q4f16_awq", 4, 128, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
+    {"q4f16_awq_g64", 4, 64, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
+    {"q4f16_awq_g32", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
 };
 
 const char *quant_scheme_names(void) {
-    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0";
+    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0, q4f16_awq, q4f16_awq_g64, q4f16_awq_g32";
 }
 
 const mlcc_quant_scheme *quant_scheme_find(const char *name) {
@@ -37,7 +40,18 @@ int64_t quant_packed_cols(const mlcc_quant_scheme *s, int64_t in) {
 }
 
 int64_t quant_scale_cols(const mlcc_quant_scheme *s, int64_t in) {
-    return (in + s->group_size - 1) / s->group_size;
+    return (in + s->group_size - 1) / s->group_size * (s->group_zero ? 2 : 1);
+}
+
+const mlcc_quant_scheme *quant_scheme_for_matrix(const mlcc_quant_scheme *s, const char *name) {
+    if (s && s->group_zero && strncmp(name, "model.layers.", 13) != 0) return quant_scheme_find("q0f16");
+    return s;
+}
+
+const mlcc_quant_scheme *quant_scheme_awq(int group_size) {
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (schemes[i].group_zero && schemes[i].group_size == group_size) return &schemes[i];
+    return NULL;
 }
 
 static int is_f16(mlcc_dtype t) {
@@ -65,7 +79,39 @@ static float group_scale(const mlcc_quant_scheme *s, const float *w, int64_t n, 
     return scale;
 }
 
+/* One group of a group_zero scheme, as AutoAWQ's pseudo_quantize_tensor (zero_point=True)
+ * does: scale = max(max - min, 1e-5) / 15 (stored as float16), zero = clamp(-round(min /
+ * scale), 0, 15), q = clamp(round(w / scale) + zero, 0, 15) (ties away from zero); but with
+ * [min, max] widened to hold 0 (as GPTQ's quantizer does), so a group of one sign has its zero
+ * point at an end instead of clipping. */
+static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t *row, uint16_t *sz) {
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t j = begin; j < end; j++) lo = w[j] < lo ? w[j] : lo, hi = w[j] > hi ? w[j] : hi;
+    float range = hi - lo > 1e-5f ? hi - lo : 1e-5f, scale = range / 15.0f;
+    if (scale > 65504.0f) scale = 65504.0f;
+    sz[0] = mlcc_f32_to_f16(scale);
+    scale = mlcc_f16_to_f32(sz[0]);
+    long zero = scale > 0 ? -lroundf(lo / scale) : 0;
+    zero = zero < 0 ? 0 : zero > 15 ? 15 : zero;
+    sz[1] = mlcc_f32_to_f16((float)zero);
+    for (int64_t j = begin; j < end; j++) {
+        long q = (scale > 0 ? lroundf(w[j] / scale) : 0) + zero;
+        q = q < 0 ? 0 : q > 15 ? 15 : q;
+        row[j / 8] |= (uint32_t)q << (4 * (int)(j % 8));
+    }
+}
+
 void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
+    if (s->group_zero) {
+        int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+        memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t g = 0; g < sc / 2; g++) {
+                int64_t begin = g * s->group_size, end = begin + s->group_size < in ? begin + s->group_size : in;
+                pack_group_zero(w + r * in, begin, end, packed + r * pc, (uint16_t *)scales + r * sc + 2 * g);
+            }
+        return;
+    }
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
     int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
     memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
@@ -91,10 +137,11 @@ void quant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const void
     uint32_t mask = (1u << s->bits) - 1;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < in; j++) {
-            int64_t at = r * sc + j / s->group_size;
+            int64_t at = r * sc + (j / s->group_size) * (s->group_zero ? 2 : 1);
             float scale = is_f16(s->scale_dtype) ? mlcc_f16_to_f32(((const uint16_t *)scales)[at]) : ((const float *)scales)[at];
+            float z = s->group_zero ? mlcc_f16_to_f32(((const uint16_t *)scales)[at + 1]) : (float)zero;
             uint32_t q = (packed[r * pc + j / per] >> (s->bits * (int)(j % per))) & mask;
-            w[r * in + j] = (float)((int)q - zero) * scale;
+            w[r * in + j] = ((float)q - z) * scale;
         }
 }
 

@@ -19,7 +19,8 @@
  * body is C[c] = C[c] + A[a] * deq where deq is exactly quant_dequant_value (quant/
  * dequant_expr.h) of the intrinsic's bits and zero point over a uint32 word load QW[r, j // per]
  * and a scale load S[r, j // 32] of the intrinsic's scale type (rebuilt and compared
- * structurally, so any other arithmetic is refused). The logical weight W[r, j] then plays B's
+ * structurally, so any other arithmetic is refused); a group_zero intrinsic's groups have
+ * group_size values and their scale and zero point loads S[r, (j // group) * 2 (+ 1)]. The logical weight W[r, j] then plays B's
  * role above (j must start at 0: a tile holds whole rows), and the call passes the addresses of
  * the tile's first word and scale with the row strides of QW and S. */
 #include <stdio.h>
@@ -223,14 +224,19 @@ static int match_dequant(const cpu_intrin *in, const mlcc_block *b, mlcc_expr *y
     if (!dtype_eq(sc->load.buffer->dtype, in->scale))
         return mlcc_set_error("%s: block '%s' has %s scales, intrinsic '%s' takes %s", PRIM, b->name,
                               dtype_str(sc->load.buffer->dtype, ts), in->name, dtype_str(in->scale, tw));
-    mlcc_expr *jx = wi->bin.a, *row = w->load.indices[0];
-    mlcc_expr *want = quant_dequant_value(load2(w->load.buffer, row, ir_floordiv(jx, ir_int(per))), jx,
-                                          load2(sc->load.buffer, row, ir_floordiv(jx, ir_int(32))), in->bits,
-                                          in->zero_point);
+    mlcc_expr *jx = wi->bin.a, *row = w->load.indices[0], *want;
+    mlcc_expr *word_load = load2(w->load.buffer, row, ir_floordiv(jx, ir_int(per)));
+    int group = in->group_size ? in->group_size : 32;
+    if (in->group_zero)
+        want = quant_dequant_value_zero(word_load, jx, load2(sc->load.buffer, row, quant_group_zero_col(jx, group, 0)),
+                                        load2(sc->load.buffer, row, quant_group_zero_col(jx, group, 1)), in->bits);
+    else
+        want = quant_dequant_value(word_load, jx, load2(sc->load.buffer, row, ir_floordiv(jx, ir_int(group))), in->bits,
+                                   in->zero_point);
     if (!sch_expr_equal(want, y))
         return mlcc_set_error("%s: the weight operand of block '%s' is not the dequantized value of intrinsic '%s' "
-                              "(%d bits, zero point %d, groups of 32)", PRIM, b->name, in->name, in->bits,
-                              in->zero_point);
+                              "(%d bits, zero point %s%d, groups of %d)", PRIM, b->name, in->name, in->bits,
+                              in->group_zero ? "per group, not " : "", in->zero_point, group);
     *word = w, *scale = sc, *j = jx;
     return 0;
 }

@@ -60,13 +60,17 @@ static int64_t const_extent(mlcc_schedule *s, mlcc_expr *loop) {
     return e && e->kind == EXPR_INT ? e->int_value : -1;
 }
 
-/* Tensorizes loop onto the first quantized intrinsic of the chosen path that matches. */
+/* Tensorizes loop onto the first quantized intrinsic of the chosen path that matches; a layout
+ * with no intrinsic on that path takes the float path. */
 static int tensorize_quant(mlcc_schedule *s, mlcc_expr *loop, const char **used) {
     const cpu_intrin *const *all = cpu_intrin_quant_list();
-    for (int i = 0; all[i]; i++)
-        if (all[i]->int8_act == schedule_quant_int8_activations(all[i]->bits) && sch_tensorize(s, loop, all[i]->name) == 0) {
-            *used = all[i]->name;
-            return 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; all[i]; i++) {
+            int path = pass ? 0 : schedule_quant_int8_activations(all[i]->bits);
+            if (all[i]->int8_act == path && sch_tensorize(s, loop, all[i]->name) == 0) {
+                *used = all[i]->name;
+                return 0;
+            }
         }
     return -1;
 }

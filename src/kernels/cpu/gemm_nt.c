@@ -281,11 +281,11 @@ static char gemm_bf16_source[SOURCE_CAP];
 static const char undef_lines[] = "#undef MLCC_GEMM_NAME\n#undef MLCC_BT\n#undef MLCC_VLDB\n#undef MLCC_VLDB_TAIL\n";
 
 static cpu_intrin gemm_f32 = {"mlcc_k_gemm_nt_f32", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1},
-                              {DT_FLOAT, 32, 1}, gemm_f32_source, 0, 0, {0, 0, 0}, 0};
+                              {DT_FLOAT, 32, 1}, gemm_f32_source, 0, 0, {0, 0, 0}, 0, 0, 0};
 static cpu_intrin gemm_f16 = {"mlcc_k_gemm_nt_f32_f16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_FLOAT, 16, 1},
-                              {DT_FLOAT, 32, 1}, gemm_f16_source, 0, 0, {0, 0, 0}, 0};
+                              {DT_FLOAT, 32, 1}, gemm_f16_source, 0, 0, {0, 0, 0}, 0, 0, 0};
 static cpu_intrin gemm_bf16 = {"mlcc_k_gemm_nt_f32_bf16", CPU_INTRIN_GEMM_NT, {DT_FLOAT, 32, 1}, {DT_BFLOAT, 16, 1},
-                               {DT_FLOAT, 32, 1}, gemm_bf16_source, 0, 0, {0, 0, 0}, 0};
+                               {DT_FLOAT, 32, 1}, gemm_bf16_source, 0, 0, {0, 0, 0}, 0, 0, 0};
 static const cpu_intrin *all[64] = {&gemm_f32, &gemm_f16, &gemm_bf16, NULL};
 
 /* One intrinsic's source: its two tiles, then the driver. */

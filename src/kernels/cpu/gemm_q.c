@@ -715,7 +715,8 @@ enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 static char names[NVARIANTS][64];
 static char *sources[NVARIANTS];
 static cpu_intrin intrins[NVARIANTS];
-static const cpu_intrin *list[NVARIANTS + 1];
+enum { MAX_OTHER = 16 }; /* room for other files' GEMM_NT_Q intrinsics (gemm_awq.c) */
+static const cpu_intrin *list[NVARIANTS + MAX_OTHER + 1];
 
 static void fill(void) {
     for (int i = 0; i < NVARIANTS; i++) {
@@ -732,10 +733,13 @@ static void fill(void) {
         intrins[i] = (cpu_intrin){names[i], CPU_INTRIN_GEMM_NT_Q, {DT_FLOAT, 32, 1}, {DT_UINT, 32, 1},
                                   {DT_FLOAT, 32, 1}, s, v->bits, v->zero_point,
                                   v->f32_scale ? (mlcc_dtype){DT_FLOAT, 32, 1} : (mlcc_dtype){DT_FLOAT, 16, 1},
-                                  v->int8_act};
+                                  v->int8_act, 0, 0};
         list[i] = &intrins[i];
     }
-    list[NVARIANTS] = NULL;
+    int n = NVARIANTS;
+    const cpu_intrin *const *awq = cpu_intrin_awq_list();
+    for (int i = 0; awq[i] && n < NVARIANTS + MAX_OTHER; i++) list[n++] = awq[i];
+    list[n] = NULL;
 }
 
 const cpu_intrin *const *cpu_intrin_quant_list(void) {

@@ -20,7 +20,9 @@
  * per 32 values), with float32 activations (exact) or activations quantized to int8 per call
  * (`int8_act`, as llama.cpp does):
  *     name(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, accumulate)
- * ldq and lds are the row strides of QW (uint32 words) and S (scales). */
+ * ldq and lds are the row strides of QW (uint32 words) and S (scales). With `group_zero`
+ * (gemm_awq.c) a group has group_size values and S holds (scale, zero point) per group:
+ *     W[n, k] = (q(n, k) - S[n, 2 (k / group_size) + 1]) * S[n, 2 (k / group_size)] */
 #ifndef MLCC_KERNELS_CPU_INTRIN_H
 #define MLCC_KERNELS_CPU_INTRIN_H
 
@@ -37,6 +39,8 @@ typedef struct cpu_intrin {
     int bits, zero_point;
     mlcc_dtype scale;
     int int8_act;
+    int group_size;       /* values per scale (0: 32) */
+    int group_zero;       /* 1: per-group zero points beside the scales (zero_point unused) */
 } cpu_intrin;
 
 /* The intrinsic called `name`, or NULL. */
@@ -47,6 +51,8 @@ const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c);
 const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scale, int int8_act);
 /* The GEMM_NT_Q intrinsics (a NULL-terminated array; part of cpu_intrin_all). */
 const cpu_intrin *const *cpu_intrin_quant_list(void);
+/* The per-group-zero-point ones (gemm_awq.c; NULL-terminated; part of the list above). */
+const cpu_intrin *const *cpu_intrin_awq_list(void);
 /* All intrinsics (a NULL-terminated array). */
 const cpu_intrin *const *cpu_intrin_all(void);
 /* Source shared by every intrinsic (vector helpers), emitted once before any of them. */
