@@ -68,6 +68,8 @@ rx_expr *op_attention(rx_expr *q, rx_expr *k, rx_expr *v, double scale, int64_t 
  * bits 4/8 with q_scale, w = (q - zero_point) * scale; or bits 0 (q_scale NULL): a float16
  * weight cast. */
 rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int64_t in_features);
+/* quant.dequantize of k-quant super-blocks (ggml_type 12 Q4_K, 14 Q6_K; quant/scheme.h). */
+rx_expr *op_dequantize_kquant(rx_expr *q_weight, rx_expr *q_scale, int ggml_type, int64_t in_features);
 rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
 rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);
 

@@ -68,6 +68,12 @@ static int tensorize_quant(mlcc_schedule *s, mlcc_expr *loop, const char **used)
             *used = all[i]->name;
             return 0;
         }
+    all = cpu_intrin_kquant_list(); /* k-quant super-blocks (gemm_qk.c): float activations */
+    for (int i = 0; all[i]; i++)
+        if (sch_tensorize(s, loop, all[i]->name) == 0) {
+            *used = all[i]->name;
+            return 0;
+        }
     return -1;
 }
 
