@@ -8,8 +8,11 @@
  * under AddressSanitizer + UBSan) reads them and checks, over rows M in {1, 3, 17, 128}, columns
  * N in {1, 5, 17, 33} and reductions K in {256, 512, 1280}, with and without accumulate, row
  * strides longer than the rows (the padding is the next blocks: read by nothing):
- *   - |C - ref| <= 1e-5 * sum |products| (ref: float64 over the dequantized values; the kernel
- *     differs by float32 rounding: summation order and Q4_K's fused d sc q - dmin m);
+ *   - float path: |C - ref| <= 1e-5 * sum |products| (ref: float64 over the dequantized values;
+ *     the kernel differs by float32 rounding: summation order and Q4_K's fused d sc q - dmin m);
+ *   - int8 path: the same bound against the float64 sum over the int8 activations its quantizer
+ *     (mlcc_qk_quantize_row: per 256-block, amax / 127) gives, and the rounding's own error
+ *     against the float reference at most 2e-2 * sum |products|;
  *   - each row computed alone is bitwise the row of the whole call;
  *   - nothing outside the tile is written. */
 #include <stdio.h>
@@ -32,8 +35,9 @@ enum { NMAX = 33, KMAX = 1280 };
 static const char driver[] =
     "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
-    "typedef struct { const char *name; qfn fn; int type; } qv;\n"
+    "typedef struct { const char *name; qfn fn; int type, i8; } qv;\n"
     "static unsigned long long rng = 88172645463325252ull;\n"
+    "static double worst_i8 = 0;\n"
     "static float rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (float)((rng >> 40) % 2001) / 1000.0f - 1.0f; }\n"
     "typedef struct { int64_t ldq, lds; uint32_t *Q; uint16_t *S; float *W; } qdata;\n"
     "static int load(int type, qdata *d) {\n"
@@ -54,13 +58,19 @@ static const char driver[] =
     "    for (int64_t i = 0; i < M * ldc; i++) C[i] = C0[i] = rnd();\n"
     "    v->fn(C, A, d->Q, d->S, M, N, K, ldc, lda, d->ldq, d->lds, acc);\n"
     "    int bad = 0; double worst = 0;\n"
+    "    int8_t *qa = malloc(K); float *da = malloc(sizeof(float) * (K / 256)); int32_t *bs = malloc(sizeof(int32_t) * (K / 16));\n"
     "    for (int64_t m = 0; m < M; m++) {\n"
+    "        if (v->i8) mlcc_qk_quantize_row(A + m * lda, K, qa, da, bs);\n"
     "        for (int64_t n = 0; n < ldc; n++) {\n"
     "            if (n >= N) { if (memcmp(&C[m * ldc + n], &C0[m * ldc + n], 4)) bad |= 1; continue; }\n"
-    "            double r = acc ? C0[m * ldc + n] : 0, mag = fabs(r);\n"
-    "            for (int64_t k = 0; k < K; k++) { double p = (double)A[m * lda + k] * d->W[n * KMAX + k]; r += p; mag += fabs(p); }\n"
-    "            double e = fabs(C[m * ldc + n] - r);\n"
+    "            double r = acc ? C0[m * ldc + n] : 0, mag = fabs(r), ri = r;\n"
+    "            for (int64_t k = 0; k < K; k++) {\n"
+    "                double w = d->W[n * KMAX + k], p = (double)A[m * lda + k] * w; r += p; mag += fabs(p);\n"
+    "                if (v->i8) ri += (double)qa[k] * da[k / 256] * w;\n"
+    "            }\n"
+    "            double e = fabs(C[m * ldc + n] - (v->i8 ? ri : r));\n"
     "            if (!(e <= 1e-5 * mag + 1e-30)) bad |= 2;\n"
+    "            if (v->i8 && mag > 0) { double ef = fabs(C[m * ldc + n] - r) / mag; if (ef > worst_i8) worst_i8 = ef; if (ef > 2e-2) bad |= 8; }\n"
     "            if (mag > 0 && e / mag > worst) worst = e / mag;\n"
     "        }\n"
     "        memcpy(R, C0 + m * ldc, sizeof(float) * ldc);\n"
@@ -68,10 +78,10 @@ static const char driver[] =
     "        if (memcmp(R, C + m * ldc, sizeof(float) * N)) bad |= 4;\n"
     "    }\n"
     "    static int printed;\n"
-    "    if (bad && printed++ < 20) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s (worst %.2e)\\n\", v->name, (long long)M, (long long)N,\n"
+    "    if (bad && printed++ < 20) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s%s (worst %.2e)\\n\", v->name, (long long)M, (long long)N,\n"
     "                    (long long)K, acc, bad & 1 ? \"wrote outside the tile \" : \"\", bad & 2 ? \"wrong values \" : \"\",\n"
-    "                    bad & 4 ? \"a row alone differs\" : \"\", worst);\n"
-    "    free(A); free(C); free(C0); free(R);\n"
+    "                    bad & 4 ? \"a row alone differs \" : \"\", bad & 8 ? \"int8 rounding error too large\" : \"\", worst);\n"
+    "    free(A); free(C); free(C0); free(R); free(qa); free(da); free(bs);\n"
     "    return bad != 0;\n"
     "}\n"
     "int main(void) {\n"
@@ -86,7 +96,7 @@ static const char driver[] =
     "        }\n"
     "        free(d.Q); free(d.S); free(d.W);\n"
     "    }\n"
-    "    printf(\"avx512 %d: %d runs, %d failed\\n\", MLCC_QK_AVX512, runs, fails);\n"
+    "    printf(\"avx512 %d vnni %d: %d runs, %d failed; int8 path worst error %.2e of sum |products|\\n\", MLCC_QK_AVX512, MLCC_QK_VNNI, runs, fails, worst_i8);\n"
     "    return fails != 0;\n"
     "}\n";
 
@@ -146,7 +156,8 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     for (int i = 0; q[i]; i++) sb_append(&src, q[i]->source);
     mlcc_strbuf table = STRBUF_INIT;
     sb_append(&table, "static const qv variants[] = {\n");
-    for (int i = 0; q[i]; i++) sb_printf(&table, "    {\"%s\", %s, %d},\n", q[i]->name, q[i]->name, q[i]->zero_point);
+    for (int i = 0; q[i]; i++)
+        sb_printf(&table, "    {\"%s\", %s, %d, %d},\n", q[i]->name, q[i]->name, q[i]->zero_point, q[i]->int8_act);
     sb_append(&table, "};\n");
     const char *split = strstr(driver, "static unsigned long long rng");
     sb_append_n(&src, driver, (size_t)(split - driver));
@@ -167,7 +178,7 @@ int main(void) {
     const cpu_intrin *const *q = cpu_intrin_kquant_list();
     int n = 0;
     for (; q[n]; n++) CHECK(q[n]->kind == CPU_INTRIN_GEMM_NT_QK && cpu_intrin_find(q[n]->name) == q[n]);
-    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(n, 4);
     if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K)) return test_finish();
     struct {
         const char *name, *flags;
@@ -183,6 +194,8 @@ int main(void) {
         if (v == 0) CHECK_MSG(out && strstr(out, "avx512 0"), "plain variant used AVX-512: %s", out ? out : "");
         if (v == 1 && test_host_has_cpu_flag("avx512bw"))
             CHECK_MSG(out && strstr(out, "avx512 1"), "native variant did not use AVX-512: %s", out ? out : "");
+        if (v == 1 && test_host_has_cpu_flag("avx512_vnni"))
+            CHECK_MSG(out && strstr(out, "vnni 1"), "native variant did not use AVX-512 VNNI: %s", out ? out : "");
         if (out && rc == 0) printf("%s: %s", variants[v].name, out);
         free(out);
     }

@@ -148,6 +148,151 @@ static const char qk_common[] =
         for (int l = 0; l < 16; l++) sum[l] += (c[0][l] + c[1][l]) + (c[2][l] + c[3][l]);
     }
     )
+    "#endif\n"
+    "#if MLCC_QK_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_QK_VNNI 1\n#else\n#define MLCC_QK_VNNI 0\n#endif\n"
+    MLCC_SRC(
+    /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
+    static inline float mlcc_qk_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
+    /* The int8 path's activations (every ISA): row a[0..K) (K a multiple of 256) quantized per
+     * 256-block b to d[b] = amax / 127 and q = round(a * 127 / amax), with bsum[16 b + s] the sum
+     * of q over values 16 s .. 16 s + 15 of the block (the zero point and mins use them). */
+    static void mlcc_qk_quantize_row(const float *a, int64_t K, int8_t *q, float *d, int32_t *bsum) {
+        for (int64_t b = 0; b < K / 256; b++) {
+            const float *x = a + 256 * b;
+            float amax = 0;
+            for (int i = 0; i < 256; i++) {
+                float v = x[i] < 0 ? -x[i] : x[i];
+                amax = v > amax ? v : amax;
+            }
+            float id = amax > 0 ? 127.0f / amax : 0.0f;
+            d[b] = amax / 127.0f;
+            for (int s = 0; s < 16; s++) {
+                int32_t sum = 0;
+                for (int i = 0; i < 16; i++) {
+                    int v = (int)mlcc_qk_rne(x[16 * s + i] * id);
+                    q[256 * b + 16 * s + i] = (int8_t)v;
+                    sum += v;
+                }
+                bsum[16 * b + s] = sum;
+            }
+        }
+    }
+    /* The 8 scales and 8 mins of a Q4_K block, one byte each (get_scale_min_k4 on whole words:
+     * sub-blocks 0..3 keep the low 6 bits of bytes 0..3 / 4..7, sub-blocks 4..7 join the nibbles
+     * of bytes 8..11 with the top 2 bits of bytes 0..3 / 4..7). */
+    static inline void mlcc_qk4_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
+        uint32_t w0, w1, w2;
+        memcpy(&w0, q, 4), memcpy(&w1, q + 4, 4), memcpy(&w2, q + 8, 4);
+        *sc = (uint64_t)(w0 & 0x3f3f3f3fu) | (uint64_t)((w2 & 0x0f0f0f0fu) | ((w0 >> 6) & 0x03030303u) << 4) << 32;
+        *mn = (uint64_t)(w1 & 0x3f3f3f3fu) | (uint64_t)(((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4) << 32;
+    }
+    /* Plain C int8 dot products of one block with one row: the integer sums, then the floats. */
+    static inline float mlcc_qk4_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const int32_t *bs, float dx) {
+        uint64_t sc, mn;
+        mlcc_qk4_scales(q, &sc, &mn);
+        const uint8_t *qs = q + 12;
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += (j & 1 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0xF) * x[32 * j + l];
+            isum += (int32_t)((sc >> (8 * j)) & 0xFF) * dot;
+            msum += (int32_t)((mn >> (8 * j)) & 0xFF) * (bs[2 * j] + bs[2 * j + 1]);
+        }
+        return (float)isum * ((float)s[0] * dx) - (float)msum * ((float)s[1] * dx);
+    }
+    static inline float mlcc_qk6_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const int32_t *bs, float dx) {
+        const int8_t *sc = (const int8_t *)(q + 192);
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = q + 64 * h, *qh = q + 128 + 32 * h;
+            for (int qq = 0; qq < 4; qq++) {
+                int32_t dot[2] = {0, 0};
+                for (int l = 0; l < 32; l++) {
+                    int lo = qq & 2 ? ql[32 * (qq & 1) + l] >> 4 : ql[32 * (qq & 1) + l] & 0xF;
+                    dot[l / 16] += (lo | ((qh[l] >> (2 * qq)) & 3) << 4) * x[128 * h + 32 * qq + l];
+                }
+                for (int i = 0; i < 2; i++) {
+                    int sb = 8 * h + 2 * qq + i;
+                    isum += sc[sb] * (dot[i] - 32 * bs[sb]);
+                }
+            }
+        }
+        return (float)isum * ((float)s[0] * dx);
+    }
+    )
+    "#if MLCC_QK_VNNI\n"
+    MLCC_SRC(
+    /* A block's codes as four vectors of 64 unsigned bytes with the int32 scale of each lane
+     * (a lane of vpdpbusd sums 4 products), and what the activations' block sums need: */
+    typedef struct mlcc_qk_prep {
+        __m512i code[4], scale[4], bmul; /* bmul: per 16-value sub-block, times its activation sum */
+        float d, dmin;
+        int zero_point; /* Q6_K: bmul is the zero point's term, added to the integer sum */
+    } mlcc_qk_prep;
+    /* Q4_K: code vector i holds nibble half i % 2 of qs bytes 64 (i / 2) .. +63, i.e.
+     * sub-blocks (0, 2), (1, 3), (4, 6), (5, 7): the activations are permuted to match
+     * (mlcc_qk4_permute); bmul is each sub-block's min at its two 16-value halves. */
+    static inline void mlcc_qk4_prep(const uint8_t *q, const _Float16 *s, mlcc_qk_prep *p) {
+        uint64_t sc, mn;
+        mlcc_qk4_scales(q, &sc, &mn);
+        __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc));
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        __m512i qa = _mm512_loadu_si512((const void *)(q + 12)), qb = _mm512_loadu_si512((const void *)(q + 76));
+        p->code[0] = _mm512_and_si512(qa, low4), p->code[1] = _mm512_and_si512(_mm512_srli_epi16(qa, 4), low4);
+        p->code[2] = _mm512_and_si512(qb, low4), p->code[3] = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
+        for (int i = 0; i < 4; i++) {
+            int a = 4 * (i / 2) + (i & 1); /* sub-blocks a and a + 2 */
+            __m512i idx = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(a), _mm512_set1_epi32(a + 2));
+            p->scale[i] = _mm512_permutexvar_epi32(idx, sc32);
+        }
+        __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+        p->bmul = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m8, m8));
+        p->d = (float)s[0], p->dmin = (float)s[1], p->zero_point = 0;
+    }
+    /* Q6_K: code vector 2h + i holds values 128 h + 64 i .. +63 (natural order: 4-bit nibble of
+     * ql with the qh bit pair above it); bmul is -32 times each sub-block's int8 scale. */
+    static inline void mlcc_qk6_prep(const uint8_t *q, const _Float16 *s, mlcc_qk_prep *p) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
+        const __m512i sh0 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0), _mm512_set1_epi32(0x00020002));
+        const __m512i sh1 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0x00040004), _mm512_set1_epi32(0x00060006));
+        __m512i s16 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 192)));
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512((const void *)(q + 64 * h));
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 128 + 32 * h)));
+            __m512i h0 = _mm512_and_si512(_mm512_srlv_epi16(qh, sh0), low2), h1 = _mm512_and_si512(_mm512_srlv_epi16(qh, sh1), low2);
+            p->code[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(h0, 4));
+            p->code[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(h1, 4));
+            for (int i = 0; i < 2; i++) { /* lane L of vector 2h + i: sub-block 8h + 4i + L / 4 */
+                __m512i idx = _mm512_add_epi32(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2),
+                                               _mm512_set1_epi32(8 * h + 4 * i));
+                p->scale[2 * h + i] = _mm512_permutexvar_epi32(idx, s16);
+            }
+        }
+        p->bmul = _mm512_mullo_epi32(s16, _mm512_set1_epi32(-32));
+        p->d = (float)s[0], p->dmin = 0, p->zero_point = 1;
+    }
+    /* One prepared block times one row's block x (as the codes order it), into acc. */
+    static inline __m512 mlcc_qk_dot8(const mlcc_qk_prep *p, const int8_t *x, const int32_t *bs, float dx, __m512 acc) {
+        __m512i isum = _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0], _mm512_loadu_si512((const void *)x)), p->scale[0]);
+        for (int i = 1; i < 4; i++)
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[i],
+                                                                                  _mm512_loadu_si512((const void *)(x + 64 * i))), p->scale[i]));
+        __m512i bterm = _mm512_mullo_epi32(p->bmul, _mm512_loadu_si512((const void *)bs));
+        if (p->zero_point) isum = _mm512_add_epi32(isum, bterm); /* Q6_K: exact, in the integer sum */
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(p->d * dx), acc);
+        if (!p->zero_point) acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(bterm), _mm512_set1_ps(p->dmin * dx), acc);
+        return acc;
+    }
+    /* Q4_K's activation order per block: sub-blocks 0 2 1 3 4 6 5 7 (see mlcc_qk4_prep). */
+    static inline void mlcc_qk4_permute(int8_t *q, int64_t K) {
+        static const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+        int8_t tmp[256];
+        for (int64_t b = 0; b < K / 256; b++) {
+            memcpy(tmp, q + 256 * b, 256);
+            for (int j = 0; j < 8; j++) memcpy(q + 256 * b + 32 * j, tmp + 32 * order[j], 32);
+        }
+    }
+    )
     "#endif\n#endif\n";
 
 /* The driver, instantiated per type: MLCC_QKN (name), MLCC_QKT (4 or 6), MLCC_QKW (words per
@@ -204,13 +349,80 @@ static const char qk_template[] =
     }
     );
 
+/* The int8-activation driver (MLCC_QKN and the rest as above). Rows of A are quantized once
+ * per call; Q4_K's blocks permuted for the vector code. */
+static const char qk8_template[] =
+    MLCC_SRC(
+    void MLCC_QKN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
+                  int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        const uint32_t *QW = (const uint32_t *)QWv;
+        const _Float16 *S = (const _Float16 *)Sv;
+        int64_t nb = K / 256;
+        int8_t *xq = (int8_t *)malloc((size_t)(M * K) + 1);
+        float *dx = (float *)malloc(sizeof(float) * (size_t)(M * nb) + 1);
+        int32_t *bs = (int32_t *)malloc(sizeof(int32_t) * (size_t)(M * nb * 16) + 1);
+        if (!xq || !dx || !bs) abort();
+        for (int64_t m = 0; m < M; m++) mlcc_qk_quantize_row(A + m * lda, K, xq + m * K, dx + m * nb, bs + m * nb * 16);
+    )
+    "#if MLCC_QK_VNNI\n"
+    MLCC_SRC(
+        if (MLCC_QKT == 4)
+            for (int64_t m = 0; m < M; m++) mlcc_qk4_permute(xq + m * K, K);
+        for (int64_t n = 0; n < N; n++) {
+            const uint8_t *row = (const uint8_t *)(QW + n * ldq);
+            const _Float16 *srow = S + n * lds;
+            for (int64_t m0 = 0; m0 < M; m0 += MLCC_QK_MR) {
+                int mr = M - m0 < MLCC_QK_MR ? (int)(M - m0) : MLCC_QK_MR;
+                __m512 sum[MLCC_QK_MR];
+                for (int r = 0; r < MLCC_QK_MR; r++) sum[r] = _mm512_setzero_ps();
+                for (int64_t b = 0; b < nb; b++) {
+                    mlcc_qk_prep p;
+                    if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
+                    else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
+                    for (int r = 0; r < mr; r++) {
+                        int64_t m = m0 + r;
+                        sum[r] = mlcc_qk_dot8(&p, xq + m * K + 256 * b, bs + (m * nb + b) * 16, dx[m * nb + b], sum[r]);
+                    }
+                }
+                for (int r = 0; r < mr; r++) {
+                    float v = _mm512_reduce_add_ps(sum[r]);
+                    float *c = C + (m0 + r) * ldc + n;
+                    *c = acc ? *c + v : v;
+                }
+            }
+        }
+    )
+    "#else\n"
+    MLCC_SRC(
+        for (int64_t n = 0; n < N; n++) {
+            const uint8_t *row = (const uint8_t *)(QW + n * ldq);
+            const _Float16 *srow = S + n * lds;
+            for (int64_t m = 0; m < M; m++) {
+                float v = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    const int8_t *x = xq + m * K + 256 * b;
+                    const int32_t *bsb = bs + (m * nb + b) * 16;
+                    if (MLCC_QKT == 4) v += mlcc_qk4_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, x, bsb, dx[m * nb + b]);
+                    else v += mlcc_qk6_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, x, bsb, dx[m * nb + b]);
+                }
+                float *c = C + m * ldc + n;
+                *c = acc ? *c + v : v;
+            }
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        free(xq), free(dx), free(bs);
+    }
+    );
+
 typedef struct qk_variant {
-    int bits, ggml_type, words, scales;
+    int bits, ggml_type, words, scales, int8_act;
 } qk_variant;
 
 static const qk_variant variants[] = {
-    {4, 12, 35, 2}, /* ggml_q4_k */
-    {6, 14, 52, 1}, /* ggml_q6_k */
+    {4, 12, 35, 2, 0}, {4, 12, 35, 2, 1}, /* ggml_q4_k */
+    {6, 14, 52, 1, 0}, {6, 14, 52, 1, 1}, /* ggml_q6_k */
 };
 enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 
@@ -222,16 +434,16 @@ static const cpu_intrin *list[NVARIANTS + 1];
 static void fill(void) {
     for (int i = 0; i < NVARIANTS; i++) {
         const qk_variant *v = &variants[i];
-        snprintf(names[i], sizeof names[i], "mlcc_k_gemm_nt_q%d_k_a32", v->bits);
-        size_t n = sizeof qk_common + sizeof qk_template + 512;
+        snprintf(names[i], sizeof names[i], "mlcc_k_gemm_nt_q%d_k_%s", v->bits, v->int8_act ? "a8" : "a32");
+        size_t n = sizeof qk_common + sizeof qk8_template + sizeof qk_template + 512;
         char *s = malloc(n);
         if (!s) abort();
         snprintf(s, n, "%s#define MLCC_QKN %s\n#define MLCC_QKT %d\n#define MLCC_QKW %d\n#define MLCC_QKS %d\n%s"
                  "#undef MLCC_QKN\n#undef MLCC_QKT\n#undef MLCC_QKW\n#undef MLCC_QKS\n",
-                 qk_common, names[i], v->bits, v->words, v->scales, qk_template);
+                 qk_common, names[i], v->bits, v->words, v->scales, v->int8_act ? qk8_template : qk_template);
         sources[i] = s;
         intrins[i] = (cpu_intrin){names[i], CPU_INTRIN_GEMM_NT_QK, {DT_FLOAT, 32, 1}, {DT_UINT, 32, 1},
-                                  {DT_FLOAT, 32, 1}, s, v->bits, v->ggml_type, {DT_FLOAT, 16, 1}, 0};
+                                  {DT_FLOAT, 32, 1}, s, v->bits, v->ggml_type, {DT_FLOAT, 16, 1}, v->int8_act};
         list[i] = &intrins[i];
     }
     list[NVARIANTS] = NULL;
