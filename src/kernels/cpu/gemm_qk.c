@@ -222,12 +222,14 @@ static const char qk_common[] =
     )
     "#if MLCC_QK_VNNI\n"
     MLCC_SRC(
-    /* A block's codes as four vectors of 64 unsigned bytes with the int32 scale of each lane
-     * (a lane of vpdpbusd sums 4 products), and what the activations' block sums need: */
+    /* A block's codes as four vectors of 64 unsigned bytes with the float scale of each lane
+     * (d times the lane's sub-block scale; a lane of vpdpbusd sums 4 products), and what the
+     * activations' sums of 16 are multiplied by (Q4_K: -dmin times the sub-block's min; Q6_K:
+     * -32 d times the sub-block's scale, the zero point). Integer sums are converted once per
+     * vector, so no 32-bit integer multiplies (2 uops on the one port vpdpbusd needs). */
     typedef struct mlcc_qk_prep {
-        __m512i code[4], scale[4], bmul; /* bmul: per 16-value sub-block, times its activation sum */
-        float d, dmin;
-        int zero_point; /* Q6_K: bmul is the zero point's term, added to the integer sum */
+        __m512i code[4];
+        __m512 scale[4], bmul;
     } mlcc_qk_prep;
     /* Q4_K: code vector i holds nibble half i % 2 of qs bytes 64 (i / 2) .. +63, i.e.
      * sub-blocks (0, 2), (1, 3), (4, 6), (5, 7): the activations are permuted to match
@@ -240,14 +242,14 @@ static const char qk_common[] =
         __m512i qa = _mm512_loadu_si512((const void *)(q + 12)), qb = _mm512_loadu_si512((const void *)(q + 76));
         p->code[0] = _mm512_and_si512(qa, low4), p->code[1] = _mm512_and_si512(_mm512_srli_epi16(qa, 4), low4);
         p->code[2] = _mm512_and_si512(qb, low4), p->code[3] = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
+        __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(sc32), _mm512_set1_ps((float)s[0]));
         for (int i = 0; i < 4; i++) {
             int a = 4 * (i / 2) + (i & 1); /* sub-blocks a and a + 2 */
             __m512i idx = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(a), _mm512_set1_epi32(a + 2));
-            p->scale[i] = _mm512_permutexvar_epi32(idx, sc32);
+            p->scale[i] = _mm512_permutexvar_ps(idx, dsc);
         }
         __m128i m8 = _mm_cvtsi64_si128((long long)mn);
-        p->bmul = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m8, m8));
-        p->d = (float)s[0], p->dmin = (float)s[1], p->zero_point = 0;
+        p->bmul = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m8, m8))), _mm512_set1_ps(-(float)s[1]));
     }
     /* Q6_K: code vector 2h + i holds values 128 h + 64 i .. +63 (natural order: 4-bit nibble of
      * ql with the qh bit pair above it); bmul is -32 times each sub-block's int8 scale. */
@@ -255,7 +257,8 @@ static const char qk_common[] =
         const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
         const __m512i sh0 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0), _mm512_set1_epi32(0x00020002));
         const __m512i sh1 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0x00040004), _mm512_set1_epi32(0x00060006));
-        __m512i s16 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 192)));
+        __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 192)))),
+                                   _mm512_set1_ps((float)s[0]));
         for (int h = 0; h < 2; h++) {
             __m512i ql = _mm512_loadu_si512((const void *)(q + 64 * h));
             __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 128 + 32 * h)));
@@ -265,23 +268,20 @@ static const char qk_common[] =
             for (int i = 0; i < 2; i++) { /* lane L of vector 2h + i: sub-block 8h + 4i + L / 4 */
                 __m512i idx = _mm512_add_epi32(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2),
                                                _mm512_set1_epi32(8 * h + 4 * i));
-                p->scale[2 * h + i] = _mm512_permutexvar_epi32(idx, s16);
+                p->scale[2 * h + i] = _mm512_permutexvar_ps(idx, s16);
             }
         }
-        p->bmul = _mm512_mullo_epi32(s16, _mm512_set1_epi32(-32));
-        p->d = (float)s[0], p->dmin = 0, p->zero_point = 1;
+        p->bmul = _mm512_mul_ps(s16, _mm512_set1_ps(-32.0f));
     }
     /* One prepared block times one row's block x (as the codes order it), into acc. */
     static inline __m512 mlcc_qk_dot8(const mlcc_qk_prep *p, const int8_t *x, const int32_t *bs, float dx, __m512 acc) {
-        __m512i isum = _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0], _mm512_loadu_si512((const void *)x)), p->scale[0]);
+        __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0],
+                                                                            _mm512_loadu_si512((const void *)x))), p->scale[0]);
         for (int i = 1; i < 4; i++)
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[i],
-                                                                                  _mm512_loadu_si512((const void *)(x + 64 * i))), p->scale[i]));
-        __m512i bterm = _mm512_mullo_epi32(p->bmul, _mm512_loadu_si512((const void *)bs));
-        if (p->zero_point) isum = _mm512_add_epi32(isum, bterm); /* Q6_K: exact, in the integer sum */
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(p->d * dx), acc);
-        if (!p->zero_point) acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(bterm), _mm512_set1_ps(p->dmin * dx), acc);
-        return acc;
+            blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[i],
+                                                                         _mm512_loadu_si512((const void *)(x + 64 * i)))), p->scale[i], blk);
+        blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)bs)), p->bmul, blk);
+        return _mm512_fmadd_ps(blk, _mm512_set1_ps(dx), acc);
     }
     /* Q4_K's activation order per block: sub-blocks 0 2 1 3 4 6 5 7 (see mlcc_qk4_prep). */
     static inline void mlcc_qk4_permute(int8_t *q, int64_t K) {
