@@ -9,7 +9,7 @@
  *
  * Float activations (exact up to float32 summation order): each super-block of a weight row
  * is decoded once into 256 floats (16 AVX-512 vectors kept in registers; a buffer elsewhere)
- * and multiplied into up to MLCC_QK_MR rows of A at a time. A row's sum over a block is four
+ * and multiplied into up to MLCC_QK_MR (8) rows of A at a time. A row's sum over a block is four
  * FMA chains of four vectors, added pairwise, then into the row's running vector once per
  * block; the 16 lanes are summed at the end. That order does not depend on M or on which rows
  * share a decode, so a row's result is the same in decode and prefill. K must be a multiple of
@@ -32,7 +32,7 @@ static const char qk_common[] =
     "#ifndef MLCC_QK_COMMON\n#define MLCC_QK_COMMON\n#include <stdint.h>\n#include <string.h>\n"
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_QK_AVX512 1\n"
     "#else\n#define MLCC_QK_AVX512 0\n#endif\n"
-    "#ifndef MLCC_QK_MR\n#define MLCC_QK_MR 6\n#endif\n"
+    "#ifndef MLCC_QK_MR\n#define MLCC_QK_MR 8\n#endif\n"
     MLCC_SRC(
     /* The 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4). */
     static inline void mlcc_qk_scale_min(int j, const uint8_t *q, int *sc, int *m) {
