@@ -157,7 +157,28 @@ static const char qk_common[] =
      * 256-block b to d[b] = amax / 127 and q = round(a * 127 / amax), with bsum[16 b + s] the sum
      * of q over values 16 s .. 16 s + 15 of the block (the zero point and mins use them). */
     static void mlcc_qk_quantize_row(const float *a, int64_t K, int8_t *q, float *d, int32_t *bsum) {
-        for (int64_t b = 0; b < K / 256; b++) {
+        int64_t b = 0;
+    )
+    "#if MLCC_QK_AVX512\n"
+    MLCC_SRC(
+        /* the same formula 16 values at a time (vcvtps2dq rounds to nearest even) */
+        for (; b < K / 256; b++) {
+            const float *x = a + 256 * b;
+            __m512 m = _mm512_setzero_ps();
+            for (int i = 0; i < 256; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+            float amax = _mm512_reduce_max_ps(m);
+            float id = amax > 0 ? 127.0f / amax : 0.0f;
+            d[b] = amax / 127.0f;
+            for (int s = 0; s < 16; s++) {
+                __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * s), _mm512_set1_ps(id)));
+                _mm_storeu_si128((__m128i *)(q + 256 * b + 16 * s), _mm512_cvtsepi32_epi8(v));
+                bsum[16 * b + s] = _mm512_reduce_add_epi32(v);
+            }
+        }
+    )
+    "#endif\n"
+    MLCC_SRC(
+        for (; b < K / 256; b++) {
             const float *x = a + 256 * b;
             float amax = 0;
             for (int i = 0; i < 256; i++) {
