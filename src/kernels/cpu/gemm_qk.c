@@ -33,6 +33,7 @@ static const char qk_common[] =
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_QK_AVX512 1\n"
     "#else\n#define MLCC_QK_AVX512 0\n#endif\n"
     "#ifndef MLCC_QK_MR\n#define MLCC_QK_MR 8\n#endif\n"
+    "#ifndef MLCC_QK_PF\n#define MLCC_QK_PF 1\n#endif\n#ifndef MLCC_QK_PF_HINT\n#define MLCC_QK_PF_HINT _MM_HINT_T0\n#endif\n"
     MLCC_SRC(
     /* The 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4). */
     static inline void mlcc_qk_scale_min(int j, const uint8_t *q, int *sc, int *m) {
@@ -389,15 +390,39 @@ static const char qk8_template[] =
     MLCC_SRC(
         if (MLCC_QKT == 4)
             for (int64_t m = 0; m < M; m++) mlcc_qk4_permute(xq + m * K, K);
-        for (int64_t n = 0; n < N; n++) {
+        /* decode: 4 weight rows at a time, their blocks interleaved (independent streams for
+         * the memory system), the next 4 rows' blocks prefetched */
+        for (int64_t n = 0; M == 1 && n < N; n += 4) {
+            int nc = N - n < 4 ? (int)(N - n) : 4;
+            __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int64_t b = 0; b < nb; b++) {
+                for (int j = 0; j < nc; j++) {
+                    if (n + 4 + j < N)
+                        for (int l = 0; l < 4 * MLCC_QKW; l += 64)
+                            _mm_prefetch((const char *)(QW + (n + 4 + j) * ldq) + 4 * MLCC_QKW * b + l, MLCC_QK_PF_HINT);
+                    mlcc_qk_prep p;
+                    const uint8_t *row = (const uint8_t *)(QW + (n + j) * ldq);
+                    if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
+                    else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
+                    sum[j] = mlcc_qk_dot8(&p, xq + 256 * b, bs + b * 16, dx[b], sum[j]);
+                }
+            }
+            for (int j = 0; j < nc; j++) {
+                float v = _mm512_reduce_add_ps(sum[j]);
+                C[n + j] = acc ? C[n + j] + v : v;
+            }
+        }
+        for (int64_t n = 0; M > 1 && n < N; n++) {
             const uint8_t *row = (const uint8_t *)(QW + n * ldq);
             const _Float16 *srow = S + n * lds;
             for (int64_t m0 = 0; m0 < M; m0 += MLCC_QK_MR) {
                 int mr = M - m0 < MLCC_QK_MR ? (int)(M - m0) : MLCC_QK_MR;
                 __m512 sum[MLCC_QK_MR];
                 for (int r = 0; r < MLCC_QK_MR; r++) sum[r] = _mm512_setzero_ps();
+                const char *ahead = (const char *)(QW + (n + MLCC_QK_PF < N ? n + MLCC_QK_PF : n) * ldq);
                 for (int64_t b = 0; b < nb; b++) {
                     mlcc_qk_prep p;
+                    for (int l = 0; l < 4 * MLCC_QKW; l += 64) _mm_prefetch(ahead + 4 * MLCC_QKW * b + l, MLCC_QK_PF_HINT);
                     if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
                     else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
                     for (int r = 0; r < mr; r++) {
