@@ -2,8 +2,8 @@
  * TinyLlama-1.1B FFN-down-shaped matrix (N 2048 weight rows of K 5632 values, 6.5 MB as Q4_K:
  * past L2, so decode streams it from L3 / memory), decode (M 1) and prefill-like (M 32):
  * milliseconds per call (best of --reps) and billions of weights x rows per second, for both
- * activation paths (a32: float, a8: int8). Single-threaded, so a loaded machine disturbs it less
- * than the whole-model runs; compare rows of one run only.
+ * activation paths (a32: float, a8: int8). Timed with the thread's CPU time (a loaded machine
+ * preempts the thread; CPU time leaves that out), so these are compute rates per CPU-second.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_qk.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -Wl,-rpath,$PWD/build -o build/bench_gemm_qk
@@ -20,7 +20,7 @@
 static const char driver[] =
     "#include <stdio.h>\n#include <time.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
-    "static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }\n"
+    "static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }\n"
     "static void run(const char *name, qfn fn, int words, int halves, int64_t M, int reps) {\n"
     "    int64_t N = 2048, K = 5632, ldq = K / 256 * words, lds = K / 256 * halves;\n"
     "    uint32_t *Q = malloc(4 * N * ldq); uint16_t *S = malloc(2 * N * lds);\n"

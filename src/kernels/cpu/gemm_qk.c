@@ -244,74 +244,83 @@ static const char qk_common[] =
     )
     "#if MLCC_QK_VNNI\n"
     MLCC_SRC(
-    /* A block's codes as four vectors of 64 unsigned bytes with the float scale of each lane
-     * (d times the lane's sub-block scale; a lane of vpdpbusd sums 4 products), and what the
-     * activations' sums of 16 are multiplied by (Q4_K: -dmin times the sub-block's min; Q6_K:
-     * -32 d times the sub-block's scale, the zero point). Integer sums are converted once per
-     * vector, so no 32-bit integer multiplies (2 uops on the one port vpdpbusd needs). */
+    /* A block's codes as four vectors of 64 unsigned bytes laid out "one sub-block per lane":
+     * lane l of every vector holds 4 codes of the same sub-block, so the 4 vpdpbusd of a row
+     * chain into one accumulator whose lane l sums 16 products of that sub-block; converted to
+     * float once and scaled by `scale` (d times the lane's sub-block scale). bmul multiplies the
+     * activations' sums of 16 (Q4_K: -dmin times the sub-block's min; Q6_K: -32 d times the
+     * sub-block's scale, the zero point). No 32-bit integer multiplies (2 uops on the port
+     * vpdpbusd needs); the activations are permuted to the codes' order (mlcc_qk_permute). */
     typedef struct mlcc_qk_prep {
         __m512i code[4];
-        __m512 scale[4], bmul;
+        __m512 scale, bmul;
     } mlcc_qk_prep;
-    /* Q4_K: code vector i holds nibble half i % 2 of qs bytes 64 (i / 2) .. +63, i.e.
-     * sub-blocks (0, 2), (1, 3), (4, 6), (5, 7): the activations are permuted to match
-     * (mlcc_qk4_permute); bmul is each sub-block's min at its two 16-value halves. */
+    /* Vector i of the layout from four vectors whose lanes hold sub-blocks as `lo` picks them:
+     * lanes 0..7 from (c0, c1), lanes 8..15 from (c2, c3) with the same index pattern. */
+    static inline __m512i mlcc_qk_gather(__m512i c0, __m512i c1, __m512i c2, __m512i c3, __m512i idx) {
+        return _mm512_shuffle_i64x2(_mm512_permutex2var_epi32(c0, idx, c1), _mm512_permutex2var_epi32(c2, idx, c3), 0x44);
+    }
+    /* Q4_K: the nibble halves of qs bytes 0..63 and 64..127 hold sub-blocks (0 | 2), (1 | 3),
+     * (4 | 6), (5 | 7), 8 lanes each; vector i takes lanes 2i, 2i + 1 of each: lanes 2j, 2j + 1
+     * are sub-block j (its values 8i .. 8i + 7). */
     static inline void mlcc_qk4_prep(const uint8_t *q, const _Float16 *s, mlcc_qk_prep *p) {
         uint64_t sc, mn;
         mlcc_qk4_scales(q, &sc, &mn);
-        __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc));
         const __m512i low4 = _mm512_set1_epi8(0x0F);
         __m512i qa = _mm512_loadu_si512((const void *)(q + 12)), qb = _mm512_loadu_si512((const void *)(q + 76));
-        p->code[0] = _mm512_and_si512(qa, low4), p->code[1] = _mm512_and_si512(_mm512_srli_epi16(qa, 4), low4);
-        p->code[2] = _mm512_and_si512(qb, low4), p->code[3] = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
-        __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(sc32), _mm512_set1_ps((float)s[0]));
+        __m512i c0 = _mm512_and_si512(qa, low4), c1 = _mm512_and_si512(_mm512_srli_epi16(qa, 4), low4);
+        __m512i c2 = _mm512_and_si512(qb, low4), c3 = _mm512_and_si512(_mm512_srli_epi16(qb, 4), low4);
         for (int i = 0; i < 4; i++) {
-            int a = 4 * (i / 2) + (i & 1); /* sub-blocks a and a + 2 */
-            __m512i idx = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(a), _mm512_set1_epi32(a + 2));
-            p->scale[i] = _mm512_permutexvar_ps(idx, dsc);
+            __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 16, 17, 8, 9, 24, 25, 0, 1, 16, 17, 8, 9, 24, 25), _mm512_set1_epi32(2 * i));
+            p->code[i] = mlcc_qk_gather(c0, c1, c2, c3, idx);
         }
+        const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))), _mm512_set1_ps((float)s[0]));
+        p->scale = _mm512_permutexvar_ps(pairs, dsc);
         __m128i m8 = _mm_cvtsi64_si128((long long)mn);
         p->bmul = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m8, m8))), _mm512_set1_ps(-(float)s[1]));
     }
-    /* Q6_K: code vector 2h + i holds values 128 h + 64 i .. +63 (natural order: 4-bit nibble of
-     * ql with the qh bit pair above it); bmul is -32 times each sub-block's int8 scale. */
+    /* Q6_K: the codes of values 128 h + 64 k .. +63 (the ql nibble with the qh bit pair above it)
+     * hold sub-blocks 8h + 4k .. +3, 4 lanes each; vector i takes lane i of each 4: lane l is
+     * sub-block l (its values 4i .. 4i + 3). */
     static inline void mlcc_qk6_prep(const uint8_t *q, const _Float16 *s, mlcc_qk_prep *p) {
         const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
         const __m512i sh0 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0), _mm512_set1_epi32(0x00020002));
         const __m512i sh1 = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(0x00040004), _mm512_set1_epi32(0x00060006));
-        __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 192)))),
-                                   _mm512_set1_ps((float)s[0]));
+        __m512i c[4];
         for (int h = 0; h < 2; h++) {
             __m512i ql = _mm512_loadu_si512((const void *)(q + 64 * h));
             __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(q + 128 + 32 * h)));
             __m512i h0 = _mm512_and_si512(_mm512_srlv_epi16(qh, sh0), low2), h1 = _mm512_and_si512(_mm512_srlv_epi16(qh, sh1), low2);
-            p->code[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(h0, 4));
-            p->code[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(h1, 4));
-            for (int i = 0; i < 2; i++) { /* lane L of vector 2h + i: sub-block 8h + 4i + L / 4 */
-                __m512i idx = _mm512_add_epi32(_mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2),
-                                               _mm512_set1_epi32(8 * h + 4 * i));
-                p->scale[2 * h + i] = _mm512_permutexvar_ps(idx, s16);
-            }
+            c[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(h0, 4));
+            c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(h1, 4));
         }
-        p->bmul = _mm512_mul_ps(s16, _mm512_set1_ps(-32.0f));
+        for (int i = 0; i < 4; i++) {
+            __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28), _mm512_set1_epi32(i));
+            p->code[i] = mlcc_qk_gather(c[0], c[1], c[2], c[3], idx);
+        }
+        p->scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 192)))),
+                                 _mm512_set1_ps((float)s[0]));
+        p->bmul = _mm512_mul_ps(p->scale, _mm512_set1_ps(-32.0f));
     }
     /* One prepared block times one row's block x (as the codes order it), into acc. */
     static inline __m512 mlcc_qk_dot8(const mlcc_qk_prep *p, const int8_t *x, const int32_t *bs, float dx, __m512 acc) {
-        __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0],
-                                                                            _mm512_loadu_si512((const void *)x))), p->scale[0]);
-        for (int i = 1; i < 4; i++)
-            blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[i],
-                                                                         _mm512_loadu_si512((const void *)(x + 64 * i)))), p->scale[i], blk);
+        __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0], _mm512_loadu_si512((const void *)x));
+        for (int i = 1; i < 4; i++) isum = _mm512_dpbusd_epi32(isum, p->code[i], _mm512_loadu_si512((const void *)(x + 64 * i)));
+        __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), p->scale);
         blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)bs)), p->bmul, blk);
         return _mm512_fmadd_ps(blk, _mm512_set1_ps(dx), acc);
     }
-    /* Q4_K's activation order per block: sub-blocks 0 2 1 3 4 6 5 7 (see mlcc_qk4_prep). */
-    static inline void mlcc_qk4_permute(int8_t *q, int64_t K) {
-        static const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    /* The activations of each block in the codes' order: vector i (64 bytes), lane l takes
+     * Q4_K: values 8i + 4 (l % 2) .. +3 of sub-block l / 2 (32 values each); Q6_K: values
+     * 4i .. 4i + 3 of sub-block l (16 values each). */
+    static inline void mlcc_qk_permute(int8_t *q, int64_t K, int q4) {
         int8_t tmp[256];
         for (int64_t b = 0; b < K / 256; b++) {
             memcpy(tmp, q + 256 * b, 256);
-            for (int j = 0; j < 8; j++) memcpy(q + 256 * b + 32 * j, tmp + 32 * order[j], 32);
+            for (int i = 0; i < 4; i++)
+                for (int l = 0; l < 16; l++)
+                    memcpy(q + 256 * b + 64 * i + 4 * l, tmp + (q4 ? 32 * (l / 2) + 8 * i + 4 * (l % 2) : 16 * l + 4 * i), 4);
         }
     }
     )
@@ -388,8 +397,7 @@ static const char qk8_template[] =
     )
     "#if MLCC_QK_VNNI\n"
     MLCC_SRC(
-        if (MLCC_QKT == 4)
-            for (int64_t m = 0; m < M; m++) mlcc_qk4_permute(xq + m * K, K);
+        for (int64_t m = 0; m < M; m++) mlcc_qk_permute(xq + m * K, K, MLCC_QKT == 4);
         /* decode: 4 weight rows at a time, their blocks interleaved (independent streams for
          * the memory system), the next 4 rows' blocks prefetched */
         for (int64_t n = 0; M == 1 && n < N; n += 4) {
