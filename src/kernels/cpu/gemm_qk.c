@@ -15,10 +15,20 @@
  * share a decode, so a row's result is the same in decode and prefill. K must be a multiple of
  * 256 (the schemes only hold whole super-blocks).
  *
+ * Int8 activations ("_a8", q8_K-style as llama.cpp computes k-quants): each row of A is
+ * quantized once per call per 256-block (d = amax / 127, round to nearest even) with the sums
+ * of every 16 values; vpdpbusd multiplies the unsigned codes by the signed activations with the
+ * codes laid out one sub-block per 32-bit lane, so each 32-bit lane's integer sum is scaled
+ * once by its sub-block's d * sc; the Q4_K mins and the Q6_K zero point 32 enter through the
+ * activation sums. Integer sums are exact, so the path adds only the activations' rounding.
+ * Decode (M 1) streams 4 weight rows at a time with the next 4 prefetched; prefill decodes each
+ * block once for 8 rows. The same per-(row, column) order either way.
+ *
  * AVX-512 F/BW/VL decodes with byte masks and shifts (Q6_K assembles its 6-bit codes from the
- * ql nibbles and qh bit pairs 32 at a time); elsewhere a plain C decoder fills the buffer and
- * the dot products run on 16-float lanes emulated by plain loops (AVX2 gets them vectorized by
- * the compiler where it can; correct everywhere, fast only with AVX-512). */
+ * ql nibbles and qh bit pairs 32 at a time), VNNI runs the int8 path; elsewhere a plain C
+ * decoder fills a buffer and the dot products run on 16-float lanes emulated by plain loops
+ * (the int8 path: scalar integer sums), correct everywhere, fast only with AVX-512 (no AVX2
+ * vector code yet). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
