@@ -86,15 +86,26 @@ static rx_expr *weight(dec *d, const char *name, int64_t d0, int64_t d1) {
     return param_var(d, param_index(d->params, name, d0, d1));
 }
 
-/* A matrix weight `name` [out, in] under the model's quantization: q0f32 the tensor itself;
- * q0f16 a float16 parameter; 4/8-bit the pair <prefix>.q_weight / <prefix>.q_scale (MLC LLM's
- * names). *q_scale is NULL when there is no pair. *scheme gets the scheme the matrix is
- * stored in (AWQ keeps the embedding and LM head float16: quant_scheme_for_matrix). */
-static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, rx_expr **q_scale, const mlcc_quant_scheme **scheme) {
+/* The scheme of matrix `name` with rows of `in` values: the model's (quant_scheme_for_matrix:
+ * AWQ keeps the embedding and LM head float16), or under ggml_mixed the one its GGUF tensor is
+ * stored in; q0f32 when there is none (or a k-quant row would not be whole super-blocks). */
+static const mlcc_quant_scheme *matrix_scheme(dec *d, const char *name, int64_t in) {
     const mlcc_quant_scheme *q = quant_scheme_for_matrix(d->params->quant, name);
+    if (quant_is_mixed(q)) q = d->params->matrix_scheme ? d->params->matrix_scheme(d->params->matrix_ctx, name) : NULL;
+    if (quant_is_kquant(q) && in % 256) q = NULL;
+    return q || !d->params->quant ? q : quant_scheme_find(NULL);
+}
+
+static int is_float32(const mlcc_quant_scheme *q) {
+    return !q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32));
+}
+
+/* A matrix weight `name` [out, in] under scheme q: q0f32 the tensor itself; q0f16 a float16
+ * parameter; 4/8-bit and k-quants the pair <prefix>.q_weight / <prefix>.q_scale (MLC LLM's
+ * names). *q_scale is NULL when there is no pair. */
+static rx_expr *matrix_param(dec *d, const mlcc_quant_scheme *q, const char *name, int64_t out, int64_t in, rx_expr **q_scale) {
     *q_scale = NULL;
-    *scheme = q;
-    if (!q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32))) return weight(d, name, out, in);
+    if (is_float32(q)) return weight(d, name, out, in);
     model_param_list *l = d->params;
     if (q->bits == 0) {
         int i = param_index(l, name, out, in);
@@ -112,6 +123,7 @@ static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, 
     pw->dtype = q->weight_dtype, ps->dtype = q->scale_dtype;
     pw->role = PARAM_Q_WEIGHT, ps->role = PARAM_Q_SCALE;
     pw->partner = is, ps->partner = iw;
+    pw->quant = ps->quant = q;
     free(pw->source), free(ps->source);
     pw->source = mlcc_xstrdup(name), ps->source = mlcc_xstrdup(name);
     pw->source_shape[0] = ps->source_shape[0] = out;
@@ -123,19 +135,17 @@ static rx_expr *matrix_param(dec *d, const char *name, int64_t out, int64_t in, 
 
 static rx_expr *emit(dec *d, rx_expr *value, const char *hint);
 
-static int is_plain_f32(const mlcc_quant_scheme *q) {
-    return !q || (q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32));
-}
-
+/* The dequantize op of a quantized (q_weight, q_scale) pair of scheme q. */
 static rx_expr *dequantize(const mlcc_quant_scheme *q, rx_expr *w, rx_expr *scale, int64_t in) {
+    if (quant_is_kquant(q)) return op_dequantize_kquant(w, scale, (int)q->ggml_type, in);
     return op_dequantize_group_zero(w, scale, q->bits, q->group_size, q->zero_point, q->group_zero, in);
 }
 
 /* The float32 [out, in] value of matrix weight `name` (dequantized when quantized). */
 static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in) {
-    const mlcc_quant_scheme *q;
-    rx_expr *scale, *w = matrix_param(d, name, out, in, &scale, &q);
-    if (is_plain_f32(q)) return w;
+    const mlcc_quant_scheme *q = matrix_scheme(d, name, in);
+    rx_expr *scale, *w = matrix_param(d, q, name, out, in, &scale);
+    if (is_float32(q)) return w;
     return emit(d, dequantize(q, w, scale, in), "dequant");
 }
 
@@ -143,11 +153,12 @@ static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in)
  * and only they are dequantized. */
 static rx_expr *embedding(dec *d, rx_expr *ids, int64_t vocab, int64_t hidden) {
     const char *name = "model.embed_tokens.weight";
-    const mlcc_quant_scheme *q;
-    rx_expr *scale, *w = matrix_param(d, name, vocab, hidden, &scale, &q);
-    if (is_plain_f32(q)) return emit(d, op_take(w, ids, 0), "embed");
+    const mlcc_quant_scheme *q = matrix_scheme(d, name, hidden);
+    rx_expr *scale, *w = matrix_param(d, q, name, vocab, hidden, &scale);
+    if (is_float32(q)) return emit(d, op_take(w, ids, 0), "embed");
     w = emit(d, op_take(w, ids, 0), "embed_q");
     if (scale) scale = emit(d, op_take(scale, ids, 0), "embed_scale");
+    if (!scale) return emit(d, op_dequantize(w, NULL, 0, 0, 0, hidden), "embed");
     return emit(d, dequantize(q, w, scale, hidden), "embed");
 }
 

@@ -24,6 +24,7 @@ typedef struct model_param {
     char *source;           /* the checkpoint tensor it is made from (Hugging Face name) */
     int64_t source_shape[MODEL_PARAM_MAX_NDIM];
     int partner;            /* a q_weight's q_scale and the reverse (indices); -1 otherwise */
+    const struct mlcc_quant_scheme *quant; /* a quantized pair's scheme (its matrix's, under ggml_mixed) */
 } model_param;
 
 typedef struct model_param_list {
@@ -31,6 +32,9 @@ typedef struct model_param_list {
     int n, cap;
     const struct mlcc_quant_scheme *quant; /* how linear and embedding weights are stored
                                             * (NULL: float32); set before decoder_build */
+    /* ggml_mixed: the scheme of each matrix (Hugging Face name), as its GGUF tensor stores it */
+    const struct mlcc_quant_scheme *(*matrix_scheme)(void *ctx, const char *name);
+    void *matrix_ctx;
 } model_param_list;
 void model_param_list_free(model_param_list *l);
 

@@ -143,12 +143,28 @@ static int parse_device(const char *s, DLDevice *out) {
     return 0;
 }
 
+/* The model's graph functions (m->params lists the weights they take); under ggml_mixed each
+ * matrix's scheme comes from its tensor in the GGUF file. */
+static int build_graph(mlcc_model *m, mlcc_ir_module *mod, const char *path) {
+    m->params.quant = m->quant;
+    mlcc_gguf *g = NULL;
+    if (quant_is_mixed(m->quant)) {
+        if (!is_gguf_file(path) || !(g = mlcc_gguf_open(path)))
+            return mlcc_set_error("%s: quantization ggml_mixed takes each matrix's type from a GGUF file", path);
+        m->params.matrix_scheme = model_gguf_matrix_scheme;
+        m->params.matrix_ctx = g;
+    }
+    int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+    if (g) mlcc_gguf_close(g);
+    m->params.matrix_scheme = NULL, m->params.matrix_ctx = NULL;
+    return rc;
+}
+
 /* The graph (which lists the weights) and the weights: from a converted folder as stored,
  * else read and quantized as m->quant says, through the cache of such conversions when
  * `cached` (not for `mlcc convert`, which writes its own folder). */
 static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf, int cached) {
-    m->params.quant = m->quant;
-    int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+    int rc = build_graph(m, mod, path);
     if (rc) return rc;
     if (weight_store_is_converted(path)) return weight_store_load(m, path);
     return cached ? convert_cache_load_weights(m, path, is_gguf) : model_load_weights(m, path, is_gguf);
@@ -190,7 +206,8 @@ static int choose_quantization(mlcc_model *m, const char *path, const mlcc_model
     if (!want && !stored[0]) {
         int gguf = is_gguf_file(path);
         m->quant = gguf ? model_gguf_native_scheme(path) : NULL;
-        if (m->quant && m->quant->bits == 0 && !on_cpu(opt)) m->quant = NULL;
+        /* the GPU backends have no k-quant kernels: float32 there */
+        if (m->quant && (m->quant->bits == 0 || quant_is_kquant(m->quant)) && !on_cpu(opt)) m->quant = NULL;
         if (!gguf && on_cpu(opt)) m->quant = model_safetensors_native_scheme(path);
         /* an AutoAWQ checkpoint runs on its own 4-bit codes (repacked exactly) on the CPU; the
          * GPU backends have no AWQ kernel yet and get it dequantized to float32 */
@@ -273,8 +290,7 @@ int mlcc_model_print_ir(const char *path, const mlcc_model_options *opt, const c
     if (rc == 0) {
         ir_scope_begin();
         mlcc_ir_module *mod = irmod_new();
-        m->params.quant = m->quant;
-        rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
+        rc = build_graph(m, mod, path);
         if (rc == 0 && !only) irmod_print(mod, out);
         if (rc == 0 && only) {
             mlcc_prim_func *f = irmod_get_prim(mod, only);

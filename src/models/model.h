@@ -128,14 +128,19 @@ int mlcc_model_forward(mlcc_model *m, mlcc_model_kv *kv, const int32_t *ids, int
  * random-model writer share it. */
 void model_gguf_tensor_name(const char *hf, char *out, size_t cap);
 
+/* Under ggml_mixed (see model_gguf_native_scheme): the scheme of matrix `name` (a Hugging Face
+ * name) as GGUF file `gguf` (an open mlcc_gguf) stores it; NULL: float32. */
+const mlcc_quant_scheme *model_gguf_matrix_scheme(void *gguf, const char *name);
+
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
 /* Releases m->weights (any filled slots) and sets it to NULL. */
 void model_release_weights(mlcc_model *m);
 
 /* The scheme whose packing holds every matrix of a GGUF file exactly (all Q4_0: ggml_q4_0,
- * all Q8_0: ggml_q8_0, all F16: q0f16, all BF16: q0bf16, all F32: q0f32), or NULL (mixed
- * types: then the weights are dequantized to float32). */
+ * all Q8_0: ggml_q8_0, all F16: q0f16, all BF16: q0bf16, all F32: q0f32; all Q4_K / Q6_K:
+ * ggml_q4_k / ggml_q6_k), ggml_mixed for mixed types with k-quants among them (each matrix on
+ * its own type's scheme), or NULL (other mixes: then the weights are dequantized to float32). */
 const mlcc_quant_scheme *model_gguf_native_scheme(const char *path);
 /* The same for a safetensors file or folder: every matrix F16 (q0f16), BF16 (q0bf16) or F32
  * (q0f32); NULL when mixed or unreadable. */

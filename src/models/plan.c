@@ -34,6 +34,8 @@ static double available_bytes(void) {
 static double bytes_per_weight(const char *quantization) {
     const mlcc_quant_scheme *q = quant_scheme_find(quantization);
     if (!q) return 4.0;
+    if (quant_is_mixed(q)) return 4.85 / 8; /* ~ llama.cpp's Q4_K_M; the file's size decides in practice */
+    if (quant_is_kquant(q)) return (quant_kquant_words(q->ggml_type) * 4.0 + 2.0 * quant_kquant_halves(q->ggml_type)) / 256;
     if (!q->bits) return q->weight_dtype.bits / 8.0;
     return q->bits / 8.0 + (q->scale_dtype.bits / 8.0) * (q->group_zero ? 2 : 1) / q->group_size;
 }

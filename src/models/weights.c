@@ -36,7 +36,7 @@ static void store_param(mlcc_model *m, int i, const float *src) {
     int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
     if (!m->weights[w]) m->weights[w] = new_param(&m->params.items[w]);
     if (!m->weights[sc]) m->weights[sc] = new_param(&m->params.items[sc]);
-    quant_pack(m->params.quant, src, p->source_shape[0], p->source_shape[1], m->weights[w]->dl.data, m->weights[sc]->dl.data);
+    quant_pack(p->quant ? p->quant : m->params.quant, src, p->source_shape[0], p->source_shape[1], m->weights[w]->dl.data, m->weights[sc]->dl.data);
 }
 
 static int64_t source_elements(const model_param *p) {
@@ -218,12 +218,15 @@ static int64_t permuted_heads(const mlcc_model *m, const char *name) {
 /* A quantized pair straight from GGUF blocks of the scheme's native type (no float detour). */
 static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_tensor *t, int i, const char *name) {
     const model_param *p = &m->params.items[i];
-    const mlcc_quant_scheme *q = m->params.quant;
+    const mlcc_quant_scheme *q = p->quant ? p->quant : m->params.quant;
     int64_t rows = p->source_shape[0], in = p->source_shape[1];
-    uint64_t block = q->bits == 4 ? 18 : 34;
-    if (in % 32 || t->n_bytes != (uint64_t)(rows * (in / 32)) * block)
-        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld rows of %lld values in blocks of 32", g->path, name,
-                              (unsigned long long)t->n_bytes, (long long)rows, (long long)in);
+    int k = quant_is_kquant(q);
+    uint64_t block = k ? (uint64_t)quant_kquant_words(q->ggml_type) * 4 + 2 * (uint64_t)quant_kquant_halves(q->ggml_type)
+                       : q->bits == 4 ? 18 : 34;
+    int64_t group = k ? 256 : 32;
+    if (in % group || t->n_bytes != (uint64_t)(rows * (in / group)) * block)
+        return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld rows of %lld values in blocks of %lld", g->path, name,
+                              (unsigned long long)t->n_bytes, (long long)rows, (long long)in, (long long)group);
     int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
     m->weights[w] = new_param(&m->params.items[w]);
     m->weights[sc] = new_param(&m->params.items[sc]);
@@ -278,8 +281,8 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
         return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
                               (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
     }
-    if (p->role != PARAM_PLAIN && m->params.quant->ggml_type && m->params.quant->ggml_type == t->type)
-        return repack_gguf_param(m, g, t, i, name);
+    const mlcc_quant_scheme *q = p->quant ? p->quant : m->params.quant;
+    if (p->role != PARAM_PLAIN && q->ggml_type && q->ggml_type == t->type) return repack_gguf_param(m, g, t, i, name);
     if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
     if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
@@ -312,20 +315,36 @@ static const mlcc_quant_scheme *scheme_of_ggml(uint32_t type) {
     return quant_scheme_for_ggml(type);
 }
 
+/* A GGUF file whose matrices are all of one type runs on that type's scheme; one that mixes
+ * types and has k-quant matrices (llama.cpp's Q4_K_M and the like: Q4_K with some Q6_K, maybe
+ * F16 or F32 where a row is not whole super-blocks) runs each matrix on its own type's scheme
+ * (ggml_mixed), types no scheme holds dequantized to float32. */
 const mlcc_quant_scheme *model_gguf_native_scheme(const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return NULL;
     const mlcc_quant_scheme *q = NULL;
-    int mixed = 0;
-    for (uint64_t i = 0; i < g->n_tensors && !mixed; i++) {
+    int mixed = 0, kquant = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
         const mlcc_gguf_tensor *t = &g->tensors[i];
         if (t->n_dims != 2) continue;
         const mlcc_quant_scheme *s = scheme_of_ggml(t->type);
-        mixed = !s || (q && q != s);
+        kquant |= quant_is_kquant(s);
+        mixed |= !s || (q && q != s);
         q = s;
     }
     mlcc_gguf_close(g);
+    if (mixed && kquant) return quant_scheme_find("ggml_mixed");
     return mixed ? NULL : q;
+}
+
+const mlcc_quant_scheme *model_gguf_matrix_scheme(void *gguf, const char *name) {
+    char gname[256];
+    model_gguf_tensor_name(name, gname, sizeof gname);
+    const mlcc_gguf_tensor *t = gname[0] ? mlcc_gguf_find_tensor(gguf, gname) : NULL;
+    const mlcc_quant_scheme *s = t ? scheme_of_ggml(t->type) : NULL;
+    /* a k-quant row must be whole super-blocks (the loader checks the bytes) */
+    if (s && quant_is_kquant(s) && (t->n_dims != 2 || t->dims[0] % 256)) s = NULL;
+    return s;
 }
 
 const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path) {

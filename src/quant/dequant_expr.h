@@ -17,5 +17,13 @@ mlcc_expr *quant_dequant_value_zero(mlcc_expr *word, mlcc_expr *j, mlcc_expr *sc
 /* The q_scale column of value j's scale (which 0) or zero point (which 1) in a group_zero
  * layout: (j // group) * 2 + which. */
 mlcc_expr *quant_group_zero_col(mlcc_expr *j, int group, int which);
+/* Loads for quant_kquant_value: which 0 is q_weight's word at column `col` of the row, which 1
+ * q_scale's float16 at column `col` (the caller fixes the row). */
+typedef mlcc_expr *(*quant_kquant_load)(void *ctx, int which, mlcc_expr *col);
+
+/* Value j of a row of k-quant super-blocks (ggml type 12 Q4_K, 14 Q6_K; the layout of
+ * quant/scheme.h), as float32, computed as ggml's dequantizer does; NULL for other types. Byte
+ * B of the row's words is word B // 4 picked apart by a select tree over B % 4. */
+mlcc_expr *quant_kquant_value(int ggml_type, mlcc_expr *j, quant_kquant_load load, void *ctx);
 
 #endif

@@ -2,12 +2,18 @@
 #include "quant/scheme.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mlcc/mlcc_runtime.h"
 #include "support/error.h"
 
-enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8 }; /* ggml's type ids, as GGUF stores them */
+#include "loader/ggml_dequant.h"
+#include "loader/ggml_quant.h"
+#include "support/alloc.h"
+
+/* ggml's type ids, as GGUF stores them */
+enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q6_K = 14 };
 
 static const mlcc_quant_scheme schemes[] = {
     {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0, 0},
@@ -21,10 +27,16 @@ static const mlcc_quant_scheme schemes[] = {
     {"q4f16_awq", 4, 128, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
     {"q4f16_awq_g64", 4, 64, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
     {"q4f16_awq_g32", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
+    /* k-quants: group_size is the super-block (see scheme.h) */
+    {"ggml_q4_k", 4, 256, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, GGML_TYPE_Q4_K, 0},
+    {"ggml_q6_k", 6, 256, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 32, GGML_TYPE_Q6_K, 0},
+    /* every matrix as its GGUF tensor stores it (a per-matrix choice among the above) */
+    {"ggml_mixed", 0, 0, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 0},
 };
 
 const char *quant_scheme_names(void) {
-    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0, q4f16_awq, q4f16_awq_g64, q4f16_awq_g32";
+    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0, ggml_q4_k, ggml_q6_k, "
+           "ggml_mixed, q4f16_awq, q4f16_awq_g64, q4f16_awq_g32";
 }
 
 const mlcc_quant_scheme *quant_scheme_find(const char *name) {
@@ -35,11 +47,29 @@ const mlcc_quant_scheme *quant_scheme_find(const char *name) {
     return NULL;
 }
 
+int quant_is_kquant(const mlcc_quant_scheme *s) {
+    return s && (s->ggml_type == GGML_TYPE_Q4_K || s->ggml_type == GGML_TYPE_Q6_K);
+}
+
+int quant_is_mixed(const mlcc_quant_scheme *s) {
+    return s && !strcmp(s->name, "ggml_mixed");
+}
+
+int quant_kquant_words(uint32_t ggml_type) {
+    return ggml_type == GGML_TYPE_Q4_K ? 35 : ggml_type == GGML_TYPE_Q6_K ? 52 : 0;
+}
+
+int quant_kquant_halves(uint32_t ggml_type) {
+    return ggml_type == GGML_TYPE_Q6_K ? 1 : 2;
+}
+
 int64_t quant_packed_cols(const mlcc_quant_scheme *s, int64_t in) {
+    if (quant_is_kquant(s)) return (in / 256) * quant_kquant_words(s->ggml_type);
     return (in + quant_per_word(s) - 1) / quant_per_word(s);
 }
 
 int64_t quant_scale_cols(const mlcc_quant_scheme *s, int64_t in) {
+    if (quant_is_kquant(s)) return (in / 256) * quant_kquant_halves(s->ggml_type);
     return (in + s->group_size - 1) / s->group_size * (s->group_zero ? 2 : 1);
 }
 
@@ -101,7 +131,20 @@ static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t
     }
 }
 
+/* k-quants: ggml's reference quantizer, then the blocks split as quant_repack_ggml does. */
+static void kquant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
+    size_t bytes = ggml_quant_size(s->ggml_type, (uint64_t)(rows * in));
+    uint8_t *blocks = mlcc_xmalloc(bytes ? bytes : 1);
+    ggml_quantize(s->ggml_type, w, (uint64_t)(rows * in), blocks);
+    quant_repack_ggml(s, blocks, rows, in, packed, scales);
+    free(blocks);
+}
+
 void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
+    if (quant_is_kquant(s)) {
+        kquant_pack(s, w, rows, in, packed, scales);
+        return;
+    }
     if (s->group_zero) {
         int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
         memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
@@ -131,7 +174,41 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
     }
 }
 
+/* The bytes of one k-quant super-block, and where its float16 d (and dmin) sit in it. */
+static size_t kquant_block_bytes(uint32_t ggml_type) {
+    return (size_t)quant_kquant_words(ggml_type) * 4 + 2 * (size_t)quant_kquant_halves(ggml_type);
+}
+static size_t kquant_words_at(uint32_t ggml_type) {
+    return ggml_type == GGML_TYPE_Q6_K ? 0 : 4;
+}
+static size_t kquant_d_at(uint32_t ggml_type) {
+    return ggml_type == GGML_TYPE_Q6_K ? 208 : 0;
+}
+
+/* k-quants: the ggml blocks put back together, then ggml's dequantizer. */
+static void kquant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const uint16_t *scales, int64_t rows, int64_t in, float *w) {
+    uint32_t t = s->ggml_type;
+    int64_t nb = in / 256, words = quant_kquant_words(t), halves = quant_kquant_halves(t);
+    size_t bb = kquant_block_bytes(t);
+    uint8_t *blocks = mlcc_xmalloc(bb * (size_t)(rows * nb) + 1);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < nb; k++) {
+            uint8_t *b = blocks + bb * (size_t)(r * nb + k);
+            memcpy(b + kquant_words_at(t), packed + r * nb * words + k * words, (size_t)words * 4);
+            for (int h = 0; h < halves; h++) {
+                uint16_t v = scales[(r * nb + k) * halves + h];
+                b[kquant_d_at(t) + 2 * h] = (uint8_t)(v & 0xFF), b[kquant_d_at(t) + 2 * h + 1] = (uint8_t)(v >> 8);
+            }
+        }
+    ggml_dequantize_f32(t, blocks, bb * (size_t)(rows * nb), (uint64_t)(rows * in), w);
+    free(blocks);
+}
+
 void quant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const void *scales, int64_t rows, int64_t in, float *w) {
+    if (quant_is_kquant(s)) {
+        kquant_unpack(s, packed, scales, rows, in, w);
+        return;
+    }
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
     int per = quant_per_word(s), zero = s->zero_point;
     uint32_t mask = (1u << s->bits) - 1;
@@ -153,7 +230,24 @@ const mlcc_quant_scheme *quant_scheme_for_ggml(uint32_t ggml_type) {
 
 /* Q4_0 block: f16 d, then 16 bytes: element e < 16 in the low nibble of byte e, element
  * e >= 16 in the high nibble of byte e - 16. Q8_0 block: f16 d, then 32 int8. */
+/* A k-quant super-block: its float16 d (and dmin) go to the scales, the rest of its bytes, in
+ * their order, to the words. */
+static void kquant_repack(const mlcc_quant_scheme *s, const uint8_t *b, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
+    uint32_t t = s->ggml_type;
+    int64_t nb = in / 256, words = quant_kquant_words(t), halves = quant_kquant_halves(t);
+    size_t bb = kquant_block_bytes(t);
+    for (int64_t i = 0; i < rows * nb; i++, b += bb) {
+        memcpy(packed + i * words, b + kquant_words_at(t), (size_t)words * 4);
+        for (int h = 0; h < halves; h++)
+            scales[i * halves + h] = (uint16_t)(b[kquant_d_at(t) + 2 * h] | b[kquant_d_at(t) + 2 * h + 1] << 8);
+    }
+}
+
 void quant_repack_ggml(const mlcc_quant_scheme *s, const void *blocks, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
+    if (quant_is_kquant(s)) {
+        kquant_repack(s, blocks, rows, in, packed, scales);
+        return;
+    }
     const uint8_t *b = blocks;
     int q4 = s->ggml_type == GGML_TYPE_Q4_0, per = quant_per_word(s);
     size_t block_bytes = q4 ? 18 : 34;

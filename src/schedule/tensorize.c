@@ -22,7 +22,9 @@
  * structurally, so any other arithmetic is refused); a group_zero intrinsic's groups have
  * group_size values and their scale and zero point loads S[r, (j // group) * 2 (+ 1)]. The logical weight W[r, j] then plays B's
  * role above (j must start at 0: a tile holds whole rows), and the call passes the addresses of
- * the tile's first word and scale with the row strides of QW and S. */
+ * the tile's first word and scale with the row strides of QW and S. A k-quant intrinsic
+ * (GEMM_NT_QK) matches the same way against quant_kquant_value (the whole row of super-blocks:
+ * the tile's reduction must start at the row's first value). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "ir/functor.h"
 #include "kernels/cpu/intrin.h"
 #include "quant/dequant_expr.h"
+#include "quant/scheme.h"
 #include "schedule/state.h"
 #include "support/error.h"
 
@@ -241,6 +244,52 @@ static int match_dequant(const cpu_intrin *in, const mlcc_block *b, mlcc_expr *y
     return 0;
 }
 
+static int find_scale_load(ir_visitor *v, mlcc_expr *e) {
+    mlcc_expr **out = v->ctx;
+    if (!*out && e->kind == EXPR_LOAD && e->load.nidx == 2 && e->load.buffer->dtype.code == DT_FLOAT &&
+        e->load.buffer->dtype.bits == 16)
+        *out = e;
+    return *out == NULL;
+}
+
+typedef struct kq_match {
+    mlcc_buffer *w, *s;
+    mlcc_expr *row;
+} kq_match;
+
+static mlcc_expr *kq_load(void *ctx, int which, mlcc_expr *col) {
+    kq_match *k = ctx;
+    return load2(which ? k->s : k->w, k->row, col);
+}
+
+/* y is the dequantized value of a k-quant row (GEMM_NT_QK: quant_kquant_value of the ggml type
+ * the intrinsic keeps in zero_point): found from its first word and float16 scale loads, whose
+ * scale index is (j // 256) * halves (+ 1); rebuilt and compared. *word and *scale become loads
+ * of the row's block of j (index (j // 256) * words), the tile's start when j is 0. */
+static int match_dequant_kquant(const cpu_intrin *in, const mlcc_block *b, mlcc_expr *y, mlcc_expr **word,
+                                mlcc_expr **scale, mlcc_expr **j) {
+    mlcc_expr *w = NULL, *sc = NULL;
+    ir_visitor v = {find_word_load, NULL, &w};
+    ir_visit_expr(&v, y);
+    ir_visitor vs = {find_scale_load, NULL, &sc};
+    ir_visit_expr(&vs, y);
+    mlcc_expr *si = sc ? sc->load.indices[1] : NULL;
+    if (si && si->kind == EXPR_ADD) si = si->bin.a;
+    if (si && si->kind == EXPR_MUL) si = si->bin.a;
+    if (!w || !si || si->kind != EXPR_FLOORDIV || !expr_is_int(si->bin.b, 256))
+        return mlcc_set_error("%s: the weight operand of block '%s' is not a dequantized k-quant row", PRIM, b->name);
+    kq_match k = {w->load.buffer, sc->load.buffer, w->load.indices[0]};
+    mlcc_expr *jx = si->bin.a, *want = quant_kquant_value(in->zero_point, jx, kq_load, &k);
+    if (!want || !sch_expr_equal(want, y))
+        return mlcc_set_error("%s: the weight operand of block '%s' is not the dequantized value of intrinsic '%s' "
+                              "(ggml type %d)", PRIM, b->name, in->name, in->zero_point);
+    mlcc_expr *blk = ir_floordiv(jx, ir_int(256));
+    *word = load2(k.w, k.row, ir_mul(blk, ir_int(quant_kquant_words((uint32_t)in->zero_point))));
+    *scale = load2(k.s, k.row, ir_mul(blk, ir_int(quant_kquant_halves((uint32_t)in->zero_point))));
+    *j = jx;
+    return 0;
+}
+
 /* The loops outside the nest (within the block's scope) that the bindings use. */
 static int outer_loops(const sch_path *p, const mlcc_stmt *realize, mlcc_stmt **out) {
     int start = 0, n = 0;
@@ -286,7 +335,7 @@ int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin_name) {
     mlcc_stmt *store = NULL;
     mlcc_expr *x = NULL, *y = NULL;
     if (match_body(b, &store, &x, &y)) return -1;
-    int quant = in->kind == CPU_INTRIN_GEMM_NT_Q;
+    int kquant = in->kind == CPU_INTRIN_GEMM_NT_QK, quant = in->kind == CPU_INTRIN_GEMM_NT_Q || kquant;
     tile_access c, a, w, qw = {0}, qs = {0}; /* qw, qs: a quantized weight's words and scales */
     if (quant) {
         if (x->kind != EXPR_LOAD) {
@@ -295,9 +344,13 @@ int sch_tensorize(mlcc_schedule *s, mlcc_expr *loop, const char *intrin_name) {
         }
         mlcc_expr *word = NULL, *scale = NULL, *j = NULL;
         if (x->kind != EXPR_LOAD) return mlcc_set_error("%s: block '%s' has no activation load", PRIM, b->name);
-        if (match_dequant(in, b, y, &word, &scale, &j)) return -1;
-        /* the logical weight W[row, j] over a row of (words * per) values */
-        mlcc_expr *shape[2] = {word->load.buffer->shape[0], ir_mul(word->load.buffer->shape[1], ir_int(32 / in->bits))};
+        if (kquant ? match_dequant_kquant(in, b, y, &word, &scale, &j) : match_dequant(in, b, y, &word, &scale, &j))
+            return -1;
+        /* the logical weight W[row, j] over a row of (words * per) values (k-quants: 256 per block) */
+        mlcc_expr *shape[2] = {word->load.buffer->shape[0],
+                               kquant ? ir_mul(ir_floordiv(word->load.buffer->shape[1],
+                                                           ir_int(quant_kquant_words((uint32_t)in->zero_point))), ir_int(256))
+                                      : ir_mul(word->load.buffer->shape[1], ir_int(32 / in->bits))};
         mlcc_buffer *logical = ir_buffer(word->load.buffer->name, DT_F32, shape, 2);
         mlcc_expr *widx[2] = {word->load.indices[0], j};
         bind_access(&qw, word->load.buffer, word->load.indices, 2, realize);

@@ -72,6 +72,12 @@ static int tensorize_quant(mlcc_schedule *s, mlcc_expr *loop, const char **used)
                 return 0;
             }
         }
+    all = cpu_intrin_kquant_list(); /* k-quant super-blocks (gemm_qk.c): as 4-bit weights choose */
+    for (int i = 0; all[i]; i++)
+        if (all[i]->int8_act == schedule_quant_int8_activations(4) && sch_tensorize(s, loop, all[i]->name) == 0) {
+            *used = all[i]->name;
+            return 0;
+        }
     return -1;
 }
 

@@ -307,6 +307,8 @@ static void fill_sources(void) {
     const cpu_intrin *const *q = cpu_intrin_quant_list();
     int n = 3;
     for (int i = 0; q[i] && n < 63; i++) all[n++] = q[i];
+    q = cpu_intrin_kquant_list(); /* then the k-quant ones (gemm_qk.c) */
+    for (int i = 0; q[i] && n < 63; i++) all[n++] = q[i];
     all[n] = NULL;
 }
 

@@ -22,13 +22,17 @@
  *     name(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, accumulate)
  * ldq and lds are the row strides of QW (uint32 words) and S (scales). With `group_zero`
  * (gemm_awq.c) a group has group_size values and S holds (scale, zero point) per group:
- *     W[n, k] = (q(n, k) - S[n, 2 (k / group_size) + 1]) * S[n, 2 (k / group_size)] */
+ *     W[n, k] = (q(n, k) - S[n, 2 (k / group_size) + 1]) * S[n, 2 (k / group_size)]
+ *
+ * GEMM_NT_QK intrinsics (gemm_qk.c) take the same arguments with B a row of llama.cpp k-quant
+ * super-blocks (quant/scheme.h: ggml_q4_k, ggml_q6_k; K a multiple of 256): `bits` is the code
+ * width (4, 6) and `zero_point` holds the ggml type (12 Q4_K, 14 Q6_K); float activations. */
 #ifndef MLCC_KERNELS_CPU_INTRIN_H
 #define MLCC_KERNELS_CPU_INTRIN_H
 
 #include "ir/tir.h"
 
-typedef enum { CPU_INTRIN_GEMM_NT, CPU_INTRIN_GEMM_NT_Q } cpu_intrin_kind;
+typedef enum { CPU_INTRIN_GEMM_NT, CPU_INTRIN_GEMM_NT_Q, CPU_INTRIN_GEMM_NT_QK } cpu_intrin_kind;
 
 typedef struct cpu_intrin {
     const char *name;     /* the C function called, e.g. "mlcc_k_gemm_nt_f32" */
@@ -53,6 +57,8 @@ const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scal
 const cpu_intrin *const *cpu_intrin_quant_list(void);
 /* The per-group-zero-point ones (gemm_awq.c; NULL-terminated; part of the list above). */
 const cpu_intrin *const *cpu_intrin_awq_list(void);
+/* The GEMM_NT_QK intrinsics (a NULL-terminated array; part of cpu_intrin_all). */
+const cpu_intrin *const *cpu_intrin_kquant_list(void);
 /* All intrinsics (a NULL-terminated array). */
 const cpu_intrin *const *cpu_intrin_all(void);
 /* Source shared by every intrinsic (vector helpers), emitted once before any of them. */
