@@ -95,16 +95,6 @@ const char *mlcc_cublaslt_status(void);
 /* The CUDA C++ source of its kernels (tests compile it with NVRTC where there is no GPU). */
 const char *mlcc_cuda_linear_kernel_source(void);
 
-/* ---- batched-decode matmuls on tensor cores (cuda_linear_skinny.c) ----
- * The same product for 16 < rows <= 128 (MLCC_CUDA_SKINNY_ROWS, default 128; 0 off), in % 32 == 0
- * and x, w 16-byte aligned (mlcc_cuda_skinny_applies): W streamed once, mma.sync with x rounded
- * to half, float32 sums; mlcc_cuda_linear_f16 calls it for those shapes. */
-int mlcc_cuda_skinny_rows_limit(void);
-int mlcc_cuda_skinny_applies(const float *x, const uint16_t *w, int64_t rows, int64_t out, int64_t in);
-int mlcc_cuda_linear_f16_skinny(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
-                                int64_t in);
-const char *mlcc_cuda_skinny_kernel_source(void);
-
 /* ---- 4-bit group-quantized matmuls (cuda_linear_q4.c) ----
  * y[rows, out] = x[rows, in] @ W^T, W given as q_weight uint32 [out, ceil(in / 8)] and q_scale
  * float16 [out, ceil(in / 32)] (docs/quantization.md; W = (q - zero_point) * s): a fused

@@ -324,14 +324,10 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
-        int skinny = rows > gemv_rows_limit() && mlcc_cuda_skinny_applies(x, w, rows, out, in); /* cuda_linear_skinny.c */
-        plan *p = !skinny && rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
+        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        rc = skinny      ? mlcc_cuda_linear_f16_skinny(device_id, x, w, y, rows, out, in)
-             : p && p->ok ? run_blaslt(device_id, d, p, x, w, y)
-                          : run_gemv(device_id, d, x, w, y, rows, out, in);
-        if (t0 > 0)
-            mlcc_cuda_profile_end(device_id, skinny ? "linear_f16 (skinny mma)" : p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
+        rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
+        if (t0 > 0) mlcc_cuda_profile_end(device_id, p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
     }
     pthread_mutex_unlock(&lock);
     return rc;
