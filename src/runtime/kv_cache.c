@@ -495,15 +495,24 @@ static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args,
 
 /* Chunks the keys of each sequence are split into in decode. The decode kernel runs one task
  * per (sequence, KV head, chunk); splitting keeps the threads busy when a batch has fewer
- * (sequence, KV head) pairs than threads. The count depends only on the cache (threads and KV
- * heads), never on the step's batch or lengths: a sequence's chunks, and so the order its
- * partial softmaxes are merged in, are then the same whatever else is in the batch, so a
- * request decodes bit for bit the same alone or batched. */
+ * (sequence, KV head) pairs than threads. On the CPU the count depends only on the cache
+ * (threads and KV heads), never on the step's batch or lengths: a sequence's chunks, and so the
+ * order its partial softmaxes are merged in, are then the same whatever else is in the batch, so
+ * a request decodes bit for bit the same alone or batched. On a GPU it follows the batch. */
 static int64_t decode_splits(const MLCCKVCache *c) {
     if (c->decode_splits > 0) return c->decode_splits;
     int64_t heads = c->cfg.num_kv_heads;
-    /* on a GPU each task is a thread block: about two per multiprocessor (132 on an H100) */
-    int64_t workers = c->cfg.device.device_type == kDLCUDA ? 132 : mlcc_threadpool_size();
+    if (c->cfg.device.device_type == kDLCUDA) {
+        /* On a GPU each task is a thread block: about two blocks per multiprocessor (132 on an
+         * H100) over the whole batch. The GPU gives up the batch-independence of the CPU rule: its
+         * projections already differ by row count (GEMV or cuBLASLt), and at batch 64 the CPU rule's
+         * 33 splits made blocks of ~2 keys per warp whose set-up and partial sums were most of
+         * the decode attention's time. */
+        int64_t tasks = heads * (c->fwd.num_seqs > 0 ? c->fwd.num_seqs : 1);
+        int64_t splits = (2 * 132 + tasks - 1) / tasks;
+        return splits > 32 ? 32 : splits;
+    }
+    int64_t workers = mlcc_threadpool_size();
     int64_t splits = (2 * workers + heads - 1) / heads;
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
