@@ -84,7 +84,7 @@ mlcc_cuda_stats mlcc_cuda_get_stats(void);
 
 /* ---- library matmuls (cuda_linear.c) ----
  * y[rows, out] = x[rows, in] @ w[out, in]^T: x and y float32, w float16, all device pointers;
- * a GEMV for rows <= MLCC_CUDA_GEMV_ROWS (default 16), else cuBLASLt on float16 tensor cores
+ * a GEMV for rows <= MLCC_CUDA_GEMV_ROWS (default 2), else cuBLASLt on float16 tensor cores
  * (x rounded to float16). Enqueued on the device's current stream. The packed function
  * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
