@@ -114,17 +114,19 @@ const char *mlcc_cuda_sample_kernel_source(void);
 
 /* ---- prefill attention on tensor cores (cuda_attention.c) ----
  * What the generated attn_prefill computes (gen/attention.h: ragged causal attention of q
- * [tokens, QH, D] over the float32 pages [P, 2, KVH, PS, D], GQA, window, soft-cap) with half
+ * [tokens, QH, D] over the pages [P, 2, KVH, PS, D] (float32 or float16), GQA, window, soft-cap) with half
  * inputs on mma.sync and float32 accumulation. The int32 step arrays and all tensors are device
  * pointers; q, pages and out 16-byte aligned. Enqueued on the device's current stream. */
 typedef struct mlcc_cuda_prefill_args {
-    const float *q, *pages;
+    const float *q;
+    const void *pages; /* float32, or float16 when pages_f16 */
     const int32_t *token_seq, *positions, *page_indptr, *page_indices;
     float *out;
     int64_t num_tokens;
     int num_qo_heads, num_kv_heads, head_dim, page_size;
     int64_t window;        /* <= 0: none */
     double scale, softcap; /* logits = scale q.k; softcap > 0: softcap * tanh(logits / softcap) */
+    int pages_f16;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);

@@ -9,16 +9,17 @@
  * (5.2 ms a layer at 2048 tokens on the H100). The kernel is NVRTC source compiled once per
  * device (cached on disk like every CUDA module).
  *
- * Precision: q (times the scale), K, V and the softmax weights P are rounded to half for the
- * tensor cores; scores, the softmax statistics and the output accumulate in float32. The KV
+ * Precision: q (times the scale), K, V (when the pages are float32) and the softmax weights P
+ * are rounded to half for the tensor cores; scores, the softmax statistics and the output accumulate in float32. The KV
  * cache uses it only when the model allows float16 math (a float16 or 4-bit weight scheme,
  * whose projections already round x to half); float32 models keep the generated kernel.
  * Measured against the float32 kernel: test_cuda_flash_attention.
  *
  * Layout: a block of NW warps (8 by default; MLCC_CUDA_FLASH_WARPS=4) takes 16 NW query rows of
  * one KV head, the rows being (token, query head of the group) pairs, token-major, so a K/V tile
- * in shared memory serves the whole GQA group; keys come in tiles of 64 (float32 pages -> half in
- * shared memory, rows padded by 8 halves against bank conflicts). A block whose tokens belong to
+ * in shared memory serves the whole GQA group; keys come in tiles of 64 (float32 pages rounded to
+ * half, or half pages copied, into shared memory, rows padded by 8 halves against bank
+ * conflicts). A block whose tokens belong to
  * several sequences makes one pass over the keys per sequence. */
 #include <pthread.h>
 #include <stdint.h>
@@ -35,7 +36,7 @@ static const char *const kernel_source =
     " * NW warps takes BM = 16 NW query rows of one KV head: TM = BM / G consecutive tokens, each\n"
     " * with the G query heads of the group (row r: token r / G, head r % G), so every K/V tile in\n"
     " * shared memory serves the whole group. Keys go in tiles of BN = 64: K and V read from the\n"
-    " * float32 pages, rounded to half into shared memory; S = Q K^T and O += P V on mma.sync\n"
+    " * pages (float32 rounded to half, or half copied) into shared memory; S = Q K^T and O += P V on mma.sync\n"
     " * m16n8k16 (half inputs, float32 accumulators); the online softmax runs on the accumulator\n"
     " * fragments (each row spread over the 4 lanes of a quad). Tokens of different sequences in\n"
     " * one block are taken as segments, one pass over the keys each. */\n"
@@ -61,8 +62,8 @@ static const char *const kernel_source =
     "                 : \"r\"(addr));\n"
     "}\n"
     "\n"
-    "template <int D, int NW>\n"
-    "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const float *__restrict__ pages,\n"
+    "template <int D, int NW, typename KV>\n"
+    "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
@@ -128,7 +129,32 @@ static const char *const kernel_source =
     "        for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;\n"
     "\n"
     "        for (int k0 = kmin; k0 < kmax; k0 += BN) {\n"
-    "            /* K and V tile: float32 pages -> half, rows of LD halves (padding: no bank conflicts) */\n"
+    "            /* K and V tile: float32 pages -> half, rows of LD halves (padding: no bank conflicts);\n"
+    "             * half pages: 16-byte copies */\n"
+    "            if constexpr (sizeof(KV) == 2) {\n"
+    "                constexpr int C8 = D / 8, PER8 = BN * C8 / NT, BATCH8 = PER8 % 4 == 0 ? 4 : PER8 % 2 == 0 ? 2 : 1;\n"
+    "#pragma unroll\n"
+    "                for (int b = 0; b < PER8; b += BATCH8) {\n"
+    "                    uint4 kv[BATCH8][2];\n"
+    "#pragma unroll\n"
+    "                    for (int u = 0; u < BATCH8; u++) {\n"
+    "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8, key = k0 + j;\n"
+    "                        kv[u][0] = kv[u][1] = make_uint4(0, 0, 0, 0);\n"
+    "                        if (key < kmax) {\n"
+    "                            long long page = seq_pages[key / PS];\n"
+    "                            const KV *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 8 * c;\n"
+    "                            kv[u][0] = *reinterpret_cast<const uint4 *>(kp);\n"
+    "                            kv[u][1] = *reinterpret_cast<const uint4 *>(kp + (long long)KVH * PS * D);\n"
+    "                        }\n"
+    "                    }\n"
+    "#pragma unroll\n"
+    "                    for (int u = 0; u < BATCH8; u++) {\n"
+    "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8;\n"
+    "                        *reinterpret_cast<uint4 *>(Ks + j * LD + 8 * c) = kv[u][0];\n"
+    "                        *reinterpret_cast<uint4 *>(Vs + j * LD + 8 * c) = kv[u][1];\n"
+    "                    }\n"
+    "                }\n"
+    "            } else {\n"
     "            constexpr int PER = BN * C4 / NT, BATCH = PER % 4 == 0 ? 4 : PER % 2 == 0 ? 2 : 1;\n"
     "#pragma unroll\n"
     "            for (int b = 0; b < PER; b += BATCH) {\n"
@@ -139,7 +165,7 @@ static const char *const kernel_source =
     "                    kv[u][0] = kv[u][1] = make_float4(0.f, 0.f, 0.f, 0.f);\n"
     "                    if (key < kmax) {\n"
     "                        long long page = seq_pages[key / PS];\n"
-    "                        const float *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 4 * c;\n"
+    "                        const KV *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 4 * c;\n"
     "                        kv[u][0] = *reinterpret_cast<const float4 *>(kp);\n"
     "                        kv[u][1] = *reinterpret_cast<const float4 *>(kp + (long long)KVH * PS * D);\n"
     "                    }\n"
@@ -152,6 +178,7 @@ static const char *const kernel_source =
     "                    kd[0] = pack_half2(kv[u][0].x, kv[u][0].y), kd[1] = pack_half2(kv[u][0].z, kv[u][0].w);\n"
     "                    vd[0] = pack_half2(kv[u][1].x, kv[u][1].y), vd[1] = pack_half2(kv[u][1].z, kv[u][1].w);\n"
     "                }\n"
+    "            }\n"
     "            }\n"
     "            __syncthreads();\n"
     "\n"
@@ -238,22 +265,23 @@ static const char *const kernel_source =
     "    }\n"
     "}\n"
     "\n"
-    "#define FLASH(D, NW)                                                                                                  \\\n"
-    "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW(                             \\\n"
-    "        const float *q, const float *pages, const int *token_seq, const int *positions, const int *page_indptr,       \\\n"
+    "#define FLASH(D, NW, KV, SUFFIX)                                                                                      \\\n"
+    "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
+    "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
     "        float softcap) {                                                                                              \\\n"
-    "        flash_prefill<D, NW>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,       \\\n"
-    "                             window, scale, softcap);                                                                 \\\n"
+    "        flash_prefill<D, NW, KV>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
+    "                                 window, scale, softcap);                                                             \\\n"
     "    }\n"
-    "FLASH(64, 4)\n"
-    "FLASH(80, 4)\n"
-    "FLASH(96, 4)\n"
-    "FLASH(128, 4)\n"
-    "FLASH(64, 8)\n"
-    "FLASH(80, 8)\n"
-    "FLASH(96, 8)\n"
-    "FLASH(128, 8)\n";
+    "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, ) FLASH(D, NW, __half, _h)\n"
+    "FLASH_BOTH(64, 4)\n"
+    "FLASH_BOTH(80, 4)\n"
+    "FLASH_BOTH(96, 4)\n"
+    "FLASH_BOTH(128, 4)\n"
+    "FLASH_BOTH(64, 8)\n"
+    "FLASH_BOTH(80, 8)\n"
+    "FLASH_BOTH(96, 8)\n"
+    "FLASH_BOTH(128, 8)\n";
 
 const char *mlcc_cuda_flash_prefill_kernel_source(void) {
     return kernel_source;
@@ -265,7 +293,7 @@ static const int head_dims[NUM_DIMS] = {64, 80, 96, 128};
 typedef struct flash_device {
     int ready;
     mlcc_cuda_module *module;
-    void *kernel[NUM_DIMS][2]; /* [head dim][4 or 8 warps] */
+    void *kernel[NUM_DIMS][2][2]; /* [head dim][4 or 8 warps][float32 or half pages] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -298,11 +326,12 @@ static int device_ready(int id, flash_device **out) {
     d->module = mlcc_cuda_module_load_source(id, kernel_source);
     if (!d->module) return mlcc_prefix_error("cuda flash prefill kernels");
     for (int i = 0; i < NUM_DIMS; i++)
-        for (int w = 0; w < 2; w++) {
-            char name[64];
-            snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d", head_dims[i], w ? 8 : 4);
-            if (!(d->kernel[i][w] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-        }
+        for (int w = 0; w < 2; w++)
+            for (int h = 0; h < 2; h++) {
+                char name[64];
+                snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, h ? "_h" : "");
+                if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            }
     d->ready = 1;
     return 0;
 }
@@ -324,7 +353,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int rc = device_ready(device_id, &d);
     pthread_mutex_unlock(&lock);
     if (rc) return -1;
-    void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8];
+    void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][a->pages_f16 != 0];
     int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
     long long window = a->window;
     float scale = (float)a->scale, softcap = (float)a->softcap;

@@ -151,13 +151,14 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
     return 0;
 }
 
-/* The CUDA tensor-core prefill: float32 q/out and pages, a known scale, float16 math allowed. */
+/* The CUDA tensor-core prefill: float32 q/out, float32 or float16 pages, a known scale, float16
+ * math allowed. */
 static int uses_flash_prefill(const mlcc_kv_cache_config *cfg) {
     const char *env = getenv("MLCC_CUDA_FLASH");
     if (env && strcmp(env, "0") == 0) return 0;
-    DLDataType f32 = {kDLFloat, 32, 1};
+    DLDataType f32 = {kDLFloat, 32, 1}, f16 = {kDLFloat, 16, 1};
     return cfg->device.device_type == kDLCUDA && cfg->attn_f16 && cfg->attn_scale > 0 && cfg->attn_softcap >= 0 &&
-           mlcc_dtype_eq(cfg->dtype, f32) && mlcc_dtype_eq(cfg->kv_dtype, f32) &&
+           mlcc_dtype_eq(cfg->dtype, f32) && (mlcc_dtype_eq(cfg->kv_dtype, f32) || mlcc_dtype_eq(cfg->kv_dtype, f16)) &&
            mlcc_cuda_flash_prefill_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads);
 }
 
@@ -605,7 +606,7 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
             .page_indices = tensor_data(steps[4]), .out = tensor_data(out), .num_tokens = f->num_tokens,
             .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
             .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-            .softcap = c->cfg.attn_softcap};
+            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16};
         return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: prefill") : 0;
     }
     a[0].v_tensor = q, a[1].v_tensor = pages;

@@ -4,7 +4,8 @@
  * continuing after a 50-token prefix (chunked prefill), the same with a sliding window,
  * head_dim 64 without GQA and with a soft-cap, head_dim 80 with groups of 3 (rows of a block
  * left idle) and pages of 8, head_dim 96 with groups of 8, and one 2048-token sequence; each
- * with blocks of 4 and of 8 warps. Tolerance: 4e-3 of the largest output (q, K, V and the
+ * with blocks of 4 and of 8 warps, over float32 pages and over float16 pages (the reference
+ * then reads the same half values). Tolerance: 4e-3 of the largest output (q, K, V and the
  * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
  * without a GPU it checks that the kernels compile for sm_90 with mma.sync. */
 #include <math.h>
@@ -43,11 +44,13 @@ static MLCCNDArray *upload(const void *host, DLDataType t, int ndim, const int64
     return a;
 }
 
-static void run_case(const flash_case *fc) {
+static void run_case(const flash_case *fc, int kv_f16) {
     int D = fc->D, QH = fc->QH, KVH = fc->KVH, PS = fc->PS;
     mlcc_attn_config cfg = {0};
     cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
     cfg.dtype = DT_F32, cfg.softcap = fc->softcap;
+    if (kv_f16) cfg.kv_dtype = DT_F16;
+    DLDataType page_type = kv_f16 ? (DLDataType){kDLFloat, 16, 1} : MLCC_DTYPE_F32;
     mlcc_prim_func *prefill = gen_attn_prefill(&cfg);
     CHECK_MSG(prefill != NULL, "%s", mlcc_last_error());
     mlcc_jit_module *cpu = prefill ? mlcc_jit_build(&prefill, 1) : NULL;
@@ -80,11 +83,14 @@ static void run_case(const flash_case *fc) {
     float *q = malloc(sizeof(float) * qn), *pages = malloc(sizeof(float) * pn);
     for (size_t i = 0; i < qn; i++) q[i] = 3 * test_rand_float(); /* sharper softmax: rescaling matters */
     for (size_t i = 0; i < pn; i++) pages[i] = test_rand_float();
+    uint16_t *pages16 = malloc(sizeof(uint16_t) * pn); /* the same values as half pages */
+    mlcc_f32_to_f16_n(pages16, pages, pn);
+    void *page_data = kv_f16 ? (void *)pages16 : (void *)pages;
 
     float *want = malloc(sizeof(float) * qn), *got = malloc(sizeof(float) * qn);
     int64_t qshape[3] = {T, QH, D}, pshape[5] = {total_pages, 2, KVH, PS, D}, tshape[1] = {T};
     int64_t ishape[1] = {fc->nseqs + 1}, nshape[1] = {np};
-    test_arg args[8] = {test_arg_tensor(MLCC_DTYPE_F32, q, 3, qshape), test_arg_tensor(MLCC_DTYPE_F32, pages, 5, pshape),
+    test_arg args[8] = {test_arg_tensor(MLCC_DTYPE_F32, q, 3, qshape), test_arg_tensor(page_type, page_data, 5, pshape),
                         test_arg_tensor(MLCC_DTYPE_I32, token_seq, 1, tshape),
                         test_arg_tensor(MLCC_DTYPE_I32, positions, 1, tshape),
                         test_arg_tensor(MLCC_DTYPE_I32, indptr, 1, ishape), test_arg_tensor(MLCC_DTYPE_I32, indices, 1, nshape),
@@ -92,7 +98,7 @@ static void run_case(const flash_case *fc) {
     CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), MLCC_CPU, args, 8, 6, want, NULL) == 0, "%s: %s",
               fc->name, mlcc_last_error());
 
-    MLCCNDArray *dq = upload(q, MLCC_DTYPE_F32, 3, qshape), *dp = upload(pages, MLCC_DTYPE_F32, 5, pshape);
+    MLCCNDArray *dq = upload(q, MLCC_DTYPE_F32, 3, qshape), *dp = upload(page_data, page_type, 5, pshape);
     MLCCNDArray *dts = upload(token_seq, MLCC_DTYPE_I32, 1, tshape), *dpos = upload(positions, MLCC_DTYPE_I32, 1, tshape);
     MLCCNDArray *dptr = upload(indptr, MLCC_DTYPE_I32, 1, ishape), *didx = upload(indices, MLCC_DTYPE_I32, 1, nshape);
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
@@ -101,18 +107,19 @@ static void run_case(const flash_case *fc) {
     for (int w = 4; dout && w <= 8; w += 4) {
         setenv("MLCC_CUDA_FLASH_WARPS", w == 8 ? "8" : "4", 1);
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);
-        printf("%-34s %d warps: %lld tokens, max error %.2e of the largest output\n", fc->name, w, (long long)T, e);
-        CHECK_MSG(e < 4e-3, "%s, %d warps: error %g", fc->name, w, e);
+        printf("%-34s %s pages, %d warps: %lld tokens, max error %.2e of the largest output\n", fc->name,
+               kv_f16 ? "f16" : "f32", w, (long long)T, e);
+        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps: error %g", fc->name, kv_f16 ? "f16" : "f32", w, e);
     }
     unsetenv("MLCC_CUDA_FLASH_WARPS");
     MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
-    free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(want), free(got);
+    free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(pages16), free(want), free(got);
     mlcc_jit_free(cpu);
 }
 
@@ -141,7 +148,10 @@ int main(void) {
         return test_finish();
     }
     ir_scope_begin();
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_case(&cases[i], 0);
+        run_case(&cases[i], 1);
+    }
     ir_scope_end();
     return test_finish();
 }
