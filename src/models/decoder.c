@@ -358,6 +358,7 @@ static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *c
         .dtype = DT_F32,
         .scale = 1.0 / sqrt(cfg->query_pre_attn_scalar > 0 ? cfg->query_pre_attn_scalar : (double)cfg->head_dim),
         .softcap = cfg->attn_softcap,
+        .kv_dtype = bounds->kv_f16 ? DT_F16 : (mlcc_dtype){0},
     };
     mlcc_prim_func *kernels[3];
     if (gen_attn_kernels(&ac, kernels)) return mlcc_prefix_error("the attention kernels of %s", cfg->model_type);
@@ -382,7 +383,8 @@ static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *c
                          rx_prim_value(ir_int(cfg->kv_heads)), rx_prim_value(ir_int(cfg->head_dim)),
                          rx_prim_value(ir_int(bounds->page_size)), rx_prim_value(pages), rx_string_imm("float32"),
                          rx_shape_expr(windows, (int)cfg->layers), rx_global_var(names[0]), rx_global_var(names[1]),
-                         rx_global_var(names[2]), rx_string_imm("float32"), rx_string_imm(scale), rx_string_imm(softcap),
+                         rx_global_var(names[2]), rx_string_imm(bounds->kv_f16 ? "float16" : "float32"),
+                         rx_string_imm(scale), rx_string_imm(softcap),
                          rx_prim_value(ir_int(f16_ok))};
     free(windows);
     rx_expr *cache = bb_emit(bb, op_call_packed("mlcc.kv_cache.create", args, 15, rx_sinfo_object()), "cache");
