@@ -369,7 +369,8 @@ static int build_function(mlcc_ir_module *mod, const mlcc_model_config *cfg, con
  * -> the KV cache object, with the generated attention kernels of this model. Pages: enough for
  * max_total_len tokens plus one partial page per sequence. page_size must be the one the
  * kernels were generated for (the shape parameter says so, so the VM checks it). */
-static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_bounds *bounds) {
+static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decoder_bounds *bounds,
+                                 const mlcc_quant_scheme *quant) {
     mlcc_attn_config ac = {
         .head_dim = (int)cfg->head_dim,
         .num_qo_heads = (int)cfg->heads,
@@ -378,6 +379,7 @@ static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *c
         .dtype = DT_F32,
         .scale = 1.0 / sqrt(cfg->query_pre_attn_scalar > 0 ? cfg->query_pre_attn_scalar : (double)cfg->head_dim),
         .softcap = cfg->attn_softcap,
+        .kv_dtype = bounds->kv_f16 ? DT_F16 : (mlcc_dtype){0},
     };
     mlcc_prim_func *kernels[3];
     if (gen_attn_kernels(&ac, kernels)) return mlcc_prefix_error("the attention kernels of %s", cfg->model_type);
@@ -392,13 +394,21 @@ static int build_create_kv_cache(mlcc_ir_module *mod, const mlcc_model_config *c
     mlcc_expr **windows = mlcc_xmalloc(sizeof(mlcc_expr *) * (size_t)cfg->layers);
     for (int64_t l = 0; l < cfg->layers; l++) windows[l] = ir_int(cfg->layer_window[l]);
     mlcc_expr *pages = ir_add(ir_floordiv(ir_add(max_total, ir_int(bounds->page_size - 1)), ir_int(bounds->page_size)), max_batch);
-    rx_expr *args[11] = {rx_prim_value(ir_int(cfg->layers)), rx_prim_value(ir_int(cfg->heads)),
+    /* the scale and soft-cap for a device's library attention (the VM passes no floats: strings);
+     * float16 math is acceptable when the weights are not float32 */
+    char scale[40], softcap[40];
+    snprintf(scale, sizeof scale, "%.17g", ac.scale);
+    snprintf(softcap, sizeof softcap, "%.17g", ac.softcap);
+    int f16_ok = quant && !(quant->bits == 0 && dtype_eq(quant->weight_dtype, DT_F32));
+    rx_expr *args[15] = {rx_prim_value(ir_int(cfg->layers)), rx_prim_value(ir_int(cfg->heads)),
                          rx_prim_value(ir_int(cfg->kv_heads)), rx_prim_value(ir_int(cfg->head_dim)),
                          rx_prim_value(ir_int(bounds->page_size)), rx_prim_value(pages), rx_string_imm("float32"),
                          rx_shape_expr(windows, (int)cfg->layers), rx_global_var(names[0]), rx_global_var(names[1]),
-                         rx_global_var(names[2])};
+                         rx_global_var(names[2]), rx_string_imm(bounds->kv_f16 ? "float16" : "float32"),
+                         rx_string_imm(scale), rx_string_imm(softcap),
+                         rx_prim_value(ir_int(f16_ok))};
     free(windows);
-    rx_expr *cache = bb_emit(bb, op_call_packed("mlcc.kv_cache.create", args, 11, rx_sinfo_object()), "cache");
+    rx_expr *cache = bb_emit(bb, op_call_packed("mlcc.kv_cache.create", args, 15, rx_sinfo_object()), "cache");
     rx_expr *f = cache ? bb_end_function(bb, cache) : NULL;
     int rc = f ? 0 : mlcc_set_error("building create_kv_cache of %s: %s", cfg->model_type, bb_error(bb) ? bb_error(bb) : mlcc_last_error());
     bb_free(bb);
@@ -444,5 +454,5 @@ int decoder_build(mlcc_ir_module *mod, const mlcc_model_config *cfg, const decod
     for (int kind = 0; kind < DEC_FN_DECODE; kind++)
         if (build_function(mod, cfg, spec, bounds, (decoder_fn)kind, params, &fns[kind])) return -1;
     if (build_decode(mod, cfg, params, &fns[DEC_FN_BATCH_DECODE], &fns[DEC_FN_DECODE])) return -1;
-    return build_create_kv_cache(mod, cfg, bounds);
+    return build_create_kv_cache(mod, cfg, bounds, params->quant);
 }

@@ -54,6 +54,7 @@ typedef struct decoder_bounds {
     int64_t max_batch;      /* sequences of one batch_decode step */
     int64_t logit_rows;     /* rows of logits one batch_prefill step may return (>= max_batch) */
     int page_size;          /* tokens per KV page */
+    int kv_f16;             /* KV pages in float16 (a CUDA model whose weights allow float16 math) */
 } decoder_bounds;
 
 /* Adds to mod the functions of the model library contract (DESIGN.md §3.9):

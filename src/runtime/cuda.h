@@ -84,7 +84,7 @@ mlcc_cuda_stats mlcc_cuda_get_stats(void);
 
 /* ---- library matmuls (cuda_linear.c) ----
  * y[rows, out] = x[rows, in] @ w[out, in]^T: x and y float32, w float16, all device pointers;
- * a GEMV for rows <= MLCC_CUDA_GEMV_ROWS (default 16), else cuBLASLt on float16 tensor cores
+ * a GEMV for rows <= MLCC_CUDA_GEMV_ROWS (default 2), else cuBLASLt on float16 tensor cores
  * (x rounded to float16). Enqueued on the device's current stream. The packed function
  * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
@@ -111,6 +111,27 @@ const char *mlcc_cuda_linear_q4_kernel_source(void);
  * stream; only 8 bytes per row come back. */
 int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t vocab, int32_t *ids, double *logprobs);
 const char *mlcc_cuda_sample_kernel_source(void);
+
+/* ---- prefill attention on tensor cores (cuda_attention.c) ----
+ * What the generated attn_prefill computes (gen/attention.h: ragged causal attention of q
+ * [tokens, QH, D] over the pages [P, 2, KVH, PS, D] (float32 or float16), GQA, window, soft-cap) with half
+ * inputs on mma.sync and float32 accumulation. The int32 step arrays and all tensors are device
+ * pointers; q, pages and out 16-byte aligned. Enqueued on the device's current stream. */
+typedef struct mlcc_cuda_prefill_args {
+    const float *q;
+    const void *pages; /* float32, or float16 when pages_f16 */
+    const int32_t *token_seq, *positions, *page_indptr, *page_indices;
+    float *out;
+    int64_t num_tokens;
+    int num_qo_heads, num_kv_heads, head_dim, page_size;
+    int64_t window;        /* <= 0: none */
+    double scale, softcap; /* logits = scale q.k; softcap > 0: softcap * tanh(logits / softcap) */
+    int pages_f16;
+} mlcc_cuda_prefill_args;
+/* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
+int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);
+int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a);
+const char *mlcc_cuda_flash_prefill_kernel_source(void);
 
 /* ---- ceilings (cuda_floor.c), for benchmarks ----
  * Device-to-device copy rate, bytes read + written per second (best of reps); 0 on failure. */

@@ -3,9 +3,12 @@
  * dispatch (transform/cuda_dispatch.c) calls for every float16-weight projection.
  *
  * The row count is only known here, and it decides the kernel:
- *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): a GEMV that streams W once, a warp per
- *    output, 16-byte loads of eight halves, up to 16 rows of x per pass over W, float32 sums
- *    (cuBLASLt took 6x the copy time at 16 rows on the H100: its tiles are for wide products);
+ *  - rows <= MLCC_CUDA_GEMV_ROWS (default 2; decode of one or two sequences): a GEMV that
+ *    streams W once, a warp per output, 16-byte loads of eight halves, up to 16 rows of x per
+ *    pass over W, float32 sums. It reads W at 2.4-3.8 TB/s for one row but is compute bound
+ *    from four rows on (430 GB/s at 16), while cuBLASLt reads W at 1.8-2.6 TB/s from 4 to 128
+ *    rows (bench/bench_cuda_linear.c, H100, 2026-11-26; equal at 2 rows): batch-16 decode of
+ *    4 layers of the Llama-3-8B shape went from 2165 to 8697 tok/s;
  *  - more rows (prefill, batched decode): x rounded to float16 into a workspace, then a
  *    cuBLASLt tensor-core matmul (f16 x f16 -> f32, float32 accumulation). cuBLASLt is opened
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
@@ -190,7 +193,8 @@ const char *mlcc_cublaslt_status(void) {
 
 /* ---- per-device state ---- */
 
-enum { MAX_PLANS = 64, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
+/* MAX_PLANS: a plan per (rows, out, in), and continuous batching visits many row counts */
+enum { MAX_PLANS = 256, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
 
 typedef struct plan {
     int64_t rows, out, in;
@@ -237,7 +241,7 @@ static int device_ready(int id, linear_device **out) {
 
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 16;
+    int n = v && *v ? atoi(v) : 2;
     return n < 0 ? 0 : n;
 }
 

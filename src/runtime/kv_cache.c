@@ -32,6 +32,7 @@ struct MLCCKVCache {
     int64_t num_free;
     MLCC_VEC(kv_seq *) seqs;
     int decode_splits; /* 0 = chosen per step */
+    int flash;         /* prefill attention through mlcc_cuda_flash_prefill */
 
     /* the open forward */
     int in_forward;
@@ -150,6 +151,17 @@ static int check_config(const mlcc_kv_cache_config *cfg) {
     return 0;
 }
 
+/* The CUDA tensor-core prefill: float32 q/out, float32 or float16 pages, a known scale, float16
+ * math allowed. */
+static int uses_flash_prefill(const mlcc_kv_cache_config *cfg) {
+    const char *env = getenv("MLCC_CUDA_FLASH");
+    if (env && strcmp(env, "0") == 0) return 0;
+    DLDataType f32 = {kDLFloat, 32, 1}, f16 = {kDLFloat, 16, 1};
+    return cfg->device.device_type == kDLCUDA && cfg->attn_f16 && cfg->attn_scale > 0 && cfg->attn_softcap >= 0 &&
+           mlcc_dtype_eq(cfg->dtype, f32) && (mlcc_dtype_eq(cfg->kv_dtype, f32) || mlcc_dtype_eq(cfg->kv_dtype, f16)) &&
+           mlcc_cuda_flash_prefill_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads);
+}
+
 MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
     if (check_config(cfg)) return NULL;
     MLCCKVCache *c = calloc(1, sizeof *c);
@@ -192,6 +204,7 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
             return NULL;
         }
     }
+    c->flash = uses_flash_prefill(&c->cfg);
     /* the stack pops page 0 first */
     for (int64_t i = 0; i < cfg->num_pages; i++)
         c->free_list[i] = (int32_t)(cfg->num_pages - 1 - i);
@@ -450,6 +463,10 @@ static DLTensor *host_i32(host_array *a, const int32_t *data, int64_t n) {
     return &a->dl;
 }
 
+static void *tensor_data(const DLTensor *t) {
+    return (char *)t->data + t->byte_offset;
+}
+
 static int check_tensor(const MLCCKVCache *c, const DLTensor *t, const char *name, int heads) {
     char buf[160];
     if (!t) return mlcc_set_error("kv cache: attention: %s is NULL", name);
@@ -479,15 +496,24 @@ static int call_kernel(MLCCFunction *f, const char *what, const MLCCValue *args,
 
 /* Chunks the keys of each sequence are split into in decode. The decode kernel runs one task
  * per (sequence, KV head, chunk); splitting keeps the threads busy when a batch has fewer
- * (sequence, KV head) pairs than threads. The count depends only on the cache (threads and KV
- * heads), never on the step's batch or lengths: a sequence's chunks, and so the order its
- * partial softmaxes are merged in, are then the same whatever else is in the batch, so a
- * request decodes bit for bit the same alone or batched. */
+ * (sequence, KV head) pairs than threads. On the CPU the count depends only on the cache
+ * (threads and KV heads), never on the step's batch or lengths: a sequence's chunks, and so the
+ * order its partial softmaxes are merged in, are then the same whatever else is in the batch, so
+ * a request decodes bit for bit the same alone or batched. On a GPU it follows the batch. */
 static int64_t decode_splits(const MLCCKVCache *c) {
     if (c->decode_splits > 0) return c->decode_splits;
     int64_t heads = c->cfg.num_kv_heads;
-    /* on a GPU each task is a thread block: about two per multiprocessor (132 on an H100) */
-    int64_t workers = c->cfg.device.device_type == kDLCUDA ? 132 : mlcc_threadpool_size();
+    if (c->cfg.device.device_type == kDLCUDA) {
+        /* On a GPU each task is a thread block: about two blocks per multiprocessor (132 on an
+         * H100) over the whole batch. The GPU gives up the batch-independence of the CPU rule: its
+         * projections already differ by row count (GEMV or cuBLASLt), and at batch 64 the CPU rule's
+         * 33 splits made blocks of ~2 keys per warp whose set-up and partial sums were most of
+         * the decode attention's time. */
+        int64_t tasks = heads * (c->fwd.num_seqs > 0 ? c->fwd.num_seqs : 1);
+        int64_t splits = (2 * 132 + tasks - 1) / tasks;
+        return splits > 32 ? 32 : splits;
+    }
+    int64_t workers = mlcc_threadpool_size();
     int64_t splits = (2 * workers + heads - 1) / heads;
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
@@ -572,6 +598,16 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
         a[6].v_int64 = c->window[layer], codes[6] = MLCC_TYPE_INT;
         a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
         return call_kernel(c->cfg.decode, "decode", a, codes, 8);
+    }
+    if (c->flash) {
+        mlcc_cuda_prefill_args fa = {
+            .q = tensor_data(q), .pages = tensor_data(pages), .token_seq = tensor_data(steps[2]),
+            .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]),
+            .page_indices = tensor_data(steps[4]), .out = tensor_data(out), .num_tokens = f->num_tokens,
+            .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
+            .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
+            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16};
+        return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: prefill") : 0;
     }
     a[0].v_tensor = q, a[1].v_tensor = pages;
     a[2].v_tensor = steps[2];

@@ -51,6 +51,12 @@ typedef struct mlcc_kv_cache_config {
     MLCCFunction *append;          /* kernels (retained): kv_append, attn_prefill, attn_decode */
     MLCCFunction *prefill;
     MLCCFunction *decode;
+    /* What the kernels compute, for a device's library attention: the logit scale (0: unknown,
+     * the kernels alone are used), the soft-cap (0: none), and whether float16 arithmetic is
+     * acceptable (a float16 or 4-bit model). On CUDA with attn_f16 the prefill attention runs on
+     * tensor cores (runtime/cuda_attention.c) when it covers the shape (MLCC_CUDA_FLASH=0: off). */
+    double attn_scale, attn_softcap;
+    int attn_f16;
 } mlcc_kv_cache_config;
 
 /* The per-step arrays of the current forward (host memory, valid until end_forward). */

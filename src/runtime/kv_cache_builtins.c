@@ -3,9 +3,12 @@
  * calling convention. Sequence ids and step lengths travel as Shape objects.
  *
  *   create(num_layers, num_qo_heads, num_kv_heads, head_dim, page_size, num_pages, dtype,
- *          sliding_window, kv_append, attn_prefill, attn_decode[, kv_dtype]) -> KVCache
+ *          sliding_window, kv_append, attn_prefill, attn_decode[, kv_dtype[, attn_scale,
+ *          attn_softcap, attn_f16]]) -> KVCache
  *       dtype (of q, k, v, out) and kv_dtype (of the pages, default dtype) strings ("float32",
- *       "float16"); sliding_window an int for every layer or a
+ *       "float16"); attn_scale and attn_softcap what the kernels were generated with, as decimal
+ *       strings (the VM passes no floats), attn_f16 1 when float16 arithmetic is acceptable (a
+ *       device's tensor-core attention, kv_cache.h); sliding_window an int for every layer or a
  *       Shape with one entry per layer (<= 0: none); the three kernels as function objects.
  *   add_sequence(cache, id)  remove_sequence(cache, id)  fork_sequence(cache, parent, child,
  *       pos)  pop_n(cache, id, n)  end_forward(cache)
@@ -60,10 +63,21 @@ static int arg_small(const MLCCValue *args, const int *codes, int n, int i, int 
     return 0;
 }
 
+/* A float given as a decimal string, finite and >= 0. */
+static int arg_decimal(const MLCCValue *args, const int *codes, int n, int i, double *out) {
+    const char *s;
+    if (mlcc_arg_str(args, codes, n, i, &s)) return -1;
+    char *end;
+    *out = strtod(s, &end);
+    if (end == s || *end || !(*out >= 0) || *out > 1e30)
+        return mlcc_set_error("argument %d: \"%s\" is not a finite number >= 0", i, s);
+    return 0;
+}
+
 static int kv_create(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code,
                      void *res) {
     (void)res;
-    if (n != 12 && mlcc_check_num_args(n, 11)) return -1;
+    if (n != 12 && n != 15 && mlcc_check_num_args(n, 11)) return -1;
     mlcc_kv_cache_config cfg = {0};
     const char *dtype, *kv_dtype = NULL;
     if (arg_small(args, codes, n, 0, &cfg.num_layers) ||
@@ -77,8 +91,11 @@ static int kv_create(const MLCCValue *args, const int *codes, int n, MLCCValue *
         arg_function(args, codes, n, 10, &cfg.decode))
         return -1;
     if (mlcc_dtype_parse(dtype, &cfg.dtype)) return -1;
-    if (n == 12 &&
+    if (n >= 12 &&
         (mlcc_arg_str(args, codes, n, 11, &kv_dtype) || mlcc_dtype_parse(kv_dtype, &cfg.kv_dtype)))
+        return -1;
+    if (n == 15 && (arg_decimal(args, codes, n, 12, &cfg.attn_scale) ||
+                    arg_decimal(args, codes, n, 13, &cfg.attn_softcap) || arg_small(args, codes, n, 14, &cfg.attn_f16)))
         return -1;
     cfg.device = mlcc_vm_current_device(); /* the model's device */
     int32_t *windows = NULL;

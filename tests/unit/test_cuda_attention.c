@@ -1,6 +1,7 @@
 /* test_cuda_attention.c - the paged-attention kernels of src/gen/ (kv_append with rope,
  * attn_prefill, attn_decode with 1, 3, 5 (and a window) and 7 splits) under the GPU schedules
- * (the warp-cooperative decode and prefill; with a soft-cap, the default rule), against the
+ * (the warp-cooperative decode and prefill; with a soft-cap, the default rule; kv_append without
+ * rope, a thread per dimension; with rope, the default rule), against the
  * same kernels compiled for the CPU, on one random batch of two sequences (37 and 20 tokens,
  * pages of 16, GQA 4:2 heads, head_dim 64, float32): the pages after append, the prefill
  * output for every token and the decode output agree to 1e-5 (relative to the largest value).
@@ -84,10 +85,10 @@ static void compare(mlcc_jit_module *cpu, mlcc_jit_module *gpu) {
 
 /* One configuration: the GPU schedules (the warp-cooperative decode, or with a soft-cap the
  * default rule's one thread per task) against the CPU build. */
-static void run_config(double softcap) {
+static void run_config(double softcap, double rope_theta) {
     mlcc_attn_config cfg = {0};
     cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
-    cfg.dtype = DT_F32, cfg.rope_theta = 10000, cfg.softcap = softcap;
+    cfg.dtype = DT_F32, cfg.rope_theta = rope_theta, cfg.softcap = softcap;
     mlcc_prim_func *cpu_funcs[3], *gpu_funcs[3];
     CHECK_MSG(gen_attn_kernels(&cfg, cpu_funcs) == 0, "%s", mlcc_last_error());
     for (int i = 0; i < 3; i++) {
@@ -97,6 +98,7 @@ static void run_config(double softcap) {
     /* the decode takes the warp-cooperative form unless there is a soft-cap */
     CHECK((gpu_schedule_attn_decode(cpu_funcs[2]) != NULL) == (softcap == 0));
     CHECK((gpu_schedule_attn_decode(cpu_funcs[1]) != NULL) == (softcap == 0)); /* the prefill likewise */
+    CHECK((gpu_schedule_kv_append(cpu_funcs[0]) != NULL) == (rope_theta == 0)); /* a thread per dimension */
     if (test_checks_failed) return;
     mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
     CHECK_MSG(codegen_cuda(gpu_funcs, 3, &lib, &dev) == 0, "%s", mlcc_last_error());
@@ -119,8 +121,9 @@ static void run_config(double softcap) {
 int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     ir_scope_begin();
-    run_config(0);
-    run_config(30);
+    run_config(0, 10000);
+    run_config(30, 10000);
+    run_config(0, 0); /* kv_append without rope (as the models use it): its own GPU form */
     ir_scope_end();
     if (!mlcc_cuda_available() && !test_checks_failed) TEST_SKIP("%s", mlcc_cuda_status());
     return test_finish();

@@ -1,0 +1,73 @@
+/* bench_cuda_linear.c - mlcc_cuda_linear_f16 (y = x @ W^T, float32 x/y, float16 W) on the
+ * projection shapes of a Llama-3-8B layer (qkv 6144 x 4096, o 4096 x 4096, gate/up 14336 x 4096,
+ * down 4096 x 14336) at several row counts, through both paths the runtime can take: the GEMV
+ * (rows <= MLCC_CUDA_GEMV_ROWS) and cuBLASLt (x rounded to half), each forced by setting
+ * MLCC_CUDA_GEMV_ROWS, where both apply (rows <= 16), and the default choice.
+ * Per shape: microseconds per call (mean of REPS after a warm-up, synchronized once), TFLOP/s and
+ * the rate W is read at (GB/s; the copy rate of the same device is printed first).
+ *
+ * build: make build && cc -O2 -Iinclude -Isrc bench/bench_cuda_linear.c -Lbuild -lmlcc \
+ *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_cuda_linear
+ * run:   build/bench_cuda_linear   (needs a CUDA device) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime/cuda.h"
+#include "support/error.h"
+
+enum { REPS = 20 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double time_call(const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in) {
+    if (mlcc_cuda_linear_f16(0, x, w, y, rows, out, in) || mlcc_cuda_synchronize(0)) {
+        fprintf(stderr, "%s\n", mlcc_last_error());
+        exit(1);
+    }
+    double t0 = now();
+    for (int i = 0; i < REPS; i++) mlcc_cuda_linear_f16(0, x, w, y, rows, out, in);
+    mlcc_cuda_synchronize(0);
+    return (now() - t0) / REPS;
+}
+
+int main(void) {
+    if (!mlcc_cuda_available()) {
+        fprintf(stderr, "%s\n", mlcc_cuda_status());
+        return 1;
+    }
+    printf("%s\n%s\ncopy rate %.0f GB/s (read + written)\n", mlcc_cuda_status(), mlcc_cublaslt_status(),
+           mlcc_cuda_copy_bandwidth(0, (size_t)1 << 30, 5) / 1e9);
+    static const int64_t shapes[4][2] = {{6144, 4096}, {4096, 4096}, {14336, 4096}, {4096, 14336}};
+    static const int64_t rows[] = {1, 2, 4, 8, 16, 32, 64, 128, 512, 2048};
+    static const char *const paths[3][2] = {{"default", NULL}, {"cuBLASLt", "0"}, {"GEMV", "16"}};
+    size_t max_x = 2048 * 14336, max_w = 14336 * 4096, max_y = 2048 * 14336;
+    MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, (DLDevice){kDLCUDA, 0});
+    MLCCNDArray *w = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_w}, (DLDataType){kDLFloat, 16, 1}, (DLDevice){kDLCUDA, 0});
+    MLCCNDArray *y = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_y}, MLCC_DTYPE_F32, (DLDevice){kDLCUDA, 0});
+    if (!x || !w || !y) {
+        fprintf(stderr, "%s\n", mlcc_last_error());
+        return 1;
+    }
+    mlcc_cuda_memset(0, x->dl.data, 0, max_x * 4); /* zeros: the rate does not depend on the values */
+    mlcc_cuda_memset(0, w->dl.data, 0, max_w * 2);
+    printf("%-6s %-14s %-9s %10s %9s %9s\n", "rows", "out x in", "path", "us", "TFLOP/s", "W GB/s");
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (int s = 0; s < 4; s++)
+            for (int p = 0; p < 3; p++) {
+                if (p > 0 && rows[r] > 16) continue; /* cuBLASLt only there */
+                if (paths[p][1]) setenv("MLCC_CUDA_GEMV_ROWS", paths[p][1], 1);
+                else unsetenv("MLCC_CUDA_GEMV_ROWS");
+                int64_t out = shapes[s][0], in = shapes[s][1];
+                double t = time_call(x->dl.data, w->dl.data, y->dl.data, rows[r], out, in);
+                printf("%-6lld %5lld x %-6lld %-9s %10.1f %9.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in,
+                       paths[p][0], t * 1e6, 2.0 * rows[r] * out * in / t / 1e12, 2.0 * out * in / t / 1e9);
+            }
+    unsetenv("MLCC_CUDA_GEMV_ROWS");
+    mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
+    return 0;
+}

@@ -1,0 +1,368 @@
+/* cuda_attention.c - the prefill attention of a KV cache on a CUDA device on tensor cores: a
+ * FlashAttention-2 style kernel (mma.sync m16n8k16, half inputs, float32 accumulation, online
+ * softmax) that computes what the generated `attn_prefill` computes (src/gen/attn_prefill.c:
+ * ragged causal attention over the paged cache, GQA, sliding window, soft-cap).
+ *
+ * Why hand-written (issue 17 allows it "only where TIR cannot express it yet"): our TIR has no
+ * tensorize, no warp-level matrix fragments and no ldmatrix/mma intrinsics, so the generated
+ * kernel (schedule/gpu_attention.c) reduces with float32 FMAs and re-reads K/V per query token
+ * (5.2 ms a layer at 2048 tokens on the H100). The kernel is NVRTC source compiled once per
+ * device (cached on disk like every CUDA module).
+ *
+ * Precision: q (times the scale), K, V (when the pages are float32) and the softmax weights P
+ * are rounded to half for the tensor cores; scores, the softmax statistics and the output accumulate in float32. The KV
+ * cache uses it only when the model allows float16 math (a float16 or 4-bit weight scheme,
+ * whose projections already round x to half); float32 models keep the generated kernel.
+ * Measured against the float32 kernel: test_cuda_flash_attention.
+ *
+ * Layout: a block of NW warps (8 by default; MLCC_CUDA_FLASH_WARPS=4) takes 16 NW query rows of
+ * one KV head, the rows being (token, query head of the group) pairs, token-major, so a K/V tile
+ * in shared memory serves the whole GQA group; keys come in tiles of 64 (float32 pages rounded to
+ * half, or half pages copied, into shared memory, rows padded by 8 halves against bank
+ * conflicts). A block whose tokens belong to
+ * several sequences makes one pass over the keys per sequence. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda.h"
+#include "support/error.h"
+
+static const char *const kernel_source =
+    "#include <cuda_fp16.h>\n"
+    "/* FlashAttention-2 style prefill over the paged KV cache (see cuda_attention.c). A block of\n"
+    " * NW warps takes BM = 16 NW query rows of one KV head: TM = BM / G consecutive tokens, each\n"
+    " * with the G query heads of the group (row r: token r / G, head r % G), so every K/V tile in\n"
+    " * shared memory serves the whole group. Keys go in tiles of BN = 64: K and V read from the\n"
+    " * pages (float32 rounded to half, or half copied) into shared memory; S = Q K^T and O += P V on mma.sync\n"
+    " * m16n8k16 (half inputs, float32 accumulators); the online softmax runs on the accumulator\n"
+    " * fragments (each row spread over the 4 lanes of a quad). Tokens of different sequences in\n"
+    " * one block are taken as segments, one pass over the keys each. */\n"
+    "#define BN 64\n"
+    "#define NEG_INF __int_as_float(0xff800000)\n"
+    "\n"
+    "__device__ __forceinline__ unsigned pack_half2(float lo, float hi) {\n"
+    "    __half2 h = __floats2half2_rn(lo, hi);\n"
+    "    return *reinterpret_cast<unsigned *>(&h);\n"
+    "}\n"
+    "\n"
+    "__device__ __forceinline__ void mma16816(float *c, const unsigned *a, unsigned b0, unsigned b1) {\n"
+    "    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "                 \"{%0,%1,%2,%3};\\n\"\n"
+    "                 : \"+f\"(c[0]), \"+f\"(c[1]), \"+f\"(c[2]), \"+f\"(c[3])\n"
+    "                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+    "}\n"
+    "\n"
+    "__device__ __forceinline__ void ldmatrix_x4_trans(unsigned *r, const __half *p) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3])\n"
+    "                 : \"r\"(addr));\n"
+    "}\n"
+    "\n"
+    "template <int D, int NW, typename KV>\n"
+    "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const KV *__restrict__ pages,\n"
+    "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
+    "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
+    "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
+    "                                              long long window, float scale, float softcap) {\n"
+    "    constexpr int BM = 16 * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4;\n"
+    "    __shared__ __align__(16) __half smem[2 * BN * LD];\n"
+    "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
+    "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
+    "    const int TM = BM / G, kvh = blockIdx.y;\n"
+    "    const int t0 = blockIdx.x * TM, t_end = min(t0 + TM, T);\n"
+    "    const float LOG2E = 1.4426950408889634f;\n"
+    "\n"
+    "    /* Q (scaled, rounded to half) staged through shared memory into A fragments */\n"
+    "    for (int i = threadIdx.x; i < BM * C4; i += NT) {\n"
+    "        int r = i / C4, c = i % C4, t = t0 + r / G;\n"
+    "        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "        if (r < TM * G && t < t_end)\n"
+    "            v = *reinterpret_cast<const float4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 4 * c);\n"
+    "        unsigned *dst = reinterpret_cast<unsigned *>(smem + r * LD + 4 * c);\n"
+    "        dst[0] = pack_half2(v.x * scale, v.y * scale);\n"
+    "        dst[1] = pack_half2(v.z * scale, v.w * scale);\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    unsigned qa[KD][4];\n"
+    "    const int r0 = warp * 16 + grp, r1 = r0 + 8;\n"
+    "#pragma unroll\n"
+    "    for (int kk = 0; kk < KD; kk++) {\n"
+    "        const __half *base = smem + kk * 16 + tig * 2;\n"
+    "        qa[kk][0] = *reinterpret_cast<const unsigned *>(base + r0 * LD);\n"
+    "        qa[kk][1] = *reinterpret_cast<const unsigned *>(base + r1 * LD);\n"
+    "        qa[kk][2] = *reinterpret_cast<const unsigned *>(base + r0 * LD + 8);\n"
+    "        qa[kk][3] = *reinterpret_cast<const unsigned *>(base + r1 * LD + 8);\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    /* this thread's two rows: token (or -1), position, first key in the window */\n"
+    "    int tok[2], pos[2], lo[2];\n"
+    "    const int rows[2] = {r0, r1};\n"
+    "#pragma unroll\n"
+    "    for (int h = 0; h < 2; h++) {\n"
+    "        int t = t0 + rows[h] / G;\n"
+    "        tok[h] = rows[h] < TM * G && t < t_end ? t : -1;\n"
+    "        pos[h] = tok[h] >= 0 ? positions[tok[h]] : -1;\n"
+    "        lo[h] = window > 0 ? (int)max(0LL, (long long)pos[h] - window + 1) : 0;\n"
+    "    }\n"
+    "\n"
+    "    for (int seg = t0; seg < t_end;) {\n"
+    "        const int seq = token_seq[seg];\n"
+    "        int seg_end = seg + 1, kmin = 0x7fffffff, kmax = 0;\n"
+    "        while (seg_end < t_end && token_seq[seg_end] == seq) seg_end++;\n"
+    "        for (int t = seg; t < seg_end; t++) {\n"
+    "            int p = positions[t];\n"
+    "            kmax = max(kmax, p + 1);\n"
+    "            kmin = min(kmin, window > 0 ? (int)max(0LL, (long long)p - window + 1) : 0);\n"
+    "        }\n"
+    "        bool active[2];\n"
+    "#pragma unroll\n"
+    "        for (int h = 0; h < 2; h++) active[h] = tok[h] >= seg && tok[h] < seg_end;\n"
+    "        const int *seq_pages = page_indices + page_indptr[seq];\n"
+    "\n"
+    "        float o[ND][4], m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f};\n"
+    "#pragma unroll\n"
+    "        for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;\n"
+    "\n"
+    "        for (int k0 = kmin; k0 < kmax; k0 += BN) {\n"
+    "            /* K and V tile: float32 pages -> half, rows of LD halves (padding: no bank conflicts);\n"
+    "             * half pages: 16-byte copies */\n"
+    "            if constexpr (sizeof(KV) == 2) {\n"
+    "                constexpr int C8 = D / 8, PER8 = BN * C8 / NT, BATCH8 = PER8 % 4 == 0 ? 4 : PER8 % 2 == 0 ? 2 : 1;\n"
+    "#pragma unroll\n"
+    "                for (int b = 0; b < PER8; b += BATCH8) {\n"
+    "                    uint4 kv[BATCH8][2];\n"
+    "#pragma unroll\n"
+    "                    for (int u = 0; u < BATCH8; u++) {\n"
+    "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8, key = k0 + j;\n"
+    "                        kv[u][0] = kv[u][1] = make_uint4(0, 0, 0, 0);\n"
+    "                        if (key < kmax) {\n"
+    "                            long long page = seq_pages[key / PS];\n"
+    "                            const KV *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 8 * c;\n"
+    "                            kv[u][0] = *reinterpret_cast<const uint4 *>(kp);\n"
+    "                            kv[u][1] = *reinterpret_cast<const uint4 *>(kp + (long long)KVH * PS * D);\n"
+    "                        }\n"
+    "                    }\n"
+    "#pragma unroll\n"
+    "                    for (int u = 0; u < BATCH8; u++) {\n"
+    "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8;\n"
+    "                        *reinterpret_cast<uint4 *>(Ks + j * LD + 8 * c) = kv[u][0];\n"
+    "                        *reinterpret_cast<uint4 *>(Vs + j * LD + 8 * c) = kv[u][1];\n"
+    "                    }\n"
+    "                }\n"
+    "            } else {\n"
+    "            constexpr int PER = BN * C4 / NT, BATCH = PER % 4 == 0 ? 4 : PER % 2 == 0 ? 2 : 1;\n"
+    "#pragma unroll\n"
+    "            for (int b = 0; b < PER; b += BATCH) {\n"
+    "                float4 kv[BATCH][2];\n"
+    "#pragma unroll\n"
+    "                for (int u = 0; u < BATCH; u++) {\n"
+    "                    int i = threadIdx.x + (b + u) * NT, j = i / C4, c = i % C4, key = k0 + j;\n"
+    "                    kv[u][0] = kv[u][1] = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "                    if (key < kmax) {\n"
+    "                        long long page = seq_pages[key / PS];\n"
+    "                        const KV *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 4 * c;\n"
+    "                        kv[u][0] = *reinterpret_cast<const float4 *>(kp);\n"
+    "                        kv[u][1] = *reinterpret_cast<const float4 *>(kp + (long long)KVH * PS * D);\n"
+    "                    }\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "                for (int u = 0; u < BATCH; u++) {\n"
+    "                    int i = threadIdx.x + (b + u) * NT, j = i / C4, c = i % C4;\n"
+    "                    unsigned *kd = reinterpret_cast<unsigned *>(Ks + j * LD + 4 * c);\n"
+    "                    unsigned *vd = reinterpret_cast<unsigned *>(Vs + j * LD + 4 * c);\n"
+    "                    kd[0] = pack_half2(kv[u][0].x, kv[u][0].y), kd[1] = pack_half2(kv[u][0].z, kv[u][0].w);\n"
+    "                    vd[0] = pack_half2(kv[u][1].x, kv[u][1].y), vd[1] = pack_half2(kv[u][1].z, kv[u][1].w);\n"
+    "                }\n"
+    "            }\n"
+    "            }\n"
+    "            __syncthreads();\n"
+    "\n"
+    "            /* S = Q K^T: 16 rows x BN keys per warp */\n"
+    "            float s[BN / 8][4];\n"
+    "#pragma unroll\n"
+    "            for (int nb = 0; nb < BN / 8; nb++) {\n"
+    "                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;\n"
+    "                const __half *kr = Ks + (nb * 8 + grp) * LD + tig * 2;\n"
+    "#pragma unroll\n"
+    "                for (int kk = 0; kk < KD; kk++) {\n"
+    "                    unsigned b0 = *reinterpret_cast<const unsigned *>(kr + kk * 16);\n"
+    "                    unsigned b1 = *reinterpret_cast<const unsigned *>(kr + kk * 16 + 8);\n"
+    "                    mma16816(s[nb], qa[kk], b0, b1);\n"
+    "                }\n"
+    "            }\n"
+    "            /* soft-cap, causal / window mask, in log2 units */\n"
+    "            float mx[2] = {NEG_INF, NEG_INF};\n"
+    "#pragma unroll\n"
+    "            for (int nb = 0; nb < BN / 8; nb++)\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; e++) {\n"
+    "                    int h = e >> 1, key = k0 + nb * 8 + tig * 2 + (e & 1);\n"
+    "                    float x = s[nb][e];\n"
+    "                    if (softcap > 0.f) x = softcap * tanhf(x / softcap);\n"
+    "                    x = active[h] && key <= pos[h] && key >= lo[h] ? x * LOG2E : NEG_INF;\n"
+    "                    s[nb][e] = x;\n"
+    "                    mx[h] = fmaxf(mx[h], x);\n"
+    "                }\n"
+    "            float corr[2], base[2];\n"
+    "#pragma unroll\n"
+    "            for (int h = 0; h < 2; h++) {\n"
+    "                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));\n"
+    "                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));\n"
+    "                float mnew = fmaxf(m[h], mx[h]);\n"
+    "                base[h] = mnew == NEG_INF ? 0.f : mnew; /* a row with no key yet: every weight 0 */\n"
+    "                corr[h] = exp2f(m[h] - base[h]);\n"
+    "                m[h] = mnew;\n"
+    "                l[h] *= corr[h];\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int nb = 0; nb < BN / 8; nb++)\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; e++) {\n"
+    "                    float p = exp2f(s[nb][e] - base[e >> 1]);\n"
+    "                    s[nb][e] = p;\n"
+    "                    l[e >> 1] += p;\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "            for (int nd = 0; nd < ND; nd++) {\n"
+    "                o[nd][0] *= corr[0], o[nd][1] *= corr[0];\n"
+    "                o[nd][2] *= corr[1], o[nd][3] *= corr[1];\n"
+    "            }\n"
+    "            /* O += P V: the S accumulators are P's A fragments (as half); V through ldmatrix.trans */\n"
+    "#pragma unroll\n"
+    "            for (int kk = 0; kk < BN / 16; kk++) {\n"
+    "                unsigned pa[4] = {pack_half2(s[2 * kk][0], s[2 * kk][1]), pack_half2(s[2 * kk][2], s[2 * kk][3]),\n"
+    "                                  pack_half2(s[2 * kk + 1][0], s[2 * kk + 1][1]),\n"
+    "                                  pack_half2(s[2 * kk + 1][2], s[2 * kk + 1][3])};\n"
+    "                const __half *vr = Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;\n"
+    "#pragma unroll\n"
+    "                for (int nd2 = 0; nd2 < ND / 2; nd2++) {\n"
+    "                    unsigned vb[4];\n"
+    "                    ldmatrix_x4_trans(vb, vr + nd2 * 16);\n"
+    "                    mma16816(o[2 * nd2], pa, vb[0], vb[1]);\n"
+    "                    mma16816(o[2 * nd2 + 1], pa, vb[2], vb[3]);\n"
+    "                }\n"
+    "            }\n"
+    "            __syncthreads();\n"
+    "        }\n"
+    "        /* the rows of this segment: O / l */\n"
+    "#pragma unroll\n"
+    "        for (int h = 0; h < 2; h++) {\n"
+    "            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);\n"
+    "            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);\n"
+    "            if (!active[h]) continue;\n"
+    "            float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;\n"
+    "            float *dst = out + ((long long)tok[h] * QH + kvh * G + rows[h] % G) * D + tig * 2;\n"
+    "#pragma unroll\n"
+    "            for (int nd = 0; nd < ND; nd++)\n"
+    "                *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);\n"
+    "        }\n"
+    "        seg = seg_end;\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "#define FLASH(D, NW, KV, SUFFIX)                                                                                      \\\n"
+    "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
+    "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
+    "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
+    "        float softcap) {                                                                                              \\\n"
+    "        flash_prefill<D, NW, KV>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
+    "                                 window, scale, softcap);                                                             \\\n"
+    "    }\n"
+    "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, ) FLASH(D, NW, __half, _h)\n"
+    "FLASH_BOTH(64, 4)\n"
+    "FLASH_BOTH(80, 4)\n"
+    "FLASH_BOTH(96, 4)\n"
+    "FLASH_BOTH(128, 4)\n"
+    "FLASH_BOTH(64, 8)\n"
+    "FLASH_BOTH(80, 8)\n"
+    "FLASH_BOTH(96, 8)\n"
+    "FLASH_BOTH(128, 8)\n";
+
+const char *mlcc_cuda_flash_prefill_kernel_source(void) {
+    return kernel_source;
+}
+
+enum { MAX_DEVICES = 16, NUM_DIMS = 4 };
+static const int head_dims[NUM_DIMS] = {64, 80, 96, 128};
+
+typedef struct flash_device {
+    int ready;
+    mlcc_cuda_module *module;
+    void *kernel[NUM_DIMS][2][2]; /* [head dim][4 or 8 warps][float32 or half pages] */
+} flash_device;
+
+static flash_device devices[MAX_DEVICES];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int dim_index(int head_dim) {
+    for (int i = 0; i < NUM_DIMS; i++)
+        if (head_dims[i] == head_dim) return i;
+    return -1;
+}
+
+/* 8 by default: 213 us against 272 us with 4 per layer at 2048 tokens (Llama-3-8B shape, H100,
+ * 2026-11-26; 2 blocks of 8 warps fit a multiprocessor at 226 registers a thread) */
+static int warps(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_WARPS");
+    return v && atoi(v) == 4 ? 4 : 8;
+}
+
+int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads) {
+    if (dim_index(head_dim) < 0 || num_kv_heads <= 0 || num_qo_heads % num_kv_heads) return 0;
+    int group = num_qo_heads / num_kv_heads;
+    return group >= 1 && group <= 64 && num_kv_heads <= 65535; /* a block holds >= 1 token's group */
+}
+
+static int device_ready(int id, flash_device **out) {
+    if (id < 0 || id >= MAX_DEVICES) return mlcc_set_error("cuda flash prefill: device %d out of range", id);
+    flash_device *d = &devices[id];
+    *out = d;
+    if (d->ready) return 0;
+    d->module = mlcc_cuda_module_load_source(id, kernel_source);
+    if (!d->module) return mlcc_prefix_error("cuda flash prefill kernels");
+    for (int i = 0; i < NUM_DIMS; i++)
+        for (int w = 0; w < 2; w++)
+            for (int h = 0; h < 2; h++) {
+                char name[64];
+                snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, h ? "_h" : "");
+                if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            }
+    d->ready = 1;
+    return 0;
+}
+
+int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
+    if (!mlcc_cuda_flash_prefill_supports(a->head_dim, a->num_qo_heads, a->num_kv_heads))
+        return mlcc_set_error("cuda flash prefill: head_dim %d with %d query / %d KV heads is not covered", a->head_dim,
+                              a->num_qo_heads, a->num_kv_heads);
+    if (((uintptr_t)a->q | (uintptr_t)a->pages | (uintptr_t)a->out) % 16)
+        return mlcc_set_error("cuda flash prefill: q, pages and out must be 16-byte aligned");
+    if (a->num_tokens <= 0) return 0;
+    if (a->num_tokens > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld tokens is too many", (long long)a->num_tokens);
+    if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
+    int nw = warps(), group = a->num_qo_heads / a->num_kv_heads;
+    if (group > 16 * nw) nw = 8; /* (group <= 64 by supports: one token's group fits 64 rows) */
+    int64_t tokens_per_block = 16 * nw / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
+    pthread_mutex_lock(&lock);
+    flash_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc) return -1;
+    void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][a->pages_f16 != 0];
+    int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
+    long long window = a->window;
+    float scale = (float)a->scale, softcap = (float)a->softcap;
+    void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
+                    (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
+                    &window,              &scale,                   &softcap};
+    uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    rc = mlcc_cuda_launch(device_id, kernel, grid, block, 0, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "attn_prefill (flash, tensor cores)", t0);
+    return rc ? mlcc_prefix_error("cuda flash prefill") : 0;
+}

@@ -1,0 +1,157 @@
+/* test_cuda_flash_attention.c - the tensor-core prefill attention (runtime/cuda_attention.c)
+ * against the generated attn_prefill compiled for the CPU (float32), on random batches over
+ * scattered pages: head_dim 128 with GQA 4:1 and sequences of 1, 17 and 100 tokens plus one
+ * continuing after a 50-token prefix (chunked prefill), the same with a sliding window,
+ * head_dim 64 without GQA and with a soft-cap, head_dim 80 with groups of 3 (rows of a block
+ * left idle) and pages of 8, head_dim 96 with groups of 8, and one 2048-token sequence; each
+ * with blocks of 4 and of 8 warps, over float32 pages and over float16 pages (the reference
+ * then reads the same half values). Tolerance: 4e-3 of the largest output (q, K, V and the
+ * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
+ * without a GPU it checks that the kernels compile for sm_90 with mma.sync. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/jit.h"
+#include "gen/attention.h"
+#include "runtime/cuda.h"
+#include "support/error.h"
+#include "tensor_util.h"
+#include "test.h"
+
+enum { MAX_SEQS = 4 };
+
+typedef struct flash_case {
+    const char *name;
+    int D, QH, KVH, PS;
+    int64_t window;
+    double softcap;
+    int nseqs;
+    int new_tokens[MAX_SEQS], prefix[MAX_SEQS];
+} flash_case;
+
+static MLCCNDArray *upload(const void *host, DLDataType t, int ndim, const int64_t *shape) {
+    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, (DLDevice){kDLCUDA, 0});
+    if (!a) return NULL;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    if (host && mlcc_ndarray_copy_from_bytes(a, host, n * mlcc_dtype_bytes(t))) {
+        mlcc_ndarray_release(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void run_case(const flash_case *fc, int kv_f16) {
+    int D = fc->D, QH = fc->QH, KVH = fc->KVH, PS = fc->PS;
+    mlcc_attn_config cfg = {0};
+    cfg.head_dim = D, cfg.num_qo_heads = QH, cfg.num_kv_heads = KVH, cfg.page_size = PS;
+    cfg.dtype = DT_F32, cfg.softcap = fc->softcap;
+    if (kv_f16) cfg.kv_dtype = DT_F16;
+    DLDataType page_type = kv_f16 ? (DLDataType){kDLFloat, 16, 1} : MLCC_DTYPE_F32;
+    mlcc_prim_func *prefill = gen_attn_prefill(&cfg);
+    CHECK_MSG(prefill != NULL, "%s", mlcc_last_error());
+    mlcc_jit_module *cpu = prefill ? mlcc_jit_build(&prefill, 1) : NULL;
+    CHECK_MSG(cpu != NULL, "%s: %s", fc->name, mlcc_last_error());
+    if (!cpu) return;
+
+    /* the batch: tokens, their pages (scattered: page ids shuffled) */
+    int64_t T = 0, npages = 0;
+    for (int s = 0; s < fc->nseqs; s++) {
+        T += fc->new_tokens[s];
+        npages += (fc->prefix[s] + fc->new_tokens[s] + PS - 1) / PS;
+    }
+    int64_t total_pages = npages + 3;
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)total_pages);
+    for (int64_t i = 0; i < total_pages; i++) perm[i] = (int32_t)i;
+    for (int64_t i = total_pages - 1; i > 0; i--) {
+        int64_t j = (int64_t)((test_rand_float() + 1) * 0.5 * (double)(i + 1)) % (i + 1);
+        int32_t x = perm[i];
+        perm[i] = perm[j], perm[j] = x;
+    }
+    int32_t *token_seq = malloc(sizeof(int32_t) * (size_t)T), *positions = malloc(sizeof(int32_t) * (size_t)T);
+    int32_t indptr[MAX_SEQS + 1] = {0}, *indices = malloc(sizeof(int32_t) * (size_t)npages);
+    int64_t t = 0, np = 0;
+    for (int s = 0; s < fc->nseqs; s++) {
+        for (int i = 0; i < fc->new_tokens[s]; i++, t++) token_seq[t] = s, positions[t] = fc->prefix[s] + i;
+        for (int p = 0; p * PS < fc->prefix[s] + fc->new_tokens[s]; p++, np++) indices[np] = perm[np];
+        indptr[s + 1] = (int32_t)np;
+    }
+    size_t qn = (size_t)T * QH * D, pn = (size_t)total_pages * 2 * KVH * PS * D;
+    float *q = malloc(sizeof(float) * qn), *pages = malloc(sizeof(float) * pn);
+    for (size_t i = 0; i < qn; i++) q[i] = 3 * test_rand_float(); /* sharper softmax: rescaling matters */
+    for (size_t i = 0; i < pn; i++) pages[i] = test_rand_float();
+    uint16_t *pages16 = malloc(sizeof(uint16_t) * pn); /* the same values as half pages */
+    mlcc_f32_to_f16_n(pages16, pages, pn);
+    void *page_data = kv_f16 ? (void *)pages16 : (void *)pages;
+
+    float *want = malloc(sizeof(float) * qn), *got = malloc(sizeof(float) * qn);
+    int64_t qshape[3] = {T, QH, D}, pshape[5] = {total_pages, 2, KVH, PS, D}, tshape[1] = {T};
+    int64_t ishape[1] = {fc->nseqs + 1}, nshape[1] = {np};
+    test_arg args[8] = {test_arg_tensor(MLCC_DTYPE_F32, q, 3, qshape), test_arg_tensor(page_type, page_data, 5, pshape),
+                        test_arg_tensor(MLCC_DTYPE_I32, token_seq, 1, tshape),
+                        test_arg_tensor(MLCC_DTYPE_I32, positions, 1, tshape),
+                        test_arg_tensor(MLCC_DTYPE_I32, indptr, 1, ishape), test_arg_tensor(MLCC_DTYPE_I32, indices, 1, nshape),
+                        test_arg_tensor(MLCC_DTYPE_F32, NULL, 3, qshape), test_arg_scalar(fc->window)};
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), MLCC_CPU, args, 8, 6, want, NULL) == 0, "%s: %s",
+              fc->name, mlcc_last_error());
+
+    MLCCNDArray *dq = upload(q, MLCC_DTYPE_F32, 3, qshape), *dp = upload(page_data, page_type, 5, pshape);
+    MLCCNDArray *dts = upload(token_seq, MLCC_DTYPE_I32, 1, tshape), *dpos = upload(positions, MLCC_DTYPE_I32, 1, tshape);
+    MLCCNDArray *dptr = upload(indptr, MLCC_DTYPE_I32, 1, ishape), *didx = upload(indices, MLCC_DTYPE_I32, 1, nshape);
+    MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
+    CHECK_MSG(dq && dp && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
+    double scale = 1.0 / sqrt((double)D);
+    for (int w = 4; dout && w <= 8; w += 4) {
+        setenv("MLCC_CUDA_FLASH_WARPS", w == 8 ? "8" : "4", 1);
+        mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16};
+        CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
+        CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
+        CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
+        double e = test_rel_diff(got, want, qn);
+        printf("%-34s %s pages, %d warps: %lld tokens, max error %.2e of the largest output\n", fc->name,
+               kv_f16 ? "f16" : "f32", w, (long long)T, e);
+        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps: error %g", fc->name, kv_f16 ? "f16" : "f32", w, e);
+    }
+    unsetenv("MLCC_CUDA_FLASH_WARPS");
+    MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};
+    for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+    free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(pages16), free(want), free(got);
+    mlcc_jit_free(cpu);
+}
+
+static const flash_case cases[] = {
+    {"d128 gqa4 1,17,100 + prefix 50", 128, 8, 2, 16, 0, 0, 4, {1, 17, 100, 30}, {0, 0, 0, 50}},
+    {"d128 gqa4 window 24", 128, 8, 2, 16, 24, 0, 4, {1, 17, 100, 30}, {0, 0, 0, 50}},
+    {"d64 no gqa soft-cap 2", 64, 4, 4, 16, 0, 2.0, 2, {5, 70}, {0, 3}},
+    {"d80 groups of 3, pages of 8", 80, 6, 2, 8, 0, 0, 2, {33, 1}, {0, 40}},
+    {"d96 groups of 8 window 40", 96, 16, 2, 16, 40, 0, 1, {64}, {0}},
+    {"d128 gqa4 2048 tokens", 128, 8, 2, 16, 0, 0, 1, {2048}, {0}},
+};
+
+int main(void) {
+    if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
+    char *ptx = NULL;
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_flash_prefill_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_4") != NULL);
+    CHECK(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL);
+    CHECK(ptx && strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != NULL);
+    free(ptx);
+    /* what the kernel covers; the rest keeps the generated kernel */
+    CHECK(mlcc_cuda_flash_prefill_supports(128, 32, 8) && mlcc_cuda_flash_prefill_supports(80, 6, 2));
+    CHECK(!mlcc_cuda_flash_prefill_supports(256, 8, 4) && !mlcc_cuda_flash_prefill_supports(128, 130, 2));
+    if (!mlcc_cuda_available()) {
+        if (!test_checks_failed) TEST_SKIP("%s", mlcc_cuda_status());
+        return test_finish();
+    }
+    ir_scope_begin();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_case(&cases[i], 0);
+        run_case(&cases[i], 1);
+    }
+    ir_scope_end();
+    return test_finish();
+}
