@@ -118,10 +118,14 @@ double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps);
 /* Flop/s of an n x n x n product through mlcc_cuda_linear_f16 (cuBLASLt f16); 0 on failure. */
 double mlcc_cuda_gemm_f16_rate(int device_id, int n, int reps);
 
-/* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel times, synchronized, table at exit ---- */
+/* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel GPU times between CUDA events (or
+ * =sync: synchronized around each launch), table at exit ----
+ * begin returns a token (0: not recorded) for end; a window (a step) closes where the host waits
+ * for the device anyway (mlcc_cuda_profile_window, called after device-to-host copies). */
 int mlcc_cuda_profiling(void);
 double mlcc_cuda_profile_begin(int device_id);
 void mlcc_cuda_profile_end(int device_id, const char *name, double t0);
+void mlcc_cuda_profile_window(void);
 
 /* ---- the hooks of generated libraries ----
  * A CUDA model library defines `const mlcc_cuda_library_hooks *mlcc_library_cuda;` (NULL in

@@ -193,6 +193,7 @@ static int cuda_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_
         what = "cuMemcpyDtoH";
         r = cu->cuMemcpyDtoHAsync(dst, (CUdeviceptr)(uintptr_t)src, nbytes, s);
         if (r == 0) r = cu->cuStreamSynchronize(s);
+        if (r == 0 && mlcc_cuda_profiling()) mlcc_cuda_profile_window();
     } else {
         /* the caller may free or reuse the host buffer as soon as we return */
         what = "cuMemcpyHtoD";

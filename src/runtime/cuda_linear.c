@@ -24,6 +24,7 @@
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
 #include "support/error.h"
+#include "support/hashmap.h"
 #include "support/log.h"
 
 /* ---- the kernels (NVRTC, compiled once per device, cached on disk) ---- */
@@ -327,7 +328,12 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
         plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
         rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
-        if (t0 > 0) mlcc_cuda_profile_end(device_id, p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
+        if (t0 > 0) {
+            char name[96];
+            snprintf(name, sizeof name, "linear_f16 (%s) rows %lld, %lld x %lld", p && p->ok ? "cuBLASLt" : "GEMV",
+                     (long long)rows, (long long)out, (long long)in);
+            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+        }
     }
     pthread_mutex_unlock(&lock);
     return rc;

@@ -30,6 +30,7 @@
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
 #include "support/error.h"
+#include "support/hashmap.h"
 
 static const char *const kernel_source =
     "#include <cuda_fp16.h>\n"
@@ -256,7 +257,11 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
               : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
-    if (t0 > 0) mlcc_cuda_profile_end(device_id, "linear_q4 (GEMV)", t0);
+    if (t0 > 0) {
+        char name[96];
+        snprintf(name, sizeof name, "linear_q4 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
+        mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+    }
     return rc;
 }
 
