@@ -152,6 +152,14 @@ int main(void) {
                                         {9, 130, 96}, {16, 200, 136}, {15, 64, 4096}, {64, 512, 256},
                                         {300, 1000, 4096}, {17, 7, 13}};
     for (int i = 0; i < 11; i++) check_linear(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 2e-3);
+    /* the block GEMV's wider blocks (2, 4, 8 outputs: out >= 528, 1056, 2112) and several rounds over K */
+    check_linear(1, 2200, 14336, 1e-5);
+    check_linear(3, 1100, 4104, 1e-5);
+    check_linear(13, 600, 2056, 1e-5);
+    setenv("MLCC_CUDA_GEMV_BLOCK", "0", 1); /* the warp-per-output GEMV too */
+    for (int i = 0; i < 11; i++)
+        if (shapes[i][0] <= 16) check_linear(shapes[i][0], shapes[i][1], shapes[i][2], 1e-5);
+    unsetenv("MLCC_CUDA_GEMV_BLOCK");
     check_graph(mod);
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
