@@ -169,6 +169,79 @@ static const char *const kernel_source =
     "GEMV_Q4B(1, 1)\nGEMV_Q4B(2, 1)\nGEMV_Q4B(4, 1)\nGEMV_Q4B(8, 1)\n"
     "GEMV_Q4B(1, 2)\nGEMV_Q4B(2, 2)\nGEMV_Q4B(4, 2)\nGEMV_Q4B(8, 2)\n"
     "GEMV_Q4B(1, 4)\nGEMV_Q4B(2, 4)\nGEMV_Q4B(4, 4)\nGEMV_Q4B(8, 4)\n"
+    "/* One row of x (decode at batch 1): as the block GEMV, but each thread keeps its slice of x\n"
+    " * (J groups) in registers and the block walks per_block outputs O at a time, so x is read\n"
+    " * once per block instead of once per O outputs: with 4-bit weights a slice of x (128 bytes\n"
+    " * a group) is 8x the weight bytes it meets, and re-reading it from L2 for every 8 outputs\n"
+    " * cost as much traffic as the weights. */\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void gemv_q4_rows(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                             int N, int K, int zero, int per_block) {\n"
+    "    __shared__ float red[8][O];\n"
+    "    const int G = K >> 5, W = K >> 3;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    float4 xv[J][8];\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        int g = threadIdx.x + j * blockDim.x;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 8; i++)\n"
+    "            xv[j][i] = g < G ? __ldg(reinterpret_cast<const float4 *>(x + (g << 5)) + i) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "    const int end = min(N, (int)(blockIdx.x + 1) * per_block);\n"
+    "    for (int o0 = blockIdx.x * per_block; o0 < end; o0 += O) {\n"
+    "        float acc[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) acc[o] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < J; j++) {\n"
+    "            int g = threadIdx.x + j * blockDim.x;\n"
+    "            if (g < G) {\n"
+    "                uint4 q[O];\n"
+    "                float s[O];\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    int row = o0 + o < N ? o0 + o : N - 1;\n"
+    "                    q[o] = __ldg(reinterpret_cast<const uint4 *>(qw + (long long)row * W) + g);\n"
+    "                    s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    float part = 0.f;\n"
+    "#pragma unroll\n"
+    "                    for (int w = 0; w < 4; w++) {\n"
+    "                        unsigned v = w == 0 ? q[o].x : w == 1 ? q[o].y : w == 2 ? q[o].z : q[o].w;\n"
+    "                        float4 a = xv[j][2 * w], b = xv[j][2 * w + 1];\n"
+    "                        part += a.x * nib(v, zoff) + a.y * nib(v >> 4, zoff) + a.z * nib(v >> 8, zoff)\n"
+    "                              + a.w * nib(v >> 12, zoff) + b.x * nib(v >> 16, zoff) + b.y * nib(v >> 20, zoff)\n"
+    "                              + b.z * nib(v >> 24, zoff) + b.w * nib(v >> 28, zoff);\n"
+    "                    }\n"
+    "                    acc[o] += part * s[o];\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            float t = acc[o];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o] = t;\n"
+    "        }\n"
+    "        __syncthreads();\n"
+    "        if (threadIdx.x < O) {\n"
+    "            float t = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "            if (o0 + (int)threadIdx.x < end) y[o0 + threadIdx.x] = t;\n"
+    "        }\n"
+    "        __syncthreads();\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4P(O, J) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4p_##O##_##J(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero, int per_block) {\\\n"
+    "    gemv_q4_rows<O, J>(x, qw, qs, y, N, K, zero, per_block); }\n"
+    "GEMV_Q4P(1, 1)\nGEMV_Q4P(2, 1)\nGEMV_Q4P(4, 1)\nGEMV_Q4P(8, 1)\nGEMV_Q4P(1, 2)\nGEMV_Q4P(2, 2)\nGEMV_Q4P(4, 2)\nGEMV_Q4P(8, 2)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -223,6 +296,7 @@ typedef struct q4_device {
     void *gemv_1x4;    /* one row, four outputs per warp */
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -248,6 +322,12 @@ static int device_ready(int id, q4_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4b_%d_%d", 1 << o, 1 << r);
             if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 2; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
+            if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     d->ready = 1;
     return 0;
@@ -294,6 +374,16 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
     uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    const char *pv = getenv("MLCC_CUDA_Q4_PASSES"); /* passes per block (0: the block GEMV; unset: chosen) */
+    int passes = pv && *pv ? atoi(pv) : (int)(out / ((int64_t)264 << lo));
+    if (rows == 1 && rounds <= 2 && !(pv && *pv && passes <= 0)) {
+        /* one row: x in registers, each block walks `passes` x (1 << lo) outputs */
+        passes = passes < 1 ? 1 : passes > 16 ? 16 : passes;
+        int per_block = passes << lo;
+        grid[0] = (uint32_t)((out + per_block - 1) / per_block);
+        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
+        return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
+    }
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
         int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;

@@ -183,6 +183,14 @@ int main(void) {
     check_linear("q4f16_1", 1, 2200, 14336, 1e-5);
     check_linear("ggml_q4_0", 3, 1100, 8224, 1e-5);
     check_linear("q4f16_1", 6, 600, 2048, 1e-5);
+    setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
+    check_linear("q4f16_1", 1, 37, 64, 1e-5);
+    check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
+    check_linear("q4f16_1", 1, 1100, 8192, 1e-5);
+    setenv("MLCC_CUDA_Q4_PASSES", "0", 1); /* one row through the block GEMV */
+    check_linear("q4f16_1", 1, 2200, 14336, 1e-5);
+    check_linear("ggml_q4_0", 1, 37, 64, 1e-5);
+    unsetenv("MLCC_CUDA_Q4_PASSES");
     setenv("MLCC_CUDA_Q4_BLOCK", "0", 1); /* the warp-per-output GEMV too */
     for (int i = 0; i < 13; i++)
         if (shapes[i][0] <= 16) check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 1e-5);
