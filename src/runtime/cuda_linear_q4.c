@@ -169,11 +169,10 @@ static const char *const kernel_source =
     "GEMV_Q4B(1, 1)\nGEMV_Q4B(2, 1)\nGEMV_Q4B(4, 1)\nGEMV_Q4B(8, 1)\n"
     "GEMV_Q4B(1, 2)\nGEMV_Q4B(2, 2)\nGEMV_Q4B(4, 2)\nGEMV_Q4B(8, 2)\n"
     "GEMV_Q4B(1, 4)\nGEMV_Q4B(2, 4)\nGEMV_Q4B(4, 4)\nGEMV_Q4B(8, 4)\n"
-    "/* One row of x (decode at batch 1): as the block GEMV, but each thread keeps its slice of x\n"
-    " * (J groups) in registers and the block walks per_block outputs O at a time, so x is read\n"
-    " * once per block instead of once per O outputs: with 4-bit weights a slice of x (128 bytes\n"
-    " * a group) is 8x the weight bytes it meets, and re-reading it from L2 for every 8 outputs\n"
-    " * cost as much traffic as the weights. */\n"
+    "/* One row of x (decode at batch 1), opt-in (MLCC_CUDA_Q4_PASSES): as the block GEMV, but each\n"
+    " * thread keeps its slice of x (J groups) in registers and the block walks per_block outputs O\n"
+    " * at a time, so x is read once per block instead of once per O outputs (with 4-bit weights a\n"
+    " * slice of x, 128 bytes a group, is 8x the weight bytes it meets). */\n"
     "template <int O, int J>\n"
     "__device__ __forceinline__ void gemv_q4_rows(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
@@ -374,11 +373,14 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
     uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
-    const char *pv = getenv("MLCC_CUDA_Q4_PASSES"); /* passes per block (0: the block GEMV; unset: chosen) */
-    int passes = pv && *pv ? atoi(pv) : (int)(out / ((int64_t)264 << lo));
-    if (rows == 1 && rounds <= 2 && !(pv && *pv && passes <= 0)) {
-        /* one row: x in registers, each block walks `passes` x (1 << lo) outputs */
-        passes = passes < 1 ? 1 : passes > 16 ? 16 : passes;
+    /* MLCC_CUDA_Q4_PASSES=P > 0: one row of x through the x-in-registers kernel, P passes of
+     * (1 << lo) outputs per block. Off by default: measured on the H100 (2026-11-26, 4 layers of
+     * the Llama-3-8B shape, batch-1 ITL) 0.80 ms at P = 1 or 2, 0.93 at 4, 1.28 at 8, against
+     * 0.78 for the block GEMV: fewer, longer blocks lost more occupancy than the x traffic saved. */
+    const char *pv = getenv("MLCC_CUDA_Q4_PASSES");
+    int passes = pv && *pv ? atoi(pv) : 0;
+    if (rows == 1 && rounds <= 2 && passes > 0) {
+        passes = passes > 16 ? 16 : passes;
         int per_block = passes << lo;
         grid[0] = (uint32_t)((out + per_block - 1) / per_block);
         void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
