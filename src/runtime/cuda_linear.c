@@ -3,9 +3,11 @@
  * dispatch (transform/cuda_dispatch.c) calls for every float16-weight projection.
  *
  * The row count is only known here, and it decides the kernel:
- *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): a GEMV that streams W once, a warp per
- *    output, 16-byte loads of eight halves, up to 16 rows of x per pass over W, float32 sums
- *    (cuBLASLt took 6x the copy time at 16 rows on the H100: its tiles are for wide products);
+ *  - rows <= MLCC_CUDA_GEMV_ROWS (default 16; decode): a GEMV that streams W once, 16-byte
+ *    loads of eight halves, float32 sums: the block GEMV (a block per 1-8 outputs, its threads
+ *    over K, up to 8 rows of x per pass) when K % 8 == 0 and the pointers allow 16-byte loads,
+ *    else a warp per output (cuBLASLt took 6x the copy time at 16 rows on the H100: its tiles
+ *    are for wide products);
  *  - more rows (prefill, batched decode): x rounded to float16 into a workspace, then a
  *    cuBLASLt tensor-core matmul (f16 x f16 -> f32, float32 accumulation). cuBLASLt is opened
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and

@@ -14,8 +14,9 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
- *    16 rows of x per pass over W;
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums: the
+ *    block GEMV (a block per 1-8 outputs, its threads over the groups, up to 4 rows of x per
+ *    pass), or with MLCC_CUDA_Q4_BLOCK=0 a warp per 1 or 4 outputs, up to 16 rows per pass;
  *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
  *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
  *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
