@@ -50,5 +50,19 @@ CUresult cuModuleGetFunction(void **f, void *m, const char *n) { (void)m; (void)
 CUresult cuFuncSetAttribute(void *f, int a, int v) { (void)f; (void)a; (void)v; return 0; }
 CUresult cuLaunchKernel(void *f, unsigned a, unsigned b, unsigned c, unsigned d, unsigned e, unsigned g, unsigned sh, void *s, void **p, void **x) {
     (void)f; (void)a; (void)b; (void)c; (void)d; (void)e; (void)g; (void)sh; (void)s; (void)p; (void)x; launches++; return 0; }
+/* events time nothing; a captured stream records launches into a graph that replays their count */
+CUresult cuEventCreate(void **e, unsigned f) { (void)f; *e = (void *)5; return 0; }
+CUresult cuEventDestroy_v2(void *e) { (void)e; return 0; }
+CUresult cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
+CUresult cuEventSynchronize(void *e) { (void)e; return 0; }
+CUresult cuEventElapsedTime(float *ms, void *a, void *b) { (void)a; (void)b; *ms = 0; return 0; }
+static int capturing;
+static long captured;
+CUresult cuStreamBeginCapture_v2(void *s, int mode) { (void)s; (void)mode; capturing = 1; captured = launches; return 0; }
+CUresult cuStreamEndCapture(void *s, void **g) { (void)s; capturing = 0; long *n = malloc(sizeof *n); *n = launches - captured; launches = captured; *g = n; return 0; }
+CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long f) { (void)f; long *n = malloc(sizeof *n); *n = *(long *)g; *e = n; return 0; }
+CUresult cuGraphLaunch(void *e, void *s) { (void)s; launches += *(long *)e; return 0; }
+CUresult cuGraphExecDestroy(void *e) { free(e); return 0; }
+CUresult cuGraphDestroy(void *g) { free(g); return 0; }
 CUresult cuGetErrorName(CUresult r, const char **s) { (void)r; *s = "FAKE"; return 0; }
 CUresult cuGetErrorString(CUresult r, const char **s) { (void)r; *s = "fake"; return 0; }

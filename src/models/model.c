@@ -13,6 +13,7 @@
 #include "loader/gguf.h"
 #include "models/convert_cache.h"
 #include "models/weight_store.h"
+#include "models/decode_graph.h"
 #include "runtime/cuda.h"
 #include "runtime/vulkan.h"
 #include "support/alloc.h"
@@ -326,6 +327,7 @@ void model_release_weights(mlcc_model *m) {
 
 void mlcc_model_free(mlcc_model *m) {
     if (!m) return;
+    decode_graphs_free(m->graphs); /* first: its graphs' blocks go back to the device's cache */
     model_release_weights(m);
     model_param_list_free(&m->params);
     for (int f = 0; f < DEC_FN_COUNT; f++) model_fn_params_free(&m->fn_params[f]);
@@ -419,41 +421,75 @@ static int check_step(const mlcc_model *m, const int64_t *lengths, int nseq, con
     return 0;
 }
 
-/* The forward of an open step: embed, then batch_decode or batch_prefill; logits as [rows, vocab]. */
-static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens, int64_t n,
-                    const int32_t *rows, int nrows, int decode, int on_device, MLCCNDArray **logits) {
+typedef struct decode_ctx {
+    mlcc_model *m;
+    MLCCKVCache *kv;
+} decode_ctx;
+
+/* A decode step's forward from its ids on the device: embed, then decode / batch_decode. */
+static int decode_forward(void *ctx, MLCCNDArray *id_array, MLCCObject **out) {
+    decode_ctx *c = ctx;
+    mlcc_model *m = c->m;
+    int64_t n = id_array->dl.shape[0];
+    MLCCObject *ids = &id_array->obj, *embeds;
+    if (invoke(m, DEC_FN_EMBED, &ids, 1, &embeds)) return -1;
+    MLCCNDArray *view = mlcc_ndarray_view((MLCCNDArray *)embeds, 0, 3, (int64_t[]){n, 1, m->cfg.hidden}, MLCC_DTYPE_F32);
+    MLCCObject *lead[2] = {&view->obj, (MLCCObject *)c->kv};
+    int rc = invoke(m, n == 1 ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, out);
+    mlcc_ndarray_release(view);
+    mlcc_object_release(embeds);
+    return rc;
+}
+
+/* A prefill step's forward: embed, then batch_prefill for the logit rows (NULL: the last
+ * token of each sequence). */
+static int prefill_forward(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens,
+                           int64_t n, const int32_t *rows, int nrows, MLCCObject **out) {
     MLCCNDArray *id_array = i32_array(m, tokens, n);
     if (!id_array) return -1;
     MLCCObject *ids = &id_array->obj, *embeds;
     int rc = invoke(m, DEC_FN_EMBED, &ids, 1, &embeds);
     mlcc_object_release(ids);
     if (rc) return -1;
-    MLCCNDArray *e = (MLCCNDArray *)embeds, *view;
-    int64_t vocab = m->cfg.vocab, nout;
-    MLCCObject *out;
-    if (decode) {
-        view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){n, 1, m->cfg.hidden}, MLCC_DTYPE_F32);
-        MLCCObject *lead[2] = {&view->obj, (MLCCObject *)kv};
-        rc = invoke(m, n == 1 ? DEC_FN_DECODE : DEC_FN_BATCH_DECODE, lead, 2, &out);
-        nout = n;
-    } else {
-        int32_t *last = NULL;
-        if (!rows) { /* the last token of each sequence */
-            last = mlcc_xmalloc(sizeof(int32_t) * (size_t)nseq);
-            int64_t end = 0;
-            for (int i = 0; i < nseq; i++) last[i] = (int32_t)((end += lengths[i]) - 1);
-            rows = last, nrows = nseq;
-        }
-        view = mlcc_ndarray_view(e, 0, 3, (int64_t[]){1, n, m->cfg.hidden}, MLCC_DTYPE_F32);
-        MLCCNDArray *at = i32_array(m, rows, nrows);
-        MLCCObject *lead[3] = {&view->obj, &at->obj, (MLCCObject *)kv};
-        rc = invoke(m, DEC_FN_PREFILL, lead, 3, &out);
-        mlcc_ndarray_release(at);
-        free(last);
-        nout = nrows;
+    int32_t *last = NULL;
+    if (!rows) {
+        last = mlcc_xmalloc(sizeof(int32_t) * (size_t)nseq);
+        int64_t end = 0;
+        for (int i = 0; i < nseq; i++) last[i] = (int32_t)((end += lengths[i]) - 1);
+        rows = last, nrows = nseq;
     }
+    MLCCNDArray *view = mlcc_ndarray_view((MLCCNDArray *)embeds, 0, 3, (int64_t[]){1, n, m->cfg.hidden}, MLCC_DTYPE_F32);
+    MLCCNDArray *at = i32_array(m, rows, nrows);
+    MLCCObject *lead[3] = {&view->obj, &at->obj, (MLCCObject *)kv};
+    rc = invoke(m, DEC_FN_PREFILL, lead, 3, out);
+    mlcc_ndarray_release(at);
+    free(last);
     mlcc_ndarray_release(view);
     mlcc_object_release(embeds);
+    return rc;
+}
+
+/* The forward of an open step: decode (on CUDA replayed as a graph where it can be) or
+ * prefill; logits as [rows, vocab]. */
+static int run_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *lengths, int nseq, const int32_t *tokens, int64_t n,
+                    const int32_t *rows, int nrows, int decode, int on_device, MLCCNDArray **logits) {
+    int64_t vocab = m->cfg.vocab, nout = decode ? n : (rows ? nrows : nseq);
+    MLCCObject *out = NULL;
+    int rc;
+    if (decode) {
+        decode_ctx ctx = {m, kv};
+        rc = decode_graph_step(&m->graphs, m->device, kv, tokens, n, m->bounds.max_batch, decode_forward, &ctx, &out);
+        if (rc == 0) { /* no graph: the ordinary way */
+            MLCCNDArray *id_array = i32_array(m, tokens, n);
+            if (!id_array) return -1;
+            rc = decode_forward(&ctx, id_array, &out);
+            mlcc_ndarray_release(id_array);
+        } else if (rc > 0) {
+            rc = 0;
+        }
+    } else {
+        rc = prefill_forward(m, kv, lengths, nseq, tokens, n, rows, nrows, &out);
+    }
     if (rc) return -1;
     if (((MLCCNDArray *)out)->dl.device.device_type != kDLCPU && !on_device) { /* callers read logits on the host */
         *logits = mlcc_ndarray_empty(2, (int64_t[]){nout, vocab}, MLCC_DTYPE_F32, MLCC_CPU);

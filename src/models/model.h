@@ -71,6 +71,7 @@ typedef struct mlcc_model {
     const mlcc_quant_scheme *quant; /* the weights' scheme (q0f32 when not quantized) */
     MLCCVM *vm;
     DLDevice device;
+    struct decode_graphs *graphs; /* CUDA: decode steps captured as graphs (decode_graph.c) */
 } mlcc_model;
 
 /* Opens path (folder or .gguf), builds and compiles the library, loads the weights. NULL +

@@ -139,10 +139,37 @@ double mlcc_cuda_copy_bandwidth(int device_id, size_t bytes, int reps);
 /* Flop/s of an n x n x n product through mlcc_cuda_linear_f16 (cuBLASLt f16); 0 on failure. */
 double mlcc_cuda_gemm_f16_rate(int device_id, int n, int reps);
 
-/* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel times, synchronized, table at exit ---- */
+/* ---- CUDA graphs (cuda_graph.c) and the allocator's capture pools (cuda_device.c) ----
+ * mlcc_cuda_capture_begin starts capturing the device's stream (its own stream, created and
+ * made current on first use: the legacy default stream cannot be captured) on this thread;
+ * the work enqueued until mlcc_cuda_capture_end(1) becomes a graph (not run: launch it). Every
+ * block the allocator hands out meanwhile belongs to the graph until mlcc_cuda_graph_free
+ * (freed blocks are reused only by the same capture), since each replay touches them. No
+ * synchronizing call may run during a capture (upload inputs first). capture_end(0) discards
+ * (after a failure in between: the caller's error stands). MLCC_CUDA_GRAPHS=0 turns graphs off
+ * (mlcc_cuda_graphs_enabled; also off under MLCC_CUDA_PROFILE). */
+typedef struct mlcc_cuda_graph mlcc_cuda_graph;
+typedef struct mlcc_cuda_pool mlcc_cuda_pool;
+int mlcc_cuda_graphs_enabled(void);
+int mlcc_cuda_capture_begin(int device_id);
+mlcc_cuda_graph *mlcc_cuda_capture_end(int keep);
+int mlcc_cuda_graph_launch(mlcc_cuda_graph *g);
+void mlcc_cuda_graph_free(mlcc_cuda_graph *g);
+/* Graphs captured and launches so far in this process. */
+void mlcc_cuda_graph_counts(long *captured, long *launched);
+int mlcc_cuda_use_own_stream(int device_id);
+mlcc_cuda_pool *mlcc_cuda_pool_begin(int device_id);
+void mlcc_cuda_pool_end(mlcc_cuda_pool *pool);
+void mlcc_cuda_pool_free(mlcc_cuda_pool *pool);
+
+/* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel GPU times between CUDA events (or
+ * =sync: synchronized around each launch), table at exit ----
+ * begin returns a token (0: not recorded) for end; a window (a step) closes where the host waits
+ * for the device anyway (mlcc_cuda_profile_window, called after device-to-host copies). */
 int mlcc_cuda_profiling(void);
 double mlcc_cuda_profile_begin(int device_id);
 void mlcc_cuda_profile_end(int device_id, const char *name, double t0);
+void mlcc_cuda_profile_window(void);
 
 /* ---- the hooks of generated libraries ----
  * A CUDA model library defines `const mlcc_cuda_library_hooks *mlcc_library_cuda;` (NULL in

@@ -14,6 +14,8 @@ typedef void *CUfunction;
 typedef void *CUstream;
 typedef void *CUevent;
 typedef unsigned long long CUdeviceptr;
+typedef void *CUgraph;
+typedef void *CUgraphExec;
 
 enum {
     CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1,
@@ -24,6 +26,11 @@ enum {
     CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97,
     CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
     CUDA_ERROR_OUT_OF_MEMORY = 2,
+    CUDA_ERROR_NOT_READY = 600,
+    CU_STREAM_NON_BLOCKING = 1,
+    CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
+    CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
+    CU_STREAM_CAPTURE_MODE_RELAXED = 2,
 };
 
 typedef struct mlcc_cuda_driver {
@@ -56,6 +63,19 @@ typedef struct mlcc_cuda_driver {
     CUresult (*cuLaunchKernel)(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                unsigned by, unsigned bz, unsigned shared, CUstream s,
                                void **params, void **extra);
+    /* events (profiling) */
+    CUresult (*cuEventCreate)(CUevent *e, unsigned flags);
+    CUresult (*cuEventDestroy)(CUevent e);
+    CUresult (*cuEventRecord)(CUevent e, CUstream s);
+    CUresult (*cuEventSynchronize)(CUevent e);
+    CUresult (*cuEventElapsedTime)(float *ms, CUevent start, CUevent end);
+    /* stream capture and graphs (decode steps) */
+    CUresult (*cuStreamBeginCapture)(CUstream s, int mode);
+    CUresult (*cuStreamEndCapture)(CUstream s, CUgraph *graph);
+    CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *exec, CUgraph graph, unsigned long long flags);
+    CUresult (*cuGraphLaunch)(CUgraphExec exec, CUstream s);
+    CUresult (*cuGraphExecDestroy)(CUgraphExec exec);
+    CUresult (*cuGraphDestroy)(CUgraph graph);
     CUresult (*cuGetErrorName)(CUresult r, const char **s);
     CUresult (*cuGetErrorString)(CUresult r, const char **s);
 } mlcc_cuda_driver;

@@ -27,6 +27,16 @@ typedef struct free_block {
     struct free_block *next;
 } free_block;
 
+/* The blocks a captured CUDA graph uses (see mlcc_cuda_pool_begin): every block allocated
+ * while it captures is owned by it until it is destroyed, because the graph reads and writes
+ * them on every replay. Blocks freed while it captures are reused by the same capture (the
+ * captured stream orders them), never handed to anyone else. */
+struct mlcc_cuda_pool {
+    int device_id;
+    mlcc_u64map owned;   /* ptr -> rounded size */
+    mlcc_u64map free_by; /* rounded size -> free_block list (owned blocks not in use) */
+};
+
 typedef struct cuda_device {
     CUdevice dev;
     CUcontext ctx; /* primary context, retained on first use */
@@ -37,6 +47,8 @@ typedef struct cuda_device {
     pthread_mutex_t lock;
     mlcc_u64map live;  /* ptr -> rounded size */
     mlcc_u64map cache; /* rounded size -> free_block list */
+    mlcc_u64map pool_of; /* ptr -> mlcc_cuda_pool * for blocks a graph owns */
+    mlcc_cuda_pool *capturing; /* the pool of the capture under way, or NULL */
     mlcc_cuda_mem_stats stats;
 } cuda_device;
 
@@ -98,6 +110,25 @@ static void release_cache_locked(cuda_device *d) {
     d->stats.cached = 0;
 }
 
+/* Pops a block of `size` from a size -> free_block list map (0 when none). */
+static CUdeviceptr pop_block(mlcc_u64map *lists, size_t size) {
+    mlcc_u64map_entry *e = u64map_find(lists, size);
+    if (!e || !e->value.p) return 0;
+    free_block *b = e->value.p;
+    e->value.p = b->next;
+    CUdeviceptr ptr = b->ptr;
+    free(b);
+    return ptr;
+}
+
+static void push_block(mlcc_u64map *lists, size_t size, CUdeviceptr ptr) {
+    free_block *b = mlcc_xmalloc(sizeof *b);
+    b->ptr = ptr;
+    mlcc_u64map_entry *slot = u64map_upsert(lists, size, NULL);
+    b->next = slot->value.p;
+    slot->value.p = b;
+}
+
 static void *cuda_alloc(DLDevice dev, size_t nbytes, size_t alignment) {
     (void)alignment; /* cuMemAlloc aligns to at least 256 bytes */
     if (use_device(dev.device_id) != 0) return NULL;
@@ -105,8 +136,11 @@ static void *cuda_alloc(DLDevice dev, size_t nbytes, size_t alignment) {
     size_t size = round_size(nbytes);
     CUdeviceptr ptr = 0;
     pthread_mutex_lock(&d->lock);
+    mlcc_cuda_pool *pool = d->capturing;
     mlcc_u64map_entry *e = u64map_find(&d->cache, size);
-    if (e && e->value.p) {
+    if (pool && (ptr = pop_block(&pool->free_by, size)) != 0) {
+        d->stats.reuses++; /* a block this capture freed: it stays the graph's */
+    } else if (e && e->value.p) {
         free_block *b = e->value.p;
         e->value.p = b->next;
         ptr = b->ptr;
@@ -126,6 +160,10 @@ static void *cuda_alloc(DLDevice dev, size_t nbytes, size_t alignment) {
             return NULL;
         }
         d->stats.device_allocs++;
+    }
+    if (pool) {
+        u64map_upsert(&pool->owned, ptr, NULL)->value.i = (int64_t)size;
+        u64map_upsert(&d->pool_of, ptr, NULL)->value.p = pool;
     }
     u64map_upsert(&d->live, ptr, NULL)->value.i = (int64_t)size;
     d->stats.in_use += size;
@@ -147,14 +185,82 @@ static void cuda_free(DLDevice dev, void *p) {
     }
     size_t size = (size_t)e->value.i;
     u64map_remove(&d->live, ptr);
-    free_block *b = mlcc_xmalloc(sizeof *b);
-    b->ptr = ptr;
-    mlcc_u64map_entry *slot = u64map_upsert(&d->cache, size, NULL);
-    b->next = slot->value.p;
-    slot->value.p = b;
     d->stats.in_use -= size;
-    d->stats.cached += size;
+    mlcc_u64map_entry *owner = d->pool_of.cap ? u64map_find(&d->pool_of, ptr) : NULL;
+    if (owner) { /* a graph's block: back to its graph, never to the shared cache */
+        push_block(&((mlcc_cuda_pool *)owner->value.p)->free_by, size, ptr);
+    } else {
+        push_block(&d->cache, size, ptr);
+        d->stats.cached += size;
+    }
     pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- graph pools ---- */
+
+mlcc_cuda_pool *mlcc_cuda_pool_begin(int device_id) {
+    if (use_device(device_id) != 0) return NULL;
+    cuda_device *d = &devices[device_id];
+    mlcc_cuda_pool *pool = mlcc_xcalloc(1, sizeof *pool);
+    pool->device_id = device_id;
+    u64map_init(&pool->owned);
+    u64map_init(&pool->free_by);
+    pthread_mutex_lock(&d->lock);
+    if (d->capturing) {
+        pthread_mutex_unlock(&d->lock);
+        free(pool);
+        mlcc_set_error("cuda:%d: a graph capture is already under way", device_id);
+        return NULL;
+    }
+    d->capturing = pool;
+    pthread_mutex_unlock(&d->lock);
+    return pool;
+}
+
+void mlcc_cuda_pool_end(mlcc_cuda_pool *pool) {
+    if (!pool) return;
+    cuda_device *d = &devices[pool->device_id];
+    pthread_mutex_lock(&d->lock);
+    if (d->capturing == pool) d->capturing = NULL;
+    pthread_mutex_unlock(&d->lock);
+}
+
+void mlcc_cuda_pool_free(mlcc_cuda_pool *pool) {
+    if (!pool) return;
+    cuda_device *d = &devices[pool->device_id];
+    pthread_mutex_lock(&d->lock);
+    if (d->capturing == pool) d->capturing = NULL;
+    /* free blocks go to the shared cache; blocks still in use (a workspace a library keeps)
+     * become ordinary ones, cached when their holder frees them */
+    for (size_t i = 0; i < pool->free_by.cap; i++) {
+        if (!pool->free_by.slots[i].used) continue;
+        size_t size = (size_t)pool->free_by.slots[i].key;
+        for (free_block *b = pool->free_by.slots[i].value.p, *next; b; b = next) {
+            next = b->next;
+            push_block(&d->cache, size, b->ptr);
+            d->stats.cached += size;
+            free(b);
+        }
+    }
+    for (size_t i = 0; i < pool->owned.cap; i++)
+        if (pool->owned.slots[i].used) u64map_remove(&d->pool_of, pool->owned.slots[i].key);
+    pthread_mutex_unlock(&d->lock);
+    u64map_free(&pool->owned);
+    u64map_free(&pool->free_by);
+    free(pool);
+}
+
+/* The stream a captured graph needs (capture is not possible on the legacy default stream):
+ * one per device, created on first use and made current; everything after runs on it. */
+int mlcc_cuda_use_own_stream(int device_id) {
+    if (use_device(device_id) != 0) return -1;
+    cuda_device *d = &devices[device_id];
+    if (d->stream) return 0;
+    CUstream s = NULL;
+    CUresult r = cu->cuStreamCreate(&s, 0);
+    if (r != 0) return mlcc_cuda_fail("cuStreamCreate", r);
+    d->stream = s;
+    return 0;
 }
 
 mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id) {
@@ -193,6 +299,7 @@ static int cuda_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_
         what = "cuMemcpyDtoH";
         r = cu->cuMemcpyDtoHAsync(dst, (CUdeviceptr)(uintptr_t)src, nbytes, s);
         if (r == 0) r = cu->cuStreamSynchronize(s);
+        if (r == 0 && mlcc_cuda_profiling()) mlcc_cuda_profile_window();
     } else {
         /* the caller may free or reuse the host buffer as soon as we return */
         what = "cuMemcpyHtoD";
@@ -287,6 +394,7 @@ static void init_cuda(void) {
         pthread_mutex_init(&d->lock, NULL);
         u64map_init(&d->live);
         u64map_init(&d->cache);
+        u64map_init(&d->pool_of);
         api->cuDeviceGet(&d->dev, i);
         api->cuDeviceGetName(d->name, sizeof d->name, d->dev);
         int major = 0, minor = 0;

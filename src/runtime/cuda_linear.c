@@ -4,11 +4,13 @@
  *
  * The row count is only known here, and it decides the kernel:
  *  - rows <= MLCC_CUDA_GEMV_ROWS (default 2; decode of one or two sequences): a GEMV that
- *    streams W once, a warp per output, 16-byte loads of eight halves, up to 16 rows of x per
- *    pass over W, float32 sums. It reads W at 2.4-3.8 TB/s for one row but is compute bound
- *    from four rows on (430 GB/s at 16), while cuBLASLt reads W at 1.8-2.6 TB/s from 4 to 128
- *    rows (bench/bench_cuda_linear.c, H100, 2026-11-26; equal at 2 rows): batch-16 decode of
- *    4 layers of the Llama-3-8B shape went from 2165 to 8697 tok/s;
+ *    streams W once, 16-byte loads of eight halves, float32 sums: the block GEMV (a block per
+ *    1-8 outputs, its threads over K, up to 8 rows of x per pass) when K % 8 == 0 and the
+ *    pointers allow 16-byte loads, else a warp per output. The warp GEMV read W at 2.4-3.8 TB/s
+ *    for one row but was compute bound from four rows on (430 GB/s at 16), while cuBLASLt reads
+ *    W at 1.8-2.6 TB/s from 4 to 128 rows (bench/bench_cuda_linear.c, H100, 2026-11-26; equal
+ *    at 2 rows): batch-16 decode of 4 layers of the Llama-3-8B shape went from 2165 to 8697
+ *    tok/s with the limit at 2;
  *  - more rows (prefill, batched decode): x rounded to float16 into a workspace, then a
  *    cuBLASLt tensor-core matmul (f16 x f16 -> f32, float32 accumulation). cuBLASLt is opened
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
@@ -27,6 +29,7 @@
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
 #include "support/error.h"
+#include "support/hashmap.h"
 #include "support/log.h"
 
 /* ---- the kernels (NVRTC, compiled once per device, cached on disk) ---- */
@@ -77,6 +80,62 @@ static const char *const kernel_source =
     "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
     "    const float *x, const __half *w, float *y, int N, int K, int vec) { gemv<R>(x, w, y, N, K, vec); }\n"
     "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
+    "/* The block GEMV (K % 8 == 0, 16-byte aligned): a block takes O outputs, its threads the\n"
+    " * 16-byte chunks (8 halves) of K, so a thread issues O independent loads at a time and each\n"
+    " * slice of x it loads serves O rows of W; sums meet through shuffles and shared memory. */\n"
+    "template <int O, int R>\n"
+    "__device__ __forceinline__ void gemv_block(const float *__restrict__ x, const __half *__restrict__ w,\n"
+    "                                           float *__restrict__ y, int N, int K) {\n"
+    "    __shared__ float red[8][O * R];\n"
+    "    const int o0 = blockIdx.x * O, C = K >> 3;\n"
+    "    float acc[O][R];\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "    for (int c = threadIdx.x; c < C; c += blockDim.x) {\n"
+    "        uint4 q[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(w + (long long)row * K) + c);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + (c << 3));\n"
+    "            float4 a = __ldg(xr), b = __ldg(xr + 1);\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) {\n"
+    "                const __half2 *h = reinterpret_cast<const __half2 *>(&q[o]);\n"
+    "                float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]);\n"
+    "                float2 w2 = __half22float2(h[2]), w3 = __half22float2(h[3]);\n"
+    "                acc[o][r] += a.x * w0.x + a.y * w0.y + a.z * w1.x + a.w * w1.y\n"
+    "                           + b.x * w2.x + b.y * w2.y + b.z * w3.x + b.w * w3.y;\n"
+    "            }\n"
+    "        }\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = acc[o][r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o * R + r] = t;\n"
+    "        }\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x < O * R) {\n"
+    "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"
+    "        float t = 0.f;\n"
+    "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "    }\n"
+    "}\n"
+    "#define GEMVB(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16b_##O##_##R(\\\n"
+    "    const float *x, const __half *w, float *y, int N, int K) { gemv_block<O, R>(x, w, y, N, K); }\n"
+    "GEMVB(1, 1)\nGEMVB(2, 1)\nGEMVB(4, 1)\nGEMVB(8, 1)\nGEMVB(1, 2)\nGEMVB(2, 2)\nGEMVB(4, 2)\nGEMVB(8, 2)\n"
+    "GEMVB(1, 4)\nGEMVB(2, 4)\nGEMVB(4, 4)\nGEMVB(8, 4)\nGEMVB(1, 8)\nGEMVB(2, 8)\nGEMVB(4, 8)\nGEMVB(8, 8)\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
@@ -208,6 +267,7 @@ typedef struct linear_device {
     int ready;
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
+    void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *to_f16;
     cublasLtHandle lt;
     void *workspace;
@@ -230,6 +290,12 @@ static int device_ready(int id, linear_device **out) {
     for (int i = 0; i < 5; i++)
         if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, names[i]))) return -1;
     if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
+    for (int o = 0; o < 4; o++)
+        for (int r = 0; r < 4; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_f16b_%d_%d", 1 << o, 1 << r);
+            if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
     const blaslt_api *lt = blaslt_get();
     LOG_INFO("cuda linear_f16: %s", blaslt_line);
     if (lt && lt->Create(&d->lt) != 0) d->lt = NULL;
@@ -245,9 +311,40 @@ static int gemv_rows_limit(void) {
     return n < 0 ? 0 : n;
 }
 
+/* MLCC_CUDA_GEMV_BLOCK=0 keeps the warp-per-output GEMV (for comparison). */
+static int use_block_gemv(void) {
+    const char *v = getenv("MLCC_CUDA_GEMV_BLOCK"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* The block GEMV over rows of x in passes of up to 8: outputs per block as many as keep at
+ * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover a row's
+ * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
+ * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
+ * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
+static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, float *y, int64_t rows,
+                          int64_t out, int64_t in) {
+    int n = (int)out, k = (int)in;
+    int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
+    int64_t chunks = in / 8, rounds = (chunks + 255) / 256;
+    int64_t threads = ((chunks + rounds - 1) / rounds + 31) / 32 * 32;
+    uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    for (int64_t r = 0; r < rows;) {
+        int64_t left = rows - r;
+        int lr = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        const float *xr = x + r * in;
+        float *yr = y + r * out;
+        void *args[] = {&xr, &w, &yr, &n, &k};
+        if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
+        r += 1 << lr;
+    }
+    return 0;
+}
+
 static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
                     int64_t in) {
     int vec = in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0;
+    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, y, rows, out, in);
     int n = (int)out, k = (int)in;
     uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
     for (int64_t r = 0; r < rows;) {
@@ -331,7 +428,12 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
         plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
         rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
-        if (t0 > 0) mlcc_cuda_profile_end(device_id, p && p->ok ? "linear_f16 (cuBLASLt)" : "linear_f16 (GEMV)", t0);
+        if (t0 > 0) {
+            char name[96];
+            snprintf(name, sizeof name, "linear_f16 (%s) rows %lld, %lld x %lld", p && p->ok ? "cuBLASLt" : "GEMV",
+                     (long long)rows, (long long)out, (long long)in);
+            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+        }
     }
     pthread_mutex_unlock(&lock);
     return rc;

@@ -14,8 +14,9 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums, up to
- *    16 rows of x per pass over W;
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums: the
+ *    block GEMV (a block per 1-8 outputs, its threads over the groups, up to 4 rows of x per
+ *    pass), or with MLCC_CUDA_Q4_BLOCK=0 a warp per 1 or 4 outputs, up to 16 rows per pass;
  *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
  *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
  *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
@@ -24,12 +25,14 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/cuda.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
 #include "support/error.h"
+#include "support/hashmap.h"
 
 static const char *const kernel_source =
     "#include <cuda_fp16.h>\n"
@@ -97,6 +100,148 @@ static const char *const kernel_source =
     "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
     "    gemv_q4<R, O>(x, qw, qs, y, N, K, zero); }\n"
     "GEMV_Q4(1, 1)\nGEMV_Q4(2, 1)\nGEMV_Q4(4, 1)\nGEMV_Q4(8, 1)\nGEMV_Q4(16, 1)\nGEMV_Q4(1, 4)\n"
+    "/* The block GEMV: a block takes O outputs, its threads the groups of K (uint4 of words each, one\n"
+    " * scale), so a thread issues O independent 16-byte loads at a time and each slice of x it loads\n"
+    " * serves O rows of W; sums meet through shuffles and shared memory. Many short blocks keep the\n"
+    " * memory system busy where a warp per output (above) left few long-running warps per SM. */\n"
+    "template <int O, int R>\n"
+    "__device__ __forceinline__ void gemv_q4_block(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                              const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                              int N, int K, int zero) {\n"
+    "    __shared__ float red[8][O * R];\n"
+    "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    float acc[O][R];\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
+    "        uint4 q[O];\n"
+    "        float s[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(qw + (long long)row * W) + g);\n"
+    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + (g << 5));\n"
+    "            float part[O];\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) part[o] = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int w = 0; w < 4; w++) {\n"
+    "                float4 a = __ldg(xr + 2 * w), b = __ldg(xr + 2 * w + 1);\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    unsigned v = w == 0 ? q[o].x : w == 1 ? q[o].y : w == 2 ? q[o].z : q[o].w;\n"
+    "                    part[o] += a.x * nib(v, zoff) + a.y * nib(v >> 4, zoff) + a.z * nib(v >> 8, zoff)\n"
+    "                             + a.w * nib(v >> 12, zoff) + b.x * nib(v >> 16, zoff) + b.y * nib(v >> 20, zoff)\n"
+    "                             + b.z * nib(v >> 24, zoff) + b.w * nib(v >> 28, zoff);\n"
+    "                }\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) acc[o][r] += part[o] * s[o];\n"
+    "        }\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = acc[o][r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o * R + r] = t;\n"
+    "        }\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x < O * R) {\n"
+    "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"
+    "        float t = 0.f;\n"
+    "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4B(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4b_##O##_##R(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_block<O, R>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4B(1, 1)\nGEMV_Q4B(2, 1)\nGEMV_Q4B(4, 1)\nGEMV_Q4B(8, 1)\n"
+    "GEMV_Q4B(1, 2)\nGEMV_Q4B(2, 2)\nGEMV_Q4B(4, 2)\nGEMV_Q4B(8, 2)\n"
+    "GEMV_Q4B(1, 4)\nGEMV_Q4B(2, 4)\nGEMV_Q4B(4, 4)\nGEMV_Q4B(8, 4)\n"
+    "/* One row of x (decode at batch 1), opt-in (MLCC_CUDA_Q4_PASSES): as the block GEMV, but each\n"
+    " * thread keeps its slice of x (J groups) in registers and the block walks per_block outputs O\n"
+    " * at a time, so x is read once per block instead of once per O outputs (with 4-bit weights a\n"
+    " * slice of x, 128 bytes a group, is 8x the weight bytes it meets). */\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void gemv_q4_rows(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                             int N, int K, int zero, int per_block) {\n"
+    "    __shared__ float red[8][O];\n"
+    "    const int G = K >> 5, W = K >> 3;\n"
+    "    const float zoff = 8388608.0f + (float)zero;\n"
+    "    float4 xv[J][8];\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        int g = threadIdx.x + j * blockDim.x;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 8; i++)\n"
+    "            xv[j][i] = g < G ? __ldg(reinterpret_cast<const float4 *>(x + (g << 5)) + i) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "    const int end = min(N, (int)(blockIdx.x + 1) * per_block);\n"
+    "    for (int o0 = blockIdx.x * per_block; o0 < end; o0 += O) {\n"
+    "        float acc[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) acc[o] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < J; j++) {\n"
+    "            int g = threadIdx.x + j * blockDim.x;\n"
+    "            if (g < G) {\n"
+    "                uint4 q[O];\n"
+    "                float s[O];\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    int row = o0 + o < N ? o0 + o : N - 1;\n"
+    "                    q[o] = __ldg(reinterpret_cast<const uint4 *>(qw + (long long)row * W) + g);\n"
+    "                    s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "                for (int o = 0; o < O; o++) {\n"
+    "                    float part = 0.f;\n"
+    "#pragma unroll\n"
+    "                    for (int w = 0; w < 4; w++) {\n"
+    "                        unsigned v = w == 0 ? q[o].x : w == 1 ? q[o].y : w == 2 ? q[o].z : q[o].w;\n"
+    "                        float4 a = xv[j][2 * w], b = xv[j][2 * w + 1];\n"
+    "                        part += a.x * nib(v, zoff) + a.y * nib(v >> 4, zoff) + a.z * nib(v >> 8, zoff)\n"
+    "                              + a.w * nib(v >> 12, zoff) + b.x * nib(v >> 16, zoff) + b.y * nib(v >> 20, zoff)\n"
+    "                              + b.z * nib(v >> 24, zoff) + b.w * nib(v >> 28, zoff);\n"
+    "                    }\n"
+    "                    acc[o] += part * s[o];\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            float t = acc[o];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o] = t;\n"
+    "        }\n"
+    "        __syncthreads();\n"
+    "        if (threadIdx.x < O) {\n"
+    "            float t = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "            if (o0 + (int)threadIdx.x < end) y[o0 + threadIdx.x] = t;\n"
+    "        }\n"
+    "        __syncthreads();\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4P(O, J) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4p_##O##_##J(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero, int per_block) {\\\n"
+    "    gemv_q4_rows<O, J>(x, qw, qs, y, N, K, zero, per_block); }\n"
+    "GEMV_Q4P(1, 1)\nGEMV_Q4P(2, 1)\nGEMV_Q4P(4, 1)\nGEMV_Q4P(8, 1)\nGEMV_Q4P(1, 2)\nGEMV_Q4P(2, 2)\nGEMV_Q4P(4, 2)\nGEMV_Q4P(8, 2)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -150,6 +295,8 @@ typedef struct q4_device {
     void *gemv[NPICK]; /* one output per warp, rows 1, 2, 4, 8, 16 */
     void *gemv_1x4;    /* one row, four outputs per warp */
     void *any, *dequant;
+    void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -170,6 +317,18 @@ static int device_ready(int id, q4_device **out) {
     if (!(d->gemv_1x4 = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_1_4")) || !(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
         !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")))
         return -1;
+    for (int o = 0; o < 4; o++)
+        for (int r = 0; r < 3; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4b_%d_%d", 1 << o, 1 << r);
+            if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 2; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
+            if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
     d->ready = 1;
     return 0;
 }
@@ -196,10 +355,55 @@ static int outputs_per_warp(int64_t out) {
     return out >= 8192 ? 4 : 1;
 }
 
+/* MLCC_CUDA_Q4_BLOCK=0 keeps the warp-per-output GEMV (for comparison). */
+static int use_block_gemv(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_BLOCK"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* The block GEMV over rows of x in passes of up to 4: outputs per block as many as keep at
+ * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the groups
+ * of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one row):
+ * the warp-per-output GEMV moved 0.4-1.1 TB/s on the layer projections (the down projection's
+ * 4096 warps each streamed a whole 14336-long row: few, long-running warps); see BENCHMARKS.md
+ * for the block GEMV's figures. */
+static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
+                          int64_t rows, int64_t out, int64_t in, int zero) {
+    int n = (int)out, k = (int)in;
+    int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
+    int64_t groups = in / 32, rounds = (groups + 255) / 256;
+    int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
+    uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    /* MLCC_CUDA_Q4_PASSES=P > 0: one row of x through the x-in-registers kernel, P passes of
+     * (1 << lo) outputs per block. Off by default: measured on the H100 (2026-11-26, 4 layers of
+     * the Llama-3-8B shape, batch-1 ITL) 0.80 ms at P = 1 or 2, 0.93 at 4, 1.28 at 8, against
+     * 0.78 for the block GEMV: fewer, longer blocks lost more occupancy than the x traffic saved. */
+    const char *pv = getenv("MLCC_CUDA_Q4_PASSES");
+    int passes = pv && *pv ? atoi(pv) : 0;
+    if (rows == 1 && rounds <= 2 && passes > 0) {
+        passes = passes > 16 ? 16 : passes;
+        int per_block = passes << lo;
+        grid[0] = (uint32_t)((out + per_block - 1) / per_block);
+        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
+        return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
+    }
+    for (int64_t r = 0; r < rows;) {
+        int64_t left = rows - r;
+        int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        const float *xr = x + r * in;
+        float *yr = y + r * out;
+        void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
+        if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
+        r += 1 << lr;
+    }
+    return 0;
+}
+
 static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
                     int64_t out, int64_t in, int zero) {
     int n = (int)out, k = (int)in;
     int fast = in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+    if (fast && use_block_gemv()) return run_block_gemv(id, d, x, qw, qs, y, rows, out, in, zero);
     uint32_t block[3] = {256, 1, 1};
     if (!fast) {
         uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1};
@@ -256,7 +460,11 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
               : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
-    if (t0 > 0) mlcc_cuda_profile_end(device_id, "linear_q4 (GEMV)", t0);
+    if (t0 > 0) {
+        char name[96];
+        snprintf(name, sizeof name, "linear_q4 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
+        mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+    }
     return rc;
 }
 

@@ -79,6 +79,17 @@ static void open_driver(void) {
     LOAD(driver, cuModuleGetFunction, "cuModuleGetFunction");
     LOAD(driver, cuFuncSetAttribute, "cuFuncSetAttribute");
     LOAD(driver, cuLaunchKernel, "cuLaunchKernel");
+    LOAD(driver, cuEventCreate, "cuEventCreate");
+    LOAD(driver, cuEventDestroy, "cuEventDestroy_v2");
+    LOAD(driver, cuEventRecord, "cuEventRecord");
+    LOAD(driver, cuEventSynchronize, "cuEventSynchronize");
+    LOAD(driver, cuEventElapsedTime, "cuEventElapsedTime");
+    LOAD(driver, cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+    LOAD(driver, cuStreamEndCapture, "cuStreamEndCapture");
+    LOAD(driver, cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+    LOAD(driver, cuGraphLaunch, "cuGraphLaunch");
+    LOAD(driver, cuGraphExecDestroy, "cuGraphExecDestroy");
+    LOAD(driver, cuGraphDestroy, "cuGraphDestroy");
     LOAD(driver, cuGetErrorName, "cuGetErrorName");
     LOAD(driver, cuGetErrorString, "cuGetErrorString");
     library_path((void *)driver.cuInit, "libcuda.so.1", driver.path, sizeof driver.path);

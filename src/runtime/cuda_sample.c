@@ -117,7 +117,9 @@ int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t v
     char *host = mlcc_xmalloc(bytes);
     DLDevice dev = {kDLCUDA, device_id};
     const MLCCDeviceAPI *api = mlcc_copy_api(dev, MLCC_CPU);
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     int rc = mlcc_cuda_launch(device_id, kernel, grid, block, 0, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "greedy", t0);
     if (rc == 0) rc = api ? api->copy(out, dev, host, MLCC_CPU, bytes, NULL) : -1; /* waits for the stream */
     if (rc == 0) {
         for (int64_t r = 0; r < rows; r++) {

@@ -41,6 +41,7 @@ struct MLCCKVCache {
     mlcc_kv_forward fwd;
     /* a cache on a GPU: the step's arrays uploaded once per step, at the first attention */
     MLCCNDArray *device_steps;
+    uint64_t device_epoch; /* a new value whenever device_steps is (re)allocated */
     int steps_uploaded;
     DLTensor steps_dl[6];
     int64_t steps_shape[6];
@@ -539,6 +540,8 @@ static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
             int64_t cap = total * 2 + 64;
             c->device_steps = mlcc_ndarray_empty(1, &cap, MLCC_DTYPE_I32, c->cfg.device);
             if (!c->device_steps) return mlcc_prefix_error("kv cache: step arrays");
+            static uint64_t epochs;
+            c->device_epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
         }
         int32_t *staging = mlcc_xmalloc(sizeof(int32_t) * (size_t)(total ? total : 1));
         int64_t at = 0;
@@ -560,6 +563,32 @@ static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
     }
     for (int i = 0; i < 6; i++) out[i] = &c->steps_dl[i];
     return 0;
+}
+
+int mlcc_kv_cache_upload_steps(MLCCKVCache *c) {
+    if (!c->in_forward) return mlcc_set_error("kv cache: upload_steps outside begin_forward/end_forward");
+    host_array hosts[6];
+    DLTensor *steps[6];
+    return step_arrays(c, hosts, steps);
+}
+
+uint64_t mlcc_kv_cache_device_epoch(const MLCCKVCache *c) {
+    return c->device_epoch;
+}
+
+int mlcc_kv_cache_copy_positions(MLCCKVCache *c, DLTensor *out) {
+    const mlcc_kv_forward *f = &c->fwd;
+    size_t bytes = sizeof(int32_t) * (size_t)f->num_tokens;
+    void *dst = (char *)out->data + out->byte_offset;
+    if (c->cfg.device.device_type != kDLCUDA || out->device.device_type != kDLCUDA) { /* (Vulkan: as before) */
+        const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, out->device);
+        return api ? api->copy(f->positions, MLCC_CPU, dst, out->device, bytes, NULL) : -1;
+    }
+    host_array hosts[6];
+    DLTensor *steps[6];
+    if (step_arrays(c, hosts, steps)) return -1;
+    const MLCCDeviceAPI *api = mlcc_copy_api(out->device, out->device);
+    return api ? api->copy((char *)steps[1]->data + steps[1]->byte_offset, out->device, dst, out->device, bytes, NULL) : -1;
 }
 
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,

@@ -92,6 +92,15 @@ int mlcc_kv_cache_begin_forward(MLCCKVCache *c, const int64_t *seq_ids, const in
 int mlcc_kv_cache_end_forward(MLCCKVCache *c);
 /* NULL when no forward is open. */
 const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c);
+/* On a GPU: uploads the open step's int32 arrays now (otherwise done at the first attention),
+ * so a step captured as a CUDA graph makes no host-to-device copy; no-op on the CPU. */
+int mlcc_kv_cache_upload_steps(MLCCKVCache *c);
+/* Identifies where the step arrays live on the device: differs between caches and changes
+ * when the arrays are moved (grown), so a captured graph that baked them in can tell. */
+uint64_t mlcc_kv_cache_device_epoch(const MLCCKVCache *c);
+/* The open step's positions (int32 [num_tokens]) into out, which lives on the cache's device:
+ * from the host, or on CUDA a device-to-device copy from the uploaded step arrays. */
+int mlcc_kv_cache_copy_positions(MLCCKVCache *c, DLTensor *out);
 /* Appends the step's K/V ([tokens, KVH, D]) into layer's pages and computes attention of q
  * ([tokens, QH, D]) into out. Tensors must be compact, on the cache's device, in its dtype. */
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,

@@ -224,10 +224,7 @@ static int kv_positions(const MLCCValue *args, const int *codes, int n, MLCCValu
         out->dtype.bits != 32 || out->dtype.lanes != 1)
         return mlcc_set_error("kv_cache.positions: out must be an int32 [%lld] tensor (the step's tokens)",
                               (long long)f->num_tokens);
-    const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, out->device);
-    if (!api) return -1;
-    return api->copy(f->positions, MLCC_CPU, (char *)out->data + out->byte_offset, out->device,
-                     sizeof(int32_t) * (size_t)f->num_tokens, NULL);
+    return mlcc_kv_cache_copy_positions(c, out);
 }
 
 static int kv_free_pages(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,

@@ -2,6 +2,8 @@
 #include "schedule/gpu_rules.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "arith/analyzer.h"
 #include "ir/functor.h"
@@ -92,16 +94,105 @@ static mlcc_stmt *bind_task_loop(mlcc_stmt *loop) {
     return ir_for_thread(bx, ir_int(0), blocks, "blockIdx.x", inner);
 }
 
+/* ---- a task whose work is one vectorized loop: a block per task, a thread per element ----
+ * kv_append (src/gen/kv_append.c) is such a task: per (token, KV head) a few index registers,
+ * then a vectorized loop over head_dim writing K (rotated: rope in float64) and V into the
+ * page. A thread per task ran the head_dim iterations one after another (~10 us a layer on
+ * the H100 at batch 1, for 8 threads). The iterations of a vectorized loop are independent by
+ * the generator's declaration, so each becomes a thread; the code before the loop (loop-free,
+ * writing only thread-local registers) runs in every thread. Applies only when that is the
+ * whole shape: exactly one loop in the task, vectorized, constant extent up to 1024, stores
+ * outside it only to local buffers. MLCC_CUDA_TASK_ELEMENTS=0 keeps a thread per task. */
+
+typedef struct element_scan {
+    int loops, vectorized, bad;
+    mlcc_stmt *loop; /* the vectorized loop */
+    int inside;      /* visiting below it */
+} element_scan;
+
+static int is_local(const mlcc_buffer *b) {
+    return b->scope && strcmp(b->scope, "local") == 0;
+}
+
+static int scan_stmt(ir_visitor *v, mlcc_stmt *s) {
+    element_scan *e = v->ctx;
+    if (s->kind == STMT_FOR) {
+        e->loops++;
+        if (s->for_.kind == FOR_VECTORIZED && s->for_.extent->kind == EXPR_INT && s->for_.extent->int_value >= 1 &&
+            s->for_.extent->int_value <= 1024 && expr_is_int(s->for_.min, 0)) {
+            e->vectorized++;
+            e->loop = s;
+            /* stores inside the loop may go anywhere: scan them apart */
+            return 0;
+        }
+        return 1;
+    }
+    if (s->kind == STMT_STORE && !is_local(s->store.buffer)) e->bad = 1;
+    return 1;
+}
+
+/* Loops or local-buffer stores inside the element loop would break the one-thread-per-element
+ * reading; other stores are the point. */
+static int scan_loop_body(ir_visitor *v, mlcc_stmt *s) {
+    element_scan *e = v->ctx;
+    if (s->kind == STMT_FOR) e->bad = 1;
+    if (s->kind == STMT_STORE && is_local(s->store.buffer)) e->bad = 1;
+    return 1;
+}
+
+typedef struct replace_ctx {
+    mlcc_stmt *from, *to;
+} replace_ctx;
+
+static mlcc_stmt *replace_hook(ir_mutator *m, mlcc_stmt *s) {
+    replace_ctx *r = m->ctx;
+    return s == r->from ? r->to : NULL;
+}
+
+/* root with the statement `from` (by identity) replaced by `to`. */
+static mlcc_stmt *stmt_replace_stmt(mlcc_stmt *root, mlcc_stmt *from, mlcc_stmt *to) {
+    replace_ctx r = {from, to};
+    ir_mutator m = {NULL, replace_hook, NULL, &r};
+    return ir_mutate_stmt(&m, root);
+}
+
+static mlcc_stmt *bind_element_loop(mlcc_stmt *loop) {
+    const char *off = getenv("MLCC_CUDA_TASK_ELEMENTS");
+    if (off && strcmp(off, "0") == 0) return NULL;
+    element_scan e = {0};
+    ir_visitor v = {NULL, scan_stmt, &e};
+    ir_visit_stmt(&v, loop->for_.body);
+    if (e.loops != 1 || e.vectorized != 1 || e.bad) return NULL;
+    ir_visitor inner = {NULL, scan_loop_body, &e};
+    ir_visit_stmt(&inner, e.loop->for_.body);
+    if (e.bad) return NULL;
+    mlcc_expr *var = loop->for_.var, *el = e.loop->for_.var;
+    char name[160];
+    snprintf(name, sizeof name, "%s_bx", var->var.name);
+    mlcc_expr *bx = ir_var(ir_strdup(name), var->dtype);
+    snprintf(name, sizeof name, "%s_tx", el->var.name);
+    mlcc_expr *tx = ir_var(ir_strdup(name), el->dtype);
+    /* the element loop becomes its body with the element var := tx */
+    mlcc_stmt *flat = stmt_replace_stmt(loop->for_.body, e.loop, stmt_substitute(e.loop->for_.body, &el, &tx, 1));
+    mlcc_expr *task = ir_add(loop->for_.min, bx);
+    flat = stmt_substitute(flat, &var, &task, 1);
+    mlcc_stmt *threads = ir_for_thread(tx, ir_int(0), e.loop->for_.extent, "threadIdx.x", flat);
+    return ir_for_thread(bx, ir_int(0), loop->for_.extent, "blockIdx.x", threads);
+}
+
 /* Rewrites the parallel loops at the top of f's body (through its top-level sequence). */
-static mlcc_stmt *bind_task_loops(mlcc_stmt *s) {
+static mlcc_stmt *bind_task_loops(mlcc_stmt *s, int elements) {
     if (!s) return s;
-    if (s->kind == STMT_FOR && s->for_.kind == FOR_PARALLEL) return bind_task_loop(s);
+    if (s->kind == STMT_FOR && s->for_.kind == FOR_PARALLEL) {
+        mlcc_stmt *b = elements ? bind_element_loop(s) : NULL;
+        return b ? b : bind_task_loop(s);
+    }
     if (s->kind == STMT_SEQ) {
         mlcc_stmt **items = ir_alloc(sizeof(mlcc_stmt *) * (size_t)s->seq.n);
-        for (int i = 0; i < s->seq.n; i++) items[i] = bind_task_loops(s->seq.stmts[i]);
+        for (int i = 0; i < s->seq.n; i++) items[i] = bind_task_loops(s->seq.stmts[i], elements);
         return ir_seq(items, s->seq.n);
     }
-    if (s->kind == STMT_ALLOCATE) return ir_allocate(s->alloc.buffer, bind_task_loops(s->alloc.body));
+    if (s->kind == STMT_ALLOCATE) return ir_allocate(s->alloc.buffer, bind_task_loops(s->alloc.body, elements));
     return s;
 }
 
@@ -116,7 +207,7 @@ mlcc_prim_func *gpu_default_schedule(const mlcc_prim_func *f) {
     return gpu_default_schedule_ex(f, GPU_CROSS_THREAD_MIN_EXTENT);
 }
 
-static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent);
+static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent, int elements);
 
 mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_thread_min_extent) {
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
@@ -124,17 +215,17 @@ mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_t
     if (attention) return attention;
     mlcc_prim_func *append = gpu_schedule_kv_append(f);
     if (append) return append;
-    return default_rules(f, cross_thread_min_extent);
+    return default_rules(f, cross_thread_min_extent, 1);
 }
 
 mlcc_prim_func *gpu_default_schedule_portable(const mlcc_prim_func *f) {
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
-    return default_rules(f, GPU_CROSS_THREAD_MIN_EXTENT);
+    return default_rules(f, GPU_CROSS_THREAD_MIN_EXTENT, 0); /* (element loops: CUDA only, measured there) */
 }
 
-static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent) {
+static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thread_min_extent, int elements) {
     mlcc_prim_func *tasks = prim_func_copy(f);
-    tasks->body = bind_task_loops(f->body);
+    tasks->body = bind_task_loops(f->body, elements);
     mlcc_schedule *s = sch_create(tasks);
     inline_producers(s);
     const char **blocks;

@@ -7,7 +7,8 @@
 # build). Checks: each run exits 0 with its JSON line and launches kernels; with the hook
 # (default) a greedy run launches more kernels than with MLCC_GPU_SAMPLING=0 (one sampling kernel
 # per step), so the engine -> runner -> model -> mlcc_cuda_greedy wiring is in use. Outputs are
-# meaningless (no kernel runs); real numbers come from the GPU tests. Skips without gcc or NVRTC.
+# meaningless (no kernel runs); real numbers come from the GPU tests. Also: decode steps are
+# captured and replayed as CUDA graphs, with the same launches as without. Skips without gcc or NVRTC.
 set -u
 MLCC=${MLCC:?MLCC must name the mlcc binary}
 SRC=${MLCC_SOURCE_DIR:?}
@@ -52,5 +53,19 @@ for q in q4f16_1; do
     if [ "${with:-0}" -gt 0 ] && [ "${without:-0}" -gt 0 ]; then passed=$((passed + 1)); else bad "$q: no kernel launches"; fi
     if [ "${with:-0}" -gt "${without:-0}" ]; then passed=$((passed + 1)); else bad "$q: the greedy-sampling kernel never ran"; fi
 done
+# CUDA graphs on the host path (models/decode_graph.c): decode steps are captured and replayed
+# (the null driver's graph replays the launch count it captured), and a run with graphs launches
+# exactly the kernels of one without them
+graphs=$(MLCC_LOG=info "$MLCC" bench "$TINY" --device cuda --quantization q4f16_1 --prompt-len 8 --gen-len 6 --batch 1 \
+    --repeat 1 --json 2>&1)
+line=$(echo "$graphs" | grep -o 'cuda graphs: [0-9]* captures, [0-9]* replays' | tail -n 1)
+echo "q4f16_1: ${line:-no graphs line}"
+if echo "$line" | grep -q 'cuda graphs: [1-9][0-9]* captures, [1-9][0-9]* replays'; then passed=$((passed + 1)); else
+    bad "decode steps were not captured and replayed as CUDA graphs"; echo "$graphs" | grep -i -m 5 'graph\|error' >&2; fi
+on=$(echo "$graphs" | sed -n 's/^\[fake cuda\] \([0-9]*\) launches$/\1/p' | tail -n 1)
+off=$(MLCC_CUDA_GRAPHS=0 "$MLCC" bench "$TINY" --device cuda --quantization q4f16_1 --prompt-len 8 --gen-len 6 --batch 1 \
+    --repeat 1 --json 2>&1 | sed -n 's/^\[fake cuda\] \([0-9]*\) launches$/\1/p' | tail -n 1)
+echo "q4f16_1: $on launches with CUDA graphs, $off without"
+if [ "${on:-0}" -gt 0 ] && [ "${on:-0}" = "${off:-x}" ]; then passed=$((passed + 1)); else bad "graphs changed the launches: $on vs $off"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

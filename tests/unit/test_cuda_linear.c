@@ -154,6 +154,14 @@ int main(void) {
                                         {300, 1000, 4096}, {17, 7, 13}};
     setenv("MLCC_CUDA_GEMV_ROWS", "16", 1); /* every GEMV variant (1..16 rows) here; more rows: cuBLASLt */
     for (int i = 0; i < 11; i++) check_linear(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 2e-3);
+    /* the block GEMV's wider blocks (2, 4, 8 outputs: out >= 528, 1056, 2112) and several rounds over K */
+    check_linear(1, 2200, 14336, 1e-5);
+    check_linear(3, 1100, 4104, 1e-5);
+    check_linear(13, 600, 2056, 1e-5);
+    setenv("MLCC_CUDA_GEMV_BLOCK", "0", 1); /* the warp-per-output GEMV too */
+    for (int i = 0; i < 11; i++)
+        if (shapes[i][0] <= 16) check_linear(shapes[i][0], shapes[i][1], shapes[i][2], 1e-5);
+    unsetenv("MLCC_CUDA_GEMV_BLOCK");
     unsetenv("MLCC_CUDA_GEMV_ROWS"); /* the default: the GEMV for 1 and 2 rows, cuBLASLt from 3 */
     check_linear(2, 300, 520, 1e-5);
     check_linear(3, 100, 72, 2e-3);

@@ -179,11 +179,24 @@ int main(void) {
                                         {300, 1000, 4096}, {17, 7, 13}, {1, 1, 32}};
     for (int i = 0; i < 13; i++)
         check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 3e-3);
+    /* the block GEMV's wider blocks (2, 4, 8 outputs: out >= 528, 1056, 2112) and several rounds over K */
+    check_linear("q4f16_1", 1, 2200, 14336, 1e-5);
+    check_linear("ggml_q4_0", 3, 1100, 8224, 1e-5);
+    check_linear("q4f16_1", 6, 600, 2048, 1e-5);
+    setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
+    check_linear("q4f16_1", 1, 37, 64, 1e-5);
+    check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
+    check_linear("q4f16_1", 1, 1100, 8192, 1e-5);
+    unsetenv("MLCC_CUDA_Q4_PASSES");
+    setenv("MLCC_CUDA_Q4_BLOCK", "0", 1); /* the warp-per-output GEMV too */
+    for (int i = 0; i < 13; i++)
+        if (shapes[i][0] <= 16) check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 1e-5);
     setenv("MLCC_CUDA_Q4_OPW", "4", 1); /* four outputs per warp (one-row passes) at small sizes too */
     check_linear("q4f16_1", 1, 37, 96, 1e-5);
     check_linear("q4f16_1", 5, 6, 4096, 1e-5);
     check_linear("ggml_q4_0", 1, 3, 64, 1e-5);
     unsetenv("MLCC_CUDA_Q4_OPW");
+    unsetenv("MLCC_CUDA_Q4_BLOCK");
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the dequantize path */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
     check_graph();
