@@ -101,8 +101,8 @@ double mlcc_bench_gemm_rate(int n, int reps, const char **how) {
     float *a = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n), *b = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n),
           *c = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n);
     for (size_t i = 0; i < (size_t)n * (size_t)n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-    mlcc_threadpool_size(); /* the pool's size settled first: OpenBLAS takes it */
     mlcc_cblas_sgemm_fn sgemm = mlcc_cpu_blas_sgemm();
+    mlcc_cpu_blas_set_threads(mlcc_threadpool_size());
     *how = sgemm ? "openblas" : "tiled C loop";
     double best = 1e30;
     for (int r = 0; r < (reps > 0 ? reps : 3) + 1; r++) { /* the first run warms up */

@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "runtime/threadpool.h"
 #include "support/log.h"
 
 static struct {
@@ -44,11 +43,12 @@ static void load_blas(void) {
 
 mlcc_cblas_sgemm_fn mlcc_cpu_blas_sgemm(void) {
     pthread_once(&blas.once, load_blas);
-    if (blas.sgemm && blas.set_threads) {
-        int want = mlcc_threadpool_thread_count();
-        if (__atomic_exchange_n(&blas.threads, want, __ATOMIC_RELAXED) != want) blas.set_threads(want);
-    }
     return blas.sgemm;
+}
+
+void mlcc_cpu_blas_set_threads(int n) {
+    pthread_once(&blas.once, load_blas);
+    if (blas.set_threads && n >= 1 && __atomic_exchange_n(&blas.threads, n, __ATOMIC_RELAXED) != n) blas.set_threads(n);
 }
 
 const char *mlcc_cpu_blas_name(void) {

@@ -16,9 +16,12 @@ enum { MLCC_CBLAS_ROW_MAJOR = 101, MLCC_CBLAS_NO_TRANS = 111, MLCC_CBLAS_TRANS =
 
 /* OpenBLAS's cblas_sgemm, loaded once per process (MLCC_CPU_BLAS_LIB names another library
  * file; else libopenblas.so.0, then libopenblas.so), or NULL when it cannot be loaded (an info
- * line says so, once). Before returning, its thread count is set to the runtime pool's
- * (mlcc_threadpool_thread_count) when that changed since the last call. */
+ * line says so, once). */
 mlcc_cblas_sgemm_fn mlcc_cpu_blas_sgemm(void);
+
+/* Sets the threads OpenBLAS runs each call with (openblas_set_num_threads) when that differs
+ * from the last count set; 1 makes every call run on its calling thread alone. */
+void mlcc_cpu_blas_set_threads(int n);
 
 /* The file the library came from ("libopenblas.so.0"), or NULL when none was loaded. */
 const char *mlcc_cpu_blas_name(void);

@@ -50,6 +50,44 @@ static int check_shapes(const DLTensor *x, const DLTensor *w, const DLTensor *y,
     return 0;
 }
 
+/* OpenBLAS's calls split over the runtime's pool: each thread runs a one-thread sgemm on its
+ * slice of the output columns (a contiguous block of W's rows). */
+typedef struct column_split {
+    mlcc_cblas_sgemm_fn sgemm;
+    const float *x, *w;
+    float *y;
+    int rows, out, in;
+} column_split;
+
+enum { SPLIT_COLUMNS = 64 }; /* columns per unit of work: whole cache lines of y */
+
+static void sgemm_columns(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const column_split *c = ctx;
+    int j0 = (int)begin * SPLIT_COLUMNS, j1 = (int)end * SPLIT_COLUMNS < c->out ? (int)end * SPLIT_COLUMNS : c->out;
+    if (j1 > j0)
+        c->sgemm(MLCC_CBLAS_ROW_MAJOR, MLCC_CBLAS_NO_TRANS, MLCC_CBLAS_TRANS, c->rows, j1 - j0, c->in, 1.0f, c->x, c->in,
+                 c->w + (size_t)j0 * (size_t)c->in, c->in, 0.0f, c->y + j0, c->out);
+}
+
+/* MLCC_CPU_BLAS_THREADS=openblas: OpenBLAS's own threads instead of the pool's. */
+static int own_threads(void) {
+    const char *e = getenv("MLCC_CPU_BLAS_THREADS");
+    return e && !strcmp(e, "openblas");
+}
+
+static void run_sgemm(mlcc_cblas_sgemm_fn sgemm, const float *x, const float *w, float *y, int rows, int out, int in) {
+    int threads = mlcc_threadpool_size();
+    if (own_threads() || threads == 1) {
+        mlcc_cpu_blas_set_threads(threads);
+        sgemm(MLCC_CBLAS_ROW_MAJOR, MLCC_CBLAS_NO_TRANS, MLCC_CBLAS_TRANS, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+        return;
+    }
+    mlcc_cpu_blas_set_threads(1);
+    column_split c = {sgemm, x, w, y, rows, out, in};
+    mlcc_parallel_for((out + SPLIT_COLUMNS - 1) / SPLIT_COLUMNS, sgemm_columns, &c);
+}
+
 static int fits_int(int64_t v) {
     return v >= 0 && v <= 0x7fffffff;
 }
@@ -69,8 +107,7 @@ static int cpu_sgemm(const MLCCValue *args, const int *codes, int n, MLCCValue *
     int use_blas = force >= 0 ? force : rows >= min_rows;
     mlcc_cblas_sgemm_fn sgemm = use_blas && rows > 0 ? mlcc_cpu_blas_sgemm() : NULL;
     if (sgemm && fits_int(rows) && fits_int(in) && fits_int(out)) {
-        sgemm(MLCC_CBLAS_ROW_MAJOR, MLCC_CBLAS_NO_TRANS, MLCC_CBLAS_TRANS, (int)rows, (int)out, (int)in, 1.0f,
-              projection_data(x), (int)in, projection_data(w), (int)in, 0.0f, projection_data(y), (int)out);
+        run_sgemm(sgemm, projection_data(x), projection_data(w), projection_data(y), (int)rows, (int)out, (int)in);
         return 0;
     }
     /* kernels take DLTensor handles (the VM passes arrays as objects) */

@@ -63,7 +63,7 @@ mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx);
  * (OpenBLAS from CPU_DISPATCH_MIN_ROWS rows on, the compiled kernel below; cpu_dispatch.c says
  * why). MLCC_CPU_BLAS=1 dispatches every float32 projection, all rows to OpenBLAS. */
 mlcc_ir_module *pass_cpu_dispatch(const mlcc_ir_module *m, void *ctx);
-enum { CPU_DISPATCH_MIN_ROWS = 32, CPU_DISPATCH_MIN_OUT = 1024, CPU_DISPATCH_MIN_IN = 1024 };
+enum { CPU_DISPATCH_MIN_ROWS = 96, CPU_DISPATCH_MIN_OUT = 256, CPU_DISPATCH_MIN_IN = 256 };
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);
 /* Groups call_tir bindings of each dataflow block by TVM's fusion rules (post-dominator based:
