@@ -10,12 +10,13 @@
  * kernel for the others, or for every call when OpenBLAS does not load: the row count is
  * symbolic here (the prompt's length in prefill, the batch in decode).
  *
- * The rule (bench/bench_gemm.c's figures in BENCHMARKS.md, "OpenBLAS dispatch"): OpenBLAS wins
- * on prefill-sized GEMMs of model-sized weights; for a handful of rows (decode's GEMV, short
- * chunks) the compiled kernel is as fast or faster and keeps every row's result bitwise the
- * same whatever the row count. Weights with fewer than CPU_DISPATCH_MIN_OUT rows (outputs) or
- * CPU_DISPATCH_MIN_IN columns keep the kernel alone: OpenBLAS lost on the narrow k/v
- * projections, and tiny models have nothing to gain.
+ * The rule (bench/bench_cpu_dispatch.c's figures in BENCHMARKS.md, "OpenBLAS dispatch for
+ * float32 prefill"): on TinyLlama's layers OpenBLAS ties the compiled kernel at 64 rows and wins
+ * by 1.0-1.5x from 96 rows on (CPU_DISPATCH_MIN_ROWS); below, down to decode's one row, the
+ * kernel is faster (up to 2.8x at 8 rows: it streams the weights once, OpenBLAS packs them) and
+ * keeps every row's result bitwise the same whatever the row count. Weights with fewer than
+ * CPU_DISPATCH_MIN_OUT rows (outputs) or CPU_DISPATCH_MIN_IN columns keep the kernel alone:
+ * tiny models have nothing to gain.
  *
  * A dispatched projection is no longer fused with its elementwise epilogue (a residual add,
  * the SwiGLU product): fuse_ops sees an opaque library call, and the epilogue becomes a kernel
