@@ -108,7 +108,7 @@ double mlcc_bench_gemm_rate(int n, int reps, const char **how) {
     for (int r = 0; r < (reps > 0 ? reps : 3) + 1; r++) { /* the first run warms up */
         memset(c, 0, sizeof(float) * (size_t)n * (size_t)n);
         double t0 = now();
-        if (sgemm) sgemm(MLCC_CBLAS_ROW_MAJOR, MLCC_CBLAS_NO_TRANS, MLCC_CBLAS_NO_TRANS, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (sgemm) sgemm(101 /* row major */, 111, 111, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         else mlcc_parallel_for(n, tiled_rows, &(tiled){a, b, c, n});
         double t = now() - t0;
         if (r > 0 && t < best) best = t;
