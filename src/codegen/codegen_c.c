@@ -10,6 +10,7 @@
 #include "arith/analyzer.h"
 #include "ir/functor.h"
 #include "kernels/cpu/intrin.h"
+#include "schedule/compact.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "transform/lower_tir.h"
@@ -603,6 +604,10 @@ static int emit_function(cgen *g, const mlcc_prim_func *block_form) {
     if (!codegen_is_c_identifier(block_form->name))
         return mlcc_set_error("codegen_c: function name '%s' is not a C identifier", block_form->name);
     mlcc_prim_func *f = tir_lower_blocks(block_form);
+    /* intermediates shrink to the tile a loop's iteration touches (schedule/compact.c);
+     * MLCC_COMPACT_BUFFERS=0 keeps them whole, to compare */
+    const char *compact = getenv("MLCC_COMPACT_BUFFERS");
+    if (!compact || strcmp(compact, "0")) f = tir_compact_buffers(f);
     g->func_name = f->name;
     mlcc_u64map bound;
     u64map_init(&bound);

@@ -1,12 +1,12 @@
 /* bench_floor.c - memory bandwidth and GEMM rate, the floors of bench_floor.h. */
 #include "engine/bench_floor.h"
 
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlcc/mlcc_runtime.h"
+#include "runtime/cpu_blas.h"
 #include "support/alloc.h"
 #include "support/clock.h"
 #include "support/error.h"
@@ -63,9 +63,6 @@ double mlcc_bench_read_bandwidth(size_t bytes, int passes) {
 
 /* ---- GEMM ---- */
 
-typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                         const float *b, int ldb, float beta, float *c, int ldc);
-
 typedef struct tiled {
     const float *a, *b;
     float *c;
@@ -98,13 +95,8 @@ double mlcc_bench_gemm_rate(int n, int reps, const char **how) {
     float *a = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n), *b = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n),
           *c = mlcc_xmalloc(sizeof(float) * (size_t)n * (size_t)n);
     for (size_t i = 0; i < (size_t)n * (size_t)n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-    void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) lib = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
-    sgemm_fn sgemm = lib ? (sgemm_fn)dlsym(lib, "cblas_sgemm") : NULL;
-    if (sgemm) {
-        void (*set_threads)(int) = (void (*)(int))dlsym(lib, "openblas_set_num_threads");
-        if (set_threads) set_threads(mlcc_threadpool_size());
-    }
+    mlcc_cblas_sgemm_fn sgemm = mlcc_cpu_blas_sgemm();
+    mlcc_cpu_blas_set_threads(mlcc_threadpool_size());
     *how = sgemm ? "openblas" : "tiled C loop";
     double best = 1e30;
     for (int r = 0; r < (reps > 0 ? reps : 3) + 1; r++) { /* the first run warms up */
@@ -115,7 +107,6 @@ double mlcc_bench_gemm_rate(int n, int reps, const char **how) {
         double t = mlcc_now_seconds() - t0;
         if (r > 0 && t < best) best = t;
     }
-    /* OpenBLAS stays loaded: its worker threads outlive the call */
     free(a);
     free(b);
     free(c);

@@ -12,6 +12,10 @@
  *       stores token t's K and V at slot `slots[t]` = page * PS + offset (slots < 0 are
  *       skipped). With rope_theta > 0 it applies rotary embedding (NeoX layout: dimension d
  *       pairs with d + D/2) to K at positions[t] on the way in; else positions are unused.
+ *   kv_append(pages, k, v, slots, positions, rope_table[T, 2, D/2] f64)   (rope_table = 1)
+ *       the same, K rotated on the way in with the cosines and sines of nn.rope_table exactly
+ *       as nn.rope(k, rope_table) computes it (float64 arithmetic, rounded to k's dtype): the
+ *       graph's rope of K fused into the append (transform/fuse_rope_append.c).
  *   attn_prefill(q[T, QH, D], pages, token_seq[T] i32, positions[T] i32, page_indptr[NB] i32,
  *                page_indices[NP] i32, out[T, QH, D], window i64)
  *       ragged causal attention: query token t of batch entry token_seq[t] at position
@@ -56,6 +60,8 @@ typedef struct mlcc_attn_config {
     double scale;        /* 0: 1 / sqrt(head_dim) */
     double softcap;      /* 0: off */
     double rope_theta;   /* > 0: kv_append applies rope to K (NeoX layout); 0: off */
+    int rope_table;      /* 1: kv_append takes the step's rope table (below) and rotates K with
+                          * it; rope_theta must be 0 */
 } mlcc_attn_config;
 
 /* Checks the configuration; -1 with an error naming the field. */

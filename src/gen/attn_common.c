@@ -27,7 +27,9 @@ int gen_attn_check(const mlcc_attn_config *c) {
     if (c->rope_theta < 0 || !isfinite(c->rope_theta))
         return mlcc_set_error("attention config: rope_theta %g must be >= 0 and finite",
                               c->rope_theta);
-    if (c->rope_theta > 0 && c->head_dim % 2 != 0)
+    if (c->rope_table && c->rope_theta > 0)
+        return mlcc_set_error("attention config: rope from a table and from rope_theta both asked for");
+    if ((c->rope_theta > 0 || c->rope_table) && c->head_dim % 2 != 0)
         return mlcc_set_error("attention config: rope needs an even head_dim, got %d", c->head_dim);
     return 0;
 }

@@ -26,6 +26,21 @@ static mlcc_expr *rope_k(const mlcc_attn_config *c, mlcc_buffer *k, mlcc_buffer 
     return ir_add(ir_mul(x, cosv), ir_mul(rotated, sinv));
 }
 
+/* K[t, h, d] rotated with the table's cos / sin of token t, as nn.rope(k, table) computes it
+ * (op/rope.c: the same float64 expression, rounded to k's dtype), so the fused append stores
+ * exactly what the graph's rope gave before. */
+static mlcc_expr *rope_k_table(const mlcc_attn_config *c, mlcc_buffer *k, mlcc_buffer *table, mlcc_expr *t, mlcc_expr *h,
+                               mlcc_expr *d) {
+    int D = c->head_dim, half = D / 2;
+    mlcc_expr *k_pair = ir_floormod(d, ir_int(half));
+    mlcc_expr *x = ir_cast(DT_F64, ir_load(k, (mlcc_expr *[]){t, h, d}, 3));
+    mlcc_expr *partner = ir_cast(DT_F64, ir_load(k, (mlcc_expr *[]){t, h, ir_floormod(ir_add(d, ir_int(half)), ir_int(D))}, 3));
+    mlcc_expr *sign = ir_select(ir_lt(d, ir_int(half)), ir_float(DT_F64, -1.0), ir_float(DT_F64, 1.0));
+    mlcc_expr *cosv = ir_load(table, (mlcc_expr *[]){t, ir_int(0), k_pair}, 3);
+    mlcc_expr *sinv = ir_load(table, (mlcc_expr *[]){t, ir_int(1), k_pair}, 3);
+    return ir_cast(c->dtype, ir_add(ir_mul(x, cosv), ir_mul(ir_mul(sign, partner), sinv)));
+}
+
 mlcc_prim_func *gen_kv_append(const mlcc_attn_config *c) {
     attn_gen g;
     if (attn_gen_init(&g, c)) return NULL;
@@ -35,6 +50,7 @@ mlcc_prim_func *gen_kv_append(const mlcc_attn_config *c) {
     mlcc_buffer *v = ir_buffer_v("v", c->dtype, T, ir_int(KVH), ir_int(D), NULL);
     mlcc_buffer *slots = ir_buffer_v("slots", DT_I32, T, NULL);
     mlcc_buffer *positions = ir_buffer_v("positions", DT_I32, T, NULL);
+    mlcc_buffer *table = c->rope_table ? ir_buffer_v("rope_table", DT_F64, T, ir_int(2), ir_int(D / 2), NULL) : NULL;
 
     mlcc_expr *th = ir_var("th", DT_I64), *d = ir_var("d", DT_I64);
     /* r[0] token, r[1] head, r[2] slot, r[3] page, r[4] offset in the page */
@@ -50,17 +66,18 @@ mlcc_prim_func *gen_kv_append(const mlcc_attn_config *c) {
               *vidx[5] = {page, ir_int(1), h, offset, d};
     mlcc_expr *src[3] = {t, h, d};
     mlcc_stmt *stores[2] = {
-        ir_store(g.pages, ir_cast(g.kv_dtype, rope_k(c, k, positions, t, h, d)), kidx, 5),
+        ir_store(g.pages, ir_cast(g.kv_dtype, table ? rope_k_table(c, k, table, t, h, d) : rope_k(c, k, positions, t, h, d)),
+                 kidx, 5),
         ir_store(g.pages, ir_cast(g.kv_dtype, ir_load(v, src, 3)), vidx, 5)};
     mlcc_stmt *copy = attn_loop(d, ir_int(D), FOR_VECTORIZED, ir_seq(stores, 2));
     mlcc_stmt *body = ir_allocate(
         r, ir_seq2(attn_regs_set(r, regs, 5), ir_if(ir_ge(slot, ir_int(0)), copy, NULL)));
-    mlcc_buffer *reads[4] = {k, v, slots, positions};
-    body = attn_opaque_block("append", body, reads, 4, &g.pages, 1);
+    mlcc_buffer *reads[5] = {k, v, slots, positions, table};
+    body = attn_opaque_block("append", body, reads, table ? 5 : 4, &g.pages, 1);
     body = attn_loop(th, ir_mul(T, ir_int(KVH)), FOR_PARALLEL, body);
 
-    mlcc_buffer *params[5] = {g.pages, k, v, slots, positions};
-    mlcc_prim_func *f = ir_prim_func("kv_append", params, 5, body);
+    mlcc_buffer *params[6] = {g.pages, k, v, slots, positions, table};
+    mlcc_prim_func *f = ir_prim_func("kv_append", params, table ? 6 : 5, body);
     f->origin = "gen: paged kv append";
     return f;
 }

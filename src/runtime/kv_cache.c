@@ -591,8 +591,26 @@ int mlcc_kv_cache_copy_positions(MLCCKVCache *c, DLTensor *out) {
     return api ? api->copy((char *)steps[1]->data + steps[1]->byte_offset, out->device, dst, out->device, bytes, NULL) : -1;
 }
 
+/* The rope table of the fused append: [tokens, 2, head_dim / 2] float64, compact, on the
+ * cache's device. */
+static int check_rope_table(const MLCCKVCache *c, const DLTensor *t) {
+    char buf[96];
+    if (t->ndim != 3 || t->shape[0] != c->fwd.num_tokens || t->shape[1] != 2 || t->shape[2] != c->cfg.head_dim / 2 ||
+        t->dtype.code != kDLFloat || t->dtype.bits != 64 || t->dtype.lanes != 1 ||
+        t->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(t))
+        return mlcc_set_error("kv cache: attention: rope_table is %s, expected [%lld, 2, %d] float64, compact, on the "
+                              "cache's device",
+                              mlcc_tensor_describe(t, buf, sizeof buf), (long long)c->fwd.num_tokens, c->cfg.head_dim / 2);
+    return 0;
+}
+
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out) {
+    return mlcc_kv_cache_attention_rope(c, layer, q, k, v, NULL, out);
+}
+
+int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                                 DLTensor *rope_table, DLTensor *out) {
     if (!c->in_forward)
         return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
     if (layer < 0 || layer >= c->cfg.num_layers)
@@ -601,7 +619,7 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
     if (check_tensor(c, q, "q", c->cfg.num_qo_heads) ||
         check_tensor(c, k, "k", c->cfg.num_kv_heads) ||
         check_tensor(c, v, "v", c->cfg.num_kv_heads) ||
-        check_tensor(c, out, "out", c->cfg.num_qo_heads))
+        check_tensor(c, out, "out", c->cfg.num_qo_heads) || (rope_table && check_rope_table(c, rope_table)))
         return -1;
     const mlcc_kv_forward *f = &c->fwd;
     host_array hosts[6];
@@ -616,7 +634,8 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
     a[3].v_tensor = steps[0];
     a[4].v_tensor = steps[1];
-    if (call_kernel(c->cfg.append, "append", a, codes, 5)) return -1;
+    a[5].v_tensor = rope_table;
+    if (call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
 
     if (f->is_decode) {
         a[0].v_tensor = q, a[1].v_tensor = pages;

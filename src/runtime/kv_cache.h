@@ -105,6 +105,11 @@ int mlcc_kv_cache_copy_positions(MLCCKVCache *c, DLTensor *out);
  * ([tokens, QH, D]) into out. Tensors must be compact, on the cache's device, in its dtype. */
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out);
+/* The same with K not yet rotated: rope_table ([tokens, 2, head_dim / 2] float64, the step's
+ * nn.rope_table) goes to the append kernel as its sixth argument, which rotates K with it (a
+ * kernel generated with rope_table = 1: gen/attention.h). rope_table NULL: the call above. */
+int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                                 DLTensor *rope_table, DLTensor *out);
 
 /* Fixes the number of key chunks decode splits into (0: chosen from the threads and KV heads,
  * the same for every step, so results do not depend on the batch). */

@@ -15,6 +15,8 @@
  *   begin_forward(cache, ids, lengths) -> int: 0, or 1 when the pool is out of pages (nothing
  *       changed: the engine preempts and retries); other problems are failures
  *   attention(cache, layer, q, k, v, out)
+ *   attention(cache, layer, q, k, v, rope_table, out)  K rotated by the append kernel (a fused
+ *       rope: mlcc_kv_cache_attention_rope)
  *   positions(cache, out)  writes the positions of the open step's tokens into out (int32 [n])
  *   free_pages(cache) -> int   seq_length(cache, id) -> int */
 #include <stdlib.h>
@@ -201,13 +203,13 @@ static int kv_attention(const MLCCValue *args, const int *codes, int n, MLCCValu
     (void)ret, (void)ret_code, (void)res;
     MLCCKVCache *c;
     int layer = 0;
-    DLTensor *q, *k, *v, *out;
-    if (mlcc_check_num_args(n, 6) || arg_cache(args, codes, n, &c) ||
+    DLTensor *q, *k, *v, *table = NULL, *out;
+    if ((n != 7 && mlcc_check_num_args(n, 6)) || arg_cache(args, codes, n, &c) ||
         arg_small(args, codes, n, 1, &layer) || mlcc_arg_tensor(args, codes, n, 2, &q) ||
         mlcc_arg_tensor(args, codes, n, 3, &k) || mlcc_arg_tensor(args, codes, n, 4, &v) ||
-        mlcc_arg_tensor(args, codes, n, 5, &out))
+        (n == 7 && mlcc_arg_tensor(args, codes, n, 5, &table)) || mlcc_arg_tensor(args, codes, n, n - 1, &out))
         return -1;
-    return mlcc_kv_cache_attention(c, layer, q, k, v, out) ? -1 : 0;
+    return mlcc_kv_cache_attention_rope(c, layer, q, k, v, table, out) ? -1 : 0;
 }
 
 static int kv_positions(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,

@@ -59,6 +59,14 @@ mlcc_ir_module *pass_dead_code_elimination(const mlcc_ir_module *m, void *ctx);
  * mlcc.cuda.linear_f16 (cuda_dispatch.c says why); ctx, when not NULL, names another packed
  * function of the same signature (the Vulkan build: "mlcc.vulkan.linear_f16"). */
 mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx);
+/* The CPU build's library dispatch: float32 projections -> call_dps_packed mlcc.cpu.sgemm
+ * (OpenBLAS from CPU_DISPATCH_MIN_ROWS rows on, the compiled kernel below; cpu_dispatch.c says
+ * why). MLCC_CPU_BLAS=1 dispatches every float32 projection, all rows to OpenBLAS. */
+mlcc_ir_module *pass_cpu_dispatch(const mlcc_ir_module *m, void *ctx);
+/* rope + KV append: the rope of K goes into the KV cache's append kernel (fuse_rope_append.c);
+ * all attention calls of the module or none. */
+mlcc_ir_module *pass_fuse_rope_append(const mlcc_ir_module *m, void *ctx);
+enum { CPU_DISPATCH_MIN_ROWS = 96, CPU_DISPATCH_MIN_OUT = 256, CPU_DISPATCH_MIN_IN = 256 };
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);
 /* Groups call_tir bindings of each dataflow block by TVM's fusion rules (post-dominator based:

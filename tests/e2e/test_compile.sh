@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mlcc compile MODEL -o LIB` writes a model library ahead of time; `mlcc show` lists its kernels
 # with their origins and its planned memory; every call the library makes outside its own
-# kernels is a runtime builtin of the allow-list (DESIGN.md §3.9: vm.builtin.*, mlcc.kv_cache.*);
+# kernels is a runtime builtin of the allow-list (DESIGN.md §3.9: vm.builtin.*, mlcc.kv_cache.*,
+# BLAS through the dispatch: mlcc.cpu.sgemm, here with MLCC_CPU_BLAS=1);
 # --print-after shows a stage; bad input is a clear error.
 set -u
 model="$MLCC_TESTDATA/hf-tiny/llama"
@@ -22,8 +23,10 @@ nk=$(awk '/^kernels/{k=1;next} /^runtime builtins/{k=0} k && NF>=2' <<<"$kernels
 nbad=$(awk '/^kernels/{k=1;next} /^runtime builtins/{k=0} k && (NF<2 || $2=="unknown")' <<<"$kernels" | wc -l)
 [ "$nk" -gt 5 ] && [ "$nbad" -eq 0 ] && ok || bad "kernels without origins ($nk kernels, $nbad bad)"
 # the allow-list: builtins only from the runtime's namespaces
-outside=$(awk '/^runtime builtins/{b=1;next} b' <<<"$kernels" | grep -v -E '^  (vm\.builtin\.|mlcc\.kv_cache\.)' || true)
+outside=$(awk '/^runtime builtins/{b=1;next} b' <<<"$kernels" | grep -v -E '^  (vm\.builtin\.|mlcc\.kv_cache\.|mlcc\.cpu\.sgemm$)' || true)
 [ -z "$outside" ] && ok || bad "calls outside the allow-list: $outside"
+MLCC_CPU_BLAS=1 "$MLCC" compile "$model" -o "$dir/llama-blas.so" --max-seq 64 2>"$dir/log" || bad "compile with MLCC_CPU_BLAS=1: $(tail -3 "$dir/log")"
+"$MLCC" show --kernels "$dir/llama-blas.so" | grep -q -E '^  mlcc\.cpu\.sgemm$' && ok || bad "MLCC_CPU_BLAS=1: no mlcc.cpu.sgemm builtin"
 "$MLCC" show --memory "$dir/llama.so" | grep -q "temporary_bytes" && ok || bad "show --memory"
 # the functions of the model library contract, attention through the paged KV cache with the
 # generated kernels in the library

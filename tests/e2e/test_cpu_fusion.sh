@@ -2,8 +2,9 @@
 # Fusion that matters on CPU (issue 19), checked on the graph FuseOps leaves (--print-after
 # fuse_ops) for the fixture models: per decoder layer the residual adds run in the epilogues of
 # o_proj and down_proj (fused_matmul*_add), SwiGLU's silu(gate) and * up in the epilogues of
-# gate_proj and up_proj, rope with the reshape of its projection (its cosines and sines computed
-# once per step for all layers); the logits soft-cap
+# gate_proj and up_proj, Q's rope with the reshape of its projection (its cosines and sines
+# computed once per step for all layers), K's rope in the KV cache's append kernel (the
+# attention call takes the rope table; test_fuse_rope_append checks the logits); the logits soft-cap
 # (gemma2: / cap, tanh, * cap) in the LM head's epilogue; and no add, silu, multiply, divide or
 # tanh is left as a kernel of its own in batch_decode. (The fused kernels' numbers are the
 # fixtures' parity tests: test_hf_tiny.)
@@ -34,17 +35,20 @@ $g"
 [ "$(count "act: .*= cls\.fused_matmul[0-9]*_silu[0-9]*\(" "$g")" -eq 1 ] && ok || bad "llama: silu(gate) not in gate_proj's epilogue"
 [ "$(count "= cls\.fused_matmul[0-9]*_silu[0-9]*\(" "$g")" -eq 2 ] && ok || bad "llama: silu(gate) kernels"
 [ "$(count "= cls\.fused_matmul[0-9]*_multiply[0-9]*\(.*, act[0-9]*\)" "$g")" -eq 2 ] && ok || bad "llama: * up not in up_proj's epilogue"
-[ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(" "$g")" -eq 4 ] && ok || bad "llama: rope not fused with its reshape"
+[ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(" "$g")" -eq 2 ] && ok || bad "llama: Q's rope not fused with its reshape"
+[ "$(count "mlcc\.kv_cache\.attention\"\), \(kv_cache, R\.prim_value\([0-9]+\), q_rope[0-9]*, heads[0-9]*, heads[0-9]*, rope_table\)" "$g")" -eq 2 ] &&
+  ok || bad "llama: K's rope not in the KV append (the attention does not take K unrotated and the table)"
+[ "$(count "k_rope" "$g")" -eq 0 ] && ok || bad "llama: K's rope left as a kernel"
 [ "$(count "call_tir\(cls\.(add|silu|multiply|divide|tanh|rope)[0-9]*," "$g")" -eq 0 ] && ok || bad "llama: an elementwise op left as a kernel of its own:
 $(grep -E "call_tir\(cls\.(add|silu|multiply|divide|tanh|rope)" <<<"$g")"
-# kernel calls per decode step: per layer norm, q, k, v, v's reshape, 2 ropes, attention, its
+# kernel calls per decode step: per layer norm, q, k, v, k's and v's reshapes, q's rope, attention, its
 # reshape, o_proj+add, norm, gate+silu, up+multiply, down+add; around them the input's
 # reshape, positions, the rope table, the final norm, LM head and the logits' reshape
 calls=$(count "= (R\.call_tir|R\.call_dps_packed|cls\.fused)" "$g")
 [ "$calls" -eq $((2 * 14 + 6)) ] && ok || bad "llama: $calls calls in batch_decode, expected $((2 * 14 + 6))"
 # the ropes' cosines and sines: one kernel per step, read by every rope
 [ "$(count "rope_table: .*= R\.call_tir\(cls\.rope_table" "$g")" -eq 1 ] && ok || bad "llama: no single rope_table kernel"
-[ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(proj[0-9]*, rope_table\)" "$g")" -eq 4 ] && ok || bad "llama: the ropes do not read the table"
+[ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(proj[0-9]*, rope_table\)" "$g")" -eq 2 ] && ok || bad "llama: the ropes do not read the table"
 
 g=$(decode_graph gemma2)
 [ "$(count "logits_capped: .*= cls\.fused_matmul[0-9]*_divide[0-9]*_tanh[0-9]*_multiply[0-9]*\(" "$g")" -eq 1 ] && ok ||

@@ -297,6 +297,14 @@ static void fx_step(fixture *fx, int n, const int64_t *ids, const int64_t *lens)
     DLTensor tq = tensor3(fx, q, sq, T, QH), tk = tensor3(fx, k, sk, T, KVH),
              tv = tensor3(fx, v, sv, T, KVH), to = tensor3(fx, out, so, T, QH);
     fx->rows = T;
+    { /* a rope table of the wrong dtype (float32): refused before anything is appended */
+        float table[2];
+        int64_t st[3] = {T, 2, D / 2};
+        DLTensor bad = {table, {kDLCPU, 0}, 3, {kDLFloat, 32, 1}, st, NULL, 0};
+        mlcc_clear_error();
+        CHECK(mlcc_kv_cache_attention_rope(fx->cache, 0, &tq, &tk, &tv, &bad, &to) != 0);
+        CHECK_MSG(strstr(mlcc_last_error(), "rope_table") != NULL, "%s", mlcc_last_error());
+    }
     for (int l = 0; l < LAYERS; l++) {
         if (l == 1) { /* one layer through the packed builtin */
             MLCCArgs a;
