@@ -173,6 +173,48 @@ static const char q_common[] =
     }
     )
     "#endif\n"
+    "#if MLCC_Q_VNNI && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512VBMI__) && defined(__linux__)\n"
+    "#define MLCC_Q_AMX 1\n#include <sys/syscall.h>\n#include <unistd.h>\n"
+    MLCC_SRC(
+    /* Whether this process may use the AMX tiles: Linux hands them out on request (once per
+     * process, for all its threads); MLCC_QUANT_AMX=0 keeps them off (the VNNI code runs). */
+    static int mlcc_q_amx_ok(void) {
+        static int ok = -1;
+        int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+        if (v < 0) {
+            const char *off = getenv("MLCC_QUANT_AMX");
+            v = !(off && off[0] == '0') && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+            __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
+        }
+        return v;
+    }
+    /* The tiles of the 4-bit prefill: tmm0-3 int32 results (16 x 16), tmm4-5 16 weight rows x 32
+     * values, tmm6-7 16 activation rows of one block (8 rows of 16 x 4 values). */
+    static void mlcc_q_amx_config(void) {
+        /* static: gcc does not see ldtilecfg read its operand, and drops stores to a local one */
+        static const struct { uint8_t palette, start, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } c
+            __attribute__((aligned(64))) = {1, 0, {0}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
+        _tile_loadconfig(&c);
+    }
+    /* 16 x 16 dwords transposed in place: r[j] lane i = r[i] lane j before */
+    static inline void mlcc_q_transpose16(__m512i *r) {
+        __m512i t[16], u[16];
+        for (int i = 0; i < 8; i++)
+            t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        for (int i = 0; i < 4; i++) {
+            u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]), u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]), u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+        }
+        /* u[4 i + j] 128-bit lane l: column 4 l + j of rows 4 i..4 i + 3 */
+        for (int j = 0; j < 4; j++) {
+            __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+            __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+            r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88), r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+            r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88), r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+        }
+    }
+    )
+    "#else\n#define MLCC_Q_AMX 0\n#endif\n"
     "#endif\n";
 
 /* One instance over MLCC_QN (the function), MLCC_QBITS (4 or 8), MLCC_QZP (zero point),
@@ -499,11 +541,186 @@ static const char q_template[] =
             }
         }
     }
+    )
+    "#if MLCC_QBITS == 4 && MLCC_Q_AMX\n"
+    MLCC_SRC(
+    /* Prefill on the AMX tiles (4 bits, M >= 16; see mlcc_q_amx_ok). The same integer block sums
+     * as above from tdpbssd, one 32-value block per instruction: tile A holds 16 weight rows'
+     * signed values (code - zero point) of the block, evens then odds (the nibble order, no
+     * transpose), tile B 16 activation rows' values of the block in the same order, laid out
+     * in the tiles' 4-byte pairs (prepared once per call). The int32 results (16 weight rows x
+     * 16 activation rows) are then scaled and added in the float steps of the other paths: per
+     * (row, column) lane L = block % 16 of a group runs fma(sum, sw * sa, lane) in block order,
+     * and the 16 lanes are added with _mm512_reduce_add_ps's tree per MLCC_QKC8 values; so a
+     * row's result stays bitwise that of decode. */
+    static void MLCC_CAT(MLCC_QN, _amx)(float *C, const float *A, const uint32_t *QW, const MLCC_QST *S, int64_t M,
+                                        int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds,
+                                        int64_t acc) {
+        int64_t Kp = mlcc_q_round_up(K, 512), NB = Kp / 32, Mp = mlcc_q_round_up(M, 32);
+        int64_t RB = (K + 7) / 8 * 4, NS = (K + 31) / 32;
+        const int64_t BPK = MLCC_QKC8 / 32; /* blocks per reduction block */
+        /* scratch: activations in tile order (Mp x Kp), their scales (Mp x NB, tile order), 16 rows
+         * being quantized, a strip of 32 weight rows (32 x Kp) and its scales, two steps' int32
+         * results (32 x 32), the 16 lanes of float sums of a 32 x 32 output tile */
+        size_t bytes = (size_t)(Mp * Kp + Mp * NB * 4 + 16 * Kp + 16 * NB * 4 + 32 * Kp + 32 * NB * 4 + 2 * 1104 * 4 +
+                                32 * 4 + 16 * 1024 * 4);
+        char *mem = (char *)aligned_alloc(64, (size_t)mlcc_q_round_up((int64_t)bytes, 64));
+        if (!mem) abort();
+        int8_t *X = (int8_t *)mem;
+        float *SA = (float *)(X + Mp * Kp);
+        int8_t *rows = (int8_t *)(SA + Mp * NB);
+        float *rd = (float *)(rows + 16 * Kp);
+        int8_t *W = (int8_t *)(rd + 16 * NB);
+        float *SW = (float *)(W + 32 * Kp);
+        int32_t *ib = (int32_t *)(SW + 32 * NB);
+        float *lanes = (float *)(ib + 2 * 1104 + 32); /* offsets that keep ib, lanes 4 KiB apart from each other (no false store forwarding) */
+        /* activations: quantized (the one definition), each block into nibble order, then per
+         * pair of blocks the 16 rows' 16 dwords transposed: dword r of row i -> row r of the
+         * block's B tile, bytes 4 i.. */
+        const __m512i perm = _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 62, 60, 58, 56,
+                                             54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 31, 29, 27, 25, 23, 21, 19, 17,
+                                             15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
+                                             2, 0);
+        for (int64_t mt = 0; mt < Mp / 16; mt++) {
+            for (int i = 0; i < 16; i++) {
+                int64_t m = mt * 16 + i;
+                int8_t *q = rows + i * Kp;
+                if (m >= M) {
+                    memset(q, 0, (size_t)Kp);
+                    memset(rd + i * NB, 0, sizeof(float) * (size_t)NB);
+                    continue;
+                }
+                mlcc_q_quantize_row(A + m * lda, K, Kp, q, rd + i * NB);
+                for (int64_t k = 0; k < Kp; k += 64)
+                    _mm512_storeu_si512(q + k, _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(q + k)));
+            }
+            for (int64_t b = 0; b < NB; b += 2) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(rows + i * Kp + b * 32);
+                mlcc_q_transpose16(r);
+                for (int j = 0; j < 16; j++) _mm512_storeu_si512(X + (mt * NB + b) * 512 + 64 * j, r[j]);
+            }
+            for (int64_t b = 0; b < NB; b++)
+                for (int i = 0; i < 16; i++) SA[(mt * NB + b) * 16 + i] = rd[i * NB + b];
+        }
+        mlcc_q_amx_config();
+        const __m512i nib = _mm512_set1_epi8(0x0F), zp = _mm512_set1_epi8(MLCC_QZP);
+        const __m512i e0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), e1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+        for (int64_t n0 = 0; n0 < N; n0 += 32) {
+            /* the strip's weights: per 64-byte chunk (4 blocks) low and high nibbles, each block
+             * as its 16 low then 16 high values, minus the zero point; zero rows past N */
+            for (int j = 0; j < 32; j++) {
+                int64_t n = n0 + j;
+                if (n >= N) {
+                    memset(W + j * Kp, 0, (size_t)Kp);
+                    memset(SW + j * NB, 0, sizeof(float) * (size_t)NB);
+                    continue;
+                }
+                for (int64_t c = 0; c < Kp / 128; c++) {
+                    __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW + n * ldq, c, RB, 0);
+                    __m512i lo = _mm512_and_si512(x, nib), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+                    _mm512_storeu_si512(W + j * Kp + 128 * c, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e0, hi), zp));
+                    _mm512_storeu_si512(W + j * Kp + 128 * c + 64, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e1, hi), zp));
+                }
+                for (int64_t b = 0; b < NB; b++) SW[j * NB + b] = b < NS ? (float)S[n * lds + b] : 0.0f;
+            }
+            /* per 32 activation rows: the blocks lane by lane (lane L: blocks L, 16 + L, ... of the
+             * reduction block, so each lane's sums run in block order), each step's four tiles
+             * stored and scaled one step later, while the next step's products run */
+            for (int64_t mt = 0; mt < Mp / 32; mt++) {
+                const int8_t *X0 = X + 2 * mt * NB * 512, *X1 = X0 + NB * 512;
+                const float *SA0 = SA + 2 * mt * NB * 16, *SA1 = SA0 + NB * 16;
+                for (int64_t k0 = 0; k0 < NB; k0 += BPK) {
+                    int64_t k1 = k0 + BPK < NB ? k0 + BPK : NB, G = (k1 - k0) / 16, steps = k1 - k0, pb = 0, ps = 0;
+                    for (int64_t s = 0; s <= steps; s++) {
+                        int64_t b = k0 + 16 * (s % G) + s / G;
+                        int32_t *o = ib + (s % 2) * 1104;
+                        if (s < steps) {
+                            _tile_zero(0);
+                            _tile_zero(1);
+                            _tile_zero(2);
+                            _tile_zero(3);
+                            _tile_loadd(4, W + 32 * b, Kp);
+                            _tile_loadd(5, W + 16 * Kp + 32 * b, Kp);
+                            _tile_loadd(6, X0 + b * 512, 64);
+                            _tile_loadd(7, X1 + b * 512, 64);
+                            _tile_dpbssd(0, 4, 6);
+                            _tile_dpbssd(1, 4, 7);
+                            _tile_dpbssd(2, 5, 6);
+                            _tile_dpbssd(3, 5, 7);
+                            _tile_stored(0, o, 128);
+                            _tile_stored(1, o + 16, 128);
+                            _tile_stored(2, o + 512, 128);
+                            _tile_stored(3, o + 528, 128);
+                        }
+                        if (s > 0) {
+                            /* the previous step: ib[n][m] (32 x 32) into lane L's sums [n][m] */
+                            const int32_t *in = ib + ((s - 1) % 2) * 1104;
+                            float *lane = lanes + ((s - 1) / G) * 1024;
+                            int first = (s - 1) % G == 0;
+                            __m512 sa0 = _mm512_loadu_ps(SA0 + pb * 16), sa1 = _mm512_loadu_ps(SA1 + pb * 16);
+                            for (int n = 0; n < 32; n++) {
+                                __m512 w = _mm512_set1_ps(SW[n * NB + pb]);
+                                __m512 t0 = first ? _mm512_setzero_ps() : _mm512_load_ps(lane + 32 * n);
+                                __m512 t1 = first ? _mm512_setzero_ps() : _mm512_load_ps(lane + 32 * n + 16);
+                                _mm512_store_ps(lane + 32 * n, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 32 * n)), _mm512_mul_ps(w, sa0), t0));
+                                _mm512_store_ps(lane + 32 * n + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 32 * n + 16)), _mm512_mul_ps(w, sa1), t1));
+                            }
+                        }
+                        pb = b, ps = s;
+                    }
+                    (void)ps;
+                    /* _mm512_reduce_add_ps's order over the 16 lanes ((L, L + 8), then + 4, + 2, + 1),
+                     * transposed back to rows of C */
+                    for (int h = 0; h < 2; h++)
+                        for (int nh = 0; nh < 2 && n0 + 16 * nh < N; nh++) {
+                            __m512i r[16];
+                            for (int i = 0; i < 16; i++) {
+                                int64_t e = 32 * (16 * nh + i) + 16 * h;
+                                __m512 t[8];
+                                for (int l = 0; l < 8; l++) t[l] = _mm512_add_ps(_mm512_load_ps(lanes + (l + 8) * 1024 + e), _mm512_load_ps(lanes + l * 1024 + e));
+                                for (int l = 0; l < 4; l++) t[l] = _mm512_add_ps(t[l + 4], t[l]);
+                                for (int l = 0; l < 2; l++) t[l] = _mm512_add_ps(t[l], t[l + 2]);
+                                r[i] = _mm512_castps_si512(_mm512_add_ps(t[0], t[1]));
+                            }
+                            mlcc_q_transpose16(r);
+                            int64_t nn = N - n0 - 16 * nh;
+                            __mmask16 mk = nn >= 16 ? 0xFFFF : (__mmask16)((1u << nn) - 1);
+                            for (int j = 0; j < 16 && mt * 32 + 16 * h + j < M; j++) {
+                                float *out = C + (mt * 32 + 16 * h + j) * ldc + n0 + 16 * nh;
+                                __m512 v = _mm512_castsi512_ps(r[j]);
+                                if (k0 || acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, out), v);
+                                _mm512_mask_storeu_ps(out, mk, v);
+                            }
+                        }
+                }
+            }
+        }
+        _tile_release();
+        free(mem);
+    }
+    static inline int MLCC_CAT(MLCC_QN, _amx_ok)(int64_t M) { return M >= 16 && mlcc_q_amx_ok(); }
+    )
+    "#else\n"
+    MLCC_SRC(
+    static inline void MLCC_CAT(MLCC_QN, _amx)(float *C, const float *A, const uint32_t *QW, const MLCC_QST *S, int64_t M,
+                                               int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds,
+                                               int64_t acc) {
+        (void)C, (void)A, (void)QW, (void)S, (void)M, (void)N, (void)K, (void)ldc, (void)lda, (void)ldq, (void)lds, (void)acc;
+    }
+    static inline int MLCC_CAT(MLCC_QN, _amx_ok)(int64_t M) { (void)M; return 0; }
+    )
+    "#endif\n"
+    MLCC_SRC(
     static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
                         int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
         const uint32_t *QW = (const uint32_t *)QWv;
         const MLCC_QST *S = (const MLCC_QST *)Sv;
         int64_t Kp = mlcc_q_round_up(K, 512), NG = Kp / 512;
+        if (MLCC_CAT(MLCC_QN, _amx_ok)(M)) {
+            MLCC_CAT(MLCC_QN, _amx)(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, acc);
+            return;
+        }
         int64_t RB = (K + 32 / MLCC_QBITS - 1) / (32 / MLCC_QBITS) * 4, NS = (K + 31) / 32;
         const int64_t GPK = MLCC_CAT(MLCC_QN, _GPK);
         size_t per_row = (size_t)(Kp + NG * 64 * 2);
