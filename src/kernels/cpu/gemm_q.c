@@ -176,24 +176,25 @@ static const char q_common[] =
     "#if MLCC_Q_VNNI && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512VBMI__) && defined(__linux__)\n"
     "#define MLCC_Q_AMX 1\n#include <sys/syscall.h>\n#include <unistd.h>\n"
     MLCC_SRC(
-    /* Whether this process may use the AMX tiles: Linux hands them out on request (once per
-     * process, for all its threads); MLCC_QUANT_AMX=0 keeps them off (the VNNI code runs). */
+    /* Whether to use the AMX tiles: only with MLCC_QUANT_AMX=1 (measured no faster than the VNNI
+     * code with two threads: docs/quantization.md), and if Linux hands them out (on request, once
+     * per process, for all its threads). */
     static int mlcc_q_amx_ok(void) {
         static int ok = -1;
         int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
         if (v < 0) {
-            const char *off = getenv("MLCC_QUANT_AMX");
-            v = !(off && off[0] == '0') && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+            const char *on = getenv("MLCC_QUANT_AMX");
+            v = on && on[0] == '1' && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
             __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
         }
         return v;
     }
-    /* The tiles of the 4-bit prefill: tmm0-3 int32 results (16 x 16), tmm4-5 16 weight rows x 32
-     * values, tmm6-7 16 activation rows of one block (8 rows of 16 x 4 values). */
+    /* The tiles of the 4-bit prefill, two sets (tmm0-2, tmm3-5): int32 results (16 x 16), 16
+     * weight rows x 32 values, 16 activation rows of one block (8 rows of 16 x 4 values). */
     static void mlcc_q_amx_config(void) {
         /* static: gcc does not see ldtilecfg read its operand, and drops stores to a local one */
         static const struct { uint8_t palette, start, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } c
-            __attribute__((aligned(64))) = {1, 0, {0}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
+            __attribute__((aligned(64))) = {1, 0, {0}, {64, 32, 64, 64, 32, 64}, {16, 16, 8, 16, 16, 8}};
         _tile_loadconfig(&c);
     }
     /* 16 x 16 dwords transposed in place: r[j] lane i = r[i] lane j before */
@@ -556,13 +557,13 @@ static const char q_template[] =
     static void MLCC_CAT(MLCC_QN, _amx)(float *C, const float *A, const uint32_t *QW, const MLCC_QST *S, int64_t M,
                                         int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds,
                                         int64_t acc) {
-        int64_t Kp = mlcc_q_round_up(K, 512), NB = Kp / 32, Mp = mlcc_q_round_up(M, 32);
+        int64_t Kp = mlcc_q_round_up(K, 512), NB = Kp / 32, Mp = mlcc_q_round_up(M, 16);
         int64_t RB = (K + 7) / 8 * 4, NS = (K + 31) / 32;
         const int64_t BPK = MLCC_QKC8 / 32; /* blocks per reduction block */
         /* scratch: activations in tile order (Mp x Kp), their scales (Mp x NB, tile order), 16 rows
          * being quantized, a strip of 32 weight rows (32 x Kp) and its scales, two steps' int32
          * results (32 x 32), the 16 lanes of float sums of a 32 x 32 output tile */
-        size_t bytes = (size_t)(Mp * Kp + Mp * NB * 4 + 16 * Kp + 16 * NB * 4 + 32 * Kp + 32 * NB * 4 + 2 * 1104 * 4 +
+        size_t bytes = (size_t)(Mp * Kp + Mp * NB * 4 + 16 * Kp + 16 * NB * 4 + 32 * Kp + 32 * NB * 4 + 3 * 1104 * 4 +
                                 32 * 4 + 16 * 1024 * 4);
         char *mem = (char *)aligned_alloc(64, (size_t)mlcc_q_round_up((int64_t)bytes, 64));
         if (!mem) abort();
@@ -573,7 +574,7 @@ static const char q_template[] =
         int8_t *W = (int8_t *)(rd + 16 * NB);
         float *SW = (float *)(W + 32 * Kp);
         int32_t *ib = (int32_t *)(SW + 32 * NB);
-        float *lanes = (float *)(ib + 2 * 1104 + 32); /* offsets that keep ib, lanes 4 KiB apart from each other (no false store forwarding) */
+        float *lanes = (float *)(ib + 3 * 1104 + 32); /* offsets that keep ib, lanes 4 KiB apart from each other (no false store forwarding) */
         /* activations: quantized (the one definition), each block into nibble order, then per
          * pair of blocks the 16 rows' 16 dwords transposed: dword r of row i -> row r of the
          * block's B tile, bytes 4 i.. */
@@ -612,89 +613,89 @@ static const char q_template[] =
             for (int j = 0; j < 32; j++) {
                 int64_t n = n0 + j;
                 if (n >= N) {
-                    memset(W + j * Kp, 0, (size_t)Kp);
+                    for (int64_t b = 0; b < NB; b++) memset(W + ((j / 16) * NB + b) * 512 + (j % 16) * 32, 0, 32);
                     memset(SW + j * NB, 0, sizeof(float) * (size_t)NB);
                     continue;
                 }
                 for (int64_t c = 0; c < Kp / 128; c++) {
                     __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW + n * ldq, c, RB, 0);
                     __m512i lo = _mm512_and_si512(x, nib), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
-                    _mm512_storeu_si512(W + j * Kp + 128 * c, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e0, hi), zp));
-                    _mm512_storeu_si512(W + j * Kp + 128 * c + 64, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e1, hi), zp));
+                    __m512i v0 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e0, hi), zp);
+                    __m512i v1 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e1, hi), zp);
+                    int8_t *wb = W + ((j / 16) * NB + 4 * c) * 512 + (j % 16) * 32;
+                    _mm256_storeu_si256((__m256i *)wb, _mm512_castsi512_si256(v0));
+                    _mm256_storeu_si256((__m256i *)(wb + 512), _mm512_extracti64x4_epi64(v0, 1));
+                    _mm256_storeu_si256((__m256i *)(wb + 1024), _mm512_castsi512_si256(v1));
+                    _mm256_storeu_si256((__m256i *)(wb + 1536), _mm512_extracti64x4_epi64(v1, 1));
                 }
                 for (int64_t b = 0; b < NB; b++) SW[j * NB + b] = b < NS ? (float)S[n * lds + b] : 0.0f;
             }
-            /* per 32 activation rows: the blocks lane by lane (lane L: blocks L, 16 + L, ... of the
-             * reduction block, so each lane's sums run in block order), each step's four tiles
-             * stored and scaled one step later, while the next step's products run */
-            for (int64_t mt = 0; mt < Mp / 32; mt++) {
-                const int8_t *X0 = X + 2 * mt * NB * 512, *X1 = X0 + NB * 512;
-                const float *SA0 = SA + 2 * mt * NB * 16, *SA1 = SA0 + NB * 16;
-                for (int64_t k0 = 0; k0 < NB; k0 += BPK) {
-                    int64_t k1 = k0 + BPK < NB ? k0 + BPK : NB, G = (k1 - k0) / 16, steps = k1 - k0, pb = 0, ps = 0;
-                    for (int64_t s = 0; s <= steps; s++) {
-                        int64_t b = k0 + 16 * (s % G) + s / G;
-                        int32_t *o = ib + (s % 2) * 1104;
-                        if (s < steps) {
-                            _tile_zero(0);
-                            _tile_zero(1);
-                            _tile_zero(2);
-                            _tile_zero(3);
-                            _tile_loadd(4, W + 32 * b, Kp);
-                            _tile_loadd(5, W + 16 * Kp + 32 * b, Kp);
-                            _tile_loadd(6, X0 + b * 512, 64);
-                            _tile_loadd(7, X1 + b * 512, 64);
-                            _tile_dpbssd(0, 4, 6);
-                            _tile_dpbssd(1, 4, 7);
-                            _tile_dpbssd(2, 5, 6);
-                            _tile_dpbssd(3, 5, 7);
-                            _tile_stored(0, o, 128);
-                            _tile_stored(1, o + 16, 128);
-                            _tile_stored(2, o + 512, 128);
-                            _tile_stored(3, o + 528, 128);
-                        }
-                        if (s > 0) {
-                            /* the previous step: ib[n][m] (32 x 32) into lane L's sums [n][m] */
-                            const int32_t *in = ib + ((s - 1) % 2) * 1104;
-                            float *lane = lanes + ((s - 1) / G) * 1024;
-                            int first = (s - 1) % G == 0;
-                            __m512 sa0 = _mm512_loadu_ps(SA0 + pb * 16), sa1 = _mm512_loadu_ps(SA1 + pb * 16);
-                            for (int n = 0; n < 32; n++) {
-                                __m512 w = _mm512_set1_ps(SW[n * NB + pb]);
-                                __m512 t0 = first ? _mm512_setzero_ps() : _mm512_load_ps(lane + 32 * n);
-                                __m512 t1 = first ? _mm512_setzero_ps() : _mm512_load_ps(lane + 32 * n + 16);
-                                _mm512_store_ps(lane + 32 * n, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 32 * n)), _mm512_mul_ps(w, sa0), t0));
-                                _mm512_store_ps(lane + 32 * n + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 32 * n + 16)), _mm512_mul_ps(w, sa1), t1));
+            /* per 16 activation rows and 16 weight rows: the blocks lane by lane (lane L: blocks
+             * L, 16 + L, ... of the reduction block, so each lane's sums run in block order, in
+             * 16 registers), each step's int32 tile stored and scaled one step later, while the
+             * next step's product runs on the other set of tiles */
+            for (int64_t mt = 0; mt < Mp / 16; mt++)
+                for (int nh = 0; nh < 2 && n0 + 16 * nh < N; nh++) {
+                    const int8_t *Xt = X + mt * NB * 512, *Wt = W + nh * NB * 512;
+                    const float *SAt = SA + mt * NB * 16, *SWt = SW + 16 * nh * NB;
+                    for (int64_t k0 = 0; k0 < NB; k0 += BPK) {
+                        int64_t k1 = k0 + BPK < NB ? k0 + BPK : NB, G = (k1 - k0) / 16, steps = k1 - k0;
+                        __m512 tot[16];
+                        for (int64_t s = 0; s <= steps + 1; s++) {
+                            /* step s's product, step s - 1's store, step s - 2's scaling */
+                            int64_t b = k0 + 16 * (s % G) + s / G;
+                            if (s < steps && s % 2 == 0) {
+                                _tile_zero(0);
+                                _tile_loadd(1, Wt + b * 512, 32);
+                                _tile_loadd(2, Xt + b * 512, 64);
+                                _tile_dpbssd(0, 1, 2);
+                            } else if (s < steps) {
+                                _tile_zero(3);
+                                _tile_loadd(4, Wt + b * 512, 32);
+                                _tile_loadd(5, Xt + b * 512, 64);
+                                _tile_dpbssd(3, 4, 5);
+                            }
+                            if (s >= 1 && s - 1 < steps) {
+                                if ((s - 1) % 2 == 0) _tile_stored(0, ib + ((s - 1) % 3) * 1104, 64);
+                                else _tile_stored(3, ib + ((s - 1) % 3) * 1104, 64);
+                            }
+                            if (s >= 2) {
+                                /* ib[n][m] (16 x 16) into its lane's sums */
+                                int64_t q = s - 2, bq = k0 + 16 * (q % G) + q / G;
+                                const int32_t *in = ib + (q % 3) * 1104;
+                                __m512 sa = _mm512_loadu_ps(SAt + bq * 16);
+                                if (q % G == 0)
+                                    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) tot[i] = _mm512_setzero_ps();
+                                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++)
+                                    tot[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 16 * i)),
+                                                             _mm512_mul_ps(_mm512_set1_ps(SWt[i * NB + bq]), sa), tot[i]);
+                                if (q % G == G - 1) {
+                                    float *lane = lanes + (q / G) * 256;
+                                    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) _mm512_store_ps(lane + 16 * i, tot[i]);
+                                }
                             }
                         }
-                        pb = b, ps = s;
+                        /* _mm512_reduce_add_ps's order over the 16 lanes ((L, L + 8), then + 4, + 2, + 1),
+                         * transposed back to rows of C */
+                        __m512i r[16];
+                        for (int i = 0; i < 16; i++) {
+                            __m512 t[8];
+                            for (int l = 0; l < 8; l++) t[l] = _mm512_add_ps(_mm512_load_ps(lanes + (l + 8) * 256 + 16 * i), _mm512_load_ps(lanes + l * 256 + 16 * i));
+                            for (int l = 0; l < 4; l++) t[l] = _mm512_add_ps(t[l + 4], t[l]);
+                            for (int l = 0; l < 2; l++) t[l] = _mm512_add_ps(t[l], t[l + 2]);
+                            r[i] = _mm512_castps_si512(_mm512_add_ps(t[0], t[1]));
+                        }
+                        mlcc_q_transpose16(r);
+                        int64_t nn = N - n0 - 16 * nh;
+                        __mmask16 mk = nn >= 16 ? 0xFFFF : (__mmask16)((1u << nn) - 1);
+                        for (int j = 0; j < 16 && mt * 16 + j < M; j++) {
+                            float *out = C + (mt * 16 + j) * ldc + n0 + 16 * nh;
+                            __m512 v = _mm512_castsi512_ps(r[j]);
+                            if (k0 || acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, out), v);
+                            _mm512_mask_storeu_ps(out, mk, v);
+                        }
                     }
-                    (void)ps;
-                    /* _mm512_reduce_add_ps's order over the 16 lanes ((L, L + 8), then + 4, + 2, + 1),
-                     * transposed back to rows of C */
-                    for (int h = 0; h < 2; h++)
-                        for (int nh = 0; nh < 2 && n0 + 16 * nh < N; nh++) {
-                            __m512i r[16];
-                            for (int i = 0; i < 16; i++) {
-                                int64_t e = 32 * (16 * nh + i) + 16 * h;
-                                __m512 t[8];
-                                for (int l = 0; l < 8; l++) t[l] = _mm512_add_ps(_mm512_load_ps(lanes + (l + 8) * 1024 + e), _mm512_load_ps(lanes + l * 1024 + e));
-                                for (int l = 0; l < 4; l++) t[l] = _mm512_add_ps(t[l + 4], t[l]);
-                                for (int l = 0; l < 2; l++) t[l] = _mm512_add_ps(t[l], t[l + 2]);
-                                r[i] = _mm512_castps_si512(_mm512_add_ps(t[0], t[1]));
-                            }
-                            mlcc_q_transpose16(r);
-                            int64_t nn = N - n0 - 16 * nh;
-                            __mmask16 mk = nn >= 16 ? 0xFFFF : (__mmask16)((1u << nn) - 1);
-                            for (int j = 0; j < 16 && mt * 32 + 16 * h + j < M; j++) {
-                                float *out = C + (mt * 32 + 16 * h + j) * ldc + n0 + 16 * nh;
-                                __m512 v = _mm512_castsi512_ps(r[j]);
-                                if (k0 || acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, out), v);
-                                _mm512_mask_storeu_ps(out, mk, v);
-                            }
-                        }
                 }
-            }
         }
         _tile_release();
         free(mem);
