@@ -230,16 +230,27 @@ static const char q_template[] =
     "#if !MLCC_Q_AVX512 || (MLCC_QI8 && !MLCC_Q_VNNI)\n"
     "#if MLCC_QI8\n"
     MLCC_SRC(
-    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
-                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+    /* The prepared activations (see MLCC_QN_pre): per row its int8 values (Kp) and scales. */
+    static inline int64_t MLCC_CAT(MLCC_QN, _prep_bytes)(int64_t M, int64_t K) {
+        int64_t Kp = mlcc_q_round_up(K, 32);
+        return M * (Kp + Kp / 8);
+    }
+    static inline void MLCC_CAT(MLCC_QN, _prep_row)(void *P, const float *A, int64_t M, int64_t K, int64_t lda, int64_t m) {
+        int64_t Kp = mlcc_q_round_up(K, 32);
+        char *row = (char *)P + m * (Kp + Kp / 8);
+        (void)M;
+        mlcc_q_quantize_row(A + m * lda, K, Kp, (int8_t *)row, (float *)(row + Kp));
+    }
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QN, _pre)(float *C, const float *A, const void *Pv, const void *QWv,
+                                                                const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
         const uint32_t *QW = (const uint32_t *)QWv;
         const MLCC_QST *S = (const MLCC_QST *)Sv;
         int64_t Kp = mlcc_q_round_up(K, 32);
-        int8_t *q = (int8_t *)malloc((size_t)Kp);
-        float *d = (float *)malloc(sizeof(float) * (size_t)(Kp / 32));
-        if (!q || !d) abort();
+        (void)A, (void)lda;
         for (int64_t m = 0; m < M; m++) {
-            mlcc_q_quantize_row(A + m * lda, K, Kp, q, d);
+            const int8_t *q = (const int8_t *)Pv + m * (Kp + Kp / 8);
+            const float *d = (const float *)(q + Kp);
             for (int64_t n = 0; n < N; n++) {
                 float total = 0.0f;
                 for (int64_t k0 = 0; k0 < Kp; k0 += MLCC_QKC) {
@@ -255,8 +266,6 @@ static const char q_template[] =
                 C[m * ldc + n] = acc ? C[m * ldc + n] + total : total;
             }
         }
-        free(q);
-        free(d);
     }
     )
     "#elif MLCC_Q_AVX2\n"
@@ -483,24 +492,21 @@ static const char q_template[] =
         _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             MLCC_CAT(MLCC_QN, _store)(C + r * ldc + j, tot[r][j], first, acc);
     }
-    /* Prepares row a (K values) into P (chunk order when decode, else step order); q and d:
-     * scratch for Kp int8 and Kp / 32 scales. */
-    static void MLCC_CAT(MLCC_QN, _prep)(MLCC_CAT(MLCC_QN, _rows) *P, const float *a, int64_t K, int64_t Kp, int decode,
-                                         int8_t *q, float *d) {
+    /* Prepares row a (K values) into P (chunk order when decode, else step order): quantized
+     * into P->x and P->sa, then each group reordered in place (read whole before written). */
+    static void MLCC_CAT(MLCC_QN, _prep)(MLCC_CAT(MLCC_QN, _rows) *P, const float *a, int64_t K, int64_t Kp, int decode) {
         const int64_t NG = Kp / 512;
         const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(), nzp = _mm512_set1_epi32(-MLCC_QZP);
-        mlcc_q_quantize_row(a, K, Kp, q, d);
-        memcpy(P->sa, d, sizeof(float) * (size_t)(Kp / 32));
+        mlcc_q_quantize_row(a, K, Kp, P->x, P->sa);
         for (int64_t g = 0; g < NG; g++) {
-            const int8_t *qg = q + g * 512;
+            const int8_t *qg = P->x + g * 512;
             __m512i v[8], sums[8];
             for (int i = 0; i < 8; i++)
                 v[i] = _mm512_loadu_si512(qg + 64 * i), sums[i] = _mm512_dpbusd_epi32(zero, ones, v[i]);
             _mm512_storeu_si512(P->bias + g * 16, _mm512_mullo_epi32(mlcc_q_hsum8(sums), nzp));
             int8_t *x = P->x + g * 512;
             if (MLCC_QBITS == 8) {
-                if (decode) memcpy(x, qg, 512);
-                else {
+                if (!decode) {
                     __m512i t[8];
                     mlcc_q_transpose8(v, t);
                     for (int i = 0; i < 8; i++) _mm512_storeu_si512(x + 64 * i, t[i]);
@@ -713,8 +719,27 @@ static const char q_template[] =
     )
     "#endif\n"
     MLCC_SRC(
-    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
-                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+    /* The prepared activations (MLCC_QN_pre reads them): per row bias (NG x 16 int32), sa
+     * (NG x 16 floats) and x (Kp int8) as _prep lays them out. */
+    static inline int64_t MLCC_CAT(MLCC_QN, _prep_bytes)(int64_t M, int64_t K) {
+        int64_t Kp = mlcc_q_round_up(K, 512);
+        return M * (Kp + Kp / 512 * 128);
+    }
+    static inline MLCC_CAT(MLCC_QN, _rows) MLCC_CAT(MLCC_QN, _row_at)(const void *P, int64_t K, int64_t m) {
+        int64_t Kp = mlcc_q_round_up(K, 512), NG = Kp / 512;
+        char *base = (char *)P + m * (Kp + NG * 128);
+        MLCC_CAT(MLCC_QN, _rows) r = {(int8_t *)(base + NG * 128), (int32_t *)base, (float *)(base + NG * 64)};
+        return r;
+    }
+    static inline void MLCC_CAT(MLCC_QN, _prep_row)(void *P, const float *A, int64_t M, int64_t K, int64_t lda, int64_t m) {
+        MLCC_CAT(MLCC_QN, _rows) r = MLCC_CAT(MLCC_QN, _row_at)(P, K, m);
+        MLCC_CAT(MLCC_QN, _prep)(&r, A + m * lda, K, mlcc_q_round_up(K, 512), M == 1);
+    }
+    /* The GEMM on activations prepared by _prep_row (A itself only for the AMX tiles, which lay
+     * out their own). */
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QN, _pre)(float *C, const float *A, const void *Pv, const void *QWv,
+                                                                const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
         const uint32_t *QW = (const uint32_t *)QWv;
         const MLCC_QST *S = (const MLCC_QST *)Sv;
         int64_t Kp = mlcc_q_round_up(K, 512), NG = Kp / 512;
@@ -724,19 +749,9 @@ static const char q_template[] =
         }
         int64_t RB = (K + 32 / MLCC_QBITS - 1) / (32 / MLCC_QBITS) * 4, NS = (K + 31) / 32;
         const int64_t GPK = MLCC_CAT(MLCC_QN, _GPK);
-        size_t per_row = (size_t)(Kp + NG * 64 * 2);
-        char *mem = (char *)aligned_alloc(64, (size_t)mlcc_q_round_up((int64_t)(per_row * (size_t)M + (size_t)Kp * 2), 64));
         MLCC_CAT(MLCC_QN, _rows) *P = (MLCC_CAT(MLCC_QN, _rows) *)malloc(sizeof(*P) * (size_t)M);
-        if (!mem || !P) abort();
-        int8_t *q = (int8_t *)(mem + per_row * (size_t)M);
-        float *d = (float *)(q + Kp);
-        for (int64_t m = 0; m < M; m++) {
-            char *base = mem + per_row * (size_t)m;
-            P[m].bias = (int32_t *)base;
-            P[m].sa = (float *)(base + NG * 64);
-            P[m].x = (int8_t *)(base + NG * 128);
-            MLCC_CAT(MLCC_QN, _prep)(&P[m], A + m * lda, K, Kp, M == 1, q, d);
-        }
+        if (!P) abort();
+        for (int64_t m = 0; m < M; m++) P[m] = MLCC_CAT(MLCC_QN, _row_at)(Pv, K, m);
         /* Prefill: per reduction block and MLCC_QNC columns, their weights decoded once into
          * step order, then every tile of MLCC_QMR rows. */
         __m512i pre[MLCC_QNC * 9 * MLCC_CAT(MLCC_QN, _GPK)] __attribute__((aligned(64)));
@@ -788,7 +803,6 @@ static const char q_template[] =
             n += nr;
         }
         free(P);
-        free(mem);
     }
     )
     "#else\n"
@@ -914,6 +928,23 @@ static const char q_template[] =
         free(Ap);
     }
     )
+    "#endif\n"
+    "#if MLCC_QI8\n"
+    MLCC_SRC(
+    /* int8 path: the activations prepared (quantized) once, then the GEMM. A parallel loop of
+     * calls on the same rows (the default schedule's column tiles) can share one prepared copy:
+     * the code generator calls _prep_row for each row before the loop and _pre in it
+     * (transform/lower_quant_prep.c). */
+    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
+                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        if (M <= 0) return;
+        void *P = aligned_alloc(64, (size_t)mlcc_q_round_up(MLCC_CAT(MLCC_QN, _prep_bytes)(M, K), 64));
+        if (!P) abort();
+        for (int64_t m = 0; m < M; m++) MLCC_CAT(MLCC_QN, _prep_row)(P, A, M, K, lda, m);
+        MLCC_CAT(MLCC_QN, _pre)(C, A, P, QWv, Sv, M, N, K, ldc, lda, ldq, lds, acc);
+        free(P);
+    }
+    )
     "#endif\n";
 
 typedef struct q_variant {
@@ -969,4 +1000,25 @@ const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scal
             l[i]->int8_act == int8_act)
             return l[i];
     return NULL;
+}
+
+static const char *const companion_suffix[] = {"_prep_bytes", "_prep_row", "_pre"};
+
+const cpu_intrin *cpu_intrin_quant_companion(const char *name, cpu_qprep_kind *kind) {
+    const cpu_intrin *const *l = cpu_intrin_quant_list();
+    for (int i = 0; l[i]; i++) {
+        size_t n = strlen(l[i]->name);
+        if (!l[i]->int8_act || strncmp(name, l[i]->name, n)) continue;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(name + n, companion_suffix[k])) {
+                if (kind) *kind = (cpu_qprep_kind)k;
+                return l[i];
+            }
+    }
+    return NULL;
+}
+
+const char *cpu_intrin_quant_companion_name(const cpu_intrin *q, cpu_qprep_kind kind, char *buf, size_t size) {
+    snprintf(buf, size, "%s%s", q->name, companion_suffix[kind]);
+    return buf;
 }
