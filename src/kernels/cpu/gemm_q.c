@@ -12,7 +12,10 @@
  *     odd ones, for 4 bits), so a block's 16 bytes unpack with one zero-extension, one shift and
  *     two table look-ups (vpermps maps a 4-bit code straight to the float q - zero_point).
  *   - int8 ("_a8", as llama.cpp computes): each row of A is quantized once per call to int8 per
- *     32-block (scale amax / 127, round to nearest even), and the dot products run on integers:
+ *     32-block (scale amax / 127, round to nearest even; or once per matmul: each int8 instance
+ *     also defines NAME_prep_bytes / NAME_prep_row / NAME_pre, the preparation and the GEMM on
+ *     prepared rows, which transform/lower_quant_prep.c calls around a parallel column loop),
+ *     and the dot products run on integers:
  *     vpdpbusd multiplies the unsigned weight codes by the signed activations, four products
  *     per 32-bit lane. The reduction runs in groups of 16 blocks, one lane per block: a block's
  *     exact integer sum (started at -zero_point times the sum of its activations, which folds
@@ -27,6 +30,8 @@
  * on how many rows the call has (decode gives prefill's logits bitwise). Ragged K is handled by
  * copying the last, partial chunk of each row into zeroed scratch (never reading past a row).
  *
+ * With MLCC_QUANT_AMX=1 on an AMX-INT8 host, 4-bit int8 calls of 16 rows or more run on the AMX
+ * tiles (same integers, same float steps; see the path's comment and docs/quantization.md).
  * The vector code needs AVX-512 F/BW/VL (+VNNI for the int8 path); the float path also has an
  * AVX2 + FMA + F16C version; elsewhere a plain C version computes the same formulas one value at
  * a time. */
