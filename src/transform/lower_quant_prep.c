@@ -10,7 +10,7 @@
  *     parallel for jo: ... NAME(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, acc) ...
  * into
  *     allocate P[NAME_prep_bytes(M, K)] int8:
- *         parallel for m in [0, M) (on the calling thread below 4 rows): NAME_prep_row(P, A, M, K, lda, m)
+ *         for m in [0, M) (in parallel from 4 rows on): NAME_prep_row(P, A, M, K, lda, m)
  *         parallel for jo: ... NAME_pre(C, A, P, QW, S, M, N, K, ldc, lda, ldq, lds, acc) ...
  * NAME_pre computes what NAME does from the prepared rows (NAME is prep_row for each row then
  * _pre), so results are bitwise unchanged. Loops are not searched below a parallel loop (the
@@ -121,13 +121,15 @@ static mlcc_stmt *share_prep(mlcc_stmt *s) {
                                (mlcc_expr *[]){M, K}, 2);
     mlcc_buffer *P = ir_buffer(mlcc_intern("qprep"), dtype_make(DT_INT, 8, 1), (mlcc_expr *[]){bytes}, 1);
     mlcc_expr *paddr = ir_call(DT_HANDLE_T, "address_of", (mlcc_expr *[]){ir_load(P, (mlcc_expr *[]){ir_int(0)}, 1)}, 1);
-    mlcc_expr *m = ir_var("qprep_m", DT_I64);
-    mlcc_expr *row = ir_call(DT_VOID, mlcc_intern(cpu_intrin_quant_companion_name(sc.q, CPU_QPREP_ROW, name, sizeof name)),
-                             (mlcc_expr *[]){paddr, A, M, K, lda, m}, 6);
-    mlcc_stmt *prep = ir_for(m, ir_int(0), M, FOR_PARALLEL, ir_evaluate(row));
-    prep->for_.annotations = ir_alloc(sizeof(mlcc_annotation));
-    prep->for_.annotations[0] = (mlcc_annotation){mlcc_intern("parallel_min_iters"), ir_int(PREP_PARALLEL_MIN_ROWS)};
-    prep->for_.nannotations = 1;
+    /* few rows (decode's one): a plain loop, no parallel region at all */
+    mlcc_stmt *loops[2];
+    for (int par = 0; par < 2; par++) {
+        mlcc_expr *m = ir_var("qprep_m", DT_I64);
+        const char *fn = mlcc_intern(cpu_intrin_quant_companion_name(sc.q, CPU_QPREP_ROW, name, sizeof name));
+        mlcc_expr *row = ir_call(DT_VOID, fn, (mlcc_expr *[]){paddr, A, M, K, lda, m}, 6);
+        loops[par] = ir_for(m, ir_int(0), M, par ? FOR_PARALLEL : FOR_SERIAL, ir_evaluate(row));
+    }
+    mlcc_stmt *prep = ir_if(ir_ge(M, ir_int(PREP_PARALLEL_MIN_ROWS)), loops[1], loops[0]);
     mlcc_expr *args[13] = {a[0], A, paddr};
     for (int i = 2; i < 12; i++) args[i + 1] = a[i];
     swap sw = {sc.call, ir_call(DT_VOID, mlcc_intern(cpu_intrin_quant_companion_name(sc.q, CPU_QPREP_GEMM, name, sizeof name)),
