@@ -7,7 +7,8 @@
  *     totalling >= 1 GiB so each call finds them in memory, as decode does;
  *   - prefill (--rows, default 128): GFLOP/s (2 M N K per call).
  * Layouts: ggml_q4_0 (4 bits) and ggml_q8_0 (8 bits), each with float activations (a32, exact)
- * and int8 activations (a8). Runs are interleaved (kernel, floor) and paired medians reported.
+ * and int8 activations (a8: each call prepares its rows; "a8 shared": the rows prepared once
+ * for all column tiles, as the generated code does, transform/lower_quant_prep.c). Runs are interleaved (kernel, floor) and paired medians reported.
  * The sources are the registry's, compiled here by cc -O2 -march=native -fopenmp (as the JIT does).
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_q.c -Lbuild -lmlcc -lmlcc_runtime \
@@ -29,6 +30,9 @@
 static const char driver[] =
     "#include <omp.h>\n#include <stdio.h>\n#include <time.h>\n#include <immintrin.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
+    "typedef int64_t (*pbfn)(int64_t, int64_t);\n"
+    "typedef void (*prfn)(void *, const float *, int64_t, int64_t, int64_t, int64_t);\n"
+    "typedef void (*pgfn)(float *, const float *, const void *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
     "static clockid_t clk = CLOCK_MONOTONIC;\n"
     "static double now(void) { struct timespec t; clock_gettime(clk, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }\n"
     "static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }\n"
@@ -40,6 +44,16 @@ static const char driver[] =
     "    int64_t t = tile_of(N);\n"
     "    #pragma omp parallel for schedule(static)\n"
     "    for (int64_t j = 0; j < N / t; j++) f(C + j * t, A, QW + j * t * ldq * 4, S + j * t * lds, M, t, K, N, K, ldq, lds, 0);\n"
+    "}\n"
+    "/* as the generated code calls the int8 path (transform/lower_quant_prep.c): rows prepared once, then the column tiles */\n"
+    "static void call_shared(pbfn pb, prfn pr, pgfn pg, float *C, const float *A, const uint8_t *QW, const uint16_t *S, int64_t M, int64_t N, int64_t K, int64_t ldq, int64_t lds) {\n"
+    "    int64_t t = tile_of(N);\n"
+    "    void *P = aligned_alloc(64, (pb(M, K) + 63) / 64 * 64);\n"
+    "    #pragma omp parallel for schedule(static) if (M >= 4)\n"
+    "    for (int64_t m = 0; m < M; m++) pr(P, A, M, K, K, m);\n"
+    "    #pragma omp parallel for schedule(static)\n"
+    "    for (int64_t j = 0; j < N / t; j++) pg(C + j * t, A, P, QW + j * t * ldq * 4, S + j * t * lds, M, t, K, N, K, ldq, lds, 0);\n"
+    "    free(P);\n"
     "}\n"
     "static volatile float sink;\n"
     "static void read_floor(const uint8_t *p, int64_t bytes) {\n"
@@ -59,12 +73,14 @@ static const char driver[] =
     "    if (argc > 4 && atoi(argv[4])) clk = CLOCK_PROCESS_CPUTIME_ID;\n"
     "    static const struct { const char *name; int64_t N, K; } shapes[] = {{\"q/o 2048x2048\", 2048, 2048}, {\"k/v 256x2048\", 256, 2048},\n"
     "        {\"gate/up 5632x2048\", 5632, 2048}, {\"down 2048x5632\", 2048, 5632}, {\"lm_head 32000x2048\", 32000, 2048}};\n"
-    "    static const struct { const char *name; qfn fn; int bits; } kinds[] = {\n"
-    "        {\"q4_0 a8\", mlcc_k_gemm_nt_q4z8_f16_a8, 4}, {\"q4_0 a32\", mlcc_k_gemm_nt_q4z8_f16_a32, 4},\n"
-    "        {\"q8_0 a8\", mlcc_k_gemm_nt_q8z128_f16_a8, 8}, {\"q8_0 a32\", mlcc_k_gemm_nt_q8z128_f16_a32, 8}};\n"
+    "    static const struct { const char *name; qfn fn; int bits; pbfn pb; prfn pr; pgfn pg; } kinds[] = {\n"
+    "        {\"q4_0 a8\", mlcc_k_gemm_nt_q4z8_f16_a8, 4, 0, 0, 0}, {\"q4_0 a8 shared\", 0, 4, mlcc_k_gemm_nt_q4z8_f16_a8_prep_bytes, mlcc_k_gemm_nt_q4z8_f16_a8_prep_row, mlcc_k_gemm_nt_q4z8_f16_a8_pre},\n"
+    "        {\"q4_0 a32\", mlcc_k_gemm_nt_q4z8_f16_a32, 4, 0, 0, 0},\n"
+    "        {\"q8_0 a8\", mlcc_k_gemm_nt_q8z128_f16_a8, 8, 0, 0, 0}, {\"q8_0 a8 shared\", 0, 8, mlcc_k_gemm_nt_q8z128_f16_a8_prep_bytes, mlcc_k_gemm_nt_q8z128_f16_a8_prep_row, mlcc_k_gemm_nt_q8z128_f16_a8_pre},\n"
+    "        {\"q8_0 a32\", mlcc_k_gemm_nt_q8z128_f16_a32, 8, 0, 0, 0}};\n"
     "    printf(\"threads %d, isa avx512 %d vnni %d; decode: GB/s of weights+scales, floor = parallel read of the same bytes; prefill %d rows: GFLOP/s%s\\n\", omp_get_max_threads(), MLCC_Q_AVX512, MLCC_Q_VNNI, rows, clk == CLOCK_MONOTONIC ? \"\" : \" (per CPU-second: times are the process's CPU time)\");\n"
     "    printf(\"| matrix | layout | decode ms | GB/s | floor GB/s | of floor | prefill ms | GFLOP/s |\\n|---|---|---|---|---|---|---|---|\\n\");\n"
-    "    for (int s = 0; s < 5; s++) for (int k = 0; k < 4; k++) {\n"
+    "    for (int s = 0; s < 5; s++) for (int k = 0; k < 6; k++) {\n"
     "        char label[96]; snprintf(label, sizeof label, \"%s %s\", shapes[s].name, kinds[k].name);\n"
     "        if (*only && !strstr(label, only)) continue;\n"
     "        int64_t N = shapes[s].N, K = shapes[s].K, ldq = K * kinds[k].bits / 32, lds = K / 32;\n"
@@ -75,12 +91,13 @@ static const char driver[] =
     "        float *A = malloc(sizeof(float) * rows * K), *C = malloc(sizeof(float) * rows * N);\n"
     "        for (int64_t i = 0; i < rows * K; i++) A[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;\n"
     "        double td[64], tf[64], tp[64]; int64_t c = 0;\n"
+    "#define RUN(m) (kinds[k].fn ? call(kinds[k].fn, C, A, w, (const uint16_t *)(w + N * ldq * 4), m, N, K, ldq, lds) : call_shared(kinds[k].pb, kinds[k].pr, kinds[k].pg, C, A, w, (const uint16_t *)(w + N * ldq * 4), m, N, K, ldq, lds))\n"
     "        for (int r = 0; r < reps + 1; r++) {\n"
     "            double t0 = now(); uint8_t *w = W + (c++ % ncopy) * bytes;\n"
-    "            call(kinds[k].fn, C, A, w, (const uint16_t *)(w + N * ldq * 4), 1, N, K, ldq, lds);\n"
+    "            RUN(1);\n"
     "            double t1 = now(); w = W + (c++ % ncopy) * bytes; read_floor(w, bytes); double t2 = now();\n"
     "            w = W + (c++ % ncopy) * bytes;\n"
-    "            call(kinds[k].fn, C, A, w, (const uint16_t *)(w + N * ldq * 4), rows, N, K, ldq, lds);\n"
+    "            RUN(rows);\n"
     "            double t3 = now();\n"
     "            if (r) td[r - 1] = t1 - t0, tf[r - 1] = t2 - t1, tp[r - 1] = t3 - t2;\n"
     "        }\n"

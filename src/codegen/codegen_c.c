@@ -14,6 +14,7 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "transform/lower_tir.h"
+#include "transform/lower_quant_prep.h"
 
 typedef struct cgen {
     mlcc_strbuf *out;
@@ -603,7 +604,8 @@ int codegen_is_c_identifier(const char *s) {
 static int emit_function(cgen *g, const mlcc_prim_func *block_form) {
     if (!codegen_is_c_identifier(block_form->name))
         return mlcc_set_error("codegen_c: function name '%s' is not a C identifier", block_form->name);
-    mlcc_prim_func *f = tir_lower_blocks(block_form);
+    /* int8-activation quantized matmuls: rows prepared once per parallel loop */
+    mlcc_prim_func *f = lower_quant_prep(tir_lower_blocks(block_form));
     /* intermediates shrink to the tile a loop's iteration touches (schedule/compact.c);
      * MLCC_COMPACT_BUFFERS=0 keeps them whole, to compare */
     const char *compact = getenv("MLCC_COMPACT_BUFFERS");

@@ -84,6 +84,7 @@ static const char driver[] =
     "    return bad != 0;\n"
     "}\n"
     "int main(void) {\n"
+    "    setenv(\"MLCC_QUANT_AMX\", \"1\", 1); /* the AMX prefill (opt-in) where the host has it */\n"
     "    static const int64_t ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {1, 3, 7, 8, 9, 17}, ks[] = {1, 31, 32, 33, 100, 128, 129, 200, 1100};\n"
     "    int fails = 0, runs = 0;\n"
     "    for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++)\n"
@@ -91,7 +92,12 @@ static const char driver[] =
     "            if ((a + b + c + i) % 3) continue; /* a third of the grid per variant, different thirds */\n"
     "            fails += check(&variants[i], ms[a], ns[b], ks[c], (a + b + c) % 2); runs++;\n"
     "        }\n"
-    "    printf(\"avx512 %d vnni %d avx2 %d: %d runs, %d failed; int8 path worst error %.2e of sum |products|\\n\", MLCC_Q_AVX512, MLCC_Q_VNNI, MLCC_Q_AVX2, runs, fails, worst_i8);\n"
+    "    /* 16 rows or more: the 4-bit int8 path's AMX tiles where the host has them (ragged row and\n"
+    "     * column tiles, a reduction past one MLCC_QKC8 block) */\n"
+    "    static const int64_t big[][3] = {{16, 32, 512}, {17, 9, 1100}, {33, 40, 100}, {20, 33, 8200}};\n"
+    "    for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++)\n"
+    "        for (int c = 0; c < 4; c++) { fails += check(&variants[i], big[c][0], big[c][1], big[c][2], c % 2); runs++; }\n"
+    "    printf(\"avx512 %d vnni %d avx2 %d amx %d: %d runs, %d failed; int8 path worst error %.2e of sum |products|\\n\", MLCC_Q_AVX512, MLCC_Q_VNNI, MLCC_Q_AVX2, MLCC_Q_AMX, runs, fails, worst_i8);\n"
     "    return fails != 0;\n"
     "}\n";
 

@@ -8,12 +8,18 @@
  *   - the rule applies (split, parallel, one call of the layout's intrinsic per column tile);
  *   - the compiled scheduled kernel equals the compiled unscheduled one at n = 1, 3, 5, 33 rows:
  *     relative 1e-5 on the exact path (MLCC_QUANT_ACT=f32), and within 2e-2 of the float64 sum
- *     on the int8 path (its activations are rounded to int8; the kernel tests bound it tighter). */
+ *     on the int8 path (its activations are rounded to int8; the kernel tests bound it tighter);
+ *   - on the int8 path the generated code prepares the rows once before the parallel column
+ *     loop (transform/lower_quant_prep.c: _prep_row, then _pre in the loop), and its results
+ *     are bitwise those of the same schedule compiled with MLCC_QUANT_SHARED_PREP=0 (each call
+ *     preparing its own rows). */
 #include <dlpack/dlpack.h>
 #include <math.h>
 #include <stdio.h>
 
+#include "codegen/codegen_c.h"
 #include "codegen/jit.h"
+#include "support/strbuf.h"
 #include "quant/dequant_expr.h"
 #include "sched_check.h"
 #include "te/te.h"
@@ -93,10 +99,22 @@ static void test_rule(const char *act, double tol) {
     char *text = tir_func_to_string(sch_func(s));
     CHECK_MSG(strstr(text, "T.parallel") != NULL, "%s: no parallel loop:\n%s", act, text);
     free(text);
-    mlcc_jit_module *mod = mlcc_jit_build((mlcc_prim_func *[]){plain, sch_func(s)}, 2);
+    int int8 = !strcmp(act, "int8");
+    mlcc_prim_func *sched = sch_func(s);
+    mlcc_strbuf src = STRBUF_INIT;
+    CHECK_EQ_INT(codegen_c(&sched, 1, &src), 0);
+    int shared = strstr(sb_cstr(&src), "_prep_row(") != NULL;
+    CHECK_MSG(shared == int8, "%s: rows prepared once before the column loop: %d", act, shared);
+    sb_free(&src);
+    mlcc_jit_module *mod = mlcc_jit_build((mlcc_prim_func *[]){plain, sched}, 2);
     CHECK_MSG(mod != NULL, "jit: %s", mlcc_last_error());
+    /* the same schedule with each call preparing its own rows */
+    setenv("MLCC_QUANT_SHARED_PREP", "0", 1);
+    mlcc_jit_module *own = mlcc_jit_build((mlcc_prim_func *[]){sched}, 1);
+    unsetenv("MLCC_QUANT_SHARED_PREP");
+    CHECK_MSG(own != NULL, "jit: %s", mlcc_last_error());
     sch_free(s);
-    if (!mod) return;
+    if (!mod || !own) return;
     static uint32_t qw[N * WORDS];
     static _Float16 sc[N * GROUPS];
     for (int i = 0; i < N * WORDS; i++) qw[i] = rnd32() | (uint32_t)rnd32() << 12 | (uint32_t)rnd32() << 24;
@@ -106,12 +124,15 @@ static void test_rule(const char *act, double tol) {
     for (int t = 0; t < 4; t++) {
         int64_t n = ns[t], sa[2] = {n, K}, sq[2] = {N, WORDS}, ss[2] = {N, GROUPS}, sc2[2] = {n, N};
         float *a = malloc(sizeof(float) * (size_t)(n * K)), *c1 = malloc(sizeof(float) * (size_t)(n * N)),
-              *c2 = malloc(sizeof(float) * (size_t)(n * N));
+              *c2 = malloc(sizeof(float) * (size_t)(n * N)), *c3 = malloc(sizeof(float) * (size_t)(n * N));
         for (int64_t i = 0; i < n * K; i++) a[i] = (float)(rnd32() % 2001) / 1000.0f - 1.0f;
         DLTensor ta = tensor(a, kDLFloat, 32, sa), tq = tensor(qw, kDLUInt, 32, sq), ts = tensor(sc, kDLFloat, 16, ss);
-        DLTensor t1 = tensor(c1, kDLFloat, 32, sc2), t2 = tensor(c2, kDLFloat, 32, sc2);
+        DLTensor t1 = tensor(c1, kDLFloat, 32, sc2), t2 = tensor(c2, kDLFloat, 32, sc2), t3 = tensor(c3, kDLFloat, 32, sc2);
         CHECK_EQ_INT(call4(mlcc_jit_get_function(mod, "mm_q_plain"), &ta, &tq, &ts, &t1), 0);
         CHECK_EQ_INT(call4(mlcc_jit_get_function(mod, "mm_q_sched"), &ta, &tq, &ts, &t2), 0);
+        CHECK_EQ_INT(call4(mlcc_jit_get_function(own, "mm_q_sched"), &ta, &tq, &ts, &t3), 0);
+        CHECK_MSG(!memcmp(c2, c3, sizeof(float) * (size_t)(n * N)), "%s n=%lld: rows prepared once differ from per call",
+                  act, (long long)n);
         double worst = 0;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < N; j++) {
@@ -124,9 +145,10 @@ static void test_rule(const char *act, double tol) {
             }
         printf("%s n=%lld: scheduled vs unscheduled %.3g of sum |products|\n", act, (long long)n, worst);
         CHECK_MSG(worst <= tol, "%s n=%lld: scheduled differs from unscheduled by %g", act, (long long)n, worst);
-        free(a), free(c1), free(c2);
+        free(a), free(c1), free(c2), free(c3);
     }
     mlcc_jit_free(mod);
+    mlcc_jit_free(own);
     unsetenv("MLCC_QUANT_ACT");
 }
 

@@ -331,7 +331,7 @@ const cpu_intrin *cpu_intrin_find(const char *name) {
     const cpu_intrin *const *list = cpu_intrin_all();
     for (int i = 0; name && list[i]; i++)
         if (!strcmp(list[i]->name, name)) return list[i];
-    return NULL;
+    return name ? cpu_intrin_quant_companion(name, NULL) : NULL;
 }
 
 const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c) {

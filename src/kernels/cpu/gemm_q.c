@@ -12,7 +12,10 @@
  *     odd ones, for 4 bits), so a block's 16 bytes unpack with one zero-extension, one shift and
  *     two table look-ups (vpermps maps a 4-bit code straight to the float q - zero_point).
  *   - int8 ("_a8", as llama.cpp computes): each row of A is quantized once per call to int8 per
- *     32-block (scale amax / 127, round to nearest even), and the dot products run on integers:
+ *     32-block (scale amax / 127, round to nearest even; or once per matmul: each int8 instance
+ *     also defines NAME_prep_bytes / NAME_prep_row / NAME_pre, the preparation and the GEMM on
+ *     prepared rows, which transform/lower_quant_prep.c calls around a parallel column loop),
+ *     and the dot products run on integers:
  *     vpdpbusd multiplies the unsigned weight codes by the signed activations, four products
  *     per 32-bit lane. The reduction runs in groups of 16 blocks, one lane per block: a block's
  *     exact integer sum (started at -zero_point times the sum of its activations, which folds
@@ -27,6 +30,8 @@
  * on how many rows the call has (decode gives prefill's logits bitwise). Ragged K is handled by
  * copying the last, partial chunk of each row into zeroed scratch (never reading past a row).
  *
+ * With MLCC_QUANT_AMX=1 on an AMX-INT8 host, 4-bit int8 calls of 16 rows or more run on the AMX
+ * tiles (same integers, same float steps; see the path's comment and docs/quantization.md).
  * The vector code needs AVX-512 F/BW/VL (+VNNI for the int8 path); the float path also has an
  * AVX2 + FMA + F16C version; elsewhere a plain C version computes the same formulas one value at
  * a time. */
@@ -173,6 +178,49 @@ static const char q_common[] =
     }
     )
     "#endif\n"
+    "#if MLCC_Q_VNNI && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512VBMI__) && defined(__linux__)\n"
+    "#define MLCC_Q_AMX 1\n#include <sys/syscall.h>\n#include <unistd.h>\n"
+    MLCC_SRC(
+    /* Whether to use the AMX tiles: only with MLCC_QUANT_AMX=1 (measured no faster than the VNNI
+     * code with two threads: docs/quantization.md), and if Linux hands them out (on request, once
+     * per process, for all its threads). */
+    static int mlcc_q_amx_ok(void) {
+        static int ok = -1;
+        int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+        if (v < 0) {
+            const char *on = getenv("MLCC_QUANT_AMX");
+            v = on && on[0] == '1' && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+            __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
+        }
+        return v;
+    }
+    /* The tiles of the 4-bit prefill, two sets (tmm0-2, tmm3-5): int32 results (16 x 16), 16
+     * weight rows x 32 values, 16 activation rows of one block (8 rows of 16 x 4 values). */
+    static void mlcc_q_amx_config(void) {
+        /* static: gcc does not see ldtilecfg read its operand, and drops stores to a local one */
+        static const struct { uint8_t palette, start, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } c
+            __attribute__((aligned(64))) = {1, 0, {0}, {64, 32, 64, 64, 32, 64}, {16, 16, 8, 16, 16, 8}};
+        _tile_loadconfig(&c);
+    }
+    /* 16 x 16 dwords transposed in place: r[j] lane i = r[i] lane j before */
+    static inline void mlcc_q_transpose16(__m512i *r) {
+        __m512i t[16], u[16];
+        for (int i = 0; i < 8; i++)
+            t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        for (int i = 0; i < 4; i++) {
+            u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]), u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]), u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+        }
+        /* u[4 i + j] 128-bit lane l: column 4 l + j of rows 4 i..4 i + 3 */
+        for (int j = 0; j < 4; j++) {
+            __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+            __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+            r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88), r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+            r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88), r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+        }
+    }
+    )
+    "#else\n#define MLCC_Q_AMX 0\n#endif\n"
     "#endif\n";
 
 /* One instance over MLCC_QN (the function), MLCC_QBITS (4 or 8), MLCC_QZP (zero point),
@@ -187,16 +235,27 @@ static const char q_template[] =
     "#if !MLCC_Q_AVX512 || (MLCC_QI8 && !MLCC_Q_VNNI)\n"
     "#if MLCC_QI8\n"
     MLCC_SRC(
-    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
-                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+    /* The prepared activations (see MLCC_QN_pre): per row its int8 values (Kp) and scales. */
+    static inline int64_t MLCC_CAT(MLCC_QN, _prep_bytes)(int64_t M, int64_t K) {
+        int64_t Kp = mlcc_q_round_up(K, 32);
+        return M * (Kp + Kp / 8);
+    }
+    static inline void MLCC_CAT(MLCC_QN, _prep_row)(void *P, const float *A, int64_t M, int64_t K, int64_t lda, int64_t m) {
+        int64_t Kp = mlcc_q_round_up(K, 32);
+        char *row = (char *)P + m * (Kp + Kp / 8);
+        (void)M;
+        mlcc_q_quantize_row(A + m * lda, K, Kp, (int8_t *)row, (float *)(row + Kp));
+    }
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QN, _pre)(float *C, const float *A, const void *Pv, const void *QWv,
+                                                                const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
         const uint32_t *QW = (const uint32_t *)QWv;
         const MLCC_QST *S = (const MLCC_QST *)Sv;
         int64_t Kp = mlcc_q_round_up(K, 32);
-        int8_t *q = (int8_t *)malloc((size_t)Kp);
-        float *d = (float *)malloc(sizeof(float) * (size_t)(Kp / 32));
-        if (!q || !d) abort();
+        (void)A, (void)lda;
         for (int64_t m = 0; m < M; m++) {
-            mlcc_q_quantize_row(A + m * lda, K, Kp, q, d);
+            const int8_t *q = (const int8_t *)Pv + m * (Kp + Kp / 8);
+            const float *d = (const float *)(q + Kp);
             for (int64_t n = 0; n < N; n++) {
                 float total = 0.0f;
                 for (int64_t k0 = 0; k0 < Kp; k0 += MLCC_QKC) {
@@ -212,8 +271,6 @@ static const char q_template[] =
                 C[m * ldc + n] = acc ? C[m * ldc + n] + total : total;
             }
         }
-        free(q);
-        free(d);
     }
     )
     "#elif MLCC_Q_AVX2\n"
@@ -440,24 +497,21 @@ static const char q_template[] =
         _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
             MLCC_CAT(MLCC_QN, _store)(C + r * ldc + j, tot[r][j], first, acc);
     }
-    /* Prepares row a (K values) into P (chunk order when decode, else step order); q and d:
-     * scratch for Kp int8 and Kp / 32 scales. */
-    static void MLCC_CAT(MLCC_QN, _prep)(MLCC_CAT(MLCC_QN, _rows) *P, const float *a, int64_t K, int64_t Kp, int decode,
-                                         int8_t *q, float *d) {
+    /* Prepares row a (K values) into P (chunk order when decode, else step order): quantized
+     * into P->x and P->sa, then each group reordered in place (read whole before written). */
+    static void MLCC_CAT(MLCC_QN, _prep)(MLCC_CAT(MLCC_QN, _rows) *P, const float *a, int64_t K, int64_t Kp, int decode) {
         const int64_t NG = Kp / 512;
         const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(), nzp = _mm512_set1_epi32(-MLCC_QZP);
-        mlcc_q_quantize_row(a, K, Kp, q, d);
-        memcpy(P->sa, d, sizeof(float) * (size_t)(Kp / 32));
+        mlcc_q_quantize_row(a, K, Kp, P->x, P->sa);
         for (int64_t g = 0; g < NG; g++) {
-            const int8_t *qg = q + g * 512;
+            const int8_t *qg = P->x + g * 512;
             __m512i v[8], sums[8];
             for (int i = 0; i < 8; i++)
                 v[i] = _mm512_loadu_si512(qg + 64 * i), sums[i] = _mm512_dpbusd_epi32(zero, ones, v[i]);
             _mm512_storeu_si512(P->bias + g * 16, _mm512_mullo_epi32(mlcc_q_hsum8(sums), nzp));
             int8_t *x = P->x + g * 512;
             if (MLCC_QBITS == 8) {
-                if (decode) memcpy(x, qg, 512);
-                else {
+                if (!decode) {
                     __m512i t[8];
                     mlcc_q_transpose8(v, t);
                     for (int i = 0; i < 8; i++) _mm512_storeu_si512(x + 64 * i, t[i]);
@@ -499,26 +553,210 @@ static const char q_template[] =
             }
         }
     }
-    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
-                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+    )
+    "#if MLCC_QBITS == 4 && MLCC_Q_AMX\n"
+    MLCC_SRC(
+    /* Prefill on the AMX tiles (4 bits, M >= 16; see mlcc_q_amx_ok). The same integer block sums
+     * as above from tdpbssd, one 32-value block per instruction: tile A holds 16 weight rows'
+     * signed values (code - zero point) of the block, evens then odds (the nibble order, no
+     * transpose), tile B 16 activation rows' values of the block in the same order, laid out
+     * in the tiles' 4-byte pairs (prepared once per call). The int32 results (16 weight rows x
+     * 16 activation rows) are then scaled and added in the float steps of the other paths: per
+     * (row, column) lane L = block % 16 of a group runs fma(sum, sw * sa, lane) in block order,
+     * and the 16 lanes are added with _mm512_reduce_add_ps's tree per MLCC_QKC8 values; so a
+     * row's result stays bitwise that of decode. */
+    static void MLCC_CAT(MLCC_QN, _amx)(float *C, const float *A, const uint32_t *QW, const MLCC_QST *S, int64_t M,
+                                        int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds,
+                                        int64_t acc) {
+        int64_t Kp = mlcc_q_round_up(K, 512), NB = Kp / 32, Mp = mlcc_q_round_up(M, 16);
+        int64_t RB = (K + 7) / 8 * 4, NS = (K + 31) / 32;
+        const int64_t BPK = MLCC_QKC8 / 32; /* blocks per reduction block */
+        /* scratch: activations in tile order (Mp x Kp), their scales (Mp x NB, tile order), 16 rows
+         * being quantized, a strip of 32 weight rows (32 x Kp) and its scales, two steps' int32
+         * results (32 x 32), the 16 lanes of float sums of a 32 x 32 output tile */
+        size_t bytes = (size_t)(Mp * Kp + Mp * NB * 4 + 16 * Kp + 16 * NB * 4 + 32 * Kp + 32 * NB * 4 + 3 * 1104 * 4 +
+                                32 * 4 + 16 * 1024 * 4);
+        char *mem = (char *)aligned_alloc(64, (size_t)mlcc_q_round_up((int64_t)bytes, 64));
+        if (!mem) abort();
+        int8_t *X = (int8_t *)mem;
+        float *SA = (float *)(X + Mp * Kp);
+        int8_t *rows = (int8_t *)(SA + Mp * NB);
+        float *rd = (float *)(rows + 16 * Kp);
+        int8_t *W = (int8_t *)(rd + 16 * NB);
+        float *SW = (float *)(W + 32 * Kp);
+        int32_t *ib = (int32_t *)(SW + 32 * NB);
+        float *lanes = (float *)(ib + 3 * 1104 + 32); /* offsets that keep ib, lanes 4 KiB apart from each other (no false store forwarding) */
+        /* activations: quantized (the one definition), each block into nibble order, then per
+         * pair of blocks the 16 rows' 16 dwords transposed: dword r of row i -> row r of the
+         * block's B tile, bytes 4 i.. */
+        const __m512i perm = _mm512_set_epi8(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 62, 60, 58, 56,
+                                             54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 31, 29, 27, 25, 23, 21, 19, 17,
+                                             15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
+                                             2, 0);
+        for (int64_t mt = 0; mt < Mp / 16; mt++) {
+            for (int i = 0; i < 16; i++) {
+                int64_t m = mt * 16 + i;
+                int8_t *q = rows + i * Kp;
+                if (m >= M) {
+                    memset(q, 0, (size_t)Kp);
+                    memset(rd + i * NB, 0, sizeof(float) * (size_t)NB);
+                    continue;
+                }
+                mlcc_q_quantize_row(A + m * lda, K, Kp, q, rd + i * NB);
+                for (int64_t k = 0; k < Kp; k += 64)
+                    _mm512_storeu_si512(q + k, _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(q + k)));
+            }
+            for (int64_t b = 0; b < NB; b += 2) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(rows + i * Kp + b * 32);
+                mlcc_q_transpose16(r);
+                for (int j = 0; j < 16; j++) _mm512_storeu_si512(X + (mt * NB + b) * 512 + 64 * j, r[j]);
+            }
+            for (int64_t b = 0; b < NB; b++)
+                for (int i = 0; i < 16; i++) SA[(mt * NB + b) * 16 + i] = rd[i * NB + b];
+        }
+        mlcc_q_amx_config();
+        const __m512i nib = _mm512_set1_epi8(0x0F), zp = _mm512_set1_epi8(MLCC_QZP);
+        const __m512i e0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), e1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+        for (int64_t n0 = 0; n0 < N; n0 += 32) {
+            /* the strip's weights: per 64-byte chunk (4 blocks) low and high nibbles, each block
+             * as its 16 low then 16 high values, minus the zero point; zero rows past N */
+            for (int j = 0; j < 32; j++) {
+                int64_t n = n0 + j;
+                if (n >= N) {
+                    for (int64_t b = 0; b < NB; b++) memset(W + ((j / 16) * NB + b) * 512 + (j % 16) * 32, 0, 32);
+                    memset(SW + j * NB, 0, sizeof(float) * (size_t)NB);
+                    continue;
+                }
+                for (int64_t c = 0; c < Kp / 128; c++) {
+                    __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW + n * ldq, c, RB, 0);
+                    __m512i lo = _mm512_and_si512(x, nib), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+                    __m512i v0 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e0, hi), zp);
+                    __m512i v1 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e1, hi), zp);
+                    int8_t *wb = W + ((j / 16) * NB + 4 * c) * 512 + (j % 16) * 32;
+                    _mm256_storeu_si256((__m256i *)wb, _mm512_castsi512_si256(v0));
+                    _mm256_storeu_si256((__m256i *)(wb + 512), _mm512_extracti64x4_epi64(v0, 1));
+                    _mm256_storeu_si256((__m256i *)(wb + 1024), _mm512_castsi512_si256(v1));
+                    _mm256_storeu_si256((__m256i *)(wb + 1536), _mm512_extracti64x4_epi64(v1, 1));
+                }
+                for (int64_t b = 0; b < NB; b++) SW[j * NB + b] = b < NS ? (float)S[n * lds + b] : 0.0f;
+            }
+            /* per 16 activation rows and 16 weight rows: the blocks lane by lane (lane L: blocks
+             * L, 16 + L, ... of the reduction block, so each lane's sums run in block order, in
+             * 16 registers), each step's int32 tile stored and scaled one step later, while the
+             * next step's product runs on the other set of tiles */
+            for (int64_t mt = 0; mt < Mp / 16; mt++)
+                for (int nh = 0; nh < 2 && n0 + 16 * nh < N; nh++) {
+                    const int8_t *Xt = X + mt * NB * 512, *Wt = W + nh * NB * 512;
+                    const float *SAt = SA + mt * NB * 16, *SWt = SW + 16 * nh * NB;
+                    for (int64_t k0 = 0; k0 < NB; k0 += BPK) {
+                        int64_t k1 = k0 + BPK < NB ? k0 + BPK : NB, G = (k1 - k0) / 16, steps = k1 - k0;
+                        __m512 tot[16];
+                        for (int64_t s = 0; s <= steps + 1; s++) {
+                            /* step s's product, step s - 1's store, step s - 2's scaling */
+                            int64_t b = k0 + 16 * (s % G) + s / G;
+                            if (s < steps && s % 2 == 0) {
+                                _tile_zero(0);
+                                _tile_loadd(1, Wt + b * 512, 32);
+                                _tile_loadd(2, Xt + b * 512, 64);
+                                _tile_dpbssd(0, 1, 2);
+                            } else if (s < steps) {
+                                _tile_zero(3);
+                                _tile_loadd(4, Wt + b * 512, 32);
+                                _tile_loadd(5, Xt + b * 512, 64);
+                                _tile_dpbssd(3, 4, 5);
+                            }
+                            if (s >= 1 && s - 1 < steps) {
+                                if ((s - 1) % 2 == 0) _tile_stored(0, ib + ((s - 1) % 3) * 1104, 64);
+                                else _tile_stored(3, ib + ((s - 1) % 3) * 1104, 64);
+                            }
+                            if (s >= 2) {
+                                /* ib[n][m] (16 x 16) into its lane's sums */
+                                int64_t q = s - 2, bq = k0 + 16 * (q % G) + q / G;
+                                const int32_t *in = ib + (q % 3) * 1104;
+                                __m512 sa = _mm512_loadu_ps(SAt + bq * 16);
+                                if (q % G == 0)
+                                    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) tot[i] = _mm512_setzero_ps();
+                                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++)
+                                    tot[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(in + 16 * i)),
+                                                             _mm512_mul_ps(_mm512_set1_ps(SWt[i * NB + bq]), sa), tot[i]);
+                                if (q % G == G - 1) {
+                                    float *lane = lanes + (q / G) * 256;
+                                    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) _mm512_store_ps(lane + 16 * i, tot[i]);
+                                }
+                            }
+                        }
+                        /* _mm512_reduce_add_ps's order over the 16 lanes ((L, L + 8), then + 4, + 2, + 1),
+                         * transposed back to rows of C */
+                        __m512i r[16];
+                        for (int i = 0; i < 16; i++) {
+                            __m512 t[8];
+                            for (int l = 0; l < 8; l++) t[l] = _mm512_add_ps(_mm512_load_ps(lanes + (l + 8) * 256 + 16 * i), _mm512_load_ps(lanes + l * 256 + 16 * i));
+                            for (int l = 0; l < 4; l++) t[l] = _mm512_add_ps(t[l + 4], t[l]);
+                            for (int l = 0; l < 2; l++) t[l] = _mm512_add_ps(t[l], t[l + 2]);
+                            r[i] = _mm512_castps_si512(_mm512_add_ps(t[0], t[1]));
+                        }
+                        mlcc_q_transpose16(r);
+                        int64_t nn = N - n0 - 16 * nh;
+                        __mmask16 mk = nn >= 16 ? 0xFFFF : (__mmask16)((1u << nn) - 1);
+                        for (int j = 0; j < 16 && mt * 16 + j < M; j++) {
+                            float *out = C + (mt * 16 + j) * ldc + n0 + 16 * nh;
+                            __m512 v = _mm512_castsi512_ps(r[j]);
+                            if (k0 || acc) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, out), v);
+                            _mm512_mask_storeu_ps(out, mk, v);
+                        }
+                    }
+                }
+        }
+        _tile_release();
+        free(mem);
+    }
+    static inline int MLCC_CAT(MLCC_QN, _amx_ok)(int64_t M) { return M >= 16 && mlcc_q_amx_ok(); }
+    )
+    "#else\n"
+    MLCC_SRC(
+    static inline void MLCC_CAT(MLCC_QN, _amx)(float *C, const float *A, const uint32_t *QW, const MLCC_QST *S, int64_t M,
+                                               int64_t N, int64_t K, int64_t ldc, int64_t lda, int64_t ldq, int64_t lds,
+                                               int64_t acc) {
+        (void)C, (void)A, (void)QW, (void)S, (void)M, (void)N, (void)K, (void)ldc, (void)lda, (void)ldq, (void)lds, (void)acc;
+    }
+    static inline int MLCC_CAT(MLCC_QN, _amx_ok)(int64_t M) { (void)M; return 0; }
+    )
+    "#endif\n"
+    MLCC_SRC(
+    /* The prepared activations (MLCC_QN_pre reads them): per row bias (NG x 16 int32), sa
+     * (NG x 16 floats) and x (Kp int8) as _prep lays them out. */
+    static inline int64_t MLCC_CAT(MLCC_QN, _prep_bytes)(int64_t M, int64_t K) {
+        int64_t Kp = mlcc_q_round_up(K, 512);
+        return M * (Kp + Kp / 512 * 128);
+    }
+    static inline MLCC_CAT(MLCC_QN, _rows) MLCC_CAT(MLCC_QN, _row_at)(const void *P, int64_t K, int64_t m) {
+        int64_t Kp = mlcc_q_round_up(K, 512), NG = Kp / 512;
+        char *base = (char *)P + m * (Kp + NG * 128);
+        MLCC_CAT(MLCC_QN, _rows) r = {(int8_t *)(base + NG * 128), (int32_t *)base, (float *)(base + NG * 64)};
+        return r;
+    }
+    static inline void MLCC_CAT(MLCC_QN, _prep_row)(void *P, const float *A, int64_t M, int64_t K, int64_t lda, int64_t m) {
+        MLCC_CAT(MLCC_QN, _rows) r = MLCC_CAT(MLCC_QN, _row_at)(P, K, m);
+        MLCC_CAT(MLCC_QN, _prep)(&r, A + m * lda, K, mlcc_q_round_up(K, 512), M == 1);
+    }
+    /* The GEMM on activations prepared by _prep_row (A itself only for the AMX tiles, which lay
+     * out their own). */
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QN, _pre)(float *C, const float *A, const void *Pv, const void *QWv,
+                                                                const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
         const uint32_t *QW = (const uint32_t *)QWv;
         const MLCC_QST *S = (const MLCC_QST *)Sv;
         int64_t Kp = mlcc_q_round_up(K, 512), NG = Kp / 512;
+        if (MLCC_CAT(MLCC_QN, _amx_ok)(M)) {
+            MLCC_CAT(MLCC_QN, _amx)(C, A, QW, S, M, N, K, ldc, lda, ldq, lds, acc);
+            return;
+        }
         int64_t RB = (K + 32 / MLCC_QBITS - 1) / (32 / MLCC_QBITS) * 4, NS = (K + 31) / 32;
         const int64_t GPK = MLCC_CAT(MLCC_QN, _GPK);
-        size_t per_row = (size_t)(Kp + NG * 64 * 2);
-        char *mem = (char *)aligned_alloc(64, (size_t)mlcc_q_round_up((int64_t)(per_row * (size_t)M + (size_t)Kp * 2), 64));
         MLCC_CAT(MLCC_QN, _rows) *P = (MLCC_CAT(MLCC_QN, _rows) *)malloc(sizeof(*P) * (size_t)M);
-        if (!mem || !P) abort();
-        int8_t *q = (int8_t *)(mem + per_row * (size_t)M);
-        float *d = (float *)(q + Kp);
-        for (int64_t m = 0; m < M; m++) {
-            char *base = mem + per_row * (size_t)m;
-            P[m].bias = (int32_t *)base;
-            P[m].sa = (float *)(base + NG * 64);
-            P[m].x = (int8_t *)(base + NG * 128);
-            MLCC_CAT(MLCC_QN, _prep)(&P[m], A + m * lda, K, Kp, M == 1, q, d);
-        }
+        if (!P) abort();
+        for (int64_t m = 0; m < M; m++) P[m] = MLCC_CAT(MLCC_QN, _row_at)(Pv, K, m);
         /* Prefill: per reduction block and MLCC_QNC columns, their weights decoded once into
          * step order, then every tile of MLCC_QMR rows. */
         __m512i pre[MLCC_QNC * 9 * MLCC_CAT(MLCC_QN, _GPK)] __attribute__((aligned(64)));
@@ -570,7 +808,6 @@ static const char q_template[] =
             n += nr;
         }
         free(P);
-        free(mem);
     }
     )
     "#else\n"
@@ -696,6 +933,23 @@ static const char q_template[] =
         free(Ap);
     }
     )
+    "#endif\n"
+    "#if MLCC_QI8\n"
+    MLCC_SRC(
+    /* int8 path: the activations prepared (quantized) once, then the GEMM. A parallel loop of
+     * calls on the same rows (the default schedule's column tiles) can share one prepared copy:
+     * the code generator calls _prep_row for each row before the loop and _pre in it
+     * (transform/lower_quant_prep.c). */
+    static void MLCC_QN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
+                        int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        if (M <= 0) return;
+        void *P = aligned_alloc(64, (size_t)mlcc_q_round_up(MLCC_CAT(MLCC_QN, _prep_bytes)(M, K), 64));
+        if (!P) abort();
+        for (int64_t m = 0; m < M; m++) MLCC_CAT(MLCC_QN, _prep_row)(P, A, M, K, lda, m);
+        MLCC_CAT(MLCC_QN, _pre)(C, A, P, QWv, Sv, M, N, K, ldc, lda, ldq, lds, acc);
+        free(P);
+    }
+    )
     "#endif\n";
 
 typedef struct q_variant {
@@ -755,4 +1009,25 @@ const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scal
             l[i]->int8_act == int8_act)
             return l[i];
     return NULL;
+}
+
+static const char *const companion_suffix[] = {"_prep_bytes", "_prep_row", "_pre"};
+
+const cpu_intrin *cpu_intrin_quant_companion(const char *name, cpu_qprep_kind *kind) {
+    const cpu_intrin *const *l = cpu_intrin_quant_list();
+    for (int i = 0; l[i]; i++) {
+        size_t n = strlen(l[i]->name);
+        if (!l[i]->int8_act || strncmp(name, l[i]->name, n)) continue;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(name + n, companion_suffix[k])) {
+                if (kind) *kind = (cpu_qprep_kind)k;
+                return l[i];
+            }
+    }
+    return NULL;
+}
+
+const char *cpu_intrin_quant_companion_name(const cpu_intrin *q, cpu_qprep_kind kind, char *buf, size_t size) {
+    snprintf(buf, size, "%s%s", q->name, companion_suffix[kind]);
+    return buf;
 }

@@ -53,6 +53,14 @@ const cpu_intrin *cpu_intrin_find(const char *name);
 const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c);
 /* The GEMM_NT_Q intrinsic for this layout and activation path, or NULL. */
 const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scale, int int8_act);
+/* The int8-activation GEMM_NT_Q intrinsic whose companion function `name` is (NAME_prep_bytes,
+ * NAME_prep_row or NAME_pre: the activations prepared once for several calls, see gemm_q.c and
+ * transform/lower_quant_prep.c), or NULL; *kind (if not NULL) gets the suffix's kind. The
+ * companions' sources are the intrinsic's. */
+typedef enum { CPU_QPREP_BYTES, CPU_QPREP_ROW, CPU_QPREP_GEMM } cpu_qprep_kind;
+const cpu_intrin *cpu_intrin_quant_companion(const char *name, cpu_qprep_kind *kind);
+/* The companion name of intrinsic q (int8 activations) of that kind, in buf. */
+const char *cpu_intrin_quant_companion_name(const cpu_intrin *q, cpu_qprep_kind kind, char *buf, size_t size);
 /* The GEMM_NT_Q intrinsics (a NULL-terminated array; part of cpu_intrin_all). */
 const cpu_intrin *const *cpu_intrin_quant_list(void);
 /* The per-group-zero-point ones (gemm_awq.c; NULL-terminated; part of the list above). */
