@@ -241,25 +241,38 @@ static int kv_pages_f16(const mlcc_model *m) {
     return m->device.device_type == kDLCUDA && q && !(q->bits == 0 && dtype_eq(q->weight_dtype, DT_F32));
 }
 
+/* A serving plan on a CUDA device budgets the device's free memory (the weights and the KV
+ * pages live there), with the pages' value size; 0 (plan on the host's memory) elsewhere, and
+ * for Vulkan, whose heaps are not queried yet. */
+static int plan_memory_of_device(const mlcc_model *m, mlcc_plan_memory *mem) {
+    size_t free_bytes = 0, total = 0;
+    if (m->device.device_type != kDLCUDA || mlcc_cuda_memory_info(m->device.device_id, &free_bytes, &total)) return 0;
+    *mem = (mlcc_plan_memory){.available_bytes = (double)free_bytes, .kv_value_bytes = m->bounds.kv_f16 ? 2 : 4};
+    snprintf(mem->where, sizeof mem->where, "cuda:%d", m->device.device_id);
+    return 1;
+}
+
 /* The bounds of the library from the options, with their defaults. */
 static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
     mlcc_model_options o = opt ? *opt : (mlcc_model_options){0};
     if (o.max_seq < 0 || o.prefill_chunk < 0 || o.max_batch < 0 || o.logit_rows < 0 || o.page_size < 0)
         return mlcc_set_error("model options: sizes must not be negative");
+    decoder_bounds *b = &m->bounds;
+    b->kv_f16 = kv_pages_f16(m);
     if (o.mode) {
         if (m->quant) o.quantization = m->quant->name; /* the weights' size as stored */
-        if (mlcc_plan_serving(&m->cfg, &o, &m->plan)) return -1;
+        mlcc_plan_memory mem, *on = NULL;
+        if (plan_memory_of_device(m, &mem)) on = &mem;
+        if (mlcc_plan_serving(&m->cfg, &o, on, &m->plan)) return -1;
         o.max_seq = m->plan.context_window;
         o.prefill_chunk = m->plan.prefill_chunk;
         o.max_batch = m->plan.max_batch;
     }
-    decoder_bounds *b = &m->bounds;
     b->context_window = at_most(o.max_seq > 0 ? o.max_seq : 512, m->cfg.max_positions);
     b->prefill_chunk = at_most(o.prefill_chunk > 0 ? o.prefill_chunk : 256, b->context_window);
     b->max_batch = o.max_batch > 0 ? o.max_batch : 1;
     b->logit_rows = at_most(o.logit_rows > b->max_batch ? o.logit_rows : b->max_batch, b->prefill_chunk > b->max_batch ? b->prefill_chunk : b->max_batch);
     b->page_size = o.page_size > 0 ? o.page_size : 16;
-    b->kv_f16 = kv_pages_f16(m);
     m->max_seq = b->context_window;
     return 0;
 }

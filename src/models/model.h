@@ -52,9 +52,19 @@ typedef struct mlcc_serving_plan {
     char mode[16];
     int64_t context_window, prefill_chunk, max_batch, kv_tokens;
     double kv_bytes_per_token, param_bytes, available_bytes;
+    char memory[16]; /* where available_bytes was measured: "host", "cuda:0", ... */
 } mlcc_serving_plan;
 
-int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, mlcc_serving_plan *plan);
+/* Where the weights and the KV cache will live: a GPU's free memory and the KV pages' value
+ * size. NULL to mlcc_plan_serving: the host's available memory and float32 pages. */
+typedef struct mlcc_plan_memory {
+    double available_bytes;
+    int kv_value_bytes; /* 4 (float32 pages) or 2 (float16) */
+    char where[16];     /* "cuda:0", ... for the log line */
+} mlcc_plan_memory;
+
+int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, const mlcc_plan_memory *mem,
+                      mlcc_serving_plan *plan);
 /* One line for the start-up log. */
 void mlcc_plan_describe(const mlcc_serving_plan *p, char *out, size_t size);
 

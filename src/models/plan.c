@@ -4,7 +4,8 @@
  *   local        a few concurrent requests: batch 4, KV for up to 4 windows;
  *   server       as many as memory allows: KV takes the memory budget (up to 64 windows),
  *                batch grows with it (up to 64).
- * The budget is 80% of what is free after the weights and a 256 MB margin; a KV cache smaller
+ * The budget is 80% of what is free after the weights and a 256 MB margin (host memory, or a
+ * CUDA device's free memory when the model runs there: mlcc_plan_memory); a KV cache smaller
  * than one context window shrinks the window. Explicit options override the mode's choices. */
 #include "models/model.h"
 
@@ -52,15 +53,18 @@ static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, mlcc_serving_plan *plan) {
+int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *opt, const mlcc_plan_memory *mem,
+                      mlcc_serving_plan *plan) {
     memset(plan, 0, sizeof *plan);
     const char *mode = opt && opt->mode ? opt->mode : "interactive";
     int interactive = !strcmp(mode, "interactive"), local = !strcmp(mode, "local"), server = !strcmp(mode, "server");
     if (!interactive && !local && !server) return mlcc_set_error("mode '%s': use interactive, local or server", mode);
     snprintf(plan->mode, sizeof plan->mode, "%s", mode);
-    plan->kv_bytes_per_token = 2.0 * (double)cfg->layers * (double)cfg->kv_heads * (double)cfg->head_dim * 4.0;
+    double kv_value_bytes = mem && mem->kv_value_bytes > 0 ? mem->kv_value_bytes : 4.0;
+    plan->kv_bytes_per_token = 2.0 * (double)cfg->layers * (double)cfg->kv_heads * (double)cfg->head_dim * kv_value_bytes;
     plan->param_bytes = param_bytes(cfg, opt ? opt->quantization : NULL);
-    plan->available_bytes = available_bytes();
+    plan->available_bytes = mem ? mem->available_bytes : available_bytes();
+    snprintf(plan->memory, sizeof plan->memory, "%s", mem && mem->where[0] ? mem->where : "host");
     double budget = 0.8 * (plan->available_bytes - plan->param_bytes - 256.0 * 1048576.0);
     int64_t budget_tokens = budget > 0 ? (int64_t)(budget / plan->kv_bytes_per_token) : 0;
 
@@ -83,8 +87,8 @@ int mlcc_plan_serving(const mlcc_model_config *cfg, const mlcc_model_options *op
 void mlcc_plan_describe(const mlcc_serving_plan *p, char *out, size_t size) {
     snprintf(out, size,
              "mode %s: context window %lld, max batch %lld, prefill chunk %lld, KV cache %lld tokens (%.1f MB); "
-             "%.0f MB of memory free, weights %.1f MB",
+             "%.0f MB of %s memory free, weights %.1f MB",
              p->mode, (long long)p->context_window, (long long)p->max_batch, (long long)p->prefill_chunk,
              (long long)p->kv_tokens, p->kv_tokens * p->kv_bytes_per_token / 1048576.0, p->available_bytes / 1048576.0,
-             p->param_bytes / 1048576.0);
+             p->memory[0] ? p->memory : "host", p->param_bytes / 1048576.0);
 }

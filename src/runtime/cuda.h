@@ -43,6 +43,8 @@ typedef struct mlcc_cuda_mem_stats {
 mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id);
 /* Returns every cached block to the driver. */
 void mlcc_cuda_empty_cache(int device_id);
+/* The device's free and total memory in bytes (cuMemGetInfo); 0, or -1 with an error. */
+int mlcc_cuda_memory_info(int device_id, size_t *free_bytes, size_t *total_bytes);
 /* Waits for all work on the device. */
 int mlcc_cuda_synchronize(int device_id);
 /* Fills nbytes at a device pointer with a byte value. */

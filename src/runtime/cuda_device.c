@@ -331,6 +331,12 @@ int mlcc_cuda_memset(int device_id, void *ptr, int value, size_t nbytes) {
     return r == 0 ? 0 : mlcc_cuda_fail("cuMemsetD8", r);
 }
 
+int mlcc_cuda_memory_info(int device_id, size_t *free_bytes, size_t *total_bytes) {
+    if (use_device(device_id) != 0) return -1;
+    CUresult r = cu->cuMemGetInfo(free_bytes, total_bytes);
+    return r == 0 ? 0 : mlcc_cuda_fail("cuMemGetInfo", r);
+}
+
 /* ---- streams ---- */
 
 void *mlcc_cuda_stream_create(int device_id) {
