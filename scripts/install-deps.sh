@@ -11,6 +11,8 @@ DEBIAN_PACKAGES=(
   python3 python3-jinja2 python3-jsonschema curl nodejs npm tmux
   # the Vulkan backend: loader, headers, GLSL compiler, and lavapipe (Vulkan on the CPU) for CI
   libvulkan1 libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-tools
+  # the ARM (NEON, dotprod) CPU intrinsics: cross-compiled and run under qemu in the tests
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 
 missing=()

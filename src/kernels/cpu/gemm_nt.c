@@ -6,15 +6,15 @@
  *
  * The implementation below is C source text (it is compiled into each model library, not into
  * mlcc). It is written once over a small vector vocabulary (mlcc_vf, mlcc_vld, mlcc_vfma, ...)
- * that the common source defines for AVX-512, for AVX2 + FMA + F16C, and for plain C (one lane),
- * and instantiated per weight type by macros.
+ * that the common source defines for AVX-512, for AVX2 + FMA + F16C, for aarch64 NEON (4 lanes),
+ * and for plain C (one lane), and instantiated per weight type by macros.
  *
  * Every output element is one dot product computed the same way: vector lanes accumulate
  * A[m, k] * B[n, k] for k = lane (mod vector length) in order over the whole reduction (a
  * masked or zero-padded load ends it), then the lanes are summed by one fixed tree. Both
  * operands are contiguous in k, so nothing is packed. Tiles of MR rows x NR columns keep their
  * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
- * on AVX-512's 32 registers, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
+ * on AVX-512's 32 registers (and NEON's 32), 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
  * weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
  * weights, prefetched 1 KiB ahead, and near the rows' end the start of the next eight rows,
  * which the hardware prefetcher would only pick up after their first misses). For two or more rows the reduction runs in blocks of
@@ -94,6 +94,34 @@ static const char common_source[] =
         return _mm_cvtss_f32(s);
     }
     static inline void mlcc_vst(float *p, mlcc_vf v) { _mm256_storeu_ps(p, v); }
+    )
+    "#elif defined(__ARM_NEON) && defined(__aarch64__)\n"
+    "#include <arm_neon.h>\n"
+    "#define MLCC_ISA \"neon\"\n#define MLCC_VL 4\n#define MLCC_DMR 4\n#define MLCC_DNR 6\n"
+    MLCC_SRC(
+    typedef float32x4_t mlcc_vf;
+    static inline mlcc_vf mlcc_vzero(void) { return vdupq_n_f32(0.0f); }
+    static inline mlcc_vf mlcc_vld(const float *p) { return vld1q_f32(p); }
+    static inline mlcc_vf mlcc_vld_h(const _Float16 *p) { return vcvt_f32_f16(vld1_f16((const float16_t *)p)); }
+    static inline mlcc_vf mlcc_vld_tail(const float *p, int r) {
+        float t[4] = {0};
+        for (int i = 0; i < r; i++) t[i] = p[i];
+        return vld1q_f32(t);
+    }
+    static inline mlcc_vf mlcc_vld_h_tail(const _Float16 *p, int r) {
+        _Float16 t[4] = {0};
+        for (int i = 0; i < r; i++) t[i] = p[i];
+        return mlcc_vld_h(t);
+    }
+    static inline mlcc_vf mlcc_vld_bf(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+    static inline mlcc_vf mlcc_vld_bf_tail(const uint16_t *p, int r) {
+        uint16_t t[4] = {0};
+        for (int i = 0; i < r; i++) t[i] = p[i];
+        return mlcc_vld_bf(t);
+    }
+    static inline mlcc_vf mlcc_vfma(mlcc_vf a, mlcc_vf b, mlcc_vf c) { return vfmaq_f32(c, a, b); }
+    static inline float mlcc_vsum(mlcc_vf v) { return vaddvq_f32(v); }
+    static inline void mlcc_vst(float *p, mlcc_vf v) { vst1q_f32(p, v); }
     )
     "#else\n"
     "#define MLCC_ISA \"scalar\"\n#define MLCC_VL 1\n#define MLCC_DMR 4\n#define MLCC_DNR 4\n"

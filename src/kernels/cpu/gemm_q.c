@@ -51,6 +51,8 @@ static const char q_common[] =
     "#else\n#define MLCC_Q_AVX512 0\n#endif\n"
     "#if MLCC_Q_AVX512 && defined(__AVX512VNNI__)\n#define MLCC_Q_VNNI 1\n#else\n#define MLCC_Q_VNNI 0\n#endif\n"
     "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
+    "#if defined(__aarch64__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_DOTPROD)\n#include <arm_neon.h>\n"
+    "#define MLCC_Q_SDOT 1\n#else\n#define MLCC_Q_SDOT 0\n#endif\n"
     "#define MLCC_QKC 1024\n#ifndef MLCC_QKC8\n#define MLCC_QKC8 8192\n#endif\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QMR\n#define MLCC_QMR 4\n#endif\n#ifndef MLCC_QNC\n#define MLCC_QNC 3\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
@@ -246,6 +248,32 @@ static const char q_template[] =
         (void)M;
         mlcc_q_quantize_row(A + m * lda, K, Kp, (int8_t *)row, (float *)(row + Kp));
     }
+    )
+    "#if MLCC_QBITS == 4 && MLCC_Q_SDOT\n"
+    MLCC_SRC(
+    /* The integer sum of block b of a packed row against its int8 activations, ARM dotprod:
+     * byte i of the block holds codes 2i (low nibble) and 2i + 1 (high), so the activations
+     * are loaded deinterleaved (even, odd) and two SDOTs sum the products (exact: the same
+     * int32 as the scalar loop; past K the activations are zero). A block reaching past the
+     * row's bytes (RB) is read through a zeroed copy. */
+    static inline int32_t MLCC_CAT(MLCC_QN, _sdot)(const uint32_t *row, const int8_t *q, int64_t b, int64_t RB) {
+        const uint8_t *wb = (const uint8_t *)row + b * 16;
+        uint8_t t[16];
+        if ((b + 1) * 16 > RB) {
+            memset(t, 0, sizeof t);
+            memcpy(t, wb, (size_t)(RB - b * 16));
+            wb = t;
+        }
+        const uint8x16_t raw = vld1q_u8(wb);
+        const int8x16_t zp = vdupq_n_s8(MLCC_QZP);
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(15))), zp);
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), zp);
+        const int8x16x2_t a = vld2q_s8(q + b * 32);
+        return vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), lo, a.val[0]), hi, a.val[1]));
+    }
+    )
+    "#endif\n"
+    MLCC_SRC(
     static __attribute__((unused)) void MLCC_CAT(MLCC_QN, _pre)(float *C, const float *A, const void *Pv, const void *QWv,
                                                                 const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
                                                                 int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
@@ -261,9 +289,19 @@ static const char q_template[] =
                 for (int64_t k0 = 0; k0 < Kp; k0 += MLCC_QKC) {
                     float part = 0.0f;
                     for (int64_t b = k0 / 32; b < (k0 + MLCC_QKC < Kp ? k0 + MLCC_QKC : Kp) / 32; b++) {
+    )
+    "#if MLCC_QBITS == 4 && MLCC_Q_SDOT\n"
+    MLCC_SRC(
+                        int32_t s = MLCC_CAT(MLCC_QN, _sdot)(QW + n * ldq, q, b, (K + 7) / 8 * 4);
+    )
+    "#else\n"
+    MLCC_SRC(
                         int32_t s = 0;
                         for (int64_t k = b * 32; k < b * 32 + 32 && k < K; k++)
                             s += (MLCC_CAT(MLCC_QN, _code)(QW + n * ldq, k) - MLCC_QZP) * q[k];
+    )
+    "#endif\n"
+    MLCC_SRC(
                         part += (float)s * (d[b] * (float)S[n * lds + b]);
                     }
                     total += part;
