@@ -14,8 +14,8 @@
  * masked or zero-padded load ends it), then the lanes are summed by one fixed tree. Both
  * operands are contiguous in k, so nothing is packed. Tiles of MR rows x NR columns keep their
  * MR x NR accumulators in registers, so the MR + NR loads of a step feed MR x NR FMAs: 4 x 6
- * on AVX-512's 32 registers (and NEON's 32), 2 x 4 on AVX2's 16; one row (decode's GEMV) uses 1 x 8, so eight
- * weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
+ * on the 32 registers of AVX-512 and NEON, 2 x 4 on AVX2's 16; one row (decode's GEMV) uses
+ * 1 x 8, so eight weight rows stream at once (two vectors of each per step: whole cache lines of 16-bit
  * weights, prefetched 1 KiB ahead, and near the rows' end the start of the next eight rows,
  * which the hardware prefetcher would only pick up after their first misses). For two or more rows the reduction runs in blocks of
  * KC = 512 (a tile's operands then stay in L1 while the tile walks down the rows), the lane

@@ -34,7 +34,8 @@
  * tiles (same integers, same float steps; see the path's comment and docs/quantization.md).
  * The vector code needs AVX-512 F/BW/VL (+VNNI for the int8 path); the float path also has an
  * AVX2 + FMA + F16C version; elsewhere a plain C version computes the same formulas one value at
- * a time. */
+ * a time, except that on aarch64 with dotprod the 4-bit int8 path sums each block with two SDOTs
+ * (the same integers; tests/unit/test_cpu_intrin_neon.c runs it under qemu). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
