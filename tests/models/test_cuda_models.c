@@ -9,6 +9,10 @@
  *     through mlcc.cuda.linear_f16, cuBLASLt rounding activations to f16 in prefill): against
  *     the CPU's q0f16 build 1e-2, transformers' float32 model 3e-2, decode vs prefill 1e-2
  *     (relative to the largest logit); the greedy continuation is reported, not required;
+ *   - q0bf16 (bfloat16 weights through the generated kernels, float32 activations, KV and
+ *     sums): against the CPU's q0bf16 build 1e-4 (the same products, summed in another order),
+ *     transformers' float32 model 3e-2 (the weights are rounded to bfloat16), decode vs prefill
+ *     1e-4;
  *   - afterwards no device memory is still allocated (the caching allocator's count).
  * Skips without a CUDA device. MLCC_TEST_MODEL=NAME runs one fixture. */
 #include <dirent.h>
@@ -21,7 +25,8 @@
 #include "support/error.h"
 #include "test.h"
 
-static const device_parity_tol f32_tol = {NULL, 1e-5, 1e-4, 1e-4, 1}, f16_tol = {"q0f16", 1e-2, 3e-2, 1e-2, 0};
+static const device_parity_tol f32_tol = {NULL, 1e-5, 1e-4, 1e-4, 1}, f16_tol = {"q0f16", 1e-2, 3e-2, 1e-2, 0},
+                               bf16_tol = {"q0bf16", 1e-4, 3e-2, 1e-4, 0};
 
 int main(void) {
     if (!mlcc_cuda_available()) TEST_SKIP("%s", mlcc_cuda_status());
@@ -37,6 +42,7 @@ int main(void) {
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
         device_parity_check(e->d_name, dir, "cuda", &f32_tol);
         device_parity_check(e->d_name, dir, "cuda", &f16_tol);
+        device_parity_check(e->d_name, dir, "cuda", &bf16_tol);
         ran++;
     }
     if (d) closedir(d);
