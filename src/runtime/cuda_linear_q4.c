@@ -242,6 +242,115 @@ static const char *const kernel_source =
     "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero, int per_block) {\\\n"
     "    gemv_q4_rows<O, J>(x, qw, qs, y, N, K, zero, per_block); }\n"
     "GEMV_Q4P(1, 1)\nGEMV_Q4P(2, 1)\nGEMV_Q4P(4, 1)\nGEMV_Q4P(8, 1)\nGEMV_Q4P(1, 2)\nGEMV_Q4P(2, 2)\nGEMV_Q4P(4, 2)\nGEMV_Q4P(8, 2)\n"
+    "/* The int8 block GEMV (the default; MLCC_CUDA_Q4_DP4A=0 keeps the float one above). Same blocks\n"
+    " * and loads as the block GEMV, but the thread that uses a group of x (32 floats) rounds it to int8\n"
+    " * with one scale d = max|x| / 127 (llama.cpp's q8_1 idea, here in registers, so no extra launch\n"
+    " * and no workspace), laid out per word as its even then its odd positions: `w & 0x0F0F0F0F` and\n"
+    " * `(w >> 4) & 0x0F0F0F0F` (four nibbles as bytes each) then meet their x bytes in one dp4a each.\n"
+    " * Per 32 values and output: 8 masks/shifts and 8 dp4a with exact integer sums, then one float\n"
+    " * s_w * d * (sum - zero * sum(q_x)), where the float kernel spends four instructions per value.\n"
+    " * Weights stream through ld.global.nc.L1::no_allocate (read once; x keeps L1). */\n"
+    "__device__ __forceinline__ uint4 ld_stream16(const void *p) {\n"
+    "    uint4 v;\n"
+    "    asm(\"ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\" : \"=r\"(v.x), \"=r\"(v.y), \"=r\"(v.z), \"=r\"(v.w) : \"l\"(p));\n"
+    "    return v;\n"
+    "}\n"
+    "/* The low bytes of four floats' bits (of 1.5 * 2^23 + q: q mod 256, i.e. q as int8) in one word. */\n"
+    "__device__ __forceinline__ int pack_low_bytes(float a, float b, float c, float d) {\n"
+    "    unsigned lo = __byte_perm(__float_as_uint(a), __float_as_uint(b), 0x0040u);\n"
+    "    unsigned hi = __byte_perm(__float_as_uint(c), __float_as_uint(d), 0x0040u);\n"
+    "    return (int)__byte_perm(lo, hi, 0x5410u);\n"
+    "}\n"
+    "/* One group of x (32 floats, 16-byte aligned) as int8 in dp4a order: xi[2w] = q[8w + 0, 2, 4, 6],\n"
+    " * xi[2w + 1] = q[8w + 1, 3, 5, 7], q = rint(x * 127 / max|x|) (one fma with 1.5 * 2^23 rounds);\n"
+    " * *qsum = the sum of the q, the result d = max|x| / 127, so x ~ d * q. */\n"
+    "__device__ __forceinline__ float quantize_x_group(const float *__restrict__ xg, int xi[8], int *qsum) {\n"
+    "    float4 v[8];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
+    "    float m = 0.f;\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++)\n"
+    "        m = fmaxf(m, fmaxf(fmaxf(fabsf(v[i].x), fabsf(v[i].y)), fmaxf(fabsf(v[i].z), fabsf(v[i].w))));\n"
+    "    const float id = m > 0.f ? 127.f / m : 0.f, magic = 12582912.f;\n"
+    "    int s = 0;\n"
+    "#pragma unroll\n"
+    "    for (int w = 0; w < 4; w++) {\n"
+    "        float4 a = v[2 * w], b = v[2 * w + 1];\n"
+    "        xi[2 * w] = pack_low_bytes(fmaf(a.x, id, magic), fmaf(a.z, id, magic), fmaf(b.x, id, magic), fmaf(b.z, id, magic));\n"
+    "        xi[2 * w + 1] = pack_low_bytes(fmaf(a.y, id, magic), fmaf(a.w, id, magic), fmaf(b.y, id, magic), fmaf(b.w, id, magic));\n"
+    "        s = __dp4a(xi[2 * w], 0x01010101, s);\n"
+    "        s = __dp4a(xi[2 * w + 1], 0x01010101, s);\n"
+    "    }\n"
+    "    *qsum = s;\n"
+    "    return m * (1.f / 127.f);\n"
+    "}\n"
+    "/* sum over the 32 values of a group: (nibble - zero) * q_x, exact in int32 */\n"
+    "__device__ __forceinline__ int dot_group(uint4 q, const int xi[8], int start) {\n"
+    "    int t = start;\n"
+    "    t = __dp4a((int)(q.x & 0x0F0F0F0Fu), xi[0], t);\n"
+    "    t = __dp4a((int)((q.x >> 4) & 0x0F0F0F0Fu), xi[1], t);\n"
+    "    t = __dp4a((int)(q.y & 0x0F0F0F0Fu), xi[2], t);\n"
+    "    t = __dp4a((int)((q.y >> 4) & 0x0F0F0F0Fu), xi[3], t);\n"
+    "    t = __dp4a((int)(q.z & 0x0F0F0F0Fu), xi[4], t);\n"
+    "    t = __dp4a((int)((q.z >> 4) & 0x0F0F0F0Fu), xi[5], t);\n"
+    "    t = __dp4a((int)(q.w & 0x0F0F0F0Fu), xi[6], t);\n"
+    "    t = __dp4a((int)((q.w >> 4) & 0x0F0F0F0Fu), xi[7], t);\n"
+    "    return t;\n"
+    "}\n"
+    "template <int O, int R>\n"
+    "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                             int N, int K, int zero) {\n"
+    "    __shared__ float red[8][O * R];\n"
+    "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
+    "    float acc[O][R];\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
+    "        uint4 q[O];\n"
+    "        float s[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
+    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            int xi[8], xsum;\n"
+    "            const float d = quantize_x_group(x + (long long)r * K + (g << 5), xi, &xsum);\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
+    "        }\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = acc[o][r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o * R + r] = t;\n"
+    "        }\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x < O * R) {\n"
+    "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"
+    "        float t = 0.f;\n"
+    "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4I(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_##O##_##R(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_int8<O, R>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
+    "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
+    "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
+    "GEMV_Q4I(1, 8)\nGEMV_Q4I(2, 8)\nGEMV_Q4I(4, 8)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -297,6 +406,7 @@ typedef struct q4_device {
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
+    void *int8[4][4];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x]; no [3][3] */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -328,6 +438,12 @@ static int device_ready(int id, q4_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
             if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    for (int o = 0; o < 4; o++)
+        for (int r = 0; r < 4; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
+            if (o + r < 6 && !(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     d->ready = 1;
     return 0;
@@ -361,7 +477,14 @@ static int use_block_gemv(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
-/* The block GEMV over rows of x in passes of up to 4: outputs per block as many as keep at
+/* MLCC_CUDA_Q4_DP4A=0 keeps the float block GEMV (x in float32, exact products) instead of the
+ * int8 one (x rounded to int8 per group of 32: see the kernel and docs/cuda.md for its error). */
+static int use_int8_gemv(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_DP4A"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* The block GEMV over rows of x in passes of up to 4 (float) / 8 (int8): outputs per block as many as keep at
  * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the groups
  * of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one row):
  * the warp-per-output GEMV moved 0.4-1.1 TB/s on the layer projections (the down projection's
@@ -387,13 +510,16 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
         return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
     }
+    int int8 = use_int8_gemv();
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        int lr = int8 && left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        int lop = lr == 3 && lo == 3 ? 2 : lo; /* 8 rows: at most 4 outputs a block (32 sums a thread) */
+        uint32_t g[3] = {(uint32_t)((out + (1 << lop) - 1) >> lop), 1, 1};
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
+        if (mlcc_cuda_launch(id, int8 ? d->int8[lop][lr] : d->block[lo][lr], g, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;
