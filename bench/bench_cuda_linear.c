@@ -9,7 +9,8 @@
  * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, gate/up, down, lm_head, and the
  * fused qkv 6144 x 4096 and gate_up 28672 x 4096) at 1-8 and 16 rows, through the int8 GEMV (the
- * default), the float GEMV (MLCC_CUDA_Q4_DP4A=0) and, from 4 rows, dequantize + float16
+ * default; at one row also without its tile kernel, MLCC_CUDA_Q4_TILES=0), the float GEMV
+ * (MLCC_CUDA_Q4_DP4A=0) and, from 4 rows, dequantize + float16
  * (MLCC_CUDA_Q4_GEMV_ROWS=0). Each call reads another copy of W from a 1 GB pool, so the 50 MB
  * L2 cache holds none of it from the call before; "W GB/s" counts words + scales.
  *
@@ -48,7 +49,8 @@ static int bench_q4(void) {
     static const int64_t shapes[][2] = {{1024, 4096}, {4096, 4096}, {6144, 4096}, {14336, 4096}, {28672, 4096},
                                         {4096, 14336}, {128256, 4096}};
     static const int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 16};
-    static const char *const paths[3][3] = {{"int8", "16", NULL}, {"float", "16", "0"}, {"dequant", "0", NULL}};
+    static const char *const paths[4][4] = {
+        {"int8", "16", NULL, NULL}, {"int8-blk", "16", NULL, "0"}, {"float", "16", "0", NULL}, {"dequant", "0", NULL, NULL}};
     const size_t pool = (size_t)1 << 30, max_x = 16 * 14336, max_y = 16 * 128256;
     DLDevice dev = {kDLCUDA, 0};
     MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, dev);
@@ -67,11 +69,13 @@ static int bench_q4(void) {
     printf("%-6s %-15s %-8s %10s %9s\n", "rows", "out x in", "path", "us", "W GB/s");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
-            for (int p = 0; p < 3; p++) {
-                if (p == 2 && rows[r] < 4) continue;
+            for (int p = 0; p < 4; p++) {
+                if ((p == 1 && rows[r] > 1) || (p == 3 && rows[r] < 4)) continue;
                 setenv("MLCC_CUDA_Q4_GEMV_ROWS", paths[p][1], 1);
                 if (paths[p][2]) setenv("MLCC_CUDA_Q4_DP4A", paths[p][2], 1);
                 else unsetenv("MLCC_CUDA_Q4_DP4A");
+                if (paths[p][3]) setenv("MLCC_CUDA_Q4_TILES", paths[p][3], 1);
+                else unsetenv("MLCC_CUDA_Q4_TILES");
                 int64_t out = shapes[s][0], in = shapes[s][1];
                 size_t words = (size_t)(out * in / 2), scales = (size_t)(out * in / 16), one = (words + scales + 255) / 256 * 256;
                 int copies = (int)(pool / one);
@@ -93,7 +97,7 @@ static int bench_q4(void) {
                 printf("%-6lld %6lld x %-6lld %-8s %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in, paths[p][0],
                        t * 1e6, (double)(words + scales) / t / 1e9);
             }
-    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A");
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_TILES");
     mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
     return 0;
 }

@@ -350,7 +350,77 @@ static const char *const kernel_source =
     "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
-    "GEMV_Q4I(1, 8)\nGEMV_Q4I(2, 8)\nGEMV_Q4I(4, 8)\n"
+    "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
+    " * its slice of x (J groups a thread) to int8 once, then walks tiles blockIdx.x, + gridDim.x, ...\n"
+    " * and loads tile i + 1's weights before it computes tile i, so each thread keeps J * O 16-byte\n"
+    " * loads in flight through the whole call instead of one load-compute-exit round per block (the\n"
+    " * grid is sized to stay resident: launch bounds 256 x 2, at most 512 threads an SM). */\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void load_tile(uint4 (&q)[J][O], float (&s)[J][O], const unsigned *__restrict__ qw,\n"
+    "                                          const __half *__restrict__ qs, int t, int N, int G, int W) {\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        const int g = threadIdx.x + j * blockDim.x;\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            const int row = t * O + o < N ? t * O + o : N - 1;\n"
+    "            q[j][o] = g < G ? ld_stream16(qw + (long long)row * W + 4 * g) : make_uint4(0u, 0u, 0u, 0u);\n"
+    "            s[j][o] = g < G ? __half2float(qs[(long long)row * G + g]) : 0.f;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void gemv_q4_int8_tiles(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                                   const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                                   int N, int K, int zero) {\n"
+    "    __shared__ float red[2][8][O];\n"
+    "    const int G = K >> 5, W = K >> 3, tiles = (N + O - 1) / O;\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "    int xi[J][8], xz[J];\n"
+    "    float xd[J];\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        const int g = threadIdx.x + j * blockDim.x;\n"
+    "        int sum = 0;\n"
+    "        xd[j] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 8; i++) xi[j][i] = 0;\n"
+    "        if (g < G) xd[j] = quantize_x_group(x + (g << 5), xi[j], &sum);\n"
+    "        xz[j] = -zero * sum;\n"
+    "    }\n"
+    "    uint4 q[J][O];\n"
+    "    float s[J][O];\n"
+    "    int t = blockIdx.x, buf = 0;\n"
+    "    if (t < tiles) load_tile<O, J>(q, s, qw, qs, t, N, G, W);\n"
+    "    for (; t < tiles; t += gridDim.x, buf ^= 1) {\n"
+    "        uint4 cq[J][O];\n"
+    "        float cs[J][O];\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < J; j++)\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) cq[j][o] = q[j][o], cs[j][o] = s[j][o];\n"
+    "        if (t + (int)gridDim.x < tiles) load_tile<O, J>(q, s, qw, qs, t + gridDim.x, N, G, W);\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            float acc = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < J; j++) acc += cs[j][o] * xd[j] * (float)dot_group(cq[j][o], xi[j], xz[j]);\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);\n"
+    "            if (lane == 0) red[buf][warp][o] = acc;\n"
+    "        }\n"
+    "        __syncthreads(); /* red[buf] is written again two tiles on, after the next barrier */\n"
+    "        if (threadIdx.x < O) {\n"
+    "            float acc = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) acc += red[buf][i][threadIdx.x];\n"
+    "            if (t * O + (int)threadIdx.x < N) y[t * O + threadIdx.x] = acc;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4T(O, J) extern \"C\" __global__ void __launch_bounds__(256, 2) mlcc_gemv_q4t_##O##_##J(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_int8_tiles<O, J>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4T(8, 1)\nGEMV_Q4T(4, 1)\nGEMV_Q4T(4, 2)\nGEMV_Q4T(2, 2)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -406,7 +476,8 @@ typedef struct q4_device {
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
-    void *int8[4][4];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x]; no [3][3] */
+    void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -440,23 +511,27 @@ static int device_ready(int id, q4_device **out) {
             if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     for (int o = 0; o < 4; o++)
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < 3; r++) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
-            if (o + r < 6 && !(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
+    static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
+    for (int i = 0; i < 4; i++)
+        if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
     d->ready = 1;
     return 0;
 }
 
-/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 4); more rows take the
- * dequantize + cuBLASLt path. Measured on the H100 (Llama-3-8B shape, 2026-11-25): the GEMV's
- * step grows about linearly with the rows (ITL 8.0 ms at 1 row, 81.7 ms at 16: it is compute
- * bound there, unlike the float16 GEMV), the dequantize path costs ~30 ms a step at 64 rows,
- * so the crossover is near 4 rows. */
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 8); more rows take the
+ * dequantize + cuBLASLt path. The GEMV's time grows about linearly with the rows (it is compute
+ * bound from 2 rows, unlike the float16 GEMV); measured on the H100 (bench_cuda_linear q4,
+ * 2026-11-26, BENCHMARKS.md), the int8 GEMV at 8 rows (two passes of 4) beats dequantize +
+ * float16 on every Llama-3-8B projection but k/v (even) and loses at 16 (the float GEMV's
+ * crossover was 4 rows). */
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 4;
+    int n = v && *v ? atoi(v) : 8;
     return n < 0 ? 0 : n;
 }
 
@@ -484,7 +559,31 @@ static int use_int8_gemv(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
-/* The block GEMV over rows of x in passes of up to 4 (float) / 8 (int8): outputs per block as many as keep at
+/* The int8 tile GEMV for one row of x where each block gets at least two tiles of outputs (the
+ * wide projections); returns 1 if it does not apply. Grid: as many blocks as stay resident at
+ * 512 threads an SM (132 SMs, the H100's and H200's count), tiles spread evenly over them.
+ * MLCC_CUDA_Q4_TILES=0 turns it off (for comparison). */
+static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
+                         int64_t out, int64_t in, int zero) {
+    const char *v = getenv("MLCC_CUDA_Q4_TILES");
+    if (v && strcmp(v, "0") == 0) return 1;
+    int64_t groups = in / 32;
+    int j = groups <= 256 ? 1 : groups <= 512 ? 2 : 0;
+    if (!j) return 1;
+    int64_t threads = ((groups + j - 1) / j + 31) / 32 * 32, max_grid = 132 * (512 / threads);
+    int o = j == 1 ? 8 : 4;
+    if ((out + o - 1) / o < 2 * max_grid) o /= 2;
+    int64_t tiles = (out + o - 1) / o;
+    if (tiles <= max_grid) return 1;
+    int64_t per_block = (tiles + max_grid - 1) / max_grid;
+    uint32_t grid[3] = {(uint32_t)((tiles + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    int n = (int)out, k = (int)in;
+    void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero};
+    void *fn = d->tiles[j == 1 ? (o == 8 ? 0 : 1) : (o == 4 ? 2 : 3)];
+    return mlcc_cuda_launch(id, fn, grid, block, 0, args) ? -1 : 0;
+}
+
+/* The block GEMV over rows of x in passes of up to 4: outputs per block as many as keep at
  * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the groups
  * of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one row):
  * the warp-per-output GEMV moved 0.4-1.1 TB/s on the layer projections (the down projection's
@@ -511,15 +610,17 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
     }
     int int8 = use_int8_gemv();
+    if (int8 && rows == 1) {
+        int rc = run_tile_gemv(id, d, x, qw, qs, y, out, in, zero);
+        if (rc <= 0) return rc;
+    }
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int lr = int8 && left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
-        int lop = lr == 3 && lo == 3 ? 2 : lo; /* 8 rows: at most 4 outputs a block (32 sums a thread) */
-        uint32_t g[3] = {(uint32_t)((out + (1 << lop) - 1) >> lop), 1, 1};
+        int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        if (mlcc_cuda_launch(id, int8 ? d->int8[lop][lr] : d->block[lo][lr], g, block, 0, args)) return -1;
+        if (mlcc_cuda_launch(id, int8 ? d->int8[lo][lr] : d->block[lo][lr], grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;

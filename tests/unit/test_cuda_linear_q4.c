@@ -70,7 +70,7 @@ static void check_nvrtc(void) {
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_linear_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
-    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4i_4_8") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4t_2_2") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "dp4a") != NULL,
               "the int8 GEMV has no streaming 16-byte loads or no dp4a");
     free(ptx);
@@ -219,6 +219,11 @@ int main(void) {
         check_linear("q4f16_1", 6, 600, 2048, 1e-5);
         check_linear("q4f16_1", 8, 2200, 4096, 1e-5);
         check_linear("ggml_q4_0", 13, 1060, 1024, 1e-5);
+        /* one row through the int8 tile GEMV: 8 x 1 (a ragged last tile), 4 x 1 (lanes past the
+         * groups), 2 x 2 (several groups a thread); the 4 x 2 is 1 x 2200 x 14336 above */
+        check_linear("q4f16_1", 1, 9001, 4096, 1e-5);
+        check_linear("ggml_q4_0", 1, 8500, 64, 1e-5);
+        check_linear("q4f16_1", 1, 1100, 8224, 1e-5);
     }
     x_as_int8 = 0; /* MLCC_CUDA_Q4_DP4A=0 from here on: the float kernels' 1e-5 */
     setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
