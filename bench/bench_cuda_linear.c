@@ -9,7 +9,7 @@
  * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, gate/up, down, lm_head, and the
  * fused qkv 6144 x 4096 and gate_up 28672 x 4096) at 1-8 and 16 rows, through the int8 GEMV (the
- * default; at one row also without its tile kernel, MLCC_CUDA_Q4_TILES=0), the float GEMV
+ * default; at one row also its tile variant, MLCC_CUDA_Q4_TILES=1), the float GEMV
  * (MLCC_CUDA_Q4_DP4A=0) and, from 4 rows, dequantize + float16
  * (MLCC_CUDA_Q4_GEMV_ROWS=0). Each call reads another copy of W from a 1 GB pool, so the 50 MB
  * L2 cache holds none of it from the call before; "W GB/s" counts words + scales.
@@ -50,7 +50,7 @@ static int bench_q4(void) {
                                         {4096, 14336}, {128256, 4096}};
     static const int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 16};
     static const char *const paths[4][4] = {
-        {"int8", "16", NULL, NULL}, {"int8-blk", "16", NULL, "0"}, {"float", "16", "0", NULL}, {"dequant", "0", NULL, NULL}};
+        {"int8", "16", NULL, NULL}, {"int8-tile", "16", NULL, "1"}, {"float", "16", "0", NULL}, {"dequant", "0", NULL, NULL}};
     const size_t pool = (size_t)1 << 30, max_x = 16 * 14336, max_y = 16 * 128256;
     DLDevice dev = {kDLCUDA, 0};
     MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, dev);
@@ -66,7 +66,7 @@ static int bench_q4(void) {
     mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * max_x);
     free(hx);
     mlcc_cuda_memset(0, w->dl.data, 0x11, pool);
-    printf("%-6s %-15s %-8s %10s %9s\n", "rows", "out x in", "path", "us", "W GB/s");
+    printf("%-6s %-15s %-9s %10s %9s\n", "rows", "out x in", "path", "us", "W GB/s");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
             for (int p = 0; p < 4; p++) {
@@ -94,7 +94,7 @@ static int bench_q4(void) {
                 }
                 mlcc_cuda_synchronize(0);
                 double t = (now() - t0) / REPS;
-                printf("%-6lld %6lld x %-6lld %-8s %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in, paths[p][0],
+                printf("%-6lld %6lld x %-6lld %-9s %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in, paths[p][0],
                        t * 1e6, (double)(words + scales) / t / 1e9);
             }
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_TILES");

@@ -14,9 +14,14 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums: the
- *    block GEMV (a block per 1-8 outputs, its threads over the groups, up to 4 rows of x per
- *    pass), or with MLCC_CUDA_Q4_BLOCK=0 a warp per 1 or 4 outputs, up to 16 rows per pass;
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 8; decode): the fused block GEMV (a block per 1-8
+ *    outputs, its threads over the groups, up to 4 rows of x per pass). By default the int8
+ *    one: each thread rounds its group of x to int8 (scale max|x| / 127, as llama.cpp's q8_1
+ *    and this project's CPU 4-bit path do) and multiplies with dp4a on masked nibbles, integer
+ *    sums exact, one float scale product per group (error: at most sum |w| * max|x| / 254 per
+ *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
+ *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
+ *    or 4 outputs, up to 16 rows per pass;
  *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
  *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
  *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
@@ -562,11 +567,15 @@ static int use_int8_gemv(void) {
 /* The int8 tile GEMV for one row of x where each block gets at least two tiles of outputs (the
  * wide projections); returns 1 if it does not apply. Grid: as many blocks as stay resident at
  * 512 threads an SM (132 SMs, the H100's and H200's count), tiles spread evenly over them.
- * MLCC_CUDA_Q4_TILES=0 turns it off (for comparison). */
+ * Opt-in (MLCC_CUDA_Q4_TILES=1): measured on the H100 (2026-11-26, bench_cuda_linear q4, one
+ * row) no faster than the int8 block GEMV (14336 x 4096: 17.6 against 16.0 us; 128256 x 4096:
+ * 105.4 against 108.0; 4-layer step 0.62 against 0.61 ms): the block GEMV already streams
+ * lm_head at 94% of the copy rate, and what the mid-size projections lose is a fixed ~5 us a
+ * call (launch, ramp, tail) that neither kernel hides. */
 static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
                          int64_t out, int64_t in, int zero) {
     const char *v = getenv("MLCC_CUDA_Q4_TILES");
-    if (v && strcmp(v, "0") == 0) return 1;
+    if (!(v && strcmp(v, "1") == 0)) return 1;
     int64_t groups = in / 32;
     int j = groups <= 256 ? 1 : groups <= 512 ? 2 : 0;
     if (!j) return 1;

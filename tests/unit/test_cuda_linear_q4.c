@@ -219,11 +219,14 @@ int main(void) {
         check_linear("q4f16_1", 6, 600, 2048, 1e-5);
         check_linear("q4f16_1", 8, 2200, 4096, 1e-5);
         check_linear("ggml_q4_0", 13, 1060, 1024, 1e-5);
-        /* one row through the int8 tile GEMV: 8 x 1 (a ragged last tile), 4 x 1 (lanes past the
-         * groups), 2 x 2 (several groups a thread); the 4 x 2 is 1 x 2200 x 14336 above */
+        /* one row through the int8 tile GEMV (opt-in): 8 x 1 (a ragged last tile), 4 x 1 (lanes
+         * past the groups), 4 x 2 and 2 x 2 (several groups a thread) */
+        setenv("MLCC_CUDA_Q4_TILES", "1", 1);
         check_linear("q4f16_1", 1, 9001, 4096, 1e-5);
         check_linear("ggml_q4_0", 1, 8500, 64, 1e-5);
+        check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
         check_linear("q4f16_1", 1, 1100, 8224, 1e-5);
+        unsetenv("MLCC_CUDA_Q4_TILES");
     }
     x_as_int8 = 0; /* MLCC_CUDA_Q4_DP4A=0 from here on: the float kernels' 1e-5 */
     setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
