@@ -18,8 +18,8 @@
  *     file with a Q6_K output (ggml_mixed: each matrix's scheme is recorded), qwen2 (q/k/v
  *     biases) and phi3 (fused projections): the folder's logits equal the GGUF's exactly;
  *   - on the fly: opening a GGUF file with q4f16_1 caches a folder that has the tokenizer too;
- *   - errors: a truncated GGUF file names the file; a tensor of an unsupported type names the
- *     file and the tensor; a truncated shard and a damaged byte of the output name the shard. */
+ *   - errors: a truncated GGUF file names the file; a tensor of an unsupported type (Q8_1, or
+ *     no ggml type) names the file and the tensor; a truncated shard and a damaged byte of the output name the shard. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,21 +304,22 @@ static void check_bad_gguf(void) {
     mlcc_model *m = mlcc_model_load_uncompiled(bad, NULL);
     CHECK_MSG(!m && strstr(mlcc_last_error(), bad), "truncated: %s", mlcc_last_error());
     mlcc_model_free(m);
-    /* blk.0.ffn_down.weight's type becomes IQ2_XXS (16): known to ggml, not to mlcc */
+    /* blk.0.ffn_down.weight's type becomes Q8_1 (9: known to ggml, no dequantizer here) or 99
+     * (no ggml type): conversion fails naming the file and the tensor, and writes nothing */
     const char *name = "blk.0.ffn_down.weight";
     char *at = memmem(data, len, name, strlen(name));
     CHECK(at != NULL);
-    if (at) {
-        uint32_t ndims, type = 16;
+    for (int k = 0; at && k < 2; k++) {
+        uint32_t ndims, type = k ? 99 : 9;
         memcpy(&ndims, at + strlen(name), 4);
-        char *type_at = at + strlen(name) + 4 + 8 * ndims;
-        memcpy(type_at, &type, 4);
+        memcpy(at + strlen(name) + 4 + 8 * ndims, &type, 4);
         mlcc_write_file_atomic(bad, data, len);
         for (int q = 0; q < 2; q++) {
             m = mlcc_model_load_uncompiled(bad, &(mlcc_model_options){.quantization = q ? "q4f16_1" : NULL});
             int failed = !m || weight_store_write(m, bad, dir, &(weight_store_options){.quiet = 1}) != 0;
             const char *err = mlcc_last_error();
-            CHECK_MSG(!m && failed && strstr(err, bad) && strstr(err, name), "unsupported type (%d): %s", q, err);
+            CHECK_MSG(!m && failed && strstr(err, bad) && strstr(err, name) && strstr(err, k ? "unknown ggml type 99" : "Q8_1"),
+                      "type %u (%s): %s", type, q ? "q4f16_1" : "native", err);
             mlcc_model_free(m);
         }
         CHECK(!mlcc_file_exists(dir));
