@@ -87,6 +87,7 @@ static json_t *added_tokens(const vocab_src *v, json_t *decoder_map) {
 static void template_piece(json_t *seq, const vocab_src *v, json_t *specials, int32_t id, int type_id) {
     json_t *text = str_of(v->tok[id]);
     const char *name = json_string_value(text);
+    if (!name) return; /* not UTF-8: vocab_object has rejected the vocabulary already */
     json_array_append_new(seq, json_pack("{s:{s:s,s:i}}", "SpecialToken", "id", name, "type_id", type_id));
     json_object_set_new(specials, name, json_pack("{s:s,s:[I],s:[s]}", "id", name, "ids", (json_int_t)id, "tokens", name));
     json_decref(text);
@@ -272,6 +273,14 @@ int tok_gguf_export(const char *path, json_t **tokenizer_json, json_t **tokenize
     *tokenizer_json = *tokenizer_cfg = NULL;
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return -1;
+    int rc = tok_gguf_export_open(g, tokenizer_json, tokenizer_cfg);
+    mlcc_gguf_close(g);
+    return rc;
+}
+
+int tok_gguf_export_open(const mlcc_gguf *g, json_t **tokenizer_json, json_t **tokenizer_cfg) {
+    *tokenizer_json = *tokenizer_cfg = NULL;
+    const char *path = g->path;
     vocab_src v = {.g = g};
     mlcc_gguf_str model;
     int rc = -1;
@@ -315,6 +324,5 @@ int tok_gguf_export(const char *path, json_t **tokenizer_json, json_t **tokenize
     *tokenizer_cfg = tokenizer_config(&v, decoder_map);
     rc = 0;
 done:
-    mlcc_gguf_close(g);
     return rc;
 }

@@ -11,5 +11,8 @@
  * the chat template, the added tokens). 0; 1 when the file has no vocabulary
  * (tokenizer.ggml.model); -1 + error naming the file and the metadata key. */
 int tok_gguf_export(const char *path, json_t **tokenizer_json, json_t **tokenizer_config);
+/* The same for an open file. */
+struct mlcc_gguf;
+int tok_gguf_export_open(const struct mlcc_gguf *g, json_t **tokenizer_json, json_t **tokenizer_config);
 
 #endif
