@@ -3,12 +3,13 @@
 # stored) writes the shards, the index, config.json, generation_config.json, tokenizer.json and
 # tokenizer_config.json (chat template) and no GGUF, with a progress line; `mlcc chat DIR` runs it
 # with no GGUF beside it and replies as `mlcc chat FILE.gguf` does (greedy); q4f16_1 conversion
-# works from the CLI; the written tokenizer.json, read by Hugging Face tokenizers (npm,
-# tests/peers/tokenizer_diff.js), gives the ids of mlcc's GGUF tokenizer on seeded random texts
-# (mixed scripts, emoji, special-token fragments, random code points), for a byte-level vocabulary
-# (Llama-3, q-llama) and a SentencePiece one (a GGUF made from the Llama-2 tokenizer by
-# gguf_spm_model.py), and mlcc reads the folder's tokenizer.json to the same ids; a truncated
-# GGUF file and `--quantization native` on a folder are errors with messages.
+# works from the CLI, and `--quantization ggml_q4_0` on a Q4_0 file writes native's bytes; the
+# written tokenizer.json, read by Hugging Face tokenizers (npm, tests/peers/tokenizer_diff.js),
+# gives the ids of mlcc's GGUF tokenizer on seeded random texts (mixed scripts, emoji,
+# special-token fragments, random code points), for byte-level vocabularies (Llama-3, q-llama)
+# and a SentencePiece one (a GGUF made from the Llama-2 tokenizer by gguf_spm_model.py), and mlcc
+# reads the folder's tokenizer.json to the same ids; a truncated GGUF file and `--quantization
+# native` on a folder are errors with messages.
 set -euo pipefail
 td="$MLCC_TESTDATA"
 gguf="$td/gguf/tm-llama3-f16.gguf"
@@ -35,6 +36,9 @@ echo "chat replies: GGUF '$a', converted '$b'"
 grep -q '"quantization": "q4f16_1"' "$work/q4/mlcc-config.json"
 "$MLCC" convert "$td/gguf/q-llama-q4_0.gguf" -o "$work/q-llama" --quiet
 grep -q '"quantization": "ggml_q4_0"' "$work/q-llama/mlcc-config.json"
+# naming the file's own scheme keeps its blocks as native does
+"$MLCC" convert "$td/gguf/q-llama-q4_0.gguf" --quantization ggml_q4_0 -o "$work/q-llama-named" --quiet
+cmp "$work/q-llama/params_shard_0.bin" "$work/q-llama-named/params_shard_0.bin"
 
 head -c 100000 "$td/gguf/q-llama-f32.gguf" >"$work/cut.gguf"
 if "$MLCC" convert "$work/cut.gguf" -o "$work/x" 2>"$work/err"; then echo "a truncated GGUF file converted"; exit 1; fi
