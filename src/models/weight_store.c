@@ -144,7 +144,7 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
     int64_t total = 0, done = 0;
     for (int i = 0; i < m->params.n; i++) total += (int64_t)param_bytes(m->weights[i]);
     mlcc_progress progress;
-    mlcc_progress_begin(&progress, "converting weights", total, 0, opt->quiet);
+    mlcc_progress_begin(&progress, NULL, "converting weights", total, 0, opt->quiet);
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
