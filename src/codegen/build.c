@@ -46,7 +46,9 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     if (is_vulkan(target) && !getenv_false("MLCC_VULKAN_DISPATCH"))
         pm_add(&pm, "vulkan_dispatch", pass_cuda_dispatch, (void *)"mlcc.vulkan.linear_f16");
     if (!is_gpu(target) && !getenv_false("MLCC_CPU_BLAS")) pm_add(&pm, "cpu_dispatch", pass_cpu_dispatch, NULL);
-    if (!is_gpu(target) && !getenv_false("MLCC_FUSE_ROPE_APPEND"))
+    if (is_cuda(target) && !getenv_false("MLCC_CUDA_RESHAPE_VIEWS"))
+        pm_add(&pm, "reshape_views", pass_reshape_views, NULL);
+    if (!is_vulkan(target) && !getenv_false("MLCC_FUSE_ROPE_APPEND"))
         pm_add(&pm, "fuse_rope_append", pass_fuse_rope_append, NULL);
     for (int i = 0; pipeline[i]; i++)
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
