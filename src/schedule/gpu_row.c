@@ -5,7 +5,9 @@
  *     for bx in blockIdx.x(rows):
  *       for each nest, in order:
  *         reduction R_i[row] = (+)_k value(row, k):   per-thread partial over k = ko * T + tx,
- *                                                      then a tree in shared red_i[T]
+ *                                                      warp shuffles, the warps' values through
+ *                                                      shared memory into red_i[0] (float32; other
+ *                                                      types a shared-memory tree)
  *         elementwise S[row, j] = value(row, j):       for tx: for jo: j = jo * T + tx
  *
  * with every later read of R_i[row] turned into red_i[0] (the intermediate row vector is no
@@ -35,7 +37,8 @@ typedef struct row_nest {
     gpu_reduction_nest n; /* for an elementwise nest: kind unused, value = the stored value */
     int reduce;           /* 1 reduction, 0 elementwise */
     mlcc_buffer *out;
-    mlcc_buffer *red;     /* the shared tree of a reduction */
+    mlcc_buffer *red;     /* a reduction's row value, in shared memory: [0] (or the tree's) */
+    mlcc_buffer *warps;   /* float32: the warps' values */
 } row_nest;
 
 /* A te-style elementwise nest: loops each binding one spatial iter, straight down to a block
@@ -108,7 +111,7 @@ static mlcc_expr *swap_hook(ir_mutator *m, mlcc_expr *e) {
     return ir_load(w->to, &zero, 1);
 }
 
-/* value with the reads of earlier reductions' outputs taken from their shared trees */
+/* value with the reads of earlier reductions' outputs taken from shared memory */
 static mlcc_expr *from_trees(mlcc_expr *value, const row_nest *nests, int upto) {
     for (int j = 0; j < upto; j++) {
         if (!nests[j].reduce) continue;
@@ -147,6 +150,17 @@ static mlcc_stmt *strided(mlcc_expr *H, int threads, mlcc_expr *o, mlcc_expr *k,
     return ir_seq((mlcc_stmt *[]){pre, loop, post}, 3);
 }
 
+/* acc[0] combined over the 32 lanes of the warp, in every lane (a butterfly of shuffles) */
+static mlcc_stmt *warp_combine(mlcc_buffer *acc, mlcc_expr_kind kind) {
+    mlcc_expr *zero = ir_int(0);
+    mlcc_stmt *steps[5];
+    for (int k = 0, m = WARP / 2; m >= 1; m /= 2, k++) {
+        mlcc_expr *args[2] = {ir_load(acc, &zero, 1), ir_int(m)};
+        steps[k] = ir_store(acc, ir_binary(kind, ir_load(acc, &zero, 1), ir_call(DT_F32, "cuda.shfl_xor", args, 2)), &zero, 1);
+    }
+    return ir_seq(steps, 5);
+}
+
 /* The stages of nest i of the kernel (appended to stages). */
 static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows, mlcc_expr *const *row_idx,
                        mlcc_expr *H, int threads, mlcc_stmt **stages, int nst) {
@@ -168,20 +182,37 @@ static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows
     /* a reduction: partials, then the tree */
     mlcc_dtype t = r->out->dtype;
     mlcc_buffer *acc = ir_buffer_scoped("row_acc", t, (mlcc_expr *[]){ir_int(1)}, 1, "local");
-    r->red = ir_buffer_scoped("row_red", t, (mlcc_expr *[]){ir_int(threads)}, 1, "shared");
     mlcc_expr *identity = from_trees(expr_substitute(b->init->store.value, vars, vals, b->niters), nests, i);
     mlcc_stmt *update = ir_store(acc, ir_binary(r->n.kind, ir_load(acc, &zero, 1), value), &zero, 1);
-    mlcc_stmt *body = strided(H, threads, o, k, update, ir_store(acc, identity, &zero, 1),
-                              ir_store(r->red, ir_load(acc, &zero, 1), &tx, 1));
-    stages[nst++] = thread_loop(tx, threads, ir_allocate(acc, body));
-    int width = 1;
-    while (width < threads) width *= 2;
-    for (int half = width / 2; half >= 1; half /= 2) {
+    mlcc_stmt *init = ir_store(acc, identity, &zero, 1);
+    if (dtype_eq(t, DT_F32)) {
+        /* float32: warp shuffles, then the warps' values through shared memory (two barriers
+         * where a shared-memory tree of 1024 threads takes ten) */
+        r->warps = ir_buffer_scoped("row_warps", t, (mlcc_expr *[]){ir_int(WARP)}, 1, "shared");
+        r->red = ir_buffer_scoped("row_red", t, (mlcc_expr *[]){ir_int(1)}, 1, "shared");
+        mlcc_expr *lane = ir_floormod(tx, ir_int(WARP)), *warp = ir_floordiv(tx, ir_int(WARP));
+        mlcc_stmt *publish = ir_if(ir_eq(lane, ir_int(0)), ir_store(r->warps, ir_load(acc, &zero, 1), &warp, 1), NULL);
+        mlcc_stmt *body = strided(H, threads, o, k, update, init, ir_seq2(warp_combine(acc, r->n.kind), publish));
+        stages[nst++] = thread_loop(tx, threads, ir_allocate(acc, body));
         mlcc_expr *tv = ir_var("row_tx", DT_I64);
-        mlcc_expr *other = ir_add(tv, ir_int(half));
-        mlcc_stmt *step = ir_store(r->red, ir_binary(r->n.kind, ir_load(r->red, &tv, 1), ir_load(r->red, &other, 1)), &tv, 1);
-        step = ir_if(ir_and(ir_lt(tv, ir_int(half)), ir_lt(other, ir_int(threads))), step, NULL);
-        stages[nst++] = thread_loop(tv, threads, step);
+        mlcc_buffer *acc2 = ir_buffer_scoped("row_acc", t, (mlcc_expr *[]){ir_int(1)}, 1, "local");
+        mlcc_expr *mine = ir_select(ir_lt(tv, ir_int(threads / WARP)), ir_load(r->warps, &tv, 1), identity);
+        mlcc_stmt *last = ir_seq((mlcc_stmt *[]){ir_store(acc2, mine, &zero, 1), warp_combine(acc2, r->n.kind),
+                                                 ir_if(ir_eq(tv, ir_int(0)), ir_store(r->red, ir_load(acc2, &zero, 1), &zero, 1), NULL)}, 3);
+        stages[nst++] = thread_loop(tv, threads, ir_if(ir_lt(tv, ir_int(WARP)), ir_allocate(acc2, last), NULL));
+    } else {
+        r->red = ir_buffer_scoped("row_red", t, (mlcc_expr *[]){ir_int(threads)}, 1, "shared");
+        mlcc_stmt *body = strided(H, threads, o, k, update, init, ir_store(r->red, ir_load(acc, &zero, 1), &tx, 1));
+        stages[nst++] = thread_loop(tx, threads, ir_allocate(acc, body));
+        int width = 1;
+        while (width < threads) width *= 2;
+        for (int half = width / 2; half >= 1; half /= 2) {
+            mlcc_expr *tv = ir_var("row_tx", DT_I64);
+            mlcc_expr *other = ir_add(tv, ir_int(half));
+            mlcc_stmt *step = ir_store(r->red, ir_binary(r->n.kind, ir_load(r->red, &tv, 1), ir_load(r->red, &other, 1)), &tv, 1);
+            step = ir_if(ir_and(ir_lt(tv, ir_int(half)), ir_lt(other, ir_int(threads))), step, NULL);
+            stages[nst++] = thread_loop(tv, threads, step);
+        }
     }
     if (is_param(f, r->out)) { /* the function returns the row values too */
         mlcc_expr *tv = ir_var("row_tx", DT_I64);
@@ -268,7 +299,7 @@ int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied) {
     for (int i = 0; i < nblocks; i++) nst = nest_stages(f, nests, i, rows, row_idx, H, threads, stages, nst);
     mlcc_stmt *kernel = ir_seq(stages, nst);
     for (int i = nblocks - 1; i >= 0; i--)
-        if (nests[i].red) kernel = ir_allocate(nests[i].red, kernel);
+        if (nests[i].red) kernel = ir_allocate(nests[i].red, nests[i].warps ? ir_allocate(nests[i].warps, kernel) : kernel);
     kernel = ir_for_thread(bx, ir_int(0), arith_simplify_expr(N), "blockIdx.x", kernel);
 
     nest_swap w = {nests[0].n.path.nodes[nests[0].n.first - 1], {0}, kernel, nblocks};
