@@ -4,7 +4,7 @@
  *
  *   block (b, kv head, split), NW warps x 32 lanes; lane l holds dims [l*E, l*E + E) (E = D/32)
  *   warp w takes keys start + w, start + w + NW, ...: the 32 lanes read one K row together
- *   (coalesced), each lane's partial dot products are summed across the warp with
+ *   (coalesced; the V row is loaded with it, so its latency hides behind the score), each lane's partial dot products are summed across the warp with
  *   __shfl_xor_sync, and the online softmax runs per warp over its keys (V rows likewise);
  *   the NW warp states are merged through shared memory into the split's (max, sum, output).
  *
@@ -201,6 +201,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_buffer *qv = local("att_q", DT_F32, G * E, "local"), *acc = local("att_acc", DT_F32, G * E, "local");
     mlcc_buffer *m = local("att_m", DT_F32, G, "local"), *l = local("att_l", DT_F32, G, "local");
     mlcc_buffer *kv = local("att_kv", DT_F32, E, "local"), *p = local("att_p", DT_F32, G, "local");
+    mlcc_buffer *vv = local("att_vv", DT_F32, E, "local");
     mlcc_buffer *corr = local("att_corr", DT_F32, G, "local");
     mlcc_expr *g1 = var("g"), *e1 = var("e");
     mlcc_expr *head1 = ir_add(ir_mul(rv[1], ir_int(G)), g1);
@@ -223,7 +224,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_expr *kidx[5] = {page, ir_int(0), rv[1], off, ir_add(ir_mul(tx, ir_int(E)), e2)};
     mlcc_expr *vidx[5] = {page, ir_int(1), rv[1], off, ir_add(ir_mul(tx, ir_int(E)), e3)};
     mlcc_stmt *load_k = loop(e2, E, st(kv, e2, f32(ir_load(sh->pages, kidx, 5))));
-    mlcc_stmt *load_v = loop(e3, E, st(kv, e3, f32(ir_load(sh->pages, vidx, 5))));
+    mlcc_stmt *load_v = loop(e3, E, st(vv, e3, f32(ir_load(sh->pages, vidx, 5))));
     mlcc_expr *dot = NULL;
     for (int e = 0; e < E; e++) {
         mlcc_expr *t = ir_mul(ld(qv, ir_add(ir_mul(g2, ir_int(E)), ir_int(e))), ld(kv, ir_int(e)));
@@ -240,8 +241,8 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
         st(l, g2, ir_add(ir_mul(ld(l, g2), ld(corr, g2)), ld(p, g2))),
         st(m, g2, mnew)}, 6));
     mlcc_expr *ge3 = ir_add(ir_mul(g3, ir_int(E)), e4);
-    mlcc_stmt *accumulate = loop(g3, G, loop(e4, E, st(acc, ge3, ir_add(ir_mul(ld(acc, ge3), ld(corr, g3)), ir_mul(ld(p, g3), ld(kv, e4))))));
-    mlcc_stmt *key = ir_if(ir_lt(j, rv[7]), ir_allocate(pg, ir_allocate(sc, ir_seq((mlcc_stmt *[]){locate, load_k, score, load_v, accumulate}, 5))), NULL);
+    mlcc_stmt *accumulate = loop(g3, G, loop(e4, E, st(acc, ge3, ir_add(ir_mul(ld(acc, ge3), ld(corr, g3)), ir_mul(ld(p, g3), ld(vv, e4))))));
+    mlcc_stmt *key = ir_if(ir_lt(j, rv[7]), ir_allocate(pg, ir_allocate(sc, ir_seq((mlcc_stmt *[]){locate, load_k, load_v, score, accumulate}, 5))), NULL);
     mlcc_expr *iters = ir_floordiv(ir_add(ir_sub(rv[7], rv[6]), ir_int(WARPS - 1)), ir_int(WARPS));
     mlcc_stmt *keys = ir_for(it, ir_int(0), iters, FOR_SERIAL, key);
 
@@ -255,7 +256,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
         loop(e5, E, st(sm_acc, ir_add(ir_mul(ir_add(ir_mul(ty, ir_int(G)), g4), ir_int(D)), ir_add(ir_mul(tx, ir_int(E)), e5)),
                        ld(acc, ir_add(ir_mul(g4, ir_int(E)), e5))))));
     mlcc_stmt *stage1 = ir_seq((mlcc_stmt *[]){ir_seq(set_regs, 8), init, keys, publish}, 4);
-    stage1 = ir_allocate(r, ir_allocate(qv, ir_allocate(acc, ir_allocate(m, ir_allocate(l, ir_allocate(kv, ir_allocate(p, ir_allocate(corr, stage1))))))));
+    stage1 = ir_allocate(r, ir_allocate(qv, ir_allocate(acc, ir_allocate(m, ir_allocate(l, ir_allocate(kv, ir_allocate(vv, ir_allocate(p, ir_allocate(corr, stage1)))))))));
     stage1 = ir_for_thread(ty, ir_int(0), ir_int(WARPS), "threadIdx.y", ir_for_thread(tx, ir_int(0), ir_int(LANES), "threadIdx.x", stage1));
 
     /* stage 2: the block's (g, d) outputs, one per thread per pass; warps with no keys (m = -inf)
