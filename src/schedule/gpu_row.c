@@ -281,6 +281,14 @@ int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied) {
             if (nests[j].out == r->out || !reads_in_step(r, &nests[j], rows)) return 0;
     }
     if (!reductions || nests[nblocks - 1].reduce) return 0;
+    /* side by side with nothing between them: the kernel runs them all where the first was */
+    const mlcc_stmt *seq = nests[0].n.path.nodes[nests[0].n.first - 1];
+    int at = -1;
+    for (int k = 0; k < seq->seq.n; k++)
+        if (seq->seq.stmts[k] == nests[0].n.path.nodes[nests[0].n.first]) at = k;
+    if (at < 0 || at + nblocks > seq->seq.n) return 0;
+    for (int i = 1; i < nblocks; i++)
+        if (seq->seq.stmts[at + i] != nests[i].n.path.nodes[nests[i].n.first]) return 0;
     H = arith_simplify_expr(H);
     if (H->kind == EXPR_INT && H->int_value < min_extent) return 0;
     int threads = ROW_MAX_THREADS;
