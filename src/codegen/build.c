@@ -31,7 +31,8 @@ static int is_gpu(const char *target) {
 
 /* MLCC_CUDA_DISPATCH=0 / MLCC_VULKAN_DISPATCH=0 / MLCC_CPU_BLAS=0 keep every kernel generated
  * (to compare with the library dispatch); MLCC_FUSE_ROPE_APPEND=0 keeps K's rope a kernel of
- * its own (to compare with the fusion). */
+ * its own (to compare with the fusion); MLCC_CUDA_RESHAPE_VIEWS=0 keeps reshapes copies and
+ * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms (CUDA). */
 static int getenv_false(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");
@@ -46,7 +47,11 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     if (is_vulkan(target) && !getenv_false("MLCC_VULKAN_DISPATCH"))
         pm_add(&pm, "vulkan_dispatch", pass_cuda_dispatch, (void *)"mlcc.vulkan.linear_f16");
     if (!is_gpu(target) && !getenv_false("MLCC_CPU_BLAS")) pm_add(&pm, "cpu_dispatch", pass_cpu_dispatch, NULL);
-    if (!is_gpu(target) && !getenv_false("MLCC_FUSE_ROPE_APPEND"))
+    if (is_cuda(target) && !getenv_false("MLCC_CUDA_RESHAPE_VIEWS"))
+        pm_add(&pm, "reshape_views", pass_reshape_views, NULL);
+    if (is_cuda(target) && !getenv_false("MLCC_CUDA_FUSE_ADD_NORM"))
+        pm_add(&pm, "fuse_add_norm", pass_fuse_add_norm, NULL);
+    if (!is_vulkan(target) && !getenv_false("MLCC_FUSE_ROPE_APPEND"))
         pm_add(&pm, "fuse_rope_append", pass_fuse_rope_append, NULL);
     for (int i = 0; pipeline[i]; i++)
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {

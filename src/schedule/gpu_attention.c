@@ -4,7 +4,7 @@
  *
  *   block (b, kv head, split), NW warps x 32 lanes; lane l holds dims [l*E, l*E + E) (E = D/32)
  *   warp w takes keys start + w, start + w + NW, ...: the 32 lanes read one K row together
- *   (coalesced), each lane's partial dot products are summed across the warp with
+ *   (coalesced; the V row is loaded with it, so its latency hides behind the score), each lane's partial dot products are summed across the warp with
  *   __shfl_xor_sync, and the online softmax runs per warp over its keys (V rows likewise);
  *   the NW warp states are merged through shared memory into the split's (max, sum, output).
  *
@@ -201,6 +201,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_buffer *qv = local("att_q", DT_F32, G * E, "local"), *acc = local("att_acc", DT_F32, G * E, "local");
     mlcc_buffer *m = local("att_m", DT_F32, G, "local"), *l = local("att_l", DT_F32, G, "local");
     mlcc_buffer *kv = local("att_kv", DT_F32, E, "local"), *p = local("att_p", DT_F32, G, "local");
+    mlcc_buffer *vv = local("att_vv", DT_F32, E, "local");
     mlcc_buffer *corr = local("att_corr", DT_F32, G, "local");
     mlcc_expr *g1 = var("g"), *e1 = var("e");
     mlcc_expr *head1 = ir_add(ir_mul(rv[1], ir_int(G)), g1);
@@ -223,7 +224,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     mlcc_expr *kidx[5] = {page, ir_int(0), rv[1], off, ir_add(ir_mul(tx, ir_int(E)), e2)};
     mlcc_expr *vidx[5] = {page, ir_int(1), rv[1], off, ir_add(ir_mul(tx, ir_int(E)), e3)};
     mlcc_stmt *load_k = loop(e2, E, st(kv, e2, f32(ir_load(sh->pages, kidx, 5))));
-    mlcc_stmt *load_v = loop(e3, E, st(kv, e3, f32(ir_load(sh->pages, vidx, 5))));
+    mlcc_stmt *load_v = loop(e3, E, st(vv, e3, f32(ir_load(sh->pages, vidx, 5))));
     mlcc_expr *dot = NULL;
     for (int e = 0; e < E; e++) {
         mlcc_expr *t = ir_mul(ld(qv, ir_add(ir_mul(g2, ir_int(E)), ir_int(e))), ld(kv, ir_int(e)));
@@ -240,8 +241,8 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
         st(l, g2, ir_add(ir_mul(ld(l, g2), ld(corr, g2)), ld(p, g2))),
         st(m, g2, mnew)}, 6));
     mlcc_expr *ge3 = ir_add(ir_mul(g3, ir_int(E)), e4);
-    mlcc_stmt *accumulate = loop(g3, G, loop(e4, E, st(acc, ge3, ir_add(ir_mul(ld(acc, ge3), ld(corr, g3)), ir_mul(ld(p, g3), ld(kv, e4))))));
-    mlcc_stmt *key = ir_if(ir_lt(j, rv[7]), ir_allocate(pg, ir_allocate(sc, ir_seq((mlcc_stmt *[]){locate, load_k, score, load_v, accumulate}, 5))), NULL);
+    mlcc_stmt *accumulate = loop(g3, G, loop(e4, E, st(acc, ge3, ir_add(ir_mul(ld(acc, ge3), ld(corr, g3)), ir_mul(ld(p, g3), ld(vv, e4))))));
+    mlcc_stmt *key = ir_if(ir_lt(j, rv[7]), ir_allocate(pg, ir_allocate(sc, ir_seq((mlcc_stmt *[]){locate, load_k, load_v, score, accumulate}, 5))), NULL);
     mlcc_expr *iters = ir_floordiv(ir_add(ir_sub(rv[7], rv[6]), ir_int(WARPS - 1)), ir_int(WARPS));
     mlcc_stmt *keys = ir_for(it, ir_int(0), iters, FOR_SERIAL, key);
 
@@ -255,7 +256,7 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
         loop(e5, E, st(sm_acc, ir_add(ir_mul(ir_add(ir_mul(ty, ir_int(G)), g4), ir_int(D)), ir_add(ir_mul(tx, ir_int(E)), e5)),
                        ld(acc, ir_add(ir_mul(g4, ir_int(E)), e5))))));
     mlcc_stmt *stage1 = ir_seq((mlcc_stmt *[]){ir_seq(set_regs, 8), init, keys, publish}, 4);
-    stage1 = ir_allocate(r, ir_allocate(qv, ir_allocate(acc, ir_allocate(m, ir_allocate(l, ir_allocate(kv, ir_allocate(p, ir_allocate(corr, stage1))))))));
+    stage1 = ir_allocate(r, ir_allocate(qv, ir_allocate(acc, ir_allocate(m, ir_allocate(l, ir_allocate(kv, ir_allocate(vv, ir_allocate(p, ir_allocate(corr, stage1)))))))));
     stage1 = ir_for_thread(ty, ir_int(0), ir_int(WARPS), "threadIdx.y", ir_for_thread(tx, ir_int(0), ir_int(LANES), "threadIdx.x", stage1));
 
     /* stage 2: the block's (g, d) outputs, one per thread per pass; warps with no keys (m = -inf)
@@ -296,31 +297,85 @@ static mlcc_stmt *split_kernel(const decode_shape *sh) {
     return ir_for_thread(bx, ir_int(0), ir_mul(ir_mul(B, ir_int(KVH)), S), "blockIdx.x", body);
 }
 
-/* The merge of the splits (as the generator's stage two): a block per (sequence, head), a
- * thread per dimension, the split loop serial in each thread (reads coalesced over d). */
+/* The merge of the splits (as the generator's stage two): a block per (sequence, head) of
+ * D x R threads (R = MERGE_ROWS, fewer for head_dim > 128). Warp 0 finds the largest split max
+ * and the total weight (lanes over
+ * the splits, shuffles); then thread (d, y) sums splits y, y + R, ... of dimension d
+ * and the R partial sums of d meet in shared memory. Before, a thread per dimension
+ * walked all the splits twice, each step waiting on a load: ~10 us at 32 splits on the H100. */
+enum { MERGE_ROWS = 8, MERGE_THREADS = 1024 };
+
+/* acc[0] combined over the warp's 32 lanes with max or add, in every lane */
+static mlcc_stmt *warp_reduce(mlcc_buffer *acc, int is_max) {
+    mlcc_stmt *steps[5];
+    for (int k = 0, m = 16; m >= 1; m /= 2, k++) {
+        mlcc_expr *args[2] = {ld(acc, ir_int(0)), ir_int(m)};
+        mlcc_expr *other = ir_call(DT_F32, "cuda.shfl_xor", args, 2);
+        steps[k] = st(acc, ir_int(0), is_max ? ir_max(ld(acc, ir_int(0)), other) : ir_add(ld(acc, ir_int(0)), other));
+    }
+    return ir_seq(steps, 5);
+}
+
+/* the weight of a split of max `pmax`: e^(pmax - largest), 0 for a split without keys */
+static mlcc_expr *split_weight(mlcc_expr *pmax, mlcc_expr *largest) {
+    return ir_select(ir_eq(pmax, fconst(-INFINITY)), fconst(0), ir_call1("exp", ir_sub(pmax, largest)));
+}
+
 static mlcc_stmt *merge_kernel(const decode_shape *sh) {
     int QH = sh->QH, D = sh->D;
+    int R = MERGE_THREADS / D < MERGE_ROWS ? MERGE_THREADS / D : MERGE_ROWS; /* rows of threads */
+    if (R < 1) R = 1;
     mlcc_expr *S = sh->splits;
-    mlcc_expr *bx = var("mrg_bx"), *tx = var("mrg_d"), *s1 = var("s"), *s2 = var("s");
-    mlcc_expr *b = ir_floordiv(bx, ir_int(QH)), *h = ir_floormod(bx, ir_int(QH));
-    mlcc_buffer *w = local("mrg", DT_F32, 4, "local"); /* max, total weight, weight, acc */
-    mlcc_expr *wv[4] = {ld(w, ir_int(0)), ld(w, ir_int(1)), ld(w, ir_int(2)), ld(w, ir_int(3))};
-    mlcc_expr *p1[3] = {b, h, s1}, *p2[3] = {b, h, s2}, *a2[4] = {b, h, s2, tx}, *o[3] = {b, h, tx};
-    mlcc_expr *weight = ir_select(ir_eq(ir_load(sh->pm, p2, 3), fconst(-INFINITY)), fconst(0),
-                                  ir_call1("exp", ir_sub(ir_load(sh->pm, p2, 3), wv[0])));
-    mlcc_stmt *steps[6] = {
-        st(w, ir_int(0), fconst(-INFINITY)),
-        ir_for(s1, ir_int(0), S, FOR_SERIAL, st(w, ir_int(0), ir_max(wv[0], ir_load(sh->pm, p1, 3)))),
-        ir_seq2(st(w, ir_int(1), fconst(0)), st(w, ir_int(3), fconst(0))),
-        ir_for(s2, ir_int(0), S, FOR_SERIAL, ir_seq((mlcc_stmt *[]){
-            st(w, ir_int(2), weight),
-            st(w, ir_int(1), ir_add(wv[1], ir_mul(ir_load(sh->pl, p2, 3), wv[2]))),
-            st(w, ir_int(3), ir_add(wv[3], ir_mul(ir_load(sh->pacc, a2, 4), wv[2])))}, 3)),
-        ir_store(sh->out, ir_cast(sh->out->dtype, ir_div(wv[3], wv[1])), o, 3),
-        NULL};
-    mlcc_stmt *body = ir_allocate(w, ir_seq(steps, 5));
-    return ir_for_thread(bx, ir_int(0), ir_mul(sh->batch, ir_int(QH)), "blockIdx.x",
-                         ir_for_thread(tx, ir_int(0), ir_int(D), "threadIdx.x", body));
+    mlcc_expr *bx = var("mrg_bx"), *b = ir_floordiv(bx, ir_int(QH)), *h = ir_floormod(bx, ir_int(QH));
+    mlcc_buffer *stats = local("mrg_stats", DT_F32, 2, "shared"); /* largest max, total weight */
+    mlcc_buffer *part = local("mrg_part", DT_F32, R * D, "shared");
+    mlcc_expr *smax = ld(stats, ir_int(0));
+
+    /* stage 1: warp 0 */
+    mlcc_expr *tx = var("mrg_d"), *ty = var("mrg_y"), *it = var("s"), *it2 = var("s");
+    mlcc_buffer *a = local("mrg_acc", DT_F32, 1, "local"), *mx = local("mrg_max", DT_F32, 1, "local");
+    mlcc_expr *s1 = ir_add(ir_mul(it, ir_int(LANES)), tx), *s2 = ir_add(ir_mul(it2, ir_int(LANES)), tx);
+    mlcc_expr *p1[3] = {b, h, s1}, *p2[3] = {b, h, s2};
+    mlcc_expr *lane_iters = ir_floordiv(ir_add(S, ir_int(LANES - 1)), ir_int(LANES));
+    mlcc_expr *pm2 = ir_load(sh->pm, p2, 3);
+    mlcc_expr *w2 = split_weight(pm2, ld(mx, ir_int(0)));
+    mlcc_stmt *w0[8] = {
+        st(a, ir_int(0), fconst(-INFINITY)),
+        ir_for(it, ir_int(0), lane_iters, FOR_SERIAL, ir_if(ir_lt(s1, S), st(a, ir_int(0), ir_max(ld(a, ir_int(0)), ir_load(sh->pm, p1, 3))), NULL)),
+        warp_reduce(a, 1), /* every lane: the largest max */
+        st(mx, ir_int(0), ld(a, ir_int(0))),
+        st(a, ir_int(0), fconst(0)),
+        ir_for(it2, ir_int(0), lane_iters, FOR_SERIAL,
+               ir_if(ir_lt(s2, S), st(a, ir_int(0), ir_add(ld(a, ir_int(0)), ir_mul(ir_load(sh->pl, p2, 3), w2))), NULL)),
+        warp_reduce(a, 0),
+        ir_if(ir_eq(tx, ir_int(0)), ir_seq2(st(stats, ir_int(0), ld(mx, ir_int(0))), st(stats, ir_int(1), ld(a, ir_int(0)))), NULL)};
+    mlcc_stmt *stage1 = ir_if(ir_and(ir_eq(ty, ir_int(0)), ir_lt(tx, ir_int(LANES))), ir_allocate(a, ir_allocate(mx, ir_seq(w0, 8))), NULL);
+    stage1 = ir_for_thread(ty, ir_int(0), ir_int(R), "threadIdx.y", ir_for_thread(tx, ir_int(0), ir_int(D), "threadIdx.x", stage1));
+
+    /* stage 2: thread (d, y) over splits y, y + R, ... */
+    mlcc_expr *tx2 = var("mrg_d"), *ty2 = var("mrg_y"), *it3 = var("s");
+    mlcc_buffer *a2 = local("mrg_acc", DT_F32, 1, "local");
+    mlcc_expr *s3 = ir_add(ir_mul(it3, ir_int(R)), ty2);
+    mlcc_expr *p3[3] = {b, h, s3}, *a3[4] = {b, h, s3, tx2};
+    mlcc_expr *row_iters = ir_floordiv(ir_add(S, ir_int(R - 1)), ir_int(R));
+    mlcc_stmt *sum = ir_for(it3, ir_int(0), row_iters, FOR_SERIAL,
+                            ir_if(ir_lt(s3, S), st(a2, ir_int(0), ir_add(ld(a2, ir_int(0)), ir_mul(ir_load(sh->pacc, a3, 4), split_weight(ir_load(sh->pm, p3, 3), smax)))), NULL));
+    mlcc_stmt *stage2 = ir_allocate(a2, ir_seq((mlcc_stmt *[]){st(a2, ir_int(0), fconst(0)), sum,
+                                                              st(part, ir_add(ir_mul(ty2, ir_int(D)), tx2), ld(a2, ir_int(0)))}, 3));
+    stage2 = ir_for_thread(ty2, ir_int(0), ir_int(R), "threadIdx.y", ir_for_thread(tx2, ir_int(0), ir_int(D), "threadIdx.x", stage2));
+
+    /* stage 3: the R partial sums of each d, in order */
+    mlcc_expr *tx3 = var("mrg_d"), *ty3 = var("mrg_y"), *y = var("y");
+    mlcc_buffer *a4 = local("mrg_acc", DT_F32, 1, "local");
+    mlcc_expr *o[3] = {b, h, tx3};
+    mlcc_stmt *total = ir_seq((mlcc_stmt *[]){
+        st(a4, ir_int(0), fconst(0)),
+        loop(y, R, st(a4, ir_int(0), ir_add(ld(a4, ir_int(0)), ld(part, ir_add(ir_mul(y, ir_int(D)), tx3))))),
+        ir_store(sh->out, ir_cast(sh->out->dtype, ir_div(ld(a4, ir_int(0)), ld(stats, ir_int(1)))), o, 3)}, 3);
+    mlcc_stmt *stage3 = ir_if(ir_eq(ty3, ir_int(0)), ir_allocate(a4, total), NULL);
+    stage3 = ir_for_thread(ty3, ir_int(0), ir_int(R), "threadIdx.y", ir_for_thread(tx3, ir_int(0), ir_int(D), "threadIdx.x", stage3));
+    mlcc_stmt *body = ir_allocate(stats, ir_allocate(part, ir_seq((mlcc_stmt *[]){stage1, stage2, stage3}, 3)));
+    return ir_for_thread(bx, ir_int(0), ir_mul(sh->batch, ir_int(QH)), "blockIdx.x", body);
 }
 
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f) {

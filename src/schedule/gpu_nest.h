@@ -28,4 +28,10 @@ mlcc_stmt *gpu_cross_thread_nest(const gpu_reduction_nest *r);
 /* Replaces the nest with `with` and commits. */
 void gpu_replace_nest(mlcc_schedule *s, const gpu_reduction_nest *r, mlcc_stmt *with);
 
+/* The reduction + broadcast rule (gpu_row.c): a function of row reductions and row-wise
+ * elementwise nests over the same rows becomes one kernel, a thread block per row; rows
+ * shorter than min_extent are left alone. *applied says whether it was rewritten. */
+int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied);
+/* Removes f's intermediates that nothing reads or writes any more (f is a copy it may edit). */
+void gpu_drop_unused_allocs(mlcc_prim_func *f);
 #endif

@@ -7,6 +7,7 @@
 
 #include "arith/analyzer.h"
 #include "ir/functor.h"
+#include "schedule/gpu_nest.h"
 #include "schedule/state.h"
 #include "support/error.h"
 
@@ -228,6 +229,11 @@ static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thre
     tasks->body = bind_task_loops(f->body, elements);
     mlcc_schedule *s = sch_create(tasks);
     inline_producers(s);
+    /* norms and softmax: one kernel a row (CUDA; MLCC_CUDA_ROW_KERNEL=0 keeps a kernel a nest) */
+    const char *row_env = getenv("MLCC_CUDA_ROW_KERNEL");
+    int row_done = 0;
+    if (elements && cross_thread_min_extent != INT64_MAX && !(row_env && strcmp(row_env, "0") == 0))
+        gpu_row_kernel(s, cross_thread_min_extent, &row_done);
     const char **blocks;
     int n = sch_get_blocks(s, &blocks);
     /* only blocks at the top of a loop nest: nested blocks run inside their parent's thread */
@@ -248,5 +254,6 @@ static mlcc_prim_func *default_rules(const mlcc_prim_func *f, int64_t cross_thre
     }
     mlcc_prim_func *out = prim_func_copy(sch_func(s));
     sch_free(s);
+    if (row_done) gpu_drop_unused_allocs(out);
     return out;
 }

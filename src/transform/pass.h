@@ -66,6 +66,12 @@ mlcc_ir_module *pass_cpu_dispatch(const mlcc_ir_module *m, void *ctx);
 /* rope + KV append: the rope of K goes into the KV cache's append kernel (fuse_rope_append.c);
  * all attention calls of the module or none. */
 mlcc_ir_module *pass_fuse_rope_append(const mlcc_ir_module *m, void *ctx);
+/* reshape -> a view (call_packed vm.builtin.reshape) unless a function returns it
+ * (reshape_views.c; the CUDA build). */
+mlcc_ir_module *pass_reshape_views(const mlcc_ir_module *m, void *ctx);
+/* add + the RMSNorm it feeds -> one PrimFunc with two outputs (fuse_add_norm.c; the CUDA
+ * build). */
+mlcc_ir_module *pass_fuse_add_norm(const mlcc_ir_module *m, void *ctx);
 enum { CPU_DISPATCH_MIN_ROWS = 96, CPU_DISPATCH_MIN_OUT = 256, CPU_DISPATCH_MIN_IN = 256 };
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);
