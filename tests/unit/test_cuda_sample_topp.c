@@ -16,7 +16,8 @@
  *     top-p 0.95) with independent uniforms; tokens outside the kept set never come, and the
  *     counts pass a chi-square test against the exact probabilities at p = 1e-4 (the
  *     threshold from the Wilson-Hilferty approximation);
- *   - the engine end to end on the hf-tiny llama on the GPU: seeded requests (temperature,
+ *   - the engine end to end on the GPU, on the hf-tiny llama (512 ids) and on tm-llama3 (Llama
+ *     3's 128256 ids, nearly flat logits: top-p takes the whole-row path): seeded requests (temperature,
  *     top-k/top-p, min-p, penalties, bias) give the same text with GPU sampling on and off
  *     (MLCC_GPU_SAMPLING=0), and again when all run in one batch on the GPU;
  *   - the time of one call for 64 rows of 128256 (printed: no timing assertion). */
@@ -348,21 +349,28 @@ static void on_event(void *ctx, const mlcc_engine_event *ev) {
     pthread_mutex_unlock(&batch_lock);
 }
 
-static void check_engine(void) {
-    char *dir = test_data_path("hf-tiny/llama");
-    mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = 128, .max_batch = 4, .prefill_chunk = 64, .device = "cuda"});
-    mlcc_tokenizer *tok = m ? mlcc_tokenizer_load(dir) : NULL;
+/* model: a fixture folder; the tokenizer is tm-llama3's (Llama 3's), which decodes any id below
+ * 128256 (hf-tiny's llama has 512 ids and no tokenizer of its own). */
+static void check_engine(const char *model) {
+    char *dir = test_data_path(model), *tok_path = test_data_path("models/tm-llama3/tokenizer.json");
+    /* a model each (its decode graphs belong to one KV cache) */
+    mlcc_model_options mo = {.max_seq = 128, .max_batch = 8, .prefill_chunk = 64, .device = "cuda"};
+    mlcc_model *m = mlcc_model_open(dir, &mo), *m_off = m ? mlcc_model_open(dir, &mo) : NULL;
+    CHECK_MSG(m && m_off, "%s: %s", model, mlcc_last_error());
+    mlcc_tokenizer *tok = m_off ? mlcc_tokenizer_load(tok_path) : NULL;
+    CHECK_MSG(!m_off || tok != NULL, "%s", mlcc_last_error());
     free(dir);
-    if (!m || !tok) {
-        printf("engine check skipped: %s\n", mlcc_last_error());
+    free(tok_path);
+    if (!m_off || !tok) {
         mlcc_model_free(m);
+        mlcc_model_free(m_off);
         return;
     }
     mlcc_model_runner on, off;
     unsetenv("MLCC_GPU_SAMPLING");
     int ok = mlcc_model_runner_init(&on, m, 0) == 0;
     setenv("MLCC_GPU_SAMPLING", "0", 1);
-    ok = ok && mlcc_model_runner_init(&off, m, 0) == 0;
+    ok = ok && mlcc_model_runner_init(&off, m_off, 0) == 0;
     unsetenv("MLCC_GPU_SAMPLING");
     CHECK_MSG(ok, "%s", mlcc_last_error());
     if (!ok) return;
@@ -411,14 +419,15 @@ static void check_engine(void) {
         sb_free(&outs[k].text);
         free(alone[k]);
     }
-    printf("engine: %d seeded sampling configurations give the same text with GPU sampling on and off, alone and batched\n",
-           NCFG);
+    printf("engine, %s: %d seeded sampling configurations give the same text with GPU sampling on and off, alone and batched\n",
+           model, NCFG);
     mlcc_engine_free(e_on);
     mlcc_engine_free(e_off);
     mlcc_model_runner_free(&on);
     mlcc_model_runner_free(&off);
     mlcc_tokenizer_free(tok);
     mlcc_model_free(m);
+    mlcc_model_free(m_off);
 }
 
 int main(void) {
@@ -437,7 +446,8 @@ int main(void) {
     check_grid(32001);
     check_grid(128256);
     check_distribution();
-    check_engine();
+    check_engine("hf-tiny/llama");
+    check_engine("models/tm-llama3");
     time_batch();
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();
