@@ -19,15 +19,10 @@
 
 #include "codegen/jit.h"
 #include "runtime/cpu_blas.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "te/te.h"
 #include "transform/pass.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -88,12 +83,12 @@ static double timed_call(const MLCCFunction *sgemm, MLCCFunction *kernel, DLTens
     int codes[5] = {MLCC_TYPE_DLTENSOR, MLCC_TYPE_DLTENSOR, MLCC_TYPE_OBJECT, MLCC_TYPE_INT, MLCC_TYPE_DLTENSOR};
     MLCCValue ret;
     int ret_code;
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     if (mlcc_func_call(sgemm, args, codes, 5, &ret, &ret_code)) {
         fprintf(stderr, "mlcc.cpu.sgemm: %s\n", mlcc_last_error());
         exit(1);
     }
-    return now() - t0;
+    return mlcc_now_seconds() - t0;
 }
 
 int main(int argc, char **argv) {

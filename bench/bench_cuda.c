@@ -20,6 +20,7 @@
 #include "gen/attention.h"
 #include "runtime/cuda.h"
 #include "schedule/gpu_rules.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "te/te.h"
 
@@ -32,25 +33,19 @@ static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
     return ir_mul(te_load2(X, i[0], i[2]), te_load2(W, i[1], i[2]));
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static double time_packed(MLCCPackedCFunc fn, MLCCValue *args, int *codes, int n) {
     MLCCValue ret;
     int rc;
     fn(args, codes, n, &ret, &rc, NULL); /* warm-up: compiles and loads */
     mlcc_cuda_synchronize(0);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     for (int r = 0; r < REPS; r++)
         if (fn(args, codes, n, &ret, &rc, NULL) != 0) {
             fprintf(stderr, "%s\n", mlcc_last_error());
             exit(1);
         }
     mlcc_cuda_synchronize(0);
-    return (now() - t0) / REPS;
+    return (mlcc_now_seconds() - t0) / REPS;
 }
 
 static double time_call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
@@ -164,10 +159,10 @@ int main(void) {
     /* the floor: a copy reads and writes the weight bytes */
     mlcc_ndarray_copy(w2, w);
     mlcc_cuda_synchronize(0);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     for (int r = 0; r < REPS; r++) mlcc_ndarray_copy(w2, w);
     mlcc_cuda_synchronize(0);
-    double copy = (now() - t0) / REPS, floor_bw = 2 * bytes / copy;
+    double copy = (mlcc_now_seconds() - t0) / REPS, floor_bw = 2 * bytes / copy;
     printf("device copy of %.0f MB: %.3f ms, %.0f GB/s (read + write)\n", bytes / 1e6, copy * 1e3, floor_bw / 1e9);
     const char *names[2] = {"gemv", "gemv_thread_per_output"};
     for (int i = 0; i < 2; i++) {

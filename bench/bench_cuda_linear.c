@@ -6,11 +6,20 @@
  * Per shape: microseconds per call (mean of REPS after a warm-up, synchronized once), TFLOP/s and
  * the rate W is read at (GB/s; the copy rate of the same device is printed first).
  *
+ * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
+ * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, gate/up, down, lm_head, and the
+ * fused qkv 6144 x 4096 and gate_up 28672 x 4096) at 1-8 and 16 rows, through the int8 GEMV (the
+ * default; at one row also its tile variant, MLCC_CUDA_Q4_TILES=1), the float GEMV
+ * (MLCC_CUDA_Q4_DP4A=0) and, from 4 rows, dequantize + float16
+ * (MLCC_CUDA_Q4_GEMV_ROWS=0). Each call reads another copy of W from a 1 GB pool, so the 50 MB
+ * L2 cache holds none of it from the call before; "W GB/s" counts words + scales.
+ *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_cuda_linear.c -Lbuild -lmlcc \
  *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_cuda_linear
- * run:   build/bench_cuda_linear   (needs a CUDA device) */
+ * run:   build/bench_cuda_linear [q4]   (needs a CUDA device) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "runtime/cuda.h"
@@ -35,13 +44,72 @@ static double time_call(const float *x, const uint16_t *w, float *y, int64_t row
     return (now() - t0) / REPS;
 }
 
-int main(void) {
+/* The q4 bench (see the header): W from a pool of copies, so no call finds its W in L2. */
+static int bench_q4(void) {
+    static const int64_t shapes[][2] = {{1024, 4096}, {4096, 4096}, {6144, 4096}, {14336, 4096}, {28672, 4096},
+                                        {4096, 14336}, {128256, 4096}};
+    static const int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 16};
+    static const char *const paths[4][4] = {
+        {"int8", "16", NULL, NULL}, {"int8-tile", "16", NULL, "1"}, {"float", "16", "0", NULL}, {"dequant", "0", NULL, NULL}};
+    const size_t pool = (size_t)1 << 30, max_x = 16 * 14336, max_y = 16 * 128256;
+    DLDevice dev = {kDLCUDA, 0};
+    MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, dev);
+    MLCCNDArray *y = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_y}, MLCC_DTYPE_F32, dev);
+    MLCCNDArray *w = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)pool}, (DLDataType){kDLUInt, 8, 1}, dev);
+    if (!x || !y || !w) {
+        fprintf(stderr, "%s\n", mlcc_last_error());
+        return 1;
+    }
+    /* x: small random-ish values (the int8 path's rate does not depend on them); W: zeros */
+    float *hx = malloc(sizeof(float) * max_x);
+    for (size_t i = 0; i < max_x; i++) hx[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * max_x);
+    free(hx);
+    mlcc_cuda_memset(0, w->dl.data, 0x11, pool);
+    printf("%-6s %-15s %-9s %10s %9s\n", "rows", "out x in", "path", "us", "W GB/s");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+            for (int p = 0; p < 4; p++) {
+                if ((p == 1 && rows[r] > 1) || (p == 3 && rows[r] < 4)) continue;
+                setenv("MLCC_CUDA_Q4_GEMV_ROWS", paths[p][1], 1);
+                if (paths[p][2]) setenv("MLCC_CUDA_Q4_DP4A", paths[p][2], 1);
+                else unsetenv("MLCC_CUDA_Q4_DP4A");
+                if (paths[p][3]) setenv("MLCC_CUDA_Q4_TILES", paths[p][3], 1);
+                else unsetenv("MLCC_CUDA_Q4_TILES");
+                int64_t out = shapes[s][0], in = shapes[s][1];
+                size_t words = (size_t)(out * in / 2), scales = (size_t)(out * in / 16), one = (words + scales + 255) / 256 * 256;
+                int copies = (int)(pool / one);
+                double t0 = 0;
+                for (int i = -1; i < REPS; i++) {
+                    if (i == 0) {
+                        mlcc_cuda_synchronize(0);
+                        t0 = now();
+                    }
+                    uint8_t *base = (uint8_t *)w->dl.data + (size_t)((i + 1) % copies) * one;
+                    if (mlcc_cuda_linear_q4(0, x->dl.data, (const uint32_t *)base, (const uint16_t *)(base + words), y->dl.data,
+                                            rows[r], out, in, 7)) {
+                        fprintf(stderr, "%s\n", mlcc_last_error());
+                        return 1;
+                    }
+                }
+                mlcc_cuda_synchronize(0);
+                double t = (now() - t0) / REPS;
+                printf("%-6lld %6lld x %-6lld %-9s %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in, paths[p][0],
+                       t * 1e6, (double)(words + scales) / t / 1e9);
+            }
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_TILES");
+    mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     if (!mlcc_cuda_available()) {
         fprintf(stderr, "%s\n", mlcc_cuda_status());
         return 1;
     }
     printf("%s\n%s\ncopy rate %.0f GB/s (read + written)\n", mlcc_cuda_status(), mlcc_cublaslt_status(),
            mlcc_cuda_copy_bandwidth(0, (size_t)1 << 30, 5) / 1e9);
+    if (argc > 1 && !strcmp(argv[1], "q4")) return bench_q4();
     static const int64_t shapes[4][2] = {{6144, 4096}, {4096, 4096}, {14336, 4096}, {4096, 14336}};
     static const int64_t rows[] = {1, 2, 4, 8, 16, 32, 64, 128, 512, 2048};
     static const char *const paths[3][2] = {{"default", NULL}, {"cuBLASLt", "0"}, {"GEMV", "16"}};

@@ -16,16 +16,11 @@
 #include <time.h>
 
 #include "codegen/jit.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "te/te.h"
 #include "transform/pass.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -141,12 +136,12 @@ int main(int argc, char **argv) {
             for (int k = 0; k < reps; k++)
                 for (int e0 = 0; e0 < 2; e0++) {
                     int e = (k & 1) ? 1 - e0 : e0; /* alternate which goes first */
-                    double t0 = now();
+                    double t0 = mlcc_now_seconds();
                     if (call(fn[e], args, nargs)) {
                         fprintf(stderr, "bench_epilogue: %s\n", mlcc_last_error());
                         return 1;
                     }
-                    t[e][k] = (now() - t0) * 1e3;
+                    t[e][k] = (mlcc_now_seconds() - t0) * 1e3;
                 }
             for (int e = 0; e < 2; e++) qsort(t[e], (size_t)reps, sizeof(double), cmp_double);
             printf("| %s | %lld | %.3f / %.3f | %.3f / %.3f | %.2f |\n", layers[l].label, (long long)n, t[0][reps / 2],

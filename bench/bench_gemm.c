@@ -25,17 +25,12 @@
 #include <time.h>
 
 #include "codegen/jit.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "te/te.h"
 #include "transform/pass.h"
 
 void openblas_set_num_threads(int);
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -52,7 +47,7 @@ static double median(double *v, int n) {
 /* Bytes per second of one parallel read of buf (n floats, a multiple of 8 * 4096): each thread
  * reads 8 streams at once, as the GEMV reads 8 weight rows. */
 static double read_bandwidth(const float *buf, int64_t n, int threads) {
-    double t0 = now(), total = 0;
+    double t0 = mlcc_now_seconds(), total = 0;
     int64_t stream = n / 8;
 #pragma omp parallel for num_threads(threads) reduction(+ : total) schedule(static)
     for (int64_t c = 0; c < stream / 512; c++) {
@@ -71,13 +66,13 @@ static double read_bandwidth(const float *buf, int64_t n, int threads) {
         total += s;
 #endif
     }
-    double t = now() - t0;
+    double t = mlcc_now_seconds() - t0;
     if (total == 12345.678) printf(" ");
     return (double)(stream / 512 * 512 * 8) * 4 / t;
 }
 
 static double fma_peak(int threads) {
-    double t0 = now(), sink = 0;
+    double t0 = mlcc_now_seconds(), sink = 0;
     int64_t iters = 400000000;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
     {
@@ -100,7 +95,7 @@ static double fma_peak(int threads) {
         for (int i = 0; i < 12; i++) { _mm256_storeu_ps(t, a[i]); sink += t[0]; }
 #endif
     }
-    double t = now() - t0;
+    double t = mlcc_now_seconds() - t0;
     if (sink == 12345.678) printf(" ");
     return (double)iters * 12 * 2 * threads / t; /* flops: iters lanes x 12 chains x (mul + add) */
 }
@@ -217,20 +212,20 @@ int main(int argc, char **argv) {
             for (int r = -1; r < reps; r++) { /* r = -1 warms up */
                 int c = (r + 1) % copies;
                 DLTensor tw = tensor(w[c], 32, sw), twh = tensor(wh[c], 16, sw);
-                double t0 = now();
+                double t0 = mlcc_now_seconds();
                 call3(f32, &ta, &tw, &tc);
-                double t1 = now();
+                double t1 = mlcc_now_seconds();
                 c = (c + 1) % copies;
                 if (M == 1) /* OpenBLAS's own GEMV path for one row */
                     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, w[c], (int)K, a, 1, 0.0f, out, 1);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, a, (int)K, w[c],
                                 (int)K, 0.0f, out, (int)N);
-                double t2 = now();
+                double t2 = mlcc_now_seconds();
                 c = (c + 1) % copies;
                 twh = tensor(wh[c], 16, sw);
                 call3(f16, &ta, &twh, &tc);
-                double t3 = now();
+                double t3 = mlcc_now_seconds();
                 if (r >= 0) {
                     t_ours[r] = t1 - t0, t_blas[r] = t2 - t1, t_f16[r] = t3 - t2;
                     bw[r] = M == 1 ? read_bandwidth(w[(c + 1) % copies], N * K, threads) : 0;

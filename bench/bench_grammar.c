@@ -15,14 +15,9 @@
 #include <time.h>
 
 #include "grammar/grammar.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/file.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -54,9 +49,9 @@ static int run_walk(mlcc_grammar *g, mlcc_grammar_vocab *v, int steps, uint64_t 
     rng = seed;
     int done = 0;
     for (int s = 0; s < steps && !mlcc_grammar_is_terminated(m); s++) {
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         mlcc_grammar_fill_next_token_bitmask(m, mask);
-        times[(*nt)++] = now() - t0;
+        times[(*nt)++] = mlcc_now_seconds() - t0;
         int n = 0;
         for (int32_t i = 0; i < mlcc_grammar_vocab_size(v); i++)
             if ((mask[i >> 5] >> (i & 31)) & 1) allowed[n++] = i;
@@ -77,15 +72,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     int steps = argc > 3 ? atoi(argv[3]) : 200;
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     mlcc_tokenizer *tok = mlcc_tokenizer_load(argv[1]);
     if (!tok) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
     }
-    double t1 = now();
+    double t1 = mlcc_now_seconds();
     mlcc_grammar_vocab *v = mlcc_grammar_vocab_new(tok, 0, NULL, 0);
-    double t2 = now();
+    double t2 = mlcc_now_seconds();
     printf("tokenizer load %.1f ms; vocabulary preprocessing (%d tokens) %.1f ms\n", (t1 - t0) * 1e3, mlcc_grammar_vocab_size(v),
            (t2 - t1) * 1e3);
     char path[4096];
@@ -110,9 +105,9 @@ int main(int argc, char **argv) {
         mlcc_grammar_options opt = mlcc_grammar_default_options();
         opt.max_string_chars = 32;
         opt.max_number_digits = 10;
-        double c0 = now();
+        double c0 = mlcc_now_seconds();
         mlcc_grammar *g = mlcc_grammar_from_json_schema(text, len, &opt);
-        double c1 = now();
+        double c1 = mlcc_now_seconds();
         free(text);
         if (!g) {
             printf("%-48s unsupported: %s\n", file, mlcc_last_error());

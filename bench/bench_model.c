@@ -23,14 +23,9 @@
 #include "loader/safetensors.h"
 #include "models/model.h"
 #include "runtime/vulkan.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "support/file.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng = 88172645463325252ull;
 static float rnd(void) {
@@ -124,13 +119,13 @@ int main(int argc, char **argv) {
         model = save;
     }
     int profile = device && !strncmp(device, "vulkan", 6) && getenv("MLCC_VULKAN_PROFILE");
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     mlcc_model *m = mlcc_model_open(dir, &(mlcc_model_options){.max_seq = prompt + decode, .device = device, .quantization = quant});
     if (!m) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
     }
-    double t_open = now() - t0;
+    double t_open = mlcc_now_seconds() - t0;
     size_t weight_bytes = 0;
     for (int i = 0; i < m->params.n; i++) /* the embedding table is not streamed per step */
         if (strncmp(m->params.items[i].name, "model.embed_tokens.", 19) || m->cfg.tie_embeddings)
@@ -142,7 +137,7 @@ int main(int argc, char **argv) {
     /* two tokens first, one call each: a GPU library compiles its kernels (NVRTC or glslang,
      * cached) at their first call */
     mlcc_model_kv_init(m, &kv);
-    t0 = now();
+    t0 = mlcc_now_seconds();
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     /* and one decode step: its kernels (the decode attention) are others than prefill's */
     if (mlcc_model_forward(m, &kv, ids, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
@@ -153,26 +148,26 @@ int main(int argc, char **argv) {
         mlcc_model_kv_init(m, &kv);
         if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     }
-    double t_first = now() - t0;
+    double t_first = mlcc_now_seconds() - t0;
     mlcc_model_kv_free(&kv);
     mlcc_model_kv_init(m, &kv);
-    t0 = now();
+    t0 = mlcc_now_seconds();
     if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
-    double t_prefill = now() - t0;
+    double t_prefill = mlcc_now_seconds() - t0;
     if (profile) {
         printf("prefill:\n");
         mlcc_vulkan_profile_report(stdout);
         mlcc_vulkan_profile_reset();
     }
     mlcc_vulkan_stats vk0 = mlcc_vulkan_get_stats();
-    t0 = now();
+    t0 = mlcc_now_seconds();
     for (int64_t s = 0; s < decode; s++) {
         int32_t best = 0;
         for (int64_t v = 1; v < m->cfg.vocab; v++)
             if (logits[v] > logits[best]) best = (int32_t)v;
         if (mlcc_model_forward(m, &kv, &best, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error());
     }
-    double t_decode = now() - t0;
+    double t_decode = mlcc_now_seconds() - t0;
     if (device && !strncmp(device, "vulkan", 6) && decode > 0) {
         mlcc_vulkan_stats vk1 = mlcc_vulkan_get_stats();
         printf("vulkan decode step: %.1f dispatches, %.1f submits\n", (double)(vk1.dispatches - vk0.dispatches) / (double)decode,

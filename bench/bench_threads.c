@@ -13,15 +13,10 @@
 #include <time.h>
 
 #include "mlcc/mlcc_runtime.h"
+#include "support/clock.h"
 
 enum { N = 1000 };
 static float buf[N];
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void loop_body(int64_t begin, int64_t end, int task, void *ctx) {
     (void)task, (void)ctx;
@@ -38,18 +33,18 @@ int main(int argc, char **argv) {
     int iters = argc > 1 ? atoi(argv[1]) : 20000;
     int threads = mlcc_threadpool_size();
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         for (int i = 0; i < iters; i++) mlcc_parallel_for(N, loop_body, NULL);
-        double loop = (now() - t0) / iters;
-        t0 = now();
+        double loop = (mlcc_now_seconds() - t0) / iters;
+        t0 = mlcc_now_seconds();
         for (int i = 0; i < iters; i++) kernel(threads);
-        double region = (now() - t0) / iters;
-        t0 = now();
+        double region = (mlcc_now_seconds() - t0) / iters;
+        t0 = mlcc_now_seconds();
         for (int i = 0; i < iters; i++) {
             kernel(threads);
             mlcc_parallel_for(N, loop_body, NULL);
         }
-        double both = (now() - t0) / iters;
+        double both = (mlcc_now_seconds() - t0) / iters;
         printf("%d threads: parallel_for %.2f us, kernel region %.2f us, alternating pair %.2f us\n", threads,
                loop * 1e6, region * 1e6, both * 1e6);
     }

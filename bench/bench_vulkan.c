@@ -18,6 +18,7 @@
 #include "codegen/jit.h"
 #include "runtime/vulkan.h"
 #include "schedule/gpu_rules.h"
+#include "support/clock.h"
 #include "support/error.h"
 #include "te/te.h"
 
@@ -32,12 +33,6 @@ static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
     if (w->dtype.bits != 32) w = ir_cast(DT_F32, w);
     if (x->dtype.bits != 32) x = ir_cast(DT_F32, x);
     return ir_mul(x, w);
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 static mlcc_jit_module *build(mlcc_prim_func **funcs, int n) {
@@ -57,10 +52,10 @@ static double time_call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
         exit(1);
     }
     mlcc_vulkan_synchronize(dev_id);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     for (int r = 0; r < REPS; r++) fn(args, codes, n, &ret, &rc, NULL);
     mlcc_vulkan_synchronize(dev_id);
-    return (now() - t0) / REPS;
+    return (mlcc_now_seconds() - t0) / REPS;
 }
 
 static void bench_gemv(mlcc_dtype wt, double floor_bw) {
@@ -148,10 +143,10 @@ static void bench_linear_f16(double floor_bw) {
             mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
             continue;
         }
-        double t0 = now();
+        double t0 = mlcc_now_seconds();
         for (int r = 0; r < reps; r++) mlcc_vulkan_linear_f16(dev_id, x->dl.data, w->dl.data, y->dl.data, rows, out, K);
         mlcc_vulkan_synchronize(dev_id);
-        double t = (now() - t0) / reps, bytes = (double)mlcc_ndarray_nbytes(w);
+        double t = (mlcc_now_seconds() - t0) / reps, bytes = (double)mlcc_ndarray_nbytes(w);
         if (rows <= 16)
             printf("linear_f16 GEMV [%lld,%d] @ [%lld,%d]^T f16: %.3f ms, %.0f GB/s of weights = %.1f%% of the shader copy rate\n",
                    (long long)rows, K, (long long)out, K, t * 1e3, bytes / t / 1e9, 100 * bytes / t / floor_bw);
@@ -182,10 +177,10 @@ int main(int argc, char **argv) {
     mlcc_vulkan_memset(dev_id, a->dl.data, 0, mlcc_ndarray_nbytes(a));
     mlcc_ndarray_copy(b, a);
     mlcc_vulkan_synchronize(dev_id);
-    double t0 = now();
+    double t0 = mlcc_now_seconds();
     for (int r = 0; r < REPS; r++) mlcc_ndarray_copy(b, a);
     mlcc_vulkan_synchronize(dev_id);
-    double copy = (now() - t0) / REPS, floor_bw = 2 * bytes / copy;
+    double copy = (mlcc_now_seconds() - t0) / REPS, floor_bw = 2 * bytes / copy;
     printf("device copy of %.0f MB: %.3f ms, %.0f GB/s (read + write)\n", bytes / 1e6, copy * 1e3, floor_bw / 1e9);
     mlcc_ndarray_release(a), mlcc_ndarray_release(b);
     double shader_bw = mlcc_vulkan_copy_bandwidth(dev_id, (size_t)1 << 30, 5);

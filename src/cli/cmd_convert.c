@@ -1,6 +1,7 @@
 /* cmd_convert.c - `mlcc convert MODEL --quantization Q -o DIR`: reads a Hugging Face folder
- * (safetensors), quantizes its weights and writes mlcc's weight format (models/weight_store.h)
- * with the config, tokenizer and template files, so `mlcc chat DIR` runs it. */
+ * (safetensors) or a GGUF file, quantizes its weights (or keeps a GGUF file's as stored) and
+ * writes mlcc's weight format (models/weight_store.h) with the config, tokenizer and template
+ * files, so `mlcc chat DIR` runs it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,15 @@
 static void print_usage(FILE *out) {
     fprintf(out,
             "usage: mlcc convert MODEL --quantization Q -o DIR [--shard-size MB] [--force] [--quiet]\n"
-            "  MODEL            a Hugging Face folder (config.json + safetensors) or HF://org/repo\n"
-            "  --quantization   %s (docs/quantization.md)\n"
+            "  MODEL            a Hugging Face folder (config.json + safetensors), a GGUF file, or\n"
+            "                   HF://org/repo[/file.gguf]\n"
+            "  --quantization   %s (docs/quantization.md);\n"
+            "                   for a GGUF file also native (the default there): the weights as stored,\n"
+            "                   on the scheme `mlcc chat FILE.gguf` runs them (ggml_q4_0, ggml_mixed, q0f16...)\n"
             "  -o DIR           the converted model: params_shard_*.bin + params.json (name, dtype,\n"
             "                   shape, offset, sha256), mlcc-config.json, config and tokenizer files\n"
+            "                   (from a GGUF file: config.json, tokenizer.json, tokenizer_config.json\n"
+            "                   with the chat template, made from its metadata)\n"
             "  --shard-size MB  most megabytes per shard (default 512)\n"
             "  --force          replace DIR when it exists\n",
             quant_scheme_names());
@@ -45,11 +51,12 @@ int cmd_convert(int argc, char **argv) {
             return 2;
         } else model = a;
     }
-    if (!model || !quant || !out) {
+    if (!model || !out) {
         print_usage(stderr);
         return 2;
     }
-    if (!quant_scheme_find(quant)) {
+    int native = quant && !strcmp(quant, "native");
+    if (quant && !native && !quant_scheme_find(quant)) {
         fprintf(stderr, "mlcc convert: %s\n", mlcc_last_error());
         return 2;
     }
@@ -59,17 +66,18 @@ int cmd_convert(int argc, char **argv) {
         return 1;
     }
     size_t len = strlen(path);
-    if (len > 5 && !strcmp(path + len - 5, ".gguf")) {
-        fprintf(stderr, "mlcc convert: %s: converting GGUF files is not supported yet (run the .gguf directly, or convert its "
-                        "Hugging Face folder)\n", path);
+    int gguf = len > 5 && !strcmp(path + len - 5, ".gguf");
+    if (!gguf && (!quant || native)) {
+        fprintf(stderr, "mlcc convert: %s: give --quantization (native is for GGUF files)\n", path);
         free(path);
-        return 1;
+        return 2;
     }
-    mlcc_model_options opt = {.quantization = quant};
+    /* native: the scheme `mlcc chat FILE.gguf` runs the file on (its own blocks or floats) */
+    mlcc_model_options opt = {.quantization = native ? NULL : quant};
     mlcc_model *m = mlcc_model_load_uncompiled(path, &opt);
     int rc = m ? weight_store_write(m, path, out, &wopt) : -1;
     if (rc) fprintf(stderr, "mlcc convert: %s\n", mlcc_last_error());
-    else if (!wopt.quiet) fprintf(stderr, "[mlcc] wrote %s (%s, %d tensors)\n", out, quant, m->params.n);
+    else if (!wopt.quiet) fprintf(stderr, "[mlcc] wrote %s (%s, %d tensors)\n", out, m->quant->name, m->params.n);
     mlcc_model_free(m);
     free(path);
     return rc ? 1 : 0;

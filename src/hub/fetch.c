@@ -388,7 +388,7 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
     if ((rc = hash_existing(&w)) != 0) goto done;
     if ((rc = check_free_space(blobs_dir, f->size - w.have, sb_cstr(&label))) != 0) goto done;
     w.progress = &progress;
-    mlcc_progress_begin(&progress, sb_cstr(&label), f->size, w.have, s->quiet);
+    mlcc_progress_begin(&progress, "downloading", sb_cstr(&label), f->size, w.have, s->quiet);
     progress_started = 1;
     rc = transfer(s, f, &w, sb_cstr(&label));
     if (rc != 0) {

@@ -1,4 +1,4 @@
-/* progress.c - download progress lines (see progress.h). */
+/* progress.c - progress lines of downloads and conversions (see progress.h). */
 #include "hub/progress.h"
 #include "support/clock.h"
 
@@ -67,8 +67,9 @@ static void print_line(mlcc_progress *p, double now, int final) {
     p->last_print = now;
 }
 
-void mlcc_progress_begin(mlcc_progress *p, const char *label, int64_t total, int64_t already,
+void mlcc_progress_begin(mlcc_progress *p, const char *verb, const char *label, int64_t total, int64_t already,
                          int quiet) {
+    p->verb = verb;
     p->label = label;
     p->total = total;
     p->start_bytes = p->bytes = already;
@@ -89,10 +90,11 @@ void mlcc_progress_begin(mlcc_progress *p, const char *label, int64_t total, int
         mlcc_format_bytes(already, have, sizeof have);
         snprintf(resumed, sizeof resumed, ", resuming at %s", have);
     }
+    const char *space = verb ? " " : "";
     if (total >= 0)
-        fprintf(stderr, "mlcc: downloading %s (%s%s)\n", label, size, resumed);
+        fprintf(stderr, "mlcc: %s%s%s (%s%s)\n", verb ? verb : "", space, label, size, resumed);
     else
-        fprintf(stderr, "mlcc: downloading %s%s\n", label, resumed);
+        fprintf(stderr, "mlcc: %s%s%s%s\n", verb ? verb : "", space, label, resumed);
 }
 
 void mlcc_progress_update(mlcc_progress *p, int64_t bytes) {

@@ -110,6 +110,25 @@ static int read_layer_types(json_t *j, const char *file, mlcc_model_config *cfg)
     return 0;
 }
 
+/* rope_freq_factors (an mlcc field; a model converted from GGUF keeps llama.cpp's
+ * rope_freqs.weight exactly): head_dim / 2 positive divisors of the default frequencies, used
+ * instead of rope_scaling's formula, as llama.cpp uses them. */
+static int read_rope_freq_factors(json_t *j, const char *file, mlcc_model_config *cfg) {
+    json_t *f = json_object_get(j, "rope_freq_factors");
+    if (!f || json_is_null(f)) return 0;
+    int64_t half = cfg->head_dim / 2;
+    if (!json_is_array(f) || (int64_t)json_array_size(f) != half)
+        return mlcc_set_error("%s: field 'rope_freq_factors' must be an array of head_dim / 2 = %lld numbers", file, (long long)half);
+    cfg->rope_freq_factors = mlcc_xmalloc(sizeof(double) * (size_t)half);
+    for (int64_t k = 0; k < half; k++) {
+        json_t *v = json_array_get(f, (size_t)k);
+        cfg->rope_freq_factors[k] = json_is_number(v) ? json_number_value(v) : 0;
+        if (!(cfg->rope_freq_factors[k] > 0)) return mlcc_set_error("%s: rope_freq_factors[%lld] is not a positive number", file, (long long)k);
+    }
+    if (cfg->rope == ROPE_LLAMA3) cfg->rope = ROPE_DEFAULT;
+    return 0;
+}
+
 int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     if (!json_is_object(j)) return mlcc_set_error("%s: not a JSON object", file);
@@ -150,6 +169,7 @@ int model_config_from_json(json_t *j, const char *file, mlcc_model_config *cfg) 
         read_rope(json_object_get(j, "rope_parameters"), file, "rope_parameters", cfg))
         return -1;
     if (!(cfg->rope_theta > 0)) return mlcc_set_error("%s: field 'rope_theta' must be positive", file);
+    if (read_rope_freq_factors(j, file, cfg)) return -1;
     if (cfg_int_opt(j, file, "sliding_window", &cfg->sliding_window)) return -1;
     if (cfg->sliding_window < 0) return mlcc_set_error("%s: field 'sliding_window' must not be negative", file);
     cfg->layer_window = mlcc_xmalloc(sizeof(int64_t) * (size_t)cfg->layers);

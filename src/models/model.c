@@ -149,7 +149,12 @@ static int parse_device(const char *s, DLDevice *out) {
 static int build_graph(mlcc_model *m, mlcc_ir_module *mod, const char *path) {
     m->params.quant = m->quant;
     mlcc_gguf *g = NULL;
-    if (quant_is_mixed(m->quant)) {
+    void *stored = NULL; /* a converted folder's matrix_schemes */
+    if (quant_is_mixed(m->quant) && weight_store_is_converted(path)) {
+        if (!(stored = weight_store_matrix_schemes(path))) return -1;
+        m->params.matrix_scheme = weight_store_matrix_scheme;
+        m->params.matrix_ctx = stored;
+    } else if (quant_is_mixed(m->quant)) {
         if (!is_gguf_file(path) || !(g = mlcc_gguf_open(path)))
             return mlcc_set_error("%s: quantization ggml_mixed takes each matrix's type from a GGUF file", path);
         m->params.matrix_scheme = model_gguf_matrix_scheme;
@@ -157,6 +162,7 @@ static int build_graph(mlcc_model *m, mlcc_ir_module *mod, const char *path) {
     }
     int rc = decoder_build(mod, &m->cfg, &m->spec, &m->bounds, &m->params, m->fn_params);
     if (g) mlcc_gguf_close(g);
+    json_decref(stored);
     m->params.matrix_scheme = NULL, m->params.matrix_ctx = NULL;
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "hub/progress.h"
 #include "ir/dtype.h"
+#include "models/gguf_side_files.h"
 #include "models/model.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -143,7 +144,7 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
     int64_t total = 0, done = 0;
     for (int i = 0; i < m->params.n; i++) total += (int64_t)param_bytes(m->weights[i]);
     mlcc_progress progress;
-    mlcc_progress_begin(&progress, "converting weights", total, 0, opt->quiet);
+    mlcc_progress_begin(&progress, NULL, "converting weights", total, 0, opt->quiet);
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
@@ -175,6 +176,54 @@ static void remove_tree(const char *dir) {
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int is_gguf_file(const char *path) {
+    size_t len = strlen(path);
+    return len > 5 && !strcmp(path + len - 5, ".gguf") && !mlcc_is_dir(path);
+}
+
+/* Under ggml_mixed, each matrix's scheme (its Hugging Face name -> scheme name), which the
+ * graph builder asks for when the folder is opened (weight_store_matrix_scheme): a quantized
+ * pair's own scheme, a float matrix's by its dtype. */
+static json_t *matrix_schemes(const mlcc_model *m) {
+    json_t *o = json_object();
+    for (int i = 0; i < m->params.n; i++) {
+        const model_param *p = &m->params.items[i];
+        const char *q = NULL;
+        if (p->role == PARAM_Q_WEIGHT) q = p->quant ? p->quant->name : NULL;
+        else if (p->role == PARAM_PLAIN && p->ndim == 2)
+            q = dtype_eq(p->dtype, DT_F16) ? "q0f16" : dtype_eq(p->dtype, DT_BF16) ? "q0bf16" : "q0f32";
+        if (q) json_object_set_new(o, p->source, json_string(q));
+    }
+    return o;
+}
+
+void *weight_store_matrix_schemes(const char *dir) {
+    char *f = mlcc_path_join(dir, CONFIG_NAME);
+    json_t *j = mlcc_json_load_file(f), *o = j ? json_object_get(j, "matrix_schemes") : NULL;
+    if (j && !json_is_object(o)) mlcc_set_error("%s: quantization ggml_mixed needs the object 'matrix_schemes'", f);
+    else if (o) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(o, name, v) {
+            const mlcc_quant_scheme *q = json_is_string(v) ? quant_scheme_find(json_string_value(v)) : NULL;
+            if (!q || quant_is_mixed(q)) {
+                mlcc_set_error("%s: matrix_schemes: '%s' has no known scheme", f, name);
+                o = NULL;
+                break;
+            }
+        }
+    }
+    json_incref(o);
+    json_decref(j);
+    free(f);
+    return o;
+}
+
+const mlcc_quant_scheme *weight_store_matrix_scheme(void *schemes, const char *name) {
+    const char *q = json_string_value(json_object_get(schemes, name));
+    return q ? quant_scheme_find(q) : NULL;
+}
+
 int weight_store_write(const mlcc_model *m, const char *source, const char *out_dir, const weight_store_options *opt) {
     weight_store_options o = opt ? *opt : (weight_store_options){0};
     if (mlcc_file_exists(out_dir) && !o.force) return mlcc_set_error("%s already exists (--force replaces it)", out_dir);
@@ -184,6 +233,7 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
     int rc = mlcc_mkdirs(sb_cstr(&tmp)) ? mlcc_set_error("%s: cannot create: %s", sb_cstr(&tmp), strerror(errno)) : 0;
     json_t *tensors = json_array();
     if (rc == 0 && mlcc_is_dir(source)) rc = copy_side_files(source, sb_cstr(&tmp));
+    if (rc == 0 && is_gguf_file(source)) rc = gguf_side_files_write(source, &m->cfg, &m->spec, sb_cstr(&tmp));
     if (rc == 0) rc = write_weights(m, sb_cstr(&tmp), &o, tensors);
     if (rc == 0) {
         json_t *index = json_pack("{s:s,s:o}", "quantization", m->quant->name, "tensors", tensors);
@@ -194,6 +244,7 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
     if (rc == 0) {
         json_t *cfg = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s}", "format", "mlcc-weights", "version", 1, "quantization", m->quant->name,
                                 "model_type", m->cfg.model_type, "source", source, "index", INDEX_NAME);
+        if (quant_is_mixed(m->quant)) json_object_set_new(cfg, "matrix_schemes", matrix_schemes(m));
         rc = write_json(cfg, sb_cstr(&tmp), CONFIG_NAME);
         json_decref(cfg);
     }

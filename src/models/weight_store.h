@@ -7,7 +7,8 @@
  *                             "file", "offset", "nbytes", "sha256"}, ...]}
  *   DIR/params_shard_N.bin   the tensors' bytes, row-major little-endian, each at a 64-byte
  *                            aligned offset, shards up to a size limit
- *   DIR/config.json, tokenizer and template files: copied from the source folder
+ *   DIR/config.json, tokenizer and template files: copied from the source folder, or for a
+ *                            GGUF file made from its metadata (models/gguf_side_files.h)
  *
  * The folder is written under a temporary name and renamed into place, so a reader never sees
  * half of one. Reading checks every tensor's size against its shard (a truncated shard is an
@@ -32,8 +33,16 @@ typedef struct weight_store_options {
 } weight_store_options;
 
 /* Writes m's weights (loaded by mlcc_model_load_uncompiled) and the source folder's config,
- * tokenizer and template files to out_dir, atomically. 0 or -1 + error. */
+ * tokenizer and template files (a GGUF file's: made from its metadata) to out_dir,
+ * atomically. Under ggml_mixed mlcc-config.json also records each matrix's scheme
+ * ("matrix_schemes"). 0 or -1 + error. */
 int weight_store_write(const struct mlcc_model *m, const char *source, const char *out_dir, const weight_store_options *opt);
+/* Under ggml_mixed: the scheme of every matrix of converted folder dir (its mlcc-config.json's
+ * "matrix_schemes"), NULL + error when absent or naming an unknown scheme; release with
+ * json_decref. weight_store_matrix_scheme looks one matrix up (NULL: float32), as
+ * model_param_list.matrix_scheme. */
+void *weight_store_matrix_schemes(const char *dir);
+const struct mlcc_quant_scheme *weight_store_matrix_scheme(void *schemes, const char *name);
 /* Loads m->params from a converted folder into m->weights (checked; see above). */
 int weight_store_load(struct mlcc_model *m, const char *dir);
 

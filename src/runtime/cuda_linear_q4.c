@@ -14,9 +14,14 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 4; decode): the fused GEMV, float32 sums: the
- *    block GEMV (a block per 1-8 outputs, its threads over the groups, up to 4 rows of x per
- *    pass), or with MLCC_CUDA_Q4_BLOCK=0 a warp per 1 or 4 outputs, up to 16 rows per pass;
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 8; decode): the fused block GEMV (a block per 1-8
+ *    outputs, its threads over the groups, up to 4 rows of x per pass). By default the int8
+ *    one: each thread rounds its group of x to int8 (scale max|x| / 127, as llama.cpp's q8_1
+ *    and this project's CPU 4-bit path do) and multiplies with dp4a on masked nibbles, integer
+ *    sums exact, one float scale product per group (error: at most sum |w| * max|x| / 254 per
+ *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
+ *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
+ *    or 4 outputs, up to 16 rows per pass;
  *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
  *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
  *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
@@ -242,6 +247,185 @@ static const char *const kernel_source =
     "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero, int per_block) {\\\n"
     "    gemv_q4_rows<O, J>(x, qw, qs, y, N, K, zero, per_block); }\n"
     "GEMV_Q4P(1, 1)\nGEMV_Q4P(2, 1)\nGEMV_Q4P(4, 1)\nGEMV_Q4P(8, 1)\nGEMV_Q4P(1, 2)\nGEMV_Q4P(2, 2)\nGEMV_Q4P(4, 2)\nGEMV_Q4P(8, 2)\n"
+    "/* The int8 block GEMV (the default; MLCC_CUDA_Q4_DP4A=0 keeps the float one above). Same blocks\n"
+    " * and loads as the block GEMV, but the thread that uses a group of x (32 floats) rounds it to int8\n"
+    " * with one scale d = max|x| / 127 (llama.cpp's q8_1 idea, here in registers, so no extra launch\n"
+    " * and no workspace), laid out per word as its even then its odd positions: `w & 0x0F0F0F0F` and\n"
+    " * `(w >> 4) & 0x0F0F0F0F` (four nibbles as bytes each) then meet their x bytes in one dp4a each.\n"
+    " * Per 32 values and output: 8 masks/shifts and 8 dp4a with exact integer sums, then one float\n"
+    " * s_w * d * (sum - zero * sum(q_x)), where the float kernel spends four instructions per value.\n"
+    " * Weights stream through ld.global.nc.L1::no_allocate (read once; x keeps L1). */\n"
+    "__device__ __forceinline__ uint4 ld_stream16(const void *p) {\n"
+    "    uint4 v;\n"
+    "    asm(\"ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\" : \"=r\"(v.x), \"=r\"(v.y), \"=r\"(v.z), \"=r\"(v.w) : \"l\"(p));\n"
+    "    return v;\n"
+    "}\n"
+    "/* The low bytes of four floats' bits (of 1.5 * 2^23 + q: q mod 256, i.e. q as int8) in one word. */\n"
+    "__device__ __forceinline__ int pack_low_bytes(float a, float b, float c, float d) {\n"
+    "    unsigned lo = __byte_perm(__float_as_uint(a), __float_as_uint(b), 0x0040u);\n"
+    "    unsigned hi = __byte_perm(__float_as_uint(c), __float_as_uint(d), 0x0040u);\n"
+    "    return (int)__byte_perm(lo, hi, 0x5410u);\n"
+    "}\n"
+    "/* One group of x (32 floats, 16-byte aligned) as int8 in dp4a order: xi[2w] = q[8w + 0, 2, 4, 6],\n"
+    " * xi[2w + 1] = q[8w + 1, 3, 5, 7], q = rint(x * 127 / max|x|) (one fma with 1.5 * 2^23 rounds);\n"
+    " * *qsum = the sum of the q, the result d = max|x| / 127, so x ~ d * q. */\n"
+    "__device__ __forceinline__ float quantize_x_group(const float *__restrict__ xg, int xi[8], int *qsum) {\n"
+    "    float4 v[8];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
+    "    float m = 0.f;\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++)\n"
+    "        m = fmaxf(m, fmaxf(fmaxf(fabsf(v[i].x), fabsf(v[i].y)), fmaxf(fabsf(v[i].z), fabsf(v[i].w))));\n"
+    "    const float id = m > 0.f ? 127.f / m : 0.f, magic = 12582912.f;\n"
+    "    int s = 0;\n"
+    "#pragma unroll\n"
+    "    for (int w = 0; w < 4; w++) {\n"
+    "        float4 a = v[2 * w], b = v[2 * w + 1];\n"
+    "        xi[2 * w] = pack_low_bytes(fmaf(a.x, id, magic), fmaf(a.z, id, magic), fmaf(b.x, id, magic), fmaf(b.z, id, magic));\n"
+    "        xi[2 * w + 1] = pack_low_bytes(fmaf(a.y, id, magic), fmaf(a.w, id, magic), fmaf(b.y, id, magic), fmaf(b.w, id, magic));\n"
+    "        s = __dp4a(xi[2 * w], 0x01010101, s);\n"
+    "        s = __dp4a(xi[2 * w + 1], 0x01010101, s);\n"
+    "    }\n"
+    "    *qsum = s;\n"
+    "    return m * (1.f / 127.f);\n"
+    "}\n"
+    "/* sum over the 32 values of a group: (nibble - zero) * q_x, exact in int32 */\n"
+    "__device__ __forceinline__ int dot_group(uint4 q, const int xi[8], int start) {\n"
+    "    int t = start;\n"
+    "    t = __dp4a((int)(q.x & 0x0F0F0F0Fu), xi[0], t);\n"
+    "    t = __dp4a((int)((q.x >> 4) & 0x0F0F0F0Fu), xi[1], t);\n"
+    "    t = __dp4a((int)(q.y & 0x0F0F0F0Fu), xi[2], t);\n"
+    "    t = __dp4a((int)((q.y >> 4) & 0x0F0F0F0Fu), xi[3], t);\n"
+    "    t = __dp4a((int)(q.z & 0x0F0F0F0Fu), xi[4], t);\n"
+    "    t = __dp4a((int)((q.z >> 4) & 0x0F0F0F0Fu), xi[5], t);\n"
+    "    t = __dp4a((int)(q.w & 0x0F0F0F0Fu), xi[6], t);\n"
+    "    t = __dp4a((int)((q.w >> 4) & 0x0F0F0F0Fu), xi[7], t);\n"
+    "    return t;\n"
+    "}\n"
+    "template <int O, int R>\n"
+    "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                             int N, int K, int zero) {\n"
+    "    __shared__ float red[8][O * R];\n"
+    "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
+    "    float acc[O][R];\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
+    "        uint4 q[O];\n"
+    "        float s[O];\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
+    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            int xi[8], xsum;\n"
+    "            const float d = quantize_x_group(x + (long long)r * K + (g << 5), xi, &xsum);\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
+    "        }\n"
+    "    }\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++)\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = acc[o][r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if (lane == 0) red[warp][o * R + r] = t;\n"
+    "        }\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x < O * R) {\n"
+    "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"
+    "        float t = 0.f;\n"
+    "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4I(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_##O##_##R(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_int8<O, R>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
+    "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
+    "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
+    "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
+    " * its slice of x (J groups a thread) to int8 once, then walks tiles blockIdx.x, + gridDim.x, ...\n"
+    " * and loads tile i + 1's weights before it computes tile i, so each thread keeps J * O 16-byte\n"
+    " * loads in flight through the whole call instead of one load-compute-exit round per block (the\n"
+    " * grid is sized to stay resident: launch bounds 256 x 2, at most 512 threads an SM). */\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void load_tile(uint4 (&q)[J][O], float (&s)[J][O], const unsigned *__restrict__ qw,\n"
+    "                                          const __half *__restrict__ qs, int t, int N, int G, int W) {\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        const int g = threadIdx.x + j * blockDim.x;\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            const int row = t * O + o < N ? t * O + o : N - 1;\n"
+    "            q[j][o] = g < G ? ld_stream16(qw + (long long)row * W + 4 * g) : make_uint4(0u, 0u, 0u, 0u);\n"
+    "            s[j][o] = g < G ? __half2float(qs[(long long)row * G + g]) : 0.f;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "template <int O, int J>\n"
+    "__device__ __forceinline__ void gemv_q4_int8_tiles(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                                   const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                                   int N, int K, int zero) {\n"
+    "    __shared__ float red[2][8][O];\n"
+    "    const int G = K >> 5, W = K >> 3, tiles = (N + O - 1) / O;\n"
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
+    "    int xi[J][8], xz[J];\n"
+    "    float xd[J];\n"
+    "#pragma unroll\n"
+    "    for (int j = 0; j < J; j++) {\n"
+    "        const int g = threadIdx.x + j * blockDim.x;\n"
+    "        int sum = 0;\n"
+    "        xd[j] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int i = 0; i < 8; i++) xi[j][i] = 0;\n"
+    "        if (g < G) xd[j] = quantize_x_group(x + (g << 5), xi[j], &sum);\n"
+    "        xz[j] = -zero * sum;\n"
+    "    }\n"
+    "    uint4 q[J][O];\n"
+    "    float s[J][O];\n"
+    "    int t = blockIdx.x, buf = 0;\n"
+    "    if (t < tiles) load_tile<O, J>(q, s, qw, qs, t, N, G, W);\n"
+    "    for (; t < tiles; t += gridDim.x, buf ^= 1) {\n"
+    "        uint4 cq[J][O];\n"
+    "        float cs[J][O];\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < J; j++)\n"
+    "#pragma unroll\n"
+    "            for (int o = 0; o < O; o++) cq[j][o] = q[j][o], cs[j][o] = s[j][o];\n"
+    "        if (t + (int)gridDim.x < tiles) load_tile<O, J>(q, s, qw, qs, t + gridDim.x, N, G, W);\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            float acc = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int j = 0; j < J; j++) acc += cs[j][o] * xd[j] * (float)dot_group(cq[j][o], xi[j], xz[j]);\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);\n"
+    "            if (lane == 0) red[buf][warp][o] = acc;\n"
+    "        }\n"
+    "        __syncthreads(); /* red[buf] is written again two tiles on, after the next barrier */\n"
+    "        if (threadIdx.x < O) {\n"
+    "            float acc = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) acc += red[buf][i][threadIdx.x];\n"
+    "            if (t * O + (int)threadIdx.x < N) y[t * O + threadIdx.x] = acc;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "#define GEMV_Q4T(O, J) extern \"C\" __global__ void __launch_bounds__(256, 2) mlcc_gemv_q4t_##O##_##J(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_int8_tiles<O, J>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4T(8, 1)\nGEMV_Q4T(4, 1)\nGEMV_Q4T(4, 2)\nGEMV_Q4T(2, 2)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -297,6 +481,8 @@ typedef struct q4_device {
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
+    void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -329,18 +515,28 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
             if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
+    for (int o = 0; o < 4; o++)
+        for (int r = 0; r < 3; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
+            if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
+    for (int i = 0; i < 4; i++)
+        if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
     d->ready = 1;
     return 0;
 }
 
-/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 4); more rows take the
- * dequantize + cuBLASLt path. Measured on the H100 (Llama-3-8B shape, 2026-11-25): the GEMV's
- * step grows about linearly with the rows (ITL 8.0 ms at 1 row, 81.7 ms at 16: it is compute
- * bound there, unlike the float16 GEMV), the dequantize path costs ~30 ms a step at 64 rows,
- * so the crossover is near 4 rows. */
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 8); more rows take the
+ * dequantize + cuBLASLt path. The GEMV's time grows about linearly with the rows (it is compute
+ * bound from 2 rows, unlike the float16 GEMV); measured on the H100 (bench_cuda_linear q4,
+ * 2026-11-26, BENCHMARKS.md), the int8 GEMV at 8 rows (two passes of 4) beats dequantize +
+ * float16 on every Llama-3-8B projection but k/v (even) and loses at 16 (the float GEMV's
+ * crossover was 4 rows). */
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 4;
+    int n = v && *v ? atoi(v) : 8;
     return n < 0 ? 0 : n;
 }
 
@@ -359,6 +555,41 @@ static int outputs_per_warp(int64_t out) {
 static int use_block_gemv(void) {
     const char *v = getenv("MLCC_CUDA_Q4_BLOCK"); /* read per call: tests switch it */
     return !(v && strcmp(v, "0") == 0);
+}
+
+/* MLCC_CUDA_Q4_DP4A=0 keeps the float block GEMV (x in float32, exact products) instead of the
+ * int8 one (x rounded to int8 per group of 32: see the kernel and docs/cuda.md for its error). */
+static int use_int8_gemv(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_DP4A"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* The int8 tile GEMV for one row of x where each block gets at least two tiles of outputs (the
+ * wide projections); returns 1 if it does not apply. Grid: as many blocks as stay resident at
+ * 512 threads an SM (132 SMs, the H100's and H200's count), tiles spread evenly over them.
+ * Opt-in (MLCC_CUDA_Q4_TILES=1): measured on the H100 (2026-11-26, bench_cuda_linear q4, one
+ * row) no faster than the int8 block GEMV (14336 x 4096: 17.6 against 16.0 us; 128256 x 4096:
+ * 105.4 against 108.0; 4-layer step 0.62 against 0.61 ms): the block GEMV already streams
+ * lm_head at 94% of the copy rate, and what the mid-size projections lose is a fixed ~5 us a
+ * call (launch, ramp, tail) that neither kernel hides. */
+static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
+                         int64_t out, int64_t in, int zero) {
+    const char *v = getenv("MLCC_CUDA_Q4_TILES");
+    if (!(v && strcmp(v, "1") == 0)) return 1;
+    int64_t groups = in / 32;
+    int j = groups <= 256 ? 1 : groups <= 512 ? 2 : 0;
+    if (!j) return 1;
+    int64_t threads = ((groups + j - 1) / j + 31) / 32 * 32, max_grid = 132 * (512 / threads);
+    int o = j == 1 ? 8 : 4;
+    if ((out + o - 1) / o < 2 * max_grid) o /= 2;
+    int64_t tiles = (out + o - 1) / o;
+    if (tiles <= max_grid) return 1;
+    int64_t per_block = (tiles + max_grid - 1) / max_grid;
+    uint32_t grid[3] = {(uint32_t)((tiles + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    int n = (int)out, k = (int)in;
+    void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero};
+    void *fn = d->tiles[j == 1 ? (o == 8 ? 0 : 1) : (o == 4 ? 2 : 3)];
+    return mlcc_cuda_launch(id, fn, grid, block, 0, args) ? -1 : 0;
 }
 
 /* The block GEMV over rows of x in passes of up to 4: outputs per block as many as keep at
@@ -387,13 +618,18 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
         return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
     }
+    int int8 = use_int8_gemv();
+    if (int8 && rows == 1) {
+        int rc = run_tile_gemv(id, d, x, qw, qs, y, out, in, zero);
+        if (rc <= 0) return rc;
+    }
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
         int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
+        if (mlcc_cuda_launch(id, int8 ? d->int8[lo][lr] : d->block[lo][lr], grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;

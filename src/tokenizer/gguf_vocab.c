@@ -66,6 +66,25 @@ static const struct pre_def {
      {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
 };
 
+int tok_gguf_pre_lookup(const char *name, size_t len, const char *regex[4], int *ignore_merges) {
+    for (size_t i = 0; i < sizeof PRE / sizeof PRE[0]; i++)
+        if (strlen(PRE[i].name) == len && !memcmp(PRE[i].name, name, len)) {
+            for (int k = 0; k < 4; k++) regex[k] = PRE[i].regex[k];
+            *ignore_merges = PRE[i].ignore_merges;
+            return 0;
+        }
+    return -1;
+}
+
+/* A SentencePiece vocabulary's normalizer and decoder, as Llama-2's tokenizer.json has them. */
+const char TOK_GGUF_SPM_NORMALIZER[] =
+    "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\\u2581\"},"
+    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\\u2581\"}]}";
+const char TOK_GGUF_SPM_DECODER[] =
+    "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"\\u2581\"},"
+    "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+    "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}";
+
 /* Builds one component from a JSON snippet with the existing tokenizer.json constructors. */
 static json_t *parse_snippet(const char *text) {
     json_error_t err;
@@ -213,15 +232,7 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         opt.fuse_unk = 1;
         opt.unk_token = unk >= 0 && (size_t)unk < n ? tokens[unk] : NULL;
         if (!(tok->model = tok_bpe_build(tokens, scores, n, NULL, 0, &opt, what))) goto fail;
-        json_t *nj = parse_snippet(
-            "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\\u2581\"}"
-            ","
-            "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\\u2581\"}]}");
-        json_t *dj =
-            parse_snippet("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{"
-                          "\"String\":\"\\u2581\"},"
-                          "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
-                          "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}");
+        json_t *nj = parse_snippet(TOK_GGUF_SPM_NORMALIZER), *dj = parse_snippet(TOK_GGUF_SPM_DECODER);
         tok->normalizer = tok_normalizer_from_json(nj, what);
         tok->decoder = tok_decoder_from_json(dj, what);
         json_decref(nj);

@@ -244,5 +244,10 @@ int tok_finish(mlcc_tokenizer *tok);
 mlcc_tokenizer *tok_new_empty(void);
 /* GGUF vocabulary (gguf_vocab.c). */
 mlcc_tokenizer *tok_load_gguf(const char *path);
+/* The pre-tokenizer llama.cpp calls tokenizer.ggml.pre `name`: its Split regexes (applied in
+ * order, NULL after the last; then ByteLevel without regex) and whether its BPE takes a word
+ * found whole in the vocabulary as one token (ignore_merges). 0, or -1 when unknown. */
+extern const char TOK_GGUF_SPM_NORMALIZER[], TOK_GGUF_SPM_DECODER[];
+int tok_gguf_pre_lookup(const char *name, size_t len, const char *regex[4], int *ignore_merges);
 
 #endif

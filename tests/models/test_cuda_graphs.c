@@ -12,22 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_parity.h"
 #include "models/model.h"
 #include "runtime/cuda.h"
 #include "support/error.h"
 #include "test.h"
 
 enum { PROMPT = 5, STEPS = 40, BATCH = 3, BATCH_STEPS = 24 };
-
-static double rel_error(const float *got, const float *ref, int64_t n) {
-    double err = 0, scale = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]);
-        if (e > err || isnan(e)) err = isnan(e) ? INFINITY : e;
-        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
-    }
-    return err / scale;
-}
 
 /* One sequence: prompt, then STEPS greedy decode steps; tokens[STEPS] and logits[STEPS][vocab]. */
 static int run_single(mlcc_model *m, int32_t *tokens, float *logits) {
@@ -99,7 +90,7 @@ static void check_scheme(const char *dir, const char *quant) {
               l2 - l1);
     if (rc0 == 0 && rc1 == 0) {
         CHECK_MSG(memcmp(tok[0], tok[1], sizeof tok[0]) == 0, "%s: greedy tokens differ with graphs", name);
-        double e = rel_error(logits[1], logits[0], STEPS * vocab);
+        double e = parity_rel_error(logits[1], logits[0], STEPS * vocab);
         CHECK_MSG(e <= 1e-6, "%s: logits with graphs differ: %g", name, e);
         CHECK_MSG(memcmp(ids[0], ids[1], sizeof ids[0]) == 0, "%s: batch greedy ids differ with graphs", name);
         double lp = 0;

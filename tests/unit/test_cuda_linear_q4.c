@@ -8,7 +8,9 @@
  *     quant_unpack (an independent scalar decoder) on fresh random weights quantized by
  *     quant_pack, at odd sizes (in not a multiple of 32: the scalar kernel; outputs not a
  *     multiple of 4; both outputs-per-warp variants), through the GEMV (rows <= 16 here: 1e-5 of
- *     sum |x w|) and the dequantize + cuBLASLt path (x and W rounded to float16: 3e-3), every
+ *     sum |x w|; the int8 GEMV, which rounds x to int8 per group of 32 with d = max|x| / 127,
+ *     within sum_k |w_k| d_k / 2 more: the rounding's own bound, checked per output) and the
+ *     dequantize + cuBLASLt path (x and W rounded to float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
  *     build (1e-2: the CPU rounds x to int8). Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
  *     skips. */
@@ -68,7 +70,25 @@ static void check_nvrtc(void) {
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_linear_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4t_2_2") != NULL);
+    CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "dp4a") != NULL,
+              "the int8 GEMV has no streaming 16-byte loads or no dp4a");
     free(ptx);
+}
+
+/* Set while the int8 GEMV is on (MLCC_CUDA_Q4_DP4A unset): each output may also be off by x's
+ * rounding to int8, at most sum_k |w_k| * d_k / 2 (d_k = max |x| / 127 over k's group of 32; a
+ * little slack for d and 127 / max |x| being rounded floats). */
+static int x_as_int8;
+
+static double int8_rounding_bound(const float *x, const float *w, int64_t in) {
+    double bound = 0;
+    for (int64_t g = 0; g < in; g += 32) {
+        double m = 0;
+        for (int64_t k = g; k < g + 32 && k < in; k++) m = fmax(m, fabs(x[k]));
+        for (int64_t k = g; k < g + 32 && k < in; k++) bound += fabs(w[k]) * m / 127 * 0.5 * 1.001;
+    }
+    return bound;
 }
 
 static MLCCNDArray *on_device(const void *host, size_t nbytes) {
@@ -98,7 +118,7 @@ static void check_linear(const char *scheme, int64_t rows, int64_t out, int64_t 
     int rc = mlcc_cuda_linear_q4(0, dx->dl.data, dq->dl.data, ds->dl.data, dy->dl.data, rows, out, in, s->zero_point);
     CHECK_MSG(rc == 0, "%s %lld x %lld x %lld: %s", scheme, (long long)rows, (long long)out, (long long)in, mlcc_last_error());
     CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, ybytes), 0);
-    double worst = 0;
+    double worst = 0, raw = 0;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t o = 0; o < out; o++) {
             double ref = 0, mag = 1e-30;
@@ -106,12 +126,21 @@ static void check_linear(const char *scheme, int64_t rows, int64_t out, int64_t 
                 double p = (double)x[r * in + k] * wq[o * in + k];
                 ref += p, mag += fabs(p);
             }
-            double e = fabs(y[r * out + o] - ref) / mag;
+            double err = fabs(y[r * out + o] - ref), e = err / mag;
+            if (x_as_int8 && tol < 1e-4) {
+                double b = int8_rounding_bound(x + r * in, wq + o * in, in);
+                e = err <= b ? 0 : (err - b) / mag;
+                if (!(err / mag <= raw)) raw = err / mag;
+            }
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
     CHECK_MSG(worst <= tol, "%s %lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", scheme, (long long)rows,
               (long long)out, (long long)in, worst, tol);
-    printf("linear_q4 %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
+    if (x_as_int8 && tol < 1e-4)
+        printf("linear_q4 int8 x %s %lld x %lld x %lld: %.3g of sum |x w| (beyond the rounding bound: %.3g)\n", scheme,
+               (long long)rows, (long long)out, (long long)in, raw, worst);
+    else
+        printf("linear_q4 %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
     mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
     free(x), free(y), free(w), free(wq), free(packed), free(scales);
 }
@@ -177,12 +206,29 @@ int main(void) {
     static const int64_t shapes[][3] = {{1, 37, 64}, {3, 100, 96}, {5, 33, 13}, {8, 256, 4096}, {2, 4099, 1024},
                                         {1, 8195, 256}, {16, 8200, 128}, {9, 130, 72}, {15, 64, 4096}, {64, 512, 256},
                                         {300, 1000, 4096}, {17, 7, 13}, {1, 1, 32}};
-    for (int i = 0; i < 13; i++)
-        check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 3e-3);
-    /* the block GEMV's wider blocks (2, 4, 8 outputs: out >= 528, 1056, 2112) and several rounds over K */
-    check_linear("q4f16_1", 1, 2200, 14336, 1e-5);
-    check_linear("ggml_q4_0", 3, 1100, 8224, 1e-5);
-    check_linear("q4f16_1", 6, 600, 2048, 1e-5);
+    /* the int8 GEMV (default), then the float one (MLCC_CUDA_Q4_DP4A=0) */
+    for (int pass = 0; pass < 2; pass++) {
+        x_as_int8 = pass == 0;
+        if (pass) setenv("MLCC_CUDA_Q4_DP4A", "0", 1);
+        for (int i = 0; i < 13; i++)
+            check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 16 ? 1e-5 : 3e-3);
+        /* the block GEMV's wider blocks (2, 4, 8 outputs: out >= 528, 1056, 2112), several rounds over K,
+         * 8 rows of x a pass (int8: 4 outputs a block) and its remainders */
+        check_linear("q4f16_1", 1, 2200, 14336, 1e-5);
+        check_linear("ggml_q4_0", 3, 1100, 8224, 1e-5);
+        check_linear("q4f16_1", 6, 600, 2048, 1e-5);
+        check_linear("q4f16_1", 8, 2200, 4096, 1e-5);
+        check_linear("ggml_q4_0", 13, 1060, 1024, 1e-5);
+        /* one row through the int8 tile GEMV (opt-in): 8 x 1 (a ragged last tile), 4 x 1 (lanes
+         * past the groups), 4 x 2 and 2 x 2 (several groups a thread) */
+        setenv("MLCC_CUDA_Q4_TILES", "1", 1);
+        check_linear("q4f16_1", 1, 9001, 4096, 1e-5);
+        check_linear("ggml_q4_0", 1, 8500, 64, 1e-5);
+        check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
+        check_linear("q4f16_1", 1, 1100, 8224, 1e-5);
+        unsetenv("MLCC_CUDA_Q4_TILES");
+    }
+    x_as_int8 = 0; /* MLCC_CUDA_Q4_DP4A=0 from here on: the float kernels' 1e-5 */
     setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
     check_linear("q4f16_1", 1, 37, 64, 1e-5);
     check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
@@ -197,6 +243,7 @@ int main(void) {
     check_linear("ggml_q4_0", 1, 3, 64, 1e-5);
     unsetenv("MLCC_CUDA_Q4_OPW");
     unsetenv("MLCC_CUDA_Q4_BLOCK");
+    unsetenv("MLCC_CUDA_Q4_DP4A");
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the dequantize path */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
     check_graph();
