@@ -53,7 +53,7 @@ typedef struct bench_args {
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc bench MODEL [--prompt-len 512] [--gen-len 128] [--batch 1,16,64] [--threads N]\n"
                "                  [--device cpu|cuda[:N]|vulkan[:N]] [--quantization Q] [--repeat 3] [--seed S] [--floor-mb MB] [--json]\n"
-               "                  [--prefill-also N]\n"
+               "                  [--prefill-also N] [--temperature T] [--top-k K] [--top-p P]\n"
                "       mlcc bench --random-weights CONFIG.json [same options]\n"
                "       mlcc bench serve --url URL [--concurrency N] [--requests M] [--prompt-len P] [--gen-len G] [--model NAME]\n"
                "\n"
@@ -64,7 +64,16 @@ static void usage(FILE *f) {
                "latency p50/p99, peak host memory; and in the same run the memory bandwidth and a GEMM rate,\n"
                "giving the fastest decode and prefill this machine allows and the ratio to them. --json prints\n"
                "one JSON object as the last line. --floor-mb: the buffer the bandwidth is read from (default twice\n"
-               "the last-level cache, 256..2048 MB).\n");
+               "the last-level cache, 256..2048 MB). --temperature / --top-k / --top-p: the decode requests sample\n"
+               "(seeded) instead of decoding greedily.\n");
+}
+
+static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return mlcc_set_error("%s '%s': expected a number in [%g, %g]", opt, s, lo, hi);
+    *out = (float)v;
+    return 0;
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
@@ -103,6 +112,7 @@ static int default_floor_mb(void) {
 static int parse_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
     a->prompt_len = 512, a->gen_len = 128, a->repeat = 3, a->floor_mb = default_floor_mb();
+    a->opt.sampling = mlcc_sampling_defaults();
     int have_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -115,6 +125,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(s, "--floor-mb") && has) rc = parse_int(s, argv[++i], 1, 1 << 20, &a->floor_mb);
         else if (!strcmp(s, "--batch") && has) rc = parse_batches(argv[++i], &a->opt), have_batch = 1;
         else if (!strcmp(s, "--random-weights") && has) a->random_config = argv[++i];
+        else if (!strcmp(s, "--temperature") && has) rc = parse_float(s, argv[++i], 0, 100, &a->opt.sampling.temperature), a->opt.sample = 1;
+        else if (!strcmp(s, "--top-p") && has) rc = parse_float(s, argv[++i], 1e-6f, 1, &a->opt.sampling.top_p), a->opt.sample = 1;
+        else if (!strcmp(s, "--top-k") && has) rc = parse_int(s, argv[++i], 0, 1 << 30, &a->opt.sampling.top_k), a->opt.sample = 1;
         else if (!strcmp(s, "--json")) a->json = 1;
         else if (!strcmp(s, "--seed") && has) {
             char *end;
@@ -290,6 +303,9 @@ static void print_text(const bench_args *a, const mlcc_bench_result *r, const fl
            r->prefill_tok_s, f->prefill, r->prefill_tok_s / f->prefill, r->ttft_ms);
     if (a->prefill_also > 0)
         printf("prefill (%d tokens): %.1f tok/s; TTFT %.1f ms\n", a->prefill_also, a->prefill_also_tok_s, a->prefill_also_ttft_ms);
+    if (a->opt.sample)
+        printf("decode sampling: temperature %g, top-k %d, top-p %g (seeded)\n", a->opt.sampling.temperature, a->opt.sampling.top_k,
+               a->opt.sampling.top_p);
     printf("%6s %12s %12s %10s %6s %11s %11s %12s%s\n", "batch", "decode tok/s", "floor tok/s", "bound", "ratio", "ITL p50 ms",
            "ITL p99 ms", "TTFT p50 ms", "");
     for (int i = 0; i < r->ndecode; i++) {

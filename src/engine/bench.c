@@ -54,12 +54,14 @@ static uint64_t next_random(uint64_t *s) {
 }
 
 /* Runs n requests submitted together; reqs[i] get their token times and results. */
-static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, int max_tokens, uint64_t *rng, int vocab) {
+static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, int max_tokens, uint64_t *rng, int vocab,
+                        const mlcc_bench_options *o) {
     run rn = {.pending = 0};
     pthread_mutex_init(&rn.mu, NULL);
     pthread_cond_init(&rn.cv, NULL);
     mlcc_gen_config cfg = mlcc_gen_defaults();
     cfg.sampling.temperature = 0;
+    if (o->sample) cfg.sampling = o->sampling, cfg.has_seed = 1;
     cfg.ignore_eos = 1;
     cfg.max_tokens = max_tokens;
     int32_t *prompt = mlcc_xmalloc(sizeof(int32_t) * (size_t)prompt_len);
@@ -73,6 +75,7 @@ static int run_requests(mlcc_engine *e, request *reqs, int n, int prompt_len, in
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < prompt_len; k++) prompt[k] = (int32_t)(next_random(rng) % (uint64_t)vocab);
         reqs[i].submitted = mlcc_now_seconds();
+        cfg.seed = (uint64_t)i;
         if (mlcc_engine_submit(e, prompt, (size_t)prompt_len, &cfg, on_event, &reqs[i]) < 0) {
             /* this request and the ones after it never come */
             pthread_mutex_lock(&rn.mu);
@@ -120,7 +123,7 @@ static int measure_prefill(mlcc_engine *e, const mlcc_bench_options *o, uint64_t
     int rc = 0;
     for (int i = -1; i < reps && rc == 0; i++) { /* i == -1: warm-up */
         request r;
-        rc = run_requests(e, &r, 1, o->prompt_len, 1, rng, o->vocab);
+        rc = run_requests(e, &r, 1, o->prompt_len, 1, rng, o->vocab, o);
         if (rc == 0 && i >= 0) {
             tps[i] = r.result.prefill_seconds > 0 ? (r.result.prompt_tokens - r.result.reused_tokens) / r.result.prefill_seconds : 0;
             ttft[i] = r.ntimes ? (r.times[0] - r.submitted) * 1e3 : 0;
@@ -182,7 +185,7 @@ static int measure_decode(mlcc_engine *e, const mlcc_bench_options *o, int b, ui
     mlcc_engine_stats before, after;
     mlcc_engine_get_stats(e, &before);
     double t0 = mlcc_now_seconds();
-    int rc = run_requests(e, reqs, b, o->prompt_len, o->gen_len, rng, o->vocab);
+    int rc = run_requests(e, reqs, b, o->prompt_len, o->gen_len, rng, o->vocab, o);
     d->seconds = mlcc_now_seconds() - t0;
     mlcc_engine_get_stats(e, &after);
     for (int i = 0; i < b && rc == 0; i++)

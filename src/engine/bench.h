@@ -4,7 +4,7 @@
  *            prefill tokens/s (the engine's own prefill time) and time to first token
  *            (submit -> first token event), medians over `repeat` runs after a warm-up run;
  *   decode   for each batch size b: b requests submitted at once (distinct random prompts,
- *            ignore_eos, max_tokens gen_len, greedy). Tokens/s counts only the steady decode
+ *            ignore_eos, max_tokens gen_len, greedy or the options' sampling). Tokens/s counts only the steady decode
  *            steps: after the last request has its first token (every prompt prefilled) and
  *            until the first request finishes, so every step decodes all b sequences. The
  *            last-started request's token events count those steps; inter-token latency is
@@ -26,6 +26,10 @@ typedef struct mlcc_bench_options {
     int repeat;     /* prefill runs measured (after one warm-up); 0: 3 */
     uint64_t seed;  /* of the random prompts */
     int vocab;      /* prompt ids are drawn from [0, vocab) */
+    /* the decode requests' sampling when `sample` (seeded per request: request i gets seed i);
+     * greedy otherwise */
+    int sample;
+    mlcc_sampling_params sampling;
 } mlcc_bench_options;
 
 typedef struct mlcc_bench_decode {

@@ -88,8 +88,11 @@ struct mlcc_engine {
     int last_was_prefill;
     int admit_blocked; /* after a preemption: admit nothing until pages come back */
     float *logits;     /* [max_batch, vocab] */
-    int32_t *greedy_ids;      /* [max_batch]: a step_greedy's tokens */
+    int32_t *greedy_ids;      /* [max_batch]: a step_greedy's or step_sample's tokens */
     double *greedy_logprobs;  /* [max_batch] */
+    int *drew;                /* [max_batch]: step_sample used the row's uniform */
+    mlcc_sample_request *sample_rows; /* [max_batch] */
+    MLCC_VEC(int32_t) pen_ids, pen_counts; /* step_sample's penalty lists, all rows */
     float *row_copy;   /* [vocab] for logprobs */
     int64_t *step_seqs, *step_lens;
     request **step_reqs;
@@ -325,6 +328,40 @@ static int plain_greedy(const request *r) {
            p->presence_penalty == 0 && p->frequency_penalty == 0 && !r->cfg.grammar && r->cfg.top_logprobs == 0;
 }
 
+/* Whether r's next token may be sampled where the logits are (step_sample): everything but a
+ * grammar's mask and the alternatives to report needs only the row's parameters. */
+static int device_samplable(const request *r) {
+    return !r->cfg.grammar && r->cfg.top_logprobs == 0;
+}
+
+/* step_sample's rows for the step's requests: parameters, the next uniform (peeked), penalty
+ * lists. */
+static void plan_device_sampling(mlcc_engine *e, int n) {
+    int vocab = e->model->vocab_size;
+    size_t need = 0;
+    for (int i = 0; i < n; i++) {
+        const mlcc_sampling_params *p = &e->step_reqs[i]->cfg.sampling;
+        if (p->repetition_penalty != 1.0f || p->presence_penalty != 0 || p->frequency_penalty != 0) need += e->step_reqs[i]->tokens.len;
+    }
+    e->pen_ids.len = e->pen_counts.len = 0;
+    for (size_t k = 0; k < need; k++) {
+        vec_push(&e->pen_ids, 0);
+        vec_push(&e->pen_counts, 0);
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        request *r = e->step_reqs[i];
+        mlcc_sample_request *row = &e->sample_rows[i];
+        const mlcc_sampling_params *p = &r->cfg.sampling;
+        int32_t *ids = e->pen_ids.data ? e->pen_ids.data + off : NULL, *counts = e->pen_counts.data ? e->pen_counts.data + off : NULL;
+        size_t np = ids ? mlcc_penalty_counts(p, vocab, r->tokens.data, r->nprompt, r->tokens.data + r->nprompt,
+                                              r->tokens.len - r->nprompt, ids, counts)
+                        : 0;
+        *row = (mlcc_sample_request){p, mlcc_sampler_peek_uniform(r->sampler), ids, counts, (int)np};
+        off += np;
+    }
+}
+
 /* The next token of r from its row of logits (modified), or the token `given` (>= 0) a greedy
  * step already chose, with its log probability; 1 when r finished. */
 static int sample_next(mlcc_engine *e, request *r, float *row, int32_t given, double given_logprob) {
@@ -423,10 +460,23 @@ static void admit(mlcc_engine *e) {
  * else preempts, and leaves the step to be planned again. */
 static void run_step(mlcc_engine *e, int n, int prefill) {
     mlcc_model_runner *m = e->model;
-    int greedy = m->step_greedy != NULL;
+    int greedy = m->step_greedy != NULL, on_device = 0;
     for (int i = 0; greedy && i < n; i++) greedy = plain_greedy(e->step_reqs[i]);
-    int rc = greedy ? m->step_greedy(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->greedy_ids, e->greedy_logprobs)
-                    : m->step(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->logits);
+    if (!greedy && m->step_sample) {
+        on_device = 1;
+        for (int i = 0; on_device && i < n; i++) on_device = device_samplable(e->step_reqs[i]);
+    }
+    int rc;
+    if (greedy) {
+        rc = m->step_greedy(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->greedy_ids, e->greedy_logprobs);
+    } else if (on_device) {
+        plan_device_sampling(e, n);
+        rc = m->step_sample(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->sample_rows, e->greedy_ids,
+                            e->greedy_logprobs, e->drew);
+        greedy = 1; /* the tokens are chosen: take them as a greedy step's */
+    } else {
+        rc = m->step(m->impl, e->step_seqs, e->step_lens, n, e->step_tokens.data, e->logits);
+    }
     if (rc == MLCC_ENGINE_OUT_OF_PAGES) {
         if (cache_evict_one(e)) return;
         int running = 0;
@@ -454,6 +504,7 @@ static void run_step(mlcc_engine *e, int n, int prefill) {
     for (int i = 0; i < n; i++) {
         request *r = e->step_reqs[i];
         r->computed += e->step_lens[i];
+        if (on_device && remaining(r) == 0 && e->drew[i]) mlcc_sampler_uniform(r->sampler); /* the draw took it */
         if (remaining(r) == 0 && sample_next(e, r, greedy ? NULL : e->logits + (size_t)i * (size_t)m->vocab_size,
                                              greedy ? e->greedy_ids[i] : -1, greedy ? e->greedy_logprobs[i] : 0))
             done[ndone++] = r;
@@ -582,6 +633,8 @@ mlcc_engine *mlcc_engine_new(mlcc_model_runner *model, mlcc_tokenizer *tok, cons
     e->logits = mlcc_xmalloc(sizeof(float) * batch * vocab);
     e->greedy_ids = mlcc_xmalloc(sizeof(int32_t) * batch);
     e->greedy_logprobs = mlcc_xmalloc(sizeof(double) * batch);
+    e->drew = mlcc_xcalloc(batch, sizeof(int));
+    e->sample_rows = mlcc_xcalloc(batch, sizeof(mlcc_sample_request));
     e->row_copy = mlcc_xmalloc(sizeof(float) * vocab);
     e->step_seqs = mlcc_xmalloc(sizeof(int64_t) * batch);
     e->step_lens = mlcc_xmalloc(sizeof(int64_t) * batch);
@@ -622,6 +675,10 @@ void mlcc_engine_free(mlcc_engine *e) {
     free(e->logits);
     free(e->greedy_ids);
     free(e->greedy_logprobs);
+    free(e->drew);
+    free(e->sample_rows);
+    vec_free(&e->pen_ids);
+    vec_free(&e->pen_counts);
     free(e->row_copy);
     free(e->step_seqs);
     free(e->step_lens);

@@ -29,6 +29,16 @@
 #include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
 
+/* One row of a step_sample: the request's parameters, the next value of its generator (not
+ * taken yet: mlcc_sampler_peek_uniform) and the distinct ids its penalties look at with their
+ * occurrences in the output (mlcc_penalty_counts). */
+typedef struct mlcc_sample_request {
+    const mlcc_sampling_params *params;
+    double uniform;
+    const int32_t *pen_ids, *pen_counts;
+    int npen;
+} mlcc_sample_request;
+
 /* A model with a paged KV cache of sequences named by ids. Every function returns 0 or -1 +
  * error; step may also return MLCC_ENGINE_OUT_OF_PAGES. */
 typedef struct mlcc_model_runner {
@@ -55,7 +65,15 @@ typedef struct mlcc_model_runner {
      * all sample greedily with no logits processor. */
     int (*step_greedy)(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens, int32_t *ids,
                        double *logprobs);
+    /* Optional (NULL: not offered): step with sampling where the logits are computed: ids[i]
+     * the token mlcc_sample would pick from row i with rows[i]'s parameters, penalties and
+     * uniform, logprobs[i] its log-softmax, drew[i] 1 when the uniform was used (the caller then
+     * takes it from the request's generator). The engine uses it for steps whose requests have
+     * no grammar and report no top_logprobs. */
+    int (*step_sample)(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens,
+                       const mlcc_sample_request *rows, int32_t *ids, double *logprobs, int *drew);
 } mlcc_model_runner;
+
 
 /* step's answer when the KV cache has too few free pages (nothing was changed); equal to
  * runtime/kv_cache.h's MLCC_KV_OUT_OF_PAGES. */

@@ -81,6 +81,37 @@ double mlcc_sampler_uniform(mlcc_sampler *s) {
     return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+double mlcc_sampler_peek_uniform(const mlcc_sampler *s) {
+    mlcc_sampler copy = *s;
+    return mlcc_sampler_uniform(&copy);
+}
+
+size_t mlcc_penalty_counts(const mlcc_sampling_params *p, int vocab, const int32_t *prompt, size_t nprompt,
+                           const int32_t *output, size_t noutput, int32_t *ids, int32_t *counts) {
+    int repetition = p->repetition_penalty != 1.0f, presence = p->presence_penalty != 0 || p->frequency_penalty != 0;
+    if (!repetition && !presence) return 0;
+    if (!repetition) nprompt = 0;
+    size_t total = nprompt + noutput, cap = 16, n = 0;
+    while (cap < 2 * total + 2) cap *= 2;
+    int32_t *slot = mlcc_xmalloc(sizeof(int32_t) * cap); /* index into ids, or -1 */
+    for (size_t i = 0; i < cap; i++) slot[i] = -1;
+    for (size_t i = 0; i < total; i++) {
+        int in_output = i >= nprompt;
+        int32_t t = in_output ? output[i - nprompt] : prompt[i];
+        if (t < 0 || t >= vocab) continue;
+        size_t h = ((uint32_t)t * 2654435761u) & (cap - 1);
+        while (slot[h] != -1 && ids[slot[h]] != t) h = (h + 1) & (cap - 1);
+        if (slot[h] == -1) {
+            slot[h] = (int32_t)n;
+            ids[n] = t;
+            counts[n++] = 0;
+        }
+        counts[slot[h]] += in_output;
+    }
+    free(slot);
+    return n;
+}
+
 double mlcc_log_softmax_at(const float *logits, int vocab, int32_t id) {
     double mx = -INFINITY, sum = 0;
     for (int i = 0; i < vocab; i++) mx = fmax(mx, logits[i]);
@@ -145,11 +176,18 @@ static int by_logit_desc_r(const void *a, const void *b, void *ctx) {
     return x < y ? -1 : x > y;
 }
 
-int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p,
-                    const int32_t *prompt, size_t nprompt, const int32_t *output, size_t noutput,
-                    double *logprob) {
+/* The draw's uniform: the given one (a caller replaying a GPU step's), else the generator's. */
+static double take_uniform(mlcc_sampler *s, const double *given, int *drew) {
+    if (drew) *drew = 1;
+    return given ? *given : mlcc_sampler_uniform(s);
+}
+
+static int32_t sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p, const int32_t *prompt,
+                      size_t nprompt, const int32_t *output, size_t noutput, double *logprob, const double *given,
+                      int *drew) {
     int32_t chosen;
     double raw_logprob_base = 0;
+    if (drew) *drew = 0;
     /* the unprocessed distribution, for the reported log probability */
     double mx = -INFINITY, sum = 0;
     if (logprob) {
@@ -188,7 +226,7 @@ int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampli
             double top = -INFINITY, total = 0;
             for (int i = 0; i < n; i++) top = fmax(top, (double)logits[s->order[i]] / p->temperature);
             for (int i = 0; i < n; i++) total += s->probs[i] = exp((double)logits[s->order[i]] / p->temperature - top);
-            double u = mlcc_sampler_uniform(s) * total, cum = 0;
+            double u = take_uniform(s, given, drew) * total, cum = 0;
             chosen = s->order[n - 1];
             for (int i = 0; i < n; i++) {
                 cum += s->probs[i];
@@ -224,7 +262,7 @@ int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampli
             }
             double mass = 0;
             for (int i = 0; i < n; i++) mass += s->probs[i];
-            double u = mlcc_sampler_uniform(s) * mass, cum = 0;
+            double u = take_uniform(s, given, drew) * mass, cum = 0;
             chosen = s->order[n - 1];
             for (int i = 0; i < n; i++) {
                 cum += s->probs[i];
@@ -240,4 +278,15 @@ int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampli
         free(raw);
     }
     return chosen;
+}
+
+int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p, const int32_t *prompt,
+                    size_t nprompt, const int32_t *output, size_t noutput, double *logprob) {
+    return sample(s, logits, vocab, p, prompt, nprompt, output, noutput, logprob, NULL, NULL);
+}
+
+int32_t mlcc_sample_with_uniform(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p,
+                                 const int32_t *prompt, size_t nprompt, const int32_t *output, size_t noutput,
+                                 double uniform, int *drew, double *logprob) {
+    return sample(s, logits, vocab, p, prompt, nprompt, output, noutput, logprob, &uniform, drew);
 }

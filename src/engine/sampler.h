@@ -36,6 +36,16 @@ void mlcc_sampler_free(mlcc_sampler *s);
 void mlcc_sampler_reseed(mlcc_sampler *s, uint64_t seed);
 /* A uniform double in [0, 1) from the sampler's stream. */
 double mlcc_sampler_uniform(mlcc_sampler *s);
+/* The value the next mlcc_sampler_uniform will return, without taking it (a GPU sampler is
+ * given it; the caller takes it when the draw happened). */
+double mlcc_sampler_peek_uniform(const mlcc_sampler *s);
+
+/* The tokens mlcc_sample's penalties look at, as distinct ids with their occurrences in the
+ * output: every id of prompt and output when p's repetition penalty is on, else the output's
+ * (ids outside [0, vocab) skipped; nothing when no penalty is on). ids and counts need room for
+ * nprompt + noutput entries; returns how many were written. */
+size_t mlcc_penalty_counts(const mlcc_sampling_params *p, int vocab, const int32_t *prompt, size_t nprompt,
+                           const int32_t *output, size_t noutput, int32_t *ids, int32_t *counts);
 
 /* The next token. logits (vocab floats) are modified in place. prompt/output are the tokens
  * so far (for penalties; may be NULL). *logprob (may be NULL) receives the chosen token's log
@@ -43,6 +53,13 @@ double mlcc_sampler_uniform(mlcc_sampler *s);
 int32_t mlcc_sample(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p,
                     const int32_t *prompt, size_t nprompt, const int32_t *output, size_t noutput,
                     double *logprob);
+
+/* mlcc_sample with the draw's uniform given (the generator is not used: s is scratch space);
+ * *drew = 1 when the draw happened (temperature > 0, top_k != 1, some logit > -inf). For tests
+ * and for checking a sampler on another device. */
+int32_t mlcc_sample_with_uniform(mlcc_sampler *s, float *logits, int vocab, const mlcc_sampling_params *p,
+                                 const int32_t *prompt, size_t nprompt, const int32_t *output, size_t noutput,
+                                 double uniform, int *drew, double *logprob);
 
 /* log softmax of logits at index id, computed stably in double. */
 double mlcc_log_softmax_at(const float *logits, int vocab, int32_t id);

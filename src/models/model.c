@@ -575,6 +575,22 @@ int mlcc_model_step_greedy(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_id
     return rc;
 }
 
+int mlcc_model_step_sample(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                           const int32_t *tokens, const mlcc_cuda_sample_row *rows, int32_t *ids, double *logprobs,
+                           int *drew) {
+    MLCCNDArray *logits;
+    int rc = model_step(m, kv, seq_ids, lengths, nseq, tokens, NULL, 0, 1, &logits);
+    if (rc) return rc;
+    const DLTensor *t = &logits->dl;
+    float *data = (float *)((char *)t->data + t->byte_offset);
+    if (t->device.device_type == kDLCUDA)
+        rc = mlcc_cuda_sample(t->device.device_id, data, t->shape[0], t->shape[1], rows, ids, logprobs, drew);
+    else
+        rc = mlcc_set_error("step: sampling on the device is for CUDA models (the engine samples on the host otherwise)");
+    mlcc_ndarray_release(logits);
+    return rc;
+}
+
 int mlcc_model_kv_init(mlcc_model *m, mlcc_model_kv *kv) {
     kv->len = 0;
     kv->cache = mlcc_model_create_kv_cache(m, 1, m->bounds.context_window);

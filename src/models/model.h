@@ -27,6 +27,7 @@
 #include "mlcc/mlcc_runtime.h"
 #include "models/arch.h"
 #include "models/decoder.h"
+#include "runtime/cuda_sample_topp.h"
 #include "runtime/kv_cache.h"
 #include "support/strbuf.h"
 #include "runtime/vm.h"
@@ -112,6 +113,12 @@ int mlcc_model_step(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, cons
  * so the logits never travel to the host. -1 + error on other devices. */
 int mlcc_model_step_greedy(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
                            const int32_t *tokens, int32_t *ids, double *logprobs);
+/* mlcc_model_step with sampling where the logits are (CUDA): rows[nseq] each sequence's
+ * parameters and uniform (runtime/cuda_sample_topp.h); ids, logprobs and drew[nseq] as
+ * mlcc_cuda_sample gives them. -1 + error on other devices. */
+int mlcc_model_step_sample(mlcc_model *m, MLCCKVCache *kv, const int64_t *seq_ids, const int64_t *lengths, int nseq,
+                           const int32_t *tokens, const mlcc_cuda_sample_row *rows, int32_t *ids, double *logprobs,
+                           int *drew);
 
 /* Logits after each of the n tokens of a fresh sequence ([n, vocab] float32; the caller
  * releases), through batch_prefill in chunks. n <= max_seq. */

@@ -12,7 +12,8 @@
 
 _Static_assert(MLCC_ENGINE_OUT_OF_PAGES == MLCC_KV_OUT_OF_PAGES, "the engine and the KV cache agree on out of pages");
 
-/* MLCC_GPU_SAMPLING=0 brings every row of logits to the host (for comparison). */
+/* MLCC_GPU_SAMPLING=0 brings every row of logits to the host (for comparison): neither greedy
+ * nor sampled steps pick their tokens on the device. */
 static int getenv_off(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");
@@ -59,6 +60,22 @@ static int step_greedy(void *impl, const int64_t *seqs, const int64_t *lens, int
     return mlcc_model_step_greedy(r->model, r->kv, seqs, lens, nseq, tokens, ids, logprobs);
 }
 
+static int step_sample(void *impl, const int64_t *seqs, const int64_t *lens, int nseq, const int32_t *tokens,
+                       const mlcc_sample_request *rows, int32_t *ids, double *logprobs, int *drew) {
+    runner_state *r = impl;
+    mlcc_cuda_sample_row *dev = mlcc_xmalloc(sizeof *dev * (size_t)(nseq > 0 ? nseq : 1));
+    for (int i = 0; i < nseq; i++) {
+        const mlcc_sampling_params *p = rows[i].params;
+        dev[i] = (mlcc_cuda_sample_row){p->temperature,        p->top_p,       p->min_p,        p->repetition_penalty,
+                                        p->presence_penalty,   p->frequency_penalty, p->top_k,  p->bias_ids,
+                                        p->bias_values,        p->nbias,       rows[i].pen_ids, rows[i].pen_counts,
+                                        rows[i].npen,          rows[i].uniform};
+    }
+    int rc = mlcc_model_step_sample(r->model, r->kv, seqs, lens, nseq, tokens, dev, ids, logprobs, drew);
+    free(dev);
+    return rc;
+}
+
 static int64_t free_pages(void *impl) {
     runner_state *r = impl;
     return mlcc_kv_cache_free_pages(r->kv);
@@ -82,9 +99,11 @@ int mlcc_model_runner_init(mlcc_model_runner *runner, mlcc_model *m, int64_t kv_
     }
     *runner = (mlcc_model_runner){r,          (int)m->cfg.vocab, (int)b->prefill_chunk, (int)b->context_window,
                                   (int)b->max_batch, add,         remove_seq,           fork_seq,
-                                  pop,        step,              free_pages,            total_pages, NULL};
+                                  pop,        step,              free_pages,            total_pages, NULL, NULL};
     if ((m->device.device_type == kDLCUDA || m->device.device_type == kDLVulkan) && !getenv_off("MLCC_GPU_SAMPLING"))
         runner->step_greedy = step_greedy;
+    /* Vulkan keeps the host sampler for rows with temperature or processors */
+    if (m->device.device_type == kDLCUDA && !getenv_off("MLCC_GPU_SAMPLING")) runner->step_sample = step_sample;
     return 0;
 }
 

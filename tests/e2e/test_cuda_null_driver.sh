@@ -3,10 +3,11 @@
 # (device memory is host memory, kernels are counted, not run) stands in for libcuda.so.1, and
 # `mlcc bench --device cuda` runs the tiny llama fixture through the engine in q4f16_1:
 # the compiled library, the VM, the 4-bit dispatch (the fused GEMV; dequantize + float16 for the prompt), the
-# KV cache's uploads and the engine's GPU greedy-sampling hook run (under ASan in the sanitized
-# build). Checks: each run exits 0 with its JSON line and launches kernels; with the hook
-# (default) a greedy run launches more kernels than with MLCC_GPU_SAMPLING=0 (one sampling kernel
-# per step), so the engine -> runner -> model -> mlcc_cuda_greedy wiring is in use. Outputs are
+# KV cache's uploads and the engine's GPU sampling hooks run (under ASan in the sanitized
+# build). Checks: each run exits 0 with its JSON line and launches kernels; with the hooks
+# (default) a greedy run and a run with temperature and top-k launch more kernels than with
+# MLCC_GPU_SAMPLING=0 (one sampling kernel per step), so the engine -> runner -> model ->
+# mlcc_cuda_greedy / mlcc_cuda_sample wiring is in use. Outputs are
 # meaningless (no kernel runs); real numbers come from the GPU tests. Also: the decode steps were
 # captured and replayed as CUDA graphs (MLCC_LOG=info's count). Skips without gcc or NVRTC.
 set -u
@@ -33,13 +34,14 @@ bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 # prints the launch count of one bench run: $1 the MLCC_GPU_SAMPLING value, $2 the quantization
 # (a failure prints why on stderr and 0, which the checks below count)
 run_bench() {
-    local out=$T/out.txt
-    MLCC_LOG=info MLCC_GPU_SAMPLING=$1 "$MLCC" bench "$TINY" --device cuda --quantization "$2" --prompt-len 8 --gen-len 6 \
-        --batch 1 --repeat 1 --json >"$out" 2>&1
+    local out=$T/out.txt gpu=$1 quant=$2
+    shift 2
+    MLCC_LOG=info MLCC_GPU_SAMPLING=$gpu "$MLCC" bench "$TINY" --device cuda --quantization "$quant" --prompt-len 8 --gen-len 6 \
+        --batch 1 --repeat 1 --floor-mb 8 --json "$@" >"$out" 2>&1
     local rc=$?
-    cp "$out" "$T/out_$1.txt"
+    cp "$out" "$T/out_$gpu.txt"
     if [ $rc -ne 0 ] || ! grep -q '^{' "$out"; then
-        echo "mlcc bench --quantization $2 (MLCC_GPU_SAMPLING=$1) exited $rc or printed no JSON line:" >&2
+        echo "mlcc bench --quantization $quant $* (MLCC_GPU_SAMPLING=$gpu) exited $rc or printed no JSON line:" >&2
         tail -n 20 "$out" >&2
         echo 0
         return
@@ -47,6 +49,13 @@ run_bench() {
     sed -n 's/^\[fake cuda\] \([0-9]*\) launches$/\1/p' "$out" | tail -n 1
 }
 
+# sampling with temperature and top-k: with the hook, one sampling kernel per step
+# (runtime/cuda_sample_topp.c) instead of the rows copied to the host sampler
+with=$(run_bench 1 q4f16_1 --temperature 0.7 --top-k 40)
+without=$(run_bench 0 q4f16_1 --temperature 0.7 --top-k 40)
+echo "q4f16_1 sampled: $with launches with GPU sampling, $without without"
+if [ "${with:-0}" -gt "${without:-0}" ] && [ "${without:-0}" -gt 0 ]; then passed=$((passed + 1)); else
+    bad "q4f16_1: the sampling kernel never ran"; fi
 for q in q4f16_1; do
     with=$(run_bench 1 "$q")
     without=$(run_bench 0 "$q")

@@ -30,7 +30,7 @@ typedef struct fake_model {
     int64_t total_pages;
     const int32_t *reply;
     int nreply;
-    int max_chunk_seen, max_batch_seen, steps, greedy_steps;
+    int max_chunk_seen, max_batch_seen, steps, greedy_steps, sample_steps;
 } fake_model;
 
 static fake_seq *find(fake_model *m, int64_t id) {
@@ -140,6 +140,31 @@ static int fake_step_greedy(void *impl, const int64_t *ids, const int64_t *lens,
     return 0;
 }
 
+/* A runner's step_sample (as a CUDA model offers it), done by the host sampler with the given
+ * uniform: the penalty lists are turned back into a prompt (each id once) and an output (each id
+ * as often as it occurred there), which gives mlcc_sample the same penalties. */
+static int fake_step_sample(void *impl, const int64_t *ids, const int64_t *lens, int nseq, const int32_t *tokens,
+                            const mlcc_sample_request *rows_in, int32_t *out, double *logprobs, int *drew) {
+    static float rows[MAX_SEQS * VOCAB];
+    int rc = fake_step(impl, ids, lens, nseq, tokens, rows);
+    if (rc) return rc;
+    mlcc_sampler *scratch = mlcc_sampler_new(0);
+    for (int i = 0; i < nseq; i++) {
+        const mlcc_sample_request *q = &rows_in[i];
+        int32_t prompt[SEQ_CAP], output[SEQ_CAP];
+        size_t np = 0, no = 0;
+        for (int k = 0; k < q->npen; k++) {
+            prompt[np++] = q->pen_ids[k];
+            for (int c = 0; c < q->pen_counts[k] && no < SEQ_CAP; c++) output[no++] = q->pen_ids[k];
+        }
+        out[i] = mlcc_sample_with_uniform(scratch, rows + (size_t)i * VOCAB, VOCAB, q->params, prompt, np, output, no,
+                                          q->uniform, &drew[i], &logprobs[i]);
+    }
+    mlcc_sampler_free(scratch);
+    ((fake_model *)impl)->sample_steps++;
+    return 0;
+}
+
 /* A sequence holding exactly these tokens, or NULL. */
 static fake_seq *holding(fake_model *m, const int32_t *tokens, int n) {
     for (int i = 0; i < MAX_SEQS; i++)
@@ -150,7 +175,7 @@ static fake_seq *holding(fake_model *m, const int32_t *tokens, int n) {
 
 static mlcc_model_runner fake_runner(fake_model *fm, int chunk, int batch) {
     return (mlcc_model_runner){fm,       VOCAB,       chunk,    SEQ_CAP,    batch,          fake_add,
-                               fake_remove, fake_fork, fake_pop, fake_step, fake_free_pages, fake_total_pages, NULL};
+                               fake_remove, fake_fork, fake_pop, fake_step, fake_free_pages, fake_total_pages, NULL, NULL};
 }
 
 typedef struct collected {
@@ -324,6 +349,60 @@ static void test_greedy_steps(mlcc_tokenizer *tok, const int32_t *reply, size_t 
     CHECK_EQ_INT(fm.greedy_steps, before);
     sb_free(&c.text);
     mlcc_engine_free(e);
+}
+
+/* Seeded sampling through step_sample (the runner picks the token with the request's next
+ * uniform) gives the same text as the host sampler over the copied rows: temperature, top-k,
+ * top-p, min-p, penalties over prompt and output, logit bias, and greedy with penalties; every
+ * step goes through step_sample unless the request wants top_logprobs. */
+static void test_sample_steps(mlcc_tokenizer *tok, const int32_t *reply, size_t nreply) {
+    static fake_model host_fm, dev_fm;
+    memset(&host_fm, 0, sizeof host_fm);
+    memset(&dev_fm, 0, sizeof dev_fm);
+    host_fm.reply = dev_fm.reply = reply, host_fm.nreply = dev_fm.nreply = (int)nreply;
+    host_fm.total_pages = dev_fm.total_pages = 1000;
+    mlcc_model_runner host_runner = fake_runner(&host_fm, 16, 4), dev_runner = fake_runner(&dev_fm, 16, 4);
+    dev_runner.step_sample = fake_step_sample;
+    int32_t eos = EOS;
+    mlcc_engine *host = mlcc_engine_new(&host_runner, tok, &eos, 1), *dev = mlcc_engine_new(&dev_runner, tok, &eos, 1);
+    int32_t prompt[11];
+    make_prompt(prompt, 0);
+    int32_t bias_ids[] = {reply[1], 5, reply[1]};
+    float bias_values[] = {-3, 8, 1.5f};
+    for (int k = 0; k < 6; k++) {
+        mlcc_gen_config cfg = mlcc_gen_defaults();
+        cfg.seed = 1000 + (uint64_t)k, cfg.has_seed = 1, cfg.max_tokens = 12, cfg.ignore_eos = 1;
+        mlcc_sampling_params *p = &cfg.sampling;
+        if (k == 1) p->temperature = 0.7f, p->top_k = 40, p->top_p = 0.9f;
+        if (k == 2) p->temperature = 1.3f, p->min_p = 0.05f, p->repetition_penalty = 1.3f;
+        if (k == 3) p->presence_penalty = 0.5f, p->frequency_penalty = 0.7f, p->bias_ids = bias_ids, p->bias_values = bias_values,
+            p->nbias = 3;
+        if (k == 4) p->temperature = 0, p->repetition_penalty = 2.0f, p->frequency_penalty = -1.0f; /* greedy with processors */
+        if (k == 5) p->top_k = 100000, p->top_p = 0.5f, p->repetition_penalty = 0.8f;
+        collected a = {STRBUF_INIT, 0, 0, NULL}, b = {STRBUF_INIT, 0, 0, NULL};
+        mlcc_gen_result ra, rb;
+        int steps = dev_fm.steps, sampled = dev_fm.sample_steps;
+        CHECK(mlcc_engine_generate(host, prompt, 11, &cfg, on_text, &a, &ra) == 0);
+        CHECK(mlcc_engine_generate(dev, prompt, 11, &cfg, on_text, &b, &rb) == 0);
+        CHECK_MSG(strcmp(sb_cstr(&a.text), sb_cstr(&b.text)) == 0, "config %d: host '%s', step_sample '%s'", k, sb_cstr(&a.text),
+                  sb_cstr(&b.text));
+        CHECK_EQ_INT(rb.completion_tokens, ra.completion_tokens);
+        CHECK_EQ_INT(dev_fm.sample_steps - sampled, dev_fm.steps - steps);
+        CHECK(dev_fm.steps > steps);
+        sb_free(&a.text);
+        sb_free(&b.text);
+    }
+    /* alternatives to report need the row: no step_sample */
+    mlcc_gen_config cfg = mlcc_gen_defaults();
+    cfg.top_logprobs = 2, cfg.max_tokens = 2;
+    collected c = {STRBUF_INIT, 0, 0, NULL};
+    mlcc_gen_result r;
+    int sampled = dev_fm.sample_steps;
+    CHECK(mlcc_engine_generate(dev, prompt, 11, &cfg, on_text, &c, &r) == 0);
+    CHECK_EQ_INT(dev_fm.sample_steps, sampled);
+    sb_free(&c.text);
+    mlcc_engine_free(host);
+    mlcc_engine_free(dev);
 }
 
 /* A pool too small for all of them at once: requests are preempted and recomputed, and still
@@ -509,6 +588,7 @@ int main(void) {
 
     test_batching(tok, reply, nreply, reply_text);
     test_greedy_steps(tok, reply, nreply, reply_text);
+    test_sample_steps(tok, reply, nreply);
     test_preemption(tok, reply, nreply, reply_text);
     free(reply);
     mlcc_tokenizer_free(tok);

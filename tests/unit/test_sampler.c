@@ -1,7 +1,11 @@
 /* test_sampler.c - the sampler against exact distributions computed here in float64: greedy,
  * temperature, top_k, top_p, min_p (empirical frequencies of 200k seeded draws within 0.006 of
  * the renormalized probabilities), penalties by their definitions, logit_bias, seeded
- * reproducibility, parameter checks and the reported log probability. */
+ * reproducibility, parameter checks and the reported log probability; and the helpers a GPU
+ * sampler uses (peeking the uniform, a given uniform, penalty lists). */
+#include <math.h>
+#include <string.h>
+
 #include "engine/sampler.h"
 #include "test.h"
 
@@ -169,6 +173,72 @@ static void test_param_checks(void) {
     CHECK(strstr(mlcc_sampling_params_check(&p, V), "logit_bias") != NULL);
 }
 
+/* What a GPU sampler relies on: peeking the next uniform takes nothing; a given uniform picks
+ * what the generator's would; the penalty lists (distinct ids, counts in the output) stand for
+ * the token lists they came from. */
+static void test_device_helpers(void) {
+    mlcc_sampler *s = mlcc_sampler_new(42), *t = mlcc_sampler_new(42), *scratch = mlcc_sampler_new(0);
+    double u = mlcc_sampler_peek_uniform(s);
+    CHECK(u == mlcc_sampler_peek_uniform(s));
+    CHECK(u == mlcc_sampler_uniform(s));
+    CHECK(mlcc_sampler_peek_uniform(s) != u);
+    const float temps[] = {0, 0.7f, 1.0f}, topps[] = {1.0f, 0.8f};
+    const int topks[] = {0, 1, 3};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 2; c++)
+                for (int rep = 0; rep < 40; rep++) {
+                    mlcc_sampling_params p = mlcc_sampling_defaults();
+                    p.temperature = temps[a], p.top_k = topks[b], p.top_p = topps[c];
+                    float x[V], y[V];
+                    memcpy(x, base_logits, sizeof x);
+                    memcpy(y, base_logits, sizeof y);
+                    double next = mlcc_sampler_peek_uniform(t), lp1, lp2;
+                    int drew;
+                    int32_t want = mlcc_sample(t, x, V, &p, NULL, 0, NULL, 0, &lp1);
+                    int32_t got = mlcc_sample_with_uniform(scratch, y, V, &p, NULL, 0, NULL, 0, next, &drew, &lp2);
+                    CHECK_EQ_INT(got, want);
+                    CHECK(lp1 == lp2);
+                    CHECK_EQ_INT(drew, p.temperature > 0 && p.top_k != 1);
+                }
+    float inf_row[V];
+    for (int i = 0; i < V; i++) inf_row[i] = -INFINITY;
+    mlcc_sampling_params p = mlcc_sampling_defaults();
+    int drew = -1;
+    CHECK_EQ_INT(mlcc_sample_with_uniform(scratch, inf_row, V, &p, NULL, 0, NULL, 0, 0.5, &drew, NULL), 0);
+    CHECK_EQ_INT(drew, 0); /* nothing to draw from: the arg-max, no uniform used */
+
+    /* penalty lists */
+    const int32_t prompt[] = {1, 2, 2, 9, -1}, output[] = {2, 3, 3, 3, 100};
+    int32_t ids[10], counts[10];
+    p = mlcc_sampling_defaults();
+    CHECK_EQ_INT((int)mlcc_penalty_counts(&p, V, prompt, 5, output, 5, ids, counts), 0); /* no penalty on */
+    p.presence_penalty = 0.5f;
+    size_t n = mlcc_penalty_counts(&p, V, prompt, 5, output, 5, ids, counts); /* the output's ids only */
+    CHECK_EQ_INT((int)n, 2);
+    CHECK(n == 2 && ids[0] == 2 && counts[0] == 1 && ids[1] == 3 && counts[1] == 3);
+    p.repetition_penalty = 1.5f;
+    n = mlcc_penalty_counts(&p, V, prompt, 5, output, 5, ids, counts); /* 1, 2, 3 (9, -1, 100: outside) */
+    CHECK_EQ_INT((int)n, 3);
+    CHECK(n == 3 && ids[0] == 1 && counts[0] == 0 && ids[1] == 2 && counts[1] == 1 && ids[2] == 3 && counts[2] == 3);
+    /* the lists, as a prompt of distinct ids and an output of repeats, give the same processed row */
+    p.frequency_penalty = 0.3f, p.temperature = 0;
+    int32_t lp[10], lo[10];
+    size_t np = 0, no = 0;
+    for (size_t i = 0; i < n; i++) {
+        lp[np++] = ids[i];
+        for (int k = 0; k < counts[i]; k++) lo[no++] = ids[i];
+    }
+    float a[V], b[V];
+    for (int i = 0; i < V; i++) a[i] = b[i] = (float)(i % 3) - 0.4f;
+    mlcc_sample(scratch, a, V, &p, prompt, 5, output, 5, NULL);
+    mlcc_sample(scratch, b, V, &p, lp, np, lo, no, NULL);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    mlcc_sampler_free(s);
+    mlcc_sampler_free(t);
+    mlcc_sampler_free(scratch);
+}
+
 int main(void) {
     test_greedy();
     check_distribution("temperature 1", 1.0f, 0, 1.0f, 0);
@@ -180,5 +250,6 @@ int main(void) {
     test_penalties();
     test_seed_and_logprob();
     test_param_checks();
+    test_device_helpers();
     return test_finish();
 }
