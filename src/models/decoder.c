@@ -249,9 +249,12 @@ static rx_expr *heads(dec *d, rx_expr *x, int64_t nh) {
     return emit(d, op_reshape(x, shape, 3), "heads");
 }
 
-static rx_expr *split_part(dec *d, rx_expr *x, const int64_t *at, int nat, int index) {
-    rx_expr *parts = emit(d, op_split_at(x, at, nat, -1), "parts");
-    return parts ? emit(d, rx_tuple_get_item(parts, index), "part") : NULL;
+/* Columns [begin, end) of a fused projection's output x [n, out]: a slice rather than one split
+ * into a tuple, so each part fuses into the kernel that reads it (rope, silu * up) instead of
+ * being copied out by a split kernel first. */
+static rx_expr *columns(dec *d, rx_expr *x, int64_t begin, int64_t end) {
+    int64_t axis = 1;
+    return emit(d, op_strided_slice(x, &axis, &begin, &end, NULL, 1), "part");
 }
 
 static rx_expr *attention(dec *d, rx_expr *h, int layer) {
@@ -263,10 +266,9 @@ static rx_expr *attention(dec *d, rx_expr *h, int layer) {
     if (d->spec->fused_qkv || combine) {
         rx_expr *qkv = combine ? combined_linear(d, combine, h, layer, "self_attn.qkv_proj", qd + 2 * kvd, c->hidden, d->spec->qkv_bias)
                                : linear(d, h, layer, "self_attn.qkv_proj", qd + 2 * kvd, c->hidden, d->spec->qkv_bias);
-        int64_t at[2] = {qd, qd + kvd};
-        q = split_part(d, qkv, at, 2, 0);
-        k = split_part(d, qkv, at, 2, 1);
-        v = split_part(d, qkv, at, 2, 2);
+        q = columns(d, qkv, 0, qd);
+        k = columns(d, qkv, qd, qd + kvd);
+        v = columns(d, qkv, qd + kvd, qd + 2 * kvd);
     } else {
         q = linear(d, h, layer, "self_attn.q_proj", qd, c->hidden, d->spec->qkv_bias);
         k = linear(d, h, layer, "self_attn.k_proj", kvd, c->hidden, d->spec->qkv_bias);
@@ -303,9 +305,8 @@ static rx_expr *mlp(dec *d, rx_expr *h, int layer) {
     if (d->spec->fused_gate_up || combine) {
         rx_expr *gu = combine ? combined_linear(d, combine, h, layer, "mlp.gate_up_proj", 2 * c->intermediate, c->hidden, bias)
                               : linear(d, h, layer, "mlp.gate_up_proj", 2 * c->intermediate, c->hidden, bias);
-        int64_t at = c->intermediate;
-        gate = split_part(d, gu, &at, 1, 0);
-        up = split_part(d, gu, &at, 1, 1);
+        gate = columns(d, gu, 0, c->intermediate);
+        up = columns(d, gu, c->intermediate, 2 * c->intermediate);
     } else {
         gate = linear(d, h, layer, "mlp.gate_proj", c->intermediate, c->hidden, bias);
         up = linear(d, h, layer, "mlp.up_proj", c->intermediate, c->hidden, bias);
