@@ -19,7 +19,8 @@
  * directly reuses the path phi3 already exercises on every device. Loading a part at a time
  * keeps the peak at the weights plus one part (weights are read into their own buffers, none
  * stays mmapped). A converted folder made without combining still loads: its part tensors are
- * found by their names. MLCC_FUSE_PROJ=0 turns combining off. */
+ * found by their names, and one made with combining loads separate parameters from row ranges
+ * of its combined tensors. MLCC_FUSE_PROJ=0 turns combining off. */
 #include "models/fuse_proj.h"
 
 #include <stdio.h>
@@ -57,6 +58,24 @@ int fuse_proj_parts(const mlcc_model_config *cfg, const char *name, fuse_part pa
         }
         return kinds[k].nparts;
     }
+    return 0;
+}
+
+int fuse_proj_whole(const mlcc_model_config *cfg, const char *name, char *whole, size_t cap, int64_t *row, int64_t *rows) {
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (int p = 0; p < kinds[k].nparts; p++) {
+            const char *at = strstr(name, kinds[k].parts[p]);
+            if (!at) continue;
+            snprintf(whole, cap, "%.*s%s%s", (int)(at - name), name, kinds[k].fused, at + strlen(kinds[k].parts[p]));
+            fuse_part parts[FUSE_PROJ_MAX_PARTS];
+            fuse_proj_parts(cfg, whole, parts);
+            *row = *rows = 0;
+            for (int q = 0; q < kinds[k].nparts; q++) {
+                if (q < p) *row += parts[q].rows;
+                *rows += parts[q].rows;
+            }
+            return 1;
+        }
     return 0;
 }
 

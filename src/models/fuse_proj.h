@@ -25,6 +25,10 @@ typedef struct fuse_part {
  * that is no combined one. */
 int fuse_proj_parts(const mlcc_model_config *cfg, const char *name, fuse_part parts[FUSE_PROJ_MAX_PARTS]);
 
+/* The reverse: for a part's name (holding ".self_attn.k_proj." ...) the combined name into
+ * whole[cap], the part's first row in it and the combined rows; 0 for a name of no part. */
+int fuse_proj_whole(const mlcc_model_config *cfg, const char *name, char *whole, size_t cap, int64_t *row, int64_t *rows);
+
 /* Loads one parameter (and its quantized partner) of a model: index i of part->params. */
 typedef int (*fuse_proj_load_fn)(mlcc_model *part, int i, void *ctx);
 

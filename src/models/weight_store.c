@@ -271,9 +271,29 @@ static json_t *find_entry(json_t *tensors, const char *name) {
     return NULL;
 }
 
+/* Separate parameter p (q_proj, ...) from its rows of the combined tensor `e` of a folder
+ * converted with combining (fuse_proj.h). */
+static int load_rows_of_combined(const store_index *s, json_t *e, const char *whole, const model_param *p, int64_t row,
+                                 int64_t rows, MLCCNDArray **out) {
+    model_param w = *p;
+    w.name = (char *)whole, w.shape[0] = rows;
+    MLCCNDArray *all = NULL;
+    if (load_tensor(s->dir, s->index, e, &w, &all)) return -1;
+    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+    *out = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    size_t bytes = param_bytes(*out), row_bytes = bytes / (size_t)p->shape[0];
+    memcpy((*out)->dl.data, (char *)all->dl.data + (size_t)row * row_bytes, bytes);
+    mlcc_ndarray_release(all);
+    return 0;
+}
+
 static int load_entry(mlcc_model *m, const store_index *s, int i) {
     const model_param *p = &m->params.items[i];
     json_t *e = find_entry(s->tensors, p->name);
+    char whole[256];
+    int64_t row, rows;
+    if (!e && fuse_proj_whole(&m->cfg, p->name, whole, sizeof whole, &row, &rows) && (e = find_entry(s->tensors, whole)))
+        return load_rows_of_combined(s, e, whole, p, row, rows, &m->weights[i]);
     if (!e) return mlcc_set_error("%s: missing tensor '%s'", s->index, p->name);
     return load_tensor(s->dir, s->index, e, p, &m->weights[i]);
 }

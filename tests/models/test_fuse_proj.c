@@ -14,8 +14,9 @@
  * the GGUF files q-llama-{f16,q8_0,q4_0} on their own blocks (q/k rows un-permuted per part);
  * a Q4_K_M-like GGUF whose layer 1 stores v as Q6_K and q/k as Q4_K: that layer's q/k/v stay
  * separate while its gate/up and layer 0's q/k/v combine; phi3 (fused in the checkpoint)
- * is unchanged; and a folder converted without combining (q4f16_1) loads into the combined
- * library, its parts assembled by name. */
+ * is unchanged; and a folder converted (q4f16_1) without combining loads into the combined
+ * library, its parts assembled by name, as one converted with combining loads separate
+ * parameters from the combined rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,12 +154,16 @@ static void check_mixed_types(const char *dir) {
     unsetenv("MLCC_QUANT_ACT");
 }
 
-/* A folder converted without combining, opened with combining: the parts found by name. */
-static void check_converted(const char *dir) {
-    char *src = test_data_path("hf-tiny/llama"), out[512];
-    snprintf(out, sizeof out, "%s/llama-q4f16_1", dir);
+/* A folder converted with combining off (on), opened with it on (off): the parts found by
+ * name (cut from the combined tensors' rows); the logits equal those of the source opened the
+ * same way. */
+static void check_converted(const char *dir, int convert_combined) {
+    char *src = test_data_path("hf-tiny/llama"), out[512], what[80];
+    snprintf(out, sizeof out, "%s/llama-q4f16_1-%d", dir, convert_combined);
+    snprintf(what, sizeof what, "converted %s, opened %s", convert_combined ? "combined" : "separate",
+             convert_combined ? "separate" : "combined");
     mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 32, .logit_rows = 32, .quantization = "q4f16_1"};
-    setenv("MLCC_FUSE_PROJ", "0", 1);
+    setenv("MLCC_FUSE_PROJ", convert_combined ? "1" : "0", 1);
     mlcc_model *m = mlcc_model_load_uncompiled(src, &opt);
     unsetenv("MLCC_FUSE_PROJ");
     CHECK_MSG(m != NULL, "%s: %s", src, mlcc_last_error());
@@ -167,10 +172,11 @@ static void check_converted(const char *dir) {
     CHECK_MSG(rc == 0, "convert: %s", mlcc_last_error());
     mlcc_model_free(m);
     run direct, converted;
-    if (rc == 0 && open_and_run(src, "q4f16_1", 1, &direct) == 0) {
-        if (open_and_run(out, NULL, 1, &converted) == 0) {
-            CHECK_MSG(converted.fused_qkv[0] && converted.fused_gu[1], "converted folder: not combined");
-            compare("converted (separate) -> combined", &direct, &converted);
+    if (rc == 0 && open_and_run(src, "q4f16_1", !convert_combined, &direct) == 0) {
+        if (open_and_run(out, NULL, !convert_combined, &converted) == 0) {
+            CHECK_MSG(converted.fused_qkv[0] == !convert_combined && converted.fused_gu[1] == !convert_combined,
+                      "%s: combined %d, want %d", what, converted.fused_qkv[0], !convert_combined);
+            compare(what, &direct, &converted);
             free(converted.logits);
         }
         free(direct.logits);
@@ -197,7 +203,8 @@ int main(void) {
     char dir[] = "/tmp/mlcc-fuse-proj-XXXXXX";
     if (!mkdtemp(dir)) return test_finish();
     check_mixed_types(dir);
-    check_converted(dir);
+    check_converted(dir, 0);
+    check_converted(dir, 1);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
