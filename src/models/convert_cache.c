@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "codegen/jit.h"
+#include "models/fuse_proj.h"
 #include "models/model.h"
 #include "models/weight_store.h"
 #include "support/alloc.h"
@@ -66,6 +67,8 @@ char *convert_cache_dir(const char *source, const mlcc_quant_scheme *scheme) {
     if (!realpath(source, real)) return mlcc_set_error("%s: %s", source, strerror(errno)), NULL;
     mlcc_strbuf key = STRBUF_INIT;
     sb_printf(&key, "mlcc converted weights v%d\n%s\n%s\n", CONVERT_CACHE_VERSION, scheme->name, real);
+    /* combined projections are other parameters than separate ones: a cache of each */
+    if (fuse_proj_enabled()) sb_append(&key, "combined projections\n");
     int rc = mlcc_is_dir(real) ? add_folder(&key, real) : add_file(&key, real, real);
     char hex[65];
     sha256_hex(sb_cstr(&key), key.len, hex);

@@ -1,7 +1,9 @@
 /* decoder.c - the shared graph of decoder-only transformers: embedding, N blocks of
  * (norm, attention, residual, norm, MLP, residual), final norm, LM head. What differs between
  * architectures comes from decoder_spec and the config (biases, fused projections, q/k norms,
- * gemma's scaled embedding and (1 + w) norms, gemma2's extra norms and soft-caps, windows). */
+ * gemma's scaled embedding and (1 + w) norms, gemma2's extra norms and soft-caps, windows).
+ * Separate q/k/v (gate/up) matrices of one scheme are built as the fused ones when
+ * params->combine asks (their rows concatenated at load: fuse_proj.c). */
 #include "models/decoder.h"
 
 #include <math.h>
@@ -141,9 +143,9 @@ static rx_expr *dequantize(const mlcc_quant_scheme *q, rx_expr *w, rx_expr *scal
     return op_dequantize_group_zero(w, scale, q->bits, q->group_size, q->zero_point, q->group_zero, in);
 }
 
-/* The float32 [out, in] value of matrix weight `name` (dequantized when quantized). */
-static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in) {
-    const mlcc_quant_scheme *q = matrix_scheme(d, name, in);
+/* The float32 [out, in] value of matrix weight `name` stored as scheme q (dequantized when
+ * quantized). */
+static rx_expr *matrix_weight_as(dec *d, const mlcc_quant_scheme *q, const char *name, int64_t out, int64_t in) {
     rx_expr *scale, *w = matrix_param(d, q, name, out, in, &scale);
     if (is_float32(q)) return w;
     return emit(d, dequantize(q, w, scale, in), "dequant");
@@ -162,6 +164,10 @@ static rx_expr *embedding(dec *d, rx_expr *ids, int64_t vocab, int64_t hidden) {
     return emit(d, dequantize(q, w, scale, hidden), "embed");
 }
 
+static rx_expr *matrix_weight(dec *d, const char *name, int64_t out, int64_t in) {
+    return matrix_weight_as(d, matrix_scheme(d, name, in), name, out, in);
+}
+
 static rx_expr *layer_weight(dec *d, int layer, const char *suffix, int64_t d0, int64_t d1) {
     char name[256];
     snprintf(name, sizeof name, "model.layers.%d.%s", layer, suffix);
@@ -177,17 +183,53 @@ static rx_expr *scalar(double v) {
     return rx_constant(DT_F32, NULL, 0, &f);
 }
 
-/* x [rows, in] @ W^T (+ b) for the projection `prefix`.weight / .bias */
-static rx_expr *linear(dec *d, rx_expr *x, int layer, const char *prefix, int64_t out, int64_t in, int bias) {
+/* x [rows, in] @ W^T (+ b) for the projection `prefix`.weight / .bias, W stored as scheme q
+ * (NULL: the model's for that name) */
+static rx_expr *linear_as(dec *d, const mlcc_quant_scheme *q, rx_expr *x, int layer, const char *prefix, int64_t out, int64_t in,
+                          int bias) {
     char name[200];
     snprintf(name, sizeof name, "%s.weight", prefix);
     char full[256];
     snprintf(full, sizeof full, "model.layers.%d.%s", layer, name);
-    rx_expr *y = emit(d, op_linear(x, matrix_weight(d, full, out, in)), "proj");
+    if (!q) q = matrix_scheme(d, full, in);
+    rx_expr *y = emit(d, op_linear(x, matrix_weight_as(d, q, full, out, in)), "proj");
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
         y = emit(d, op_add(y, layer_weight(d, layer, name, out, 0)), "proj_bias");
     }
+    return y;
+}
+
+static rx_expr *linear(dec *d, rx_expr *x, int layer, const char *prefix, int64_t out, int64_t in, int bias) {
+    return linear_as(d, NULL, x, layer, prefix, out, in, bias);
+}
+
+/* The scheme the separate projections parts[n] of layer share, when they run as one combined
+ * matrix (fuse_proj.h): combining is on and they have one scheme (a Q4_K_M file stores some
+ * layers' v as Q6_K: those stay separate). NULL: they stay separate. */
+static const mlcc_quant_scheme *combined_scheme(dec *d, int layer, const char *const *parts, int n, int64_t in) {
+    if (!d->params->combine) return NULL;
+    const mlcc_quant_scheme *first = NULL;
+    for (int k = 0; k < n; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, parts[k]);
+        const mlcc_quant_scheme *q = matrix_scheme(d, name, in);
+        if (!q) q = quant_scheme_find(NULL);
+        if (k && q != first) return NULL;
+        first = q;
+    }
+    return first;
+}
+
+/* x @ W^T (+ b) of the combined projection `prefix` of layer, scheme q: its parameters marked
+ * combined, so the loader concatenates the parts' rows into them. */
+static rx_expr *combined_linear(dec *d, const mlcc_quant_scheme *q, rx_expr *x, int layer, const char *prefix, int64_t out,
+                                int64_t in, int bias) {
+    rx_expr *y = linear_as(d, q, x, layer, prefix, out, in, bias);
+    char head[200];
+    int len = snprintf(head, sizeof head, "model.layers.%d.%s.", layer, prefix);
+    for (int i = 0; i < d->params->n; i++)
+        if (!strncmp(d->params->items[i].source, head, (size_t)len)) d->params->items[i].combined = 1;
     return y;
 }
 
@@ -207,21 +249,26 @@ static rx_expr *heads(dec *d, rx_expr *x, int64_t nh) {
     return emit(d, op_reshape(x, shape, 3), "heads");
 }
 
-static rx_expr *split_part(dec *d, rx_expr *x, const int64_t *at, int nat, int index) {
-    rx_expr *parts = emit(d, op_split_at(x, at, nat, -1), "parts");
-    return parts ? emit(d, rx_tuple_get_item(parts, index), "part") : NULL;
+/* Columns [begin, end) of a fused projection's output x [n, out]: a slice rather than one split
+ * into a tuple, so each part fuses into the kernel that reads it (rope, silu * up) instead of
+ * being copied out by a split kernel first. */
+static rx_expr *columns(dec *d, rx_expr *x, int64_t begin, int64_t end) {
+    int64_t axis = 1;
+    return emit(d, op_strided_slice(x, &axis, &begin, &end, NULL, 1), "part");
 }
 
 static rx_expr *attention(dec *d, rx_expr *h, int layer) {
     const mlcc_model_config *c = d->cfg;
     int64_t qd = c->heads * c->head_dim, kvd = c->kv_heads * c->head_dim;
     rx_expr *q, *k, *v;
-    if (d->spec->fused_qkv) {
-        rx_expr *qkv = linear(d, h, layer, "self_attn.qkv_proj", qd + 2 * kvd, c->hidden, d->spec->qkv_bias);
-        int64_t at[2] = {qd, qd + kvd};
-        q = split_part(d, qkv, at, 2, 0);
-        k = split_part(d, qkv, at, 2, 1);
-        v = split_part(d, qkv, at, 2, 2);
+    static const char *const parts[3] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
+    const mlcc_quant_scheme *combine = d->spec->fused_qkv ? NULL : combined_scheme(d, layer, parts, 3, c->hidden);
+    if (d->spec->fused_qkv || combine) {
+        rx_expr *qkv = combine ? combined_linear(d, combine, h, layer, "self_attn.qkv_proj", qd + 2 * kvd, c->hidden, d->spec->qkv_bias)
+                               : linear(d, h, layer, "self_attn.qkv_proj", qd + 2 * kvd, c->hidden, d->spec->qkv_bias);
+        q = columns(d, qkv, 0, qd);
+        k = columns(d, qkv, qd, qd + kvd);
+        v = columns(d, qkv, qd + kvd, qd + 2 * kvd);
     } else {
         q = linear(d, h, layer, "self_attn.q_proj", qd, c->hidden, d->spec->qkv_bias);
         k = linear(d, h, layer, "self_attn.k_proj", kvd, c->hidden, d->spec->qkv_bias);
@@ -253,11 +300,13 @@ static rx_expr *mlp(dec *d, rx_expr *h, int layer) {
     const mlcc_model_config *c = d->cfg;
     int bias = d->spec->mlp_bias;
     rx_expr *gate, *up;
-    if (d->spec->fused_gate_up) {
-        rx_expr *gu = linear(d, h, layer, "mlp.gate_up_proj", 2 * c->intermediate, c->hidden, bias);
-        int64_t at = c->intermediate;
-        gate = split_part(d, gu, &at, 1, 0);
-        up = split_part(d, gu, &at, 1, 1);
+    static const char *const parts[2] = {"mlp.gate_proj", "mlp.up_proj"};
+    const mlcc_quant_scheme *combine = d->spec->fused_gate_up ? NULL : combined_scheme(d, layer, parts, 2, c->hidden);
+    if (d->spec->fused_gate_up || combine) {
+        rx_expr *gu = combine ? combined_linear(d, combine, h, layer, "mlp.gate_up_proj", 2 * c->intermediate, c->hidden, bias)
+                              : linear(d, h, layer, "mlp.gate_up_proj", 2 * c->intermediate, c->hidden, bias);
+        gate = columns(d, gu, 0, c->intermediate);
+        up = columns(d, gu, c->intermediate, 2 * c->intermediate);
     } else {
         gate = linear(d, h, layer, "mlp.gate_proj", c->intermediate, c->hidden, bias);
         up = linear(d, h, layer, "mlp.up_proj", c->intermediate, c->hidden, bias);

@@ -25,6 +25,8 @@ typedef struct model_param {
     int64_t source_shape[MODEL_PARAM_MAX_NDIM];
     int partner;            /* a q_weight's q_scale and the reverse (indices); -1 otherwise */
     const struct mlcc_quant_scheme *quant; /* a quantized pair's scheme (its matrix's, under ggml_mixed) */
+    int combined;           /* rows of separate checkpoint tensors (q/k/v, gate/up) concatenated at load:
+                             * source names the combined tensor, fuse_proj.h its parts */
 } model_param;
 
 typedef struct model_param_list {
@@ -35,6 +37,8 @@ typedef struct model_param_list {
     /* ggml_mixed: the scheme of each matrix (Hugging Face name), as its GGUF tensor stores it */
     const struct mlcc_quant_scheme *(*matrix_scheme)(void *ctx, const char *name);
     void *matrix_ctx;
+    int combine; /* separate q/k/v (gate/up) matrices of one scheme run as one combined matrix
+                  * (fuse_proj.h); set before decoder_build */
 } model_param_list;
 void model_param_list_free(model_param_list *l);
 

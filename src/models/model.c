@@ -12,6 +12,7 @@
 #include "ir/printer.h"
 #include "loader/gguf.h"
 #include "models/convert_cache.h"
+#include "models/fuse_proj.h"
 #include "models/weight_store.h"
 #include "models/decode_graph.h"
 #include "runtime/cuda.h"
@@ -145,9 +146,11 @@ static int parse_device(const char *s, DLDevice *out) {
 }
 
 /* The model's graph functions (m->params lists the weights they take); under ggml_mixed each
- * matrix's scheme comes from its tensor in the GGUF file. */
+ * matrix's scheme comes from its tensor in the GGUF file. Separate q/k/v (gate/up) matrices
+ * run combined unless MLCC_FUSE_PROJ=0. */
 static int build_graph(mlcc_model *m, mlcc_ir_module *mod, const char *path) {
     m->params.quant = m->quant;
+    m->params.combine = fuse_proj_enabled(); /* q/k/v and gate/up as one matrix each (fuse_proj.c) */
     mlcc_gguf *g = NULL;
     void *stored = NULL; /* a converted folder's matrix_schemes */
     if (quant_is_mixed(m->quant) && weight_store_is_converted(path)) {

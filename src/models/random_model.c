@@ -269,12 +269,22 @@ static void put_metadata(mlcc_gguf_writer *w, const random_model *r, const char 
     free(types);
 }
 
+/* llama.cpp's use_more_bits: the layers whose attn_v and ffn_down Q4_K_M stores as Q6_K (the
+ * first and last eighth, every third between). */
+static int uses_more_bits(const char *gguf_name, int64_t layers) {
+    int layer, pos = 0;
+    if (sscanf(gguf_name, "blk.%d.%n", &layer, &pos) != 1 || !pos) return 0;
+    if (strcmp(gguf_name + pos, "attn_v.weight") && strcmp(gguf_name + pos, "ffn_down.weight")) return 0;
+    return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+}
+
 /* The ggml type a weight is stored as: 2-D weights take the requested type (F16 when their
  * rows are not whole blocks, as llama.cpp falls back), 1-D ones F32. */
-static uint32_t weight_type(const model_param *p, uint32_t want, const char *gguf_name) {
+static uint32_t weight_type(const model_param *p, uint32_t want, const char *gguf_name, int64_t layers) {
     if (p->ndim != 2) return MLCC_GGML_F32;
     if ((want == MLCC_GGML_Q8_0 || want == MLCC_GGML_Q4_0) && p->shape[1] % 32) return MLCC_GGML_F16;
-    if (want == MLCC_GGML_Q4_K && !strcmp(gguf_name, "output.weight")) want = MLCC_GGML_Q6_K; /* as Q4_K_M does */
+    /* as Q4_K_M does: the output and some layers' attn_v / ffn_down in Q6_K */
+    if (want == MLCC_GGML_Q4_K && (!strcmp(gguf_name, "output.weight") || uses_more_bits(gguf_name, layers))) want = MLCC_GGML_Q6_K;
     if ((want == MLCC_GGML_Q4_K || want == MLCC_GGML_Q6_K) && p->shape[1] % 256) return MLCC_GGML_F16;
     return want;
 }
@@ -314,7 +324,7 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
         model_gguf_tensor_name(p->name, name, sizeof name);
         if (!name[0]) rc = mlcc_set_error("%s: tensor '%s' has no llama.cpp name", r->file, p->name);
         uint64_t dims[2] = {(uint64_t)p->shape[p->ndim - 1], p->ndim == 2 ? (uint64_t)p->shape[0] : 1};
-        uint32_t t = s->dequantized ? MLCC_GGML_F32 : weight_type(p, type, name);
+        uint32_t t = s->dequantized ? MLCC_GGML_F32 : weight_type(p, type, name, r->cfg.layers);
         if (rc == 0 && mlcc_gguf_writer_add_tensor(w, name, t, p->ndim, dims) < 0) rc = -1;
     }
     if (rc == 0) rc = mlcc_gguf_writer_begin(w, s->out);
@@ -327,7 +337,7 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
         if (permute && p->ndim == 2 && ends_with(name, ".attn_k.weight")) permute_rows(x, p->shape[0], p->shape[1], r->cfg.kv_heads);
         int idx = i + (rope_factors ? 1 : 0);
         uint64_t size = mlcc_gguf_writer_tensor_size(w, idx);
-        uint32_t t = weight_type(p, type, name);
+        uint32_t t = weight_type(p, type, name, r->cfg.layers);
         uint64_t count = (uint64_t)param_count(p);
         void *buf = mlcc_xmalloc(ggml_quant_size(t, count));
         rc = ggml_quantize(t, x, count, buf);

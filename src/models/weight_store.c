@@ -13,6 +13,7 @@
 
 #include "hub/progress.h"
 #include "ir/dtype.h"
+#include "models/fuse_proj.h"
 #include "models/gguf_side_files.h"
 #include "models/model.h"
 #include "support/alloc.h"
@@ -308,22 +309,65 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
     return rc;
 }
 
+typedef struct store_index {
+    const char *dir, *index;
+    json_t *tensors;
+} store_index;
+
+static json_t *find_entry(json_t *tensors, const char *name) {
+    for (size_t k = 0; k < json_array_size(tensors); k++) {
+        const char *n = json_string_value(json_object_get(json_array_get(tensors, k), "name"));
+        if (n && !strcmp(n, name)) return json_array_get(tensors, k);
+    }
+    return NULL;
+}
+
+/* Separate parameter p (q_proj, ...) from its rows of the combined tensor `e` of a folder
+ * converted with combining (fuse_proj.h). */
+static int load_rows_of_combined(const store_index *s, json_t *e, const char *whole, const model_param *p, int64_t row,
+                                 int64_t rows, MLCCNDArray **out) {
+    model_param w = *p;
+    w.name = (char *)whole, w.shape[0] = rows;
+    MLCCNDArray *all = NULL;
+    if (load_tensor(s->dir, s->index, e, &w, &all)) return -1;
+    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+    *out = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    size_t bytes = param_bytes(*out), row_bytes = bytes / (size_t)p->shape[0];
+    memcpy((*out)->dl.data, (char *)all->dl.data + (size_t)row * row_bytes, bytes);
+    mlcc_ndarray_release(all);
+    return 0;
+}
+
+static int load_entry(mlcc_model *m, const store_index *s, int i) {
+    const model_param *p = &m->params.items[i];
+    json_t *e = find_entry(s->tensors, p->name);
+    char whole[256];
+    int64_t row, rows;
+    if (!e && fuse_proj_whole(&m->cfg, p->name, whole, sizeof whole, &row, &rows) && (e = find_entry(s->tensors, whole)))
+        return load_rows_of_combined(s, e, whole, p, row, rows, &m->weights[i]);
+    if (!e) return mlcc_set_error("%s: missing tensor '%s'", s->index, p->name);
+    return load_tensor(s->dir, s->index, e, p, &m->weights[i]);
+}
+
+/* A part of a combined parameter (fuse_proj.h) in a folder converted without combining: the
+ * part and its quantized partner by their own names. */
+static int load_part(mlcc_model *part, int i, void *ctx) {
+    int j = part->params.items[i].partner, rc = load_entry(part, ctx, i);
+    return rc || j < 0 ? rc : load_entry(part, ctx, j);
+}
+
 int weight_store_load(mlcc_model *m, const char *dir) {
     m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
     char *index = mlcc_path_join(dir, INDEX_NAME);
     json_t *j = mlcc_json_load_file(index);
     int rc = j ? 0 : -1;
-    json_t *tensors = j ? json_object_get(j, "tensors") : NULL;
-    if (j && !json_is_array(tensors)) rc = mlcc_set_error("%s: field 'tensors' missing or not an array", index);
+    store_index s = {dir, index, j ? json_object_get(j, "tensors") : NULL};
+    if (j && !json_is_array(s.tensors)) rc = mlcc_set_error("%s: field 'tensors' missing or not an array", index);
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
-        json_t *e = NULL;
-        for (size_t k = 0; !e && k < json_array_size(tensors); k++) {
-            const char *name = json_string_value(json_object_get(json_array_get(tensors, k), "name"));
-            if (name && !strcmp(name, p->name)) e = json_array_get(tensors, k);
-        }
-        if (!e) rc = mlcc_set_error("%s: missing tensor '%s'", index, p->name);
-        else rc = load_tensor(dir, index, e, p, &m->weights[i]);
+        if (m->weights[i]) continue; /* a combined pair's other half */
+        if (p->combined && !find_entry(s.tensors, p->name)) rc = fuse_proj_load(m, i, load_part, &s);
+        else rc = load_entry(m, &s, i);
     }
     json_decref(j);
     free(index);

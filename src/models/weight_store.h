@@ -12,7 +12,9 @@
  *
  * The folder is written under a temporary name and renamed into place, so a reader never sees
  * half of one. Reading checks every tensor's size against its shard (a truncated shard is an
- * error naming the file) and its sha256. */
+ * error naming the file) and its sha256. A parameter combining separate projections
+ * (fuse_proj.h) that a folder converted without combining lacks is assembled from its parts;
+ * separate ones (MLCC_FUSE_PROJ=0) are cut from a combined folder's rows. */
 #ifndef MLCC_MODELS_WEIGHT_STORE_H
 #define MLCC_MODELS_WEIGHT_STORE_H
 

@@ -1,7 +1,8 @@
 /* weights.c - binding the graph's weight parameters to data: Hugging Face safetensors by name,
  * or GGUF through llama.cpp's tensor names, read as float32 and then stored as each parameter
  * wants: float32 as is, float16 (q0f16), or quantized into q_weight + q_scale (quant/scheme.h).
- * A converted folder (mlcc convert) is read by convert.c instead.
+ * A converted folder (mlcc convert) is read by convert.c instead. A parameter combining
+ * separate projections (fuse_proj.h) is filled part by part through the same routines.
  *
  * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
  * interleaves the two rotary halves for its own rope layout); the permutation is undone here
@@ -13,6 +14,7 @@
 #include "loader/ggml_dequant.h"
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
+#include "models/fuse_proj.h"
 #include "models/model.h"
 #include "quant/awq.h"
 #include "quant/scheme.h"
@@ -115,7 +117,7 @@ static int is_awq_part(const mlcc_model *m, const char *name) {
     char source[300];
     snprintf(source, sizeof source, "%.*s.weight", (int)(dot - name), name);
     for (int k = 0; k < m->params.n; k++)
-        if (!strcmp(m->params.items[k].source, source)) return 1;
+        if (fuse_proj_param_reads(&m->cfg, &m->params.items[k], source)) return 1;
     return 0;
 }
 
@@ -129,7 +131,7 @@ static void warn_unused(const mlcc_model *m, const mlcc_safetensors *st, const c
         const char *name = safetensors_at(st, i)->name;
         if (strstr(name, "rotary_emb.inv_freq") || is_awq_part(m, name)) continue;
         int used = 0;
-        for (int k = 0; k < m->params.n && !used; k++) used = strcmp(m->params.items[k].source, name) == 0;
+        for (int k = 0; k < m->params.n && !used; k++) used = fuse_proj_param_reads(&m->cfg, &m->params.items[k], name);
         if (!used && !unused++) first = name;
     }
     if (unused)
@@ -142,54 +144,65 @@ static int st_dtype_is(mlcc_st_dtype st, mlcc_dtype t) {
     return t.lanes == 1 && t.bits == 16 && ((st == ST_F16 && t.code == DT_FLOAT) || (st == ST_BF16 && t.code == DT_BFLOAT));
 }
 
+/* Parameter i (a quantized pair: both halves) from its safetensors tensor. */
+static int load_st_param(mlcc_model *m, const mlcc_safetensors *st, const char *path, int i) {
+    const model_param *p = &m->params.items[i];
+    const mlcc_st_tensor *t = safetensors_find(st, p->source);
+    if (!t && m->cfg.awq_group_size && p->ndim == 2) return load_awq_param(m, st, path, i);
+    if (!t) {
+        /* one file: name it; a sharded set: the folder holding its index */
+        const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
+        return mlcc_set_error("%s: missing tensor '%s'", where, p->source);
+    }
+    int same = t->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->source_shape[d];
+    if (!same) {
+        char want[64], got[64] = "[...]";
+        shape_str(want, sizeof want, p->ndim, p->source_shape);
+        if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
+        return mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->source, got, t->ndim, want);
+    }
+    if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
+        m->weights[i] = new_param(p);
+        if (safetensors_read_f32(t, m->weights[i]->dl.data)) return mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        return 0;
+    }
+    if (p->role == PARAM_PLAIN && st_dtype_is(t->dtype, p->dtype)) { /* as stored: copied */
+        DLDataType dt = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
+        m->weights[i] = safetensors_load_ndarray(t, dt, MLCC_CPU);
+        return m->weights[i] ? 0 : mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+    }
+    float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
+    int rc = 0;
+    if (safetensors_read_f32(t, tmp)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+    else store_param(m, i, tmp);
+    free(tmp);
+    return rc;
+}
+
+typedef struct st_source {
+    const mlcc_safetensors *st;
+    const char *path;
+} st_source;
+
+static int load_st_part(mlcc_model *part, int i, void *ctx) {
+    st_source *s = ctx;
+    return load_st_param(part, s->st, s->path, i);
+}
+
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
+    st_source src = {st, path};
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
-        const model_param *p = &m->params.items[i];
         if (m->weights[i]) continue; /* the other half of a quantized pair */
-        const mlcc_st_tensor *t = safetensors_find(st, p->source);
-        if (!t && m->cfg.awq_group_size && p->ndim == 2) {
-            rc = load_awq_param(m, st, path, i);
-            continue;
-        }
-        if (!t) {
-            /* one file: name it; a sharded set: the folder holding its index */
-            const char *where = safetensors_num_files(st) == 1 && safetensors_count(st) ? safetensors_at(st, 0)->file : path;
-            rc = mlcc_set_error("%s: missing tensor '%s'", where, p->source);
-            break;
-        }
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->source_shape[d];
-        if (!same) {
-            char want[64], got[64] = "[...]";
-            shape_str(want, sizeof want, p->ndim, p->source_shape);
-            if (t->ndim == 1 || t->ndim == 2) shape_str(got, sizeof got, t->ndim, t->shape);
-            rc = mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->source, got, t->ndim, want);
-            break;
-        }
-        if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
-            m->weights[i] = new_param(p);
-            if (safetensors_read_f32(t, m->weights[i]->dl.data)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
-            continue;
-        }
-        if (p->role == PARAM_PLAIN && st_dtype_is(t->dtype, p->dtype)) { /* as stored: copied */
-            DLDataType dt = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
-            m->weights[i] = safetensors_load_ndarray(t, dt, MLCC_CPU);
-            if (!m->weights[i]) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
-            continue;
-        }
-        float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
-        if (safetensors_read_f32(t, tmp)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
-        else store_param(m, i, tmp);
-        free(tmp);
+        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_st_part, &src) : load_st_param(m, st, path, i);
     }
     if (rc == 0) warn_unused(m, st, path);
     safetensors_close(st);
     return rc;
 }
-
 
 /* Rows of head h: llama.cpp's row h*D + 2i + j holds Hugging Face row h*D + j*D/2 + i (rows
  * of row_bytes bytes: float32 values, or a quantized weight's packed words or scales). */
@@ -296,11 +309,18 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     return 0;
 }
 
+static int load_gguf_part(mlcc_model *part, int i, void *g) {
+    return load_gguf_param(part, g, i);
+}
+
 static int load_gguf(mlcc_model *m, const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return -1;
     int rc = 0;
-    for (int i = 0; i < m->params.n && rc == 0; i++) rc = load_gguf_param(m, g, i);
+    for (int i = 0; i < m->params.n && rc == 0; i++) {
+        if (m->weights[i]) continue; /* the other half of a quantized pair */
+        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_gguf_part, g) : load_gguf_param(m, g, i);
+    }
     mlcc_gguf_close(g);
     return rc;
 }

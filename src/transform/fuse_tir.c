@@ -232,16 +232,25 @@ static int calls_dequantize(const mlcc_ir_module *m, const rx_expr *fn) {
     return 0;
 }
 
-/* The dequantize blocks of a fused group are inlined into the matmul that reads them, so the
- * kernel reads the packed weight and never materializes the float32 one (a dequantize that is
- * the group's output, after an embedding's take, stays). A block that cannot be inlined stays
- * as it is: still correct, only slower. */
-static mlcc_prim_func *inline_dequantize(mlcc_prim_func *f) {
+/* The dequantize blocks of a fused group (when `dequantize`) are inlined into the matmul that
+ * reads them, so the kernel reads the packed weight and never materializes the float32 one (a
+ * dequantize that is the group's output, after an embedding's take, stays). Strided slices
+ * (the parts of a combined projection's output: models/fuse_proj.c) are inlined into their
+ * readers: a slice only loads at an offset, so rope or silu * up read the projection's output
+ * in place instead of from a copy made in a parallel pass of its own; in such a group SiLU is
+ * inlined into the gate multiply that reads it too (one pass over the combined gate/up output
+ * instead of two; other groups keep their SiLU block for the GEMM epilogue rule). The output
+ * block of a group (a SiLU epilogue of a GEMM) cannot be inlined and stays. A block that cannot
+ * be inlined stays as it is: still correct, only slower. */
+static mlcc_prim_func *inline_loads(mlcc_prim_func *f, int dequantize) {
     mlcc_schedule *s = sch_create(f);
     const char **blocks;
-    int n = sch_get_blocks(s, &blocks), inlined = 0;
+    int n = sch_get_blocks(s, &blocks), inlined = 0, sliced = 0;
+    for (int i = 0; i < n; i++) sliced |= !strncmp(blocks[i], "T_strided_slice", 15);
     for (int i = 0; i < n; i++) {
-        if (strncmp(blocks[i], "T_dequantize", 12)) continue;
+        int wanted = (dequantize && !strncmp(blocks[i], "T_dequantize", 12)) || !strncmp(blocks[i], "T_strided_slice", 15) ||
+                     (sliced && !strcmp(blocks[i], "T_silu"));
+        if (!wanted) continue;
         mlcc_schedule *attempt = sch_copy(s);
         if (sch_compute_inline(attempt, blocks[i]) == 0) {
             sch_free(s);
@@ -296,7 +305,7 @@ mlcc_ir_module *pass_fuse_tir(const mlcc_ir_module *m, void *ctx) {
             failed = 1;
             break;
         }
-        if (calls_dequantize(m, e->graph)) f = inline_dequantize(f);
+        f = inline_loads(f, calls_dequantize(m, e->graph));
         uint64_t h = tir_structural_hash(f);
         mlcc_u64map_entry *seen = u64map_find(&by_hash, h);
         const char *name = e->name;

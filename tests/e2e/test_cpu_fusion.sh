@@ -6,8 +6,9 @@
 # computed once per step for all layers), K's rope in the KV cache's append kernel (the
 # attention call takes the rope table; test_fuse_rope_append checks the logits); the logits soft-cap
 # (gemma2: / cap, tanh, * cap) in the LM head's epilogue; and no add, silu, multiply, divide or
-# tanh is left as a kernel of its own in batch_decode. (The fused kernels' numbers are the
-# fixtures' parity tests: test_hf_tiny.)
+# tanh is left as a kernel of its own in batch_decode; with q/k/v and gate/up combined
+# (models/fuse_proj.c, the default) the parts' slices fuse into their readers. (The fused
+# kernels' numbers are the fixtures' parity tests: test_hf_tiny, test_fuse_proj.)
 set -u
 dir=$(mktemp -d /tmp/mlcc-cpufusion-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -27,7 +28,8 @@ for m in llama gemma2; do
   [ -d "$MLCC_TESTDATA/hf-tiny/$m" ] || { echo "SKIP: fixture hf-tiny/$m missing"; exit 77; }
 done
 
-g=$(decode_graph llama)
+# the checkpoint's seven projections a layer (combining off: models/fuse_proj.c)
+g=$(MLCC_FUSE_PROJ=0 decode_graph llama)
 layers=$(count "mlcc\.kv_cache\.attention" "$g")
 [ "$layers" -eq 2 ] && ok || bad "llama: expected 2 layers, found $layers"
 [ "$(count "= cls\.fused_matmul[0-9]*_add[0-9]*\(" "$g")" -eq 4 ] && ok || bad "llama: residual adds not in 4 matmul epilogues:
@@ -49,6 +51,23 @@ calls=$(count "= (R\.call_tir|R\.call_dps_packed|cls\.fused)" "$g")
 # the ropes' cosines and sines: one kernel per step, read by every rope
 [ "$(count "rope_table: .*= R\.call_tir\(cls\.rope_table" "$g")" -eq 1 ] && ok || bad "llama: no single rope_table kernel"
 [ "$(count "= cls\.fused_reshape[0-9]*_rope[0-9]*\(proj[0-9]*, rope_table\)" "$g")" -eq 2 ] && ok || bad "llama: the ropes do not read the table"
+
+# combined (the default): q/k/v one matmul and gate/up one; q's slice, reshape and rope one
+# kernel reading the table, k's and v's slices one kernel each (for the KV append), the gate's
+# and up's slices with silu and * up one kernel; per layer 12 calls instead of 14
+g=$(decode_graph llama)
+[ "$(count "= R\.call_tir\(cls\.matmul[0-9]*, \(norm[0-9]*, model_layers_[0-9]+_self_attn_qkv_proj_weight\)" "$g")" -eq 2 ] && ok ||
+  bad "llama combined: q/k/v not one matmul per layer"
+[ "$(count "= R\.call_tir\(cls\.matmul[0-9]*, \(norm[0-9]*, model_layers_[0-9]+_mlp_gate_up_proj_weight\)" "$g")" -eq 2 ] && ok ||
+  bad "llama combined: gate/up not one matmul per layer"
+[ "$(count "q_rope[0-9]*: .*= cls\.fused_strided_slice[0-9]*_reshape[0-9]*_rope[0-9]*\(proj[0-9]*, rope_table\)" "$g")" -eq 2 ] && ok ||
+  bad "llama combined: Q's slice, reshape and rope not one kernel reading the table"
+[ "$(count "gated[0-9]*: .*= cls\.fused_strided_slice[0-9]*_strided_slice[0-9]*_silu[0-9]*_multiply[0-9]*\(proj[0-9]*\)" "$g")" -eq 2 ] && ok ||
+  bad "llama combined: silu(gate) * up not one kernel over the gate/up output"
+[ "$(count "call_tir\(cls\.(add|silu|multiply|divide|tanh|rope|strided_slice|split)[0-9]*," "$g")" -eq 0 ] && ok ||
+  bad "llama combined: an elementwise op or a slice left as a kernel of its own"
+calls=$(count "= (R\.call_tir|R\.call_dps_packed|cls\.fused)" "$g")
+[ "$calls" -eq $((2 * 12 + 6)) ] && ok || bad "llama combined: $calls calls in batch_decode, expected $((2 * 12 + 6))"
 
 g=$(decode_graph gemma2)
 [ "$(count "logits_capped: .*= cls\.fused_matmul[0-9]*_divide[0-9]*_tanh[0-9]*_multiply[0-9]*\(" "$g")" -eq 1 ] && ok ||
