@@ -184,7 +184,8 @@ static int is_gguf_file(const char *path) {
 
 /* Under ggml_mixed, each matrix's scheme (its Hugging Face name -> scheme name), which the
  * graph builder asks for when the folder is opened (weight_store_matrix_scheme): a quantized
- * pair's own scheme, a float matrix's by its dtype. */
+ * pair's own scheme, a float matrix's by its dtype; a combined matrix's parts under their own
+ * names as well. */
 static json_t *matrix_schemes(const mlcc_model *m) {
     json_t *o = json_object();
     for (int i = 0; i < m->params.n; i++) {
@@ -193,7 +194,12 @@ static json_t *matrix_schemes(const mlcc_model *m) {
         if (p->role == PARAM_Q_WEIGHT) q = p->quant ? p->quant->name : NULL;
         else if (p->role == PARAM_PLAIN && p->ndim == 2)
             q = dtype_eq(p->dtype, DT_F16) ? "q0f16" : dtype_eq(p->dtype, DT_BF16) ? "q0bf16" : "q0f32";
-        if (q) json_object_set_new(o, p->source, json_string(q));
+        if (!q) continue;
+        json_object_set_new(o, p->source, json_string(q));
+        /* a combined matrix (fuse_proj.h): the graph builder asks for its parts' schemes */
+        fuse_part parts[FUSE_PROJ_MAX_PARTS];
+        int nparts = p->combined ? fuse_proj_parts(&m->cfg, p->source, parts) : 0;
+        for (int k = 0; k < nparts; k++) json_object_set_new(o, parts[k].name, json_string(q));
     }
     return o;
 }
