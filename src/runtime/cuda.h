@@ -163,6 +163,9 @@ int mlcc_cuda_use_own_stream(int device_id);
 mlcc_cuda_pool *mlcc_cuda_pool_begin(int device_id);
 void mlcc_cuda_pool_end(mlcc_cuda_pool *pool);
 void mlcc_cuda_pool_free(mlcc_cuda_pool *pool);
+/* 1 while a graph capture of device_id's stream is under way (work that synchronizes, such as
+ * timing with events, must wait until it ends). */
+int mlcc_cuda_capturing(int device_id);
 
 /* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel GPU times between CUDA events (or
  * =sync: synchronized around each launch), table at exit ----
