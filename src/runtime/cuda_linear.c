@@ -16,9 +16,12 @@
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
  *    what was found is logged once; without it the GEMV covers every row count (slowly).
  * Plans (descriptors, layouts and the heuristic's algorithm) are cached per (rows, out, in),
- * so a decode step pays the heuristic once per shape, not per call. */
+ * so a decode step pays the heuristic once per shape, not per call; from 256 rows
+ * (MLCC_CUDA_LT_TUNE) the heuristic's first few candidates are timed at a shape's first call
+ * and the fastest kept. x is rounded 8 values per thread step (two 16-byte loads, one store). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +142,15 @@ static const char *const kernel_source =
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
+    "}\n"
+    "/* the same for n % 8 == 0 and 16-byte aligned x: two float4 loads, one 16-byte store */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16_v8(const float4 *x, uint4 *y, long long n8) {\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {\n"
+    "        float4 a = __ldg(x + 2 * i), b = __ldg(x + 2 * i + 1);\n"
+    "        __half2 h[4] = {__floats2half2_rn(a.x, a.y), __floats2half2_rn(a.z, a.w), __floats2half2_rn(b.x, b.y),\n"
+    "                        __floats2half2_rn(b.z, b.w)};\n"
+    "        y[i] = *reinterpret_cast<uint4 *>(h);\n"
+    "    }\n"
     "}\n";
 
 const char *mlcc_cuda_linear_kernel_source(void) {
@@ -255,12 +267,17 @@ const char *mlcc_cublaslt_status(void) {
 /* MAX_PLANS: a plan per (rows, out, in), and continuous batching visits many row counts */
 enum { MAX_PLANS = 256, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
 
+enum { MAX_ALGOS = 6 }; /* candidates the heuristic offers, timed once per large shape */
+
 typedef struct plan {
     int64_t rows, out, in;
     cublasLtMatmulDesc desc;
     cublasLtMatrixLayout a, b, c;
-    cublasLtMatmulAlgo algo;
-    int ok; /* 0: cuBLASLt has no algorithm for it, use the GEMV */
+    cublasLtMatmulAlgo algo; /* the one in use: the heuristic's first, or the fastest timed */
+    cublasLtMatmulAlgo candidates[MAX_ALGOS];
+    int ncandidates;
+    int tuned; /* the candidates were timed (or there was nothing to time) */
+    int ok;    /* 0: cuBLASLt has no algorithm for it, use the GEMV */
 } plan;
 
 typedef struct linear_device {
@@ -268,7 +285,7 @@ typedef struct linear_device {
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *to_f16;
+    void *to_f16, *to_f16_v8;
     cublasLtHandle lt;
     void *workspace;
     plan plans[MAX_PLANS];
@@ -290,6 +307,7 @@ static int device_ready(int id, linear_device **out) {
     for (int i = 0; i < 5; i++)
         if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, names[i]))) return -1;
     if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
+    if (!(d->to_f16_v8 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16_v8"))) return -1;
     for (int o = 0; o < 4; o++)
         for (int r = 0; r < 4; r++) {
             char name[64];
@@ -361,6 +379,16 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
 
 /* ---- cuBLASLt ---- */
 
+/* MLCC_CUDA_LT_TUNE: the row count from which a shape's candidate algorithms are timed once
+ * (default 256: prefill; 0 turns it off). Below it the heuristic's first choice serves, so a
+ * decode step (whose batch sizes come and go) never pays the timing, nor a graph capture. */
+static int64_t tune_min_rows(void) {
+    const char *v = getenv("MLCC_CUDA_LT_TUNE");
+    if (!v || !*v) return 256;
+    long long n = atoll(v);
+    return n <= 0 ? INT64_MAX : n;
+}
+
 static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) {
     for (int i = 0; i < d->nplans; i++)
         if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in) return &d->plans[i];
@@ -384,15 +412,68 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_C, &y_align, sizeof y_align) ||
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_D, &y_align, sizeof y_align))
         return p;
-    cublasLtHeuristicResult res;
-    int got = 0;
-    if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &res, &got) == 0 && got > 0 &&
-        res.state == 0)
-        p->algo = res.algo, p->ok = 1;
+    cublasLtHeuristicResult res[MAX_ALGOS];
+    int got = 0, want = rows >= tune_min_rows() ? MAX_ALGOS : 1;
+    if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, want, res, &got) == 0)
+        for (int i = 0; i < got; i++)
+            if (res[i].state == 0) p->candidates[p->ncandidates++] = res[i].algo;
+    if (p->ncandidates > 0) p->algo = p->candidates[0], p->ok = 1;
+    p->tuned = p->ncandidates < 2;
     lt->MatmulPreferenceDestroy(pref);
     if (!p->ok) LOG_WARN("cuBLASLt has no f16 matmul for %lld x %lld x %lld: using the GEMV", (long long)rows,
                          (long long)out, (long long)in);
     return p;
+}
+
+static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w, float *y,
+                  void *stream) {
+    float alpha = 1.0f, beta = 0.0f;
+    return blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, y, p->c, y, p->c, algo, d->workspace,
+                             WORKSPACE_BYTES, stream);
+}
+
+/* Times the heuristic's candidates on this call's operands (a warm-up, then TUNE_REPS runs
+ * between events) and keeps the fastest: the heuristic's first pick is not always the best
+ * for the model's shapes (BENCHMARKS.md). Done once per plan, outside graph captures; y is
+ * written again by the call afterwards. */
+enum { TUNE_REPS = 3 };
+static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, float *y) {
+    p->tuned = 1;
+    const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+    void *stream = mlcc_cuda_get_stream(id);
+    CUevent start = NULL, stop = NULL;
+    if (cu->cuEventCreate(&start, 0) || cu->cuEventCreate(&stop, 0)) goto done;
+    float best = 0, first = 0;
+    int pick = 0;
+    for (int i = 0; i < p->ncandidates; i++) {
+        int bad = matmul(d, p, &p->candidates[i], x16, w, y, stream) != 0;
+        bad = bad || cu->cuEventRecord(start, stream) != 0;
+        for (int r = 0; r < TUNE_REPS && !bad; r++) bad = matmul(d, p, &p->candidates[i], x16, w, y, stream) != 0;
+        float ms = 0;
+        bad = bad || cu->cuEventRecord(stop, stream) || cu->cuEventSynchronize(stop) || cu->cuEventElapsedTime(&ms, start, stop);
+        if (bad) continue; /* a candidate that fails is never picked */
+        if (i == 0) first = ms;
+        if (best == 0 || ms < best) best = ms, pick = i;
+    }
+    p->algo = p->candidates[pick];
+    LOG_INFO("cuBLASLt %lld x %lld x %lld: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
+             (long long)p->out, (long long)p->in, pick, p->ncandidates, 1e3 * best / TUNE_REPS, 1e3 * first / TUNE_REPS);
+done:
+    if (start) cu->cuEventDestroy(start);
+    if (stop) cu->cuEventDestroy(stop);
+}
+
+static int round_to_f16(int id, linear_device *d, const float *x, void *x16, int64_t n) {
+    long long count = n;
+    if (n % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)x16 % 16 == 0) {
+        long long n8 = n / 8;
+        uint32_t grid[3] = {(uint32_t)(n8 / 256 < 8192 ? n8 / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
+        void *args[] = {&x, &x16, &n8};
+        return mlcc_cuda_launch(id, d->to_f16_v8, grid, block, 0, args);
+    }
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&x, &x16, &count};
+    return mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
 }
 
 static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const uint16_t *w, float *y) {
@@ -401,16 +482,25 @@ static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const u
     int64_t n = p->rows * p->in;
     void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
     if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
-    long long count = n;
-    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
-    void *args[] = {&x, &x16, &count};
-    int rc = mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
-    float alpha = 1.0f, beta = 0.0f;
+    /* profiled apart: the rounding, then the matmul (the timing of candidates in neither) */
+    char name[96];
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+    int rc = round_to_f16(id, d, x, x16, n);
+    if (t0 > 0) {
+        snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)p->rows, (long long)p->in);
+        mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+    }
+    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, y);
     if (rc == 0) {
-        int st = blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, y, p->c, y, p->c, &p->algo, d->workspace,
-                                   WORKSPACE_BYTES, mlcc_cuda_get_stream(id));
+        t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+        int st = matmul(d, p, &p->algo, x16, w, y, mlcc_cuda_get_stream(id));
         if (st) rc = mlcc_set_error("cublasLtMatmul (%lld x %lld x %lld): status %d", (long long)p->rows, (long long)p->out,
                                     (long long)p->in, st);
+        if (t0 > 0) {
+            snprintf(name, sizeof name, "linear_f16 (cuBLASLt) rows %lld, %lld x %lld", (long long)p->rows, (long long)p->out,
+                     (long long)p->in);
+            mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+        }
     }
     mlcc_cuda_hooks()->free(id, x16); /* stream-ordered reuse: the allocator's blocks serve this stream */
     return rc;
@@ -426,13 +516,17 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
     if (rc == 0) {
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
         plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
-        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
-        if (t0 > 0) {
-            char name[96];
-            snprintf(name, sizeof name, "linear_f16 (%s) rows %lld, %lld x %lld", p && p->ok ? "cuBLASLt" : "GEMV",
-                     (long long)rows, (long long)out, (long long)in);
-            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+        if (p && p->ok) {
+            rc = run_blaslt(device_id, d, p, x, w, y);
+        } else {
+            double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+            rc = run_gemv(device_id, d, x, w, y, rows, out, in);
+            if (t0 > 0) {
+                char name[96];
+                snprintf(name, sizeof name, "linear_f16 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out,
+                         (long long)in);
+                mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+            }
         }
     }
     pthread_mutex_unlock(&lock);
