@@ -129,6 +129,9 @@ typedef struct mlcc_cuda_prefill_args {
     int64_t window;        /* <= 0: none */
     double scale, softcap; /* logits = scale q.k; softcap > 0: softcap * tanh(logits / softcap) */
     int pages_f16;
+    /* tokens a block takes: 0 = as many as its 16 NW rows hold (prefill); 1 = one (batched
+     * decode: a block per (sequence, KV head), its first warp computing, all of them loading) */
+    int tokens_per_block;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);

@@ -66,6 +66,17 @@ static const char *const kernel_source =
     "__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
     "template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N)); }\n"
     "\n"
+    "__device__ __forceinline__ void ldmatrix_x4(unsigned *r, const __half *p) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3])\n"
+    "                 : \"r\"(addr));\n"
+    "}\n"
+    "__device__ __forceinline__ void ldmatrix_x2(unsigned *r, const __half *p) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\\n\" : \"=r\"(r[0]), \"=r\"(r[1]) : \"r\"(addr));\n"
+    "}\n"
+    "\n"
     "__device__ __forceinline__ void ldmatrix_x4_trans(unsigned *r, const __half *p) {\n"
     "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
     "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
@@ -82,13 +93,14 @@ static const char *const kernel_source =
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
-    "                                              long long window, float scale, float softcap) {\n"
+    "                                              long long window, float scale, float softcap, int TB) {\n"
     "    constexpr int BM = 16 * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4;\n"
     "    __half *smem = reinterpret_cast<__half *>(flash_smem);\n"
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
     "    /* blocks in reverse: the last tokens (the most keys) start first, the short ones fill the tail */\n"
-    "    const int TM = BM / G, kvh = blockIdx.y;\n"
+    "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.y;\n"
+    "    const bool computes = warp * 16 < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
     "    const int t0 = (gridDim.x - 1 - blockIdx.x) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
     "\n"
@@ -228,17 +240,24 @@ static const char *const kernel_source =
     "            }\n"
     "            __syncthreads();\n"
     "\n"
-    "            /* S = Q K^T: 16 rows x BN keys per warp */\n"
+    "            if (computes) {\n"
+    "            /* S = Q K^T: 16 rows x BN keys per warp; K's B fragments by ldmatrix, two k-steps a load */\n"
     "            float s[BN / 8][4];\n"
     "#pragma unroll\n"
     "            for (int nb = 0; nb < BN / 8; nb++) {\n"
     "                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;\n"
-    "                const __half *kr = Ks + (nb * 8 + grp) * LD + tig * 2;\n"
+    "                const __half *kr = Ks + (nb * 8 + (lane & 7)) * LD + (lane >> 3) * 8;\n"
     "#pragma unroll\n"
-    "                for (int kk = 0; kk < KD; kk++) {\n"
-    "                    unsigned b0 = *reinterpret_cast<const unsigned *>(kr + kk * 16);\n"
-    "                    unsigned b1 = *reinterpret_cast<const unsigned *>(kr + kk * 16 + 8);\n"
-    "                    mma16816(s[nb], qa[kk], b0, b1);\n"
+    "                for (int kk = 0; kk + 1 < KD; kk += 2) {\n"
+    "                    unsigned kb[4];\n"
+    "                    ldmatrix_x4(kb, kr + kk * 16);\n"
+    "                    mma16816(s[nb], qa[kk], kb[0], kb[1]);\n"
+    "                    mma16816(s[nb], qa[kk + 1], kb[2], kb[3]);\n"
+    "                }\n"
+    "                if constexpr (KD % 2 == 1) { /* D = 80: the last k-step alone */\n"
+    "                    unsigned kb[2];\n"
+    "                    ldmatrix_x2(kb, kr + (KD - 1) * 16);\n"
+    "                    mma16816(s[nb], qa[KD - 1], kb[0], kb[1]);\n"
     "                }\n"
     "            }\n"
     "            /* soft-cap, causal / window mask, in log2 units */\n"
@@ -293,6 +312,7 @@ static const char *const kernel_source =
     "                    mma16816(o[2 * nd2 + 1], pa, vb[2], vb[3]);\n"
     "                }\n"
     "            }\n"
+    "            } /* computes */\n"
     "            __syncthreads();\n"
     "            buf ^= 1;\n"
     "        }\n"
@@ -316,9 +336,9 @@ static const char *const kernel_source =
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap) {                                                                                              \\\n"
+    "        float softcap, int TB) {                                                                                      \\\n"
     "        flash_prefill<D, NW, KV, PIPE>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
-    "                                 window, scale, softcap);                                                             \\\n"
+    "                                 window, scale, softcap, TB);                                                         \\\n"
     "    }\n"
     "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, false, ) FLASH(D, NW, __half, false, _h) FLASH(D, NW, __half, true, _hp)\n"
     "FLASH_BOTH(64, 4)\n"
@@ -402,7 +422,9 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
     int nw = warps(), group = a->num_qo_heads / a->num_kv_heads;
     if (group > 16 * nw) nw = 8; /* (group <= 64 by supports: one token's group fits 64 rows) */
-    int64_t tokens_per_block = 16 * nw / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
+    int tb = a->tokens_per_block == 1 ? 1 : 0;
+    if (tb) nw = 4; /* one token: its group (<= 64 rows) in the first warps, the others only load tiles */
+    int64_t tokens_per_block = tb ? 1 : 16 * nw / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
     pthread_mutex_lock(&lock);
     flash_device *d = NULL;
     int rc = device_ready(device_id, &d);
@@ -416,10 +438,10 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     float scale = (float)a->scale, softcap = (float)a->softcap;
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap};
+                    &window,              &scale,                   &softcap,              &tb};
     uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
-    if (t0 > 0) mlcc_cuda_profile_end(device_id, "attn_prefill (flash, tensor cores)", t0);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, tb ? "attn_decode (flash, a block per sequence)" : "attn_prefill (flash, tensor cores)", t0);
     return rc ? mlcc_prefix_error("cuda flash prefill") : 0;
 }
