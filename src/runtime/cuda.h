@@ -90,6 +90,10 @@ mlcc_cuda_stats mlcc_cuda_get_stats(void);
  * (x rounded to float16). Enqueued on the device's current stream. The packed function
  * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
+/* y = x @ w^T + r (r float32 like y, may not alias it): the residual read in cuBLASLt's epilogue
+ * (beta = 1), or a GEMV then an add kernel. "mlcc.cuda.linear_f16_add" (x, w, r, y) wraps it. */
+int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
+                             int64_t out, int64_t in);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
 void mlcc_cuda_linear_release(int device_id);
 /* What was found: "cuBLASLt 130000 (/usr/local/cuda/lib64/libcublasLt.so.13)" or why not. */
