@@ -32,7 +32,7 @@ struct MLCCKVCache {
     int64_t num_free;
     MLCC_VEC(kv_seq *) seqs;
     int decode_splits; /* 0 = chosen per step */
-    int flash;         /* prefill attention through mlcc_cuda_flash_prefill */
+    int flash;         /* prefill (and batched decode) attention through mlcc_cuda_flash_prefill */
 
     /* the open forward */
     int in_forward;
