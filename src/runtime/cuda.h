@@ -90,6 +90,10 @@ mlcc_cuda_stats mlcc_cuda_get_stats(void);
  * (x rounded to float16). Enqueued on the device's current stream. The packed function
  * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
+/* y = x @ w^T + r (r float32 like y, may not alias it): the residual read in cuBLASLt's epilogue
+ * (beta = 1), or a GEMV then an add kernel. "mlcc.cuda.linear_f16_add" (x, w, r, y) wraps it. */
+int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
+                             int64_t out, int64_t in);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
 void mlcc_cuda_linear_release(int device_id);
 /* What was found: "cuBLASLt 130000 (/usr/local/cuda/lib64/libcublasLt.so.13)" or why not. */
@@ -129,6 +133,9 @@ typedef struct mlcc_cuda_prefill_args {
     int64_t window;        /* <= 0: none */
     double scale, softcap; /* logits = scale q.k; softcap > 0: softcap * tanh(logits / softcap) */
     int pages_f16;
+    /* tokens a block takes: 0 = as many as its 16 NW rows hold (prefill); 1 = one (batched
+     * decode: a block per (sequence, KV head), its first warp computing, all of them loading) */
+    int tokens_per_block;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);
@@ -163,6 +170,9 @@ int mlcc_cuda_use_own_stream(int device_id);
 mlcc_cuda_pool *mlcc_cuda_pool_begin(int device_id);
 void mlcc_cuda_pool_end(mlcc_cuda_pool *pool);
 void mlcc_cuda_pool_free(mlcc_cuda_pool *pool);
+/* 1 while a graph capture of device_id's stream is under way (work that synchronizes, such as
+ * timing with events, must wait until it ends). */
+int mlcc_cuda_capturing(int device_id);
 
 /* ---- MLCC_CUDA_PROFILE=1 (cuda_profile.c): per-kernel GPU times between CUDA events (or
  * =sync: synchronized around each launch), table at exit ----

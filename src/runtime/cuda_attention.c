@@ -20,7 +20,10 @@
  * in shared memory serves the whole GQA group; keys come in tiles of 64 (float32 pages rounded to
  * half, or half pages copied, into shared memory, rows padded by 8 halves against bank
  * conflicts). A block whose tokens belong to
- * several sequences makes one pass over the keys per sequence. */
+ * several sequences makes one pass over the keys per sequence. With half pages the tiles come
+ * through cp.async into two buffers, the next tile's copy overlapping this one's math
+ * (MLCC_CUDA_FLASH_PIPE=0: through registers, one buffer). Blocks run in reverse token order so
+ * the longest rows (the last tokens) start first. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +58,25 @@ static const char *const kernel_source =
     "                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
     "}\n"
     "\n"
+    "/* 16 bytes global -> shared without registers; src_bytes 0 fills zeros (a key past the end) */\n"
+    "__device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(dst);\n"
+    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" ::\"r\"(addr), \"l\"(src), \"r\"(src_bytes));\n"
+    "}\n"
+    "__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
+    "template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(\"cp.async.wait_group %0;\\n\" ::\"n\"(N)); }\n"
+    "\n"
+    "__device__ __forceinline__ void ldmatrix_x4(unsigned *r, const __half *p) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+    "                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3])\n"
+    "                 : \"r\"(addr));\n"
+    "}\n"
+    "__device__ __forceinline__ void ldmatrix_x2(unsigned *r, const __half *p) {\n"
+    "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
+    "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\\n\" : \"=r\"(r[0]), \"=r\"(r[1]) : \"r\"(addr));\n"
+    "}\n"
+    "\n"
     "__device__ __forceinline__ void ldmatrix_x4_trans(unsigned *r, const __half *p) {\n"
     "    unsigned addr = (unsigned)__cvta_generic_to_shared(p);\n"
     "    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
@@ -62,18 +84,24 @@ static const char *const kernel_source =
     "                 : \"r\"(addr));\n"
     "}\n"
     "\n"
-    "template <int D, int NW, typename KV>\n"
+    "extern __shared__ __align__(16) unsigned char flash_smem[];\n"
+    "\n"
+    "/* PIPE (half pages only): K/V tiles come through cp.async into two buffers, the next tile's\n"
+    " * copy in flight while this one is computed (shared memory 4 BN LD halves instead of 2). */\n"
+    "template <int D, int NW, typename KV, bool PIPE>\n"
     "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
-    "                                              long long window, float scale, float softcap) {\n"
+    "                                              long long window, float scale, float softcap, int TB) {\n"
     "    constexpr int BM = 16 * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4;\n"
-    "    __shared__ __align__(16) __half smem[2 * BN * LD];\n"
+    "    __half *smem = reinterpret_cast<__half *>(flash_smem);\n"
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
-    "    const int TM = BM / G, kvh = blockIdx.y;\n"
-    "    const int t0 = blockIdx.x * TM, t_end = min(t0 + TM, T);\n"
+    "    /* blocks in reverse: the last tokens (the most keys) start first, the short ones fill the tail */\n"
+    "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.y;\n"
+    "    const bool computes = warp * 16 < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
+    "    const int t0 = (gridDim.x - 1 - blockIdx.x) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
     "\n"
     "    /* Q (scaled, rounded to half) staged through shared memory into A fragments */\n"
@@ -128,11 +156,40 @@ static const char *const kernel_source =
     "#pragma unroll\n"
     "        for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;\n"
     "\n"
+    "        /* PIPE: the copy of one K/V tile (16 bytes a step, zeros past kmax) into buffer b */\n"
+    "        auto issue_tile = [&](int k0, int b) {\n"
+    "            constexpr int C8 = D / 8;\n"
+    "            __half *kd = smem + b * 2 * BN * LD, *vd = kd + BN * LD;\n"
+    "#pragma unroll\n"
+    "            for (int i = threadIdx.x; i < BN * C8; i += NT) {\n"
+    "                int j = i / C8, c = i % C8, key = k0 + j, bytes = 0;\n"
+    "                const KV *kp = pages, *vp = pages;\n"
+    "                if (key < kmax) {\n"
+    "                    long long page = seq_pages[key / PS];\n"
+    "                    kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 8 * c;\n"
+    "                    vp = kp + (long long)KVH * PS * D, bytes = 16;\n"
+    "                }\n"
+    "                cp_async16(kd + j * LD + 8 * c, kp, bytes);\n"
+    "                cp_async16(vd + j * LD + 8 * c, vp, bytes);\n"
+    "            }\n"
+    "            cp_async_commit();\n"
+    "        };\n"
+    "        int buf = 0;\n"
+    "        if constexpr (PIPE) if (kmin < kmax) issue_tile(kmin, 0);\n"
+    "\n"
     "        for (int k0 = kmin; k0 < kmax; k0 += BN) {\n"
     "            /* K and V tile: float32 pages -> half, rows of LD halves (padding: no bank conflicts);\n"
     "             * half pages: 16-byte copies */\n"
-    "            if constexpr (sizeof(KV) == 2) {\n"
-    "                constexpr int C8 = D / 8, PER8 = BN * C8 / NT, BATCH8 = PER8 % 4 == 0 ? 4 : PER8 % 2 == 0 ? 2 : 1;\n"
+    "            if constexpr (PIPE) {\n"
+    "                if (k0 + BN < kmax) { /* the buffer it fills was released by the last iteration's barrier */\n"
+    "                    issue_tile(k0 + BN, buf ^ 1);\n"
+    "                    cp_async_wait<1>();\n"
+    "                } else {\n"
+    "                    cp_async_wait<0>();\n"
+    "                }\n"
+    "                Ks = smem + buf * 2 * BN * LD, Vs = Ks + BN * LD;\n"
+    "            } else if constexpr (sizeof(KV) == 2) {\n"
+    "                constexpr int C8 = D / 8, PER8 = (BN * C8 + NT - 1) / NT, BATCH8 = PER8 % 4 == 0 ? 4 : PER8 % 2 == 0 ? 2 : 1;\n"
     "#pragma unroll\n"
     "                for (int b = 0; b < PER8; b += BATCH8) {\n"
     "                    uint4 kv[BATCH8][2];\n"
@@ -140,7 +197,7 @@ static const char *const kernel_source =
     "                    for (int u = 0; u < BATCH8; u++) {\n"
     "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8, key = k0 + j;\n"
     "                        kv[u][0] = kv[u][1] = make_uint4(0, 0, 0, 0);\n"
-    "                        if (key < kmax) {\n"
+    "                        if (i < BN * C8 && key < kmax) {\n"
     "                            long long page = seq_pages[key / PS];\n"
     "                            const KV *kp = pages + (((page * 2) * KVH + kvh) * PS + key % PS) * (long long)D + 8 * c;\n"
     "                            kv[u][0] = *reinterpret_cast<const uint4 *>(kp);\n"
@@ -150,6 +207,7 @@ static const char *const kernel_source =
     "#pragma unroll\n"
     "                    for (int u = 0; u < BATCH8; u++) {\n"
     "                        int i = threadIdx.x + (b + u) * NT, j = i / C8, c = i % C8;\n"
+    "                        if (i >= BN * C8) continue; /* BN C8 not a multiple of NT (D = 80, 8 warps) */\n"
     "                        *reinterpret_cast<uint4 *>(Ks + j * LD + 8 * c) = kv[u][0];\n"
     "                        *reinterpret_cast<uint4 *>(Vs + j * LD + 8 * c) = kv[u][1];\n"
     "                    }\n"
@@ -182,17 +240,24 @@ static const char *const kernel_source =
     "            }\n"
     "            __syncthreads();\n"
     "\n"
-    "            /* S = Q K^T: 16 rows x BN keys per warp */\n"
+    "            if (computes) {\n"
+    "            /* S = Q K^T: 16 rows x BN keys per warp; K's B fragments by ldmatrix, two k-steps a load */\n"
     "            float s[BN / 8][4];\n"
     "#pragma unroll\n"
     "            for (int nb = 0; nb < BN / 8; nb++) {\n"
     "                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;\n"
-    "                const __half *kr = Ks + (nb * 8 + grp) * LD + tig * 2;\n"
+    "                const __half *kr = Ks + (nb * 8 + (lane & 7)) * LD + (lane >> 3) * 8;\n"
     "#pragma unroll\n"
-    "                for (int kk = 0; kk < KD; kk++) {\n"
-    "                    unsigned b0 = *reinterpret_cast<const unsigned *>(kr + kk * 16);\n"
-    "                    unsigned b1 = *reinterpret_cast<const unsigned *>(kr + kk * 16 + 8);\n"
-    "                    mma16816(s[nb], qa[kk], b0, b1);\n"
+    "                for (int kk = 0; kk + 1 < KD; kk += 2) {\n"
+    "                    unsigned kb[4];\n"
+    "                    ldmatrix_x4(kb, kr + kk * 16);\n"
+    "                    mma16816(s[nb], qa[kk], kb[0], kb[1]);\n"
+    "                    mma16816(s[nb], qa[kk + 1], kb[2], kb[3]);\n"
+    "                }\n"
+    "                if constexpr (KD % 2 == 1) { /* D = 80: the last k-step alone */\n"
+    "                    unsigned kb[2];\n"
+    "                    ldmatrix_x2(kb, kr + (KD - 1) * 16);\n"
+    "                    mma16816(s[nb], qa[KD - 1], kb[0], kb[1]);\n"
     "                }\n"
     "            }\n"
     "            /* soft-cap, causal / window mask, in log2 units */\n"
@@ -247,7 +312,9 @@ static const char *const kernel_source =
     "                    mma16816(o[2 * nd2 + 1], pa, vb[2], vb[3]);\n"
     "                }\n"
     "            }\n"
+    "            } /* computes */\n"
     "            __syncthreads();\n"
+    "            buf ^= 1;\n"
     "        }\n"
     "        /* the rows of this segment: O / l */\n"
     "#pragma unroll\n"
@@ -265,15 +332,15 @@ static const char *const kernel_source =
     "    }\n"
     "}\n"
     "\n"
-    "#define FLASH(D, NW, KV, SUFFIX)                                                                                      \\\n"
+    "#define FLASH(D, NW, KV, PIPE, SUFFIX)                                                                                \\\n"
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap) {                                                                                              \\\n"
-    "        flash_prefill<D, NW, KV>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
-    "                                 window, scale, softcap);                                                             \\\n"
+    "        float softcap, int TB) {                                                                                      \\\n"
+    "        flash_prefill<D, NW, KV, PIPE>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
+    "                                 window, scale, softcap, TB);                                                         \\\n"
     "    }\n"
-    "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, ) FLASH(D, NW, __half, _h)\n"
+    "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, false, ) FLASH(D, NW, __half, false, _h) FLASH(D, NW, __half, true, _hp)\n"
     "FLASH_BOTH(64, 4)\n"
     "FLASH_BOTH(80, 4)\n"
     "FLASH_BOTH(96, 4)\n"
@@ -293,7 +360,7 @@ static const int head_dims[NUM_DIMS] = {64, 80, 96, 128};
 typedef struct flash_device {
     int ready;
     mlcc_cuda_module *module;
-    void *kernel[NUM_DIMS][2][2]; /* [head dim][4 or 8 warps][float32 or half pages] */
+    void *kernel[NUM_DIMS][2][3]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -312,6 +379,13 @@ static int warps(void) {
     return v && atoi(v) == 4 ? 4 : 8;
 }
 
+/* MLCC_CUDA_FLASH_PIPE=0: half pages through registers (load, then store to shared memory,
+ * then compute) instead of the cp.async double buffer; read per call (tests switch it). */
+static int pipelined(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_PIPE");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads) {
     if (dim_index(head_dim) < 0 || num_kv_heads <= 0 || num_qo_heads % num_kv_heads) return 0;
     int group = num_qo_heads / num_kv_heads;
@@ -327,9 +401,10 @@ static int device_ready(int id, flash_device **out) {
     if (!d->module) return mlcc_prefix_error("cuda flash prefill kernels");
     for (int i = 0; i < NUM_DIMS; i++)
         for (int w = 0; w < 2; w++)
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < 3; h++) {
+                static const char *const suffix[3] = {"", "_h", "_hp"};
                 char name[64];
-                snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, h ? "_h" : "");
+                snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, suffix[h]);
                 if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             }
     d->ready = 1;
@@ -347,22 +422,26 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
     int nw = warps(), group = a->num_qo_heads / a->num_kv_heads;
     if (group > 16 * nw) nw = 8; /* (group <= 64 by supports: one token's group fits 64 rows) */
-    int64_t tokens_per_block = 16 * nw / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
+    int tb = a->tokens_per_block == 1 ? 1 : 0;
+    if (tb) nw = 4; /* one token: its group (<= 64 rows) in the first warps, the others only load tiles */
+    int64_t tokens_per_block = tb ? 1 : 16 * nw / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
     pthread_mutex_lock(&lock);
     flash_device *d = NULL;
     int rc = device_ready(device_id, &d);
     pthread_mutex_unlock(&lock);
     if (rc) return -1;
-    void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][a->pages_f16 != 0];
+    int variant = a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
+    void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
+    uint32_t shared = (uint32_t)((variant == 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
     int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
     long long window = a->window;
     float scale = (float)a->scale, softcap = (float)a->softcap;
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap};
+                    &window,              &scale,                   &softcap,              &tb};
     uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    rc = mlcc_cuda_launch(device_id, kernel, grid, block, 0, args);
-    if (t0 > 0) mlcc_cuda_profile_end(device_id, "attn_prefill (flash, tensor cores)", t0);
+    rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, tb ? "attn_decode (flash, a block per sequence)" : "attn_prefill (flash, tensor cores)", t0);
     return rc ? mlcc_prefix_error("cuda flash prefill") : 0;
 }

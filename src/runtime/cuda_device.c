@@ -225,6 +225,15 @@ void mlcc_cuda_pool_end(mlcc_cuda_pool *pool) {
     pthread_mutex_unlock(&d->lock);
 }
 
+int mlcc_cuda_capturing(int device_id) {
+    if (device_id < 0 || device_id >= device_count) return 0;
+    cuda_device *d = &devices[device_id];
+    pthread_mutex_lock(&d->lock);
+    int on = d->capturing != NULL;
+    pthread_mutex_unlock(&d->lock);
+    return on;
+}
+
 void mlcc_cuda_pool_free(mlcc_cuda_pool *pool) {
     if (!pool) return;
     cuda_device *d = &devices[pool->device_id];

@@ -16,9 +16,14 @@
  *    with dlopen by versioned names (libcublasLt.so.13, .12; MLCC_CUBLASLT overrides) and
  *    what was found is logged once; without it the GEMV covers every row count (slowly).
  * Plans (descriptors, layouts and the heuristic's algorithm) are cached per (rows, out, in),
- * so a decode step pays the heuristic once per shape, not per call. */
+ * so a decode step pays the heuristic once per shape, not per call; from 256 rows, in whole
+ * multiples of 128 (MLCC_CUDA_LT_TUNE), the heuristic's first few candidates are timed at a
+ * shape's first call and the fastest kept. x is rounded 8 values per thread step (two 16-byte
+ * loads, one store). mlcc.cuda.linear_f16_add adds a residual: cuBLASLt's epilogue reads it
+ * (beta = 1), the GEMV path runs an add kernel after. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +144,20 @@ static const char *const kernel_source =
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
+    "}\n"
+    "/* y += r (the residual of linear_f16_add after a GEMV) */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_add_f32(float *y, const float *r, long long n) {\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
+    "        y[i] += r[i];\n"
+    "}\n"
+    "/* the same for n % 8 == 0 and 16-byte aligned x: two float4 loads, one 16-byte store */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16_v8(const float4 *x, uint4 *y, long long n8) {\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {\n"
+    "        float4 a = __ldg(x + 2 * i), b = __ldg(x + 2 * i + 1);\n"
+    "        __half2 h[4] = {__floats2half2_rn(a.x, a.y), __floats2half2_rn(a.z, a.w), __floats2half2_rn(b.x, b.y),\n"
+    "                        __floats2half2_rn(b.z, b.w)};\n"
+    "        y[i] = *reinterpret_cast<uint4 *>(h);\n"
+    "    }\n"
     "}\n";
 
 const char *mlcc_cuda_linear_kernel_source(void) {
@@ -255,12 +274,17 @@ const char *mlcc_cublaslt_status(void) {
 /* MAX_PLANS: a plan per (rows, out, in), and continuous batching visits many row counts */
 enum { MAX_PLANS = 256, MAX_DEVICES = 16, WORKSPACE_BYTES = 32 << 20, Y_ALIGN = 64, W_ALIGN = 256 };
 
+enum { MAX_ALGOS = 8 }; /* candidates the heuristic offers, timed once per large shape */
+
 typedef struct plan {
     int64_t rows, out, in;
     cublasLtMatmulDesc desc;
     cublasLtMatrixLayout a, b, c;
-    cublasLtMatmulAlgo algo;
-    int ok; /* 0: cuBLASLt has no algorithm for it, use the GEMV */
+    cublasLtMatmulAlgo algo; /* the one in use: the heuristic's first, or the fastest timed */
+    cublasLtMatmulAlgo candidates[MAX_ALGOS];
+    int ncandidates;
+    int tuned; /* the candidates were timed (or there was nothing to time) */
+    int ok;    /* 0: cuBLASLt has no algorithm for it, use the GEMV */
 } plan;
 
 typedef struct linear_device {
@@ -268,7 +292,7 @@ typedef struct linear_device {
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *to_f16;
+    void *to_f16, *to_f16_v8, *add;
     cublasLtHandle lt;
     void *workspace;
     plan plans[MAX_PLANS];
@@ -290,6 +314,8 @@ static int device_ready(int id, linear_device **out) {
     for (int i = 0; i < 5; i++)
         if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, names[i]))) return -1;
     if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
+    if (!(d->to_f16_v8 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16_v8"))) return -1;
+    if (!(d->add = mlcc_cuda_module_kernel(d->module, "mlcc_add_f32"))) return -1;
     for (int o = 0; o < 4; o++)
         for (int r = 0; r < 4; r++) {
             char name[64];
@@ -361,6 +387,20 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
 
 /* ---- cuBLASLt ---- */
 
+/* MLCC_CUDA_LT_TUNE: the row count from which a shape's candidate algorithms are timed once
+ * (default 256: prefill; 0 turns it off), for row counts that are multiples of 128 (whole
+ * prefill chunks, the benchmark's prompts): the timing costs ~30 runs of the matmul (10 ms for
+ * 2048 x 14336 x 4096), which a server seeing every prompt length would pay per length. Other
+ * shapes keep the heuristic's first choice, so a decode step (whose batch sizes come and go)
+ * never pays it, nor a graph capture. Measured gains are small (BENCHMARKS.md: 1-3% on the
+ * Llama-3-8B prefill shapes; decode shapes timed with W out of L2 gain ~1 us). */
+static int64_t tune_min_rows(void) {
+    const char *v = getenv("MLCC_CUDA_LT_TUNE");
+    if (!v || !*v) return 256;
+    long long n = atoll(v);
+    return n <= 0 ? INT64_MAX : n;
+}
+
 static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) {
     for (int i = 0; i < d->nplans; i++)
         if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in) return &d->plans[i];
@@ -384,39 +424,132 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_C, &y_align, sizeof y_align) ||
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_D, &y_align, sizeof y_align))
         return p;
-    cublasLtHeuristicResult res;
-    int got = 0;
-    if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &res, &got) == 0 && got > 0 &&
-        res.state == 0)
-        p->algo = res.algo, p->ok = 1;
+    cublasLtHeuristicResult res[MAX_ALGOS];
+    int got = 0, want = rows >= tune_min_rows() && rows % 128 == 0 ? MAX_ALGOS : 1;
+    if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, want, res, &got) == 0)
+        for (int i = 0; i < got; i++)
+            if (res[i].state == 0) p->candidates[p->ncandidates++] = res[i].algo;
+    if (p->ncandidates > 0) p->algo = p->candidates[0], p->ok = 1;
+    p->tuned = p->ncandidates < 2;
     lt->MatmulPreferenceDestroy(pref);
     if (!p->ok) LOG_WARN("cuBLASLt has no f16 matmul for %lld x %lld x %lld: using the GEMV", (long long)rows,
                          (long long)out, (long long)in);
     return p;
 }
 
-static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const uint16_t *w, float *y) {
+/* y = x16 @ w^T, plus r when r is not NULL (beta = 1: the residual read in cuBLASLt's epilogue) */
+static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w,
+                      const float *r, float *y, void *stream) {
+    float alpha = 1.0f, beta = r ? 1.0f : 0.0f;
+    return blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, r ? r : y, p->c, y, p->c, algo, d->workspace,
+                             WORKSPACE_BYTES, stream);
+}
+
+static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w, float *y,
+                  void *stream) {
+    return matmul_add(d, p, algo, x16, w, NULL, y, stream);
+}
+
+/* Times the heuristic's candidates on this call's operands (a warm-up, then TUNE_REPS runs,
+ * each after overwriting L2_FLUSH bytes so W comes from memory as it does in a model, where a
+ * step streams every weight once: timed with W in the L2 cache, decode shapes picked algorithms
+ * that were slower in the model) and keeps the fastest: the heuristic's first pick is not
+ * always the best for the model's shapes (BENCHMARKS.md). Done once per plan, outside graph
+ * captures; y is written again by the call afterwards. */
+enum { TUNE_REPS = 3 };
+#define L2_FLUSH ((size_t)64 << 20) /* more than the H100's and H200's 50 MB L2 */
+static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, float *y) {
+    p->tuned = 1;
+    const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+    void *stream = mlcc_cuda_get_stream(id);
+    CUevent start = NULL, stop = NULL;
+    void *flush = mlcc_cuda_hooks()->alloc(id, L2_FLUSH);
+    if (!flush) { /* not worth failing the call for: the heuristic's pick stays */
+        mlcc_clear_error();
+        return;
+    }
+    if (cu->cuEventCreate(&start, 0) || cu->cuEventCreate(&stop, 0)) goto done;
+    float best = 0, first = 0;
+    int pick = 0;
+    for (int i = 0; i < p->ncandidates; i++) {
+        int bad = matmul(d, p, &p->candidates[i], x16, w, y, stream) != 0;
+        float sum = 0;
+        for (int r = 0; r < TUNE_REPS && !bad; r++) {
+            float ms = 0;
+            bad = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)flush, (unsigned char)r, L2_FLUSH, stream) ||
+                  cu->cuEventRecord(start, stream) || matmul(d, p, &p->candidates[i], x16, w, y, stream) ||
+                  cu->cuEventRecord(stop, stream) || cu->cuEventSynchronize(stop) || cu->cuEventElapsedTime(&ms, start, stop);
+            sum += ms;
+        }
+        if (bad) continue; /* a candidate that fails is never picked */
+        if (i == 0) first = sum;
+        if (best == 0 || sum < best) best = sum, pick = i;
+    }
+    p->algo = p->candidates[pick];
+    LOG_INFO("cuBLASLt %lld x %lld x %lld: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
+             (long long)p->out, (long long)p->in, pick, p->ncandidates, 1e3 * best / TUNE_REPS, 1e3 * first / TUNE_REPS);
+done:
+    if (start) cu->cuEventDestroy(start);
+    if (stop) cu->cuEventDestroy(stop);
+    mlcc_cuda_hooks()->free(id, flush);
+}
+
+static int round_to_f16(int id, linear_device *d, const float *x, void *x16, int64_t n) {
+    long long count = n;
+    if (n % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)x16 % 16 == 0) {
+        long long n8 = n / 8;
+        uint32_t grid[3] = {(uint32_t)(n8 / 256 < 8192 ? n8 / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
+        void *args[] = {&x, &x16, &n8};
+        return mlcc_cuda_launch(id, d->to_f16_v8, grid, block, 0, args);
+    }
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&x, &x16, &count};
+    return mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
+}
+
+static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const uint16_t *w, const float *r, float *y) {
     if (!d->workspace && !(d->workspace = mlcc_cuda_hooks()->alloc(id, WORKSPACE_BYTES)))
         return mlcc_prefix_error("mlcc.cuda.linear_f16: cuBLASLt workspace");
     int64_t n = p->rows * p->in;
     void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
     if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
-    long long count = n;
-    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
-    void *args[] = {&x, &x16, &count};
-    int rc = mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
-    float alpha = 1.0f, beta = 0.0f;
+    /* profiled apart: the rounding, then the matmul (the timing of candidates in neither) */
+    char name[96];
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+    int rc = round_to_f16(id, d, x, x16, n);
+    if (t0 > 0) {
+        snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)p->rows, (long long)p->in);
+        mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+    }
+    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, y);
     if (rc == 0) {
-        int st = blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, y, p->c, y, p->c, &p->algo, d->workspace,
-                                   WORKSPACE_BYTES, mlcc_cuda_get_stream(id));
+        t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+        int st = matmul_add(d, p, &p->algo, x16, w, r, y, mlcc_cuda_get_stream(id));
         if (st) rc = mlcc_set_error("cublasLtMatmul (%lld x %lld x %lld): status %d", (long long)p->rows, (long long)p->out,
                                     (long long)p->in, st);
+        if (t0 > 0) {
+            snprintf(name, sizeof name, "linear_f16%s (cuBLASLt) rows %lld, %lld x %lld", r ? "_add" : "", (long long)p->rows,
+                     (long long)p->out, (long long)p->in);
+            mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+        }
     }
     mlcc_cuda_hooks()->free(id, x16); /* stream-ordered reuse: the allocator's blocks serve this stream */
     return rc;
 }
 
+static int run_add(int id, linear_device *d, float *y, const float *r, int64_t n) {
+    long long count = n;
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&y, &r, &count};
+    return mlcc_cuda_launch(id, d->add, grid, block, 0, args);
+}
+
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in) {
+    return mlcc_cuda_linear_f16_add(device_id, x, w, NULL, y, rows, out, in);
+}
+
+int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
+                             int64_t out, int64_t in) {
     if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
         return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
                               (long long)in);
@@ -426,13 +559,20 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
     if (rc == 0) {
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
         plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
-        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        rc = p && p->ok ? run_blaslt(device_id, d, p, x, w, y) : run_gemv(device_id, d, x, w, y, rows, out, in);
-        if (t0 > 0) {
-            char name[96];
-            snprintf(name, sizeof name, "linear_f16 (%s) rows %lld, %lld x %lld", p && p->ok ? "cuBLASLt" : "GEMV",
-                     (long long)rows, (long long)out, (long long)in);
-            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+        if (p && p->ok) {
+            int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
+            rc = run_blaslt(device_id, d, p, x, w, r_aligned ? r : NULL, y);
+            if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
+        } else {
+            double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+            rc = run_gemv(device_id, d, x, w, y, rows, out, in);
+            if (rc == 0 && r) rc = run_add(device_id, d, y, r, rows * out); /* (the GEMV kernels are cudadec's) */
+            if (t0 > 0) {
+                char name[96];
+                snprintf(name, sizeof name, "linear_f16%s (GEMV) rows %lld, %lld x %lld", r ? "_add" : "", (long long)rows,
+                         (long long)out, (long long)in);
+                mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+            }
         }
     }
     pthread_mutex_unlock(&lock);
@@ -465,3 +605,26 @@ static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue 
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16", linear_f16)
+
+/* (x f32 [..., in], w f16 [out, in], r f32 [..., out], y f32 [..., out]): y = x @ w^T + r, the
+ * residual add after a projection (transform/cuda_dispatch.c fuses `add(r, linear(x, w))`) */
+static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    const char *fn = "mlcc.cuda.linear_f16_add";
+    projection_args p; /* r read as a second "weight" tensor: checked here */
+    if (projection_args_read(fn, kDLCUDA, "CUDA", "x, w, r and y", args, codes, n, 2, &p)) return -1;
+    const DLTensor *w = p.w[0], *r = p.w[1];
+    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(r, kDLFloat, 32) ||
+        !projection_is_dtype(p.y, kDLFloat, 32))
+        return mlcc_set_error("%s: wants float32 x, float16 w, float32 r, float32 y", fn);
+    if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
+        return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
+    int same = r->ndim == p.y->ndim;
+    for (int i = 0; same && i < r->ndim; i++) same = r->shape[i] == p.y->shape[i];
+    if (!same) return mlcc_set_error("%s: the residual r must have y's shape", fn);
+    if (p.rows == 0) return 0;
+    return mlcc_cuda_linear_f16_add(w->device.device_id, projection_data(p.x), projection_data(w), projection_data(r),
+                                    projection_data(p.y), p.rows, p.out, p.in);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_add", linear_f16_add)

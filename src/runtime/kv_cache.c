@@ -32,7 +32,7 @@ struct MLCCKVCache {
     int64_t num_free;
     MLCC_VEC(kv_seq *) seqs;
     int decode_splits; /* 0 = chosen per step */
-    int flash;         /* prefill attention through mlcc_cuda_flash_prefill */
+    int flash;         /* prefill (and batched decode) attention through mlcc_cuda_flash_prefill */
 
     /* the open forward */
     int in_forward;
@@ -604,6 +604,18 @@ static int check_rope_table(const MLCCKVCache *c, const DLTensor *t) {
     return 0;
 }
 
+/* The batch from which a decode step on CUDA takes the tensor-core kernel with a block per
+ * (sequence, KV head) instead of the generated split-KV kernel (MLCC_CUDA_FLASH_DECODE; 0:
+ * never). The generated kernel reduces each key's dot products across a warp with shuffles, a
+ * key per warp at a time: at batch 64 and ~540 keys it ran at ~40% of the copy rate
+ * (BENCHMARKS.md); with few sequences its splits over the keys keep more multiprocessors busy. */
+static int64_t flash_decode_batch(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_DECODE");
+    if (!v || !*v) return 16;
+    long long n = atoll(v);
+    return n <= 0 ? INT64_MAX : n;
+}
+
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out) {
     return mlcc_kv_cache_attention_rope(c, layer, q, k, v, NULL, out);
@@ -637,7 +649,7 @@ int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTenso
     a[5].v_tensor = rope_table;
     if (call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
 
-    if (f->is_decode) {
+    if (f->is_decode && !(c->flash && f->num_seqs >= flash_decode_batch())) {
         a[0].v_tensor = q, a[1].v_tensor = pages;
         a[2].v_tensor = steps[3];
         a[3].v_tensor = steps[4];
@@ -654,8 +666,8 @@ int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTenso
             .page_indices = tensor_data(steps[4]), .out = tensor_data(out), .num_tokens = f->num_tokens,
             .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
             .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16};
-        return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: prefill") : 0;
+            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = f->is_decode};
+        return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
     }
     a[0].v_tensor = q, a[1].v_tensor = pages;
     a[2].v_tensor = steps[2];

@@ -13,7 +13,13 @@
  * (runtime/cuda_linear_q4.c: a fused dequantize-GEMV, or dequantize + cuBLASLt for prefill).
  * Float32 and 8-bit weights keep the generated kernels (the TIR rules are the fallback).
  * The Vulkan build runs the same pass with ctx = "mlcc.vulkan.linear_f16" (runtime/vulkan_linear.c):
- * float16 weights only, Vulkan has no 4-bit kernel yet. */
+ * float16 weights only, Vulkan has no 4-bit kernel yet.
+ *
+ * On CUDA a residual add of such a projection, `add(r, linear(x, w16))` where the projection's
+ * result is read by that add alone, becomes `call_dps_packed("mlcc.cuda.linear_f16_add", x, w16,
+ * r)`: cuBLASLt reads r in its epilogue (beta = 1) instead of a separate add kernel reading y and
+ * r and writing the sum (a decoder layer has two: after o_proj and after down_proj).
+ * MLCC_CUDA_FUSE_ADD=0 keeps the add a kernel of its own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,16 +66,113 @@ static int q4_enabled(void) {
     return !e || strcmp(e, "0") != 0;
 }
 
+/* ---- which residual adds take their projection (CUDA): a scan of the module first ---- */
+
+typedef struct add_scan {
+    mlcc_u64map uses;    /* var -> times read */
+    mlcc_u64map casts;   /* var of a float16 dequantize -> its weight */
+    mlcc_u64map linears; /* var bound to a float16-weight projection the pass dispatches -> that matmul */
+    mlcc_u64map folded;  /* such a var read only by one add, which takes it -> the add's var */
+    mlcc_u64map adds;    /* var of that add -> the projection's var */
+} add_scan;
+
+static int is_f32_tensor(const rx_sinfo *s) {
+    return s && s->kind == SI_TENSOR && s->ndim >= 1 && s->shape && dtype_eq(s->dtype, DT_F32);
+}
+
+/* The matmul the pass turns into mlcc.*.linear_f16 (x float32, transpose_b, float32 out). */
+static int is_projection(const rx_expr *v) {
+    return is_op(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
+           is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo);
+}
+
+static void count_uses(add_scan *s, const rx_expr *e);
+
+static void scan_seq(add_scan *s, const rx_expr *seq, int decide) {
+    for (int i = 0; i < seq->seq.nblocks; i++)
+        for (int j = 0; j < seq->seq.blocks[i].n; j++) {
+            const rx_binding *b = &seq->seq.blocks[i].bindings[j];
+            const rx_expr *v = b->value;
+            if (!decide) {
+                count_uses(s, v);
+                rx_expr *w16 = f16_weight_of_cast(v);
+                if (w16) u64map_set_p(&s->casts, b->var, w16);
+                if (!b->cast && is_projection(v) && u64map_get_p(&s->casts, v->call.args[1]))
+                    u64map_set_p(&s->linears, b->var, (void *)v);
+                continue;
+            }
+            if (b->cast || !is_op(v, "add") || v->call.nargs != 2) continue;
+            for (int k = 0; k < 2; k++) {
+                rx_expr *lin = v->call.args[k], *other = v->call.args[1 - k];
+                const mlcc_u64map_entry *u = u64map_find(&s->uses, (uint64_t)(uintptr_t)lin);
+                if (!u64map_get_p(&s->linears, lin) || !u || u->value.i != 1 || lin == other ||
+                    u64map_get_p(&s->folded, lin) || !rx_sinfo_equal(lin->sinfo, other->sinfo) ||
+                    !rx_sinfo_equal(lin->sinfo, v->sinfo))
+                    continue;
+                u64map_set_p(&s->folded, lin, b->var);
+                u64map_set_p(&s->adds, b->var, lin);
+                break;
+            }
+        }
+}
+
+static void count_uses(add_scan *s, const rx_expr *e) {
+    switch (e->kind) {
+    case RX_VAR:
+    case RX_DATAFLOW_VAR: u64map_upsert(&s->uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
+    case RX_TUPLE:
+        for (int i = 0; i < e->tuple.n; i++) count_uses(s, e->tuple.fields[i]);
+        return;
+    case RX_TUPLE_GET_ITEM: count_uses(s, e->get_item.tuple); return;
+    case RX_CALL:
+        count_uses(s, e->call.callee);
+        for (int i = 0; i < e->call.nargs; i++) count_uses(s, e->call.args[i]);
+        return;
+    case RX_IF:
+        count_uses(s, e->if_.cond);
+        count_uses(s, e->if_.then_);
+        count_uses(s, e->if_.else_);
+        return;
+    case RX_SEQ:
+        scan_seq(s, e, 0);
+        count_uses(s, e->seq.body);
+        return;
+    case RX_FUNCTION: count_uses(s, e->func.body); return;
+    default: return;
+    }
+}
+
+static void decide_seq(add_scan *s, const rx_expr *e) {
+    if (e->kind == RX_FUNCTION) e = e->func.body;
+    if (e->kind == RX_SEQ) scan_seq(s, e, 1);
+}
+
+static void scan_module(add_scan *s, const mlcc_ir_module *m) {
+    for (int i = 0; i < m->n; i++)
+        if (m->entries[i].kind == IRMOD_GRAPH) count_uses(s, m->entries[i].graph);
+    for (int i = 0; i < m->n; i++)
+        if (m->entries[i].kind == IRMOD_GRAPH) decide_seq(s, m->entries[i].graph);
+}
+
+static void add_scan_free(add_scan *s) {
+    u64map_free(&s->uses), u64map_free(&s->casts), u64map_free(&s->linears), u64map_free(&s->folded), u64map_free(&s->adds);
+}
+
+/* ---- the rewrite ---- */
+
+/* MLCC_CUDA_FUSE_ADD=0 keeps residual adds kernels of their own (for comparison). */
+static int fuse_add_enabled(void) {
+    const char *e = getenv("MLCC_CUDA_FUSE_ADD");
+    return !e || strcmp(e, "0") != 0;
+}
+
 typedef struct dispatch_ctx {
     mlcc_u64map casts; /* var of a float16 dequantize -> its float16 weight */
     mlcc_u64map q4;    /* var of a 4-bit dequantize -> its call (args: q_weight, q_scale) */
     const char *fn;    /* the packed function for float16 weights */
     int cuda;          /* the 4-bit kernels exist (CUDA only) */
+    add_scan *fold;    /* residual adds that take their projection (CUDA), or NULL */
 } dispatch_ctx;
-
-static int is_f32_tensor(const rx_sinfo *s) {
-    return s && s->kind == SI_TENSOR && s->ndim >= 1 && s->shape && dtype_eq(s->dtype, DT_F32);
-}
 
 static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
     dispatch_ctx *c = ctx;
@@ -77,8 +180,18 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
     rx_expr *w16 = f16_weight_of_cast(v);
     if (w16) u64map_set_p(&c->casts, b.var, w16);
     if (q4_function_of(v)) u64map_set_p(&c->q4, b.var, v);
-    if (is_op(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
-        is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo)) {
+    if (c->fold && !b.cast && u64map_get_p(&c->fold->folded, b.var)) return 0; /* computed by its add */
+    rx_expr *lin = c->fold && !b.cast ? u64map_get_p(&c->fold->adds, b.var) : NULL;
+    if (lin) {
+        const rx_expr *mm = u64map_get_p(&c->fold->linears, lin);
+        rx_expr *r = v->call.args[0] == lin ? v->call.args[1] : v->call.args[0];
+        rx_expr *w = u64map_get_p(&c->casts, mm->call.args[1]);
+        if (!w) return mlcc_set_error("cuda_dispatch: the weight of a folded projection was not seen"); /* (the scan saw it) */
+        b.value = op_call_dps_packed("mlcc.cuda.linear_f16_add", (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
+        bb_emit_binding(bb, b);
+        return 0;
+    }
+    if (is_projection(v)) {
         rx_expr *w = u64map_get_p(&c->casts, v->call.args[1]);
         rx_expr *q = u64map_get_p(&c->q4, v->call.args[1]);
         if (w) b.value = op_call_dps_packed(c->fn, (rx_expr *[]){v->call.args[0], w}, 2, v->sinfo);
@@ -95,8 +208,16 @@ mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx) {
     c.cuda = strcmp(c.fn, "mlcc.cuda.linear_f16") == 0;
     u64map_init(&c.casts);
     u64map_init(&c.q4);
+    add_scan fold;
+    memset(&fold, 0, sizeof fold);
+    u64map_init(&fold.uses), u64map_init(&fold.casts), u64map_init(&fold.linears), u64map_init(&fold.folded), u64map_init(&fold.adds);
+    if (c.cuda && fuse_add_enabled()) {
+        scan_module(&fold, m);
+        c.fold = &fold;
+    }
     mlcc_ir_module *out = rx_rewrite_module(m, "cuda_dispatch", dispatch_binding, &c, NULL);
     u64map_free(&c.casts);
     u64map_free(&c.q4);
+    add_scan_free(&fold);
     return out;
 }

@@ -21,7 +21,7 @@
 #include "tensor_util.h"
 #include "test.h"
 
-enum { MAX_SEQS = 4 };
+enum { MAX_SEQS = 8 };
 
 typedef struct flash_case {
     const char *name;
@@ -104,19 +104,28 @@ static void run_case(const flash_case *fc, int kv_f16) {
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
     CHECK_MSG(dq && dp && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
     double scale = 1.0 / sqrt((double)D);
-    for (int w = 4; dout && w <= 8; w += 4) {
+    /* blocks of 4 and 8 warps; half pages through cp.async and through registers; and one token
+     * a block (how batched decode runs it), the last variant */
+    int nvariants = kv_f16 ? 5 : 3;
+    for (int v = 0; dout && v < nvariants; v++) {
+        int one = v == nvariants - 1, w = one ? 4 : v % 2 ? 8 : 4, pipe = v < 2 || one;
         setenv("MLCC_CUDA_FLASH_WARPS", w == 8 ? "8" : "4", 1);
+        setenv("MLCC_CUDA_FLASH_PIPE", pipe ? "1" : "0", 1);
+        for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
+        CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);
-        printf("%-34s %s pages, %d warps: %lld tokens, max error %.2e of the largest output\n", fc->name,
-               kv_f16 ? "f16" : "f32", w, (long long)T, e);
-        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps: error %g", fc->name, kv_f16 ? "f16" : "f32", w, e);
+        const char *kind = kv_f16 ? (pipe ? "f16 (cp.async)" : "f16 (registers)") : "f32";
+        printf("%-34s %s pages, %d warps%s: %lld tokens, max error %.2e of the largest output\n", fc->name, kind, w,
+               one ? ", a token a block" : "", (long long)T, e);
+        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps%s: error %g", fc->name, kind, w, one ? ", a token a block" : "", e);
     }
     unsetenv("MLCC_CUDA_FLASH_WARPS");
+    unsetenv("MLCC_CUDA_FLASH_PIPE");
     MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
     free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(pages16), free(want), free(got);
@@ -128,8 +137,12 @@ static const flash_case cases[] = {
     {"d128 gqa4 window 24", 128, 8, 2, 16, 24, 0, 4, {1, 17, 100, 30}, {0, 0, 0, 50}},
     {"d64 no gqa soft-cap 2", 64, 4, 4, 16, 0, 2.0, 2, {5, 70}, {0, 3}},
     {"d80 groups of 3, pages of 8", 80, 6, 2, 8, 0, 0, 2, {33, 1}, {0, 40}},
+    {"d80 groups of 3, 150 tokens", 80, 6, 2, 16, 0, 0, 1, {150}, {0}}, /* full 64-key tiles at d80 */
     {"d96 groups of 8 window 40", 96, 16, 2, 16, 40, 0, 1, {64}, {0}},
     {"d128 gqa4 2048 tokens", 128, 8, 2, 16, 0, 0, 1, {2048}, {0}},
+    /* a decode step: one new token for each of several sequences */
+    {"decode d128 gqa4, 7 sequences", 128, 8, 2, 16, 0, 0, 7, {1, 1, 1, 1, 1, 1, 1}, {0, 1, 15, 63, 64, 200, 777}},
+    {"decode d64 groups of 8 window 100", 64, 16, 2, 8, 100, 0, 3, {1, 1, 1}, {5, 99, 300}},
 };
 
 int main(void) {
@@ -139,6 +152,7 @@ int main(void) {
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_4") != NULL);
     CHECK(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL);
     CHECK(ptx && strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") != NULL && strstr(ptx, "cp.async.cg.shared.global") != NULL);
     free(ptx);
     /* what the kernel covers; the rest keeps the generated kernel */
     CHECK(mlcc_cuda_flash_prefill_supports(128, 32, 8) && mlcc_cuda_flash_prefill_supports(80, 6, 2));

@@ -41,6 +41,48 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
+/* out = add(r, linear(x, dequantize(w))) (shared: times the projection again, so the projection
+ * has a second reader and stays a call of its own) */
+static mlcc_ir_module *build_add_module(int shared) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(IN), NULL));
+    rx_expr *w = rx_var("w", rx_sinfo_tensor_v(DT_F16, ir_int(OUT), ir_int(IN), NULL));
+    rx_expr *r = rx_var("r", rx_sinfo_tensor_v(DT_F32, n, ir_int(OUT), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "main", (rx_expr *[]){x, w, r}, 3);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", BOUND));
+    bb_begin_dataflow(bb);
+    rx_expr *w32 = bb_emit(bb, op_dequantize(w, NULL, 0, 0, 0, IN), "w32");
+    rx_expr *y = bb_emit(bb, op_linear(x, w32), "y");
+    rx_expr *h = bb_emit(bb, op_add(r, y), "h");
+    rx_expr *out = bb_emit_output(bb, shared ? op_binary("multiply", h, y) : op_unary("nn.silu", h), "out");
+    bb_end_dataflow(bb);
+    CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
+static void check_add_dispatch(mlcc_ir_module *fused, mlcc_ir_module *shared) {
+    char *src = mlcc_build_source_target(fused, NULL, "cuda");
+    CHECK_MSG(src && strstr(src, "mlcc.cuda.linear_f16_add") != NULL, "the residual add is not folded: %s",
+              src ? "" : mlcc_last_error());
+    free(src);
+    src = mlcc_build_source_target(shared, NULL, "cuda");
+    CHECK_MSG(src && strstr(src, "mlcc.cuda.linear_f16") != NULL && strstr(src, "mlcc.cuda.linear_f16_add") == NULL,
+              "a projection read twice was folded into its add");
+    free(src);
+    setenv("MLCC_CUDA_FUSE_ADD", "0", 1);
+    src = mlcc_build_source_target(fused, NULL, "cuda");
+    CHECK(src && strstr(src, "mlcc.cuda.linear_f16") != NULL && strstr(src, "mlcc.cuda.linear_f16_add") == NULL);
+    free(src);
+    unsetenv("MLCC_CUDA_FUSE_ADD");
+    src = mlcc_build_source_target(fused, NULL, "vulkan");
+    CHECK(src && strstr(src, "linear_f16_add") == NULL);
+    free(src);
+}
+
 static void check_dispatch(mlcc_ir_module *mod) {
     char *src = mlcc_build_source_target(mod, NULL, "cuda");
     CHECK_MSG(src != NULL, "%s", mlcc_last_error());
@@ -72,8 +114,10 @@ static MLCCNDArray *on_device(const void *host, size_t nbytes) {
     return a;
 }
 
-/* y = x @ w^T for rows x out x in against float64; tol is relative to sum |x w| per output. */
-static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
+/* y = x @ w^T (+ r when residual: mlcc_cuda_linear_f16_add; r_offset floats into its buffer, 1
+ * for a residual the epilogue cannot take) for rows x out x in against float64; tol is
+ * relative to sum |x w| (+ |r|) per output. */
+static void check_linear_add(int64_t rows, int64_t out, int64_t in, double tol, int residual, int r_offset) {
     float *x = malloc(sizeof(float) * (size_t)(rows * in)), *y = malloc(sizeof(float) * (size_t)(rows * out));
     uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(out * in));
     for (int64_t i = 0; i < rows * in; i++) x[i] = test_rand_float();
@@ -81,14 +125,19 @@ static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
     size_t ybytes = sizeof(float) * (size_t)(rows * out);
     MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)(rows * in)), *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in));
     MLCCNDArray *dy = on_device(NULL, ybytes);
+    float *res = malloc(ybytes + sizeof(float) * (size_t)r_offset);
+    for (int64_t i = 0; i < rows * out + r_offset; i++) res[i] = 4 * test_rand_float();
+    MLCCNDArray *dr = residual ? on_device(res, ybytes + sizeof(float) * (size_t)r_offset) : NULL;
+    const float *r = residual ? (const float *)dr->dl.data + r_offset : NULL, *rh = res + r_offset;
     CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, ybytes), 0); /* NaN */
-    int rc = mlcc_cuda_linear_f16(0, dx->dl.data, dw->dl.data, dy->dl.data, rows, out, in);
+    int rc = residual ? mlcc_cuda_linear_f16_add(0, dx->dl.data, dw->dl.data, r, dy->dl.data, rows, out, in)
+                      : mlcc_cuda_linear_f16(0, dx->dl.data, dw->dl.data, dy->dl.data, rows, out, in);
     CHECK_MSG(rc == 0, "%lld x %lld x %lld: %s", (long long)rows, (long long)out, (long long)in, mlcc_last_error());
     CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, ybytes), 0);
     double worst = 0;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t o = 0; o < out; o++) {
-            double ref = 0, mag = 1e-30;
+            double ref = residual ? rh[r * out + o] : 0, mag = 1e-30 + fabs(ref);
             for (int64_t k = 0; k < in; k++) {
                 double p = (double)x[r * in + k] * mlcc_f16_to_f32(w[o * in + k]);
                 ref += p, mag += fabs(p);
@@ -98,17 +147,27 @@ static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
         }
     CHECK_MSG(worst <= tol, "%lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", (long long)rows, (long long)out,
               (long long)in, worst, tol);
-    printf("linear_f16 %lld x %lld x %lld: %.3g\n", (long long)rows, (long long)out, (long long)in, worst);
-    mlcc_ndarray_release(dx), mlcc_ndarray_release(dw), mlcc_ndarray_release(dy);
-    free(x), free(y), free(w);
+    printf("linear_f16%s %lld x %lld x %lld: %.3g\n", residual ? (r_offset ? "_add (unaligned r)" : "_add") : "",
+           (long long)rows, (long long)out, (long long)in, worst);
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dw), mlcc_ndarray_release(dy), mlcc_ndarray_release(dr);
+    free(x), free(y), free(w), free(res);
 }
 
-static void check_graph(mlcc_ir_module *mod) {
+static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
+    check_linear_add(rows, out, in, tol, 0, 0);
+}
+
+/* The compiled graph on cuda:0 against the CPU build; residual: the module takes r [n, OUT] too. */
+static void check_graph(mlcc_ir_module *mod, int residual) {
     MLCCVM *cpu = mlcc_build_vm(mod, NULL), *gpu = mlcc_build_vm_target(mod, NULL, "cuda");
     CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
     int64_t ns[] = {1, 3, 8, 17, 64};
     for (int i = 0; cpu && gpu && i < 5; i++) {
-        int64_t sx[2] = {ns[i], IN}, sw[2] = {OUT, IN};
+        int64_t sx[2] = {ns[i], IN}, sw[2] = {OUT, IN}, sr[2] = {ns[i], OUT};
+        MLCCNDArray *hr = mlcc_ndarray_empty(2, sr, MLCC_DTYPE_F32, MLCC_CPU);
+        MLCCNDArray *dr = mlcc_ndarray_empty(2, sr, MLCC_DTYPE_F32, (DLDevice){kDLCUDA, 0});
+        for (int64_t j = 0; j < ns[i] * OUT; j++) ((float *)hr->dl.data)[j] = test_rand_float();
+        mlcc_ndarray_copy(dr, hr);
         MLCCNDArray *hx = mlcc_ndarray_empty(2, sx, MLCC_DTYPE_F32, MLCC_CPU);
         MLCCNDArray *hw = mlcc_ndarray_empty(2, sw, (DLDataType){kDLFloat, 16, 1}, MLCC_CPU);
         for (int64_t j = 0; j < ns[i] * IN; j++) ((float *)hx->dl.data)[j] = test_rand_float();
@@ -116,12 +175,12 @@ static void check_graph(mlcc_ir_module *mod) {
         MLCCNDArray *dx = mlcc_ndarray_empty(2, sx, MLCC_DTYPE_F32, (DLDevice){kDLCUDA, 0});
         MLCCNDArray *dw = mlcc_ndarray_empty(2, sw, hw->dl.dtype, (DLDevice){kDLCUDA, 0});
         mlcc_ndarray_copy(dx, hx), mlcc_ndarray_copy(dw, hw);
-        MLCCValue a[2], rh, rd;
-        int codes[2] = {MLCC_TYPE_OBJECT, MLCC_TYPE_OBJECT}, ch, cd;
-        a[0].v_handle = hx, a[1].v_handle = hw;
-        int r1 = mlcc_vm_invoke(cpu, "main", a, codes, 2, &rh, &ch);
-        a[0].v_handle = dx, a[1].v_handle = dw;
-        int r2 = mlcc_vm_invoke(gpu, "main", a, codes, 2, &rd, &cd);
+        MLCCValue a[3], rh, rd;
+        int codes[3] = {MLCC_TYPE_OBJECT, MLCC_TYPE_OBJECT, MLCC_TYPE_OBJECT}, ch, cd, na = residual ? 3 : 2;
+        a[0].v_handle = hx, a[1].v_handle = hw, a[2].v_handle = hr;
+        int r1 = mlcc_vm_invoke(cpu, "main", a, codes, na, &rh, &ch);
+        a[0].v_handle = dx, a[1].v_handle = dw, a[2].v_handle = dr;
+        int r2 = mlcc_vm_invoke(gpu, "main", a, codes, na, &rd, &cd);
         CHECK_MSG(r1 == 0 && r2 == 0, "n=%lld: %s", (long long)ns[i], mlcc_last_error());
         if (r1 == 0 && r2 == 0) {
             MLCCNDArray *want = rh.v_handle, *got = rd.v_handle;
@@ -130,20 +189,23 @@ static void check_graph(mlcc_ir_module *mod) {
             CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)(ns[i] * OUT)), 0);
             for (int64_t j = 0; j < ns[i] * OUT; j++) ref[j] = ((float *)want->dl.data)[j];
             double err = test_max_rel_error(back, ref, ns[i] * OUT);
-            CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-5), "graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
-            printf("graph n=%lld: cuda vs cpu %.3g\n", (long long)ns[i], err);
+            CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-5), "graph%s n=%lld: cuda vs cpu %g", residual ? " (residual)" : "",
+                      (long long)ns[i], err);
+            printf("graph%s n=%lld: cuda vs cpu %.3g\n", residual ? " (residual)" : "", (long long)ns[i], err);
             free(back), free(ref);
             mlcc_ndarray_release(want), mlcc_ndarray_release(got);
         }
         mlcc_ndarray_release(hx), mlcc_ndarray_release(hw), mlcc_ndarray_release(dx), mlcc_ndarray_release(dw);
+        mlcc_ndarray_release(hr), mlcc_ndarray_release(dr);
     }
     mlcc_vm_free(cpu), mlcc_vm_free(gpu);
 }
 
 int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
-    mlcc_ir_module *mod = build_module();
+    mlcc_ir_module *mod = build_module(), *fused = build_add_module(0), *shared = build_add_module(1);
     check_dispatch(mod);
+    check_add_dispatch(fused, shared);
     check_nvrtc();
     if (!mlcc_cuda_available()) {
         if (test_checks_failed) return test_finish();
@@ -166,7 +228,16 @@ int main(void) {
     check_linear(2, 300, 520, 1e-5);
     check_linear(3, 100, 72, 2e-3);
     check_linear(16, 200, 136, 2e-3);
-    check_graph(mod);
+    /* y = x w^T + r: the GEMV and an add kernel (1, 2 rows), cuBLASLt's epilogue (more), and a
+     * residual 4 bytes off the alignment the epilogue wants (the add kernel after cuBLASLt) */
+    check_linear_add(1, 37, 64, 1e-5, 1, 0);
+    check_linear_add(2, 300, 520, 1e-5, 1, 1);
+    check_linear_add(5, 33, 13, 2e-3, 1, 0);
+    check_linear_add(64, 512, 256, 2e-3, 1, 0);
+    check_linear_add(300, 1000, 4096, 2e-3, 1, 1);
+    check_graph(mod, 0);
+    check_graph(fused, 1);
+    check_graph(shared, 1);
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();
