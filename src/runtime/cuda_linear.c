@@ -20,7 +20,7 @@
  * multiples of 128 (MLCC_CUDA_LT_TUNE), the heuristic's first few candidates are timed at a
  * shape's first call and the fastest kept. x is rounded 8 values per thread step (two 16-byte
  * loads, one store). mlcc.cuda.linear_f16_add adds a residual: cuBLASLt's epilogue reads it
- * (beta = 1), the GEMV path runs an add kernel after. */
+ * (beta = 1), the GEMV kernels add it as they store y. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -41,11 +41,12 @@
 
 static const char *const kernel_source =
     "#include <cuda_fp16.h>\n"
-    "/* y[r, o] = sum_k x[r, k] w[o, k] for R rows: a warp per output o, lanes taking 8 halves\n"
-    " * (16 bytes) at a time; vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
+    "/* y[r, o] = sum_k x[r, k] w[o, k] (+ res[r, o] when res is not null: linear_f16_add's\n"
+    " * residual) for R rows: a warp per output o, lanes taking 8 halves (16 bytes) at a time;\n"
+    " * vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
     "template <int R>\n"
     "__device__ __forceinline__ void gemv(const float *__restrict__ x, const __half *__restrict__ w,\n"
-    "                                     float *__restrict__ y, int N, int K, int vec) {\n"
+    "                                     float *y, const float *res, int N, int K, int vec) {\n"
     "    int o = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;\n"
     "    if (o >= N) return;\n"
     "    const __half *row = w + (long long)o * K;\n"
@@ -79,18 +80,19 @@ static const char *const kernel_source =
     "        float s = acc[r];\n"
     "#pragma unroll\n"
     "        for (int d = 16; d > 0; d >>= 1) s += __shfl_xor_sync(0xffffffffu, s, d);\n"
-    "        if (lane == 0) y[(long long)r * N + o] = s;\n"
+    "        long long i = (long long)r * N + o;\n"
+    "        if (lane == 0) y[i] = res ? s + res[i] : s;\n"
     "    }\n"
     "}\n"
     "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
-    "    const float *x, const __half *w, float *y, int N, int K, int vec) { gemv<R>(x, w, y, N, K, vec); }\n"
+    "    const float *x, const __half *w, float *y, const float *res, int N, int K, int vec) { gemv<R>(x, w, y, res, N, K, vec); }\n"
     "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
     "/* The block GEMV (K % 8 == 0, 16-byte aligned): a block takes O outputs, its threads the\n"
     " * 16-byte chunks (8 halves) of K, so a thread issues O independent loads at a time and each\n"
     " * slice of x it loads serves O rows of W; sums meet through shuffles and shared memory. */\n"
     "template <int O, int R>\n"
     "__device__ __forceinline__ void gemv_block(const float *__restrict__ x, const __half *__restrict__ w,\n"
-    "                                           float *__restrict__ y, int N, int K) {\n"
+    "                                           float *y, const float *res, int N, int K) {\n"
     "    __shared__ float red[8][O * R];\n"
     "    const int o0 = blockIdx.x * O, C = K >> 3;\n"
     "    float acc[O][R];\n"
@@ -134,11 +136,12 @@ static const char *const kernel_source =
     "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"
     "        float t = 0.f;\n"
     "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
-    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "        long long i = (long long)r * N + o0 + o;\n"
+    "        if (o0 + o < N) y[i] = res ? t + res[i] : t;\n"
     "    }\n"
     "}\n"
     "#define GEMVB(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16b_##O##_##R(\\\n"
-    "    const float *x, const __half *w, float *y, int N, int K) { gemv_block<O, R>(x, w, y, N, K); }\n"
+    "    const float *x, const __half *w, float *y, const float *res, int N, int K) { gemv_block<O, R>(x, w, y, res, N, K); }\n"
     "GEMVB(1, 1)\nGEMVB(2, 1)\nGEMVB(4, 1)\nGEMVB(8, 1)\nGEMVB(1, 2)\nGEMVB(2, 2)\nGEMVB(4, 2)\nGEMVB(8, 2)\n"
     "GEMVB(1, 4)\nGEMVB(2, 4)\nGEMVB(4, 4)\nGEMVB(8, 4)\nGEMVB(1, 8)\nGEMVB(2, 8)\nGEMVB(4, 8)\nGEMVB(8, 8)\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
@@ -348,8 +351,8 @@ static int use_block_gemv(void) {
  * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
  * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
  * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
-static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, float *y, int64_t rows,
-                          int64_t out, int64_t in) {
+static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
+                          int64_t rows, int64_t out, int64_t in) {
     int n = (int)out, k = (int)in;
     int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
     int64_t chunks = in / 8, rounds = (chunks + 255) / 256;
@@ -360,17 +363,19 @@ static int run_block_gemv(int id, linear_device *d, const float *x, const uint16
         int lr = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
         const float *xr = x + r * in;
         float *yr = y + r * out;
-        void *args[] = {&xr, &w, &yr, &n, &k};
+        const float *rr = res ? res + r * out : NULL;
+        void *args[] = {&xr, &w, &yr, &rr, &n, &k};
         if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;
 }
 
-static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out,
-                    int64_t in) {
+/* y = x w^T (+ res when res is not NULL, in the kernels' stores) */
+static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y, int64_t rows,
+                    int64_t out, int64_t in) {
     int vec = in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0;
-    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, y, rows, out, in);
+    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, res, y, rows, out, in);
     int n = (int)out, k = (int)in;
     uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
     for (int64_t r = 0; r < rows;) {
@@ -378,7 +383,8 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
         int pick = left >= 16 ? 4 : left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0, take = 1 << pick;
         const float *xr = x + r * in;
         float *yr = y + r * out;
-        void *args[] = {&xr, &w, &yr, &n, &k, &vec};
+        const float *rr = res ? res + r * out : NULL;
+        void *args[] = {&xr, &w, &yr, &rr, &n, &k, &vec};
         if (mlcc_cuda_launch(id, d->gemv[pick], grid, block, 0, args)) return -1;
         r += take;
     }
@@ -565,8 +571,7 @@ int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, c
             if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
         } else {
             double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-            rc = run_gemv(device_id, d, x, w, y, rows, out, in);
-            if (rc == 0 && r) rc = run_add(device_id, d, y, r, rows * out); /* (the GEMV kernels are cudadec's) */
+            rc = run_gemv(device_id, d, x, w, r, y, rows, out, in);
             if (t0 > 0) {
                 char name[96];
                 snprintf(name, sizeof name, "linear_f16%s (GEMV) rows %lld, %lld x %lld", r ? "_add" : "", (long long)rows,
