@@ -42,7 +42,7 @@ static const char qk_common[] =
     "#ifndef MLCC_QK_COMMON\n#define MLCC_QK_COMMON\n#include <stdint.h>\n#include <string.h>\n"
     "#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)\n#define MLCC_QK_AVX512 1\n"
     "#else\n#define MLCC_QK_AVX512 0\n#endif\n"
-    "#ifndef MLCC_QK_MR\n#define MLCC_QK_MR 8\n#endif\n"
+    "#ifndef MLCC_QK_MR\n#define MLCC_QK_MR 8\n#endif\n#ifndef MLCC_QK_TR\n#define MLCC_QK_TR 4\n#endif\n#ifndef MLCC_QK_NC\n#define MLCC_QK_NC 3\n#endif\n"
     "#ifndef MLCC_QK_PF\n#define MLCC_QK_PF 1\n#endif\n#ifndef MLCC_QK_PF_HINT\n#define MLCC_QK_PF_HINT _MM_HINT_T0\n#endif\n"
     MLCC_SRC(
     /* The 6-bit scale and min of sub-block j of a Q4_K block (ggml's get_scale_min_k4). */
@@ -209,6 +209,28 @@ static const char qk_common[] =
             }
         }
     }
+    /* A prepared row (the int8 path's workspace, K / 256 blocks): x the int8 values (in the
+     * vector code's order once permuted), bsf the sums of every 16 of them as floats (exact),
+     * dx the blocks' scales. */
+    typedef struct mlcc_qk_rows {
+        int8_t *x;
+        float *bsf, *dx;
+    } mlcc_qk_rows;
+    static inline int64_t mlcc_qk_row_bytes(int64_t K) { return K / 256 * (256 + 16 * 4 + 4); }
+    static inline mlcc_qk_rows mlcc_qk_row_at(const void *P, int64_t K, int64_t m) {
+        char *base = (char *)P + m * mlcc_qk_row_bytes(K);
+        int64_t nb = K / 256;
+        mlcc_qk_rows r = {(int8_t *)base, (float *)(base + 256 * nb), (float *)(base + 320 * nb)};
+        return r;
+    }
+    /* Row a (K values) quantized into r, block by block. */
+    static inline void mlcc_qk_prep_row(const float *a, int64_t K, mlcc_qk_rows r) {
+        for (int64_t b = 0; b < K / 256; b++) {
+            int32_t bs[16];
+            mlcc_qk_quantize_row(a + 256 * b, 256, r.x + 256 * b, r.dx + b, bs);
+            for (int s = 0; s < 16; s++) r.bsf[16 * b + s] = (float)bs[s];
+        }
+    }
     /* The 8 scales and 8 mins of a Q4_K block, one byte each (get_scale_min_k4 on whole words:
      * sub-blocks 0..3 keep the low 6 bits of bytes 0..3 / 4..7, sub-blocks 4..7 join the nibbles
      * of bytes 8..11 with the top 2 bits of bytes 0..3 / 4..7). */
@@ -219,7 +241,7 @@ static const char qk_common[] =
         *mn = (uint64_t)(w1 & 0x3f3f3f3fu) | (uint64_t)(((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4) << 32;
     }
     /* Plain C int8 dot products of one block with one row: the integer sums, then the floats. */
-    static inline float mlcc_qk4_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const int32_t *bs, float dx) {
+    static inline float mlcc_qk4_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const float *bs, float dx) {
         uint64_t sc, mn;
         mlcc_qk4_scales(q, &sc, &mn);
         const uint8_t *qs = q + 12;
@@ -228,11 +250,11 @@ static const char qk_common[] =
             int32_t dot = 0;
             for (int l = 0; l < 32; l++) dot += (j & 1 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0xF) * x[32 * j + l];
             isum += (int32_t)((sc >> (8 * j)) & 0xFF) * dot;
-            msum += (int32_t)((mn >> (8 * j)) & 0xFF) * (bs[2 * j] + bs[2 * j + 1]);
+            msum += (int32_t)((mn >> (8 * j)) & 0xFF) * ((int32_t)bs[2 * j] + (int32_t)bs[2 * j + 1]);
         }
         return (float)isum * ((float)s[0] * dx) - (float)msum * ((float)s[1] * dx);
     }
-    static inline float mlcc_qk6_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const int32_t *bs, float dx) {
+    static inline float mlcc_qk6_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const float *bs, float dx) {
         const int8_t *sc = (const int8_t *)(q + 192);
         int32_t isum = 0;
         for (int h = 0; h < 2; h++) {
@@ -245,7 +267,7 @@ static const char qk_common[] =
                 }
                 for (int i = 0; i < 2; i++) {
                     int sb = 8 * h + 2 * qq + i;
-                    isum += sc[sb] * (dot[i] - 32 * bs[sb]);
+                    isum += sc[sb] * (dot[i] - 32 * (int32_t)bs[sb]);
                 }
             }
         }
@@ -314,11 +336,11 @@ static const char qk_common[] =
         p->bmul = _mm512_mul_ps(p->scale, _mm512_set1_ps(-32.0f));
     }
     /* One prepared block times one row's block x (as the codes order it), into acc. */
-    static inline __m512 mlcc_qk_dot8(const mlcc_qk_prep *p, const int8_t *x, const int32_t *bs, float dx, __m512 acc) {
+    static inline __m512 mlcc_qk_dot8(const mlcc_qk_prep *p, const int8_t *x, const float *bs, float dx, __m512 acc) {
         __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p->code[0], _mm512_loadu_si512((const void *)x));
         for (int i = 1; i < 4; i++) isum = _mm512_dpbusd_epi32(isum, p->code[i], _mm512_loadu_si512((const void *)(x + 64 * i)));
         __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), p->scale);
-        blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)bs)), p->bmul, blk);
+        blk = _mm512_fmadd_ps(_mm512_loadu_ps(bs), p->bmul, blk);
         return _mm512_fmadd_ps(blk, _mm512_set1_ps(dx), acc);
     }
     /* The activations of each block in the codes' order: vector i (64 bytes), lane l takes
@@ -390,93 +412,166 @@ static const char qk_template[] =
     }
     );
 
-/* The int8-activation driver (MLCC_QKN and the rest as above). Rows of A are quantized once
- * per call; Q4_K's blocks permuted for the vector code. */
+/* The int8-activation driver (MLCC_QKN and the rest as above), in three parts so that a
+ * parallel loop of calls on the same rows can prepare them once (transform/lower_quant_prep.c,
+ * as for gemm_q.c's int8 instances): MLCC_QKN_prep_bytes (the workspace for M rows),
+ * MLCC_QKN_prep_row (row m quantized into it: mlcc_qk_prep_row, then, for the vector code, each
+ * block permuted to the codes' order) and MLCC_QKN_pre (the GEMM on prepared rows); MLCC_QKN
+ * itself prepares its own rows and calls _pre, so both forms give the same bits. */
 static const char qk8_template[] =
     MLCC_SRC(
-    void MLCC_QKN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
-                  int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
-        const uint32_t *QW = (const uint32_t *)QWv;
-        const _Float16 *S = (const _Float16 *)Sv;
-        int64_t nb = K / 256;
-        int8_t *xq = (int8_t *)malloc((size_t)(M * K) + 1);
-        float *dx = (float *)malloc(sizeof(float) * (size_t)(M * nb) + 1);
-        int32_t *bs = (int32_t *)malloc(sizeof(int32_t) * (size_t)(M * nb * 16) + 1);
-        if (!xq || !dx || !bs) abort();
-        for (int64_t m = 0; m < M; m++) mlcc_qk_quantize_row(A + m * lda, K, xq + m * K, dx + m * nb, bs + m * nb * 16);
+    static inline int64_t MLCC_CAT(MLCC_QKN, _prep_bytes)(int64_t M, int64_t K) { return M * mlcc_qk_row_bytes(K); }
+    static inline void MLCC_CAT(MLCC_QKN, _prep_row)(void *P, const float *A, int64_t M, int64_t K, int64_t lda, int64_t m) {
+        (void)M;
+        mlcc_qk_rows r = mlcc_qk_row_at(P, K, m);
+        mlcc_qk_prep_row(A + m * lda, K, r);
     )
     "#if MLCC_QK_VNNI\n"
     MLCC_SRC(
-        for (int64_t m = 0; m < M; m++) mlcc_qk_permute(xq + m * K, K, MLCC_QKT == 4);
-        /* decode: 4 weight rows at a time, their blocks interleaved (independent streams for
-         * the memory system), the next 4 rows' blocks prefetched */
-        for (int64_t n = 0; M == 1 && n < N; n += 4) {
-            int nc = N - n < 4 ? (int)(N - n) : 4;
-            __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int64_t b = 0; b < nb; b++) {
-                for (int j = 0; j < nc; j++) {
-                    if (n + 4 + j < N)
-                        for (int l = 0; l < 4 * MLCC_QKW; l += 64)
-                            _mm_prefetch((const char *)(QW + (n + 4 + j) * ldq) + 4 * MLCC_QKW * b + l, MLCC_QK_PF_HINT);
-                    mlcc_qk_prep p;
-                    const uint8_t *row = (const uint8_t *)(QW + (n + j) * ldq);
-                    if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
-                    else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
-                    sum[j] = mlcc_qk_dot8(&p, xq + 256 * b, bs + b * 16, dx[b], sum[j]);
+        mlcc_qk_permute(r.x, K, MLCC_QKT == 4);
+    )
+    "#endif\n"
+    MLCC_SRC(
+    }
+    )
+    "#if MLCC_QK_VNNI\n"
+    MLCC_SRC(
+    /* Prefill tile: mr rows x nr columns over every block; pre holds the columns' blocks
+     * prepared (block b of column j at pre[b * MLCC_QK_NC + j]). Per block and (row, column)
+     * the same steps as mlcc_qk_dot8 (4 vpdpbusd from zero, convert, scale, the sums' term, one
+     * FMA by the row's dx into the running vector), so a row's result is the decode path's. */
+    static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QKN, _tile)(
+        float *C, const mlcc_qk_rows *R, const mlcc_qk_prep *pre, int64_t nb, int64_t ldc, int64_t acc, const int mr, const int nr) {
+        __m512 tot[MLCC_QK_TR][MLCC_QK_NC];
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
+            tot[r][j] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const mlcc_qk_prep *pb = pre + b * MLCC_QK_NC;
+            __m512i is[MLCC_QK_TR][MLCC_QK_NC];
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+                __m512i w[MLCC_QK_NC];
+                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) w[j] = pb[j].code[i];
+                _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
+                    __m512i a = _mm512_loadu_si512((const void *)(R[r].x + 256 * b + 64 * i));
+                    _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++)
+                        is[r][j] = _mm512_dpbusd_epi32(i ? is[r][j] : _mm512_setzero_si512(), w[j], a);
                 }
             }
-            for (int j = 0; j < nc; j++) {
-                float v = _mm512_reduce_add_ps(sum[j]);
-                C[n + j] = acc ? C[n + j] + v : v;
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
+                __m512 bsf = _mm512_loadu_ps(R[r].bsf + 16 * b), dx = _mm512_set1_ps(R[r].dx[b]);
+                _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+                    __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(is[r][j]), pb[j].scale);
+                    blk = _mm512_fmadd_ps(bsf, pb[j].bmul, blk);
+                    tot[r][j] = _mm512_fmadd_ps(blk, dx, tot[r][j]);
+                }
             }
         }
-        for (int64_t n = 0; M > 1 && n < N; n++) {
-            const uint8_t *row = (const uint8_t *)(QW + n * ldq);
-            const _Float16 *srow = S + n * lds;
-            for (int64_t m0 = 0; m0 < M; m0 += MLCC_QK_MR) {
-                int mr = M - m0 < MLCC_QK_MR ? (int)(M - m0) : MLCC_QK_MR;
-                __m512 sum[MLCC_QK_MR];
-                for (int r = 0; r < MLCC_QK_MR; r++) sum[r] = _mm512_setzero_ps();
-                const char *ahead = (const char *)(QW + (n + MLCC_QK_PF < N ? n + MLCC_QK_PF : n) * ldq);
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) _Pragma("GCC unroll 8") for (int j = 0; j < nr; j++) {
+            float v = _mm512_reduce_add_ps(tot[r][j]);
+            float *c = C + r * ldc + j;
+            *c = acc ? *c + v : v;
+        }
+    }
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QKN, _pre)(float *C, const float *A, const void *P, const void *QWv,
+                                                                 const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                 int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        (void)A, (void)lda;
+        const uint32_t *QW = (const uint32_t *)QWv;
+        const _Float16 *S = (const _Float16 *)Sv;
+        int64_t nb = K / 256;
+        if (M <= 0) return;
+        if (M == 1) {
+            mlcc_qk_rows r0 = mlcc_qk_row_at(P, K, 0);
+            /* decode: 4 weight rows at a time, their blocks interleaved (independent streams
+             * for the memory system), the next 4 rows' blocks prefetched */
+            for (int64_t n = 0; n < N; n += 4) {
+                int nc = N - n < 4 ? (int)(N - n) : 4;
+                __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
                 for (int64_t b = 0; b < nb; b++) {
-                    mlcc_qk_prep p;
-                    for (int l = 0; l < 4 * MLCC_QKW; l += 64) _mm_prefetch(ahead + 4 * MLCC_QKW * b + l, MLCC_QK_PF_HINT);
-                    if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
-                    else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, &p);
-                    for (int r = 0; r < mr; r++) {
-                        int64_t m = m0 + r;
-                        sum[r] = mlcc_qk_dot8(&p, xq + m * K + 256 * b, bs + (m * nb + b) * 16, dx[m * nb + b], sum[r]);
+                    for (int j = 0; j < nc; j++) {
+                        if (n + 4 + j < N)
+                            for (int l = 0; l < 4 * MLCC_QKW; l += 64)
+                                _mm_prefetch((const char *)(QW + (n + 4 + j) * ldq) + 4 * MLCC_QKW * b + l, MLCC_QK_PF_HINT);
+                        mlcc_qk_prep p;
+                        const uint8_t *row = (const uint8_t *)(QW + (n + j) * ldq);
+                        if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
+                        else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, &p);
+                        sum[j] = mlcc_qk_dot8(&p, r0.x + 256 * b, r0.bsf + 16 * b, r0.dx[b], sum[j]);
                     }
                 }
-                for (int r = 0; r < mr; r++) {
-                    float v = _mm512_reduce_add_ps(sum[r]);
-                    float *c = C + (m0 + r) * ldc + n;
-                    *c = acc ? *c + v : v;
+                for (int j = 0; j < nc; j++) {
+                    float v = _mm512_reduce_add_ps(sum[j]);
+                    C[n + j] = acc ? C[n + j] + v : v;
+                }
+            }
+            return;
+        }
+        /* prefill: per MLCC_QK_NC weight rows, every block prepared once into pre, then every
+         * tile of MLCC_QK_TR activation rows runs over them */
+        mlcc_qk_prep *pre = (mlcc_qk_prep *)aligned_alloc(64, sizeof(mlcc_qk_prep) * (size_t)(MLCC_QK_NC * nb + 1));
+        mlcc_qk_rows *R = (mlcc_qk_rows *)malloc(sizeof(mlcc_qk_rows) * (size_t)M);
+        if (!pre || !R) abort();
+        for (int64_t m = 0; m < M; m++) R[m] = mlcc_qk_row_at(P, K, m);
+        for (int64_t n = 0; n < N; n += MLCC_QK_NC) {
+            int nr = N - n < MLCC_QK_NC ? (int)(N - n) : MLCC_QK_NC;
+            for (int j = 0; j < nr; j++) {
+                const uint8_t *row = (const uint8_t *)(QW + (n + j) * ldq);
+                for (int64_t b = 0; b < nb; b++) {
+                    if (MLCC_QKT == 4) mlcc_qk4_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, pre + b * MLCC_QK_NC + j);
+                    else mlcc_qk6_prep(row + 4 * MLCC_QKW * b, S + (n + j) * lds + MLCC_QKS * b, pre + b * MLCC_QK_NC + j);
+                }
+            }
+            int64_t m = 0;
+            if (nr == MLCC_QK_NC) {
+                for (; m + MLCC_QK_TR <= M; m += MLCC_QK_TR)
+                    MLCC_CAT(MLCC_QKN, _tile)(C + m * ldc + n, R + m, pre, nb, ldc, acc, MLCC_QK_TR, MLCC_QK_NC);
+                for (; m < M; m++) MLCC_CAT(MLCC_QKN, _tile)(C + m * ldc + n, R + m, pre, nb, ldc, acc, 1, MLCC_QK_NC);
+            } else {
+                for (int j = 0; j < nr; j++) {
+                    for (m = 0; m + MLCC_QK_TR <= M; m += MLCC_QK_TR)
+                        MLCC_CAT(MLCC_QKN, _tile)(C + m * ldc + n + j, R + m, pre + j, nb, ldc, acc, MLCC_QK_TR, 1);
+                    for (; m < M; m++) MLCC_CAT(MLCC_QKN, _tile)(C + m * ldc + n + j, R + m, pre + j, nb, ldc, acc, 1, 1);
                 }
             }
         }
+        free(pre), free(R);
+    }
     )
     "#else\n"
     MLCC_SRC(
+    static __attribute__((unused)) void MLCC_CAT(MLCC_QKN, _pre)(float *C, const float *A, const void *P, const void *QWv,
+                                                                 const void *Sv, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                                                                 int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        (void)A, (void)lda;
+        const uint32_t *QW = (const uint32_t *)QWv;
+        const _Float16 *S = (const _Float16 *)Sv;
+        int64_t nb = K / 256;
         for (int64_t n = 0; n < N; n++) {
             const uint8_t *row = (const uint8_t *)(QW + n * ldq);
             const _Float16 *srow = S + n * lds;
             for (int64_t m = 0; m < M; m++) {
+                mlcc_qk_rows r = mlcc_qk_row_at(P, K, m);
                 float v = 0;
                 for (int64_t b = 0; b < nb; b++) {
-                    const int8_t *x = xq + m * K + 256 * b;
-                    const int32_t *bsb = bs + (m * nb + b) * 16;
-                    if (MLCC_QKT == 4) v += mlcc_qk4_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, x, bsb, dx[m * nb + b]);
-                    else v += mlcc_qk6_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, x, bsb, dx[m * nb + b]);
+                    if (MLCC_QKT == 4) v += mlcc_qk4_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, r.x + 256 * b, r.bsf + 16 * b, r.dx[b]);
+                    else v += mlcc_qk6_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, r.x + 256 * b, r.bsf + 16 * b, r.dx[b]);
                 }
                 float *c = C + m * ldc + n;
                 *c = acc ? *c + v : v;
             }
         }
+    }
     )
     "#endif\n"
     MLCC_SRC(
-        free(xq), free(dx), free(bs);
+    void MLCC_QKN(float *C, const float *A, const void *QWv, const void *Sv, int64_t M, int64_t N, int64_t K,
+                  int64_t ldc, int64_t lda, int64_t ldq, int64_t lds, int64_t acc) {
+        if (M <= 0) return;
+        void *P = malloc((size_t)MLCC_CAT(MLCC_QKN, _prep_bytes)(M, K) + 1);
+        if (!P) abort();
+        for (int64_t m = 0; m < M; m++) MLCC_CAT(MLCC_QKN, _prep_row)(P, A, M, K, lda, m);
+        MLCC_CAT(MLCC_QKN, _pre)(C, A, P, QWv, Sv, M, N, K, ldc, lda, ldq, lds, acc);
+        free(P);
     }
     );
 
