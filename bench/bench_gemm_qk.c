@@ -8,7 +8,7 @@
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_qk.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -Wl,-rpath,$PWD/build -o build/bench_gemm_qk
- * run:   build/bench_gemm_qk [--reps 7] [--rows 1,32,128] [--only a8]
+ * run:   build/bench_gemm_qk [--reps 7] [--rows 1,32,128] [--only a8] [--cflags "-DMLCC_QK_TR=4"]
  * The sources are the registry's, compiled here by cc -O2 -march=native (as the JIT does). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +37,11 @@ static const char driver[] =
 
 int main(int argc, char **argv) {
     int reps = 7, rows[8] = {1, 32, 128}, nrows = 3;
-    const char *only = "";
+    const char *only = "", *cflags = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        if (!strcmp(argv[i], "--cflags")) cflags = argv[i + 1];
         if (!strcmp(argv[i], "--rows")) {
             nrows = 0;
             for (char *p = argv[i + 1]; *p && nrows < 8; p += strspn(p, ","))
@@ -70,6 +71,6 @@ int main(int argc, char **argv) {
     fputs(sb_cstr(&src), f);
     fclose(f);
     sb_free(&src);
-    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native %s -o %s 2>/dev/null && %s; rm -rf %s", path, exe, exe, dir);
+    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native %s %s -o %s 2>/dev/null && %s; rm -rf %s", cflags, path, exe, exe, dir);
     return system(cmd) == 0 ? 0 : 1;
 }
