@@ -60,8 +60,9 @@ int main(int argc, char **argv) {
     for (int m = 0; m < nrows; m++)
         for (int i = 0; q[i]; i++)
             if (strstr(q[i]->name, only))
-                sb_printf(&src, "    run(\"%s\", %s, %d, %d, %d, %d);\n", q[i]->name, q[i]->name, q[i]->zero_point == 12 ? 35 : 52,
-                          q[i]->zero_point == 12 ? 2 : 1, rows[m], reps);
+                sb_printf(&src, "    run(\"%s\", %s, %d, %d, %d, %d);\n", q[i]->name, q[i]->name,
+                          q[i]->zero_point == 12 ? 35 : q[i]->zero_point == 13 ? 43 : 52, q[i]->zero_point == 14 ? 1 : 2,
+                          rows[m], reps);
     sb_append(&src, "    return 0;\n}\n");
     char path[256], exe[256], cmd[1024];
     snprintf(path, sizeof path, "%s/b.c", dir);

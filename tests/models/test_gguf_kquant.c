@@ -1,12 +1,12 @@
-/* test_gguf_kquant.c - GGUF files whose matrices are k-quants (Q4_K with a Q6_K output, as
- * llama.cpp's Q4_K_M writes them; all Q6_K) run on their own blocks: a random-weight llama
- * (hidden 256, FFN 512, 2 layers, vocab 512: rows of whole 256-value super-blocks) is written
+/* test_gguf_kquant.c - GGUF files whose matrices are k-quants (Q4_K or Q5_K with a Q6_K output,
+ * as llama.cpp's Q4_K_M / Q5_K_M write them; all Q6_K) run on their own blocks: a random-weight
+ * llama (hidden 256, FFN 512, 2 layers, vocab 512: rows of whole 256-value super-blocks) is written
  * by our GGUF writer (mlcc debug random-model's code, ggml's reference k-quant quantizers)
  * twice: quantized, and as F32 holding the values the quantized blocks stand for
  * (ggml_dequantize_f32, itself checked against independently packed blocks in
  * test_ggml_dequant.c). Its matrices must really be k-quants (the GGUF tensor types are
  * checked), and the quantized file, opened as stored, must
- *   - keep its blocks (scheme ggml_mixed for Q4_K + Q6_K, ggml_q6_k for all Q6_K, and a
+ *   - keep its blocks (scheme ggml_mixed for Q4_K / Q5_K + Q6_K, ggml_q6_k for all Q6_K, and a
  *     q_weight / q_scale pair per matrix),
  *   - give the logits of the F32 file (relative 1e-5 over 24 prompt positions) and of the same
  *     file opened with quantization q0f32 (dequantized to float32 at load: within 1e-4 of the
@@ -120,7 +120,7 @@ static void check(const char *dir, const char *cfg, const char *quant, uint32_t 
     CHECK_MSG(mlcc_random_model_write(&s) == 0, "%s dequantized: %s", quant, mlcc_last_error());
     int n = count_type(qpath, main_type);
     CHECK_MSG(n == want_main, "%s: %d tensors of type %s, want %d", quant, n, mlcc_ggml_type_name(main_type), want_main);
-    if (!strcmp(quant, "q4_k")) CHECK_EQ_INT(count_type(qpath, MLCC_GGML_Q6_K), 1); /* output.weight */
+    if (strcmp(quant, "q6_k")) CHECK_EQ_INT(count_type(qpath, MLCC_GGML_Q6_K), 1); /* output.weight */
     char scheme[64] = "";
     int32_t gen_native[NGEN] = {0}, gen_f32[NGEN] = {0};
     setenv("MLCC_QUANT_ACT", "f32", 1); /* the exact path; the int8 one below */
@@ -159,6 +159,7 @@ int main(void) {
     CHECK(mlcc_write_file_atomic(cfg, config, sizeof config - 1) == 0);
     /* 7 matrices per layer; token_embd is a matrix too */
     check(dir, cfg, "q4_k", MLCC_GGML_Q4_K, 2 * 7 + 1, "ggml_mixed/16");
+    check(dir, cfg, "q5_k", MLCC_GGML_Q5_K, 2 * 7 + 1, "ggml_mixed/16");
     check(dir, cfg, "q6_k", MLCC_GGML_Q6_K, 2 * 7 + 2, "ggml_q6_k/16");
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -1,4 +1,4 @@
-/* test_cpu_intrin_qk.c - the k-quant GEMM_NT intrinsics (kernels/cpu/gemm_qk.c: Q4_K, Q6_K
+/* test_cpu_intrin_qk.c - the k-quant GEMM_NT intrinsics (kernels/cpu/gemm_qk.c: Q4_K, Q5_K, Q6_K
  * super-blocks) against float64 loops over the values ggml's dequantizer gives
  * (loader/ggml_dequant.c, the independent reference). This process writes, per type, rows of
  * random ggml blocks (every byte random but the float16 d / dmin, kept finite and small), splits
@@ -199,8 +199,10 @@ int main(void) {
     const cpu_intrin *const *q = cpu_intrin_kquant_list();
     int n = 0;
     for (; q[n]; n++) CHECK(q[n]->kind == CPU_INTRIN_GEMM_NT_QK && cpu_intrin_find(q[n]->name) == q[n]);
-    CHECK_EQ_INT(n, 4);
-    if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K)) return test_finish();
+    CHECK_EQ_INT(n, 6);
+    if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q5_k", MLCC_GGML_Q5_K) ||
+        write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K))
+        return test_finish();
     struct {
         const char *name, *flags;
     } variants[] = {

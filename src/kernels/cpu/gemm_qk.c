@@ -62,18 +62,23 @@ static const char qk_common[] =
         }
     }
     /* Plain C decoders: block b of a row into w[256], as ggml's dequantizer computes it. */
-    static void mlcc_qk4_decode_c(const uint8_t *q, const _Float16 *s, float *w) {
+    static inline void mlcc_qk45_decode_c(const uint8_t *q, const _Float16 *s, float *w, int five) {
         float d = (float)s[0], dmin = (float)s[1];
-        const uint8_t *qs = q + 12;
+        const uint8_t *qh = q + 12, *qs = q + (five ? 44 : 12);
         for (int p = 0; p < 4; p++) {
             for (int h = 0; h < 2; h++) {
                 int sc, m;
                 mlcc_qk_scale_min(2 * p + h, q, &sc, &m);
                 float d1 = d * (float)sc, m1 = dmin * (float)m;
-                for (int l = 0; l < 32; l++) w[64 * p + 32 * h + l] = d1 * (float)(h ? qs[32 * p + l] >> 4 : qs[32 * p + l] & 0xF) - m1;
+                for (int l = 0; l < 32; l++) {
+                    int c = (h ? qs[32 * p + l] >> 4 : qs[32 * p + l] & 0xF) + (five ? ((qh[l] >> (2 * p + h)) & 1) << 4 : 0);
+                    w[64 * p + 32 * h + l] = d1 * (float)c - m1;
+                }
             }
         }
     }
+    static __attribute__((unused)) void mlcc_qk4_decode_c(const uint8_t *q, const _Float16 *s, float *w) { mlcc_qk45_decode_c(q, s, w, 0); }
+    static __attribute__((unused)) void mlcc_qk5_decode_c(const uint8_t *q, const _Float16 *s, float *w) { mlcc_qk45_decode_c(q, s, w, 1); }
     static void mlcc_qk6_decode_c(const uint8_t *q, const _Float16 *s, float *w) {
         float d = (float)s[0];
         const int8_t *sc = (const int8_t *)(q + 192);
@@ -98,10 +103,13 @@ static const char qk_common[] =
         *lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(x)));
         *hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(x, 1)));
     }
-    static inline void mlcc_qk4_decode(const uint8_t *q, const _Float16 *s, __m512 *w) {
+    /* Q4_K, or Q5_K (five: qh[32] before qs, bit 2p + h of qh[l] adds 16 to value l of
+     * sub-block 2p + h) */
+    static inline void mlcc_qk45_decode(const uint8_t *q, const _Float16 *s, __m512 *w, int five) {
         float d = (float)s[0], dmin = (float)s[1];
-        const uint8_t *qs = q + 12;
-        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const uint8_t *qs = q + (five ? 44 : 12);
+        const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(q + 12)) : _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i x = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
             __m256i nib[2] = {_mm256_and_si256(x, low4), _mm256_and_si256(_mm256_srli_epi16(x, 4), low4)};
@@ -109,12 +117,18 @@ static const char qk_common[] =
                 int sc, m;
                 mlcc_qk_scale_min(2 * p + h, q, &sc, &m);
                 __m512 d1 = _mm512_set1_ps(d * (float)sc), m1 = _mm512_set1_ps(dmin * (float)m), v0, v1;
+                if (five) {
+                    __m256i hb = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * p + h)), one);
+                    nib[h] = _mm256_or_si256(nib[h], _mm256_slli_epi16(hb, 4));
+                }
                 mlcc_qk_cvt32(nib[h], &v0, &v1);
                 w[4 * p + 2 * h] = _mm512_fmsub_ps(v0, d1, m1);
                 w[4 * p + 2 * h + 1] = _mm512_fmsub_ps(v1, d1, m1);
             }
         }
     }
+    static inline void mlcc_qk4_decode(const uint8_t *q, const _Float16 *s, __m512 *w) { mlcc_qk45_decode(q, s, w, 0); }
+    static inline void mlcc_qk5_decode(const uint8_t *q, const _Float16 *s, __m512 *w) { mlcc_qk45_decode(q, s, w, 1); }
     static inline void mlcc_qk6_decode(const uint8_t *q, const _Float16 *s, __m512 *w) {
         float d = (float)s[0];
         const int8_t *sc = (const int8_t *)(q + 192);
@@ -248,14 +262,17 @@ static const char qk_common[] =
         *mn = (uint64_t)(w1 & 0x3f3f3f3fu) | (uint64_t)(((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4) << 32;
     }
     /* Plain C int8 dot products of one block with one row: the integer sums, then the floats. */
-    static inline float mlcc_qk4_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const float *bs, float dx) {
+    static inline float mlcc_qk45_dot8_c(const uint8_t *q, const _Float16 *s, const int8_t *x, const float *bs, float dx, int five) {
         uint64_t sc, mn;
         mlcc_qk4_scales(q, &sc, &mn);
-        const uint8_t *qs = q + 12;
+        const uint8_t *qh = q + 12, *qs = q + (five ? 44 : 12);
         int32_t isum = 0, msum = 0;
         for (int j = 0; j < 8; j++) {
             int32_t dot = 0;
-            for (int l = 0; l < 32; l++) dot += (j & 1 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0xF) * x[32 * j + l];
+            for (int l = 0; l < 32; l++) {
+                int c = (j & 1 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0xF) + (five ? ((qh[l] >> j) & 1) << 4 : 0);
+                dot += c * x[32 * j + l];
+            }
             isum += (int32_t)((sc >> (8 * j)) & 0xFF) * dot;
             msum += (int32_t)((mn >> (8 * j)) & 0xFF) * ((int32_t)bs[2 * j] + (int32_t)bs[2 * j + 1]);
         }
@@ -298,18 +315,30 @@ static const char qk_common[] =
         __m512i code[8];
         __m512 scale, bmul;
     } mlcc_qk4_pair;
-    static inline void mlcc_qk4_pair_prep(const uint8_t *q0, const _Float16 *s0, const uint8_t *q1, const _Float16 *s1,
+    static inline void mlcc_qk4_pair_prep(const uint8_t *q0, const _Float16 *s0, const uint8_t *q1, const _Float16 *s1, int five,
                                           mlcc_qk4_pair *p) {
         const __m512i nib = _mm512_set1_epi8(0x0F), hi = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-        __m512i a0 = _mm512_loadu_si512((const void *)(q0 + 12)), b0 = _mm512_loadu_si512((const void *)(q0 + 76));
-        __m512i a1 = q1 ? _mm512_loadu_si512((const void *)(q1 + 12)) : _mm512_setzero_si512();
-        __m512i b1 = q1 ? _mm512_loadu_si512((const void *)(q1 + 76)) : _mm512_setzero_si512();
+        const int qs = five ? 44 : 12;
+        __m512i a0 = _mm512_loadu_si512((const void *)(q0 + qs)), b0 = _mm512_loadu_si512((const void *)(q0 + qs + 64));
+        __m512i a1 = q1 ? _mm512_loadu_si512((const void *)(q1 + qs)) : _mm512_setzero_si512();
+        __m512i b1 = q1 ? _mm512_loadu_si512((const void *)(q1 + qs + 64)) : _mm512_setzero_si512();
         for (int t = 0; t < 8; t += 2) {
             __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 8, 8, 16, 16, 24, 24, 1, 1, 9, 9, 17, 17, 25, 25), _mm512_set1_epi32(t));
             __m512i p0 = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(a0, idx, b0), hi), nib);
             __m512i p1 = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(a1, idx, b1), hi), nib);
             p->code[t] = _mm512_shuffle_i64x2(p0, p1, 0x44);
             p->code[t + 1] = _mm512_shuffle_i64x2(p0, p1, 0xEE);
+        }
+        if (five) {
+            /* Q5_K: lane j of step t takes bit j of qh bytes 4t .. 4t + 3 (qh dword t) as 16 */
+            const __m512i bit = _mm512_set1_epi8(1), lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+            __m512i h0 = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 12)));
+            __m512i h1 = q1 ? _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q1 + 12))) : _mm512_setzero_si512();
+            for (int t = 0; t < 8; t++) {
+                __m512i idx = _mm512_mask_blend_epi32((__mmask16)0xFF00, _mm512_set1_epi32(t), _mm512_set1_epi32(16 + t));
+                __m512i hb = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutex2var_epi32(h0, idx, h1), lane), bit);
+                p->code[t] = _mm512_or_si512(p->code[t], _mm512_slli_epi32(hb, 4));
+            }
         }
         uint64_t sc0, mn0, sc1 = 0, mn1 = 0;
         mlcc_qk4_scales(q0, &sc0, &mn0);
@@ -442,6 +471,7 @@ static const char qk_template[] =
                 for (int64_t b = 0; b < nb; b++) {
                     __m512 w[16];
                     if (MLCC_QKT == 4) mlcc_qk4_decode(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
+                    else if (MLCC_QKT == 5) mlcc_qk5_decode(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
                     else mlcc_qk6_decode(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
                     for (int r = 0; r < mr; r++) sum[r] = _mm512_add_ps(sum[r], mlcc_qk_dot(w, A + (m0 + r) * lda + 256 * b));
                 }
@@ -457,6 +487,7 @@ static const char qk_template[] =
                 memset(sum, 0, sizeof sum);
                 for (int64_t b = 0; b < nb; b++) {
                     if (MLCC_QKT == 4) mlcc_qk4_decode_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
+                    else if (MLCC_QKT == 5) mlcc_qk5_decode_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
                     else mlcc_qk6_decode_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, w);
                     for (int r = 0; r < mr; r++) mlcc_qk_dot_c(w, A + (m0 + r) * lda + 256 * b, sum[r]);
                 }
@@ -484,14 +515,15 @@ static const char qk_template[] =
  * one unit of a weight row, _udot multiplies it into one row, _tile does the same for a tile of
  * rows x columns over every unit. */
 static const char qk8_template[] =
-    "#if MLCC_QK_VNNI && MLCC_QKT == 4\n"
+    "#if MLCC_QK_VNNI && MLCC_QKT != 6\n"
     "#define MLCC_QK_UNIT mlcc_qk4_pair\n#define MLCC_QK_ROWS mlcc_qk4_rows\n#define MLCC_QK_UNITS(nb) (((nb) + 1) / 2)\n"
     "#define MLCC_QK_ROW_BYTES mlcc_qk4_row_bytes\n#define MLCC_QK_ROW_AT mlcc_qk4_row_at\n#define MLCC_QK_PREP_ROW mlcc_qk4_prep_row\n"
     MLCC_SRC(
-    /* unit u of a weight row: blocks 2u and 2u + 1 (zeros past the row) */
+    /* unit u of a weight row: blocks 2u and 2u + 1 (zeros past the row); Q5_K as Q4_K with the
+     * fifth bits */
     static inline void MLCC_CAT(MLCC_QKN, _uprep)(const uint8_t *row, const _Float16 *srow, int64_t u, int64_t nb, mlcc_qk4_pair *p) {
         const uint8_t *q1 = 2 * u + 1 < nb ? row + 4 * MLCC_QKW * (2 * u + 1) : NULL;
-        mlcc_qk4_pair_prep(row + 4 * MLCC_QKW * 2 * u, srow + MLCC_QKS * 2 * u, q1, srow + MLCC_QKS * (2 * u + 1), p);
+        mlcc_qk4_pair_prep(row + 4 * MLCC_QKW * 2 * u, srow + MLCC_QKS * 2 * u, q1, srow + MLCC_QKS * (2 * u + 1), MLCC_QKT == 5, p);
     }
     /* one unit times one row into tot (the tile below takes the same steps) */
     static inline __m512 MLCC_CAT(MLCC_QKN, _udot)(const mlcc_qk4_pair *p, const mlcc_qk4_rows *r, int64_t u, __m512 tot) {
@@ -621,7 +653,7 @@ static const char qk8_template[] =
         (void)A, (void)lda;
         const uint32_t *QW = (const uint32_t *)QWv;
         const _Float16 *S = (const _Float16 *)Sv;
-        const int64_t nb = K / 256, nu = MLCC_QK_UNITS(nb), ub = 4 * MLCC_QKW * (MLCC_QKT == 4 ? 2 : 1);
+        const int64_t nb = K / 256, nu = MLCC_QK_UNITS(nb), ub = 4 * MLCC_QKW * (MLCC_QKT != 6 ? 2 : 1);
         if (M <= 0) return;
         if (M == 1) {
             MLCC_QK_ROWS r0 = MLCC_QK_ROW_AT(P, K, 0);
@@ -691,7 +723,7 @@ static const char qk8_template[] =
                 mlcc_qk_rows r = mlcc_qk_row_at(P, K, m);
                 float v = 0;
                 for (int64_t b = 0; b < nb; b++) {
-                    if (MLCC_QKT == 4) v += mlcc_qk4_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, r.x + 256 * b, r.bsf + 16 * b, r.dx[b]);
+                    if (MLCC_QKT != 6) v += mlcc_qk45_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, r.x + 256 * b, r.bsf + 16 * b, r.dx[b], MLCC_QKT == 5);
                     else v += mlcc_qk6_dot8_c(row + 4 * MLCC_QKW * b, srow + MLCC_QKS * b, r.x + 256 * b, r.bsf + 16 * b, r.dx[b]);
                 }
                 float *c = C + m * ldc + n;
@@ -719,6 +751,7 @@ typedef struct qk_variant {
 
 static const qk_variant variants[] = {
     {4, 12, 35, 2, 0}, {4, 12, 35, 2, 1}, /* ggml_q4_k */
+    {5, 13, 43, 2, 0}, {5, 13, 43, 2, 1}, /* ggml_q5_k */
     {6, 14, 52, 1, 0}, {6, 14, 52, 1, 1}, /* ggml_q6_k */
 };
 enum { NVARIANTS = sizeof variants / sizeof variants[0] };
