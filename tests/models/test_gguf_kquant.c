@@ -1,6 +1,8 @@
 /* test_gguf_kquant.c - GGUF files whose matrices are k-quants (Q4_K or Q5_K with a Q6_K output,
  * as llama.cpp's Q4_K_M / Q5_K_M write them; all Q6_K) run on their own blocks: a random-weight
- * llama (hidden 256, FFN 512, 2 layers, vocab 512: rows of whole 256-value super-blocks) is written
+ * llama (hidden 512, FFN 1024, 2 layers, vocab 512: rows of whole 256-value super-blocks, and
+ * matrices of 2^18 weights or more, so the default schedule runs their column tiles in parallel
+ * and the int8 path prepares the rows once per matmul, transform/lower_quant_prep.c) is written
  * by our GGUF writer (mlcc debug random-model's code, ggml's reference k-quant quantizers)
  * twice: quantized, and as F32 holding the values the quantized blocks stand for
  * (ggml_dequantize_f32, itself checked against independently packed blocks in
@@ -32,8 +34,8 @@
 enum { NTOK = 24 };
 
 static const char config[] =
-    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 256,\n"
-    " \"intermediate_size\": 512, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"num_hidden_layers\": 2,\n"
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 512,\n"
+    " \"intermediate_size\": 1024, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"num_hidden_layers\": 2,\n"
     " \"vocab_size\": 512, \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0,\n"
     " \"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2, \"hidden_act\": \"silu\"}\n";
 
