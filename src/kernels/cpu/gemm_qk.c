@@ -458,11 +458,13 @@ static const char qk_template[] =
         const uint32_t *QW = (const uint32_t *)QWv;
         const _Float16 *S = (const _Float16 *)Sv;
         int64_t nb = K / 256;
-        for (int64_t n = 0; n < N; n++) {
-            const uint8_t *row = (const uint8_t *)(QW + n * ldq);
-            const _Float16 *srow = S + n * lds;
-            for (int64_t m0 = 0; m0 < M; m0 += MLCC_QK_MR) {
-                int mr = M - m0 < MLCC_QK_MR ? (int)(M - m0) : MLCC_QK_MR;
+        /* rows outermost: a tile of MLCC_QK_MR rows of A stays in cache while the weight rows
+         * stream past it (the other order re-read all of A from L3 per weight row) */
+        for (int64_t m0 = 0; m0 < M; m0 += MLCC_QK_MR) {
+            int mr = M - m0 < MLCC_QK_MR ? (int)(M - m0) : MLCC_QK_MR;
+            for (int64_t n = 0; n < N; n++) {
+                const uint8_t *row = (const uint8_t *)(QW + n * ldq);
+                const _Float16 *srow = S + n * lds;
     )
     "#if MLCC_QK_AVX512\n"
     MLCC_SRC(
