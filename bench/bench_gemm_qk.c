@@ -1,13 +1,14 @@
 /* bench_gemm_qk.c - the k-quant GEMM_NT intrinsics (kernels/cpu/gemm_qk.c) on one thread, on a
  * TinyLlama-1.1B FFN-down-shaped matrix (N 2048 weight rows of K 5632 values, 6.5 MB as Q4_K:
- * past L2, so decode streams it from L3 / memory), decode (M 1) and prefill-like (M 32):
+ * past L2, so decode streams it from L3 / memory), decode (M 1) and prefill (M 32, 128; --rows
+ * LIST to choose, e.g. --rows 1,128):
  * milliseconds per call (best of --reps) and billions of weights x rows per second, for both
  * activation paths (a32: float, a8: int8). Timed with the thread's CPU time (a loaded machine
  * preempts the thread; CPU time leaves that out), so these are compute rates per CPU-second.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_gemm_qk.c -Lbuild -lmlcc -lmlcc_runtime \
  *        -Wl,-rpath,$PWD/build -o build/bench_gemm_qk
- * run:   build/bench_gemm_qk [--reps 7]
+ * run:   build/bench_gemm_qk [--reps 7] [--rows 1,32,128] [--only a8] [--cflags "-DMLCC_QK_TR=4"]
  * The sources are the registry's, compiled here by cc -O2 -march=native (as the JIT does). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +36,18 @@ static const char driver[] =
     "}\n";
 
 int main(int argc, char **argv) {
-    int reps = 7;
-    for (int i = 1; i + 1 < argc; i += 2)
+    int reps = 7, rows[8] = {1, 32, 128}, nrows = 3;
+    const char *only = "", *cflags = "";
+    for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        if (!strcmp(argv[i], "--cflags")) cflags = argv[i + 1];
+        if (!strcmp(argv[i], "--rows")) {
+            nrows = 0;
+            for (char *p = argv[i + 1]; *p && nrows < 8; p += strspn(p, ","))
+                rows[nrows++] = (int)strtol(p, &p, 10);
+        }
+    }
     char dir[] = "/tmp/mlcc-bench-qk-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     mlcc_strbuf src = STRBUF_INIT;
@@ -47,10 +57,12 @@ int main(int argc, char **argv) {
     for (int i = 0; q[i]; i++) sb_append(&src, q[i]->source);
     sb_append(&src, driver);
     sb_printf(&src, "int main(void) {\n    printf(\"| intrinsic | rows M | ms per call | G weights x rows / s |\\n|---|---|---|---|\\n\");\n");
-    for (int m = 0; m < 2; m++)
+    for (int m = 0; m < nrows; m++)
         for (int i = 0; q[i]; i++)
-            sb_printf(&src, "    run(\"%s\", %s, %d, %d, %d, %d);\n", q[i]->name, q[i]->name, q[i]->zero_point == 12 ? 35 : 52,
-                      q[i]->zero_point == 12 ? 2 : 1, m ? 32 : 1, reps);
+            if (strstr(q[i]->name, only))
+                sb_printf(&src, "    run(\"%s\", %s, %d, %d, %d, %d);\n", q[i]->name, q[i]->name,
+                          q[i]->zero_point == 12 ? 35 : q[i]->zero_point == 13 ? 43 : 52, q[i]->zero_point == 14 ? 1 : 2,
+                          rows[m], reps);
     sb_append(&src, "    return 0;\n}\n");
     char path[256], exe[256], cmd[1024];
     snprintf(path, sizeof path, "%s/b.c", dir);
@@ -60,6 +72,6 @@ int main(int argc, char **argv) {
     fputs(sb_cstr(&src), f);
     fclose(f);
     sb_free(&src);
-    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native %s -o %s 2>/dev/null && %s; rm -rf %s", path, exe, exe, dir);
+    snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native %s %s -o %s 2>/dev/null && %s; rm -rf %s", cflags, path, exe, exe, dir);
     return system(cmd) == 0 ? 0 : 1;
 }

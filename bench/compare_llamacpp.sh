@@ -4,7 +4,7 @@
 #   bench/compare_llamacpp.sh [CONFIG.json] [QUANT] [ROUNDS]
 # QUANT: any `mlcc debug random-model --quantization` of a GGUF file: f16, q8_0, q4_0, q4_k
 # (llama.cpp's Q4_K_M layout: matrices Q4_K; output and some layers' attn_v / ffn_down Q6_K; mlcc
-# runs it as ggml_mixed), q6_k.
+# runs it as ggml_mixed), q5_k (Q5_K_M: the same with Q5_K), q6_k.
 # defaults: bench/configs/TinyLlama-1.1B.json, f16, 3 rounds; 2 threads, batch 1, a 128-token
 # prompt and 64 generated tokens (PROMPT, GEN, THREADS override). Writes the random-weight GGUF
 # once (mlcc debug random-model), then each round runs `mlcc bench --json` and llama.cpp
@@ -16,7 +16,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CONFIG=${1:-$ROOT/bench/configs/TinyLlama-1.1B.json}
 QUANT=${2:-f16}
-case "$QUANT" in f32 | f16 | q8_0 | q4_0 | q4_k | q6_k) ;; *) echo "QUANT must be f32, f16, q8_0, q4_0, q4_k or q6_k" >&2; exit 2 ;; esac
+case "$QUANT" in f32 | f16 | q8_0 | q4_0 | q4_k | q5_k | q6_k) ;; *) echo "QUANT must be f32, f16, q8_0, q4_0, q4_k, q5_k or q6_k" >&2; exit 2 ;; esac
 ROUNDS=${3:-3}
 PROMPT=${PROMPT:-128} GEN=${GEN:-64} THREADS=${THREADS:-2}
 MLCC=${MLCC:-$ROOT/build/mlcc}

@@ -2,7 +2,7 @@
  * Hugging Face config.json, so that any model shape can be run and measured (by mlcc or, as
  * GGUF, by llama.cpp) without downloading it.
  *   mlcc debug random-model --config CONFIG.json --out DIR|FILE.gguf [--format safetensors|gguf]
- *                           [--quantization f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--seed S]
+ *                           [--quantization f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k] [--seed S]
  *   mlcc debug random-model --config CONFIG.json --dry-run     (prints the size, writes nothing) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +14,12 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlcc debug random-model --config CONFIG.json --out DIR|FILE.gguf [--format safetensors|gguf]\n"
-               "                              [--quantization f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--seed S]\n"
+               "                              [--quantization f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k] [--seed S]\n"
                "       mlcc debug random-model --config CONFIG.json --dry-run\n"
                "\n"
                "Writes a model with seeded random weights and the shape of CONFIG.json (any model_type mlcc runs):\n"
                "a Hugging Face folder (config.json, model.safetensors, a byte-level tokenizer.json; f32, f16, bf16)\n"
-               "or a GGUF file as llama.cpp writes them (llama, mistral, qwen2, qwen3, phi3; f32, f16, q8_0, q4_0, q4_k, q6_k).\n"
+               "or a GGUF file as llama.cpp writes them (llama, mistral, qwen2, qwen3, phi3; f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k).\n"
                "The format defaults to gguf when --out ends in .gguf. The same seed gives the same weights in\n"
                "both forms. --dry-run prints the number of parameters and tensors and writes nothing.\n");
 }

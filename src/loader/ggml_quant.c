@@ -1,5 +1,5 @@
 /* ggml_quant.c - ggml's reference quantizers (quantize_row_q8_0_ref, quantize_row_q4_0_ref;
- * the k-quants Q4_K and Q6_K in ggml_quant_k.c) and F16/F32 rows, for the GGUF writer. */
+ * the k-quants Q4_K, Q5_K and Q6_K in ggml_quant_k.c) and F16/F32 rows, for the GGUF writer. */
 #include "loader/ggml_quant.h"
 
 #include <math.h>
@@ -45,6 +45,7 @@ size_t ggml_quant_size(uint32_t type, uint64_t n) {
     case MLCC_GGML_Q8_0: return n % QK ? 0 : (size_t)(n / QK) * 34;
     case MLCC_GGML_Q4_0: return n % QK ? 0 : (size_t)(n / QK) * 18;
     case MLCC_GGML_Q4_K: return n % GGML_QK_K ? 0 : (size_t)(n / GGML_QK_K) * GGML_Q4_K_BYTES;
+    case MLCC_GGML_Q5_K: return n % GGML_QK_K ? 0 : (size_t)(n / GGML_QK_K) * GGML_Q5_K_BYTES;
     case MLCC_GGML_Q6_K: return n % GGML_QK_K ? 0 : (size_t)(n / GGML_QK_K) * GGML_Q6_K_BYTES;
     default: return 0;
     }
@@ -55,7 +56,7 @@ int ggml_quantize(uint32_t type, const float *src, uint64_t n, void *dst) {
     if (n == 0) return 0;
     if (ggml_quant_size(type, n) == 0)
         return mlcc_set_error("quantize: %llu elements cannot be written as %s (F32, F16, Q8_0/Q4_0 in blocks of 32, "
-                              "Q4_K/Q6_K in blocks of 256)",
+                              "Q4_K/Q5_K/Q6_K in blocks of 256)",
                               (unsigned long long)n, mlcc_ggml_type_name(type));
     switch (type) {
     case MLCC_GGML_F32: memcpy(out, src, (size_t)n * 4); break;
@@ -67,6 +68,9 @@ int ggml_quantize(uint32_t type, const float *src, uint64_t n, void *dst) {
         break;
     case MLCC_GGML_Q4_K:
         for (uint64_t b = 0; b < n / GGML_QK_K; b++) ggml_quantize_block_q4_k(src + b * GGML_QK_K, out + b * GGML_Q4_K_BYTES);
+        break;
+    case MLCC_GGML_Q5_K:
+        for (uint64_t b = 0; b < n / GGML_QK_K; b++) ggml_quantize_block_q5_k(src + b * GGML_QK_K, out + b * GGML_Q5_K_BYTES);
         break;
     case MLCC_GGML_Q6_K:
         for (uint64_t b = 0; b < n / GGML_QK_K; b++) ggml_quantize_block_q6_k(src + b * GGML_QK_K, out + b * GGML_Q6_K_BYTES);

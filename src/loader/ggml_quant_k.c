@@ -2,6 +2,8 @@
  *   Q4_K: d f16, dmin f16, scales[12] (6-bit scale and min of 8 sub-blocks, packed as ggml's
  *         get_scale_min_k4 reads them), qs[128] (values 64i + l in the low nibble of byte
  *         32i + l, 64i + 32 + l in its high nibble);
+ *   Q5_K: as Q4_K with qh[32] before qs (bit 2i of qh[l]: the fifth bit of value 64i + l, bit
+ *         2i + 1: of value 64i + 32 + l);
  *   Q6_K: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] int8, d f16. */
 #include "loader/ggml_quant_k.h"
 
@@ -131,15 +133,17 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     }
 }
 
-void ggml_quantize_block_q4_k(const float *x, uint8_t *out) {
-    uint8_t L[GGML_QK_K], *scales = out + 4, *qs = out + 16;
+/* Q4_K (nmax 15) and Q5_K (nmax 31): the sub-blocks' scales and mins fitted, quantized to 6
+ * bits into out[4..16), d and dmin into out[0..4), the levels into L. */
+static void quantize_scales_mins(const float *x, uint8_t *out, uint8_t *L, int nmax, float rmin, int nstep) {
+    uint8_t *scales = out + 4;
     float w[32], mins[8], sc[8], max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
         float sum_x2 = 0;
         for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(x[32 * j + l]);
-        sc[j] = fit_scale_min(32, 15, x + 32 * j, w, L + 32 * j, &mins[j], -1.f, 0.1f, 20);
+        sc[j] = fit_scale_min(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], rmin, 0.1f, nstep);
         if (sc[j] > max_scale) max_scale = sc[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -164,10 +168,28 @@ void ggml_quantize_block_q4_k(const float *x, uint8_t *out) {
         const float d = get_f16(out) * s;
         if (!d) continue;
         const float dm = get_f16(out + 2) * m;
-        for (int i = 0; i < 32; i++) L[32 * j + i] = (uint8_t)imax(0, imin(15, nearest((x[32 * j + i] + dm) / d)));
+        for (int i = 0; i < 32; i++) L[32 * j + i] = (uint8_t)imax(0, imin(nmax, nearest((x[32 * j + i] + dm) / d)));
     }
+}
+
+void ggml_quantize_block_q4_k(const float *x, uint8_t *out) {
+    uint8_t L[GGML_QK_K], *qs = out + 16;
+    quantize_scales_mins(x, out, L, 15, -1.f, 20);
     for (int j = 0; j < GGML_QK_K; j += 64)
         for (int l = 0; l < 32; l++) qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+}
+
+void ggml_quantize_block_q5_k(const float *x, uint8_t *out) {
+    uint8_t L[GGML_QK_K], *qh = out + 16, *qs = out + 48;
+    quantize_scales_mins(x, out, L, 31, -0.5f, 15);
+    memset(qh, 0, 32);
+    for (int j = 0, bit = 0; j < GGML_QK_K; j += 64, bit += 2)
+        for (int l = 0; l < 32; l++) {
+            int l1 = L[j + l], l2 = L[j + l + 32];
+            if (l1 > 15) l1 -= 16, qh[l] |= (uint8_t)(1 << bit);
+            if (l2 > 15) l2 -= 16, qh[l] |= (uint8_t)(2 << bit);
+            qs[j / 2 + l] = (uint8_t)(l1 | (l2 << 4));
+        }
 }
 
 void ggml_quantize_block_q6_k(const float *x, uint8_t *out) {

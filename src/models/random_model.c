@@ -283,9 +283,10 @@ static int uses_more_bits(const char *gguf_name, int64_t layers) {
 static uint32_t weight_type(const model_param *p, uint32_t want, const char *gguf_name, int64_t layers) {
     if (p->ndim != 2) return MLCC_GGML_F32;
     if ((want == MLCC_GGML_Q8_0 || want == MLCC_GGML_Q4_0) && p->shape[1] % 32) return MLCC_GGML_F16;
-    /* as Q4_K_M does: the output and some layers' attn_v / ffn_down in Q6_K */
-    if (want == MLCC_GGML_Q4_K && (!strcmp(gguf_name, "output.weight") || uses_more_bits(gguf_name, layers))) want = MLCC_GGML_Q6_K;
-    if ((want == MLCC_GGML_Q4_K || want == MLCC_GGML_Q6_K) && p->shape[1] % 256) return MLCC_GGML_F16;
+    /* as Q4_K_M and Q5_K_M do: the output and some layers' attn_v / ffn_down in Q6_K */
+    if ((want == MLCC_GGML_Q4_K || want == MLCC_GGML_Q5_K) && (!strcmp(gguf_name, "output.weight") || uses_more_bits(gguf_name, layers)))
+        want = MLCC_GGML_Q6_K;
+    if ((want == MLCC_GGML_Q4_K || want == MLCC_GGML_Q5_K || want == MLCC_GGML_Q6_K) && p->shape[1] % 256) return MLCC_GGML_F16;
     return want;
 }
 
@@ -307,8 +308,9 @@ static int write_gguf(random_model *r, const mlcc_random_model_spec *s, const ch
     else if (!strcmp(q, "q8_0")) type = MLCC_GGML_Q8_0, file_type = 7;
     else if (!strcmp(q, "q4_0")) type = MLCC_GGML_Q4_0, file_type = 2;
     else if (!strcmp(q, "q4_k")) type = MLCC_GGML_Q4_K, file_type = 15;
+    else if (!strcmp(q, "q5_k")) type = MLCC_GGML_Q5_K, file_type = 17;
     else if (!strcmp(q, "q6_k")) type = MLCC_GGML_Q6_K, file_type = 18;
-    else return mlcc_set_error("--quantization %s: a GGUF file is written as f32, f16, q8_0, q4_0, q4_k or q6_k", q);
+    else return mlcc_set_error("--quantization %s: a GGUF file is written as f32, f16, q8_0, q4_0, q4_k, q5_k or q6_k", q);
     if (s->dequantized) file_type = 0;
     const char *arch = gguf_arch(r);
     if (!arch) return -1;

@@ -17,7 +17,8 @@ typedef struct mlcc_random_model_spec {
     random_model_format format;
     const char *quantization;   /* "f32", "f16", "bf16" (safetensors only), "q8_0", "q4_0", "q4_k" (matrices Q4_K,
                                  * the output and, as llama.cpp's Q4_K_M, some layers' attn_v and
-                                 * ffn_down Q6_K), "q6_k" (GGUF only); NULL: f32 */
+                                 * ffn_down Q6_K), "q5_k" (the same with Q5_K), "q6_k" (GGUF only);
+                                 * NULL: f32 */
     uint64_t seed;
     int dequantized;            /* GGUF: store each tensor as F32 holding the values its quantized form stands
                                  * for (a reference for the quantized file) */

@@ -71,7 +71,7 @@ rx_expr *op_dequantize(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_
 /* The same; group_zero 1: q_scale holds (scale, zero) per group and w = (q - zero) * scale. */
 rx_expr *op_dequantize_group_zero(rx_expr *q_weight, rx_expr *q_scale, int bits, int group_size, int zero_point, int group_zero,
                                   int64_t in_features);
-/* quant.dequantize of k-quant super-blocks (ggml_type 12 Q4_K, 14 Q6_K; quant/scheme.h). */
+/* quant.dequantize of k-quant super-blocks (ggml_type 12 Q4_K, 13 Q5_K, 14 Q6_K; quant/scheme.h). */
 rx_expr *op_dequantize_kquant(rx_expr *q_weight, rx_expr *q_scale, int ggml_type, int64_t in_features);
 rx_expr *op_full(mlcc_expr **shape, int ndim, double value, mlcc_dtype t);
 rx_expr *op_zeros(mlcc_expr **shape, int ndim, mlcc_dtype t);

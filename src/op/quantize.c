@@ -8,7 +8,7 @@
  *       zero) per group and w[o, j] = (q - zero[o, g]) * scale[o, g], g = j / group_size
  *   quant.dequantize(weight f16[out, in]) attrs bits 0 -> float32[out, in] (a cast)
  *   quant.dequantize(q_weight uint32[out, words], q_scale f16[out, halves]) attrs ggml_type (12
- *       Q4_K, 14 Q6_K), in_features -> float32[out, in_features]: k-quant super-blocks
+ *       Q4_K, 13 Q5_K, 14 Q6_K), in_features -> float32[out, in_features]: k-quant super-blocks
  *       (quant/scheme.h), each value as quant_kquant_value (quant/dequant_expr.h) computes it
  *
  * The legalized PrimFunc carries the attribute "mlcc.dequantize" so FuseOps folds it into the
@@ -36,7 +36,7 @@ static rx_sinfo *infer_dequantize(const rx_expr *call) {
     }
     if (bits == 0 && !ggml_type) return rx_sinfo_tensor((mlcc_expr *[]){w->shape[0], w->shape[1]}, 2, DT_F32);
     if (ggml_type && (!quant_kquant_words((uint32_t)ggml_type) || in <= 0 || in % 256)) {
-        mlcc_set_error("quant.dequantize: ggml_type %d with %lld in_features is not a k-quant row (Q4_K, Q6_K; "
+        mlcc_set_error("quant.dequantize: ggml_type %d with %lld in_features is not a k-quant row (Q4_K, Q5_K, Q6_K; "
                        "multiples of 256)", ggml_type, (long long)in);
         return NULL;
     }

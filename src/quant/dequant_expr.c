@@ -27,7 +27,7 @@ mlcc_expr *quant_group_zero_col(mlcc_expr *j, int group, int which) {
     return which ? ir_add(col, ir_int(which)) : col;
 }
 
-/* ---- k-quant super-blocks (ggml_q4_k, ggml_q6_k: quant/scheme.h) ---- */
+/* ---- k-quant super-blocks (ggml_q4_k, ggml_q5_k, ggml_q6_k: quant/scheme.h) ---- */
 
 typedef struct kq_ctx {
     quant_kquant_load load;
@@ -48,18 +48,20 @@ static mlcc_expr *f32(mlcc_expr *e) {
     return ir_cast(DT_F32, e);
 }
 
-/* Q4_K: value j of super-block b = j // 256 (140 bytes: scales[12], qs[128]): r = j % 256 lies
- * in pair p = r // 64 of sub-blocks, half hi = r % 64 // 32 (low or high nibbles of the pair's
- * 32 bytes); sub-block is = 2p + hi has a 6-bit scale and min (ggml's get_scale_min_k4); the
- * value is (d * sc) * q - dmin * m. Every byte index stays inside the block for either arm of
- * a select (both arms are evaluated). */
-static mlcc_expr *q4_k_value(kq_ctx *k, mlcc_expr *j) {
+/* Q4_K / Q5_K: value j of super-block b = j // 256 (Q4_K 140 bytes: scales[12], qs[128]; Q5_K
+ * 172 bytes: scales[12], qh[32], qs[128]): r = j % 256 lies in pair p = r // 64 of sub-blocks,
+ * half hi = r % 64 // 32 (low or high nibbles of the pair's 32 bytes), element e = r % 32;
+ * sub-block is = 2p + hi has a 6-bit scale and min (ggml's get_scale_min_k4); Q5_K's fifth bit
+ * is bit `is` of qh[e]; the value is (d * sc) * q - dmin * m. Every byte index stays inside the
+ * block for either arm of a select (both arms are evaluated). */
+static mlcc_expr *q45_k_value(kq_ctx *k, mlcc_expr *j, int five) {
     mlcc_expr *b = ir_floordiv(j, c(256)), *r = ir_floormod(j, c(256));
     mlcc_expr *p = ir_floordiv(r, c(64)), *hi = ir_floordiv(ir_floormod(r, c(64)), c(32)), *e = ir_floormod(r, c(32));
-    mlcc_expr *base = ir_mul(b, c(140));
-    mlcc_expr *qb = byte_at(k, ir_add(ir_add(base, c(12)), ir_add(ir_mul(p, c(32)), e)));
+    mlcc_expr *base = ir_mul(b, c(five ? 172 : 140));
+    mlcc_expr *qb = byte_at(k, ir_add(ir_add(base, c(five ? 44 : 12)), ir_add(ir_mul(p, c(32)), e)));
     mlcc_expr *q = ir_select(ir_lt(hi, c(1)), ir_floormod(qb, c(16)), ir_floordiv(qb, c(16)));
     mlcc_expr *is = ir_add(ir_mul(p, c(2)), hi);
+    if (five) q = ir_add(q, ir_mul(extract(byte_at(k, ir_add(base, ir_add(c(12), e))), is, 1, 0, 8), c(16)));
     mlcc_expr *lo_byte = byte_at(k, ir_add(base, ir_floormod(is, c(4))));           /* scales[is % 4] */
     mlcc_expr *hi_byte = byte_at(k, ir_add(base, ir_add(is, c(4))));                /* scales[is + 4] */
     mlcc_expr *mid_byte = byte_at(k, ir_add(base, ir_add(ir_floormod(is, c(4)), c(4)))); /* scales[4 + is % 4] */
@@ -95,7 +97,7 @@ static mlcc_expr *q6_k_value(kq_ctx *k, mlcc_expr *j) {
 
 mlcc_expr *quant_kquant_value(int ggml_type, mlcc_expr *j, quant_kquant_load load, void *ctx) {
     kq_ctx k = {load, ctx};
-    if (ggml_type == 12) return q4_k_value(&k, j);
+    if (ggml_type == 12 || ggml_type == 13) return q45_k_value(&k, j, ggml_type == 13);
     if (ggml_type == 14) return q6_k_value(&k, j);
     return NULL;
 }

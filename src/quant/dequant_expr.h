@@ -21,7 +21,7 @@ mlcc_expr *quant_group_zero_col(mlcc_expr *j, int group, int which);
  * q_scale's float16 at column `col` (the caller fixes the row). */
 typedef mlcc_expr *(*quant_kquant_load)(void *ctx, int which, mlcc_expr *col);
 
-/* Value j of a row of k-quant super-blocks (ggml type 12 Q4_K, 14 Q6_K; the layout of
+/* Value j of a row of k-quant super-blocks (ggml type 12 Q4_K, 13 Q5_K, 14 Q6_K; the layout of
  * quant/scheme.h), as float32, computed as ggml's dequantizer does; NULL for other types. Byte
  * B of the row's words is word B // 4 picked apart by a select tree over B % 4. */
 mlcc_expr *quant_kquant_value(int ggml_type, mlcc_expr *j, quant_kquant_load load, void *ctx);

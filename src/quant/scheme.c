@@ -13,7 +13,7 @@
 #include "support/alloc.h"
 
 /* ggml's type ids, as GGUF stores them */
-enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q6_K = 14 };
+enum { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q5_K = 13, GGML_TYPE_Q6_K = 14 };
 
 static const mlcc_quant_scheme schemes[] = {
     {"q0f32", 0, 0, {DT_FLOAT, 32, 1}, {DT_FLOAT, 32, 1}, 0, 0, 0},
@@ -29,14 +29,15 @@ static const mlcc_quant_scheme schemes[] = {
     {"q4f16_awq_g32", 4, 32, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 1},
     /* k-quants: group_size is the super-block (see scheme.h) */
     {"ggml_q4_k", 4, 256, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, GGML_TYPE_Q4_K, 0},
+    {"ggml_q5_k", 5, 256, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, GGML_TYPE_Q5_K, 0},
     {"ggml_q6_k", 6, 256, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 32, GGML_TYPE_Q6_K, 0},
     /* every matrix as its GGUF tensor stores it (a per-matrix choice among the above) */
     {"ggml_mixed", 0, 0, {DT_UINT, 32, 1}, {DT_FLOAT, 16, 1}, 0, 0, 0},
 };
 
 const char *quant_scheme_names(void) {
-    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0, ggml_q4_k, ggml_q6_k, "
-           "ggml_mixed, q4f16_awq, q4f16_awq_g64, q4f16_awq_g32";
+    return "q0f32, q0f16, q0bf16, q4f16_1, q4f32_1, q8f16_1, ggml_q4_0, ggml_q8_0, ggml_q4_k, ggml_q5_k, "
+           "ggml_q6_k, ggml_mixed, q4f16_awq, q4f16_awq_g64, q4f16_awq_g32";
 }
 
 const mlcc_quant_scheme *quant_scheme_find(const char *name) {
@@ -48,7 +49,7 @@ const mlcc_quant_scheme *quant_scheme_find(const char *name) {
 }
 
 int quant_is_kquant(const mlcc_quant_scheme *s) {
-    return s && (s->ggml_type == GGML_TYPE_Q4_K || s->ggml_type == GGML_TYPE_Q6_K);
+    return s && (s->ggml_type == GGML_TYPE_Q4_K || s->ggml_type == GGML_TYPE_Q5_K || s->ggml_type == GGML_TYPE_Q6_K);
 }
 
 int quant_is_mixed(const mlcc_quant_scheme *s) {
@@ -56,7 +57,7 @@ int quant_is_mixed(const mlcc_quant_scheme *s) {
 }
 
 int quant_kquant_words(uint32_t ggml_type) {
-    return ggml_type == GGML_TYPE_Q4_K ? 35 : ggml_type == GGML_TYPE_Q6_K ? 52 : 0;
+    return ggml_type == GGML_TYPE_Q4_K ? 35 : ggml_type == GGML_TYPE_Q5_K ? 43 : ggml_type == GGML_TYPE_Q6_K ? 52 : 0;
 }
 
 int quant_kquant_halves(uint32_t ggml_type) {

@@ -17,13 +17,16 @@
  *                          (quant/awq.h); q4f16_awq_g64 / _g32 are the same with groups of 64 /
  *                          32. Only decoder-layer matrices are quantized: the embedding and the
  *                          LM head stay float16, as AutoAWQ leaves them.
- *   ggml_q4_k, ggml_q6_k   llama.cpp's k-quant super-blocks of 256 kept as they are, split in two:
- *                          each block's float16 d (Q4_K: d and dmin) goes to q_scale, the rest
- *                          of its bytes (Q4_K: scales[12] qs[128], 35 words; Q6_K: ql[128]
- *                          qh[64] scales[16], 52 words) to q_weight, in ggml's byte order;
+ *   ggml_q4_k, ggml_q5_k, ggml_q6_k
+ *                          llama.cpp's k-quant super-blocks of 256 kept as they are, split in two:
+ *                          each block's float16 d (Q4_K, Q5_K: d and dmin) goes to q_scale, the
+ *                          rest of its bytes (Q4_K: scales[12] qs[128], 35 words; Q5_K:
+ *                          scales[12] qh[32] qs[128], 43 words; Q6_K: ql[128] qh[64]
+ *                          scales[16], 52 words) to q_weight, in ggml's byte order;
  *                          group_size is the super-block (256), bits the code width
  *   ggml_mixed             every matrix of a GGUF file as its tensor stores it (per matrix one of
- *                          the schemes above, or q0f16 / q0f32): Q4_K_M files mix Q4_K and Q6_K
+ *                          the schemes above, or q0f16 / q0f32): Q4_K_M files mix Q4_K and Q6_K,
+ *                          Q5_K_M files Q5_K and Q6_K
  *
  * A weight [out, in] becomes q_weight uint32 [out, ceil(in * bits / 32)] and q_scale
  * [out, ceil(in / group)] (the tail of a row past `in` is zero); with per-group zero points
@@ -56,11 +59,11 @@ const mlcc_quant_scheme *quant_scheme_find(const char *name);
 /* Names of every scheme, comma separated, for messages. */
 const char *quant_scheme_names(void);
 
-/* Whether s keeps k-quant super-blocks (ggml_q4_k, ggml_q6_k); whether it is ggml_mixed. */
+/* Whether s keeps k-quant super-blocks (ggml_q4_k, _q5_k, _q6_k); whether it is ggml_mixed. */
 int quant_is_kquant(const mlcc_quant_scheme *s);
 int quant_is_mixed(const mlcc_quant_scheme *s);
-/* Per super-block of ggml type Q4_K / Q6_K: the uint32 words of q_weight (35, 52) and the
- * float16 values of q_scale (2: d, dmin; 1: d). 0 words for other types. */
+/* Per super-block of ggml type Q4_K / Q5_K / Q6_K: the uint32 words of q_weight (35, 43, 52)
+ * and the float16 values of q_scale (2: d, dmin; 1: d). 0 words for other types. */
 int quant_kquant_words(uint32_t ggml_type);
 int quant_kquant_halves(uint32_t ggml_type);
 
@@ -81,11 +84,11 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
 /* The float32 values the packed form stands for (what the dequantize op computes). */
 void quant_unpack(const mlcc_quant_scheme *s, const uint32_t *packed, const void *scales, int64_t rows, int64_t in, float *w);
 
-/* The scheme whose packing holds GGUF block type `ggml_type` exactly (Q4_0, Q8_0, Q4_K, Q6_K),
- * or NULL. */
+/* The scheme whose packing holds GGUF block type `ggml_type` exactly (Q4_0, Q8_0, Q4_K, Q5_K,
+ * Q6_K), or NULL. */
 const mlcc_quant_scheme *quant_scheme_for_ggml(uint32_t ggml_type);
 /* Repacks rows of GGUF blocks (Q4_0 / Q8_0 per s->ggml_type, `in` a multiple of 32; Q4_K /
- * Q6_K, `in` a multiple of 256) into
+ * Q5_K / Q6_K, `in` a multiple of 256) into
  * packed and scales. The values are exactly those ggml's dequantizer gives. */
 void quant_repack_ggml(const mlcc_quant_scheme *s, const void *blocks, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales);
 

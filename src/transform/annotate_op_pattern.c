@@ -20,8 +20,12 @@ typedef struct access {
     int n;
 } access;
 
+/* Loads per block the analysis follows (more: opaque). A k-quant dequantize reads each byte
+ * through a select tree, so one value can mean ~70 load visits (Q5_K's fifth bit). */
+enum { MAX_LOADS = 128 };
+
 typedef struct block_scan {
-    access loads[64];
+    access loads[MAX_LOADS];
     int nloads;
     access store;
     int nstores, store_conflict, too_many;
@@ -37,7 +41,7 @@ static int same_indices(mlcc_expr **a, int na, mlcc_expr **b, int nb) {
 static int scan_expr(ir_visitor *v, mlcc_expr *e) {
     block_scan *s = v->ctx;
     if (e->kind == EXPR_LOAD) {
-        if (s->nloads < 64) {
+        if (s->nloads < MAX_LOADS) {
             access a = {e->load.buffer, e->load.indices, e->load.nidx};
             s->loads[s->nloads++] = a;
         } else {

@@ -1,7 +1,7 @@
 /* lower_quant_prep.c - int8 activations prepared once per quantized matmul (docs/quantization.md).
  *
- * A GEMM_NT_Q intrinsic with int8 activations (kernels/cpu/gemm_q.c) quantizes and reorders its
- * rows of A at every call, and the default schedule (schedule_quant.c) calls one per column tile
+ * A GEMM_NT_Q or GEMM_NT_QK intrinsic with int8 activations (kernels/cpu/gemm_q.c, gemm_qk.c)
+ * quantizes and reorders its rows of A at every call, and the default schedule (schedule_quant.c) calls one per column tile
  * in a parallel loop: 8 tiles of a 2048-column layer, 125 of a 32000-row LM head, each preparing
  * the same rows again (~15% of a 128-row prefill call). This pass, on the loop form before C
  * codegen, rewrites a parallel loop whose body makes exactly one such call, on rows that do not
@@ -39,7 +39,9 @@ typedef struct scan {
 static int is_int8_quant_call(const mlcc_expr *e, const cpu_intrin **q) {
     if (e->kind != EXPR_CALL || e->call.nargs != 12) return 0;
     const cpu_intrin *in = cpu_intrin_find(e->call.op);
-    if (!in || in->kind != CPU_INTRIN_GEMM_NT_Q || !in->int8_act || strcmp(in->name, e->call.op)) return 0;
+    if (!in || (in->kind != CPU_INTRIN_GEMM_NT_Q && in->kind != CPU_INTRIN_GEMM_NT_QK) || !in->int8_act ||
+        strcmp(in->name, e->call.op))
+        return 0;
     *q = in;
     return 1;
 }

@@ -1,12 +1,15 @@
-/* test_gguf_kquant.c - GGUF files whose matrices are k-quants (Q4_K with a Q6_K output and
- * Q6_K attn_v / ffn_down in layer 1, as llama.cpp's Q4_K_M writes them; all Q6_K) run on their own blocks: a random-weight llama
- * (hidden 256, FFN 512, 2 layers, vocab 512: rows of whole 256-value super-blocks) is written
+/* test_gguf_kquant.c - GGUF files whose matrices are k-quants (Q4_K or Q5_K with a Q6_K output
+ * and Q6_K attn_v / ffn_down in layer 1, as llama.cpp's Q4_K_M / Q5_K_M write them; all Q6_K) run
+ * on their own blocks: a random-weight llama (hidden 512, FFN 1024, 2 layers, vocab 512: rows of
+ * whole 256-value super-blocks, and matrices of 2^18 weights or more, so the default schedule
+ * runs their column tiles in parallel and the int8 path prepares the rows once per matmul,
+ * transform/lower_quant_prep.c) is written
  * by our GGUF writer (mlcc debug random-model's code, ggml's reference k-quant quantizers)
  * twice: quantized, and as F32 holding the values the quantized blocks stand for
  * (ggml_dequantize_f32, itself checked against independently packed blocks in
  * test_ggml_dequant.c). Its matrices must really be k-quants (the GGUF tensor types are
  * checked), and the quantized file, opened as stored, must
- *   - keep its blocks (scheme ggml_mixed for Q4_K + Q6_K, ggml_q6_k for all Q6_K, and a
+ *   - keep its blocks (scheme ggml_mixed for Q4_K / Q5_K + Q6_K, ggml_q6_k for all Q6_K, and a
  *     q_weight / q_scale pair per matrix, q/k/v and gate/up combined into one matrix where
  *     their types agree: layer 1's Q6_K v keeps its q and k separate),
  *   - give the logits of the F32 file (relative 1e-5 over 24 prompt positions) and of the same
@@ -33,8 +36,8 @@
 enum { NTOK = 24 };
 
 static const char config[] =
-    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 256,\n"
-    " \"intermediate_size\": 512, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"num_hidden_layers\": 2,\n"
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 512,\n"
+    " \"intermediate_size\": 1024, \"num_attention_heads\": 8, \"num_key_value_heads\": 2, \"num_hidden_layers\": 2,\n"
     " \"vocab_size\": 512, \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0,\n"
     " \"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2, \"hidden_act\": \"silu\"}\n";
 
@@ -121,7 +124,7 @@ static void check(const char *dir, const char *cfg, const char *quant, uint32_t 
     CHECK_MSG(mlcc_random_model_write(&s) == 0, "%s dequantized: %s", quant, mlcc_last_error());
     int n = count_type(qpath, main_type);
     CHECK_MSG(n == want_main, "%s: %d tensors of type %s, want %d", quant, n, mlcc_ggml_type_name(main_type), want_main);
-    if (!strcmp(quant, "q4_k")) CHECK_EQ_INT(count_type(qpath, MLCC_GGML_Q6_K), 3); /* output, blk.1.attn_v / ffn_down */
+    if (strcmp(quant, "q6_k")) CHECK_EQ_INT(count_type(qpath, MLCC_GGML_Q6_K), 3); /* output, blk.1.attn_v / ffn_down */
     char scheme[64] = "";
     int32_t gen_native[NGEN] = {0}, gen_f32[NGEN] = {0};
     setenv("MLCC_QUANT_ACT", "f32", 1); /* the exact path; the int8 one below */
@@ -159,9 +162,10 @@ int main(void) {
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     CHECK(mlcc_write_file_atomic(cfg, config, sizeof config - 1) == 0);
     /* 7 matrices per layer; token_embd is a matrix too. Pairs with q/k/v and gate/up combined
-     * (fuse_proj.c): 4 per layer, 6 in q4_k's layer 1 (its v is Q6_K), plus embedding and head */
+     * (fuse_proj.c): 4 per layer, 6 in layer 1 of q4_k / q5_k (its v is Q6_K), plus embedding and head */
     unsetenv("MLCC_FUSE_PROJ");
     check(dir, cfg, "q4_k", MLCC_GGML_Q4_K, 2 * 7 + 1 - 2, "ggml_mixed/12");
+    check(dir, cfg, "q5_k", MLCC_GGML_Q5_K, 2 * 7 + 1 - 2, "ggml_mixed/12");
     check(dir, cfg, "q6_k", MLCC_GGML_Q6_K, 2 * 7 + 2, "ggml_q6_k/10");
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -1,19 +1,22 @@
-/* test_cpu_intrin_qk.c - the k-quant GEMM_NT intrinsics (kernels/cpu/gemm_qk.c: Q4_K, Q6_K
+/* test_cpu_intrin_qk.c - the k-quant GEMM_NT intrinsics (kernels/cpu/gemm_qk.c: Q4_K, Q5_K, Q6_K
  * super-blocks) against float64 loops over the values ggml's dequantizer gives
  * (loader/ggml_dequant.c, the independent reference). This process writes, per type, rows of
  * random ggml blocks (every byte random but the float16 d / dmin, kept finite and small), splits
  * them as the scheme keeps them (quant_repack_ggml) and dequantizes the original blocks to
  * float32 with ggml_dequantize_f32; a driver compiled from the registry's sources (plain
  * x86-64: the C version; -march=native: AVX-512 where the host has it; the native build again
- * under AddressSanitizer + UBSan) reads them and checks, over rows M in {1, 3, 17, 128}, columns
- * N in {1, 5, 17, 33} and reductions K in {256, 512, 1280}, with and without accumulate, row
- * strides longer than the rows (the padding is the next blocks: read by nothing):
+ * under AddressSanitizer + UBSan) reads them and checks, over rows M in {1, 3, 17, 128, 300}
+ * (the int8 prefill tile is 4 rows x 3 columns: ragged in both), columns N in {1, 5, 17, 33} and
+ * reductions K in {256, 512, 1280} (Q4_K's int8 path pairs blocks: 1280 leaves one alone), with
+ * and without accumulate, row strides longer than the rows (the padding is the next blocks: read
+ * by nothing):
  *   - float path: |C - ref| <= 1e-5 * sum |products| (ref: float64 over the dequantized values;
  *     the kernel differs by float32 rounding: summation order and Q4_K's fused d sc q - dmin m);
  *   - int8 path: the same bound against the float64 sum over the int8 activations its quantizer
  *     (mlcc_qk_quantize_row: per 256-block, amax / 127) gives, and the rounding's own error
  *     against the float reference at most 2e-2 * sum |products|;
- *   - each row computed alone is bitwise the row of the whole call;
+ *   - each row computed alone is bitwise the row of the whole call, and (int8 path) so is the
+ *     prepared form: the rows prepared once (_prep_row), then _pre on two column ranges;
  *   - nothing outside the tile is written. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,10 @@ enum { NMAX = 33, KMAX = 1280 };
 static const char driver[] =
     "#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
-    "typedef struct { const char *name; qfn fn; int type, i8; } qv;\n"
+    "typedef int64_t (*qbytes)(int64_t, int64_t);\n"
+    "typedef void (*qrow)(void *, const float *, int64_t, int64_t, int64_t, int64_t);\n"
+    "typedef void (*qpre)(float *, const float *, const void *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
+    "typedef struct { const char *name; qfn fn; int type, i8; qbytes bytes; qrow row; qpre pre; } qv;\n"
     "static unsigned long long rng = 88172645463325252ull;\n"
     "static double worst_i8 = 0;\n"
     "static float rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (float)((rng >> 40) % 2001) / 1000.0f - 1.0f; }\n"
@@ -73,25 +79,36 @@ static const char driver[] =
     "            if (v->i8 && mag > 0) { double ef = fabs(C[m * ldc + n] - r) / mag; if (ef > worst_i8) worst_i8 = ef; if (ef > 2e-2) bad |= 8; }\n"
     "            if (mag > 0 && e / mag > worst) worst = e / mag;\n"
     "        }\n"
+    "        if (v->i8 && m == 0 && N > 1) { /* rows prepared once, then column ranges (lower_quant_prep's form) */\n"
+    "            void *P = malloc(v->bytes(M, K) + 1); float *D = malloc(sizeof(float) * M * ldc);\n"
+    "            memcpy(D, C0, sizeof(float) * M * ldc);\n"
+    "            for (int64_t i = 0; i < M; i++) v->row(P, A, M, K, lda, i);\n"
+    "            int64_t h = N / 2;\n"
+    "            v->pre(D, A, P, d->Q, d->S, M, h, K, ldc, lda, d->ldq, d->lds, acc);\n"
+    "            v->pre(D + h, A, P, d->Q + h * d->ldq, d->S + h * d->lds, M, N - h, K, ldc, lda, d->ldq, d->lds, acc);\n"
+    "            if (memcmp(D, C, sizeof(float) * M * ldc)) bad |= 16;\n"
+    "            free(P); free(D);\n"
+    "        }\n"
     "        memcpy(R, C0 + m * ldc, sizeof(float) * ldc);\n"
     "        v->fn(R, A + m * lda, d->Q, d->S, 1, N, K, ldc, lda, d->ldq, d->lds, acc);\n"
     "        if (memcmp(R, C + m * ldc, sizeof(float) * N)) bad |= 4;\n"
     "    }\n"
     "    static int printed;\n"
-    "    if (bad && printed++ < 20) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s%s (worst %.2e)\\n\", v->name, (long long)M, (long long)N,\n"
+    "    if (bad && printed++ < 20) printf(\"FAIL %s M=%lld N=%lld K=%lld acc=%d: %s%s%s%s%s (worst %.2e)\\n\", v->name, (long long)M, (long long)N,\n"
     "                    (long long)K, acc, bad & 1 ? \"wrote outside the tile \" : \"\", bad & 2 ? \"wrong values \" : \"\",\n"
-    "                    bad & 4 ? \"a row alone differs \" : \"\", bad & 8 ? \"int8 rounding error too large\" : \"\", worst);\n"
+    "                    bad & 4 ? \"a row alone differs \" : \"\", bad & 8 ? \"int8 rounding error too large \" : \"\",\n"
+    "                    bad & 16 ? \"prepared rows + column ranges differ\" : \"\", worst);\n"
     "    free(A); free(C); free(C0); free(R); free(qa); free(da); free(bs);\n"
     "    return bad != 0;\n"
     "}\n"
     "int main(void) {\n"
-    "    static const int64_t ms[] = {1, 3, 17, 128}, ns[] = {1, 5, 17, 33}, ks[] = {256, 512, 1280};\n"
+    "    static const int64_t ms[] = {1, 3, 17, 128, 300}, ns[] = {1, 5, 17, 33}, ks[] = {256, 512, 1280};\n"
     "    int fails = 0, runs = 0;\n"
     "    for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++) {\n"
     "        qdata d;\n"
     "        if (load(variants[i].type, &d)) { printf(\"cannot read the data of %s\\n\", variants[i].name); return 1; }\n"
-    "        for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 3; c++) {\n"
-    "            if (ms[a] == 128 && (b + c) % 2) continue; /* the widest rows on half the grid */\n"
+    "        for (int a = 0; a < 5; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 3; c++) {\n"
+    "            if (ms[a] >= 128 && (b + c + a) % 2) continue; /* the widest rows on half the grid */\n"
     "            fails += check(&variants[i], &d, ms[a], ns[b], ks[c], (a + b + c) % 2); runs++;\n"
     "        }\n"
     "        free(d.Q); free(d.S); free(d.W);\n"
@@ -157,7 +174,11 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     mlcc_strbuf table = STRBUF_INIT;
     sb_append(&table, "static const qv variants[] = {\n");
     for (int i = 0; q[i]; i++)
-        sb_printf(&table, "    {\"%s\", %s, %d, %d},\n", q[i]->name, q[i]->name, q[i]->zero_point, q[i]->int8_act);
+        if (q[i]->int8_act)
+            sb_printf(&table, "    {\"%s\", %s, %d, 1, %s_prep_bytes, %s_prep_row, %s_pre},\n", q[i]->name, q[i]->name,
+                      q[i]->zero_point, q[i]->name, q[i]->name, q[i]->name);
+        else
+            sb_printf(&table, "    {\"%s\", %s, %d, 0, 0, 0, 0},\n", q[i]->name, q[i]->name, q[i]->zero_point);
     sb_append(&table, "};\n");
     const char *split = strstr(driver, "static unsigned long long rng");
     sb_append_n(&src, driver, (size_t)(split - driver));
@@ -178,8 +199,10 @@ int main(void) {
     const cpu_intrin *const *q = cpu_intrin_kquant_list();
     int n = 0;
     for (; q[n]; n++) CHECK(q[n]->kind == CPU_INTRIN_GEMM_NT_QK && cpu_intrin_find(q[n]->name) == q[n]);
-    CHECK_EQ_INT(n, 4);
-    if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K)) return test_finish();
+    CHECK_EQ_INT(n, 6);
+    if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q5_k", MLCC_GGML_Q5_K) ||
+        write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K))
+        return test_finish();
     struct {
         const char *name, *flags;
     } variants[] = {

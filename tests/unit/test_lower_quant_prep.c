@@ -1,8 +1,8 @@
 /* test_lower_quant_prep.c - transform/lower_quant_prep.c on loops written here (the rewrite's
  * compiled results are checked in test_schedule_tensorize_q.c, on the default schedule's form):
- *   - a parallel loop making one int8 GEMM_NT_Q call on loop-invariant rows becomes: a workspace,
- *     the rows prepared (_prep_row: in parallel from 4 rows, else a plain loop), then the loop
- *     calling _pre with the same arguments plus the workspace;
+ *   - a parallel loop making one int8 GEMM_NT_Q (or k-quant GEMM_NT_QK) call on loop-invariant
+ *     rows becomes: a workspace, the rows prepared (_prep_row: in parallel from 4 rows, else a
+ *     plain loop), then the loop calling _pre with the same arguments plus the workspace;
  *   - left alone: a float-activation call, rows that move with the loop (A's address uses the
  *     loop's variable or an inner loop's), A written inside the loop (a store, or A passed as
  *     another call's output), two int8 calls in one loop, a call outside any parallel loop,
@@ -62,6 +62,15 @@ int main(void) {
     CHECK_MSG(strstr(t, "mlcc_k_gemm_nt_q4z8_f16_a8(") == NULL, "the per-call form is left:\n%s", t);
     CHECK_MSG(strstr(t, "T.parallel") != NULL && strstr(t, "n >= 4") != NULL, "%s", t);
     free(t);
+
+    /* the k-quant int8 intrinsics (gemm_qk.c) take the same rewrite */
+    f = func(ir_for(jo, ir_int(0), ir_int(8), FOR_PARALLEL, gemm("mlcc_k_gemm_nt_q4_k_a8", jo, ir_int(0))));
+    g = lower_quant_prep(f);
+    t = text(g);
+    CHECK_MSG(g != f && strstr(t, "mlcc_k_gemm_nt_q4_k_a8_prep_row(") && strstr(t, "mlcc_k_gemm_nt_q4_k_a8_pre("), "%s", t);
+    free(t);
+    check_unchanged("k-quant float activations",
+                    ir_for(jo, ir_int(0), ir_int(8), FOR_PARALLEL, gemm("mlcc_k_gemm_nt_q4_k_a32", jo, ir_int(0))));
 
     check_unchanged("float activations",
                     ir_for(jo, ir_int(0), ir_int(8), FOR_PARALLEL, gemm("mlcc_k_gemm_nt_q4z8_f16_a32", jo, ir_int(0))));

@@ -1052,16 +1052,19 @@ const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scal
 
 static const char *const companion_suffix[] = {"_prep_bytes", "_prep_row", "_pre"};
 
+/* The GEMM_NT_Q and GEMM_NT_QK (gemm_qk.c) int8 instances both define the companions. */
 const cpu_intrin *cpu_intrin_quant_companion(const char *name, cpu_qprep_kind *kind) {
-    const cpu_intrin *const *l = cpu_intrin_quant_list();
-    for (int i = 0; l[i]; i++) {
-        size_t n = strlen(l[i]->name);
-        if (!l[i]->int8_act || strncmp(name, l[i]->name, n)) continue;
-        for (int k = 0; k < 3; k++)
-            if (!strcmp(name + n, companion_suffix[k])) {
-                if (kind) *kind = (cpu_qprep_kind)k;
-                return l[i];
-            }
+    for (int list = 0; list < 2; list++) {
+        const cpu_intrin *const *l = list ? cpu_intrin_kquant_list() : cpu_intrin_quant_list();
+        for (int i = 0; l[i]; i++) {
+            size_t n = strlen(l[i]->name);
+            if (!l[i]->int8_act || strncmp(name, l[i]->name, n)) continue;
+            for (int k = 0; k < 3; k++)
+                if (!strcmp(name + n, companion_suffix[k])) {
+                    if (kind) *kind = (cpu_qprep_kind)k;
+                    return l[i];
+                }
+        }
     }
     return NULL;
 }

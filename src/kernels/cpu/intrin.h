@@ -25,8 +25,9 @@
  *     W[n, k] = (q(n, k) - S[n, 2 (k / group_size) + 1]) * S[n, 2 (k / group_size)]
  *
  * GEMM_NT_QK intrinsics (gemm_qk.c) take the same arguments with B a row of llama.cpp k-quant
- * super-blocks (quant/scheme.h: ggml_q4_k, ggml_q6_k; K a multiple of 256): `bits` is the code
- * width (4, 6) and `zero_point` holds the ggml type (12 Q4_K, 14 Q6_K); float activations. */
+ * super-blocks (quant/scheme.h: ggml_q4_k, ggml_q5_k, ggml_q6_k; K a multiple of 256): `bits` is
+ * the code width (4, 5, 6) and `zero_point` holds the ggml type (12 Q4_K, 13 Q5_K, 14 Q6_K);
+ * float or int8 activations, the int8 ones with the same companions as GEMM_NT_Q's. */
 #ifndef MLCC_KERNELS_CPU_INTRIN_H
 #define MLCC_KERNELS_CPU_INTRIN_H
 
@@ -53,9 +54,9 @@ const cpu_intrin *cpu_intrin_find(const char *name);
 const cpu_intrin *cpu_intrin_gemm_nt(mlcc_dtype a, mlcc_dtype b, mlcc_dtype c);
 /* The GEMM_NT_Q intrinsic for this layout and activation path, or NULL. */
 const cpu_intrin *cpu_intrin_gemm_nt_q(int bits, int zero_point, mlcc_dtype scale, int int8_act);
-/* The int8-activation GEMM_NT_Q intrinsic whose companion function `name` is (NAME_prep_bytes,
- * NAME_prep_row or NAME_pre: the activations prepared once for several calls, see gemm_q.c and
- * transform/lower_quant_prep.c), or NULL; *kind (if not NULL) gets the suffix's kind. The
+/* The int8-activation GEMM_NT_Q or GEMM_NT_QK intrinsic whose companion function `name` is
+ * (NAME_prep_bytes, NAME_prep_row or NAME_pre: the activations prepared once for several calls,
+ * see gemm_q.c, gemm_qk.c and transform/lower_quant_prep.c), or NULL; *kind (if not NULL) gets the suffix's kind. The
  * companions' sources are the intrinsic's. */
 typedef enum { CPU_QPREP_BYTES, CPU_QPREP_ROW, CPU_QPREP_GEMM } cpu_qprep_kind;
 const cpu_intrin *cpu_intrin_quant_companion(const char *name, cpu_qprep_kind *kind);
