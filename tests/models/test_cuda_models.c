@@ -9,10 +9,11 @@
  *     through mlcc.cuda.linear_f16, cuBLASLt rounding activations to f16 in prefill): against
  *     the CPU's q0f16 build 1e-2, transformers' float32 model 3e-2, decode vs prefill 1e-2
  *     (relative to the largest logit); the greedy continuation is reported, not required;
- *   - q0bf16 (bfloat16 weights through the generated kernels, float32 activations, KV and
- *     sums): against the CPU's q0bf16 build 1e-4 (the same products, summed in another order),
- *     transformers' float32 model 3e-2 (the weights are rounded to bfloat16), decode vs prefill
- *     1e-4;
+ *   - q0bf16 (bfloat16 weights through the generated kernels, float32 activations and sums;
+ *     the KV pages float16 on CUDA, as for every scheme but float32, which the CPU keeps in
+ *     float32): against the CPU's q0bf16 build 5e-3, transformers' float32 model 3e-2 (the
+ *     weights are rounded to bfloat16), decode vs prefill 5e-3 (measured on the H100:
+ *     4.2e-5..8.8e-4, 1.6e-3..1.2e-2, 3.7e-6..3.6e-4);
  *   - afterwards no device memory is still allocated (the caching allocator's count).
  * Skips without a CUDA device. MLCC_TEST_MODEL=NAME runs one fixture. */
 #include <dirent.h>
@@ -26,7 +27,7 @@
 #include "test.h"
 
 static const device_parity_tol f32_tol = {NULL, 1e-5, 1e-4, 1e-4, 1}, f16_tol = {"q0f16", 1e-2, 3e-2, 1e-2, 0},
-                               bf16_tol = {"q0bf16", 1e-4, 3e-2, 1e-4, 0};
+                               bf16_tol = {"q0bf16", 5e-3, 3e-2, 5e-3, 0};
 
 int main(void) {
     if (!mlcc_cuda_available()) TEST_SKIP("%s", mlcc_cuda_status());
