@@ -10,26 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "models/model.h"
+#include "support/clock.h"
 #include "support/error.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static mlcc_model *open_model(const char *path, const char *quant, int64_t prompt, int64_t decode, int combine) {
     setenv("MLCC_FUSE_PROJ", combine ? "1" : "0", 1);
     mlcc_model_options opt = {.max_seq = prompt + decode + 8, .prefill_chunk = prompt, .quantization = quant};
-    double t = now();
+    double t = mlcc_now_seconds();
     mlcc_model *m = mlcc_model_open(path, &opt);
     if (!m) fprintf(stderr, "%s: %s\n", path, mlcc_last_error()), exit(1);
     int combined = 0;
     for (int i = 0; i < m->params.n; i++) combined += m->params.items[i].combined;
-    printf("%s: open %.1f s, %d parameters, %d combined\n", combine ? "combined" : "separate", now() - t, m->params.n, combined);
+    printf("%s: open %.1f s, %d parameters, %d combined\n", combine ? "combined" : "separate", mlcc_now_seconds() - t, m->params.n, combined);
     return m;
 }
 
@@ -40,14 +34,14 @@ static void run_once(mlcc_model *m, int64_t prompt, int64_t decode, double *pref
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab);
     mlcc_model_kv kv;
     if (mlcc_model_kv_init(m, &kv)) fprintf(stderr, "%s\n", mlcc_last_error()), exit(1);
-    double t = now();
+    double t = mlcc_now_seconds();
     if (mlcc_model_forward(m, &kv, ids, prompt, logits)) fprintf(stderr, "%s\n", mlcc_last_error()), exit(1);
-    *prefill_tps = (double)prompt / (now() - t);
+    *prefill_tps = (double)prompt / (mlcc_now_seconds() - t);
     int32_t next = 1;
-    t = now();
+    t = mlcc_now_seconds();
     for (int64_t s = 0; s < decode; s++)
         if (mlcc_model_forward(m, &kv, &next, 1, logits)) fprintf(stderr, "%s\n", mlcc_last_error()), exit(1);
-    *decode_tps = (double)decode / (now() - t);
+    *decode_tps = (double)decode / (mlcc_now_seconds() - t);
     mlcc_model_kv_free(&kv);
     free(logits);
     free(ids);
