@@ -105,3 +105,16 @@ double test_rel_diff(const float *a, const float *b, size_t n) {
     }
     return err / ref;
 }
+
+MLCCNDArray *test_random_ndarray(int ndim, const int64_t *shape) {
+    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, MLCC_DTYPE_F32, MLCC_CPU);
+    float *p = a->dl.data;
+    for (int64_t i = 0; i < mlcc_ndarray_numel(a); i++) p[i] = test_rand_float();
+    return a;
+}
+
+int test_count_substr(const char *s, const char *what) {
+    int k = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;
+    return k;
+}

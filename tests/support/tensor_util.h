@@ -19,6 +19,11 @@ DLTensor test_tensor(void *data, uint8_t code, uint8_t bits, int ndim, int64_t *
 int test_call_tensors(MLCCPackedCFunc fn, DLTensor **ts, int n);
 /* max |got - want| / max(|want|), NaN counting as infinite error. */
 double test_max_rel_error(const float *got, const double *want, int64_t n);
+/* A float32 array on the CPU of the given shape, filled from test_rand_float (the caller
+ * releases it). */
+MLCCNDArray *test_random_ndarray(int ndim, const int64_t *shape);
+/* How many times `what` occurs in s (overlapping occurrences count). */
+int test_count_substr(const char *s, const char *what);
 
 
 /* An argument of a kernel run on a device by test_run_args: a tensor (host data copied to the

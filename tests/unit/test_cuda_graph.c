@@ -42,13 +42,6 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
-static MLCCNDArray *random_array(int ndim, const int64_t *shape) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, MLCC_DTYPE_F32, MLCC_CPU);
-    float *p = a->dl.data;
-    for (int64_t i = 0; i < mlcc_ndarray_numel(a); i++) p[i] = test_rand_float();
-    return a;
-}
-
 static MLCCNDArray *on_device(const MLCCNDArray *a) {
     MLCCNDArray *d = mlcc_ndarray_empty(a->dl.ndim, a->dl.shape, a->dl.dtype, (DLDevice){kDLCUDA, 0});
     if (d) mlcc_ndarray_copy(d, a);
@@ -65,8 +58,8 @@ static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in, int n) {
 
 static void compare(MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
     int64_t sx[2] = {n, D}, s1[2] = {H, D}, s3[2] = {D, H}, sg[1] = {D};
-    MLCCNDArray *host[5] = {random_array(2, sx), random_array(2, s1), random_array(2, s1), random_array(2, s3),
-                            random_array(1, sg)};
+    MLCCNDArray *host[5] = {test_random_ndarray(2, sx), test_random_ndarray(2, s1), test_random_ndarray(2, s1),
+                            test_random_ndarray(2, s3), test_random_ndarray(1, sg)};
     MLCCNDArray *dev[5];
     for (int i = 0; i < 5; i++) dev[i] = on_device(host[i]);
     MLCCNDArray *want = invoke(cpu, host, 5);

@@ -46,19 +46,6 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
-static int count(const char *s, const char *what) {
-    int k = 0;
-    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;
-    return k;
-}
-
-static MLCCNDArray *random_array(int ndim, const int64_t *shape) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, MLCC_DTYPE_F32, MLCC_CPU);
-    float *p = a->dl.data;
-    for (int64_t i = 0; i < mlcc_ndarray_numel(a); i++) p[i] = test_rand_float();
-    return a;
-}
-
 static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in) {
     MLCCValue args[4], ret;
     int codes[4], code;
@@ -75,8 +62,8 @@ int main(void) {
     if (!fused) return test_finish();
     mlcc_strbuf text = STRBUF_INIT;
     irmod_print(fused, &text);
-    CHECK_MSG(count(sb_cstr(&text), "R.call_tir(cls.add_rms_norm") == 2, "%s", sb_cstr(&text));
-    CHECK_MSG(count(sb_cstr(&text), "R.nn.rms_norm(") == 2, "%s", sb_cstr(&text));
+    CHECK_MSG(test_count_substr(sb_cstr(&text), "R.call_tir(cls.add_rms_norm") == 2, "%s", sb_cstr(&text));
+    CHECK_MSG(test_count_substr(sb_cstr(&text), "R.nn.rms_norm(") == 2, "%s", sb_cstr(&text));
     sb_free(&text);
 
     MLCCVM *apart = mlcc_build_vm(mod, NULL), *together = mlcc_build_vm(fused, NULL);
@@ -84,7 +71,8 @@ int main(void) {
     int64_t sizes[] = {1, 5, BOUND, 17};
     for (int i = 0; apart && together && i < 4; i++) {
         int64_t sx[2] = {sizes[i], D}, sg[1] = {D}, sw[2] = {D, D};
-        MLCCNDArray *in[4] = {random_array(2, sx), random_array(1, sg), random_array(1, sg), random_array(2, sw)};
+        MLCCNDArray *in[4] = {test_random_ndarray(2, sx), test_random_ndarray(1, sg), test_random_ndarray(1, sg),
+                              test_random_ndarray(2, sw)};
         MLCCNDArray *want = invoke(apart, in), *got = invoke(together, in);
         CHECK_MSG(want && got, "n=%lld: %s", (long long)sizes[i], mlcc_last_error());
         if (want && got) {

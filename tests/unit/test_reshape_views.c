@@ -39,19 +39,6 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
-static int count(const char *s, const char *what) {
-    int k = 0;
-    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;
-    return k;
-}
-
-static MLCCNDArray *random_array(int ndim, const int64_t *shape) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, MLCC_DTYPE_F32, MLCC_CPU);
-    float *p = a->dl.data;
-    for (int64_t i = 0; i < mlcc_ndarray_numel(a); i++) p[i] = test_rand_float();
-    return a;
-}
-
 static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in) {
     MLCCValue args[3], ret;
     int codes[3], code;
@@ -68,8 +55,8 @@ int main(void) {
     if (!views) return test_finish();
     mlcc_strbuf text = STRBUF_INIT;
     irmod_print(views, &text);
-    CHECK_MSG(count(sb_cstr(&text), "vm.builtin.reshape") == 2, "%s", sb_cstr(&text));
-    CHECK_MSG(count(sb_cstr(&text), "R.reshape(") == 1, "%s", sb_cstr(&text)); /* the returned one */
+    CHECK_MSG(test_count_substr(sb_cstr(&text), "vm.builtin.reshape") == 2, "%s", sb_cstr(&text));
+    CHECK_MSG(test_count_substr(sb_cstr(&text), "R.reshape(") == 1, "%s", sb_cstr(&text)); /* the returned one */
     sb_free(&text);
 
     MLCCVM *copies = mlcc_build_vm(mod, NULL), *viewed = mlcc_build_vm(views, NULL);
@@ -77,7 +64,7 @@ int main(void) {
     int64_t sizes[] = {1, 5, BOUND, 17};
     for (int i = 0; copies && viewed && i < 4; i++) {
         int64_t sx[2] = {sizes[i], D}, sg[1] = {B}, sw[2] = {D, D};
-        MLCCNDArray *in[3] = {random_array(2, sx), random_array(1, sg), random_array(2, sw)};
+        MLCCNDArray *in[3] = {test_random_ndarray(2, sx), test_random_ndarray(1, sg), test_random_ndarray(2, sw)};
         MLCCNDArray *want = invoke(copies, in), *got = invoke(viewed, in);
         CHECK_MSG(want && got, "n=%lld: %s", (long long)sizes[i], mlcc_last_error());
         if (want && got) {
