@@ -72,6 +72,17 @@ mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source
 void mlcc_cuda_module_free(mlcc_cuda_module *m);
 /* A kernel handle of the module (borrowed), or NULL + error. */
 void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name);
+/* One kernel of a fixed source (a hand-written kernel file's), compiled and loaded on each
+ * device at its first use and kept for the process:
+ *     static mlcc_cuda_kernel_once greedy = {.source = kernel_source, .name = "mlcc_greedy_rows"};
+ *     void *k = mlcc_cuda_kernel_once_get(&greedy, device_id); // NULL + error */
+enum { MLCC_CUDA_ONCE_DEVICES = 16 };
+typedef struct mlcc_cuda_kernel_once {
+    const char *source, *name;
+    mlcc_cuda_module *module[MLCC_CUDA_ONCE_DEVICES];
+    void *kernel[MLCC_CUDA_ONCE_DEVICES];
+} mlcc_cuda_kernel_once;
+void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id);
 /* Launches a kernel on the device's current stream. args: one pointer per kernel parameter,
  * pointing at its value (the driver's convention). */
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],

@@ -220,6 +220,23 @@ void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name) {
     return f;
 }
 
+static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id) {
+    if (device_id < 0 || device_id >= MLCC_CUDA_ONCE_DEVICES) {
+        mlcc_set_error("kernel '%s': device %d out of range", k->name, device_id);
+        return NULL;
+    }
+    pthread_mutex_lock(&once_lock);
+    if (!k->kernel[device_id]) { /* a failed load is tried again at the next call */
+        if (!k->module[device_id]) k->module[device_id] = mlcc_cuda_module_load_source(device_id, k->source);
+        if (k->module[device_id]) k->kernel[device_id] = mlcc_cuda_module_kernel(k->module[device_id], k->name);
+    }
+    void *f = k->kernel[device_id];
+    pthread_mutex_unlock(&once_lock);
+    return f;
+}
+
 enum { DEFAULT_SHARED_LIMIT = 48 * 1024 };
 
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],

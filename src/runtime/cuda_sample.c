@@ -10,7 +10,6 @@
  * keep a running (best, index) and an online (max, sum) over a strided slice, then warps and
  * the block merge them. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,35 +75,13 @@ const char *mlcc_cuda_sample_kernel_source(void) {
     return kernel_source;
 }
 
-enum { MAX_DEVICES = 16 };
-
-static struct {
-    mlcc_cuda_module *module;
-    void *kernel;
-} devices[MAX_DEVICES];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void *kernel_of(int id) {
-    if (id < 0 || id >= MAX_DEVICES) {
-        mlcc_set_error("greedy sampling: device %d out of range", id);
-        return NULL;
-    }
-    pthread_mutex_lock(&lock);
-    if (!devices[id].kernel) {
-        if (!devices[id].module) devices[id].module = mlcc_cuda_module_load_source(id, kernel_source);
-        if (devices[id].module) devices[id].kernel = mlcc_cuda_module_kernel(devices[id].module, "mlcc_greedy_rows");
-        else mlcc_prefix_error("greedy sampling kernel");
-    }
-    void *k = devices[id].kernel;
-    pthread_mutex_unlock(&lock);
-    return k;
-}
+static mlcc_cuda_kernel_once greedy_kernel = {.source = kernel_source, .name = "mlcc_greedy_rows"};
 
 int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t vocab, int32_t *ids, double *logprobs) {
     if (rows <= 0 || vocab <= 0 || rows > 0x7fffffff || vocab > 0x7fffffff)
         return mlcc_set_error("greedy sampling: bad shape [%lld, %lld]", (long long)rows, (long long)vocab);
-    void *kernel = kernel_of(device_id);
-    if (!kernel) return -1;
+    void *f = mlcc_cuda_kernel_once_get(&greedy_kernel, device_id);
+    if (!f) return mlcc_prefix_error("greedy sampling kernel");
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     size_t bytes = (size_t)rows * 8;
     char *out = h->alloc(device_id, bytes);
@@ -118,7 +95,7 @@ int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t v
     DLDevice dev = {kDLCUDA, device_id};
     const MLCCDeviceAPI *api = mlcc_copy_api(dev, MLCC_CPU);
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    int rc = mlcc_cuda_launch(device_id, kernel, grid, block, 0, args);
+    int rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, "greedy", t0);
     if (rc == 0) rc = api ? api->copy(out, dev, host, MLCC_CPU, bytes, NULL) : -1; /* waits for the stream */
     if (rc == 0) {

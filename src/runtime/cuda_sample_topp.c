@@ -25,7 +25,6 @@
  * probability is the greedy kernel's: float32 log-softmax of the unprocessed row. */
 #include "runtime/cuda_sample_topp.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -430,29 +429,7 @@ typedef struct row_param {
 } row_param;
 _Static_assert(sizeof(row_param) == 56, "row_param matches the kernel's layout");
 
-enum { MAX_DEVICES = 16 };
-
-static struct {
-    mlcc_cuda_module *module;
-    void *kernel;
-} devices[MAX_DEVICES];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void *kernel_of(int id) {
-    if (id < 0 || id >= MAX_DEVICES) {
-        mlcc_set_error("sampling: device %d out of range", id);
-        return NULL;
-    }
-    pthread_mutex_lock(&lock);
-    if (!devices[id].kernel) {
-        if (!devices[id].module) devices[id].module = mlcc_cuda_module_load_source(id, kernel_source);
-        if (devices[id].module) devices[id].kernel = mlcc_cuda_module_kernel(devices[id].module, "mlcc_sample_rows");
-        else mlcc_prefix_error("sampling kernel");
-    }
-    void *k = devices[id].kernel;
-    pthread_mutex_unlock(&lock);
-    return k;
-}
+static mlcc_cuda_kernel_once sampling_kernel = {.source = kernel_source, .name = "mlcc_sample_rows"};
 
 /* One buffer, uploaded once: the rows' parameters, then the bias and penalty lists; after
  * them the kernel's scratch (the processed ids' original logits) and its outputs. */
@@ -511,8 +488,8 @@ int mlcc_cuda_sample(int device_id, float *logits, int64_t rows, int64_t vocab, 
                      double *logprobs, int *drew) {
     if (rows <= 0 || vocab <= 0 || rows > 0x7fffffff || vocab > 0x7fffffff)
         return mlcc_set_error("sampling: bad shape [%lld, %lld]", (long long)rows, (long long)vocab);
-    void *kernel = kernel_of(device_id);
-    if (!kernel) return -1;
+    void *f = mlcc_cuda_kernel_once_get(&sampling_kernel, device_id);
+    if (!f) return mlcc_prefix_error("sampling kernel");
     layout l = layout_of(p, rows);
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     char *dbuf = h->alloc(device_id, l.total);
@@ -530,7 +507,7 @@ int mlcc_cuda_sample(int device_id, float *logits, int64_t rows, int64_t vocab, 
         void *args[] = {&logits, &v, &a_params, &a_bid, &a_bval, &a_pid, &a_pcount, &a_borig, &a_porig, &a_ids, &a_lps, &a_drew};
         uint32_t grid[3] = {(uint32_t)rows, 1, 1}, block[3] = {1024, 1, 1};
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        rc = mlcc_cuda_launch(device_id, kernel, grid, block, 0, args);
+        rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
         if (t0 > 0) mlcc_cuda_profile_end(device_id, "sample", t0);
     }
     if (rc == 0) rc = api->copy(dbuf + l.out_ids, dev, host + l.out_ids, MLCC_CPU, l.total - l.out_ids, NULL); /* waits */
