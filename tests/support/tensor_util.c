@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/vm.h"
 #include "support/error.h"
 
 static uint64_t rng_state = 0x12345678;
@@ -117,4 +118,16 @@ int test_count_substr(const char *s, const char *what) {
     int k = 0;
     for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;
     return k;
+}
+
+MLCCNDArray *test_vm_main(MLCCVM *vm, MLCCNDArray **in, int n) {
+    MLCCValue args[8], ret;
+    int codes[8], code;
+    if (n > 8) {
+        mlcc_set_error("test_vm_main: %d arguments, at most 8", n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
+    if (mlcc_vm_invoke(vm, "main", args, codes, n, &ret, &code) != 0) return NULL;
+    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
 }

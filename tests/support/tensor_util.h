@@ -22,6 +22,10 @@ double test_max_rel_error(const float *got, const double *want, int64_t n);
 /* A float32 array on the CPU of the given shape, filled from test_rand_float (the caller
  * releases it). */
 MLCCNDArray *test_random_ndarray(int ndim, const int64_t *shape);
+/* The VM's function "main" called with the arrays (at most 8) as arguments: the array it
+ * returns, NULL when the call fails or returns something else (mlcc_last_error). */
+struct MLCCVM;
+MLCCNDArray *test_vm_main(struct MLCCVM *vm, MLCCNDArray **in, int n);
 /* How many times `what` occurs in s (overlapping occurrences count). */
 int test_count_substr(const char *s, const char *what);
 

@@ -48,23 +48,15 @@ static MLCCNDArray *on_device(const MLCCNDArray *a) {
     return d;
 }
 
-static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in, int n) {
-    MLCCValue args[5], ret;
-    int codes[5], code;
-    for (int i = 0; i < n; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
-    if (mlcc_vm_invoke(vm, "main", args, codes, n, &ret, &code) != 0) return NULL;
-    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
-}
-
 static void compare(MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
     int64_t sx[2] = {n, D}, s1[2] = {H, D}, s3[2] = {D, H}, sg[1] = {D};
     MLCCNDArray *host[5] = {test_random_ndarray(2, sx), test_random_ndarray(2, s1), test_random_ndarray(2, s1),
                             test_random_ndarray(2, s3), test_random_ndarray(1, sg)};
     MLCCNDArray *dev[5];
     for (int i = 0; i < 5; i++) dev[i] = on_device(host[i]);
-    MLCCNDArray *want = invoke(cpu, host, 5);
+    MLCCNDArray *want = test_vm_main(cpu, host, 5);
     CHECK_MSG(want != NULL, "cpu n=%lld: %s", (long long)n, mlcc_last_error());
-    MLCCNDArray *got = invoke(gpu, dev, 5);
+    MLCCNDArray *got = test_vm_main(gpu, dev, 5);
     CHECK_MSG(got != NULL, "cuda n=%lld: %s", (long long)n, mlcc_last_error());
     if (want && got) {
         CHECK_EQ_INT(got->dl.device.device_type, kDLCUDA);

@@ -46,14 +46,6 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
-static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in) {
-    MLCCValue args[4], ret;
-    int codes[4], code;
-    for (int i = 0; i < 4; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
-    if (mlcc_vm_invoke(vm, "main", args, codes, 4, &ret, &code) != 0) return NULL;
-    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
-}
-
 int main(void) {
     ir_scope_begin();
     mlcc_ir_module *mod = build_module();
@@ -73,7 +65,7 @@ int main(void) {
         int64_t sx[2] = {sizes[i], D}, sg[1] = {D}, sw[2] = {D, D};
         MLCCNDArray *in[4] = {test_random_ndarray(2, sx), test_random_ndarray(1, sg), test_random_ndarray(1, sg),
                               test_random_ndarray(2, sw)};
-        MLCCNDArray *want = invoke(apart, in), *got = invoke(together, in);
+        MLCCNDArray *want = test_vm_main(apart, in, 4), *got = test_vm_main(together, in, 4);
         CHECK_MSG(want && got, "n=%lld: %s", (long long)sizes[i], mlcc_last_error());
         if (want && got) {
             CHECK_EQ_INT(got->dl.shape[0], sizes[i]);

@@ -39,14 +39,6 @@ static mlcc_ir_module *build_module(void) {
     return mod;
 }
 
-static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in) {
-    MLCCValue args[3], ret;
-    int codes[3], code;
-    for (int i = 0; i < 3; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
-    if (mlcc_vm_invoke(vm, "main", args, codes, 3, &ret, &code) != 0) return NULL;
-    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
-}
-
 int main(void) {
     ir_scope_begin();
     mlcc_ir_module *mod = build_module();
@@ -65,7 +57,7 @@ int main(void) {
     for (int i = 0; copies && viewed && i < 4; i++) {
         int64_t sx[2] = {sizes[i], D}, sg[1] = {B}, sw[2] = {D, D};
         MLCCNDArray *in[3] = {test_random_ndarray(2, sx), test_random_ndarray(1, sg), test_random_ndarray(2, sw)};
-        MLCCNDArray *want = invoke(copies, in), *got = invoke(viewed, in);
+        MLCCNDArray *want = test_vm_main(copies, in, 3), *got = test_vm_main(viewed, in, 3);
         CHECK_MSG(want && got, "n=%lld: %s", (long long)sizes[i], mlcc_last_error());
         if (want && got) {
             CHECK_EQ_INT(got->dl.ndim, 3);

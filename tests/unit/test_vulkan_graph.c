@@ -122,14 +122,6 @@ static mlcc_ir_module *build_module(const graph_case *c) {
     return mod;
 }
 
-static MLCCNDArray *invoke(MLCCVM *vm, MLCCNDArray **in, int n) {
-    MLCCValue args[MAX_IN], ret;
-    int codes[MAX_IN], code;
-    for (int i = 0; i < n; i++) args[i].v_handle = in[i], codes[i] = MLCC_TYPE_OBJECT;
-    if (mlcc_vm_invoke(vm, "main", args, codes, n, &ret, &code) != 0) return NULL;
-    return code == MLCC_TYPE_OBJECT ? ret.v_handle : NULL;
-}
-
 static void compare(const graph_case *c, MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
     MLCCNDArray *host[MAX_IN], *dev[MAX_IN];
     for (int i = 0; i < c->nin; i++) {
@@ -145,9 +137,9 @@ static void compare(const graph_case *c, MLCCVM *cpu, MLCCVM *gpu, int64_t n) {
         dev[i] = mlcc_ndarray_empty(c->ndim[i], shape, dt, (DLDevice){kDLVulkan, 0});
         CHECK_MSG(dev[i] && mlcc_ndarray_copy(dev[i], host[i]) == 0, "%s: upload: %s", c->name, mlcc_last_error());
     }
-    MLCCNDArray *want = invoke(cpu, host, c->nin);
+    MLCCNDArray *want = test_vm_main(cpu, host, c->nin);
     CHECK_MSG(want != NULL, "%s cpu n=%lld: %s", c->name, (long long)n, mlcc_last_error());
-    MLCCNDArray *got = invoke(gpu, dev, c->nin);
+    MLCCNDArray *got = test_vm_main(gpu, dev, c->nin);
     CHECK_MSG(got != NULL, "%s vulkan n=%lld: %s", c->name, (long long)n, mlcc_last_error());
     if (want && got) {
         CHECK_EQ_INT(got->dl.device.device_type, kDLVulkan);
