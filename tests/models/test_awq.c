@@ -43,6 +43,8 @@
 #include "support/error.h"
 #include "support/file.h"
 #include "support/json.h"
+#include "logits_check.h"
+#include "tensor_util.h"
 #include "test.h"
 
 enum { NTOK = 50 };
@@ -196,85 +198,20 @@ static int write_checkpoints(const char *src, int G, fault f, const char *awq_di
 
 /* ---- checks ---- */
 
-static int read_tokens(const char *path, int32_t *ids) {
-    json_t *j = mlcc_json_load_file(path);
-    json_t *a = j ? json_object_get(j, "tokens") : NULL;
-    int n = 0;
-    for (; a && n < NTOK && n < (int)json_array_size(a); n++) ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
-    json_decref(j);
-    return n;
-}
-
-static mlcc_model *open_model(const char *path, const char *quant) {
-    mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = quant};
-    mlcc_model *m = mlcc_model_open(path, &opt);
-    CHECK_MSG(m != NULL, "%s %s: %s", path, quant ? quant : "(as stored)", mlcc_last_error());
-    return m;
-}
-
-static MLCCNDArray *prefill(mlcc_model *m, const int32_t *ids) {
-    MLCCNDArray *l = NULL;
-    if (m && mlcc_model_prefill(m, ids, NTOK, &l)) CHECK_MSG(0, "prefill: %s", mlcc_last_error());
-    return l;
-}
-
 static double max_rel_diff(const MLCCNDArray *a, const MLCCNDArray *b) {
-    if (!a || !b) return INFINITY;
-    int64_t n = a->dl.shape[0] * a->dl.shape[1];
-    const float *x = a->dl.data, *y = b->dl.data;
-    double md = 0, mr = 0;
-    for (int64_t i = 0; i < n; i++) md = fmax(md, fabs((double)x[i] - y[i])), mr = fmax(mr, fabs((double)y[i]));
-    return md / mr;
-}
-
-static int64_t argmax(const float *row, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    return best;
-}
-
-static double kl_div(const float *a, const float *b, int64_t n) {
-    double ma = a[argmax(a, n)], mb = b[argmax(b, n)], za = 0, zb = 0;
-    for (int64_t i = 0; i < n; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
-    double kl = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double lp = a[i] - ma - log(za), lq = b[i] - mb - log(zb);
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl;
+    return a && b ? test_rel_diff(a->dl.data, b->dl.data, (size_t)(a->dl.shape[0] * a->dl.shape[1])) : INFINITY;
 }
 
 static void check_reference(const char *label, const char *fixture, const float *got, int64_t vocab) {
     char refp[1200];
     snprintf(refp, sizeof refp, "%s/ref.safetensors", fixture);
-    mlcc_safetensors *st = safetensors_open(refp);
-    const mlcc_st_tensor *t = st ? safetensors_find(st, "logits") : NULL;
-    CHECK_MSG(t && t->ndim == 2 && t->shape[0] == NTOK && t->shape[1] == vocab, "%s: no logits", refp);
-    if (t && t->ndim == 2 && t->shape[0] == NTOK && t->shape[1] == vocab) {
-        float *ref = malloc(sizeof(float) * (size_t)(NTOK * vocab));
-        safetensors_read_f32(t, ref);
-        int rows = 0, agree = 0;
-        double kl = 0;
-        for (int r = 0; r < NTOK; r++) {
-            const float *a = ref + r * vocab;
-            int64_t top = argmax(a, vocab);
-            double amax = 0, second = -INFINITY;
-            for (int64_t v = 0; v < vocab; v++) {
-                amax = fmax(amax, fabs(a[v]));
-                if (v != top && a[v] > second) second = a[v];
-            }
-            kl += kl_div(a, got + r * vocab, vocab) / NTOK;
-            if ((a[top] - second) / amax < 0.02) continue;
-            rows++;
-            agree += top == argmax(got + r * vocab, vocab);
-        }
-        printf("%s vs the float64 reference: top-1 %d/%d, mean KL %.3g\n", label, agree, rows, kl);
-        CHECK_MSG(kl <= 0.5, "%s: mean KL %g above 0.5", label, kl);
-        CHECK_MSG(2 * agree >= rows, "%s: top-1 agrees on %d of %d rows", label, agree, rows);
-        free(ref);
-    }
-    safetensors_close(st);
+    float *ref = test_read_ref_logits(refp, NTOK, vocab);
+    if (!ref) return;
+    test_agreement a = test_compare_logits(ref, got, NTOK, vocab, 0.02);
+    printf("%s vs the float64 reference: top-1 %d/%d, mean KL %.3g\n", label, a.agree, a.rows, a.mean_kl);
+    CHECK_MSG(a.mean_kl <= 0.5, "%s: mean KL %g above 0.5", label, a.mean_kl);
+    CHECK_MSG(2 * a.agree >= a.rows, "%s: top-1 agrees on %d of %d rows", label, a.agree, a.rows);
+    free(ref);
 }
 
 /* The library fuses dequantize into matmul and tensorizes onto the AWQ intrinsic. */
@@ -343,8 +280,8 @@ static void check_converted(const char *label, const char *awq_dir, const char *
     CHECK_MSG(rc == 0, "%s: convert: %s", label, mlcc_last_error());
     mlcc_model_free(m);
     if (rc) return;
-    mlcc_model *c = open_model(out, NULL);
-    MLCCNDArray *got = prefill(c, ids);
+    mlcc_model *c = test_open_model(out, NULL);
+    MLCCNDArray *got = test_prefill_logits(c, ids, NTOK);
     CHECK_MSG(c && !strcmp(c->quant->name, "q4f16_awq"), "%s: converted scheme %s", label, c ? c->quant->name : "-");
     CHECK_MSG(got && want && !memcmp(got->dl.data, want->dl.data, mlcc_ndarray_nbytes(want)),
               "%s: the converted folder's logits differ", label);
@@ -357,14 +294,14 @@ static void check_converted(const char *label, const char *awq_dir, const char *
  * for q4f16_1: docs/quantization.md), the same top-1 on 90% of the rows, decode = prefill. */
 static void check_int8(const char *label, const char *awq_dir, const int32_t *ids, const MLCCNDArray *exact, int G) {
     setenv("MLCC_QUANT_ACT", "int8", 1);
-    mlcc_model *m = open_model(awq_dir, NULL);
-    MLCCNDArray *got = prefill(m, ids);
+    mlcc_model *m = test_open_model(awq_dir, NULL);
+    MLCCNDArray *got = test_prefill_logits(m, ids, NTOK);
     if (m) check_kernels(label, m, G, "a8");
     double d = max_rel_diff(got, exact);
     int agree = 0;
     for (int r = 0; got && exact && r < NTOK; r++) {
         const float *a = (const float *)exact->dl.data + r * m->cfg.vocab, *b = (const float *)got->dl.data + r * m->cfg.vocab;
-        agree += argmax(a, m->cfg.vocab) == argmax(b, m->cfg.vocab);
+        agree += test_argmax(a, m->cfg.vocab) == test_argmax(b, m->cfg.vocab);
     }
     printf("%s int8 activations vs float activations: %.3g of max |logit|, top-1 %d/%d\n", label, d, agree, NTOK);
     CHECK_MSG(d <= 5e-2, "%s int8: differs from the float path by %g", label, d);
@@ -386,12 +323,12 @@ static void check_fixture(const char *name, int G, const char *scheme, const cha
     snprintf(label, sizeof label, "%s %s", name, scheme);
     free(fixture);
     int32_t ids[NTOK];
-    CHECK_MSG(read_tokens(metap, ids) == NTOK, "%s: 50 tokens expected", metap);
+    CHECK_MSG(test_read_fixture_tokens(metap, ids, NTOK) == NTOK, "%s: 50 tokens expected", metap);
     if (write_checkpoints(src, G, FAULT_NONE, awq_dir, flt_dir)) return;
     check_lossless(label, awq_dir, flt_dir);
-    mlcc_model *m = open_model(awq_dir, NULL), *f = open_model(flt_dir, "q0f32");
+    mlcc_model *m = test_open_model(awq_dir, NULL), *f = test_open_model(flt_dir, "q0f32");
     if (m) CHECK_EQ_STR(m->quant->name, scheme);
-    MLCCNDArray *got = prefill(m, ids), *want = prefill(f, ids);
+    MLCCNDArray *got = test_prefill_logits(m, ids, NTOK), *want = test_prefill_logits(f, ids, NTOK);
     double d = max_rel_diff(got, want);
     printf("%s vs float32 with the dequantized weights: %.3g relative\n", label, d);
     CHECK_MSG(d <= 1e-4, "%s: differs from float32 with the dequantized weights by %g", label, d);
@@ -404,8 +341,8 @@ static void check_fixture(const char *name, int G, const char *scheme, const cha
     mlcc_model_free(f);
     if (more) check_int8(label, awq_dir, ids, want, G);
     if (more) {
-        mlcc_model *deq = open_model(awq_dir, "q0f32"); /* dequantized at load */
-        MLCCNDArray *dl = prefill(deq, ids);
+        mlcc_model *deq = test_open_model(awq_dir, "q0f32"); /* dequantized at load */
+        MLCCNDArray *dl = test_prefill_logits(deq, ids, NTOK);
         double dd = max_rel_diff(dl, want);
         CHECK_MSG(dd <= 1e-5, "%s as q0f32: differs from the float32 checkpoint by %g", label, dd);
         mlcc_ndarray_release(dl);
@@ -424,8 +361,8 @@ static void check_rtn(const char *name) {
     snprintf(metap, sizeof metap, "%s/meta.json", src);
     free(fixture);
     int32_t ids[NTOK];
-    CHECK(read_tokens(metap, ids) == NTOK);
-    mlcc_model *q = open_model(src, "q4f16_awq"), *f = open_model(src, "q0f32");
+    CHECK(test_read_fixture_tokens(metap, ids, NTOK) == NTOK);
+    mlcc_model *q = test_open_model(src, "q4f16_awq"), *f = test_open_model(src, "q0f32");
     if (q && f) {
         for (int i = 0; i < f->params.n; i++) {
             const model_param *p = &f->params.items[i];
@@ -443,7 +380,7 @@ static void check_rtn(const char *name) {
             }
         }
     }
-    MLCCNDArray *got = prefill(q, ids), *want = prefill(f, ids);
+    MLCCNDArray *got = test_prefill_logits(q, ids, NTOK), *want = test_prefill_logits(f, ids, NTOK);
     double d = max_rel_diff(got, want);
     printf("%s q4f16_awq from float32 (round to nearest) vs its dequantized values: %.3g relative\n", name, d);
     CHECK_MSG(d <= 1e-4, "%s: q4f16_awq from float32 differs from its dequantized values by %g", name, d);

@@ -23,48 +23,15 @@
 #include "support/error.h"
 #include "support/file.h"
 #include "support/json.h"
+#include "logits_check.h"
+#include "tensor_util.h"
 #include "test.h"
 
 enum { NTOK = 50 };
 
-static int read_tokens(const char *path, int32_t *ids) {
-    json_t *j = mlcc_json_load_file(path);
-    json_t *a = j ? json_object_get(j, "tokens") : NULL;
-    int n = 0;
-    for (; a && n < NTOK && n < (int)json_array_size(a); n++) ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
-    json_decref(j);
-    return n;
-}
-
-static mlcc_model *open_model(const char *path, const char *quant) {
-    mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = quant};
-    mlcc_model *m = mlcc_model_open(path, &opt);
-    CHECK_MSG(m != NULL, "%s %s: %s", path, quant ? quant : "(as stored)", mlcc_last_error());
-    return m;
-}
-
-static MLCCNDArray *prefill(mlcc_model *m, const int32_t *ids) {
-    MLCCNDArray *l = NULL;
-    if (m && mlcc_model_prefill(m, ids, NTOK, &l)) CHECK_MSG(0, "prefill: %s", mlcc_last_error());
-    return l;
-}
-
-static double max_rel_diff(const float *x, const float *y, int64_t n) {
-    double md = 0, mr = 0;
-    for (int64_t i = 0; i < n; i++) md = fmax(md, fabs((double)x[i] - y[i])), mr = fmax(mr, fabs((double)y[i]));
-    return md / mr;
-}
-
-static int64_t argmax(const float *row, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    return best;
-}
-
 /* The float32 library with every matrix (2-D weight) rounded to bf16 and back. */
 static MLCCNDArray *rounded_logits(const char *path, const int32_t *ids) {
-    mlcc_model *m = open_model(path, "q0f32");
+    mlcc_model *m = test_open_model(path, "q0f32");
     if (!m) return NULL;
     for (int i = 0; i < m->params.n; i++) {
         if (m->params.items[i].ndim != 2) continue;
@@ -72,7 +39,7 @@ static MLCCNDArray *rounded_logits(const char *path, const int32_t *ids) {
         int64_t n = m->params.items[i].shape[0] * m->params.items[i].shape[1];
         for (int64_t k = 0; k < n; k++) w[k] = mlcc_bf16_to_f32(mlcc_f32_to_bf16(w[k]));
     }
-    MLCCNDArray *l = prefill(m, ids);
+    MLCCNDArray *l = test_prefill_logits(m, ids, NTOK);
     mlcc_model_free(m);
     return l;
 }
@@ -80,35 +47,14 @@ static MLCCNDArray *rounded_logits(const char *path, const int32_t *ids) {
 static void check_against_reference(const char *dir, const float *got, int64_t vocab) {
     char refp[1024];
     snprintf(refp, sizeof refp, "%s/ref.safetensors", dir);
-    mlcc_safetensors *st = safetensors_open(refp);
-    CHECK_MSG(st != NULL, "%s", mlcc_last_error());
-    const mlcc_st_tensor *t = st ? safetensors_find(st, "logits") : NULL;
-    CHECK(t && t->ndim == 2 && t->shape[0] == NTOK && t->shape[1] == vocab);
-    if (!t || t->ndim != 2 || t->shape[0] != NTOK || t->shape[1] != vocab) {
-        safetensors_close(st);
-        return;
-    }
-    float *ref = malloc(sizeof(float) * (size_t)(NTOK * vocab));
-    safetensors_read_f32(t, ref);
-    double d = max_rel_diff(got, ref, NTOK * vocab);
-    int rows = 0, agree = 0;
-    for (int r = 0; r < NTOK; r++) {
-        const float *a = ref + r * vocab;
-        int64_t top = argmax(a, vocab);
-        double amax = 0, second = -INFINITY;
-        for (int64_t v = 0; v < vocab; v++) {
-            amax = fmax(amax, fabs(a[v]));
-            if (v != top && a[v] > second) second = a[v];
-        }
-        if ((a[top] - second) / amax < 0.02) continue;
-        rows++;
-        agree += top == argmax(got + r * vocab, vocab);
-    }
-    printf("q0bf16 vs float64 reference: max |diff| / max |ref| = %.3g, top-1 %d/%d\n", d, agree, rows);
+    float *ref = test_read_ref_logits(refp, NTOK, vocab);
+    if (!ref) return;
+    double d = test_rel_diff(got, ref, (size_t)(NTOK * vocab));
+    test_agreement a = test_compare_logits(ref, got, NTOK, vocab, 0.02);
+    printf("q0bf16 vs float64 reference: max |diff| / max |ref| = %.3g, top-1 %d/%d\n", d, a.agree, a.rows);
     CHECK_MSG(d <= 2e-2, "q0bf16 logits differ from the reference by %g (bound 2e-2)", d);
-    CHECK_MSG(agree == rows, "top-1 agrees on %d of %d rows", agree, rows);
+    CHECK_MSG(a.agree == a.rows, "top-1 agrees on %d of %d rows", a.agree, a.rows);
     free(ref);
-    safetensors_close(st);
 }
 
 static int convert(const char *src, const char *out) {
@@ -166,15 +112,15 @@ int main(void) {
     char *dir = test_data_path("hf-tiny/llama"), metap[1024];
     snprintf(metap, sizeof metap, "%s/meta.json", dir);
     int32_t ids[NTOK];
-    if (read_tokens(metap, ids) != NTOK) TEST_SKIP("%s: no fixture (run `make test` to unpack the test data)", metap);
+    if (test_read_fixture_tokens(metap, ids, NTOK) != NTOK) TEST_SKIP("%s: no fixture (run `make test` to unpack the test data)", metap);
 
-    mlcc_model *m = open_model(dir, "q0bf16");
-    MLCCNDArray *got = prefill(m, ids), *want = rounded_logits(dir, ids);
+    mlcc_model *m = test_open_model(dir, "q0bf16");
+    MLCCNDArray *got = test_prefill_logits(m, ids, NTOK), *want = rounded_logits(dir, ids);
     if (m) CHECK_EQ_STR(m->quant->name, "q0bf16");
     int64_t vocab = m ? m->cfg.vocab : 0;
     mlcc_model_free(m);
     if (got && want) {
-        double d = max_rel_diff(got->dl.data, want->dl.data, NTOK * vocab);
+        double d = test_rel_diff(got->dl.data, want->dl.data, NTOK * vocab);
         printf("q0bf16 vs float32 with bf16-rounded matrices: %.3g relative\n", d);
         CHECK_MSG(d <= 1e-5, "q0bf16 differs from float32 with bf16-rounded weights by %g", d);
         check_against_reference(dir, got->dl.data, vocab);
@@ -186,8 +132,8 @@ int main(void) {
     if (convert(dir, a) == 0 && convert(dir, b) == 0) {
         CHECK(same_file(a, b, "params.json") && same_file(a, b, "params_shard_0.bin"));
         check_converted_values(dir, a);
-        mlcc_model *c = open_model(a, NULL);
-        MLCCNDArray *again = prefill(c, ids);
+        mlcc_model *c = test_open_model(a, NULL);
+        MLCCNDArray *again = test_prefill_logits(c, ids, NTOK);
         if (c) CHECK_EQ_STR(c->quant->name, "q0bf16");
         CHECK_MSG(again && got && memcmp(again->dl.data, got->dl.data, sizeof(float) * (size_t)(NTOK * vocab)) == 0,
                   "the converted folder's logits differ from on-the-fly q0bf16");

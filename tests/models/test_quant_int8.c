@@ -20,27 +20,10 @@
 #include "models/model.h"
 #include "support/error.h"
 #include "support/json.h"
+#include "logits_check.h"
 #include "test.h"
 
 enum { NTOK = 50 };
-
-static float *read_ref(const char *path, int64_t vocab) {
-    mlcc_safetensors *st = safetensors_open(path);
-    CHECK_MSG(st != NULL, "%s", mlcc_last_error());
-    if (!st) return NULL;
-    const mlcc_st_tensor *t = safetensors_find(st, "logits");
-    float *ref = NULL;
-    if (t && t->ndim == 2 && t->shape[0] >= NTOK && t->shape[1] == vocab) {
-        ref = malloc(sizeof(float) * (size_t)(NTOK * vocab));
-        float *all = malloc(sizeof(float) * (size_t)(t->shape[0] * vocab));
-        safetensors_read_f32(t, all);
-        memcpy(ref, all, sizeof(float) * (size_t)(NTOK * vocab));
-        free(all);
-    }
-    CHECK_MSG(ref != NULL, "%s: no logits [>=%d, %lld]", path, NTOK, (long long)vocab);
-    safetensors_close(st);
-    return ref;
-}
 
 /* Counts kernels tensorized onto a quantized intrinsic whose name ends in `suffix`. */
 static int count_tensorized(mlcc_model *m, const char *suffix, int *fused) {
@@ -120,7 +103,7 @@ static void check_file(const char *name) {
     double d = max_rel(exact->dl.data, plain->dl.data, n);
     printf("%s: scheduled exact path vs unscheduled: %.3g\n", name, d);
     CHECK_MSG(d <= 1e-5, "%s: the scheduled exact path differs from the unscheduled kernels by %g", name, d);
-    float *ref = read_ref(refpath, vocab);
+    float *ref = test_read_ref_logits(refpath, NTOK, vocab);
     if (ref) {
         double e = max_rel(i8->dl.data, ref, n), ee = max_rel(exact->dl.data, ref, n);
         int rows = 0, agree = 0;

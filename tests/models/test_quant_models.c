@@ -28,6 +28,8 @@
 #include "quant/scheme.h"
 #include "support/error.h"
 #include "support/json.h"
+#include "logits_check.h"
+#include "tensor_util.h"
 #include "test.h"
 
 enum { NTOK = 50 };
@@ -43,49 +45,6 @@ static const bound bounds[] = {
     {"q4f16_1", 0.25, 1.5},
     {"q4f32_1", 0.25, 1.5},
 };
-
-static float *read_ref(const char *path, int64_t vocab) {
-    mlcc_safetensors *st = safetensors_open(path);
-    CHECK_MSG(st != NULL, "%s", mlcc_last_error());
-    if (!st) return NULL;
-    const mlcc_st_tensor *t = safetensors_find(st, "logits");
-    float *ref = NULL;
-    if (t && t->ndim == 2 && t->shape[0] == NTOK && t->shape[1] == vocab) {
-        ref = malloc(sizeof(float) * (size_t)(NTOK * vocab));
-        safetensors_read_f32(t, ref);
-    }
-    CHECK_MSG(ref != NULL, "%s: no logits [%d, %lld]", path, NTOK, (long long)vocab);
-    safetensors_close(st);
-    return ref;
-}
-
-static int read_tokens(const char *path, int32_t *ids) {
-    json_t *j = mlcc_json_load_file(path);
-    json_t *a = j ? json_object_get(j, "tokens") : NULL;
-    int n = 0;
-    for (; a && n < NTOK && n < (int)json_array_size(a); n++) ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
-    json_decref(j);
-    return n;
-}
-
-static int64_t argmax(const float *row, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    return best;
-}
-
-/* KL(p || q) of the softmaxes of logit rows a (reference) and b, in float64. */
-static double kl_div(const float *a, const float *b, int64_t n) {
-    double ma = a[argmax(a, n)], mb = b[argmax(b, n)], za = 0, zb = 0;
-    for (int64_t i = 0; i < n; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
-    double kl = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double lp = a[i] - ma - log(za), lq = b[i] - mb - log(zb);
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl;
-}
 
 /* Does the library's kernel list (its metadata, what `mlcc show --kernels` prints) fuse
  * dequantize into matmul, and never dequantize alone? */
@@ -125,11 +84,7 @@ static int fake_quant_logits(const char *path, const mlcc_model *q, const int32_
 }
 
 static double max_rel_diff(const MLCCNDArray *a, const MLCCNDArray *b) {
-    int64_t n = a->dl.shape[0] * a->dl.shape[1];
-    const float *x = a->dl.data, *y = b->dl.data;
-    double md = 0, mr = 0;
-    for (int64_t i = 0; i < n; i++) md = fmax(md, fabs((double)x[i] - y[i])), mr = fmax(mr, fabs((double)y[i]));
-    return md / mr;
+    return test_rel_diff(a->dl.data, b->dl.data, (size_t)(a->dl.shape[0] * a->dl.shape[1]));
 }
 
 /* every scheme on the first fixture, q4f16_1 on the others (compiling is what takes time) */
@@ -140,7 +95,7 @@ static void check_fixture(const char *name, int all_schemes) {
     snprintf(metap, sizeof metap, "%s/meta.json", path);
     free(dir);
     int32_t ids[NTOK];
-    CHECK_MSG(read_tokens(metap, ids) == NTOK, "%s: 50 tokens expected", metap);
+    CHECK_MSG(test_read_fixture_tokens(metap, ids, NTOK) == NTOK, "%s: 50 tokens expected", metap);
     float *ref = NULL;
     for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
         if (!all_schemes && strcmp(bounds[b].scheme, "q4f16_1")) continue;
@@ -149,26 +104,14 @@ static void check_fixture(const char *name, int all_schemes) {
         CHECK_MSG(m != NULL, "%s %s: %s", name, bounds[b].scheme, mlcc_last_error());
         if (!m) continue;
         int64_t vocab = m->cfg.vocab;
-        if (!ref) ref = read_ref(refp, vocab);
+        if (!ref) ref = test_read_ref_logits(refp, NTOK, vocab);
         MLCCNDArray *logits = NULL;
         int rc = mlcc_model_prefill(m, ids, NTOK, &logits);
         CHECK_MSG(rc == 0, "%s %s: %s", name, bounds[b].scheme, mlcc_last_error());
         if (rc == 0 && ref) {
-            const float *got = logits->dl.data;
-            int rows = 0, agree = 0;
-            double kl = 0;
-            for (int r = 0; r < NTOK; r++) {
-                const float *a = ref + r * vocab, *g = got + r * vocab;
-                double amax = 0, top = a[argmax(a, vocab)], second = -INFINITY;
-                for (int64_t v = 0; v < vocab; v++) {
-                    amax = fmax(amax, fabs(a[v]));
-                    if (v != argmax(a, vocab) && a[v] > second) second = a[v];
-                }
-                kl += kl_div(a, g, vocab) / NTOK;
-                if ((top - second) / amax < 0.02) continue;
-                rows++;
-                agree += argmax(a, vocab) == argmax(g, vocab);
-            }
+            test_agreement a = test_compare_logits(ref, logits->dl.data, NTOK, vocab, 0.02);
+            int rows = a.rows, agree = a.agree;
+            double kl = a.mean_kl;
             double frac = rows ? (double)agree / rows : 1;
             printf("%-16s %-8s top-1 %d/%d  mean KL %.3g\n", name, bounds[b].scheme, agree, rows, kl);
             CHECK_MSG(frac >= bounds[b].top1, "%s %s: top-1 agrees on %d of %d rows (bound %g)", name, bounds[b].scheme, agree, rows,

@@ -1,0 +1,86 @@
+/* logits_check.c - reference logits, fixture tokens and agreement measures for the model tests
+ * (see logits_check.h). */
+#include "logits_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader/safetensors.h"
+#include "support/error.h"
+#include "support/json.h"
+#include "test.h"
+
+int test_read_fixture_tokens(const char *meta_path, int32_t *ids, int max) {
+    json_t *j = mlcc_json_load_file(meta_path);
+    json_t *a = j ? json_object_get(j, "tokens") : NULL;
+    int n = 0;
+    for (; a && n < max && n < (int)json_array_size(a); n++) ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
+    json_decref(j);
+    return n;
+}
+
+float *test_read_ref_logits(const char *path, int rows, int64_t vocab) {
+    mlcc_safetensors *st = safetensors_open(path);
+    CHECK_MSG(st != NULL, "%s", mlcc_last_error());
+    if (!st) return NULL;
+    const mlcc_st_tensor *t = safetensors_find(st, "logits");
+    float *ref = NULL;
+    if (t && t->ndim == 2 && t->shape[0] >= rows && t->shape[1] == vocab) {
+        float *all = malloc(t->nbytes);
+        safetensors_read_f32(t, all);
+        ref = realloc(all, sizeof(float) * (size_t)rows * (size_t)vocab);
+    }
+    CHECK_MSG(ref != NULL, "%s: no logits [>= %d, %lld]", path, rows, (long long)vocab);
+    safetensors_close(st);
+    return ref;
+}
+
+mlcc_model *test_open_model(const char *path, const char *quant) {
+    mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = quant};
+    mlcc_model *m = mlcc_model_open(path, &opt);
+    CHECK_MSG(m != NULL, "%s %s: %s", path, quant ? quant : "(as stored)", mlcc_last_error());
+    return m;
+}
+
+MLCCNDArray *test_prefill_logits(mlcc_model *m, const int32_t *ids, int n) {
+    MLCCNDArray *l = NULL;
+    if (m && mlcc_model_prefill(m, ids, n, &l)) CHECK_MSG(0, "prefill: %s", mlcc_last_error());
+    return l;
+}
+
+int64_t test_argmax(const float *row, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (row[i] > row[best]) best = i;
+    return best;
+}
+
+double test_softmax_kl(const float *p, const float *q, int64_t n) {
+    double mp = p[test_argmax(p, n)], mq = q[test_argmax(q, n)], zp = 0, zq = 0;
+    for (int64_t i = 0; i < n; i++) zp += exp(p[i] - mp), zq += exp(q[i] - mq);
+    double kl = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double lp = p[i] - mp - log(zp), lq = q[i] - mq - log(zq);
+        kl += exp(lp) * (lp - lq);
+    }
+    return kl;
+}
+
+test_agreement test_compare_logits(const float *ref, const float *got, int rows, int64_t vocab, double margin) {
+    test_agreement a = {0, 0, 0};
+    for (int r = 0; r < rows; r++) {
+        const float *want = ref + (size_t)r * (size_t)vocab, *have = got + (size_t)r * (size_t)vocab;
+        int64_t top = test_argmax(want, vocab);
+        double amax = 0, second = -INFINITY;
+        for (int64_t v = 0; v < vocab; v++) {
+            amax = fmax(amax, fabs(want[v]));
+            if (v != top && want[v] > second) second = want[v];
+        }
+        a.mean_kl += test_softmax_kl(want, have, vocab) / rows;
+        if ((want[top] - second) / amax < margin) continue;
+        a.rows++;
+        a.agree += top == test_argmax(have, vocab);
+    }
+    return a;
+}
