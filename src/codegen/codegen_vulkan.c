@@ -23,6 +23,7 @@
 #include "arith/analyzer.h"
 #include "codegen/codegen_c.h"
 #include "codegen/codegen_cuda.h"
+#include "codegen/gpu_host.h"
 #include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
 #include "support/alloc.h"
@@ -944,89 +945,18 @@ static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
     return emit_kernel(em, s);
 }
 
-/* Argument checks (as codegen_c's, but on a Vulkan device) and the data pointers. */
-static void emit_entry_checks(cgen *g, const mlcc_prim_func *f) {
-    mlcc_u64map bound;
-    u64map_init(&bound);
-    char tb[24];
-    line(g);
-    sb_printf(g->out, "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);",
-              f->nparams, f->name, f->nparams);
-    line(g);
-    sb_append(g->out, "int device_id = -1;");
-    for (int i = 0; i < f->nparams; i++) {
-        const mlcc_buffer *b = f->params[i].buffer;
-        if (!b) {
-            const mlcc_expr *v = f->params[i].var;
-            int flt = dtype_is_float(v->dtype);
-            line(g);
-            sb_printf(g->out, "if (type_codes[%d] != %d) return mlcc_fail(\"%s: argument %d (%s) must be %s\");", i,
-                      flt ? 2 : 0, f->name, i, v->var.name, flt ? "a float" : "an integer");
-            line(g);
-            sb_printf(g->out, "%s %s = (%s)args[%d].%s;", ctype(g, v->dtype), cname(g, v, v->var.name),
-                      ctype(g, v->dtype), i, flt ? "v_float64" : "v_int64");
-            u64map_upsert(&bound, (uint64_t)(uintptr_t)v, NULL);
-            continue;
-        }
-        const char *bn = cname(g, b, b->name);
-        line(g);
-        sb_printf(g->out, "if (type_codes[%d] != 7 || !args[%d].v_handle) return mlcc_fail(\"%s: argument %d (%s) must be a tensor\");",
-                  i, i, f->name, i, b->name);
-        line(g);
-        sb_printf(g->out, "mlcc_dl_tensor *t_%s = (mlcc_dl_tensor *)args[%d].v_handle;", bn, i);
-        line(g);
-        sb_printf(g->out, "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", (int)t_%s->ndim);",
-                  bn, b->ndim, f->name, b->name, b->ndim, bn);
-        line(g);
-        sb_printf(g->out, "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
-                          "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u\", (unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits);",
-                  bn, dtype_is_bool(b->dtype) ? 1u : b->dtype.code, bn, dtype_is_bool(b->dtype) ? 8u : b->dtype.bits, bn,
-                  b->dtype.lanes, f->name, b->name, dtype_str(b->dtype, tb), bn, bn);
-        line(g);
-        sb_printf(g->out, "if (t_%s->device.device_type != 7) return mlcc_fail(\"%s: %s must be on a Vulkan device\");", bn, f->name, b->name);
-        line(g);
-        sb_printf(g->out, "if (device_id < 0) device_id = t_%s->device.device_id; else if (t_%s->device.device_id != device_id) "
-                          "return mlcc_fail(\"%s: %s is on vulkan:%%d, other arguments on vulkan:%%d\", (int)t_%s->device.device_id, device_id);",
-                  bn, bn, f->name, b->name, bn);
-        for (int d = 0; d < b->ndim; d++) {
-            const mlcc_expr *s = b->shape[d];
-            if (s->kind == EXPR_VAR && !u64map_find(&bound, (uint64_t)(uintptr_t)s)) {
-                u64map_upsert(&bound, (uint64_t)(uintptr_t)s, NULL)->value.p = (void *)(b->shape + d);
-                line(g);
-                sb_printf(g->out, "int64_t %s = t_%s->shape[%d];", cname(g, s, s->var.name), bn, d);
-                line(g);
-                sb_printf(g->out, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] is negative\");", cname(g, s, s->var.name), f->name, b->name, d);
-            }
-        }
-    }
-    for (int i = 0; i < f->nparams; i++) {
-        const mlcc_buffer *b = f->params[i].buffer;
-        if (!b) continue;
-        const char *bn = cname(g, b, b->name);
-        for (int d = 0; d < b->ndim; d++) {
-            const mlcc_expr *s = b->shape[d];
-            mlcc_u64map_entry *binder = s->kind == EXPR_VAR ? u64map_find(&bound, (uint64_t)(uintptr_t)s) : NULL;
-            if (binder && binder->value.p == (void *)(b->shape + d)) continue;
-            line(g);
-            sb_printf(g->out, "if (t_%s->shape[%d] != (", bn, d);
-            emit_expr(g, s);
-            sb_printf(g->out, ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long long)t_%s->shape[%d], (long long)(",
-                      f->name, b->name, d, bn, d);
-            emit_expr(g, s);
-            sb_append(g->out, "));");
-        }
-        line(g);
-        sb_printf(g->out, "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
-                          "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
-                  bn, b->ndim, bn, bn, f->name, b->name, bn);
-        line(g);
-        sb_printf(g->out, "void *%s = (char *)t_%s->data + t_%s->byte_offset;", bn, bn, bn);
-    }
-    line(g);
-    sb_printf(g->out, "if (device_id < 0) return mlcc_fail(\"%s: no tensor argument tells the device\");", f->name);
-    line(g);
-    sb_append(g->out, "if (!mlcc_library_vulkan) return mlcc_fail(\"Vulkan library loaded without the runtime's Vulkan hooks\");");
-    u64map_free(&bound);
+/* The host wrapper's writer callbacks (gpu_host.c writes the wrapper). */
+static const char *host_name(void *g, const void *node, const char *base) {
+    return cname(g, node, base);
+}
+static const char *host_type(void *g, mlcc_dtype t) {
+    return ctype(g, t);
+}
+static void host_expr(void *g, const mlcc_expr *e) {
+    emit_expr(g, e);
+}
+static int host_body(void *em, mlcc_stmt *s) {
+    return emit_host_stmt(em, s);
 }
 
 static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
@@ -1036,40 +966,10 @@ static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
     cgen *g = &em->host;
     em->func = f;
     g->func_name = f->name;
-    sb_printf(g->out, "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, MLCCValue *ret, int *ret_type_code, void *resource) {", f->name);
-    g->indent = 1;
-    line(g);
-    sb_append(g->out, "(void)ret; (void)ret_type_code; (void)resource;");
-    emit_entry_checks(g, f);
-    mlcc_strbuf body = STRBUF_INIT, *outer = g->out;
-    g->out = &body;
-    int rc = emit_host_stmt(em, f->body);
-    g->out = outer;
-    line(g);
-    sb_append(g->out, "int rc = 0;");
-    for (size_t i = 0; i < em->workspaces.len; i++) {
-        line(g);
-        sb_printf(g->out, "void *%s = 0;", cname(g, em->workspaces.data[i], em->workspaces.data[i]->name));
-    }
-    sb_append(g->out, sb_cstr(&body));
-    sb_free(&body);
-    line(g);
-    sb_append(g->out, "goto done;");
-    g->indent = 0;
-    line(g);
-    sb_append(g->out, "done:");
-    g->indent = 1;
-    for (size_t i = 0; i < em->workspaces.len; i++) {
-        const char *name = cname(g, em->workspaces.data[i], em->workspaces.data[i]->name);
-        line(g);
-        sb_printf(g->out, "if (%s) mlcc_library_vulkan->free(device_id, %s);", name, name);
-    }
-    line(g);
-    sb_append(g->out, "return rc;");
-    g->indent = 0;
-    line(g);
-    sb_append(g->out, "}\n\n");
-    vec_free(&em->workspaces);
+    gpu_host_backend b = {.device_type = 7, .device = "vulkan", .device_title = "Vulkan", .hooks = "mlcc_library_vulkan",
+                          .writer = g, .out = &g->out, .indent = &g->indent, .name = host_name, .type = host_type,
+                          .expr = host_expr, .body = host_body, .body_ctx = em, .workspaces = &em->workspaces};
+    int rc = gpu_host_emit_function(&b, f);
     return rc != 0 || g->failed ? -1 : 0;
 }
 
