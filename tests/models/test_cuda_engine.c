@@ -11,7 +11,6 @@
  *     request); once the engine is freed every page is back, and once the model is freed the
  *     device memory in use is what it was before it was opened.
  * The model is float32 (generated kernels); skips without a CUDA device. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "support/error.h"
 #include "support/json.h"
 #include "support/strbuf.h"
+#include "engine_collect.h"
 #include "test.h"
 
 enum { MAX_PROMPT = 128, BATCH = 8, WAVE = 16, WAVES = 64, WARMUP_WAVES = 8 };
@@ -35,31 +35,6 @@ static int read_ids(json_t *j, const char *key, int32_t *out, int cap) {
 
 static void collect(void *ctx, const char *text, size_t len) {
     sb_append_n(ctx, text, len);
-}
-
-typedef struct request_out {
-    mlcc_strbuf text;
-    int done;
-    mlcc_gen_result result;
-} request_out;
-
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
-
-static void on_event(void *ctx, const mlcc_engine_event *ev) {
-    request_out *o = ctx;
-    pthread_mutex_lock(&out_lock);
-    sb_append_n(&o->text, ev->text, ev->len);
-    if (ev->finish_reason) o->result = *ev->result, o->done = 1;
-    pthread_cond_broadcast(&out_cond);
-    pthread_mutex_unlock(&out_lock);
-}
-
-static void wait_outs(request_out *outs, int n) {
-    pthread_mutex_lock(&out_lock);
-    for (int k = 0; k < n; k++)
-        while (!outs[k].done) pthread_cond_wait(&out_cond, &out_lock);
-    pthread_mutex_unlock(&out_lock);
 }
 
 /* VmRSS of this process in kB, -1 when /proc says nothing. */
@@ -77,12 +52,12 @@ static long resident_kb(void) {
 /* Submits prompts[0..n) with their configs while the worker is held, so they start as one
  * batch, and waits for all of them. */
 static void run_together(mlcc_engine *e, int32_t (*prompts)[MAX_PROMPT], const size_t *lens, const mlcc_gen_config *cfgs,
-                         request_out *outs, int n) {
+                         test_request_out *outs, int n) {
     memset(outs, 0, sizeof *outs * (size_t)n);
     mlcc_engine_hold(e, 1);
-    for (int k = 0; k < n; k++) CHECK(mlcc_engine_submit(e, prompts[k], lens[k], &cfgs[k], on_event, &outs[k]) > 0);
+    for (int k = 0; k < n; k++) CHECK(mlcc_engine_submit(e, prompts[k], lens[k], &cfgs[k], test_collect_event, &outs[k]) > 0);
     mlcc_engine_hold(e, 0);
-    wait_outs(outs, n);
+    test_wait_requests(outs, n);
 }
 
 static void test_greedy_and_batches(mlcc_engine *e, mlcc_tokenizer *tok, const int32_t *prompt, int n, const int32_t *greedy,
@@ -117,7 +92,7 @@ static void test_greedy_and_batches(mlcc_engine *e, mlcc_tokenizer *tok, const i
         alone[k] = sb_detach(&text);
     }
     mlcc_engine_reset(e);
-    request_out outs[BATCH];
+    test_request_out outs[BATCH];
     run_together(e, prompts, lens, cfgs, outs, BATCH);
     int same = 0;
     for (int k = 0; k < BATCH; k++) {
@@ -148,7 +123,7 @@ static void test_no_leak(mlcc_engine *e, mlcc_model_runner *r, const int32_t *pr
         cfgs[k].has_seed = 1, cfgs[k].seed = (uint64_t)k;
         if (k % 3 == 0) cfgs[k].sampling.temperature = 0;
     }
-    request_out outs[WAVE];
+    test_request_out outs[WAVE];
     size_t dev_warm = 0;
     long rss_warm = 0;
     int64_t pages_warm = 0;

@@ -8,7 +8,6 @@
  *   - the engine (tm-llama3: real tokenizer, chat prompt ids) streams, at temperature 0, the
  *     text of the reference greedy ids, and batched requests get what they get alone. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +16,7 @@
 #include "support/error.h"
 #include "support/json.h"
 #include "support/strbuf.h"
+#include "engine_collect.h"
 #include "test.h"
 
 static int read_ids(json_t *j, const char *key, int32_t *out, int cap) {
@@ -151,32 +151,6 @@ static void collect(void *ctx, const char *text, size_t len) {
     sb_append_n(ctx, text, len);
 }
 
-typedef struct batch_out {
-    mlcc_strbuf text;
-    int done, tokens;
-    mlcc_gen_result result;
-} batch_out;
-
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
-
-static void on_event(void *ctx, const mlcc_engine_event *ev) {
-    batch_out *o = ctx;
-    pthread_mutex_lock(&out_lock);
-    sb_append_n(&o->text, ev->text, ev->len);
-    if (ev->token >= 0) o->tokens++;
-    if (ev->finish_reason) o->result = *ev->result, o->done = 1;
-    pthread_cond_broadcast(&out_cond);
-    pthread_mutex_unlock(&out_lock);
-}
-
-static void wait_outs(batch_out *outs, int n) {
-    pthread_mutex_lock(&out_lock);
-    for (int k = 0; k < n; k++)
-        while (!outs[k].done) pthread_cond_wait(&out_cond, &out_lock);
-    pthread_mutex_unlock(&out_lock);
-}
-
 /* The engine over the compiled model (tm-llama3: real tokenizer, chat prompt ids): at
  * temperature 0 it streams the text of the reference greedy ids; several prompts submitted at
  * once (batched decode, ragged prefill; greedy and seeded sampling) give each the text it gets
@@ -229,11 +203,11 @@ static void test_engine(void) {
             alone[k] = sb_detach(&text);
             mlcc_engine_reset(e);
         }
-        batch_out outs[K];
+        test_request_out outs[K];
         memset(outs, 0, sizeof outs);
         for (int k = 0; k < K; k++)
-            CHECK(mlcc_engine_submit(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], on_event, &outs[k]) > 0);
-        wait_outs(outs, K);
+            CHECK(mlcc_engine_submit(e, prompts[k], (size_t)n - (size_t)k, &cfgs[k], test_collect_event, &outs[k]) > 0);
+        test_wait_requests(outs, K);
         for (int k = 0; k < K; k++) {
             CHECK_MSG(strcmp(sb_cstr(&outs[k].text), alone[k]) == 0, "prompt %d batched: '%s', alone: '%s'", k,
                       sb_cstr(&outs[k].text), alone[k]);
@@ -258,12 +232,10 @@ static void test_engine(void) {
         }
         mlcc_engine_reset(e);
         memset(outs, 0, sizeof outs);
-        CHECK(mlcc_engine_submit(e, shared[0], (size_t)n, &cfg, on_event, &outs[0]) > 0);
-        pthread_mutex_lock(&out_lock);
-        while (!outs[0].tokens && !outs[0].done) pthread_cond_wait(&out_cond, &out_lock);
-        pthread_mutex_unlock(&out_lock);
-        CHECK(mlcc_engine_submit(e, shared[1], (size_t)n, &cfg, on_event, &outs[1]) > 0);
-        wait_outs(outs, 2);
+        CHECK(mlcc_engine_submit(e, shared[0], (size_t)n, &cfg, test_collect_event, &outs[0]) > 0);
+        test_wait_first_token(&outs[0]);
+        CHECK(mlcc_engine_submit(e, shared[1], (size_t)n, &cfg, test_collect_event, &outs[1]) > 0);
+        test_wait_requests(outs, 2);
         CHECK_MSG(outs[1].result.reused_tokens >= n - 2, "reused %d of the %d shared tokens", outs[1].result.reused_tokens,
                   n - 2);
         for (int k = 0; k < 2; k++) {

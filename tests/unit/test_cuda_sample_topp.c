@@ -22,7 +22,6 @@
  *     (MLCC_GPU_SAMPLING=0), and again when all run in one batch on the GPU;
  *   - the time of one call for 64 rows of 128256 (printed: no timing assertion). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +35,7 @@
 #include "support/error.h"
 #include "support/strbuf.h"
 #include "tensor_util.h"
+#include "engine_collect.h"
 #include "test.h"
 
 static uint64_t rng_state = 12345;
@@ -330,25 +330,6 @@ static void collect(void *ctx, const char *text, size_t len) {
     sb_append_n((mlcc_strbuf *)ctx, text, len);
 }
 
-/* a submitted request's text, and a count of those still running */
-typedef struct batch_out {
-    mlcc_strbuf text;
-    int *pending;
-} batch_out;
-static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t batch_cond = PTHREAD_COND_INITIALIZER;
-
-static void on_event(void *ctx, const mlcc_engine_event *ev) {
-    batch_out *o = ctx;
-    pthread_mutex_lock(&batch_lock);
-    if (ev->len) sb_append_n(&o->text, ev->text, ev->len);
-    if (ev->finish_reason) {
-        (*o->pending)--;
-        pthread_cond_broadcast(&batch_cond);
-    }
-    pthread_mutex_unlock(&batch_lock);
-}
-
 /* model: a fixture folder; the tokenizer is tm-llama3's (Llama 3's), which decodes any id below
  * 128256 (hf-tiny's llama has 512 ids and no tokenizer of its own). */
 static void check_engine(const char *model) {
@@ -404,15 +385,12 @@ static void check_engine(const char *model) {
         mlcc_engine_reset(e_on);
     }
     /* all at once: one step samples rows of different parameters (bias pointers stay valid) */
-    batch_out outs[NCFG];
-    int pending = NCFG;
-    for (int k = 0; k < NCFG; k++) outs[k] = (batch_out){STRBUF_INIT, &pending};
+    test_request_out outs[NCFG];
+    memset(outs, 0, sizeof outs);
     mlcc_engine_hold(e_on, 1);
-    for (int k = 0; k < NCFG; k++) CHECK(mlcc_engine_submit(e_on, prompt, 12, &cfgs[k], on_event, &outs[k]) > 0);
+    for (int k = 0; k < NCFG; k++) CHECK(mlcc_engine_submit(e_on, prompt, 12, &cfgs[k], test_collect_event, &outs[k]) > 0);
     mlcc_engine_hold(e_on, 0);
-    pthread_mutex_lock(&batch_lock);
-    while (pending > 0) pthread_cond_wait(&batch_cond, &batch_lock);
-    pthread_mutex_unlock(&batch_lock);
+    test_wait_requests(outs, NCFG);
     for (int k = 0; k < NCFG; k++) {
         CHECK_MSG(!strcmp(sb_cstr(&outs[k].text), alone[k]), "config %d batched on the GPU: '%s', alone on the host: '%s'", k,
                   sb_cstr(&outs[k].text), alone[k]);

@@ -7,11 +7,11 @@
  * stream callback stops generation and frees its pages; bad requests are errors; many requests
  * at once are batched; a small page pool forces preemption and recomputation with the same
  * output; aborts and resets leave no page in use. */
-#include <pthread.h>
 #include <time.h>
 
 #include "engine/engine.h"
 #include "support/error.h"
+#include "engine_collect.h"
 #include "test.h"
 
 enum { MARKER = 128006, EOS = 128009, VOCAB = 128256, PAGE = 4, MAX_SEQS = 64, SEQ_CAP = 4096 };
@@ -205,36 +205,6 @@ static void on_text(void *ctx, const char *text, size_t len) {
 
 /* ---- many requests at once ---- */
 
-typedef struct async_req {
-    mlcc_strbuf text;
-    int done, tokens;
-    char finish[16];
-    mlcc_gen_result result;
-} async_req;
-
-static pthread_mutex_t async_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t async_cond = PTHREAD_COND_INITIALIZER;
-
-static void on_async(void *ctx, const mlcc_engine_event *ev) {
-    async_req *a = ctx;
-    sb_append_n(&a->text, ev->text, ev->len);
-    if (ev->token >= 0) a->tokens++;
-    if (!ev->finish_reason) return;
-    pthread_mutex_lock(&async_lock);
-    snprintf(a->finish, sizeof a->finish, "%s", ev->finish_reason);
-    a->result = *ev->result;
-    a->done = 1;
-    pthread_cond_broadcast(&async_cond);
-    pthread_mutex_unlock(&async_lock);
-}
-
-static void wait_all(async_req *a, int n) {
-    pthread_mutex_lock(&async_lock);
-    for (int i = 0; i < n; i++)
-        while (!a[i].done) pthread_cond_wait(&async_cond, &async_lock);
-    pthread_mutex_unlock(&async_lock);
-}
-
 /* Waits (bounded) until the engine has nothing in flight (its counters are published after
  * the step that sent a request's last event). */
 static void wait_quiet(mlcc_engine *e, mlcc_engine_stats *st) {
@@ -276,14 +246,14 @@ static void test_batching(mlcc_tokenizer *tok, const int32_t *reply, size_t nrep
     cfg.sampling.temperature = 0;
     cfg.top_logprobs = 3;
     enum { N = 8 };
-    async_req a[N];
+    test_request_out a[N];
     memset(a, 0, sizeof a);
     int32_t prompts[N][11];
     for (int i = 0; i < N; i++) {
         make_prompt(prompts[i], i);
-        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]) > 0);
+        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, test_collect_event, &a[i]) > 0);
     }
-    wait_all(a, N);
+    test_wait_requests(a, N);
     for (int i = 0; i < N; i++) {
         CHECK_EQ_STR(a[i].finish, "stop");
         CHECK_EQ_STR(sb_cstr(&a[i].text), reply_text);
@@ -303,9 +273,9 @@ static void test_batching(mlcc_tokenizer *tok, const int32_t *reply, size_t nrep
     for (int i = 0; i < N; i++) sb_free(&a[i].text);
     memset(a, 0, sizeof a);
     int64_t ids[3];
-    for (int i = 0; i < 3; i++) ids[i] = mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]);
+    for (int i = 0; i < 3; i++) ids[i] = mlcc_engine_submit(e, prompts[i], 11, &cfg, test_collect_event, &a[i]);
     mlcc_engine_abort(e, ids[1]);
-    wait_all(a, 3);
+    test_wait_requests(a, 3);
     CHECK_EQ_STR(a[1].finish, "cancelled");
     CHECK_EQ_STR(sb_cstr(&a[0].text), reply_text);
     CHECK_EQ_STR(sb_cstr(&a[2].text), reply_text);
@@ -418,14 +388,14 @@ static void test_preemption(mlcc_tokenizer *tok, const int32_t *reply, size_t nr
     mlcc_gen_config cfg = mlcc_gen_defaults();
     cfg.sampling.temperature = 0;
     enum { N = 4 };
-    async_req a[N];
+    test_request_out a[N];
     memset(a, 0, sizeof a);
     int32_t prompts[N][11];
     for (int i = 0; i < N; i++) {
         make_prompt(prompts[i], i);
-        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, on_async, &a[i]) > 0);
+        CHECK(mlcc_engine_submit(e, prompts[i], 11, &cfg, test_collect_event, &a[i]) > 0);
     }
-    wait_all(a, N);
+    test_wait_requests(a, N);
     int preempted = 0;
     for (int i = 0; i < N; i++) {
         CHECK_EQ_STR(a[i].finish, "stop");
@@ -446,8 +416,8 @@ static void test_preemption(mlcc_tokenizer *tok, const int32_t *reply, size_t nr
     for (int i = 0; i < 64; i++) longp[i] = 1000 + i;
     longp[63] = MARKER;
     fm.total_pages = 8;
-    CHECK(mlcc_engine_submit(e, longp, 64, &cfg, on_async, &a[0]) > 0);
-    wait_all(a, 1);
+    CHECK(mlcc_engine_submit(e, longp, 64, &cfg, test_collect_event, &a[0]) > 0);
+    test_wait_requests(a, 1);
     CHECK_EQ_STR(a[0].finish, "error");
     CHECK_MSG(strstr(a[0].result.error, "KV cache") != NULL, "%s", a[0].result.error);
     wait_idle(e, &st);
