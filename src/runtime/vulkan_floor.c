@@ -26,67 +26,48 @@ static const char copy_source[] =
 
 static void *copy_slot[16];
 
-static MLCCNDArray *device_bytes(int id, size_t n) {
-    return mlcc_ndarray_empty(1, (int64_t[]){(int64_t)n}, (DLDataType){kDLUInt, 8, 1}, (DLDevice){kDLVulkan, id});
-}
-
 static int copy_kernel(int id, void *src, void *dst, uint32_t n16) {
-    uint32_t push[4] = {0, 0, 0, n16}, grid[3] = {(n16 + 255) / 256, 1, 1}, block[3] = {256, 1, 1}, elem[2] = {16, 16};
+    uint32_t push[4] = {0, 0, 0, n16}, grid[3] = {(n16 + 255) / 256, 1, 1}, block[3] = {256, 1, 1},
+             elem[2] = {16, 16};
     void *bufs[2] = {src, dst};
-    return mlcc_vulkan_hooks()->launch(&copy_slot[id & 15], id, copy_source, "floor_copy", grid, block, bufs, elem, 2, push,
-                                       sizeof push);
+    return mlcc_vulkan_hooks()->launch(&copy_slot[id & 15], id, copy_source, "floor_copy", grid,
+                                       block, bufs, elem, 2, push, sizeof push);
 }
 
 typedef struct floor_args {
     int device_id;
     MLCCNDArray *a, *b; /* copy: two buffers of n16 16-byte words */
     uint32_t n16;
-    void *x, *w, *y;    /* GEMM: device pointers */
-    int n;
 } floor_args;
 
 static int copy_op(void *ctx, int i) {
     floor_args *f = ctx;
-    return copy_kernel(f->device_id, i % 2 ? f->b->dl.data : f->a->dl.data, i % 2 ? f->a->dl.data : f->b->dl.data, f->n16);
+    return copy_kernel(f->device_id, i % 2 ? f->b->dl.data : f->a->dl.data,
+                       i % 2 ? f->a->dl.data : f->b->dl.data, f->n16);
 }
 
 double mlcc_vulkan_copy_bandwidth(int device_id, size_t bytes, int reps) {
     mlcc_vk_device *d = mlcc_vk_get_device(device_id);
     if (!d) return 0;
     if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30; /* 20x the L2 of an H100 */
-    if (bytes > d->props.limits.maxStorageBufferRange) bytes = d->props.limits.maxStorageBufferRange; /* lavapipe: 128 MiB */
+    if (bytes > d->props.limits.maxStorageBufferRange)
+        bytes = d->props.limits.maxStorageBufferRange; /* lavapipe: 128 MiB */
     bytes &= ~(size_t)15;
-    floor_args f = {.device_id = device_id, .a = device_bytes(device_id, bytes), .b = device_bytes(device_id, bytes),
+    floor_args f = {.device_id = device_id,
+                    .a = device_floor_bytes(kDLVulkan, device_id, bytes),
+                    .b = device_floor_bytes(kDLVulkan, device_id, bytes),
                     .n16 = (uint32_t)(bytes / 16)};
     double best = 0;
     if (f.a && f.b && mlcc_vulkan_memset(device_id, f.a->dl.data, 0x3c, bytes) == 0 &&
-        copy_kernel(device_id, f.a->dl.data, f.b->dl.data, f.n16) == 0 && mlcc_vulkan_synchronize(device_id) == 0)
-        best = device_floor_best_rate(reps, 4, 2.0 * (double)bytes, copy_op, &f, mlcc_vulkan_synchronize, device_id);
+        copy_kernel(device_id, f.a->dl.data, f.b->dl.data, f.n16) == 0 &&
+        mlcc_vulkan_synchronize(device_id) == 0)
+        best = device_floor_best_rate(reps, 4, 2.0 * (double)bytes, copy_op, &f,
+                                      mlcc_vulkan_synchronize, device_id);
     mlcc_ndarray_release(f.a), mlcc_ndarray_release(f.b);
     return best;
 }
 
-static int gemm_op(void *ctx, int i) {
-    floor_args *f = ctx;
-    (void)i;
-    return mlcc_vulkan_linear_f16(f->device_id, f->x, f->w, f->y, f->n, f->n, f->n);
-}
-
 double mlcc_vulkan_gemm_f16_rate(int device_id, int n, int reps) {
-    size_t nn = (size_t)n * (size_t)n;
-    float *hx = malloc(sizeof(float) * nn);
-    uint16_t *hw = malloc(sizeof(uint16_t) * nn);
-    MLCCNDArray *x = device_bytes(device_id, sizeof(float) * nn), *w = device_bytes(device_id, 2 * nn),
-                *y = device_bytes(device_id, sizeof(float) * nn);
-    double best = 0;
-    if (hx && hw && x && w && y) {
-        device_floor_gemm_inputs(nn, hx, hw);
-        floor_args f = {.device_id = device_id, .x = x->dl.data, .w = w->dl.data, .y = y->dl.data, .n = n};
-        if (mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * nn) == 0 && mlcc_ndarray_copy_from_bytes(w, hw, 2 * nn) == 0 &&
-            gemm_op(&f, 0) == 0 && mlcc_vulkan_synchronize(device_id) == 0) /* warm-up: pipeline */
-            best = device_floor_best_rate(reps, 4, 2.0 * (double)n * n * n, gemm_op, &f, mlcc_vulkan_synchronize, device_id);
-    }
-    mlcc_ndarray_release(x), mlcc_ndarray_release(w), mlcc_ndarray_release(y);
-    free(hx), free(hw);
-    return best;
+    return device_floor_gemm_f16_rate(kDLVulkan, device_id, n, reps, 4, mlcc_vulkan_linear_f16,
+                                      mlcc_vulkan_synchronize);
 }
