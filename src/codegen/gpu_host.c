@@ -16,44 +16,60 @@ static const char *name_of(const gpu_host_backend *b, const void *node, const ch
 }
 
 /* Checks and binds scalar argument i. */
-static void emit_scalar_param(const gpu_host_backend *b, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
+static void emit_scalar_param(const gpu_host_backend *b, const mlcc_prim_func *f, int i,
+                              mlcc_u64map *bound) {
     const mlcc_expr *v = f->params[i].var;
     int flt = dtype_is_float(v->dtype);
     line(b);
-    sb_printf(*b->out, "if (type_codes[%d] != %d) return mlcc_fail(\"%s: argument %d (%s) must be %s\");", i, flt ? 2 : 0,
-              f->name, i, v->var.name, flt ? "a float" : "an integer");
+    sb_printf(*b->out,
+              "if (type_codes[%d] != %d) return mlcc_fail(\"%s: argument %d (%s) must be %s\");", i,
+              flt ? 2 : 0, f->name, i, v->var.name, flt ? "a float" : "an integer");
     line(b);
-    sb_printf(*b->out, "%s %s = (%s)args[%d].%s;", b->type(b->writer, v->dtype), name_of(b, v, v->var.name),
-              b->type(b->writer, v->dtype), i, flt ? "v_float64" : "v_int64");
+    sb_printf(*b->out, "%s %s = (%s)args[%d].%s;", b->type(b->writer, v->dtype),
+              name_of(b, v, v->var.name), b->type(b->writer, v->dtype), i,
+              flt ? "v_float64" : "v_int64");
     u64map_upsert(bound, (uint64_t)(uintptr_t)v, NULL);
 }
 
 /* Checks tensor argument i (handle, rank, dtype, device) and binds the shape vars it is the
  * first to carry (bound maps each var to the shape slot that binds it). */
-static void emit_tensor_param(const gpu_host_backend *b, const mlcc_prim_func *f, int i, mlcc_u64map *bound) {
+static void emit_tensor_param(const gpu_host_backend *b, const mlcc_prim_func *f, int i,
+                              mlcc_u64map *bound) {
     const mlcc_buffer *buf = f->params[i].buffer;
     mlcc_strbuf *o = *b->out;
     const char *bn = name_of(b, buf, buf->name);
     char tb[24];
     line(b);
-    sb_printf(o, "if (type_codes[%d] != 7 || !args[%d].v_handle) return mlcc_fail(\"%s: argument %d (%s) must be a tensor\");", i,
-              i, f->name, i, buf->name);
+    sb_printf(o,
+              "if (type_codes[%d] != 7 || !args[%d].v_handle) return mlcc_fail(\"%s: argument %d "
+              "(%s) must be a tensor\");",
+              i, i, f->name, i, buf->name);
     line(b);
     sb_printf(o, "mlcc_dl_tensor *t_%s = (mlcc_dl_tensor *)args[%d].v_handle;", bn, i);
     line(b);
-    sb_printf(o, "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", (int)t_%s->ndim);", bn,
-              buf->ndim, f->name, buf->name, buf->ndim, bn);
+    sb_printf(o,
+              "if (t_%s->ndim != %d) return mlcc_fail(\"%s: %s must have %d dimensions, got %%d\", "
+              "(int)t_%s->ndim);",
+              bn, buf->ndim, f->name, buf->name, buf->ndim, bn);
     line(b);
-    sb_printf(o, "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
-                 "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u\", (unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits);",
-              bn, dtype_is_bool(buf->dtype) ? 1u : buf->dtype.code, bn, dtype_is_bool(buf->dtype) ? 8u : buf->dtype.bits, bn,
-              buf->dtype.lanes, f->name, buf->name, dtype_str(buf->dtype, tb), bn, bn);
+    sb_printf(o,
+              "if (t_%s->dtype.code != %u || t_%s->dtype.bits != %u || t_%s->dtype.lanes != %u) "
+              "return mlcc_fail(\"%s: %s must be %s, got code %%u bits %%u\", "
+              "(unsigned)t_%s->dtype.code, (unsigned)t_%s->dtype.bits);",
+              bn, dtype_is_bool(buf->dtype) ? 1u : buf->dtype.code, bn,
+              dtype_is_bool(buf->dtype) ? 8u : buf->dtype.bits, bn, buf->dtype.lanes, f->name,
+              buf->name, dtype_str(buf->dtype, tb), bn, bn);
     line(b);
-    sb_printf(o, "if (t_%s->device.device_type != %d) return mlcc_fail(\"%s: %s must be on a %s device\");", bn, b->device_type,
-              f->name, buf->name, b->device_title);
+    sb_printf(
+        o,
+        "if (t_%s->device.device_type != %d) return mlcc_fail(\"%s: %s must be on a %s device\");",
+        bn, b->device_type, f->name, buf->name, b->device_title);
     line(b);
-    sb_printf(o, "if (device_id < 0) device_id = t_%s->device.device_id; else if (t_%s->device.device_id != device_id) "
-                 "return mlcc_fail(\"%s: %s is on %s:%%d, other arguments on %s:%%d\", (int)t_%s->device.device_id, device_id);",
+    sb_printf(o,
+              "if (device_id < 0) device_id = t_%s->device.device_id; else if "
+              "(t_%s->device.device_id != device_id) "
+              "return mlcc_fail(\"%s: %s is on %s:%%d, other arguments on %s:%%d\", "
+              "(int)t_%s->device.device_id, device_id);",
               bn, bn, f->name, buf->name, b->device, b->device, bn);
     for (int d = 0; d < buf->ndim; d++) {
         const mlcc_expr *s = buf->shape[d];
@@ -63,30 +79,36 @@ static void emit_tensor_param(const gpu_host_backend *b, const mlcc_prim_func *f
         line(b);
         sb_printf(o, "int64_t %s = t_%s->shape[%d];", sn, bn, d);
         line(b);
-        sb_printf(o, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] is negative\");", sn, f->name, buf->name, d);
+        sb_printf(o, "if (%s < 0) return mlcc_fail(\"%s: %s.shape[%d] is negative\");", sn, f->name,
+                  buf->name, d);
     }
 }
 
 /* The shapes a tensor argument does not bind are checked against their expressions; its
  * strides must be row-major; its data pointer. */
-static void emit_tensor_shape_checks(const gpu_host_backend *b, const mlcc_prim_func *f, const mlcc_buffer *buf,
-                                     mlcc_u64map *bound) {
+static void emit_tensor_shape_checks(const gpu_host_backend *b, const mlcc_prim_func *f,
+                                     const mlcc_buffer *buf, mlcc_u64map *bound) {
     const char *bn = name_of(b, buf, buf->name);
     for (int d = 0; d < buf->ndim; d++) {
         const mlcc_expr *s = buf->shape[d];
-        mlcc_u64map_entry *binder = s->kind == EXPR_VAR ? u64map_find(bound, (uint64_t)(uintptr_t)s) : NULL;
+        mlcc_u64map_entry *binder =
+            s->kind == EXPR_VAR ? u64map_find(bound, (uint64_t)(uintptr_t)s) : NULL;
         if (binder && binder->value.p == (void *)(buf->shape + d)) continue;
         line(b);
         sb_printf(*b->out, "if (t_%s->shape[%d] != (", bn, d);
         b->expr(b->writer, s);
-        sb_printf(*b->out, ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long long)t_%s->shape[%d], (long long)(",
+        sb_printf(*b->out,
+                  ")) return mlcc_fail(\"%s: %s.shape[%d] is %%lld, expected %%lld\", (long "
+                  "long)t_%s->shape[%d], (long long)(",
                   f->name, buf->name, d, bn, d);
         b->expr(b->writer, s);
         sb_append(*b->out, "));");
     }
     line(b);
-    sb_printf(*b->out, "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
-                       "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
+    sb_printf(*b->out,
+              "if (t_%s->strides) { int64_t expect = 1; for (int d = %d - 1; d >= 0; d--) { "
+              "if (t_%s->shape[d] != 1 && t_%s->strides[d] != expect) return mlcc_fail(\"%s: %s "
+              "must be compact (row-major)\"); expect *= t_%s->shape[d]; } }",
               bn, buf->ndim, bn, bn, f->name, buf->name, bn);
     line(b);
     sb_printf(*b->out, "void *%s = (char *)t_%s->data + t_%s->byte_offset;", bn, bn, bn);
@@ -96,8 +118,10 @@ static void emit_entry_checks(const gpu_host_backend *b, const mlcc_prim_func *f
     mlcc_u64map bound;
     u64map_init(&bound);
     line(b);
-    sb_printf(*b->out, "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);", f->nparams,
-              f->name, f->nparams);
+    sb_printf(
+        *b->out,
+        "if (num_args != %d) return mlcc_fail(\"%s: expected %d arguments, got %%d\", num_args);",
+        f->nparams, f->name, f->nparams);
     line(b);
     sb_append(*b->out, "int device_id = -1;");
     for (int i = 0; i < f->nparams; i++) {
@@ -109,15 +133,20 @@ static void emit_entry_checks(const gpu_host_backend *b, const mlcc_prim_func *f
     for (int i = 0; i < f->nparams; i++)
         if (f->params[i].buffer) emit_tensor_shape_checks(b, f, f->params[i].buffer, &bound);
     line(b);
-    sb_printf(*b->out, "if (device_id < 0) return mlcc_fail(\"%s: no tensor argument tells the device\");", f->name);
+    sb_printf(*b->out,
+              "if (device_id < 0) return mlcc_fail(\"%s: no tensor argument tells the device\");",
+              f->name);
     line(b);
-    sb_printf(*b->out, "if (!%s) return mlcc_fail(\"%s library loaded without the runtime's %s hooks\");", b->hooks,
-              b->device_title, b->device_title);
+    sb_printf(*b->out,
+              "if (!%s) return mlcc_fail(\"%s library loaded without the runtime's %s hooks\");",
+              b->hooks, b->device_title, b->device_title);
     u64map_free(&bound);
 }
 
 int gpu_host_emit_function(const gpu_host_backend *b, const mlcc_prim_func *f) {
-    sb_printf(*b->out, "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, MLCCValue *ret, int *ret_type_code, void *resource) {",
+    sb_printf(*b->out,
+              "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, "
+              "MLCCValue *ret, int *ret_type_code, void *resource) {",
               f->name);
     *b->indent = 1;
     line(b);

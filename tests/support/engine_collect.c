@@ -25,12 +25,14 @@ void test_collect_event(void *ctx, const mlcc_engine_event *ev) {
 void test_wait_requests(test_request_out *outs, int n) {
     pthread_mutex_lock(&collect_lock);
     for (int k = 0; k < n; k++)
-        while (!outs[k].done) pthread_cond_wait(&collect_cond, &collect_lock);
+        while (!outs[k].done)
+            pthread_cond_wait(&collect_cond, &collect_lock);
     pthread_mutex_unlock(&collect_lock);
 }
 
 void test_wait_first_token(test_request_out *out) {
     pthread_mutex_lock(&collect_lock);
-    while (!out->tokens && !out->done) pthread_cond_wait(&collect_cond, &collect_lock);
+    while (!out->tokens && !out->done)
+        pthread_cond_wait(&collect_cond, &collect_lock);
     pthread_mutex_unlock(&collect_lock);
 }

@@ -15,7 +15,8 @@ int test_read_fixture_tokens(const char *meta_path, int32_t *ids, int max) {
     json_t *j = mlcc_json_load_file(meta_path);
     json_t *a = j ? json_object_get(j, "tokens") : NULL;
     int n = 0;
-    for (; a && n < max && n < (int)json_array_size(a); n++) ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
+    for (; a && n < max && n < (int)json_array_size(a); n++)
+        ids[n] = (int32_t)json_integer_value(json_array_get(a, (size_t)n));
     json_decref(j);
     return n;
 }
@@ -37,7 +38,8 @@ float *test_read_ref_logits(const char *path, int rows, int64_t vocab) {
 }
 
 mlcc_model *test_open_model(const char *path, const char *quant) {
-    mlcc_model_options opt = {.max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = quant};
+    mlcc_model_options opt = {
+        .max_seq = 64, .prefill_chunk = 64, .logit_rows = 64, .quantization = quant};
     mlcc_model *m = mlcc_model_open(path, &opt);
     CHECK_MSG(m != NULL, "%s %s: %s", path, quant ? quant : "(as stored)", mlcc_last_error());
     return m;
@@ -58,7 +60,8 @@ int64_t test_argmax(const float *row, int64_t n) {
 
 double test_softmax_kl(const float *p, const float *q, int64_t n) {
     double mp = p[test_argmax(p, n)], mq = q[test_argmax(q, n)], zp = 0, zq = 0;
-    for (int64_t i = 0; i < n; i++) zp += exp(p[i] - mp), zq += exp(q[i] - mq);
+    for (int64_t i = 0; i < n; i++)
+        zp += exp(p[i] - mp), zq += exp(q[i] - mq);
     double kl = 0;
     for (int64_t i = 0; i < n; i++) {
         double lp = p[i] - mp - log(zp), lq = q[i] - mq - log(zq);
@@ -67,10 +70,12 @@ double test_softmax_kl(const float *p, const float *q, int64_t n) {
     return kl;
 }
 
-test_agreement test_compare_logits(const float *ref, const float *got, int rows, int64_t vocab, double margin) {
+test_agreement test_compare_logits(const float *ref, const float *got, int rows, int64_t vocab,
+                                   double margin) {
     test_agreement a = {0, 0, 0};
     for (int r = 0; r < rows; r++) {
-        const float *want = ref + (size_t)r * (size_t)vocab, *have = got + (size_t)r * (size_t)vocab;
+        const float *want = ref + (size_t)r * (size_t)vocab,
+                    *have = got + (size_t)r * (size_t)vocab;
         int64_t top = test_argmax(want, vocab);
         double amax = 0, second = -INFINITY;
         for (int64_t v = 0; v < vocab; v++) {

@@ -31,6 +31,7 @@ typedef struct test_agreement {
     double mean_kl; /* mean over all rows of KL(softmax(ref) || softmax(got)) */
 } test_agreement;
 /* Top-1 agreement and mean KL of got against ref, both [rows, vocab]. */
-test_agreement test_compare_logits(const float *ref, const float *got, int rows, int64_t vocab, double margin);
+test_agreement test_compare_logits(const float *ref, const float *got, int rows, int64_t vocab,
+                                   double margin);
 
 #endif
