@@ -30,41 +30,20 @@ static const char driver[] =
     "    return fails != 0;\n"
     "}\n";
 
-/* Compiles the intrinsics + driver with `flags` and runs it; its output into *out. */
-static int build_and_run(const char *dir, const char *name, const char *flags, char **out) {
-    char *program = test_intrin_program(driver);
-    int rc = test_build_and_run(dir, name, program, flags, out);
-    free(program);
-    return rc;
-}
-
 int main(void) {
 #if !defined(__x86_64__)
     TEST_SKIP("the ISA variants compared here are x86-64's");
 #endif
     char dir[] = "/tmp/mlcc-intrin-XXXXXX";
     if (!mkdtemp(dir)) TEST_SKIP("cannot create a temporary folder");
-    struct {
-        const char *name, *flags, *isa, *needs;
-    } variants[] = {
-        {"plain", "", "isa scalar", NULL},
-        {"avx2", "-mavx2 -mfma -mf16c", "isa avx2", "avx2"},
-        {"native", "-march=native", NULL, NULL},
+    static const test_variant variants[] = {
+        {.name = "plain", .flags = "", .expect = "isa scalar"},
+        {.name = "avx2", .flags = "-mavx2 -mfma -mf16c", .needs = "avx2", .expect = "isa avx2"},
+        {.name = "native", .flags = "-march=native"},
     };
-    for (int v = 0; v < 3; v++) {
-        if (variants[v].needs && !test_host_has_cpu_flag(variants[v].needs)) {
-            printf("note: %s variant not run (the host has no %s)\n", variants[v].name, variants[v].needs);
-            continue;
-        }
-        char *out = NULL;
-        int rc = build_and_run(dir, variants[v].name, variants[v].flags, &out);
-        CHECK_MSG(rc == 0, "%s variant: %s", variants[v].name, out ? out : "(no output)");
-        if (variants[v].isa) CHECK_MSG(out && strstr(out, variants[v].isa), "%s variant: %s", variants[v].name, out ? out : "");
-        if (out && rc == 0) printf("%s", out);
-        free(out);
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+    char *program = test_intrin_program(driver);
+    test_run_variants(dir, program, variants, 3);
+    free(program);
+    test_remove_dir(dir);
     return test_finish();
 }

@@ -96,7 +96,8 @@ static const char driver[] =
     "    return fails != 0;\n"
     "}\n";
 
-static int build_and_run(const char *dir, const char *name, const char *flags, char **out) {
+/* The program: the intrinsics' sources, the driver's types, the table of intrinsics, the driver. */
+static char *program(void) {
     mlcc_strbuf src = STRBUF_INIT, table = STRBUF_INIT;
     sb_append(&src, "#include <stdint.h>\n#include <stdlib.h>\n");
     sb_append(&src, cpu_intrin_common_source());
@@ -114,9 +115,7 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     sb_append(&src, table.data);
     sb_append(&src, split);
     sb_free(&table);
-    int rc = test_build_and_run(dir, name, sb_cstr(&src), flags, out);
-    sb_free(&src);
-    return rc;
+    return sb_detach(&src);
 }
 
 int main(void) {
@@ -125,31 +124,15 @@ int main(void) {
 #endif
     char dir[] = "/tmp/mlcc-intrin-awq-XXXXXX";
     if (!mkdtemp(dir)) TEST_SKIP("cannot create a temporary folder");
-    struct {
-        const char *name, *flags, *needs, *isa;
-    } variants[] = {
-        {"plain", "", NULL, "isa 0 vnni 0:"},
-        {"avx2", "-mavx2 -mfma -mf16c", "avx2", "isa 1 vnni 0:"},
-        {"native", "-march=native", "avx512bw", "isa 2 vnni"},
-        {"native-asan", "-march=native -fsanitize=address,undefined -fno-sanitize-recover=all", NULL, NULL},
+    static const test_variant variants[] = {
+        {.name = "plain", .flags = "", .expect = "isa 0 vnni 0:"},
+        {.name = "avx2", .flags = "-mavx2 -mfma -mf16c", .needs = "avx2", .expect = "isa 1 vnni 0:"},
+        {.name = "native", .flags = "-march=native", .needs = "avx512bw", .expect = "isa 2 vnni", .also = {{"avx512_vnni", "isa 2 vnni 1"}}},
+        {.name = "native-asan", .flags = "-march=native -fsanitize=address,undefined -fno-sanitize-recover=all"},
     };
-    for (int v = 0; v < 4; v++) {
-        if (variants[v].needs && !test_host_has_cpu_flag(variants[v].needs)) {
-            printf("note: %s variant not run (the host has no %s)\n", variants[v].name, variants[v].needs);
-            continue;
-        }
-        char *out = NULL;
-        int rc = build_and_run(dir, variants[v].name, variants[v].flags, &out);
-        CHECK_MSG(rc == 0, "%s variant: %s", variants[v].name, out ? out : "(no output)");
-        if (variants[v].isa) CHECK_MSG(out && strstr(out, variants[v].isa), "%s variant: not the expected code path: %s", variants[v].name, out ? out : "");
-        if (v == 2 && test_host_has_cpu_flag("avx512_vnni"))
-            CHECK_MSG(out && strstr(out, "isa 2 vnni 1"), "native variant did not use AVX-512 VNNI: %s", out ? out : "");
-        if (out && rc == 0) printf("%s: %s", variants[v].name, out);
-        free(out);
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (getenv("MLCC_TEST_KEEP")) printf("kept %s\n", dir);
-    else if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+    char *source = program();
+    test_run_variants(dir, source, variants, (int)(sizeof variants / sizeof variants[0]));
+    free(source);
+    test_remove_dir(dir);
     return test_finish();
 }

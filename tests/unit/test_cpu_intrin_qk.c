@@ -163,8 +163,8 @@ static int write_data(const char *dir, const char *scheme_name, uint32_t type) {
     return ok && rc == 0 ? 0 : -1;
 }
 
-/* Compiles the k-quant intrinsics + a variant table + the driver with `flags` and runs it. */
-static int build_and_run(const char *dir, const char *name, const char *flags, char **out) {
+/* The program: the intrinsics' sources, the driver's types, the table of intrinsics, the driver. */
+static char *program(const char *dir) {
     mlcc_strbuf src = STRBUF_INIT;
     sb_printf(&src, "#include <stdint.h>\n#include <stdlib.h>\n#define DATA_DIR \"%s\"\n#define NMAX %d\n#define KMAX %d\n", dir,
               NMAX, KMAX);
@@ -185,9 +185,7 @@ static int build_and_run(const char *dir, const char *name, const char *flags, c
     sb_append(&src, table.data);
     sb_append(&src, split);
     sb_free(&table);
-    int rc = test_build_and_run(dir, name, sb_cstr(&src), flags, out);
-    sb_free(&src);
-    return rc;
+    return sb_detach(&src);
 }
 
 int main(void) {
@@ -203,28 +201,14 @@ int main(void) {
     if (write_data(dir, "ggml_q4_k", MLCC_GGML_Q4_K) || write_data(dir, "ggml_q5_k", MLCC_GGML_Q5_K) ||
         write_data(dir, "ggml_q6_k", MLCC_GGML_Q6_K))
         return test_finish();
-    struct {
-        const char *name, *flags;
-    } variants[] = {
-        {"plain", ""},
-        {"native", "-march=native"},
-        {"native-asan", "-march=native -fsanitize=address,undefined -fno-sanitize-recover=all"},
+    static const test_variant variants[] = {
+        {.name = "plain", .flags = "", .expect = "avx512 0"},
+        {.name = "native", .flags = "-march=native", .also = {{"avx512bw", "avx512 1"}, {"avx512_vnni", "vnni 1"}}},
+        {.name = "native-asan", .flags = "-march=native -fsanitize=address,undefined -fno-sanitize-recover=all"},
     };
-    for (int v = 0; v < 3; v++) {
-        char *out = NULL;
-        int rc = build_and_run(dir, variants[v].name, variants[v].flags, &out);
-        CHECK_MSG(rc == 0, "%s variant: %s", variants[v].name, out ? out : "(no output)");
-        if (v == 0) CHECK_MSG(out && strstr(out, "avx512 0"), "plain variant used AVX-512: %s", out ? out : "");
-        if (v == 1 && test_host_has_cpu_flag("avx512bw"))
-            CHECK_MSG(out && strstr(out, "avx512 1"), "native variant did not use AVX-512: %s", out ? out : "");
-        if (v == 1 && test_host_has_cpu_flag("avx512_vnni"))
-            CHECK_MSG(out && strstr(out, "vnni 1"), "native variant did not use AVX-512 VNNI: %s", out ? out : "");
-        if (out && rc == 0) printf("%s: %s", variants[v].name, out);
-        free(out);
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (getenv("MLCC_TEST_KEEP")) printf("kept %s\n", dir);
-    else if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+    char *source = program(dir);
+    test_run_variants(dir, source, variants, (int)(sizeof variants / sizeof variants[0]));
+    free(source);
+    test_remove_dir(dir);
     return test_finish();
 }
