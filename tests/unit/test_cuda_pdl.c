@@ -68,6 +68,8 @@ static void test_declarations(void) {
 /* Every declared entry of the hand-written sources waits. */
 static void test_hand_written_sources(void) {
     struct { const char *name, *source; int min_declared; } sources[] = {
+        {"cuda_linear.c", mlcc_cuda_linear_kernel_source(), 24},
+        {"cuda_linear_q4.c", mlcc_cuda_linear_q4_kernel_source(), 24},
         {"cuda_sample.c", mlcc_cuda_sample_kernel_source(), 0},
         {"the chain above", chain_source, 1},
     };
