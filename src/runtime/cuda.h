@@ -79,7 +79,7 @@ int mlcc_cuda_kernel_waits(const void *kernel);
 int mlcc_cuda_source_declares_wait(const char *source, const char *kernel);
 /* One kernel of a fixed source (a hand-written kernel file's), compiled and loaded on each
  * device at its first use and kept for the process:
- *     static mlcc_cuda_kernel_once greedy = {.source = kernel_source, .name = "mlcc_greedy_rows"};
+ *     static mlcc_cuda_kernel_once greedy = {.source = kernel_source, .name = "mlcc_greedy_split"};
  *     void *k = mlcc_cuda_kernel_once_get(&greedy, device_id); // NULL + error */
 enum { MLCC_CUDA_ONCE_DEVICES = 16 };
 typedef struct mlcc_cuda_kernel_once {
