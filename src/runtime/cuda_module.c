@@ -19,6 +19,7 @@
 #include "support/file.h"
 #include "support/log.h"
 #include "support/sha256.h"
+#include "support/strbuf.h"
 #include "support/vec.h"
 
 static mlcc_cuda_stats stats;
@@ -226,7 +227,18 @@ mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source
     if (arch < 0) return NULL;
     char *cubin = NULL;
     size_t len = 0;
-    if (mlcc_nvrtc_compile(source, arch, &cubin, &len) != 0) return NULL;
+    /* MLCC_CUDA_PDL_PREFETCH=0: the kernels' weight prefetch before the wait compiled out */
+    const char *pf = getenv("MLCC_CUDA_PDL_PREFETCH");
+    char *edited = NULL;
+    if (pf && strcmp(pf, "0") == 0) {
+        mlcc_strbuf sb = STRBUF_INIT;
+        sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
+        sb_append(&sb, source);
+        edited = sb_detach(&sb);
+    }
+    int rc = mlcc_nvrtc_compile(edited ? edited : source, arch, &cubin, &len);
+    free(edited);
+    if (rc != 0) return NULL;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     if (mlcc_cuda_enter(device_id, NULL) != 0) {
         free(cubin);

@@ -6,9 +6,9 @@
  * while the previous kernel in the stream drains. It must run mlcc_pdl_wait() (PTX
  * griddepcontrol.wait: blocks until the preceding grid has completed and its writes are
  * visible) before it reads anything an earlier kernel wrote or writes anything an earlier
- * kernel reads. What it does before the wait may only touch memory no kernel writes (weights):
- * mlcc_pdl_prefetch() pulls a range into L2, so a GEMV's weight stream starts during the
- * previous kernel's tail. mlcc_pdl_launch_dependents() lets the next grid be scheduled early
+ * kernel reads. What it does before the wait may only load memory no kernel writes (weights);
+ * mlcc_pdl_prefetch() asks for a range in L2 (a hint: L2 is coherent, so it is safe for any
+ * memory), so a GEMV's weight stream starts during the previous kernel's tail. mlcc_pdl_launch_dependents() lets the next grid be scheduled early
  * (safe because that grid waits in turn). Without the attribute, or below sm_90, the wait and
  * the trigger are no-ops.
  *
@@ -33,11 +33,19 @@
     "static __device__ __forceinline__ void mlcc_pdl_launch_dependents(void) {\n"                  \
     "    MLCC_PDL_ASM(\"griddepcontrol.launch_dependents;\");\n"                                   \
     "}\n"                                                                                          \
-    "/* [p, p + bytes) into L2, a 128-byte line per thread of the block at a time */\n"           \
+    "/* [p, p + bytes) towards L2 (the whole 16-byte-aligned inside of it), as one bulk prefetch\n" \
+    " * that the block's first thread hands to the copy engine: no per-line instructions (a\n"     \
+    " * 128-byte line per thread doubled the GEMVs' load instructions). Compiled out below sm_90\n" \
+    " * and when the module was loaded with MLCC_CUDA_PDL_PREFETCH=0 (MLCC_PDL_NO_PREFETCH). */\n" \
     "static __device__ __forceinline__ void mlcc_pdl_prefetch(const void *p, long long bytes) {\n" \
-    "    const char *c = (const char *)p;\n"                                                      \
-    "    for (long long off = (long long)threadIdx.x * 128; off < bytes; off += (long long)blockDim.x * 128)\n" \
-    "        asm volatile(\"prefetch.global.L2 [%0];\" ::\"l\"(c + off));\n"                      \
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(MLCC_PDL_NO_PREFETCH)\n"    \
+    "    if (threadIdx.x != 0 || threadIdx.y != 0 || threadIdx.z != 0 || bytes <= 0) return;\n"  \
+    "    unsigned long long a = ((unsigned long long)p + 15) & ~15ull;\n"                         \
+    "    unsigned long long e = ((unsigned long long)p + (unsigned long long)bytes) & ~15ull;\n"   \
+    "    if (e <= a) return;\n"                                                                   \
+    "    if (e - a > 0x7ffffff0ull) e = a + 0x7ffffff0ull;\n"                                     \
+    "    asm volatile(\"cp.async.bulk.prefetch.L2.global [%0], %1;\" ::\"l\"(a), \"r\"((unsigned)(e - a)) : \"memory\");\n" \
+    "#endif\n"                                                                                    \
     "}\n"                                                                                          \
     "/* The one line a kernel starts with: its weights [p, p + bytes) towards L2 (0 bytes: none),\n" \
     " * then the wait, then the next kernel may be scheduled. */\n"                                \

@@ -1,7 +1,7 @@
 /* test_cuda_pdl.c - programmatic dependent launch (runtime/cuda_pdl.h, cuda_module.c).
  *
  * Without a GPU (NVRTC only): the helpers compile to griddepcontrol.wait / launch_dependents /
- * prefetch.global.L2 for sm_90 and to nothing below; the "// mlcc-pdl:" declarations are read
+ * cp.async.bulk.prefetch.L2 for sm_90 and to nothing below (nor with MLCC_PDL_NO_PREFETCH); the "// mlcc-pdl:" declarations are read
  * as documented; every kernel a hand-written source declares as waiting has the wait in its
  * PTX. On a GPU: a producer that lets its dependents start at once and then works for a while,
  * followed by a declared consumer that adds the producer's output into an accumulator, 60
@@ -11,6 +11,7 @@
  * round's values. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,12 +47,23 @@ static void test_helpers_compile(void) {
     char *ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, "griddepcontrol.wait") && strstr(ptx, "griddepcontrol.launch_dependents") &&
-          strstr(ptx, "prefetch.global.L2"));
+          strstr(ptx, "cp.async.bulk.prefetch.L2.global"));
     free(ptx);
+    char *cubin = NULL; /* ptxas takes the bulk prefetch too */
+    size_t cubin_len = 0;
+    CHECK_MSG(mlcc_nvrtc_compile(src, 90, &cubin, &cubin_len) == 0 && cubin_len > 0, "%s", mlcc_last_error());
+    free(cubin);
     ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 80, &ptx) == 0, "%s", mlcc_last_error());
-    CHECK(ptx && !strstr(ptx, "griddepcontrol")); /* below sm_90: no such instruction */
+    CHECK(ptx && !strstr(ptx, "griddepcontrol") && !strstr(ptx, "prefetch")); /* below sm_90: no such instruction */
     free(ptx);
+    ptx = NULL;
+    char *no_prefetch = malloc(strlen(src) + 64);
+    snprintf(no_prefetch, strlen(src) + 64, "#define MLCC_PDL_NO_PREFETCH\n%s", src); /* MLCC_CUDA_PDL_PREFETCH=0 */
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(no_prefetch, 90, &ptx) == 0, "%s", mlcc_last_error());
+    CHECK(ptx && strstr(ptx, "griddepcontrol.wait") && !strstr(ptx, "prefetch"));
+    free(ptx);
+    free(no_prefetch);
 }
 
 static void test_declarations(void) {
