@@ -66,7 +66,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     " * a running (best, index) and an online (max, sum), merged over the block. With S > 1 each block\n"
     " * leaves its state in part[r * S + j]; the row's last block to finish (count[r], which atomicInc\n"
     " * wraps back to 0 for the next call) merges the S states in order and writes the row's answer. */\n"
-    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_greedy_split(const float *logits, long long vocab, int chunk,\n"
+    "extern \"C\" __global__ void __launch_bounds__(1024) mlcc_greedy_split(const float *logits, long long vocab, int chunk,\n"
     "                                                                     st *part, unsigned *count, int *ids,\n"
     "                                                                     float *logprobs) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
@@ -124,8 +124,9 @@ int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t v
     int64_t splits = (vocab + CHUNK - 1) / CHUNK;
     if (splits > MAX_SPLITS) splits = MAX_SPLITS;
     int chunk = (int)((vocab + splits - 1) / splits);
-    const char *v = getenv("MLCC_CUDA_GREEDY_SPLIT"); /* 0: one block a row, as before */
-    if (v && strcmp(v, "0") == 0) splits = 1, chunk = (int)vocab;
+    uint32_t threads = 256;
+    const char *v = getenv("MLCC_CUDA_GREEDY_SPLIT"); /* 0: one block of 1024 threads a row, as before */
+    if (v && strcmp(v, "0") == 0) splits = 1, chunk = (int)vocab, threads = 1024;
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     size_t out_bytes = (size_t)rows * 8, count_bytes = (size_t)rows * 4;
     size_t part_offset = (out_bytes + count_bytes + STATE_BYTES - 1) / STATE_BYTES * STATE_BYTES;
@@ -137,7 +138,7 @@ int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t v
     unsigned *d_count = (unsigned *)(out + out_bytes);
     void *d_part = out + part_offset;
     long long vv = vocab;
-    uint32_t grid[3] = {(uint32_t)rows, (uint32_t)splits, 1}, block[3] = {256, 1, 1};
+    uint32_t grid[3] = {(uint32_t)rows, (uint32_t)splits, 1}, block[3] = {threads, 1, 1};
     void *args[] = {&logits, &vv, &chunk, &d_part, &d_count, &d_ids, &d_lps};
     char *host = mlcc_xmalloc(out_bytes);
     DLDevice dev = {kDLCUDA, device_id};
