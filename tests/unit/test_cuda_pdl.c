@@ -82,7 +82,8 @@ static void test_hand_written_sources(void) {
     struct { const char *name, *source; int min_declared; } sources[] = {
         {"cuda_linear.c", mlcc_cuda_linear_kernel_source(), 24},
         {"cuda_linear_q4.c", mlcc_cuda_linear_q4_kernel_source(), 24},
-        {"cuda_sample.c", mlcc_cuda_sample_kernel_source(), 0},
+        {"cuda_sample.c", mlcc_cuda_sample_kernel_source(), 1},
+        {"cuda_attention.c", mlcc_cuda_flash_prefill_kernel_source(), 24},
         {"the chain above", chain_source, 1},
     };
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
