@@ -18,7 +18,8 @@
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 static long launches;
-static void report(void) { fprintf(stderr, "[fake cuda] %ld launches\n", launches); }
+static long pdl_launches;
+static void report(void) { fprintf(stderr, "[fake cuda] %ld launches\n[fake cuda] %ld programmatic\n", launches, pdl_launches); }
 CUresult cuInit(unsigned f) { (void)f; atexit(report); return 0; }
 CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
 CUresult cuDeviceGetCount(int *c) { *c = 1; return 0; }
@@ -50,6 +51,16 @@ CUresult cuModuleGetFunction(void **f, void *m, const char *n) { (void)m; (void)
 CUresult cuFuncSetAttribute(void *f, int a, int v) { (void)f; (void)a; (void)v; return 0; }
 CUresult cuLaunchKernel(void *f, unsigned a, unsigned b, unsigned c, unsigned d, unsigned e, unsigned g, unsigned sh, void *s, void **p, void **x) {
     (void)f; (void)a; (void)b; (void)c; (void)d; (void)e; (void)g; (void)sh; (void)s; (void)p; (void)x; launches++; return 0; }
+/* cuLaunchKernelEx: counted like any launch, and apart when it asks for programmatic stream
+ * serialization (attribute 6 = 1; the config's layout as cuda.h's CUlaunchConfig) */
+typedef struct { int id; char pad[4]; int value; char rest[60]; } launch_attr;
+typedef struct { unsigned dims[7]; void *stream; launch_attr *attrs; unsigned nattrs; } launch_config;
+CUresult cuLaunchKernelEx(const launch_config *c, void *f, void **p, void **x) {
+    (void)f; (void)p; (void)x;
+    launches++;
+    for (unsigned i = 0; i < c->nattrs; i++) pdl_launches += c->attrs[i].id == 6 && c->attrs[i].value == 1;
+    return 0;
+}
 /* events time nothing; a captured stream records launches into a graph that replays their count */
 CUresult cuEventCreate(void **e, unsigned f) { (void)f; *e = (void *)5; return 0; }
 CUresult cuEventDestroy_v2(void *e) { (void)e; return 0; }

@@ -12,6 +12,7 @@
 #include "codegen/gpu_host.h"
 #include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
+#include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
@@ -486,6 +487,12 @@ static int emit_kernel_device(emitter *em, const mlcc_stmt *s, gpu_kernel_info *
     }
     sb_append(dg.out, ") {");
     dg.indent = 1;
+    /* programmatic dependent launch (runtime/cuda_pdl.h): everything a kernel reads may come
+     * from the kernel before it, so it waits first, then lets the next kernel be scheduled */
+    line(&dg);
+    sb_append(dg.out, "mlcc_pdl_wait();");
+    line(&dg);
+    sb_append(dg.out, "mlcc_pdl_launch_dependents();");
     line(&dg);
     emit_stmt(&dg, s);
     sb_append(dg.out, "\n}\n\n");
@@ -730,6 +737,7 @@ int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strb
         mlcc_strbuf src = STRBUF_INIT;
         if (uses_half) sb_append(&src, "#include <cuda_fp16.h>\n");
         if (uses_bf16) sb_append(&src, "#include <cuda_bf16.h>\n");
+        sb_append(&src, MLCC_PDL_DECLARATION " *\n" MLCC_CUDA_PDL_HELPERS);
         sb_append(&src, device_prelude);
         sb_append(&src, sb_cstr(&device));
         rc = emit_host_kernels(funcs, nfuncs, out);

@@ -70,11 +70,16 @@ typedef struct mlcc_cuda_module mlcc_cuda_module;
 /* Compiles (cached) and loads source on a device. */
 mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source);
 void mlcc_cuda_module_free(mlcc_cuda_module *m);
-/* A kernel handle of the module (borrowed), or NULL + error. */
+/* A kernel handle of the module (borrowed, for mlcc_cuda_launch), or NULL + error. */
 void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name);
+/* 1 when the kernel's source declares that it waits for its predecessor (cuda_pdl.h), so
+ * mlcc_cuda_launch may start it early (programmatic dependent launch). */
+int mlcc_cuda_kernel_waits(const void *kernel);
+/* The same from a source's "// mlcc-pdl:" lines, without a GPU (tests). */
+int mlcc_cuda_source_declares_wait(const char *source, const char *kernel);
 /* One kernel of a fixed source (a hand-written kernel file's), compiled and loaded on each
  * device at its first use and kept for the process:
- *     static mlcc_cuda_kernel_once greedy = {.source = kernel_source, .name = "mlcc_greedy_rows"};
+ *     static mlcc_cuda_kernel_once greedy = {.source = kernel_source, .name = "mlcc_greedy_split"};
  *     void *k = mlcc_cuda_kernel_once_get(&greedy, device_id); // NULL + error */
 enum { MLCC_CUDA_ONCE_DEVICES = 16 };
 typedef struct mlcc_cuda_kernel_once {
@@ -84,7 +89,8 @@ typedef struct mlcc_cuda_kernel_once {
 } mlcc_cuda_kernel_once;
 void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id);
 /* Launches a kernel on the device's current stream. args: one pointer per kernel parameter,
- * pointing at its value (the driver's convention). */
+ * pointing at its value (the driver's convention). A kernel that waits (above) goes through
+ * cuLaunchKernelEx with programmatic stream serialization on sm_90+ unless MLCC_CUDA_PDL=0. */
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
                      uint32_t shared_bytes, void **args);
 
@@ -92,6 +98,7 @@ typedef struct mlcc_cuda_stats {
     long nvrtc_compiles; /* NVRTC invocations by this process */
     long cache_hits;     /* cubins read from the disk cache */
     long launches;
+    long pdl_launches; /* of which with programmatic stream serialization */
 } mlcc_cuda_stats;
 mlcc_cuda_stats mlcc_cuda_get_stats(void);
 

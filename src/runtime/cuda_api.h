@@ -31,7 +31,25 @@ enum {
     CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
     CU_STREAM_CAPTURE_MODE_RELAXED = 2,
+    CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
 };
+
+/* cuLaunchKernelEx's configuration (cuda.h's CUlaunchConfig: an attribute is its id padded to
+ * 8 bytes, then a 64-byte value union, of which only the int member is used here). */
+typedef struct CUlaunchAttribute {
+    int id;
+    char pad[4];
+    union {
+        char bytes[64];
+        int value; /* programmaticStreamSerializationAllowed */
+    } val;
+} CUlaunchAttribute;
+typedef struct CUlaunchConfig {
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes;
+    CUstream stream;
+    CUlaunchAttribute *attrs;
+    unsigned num_attrs;
+} CUlaunchConfig;
 
 typedef struct mlcc_cuda_driver {
     void *handle;
@@ -63,6 +81,8 @@ typedef struct mlcc_cuda_driver {
     CUresult (*cuLaunchKernel)(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                unsigned by, unsigned bz, unsigned shared, CUstream s,
                                void **params, void **extra);
+    /* optional (CUDA >= 11.8): NULL when the driver lacks it; programmatic dependent launch */
+    CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *config, CUfunction f, void **params, void **extra);
     /* events (profiling) */
     CUresult (*cuEventCreate)(CUevent *e, unsigned flags);
     CUresult (*cuEventDestroy)(CUevent e);

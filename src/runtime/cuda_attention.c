@@ -31,9 +31,10 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_pdl.h"
 #include "support/error.h"
 
-static const char *const kernel_source =
+static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " mlcc_flash_prefill_\n"
     "#include <cuda_fp16.h>\n"
     "/* FlashAttention-2 style prefill over the paged KV cache (see cuda_attention.c). A block of\n"
     " * NW warps takes BM = 16 NW query rows of one KV head: TM = BM / G consecutive tokens, each\n"
@@ -337,6 +338,7 @@ static const char *const kernel_source =
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
     "        float softcap, int TB) {                                                                                      \\\n"
+    "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
     "        flash_prefill<D, NW, KV, PIPE>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
     "                                 window, scale, softcap, TB);                                                         \\\n"
     "    }\n"

@@ -30,6 +30,7 @@
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_api.h"
+#include "runtime/cuda_pdl.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
@@ -39,14 +40,16 @@
 
 /* ---- the kernels (NVRTC, compiled once per device, cached on disk) ---- */
 
-static const char *const kernel_source =
+static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_f16 mlcc_f32_to_f16 mlcc_add_f32\n"
     "/* y[r, o] = sum_k x[r, k] w[o, k] (+ res[r, o] when res is not null: linear_f16_add's\n"
     " * residual) for R rows: a warp per output o, lanes taking 8 halves (16 bytes) at a time;\n"
     " * vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
     "template <int R>\n"
     "__device__ __forceinline__ void gemv(const float *__restrict__ x, const __half *__restrict__ w,\n"
     "                                     float *y, const float *res, int N, int K, int vec) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
     "    int o = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;\n"
     "    if (o >= N) return;\n"
     "    const __half *row = w + (long long)o * K;\n"
@@ -95,6 +98,7 @@ static const char *const kernel_source =
     "                                           float *y, const float *res, int N, int K) {\n"
     "    __shared__ float red[8][O * R];\n"
     "    const int o0 = blockIdx.x * O, C = K >> 3;\n"
+    "    mlcc_pdl_begin(w + (long long)o0 * K, (long long)min(O, N - o0) * K * 2);\n"
     "    float acc[O][R];\n"
     "#pragma unroll\n"
     "    for (int o = 0; o < O; o++)\n"
@@ -145,16 +149,19 @@ static const char *const kernel_source =
     "GEMVB(1, 1)\nGEMVB(2, 1)\nGEMVB(4, 1)\nGEMVB(8, 1)\nGEMVB(1, 2)\nGEMVB(2, 2)\nGEMVB(4, 2)\nGEMVB(8, 2)\n"
     "GEMVB(1, 4)\nGEMVB(2, 4)\nGEMVB(4, 4)\nGEMVB(8, 4)\nGEMVB(1, 8)\nGEMVB(2, 8)\nGEMVB(4, 8)\nGEMVB(8, 8)\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
     "}\n"
     "/* y += r (the residual of linear_f16_add after a GEMV) */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_add_f32(float *y, const float *r, long long n) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] += r[i];\n"
     "}\n"
     "/* the same for n % 8 == 0 and 16-byte aligned x: two float4 loads, one 16-byte store */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16_v8(const float4 *x, uint4 *y, long long n8) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {\n"
     "        float4 a = __ldg(x + 2 * i), b = __ldg(x + 2 * i + 1);\n"
     "        __half2 h[4] = {__floats2half2_rn(a.x, a.y), __floats2half2_rn(a.z, a.w), __floats2half2_rn(b.x, b.y),\n"

@@ -33,14 +33,16 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_pdl.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 
-static const char *const kernel_source =
+static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_\n"
     "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
     "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
     "    return __uint_as_float((v & 15u) | 0x4B000000u) - zoff;\n"
@@ -115,6 +117,8 @@ static const char *const kernel_source =
     "                                              int N, int K, int zero) {\n"
     "    __shared__ float red[8][O * R];\n"
     "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
+    "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(O, N - o0) * G * 2);\n"
+    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(O, N - o0) * W * 4);\n"
     "    const float zoff = 8388608.0f + (float)zero;\n"
     "    float acc[O][R];\n"
     "#pragma unroll\n"
@@ -309,6 +313,8 @@ static const char *const kernel_source =
     "                                             int N, int K, int zero) {\n"
     "    __shared__ float red[8][O * R];\n"
     "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
+    "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(O, N - o0) * G * 2);\n"
+    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(O, N - o0) * W * 4);\n"
     "    float acc[O][R];\n"
     "#pragma unroll\n"
     "    for (int o = 0; o < O; o++)\n"

@@ -92,6 +92,7 @@ static void open_driver(void) {
     LOAD(driver, cuGraphDestroy, "cuGraphDestroy");
     LOAD(driver, cuGetErrorName, "cuGetErrorName");
     LOAD(driver, cuGetErrorString, "cuGetErrorString");
+    *(void **)&driver.cuLaunchKernelEx = dlsym(driver.handle, "cuLaunchKernelEx"); /* optional */
     library_path((void *)driver.cuInit, "libcuda.so.1", driver.path, sizeof driver.path);
     if (missing) {
         snprintf(driver_error, sizeof driver_error, "no CUDA device: %s lacks %s (driver too old)",

@@ -7,16 +7,20 @@
 #include "runtime/cuda.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/cuda_api.h"
+#include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/file.h"
 #include "support/log.h"
 #include "support/sha256.h"
+#include "support/strbuf.h"
+#include "support/vec.h"
 
 static mlcc_cuda_stats stats;
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -173,17 +177,68 @@ int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len
 
 /* ---- modules ---- */
 
+_Static_assert(sizeof(CUlaunchAttribute) == 72, "CUlaunchAttribute has cuda.h's layout");
+_Static_assert(offsetof(CUlaunchConfig, stream) == 32 && offsetof(CUlaunchConfig, attrs) == 40 &&
+                   sizeof(CUlaunchConfig) == 56,
+               "CUlaunchConfig has cuda.h's layout");
+
+/* The handle mlcc_cuda_module_kernel gives out: the function and whether its source declares
+ * that it waits (cuda_pdl.h), so the launch knows whether it may start early. */
+typedef struct kernel_handle {
+    CUfunction function;
+    int pdl;
+    char *name;
+    struct kernel_handle *next;
+} kernel_handle;
+
 struct mlcc_cuda_module {
     int device_id;
     CUmodule module;
+    char **pdl_prefixes; /* from the source's "// mlcc-pdl:" lines; NULL-terminated */
+    pthread_mutex_t lock;
+    kernel_handle *kernels;
 };
+
+/* The name prefixes of the source's "// mlcc-pdl: a b" lines (NULL-terminated array). */
+static char **read_pdl_prefixes(const char *source) {
+    MLCC_VEC(char *) out = {0};
+    size_t mark = strlen(MLCC_PDL_DECLARATION);
+    for (const char *p = strstr(source, MLCC_PDL_DECLARATION); p; p = strstr(p, MLCC_PDL_DECLARATION)) {
+        p += mark;
+        while (*p && *p != '\n') {
+            while (*p == ' ' || *p == '\t') p++;
+            const char *start = p;
+            while (*p && *p != '\n' && *p != ' ' && *p != '\t') p++;
+            if (p > start) vec_push(&out, mlcc_xstrndup(start, (size_t)(p - start)));
+        }
+    }
+    vec_push(&out, NULL);
+    return out.data;
+}
+
+static int declared_pdl(char **prefixes, const char *name) {
+    for (int i = 0; prefixes[i]; i++)
+        if (strcmp(prefixes[i], "*") == 0 || strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
 
 mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source) {
     int arch = mlcc_cuda_device_arch(device_id);
     if (arch < 0) return NULL;
     char *cubin = NULL;
     size_t len = 0;
-    if (mlcc_nvrtc_compile(source, arch, &cubin, &len) != 0) return NULL;
+    /* MLCC_CUDA_PDL_PREFETCH=0: the kernels' weight prefetch before the wait compiled out */
+    const char *pf = getenv("MLCC_CUDA_PDL_PREFETCH");
+    char *edited = NULL;
+    if (pf && strcmp(pf, "0") == 0) {
+        mlcc_strbuf sb = STRBUF_INIT;
+        sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
+        sb_append(&sb, source);
+        edited = sb_detach(&sb);
+    }
+    int rc = mlcc_nvrtc_compile(edited ? edited : source, arch, &cubin, &len);
+    free(edited);
+    if (rc != 0) return NULL;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     if (mlcc_cuda_enter(device_id, NULL) != 0) {
         free(cubin);
@@ -199,25 +254,62 @@ mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source
     mlcc_cuda_module *m = mlcc_xcalloc(1, sizeof *m);
     m->device_id = device_id;
     m->module = mod;
+    m->pdl_prefixes = read_pdl_prefixes(source);
+    pthread_mutex_init(&m->lock, NULL);
     return m;
 }
 
 void mlcc_cuda_module_free(mlcc_cuda_module *m) {
     if (!m) return;
     if (mlcc_cuda_enter(m->device_id, NULL) == 0) mlcc_cuda_driver_api()->cuModuleUnload(m->module);
+    for (kernel_handle *k = m->kernels, *next; k; k = next) {
+        next = k->next;
+        free(k->name);
+        free(k);
+    }
+    for (int i = 0; m->pdl_prefixes[i]; i++) free(m->pdl_prefixes[i]);
+    free(m->pdl_prefixes);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
 void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name) {
+    pthread_mutex_lock(&m->lock);
+    kernel_handle *k = m->kernels;
+    while (k && strcmp(k->name, name) != 0) k = k->next;
+    if (k) {
+        pthread_mutex_unlock(&m->lock);
+        return k;
+    }
     CUfunction f = NULL;
-    if (mlcc_cuda_enter(m->device_id, NULL) != 0) return NULL;
-    CUresult r = mlcc_cuda_driver_api()->cuModuleGetFunction(&f, m->module, name);
-    if (r != 0) {
-        mlcc_cuda_fail("cuModuleGetFunction", r);
+    CUresult r = 0;
+    if (mlcc_cuda_enter(m->device_id, NULL) != 0 ||
+        (r = mlcc_cuda_driver_api()->cuModuleGetFunction(&f, m->module, name)) != 0) {
+        pthread_mutex_unlock(&m->lock);
+        if (r != 0) mlcc_cuda_fail("cuModuleGetFunction", r);
         mlcc_prefix_error("kernel '%s'", name);
         return NULL;
     }
-    return f;
+    k = mlcc_xcalloc(1, sizeof *k);
+    k->function = f;
+    k->pdl = declared_pdl(m->pdl_prefixes, name);
+    k->name = mlcc_xstrdup(name);
+    k->next = m->kernels;
+    m->kernels = k;
+    pthread_mutex_unlock(&m->lock);
+    return k;
+}
+
+int mlcc_cuda_source_declares_wait(const char *source, const char *kernel) {
+    char **prefixes = read_pdl_prefixes(source);
+    int yes = declared_pdl(prefixes, kernel);
+    for (int i = 0; prefixes[i]; i++) free(prefixes[i]);
+    free(prefixes);
+    return yes;
+}
+
+int mlcc_cuda_kernel_waits(const void *kernel) {
+    return kernel ? ((const kernel_handle *)kernel)->pdl : 0;
 }
 
 static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -239,23 +331,42 @@ void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id) {
 
 enum { DEFAULT_SHARED_LIMIT = 48 * 1024 };
 
+/* Whether launches on device_id may carry the PDL attribute: sm_90 or newer, a driver with
+ * cuLaunchKernelEx, and MLCC_CUDA_PDL not 0 (read per call: tests switch it). */
+static int pdl_allowed(int device_id, const mlcc_cuda_driver *cu) {
+    if (!cu->cuLaunchKernelEx || mlcc_cuda_device_arch(device_id) < 90) return 0;
+    const char *v = getenv("MLCC_CUDA_PDL");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
                      uint32_t shared_bytes, void **args) {
     void *stream = NULL;
     if (mlcc_cuda_enter(device_id, &stream) != 0) return -1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+    const kernel_handle *k = kernel;
     for (int i = 0; i < 3; i++)
         if (grid[i] == 0 || block[i] == 0) return 0; /* an empty launch does nothing */
     if (shared_bytes > DEFAULT_SHARED_LIMIT) {
-        CUresult r = cu->cuFuncSetAttribute(kernel, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        CUresult r = cu->cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                             (int)shared_bytes);
         if (r != 0) return mlcc_cuda_fail("cuFuncSetAttribute", r);
     }
-    CUresult r = cu->cuLaunchKernel(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                                    shared_bytes, stream, args, NULL);
+    CUresult r;
+    const char *what = "cuLaunchKernel";
+    if (k->pdl && pdl_allowed(device_id, cu)) {
+        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, .val.value = 1};
+        CUlaunchConfig config = {grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes, stream, &attr, 1};
+        r = cu->cuLaunchKernelEx(&config, k->function, args, NULL);
+        what = "cuLaunchKernelEx";
+        count(&stats.pdl_launches);
+    } else {
+        r = cu->cuLaunchKernel(k->function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes,
+                               stream, args, NULL);
+    }
     count(&stats.launches);
     if (r != 0) {
-        mlcc_cuda_fail("cuLaunchKernel", r);
+        mlcc_cuda_fail(what, r);
         return mlcc_prefix_error("grid (%u, %u, %u), block (%u, %u, %u)", grid[0], grid[1], grid[2],
                                  block[0], block[1], block[2]);
     }

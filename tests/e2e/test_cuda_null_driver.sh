@@ -69,5 +69,15 @@ line=$(grep -o 'cuda graphs: [0-9]* captures, [0-9]* replays' "$T/out_1.txt" | t
 echo "q4f16_1: ${line:-no graphs line}"
 if echo "$line" | grep -q 'cuda graphs: [1-9][0-9]* captures, [1-9][0-9]* replays'; then passed=$((passed + 1)); else
     bad "decode steps were not captured and replayed as CUDA graphs"; grep -i -m 5 'graph\|error' "$T/out_1.txt" >&2; fi
+# programmatic dependent launch (runtime/cuda_pdl.h): the fake device is sm_90 and has
+# cuLaunchKernelEx, so the kernels declared as waiting go through it with the attribute; with
+# MLCC_CUDA_PDL=0 none does, and the launches are the same ones
+pdl_on=$(sed -n 's/^\[fake cuda\] \([0-9]*\) programmatic$/\1/p' "$T/out_1.txt" | tail -n 1)
+launches_on=$(sed -n 's/^\[fake cuda\] \([0-9]*\) launches$/\1/p' "$T/out_1.txt" | tail -n 1)
+launches_off=$(MLCC_CUDA_PDL=0 run_bench 1 q4f16_1)
+pdl_off=$(sed -n 's/^\[fake cuda\] \([0-9]*\) programmatic$/\1/p' "$T/out_1.txt" | tail -n 1)
+echo "q4f16_1: $launches_on launches, $pdl_on programmatic; MLCC_CUDA_PDL=0: $launches_off launches, $pdl_off programmatic"
+if [ "${pdl_on:-0}" -gt 0 ] && [ "${pdl_off:-1}" -eq 0 ] && [ "${launches_on:-0}" -eq "${launches_off:-1}" ]; then
+    passed=$((passed + 1)); else bad "programmatic dependent launch: not used, or not turned off by MLCC_CUDA_PDL=0"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

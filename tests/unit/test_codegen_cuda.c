@@ -15,6 +15,7 @@
 #include "schedule/gpu_rules.h"
 #include "support/error.h"
 #include "te/te.h"
+#include "pdl_check.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -177,6 +178,10 @@ static void test_nvrtc_compiles(void) {
     CHECK_MSG(rc == 0, "%s\n--- source:\n%s", mlcc_last_error(), sb_cstr(&dev));
     CHECK(ptx && strstr(ptx, ".entry softmax_kernel0") != NULL);
     free(ptx);
+    /* programmatic dependent launch: every generated kernel is declared as waiting and waits */
+    int declared = 0;
+    CHECK_EQ_INT(pdl_check_source(sb_cstr(&dev), &declared), 0);
+    CHECK(declared >= NFUNCS);
     /* the host part compiles with the system compiler too (loading it needs a device) */
     char so[] = "/tmp/mlcc_cuda_host_XXXXXX";
     int fd = mkstemp(so);

@@ -3,7 +3,9 @@
  * vocabulary sizes (odd ones, one below a block, the 128k of Llama 3), rows with ties (the
  * first index wins), -inf entries and NaN (which loses to any number), the arg-max equals
  * mlcc_sample's at temperature 0 and the log probability is within 1e-4 of
- * mlcc_log_softmax_at (double). Without NVRTC it skips; without a GPU after the compile. */
+ * mlcc_log_softmax_at (double), with rows split over blocks (sizes across 1, 2, 3 and
+ * 1024+ blocks) and with MLCC_CUDA_GREEDY_SPLIT=0. Without NVRTC it skips; without a GPU after
+ * the compile. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,18 +61,27 @@ int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     char *ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_sample_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
-    CHECK(ptx && strstr(ptx, ".entry mlcc_greedy_rows") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_greedy_split") != NULL);
     free(ptx);
     if (!mlcc_cuda_available()) {
         if (test_checks_failed) return test_finish();
         TEST_SKIP("%s", mlcc_cuda_status());
     }
-    check_rows(1, 1, 0);
-    check_rows(3, 1000, 1);
-    check_rows(5, 1023, 1);
-    check_rows(8, 32001, 1);
-    check_rows(2, 128256, 0);
-    check_rows(64, 128256, 1);
+    for (int split = 1; split >= 0; split--) { /* rows split over blocks, then one block a row */
+        if (!split) setenv("MLCC_CUDA_GREEDY_SPLIT", "0", 1);
+        check_rows(1, 1, 0);
+        check_rows(3, 1000, 1);
+        check_rows(5, 1023, 1);
+        check_rows(4, 2049, 1); /* two blocks */
+        check_rows(4, 4097, 1);
+        check_rows(8, 32001, 1);
+        check_rows(2, 128256, 0);
+        check_rows(1, 128256, 1); /* batch-1 decode: a tie across blocks */
+        check_rows(64, 128256, 1);
+        check_rows(64, 128256, 1); /* the blocks' counters start from 0 again */
+        if (split) check_rows(1, 3000001, 1); /* more than 1024 blocks' worth: longer chunks */
+    }
+    unsetenv("MLCC_CUDA_GREEDY_SPLIT");
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();
 }
