@@ -22,9 +22,11 @@
  *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
  *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
  *    or 4 outputs, up to 16 rows per pass;
- *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
- *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
- *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
+ *  - up to MLCC_CUDA_Q4_MMA_ROWS rows (default 64; batched decode): the tensor-core GEMM of
+ *    cuda_gemm_q4.c, packed words turned into float16 in registers, x rounded to float16;
+ *  - more rows (prefill), or MLCC_CUDA_Q4_MMA_ROWS=0: W dequantized into a float16 workspace
+ *    (values (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its
+ *    GEMV up to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
  * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
  * loop with the same arithmetic. */
 #include <pthread.h>
@@ -33,6 +35,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_gemm_q4.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
@@ -694,8 +697,10 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     if (rc) return rc;
     int gemm = rows > gemv_rows_limit();
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    rc = gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
-              : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
+    int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+    rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, y, rows, out, in, zero_point)
+         : gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
+                : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
     if (t0 > 0) {
         char name[96];
         snprintf(name, sizeof name, "linear_q4 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
