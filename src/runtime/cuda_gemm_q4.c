@@ -19,8 +19,8 @@
  * cluster of S = 1, 2, 4 or 8 blocks (sm_90) so the 4096-output projections still fill the
  * device, and the S partial tiles meet through distributed shared memory in a fixed order: no
  * workspace, no second launch, no atomics (results do not depend on timing). Each round a warp
- * issues P slices (128 values of K) of 16-byte weight loads before it stages x, so 64-128 bytes a
- * lane are in flight. Rows beyond 64 go through in chunks of 64 (prefill: opt-in, see
+ * loads the next round's P = 2 slices (128 values of K each) of weights, and for up to 32 rows
+ * the next round's x, while it computes this one. Rows beyond 64 go through in chunks of 64 (prefill: opt-in, see
  * mlcc_cuda_gemm_q4_rows). Wants in % 32 == 0 and 16-byte aligned x and q_weight. */
 #include <pthread.h>
 #include <stdio.h>
@@ -61,11 +61,55 @@ static const char *const kernel_source =
     "    asm volatile(\"ld.shared::cluster.f32 %0, [%1];\" : \"=f\"(v) : \"r\"(r) : \"memory\");\n"
     "    return v;\n"
     "}\n"
+    "/* one round's weights for a lane: P slices x J n8 tiles of a group (16 bytes) and its scale */\n"
+    "template <int P, int J>\n"
+    "__device__ __forceinline__ void load_round(uint4 (&q)[P][J], __half2 (&sc)[P][J], const unsigned *__restrict__ qw,\n"
+    "                                           const __half *__restrict__ qs, int row0, int s0, int s_end, int t, int N,\n"
+    "                                           int G, int W) {\n"
+    "#pragma unroll\n"
+    "    for (int p = 0; p < P; p++)\n"
+    "#pragma unroll\n"
+    "        for (int j = 0; j < J; j++) {\n"
+    "            int row = row0 + j * 8, grp = (s0 + p) * 4 + t;\n"
+    "            row = row < N ? row : N - 1; /* a tail tile repeats the last row, unwritten */\n"
+    "            const bool ok = s0 + p < s_end && grp < G; /* else zero weights: scale 0 */\n"
+    "            q[p][j] = ok ? ld_stream16(qw + (long long)row * W + 4 * grp) : make_uint4(0u, 0u, 0u, 0u);\n"
+    "            sc[p][j] = __half2half2(ok ? qs[(long long)row * G + grp] : __float2half(0.f));\n"
+    "        }\n"
+    "}\n"
+    "/* x for a round, CH = P * MT chunks of 8 values a thread: slice p, row m, chunk of 16 in the slice */\n"
+    "template <int CH, int MT>\n"
+    "__device__ __forceinline__ void load_x(float4 (&xa)[CH], float4 (&xb)[CH], const float *__restrict__ x, int M, int K,\n"
+    "                                       int s0, int s_end, int c0 = 0) {\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < CH; i++) {\n"
+    "        const int c = c0 + threadIdx.x + i * 256, chunk = c & 15, m = (c >> 4) % (MT * 16), p = (c >> 4) / (MT * 16);\n"
+    "        const int k = (s0 + p) * 128 + chunk * 8;\n"
+    "        xa[i] = xb[i] = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "        if (m < M && s0 + p < s_end && k < K) {\n"
+    "            const float4 *xp = reinterpret_cast<const float4 *>(x + (long long)m * K + k);\n"
+    "            xa[i] = __ldg(xp), xb[i] = __ldg(xp + 1);\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "/* ... as float16 into the group planes, each 8 values in the order x0 x4 x1 x5 x2 x6 x3 x7 */\n"
+    "template <int CH, int MT, int PLANE>\n"
+    "__device__ __forceinline__ void store_x(const float4 (&xa)[CH], const float4 (&xb)[CH], unsigned *smem, int c0 = 0) {\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < CH; i++) {\n"
+    "        const int c = c0 + threadIdx.x + i * 256, chunk = c & 15, m = (c >> 4) % (MT * 16), p = (c >> 4) / (MT * 16);\n"
+    "        const float4 a = xa[i], b = xb[i];\n"
+    "        unsigned *dst = smem + (p * 4 + (chunk >> 2)) * PLANE + m * 18 + (chunk & 3) * 4;\n"
+    "        reinterpret_cast<uint2 *>(dst)[0] = make_uint2(h2u(__floats2half2_rn(a.x, b.x)), h2u(__floats2half2_rn(a.y, b.y)));\n"
+    "        reinterpret_cast<uint2 *>(dst)[1] = make_uint2(h2u(__floats2half2_rn(a.z, b.z)), h2u(__floats2half2_rn(a.w, b.w)));\n"
+    "    }\n"
+    "}\n"
     "template <int MT, int S>\n"
     "__device__ __forceinline__ void gemm_q4(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                        const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                        int M, int N, int K, int zero) {\n"
-    "    constexpr int P = MT <= 2 ? 4 : 2, J = 2, PLANE = 288 * MT + 8; /* words a group plane: MT * 16 rows of 18 */\n"
+    "    constexpr int P = 2, J = 2, PLANE = 288 * MT + 8; /* words a group plane: MT * 16 rows of 18 */\n"
+    "    constexpr bool XPRE = MT <= 2; /* x loaded a round ahead too (registers allow two blocks an SM) */\n"
     "    constexpr int XWORDS = P * 4 * PLANE, RWORDS = MT * 16 * 128;\n"
     "    __shared__ __align__(16) unsigned smem[XWORDS > RWORDS ? XWORDS : RWORDS];\n"
     "    const int G = K >> 5, W = K >> 3, slices = (G + 3) >> 2;\n"
@@ -80,32 +124,29 @@ static const char *const kernel_source =
     "        for (int j = 0; j < J; j++)\n"
     "#pragma unroll\n"
     "            for (int e = 0; e < 4; e++) acc[mt][j][e] = 0.f;\n"
+    "    float4 xa[P * MT], xb[P * MT];\n"
+    "    if (XPRE) load_x<P * MT, MT>(xa, xb, x, M, K, s_begin, s_end);\n"
+    "    uint4 qn[P][J];\n"
+    "    __half2 sn[P][J];\n"
+    "    load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s_begin, s_end, t, N, G, W);\n"
     "    for (int s0 = s_begin; s0 < s_end; s0 += P) {\n"
     "        uint4 q[P][J];\n"
     "        __half2 sc[P][J];\n"
     "#pragma unroll\n"
     "        for (int p = 0; p < P; p++)\n"
     "#pragma unroll\n"
-    "            for (int j = 0; j < J; j++) {\n"
-    "                int row = n0 + warp * 8 * J + j * 8 + g, grp = (s0 + p) * 4 + t;\n"
-    "                row = row < N ? row : N - 1; /* a tail tile repeats the last row, unwritten */\n"
-    "                const bool ok = s0 + p < s_end && grp < G; /* else zero weights: scale 0 */\n"
-    "                q[p][j] = ok ? ld_stream16(qw + (long long)row * W + 4 * grp) : make_uint4(0u, 0u, 0u, 0u);\n"
-    "                sc[p][j] = __half2half2(ok ? qs[(long long)row * G + grp] : __float2half(0.f));\n"
-    "            }\n"
+    "            for (int j = 0; j < J; j++) q[p][j] = qn[p][j], sc[p][j] = sn[p][j];\n"
+    "        if (s0 + P < s_end) /* the next round's weights in flight while this one computes */\n"
+    "            load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s0 + P, s_end, t, N, G, W);\n"
     "        __syncthreads(); /* the last round's steps have read their x */\n"
-    "        for (int c = threadIdx.x; c < P * MT * 256; c += 256) {\n"
-    "            const int chunk = c & 15, m = (c >> 4) % (MT * 16), p = (c >> 4) / (MT * 16);\n"
-    "            const int k = (s0 + p) * 128 + chunk * 8;\n"
-    "            float4 a = make_float4(0.f, 0.f, 0.f, 0.f), b = a;\n"
-    "            if (m < M && s0 + p < s_end && k < K) {\n"
-    "                const float4 *xp = reinterpret_cast<const float4 *>(x + (long long)m * K + k);\n"
-    "                a = __ldg(xp), b = __ldg(xp + 1);\n"
+    "        if (XPRE) store_x<P * MT, MT, PLANE>(xa, xb, smem);\n"
+    "        else /* a chunk at a time: 64 registers of x would halve the blocks an SM */\n"
+    "            for (int i = 0; i < P * MT; i++) {\n"
+    "                float4 a[1], b[1];\n"
+    "                load_x<1, MT>(a, b, x, M, K, s0, s_end, i * 256);\n"
+    "                store_x<1, MT, PLANE>(a, b, smem, i * 256);\n"
     "            }\n"
-    "            unsigned *dst = smem + (p * 4 + (chunk >> 2)) * PLANE + m * 18 + (chunk & 3) * 4;\n"
-    "            reinterpret_cast<uint2 *>(dst)[0] = make_uint2(h2u(__floats2half2_rn(a.x, b.x)), h2u(__floats2half2_rn(a.y, b.y)));\n"
-    "            reinterpret_cast<uint2 *>(dst)[1] = make_uint2(h2u(__floats2half2_rn(a.z, b.z)), h2u(__floats2half2_rn(a.w, b.w)));\n"
-    "        }\n"
+    "        if (XPRE && s0 + P < s_end) load_x<P * MT, MT>(xa, xb, x, M, K, s0 + P, s_end); /* the next round's x in flight */\n"
     "        __syncthreads();\n"
     "#pragma unroll\n"
     "        for (int p = 0; p < P; p++) {\n"
@@ -202,8 +243,8 @@ int mlcc_cuda_gemm_q4_rows(void) {
 
 /* Blocks a cluster: the fewest that give two blocks per multiprocessor (132 on the H100 and
  * H200) while each block still gets two rounds of P slices of K. */
-static int cluster_blocks(int64_t out, int64_t in, int mt) {
-    int64_t tiles = (out + TILE_OUT - 1) / TILE_OUT, slices = (in / 32 + 3) / 4, p = mt <= 2 ? 4 : 2;
+static int cluster_blocks(int64_t out, int64_t in) {
+    int64_t tiles = (out + TILE_OUT - 1) / TILE_OUT, slices = (in / 32 + 3) / 4, p = 2;
     int s = 1;
     while (s < 8 && tiles * s < 264 && slices >= 2 * p * (s * 2)) s *= 2;
     return s;
@@ -223,7 +264,7 @@ int mlcc_cuda_gemm_q4(int device_id, const float *x, const uint32_t *qw, const u
     int n = (int)out, k = (int)in;
     for (int64_t r = 0; r < rows && rc == 0; r += TILE_ROWS) {
         int m = (int)(rows - r < TILE_ROWS ? rows - r : TILE_ROWS), mt = (m + 15) / 16;
-        int s = cluster_blocks(out, in, mt), ls = s == 1 ? 0 : s == 2 ? 1 : s == 4 ? 2 : 3;
+        int s = cluster_blocks(out, in), ls = s == 1 ? 0 : s == 2 ? 1 : s == 4 ? 2 : 3;
         uint32_t grid[3] = {(uint32_t)((out + TILE_OUT - 1) / TILE_OUT * s), 1, 1}, block[3] = {256, 1, 1};
         const float *xr = x + r * in;
         float *yr = y + r * out;
