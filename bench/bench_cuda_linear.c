@@ -8,7 +8,8 @@
  *
  * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, fused qkv, gate/up, fused gate_up,
- * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows), the
+ * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows; at one row
+ * also without the next group's loads issued ahead, MLCC_CUDA_Q4_PREFETCH=0), the
  * tensor-core GEMM (cuda_gemm_q4.c; MLCC_CUDA_Q4_GEMV_ROWS=0 forces it below 9 rows,
  * MLCC_CUDA_Q4_MMA_ROWS past 64) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
  * reads another copy of W from a 1 GB pool, so the 50 MB L2 cache holds none of it from the call
@@ -50,15 +51,16 @@ static double time_call(const float *x, const uint16_t *w, float *y, int64_t row
 /* One q4 path: its environment (NULL value: unset) and the rows it runs at. */
 typedef struct q4_path {
     const char *name;
-    const char *env[3][2];
+    const char *env[4][2];
     int64_t min_rows, max_rows;
 } q4_path;
 
 static void q4_set_env(const q4_path *p) {
-    static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A"};
-    for (int v = 0; v < 3; v++) {
+    static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A",
+                                       "MLCC_CUDA_Q4_PREFETCH"};
+    for (int v = 0; v < 4; v++) {
         const char *val = NULL;
-        for (int i = 0; i < 3 && p->env[i][0]; i++)
+        for (int i = 0; i < 4 && p->env[i][0]; i++)
             if (!strcmp(p->env[i][0], vars[v])) val = p->env[i][1];
         if (val) setenv(vars[v], val, 1);
         else unsetenv(vars[v]);
@@ -103,9 +105,10 @@ static double q4_time(MLCCNDArray *x, MLCCNDArray *w, MLCCNDArray *y, int64_t ro
 static int bench_q4(void) {
     static const int64_t shapes[][2] = {{1024, 4096}, {4096, 4096}, {6144, 4096}, {14336, 4096}, {28672, 4096},
                                         {4096, 14336}, {128256, 4096}};
-    static const int64_t rows[] = {1, 2, 4, 8, 16, 32, 64, 512};
+    static const int64_t rows[] = {1, 2, 3, 4, 6, 8, 16, 32, 64, 512};
     static const q4_path paths[] = {
         {"gemv", {{NULL, NULL}}, 1, 8},
+        {"gemv-nopf", {{"MLCC_CUDA_Q4_PREFETCH", "0"}, {NULL, NULL}}, 1, 1},
         {"mma", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {NULL, NULL}}, 1, 512},
         {"dequant", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ROWS", "0"}, {NULL, NULL}}, 8, 512},
     };
@@ -153,6 +156,7 @@ static int bench_q4(void) {
                 fflush(stdout);
             }
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_MMA_ROWS");
+    unsetenv("MLCC_CUDA_Q4_PREFETCH");
     mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
     return 0;
 }
