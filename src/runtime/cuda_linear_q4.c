@@ -306,20 +306,7 @@ static const char *const kernel_source =
     "    t = __dp4a((int)((q.w >> 4) & 0x0F0F0F0Fu), xi[7], t);\n"
     "    return t;\n"
     "}\n"
-    "/* a block's O rows at group g: 16 bytes and a scale each */\n"
-    "template <int O>\n"
-    "__device__ __forceinline__ void load_rows(uint4 (&q)[O], float (&s)[O], const unsigned *__restrict__ qw,\n"
-    "                                          const __half *__restrict__ qs, int o0, int g, int N, int G, int W) {\n"
-    "#pragma unroll\n"
-    "    for (int o = 0; o < O; o++) {\n"
-    "        int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
-    "        q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
-    "        s[o] = __half2float(qs[(long long)row * G + g]);\n"
-    "    }\n"
-    "}\n"
-    "/* PF: a thread with several groups (K > 32 * 256) loads its next group's rows before it\n"
-    " * computes this one's, so the second round's loads do not wait for the first's arithmetic */\n"
-    "template <int O, int R, bool PF = false>\n"
+    "template <int O, int R>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                             int N, int K, int zero) {\n"
@@ -330,18 +317,15 @@ static const char *const kernel_source =
     "    for (int o = 0; o < O; o++)\n"
     "#pragma unroll\n"
     "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
-    "    uint4 qn[O];\n"
-    "    float sn[O];\n"
-    "    if (PF && (int)threadIdx.x < G) load_rows<O>(qn, sn, qw, qs, o0, threadIdx.x, N, G, W);\n"
     "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
     "        uint4 q[O];\n"
     "        float s[O];\n"
-    "        if (PF) {\n"
     "#pragma unroll\n"
-    "            for (int o = 0; o < O; o++) q[o] = qn[o], s[o] = sn[o];\n"
-    "            if (g + (int)blockDim.x < G) load_rows<O>(qn, sn, qw, qs, o0, g + blockDim.x, N, G, W);\n"
-    "        } else\n"
-    "            load_rows<O>(q, s, qw, qs, o0, g, N, G, W);\n"
+    "        for (int o = 0; o < O; o++) {\n"
+    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
+    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "        }\n"
     "#pragma unroll\n"
     "        for (int r = 0; r < R; r++) {\n"
     "            int xi[8], xsum;\n"
@@ -374,10 +358,6 @@ static const char *const kernel_source =
     "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
-    "#define GEMV_Q4IP(O) extern \"C\" __global__ void __launch_bounds__(256, 2) mlcc_gemv_q4ip_##O(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
-    "    gemv_q4_int8<O, 1, true>(x, qw, qs, y, N, K, zero); }\n"
-    "GEMV_Q4IP(1)\nGEMV_Q4IP(2)\nGEMV_Q4IP(4)\nGEMV_Q4IP(8)\n"
     "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
     " * its slice of x (J groups a thread) to int8 once, then walks tiles blockIdx.x, + gridDim.x, ...\n"
     " * and loads tile i + 1's weights before it computes tile i, so each thread keeps J * O 16-byte\n"
@@ -505,7 +485,6 @@ typedef struct q4_device {
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
     void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *int8_pf[4];   /* ... one row, the next group's loads in flight: [log2 outputs per block] */
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
@@ -545,11 +524,6 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
             if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
-    for (int o = 0; o < 4; o++) {
-        char name[64];
-        snprintf(name, sizeof name, "mlcc_gemv_q4ip_%d", 1 << o);
-        if (!(d->int8_pf[o] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-    }
     static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
     for (int i = 0; i < 4; i++)
         if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
@@ -590,13 +564,6 @@ static int use_block_gemv(void) {
  * int8 one (x rounded to int8 per group of 32: see the kernel and docs/cuda.md for its error). */
 static int use_int8_gemv(void) {
     const char *v = getenv("MLCC_CUDA_Q4_DP4A"); /* read per call: tests switch it */
-    return !(v && strcmp(v, "0") == 0);
-}
-
-/* MLCC_CUDA_Q4_PREFETCH=0: one row with K > 8192 (the down projection: two groups a thread)
- * without the next group's loads issued ahead (the int8 GEMV as before). */
-static int use_prefetch(void) {
-    const char *v = getenv("MLCC_CUDA_Q4_PREFETCH"); /* read per call: tests switch it */
     return !(v && strcmp(v, "0") == 0);
 }
 
@@ -665,8 +632,7 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         const float *xr = x + r * in;
         float *yr = y + r * out;
         void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        void *fn = !int8 ? d->block[lo][lr] : rows == 1 && rounds > 1 && use_prefetch() ? d->int8_pf[lo] : d->int8[lo][lr];
-        if (mlcc_cuda_launch(id, fn, grid, block, 0, args)) return -1;
+        if (mlcc_cuda_launch(id, int8 ? d->int8[lo][lr] : d->block[lo][lr], grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;
