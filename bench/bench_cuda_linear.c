@@ -8,10 +8,10 @@
  *
  * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, fused qkv, gate/up, fused gate_up,
- * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows; at one row
- * also without the next group's loads issued ahead, MLCC_CUDA_Q4_PREFETCH=0), the
+ * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows), the
  * tensor-core GEMM (cuda_gemm_q4.c; MLCC_CUDA_Q4_GEMV_ROWS=0 forces it below 9 rows,
- * MLCC_CUDA_Q4_MMA_ROWS past 64) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
+ * MLCC_CUDA_Q4_MMA_ROWS past 64; "mma-regs": its weights through registers instead of cp.async,
+ * MLCC_CUDA_Q4_MMA_ASYNC=0) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
  * reads another copy of W from a 1 GB pool, so the 50 MB L2 cache holds none of it from the call
  * before; "W GB/s" counts words + scales. Two timings a call: 20 calls launched back to back
  * ("stream": the host's launch cost shows in small calls) and the same 20 calls replayed as one
@@ -57,7 +57,7 @@ typedef struct q4_path {
 
 static void q4_set_env(const q4_path *p) {
     static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A",
-                                       "MLCC_CUDA_Q4_PREFETCH"};
+                                       "MLCC_CUDA_Q4_MMA_ASYNC"};
     for (int v = 0; v < 4; v++) {
         const char *val = NULL;
         for (int i = 0; i < 4 && p->env[i][0]; i++)
@@ -108,8 +108,8 @@ static int bench_q4(void) {
     static const int64_t rows[] = {1, 2, 3, 4, 6, 8, 16, 32, 64, 512};
     static const q4_path paths[] = {
         {"gemv", {{NULL, NULL}}, 1, 8},
-        {"gemv-nopf", {{"MLCC_CUDA_Q4_PREFETCH", "0"}, {NULL, NULL}}, 1, 1},
         {"mma", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {NULL, NULL}}, 1, 512},
+        {"mma-regs", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ASYNC", "0"}, {NULL, NULL}}, 8, 64},
         {"dequant", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ROWS", "0"}, {NULL, NULL}}, 8, 512},
     };
     const size_t pool = (size_t)1 << 30, max_x = 512 * 14336, max_y = 512 * 28672;
@@ -156,7 +156,7 @@ static int bench_q4(void) {
                 fflush(stdout);
             }
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_MMA_ROWS");
-    unsetenv("MLCC_CUDA_Q4_PREFETCH");
+    unsetenv("MLCC_CUDA_Q4_MMA_ASYNC");
     mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
     return 0;
 }
