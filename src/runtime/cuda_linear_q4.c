@@ -14,7 +14,7 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 8; decode): the fused block GEMV (a block per 1-8
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 2; decode): the fused block GEMV (a block per 1-8
  *    outputs, its threads over the groups, up to 4 rows of x per pass). By default the int8
  *    one: each thread rounds its group of x to int8 (scale max|x| / 127, as llama.cpp's q8_1
  *    and this project's CPU 4-bit path do) and multiplies with dp4a on masked nibbles, integer
@@ -531,15 +531,16 @@ static int device_ready(int id, q4_device **out) {
     return 0;
 }
 
-/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 8); more rows take the
- * dequantize + cuBLASLt path. The GEMV's time grows about linearly with the rows (it is compute
- * bound from 2 rows, unlike the float16 GEMV); measured on the H100 (bench_cuda_linear q4,
- * 2026-11-26, BENCHMARKS.md), the int8 GEMV at 8 rows (two passes of 4) beats dequantize +
- * float16 on every Llama-3-8B projection but k/v (even) and loses at 16 (the float GEMV's
- * crossover was 4 rows). */
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 2); more rows take the
+ * tensor-core GEMM (cuda_gemm_q4.c; up to MLCC_CUDA_Q4_MMA_ROWS) or dequantize + cuBLASLt. The
+ * GEMV's time grows about linearly with the rows (it is compute bound from 2 rows), the GEMM's
+ * hardly up to 16: measured on the H100 (bench_cuda_linear q4 in a CUDA graph, 2026-11-26,
+ * BENCHMARKS.md), the GEMM wins from 3 rows on every Llama-3-8B projection (4096 x 4096: 13.2
+ * against 15.3 us) and at 2 rows only on k/v and lm_head. Before the GEMM the limit was 8 (the
+ * int8 GEMV at 8 rows beat dequantize + float16). */
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 8;
+    int n = v && *v ? atoi(v) : 2;
     return n < 0 ? 0 : n;
 }
 
