@@ -10,8 +10,8 @@
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, fused qkv, gate/up, fused gate_up,
  * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows), the
  * tensor-core GEMM (cuda_gemm_q4.c; MLCC_CUDA_Q4_GEMV_ROWS=0 forces it below 9 rows,
- * MLCC_CUDA_Q4_MMA_ROWS past 64; "mma-regs": its weights through registers instead of cp.async,
- * MLCC_CUDA_Q4_MMA_ASYNC=0) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
+ * MLCC_CUDA_Q4_MMA_ROWS past 64; "mma-async": its weights staged by cp.async instead of through
+ * registers, MLCC_CUDA_Q4_MMA_ASYNC=1) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
  * reads another copy of W from a 1 GB pool, so the 50 MB L2 cache holds none of it from the call
  * before; "W GB/s" counts words + scales. Two timings a call: 20 calls launched back to back
  * ("stream": the host's launch cost shows in small calls) and the same 20 calls replayed as one
@@ -109,7 +109,7 @@ static int bench_q4(void) {
     static const q4_path paths[] = {
         {"gemv", {{NULL, NULL}}, 1, 8},
         {"mma", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {NULL, NULL}}, 1, 512},
-        {"mma-regs", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ASYNC", "0"}, {NULL, NULL}}, 8, 64},
+        {"mma-async", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ASYNC", "1"}, {NULL, NULL}}, 3, 64},
         {"dequant", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ROWS", "0"}, {NULL, NULL}}, 8, 512},
     };
     const size_t pool = (size_t)1 << 30, max_x = 512 * 14336, max_y = 512 * 28672;

@@ -20,8 +20,10 @@
  * device, and the S partial tiles meet through distributed shared memory in a fixed order: no
  * workspace, no second launch, no atomics (results do not depend on timing). Each round a warp
  * loads the next round's P = 2 slices (128 values of K each) of weights, and for up to 32 rows
- * the next round's x, while it computes this one. Rows beyond 64 go through in chunks of 64 (prefill: opt-in, see
- * mlcc_cuda_gemm_q4_rows). Wants in % 32 == 0 and 16-byte aligned x and q_weight. */
+ * the next round's x, while it computes this one (an opt-in variant stages them by cp.async
+ * three rounds ahead: use_async). Rows beyond 64 go through in chunks of 64 (prefill: slower
+ * than dequantize + cuBLASLt, so only when MLCC_CUDA_Q4_MMA_ROWS is raised). Wants in % 32 == 0
+ * and 16-byte aligned x and q_weight. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,12 +316,14 @@ int mlcc_cuda_gemm_q4_rows(void) {
     return n < 0 ? 0 : n;
 }
 
-/* MLCC_CUDA_Q4_MMA_ASYNC=0: the GEMM's weights and scales through registers, one round ahead,
- * instead of cp.async into shared memory STAGES - 1 rounds ahead (which wants in % 64 == 0 and
- * 4-byte aligned scales: their copies are 4 bytes, two groups). */
+/* MLCC_CUDA_Q4_MMA_ASYNC=1 (opt-in): the GEMM's weights and scales staged by cp.async into shared
+ * memory STAGES - 1 rounds ahead instead of through registers one round ahead (wants in % 64 == 0
+ * and 4-byte aligned scales: their copies are 4 bytes, two groups). Off by default: written after
+ * the session's last device call, so neither its tests nor its speed have run on a GPU yet
+ * (compiled with NVRTC and ptxas for sm_90 only). */
 static int use_async(int64_t in, const uint16_t *qs) {
     const char *v = getenv("MLCC_CUDA_Q4_MMA_ASYNC"); /* read per call: tests and benches switch it */
-    return in % 64 == 0 && (uintptr_t)qs % 4 == 0 && !(v && strcmp(v, "0") == 0);
+    return in % 64 == 0 && (uintptr_t)qs % 4 == 0 && v && strcmp(v, "1") == 0;
 }
 
 /* Dynamic shared memory of the async variant (the kernel's STAGES, W_STAGE_WORDS, S_STAGE_WORDS
