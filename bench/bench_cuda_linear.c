@@ -7,12 +7,16 @@
  * the rate W is read at (GB/s; the copy rate of the same device is printed first).
  *
  * `bench_cuda_linear q4`: mlcc_cuda_linear_q4 (q4f16_1: packed words and float16 scales, 0.5625
- * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, gate/up, down, lm_head, and the
- * fused qkv 6144 x 4096 and gate_up 28672 x 4096) at 1-8 and 16 rows, through the int8 GEMV (the
- * default; at one row also its tile variant, MLCC_CUDA_Q4_TILES=1), the float GEMV
- * (MLCC_CUDA_Q4_DP4A=0) and, from 4 rows, dequantize + float16
- * (MLCC_CUDA_Q4_GEMV_ROWS=0). Each call reads another copy of W from a 1 GB pool, so the 50 MB
- * L2 cache holds none of it from the call before; "W GB/s" counts words + scales.
+ * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, fused qkv, gate/up, fused gate_up,
+ * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows), the
+ * tensor-core GEMM (cuda_gemm_q4.c; MLCC_CUDA_Q4_GEMV_ROWS=0 forces it below 9 rows,
+ * MLCC_CUDA_Q4_MMA_ROWS past 64; "mma-async": its weights staged by cp.async instead of through
+ * registers, MLCC_CUDA_Q4_MMA_ASYNC=1) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
+ * reads another copy of W from a 1 GB pool, so the 50 MB L2 cache holds none of it from the call
+ * before; "W GB/s" counts words + scales. Two timings a call: 20 calls launched back to back
+ * ("stream": the host's launch cost shows in small calls) and the same 20 calls replayed as one
+ * CUDA graph ("graph": what a decode step's replay pays; the rate is from this one).
+ * BENCH_Q4_ROWS=1,16 limits the row counts.
  *
  * build: make build && cc -O2 -Iinclude -Isrc bench/bench_cuda_linear.c -Lbuild -lmlcc \
  *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_cuda_linear
@@ -44,14 +48,71 @@ static double time_call(const float *x, const uint16_t *w, float *y, int64_t row
     return (now() - t0) / REPS;
 }
 
+/* One q4 path: its environment (NULL value: unset) and the rows it runs at. */
+typedef struct q4_path {
+    const char *name;
+    const char *env[4][2];
+    int64_t min_rows, max_rows;
+} q4_path;
+
+static void q4_set_env(const q4_path *p) {
+    static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A",
+                                       "MLCC_CUDA_Q4_MMA_ASYNC"};
+    for (int v = 0; v < 4; v++) {
+        const char *val = NULL;
+        for (int i = 0; i < 4 && p->env[i][0]; i++)
+            if (!strcmp(p->env[i][0], vars[v])) val = p->env[i][1];
+        if (val) setenv(vars[v], val, 1);
+        else unsetenv(vars[v]);
+    }
+}
+
+/* REPS calls, call i reading copy (i + 1) % copies of W; in a CUDA graph (graph = 1: what a
+ * decode step's replay costs, launch overhead excluded) or launched back to back. Seconds a call. */
+static double q4_time(MLCCNDArray *x, MLCCNDArray *w, MLCCNDArray *y, int64_t rows, int64_t out, int64_t in, size_t one,
+                      int copies, int graph) {
+    size_t words = (size_t)(out * in / 2);
+    mlcc_cuda_graph *g = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* a warm-up pass (compiles, allocates), then the timed one */
+        if (pass == 1 && !graph) mlcc_cuda_synchronize(0);
+        double t0 = now();
+        if (graph && mlcc_cuda_capture_begin(0)) return -1;
+        for (int i = 0; i < REPS; i++) {
+            uint8_t *base = (uint8_t *)w->dl.data + (size_t)((i + 1) % copies) * one;
+            if (mlcc_cuda_linear_q4(0, x->dl.data, (const uint32_t *)base, (const uint16_t *)(base + words), y->dl.data, rows,
+                                    out, in, 7)) {
+                if (graph) mlcc_cuda_graph_free(mlcc_cuda_capture_end(0));
+                return -1;
+            }
+        }
+        if (graph) {
+            if (!(g = mlcc_cuda_capture_end(1)) || mlcc_cuda_graph_launch(g) || mlcc_cuda_synchronize(0)) return -1;
+            t0 = now();
+            for (int i = 0; i < 5; i++) mlcc_cuda_graph_launch(g);
+            mlcc_cuda_synchronize(0);
+            double t = (now() - t0) / (5 * REPS);
+            mlcc_cuda_graph_free(g);
+            if (pass == 1) return t;
+            continue;
+        }
+        mlcc_cuda_synchronize(0);
+        if (pass == 1) return (now() - t0) / REPS;
+    }
+    return -1;
+}
+
 /* The q4 bench (see the header): W from a pool of copies, so no call finds its W in L2. */
 static int bench_q4(void) {
     static const int64_t shapes[][2] = {{1024, 4096}, {4096, 4096}, {6144, 4096}, {14336, 4096}, {28672, 4096},
                                         {4096, 14336}, {128256, 4096}};
-    static const int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 8, 16};
-    static const char *const paths[4][4] = {
-        {"int8", "16", NULL, NULL}, {"int8-tile", "16", NULL, "1"}, {"float", "16", "0", NULL}, {"dequant", "0", NULL, NULL}};
-    const size_t pool = (size_t)1 << 30, max_x = 16 * 14336, max_y = 16 * 128256;
+    static const int64_t rows[] = {1, 2, 3, 4, 6, 8, 16, 32, 64, 512};
+    static const q4_path paths[] = {
+        {"gemv", {{NULL, NULL}}, 1, 8},
+        {"mma", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {NULL, NULL}}, 1, 512},
+        {"mma-async", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ASYNC", "1"}, {NULL, NULL}}, 3, 64},
+        {"dequant", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ROWS", "0"}, {NULL, NULL}}, 8, 512},
+    };
+    const size_t pool = (size_t)1 << 30, max_x = 512 * 14336, max_y = 512 * 28672;
     DLDevice dev = {kDLCUDA, 0};
     MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, dev);
     MLCCNDArray *y = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_y}, MLCC_DTYPE_F32, dev);
@@ -60,44 +121,42 @@ static int bench_q4(void) {
         fprintf(stderr, "%s\n", mlcc_last_error());
         return 1;
     }
-    /* x: small random-ish values (the int8 path's rate does not depend on them); W: zeros */
+    /* x: small random-ish values (the int8 path's rate does not depend on them); W: 0x11 bytes */
     float *hx = malloc(sizeof(float) * max_x);
     for (size_t i = 0; i < max_x; i++) hx[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     mlcc_ndarray_copy_from_bytes(x, hx, sizeof(float) * max_x);
     free(hx);
     mlcc_cuda_memset(0, w->dl.data, 0x11, pool);
-    printf("%-6s %-15s %-9s %10s %9s\n", "rows", "out x in", "path", "us", "W GB/s");
+    const char *only = getenv("BENCH_Q4_ROWS"); /* e.g. "1,16": only these row counts */
+    printf("%-6s %-15s %-9s %10s %10s %9s\n", "rows", "out x in", "path", "us stream", "us graph", "W GB/s");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
-            for (int p = 0; p < 4; p++) {
-                if ((p == 1 && rows[r] > 1) || (p == 3 && rows[r] < 4)) continue;
-                setenv("MLCC_CUDA_Q4_GEMV_ROWS", paths[p][1], 1);
-                if (paths[p][2]) setenv("MLCC_CUDA_Q4_DP4A", paths[p][2], 1);
-                else unsetenv("MLCC_CUDA_Q4_DP4A");
-                if (paths[p][3]) setenv("MLCC_CUDA_Q4_TILES", paths[p][3], 1);
-                else unsetenv("MLCC_CUDA_Q4_TILES");
+            for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
                 int64_t out = shapes[s][0], in = shapes[s][1];
+                if (rows[r] < paths[p].min_rows || rows[r] > paths[p].max_rows || (out * rows[r] > (int64_t)max_y)) continue;
+                if (only) {
+                    char key[24];
+                    snprintf(key, sizeof key, ",%lld,", (long long)rows[r]);
+                    char list[128];
+                    snprintf(list, sizeof list, ",%s,", only);
+                    if (!strstr(list, key)) continue;
+                }
+                q4_set_env(&paths[p]);
+                if (rows[r] > 64 && p == 1) setenv("MLCC_CUDA_Q4_MMA_ROWS", "100000", 1);
                 size_t words = (size_t)(out * in / 2), scales = (size_t)(out * in / 16), one = (words + scales + 255) / 256 * 256;
                 int copies = (int)(pool / one);
-                double t0 = 0;
-                for (int i = -1; i < REPS; i++) {
-                    if (i == 0) {
-                        mlcc_cuda_synchronize(0);
-                        t0 = now();
-                    }
-                    uint8_t *base = (uint8_t *)w->dl.data + (size_t)((i + 1) % copies) * one;
-                    if (mlcc_cuda_linear_q4(0, x->dl.data, (const uint32_t *)base, (const uint16_t *)(base + words), y->dl.data,
-                                            rows[r], out, in, 7)) {
-                        fprintf(stderr, "%s\n", mlcc_last_error());
-                        return 1;
-                    }
+                double ts = q4_time(x, w, y, rows[r], out, in, one, copies, 0);
+                double tg = q4_time(x, w, y, rows[r], out, in, one, copies, 1);
+                if (ts < 0 || tg < 0) {
+                    fprintf(stderr, "%s\n", mlcc_last_error());
+                    return 1;
                 }
-                mlcc_cuda_synchronize(0);
-                double t = (now() - t0) / REPS;
-                printf("%-6lld %6lld x %-6lld %-9s %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in, paths[p][0],
-                       t * 1e6, (double)(words + scales) / t / 1e9);
+                printf("%-6lld %6lld x %-6lld %-9s %10.1f %10.1f %9.0f\n", (long long)rows[r], (long long)out, (long long)in,
+                       paths[p].name, ts * 1e6, tg * 1e6, (double)(words + scales) / tg / 1e9);
+                fflush(stdout);
             }
-    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_TILES");
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_MMA_ROWS");
+    unsetenv("MLCC_CUDA_Q4_MMA_ASYNC");
     mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
     return 0;
 }

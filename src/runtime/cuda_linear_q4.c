@@ -14,7 +14,7 @@
  * slice of x for four output rows (O per warp), so x's traffic from L1 stays below the weight's
  * from memory.
  *
- *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 8; decode): the fused block GEMV (a block per 1-8
+ *  - rows <= MLCC_CUDA_Q4_GEMV_ROWS (default 2; decode): the fused block GEMV (a block per 1-8
  *    outputs, its threads over the groups, up to 4 rows of x per pass). By default the int8
  *    one: each thread rounds its group of x to int8 (scale max|x| / 127, as llama.cpp's q8_1
  *    and this project's CPU 4-bit path do) and multiplies with dp4a on masked nibbles, integer
@@ -22,9 +22,11 @@
  *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
  *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
  *    or 4 outputs, up to 16 rows per pass;
- *  - more rows (prefill, batched decode): W dequantized into a float16 workspace (values
- *    (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its GEMV up
- *    to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
+ *  - up to MLCC_CUDA_Q4_MMA_ROWS rows (default 64; batched decode): the tensor-core GEMM of
+ *    cuda_gemm_q4.c, packed words turned into float16 in registers, x rounded to float16;
+ *  - more rows (prefill), or MLCC_CUDA_Q4_MMA_ROWS=0: W dequantized into a float16 workspace
+ *    (values (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its
+ *    GEMV up to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
  * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
  * loop with the same arithmetic. */
 #include <pthread.h>
@@ -33,6 +35,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_gemm_q4.h"
 #include "runtime/cuda_pdl.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
@@ -534,15 +537,16 @@ static int device_ready(int id, q4_device **out) {
     return 0;
 }
 
-/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 8); more rows take the
- * dequantize + cuBLASLt path. The GEMV's time grows about linearly with the rows (it is compute
- * bound from 2 rows, unlike the float16 GEMV); measured on the H100 (bench_cuda_linear q4,
- * 2026-11-26, BENCHMARKS.md), the int8 GEMV at 8 rows (two passes of 4) beats dequantize +
- * float16 on every Llama-3-8B projection but k/v (even) and loses at 16 (the float GEMV's
- * crossover was 4 rows). */
+/* Rows up to which the fused GEMV runs (MLCC_CUDA_Q4_GEMV_ROWS, default 2); more rows take the
+ * tensor-core GEMM (cuda_gemm_q4.c; up to MLCC_CUDA_Q4_MMA_ROWS) or dequantize + cuBLASLt. The
+ * GEMV's time grows about linearly with the rows (it is compute bound from 2 rows), the GEMM's
+ * hardly up to 16: measured on the H100 (bench_cuda_linear q4 in a CUDA graph, 2026-11-26,
+ * BENCHMARKS.md), the GEMM wins from 3 rows on every Llama-3-8B projection (4096 x 4096: 13.2
+ * against 15.3 us) and at 2 rows only on k/v and lm_head. Before the GEMM the limit was 8 (the
+ * int8 GEMV at 8 rows beat dequantize + float16). */
 static int gemv_rows_limit(void) {
     const char *v = getenv("MLCC_CUDA_Q4_GEMV_ROWS");
-    int n = v && *v ? atoi(v) : 8;
+    int n = v && *v ? atoi(v) : 2;
     return n < 0 ? 0 : n;
 }
 
@@ -700,8 +704,10 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     if (rc) return rc;
     int gemm = rows > gemv_rows_limit();
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    rc = gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
-              : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
+    int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+    rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, y, rows, out, in, zero_point)
+         : gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
+                : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
     if (t0 > 0) {
         char name[96];
         snprintf(name, sizeof name, "linear_q4 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);

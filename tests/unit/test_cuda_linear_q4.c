@@ -10,7 +10,8 @@
  *     multiple of 4; both outputs-per-warp variants), through the GEMV (rows <= 16 here: 1e-5 of
  *     sum |x w|; the int8 GEMV, which rounds x to int8 per group of 32 with d = max|x| / 127,
  *     within sum_k |w_k| d_k / 2 more: the rounding's own bound, checked per output) and the
- *     dequantize + cuBLASLt path (x and W rounded to float16: 3e-3), every
+ *     dequantize + cuBLASLt path and the tensor-core GEMM for 9-64 rows (x and W rounded to
+ *     float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
  *     build (1e-2: the CPU rounds x to int8). Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
  *     skips. */
@@ -23,6 +24,7 @@
 #include "op/op.h"
 #include "quant/scheme.h"
 #include "runtime/cuda.h"
+#include "runtime/cuda_gemm_q4.h"
 #include "support/error.h"
 #include "tensor_util.h"
 #include "test.h"
@@ -74,7 +76,15 @@ static void check_nvrtc(void) {
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "dp4a") != NULL,
               "the int8 GEMV has no streaming 16-byte loads or no dp4a");
     free(ptx);
+    ptx = NULL;
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_gemm_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemm_q4_1_1") != NULL && strstr(ptx, ".entry mlcc_gemm_q4_4_8") != NULL);
+    CHECK_MSG(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL &&
+                  strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "barrier.cluster") != NULL,
+              "the 4-bit GEMM has no mma.sync, no streaming 16-byte loads or no cluster barrier");
+    free(ptx);
 }
+
 
 /* Set while the int8 GEMV is on (MLCC_CUDA_Q4_DP4A unset): each output may also be off by x's
  * rounding to int8, at most sum_k |w_k| * d_k / 2 (d_k = max |x| / 127 over k's group of 32; a
@@ -143,6 +153,36 @@ static void check_linear(const char *scheme, int64_t rows, int64_t out, int64_t 
         printf("linear_q4 %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
     mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
     free(x), free(y), free(w), free(wq), free(packed), free(scales);
+}
+
+/* The tensor-core GEMM (cuda_gemm_q4.c): x and the dequantized W rounded to float16, float32
+ * sums, so 3e-3 of sum |x w| as the dequantize + cuBLASLt path. Shapes: 1-4 m16 tiles with
+ * ragged rows (9, 17, 33, 48, 64), outputs not a multiple of the 128-output tile, K a multiple of
+ * 32 but not of a 128-value slice (96, 4128), clusters of 1-8 blocks (4096 outputs over 4096:
+ * 8; 300 over 4128: 4 with a ragged last range; 40000 outputs: 1, four rounds), under 9 rows
+ * when the GEMV is off, and more than 64 rows in chunks; with the weights through registers
+ * (the default) and staged by cp.async (MLCC_CUDA_Q4_MMA_ASYNC=1, where in % 64 == 0). */
+static void check_mma_gemm(void) {
+    static const int64_t shapes[][3] = {{9, 130, 96}, {16, 4096, 4096}, {17, 300, 4128}, {33, 1000, 1024},
+                                        {64, 257, 14336}, {48, 64, 32}, {24, 1100, 2048}, {57, 129, 4096},
+                                        {12, 40000, 1024}};
+    setenv("MLCC_CUDA_Q4_GEMV_ROWS", "0", 1);
+    /* weights through registers (the default), then cp.async stages (opt-in; where in % 64 == 0) */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) setenv("MLCC_CUDA_Q4_MMA_ASYNC", "1", 1);
+        for (int i = 0; i < 9; i++)
+            check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 3e-3);
+    }
+    unsetenv("MLCC_CUDA_Q4_MMA_ASYNC");
+    check_linear("q4f16_1", 1, 37, 64, 3e-3);
+    check_linear("ggml_q4_0", 5, 2200, 4096, 3e-3);
+    setenv("MLCC_CUDA_Q4_MMA_ROWS", "1000", 1);
+    check_linear("q4f16_1", 100, 520, 256, 3e-3);
+    check_linear("ggml_q4_0", 130, 136, 4096, 3e-3);
+    setenv("MLCC_CUDA_Q4_MMA_ROWS", "0", 1); /* the dequantize + cuBLASLt path as before */
+    check_linear("q4f16_1", 16, 300, 4096, 3e-3);
+    unsetenv("MLCC_CUDA_Q4_MMA_ROWS");
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS");
 }
 
 static void check_graph(void) {
@@ -244,8 +284,9 @@ int main(void) {
     unsetenv("MLCC_CUDA_Q4_OPW");
     unsetenv("MLCC_CUDA_Q4_BLOCK");
     unsetenv("MLCC_CUDA_Q4_DP4A");
-    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the dequantize path */
+    unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the tensor-core GEMM */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
+    check_mma_gemm();
     check_graph();
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
