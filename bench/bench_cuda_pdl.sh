@@ -3,7 +3,7 @@
 # kernel on and off, in ONE call on the lent GPU (issue 17; docs/cuda.md "Programmatic dependent
 # launch"): a random-weight Llama-3-8B (the config beside this script), then `mlcc bench` in
 # q0f16 at batch 1 and 16 and in q4f16_1 at batch 1, each with
-#   all on (default) | MLCC_CUDA_PDL_PREFETCH=0 | MLCC_CUDA_PDL=0 | MLCC_CUDA_PDL=0 MLCC_CUDA_GREEDY_SPLIT=0
+#   PDL + prefetch (MLCC_CUDA_PDL_PREFETCH=1) | PDL (default) | MLCC_CUDA_PDL=0 | MLCC_CUDA_PDL=0 MLCC_CUDA_GREEDY_SPLIT=0
 # usage (on the device, from a bundle made by scripts/device-bundle.sh with build/mlcc, this
 # script and bench/configs/Llama-3-8B.json beside it): bash bench_cuda_pdl.sh [OUTDIR]
 # Takes ~6 minutes on the H100 (writing the weights ~30 s; each q4f16_1 process converts them,
@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 [ -d /tmp/mlcc-l8b ] || mlcc debug random-model --config "$here/Llama-3-8B.json" --out /tmp/mlcc-l8b --quantization f16 --seed 1 | tail -1
-variants=("MLCC_CUDA_PDL=1" "MLCC_CUDA_PDL_PREFETCH=0" "MLCC_CUDA_PDL=0" "MLCC_CUDA_PDL=0 MLCC_CUDA_GREEDY_SPLIT=0")
+variants=("MLCC_CUDA_PDL_PREFETCH=1" "MLCC_CUDA_PDL=1" "MLCC_CUDA_PDL=0" "MLCC_CUDA_PDL=0 MLCC_CUDA_GREEDY_SPLIT=0")
 run() { # quantization batches variant
     echo "=== $1 --batch $2, $3 (at ${SECONDS}s)"
     env $3 timeout 200 mlcc bench /tmp/mlcc-l8b --device cuda --quantization "$1" --prompt-len 512 --gen-len 32 \

@@ -227,10 +227,11 @@ mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source
     if (arch < 0) return NULL;
     char *cubin = NULL;
     size_t len = 0;
-    /* MLCC_CUDA_PDL_PREFETCH=0: the kernels' weight prefetch before the wait compiled out */
+    /* the kernels' weight prefetch before the wait is compiled in only with
+     * MLCC_CUDA_PDL_PREFETCH=1: its bulk form has not run on a GPU yet (session 7) */
     const char *pf = getenv("MLCC_CUDA_PDL_PREFETCH");
     char *edited = NULL;
-    if (pf && strcmp(pf, "0") == 0) {
+    if (!pf || strcmp(pf, "1") != 0) {
         mlcc_strbuf sb = STRBUF_INIT;
         sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
         sb_append(&sb, source);
