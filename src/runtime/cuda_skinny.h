@@ -4,17 +4,17 @@
 
 #include <stdint.h>
 
-/* y[rows, out] = x16[rows, in] @ w[out, in]^T (+ r when r is not NULL; r may be y): x16 and w
- * float16, y and r float32, device pointers; enqueued on the device's current stream. Returns
- * 0, -1 on an error (the thread's error says why), or 1 when it does not apply (more than 64
- * rows, in % 8 != 0, x16 or w not 16-byte aligned, or a graph capture before its first call):
- * the caller takes another path. */
-int mlcc_cuda_skinny_f16(int device_id, const void *x16, const uint16_t *w, const float *r, float *y, int64_t rows,
-                         int64_t out, int64_t in);
-/* The most rows it takes: MLCC_CUDA_SKINNY_ROWS (default 64; 0 with MLCC_CUDA_SKINNY=0). */
+/* y[rows, out] = x[rows, in] @ w[out, in]^T (+ r when r is not NULL; r may be y): x float32
+ * (x_f32) or float16, w float16, y and r float32, device pointers; enqueued on the device's
+ * current stream. Returns 0, -1 on an error (the thread's error says why), or 1 when it does
+ * not apply (more than 64 rows, in % 8 != 0, x or w not 16-byte aligned): the caller takes
+ * another path. */
+int mlcc_cuda_skinny_f16(int device_id, const void *x, int x_f32, const uint16_t *w, const float *r, float *y,
+                         int64_t rows, int64_t out, int64_t in);
+/* The most rows it takes: MLCC_CUDA_SKINNY_ROWS (default 64) with MLCC_CUDA_SKINNY=1, else 0. */
 int mlcc_cuda_skinny_max_rows(void);
-/* Returns its counters to the allocator (mlcc_cuda_linear_release calls it). */
-void mlcc_cuda_skinny_release(int device_id);
+/* 1: it reads float32 x itself (MLCC_CUDA_SKINNY_XF32, default 1); 0: x rounded to half first. */
+int mlcc_cuda_skinny_x_f32(void);
 /* The CUDA C++ source of its kernels (tests compile it with NVRTC where there is no GPU). */
 const char *mlcc_cuda_skinny_kernel_source(void);
 
