@@ -546,10 +546,12 @@ static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const u
     return rc;
 }
 
-/* 3..64 rows (batched decode): x rounded to half, then the skinny tensor-core matmul
- * (cuda_skinny.c), which streams W once at any of these row counts; 1: it does not apply */
+/* 3..64 rows (batched decode) with MLCC_CUDA_SKINNY=1: the skinny tensor-core matmul
+ * (cuda_skinny.c) on float32 x, or on x rounded to half here (MLCC_CUDA_SKINNY_XF32=0);
+ * 1: it does not apply */
 static int run_skinny(int id, linear_device *d, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                       int64_t out, int64_t in) {
+    if (mlcc_cuda_skinny_x_f32()) return mlcc_cuda_skinny_f16(id, x, 1, w, r, y, rows, out, in);
     int64_t n = rows * in;
     void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
     if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
@@ -560,7 +562,7 @@ static int run_skinny(int id, linear_device *d, const float *x, const uint16_t *
         snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)rows, (long long)in);
         mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
     }
-    if (rc == 0) rc = mlcc_cuda_skinny_f16(id, x16, w, r, y, rows, out, in);
+    if (rc == 0) rc = mlcc_cuda_skinny_f16(id, x16, 0, w, r, y, rows, out, in);
     mlcc_cuda_hooks()->free(id, x16);
     return rc;
 }
@@ -617,7 +619,6 @@ void mlcc_cuda_linear_release(int device_id) {
     if (d->workspace) mlcc_cuda_hooks()->free(device_id, d->workspace);
     d->workspace = NULL; /* taken again at the next cuBLASLt call */
     pthread_mutex_unlock(&lock);
-    mlcc_cuda_skinny_release(device_id);
 }
 
 /* ---- the packed function: (x f32 [..., in], w f16 [out, in], y f32 [..., out]) ---- */
