@@ -7,10 +7,12 @@
 # (and 16) greedy decode after a 512-token prompt, eager and sdpa attention.
 # usage (on the device, from a bundle made by scripts/device-bundle.sh with build/mlcc, this
 # script, bench/bench_transformers.py and the config beside it): bash bench_cuda_b64.sh OUTDIR
-# (SKIP_HF=1: mlcc only; BATCHES=16,64). Writing the random weights takes ~30-150 s.
+# (SKIP_HF=1: mlcc only; BATCHES=16,64; an env.sh beside it, as device-bundle.sh writes, is
+# sourced). Writing the random weights takes ~30-150 s.
 set -uo pipefail
 out=${1:-/tmp}
 here=$(cd "$(dirname "$0")" && pwd)
+[ -f "$here/env.sh" ] && . "$here/env.sh"
 cfg=$here/Llama-3-8B.json
 batches=${BATCHES:-16,64}
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
