@@ -3,7 +3,7 @@
  * lm_head 128256 x 4096, through mlcc_cuda_linear_f16 as the model calls it (x float32): the
  * skinny tensor-core matmul (cuda_skinny.c, MLCC_CUDA_SKINNY=1) reading x as float32, or x
  * rounded to half first (MLCC_CUDA_SKINNY_XF32=0), with 1-3 blocks a multiprocessor as the
- * split-K target, and cuBLASLt (x rounded to half first: what the runtime does by default). Each
+ * split-K target, blocks of 128 or 256 outputs (MLCC_CUDA_SKINNY_WARPS=8), and cuBLASLt (x rounded to half first: what the runtime does by default). Each
  * call reads another copy of W from a 2 GB pool, so the 50 MB L2 holds none of it from the call
  * before (as in a model, where a step streams every weight once). Per call: microseconds (mean
  * of REPS after a warm-up) and the rate W is read at; the copy rate of the device first. Before
@@ -79,7 +79,8 @@ static void check_against_cublaslt(int64_t out, int64_t in) {
         exit(1);
     }
     static const int64_t rows[] = {9, 16, 33, 64};
-    static const char *const variants[][3] = {{"xf32 v2", "1", "2"}, {"x16 v2", "0", "2"}, {"xf32 v1", "1", "1"}, {"xf32 v3", "1", "3"}};
+    static const char *const variants[][4] = {{"xf32 v2", "1", "2", "4"}, {"x16 v2", "0", "2", "4"}, {"xf32 v1", "1", "1", "4"},
+                                              {"xf32 v3", "1", "3", "4"}, {"w8 xf32", "1", "2", "8"}, {"w8 x16", "0", "2", "8"}};
     for (int r = 0; r < 4; r++) {
         setenv("MLCC_CUDA_SKINNY", "0", 1);
         mlcc_cuda_linear_f16(0, x->dl.data, pool->dl.data, y->dl.data, rows[r], out, in);
@@ -87,10 +88,11 @@ static void check_against_cublaslt(int64_t out, int64_t in) {
         double big = 0;
         for (int64_t i = 0; i < rows[r] * out; i++) big = fabs(ref[i]) > big ? fabs(ref[i]) : big;
         printf("check %lld x %lld x %lld vs cuBLASLt:", (long long)rows[r], (long long)out, (long long)in);
-        for (int v = 0; v < 4; v++) {
+        for (int v = 0; v < 6; v++) {
             setenv("MLCC_CUDA_SKINNY", "1", 1);
             setenv("MLCC_CUDA_SKINNY_XF32", variants[v][1], 1);
             setenv("MLCC_CUDA_SKINNY_WAVES", variants[v][2], 1);
+            setenv("MLCC_CUDA_SKINNY_WARPS", variants[v][3], 1);
             mlcc_cuda_memset(0, y->dl.data, 0xff, (size_t)(rows[r] * out) * 4);
             if (mlcc_cuda_linear_f16(0, x->dl.data, pool->dl.data, y->dl.data, rows[r], out, in)) {
                 fprintf(stderr, "%s\n", mlcc_last_error());
@@ -121,9 +123,10 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int64_t out, in; } shapes[] = {
         {"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
     static const int64_t rows[] = {16, 32, 64};
-    static const struct { const char *name, *skinny, *xf32, *waves; } paths[] = {
-        {"skinny", "1", "1", "2"},    {"skinny x16", "1", "0", "2"}, {"skinny v1", "1", "1", "1"},
-        {"skinny v3", "1", "1", "3"}, {"cuBLASLt", "0", "1", "2"}};
+    static const struct { const char *name, *skinny, *xf32, *waves, *warps; } paths[] = {
+        {"skinny", "1", "1", "2", "4"},    {"skinny x16", "1", "0", "2", "4"}, {"skinny v1", "1", "1", "1", "4"},
+        {"skinny v3", "1", "1", "3", "4"}, {"skinny w8", "1", "1", "2", "8"},  {"skinny w8 x16", "1", "0", "2", "8"},
+        {"cuBLASLt", "0", "1", "2", "4"}};
     const size_t pool_bytes = (size_t)2 << 30, max_x = 64 * 14336, max_y = 64 * 128256;
     DLDevice dev = {kDLCUDA, 0};
     MLCCNDArray *x = mlcc_ndarray_empty(1, (int64_t[]){(int64_t)max_x}, MLCC_DTYPE_F32, dev);
@@ -146,6 +149,7 @@ int main(int argc, char **argv) {
                 if (!lt_only) setenv("MLCC_CUDA_SKINNY", paths[p].skinny, 1);
                 setenv("MLCC_CUDA_SKINNY_XF32", paths[p].xf32, 1);
                 setenv("MLCC_CUDA_SKINNY_WAVES", paths[p].waves, 1);
+                setenv("MLCC_CUDA_SKINNY_WARPS", paths[p].warps, 1);
                 int64_t out = shapes[s].out, in = shapes[s].in;
                 double t = time_calls(x->dl.data, pool->dl.data, pool_bytes, y->dl.data, rows[r], out, in);
                 printf("%-8s %-5lld %6lld x %-6lld %-13s %9.1f %9.0f\n", shapes[s].name, (long long)rows[r], (long long)out,

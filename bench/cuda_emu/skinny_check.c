@@ -2,7 +2,8 @@
  * with MLCC_CUDA_SKINNY=1 against float64, for run_skinny.sh (the kernels run on the CPU there):
  * test_cuda_linear's odd shapes (rows 3..64 that are not multiples of 16, outputs that are not
  * multiples of 128, K that is not a multiple of 64, split-K or not, x as float32 and as half,
- * residuals, one off the 64-byte alignment), smaller where the emulation would take minutes.
+ * residuals, one off the 64-byte alignment, blocks of 4 and 8 warps), smaller where the
+ * emulation would take minutes.
  * Prints each error relative to sum |x w| (+ |r|); exit 1 if one exceeds 2e-3 or is NaN. */
 #include <math.h>
 #include <stdio.h>
@@ -93,6 +94,14 @@ int main(void) {
     }
     setenv("MLCC_CUDA_SKINNY_WAVES", "1", 1);
     check(30, 300, 512, 1, 0);
+    unsetenv("MLCC_CUDA_SKINNY_WAVES");
+    setenv("MLCC_CUDA_SKINNY_WARPS", "8", 1); /* blocks of 256 outputs */
+    for (int xf = 1; xf >= 0; xf--) {
+        setenv("MLCC_CUDA_SKINNY_XF32", xf ? "1" : "0", 1);
+        check(64, 300, 2056, 0, 0);
+        check(9, 520, 1032, 0, 0);
+        check(33, 260, 264, 1, 1);
+    }
     printf("%s\n", failed ? "FAILED" : "all passed");
     return failed ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /* skinny_shim.h - the CUDA C++ features runtime/cuda_skinny.c's kernels use, on the CPU (for
- * skinny_driver.cpp): a block's 128 threads are pthreads, __syncthreads a barrier, cp.async a
+ * skinny_driver.cpp): a block's 128 or 256 threads are pthreads, __syncthreads a barrier, cp.async a
  * plain 16-byte copy (commit and wait do nothing: the copy is done when it returns), mma.sync
  * m16n8k16 computed from the 32 lanes' fragments as PTX documents them (each lane posts its
  * registers, a warp barrier, each lane computes its four outputs in float32), __half a 16-bit
@@ -13,7 +13,7 @@
 struct dim3_ { unsigned x, y, z; };
 static thread_local dim3_ threadIdx;
 static dim3_ blockIdx, blockDim, gridDim;
-static pthread_barrier_t block_bar, warp_bar[4];
+static pthread_barrier_t block_bar, warp_bar[8];
 static unsigned char *emu_dyn_smem;
 struct uint4 { unsigned x, y, z, w; };
 struct float4 { float x, y, z, w; };
@@ -52,7 +52,7 @@ static inline void cp_async16(void *smem, const void *gmem) { memcpy(smem, gmem,
 static inline void cp_async_commit() {}
 template <int N> static inline void cp_async_wait() {}
 struct mma_post { unsigned a[4], b[2]; };
-static mma_post mma_posts[128];
+static mma_post mma_posts[256];
 static inline float half_of(unsigned reg, int hi) { return emu_f16_to_f32((uint16_t)(hi ? reg >> 16 : reg & 0xffff)); }
 /* A (16 x 16, row-major): lane 4 (row % 8) + (k / 2) % 4, register (row / 8) + 2 ((k / 2) / 4);
  * B (16 x 8): lane 4 n + (k / 2) % 4, register (k / 2) / 4; D: lane 4 (row % 8) + col / 2,

@@ -107,7 +107,8 @@ static void check_nvrtc(void) {
     free(ptx);
     ptx = NULL; /* the skinny matmul: mma.sync, cp.async */
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_skinny_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
-    CHECK(ptx && strstr(ptx, ".entry mlcc_skinny_f16_4_1") != NULL && strstr(ptx, ".entry mlcc_skinny_reduce") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_skinny4_f16_4_1") != NULL && strstr(ptx, ".entry mlcc_skinny8_f16_1_0") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_skinny_reduce") != NULL);
     CHECK(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL);
     CHECK(ptx && strstr(ptx, "cp.async.cg.shared.global") != NULL);
     free(ptx);
@@ -187,6 +188,11 @@ static void check_skinny(void) {
     check_linear(47, 1000, 4104, 2e-3);
     check_linear_add(30, 4099, 512, 2e-3, 1, 0);
     unsetenv("MLCC_CUDA_SKINNY_WAVES");
+    setenv("MLCC_CUDA_SKINNY_WARPS", "8", 1); /* blocks of 256 outputs */
+    check_linear(64, 300, 14336, 2e-3);
+    check_linear(9, 1000, 4104, 2e-3);
+    check_linear_add(47, 600, 2056, 2e-3, 1, 1);
+    unsetenv("MLCC_CUDA_SKINNY_WARPS");
     /* split-K is deterministic: the same call twice gives the same bits */
     int64_t rows = 37, out = 1000, in = 8192;
     float *x = malloc(sizeof(float) * (size_t)(rows * in)), *y1 = malloc(sizeof(float) * (size_t)(rows * out));
