@@ -5,7 +5,7 @@
  * 4096, 6144 x 4096, 4096 x 14336) at only 1.6-2.3 TB/s on the H100 (BENCHMARKS.md), and x
  * must first be rounded to half by a kernel of its own. Here a block of 4 warps takes 128
  * outputs and a slice of K (split-K until about two blocks a multiprocessor stream), W's tile
- * and x's rows come through shared memory by cp.async, three stages in flight (at these sizes
+ * and x's rows come through shared memory by cp.async, 2-3 stages in flight (at these sizes
  * the bytes in flight set the rate: a first version that loaded W into registers a stage ahead
  * streamed at ~10 GB/s a block), and meet on mma.sync m16n8k16; x may stay float32 in memory
  * (rounded to half as the fragments are built). Split partial tiles are summed in a fixed order
@@ -242,7 +242,8 @@ static int device_ready(int id, skinny_device **out) {
     skinny_device *d = &devices[id];
     *out = d;
     if (d->ready) return 0;
-    if (!(d->module = mlcc_cuda_module_load_source(id, kernel_source))) return mlcc_prefix_error("skinny matmul kernels");
+    if (!d->module && !(d->module = mlcc_cuda_module_load_source(id, kernel_source)))
+        return mlcc_prefix_error("skinny matmul kernels");
     for (int w = 0; w < 2; w++)
         for (int f = 0; f < 2; f++)
             for (int m = 0; m < 4; m++) {
