@@ -395,8 +395,9 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
 /* ---- cuBLASLt ---- */
 
 /* MLCC_CUDA_LT_TUNE: the row count from which a shape's candidate algorithms are timed once
- * (default 256: prefill; 0 turns it off), for row counts that are multiples of 128 (whole
- * prefill chunks, the benchmark's prompts): the timing costs ~30 runs of the matmul (10 ms for
+ * (default 256: prefill; 0 turns it off), by default for row counts that are multiples of 128
+ * (whole prefill chunks, the benchmark's prompts; set explicitly, every row count from it, as
+ * bench/bench_cuda_skinny.c's lt mode does for decode shapes): the timing costs ~30 runs of the matmul (10 ms for
  * 2048 x 14336 x 4096), which a server seeing every prompt length would pay per length. Other
  * shapes keep the heuristic's first choice, so a decode step (whose batch sizes come and go)
  * never pays it, nor a graph capture. Measured gains are small (BENCHMARKS.md: 1-3% on the
@@ -552,6 +553,7 @@ static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const u
 static int run_skinny(int id, linear_device *d, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                       int64_t out, int64_t in) {
     if (mlcc_cuda_skinny_x_f32()) return mlcc_cuda_skinny_f16(id, x, 1, w, r, y, rows, out, in);
+    if (in % 8) return 1; /* the kernel's 16-byte pieces: not worth rounding x for */
     int64_t n = rows * in;
     void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
     if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
