@@ -1,9 +1,10 @@
 """bench_transformers.py - Hugging Face transformers on the same random-weight config, for the
 CUDA comparison in BENCHMARKS.md (issue 17): float16 weights initialised on the GPU from
-config.json (no download), eager PyTorch (no torch.compile), the default attention.
+config.json (no download), eager PyTorch (no torch.compile); the attention as transformers
+picks it, or each of --attn eager,sdpa in turn (the model is built again for each).
 
 usage: python3 bench/bench_transformers.py CONFIG.json [--prompts 512,2048] [--batches 1,16,64]
-          [--decode-prompt 512] [--steps 32]
+          [--decode-prompt 512] [--steps 32] [--dtype float16|bfloat16] [--attn eager,sdpa]
 Prints prefill tok/s per prompt length (one sequence, best of 3) and greedy decode tok/s per
 batch size (steps after a prefill of --decode-prompt tokens, KV cache kept), then one JSON line."""
 import argparse, json, os, tempfile, time
@@ -19,7 +20,14 @@ def main():
     ap.add_argument("--batches", default="1,16,64")
     ap.add_argument("--decode-prompt", type=int, default=512)
     ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--dtype", default="float16")
+    ap.add_argument("--attn", default="", help="comma-separated attn_implementation values (default: transformers' choice)")
     a = ap.parse_args()
+    for impl in a.attn.split(",") if a.attn else [None]:
+        run(a, impl)
+
+
+def run(a, impl):
     with tempfile.TemporaryDirectory() as d:
         with open(a.config) as f, open(os.path.join(d, "config.json"), "w") as g:
             g.write(f.read())
@@ -27,13 +35,15 @@ def main():
     t0 = time.time()
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float16)
+        kw = {"attn_implementation": impl} if impl else {}
+        model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, a.dtype), **kw)
     model.eval()
-    print(f"transformers model on the GPU in {time.time() - t0:.1f} s", flush=True)
+    print(f"transformers model ({a.dtype}, attention {model.config._attn_implementation}) on the GPU in "
+          f"{time.time() - t0:.1f} s", flush=True)
     vocab = cfg.vocab_size
-    res = {"prefill_tok_s": {}, "decode_tok_s": {}}
+    res = {"prefill_tok_s": {}, "decode_tok_s": {}, "dtype": a.dtype, "attn": model.config._attn_implementation}
     with torch.inference_mode():
-        for p in [int(x) for x in a.prompts.split(",")]:
+        for p in [int(x) for x in a.prompts.split(",") if x]:
             ids = torch.randint(0, vocab, (1, p), device="cuda")
             best = 0
             for _ in range(4):  # the first is warm-up
@@ -65,6 +75,8 @@ def main():
     import transformers
     res["transformers"], res["torch"] = transformers.__version__, torch.__version__
     print(json.dumps(res))
+    del model
+    torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

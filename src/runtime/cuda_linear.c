@@ -31,6 +31,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_api.h"
 #include "runtime/cuda_pdl.h"
+#include "runtime/cuda_skinny.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
@@ -401,8 +402,9 @@ static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w,
 /* ---- cuBLASLt ---- */
 
 /* MLCC_CUDA_LT_TUNE: the row count from which a shape's candidate algorithms are timed once
- * (default 256: prefill; 0 turns it off), for row counts that are multiples of 128 (whole
- * prefill chunks, the benchmark's prompts): the timing costs ~30 runs of the matmul (10 ms for
+ * (default 256: prefill; 0 turns it off), by default for row counts that are multiples of 128
+ * (whole prefill chunks, the benchmark's prompts; set explicitly, every row count from it, as
+ * bench/bench_cuda_skinny.c's lt mode does for decode shapes): the timing costs ~30 runs of the matmul (10 ms for
  * 2048 x 14336 x 4096), which a server seeing every prompt length would pay per length. Other
  * shapes keep the heuristic's first choice, so a decode step (whose batch sizes come and go)
  * never pays it, nor a graph capture. Measured gains are small (BENCHMARKS.md: 1-3% on the
@@ -438,7 +440,9 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_D, &y_align, sizeof y_align))
         return p;
     cublasLtHeuristicResult res[MAX_ALGOS];
-    int got = 0, want = rows >= tune_min_rows() && rows % 128 == 0 ? MAX_ALGOS : 1;
+    const char *tune = getenv("MLCC_CUDA_LT_TUNE"); /* set: every row count from it (to measure decode shapes) */
+    int whole = rows % 128 == 0 || (tune && *tune);
+    int got = 0, want = rows >= tune_min_rows() && whole ? MAX_ALGOS : 1;
     if (lt->MatmulAlgoGetHeuristic(d->lt, p->desc, p->a, p->b, p->c, p->c, pref, want, res, &got) == 0)
         for (int i = 0; i < got; i++)
             if (res[i].state == 0) p->candidates[p->ncandidates++] = res[i].algo;
@@ -550,6 +554,28 @@ static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const u
     return rc;
 }
 
+/* 3..64 rows (batched decode) with MLCC_CUDA_SKINNY=1: the skinny tensor-core matmul
+ * (cuda_skinny.c) on float32 x, or on x rounded to half here (MLCC_CUDA_SKINNY_XF32=0);
+ * 1: it does not apply */
+static int run_skinny(int id, linear_device *d, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
+                      int64_t out, int64_t in) {
+    if (mlcc_cuda_skinny_x_f32()) return mlcc_cuda_skinny_f16(id, x, 1, w, r, y, rows, out, in);
+    if (in % 8) return 1; /* the kernel's 16-byte pieces: not worth rounding x for */
+    int64_t n = rows * in;
+    void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
+    if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+    int rc = round_to_f16(id, d, x, x16, n);
+    if (t0 > 0) {
+        char name[96];
+        snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)rows, (long long)in);
+        mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+    }
+    if (rc == 0) rc = mlcc_cuda_skinny_f16(id, x16, 0, w, r, y, rows, out, in);
+    mlcc_cuda_hooks()->free(id, x16);
+    return rc;
+}
+
 static int run_add(int id, linear_device *d, float *y, const float *r, int64_t n) {
     long long count = n;
     uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
@@ -571,8 +597,12 @@ int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, c
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
-        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
-        if (p && p->ok) {
+        int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows()
+                         ? run_skinny(device_id, d, x, w, r, y, rows, out, in) : 1;
+        plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
+        if (skinny <= 0) {
+            rc = skinny;
+        } else if (p && p->ok) {
             int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
             rc = run_blaslt(device_id, d, p, x, w, r_aligned ? r : NULL, y);
             if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);

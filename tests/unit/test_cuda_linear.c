@@ -16,6 +16,7 @@
 #include "ir/block_builder.h"
 #include "op/op.h"
 #include "runtime/cuda.h"
+#include "runtime/cuda_skinny.h"
 #include "support/error.h"
 #include "tensor_util.h"
 #include "test.h"
@@ -104,6 +105,13 @@ static void check_nvrtc(void) {
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_f16w_8") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
     free(ptx);
+    ptx = NULL; /* the skinny matmul: mma.sync, cp.async */
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_skinny_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+    CHECK(ptx && strstr(ptx, ".entry mlcc_skinny4_f16_4_1") != NULL && strstr(ptx, ".entry mlcc_skinny8_f16_1_0") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_skinny_reduce") != NULL);
+    CHECK(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL);
+    CHECK(ptx && strstr(ptx, "cp.async.cg.shared.global") != NULL);
+    free(ptx);
     printf("%s\n", mlcc_cublaslt_status());
 }
 
@@ -155,6 +163,53 @@ static void check_linear_add(int64_t rows, int64_t out, int64_t in, double tol, 
 
 static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
     check_linear_add(rows, out, in, tol, 0, 0);
+}
+
+/* The skinny tensor-core matmul (MLCC_CUDA_SKINNY=1: 3..64 rows) against float64: rows that
+ * are not multiples of 16, outputs that are not multiples of the 128-output tile, K that is not
+ * a multiple of the 64-k stage, with and without split-K (small out, long K), x read as float32
+ * and rounded to half first, with a residual (also one the cuBLASLt epilogue could not take);
+ * and a split call twice, bit for bit (the splits are summed in a fixed order). */
+static void check_skinny(void) {
+    static const int64_t shapes[][3] = {{3, 100, 72},     {9, 130, 96},      {16, 200, 136},  {17, 7, 13},
+                                        {33, 1000, 4104}, {50, 4099, 512},   {64, 512, 256},  {64, 300, 14336},
+                                        {63, 129, 4096},  {20, 2000, 2056},  {64, 4096, 1024}};
+    setenv("MLCC_CUDA_SKINNY", "1", 1);
+    for (int xf = 0; xf < 2; xf++) {
+        setenv("MLCC_CUDA_SKINNY_XF32", xf ? "1" : "0", 1);
+        for (int i = 0; i < 11; i++) check_linear(shapes[i][0], shapes[i][1], shapes[i][2], 2e-3);
+        check_linear_add(5, 33, 16, 2e-3, 1, 0);
+        check_linear_add(64, 520, 4096, 2e-3, 1, 0);
+        check_linear_add(41, 700, 1032, 2e-3, 1, 1);
+    }
+    unsetenv("MLCC_CUDA_SKINNY_XF32");
+    setenv("MLCC_CUDA_SKINNY_WAVES", "1", 1);
+    check_linear(64, 300, 14336, 2e-3);
+    check_linear(47, 1000, 4104, 2e-3);
+    check_linear_add(30, 4099, 512, 2e-3, 1, 0);
+    unsetenv("MLCC_CUDA_SKINNY_WAVES");
+    setenv("MLCC_CUDA_SKINNY_WARPS", "8", 1); /* blocks of 256 outputs */
+    check_linear(64, 300, 14336, 2e-3);
+    check_linear(9, 1000, 4104, 2e-3);
+    check_linear_add(47, 600, 2056, 2e-3, 1, 1);
+    unsetenv("MLCC_CUDA_SKINNY_WARPS");
+    /* split-K is deterministic: the same call twice gives the same bits */
+    int64_t rows = 37, out = 1000, in = 8192;
+    float *x = malloc(sizeof(float) * (size_t)(rows * in)), *y1 = malloc(sizeof(float) * (size_t)(rows * out));
+    float *y2 = malloc(sizeof(float) * (size_t)(rows * out));
+    uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(out * in));
+    for (int64_t i = 0; i < rows * in; i++) x[i] = test_rand_float();
+    for (int64_t i = 0; i < out * in; i++) w[i] = mlcc_f32_to_f16(test_rand_float());
+    MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)(rows * in)), *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in));
+    MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)(rows * out));
+    for (int rep = 0; rep < 2; rep++) {
+        CHECK_EQ_INT(mlcc_cuda_linear_f16(0, dx->dl.data, dw->dl.data, dy->dl.data, rows, out, in), 0);
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, rep ? y2 : y1, sizeof(float) * (size_t)(rows * out)), 0);
+    }
+    CHECK_MSG(memcmp(y1, y2, sizeof(float) * (size_t)(rows * out)) == 0, "the split-K matmul gave other bits the second time");
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dw), mlcc_ndarray_release(dy);
+    free(x), free(y1), free(y2), free(w);
+    unsetenv("MLCC_CUDA_SKINNY");
 }
 
 /* The compiled graph on cuda:0 against the CPU build; residual: the module takes r [n, OUT] too. */
@@ -235,6 +290,7 @@ int main(void) {
     check_linear_add(5, 33, 13, 2e-3, 1, 0);
     check_linear_add(64, 512, 256, 2e-3, 1, 0);
     check_linear_add(300, 1000, 4096, 2e-3, 1, 1);
+    check_skinny();
     check_graph(mod, 0);
     check_graph(fused, 1);
     check_graph(shared, 1);
