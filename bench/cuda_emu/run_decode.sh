@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_decode.sh - test_cuda_decode_attention on a machine without a GPU: the one-kernel decode
+# run_decode.sh - test_cuda_decode_attention and test_kv_cache_cuda_decode on a machine without a GPU: the one-kernel decode
 # attention's CUDA source (runtime/cuda_decode_attention.c) runs on the CPU (shim.h,
 # shim_decode.h, decode_driver.cpp) in place of the GPU, so its logic (splits, the merge by the
 # last block, the counters' reset, q's rope, the folded append) is checked against the test's
@@ -29,5 +29,7 @@ gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuModuleGetFunction=null
 g++ -O2 -fPIC -ffp-contract=off -fno-strict-aliasing -fpermissive -w -shared -I"$T" -I"$src/bench/cuda_emu" \
     "$src/bench/cuda_emu/decode_driver.cpp" "$T/null.o" -o "$T/libcuda.so.1" -lpthread
 cd "$build"
-MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home \
-    MLCC_TEST_DECODE_CASES=${MLCC_TEST_DECODE_CASES-3456} stdbuf -oL -eL ./test_cuda_decode_attention
+export MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home
+MLCC_TEST_DECODE_CASES=${MLCC_TEST_DECODE_CASES-3456} stdbuf -oL -eL ./test_cuda_decode_attention
+# the KV cache's decode steps through the kernel against the CPU cache
+stdbuf -oL -eL ./test_kv_cache_cuda_decode
