@@ -53,6 +53,10 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
         pm_add(&pm, "fuse_add_norm", pass_fuse_add_norm, NULL);
     if (!is_vulkan(target) && !getenv_false("MLCC_FUSE_ROPE_APPEND"))
         pm_add(&pm, "fuse_rope_append", pass_fuse_rope_append, NULL);
+    const char *rope_q = getenv("MLCC_CUDA_ROPE_Q"); /* "cpu": on the CPU too (test_fuse_rope_q) */
+    if ((is_cuda(target) || (rope_q && !strcmp(rope_q, "cpu") && !is_vulkan(target))) && !getenv_false("MLCC_FUSE_ROPE_APPEND") &&
+        !getenv_false("MLCC_CUDA_ROPE_Q"))
+        pm_add(&pm, "fuse_rope_q", pass_fuse_rope_q, NULL);
     for (int i = 0; pipeline[i]; i++)
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);

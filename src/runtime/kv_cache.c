@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_decode_attention.h"
 #include "runtime/vulkan.h"
 #include "runtime/device.h"
 #include "runtime/object.h"
@@ -33,6 +34,12 @@ struct MLCCKVCache {
     MLCC_VEC(kv_seq *) seqs;
     int decode_splits; /* 0 = chosen per step */
     int flash;         /* prefill (and batched decode) attention through mlcc_cuda_flash_prefill */
+    /* CUDA decode in one kernel (cuda_decode_attention.c): its workspace (partials, counters) for
+     * decode_blocks blocks, NULL when off; the append folded into it; splits per SM, keys per split */
+    MLCCNDArray *decode_ws;
+    MLCCNDArray *q_rope; /* q rotated for the paths that do not fold its rope (rope_q_copy) */
+    int64_t decode_blocks;
+    int decode_fold, decode_waves, decode_min_keys;
 
     /* the open forward */
     int in_forward;
@@ -112,6 +119,8 @@ static void kv_cache_delete(MLCCObject *obj) {
         for (int l = 0; l < c->cfg.num_layers; l++)
             mlcc_ndarray_release(c->pages[l]);
     mlcc_ndarray_release(c->device_steps);
+    mlcc_ndarray_release(c->decode_ws);
+    mlcc_ndarray_release(c->q_rope);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -163,6 +172,39 @@ static int uses_flash_prefill(const mlcc_kv_cache_config *cfg) {
            mlcc_cuda_flash_prefill_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads);
 }
 
+static int env_int(const char *name, int fallback) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : fallback;
+}
+
+/* The CUDA decode in one kernel: float32 q/k/v/out, float32 or float16 pages, a known scale, a
+ * shape it covers; MLCC_CUDA_DECODE_FUSED=0 keeps the generated split and merge kernels. Float32
+ * arithmetic, so float32 models take it too. Sets up its workspace (partials of up to
+ * 1024 blocks and the counters, zeroed); 0 when off or unavailable. */
+enum { DECODE_BLOCKS = 1024 };
+static int setup_decode_kernel(MLCCKVCache *c) {
+    const mlcc_kv_cache_config *cfg = &c->cfg;
+    DLDataType f32 = {kDLFloat, 32, 1}, f16 = {kDLFloat, 16, 1};
+    if (cfg->device.device_type != kDLCUDA || env_int("MLCC_CUDA_DECODE_FUSED", 1) == 0 || cfg->attn_scale <= 0 ||
+        cfg->attn_softcap < 0 || !mlcc_dtype_eq(cfg->dtype, f32) ||
+        !(mlcc_dtype_eq(cfg->kv_dtype, f32) || mlcc_dtype_eq(cfg->kv_dtype, f16)) ||
+        !mlcc_cuda_decode_attention_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads))
+        return 0;
+    int64_t bytes = (int64_t)mlcc_cuda_decode_workspace_bytes(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads, DECODE_BLOCKS);
+    c->decode_ws = mlcc_ndarray_empty(1, &bytes, (DLDataType){kDLUInt, 8, 1}, cfg->device);
+    if (!c->decode_ws || mlcc_cuda_memset(cfg->device.device_id, c->decode_ws->dl.data, 0, (size_t)bytes)) {
+        mlcc_ndarray_release(c->decode_ws);
+    mlcc_ndarray_release(c->q_rope);
+        c->decode_ws = NULL;
+        return -1;
+    }
+    c->decode_blocks = DECODE_BLOCKS;
+    c->decode_fold = env_int("MLCC_CUDA_DECODE_APPEND", 1) != 0;
+    c->decode_waves = env_int("MLCC_CUDA_DECODE_WAVES", 2);
+    c->decode_min_keys = env_int("MLCC_CUDA_DECODE_MIN_KEYS", 32);
+    return 0;
+}
+
 MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
     if (check_config(cfg)) return NULL;
     MLCCKVCache *c = calloc(1, sizeof *c);
@@ -206,6 +248,11 @@ MLCCKVCache *mlcc_kv_cache_new(const mlcc_kv_cache_config *cfg) {
         }
     }
     c->flash = uses_flash_prefill(&c->cfg);
+    if (setup_decode_kernel(c)) {
+        mlcc_prefix_error("kv cache: the decode attention's workspace");
+        kv_cache_delete(&c->obj);
+        return NULL;
+    }
     /* the stack pops page 0 first */
     for (int64_t i = 0; i < cfg->num_pages; i++)
         c->free_list[i] = (int32_t)(cfg->num_pages - 1 - i);
@@ -519,6 +566,12 @@ static int64_t decode_splits(const MLCCKVCache *c) {
     return splits < 1 ? 1 : splits > 32 ? 32 : splits;
 }
 
+/* A new device epoch (kv_cache.h): captured graphs that baked in the old arrays are not replayed. */
+static void new_device_epoch(MLCCKVCache *c) {
+    static uint64_t epochs;
+    c->device_epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
+}
+
 /* The step's int32 arrays for the kernels: the host vectors on the CPU; on a GPU, copies
  * uploaded in one transfer at the first attention of the step (every layer reads the same).
  * Order: slots, positions, token_seq, page_indptr, page_indices, last_page_len. */
@@ -540,8 +593,7 @@ static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
             int64_t cap = total * 2 + 64;
             c->device_steps = mlcc_ndarray_empty(1, &cap, MLCC_DTYPE_I32, c->cfg.device);
             if (!c->device_steps) return mlcc_prefix_error("kv cache: step arrays");
-            static uint64_t epochs;
-            c->device_epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
+            new_device_epoch(c);
         }
         int32_t *staging = mlcc_xmalloc(sizeof(int32_t) * (size_t)(total ? total : 1));
         int64_t at = 0;
@@ -616,6 +668,76 @@ static int64_t flash_decode_batch(void) {
     return n <= 0 ? INT64_MAX : n;
 }
 
+/* q rotated with the step's rope table into a buffer of the cache (q itself may share its
+ * storage with other values), for the paths that do not rotate it while loading it; *out is
+ * then that buffer's view. The buffer grows with the step's tokens; a new one is a new device
+ * epoch, since a captured decode graph baked in the old one. */
+static int rope_q_copy(MLCCKVCache *c, const DLTensor *q, const DLTensor *table, DLTensor *out) {
+    int64_t T = c->fwd.num_tokens, n = T * c->cfg.num_qo_heads * c->cfg.head_dim;
+    int QH = c->cfg.num_qo_heads, D = c->cfg.head_dim, H = D / 2;
+    DLDataType f32 = {kDLFloat, 32, 1};
+    if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) || !mlcc_dtype_eq(c->cfg.dtype, f32))
+        return mlcc_set_error("rotating q needs a float32 cache on the CPU or CUDA");
+    if (!c->q_rope || mlcc_ndarray_numel(c->q_rope) < n) {
+        if (c->cfg.device.device_type == kDLCUDA && mlcc_cuda_capturing(c->cfg.device.device_id))
+            return mlcc_set_error("rotating q: its buffer would grow during a graph capture");
+        mlcc_ndarray_release(c->q_rope);
+        c->q_rope = mlcc_ndarray_empty(1, &n, f32, c->cfg.device);
+        if (!c->q_rope) return -1;
+        new_device_epoch(c);
+    }
+    *out = *q;
+    out->data = c->q_rope->dl.data, out->byte_offset = 0;
+    size_t bytes = sizeof(float) * (size_t)n;
+    if (c->cfg.device.device_type == kDLCUDA)
+        return mlcc_cuda_rope_q(c->cfg.device.device_id, tensor_data(q), out->data, tensor_data(table), T, QH, D);
+    memcpy(out->data, tensor_data(q), bytes);
+    float *x = out->data;
+    const double *tab = tensor_data(table);
+    for (int64_t t = 0; t < T; t++)
+        for (int h = 0; h < QH; h++) {
+            float *row = x + (t * QH + h) * D;
+            for (int k = 0; k < H; k++) { /* nn.rope with a table: x cos + (sign partner) sin, float64 */
+                double cs = tab[t * 2 * H + k], sn = tab[(t * 2 + 1) * H + k], x1 = row[k], x2 = row[k + H];
+                row[k] = (float)(x1 * cs + (-1.0 * x2) * sn);
+                row[k + H] = (float)(x2 * cs + (1.0 * x1) * sn);
+            }
+        }
+    return 0;
+}
+
+/* The decode step in one kernel (cuda_decode_attention.c): the splits from the longest
+ * sequence's keys in this layer's window; the append folded in unless MLCC_CUDA_DECODE_APPEND=0. */
+static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTensor *q, DLTensor *k, DLTensor *v,
+                             DLTensor *table, int rope_q, DLTensor *out) {
+    const mlcc_kv_forward *f = &c->fwd;
+    int PS = c->cfg.page_size;
+    int64_t window = c->window[layer], max_keys = 1;
+    for (int b = 0; b < f->num_seqs; b++) {
+        int64_t len = (int64_t)(f->page_indptr[b + 1] - f->page_indptr[b] - 1) * PS + f->last_page_len[b];
+        if (window > 0 && len > window) len = window;
+        if (len > max_keys) max_keys = len;
+    }
+    int dev = c->cfg.device.device_id;
+    mlcc_cuda_decode_args a = {
+        .q = tensor_data(q), .pages = tensor_data(&c->pages[layer]->dl), .page_indptr = tensor_data(steps[3]),
+        .page_indices = tensor_data(steps[4]), .last_page_len = tensor_data(steps[5]), .out = tensor_data(out),
+        .rope_table = table ? tensor_data(table) : NULL, .rope_q = rope_q,
+        .k = c->decode_fold ? tensor_data(k) : NULL, .v = c->decode_fold ? tensor_data(v) : NULL,
+        .slots = c->decode_fold ? tensor_data(steps[0]) : NULL, .rope_k = c->decode_fold && table,
+        .batch = f->num_seqs, .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
+        .head_dim = c->cfg.head_dim, .page_size = PS, .window = window, .scale = c->cfg.attn_scale,
+        .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16,
+        .splits = mlcc_cuda_decode_choose_splits(dev, f->num_seqs, c->cfg.num_kv_heads, max_keys, c->decode_min_keys,
+                                                 c->decode_waves, c->decode_blocks),
+        .min_keys = c->decode_min_keys, .workspace = c->decode_ws->dl.data, .workspace_blocks = c->decode_blocks};
+    return mlcc_cuda_decode_attention(dev, &a) ? mlcc_prefix_error("kv cache: attention") : 0;
+}
+
+static int aligned16(const DLTensor *t) {
+    return (uintptr_t)tensor_data(t) % 16 == 0;
+}
+
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out) {
     return mlcc_kv_cache_attention_rope(c, layer, q, k, v, NULL, out);
@@ -623,11 +745,17 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
 
 int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                                  DLTensor *rope_table, DLTensor *out) {
+    return mlcc_kv_cache_attention_rope_q(c, layer, q, k, v, rope_table, 0, out);
+}
+
+int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                                   DLTensor *rope_table, int rope_q, DLTensor *out) {
     if (!c->in_forward)
         return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
     if (layer < 0 || layer >= c->cfg.num_layers)
         return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer,
                               c->cfg.num_layers);
+    if (rope_q && !rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
     if (check_tensor(c, q, "q", c->cfg.num_qo_heads) ||
         check_tensor(c, k, "k", c->cfg.num_kv_heads) ||
         check_tensor(c, v, "v", c->cfg.num_kv_heads) ||
@@ -643,13 +771,22 @@ int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTenso
     for (int i = 0; i < 8; i++)
         codes[i] = MLCC_TYPE_DLTENSOR;
 
+    int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
+    int one_kernel = f->is_decode && c->decode_ws && !batched_flash && aligned16(q) && aligned16(k) && aligned16(v) &&
+                     aligned16(out) && aligned16(pages);
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
     a[3].v_tensor = steps[0];
     a[4].v_tensor = steps[1];
     a[5].v_tensor = rope_table;
-    if (call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
+    if (!(one_kernel && c->decode_fold) && call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
+    if (one_kernel) return decode_one_kernel(c, layer, steps, q, k, v, rope_table, rope_q, out);
+    DLTensor q_rotated;
+    if (rope_q) {
+        if (rope_q_copy(c, q, rope_table, &q_rotated)) return mlcc_prefix_error("kv cache: attention");
+        q = &q_rotated;
+    }
 
-    if (f->is_decode && !(c->flash && f->num_seqs >= flash_decode_batch())) {
+    if (f->is_decode && !batched_flash) {
         a[0].v_tensor = q, a[1].v_tensor = pages;
         a[2].v_tensor = steps[3];
         a[3].v_tensor = steps[4];

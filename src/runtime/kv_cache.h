@@ -111,6 +111,12 @@ int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k,
 int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                                  DLTensor *rope_table, DLTensor *out);
 
+/* The same with q not yet rotated either (rope_q 1; rope_table required): the CUDA decode kernel
+ * rotates q while loading it; every other path rotates q in place first (q's only reader must be
+ * this call: transform/fuse_rope_q.c). rope_q 0: the call above. */
+int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
+                                   DLTensor *rope_table, int rope_q, DLTensor *out);
+
 /* Fixes the number of key chunks decode splits into (0: chosen from the threads and KV heads,
  * the same for every step, so results do not depend on the batch). */
 void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits);

@@ -66,6 +66,8 @@ mlcc_ir_module *pass_cpu_dispatch(const mlcc_ir_module *m, void *ctx);
 /* rope + KV append: the rope of K goes into the KV cache's append kernel (fuse_rope_append.c);
  * all attention calls of the module or none. */
 mlcc_ir_module *pass_fuse_rope_append(const mlcc_ir_module *m, void *ctx);
+/* the rope of q into the attention call (fuse_rope_q.c; the CUDA build, after the above) */
+mlcc_ir_module *pass_fuse_rope_q(const mlcc_ir_module *m, void *ctx);
 /* reshape -> a view (call_packed vm.builtin.reshape) unless a function returns it
  * (reshape_views.c; the CUDA build). */
 mlcc_ir_module *pass_reshape_views(const mlcc_ir_module *m, void *ctx);

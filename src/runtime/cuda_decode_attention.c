@@ -1,0 +1,554 @@
+/* cuda_decode_attention.c - decode attention (one new token per sequence, fewer sequences than
+ * the batched flash path takes) over the paged KV cache in ONE kernel: the keys of a (sequence,
+ * KV head) are split over blocks (flash-decoding) and the last block of the pair to finish
+ * merges the splits, so the generated pair (split kernel, then merge kernel) becomes one
+ * launch; q's rope is applied while q is loaded, and the KV append can be folded in (the block
+ * that owns the sequence's last key takes it from k / v and stores it into its page).
+ *
+ * Why hand-written (issue 17: hand-written CUDA "only where TIR cannot express it yet"): the
+ * merge needs a global atomic counter per (sequence, KV head) and a memory fence between the
+ * blocks' partial results and the last block's reads (the threadFenceReduction pattern); our
+ * TIR has neither atomics nor fences, nor a way to end a block early on a data-dependent test.
+ *
+ * Layout: block (split, KV head, sequence) of 4 warps; a K/V row is read by D/8 lanes (padded
+ * to a power of two), 8 values each (16-byte loads of half pages), so a warp takes 32 / TR keys
+ * at once and a lane keeps 4 rounds of keys' loads in flight (2 for groups of 8) before using
+ * them; every lane holds the G query heads of the KV head's group, so a K/V row is read once
+ * per group. Per lane group an online softmax in float32 (expf, as the generated kernel); the
+ * lane groups meet through shuffles, the warps through shared memory. A sequence takes
+ * min(splits, ceil(keys / min_keys)) splits (blocks past that return at once), splits chosen
+ * per step from the longest sequence and the multiprocessor count (two blocks per
+ * multiprocessor over batch x KV heads: one wave), so a short context does not pay for 32
+ * splits. The partials (float32 acc, max, sum per head) and the counters live in a workspace
+ * of the KV cache; the merging block resets its counter, so the kernel can be replayed in a
+ * CUDA graph. Float32 arithmetic throughout (q, K, V as stored): the generated kernel's
+ * numbers to float rounding, for float32 and float16 models alike.
+ *
+ * Also here: q rotated by the rope table (into a buffer of the KV cache), for the steps the
+ * decode kernel does not serve (prefill, batched decode, shapes it does not cover) when the
+ * graph hands the cache an unrotated q (transform/fuse_rope_q.c).
+ *
+ * Tests: test_cuda_decode_attention (against float64 on the GPU; without one,
+ * bench/cuda_emu/run_decode.sh runs it with this source on the CPU). */
+#include "runtime/cuda_decode_attention.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda.h"
+#include "runtime/cuda_api.h"
+#include "support/alloc.h"
+#include "support/error.h"
+
+static const char *const kernel_source =
+    "#include <cuda_fp16.h>\n"
+    "/* Decode attention in one kernel (see cuda_decode_attention.c). Block (split s, KV head, sequence)\n"
+    " * of NW warps; a K/V row is read by TR lanes, 8 values each (16 bytes of half, 32 of float), so\n"
+    " * a warp takes KPW = 32 / TR keys at once and every lane group keeps U keys' loads in flight.\n"
+    " * DEC_D (head_dim) and DEC_KV (the page type) are defined before this source. */\n"
+    "#define NW 4\n"
+    "#define NT (32 * NW)\n"
+    "#define SMAX 64\n"
+    "#define NEG_INF __int_as_float(0xff800000)\n"
+    "#define FULL 0xffffffffu\n"
+    "\n"
+    "struct decode_params {\n"
+    "    const float *q;\n"
+    "    void *pages;\n"
+    "    const int *page_indptr, *page_indices, *last_page_len;\n"
+    "    float *out;\n"
+    "    const double *table;\n"
+    "    const float *k, *v;\n"
+    "    const int *slots;\n"
+    "    float *part_acc, *part_ml;\n"
+    "    int *counters;\n"
+    "    long long window;\n"
+    "    float scale, softcap;\n"
+    "    int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;\n"
+    "    int D, pages_f16; /* (the module's DEC_D and page type: for checks and the CPU emulation) */\n"
+    "};\n"
+    "\n"
+    "__device__ __forceinline__ void load8(const float *p, float *x) {\n"
+    "    float4 a = *reinterpret_cast<const float4 *>(p), b = *reinterpret_cast<const float4 *>(p + 4);\n"
+    "    x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;\n"
+    "}\n"
+    "__device__ __forceinline__ void load8(const __half *p, float *x) {\n"
+    "    uint4 r = *reinterpret_cast<const uint4 *>(p);\n"
+    "    const unsigned w[4] = {r.x, r.y, r.z, r.w};\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) {\n"
+    "        float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w[i]));\n"
+    "        x[2 * i] = f.x, x[2 * i + 1] = f.y;\n"
+    "    }\n"
+    "}\n"
+    "/* x rounded to the page type (in place) and stored at p */\n"
+    "__device__ __forceinline__ void round_store8(float *p, float *x) {\n"
+    "    *reinterpret_cast<float4 *>(p) = make_float4(x[0], x[1], x[2], x[3]);\n"
+    "    *reinterpret_cast<float4 *>(p + 4) = make_float4(x[4], x[5], x[6], x[7]);\n"
+    "}\n"
+    "__device__ __forceinline__ void round_store8(__half *p, float *x) {\n"
+    "    unsigned w[4];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) {\n"
+    "        __half2 h = __floats2half2_rn(x[2 * i], x[2 * i + 1]);\n"
+    "        w[i] = *reinterpret_cast<unsigned *>(&h);\n"
+    "        float2 f = __half22float2(h);\n"
+    "        x[2 * i] = f.x, x[2 * i + 1] = f.y;\n"
+    "    }\n"
+    "    *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);\n"
+    "}\n"
+    "__device__ __forceinline__ void round_only8(float *x, const float *) {}\n"
+    "__device__ __forceinline__ void round_only8(float *x, const __half *) {\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++) x[i] = __half2float(__float2half_rn(x[i]));\n"
+    "}\n"
+    "\n"
+    "/* dims [d0, d0 + 8) of row x (D floats) rotated with the table row t (as nn.rope with a table:\n"
+    " * NeoX pairs d, d + D/2; float64 arithmetic, rounded to float32) */\n"
+    "template <int D>\n"
+    "__device__ __forceinline__ void rope8(const float *x, const double *table, long long t, int d0, float *y) {\n"
+    "    constexpr int H = D / 2;\n"
+    "    const double *cs = table + t * 2 * H, *sn = cs + H;\n"
+    "    const int p0 = d0 < H ? d0 + H : d0 - H; /* the partners: contiguous (H is a multiple of 8) */\n"
+    "    const double sign = d0 < H ? -1.0 : 1.0;\n"
+    "#pragma unroll\n"
+    "    for (int e = 0; e < 8; e++) {\n"
+    "        int i = (d0 + e) % H;\n"
+    "        y[e] = (float)((double)x[d0 + e] * cs[i] + (sign * (double)x[p0 + e]) * sn[i]);\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "template <int D, typename KV, int GM>\n"
+    "__device__ __forceinline__ void decode(const decode_params &p) {\n"
+    "    constexpr int TR0 = D / 8;                                     /* lanes that hold a row */\n"
+    "    constexpr int TR = TR0 <= 2 ? TR0 : TR0 <= 4 ? 4 : TR0 <= 8 ? 8 : TR0 <= 16 ? 16 : 32; /* lanes a key (a power of 2) */\n"
+    "    constexpr int KPW = 32 / TR;                                   /* keys a warp takes at once */\n"
+    "    constexpr int U = GM >= 8 ? 2 : 4;                             /* key rounds in flight */\n"
+    "    constexpr int KB = NW * KPW * U;                               /* keys a block takes per pass */\n"
+    "    __shared__ float sm_acc[NW][GM][D];\n"
+    "    __shared__ float sm_m[NW][GM], sm_l[NW][GM];\n"
+    "    __shared__ float sm_w[SMAX][GM];\n"
+    "    __shared__ float sm_total[GM];\n"
+    "    __shared__ int sm_last;\n"
+    "    const int s = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, G = p.G;\n"
+    "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, kg = lane / TR, r = lane % TR, d0 = r * 8;\n"
+    "    const bool dims = r < TR0;\n"
+    "\n"
+    "    /* the sequence's keys [lo, len) and this split's part [k0, k1) */\n"
+    "    const int pbeg = p.page_indptr[b], npages = p.page_indptr[b + 1] - pbeg;\n"
+    "    const int len = (npages - 1) * p.PS + p.last_page_len[b];\n"
+    "    const int lo = p.window > 0 ? (int)max(0LL, (long long)len - p.window) : 0, n = len - lo;\n"
+    "    const int sb = max(1, min(p.S, (n + p.min_keys - 1) / p.min_keys));\n"
+    "    if (s >= sb) return;\n"
+    "    const int chunk = (n + sb - 1) / sb, k0 = lo + s * chunk, k1 = min(len, k0 + chunk);\n"
+    "\n"
+    "    /* q (rotated, scaled) for the group's heads, this lane's 8 dims */\n"
+    "    float qv[GM][8];\n"
+    "    const float *qrow = p.q + ((long long)b * p.QH + (long long)kvh * G) * D;\n"
+    "#pragma unroll\n"
+    "    for (int g = 0; g < GM; g++) {\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < 8; e++) qv[g][e] = 0.f;\n"
+    "        if (g < G && dims) {\n"
+    "            if (p.rope_q) rope8<D>(qrow + g * D, p.table, b, d0, qv[g]);\n"
+    "            else\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) qv[g][e] = qrow[g * D + d0 + e];\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) qv[g][e] *= p.scale;\n"
+    "        }\n"
+    "    }\n"
+    "\n"
+    "    float m[GM], l[GM], acc[GM][8];\n"
+    "#pragma unroll\n"
+    "    for (int g = 0; g < GM; g++) {\n"
+    "        m[g] = NEG_INF, l[g] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < 8; e++) acc[g][e] = 0.f;\n"
+    "    }\n"
+    "    KV *pages = reinterpret_cast<KV *>(p.pages);\n"
+    "    const long long head_off = (long long)kvh * p.PS * D, v_off = (long long)p.KVH * p.PS * D;\n"
+    "    const long long page_stride = 2LL * p.KVH * p.PS * D;\n"
+    "    const int *seq_pages = p.page_indices + pbeg;\n"
+    "    for (int j0 = k0; j0 < k1; j0 += KB) {\n"
+    "        float kx[U][8], vx[U][8];\n"
+    "        int key[U];\n"
+    "#pragma unroll\n"
+    "        for (int u = 0; u < U; u++) {\n"
+    "            key[u] = j0 + (u * NW + warp) * KPW + kg;\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) kx[u][e] = vx[u][e] = 0.f;\n"
+    "            if (key[u] < k1 && dims) {\n"
+    "                if (p.fold && key[u] == len - 1) { /* the new token: from k / v, stored into its page */\n"
+    "                    const float *krow = p.k + ((long long)b * p.KVH + kvh) * D, *vrow = p.v + ((long long)b * p.KVH + kvh) * D;\n"
+    "                    if (p.rope_k) rope8<D>(krow, p.table, b, d0, kx[u]);\n"
+    "                    else\n"
+    "#pragma unroll\n"
+    "                        for (int e = 0; e < 8; e++) kx[u][e] = krow[d0 + e];\n"
+    "#pragma unroll\n"
+    "                    for (int e = 0; e < 8; e++) vx[u][e] = vrow[d0 + e];\n"
+    "                    const int slot = p.slots[b];\n"
+    "                    if (slot >= 0) {\n"
+    "                        KV *kp = pages + (long long)(slot / p.PS) * page_stride + head_off + (long long)(slot % p.PS) * D + d0;\n"
+    "                        round_store8(kp, kx[u]);\n"
+    "                        round_store8(kp + v_off, vx[u]);\n"
+    "                    } else {\n"
+    "                        round_only8(kx[u], pages), round_only8(vx[u], pages);\n"
+    "                    }\n"
+    "                } else {\n"
+    "                    const long long page = seq_pages[key[u] / p.PS];\n"
+    "                    const KV *kp = pages + page * page_stride + head_off + (long long)(key[u] % p.PS) * D + d0;\n"
+    "                    load8(kp, kx[u]);\n"
+    "                    load8(kp + v_off, vx[u]);\n"
+    "                }\n"
+    "            }\n"
+    "        }\n"
+    "        /* scores: each lane's part, summed over the TR lanes of its key */\n"
+    "        float sc[U][GM];\n"
+    "#pragma unroll\n"
+    "        for (int u = 0; u < U; u++)\n"
+    "#pragma unroll\n"
+    "            for (int g = 0; g < GM; g++) {\n"
+    "                float dot = 0.f;\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) dot += qv[g][e] * kx[u][e];\n"
+    "#pragma unroll\n"
+    "                for (int o = TR / 2; o >= 1; o >>= 1) dot += __shfl_xor_sync(FULL, dot, o);\n"
+    "                if (p.softcap > 0.f) dot = p.softcap * tanhf(dot / p.softcap);\n"
+    "                sc[u][g] = key[u] < k1 ? dot : NEG_INF;\n"
+    "            }\n"
+    "        /* online softmax over the U keys */\n"
+    "#pragma unroll\n"
+    "        for (int g = 0; g < GM; g++) {\n"
+    "            float mx = m[g];\n"
+    "#pragma unroll\n"
+    "            for (int u = 0; u < U; u++) mx = fmaxf(mx, sc[u][g]);\n"
+    "            const float base = mx == NEG_INF ? 0.f : mx, corr = expf(m[g] - base);\n"
+    "            l[g] *= corr;\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) acc[g][e] *= corr;\n"
+    "#pragma unroll\n"
+    "            for (int u = 0; u < U; u++) {\n"
+    "                const float w = expf(sc[u][g] - base);\n"
+    "                l[g] += w;\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) acc[g][e] += w * vx[u][e];\n"
+    "            }\n"
+    "            m[g] = mx;\n"
+    "        }\n"
+    "    }\n"
+    "    /* the warp's KPW lane groups merged (lanes r, r + TR, ... hold the same dims) */\n"
+    "#pragma unroll\n"
+    "    for (int o = TR; o < 32; o <<= 1)\n"
+    "#pragma unroll\n"
+    "        for (int g = 0; g < GM; g++) {\n"
+    "            const float mo = __shfl_xor_sync(FULL, m[g], o), lo2 = __shfl_xor_sync(FULL, l[g], o);\n"
+    "            const float mx = fmaxf(m[g], mo), base = mx == NEG_INF ? 0.f : mx;\n"
+    "            const float c1 = expf(m[g] - base), c2 = expf(mo - base);\n"
+    "            l[g] = l[g] * c1 + lo2 * c2;\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) acc[g][e] = acc[g][e] * c1 + __shfl_xor_sync(FULL, acc[g][e], o) * c2;\n"
+    "            m[g] = mx;\n"
+    "        }\n"
+    "    if (kg == 0) {\n"
+    "#pragma unroll\n"
+    "        for (int g = 0; g < GM; g++) {\n"
+    "            if (dims)\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) sm_acc[warp][g][d0 + e] = acc[g][e];\n"
+    "            if (r == 0) sm_m[warp][g] = m[g], sm_l[warp][g] = l[g];\n"
+    "        }\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "\n"
+    "    /* the block's result: the warps merged; one split: the output, else a partial */\n"
+    "    const long long blk = ((long long)b * p.KVH + kvh) * p.S + s;\n"
+    "    float *out = p.out + ((long long)b * p.QH + (long long)kvh * G) * D;\n"
+    "    for (int i = threadIdx.x; i < G * D; i += NT) {\n"
+    "        const int g = i / D, d = i % D;\n"
+    "        float mx = NEG_INF;\n"
+    "#pragma unroll\n"
+    "        for (int w = 0; w < NW; w++) mx = fmaxf(mx, sm_m[w][g]);\n"
+    "        const float base = mx == NEG_INF ? 0.f : mx;\n"
+    "        float sum = 0.f, a = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int w = 0; w < NW; w++) {\n"
+    "            const float c = expf(sm_m[w][g] - base);\n"
+    "            sum += sm_l[w][g] * c;\n"
+    "            a += sm_acc[w][g][d] * c;\n"
+    "        }\n"
+    "        if (sb == 1) {\n"
+    "            out[i] = sum > 0.f ? a / sum : 0.f;\n"
+    "        } else {\n"
+    "            p.part_acc[blk * G * D + i] = a;\n"
+    "            if (d == 0) p.part_ml[(blk * G + g) * 2] = mx, p.part_ml[(blk * G + g) * 2 + 1] = sum;\n"
+    "        }\n"
+    "    }\n"
+    "    if (sb == 1) return;\n"
+    "\n"
+    "    /* the last block of the (sequence, KV head) to finish merges the sb partials, then resets\n"
+    "     * the counter for the next launch (a layer, a graph replay) */\n"
+    "    __threadfence();\n"
+    "    __syncthreads();\n"
+    "    int *counter = p.counters + (long long)b * p.KVH + kvh;\n"
+    "    if (threadIdx.x == 0) {\n"
+    "        const int done = atomicAdd(counter, 1);\n"
+    "        sm_last = done == sb - 1;\n"
+    "        if (sm_last) atomicExch(counter, 0);\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    if (!sm_last) return;\n"
+    "    __threadfence();\n"
+    "    const long long blk0 = ((long long)b * p.KVH + kvh) * p.S;\n"
+    "    for (int i = threadIdx.x; i < sb * G; i += NT) {\n"
+    "        const int ss = i / G, g = i % G;\n"
+    "        sm_w[ss][g] = __ldcg(p.part_ml + ((blk0 + ss) * G + g) * 2);\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    if (threadIdx.x < G) { /* the largest split max of head g and the total weight */\n"
+    "        const int g = threadIdx.x;\n"
+    "        float mx = NEG_INF, sum = 0.f;\n"
+    "        for (int ss = 0; ss < sb; ss++) mx = fmaxf(mx, sm_w[ss][g]);\n"
+    "        const float base = mx == NEG_INF ? 0.f : mx;\n"
+    "        for (int ss = 0; ss < sb; ss++) sum += __ldcg(p.part_ml + ((blk0 + ss) * G + g) * 2 + 1) * expf(sm_w[ss][g] - base);\n"
+    "        sm_total[g] = base;\n"
+    "        sm_m[0][g] = sum > 0.f ? 1.f / sum : 0.f;\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    for (int i = threadIdx.x; i < sb * G; i += NT) {\n"
+    "        const int ss = i / G, g = i % G;\n"
+    "        sm_w[ss][g] = expf(sm_w[ss][g] - sm_total[g]) * sm_m[0][g];\n"
+    "    }\n"
+    "    __syncthreads();\n"
+    "    constexpr int C4 = D / 4;\n"
+    "    for (int c = threadIdx.x; c < G * C4; c += NT) {\n"
+    "        const int g = c / C4;\n"
+    "        const float4 *src = reinterpret_cast<const float4 *>(p.part_acc + blk0 * G * D) + c;\n"
+    "        float4 a = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "#pragma unroll 8\n"
+    "        for (int ss = 0; ss < sb; ss++) {\n"
+    "            const float4 x = __ldcg(src + (long long)ss * G * C4);\n"
+    "            const float w = sm_w[ss][g];\n"
+    "            a.x += x.x * w, a.y += x.y * w, a.z += x.z * w, a.w += x.w * w;\n"
+    "        }\n"
+    "        reinterpret_cast<float4 *>(out)[c] = a;\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "#define DECODE(GM)                                                                                     \\\n"
+    "    extern \"C\" __global__ void __launch_bounds__(NT) mlcc_decode_attn_g##GM(const decode_params p) { \\\n"
+    "        decode<DEC_D, DEC_KV, GM>(p);                                                                  \\\n"
+    "    }\n"
+    "DECODE(1)\n"
+    "DECODE(2)\n"
+    "DECODE(4)\n"
+    "DECODE(8)\n";
+
+static const char *const rope_source =
+    "/* q [T, QH, D] rotated with the rope table [T, 2, D/2] float64 into out (may be q): a thread per\n"
+    " * pair (d, d + D/2), the float64 expression of nn.rope with a table, rounded to float32. */\n"
+    "extern \"C\" __global__ void mlcc_rope_q(const float *q, float *out, const double *table, long long pairs, int QH, int D) {\n"
+    "    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+    "    if (i >= pairs) return;\n"
+    "    const int H = D / 2, k = (int)(i % H);\n"
+    "    const long long row = i / H, t = row / QH;\n"
+    "    const double c = table[t * 2 * H + k], s = table[(t * 2 + 1) * H + k];\n"
+    "    const double x1 = q[row * D + k], x2 = q[row * D + k + H];\n"
+    "    out[row * D + k] = (float)(x1 * c + (-1.0 * x2) * s);\n"
+    "    out[row * D + k + H] = (float)(x2 * c + (1.0 * x1) * s);\n"
+    "}\n";
+
+const char *mlcc_cuda_decode_attention_kernel_source(void) {
+    return kernel_source;
+}
+const char *mlcc_cuda_rope_q_kernel_source(void) {
+    return rope_source;
+}
+
+/* the kernel's parameter block (struct decode_params in the source: the same layout) */
+typedef struct decode_params {
+    const float *q;
+    void *pages;
+    const int32_t *page_indptr, *page_indices, *last_page_len;
+    float *out;
+    const double *table;
+    const float *k, *v;
+    const int32_t *slots;
+    float *part_acc, *part_ml;
+    int32_t *counters;
+    long long window;
+    float scale, softcap;
+    int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;
+    int D, pages_f16;
+} decode_params;
+
+enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, THREADS = 128, MAX_SPLITS = 64 };
+static const int head_dims[NUM_DIMS] = {16, 32, 64, 80, 96, 128, 256};
+static const int group_caps[NUM_GROUPS] = {1, 2, 4, 8};
+
+typedef struct decode_module {
+    mlcc_cuda_module *module;
+    void *kernel[NUM_GROUPS];
+} decode_module;
+
+static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][float32, float16 pages] */
+static int sm_counts[MAX_DEVICES];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static mlcc_cuda_kernel_once rope_kernel = {.source = rope_source, .name = "mlcc_rope_q"};
+
+static int dim_index(int head_dim) {
+    for (int i = 0; i < NUM_DIMS; i++)
+        if (head_dims[i] == head_dim) return i;
+    return -1;
+}
+
+static int group_index(int group) {
+    for (int i = 0; i < NUM_GROUPS; i++)
+        if (group <= group_caps[i]) return i;
+    return -1;
+}
+
+int mlcc_cuda_decode_attention_supports(int head_dim, int num_qo_heads, int num_kv_heads) {
+    if (dim_index(head_dim) < 0 || num_kv_heads <= 0 || num_qo_heads % num_kv_heads) return 0;
+    return group_index(num_qo_heads / num_kv_heads) >= 0 && num_kv_heads <= 65535;
+}
+
+char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16) {
+    char head[96];
+    snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n", head_dim, pages_f16 ? "__half" : "float");
+    size_t a = strlen(head), b = strlen(kernel_source);
+    char *s = mlcc_xmalloc(a + b + 1);
+    memcpy(s, head, a);
+    memcpy(s + a, kernel_source, b + 1);
+    return s;
+}
+
+/* the partials of one block: G x D accumulators, then G (max, sum) pairs */
+static size_t partial_floats(int head_dim, int group) {
+    return (size_t)group * (size_t)head_dim + 2 * (size_t)group;
+}
+
+size_t mlcc_cuda_decode_workspace_bytes(int head_dim, int num_qo_heads, int num_kv_heads, int64_t blocks) {
+    int group = num_kv_heads > 0 ? num_qo_heads / num_kv_heads : 1;
+    size_t bytes = (size_t)blocks * partial_floats(head_dim, group) * sizeof(float) + (size_t)blocks * sizeof(int32_t);
+    return (bytes + 15) / 16 * 16;
+}
+
+static int sm_count(int device_id) {
+    if (device_id < 0 || device_id >= MAX_DEVICES) return 132;
+    pthread_mutex_lock(&lock);
+    if (!sm_counts[device_id]) {
+        const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
+        CUdevice dev = 0;
+        int n = 0;
+        if (cu && cu->cuDeviceGet(&dev, device_id) == 0 &&
+            cu->cuDeviceGetAttribute(&n, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) == 0 && n > 0)
+            sm_counts[device_id] = n;
+        else
+            sm_counts[device_id] = 132; /* (an H100) */
+    }
+    int n = sm_counts[device_id];
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+int mlcc_cuda_decode_choose_splits(int device_id, int64_t batch, int num_kv_heads, int64_t max_keys, int min_keys,
+                                   int waves, int64_t workspace_blocks) {
+    int64_t pairs = batch * (num_kv_heads > 0 ? num_kv_heads : 1);
+    if (min_keys < 1) min_keys = 1;
+    if (waves < 1) waves = 1;
+    int64_t by_keys = (max_keys + min_keys - 1) / min_keys;
+    int64_t by_sms = (int64_t)waves * sm_count(device_id) / pairs;
+    int64_t by_space = workspace_blocks / pairs;
+    int64_t s = by_keys < by_sms ? by_keys : by_sms;
+    if (s > by_space) s = by_space;
+    if (s > MAX_SPLITS) s = MAX_SPLITS;
+    return s < 2 ? 1 : (int)s;
+}
+
+static decode_module *module_ready(int device_id, int head_dim, int pages_f16) {
+    if (device_id < 0 || device_id >= MAX_DEVICES) {
+        mlcc_set_error("cuda decode attention: device %d out of range", device_id);
+        return NULL;
+    }
+    decode_module *m = &modules[device_id][dim_index(head_dim)][pages_f16 ? 1 : 0];
+    if (m->kernel[NUM_GROUPS - 1]) return m;
+    if (!m->module) {
+        char *src = mlcc_cuda_decode_attention_source_for(head_dim, pages_f16);
+        m->module = mlcc_cuda_module_load_source(device_id, src);
+        free(src);
+        if (!m->module) {
+            mlcc_prefix_error("cuda decode attention kernels (head_dim %d)", head_dim);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < NUM_GROUPS; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "mlcc_decode_attn_g%d", group_caps[i]);
+        if (!(m->kernel[i] = mlcc_cuda_module_kernel(m->module, name))) return NULL;
+    }
+    return m;
+}
+
+int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
+    if (!mlcc_cuda_decode_attention_supports(a->head_dim, a->num_qo_heads, a->num_kv_heads))
+        return mlcc_set_error("cuda decode attention: head_dim %d with %d query / %d KV heads is not covered", a->head_dim,
+                              a->num_qo_heads, a->num_kv_heads);
+    if (((uintptr_t)a->q | (uintptr_t)a->pages | (uintptr_t)a->out | (uintptr_t)a->k | (uintptr_t)a->v |
+         (uintptr_t)a->workspace) % 16)
+        return mlcc_set_error("cuda decode attention: q, pages, out, k, v and the workspace must be 16-byte aligned");
+    if (a->batch <= 0) return 0;
+    if (a->batch > 65535) return mlcc_set_error("cuda decode attention: %lld sequences is too many", (long long)a->batch);
+    if (a->page_size <= 0) return mlcc_set_error("cuda decode attention: page_size %d", a->page_size);
+    if ((a->rope_q || a->rope_k) && !a->rope_table)
+        return mlcc_set_error("cuda decode attention: a rope of q or K without a rope table");
+    if (a->rope_k && !a->k) return mlcc_set_error("cuda decode attention: rope_k without k (the folded append)");
+    if (a->k && (!a->v || !a->slots)) return mlcc_set_error("cuda decode attention: k without v or slots");
+    int group = a->num_qo_heads / a->num_kv_heads, splits = a->splits < 1 ? 1 : a->splits;
+    if (splits > MAX_SPLITS) splits = MAX_SPLITS;
+    int64_t pairs = a->batch * a->num_kv_heads;
+    if (splits > 1 && (!a->workspace || pairs * splits > a->workspace_blocks))
+        return mlcc_set_error("cuda decode attention: %d splits of %lld (sequence, KV head) pairs need a workspace of %lld "
+                              "blocks (%lld given)",
+                              splits, (long long)pairs, (long long)(pairs * splits), (long long)a->workspace_blocks);
+    pthread_mutex_lock(&lock);
+    decode_module *m = module_ready(device_id, a->head_dim, a->pages_f16);
+    pthread_mutex_unlock(&lock);
+    if (!m) return -1;
+    float *ws = a->workspace;
+    int64_t blocks = a->workspace_blocks;
+    decode_params p = {
+        .q = a->q, .pages = a->pages, .page_indptr = a->page_indptr, .page_indices = a->page_indices,
+        .last_page_len = a->last_page_len, .out = a->out, .table = a->rope_table, .k = a->k, .v = a->v, .slots = a->slots,
+        .part_acc = ws, .part_ml = ws ? ws + (size_t)blocks * group * a->head_dim : NULL,
+        .counters = ws ? (int32_t *)(ws + (size_t)blocks * partial_floats(a->head_dim, group)) : NULL,
+        .window = a->window, .scale = (float)a->scale, .softcap = (float)a->softcap,
+        .QH = a->num_qo_heads, .KVH = a->num_kv_heads, .PS = a->page_size, .G = group, .S = splits,
+        .min_keys = a->min_keys < 1 ? 1 : a->min_keys, .rope_q = a->rope_q != 0,
+        .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0};
+    void *args[] = {&p};
+    uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch}, block[3] = {THREADS, 1, 1};
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    int rc = mlcc_cuda_launch(device_id, m->kernel[group_index(group)], grid, block, 0, args);
+    if (t0 > 0)
+        mlcc_cuda_profile_end(device_id, a->k ? "attn_decode (one kernel, append folded)" : "attn_decode (one kernel)", t0);
+    return rc ? mlcc_prefix_error("cuda decode attention") : 0;
+}
+
+int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *rope_table, int64_t tokens, int num_qo_heads,
+                     int head_dim) {
+    if (head_dim <= 0 || head_dim % 2) return mlcc_set_error("cuda rope q: head_dim %d must be even", head_dim);
+    long long pairs = (long long)tokens * num_qo_heads * (head_dim / 2);
+    if (pairs <= 0) return 0;
+    void *f = mlcc_cuda_kernel_once_get(&rope_kernel, device_id);
+    if (!f) return mlcc_prefix_error("cuda rope q kernel");
+    int qh = num_qo_heads, d = head_dim;
+    void *args[] = {(void *)&q, &out, (void *)&rope_table, &pairs, &qh, &d};
+    uint32_t grid[3] = {(uint32_t)((pairs + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    int rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "rope of q", t0);
+    return rc ? mlcc_prefix_error("cuda rope q") : 0;
+}
