@@ -51,6 +51,13 @@ static const char *const kernel_source =
     "    return *reinterpret_cast<unsigned *>(&h);\n"
     "}\n"
     "\n"
+    "/* 2^x by the SFU alone (ex2.approx.ftz: exp2f adds a denormal fix-up around it); 2^-inf = 0 */\n"
+    "__device__ __forceinline__ float fast_exp2(float x) {\n"
+    "    float y;\n"
+    "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
+    "    return y;\n"
+    "}\n"
+    "\n"
     "__device__ __forceinline__ void mma16816(float *c, const unsigned *a, unsigned b0, unsigned b1) {\n"
     "    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
     "                 \"{%0,%1,%2,%3};\\n\"\n"
@@ -93,7 +100,7 @@ static const char *const kernel_source =
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
-    "                                              long long window, float scale, float softcap, int TB) {\n"
+    "                                              long long window, float scale, float softcap, int TB, int fast) {\n"
     "    constexpr int BM = 16 * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4;\n"
     "    __half *smem = reinterpret_cast<__half *>(flash_smem);\n"
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
@@ -103,6 +110,10 @@ static const char *const kernel_source =
     "    const bool computes = warp * 16 < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
     "    const int t0 = (gridDim.x - 1 - blockIdx.x) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
+    "    /* fast (MLCC_CUDA_FLASH_FAST, the default) without a soft-cap: q carries scale * log2(e), so\n"
+    "     * scores come out in log2 units, and a tile every row of the warp sees whole skips the mask */\n"
+    "    const bool prescaled = fast && softcap <= 0.f;\n"
+    "    const float qmul = prescaled ? scale * LOG2E : scale, lmul = prescaled ? 1.f : LOG2E;\n"
     "\n"
     "    /* Q (scaled, rounded to half) staged through shared memory into A fragments */\n"
     "    for (int i = threadIdx.x; i < BM * C4; i += NT) {\n"
@@ -111,8 +122,8 @@ static const char *const kernel_source =
     "        if (r < TM * G && t < t_end)\n"
     "            v = *reinterpret_cast<const float4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 4 * c);\n"
     "        unsigned *dst = reinterpret_cast<unsigned *>(smem + r * LD + 4 * c);\n"
-    "        dst[0] = pack_half2(v.x * scale, v.y * scale);\n"
-    "        dst[1] = pack_half2(v.z * scale, v.w * scale);\n"
+    "        dst[0] = pack_half2(v.x * qmul, v.y * qmul);\n"
+    "        dst[1] = pack_half2(v.z * qmul, v.w * qmul);\n"
     "    }\n"
     "    __syncthreads();\n"
     "    unsigned qa[KD][4];\n"
@@ -260,8 +271,19 @@ static const char *const kernel_source =
     "                    mma16816(s[nb], qa[KD - 1], kb[0], kb[1]);\n"
     "                }\n"
     "            }\n"
-    "            /* soft-cap, causal / window mask, in log2 units */\n"
+    "            /* soft-cap, causal / window mask, in log2 units; a tile whose keys all rows of the warp\n"
+    "             * see (all but the diagonal's, with no window) needs neither (warp-uniform test) */\n"
     "            float mx[2] = {NEG_INF, NEG_INF};\n"
+    "            bool whole = false;\n"
+    "            if (prescaled)\n"
+    "                whole = __all_sync(0xffffffffu, active[0] && active[1] && k0 + BN - 1 <= min(pos[0], pos[1]) &&\n"
+    "                                                    k0 >= max(lo[0], lo[1]));\n"
+    "            if (whole) {\n"
+    "#pragma unroll\n"
+    "                for (int nb = 0; nb < BN / 8; nb++)\n"
+    "#pragma unroll\n"
+    "                    for (int e = 0; e < 4; e++) mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);\n"
+    "            } else {\n"
     "#pragma unroll\n"
     "            for (int nb = 0; nb < BN / 8; nb++)\n"
     "#pragma unroll\n"
@@ -269,10 +291,11 @@ static const char *const kernel_source =
     "                    int h = e >> 1, key = k0 + nb * 8 + tig * 2 + (e & 1);\n"
     "                    float x = s[nb][e];\n"
     "                    if (softcap > 0.f) x = softcap * tanhf(x / softcap);\n"
-    "                    x = active[h] && key <= pos[h] && key >= lo[h] ? x * LOG2E : NEG_INF;\n"
+    "                    x = active[h] && key <= pos[h] && key >= lo[h] ? x * lmul : NEG_INF;\n"
     "                    s[nb][e] = x;\n"
     "                    mx[h] = fmaxf(mx[h], x);\n"
     "                }\n"
+    "            }\n"
     "            float corr[2], base[2];\n"
     "#pragma unroll\n"
     "            for (int h = 0; h < 2; h++) {\n"
@@ -280,7 +303,7 @@ static const char *const kernel_source =
     "                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));\n"
     "                float mnew = fmaxf(m[h], mx[h]);\n"
     "                base[h] = mnew == NEG_INF ? 0.f : mnew; /* a row with no key yet: every weight 0 */\n"
-    "                corr[h] = exp2f(m[h] - base[h]);\n"
+    "                corr[h] = fast_exp2(m[h] - base[h]);\n"
     "                m[h] = mnew;\n"
     "                l[h] *= corr[h];\n"
     "            }\n"
@@ -288,7 +311,7 @@ static const char *const kernel_source =
     "            for (int nb = 0; nb < BN / 8; nb++)\n"
     "#pragma unroll\n"
     "                for (int e = 0; e < 4; e++) {\n"
-    "                    float p = exp2f(s[nb][e] - base[e >> 1]);\n"
+    "                    float p = fast_exp2(s[nb][e] - base[e >> 1]);\n"
     "                    s[nb][e] = p;\n"
     "                    l[e >> 1] += p;\n"
     "                }\n"
@@ -336,9 +359,9 @@ static const char *const kernel_source =
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap, int TB) {                                                                                      \\\n"
+    "        float softcap, int TB, int fast) {                                                                            \\\n"
     "        flash_prefill<D, NW, KV, PIPE>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
-    "                                 window, scale, softcap, TB);                                                         \\\n"
+    "                                 window, scale, softcap, TB, fast);                                                   \\\n"
     "    }\n"
     "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, false, ) FLASH(D, NW, __half, false, _h) FLASH(D, NW, __half, true, _hp)\n"
     "FLASH_BOTH(64, 4)\n"
@@ -383,6 +406,13 @@ static int warps(void) {
  * then compute) instead of the cp.async double buffer; read per call (tests switch it). */
 static int pipelined(void) {
     const char *v = getenv("MLCC_CUDA_FLASH_PIPE");
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* MLCC_CUDA_FLASH_FAST=0: every tile through the mask and q scaled by the scale alone (the
+ * softmax as before 2026-11-26's seventh session); read per call. */
+static int fast_softmax(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_FAST");
     return !(v && strcmp(v, "0") == 0);
 }
 
@@ -436,9 +466,10 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
     long long window = a->window;
     float scale = (float)a->scale, softcap = (float)a->softcap;
+    int fast = fast_softmax();
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap,              &tb};
+                    &window,              &scale,                   &softcap,              &tb, &fast};
     uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
