@@ -16,6 +16,7 @@
 #include "ir/block_builder.h"
 #include "ir/module.h"
 #include "op/op.h"
+#include "runtime/cuda.h"
 #include "support/error.h"
 #include "tensor_util.h"
 #include "test.h"
@@ -55,12 +56,18 @@ static void add_function(mlcc_ir_module *mod, const char *name) {
     bb_free(bb);
 }
 
-/* The module printed after half_activations (empty when the pass did not run). */
+/* The module printed after `pass` (empty when the pass did not run); the module's CUDA kernels
+ * are compiled to PTX for sm_90 where NVRTC is (the float16 loads and stores included). */
 static char *printed_after(const mlcc_ir_module *mod, const char *pass) {
     mlcc_strbuf text = STRBUF_INIT;
     mlcc_build_options opt = {.print_after = pass, .printed = &text};
     char *src = mlcc_build_cuda_kernel_source(mod, &opt);
     CHECK_MSG(src != NULL, "%s", mlcc_last_error());
+    if (src && mlcc_nvrtc_available()) {
+        char *ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "%s", mlcc_last_error());
+        free(ptx);
+    }
     free(src);
     return sb_detach(&text);
 }
