@@ -289,6 +289,7 @@ enum { MAX_ALGOS = 8 }; /* candidates the heuristic offers, timed once per large
 typedef struct plan {
     int64_t rows, out, in;
     int y_half; /* y (and C) float16: prefill's half activations (transform/half_activations.c) */
+    int residual; /* called with a residual (beta = 1, C = r): timed that way, so a plan of its own */
     cublasLtMatmulDesc desc;
     cublasLtMatrixLayout a, b, c;
     cublasLtMatmulAlgo algo; /* the one in use: the heuristic's first, or the fastest timed */
@@ -416,14 +417,15 @@ static int64_t tune_min_rows(void) {
     return n <= 0 ? INT64_MAX : n;
 }
 
-static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in, int y_half) {
+static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in, int y_half, int residual) {
     for (int i = 0; i < d->nplans; i++)
-        if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in && d->plans[i].y_half == y_half)
+        if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in && d->plans[i].y_half == y_half &&
+            d->plans[i].residual == residual)
             return &d->plans[i];
     const blaslt_api *lt = blaslt_ok;
     plan *p = d->nplans < MAX_PLANS ? &d->plans[d->nplans++] : &d->plans[rows % MAX_PLANS]; /* full: reuse a slot */
     memset(p, 0, sizeof *p); /* (descriptors of a reused slot leak; at most a few hundred bytes) */
-    p->rows = rows, p->out = out, p->in = in, p->y_half = y_half;
+    p->rows = rows, p->out = out, p->in = in, p->y_half = y_half, p->residual = residual;
     /* column-major view: y^T [out, rows] = (W as [in, out])^T . x16^T [in, rows] */
     int ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     uint32_t y_align = Y_ALIGN; /* what the memory planner guarantees for y (A and B: whole blocks, 256) */
@@ -461,12 +463,10 @@ static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo,
                              WORKSPACE_BYTES, stream);
 }
 
-static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w, void *y,
-                  void *stream) {
-    return matmul_add(d, p, algo, x16, w, NULL, y, stream);
-}
-
-/* Times the heuristic's candidates on this call's operands (a warm-up, then TUNE_REPS runs,
+/* Times the heuristic's candidates on this call's operands, the residual epilogue included when
+ * the call has one (a plan with beta = 1 is its own: prefill's o_proj, 4096 x 4096 at 2048 rows,
+ * ran at 380-490 us a call, 4x its beta = 0 time, with the pick timed without the residual; H100,
+ * 2026-11-26, MLCC_CUDA_PROFILE) (a warm-up, then TUNE_REPS runs,
  * each after overwriting L2_FLUSH bytes so W comes from memory as it does in a model, where a
  * step streams every weight once: timed with W in the L2 cache, decode shapes picked algorithms
  * that were slower in the model) and keeps the fastest: the heuristic's first pick is not
@@ -474,7 +474,7 @@ static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, con
  * captures; y is written again by the call afterwards. */
 enum { TUNE_REPS = 3 };
 #define L2_FLUSH ((size_t)64 << 20) /* more than the H100's and H200's 50 MB L2 */
-static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, void *y) {
+static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, const float *r, void *y) {
     p->tuned = 1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     void *stream = mlcc_cuda_get_stream(id);
@@ -488,12 +488,12 @@ static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const 
     float best = 0, first = 0;
     int pick = 0;
     for (int i = 0; i < p->ncandidates; i++) {
-        int bad = matmul(d, p, &p->candidates[i], x16, w, y, stream) != 0;
+        int bad = matmul_add(d, p, &p->candidates[i], x16, w, r, y, stream) != 0;
         float sum = 0;
-        for (int r = 0; r < TUNE_REPS && !bad; r++) {
+        for (int rep = 0; rep < TUNE_REPS && !bad; rep++) {
             float ms = 0;
-            bad = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)flush, (unsigned char)r, L2_FLUSH, stream) ||
-                  cu->cuEventRecord(start, stream) || matmul(d, p, &p->candidates[i], x16, w, y, stream) ||
+            bad = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)flush, (unsigned char)rep, L2_FLUSH, stream) ||
+                  cu->cuEventRecord(start, stream) || matmul_add(d, p, &p->candidates[i], x16, w, r, y, stream) ||
                   cu->cuEventRecord(stop, stream) || cu->cuEventSynchronize(stop) || cu->cuEventElapsedTime(&ms, start, stop);
             sum += ms;
         }
@@ -502,8 +502,9 @@ static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const 
         if (best == 0 || sum < best) best = sum, pick = i;
     }
     p->algo = p->candidates[pick];
-    LOG_INFO("cuBLASLt %lld x %lld x %lld: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
-             (long long)p->out, (long long)p->in, pick, p->ncandidates, 1e3 * best / TUNE_REPS, 1e3 * first / TUNE_REPS);
+    LOG_INFO("cuBLASLt %lld x %lld x %lld%s: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
+             (long long)p->out, (long long)p->in, r ? " + r" : "", pick, p->ncandidates, 1e3 * best / TUNE_REPS,
+             1e3 * first / TUNE_REPS);
 done:
     if (start) cu->cuEventDestroy(start);
     if (stop) cu->cuEventDestroy(stop);
@@ -539,7 +540,7 @@ static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_ha
         snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)p->rows, (long long)p->in);
         mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
     }
-    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, y);
+    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, r, y);
     if (rc == 0) {
         t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         int st = matmul_add(d, p, &p->algo, x16, w, r, y, mlcc_cuda_get_stream(id));
@@ -605,9 +606,9 @@ int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const u
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % 16 == 0);
-        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in, y_half) : NULL;
+        int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
+        plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in, y_half, r && r_aligned) : NULL;
         if (p && p->ok) {
-            int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
             rc = run_blaslt(device_id, d, p, x, x_half, w, r_aligned ? r : NULL, y);
             if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
         } else {
