@@ -463,6 +463,13 @@ static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo,
                              WORKSPACE_BYTES, stream);
 }
 
+/* MLCC_CUDA_LT_TUNE_RESIDUAL=0 times a residual plan's candidates without the residual (beta = 0),
+ * as before 2026-11-26's seventh session; read per plan. */
+static int tune_residual(void) {
+    const char *v = getenv("MLCC_CUDA_LT_TUNE_RESIDUAL");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 /* Times the heuristic's candidates on this call's operands, the residual epilogue included when
  * the call has one (a plan with beta = 1 is its own: prefill's o_proj, 4096 x 4096 at 2048 rows,
  * ran at 380-490 us a call, 4x its beta = 0 time, with the pick timed without the residual; H100,
@@ -540,7 +547,7 @@ static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_ha
         snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)p->rows, (long long)p->in);
         mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
     }
-    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, r, y);
+    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, tune_residual() ? r : NULL, y);
     if (rc == 0) {
         t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         int st = matmul_add(d, p, &p->algo, x16, w, r, y, mlcc_cuda_get_stream(id));
