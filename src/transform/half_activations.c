@@ -277,21 +277,21 @@ static rx_expr *clone_for(rx_builder *bb, rewrite_ctx *c, const char *name, cons
 }
 
 /* v = call_tir(f, args) with the args this pass made float16 read as such, and its output
- * float16 when out_half (and f allows it; *out_done says whether it did). v itself when
- * nothing changes; NULL + error when f cannot read a float16 argument. */
+ * float16 when out_half (a single tensor output, and f allows it; *out_done says whether it
+ * did). v itself when nothing changes; NULL + error when f cannot read a float16 argument. A
+ * kernel with several outputs (fuse_add_norm's add + norm, read with the projection's output
+ * when MLCC_CUDA_FUSE_ADD=0) takes float16 inputs and keeps its outputs. */
 static rx_expr *retype_call_tir(rx_builder *bb, rewrite_ctx *c, rx_expr *v, int out_half, int *out_done) {
     const rx_expr *t = v->call.args[1];
-    int nin = t->tuple.n, nops = nin + 1, mask[MAX_OPERANDS] = {0}, any = 0;
+    const rx_sinfo *os = v->call.nsinfo_args == 1 ? v->call.sinfo_args[0] : NULL;
+    int nin = t->tuple.n, nout = !os ? 0 : os->kind == SI_TUPLE ? os->nfields : os->kind == SI_TENSOR ? 1 : 0;
+    int nops = nin + nout, mask[MAX_OPERANDS] = {0}, any = 0;
     *out_done = 0;
-    if (nops > MAX_OPERANDS || v->call.nsinfo_args != 1 || v->call.sinfo_args[0]->kind != SI_TENSOR) {
-        for (int i = 0; i < nin && nops <= MAX_OPERANDS; i++)
-            if (u64map_get_p(&c->made, t->tuple.fields[i])) any = 1;
-        return any || nops > MAX_OPERANDS ? NULL : v;
-    }
-    for (int i = 0; i < nin; i++) any |= mask[i] = u64map_get_p(&c->made, t->tuple.fields[i]) != NULL;
+    for (int i = 0; i < nin && i < MAX_OPERANDS; i++) any |= mask[i] = u64map_get_p(&c->made, t->tuple.fields[i]) != NULL;
+    if (nout == 0 || nops > MAX_OPERANDS) return any ? NULL : v;
     const char *name = v->call.args[0]->var.name;
     rx_expr *gv = NULL;
-    if (out_half) {
+    if (out_half && nout == 1) {
         mask[nin] = 1;
         gv = clone_for(bb, c, name, mask, nops, nin);
         mask[nin] = gv != NULL;
@@ -299,7 +299,7 @@ static rx_expr *retype_call_tir(rx_builder *bb, rewrite_ctx *c, rx_expr *v, int 
     }
     if (!gv && any) gv = clone_for(bb, c, name, mask, nops, nin);
     if (!gv) return any ? NULL : v;
-    rx_sinfo *out = *out_done ? as_half(v->call.sinfo_args[0]) : v->call.sinfo_args[0];
+    rx_sinfo *out = *out_done ? as_half(os) : v->call.sinfo_args[0];
     return op_call_tir(gv, t->tuple.fields, nin, out);
 }
 

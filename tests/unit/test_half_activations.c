@@ -6,7 +6,8 @@
  * of its PrimFunc), gate_up's output float16 and the silu * up kernel reading it and writing
  * float16, the residual sums float32, the norm also read as a residual float32; the decode
  * function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
- * outputs float32, =0 turns the pass off. The retyped PrimFuncs cast at their loads and stores
+ * outputs float32, =0 turns the pass off; with MLCC_CUDA_FUSE_ADD=0 the add + norm kernel (two
+ * outputs) reads a float16 projection output. The retyped PrimFuncs cast at their loads and stores
  * (float32 arithmetic inside). The generated CUDA source is produced in each mode (its NVRTC
  * compile and the numbers are test_cuda_models' on a GPU: q0f16 prefill against the CPU). */
 #include <stdlib.h>
@@ -108,6 +109,17 @@ int main(void) {
     CHECK_MSG(count(all, "T.Cast(\"float16\", x[") == 1, "%s", all);
     CHECK_MSG(count(all, "T.Cast(\"float32\", proj[") >= 2, "%s", all);
     free(pre), free(dec), free(all);
+
+    /* residual adds left to kernels: fuse_add_norm's add + norm (two outputs) reads the down
+     * projection's float16 output (its outputs stay float32) */
+    setenv("MLCC_CUDA_FUSE_ADD", "0", 1);
+    all = printed_after(mod, "half_activations");
+    pre = function_text(all, "batch_prefill"), dec = function_text(all, "batch_decode");
+    CHECK_MSG(count(pre, "R.call_tir(cls.add_rms_norm_f16, (x, proj") == 1, "%s", pre);
+    CHECK_MSG(count(dec, "_f16,") == 0, "%s", dec);
+    CHECK_MSG(count(all, "def add_rms_norm_f16(") == 1, "%s", all);
+    free(pre), free(dec), free(all);
+    unsetenv("MLCC_CUDA_FUSE_ADD");
 
     setenv("MLCC_CUDA_HALF_ACT", "x", 1);
     all = printed_after(mod, "half_activations");
