@@ -12,7 +12,9 @@
  *     is written as float16 by that kernel: its PrimFunc stores cast(float16, value);
  *   - the output of mlcc.cuda.linear_f16 (not _add: its sum is the float32 residual stream)
  *     read only by kernels (call_tir: q/k/v's slices, silu * up) becomes float16: cuBLASLt
- *     rounds in its epilogue and the readers load cast(float32, value).
+ *     rounds in its epilogue and the readers load cast(float32, value); only where the chain of
+ *     readers ends as projections' x (ends_in_projections: not the residual stream, not the
+ *     soft-capped logits).
  *
  * Arithmetic stays float32 inside every kernel and every matmul accumulates in float32; what
  * changes is where values are rounded to half: x at the same point as before (bit for bit the
@@ -113,6 +115,64 @@ static void count_reads(scan *s, const rx_expr *e) {
     }
 }
 
+/* how many times e reads var */
+static int reads_of(const rx_expr *e, const rx_expr *var) {
+    if (!e) return 0;
+    int n = 0;
+    switch (e->kind) {
+    case RX_VAR:
+    case RX_DATAFLOW_VAR: return e == var;
+    case RX_TUPLE:
+        for (int i = 0; i < e->tuple.n; i++) n += reads_of(e->tuple.fields[i], var);
+        return n;
+    case RX_TUPLE_GET_ITEM: return reads_of(e->get_item.tuple, var);
+    case RX_CALL:
+        for (int i = 0; i < e->call.nargs; i++) n += reads_of(e->call.args[i], var);
+        return n;
+    case RX_IF: return 1000; /* (never in prefill functions) counts as an unknown reader */
+    case RX_SEQ: return 1000;
+    default: return 0;
+    }
+}
+
+static int is_packed(const rx_expr *v, const char *op, const char *name) {
+    return v && v->kind == RX_CALL && rx_is_op_call(v, op) && v->call.nargs >= 1 && v->call.args[0]->kind == RX_STRING_IMM &&
+           !strcmp(v->call.args[0]->str, name);
+}
+
+/* Does var's value end, through a chain of single readers (kernels, view reshapes, the KV
+ * cache's attention), as the x of float16 projections? Then rounding it to half only moves a
+ * rounding the chain's projection does anyway nearer. A value read twice further down (the
+ * residual stream: the next norm and the next add) or by anything else (the function's
+ * result, a projection's residual r) is not: so gate_up's output (silu * up -> down's x) and
+ * qkv's (slices -> rope -> attention -> o_proj's x) qualify, while a projection whose output
+ * is normed into the residual stream (gemma's sandwich norms, or the residual adds left to
+ * kernels) or soft-capped into the logits keeps float32. root: var may have several readers. */
+static int ends_in_projections(const rx_expr *seq, const scan *s, const rx_expr *var, int root, int depth) {
+    const use_info *u = u64map_get_p(&s->uses, var);
+    if (!u || u->total == 0 || depth > 24 || (!root && u->total != 1)) return 0;
+    int found = 0;
+    for (int i = 0; i < seq->seq.nblocks; i++)
+        for (int j = 0; j < seq->seq.blocks[i].n; j++) {
+            const rx_binding *b = &seq->seq.blocks[i].bindings[j];
+            int k = reads_of(b->value, var);
+            if (!k) continue;
+            found += k;
+            const rx_expr *v = b->value;
+            if (is_linear_call(v, 1)) {
+                const rx_expr *t = v->call.args[1];
+                if (k != 1 || t->tuple.fields[0] != var) return 0; /* read as w or r */
+                continue;
+            }
+            int passes = is_call_tir(v) || is_packed(v, "call_packed", "vm.builtin.reshape") ||
+                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention");
+            if (!passes || b->cast || b->var->kind != RX_DATAFLOW_VAR || !b->var->sinfo || b->var->sinfo->kind != SI_TENSOR ||
+                !ends_in_projections(seq, s, b->var, 0, depth + 1))
+                return 0;
+        }
+    return found == u->total; /* every read was a binding's (not the function's result) */
+}
+
 static void decide(scan *s, const rx_expr *seq) {
     if (!seq || seq->kind != RX_SEQ) return;
     for (int i = 0; i < seq->seq.nblocks; i++) {
@@ -124,7 +184,8 @@ static void decide(scan *s, const rx_expr *seq) {
             const use_info *u = u64map_get_p(&s->uses, b->var);
             if (!u || u->total == 0) continue;
             if (is_call_tir(b->value) && u->linear_x == u->total) u64map_set_p(&s->half, b->var, (void *)1);
-            else if (s->outputs_too && is_linear_call(b->value, 0) && u->kernel_arg == u->total)
+            else if (s->outputs_too && is_linear_call(b->value, 0) && u->kernel_arg == u->total &&
+                     ends_in_projections(seq, s, b->var, 1, 0))
                 u64map_set_p(&s->half, b->var, (void *)1);
         }
     }
