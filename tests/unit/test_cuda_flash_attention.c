@@ -5,7 +5,9 @@
  * head_dim 64 without GQA and with a soft-cap, head_dim 80 with groups of 3 (rows of a block
  * left idle) and pages of 8, head_dim 96 with groups of 8, and one 2048-token sequence; each
  * with blocks of 4 and of 8 warps, over float32 pages and over float16 pages (the reference
- * then reads the same half values). Tolerance: 4e-3 of the largest output (q, K, V and the
+ * then reads the same half values), with the old softmax (MLCC_CUDA_FLASH_FAST=0: every tile
+ * masked) and, for half pages, two m-tiles a warp (MLCC_CUDA_FLASH_MT=2, 32- and 64-key tiles;
+ * the 2048-token sequence has whole tiles for the unmasked path). Tolerance: 4e-3 of the largest output (q, K, V and the
  * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
  * without a GPU it checks that the kernels compile for sm_90 with mma.sync. */
 #include <math.h>
