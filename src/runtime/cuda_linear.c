@@ -612,7 +612,9 @@ int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const u
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
-        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % 16 == 0);
+        /* a float16 x goes to cuBLASLt as B itself: the 256 bytes it assumes for A and B (the
+         * rounded copy is a whole allocator block); the planner's tensors are whole blocks too */
+        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % W_ALIGN == 0);
         int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
         plan *p = rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in, y_half, r && r_aligned) : NULL;
         if (p && p->ok) {
