@@ -32,7 +32,8 @@ static int is_gpu(const char *target) {
 /* MLCC_CUDA_DISPATCH=0 / MLCC_VULKAN_DISPATCH=0 / MLCC_CPU_BLAS=0 keep every kernel generated
  * (to compare with the library dispatch); MLCC_FUSE_ROPE_APPEND=0 keeps K's rope a kernel of
  * its own (to compare with the fusion); MLCC_CUDA_RESHAPE_VIEWS=0 keeps reshapes copies and
- * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms (CUDA). */
+ * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms (CUDA); MLCC_CUDA_HALF_ACT=0 keeps
+ * prefill activations float32 between kernels and projections (CUDA). */
 static int getenv_false(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");
@@ -57,11 +58,14 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     if ((is_cuda(target) || (rope_q && !strcmp(rope_q, "cpu") && !is_vulkan(target))) && !getenv_false("MLCC_FUSE_ROPE_APPEND") &&
         !getenv_false("MLCC_CUDA_ROPE_Q"))
         pm_add(&pm, "fuse_rope_q", pass_fuse_rope_q, NULL);
-    for (int i = 0; pipeline[i]; i++)
+    for (int i = 0; pipeline[i]; i++) {
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);
             return NULL;
         }
+        if (is_cuda(target) && !strcmp(pipeline[i], "fuse_tir") && !getenv_false("MLCC_CUDA_HALF_ACT"))
+            pm_add(&pm, "half_activations", pass_half_activations, NULL);
+    }
     if (opt && opt->print_after) {
         pm_print_after(&pm, opt->print_after);
         if (opt->printed) pm_set_print_sink(&pm, opt->printed);

@@ -23,7 +23,9 @@
  * several sequences makes one pass over the keys per sequence. With half pages the tiles come
  * through cp.async into two buffers, the next tile's copy overlapping this one's math
  * (MLCC_CUDA_FLASH_PIPE=0: through registers, one buffer). Blocks run in reverse token order so
- * the longest rows (the last tokens) start first. */
+ * the longest rows (the last tokens) start first. MLCC_CUDA_FLASH_MT=2 (half pages, cp.async):
+ * blocks of 4 warps of 32 rows each (two m-tiles), Q kept in shared memory, so each K/V fragment
+ * loaded from shared memory feeds two mma (see m_tiles below). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,12 +46,18 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     " * m16n8k16 (half inputs, float32 accumulators); the online softmax runs on the accumulator\n"
     " * fragments (each row spread over the 4 lanes of a quad). Tokens of different sequences in\n"
     " * one block are taken as segments, one pass over the keys each. */\n"
-    "#define BN 64\n"
     "#define NEG_INF __int_as_float(0xff800000)\n"
     "\n"
     "__device__ __forceinline__ unsigned pack_half2(float lo, float hi) {\n"
     "    __half2 h = __floats2half2_rn(lo, hi);\n"
     "    return *reinterpret_cast<unsigned *>(&h);\n"
+    "}\n"
+    "\n"
+    "/* 2^x by the SFU alone (ex2.approx.ftz: exp2f adds a denormal fix-up around it); 2^-inf = 0 */\n"
+    "__device__ __forceinline__ float fast_exp2(float x) {\n"
+    "    float y;\n"
+    "    asm(\"ex2.approx.ftz.f32 %0, %1;\" : \"=f\"(y) : \"f\"(x));\n"
+    "    return y;\n"
     "}\n"
     "\n"
     "__device__ __forceinline__ void mma16816(float *c, const unsigned *a, unsigned b0, unsigned b1) {\n"
@@ -88,55 +96,74 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "extern __shared__ __align__(16) unsigned char flash_smem[];\n"
     "\n"
     "/* PIPE (half pages only): K/V tiles come through cp.async into two buffers, the next tile's\n"
-    " * copy in flight while this one is computed (shared memory 4 BN LD halves instead of 2). */\n"
-    "template <int D, int NW, typename KV, bool PIPE>\n"
+    " * copy in flight while this one is computed (shared memory 4 BN LD halves instead of 2).\n"
+    " * MT: 16-row m-tiles per warp. MT = 1 keeps the warp's Q fragments in registers; MT = 2 (PIPE\n"
+    " * only) keeps Q in shared memory (after the K/V buffers) and gives every K and V fragment read\n"
+    " * from shared memory two mma instead of one (the kernel's shared-memory traffic per mma halves),\n"
+    " * at 32 rows a warp (o, s: 2x the accumulators). BN: keys a tile (64; 32 halves s's registers). */\n"
+    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN>\n"
     "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
-    "                                              long long window, float scale, float softcap, int TB) {\n"
-    "    constexpr int BM = 16 * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4;\n"
+    "                                              long long window, float scale, float softcap, int TB, int fast) {\n"
+    "    constexpr int BM = 16 * MT * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4, R = 2 * MT;\n"
+    "    constexpr bool QREG = MT == 1;\n"
+    "    static_assert(QREG || PIPE, \"MT > 1 needs the cp.async layout (Q after the two K/V buffers)\");\n"
     "    __half *smem = reinterpret_cast<__half *>(flash_smem);\n"
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
+    "    __half *Qs = QREG ? smem : smem + 4 * BN * LD;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
     "    /* blocks in reverse: the last tokens (the most keys) start first, the short ones fill the tail */\n"
     "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.y;\n"
-    "    const bool computes = warp * 16 < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
+    "    const bool computes = warp * 16 * MT < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
     "    const int t0 = (gridDim.x - 1 - blockIdx.x) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
+    "    /* fast (MLCC_CUDA_FLASH_FAST, the default) without a soft-cap: q carries scale * log2(e), so\n"
+    "     * scores come out in log2 units, and a tile every row of the warp sees whole skips the mask */\n"
+    "    const bool prescaled = fast && softcap <= 0.f;\n"
+    "    const float qmul = prescaled ? scale * LOG2E : scale, lmul = prescaled ? 1.f : LOG2E;\n"
     "\n"
-    "    /* Q (scaled, rounded to half) staged through shared memory into A fragments */\n"
+    "    /* Q (scaled, rounded to half) staged through shared memory (MT = 1: into A fragments) */\n"
     "    for (int i = threadIdx.x; i < BM * C4; i += NT) {\n"
     "        int r = i / C4, c = i % C4, t = t0 + r / G;\n"
     "        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n"
     "        if (r < TM * G && t < t_end)\n"
     "            v = *reinterpret_cast<const float4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 4 * c);\n"
-    "        unsigned *dst = reinterpret_cast<unsigned *>(smem + r * LD + 4 * c);\n"
-    "        dst[0] = pack_half2(v.x * scale, v.y * scale);\n"
-    "        dst[1] = pack_half2(v.z * scale, v.w * scale);\n"
+    "        unsigned *dst = reinterpret_cast<unsigned *>(Qs + r * LD + 4 * c);\n"
+    "        dst[0] = pack_half2(v.x * qmul, v.y * qmul);\n"
+    "        dst[1] = pack_half2(v.z * qmul, v.w * qmul);\n"
     "    }\n"
     "    __syncthreads();\n"
-    "    unsigned qa[KD][4];\n"
-    "    const int r0 = warp * 16 + grp, r1 = r0 + 8;\n"
+    "    /* this thread's rows: m-tile mt's rows grp and grp + 8 are rows[2 mt], rows[2 mt + 1] */\n"
+    "    int rows[R];\n"
     "#pragma unroll\n"
-    "    for (int kk = 0; kk < KD; kk++) {\n"
-    "        const __half *base = smem + kk * 16 + tig * 2;\n"
-    "        qa[kk][0] = *reinterpret_cast<const unsigned *>(base + r0 * LD);\n"
-    "        qa[kk][1] = *reinterpret_cast<const unsigned *>(base + r1 * LD);\n"
-    "        qa[kk][2] = *reinterpret_cast<const unsigned *>(base + r0 * LD + 8);\n"
-    "        qa[kk][3] = *reinterpret_cast<const unsigned *>(base + r1 * LD + 8);\n"
+    "    for (int i = 0; i < R; i++) rows[i] = warp * 16 * MT + (i >> 1) * 16 + grp + (i & 1) * 8;\n"
+    "    unsigned qa[QREG ? KD : 1][4];\n"
+    "    if constexpr (QREG) {\n"
+    "#pragma unroll\n"
+    "        for (int kk = 0; kk < KD; kk++) {\n"
+    "            const __half *base = Qs + kk * 16 + tig * 2;\n"
+    "            qa[kk][0] = *reinterpret_cast<const unsigned *>(base + rows[0] * LD);\n"
+    "            qa[kk][1] = *reinterpret_cast<const unsigned *>(base + rows[1] * LD);\n"
+    "            qa[kk][2] = *reinterpret_cast<const unsigned *>(base + rows[0] * LD + 8);\n"
+    "            qa[kk][3] = *reinterpret_cast<const unsigned *>(base + rows[1] * LD + 8);\n"
+    "        }\n"
+    "        __syncthreads();\n"
     "    }\n"
-    "    __syncthreads();\n"
     "\n"
-    "    /* this thread's two rows: token (or -1), position, first key in the window */\n"
-    "    int tok[2], pos[2], lo[2];\n"
-    "    const int rows[2] = {r0, r1};\n"
-    "#pragma unroll\n"
-    "    for (int h = 0; h < 2; h++) {\n"
+    "    /* this thread's rows: token (or -1), position; the first key in the window follows from it\n"
+    "     * (MT > 1 keeps only the positions in registers: the rest is recomputed where used) */\n"
+    "    auto token_of = [&](int h) {\n"
     "        int t = t0 + rows[h] / G;\n"
-    "        tok[h] = rows[h] < TM * G && t < t_end ? t : -1;\n"
-    "        pos[h] = tok[h] >= 0 ? positions[tok[h]] : -1;\n"
-    "        lo[h] = window > 0 ? (int)max(0LL, (long long)pos[h] - window + 1) : 0;\n"
+    "        return rows[h] < TM * G && t < t_end ? t : -1;\n"
+    "    };\n"
+    "    auto first_key = [&](int p) { return window > 0 ? (int)max(0LL, (long long)p - window + 1) : 0; };\n"
+    "    int pos[R];\n"
+    "#pragma unroll\n"
+    "    for (int h = 0; h < R; h++) {\n"
+    "        int t = token_of(h);\n"
+    "        pos[h] = t >= 0 ? positions[t] : -1;\n"
     "    }\n"
     "\n"
     "    for (int seg = t0; seg < t_end;) {\n"
@@ -148,14 +175,19 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "            kmax = max(kmax, p + 1);\n"
     "            kmin = min(kmin, window > 0 ? (int)max(0LL, (long long)p - window + 1) : 0);\n"
     "        }\n"
-    "        bool active[2];\n"
-    "#pragma unroll\n"
-    "        for (int h = 0; h < 2; h++) active[h] = tok[h] >= seg && tok[h] < seg_end;\n"
+    "        auto active = [&](int h) {\n"
+    "            int t = token_of(h);\n"
+    "            return t >= seg && t < seg_end;\n"
+    "        };\n"
     "        const int *seq_pages = page_indices + page_indptr[seq];\n"
     "\n"
-    "        float o[ND][4], m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f};\n"
+    "        float o[MT][ND][4], m[R], l[R];\n"
     "#pragma unroll\n"
-    "        for (int nd = 0; nd < ND; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.f;\n"
+    "        for (int h = 0; h < R; h++) m[h] = NEG_INF, l[h] = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int mt = 0; mt < MT; mt++)\n"
+    "#pragma unroll\n"
+    "            for (int nd = 0; nd < ND; nd++) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.f;\n"
     "\n"
     "        /* PIPE: the copy of one K/V tile (16 bytes a step, zeros past kmax) into buffer b */\n"
     "        auto issue_tile = [&](int k0, int b) {\n"
@@ -242,75 +274,133 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "            __syncthreads();\n"
     "\n"
     "            if (computes) {\n"
-    "            /* S = Q K^T: 16 rows x BN keys per warp; K's B fragments by ldmatrix, two k-steps a load */\n"
-    "            float s[BN / 8][4];\n"
+    "            /* S = Q K^T: 16 MT rows x BN keys per warp; K's B fragments by ldmatrix, two k-steps a\n"
+    "             * load, each serving the warp's MT m-tiles (MT > 1: Q's A fragments by ldmatrix too) */\n"
+    "            float s[MT][BN / 8][4];\n"
     "#pragma unroll\n"
-    "            for (int nb = 0; nb < BN / 8; nb++) {\n"
-    "                s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;\n"
-    "                const __half *kr = Ks + (nb * 8 + (lane & 7)) * LD + (lane >> 3) * 8;\n"
+    "            for (int mt = 0; mt < MT; mt++)\n"
     "#pragma unroll\n"
-    "                for (int kk = 0; kk + 1 < KD; kk += 2) {\n"
-    "                    unsigned kb[4];\n"
-    "                    ldmatrix_x4(kb, kr + kk * 16);\n"
-    "                    mma16816(s[nb], qa[kk], kb[0], kb[1]);\n"
-    "                    mma16816(s[nb], qa[kk + 1], kb[2], kb[3]);\n"
+    "                for (int nb = 0; nb < BN / 8; nb++) s[mt][nb][0] = s[mt][nb][1] = s[mt][nb][2] = s[mt][nb][3] = 0.f;\n"
+    "#pragma unroll\n"
+    "            for (int kk = 0; kk + 1 < KD; kk += 2) {\n"
+    "                unsigned qf[MT][2][4];\n"
+    "                if constexpr (!QREG) {\n"
+    "#pragma unroll\n"
+    "                    for (int mt = 0; mt < MT; mt++)\n"
+    "#pragma unroll\n"
+    "                        for (int u = 0; u < 2; u++)\n"
+    "                            ldmatrix_x4(qf[mt][u], Qs + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + (kk + u) * 16 + (lane >> 4) * 8);\n"
     "                }\n"
-    "                if constexpr (KD % 2 == 1) { /* D = 80: the last k-step alone */\n"
-    "                    unsigned kb[2];\n"
-    "                    ldmatrix_x2(kb, kr + (KD - 1) * 16);\n"
-    "                    mma16816(s[nb], qa[KD - 1], kb[0], kb[1]);\n"
+    "#pragma unroll\n"
+    "                for (int nb = 0; nb < BN / 8; nb++) {\n"
+    "                    unsigned kb[4];\n"
+    "                    ldmatrix_x4(kb, Ks + (nb * 8 + (lane & 7)) * LD + (lane >> 3) * 8 + kk * 16);\n"
+    "#pragma unroll\n"
+    "                    for (int mt = 0; mt < MT; mt++) {\n"
+    "                        mma16816(s[mt][nb], QREG ? qa[kk] : qf[mt][0], kb[0], kb[1]);\n"
+    "                        mma16816(s[mt][nb], QREG ? qa[kk + 1] : qf[mt][1], kb[2], kb[3]);\n"
+    "                    }\n"
     "                }\n"
     "            }\n"
-    "            /* soft-cap, causal / window mask, in log2 units */\n"
-    "            float mx[2] = {NEG_INF, NEG_INF};\n"
+    "            if constexpr (KD % 2 == 1) { /* D = 80: the last k-step alone */\n"
+    "                unsigned qf[MT][4];\n"
+    "                if constexpr (!QREG) {\n"
+    "#pragma unroll\n"
+    "                    for (int mt = 0; mt < MT; mt++)\n"
+    "                        ldmatrix_x4(qf[mt], Qs + (warp * 16 * MT + mt * 16 + (lane & 15)) * LD + (KD - 1) * 16 + (lane >> 4) * 8);\n"
+    "                }\n"
+    "#pragma unroll\n"
+    "                for (int nb = 0; nb < BN / 8; nb++) {\n"
+    "                    unsigned kb[2];\n"
+    "                    ldmatrix_x2(kb, Ks + (nb * 8 + (lane & 7)) * LD + ((lane >> 3) & 1) * 8 + (KD - 1) * 16);\n"
+    "#pragma unroll\n"
+    "                    for (int mt = 0; mt < MT; mt++) mma16816(s[mt][nb], QREG ? qa[KD - 1] : qf[mt], kb[0], kb[1]);\n"
+    "                }\n"
+    "            }\n"
+    "            /* soft-cap, causal / window mask, in log2 units; a tile whose keys all rows of the warp\n"
+    "             * see (all but the diagonal's, with no window) needs neither (warp-uniform test) */\n"
+    "            float mx[R];\n"
+    "#pragma unroll\n"
+    "            for (int h = 0; h < R; h++) mx[h] = NEG_INF;\n"
+    "            bool whole = false;\n"
+    "            if (prescaled) {\n"
+    "                bool mine = true;\n"
+    "#pragma unroll\n"
+    "                for (int h = 0; h < R; h++) mine = mine && active(h) && k0 + BN - 1 <= pos[h] && k0 >= first_key(pos[h]);\n"
+    "                whole = __all_sync(0xffffffffu, mine);\n"
+    "            }\n"
+    "            if (whole) {\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < MT; mt++)\n"
+    "#pragma unroll\n"
+    "                    for (int nb = 0; nb < BN / 8; nb++)\n"
+    "#pragma unroll\n"
+    "                        for (int e = 0; e < 4; e++) mx[2 * mt + (e >> 1)] = fmaxf(mx[2 * mt + (e >> 1)], s[mt][nb][e]);\n"
+    "            } else {\n"
+    "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; mt++)\n"
     "#pragma unroll\n"
     "            for (int nb = 0; nb < BN / 8; nb++)\n"
     "#pragma unroll\n"
     "                for (int e = 0; e < 4; e++) {\n"
-    "                    int h = e >> 1, key = k0 + nb * 8 + tig * 2 + (e & 1);\n"
-    "                    float x = s[nb][e];\n"
+    "                    int h = 2 * mt + (e >> 1), key = k0 + nb * 8 + tig * 2 + (e & 1);\n"
+    "                    float x = s[mt][nb][e];\n"
     "                    if (softcap > 0.f) x = softcap * tanhf(x / softcap);\n"
-    "                    x = active[h] && key <= pos[h] && key >= lo[h] ? x * LOG2E : NEG_INF;\n"
-    "                    s[nb][e] = x;\n"
+    "                    x = active(h) && key <= pos[h] && key >= first_key(pos[h]) ? x * lmul : NEG_INF;\n"
+    "                    s[mt][nb][e] = x;\n"
     "                    mx[h] = fmaxf(mx[h], x);\n"
     "                }\n"
-    "            float corr[2], base[2];\n"
+    "            }\n"
+    "            float corr[R], base[R];\n"
     "#pragma unroll\n"
-    "            for (int h = 0; h < 2; h++) {\n"
+    "            for (int h = 0; h < R; h++) {\n"
     "                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));\n"
     "                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));\n"
     "                float mnew = fmaxf(m[h], mx[h]);\n"
     "                base[h] = mnew == NEG_INF ? 0.f : mnew; /* a row with no key yet: every weight 0 */\n"
-    "                corr[h] = exp2f(m[h] - base[h]);\n"
+    "                corr[h] = fast_exp2(m[h] - base[h]);\n"
     "                m[h] = mnew;\n"
     "                l[h] *= corr[h];\n"
     "            }\n"
     "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; mt++)\n"
+    "#pragma unroll\n"
     "            for (int nb = 0; nb < BN / 8; nb++)\n"
     "#pragma unroll\n"
     "                for (int e = 0; e < 4; e++) {\n"
-    "                    float p = exp2f(s[nb][e] - base[e >> 1]);\n"
-    "                    s[nb][e] = p;\n"
-    "                    l[e >> 1] += p;\n"
+    "                    float p = fast_exp2(s[mt][nb][e] - base[2 * mt + (e >> 1)]);\n"
+    "                    s[mt][nb][e] = p;\n"
+    "                    l[2 * mt + (e >> 1)] += p;\n"
     "                }\n"
     "#pragma unroll\n"
+    "            for (int mt = 0; mt < MT; mt++)\n"
+    "#pragma unroll\n"
     "            for (int nd = 0; nd < ND; nd++) {\n"
-    "                o[nd][0] *= corr[0], o[nd][1] *= corr[0];\n"
-    "                o[nd][2] *= corr[1], o[nd][3] *= corr[1];\n"
+    "                o[mt][nd][0] *= corr[2 * mt], o[mt][nd][1] *= corr[2 * mt];\n"
+    "                o[mt][nd][2] *= corr[2 * mt + 1], o[mt][nd][3] *= corr[2 * mt + 1];\n"
     "            }\n"
-    "            /* O += P V: the S accumulators are P's A fragments (as half); V through ldmatrix.trans */\n"
+    "            /* O += P V: the S accumulators are P's A fragments (as half); V through ldmatrix.trans,\n"
+    "             * each fragment serving the MT m-tiles */\n"
     "#pragma unroll\n"
     "            for (int kk = 0; kk < BN / 16; kk++) {\n"
-    "                unsigned pa[4] = {pack_half2(s[2 * kk][0], s[2 * kk][1]), pack_half2(s[2 * kk][2], s[2 * kk][3]),\n"
-    "                                  pack_half2(s[2 * kk + 1][0], s[2 * kk + 1][1]),\n"
-    "                                  pack_half2(s[2 * kk + 1][2], s[2 * kk + 1][3])};\n"
+    "                unsigned pa[MT][4];\n"
+    "#pragma unroll\n"
+    "                for (int mt = 0; mt < MT; mt++) {\n"
+    "                    pa[mt][0] = pack_half2(s[mt][2 * kk][0], s[mt][2 * kk][1]);\n"
+    "                    pa[mt][1] = pack_half2(s[mt][2 * kk][2], s[mt][2 * kk][3]);\n"
+    "                    pa[mt][2] = pack_half2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);\n"
+    "                    pa[mt][3] = pack_half2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);\n"
+    "                }\n"
     "                const __half *vr = Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;\n"
     "#pragma unroll\n"
     "                for (int nd2 = 0; nd2 < ND / 2; nd2++) {\n"
     "                    unsigned vb[4];\n"
     "                    ldmatrix_x4_trans(vb, vr + nd2 * 16);\n"
-    "                    mma16816(o[2 * nd2], pa, vb[0], vb[1]);\n"
-    "                    mma16816(o[2 * nd2 + 1], pa, vb[2], vb[3]);\n"
+    "#pragma unroll\n"
+    "                    for (int mt = 0; mt < MT; mt++) {\n"
+    "                        mma16816(o[mt][2 * nd2], pa[mt], vb[0], vb[1]);\n"
+    "                        mma16816(o[mt][2 * nd2 + 1], pa[mt], vb[2], vb[3]);\n"
+    "                    }\n"
     "                }\n"
     "            }\n"
     "            } /* computes */\n"
@@ -319,30 +409,34 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "        }\n"
     "        /* the rows of this segment: O / l */\n"
     "#pragma unroll\n"
-    "        for (int h = 0; h < 2; h++) {\n"
+    "        for (int h = 0; h < R; h++) {\n"
     "            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);\n"
     "            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);\n"
-    "            if (!active[h]) continue;\n"
+    "            if (!active(h)) continue;\n"
     "            float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;\n"
-    "            float *dst = out + ((long long)tok[h] * QH + kvh * G + rows[h] % G) * D + tig * 2;\n"
+    "            float *dst = out + ((long long)token_of(h) * QH + kvh * G + rows[h] % G) * D + tig * 2;\n"
+    "            const int mt = h >> 1, e = (h & 1) * 2;\n"
     "#pragma unroll\n"
     "            for (int nd = 0; nd < ND; nd++)\n"
-    "                *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[nd][2 * h] * inv, o[nd][2 * h + 1] * inv);\n"
+    "                *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[mt][nd][e] * inv, o[mt][nd][e + 1] * inv);\n"
     "        }\n"
     "        seg = seg_end;\n"
     "    }\n"
     "}\n"
     "\n"
-    "#define FLASH(D, NW, KV, PIPE, SUFFIX)                                                                                \\\n"
+    "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX)                                                                        \\\n"
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap, int TB) {                                                                                      \\\n"
+    "        float softcap, int TB, int fast) {                                                                            \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
-    "        flash_prefill<D, NW, KV, PIPE>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, PS, G,   \\\n"
-    "                                 window, scale, softcap, TB);                                                         \\\n"
+    "        flash_prefill<D, NW, KV, PIPE, MT, BN>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
+    "                                               PS, G, window, scale, softcap, TB, fast);                             \\\n"
     "    }\n"
-    "#define FLASH_BOTH(D, NW) FLASH(D, NW, float, false, ) FLASH(D, NW, __half, false, _h) FLASH(D, NW, __half, true, _hp)\n"
+    "#define FLASH_BOTH(D, NW)                                                                                             \\\n"
+    "    FLASH(D, NW, float, false, 1, 64, ) FLASH(D, NW, __half, false, 1, 64, _h) FLASH(D, NW, __half, true, 1, 64, _hp)\n"
+    "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys */\n"
+    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2) FLASH(D, 4, __half, true, 2, 32, _hp2s)\n"
     "FLASH_BOTH(64, 4)\n"
     "FLASH_BOTH(80, 4)\n"
     "FLASH_BOTH(96, 4)\n"
@@ -350,7 +444,11 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "FLASH_BOTH(64, 8)\n"
     "FLASH_BOTH(80, 8)\n"
     "FLASH_BOTH(96, 8)\n"
-    "FLASH_BOTH(128, 8)\n";
+    "FLASH_BOTH(128, 8)\n"
+    "FLASH_MT2(64)\n"
+    "FLASH_MT2(80)\n"
+    "FLASH_MT2(96)\n"
+    "FLASH_MT2(128)\n";
 
 const char *mlcc_cuda_flash_prefill_kernel_source(void) {
     return kernel_source;
@@ -363,6 +461,7 @@ typedef struct flash_device {
     int ready;
     mlcc_cuda_module *module;
     void *kernel[NUM_DIMS][2][3]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async] */
+    void *mt2[NUM_DIMS][2];       /* two m-tiles a warp (half pages, cp.async): [head dim][tiles of 64, 32 keys] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -388,6 +487,27 @@ static int pipelined(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
+/* MLCC_CUDA_FLASH_MT=2: prefill with half pages through cp.async runs blocks of 4 warps, each
+ * warp over two 16-row m-tiles, so every K/V fragment read from shared memory feeds two mma (Q
+ * stays in shared memory); MLCC_CUDA_FLASH_BN=64 | 32 (default 32: no register spills at
+ * head_dim 96 and 128, ptxas -v) sets its keys a tile. Read per call. */
+static int m_tiles(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_MT");
+    return v && atoi(v) == 2 ? 2 : 1;
+}
+
+static int mt2_keys(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_BN");
+    return v && atoi(v) == 64 ? 64 : 32;
+}
+
+/* MLCC_CUDA_FLASH_FAST=0: every tile through the mask and q scaled by the scale alone (the
+ * softmax as before 2026-11-26's seventh session); read per call. */
+static int fast_softmax(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_FAST");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads) {
     if (dim_index(head_dim) < 0 || num_kv_heads <= 0 || num_qo_heads % num_kv_heads) return 0;
     int group = num_qo_heads / num_kv_heads;
@@ -409,6 +529,12 @@ static int device_ready(int id, flash_device **out) {
                 snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, suffix[h]);
                 if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             }
+    for (int i = 0; i < NUM_DIMS; i++)
+        for (int b = 0; b < 2; b++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_flash_prefill_%d_4_hp2%s", head_dims[i], b ? "s" : "");
+            if (!(d->mt2[i][b] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
     d->ready = 1;
     return 0;
 }
@@ -435,12 +561,19 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int variant = a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
     void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
     uint32_t shared = (uint32_t)((variant == 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
+    if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
+        int bn = mt2_keys();
+        nw = 4, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
+        kernel = d->mt2[dim_index(a->head_dim)][bn == 32];
+        shared = (uint32_t)((4 * bn + 128) * (a->head_dim + 8) * 2);
+    }
     int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
     long long window = a->window;
     float scale = (float)a->scale, softcap = (float)a->softcap;
+    int fast = fast_softmax();
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap,              &tb};
+                    &window,              &scale,                   &softcap,              &tb, &fast};
     uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);

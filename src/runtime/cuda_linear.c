@@ -20,7 +20,9 @@
  * multiples of 128 (MLCC_CUDA_LT_TUNE), the heuristic's first few candidates are timed at a
  * shape's first call and the fastest kept. x is rounded 8 values per thread step (two 16-byte
  * loads, one store). mlcc.cuda.linear_f16_add adds a residual: cuBLASLt's epilogue reads it
- * (beta = 1), the GEMV kernels add it as they store y. */
+ * (beta = 1), the GEMV kernels add it as they store y. In prefill functions x (and y of plain
+ * projections) may be float16 (transform/half_activations.c): then x goes to cuBLASLt as it is
+ * and cuBLASLt writes a float16 y; the GEMV path widens / rounds through a workspace. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -153,6 +155,11 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    mlcc_pdl_begin(0, 0);\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
     "        y[i] = __float2half_rn(x[i]);\n"
+    "}\n"
+    "/* x widened to float32 (a float16 x on the GEMV path: prefill's half activations, 1-2 rows) */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f16_to_f32(const __half *x, float *y, long long n) {\n"
+    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
+    "        y[i] = __half2float(x[i]);\n"
     "}\n"
     "/* y += r (the residual of linear_f16_add after a GEMV) */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_add_f32(float *y, const float *r, long long n) {\n"
@@ -289,6 +296,8 @@ enum { MAX_ALGOS = 8 }; /* candidates the heuristic offers, timed once per large
 
 typedef struct plan {
     int64_t rows, out, in;
+    int y_half; /* y (and C) float16: prefill's half activations (transform/half_activations.c) */
+    int residual; /* called with a residual (beta = 1, C = r): timed that way, so a plan of its own */
     cublasLtMatmulDesc desc;
     cublasLtMatrixLayout a, b, c;
     cublasLtMatmulAlgo algo; /* the one in use: the heuristic's first, or the fastest timed */
@@ -303,7 +312,7 @@ typedef struct linear_device {
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *to_f16, *to_f16_v8, *add;
+    void *to_f16, *to_f16_v8, *to_f32, *add;
     cublasLtHandle lt;
     void *workspace;
     plan plans[MAX_PLANS];
@@ -327,6 +336,7 @@ static int device_ready(int id, linear_device **out) {
     if (!(d->to_f16 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16"))) return -1;
     if (!(d->to_f16_v8 = mlcc_cuda_module_kernel(d->module, "mlcc_f32_to_f16_v8"))) return -1;
     if (!(d->add = mlcc_cuda_module_kernel(d->module, "mlcc_add_f32"))) return -1;
+    if (!(d->to_f32 = mlcc_cuda_module_kernel(d->module, "mlcc_f16_to_f32"))) return -1;
     for (int o = 0; o < 4; o++)
         for (int r = 0; r < 4; r++) {
             char name[64];
@@ -416,13 +426,15 @@ static int64_t tune_min_rows(void) {
     return n <= 0 ? INT64_MAX : n;
 }
 
-static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) {
+static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in, int y_half, int residual) {
     for (int i = 0; i < d->nplans; i++)
-        if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in) return &d->plans[i];
+        if (d->plans[i].rows == rows && d->plans[i].out == out && d->plans[i].in == in && d->plans[i].y_half == y_half &&
+            d->plans[i].residual == residual)
+            return &d->plans[i];
     const blaslt_api *lt = blaslt_ok;
     plan *p = d->nplans < MAX_PLANS ? &d->plans[d->nplans++] : &d->plans[rows % MAX_PLANS]; /* full: reuse a slot */
     memset(p, 0, sizeof *p); /* (descriptors of a reused slot leak; at most a few hundred bytes) */
-    p->rows = rows, p->out = out, p->in = in;
+    p->rows = rows, p->out = out, p->in = in, p->y_half = y_half, p->residual = residual;
     /* column-major view: y^T [out, rows] = (W as [in, out])^T . x16^T [in, rows] */
     int ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     uint32_t y_align = Y_ALIGN; /* what the memory planner guarantees for y (A and B: whole blocks, 256) */
@@ -433,7 +445,7 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
         lt->MatmulDescSetAttribute(p->desc, DESC_TRANSB, &tb, sizeof tb) ||
         lt->MatrixLayoutCreate(&p->a, CUDA_R_16F, (uint64_t)in, (uint64_t)out, in) ||
         lt->MatrixLayoutCreate(&p->b, CUDA_R_16F, (uint64_t)in, (uint64_t)rows, in) ||
-        lt->MatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t)out, (uint64_t)rows, out) ||
+        lt->MatrixLayoutCreate(&p->c, y_half ? CUDA_R_16F : CUDA_R_32F, (uint64_t)out, (uint64_t)rows, out) ||
         lt->MatmulPreferenceCreate(&pref) ||
         lt->MatmulPreferenceSetAttribute(pref, PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ||
         lt->MatmulPreferenceSetAttribute(pref, PREF_MIN_ALIGNMENT_C, &y_align, sizeof y_align) ||
@@ -449,25 +461,30 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in) 
     if (p->ncandidates > 0) p->algo = p->candidates[0], p->ok = 1;
     p->tuned = p->ncandidates < 2;
     lt->MatmulPreferenceDestroy(pref);
-    if (!p->ok) LOG_WARN("cuBLASLt has no f16 matmul for %lld x %lld x %lld: using the GEMV", (long long)rows,
-                         (long long)out, (long long)in);
+    if (!p->ok) LOG_WARN("cuBLASLt has no f16 matmul for %lld x %lld x %lld%s: using the GEMV", (long long)rows,
+                         (long long)out, (long long)in, y_half ? " (float16 out)" : "");
     return p;
 }
 
 /* y = x16 @ w^T, plus r when r is not NULL (beta = 1: the residual read in cuBLASLt's epilogue) */
 static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w,
-                      const float *r, float *y, void *stream) {
+                      const float *r, void *y, void *stream) {
     float alpha = 1.0f, beta = r ? 1.0f : 0.0f;
     return blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, r ? r : y, p->c, y, p->c, algo, d->workspace,
                              WORKSPACE_BYTES, stream);
 }
 
-static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w, float *y,
-                  void *stream) {
-    return matmul_add(d, p, algo, x16, w, NULL, y, stream);
+/* MLCC_CUDA_LT_TUNE_RESIDUAL=0 times a residual plan's candidates without the residual (beta = 0),
+ * as before 2026-11-26's seventh session; read per plan. */
+static int tune_residual(void) {
+    const char *v = getenv("MLCC_CUDA_LT_TUNE_RESIDUAL");
+    return !(v && strcmp(v, "0") == 0);
 }
 
-/* Times the heuristic's candidates on this call's operands (a warm-up, then TUNE_REPS runs,
+/* Times the heuristic's candidates on this call's operands, the residual epilogue included when
+ * the call has one (a plan with beta = 1 is its own: prefill's o_proj, 4096 x 4096 at 2048 rows,
+ * ran at 380-490 us a call, 4x its beta = 0 time, with the pick timed without the residual; H100,
+ * 2026-11-26, MLCC_CUDA_PROFILE) (a warm-up, then TUNE_REPS runs,
  * each after overwriting L2_FLUSH bytes so W comes from memory as it does in a model, where a
  * step streams every weight once: timed with W in the L2 cache, decode shapes picked algorithms
  * that were slower in the model) and keeps the fastest: the heuristic's first pick is not
@@ -475,7 +492,7 @@ static int matmul(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, con
  * captures; y is written again by the call afterwards. */
 enum { TUNE_REPS = 3 };
 #define L2_FLUSH ((size_t)64 << 20) /* more than the H100's and H200's 50 MB L2 */
-static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, float *y) {
+static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, const float *r, void *y) {
     p->tuned = 1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     void *stream = mlcc_cuda_get_stream(id);
@@ -489,12 +506,12 @@ static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const 
     float best = 0, first = 0;
     int pick = 0;
     for (int i = 0; i < p->ncandidates; i++) {
-        int bad = matmul(d, p, &p->candidates[i], x16, w, y, stream) != 0;
+        int bad = matmul_add(d, p, &p->candidates[i], x16, w, r, y, stream) != 0;
         float sum = 0;
-        for (int r = 0; r < TUNE_REPS && !bad; r++) {
+        for (int rep = 0; rep < TUNE_REPS && !bad; rep++) {
             float ms = 0;
-            bad = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)flush, (unsigned char)r, L2_FLUSH, stream) ||
-                  cu->cuEventRecord(start, stream) || matmul(d, p, &p->candidates[i], x16, w, y, stream) ||
+            bad = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)flush, (unsigned char)rep, L2_FLUSH, stream) ||
+                  cu->cuEventRecord(start, stream) || matmul_add(d, p, &p->candidates[i], x16, w, r, y, stream) ||
                   cu->cuEventRecord(stop, stream) || cu->cuEventSynchronize(stop) || cu->cuEventElapsedTime(&ms, start, stop);
             sum += ms;
         }
@@ -503,8 +520,9 @@ static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const 
         if (best == 0 || sum < best) best = sum, pick = i;
     }
     p->algo = p->candidates[pick];
-    LOG_INFO("cuBLASLt %lld x %lld x %lld: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
-             (long long)p->out, (long long)p->in, pick, p->ncandidates, 1e3 * best / TUNE_REPS, 1e3 * first / TUNE_REPS);
+    LOG_INFO("cuBLASLt %lld x %lld x %lld%s: candidate %d of %d, %.1f us (the heuristic's first: %.1f us)", (long long)p->rows,
+             (long long)p->out, (long long)p->in, r ? " + r" : "", pick, p->ncandidates, 1e3 * best / TUNE_REPS,
+             1e3 * first / TUNE_REPS);
 done:
     if (start) cu->cuEventDestroy(start);
     if (stop) cu->cuEventDestroy(stop);
@@ -524,41 +542,44 @@ static int round_to_f16(int id, linear_device *d, const float *x, void *x16, int
     return mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
 }
 
-static int run_blaslt(int id, linear_device *d, plan *p, const float *x, const uint16_t *w, const float *r, float *y) {
+/* x_half: x is float16 already (no rounding, no workspace); y is float16 when the plan says */
+static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_half, const uint16_t *w, const float *r,
+                      void *y) {
     if (!d->workspace && !(d->workspace = mlcc_cuda_hooks()->alloc(id, WORKSPACE_BYTES)))
         return mlcc_prefix_error("mlcc.cuda.linear_f16: cuBLASLt workspace");
     int64_t n = p->rows * p->in;
-    void *x16 = mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
+    void *x16 = x_half ? (void *)x : mlcc_cuda_hooks()->alloc(id, (size_t)n * 2);
     if (!x16) return mlcc_prefix_error("mlcc.cuda.linear_f16: workspace of %lld halves", (long long)n);
     /* profiled apart: the rounding, then the matmul (the timing of candidates in neither) */
     char name[96];
-    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
-    int rc = round_to_f16(id, d, x, x16, n);
+    double t0 = !x_half && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+    int rc = x_half ? 0 : round_to_f16(id, d, x, x16, n);
     if (t0 > 0) {
         snprintf(name, sizeof name, "linear_f16: x rounded to half, rows %lld x %lld", (long long)p->rows, (long long)p->in);
         mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
     }
-    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, y);
+    if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, tune_residual() ? r : NULL, y);
     if (rc == 0) {
         t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         int st = matmul_add(d, p, &p->algo, x16, w, r, y, mlcc_cuda_get_stream(id));
         if (st) rc = mlcc_set_error("cublasLtMatmul (%lld x %lld x %lld): status %d", (long long)p->rows, (long long)p->out,
                                     (long long)p->in, st);
         if (t0 > 0) {
-            snprintf(name, sizeof name, "linear_f16%s (cuBLASLt) rows %lld, %lld x %lld", r ? "_add" : "", (long long)p->rows,
-                     (long long)p->out, (long long)p->in);
+            snprintf(name, sizeof name, "linear_f16%s (cuBLASLt%s%s) rows %lld, %lld x %lld", r ? "_add" : "",
+                     x_half ? ", x half" : "", p->y_half ? ", y half" : "", (long long)p->rows, (long long)p->out, (long long)p->in);
             mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
         }
     }
-    mlcc_cuda_hooks()->free(id, x16); /* stream-ordered reuse: the allocator's blocks serve this stream */
+    if (!x_half) mlcc_cuda_hooks()->free(id, x16); /* stream-ordered reuse: the allocator's blocks serve this stream */
     return rc;
 }
 
 /* 3..64 rows (batched decode) with MLCC_CUDA_SKINNY=1: the skinny tensor-core matmul
  * (cuda_skinny.c) on float32 x, or on x rounded to half here (MLCC_CUDA_SKINNY_XF32=0);
  * 1: it does not apply */
-static int run_skinny(int id, linear_device *d, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
-                      int64_t out, int64_t in) {
+static int run_skinny(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const float *r, float *y,
+                      int64_t rows, int64_t out, int64_t in) {
+    if (x_half) return in % 8 ? 1 : mlcc_cuda_skinny_f16(id, x, 0, w, r, y, rows, out, in); /* prefill's half x */
     if (mlcc_cuda_skinny_x_f32()) return mlcc_cuda_skinny_f16(id, x, 1, w, r, y, rows, out, in);
     if (in % 8) return 1; /* the kernel's 16-byte pieces: not worth rounding x for */
     int64_t n = rows * in;
@@ -589,26 +610,60 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
 
 int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                              int64_t out, int64_t in) {
+    return mlcc_cuda_linear_f16_mixed(device_id, x, 0, w, r, y, 0, rows, out, in);
+}
+
+static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) {
+    long long count = n;
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&x, &y, &count};
+    return mlcc_cuda_launch(id, kernel, grid, block, 0, args);
+}
+
+/* The GEMV path for float16 x or y (prefill's half activations at 1-2 rows, or without
+ * cuBLASLt): x widened into a float32 workspace, y rounded from one. Rare enough (a prompt of
+ * one or two tokens) that the extra kernels do not matter. */
+static int run_gemv_mixed(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
+                          int y_half, int64_t rows, int64_t out, int64_t in) {
+    float *x32 = x_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * in) * 4) : (float *)x;
+    float *y32 = y_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * 4) : y;
+    int rc = !x32 || !y32 ? mlcc_prefix_error("mlcc.cuda.linear_f16: float32 workspace") : 0;
+    if (rc == 0 && x_half) rc = run_convert(id, d->to_f32, x, x32, rows * in);
+    if (rc == 0) rc = run_gemv(id, d, x32, w, r, y32, rows, out, in);
+    if (rc == 0 && y_half) rc = run_convert(id, d->to_f16, y32, y, rows * out);
+    if (x_half && x32) mlcc_cuda_hooks()->free(id, x32);
+    if (y_half && y32) mlcc_cuda_hooks()->free(id, y32);
+    return rc;
+}
+
+int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
+                               int y_half, int64_t rows, int64_t out, int64_t in) {
     if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
         return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
                               (long long)in);
+    if (r && y_half) return mlcc_set_error("mlcc.cuda.linear_f16_add: the sum with a residual is float32");
     pthread_mutex_lock(&lock);
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
     if (rc == 0) {
-        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0; /* as the plans assume */
-        int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows()
-                         ? run_skinny(device_id, d, x, w, r, y, rows, out, in) : 1;
-        plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in) : NULL;
+        /* a float16 x goes to cuBLASLt as B itself: the 256 bytes it assumes for A and B (the
+         * rounded copy is a whole allocator block); the planner's tensors are whole blocks too */
+        int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % W_ALIGN == 0);
+        int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
+        /* the skinny matmul (opt-in) writes float32 y */
+        int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows() && !y_half
+                         ? run_skinny(device_id, d, x, x_half, w, r, y, rows, out, in)
+                         : 1;
+        plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in, y_half, r && r_aligned) : NULL;
         if (skinny <= 0) {
             rc = skinny;
         } else if (p && p->ok) {
-            int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
-            rc = run_blaslt(device_id, d, p, x, w, r_aligned ? r : NULL, y);
+            rc = run_blaslt(device_id, d, p, x, x_half, w, r_aligned ? r : NULL, y);
             if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
         } else {
             double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-            rc = run_gemv(device_id, d, x, w, r, y, rows, out, in);
+            rc = x_half || y_half ? run_gemv_mixed(device_id, d, x, x_half, w, r, y, y_half, rows, out, in)
+                                  : run_gemv(device_id, d, x, w, r, y, rows, out, in);
             if (t0 > 0) {
                 char name[96];
                 snprintf(name, sizeof name, "linear_f16%s (GEMV) rows %lld, %lld x %lld", r ? "_add" : "", (long long)rows,
@@ -630,7 +685,7 @@ void mlcc_cuda_linear_release(int device_id) {
     pthread_mutex_unlock(&lock);
 }
 
-/* ---- the packed function: (x f32 [..., in], w f16 [out, in], y f32 [..., out]) ---- */
+/* ---- the packed function: (x f32|f16 [..., in], w f16 [out, in], y f32|f16 [..., out]) ---- */
 
 static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
@@ -638,12 +693,15 @@ static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue 
     projection_args p;
     if (projection_args_read(fn, kDLCUDA, "CUDA", "x, w and y", args, codes, n, 1, &p)) return -1;
     const DLTensor *w = p.w[0];
-    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(p.y, kDLFloat, 32))
-        return mlcc_set_error("%s: wants float32 x, float16 w, float32 y", fn);
+    int x_half = projection_is_dtype(p.x, kDLFloat, 16), y_half = projection_is_dtype(p.y, kDLFloat, 16);
+    if (!(x_half || projection_is_dtype(p.x, kDLFloat, 32)) || !projection_is_dtype(w, kDLFloat, 16) ||
+        !(y_half || projection_is_dtype(p.y, kDLFloat, 32)))
+        return mlcc_set_error("%s: wants float32 or float16 x, float16 w, float32 or float16 y", fn);
     if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
         return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
     if (p.rows == 0) return 0;
-    return mlcc_cuda_linear_f16(w->device.device_id, projection_data(p.x), projection_data(w), projection_data(p.y), p.rows, p.out, p.in);
+    return mlcc_cuda_linear_f16_mixed(w->device.device_id, projection_data(p.x), x_half, projection_data(w), NULL,
+                                      projection_data(p.y), y_half, p.rows, p.out, p.in);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16", linear_f16)
@@ -656,17 +714,18 @@ static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCVa
     projection_args p; /* r read as a second "weight" tensor: checked here */
     if (projection_args_read(fn, kDLCUDA, "CUDA", "x, w, r and y", args, codes, n, 2, &p)) return -1;
     const DLTensor *w = p.w[0], *r = p.w[1];
-    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(r, kDLFloat, 32) ||
-        !projection_is_dtype(p.y, kDLFloat, 32))
-        return mlcc_set_error("%s: wants float32 x, float16 w, float32 r, float32 y", fn);
+    int x_half = projection_is_dtype(p.x, kDLFloat, 16);
+    if (!(x_half || projection_is_dtype(p.x, kDLFloat, 32)) || !projection_is_dtype(w, kDLFloat, 16) ||
+        !projection_is_dtype(r, kDLFloat, 32) || !projection_is_dtype(p.y, kDLFloat, 32))
+        return mlcc_set_error("%s: wants float32 or float16 x, float16 w, float32 r, float32 y", fn);
     if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
         return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
     int same = r->ndim == p.y->ndim;
     for (int i = 0; same && i < r->ndim; i++) same = r->shape[i] == p.y->shape[i];
     if (!same) return mlcc_set_error("%s: the residual r must have y's shape", fn);
     if (p.rows == 0) return 0;
-    return mlcc_cuda_linear_f16_add(w->device.device_id, projection_data(p.x), projection_data(w), projection_data(r),
-                                    projection_data(p.y), p.rows, p.out, p.in);
+    return mlcc_cuda_linear_f16_mixed(w->device.device_id, projection_data(p.x), x_half, projection_data(w), projection_data(r),
+                                      projection_data(p.y), 0, p.rows, p.out, p.in);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_add", linear_f16_add)

@@ -74,6 +74,9 @@ mlcc_ir_module *pass_reshape_views(const mlcc_ir_module *m, void *ctx);
 /* add + the RMSNorm it feeds -> one PrimFunc with two outputs (fuse_add_norm.c; the CUDA
  * build). */
 mlcc_ir_module *pass_fuse_add_norm(const mlcc_ir_module *m, void *ctx);
+/* float16 activations between kernels and the float16 projections of prefill functions
+ * (half_activations.c; the CUDA build, after fuse_tir; MLCC_CUDA_HALF_ACT=0 turns it off). */
+mlcc_ir_module *pass_half_activations(const mlcc_ir_module *m, void *ctx);
 enum { CPU_DISPATCH_MIN_ROWS = 96, CPU_DISPATCH_MIN_OUT = 256, CPU_DISPATCH_MIN_IN = 256 };
 /* The functions of m reachable from its public ones (attr global_symbol), in order. */
 mlcc_ir_module *remove_unreachable_functions(const mlcc_ir_module *m);

@@ -5,7 +5,9 @@
  * head_dim 64 without GQA and with a soft-cap, head_dim 80 with groups of 3 (rows of a block
  * left idle) and pages of 8, head_dim 96 with groups of 8, and one 2048-token sequence; each
  * with blocks of 4 and of 8 warps, over float32 pages and over float16 pages (the reference
- * then reads the same half values). Tolerance: 4e-3 of the largest output (q, K, V and the
+ * then reads the same half values), with the old softmax (MLCC_CUDA_FLASH_FAST=0: every tile
+ * masked) and, for half pages, two m-tiles a warp (MLCC_CUDA_FLASH_MT=2, 32- and 64-key tiles;
+ * the 2048-token sequence has whole tiles for the unmasked path). Tolerance: 4e-3 of the largest output (q, K, V and the
  * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
  * without a GPU it checks that the kernels compile for sm_90 with mma.sync. */
 #include <math.h>
@@ -104,13 +106,19 @@ static void run_case(const flash_case *fc, int kv_f16) {
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
     CHECK_MSG(dq && dp && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
     double scale = 1.0 / sqrt((double)D);
-    /* blocks of 4 and 8 warps; half pages through cp.async and through registers; and one token
-     * a block (how batched decode runs it), the last variant */
-    int nvariants = kv_f16 ? 5 : 3;
+    /* blocks of 4 and 8 warps; half pages through cp.async and through registers; one token a
+     * block (how batched decode runs it); the default layout with MLCC_CUDA_FLASH_FAST=0 (every
+     * tile masked, q scaled without log2(e)); for half pages also two m-tiles a warp
+     * (MLCC_CUDA_FLASH_MT=2) with tiles of 32 and 64 keys */
+    int nvariants = kv_f16 ? 8 : 4;
     for (int v = 0; dout && v < nvariants; v++) {
-        int one = v == nvariants - 1, w = one ? 4 : v % 2 ? 8 : 4, pipe = v < 2 || one;
+        int mt2 = kv_f16 && v >= 6, slow = !mt2 && v == (kv_f16 ? 5 : 3), one = !mt2 && v == (kv_f16 ? 4 : 2);
+        int w = one || mt2 ? 4 : slow ? 8 : v % 2 ? 8 : 4, pipe = slow ? kv_f16 : v < 2 || one || mt2;
         setenv("MLCC_CUDA_FLASH_WARPS", w == 8 ? "8" : "4", 1);
         setenv("MLCC_CUDA_FLASH_PIPE", pipe ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_FAST", slow ? "0" : "1", 1);
+        setenv("MLCC_CUDA_FLASH_MT", mt2 ? "2" : "1", 1);
+        setenv("MLCC_CUDA_FLASH_BN", v == 7 ? "64" : "32", 1);
         for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
         CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
@@ -120,12 +128,16 @@ static void run_case(const flash_case *fc, int kv_f16) {
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);
         const char *kind = kv_f16 ? (pipe ? "f16 (cp.async)" : "f16 (registers)") : "f32";
-        printf("%-34s %s pages, %d warps%s: %lld tokens, max error %.2e of the largest output\n", fc->name, kind, w,
-               one ? ", a token a block" : "", (long long)T, e);
-        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps%s: error %g", fc->name, kind, w, one ? ", a token a block" : "", e);
+        const char *how = one ? ", a token a block" : slow ? ", FLASH_FAST=0" : !mt2 ? "" : v == 7 ? ", 2 m-tiles, 64 keys" : ", 2 m-tiles, 32 keys";
+        printf("%-34s %s pages, %d warps%s: %lld tokens, max error %.2e of the largest output\n", fc->name, kind, w, how,
+               (long long)T, e);
+        CHECK_MSG(e < 4e-3, "%s, %s pages, %d warps%s: error %g", fc->name, kind, w, how, e);
     }
     unsetenv("MLCC_CUDA_FLASH_WARPS");
     unsetenv("MLCC_CUDA_FLASH_PIPE");
+    unsetenv("MLCC_CUDA_FLASH_FAST");
+    unsetenv("MLCC_CUDA_FLASH_MT");
+    unsetenv("MLCC_CUDA_FLASH_BN");
     MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
     free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(pages16), free(want), free(got);

@@ -161,6 +161,52 @@ static void check_linear_add(int64_t rows, int64_t out, int64_t in, double tol, 
     free(x), free(y), free(w), free(res);
 }
 
+/* mlcc_cuda_linear_f16_mixed with a float16 x (x_half; the reference uses the same rounded x)
+ * and/or a float16 y (y_half: the tolerance includes y's rounding, 2^-11 of |y| <= sum |x w|),
+ * plus a residual when residual (float32 y only): prefill's half activations
+ * (transform/half_activations.c) through the GEMV (1-2 rows) and cuBLASLt paths. */
+static void check_linear_mixed(int64_t rows, int64_t out, int64_t in, int x_half, int y_half, int residual, double tol) {
+    size_t nx = (size_t)(rows * in), ny = (size_t)(rows * out);
+    float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *res = malloc(sizeof(float) * ny);
+    uint16_t *x16 = malloc(2 * nx), *w = malloc(sizeof(uint16_t) * (size_t)(out * in)), *y16 = malloc(2 * ny);
+    for (size_t i = 0; i < nx; i++) {
+        x16[i] = mlcc_f32_to_f16(test_rand_float());
+        x[i] = x_half ? mlcc_f16_to_f32(x16[i]) : test_rand_float();
+    }
+    for (int64_t i = 0; i < out * in; i++) w[i] = mlcc_f32_to_f16(test_rand_float());
+    for (size_t i = 0; i < ny; i++) res[i] = 4 * test_rand_float();
+    MLCCNDArray *dx = x_half ? on_device(x16, 2 * nx) : on_device(x, sizeof(float) * nx);
+    MLCCNDArray *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in)), *dy = on_device(NULL, (y_half ? 2 : 4) * ny);
+    MLCCNDArray *dr = residual ? on_device(res, sizeof(float) * ny) : NULL;
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, (y_half ? 2 : 4) * ny), 0); /* NaN */
+    int rc = mlcc_cuda_linear_f16_mixed(0, dx->dl.data, x_half, dw->dl.data, dr ? dr->dl.data : NULL, dy->dl.data, y_half, rows,
+                                        out, in);
+    CHECK_MSG(rc == 0, "mixed %lld x %lld x %lld: %s", (long long)rows, (long long)out, (long long)in, mlcc_last_error());
+    if (y_half) {
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y16, 2 * ny), 0);
+        for (size_t i = 0; i < ny; i++) y[i] = mlcc_f16_to_f32(y16[i]);
+    } else {
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, 4 * ny), 0);
+    }
+    double worst = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double ref = residual ? res[r * out + o] : 0, mag = 1e-30 + fabs(ref);
+            for (int64_t k = 0; k < in; k++) {
+                double p = (double)x[r * in + k] * mlcc_f16_to_f32(w[o * in + k]);
+                ref += p, mag += fabs(p);
+            }
+            double e = fabs(y[r * out + o] - ref) / mag;
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    CHECK_MSG(worst <= tol, "mixed (x %s, y %s%s) %lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", x_half ? "half" : "float",
+              y_half ? "half" : "float", residual ? ", residual" : "", (long long)rows, (long long)out, (long long)in, worst, tol);
+    printf("linear_f16 x %s, y %s%s %lld x %lld x %lld: %.3g\n", x_half ? "half" : "float", y_half ? "half" : "float",
+           residual ? " + r" : "", (long long)rows, (long long)out, (long long)in, worst);
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dw), mlcc_ndarray_release(dy), mlcc_ndarray_release(dr);
+    free(x), free(y), free(res), free(x16), free(w), free(y16);
+}
+
 static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
     check_linear_add(rows, out, in, tol, 0, 0);
 }
@@ -290,6 +336,15 @@ int main(void) {
     check_linear_add(5, 33, 13, 2e-3, 1, 0);
     check_linear_add(64, 512, 256, 2e-3, 1, 0);
     check_linear_add(300, 1000, 4096, 2e-3, 1, 1);
+    /* float16 x and/or y (prefill's half activations): GEMV rows 1-2, cuBLASLt above */
+    int64_t mixed[][3] = {{1, 37, 64}, {2, 300, 520}, {3, 100, 72}, {64, 512, 256}, {256, 384, 1024}, {136, 520, 4096}};
+    for (int i = 0; i < 6; i++) {
+        double tol = mixed[i][0] <= 2 ? 1e-5 : 2e-3;
+        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 0, 0, tol);
+        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 1, 0, tol + 1e-3);
+        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 0, 1, 0, tol + 1e-3);
+        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 0, 1, tol);
+    }
     check_skinny();
     check_graph(mod, 0);
     check_graph(fused, 1);

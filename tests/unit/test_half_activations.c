@@ -1,0 +1,150 @@
+/* test_half_activations.c - transform/half_activations.c (the CUDA build's float16 activations
+ * between kernels and float16 projections in prefill functions): on a module with a prefill
+ * and a decode function of the same body (RMSNorm -> gate_up -> silu * up -> down + residual,
+ * and a norm read both as a projection's x and as a residual), the module after the pass has
+ * in the prefill function alone: the norm feeding only a projection writing float16 (a clone
+ * of its PrimFunc), gate_up's output float16 and the silu * up kernel reading it and writing
+ * float16, the residual sums float32, the norm also read as a residual float32; the decode
+ * function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
+ * outputs float32, =0 turns the pass off. A projection whose output reaches the result through
+ * kernels alone (a soft-cap after it), or the residual stream (MLCC_CUDA_FUSE_ADD=0), keeps
+ * float32. The retyped PrimFuncs cast at their loads and stores
+ * (float32 arithmetic inside). The generated CUDA source is produced in each mode (its NVRTC
+ * compile and the numbers are test_cuda_models' on a GPU: q0f16 prefill against the CPU). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/build.h"
+#include "ir/block_builder.h"
+#include "ir/module.h"
+#include "op/op.h"
+#include "runtime/cuda.h"
+#include "support/error.h"
+#include "tensor_util.h"
+#include "test.h"
+
+enum { D = 64, F = 128 };
+
+static rx_expr *f16_linear(rx_builder *bb, rx_expr *x, rx_expr *w16, int64_t in) {
+    rx_expr *w = bb_emit(bb, op_dequantize(w16, NULL, 0, 0, 0, in), "dequant");
+    return bb_emit(bb, op_linear(x, w), "proj");
+}
+
+static void add_function(mlcc_ir_module *mod, const char *name) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(D), NULL));
+    rx_expr *g = rx_var("g", rx_sinfo_tensor_v(DT_F32, ir_int(D), NULL));
+    rx_expr *wgu = rx_var("wgu", rx_sinfo_tensor_v(DT_F16, ir_int(2 * F), ir_int(D), NULL));
+    rx_expr *wd = rx_var("wd", rx_sinfo_tensor_v(DT_F16, ir_int(D), ir_int(F), NULL));
+    rx_expr *wo = rx_var("wo", rx_sinfo_tensor_v(DT_F16, ir_int(D), ir_int(D), NULL));
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, name, (rx_expr *[]){x, g, wgu, wd, wo}, 5);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", 64));
+    bb_begin_dataflow(bb);
+    rx_expr *h = bb_emit(bb, op_rms_norm(x, g, 1e-5), "h");
+    rx_expr *gu = f16_linear(bb, h, wgu, D);
+    int64_t axis = 1, b0 = 0, e0 = F, b1 = F, e1 = 2 * F;
+    rx_expr *gate = bb_emit(bb, op_strided_slice(gu, &axis, &b0, &e0, NULL, 1), "gate");
+    rx_expr *up = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "up");
+    rx_expr *m = bb_emit(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", gate), "act"), up), "gated");
+    rx_expr *y = bb_emit(bb, op_add(x, f16_linear(bb, m, wd, F)), "resid");
+    rx_expr *h2 = bb_emit(bb, op_rms_norm(y, g, 1e-5), "h2");       /* read as x and as a residual */
+    rx_expr *o = bb_emit(bb, op_add(h2, f16_linear(bb, h2, wo, D)), "o");
+    /* a projection whose output reaches the result through kernels alone (a soft-cap) keeps float32 */
+    rx_expr *capped = bb_emit(bb, op_unary("tanh", f16_linear(bb, y, wo, D)), "capped");
+    rx_expr *out = bb_emit_output(bb, op_add(bb_emit(bb, op_add(o, y), "sum"), capped), "out");
+    bb_end_dataflow(bb);
+    rx_expr *f = bb_end_function(bb, out);
+    CHECK_MSG(f != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+}
+
+/* The module printed after `pass` (empty when the pass did not run); the module's CUDA kernels
+ * are compiled to PTX for sm_90 where NVRTC is (the float16 loads and stores included). */
+static char *printed_after(const mlcc_ir_module *mod, const char *pass) {
+    mlcc_strbuf text = STRBUF_INIT;
+    mlcc_build_options opt = {.print_after = pass, .printed = &text};
+    char *src = mlcc_build_cuda_kernel_source(mod, &opt);
+    CHECK_MSG(src != NULL, "%s", mlcc_last_error());
+    if (src && mlcc_nvrtc_available()) {
+        char *ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "%s", mlcc_last_error());
+        free(ptx);
+    }
+    free(src);
+    return sb_detach(&text);
+}
+
+/* the text of function `name` in a printed module */
+static char *function_text(const char *all, const char *name) {
+    char head[64];
+    snprintf(head, sizeof head, "def %s(", name);
+    const char *s = strstr(all, head);
+    if (!s) return strdup("");
+    const char *e = strstr(s + 1, "    @");
+    return strndup(s, e ? (size_t)(e - s) : strlen(s));
+}
+
+static int count(const char *s, const char *what) {
+    return test_count_substr(s, what);
+}
+
+int main(void) {
+    ir_scope_begin();
+    mlcc_ir_module *mod = irmod_new();
+    add_function(mod, "batch_prefill");
+    add_function(mod, "batch_decode");
+
+    unsetenv("MLCC_CUDA_HALF_ACT");
+    char *all = printed_after(mod, "half_activations");
+    char *pre = function_text(all, "batch_prefill"), *dec = function_text(all, "batch_decode");
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16,") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_tir(cls.rms_norm,") == 1, "%s", pre); /* h2 */
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre); /* capped */
+    CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 2, "%s", pre);
+    CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "decode changed:\n%s", dec);
+    CHECK_MSG(count(dec, "R.call_tir(cls.rms_norm,") == 2, "%s", dec);
+    /* the clones cast at loads and stores; the originals stay float32 */
+    CHECK_MSG(count(all, "def rms_norm_f16(") == 1 && count(all, "def rms_norm(") == 1, "%s", all);
+    CHECK_MSG(count(all, "T.Cast(\"float16\", x[") == 1, "%s", all);
+    CHECK_MSG(count(all, "T.Cast(\"float32\", proj[") >= 2, "%s", all);
+    free(pre), free(dec), free(all);
+
+    /* residual adds left to kernels (fuse_add_norm's add + norm, two outputs): the down
+     * projection's output feeds the residual stream and stays float32; gate_up's is half */
+    setenv("MLCC_CUDA_FUSE_ADD", "0", 1);
+    all = printed_after(mod, "half_activations");
+    pre = function_text(all, "batch_prefill"), dec = function_text(all, "batch_decode");
+    CHECK_MSG(count(pre, "R.call_tir(cls.add_rms_norm, (x, proj") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre);
+    CHECK_MSG(count(dec, "_f16,") == 0, "%s", dec);
+    free(pre), free(dec), free(all);
+    unsetenv("MLCC_CUDA_FUSE_ADD");
+
+    setenv("MLCC_CUDA_HALF_ACT", "x", 1);
+    all = printed_after(mod, "half_activations");
+    pre = function_text(all, "batch_prefill");
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16,") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "float16\") = R.call_dps_packed") == 0, "%s", pre);
+    CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1 &&
+                  count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1,
+              "%s", pre);
+    CHECK_MSG(count(all, "T.Cast(\"float32\", proj[") == 0, "%s", all);
+    free(pre), free(all);
+
+    setenv("MLCC_CUDA_HALF_ACT", "0", 1);
+    all = printed_after(mod, "fuse_tir");
+    CHECK_MSG(count(all, "_f16(") == 0 && count(all, "_f16,") == 0 && count(all, "float16\") = R.call") == 0, "%s", all);
+    free(all);
+    all = printed_after(mod, "half_activations");
+    CHECK_MSG(strlen(all) == 0, "the pass ran with MLCC_CUDA_HALF_ACT=0:\n%s", all);
+    free(all);
+    unsetenv("MLCC_CUDA_HALF_ACT");
+
+    ir_scope_end();
+    return test_finish();
+}
