@@ -165,7 +165,8 @@ static int ends_in_projections(const rx_expr *seq, const scan *s, const rx_expr 
                 continue;
             }
             int passes = is_call_tir(v) || is_packed(v, "call_packed", "vm.builtin.reshape") ||
-                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention");
+                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention") ||
+                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention_rope_q"); /* fuse_rope_q.c's */
             if (!passes || b->cast || b->var->kind != RX_DATAFLOW_VAR || !b->var->sinfo || b->var->sinfo->kind != SI_TENSOR ||
                 !ends_in_projections(seq, s, b->var, 0, depth + 1))
                 return 0;
