@@ -86,21 +86,21 @@ static int is_projection(const rx_expr *v) {
            is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo);
 }
 
-static void count_uses(add_scan *s, const rx_expr *e);
+/* float16 dequantizes and the projections of their weights (reads: rx_scan_graph) */
+static void note_binding(const rx_binding *b, void *ctx) {
+    add_scan *s = ctx;
+    const rx_expr *v = b->value;
+    rx_expr *w16 = f16_weight_of_cast(v);
+    if (w16) u64map_set_p(&s->casts, b->var, w16);
+    if (!b->cast && is_projection(v) && u64map_get_p(&s->casts, v->call.args[1])) u64map_set_p(&s->linears, b->var, (void *)v);
+}
 
-static void scan_seq(add_scan *s, const rx_expr *seq, int decide) {
+/* the adds that take a projection read by them alone */
+static void decide_adds(add_scan *s, const rx_expr *seq) {
     for (int i = 0; i < seq->seq.nblocks; i++)
         for (int j = 0; j < seq->seq.blocks[i].n; j++) {
             const rx_binding *b = &seq->seq.blocks[i].bindings[j];
             const rx_expr *v = b->value;
-            if (!decide) {
-                count_uses(s, v);
-                rx_expr *w16 = f16_weight_of_cast(v);
-                if (w16) u64map_set_p(&s->casts, b->var, w16);
-                if (!b->cast && is_projection(v) && u64map_get_p(&s->casts, v->call.args[1]))
-                    u64map_set_p(&s->linears, b->var, (void *)v);
-                continue;
-            }
             if (b->cast || !is_op(v, "add") || v->call.nargs != 2) continue;
             for (int k = 0; k < 2; k++) {
                 rx_expr *lin = v->call.args[k], *other = v->call.args[1 - k];
@@ -116,40 +116,14 @@ static void scan_seq(add_scan *s, const rx_expr *seq, int decide) {
         }
 }
 
-static void count_uses(add_scan *s, const rx_expr *e) {
-    switch (e->kind) {
-    case RX_VAR:
-    case RX_DATAFLOW_VAR: u64map_upsert(&s->uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
-    case RX_TUPLE:
-        for (int i = 0; i < e->tuple.n; i++) count_uses(s, e->tuple.fields[i]);
-        return;
-    case RX_TUPLE_GET_ITEM: count_uses(s, e->get_item.tuple); return;
-    case RX_CALL:
-        count_uses(s, e->call.callee);
-        for (int i = 0; i < e->call.nargs; i++) count_uses(s, e->call.args[i]);
-        return;
-    case RX_IF:
-        count_uses(s, e->if_.cond);
-        count_uses(s, e->if_.then_);
-        count_uses(s, e->if_.else_);
-        return;
-    case RX_SEQ:
-        scan_seq(s, e, 0);
-        count_uses(s, e->seq.body);
-        return;
-    case RX_FUNCTION: count_uses(s, e->func.body); return;
-    default: return;
-    }
-}
-
 static void decide_seq(add_scan *s, const rx_expr *e) {
     if (e->kind == RX_FUNCTION) e = e->func.body;
-    if (e->kind == RX_SEQ) scan_seq(s, e, 1);
+    if (e->kind == RX_SEQ) decide_adds(s, e);
 }
 
 static void scan_module(add_scan *s, const mlcc_ir_module *m) {
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH) count_uses(s, m->entries[i].graph);
+        if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &s->uses, note_binding, s);
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH) decide_seq(s, m->entries[i].graph);
 }

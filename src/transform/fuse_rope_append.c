@@ -55,45 +55,16 @@ typedef struct scan {
     int attention, fusable; /* attention calls, and those whose K is a rope var */
 } scan;
 
-static void count_uses(scan *s, const rx_expr *e);
-
-static void count_seq(scan *s, const rx_expr *seq) {
-    for (int i = 0; i < seq->seq.nblocks; i++)
-        for (int j = 0; j < seq->seq.blocks[i].n; j++) {
-            const rx_binding *b = &seq->seq.blocks[i].bindings[j];
-            count_uses(s, b->value);
-            if (!b->cast && is_rope_with_table(b->value)) u64map_set_p(&s->ropes, b->var, b->value);
-            rx_expr *args = attention_args(b->value);
-            if (args) {
-                rx_expr *rope = u64map_get_p(&s->ropes, args->tuple.fields[3]);
-                s->attention++;
-                s->fusable += rope != NULL;
-                if (rope) u64map_set_p(&s->k_ropes, args->tuple.fields[3], rope);
-            }
-        }
-    count_uses(s, seq->seq.body);
-}
-
-static void count_uses(scan *s, const rx_expr *e) {
-    switch (e->kind) {
-    case RX_VAR:
-    case RX_DATAFLOW_VAR: u64map_upsert(&s->uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
-    case RX_TUPLE:
-        for (int i = 0; i < e->tuple.n; i++) count_uses(s, e->tuple.fields[i]);
-        return;
-    case RX_TUPLE_GET_ITEM: count_uses(s, e->get_item.tuple); return;
-    case RX_CALL:
-        count_uses(s, e->call.callee);
-        for (int i = 0; i < e->call.nargs; i++) count_uses(s, e->call.args[i]);
-        return;
-    case RX_IF:
-        count_uses(s, e->if_.cond);
-        count_uses(s, e->if_.then_);
-        count_uses(s, e->if_.else_);
-        return;
-    case RX_SEQ: count_seq(s, e); return;
-    case RX_FUNCTION: count_uses(s, e->func.body); return;
-    default: return;
+/* ropes of a table, and the attention calls whose K is one (reads: rx_scan_graph) */
+static void note_binding(const rx_binding *b, void *ctx) {
+    scan *s = ctx;
+    if (!b->cast && is_rope_with_table(b->value)) u64map_set_p(&s->ropes, b->var, b->value);
+    rx_expr *args = attention_args(b->value);
+    if (args) {
+        rx_expr *rope = u64map_get_p(&s->ropes, args->tuple.fields[3]);
+        s->attention++;
+        s->fusable += rope != NULL;
+        if (rope) u64map_set_p(&s->k_ropes, args->tuple.fields[3], rope);
     }
 }
 
@@ -153,7 +124,7 @@ mlcc_ir_module *pass_fuse_rope_append(const mlcc_ir_module *m, void *ctx) {
     u64map_init(&s.ropes);
     u64map_init(&s.k_ropes);
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH) count_uses(&s, m->entries[i].graph);
+        if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &s.uses, note_binding, &s);
     /* every attention's K a rope read by the attention alone */
     int all = s.attention > 0 && s.fusable == s.attention;
     for (size_t i = 0; all && i < s.k_ropes.cap; i++)

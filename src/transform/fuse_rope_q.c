@@ -39,36 +39,10 @@ typedef struct scan {
     mlcc_u64map ropes; /* var bound to nn.rope(x, table) -> its value */
 } scan;
 
-static void count_uses(scan *s, const rx_expr *e) {
-    switch (e->kind) {
-    case RX_VAR:
-    case RX_DATAFLOW_VAR: u64map_upsert(&s->uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
-    case RX_TUPLE:
-        for (int i = 0; i < e->tuple.n; i++) count_uses(s, e->tuple.fields[i]);
-        return;
-    case RX_TUPLE_GET_ITEM: count_uses(s, e->get_item.tuple); return;
-    case RX_CALL:
-        count_uses(s, e->call.callee);
-        for (int i = 0; i < e->call.nargs; i++) count_uses(s, e->call.args[i]);
-        return;
-    case RX_IF:
-        count_uses(s, e->if_.cond);
-        count_uses(s, e->if_.then_);
-        count_uses(s, e->if_.else_);
-        return;
-    case RX_SEQ:
-        for (int i = 0; i < e->seq.nblocks; i++)
-            for (int j = 0; j < e->seq.blocks[i].n; j++) {
-                const rx_binding *b = &e->seq.blocks[i].bindings[j];
-                count_uses(s, b->value);
-                if (!b->cast && is_op(b->value, "nn.rope") && b->value->call.nargs == 2)
-                    u64map_set_p(&s->ropes, b->var, b->value);
-            }
-        count_uses(s, e->seq.body);
-        return;
-    case RX_FUNCTION: count_uses(s, e->func.body); return;
-    default: return;
-    }
+/* ropes of a table: candidates (their reads are counted by rx_scan_graph) */
+static void note_rope(const rx_binding *b, void *ctx) {
+    scan *s = ctx;
+    if (!b->cast && is_op(b->value, "nn.rope") && b->value->call.nargs == 2) u64map_set_p(&s->ropes, b->var, b->value);
 }
 
 /* The rope of q an attention call can take over: q_rope = nn.rope(x, table) with the call's
@@ -124,7 +98,7 @@ mlcc_ir_module *pass_fuse_rope_q(const mlcc_ir_module *m, void *ctx) {
     u64map_init(&s.ropes);
     u64map_init(&r.dropped);
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH) count_uses(&s, m->entries[i].graph);
+        if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &s.uses, note_rope, &s);
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH) mark(&r, m->entries[i].graph);
     mlcc_ir_module *out = r.dropped.count ? rx_rewrite_module(m, "fuse_rope_q", rewrite_binding, &r, NULL) : irmod_copy(m);

@@ -125,3 +125,34 @@ mlcc_ir_module *rx_rewrite_module(const mlcc_ir_module *m, const char *pass, rx_
     bb_free(bb);
     return out;
 }
+
+void rx_scan_graph(const rx_expr *e, mlcc_u64map *uses, rx_scan_fn visit, void *ctx) {
+    switch (e->kind) {
+    case RX_VAR:
+    case RX_DATAFLOW_VAR: u64map_upsert(uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
+    case RX_TUPLE:
+        for (int i = 0; i < e->tuple.n; i++) rx_scan_graph(e->tuple.fields[i], uses, visit, ctx);
+        return;
+    case RX_TUPLE_GET_ITEM: rx_scan_graph(e->get_item.tuple, uses, visit, ctx); return;
+    case RX_CALL:
+        rx_scan_graph(e->call.callee, uses, visit, ctx);
+        for (int i = 0; i < e->call.nargs; i++) rx_scan_graph(e->call.args[i], uses, visit, ctx);
+        return;
+    case RX_IF:
+        rx_scan_graph(e->if_.cond, uses, visit, ctx);
+        rx_scan_graph(e->if_.then_, uses, visit, ctx);
+        rx_scan_graph(e->if_.else_, uses, visit, ctx);
+        return;
+    case RX_SEQ:
+        for (int i = 0; i < e->seq.nblocks; i++)
+            for (int j = 0; j < e->seq.blocks[i].n; j++) {
+                const rx_binding *b = &e->seq.blocks[i].bindings[j];
+                rx_scan_graph(b->value, uses, visit, ctx);
+                if (visit) visit(b, ctx);
+            }
+        rx_scan_graph(e->seq.body, uses, visit, ctx);
+        return;
+    case RX_FUNCTION: rx_scan_graph(e->func.body, uses, visit, ctx); return;
+    default: return;
+    }
+}

@@ -21,4 +21,13 @@ typedef int (*rx_binding_fn)(rx_builder *bb, rx_binding b, void *ctx);
 mlcc_ir_module *rx_rewrite_module(const mlcc_ir_module *m, const char *pass, rx_binding_fn fn, void *ctx,
                                   mlcc_u64map *subst);
 
+/* Called for each binding a scan meets, in order (nested sequences included), after the reads
+ * of its value have been counted. */
+typedef void (*rx_scan_fn)(const rx_binding *b, void *ctx);
+
+/* Walks e: counts in uses (var node -> value.i, the times it is read) every read of a var, and
+ * calls visit (when not NULL) on each binding of each SeqExpr. What the analyses of graph
+ * passes start with (is a value read once? which vars are bound to which calls?). */
+void rx_scan_graph(const rx_expr *e, mlcc_u64map *uses, rx_scan_fn visit, void *ctx);
+
 #endif
