@@ -28,6 +28,8 @@ int mlcc_cuda_device_count(void);
 const char *mlcc_cuda_status(void);
 /* Compute capability of a device as 10*major + minor (90 for sm_90); -1 + error. */
 int mlcc_cuda_device_arch(int device_id);
+/* Its multiprocessors (132 on an H100 SXM); -1 + error. */
+int mlcc_cuda_device_sm_count(int device_id);
 
 /* NVRTC alone (no GPU needed): 1 when a libnvrtc was opened; its path and version. */
 int mlcc_nvrtc_available(void);

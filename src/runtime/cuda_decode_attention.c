@@ -394,7 +394,6 @@ typedef struct decode_module {
 } decode_module;
 
 static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][float32, float16 pages] */
-static int sm_counts[MAX_DEVICES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static mlcc_cuda_kernel_once rope_kernel = {.source = rope_source, .name = "mlcc_rope_q"};
 
@@ -437,21 +436,8 @@ size_t mlcc_cuda_decode_workspace_bytes(int head_dim, int num_qo_heads, int num_
 }
 
 static int sm_count(int device_id) {
-    if (device_id < 0 || device_id >= MAX_DEVICES) return 132;
-    pthread_mutex_lock(&lock);
-    if (!sm_counts[device_id]) {
-        const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
-        CUdevice dev = 0;
-        int n = 0;
-        if (cu && cu->cuDeviceGet(&dev, device_id) == 0 &&
-            cu->cuDeviceGetAttribute(&n, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) == 0 && n > 0)
-            sm_counts[device_id] = n;
-        else
-            sm_counts[device_id] = 132; /* (an H100) */
-    }
-    int n = sm_counts[device_id];
-    pthread_mutex_unlock(&lock);
-    return n;
+    int n = mlcc_cuda_device_sm_count(device_id);
+    return n > 0 ? n : 132; /* (an H100) where the driver does not say */
 }
 
 int mlcc_cuda_decode_choose_splits(int device_id, int64_t batch, int num_kv_heads, int64_t max_keys, int min_keys,

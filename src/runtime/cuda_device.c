@@ -41,6 +41,7 @@ typedef struct cuda_device {
     CUdevice dev;
     CUcontext ctx; /* primary context, retained on first use */
     int arch;      /* 90 for sm_90 */
+    int sms;       /* multiprocessors */
     char name[128];
     size_t total_mem;
     CUstream stream; /* current stream (NULL = legacy default stream) */
@@ -416,6 +417,7 @@ static void init_cuda(void) {
         api->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d->dev);
         api->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d->dev);
         d->arch = major * 10 + minor;
+        api->cuDeviceGetAttribute(&d->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d->dev);
         api->cuDeviceTotalMem(&d->total_mem, d->dev);
         if (used < sizeof status_line)
             used += (size_t)snprintf(status_line + used, sizeof status_line - used,
@@ -447,6 +449,11 @@ const char *mlcc_cuda_status(void) {
 int mlcc_cuda_device_arch(int device_id) {
     if (check_device(device_id) != 0) return -1;
     return devices[device_id].arch;
+}
+
+int mlcc_cuda_device_sm_count(int device_id) {
+    if (check_device(device_id) != 0) return -1;
+    return devices[device_id].sms > 0 ? devices[device_id].sms : mlcc_set_error("cuda:%d: no multiprocessor count", device_id);
 }
 
 /* For cuda_module.c: the current stream after making the device current. */

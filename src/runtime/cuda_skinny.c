@@ -252,10 +252,7 @@ static int device_ready(int id, skinny_device **out) {
                 if (!(d->kernel[w][f][m] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             }
     if (!(d->reduce = mlcc_cuda_module_kernel(d->module, "mlcc_skinny_reduce"))) return -1;
-    const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
-    CUdevice dev;
-    d->sms = 0;
-    if (cu->cuDeviceGet(&dev, id) == 0) cu->cuDeviceGetAttribute(&d->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+    d->sms = mlcc_cuda_device_sm_count(id);
     if (d->sms <= 0) d->sms = 132;
     d->ready = 1;
     return 0;
