@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "models/model.h"
-#include "support/error.h"
-#include "support/json.h"
+#include "logits_check.h"
 #include "test.h"
 
 enum { MAX_TOKENS = 64, DECODE_STEPS = 4 };
@@ -19,45 +18,14 @@ enum { MAX_TOKENS = 64, DECODE_STEPS = 4 };
 /* Prefill logits of ids, then the logits of DECODE_STEPS greedy decode steps, into one array
  * (caller frees); NULL on failure. */
 static float *run(const char *path, const char *fuse, const int32_t *ids, int n, int64_t *count) {
-    setenv("MLCC_FUSE_ROPE_APPEND", fuse, 1);
-    mlcc_model_options opt = {.max_seq = 128, .prefill_chunk = 32, .logit_rows = 32};
-    mlcc_model *m = mlcc_model_open(path, &opt);
-    unsetenv("MLCC_FUSE_ROPE_APPEND");
-    CHECK_MSG(m != NULL, "%s: %s", path, mlcc_last_error());
-    if (!m) return NULL;
-    int64_t vocab = m->cfg.vocab;
-    *count = (int64_t)(n + DECODE_STEPS) * vocab;
-    float *out = calloc((size_t)*count, sizeof(float)); /* rows not written stay 0 */
-    mlcc_model_kv kv;
-    int rc = mlcc_model_kv_init(m, &kv);
-    for (int at = 0; rc == 0 && at < n; at += 32) { /* prefill in chunks: every row's logits */
-        int len = n - at < 32 ? n - at : 32;
-        rc = mlcc_model_forward(m, &kv, ids + at, len, out + (int64_t)(at + len - 1) * vocab);
-    }
-    for (int s = 0; rc == 0 && s < DECODE_STEPS; s++) {
-        const float *last = out + (int64_t)(n - 1 + s) * vocab;
-        int32_t best = 0;
-        for (int64_t v = 1; v < vocab; v++)
-            if (last[v] > last[best]) best = (int32_t)v;
-        rc = mlcc_model_forward(m, &kv, &best, 1, out + (int64_t)(n + s) * vocab);
-    }
-    CHECK_MSG(rc == 0, "%s: %s", path, mlcc_last_error());
-    mlcc_model_kv_free(&kv);
-    mlcc_model_free(m);
-    if (rc) free(out);
-    return rc ? NULL : out;
+    return test_chunked_greedy_logits(path, "MLCC_FUSE_ROPE_APPEND", fuse, ids, n, DECODE_STEPS, count);
 }
 
 static void check_fixture(const char *rel, const char *meta_rel) {
     char *path = test_data_path(rel), *meta_path = test_data_path(meta_rel);
-    json_t *meta = mlcc_json_load_file(meta_path);
-    CHECK_MSG(meta != NULL, "%s", mlcc_last_error());
-    json_t *toks = json_object_get(meta, "tokens");
     int32_t ids[MAX_TOKENS];
-    int n = (int)json_array_size(toks);
-    if (n > MAX_TOKENS) n = MAX_TOKENS;
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(toks, (size_t)i));
-    json_decref(meta);
+    int n = test_read_fixture_tokens(meta_path, ids, MAX_TOKENS);
+    CHECK_MSG(n > 0, "%s: no tokens", meta_path);
     int64_t count = 0, count2 = 0;
     float *before = n ? run(path, "0", ids, n, &count) : NULL, *after = before ? run(path, "1", ids, n, &count2) : NULL;
     if (before && after) {

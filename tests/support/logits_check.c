@@ -51,6 +51,34 @@ MLCCNDArray *test_prefill_logits(mlcc_model *m, const int32_t *ids, int n) {
     return l;
 }
 
+float *test_chunked_greedy_logits(const char *path, const char *env_name, const char *env_value, const int32_t *ids, int n,
+                                  int steps, int64_t *count) {
+    if (env_name) setenv(env_name, env_value, 1);
+    mlcc_model_options opt = {.max_seq = 128, .prefill_chunk = 32, .logit_rows = 32};
+    mlcc_model *m = mlcc_model_open(path, &opt);
+    if (env_name) unsetenv(env_name);
+    CHECK_MSG(m != NULL, "%s: %s", path, mlcc_last_error());
+    if (!m) return NULL;
+    int64_t vocab = m->cfg.vocab;
+    *count = (int64_t)(n + steps) * vocab;
+    float *out = calloc((size_t)*count, sizeof(float));
+    mlcc_model_kv kv;
+    int rc = mlcc_model_kv_init(m, &kv);
+    for (int at = 0; rc == 0 && at < n; at += 32) {
+        int len = n - at < 32 ? n - at : 32;
+        rc = mlcc_model_forward(m, &kv, ids + at, len, out + (int64_t)(at + len - 1) * vocab);
+    }
+    for (int s = 0; rc == 0 && s < steps; s++) {
+        int32_t best = (int32_t)test_argmax(out + (int64_t)(n - 1 + s) * vocab, vocab);
+        rc = mlcc_model_forward(m, &kv, &best, 1, out + (int64_t)(n + s) * vocab);
+    }
+    CHECK_MSG(rc == 0, "%s: %s", path, mlcc_last_error());
+    mlcc_model_kv_free(&kv);
+    mlcc_model_free(m);
+    if (rc) free(out);
+    return rc ? NULL : out;
+}
+
 int64_t test_argmax(const float *row, int64_t n) {
     int64_t best = 0;
     for (int64_t i = 1; i < n; i++)

@@ -20,6 +20,13 @@ mlcc_model *test_open_model(const char *path, const char *quant);
 /* The logits [n, vocab] of prefilling ids, or NULL and a failed CHECK. */
 MLCCNDArray *test_prefill_logits(mlcc_model *m, const int32_t *ids, int n);
 
+/* The model at path, opened with env_name=env_value set while it compiles (env_name NULL: as
+ * the environment is), run through its KV cache: ids prefilled in chunks of 32 (the last row of
+ * each chunk filled, the other rows 0), then `steps` greedy decode steps. The logits [n + steps,
+ * vocab] (the caller frees them; *count their length), or NULL and a failed CHECK. */
+float *test_chunked_greedy_logits(const char *path, const char *env_name, const char *env_value, const int32_t *ids, int n,
+                                  int steps, int64_t *count);
+
 /* The index of a row's largest entry (the first one on ties). */
 int64_t test_argmax(const float *row, int64_t n);
 /* KL(p || q) of the softmaxes of logit rows p (the reference) and q, in float64. */
