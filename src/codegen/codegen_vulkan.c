@@ -894,57 +894,6 @@ static int emit_kernel(emitter *em, mlcc_stmt *s) {
     return 0;
 }
 
-static int emit_host_stmt(emitter *em, mlcc_stmt *s) {
-    cgen *g = &em->host;
-    if (!s) return 0;
-    if (s->kind == STMT_SEQ) {
-        for (int i = 0; i < s->seq.n; i++)
-            if (emit_host_stmt(em, s->seq.stmts[i]) != 0) return -1;
-        return 0;
-    }
-    if (s->kind == STMT_IF && gpu_host_condition(s->if_.cond, VULKAN_SUBGROUP_SIZE)) {
-        /* a choice between kernels the host makes (by the sizes of this call) */
-        line(g);
-        sb_append(g->out, "if (");
-        emit_expr(g, s->if_.cond);
-        sb_append(g->out, ") {");
-        g->indent++;
-        int rc = emit_host_stmt(em, s->if_.then_);
-        g->indent--;
-        line(g);
-        sb_append(g->out, "}");
-        if (s->if_.else_) {
-            sb_append(g->out, " else {");
-            g->indent++;
-            rc |= emit_host_stmt(em, s->if_.else_);
-            g->indent--;
-            line(g);
-            sb_append(g->out, "}");
-        }
-        return rc ? -1 : 0;
-    }
-    if (s->kind == STMT_ALLOCATE && gpu_is_global_scope(s->alloc.buffer)) {
-        /* a device workspace between kernels; declared at the top of the wrapper and given
-         * back at its end, on the error path too */
-        mlcc_buffer *b = s->alloc.buffer;
-        const char *name = cname(g, b, b->name);
-        vec_push(&em->workspaces, b);
-        line(g);
-        sb_append(g->out, "{ int64_t elems = ");
-        mlcc_expr *elems = ir_buffer_elems(b);
-        emit_expr(g, arith_simplify_expr(elems));
-        sb_printf(g->out, "; %s = mlcc_library_vulkan->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }",
-                  name, dtype_bytes(b->dtype));
-        line(g);
-        sb_printf(g->out, "if (!%s) { rc = -1; goto done; }", name);
-        if (emit_host_stmt(em, s->alloc.body) != 0) return -1;
-        line(g);
-        sb_printf(g->out, "mlcc_library_vulkan->free(device_id, %s); %s = 0;", name, name);
-        return 0;
-    }
-    return emit_kernel(em, s);
-}
-
 /* The host wrapper's writer callbacks (gpu_host.c writes the wrapper). */
 static const char *host_name(void *g, const void *node, const char *base) {
     return cname(g, node, base);
@@ -955,8 +904,8 @@ static const char *host_type(void *g, mlcc_dtype t) {
 static void host_expr(void *g, const mlcc_expr *e) {
     emit_expr(g, e);
 }
-static int host_body(void *em, mlcc_stmt *s) {
-    return emit_host_stmt(em, s);
+static int host_kernel(void *em, mlcc_stmt *s) {
+    return emit_kernel(em, s);
 }
 
 static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
@@ -966,9 +915,9 @@ static int emit_function(emitter *em, const mlcc_prim_func *block_form) {
     cgen *g = &em->host;
     em->func = f;
     g->func_name = f->name;
-    gpu_host_backend b = {.device_type = 7, .device = "vulkan", .device_title = "Vulkan", .hooks = "mlcc_library_vulkan",
+    gpu_host_backend b = {.host_call = VULKAN_SUBGROUP_SIZE, .device_type = 7, .device = "vulkan", .device_title = "Vulkan", .hooks = "mlcc_library_vulkan",
                           .writer = g, .out = &g->out, .indent = &g->indent, .name = host_name, .type = host_type,
-                          .expr = host_expr, .body = host_body, .body_ctx = em, .workspaces = &em->workspaces};
+                          .expr = host_expr, .kernel = host_kernel, .kernel_ctx = em, .workspaces = &em->workspaces};
     int rc = gpu_host_emit_function(&b, f);
     return rc != 0 || g->failed ? -1 : 0;
 }

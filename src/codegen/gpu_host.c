@@ -4,7 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "arith/analyzer.h"
 #include "support/hashmap.h"
+#include "support/vec.h"
 
 static void line(const gpu_host_backend *b) {
     sb_append_char(*b->out, '\n');
@@ -143,6 +145,55 @@ static void emit_entry_checks(const gpu_host_backend *b, const mlcc_prim_func *f
     u64map_free(&bound);
 }
 
+/* The host's part of the body: sequences, choices between kernels the host makes by the sizes
+ * of the call, device workspaces between kernels; kernels go to the backend. */
+static int emit_host_stmt(const gpu_host_backend *b, mlcc_stmt *s) {
+    if (!s) return 0;
+    if (s->kind == STMT_SEQ) {
+        for (int i = 0; i < s->seq.n; i++)
+            if (emit_host_stmt(b, s->seq.stmts[i]) != 0) return -1;
+        return 0;
+    }
+    if (s->kind == STMT_IF && gpu_host_condition(s->if_.cond, b->host_call)) {
+        line(b);
+        sb_append(*b->out, "if (");
+        b->expr(b->writer, s->if_.cond);
+        sb_append(*b->out, ") {");
+        (*b->indent)++;
+        int rc = emit_host_stmt(b, s->if_.then_);
+        (*b->indent)--;
+        line(b);
+        sb_append(*b->out, "}");
+        if (s->if_.else_) {
+            sb_append(*b->out, " else {");
+            (*b->indent)++;
+            rc |= emit_host_stmt(b, s->if_.else_);
+            (*b->indent)--;
+            line(b);
+            sb_append(*b->out, "}");
+        }
+        return rc ? -1 : 0;
+    }
+    if (s->kind == STMT_ALLOCATE && gpu_is_global_scope(s->alloc.buffer)) {
+        /* declared at the top of the wrapper and given back at its end, on the error path too */
+        mlcc_buffer *buf = s->alloc.buffer;
+        const char *name = name_of(b, buf, buf->name);
+        vec_push(b->workspaces, buf);
+        line(b);
+        sb_append(*b->out, "{ int64_t elems = ");
+        b->expr(b->writer, arith_simplify_expr(ir_buffer_elems(buf)));
+        sb_printf(*b->out, "; %s = %s->alloc(device_id, (size_t)(elems > 0 ? elems : 1) * %d); }", name, b->hooks,
+                  dtype_bytes(buf->dtype));
+        line(b);
+        sb_printf(*b->out, "if (!%s) { rc = -1; goto done; }", name);
+        if (emit_host_stmt(b, s->alloc.body) != 0) return -1;
+        line(b);
+        sb_printf(*b->out, "%s->free(device_id, %s); %s = 0;", b->hooks, name, name);
+        return 0;
+    }
+    return b->kernel(b->kernel_ctx, s);
+}
+
 int gpu_host_emit_function(const gpu_host_backend *b, const mlcc_prim_func *f) {
     sb_printf(*b->out,
               "int32_t mlcc_fn_%s(const MLCCValue *args, const int *type_codes, int num_args, "
@@ -155,7 +206,7 @@ int gpu_host_emit_function(const gpu_host_backend *b, const mlcc_prim_func *f) {
     /* the body first, so that the workspaces it allocates are known for the declarations */
     mlcc_strbuf body = STRBUF_INIT, *outer = *b->out;
     *b->out = &body;
-    int rc = b->body(b->body_ctx, f->body);
+    int rc = emit_host_stmt(b, f->body);
     *b->out = outer;
     line(b);
     sb_append(outer, "int rc = 0;");
