@@ -33,10 +33,6 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 static int is_f32_tensor(const rx_sinfo *s) {
     return s && s->kind == SI_TENSOR && s->ndim >= 1 && s->shape && dtype_eq(s->dtype, DT_F32);
 }
@@ -59,7 +55,7 @@ static int is_dispatched_weight(const dispatch_ctx *c, const rx_expr *w) {
 static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
     dispatch_ctx *c = ctx;
     rx_expr *v = b.value;
-    if (!b.cast && is_op(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
+    if (!b.cast && rx_is_op_call(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
         is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo)) {
         if (is_dispatched_weight(c, v->call.args[1])) {
             /* the fallback kernel: the matmul legalized as the legalize pass would */

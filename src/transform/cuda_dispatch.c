@@ -28,13 +28,9 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 /* The float16 weight whose plain cast to float32 is `value`, or NULL. */
 static rx_expr *f16_weight_of_cast(const rx_expr *value) {
-    if (!is_op(value, "quant.dequantize") || value->call.nargs != 1) return NULL;
+    if (!rx_is_op_call(value, "quant.dequantize") || value->call.nargs != 1) return NULL;
     if (rx_attrs_int(value->call.attrs, "bits", -1) != 0) return NULL;
     rx_expr *w = value->call.args[0];
     const rx_sinfo *s = w->sinfo;
@@ -49,7 +45,7 @@ static int is_2d(const rx_expr *e, mlcc_dtype t) {
 
 /* The packed function for a 4-bit dequantize (`value`) the runtime has a kernel for, or NULL. */
 static const char *q4_function_of(const rx_expr *value) {
-    if (!is_op(value, "quant.dequantize") || value->call.nargs != 2) return NULL;
+    if (!rx_is_op_call(value, "quant.dequantize") || value->call.nargs != 2) return NULL;
     const rx_attrs a = value->call.attrs;
     if (rx_attrs_int(a, "bits", -1) != 4 || rx_attrs_int(a, "group_size", -1) != 32) return NULL;
     if (!is_2d(value->call.args[0], DT_U32) || !is_2d(value->call.args[1], DT_F16)) return NULL;
@@ -82,7 +78,7 @@ static int is_f32_tensor(const rx_sinfo *s) {
 
 /* The matmul the pass turns into mlcc.*.linear_f16 (x float32, transpose_b, float32 out). */
 static int is_projection(const rx_expr *v) {
-    return is_op(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
+    return rx_is_op_call(v, "matmul") && v->call.nargs == 2 && rx_attrs_int(v->call.attrs, "transpose_b", 0) == 1 &&
            is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo);
 }
 
@@ -101,7 +97,7 @@ static void decide_adds(add_scan *s, const rx_expr *seq) {
         for (int j = 0; j < seq->seq.blocks[i].n; j++) {
             const rx_binding *b = &seq->seq.blocks[i].bindings[j];
             const rx_expr *v = b->value;
-            if (b->cast || !is_op(v, "add") || v->call.nargs != 2) continue;
+            if (b->cast || !rx_is_op_call(v, "add") || v->call.nargs != 2) continue;
             for (int k = 0; k < 2; k++) {
                 rx_expr *lin = v->call.args[k], *other = v->call.args[1 - k];
                 const mlcc_u64map_entry *u = u64map_find(&s->uses, (uint64_t)(uintptr_t)lin);

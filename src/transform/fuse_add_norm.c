@@ -30,10 +30,6 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 static const rx_sinfo *f32_tensor(const rx_expr *e) {
     const rx_sinfo *s = e ? e->sinfo : NULL;
     if (!s || s->kind != SI_TENSOR || s->ndim < 1 || !s->shape || !dtype_eq(s->dtype, DT_F32)) return NULL;
@@ -72,11 +68,11 @@ static void scan_function(scan *s, const rx_expr *fn) {
             const rx_binding *b = &body->seq.blocks[i].bindings[j];
             const rx_expr *v = b->value;
             if (b->cast) continue;
-            if (is_op(v, "add") && v->call.nargs == 2) {
+            if (rx_is_op_call(v, "add") && v->call.nargs == 2) {
                 const rx_sinfo *out = f32_tensor(v), *x = f32_tensor(v->call.args[0]), *y = f32_tensor(v->call.args[1]);
                 if (out && x && y && same_shape(out, x) && same_shape(out, y)) u64map_set_p(&s->adds, b->var, (void *)v);
             }
-            if (is_op(v, "nn.rms_norm") && v->call.nargs == 2 && f32_tensor(v)) {
+            if (rx_is_op_call(v, "nn.rms_norm") && v->call.nargs == 2 && f32_tensor(v)) {
                 rx_expr *in = v->call.args[0], *w = v->call.args[1];
                 const rx_expr *add = u64map_get_p(&s->adds, in);
                 const rx_sinfo *ws = w->sinfo;

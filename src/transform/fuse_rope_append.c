@@ -27,22 +27,15 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 /* `attention(cache, layer, q, k, v)` through call_dps_packed: its argument tuple, else NULL. */
 static rx_expr *attention_args(const rx_expr *v) {
-    if (!is_op(v, "call_dps_packed") || v->call.nargs != 2) return NULL;
-    const rx_expr *fn = v->call.args[0];
-    if (fn->kind != RX_STRING_IMM || strcmp(fn->str, "mlcc.kv_cache.attention")) return NULL;
-    rx_expr *t = v->call.args[1];
-    return t->kind == RX_TUPLE && t->tuple.n == 5 ? t : NULL;
+    const char *fn = rx_dps_packed_name(v);
+    return fn && !strcmp(fn, "mlcc.kv_cache.attention") && v->call.args[1]->tuple.n == 5 ? v->call.args[1] : NULL;
 }
 
 /* nn.rope(x, table) with a table (not inv_freq / positions). */
 static int is_rope_with_table(const rx_expr *v) {
-    return is_op(v, "nn.rope") && v->call.nargs == 2 && v->call.args[1]->sinfo && v->call.args[1]->sinfo->kind == SI_TENSOR &&
+    return rx_is_op_call(v, "nn.rope") && v->call.nargs == 2 && v->call.args[1]->sinfo && v->call.args[1]->sinfo->kind == SI_TENSOR &&
            v->call.args[1]->sinfo->ndim == 3;
 }
 

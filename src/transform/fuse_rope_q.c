@@ -21,17 +21,10 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 /* `attention(cache, layer, q, k, v, rope_table)` through call_dps_packed: its argument tuple. */
 static rx_expr *attention_args(const rx_expr *v) {
-    if (!is_op(v, "call_dps_packed") || v->call.nargs != 2) return NULL;
-    const rx_expr *fn = v->call.args[0];
-    if (fn->kind != RX_STRING_IMM || strcmp(fn->str, "mlcc.kv_cache.attention")) return NULL;
-    rx_expr *t = v->call.args[1];
-    return t->kind == RX_TUPLE && t->tuple.n == 6 ? t : NULL;
+    const char *fn = rx_dps_packed_name(v);
+    return fn && !strcmp(fn, "mlcc.kv_cache.attention") && v->call.args[1]->tuple.n == 6 ? v->call.args[1] : NULL;
 }
 
 typedef struct scan {
@@ -42,7 +35,7 @@ typedef struct scan {
 /* ropes of a table: candidates (their reads are counted by rx_scan_graph) */
 static void note_rope(const rx_binding *b, void *ctx) {
     scan *s = ctx;
-    if (!b->cast && is_op(b->value, "nn.rope") && b->value->call.nargs == 2) u64map_set_p(&s->ropes, b->var, b->value);
+    if (!b->cast && rx_is_op_call(b->value, "nn.rope") && b->value->call.nargs == 2) u64map_set_p(&s->ropes, b->var, b->value);
 }
 
 /* The rope of q an attention call can take over: q_rope = nn.rope(x, table) with the call's

@@ -156,3 +156,10 @@ void rx_scan_graph(const rx_expr *e, mlcc_u64map *uses, rx_scan_fn visit, void *
     default: return;
     }
 }
+
+const char *rx_dps_packed_name(const rx_expr *v) {
+    if (!rx_is_op_call(v, "call_dps_packed") || v->call.nargs != 2 || v->call.args[0]->kind != RX_STRING_IMM ||
+        v->call.args[1]->kind != RX_TUPLE)
+        return NULL;
+    return v->call.args[0]->str;
+}

@@ -21,6 +21,10 @@ typedef int (*rx_binding_fn)(rx_builder *bb, rx_binding b, void *ctx);
 mlcc_ir_module *rx_rewrite_module(const mlcc_ir_module *m, const char *pass, rx_binding_fn fn, void *ctx,
                                   mlcc_u64map *subst);
 
+/* The name of the packed function v calls through `call_dps_packed("name", (args...))`, else
+ * NULL (its arguments: v->call.args[1], a tuple). */
+const char *rx_dps_packed_name(const rx_expr *v);
+
 /* Called for each binding a scan meets, in order (nested sequences included), after the reads
  * of its value have been counted. */
 typedef void (*rx_scan_fn)(const rx_binding *b, void *ctx);

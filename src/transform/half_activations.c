@@ -37,10 +37,8 @@
 enum { MAX_OPERANDS = 64 };
 
 static int is_linear_call(const rx_expr *v, int with_add) {
-    if (!v || v->kind != RX_CALL || !rx_is_op_call(v, "call_dps_packed") || v->call.nargs != 2) return 0;
-    const rx_expr *f = v->call.args[0];
-    if (f->kind != RX_STRING_IMM) return 0;
-    return !strcmp(f->str, "mlcc.cuda.linear_f16") || (with_add && !strcmp(f->str, "mlcc.cuda.linear_f16_add"));
+    const char *f = rx_dps_packed_name(v);
+    return f && (!strcmp(f, "mlcc.cuda.linear_f16") || (with_add && !strcmp(f, "mlcc.cuda.linear_f16_add")));
 }
 
 static int is_call_tir(const rx_expr *v) {

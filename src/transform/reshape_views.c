@@ -23,10 +23,6 @@
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
-static int is_op(const rx_expr *v, const char *name) {
-    return v && v->kind == RX_CALL && v->call.callee->kind == RX_OP && !strcmp(v->call.callee->op->name, name);
-}
-
 /* ---- the vars functions return ---- */
 
 static void note_returned(mlcc_u64map *out, const rx_expr *e);
@@ -69,7 +65,7 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
     const mlcc_u64map *returned = ctx;
     rx_expr *v = b.value;
     const rx_sinfo *out = dense_tensor(b.var->sinfo ? b.var->sinfo : v->sinfo);
-    if (!b.cast && is_op(v, "reshape") && v->call.nargs >= 1 && out && dense_tensor(v->call.args[0]->sinfo) &&
+    if (!b.cast && rx_is_op_call(v, "reshape") && v->call.nargs >= 1 && out && dense_tensor(v->call.args[0]->sinfo) &&
         !u64map_get_p(returned, b.var)) {
         rx_expr *shape = rx_shape_expr(out->shape, out->ndim);
         b.value = op_call_packed("vm.builtin.reshape", (rx_expr *[]){v->call.args[0], shape}, 2,
