@@ -1,12 +1,14 @@
 /* decode_driver.cpp - a CUDA driver for a machine without a GPU: bench/null_cuda_driver.c, except
- * that launches of the one-kernel decode attention (mlcc_decode_attn_g1..g8) and of the rope of
- * q (runtime/cuda_decode_attention.c; decode.cu and rope.cu, extracted by run_decode.sh) run
+ * that launches of the one-kernel decode attention (mlcc_decode_attn_g1..g8), of the rope of q
+ * and of the q, k, v split (runtime/cuda_decode_attention.c; decode.cu, rope.cu and split.cu,
+ * extracted by run_decode.sh) run
  * their source on the CPU through shim.h, one block at a time, a thread per CUDA thread. Other
  * kernels do not run. See run_decode.sh. */
 #include "shim.h"
 #include "shim_decode.h"
 #include "decode.cu"
 #include "rope.cu"
+#include "split.cu"
 #include <stdio.h>
 #include <stdlib.h>
 #include <vector>
@@ -45,6 +47,15 @@ extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, un
             }
         return 0;
     }
+    if (id == 201) { /* mlcc_split_columns: likewise */
+        for (unsigned b = 0; b < gx; b++)
+            for (unsigned t = 0; t < bx; t++) {
+                blockIdx.x = b, threadIdx.x = t, blockDim.x = bx;
+                mlcc_split_columns(*(const float **)p[0], *(float **)p[1], *(long long *)p[2], *(int *)p[3], *(int *)p[4],
+                                   *(int *)p[5]);
+            }
+        return 0;
+    }
     if (id < 101 || id > 108) return null_cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sh, s, p, x);
     const decode_params *prm = (const decode_params *)p[0];
     block_fn fn = pick((int)(id - 100), prm->D, prm->pages_f16);
@@ -70,6 +81,6 @@ extern "C" int cuModuleGetFunction(void **f, void *m, const char *n) {
     (void)m;
     int g = 0;
     if (sscanf(n, "mlcc_decode_attn_g%d", &g) == 1) *f = (void *)(uintptr_t)(100 + g);
-    else *f = strcmp(n, "mlcc_rope_q") == 0 ? (void *)200 : (void *)4;
+    else *f = !strcmp(n, "mlcc_rope_q") ? (void *)200 : !strcmp(n, "mlcc_split_columns") ? (void *)201 : (void *)4;
     return 0;
 }

@@ -21,6 +21,7 @@ def literal(name):
     return "".join(l.encode().decode("unicode_escape") for l in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
 open(out + "/decode.cu", "w").write(literal("kernel_source").split("#define DECODE(GM)")[0])
 open(out + "/rope.cu", "w").write(literal("rope_source"))
+open(out + "/split.cu", "w").write(literal("split_source"))
 open(out + "/cuda_fp16.h", "w").write("")
 PY
 gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuModuleGetFunction=null_cuModuleGetFunction \

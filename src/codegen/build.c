@@ -33,7 +33,8 @@ static int is_gpu(const char *target) {
  * (to compare with the library dispatch); MLCC_FUSE_ROPE_APPEND=0 keeps K's rope a kernel of
  * its own (to compare with the fusion); MLCC_CUDA_RESHAPE_VIEWS=0 keeps reshapes copies and
  * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms (CUDA); MLCC_CUDA_HALF_ACT=0 keeps
- * prefill activations float32 between kernels and projections (CUDA). */
+ * prefill activations float32 between kernels and projections (CUDA); MLCC_CUDA_ROPE_Q=0 keeps q's
+ * rope a kernel and MLCC_CUDA_ATTN_QKV=0 q, k, v slices of the combined projection (CUDA). */
 static int getenv_false(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");
@@ -58,6 +59,9 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     if ((is_cuda(target) || (rope_q && !strcmp(rope_q, "cpu") && !is_vulkan(target))) && !getenv_false("MLCC_FUSE_ROPE_APPEND") &&
         !getenv_false("MLCC_CUDA_ROPE_Q"))
         pm_add(&pm, "fuse_rope_q", pass_fuse_rope_q, NULL);
+    const char *attn_qkv = getenv("MLCC_CUDA_ATTN_QKV"); /* "cpu": on the CPU too (test_attention_qkv) */
+    if ((is_cuda(target) || (attn_qkv && !strcmp(attn_qkv, "cpu") && !is_vulkan(target))) && !getenv_false("MLCC_CUDA_ATTN_QKV"))
+        pm_add(&pm, "attention_qkv", pass_attention_qkv, NULL);
     for (int i = 0; pipeline[i]; i++) {
         if ((!is_gpu(target) || strcmp(pipeline[i], "default_schedule")) && pm_add_named(&pm, pipeline[i]) != 0) {
             pm_free(&pm);

@@ -65,6 +65,7 @@ static const char *const kernel_source =
     "    float *part_acc, *part_ml;\n"
     "    int *counters;\n"
     "    long long window;\n"
+    "    long long q_stride, kv_stride; /* floats from one sequence's q (k, v) row to the next */\n"
     "    float scale, softcap;\n"
     "    int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;\n"
     "    int D, pages_f16; /* (the module's DEC_D and page type: for checks and the CPU emulation) */\n"
@@ -146,7 +147,7 @@ static const char *const kernel_source =
     "\n"
     "    /* q (rotated, scaled) for the group's heads, this lane's 8 dims */\n"
     "    float qv[GM][8];\n"
-    "    const float *qrow = p.q + ((long long)b * p.QH + (long long)kvh * G) * D;\n"
+    "    const float *qrow = p.q + (long long)b * p.q_stride + (long long)kvh * G * D;\n"
     "#pragma unroll\n"
     "    for (int g = 0; g < GM; g++) {\n"
     "#pragma unroll\n"
@@ -182,7 +183,7 @@ static const char *const kernel_source =
     "            for (int e = 0; e < 8; e++) kx[u][e] = vx[u][e] = 0.f;\n"
     "            if (key[u] < k1 && dims) {\n"
     "                if (p.fold && key[u] == len - 1) { /* the new token: from k / v, stored into its page */\n"
-    "                    const float *krow = p.k + ((long long)b * p.KVH + kvh) * D, *vrow = p.v + ((long long)b * p.KVH + kvh) * D;\n"
+    "                    const float *krow = p.k + (long long)b * p.kv_stride + kvh * D, *vrow = p.v + (long long)b * p.kv_stride + kvh * D;\n"
     "                    if (p.rope_k) rope8<D>(krow, p.table, b, d0, kx[u]);\n"
     "                    else\n"
     "#pragma unroll\n"
@@ -360,6 +361,27 @@ static const char *const rope_source =
     "    out[row * D + k + H] = (float)(x2 * c + (1.0 * x1) * s);\n"
     "}\n";
 
+static const char *const split_source =
+    "/* src [T, w0 + w1 + w2] float32 into three compact arrays one after the other in dst: [T, w0],\n"
+    " * [T, w1], [T, w2] (q, k and v of a combined projection); a thread per element. */\n"
+    "extern \"C\" __global__ void mlcc_split_columns(const float *src, float *dst, long long T, int w0, int w1, int w2) {\n"
+    "    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, W = w0 + w1 + w2;\n"
+    "    if (i >= T * W) return;\n"
+    "    const long long t = i / W;\n"
+    "    int j = (int)(i % W);\n"
+    "    float *d = dst;\n"
+    "    int w = w0;\n"
+    "    if (j >= w0) {\n"
+    "        d += T * w0, j -= w0, w = w1;\n"
+    "        if (j >= w1) d += T * w1, j -= w1, w = w2;\n"
+    "    }\n"
+    "    d[t * w + j] = src[i];\n"
+    "}\n";
+
+const char *mlcc_cuda_split_columns_kernel_source(void) {
+    return split_source;
+}
+
 const char *mlcc_cuda_decode_attention_kernel_source(void) {
     return kernel_source;
 }
@@ -379,6 +401,7 @@ typedef struct decode_params {
     float *part_acc, *part_ml;
     int32_t *counters;
     long long window;
+    long long q_stride, kv_stride;
     float scale, softcap;
     int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;
     int D, pages_f16;
@@ -396,6 +419,7 @@ typedef struct decode_module {
 static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][float32, float16 pages] */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static mlcc_cuda_kernel_once rope_kernel = {.source = rope_source, .name = "mlcc_rope_q"};
+static mlcc_cuda_kernel_once split_kernel = {.source = split_source, .name = "mlcc_split_columns"};
 
 static int dim_index(int head_dim) {
     for (int i = 0; i < NUM_DIMS; i++)
@@ -482,9 +506,16 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
     if (!mlcc_cuda_decode_attention_supports(a->head_dim, a->num_qo_heads, a->num_kv_heads))
         return mlcc_set_error("cuda decode attention: head_dim %d with %d query / %d KV heads is not covered", a->head_dim,
                               a->num_qo_heads, a->num_kv_heads);
+    int64_t q_stride = a->q_stride ? a->q_stride : (int64_t)a->num_qo_heads * a->head_dim;
+    int64_t kv_stride = a->kv_stride ? a->kv_stride : (int64_t)a->num_kv_heads * a->head_dim;
     if (((uintptr_t)a->q | (uintptr_t)a->pages | (uintptr_t)a->out | (uintptr_t)a->k | (uintptr_t)a->v |
          (uintptr_t)a->workspace) % 16)
         return mlcc_set_error("cuda decode attention: q, pages, out, k, v and the workspace must be 16-byte aligned");
+    if (q_stride < (int64_t)a->num_qo_heads * a->head_dim || kv_stride < (int64_t)a->num_kv_heads * a->head_dim ||
+        q_stride % 4 || kv_stride % 4)
+        return mlcc_set_error("cuda decode attention: row strides %lld (q) and %lld (k, v) must hold a row and be multiples "
+                              "of 4 floats",
+                              (long long)q_stride, (long long)kv_stride);
     if (a->batch <= 0) return 0;
     if (a->batch > 65535) return mlcc_set_error("cuda decode attention: %lld sequences is too many", (long long)a->batch);
     if (a->page_size <= 0) return mlcc_set_error("cuda decode attention: page_size %d", a->page_size);
@@ -510,7 +541,7 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
         .last_page_len = a->last_page_len, .out = a->out, .table = a->rope_table, .k = a->k, .v = a->v, .slots = a->slots,
         .part_acc = ws, .part_ml = ws ? ws + (size_t)blocks * group * a->head_dim : NULL,
         .counters = ws ? (int32_t *)(ws + (size_t)blocks * partial_floats(a->head_dim, group)) : NULL,
-        .window = a->window, .scale = (float)a->scale, .softcap = (float)a->softcap,
+        .window = a->window, .q_stride = q_stride, .kv_stride = kv_stride, .scale = (float)a->scale, .softcap = (float)a->softcap,
         .QH = a->num_qo_heads, .KVH = a->num_kv_heads, .PS = a->page_size, .G = group, .S = splits,
         .min_keys = a->min_keys < 1 ? 1 : a->min_keys, .rope_q = a->rope_q != 0,
         .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0};
@@ -537,4 +568,19 @@ int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *ro
     int rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, "rope of q", t0);
     return rc ? mlcc_prefix_error("cuda rope q") : 0;
+}
+
+int mlcc_cuda_split_columns(int device_id, const float *src, float *dst, int64_t rows, int w0, int w1, int w2) {
+    if (w0 < 0 || w1 < 0 || w2 < 0) return mlcc_set_error("cuda split columns: widths %d, %d, %d", w0, w1, w2);
+    long long n = (long long)rows * (w0 + w1 + w2);
+    if (n <= 0) return 0;
+    void *f = mlcc_cuda_kernel_once_get(&split_kernel, device_id);
+    if (!f) return mlcc_prefix_error("cuda split columns kernel");
+    long long T = rows;
+    void *args[] = {(void *)&src, &dst, &T, &w0, &w1, &w2};
+    uint32_t grid[3] = {(uint32_t)((n + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    int rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "q, k, v split", t0);
+    return rc ? mlcc_prefix_error("cuda split columns") : 0;
 }

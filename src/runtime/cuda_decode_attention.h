@@ -27,6 +27,9 @@ typedef struct mlcc_cuda_decode_args {
     const float *k, *v;
     const int32_t *slots;
     int rope_k;
+    /* floats from one sequence's row of q (of k, v) to the next: q, k and v may be column
+     * ranges of one [B, (QH + 2 KVH) D] projection output; 0: compact (QH D, KVH D) */
+    int64_t q_stride, kv_stride;
     int64_t batch;
     int num_qo_heads, num_kv_heads, head_dim, page_size;
     int64_t window;        /* <= 0: none */
@@ -55,10 +58,16 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a);
 int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *rope_table, int64_t tokens, int num_qo_heads,
                      int head_dim);
 
+/* src [rows, w0 + w1 + w2] float32 into three compact arrays one after the other at dst:
+ * [rows, w0], [rows, w1], [rows, w2] (q, k and v of a combined projection, for the paths that
+ * need them compact). */
+int mlcc_cuda_split_columns(int device_id, const float *src, float *dst, int64_t rows, int w0, int w1, int w2);
+
 /* The kernel sources (tests compile them with NVRTC where there is no GPU); the decode source
  * expects DEC_D and DEC_KV defined before it (mlcc_cuda_decode_attention_source_for). */
 const char *mlcc_cuda_decode_attention_kernel_source(void);
 const char *mlcc_cuda_rope_q_kernel_source(void);
+const char *mlcc_cuda_split_columns_kernel_source(void);
 /* The full source for one head_dim and page type (malloc'ed). */
 char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16);
 

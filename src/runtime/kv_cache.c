@@ -38,6 +38,7 @@ struct MLCCKVCache {
      * decode_blocks blocks, NULL when off; the append folded into it; splits per SM, keys per split */
     MLCCNDArray *decode_ws;
     MLCCNDArray *q_rope; /* q rotated for the paths that do not fold its rope (rope_q_copy) */
+    MLCCNDArray *qkv_split; /* q, k, v of a combined projection made compact (attention_qkv) */
     int64_t decode_blocks;
     int decode_fold, decode_waves, decode_min_keys;
 
@@ -121,6 +122,7 @@ static void kv_cache_delete(MLCCObject *obj) {
     mlcc_ndarray_release(c->device_steps);
     mlcc_ndarray_release(c->decode_ws);
     mlcc_ndarray_release(c->q_rope);
+    mlcc_ndarray_release(c->qkv_split);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -194,7 +196,6 @@ static int setup_decode_kernel(MLCCKVCache *c) {
     c->decode_ws = mlcc_ndarray_empty(1, &bytes, (DLDataType){kDLUInt, 8, 1}, cfg->device);
     if (!c->decode_ws || mlcc_cuda_memset(cfg->device.device_id, c->decode_ws->dl.data, 0, (size_t)bytes)) {
         mlcc_ndarray_release(c->decode_ws);
-    mlcc_ndarray_release(c->q_rope);
         c->decode_ws = NULL;
         return -1;
     }
@@ -709,7 +710,7 @@ static int rope_q_copy(MLCCKVCache *c, const DLTensor *q, const DLTensor *table,
 /* The decode step in one kernel (cuda_decode_attention.c): the splits from the longest
  * sequence's keys in this layer's window; the append folded in unless MLCC_CUDA_DECODE_APPEND=0. */
 static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTensor *q, DLTensor *k, DLTensor *v,
-                             DLTensor *table, int rope_q, DLTensor *out) {
+                             DLTensor *table, int rope_q, int64_t q_stride, int64_t kv_stride, DLTensor *out) {
     const mlcc_kv_forward *f = &c->fwd;
     int PS = c->cfg.page_size;
     int64_t window = c->window[layer], max_keys = 1;
@@ -722,7 +723,7 @@ static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTens
     mlcc_cuda_decode_args a = {
         .q = tensor_data(q), .pages = tensor_data(&c->pages[layer]->dl), .page_indptr = tensor_data(steps[3]),
         .page_indices = tensor_data(steps[4]), .last_page_len = tensor_data(steps[5]), .out = tensor_data(out),
-        .rope_table = table ? tensor_data(table) : NULL, .rope_q = rope_q,
+        .rope_table = table ? tensor_data(table) : NULL, .rope_q = rope_q, .q_stride = q_stride, .kv_stride = kv_stride,
         .k = c->decode_fold ? tensor_data(k) : NULL, .v = c->decode_fold ? tensor_data(v) : NULL,
         .slots = c->decode_fold ? tensor_data(steps[0]) : NULL, .rope_k = c->decode_fold && table,
         .batch = f->num_seqs, .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
@@ -736,6 +737,12 @@ static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTens
 
 static int aligned16(const DLTensor *t) {
     return (uintptr_t)tensor_data(t) % 16 == 0;
+}
+
+/* Whether the open step's attention is the CUDA decode kernel's (cuda_decode_attention.c):
+ * decode with fewer sequences than the batched flash path takes. */
+static int takes_one_kernel(const MLCCKVCache *c) {
+    return c->fwd.is_decode && c->decode_ws && !(c->flash && c->fwd.num_seqs >= flash_decode_batch());
 }
 
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
@@ -772,14 +779,13 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
         codes[i] = MLCC_TYPE_DLTENSOR;
 
     int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
-    int one_kernel = f->is_decode && c->decode_ws && !batched_flash && aligned16(q) && aligned16(k) && aligned16(v) &&
-                     aligned16(out) && aligned16(pages);
+    int one_kernel = takes_one_kernel(c) && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out) && aligned16(pages);
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
     a[3].v_tensor = steps[0];
     a[4].v_tensor = steps[1];
     a[5].v_tensor = rope_table;
     if (!(one_kernel && c->decode_fold) && call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
-    if (one_kernel) return decode_one_kernel(c, layer, steps, q, k, v, rope_table, rope_q, out);
+    if (one_kernel) return decode_one_kernel(c, layer, steps, q, k, v, rope_table, rope_q, 0, 0, out);
     DLTensor q_rotated;
     if (rope_q) {
         if (rope_q_copy(c, q, rope_table, &q_rotated)) return mlcc_prefix_error("kv cache: attention");
@@ -814,6 +820,71 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
     a[6].v_tensor = out;
     a[7].v_int64 = c->window[layer], codes[7] = MLCC_TYPE_INT;
     return call_kernel(c->cfg.prefill, "prefill", a, codes, 8);
+}
+
+/* q, k, v of one [T, (QH + 2 KVH) D] projection output (columns q | k | v) copied into a
+ * buffer of the cache as three compact arrays, one after the other; their views into q, k, v.
+ * The buffer grows with the step's tokens; a new one is a new device epoch (as rope_q_copy's). */
+static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor *k, DLTensor *v, int64_t shapes[3][3]) {
+    int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
+    int64_t W = QW + 2 * KW, n = T * W;
+    if (!c->qkv_split || mlcc_ndarray_numel(c->qkv_split) < n) {
+        if (c->cfg.device.device_type == kDLCUDA && mlcc_cuda_capturing(c->cfg.device.device_id))
+            return mlcc_set_error("splitting q, k, v: the buffer would grow during a graph capture");
+        mlcc_ndarray_release(c->qkv_split);
+        c->qkv_split = mlcc_ndarray_empty(1, &n, c->cfg.dtype, c->cfg.device);
+        if (!c->qkv_split) return -1;
+        new_device_epoch(c);
+    }
+    float *src = tensor_data(qkv), *dst = c->qkv_split->dl.data;
+    if (c->cfg.device.device_type == kDLCUDA) {
+        if (mlcc_cuda_split_columns(c->cfg.device.device_id, src, dst, T, (int)QW, (int)KW, (int)KW)) return -1;
+    } else {
+        for (int64_t t = 0; t < T; t++) {
+            memcpy(dst + t * QW, src + t * W, sizeof(float) * (size_t)QW);
+            memcpy(dst + T * QW + t * KW, src + t * W + QW, sizeof(float) * (size_t)KW);
+            memcpy(dst + T * (QW + KW) + t * KW, src + t * W + QW + KW, sizeof(float) * (size_t)KW);
+        }
+    }
+    DLTensor *parts[3] = {q, k, v};
+    float *starts[3] = {dst, dst + T * QW, dst + T * (QW + KW)};
+    for (int i = 0; i < 3; i++) {
+        shapes[i][0] = T, shapes[i][1] = (i ? KW : QW) / D, shapes[i][2] = D;
+        *parts[i] = (DLTensor){.data = starts[i], .device = c->cfg.device, .ndim = 3, .dtype = c->cfg.dtype, .shape = shapes[i]};
+    }
+    return 0;
+}
+
+int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
+    if (!c->in_forward) return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
+    if (layer < 0 || layer >= c->cfg.num_layers)
+        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer, c->cfg.num_layers);
+    int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
+    int64_t W = QW + 2 * KW;
+    char buf[160], want[32];
+    if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !mlcc_dtype_eq(qkv->dtype, c->cfg.dtype) ||
+        qkv->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(qkv))
+        return mlcc_set_error("kv cache: attention: qkv is %s, expected [%lld, %lld] %s (q | k | v), compact, on the "
+                              "cache's device",
+                              qkv ? mlcc_tensor_describe(qkv, buf, sizeof buf) : "NULL", (long long)T, (long long)W,
+                              mlcc_dtype_str(c->cfg.dtype, want));
+    if (c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA)
+        return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a cache on the CPU or CUDA");
+    if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
+    if (check_tensor(c, out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
+    float *base = tensor_data(qkv);
+    if (takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) && aligned16(&c->pages[layer]->dl) &&
+        QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */
+        host_array hosts[6];
+        DLTensor *steps[6];
+        if (step_arrays(c, hosts, steps)) return -1;
+        DLTensor q = {.data = base}, k = {.data = base + QW}, v = {.data = base + QW + KW};
+        return decode_one_kernel(c, layer, steps, &q, &k, &v, rope_table, 1, W, W, out);
+    }
+    DLTensor q, k, v;
+    int64_t shapes[3][3];
+    if (split_qkv(c, qkv, &q, &k, &v, shapes)) return mlcc_prefix_error("kv cache: attention");
+    return mlcc_kv_cache_attention_rope_q(c, layer, &q, &k, &v, rope_table, 1, out);
 }
 
 /* ---- inspection ---- */

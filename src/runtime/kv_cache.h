@@ -117,6 +117,12 @@ int mlcc_kv_cache_attention_rope(MLCCKVCache *c, int layer, DLTensor *q, DLTenso
 int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                                    DLTensor *rope_table, int rope_q, DLTensor *out);
 
+/* attention_rope_q (rope_q 1) with q, k and v the column ranges of one combined projection's
+ * output qkv ([tokens, (QH + 2 KVH) head_dim]: q | k | v, compact; transform/attention_qkv.c):
+ * the CUDA decode kernel reads them in place; every other path copies them apart first (one
+ * kernel instead of the three slice kernels). A cache on the CPU or CUDA. */
+int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out);
+
 /* Fixes the number of key chunks decode splits into (0: chosen from the threads and KV heads,
  * the same for every step, so results do not depend on the batch). */
 void mlcc_kv_cache_set_decode_splits(MLCCKVCache *c, int splits);

@@ -19,6 +19,8 @@
  *       rope: mlcc_kv_cache_attention_rope)
  *   attention_rope_q(cache, layer, q, k, v, rope_table, out)  q rotated too (transform/
  *       fuse_rope_q.c: by the CUDA decode kernel, else in place first)
+ *   attention_qkv(cache, layer, qkv, rope_table, out)  attention_rope_q with q, k, v the column
+ *       ranges of one projection output [n, (QH + 2 KVH) D] (transform/attention_qkv.c)
  *   positions(cache, out)  writes the positions of the open step's tokens into out (int32 [n])
  *   free_pages(cache) -> int   seq_length(cache, id) -> int */
 #include <stdlib.h>
@@ -228,6 +230,18 @@ static int kv_attention_rope_q(const MLCCValue *args, const int *codes, int n, M
     return mlcc_kv_cache_attention_rope_q(c, layer, q, k, v, table, 1, out) ? -1 : 0;
 }
 
+static int kv_attention_qkv(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    MLCCKVCache *c;
+    int layer = 0;
+    DLTensor *qkv, *table, *out;
+    if (mlcc_check_num_args(n, 5) || arg_cache(args, codes, n, &c) || arg_small(args, codes, n, 1, &layer) ||
+        mlcc_arg_tensor(args, codes, n, 2, &qkv) || mlcc_arg_tensor(args, codes, n, 3, &table) ||
+        mlcc_arg_tensor(args, codes, n, 4, &out))
+        return -1;
+    return mlcc_kv_cache_attention_qkv(c, layer, qkv, table, out) ? -1 : 0;
+}
+
 static int kv_positions(const MLCCValue *args, const int *codes, int n, MLCCValue *ret,
                         int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
@@ -274,6 +288,7 @@ MLCC_REGISTER_GLOBAL("mlcc.kv_cache.begin_forward", kv_begin_forward)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.end_forward", kv_end_forward)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.attention", kv_attention)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.attention_rope_q", kv_attention_rope_q)
+MLCC_REGISTER_GLOBAL("mlcc.kv_cache.attention_qkv", kv_attention_qkv)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.positions", kv_positions)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.free_pages", kv_free_pages)
 MLCC_REGISTER_GLOBAL("mlcc.kv_cache.seq_length", kv_seq_length)

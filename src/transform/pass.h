@@ -68,6 +68,9 @@ mlcc_ir_module *pass_cpu_dispatch(const mlcc_ir_module *m, void *ctx);
 mlcc_ir_module *pass_fuse_rope_append(const mlcc_ir_module *m, void *ctx);
 /* the rope of q into the attention call (fuse_rope_q.c; the CUDA build, after the above) */
 mlcc_ir_module *pass_fuse_rope_q(const mlcc_ir_module *m, void *ctx);
+/* the attention reads q, k, v from the combined projection's output (attention_qkv.c; CUDA
+ * build, decode functions, after the above) */
+mlcc_ir_module *pass_attention_qkv(const mlcc_ir_module *m, void *ctx);
 /* reshape -> a view (call_packed vm.builtin.reshape) unless a function returns it
  * (reshape_views.c; the CUDA build). */
 mlcc_ir_module *pass_reshape_views(const mlcc_ir_module *m, void *ctx);

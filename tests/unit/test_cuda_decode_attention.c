@@ -8,10 +8,13 @@
  * ones. Each case runs with q as given, q rotated by the kernel, and the append folded in with
  * and without K's rope: the new key's page slot holds NaN before, and must hold the rotated,
  * rounded K / V after. Outputs are filled with NaN before; each case runs twice and must give
- * the same bits (the merging block resets its counter, as a graph replay needs). Tolerance:
+ * the same bits (the merging block resets its counter, as a graph replay needs), the second time
+ * with q, k and v read as the column ranges of one [B, (QH + 2 KVH) D] tensor (row strides: the
+ * KV cache's attention_qkv). Tolerance:
  * 2e-5 of the largest output (float32 arithmetic; measured values are printed). Also the
- * rope-of-q kernel against the reference rotation. Without NVRTC it skips; without a GPU it
- * compiles some kernels for sm_90 and checks for the atomic and the fence. */
+ * rope-of-q kernel against the reference rotation, and the q, k, v split kernel against memcpy.
+ * Without NVRTC it skips; without a GPU it compiles some kernels for sm_90 and checks for the
+ * atomic and the fence. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,7 +171,17 @@ static void run_case(const dcase *c, int f16, int mode) {
     MLCCNDArray *dk = upload(k, MLCC_DTYPE_F32, (int64_t)kn), *dv = upload(v, MLCC_DTYPE_F32, (int64_t)kn);
     MLCCNDArray *dt = upload(table, MLCC_DTYPE_F64, (int64_t)B * D), *dout = upload(NULL, MLCC_DTYPE_F32, (int64_t)qn);
     MLCCNDArray *dws = upload(NULL, (DLDataType){kDLUInt, 8, 1}, (int64_t)ws_bytes);
-    CHECK_MSG(dq && dp && dptr && didx && dlast && dslots && dk && dv && dt && dout && dws, "%s", mlcc_last_error());
+    /* the second launch reads q, k, v as the column ranges of one [B, W] tensor (q | k | v: a
+     * combined projection's output), with row strides */
+    size_t W = (size_t)(QH + 2 * KVH) * D;
+    float *qkv = malloc(sizeof(float) * W * B);
+    for (int b = 0; b < B; b++) {
+        memcpy(qkv + b * W, q + (size_t)b * QH * D, sizeof(float) * QH * D);
+        memcpy(qkv + b * W + QH * D, k + (size_t)b * KVH * D, sizeof(float) * KVH * D);
+        memcpy(qkv + b * W + (QH + KVH) * D, v + (size_t)b * KVH * D, sizeof(float) * KVH * D);
+    }
+    MLCCNDArray *dqkv = upload(qkv, MLCC_DTYPE_F32, (int64_t)(W * B));
+    CHECK_MSG(dq && dp && dptr && didx && dlast && dslots && dk && dv && dt && dout && dws && dqkv, "%s", mlcc_last_error());
     float *got = malloc(sizeof(float) * qn), *first = malloc(sizeof(float) * qn);
     if (dws) CHECK(mlcc_cuda_memset(0, dws->dl.data, 0, ws_bytes) == 0);
     int splits = c->splits ? c->splits : mlcc_cuda_decode_choose_splits(0, B, KVH, max_keys, c->min_keys, 2, BLOCKS);
@@ -183,6 +196,11 @@ static void run_case(const dcase *c, int f16, int mode) {
             .head_dim = D, .page_size = PS, .window = c->window, .scale = 1.0 / sqrt((double)D), .softcap = c->softcap,
             .pages_f16 = f16, .splits = splits, .min_keys = c->min_keys, .workspace = dws->dl.data,
             .workspace_blocks = BLOCKS};
+        if (run == 1) {
+            float *base = dqkv->dl.data;
+            a.q = base, a.q_stride = a.kv_stride = (int64_t)W;
+            if (fold) a.k = base + QH * D, a.v = base + (QH + KVH) * D;
+        }
         CHECK_MSG(mlcc_cuda_decode_attention(0, &a) == 0, "%s: %s", c->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         if (run == 0) {
@@ -197,7 +215,8 @@ static void run_case(const dcase *c, int f16, int mode) {
             CHECK_MSG(e < 2e-5, "%s, %s pages, %s, %d splits: error %g", c->name, f16 ? "f16" : "f32", mode_names[mode], splits, e);
             memcpy(first, got, sizeof(float) * qn);
         } else {
-            CHECK_MSG(memcmp(first, got, sizeof(float) * qn) == 0, "%s, %s: a second launch differs (counters not reset?)",
+            CHECK_MSG(memcmp(first, got, sizeof(float) * qn) == 0,
+                      "%s, %s: the second launch (q, k, v strided in one tensor) differs (strides? counters not reset?)",
                       c->name, mode_names[mode]);
         }
     }
@@ -217,8 +236,9 @@ static void run_case(const dcase *c, int f16, int mode) {
         CHECK_MSG(bad == 0, "%s, %s: %d new K/V values stored wrong", c->name, mode_names[mode], bad);
         free(after);
     }
-    MLCCNDArray *all[11] = {dq, dp, dptr, didx, dlast, dslots, dk, dv, dt, dout, dws};
-    for (int i = 0; i < 11; i++) mlcc_ndarray_release(all[i]);
+    MLCCNDArray *all[12] = {dq, dp, dptr, didx, dlast, dslots, dk, dv, dt, dout, dws, dqkv};
+    for (int i = 0; i < 12; i++) mlcc_ndarray_release(all[i]);
+    free(qkv);
     free(perm), free(indices), free(pages), free(pages16), free(q), free(k), free(v), free(table), free(want);
     free(scores), free(qr), free(knew), free(vnew), free(got), free(first);
 }
@@ -244,6 +264,26 @@ static void check_rope_q(void) {
         CHECK_MSG(e < 1e-6, "rope of q: %g", e);
     }
     mlcc_ndarray_release(dq), mlcc_ndarray_release(dout), mlcc_ndarray_release(dt);
+}
+
+/* q, k, v of a combined projection copied apart (the KV cache's paths that need them compact) */
+static void check_split_columns(void) {
+    enum { T = 7, W0 = 96, W1 = 32, W2 = 32, W = W0 + W1 + W2 };
+    float src[T * W], want[T * W], got[T * W];
+    for (int i = 0; i < T * W; i++) src[i] = test_rand_float();
+    for (int t = 0; t < T; t++) {
+        memcpy(want + t * W0, src + t * W, sizeof(float) * W0);
+        memcpy(want + T * W0 + t * W1, src + t * W + W0, sizeof(float) * W1);
+        memcpy(want + T * (W0 + W1) + t * W2, src + t * W + W0 + W1, sizeof(float) * W2);
+    }
+    MLCCNDArray *ds = upload(src, MLCC_DTYPE_F32, T * W), *dd = upload(NULL, MLCC_DTYPE_F32, T * W);
+    CHECK_MSG(ds && dd, "%s", mlcc_last_error());
+    if (ds && dd) {
+        CHECK_MSG(mlcc_cuda_split_columns(0, ds->dl.data, dd->dl.data, T, W0, W1, W2) == 0, "%s", mlcc_last_error());
+        CHECK(mlcc_ndarray_copy_to_bytes(dd, got, sizeof got) == 0);
+        CHECK_MSG(memcmp(got, want, sizeof got) == 0, "split columns: the copies differ");
+    }
+    mlcc_ndarray_release(ds), mlcc_ndarray_release(dd);
 }
 
 static const dcase cases[] = {
@@ -283,6 +323,9 @@ int main(void) {
         char *ptx = NULL;
         CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_rope_q_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
         free(ptx);
+        ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_split_columns_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+        free(ptx);
         if (!test_checks_failed) TEST_SKIP("%s", mlcc_cuda_status());
         return test_finish();
     }
@@ -292,5 +335,6 @@ int main(void) {
         for (int f16 = 0; f16 < 2 && (!only || strstr(only, (char[]){(char)('0' + i), 0})); f16++)
             for (int mode = 0; mode < 4; mode++) run_case(&cases[i], f16, mode);
     check_rope_q();
+    check_split_columns();
     return test_finish();
 }

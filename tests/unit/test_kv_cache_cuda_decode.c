@@ -7,7 +7,10 @@
  * cache (attention_rope_q's host path) on the CPU side, K rotated by the append on both. Each
  * step's outputs agree to 1e-5 of the largest; at the end the pages of every sequence agree
  * (the folded append stored the rotated K and V where the CPU's append did). Splits of 3 keys
- * (MLCC_CUDA_DECODE_MIN_KEYS) so sequences take several. Without a GPU it skips; on a machine
+ * (MLCC_CUDA_DECODE_MIN_KEYS) so sequences take several. Every other step the CUDA cache takes
+ * q, k, v as the column ranges of one [n, (QH + 2 KVH) D] tensor (attention_qkv: the kernel
+ * reads them in place with a row stride), and every fourth the CPU cache does too (its copy
+ * of the ranges apart). Without a GPU it skips; on a machine
  * without one bench/cuda_emu/run_decode.sh runs it with the kernel on the CPU. */
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +25,7 @@
 #include "tensor_util.h"
 #include "test.h"
 
-enum { LAYERS = 2, QH = 4, KVH = 2, D = 32, PS = 4, PAGES = 64, STEPS = 40, NSEQ = 3 };
+enum { LAYERS = 2, QH = 4, KVH = 2, D = 32, PS = 4, PAGES = 64, STEPS = 40, NSEQ = 3, W = (QH + 2 * KVH) * D };
 
 static MLCCNDArray *array(int ndim, const int64_t *shape, DLDataType t, DLDevice dev, const void *host) {
     MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, dev);
@@ -108,12 +111,28 @@ int main(void) {
             MLCCNDArray *g[5] = {array(3, qs, MLCC_DTYPE_F32, gpu, q), array(3, ks, MLCC_DTYPE_F32, gpu, k),
                                  array(3, ks, MLCC_DTYPE_F32, gpu, v), array(3, ts, MLCC_DTYPE_F64, gpu, table),
                                  array(3, qs, MLCC_DTYPE_F32, gpu, NULL)};
-            for (int i = 0; i < 5; i++) CHECK_MSG(a[i] && g[i], "%s", mlcc_last_error());
+            /* q | k | v in the rows of one tensor, as the combined projection writes them */
+            float qkv[NSEQ * W];
+            for (int t = 0; t < n; t++) {
+                memcpy(qkv + t * W, q + t * QH * D, sizeof(float) * QH * D);
+                memcpy(qkv + t * W + QH * D, k + t * KVH * D, sizeof(float) * KVH * D);
+                memcpy(qkv + t * W + (QH + KVH) * D, v + t * KVH * D, sizeof(float) * KVH * D);
+            }
+            int64_t ws[2] = {n, W};
+            int cuda_in_place = step % 2, cpu_split = step % 4 == 3;
+            MLCCNDArray *aqkv = array(2, ws, MLCC_DTYPE_F32, MLCC_CPU, qkv), *gqkv = array(2, ws, MLCC_DTYPE_F32, gpu, qkv);
+            for (int i = 0; i < 5; i++) CHECK_MSG(a[i] && g[i] && aqkv && gqkv, "%s", mlcc_last_error());
             if (!test_checks_failed) {
-                CHECK_MSG(mlcc_kv_cache_attention_rope_q(cpu, layer, &a[0]->dl, &a[1]->dl, &a[2]->dl, &a[3]->dl, cpu_rotates, &a[4]->dl) == 0,
-                          "cpu: %s", mlcc_last_error());
-                CHECK_MSG(mlcc_kv_cache_attention_rope_q(cuda, layer, &g[0]->dl, &g[1]->dl, &g[2]->dl, &g[3]->dl, 1, &g[4]->dl) == 0,
-                          "cuda: %s", mlcc_last_error());
+                if (cpu_split)
+                    CHECK_MSG(mlcc_kv_cache_attention_qkv(cpu, layer, &aqkv->dl, &a[3]->dl, &a[4]->dl) == 0, "cpu: %s", mlcc_last_error());
+                else
+                    CHECK_MSG(mlcc_kv_cache_attention_rope_q(cpu, layer, &a[0]->dl, &a[1]->dl, &a[2]->dl, &a[3]->dl, cpu_rotates, &a[4]->dl) == 0,
+                              "cpu: %s", mlcc_last_error());
+                if (cuda_in_place)
+                    CHECK_MSG(mlcc_kv_cache_attention_qkv(cuda, layer, &gqkv->dl, &g[3]->dl, &g[4]->dl) == 0, "cuda: %s", mlcc_last_error());
+                else
+                    CHECK_MSG(mlcc_kv_cache_attention_rope_q(cuda, layer, &g[0]->dl, &g[1]->dl, &g[2]->dl, &g[3]->dl, 1, &g[4]->dl) == 0,
+                              "cuda: %s", mlcc_last_error());
                 memcpy(want, a[4]->dl.data, sizeof(float) * (size_t)(n * QH * D));
                 CHECK(mlcc_ndarray_copy_to_bytes(g[4], got, sizeof(float) * (size_t)(n * QH * D)) == 0);
                 double e = test_rel_diff(got, want, (size_t)(n * QH * D));
@@ -121,6 +140,7 @@ int main(void) {
                 CHECK_MSG(e < 1e-5, "step %d layer %d (%d sequences): error %g", step, layer, n, e);
             }
             for (int i = 0; i < 5; i++) mlcc_ndarray_release(a[i]), mlcc_ndarray_release(g[i]);
+            mlcc_ndarray_release(aqkv), mlcc_ndarray_release(gqkv);
         }
         CHECK(mlcc_kv_cache_end_forward(cpu) == 0 && mlcc_kv_cache_end_forward(cuda) == 0);
     }
