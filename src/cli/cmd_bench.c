@@ -60,7 +60,8 @@ static void usage(FILE *f) {
                "MODEL: a Hugging Face folder, a GGUF file or HF://org/repo[/file.gguf]; --random-weights runs a\n"
                "model of that config's shape with seeded random weights instead.\n"
                "Measures, through the engine: prefill tokens/s and time to first token (one request), decode\n"
-               "tokens/s for each batch size (b concurrent requests, steady decode steps only) with inter-token\n"
+               "tokens/s for each batch size (b concurrent requests, steady decode steps only: each request\n"
+               "generates --gen-len tokens plus one per prefill step the b prompts take) with inter-token\n"
                "latency p50/p99, peak host memory; and in the same run the memory bandwidth and a GEMM rate,\n"
                "giving the fastest decode and prefill this machine allows and the ratio to them. --json prints\n"
                "one JSON object as the last line. --floor-mb: the buffer the bandwidth is read from (default twice\n"
@@ -459,7 +460,11 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     int64_t chunk = (int64_t)a->prompt_len * maxb;
     if (chunk > 2048) chunk = a->prompt_len > 2048 ? a->prompt_len : 2048; /* several prompts per prefill step, up to 2048 tokens */
     if (a->prefill_also > chunk) chunk = a->prefill_also; /* its prompt in one step, as --prompt-len's */
-    mlcc_model_options mo = {.max_seq = seq_bound(need), .prefill_chunk = chunk, .max_batch = maxb, .device = a->device,
+    /* room for the tokens decode requests generate while later prompts prefill (bench.h): one
+     * per prefill step, with the chunk as the model will bound it (by its context window) */
+    int64_t bounded = chunk < seq_bound(need) ? chunk : seq_bound(need);
+    int64_t want = need + ((int64_t)a->prompt_len * maxb + bounded - 1) / bounded;
+    mlcc_model_options mo = {.max_seq = seq_bound(want), .prefill_chunk = chunk, .max_batch = maxb, .device = a->device,
                              .quantization = a->quantization};
     progress_line("preparing the model library (compiled on first use, then cached)");
     mlcc_model *m = mlcc_model_open(path, &mo);
@@ -474,7 +479,8 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         mlcc_model_free(m);
         return -1;
     }
-    if (mlcc_model_runner_init(&runner, m, (int64_t)maxb * (need + m->bounds.page_size))) {
+    if (want > m->max_seq) want = m->max_seq;
+    if (mlcc_model_runner_init(&runner, m, (int64_t)maxb * (want + m->bounds.page_size))) {
         mlcc_model_free(m);
         return -1;
     }
@@ -490,6 +496,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         reset_peak_rss(); /* nor does the bandwidth buffer */
         o->prompt_len = a->prompt_len, o->gen_len = a->gen_len, o->repeat = a->repeat, o->seed = a->seed ^ 0x5eed;
         o->vocab = (int)m->cfg.vocab;
+        o->prefill_chunk = (int)m->bounds.prefill_chunk, o->context = (int)want;
         mlcc_bench_result r;
         rc = warm_up_gpu(a, e, o);
         if (rc == 0) rc = mlcc_bench_run(e, o, &r, progress_line);

@@ -185,7 +185,8 @@ static int measure_decode(mlcc_engine *e, const mlcc_bench_options *o, int b, ui
     mlcc_engine_stats before, after;
     mlcc_engine_get_stats(e, &before);
     double t0 = mlcc_now_seconds();
-    int rc = run_requests(e, reqs, b, o->prompt_len, o->gen_len, rng, o->vocab, o);
+    int64_t staggered = mlcc_bench_staggered_tokens(o, b);
+    int rc = run_requests(e, reqs, b, o->prompt_len, o->gen_len + (int)staggered, rng, o->vocab, o);
     d->seconds = mlcc_now_seconds() - t0;
     mlcc_engine_get_stats(e, &after);
     for (int i = 0; i < b && rc == 0; i++)
@@ -197,6 +198,13 @@ static int measure_decode(mlcc_engine *e, const mlcc_bench_options *o, int b, ui
     free(reqs);
     mlcc_engine_reset(e);
     return rc;
+}
+
+int64_t mlcc_bench_staggered_tokens(const mlcc_bench_options *o, int b) {
+    if (o->prefill_chunk <= 0 || o->context <= 0) return 0;
+    int64_t n = ((int64_t)b * o->prompt_len + o->prefill_chunk - 1) / o->prefill_chunk;
+    int64_t room = (int64_t)o->context - o->prompt_len - o->gen_len - 1;
+    return n < room ? n : room > 0 ? room : 0;
 }
 
 int mlcc_bench_run(mlcc_engine *e, const mlcc_bench_options *o, mlcc_bench_result *out, void (*progress)(const char *line)) {

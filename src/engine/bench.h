@@ -4,11 +4,17 @@
  *            prefill tokens/s (the engine's own prefill time) and time to first token
  *            (submit -> first token event), medians over `repeat` runs after a warm-up run;
  *   decode   for each batch size b: b requests submitted at once (distinct random prompts,
- *            ignore_eos, max_tokens gen_len, greedy or the options' sampling). Tokens/s counts only the steady decode
+ *            ignore_eos, greedy or the options' sampling). Tokens/s counts only the steady decode
  *            steps: after the last request has its first token (every prompt prefilled) and
  *            until the first request finishes, so every step decodes all b sequences. The
  *            last-started request's token events count those steps; inter-token latency is
- *            every request's gap between consecutive tokens inside that window.
+ *            every request's gap between consecutive tokens inside that window. The engine
+ *            alternates prefill and decode steps while both wait, so the first requests decode
+ *            one token per prefill step of the later prompts: each request generates gen_len +
+ *            ceil(b prompt_len / prefill_chunk) tokens (max_tokens; within the context window), which leaves about gen_len
+ *            steady steps however many prefill steps the prompts take (before, with a short
+ *            gen_len or a small chunk, the first requests finished before the last started and
+ *            batch 64 had no steady window).
  * The floors that these numbers are compared with are in bench_floor.h. */
 #ifndef MLCC_ENGINE_BENCH_H
 #define MLCC_ENGINE_BENCH_H
@@ -26,6 +32,9 @@ typedef struct mlcc_bench_options {
     int repeat;     /* prefill runs measured (after one warm-up); 0: 3 */
     uint64_t seed;  /* of the random prompts */
     int vocab;      /* prompt ids are drawn from [0, vocab) */
+    /* the engine's tokens per prefill step and context window (the model's bounds): decode
+     * requests generate up to context - prompt_len - 1 tokens; 0: unknown, gen_len tokens */
+    int prefill_chunk, context;
     /* the decode requests' sampling when `sample` (seeded per request: request i gets seed i);
      * greedy otherwise */
     int sample;
@@ -54,6 +63,10 @@ typedef struct mlcc_bench_result {
 /* Runs the measurements on e (which must admit max(batches) requests at once and hold their
  * KV). progress, when not NULL, gets a line per phase. 0, or -1 + error (a request failed). */
 int mlcc_bench_run(mlcc_engine *e, const mlcc_bench_options *o, mlcc_bench_result *out, void (*progress)(const char *line));
+
+/* The tokens a decode request of batch b generates beyond gen_len (see above): one per prefill
+ * step the b prompts take, within the context window. */
+int64_t mlcc_bench_staggered_tokens(const mlcc_bench_options *o, int b);
 
 /* The q-quantile (0..1) of v[n] by linear interpolation; sorts v. 0 when n == 0. */
 double mlcc_bench_quantile(double *v, int n, double q);

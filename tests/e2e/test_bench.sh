@@ -2,7 +2,8 @@
 # test_bench.sh - `mlcc bench`, `mlcc debug random-model` and `mlcc bench serve`, end to end:
 #  - bench on a tiny fixture with --json: the last line parses and every figure is a positive
 #    number (speeds, floors, latencies, memory), the batch sizes are the ones asked for, and the
-#    engine really decoded the 3 requests of batch 3 in one step (max_decode_batch);
+#    engine really decoded the 3 requests of batch 3 in one step (max_decode_batch); 16
+#    prompts that take several prefill steps still get a steady window of all 16;
 #  - random-model writes a Hugging Face folder that `mlcc debug logits` runs, and GGUF files of
 #    the same seed whose logits match the folder's: exactly for F32 (names, shapes and the q/k
 #    row permutation are right), within the quantization error for F16 / Q8_0 / Q4_0; a
@@ -46,6 +47,12 @@ check '[ "$(py "$T/bench.out" "j[\"batches\"] == [1, 3] and j[\"prompt_len\"] ==
 check '[ "$(py "$T/bench.out" "j[\"floor_decode_tok_s_by_batch\"][\"3\"] > j[\"floor_decode_tok_s_by_batch\"][\"1\"]")" = True ]'
 check 'grep -q "^floors: memory read" "$T/bench.out"'
 check '[ "$(py "$T/bench.out" "j[\"max_decode_batch\"] == {\"1\": 1, \"3\": 3} and all(j[\"decode_steady\"].values())")" = True ]' "$(tail -1 "$T/bench.out")"
+# prompts that take several prefill steps (16 x 200 tokens, chunks of 256: the context bound):
+# the first requests decode while the later prompts prefill, so each generates gen_len + the
+# prefill steps, and the steady window exists with all 16 in every step (before: the first
+# finished their 8 tokens before the last started, no steady window, a largest step of 9)
+"$MLCC" bench "$TINY" --prompt-len 200 --gen-len 8 --batch 16 --repeat 1 --seed 3 --floor-mb 16 --json >"$T/b16.out" 2>"$T/b16.err"
+check '[ "$(py "$T/b16.out" "j[\"max_decode_batch\"] == {\"16\": 16} and j[\"decode_steady\"] == {\"16\": True}")" = True ]' "$(tail -1 "$T/b16.out") $(tail -2 "$T/b16.err")"
 # bad options: clear errors, exit 2
 "$MLCC" bench "$TINY" --batch 0 >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ] && grep -q -- "--batch" "$T/e.out"' "$(cat "$T/e.out")"
 "$MLCC" bench >"$T/e.out" 2>&1; rc=$?; check '[ $rc -eq 2 ]'
