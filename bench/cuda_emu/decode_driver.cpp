@@ -77,6 +77,19 @@ extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, un
             }
     return 0;
 }
+/* cuLaunchKernelEx (the kernels declared for programmatic dependent launch): the emulated ones
+ * run as above (one after another: nothing overlaps here), every launch is counted by the null
+ * driver's own (the config's layout as cuda.h's CUlaunchConfig: grid, block, shared bytes) */
+struct launch_config_ { unsigned dims[7]; void *stream; void *attrs; unsigned nattrs; };
+extern "C" int null_cuLaunchKernelEx(const launch_config_ *, void *, void **, void **);
+extern "C" int cuLaunchKernelEx(const launch_config_ *c, void *f, void **p, void **x) {
+    uintptr_t id = (uintptr_t)f;
+    if (id == 200 || id == 201 || (id >= 101 && id <= 108)) {
+        int rc = cuLaunchKernel(f, c->dims[0], c->dims[1], c->dims[2], c->dims[3], c->dims[4], c->dims[5], c->dims[6], c->stream, p, x);
+        if (rc) return rc;
+    }
+    return null_cuLaunchKernelEx(c, f, p, x);
+}
 extern "C" int cuModuleGetFunction(void **f, void *m, const char *n) {
     (void)m;
     int g = 0;

@@ -24,7 +24,8 @@ open(out + "/rope.cu", "w").write(literal("rope_source"))
 open(out + "/split.cu", "w").write(literal("split_source"))
 open(out + "/cuda_fp16.h", "w").write("")
 PY
-gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuModuleGetFunction=null_cuModuleGetFunction \
+gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuLaunchKernelEx=null_cuLaunchKernelEx \
+    -DcuModuleGetFunction=null_cuModuleGetFunction \
     "$src/bench/null_cuda_driver.c" -o "$T/null.o"
 # -fno-strict-aliasing: the kernel reads half pairs through reinterpret_cast (fine for nvcc)
 g++ -O2 -fPIC -ffp-contract=off -fno-strict-aliasing -fpermissive -w -shared -I"$T" -I"$src/bench/cuda_emu" \

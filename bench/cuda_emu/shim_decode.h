@@ -17,3 +17,7 @@ static inline float2 __half22float2(__half2 h) { return {(float)h.x.v, (float)h.
 template <class T> static inline T __ldcg(const T *p) { __atomic_thread_fence(__ATOMIC_SEQ_CST); T v; memcpy(&v, (const void *)p, sizeof v); return v; }
 static inline int atomicExch(int *p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+/* cuda_pdl.h's device side (prepended to the module's source at run time, not part of the
+ * extracted kernel source): nothing to wait for on the CPU, kernels run one after another */
+static inline void mlcc_pdl_wait() {}
+static inline void mlcc_pdl_launch_dependents() {}

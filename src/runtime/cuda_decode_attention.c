@@ -39,8 +39,10 @@
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_api.h"
+#include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/strbuf.h"
 
 static const char *const kernel_source =
     "#include <cuda_fp16.h>\n"
@@ -100,6 +102,12 @@ static const char *const kernel_source =
     "    }\n"
     "    *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);\n"
     "}\n"
+    "/* a 128-byte line towards L2 (a hint; nothing on the CPU emulation) */\n"
+    "__device__ __forceinline__ void prefetch_l2(const void *p) {\n"
+    "#if defined(__CUDA_ARCH__)\n"
+    "    asm volatile(\"prefetch.global.L2 [%0];\" ::\"l\"(p));\n"
+    "#endif\n"
+    "}\n"
     "__device__ __forceinline__ void round_only8(float *x, const float *) {}\n"
     "__device__ __forceinline__ void round_only8(float *x, const __half *) {\n"
     "#pragma unroll\n"
@@ -144,6 +152,24 @@ static const char *const kernel_source =
     "    const int sb = max(1, min(p.S, (n + p.min_keys - 1) / p.min_keys));\n"
     "    if (s >= sb) return;\n"
     "    const int chunk = (n + sb - 1) / sb, k0 = lo + s * chunk, k1 = min(len, k0 + chunk);\n"
+    "\n"
+    "    /* Before the wait of programmatic dependent launch (when the module declares it: then the\n"
+    "     * block may start while the projection before it, q, k, v, drains) it reads only what no\n"
+    "     * kernel of this step writes (the step's page tables, uploaded before its first kernel) and\n"
+    "     * asks L2 for the K / V rows of its keys (a hint: the new key's slot, written below, is\n"
+    "     * among them). */\n"
+    "    {\n"
+    "        constexpr int LINES = (D * (int)sizeof(KV) + 127) / 128; /* 128-byte lines a row spans */\n"
+    "        const char *pg = reinterpret_cast<const char *>(p.pages);\n"
+    "        const long long row = (long long)D * sizeof(KV), page_bytes = 2LL * p.KVH * p.PS * row;\n"
+    "        for (int i = threadIdx.x; i < (k1 - k0) * 2 * LINES; i += NT) {\n"
+    "            const int j = k0 + i / (2 * LINES), v = (i / LINES) & 1, line = i % LINES;\n"
+    "            const long long page = p.page_indices[pbeg + j / p.PS];\n"
+    "            prefetch_l2(pg + page * page_bytes + ((long long)(v * p.KVH + kvh) * p.PS + j % p.PS) * row + line * 128);\n"
+    "        }\n"
+    "    }\n"
+    "    mlcc_pdl_wait();\n"
+    "    mlcc_pdl_launch_dependents();\n"
     "\n"
     "    /* q (rotated, scaled) for the group's heads, this lane's 8 dims */\n"
     "    float qv[GM][8];\n"
@@ -441,11 +467,17 @@ int mlcc_cuda_decode_attention_supports(int head_dim, int num_qo_heads, int num_
 char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16) {
     char head[96];
     snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n", head_dim, pages_f16 ? "__half" : "float");
-    size_t a = strlen(head), b = strlen(kernel_source);
-    char *s = mlcc_xmalloc(a + b + 1);
-    memcpy(s, head, a);
-    memcpy(s + a, kernel_source, b + 1);
-    return s;
+    mlcc_strbuf sb = STRBUF_INIT;
+    sb_append(&sb, head);
+    /* The kernels follow cuda_pdl.h's convention, but are declared for programmatic dependent
+     * launch only with MLCC_CUDA_DECODE_PDL=1: on the H100 that was slower at batch 1 (163.9
+     * against 167.5 tok/s in float16, 359.3 against 365.4 at 4 bits, same call; BENCHMARKS.md).
+     * Undeclared, they launch after the previous kernel and the wait is a no-op. */
+    const char *pdl = getenv("MLCC_CUDA_DECODE_PDL");
+    if (pdl && !strcmp(pdl, "1")) sb_append(&sb, MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
+    sb_append(&sb, MLCC_CUDA_PDL_HELPERS);
+    sb_append(&sb, kernel_source);
+    return sb_detach(&sb);
 }
 
 /* the partials of one block: G x D accumulators, then G (max, sum) pairs */

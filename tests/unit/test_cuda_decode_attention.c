@@ -14,7 +14,7 @@
  * 2e-5 of the largest output (float32 arithmetic; measured values are printed). Also the
  * rope-of-q kernel against the reference rotation, and the q, k, v split kernel against memcpy.
  * Without NVRTC it skips; without a GPU it compiles some kernels for sm_90 and checks for the
- * atomic and the fence. */
+ * atomic, the fence and programmatic dependent launch's wait (after the K / V prefetch). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -318,6 +318,10 @@ int main(void) {
             CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "head_dim %d: %s", dims[i], mlcc_last_error());
             CHECK(ptx && strstr(ptx, ".entry mlcc_decode_attn_g4") && strstr(ptx, "atom.global.add") &&
                   (strstr(ptx, "membar.gl") || strstr(ptx, "fence.sc.gpu") || strstr(ptx, "fence.acq_rel.gpu")));
+            /* programmatic dependent launch: the wait, the trigger and the K / V prefetch before them */
+            const char *wait = ptx ? strstr(ptx, "griddepcontrol.wait") : NULL, *pf = ptx ? strstr(ptx, "prefetch.global.L2") : NULL;
+            CHECK_MSG(wait && pf && pf < wait && strstr(ptx, "griddepcontrol.launch_dependents"),
+                      "head_dim %d: no griddepcontrol.wait after an L2 prefetch in the PTX", dims[i]);
             free(src), free(ptx);
         }
         char *ptx = NULL;
