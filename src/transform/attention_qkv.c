@@ -121,26 +121,18 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
     return 0;
 }
 
-/* marks each rewritable call (value -> qkv) and the vars of its slices and reshapes */
-static void mark(rewrite *r, const rx_expr *e) {
-    if (e->kind == RX_FUNCTION) {
-        mark(r, e->func.body);
-        return;
+/* marks each rewritable call (var -> qkv) and the vars of its slices and reshapes */
+static void mark(const rx_binding *b, void *ctx) {
+    rewrite *r = ctx;
+    const rx_expr *x = b->cast ? NULL : qkv_source(&r->s, b->value);
+    if (!x) return;
+    u64map_set_p(&r->calls, b->var, (void *)x);
+    for (int k = 2; k < 5; k++) {
+        const rx_expr *heads = b->value->call.args[1]->tuple.fields[k];
+        const rx_expr *reshape = u64map_get_p(&r->s.bound, heads);
+        u64map_set_p(&r->dropped, heads, (void *)heads);
+        u64map_set_p(&r->dropped, reshape_input(reshape), (void *)heads);
     }
-    if (e->kind != RX_SEQ) return;
-    for (int i = 0; i < e->seq.nblocks; i++)
-        for (int j = 0; j < e->seq.blocks[i].n; j++) {
-            const rx_binding *b = &e->seq.blocks[i].bindings[j];
-            const rx_expr *x = qkv_source(&r->s, b->value);
-            if (!x || b->cast) continue;
-            u64map_set_p(&r->calls, b->var, (void *)x);
-            for (int k = 2; k < 5; k++) {
-                const rx_expr *heads = b->value->call.args[1]->tuple.fields[k];
-                const rx_expr *reshape = u64map_get_p(&r->s.bound, heads);
-                u64map_set_p(&r->dropped, heads, (void *)heads);
-                u64map_set_p(&r->dropped, reshape_input(reshape), (void *)heads);
-            }
-        }
 }
 
 static int is_prefill(const char *name) {
@@ -157,7 +149,8 @@ mlcc_ir_module *pass_attention_qkv(const mlcc_ir_module *m, void *ctx) {
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &r.s.uses, note_binding, &r.s);
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH && !is_prefill(m->entries[i].name)) mark(&r, m->entries[i].graph);
+        if (m->entries[i].kind == IRMOD_GRAPH && !is_prefill(m->entries[i].name))
+            rx_scan_graph(m->entries[i].graph, NULL, mark, &r);
     mlcc_ir_module *out = r.calls.count ? rx_rewrite_module(m, "attention_qkv", rewrite_binding, &r, NULL) : irmod_copy(m);
     u64map_free(&r.s.uses);
     u64map_free(&r.s.bound);

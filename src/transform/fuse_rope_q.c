@@ -69,18 +69,10 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
 
 /* marks the q_rope vars of every foldable call (bindings come before their readers, so the
  * rewrite must know them before it meets the rope) */
-static void mark(rewrite *r, const rx_expr *e) {
-    if (e->kind == RX_FUNCTION) {
-        mark(r, e->func.body);
-        return;
-    }
-    if (e->kind != RX_SEQ) return;
-    for (int i = 0; i < e->seq.nblocks; i++)
-        for (int j = 0; j < e->seq.blocks[i].n; j++) {
-            const rx_binding *b = &e->seq.blocks[i].bindings[j];
-            rx_expr *args = attention_args(b->value);
-            if (args && foldable_rope(r->s, args)) u64map_set_p(&r->dropped, args->tuple.fields[2], (void *)b->value);
-        }
+static void mark(const rx_binding *b, void *ctx) {
+    rewrite *r = ctx;
+    rx_expr *args = attention_args(b->value);
+    if (args && foldable_rope(r->s, args)) u64map_set_p(&r->dropped, args->tuple.fields[2], (void *)b->value);
 }
 
 mlcc_ir_module *pass_fuse_rope_q(const mlcc_ir_module *m, void *ctx) {
@@ -93,7 +85,7 @@ mlcc_ir_module *pass_fuse_rope_q(const mlcc_ir_module *m, void *ctx) {
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &s.uses, note_rope, &s);
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH) mark(&r, m->entries[i].graph);
+        if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, NULL, mark, &r);
     mlcc_ir_module *out = r.dropped.count ? rx_rewrite_module(m, "fuse_rope_q", rewrite_binding, &r, NULL) : irmod_copy(m);
     u64map_free(&s.uses);
     u64map_free(&s.ropes);

@@ -129,7 +129,9 @@ mlcc_ir_module *rx_rewrite_module(const mlcc_ir_module *m, const char *pass, rx_
 void rx_scan_graph(const rx_expr *e, mlcc_u64map *uses, rx_scan_fn visit, void *ctx) {
     switch (e->kind) {
     case RX_VAR:
-    case RX_DATAFLOW_VAR: u64map_upsert(uses, (uint64_t)(uintptr_t)e, NULL)->value.i++; return;
+    case RX_DATAFLOW_VAR:
+        if (uses) u64map_upsert(uses, (uint64_t)(uintptr_t)e, NULL)->value.i++;
+        return;
     case RX_TUPLE:
         for (int i = 0; i < e->tuple.n; i++) rx_scan_graph(e->tuple.fields[i], uses, visit, ctx);
         return;

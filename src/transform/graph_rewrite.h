@@ -29,9 +29,9 @@ const char *rx_dps_packed_name(const rx_expr *v);
  * of its value have been counted. */
 typedef void (*rx_scan_fn)(const rx_binding *b, void *ctx);
 
-/* Walks e: counts in uses (var node -> value.i, the times it is read) every read of a var, and
- * calls visit (when not NULL) on each binding of each SeqExpr. What the analyses of graph
- * passes start with (is a value read once? which vars are bound to which calls?). */
+/* Walks e: counts in uses (when not NULL; var node -> value.i, the times it is read) every read
+ * of a var, and calls visit (when not NULL) on each binding of each SeqExpr. What the analyses
+ * of graph passes start with (is a value read once? which vars are bound to which calls?). */
 void rx_scan_graph(const rx_expr *e, mlcc_u64map *uses, rx_scan_fn visit, void *ctx);
 
 #endif

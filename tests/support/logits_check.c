@@ -79,6 +79,32 @@ float *test_chunked_greedy_logits(const char *path, const char *env_name, const 
     return rc ? NULL : out;
 }
 
+double test_switch_logits_difference(const char *fixture, const char *env_name, const char *env_value, int steps,
+                                     const char *what) {
+    enum { MAX_TOKENS = 64 };
+    char rel[128], meta_rel[160];
+    snprintf(rel, sizeof rel, "hf-tiny/%s", fixture);
+    snprintf(meta_rel, sizeof meta_rel, "hf-tiny/%s/meta.json", fixture);
+    char *path = test_data_path(rel), *meta_path = test_data_path(meta_rel);
+    int32_t ids[MAX_TOKENS];
+    int n = test_read_fixture_tokens(meta_path, ids, MAX_TOKENS);
+    CHECK_MSG(n > 0, "%s: no tokens", meta_path);
+    int64_t count = 0, count2 = 0;
+    float *before = n > 0 ? test_chunked_greedy_logits(path, NULL, NULL, ids, n, steps, &count) : NULL;
+    float *after = before ? test_chunked_greedy_logits(path, env_name, env_value, ids, n, steps, &count2) : NULL;
+    double worst = -1;
+    if (before && after && count == count2) {
+        double largest = 0;
+        worst = 0;
+        for (int64_t i = 0; i < count; i++) largest = fmax(largest, fabs(before[i]));
+        for (int64_t i = 0; i < count; i++) worst = fmax(worst, fabs((double)after[i] - before[i]) / largest);
+        printf("%-24s %d prompt tokens + %d decode steps, %s: max difference %.2e of the largest logit\n", rel, n, steps, what,
+               worst);
+    }
+    free(before), free(after), free(path), free(meta_path);
+    return worst;
+}
+
 int64_t test_argmax(const float *row, int64_t n) {
     int64_t best = 0;
     for (int64_t i = 1; i < n; i++)

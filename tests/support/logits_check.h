@@ -27,6 +27,14 @@ MLCCNDArray *test_prefill_logits(mlcc_model *m, const int32_t *ids, int n);
 float *test_chunked_greedy_logits(const char *path, const char *env_name, const char *env_value, const int32_t *ids, int n,
                                   int steps, int64_t *count);
 
+/* hf-tiny/<fixture>'s logits (its meta.json's first 64 tokens through
+ * test_chunked_greedy_logits, `steps` decode steps) without and with env_name=env_value while it
+ * compiles: the largest difference relative to the largest logit (printed with `what`), or -1
+ * and a failed CHECK when a run failed. What a graph pass that must not change the numbers is
+ * checked with. */
+double test_switch_logits_difference(const char *fixture, const char *env_name, const char *env_value, int steps,
+                                     const char *what);
+
 /* The index of a row's largest entry (the first one on ties). */
 int64_t test_argmax(const float *row, int64_t n);
 /* KL(p || q) of the softmaxes of logit rows p (the reference) and q, in float64. */
