@@ -12,10 +12,6 @@
  * same block: one per (token, KV head), its keys those of the token's sequence up to its
  * position, the block's warp states merged straight into the normalized output (no splits).
  *
- * kv_append without rope (the models apply rope in the graph) takes a block per (token, KV head)
- * and a thread per dimension (before: one thread per task looping over the dimensions, so a
- * warp's stores went to 32 different rows: ~40 us a layer at batch 64 on the H100).
- *
  * The merge stage: a block per (sequence, head), a thread per dimension. The rewrite reads
  * the configuration back from the function (buffer shapes, the scale of q_scaled); a function
  * it does not recognise (soft-cap, head_dim not a multiple of 32, another shape) keeps the
@@ -388,40 +384,5 @@ mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f) {
     if (!recognise(f, &sh)) return NULL;
     mlcc_prim_func *out = prim_func_copy(f);
     out->body = ir_seq2(split_kernel(&sh), merge_kernel(&sh));
-    return out;
-}
-
-static int probe_rope(ir_visitor *v, mlcc_expr *e) {
-    if (e->kind == EXPR_CALL && (strcmp(e->call.op, "cos") == 0 || strcmp(e->call.op, "sin") == 0)) *(int *)v->ctx = 1;
-    return 1;
-}
-
-mlcc_prim_func *gpu_schedule_kv_append(const mlcc_prim_func *f) {
-    if (strcmp(f->name, "kv_append") != 0 || !f->origin || strncmp(f->origin, "gen: paged kv append", 20) != 0) return NULL;
-    if (f->nparams != 5 || !f->body) return NULL;
-    for (int i = 0; i < 5; i++)
-        if (!f->params[i].buffer) return NULL;
-    mlcc_buffer *pages = f->params[0].buffer, *k = f->params[1].buffer, *v = f->params[2].buffer, *slots = f->params[3].buffer;
-    int KVH, PS, D;
-    if (pages->ndim != 5 || k->ndim != 3 || v->ndim != 3 || slots->ndim != 1) return NULL;
-    if (!const_dim(pages, 2, &KVH) || !const_dim(pages, 3, &PS) || !const_dim(k, 2, &D) || D > 1024) return NULL;
-    int rope = 0;
-    ir_visitor vis = {probe_rope, NULL, &rope};
-    ir_visit_stmt(&vis, f->body);
-    if (rope) return NULL; /* the default rule keeps the rotation */
-    mlcc_expr *bx = var("app_task"), *tx = var("app_d");
-    mlcc_buffer *r = local("app_slot", DT_I64, 1, "local");
-    mlcc_expr *slot = ld(r, ir_int(0));
-    mlcc_expr *t = ir_floordiv(bx, ir_int(KVH)), *h = ir_floormod(bx, ir_int(KVH));
-    mlcc_expr *page = ir_floordiv(slot, ir_int(PS)), *offset = ir_floormod(slot, ir_int(PS));
-    mlcc_expr *src[3] = {t, h, tx};
-    mlcc_expr *kidx[5] = {page, ir_int(0), h, offset, tx}, *vidx[5] = {page, ir_int(1), h, offset, tx};
-    mlcc_stmt *copy = ir_seq2(ir_store(pages, ir_cast(pages->dtype, ir_load(k, src, 3)), kidx, 5),
-                              ir_store(pages, ir_cast(pages->dtype, ir_load(v, src, 3)), vidx, 5));
-    mlcc_stmt *body = ir_allocate(r, ir_seq2(st(r, ir_int(0), ir_cast(DT_I64, ld(slots, t))),
-                                            ir_if(ir_ge(slot, ir_int(0)), copy, NULL)));
-    mlcc_prim_func *out = prim_func_copy(f);
-    out->body = ir_for_thread(bx, ir_int(0), ir_mul(k->shape[0], ir_int(KVH)), "blockIdx.x",
-                              ir_for_thread(tx, ir_int(0), ir_int(D), "threadIdx.x", body));
     return out;
 }

@@ -214,8 +214,6 @@ mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_t
     if (gpu_func_has_thread_bindings(f)) return (mlcc_prim_func *)f;
     mlcc_prim_func *attention = gpu_schedule_attn_decode(f);
     if (attention) return attention;
-    mlcc_prim_func *append = gpu_schedule_kv_append(f);
-    if (append) return append;
     return default_rules(f, cross_thread_min_extent, 1);
 }
 

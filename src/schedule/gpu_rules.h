@@ -38,9 +38,6 @@ mlcc_prim_func *gpu_default_schedule_ex(const mlcc_prim_func *f, int64_t cross_t
  * NULL when f is not one it
  * recognises (then the default rule applies). */
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f);
-/* The GPU form of gen_kv_append's function without rope (a block per (token, KV head), a thread
- * per dimension), or NULL (then the default rule applies). */
-mlcc_prim_func *gpu_schedule_kv_append(const mlcc_prim_func *f);
 /* The default rules without the decode-attention rewrite (which assumes 32-lane warp
  * shuffles): for targets whose subgroup size is not known to be 32 (Vulkan). */
 mlcc_prim_func *gpu_default_schedule_portable(const mlcc_prim_func *f);
