@@ -1,0 +1,29 @@
+/* cuda_gemv_block.h - the end the block GEMV kernels share (cuda_linear.c's float16 one,
+ * cuda_linear_q4.c's two 4-bit ones), as CUDA C++ text spliced into their sources.
+ *
+ * A block computes O outputs for R rows of x, its threads splitting K; each thread holds its
+ * partial sums in acc[o][r]. MLCC_CUDA_GEMV_BLOCK_SUM sums them across each warp (shuffles),
+ * then across the warps through the kernel's shared red[warps][O * R], and leaves thread
+ * o * R + r (for the first O * R threads) inside an open block with the total in t and o, r
+ * set: the kernel's own store follows (with or without a residual), then "    }\n}\n". */
+#ifndef MLCC_RUNTIME_CUDA_GEMV_BLOCK_H
+#define MLCC_RUNTIME_CUDA_GEMV_BLOCK_H
+
+#define MLCC_CUDA_GEMV_BLOCK_SUM                                                                          \
+    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n" \
+    "#pragma unroll\n"                                                                                    \
+    "    for (int o = 0; o < O; o++)\n"                                                                   \
+    "#pragma unroll\n"                                                                                    \
+    "        for (int r = 0; r < R; r++) {\n"                                                             \
+    "            float t = acc[o][r];\n"                                                                  \
+    "#pragma unroll\n"                                                                                    \
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"             \
+    "            if (lane == 0) red[warp][o * R + r] = t;\n"                                              \
+    "        }\n"                                                                                         \
+    "    __syncthreads();\n"                                                                              \
+    "    if (threadIdx.x < O * R) {\n"                                                                    \
+    "        int o = threadIdx.x / R, r = threadIdx.x % R;\n"                                             \
+    "        float t = 0.f;\n"                                                                            \
+    "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
+
+#endif
