@@ -265,6 +265,21 @@ static void test_builtins(void) {
     CHECK(call("mlcc.kv_cache.attention", &a, &ret) != 0);
     CHECK_MSG(strstr(mlcc_last_error(), "expected [9, 4, 8]") != NULL, "%s", mlcc_last_error());
     CHECK_EQ_INT(logs[0].calls, 1);
+    /* so is a combined q | k | v of the wrong width (attention_qkv: [9, (4 + 2 * 2) * 8] wanted) */
+    int64_t shqkv[2] = {9, 60};
+    DLTensor tqkv = {buf, MLCC_CPU, 2, MLCC_DTYPE_F32, shqkv, NULL, 0};
+    shq[0] = 9;
+    MLCCArgs a2;
+    mlcc_args_init(&a2);
+    mlcc_args_object(&a2, cache);
+    mlcc_args_int(&a2, 1);
+    mlcc_args_tensor(&a2, &tqkv);
+    mlcc_args_tensor(&a2, &tq);
+    mlcc_args_tensor(&a2, &tq);
+    CHECK(call("mlcc.kv_cache.attention_qkv", &a2, &ret) != 0);
+    CHECK_MSG(strstr(mlcc_last_error(), "qkv is") && strstr(mlcc_last_error(), "expected [9, 64] float32 (q | k | v)"), "%s",
+              mlcc_last_error());
+    CHECK_EQ_INT(logs[0].calls, 1);
     mlcc_args_init(&a);
     mlcc_args_object(&a, cache);
     CHECK_EQ_INT(call("mlcc.kv_cache.end_forward", &a, &ret), 0);
