@@ -868,8 +868,9 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
                               "cache's device",
                               qkv ? mlcc_tensor_describe(qkv, buf, sizeof buf) : "NULL", (long long)T, (long long)W,
                               mlcc_dtype_str(c->cfg.dtype, want));
-    if (c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA)
-        return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a cache on the CPU or CUDA");
+    if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) ||
+        !mlcc_dtype_eq(c->cfg.dtype, MLCC_DTYPE_F32))
+        return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a float32 cache on the CPU or CUDA");
     if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
     if (check_tensor(c, out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
     float *base = tensor_data(qkv);
