@@ -77,8 +77,8 @@ static const rx_expr *sliced_heads(const scan *s, const rx_expr *heads, int64_t 
         (strides && (strides->nints != 1 || strides->ints[0] != 1)) || !static_dim(x->sinfo, 2, 1, &width) ||
         !static_dim(heads->sinfo, 3, 1, H) || !static_dim(heads->sinfo, 3, 2, D) || b->ints[0] < 0 || b->ints[0] > width)
         return NULL;
-    if (!x->sinfo || heads->sinfo->dtype.code != x->sinfo->dtype.code || heads->sinfo->dtype.bits != x->sinfo->dtype.bits)
-        return NULL;
+    if (!dtype_eq(heads->sinfo->dtype, DT_F32) || !dtype_eq(x->sinfo->dtype, DT_F32))
+        return NULL; /* (the cache's attention_qkv takes float32) */
     *begin = b->ints[0];
     *end = e->ints[0] > width || e->ints[0] < 0 ? (e->ints[0] < 0 ? width + e->ints[0] : width) : e->ints[0];
     return x;
