@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/sampler.h"
+#include "greedy_check.h"
 #include "runtime/ndarray.h"
 #include "runtime/vulkan.h"
 #include "support/error.h"
@@ -18,17 +18,7 @@
 /* rows x vocab logits; `skip` rows before them in the device buffer (an offset view) */
 static void check_rows(int64_t rows, int64_t vocab, int special, int64_t skip) {
     int64_t n = (rows + skip) * vocab;
-    float *all = malloc(sizeof(float) * (size_t)n), *logits = all + skip * vocab;
-    for (int64_t i = 0; i < n; i++) all[i] = 8 * test_rand_float();
-    for (int64_t r = 0; r < rows && special; r++) {
-        float *row = logits + r * vocab;
-        switch (r % 4) {
-        case 0: row[vocab / 3] = row[vocab - 1] = 100; break;             /* a tie: the first wins */
-        case 1: for (int64_t i = 0; i < vocab; i += 2) row[i] = -INFINITY; break;
-        case 2: row[0] = NAN, row[vocab / 2] = 50; break;                 /* NaN loses */
-        default: break;
-        }
-    }
+    float *all = test_greedy_rows(rows, vocab, special, skip), *logits = all + skip * vocab;
     MLCCNDArray *d = mlcc_ndarray_empty(1, (int64_t[]){n}, MLCC_DTYPE_F32, (DLDevice){kDLVulkan, 0});
     CHECK_MSG(d && mlcc_ndarray_copy_from_bytes(d, all, sizeof(float) * (size_t)n) == 0, "%s", mlcc_last_error());
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)rows);
@@ -36,26 +26,11 @@ static void check_rows(int64_t rows, int64_t vocab, int special, int64_t skip) {
     const float *dev = d ? (const float *)d->dl.data + skip * vocab : NULL;
     int rc = d ? mlcc_vulkan_greedy(0, dev, rows, vocab, ids, lps) : -1;
     CHECK_MSG(rc == 0, "%s", mlcc_last_error());
-    mlcc_sampling_params p = mlcc_sampling_defaults();
-    p.temperature = 0;
-    mlcc_sampler *s = mlcc_sampler_new(1);
-    int bad = 0;
-    double worst = 0;
-    for (int64_t r = 0; rc == 0 && r < rows; r++) {
-        float *row = logits + r * vocab;
-        int32_t want = mlcc_sample(s, row, (int)vocab, &p, NULL, 0, NULL, 0, NULL);
-        double want_lp = mlcc_log_softmax_at(row, (int)vocab, want);
-        if (ids[r] != want && bad++ < 5) printf("row %lld (of %lld x %lld): vulkan %d, host %d\n", (long long)r, (long long)rows,
-                                                 (long long)vocab, ids[r], want);
-        if (isnan(want_lp)) continue; /* a NaN in the row: the host's sum is NaN too */
-        double e = fabs(lps[r] - want_lp);
-        if (!(e <= worst)) worst = e;
+    if (rc == 0) {
+        double worst = test_check_greedy(logits, rows, vocab, ids, lps, "vulkan");
+        printf("greedy %lld x %lld (offset %lld rows): ids equal, logprob error %.3g\n", (long long)rows, (long long)vocab,
+               (long long)skip, worst);
     }
-    CHECK_MSG(bad == 0, "%d rows chose another token", bad);
-    CHECK_MSG(worst <= 1e-4, "%lld x %lld: log probability off by %g", (long long)rows, (long long)vocab, worst);
-    printf("greedy %lld x %lld (offset %lld rows): ids equal, logprob error %.3g\n", (long long)rows, (long long)vocab,
-           (long long)skip, worst);
-    mlcc_sampler_free(s);
     mlcc_ndarray_release(d);
     free(all), free(ids), free(lps);
 }
