@@ -18,6 +18,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_pdl.h"
 #include "runtime/device.h"
+#include "runtime/greedy_rows.h"
 #include "support/alloc.h"
 #include "support/error.h"
 
@@ -148,14 +149,7 @@ int mlcc_cuda_greedy(int device_id, const float *logits, int64_t rows, int64_t v
     if (rc == 0) rc = mlcc_cuda_launch(device_id, f, grid, block, 0, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, "greedy", t0);
     if (rc == 0) rc = api ? api->copy(out, dev, host, MLCC_CPU, out_bytes, NULL) : -1; /* waits for the stream */
-    if (rc == 0) {
-        for (int64_t r = 0; r < rows; r++) {
-            float lp;
-            memcpy(&ids[r], host + r * 4, 4);
-            memcpy(&lp, host + (size_t)rows * 4 + (size_t)r * 4, 4);
-            logprobs[r] = lp;
-        }
-    }
+    if (rc == 0) mlcc_greedy_rows_unpack(host, rows, ids, logprobs);
     free(host);
     h->free(device_id, out);
     return rc ? mlcc_prefix_error("greedy sampling on cuda:%d", device_id) : 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "runtime/device.h"
+#include "runtime/greedy_rows.h"
 #include "runtime/vulkan.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -90,14 +91,7 @@ int mlcc_vulkan_greedy(int device_id, const float *logits, int64_t rows, int64_t
     int rc = h->launch(&slots[device_id], device_id, kernel_source, "mlcc_greedy_rows", grid, block, bufs, elem, 2, push,
                        sizeof push);
     if (rc == 0) rc = api ? api->copy(out, dev, host, MLCC_CPU, bytes, NULL) : -1; /* waits for the queue */
-    if (rc == 0) {
-        for (int64_t r = 0; r < rows; r++) {
-            float lp;
-            memcpy(&ids[r], host + r * 4, 4);
-            memcpy(&lp, host + (size_t)rows * 4 + (size_t)r * 4, 4);
-            logprobs[r] = lp;
-        }
-    }
+    if (rc == 0) mlcc_greedy_rows_unpack(host, rows, ids, logprobs);
     free(host);
     h->free(device_id, out);
     return rc ? mlcc_prefix_error("greedy sampling on vulkan:%d", device_id) : 0;
