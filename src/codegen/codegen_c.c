@@ -1,5 +1,6 @@
 /* codegen_c.c - TensorIR -> C11 (see codegen_c.h). */
 #include "codegen/codegen_c.h"
+#include "codegen/names.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -19,8 +20,7 @@
 typedef struct cgen {
     mlcc_strbuf *out;
     int indent;
-    mlcc_u64map names; /* var/buffer -> C identifier */
-    mlcc_strmap used;
+    cg_names names; /* var/buffer -> C identifier */
     const char *func_name;
     int failed;
     int in_parallel;
@@ -38,24 +38,7 @@ static int fail(cgen *g, const char *fmt, const char *detail) {
 
 /* A C identifier for a var or buffer, unique within the function. */
 static const char *cname(cgen *g, const void *node, const char *base) {
-    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
-    if (e) return e->value.p;
-    char clean[128];
-    size_t k = 0;
-    for (const char *p = base; *p && k < sizeof clean - 8; p++)
-        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
-    clean[k] = '\0';
-    if (k == 0 || isdigit((unsigned char)clean[0])) {
-        memmove(clean + 2, clean, k + 1);
-        clean[0] = 'v';
-        clean[1] = '_';
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s", clean);
-    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
-    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
-    u64map_set_p(&g->names, node, ue->key);
-    return ue->key;
+    return cg_name(&g->names, node, base, CG_NAMES_C);
 }
 
 static const char *ctype(mlcc_dtype t) {
@@ -680,9 +663,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
     for (int i = 0; i < nfuncs; i++) {
         cgen g = {0};
         g.out = out;
-        u64map_init(&g.names);
         u64map_init(&g.nonneg);
-        strmap_init(&g.used);
         /* reserve the identifiers the prelude and wrapper use */
         /* the wrapper's own names, C keywords, and names the prelude and libc define */
         static const char *reserved[] = {
@@ -694,11 +675,10 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
             "_Float16", "bool", "true", "false", "NULL", "exp", "log", "sqrt", "tanh", "erf", "pow",
             "fabs", "floor", "ceil", "round", "sin", "cos", "free", "malloc", "abs", "main", "mlcc_k_bf16_f32",
             "mlcc_k_f32_bf16", "mlcc_library_thread_count", NULL};
-        for (int k = 0; reserved[k]; k++) strmap_upsert(&g.used, reserved[k], strlen(reserved[k]), NULL);
+        cg_names_init(&g.names, reserved);
         int rc = emit_function(&g, funcs[i]);
-        u64map_free(&g.names);
+        cg_names_free(&g.names);
         u64map_free(&g.nonneg);
-        strmap_free(&g.used);
         if (rc) return -1;
     }
     sb_append(out, "const char *mlcc_library_function_names[] = {");

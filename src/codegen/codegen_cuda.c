@@ -12,6 +12,7 @@
 #include "codegen/gpu_host.h"
 #include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
+#include "codegen/names.h"
 #include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -24,8 +25,7 @@
 typedef struct cgen {
     mlcc_strbuf *out; /* where emit_* write: the device source or the host source */
     int indent;
-    mlcc_u64map names; /* var/buffer -> identifier, per function */
-    mlcc_strmap used;
+    cg_names names; /* var/buffer -> identifier, per function */
     const char *func_name;
     int failed;
     int device;            /* emitting device code (types and intrinsics differ) */
@@ -44,24 +44,7 @@ static int fail(cgen *g, const char *what, const char *detail) {
 }
 
 static const char *cname(cgen *g, const void *node, const char *base) {
-    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
-    if (e) return e->value.p;
-    char clean[128];
-    size_t k = 0;
-    for (const char *p = base; *p && k < sizeof clean - 8; p++)
-        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
-    clean[k] = '\0';
-    if (k == 0 || isdigit((unsigned char)clean[0])) {
-        memmove(clean + 2, clean, k + 1);
-        clean[0] = 'v';
-        clean[1] = '_';
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s", clean);
-    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
-    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
-    u64map_set_p(&g->names, node, ue->key);
-    return ue->key;
+    return cg_name(&g->names, node, base, CG_NAMES_C);
 }
 
 static int is_half(mlcc_dtype t) {
@@ -472,7 +455,6 @@ static int emit_kernel_device(emitter *em, const mlcc_stmt *s, gpu_kernel_info *
     cgen dg = {0};
     dg.out = em->device;
     dg.names = h->names; /* one naming for host and device: parameters keep their names */
-    dg.used = h->used;
     dg.func_name = h->func_name;
     dg.device = 1;
     dg.kernel = k;
@@ -497,7 +479,6 @@ static int emit_kernel_device(emitter *em, const mlcc_stmt *s, gpu_kernel_info *
     emit_stmt(&dg, s);
     sb_append(dg.out, "\n}\n\n");
     h->names = dg.names;
-    h->used = dg.used;
     h->uses_half |= dg.uses_half;
     h->uses_bf16 |= dg.uses_bf16;
     if (dg.failed) h->failed = 1;
@@ -663,8 +644,6 @@ int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strb
         emitter em = {0};
         em.host.out = &host;
         em.device = &device;
-        u64map_init(&em.host.names);
-        strmap_init(&em.host.used);
         static const char *reserved[] = {
             "args", "type_codes", "num_args", "ret", "ret_type_code", "resource", "expect", "d", "a", "e",
             "dims", "grid", "block", "slot", "device_id", "rc", "auto", "break", "case", "char", "const",
@@ -675,12 +654,11 @@ int codegen_cuda(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_strb
             "operator", "private", "public", "virtual", "threadIdx", "blockIdx", "blockDim", "gridDim",
             "warpSize", "exp", "log", "sqrt", "tanh", "erf", "pow", "fabs", "floor", "ceil", "round",
             "sin", "cos", "free", "malloc", "abs", "main", "min", "max", NULL};
-        for (int k = 0; reserved[k]; k++) strmap_upsert(&em.host.used, reserved[k], strlen(reserved[k]), NULL);
+        cg_names_init(&em.host.names, reserved);
         rc = emit_function(&em, funcs[i]);
         uses_half |= em.host.uses_half;
         uses_bf16 |= em.host.uses_bf16;
-        u64map_free(&em.host.names);
-        strmap_free(&em.host.used);
+        cg_names_free(&em.host.names);
     }
     if (rc == 0) {
         mlcc_strbuf src = STRBUF_INIT;

@@ -26,6 +26,7 @@
 #include "codegen/gpu_host.h"
 #include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
+#include "codegen/names.h"
 #include "support/alloc.h"
 #include "support/error.h"
 #include "support/hashmap.h"
@@ -41,8 +42,7 @@
 typedef struct cgen {
     mlcc_strbuf *out; /* the kernel's GLSL or the host's C */
     int indent;
-    mlcc_u64map names; /* var/buffer -> identifier, per function */
-    mlcc_strmap used;
+    cg_names names; /* var/buffer -> identifier, per function */
     const char *func_name;
     int failed;
     int device;            /* emitting GLSL */
@@ -66,27 +66,7 @@ static int fail(cgen *g, const char *what, const char *detail) {
 }
 
 static const char *cname(cgen *g, const void *node, const char *base) {
-    mlcc_u64map_entry *e = u64map_find(&g->names, (uint64_t)(uintptr_t)node);
-    if (e) return e->value.p;
-    char clean[128];
-    size_t k = 0;
-    for (const char *p = base; *p && k < sizeof clean - 8; p++)
-        clean[k++] = (isalnum((unsigned char)*p) || *p == '_') ? *p : '_';
-    clean[k] = '\0';
-    /* GLSL reserves names starting gl_ and containing "__" */
-    for (char *p; (p = strstr(clean, "__"));) memmove(p, p + 1, strlen(p));
-    k = strlen(clean);
-    if (k == 0 || isdigit((unsigned char)clean[0]) || strncmp(clean, "gl_", 3) == 0 || clean[0] == '_') {
-        memmove(clean + 2, clean, k + 1);
-        clean[0] = 'v';
-        clean[1] = clean[2] == '_' ? 'v' : '_';
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s", clean);
-    for (int i = 1; strmap_find(&g->used, buf, strlen(buf)); i++) snprintf(buf, sizeof buf, "%s_%d", clean, i);
-    mlcc_strmap_entry *ue = strmap_upsert(&g->used, buf, strlen(buf), NULL);
-    u64map_set_p(&g->names, node, ue->key);
-    return ue->key;
+    return cg_name(&g->names, node, base, CG_NAMES_GLSL);
 }
 
 /* C type on the host, GLSL type in a kernel (NULL there for what GLSL cannot store here). */
@@ -740,7 +720,6 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, gpu_kernel_info *k,
     cgen dg = {0};
     dg.out = &body;
     dg.names = h->names; /* one naming for host and device: parameters keep their names */
-    dg.used = h->used;
     dg.func_name = h->func_name;
     dg.device = 1;
     dg.kernel = k;
@@ -805,7 +784,6 @@ static int emit_kernel_glsl(emitter *em, const mlcc_stmt *s, gpu_kernel_info *k,
     sb_free(&body);
     sb_free(&shared);
     h->names = dg.names;
-    h->used = dg.used;
     if (dg.failed) h->failed = 1;
     return dg.failed ? -1 : 0;
 }
@@ -981,8 +959,6 @@ int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_st
         em.host.out = &host;
         em.sources = &sources;
         em.glsl_all = glsl;
-        u64map_init(&em.host.names);
-        strmap_init(&em.host.used);
         static const char *reserved[] = {
             "args", "type_codes", "num_args", "ret", "ret_type_code", "resource", "expect", "d", "a", "e",
             "dims", "grid", "block", "slot", "device_id", "rc", "bufs", "elem_bytes", "push", "pc", "main",
@@ -999,10 +975,9 @@ int codegen_vulkan(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out, mlcc_st
             "mat2", "mat3", "mat4", "dvec2", "dvec3", "dvec4", "bvec2", "bvec3", "bvec4", "texture", "image",
             "sampler", "noperspective", "superp", "fixed", "hvec2", "fvec2", "interface", "template", "this",
             "class", "external", "half", "lf", "Push", NULL};
-        for (int k = 0; reserved[k]; k++) strmap_upsert(&em.host.used, reserved[k], strlen(reserved[k]), NULL);
+        cg_names_init(&em.host.names, reserved);
         rc = emit_function(&em, funcs[i]);
-        u64map_free(&em.host.names);
-        strmap_free(&em.host.used);
+        cg_names_free(&em.host.names);
     }
     if (rc == 0) {
         rc = emit_host_kernels(funcs, nfuncs, out);
