@@ -122,6 +122,24 @@ static MLCCNDArray *on_device(const void *host, size_t nbytes) {
     return a;
 }
 
+/* The largest error of y [rows, out] against x @ w^T (+ res when not NULL) in float64, relative
+ * to sum |x w| (+ |res|) per output; a NaN in y counts as infinite. */
+static double linear_error(const float *x, const uint16_t *w, const float *res, const float *y, int64_t rows, int64_t out,
+                           int64_t in) {
+    double worst = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double ref = res ? res[r * out + o] : 0, mag = 1e-30 + fabs(ref);
+            for (int64_t k = 0; k < in; k++) {
+                double p = (double)x[r * in + k] * mlcc_f16_to_f32(w[o * in + k]);
+                ref += p, mag += fabs(p);
+            }
+            double e = fabs(y[r * out + o] - ref) / mag;
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    return worst;
+}
+
 /* y = x @ w^T (+ r when residual: mlcc_cuda_linear_f16_add; r_offset floats into its buffer, 1
  * for a residual the epilogue cannot take) for rows x out x in against float64; tol is
  * relative to sum |x w| (+ |r|) per output. */
@@ -142,17 +160,7 @@ static void check_linear_add(int64_t rows, int64_t out, int64_t in, double tol, 
                       : mlcc_cuda_linear_f16(0, dx->dl.data, dw->dl.data, dy->dl.data, rows, out, in);
     CHECK_MSG(rc == 0, "%lld x %lld x %lld: %s", (long long)rows, (long long)out, (long long)in, mlcc_last_error());
     CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, ybytes), 0);
-    double worst = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < out; o++) {
-            double ref = residual ? rh[r * out + o] : 0, mag = 1e-30 + fabs(ref);
-            for (int64_t k = 0; k < in; k++) {
-                double p = (double)x[r * in + k] * mlcc_f16_to_f32(w[o * in + k]);
-                ref += p, mag += fabs(p);
-            }
-            double e = fabs(y[r * out + o] - ref) / mag;
-            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-        }
+    double worst = linear_error(x, w, residual ? rh : NULL, y, rows, out, in);
     CHECK_MSG(worst <= tol, "%lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", (long long)rows, (long long)out,
               (long long)in, worst, tol);
     printf("linear_f16%s %lld x %lld x %lld: %.3g\n", residual ? (r_offset ? "_add (unaligned r)" : "_add") : "",
@@ -188,17 +196,7 @@ static void check_linear_mixed(int64_t rows, int64_t out, int64_t in, int x_half
     } else {
         CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, 4 * ny), 0);
     }
-    double worst = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < out; o++) {
-            double ref = residual ? res[r * out + o] : 0, mag = 1e-30 + fabs(ref);
-            for (int64_t k = 0; k < in; k++) {
-                double p = (double)x[r * in + k] * mlcc_f16_to_f32(w[o * in + k]);
-                ref += p, mag += fabs(p);
-            }
-            double e = fabs(y[r * out + o] - ref) / mag;
-            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-        }
+    double worst = linear_error(x, w, residual ? res : NULL, y, rows, out, in);
     CHECK_MSG(worst <= tol, "mixed (x %s, y %s%s) %lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", x_half ? "half" : "float",
               y_half ? "half" : "float", residual ? ", residual" : "", (long long)rows, (long long)out, (long long)in, worst, tol);
     printf("linear_f16 x %s, y %s%s %lld x %lld x %lld: %.3g\n", x_half ? "half" : "float", y_half ? "half" : "float",
