@@ -6,6 +6,9 @@
  * kernels do not run. See run_decode.sh. */
 #include "shim.h"
 #include "shim_decode.h"
+#ifndef DEC_NW /* warps a block: run_decode.sh passes MLCC_CUDA_DECODE_WARPS, as the host reads it */
+#define DEC_NW 4
+#endif
 #include "decode.cu"
 #include "rope.cu"
 #include "split.cu"
@@ -60,7 +63,10 @@ extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, un
     const decode_params *prm = (const decode_params *)p[0];
     block_fn fn = pick((int)(id - 100), prm->D, prm->pages_f16);
     if (getenv("EMU_DEBUG")) fprintf(stderr, "[emu] decode g%d D %d f16 %d grid %u %u %u S %d fold %d\n", (int)(id - 100), prm->D, prm->pages_f16, gx, gy, gz, prm->S, prm->fold);
-    if (!fn || bx != NT) { fprintf(stderr, "[emu] no kernel for D %d\n", prm->D); abort(); }
+    if (!fn || bx != 32u * dec_warps((int)(id - 100), prm->D)) {
+        fprintf(stderr, "[emu] no kernel for D %d with %u threads a block\n", prm->D, bx);
+        abort();
+    }
     std::vector<pthread_t> th(bx);
     std::vector<launch> ls(bx);
     blockDim.x = bx;

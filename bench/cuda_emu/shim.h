@@ -17,6 +17,7 @@ static pthread_barrier_t warp_bar[64];
 static double shfl_slot[4096];
 #define __global__
 #define __device__
+#define __host__
 #define __forceinline__
 #define __shared__ static
 #define __launch_bounds__(x)

@@ -49,9 +49,13 @@ static const char *const kernel_source =
     "/* Decode attention in one kernel (see cuda_decode_attention.c). Block (split s, KV head, sequence)\n"
     " * of NW warps; a K/V row is read by TR lanes, 8 values each (16 bytes of half, 32 of float), so\n"
     " * a warp takes KPW = 32 / TR keys at once and every lane group keeps U keys' loads in flight.\n"
-    " * DEC_D (head_dim) and DEC_KV (the page type) are defined before this source. */\n"
-    "#define NW 4\n"
-    "#define NT (32 * NW)\n"
+    " * DEC_D (head_dim), DEC_KV (the page type) and DEC_NW (warps a block) are defined before this\n"
+    " * source; DEC_PDL where the module is declared for programmatic dependent launch. */\n"
+    "/* warps a block of group GM: DEC_NW, fewer where their partial sums (NW x GM x D floats of shared\n"
+    " * memory) would pass 32 KB */\n"
+    "__host__ __device__ constexpr int dec_warps(int GM, int D) {\n"
+    "    return DEC_NW * GM * D <= 8192 ? DEC_NW : 8192 / (GM * D) > 0 ? 8192 / (GM * D) : 1;\n"
+    "}\n"
     "#define SMAX 64\n"
     "#define NEG_INF __int_as_float(0xff800000)\n"
     "#define FULL 0xffffffffu\n"
@@ -129,21 +133,48 @@ static const char *const kernel_source =
     "    }\n"
     "}\n"
     "\n"
+    "/* q (rotated, scaled) for the group's heads of KV head kvh, this lane's 8 dims */\n"
+    "template <int D, int GM>\n"
+    "__device__ __forceinline__ void load_q(const decode_params &p, int b, int kvh, int d0, bool dims, float (&qv)[GM][8]) {\n"
+    "    const float *qrow = p.q + (long long)b * p.q_stride + (long long)kvh * p.G * D;\n"
+    "#pragma unroll\n"
+    "    for (int g = 0; g < GM; g++) {\n"
+    "#pragma unroll\n"
+    "        for (int e = 0; e < 8; e++) qv[g][e] = 0.f;\n"
+    "        if (g < p.G && dims) {\n"
+    "            if (p.rope_q) rope8<D>(qrow + g * D, p.table, b, d0, qv[g]);\n"
+    "            else\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) qv[g][e] = qrow[g * D + d0 + e];\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) qv[g][e] *= p.scale;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "\n"
     "template <int D, typename KV, int GM>\n"
     "__device__ __forceinline__ void decode(const decode_params &p) {\n"
     "    constexpr int TR0 = D / 8;                                     /* lanes that hold a row */\n"
     "    constexpr int TR = TR0 <= 2 ? TR0 : TR0 <= 4 ? 4 : TR0 <= 8 ? 8 : TR0 <= 16 ? 16 : 32; /* lanes a key (a power of 2) */\n"
     "    constexpr int KPW = 32 / TR;                                   /* keys a warp takes at once */\n"
-    "    constexpr int U = GM >= 8 ? 2 : 4;                             /* key rounds in flight */\n"
+    "    constexpr int NW = dec_warps(GM, D), NT = 32 * NW;\n"
+    "    constexpr int U = (GM >= 8 ? 8 : 16) / NW > 0 ? (GM >= 8 ? 8 : 16) / NW : 1; /* key rounds in flight */\n"
     "    constexpr int KB = NW * KPW * U;                               /* keys a block takes per pass */\n"
     "    __shared__ float sm_acc[NW][GM][D];\n"
     "    __shared__ float sm_m[NW][GM], sm_l[NW][GM];\n"
-    "    __shared__ float sm_w[SMAX][GM];\n"
+    "    __shared__ float sm_w[SMAX][GM], sm_sum[SMAX][GM];\n"
     "    __shared__ float sm_total[GM];\n"
     "    __shared__ int sm_last;\n"
     "    const int s = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, G = p.G;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, kg = lane / TR, r = lane % TR, d0 = r * 8;\n"
     "    const bool dims = r < TR0;\n"
+    "\n"
+    "    /* Without programmatic dependent launch nothing is left to wait for: q's loads go out first,\n"
+    "     * beside the page tables' (a kernel this short is a chain of memory round trips) */\n"
+    "    float qv[GM][8];\n"
+    "#ifndef DEC_PDL\n"
+    "    load_q<D, GM>(p, b, kvh, d0, dims, qv);\n"
+    "#endif\n"
     "\n"
     "    /* the sequence's keys [lo, len) and this split's part [k0, k1) */\n"
     "    const int pbeg = p.page_indptr[b], npages = p.page_indptr[b + 1] - pbeg;\n"
@@ -158,6 +189,7 @@ static const char *const kernel_source =
     "     * kernel of this step writes (the step's page tables, uploaded before its first kernel) and\n"
     "     * asks L2 for the K / V rows of its keys (a hint: the new key's slot, written below, is\n"
     "     * among them). */\n"
+    "#if defined(DEC_PDL) || defined(DEC_PREFETCH)\n"
     "    {\n"
     "        constexpr int LINES = (D * (int)sizeof(KV) + 127) / 128; /* 128-byte lines a row spans */\n"
     "        const char *pg = reinterpret_cast<const char *>(p.pages);\n"
@@ -168,25 +200,13 @@ static const char *const kernel_source =
     "            prefetch_l2(pg + page * page_bytes + ((long long)(v * p.KVH + kvh) * p.PS + j % p.PS) * row + line * 128);\n"
     "        }\n"
     "    }\n"
+    "#endif\n"
     "    mlcc_pdl_wait();\n"
     "    mlcc_pdl_launch_dependents();\n"
     "\n"
-    "    /* q (rotated, scaled) for the group's heads, this lane's 8 dims */\n"
-    "    float qv[GM][8];\n"
-    "    const float *qrow = p.q + (long long)b * p.q_stride + (long long)kvh * G * D;\n"
-    "#pragma unroll\n"
-    "    for (int g = 0; g < GM; g++) {\n"
-    "#pragma unroll\n"
-    "        for (int e = 0; e < 8; e++) qv[g][e] = 0.f;\n"
-    "        if (g < G && dims) {\n"
-    "            if (p.rope_q) rope8<D>(qrow + g * D, p.table, b, d0, qv[g]);\n"
-    "            else\n"
-    "#pragma unroll\n"
-    "                for (int e = 0; e < 8; e++) qv[g][e] = qrow[g * D + d0 + e];\n"
-    "#pragma unroll\n"
-    "            for (int e = 0; e < 8; e++) qv[g][e] *= p.scale;\n"
-    "        }\n"
-    "    }\n"
+    "#ifdef DEC_PDL\n"
+    "    load_q<D, GM>(p, b, kvh, d0, dims, qv);\n"
+    "#endif\n"
     "\n"
     "    float m[GM], l[GM], acc[GM][8];\n"
     "#pragma unroll\n"
@@ -328,10 +348,13 @@ static const char *const kernel_source =
     "    __syncthreads();\n"
     "    if (!sm_last) return;\n"
     "    __threadfence();\n"
+    "    /* every split's (max, sum) loaded at once, one pair a thread: a loop of dependent loads in\n"
+    "     * the threads below took ~5 us of a 16 us kernel at 17 splits */\n"
     "    const long long blk0 = ((long long)b * p.KVH + kvh) * p.S;\n"
     "    for (int i = threadIdx.x; i < sb * G; i += NT) {\n"
     "        const int ss = i / G, g = i % G;\n"
-    "        sm_w[ss][g] = __ldcg(p.part_ml + ((blk0 + ss) * G + g) * 2);\n"
+    "        const float2 ml = __ldcg(reinterpret_cast<const float2 *>(p.part_ml) + (blk0 + ss) * G + g);\n"
+    "        sm_w[ss][g] = ml.x, sm_sum[ss][g] = ml.y;\n"
     "    }\n"
     "    __syncthreads();\n"
     "    if (threadIdx.x < G) { /* the largest split max of head g and the total weight */\n"
@@ -339,7 +362,7 @@ static const char *const kernel_source =
     "        float mx = NEG_INF, sum = 0.f;\n"
     "        for (int ss = 0; ss < sb; ss++) mx = fmaxf(mx, sm_w[ss][g]);\n"
     "        const float base = mx == NEG_INF ? 0.f : mx;\n"
-    "        for (int ss = 0; ss < sb; ss++) sum += __ldcg(p.part_ml + ((blk0 + ss) * G + g) * 2 + 1) * expf(sm_w[ss][g] - base);\n"
+    "        for (int ss = 0; ss < sb; ss++) sum += sm_sum[ss][g] * expf(sm_w[ss][g] - base);\n"
     "        sm_total[g] = base;\n"
     "        sm_m[0][g] = sum > 0.f ? 1.f / sum : 0.f;\n"
     "    }\n"
@@ -354,7 +377,8 @@ static const char *const kernel_source =
     "        const int g = c / C4;\n"
     "        const float4 *src = reinterpret_cast<const float4 *>(p.part_acc + blk0 * G * D) + c;\n"
     "        float4 a = make_float4(0.f, 0.f, 0.f, 0.f);\n"
-    "#pragma unroll 8\n"
+    "        /* 16 loads in flight: one round trip for up to 16 splits */\n"
+    "#pragma unroll 16\n"
     "        for (int ss = 0; ss < sb; ss++) {\n"
     "            const float4 x = __ldcg(src + (long long)ss * G * C4);\n"
     "            const float w = sm_w[ss][g];\n"
@@ -365,7 +389,7 @@ static const char *const kernel_source =
     "}\n"
     "\n"
     "#define DECODE(GM)                                                                                     \\\n"
-    "    extern \"C\" __global__ void __launch_bounds__(NT) mlcc_decode_attn_g##GM(const decode_params p) { \\\n"
+    "    extern \"C\" __global__ void __launch_bounds__(32 * dec_warps(GM, DEC_D)) mlcc_decode_attn_g##GM(const decode_params p) { \\\n"
     "        decode<DEC_D, DEC_KV, GM>(p);                                                                  \\\n"
     "    }\n"
     "DECODE(1)\n"
@@ -433,13 +457,14 @@ typedef struct decode_params {
     int D, pages_f16;
 } decode_params;
 
-enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, THREADS = 128, MAX_SPLITS = 64 };
+enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, MAX_SPLITS = 64 };
 static const int head_dims[NUM_DIMS] = {16, 32, 64, 80, 96, 128, 256};
 static const int group_caps[NUM_GROUPS] = {1, 2, 4, 8};
 
 typedef struct decode_module {
     mlcc_cuda_module *module;
     void *kernel[NUM_GROUPS];
+    int warps; /* the module's DEC_NW */
 } decode_module;
 
 static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][float32, float16 pages] */
@@ -464,20 +489,47 @@ int mlcc_cuda_decode_attention_supports(int head_dim, int num_qo_heads, int num_
     return group_index(num_qo_heads / num_kv_heads) >= 0 && num_kv_heads <= 65535;
 }
 
-char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16) {
-    char head[96];
-    snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n", head_dim, pages_f16 ? "__half" : "float");
+/* Warps a block: 4, MLCC_CUDA_DECODE_WARPS (1-16) for measurements. Fewer keys a thread did not
+ * make the kernel shorter: at batch 1 (Llama-3-8B shape, 544 keys, 17 splits; ncu on the H100)
+ * 4 warps took 15.3 us, 8 warps 20.9 and 16 warps 26.5. */
+static int configured_warps(void) {
+    const char *env = getenv("MLCC_CUDA_DECODE_WARPS");
+    int w = env ? atoi(env) : 0;
+    return w >= 1 && w <= 16 ? w : 4;
+}
+
+/* dec_warps of the kernel source: the block size of the group-cap kernel */
+static int block_warps(int warps, int group_cap, int head_dim) {
+    int fit = 8192 / (group_cap * head_dim);
+    return warps * group_cap * head_dim <= 8192 ? warps : fit > 0 ? fit : 1;
+}
+
+static int env_is_one(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
+}
+
+static char *source_with_warps(int head_dim, int pages_f16, int warps) {
+    char head[128];
+    snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n#define DEC_NW %d\n", head_dim,
+             pages_f16 ? "__half" : "float", warps);
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, head);
     /* The kernels follow cuda_pdl.h's convention, but are declared for programmatic dependent
      * launch only with MLCC_CUDA_DECODE_PDL=1: on the H100 that was slower at batch 1 (163.9
      * against 167.5 tok/s in float16, 359.3 against 365.4 at 4 bits, same call; BENCHMARKS.md).
-     * Undeclared, they launch after the previous kernel and the wait is a no-op. */
-    const char *pdl = getenv("MLCC_CUDA_DECODE_PDL");
-    if (pdl && !strcmp(pdl, "1")) sb_append(&sb, MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
+     * Undeclared, they launch after the previous kernel and the wait is a no-op.
+     * MLCC_CUDA_DECODE_PREFETCH=1 keeps, undeclared, the L2 prefetch of the declared kernel
+     * (before q's loads; for measurements). */
+    if (env_is_one("MLCC_CUDA_DECODE_PDL")) sb_append(&sb, "#define DEC_PDL 1\n" MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
+    else if (env_is_one("MLCC_CUDA_DECODE_PREFETCH")) sb_append(&sb, "#define DEC_PREFETCH 1\n");
     sb_append(&sb, MLCC_CUDA_PDL_HELPERS);
     sb_append(&sb, kernel_source);
     return sb_detach(&sb);
+}
+
+char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16) {
+    return source_with_warps(head_dim, pages_f16, configured_warps());
 }
 
 /* the partials of one block: G x D accumulators, then G (max, sum) pairs */
@@ -518,7 +570,8 @@ static decode_module *module_ready(int device_id, int head_dim, int pages_f16) {
     decode_module *m = &modules[device_id][dim_index(head_dim)][pages_f16 ? 1 : 0];
     if (m->kernel[NUM_GROUPS - 1]) return m;
     if (!m->module) {
-        char *src = mlcc_cuda_decode_attention_source_for(head_dim, pages_f16);
+        m->warps = configured_warps();
+        char *src = source_with_warps(head_dim, pages_f16, m->warps);
         m->module = mlcc_cuda_module_load_source(device_id, src);
         free(src);
         if (!m->module) {
@@ -578,9 +631,11 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
         .min_keys = a->min_keys < 1 ? 1 : a->min_keys, .rope_q = a->rope_q != 0,
         .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0};
     void *args[] = {&p};
-    uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch}, block[3] = {THREADS, 1, 1};
+    int gi = group_index(group);
+    uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch};
+    uint32_t block[3] = {32u * (uint32_t)block_warps(m->warps, group_caps[gi], a->head_dim), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    int rc = mlcc_cuda_launch(device_id, m->kernel[group_index(group)], grid, block, 0, args);
+    int rc = mlcc_cuda_launch(device_id, m->kernel[gi], grid, block, 0, args);
     if (t0 > 0)
         mlcc_cuda_profile_end(device_id, a->k ? "attn_decode (one kernel, append folded)" : "attn_decode (one kernel)", t0);
     return rc ? mlcc_prefix_error("cuda decode attention") : 0;

@@ -64,7 +64,7 @@ int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *ro
 int mlcc_cuda_split_columns(int device_id, const float *src, float *dst, int64_t rows, int w0, int w1, int w2);
 
 /* The kernel sources (tests compile them with NVRTC where there is no GPU); the decode source
- * expects DEC_D and DEC_KV defined before it (mlcc_cuda_decode_attention_source_for). */
+ * expects DEC_D, DEC_KV and DEC_NW defined before it (mlcc_cuda_decode_attention_source_for). */
 const char *mlcc_cuda_decode_attention_kernel_source(void);
 const char *mlcc_cuda_rope_q_kernel_source(void);
 const char *mlcc_cuda_split_columns_kernel_source(void);
