@@ -3,7 +3,8 @@
  *
  * Cubins are cached under MLCC_HOME/cache/cuda/<sha256>.cubin, the key covering the source,
  * the target arch, the NVRTC version and the options, and written atomically, so processes
- * share the cache; MLCC_JIT_POLICY (ON, OFF, REDO, READONLY) applies as for the C JIT. */
+ * share the cache; MLCC_JIT_POLICY (ON, OFF, REDO, READONLY) applies as for the C JIT.
+ * MLCC_CUDA_KEEP_SOURCE=1 also keeps each compiled source there, as <key>.cu. */
 #include "runtime/cuda.h"
 
 #include <pthread.h>
@@ -149,6 +150,19 @@ static char *cache_path(const char *source, int arch) {
     return path;
 }
 
+/* MLCC_CUDA_KEEP_SOURCE=1: the source beside its cubin (<key>.cu), to read what a model's
+ * kernels became (the generated ones are otherwise seen only as cubins) */
+static void keep_source(const char *cubin_path, const char *source) {
+    const char *keep = getenv("MLCC_CUDA_KEEP_SOURCE");
+    if (!keep || strcmp(keep, "1")) return;
+    size_t n = strlen(cubin_path);
+    char *cu = mlcc_xmalloc(n + 1);
+    memcpy(cu, cubin_path, n - strlen("cubin"));
+    strcpy(cu + n - strlen("cubin"), "cu");
+    if (mlcc_write_file_atomic(cu, source, strlen(source)) != 0) LOG_WARN("cuda cache: cannot write %s: %s", cu, mlcc_last_error());
+    free(cu);
+}
+
 int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len) {
     if (!mlcc_nvrtc_api_get()) return -1;
     cache_policy policy = read_policy();
@@ -170,6 +184,7 @@ int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len
         if (mlcc_mkdirs(dir) != 0 || mlcc_write_file_atomic(path, *out, *out_len) != 0)
             LOG_WARN("cuda cache: cannot write %s: %s", path, mlcc_last_error());
         free(dir);
+        keep_source(path, source);
     }
     free(path);
     return rc;
