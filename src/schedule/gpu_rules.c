@@ -48,14 +48,14 @@ static int binds_reduce_iter(const mlcc_stmt *realize, const mlcc_expr *loop) {
 }
 
 /* Elements a thread of an elementwise block takes on CUDA (the store's 16 bytes), 1 where the
- * block is not a plain elementwise store or MLCC_CUDA_ELEMENTS_PER_THREAD=1 asks for it.
+ * block is not a plain elementwise store (MLCC_CUDA_ELEMENTS_PER_THREAD=N sets it for those).
  * One element a thread kept too few bytes in flight: a 2048-token prefill's silu * up (half,
  * 176 MB moved) ran at 1.2 TB/s and the q slice of qkv at 0.8 (ncu on the H100). */
 static int elements_per_thread(const mlcc_stmt *realize, int nspatial, int nloops) {
-    const char *env = getenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
-    if (env && atoi(env) >= 1 && atoi(env) <= 16) return atoi(env);
     const mlcc_block *b = realize->realize.block;
     if (nspatial != nloops || b->init || !b->body || b->body->kind != STMT_STORE) return 1;
+    const char *env = getenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
+    if (env && atoi(env) >= 1 && atoi(env) <= 16) return atoi(env);
     int bytes = dtype_bytes(b->body->store.buffer->dtype);
     return bytes >= 1 && bytes <= 16 ? 16 / bytes > 8 ? 8 : 16 / bytes : 1;
 }

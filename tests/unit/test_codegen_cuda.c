@@ -12,6 +12,7 @@
 #include "codegen/jit.h"
 #include "ir/printer.h"
 #include "runtime/cuda.h"
+#include "ir/functor.h"
 #include "schedule/gpu_rules.h"
 #include "support/error.h"
 #include "te/te.h"
@@ -149,6 +150,43 @@ static void build_kernels(void) {
     te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
                               linear3_body, NULL);
     funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
+}
+
+/* the extent of the first unrolled loop under a threadIdx binding (0 if none) */
+typedef struct unrolled_probe {
+    int under_thread;
+    int64_t extent;
+} unrolled_probe;
+
+static int probe_unrolled(ir_visitor *v, mlcc_stmt *st) {
+    unrolled_probe *u = v->ctx;
+    if (st->kind != STMT_FOR || u->extent) return !u->extent;
+    if (st->for_.kind == FOR_THREAD_BINDING && st->for_.thread_tag && !strcmp(st->for_.thread_tag, "threadIdx.x")) u->under_thread = 1;
+    if (st->for_.kind == FOR_UNROLLED && u->under_thread && st->for_.extent->kind == EXPR_INT) u->extent = st->for_.extent->int_value;
+    return 1;
+}
+
+static int64_t unrolled_elements(const mlcc_prim_func *f) {
+    unrolled_probe u = {0, 0};
+    ir_visitor v = {NULL, probe_unrolled, &u};
+    ir_visit_stmt(&v, f->body);
+    return u.extent;
+}
+
+/* an elementwise block's thread takes 16 bytes of outputs, coalesced (4 floats, 8 halves);
+ * MLCC_CUDA_ELEMENTS_PER_THREAD=1 keeps one; a reduction's thread keeps one row */
+static void test_elements_per_thread(void) {
+    mlcc_prim_func *ew = gpu_default_schedule(funcs[0]), *h = gpu_default_schedule(funcs[6]);
+    mlcc_prim_func *mm = gpu_default_schedule(funcs[4]);
+    CHECK_MSG(ew && h && mm, "%s", mlcc_last_error());
+    if (!ew || !h || !mm) return;
+    CHECK_EQ_INT((int)unrolled_elements(ew), 4);
+    CHECK_EQ_INT((int)unrolled_elements(h), 8);
+    CHECK_EQ_INT((int)unrolled_elements(mm), 0);
+    setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "1", 1);
+    mlcc_prim_func *one = gpu_default_schedule(funcs[6]);
+    unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
+    CHECK(one && unrolled_elements(one) == 0);
 }
 
 static int schedule_all(void) {
@@ -402,6 +440,7 @@ int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     ir_scope_begin();
     build_kernels();
+    test_elements_per_thread();
     if (schedule_all() == 0) {
         test_nvrtc_compiles();
         if (mlcc_cuda_available()) test_run();
