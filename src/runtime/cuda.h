@@ -160,6 +160,9 @@ typedef struct mlcc_cuda_prefill_args {
     /* tokens a block takes: 0 = as many as its 16 NW rows hold (prefill); 1 = one (batched
      * decode: a block per (sequence, KV head), its first warp computing, all of them loading) */
     int tokens_per_block;
+    /* NULL, or the step's rope table [num_tokens, 2, head_dim / 2] (float64): q is then rotated
+     * while it is loaded, as mlcc_cuda_rope_q rotates it (head_dim / 2 a multiple of 4) */
+    const double *rope_table;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);

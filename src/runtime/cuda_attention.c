@@ -106,7 +106,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
-    "                                              long long window, float scale, float softcap, int TB, int fast) {\n"
+    "                                              long long window, float scale, float softcap, int TB, int fast,\n"
+    "                                              const double *__restrict__ rope) {\n"
     "    constexpr int BM = 16 * MT * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4, R = 2 * MT;\n"
     "    constexpr bool QREG = MT == 1;\n"
     "    static_assert(QREG || PIPE, \"MT > 1 needs the cp.async layout (Q after the two K/V buffers)\");\n"
@@ -124,12 +125,30 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    const bool prescaled = fast && softcap <= 0.f;\n"
     "    const float qmul = prescaled ? scale * LOG2E : scale, lmul = prescaled ? 1.f : LOG2E;\n"
     "\n"
-    "    /* Q (scaled, rounded to half) staged through shared memory (MT = 1: into A fragments) */\n"
+    "    /* Q (scaled, rounded to half) staged through shared memory (MT = 1: into A fragments); with a\n"
+    "     * rope table [T, 2, D/2] (float64) q is rotated on the way, as mlcc_rope_q would have (the\n"
+    "     * NeoX pairs d, d + D/2 in float64, rounded to float32), saving that kernel's pass over q */\n"
     "    for (int i = threadIdx.x; i < BM * C4; i += NT) {\n"
     "        int r = i / C4, c = i % C4, t = t0 + r / G;\n"
     "        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n"
-    "        if (r < TM * G && t < t_end)\n"
-    "            v = *reinterpret_cast<const float4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 4 * c);\n"
+    "        if (r < TM * G && t < t_end) {\n"
+    "            const float *row = q + ((long long)t * QH + kvh * G + r % G) * D;\n"
+    "            v = *reinterpret_cast<const float4 *>(row + 4 * c);\n"
+    "            if (rope) {\n"
+    "                constexpr int H = D / 2;\n"
+    "                const bool first = 4 * c < H;\n"
+    "                const float4 w = *reinterpret_cast<const float4 *>(row + (first ? 4 * c + H : 4 * c - H));\n"
+    "                const double *cs = rope + (long long)t * 2 * H, *sn = cs + H;\n"
+    "                const int k = first ? 4 * c : 4 * c - H;\n"
+    "                const float x[4] = {v.x, v.y, v.z, v.w}, y[4] = {w.x, w.y, w.z, w.w};\n"
+    "                float o4[4];\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 4; e++)\n"
+    "                    o4[e] = first ? (float)((double)x[e] * cs[k + e] + (-1.0 * (double)y[e]) * sn[k + e])\n"
+    "                                  : (float)((double)x[e] * cs[k + e] + (1.0 * (double)y[e]) * sn[k + e]);\n"
+    "                v = make_float4(o4[0], o4[1], o4[2], o4[3]);\n"
+    "            }\n"
+    "        }\n"
     "        unsigned *dst = reinterpret_cast<unsigned *>(Qs + r * LD + 4 * c);\n"
     "        dst[0] = pack_half2(v.x * qmul, v.y * qmul);\n"
     "        dst[1] = pack_half2(v.z * qmul, v.w * qmul);\n"
@@ -428,10 +447,10 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap, int TB, int fast) {                                                                            \\\n"
+    "        float softcap, int TB, int fast, const double *rope) {                                                        \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
     "        flash_prefill<D, NW, KV, PIPE, MT, BN>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
-    "                                               PS, G, window, scale, softcap, TB, fast);                             \\\n"
+    "                                               PS, G, window, scale, softcap, TB, fast, rope);                       \\\n"
     "    }\n"
     "#define FLASH_BOTH(D, NW)                                                                                             \\\n"
     "    FLASH(D, NW, float, false, 1, 64, ) FLASH(D, NW, __half, false, 1, 64, _h) FLASH(D, NW, __half, true, 1, 64, _hp)\n"
@@ -545,6 +564,9 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
                               a->num_qo_heads, a->num_kv_heads);
     if (((uintptr_t)a->q | (uintptr_t)a->pages | (uintptr_t)a->out) % 16)
         return mlcc_set_error("cuda flash prefill: q, pages and out must be 16-byte aligned");
+    if (a->rope_table && (a->head_dim / 2) % 4)
+        return mlcc_set_error("cuda flash prefill: rotating q while loading it needs head_dim / 2 a multiple of 4 (%d)",
+                              a->head_dim);
     if (a->num_tokens <= 0) return 0;
     if (a->num_tokens > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld tokens is too many", (long long)a->num_tokens);
     if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
@@ -573,7 +595,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int fast = fast_softmax();
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap,              &tb, &fast};
+                    &window,              &scale,                   &softcap,              &tb, &fast, (void *)&a->rope_table};
     uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);

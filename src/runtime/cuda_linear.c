@@ -356,11 +356,20 @@ static int use_block_gemv(void) {
  * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
  * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
  * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
+/* MLCC_CUDA_GEMV_THREADS: the most threads a block GEMV block has (32-256, default 256; for
+ * measurements of the wave shape) */
+static int64_t gemv_max_threads(void) {
+    const char *v = getenv("MLCC_CUDA_GEMV_THREADS");
+    int n = v && *v ? atoi(v) : 256;
+    return n >= 32 && n <= 256 ? n / 32 * 32 : 256;
+}
+
 static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
                           int64_t rows, int64_t out, int64_t in) {
     int n = (int)out, k = (int)in;
     int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
-    int64_t chunks = in / 8, rounds = (chunks + 255) / 256;
+    int64_t max_threads = gemv_max_threads();
+    int64_t chunks = in / 8, rounds = (chunks + max_threads - 1) / max_threads;
     int64_t threads = ((chunks + rounds - 1) / rounds + 31) / 32 * 32;
     uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
     for (int64_t r = 0; r < rows;) {

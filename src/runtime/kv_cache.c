@@ -786,8 +786,11 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
     a[5].v_tensor = rope_table;
     if (!(one_kernel && c->decode_fold) && call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
     if (one_kernel) return decode_one_kernel(c, layer, steps, q, k, v, rope_table, rope_q, 0, 0, out);
+    /* the flash kernel rotates q while loading it (MLCC_CUDA_FLASH_ROPE=0: the copy first) */
+    int flash_path = c->flash && !(f->is_decode && !batched_flash);
+    int rope_in_flash = rope_q && flash_path && aligned16(q) && env_int("MLCC_CUDA_FLASH_ROPE", 1) != 0;
     DLTensor q_rotated;
-    if (rope_q) {
+    if (rope_q && !rope_in_flash) {
         if (rope_q_copy(c, q, rope_table, &q_rotated)) return mlcc_prefix_error("kv cache: attention");
         q = &q_rotated;
     }
@@ -809,7 +812,8 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
             .page_indices = tensor_data(steps[4]), .out = tensor_data(out), .num_tokens = f->num_tokens,
             .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
             .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = f->is_decode};
+            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = f->is_decode,
+            .rope_table = rope_in_flash ? tensor_data(rope_table) : NULL};
         return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
     }
     a[0].v_tensor = q, a[1].v_tensor = pages;

@@ -122,7 +122,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
         for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
         CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
@@ -138,6 +138,44 @@ static void run_case(const flash_case *fc, int kv_f16) {
     unsetenv("MLCC_CUDA_FLASH_FAST");
     unsetenv("MLCC_CUDA_FLASH_MT");
     unsetenv("MLCC_CUDA_FLASH_BN");
+
+    /* q rotated while the kernel loads it (a rope table [T, 2, D/2] in float64, NeoX pairs):
+     * against the reference on q rotated here in float64, as mlcc_rope_q rotates it */
+    int H = D / 2;
+    int64_t tabshape[3] = {T, 2, H};
+    double *table = malloc(sizeof(double) * (size_t)T * D);
+    float *qr = malloc(sizeof(float) * qn);
+    for (int64_t tt = 0; tt < T; tt++)
+        for (int k = 0; k < H; k++) {
+            double angle = positions[tt] * pow(10000.0, -2.0 * k / D);
+            table[tt * D + k] = cos(angle), table[tt * D + H + k] = sin(angle);
+        }
+    for (int64_t row = 0; row < T * QH; row++) {
+        const double *cs = table + row / QH * D, *sn = cs + H;
+        for (int k = 0; k < H; k++) {
+            double x1 = q[row * D + k], x2 = q[row * D + k + H];
+            qr[row * D + k] = (float)(x1 * cs[k] + (-1.0 * x2) * sn[k]);
+            qr[row * D + k + H] = (float)(x2 * cs[k] + (1.0 * x1) * sn[k]);
+        }
+    }
+    args[0] = test_arg_tensor(MLCC_DTYPE_F32, qr, 3, qshape);
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), MLCC_CPU, args, 8, 6, want, NULL) == 0, "%s: %s",
+              fc->name, mlcc_last_error());
+    MLCCNDArray *dtab = upload(table, MLCC_DTYPE_F64, 3, tabshape);
+    CHECK_MSG(dtab != NULL, "%s", mlcc_last_error());
+    if (dout && dtab) {
+        mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, 0,
+                                     dtab->dl.data};
+        CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (rope): %s", fc->name, mlcc_last_error());
+        CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
+        double e = test_rel_diff(got, want, qn);
+        printf("%-34s %s pages, q rotated while loaded: max error %.2e of the largest output\n", fc->name,
+               kv_f16 ? "f16" : "f32", e);
+        CHECK_MSG(e < 4e-3, "%s, q rotated while loaded: error %g", fc->name, e);
+    }
+    mlcc_ndarray_release(dtab);
+    free(table), free(qr);
     MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
     free(perm), free(token_seq), free(positions), free(indices), free(q), free(pages), free(pages16), free(want), free(got);
