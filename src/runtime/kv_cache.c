@@ -786,9 +786,12 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
     a[5].v_tensor = rope_table;
     if (!(one_kernel && c->decode_fold) && call_kernel(c->cfg.append, "append", a, codes, rope_table ? 6 : 5)) return -1;
     if (one_kernel) return decode_one_kernel(c, layer, steps, q, k, v, rope_table, rope_q, 0, 0, out);
-    /* the flash kernel rotates q while loading it (MLCC_CUDA_FLASH_ROPE=0: the copy first) */
+    /* MLCC_CUDA_FLASH_ROPE=1: the flash kernel rotates q while loading it, instead of the rope
+     * pass first. Slower on the H100 (Llama-3-8B shape, 2048 tokens, ncu: the flash kernel
+     * 276 -> 313 us, the pass saved 31; 4 layers 270.1k against 277.5k tok/s): the float64
+     * rotation lengthens every block's prologue, which the separate pass spreads thin. */
     int flash_path = c->flash && !(f->is_decode && !batched_flash);
-    int rope_in_flash = rope_q && flash_path && aligned16(q) && env_int("MLCC_CUDA_FLASH_ROPE", 1) != 0;
+    int rope_in_flash = rope_q && flash_path && aligned16(q) && env_int("MLCC_CUDA_FLASH_ROPE", 0) == 1;
     DLTensor q_rotated;
     if (rope_q && !rope_in_flash) {
         if (rope_q_copy(c, q, rope_table, &q_rotated)) return mlcc_prefix_error("kv cache: attention");
