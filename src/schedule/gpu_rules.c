@@ -51,6 +51,11 @@ static int binds_reduce_iter(const mlcc_stmt *realize, const mlcc_expr *loop) {
  * block is not a plain elementwise store (MLCC_CUDA_ELEMENTS_PER_THREAD=N sets it for those).
  * One element a thread kept too few bytes in flight: a 2048-token prefill's silu * up (half,
  * 176 MB moved) ran at 1.2 TB/s and the q slice of qkv at 0.8 (ncu on the H100). */
+static int getenv_is_zero(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
 static int elements_per_thread(const mlcc_stmt *realize, int nspatial, int nloops) {
     const mlcc_block *b = realize->realize.block;
     if (nspatial != nloops || b->init || !b->body || b->body->kind != STMT_STORE) return 1;
@@ -58,6 +63,30 @@ static int elements_per_thread(const mlcc_stmt *realize, int nspatial, int nloop
     if (env && atoi(env) >= 1 && atoi(env) <= 16) return atoi(env);
     int bytes = dtype_bytes(b->body->store.buffer->dtype);
     return bytes >= 1 && bytes <= 16 ? 16 / bytes > 8 ? 8 : 16 / bytes : 1;
+}
+
+/* The constant extent of a loop, or -1. */
+static int64_t loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
+    sch_path lp;
+    if (sch_find_loop(s, loop, &lp) != 0) return -1;
+    const mlcc_expr *ext = lp.nodes[lp.n - 1]->for_.extent;
+    return ext->kind == EXPR_INT ? ext->int_value : -1;
+}
+
+/* The elementwise rule below when the innermost loop is a whole number of blocks' spans
+ * (T x V elements): the outer loops and the inner loop's blocks fuse into blockIdx.x, so the
+ * row is one division a thread, not one a element (a 2048-token prefill's silu * up spent its
+ * time in 64-bit divisions by 14336):
+ *     for bx in blockIdx.x(rows * E / (V T)): for tx: for v: row = bx / (E / (V T)),
+ *         col = (bx % (E / (V T)) * V + v) * T + tx */
+static int bind_rows(mlcc_schedule *s, mlcc_expr **loops, int nspatial, int v) {
+    mlcc_expr *outer = nspatial == 2 ? loops[0] : sch_fuse(s, loops, nspatial - 1);
+    mlcc_expr *parts[3];
+    if (!outer || sch_split(s, loops[nspatial - 1], (int64_t[]){SCH_INFER, v, THREADS_PER_BLOCK}, 3, parts) != 0) return -1;
+    if (sch_reorder(s, (mlcc_expr *[]){parts[2], parts[1]}, 2) != 0) return -1;
+    mlcc_expr *bx = sch_fuse(s, (mlcc_expr *[]){outer, parts[0]}, 2);
+    if (!bx || sch_bind(s, bx, "blockIdx.x") != 0 || sch_bind(s, parts[2], "threadIdx.x") != 0) return -1;
+    return sch_unroll(s, parts[1]);
 }
 
 /* One thread per output element of the block; on CUDA (per_thread) an elementwise block's thread
@@ -73,6 +102,12 @@ static int bind_block(mlcc_schedule *s, const char *block, int per_thread) {
     int nspatial = 0;
     while (nspatial < n && !binds_reduce_iter(realize, loops[nspatial])) nspatial++;
     if (nspatial == 0) return 0; /* runs on one thread */
+    if (per_thread && nspatial >= 2) {
+        int v = elements_per_thread(realize, nspatial, n);
+        int64_t inner = loop_extent(s, loops[nspatial - 1]);
+        if (v > 1 && inner > 0 && inner % ((int64_t)v * THREADS_PER_BLOCK) == 0 && !getenv_is_zero("MLCC_CUDA_ELEMENT_ROWS"))
+            return bind_rows(s, loops, nspatial, v);
+    }
     mlcc_expr *fused = nspatial == 1 ? loops[0] : sch_fuse(s, loops, nspatial);
     if (!fused) return -1;
     /* a small constant extent gets one block of just enough warps */

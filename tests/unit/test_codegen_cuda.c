@@ -88,8 +88,15 @@ static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
     return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
 }
 
-enum { COLS = 37, K = 24, NFUNCS = 13, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
+enum { COLS = 37, K = 24, NFUNCS = 14, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
        B3_K = 50, B3_N = 70 };
+
+/* x[i, j] * x[i, j + ROW_COLS] + exp(x[i, j]): two halves of a row, as silu * up reads them */
+static mlcc_expr *halves_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *x = te_load2(X, i[0], i[1]), *y = te_load2(X, i[0], ir_add(i[1], ir_int(ROW_COLS)));
+    return ir_add(ir_mul(x, y), ir_call1("exp", x));
+}
 
 static mlcc_prim_func *funcs[NFUNCS];
 
@@ -150,6 +157,10 @@ static void build_kernels(void) {
     te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
                               linear3_body, NULL);
     funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
+    /* rows of whole thread-block spans (2048 floats = 2 x 256 threads x 4): the rows rule */
+    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(2 * ROW_COLS)}, 2);
+    te_tensor *ew_rows = te_compute("Z", DT_F32, (mlcc_expr *[]){n, ir_int(ROW_COLS)}, 2, halves_body, NULL);
+    funcs[13] = te_create_prim_func("ew_rows", (te_tensor *[]){X, ew_rows}, 2);
 }
 
 /* the extent of the first unrolled loop under a threadIdx binding (0 if none) */
@@ -173,6 +184,25 @@ static int64_t unrolled_elements(const mlcc_prim_func *f) {
     return u.extent;
 }
 
+/* 1 when a floordiv / floormod of the kernel source's first kernel takes the thread's index
+ * (the var bound to threadIdx.x) in its dividend, 0 when none does, -1 without such a var */
+static int divides_thread_index(const char *src) {
+    const char *bind = strstr(src, " = (int64_t)threadIdx.x");
+    if (!bind) return -1;
+    const char *name = bind;
+    while (name > src && name[-1] != ' ') name--;
+    char var[64];
+    snprintf(var, sizeof var, "%.*s", (int)(bind - name), name);
+    for (const char *p = src; (p = strstr(p, "mlcc_floor")) != NULL; p++) {
+        const char *open = strchr(p, '('), *q = open + 1;
+        int depth = 0;
+        while (*q && (depth > 0 || *q != ',')) depth += *q == '(' ? 1 : *q == ')' ? -1 : 0, q++;
+        for (const char *v = open; v && v < q; v = strstr(v + 1, var))
+            if (v != open && strncmp(v, var, strlen(var)) == 0) return 1;
+    }
+    return 0;
+}
+
 /* an elementwise block's thread takes 16 bytes of outputs, coalesced (4 floats, 8 halves);
  * MLCC_CUDA_ELEMENTS_PER_THREAD=1 keeps one; a reduction's thread keeps one row */
 static void test_elements_per_thread(void) {
@@ -187,6 +217,16 @@ static void test_elements_per_thread(void) {
     mlcc_prim_func *one = gpu_default_schedule(funcs[6]);
     unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
     CHECK(one && unrolled_elements(one) == 0);
+    /* whole spans a row: the row is one division a block, none an element */
+    mlcc_prim_func *rows = gpu_default_schedule(funcs[13]);
+    CHECK_MSG(rows != NULL, "%s", mlcc_last_error());
+    if (!rows) return;
+    CHECK_EQ_INT((int)unrolled_elements(rows), 4);
+    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+    CHECK(codegen_cuda(&rows, 1, &lib, &dev) == 0);
+    const char *body = strstr(sb_cstr(&dev), "ew_rows_kernel0(");
+    CHECK_MSG(body && divides_thread_index(body) == 0, "a division of the thread's index:\n%s", body ? body : sb_cstr(&dev));
+    sb_free(&lib), sb_free(&dev);
 }
 
 static int schedule_all(void) {
@@ -195,7 +235,7 @@ static int schedule_all(void) {
         CHECK_MSG(s != NULL, "%s", mlcc_last_error());
         if (!s) return -1;
         CHECK(gpu_func_has_thread_bindings(s) || i == 5);
-        if (i >= 9) { /* the long reductions take the cross-thread rule, the matmuls tiles too */
+        if (i >= 9 && i <= 12) { /* the long reductions take the cross-thread rule, the matmuls tiles too */
             mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
             CHECK(codegen_cuda(&s, 1, &lib, &dev) == 0 && strstr(sb_cstr(&dev), "__shared__") != NULL);
             sb_free(&lib), sb_free(&dev);
@@ -410,6 +450,25 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         CHECK_MSG(max_rel_error(hc, want, m * nn) < 1e-5, "%s n=%lld", name, (long long)rows);
         mlcc_ndarray_release(ga), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
         free(ha), free(hw), free(hc), free(want);
+    }
+
+    {
+        /* the rows rule: 2048 columns, two blocks a row */
+        int64_t shx[2] = {rows, 2 * ROW_COLS}, shw[2] = {rows, ROW_COLS}, nw = rows * ROW_COLS;
+        float *hx = malloc(sizeof(float) * 2 * nw), *hz = malloc(sizeof(float) * nw);
+        double *want = malloc(sizeof(double) * nw);
+        for (int64_t i = 0; i < 2 * nw; i++) hx[i] = rand_float();
+        for (int64_t r = 0; r < rows; r++)
+            for (int j = 0; j < ROW_COLS; j++) {
+                double x = hx[r * 2 * ROW_COLS + j], y = hx[r * 2 * ROW_COLS + ROW_COLS + j];
+                want[r * ROW_COLS + j] = x * y + exp(x);
+            }
+        MLCCNDArray *gx = to_device(hx, 2, shx, MLCC_DTYPE_F32), *gz = to_device(NULL, 2, shw, MLCC_DTYPE_F32);
+        CHECK_MSG(call(m, "ew_rows", (MLCCNDArray *[]){gx, gz}, 2) == 0, "%s", mlcc_last_error());
+        CHECK(mlcc_ndarray_copy_to_bytes(gz, hz, sizeof(float) * nw) == 0);
+        CHECK_MSG(max_rel_error(hz, want, nw) < 1e-5, "ew_rows n=%lld", (long long)rows);
+        mlcc_ndarray_release(gx), mlcc_ndarray_release(gz);
+        free(hx), free(hz), free(want);
     }
 
     if (rows == 7) {
