@@ -47,22 +47,34 @@ static int binds_reduce_iter(const mlcc_stmt *realize, const mlcc_expr *loop) {
     return 0;
 }
 
-/* Elements a thread of an elementwise block takes on CUDA (the store's 16 bytes), 1 where the
- * block is not a plain elementwise store (MLCC_CUDA_ELEMENTS_PER_THREAD=N sets it for those).
- * One element a thread kept too few bytes in flight: a 2048-token prefill's silu * up (half,
- * 176 MB moved) ran at 1.2 TB/s and the q slice of qkv at 0.8 (ncu on the H100). */
 static int getenv_is_zero(const char *name) {
     const char *v = getenv(name);
     return v && !strcmp(v, "0");
 }
 
+static int probe_half_load(ir_visitor *v, mlcc_expr *e) {
+    if (e->kind == EXPR_LOAD && e->load.buffer->dtype.bits == 16) *(int *)v->ctx = 1;
+    return 1;
+}
+
+/* Elements a thread of an elementwise block takes on CUDA: 8 where the block loads or stores
+ * 16-bit values, 1 otherwise and where the block is not a plain elementwise store
+ * (MLCC_CUDA_ELEMENTS_PER_THREAD=N sets it for every elementwise block).
+ * 16-bit values are prefill's half activations, thousands of rows: one element a thread kept
+ * too few bytes in flight there (a 2048-token prefill's silu * up, 176 MB moved, ran at 1.2
+ * TB/s and the q slice of qkv at 0.8; with 8, 86 and 17 us against 143 and 42). Decode's
+ * activations are float32, often one row: there fewer, longer threads lost (batch 1, the
+ * 14336-wide silu, 4 a thread on 14 blocks: 4.8 us against 3.3 with one on 56; ncu on the
+ * H100). The row count is a variable when the schedule is made, so the types stand for it. */
 static int elements_per_thread(const mlcc_stmt *realize, int nspatial, int nloops) {
     const mlcc_block *b = realize->realize.block;
     if (nspatial != nloops || b->init || !b->body || b->body->kind != STMT_STORE) return 1;
     const char *env = getenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
     if (env && atoi(env) >= 1 && atoi(env) <= 16) return atoi(env);
-    int bytes = dtype_bytes(b->body->store.buffer->dtype);
-    return bytes >= 1 && bytes <= 16 ? 16 / bytes > 8 ? 8 : 16 / bytes : 1;
+    int half = b->body->store.buffer->dtype.bits == 16;
+    ir_visitor v = {probe_half_load, NULL, &half};
+    if (!half) ir_visit_expr(&v, b->body->store.value);
+    return half ? 8 : 1;
 }
 
 /* The constant extent of a loop, or -1. */

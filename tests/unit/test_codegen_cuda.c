@@ -88,7 +88,7 @@ static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
     return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
 }
 
-enum { COLS = 37, K = 24, NFUNCS = 14, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
+enum { COLS = 37, K = 24, NFUNCS = 15, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
        B3_K = 50, B3_N = 70 };
 
 /* x[i, j] * x[i, j + ROW_COLS] + exp(x[i, j]): two halves of a row, as silu * up reads them */
@@ -157,10 +157,15 @@ static void build_kernels(void) {
     te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
                               linear3_body, NULL);
     funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
-    /* rows of whole thread-block spans (2048 floats = 2 x 256 threads x 4): the rows rule */
+    /* rows of whole thread-block spans (2048 floats = 2 x 256 threads x 4 a thread, as
+     * MLCC_CUDA_ELEMENTS_PER_THREAD=4 asks): the rows rule */
     X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(2 * ROW_COLS)}, 2);
     te_tensor *ew_rows = te_compute("Z", DT_F32, (mlcc_expr *[]){n, ir_int(ROW_COLS)}, 2, halves_body, NULL);
     funcs[13] = te_create_prim_func("ew_rows", (te_tensor *[]){X, ew_rows}, 2);
+    /* half in, float32 out (prefill's q slice widens so): 8 elements a thread too */
+    H = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *widened = te_compute("W32", DT_F32, shape, 2, widen_sum_body, NULL);
+    funcs[14] = te_create_prim_func("widen_f16", (te_tensor *[]){H, widened}, 2);
 }
 
 /* the extent of the first unrolled loop under a threadIdx binding (0 if none) */
@@ -203,22 +208,26 @@ static int divides_thread_index(const char *src) {
     return 0;
 }
 
-/* an elementwise block's thread takes 16 bytes of outputs, coalesced (4 floats, 8 halves);
- * MLCC_CUDA_ELEMENTS_PER_THREAD=1 keeps one; a reduction's thread keeps one row */
+/* an elementwise block storing halves gives a thread 8 of them, coalesced; float32 outputs keep
+ * one (MLCC_CUDA_ELEMENTS_PER_THREAD=N sets it); a reduction's thread keeps one row */
 static void test_elements_per_thread(void) {
     mlcc_prim_func *ew = gpu_default_schedule(funcs[0]), *h = gpu_default_schedule(funcs[6]);
     mlcc_prim_func *mm = gpu_default_schedule(funcs[4]);
     CHECK_MSG(ew && h && mm, "%s", mlcc_last_error());
     if (!ew || !h || !mm) return;
-    CHECK_EQ_INT((int)unrolled_elements(ew), 4);
+    CHECK_EQ_INT((int)unrolled_elements(ew), 0);
     CHECK_EQ_INT((int)unrolled_elements(h), 8);
+    mlcc_prim_func *widen = gpu_default_schedule(funcs[14]);
+    CHECK(widen && unrolled_elements(widen) == 8);
     CHECK_EQ_INT((int)unrolled_elements(mm), 0);
     setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "1", 1);
     mlcc_prim_func *one = gpu_default_schedule(funcs[6]);
     unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
     CHECK(one && unrolled_elements(one) == 0);
-    /* whole spans a row: the row is one division a block, none an element */
+    /* whole spans a row: the row is one division a block, none an element (4 floats a thread) */
+    setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "4", 1);
     mlcc_prim_func *rows = gpu_default_schedule(funcs[13]);
+    unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
     CHECK_MSG(rows != NULL, "%s", mlcc_last_error());
     if (!rows) return;
     CHECK_EQ_INT((int)unrolled_elements(rows), 4);
@@ -231,7 +240,9 @@ static void test_elements_per_thread(void) {
 
 static int schedule_all(void) {
     for (int i = 0; i < NFUNCS; i++) {
+        if (i == 13) setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "4", 1); /* ew_rows: the rows rule on floats */
         mlcc_prim_func *s = gpu_default_schedule(funcs[i]);
+        unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
         CHECK_MSG(s != NULL, "%s", mlcc_last_error());
         if (!s) return -1;
         CHECK(gpu_func_has_thread_bindings(s) || i == 5);
