@@ -351,20 +351,20 @@ static int use_block_gemv(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
-/* The block GEMV over rows of x in passes of up to 8: outputs per block as many as keep at
- * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover a row's
- * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
- * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
- * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
 /* MLCC_CUDA_GEMV_THREADS: the most threads a block GEMV block has (32-256; for measurements).
- * 256 measured best on the H100 at batch 1 (ncu, Llama-3-8B shapes: 4096 x 4096 and
- * 4096 x 14336 28.9 us a call against 31.7 at 128 threads and 42.5 at 64). */
+ * 256 measured best on the H100 at batch 1 (ncu, Llama-3-8B shapes: o_proj and down, the
+ * 512-block GEMVs, averaged 28.9 us a call against 31.7 at 128 threads and 42.5 at 64). */
 static int64_t gemv_max_threads(void) {
     const char *v = getenv("MLCC_CUDA_GEMV_THREADS");
     int n = v && *v ? atoi(v) : 256;
     return n >= 32 && n <= 256 ? n / 32 * 32 : 256;
 }
 
+/* The block GEMV over rows of x in passes of up to 8: outputs per block as many as keep at
+ * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover a row's
+ * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
+ * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
+ * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
 static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
                           int64_t rows, int64_t out, int64_t in) {
     int n = (int)out, k = (int)in;
