@@ -9,6 +9,7 @@
 #include "ir/printer.h"
 #include "support/error.h"
 #include "te/te.h"
+#include "te_bodies.h"
 #include "test.h"
 
 static uint64_t rng = 0x12345678;
@@ -54,89 +55,36 @@ static double max_rel_error(const float *got, const double *want, int64_t n) {
 
 /* ---- kernels ---- */
 
-static te_tensor *X, *Y, *W, *MAXV, *EXPV, *SUMV, *SQ;
-static mlcc_expr *HIDDEN;
-
-static mlcc_expr *add_mul_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *x = te_load2(X, i[0], i[1]), *y = te_load2(Y, i[0], i[1]);
-    return ir_add(ir_mul(x, y), ir_call1("exp", x));
-}
-
-static mlcc_expr *bcast_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_sub(te_load2(X, i[0], i[1]), te_load1(W, i[1]));
-}
-
-static mlcc_expr *rowmax_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return te_load2(X, i[0], i[1]);
-}
-
-static mlcc_expr *exp_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_call1("exp", ir_sub(te_load2(X, i[0], i[1]), te_load1(MAXV, i[0])));
-}
-
-static mlcc_expr *rowsum_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return te_load2(EXPV, i[0], i[1]);
-}
-
-static mlcc_expr *norm_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_div(te_load2(EXPV, i[0], i[1]), te_load1(SUMV, i[0]));
-}
-
-static mlcc_expr *sq_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *x = te_load2(X, i[0], i[1]);
-    return ir_mul(x, x);
-}
-
-static mlcc_expr *rms_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *mean = ir_div(te_load1(SQ, i[0]), ir_cast(DT_F32, HIDDEN));
-    mlcc_expr *scale = ir_call1("rsqrt", ir_add(mean, ir_float(DT_F32, 1e-5)));
-    return ir_mul(ir_mul(te_load2(X, i[0], i[1]), scale), te_load1(W, i[1]));
-}
-
-static mlcc_expr *matmul_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[2], i[1]));
-}
-
 enum { COLS = 37, K = 24 };
 
 static void test_kernels(void) {
     mlcc_expr *n = ir_size_var("n");
     mlcc_expr *cols = ir_int(COLS);
-    HIDDEN = cols;
-    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
-    Y = te_placeholder("Y", DT_F32, (mlcc_expr *[]){n, cols}, 2);
-    W = te_placeholder("W", DT_F32, (mlcc_expr *[]){cols}, 1);
+    test_te t = {.cols = cols};
+    t.x = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    t.y = te_placeholder("Y", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    t.w = te_placeholder("W", DT_F32, (mlcc_expr *[]){cols}, 1);
     mlcc_expr *shape[2] = {n, cols};
 
-    te_tensor *out_ew = te_compute("Z", DT_F32, shape, 2, add_mul_body, NULL);
-    mlcc_prim_func *f_ew = te_create_prim_func("ew", (te_tensor *[]){X, Y, out_ew}, 3);
-    te_tensor *out_bc = te_compute("Z", DT_F32, shape, 2, bcast_body, NULL);
-    mlcc_prim_func *f_bc = te_create_prim_func("bcast", (te_tensor *[]){X, W, out_bc}, 3);
+    te_tensor *out_ew = te_compute("Z", DT_F32, shape, 2, test_te_add_mul, &t);
+    mlcc_prim_func *f_ew = te_create_prim_func("ew", (te_tensor *[]){t.x, t.y, out_ew}, 3);
+    te_tensor *out_bc = te_compute("Z", DT_F32, shape, 2, test_te_sub_w, &t);
+    mlcc_prim_func *f_bc = te_create_prim_func("bcast", (te_tensor *[]){t.x, t.w, out_bc}, 3);
 
-    MAXV = te_reduce("M", DT_F32, &n, 1, TE_MAX, &cols, 1, rowmax_body, NULL);
-    EXPV = te_compute("E", DT_F32, shape, 2, exp_body, NULL);
-    SUMV = te_reduce("S", DT_F32, &n, 1, TE_SUM, &cols, 1, rowsum_body, NULL);
-    te_tensor *out_sm = te_compute("P", DT_F32, shape, 2, norm_body, NULL);
-    mlcc_prim_func *f_sm = te_create_prim_func("softmax", (te_tensor *[]){X, out_sm}, 2);
+    t.rowmax = te_reduce("M", DT_F32, &n, 1, TE_MAX, &cols, 1, test_te_x, &t);
+    t.exps = te_compute("E", DT_F32, shape, 2, test_te_exp_minus_max, &t);
+    t.rowsum = te_reduce("S", DT_F32, &n, 1, TE_SUM, &cols, 1, test_te_exps, &t);
+    te_tensor *out_sm = te_compute("P", DT_F32, shape, 2, test_te_softmax_div, &t);
+    mlcc_prim_func *f_sm = te_create_prim_func("softmax", (te_tensor *[]){t.x, out_sm}, 2);
 
-    SQ = te_reduce("SQ", DT_F32, &n, 1, TE_SUM, &cols, 1, sq_body, NULL);
-    te_tensor *out_rms = te_compute("R", DT_F32, shape, 2, rms_body, NULL);
-    mlcc_prim_func *f_rms = te_create_prim_func("rms_norm", (te_tensor *[]){X, W, out_rms}, 3);
+    t.sumsq = te_reduce("SQ", DT_F32, &n, 1, TE_SUM, &cols, 1, test_te_square, &t);
+    te_tensor *out_rms = te_compute("R", DT_F32, shape, 2, test_te_rms, &t);
+    mlcc_prim_func *f_rms = te_create_prim_func("rms_norm", (te_tensor *[]){t.x, t.w, out_rms}, 3);
 
     te_tensor *A = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(K)}, 2);
     te_tensor *B = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(K), cols}, 2);
-    X = A;
-    Y = B;
-    te_tensor *out_mm = te_reduce("C", DT_F32, shape, 2, TE_SUM, (mlcc_expr *[]){ir_int(K)}, 1, matmul_body, NULL);
+    t.x = A, t.y = B;
+    te_tensor *out_mm = te_reduce("C", DT_F32, shape, 2, TE_SUM, (mlcc_expr *[]){ir_int(K)}, 1, test_te_matmul, &t);
     mlcc_prim_func *f_mm = te_create_prim_func("matmul", (te_tensor *[]){A, B, out_mm}, 3);
 
     mlcc_prim_func *funcs[] = {f_ew, f_bc, f_sm, f_rms, f_mm};

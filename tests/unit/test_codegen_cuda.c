@@ -17,6 +17,7 @@
 #include "support/error.h"
 #include "te/te.h"
 #include "pdl_check.h"
+#include "te_bodies.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -26,66 +27,26 @@ static float rand_float(void) {
     return (float)((double)(rng >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
 }
 
-static te_tensor *X, *Y, *W, *MAXV, *EXPV, *SUMV, *SQ, *H;
-static mlcc_expr *HIDDEN;
+/* what the bodies read (te_bodies.h; set before each te call) */
+static test_te T;
 
-static mlcc_expr *add_mul_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *x = te_load2(X, i[0], i[1]), *y = te_load2(Y, i[0], i[1]);
-    return ir_add(ir_mul(x, y), ir_call1("exp", x));
-}
-static mlcc_expr *bcast_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_sub(te_load2(X, i[0], i[1]), te_load1(W, i[1]));
-}
-static mlcc_expr *rowmax_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return te_load2(X, i[0], i[1]);
-}
-static mlcc_expr *exp_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_call1("exp", ir_sub(te_load2(X, i[0], i[1]), te_load1(MAXV, i[0])));
-}
-static mlcc_expr *rowsum_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return te_load2(EXPV, i[0], i[1]);
-}
-static mlcc_expr *norm_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_div(te_load2(EXPV, i[0], i[1]), te_load1(SUMV, i[0]));
-}
-static mlcc_expr *sq_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *x = te_load2(X, i[0], i[1]);
-    return ir_mul(x, x);
-}
-static mlcc_expr *rms_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *mean = ir_div(te_load1(SQ, i[0]), ir_cast(DT_F32, HIDDEN));
-    mlcc_expr *scale = ir_call1("rsqrt", ir_add(mean, ir_float(DT_F32, 1e-5)));
-    return ir_mul(ir_mul(te_load2(X, i[0], i[1]), scale), te_load1(W, i[1]));
-}
-static mlcc_expr *matmul_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[2], i[1]));
-}
 /* 16-bit: y = silu(h) * 2 in the tensor's own type; the sum of a row in float32 */
 static mlcc_expr *silu_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *h = te_load2(H, i[0], i[1]);
+    const test_te *t = c;
+    mlcc_expr *h = te_load2(t->x, i[0], i[1]);
     return ir_mul(ir_mul(h, ir_call1("sigmoid", h)), ir_float(h->dtype, 2.0));
 }
 static mlcc_expr *gemv_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_mul(te_load2(X, i[0], i[2]), te_load2(Y, i[1], i[2]));
+    const test_te *t = c;
+    return ir_mul(te_load2(t->x, i[0], i[2]), te_load2(t->y, i[1], i[2]));
 }
 static mlcc_expr *linear3_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_mul(te_load3(X, i[0], i[1], i[3]), te_load2(Y, i[2], i[3]));
+    const test_te *t = c;
+    return ir_mul(te_load3(t->x, i[0], i[1], i[3]), te_load2(t->y, i[2], i[3]));
 }
 static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
-    (void)c;
-    return ir_cast(DT_F32, te_load2(H, i[0], i[1]));
+    const test_te *t = c;
+    return ir_cast(DT_F32, te_load2(t->x, i[0], i[1]));
 }
 
 enum { COLS = 37, K = 24, NFUNCS = 15, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
@@ -93,8 +54,8 @@ enum { COLS = 37, K = 24, NFUNCS = 15, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 3
 
 /* x[i, j] * x[i, j + ROW_COLS] + exp(x[i, j]): two halves of a row, as silu * up reads them */
 static mlcc_expr *halves_body(mlcc_expr **i, void *c) {
-    (void)c;
-    mlcc_expr *x = te_load2(X, i[0], i[1]), *y = te_load2(X, i[0], ir_add(i[1], ir_int(ROW_COLS)));
+    const test_te *t = c;
+    mlcc_expr *x = te_load2(t->x, i[0], i[1]), *y = te_load2(t->x, i[0], ir_add(i[1], ir_int(ROW_COLS)));
     return ir_add(ir_mul(x, y), ir_call1("exp", x));
 }
 
@@ -103,69 +64,69 @@ static mlcc_prim_func *funcs[NFUNCS];
 static void build_kernels(void) {
     mlcc_expr *n = ir_size_var("n");
     mlcc_expr *cols = ir_int(COLS);
-    HIDDEN = cols;
-    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
-    Y = te_placeholder("Y", DT_F32, (mlcc_expr *[]){n, cols}, 2);
-    W = te_placeholder("W", DT_F32, (mlcc_expr *[]){cols}, 1);
+    T.cols = cols;
+    T.x = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    T.y = te_placeholder("Y", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    T.w = te_placeholder("W", DT_F32, (mlcc_expr *[]){cols}, 1);
     mlcc_expr *shape[2] = {n, cols};
-    te_tensor *out_ew = te_compute("Z", DT_F32, shape, 2, add_mul_body, NULL);
-    funcs[0] = te_create_prim_func("ew", (te_tensor *[]){X, Y, out_ew}, 3);
-    te_tensor *out_bc = te_compute("Z", DT_F32, shape, 2, bcast_body, NULL);
-    funcs[1] = te_create_prim_func("bcast", (te_tensor *[]){X, W, out_bc}, 3);
-    MAXV = te_reduce("M", DT_F32, &n, 1, TE_MAX, &cols, 1, rowmax_body, NULL);
-    EXPV = te_compute("E", DT_F32, shape, 2, exp_body, NULL);
-    SUMV = te_reduce("S", DT_F32, &n, 1, TE_SUM, &cols, 1, rowsum_body, NULL);
-    te_tensor *out_sm = te_compute("P", DT_F32, shape, 2, norm_body, NULL);
-    funcs[2] = te_create_prim_func("softmax", (te_tensor *[]){X, out_sm}, 2);
-    SQ = te_reduce("SQ", DT_F32, &n, 1, TE_SUM, &cols, 1, sq_body, NULL);
-    te_tensor *out_rms = te_compute("R", DT_F32, shape, 2, rms_body, NULL);
-    funcs[3] = te_create_prim_func("rms_norm", (te_tensor *[]){X, W, out_rms}, 3);
+    te_tensor *out_ew = te_compute("Z", DT_F32, shape, 2, test_te_add_mul, &T);
+    funcs[0] = te_create_prim_func("ew", (te_tensor *[]){T.x, T.y, out_ew}, 3);
+    te_tensor *out_bc = te_compute("Z", DT_F32, shape, 2, test_te_sub_w, &T);
+    funcs[1] = te_create_prim_func("bcast", (te_tensor *[]){T.x, T.w, out_bc}, 3);
+    T.rowmax = te_reduce("M", DT_F32, &n, 1, TE_MAX, &cols, 1, test_te_x, &T);
+    T.exps = te_compute("E", DT_F32, shape, 2, test_te_exp_minus_max, &T);
+    T.rowsum = te_reduce("S", DT_F32, &n, 1, TE_SUM, &cols, 1, test_te_exps, &T);
+    te_tensor *out_sm = te_compute("P", DT_F32, shape, 2, test_te_softmax_div, &T);
+    funcs[2] = te_create_prim_func("softmax", (te_tensor *[]){T.x, out_sm}, 2);
+    T.sumsq = te_reduce("SQ", DT_F32, &n, 1, TE_SUM, &cols, 1, test_te_square, &T);
+    te_tensor *out_rms = te_compute("R", DT_F32, shape, 2, test_te_rms, &T);
+    funcs[3] = te_create_prim_func("rms_norm", (te_tensor *[]){T.x, T.w, out_rms}, 3);
     te_tensor *A = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(K)}, 2);
     te_tensor *B = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(K), cols}, 2);
-    X = A, Y = B;
-    te_tensor *out_mm = te_reduce("C", DT_F32, shape, 2, TE_SUM, (mlcc_expr *[]){ir_int(K)}, 1, matmul_body, NULL);
+    T.x = A, T.y = B;
+    te_tensor *out_mm = te_reduce("C", DT_F32, shape, 2, TE_SUM, (mlcc_expr *[]){ir_int(K)}, 1, test_te_matmul, &T);
     funcs[4] = te_create_prim_func("matmul", (te_tensor *[]){A, B, out_mm}, 3);
     /* a full reduction to one value: no spatial loop, one thread */
-    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
-    te_tensor *total = te_reduce("T", DT_F32, NULL, 0, TE_SUM, shape, 2, rowmax_body, NULL);
-    funcs[5] = te_create_prim_func("total", (te_tensor *[]){X, total}, 2);
+    T.x = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *total = te_reduce("T", DT_F32, NULL, 0, TE_SUM, shape, 2, test_te_x, &T);
+    funcs[5] = te_create_prim_func("total", (te_tensor *[]){T.x, total}, 2);
     for (int k = 0; k < 2; k++) {
         mlcc_dtype t = k == 0 ? DT_F16 : DT_BF16;
-        H = te_placeholder("H", t, (mlcc_expr *[]){n, cols}, 2);
-        te_tensor *out = te_compute("O", t, shape, 2, silu_body, NULL);
-        funcs[6 + k] = te_create_prim_func(k == 0 ? "silu_f16" : "silu_bf16", (te_tensor *[]){H, out}, 2);
+        T.x = te_placeholder("H", t, (mlcc_expr *[]){n, cols}, 2);
+        te_tensor *out = te_compute("O", t, shape, 2, silu_body, &T);
+        funcs[6 + k] = te_create_prim_func(k == 0 ? "silu_f16" : "silu_bf16", (te_tensor *[]){T.x, out}, 2);
     }
-    H = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
-    te_tensor *rs = te_reduce("RS", DT_F32, &n, 1, TE_SUM, &cols, 1, widen_sum_body, NULL);
-    funcs[8] = te_create_prim_func("rowsum_f16", (te_tensor *[]){H, rs}, 2);
+    T.x = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *rs = te_reduce("RS", DT_F32, &n, 1, TE_SUM, &cols, 1, widen_sum_body, &T);
+    funcs[8] = te_create_prim_func("rowsum_f16", (te_tensor *[]){T.x, rs}, 2);
     /* long reductions: the cross-thread rule (300 is not a multiple of the 256 threads) */
-    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_K)}, 2);
-    Y = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(WIDE_N), ir_int(WIDE_K)}, 2);
-    te_tensor *gv = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(WIDE_K)}, 1, gemv_body, NULL);
-    funcs[9] = te_create_prim_func("gemv_wide", (te_tensor *[]){X, Y, gv}, 3);
-    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_COLS)}, 2);
+    T.x = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_K)}, 2);
+    T.y = te_placeholder("B", DT_F32, (mlcc_expr *[]){ir_int(WIDE_N), ir_int(WIDE_K)}, 2);
+    te_tensor *gv = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(WIDE_K)}, 1, gemv_body, &T);
+    funcs[9] = te_create_prim_func("gemv_wide", (te_tensor *[]){T.x, T.y, gv}, 3);
+    T.x = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(WIDE_COLS)}, 2);
     mlcc_expr *wide = ir_int(WIDE_COLS);
-    te_tensor *mx = te_reduce("M", DT_F32, &n, 1, TE_MAX, &wide, 1, rowmax_body, NULL);
-    funcs[10] = te_create_prim_func("rowmax_wide", (te_tensor *[]){X, mx}, 2);
+    te_tensor *mx = te_reduce("M", DT_F32, &n, 1, TE_MAX, &wide, 1, test_te_x, &T);
+    funcs[10] = te_create_prim_func("rowmax_wide", (te_tensor *[]){T.x, mx}, 2);
     /* matmuls: 64 x 64 tiles when n > 8, the cross-thread rule below */
-    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_K)}, 2);
-    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(LIN_N), ir_int(LIN_K)}, 2);
-    te_tensor *lin = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(LIN_K)}, 1, gemv_body, NULL);
-    funcs[11] = te_create_prim_func("linear", (te_tensor *[]){X, Y, lin}, 3);
-    X = te_placeholder("A", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_K)}, 3);
-    Y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(B3_N), ir_int(B3_K)}, 2);
+    T.x = te_placeholder("A", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_K)}, 2);
+    T.y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(LIN_N), ir_int(LIN_K)}, 2);
+    te_tensor *lin = te_reduce("C", DT_F32, (mlcc_expr *[]){n, ir_int(LIN_N)}, 2, TE_SUM, (mlcc_expr *[]){ir_int(LIN_K)}, 1, gemv_body, &T);
+    funcs[11] = te_create_prim_func("linear", (te_tensor *[]){T.x, T.y, lin}, 3);
+    T.x = te_placeholder("A", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_K)}, 3);
+    T.y = te_placeholder("W", DT_F32, (mlcc_expr *[]){ir_int(B3_N), ir_int(B3_K)}, 2);
     te_tensor *l3 = te_reduce("C", DT_F32, (mlcc_expr *[]){ir_int(2), n, ir_int(B3_N)}, 3, TE_SUM, (mlcc_expr *[]){ir_int(B3_K)}, 1,
-                              linear3_body, NULL);
-    funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){X, Y, l3}, 3);
+                              linear3_body, &T);
+    funcs[12] = te_create_prim_func("linear3", (te_tensor *[]){T.x, T.y, l3}, 3);
     /* rows of whole thread-block spans (2048 floats = 2 x 256 threads x 4 a thread, as
      * MLCC_CUDA_ELEMENTS_PER_THREAD=4 asks): the rows rule */
-    X = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(2 * ROW_COLS)}, 2);
-    te_tensor *ew_rows = te_compute("Z", DT_F32, (mlcc_expr *[]){n, ir_int(ROW_COLS)}, 2, halves_body, NULL);
-    funcs[13] = te_create_prim_func("ew_rows", (te_tensor *[]){X, ew_rows}, 2);
+    T.x = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(2 * ROW_COLS)}, 2);
+    te_tensor *ew_rows = te_compute("Z", DT_F32, (mlcc_expr *[]){n, ir_int(ROW_COLS)}, 2, halves_body, &T);
+    funcs[13] = te_create_prim_func("ew_rows", (te_tensor *[]){T.x, ew_rows}, 2);
     /* half in, float32 out (prefill's q slice widens so): 8 elements a thread too */
-    H = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
-    te_tensor *widened = te_compute("W32", DT_F32, shape, 2, widen_sum_body, NULL);
-    funcs[14] = te_create_prim_func("widen_f16", (te_tensor *[]){H, widened}, 2);
+    T.x = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
+    te_tensor *widened = te_compute("W32", DT_F32, shape, 2, widen_sum_body, &T);
+    funcs[14] = te_create_prim_func("widen_f16", (te_tensor *[]){T.x, widened}, 2);
 }
 
 /* the extent of the first unrolled loop under a threadIdx binding (0 if none) */
