@@ -10,6 +10,7 @@
 #include "support/error.h"
 #include "te/te.h"
 #include "te_bodies.h"
+#include "tensor_util.h"
 #include "test.h"
 
 static uint64_t rng = 0x12345678;
@@ -41,16 +42,6 @@ static int call(MLCCPackedCFunc fn, DLTensor **ts, int n) {
     MLCCValue ret;
     int ret_code;
     return fn(args, codes, n, &ret, &ret_code, NULL);
-}
-
-static double max_rel_error(const float *got, const double *want, int64_t n) {
-    double max_err = 0, max_ref = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (e > max_err || isnan(e)) max_err = isnan(e) ? INFINITY : e;
-        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
-    }
-    return max_err / max_ref;
 }
 
 /* ---- kernels ---- */
@@ -110,12 +101,12 @@ static void test_kernels(void) {
         /* elementwise */
         CHECK_EQ_INT(call(mlcc_jit_get_function(mod, "ew"), (DLTensor *[]){&tx, &ty, &tz}, 3), 0);
         for (int64_t i = 0; i < rows * COLS; i++) ref[i] = (double)x[i] * y[i] + exp((double)x[i]);
-        CHECK_MSG(max_rel_error(z, ref, rows * COLS) < 1e-6, "ew n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(z, ref, rows * COLS) < 1e-6, "ew n=%lld", (long long)rows);
         /* broadcast */
         CHECK_EQ_INT(call(mlcc_jit_get_function(mod, "bcast"), (DLTensor *[]){&tx, &tw, &tz}, 3), 0);
         for (int64_t r = 0; r < rows; r++)
             for (int c = 0; c < COLS; c++) ref[r * COLS + c] = (double)x[r * COLS + c] - w[c];
-        CHECK_MSG(max_rel_error(z, ref, rows * COLS) < 1e-6, "bcast n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(z, ref, rows * COLS) < 1e-6, "bcast n=%lld", (long long)rows);
         /* softmax */
         CHECK_EQ_INT(call(mlcc_jit_get_function(mod, "softmax"), (DLTensor *[]){&tx, &tz}, 2), 0);
         for (int64_t r = 0; r < rows; r++) {
@@ -124,7 +115,7 @@ static void test_kernels(void) {
             for (int c = 0; c < COLS; c++) sum += exp(x[r * COLS + c] - mx);
             for (int c = 0; c < COLS; c++) ref[r * COLS + c] = exp(x[r * COLS + c] - mx) / sum;
         }
-        CHECK_MSG(max_rel_error(z, ref, rows * COLS) < 1e-6, "softmax n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(z, ref, rows * COLS) < 1e-6, "softmax n=%lld", (long long)rows);
         /* RMS norm */
         CHECK_EQ_INT(call(mlcc_jit_get_function(mod, "rms_norm"), (DLTensor *[]){&tx, &tw, &tz}, 3), 0);
         for (int64_t r = 0; r < rows; r++) {
@@ -133,7 +124,7 @@ static void test_kernels(void) {
             double scale = 1 / sqrt(ss / COLS + 1e-5);
             for (int c = 0; c < COLS; c++) ref[r * COLS + c] = x[r * COLS + c] * scale * w[c];
         }
-        CHECK_MSG(max_rel_error(z, ref, rows * COLS) < 1e-6, "rms_norm n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(z, ref, rows * COLS) < 1e-6, "rms_norm n=%lld", (long long)rows);
         /* matmul */
         CHECK_EQ_INT(call(mlcc_jit_get_function(mod, "matmul"), (DLTensor *[]){&ta, &tb, &tz}, 3), 0);
         for (int64_t r = 0; r < rows; r++)
@@ -142,7 +133,7 @@ static void test_kernels(void) {
                 for (int k = 0; k < K; k++) s += (double)a[r * K + k] * b[k * COLS + c];
                 ref[r * COLS + c] = s;
             }
-        CHECK_MSG(max_rel_error(z, ref, rows * COLS) < 1e-6, "matmul n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(z, ref, rows * COLS) < 1e-6, "matmul n=%lld", (long long)rows);
 
         if (si == 1) {
             /* entry checks: a mismatched shape, dtype or ndim is an error, never a wild read */

@@ -18,6 +18,7 @@
 #include "te/te.h"
 #include "pdl_check.h"
 #include "te_bodies.h"
+#include "tensor_util.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -263,16 +264,6 @@ static int call(mlcc_jit_module *m, const char *name, MLCCNDArray **ts, int n) {
     return fn(args, codes, n, &ret, &ret_code, NULL);
 }
 
-static double max_rel_error(const float *got, const double *want, int64_t n) {
-    double max_err = 0, max_ref = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (e > max_err || isnan(e)) max_err = isnan(e) ? INFINITY : e;
-        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
-    }
-    return max_err / max_ref;
-}
-
 static void run_size(mlcc_jit_module *m, int64_t rows) {
     mlcc_jit_module *m_lib = m;
     int64_t sh2[2] = {rows, COLS}, sh1[1] = {COLS}, sha[2] = {rows, K}, shb[2] = {K, COLS}, shr[1] = {rows};
@@ -292,13 +283,13 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
     CHECK_MSG(call(m, "ew", (MLCCNDArray *[]){dx, dy, dz}, 3) == 0, "%s", mlcc_last_error());
     mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
     for (int64_t i = 0; i < nx; i++) ref[i] = (double)x[i] * y[i] + exp((double)x[i]);
-    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "ew n=%lld", (long long)rows);
+    CHECK_MSG(test_max_rel_error(z, ref, nx) < 1e-6, "ew n=%lld", (long long)rows);
 
     CHECK_EQ_INT(call(m, "bcast", (MLCCNDArray *[]){dx, dw, dz}, 3), 0);
     mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
     for (int64_t r = 0; r < rows; r++)
         for (int c = 0; c < COLS; c++) ref[r * COLS + c] = (double)x[r * COLS + c] - w[c];
-    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "bcast n=%lld", (long long)rows);
+    CHECK_MSG(test_max_rel_error(z, ref, nx) < 1e-6, "bcast n=%lld", (long long)rows);
 
     CHECK_MSG(call(m, "softmax", (MLCCNDArray *[]){dx, dz}, 2) == 0, "%s", mlcc_last_error());
     mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
@@ -308,7 +299,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         for (int c = 0; c < COLS; c++) sum += exp(x[r * COLS + c] - mx);
         for (int c = 0; c < COLS; c++) ref[r * COLS + c] = exp(x[r * COLS + c] - mx) / sum;
     }
-    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "softmax n=%lld", (long long)rows);
+    CHECK_MSG(test_max_rel_error(z, ref, nx) < 1e-6, "softmax n=%lld", (long long)rows);
 
     CHECK_MSG(call(m, "rms_norm", (MLCCNDArray *[]){dx, dw, dz}, 3) == 0, "%s", mlcc_last_error());
     mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
@@ -318,7 +309,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         double scale = 1 / sqrt(ss / COLS + 1e-5);
         for (int c = 0; c < COLS; c++) ref[r * COLS + c] = x[r * COLS + c] * scale * w[c];
     }
-    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "rms_norm n=%lld", (long long)rows);
+    CHECK_MSG(test_max_rel_error(z, ref, nx) < 1e-6, "rms_norm n=%lld", (long long)rows);
 
     CHECK_MSG(call(m, "matmul", (MLCCNDArray *[]){da, db, dz}, 3) == 0, "%s", mlcc_last_error());
     mlcc_ndarray_copy_to_bytes(dz, z, sizeof(float) * nx);
@@ -328,7 +319,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
             for (int k = 0; k < K; k++) s += (double)a[r * K + k] * b[k * COLS + c];
             ref[r * COLS + c] = s;
         }
-    CHECK_MSG(max_rel_error(z, ref, nx) < 1e-6, "matmul n=%lld", (long long)rows);
+    CHECK_MSG(test_max_rel_error(z, ref, nx) < 1e-6, "matmul n=%lld", (long long)rows);
 
     CHECK_MSG(call(m, "total", (MLCCNDArray *[]){dx, dt}, 2) == 0, "%s", mlcc_last_error());
     float tot;
@@ -350,7 +341,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         if (k == 0) mlcc_f16_to_f32_n(of, o, nx);
         else mlcc_bf16_to_f32_n(of, o, nx);
         for (int64_t i = 0; i < nx; i++) ref[i] = hf[i] / (1 + exp(-(double)hf[i])) * 2;
-        double err = max_rel_error(of, ref, nx);
+        double err = test_max_rel_error(of, ref, nx);
         CHECK_MSG(err < (k == 0 ? 4e-3 : 3e-2), "silu %s n=%lld err %g", k ? "bf16" : "f16", (long long)rows, err);
         if (k == 0) {
             CHECK_MSG(call(m, "rowsum_f16", (MLCCNDArray *[]){dh, dr}, 2) == 0, "%s", mlcc_last_error());
@@ -361,7 +352,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
                 for (int c = 0; c < COLS; c++) s += hf[r * COLS + c];
                 ref[r] = s;
             }
-            CHECK_MSG(max_rel_error(rs, ref, rows) < 1e-6, "rowsum_f16 n=%lld", (long long)rows);
+            CHECK_MSG(test_max_rel_error(rs, ref, rows) < 1e-6, "rowsum_f16 n=%lld", (long long)rows);
             free(rs);
         }
         mlcc_ndarray_release(dh);
@@ -387,7 +378,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
                 for (int k = 0; k < WIDE_K; k++) acc += (double)ha[r * WIDE_K + k] * hb[j * WIDE_K + k];
                 want[r * WIDE_N + j] = acc;
             }
-        CHECK_MSG(max_rel_error(hc, want, rows * WIDE_N) < 1e-5, "gemv_wide n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(hc, want, rows * WIDE_N) < 1e-5, "gemv_wide n=%lld", (long long)rows);
         CHECK_MSG(call(m, "rowmax_wide", (MLCCNDArray *[]){gw, dr}, 2) == 0, "%s", mlcc_last_error());
         mlcc_ndarray_copy_to_bytes(dr, hc, sizeof(float) * rows);
         for (int64_t r = 0; r < rows; r++) {
@@ -395,7 +386,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
             for (int k = 0; k < WIDE_COLS; k++) best = fmax(best, hw[r * WIDE_COLS + k]);
             want[r] = best;
         }
-        CHECK_MSG(max_rel_error(hc, want, rows) == 0, "rowmax_wide n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(hc, want, rows) == 0, "rowmax_wide n=%lld", (long long)rows);
         mlcc_ndarray_release(ga), mlcc_ndarray_release(gb), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
         free(ha), free(hb), free(hw), free(hc), free(want);
     }
@@ -419,7 +410,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
                 for (int64_t k = 0; k < kk; k++) acc += (double)ha[i * kk + k] * hw[j * kk + k];
                 want[i * nn + j] = acc;
             }
-        CHECK_MSG(max_rel_error(hc, want, m * nn) < 1e-5, "%s n=%lld", name, (long long)rows);
+        CHECK_MSG(test_max_rel_error(hc, want, m * nn) < 1e-5, "%s n=%lld", name, (long long)rows);
         mlcc_ndarray_release(ga), mlcc_ndarray_release(gc), mlcc_ndarray_release(gw);
         free(ha), free(hw), free(hc), free(want);
     }
@@ -438,7 +429,7 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         MLCCNDArray *gx = to_device(hx, 2, shx, MLCC_DTYPE_F32), *gz = to_device(NULL, 2, shw, MLCC_DTYPE_F32);
         CHECK_MSG(call(m, "ew_rows", (MLCCNDArray *[]){gx, gz}, 2) == 0, "%s", mlcc_last_error());
         CHECK(mlcc_ndarray_copy_to_bytes(gz, hz, sizeof(float) * nw) == 0);
-        CHECK_MSG(max_rel_error(hz, want, nw) < 1e-5, "ew_rows n=%lld", (long long)rows);
+        CHECK_MSG(test_max_rel_error(hz, want, nw) < 1e-5, "ew_rows n=%lld", (long long)rows);
         mlcc_ndarray_release(gx), mlcc_ndarray_release(gz);
         free(hx), free(hz), free(want);
     }

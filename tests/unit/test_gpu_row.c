@@ -18,6 +18,7 @@
 #include "schedule/gpu_rules.h"
 #include "support/error.h"
 #include "te/te.h"
+#include "tensor_util.h"
 #include "test.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -183,16 +184,6 @@ static int call(mlcc_jit_module *m, const char *name, MLCCNDArray **ts, int n) {
     return fn(args, codes, n, &ret, &ret_code, NULL);
 }
 
-static double max_rel_error(const float *got, const double *want, int64_t n) {
-    double max_err = 0, max_ref = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]);
-        if (e > max_err || isnan(e)) max_err = isnan(e) ? INFINITY : e;
-        if (fabs(want[i]) > max_ref) max_ref = fabs(want[i]);
-    }
-    return max_err / max_ref;
-}
-
 static void reference(int k, int64_t rows, int64_t h, const float *a, const float *b, const float *w, const float *wb,
                       double *sum, double *out) {
     for (int64_t r = 0; r < rows; r++) {
@@ -237,11 +228,11 @@ static void run(mlcc_jit_module *m, int64_t rows, int64_t h) {
         CHECK_MSG(call(m, names[k], args[k], nargs[k]) == 0, "%s: %s", names[k], mlcc_last_error());
         reference(k, rows, h, a, b, w, wb, sum, want);
         mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * n);
-        double err = max_rel_error(got, want, n);
+        double err = test_max_rel_error(got, want, n);
         CHECK_MSG(err < 1e-5, "%s rows %lld h %lld: relative error %g", names[k], (long long)rows, (long long)h, err);
         if (k == 1) {
             mlcc_ndarray_copy_to_bytes(ds, got, sizeof(float) * n);
-            CHECK_MSG(max_rel_error(got, sum, n) == 0, "add_rms_norm's sum rows %lld h %lld", (long long)rows, (long long)h);
+            CHECK_MSG(test_max_rel_error(got, sum, n) == 0, "add_rms_norm's sum rows %lld h %lld", (long long)rows, (long long)h);
         }
     }
     MLCCNDArray *all[] = {da, db, dw, dwb, ds, dout};
