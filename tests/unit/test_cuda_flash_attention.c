@@ -190,6 +190,9 @@ static const flash_case cases[] = {
     {"d80 groups of 3, 150 tokens", 80, 6, 2, 16, 0, 0, 1, {150}, {0}}, /* full 64-key tiles at d80 */
     {"d96 groups of 8 window 40", 96, 16, 2, 16, 40, 0, 1, {64}, {0}},
     {"d128 gqa4 2048 tokens", 128, 8, 2, 16, 0, 0, 1, {2048}, {0}},
+    /* pages of 12 (not a power of two: keys to pages by division); blocks of up to 128 tokens
+     * holding several sequences, one of them over more than 32 tokens of a block */
+    {"d64 no gqa, pages of 12, 4 sequences", 64, 4, 4, 12, 0, 0, 4, {40, 3, 90, 1}, {0, 20, 7, 0}},
     /* a decode step: one new token for each of several sequences */
     {"decode d128 gqa4, 7 sequences", 128, 8, 2, 16, 0, 0, 7, {1, 1, 1, 1, 1, 1, 1}, {0, 1, 15, 63, 64, 200, 777}},
     {"decode d64 groups of 8 window 100", 64, 16, 2, 8, 100, 0, 3, {1, 1, 1}, {5, 99, 300}},
