@@ -148,7 +148,7 @@ const char *mlcc_cuda_sample_kernel_source(void);
  * inputs on mma.sync and float32 accumulation. The int32 step arrays and all tensors are device
  * pointers; q, pages and out 16-byte aligned. Enqueued on the device's current stream. */
 typedef struct mlcc_cuda_prefill_args {
-    const float *q;
+    const void *q; /* [num_tokens, num_qo_heads, head_dim]: float32, or half when q_f16 */
     const void *pages; /* float32, or float16 when pages_f16 */
     const int32_t *token_seq, *positions, *page_indptr, *page_indices;
     float *out;
@@ -163,10 +163,33 @@ typedef struct mlcc_cuda_prefill_args {
     /* NULL, or the step's rope table [num_tokens, 2, head_dim / 2] (float64): q is then rotated
      * while it is loaded, as mlcc_cuda_rope_q rotates it (head_dim / 2 a multiple of 4) */
     const double *rope_table;
+    /* q is half, rotated and multiplied by mlcc_cuda_flash_q_scale already (mlcc_cuda_prefill_qkv
+     * wrote it); needs half pages (pages_f16) and no rope_table */
+    int q_f16;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);
 int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a);
+/* What the flash kernel multiplies q by before rounding it to half: the scale, times log2 e when
+ * it computes the softmax in log2 units (no soft-cap; MLCC_CUDA_FLASH_FAST, read per call). */
+float mlcc_cuda_flash_q_scale(double scale, double softcap);
+
+/* A prefill's combined projection output made ready for the flash kernel in one pass
+ * (cuda_attention.c): qkv [num_tokens, (QH + 2 KVH) D] half, columns q | k | v; q rotated with
+ * the rope table [num_tokens, 2, D / 2] (float64), times q_scale, into q16 [num_tokens, QH, D]
+ * half; K rotated and V stored into the pages ([pages, 2, KVH, page_size, D], float32 or half)
+ * at slots[t] (page * page_size + offset; < 0: not stored), as the append kernel stores them.
+ * D / 2 a multiple of 4; qkv and q16 8-byte aligned. */
+typedef struct mlcc_cuda_prefill_qkv_args {
+    const void *qkv;
+    void *q16, *pages;
+    const int32_t *slots;
+    const double *rope_table;
+    int64_t num_tokens;
+    int num_qo_heads, num_kv_heads, head_dim, page_size, pages_f16;
+    float q_scale;
+} mlcc_cuda_prefill_qkv_args;
+int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a);
 const char *mlcc_cuda_flash_prefill_kernel_source(void);
 
 /* ---- ceilings (cuda_floor.c), for benchmarks ----

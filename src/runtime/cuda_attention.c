@@ -36,7 +36,7 @@
 #include "runtime/cuda_pdl.h"
 #include "support/error.h"
 
-static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " mlcc_flash_prefill_\n"
+static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " mlcc_flash_prefill_ mlcc_prefill_qkv_\n"
     "#include <cuda_fp16.h>\n"
     "/* FlashAttention-2 style prefill over the paged KV cache (see cuda_attention.c). A block of\n"
     " * NW warps takes BM = 16 NW query rows of one KV head: TM = BM / G consecutive tokens, each\n"
@@ -101,8 +101,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     " * only) keeps Q in shared memory (after the K/V buffers) and gives every K and V fragment read\n"
     " * from shared memory two mma instead of one (the kernel's shared-memory traffic per mma halves),\n"
     " * at 32 rows a warp (o, s: 2x the accumulators). BN: keys a tile (64; 32 halves s's registers). */\n"
-    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN>\n"
-    "__device__ __forceinline__ void flash_prefill(const float *__restrict__ q, const KV *__restrict__ pages,\n"
+    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT>\n"
+    "__device__ __forceinline__ void flash_prefill(const QT *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
@@ -187,6 +187,26 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "     * in batches ahead of their stores; with a rope table [T, 2, D/2] (float64) q is rotated on the\n"
     "     * way, as mlcc_rope_q would have (the NeoX pairs d, d + D/2 in float64, rounded to float32),\n"
     "     * saving that kernel's pass over q */\n"
+    "    if constexpr (sizeof(QT) == 2) { /* q half, rotated and scaled already (mlcc_prefill_qkv): copied */\n"
+    "        constexpr int C8 = D / 8, QPER8 = (BM * C8 + NT - 1) / NT, QB8 = QPER8 % 4 == 0 ? 4 : QPER8 % 2 == 0 ? 2 : 1;\n"
+    "#pragma unroll\n"
+    "        for (int b = 0; b < QPER8; b += QB8) {\n"
+    "            uint4 qv[QB8];\n"
+    "#pragma unroll\n"
+    "            for (int u = 0; u < QB8; u++) {\n"
+    "                const int i = threadIdx.x + (b + u) * NT, r = i / C8, c = i % C8, t = t0 + r / G;\n"
+    "                qv[u] = make_uint4(0, 0, 0, 0);\n"
+    "                if (i < BM * C8 && r < TM * G && t < t_end)\n"
+    "                    qv[u] = *reinterpret_cast<const uint4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 8 * c);\n"
+    "            }\n"
+    "#pragma unroll\n"
+    "            for (int u = 0; u < QB8; u++) {\n"
+    "                const int i = threadIdx.x + (b + u) * NT, r = i / C8, c = i % C8;\n"
+    "                if (i >= BM * C8) break;\n"
+    "                *reinterpret_cast<uint4 *>(Qs + r * LD + 8 * c) = qv[u];\n"
+    "            }\n"
+    "        }\n"
+    "    } else {\n"
     "    constexpr int QPER = (BM * C4 + NT - 1) / NT, QB = QPER % 4 == 0 ? 4 : QPER % 2 == 0 ? 2 : 1;\n"
     "#pragma unroll\n"
     "    for (int b = 0; b < QPER; b += QB) {\n"
@@ -223,6 +243,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "            dst[0] = pack_half2(qv[u].x * qmul, qv[u].y * qmul);\n"
     "            dst[1] = pack_half2(qv[u].z * qmul, qv[u].w * qmul);\n"
     "        }\n"
+    "    }\n"
     "    }\n"
     "    __syncthreads();\n"
     "    /* this thread's rows: m-tile mt's rows grp and grp + 8 are rows[2 mt], rows[2 mt + 1] */\n"
@@ -483,19 +504,79 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    }\n"
     "}\n"
     "\n"
-    "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX)                                                                        \\\n"
+    "/* A prefill's combined projection output qkv [T, (QH + 2 KVH) D] (half, columns q | k | v) made\n"
+    " * ready for the flash kernel in one pass: q rotated with the rope table [T, 2, D/2] (float64, as\n"
+    " * mlcc_rope_q rotates it), times qmul (the kernel's scale, times log2 e when it computes in log2\n"
+    " * units) and rounded to half into q16 [T, QH, D]; K rotated the same way (as the append's\n"
+    " * rope_k_table: float64, rounded to float32) and V stored into their pages at slots[t] (a token\n"
+    " * whose slot is < 0 is not stored). A thread takes 4 NeoX pairs (d..d+3 with d+H..d+H+3) of one\n"
+    " * head of one token; H = D / 2 a multiple of 4. */\n"
+    "template <typename KV>\n"
+    "__device__ __forceinline__ void prefill_qkv(const __half *__restrict__ qkv, __half *__restrict__ q16, KV *__restrict__ pages,\n"
+    "                                            const int *__restrict__ slots, const double *__restrict__ table, long long T,\n"
+    "                                            int QH, int KVH, int D, int PS, float qmul) {\n"
+    "    const int H = D / 2, P = H / 4, heads = QH + 2 * KVH;\n"
+    "    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+    "    if (i >= T * heads * P) return;\n"
+    "    const long long th = i / P, t = th / heads;\n"
+    "    const int h = (int)(th % heads), k = 4 * (int)(i % P);\n"
+    "    const __half *row = qkv + th * D;\n"
+    "    const uint2 xr = *reinterpret_cast<const uint2 *>(row + k), yr = *reinterpret_cast<const uint2 *>(row + H + k);\n"
+    "    const __half *xh = reinterpret_cast<const __half *>(&xr), *yh = reinterpret_cast<const __half *>(&yr);\n"
+    "    float a[4], b[4];\n"
+    "#pragma unroll\n"
+    "    for (int e = 0; e < 4; e++) {\n"
+    "        const float x = __half2float(xh[e]), y = __half2float(yh[e]);\n"
+    "        if (h < QH + KVH) { /* q and K: the NeoX rotation in float64 */\n"
+    "            const double c = table[t * 2 * H + k + e], s = table[(t * 2 + 1) * H + k + e];\n"
+    "            a[e] = (float)((double)x * c + (-1.0 * (double)y) * s);\n"
+    "            b[e] = (float)((double)y * c + (1.0 * (double)x) * s);\n"
+    "        } else {\n"
+    "            a[e] = x, b[e] = y;\n"
+    "        }\n"
+    "    }\n"
+    "    if (h < QH) {\n"
+    "        __half *dst = q16 + (t * QH + h) * D + k;\n"
+    "        uint2 lo, hi;\n"
+    "        lo.x = pack_half2(a[0] * qmul, a[1] * qmul), lo.y = pack_half2(a[2] * qmul, a[3] * qmul);\n"
+    "        hi.x = pack_half2(b[0] * qmul, b[1] * qmul), hi.y = pack_half2(b[2] * qmul, b[3] * qmul);\n"
+    "        *reinterpret_cast<uint2 *>(dst) = lo;\n"
+    "        *reinterpret_cast<uint2 *>(dst + H) = hi;\n"
+    "        return;\n"
+    "    }\n"
+    "    const int slot = slots[t];\n"
+    "    if (slot < 0) return;\n"
+    "    const int is_v = h >= QH + KVH, kvh = h - QH - (is_v ? KVH : 0);\n"
+    "    KV *dst = pages + ((((long long)(slot / PS) * 2 + is_v) * KVH + kvh) * PS + slot % PS) * D + k;\n"
+    "#pragma unroll\n"
+    "    for (int e = 0; e < 4; e++) dst[e] = (KV)a[e], dst[H + e] = (KV)b[e];\n"
+    "}\n"
+    "extern \"C\" __global__ void mlcc_prefill_qkv_h(const __half *qkv, __half *q16, __half *pages, const int *slots,\n"
+    "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    prefill_qkv<__half>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
+    "}\n"
+    "extern \"C\" __global__ void mlcc_prefill_qkv_f(const __half *qkv, __half *q16, float *pages, const int *slots,\n"
+    "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    prefill_qkv<float>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
+    "}\n"
+    "\n"
+    "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX, QT)                                                                    \\\n"
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
-    "        const float *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
+    "        const QT *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
     "        float softcap, int TB, int fast, const double *rope) {                                                        \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
-    "        flash_prefill<D, NW, KV, PIPE, MT, BN>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
-    "                                               PS, G, window, scale, softcap, TB, fast, rope);                       \\\n"
+    "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
+    "                                                   PS, G, window, scale, softcap, TB, fast, rope);                   \\\n"
     "    }\n"
+    "/* float32 pages, half pages, half pages through cp.async; the last with q as half (_hpq) */\n"
     "#define FLASH_BOTH(D, NW)                                                                                             \\\n"
-    "    FLASH(D, NW, float, false, 1, 64, ) FLASH(D, NW, __half, false, 1, 64, _h) FLASH(D, NW, __half, true, 1, 64, _hp)\n"
+    "    FLASH(D, NW, float, false, 1, 64, , float) FLASH(D, NW, __half, false, 1, 64, _h, float)                          \\\n"
+    "    FLASH(D, NW, __half, true, 1, 64, _hp, float) FLASH(D, NW, __half, true, 1, 64, _hpq, __half)\n"
     "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys */\n"
-    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2) FLASH(D, 4, __half, true, 2, 32, _hp2s)\n"
+    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float)\n"
     "FLASH_BOTH(64, 4)\n"
     "FLASH_BOTH(80, 4)\n"
     "FLASH_BOTH(96, 4)\n"
@@ -519,8 +600,9 @@ static const int head_dims[NUM_DIMS] = {64, 80, 96, 128};
 typedef struct flash_device {
     int ready;
     mlcc_cuda_module *module;
-    void *kernel[NUM_DIMS][2][3]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async] */
+    void *kernel[NUM_DIMS][2][4]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async, and q half] */
     void *mt2[NUM_DIMS][2];       /* two m-tiles a warp (half pages, cp.async): [head dim][tiles of 64, 32 keys] */
+    void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32, half pages */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -582,8 +664,8 @@ static int device_ready(int id, flash_device **out) {
     if (!d->module) return mlcc_prefix_error("cuda flash prefill kernels");
     for (int i = 0; i < NUM_DIMS; i++)
         for (int w = 0; w < 2; w++)
-            for (int h = 0; h < 3; h++) {
-                static const char *const suffix[3] = {"", "_h", "_hp"};
+            for (int h = 0; h < 4; h++) {
+                static const char *const suffix[4] = {"", "_h", "_hp", "_hpq"};
                 char name[64];
                 snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, suffix[h]);
                 if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
@@ -594,6 +676,9 @@ static int device_ready(int id, flash_device **out) {
             snprintf(name, sizeof name, "mlcc_flash_prefill_%d_4_hp2%s", head_dims[i], b ? "s" : "");
             if (!(d->mt2[i][b] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
+    if (!(d->prepare[0] = mlcc_cuda_module_kernel(d->module, "mlcc_prefill_qkv_f")) ||
+        !(d->prepare[1] = mlcc_cuda_module_kernel(d->module, "mlcc_prefill_qkv_h")))
+        return -1;
     d->ready = 1;
     return 0;
 }
@@ -607,6 +692,8 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     if (a->rope_table && (a->head_dim / 2) % 4)
         return mlcc_set_error("cuda flash prefill: rotating q while loading it needs head_dim / 2 a multiple of 4 (%d)",
                               a->head_dim);
+    if (a->q_f16 && (!a->pages_f16 || a->rope_table))
+        return mlcc_set_error("cuda flash prefill: a half q needs half pages and comes rotated (no rope table)");
     if (a->num_tokens <= 0) return 0;
     if (a->num_tokens > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld tokens is too many", (long long)a->num_tokens);
     if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
@@ -620,9 +707,9 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int rc = device_ready(device_id, &d);
     pthread_mutex_unlock(&lock);
     if (rc) return -1;
-    int variant = a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
+    int variant = a->q_f16 ? 3 : a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
     void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
-    uint32_t shared = (uint32_t)((variant == 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
+    uint32_t shared = (uint32_t)((variant >= 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
     if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
         int bn = mt2_keys();
         nw = 4, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
@@ -641,4 +728,35 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, tb ? "attn_decode (flash, a block per sequence)" : "attn_prefill (flash, tensor cores)", t0);
     return rc ? mlcc_prefix_error("cuda flash prefill") : 0;
+}
+
+float mlcc_cuda_flash_q_scale(double scale, double softcap) {
+    float s = (float)scale; /* as the kernel: its float scale, times a float log2 e */
+    return fast_softmax() && (float)softcap <= 0.f ? s * 1.4426950408889634f : s;
+}
+
+int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a) {
+    int D = a->head_dim, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
+    if (D <= 0 || (D / 2) % 4 || D % 2 || QH <= 0 || KVH <= 0 || PS <= 0)
+        return mlcc_set_error("cuda prefill q, k, v: head_dim %d (half of it a multiple of 4), %d query / %d KV heads, "
+                              "page_size %d",
+                              D, QH, KVH, PS);
+    if (((uintptr_t)a->qkv | (uintptr_t)a->q16) % 8 || !a->rope_table || !a->slots || !a->pages)
+        return mlcc_set_error("cuda prefill q, k, v: qkv and q16 must be 8-byte aligned, with pages, slots and a rope table");
+    long long threads = (long long)a->num_tokens * (QH + 2 * KVH) * (D / 8);
+    if (threads <= 0) return 0;
+    pthread_mutex_lock(&lock);
+    flash_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc) return -1;
+    long long T = a->num_tokens;
+    float q_scale = a->q_scale;
+    void *args[] = {(void *)&a->qkv, (void *)&a->q16, (void *)&a->pages, (void *)&a->slots, (void *)&a->rope_table,
+                    &T, &QH, &KVH, &D, &PS, &q_scale};
+    uint32_t grid[3] = {(uint32_t)((threads + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    rc = mlcc_cuda_launch(device_id, d->prepare[a->pages_f16 != 0], grid, block, 0, args);
+    if (t0 > 0) mlcc_cuda_profile_end(device_id, "q, k, v for the flash prefill (rope, append)", t0);
+    return rc ? mlcc_prefix_error("cuda prefill q, k, v") : 0;
 }

@@ -414,9 +414,11 @@ static const char *const rope_source =
     "}\n";
 
 static const char *const split_source =
-    "/* src [T, w0 + w1 + w2] float32 into three compact arrays one after the other in dst: [T, w0],\n"
-    " * [T, w1], [T, w2] (q, k and v of a combined projection); a thread per element. */\n"
-    "extern \"C\" __global__ void mlcc_split_columns(const float *src, float *dst, long long T, int w0, int w1, int w2) {\n"
+    "#include <cuda_fp16.h>\n"
+    "/* src [T, w0 + w1 + w2] (float32, or half widened) into three compact float32 arrays one after\n"
+    " * the other in dst: [T, w0], [T, w1], [T, w2] (q, k and v of a combined projection); a thread\n"
+    " * per element. */\n"
+    "template <typename S> __device__ __forceinline__ void split_columns(const S *src, float *dst, long long T, int w0, int w1, int w2) {\n"
     "    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, W = w0 + w1 + w2;\n"
     "    if (i >= T * W) return;\n"
     "    const long long t = i / W;\n"
@@ -427,7 +429,13 @@ static const char *const split_source =
     "        d += T * w0, j -= w0, w = w1;\n"
     "        if (j >= w1) d += T * w1, j -= w1, w = w2;\n"
     "    }\n"
-    "    d[t * w + j] = src[i];\n"
+    "    d[t * w + j] = (float)src[i];\n"
+    "}\n"
+    "extern \"C\" __global__ void mlcc_split_columns(const float *src, float *dst, long long T, int w0, int w1, int w2) {\n"
+    "    split_columns(src, dst, T, w0, w1, w2);\n"
+    "}\n"
+    "extern \"C\" __global__ void mlcc_split_columns_h(const __half *src, float *dst, long long T, int w0, int w1, int w2) {\n"
+    "    split_columns(src, dst, T, w0, w1, w2);\n"
     "}\n";
 
 const char *mlcc_cuda_split_columns_kernel_source(void) {
@@ -473,6 +481,7 @@ static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][fl
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static mlcc_cuda_kernel_once rope_kernel = {.source = rope_source, .name = "mlcc_rope_q"};
 static mlcc_cuda_kernel_once split_kernel = {.source = split_source, .name = "mlcc_split_columns"};
+static mlcc_cuda_kernel_once split_half_kernel = {.source = split_source, .name = "mlcc_split_columns_h"};
 
 static int dim_index(int head_dim) {
     for (int i = 0; i < NUM_DIMS; i++)
@@ -659,11 +668,11 @@ int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *ro
     return rc ? mlcc_prefix_error("cuda rope q") : 0;
 }
 
-int mlcc_cuda_split_columns(int device_id, const float *src, float *dst, int64_t rows, int w0, int w1, int w2) {
+int mlcc_cuda_split_columns(int device_id, const void *src, int src_f16, float *dst, int64_t rows, int w0, int w1, int w2) {
     if (w0 < 0 || w1 < 0 || w2 < 0) return mlcc_set_error("cuda split columns: widths %d, %d, %d", w0, w1, w2);
     long long n = (long long)rows * (w0 + w1 + w2);
     if (n <= 0) return 0;
-    void *f = mlcc_cuda_kernel_once_get(&split_kernel, device_id);
+    void *f = mlcc_cuda_kernel_once_get(src_f16 ? &split_half_kernel : &split_kernel, device_id);
     if (!f) return mlcc_prefix_error("cuda split columns kernel");
     long long T = rows;
     void *args[] = {(void *)&src, &dst, &T, &w0, &w1, &w2};

@@ -58,10 +58,10 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a);
 int mlcc_cuda_rope_q(int device_id, const float *q, float *out, const double *rope_table, int64_t tokens, int num_qo_heads,
                      int head_dim);
 
-/* src [rows, w0 + w1 + w2] float32 into three compact arrays one after the other at dst:
- * [rows, w0], [rows, w1], [rows, w2] (q, k and v of a combined projection, for the paths that
- * need them compact). */
-int mlcc_cuda_split_columns(int device_id, const float *src, float *dst, int64_t rows, int w0, int w1, int w2);
+/* src [rows, w0 + w1 + w2] (float32, or half when src_f16) into three compact float32 arrays one
+ * after the other at dst: [rows, w0], [rows, w1], [rows, w2] (q, k and v of a combined
+ * projection, for the paths that need them compact). */
+int mlcc_cuda_split_columns(int device_id, const void *src, int src_f16, float *dst, int64_t rows, int w0, int w1, int w2);
 
 /* The kernel sources (tests compile them with NVRTC where there is no GPU); the decode source
  * expects DEC_D, DEC_KV and DEC_NW defined before it (mlcc_cuda_decode_attention_source_for). */

@@ -39,6 +39,7 @@ struct MLCCKVCache {
     MLCCNDArray *decode_ws;
     MLCCNDArray *q_rope; /* q rotated for the paths that do not fold its rope (rope_q_copy) */
     MLCCNDArray *qkv_split; /* q, k, v of a combined projection made compact (attention_qkv) */
+    MLCCNDArray *q_half;    /* a half q, rotated and scaled, for the flash kernel (attention_qkv, CUDA) */
     int64_t decode_blocks;
     int decode_fold, decode_waves, decode_min_keys;
 
@@ -123,6 +124,7 @@ static void kv_cache_delete(MLCCObject *obj) {
     mlcc_ndarray_release(c->decode_ws);
     mlcc_ndarray_release(c->q_rope);
     mlcc_ndarray_release(c->qkv_split);
+    mlcc_ndarray_release(c->q_half);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -669,24 +671,30 @@ static int64_t flash_decode_batch(void) {
     return n <= 0 ? INT64_MAX : n;
 }
 
+/* *buf (one of the cache's step buffers) holding at least n elements of type t on the cache's
+ * device. It grows with the step's tokens; a new one is a new device epoch, since a captured
+ * decode graph baked in the old one. what names it in errors. */
+static int step_buffer(MLCCKVCache *c, MLCCNDArray **buf, int64_t n, DLDataType t, const char *what) {
+    if (*buf && mlcc_ndarray_numel(*buf) >= n) return 0;
+    if (c->cfg.device.device_type == kDLCUDA && mlcc_cuda_capturing(c->cfg.device.device_id))
+        return mlcc_set_error("%s: the buffer would grow during a graph capture", what);
+    mlcc_ndarray_release(*buf);
+    *buf = mlcc_ndarray_empty(1, &n, t, c->cfg.device);
+    if (!*buf) return -1;
+    new_device_epoch(c);
+    return 0;
+}
+
 /* q rotated with the step's rope table into a buffer of the cache (q itself may share its
  * storage with other values), for the paths that do not rotate it while loading it; *out is
- * then that buffer's view. The buffer grows with the step's tokens; a new one is a new device
- * epoch, since a captured decode graph baked in the old one. */
+ * then that buffer's view. */
 static int rope_q_copy(MLCCKVCache *c, const DLTensor *q, const DLTensor *table, DLTensor *out) {
     int64_t T = c->fwd.num_tokens, n = T * c->cfg.num_qo_heads * c->cfg.head_dim;
     int QH = c->cfg.num_qo_heads, D = c->cfg.head_dim, H = D / 2;
     DLDataType f32 = {kDLFloat, 32, 1};
     if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) || !mlcc_dtype_eq(c->cfg.dtype, f32))
         return mlcc_set_error("rotating q needs a float32 cache on the CPU or CUDA");
-    if (!c->q_rope || mlcc_ndarray_numel(c->q_rope) < n) {
-        if (c->cfg.device.device_type == kDLCUDA && mlcc_cuda_capturing(c->cfg.device.device_id))
-            return mlcc_set_error("rotating q: its buffer would grow during a graph capture");
-        mlcc_ndarray_release(c->q_rope);
-        c->q_rope = mlcc_ndarray_empty(1, &n, f32, c->cfg.device);
-        if (!c->q_rope) return -1;
-        new_device_epoch(c);
-    }
+    if (step_buffer(c, &c->q_rope, n, f32, "rotating q")) return -1;
     *out = *q;
     out->data = c->q_rope->dl.data, out->byte_offset = 0;
     size_t bytes = sizeof(float) * (size_t)n;
@@ -829,23 +837,17 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
     return call_kernel(c->cfg.prefill, "prefill", a, codes, 8);
 }
 
-/* q, k, v of one [T, (QH + 2 KVH) D] projection output (columns q | k | v) copied into a
- * buffer of the cache as three compact arrays, one after the other; their views into q, k, v.
- * The buffer grows with the step's tokens; a new one is a new device epoch (as rope_q_copy's). */
+/* q, k, v of one [T, (QH + 2 KVH) D] projection output (columns q | k | v; float32, or half on
+ * CUDA) copied into a buffer of the cache as three compact float32 arrays, one after the other;
+ * their views into q, k, v. */
 static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor *k, DLTensor *v, int64_t shapes[3][3]) {
     int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
     int64_t W = QW + 2 * KW, n = T * W;
-    if (!c->qkv_split || mlcc_ndarray_numel(c->qkv_split) < n) {
-        if (c->cfg.device.device_type == kDLCUDA && mlcc_cuda_capturing(c->cfg.device.device_id))
-            return mlcc_set_error("splitting q, k, v: the buffer would grow during a graph capture");
-        mlcc_ndarray_release(c->qkv_split);
-        c->qkv_split = mlcc_ndarray_empty(1, &n, c->cfg.dtype, c->cfg.device);
-        if (!c->qkv_split) return -1;
-        new_device_epoch(c);
-    }
+    if (step_buffer(c, &c->qkv_split, n, c->cfg.dtype, "splitting q, k, v")) return -1;
     float *src = tensor_data(qkv), *dst = c->qkv_split->dl.data;
     if (c->cfg.device.device_type == kDLCUDA) {
-        if (mlcc_cuda_split_columns(c->cfg.device.device_id, src, dst, T, (int)QW, (int)KW, (int)KW)) return -1;
+        if (mlcc_cuda_split_columns(c->cfg.device.device_id, src, qkv->dtype.bits == 16, dst, T, (int)QW, (int)KW, (int)KW))
+            return -1;
     } else {
         for (int64_t t = 0; t < T; t++) {
             memcpy(dst + t * QW, src + t * W, sizeof(float) * (size_t)QW);
@@ -862,6 +864,41 @@ static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor 
     return 0;
 }
 
+/* The flash prefill straight from a half qkv (mlcc_cuda_prefill_qkv: q rotated and scaled into
+ * the q_half buffer, K and V appended), when the step takes the flash kernel with half pages
+ * (the kernel with a half q); MLCC_CUDA_FLASH_QKV=0 turns it off (the split and the separate
+ * passes instead). */
+static int flash_takes_half_qkv(const MLCCKVCache *c, const DLTensor *qkv) {
+    const mlcc_kv_forward *f = &c->fwd;
+    int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
+    return c->flash && !(f->is_decode && !batched_flash) && c->cfg.kv_dtype.bits == 16 && (c->cfg.head_dim / 2) % 4 == 0 &&
+           (uintptr_t)tensor_data(qkv) % 8 == 0 && env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
+}
+
+static int flash_from_half_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
+    const mlcc_kv_forward *f = &c->fwd;
+    host_array hosts[6];
+    DLTensor *steps[6];
+    if (step_arrays(c, hosts, steps)) return -1;
+    int64_t T = f->num_tokens, n = T * c->cfg.num_qo_heads * c->cfg.head_dim;
+    if (step_buffer(c, &c->q_half, n, (DLDataType){kDLFloat, 16, 1}, "q for the flash kernel")) return -1;
+    int dev = c->cfg.device.device_id;
+    void *pages = tensor_data(&c->pages[layer]->dl);
+    mlcc_cuda_prefill_qkv_args pa = {
+        .qkv = tensor_data(qkv), .q16 = c->q_half->dl.data, .pages = pages, .slots = tensor_data(steps[0]),
+        .rope_table = tensor_data(rope_table), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads,
+        .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size, .pages_f16 = 1,
+        .q_scale = mlcc_cuda_flash_q_scale(c->cfg.attn_scale, c->cfg.attn_softcap)};
+    if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
+    mlcc_cuda_prefill_args fa = {
+        .q = c->q_half->dl.data, .q_f16 = 1, .pages = pages, .token_seq = tensor_data(steps[2]),
+        .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]), .page_indices = tensor_data(steps[4]),
+        .out = tensor_data(out), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
+        .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
+        .softcap = c->cfg.attn_softcap, .pages_f16 = 1, .tokens_per_block = f->is_decode};
+    return mlcc_cuda_flash_prefill(dev, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
+}
+
 int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
     if (!c->in_forward) return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
     if (layer < 0 || layer >= c->cfg.num_layers)
@@ -869,19 +906,22 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
     int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
     int64_t W = QW + 2 * KW;
     char buf[160], want[32];
-    if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !mlcc_dtype_eq(qkv->dtype, c->cfg.dtype) ||
+    int cuda = c->cfg.device.device_type == kDLCUDA;
+    int half = qkv && cuda && mlcc_dtype_eq(qkv->dtype, (DLDataType){kDLFloat, 16, 1}); /* a prefill's (half_activations) */
+    if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !(half || mlcc_dtype_eq(qkv->dtype, c->cfg.dtype)) ||
         qkv->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(qkv))
-        return mlcc_set_error("kv cache: attention: qkv is %s, expected [%lld, %lld] %s (q | k | v), compact, on the "
+        return mlcc_set_error("kv cache: attention: qkv is %s, expected [%lld, %lld] %s%s (q | k | v), compact, on the "
                               "cache's device",
                               qkv ? mlcc_tensor_describe(qkv, buf, sizeof buf) : "NULL", (long long)T, (long long)W,
-                              mlcc_dtype_str(c->cfg.dtype, want));
+                              mlcc_dtype_str(c->cfg.dtype, want), cuda ? " or float16" : "");
     if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) ||
         !mlcc_dtype_eq(c->cfg.dtype, MLCC_DTYPE_F32))
         return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a float32 cache on the CPU or CUDA");
     if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
     if (check_tensor(c, out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
+    if (half && flash_takes_half_qkv(c, qkv)) return flash_from_half_qkv(c, layer, qkv, rope_table, out);
     float *base = tensor_data(qkv);
-    if (takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) && aligned16(&c->pages[layer]->dl) &&
+    if (!half && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) && aligned16(&c->pages[layer]->dl) &&
         QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */
         host_array hosts[6];
         DLTensor *steps[6];

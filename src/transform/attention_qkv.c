@@ -14,10 +14,13 @@
  * The slices were three copy kernels a layer (about 4 us each at batch 1 on the H100, more than
  * the attention's own reads of q, k and v); the CUDA decode kernel now takes each sequence's row
  * of qkv with a row stride, and the paths that need q, k, v compact (batched flash decode) copy
- * them apart in one kernel (runtime/kv_cache.c). Applies when the three slices tile qkv's
- * columns in that order and every slice and reshape is read once. Prefill functions keep the
- * slices: there half_activations makes qkv float16 and the slices widen it. MLCC_CUDA_ATTN_QKV=0
- * turns it off; =cpu runs it for the CPU too (tests: the CPU cache takes the same call). */
+ * them apart in one kernel (runtime/kv_cache.c). In prefill functions half_activations then
+ * makes qkv float16 and the cache's flash path reads it in one kernel that rotates q and K and
+ * appends K and V (at 2048 tokens of the Llama-3-8B shape the three slices, q's rope pass and
+ * the append were ~100 us a layer). Applies when the three slices tile qkv's columns in that
+ * order and every slice and reshape is read once. MLCC_CUDA_ATTN_QKV=0 turns it off (and
+ * MLCC_CUDA_FLASH_QKV=0 the cache's one-kernel path); =cpu runs it for the CPU too (tests: the
+ * CPU cache takes the same call). */
 #include <stdint.h>
 #include <string.h>
 
@@ -135,10 +138,6 @@ static void mark(const rx_binding *b, void *ctx) {
     }
 }
 
-static int is_prefill(const char *name) {
-    return name && strstr(name, "prefill") != NULL;
-}
-
 mlcc_ir_module *pass_attention_qkv(const mlcc_ir_module *m, void *ctx) {
     (void)ctx;
     rewrite r;
@@ -149,7 +148,7 @@ mlcc_ir_module *pass_attention_qkv(const mlcc_ir_module *m, void *ctx) {
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH) rx_scan_graph(m->entries[i].graph, &r.s.uses, note_binding, &r.s);
     for (int i = 0; i < m->n; i++)
-        if (m->entries[i].kind == IRMOD_GRAPH && !is_prefill(m->entries[i].name))
+        if (m->entries[i].kind == IRMOD_GRAPH)
             rx_scan_graph(m->entries[i].graph, NULL, mark, &r);
     mlcc_ir_module *out = r.calls.count ? rx_rewrite_module(m, "attention_qkv", rewrite_binding, &r, NULL) : irmod_copy(m);
     u64map_free(&r.s.uses);

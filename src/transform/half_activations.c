@@ -11,10 +11,11 @@
  *     qkv_proj and gate_up_proj, silu * up before down_proj, the final norm before lm_head)
  *     is written as float16 by that kernel: its PrimFunc stores cast(float16, value);
  *   - the output of mlcc.cuda.linear_f16 (not _add: its sum is the float32 residual stream)
- *     read only by kernels (call_tir: q/k/v's slices, silu * up) becomes float16: cuBLASLt
- *     rounds in its epilogue and the readers load cast(float32, value); only where the chain of
- *     readers ends as projections' x (ends_in_projections: not the residual stream, not the
- *     soft-capped logits).
+ *     read only by kernels (call_tir: q/k/v's slices, silu * up) or as the qkv of the KV
+ *     cache's attention_qkv (which reads a half qkv: its flash path rotates and appends it in
+ *     one kernel, runtime/kv_cache.c) becomes float16: cuBLASLt rounds in its epilogue and the
+ *     readers load cast(float32, value); only where the chain of readers ends as projections'
+ *     x (ends_in_projections: not the residual stream, not the soft-capped logits).
  *
  * Arithmetic stays float32 inside every kernel and every matmul accumulates in float32; what
  * changes is where values are rounded to half: x at the same point as before (bit for bit the
@@ -58,7 +59,7 @@ static int is_f32_dense(const rx_sinfo *s) {
 typedef struct use_info {
     int total;      /* reads anywhere */
     int linear_x;   /* reads as the x of a float16 projection */
-    int kernel_arg; /* reads as an operand of call_tir */
+    int kernel_arg; /* reads that take float16: operands of call_tir, attention_qkv's qkv */
 } use_info;
 
 typedef struct scan {
@@ -75,6 +76,18 @@ static use_info *info_of(scan *s, const rx_expr *var) {
         u64map_set_p(&s->uses, var, u);
     }
     return u;
+}
+
+static int is_packed(const rx_expr *v, const char *op, const char *name) {
+    return v && v->kind == RX_CALL && rx_is_op_call(v, op) && v->call.nargs >= 1 && v->call.args[0]->kind == RX_STRING_IMM &&
+           !strcmp(v->call.args[0]->str, name);
+}
+
+/* attention_qkv(cache, layer, qkv, rope_table): the KV cache's attention on the combined
+ * projection output (transform/attention_qkv.c) */
+static int is_attention_qkv(const rx_expr *v) {
+    return is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention_qkv") && v->call.nargs == 2 &&
+           v->call.args[1]->kind == RX_TUPLE && v->call.args[1]->tuple.n == 4;
 }
 
 static void count_reads(scan *s, const rx_expr *e) {
@@ -96,6 +109,9 @@ static void count_reads(scan *s, const rx_expr *e) {
             const rx_expr *t = e->call.args[1];
             for (int i = 0; i < t->tuple.n; i++)
                 if (rx_is_var(t->tuple.fields[i])) info_of(s, t->tuple.fields[i])->kernel_arg++;
+        } else if (is_attention_qkv(e)) {
+            const rx_expr *qkv = e->call.args[1]->tuple.fields[2];
+            if (rx_is_var(qkv)) info_of(s, qkv)->kernel_arg++;
         }
         return;
     case RX_IF:
@@ -133,10 +149,6 @@ static int reads_of(const rx_expr *e, const rx_expr *var) {
     }
 }
 
-static int is_packed(const rx_expr *v, const char *op, const char *name) {
-    return v && v->kind == RX_CALL && rx_is_op_call(v, op) && v->call.nargs >= 1 && v->call.args[0]->kind == RX_STRING_IMM &&
-           !strcmp(v->call.args[0]->str, name);
-}
 
 /* Does var's value end, through a chain of single readers (kernels, view reshapes, the KV
  * cache's attention), as the x of float16 projections? Then rounding it to half only moves a
@@ -164,7 +176,8 @@ static int ends_in_projections(const rx_expr *seq, const scan *s, const rx_expr 
             }
             int passes = is_call_tir(v) || is_packed(v, "call_packed", "vm.builtin.reshape") ||
                          is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention") ||
-                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention_rope_q"); /* fuse_rope_q.c's */
+                         is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention_rope_q") || /* fuse_rope_q.c's */
+                         is_attention_qkv(v);
             if (!passes || b->cast || b->var->kind != RX_DATAFLOW_VAR || !b->var->sinfo || b->var->sinfo->kind != SI_TENSOR ||
                 !ends_in_projections(seq, s, b->var, 0, depth + 1))
                 return 0;

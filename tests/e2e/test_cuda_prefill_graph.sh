@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# test_cuda_prefill_graph.sh - the CUDA build's prefill graph where two passes meet: fuse_rope_q
-# (q's rope into mlcc.kv_cache.attention_rope_q) and half_activations (float16 between kernels
-# and float16 projections in prefill). Through bench/null_cuda_driver.c (no GPU: kernels are
+# test_cuda_prefill_graph.sh - the CUDA build's prefill graph where three passes meet: fuse_rope_q
+# (q's rope into mlcc.kv_cache.attention_rope_q), attention_qkv (that call on the combined
+# projection's output, its slices gone) and half_activations (float16 between kernels and
+# float16 projections in prefill). Through bench/null_cuda_driver.c (no GPU: kernels are
 # counted, not run), `mlcc bench --device cuda` builds hf-tiny/llama in q0f16 and prints the
-# module after half_activations. Checks, in batch_prefill: attention through attention_rope_q
-# in each layer, the qkv projection's output float16 all the same (its chain of slices, views
-# and that attention ends as o_proj's x), the norms before qkv and gate_up writing float16;
+# module after half_activations. Checks, in batch_prefill: attention through attention_qkv in
+# each layer on the qkv projection's output, that output float16 (the attention ends as
+# o_proj's x), no q/k/v slices left, the norms before qkv and gate_up writing float16;
 # in batch_decode: every projection output float32 (the pass leaves decode alone). Skips
 # without gcc or NVRTC.
 set -u
@@ -28,7 +29,10 @@ pass=0 fail=0
 check() { # description, count, expected
     if [ "$2" -eq "$3" ]; then pass=$((pass + 1)); else echo "FAIL: $1: $2, expected $3"; fail=$((fail + 1)); fi
 }
-check "batch_prefill: attention_rope_q calls" "$(grep -c 'mlcc\.kv_cache\.attention_rope_q' <<<"$prefill")" 2
+check "batch_prefill: attention_qkv calls on a qkv projection" \
+    "$(grep -c 'mlcc\.kv_cache\.attention_qkv"), (kv_cache, R.prim_value([01]), proj[0-9]*, rope_table)' <<<"$prefill")" 2
+check "batch_prefill: attention_rope_q calls left" "$(grep -c 'mlcc\.kv_cache\.attention_rope_q' <<<"$prefill")" 0
+check "batch_prefill: slices left (gate_up's two, fused with silu)" "$(grep -c 'strided_slice' <<<"$prefill")" 2
 check "batch_prefill: float16 qkv projections" \
     "$(grep -c 'dtype="float16") = R.call_dps_packed(R.str("mlcc.cuda.linear_f16"), (norm[0-9]*, model_layers_[01]_self_attn_qkv_proj' <<<"$prefill")" 2
 check "batch_prefill: norms writing float16" "$(grep -c 'dtype="float16") = R.call_tir(cls.rms_norm_f16' <<<"$prefill")" 5

@@ -4,7 +4,7 @@
  * their decode steps handing the cache the whole projection output (attention_qkv's host path:
  * the column ranges copied apart, kv_cache.c) instead of three slices, give the same logits as
  * without it, to 1e-6 of the largest: every prefill chunk's last row of a 50-token prompt
- * (chunks of 32; prefill functions keep their slices) and 4 greedy decode steps; on llama,
+ * (chunks of 32: the prefill functions take it too) and 4 greedy decode steps; on llama,
  * llama-tied-mqa (one KV head), qwen2 (biases), qwen3 (q/k norms: the pass does not apply),
  * phi3 (fused qkv in the checkpoint) and gemma2 (windows, soft-caps). That the pass applies
  * (and only with the switch on the CPU) is test_attention_qkv_graph.sh's. */

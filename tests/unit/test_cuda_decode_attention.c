@@ -279,7 +279,7 @@ static void check_split_columns(void) {
     MLCCNDArray *ds = upload(src, MLCC_DTYPE_F32, T * W), *dd = upload(NULL, MLCC_DTYPE_F32, T * W);
     CHECK_MSG(ds && dd, "%s", mlcc_last_error());
     if (ds && dd) {
-        CHECK_MSG(mlcc_cuda_split_columns(0, ds->dl.data, dd->dl.data, T, W0, W1, W2) == 0, "%s", mlcc_last_error());
+        CHECK_MSG(mlcc_cuda_split_columns(0, ds->dl.data, 0, dd->dl.data, T, W0, W1, W2) == 0, "%s", mlcc_last_error());
         CHECK(mlcc_ndarray_copy_to_bytes(dd, got, sizeof got) == 0);
         CHECK_MSG(memcmp(got, want, sizeof got) == 0, "split columns: the copies differ");
     }

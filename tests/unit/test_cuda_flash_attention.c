@@ -46,6 +46,102 @@ static MLCCNDArray *upload(const void *host, DLDataType t, int ndim, const int64
     return a;
 }
 
+/* nn.rope with a table on one NeoX pair (float64, rounded to float32) */
+static void rope_pair(float x1, float x2, double c, double s, float *y1, float *y2) {
+    *y1 = (float)((double)x1 * c + (-1.0 * (double)x2) * s);
+    *y2 = (float)((double)x2 * c + (1.0 * (double)x1) * s);
+}
+
+/* q, K and V of the new tokens as one half [T, (QH + 2 KVH) D] tensor (a prefill's qkv under
+ * half_activations): mlcc_cuda_prefill_qkv rotates q and K with the table, scales q into a half
+ * q and stores K and V into the half pages at the tokens' slots (the first token's slot -1: not
+ * stored), then the kernel with a half q. Against: the pages and the scaled q built here (to a
+ * unit in the last place of half at the largest values, 1e-3: a contracted float64 product may
+ * round the other way), and the reference on q rotated here over those pages. */
+static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, const int32_t *positions,
+                     const int32_t *indptr, const int32_t *indices, const uint16_t *pages16, const int64_t pshape[5],
+                     const double *table, MLCCNDArray *dtab, test_arg *args, mlcc_jit_module *cpu) {
+    int D = fc->D, QH = fc->QH, KVH = fc->KVH, PS = fc->PS, H = D / 2, heads = QH + 2 * KVH;
+    size_t qn = (size_t)T * QH * D, pn = (size_t)pshape[0] * 2 * KVH * PS * D, xn = (size_t)T * heads * D;
+    float *qkv = malloc(sizeof(float) * xn), *qr = malloc(sizeof(float) * qn), *pages = malloc(sizeof(float) * pn);
+    uint16_t *qkv16 = malloc(sizeof(uint16_t) * xn), *q16 = malloc(sizeof(uint16_t) * qn);
+    int32_t *slots = malloc(sizeof(int32_t) * (size_t)T);
+    float *want = malloc(sizeof(float) * qn), *got = malloc(sizeof(float) * qn), *pages_got = malloc(sizeof(float) * pn);
+    float *q_want = malloc(sizeof(float) * qn), *q_got = malloc(sizeof(float) * qn);
+    for (size_t i = 0; i < xn; i++) qkv16[i] = mlcc_f32_to_f16((i % (heads * D) < (size_t)QH * D ? 3 : 1) * test_rand_float());
+    mlcc_f16_to_f32_n(qkv, qkv16, xn);
+    mlcc_f16_to_f32_n(pages, pages16, pn);
+    double scale = 1.0 / sqrt((double)D);
+    float q_scale = mlcc_cuda_flash_q_scale(scale, fc->softcap);
+    for (int64_t t = 0; t < T; t++) {
+        int s = token_seq[t], p = positions[t];
+        slots[t] = t == 0 && T > 1 ? -1 : indices[indptr[s] + p / PS] * PS + p % PS;
+        const double *cs = table + t * D, *sn = cs + H;
+        for (int h = 0; h < heads; h++) {
+            const float *x = qkv + (t * heads + h) * D;
+            float y[256];
+            for (int k = 0; k < H; k++) {
+                if (h < QH + KVH) rope_pair(x[k], x[k + H], cs[k], sn[k], &y[k], &y[k + H]);
+                else y[k] = x[k], y[k + H] = x[k + H];
+            }
+            if (h < QH) {
+                for (int d = 0; d < D; d++) qr[(t * QH + h) * D + d] = y[d], q_want[(t * QH + h) * D + d] = y[d] * q_scale;
+            } else if (slots[t] >= 0) {
+                int is_v = h >= QH + KVH, kvh = h - QH - (is_v ? KVH : 0);
+                float *dst = pages + ((((int64_t)(slots[t] / PS) * 2 + is_v) * KVH + kvh) * PS + slots[t] % PS) * D;
+                for (int d = 0; d < D; d++) dst[d] = mlcc_f16_to_f32(mlcc_f32_to_f16(y[d]));
+            }
+        }
+    }
+    uint16_t *pages_want16 = malloc(sizeof(uint16_t) * pn);
+    mlcc_f32_to_f16_n(pages_want16, pages, pn);
+    int64_t qshape[3] = {T, QH, D}, xshape[2] = {T, heads * D}, tshape[1] = {T};
+    args[0] = test_arg_tensor(MLCC_DTYPE_F32, qr, 3, qshape);
+    args[1] = test_arg_tensor((DLDataType){kDLFloat, 16, 1}, pages_want16, 5, pshape);
+    CHECK_MSG(test_run_args(mlcc_jit_get_function(cpu, "attn_prefill"), MLCC_CPU, args, 8, 6, want, NULL) == 0, "%s: %s",
+              fc->name, mlcc_last_error());
+
+    MLCCNDArray *dx = upload(qkv16, (DLDataType){kDLFloat, 16, 1}, 2, xshape);
+    MLCCNDArray *dq = upload(NULL, (DLDataType){kDLFloat, 16, 1}, 3, qshape);
+    MLCCNDArray *dp = upload(pages16, (DLDataType){kDLFloat, 16, 1}, 5, pshape);
+    MLCCNDArray *dslots = upload(slots, MLCC_DTYPE_I32, 1, tshape), *dts = upload(token_seq, MLCC_DTYPE_I32, 1, tshape);
+    MLCCNDArray *dpos = upload(positions, MLCC_DTYPE_I32, 1, tshape);
+    int64_t ishape[1] = {fc->nseqs + 1}, nshape[1] = {indptr[fc->nseqs]};
+    MLCCNDArray *dptr = upload(indptr, MLCC_DTYPE_I32, 1, ishape), *didx = upload(indices, MLCC_DTYPE_I32, 1, nshape);
+    MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
+    CHECK_MSG(dx && dq && dp && dslots && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
+    if (dx && dq && dp && dslots && dts && dpos && dptr && didx && dout) {
+        mlcc_cuda_prefill_qkv_args pa = {.qkv = dx->dl.data, .q16 = dq->dl.data, .pages = dp->dl.data, .slots = dslots->dl.data,
+                                         .rope_table = dtab->dl.data, .num_tokens = T, .num_qo_heads = QH,
+                                         .num_kv_heads = KVH, .head_dim = D, .page_size = PS, .pages_f16 = 1,
+                                         .q_scale = q_scale};
+        CHECK_MSG(mlcc_cuda_prefill_qkv(0, &pa) == 0, "%s: %s", fc->name, mlcc_last_error());
+        mlcc_cuda_prefill_args fa = {.q = dq->dl.data, .q_f16 = 1, .pages = dp->dl.data, .token_seq = dts->dl.data,
+                                     .positions = dpos->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
+                                     .out = dout->dl.data, .num_tokens = T, .num_qo_heads = QH, .num_kv_heads = KVH,
+                                     .head_dim = D, .page_size = PS, .window = fc->window, .scale = scale,
+                                     .softcap = fc->softcap, .pages_f16 = 1};
+        CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (half q): %s", fc->name, mlcc_last_error());
+        uint16_t *back = malloc(sizeof(uint16_t) * (pn > qn ? pn : qn));
+        CHECK(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0);
+        CHECK(mlcc_ndarray_copy_to_bytes(dp, back, sizeof(uint16_t) * pn) == 0);
+        mlcc_f16_to_f32_n(pages_got, back, pn);
+        CHECK(mlcc_ndarray_copy_to_bytes(dq, back, sizeof(uint16_t) * qn) == 0);
+        mlcc_f16_to_f32_n(q_got, back, qn);
+        free(back);
+        double e_out = test_rel_diff(got, want, qn), e_pages = test_rel_diff(pages_got, pages, pn);
+        double e_q = test_rel_diff(q_got, q_want, qn);
+        printf("%-34s half qkv (prefill_qkv + half q): max error %.2e of the largest output; pages %.2e, q %.2e\n",
+               fc->name, e_out, e_pages, e_q);
+        CHECK_MSG(e_out < 4e-3, "%s, half qkv: error %g", fc->name, e_out);
+        CHECK_MSG(e_pages < 1e-3 && e_q < 1e-3, "%s, half qkv: pages %g, q %g from the rounding here", fc->name, e_pages, e_q);
+    }
+    MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
+    for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
+    free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);
+    free(q_want), free(q_got), free(pages_want16);
+}
+
 static void run_case(const flash_case *fc, int kv_f16) {
     int D = fc->D, QH = fc->QH, KVH = fc->KVH, PS = fc->PS;
     mlcc_attn_config cfg = {0};
@@ -122,7 +218,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
         for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
         CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL, 0};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
@@ -166,7 +262,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
     if (dout && dtab) {
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
                                      dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, 0,
-                                     dtab->dl.data};
+                                     dtab->dl.data, 0};
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (rope): %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);
@@ -174,6 +270,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
                kv_f16 ? "f16" : "f32", e);
         CHECK_MSG(e < 4e-3, "%s, q rotated while loaded: error %g", fc->name, e);
     }
+    if (kv_f16 && dout && dtab) half_qkv(fc, T, token_seq, positions, indptr, indices, pages16, pshape, table, dtab, args, cpu);
     mlcc_ndarray_release(dtab);
     free(table), free(qr);
     MLCCNDArray *all[7] = {dq, dp, dts, dpos, dptr, didx, dout};

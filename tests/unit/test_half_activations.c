@@ -8,7 +8,8 @@
  * function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
  * outputs float32, =0 turns the pass off. A projection whose output reaches the result through
  * kernels alone (a soft-cap after it), or the residual stream (MLCC_CUDA_FUSE_ADD=0), keeps
- * float32. The retyped PrimFuncs cast at their loads and stores
+ * float32. A combined q | k | v projection read by the KV cache's attention_qkv (whose output
+ * ends as o_proj's x) becomes float16 in the prefill function. The retyped PrimFuncs cast at their loads and stores
  * (float32 arithmetic inside). The generated CUDA source is produced in each mode (its NVRTC
  * compile and the numbers are test_cuda_models' on a GPU: q0f16 prefill against the CPU). */
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #include "tensor_util.h"
 #include "test.h"
 
-enum { D = 64, F = 128 };
+enum { D = 64, F = 128, HD = 16 }; /* HD: head_dim (q, k, v: D / HD heads each) */
 
 static rx_expr *f16_linear(rx_builder *bb, rx_expr *x, rx_expr *w16, int64_t in) {
     rx_expr *w = bb_emit(bb, op_dequantize(w16, NULL, 0, 0, 0, in), "dequant");
@@ -37,8 +38,11 @@ static void add_function(mlcc_ir_module *mod, const char *name) {
     rx_expr *wgu = rx_var("wgu", rx_sinfo_tensor_v(DT_F16, ir_int(2 * F), ir_int(D), NULL));
     rx_expr *wd = rx_var("wd", rx_sinfo_tensor_v(DT_F16, ir_int(D), ir_int(F), NULL));
     rx_expr *wo = rx_var("wo", rx_sinfo_tensor_v(DT_F16, ir_int(D), ir_int(D), NULL));
+    rx_expr *wqkv = rx_var("wqkv", rx_sinfo_tensor_v(DT_F16, ir_int(3 * D), ir_int(D), NULL));
+    rx_expr *cache = rx_var("kv_cache", rx_sinfo_object());
+    rx_expr *table = rx_var("rope_table", rx_sinfo_tensor_v(DT_F64, n, ir_int(2), ir_int(HD / 2), NULL));
     rx_builder *bb = bb_new(mod);
-    bb_begin_function(bb, name, (rx_expr *[]){x, g, wgu, wd, wo}, 5);
+    bb_begin_function(bb, name, (rx_expr *[]){x, g, wgu, wd, wo, wqkv, cache, table}, 8);
     rx_attrs none = {NULL, 0};
     bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", 64));
     bb_begin_dataflow(bb);
@@ -51,6 +55,15 @@ static void add_function(mlcc_ir_module *mod, const char *name) {
     rx_expr *y = bb_emit(bb, op_add(x, f16_linear(bb, m, wd, F)), "resid");
     rx_expr *h2 = bb_emit(bb, op_rms_norm(y, g, 1e-5), "h2");       /* read as x and as a residual */
     rx_expr *o = bb_emit(bb, op_add(h2, f16_linear(bb, h2, wo, D)), "o");
+    /* attention on the combined q | k | v projection (attention_qkv.c's call): qkv is read as the
+     * cache's qkv, and the attention's output ends as o_proj's x */
+    rx_expr *qkv = f16_linear(bb, o, wqkv, D);
+    rx_expr *in[4] = {cache, rx_prim_value(ir_int(0)), qkv, table};
+    rx_expr *attn = bb_emit(bb, op_call_dps_packed("mlcc.kv_cache.attention_qkv", in, 4,
+                                                   rx_sinfo_tensor_v(DT_F32, n, ir_int(D / HD), ir_int(HD), NULL)),
+                            "attn");
+    attn = bb_emit(bb, op_reshape(attn, (mlcc_expr *[]){n, ir_int(D)}, 2), "attn_flat");
+    o = bb_emit(bb, op_add(o, f16_linear(bb, attn, wo, D)), "o_attn");
     /* a projection whose output reaches the result through kernels alone (a soft-cap) keeps float32 */
     rx_expr *capped = bb_emit(bb, op_unary("tanh", f16_linear(bb, y, wo, D)), "capped");
     rx_expr *out = bb_emit_output(bb, op_add(bb_emit(bb, op_add(o, y), "sum"), capped), "out");
@@ -101,11 +114,15 @@ int main(void) {
     char *pre = function_text(all, "batch_prefill"), *dec = function_text(all, "batch_decode");
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16,") == 1, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_tir(cls.rms_norm,") == 1, "%s", pre); /* h2 */
-    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre);
+    /* gate_up and qkv half; the capped projection float32 */
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 2, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre); /* capped */
+    CHECK_MSG(count(pre, "(n, 192), dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1 &&
+                  count(pre, "R.str(\"mlcc.kv_cache.attention_qkv\"), (kv_cache, R.prim_value(0), proj") == 1,
+              "qkv not half or not the attention's:\n%s", pre);
     CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1, "%s", pre);
-    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 2, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 3, "%s", pre);
     CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "decode changed:\n%s", dec);
     CHECK_MSG(count(dec, "R.call_tir(cls.rms_norm,") == 2, "%s", dec);
     /* the clones cast at loads and stores; the originals stay float32 */
@@ -120,7 +137,7 @@ int main(void) {
     all = printed_after(mod, "half_activations");
     pre = function_text(all, "batch_prefill"), dec = function_text(all, "batch_decode");
     CHECK_MSG(count(pre, "R.call_tir(cls.add_rms_norm, (x, proj") == 1, "%s", pre);
-    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 2, "%s", pre); /* + qkv */
     CHECK_MSG(count(dec, "_f16,") == 0, "%s", dec);
     free(pre), free(dec), free(all);
     unsetenv("MLCC_CUDA_FUSE_ADD");
