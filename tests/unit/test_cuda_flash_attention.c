@@ -303,6 +303,7 @@ int main(void) {
     CHECK(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL);
     CHECK(ptx && strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") != NULL && strstr(ptx, "cp.async.cg.shared.global") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hpq") != NULL && strstr(ptx, ".entry mlcc_prefill_qkv_h") != NULL);
     free(ptx);
     /* what the kernel covers; the rest keeps the generated kernel */
     CHECK(mlcc_cuda_flash_prefill_supports(128, 32, 8) && mlcc_cuda_flash_prefill_supports(80, 6, 2));
