@@ -174,19 +174,19 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a);
  * it computes the softmax in log2 units (no soft-cap; MLCC_CUDA_FLASH_FAST, read per call). */
 float mlcc_cuda_flash_q_scale(double scale, double softcap);
 
-/* A prefill's combined projection output made ready for the flash kernel in one pass
- * (cuda_attention.c): qkv [num_tokens, (QH + 2 KVH) D] half, columns q | k | v; q rotated with
- * the rope table [num_tokens, 2, D / 2] (float64), times q_scale, into q16 [num_tokens, QH, D]
- * half; K rotated and V stored into the pages ([pages, 2, KVH, page_size, D], float32 or half)
- * at slots[t] (page * page_size + offset; < 0: not stored), as the append kernel stores them.
- * D / 2 a multiple of 4; qkv and q16 8-byte aligned. */
+/* A combined projection output made ready for the flash kernel in one pass (cuda_attention.c):
+ * qkv [num_tokens, (QH + 2 KVH) D] (half when qkv_f16, else float32), columns q | k | v; q
+ * rotated with the rope table [num_tokens, 2, D / 2] (float64), times q_scale, into q16
+ * [num_tokens, QH, D] half; K rotated and V stored into the half pages ([pages, 2, KVH,
+ * page_size, D]) at slots[t] (page * page_size + offset; < 0: not stored), as the append kernel
+ * stores them. D / 2 a multiple of 4; qkv 8-byte (half) or 16-byte (float32) aligned, q16 8. */
 typedef struct mlcc_cuda_prefill_qkv_args {
     const void *qkv;
     void *q16, *pages;
     const int32_t *slots;
     const double *rope_table;
     int64_t num_tokens;
-    int num_qo_heads, num_kv_heads, head_dim, page_size, pages_f16;
+    int num_qo_heads, num_kv_heads, head_dim, page_size, qkv_f16;
     float q_scale;
 } mlcc_cuda_prefill_qkv_args;
 int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a);

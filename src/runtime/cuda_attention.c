@@ -519,15 +519,18 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    }\n"
     "}\n"
     "\n"
-    "/* A prefill's combined projection output qkv [T, (QH + 2 KVH) D] (half, columns q | k | v) made\n"
-    " * ready for the flash kernel in one pass: q rotated with the rope table [T, 2, D/2] (float64, as\n"
-    " * mlcc_rope_q rotates it), times qmul (the kernel's scale, times log2 e when it computes in log2\n"
-    " * units) and rounded to half into q16 [T, QH, D]; K rotated the same way (as the append's\n"
-    " * rope_k_table: float64, rounded to float32) and V stored into their pages at slots[t] (a token\n"
-    " * whose slot is < 0 is not stored). A thread takes 4 NeoX pairs (d..d+3 with d+H..d+H+3) of one\n"
-    " * head of one token; H = D / 2 a multiple of 4. */\n"
-    "template <typename KV>\n"
-    "__device__ __forceinline__ void prefill_qkv(const __half *__restrict__ qkv, __half *__restrict__ q16, KV *__restrict__ pages,\n"
+    "/* A combined projection output qkv [T, (QH + 2 KVH) D] (half in a prefill, float32 in a decode\n"
+    " * step; columns q | k | v) made ready for the flash kernel in one pass: q rotated with the rope\n"
+    " * table [T, 2, D/2] (float64, as mlcc_rope_q rotates it), times qmul (the kernel's scale, times\n"
+    " * log2 e when it computes in log2 units) and rounded to half into q16 [T, QH, D]; K rotated the\n"
+    " * same way (as the append's rope_k_table: float64, rounded to float32) and V stored into their\n"
+    " * half pages at slots[t] (a token whose slot is < 0 is not stored). A thread takes 4 NeoX pairs\n"
+    " * (d..d+3 with d+H..d+H+3) of one head of one token; H = D / 2 a multiple of 4. */\n"
+    "template <typename X> struct four;\n"
+    "template <> struct four<__half> { typedef uint2 type; };\n"
+    "template <> struct four<float> { typedef float4 type; };\n"
+    "template <typename X>\n"
+    "__device__ __forceinline__ void prefill_qkv(const X *__restrict__ qkv, __half *__restrict__ q16, __half *__restrict__ pages,\n"
     "                                            const int *__restrict__ slots, const double *__restrict__ table, long long T,\n"
     "                                            int QH, int KVH, int D, int PS, float qmul) {\n"
     "    const int H = D / 2, P = H / 4, heads = QH + 2 * KVH;\n"
@@ -535,13 +538,14 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    if (i >= T * heads * P) return;\n"
     "    const long long th = i / P, t = th / heads;\n"
     "    const int h = (int)(th % heads), k = 4 * (int)(i % P);\n"
-    "    const __half *row = qkv + th * D;\n"
-    "    const uint2 xr = *reinterpret_cast<const uint2 *>(row + k), yr = *reinterpret_cast<const uint2 *>(row + H + k);\n"
-    "    const __half *xh = reinterpret_cast<const __half *>(&xr), *yh = reinterpret_cast<const __half *>(&yr);\n"
+    "    typedef typename four<X>::type V4;\n"
+    "    const X *row = qkv + th * D;\n"
+    "    const V4 xr = *reinterpret_cast<const V4 *>(row + k), yr = *reinterpret_cast<const V4 *>(row + H + k);\n"
+    "    const X *xs = reinterpret_cast<const X *>(&xr), *ys = reinterpret_cast<const X *>(&yr);\n"
     "    float a[4], b[4];\n"
     "#pragma unroll\n"
     "    for (int e = 0; e < 4; e++) {\n"
-    "        const float x = __half2float(xh[e]), y = __half2float(yh[e]);\n"
+    "        const float x = (float)xs[e], y = (float)ys[e];\n"
     "        if (h < QH + KVH) { /* q and K: the NeoX rotation in float64 */\n"
     "            const double c = table[t * 2 * H + k + e], s = table[(t * 2 + 1) * H + k + e];\n"
     "            a[e] = (float)((double)x * c + (-1.0 * (double)y) * s);\n"
@@ -562,16 +566,19 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    const int slot = slots[t];\n"
     "    if (slot < 0) return;\n"
     "    const int is_v = h >= QH + KVH, kvh = h - QH - (is_v ? KVH : 0);\n"
-    "    KV *dst = pages + ((((long long)(slot / PS) * 2 + is_v) * KVH + kvh) * PS + slot % PS) * D + k;\n"
-    "#pragma unroll\n"
-    "    for (int e = 0; e < 4; e++) dst[e] = (KV)a[e], dst[H + e] = (KV)b[e];\n"
+    "    __half *dst = pages + ((((long long)(slot / PS) * 2 + is_v) * KVH + kvh) * PS + slot % PS) * D + k;\n"
+    "    uint2 lo, hi;\n"
+    "    lo.x = pack_half2(a[0], a[1]), lo.y = pack_half2(a[2], a[3]);\n"
+    "    hi.x = pack_half2(b[0], b[1]), hi.y = pack_half2(b[2], b[3]);\n"
+    "    *reinterpret_cast<uint2 *>(dst) = lo;\n"
+    "    *reinterpret_cast<uint2 *>(dst + H) = hi;\n"
     "}\n"
     "extern \"C\" __global__ void mlcc_prefill_qkv_h(const __half *qkv, __half *q16, __half *pages, const int *slots,\n"
     "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    prefill_qkv<__half>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
     "}\n"
-    "extern \"C\" __global__ void mlcc_prefill_qkv_f(const __half *qkv, __half *q16, float *pages, const int *slots,\n"
+    "extern \"C\" __global__ void mlcc_prefill_qkv_f(const float *qkv, __half *q16, __half *pages, const int *slots,\n"
     "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    prefill_qkv<float>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
@@ -617,7 +624,7 @@ typedef struct flash_device {
     mlcc_cuda_module *module;
     void *kernel[NUM_DIMS][2][4]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async, and q half] */
     void *mt2[NUM_DIMS][2];       /* two m-tiles a warp (half pages, cp.async): [head dim][tiles of 64, 32 keys] */
-    void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32, half pages */
+    void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -756,8 +763,10 @@ int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a) {
         return mlcc_set_error("cuda prefill q, k, v: head_dim %d (half of it a multiple of 4), %d query / %d KV heads, "
                               "page_size %d",
                               D, QH, KVH, PS);
-    if (((uintptr_t)a->qkv | (uintptr_t)a->q16) % 8 || !a->rope_table || !a->slots || !a->pages)
-        return mlcc_set_error("cuda prefill q, k, v: qkv and q16 must be 8-byte aligned, with pages, slots and a rope table");
+    if ((uintptr_t)a->qkv % (a->qkv_f16 ? 8 : 16) || (uintptr_t)a->q16 % 8 || !a->rope_table || !a->slots || !a->pages)
+        return mlcc_set_error("cuda prefill q, k, v: qkv must be %d-byte and q16 8-byte aligned, with pages, slots and a rope "
+                              "table",
+                              a->qkv_f16 ? 8 : 16);
     long long threads = (long long)a->num_tokens * (QH + 2 * KVH) * (D / 8);
     if (threads <= 0) return 0;
     pthread_mutex_lock(&lock);
@@ -771,7 +780,7 @@ int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a) {
                     &T, &QH, &KVH, &D, &PS, &q_scale};
     uint32_t grid[3] = {(uint32_t)((threads + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    rc = mlcc_cuda_launch(device_id, d->prepare[a->pages_f16 != 0], grid, block, 0, args);
+    rc = mlcc_cuda_launch(device_id, d->prepare[a->qkv_f16 != 0], grid, block, 0, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, "q, k, v for the flash prefill (rope, append)", t0);
     return rc ? mlcc_prefix_error("cuda prefill q, k, v") : 0;
 }

@@ -864,18 +864,18 @@ static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor 
     return 0;
 }
 
-/* The flash prefill straight from a half qkv (mlcc_cuda_prefill_qkv: q rotated and scaled into
- * the q_half buffer, K and V appended), when the step takes the flash kernel with half pages
- * (the kernel with a half q); MLCC_CUDA_FLASH_QKV=0 turns it off (the split and the separate
- * passes instead). */
-static int flash_takes_half_qkv(const MLCCKVCache *c, const DLTensor *qkv) {
+/* The flash attention straight from qkv (mlcc_cuda_prefill_qkv: q rotated and scaled into the
+ * q_half buffer, K and V appended; qkv half in prefill functions, float32 in decode steps), when
+ * the step takes the flash kernel (prefill, batched decode) with half pages (the kernel with a
+ * half q); MLCC_CUDA_FLASH_QKV=0 turns it off (the split and the separate passes instead). */
+static int flash_takes_qkv(const MLCCKVCache *c, const DLTensor *qkv) {
     const mlcc_kv_forward *f = &c->fwd;
     int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
     return c->flash && !(f->is_decode && !batched_flash) && c->cfg.kv_dtype.bits == 16 && (c->cfg.head_dim / 2) % 4 == 0 &&
-           (uintptr_t)tensor_data(qkv) % 8 == 0 && env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
+           (uintptr_t)tensor_data(qkv) % (qkv->dtype.bits == 16 ? 8 : 16) == 0 && env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
 }
 
-static int flash_from_half_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
+static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
     const mlcc_kv_forward *f = &c->fwd;
     host_array hosts[6];
     DLTensor *steps[6];
@@ -887,7 +887,8 @@ static int flash_from_half_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTenso
     mlcc_cuda_prefill_qkv_args pa = {
         .qkv = tensor_data(qkv), .q16 = c->q_half->dl.data, .pages = pages, .slots = tensor_data(steps[0]),
         .rope_table = tensor_data(rope_table), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads,
-        .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size, .pages_f16 = 1,
+        .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size,
+        .qkv_f16 = qkv->dtype.bits == 16,
         .q_scale = mlcc_cuda_flash_q_scale(c->cfg.attn_scale, c->cfg.attn_softcap)};
     if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
     mlcc_cuda_prefill_args fa = {
@@ -919,7 +920,7 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
         return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a float32 cache on the CPU or CUDA");
     if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
     if (check_tensor(c, out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
-    if (half && flash_takes_half_qkv(c, qkv)) return flash_from_half_qkv(c, layer, qkv, rope_table, out);
+    if (cuda && flash_takes_qkv(c, qkv)) return flash_from_qkv(c, layer, qkv, rope_table, out);
     float *base = tensor_data(qkv);
     if (!half && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) && aligned16(&c->pages[layer]->dl) &&
         QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */

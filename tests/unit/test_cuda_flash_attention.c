@@ -113,7 +113,7 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     if (dx && dq && dp && dslots && dts && dpos && dptr && didx && dout) {
         mlcc_cuda_prefill_qkv_args pa = {.qkv = dx->dl.data, .q16 = dq->dl.data, .pages = dp->dl.data, .slots = dslots->dl.data,
                                          .rope_table = dtab->dl.data, .num_tokens = T, .num_qo_heads = QH,
-                                         .num_kv_heads = KVH, .head_dim = D, .page_size = PS, .pages_f16 = 1,
+                                         .num_kv_heads = KVH, .head_dim = D, .page_size = PS, .qkv_f16 = 1,
                                          .q_scale = q_scale};
         CHECK_MSG(mlcc_cuda_prefill_qkv(0, &pa) == 0, "%s: %s", fc->name, mlcc_last_error());
         mlcc_cuda_prefill_args fa = {.q = dq->dl.data, .q_f16 = 1, .pages = dp->dl.data, .token_seq = dts->dl.data,

@@ -1,7 +1,8 @@
-/* test_kv_cache_cuda_prefill.c - the KV cache's attention on a half qkv (attention_qkv in a
- * prefill function after half_activations, runtime/kv_cache.c): on CUDA with half pages the
- * flash path rotates q and K and appends K and V in one kernel (mlcc_cuda_prefill_qkv), then runs
- * the flash kernel on the half q; a step that takes the one-kernel decode widens qkv first.
+/* test_kv_cache_cuda_prefill.c - the KV cache's attention on a combined qkv (attention_qkv,
+ * runtime/kv_cache.c), half as a prefill function has it after half_activations (layer 0) and
+ * float32 as decode functions have it (layer 1): on CUDA with half pages the flash path rotates
+ * q and K and appends K and V in one kernel (mlcc_cuda_prefill_qkv), then runs the flash kernel
+ * on the half q; a step that takes the one-kernel decode splits (and widens) qkv first.
  * Against a CPU cache running the generated kernels on the same values in float32 (attention_qkv's
  * host path), step by step: two prefill chunks of three sequences (37, 5, 70 tokens, then 20
  * and 9 more), a batched decode step of 17 sequences (the flash kernel a block per sequence),
@@ -71,7 +72,8 @@ static double step(MLCCKVCache *cpu, MLCCKVCache *cuda, const int64_t *ids, cons
         mlcc_f16_to_f32_n(qkv, qkv16, xn); /* the CPU reads the same values, widened */
         MLCCNDArray *a[3] = {array(2, xs, MLCC_DTYPE_F32, MLCC_CPU, qkv), array(3, ts, MLCC_DTYPE_F64, MLCC_CPU, table),
                              array(3, os, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
-        MLCCNDArray *g[3] = {array(2, xs, (DLDataType){kDLFloat, 16, 1}, gpu, qkv16), array(3, ts, MLCC_DTYPE_F64, gpu, table),
+        MLCCNDArray *g[3] = {layer == 0 ? array(2, xs, (DLDataType){kDLFloat, 16, 1}, gpu, qkv16) : array(2, xs, MLCC_DTYPE_F32, gpu, qkv),
+                             array(3, ts, MLCC_DTYPE_F64, gpu, table),
                              array(3, os, MLCC_DTYPE_F32, gpu, NULL)};
         for (int i = 0; i < 3; i++) CHECK_MSG(a[i] && g[i], "%s", mlcc_last_error());
         if (!test_checks_failed) {
@@ -109,10 +111,10 @@ int main(void) {
 
     int64_t ids[NSEQ], ones[NSEQ];
     for (int s = 0; s < NSEQ; s++) ids[s] = s, ones[s] = 1;
-    step(cpu, cuda, ids, (int64_t[]){37, 5, 70}, 3, "prefill, 3 sequences (flash, half qkv)");
-    step(cpu, cuda, (int64_t[]){0, 2}, (int64_t[]){20, 9}, 2, "second chunk, 2 sequences (flash, half qkv)");
+    step(cpu, cuda, ids, (int64_t[]){37, 5, 70}, 3, "prefill, 3 sequences (flash from qkv)");
+    step(cpu, cuda, (int64_t[]){0, 2}, (int64_t[]){20, 9}, 2, "second chunk, 2 sequences (flash from qkv)");
     step(cpu, cuda, ids, ones, NSEQ, "decode, 17 sequences (flash a block a sequence)");
-    step(cpu, cuda, (int64_t[]){1}, ones, 1, "decode, 1 sequence (one kernel, qkv widened)");
+    step(cpu, cuda, (int64_t[]){1}, ones, 1, "decode, 1 sequence (one kernel, qkv split)");
 
     /* the pages every sequence holds: the same K and V (half on the GPU) */
     for (int layer = 0; layer < LAYERS && !test_checks_failed; layer++) {
