@@ -118,6 +118,8 @@ int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, c
  * prefill's half activations (transform/half_activations.c). */
 int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
                                int y_half, int64_t rows, int64_t out, int64_t in);
+/* y[n] (float16) = x[n] (float32) rounded to nearest, on the device's current stream. */
+int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
 void mlcc_cuda_linear_release(int device_id);
 /* What was found: "cuBLASLt 130000 (/usr/local/cuda/lib64/libcublasLt.so.13)" or why not. */
@@ -151,7 +153,7 @@ typedef struct mlcc_cuda_prefill_args {
     const void *q; /* [num_tokens, num_qo_heads, head_dim]: float32, or half when q_f16 */
     const void *pages; /* float32, or float16 when pages_f16 */
     const int32_t *token_seq, *positions, *page_indptr, *page_indices;
-    float *out;
+    void *out;             /* like q: float32, or half when out_f16 */
     int64_t num_tokens;
     int num_qo_heads, num_kv_heads, head_dim, page_size;
     int64_t window;        /* <= 0: none */
@@ -166,6 +168,7 @@ typedef struct mlcc_cuda_prefill_args {
     /* q is half, rotated and multiplied by mlcc_cuda_flash_q_scale already (mlcc_cuda_prefill_qkv
      * wrote it); needs half pages (pages_f16) and no rope_table */
     int q_f16;
+    int out_f16; /* out is half (only with q_f16): the next projection's x (half_activations) */
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);

@@ -100,7 +100,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     " * k0's row, k0 < kmax), without branches; POW2: the page size is 1 << ps_shift. */\n"
     "template <bool POW2, int D, int BN, int NT, typename KV>\n"
     "__device__ __forceinline__ void copy_tile(__half *kd, __half *vd, const KV *head_pages, const int *seq_pages,\n"
-    "                                          long long page_stride, long long v_offset, int k0, int kmax, int PS, int ps_shift) {\n"
+    "                                          int page_stride, long long v_offset, int k0, int kmax, int PS, int ps_shift) {\n"
     "    constexpr int C8 = D / 8, PER = (BN * C8 + NT - 1) / NT, LD = D + 8;\n"
     "#pragma unroll\n"
     "    for (int u = 0; u < PER; u++) {\n"
@@ -108,7 +108,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "        if (PER * NT != BN * C8 && i >= BN * C8) break;\n"
     "        const int key = k0 + j < kmax ? k0 + j : k0, bytes = k0 + j < kmax ? 16 : 0;\n"
     "        const int slot = POW2 ? key >> ps_shift : key / PS, row = POW2 ? key & (PS - 1) : key % PS;\n"
-    "        const KV *kp = head_pages + seq_pages[slot] * page_stride + row * D + 8 * c;\n"
+    "        const KV *kp = head_pages + (long long)seq_pages[slot] * page_stride + (row * D + 8 * c); /* one wide multiply */\n"
     "        cp_async16(kd + j * LD + 8 * c, kp, bytes);\n"
     "        cp_async16(vd + j * LD + 8 * c, kp + v_offset, bytes);\n"
     "    }\n"
@@ -120,11 +120,11 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     " * only) keeps Q in shared memory (after the K/V buffers) and gives every K and V fragment read\n"
     " * from shared memory two mma instead of one (the kernel's shared-memory traffic per mma halves),\n"
     " * at 32 rows a warp (o, s: 2x the accumulators). BN: keys a tile (64; 32 halves s's registers). */\n"
-    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT>\n"
+    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT, typename OT>\n"
     "__device__ __forceinline__ void flash_prefill(const QT *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
-    "                                              float *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
+    "                                              OT *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
     "                                              long long window, float scale, float softcap, int TB, int fast,\n"
     "                                              const double *__restrict__ rope) {\n"
     "    constexpr int BM = 16 * MT * NW, NT = 32 * NW, LD = D + 8, KD = D / 16, ND = D / 8, C4 = D / 4, R = 2 * MT;\n"
@@ -150,11 +150,12 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    /* page addressing: a key's page through the sequence's page list; page sizes that are powers of\n"
     "     * two (every cache the engine makes) by shift and mask, other sizes by division */\n"
     "    const int ps_shift = (PS & (PS - 1)) == 0 ? __ffs(PS) - 1 : -1;\n"
-    "    const long long page_stride = 2LL * KVH * PS * D, v_offset = (long long)KVH * PS * D;\n"
+    "    const int page_stride = 2 * KVH * PS * D; /* < 2^31 (mlcc_cuda_flash_prefill checks) */\n"
+    "    const long long v_offset = (long long)KVH * PS * D;\n"
     "    const KV *head_pages = pages + (long long)kvh * PS * D;\n"
     "    auto key_row = [&](const int *seq_pages, int key) {\n"
     "        const int slot = ps_shift >= 0 ? key >> ps_shift : key / PS, row = ps_shift >= 0 ? key & (PS - 1) : key % PS;\n"
-    "        return head_pages + seq_pages[slot] * page_stride + row * D;\n"
+    "        return head_pages + (long long)seq_pages[slot] * page_stride + row * D;\n"
     "    };\n"
     "    /* the segment starting at token seg (a sequence's tokens are consecutive): where it ends and\n"
     "     * the keys its rows see, [kmin, kmax); every warp finds it, its lanes taking 32 tokens a round */\n"
@@ -510,11 +511,14 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);\n"
     "            if (!active(h)) continue;\n"
     "            float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;\n"
-    "            float *dst = out + ((long long)tok[h] * QH + kvh * G + rows[h] % G) * D + tig * 2;\n"
+    "            OT *dst = out + ((long long)tok[h] * QH + kvh * G + rows[h] % G) * D + tig * 2;\n"
     "            const int mt = h >> 1, e = (h & 1) * 2;\n"
     "#pragma unroll\n"
     "            for (int nd = 0; nd < ND; nd++)\n"
-    "                *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[mt][nd][e] * inv, o[mt][nd][e + 1] * inv);\n"
+    "                if constexpr (sizeof(OT) == 2) /* half out: the next projection's x */\n"
+    "                    *reinterpret_cast<unsigned *>(dst + nd * 8) = pack_half2(o[mt][nd][e] * inv, o[mt][nd][e + 1] * inv);\n"
+    "                else\n"
+    "                    *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[mt][nd][e] * inv, o[mt][nd][e + 1] * inv);\n"
     "        }\n"
     "    }\n"
     "}\n"
@@ -584,21 +588,23 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    prefill_qkv<float>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
     "}\n"
     "\n"
-    "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX, QT)                                                                    \\\n"
+    "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT)                                                                \\\n"
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const QT *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
-    "        const int *page_indices, float *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
+    "        const int *page_indices, OT *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
     "        float softcap, int TB, int fast, const double *rope) {                                                        \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
-    "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
+    "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT, OT>(q, pages, token_seq, positions, page_indptr, page_indices, out, T, QH, KVH, \\\n"
     "                                                   PS, G, window, scale, softcap, TB, fast, rope);                   \\\n"
     "    }\n"
-    "/* float32 pages, half pages, half pages through cp.async; the last with q as half (_hpq) */\n"
+    "/* float32 pages, half pages, half pages through cp.async; the last with q as half (_hpq), and\n"
+    " * with the output half too (_hpqh) */\n"
     "#define FLASH_BOTH(D, NW)                                                                                             \\\n"
-    "    FLASH(D, NW, float, false, 1, 64, , float) FLASH(D, NW, __half, false, 1, 64, _h, float)                          \\\n"
-    "    FLASH(D, NW, __half, true, 1, 64, _hp, float) FLASH(D, NW, __half, true, 1, 64, _hpq, __half)\n"
+    "    FLASH(D, NW, float, false, 1, 64, , float, float) FLASH(D, NW, __half, false, 1, 64, _h, float, float)            \\\n"
+    "    FLASH(D, NW, __half, true, 1, 64, _hp, float, float) FLASH(D, NW, __half, true, 1, 64, _hpq, __half, float)       \\\n"
+    "    FLASH(D, NW, __half, true, 1, 64, _hpqh, __half, __half)\n"
     "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys */\n"
-    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float)\n"
+    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
     "FLASH_BOTH(64, 4)\n"
     "FLASH_BOTH(80, 4)\n"
     "FLASH_BOTH(96, 4)\n"
@@ -622,7 +628,8 @@ static const int head_dims[NUM_DIMS] = {64, 80, 96, 128};
 typedef struct flash_device {
     int ready;
     mlcc_cuda_module *module;
-    void *kernel[NUM_DIMS][2][4]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async, and q half] */
+    void *kernel[NUM_DIMS][2][5]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async, and q half,
+                                   * and q and out half] */
     void *mt2[NUM_DIMS][2];       /* two m-tiles a warp (half pages, cp.async): [head dim][tiles of 64, 32 keys] */
     void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
 } flash_device;
@@ -686,8 +693,8 @@ static int device_ready(int id, flash_device **out) {
     if (!d->module) return mlcc_prefix_error("cuda flash prefill kernels");
     for (int i = 0; i < NUM_DIMS; i++)
         for (int w = 0; w < 2; w++)
-            for (int h = 0; h < 4; h++) {
-                static const char *const suffix[4] = {"", "_h", "_hp", "_hpq"};
+            for (int h = 0; h < 5; h++) {
+                static const char *const suffix[5] = {"", "_h", "_hp", "_hpq", "_hpqh"};
                 char name[64];
                 snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%d%s", head_dims[i], w ? 8 : 4, suffix[h]);
                 if (!(d->kernel[i][w][h] = mlcc_cuda_module_kernel(d->module, name))) return -1;
@@ -716,9 +723,12 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
                               a->head_dim);
     if (a->q_f16 && (!a->pages_f16 || a->rope_table))
         return mlcc_set_error("cuda flash prefill: a half q needs half pages and comes rotated (no rope table)");
+    if (a->out_f16 && !a->q_f16) return mlcc_set_error("cuda flash prefill: a half output needs a half q");
     if (a->num_tokens <= 0) return 0;
     if (a->num_tokens > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld tokens is too many", (long long)a->num_tokens);
-    if (a->page_size <= 0) return mlcc_set_error("cuda flash prefill: page_size %d", a->page_size);
+    if (a->page_size <= 0 || 2LL * a->num_kv_heads * a->page_size * a->head_dim > 0x7fffffff)
+        return mlcc_set_error("cuda flash prefill: page_size %d (a page of %d KV heads must hold < 2^31 values)", a->page_size,
+                              a->num_kv_heads);
     int nw = warps(), group = a->num_qo_heads / a->num_kv_heads;
     if (group > 16 * nw) nw = 8; /* (group <= 64 by supports: one token's group fits 64 rows) */
     int tb = a->tokens_per_block == 1 ? 1 : 0;
@@ -729,7 +739,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int rc = device_ready(device_id, &d);
     pthread_mutex_unlock(&lock);
     if (rc) return -1;
-    int variant = a->q_f16 ? 3 : a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
+    int variant = a->q_f16 ? 3 + (a->out_f16 != 0) : a->pages_f16 ? (pipelined() ? 2 : 1) : 0;
     void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
     uint32_t shared = (uint32_t)((variant >= 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
     if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */

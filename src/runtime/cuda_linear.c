@@ -539,6 +539,16 @@ static int round_to_f16(int id, linear_device *d, const float *x, void *x16, int
     return mlcc_cuda_launch(id, d->to_f16, grid, block, 0, args);
 }
 
+int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n) {
+    if (n <= 0) return 0;
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc == 0) rc = round_to_f16(device_id, d, x, y, n);
+    return rc ? mlcc_prefix_error("cuda float32 -> float16") : 0;
+}
+
 /* x_half: x is float16 already (no rounding, no workspace); y is float16 when the plan says */
 static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_half, const uint16_t *w, const float *r,
                       void *y) {

@@ -40,6 +40,7 @@ struct MLCCKVCache {
     MLCCNDArray *q_rope; /* q rotated for the paths that do not fold its rope (rope_q_copy) */
     MLCCNDArray *qkv_split; /* q, k, v of a combined projection made compact (attention_qkv) */
     MLCCNDArray *q_half;    /* a half q, rotated and scaled, for the flash kernel (attention_qkv, CUDA) */
+    MLCCNDArray *out_f32;   /* the attention's float32 output before its rounding to a half out (attention_qkv) */
     int64_t decode_blocks;
     int decode_fold, decode_waves, decode_min_keys;
 
@@ -125,6 +126,7 @@ static void kv_cache_delete(MLCCObject *obj) {
     mlcc_ndarray_release(c->q_rope);
     mlcc_ndarray_release(c->qkv_split);
     mlcc_ndarray_release(c->q_half);
+    mlcc_ndarray_release(c->out_f32);
     free(c->pages);
     free(c->window);
     free(c->refs);
@@ -896,34 +898,18 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
         .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]), .page_indices = tensor_data(steps[4]),
         .out = tensor_data(out), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
         .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-        .softcap = c->cfg.attn_softcap, .pages_f16 = 1, .tokens_per_block = f->is_decode};
+        .softcap = c->cfg.attn_softcap, .pages_f16 = 1, .tokens_per_block = f->is_decode,
+        .out_f16 = out->dtype.bits == 16};
     return mlcc_cuda_flash_prefill(dev, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
 }
 
-int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
-    if (!c->in_forward) return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
-    if (layer < 0 || layer >= c->cfg.num_layers)
-        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer, c->cfg.num_layers);
-    int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
-    int64_t W = QW + 2 * KW;
-    char buf[160], want[32];
-    int cuda = c->cfg.device.device_type == kDLCUDA;
-    int half = qkv && cuda && mlcc_dtype_eq(qkv->dtype, (DLDataType){kDLFloat, 16, 1}); /* a prefill's (half_activations) */
-    if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !(half || mlcc_dtype_eq(qkv->dtype, c->cfg.dtype)) ||
-        qkv->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(qkv))
-        return mlcc_set_error("kv cache: attention: qkv is %s, expected [%lld, %lld] %s%s (q | k | v), compact, on the "
-                              "cache's device",
-                              qkv ? mlcc_tensor_describe(qkv, buf, sizeof buf) : "NULL", (long long)T, (long long)W,
-                              mlcc_dtype_str(c->cfg.dtype, want), cuda ? " or float16" : "");
-    if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) ||
-        !mlcc_dtype_eq(c->cfg.dtype, MLCC_DTYPE_F32))
-        return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a float32 cache on the CPU or CUDA");
-    if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
-    if (check_tensor(c, out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
-    if (cuda && flash_takes_qkv(c, qkv)) return flash_from_qkv(c, layer, qkv, rope_table, out);
+/* attention_qkv into a float32 out, when the flash path from qkv does not take the step: the
+ * decode kernel reading q, k, v in place, or the split and the rest */
+static int attention_qkv_split(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
+    int64_t D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D, W = QW + 2 * KW;
     float *base = tensor_data(qkv);
-    if (!half && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) && aligned16(&c->pages[layer]->dl) &&
-        QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */
+    if (qkv->dtype.bits == 32 && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) &&
+        aligned16(&c->pages[layer]->dl) && QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */
         host_array hosts[6];
         DLTensor *steps[6];
         if (step_arrays(c, hosts, steps)) return -1;
@@ -934,6 +920,41 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
     int64_t shapes[3][3];
     if (split_qkv(c, qkv, &q, &k, &v, shapes)) return mlcc_prefix_error("kv cache: attention");
     return mlcc_kv_cache_attention_rope_q(c, layer, &q, &k, &v, rope_table, 1, out);
+}
+
+int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
+    if (!c->in_forward) return mlcc_set_error("kv cache: attention outside begin_forward/end_forward");
+    if (layer < 0 || layer >= c->cfg.num_layers)
+        return mlcc_set_error("kv cache: attention: layer %d outside [0, %d)", layer, c->cfg.num_layers);
+    int64_t T = c->fwd.num_tokens, D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
+    int64_t W = QW + 2 * KW;
+    char buf[160], want[32];
+    DLDataType f16 = {kDLFloat, 16, 1};
+    int cuda = c->cfg.device.device_type == kDLCUDA;
+    /* a prefill's (half_activations): qkv, and out when it is the next projection's x */
+    int half = qkv && cuda && mlcc_dtype_eq(qkv->dtype, f16), out_half = out && cuda && mlcc_dtype_eq(out->dtype, f16);
+    if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !(half || mlcc_dtype_eq(qkv->dtype, c->cfg.dtype)) ||
+        qkv->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(qkv))
+        return mlcc_set_error("kv cache: attention: qkv is %s, expected [%lld, %lld] %s%s (q | k | v), compact, on the "
+                              "cache's device",
+                              qkv ? mlcc_tensor_describe(qkv, buf, sizeof buf) : "NULL", (long long)T, (long long)W,
+                              mlcc_dtype_str(c->cfg.dtype, want), cuda ? " or float16" : "");
+    if ((c->cfg.device.device_type != kDLCPU && c->cfg.device.device_type != kDLCUDA) ||
+        !mlcc_dtype_eq(c->cfg.dtype, MLCC_DTYPE_F32))
+        return mlcc_set_error("kv cache: attention: q, k, v from one tensor need a float32 cache on the CPU or CUDA");
+    if (!rope_table) return mlcc_set_error("kv cache: attention: rotating q needs the rope table");
+    DLTensor out32 = out ? *out : (DLTensor){0};
+    out32.dtype = c->cfg.dtype; /* (checked as the cache's dtype; a half out has the same shape) */
+    if (check_tensor(c, out_half ? &out32 : out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
+    if (cuda && flash_takes_qkv(c, qkv)) return flash_from_qkv(c, layer, qkv, rope_table, out);
+    if (!out_half) return attention_qkv_split(c, layer, qkv, rope_table, out);
+    /* the other paths write float32: into a buffer of the cache, rounded to half after */
+    int64_t n = T * QW;
+    if (step_buffer(c, &c->out_f32, n, MLCC_DTYPE_F32, "the attention's float32 output")) return -1;
+    out32.data = c->out_f32->dl.data, out32.byte_offset = 0;
+    if (attention_qkv_split(c, layer, qkv, rope_table, &out32)) return -1;
+    return mlcc_cuda_f32_to_f16(c->cfg.device.device_id, out32.data, tensor_data(out), n) ? mlcc_prefix_error("kv cache: attention")
+                                                                                          : 0;
 }
 
 /* ---- inspection ---- */

@@ -10,6 +10,9 @@
  *   - a kernel output read only as the x of mlcc.cuda.linear_f16[_add] (the norms before
  *     qkv_proj and gate_up_proj, silu * up before down_proj, the final norm before lm_head)
  *     is written as float16 by that kernel: its PrimFunc stores cast(float16, value);
+ *   - the output of the KV cache's attention_qkv read only (through views) as the x of
+ *     projections (o_proj) is float16: the flash kernel writes it so, and the projection's
+ *     rounding of x goes (other paths round their float32 output in a kernel, kv_cache.c);
  *   - the output of mlcc.cuda.linear_f16 (not _add: its sum is the float32 residual stream)
  *     read only by kernels (call_tir: q/k/v's slices, silu * up) or as the qkv of the KV
  *     cache's attention_qkv (which reads a half qkv: its flash path rotates and appends it in
@@ -199,6 +202,8 @@ static void decide(scan *s, const rx_expr *seq) {
             else if (s->outputs_too && is_linear_call(b->value, 0) && u->kernel_arg == u->total &&
                      ends_in_projections(seq, s, b->var, 1, 0))
                 u64map_set_p(&s->half, b->var, (void *)1);
+            else if (s->outputs_too && is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0))
+                u64map_set_p(&s->half, b->var, (void *)1); /* the flash kernel writes it as half */
         }
     }
 }
@@ -385,9 +390,14 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
         if (!nv)
             return mlcc_set_error("half_activations: %s cannot take float16 operands", v->call.args[0]->var.name);
         b.value = nv;
-    } else if (half && is_linear_call(v, 0)) {
+    } else if (half && (is_linear_call(v, 0) || is_attention_qkv(v))) {
         const rx_expr *t = v->call.args[1];
         b.value = op_call_dps_packed(v->call.args[0]->str, t->tuple.fields, t->tuple.n, as_half(v->call.sinfo_args[0]));
+        done = 1;
+    } else if (!b.cast && is_packed(v, "call_packed", "vm.builtin.reshape") && v->call.nargs == 3 &&
+               u64map_get_p(&c->made, v->call.args[1]) && v->call.nsinfo_args == 1) {
+        /* a view of a half value (the attention's output on its way to o_proj) is half */
+        b.value = op_call_packed("vm.builtin.reshape", v->call.args + 1, 2, as_half(v->call.sinfo_args[0]));
         done = 1;
     }
     if (!done) {

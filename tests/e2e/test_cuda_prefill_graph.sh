@@ -6,7 +6,8 @@
 # counted, not run), `mlcc bench --device cuda` builds hf-tiny/llama in q0f16 and prints the
 # module after half_activations. Checks, in batch_prefill: attention through attention_qkv in
 # each layer on the qkv projection's output, that output float16 (the attention ends as
-# o_proj's x), no q/k/v slices left, the norms before qkv and gate_up writing float16;
+# o_proj's x), the attention's output and its view float16 too, no q/k/v slices left, the norms
+# before qkv and gate_up writing float16;
 # in batch_decode: every projection output float32 (the pass leaves decode alone). Skips
 # without gcc or NVRTC.
 set -u
@@ -33,6 +34,8 @@ check "batch_prefill: attention_qkv calls on a qkv projection" \
     "$(grep -c 'mlcc\.kv_cache\.attention_qkv"), (kv_cache, R.prim_value([01]), proj[0-9]*, rope_table)' <<<"$prefill")" 2
 check "batch_prefill: attention_rope_q calls left" "$(grep -c 'mlcc\.kv_cache\.attention_rope_q' <<<"$prefill")" 0
 check "batch_prefill: slices left (gate_up's two, fused with silu)" "$(grep -c 'strided_slice' <<<"$prefill")" 2
+check "batch_prefill: float16 attention outputs and their views (o_proj's x)" \
+    "$(grep -c 'dtype="float16") = R.call_\(dps_packed(R.str("mlcc.kv_cache.attention_qkv")\|packed(R.str("vm.builtin.reshape"), attn\)' <<<"$prefill")" 4
 check "batch_prefill: float16 qkv projections" \
     "$(grep -c 'dtype="float16") = R.call_dps_packed(R.str("mlcc.cuda.linear_f16"), (norm[0-9]*, model_layers_[01]_self_attn_qkv_proj' <<<"$prefill")" 2
 check "batch_prefill: norms writing float16" "$(grep -c 'dtype="float16") = R.call_tir(cls.rms_norm_f16' <<<"$prefill")" 5

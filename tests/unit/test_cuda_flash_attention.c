@@ -57,7 +57,8 @@ static void rope_pair(float x1, float x2, double c, double s, float *y1, float *
  * q and stores K and V into the half pages at the tokens' slots (the first token's slot -1: not
  * stored), then the kernel with a half q. Against: the pages and the scaled q built here (to a
  * unit in the last place of half at the largest values, 1e-3: a contracted float64 product may
- * round the other way), and the reference on q rotated here over those pages. */
+ * round the other way), and the reference on q rotated here over those pages; then the kernel
+ * writing a half output, against the float32 one. */
 static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, const int32_t *positions,
                      const int32_t *indptr, const int32_t *indices, const uint16_t *pages16, const int64_t pshape[5],
                      const double *table, MLCCNDArray *dtab, test_arg *args, mlcc_jit_module *cpu) {
@@ -134,6 +135,23 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
         printf("%-34s half qkv (prefill_qkv + half q): max error %.2e of the largest output; pages %.2e, q %.2e\n",
                fc->name, e_out, e_pages, e_q);
         CHECK_MSG(e_out < 4e-3, "%s, half qkv: error %g", fc->name, e_out);
+        /* the same with a half output (o_proj's x under half_activations): the float32 output
+         * above rounded to half, to a unit in the last place */
+        MLCCNDArray *dout16 = upload(NULL, (DLDataType){kDLFloat, 16, 1}, 3, qshape);
+        CHECK_MSG(dout16 != NULL, "%s", mlcc_last_error());
+        if (dout16) {
+            fa.out = dout16->dl.data, fa.out_f16 = 1;
+            CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (half out): %s", fc->name, mlcc_last_error());
+            uint16_t *h = malloc(sizeof(uint16_t) * qn);
+            float *got16 = malloc(sizeof(float) * qn);
+            CHECK(mlcc_ndarray_copy_to_bytes(dout16, h, sizeof(uint16_t) * qn) == 0);
+            mlcc_f16_to_f32_n(got16, h, qn);
+            double e16 = test_rel_diff(got16, got, qn);
+            printf("%-34s half qkv, half out: %.2e of the largest output from the float32 one\n", fc->name, e16);
+            CHECK_MSG(e16 < 1e-3, "%s, half out: %g from the float32 output", fc->name, e16);
+            free(h), free(got16);
+        }
+        mlcc_ndarray_release(dout16);
         CHECK_MSG(e_pages < 1e-3 && e_q < 1e-3, "%s, half qkv: pages %g, q %g from the rounding here", fc->name, e_pages, e_q);
     }
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
@@ -218,7 +236,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
         for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
         CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL, 0};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL, 0, 0};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
@@ -262,7 +280,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
     if (dout && dtab) {
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
                                      dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, 0,
-                                     dtab->dl.data, 0};
+                                     dtab->dl.data, 0, 0};
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (rope): %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);

@@ -9,7 +9,8 @@
  * outputs float32, =0 turns the pass off. A projection whose output reaches the result through
  * kernels alone (a soft-cap after it), or the residual stream (MLCC_CUDA_FUSE_ADD=0), keeps
  * float32. A combined q | k | v projection read by the KV cache's attention_qkv (whose output
- * ends as o_proj's x) becomes float16 in the prefill function. The retyped PrimFuncs cast at their loads and stores
+ * ends as o_proj's x) becomes float16 in the prefill function, and so do that output and its
+ * reshape (=x: both stay float32). The retyped PrimFuncs cast at their loads and stores
  * (float32 arithmetic inside). The generated CUDA source is produced in each mode (its NVRTC
  * compile and the numbers are test_cuda_models' on a GPU: q0f16 prefill against the CPU). */
 #include <stdlib.h>
@@ -120,6 +121,10 @@ int main(void) {
     CHECK_MSG(count(pre, "(n, 192), dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1 &&
                   count(pre, "R.str(\"mlcc.kv_cache.attention_qkv\"), (kv_cache, R.prim_value(0), proj") == 1,
               "qkv not half or not the attention's:\n%s", pre);
+    /* the attention's output, and its view, half: o_proj's x */
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.kv_cache.attention_qkv\")") == 1 &&
+                  count(pre, "dtype=\"float16\") = R.call_packed(R.str(\"vm.builtin.reshape\"), attn") == 1,
+              "the attention's output not half:\n%s", pre);
     CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 3, "%s", pre);
@@ -146,7 +151,7 @@ int main(void) {
     all = printed_after(mod, "half_activations");
     pre = function_text(all, "batch_prefill");
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16,") == 1, "%s", pre);
-    CHECK_MSG(count(pre, "float16\") = R.call_dps_packed") == 0, "%s", pre);
+    CHECK_MSG(count(pre, "float16\") = R.call_dps_packed") == 0, "%s", pre); /* projections and the attention */
     CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1 &&
                   count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1,
               "%s", pre);

@@ -2,7 +2,9 @@
  * runtime/kv_cache.c), half as a prefill function has it after half_activations (layer 0) and
  * float32 as decode functions have it (layer 1): on CUDA with half pages the flash path rotates
  * q and K and appends K and V in one kernel (mlcc_cuda_prefill_qkv), then runs the flash kernel
- * on the half q; a step that takes the one-kernel decode splits (and widens) qkv first.
+ * on the half q; a step that takes the one-kernel decode splits (and widens) qkv first. Layer
+ * 0's output is half too (o_proj's x under half_activations: the flash kernel writes it so,
+ * the other paths round their float32 output).
  * Against a CPU cache running the generated kernels on the same values in float32 (attention_qkv's
  * host path), step by step: two prefill chunks of three sequences (37, 5, 70 tokens, then 20
  * and 9 more), a batched decode step of 17 sequences (the flash kernel a block per sequence),
@@ -74,13 +76,20 @@ static double step(MLCCKVCache *cpu, MLCCKVCache *cuda, const int64_t *ids, cons
                              array(3, os, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
         MLCCNDArray *g[3] = {layer == 0 ? array(2, xs, (DLDataType){kDLFloat, 16, 1}, gpu, qkv16) : array(2, xs, MLCC_DTYPE_F32, gpu, qkv),
                              array(3, ts, MLCC_DTYPE_F64, gpu, table),
-                             array(3, os, MLCC_DTYPE_F32, gpu, NULL)};
+                             array(3, os, layer == 0 ? (DLDataType){kDLFloat, 16, 1} : MLCC_DTYPE_F32, gpu, NULL)};
         for (int i = 0; i < 3; i++) CHECK_MSG(a[i] && g[i], "%s", mlcc_last_error());
         if (!test_checks_failed) {
             CHECK_MSG(mlcc_kv_cache_attention_qkv(cpu, layer, &a[0]->dl, &a[1]->dl, &a[2]->dl) == 0, "cpu: %s", mlcc_last_error());
             CHECK_MSG(mlcc_kv_cache_attention_qkv(cuda, layer, &g[0]->dl, &g[1]->dl, &g[2]->dl) == 0, "cuda: %s", mlcc_last_error());
             memcpy(want, a[2]->dl.data, sizeof(float) * on);
-            CHECK(mlcc_ndarray_copy_to_bytes(g[2], got, sizeof(float) * on) == 0);
+            if (layer == 0) { /* half out */
+                uint16_t *h = malloc(sizeof(uint16_t) * on);
+                CHECK(mlcc_ndarray_copy_to_bytes(g[2], h, sizeof(uint16_t) * on) == 0);
+                mlcc_f16_to_f32_n(got, h, on);
+                free(h);
+            } else {
+                CHECK(mlcc_ndarray_copy_to_bytes(g[2], got, sizeof(float) * on) == 0);
+            }
             double e = test_rel_diff(got, want, on);
             if (e > worst) worst = e;
             CHECK_MSG(e < 4e-3, "%s, layer %d: error %g", what, layer, e);
