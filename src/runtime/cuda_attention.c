@@ -22,8 +22,8 @@
  * conflicts). A block whose tokens belong to
  * several sequences makes one pass over the keys per sequence. With half pages the tiles come
  * through cp.async into two buffers, the next tile's copy overlapping this one's math
- * (MLCC_CUDA_FLASH_PIPE=0: through registers, one buffer). Blocks run in reverse token order so
- * the longest rows (the last tokens) start first. MLCC_CUDA_FLASH_MT=2 (half pages, cp.async):
+ * (MLCC_CUDA_FLASH_PIPE=0: through registers, one buffer). Blocks run in reverse token order,
+ * the KV heads interleaved, so the longest rows (the last tokens) of every head start first. MLCC_CUDA_FLASH_MT=2 (half pages, cp.async):
  * blocks of 4 warps of 32 rows each (two m-tiles), Q kept in shared memory, so each K/V fragment
  * loaded from shared memory feeds two mma (see m_tiles below). */
 #include <pthread.h>
@@ -137,10 +137,12 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "     * first tile meanwhile) or the first (registers path), MT > 1 keeps it after the buffers */\n"
     "    __half *Qs = QREG ? (PIPE ? smem + 2 * BN * LD : smem) : smem + 4 * BN * LD;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
-    "    /* blocks in reverse: the last tokens (the most keys) start first, the short ones fill the tail */\n"
-    "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.y;\n"
+    "    /* blocks longest first across all KV heads (blockIdx.x = rank * KVH + head: the last tokens,\n"
+    "     * with the most keys, of every head before the shorter ones), so the short blocks fill the\n"
+    "     * tail of the grid; with the heads as gridDim.y the later heads' long blocks came last */\n"
+    "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.x % KVH, rank = blockIdx.x / KVH, blocks = gridDim.x / KVH;\n"
     "    const bool computes = warp * 16 * MT < TM * G; /* (warp-uniform) a warp with no rows only loads tiles */\n"
-    "    const int t0 = (gridDim.x - 1 - blockIdx.x) * TM, t_end = min(t0 + TM, T);\n"
+    "    const int t0 = (blocks - 1 - rank) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
     "    /* fast (MLCC_CUDA_FLASH_FAST, the default) without a soft-cap: q carries scale * log2(e), so\n"
     "     * scores come out in log2 units, and a tile every row of the warp sees whole skips the mask */\n"
@@ -755,7 +757,8 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
                     &window,              &scale,                   &softcap,              &tb, &fast, (void *)&a->rope_table};
-    uint32_t grid[3] = {(uint32_t)blocks, (uint32_t)KVH, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1};
+    if (blocks * KVH > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld blocks is too many", (long long)(blocks * KVH));
+    uint32_t grid[3] = {(uint32_t)(blocks * KVH), 1, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1}; /* rank * KVH + head */
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
     if (t0 > 0) mlcc_cuda_profile_end(device_id, tb ? "attn_decode (flash, a block per sequence)" : "attn_prefill (flash, tensor cores)", t0);
