@@ -87,3 +87,12 @@ void test_compare_paged_attention(mlcc_jit_module *cpu, mlcc_jit_module *gpu, DL
     }
     free(k), free(v), free(q), free(pages_cpu), free(pages_gpu), free(out_cpu), free(out_gpu), free(cpu32), free(gpu32);
 }
+
+int test_attn_cpu_functions(const mlcc_attn_config *cfg, MLCCFunction *kernels[3], mlcc_jit_module **jit) {
+    mlcc_prim_func *funcs[3];
+    if (gen_attn_kernels(cfg, funcs)) return -1;
+    if (!(*jit = mlcc_jit_build(funcs, 3))) return -1;
+    static const char *const names[3] = {"kv_append", "attn_prefill", "attn_decode"};
+    for (int i = 0; i < 3; i++) kernels[i] = mlcc_function_new(names[i], mlcc_jit_get_function(*jit, names[i]), NULL, NULL);
+    return 0;
+}

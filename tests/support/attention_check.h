@@ -5,7 +5,9 @@
 #define MLCC_TEST_ATTENTION_CHECK_H
 
 #include "codegen/jit.h"
+#include "gen/attention.h"
 #include "runtime/device.h"
+#include "mlcc/mlcc_runtime.h"
 
 /* The shape the kernels are generated with (gen/attention.h's mlcc_attn_config). */
 enum { TEST_ATTN_D = 64, TEST_ATTN_QH = 4, TEST_ATTN_KVH = 2, TEST_ATTN_PS = 16 };
@@ -16,5 +18,10 @@ enum { TEST_ATTN_D = 64, TEST_ATTN_QH = 4, TEST_ATTN_KVH = 2, TEST_ATTN_PS = 16 
  * (without and with a window of 8) and attn_decode (1, 3, 5 with a window of 9, and 7 splits)
  * agree with cpu's to 1e-5 of the largest output. `name` labels the printed figures. */
 void test_compare_paged_attention(mlcc_jit_module *cpu, mlcc_jit_module *gpu, DLDevice gpu_dev, int f16, const char *name);
+
+/* The generated kv_append, attn_prefill and attn_decode of cfg built for the CPU, as the
+ * functions a CPU KV cache is configured with (kernels[0], [1], [2]); *jit holds their code
+ * (release the functions, then mlcc_jit_free it). 0, or -1 with the error set. */
+int test_attn_cpu_functions(const mlcc_attn_config *cfg, MLCCFunction *kernels[3], mlcc_jit_module **jit);
 
 #endif

@@ -114,6 +114,17 @@ MLCCNDArray *test_random_ndarray(int ndim, const int64_t *shape) {
     return a;
 }
 
+MLCCNDArray *test_ndarray_from(int ndim, const int64_t *shape, DLDataType t, DLDevice dev, const void *host) {
+    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, dev);
+    size_t n = mlcc_dtype_bytes(t);
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    if (a && host && mlcc_ndarray_copy_from_bytes(a, host, n)) {
+        mlcc_ndarray_release(a);
+        return NULL;
+    }
+    return a;
+}
+
 int test_count_substr(const char *s, const char *what) {
     int k = 0;
     for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;

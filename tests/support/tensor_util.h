@@ -22,6 +22,9 @@ double test_max_rel_error(const float *got, const double *want, int64_t n);
 /* A float32 array on the CPU of the given shape, filled from test_rand_float (the caller
  * releases it). */
 MLCCNDArray *test_random_ndarray(int ndim, const int64_t *shape);
+/* An array of the shape and type on dev holding a copy of host's bytes (host NULL: left as
+ * allocated); NULL when allocating or copying fails (mlcc_last_error). */
+MLCCNDArray *test_ndarray_from(int ndim, const int64_t *shape, DLDataType t, DLDevice dev, const void *host);
 /* The VM's function "main" called with the arrays (at most 8) as arguments: the array it
  * returns, NULL when the call fails or returns something else (mlcc_last_error). */
 struct MLCCVM;

@@ -336,6 +336,7 @@ int main(void) {
         free(ptx);
         ptx = NULL;
         CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_split_columns_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+        CHECK(ptx && strstr(ptx, ".entry mlcc_split_columns_h") != NULL); /* half qkv (prefill) */
         free(ptx);
         if (!test_checks_failed) TEST_SKIP("%s", mlcc_cuda_status());
         return test_finish();

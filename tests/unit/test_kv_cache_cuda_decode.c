@@ -22,23 +22,11 @@
 #include "runtime/cuda.h"
 #include "runtime/kv_cache.h"
 #include "support/error.h"
+#include "attention_check.h"
 #include "tensor_util.h"
 #include "test.h"
 
 enum { LAYERS = 2, QH = 4, KVH = 2, D = 32, PS = 4, PAGES = 64, STEPS = 40, NSEQ = 3, W = (QH + 2 * KVH) * D };
-
-static MLCCNDArray *array(int ndim, const int64_t *shape, DLDataType t, DLDevice dev, const void *host) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, dev);
-    if (a && host) {
-        size_t n = mlcc_dtype_bytes(t);
-        for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-        if (mlcc_ndarray_copy_from_bytes(a, host, n)) {
-            mlcc_ndarray_release(a);
-            return NULL;
-        }
-    }
-    return a;
-}
 
 /* nn.rope with a table on one row (float64, rounded to float32) */
 static void rope_row(const float *x, const double *table, float *y) {
@@ -64,14 +52,10 @@ int main(void) {
     if (!mlcc_cuda_available()) TEST_SKIP("%s", mlcc_cuda_status());
     ir_scope_begin();
     mlcc_attn_config ac = {.head_dim = D, .num_qo_heads = QH, .num_kv_heads = KVH, .page_size = PS, .dtype = DT_F32, .rope_table = 1};
-    mlcc_prim_func *funcs[3];
-    CHECK_MSG(gen_attn_kernels(&ac, funcs) == 0, "%s", mlcc_last_error());
-    mlcc_jit_module *jit = test_checks_failed ? NULL : mlcc_jit_build(funcs, 3);
-    CHECK_MSG(jit != NULL, "%s", mlcc_last_error());
-    if (!jit) return test_finish();
-    static const char *const names[3] = {"kv_append", "attn_prefill", "attn_decode"};
     MLCCFunction *kernels[3];
-    for (int i = 0; i < 3; i++) kernels[i] = mlcc_function_new(names[i], mlcc_jit_get_function(jit, names[i]), NULL, NULL);
+    mlcc_jit_module *jit = NULL;
+    CHECK_MSG(test_attn_cpu_functions(&ac, kernels, &jit) == 0, "%s", mlcc_last_error());
+    if (!jit) return test_finish();
     setenv("MLCC_CUDA_DECODE_MIN_KEYS", "3", 1); /* several splits at these lengths */
     DLDevice gpu = {kDLCUDA, 0};
     MLCCKVCache *cpu = new_cache(MLCC_CPU, kernels), *cuda = new_cache(gpu, NULL);
@@ -105,12 +89,12 @@ int main(void) {
             for (int i = 0; i < n * KVH * D; i++) k[i] = test_rand_float(), v[i] = test_rand_float();
             for (int r = 0; r < n * QH; r++) rope_row(q + r * D, table + (r / QH) * D, qr + r * D);
             int cpu_rotates = step % 2; /* the CPU cache rotates q itself (attention_rope_q's host path) */
-            MLCCNDArray *a[5] = {array(3, qs, MLCC_DTYPE_F32, MLCC_CPU, cpu_rotates ? q : qr), array(3, ks, MLCC_DTYPE_F32, MLCC_CPU, k),
-                                 array(3, ks, MLCC_DTYPE_F32, MLCC_CPU, v), array(3, ts, MLCC_DTYPE_F64, MLCC_CPU, table),
-                                 array(3, qs, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
-            MLCCNDArray *g[5] = {array(3, qs, MLCC_DTYPE_F32, gpu, q), array(3, ks, MLCC_DTYPE_F32, gpu, k),
-                                 array(3, ks, MLCC_DTYPE_F32, gpu, v), array(3, ts, MLCC_DTYPE_F64, gpu, table),
-                                 array(3, qs, MLCC_DTYPE_F32, gpu, NULL)};
+            MLCCNDArray *a[5] = {test_ndarray_from(3, qs, MLCC_DTYPE_F32, MLCC_CPU, cpu_rotates ? q : qr), test_ndarray_from(3, ks, MLCC_DTYPE_F32, MLCC_CPU, k),
+                                 test_ndarray_from(3, ks, MLCC_DTYPE_F32, MLCC_CPU, v), test_ndarray_from(3, ts, MLCC_DTYPE_F64, MLCC_CPU, table),
+                                 test_ndarray_from(3, qs, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
+            MLCCNDArray *g[5] = {test_ndarray_from(3, qs, MLCC_DTYPE_F32, gpu, q), test_ndarray_from(3, ks, MLCC_DTYPE_F32, gpu, k),
+                                 test_ndarray_from(3, ks, MLCC_DTYPE_F32, gpu, v), test_ndarray_from(3, ts, MLCC_DTYPE_F64, gpu, table),
+                                 test_ndarray_from(3, qs, MLCC_DTYPE_F32, gpu, NULL)};
             /* q | k | v in the rows of one tensor, as the combined projection writes them */
             float qkv[NSEQ * W];
             for (int t = 0; t < n; t++) {
@@ -120,7 +104,7 @@ int main(void) {
             }
             int64_t ws[2] = {n, W};
             int cuda_in_place = step % 2, cpu_split = step % 4 == 3;
-            MLCCNDArray *aqkv = array(2, ws, MLCC_DTYPE_F32, MLCC_CPU, qkv), *gqkv = array(2, ws, MLCC_DTYPE_F32, gpu, qkv);
+            MLCCNDArray *aqkv = test_ndarray_from(2, ws, MLCC_DTYPE_F32, MLCC_CPU, qkv), *gqkv = test_ndarray_from(2, ws, MLCC_DTYPE_F32, gpu, qkv);
             for (int i = 0; i < 5; i++) CHECK_MSG(a[i] && g[i] && aqkv && gqkv, "%s", mlcc_last_error());
             if (!test_checks_failed) {
                 if (cpu_split)

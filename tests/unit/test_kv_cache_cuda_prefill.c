@@ -22,6 +22,7 @@
 #include "runtime/cuda.h"
 #include "runtime/kv_cache.h"
 #include "support/error.h"
+#include "attention_check.h"
 #include "tensor_util.h"
 #include "test.h"
 
@@ -37,17 +38,6 @@ static MLCCKVCache *new_cache(DLDevice dev, MLCCFunction **kernels) {
     MLCCKVCache *c = mlcc_kv_cache_new(&cfg);
     CHECK_MSG(c != NULL, "%s", mlcc_last_error());
     return c;
-}
-
-static MLCCNDArray *array(int ndim, const int64_t *shape, DLDataType t, DLDevice dev, const void *host) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, dev);
-    size_t n = mlcc_dtype_bytes(t);
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    if (a && host && mlcc_ndarray_copy_from_bytes(a, host, n)) {
-        mlcc_ndarray_release(a);
-        return NULL;
-    }
-    return a;
 }
 
 /* One step: the sequences ids[i] adding lens[i] tokens, both caches, every layer. */
@@ -72,11 +62,11 @@ static double step(MLCCKVCache *cpu, MLCCKVCache *cuda, const int64_t *ids, cons
     for (int layer = 0; layer < LAYERS && !test_checks_failed; layer++) {
         for (size_t i = 0; i < xn; i++) qkv16[i] = mlcc_f32_to_f16((i % W < QH * D ? 2 : 1) * test_rand_float());
         mlcc_f16_to_f32_n(qkv, qkv16, xn); /* the CPU reads the same values, widened */
-        MLCCNDArray *a[3] = {array(2, xs, MLCC_DTYPE_F32, MLCC_CPU, qkv), array(3, ts, MLCC_DTYPE_F64, MLCC_CPU, table),
-                             array(3, os, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
-        MLCCNDArray *g[3] = {layer == 0 ? array(2, xs, (DLDataType){kDLFloat, 16, 1}, gpu, qkv16) : array(2, xs, MLCC_DTYPE_F32, gpu, qkv),
-                             array(3, ts, MLCC_DTYPE_F64, gpu, table),
-                             array(3, os, layer == 0 ? (DLDataType){kDLFloat, 16, 1} : MLCC_DTYPE_F32, gpu, NULL)};
+        MLCCNDArray *a[3] = {test_ndarray_from(2, xs, MLCC_DTYPE_F32, MLCC_CPU, qkv), test_ndarray_from(3, ts, MLCC_DTYPE_F64, MLCC_CPU, table),
+                             test_ndarray_from(3, os, MLCC_DTYPE_F32, MLCC_CPU, NULL)};
+        MLCCNDArray *g[3] = {layer == 0 ? test_ndarray_from(2, xs, (DLDataType){kDLFloat, 16, 1}, gpu, qkv16) : test_ndarray_from(2, xs, MLCC_DTYPE_F32, gpu, qkv),
+                             test_ndarray_from(3, ts, MLCC_DTYPE_F64, gpu, table),
+                             test_ndarray_from(3, os, layer == 0 ? (DLDataType){kDLFloat, 16, 1} : MLCC_DTYPE_F32, gpu, NULL)};
         for (int i = 0; i < 3; i++) CHECK_MSG(a[i] && g[i], "%s", mlcc_last_error());
         if (!test_checks_failed) {
             CHECK_MSG(mlcc_kv_cache_attention_qkv(cpu, layer, &a[0]->dl, &a[1]->dl, &a[2]->dl) == 0, "cpu: %s", mlcc_last_error());
@@ -106,14 +96,10 @@ int main(void) {
     if (!mlcc_cuda_available()) TEST_SKIP("%s", mlcc_cuda_status());
     ir_scope_begin();
     mlcc_attn_config ac = {.head_dim = D, .num_qo_heads = QH, .num_kv_heads = KVH, .page_size = PS, .dtype = DT_F32, .rope_table = 1};
-    mlcc_prim_func *funcs[3];
-    CHECK_MSG(gen_attn_kernels(&ac, funcs) == 0, "%s", mlcc_last_error());
-    mlcc_jit_module *jit = test_checks_failed ? NULL : mlcc_jit_build(funcs, 3);
-    CHECK_MSG(jit != NULL, "%s", mlcc_last_error());
-    if (!jit) return test_finish();
-    static const char *const names[3] = {"kv_append", "attn_prefill", "attn_decode"};
     MLCCFunction *kernels[3];
-    for (int i = 0; i < 3; i++) kernels[i] = mlcc_function_new(names[i], mlcc_jit_get_function(jit, names[i]), NULL, NULL);
+    mlcc_jit_module *jit = NULL;
+    CHECK_MSG(test_attn_cpu_functions(&ac, kernels, &jit) == 0, "%s", mlcc_last_error());
+    if (!jit) return test_finish();
     MLCCKVCache *cpu = new_cache(MLCC_CPU, kernels), *cuda = new_cache((DLDevice){kDLCUDA, 0}, NULL);
     if (!cpu || !cuda) return test_finish();
     for (int s = 0; s < NSEQ; s++) CHECK(mlcc_kv_cache_add_sequence(cpu, s) == 0 && mlcc_kv_cache_add_sequence(cuda, s) == 0);
