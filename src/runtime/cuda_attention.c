@@ -23,8 +23,8 @@
  * several sequences makes one pass over the keys per sequence. With half pages the tiles come
  * through cp.async into two buffers, the next tile's copy overlapping this one's math
  * (MLCC_CUDA_FLASH_PIPE=0: through registers, one buffer). Blocks run in reverse token order,
- * the KV heads interleaved, so the longest rows (the last tokens) of every head start first. MLCC_CUDA_FLASH_MT=2 (half pages, cp.async):
- * blocks of 4 warps of 32 rows each (two m-tiles), Q kept in shared memory, so each K/V fragment
+ * the KV heads interleaved, so the longest rows (the last tokens) of every head start first.
+ * MLCC_CUDA_FLASH_MT=2 (half pages, cp.async): blocks of 4 warps of 32 rows each (two m-tiles), Q kept in shared memory, so each K/V fragment
  * loaded from shared memory feeds two mma (see m_tiles below). */
 #include <pthread.h>
 #include <stdint.h>
@@ -187,8 +187,10 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    /* PIPE: the copy of one K/V tile of the sequence into buffer b (copy_tile; k0 < kmax) */\n"
     "    auto issue_tile = [&](const int *seq_pages, int k0, int kmax, int b) {\n"
     "        __half *kd = smem + b * 2 * BN * LD, *vd = kd + BN * LD;\n"
-    "        if (ps_shift >= 0) copy_tile<true, D, BN, NT>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift);\n"
-    "        else copy_tile<false, D, BN, NT>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift);\n"
+    "        if (ps_shift >= 0)\n"
+    "            copy_tile<true, D, BN, NT>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift);\n"
+    "        else\n"
+    "            copy_tile<false, D, BN, NT>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift);\n"
     "        cp_async_commit();\n"
     "    };\n"
     "    int seg = t0, seg_end, kmin, kmax;\n"
@@ -536,7 +538,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "template <> struct four<__half> { typedef uint2 type; };\n"
     "template <> struct four<float> { typedef float4 type; };\n"
     "template <typename X>\n"
-    "__device__ __forceinline__ void prefill_qkv(const X *__restrict__ qkv, __half *__restrict__ q16, __half *__restrict__ pages,\n"
+    "__device__ __forceinline__ void prefill_qkv(const X *__restrict__ qkv, __half *__restrict__ q16,\n"
+    "                                            __half *__restrict__ pages,\n"
     "                                            const int *__restrict__ slots, const double *__restrict__ table, long long T,\n"
     "                                            int QH, int KVH, int D, int PS, float qmul) {\n"
     "    const int H = D / 2, P = H / 4, heads = QH + 2 * KVH;\n"
@@ -580,12 +583,14 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    *reinterpret_cast<uint2 *>(dst + H) = hi;\n"
     "}\n"
     "extern \"C\" __global__ void mlcc_prefill_qkv_h(const __half *qkv, __half *q16, __half *pages, const int *slots,\n"
-    "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
+    "                                              const double *table, long long T, int QH, int KVH, int D, int PS,\n"
+    "                                              float qmul) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    prefill_qkv<__half>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
     "}\n"
     "extern \"C\" __global__ void mlcc_prefill_qkv_f(const float *qkv, __half *q16, __half *pages, const int *slots,\n"
-    "                                              const double *table, long long T, int QH, int KVH, int D, int PS, float qmul) {\n"
+    "                                              const double *table, long long T, int QH, int KVH, int D, int PS,\n"
+    "                                              float qmul) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    prefill_qkv<float>(qkv, q16, pages, slots, table, T, QH, KVH, D, PS, qmul);\n"
     "}\n"
@@ -606,7 +611,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARAT
     "    FLASH(D, NW, __half, true, 1, 64, _hp, float, float) FLASH(D, NW, __half, true, 1, 64, _hpq, __half, float)       \\\n"
     "    FLASH(D, NW, __half, true, 1, 64, _hpqh, __half, __half)\n"
     "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys */\n"
-    "#define FLASH_MT2(D) FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
+    "#define FLASH_MT2(D)                                                                                                  \\\n"
+    "    FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
     "FLASH_BOTH(64, 4)\n"
     "FLASH_BOTH(80, 4)\n"
     "FLASH_BOTH(96, 4)\n"
@@ -757,7 +763,8 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
                     &window,              &scale,                   &softcap,              &tb, &fast, (void *)&a->rope_table};
-    if (blocks * KVH > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld blocks is too many", (long long)(blocks * KVH));
+    if (blocks * KVH > 0x7fffffff)
+        return mlcc_set_error("cuda flash prefill: %lld blocks is too many", (long long)(blocks * KVH));
     uint32_t grid[3] = {(uint32_t)(blocks * KVH), 1, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1}; /* rank * KVH + head */
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     rc = mlcc_cuda_launch(device_id, kernel, grid, block, shared, args);
