@@ -755,6 +755,12 @@ static int takes_one_kernel(const MLCCKVCache *c) {
     return c->fwd.is_decode && c->decode_ws && !(c->flash && c->fwd.num_seqs >= flash_decode_batch());
 }
 
+/* Whether the open step's attention is the flash kernel's (cuda_attention.c): prefill, and
+ * decode from flash_decode_batch() sequences. */
+static int takes_flash(const MLCCKVCache *c) {
+    return c->flash && (!c->fwd.is_decode || c->fwd.num_seqs >= flash_decode_batch());
+}
+
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out) {
     return mlcc_kv_cache_attention_rope(c, layer, q, k, v, NULL, out);
@@ -788,7 +794,6 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
     for (int i = 0; i < 8; i++)
         codes[i] = MLCC_TYPE_DLTENSOR;
 
-    int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
     int one_kernel = takes_one_kernel(c) && aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out) && aligned16(pages);
     a[0].v_tensor = pages, a[1].v_tensor = k, a[2].v_tensor = v;
     a[3].v_tensor = steps[0];
@@ -800,7 +805,7 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
      * pass first. Slower on the H100 (Llama-3-8B shape, 2048 tokens, ncu: the flash kernel
      * 276 -> 313 us, the pass saved 31; 4 layers 270.1k against 277.5k tok/s): the float64
      * rotation lengthens every block's prologue, which the separate pass spreads thin. */
-    int flash_path = c->flash && !(f->is_decode && !batched_flash);
+    int flash_path = takes_flash(c);
     int rope_in_flash = rope_q && flash_path && aligned16(q) && env_int("MLCC_CUDA_FLASH_ROPE", 0) == 1;
     DLTensor q_rotated;
     if (rope_q && !rope_in_flash) {
@@ -808,7 +813,7 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
         q = &q_rotated;
     }
 
-    if (f->is_decode && !batched_flash) {
+    if (f->is_decode && !flash_path) {
         a[0].v_tensor = q, a[1].v_tensor = pages;
         a[2].v_tensor = steps[3];
         a[3].v_tensor = steps[4];
@@ -818,7 +823,7 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
         a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
         return call_kernel(c->cfg.decode, "decode", a, codes, 8);
     }
-    if (c->flash) {
+    if (flash_path) {
         mlcc_cuda_prefill_args fa = {
             .q = tensor_data(q), .pages = tensor_data(pages), .token_seq = tensor_data(steps[2]),
             .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]),
@@ -871,9 +876,7 @@ static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor 
  * the step takes the flash kernel (prefill, batched decode) with half pages (the kernel with a
  * half q); MLCC_CUDA_FLASH_QKV=0 turns it off (the split and the separate passes instead). */
 static int flash_takes_qkv(const MLCCKVCache *c, const DLTensor *qkv) {
-    const mlcc_kv_forward *f = &c->fwd;
-    int batched_flash = c->flash && f->num_seqs >= flash_decode_batch();
-    return c->flash && !(f->is_decode && !batched_flash) && c->cfg.kv_dtype.bits == 16 && (c->cfg.head_dim / 2) % 4 == 0 &&
+    return takes_flash(c) && c->cfg.kv_dtype.bits == 16 && (c->cfg.head_dim / 2) % 4 == 0 &&
            (uintptr_t)tensor_data(qkv) % (qkv->dtype.bits == 16 ? 8 : 16) == 0 && env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
 }
 
