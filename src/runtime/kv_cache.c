@@ -761,6 +761,22 @@ static int takes_flash(const MLCCKVCache *c) {
     return c->flash && (!c->fwd.is_decode || c->fwd.num_seqs >= flash_decode_batch());
 }
 
+/* The flash kernel over the layer's pages with the step's arrays: q float32 (rotated, or by
+ * the kernel with rope), or half (q_f16: rotated and scaled by mlcc_cuda_prefill_qkv); out
+ * float32 or half. */
+static int run_flash(MLCCKVCache *c, int layer, DLTensor **steps, const void *q, int q_f16, const double *rope,
+                     DLTensor *out) {
+    mlcc_cuda_prefill_args fa = {
+        .q = q, .q_f16 = q_f16, .pages = tensor_data(&c->pages[layer]->dl), .token_seq = tensor_data(steps[2]),
+        .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]), .page_indices = tensor_data(steps[4]),
+        .out = tensor_data(out), .out_f16 = out->dtype.bits == 16, .num_tokens = c->fwd.num_tokens,
+        .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
+        .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
+        .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = c->fwd.is_decode,
+        .rope_table = rope};
+    return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
+}
+
 int mlcc_kv_cache_attention(MLCCKVCache *c, int layer, DLTensor *q, DLTensor *k, DLTensor *v,
                             DLTensor *out) {
     return mlcc_kv_cache_attention_rope(c, layer, q, k, v, NULL, out);
@@ -823,17 +839,7 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
         a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
         return call_kernel(c->cfg.decode, "decode", a, codes, 8);
     }
-    if (flash_path) {
-        mlcc_cuda_prefill_args fa = {
-            .q = tensor_data(q), .pages = tensor_data(pages), .token_seq = tensor_data(steps[2]),
-            .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]),
-            .page_indices = tensor_data(steps[4]), .out = tensor_data(out), .num_tokens = f->num_tokens,
-            .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
-            .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-            .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = f->is_decode,
-            .rope_table = rope_in_flash ? tensor_data(rope_table) : NULL};
-        return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
-    }
+    if (flash_path) return run_flash(c, layer, steps, tensor_data(q), 0, rope_in_flash ? tensor_data(rope_table) : NULL, out);
     a[0].v_tensor = q, a[1].v_tensor = pages;
     a[2].v_tensor = steps[2];
     a[3].v_tensor = steps[1];
@@ -896,14 +902,7 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
         .qkv_f16 = qkv->dtype.bits == 16,
         .q_scale = mlcc_cuda_flash_q_scale(c->cfg.attn_scale, c->cfg.attn_softcap)};
     if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
-    mlcc_cuda_prefill_args fa = {
-        .q = c->q_half->dl.data, .q_f16 = 1, .pages = pages, .token_seq = tensor_data(steps[2]),
-        .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]), .page_indices = tensor_data(steps[4]),
-        .out = tensor_data(out), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
-        .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
-        .softcap = c->cfg.attn_softcap, .pages_f16 = 1, .tokens_per_block = f->is_decode,
-        .out_f16 = out->dtype.bits == 16};
-    return mlcc_cuda_flash_prefill(dev, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
+    return run_flash(c, layer, steps, c->q_half->dl.data, 1, NULL, out);
 }
 
 /* attention_qkv into a float32 out, when the flash path from qkv does not take the step: the

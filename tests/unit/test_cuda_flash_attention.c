@@ -35,15 +35,7 @@ typedef struct flash_case {
 } flash_case;
 
 static MLCCNDArray *upload(const void *host, DLDataType t, int ndim, const int64_t *shape) {
-    MLCCNDArray *a = mlcc_ndarray_empty(ndim, shape, t, (DLDevice){kDLCUDA, 0});
-    if (!a) return NULL;
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    if (host && mlcc_ndarray_copy_from_bytes(a, host, n * mlcc_dtype_bytes(t))) {
-        mlcc_ndarray_release(a);
-        return NULL;
-    }
-    return a;
+    return test_ndarray_from(ndim, shape, t, (DLDevice){kDLCUDA, 0}, host);
 }
 
 /* nn.rope with a table on one NeoX pair (float64, rounded to float32) */
