@@ -1,5 +1,5 @@
 /* attention_qkv.c - the KV cache's attention reads q, k and v straight from the combined
- * projection's output (CUDA build, decode functions, after fuse_rope_q):
+ * projection's output (CUDA build, prefill and decode functions, after fuse_rope_q):
  *
  *     part  = strided_slice(qkv, axes=[1], begin=[0],             end=[QH D])
  *     part1 = strided_slice(qkv, axes=[1], begin=[QH D],          end=[(QH + KVH) D])

@@ -89,8 +89,8 @@ static int is_packed(const rx_expr *v, const char *op, const char *name) {
 /* attention_qkv(cache, layer, qkv, rope_table): the KV cache's attention on the combined
  * projection output (transform/attention_qkv.c) */
 static int is_attention_qkv(const rx_expr *v) {
-    return is_packed(v, "call_dps_packed", "mlcc.kv_cache.attention_qkv") && v->call.nargs == 2 &&
-           v->call.args[1]->kind == RX_TUPLE && v->call.args[1]->tuple.n == 4;
+    const char *f = rx_dps_packed_name(v);
+    return f && !strcmp(f, "mlcc.kv_cache.attention_qkv") && v->call.args[1]->tuple.n == 4;
 }
 
 static void count_reads(scan *s, const rx_expr *e) {
