@@ -13,6 +13,7 @@
 #include "codegen/gpu_kernel.h"
 #include "codegen/jit.h"
 #include "codegen/names.h"
+#include "ir/functor.h"
 #include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -32,6 +33,12 @@ typedef struct cgen {
     gpu_kernel_info *kernel; /* the kernel being emitted */
     int thread_dependent;  /* inside control flow that differs between threads of a block */
     int uses_half, uses_bf16;
+    /* inside a vectorized loop's word path: these loads read lane v of register arrays */
+    const mlcc_expr **word_loads;
+    const char **word_names;
+    int nword_loads;
+    const mlcc_expr *word_lane; /* the loop's var */
+    int nvector_loops; /* numbers the register arrays */
 } cgen;
 
 static void emit_expr(cgen *g, const mlcc_expr *e);
@@ -239,6 +246,11 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
         return;
     case EXPR_CALL: emit_call(g, e); return;
     case EXPR_LOAD:
+        for (int i = 0; i < g->nword_loads; i++)
+            if (g->word_loads[i] == e) {
+                sb_printf(g->out, "%s[%s]", g->word_names[i], cname(g, g->word_lane, g->word_lane->var.name));
+                return;
+            }
         sb_printf(g->out, "%s[", cname(g, e->load.buffer, e->load.buffer->name));
         emit_expr(g, flat_index(e->load.buffer, e->load.indices, e->load.nidx));
         sb_append_char(g->out, ']');
@@ -342,16 +354,7 @@ static void emit_thread_loop(cgen *g, const mlcc_stmt *s, int axis) {
     g->thread_dependent = was;
 }
 
-static void emit_for(cgen *g, const mlcc_stmt *s) {
-    int axis;
-    if (s->for_.kind == FOR_THREAD_BINDING) {
-        if (!gpu_is_thread_tag(s->for_.thread_tag, &axis)) {
-            fail(g, "unsupported thread binding ", s->for_.thread_tag);
-            return;
-        }
-        emit_thread_loop(g, s, axis);
-        return;
-    }
+static void emit_serial_for(cgen *g, const mlcc_stmt *s) {
     const char *v = cname(g, s->for_.var, s->for_.var->var.name);
     if (s->for_.kind == FOR_UNROLLED) {
         sb_append(g->out, "#pragma unroll");
@@ -376,6 +379,202 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     line(g);
     sb_append_char(g->out, '}');
     g->thread_dependent = was;
+}
+
+/* ---- vectorized loops as 16-byte words ----
+ * A vectorized loop (its iterations independent by the schedule's declaration) of constant
+ * extent V whose body is one store to a kernel buffer: every operand read or written at
+ * base + v (contiguous in the lane v) moves as words of up to 16 bytes through a register
+ * array, and the lanes, unrolled, compute from those arrays:
+ *
+ *     if (every such address at lane 0 is word-aligned) {
+ *         __align__(16) __half a[8]; ((uint4 *)a)[0] = ((const uint4 *)(A + base_a))[0]; ...
+ *         for v (unrolled): c[v] = value(a[v], ...);
+ *         ((uint4 *)(C + base_c))[0] = ((const uint4 *)c)[0];
+ *     } else { the serial loop }
+ *
+ * One instruction then moves eight float16 values instead of one: a 2048-token prefill's
+ * silu * up issued three 2-byte memory instructions an element and was bound by them, not by
+ * bandwidth. The serial loop stays for misaligned addresses (a view at an odd offset) and every
+ * other body; a load of the stored buffer anywhere but at the store's own index keeps the loop
+ * serial (a lane would read what an earlier one wrote). MLCC_CUDA_WORDS=0 turns words off. */
+
+enum { WORD_MAX_OPERANDS = 8, WORD_MAX_LANES = 16, WORD_MAX_BYTES = 16 };
+
+typedef struct word_operand {
+    const mlcc_buffer *buffer;
+    mlcc_expr *base;       /* the flat index at lane 0 */
+    int word;              /* bytes a word: 4, 8 or 16 */
+    char name[32];         /* the register array */
+} word_operand;
+
+typedef struct word_scan {
+    const gpu_kernel_info *kernel;
+    const mlcc_stmt *loop;
+    mlcc_expr *store_index;
+    word_operand ops[WORD_MAX_OPERANDS]; /* the loads' arrays, then the store's */
+    int nops;
+    const mlcc_expr *loads[WORD_MAX_OPERANDS]; /* loads read from an array: ops[load_op[i]] */
+    const char *load_names[WORD_MAX_OPERANDS];
+    int load_op[WORD_MAX_OPERANDS], nloads;
+    int bad;
+} word_scan;
+
+static int is_kernel_buffer(const gpu_kernel_info *k, const mlcc_buffer *b) {
+    for (size_t i = 0; i < k->buffers.len; i++)
+        if (k->buffers.data[i] == b) return 1;
+    return 0;
+}
+
+/* Fills op when index is (base + lane) into a kernel buffer whose V lanes are whole words. */
+static int word_operand_of(const word_scan *w, const mlcc_buffer *b, mlcc_expr *index, word_operand *op) {
+    mlcc_expr *lane = w->loop->for_.var, *zero = ir_int(0);
+    int64_t bytes = w->loop->for_.extent->int_value * dtype_bytes(b->dtype);
+    int word = bytes < WORD_MAX_BYTES ? (int)bytes : WORD_MAX_BYTES;
+    if (!is_kernel_buffer(w->kernel, b) || b->dtype.bits < 8 || word < 4 || (word & (word - 1)) || bytes % word) return 0;
+    mlcc_expr *base = arith_simplify_expr(expr_substitute(index, &lane, &zero, 1));
+    if (arith_simplify_expr(ir_sub(index, base)) != lane) return 0;
+    memset(op, 0, sizeof *op);
+    op->buffer = b;
+    op->base = base;
+    op->word = word;
+    return 1;
+}
+
+static int scan_word_load(ir_visitor *v, mlcc_expr *e) {
+    word_scan *w = v->ctx;
+    if (w->bad) return 0;
+    if (e->kind != EXPR_LOAD) return 1;
+    mlcc_expr *index = flat_index(e->load.buffer, e->load.indices, e->load.nidx);
+    if (e->load.buffer == w->loop->for_.body->store.buffer) {
+        if (!expr_is_int(arith_simplify_expr(ir_sub(index, w->store_index)), 0)) w->bad = 1;
+        return 1;
+    }
+    word_operand op;
+    if (w->nloads == WORD_MAX_OPERANDS || !word_operand_of(w, e->load.buffer, index, &op)) return 1;
+    int k = 0; /* the same address loaded twice (silu's x): one array */
+    while (k < w->nops && !(w->ops[k].buffer == op.buffer && expr_is_int(arith_simplify_expr(ir_sub(w->ops[k].base, op.base)), 0)))
+        k++;
+    if (k == w->nops) {
+        if (w->nops == WORD_MAX_OPERANDS - 1) return 1; /* one left for the store */
+        w->ops[w->nops++] = op;
+    }
+    w->loads[w->nloads] = e;
+    w->load_op[w->nloads++] = k;
+    return 1;
+}
+
+/* Emits loop s with word loads and stores where that applies (returns 0), else nothing (-1). */
+static int emit_word_loop(cgen *g, const mlcc_stmt *s) {
+    const mlcc_stmt *st = s->for_.body;
+    const mlcc_expr *ext = s->for_.extent;
+    const char *env = getenv("MLCC_CUDA_WORDS");
+    if ((env && strcmp(env, "0") == 0) || !st || st->kind != STMT_STORE || ext->kind != EXPR_INT ||
+        ext->int_value < 2 || ext->int_value > WORD_MAX_LANES || !expr_is_int(s->for_.min, 0))
+        return -1;
+    word_scan w = {.kernel = g->kernel, .loop = s};
+    w.store_index = flat_index(st->store.buffer, st->store.indices, st->store.nidx);
+    word_operand store;
+    int store_words = word_operand_of(&w, st->store.buffer, w.store_index, &store);
+    ir_visitor v = {scan_word_load, NULL, &w};
+    ir_visit_expr(&v, st->store.value);
+    if (w.bad || (w.nops == 0 && !store_words)) return -1;
+    int nload_ops = w.nops;
+    if (store_words) w.ops[w.nops++] = store;
+
+    int id = g->nvector_loops++;
+    const char *lane = cname(g, s->for_.var, s->for_.var->var.name);
+    sb_append(g->out, "{");
+    g->indent++;
+    for (int i = 0; i < w.nops; i++) {
+        word_operand *op = &w.ops[i];
+        snprintf(op->name, sizeof op->name, "mlcc_w%d_%d", id, i);
+        line(g);
+        sb_printf(g->out, "const int64_t %s_at = ", op->name);
+        emit_expr(g, op->base);
+        sb_append_char(g->out, ';');
+    }
+    line(g);
+    sb_append(g->out, "if (((");
+    for (int i = 0; i < w.nops; i++)
+        sb_printf(g->out, "%s((unsigned long long)(%s + %s_at) & %d)", i ? " | " : "", cname(g, w.ops[i].buffer, w.ops[i].buffer->name),
+                  w.ops[i].name, w.ops[i].word - 1);
+    sb_append(g->out, ")) == 0) {");
+    g->indent++;
+    int64_t lanes = ext->int_value;
+    const char *word_type[17] = {[4] = "unsigned", [8] = "uint2", [16] = "uint4"};
+    for (int i = 0; i < w.nops; i++) {
+        word_operand *op = &w.ops[i];
+        const char *buf = cname(g, op->buffer, op->buffer->name), *wt = word_type[op->word];
+        line(g);
+        sb_printf(g->out, "__align__(16) %s %s[%lld];", ctype(g, op->buffer->dtype), op->name, (long long)lanes);
+        if (i >= nload_ops) continue;
+        for (int64_t k = 0; k < lanes * dtype_bytes(op->buffer->dtype) / op->word; k++) {
+            line(g);
+            sb_printf(g->out, "((%s *)%s)[%lld] = ((const %s *)(%s + %s_at))[%lld];", wt, op->name, (long long)k, wt, buf,
+                      op->name, (long long)k);
+        }
+    }
+    for (int i = 0; i < w.nloads; i++) w.load_names[i] = w.ops[w.load_op[i]].name;
+    line(g);
+    sb_printf(g->out, "#pragma unroll");
+    line(g);
+    sb_printf(g->out, "for (int64_t %s = 0; %s < %lld; ++%s) {", lane, lane, (long long)lanes, lane);
+    g->indent++;
+    line(g);
+    if (store_words) {
+        sb_printf(g->out, "%s[%s] = ", w.ops[w.nops - 1].name, lane);
+    } else {
+        sb_printf(g->out, "%s[", cname(g, st->store.buffer, st->store.buffer->name));
+        emit_expr(g, w.store_index);
+        sb_append(g->out, "] = ");
+    }
+    g->word_loads = w.loads;
+    g->word_names = w.load_names;
+    g->nword_loads = w.nloads;
+    g->word_lane = s->for_.var;
+    emit_expr(g, st->store.value);
+    g->nword_loads = 0;
+    sb_append_char(g->out, ';');
+    g->indent--;
+    line(g);
+    sb_append_char(g->out, '}');
+    if (store_words) {
+        word_operand *op = &w.ops[w.nops - 1];
+        const char *buf = cname(g, op->buffer, op->buffer->name), *wt = word_type[op->word];
+        for (int64_t k = 0; k < lanes * dtype_bytes(op->buffer->dtype) / op->word; k++) {
+            line(g);
+            sb_printf(g->out, "((%s *)(%s + %s_at))[%lld] = ((const %s *)%s)[%lld];", wt, buf, op->name, (long long)k, wt,
+                      op->name, (long long)k);
+        }
+    }
+    g->indent--;
+    line(g);
+    sb_append(g->out, "} else {");
+    g->indent++;
+    line(g);
+    emit_serial_for(g, s);
+    g->indent--;
+    line(g);
+    sb_append(g->out, "}");
+    g->indent--;
+    line(g);
+    sb_append(g->out, "}");
+    return 0;
+}
+
+static void emit_for(cgen *g, const mlcc_stmt *s) {
+    int axis;
+    if (s->for_.kind == FOR_THREAD_BINDING) {
+        if (!gpu_is_thread_tag(s->for_.thread_tag, &axis)) {
+            fail(g, "unsupported thread binding ", s->for_.thread_tag);
+            return;
+        }
+        emit_thread_loop(g, s, axis);
+        return;
+    }
+    if (s->for_.kind == FOR_VECTORIZED && g->device && emit_word_loop(g, s) == 0) return;
+    emit_serial_for(g, s);
 }
 
 static void emit_seq(cgen *g, const mlcc_stmt *s) {

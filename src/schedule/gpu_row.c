@@ -24,6 +24,7 @@
  * thread-per-element rules. Sums are taken in another order than the two-kernel form (T up to
  * 1024 threads instead of 256), so results differ by rounding only. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arith/analyzer.h"
@@ -139,13 +140,25 @@ static mlcc_stmt *thread_loop(mlcc_expr *tx, int threads, mlcc_stmt *body) {
     return ir_for_thread(tx, ir_int(0), ir_int(threads), "threadIdx.x", body);
 }
 
+/* The column a thread's step takes: k = o * T + tx; with lanes L > 1 (words, below),
+ * k = (o * T + tx) * L + v. */
+static mlcc_expr *row_column(mlcc_expr *o, mlcc_expr *tx, mlcc_expr *v, int threads, int lanes) {
+    mlcc_expr *k = ir_add(ir_mul(o, ir_int(threads)), tx);
+    return lanes > 1 ? ir_add(ir_mul(k, ir_int(lanes)), v) : k;
+}
+
 /* for tx: [init;] for o in ceil(H / T): k = o * T + tx; if k < H: body(k) -- the stage one
- * nest's share of a row; `pre` and `post` run in the thread before and after the loop. */
-static mlcc_stmt *strided(mlcc_expr *H, int threads, mlcc_expr *o, mlcc_expr *k, mlcc_stmt *body,
+ * nest's share of a row; `pre` and `post` run in the thread before and after the loop. With
+ * lanes L > 1 (H a multiple of T L), a thread's L adjacent columns a step are a vectorized
+ * loop, which codegen_cuda moves as 16-byte words:
+ *     for o in H / (T L): for v in L (vectorized): k = (o * T + tx) * L + v: body(k) */
+static mlcc_stmt *strided(mlcc_expr *H, int threads, int lanes, mlcc_expr *o, mlcc_expr *v, mlcc_expr *k, mlcc_stmt *body,
                           mlcc_stmt *pre, mlcc_stmt *post) {
-    int exact = H->kind == EXPR_INT && H->int_value % threads == 0;
+    int exact = H->kind == EXPR_INT && H->int_value % ((int64_t)threads * lanes) == 0;
     if (!exact) body = ir_if(ir_lt(k, H), body, NULL);
-    mlcc_expr *trips = arith_simplify_expr(ir_floordiv(ir_add(H, ir_int(threads - 1)), ir_int(threads)));
+    if (lanes > 1) body = ir_for(v, ir_int(0), ir_int(lanes), FOR_VECTORIZED, body);
+    int64_t span = (int64_t)threads * lanes;
+    mlcc_expr *trips = arith_simplify_expr(ir_floordiv(ir_add(H, ir_int(span - 1)), ir_int(span)));
     mlcc_stmt *loop = ir_for(o, ir_int(0), trips, FOR_SERIAL, body);
     return ir_seq((mlcc_stmt *[]){pre, loop, post}, 3);
 }
@@ -163,11 +176,11 @@ static mlcc_stmt *warp_combine(mlcc_buffer *acc, mlcc_expr_kind kind) {
 
 /* The stages of nest i of the kernel (appended to stages). */
 static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows, mlcc_expr *const *row_idx,
-                       mlcc_expr *H, int threads, mlcc_stmt **stages, int nst) {
+                       mlcc_expr *H, int threads, int lanes, mlcc_stmt **stages, int nst) {
     row_nest *r = &nests[i];
     const mlcc_block *b = r->n.block;
-    mlcc_expr *tx = ir_var("row_tx", DT_I64), *o = ir_var("row_o", DT_I64);
-    mlcc_expr *k = ir_add(ir_mul(o, ir_int(threads)), tx);
+    mlcc_expr *tx = ir_var("row_tx", DT_I64), *o = ir_var("row_o", DT_I64), *v = ir_var("row_v", DT_I64);
+    mlcc_expr *k = row_column(o, tx, v, threads, lanes);
     mlcc_expr *vars[GPU_MAX_NEST], *vals[GPU_MAX_NEST];
     for (int j = 0; j < b->niters; j++) vars[j] = b->iters[j].var, vals[j] = j < rows ? row_idx[j] : k;
     mlcc_expr *value = from_trees(expr_substitute(r->n.value, vars, vals, b->niters), nests, i);
@@ -176,7 +189,7 @@ static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows
         mlcc_expr **idx = ir_alloc(sizeof(mlcc_expr *) * (size_t)(rows + 1));
         for (int j = 0; j <= rows; j++) idx[j] = vals[j];
         mlcc_stmt *store = ir_store(r->out, value, idx, rows + 1);
-        stages[nst++] = thread_loop(tx, threads, strided(H, threads, o, k, store, NULL, NULL));
+        stages[nst++] = thread_loop(tx, threads, strided(H, threads, lanes, o, v, k, store, NULL, NULL));
         return nst;
     }
     /* a reduction: partials, then the tree */
@@ -192,7 +205,7 @@ static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows
         r->red = ir_buffer_scoped("row_red", t, (mlcc_expr *[]){ir_int(1)}, 1, "shared");
         mlcc_expr *lane = ir_floormod(tx, ir_int(WARP)), *warp = ir_floordiv(tx, ir_int(WARP));
         mlcc_stmt *publish = ir_if(ir_eq(lane, ir_int(0)), ir_store(r->warps, ir_load(acc, &zero, 1), &warp, 1), NULL);
-        mlcc_stmt *body = strided(H, threads, o, k, update, init, ir_seq2(warp_combine(acc, r->n.kind), publish));
+        mlcc_stmt *body = strided(H, threads, lanes, o, v, k, update, init, ir_seq2(warp_combine(acc, r->n.kind), publish));
         stages[nst++] = thread_loop(tx, threads, ir_allocate(acc, body));
         mlcc_expr *tv = ir_var("row_tx", DT_I64);
         mlcc_buffer *acc2 = ir_buffer_scoped("row_acc", t, (mlcc_expr *[]){ir_int(1)}, 1, "local");
@@ -202,7 +215,7 @@ static int nest_stages(const mlcc_prim_func *f, row_nest *nests, int i, int rows
         stages[nst++] = thread_loop(tv, threads, ir_if(ir_lt(tv, ir_int(WARP)), ir_allocate(acc2, last), NULL));
     } else {
         r->red = ir_buffer_scoped("row_red", t, (mlcc_expr *[]){ir_int(threads)}, 1, "shared");
-        mlcc_stmt *body = strided(H, threads, o, k, update, init, ir_store(r->red, ir_load(acc, &zero, 1), &tx, 1));
+        mlcc_stmt *body = strided(H, threads, lanes, o, v, k, update, init, ir_store(r->red, ir_load(acc, &zero, 1), &tx, 1));
         stages[nst++] = thread_loop(tx, threads, ir_allocate(acc, body));
         int width = 1;
         while (width < threads) width *= 2;
@@ -296,6 +309,13 @@ int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied) {
         int64_t want = (H->int_value + ROW_ELEMS_PER_THREAD - 1) / ROW_ELEMS_PER_THREAD;
         threads = (int)((want + WARP - 1) / WARP * WARP);
     }
+    /* ROW_ELEMS_PER_THREAD adjacent columns a thread where they tile the row exactly (a
+     * Llama-3-8B norm: 1024 threads x 4; MLCC_CUDA_ROW_WORDS=0 keeps k = o * T + tx) */
+    const char *words_env = getenv("MLCC_CUDA_ROW_WORDS");
+    int lanes = H->kind == EXPR_INT && H->int_value % ((int64_t)threads * ROW_ELEMS_PER_THREAD) == 0 &&
+                        !(words_env && strcmp(words_env, "0") == 0)
+                    ? ROW_ELEMS_PER_THREAD
+                    : 1;
 
     const mlcc_prim_func *f = sch_func(s);
     mlcc_expr *bx = ir_var("row_bx", DT_I64);
@@ -304,7 +324,7 @@ int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied) {
     for (int k = 0; k < rows; k++) row_idx[k] = unfuse(bx, nests[0].n.extents, rows, k);
     mlcc_stmt *stages[ROW_MAX_NESTS * 16];
     int nst = 0;
-    for (int i = 0; i < nblocks; i++) nst = nest_stages(f, nests, i, rows, row_idx, H, threads, stages, nst);
+    for (int i = 0; i < nblocks; i++) nst = nest_stages(f, nests, i, rows, row_idx, H, threads, lanes, stages, nst);
     mlcc_stmt *kernel = ir_seq(stages, nst);
     for (int i = nblocks - 1; i >= 0; i--)
         if (nests[i].red) kernel = ir_allocate(nests[i].red, nests[i].warps ? ir_allocate(nests[i].warps, kernel) : kernel);

@@ -88,17 +88,25 @@ static int64_t loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
 /* The elementwise rule below when the innermost loop is a whole number of blocks' spans
  * (T x V elements): the outer loops and the inner loop's blocks fuse into blockIdx.x, so the
  * row is one division a thread, not one an element (64-bit divisions by 14336 for a Llama-3-8B
- * silu * up; its 2048-token prefill kernel went 91.0 -> 86.3 us on the H100):
- *     for bx in blockIdx.x(rows * E / (V T)): for tx: for v: row = bx / (E / (V T)),
- *         col = (bx % (E / (V T)) * V + v) * T + tx */
+ * silu * up; its 2048-token prefill kernel went 91.0 -> 86.3 us on the H100). A thread's V
+ * elements are adjacent, in a vectorized loop that codegen_cuda turns into 16-byte loads and
+ * stores:
+ *     for bx in blockIdx.x(rows * E / (V T)): for tx: for v (vectorized): row = bx / (E / (V T)),
+ *         col = (bx % (E / (V T)) * T + tx) * V + v
+ * MLCC_CUDA_ELEMENT_WORDS=0 keeps the earlier layout, the elements a block's width apart and
+ * the loop unrolled (scalar loads, each coalesced across the warp). */
 static int bind_rows(mlcc_schedule *s, mlcc_expr **loops, int nspatial, int v) {
     mlcc_expr *outer = nspatial == 2 ? loops[0] : sch_fuse(s, loops, nspatial - 1);
     mlcc_expr *parts[3];
-    if (!outer || sch_split(s, loops[nspatial - 1], (int64_t[]){SCH_INFER, v, THREADS_PER_BLOCK}, 3, parts) != 0) return -1;
-    if (sch_reorder(s, (mlcc_expr *[]){parts[2], parts[1]}, 2) != 0) return -1;
+    if (!outer) return -1;
+    int words = !getenv_is_zero("MLCC_CUDA_ELEMENT_WORDS");
+    int64_t factors[3] = {SCH_INFER, words ? THREADS_PER_BLOCK : v, words ? v : THREADS_PER_BLOCK};
+    if (sch_split(s, loops[nspatial - 1], factors, 3, parts) != 0) return -1;
+    mlcc_expr *thread = words ? parts[1] : parts[2], *lane = words ? parts[2] : parts[1];
+    if (!words && sch_reorder(s, (mlcc_expr *[]){parts[2], parts[1]}, 2) != 0) return -1;
     mlcc_expr *bx = sch_fuse(s, (mlcc_expr *[]){outer, parts[0]}, 2);
-    if (!bx || sch_bind(s, bx, "blockIdx.x") != 0 || sch_bind(s, parts[2], "threadIdx.x") != 0) return -1;
-    return sch_unroll(s, parts[1]);
+    if (!bx || sch_bind(s, bx, "blockIdx.x") != 0 || sch_bind(s, thread, "threadIdx.x") != 0) return -1;
+    return words ? sch_vectorize(s, lane) : sch_unroll(s, lane);
 }
 
 /* One thread per output element of the block; on CUDA (per_thread) an elementwise block's thread

@@ -50,7 +50,7 @@ static mlcc_expr *widen_sum_body(mlcc_expr **i, void *c) {
     return ir_cast(DT_F32, te_load2(t->x, i[0], i[1]));
 }
 
-enum { COLS = 37, K = 24, NFUNCS = 15, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
+enum { COLS = 37, K = 24, NFUNCS = 16, ROW_COLS = 2048, WIDE_K = 300, WIDE_N = 33, WIDE_COLS = 1000, LIN_K = 200, LIN_N = 100,
        B3_K = 50, B3_N = 70 };
 
 /* x[i, j] * x[i, j + ROW_COLS] + exp(x[i, j]): two halves of a row, as silu * up reads them */
@@ -128,27 +128,36 @@ static void build_kernels(void) {
     T.x = te_placeholder("H", DT_F16, (mlcc_expr *[]){n, cols}, 2);
     te_tensor *widened = te_compute("W32", DT_F32, shape, 2, widen_sum_body, &T);
     funcs[14] = te_create_prim_func("widen_f16", (te_tensor *[]){T.x, widened}, 2);
+    /* the rows rule on halves (8 a thread: one 16-byte word) */
+    T.x = te_placeholder("X", DT_F16, (mlcc_expr *[]){n, ir_int(2 * ROW_COLS)}, 2);
+    te_tensor *ew_rows_h = te_compute("Z", DT_F16, (mlcc_expr *[]){n, ir_int(ROW_COLS)}, 2, halves_body, &T);
+    funcs[15] = te_create_prim_func("ew_rows_f16", (te_tensor *[]){T.x, ew_rows_h}, 2);
 }
 
-/* the extent of the first unrolled loop under a threadIdx binding (0 if none) */
-typedef struct unrolled_probe {
+/* the extent of the first loop of a kind (unrolled, vectorized) under a threadIdx binding (0 if none) */
+typedef struct elements_probe {
+    mlcc_for_kind kind;
     int under_thread;
     int64_t extent;
-} unrolled_probe;
+} elements_probe;
 
-static int probe_unrolled(ir_visitor *v, mlcc_stmt *st) {
-    unrolled_probe *u = v->ctx;
+static int probe_elements(ir_visitor *v, mlcc_stmt *st) {
+    elements_probe *u = v->ctx;
     if (st->kind != STMT_FOR || u->extent) return !u->extent;
     if (st->for_.kind == FOR_THREAD_BINDING && st->for_.thread_tag && !strcmp(st->for_.thread_tag, "threadIdx.x")) u->under_thread = 1;
-    if (st->for_.kind == FOR_UNROLLED && u->under_thread && st->for_.extent->kind == EXPR_INT) u->extent = st->for_.extent->int_value;
+    if (st->for_.kind == u->kind && u->under_thread && st->for_.extent->kind == EXPR_INT) u->extent = st->for_.extent->int_value;
     return 1;
 }
 
-static int64_t unrolled_elements(const mlcc_prim_func *f) {
-    unrolled_probe u = {0, 0};
-    ir_visitor v = {NULL, probe_unrolled, &u};
+static int64_t loop_elements(const mlcc_prim_func *f, mlcc_for_kind kind) {
+    elements_probe u = {kind, 0, 0};
+    ir_visitor v = {NULL, probe_elements, &u};
     ir_visit_stmt(&v, f->body);
     return u.extent;
+}
+
+static int64_t unrolled_elements(const mlcc_prim_func *f) {
+    return loop_elements(f, FOR_UNROLLED);
 }
 
 /* 1 when a floordiv / floormod of the kernel source's first kernel takes the thread's index
@@ -186,18 +195,31 @@ static void test_elements_per_thread(void) {
     mlcc_prim_func *one = gpu_default_schedule(funcs[6]);
     unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
     CHECK(one && unrolled_elements(one) == 0);
-    /* whole spans a row: the row is one division a block, none an element (4 floats a thread) */
-    setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "4", 1);
-    mlcc_prim_func *rows = gpu_default_schedule(funcs[13]);
-    unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
-    CHECK_MSG(rows != NULL, "%s", mlcc_last_error());
-    if (!rows) return;
-    CHECK_EQ_INT((int)unrolled_elements(rows), 4);
-    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
-    CHECK(codegen_cuda(&rows, 1, &lib, &dev) == 0);
-    const char *body = strstr(sb_cstr(&dev), "ew_rows_kernel0(");
-    CHECK_MSG(body && divides_thread_index(body) == 0, "a division of the thread's index:\n%s", body ? body : sb_cstr(&dev));
-    sb_free(&lib), sb_free(&dev);
+    /* whole spans a row: the row is one division a block, none an element (4 floats a thread,
+     * adjacent, in a vectorized loop: one 16-byte word; MLCC_CUDA_ELEMENT_WORDS=0 unrolls them
+     * a block apart) */
+    for (int words = 1; words >= 0; words--) {
+        setenv("MLCC_CUDA_ELEMENTS_PER_THREAD", "4", 1);
+        if (!words) setenv("MLCC_CUDA_ELEMENT_WORDS", "0", 1);
+        mlcc_prim_func *rows = gpu_default_schedule(funcs[13]);
+        unsetenv("MLCC_CUDA_ELEMENTS_PER_THREAD");
+        unsetenv("MLCC_CUDA_ELEMENT_WORDS");
+        CHECK_MSG(rows != NULL, "%s", mlcc_last_error());
+        if (!rows) return;
+        CHECK_EQ_INT((int)loop_elements(rows, words ? FOR_VECTORIZED : FOR_UNROLLED), 4);
+        CHECK_EQ_INT((int)loop_elements(rows, words ? FOR_UNROLLED : FOR_VECTORIZED), 0);
+        mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+        CHECK(codegen_cuda(&rows, 1, &lib, &dev) == 0);
+        const char *body = strstr(sb_cstr(&dev), "ew_rows_kernel0(");
+        CHECK_MSG(body && divides_thread_index(body) == 0, "a division of the thread's index:\n%s", body ? body : sb_cstr(&dev));
+        /* X's two halves and Z move as words; the serial loop stays for misaligned views */
+        int uint4_moves = 0;
+        for (const char *p = body ? body : ""; (p = strstr(p, "(const uint4 *)")) != NULL; p++) uint4_moves++;
+        CHECK_EQ_INT(uint4_moves, words ? 3 : 0);
+        sb_free(&lib), sb_free(&dev);
+    }
+    mlcc_prim_func *rows_h = gpu_default_schedule(funcs[15]);
+    CHECK(rows_h && loop_elements(rows_h, FOR_VECTORIZED) == 8);
 }
 
 static int schedule_all(void) {
@@ -432,6 +454,32 @@ static void run_size(mlcc_jit_module *m, int64_t rows) {
         CHECK_MSG(test_max_rel_error(hz, want, nw) < 1e-5, "ew_rows n=%lld", (long long)rows);
         mlcc_ndarray_release(gx), mlcc_ndarray_release(gz);
         free(hx), free(hz), free(want);
+    }
+
+    for (int shift = 0; shift < 2; shift++) {
+        /* the rows rule on halves: 16-byte words; views one element in (misaligned) take the
+         * serial loop. Against float64 of the rounded inputs: one float16 rounding of the result. */
+        int64_t shx[2] = {rows, 2 * ROW_COLS}, shw[2] = {rows, ROW_COLS}, nw = rows * ROW_COLS;
+        uint16_t *hx = malloc(sizeof(uint16_t) * (2 * nw + 1)), *hz = malloc(sizeof(uint16_t) * nw);
+        double *want = malloc(sizeof(double) * nw);
+        float *got = malloc(sizeof(float) * nw);
+        for (int64_t i = 0; i < 2 * nw + 1; i++) hx[i] = mlcc_f32_to_f16(rand_float());
+        const uint16_t *x0 = hx + shift;
+        for (int64_t r = 0; r < rows; r++)
+            for (int j = 0; j < ROW_COLS; j++) {
+                double x = mlcc_f16_to_f32(x0[r * 2 * ROW_COLS + j]), y = mlcc_f16_to_f32(x0[r * 2 * ROW_COLS + ROW_COLS + j]);
+                want[r * ROW_COLS + j] = x * y + exp(x);
+            }
+        int64_t whole_x = 2 * nw + 1, whole_z = nw + 1;
+        MLCCNDArray *bx = to_device(hx, 1, &whole_x, MLCC_DTYPE_F16), *bz = to_device(NULL, 1, &whole_z, MLCC_DTYPE_F16);
+        MLCCNDArray *gx = mlcc_ndarray_view(bx, 2 * shift, 2, shx, MLCC_DTYPE_F16);
+        MLCCNDArray *gz = mlcc_ndarray_view(bz, 2 * shift, 2, shw, MLCC_DTYPE_F16);
+        CHECK_MSG(gx && gz && call(m, "ew_rows_f16", (MLCCNDArray *[]){gx, gz}, 2) == 0, "%s", mlcc_last_error());
+        CHECK(gz && mlcc_ndarray_copy_to_bytes(gz, hz, sizeof(uint16_t) * nw) == 0);
+        for (int64_t i = 0; i < nw; i++) got[i] = mlcc_f16_to_f32(hz[i]);
+        CHECK_MSG(test_max_rel_error(got, want, nw) < 1e-3, "ew_rows_f16 n=%lld shift %d", (long long)rows, shift);
+        mlcc_ndarray_release(gx), mlcc_ndarray_release(gz), mlcc_ndarray_release(bx), mlcc_ndarray_release(bz);
+        free(hx), free(hz), free(want), free(got);
     }
 
     if (rows == 7) {
