@@ -9,6 +9,21 @@
 #ifndef MLCC_RUNTIME_CUDA_GEMV_BLOCK_H
 #define MLCC_RUNTIME_CUDA_GEMV_BLOCK_H
 
+#include <stdint.h>
+#include <stdlib.h>
+
+/* log2 of the outputs a block GEMV block takes for `out` outputs: as many as keep at least two
+ * blocks per multiprocessor (of 132) busy, at most `most` (a power of two, up to 8).
+ * MLCC_CUDA_GEMV_OUTPUTS=1|2|4|8 sets it for every shape (measurements). */
+static inline int mlcc_gemv_outputs_log2(int64_t out, int most) {
+    const char *v = getenv("MLCC_CUDA_GEMV_OUTPUTS");
+    int n = v && *v ? atoi(v) : 0;
+    if (n == 1 || n == 2 || n == 4 || n == 8) return n == 8 ? 3 : n / 2;
+    int lo = 0;
+    while ((1 << (lo + 1)) <= most && out >= (int64_t)(2 << lo) * 264) lo++;
+    return lo;
+}
+
 #define MLCC_CUDA_GEMV_BLOCK_SUM                                                                          \
     "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n" \
     "#pragma unroll\n"                                                                                    \

@@ -368,7 +368,7 @@ static int64_t gemv_max_threads(void) {
 static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
                           int64_t rows, int64_t out, int64_t in) {
     int n = (int)out, k = (int)in;
-    int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
+    int lo = mlcc_gemv_outputs_log2(out, 8);
     int64_t max_threads = gemv_max_threads();
     int64_t chunks = in / 8, rounds = (chunks + max_threads - 1) / max_threads;
     int64_t threads = ((chunks + rounds - 1) / rounds + 31) / 32 * 32;

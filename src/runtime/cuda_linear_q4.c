@@ -584,7 +584,7 @@ static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *q
 static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
                           int64_t rows, int64_t out, int64_t in, int zero) {
     int n = (int)out, k = (int)in;
-    int lo = out >= 8 * 264 ? 3 : out >= 4 * 264 ? 2 : out >= 2 * 264 ? 1 : 0;
+    int lo = mlcc_gemv_outputs_log2(out, 8);
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
     uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
