@@ -360,15 +360,19 @@ static int64_t gemv_max_threads(void) {
     return n >= 32 && n <= 256 ? n / 32 * 32 : 256;
 }
 
-/* The block GEMV over rows of x in passes of up to 8: outputs per block as many as keep at
- * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover a row's
- * 16-byte chunks in the fewest rounds. Measured on the H100 (2026-11-26, one row): the
- * warp-per-output GEMV moved 2.0 TB/s on 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few
- * warps per SM to keep loads in flight); BENCHMARKS.md has the block GEMV's figures. */
+/* The block GEMV over rows of x in passes of up to 8: two outputs a block (one below 528
+ * outputs), threads as few warps as cover a row's 16-byte chunks in the fewest rounds.
+ * Measured on the H100 (2026-11-26, one row): the warp-per-output GEMV moved 2.0 TB/s on
+ * 4096 x 4096 and 0.8 TB/s on 1024 x 4096 (too few warps per SM to keep loads in flight);
+ * BENCHMARKS.md has the block GEMV's figures. Two outputs a block against eight (ncu, one
+ * kernel at a time, Llama-3-8B shape, 2026-11-26, eleventh session): qkv 19.1 against 21.5 us,
+ * o_proj + down 55.5 against 57.4, gate_up 76.6 against 79.0, lm_head 332 against 337; one
+ * output a block, or 128 threads, was slower than two. (More, shorter blocks: the last wave's
+ * tail is shorter.) */
 static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
                           int64_t rows, int64_t out, int64_t in) {
     int n = (int)out, k = (int)in;
-    int lo = mlcc_gemv_outputs_log2(out, 8);
+    int lo = mlcc_gemv_outputs_log2(out, 2);
     int64_t max_threads = gemv_max_threads();
     int64_t chunks = in / 8, rounds = (chunks + max_threads - 1) / max_threads;
     int64_t threads = ((chunks + rounds - 1) / rounds + 31) / 32 * 32;
