@@ -122,6 +122,10 @@ static void report(void) {
                 "%d launches (%.2f us per launch, %.2f us gap per launch)\n",
                 nwindows, m->span * 1e6, m->kernels * 1e6, m->gaps * 1e6, m->launches,
                 m->kernels * 1e6 / (m->launches ? m->launches : 1), m->gaps * 1e6 / (m->launches ? m->launches : 1));
+        /* and the longest (a long prompt's prefill, when the run has one) */
+        const window_stat *l = &windows[nwindows - 1];
+        fprintf(stderr, "[cuda profile] longest window: span %.1f us: kernels %.1f us, gaps between them %.1f us, %d launches\n",
+                l->span * 1e6, l->kernels * 1e6, l->gaps * 1e6, l->launches);
     }
     pthread_mutex_unlock(&lock);
 }
