@@ -14,6 +14,7 @@
 #include "runtime/cuda.h"
 #include "ir/functor.h"
 #include "schedule/gpu_rules.h"
+#include "schedule/schedule.h"
 #include "support/error.h"
 #include "te/te.h"
 #include "pdl_check.h"
@@ -220,6 +221,93 @@ static void test_elements_per_thread(void) {
     }
     mlcc_prim_func *rows_h = gpu_default_schedule(funcs[15]);
     CHECK(rows_h && loop_elements(rows_h, FOR_VECTORIZED) == 8);
+}
+
+/* ---- words: which operands of a vectorized loop move as 16-byte words ----
+ * Z[i, j] = X[j, i] * W[i] + X[i, j] over 64 x 64 halves, j's 8 lanes vectorized by hand: X[i, j]
+ * (contiguous in the lane) and Z are words; X[j, i] (a column) and W[i] (the same for every
+ * lane) stay scalar loads in the unrolled lanes. */
+enum { WORD_N = 64, WORD_LANES = 8 };
+
+static MLCCNDArray *to_device(const void *data, int ndim, const int64_t *shape, DLDataType t);
+static int call(mlcc_jit_module *m, const char *name, MLCCNDArray **ts, int n);
+
+static mlcc_expr *word_mix_body(mlcc_expr **i, void *c) {
+    const test_te *t = c;
+    return ir_add(ir_mul(te_load2(t->x, i[1], i[0]), te_load1(t->w, i[0])), te_load2(t->x, i[0], i[1]));
+}
+
+static mlcc_prim_func *word_mix_func(void) {
+    test_te t = {0};
+    mlcc_expr *n = ir_int(WORD_N);
+    t.x = te_placeholder("X", DT_F16, (mlcc_expr *[]){n, n}, 2);
+    t.w = te_placeholder("W", DT_F16, &n, 1);
+    te_tensor *z = te_compute("Z", DT_F16, (mlcc_expr *[]){n, n}, 2, word_mix_body, &t);
+    mlcc_schedule *s = sch_create(te_create_prim_func("word_mix", (te_tensor *[]){t.x, t.w, z}, 3));
+    mlcc_expr **loops, *j[2], *ij[2];
+    const char **blocks;
+    mlcc_prim_func *f = NULL;
+    if (sch_get_blocks(s, &blocks) == 1 && sch_get_loops(s, blocks[0], &loops) == 2 &&
+        sch_split(s, loops[1], (int64_t[]){SCH_INFER, WORD_LANES}, 2, j) == 0) {
+        mlcc_expr *fused = sch_fuse(s, (mlcc_expr *[]){loops[0], j[0]}, 2);
+        if (fused && sch_split(s, fused, (int64_t[]){SCH_INFER, 64}, 2, ij) == 0 && sch_bind(s, ij[0], "blockIdx.x") == 0 &&
+            sch_bind(s, ij[1], "threadIdx.x") == 0 && sch_vectorize(s, j[1]) == 0)
+            f = prim_func_copy(sch_func(s));
+    }
+    sch_free(s);
+    return f;
+}
+
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p++) n++;
+    return n;
+}
+
+static void test_word_operands(void) {
+    mlcc_prim_func *f = word_mix_func();
+    CHECK_MSG(f != NULL, "%s", mlcc_last_error());
+    if (!f) return;
+    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+    CHECK_MSG(codegen_cuda(&f, 1, &lib, &dev) == 0, "%s", mlcc_last_error());
+    const char *src = sb_cstr(&dev);
+    /* one word load (X[i, j..]) and one word store (Z); the two scalar loads inside the lanes */
+    CHECK_MSG(count_of(src, "(const uint4 *)") == 2, "%s", src);
+    CHECK_MSG(count_of(src, "& 15)") == 2, "the alignment test of X and Z:\n%s", src);
+    const char *lanes = strstr(src, "#pragma unroll");
+    CHECK_MSG(lanes && strstr(lanes, "X[") && strstr(lanes, "W["), "X's column and W in the lanes:\n%s", src);
+    char *ptx = NULL;
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "%s\n%s", mlcc_last_error(), src);
+    free(ptx);
+    /* MLCC_CUDA_WORDS=0: the serial loop only */
+    setenv("MLCC_CUDA_WORDS", "0", 1);
+    mlcc_strbuf lib0 = STRBUF_INIT, dev0 = STRBUF_INIT;
+    CHECK(codegen_cuda(&f, 1, &lib0, &dev0) == 0 && count_of(sb_cstr(&dev0), "uint4") == 0);
+    unsetenv("MLCC_CUDA_WORDS");
+    sb_free(&lib0), sb_free(&dev0);
+    if (mlcc_cuda_available()) { /* against float64 of the half inputs: one rounding of the result */
+        mlcc_jit_module *m = mlcc_jit_build_cuda(&f, 1);
+        CHECK_MSG(m != NULL, "%s", mlcc_last_error());
+        int64_t shx[2] = {WORD_N, WORD_N}, shw[1] = {WORD_N}, nx = WORD_N * WORD_N;
+        uint16_t hx[WORD_N * WORD_N], hw[WORD_N], hz[WORD_N * WORD_N];
+        float got[WORD_N * WORD_N];
+        double want[WORD_N * WORD_N];
+        for (int64_t i = 0; i < nx; i++) hx[i] = mlcc_f32_to_f16(rand_float());
+        for (int i = 0; i < WORD_N; i++) hw[i] = mlcc_f32_to_f16(rand_float());
+        for (int i = 0; i < WORD_N; i++)
+            for (int k = 0; k < WORD_N; k++)
+                want[i * WORD_N + k] = (double)mlcc_f16_to_f32(hx[k * WORD_N + i]) * mlcc_f16_to_f32(hw[i]) +
+                                       mlcc_f16_to_f32(hx[i * WORD_N + k]);
+        MLCCNDArray *gx = to_device(hx, 2, shx, MLCC_DTYPE_F16), *gw = to_device(hw, 1, shw, MLCC_DTYPE_F16);
+        MLCCNDArray *gz = to_device(NULL, 2, shx, MLCC_DTYPE_F16);
+        CHECK_MSG(m && call(m, "word_mix", (MLCCNDArray *[]){gx, gw, gz}, 3) == 0, "%s", mlcc_last_error());
+        CHECK(mlcc_ndarray_copy_to_bytes(gz, hz, sizeof hz) == 0);
+        for (int64_t i = 0; i < nx; i++) got[i] = mlcc_f16_to_f32(hz[i]);
+        CHECK_MSG(test_max_rel_error(got, want, nx) < 2e-3, "word_mix");
+        mlcc_ndarray_release(gx), mlcc_ndarray_release(gw), mlcc_ndarray_release(gz);
+        if (m) mlcc_jit_free(m);
+    }
+    sb_free(&lib), sb_free(&dev);
 }
 
 static int schedule_all(void) {
@@ -511,6 +599,7 @@ int main(void) {
     ir_scope_begin();
     build_kernels();
     test_elements_per_thread();
+    test_word_operands();
     if (schedule_all() == 0) {
         test_nvrtc_compiles();
         if (mlcc_cuda_available()) test_run();
