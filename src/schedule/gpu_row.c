@@ -318,12 +318,15 @@ int gpu_row_kernel(mlcc_schedule *s, int64_t min_extent, int *applied) {
     const char *words_env = getenv("MLCC_CUDA_ROW_WORDS");
     int lanes = words_env && *words_env ? atoi(words_env) : ROW_WORD_LANES;
     if (lanes != 4 && lanes != 8) lanes = 1;
-    if (lanes > 1) {
+    for (; lanes >= 4; lanes /= 2) { /* 8 where they tile the row, else 4 (Qwen2.5-0.5B's 896) */
         int64_t t = H->kind == EXPR_INT ? H->int_value / lanes : 0;
         t = (t < ROW_MAX_THREADS ? t : ROW_MAX_THREADS) / WARP * WARP;
-        if (t >= WARP && H->int_value % (t * lanes) == 0) threads = (int)t;
-        else lanes = 1;
+        if (t >= WARP && H->int_value % (t * lanes) == 0) {
+            threads = (int)t;
+            break;
+        }
     }
+    if (lanes < 4) lanes = 1;
 
     const mlcc_prim_func *f = sch_func(s);
     mlcc_expr *bx = ir_var("row_bx", DT_I64);

@@ -80,10 +80,13 @@ static mlcc_expr *shifted_body(mlcc_expr **i, void *c) {
 }
 
 enum { NF = 4 };
-static const int64_t WIDTHS[2] = {1000, 4099};
+/* 1000 and 4099: columns strided over the threads (k = o T + tx); 4096: 8 adjacent columns a
+ * thread, moved as 16-byte words */
+enum { NWIDTHS = 3 };
+static const int64_t WIDTHS[NWIDTHS] = {1000, 4099, 4096};
 
 /* funcs[w][k]: rms_norm, add_rms_norm, softmax, layer_norm at row length WIDTHS[w] */
-static mlcc_prim_func *funcs[2][NF];
+static mlcc_prim_func *funcs[NWIDTHS][NF];
 
 static void build(int w, mlcc_expr *hid) {
     mlcc_expr *n = ir_size_var("n");
@@ -117,11 +120,12 @@ static void build(int w, mlcc_expr *hid) {
 }
 
 typedef struct counts {
-    int block_loops, realizes;
+    int block_loops, realizes, word_loops; /* word_loops: vectorized loops of 8 */
 } counts;
 
 static int count_stmt(ir_visitor *v, mlcc_stmt *s) {
     counts *c = v->ctx;
+    if (s->kind == STMT_FOR && s->for_.kind == FOR_VECTORIZED && expr_is_int(s->for_.extent, 8)) c->word_loops++;
     if (s->kind == STMT_FOR && s->for_.kind == FOR_THREAD_BINDING && !strcmp(s->for_.thread_tag, "blockIdx.x"))
         c->block_loops++;
     if (s->kind == STMT_BLOCK_REALIZE) c->realizes++;
@@ -129,14 +133,14 @@ static int count_stmt(ir_visitor *v, mlcc_stmt *s) {
 }
 
 static counts count(const mlcc_prim_func *f) {
-    counts c = {0, 0};
+    counts c = {0, 0, 0};
     ir_visitor v = {NULL, count_stmt, &c};
     ir_visit_stmt(&v, f->body);
     return c;
 }
 
 static void test_schedule(void) {
-    for (int w = 0; w < 2; w++)
+    for (int w = 0; w < NWIDTHS; w++)
         for (int k = 0; k < NF; k++) {
             mlcc_prim_func *s = gpu_default_schedule(funcs[w][k]);
             CHECK_MSG(s != NULL, "%s", mlcc_last_error());
@@ -145,6 +149,10 @@ static void test_schedule(void) {
             CHECK_MSG(c.block_loops == 1 && c.realizes == 0, "%s width %lld: %d kernels, %d blocks left", s->name,
                       (long long)WIDTHS[w], c.block_loops, c.realizes);
             CHECK_MSG(s->nalloc == 0, "%s: %d intermediates left", s->name, s->nalloc);
+            /* by default every nest's columns in words where 8 a thread tile the row (4096 = 512 x 8) */
+            if (!getenv("MLCC_CUDA_ROW_WORDS"))
+                CHECK_MSG((c.word_loops > 0) == (WIDTHS[w] == 4096), "%s width %lld: %d word loops", s->name,
+                          (long long)WIDTHS[w], c.word_loops);
             funcs[w][k] = s;
         }
     /* left alone: rows of 37 (thread per element), the switch, a reduction read at another row */
@@ -242,11 +250,14 @@ static void run(mlcc_jit_module *m, int64_t rows, int64_t h) {
 
 int main(void) {
     ir_scope_begin();
-    build(1, ir_int(WIDTHS[1]));
-    mlcc_prim_func *keep[NF];
-    for (int k = 0; k < NF; k++) keep[k] = funcs[1][k];
-    build(0, ir_int(WIDTHS[0]));
-    for (int k = 0; k < NF; k++) funcs[1][k] = keep[k];
+    /* build() leaves its tensors in the globals the bodies read: the widths in turn, the first last */
+    mlcc_prim_func *keep[NWIDTHS][NF];
+    for (int w = NWIDTHS - 1; w >= 0; w--) {
+        build(w, ir_int(WIDTHS[w]));
+        for (int k = 0; k < NF; k++) keep[w][k] = funcs[w][k];
+    }
+    for (int w = 0; w < NWIDTHS; w++)
+        for (int k = 0; k < NF; k++) funcs[w][k] = keep[w][k];
     test_schedule();
     if (!mlcc_nvrtc_available()) {
         printf("NVRTC part skipped: %s\n", mlcc_nvrtc_status());
@@ -258,7 +269,7 @@ int main(void) {
         free(ptx);
         sb_free(&lib), sb_free(&dev);
         if (mlcc_cuda_available()) {
-            for (int w = 0; w < 2; w++) {
+            for (int w = 0; w < NWIDTHS; w++) {
                 mlcc_jit_module *m = mlcc_jit_build_cuda(funcs[w], NF);
                 CHECK_MSG(m != NULL, "%s", mlcc_last_error());
                 if (!m) continue;
