@@ -69,6 +69,43 @@ static int build_options(int arch, int cubin, char arch_opt[64], char inc_opt[60
     return n;
 }
 
+/* Does a log line [line, line + len) report an error ("x.cu(12): error: ..." from the front end,
+ * "ptxas error   : ..." from the assembler)? */
+static int is_error_line(const char *line, size_t len) {
+    for (size_t i = 0; i + 5 <= len; i++) {
+        if (memcmp(line + i, "error", 5) != 0) continue;
+        size_t j = i + 5;
+        while (j < len && line[j] == ' ') j++;
+        if (j < len && line[j] == ':') return 1;
+    }
+    return 0;
+}
+
+/* NVRTC's log with its error messages first, each with the two lines after it (the source line
+ * and the caret): a module of many kernels logs warnings (unused helpers) before the error, and
+ * the error buffer would keep only those. Returns a new string. */
+static char *errors_first(const char *log) {
+    size_t n = strlen(log);
+    char *out = mlcc_xmalloc(2 * n + 1), *o = out;
+    for (int pass = 0; pass < 2; pass++) {
+        int keep = 0; /* lines of an error's block left to copy */
+        for (const char *line = log; *line;) {
+            const char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+            if (is_error_line(line, len)) keep = 3;
+            if ((pass == 0) == (keep > 0)) {
+                memcpy(o, line, len);
+                o += len;
+                if (!end) *o++ = '\n';
+            }
+            if (keep > 0) keep--;
+            line += len;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 /* Runs NVRTC; *out gets the cubin (cubin=1) or the PTX text (NUL-terminated). */
 static int nvrtc_run(const char *source, int arch, int cubin, char **out, size_t *out_len) {
     const mlcc_nvrtc_api *api = mlcc_nvrtc_api_get();
@@ -89,7 +126,9 @@ static int nvrtc_run(const char *source, int arch, int cubin, char **out, size_t
         log[0] = '\0';
         if (log_len) api->nvrtcGetProgramLog(prog, log);
         log[log_len] = '\0';
-        mlcc_set_error("nvrtc (%s, sm_%d): %s\n%s", api->path, arch, api->nvrtcGetErrorString(r), log);
+        char *ordered = errors_first(log);
+        mlcc_set_error("nvrtc (%s, sm_%d): %s\n%s", api->path, arch, api->nvrtcGetErrorString(r), ordered);
+        free(ordered);
         free(log);
         api->nvrtcDestroyProgram(&prog);
         return -1;

@@ -1,11 +1,13 @@
 /* test_cuda_nvrtc.c - NVRTC through the runtime, without a GPU: a kernel compiles to PTX and
  * to a cubin for sm_90, the cubin cache serves a second request without compiling, a compile
- * error carries NVRTC's log with the line, and half/bfloat16 headers are found. Skips (77)
+ * error carries NVRTC's log with the line (errors ahead of a long log's warnings), and
+ * half/bfloat16 headers are found. Skips (77)
  * where no libnvrtc is installed. */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "runtime/cuda.h"
+#include "support/strbuf.h"
 #include "test.h"
 
 static const char good[] =
@@ -54,6 +56,22 @@ int main(void) {
     const char *err = mlcc_last_error();
     CHECK_MSG(strstr(err, "undefined_name") && strstr(err, "(2)"), "%s", err);
     CHECK(mlcc_nvrtc_compile(good, 7, &cubin, &len) != 0);
+
+    /* the error ahead of the warnings: 80 unused helpers warn first (a log of ~20 KB, more than
+     * the error buffer holds), then ptxas rejects a kernel's static shared memory */
+    mlcc_strbuf noisy = STRBUF_INIT;
+    for (int i = 0; i < 80; i++)
+        sb_printf(&noisy, "static __device__ __forceinline__ float unused_helper_%d(float x) { return x * %d; }\n", i, i);
+    sb_append(&noisy, "extern \"C\" __global__ void too_big(float *y) {\n"
+                      "    __shared__ float big[20000];\n"
+                      "    big[threadIdx.x] = y[threadIdx.x];\n"
+                      "    __syncthreads();\n"
+                      "    y[threadIdx.x] = big[19999 - threadIdx.x];\n"
+                      "}\n");
+    CHECK(mlcc_nvrtc_compile(sb_cstr(&noisy), 90, &cubin, &len) != 0);
+    err = mlcc_last_error();
+    CHECK_MSG(strstr(err, "too_big") && strstr(err, "shared data"), "%s", err);
+    sb_free(&noisy);
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", home);
