@@ -374,14 +374,22 @@ static mlcc_stmt *merge_kernel(const decode_shape *sh) {
     return ir_for_thread(bx, ir_int(0), ir_mul(sh->batch, ir_int(QH)), "blockIdx.x", body);
 }
 
+/* Does the split kernel's static shared memory (the warps' states: WARPS x G x (D + 2) floats)
+ * fit the 48 KB a kernel may declare statically? A 32-query-head group at head_dim 64 (66 KB)
+ * made ptxas reject the whole module; such shapes keep the default rule. */
+static int fits_shared(const decode_shape *sh) {
+    return (int64_t)WARPS * sh->G * (sh->D + 2) * (int64_t)sizeof(float) <= 48 * 1024;
+}
+
 mlcc_prim_func *gpu_schedule_attn_decode(const mlcc_prim_func *f) {
     decode_shape sh;
     if (recognise_prefill(f, &sh)) {
+        if (!fits_shared(&sh)) return NULL;
         mlcc_prim_func *out = prim_func_copy(f);
         out->body = split_kernel(&sh);
         return out;
     }
-    if (!recognise(f, &sh)) return NULL;
+    if (!recognise(f, &sh) || !fits_shared(&sh)) return NULL;
     mlcc_prim_func *out = prim_func_copy(f);
     out->body = ir_seq2(split_kernel(&sh), merge_kernel(&sh));
     return out;

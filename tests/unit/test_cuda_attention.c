@@ -52,9 +52,35 @@ static void run_config(double softcap, double rope_theta) {
     mlcc_jit_free(gpu);
 }
 
+/* A group of 32 query heads at head_dim 64: the warp-cooperative kernels' warp states would take
+ * 66 KB of static shared memory (ptxas rejected the module), so both keep the default rule, and
+ * the module compiles. */
+static void wide_group(void) {
+    mlcc_attn_config cfg = {0};
+    cfg.head_dim = 64, cfg.num_qo_heads = 32, cfg.num_kv_heads = 1, cfg.page_size = TEST_ATTN_PS;
+    cfg.dtype = DT_F32, cfg.rope_theta = 10000;
+    mlcc_prim_func *cpu_funcs[3], *gpu_funcs[3];
+    CHECK_MSG(gen_attn_kernels(&cfg, cpu_funcs) == 0, "%s", mlcc_last_error());
+    CHECK(gpu_schedule_attn_decode(cpu_funcs[2]) == NULL && gpu_schedule_attn_decode(cpu_funcs[1]) == NULL);
+    for (int i = 0; i < 3; i++) {
+        gpu_funcs[i] = gpu_default_schedule(cpu_funcs[i]);
+        CHECK_MSG(gpu_funcs[i] != NULL, "%s: %s", cpu_funcs[i]->name, mlcc_last_error());
+    }
+    if (test_checks_failed) return;
+    mlcc_strbuf lib = STRBUF_INIT, dev = STRBUF_INIT;
+    CHECK_MSG(codegen_cuda(gpu_funcs, 3, &lib, &dev) == 0, "%s", mlcc_last_error());
+    char *cubin = NULL;
+    size_t len = 0;
+    CHECK_MSG(mlcc_nvrtc_compile(sb_cstr(&dev), 90, &cubin, &len) == 0, "%s", mlcc_last_error());
+    free(cubin);
+    sb_free(&lib);
+    sb_free(&dev);
+}
+
 int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     ir_scope_begin();
+    wide_group();
     run_config(0, 10000);
     run_config(30, 10000);
     run_config(0, 0); /* kv_append without rope: a thread per dimension */
