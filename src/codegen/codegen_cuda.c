@@ -409,7 +409,6 @@ typedef struct word_operand {
 } word_operand;
 
 typedef struct word_scan {
-    const gpu_kernel_info *kernel;
     const mlcc_stmt *loop;
     mlcc_expr *store_index;
     word_operand ops[WORD_MAX_OPERANDS]; /* the loads' arrays, then the store's */
@@ -420,18 +419,13 @@ typedef struct word_scan {
     int bad;
 } word_scan;
 
-static int is_kernel_buffer(const gpu_kernel_info *k, const mlcc_buffer *b) {
-    for (size_t i = 0; i < k->buffers.len; i++)
-        if (k->buffers.data[i] == b) return 1;
-    return 0;
-}
-
-/* Fills op when index is (base + lane) into a kernel buffer whose V lanes are whole words. */
+/* Fills op when index is (base + lane) into a global buffer (a kernel parameter) whose V lanes
+ * are whole words. */
 static int word_operand_of(const word_scan *w, const mlcc_buffer *b, mlcc_expr *index, word_operand *op) {
     mlcc_expr *lane = w->loop->for_.var, *zero = ir_int(0);
     int64_t bytes = w->loop->for_.extent->int_value * dtype_bytes(b->dtype);
     int word = bytes < WORD_MAX_BYTES ? (int)bytes : WORD_MAX_BYTES;
-    if (!is_kernel_buffer(w->kernel, b) || b->dtype.bits < 8 || word < 4 || (word & (word - 1)) || bytes % word) return 0;
+    if (!gpu_is_global_scope(b) || b->dtype.bits < 8 || word < 4 || (word & (word - 1)) || bytes % word) return 0;
     mlcc_expr *base = arith_simplify_expr(expr_substitute(index, &lane, &zero, 1));
     if (arith_simplify_expr(ir_sub(index, base)) != lane) return 0;
     memset(op, 0, sizeof *op);
@@ -464,6 +458,23 @@ static int scan_word_load(ir_visitor *v, mlcc_expr *e) {
     return 1;
 }
 
+static const char *const word_type[WORD_MAX_BYTES + 1] = {[4] = "unsigned", [8] = "uint2", [16] = "uint4"};
+
+/* Operand op's lanes between memory and its register array, a word at a time: loaded into the
+ * array (load) or stored from it. */
+static void emit_word_moves(cgen *g, const word_operand *op, int64_t lanes, int load) {
+    const char *buf = cname(g, op->buffer, op->buffer->name), *wt = word_type[op->word];
+    for (int64_t k = 0; k < lanes * dtype_bytes(op->buffer->dtype) / op->word; k++) {
+        line(g);
+        if (load)
+            sb_printf(g->out, "((%s *)%s)[%lld] = ((const %s *)(%s + %s_at))[%lld];", wt, op->name, (long long)k, wt, buf,
+                      op->name, (long long)k);
+        else
+            sb_printf(g->out, "((%s *)(%s + %s_at))[%lld] = ((const %s *)%s)[%lld];", wt, buf, op->name, (long long)k, wt,
+                      op->name, (long long)k);
+    }
+}
+
 /* Emits loop s with word loads and stores where that applies (returns 0), else nothing (-1). */
 static int emit_word_loop(cgen *g, const mlcc_stmt *s) {
     const mlcc_stmt *st = s->for_.body;
@@ -472,7 +483,7 @@ static int emit_word_loop(cgen *g, const mlcc_stmt *s) {
     if ((env && strcmp(env, "0") == 0) || !st || st->kind != STMT_STORE || ext->kind != EXPR_INT ||
         ext->int_value < 2 || ext->int_value > WORD_MAX_LANES || !expr_is_int(s->for_.min, 0))
         return -1;
-    word_scan w = {.kernel = g->kernel, .loop = s};
+    word_scan w = {.loop = s};
     w.store_index = flat_index(st->store.buffer, st->store.indices, st->store.nidx);
     word_operand store;
     int store_words = word_operand_of(&w, st->store.buffer, w.store_index, &store);
@@ -502,18 +513,10 @@ static int emit_word_loop(cgen *g, const mlcc_stmt *s) {
     sb_append(g->out, ")) == 0) {");
     g->indent++;
     int64_t lanes = ext->int_value;
-    const char *word_type[17] = {[4] = "unsigned", [8] = "uint2", [16] = "uint4"};
     for (int i = 0; i < w.nops; i++) {
-        word_operand *op = &w.ops[i];
-        const char *buf = cname(g, op->buffer, op->buffer->name), *wt = word_type[op->word];
         line(g);
-        sb_printf(g->out, "__align__(16) %s %s[%lld];", ctype(g, op->buffer->dtype), op->name, (long long)lanes);
-        if (i >= nload_ops) continue;
-        for (int64_t k = 0; k < lanes * dtype_bytes(op->buffer->dtype) / op->word; k++) {
-            line(g);
-            sb_printf(g->out, "((%s *)%s)[%lld] = ((const %s *)(%s + %s_at))[%lld];", wt, op->name, (long long)k, wt, buf,
-                      op->name, (long long)k);
-        }
+        sb_printf(g->out, "__align__(16) %s %s[%lld];", ctype(g, w.ops[i].buffer->dtype), w.ops[i].name, (long long)lanes);
+        if (i < nload_ops) emit_word_moves(g, &w.ops[i], lanes, 1);
     }
     for (int i = 0; i < w.nloads; i++) w.load_names[i] = w.ops[w.load_op[i]].name;
     line(g);
@@ -539,15 +542,7 @@ static int emit_word_loop(cgen *g, const mlcc_stmt *s) {
     g->indent--;
     line(g);
     sb_append_char(g->out, '}');
-    if (store_words) {
-        word_operand *op = &w.ops[w.nops - 1];
-        const char *buf = cname(g, op->buffer, op->buffer->name), *wt = word_type[op->word];
-        for (int64_t k = 0; k < lanes * dtype_bytes(op->buffer->dtype) / op->word; k++) {
-            line(g);
-            sb_printf(g->out, "((%s *)(%s + %s_at))[%lld] = ((const %s *)%s)[%lld];", wt, buf, op->name, (long long)k, wt,
-                      op->name, (long long)k);
-        }
-    }
+    if (store_words) emit_word_moves(g, &w.ops[w.nops - 1], lanes, 0);
     g->indent--;
     line(g);
     sb_append(g->out, "} else {");

@@ -214,9 +214,7 @@ static void test_elements_per_thread(void) {
         const char *body = strstr(sb_cstr(&dev), "ew_rows_kernel0(");
         CHECK_MSG(body && divides_thread_index(body) == 0, "a division of the thread's index:\n%s", body ? body : sb_cstr(&dev));
         /* X's two halves and Z move as words; the serial loop stays for misaligned views */
-        int uint4_moves = 0;
-        for (const char *p = body ? body : ""; (p = strstr(p, "(const uint4 *)")) != NULL; p++) uint4_moves++;
-        CHECK_EQ_INT(uint4_moves, words ? 3 : 0);
+        CHECK_EQ_INT(test_count_substr(body ? body : "", "(const uint4 *)"), words ? 3 : 0);
         sb_free(&lib), sb_free(&dev);
     }
     mlcc_prim_func *rows_h = gpu_default_schedule(funcs[15]);
@@ -258,12 +256,6 @@ static mlcc_prim_func *word_mix_func(void) {
     return f;
 }
 
-static int count_of(const char *text, const char *what) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, what)) != NULL; p++) n++;
-    return n;
-}
-
 static void test_word_operands(void) {
     mlcc_prim_func *f = word_mix_func();
     CHECK_MSG(f != NULL, "%s", mlcc_last_error());
@@ -272,8 +264,8 @@ static void test_word_operands(void) {
     CHECK_MSG(codegen_cuda(&f, 1, &lib, &dev) == 0, "%s", mlcc_last_error());
     const char *src = sb_cstr(&dev);
     /* one word load (X[i, j..]) and one word store (Z); the two scalar loads inside the lanes */
-    CHECK_MSG(count_of(src, "(const uint4 *)") == 2, "%s", src);
-    CHECK_MSG(count_of(src, "& 15)") == 2, "the alignment test of X and Z:\n%s", src);
+    CHECK_MSG(test_count_substr(src, "(const uint4 *)") == 2, "%s", src);
+    CHECK_MSG(test_count_substr(src, "& 15)") == 2, "the alignment test of X and Z:\n%s", src);
     const char *lanes = strstr(src, "#pragma unroll");
     CHECK_MSG(lanes && strstr(lanes, "X[") && strstr(lanes, "W["), "X's column and W in the lanes:\n%s", src);
     char *ptx = NULL;
@@ -282,7 +274,7 @@ static void test_word_operands(void) {
     /* MLCC_CUDA_WORDS=0: the serial loop only */
     setenv("MLCC_CUDA_WORDS", "0", 1);
     mlcc_strbuf lib0 = STRBUF_INIT, dev0 = STRBUF_INIT;
-    CHECK(codegen_cuda(&f, 1, &lib0, &dev0) == 0 && count_of(sb_cstr(&dev0), "uint4") == 0);
+    CHECK(codegen_cuda(&f, 1, &lib0, &dev0) == 0 && test_count_substr(sb_cstr(&dev0), "uint4") == 0);
     unsetenv("MLCC_CUDA_WORDS");
     sb_free(&lib0), sb_free(&dev0);
     if (mlcc_cuda_available()) { /* against float64 of the half inputs: one rounding of the result */
