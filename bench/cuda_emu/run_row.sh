@@ -26,7 +26,8 @@ c.update(hidden_size=int(sys.argv[3]), intermediate_size=1024, num_hidden_layers
          num_key_value_heads=int(sys.argv[5]), vocab_size=1000)
 json.dump(c, open(sys.argv[2], "w"))
 PY
-    MLCC_CUDA_KEEP_SOURCE=1 MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home MLCC_NUM_THREADS=1 \
+    # (MLCC_CUDA_FUSE_GEMV=0: decode's float32 norm stays a kernel instead of going into the GEMVs)
+    MLCC_CUDA_FUSE_GEMV=0 MLCC_CUDA_KEEP_SOURCE=1 MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home MLCC_NUM_THREADS=1 \
         "$build/mlcc" bench --random-weights "$T/cfg.json" --device cuda --quantization q0f16 --prompt-len 8 --gen-len 2 \
         --batch 1 --repeat 1 --floor-mb 8 --json > "$T/bench.out" 2> "$T/bench.err" ||
         { echo "FAIL: mlcc bench on the null driver: $(tail -3 "$T/bench.err")"; exit 1; }

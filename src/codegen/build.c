@@ -32,7 +32,8 @@ static int is_gpu(const char *target) {
 /* MLCC_CUDA_DISPATCH=0 / MLCC_VULKAN_DISPATCH=0 / MLCC_CPU_BLAS=0 keep every kernel generated
  * (to compare with the library dispatch); MLCC_FUSE_ROPE_APPEND=0 keeps K's rope a kernel of
  * its own (to compare with the fusion); MLCC_CUDA_RESHAPE_VIEWS=0 keeps reshapes copies and
- * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms (CUDA); MLCC_CUDA_HALF_ACT=0 keeps
+ * MLCC_CUDA_FUSE_ADD_NORM=0 residual adds apart from their norms and MLCC_CUDA_FUSE_GEMV=0 decode's
+ * norms and silu * up apart from their projections (CUDA); MLCC_CUDA_HALF_ACT=0 keeps
  * prefill activations float32 between kernels and projections (CUDA); MLCC_CUDA_ROPE_Q=0 keeps q's
  * rope a kernel and MLCC_CUDA_ATTN_QKV=0 q, k, v slices of the combined projection (CUDA). */
 static int getenv_false(const char *name) {
@@ -46,6 +47,8 @@ static mlcc_ir_module *run_pipeline(const mlcc_ir_module *m, const mlcc_build_op
     mlcc_pass_manager pm;
     pm_init(&pm);
     if (is_cuda(target) && !getenv_false("MLCC_CUDA_DISPATCH")) pm_add(&pm, "cuda_dispatch", pass_cuda_dispatch, NULL);
+    if (is_cuda(target) && !getenv_false("MLCC_CUDA_DISPATCH") && !getenv_false("MLCC_CUDA_FUSE_GEMV"))
+        pm_add(&pm, "fuse_gemv", pass_fuse_gemv, NULL);
     if (is_vulkan(target) && !getenv_false("MLCC_VULKAN_DISPATCH"))
         pm_add(&pm, "vulkan_dispatch", pass_cuda_dispatch, (void *)"mlcc.vulkan.linear_f16");
     if (!is_gpu(target) && !getenv_false("MLCC_CPU_BLAS")) pm_add(&pm, "cpu_dispatch", pass_cpu_dispatch, NULL);

@@ -118,6 +118,19 @@ int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, c
  * prefill's half activations (transform/half_activations.c). */
 int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
                                int y_half, int64_t rows, int64_t out, int64_t in);
+/* What a projection computes around its matmul (transform/fuse_gemv.c, decode) */
+typedef struct mlcc_linear_fusion {
+    const float *gamma; /* not NULL: x is nn.rms_norm(a, gamma, eps), gamma [in], float32 on the device */
+    const float *eps;   /* RMSNorm's epsilon, one float32 on the device */
+    int silu_mul;       /* w is [gate; up] (out = 2I rows): y [rows, I] = silu(x gate^T) * (x up^T) */
+} mlcc_linear_fusion;
+/* y = x @ w^T with f's fusions, a [rows, in] and w [out, in] as mlcc_cuda_linear_f16: for 1-2
+ * rows one GEMV kernel does it all; otherwise the norm and the silu * up are kernels of their
+ * own around the matmul (the normed x in float16 where cuBLASLt takes it). The packed functions
+ * "mlcc.cuda.linear_f16_norm" (a, gamma, eps, w, y), "mlcc.cuda.linear_f16_silu" (a, w, y) and
+ * "mlcc.cuda.linear_f16_norm_silu" (a, gamma, eps, w, y) wrap it. */
+int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
+                               int64_t rows, int64_t out, int64_t in);
 /* y[n] (float16) = x[n] (float32) rounded to nearest, on the device's current stream. */
 int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */

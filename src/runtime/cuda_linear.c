@@ -46,7 +46,7 @@
 
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
-    MLCC_PDL_DECLARATION " mlcc_gemv_f16 mlcc_f32_to_f16 mlcc_add_f32\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_f16 mlcc_f32_to_f16 mlcc_add_f32 mlcc_norm_rows mlcc_silu_mul\n"
     "/* y[r, o] = sum_k x[r, k] w[o, k] (+ res[r, o] when res is not null: linear_f16_add's\n"
     " * residual) for R rows: a warp per output o, lanes taking 8 halves (16 bytes) at a time;\n"
     " * vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
@@ -94,31 +94,52 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
     "    const float *x, const __half *w, float *y, const float *res, int N, int K, int vec) { gemv<R>(x, w, y, res, N, K, vec); }\n"
     "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
+    "/* silu as the generated kernels compute it: x * sigmoid(x), sigmoid as 1 / (1 + exp(-x)) */\n"
+    "__device__ __forceinline__ float mlcc_silu(float v) { return v * (1.f / (1.f + expf(-v))); }\n"
+    "__device__ __forceinline__ float4 mlcc_mul4(float4 a, float4 b) {\n"
+    "    return make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);\n"
+    "}\n"
     "/* The block GEMV (K % 8 == 0, 16-byte aligned): a block takes O outputs, its threads the\n"
     " * 16-byte chunks (8 halves) of K, so a thread issues O independent loads at a time and each\n"
-    " * slice of x it loads serves O rows of W; sums meet through shuffles and shared memory. */\n"
-    "template <int O, int R>\n"
+    " * slice of x it loads serves O rows of W; sums meet through shuffles and shared memory.\n"
+    " * Fusions (transform/fuse_gemv.c): NORM, x is RMSNorm's input: the block reads\n"
+    " * x * gamma and sums x^2 over the row, whose 1 / sqrt(mean + eps) scales the sums at the end;\n"
+    " * SILU, W is a gate_up matrix of N = 2I rows and y [R, I] = silu(x gate^T) * (x up^T): the\n"
+    " * block's first O / 2 outputs are gate rows, the others the up rows I further on. */\n"
+    "template <int O, int R, int NORM, int SILU>\n"
     "__device__ __forceinline__ void gemv_block(const float *__restrict__ x, const __half *__restrict__ w,\n"
-    "                                           float *y, const float *res, int N, int K) {\n"
+    "                                           float *y, const float *res, int N, int K,\n"
+    "                                           const float *__restrict__ gamma, const float *__restrict__ eps) {\n"
     "    __shared__ float red[8][O * R];\n"
-    "    const int o0 = blockIdx.x * O, C = K >> 3;\n"
-    "    mlcc_pdl_begin(w + (long long)o0 * K, (long long)min(O, N - o0) * K * 2);\n"
-    "    float acc[O][R];\n"
+    "    __shared__ float squares[8][R];\n"
+    "    const int H = SILU ? O / 2 : O, I = SILU ? N / 2 : N; /* y's columns: a block's, all */\n"
+    "    const int o0 = blockIdx.x * H, C = K >> 3;\n"
+    "    if (SILU) mlcc_pdl_prefetch(w + (long long)(I + o0) * K, (long long)min(H, I - o0) * K * 2);\n"
+    "    mlcc_pdl_begin(w + (long long)o0 * K, (long long)min(H, I - o0) * K * 2);\n"
+    "    float acc[O][R], ss[R];\n"
     "#pragma unroll\n"
-    "    for (int o = 0; o < O; o++)\n"
+    "    for (int r = 0; r < R; r++) {\n"
+    "        ss[r] = 0.f;\n"
     "#pragma unroll\n"
-    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "        for (int o = 0; o < O; o++) acc[o][r] = 0.f;\n"
+    "    }\n"
     "    for (int c = threadIdx.x; c < C; c += blockDim.x) {\n"
     "        uint4 q[O];\n"
     "#pragma unroll\n"
     "        for (int o = 0; o < O; o++) {\n"
-    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
-    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(w + (long long)row * K) + c);\n"
+    "            int j = o % H, row = o0 + j < I ? o0 + j : I - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(w + (long long)(o < H ? row : I + row) * K) + c);\n"
     "        }\n"
+    "        float4 ga = make_float4(0.f, 0.f, 0.f, 0.f), gb = ga;\n"
+    "        if (NORM) ga = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c), gb = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c + 1);\n"
     "#pragma unroll\n"
     "        for (int r = 0; r < R; r++) {\n"
     "            const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + (c << 3));\n"
     "            float4 a = __ldg(xr), b = __ldg(xr + 1);\n"
+    "            if (NORM) {\n"
+    "                ss[r] += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;\n"
+    "                a = mlcc_mul4(a, ga), b = mlcc_mul4(b, gb);\n"
+    "            }\n"
     "#pragma unroll\n"
     "            for (int o = 0; o < O; o++) {\n"
     "                const __half2 *h = reinterpret_cast<const __half2 *>(&q[o]);\n"
@@ -129,15 +150,101 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "            }\n"
     "        }\n"
     "    }\n"
+    "    if (NORM) {\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = ss[r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if ((threadIdx.x & 31) == 0) squares[threadIdx.x >> 5][r] = t;\n"
+    "        }\n"
+    "    }\n"
     MLCC_CUDA_GEMV_BLOCK_SUM
-    "        long long i = (long long)r * N + o0 + o;\n"
-    "        if (o0 + o < N) y[i] = res ? t + res[i] : t;\n"
+    "        float scale = 1.f;\n"
+    "        if (NORM) { /* nn.rms_norm's scale: 1 / sqrt(sum x^2 / K + eps) */\n"
+    "            float s = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) s += squares[i][r];\n"
+    "            scale = 1.f / sqrtf(s / (float)K + *eps);\n"
+    "            t *= scale;\n"
+    "        }\n"
+    "        if (SILU && o < H) { /* silu(gate) * up, the up sum read from the block's partials */\n"
+    "            float u = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) u += red[i][(o + H) * R + r];\n"
+    "            t = mlcc_silu(t) * (u * scale);\n"
+    "        }\n"
+    "        long long i = (long long)r * I + o0 + o;\n"
+    "        if (o < H && o0 + o < I) y[i] = res ? t + res[i] : t;\n"
     "    }\n"
     "}\n"
     "#define GEMVB(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16b_##O##_##R(\\\n"
-    "    const float *x, const __half *w, float *y, const float *res, int N, int K) { gemv_block<O, R>(x, w, y, res, N, K); }\n"
+    "    const float *x, const __half *w, float *y, const float *res, int N, int K) { gemv_block<O, R, 0, 0>(x, w, y, res, N, K, 0, 0); }\n"
     "GEMVB(1, 1)\nGEMVB(2, 1)\nGEMVB(4, 1)\nGEMVB(8, 1)\nGEMVB(1, 2)\nGEMVB(2, 2)\nGEMVB(4, 2)\nGEMVB(8, 2)\n"
     "GEMVB(1, 4)\nGEMVB(2, 4)\nGEMVB(4, 4)\nGEMVB(8, 4)\nGEMVB(1, 8)\nGEMVB(2, 8)\nGEMVB(4, 8)\nGEMVB(8, 8)\n"
+    "/* the fused ones (n: RMSNorm, s: silu * up, ns: both), one or two rows (decode) */\n"
+    "#define GEMVF(O, R, NAME, NORM, SILU) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16##NAME##_##O##_##R(\\\n"
+    "    const float *x, const __half *w, float *y, const float *res, int N, int K, const float *gamma, const float *eps) {\\\n"
+    "    gemv_block<O, R, NORM, SILU>(x, w, y, res, N, K, gamma, eps); }\n"
+    "#define GEMVFS(O, R) GEMVF(O, R, n, 1, 0) GEMVF(O, R, s, 0, 1) GEMVF(O, R, ns, 1, 1)\n"
+    "GEMVF(1, 1, n, 1, 0)\nGEMVF(1, 2, n, 1, 0)\nGEMVFS(2, 1)\nGEMVFS(4, 1)\nGEMVFS(8, 1)\nGEMVFS(2, 2)\nGEMVFS(4, 2)\nGEMVFS(8, 2)\n"
+    "/* The fusions as kernels of their own, for the paths a GEMV block does not take (3 or more\n"
+    " * rows: cuBLASLt; shapes without 16-byte loads). y (float32, or float16 when half) =\n"
+    " * nn.rms_norm(x, gamma, eps), a block per row; vec (K % 4 == 0, 16-byte aligned x, gamma and\n"
+    " * y): float4 loads, unrolled so that a thread's loads are in flight together (the scalar loop\n"
+    " * waited on each: ~10 us a row of 4096). */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_norm_rows(const float *x, const float *gamma,\n"
+    "                                                                   const float *eps, void *y, int K, int half,\n"
+    "                                                                   int vec) {\n"
+    "    __shared__ float part[8];\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    const float *xr = x + (long long)blockIdx.x * K;\n"
+    "    const long long base = (long long)blockIdx.x * K;\n"
+    "    float s = 0.f;\n"
+    "    if (vec) {\n"
+    "#pragma unroll 4\n"
+    "        for (int c = threadIdx.x; c < K / 4; c += blockDim.x) {\n"
+    "            float4 v = __ldg(reinterpret_cast<const float4 *>(xr) + c);\n"
+    "            s += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;\n"
+    "        }\n"
+    "    } else {\n"
+    "#pragma unroll 4\n"
+    "        for (int k = threadIdx.x; k < K; k += blockDim.x) s += xr[k] * xr[k];\n"
+    "    }\n"
+    "    for (int d = 16; d > 0; d >>= 1) s += __shfl_xor_sync(0xffffffffu, s, d);\n"
+    "    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;\n"
+    "    __syncthreads();\n"
+    "    s = 0.f;\n"
+    "    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += part[i];\n"
+    "    const float scale = 1.f / sqrtf(s / (float)K + *eps);\n"
+    "    if (vec) {\n"
+    "#pragma unroll 4\n"
+    "        for (int c = threadIdx.x; c < K / 4; c += blockDim.x) {\n"
+    "            float4 v = __ldg(reinterpret_cast<const float4 *>(xr) + c), g = __ldg(reinterpret_cast<const float4 *>(gamma) + c);\n"
+    "            v = make_float4(v.x * scale * g.x, v.y * scale * g.y, v.z * scale * g.z, v.w * scale * g.w);\n"
+    "            if (half) {\n"
+    "                __half2 h[2] = {__floats2half2_rn(v.x, v.y), __floats2half2_rn(v.z, v.w)};\n"
+    "                reinterpret_cast<uint2 *>((__half *)y + base)[c] = *reinterpret_cast<uint2 *>(h);\n"
+    "            } else {\n"
+    "                reinterpret_cast<float4 *>((float *)y + base)[c] = v;\n"
+    "            }\n"
+    "        }\n"
+    "        return;\n"
+    "    }\n"
+    "#pragma unroll 4\n"
+    "    for (int k = threadIdx.x; k < K; k += blockDim.x) {\n"
+    "        float v = xr[k] * scale * gamma[k];\n"
+    "        if (half) ((__half *)y)[base + k] = __float2half_rn(v);\n"
+    "        else ((float *)y)[base + k] = v;\n"
+    "    }\n"
+    "}\n"
+    "/* y [rows, K] = silu(x[:, :K]) * x[:, K:], x [rows, 2K]: blocks over K (x) and rows (y) */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_silu_mul(const float *x, float *y, int K, int rows) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    for (int r = blockIdx.y; r < rows; r += gridDim.y)\n"
+    "        for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < K; k += gridDim.x * blockDim.x) {\n"
+    "            const float *g = x + 2LL * r * K + k;\n"
+    "            y[(long long)r * K + k] = mlcc_silu(g[0]) * g[K];\n"
+    "        }\n"
+    "}\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)\n"
@@ -299,6 +406,8 @@ typedef struct linear_device {
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *fused[3][4][2]; /* the fused block GEMVs: [norm, silu, both][log2 outputs][log2 rows] */
+    void *norm_rows, *silu_mul; /* the fusions as kernels of their own (3 or more rows) */
     void *to_f16, *to_f16_v8, *to_f32, *add;
     cublasLtHandle lt;
     void *workspace;
@@ -329,7 +438,15 @@ static int device_ready(int id, linear_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_f16b_%d_%d", 1 << o, 1 << r);
             if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            static const char *const fusions[3] = {"n", "s", "ns"};
+            for (int f = 0; f < 3 && r < 2; f++) {
+                if (o == 0 && f > 0) continue; /* silu * up takes a gate and an up row at least */
+                snprintf(name, sizeof name, "mlcc_gemv_f16%s_%d_%d", fusions[f], 1 << o, 1 << r);
+                if (!(d->fused[f][o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            }
         }
+    if (!(d->norm_rows = mlcc_cuda_module_kernel(d->module, "mlcc_norm_rows"))) return -1;
+    if (!(d->silu_mul = mlcc_cuda_module_kernel(d->module, "mlcc_silu_mul"))) return -1;
     const blaslt_api *lt = blaslt_get();
     LOG_INFO("cuda linear_f16: %s", blaslt_line);
     if (lt && lt->Create(&d->lt) != 0) d->lt = NULL;
@@ -370,21 +487,26 @@ static int64_t gemv_max_threads(void) {
  * output a block, or 128 threads, was slower than two. (More, shorter blocks: the last wave's
  * tail is shorter.) */
 static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
-                          int64_t rows, int64_t out, int64_t in) {
+                          int64_t rows, int64_t out, int64_t in, const mlcc_linear_fusion *f) {
     int n = (int)out, k = (int)in;
     int lo = mlcc_gemv_outputs_log2(out, 2);
+    int kind = !f ? -1 : f->gamma && f->silu_mul ? 2 : f->silu_mul ? 1 : 0; /* fused[kind] */
+    if (kind >= 1 && lo == 0) lo = 1; /* a gate row and its up row */
     int64_t max_threads = gemv_max_threads();
     int64_t chunks = in / 8, rounds = (chunks + max_threads - 1) / max_threads;
     int64_t threads = ((chunks + rounds - 1) / rounds + 31) / 32 * 32;
-    uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    int64_t y_cols = kind >= 1 ? out / 2 : out, per_block = kind >= 1 ? 1 << (lo - 1) : 1 << lo;
+    uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    const float *gamma = f ? f->gamma : NULL, *eps = f ? f->eps : NULL;
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int lr = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        int lr = left >= 8 && !f ? 3 : left >= 4 && !f ? 2 : left >= 2 ? 1 : 0;
         const float *xr = x + r * in;
-        float *yr = y + r * out;
+        float *yr = y + r * y_cols;
         const float *rr = res ? res + r * out : NULL;
-        void *args[] = {&xr, &w, &yr, &rr, &n, &k};
-        if (mlcc_cuda_launch(id, d->block[lo][lr], grid, block, 0, args)) return -1;
+        void *args[] = {&xr, &w, &yr, &rr, &n, &k, &gamma, &eps};
+        void *kernel = f ? d->fused[kind][lo][lr] : d->block[lo][lr];
+        if (mlcc_cuda_launch(id, kernel, grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
     return 0;
@@ -394,7 +516,7 @@ static int run_block_gemv(int id, linear_device *d, const float *x, const uint16
 static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y, int64_t rows,
                     int64_t out, int64_t in) {
     int vec = in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0;
-    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, res, y, rows, out, in);
+    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, res, y, rows, out, in, NULL);
     int n = (int)out, k = (int)in;
     uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
     for (int64_t r = 0; r < rows;) {
@@ -687,6 +809,78 @@ int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const u
     return rc;
 }
 
+/* y (float32, or float16 when half) = nn.rms_norm(a, f's gamma, eps) [rows, in], a kernel of its own */
+static int run_norm_rows(int id, linear_device *d, const mlcc_linear_fusion *f, const float *a, void *y, int half,
+                         int64_t rows, int64_t in) {
+    int k = (int)in, vec = in % 4 == 0 && ((uintptr_t)a | (uintptr_t)f->gamma | (uintptr_t)y) % 16 == 0;
+    uint32_t grid[3] = {(uint32_t)rows, 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&a, (void *)&f->gamma, (void *)&f->eps, &y, &k, &half, &vec};
+    return mlcc_cuda_launch(id, d->norm_rows, grid, block, 0, args);
+}
+
+/* y [rows, half_out] = silu(gu[:, :half_out]) * gu[:, half_out:] (float32), a kernel of its own */
+static int run_silu_mul(int id, linear_device *d, const float *gu, float *y, int64_t rows, int64_t half_out) {
+    int k = (int)half_out, r = (int)rows;
+    uint32_t grid[3] = {(uint32_t)(half_out / 256 < 1024 ? half_out / 256 + 1 : 1024), (uint32_t)(rows < 65535 ? rows : 65535), 1};
+    uint32_t block[3] = {256, 1, 1};
+    void *args[] = {&gu, &y, &k, &r};
+    return mlcc_cuda_launch(id, d->silu_mul, grid, block, 0, args);
+}
+
+static void profile_end(int id, double t0, const char *what, int64_t rows, int64_t out, int64_t in) {
+    if (t0 <= 0) return;
+    char name[96];
+    snprintf(name, sizeof name, "linear_f16%s rows %lld, %lld x %lld", what, (long long)rows, (long long)out, (long long)in);
+    mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+}
+
+/* The fusions as kernels around mlcc_cuda_linear_f16_mixed (3 or more rows, or shapes the
+ * block GEMV does not take). */
+static int run_fused_apart(int id, linear_device *d, int use_lt, const mlcc_linear_fusion *f, const float *a,
+                           const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in) {
+    int half = f->gamma && use_lt; /* cuBLASLt takes a float16 x as it is: no rounding kernel */
+    void *x = f->gamma ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * in) * (half ? 2 : 4)) : (void *)a;
+    float *gu = f->silu_mul ? mlcc_cuda_hooks()->alloc(id, sizeof(float) * (size_t)(rows * out)) : y;
+    int rc = !x || !gu ? mlcc_prefix_error("mlcc.cuda.linear_f16: fused projection's workspace (%lld rows)", (long long)rows) : 0;
+    if (rc == 0 && f->gamma) {
+        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+        rc = run_norm_rows(id, d, f, a, x, half, rows, in);
+        profile_end(id, t0, ": x = rms_norm", rows, in, 1);
+    }
+    if (rc == 0) rc = mlcc_cuda_linear_f16_mixed(id, x, half, w, NULL, gu, 0, rows, out, in);
+    if (rc == 0 && f->silu_mul) {
+        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+        rc = run_silu_mul(id, d, gu, y, rows, out / 2);
+        profile_end(id, t0, ": silu * up", rows, out / 2, 1);
+    }
+    /* stream-ordered frees: the allocator's blocks serve this stream */
+    if (f->gamma && x) mlcc_cuda_hooks()->free(id, x);
+    if (f->silu_mul && gu) mlcc_cuda_hooks()->free(id, gu);
+    return rc;
+}
+
+int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
+                               int64_t rows, int64_t out, int64_t in) {
+    if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff || (f->silu_mul && out % 2))
+        return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld%s", (long long)rows, (long long)out,
+                              (long long)in, f->silu_mul ? " (silu * up: out must be even)" : "");
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    int limit = gemv_rows_limit(), use_lt = rc == 0 && rows > limit && d->lt;
+    uintptr_t bits = (uintptr_t)a | (uintptr_t)w | (uintptr_t)f->gamma;
+    int block = rows <= (limit < 2 ? limit : 2) && in % 8 == 0 && bits % 16 == 0 && use_block_gemv();
+    if (rc == 0 && block) {
+        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+        rc = run_block_gemv(device_id, d, a, w, NULL, y, rows, out, in, f);
+        profile_end(device_id, t0, f->gamma && f->silu_mul ? "_norm_silu (GEMV)" : f->gamma ? "_norm (GEMV)" : "_silu (GEMV)",
+                    rows, out, in);
+    }
+    pthread_mutex_unlock(&lock);
+    if (rc || block) return rc;
+    return run_fused_apart(device_id, d, use_lt, f, a, w, y, rows, out, in);
+}
+
 void mlcc_cuda_linear_release(int device_id) {
     if (device_id < 0 || device_id >= MAX_DEVICES) return;
     pthread_mutex_lock(&lock);
@@ -740,3 +934,45 @@ static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCVa
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_add", linear_f16_add)
+
+/* The fused projections (transform/fuse_gemv.c): (a f32 [..., in], [gamma f32 [in],
+ * eps f32 [1],] w f16 [out, in], y f32 [..., out or out / 2]) */
+static int linear_f16_fused_call(const char *fn, int norm, int silu_mul, const MLCCValue *args, const int *codes, int n) {
+    projection_args p;
+    if (projection_args_read(fn, kDLCUDA, "CUDA", norm ? "a, gamma, eps, w and y" : "a, w and y", args, codes, n, norm ? 3 : 1, &p))
+        return -1;
+    const DLTensor *w = p.w[norm ? 2 : 0], *gamma = norm ? p.w[0] : NULL, *eps = norm ? p.w[1] : NULL;
+    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(p.y, kDLFloat, 32) ||
+        (norm && (!projection_is_dtype(gamma, kDLFloat, 32) || !projection_is_dtype(eps, kDLFloat, 32))))
+        return mlcc_set_error("%s: wants float32 a%s and y, float16 w", fn, norm ? ", gamma, eps" : "");
+    int64_t y_cols = silu_mul ? p.out * 2 : p.out; /* w's rows: y is half as wide after silu * up */
+    if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != y_cols ||
+        (norm && (gamma->ndim != 1 || gamma->shape[0] != p.in || eps->ndim != 1 || eps->shape[0] != 1)))
+        return mlcc_set_error("%s: shapes do not match a[..., in],%s w[out, in], y[..., %s]", fn, norm ? " gamma[in], eps[1]," : "",
+                              silu_mul ? "out / 2" : "out");
+    if (p.rows == 0) return 0;
+    mlcc_linear_fusion f = {norm ? projection_data(gamma) : NULL, norm ? projection_data(eps) : NULL, silu_mul};
+    return mlcc_cuda_linear_f16_fused(w->device.device_id, &f, projection_data(p.x), projection_data(w), projection_data(p.y),
+                                      p.rows, y_cols, p.in);
+}
+
+static int linear_f16_norm(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_f16_fused_call("mlcc.cuda.linear_f16_norm", 1, 0, args, codes, n);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_norm", linear_f16_norm)
+
+static int linear_f16_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_f16_fused_call("mlcc.cuda.linear_f16_silu", 0, 1, args, codes, n);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_silu", linear_f16_silu)
+
+static int linear_f16_norm_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_f16_fused_call("mlcc.cuda.linear_f16_norm_silu", 1, 1, args, codes, n);
+}
+
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_norm_silu", linear_f16_norm_silu)

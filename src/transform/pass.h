@@ -74,6 +74,9 @@ mlcc_ir_module *pass_attention_qkv(const mlcc_ir_module *m, void *ctx);
 /* reshape -> a view (call_packed vm.builtin.reshape) unless a function returns it
  * (reshape_views.c; the CUDA build). */
 mlcc_ir_module *pass_reshape_views(const mlcc_ir_module *m, void *ctx);
+/* decode's RMSNorms and silu(gate) * up computed by their projections' GEMVs (fuse_gemv.c; the
+ * CUDA build, after cuda_dispatch). */
+mlcc_ir_module *pass_fuse_gemv(const mlcc_ir_module *m, void *ctx);
 /* add + the RMSNorm it feeds -> one PrimFunc with two outputs (fuse_add_norm.c; the CUDA
  * build). */
 mlcc_ir_module *pass_fuse_add_norm(const mlcc_ir_module *m, void *ctx);

@@ -6,7 +6,10 @@
  *     sizes, through the GEMV (every variant, 1..16 rows, forced with MLCC_CUDA_GEMV_ROWS=16;
  *     relative 1e-5 of sum |x w|) and cuBLASLt (x rounded to float16: 2e-3 of sum |x w|; the
  *     default from 3 rows), every output written (poisoned with NaN first); and the compiled
- *     graph on cuda:0 against the CPU build at several row counts (5e-3 from 3 rows).
+ *     graph on cuda:0 against the CPU build at several row counts (5e-3 from 3 rows);
+ *   - fuse_gemv: a decode function's RMSNorm and silu * up go into the gate_up projection
+ *     (mlcc.cuda.linear_f16_norm_silu); on a GPU, mlcc_cuda_linear_f16_fused against float64
+ *     (the GEMV and the kernels-apart paths) and such a module against the CPU build.
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -82,6 +85,100 @@ static void check_add_dispatch(mlcc_ir_module *fused, mlcc_ir_module *shared) {
     src = mlcc_build_source_target(fused, NULL, "vulkan");
     CHECK(src && strstr(src, "linear_f16_add") == NULL);
     free(src);
+}
+
+enum { HID = 40 }; /* the MLP module's intermediate width (gate_up: 2 * HID) */
+
+/* out = add(r, linear(silu(gu[:, :HID]) * gu[:, HID:], w2)), gu = linear(rms_norm(x, gamma), w1):
+ * a decoder layer's MLP; shared: the norm is read again (out also adds columns of it), so it
+ * stays a kernel and only silu * up goes into its projection. `name`: the function's name. */
+static mlcc_ir_module *build_mlp_module(const char *name, int shared) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(IN), NULL));
+    rx_expr *gamma = rx_var("gamma", rx_sinfo_tensor_v(DT_F32, ir_int(IN), NULL));
+    rx_expr *w1 = rx_var("w1", rx_sinfo_tensor_v(DT_F16, ir_int(2 * HID), ir_int(IN), NULL));
+    rx_expr *w2 = rx_var("w2", rx_sinfo_tensor_v(DT_F16, ir_int(OUT), ir_int(HID), NULL));
+    rx_expr *r = rx_var("r", rx_sinfo_tensor_v(DT_F32, n, ir_int(OUT), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, name, (rx_expr *[]){x, gamma, w1, w2, r}, 5);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", BOUND));
+    bb_begin_dataflow(bb);
+    rx_expr *h = bb_emit(bb, op_rms_norm(x, gamma, 1e-5), "h");
+    rx_expr *gu = bb_emit(bb, op_linear(h, bb_emit(bb, op_dequantize(w1, NULL, 0, 0, 0, IN), "w1_32")), "gu");
+    int64_t axis = 1, b0 = 0, e0 = HID, b1 = HID, e1 = 2 * HID;
+    rx_expr *g = bb_emit(bb, op_strided_slice(gu, &axis, &b0, &e0, NULL, 1), "g");
+    rx_expr *u = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "u");
+    rx_expr *m = bb_emit(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", g), "act"), u), "m");
+    rx_expr *y = bb_emit(bb, op_linear(m, bb_emit(bb, op_dequantize(w2, NULL, 0, 0, 0, HID), "w2_32")), "y");
+    rx_expr *out = op_add(r, y);
+    if (shared) {
+        int64_t c0 = 0, c1 = OUT;
+        out = op_add(bb_emit(bb, out, "sum"), bb_emit(bb, op_strided_slice(h, &axis, &c0, &c1, NULL, 1), "hs"));
+    }
+    out = bb_emit_output(bb, out, "out");
+    bb_end_dataflow(bb);
+    CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
+/* out = linear(rms_norm(x, gamma), w): a qkv projection */
+static mlcc_ir_module *build_norm_module(void) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(IN), NULL));
+    rx_expr *gamma = rx_var("gamma", rx_sinfo_tensor_v(DT_F32, ir_int(IN), NULL));
+    rx_expr *w = rx_var("w", rx_sinfo_tensor_v(DT_F16, ir_int(OUT), ir_int(IN), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "decode", (rx_expr *[]){x, gamma, w}, 3);
+    bb_begin_dataflow(bb);
+    rx_expr *h = bb_emit(bb, op_rms_norm(x, gamma, 1e-6), "h");
+    rx_expr *out = bb_emit_output(bb, op_linear(h, bb_emit(bb, op_dequantize(w, NULL, 0, 0, 0, IN), "w32")), "out");
+    bb_end_dataflow(bb);
+    CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
+/* fuse_gemv: silu * up goes into the gate_up projection, its norm too with
+ * MLCC_CUDA_FUSE_GEMV_NORM_SILU=1 (linear_f16_norm_silu), and a norm into any other projection
+ * (linear_f16_norm); not in a prefill function, nor with MLCC_CUDA_FUSE_GEMV=0; a norm read
+ * elsewhere too stays a kernel */
+static void check_fuse_gemv(mlcc_ir_module *decode, mlcc_ir_module *prefill, mlcc_ir_module *shared) {
+    mlcc_ir_module *norm = build_norm_module();
+    char *src = mlcc_build_source_target(norm, NULL, "cuda");
+    CHECK_MSG(src && strstr(src, "mlcc.cuda.linear_f16_norm") && !strstr(src, "rms_norm"), "the norm was not fused: %s",
+              src ? "" : mlcc_last_error());
+    free(src);
+    src = mlcc_build_source_target(decode, NULL, "cuda");
+    CHECK_MSG(src && strstr(src, "mlcc.cuda.linear_f16_silu") && !strstr(src, "linear_f16_norm") && strstr(src, "rms_norm"),
+              "silu * up was not fused (or its norm was, by default): %s", src ? "" : mlcc_last_error());
+    free(src);
+    setenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU", "1", 1);
+    src = mlcc_build_source_target(decode, NULL, "cuda");
+    unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
+    CHECK_MSG(src && strstr(src, "mlcc.cuda.linear_f16_norm_silu") &&
+                  test_count_substr(src, "mlcc.cuda.linear_f16") ==
+                      test_count_substr(src, "mlcc.cuda.linear_f16_norm_silu") + test_count_substr(src, "mlcc.cuda.linear_f16_add"),
+              "the norm and silu * up were not fused: %s", src ? "" : mlcc_last_error());
+    free(src);
+    src = mlcc_build_source_target(prefill, NULL, "cuda");
+    CHECK_MSG(src && !strstr(src, "linear_f16_norm") && !strstr(src, "linear_f16_silu"), "a prefill function's norm was fused");
+    free(src);
+    src = mlcc_build_source_target(shared, NULL, "cuda");
+    CHECK_MSG(src && !strstr(src, "linear_f16_norm") && strstr(src, "mlcc.cuda.linear_f16_silu"),
+              "a norm with another reader was fused, or silu * up was not");
+    free(src);
+    setenv("MLCC_CUDA_FUSE_GEMV", "0", 1);
+    src = mlcc_build_source_target(decode, NULL, "cuda");
+    CHECK(src && !strstr(src, "linear_f16_norm") && !strstr(src, "linear_f16_silu") && strstr(src, "mlcc.cuda.linear_f16_add"));
+    free(src);
+    src = mlcc_build_source_target(norm, NULL, "cuda");
+    CHECK(src && !strstr(src, "linear_f16_norm"));
+    free(src);
+    unsetenv("MLCC_CUDA_FUSE_GEMV");
 }
 
 static void check_dispatch(mlcc_ir_module *mod) {
@@ -209,6 +306,120 @@ static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
     check_linear_add(rows, out, in, tol, 0, 0);
 }
 
+/* mlcc_cuda_linear_f16_fused against float64: x = rms_norm(a, gamma, eps) when norm (else a),
+ * g = x @ w^T, y = silu(g[:, :out/2]) * g[:, out/2:] when silu (else g). The error is relative
+ * to the magnitude of the float64 sums (sum |x w|, and for silu * up |silu(gate)| * sum |x w_up|
+ * + |up| * sum |x w_gate|, which bounds what rounding the sums can do to y). The GEMV does it
+ * all at 1-2 rows with K % 8 == 0; other calls run the norm and the silu * up apart (x in
+ * float16 for cuBLASLt: tol 2e-3). */
+static void check_fused(int norm, int silu, int64_t rows, int64_t out, int64_t in, double tol) {
+    int64_t cols = silu ? out / 2 : out;
+    float *a = malloc(sizeof(float) * (size_t)(rows * in)), *gamma = malloc(sizeof(float) * (size_t)in);
+    float *y = malloc(sizeof(float) * (size_t)(rows * cols)), eps = 1e-5f;
+    double *x = malloc(sizeof(double) * (size_t)in), *g = malloc(sizeof(double) * (size_t)out), *mag = malloc(sizeof(double) * (size_t)out);
+    uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(out * in));
+    for (int64_t i = 0; i < rows * in; i++) a[i] = 3 * test_rand_float();
+    for (int64_t i = 0; i < in; i++) gamma[i] = 1 + test_rand_float();
+    for (int64_t i = 0; i < out * in; i++) w[i] = mlcc_f32_to_f16(test_rand_float());
+    MLCCNDArray *da = on_device(a, sizeof(float) * (size_t)(rows * in)), *dg = on_device(gamma, sizeof(float) * (size_t)in);
+    MLCCNDArray *de = on_device(&eps, sizeof eps), *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in));
+    MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)(rows * cols));
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)(rows * cols)), 0); /* NaN */
+    mlcc_linear_fusion f = {norm ? dg->dl.data : NULL, norm ? de->dl.data : NULL, silu};
+    int rc = mlcc_cuda_linear_f16_fused(0, &f, da->dl.data, dw->dl.data, dy->dl.data, rows, out, in);
+    const char *what = norm && silu ? "rms_norm, silu * up" : norm ? "rms_norm" : "silu * up";
+    CHECK_MSG(rc == 0, "%s %lld x %lld x %lld: %s", what, (long long)rows, (long long)out, (long long)in, mlcc_last_error());
+    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, sizeof(float) * (size_t)(rows * cols)), 0);
+    double worst = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int64_t k = 0; k < in; k++) ss += (double)a[r * in + k] * a[r * in + k];
+        double scale = norm ? 1 / sqrt(ss / (double)in + eps) : 1;
+        for (int64_t k = 0; k < in; k++) x[k] = a[r * in + k] * (norm ? scale * gamma[k] : 1);
+        for (int64_t o = 0; o < out; o++) {
+            g[o] = 0, mag[o] = 1e-30;
+            for (int64_t k = 0; k < in; k++) g[o] += x[k] * mlcc_f16_to_f32(w[o * in + k]), mag[o] += fabs(x[k] * mlcc_f16_to_f32(w[o * in + k]));
+        }
+        for (int64_t o = 0; o < cols; o++) {
+            double want = g[o], m = mag[o];
+            if (silu) {
+                double sg = g[o] / (1 + exp(-g[o])), up = g[cols + o];
+                want = sg * up, m = fabs(sg) * mag[cols + o] + fabs(up) * mag[o] + 1e-30;
+            }
+            double e = fabs(y[r * cols + o] - want) / m;
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    }
+    CHECK_MSG(worst <= tol, "linear_f16 with %s %lld x %lld x %lld: error %g (tolerance %g)", what, (long long)rows, (long long)out,
+              (long long)in, worst, tol);
+    printf("linear_f16 with %s %lld x %lld x %lld: %.3g\n", what, (long long)rows, (long long)out, (long long)in, worst);
+    mlcc_ndarray_release(da), mlcc_ndarray_release(dg), mlcc_ndarray_release(de), mlcc_ndarray_release(dw);
+    mlcc_ndarray_release(dy);
+    free(a), free(gamma), free(y), free(x), free(g), free(mag), free(w);
+}
+
+/* every fusion at 1-2 rows (the GEMV: one and several blocks' worth of outputs, a tail block,
+ * K = 13 without 16-byte loads) and at 3 and 64 rows (kernels apart, cuBLASLt) */
+static void check_fusions(void) {
+    static const int64_t shapes[][3] = {{1, 38, 64}, {2, 300, 520}, {1, 2200, 4096}, {2, 1102, 1024}, {1, 100, 13},
+                                        {2, 22, 36}, {3, 100, 72}, {64, 512, 256}, {5, 34, 13}, {1, 1058, 64}};
+    for (int k = 1; k <= 3; k++)
+        for (int i = 0; i < 10; i++) check_fused(k & 1, k >> 1, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 2 ? 1e-5 : 2e-3);
+    setenv("MLCC_CUDA_GEMV_ROWS", "16", 1); /* 3..16 rows: x normed in float32 for the GEMV */
+    check_fused(1, 0, 5, 33, 16, 1e-5);
+    check_fused(1, 1, 9, 40, 24, 1e-5);
+    unsetenv("MLCC_CUDA_GEMV_ROWS");
+}
+
+/* The MLP module compiled for cuda:0 against the CPU build, at decode's row counts and more;
+ * norm_silu: with MLCC_CUDA_FUSE_GEMV_NORM_SILU=1 */
+static void check_mlp_graph(mlcc_ir_module *mod, int norm_silu) {
+    if (norm_silu) setenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU", "1", 1);
+    MLCCVM *cpu = mlcc_build_vm(mod, NULL), *gpu = mlcc_build_vm_target(mod, NULL, "cuda");
+    unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
+    CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
+    int64_t ns[] = {1, 2, 3, 17};
+    for (int i = 0; cpu && gpu && i < 4; i++) {
+        int64_t shapes[5][2] = {{ns[i], IN}, {IN, 1}, {2 * HID, IN}, {OUT, HID}, {ns[i], OUT}};
+        int ndims[5] = {2, 1, 2, 2, 2};
+        DLDataType types[5] = {MLCC_DTYPE_F32, MLCC_DTYPE_F32, {kDLFloat, 16, 1}, {kDLFloat, 16, 1}, MLCC_DTYPE_F32};
+        MLCCNDArray *host[5], *dev[5];
+        MLCCValue a[5], rh, rd;
+        int codes[5], ch, cd;
+        for (int j = 0; j < 5; j++) {
+            host[j] = mlcc_ndarray_empty(ndims[j], shapes[j], types[j], MLCC_CPU);
+            dev[j] = mlcc_ndarray_empty(ndims[j], shapes[j], types[j], (DLDevice){kDLCUDA, 0});
+            int64_t count = shapes[j][0] * (ndims[j] == 2 ? shapes[j][1] : 1);
+            for (int64_t k = 0; k < count; k++) {
+                float v = j == 1 ? 1 + test_rand_float() : 2 * test_rand_float();
+                if (types[j].bits == 16) ((uint16_t *)host[j]->dl.data)[k] = mlcc_f32_to_f16(v);
+                else ((float *)host[j]->dl.data)[k] = v;
+            }
+            mlcc_ndarray_copy(dev[j], host[j]);
+            codes[j] = MLCC_TYPE_OBJECT;
+        }
+        for (int j = 0; j < 5; j++) a[j].v_handle = host[j];
+        int r1 = mlcc_vm_invoke(cpu, "main", a, codes, 5, &rh, &ch);
+        for (int j = 0; j < 5; j++) a[j].v_handle = dev[j];
+        int r2 = mlcc_vm_invoke(gpu, "main", a, codes, 5, &rd, &cd);
+        CHECK_MSG(r1 == 0 && r2 == 0, "MLP graph n=%lld: %s", (long long)ns[i], mlcc_last_error());
+        if (r1 == 0 && r2 == 0) {
+            MLCCNDArray *want = rh.v_handle, *got = rd.v_handle;
+            float *back = malloc(sizeof(float) * (size_t)(ns[i] * OUT));
+            double *ref = malloc(sizeof(double) * (size_t)(ns[i] * OUT));
+            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)(ns[i] * OUT)), 0);
+            for (int64_t j = 0; j < ns[i] * OUT; j++) ref[j] = ((float *)want->dl.data)[j];
+            double err = test_max_rel_error(back, ref, ns[i] * OUT);
+            CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-4), "MLP graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
+            printf("MLP graph n=%lld: cuda vs cpu %.3g\n", (long long)ns[i], err);
+            free(back), free(ref);
+            mlcc_ndarray_release(want), mlcc_ndarray_release(got);
+        }
+        for (int j = 0; j < 5; j++) mlcc_ndarray_release(host[j]), mlcc_ndarray_release(dev[j]);
+    }
+    mlcc_vm_free(cpu), mlcc_vm_free(gpu);
+}
+
 /* The skinny tensor-core matmul (MLCC_CUDA_SKINNY=1: 3..64 rows) against float64: rows that
  * are not multiples of 16, outputs that are not multiples of the 128-output tile, K that is not
  * a multiple of the 64-k stage, with and without split-K (small out, long K), x read as float32
@@ -305,6 +516,9 @@ int main(void) {
     mlcc_ir_module *mod = build_module(), *fused = build_add_module(0), *shared = build_add_module(1);
     check_dispatch(mod);
     check_add_dispatch(fused, shared);
+    mlcc_ir_module *mlp = build_mlp_module("main", 0), *mlp_prefill = build_mlp_module("batch_prefill", 0);
+    mlcc_ir_module *mlp_shared = build_mlp_module("main", 1);
+    check_fuse_gemv(mlp, mlp_prefill, mlp_shared);
     check_nvrtc();
     if (!mlcc_cuda_available()) {
         if (test_checks_failed) return test_finish();
@@ -347,6 +561,10 @@ int main(void) {
     check_graph(mod, 0);
     check_graph(fused, 1);
     check_graph(shared, 1);
+    check_fusions();
+    check_mlp_graph(mlp, 0);
+    check_mlp_graph(mlp, 1);
+    check_mlp_graph(mlp_shared, 0);
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();

@@ -1,0 +1,190 @@
+/* fuse_gemv.c - decode's RMSNorms and silu(gate) * up computed by the GEMVs of their
+ * projections (CUDA build, issue 17).
+ *
+ * At batch 1 a decoder layer's two norms and its silu * up are kernels of one row (~3.5 us
+ * each under Nsight Compute on the H100, mostly launch and ramp: BENCHMARKS.md), and each writes
+ * a row that the next kernel reads back. After cuda_dispatch, in the functions that are not
+ * prefills (their many rows go to cuBLASLt, and half_activations rounds their norms to half):
+ *
+ *     h = nn.rms_norm(a, gamma)                 y = call_dps_packed("mlcc.cuda.linear_f16_norm",
+ *     y = linear_f16(h, w)                 ->                       (a, gamma, eps, w))
+ *
+ *     gu = linear_f16(x, w)                     (gate and up: the last axis's halves [0, I), [I, 2I))
+ *     m = multiply(nn.silu(gu[..., :I]), gu[..., I:])
+ *                                          ->   m = call_dps_packed("mlcc.cuda.linear_f16_silu", (x, w))
+ *
+ * and both at once (linear_f16_norm_silu) for the norm before gate_up. The norm is taken where
+ * every reader of h is a projection's x; silu * up where gu, its two slices and the silu are read
+ * by that chain alone. eps becomes a float32 constant of one element (packed arguments carry no
+ * floats). The runtime (runtime/cuda_linear.c) computes the norm as its GEMV reads x, and the
+ * silu * up from a gate row's and an up row's sums in one block, for 1-2 rows; in kernels of
+ * their own around the matmul for more. MLCC_CUDA_FUSE_GEMV=0 turns the pass off. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op/op.h"
+#include "support/error.h"
+#include "support/hashmap.h"
+#include "transform/graph_rewrite.h"
+#include "transform/pass.h"
+
+typedef struct gated_chain {
+    rx_expr *gu, *gate, *up, *act; /* the vars of the chain */
+} gated_chain;
+
+typedef struct gemv_scan {
+    mlcc_u64map uses;        /* var -> times read */
+    mlcc_u64map slices;      /* var of a last-axis strided_slice -> its value */
+    mlcc_u64map silus;       /* var of nn.silu -> its value */
+    mlcc_u64map norms;       /* var of a float32 nn.rms_norm -> its value */
+    mlcc_u64map projections; /* var of mlcc.cuda.linear_f16 -> its value */
+    mlcc_u64map chains;      /* var of multiply(silu(gate), up) over one projection -> gated_chain */
+    mlcc_u64map norm_reads;  /* var of a norm -> times read as a linear_f16's x */
+    mlcc_u64map dropped;     /* vars whose bindings go: a fused norm, the fused chains' gu, slices, silu */
+} gemv_scan;
+
+static const rx_sinfo *f32_tensor(const rx_expr *e) {
+    const rx_sinfo *s = e ? e->sinfo : NULL;
+    if (!s || s->kind != SI_TENSOR || s->ndim < 1 || !s->shape || !dtype_eq(s->dtype, DT_F32)) return NULL;
+    return s;
+}
+
+static int is_linear_f16(const rx_expr *v) {
+    const char *f = rx_dps_packed_name(v);
+    const rx_expr *args = f ? v->call.args[1] : NULL;
+    return f && !strcmp(f, "mlcc.cuda.linear_f16") && args->kind == RX_TUPLE && args->tuple.n == 2;
+}
+
+/* the x and w of a linear_f16 call */
+static rx_expr *call_arg(const rx_expr *v, int i) {
+    return v->call.args[1]->tuple.fields[i];
+}
+
+/* [begin, end) of a stride-1 strided_slice of the last axis of a float32 tensor, or 0 */
+static int last_axis_slice(const rx_expr *v, int64_t *begin, int64_t *end) {
+    const rx_attr *axes = rx_attrs_get(v->call.attrs, "axes"), *b = rx_attrs_get(v->call.attrs, "begin");
+    const rx_attr *e = rx_attrs_get(v->call.attrs, "end"), *st = rx_attrs_get(v->call.attrs, "strides");
+    const rx_sinfo *in = f32_tensor(v->call.args[0]);
+    if (!in || !axes || !b || !e || axes->nints != 1 || b->nints != 1 || e->nints != 1) return 0;
+    if (st && (st->nints != 1 || st->ints[0] != 1)) return 0;
+    int64_t axis = axes->ints[0] < 0 ? axes->ints[0] + in->ndim : axes->ints[0];
+    if (axis != in->ndim - 1) return 0;
+    *begin = b->ints[0], *end = e->ints[0];
+    return 1;
+}
+
+/* The chain when v = multiply(silu(gu[..., :I]), gu[..., I:2I]) for a linear_f16 gu whose last
+ * axis is 2I (NULL otherwise). */
+static gated_chain *chain_of(gemv_scan *s, const rx_expr *v) {
+    if (!rx_is_op_call(v, "multiply") || v->call.nargs != 2 || !f32_tensor(v)) return NULL;
+    rx_expr *act = v->call.args[0], *up = v->call.args[1];
+    const rx_expr *act_v = u64map_get_p(&s->silus, act), *up_v = u64map_get_p(&s->slices, up);
+    rx_expr *gate = act_v ? act_v->call.args[0] : NULL;
+    const rx_expr *gate_v = gate ? u64map_get_p(&s->slices, gate) : NULL;
+    if (!gate_v || !up_v || gate_v->call.args[0] != up_v->call.args[0]) return NULL;
+    rx_expr *gu = gate_v->call.args[0];
+    const rx_sinfo *gs = f32_tensor(gu);
+    int64_t gb, ge, ub, ue;
+    if (!u64map_get_p(&s->projections, gu) || !last_axis_slice(gate_v, &gb, &ge) || !last_axis_slice(up_v, &ub, &ue)) return NULL;
+    const mlcc_expr *last = gs->shape[gs->ndim - 1];
+    if (last->kind != EXPR_INT || gb != 0 || ge <= 0 || ub != ge || ue != 2 * ge || last->int_value != 2 * ge) return NULL;
+    gated_chain *c = ir_alloc(sizeof *c);
+    *c = (gated_chain){gu, gate, up, act};
+    return c;
+}
+
+static void note_binding(const rx_binding *b, void *ctx) {
+    gemv_scan *s = ctx;
+    const rx_expr *v = b->value;
+    if (b->cast) return;
+    int64_t begin, end;
+    if (rx_is_op_call(v, "strided_slice") && v->call.nargs == 1 && last_axis_slice(v, &begin, &end))
+        u64map_set_p(&s->slices, b->var, (void *)v);
+    if (rx_is_op_call(v, "nn.silu") && v->call.nargs == 1 && f32_tensor(v)) u64map_set_p(&s->silus, b->var, (void *)v);
+    if (rx_is_op_call(v, "nn.rms_norm") && v->call.nargs == 2 && f32_tensor(v) && f32_tensor(v->call.args[0])) {
+        const rx_sinfo *w = f32_tensor(v->call.args[1]);
+        if (w && w->ndim == 1) u64map_set_p(&s->norms, b->var, (void *)v);
+    }
+    if (is_linear_f16(v)) {
+        u64map_set_p(&s->projections, b->var, (void *)v);
+        rx_expr *x = call_arg(v, 0);
+        if (u64map_get_p(&s->norms, x)) u64map_upsert(&s->norm_reads, (uint64_t)(uintptr_t)x, NULL)->value.i++;
+    }
+    gated_chain *c = chain_of(s, v);
+    if (c) u64map_set_p(&s->chains, b->var, c);
+}
+
+static int64_t uses_of(const gemv_scan *s, const rx_expr *var) {
+    const mlcc_u64map_entry *e = u64map_find(&s->uses, (uint64_t)(uintptr_t)var);
+    return e ? e->value.i : 0;
+}
+
+/* The norm before a fused gate_up stays a kernel unless MLCC_CUDA_FUSE_GEMV_NORM_SILU=1: the GEMV
+ * doing both took 83.8 us a call against 76.7 for gate_up alone (ncu, H100, Llama-3-8B shape;
+ * its 14336 blocks each read gamma and square x again), more than the norm kernel it saves, and
+ * batch 1 decoded at 161-167 tok/s with it against 173.5 without (32 layers, 2026-11-26). */
+static int norm_into_silu(void) {
+    const char *v = getenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
+    return v && !strcmp(v, "1");
+}
+
+/* Which bindings go, now that every read is counted: the chains whose parts nothing else reads,
+ * and the norms read only as projections' x. */
+static void decide(gemv_scan *s) {
+    mlcc_u64map kept; /* norms that stay kernels although only projections read them */
+    u64map_init(&kept);
+    for (size_t i = 0; i < s->chains.cap; i++) {
+        if (!s->chains.slots[i].used) continue;
+        gated_chain *c = s->chains.slots[i].value.p;
+        if (uses_of(s, c->gu) != 2 || uses_of(s, c->gate) != 1 || uses_of(s, c->up) != 1 || uses_of(s, c->act) != 1) {
+            s->chains.slots[i].value.p = NULL;
+            continue;
+        }
+        rx_expr *parts[4] = {c->gu, c->gate, c->up, c->act};
+        for (int k = 0; k < 4; k++) u64map_set_p(&s->dropped, parts[k], (void *)1);
+        if (!norm_into_silu()) u64map_set_p(&kept, call_arg(u64map_get_p(&s->projections, c->gu), 0), (void *)1);
+    }
+    for (size_t i = 0; i < s->norm_reads.cap; i++) {
+        const mlcc_u64map_entry *e = &s->norm_reads.slots[i];
+        const void *norm = (const void *)(uintptr_t)e->key;
+        if (e->used && uses_of(s, norm) == e->value.i && !u64map_get_p(&kept, norm)) u64map_set_p(&s->dropped, norm, (void *)1);
+    }
+    u64map_free(&kept);
+}
+
+/* The fused call for projection `proj` (a linear_f16 value), silu * up when silu. */
+static rx_expr *fused_call(gemv_scan *s, const rx_expr *proj, int silu, rx_sinfo *sinfo) {
+    rx_expr *x = call_arg(proj, 0), *w = call_arg(proj, 1);
+    const rx_expr *norm = u64map_get_p(&s->dropped, x) ? u64map_get_p(&s->norms, x) : NULL;
+    if (!norm) return op_call_dps_packed("mlcc.cuda.linear_f16_silu", (rx_expr *[]){x, w}, 2, sinfo);
+    float eps = (float)rx_attrs_float(norm->call.attrs, "epsilon", 1e-5);
+    int64_t one = 1;
+    rx_expr *args[4] = {norm->call.args[0], norm->call.args[1], rx_constant(DT_F32, &one, 1, &eps), w};
+    return op_call_dps_packed(silu ? "mlcc.cuda.linear_f16_norm_silu" : "mlcc.cuda.linear_f16_norm", args, 4, sinfo);
+}
+
+static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
+    gemv_scan *s = ctx;
+    if (!b.cast && u64map_get_p(&s->dropped, b.var)) return 0; /* computed by a fused call */
+    const gated_chain *c = b.cast ? NULL : u64map_get_p(&s->chains, b.var);
+    if (c) b.value = fused_call(s, u64map_get_p(&s->projections, c->gu), 1, b.var->sinfo);
+    else if (!b.cast && is_linear_f16(b.value) && u64map_get_p(&s->dropped, call_arg(b.value, 0)))
+        b.value = fused_call(s, b.value, 0, b.var->sinfo);
+    bb_emit_binding(bb, b);
+    return 0;
+}
+
+mlcc_ir_module *pass_fuse_gemv(const mlcc_ir_module *m, void *ctx) {
+    (void)ctx;
+    gemv_scan s;
+    mlcc_u64map *maps[] = {&s.uses, &s.slices, &s.silus, &s.norms, &s.projections, &s.chains, &s.norm_reads, &s.dropped};
+    for (int i = 0; i < 8; i++) u64map_init(maps[i]);
+    for (int i = 0; i < m->n; i++)
+        if (m->entries[i].kind == IRMOD_GRAPH && !strstr(m->entries[i].name, "prefill"))
+            rx_scan_graph(m->entries[i].graph, &s.uses, note_binding, &s);
+    decide(&s);
+    mlcc_ir_module *out = rx_rewrite_module(m, "fuse_gemv", rewrite_binding, &s, NULL);
+    for (int i = 0; i < 8; i++) u64map_free(maps[i]);
+    return out;
+}
