@@ -131,6 +131,8 @@ typedef struct mlcc_linear_fusion {
  * "mlcc.cuda.linear_f16_norm_silu" (a, gamma, eps, w, y) wrap it. */
 int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
                                int64_t rows, int64_t out, int64_t in);
+/* y [rows, half_out] = silu(gu[:, :half_out]) * gu[:, half_out:], gu [rows, 2 half_out], float32. */
+int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, int64_t half_out);
 /* y[n] (float16) = x[n] (float32) rounded to nearest, on the device's current stream. */
 int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
@@ -148,6 +150,12 @@ const char *mlcc_cuda_linear_kernel_source(void);
  * "mlcc.cuda.linear_q4f16_zp8" (ggml_q4_0) wrap it: (x, q_weight, q_scale, y). */
 int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
                         int64_t out, int64_t in, int zero_point);
+/* The gate_up projection with silu * up (transform/fuse_gemv.c): W [out = 2I, in] holds the gate
+ * rows then the up rows; y [rows, I] = silu(x gate^T) * (x up^T). One int8 block GEMV for 1-2
+ * rows; otherwise mlcc_cuda_linear_q4 into a workspace, then mlcc_cuda_silu_mul. The packed
+ * functions "mlcc.cuda.linear_q4f16_silu" and "..._zp8_silu" (x, q_weight, q_scale, y) wrap it. */
+int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                             int64_t out, int64_t in, int zero_point);
 const char *mlcc_cuda_linear_q4_kernel_source(void);
 
 /* ---- greedy sampling on the GPU (cuda_sample.c) ----

@@ -827,6 +827,16 @@ static int run_silu_mul(int id, linear_device *d, const float *gu, float *y, int
     return mlcc_cuda_launch(id, d->silu_mul, grid, block, 0, args);
 }
 
+int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, int64_t half_out) {
+    if (rows <= 0 || half_out <= 0 || half_out > 0x7fffffff || rows > 0x7fffffff)
+        return mlcc_set_error("mlcc_cuda_silu_mul: bad shape %lld x %lld", (long long)rows, (long long)half_out);
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    return rc ? rc : run_silu_mul(device_id, d, gu, y, rows, half_out);
+}
+
 static void profile_end(int id, double t0, const char *what, int64_t rows, int64_t out, int64_t in) {
     if (t0 <= 0) return;
     char name[96];

@@ -297,14 +297,22 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    t = __dp4a((int)((q.w >> 4) & 0x0F0F0F0Fu), xi[7], t);\n"
     "    return t;\n"
     "}\n"
-    "template <int O, int R>\n"
+    "/* SILU (transform/fuse_gemv.c): W is a gate_up matrix of N = 2I rows and y [R, I] =\n"
+    " * silu(x gate^T) * (x up^T): the block's first O / 2 outputs are gate rows, the others the up\n"
+    " * rows I further on (silu as the generated kernels compute it: x * (1 / (1 + exp(-x)))). */\n"
+    "template <int O, int R, int SILU>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                             int N, int K, int zero) {\n"
     "    __shared__ float red[8][O * R];\n"
-    "    const int o0 = blockIdx.x * O, G = K >> 5, W = K >> 3;\n"
-    "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(O, N - o0) * G * 2);\n"
-    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(O, N - o0) * W * 4);\n"
+    "    const int H = SILU ? O / 2 : O, I = SILU ? N / 2 : N; /* y's columns: a block's, all */\n"
+    "    const int o0 = blockIdx.x * H, G = K >> 5, W = K >> 3;\n"
+    "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(H, I - o0) * G * 2);\n"
+    "    if (SILU) {\n"
+    "        mlcc_pdl_prefetch(qs + (long long)(I + o0) * G, (long long)min(H, I - o0) * G * 2);\n"
+    "        mlcc_pdl_prefetch(qw + (long long)(I + o0) * W, (long long)min(H, I - o0) * W * 4);\n"
+    "    }\n"
+    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
     "    float acc[O][R];\n"
     "#pragma unroll\n"
     "    for (int o = 0; o < O; o++)\n"
@@ -315,7 +323,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        float s[O];\n"
     "#pragma unroll\n"
     "        for (int o = 0; o < O; o++) {\n"
-    "            int row = o0 + o < N ? o0 + o : N - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            int j = o % H, row = o0 + j < I ? o0 + j : I - 1; /* a tail block repeats the last row, unwritten */\n"
+    "            if (o >= H) row += I;\n"
     "            q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
     "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
     "        }\n"
@@ -328,12 +337,21 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        }\n"
     "    }\n"
     MLCC_CUDA_GEMV_BLOCK_SUM
-    "        if (o0 + o < N) y[(long long)r * N + o0 + o] = t;\n"
+    "        if (SILU && o < H) { /* silu(gate) * up, the up sum read from the block's partials */\n"
+    "            float u = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) u += red[i][(o + H) * R + r];\n"
+    "            t = t * (1.f / (1.f + expf(-t))) * u;\n"
+    "        }\n"
+    "        if (o < H && o0 + o < I) y[(long long)r * I + o0 + o] = t;\n"
     "    }\n"
     "}\n"
     "#define GEMV_Q4I(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_##O##_##R(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
-    "    gemv_q4_int8<O, R>(x, qw, qs, y, N, K, zero); }\n"
+    "    gemv_q4_int8<O, R, 0>(x, qw, qs, y, N, K, zero); }\n"
+    "#define GEMV_Q4IS(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_silu_##O##_##R(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
+    "    gemv_q4_int8<O, R, 1>(x, qw, qs, y, N, K, zero); }\n"
+    "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
     "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
@@ -464,6 +482,7 @@ typedef struct q4_device {
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
     void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *int8_silu[4][2]; /* the same with silu * up (transform/fuse_gemv.c): [log2 outputs (1-3)][rows - 1] */
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
@@ -502,6 +521,9 @@ static int device_ready(int id, q4_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
             if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            if (o == 0 || r == 2) continue;
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_silu_%d_%d", 1 << o, 1 << r);
+            if (!(d->int8_silu[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
     for (int i = 0; i < 4; i++)
@@ -691,8 +713,45 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
 
 /* ---- the packed functions: (x f32 [..., in], q_weight u32 [out, in/8], q_scale f16 [out, in/32], y f32 [..., out]) ---- */
 
-static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero) {
-    const char *fn = "mlcc.cuda.linear_q4";
+int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                             int64_t out, int64_t in, int zero_point) {
+    if (rows <= 0 || out <= 0 || out % 2 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
+        return mlcc_set_error("mlcc.cuda.linear_q4_silu: bad shape %lld x %lld x %lld (out: gate and up rows, even)",
+                              (long long)rows, (long long)out, (long long)in);
+    pthread_mutex_lock(&lock);
+    q4_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc) return rc;
+    int fast = in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+    if (rows <= 2 && rows <= gemv_rows_limit() && fast && use_block_gemv() && use_int8_gemv()) {
+        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+        int lo = mlcc_gemv_outputs_log2(out, 8), n = (int)out, k = (int)in;
+        lo = lo < 1 ? 1 : lo; /* a gate row and its up row at least */
+        int64_t groups = in / 32, rounds = (groups + 255) / 256, per_block = 1 << (lo - 1);
+        int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
+        uint32_t grid[3] = {(uint32_t)((out / 2 + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero_point};
+        rc = mlcc_cuda_launch(device_id, d->int8_silu[lo][rows - 1], grid, block, 0, args);
+        if (t0 > 0) {
+            char name[96];
+            snprintf(name, sizeof name, "linear_q4_silu (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
+            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+        }
+        return rc;
+    }
+    /* other rows and shapes: the projection into a workspace, then silu * up as a kernel */
+    float *gu = mlcc_cuda_hooks()->alloc(device_id, sizeof(float) * (size_t)(rows * out));
+    if (!gu) return mlcc_prefix_error("mlcc.cuda.linear_q4_silu: a workspace of %lld x %lld", (long long)rows, (long long)out);
+    rc = mlcc_cuda_linear_q4(device_id, x, qw, qs, gu, rows, out, in, zero_point);
+    if (rc == 0) rc = mlcc_cuda_silu_mul(device_id, gu, y, rows, out / 2);
+    mlcc_cuda_hooks()->free(device_id, gu); /* stream-ordered: the allocator's blocks serve this stream */
+    return rc;
+}
+
+/* silu: the gate_up projection with silu * up (transform/fuse_gemv.c), y [..., out / 2] */
+static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero, int silu) {
+    const char *fn = silu ? "mlcc.cuda.linear_q4_silu" : "mlcc.cuda.linear_q4";
     projection_args p;
     if (projection_args_read(fn, kDLCUDA, "CUDA", "x, q_weight, q_scale and y", args, codes, n, 2, &p)) return -1;
     const DLTensor *qw = p.w[0], *qs = p.w[1];
@@ -701,25 +760,37 @@ static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero) {
         return mlcc_set_error("%s: wants float32 x, uint32 q_weight, float16 q_scale, float32 y", fn);
     if (qw->ndim != 2 || qs->ndim != 2)
         return mlcc_set_error("%s: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]", fn);
-    int64_t in = p.in, out = p.out;
+    int64_t in = p.in, out = silu ? 2 * p.out : p.out;
     if (qw->shape[0] != out || qs->shape[0] != out || qw->shape[1] != (in + 7) / 8 || qs->shape[1] != (in + 31) / 32)
         return mlcc_set_error("%s: q_weight [%lld, %lld] / q_scale [%lld, %lld] do not pack [%lld, %lld]", fn,
                               (long long)qw->shape[0], (long long)qw->shape[1], (long long)qs->shape[0],
                               (long long)qs->shape[1], (long long)out, (long long)in);
     if (p.rows == 0) return 0;
-    return mlcc_cuda_linear_q4(p.x->device.device_id, projection_data(p.x), projection_data(qw), projection_data(qs),
-                               projection_data(p.y), p.rows, out, in, zero);
+    return (silu ? mlcc_cuda_linear_q4_silu : mlcc_cuda_linear_q4)(p.x->device.device_id, projection_data(p.x), projection_data(qw),
+                                                                  projection_data(qs), projection_data(p.y), p.rows, out, in, zero);
 }
 
 static int linear_q4_zp7(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 7);
+    return linear_q4(args, codes, n, 7, 0);
 }
 
 static int linear_q4_zp8(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 8);
+    return linear_q4(args, codes, n, 8, 0);
+}
+
+static int linear_q4_zp7_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_q4(args, codes, n, 7, 1);
+}
+
+static int linear_q4_zp8_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
+    (void)ret, (void)ret_code, (void)res;
+    return linear_q4(args, codes, n, 8, 1);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16", linear_q4_zp7)
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_zp8", linear_q4_zp8)
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_silu", linear_q4_zp7_silu)
+MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_zp8_silu", linear_q4_zp8_silu)

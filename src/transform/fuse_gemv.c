@@ -13,7 +13,9 @@
  *     m = multiply(nn.silu(gu[..., :I]), gu[..., I:])
  *                                          ->   m = call_dps_packed("mlcc.cuda.linear_f16_silu", (x, w))
  *
- * and both at once (linear_f16_norm_silu) for the norm before gate_up. The norm is taken where
+ * and both at once (linear_f16_norm_silu) for the norm before gate_up, when asked. A 4-bit
+ * gate_up (linear_q4f16[_zp8]) takes silu * up the same way (linear_q4f16[_zp8]_silu); its norm
+ * stays a kernel (the int8 GEMV rounds x per group of 32, before any scale of the row is known). The norm is taken where
  * every reader of h is a projection's x; silu * up where gu, its two slices and the silu are read
  * by that chain alone. eps becomes a float32 constant of one element (packed arguments carry no
  * floats). The runtime (runtime/cuda_linear.c) computes the norm as its GEMV reads x, and the
@@ -38,7 +40,7 @@ typedef struct gemv_scan {
     mlcc_u64map slices;      /* var of a last-axis strided_slice -> its value */
     mlcc_u64map silus;       /* var of nn.silu -> its value */
     mlcc_u64map norms;       /* var of a float32 nn.rms_norm -> its value */
-    mlcc_u64map projections; /* var of mlcc.cuda.linear_f16 -> its value */
+    mlcc_u64map projections; /* var of a linear_f16 or linear_q4f16[_zp8] call -> its value */
     mlcc_u64map chains;      /* var of multiply(silu(gate), up) over one projection -> gated_chain */
     mlcc_u64map norm_reads;  /* var of a norm -> times read as a linear_f16's x */
     mlcc_u64map dropped;     /* vars whose bindings go: a fused norm, the fused chains' gu, slices, silu */
@@ -50,13 +52,25 @@ static const rx_sinfo *f32_tensor(const rx_expr *e) {
     return s;
 }
 
-static int is_linear_f16(const rx_expr *v) {
+/* The projections whose silu * up the runtime computes (f16: the norm too), and their silu forms */
+static const char *const projections[3][2] = {{"mlcc.cuda.linear_f16", "mlcc.cuda.linear_f16_silu"},
+                                              {"mlcc.cuda.linear_q4f16", "mlcc.cuda.linear_q4f16_silu"},
+                                              {"mlcc.cuda.linear_q4f16_zp8", "mlcc.cuda.linear_q4f16_zp8_silu"}};
+
+/* 1 + the index in projections of v's packed function (its arguments: x, weights), else 0 */
+static int projection_kind(const rx_expr *v) {
     const char *f = rx_dps_packed_name(v);
     const rx_expr *args = f ? v->call.args[1] : NULL;
-    return f && !strcmp(f, "mlcc.cuda.linear_f16") && args->kind == RX_TUPLE && args->tuple.n == 2;
+    for (int i = 0; f && i < 3; i++)
+        if (!strcmp(f, projections[i][0]) && args->kind == RX_TUPLE && args->tuple.n == (i ? 3 : 2)) return i + 1;
+    return 0;
 }
 
-/* the x and w of a linear_f16 call */
+static int is_linear_f16(const rx_expr *v) {
+    return projection_kind(v) == 1;
+}
+
+/* the x and weights of a projection call */
 static rx_expr *call_arg(const rx_expr *v, int i) {
     return v->call.args[1]->tuple.fields[i];
 }
@@ -106,11 +120,9 @@ static void note_binding(const rx_binding *b, void *ctx) {
         const rx_sinfo *w = f32_tensor(v->call.args[1]);
         if (w && w->ndim == 1) u64map_set_p(&s->norms, b->var, (void *)v);
     }
-    if (is_linear_f16(v)) {
-        u64map_set_p(&s->projections, b->var, (void *)v);
-        rx_expr *x = call_arg(v, 0);
-        if (u64map_get_p(&s->norms, x)) u64map_upsert(&s->norm_reads, (uint64_t)(uintptr_t)x, NULL)->value.i++;
-    }
+    if (projection_kind(v)) u64map_set_p(&s->projections, b->var, (void *)v);
+    if (is_linear_f16(v) && u64map_get_p(&s->norms, call_arg(v, 0)))
+        u64map_upsert(&s->norm_reads, (uint64_t)(uintptr_t)call_arg(v, 0), NULL)->value.i++;
     gated_chain *c = chain_of(s, v);
     if (c) u64map_set_p(&s->chains, b->var, c);
 }
@@ -153,9 +165,11 @@ static void decide(gemv_scan *s) {
     u64map_free(&kept);
 }
 
-/* The fused call for projection `proj` (a linear_f16 value), silu * up when silu. */
+/* The fused call for projection `proj`, silu * up when silu. */
 static rx_expr *fused_call(gemv_scan *s, const rx_expr *proj, int silu, rx_sinfo *sinfo) {
+    int kind = projection_kind(proj);
     rx_expr *x = call_arg(proj, 0), *w = call_arg(proj, 1);
+    if (kind > 1) return op_call_dps_packed(projections[kind - 1][1], (rx_expr *[]){x, w, call_arg(proj, 2)}, 3, sinfo);
     const rx_expr *norm = u64map_get_p(&s->dropped, x) ? u64map_get_p(&s->norms, x) : NULL;
     if (!norm) return op_call_dps_packed("mlcc.cuda.linear_f16_silu", (rx_expr *[]){x, w}, 2, sinfo);
     float eps = (float)rx_attrs_float(norm->call.attrs, "epsilon", 1e-5);

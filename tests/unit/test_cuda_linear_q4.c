@@ -13,7 +13,8 @@
  *     dequantize + cuBLASLt path and the tensor-core GEMM for 9-64 rows (x and W rounded to
  *     float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
- *     build (1e-2: the CPU rounds x to int8). Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
+ *     build (1e-2: the CPU rounds x to int8); the gate_up GEMV with silu * up (fuse_gemv's
+ *     mlcc.cuda.linear_q4f16[_zp8]_silu) against float64 silu * up over the plain GEMV's sums. Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
  *     skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -51,6 +52,27 @@ static mlcc_ir_module *build_module(int zero_point) {
     return mod;
 }
 
+/* out = silu(gu[:, :OUT/2]) * gu[:, OUT/2:], gu = linear(x, dequantize(qw, qs)): a 4-bit gate_up */
+static mlcc_ir_module *build_gate_up_module(int zero_point) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(IN), NULL));
+    rx_expr *qw = rx_var("qw", rx_sinfo_tensor_v(DT_U32, ir_int(OUT), ir_int(IN / 8), NULL));
+    rx_expr *qs = rx_var("qs", rx_sinfo_tensor_v(DT_F16, ir_int(OUT), ir_int(IN / 32), NULL));
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, "batch_decode", (rx_expr *[]){x, qw, qs}, 3);
+    bb_begin_dataflow(bb);
+    rx_expr *gu = bb_emit(bb, op_linear(x, bb_emit(bb, op_dequantize(qw, qs, 4, 32, zero_point, IN), "w32")), "gu");
+    int64_t axis = 1, b0 = 0, e0 = OUT / 2, b1 = OUT / 2, e1 = OUT;
+    rx_expr *g = bb_emit(bb, op_strided_slice(gu, &axis, &b0, &e0, NULL, 1), "g");
+    rx_expr *u = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "u");
+    rx_expr *out = bb_emit_output(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", g), "act"), u), "out");
+    bb_end_dataflow(bb);
+    CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
 static void check_dispatch(void) {
     static const struct { int zero; const char *want; } cases[] = {
         {7, "mlcc.cuda.linear_q4f16"}, {8, "mlcc.cuda.linear_q4f16_zp8"}, {5, NULL}};
@@ -63,6 +85,12 @@ static void check_dispatch(void) {
         free(src);
         src = mlcc_build_source_target(mod, NULL, "c");
         CHECK(src && strstr(src, "mlcc.cuda.linear_q4") == NULL);
+        free(src);
+        if (!cases[i].want) continue;
+        char want[64]; /* fuse_gemv: silu * up goes into the 4-bit gate_up */
+        snprintf(want, sizeof want, "%s_silu", cases[i].want);
+        src = mlcc_build_source_target(build_gate_up_module(cases[i].zero), NULL, "cuda");
+        CHECK_MSG(src && strstr(src, want) != NULL, "zero point %d: no %s", cases[i].zero, want);
         free(src);
     }
 }
@@ -153,6 +181,49 @@ static void check_linear(const char *scheme, int64_t rows, int64_t out, int64_t 
         printf("linear_q4 %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
     mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
     free(x), free(y), free(w), free(wq), free(packed), free(scales);
+}
+
+/* mlcc_cuda_linear_q4_silu against float64 silu(gate) * up over mlcc_cuda_linear_q4's gate_up
+ * sums (checked above against float64): the int8 GEMV with silu * up for 1-2 rows (the same
+ * sums, so 1e-5 of |silu(gate) * up| + 1e-6 of the largest), the GEMV or GEMM into a workspace
+ * and a silu * up kernel for more; out = 2I, every output written (NaN first). */
+static void check_silu(const char *scheme, int64_t rows, int64_t out, int64_t in) {
+    const mlcc_quant_scheme *s = quant_scheme_find(scheme);
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in), half = out / 2;
+    float *x = malloc(sizeof(float) * (size_t)(rows * in)), *w = malloc(sizeof(float) * (size_t)(out * in));
+    float *gu = malloc(sizeof(float) * (size_t)(rows * out)), *y = malloc(sizeof(float) * (size_t)(rows * half));
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (int64_t i = 0; i < rows * in; i++) x[i] = test_rand_float();
+    for (int64_t i = 0; i < out * in; i++) w[i] = test_rand_float();
+    quant_pack(s, w, out, in, packed, scales);
+    MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)(rows * in));
+    MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+    MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+    MLCCNDArray *dg = on_device(NULL, sizeof(float) * (size_t)(rows * out)), *dy = on_device(NULL, sizeof(float) * (size_t)(rows * half));
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)(rows * half)), 0); /* NaN */
+    int rc = mlcc_cuda_linear_q4(0, dx->dl.data, dq->dl.data, ds->dl.data, dg->dl.data, rows, out, in, s->zero_point);
+    if (rc == 0) rc = mlcc_cuda_linear_q4_silu(0, dx->dl.data, dq->dl.data, ds->dl.data, dy->dl.data, rows, out, in, s->zero_point);
+    CHECK_MSG(rc == 0, "silu %s %lld x %lld x %lld: %s", scheme, (long long)rows, (long long)out, (long long)in, mlcc_last_error());
+    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dg, gu, sizeof(float) * (size_t)(rows * out)), 0);
+    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, sizeof(float) * (size_t)(rows * half)), 0);
+    double largest = 0, worst = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < half; o++) {
+            double g = gu[r * out + o];
+            largest = fmax(largest, fabs(g / (1 + exp(-g)) * gu[r * out + half + o]));
+        }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < half; o++) {
+            double g = gu[r * out + o], want = g / (1 + exp(-g)) * gu[r * out + half + o];
+            double e = fabs(y[r * half + o] - want) / (fabs(want) + 1e-6 * largest + 1e-30);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    CHECK_MSG(worst <= 1e-5, "silu %s %lld x %lld x %lld: error %g", scheme, (long long)rows, (long long)out, (long long)in, worst);
+    printf("linear_q4 + silu * up %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dg);
+    mlcc_ndarray_release(dy);
+    free(x), free(w), free(gu), free(y), free(packed), free(scales);
 }
 
 /* The tensor-core GEMM (cuda_gemm_q4.c): x and the dequantized W rounded to float16, float32
@@ -286,6 +357,11 @@ int main(void) {
     unsetenv("MLCC_CUDA_Q4_DP4A");
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"); /* the default: 16 rows take the tensor-core GEMM */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
+    /* silu * up: the int8 GEMV (2, 4, 8 outputs a block: a ragged tail, several rounds over K),
+     * in % 32 != 0 and 3, 16 rows (a workspace, then the kernel) */
+    static const int64_t silu_shapes[][3] = {{1, 38, 64}, {2, 600, 4096}, {1, 1100, 1024}, {2, 4400, 14336}, {1, 10, 13},
+                                             {3, 100, 96}, {16, 300, 4096}};
+    for (int i = 0; i < 7; i++) check_silu(i % 2 ? "ggml_q4_0" : "q4f16_1", silu_shapes[i][0], silu_shapes[i][1], silu_shapes[i][2]);
     check_mma_gemm();
     check_graph();
     mlcc_cuda_linear_release(0);
