@@ -25,6 +25,10 @@ static inline int mlcc_gemv_outputs_log2(int64_t out, int most) {
     return lo;
 }
 
+/* silu as the generated kernels compute it, x * sigmoid(x) with sigmoid 1 / (1 + exp(-x)): the
+ * gate_up GEMVs' silu * up (transform/fuse_gemv.c) matches the kernel it replaces */
+#define MLCC_CUDA_SILU "__device__ __forceinline__ float mlcc_silu(float v) { return v * (1.f / (1.f + expf(-v))); }\n"
+
 #define MLCC_CUDA_GEMV_BLOCK_SUM                                                                          \
     "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n" \
     "#pragma unroll\n"                                                                                    \

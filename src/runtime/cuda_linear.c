@@ -94,8 +94,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#define GEMV(R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16w_##R(\\\n"
     "    const float *x, const __half *w, float *y, const float *res, int N, int K, int vec) { gemv<R>(x, w, y, res, N, K, vec); }\n"
     "GEMV(1)\nGEMV(2)\nGEMV(4)\nGEMV(8)\nGEMV(16)\n"
-    "/* silu as the generated kernels compute it: x * sigmoid(x), sigmoid as 1 / (1 + exp(-x)) */\n"
-    "__device__ __forceinline__ float mlcc_silu(float v) { return v * (1.f / (1.f + expf(-v))); }\n"
+    MLCC_CUDA_SILU
     "__device__ __forceinline__ float4 mlcc_mul4(float4 a, float4 b) {\n"
     "    return make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);\n"
     "}\n"

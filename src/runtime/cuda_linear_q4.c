@@ -46,6 +46,7 @@
 
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
+    MLCC_CUDA_SILU
     MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_\n"
     "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
     "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
@@ -299,7 +300,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "}\n"
     "/* SILU (transform/fuse_gemv.c): W is a gate_up matrix of N = 2I rows and y [R, I] =\n"
     " * silu(x gate^T) * (x up^T): the block's first O / 2 outputs are gate rows, the others the up\n"
-    " * rows I further on (silu as the generated kernels compute it: x * (1 / (1 + exp(-x)))). */\n"
+    " * rows I further on. */\n"
     "template <int O, int R, int SILU>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
@@ -340,7 +341,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        if (SILU && o < H) { /* silu(gate) * up, the up sum read from the block's partials */\n"
     "            float u = 0.f;\n"
     "            for (int i = 0; i < warps; i++) u += red[i][(o + H) * R + r];\n"
-    "            t = t * (1.f / (1.f + expf(-t))) * u;\n"
+    "            t = mlcc_silu(t) * u;\n"
     "        }\n"
     "        if (o < H && o0 + o < I) y[(long long)r * I + o0 + o] = t;\n"
     "    }\n"

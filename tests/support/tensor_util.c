@@ -125,6 +125,26 @@ MLCCNDArray *test_ndarray_from(int ndim, const int64_t *shape, DLDataType t, DLD
     return a;
 }
 
+static int64_t numel(const MLCCNDArray *a) {
+    int64_t n = 1;
+    for (int i = 0; i < a->dl.ndim; i++) n *= a->dl.shape[i];
+    return n;
+}
+
+double test_ndarray_rel_error(const MLCCNDArray *got, const MLCCNDArray *want) {
+    int64_t n = numel(got);
+    if (n != numel(want)) return INFINITY;
+    float *g = malloc(sizeof(float) * (size_t)(n ? n : 1)), *w = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    double *ref = malloc(sizeof(double) * (size_t)(n ? n : 1)), err = INFINITY;
+    if (g && w && ref && mlcc_ndarray_copy_to_bytes(got, g, sizeof(float) * (size_t)n) == 0 &&
+        mlcc_ndarray_copy_to_bytes(want, w, sizeof(float) * (size_t)n) == 0) {
+        for (int64_t i = 0; i < n; i++) ref[i] = w[i];
+        err = test_max_rel_error(g, ref, n);
+    }
+    free(g), free(w), free(ref);
+    return err;
+}
+
 int test_count_substr(const char *s, const char *what) {
     int k = 0;
     for (const char *p = strstr(s, what); p; p = strstr(p + 1, what)) k++;

@@ -29,6 +29,9 @@ MLCCNDArray *test_ndarray_from(int ndim, const int64_t *shape, DLDataType t, DLD
  * returns, NULL when the call fails or returns something else (mlcc_last_error). */
 struct MLCCVM;
 MLCCNDArray *test_vm_main(struct MLCCVM *vm, MLCCNDArray **in, int n);
+/* test_max_rel_error of float32 `got` against float32 `want` (each on any device, the same number
+ * of elements); INFINITY when they differ in size or a copy fails. */
+double test_ndarray_rel_error(const MLCCNDArray *got, const MLCCNDArray *want);
 /* How many times `what` occurs in s (overlapping occurrences count). */
 int test_count_substr(const char *s, const char *what);
 

@@ -380,41 +380,33 @@ static void check_mlp_graph(mlcc_ir_module *mod, int norm_silu) {
     CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
     int64_t ns[] = {1, 2, 3, 17};
     for (int i = 0; cpu && gpu && i < 4; i++) {
+        /* x, gamma, w1, w2, r */
         int64_t shapes[5][2] = {{ns[i], IN}, {IN, 1}, {2 * HID, IN}, {OUT, HID}, {ns[i], OUT}};
         int ndims[5] = {2, 1, 2, 2, 2};
-        DLDataType types[5] = {MLCC_DTYPE_F32, MLCC_DTYPE_F32, {kDLFloat, 16, 1}, {kDLFloat, 16, 1}, MLCC_DTYPE_F32};
+        DLDataType f16 = {kDLFloat, 16, 1}, types[5] = {MLCC_DTYPE_F32, MLCC_DTYPE_F32, f16, f16, MLCC_DTYPE_F32};
         MLCCNDArray *host[5], *dev[5];
-        MLCCValue a[5], rh, rd;
-        int codes[5], ch, cd;
         for (int j = 0; j < 5; j++) {
-            host[j] = mlcc_ndarray_empty(ndims[j], shapes[j], types[j], MLCC_CPU);
-            dev[j] = mlcc_ndarray_empty(ndims[j], shapes[j], types[j], (DLDevice){kDLCUDA, 0});
             int64_t count = shapes[j][0] * (ndims[j] == 2 ? shapes[j][1] : 1);
+            float *v = malloc(sizeof(float) * (size_t)count);
+            uint16_t *h = malloc(sizeof(uint16_t) * (size_t)count);
             for (int64_t k = 0; k < count; k++) {
-                float v = j == 1 ? 1 + test_rand_float() : 2 * test_rand_float();
-                if (types[j].bits == 16) ((uint16_t *)host[j]->dl.data)[k] = mlcc_f32_to_f16(v);
-                else ((float *)host[j]->dl.data)[k] = v;
+                v[k] = j == 1 ? 1 + test_rand_float() : 2 * test_rand_float(); /* gamma around 1 */
+                h[k] = mlcc_f32_to_f16(v[k]);
             }
-            mlcc_ndarray_copy(dev[j], host[j]);
-            codes[j] = MLCC_TYPE_OBJECT;
+            const void *bytes = types[j].bits == 16 ? (const void *)h : (const void *)v;
+            host[j] = test_ndarray_from(ndims[j], shapes[j], types[j], MLCC_CPU, bytes);
+            dev[j] = test_ndarray_from(ndims[j], shapes[j], types[j], (DLDevice){kDLCUDA, 0}, bytes);
+            CHECK_MSG(host[j] && dev[j], "%s", mlcc_last_error());
+            free(v), free(h);
         }
-        for (int j = 0; j < 5; j++) a[j].v_handle = host[j];
-        int r1 = mlcc_vm_invoke(cpu, "main", a, codes, 5, &rh, &ch);
-        for (int j = 0; j < 5; j++) a[j].v_handle = dev[j];
-        int r2 = mlcc_vm_invoke(gpu, "main", a, codes, 5, &rd, &cd);
-        CHECK_MSG(r1 == 0 && r2 == 0, "MLP graph n=%lld: %s", (long long)ns[i], mlcc_last_error());
-        if (r1 == 0 && r2 == 0) {
-            MLCCNDArray *want = rh.v_handle, *got = rd.v_handle;
-            float *back = malloc(sizeof(float) * (size_t)(ns[i] * OUT));
-            double *ref = malloc(sizeof(double) * (size_t)(ns[i] * OUT));
-            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)(ns[i] * OUT)), 0);
-            for (int64_t j = 0; j < ns[i] * OUT; j++) ref[j] = ((float *)want->dl.data)[j];
-            double err = test_max_rel_error(back, ref, ns[i] * OUT);
+        MLCCNDArray *want = test_vm_main(cpu, host, 5), *got = want ? test_vm_main(gpu, dev, 5) : NULL;
+        CHECK_MSG(want && got, "MLP graph n=%lld: %s", (long long)ns[i], mlcc_last_error());
+        if (want && got) {
+            double err = test_ndarray_rel_error(got, want);
             CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-4), "MLP graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
             printf("MLP graph n=%lld: cuda vs cpu %.3g\n", (long long)ns[i], err);
-            free(back), free(ref);
-            mlcc_ndarray_release(want), mlcc_ndarray_release(got);
         }
+        mlcc_ndarray_release(want), mlcc_ndarray_release(got);
         for (int j = 0; j < 5; j++) mlcc_ndarray_release(host[j]), mlcc_ndarray_release(dev[j]);
     }
     mlcc_vm_free(cpu), mlcc_vm_free(gpu);
@@ -494,15 +486,10 @@ static void check_graph(mlcc_ir_module *mod, int residual) {
         CHECK_MSG(r1 == 0 && r2 == 0, "n=%lld: %s", (long long)ns[i], mlcc_last_error());
         if (r1 == 0 && r2 == 0) {
             MLCCNDArray *want = rh.v_handle, *got = rd.v_handle;
-            float *back = malloc(sizeof(float) * (size_t)(ns[i] * OUT));
-            double *ref = malloc(sizeof(double) * (size_t)(ns[i] * OUT));
-            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(got, back, sizeof(float) * (size_t)(ns[i] * OUT)), 0);
-            for (int64_t j = 0; j < ns[i] * OUT; j++) ref[j] = ((float *)want->dl.data)[j];
-            double err = test_max_rel_error(back, ref, ns[i] * OUT);
+            double err = test_ndarray_rel_error(got, want);
             CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-5), "graph%s n=%lld: cuda vs cpu %g", residual ? " (residual)" : "",
                       (long long)ns[i], err);
             printf("graph%s n=%lld: cuda vs cpu %.3g\n", residual ? " (residual)" : "", (long long)ns[i], err);
-            free(back), free(ref);
             mlcc_ndarray_release(want), mlcc_ndarray_release(got);
         }
         mlcc_ndarray_release(hx), mlcc_ndarray_release(hw), mlcc_ndarray_release(dx), mlcc_ndarray_release(dw);
