@@ -9,6 +9,12 @@
 #ifndef DEC_NW /* warps a block: run_decode.sh passes MLCC_CUDA_DECODE_WARPS, as the host reads it */
 #define DEC_NW 4
 #endif
+#ifndef DEC_UMUL /* the host's defaults (cuda_decode_attention.c, source_with_warps) */
+#define DEC_UMUL 1
+#endif
+#ifndef DEC_EARLY_KV
+#define DEC_EARLY_KV 0
+#endif
 #include "decode.cu"
 #include "rope.cu"
 #include "split.cu"

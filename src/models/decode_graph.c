@@ -6,12 +6,13 @@
  *  - inputs move before the graph into fixed device buffers: the token ids into a buffer of
  *    max_batch ids owned here, the KV cache's step arrays uploaded by
  *    mlcc_kv_cache_upload_steps (its positions builtin copies from them on the device);
- *  - a graph is keyed by what the wrappers bake in: the batch size n, the step's page count
- *    (the page_indices length) and the KV cache's device epoch (where its step arrays live;
- *    new for another cache or when they grow). A key is captured the second step in a row
- *    it comes (the first runs the ordinary way), so batches that change every step never pay
- *    for captures; the last MAX_GRAPHS are kept (at batch 1 a sequence starts a page every 16
- *    tokens: one ordinary step and one capture per 16 steps);
+ *  - a graph is keyed by what the wrappers bake in: the batch size n, the page_indices length
+ *    (the step's pages, padded: mlcc_kv_cache_step_pages) and the KV cache's device epoch
+ *    (where its step arrays live; new for another cache or when they grow). A key is captured
+ *    the second step in a row it comes (the first runs the ordinary way), so batches that
+ *    change every step never pay for captures; the last MAX_GRAPHS are kept (at batch 1 a
+ *    sequence needs a new key every 8 pages, 128 tokens, early on, and after a growth of a
+ *    quarter later: one ordinary step and one capture each);
  *  - the memory the captured step allocates stays the graph's (the allocator's capture pool),
  *    and so does its output, the logits object, returned again by every replay.
  * A capture that fails (some call in the step cannot be captured) turns graphs off for the
@@ -130,9 +131,10 @@ int decode_graph_step(decode_graphs **gsp, DLDevice dev, MLCCKVCache *kv, const 
     /* inputs first: the copies wait for the stream, which a capture forbids */
     if (mlcc_kv_cache_upload_steps(kv) != 0) return -1;
     uint64_t epoch = mlcc_kv_cache_device_epoch(kv);
-    graph_entry *e = find(gs, n, f->num_pages, epoch);
-    if (!e && !(gs->seen_n == n && gs->seen_pages == f->num_pages && gs->seen_epoch == epoch)) {
-        gs->seen_n = n, gs->seen_pages = f->num_pages, gs->seen_epoch = epoch;
+    int64_t pages = mlcc_kv_cache_step_pages(kv);
+    graph_entry *e = find(gs, n, pages, epoch);
+    if (!e && !(gs->seen_n == n && gs->seen_pages == pages && gs->seen_epoch == epoch)) {
+        gs->seen_n = n, gs->seen_pages = pages, gs->seen_epoch = epoch;
         return 0; /* first sight of this key: the ordinary way (the step arrays are up already) */
     }
     const MLCCDeviceAPI *api = mlcc_copy_api(MLCC_CPU, dev);
@@ -140,7 +142,7 @@ int decode_graph_step(decode_graphs **gsp, DLDevice dev, MLCCKVCache *kv, const 
     if (!e) {
         int rc = capture(gs, dev, n, body, ctx, &e);
         if (rc <= 0) return rc;
-        e->num_pages = f->num_pages, e->epoch = epoch;
+        e->num_pages = pages, e->epoch = epoch;
     } else {
         gs->replays++;
     }

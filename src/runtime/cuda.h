@@ -95,6 +95,13 @@ void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id);
  * cuLaunchKernelEx with programmatic stream serialization on sm_90+ unless MLCC_CUDA_PDL=0. */
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
                      uint32_t shared_bytes, void **args);
+/* The same with the grid's blocks in thread-block clusters of (cluster_x, 1, 1) (sm_90+, a driver
+ * with cuLaunchKernelEx; grid[0] a multiple of cluster_x, at most 16: above 8 the kernel is
+ * allowed non-portable sizes first). cluster_x 1 is mlcc_cuda_launch. */
+int mlcc_cuda_launch_cluster(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
+                             uint32_t shared_bytes, void **args, uint32_t cluster_x);
+/* Whether the device can launch clusters (sm_90+ and cuLaunchKernelEx in the driver). */
+int mlcc_cuda_clusters_supported(int device_id);
 
 typedef struct mlcc_cuda_stats {
     long nvrtc_compiles; /* NVRTC invocations by this process */

@@ -31,17 +31,22 @@ enum {
     CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
     CU_STREAM_CAPTURE_MODE_RELAXED = 2,
+    CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4,
     CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
+    CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14,
 };
 
 /* cuLaunchKernelEx's configuration (cuda.h's CUlaunchConfig: an attribute is its id padded to
- * 8 bytes, then a 64-byte value union, of which only the int member is used here). */
+ * 8 bytes, then a 64-byte value union, of which the int member and clusterDim are used here). */
 typedef struct CUlaunchAttribute {
     int id;
     char pad[4];
     union {
         char bytes[64];
         int value; /* programmaticStreamSerializationAllowed */
+        struct {
+            unsigned x, y, z;
+        } cluster_dim; /* clusterDim */
     } val;
 } CUlaunchAttribute;
 typedef struct CUlaunchConfig {

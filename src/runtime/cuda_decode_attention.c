@@ -21,8 +21,10 @@
  * multiprocessor over batch x KV heads: one wave), so a short context does not pay for 32
  * splits. The partials (float32 acc, max, sum per head) and the counters live in a workspace
  * of the KV cache; the merging block resets its counter, so the kernel can be replayed in a
- * CUDA graph. Float32 arithmetic throughout (q, K, V as stored): the generated kernel's
- * numbers to float rounding, for float32 and float16 models alike.
+ * CUDA graph. With MLCC_CUDA_DECODE_CLUSTER=1 (sm_90) the splits of a pair are instead one
+ * thread-block cluster whose partials meet in distributed shared memory (measured slower on
+ * the H100, so off by default; docs/cuda.md). Float32 arithmetic throughout (q, K, V as
+ * stored): the generated kernel's numbers to float rounding, for float32 and float16 models.
  *
  * Also here: q rotated by the rope table (into a buffer of the KV cache), for the steps the
  * decode kernel does not serve (prefill, batched decode, shapes it does not cover) when the
@@ -42,6 +44,7 @@
 #include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/log.h"
 #include "support/strbuf.h"
 
 static const char *const kernel_source =
@@ -75,20 +78,41 @@ static const char *const kernel_source =
     "    float scale, softcap;\n"
     "    int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;\n"
     "    int D, pages_f16; /* (the module's DEC_D and page type: for checks and the CPU emulation) */\n"
+    "    int cluster; /* the S blocks of a (sequence, KV head) are a thread-block cluster: merge through DSMEM */\n"
     "};\n"
     "\n"
-    "__device__ __forceinline__ void load8(const float *p, float *x) {\n"
-    "    float4 a = *reinterpret_cast<const float4 *>(p), b = *reinterpret_cast<const float4 *>(p + 4);\n"
-    "    x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;\n"
+    "/* 8 values of a K / V row as loaded (half pages: 4 registers, not 8), converted to float where\n"
+    " * they are used: a V row once for all G heads */\n"
+    "template <typename KV> struct raw8;\n"
+    "template <> struct raw8<float> { float4 a, b; };\n"
+    "template <> struct raw8<__half> { uint4 a; };\n"
+    "__device__ __forceinline__ void load_raw8(const float *p, raw8<float> &r) {\n"
+    "    r.a = *reinterpret_cast<const float4 *>(p), r.b = *reinterpret_cast<const float4 *>(p + 4);\n"
     "}\n"
-    "__device__ __forceinline__ void load8(const __half *p, float *x) {\n"
-    "    uint4 r = *reinterpret_cast<const uint4 *>(p);\n"
-    "    const unsigned w[4] = {r.x, r.y, r.z, r.w};\n"
+    "__device__ __forceinline__ void load_raw8(const __half *p, raw8<__half> &r) { r.a = *reinterpret_cast<const uint4 *>(p); }\n"
+    "__device__ __forceinline__ void unpack8(const raw8<float> &r, float *x) {\n"
+    "    x[0] = r.a.x, x[1] = r.a.y, x[2] = r.a.z, x[3] = r.a.w, x[4] = r.b.x, x[5] = r.b.y, x[6] = r.b.z, x[7] = r.b.w;\n"
+    "}\n"
+    "__device__ __forceinline__ void unpack8(const raw8<__half> &r, float *x) {\n"
+    "    const unsigned w[4] = {r.a.x, r.a.y, r.a.z, r.a.w};\n"
     "#pragma unroll\n"
     "    for (int i = 0; i < 4; i++) {\n"
     "        float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w[i]));\n"
     "        x[2 * i] = f.x, x[2 * i + 1] = f.y;\n"
     "    }\n"
+    "}\n"
+    "/* x (already rounded to the page type) as loaded values */\n"
+    "__device__ __forceinline__ void pack8(const float *x, raw8<float> &r) {\n"
+    "    r.a = make_float4(x[0], x[1], x[2], x[3]), r.b = make_float4(x[4], x[5], x[6], x[7]);\n"
+    "}\n"
+    "__device__ __forceinline__ void pack8(const float *x, raw8<__half> &r) {\n"
+    "    unsigned w[4];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 4; i++) {\n"
+    "        __half2 h = __floats2half2_rn(x[2 * i], x[2 * i + 1]);\n"
+    "        w[i] = *reinterpret_cast<unsigned *>(&h);\n"
+    "    }\n"
+    "    r.a = make_uint4(w[0], w[1], w[2], w[3]);\n"
     "}\n"
     "/* x rounded to the page type (in place) and stored at p */\n"
     "__device__ __forceinline__ void round_store8(float *p, float *x) {\n"
@@ -161,19 +185,70 @@ static const char *const kernel_source =
     "        for (int e = 0; e < 8; e++) qv[g][e] = g < p.G && dims ? sq[g][d0 + e] : 0.f;\n"
     "}\n"
     "\n"
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
+    "#define DEC_CLUSTERS 1\n"
+    "/* Thread-block clusters (sm_90): the blocks' partials meet in distributed shared memory, so the\n"
+    " * merge needs no global partials, fence, counter or second round trip through L2. */\n"
+    "__device__ __forceinline__ void cluster_sync() {\n"
+    "    asm volatile(\"barrier.cluster.arrive.release.aligned;\\n\\tbarrier.cluster.wait.acquire.aligned;\" ::: \"memory\");\n"
+    "}\n"
+    "/* *local in the shared memory of the cluster's block `rank` */\n"
+    "__device__ __forceinline__ float ld_cluster(const float *local, unsigned rank) {\n"
+    "    unsigned a = (unsigned)__cvta_generic_to_shared(local), r;\n"
+    "    float v;\n"
+    "    asm volatile(\"mapa.shared::cluster.u32 %0, %1, %2;\" : \"=r\"(r) : \"r\"(a), \"r\"(rank));\n"
+    "    asm volatile(\"ld.shared::cluster.f32 %0, [%1];\" : \"=f\"(v) : \"r\"(r) : \"memory\");\n"
+    "    return v;\n"
+    "}\n"
+    "/* The cluster's S blocks (rank = split) each hold a partial (acc [G][D], max, sum per head);\n"
+    " * block s merges outputs [s * per, (s + 1) * per) of the pair's G x D over the sb splits with\n"
+    " * keys, in the global merge's arithmetic. The second barrier keeps every block's shared memory\n"
+    " * alive until all have read it. */\n"
+    "template <int D, int GM, int NT>\n"
+    "__device__ __forceinline__ void cluster_merge(const float (*acc)[D], const float *pm, const float *pl, int sb, int s,\n"
+    "                                              int S, int G, float *out) {\n"
+    "    cluster_sync();\n"
+    "    const int per = (G * D + S - 1) / S, end = min(G * D, (s + 1) * per);\n"
+    "    for (int i = s * per + threadIdx.x; i < end; i += NT) {\n"
+    "        const int g = i / D, d = i % D;\n"
+    "        float m[16];\n"
+    "        float mx = NEG_INF;\n"
+    "#pragma unroll\n"
+    "        for (int ss = 0; ss < 16; ss++) {\n"
+    "            m[ss] = ss < sb ? ld_cluster(&pm[g], ss) : NEG_INF;\n"
+    "            mx = fmaxf(mx, m[ss]);\n"
+    "        }\n"
+    "        const float base = mx == NEG_INF ? 0.f : mx;\n"
+    "        float sum = 0.f;\n"
+    "        for (int ss = 0; ss < sb; ss++) sum += ld_cluster(&pl[g], ss) * expf(m[ss] - base);\n"
+    "        const float inv = sum > 0.f ? 1.f / sum : 0.f;\n"
+    "        float a = 0.f;\n"
+    "#pragma unroll\n"
+    "        for (int ss = 0; ss < 16; ss++)\n"
+    "            if (ss < sb) a += ld_cluster(&acc[g][d], ss) * (expf(m[ss] - base) * inv);\n"
+    "        out[i] = a;\n"
+    "    }\n"
+    "    cluster_sync();\n"
+    "}\n"
+    "#else\n"
+    "#define DEC_CLUSTERS 0 /* (and the CPU emulation: the merge through memory) */\n"
+    "#endif\n"
+    "\n"
     "template <int D, typename KV, int GM>\n"
     "__device__ __forceinline__ void decode(const decode_params &p) {\n"
     "    constexpr int TR0 = D / 8;                                     /* lanes that hold a row */\n"
     "    constexpr int TR = TR0 <= 2 ? TR0 : TR0 <= 4 ? 4 : TR0 <= 8 ? 8 : TR0 <= 16 ? 16 : 32; /* lanes a key (a power of 2) */\n"
     "    constexpr int KPW = 32 / TR;                                   /* keys a warp takes at once */\n"
     "    constexpr int NW = dec_warps(GM, D), NT = 32 * NW;\n"
-    "    constexpr int U = (GM >= 8 ? 8 : 16) / NW > 0 ? (GM >= 8 ? 8 : 16) / NW : 1; /* key rounds in flight */\n"
+    "    constexpr int U0 = (GM >= 8 ? 8 : 16) * DEC_UMUL;\n"
+    "    constexpr int U = U0 / NW > 0 ? U0 / NW : 1; /* key rounds in flight */\n"
     "    constexpr int KB = NW * KPW * U;                               /* keys a block takes per pass */\n"
     "    __shared__ float sm_acc[NW][GM][D];\n"
     "    __shared__ float sm_m[NW][GM], sm_l[NW][GM];\n"
     "    __shared__ float sm_w[SMAX][GM], sm_sum[SMAX][GM];\n"
     "    __shared__ float sm_total[GM];\n"
     "    __shared__ int sm_last;\n"
+    "    __shared__ float sm_pm[GM], sm_pl[GM]; /* the block's partial (max, sum) per head, for the cluster */\n"
     "    __shared__ float sm_q[GM][D];\n"
     "    const int s = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, G = p.G;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, kg = lane / TR, r = lane % TR, d0 = r * 8;\n"
@@ -184,7 +259,8 @@ static const char *const kernel_source =
     "    const int len = (npages - 1) * p.PS + p.last_page_len[b];\n"
     "    const int lo = p.window > 0 ? (int)max(0LL, (long long)len - p.window) : 0, n = len - lo;\n"
     "    const int sb = max(1, min(p.S, (n + p.min_keys - 1) / p.min_keys));\n"
-    "    if (s >= sb) return;\n"
+    "    const bool cluster = DEC_CLUSTERS && p.cluster;\n"
+    "    if (s >= sb && (!cluster || sb == 1)) return; /* a cluster's idle blocks stay for its barriers */\n"
     "    const int chunk = (n + sb - 1) / sb, k0 = lo + s * chunk, k1 = min(len, k0 + chunk);\n"
     "\n"
     "    /* Before the wait of programmatic dependent launch (when the module declares it: then the\n"
@@ -207,6 +283,51 @@ static const char *const kernel_source =
     "    mlcc_pdl_wait();\n"
     "    mlcc_pdl_launch_dependents();\n"
     "\n"
+    "    KV *pages = reinterpret_cast<KV *>(p.pages);\n"
+    "    const long long head_off = (long long)kvh * p.PS * D, v_off = (long long)p.KVH * p.PS * D;\n"
+    "    const long long page_stride = 2LL * p.KVH * p.PS * D;\n"
+    "    const int *seq_pages = p.page_indices + pbeg;\n"
+    "    raw8<KV> kr[U], vr[U];\n"
+    "    int key[U];\n"
+    "    /* The K / V rows of the keys [j0, j0 + KB) into kr, vr (as loaded; each converted where it is\n"
+    "     * used). DEC_EARLY_KV: the first pass's are asked for before q is staged (measured slower). */\n"
+    "    auto load_keys = [&](int j0) {\n"
+    "#pragma unroll\n"
+    "        for (int u = 0; u < U; u++) {\n"
+    "            key[u] = j0 + (u * NW + warp) * KPW + kg;\n"
+    "            const bool mine = key[u] < k1 && dims, fresh = p.fold && key[u] == len - 1;\n"
+    "            if (mine && !fresh) {\n"
+    "                const long long page = seq_pages[key[u] / p.PS];\n"
+    "                const KV *kp = pages + page * page_stride + head_off + (long long)(key[u] % p.PS) * D + d0;\n"
+    "                load_raw8(kp, kr[u]);\n"
+    "                load_raw8(kp + v_off, vr[u]);\n"
+    "                continue;\n"
+    "            }\n"
+    "            float kx[8], vx[8];\n"
+    "#pragma unroll\n"
+    "            for (int e = 0; e < 8; e++) kx[e] = vx[e] = 0.f;\n"
+    "            if (mine) { /* the new token: from k / v, stored into its page */\n"
+    "                const float *krow = p.k + (long long)b * p.kv_stride + kvh * D, *vrow = p.v + (long long)b * p.kv_stride + kvh * D;\n"
+    "                if (p.rope_k) rope8<D>(krow, p.table, b, d0, kx);\n"
+    "                else\n"
+    "#pragma unroll\n"
+    "                    for (int e = 0; e < 8; e++) kx[e] = krow[d0 + e];\n"
+    "#pragma unroll\n"
+    "                for (int e = 0; e < 8; e++) vx[e] = vrow[d0 + e];\n"
+    "                const int slot = p.slots[b];\n"
+    "                if (slot >= 0) {\n"
+    "                    KV *kp = pages + (long long)(slot / p.PS) * page_stride + head_off + (long long)(slot % p.PS) * D + d0;\n"
+    "                    round_store8(kp, kx);\n"
+    "                    round_store8(kp + v_off, vx);\n"
+    "                } else {\n"
+    "                    round_only8(kx, pages), round_only8(vx, pages);\n"
+    "                }\n"
+    "            }\n"
+    "            pack8(kx, kr[u]), pack8(vx, vr[u]);\n"
+    "        }\n"
+    "    };\n"
+    "    if (DEC_EARLY_KV) load_keys(k0);\n"
+    "\n"
     "    float qv[GM][8]; /* q after the wait: it is what the kernel before writes */\n"
     "    stage_q<D, GM, NT>(p, b, kvh, d0, dims, sm_q, qv);\n"
     "\n"
@@ -217,75 +338,50 @@ static const char *const kernel_source =
     "#pragma unroll\n"
     "        for (int e = 0; e < 8; e++) acc[g][e] = 0.f;\n"
     "    }\n"
-    "    KV *pages = reinterpret_cast<KV *>(p.pages);\n"
-    "    const long long head_off = (long long)kvh * p.PS * D, v_off = (long long)p.KVH * p.PS * D;\n"
-    "    const long long page_stride = 2LL * p.KVH * p.PS * D;\n"
-    "    const int *seq_pages = p.page_indices + pbeg;\n"
     "    for (int j0 = k0; j0 < k1; j0 += KB) {\n"
-    "        float kx[U][8], vx[U][8];\n"
-    "        int key[U];\n"
-    "#pragma unroll\n"
-    "        for (int u = 0; u < U; u++) {\n"
-    "            key[u] = j0 + (u * NW + warp) * KPW + kg;\n"
-    "#pragma unroll\n"
-    "            for (int e = 0; e < 8; e++) kx[u][e] = vx[u][e] = 0.f;\n"
-    "            if (key[u] < k1 && dims) {\n"
-    "                if (p.fold && key[u] == len - 1) { /* the new token: from k / v, stored into its page */\n"
-    "                    const float *krow = p.k + (long long)b * p.kv_stride + kvh * D, *vrow = p.v + (long long)b * p.kv_stride + kvh * D;\n"
-    "                    if (p.rope_k) rope8<D>(krow, p.table, b, d0, kx[u]);\n"
-    "                    else\n"
-    "#pragma unroll\n"
-    "                        for (int e = 0; e < 8; e++) kx[u][e] = krow[d0 + e];\n"
-    "#pragma unroll\n"
-    "                    for (int e = 0; e < 8; e++) vx[u][e] = vrow[d0 + e];\n"
-    "                    const int slot = p.slots[b];\n"
-    "                    if (slot >= 0) {\n"
-    "                        KV *kp = pages + (long long)(slot / p.PS) * page_stride + head_off + (long long)(slot % p.PS) * D + d0;\n"
-    "                        round_store8(kp, kx[u]);\n"
-    "                        round_store8(kp + v_off, vx[u]);\n"
-    "                    } else {\n"
-    "                        round_only8(kx[u], pages), round_only8(vx[u], pages);\n"
-    "                    }\n"
-    "                } else {\n"
-    "                    const long long page = seq_pages[key[u] / p.PS];\n"
-    "                    const KV *kp = pages + page * page_stride + head_off + (long long)(key[u] % p.PS) * D + d0;\n"
-    "                    load8(kp, kx[u]);\n"
-    "                    load8(kp + v_off, vx[u]);\n"
-    "                }\n"
-    "            }\n"
-    "        }\n"
+    "        if (j0 != k0 || !DEC_EARLY_KV) load_keys(j0);\n"
     "        /* scores: each lane's part, summed over the TR lanes of its key */\n"
     "        float sc[U][GM];\n"
     "#pragma unroll\n"
-    "        for (int u = 0; u < U; u++)\n"
+    "        for (int u = 0; u < U; u++) {\n"
+    "            float kx[8];\n"
+    "            unpack8(kr[u], kx);\n"
     "#pragma unroll\n"
     "            for (int g = 0; g < GM; g++) {\n"
     "                float dot = 0.f;\n"
     "#pragma unroll\n"
-    "                for (int e = 0; e < 8; e++) dot += qv[g][e] * kx[u][e];\n"
+    "                for (int e = 0; e < 8; e++) dot += qv[g][e] * kx[e];\n"
     "#pragma unroll\n"
     "                for (int o = TR / 2; o >= 1; o >>= 1) dot += __shfl_xor_sync(FULL, dot, o);\n"
     "                if (p.softcap > 0.f) dot = p.softcap * tanhf(dot / p.softcap);\n"
     "                sc[u][g] = key[u] < k1 ? dot : NEG_INF;\n"
     "            }\n"
-    "        /* online softmax over the U keys */\n"
+    "        }\n"
+    "        /* online softmax over the U keys (each V row converted once, for all G heads) */\n"
+    "        float base[GM];\n"
     "#pragma unroll\n"
     "        for (int g = 0; g < GM; g++) {\n"
     "            float mx = m[g];\n"
     "#pragma unroll\n"
     "            for (int u = 0; u < U; u++) mx = fmaxf(mx, sc[u][g]);\n"
-    "            const float base = mx == NEG_INF ? 0.f : mx, corr = expf(m[g] - base);\n"
+    "            base[g] = mx == NEG_INF ? 0.f : mx;\n"
+    "            const float corr = expf(m[g] - base[g]);\n"
     "            l[g] *= corr;\n"
     "#pragma unroll\n"
     "            for (int e = 0; e < 8; e++) acc[g][e] *= corr;\n"
+    "            m[g] = mx;\n"
+    "        }\n"
     "#pragma unroll\n"
-    "            for (int u = 0; u < U; u++) {\n"
-    "                const float w = expf(sc[u][g] - base);\n"
+    "        for (int u = 0; u < U; u++) {\n"
+    "            float vx[8];\n"
+    "            unpack8(vr[u], vx);\n"
+    "#pragma unroll\n"
+    "            for (int g = 0; g < GM; g++) {\n"
+    "                const float w = expf(sc[u][g] - base[g]);\n"
     "                l[g] += w;\n"
     "#pragma unroll\n"
-    "                for (int e = 0; e < 8; e++) acc[g][e] += w * vx[u][e];\n"
+    "                for (int e = 0; e < 8; e++) acc[g][e] += w * vx[e];\n"
     "            }\n"
-    "            m[g] = mx;\n"
     "        }\n"
     "    }\n"
     "    /* the warp's KPW lane groups merged (lanes r, r + TR, ... hold the same dims) */\n"
@@ -330,12 +426,21 @@ static const char *const kernel_source =
     "        }\n"
     "        if (sb == 1) {\n"
     "            out[i] = sum > 0.f ? a / sum : 0.f;\n"
+    "        } else if (cluster) { /* q's staging is done with: its shared memory takes the partial */\n"
+    "            sm_q[g][d] = a;\n"
+    "            if (d == 0) sm_pm[g] = mx, sm_pl[g] = sum;\n"
     "        } else {\n"
     "            p.part_acc[blk * G * D + i] = a;\n"
     "            if (d == 0) p.part_ml[(blk * G + g) * 2] = mx, p.part_ml[(blk * G + g) * 2 + 1] = sum;\n"
     "        }\n"
     "    }\n"
     "    if (sb == 1) return;\n"
+    "#if DEC_CLUSTERS\n"
+    "    if (cluster) {\n"
+    "        cluster_merge<D, GM, NT>(sm_q, sm_pm, sm_pl, sb, s, p.S, G, out);\n"
+    "        return;\n"
+    "    }\n"
+    "#endif\n"
     "\n"
     "    /* the last block of the (sequence, KV head) to finish merges the sb partials, then resets\n"
     "     * the counter for the next launch (a layer, a graph replay) */\n"
@@ -466,17 +571,18 @@ typedef struct decode_params {
     long long q_stride, kv_stride;
     float scale, softcap;
     int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;
-    int D, pages_f16;
+    int D, pages_f16, cluster;
 } decode_params;
 
-enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, MAX_SPLITS = 64 };
+enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, MAX_SPLITS = 64, MAX_CLUSTER = 16 };
 static const int head_dims[NUM_DIMS] = {16, 32, 64, 80, 96, 128, 256};
 static const int group_caps[NUM_GROUPS] = {1, 2, 4, 8};
 
 typedef struct decode_module {
     mlcc_cuda_module *module;
     void *kernel[NUM_GROUPS];
-    int warps; /* the module's DEC_NW */
+    int warps;          /* the module's DEC_NW */
+    int cluster_failed; /* a cluster launch failed: the splits merge through memory from then on */
 } decode_module;
 
 static decode_module modules[MAX_DEVICES][NUM_DIMS][2]; /* [device][head dim][float32, float16 pages] */
@@ -522,10 +628,31 @@ static int env_is_one(const char *name) {
     return v && !strcmp(v, "1");
 }
 
-static char *source_with_warps(int head_dim, int pages_f16, int warps) {
-    char head[128];
-    snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n#define DEC_NW %d\n", head_dim,
-             pages_f16 ? "__half" : "float", warps);
+/* Whether the splits merge in thread-block clusters (sm_90+): only with MLCC_CUDA_DECODE_CLUSTER=1.
+ * On the H100 (session 13, ncu, 4 layers of the Llama-3-8B shape, 516-519 keys) the kernel took
+ * 16.2-16.3 us with 16 splits in clusters against 14.8 us with 17 merged through memory: the
+ * fence, counter and L2 round trips it saves cost less than co-scheduling 16 blocks on one GPC
+ * and both cluster barriers. Kept, tested, for other shapes and GPUs. */
+static int cluster_wanted(int device_id) {
+    const char *v = getenv("MLCC_CUDA_DECODE_CLUSTER");
+    return v && strcmp(v, "1") == 0 && mlcc_cuda_clusters_supported(device_id);
+}
+
+/* Multiplier of the keys a lane group has in flight (DEC_UMUL), MLCC_CUDA_DECODE_UMUL=1|2 (for
+ * measurements; default 1): 2 lets 16 splits cover ~1000 keys in one pass, but took 254
+ * registers and 25.6 against 14.8 us on the H100 (same call as above). */
+static int keys_multiplier(void) {
+    const char *v = getenv("MLCC_CUDA_DECODE_UMUL");
+    return v && !strcmp(v, "2") ? 2 : 1;
+}
+
+static char *source_with_warps(int head_dim, int pages_f16, int warps, int umul) {
+    char head[192];
+    /* MLCC_CUDA_DECODE_EARLY_KV=1: the first pass's K / V loads before q's staging; slower on the
+     * H100 (session 13, ncu, 4 layers, 516-519 keys: 14.55 against 13.45 us, two runs each) */
+    const char *early = getenv("MLCC_CUDA_DECODE_EARLY_KV");
+    snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n#define DEC_NW %d\n#define DEC_UMUL %d\n#define DEC_EARLY_KV %d\n",
+             head_dim, pages_f16 ? "__half" : "float", warps, umul, early && !strcmp(early, "1"));
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, head);
     /* The kernels follow cuda_pdl.h's convention, but are declared for programmatic dependent
@@ -542,7 +669,7 @@ static char *source_with_warps(int head_dim, int pages_f16, int warps) {
 }
 
 char *mlcc_cuda_decode_attention_source_for(int head_dim, int pages_f16) {
-    return source_with_warps(head_dim, pages_f16, configured_warps());
+    return source_with_warps(head_dim, pages_f16, configured_warps(), keys_multiplier());
 }
 
 /* the partials of one block: G x D accumulators, then G (max, sum) pairs */
@@ -584,7 +711,7 @@ static decode_module *module_ready(int device_id, int head_dim, int pages_f16) {
     if (m->kernel[NUM_GROUPS - 1]) return m;
     if (!m->module) {
         m->warps = configured_warps();
-        char *src = source_with_warps(head_dim, pages_f16, m->warps);
+        char *src = source_with_warps(head_dim, pages_f16, m->warps, keys_multiplier());
         m->module = mlcc_cuda_module_load_source(device_id, src);
         free(src);
         if (!m->module) {
@@ -648,7 +775,20 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
     uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch};
     uint32_t block[3] = {32u * (uint32_t)block_warps(m->warps, group_caps[gi], a->head_dim), 1, 1};
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    int rc = mlcc_cuda_launch(device_id, m->kernel[gi], grid, block, 0, args);
+    int rc = -1;
+    if (splits > 1 && !m->cluster_failed && cluster_wanted(device_id)) { /* a cluster holds at most 16 blocks: the splits of one pair */
+        p.cluster = 1;
+        p.S = splits < MAX_CLUSTER ? splits : MAX_CLUSTER;
+        grid[0] = (uint32_t)p.S;
+        rc = mlcc_cuda_launch_cluster(device_id, m->kernel[gi], grid, block, 0, args, grid[0]);
+        if (rc != 0) { /* e.g. a driver that cannot place the cluster: the global merge from now on */
+            LOG_WARN("cuda decode attention: cluster launch failed (%s); merging splits through memory",
+                          mlcc_last_error());
+            m->cluster_failed = 1;
+            p.cluster = 0, p.S = splits, grid[0] = (uint32_t)splits;
+        }
+    }
+    if (rc != 0) rc = mlcc_cuda_launch(device_id, m->kernel[gi], grid, block, 0, args);
     if (t0 > 0)
         mlcc_cuda_profile_end(device_id, a->k ? "attn_decode (one kernel, append folded)" : "attn_decode (one kernel)", t0);
     return rc ? mlcc_prefix_error("cuda decode attention") : 0;

@@ -29,6 +29,23 @@ static inline int mlcc_gemv_outputs_log2(int64_t out, int most) {
  * gate_up GEMVs' silu * up (transform/fuse_gemv.c) matches the kernel it replaces */
 #define MLCC_CUDA_SILU "__device__ __forceinline__ float mlcc_silu(float v) { return v * (1.f / (1.f + expf(-v))); }\n"
 
+/* A 16-byte load of a weight (read once a step): not kept in L1, and with MLCC_WEIGHT_EVICT_FIRST
+ * (cuda_module.c defines it unless MLCC_CUDA_WEIGHT_EVICT_FIRST=0) first out of L2, so a stream of
+ * weights does not push out activations, K / V pages or what the next kernel reads. */
+#define MLCC_CUDA_LD_WEIGHT                                                                      \
+    "static __device__ __forceinline__ uint4 mlcc_ld_weight(const void *p) {\n"                  \
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && defined(MLCC_WEIGHT_EVICT_FIRST)\n"     \
+    "    unsigned long long policy;\n"                                                           \
+    "    uint4 v;\n"                                                                             \
+    "    asm(\"createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\" : \"=l\"(policy));\n"          \
+    "    asm(\"ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;\"\n"    \
+    "        : \"=r\"(v.x), \"=r\"(v.y), \"=r\"(v.z), \"=r\"(v.w) : \"l\"(p), \"l\"(policy));\n"        \
+    "    return v;\n"                                                                            \
+    "#else\n"                                                                                    \
+    "    return __ldg(reinterpret_cast<const uint4 *>(p));\n"                                     \
+    "#endif\n"                                                                                   \
+    "}\n"
+
 #define MLCC_CUDA_GEMV_BLOCK_SUM                                                                          \
     "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n" \
     "#pragma unroll\n"                                                                                    \

@@ -47,6 +47,7 @@
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
     MLCC_PDL_DECLARATION " mlcc_gemv_f16 mlcc_f32_to_f16 mlcc_add_f32 mlcc_norm_rows mlcc_silu_mul\n"
+    MLCC_CUDA_LD_WEIGHT
     "/* y[r, o] = sum_k x[r, k] w[o, k] (+ res[r, o] when res is not null: linear_f16_add's\n"
     " * residual) for R rows: a warp per output o, lanes taking 8 halves (16 bytes) at a time;\n"
     " * vec = 0 when K or a pointer does not allow 16-byte loads. */\n"
@@ -63,7 +64,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    if (vec) {\n"
     "#pragma unroll 4\n"
     "        for (int k = lane * 8; k < K; k += 256) {\n"
-    "            uint4 raw = __ldg(reinterpret_cast<const uint4 *>(row + k));\n"
+    "            uint4 raw = mlcc_ld_weight(row + k);\n"
     "            const __half2 *h = reinterpret_cast<const __half2 *>(&raw);\n"
     "            float2 w0 = __half22float2(h[0]), w1 = __half22float2(h[1]);\n"
     "            float2 w2 = __half22float2(h[2]), w3 = __half22float2(h[3]);\n"
@@ -127,7 +128,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#pragma unroll\n"
     "        for (int o = 0; o < O; o++) {\n"
     "            int j = o % H, row = o0 + j < I ? o0 + j : I - 1; /* a tail block repeats the last row, unwritten */\n"
-    "            q[o] = __ldg(reinterpret_cast<const uint4 *>(w + (long long)(o < H ? row : I + row) * K) + c);\n"
+    "            q[o] = mlcc_ld_weight(reinterpret_cast<const uint4 *>(w + (long long)(o < H ? row : I + row) * K) + c);\n"
     "        }\n"
     "        float4 ga = make_float4(0.f, 0.f, 0.f, 0.f), gb = ga;\n"
     "        if (NORM) ga = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c), gb = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c + 1);\n"

@@ -276,22 +276,32 @@ static int declared_pdl(char **prefixes, const char *name) {
     return 0;
 }
 
+static int env_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
+/* source behind the defines of the kernels' switches (cuda_pdl.h, cuda_gemv_block.h), read from
+ * the environment when a module is loaded: the weight prefetch before the wait is compiled in
+ * only with MLCC_CUDA_PDL_PREFETCH=1 (measured slower on the H100: 138.7 against 162.1 tok/s in session
+ * 8, 168.5 against 176.1 in session 13); the GEMVs' weight loads leave L2 first unless
+ * MLCC_CUDA_WEIGHT_EVICT_FIRST=0 (session 13, 32 layers at batch 1: float16 176.1 against 173.8
+ * tok/s, q4f16_1 373.2 / 364.7 against 361.5 / 354.4). */
+static char *source_with_switches(const char *source) {
+    mlcc_strbuf sb = STRBUF_INIT;
+    if (!env_is("MLCC_CUDA_PDL_PREFETCH", "1")) sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
+    if (!env_is("MLCC_CUDA_WEIGHT_EVICT_FIRST", "0")) sb_append(&sb, "#define MLCC_WEIGHT_EVICT_FIRST\n");
+    sb_append(&sb, source);
+    return sb_detach(&sb);
+}
+
 mlcc_cuda_module *mlcc_cuda_module_load_source(int device_id, const char *source) {
     int arch = mlcc_cuda_device_arch(device_id);
     if (arch < 0) return NULL;
     char *cubin = NULL;
     size_t len = 0;
-    /* the kernels' weight prefetch before the wait is compiled in only with
-     * MLCC_CUDA_PDL_PREFETCH=1: its bulk form has not run on a GPU yet (session 7) */
-    const char *pf = getenv("MLCC_CUDA_PDL_PREFETCH");
-    char *edited = NULL;
-    if (!pf || strcmp(pf, "1") != 0) {
-        mlcc_strbuf sb = STRBUF_INIT;
-        sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
-        sb_append(&sb, source);
-        edited = sb_detach(&sb);
-    }
-    int rc = mlcc_nvrtc_compile(edited ? edited : source, arch, &cubin, &len);
+    char *edited = source_with_switches(source);
+    int rc = mlcc_nvrtc_compile(edited, arch, &cubin, &len);
     free(edited);
     if (rc != 0) return NULL;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
@@ -394,27 +404,54 @@ static int pdl_allowed(int device_id, const mlcc_cuda_driver *cu) {
     return !(v && strcmp(v, "0") == 0);
 }
 
+int mlcc_cuda_clusters_supported(int device_id) {
+    return mlcc_cuda_driver_api()->cuLaunchKernelEx && mlcc_cuda_device_arch(device_id) >= 90;
+}
+
 int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
                      uint32_t shared_bytes, void **args) {
+    return mlcc_cuda_launch_cluster(device_id, kernel, grid, block, shared_bytes, args, 1);
+}
+
+int mlcc_cuda_launch_cluster(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
+                             uint32_t shared_bytes, void **args, uint32_t cluster_x) {
     void *stream = NULL;
     if (mlcc_cuda_enter(device_id, &stream) != 0) return -1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     const kernel_handle *k = kernel;
     for (int i = 0; i < 3; i++)
         if (grid[i] == 0 || block[i] == 0) return 0; /* an empty launch does nothing */
+    if (cluster_x > 1 && (!mlcc_cuda_clusters_supported(device_id) || cluster_x > 16 || grid[0] % cluster_x))
+        return mlcc_set_error("cuda launch: clusters of %u blocks over a grid of %u (sm_90+, at most 16, a divisor)",
+                              cluster_x, grid[0]);
     if (shared_bytes > DEFAULT_SHARED_LIMIT) {
         CUresult r = cu->cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                             (int)shared_bytes);
         if (r != 0) return mlcc_cuda_fail("cuFuncSetAttribute", r);
     }
+    if (cluster_x > 8) {
+        CUresult r = cu->cuFuncSetAttribute(k->function, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
+        if (r != 0) return mlcc_cuda_fail("cuFuncSetAttribute (non-portable cluster size)", r);
+    }
     CUresult r;
     const char *what = "cuLaunchKernel";
-    if (k->pdl && pdl_allowed(device_id, cu)) {
-        CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, .val.value = 1};
-        CUlaunchConfig config = {grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes, stream, &attr, 1};
+    int pdl = k->pdl && pdl_allowed(device_id, cu);
+    if (pdl || cluster_x > 1) {
+        CUlaunchAttribute attrs[2];
+        unsigned n = 0;
+        memset(attrs, 0, sizeof attrs);
+        if (pdl) {
+            attrs[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+            attrs[n++].val.value = 1;
+            count(&stats.pdl_launches);
+        }
+        if (cluster_x > 1) {
+            attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+            attrs[n].val.cluster_dim.x = cluster_x, attrs[n].val.cluster_dim.y = 1, attrs[n++].val.cluster_dim.z = 1;
+        }
+        CUlaunchConfig config = {grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes, stream, attrs, n};
         r = cu->cuLaunchKernelEx(&config, k->function, args, NULL);
         what = "cuLaunchKernelEx";
-        count(&stats.pdl_launches);
     } else {
         r = cu->cuLaunchKernel(k->function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes,
                                stream, args, NULL);
@@ -422,8 +459,8 @@ int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const 
     count(&stats.launches);
     if (r != 0) {
         mlcc_cuda_fail(what, r);
-        return mlcc_prefix_error("grid (%u, %u, %u), block (%u, %u, %u)", grid[0], grid[1], grid[2],
-                                 block[0], block[1], block[2]);
+        return mlcc_prefix_error("grid (%u, %u, %u), block (%u, %u, %u), cluster %u", grid[0], grid[1], grid[2],
+                                 block[0], block[1], block[2], cluster_x);
     }
     return 0;
 }

@@ -577,9 +577,39 @@ static void new_device_epoch(MLCCKVCache *c) {
     c->device_epoch = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED);
 }
 
+/* The length of page_indices as a device step uploads it: the step's pages rounded up to a
+ * multiple of max(8 pages a sequence, a quarter of the largest power of two not above them),
+ * the entries past the pages repeating the last one (kernels read page_indices only through
+ * page_indptr). A captured decode graph bakes in this length (models/decode_graph.c keys its
+ * graphs by it): with the exact count a sequence at batch 1 started a new key, an ordinary step
+ * and a capture every 16 tokens (page_size 16), which cost the float16 Llama-3-8B shape on the
+ * H100 its ITL p99 (6.7 against 5.54 ms p50) and ~2% of its mean rate; now once in 128 tokens
+ * early in a sequence, and once in a growth of a quarter later. */
+int64_t mlcc_kv_cache_page_bucket(int64_t num_pages, int64_t num_seqs) {
+    int64_t step = 8 * (num_seqs > 0 ? num_seqs : 1), octave = 1;
+    if (num_pages <= 0) return num_pages;
+    while (octave * 2 <= num_pages) octave *= 2;
+    if (octave / 4 > step) step = octave / 4;
+    return (num_pages + step - 1) / step * step;
+}
+
+static int64_t uploaded_pages(const mlcc_kv_forward *f) {
+    static int exact = -1; /* MLCC_CUDA_GRAPH_PAGE_BUCKET=0: the exact count (measurements) */
+    if (exact < 0) {
+        const char *v = getenv("MLCC_CUDA_GRAPH_PAGE_BUCKET");
+        exact = v && !strcmp(v, "0");
+    }
+    return exact ? f->num_pages : mlcc_kv_cache_page_bucket(f->num_pages, f->num_seqs);
+}
+
+int64_t mlcc_kv_cache_step_pages(const MLCCKVCache *c) {
+    return c->cfg.device.device_type == kDLCPU ? c->fwd.num_pages : uploaded_pages(&c->fwd);
+}
+
 /* The step's int32 arrays for the kernels: the host vectors on the CPU; on a GPU, copies
- * uploaded in one transfer at the first attention of the step (every layer reads the same).
- * Order: slots, positions, token_seq, page_indptr, page_indices, last_page_len. */
+ * uploaded in one transfer at the first attention of the step (every layer reads the same),
+ * page_indices padded to uploaded_pages(). Order: slots, positions, token_seq, page_indptr,
+ * page_indices, last_page_len. */
 static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
     const mlcc_kv_forward *f = &c->fwd;
     const int32_t *data[6] = {f->append_slots, f->positions, f->token_seq, f->page_indptr, f->page_indices,
@@ -590,6 +620,8 @@ static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
         for (int i = 0; i < 6; i++) out[i] = host_i32(&h[i], data[i], len[i]);
         return 0;
     }
+    int64_t real_pages = len[4];
+    len[4] = uploaded_pages(f);
     if (!c->steps_uploaded) {
         int64_t total = 0;
         for (int i = 0; i < 6; i++) total += len[i];
@@ -603,7 +635,9 @@ static int step_arrays(MLCCKVCache *c, host_array *h, DLTensor **out) {
         int32_t *staging = mlcc_xmalloc(sizeof(int32_t) * (size_t)(total ? total : 1));
         int64_t at = 0;
         for (int i = 0; i < 6; i++) {
-            if (len[i]) memcpy(staging + at, data[i], sizeof(int32_t) * (size_t)len[i]);
+            int64_t have = i == 4 ? real_pages : len[i];
+            if (have) memcpy(staging + at, data[i], sizeof(int32_t) * (size_t)have);
+            for (int64_t j = have; j < len[i]; j++) staging[at + j] = have ? data[i][have - 1] : 0;
             c->steps_shape[i] = len[i];
             c->steps_dl[i] = c->device_steps->dl;
             c->steps_dl[i].data = (int32_t *)c->device_steps->dl.data + at;
@@ -729,6 +763,10 @@ static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTens
         if (window > 0 && len > window) len = window;
         if (len > max_keys) max_keys = len;
     }
+    /* the splits for the longest the keys get while a captured graph of this page count replays
+     * (mlcc_kv_cache_step_pages): they are its grid; blocks past a sequence's keys return */
+    int64_t pages = f->num_pages > 0 ? f->num_pages : 1, room = uploaded_pages(f);
+    max_keys = (max_keys * (room > pages ? room : pages) + pages - 1) / pages;
     int dev = c->cfg.device.device_id;
     mlcc_cuda_decode_args a = {
         .q = tensor_data(q), .pages = tensor_data(&c->pages[layer]->dl), .page_indptr = tensor_data(steps[3]),

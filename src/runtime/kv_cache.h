@@ -95,6 +95,12 @@ const mlcc_kv_forward *mlcc_kv_cache_forward(const MLCCKVCache *c);
 /* On a GPU: uploads the open step's int32 arrays now (otherwise done at the first attention),
  * so a step captured as a CUDA graph makes no host-to-device copy; no-op on the CPU. */
 int mlcc_kv_cache_upload_steps(MLCCKVCache *c);
+/* The length of the page_indices array the open step's kernels get (on a GPU padded past the
+ * step's pages, so a captured decode graph serves a sequence for many tokens). */
+int64_t mlcc_kv_cache_step_pages(const MLCCKVCache *c);
+/* That padding: num_pages rounded up to a multiple of max(8 * num_seqs, a quarter of the
+ * largest power of two <= num_pages). */
+int64_t mlcc_kv_cache_page_bucket(int64_t num_pages, int64_t num_seqs);
 /* Identifies where the step arrays live on the device: differs between caches and changes
  * when the arrays are moved (grown), so a captured graph that baked them in can tell. */
 uint64_t mlcc_kv_cache_device_epoch(const MLCCKVCache *c);

@@ -331,7 +331,23 @@ int main(void) {
                       "head_dim %d: no griddepcontrol.wait after an L2 prefetch in the PTX", dims[i]);
             free(src), free(ptx);
         }
-        char *ptx = NULL;
+        /* the cluster merge (sm_90): barriers and loads of other blocks' shared memory; with the
+         * keys multiplier of a cluster module (MLCC_CUDA_DECODE_UMUL=2) too, through ptxas */
+        setenv("MLCC_CUDA_DECODE_UMUL", "2", 1);
+        char *src = mlcc_cuda_decode_attention_source_for(128, 1), *cubin = NULL, *ptx = NULL;
+        unsetenv("MLCC_CUDA_DECODE_UMUL");
+        size_t cubin_len = 0;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "cluster source: %s", mlcc_last_error());
+        CHECK_MSG(ptx && strstr(ptx, "barrier.cluster.arrive.release") && strstr(ptx, "mapa.shared::cluster") &&
+                      strstr(ptx, "ld.shared::cluster.f32"),
+                  "no cluster merge in the sm_90 PTX");
+        CHECK_MSG(mlcc_nvrtc_compile(src, 90, &cubin, &cubin_len) == 0 && cubin_len > 0, "%s", mlcc_last_error());
+        free(ptx), free(cubin);
+        ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 80, &ptx) == 0, "sm_80: %s", mlcc_last_error());
+        CHECK_MSG(ptx && !strstr(ptx, "barrier.cluster"), "a cluster barrier in the sm_80 PTX");
+        free(ptx), free(src);
+        ptx = NULL;
         CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_rope_q_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
         free(ptx);
         ptx = NULL;
@@ -343,9 +359,20 @@ int main(void) {
     }
     /* MLCC_TEST_DECODE_CASES=3,5: only those cases (the CPU emulation, bench/cuda_emu, is slow) */
     const char *only = getenv("MLCC_TEST_DECODE_CASES");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int f16 = 0; f16 < 2 && (!only || strstr(only, (char[]){(char)('0' + i), 0})); f16++)
-            for (int mode = 0; mode < 4; mode++) run_case(&cases[i], f16, mode);
+    /* splits merged through memory (the default), then in thread-block clusters where the GPU has
+     * them (sm_90, MLCC_CUDA_DECODE_CLUSTER=1) */
+    for (int cluster = 0; cluster < 2; cluster++) {
+        if (cluster && !mlcc_cuda_clusters_supported(0)) {
+            printf("no thread-block clusters on this GPU: the cluster merge is not run\n");
+            break;
+        }
+        if (cluster) setenv("MLCC_CUDA_DECODE_CLUSTER", "1", 1);
+        printf("splits merged %s\n", cluster ? "in clusters (MLCC_CUDA_DECODE_CLUSTER=1)" : "through memory");
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int f16 = 0; f16 < 2 && (!only || strstr(only, (char[]){(char)('0' + i), 0})); f16++)
+                for (int mode = 0; mode < 4; mode++) run_case(&cases[i], f16, mode);
+        if (cluster) unsetenv("MLCC_CUDA_DECODE_CLUSTER");
+    }
     check_rope_q();
     check_split_columns();
     return test_finish();

@@ -66,6 +66,32 @@ static void test_helpers_compile(void) {
     free(no_prefetch);
 }
 
+/* MLCC_CUDA_WEIGHT_EVICT_FIRST=1: the GEMV sources' weight loads carry an evict-first L2 policy
+ * (createpolicy + ld...L2::cache_hint) and still go through ptxas; without it, none. */
+static void test_weight_hint_compiles(void) {
+    const char *sources[] = {mlcc_cuda_linear_kernel_source(), mlcc_cuda_linear_q4_kernel_source()};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(sources[i]) + 64;
+        char *hinted = malloc(n);
+        snprintf(hinted, n, "#define MLCC_WEIGHT_EVICT_FIRST\n%s", sources[i]);
+        char *ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(hinted, 90, &ptx) == 0, "%s", mlcc_last_error());
+        CHECK_MSG(ptx && strstr(ptx, "createpolicy.fractional.L2::evict_first") &&
+                      strstr(ptx, "ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32"),
+                  "source %d: no evict-first weight loads in the PTX", i);
+        free(ptx);
+        char *cubin = NULL;
+        size_t len = 0;
+        CHECK_MSG(mlcc_nvrtc_compile(hinted, 90, &cubin, &len) == 0 && len > 0, "%s", mlcc_last_error());
+        free(cubin);
+        ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(sources[i], 90, &ptx) == 0, "%s", mlcc_last_error());
+        CHECK(ptx && !strstr(ptx, "createpolicy"));
+        free(ptx);
+        free(hinted);
+    }
+}
+
 static void test_declarations(void) {
     CHECK(mlcc_cuda_source_declares_wait("// mlcc-pdl: *\nkernels", "anything"));
     CHECK(mlcc_cuda_source_declares_wait("x\n// mlcc-pdl: mlcc_gemv_ mlcc_add\n", "mlcc_gemv_f16b_1_1"));
@@ -174,6 +200,7 @@ static void test_chain(void) {
 int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     test_helpers_compile();
+    test_weight_hint_compiles();
     test_declarations();
     test_hand_written_sources();
     if (!mlcc_cuda_available()) {

@@ -507,7 +507,38 @@ static void test_fuzz(uint64_t seed, int steps) {
     mlcc_kv_cache_release(c);
 }
 
+/* The padded page_indices length of device steps (mlcc_kv_cache_page_bucket): at least the
+ * pages, less than one bucket more, and the same for every count inside a bucket, so a decode
+ * graph keyed by it serves a growing sequence for 8 pages early and a quarter of its length later. */
+static void test_page_bucket(void) {
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(0, 1), 0);
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(1, 1), 8);
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(8, 1), 8);
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(9, 1), 16);
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(33, 1), 40); /* a 512-token prompt in pages of 16: 640 keys of room */
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(200, 1), 224); /* octave 128: steps of 32 */
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(2112, 64), 2560); /* 64 sequences: steps of 512 */
+    CHECK_EQ_INT(mlcc_kv_cache_page_bucket(3, 4), 32);
+    for (int64_t seqs = 1; seqs <= 64; seqs *= 4) {
+        int64_t keys_changed = 0, last = -1;
+        for (int64_t n = 1; n <= 5000; n++) {
+            int64_t p = mlcc_kv_cache_page_bucket(n, seqs), octave = 1;
+            while (octave * 2 <= n) octave *= 2;
+            int64_t step = 8 * seqs > octave / 4 ? 8 * seqs : octave / 4;
+            if (p < n || p - n >= step || p % step) {
+                CHECK_MSG(0, "%lld pages of %lld sequences: bucket %lld (step %lld)", (long long)n, (long long)seqs,
+                          (long long)p, (long long)step);
+                break;
+            }
+            keys_changed += p != last, last = p;
+        }
+        /* from 1 to 5000 pages: a few dozen graph keys, not one per page */
+        CHECK_MSG(keys_changed < 60, "%lld sequences: %lld keys over 5000 pages", (long long)seqs, (long long)keys_changed);
+    }
+}
+
 int main(void) {
+    test_page_bucket();
     test_forward_arrays();
     test_bad_configs();
     test_exhaustion();
