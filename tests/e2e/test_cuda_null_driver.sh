@@ -9,7 +9,8 @@
 # MLCC_GPU_SAMPLING=0 (one sampling kernel per step), so the engine -> runner -> model ->
 # mlcc_cuda_greedy / mlcc_cuda_sample wiring is in use. Outputs are
 # meaningless (no kernel runs); real numbers come from the GPU tests. Also: the decode steps were
-# captured and replayed as CUDA graphs (MLCC_LOG=info's count). Skips without gcc or NVRTC.
+# captured and replayed as CUDA graphs (MLCC_LOG=info's count), fewer captures over a long
+# generation with the padded page count than with the exact one. Skips without gcc or NVRTC.
 set -u
 MLCC=${MLCC:?MLCC must name the mlcc binary}
 SRC=${MLCC_SOURCE_DIR:?}
@@ -69,6 +70,19 @@ line=$(grep -o 'cuda graphs: [0-9]* captures, [0-9]* replays' "$T/out_1.txt" | t
 echo "q4f16_1: ${line:-no graphs line}"
 if echo "$line" | grep -q 'cuda graphs: [1-9][0-9]* captures, [1-9][0-9]* replays'; then passed=$((passed + 1)); else
     bad "decode steps were not captured and replayed as CUDA graphs"; grep -i -m 5 'graph\|error' "$T/out_1.txt" >&2; fi
+# a decode graph is keyed by the padded page count (mlcc_kv_cache_step_pages): 100 tokens of one
+# sequence cross six pages of 16 but no bucket of 8 pages, so they need fewer captures than with
+# the exact count (MLCC_CUDA_GRAPH_PAGE_BUCKET=0), which starts a key a page
+captures() {
+    env "$@" MLCC_LOG=info "$MLCC" bench "$TINY" --device cuda --quantization q4f16_1 --prompt-len 8 --gen-len 100 \
+        --batch 1 --repeat 1 --floor-mb 8 >"$T/graphs.txt" 2>&1 || { echo "mlcc bench exited $? ($*)" >&2; echo 0; return; }
+    grep -o 'cuda graphs: [0-9]* captures' "$T/graphs.txt" | tail -n 1 | grep -o '[0-9][0-9]*' || echo 0
+}
+padded=$(captures X=1)
+exact=$(captures MLCC_CUDA_GRAPH_PAGE_BUCKET=0)
+echo "100 tokens at batch 1: $padded graph captures with the padded page count, $exact with the exact one"
+if [ "${padded:-0}" -gt 0 ] && [ "${exact:-0}" -gt "${padded:-0}" ]; then passed=$((passed + 1)); else
+    bad "graph captures: $padded padded against $exact exact (expected fewer, and some)"; fi
 # programmatic dependent launch (runtime/cuda_pdl.h): the fake device is sm_90 and has
 # cuLaunchKernelEx, so the kernels declared as waiting go through it with the attribute; with
 # MLCC_CUDA_PDL=0 none does, and the launches are the same ones
