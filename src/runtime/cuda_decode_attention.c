@@ -634,8 +634,7 @@ static int env_is_one(const char *name) {
  * fence, counter and L2 round trips it saves cost less than co-scheduling 16 blocks on one GPC
  * and both cluster barriers. Kept, tested, for other shapes and GPUs. */
 static int cluster_wanted(int device_id) {
-    const char *v = getenv("MLCC_CUDA_DECODE_CLUSTER");
-    return v && strcmp(v, "1") == 0 && mlcc_cuda_clusters_supported(device_id);
+    return env_is_one("MLCC_CUDA_DECODE_CLUSTER") && mlcc_cuda_clusters_supported(device_id);
 }
 
 /* Multiplier of the keys a lane group has in flight (DEC_UMUL), MLCC_CUDA_DECODE_UMUL=1|2 (for
@@ -650,9 +649,8 @@ static char *source_with_warps(int head_dim, int pages_f16, int warps, int umul)
     char head[192];
     /* MLCC_CUDA_DECODE_EARLY_KV=1: the first pass's K / V loads before q's staging; slower on the
      * H100 (session 13, ncu, 4 layers, 516-519 keys: 14.55 against 13.45 us, two runs each) */
-    const char *early = getenv("MLCC_CUDA_DECODE_EARLY_KV");
     snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n#define DEC_NW %d\n#define DEC_UMUL %d\n#define DEC_EARLY_KV %d\n",
-             head_dim, pages_f16 ? "__half" : "float", warps, umul, early && !strcmp(early, "1"));
+             head_dim, pages_f16 ? "__half" : "float", warps, umul, env_is_one("MLCC_CUDA_DECODE_EARLY_KV"));
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, head);
     /* The kernels follow cuda_pdl.h's convention, but are declared for programmatic dependent

@@ -594,12 +594,8 @@ int64_t mlcc_kv_cache_page_bucket(int64_t num_pages, int64_t num_seqs) {
 }
 
 static int64_t uploaded_pages(const mlcc_kv_forward *f) {
-    static int exact = -1; /* MLCC_CUDA_GRAPH_PAGE_BUCKET=0: the exact count (measurements) */
-    if (exact < 0) {
-        const char *v = getenv("MLCC_CUDA_GRAPH_PAGE_BUCKET");
-        exact = v && !strcmp(v, "0");
-    }
-    return exact ? f->num_pages : mlcc_kv_cache_page_bucket(f->num_pages, f->num_seqs);
+    if (env_int("MLCC_CUDA_GRAPH_PAGE_BUCKET", 1) == 0) return f->num_pages; /* the exact count (measurements) */
+    return mlcc_kv_cache_page_bucket(f->num_pages, f->num_seqs);
 }
 
 int64_t mlcc_kv_cache_step_pages(const MLCCKVCache *c) {
