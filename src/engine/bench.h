@@ -4,7 +4,9 @@
  *            prefill tokens/s (the engine's own prefill time) and time to first token
  *            (submit -> first token event), medians over `repeat` runs after a warm-up run;
  *   decode   for each batch size b: b requests submitted at once (distinct random prompts,
- *            ignore_eos, greedy or the options' sampling). Tokens/s counts only the steady decode
+ *            ignore_eos, greedy or the options' sampling), after a warm-up of the same b
+ *            requests for a few tokens (as llama-bench's warm-up run: a decode step's one-time
+ *            costs, kernels loaded and the CUDA graph captured, stay out of the figures). Tokens/s counts only the steady decode
  *            steps: after the last request has its first token (every prompt prefilled) and
  *            until the first request finishes, so every step decodes all b sequences. The
  *            last-started request's token events count those steps; inter-token latency is

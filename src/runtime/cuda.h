@@ -138,6 +138,10 @@ typedef struct mlcc_linear_fusion {
  * "mlcc.cuda.linear_f16_norm_silu" (a, gamma, eps, w, y) wrap it. */
 int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
                                int64_t rows, int64_t out, int64_t in);
+/* y [rows, in] (float32) = nn.rms_norm(a, f->gamma, *f->eps), a kernel of its own. */
+int mlcc_cuda_rms_norm_rows(int device_id, const mlcc_linear_fusion *f, const float *a, float *y, int64_t rows, int64_t in);
+/* y[n] += r[n] (float32), a kernel of its own. */
+int mlcc_cuda_add_f32(int device_id, float *y, const float *r, int64_t n);
 /* y [rows, half_out] = silu(gu[:, :half_out]) * gu[:, half_out:], gu [rows, 2 half_out], float32. */
 int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, int64_t half_out);
 /* y[n] (float16) = x[n] (float32) rounded to nearest, on the device's current stream. */
@@ -163,6 +167,14 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
  * functions "mlcc.cuda.linear_q4f16_silu" and "..._zp8_silu" (x, q_weight, q_scale, y) wrap it. */
 int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
                              int64_t out, int64_t in, int zero_point);
+/* The projection with f's fusions (may be NULL) and a residual res (NULL: none; not with silu * up):
+ * a is RMSNorm's input when f->gamma is set; y = proj + res. One int8 block GEMV for 1-2 rows
+ * (it rounds a * gamma per group and scales its sums by the row's 1 / rms); otherwise the norm,
+ * mlcc_cuda_linear_q4, silu * up and the add as kernels. The packed functions
+ * "mlcc.cuda.linear_q4f16[_zp8]_add" (x, q_weight, q_scale, r, y), "..._norm" and "..._norm_silu"
+ * (a, gamma, eps, q_weight, q_scale, y) wrap it. */
+int mlcc_cuda_linear_q4_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint32_t *qw, const uint16_t *qs,
+                              const float *res, float *y, int64_t rows, int64_t out, int64_t in, int zero_point);
 const char *mlcc_cuda_linear_q4_kernel_source(void);
 
 /* ---- greedy sampling on the GPU (cuda_sample.c) ----

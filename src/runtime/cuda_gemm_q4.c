@@ -146,7 +146,7 @@ static const char *const kernel_source =
     "template <int MT, int S, bool ASYNC>\n"
     "__device__ __forceinline__ void gemm_q4(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                        const __half *__restrict__ qs, float *__restrict__ y,\n"
-    "                                        int M, int N, int K, int zero, unsigned *shared) {\n"
+    "                                        const float *__restrict__ res, int M, int N, int K, int zero, unsigned *shared) {\n"
     "    constexpr int P = 2, J = 2, PLANE = 288 * MT + 8; /* words a group plane: MT * 16 rows of 18 */\n"
     "    constexpr bool XPRE = MT <= 2; /* x loaded a round ahead too (registers allow two blocks an SM) */\n"
     "    unsigned *const wbuf = shared, *const sbuf = shared + STAGES * W_STAGE_WORDS;\n"
@@ -260,18 +260,19 @@ static const char *const kernel_source =
     "        float v = 0.f;\n"
     "#pragma unroll\n"
     "        for (int r = 0; r < S; r++) v += S > 1 ? ld_cluster(red + e, (unsigned)r) : red[e];\n"
-    "        y[(long long)m * N + n] = v;\n"
+    "        const long long i = (long long)m * N + n;\n"
+    "        y[i] = res ? v + res[i] : v; /* the residual add after the projection, when given */\n"
     "    }\n"
     "    if (S > 1) cluster_barrier(); /* no block leaves while another still reads its tile */\n"
     "}\n"
     "#define GEMM_Q4(MT, S) extern \"C\" __global__ void __cluster_dims__(S, 1, 1) __launch_bounds__(256) mlcc_gemm_q4_##MT##_##S(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int M, int N, int K, int zero) {\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int M, int N, int K, int zero) {\\\n"
     "    __shared__ __align__(16) unsigned smem[x_words<MT>()];\\\n"
-    "    gemm_q4<MT, S, false>(x, qw, qs, y, M, N, K, zero, smem); }\\\n"
+    "    gemm_q4<MT, S, false>(x, qw, qs, y, res, M, N, K, zero, smem); }\\\n"
     "extern \"C\" __global__ void __cluster_dims__(S, 1, 1) __launch_bounds__(256) mlcc_gemm_q4a_##MT##_##S(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int M, int N, int K, int zero) {\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int M, int N, int K, int zero) {\\\n"
     "    extern __shared__ __align__(16) unsigned dsmem[];\\\n"
-    "    gemm_q4<MT, S, true>(x, qw, qs, y, M, N, K, zero, dsmem); }\n"
+    "    gemm_q4<MT, S, true>(x, qw, qs, y, res, M, N, K, zero, dsmem); }\n"
     "GEMM_Q4(1, 1)\nGEMM_Q4(1, 2)\nGEMM_Q4(1, 4)\nGEMM_Q4(1, 8)\n"
     "GEMM_Q4(2, 1)\nGEMM_Q4(2, 2)\nGEMM_Q4(2, 4)\nGEMM_Q4(2, 8)\n"
     "GEMM_Q4(3, 1)\nGEMM_Q4(3, 2)\nGEMM_Q4(3, 4)\nGEMM_Q4(3, 8)\n"
@@ -342,8 +343,8 @@ static int cluster_blocks(int64_t out, int64_t in) {
     return s;
 }
 
-int mlcc_cuda_gemm_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
-                      int64_t out, int64_t in, int zero_point) {
+int mlcc_cuda_gemm_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
+                      int64_t rows, int64_t out, int64_t in, int zero_point) {
     if (rows <= 0 || out <= 0 || in <= 0 || in % 32 || out > 0x7fffffff || in > 0x7fffffff || ((uintptr_t)x | (uintptr_t)qw) % 16)
         return mlcc_set_error("mlcc.cuda.gemm_q4: unsupported shape %lld x %lld x %lld or alignment", (long long)rows,
                               (long long)out, (long long)in);
@@ -360,7 +361,8 @@ int mlcc_cuda_gemm_q4(int device_id, const float *x, const uint32_t *qw, const u
         uint32_t grid[3] = {(uint32_t)((out + TILE_OUT - 1) / TILE_OUT * s), 1, 1}, block[3] = {256, 1, 1};
         const float *xr = x + r * in;
         float *yr = y + r * out;
-        void *args[] = {&xr, &qw, &qs, &yr, &m, &n, &k, &zero_point};
+        const float *rr = res ? res + r * out : NULL;
+        void *args[] = {&xr, &qw, &qs, &yr, &rr, &m, &n, &k, &zero_point};
         int async = use_async(in, qs);
         rc = mlcc_cuda_launch(device_id, async ? d->async[mt - 1][ls] : d->kernel[mt - 1][ls], grid, block,
                               async ? async_shared_bytes(mt) : 0, args);

@@ -827,6 +827,25 @@ static int run_silu_mul(int id, linear_device *d, const float *gu, float *y, int
     return mlcc_cuda_launch(id, d->silu_mul, grid, block, 0, args);
 }
 
+int mlcc_cuda_rms_norm_rows(int device_id, const mlcc_linear_fusion *f, const float *a, float *y, int64_t rows, int64_t in) {
+    if (rows <= 0 || in <= 0 || in > 0x7fffffff || rows > 0x7fffffff || !f || !f->gamma || !f->eps)
+        return mlcc_set_error("mlcc_cuda_rms_norm_rows: bad shape %lld x %lld or no gamma", (long long)rows, (long long)in);
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    return rc ? rc : run_norm_rows(device_id, d, f, a, y, 0, rows, in);
+}
+
+int mlcc_cuda_add_f32(int device_id, float *y, const float *r, int64_t n) {
+    if (n <= 0) return n == 0 ? 0 : mlcc_set_error("mlcc_cuda_add_f32: %lld elements", (long long)n);
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    return rc ? rc : run_add(device_id, d, y, r, n);
+}
+
 int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, int64_t half_out) {
     if (rows <= 0 || half_out <= 0 || half_out > 0x7fffffff || rows > 0x7fffffff)
         return mlcc_set_error("mlcc_cuda_silu_mul: bad shape %lld x %lld", (long long)rows, (long long)half_out);

@@ -28,7 +28,9 @@
  *    (values (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its
  *    GEMV up to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
  * The fast path wants in % 32 == 0 and 16-byte aligned pointers; other shapes take a scalar
- * loop with the same arithmetic. */
+ * loop with the same arithmetic. The fusions of transform/cuda_dispatch.c and fuse_gemv.c
+ * (mlcc_cuda_linear_q4_fused: a residual added as y is stored, RMSNorm's scale, silu * up) go
+ * into the int8 GEMV for 1-2 rows and are kernels around the matmul otherwise. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,10 +271,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "/* One group of x (32 floats, 16-byte aligned) as int8 in dp4a order: xi[2w] = q[8w + 0, 2, 4, 6],\n"
     " * xi[2w + 1] = q[8w + 1, 3, 5, 7], q = rint(x * 127 / max|x|) (one fma with 1.5 * 2^23 rounds);\n"
     " * *qsum = the sum of the q, the result d = max|x| / 127, so x ~ d * q. */\n"
-    "__device__ __forceinline__ float quantize_x_group(const float *__restrict__ xg, int xi[8], int *qsum) {\n"
-    "    float4 v[8];\n"
-    "#pragma unroll\n"
-    "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
+    "__device__ __forceinline__ float quantize_group(const float4 (&v)[8], int xi[8], int *qsum) {\n"
     "    float m = 0.f;\n"
     "#pragma unroll\n"
     "    for (int i = 0; i < 8; i++)\n"
@@ -290,6 +289,28 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    *qsum = s;\n"
     "    return m * (1.f / 127.f);\n"
     "}\n"
+    "__device__ __forceinline__ float quantize_x_group(const float *__restrict__ xg, int xi[8], int *qsum) {\n"
+    "    float4 v[8];\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
+    "    return quantize_group(v, xi, qsum);\n"
+    "}\n"
+    "/* The same for RMSNorm's input (NORM): the group of x * gamma, and *ss += the group's sum of x^2.\n"
+    " * Rounding to int8 does not see a scale of the whole row, so the row's 1 / rms multiplies the\n"
+    " * block's sums at the end instead. */\n"
+    "__device__ __forceinline__ float quantize_x_group_norm(const float *__restrict__ xg, const float *__restrict__ gg,\n"
+    "                                                       int xi[8], int *qsum, float *ss) {\n"
+    "    float4 v[8];\n"
+    "    float t = 0.f;\n"
+    "#pragma unroll\n"
+    "    for (int i = 0; i < 8; i++) {\n"
+    "        float4 a = __ldg(reinterpret_cast<const float4 *>(xg) + i), g = __ldg(reinterpret_cast<const float4 *>(gg) + i);\n"
+    "        t += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;\n"
+    "        v[i] = make_float4(a.x * g.x, a.y * g.y, a.z * g.z, a.w * g.w);\n"
+    "    }\n"
+    "    *ss += t;\n"
+    "    return quantize_group(v, xi, qsum);\n"
+    "}\n"
     "/* sum over the 32 values of a group: (nibble - zero) * q_x, exact in int32 */\n"
     "__device__ __forceinline__ int dot_group(uint4 q, const int xi[8], int start) {\n"
     "    int t = start;\n"
@@ -303,14 +324,17 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    t = __dp4a((int)((q.w >> 4) & 0x0F0F0F0Fu), xi[7], t);\n"
     "    return t;\n"
     "}\n"
-    "/* SILU (transform/fuse_gemv.c): W is a gate_up matrix of N = 2I rows and y [R, I] =\n"
+    "/* Fusions (transform/fuse_gemv.c). SILU: W is a gate_up matrix of N = 2I rows and y [R, I] =\n"
     " * silu(x gate^T) * (x up^T): the block's first O / 2 outputs are gate rows, the others the up\n"
-    " * rows I further on. */\n"
-    "template <int O, int R, int SILU>\n"
+    " * rows I further on. NORM: x is RMSNorm's input (x * gamma is rounded, the row's 1 / rms\n"
+    " * scales the sums). res (not NULL): y = x W^T + res, the residual add after the projection. */\n"
+    "template <int O, int R, int SILU, int NORM>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
-    "                                             int N, int K, int zero) {\n"
+    "                                             const float *__restrict__ res, int N, int K, int zero,\n"
+    "                                             const float *__restrict__ gamma, const float *__restrict__ eps) {\n"
     "    __shared__ float red[8][O * R];\n"
+    "    __shared__ float squares[8][R];\n"
     "    const int H = SILU ? O / 2 : O, I = SILU ? N / 2 : N; /* y's columns: a block's, all */\n"
     "    const int o0 = blockIdx.x * H, G = K >> 5, W = K >> 3;\n"
     "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(H, I - o0) * G * 2);\n"
@@ -319,11 +343,13 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        mlcc_pdl_prefetch(qw + (long long)(I + o0) * W, (long long)min(H, I - o0) * W * 4);\n"
     "    }\n"
     "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
-    "    float acc[O][R];\n"
+    "    float acc[O][R], ss[R];\n"
     "#pragma unroll\n"
-    "    for (int o = 0; o < O; o++)\n"
+    "    for (int r = 0; r < R; r++) {\n"
+    "        ss[r] = 0.f;\n"
     "#pragma unroll\n"
-    "        for (int r = 0; r < R; r++) acc[o][r] = 0.f;\n"
+    "        for (int o = 0; o < O; o++) acc[o][r] = 0.f;\n"
+    "    }\n"
     "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
     "        uint4 q[O];\n"
     "        float s[O];\n"
@@ -337,27 +363,47 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#pragma unroll\n"
     "        for (int r = 0; r < R; r++) {\n"
     "            int xi[8], xsum;\n"
-    "            const float d = quantize_x_group(x + (long long)r * K + (g << 5), xi, &xsum);\n"
+    "            const float *xg = x + (long long)r * K + (g << 5);\n"
+    "            const float d = NORM ? quantize_x_group_norm(xg, gamma + (g << 5), xi, &xsum, &ss[r]) : quantize_x_group(xg, xi, &xsum);\n"
     "#pragma unroll\n"
     "            for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
     "        }\n"
     "    }\n"
+    "    if (NORM) {\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < R; r++) {\n"
+    "            float t = ss[r];\n"
+    "#pragma unroll\n"
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
+    "            if ((threadIdx.x & 31) == 0) squares[threadIdx.x >> 5][r] = t;\n"
+    "        }\n"
+    "    }\n"
     MLCC_CUDA_GEMV_BLOCK_SUM
+    "        float scale = 1.f;\n"
+    "        if (NORM) { /* nn.rms_norm's scale: 1 / sqrt(sum x^2 / K + eps) */\n"
+    "            float q2 = 0.f;\n"
+    "            for (int i = 0; i < warps; i++) q2 += squares[i][r];\n"
+    "            scale = 1.f / sqrtf(q2 / (float)K + *eps);\n"
+    "            t *= scale;\n"
+    "        }\n"
     "        if (SILU && o < H) { /* silu(gate) * up, the up sum read from the block's partials */\n"
     "            float u = 0.f;\n"
     "            for (int i = 0; i < warps; i++) u += red[i][(o + H) * R + r];\n"
-    "            t = mlcc_silu(t) * u;\n"
+    "            t = mlcc_silu(t) * (u * scale);\n"
     "        }\n"
-    "        if (o < H && o0 + o < I) y[(long long)r * I + o0 + o] = t;\n"
+    "        long long i = (long long)r * I + o0 + o;\n"
+    "        if (o < H && o0 + o < I) y[i] = res ? t + res[i] : t;\n"
     "    }\n"
     "}\n"
-    "#define GEMV_Q4I(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_##O##_##R(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
-    "    gemv_q4_int8<O, R, 0>(x, qw, qs, y, N, K, zero); }\n"
-    "#define GEMV_Q4IS(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i_silu_##O##_##R(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
-    "    gemv_q4_int8<O, R, 1>(x, qw, qs, y, N, K, zero); }\n"
+    "/* names: mlcc_gemv_q4i[_silu|_norm|_norm_silu]_O_R */\n"
+    "#define GEMV_Q4IF(O, R, NAME, SILU, NORM) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
+    "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
+    "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0)\n"
+    "#define GEMV_Q4IS(O, R) GEMV_Q4IF(O, R, _silu, 1, 0) GEMV_Q4IF(O, R, _norm_silu, 1, 1)\n"
+    "#define GEMV_Q4IN(O, R) GEMV_Q4IF(O, R, _norm, 0, 1)\n"
     "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
+    "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(1, 2)\nGEMV_Q4IN(2, 2)\nGEMV_Q4IN(4, 2)\nGEMV_Q4IN(8, 2)\n"
     "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
@@ -488,7 +534,8 @@ typedef struct q4_device {
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
     void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *int8_silu[4][2]; /* the same with silu * up (transform/fuse_gemv.c): [log2 outputs (1-3)][rows - 1] */
+    /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
+    void *int8_fused[3][4][2];
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
@@ -527,9 +574,12 @@ static int device_ready(int id, q4_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
             if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-            if (o == 0 || r == 2) continue;
-            snprintf(name, sizeof name, "mlcc_gemv_q4i_silu_%d_%d", 1 << o, 1 << r);
-            if (!(d->int8_silu[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            static const char *const fusions[3] = {"silu", "norm", "norm_silu"};
+            for (int f = 0; f < 3 && r < 2; f++) {
+                if (o == 0 && f != 1) continue; /* silu * up takes a gate and an up row at least */
+                snprintf(name, sizeof name, "mlcc_gemv_q4i_%s_%d_%d", fusions[f], 1 << o, 1 << r);
+                if (!(d->int8_fused[f][o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            }
         }
     static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
     for (int i = 0; i < 4; i++)
@@ -603,54 +653,65 @@ static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *q
     return mlcc_cuda_launch(id, fn, grid, block, 0, args) ? -1 : 0;
 }
 
-/* The block GEMV over rows of x in passes of up to 4: outputs per block as many as keep at
- * least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the groups
- * of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one row):
- * the warp-per-output GEMV moved 0.4-1.1 TB/s on the layer projections (the down projection's
- * 4096 warps each streamed a whole 14336-long row: few, long-running warps); see BENCHMARKS.md
- * for the block GEMV's figures. */
-static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
-                          int64_t rows, int64_t out, int64_t in, int zero) {
+/* The block GEMV over rows of x in passes of up to 4 (2 with fusions): outputs per block as many
+ * as keep at least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the
+ * groups of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one
+ * row): the warp-per-output GEMV moved 0.4-1.1 TB/s on the layer projections (the down
+ * projection's 4096 warps each streamed a whole 14336-long row: few, long-running warps); see
+ * BENCHMARKS.md for the block GEMV's figures. res and f's fusions need the int8 kernels
+ * (gemv_fuses says when this applies). */
+static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
+                          int64_t rows, int64_t out, int64_t in, int zero, const mlcc_linear_fusion *f) {
     int n = (int)out, k = (int)in;
+    int silu = f && f->silu_mul, norm = f && f->gamma, fused = silu || norm;
     int lo = mlcc_gemv_outputs_log2(out, 8);
+    if (silu && lo < 1) lo = 1; /* a gate row and its up row at least */
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
-    uint32_t grid[3] = {(uint32_t)((out + (1 << lo) - 1) >> lo), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
+    int64_t y_cols = silu ? out / 2 : out, per_block = silu ? 1 << (lo - 1) : 1 << lo;
+    uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
     /* MLCC_CUDA_Q4_PASSES=P > 0: one row of x through the x-in-registers kernel, P passes of
      * (1 << lo) outputs per block. Off by default: measured on the H100 (2026-11-26, 4 layers of
      * the Llama-3-8B shape, batch-1 ITL) 0.80 ms at P = 1 or 2, 0.93 at 4, 1.28 at 8, against
      * 0.78 for the block GEMV: fewer, longer blocks lost more occupancy than the x traffic saved. */
     const char *pv = getenv("MLCC_CUDA_Q4_PASSES");
     int passes = pv && *pv ? atoi(pv) : 0;
-    if (rows == 1 && rounds <= 2 && passes > 0) {
+    if (rows == 1 && rounds <= 2 && passes > 0 && !fused && !res) {
         passes = passes > 16 ? 16 : passes;
-        int per_block = passes << lo;
-        grid[0] = (uint32_t)((out + per_block - 1) / per_block);
-        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_block};
+        int per_pass = passes << lo;
+        grid[0] = (uint32_t)((out + per_pass - 1) / per_pass);
+        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_pass};
         return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
     }
     int int8 = use_int8_gemv();
-    if (int8 && rows == 1) {
+    if (int8 && rows == 1 && !fused && !res) {
         int rc = run_tile_gemv(id, d, x, qw, qs, y, out, in, zero);
         if (rc <= 0) return rc;
     }
+    const float *gamma = norm ? f->gamma : NULL, *eps = norm ? f->eps : NULL;
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int lr = left >= 4 ? 2 : left >= 2 ? 1 : 0;
-        const float *xr = x + r * in;
-        float *yr = y + r * out;
-        void *args[] = {&xr, &qw, &qs, &yr, &n, &k, &zero};
-        if (mlcc_cuda_launch(id, int8 ? d->int8[lo][lr] : d->block[lo][lr], grid, block, 0, args)) return -1;
+        int lr = left >= 4 && !fused ? 2 : left >= 2 ? 1 : 0;
+        const float *xr = x + r * in, *rr = res ? res + r * out : NULL;
+        float *yr = y + r * y_cols;
+        void *args[] = {&xr, &qw, &qs, &yr, &rr, &n, &k, &zero, &gamma, &eps};
+        void *plain[] = {&xr, &qw, &qs, &yr, &n, &k, &zero}; /* the float block GEMV's */
+        void *kernel = !int8 ? d->block[lo][lr] : fused ? d->int8_fused[silu && norm ? 2 : norm][lo][lr] : d->int8[lo][lr];
+        if (mlcc_cuda_launch(id, kernel, grid, block, 0, int8 ? args : plain)) return -1;
         r += 1 << lr;
     }
     return 0;
 }
 
+static int fast_shape(const float *x, const uint32_t *qw, int64_t in) {
+    return in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
+}
+
 static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
                     int64_t out, int64_t in, int zero) {
     int n = (int)out, k = (int)in;
-    int fast = in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
-    if (fast && use_block_gemv()) return run_block_gemv(id, d, x, qw, qs, y, rows, out, in, zero);
+    int fast = fast_shape(x, qw, in);
+    if (fast && use_block_gemv()) return run_block_gemv(id, d, x, qw, qs, NULL, y, rows, out, in, zero, NULL);
     uint32_t block[3] = {256, 1, 1};
     if (!fast) {
         uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1};
@@ -678,8 +739,8 @@ static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, co
 }
 
 /* Prefill: W to float16 in a workspace, then the float16 path (cuBLASLt for these rows). */
-static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
-                            int64_t rows, int64_t out, int64_t in, int zero) {
+static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res,
+                            float *y, int64_t rows, int64_t out, int64_t in, int zero) {
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     uint16_t *w16 = h->alloc(id, (size_t)(out * in) * 2);
     if (!w16) return mlcc_prefix_error("mlcc.cuda.linear_q4: a float16 workspace of %lld x %lld", (long long)out, (long long)in);
@@ -688,27 +749,37 @@ static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t
     uint32_t grid[3] = {(uint32_t)(words / 256 < 8192 ? words / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
     void *args[] = {&qw, &qs, &w16, &n, &k, &zero};
     int rc = mlcc_cuda_launch(id, d->dequant, grid, block, 0, args);
-    if (rc == 0) rc = mlcc_cuda_linear_f16(id, x, w16, y, rows, out, in);
+    if (rc == 0) rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);
     h->free(id, w16); /* stream-ordered reuse, as cuda_linear.c's workspaces */
     return rc;
 }
 
-int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
-                        int64_t out, int64_t in, int zero_point) {
-    if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
-        return mlcc_set_error("mlcc.cuda.linear_q4: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
-                              (long long)in);
+static int device_of(int device_id, q4_device **d) {
     pthread_mutex_lock(&lock);
-    q4_device *d = NULL;
-    int rc = device_ready(device_id, &d);
+    int rc = device_ready(device_id, d);
     pthread_mutex_unlock(&lock);
-    if (rc) return rc;
+    return rc;
+}
+
+static int check_shape(const char *fn, int64_t rows, int64_t out, int64_t in, int silu) {
+    if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff || (silu && out % 2))
+        return mlcc_set_error("%s: bad shape %lld x %lld x %lld%s", fn, (long long)rows, (long long)out, (long long)in,
+                              silu ? " (out: gate and up rows, even)" : "");
+    return 0;
+}
+
+/* y = x W^T (+ res): the GEMV for decode's rows (res added by a kernel after it: the fused path
+ * below adds it in the GEMV), the tensor-core GEMM for batched decode and the float16 path for
+ * prefill (both add res as they store y) */
+static int linear_q4_res(int device_id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res,
+                         float *y, int64_t rows, int64_t out, int64_t in, int zero_point) {
     int gemm = rows > gemv_rows_limit();
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-    int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
-    rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, y, rows, out, in, zero_point)
-         : gemm ? run_dequant_gemm(device_id, d, x, qw, qs, y, rows, out, in, zero_point)
-                : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
+    int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && fast_shape(x, qw, in);
+    int rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, res, y, rows, out, in, zero_point)
+             : gemm ? run_dequant_gemm(device_id, d, x, qw, qs, res, y, rows, out, in, zero_point)
+                    : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
+    if (rc == 0 && res && !gemm) rc = mlcc_cuda_add_f32(device_id, y, res, rows * out);
     if (t0 > 0) {
         char name[96];
         snprintf(name, sizeof name, "linear_q4 (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
@@ -717,86 +788,120 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     return rc;
 }
 
-/* ---- the packed functions: (x f32 [..., in], q_weight u32 [out, in/8], q_scale f16 [out, in/32], y f32 [..., out]) ---- */
-
-int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
-                             int64_t out, int64_t in, int zero_point) {
-    if (rows <= 0 || out <= 0 || out % 2 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
-        return mlcc_set_error("mlcc.cuda.linear_q4_silu: bad shape %lld x %lld x %lld (out: gate and up rows, even)",
-                              (long long)rows, (long long)out, (long long)in);
-    pthread_mutex_lock(&lock);
+int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                        int64_t out, int64_t in, int zero_point) {
     q4_device *d = NULL;
-    int rc = device_ready(device_id, &d);
-    pthread_mutex_unlock(&lock);
-    if (rc) return rc;
-    int fast = in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
-    if (rows <= 2 && rows <= gemv_rows_limit() && fast && use_block_gemv() && use_int8_gemv()) {
-        double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        int lo = mlcc_gemv_outputs_log2(out, 8), n = (int)out, k = (int)in;
-        lo = lo < 1 ? 1 : lo; /* a gate row and its up row at least */
-        int64_t groups = in / 32, rounds = (groups + 255) / 256, per_block = 1 << (lo - 1);
-        int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
-        uint32_t grid[3] = {(uint32_t)((out / 2 + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
-        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero_point};
-        rc = mlcc_cuda_launch(device_id, d->int8_silu[lo][rows - 1], grid, block, 0, args);
-        if (t0 > 0) {
-            char name[96];
-            snprintf(name, sizeof name, "linear_q4_silu (GEMV) rows %lld, %lld x %lld", (long long)rows, (long long)out, (long long)in);
-            mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
-        }
-        return rc;
-    }
-    /* other rows and shapes: the projection into a workspace, then silu * up as a kernel */
-    float *gu = mlcc_cuda_hooks()->alloc(device_id, sizeof(float) * (size_t)(rows * out));
-    if (!gu) return mlcc_prefix_error("mlcc.cuda.linear_q4_silu: a workspace of %lld x %lld", (long long)rows, (long long)out);
-    rc = mlcc_cuda_linear_q4(device_id, x, qw, qs, gu, rows, out, in, zero_point);
-    if (rc == 0) rc = mlcc_cuda_silu_mul(device_id, gu, y, rows, out / 2);
-    mlcc_cuda_hooks()->free(device_id, gu); /* stream-ordered: the allocator's blocks serve this stream */
+    if (check_shape("mlcc.cuda.linear_q4", rows, out, in, 0) || device_of(device_id, &d)) return -1;
+    return linear_q4_res(device_id, d, x, qw, qs, NULL, y, rows, out, in, zero_point);
+}
+
+/* Whether one int8 block GEMV computes the projection with its residual and fusions */
+static int gemv_fuses(const float *x, const uint32_t *qw, const float *gamma, int64_t rows, int64_t in) {
+    return rows <= 2 && rows <= gemv_rows_limit() && fast_shape(x, qw, in) && (!gamma || (uintptr_t)gamma % 16 == 0) &&
+           use_block_gemv() && use_int8_gemv();
+}
+
+/* The fusions as kernels around mlcc_cuda_linear_q4 (more rows, other shapes): the norm into a
+ * workspace, the projection (into a workspace for silu * up; with the residual), then silu * up. */
+static int run_fused_apart(int id, q4_device *d, const mlcc_linear_fusion *f, const float *a, const uint32_t *qw,
+                           const uint16_t *qs, const float *res, float *y, int64_t rows, int64_t out, int64_t in, int zero) {
+    const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
+    int norm = f && f->gamma, silu = f && f->silu_mul;
+    float *x = norm ? h->alloc(id, sizeof(float) * (size_t)(rows * in)) : (float *)a;
+    float *gu = silu ? h->alloc(id, sizeof(float) * (size_t)(rows * out)) : y;
+    int rc = !x || !gu ? mlcc_prefix_error("mlcc.cuda.linear_q4: fused projection's workspace (%lld rows)", (long long)rows) : 0;
+    if (rc == 0 && norm) rc = mlcc_cuda_rms_norm_rows(id, f, a, x, rows, in);
+    if (rc == 0) rc = linear_q4_res(id, d, x, qw, qs, res, gu, rows, out, in, zero);
+    if (rc == 0 && silu) rc = mlcc_cuda_silu_mul(id, gu, y, rows, out / 2);
+    /* stream-ordered frees: the allocator's blocks serve this stream */
+    if (norm && x) h->free(id, x);
+    if (silu && gu) h->free(id, gu);
     return rc;
 }
 
-/* silu: the gate_up projection with silu * up (transform/fuse_gemv.c), y [..., out / 2] */
-static int linear_q4(const MLCCValue *args, const int *codes, int n, int zero, int silu) {
-    const char *fn = silu ? "mlcc.cuda.linear_q4_silu" : "mlcc.cuda.linear_q4";
+int mlcc_cuda_linear_q4_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint32_t *qw, const uint16_t *qs,
+                              const float *res, float *y, int64_t rows, int64_t out, int64_t in, int zero_point) {
+    int silu = f && f->silu_mul;
+    q4_device *d = NULL;
+    if (check_shape("mlcc.cuda.linear_q4", rows, out, in, silu) || device_of(device_id, &d)) return -1;
+    if (silu && res) return mlcc_set_error("mlcc.cuda.linear_q4: silu * up with a residual is not a fusion this file has");
+    if (!gemv_fuses(a, qw, f ? f->gamma : NULL, rows, in)) return run_fused_apart(device_id, d, f, a, qw, qs, res, y, rows, out, in, zero_point);
+    double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
+    int rc = run_block_gemv(device_id, d, a, qw, qs, res, y, rows, out, in, zero_point, f);
+    if (t0 > 0) {
+        char name[96];
+        snprintf(name, sizeof name, "linear_q4%s%s%s (GEMV) rows %lld, %lld x %lld", f && f->gamma ? "_norm" : "", silu ? "_silu" : "",
+                 res ? "_add" : "", (long long)rows, (long long)out, (long long)in);
+        mlcc_cuda_profile_end(device_id, mlcc_intern(name), t0);
+    }
+    return rc;
+}
+
+int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, const uint16_t *qs, float *y, int64_t rows,
+                             int64_t out, int64_t in, int zero_point) {
+    const mlcc_linear_fusion f = {NULL, NULL, 1};
+    return mlcc_cuda_linear_q4_fused(device_id, &f, x, qw, qs, NULL, y, rows, out, in, zero_point);
+}
+
+/* The packed functions (transform/cuda_dispatch.c, fuse_gemv.c): x (or RMSNorm's input a, with
+ * its gamma f32 [in] and eps f32 [1]), q_weight u32 [out, in/8], q_scale f16 [out, in/32], then
+ * for _add the residual r f32 [..., out], then y f32 [..., out] (out / 2 after silu * up). */
+typedef struct q4_call {
+    const char *fn;
+    int zero, norm, silu, add;
+} q4_call;
+
+static int linear_q4(const q4_call *c, const MLCCValue *args, const int *codes, int n) {
+    const char *fn = c->fn;
+    static const char *const what[2][2] = {{"x, q_weight, q_scale and y", "x, q_weight, q_scale, r and y"},
+                                           {"a, gamma, eps, q_weight, q_scale and y", "?"}};
     projection_args p;
-    if (projection_args_read(fn, kDLCUDA, "CUDA", "x, q_weight, q_scale and y", args, codes, n, 2, &p)) return -1;
-    const DLTensor *qw = p.w[0], *qs = p.w[1];
+    int nw = 2 + 2 * c->norm + c->add;
+    if (projection_args_read(fn, kDLCUDA, "CUDA", what[c->norm][c->add], args, codes, n, nw, &p)) return -1;
+    const DLTensor *gamma = c->norm ? p.w[0] : NULL, *eps = c->norm ? p.w[1] : NULL;
+    const DLTensor *qw = p.w[2 * c->norm], *qs = p.w[2 * c->norm + 1], *r = c->add ? p.w[2] : NULL;
     if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(qw, kDLUInt, 32) || !projection_is_dtype(qs, kDLFloat, 16) ||
-        !projection_is_dtype(p.y, kDLFloat, 32))
-        return mlcc_set_error("%s: wants float32 x, uint32 q_weight, float16 q_scale, float32 y", fn);
+        !projection_is_dtype(p.y, kDLFloat, 32) || (r && !projection_is_dtype(r, kDLFloat, 32)) ||
+        (c->norm && (!projection_is_dtype(gamma, kDLFloat, 32) || !projection_is_dtype(eps, kDLFloat, 32))))
+        return mlcc_set_error("%s: wants float32 x%s%s, uint32 q_weight, float16 q_scale, float32 y", fn,
+                              c->norm ? ", gamma, eps" : "", r ? ", r" : "");
     if (qw->ndim != 2 || qs->ndim != 2)
         return mlcc_set_error("%s: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]", fn);
-    int64_t in = p.in, out = silu ? 2 * p.out : p.out;
+    int64_t in = p.in, out = c->silu ? 2 * p.out : p.out;
     if (qw->shape[0] != out || qs->shape[0] != out || qw->shape[1] != (in + 7) / 8 || qs->shape[1] != (in + 31) / 32)
         return mlcc_set_error("%s: q_weight [%lld, %lld] / q_scale [%lld, %lld] do not pack [%lld, %lld]", fn,
                               (long long)qw->shape[0], (long long)qw->shape[1], (long long)qs->shape[0],
                               (long long)qs->shape[1], (long long)out, (long long)in);
+    if (c->norm && (gamma->ndim != 1 || gamma->shape[0] != in || eps->ndim != 1 || eps->shape[0] != 1))
+        return mlcc_set_error("%s: gamma must be [%lld] and eps [1]", fn, (long long)in);
+    int same = !r || r->ndim == p.y->ndim;
+    for (int i = 0; r && same && i < r->ndim; i++) same = r->shape[i] == p.y->shape[i];
+    if (!same) return mlcc_set_error("%s: the residual r must have y's shape", fn);
     if (p.rows == 0) return 0;
-    return (silu ? mlcc_cuda_linear_q4_silu : mlcc_cuda_linear_q4)(p.x->device.device_id, projection_data(p.x), projection_data(qw),
-                                                                  projection_data(qs), projection_data(p.y), p.rows, out, in, zero);
+    int id = p.x->device.device_id;
+    if (!c->norm && !c->silu && !r)
+        return mlcc_cuda_linear_q4(id, projection_data(p.x), projection_data(qw), projection_data(qs), projection_data(p.y), p.rows,
+                                   out, in, c->zero);
+    mlcc_linear_fusion f = {c->norm ? projection_data(gamma) : NULL, c->norm ? projection_data(eps) : NULL, c->silu};
+    return mlcc_cuda_linear_q4_fused(id, &f, projection_data(p.x), projection_data(qw), projection_data(qs),
+                                     r ? projection_data(r) : NULL, projection_data(p.y), p.rows, out, in, c->zero);
 }
 
-static int linear_q4_zp7(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
-    (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 7, 0);
-}
+#define Q4_PACKED(NAME, ZERO, NORM, SILU, ADD)                                                              \
+    static int NAME(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) { \
+        (void)ret, (void)ret_code, (void)res;                                                                 \
+        static const q4_call c = {"mlcc.cuda." #NAME, ZERO, NORM, SILU, ADD};                                 \
+        return linear_q4(&c, args, codes, n);                                                                 \
+    }                                                                                                         \
+    MLCC_REGISTER_GLOBAL("mlcc.cuda." #NAME, NAME)
 
-static int linear_q4_zp8(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
-    (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 8, 0);
-}
-
-static int linear_q4_zp7_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
-    (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 7, 1);
-}
-
-static int linear_q4_zp8_silu(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
-    (void)ret, (void)ret_code, (void)res;
-    return linear_q4(args, codes, n, 8, 1);
-}
-
-MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16", linear_q4_zp7)
-MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_zp8", linear_q4_zp8)
-MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_silu", linear_q4_zp7_silu)
-MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_q4f16_zp8_silu", linear_q4_zp8_silu)
+Q4_PACKED(linear_q4f16, 7, 0, 0, 0)
+Q4_PACKED(linear_q4f16_zp8, 8, 0, 0, 0)
+Q4_PACKED(linear_q4f16_silu, 7, 0, 1, 0)
+Q4_PACKED(linear_q4f16_zp8_silu, 8, 0, 1, 0)
+Q4_PACKED(linear_q4f16_add, 7, 0, 0, 1)
+Q4_PACKED(linear_q4f16_zp8_add, 8, 0, 0, 1)
+Q4_PACKED(linear_q4f16_norm, 7, 1, 0, 0)
+Q4_PACKED(linear_q4f16_zp8_norm, 8, 1, 0, 0)
+Q4_PACKED(linear_q4f16_norm_silu, 7, 1, 1, 0)
+Q4_PACKED(linear_q4f16_zp8_norm_silu, 8, 1, 1, 0)

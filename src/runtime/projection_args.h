@@ -8,7 +8,7 @@
 
 #include "mlcc/mlcc_runtime.h"
 
-enum { PROJECTION_MAX_WEIGHTS = 3 };
+enum { PROJECTION_MAX_WEIGHTS = 4 };
 
 typedef struct projection_args {
     DLTensor *x, *y, *w[PROJECTION_MAX_WEIGHTS];

@@ -18,7 +18,9 @@
  * On CUDA a residual add of such a projection, `add(r, linear(x, w16))` where the projection's
  * result is read by that add alone, becomes `call_dps_packed("mlcc.cuda.linear_f16_add", x, w16,
  * r)`: cuBLASLt reads r in its epilogue (beta = 1) instead of a separate add kernel reading y and
- * r and writing the sum (a decoder layer has two: after o_proj and after down_proj).
+ * r and writing the sum (a decoder layer has two: after o_proj and after down_proj). A 4-bit one
+ * becomes `mlcc.cuda.linear_q4f16[_zp8]_add(x, q_weight, q_scale, r)` (its GEMV adds r as it
+ * stores y; more rows add it in a kernel after the matmul).
  * MLCC_CUDA_FUSE_ADD=0 keeps the add a kernel of its own. */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,12 @@ static const char *q4_function_of(const rx_expr *value) {
     }
 }
 
+/* The same with the residual add in its store (x, q_weight, q_scale, r). */
+static const char *q4_add_function_of(const rx_expr *value) {
+    const char *f = q4_function_of(value);
+    return !f ? NULL : !strcmp(f, "mlcc.cuda.linear_q4f16") ? "mlcc.cuda.linear_q4f16_add" : "mlcc.cuda.linear_q4f16_zp8_add";
+}
+
 /* MLCC_CUDA_DISPATCH_Q4=0 keeps the generated kernels for 4-bit weights (for comparison). */
 static int q4_enabled(void) {
     const char *e = getenv("MLCC_CUDA_DISPATCH_Q4");
@@ -67,7 +75,8 @@ static int q4_enabled(void) {
 typedef struct add_scan {
     mlcc_u64map uses;    /* var -> times read */
     mlcc_u64map casts;   /* var of a float16 dequantize -> its weight */
-    mlcc_u64map linears; /* var bound to a float16-weight projection the pass dispatches -> that matmul */
+    mlcc_u64map q4;      /* var of a 4-bit dequantize the pass dispatches -> its call */
+    mlcc_u64map linears; /* var bound to a float16- or 4-bit-weight projection the pass dispatches -> that matmul */
     mlcc_u64map folded;  /* such a var read only by one add, which takes it -> the add's var */
     mlcc_u64map adds;    /* var of that add -> the projection's var */
 } add_scan;
@@ -82,13 +91,15 @@ static int is_projection(const rx_expr *v) {
            is_f32_tensor(v->call.args[0]->sinfo) && is_f32_tensor(v->sinfo);
 }
 
-/* float16 dequantizes and the projections of their weights (reads: rx_scan_graph) */
+/* float16 and 4-bit dequantizes and the projections of their weights (reads: rx_scan_graph) */
 static void note_binding(const rx_binding *b, void *ctx) {
     add_scan *s = ctx;
     const rx_expr *v = b->value;
     rx_expr *w16 = f16_weight_of_cast(v);
     if (w16) u64map_set_p(&s->casts, b->var, w16);
-    if (!b->cast && is_projection(v) && u64map_get_p(&s->casts, v->call.args[1])) u64map_set_p(&s->linears, b->var, (void *)v);
+    if (q4_function_of(v) && q4_enabled()) u64map_set_p(&s->q4, b->var, (void *)v);
+    if (!b->cast && is_projection(v) && (u64map_get_p(&s->casts, v->call.args[1]) || u64map_get_p(&s->q4, v->call.args[1])))
+        u64map_set_p(&s->linears, b->var, (void *)v);
 }
 
 /* the adds that take a projection read by them alone */
@@ -125,7 +136,8 @@ static void scan_module(add_scan *s, const mlcc_ir_module *m) {
 }
 
 static void add_scan_free(add_scan *s) {
-    u64map_free(&s->uses), u64map_free(&s->casts), u64map_free(&s->linears), u64map_free(&s->folded), u64map_free(&s->adds);
+    u64map_free(&s->uses), u64map_free(&s->casts), u64map_free(&s->q4), u64map_free(&s->linears), u64map_free(&s->folded);
+    u64map_free(&s->adds);
 }
 
 /* ---- the rewrite ---- */
@@ -156,8 +168,12 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
         const rx_expr *mm = u64map_get_p(&c->fold->linears, lin);
         rx_expr *r = v->call.args[0] == lin ? v->call.args[1] : v->call.args[0];
         rx_expr *w = u64map_get_p(&c->casts, mm->call.args[1]);
-        if (!w) return mlcc_set_error("cuda_dispatch: the weight of a folded projection was not seen"); /* (the scan saw it) */
-        b.value = op_call_dps_packed("mlcc.cuda.linear_f16_add", (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
+        const rx_expr *q = w ? NULL : u64map_get_p(&c->q4, mm->call.args[1]);
+        if (!w && !q) return mlcc_set_error("cuda_dispatch: the weight of a folded projection was not seen"); /* (the scan saw it) */
+        if (w) b.value = op_call_dps_packed("mlcc.cuda.linear_f16_add", (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
+        else
+            b.value = op_call_dps_packed(q4_add_function_of(q), (rx_expr *[]){mm->call.args[0], q->call.args[0], q->call.args[1], r},
+                                         4, v->sinfo);
         bb_emit_binding(bb, b);
         return 0;
     }
@@ -180,7 +196,8 @@ mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx) {
     u64map_init(&c.q4);
     add_scan fold;
     memset(&fold, 0, sizeof fold);
-    u64map_init(&fold.uses), u64map_init(&fold.casts), u64map_init(&fold.linears), u64map_init(&fold.folded), u64map_init(&fold.adds);
+    u64map_init(&fold.uses), u64map_init(&fold.casts), u64map_init(&fold.q4), u64map_init(&fold.linears);
+    u64map_init(&fold.folded), u64map_init(&fold.adds);
     if (c.cuda && fuse_add_enabled()) {
         scan_module(&fold, m);
         c.fold = &fold;

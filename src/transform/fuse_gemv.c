@@ -14,8 +14,10 @@
  *                                          ->   m = call_dps_packed("mlcc.cuda.linear_f16_silu", (x, w))
  *
  * and both at once (linear_f16_norm_silu) for the norm before gate_up, when asked. A 4-bit
- * gate_up (linear_q4f16[_zp8]) takes silu * up the same way (linear_q4f16[_zp8]_silu); its norm
- * stays a kernel (the int8 GEMV rounds x per group of 32, before any scale of the row is known). The norm is taken where
+ * gate_up (linear_q4f16[_zp8]) takes silu * up the same way (linear_q4f16[_zp8]_silu); its norms
+ * only when asked (MLCC_CUDA_FUSE_GEMV_NORM_Q4=1: linear_q4f16[_zp8]_norm, _norm_silu; the int8
+ * GEMV rounds a * gamma per group of 32, which the row's scale 1 / rms does not change, and
+ * multiplies its sums by that scale; measured slower, see norms_into_q4). The norm is taken where
  * every reader of h is a projection's x; silu * up where gu, its two slices and the silu are read
  * by that chain alone. eps becomes a float32 constant of one element (packed arguments carry no
  * floats). The runtime (runtime/cuda_linear.c) computes the norm as its GEMV reads x, and the
@@ -42,7 +44,7 @@ typedef struct gemv_scan {
     mlcc_u64map norms;       /* var of a float32 nn.rms_norm -> its value */
     mlcc_u64map projections; /* var of a linear_f16 or linear_q4f16[_zp8] call -> its value */
     mlcc_u64map chains;      /* var of multiply(silu(gate), up) over one projection -> gated_chain */
-    mlcc_u64map norm_reads;  /* var of a norm -> times read as a linear_f16's x */
+    mlcc_u64map norm_reads;  /* var of a norm -> times read as a projection's x */
     mlcc_u64map dropped;     /* vars whose bindings go: a fused norm, the fused chains' gu, slices, silu */
 } gemv_scan;
 
@@ -52,10 +54,13 @@ static const rx_sinfo *f32_tensor(const rx_expr *e) {
     return s;
 }
 
-/* The projections whose silu * up the runtime computes (f16: the norm too), and their silu forms */
-static const char *const projections[3][2] = {{"mlcc.cuda.linear_f16", "mlcc.cuda.linear_f16_silu"},
-                                              {"mlcc.cuda.linear_q4f16", "mlcc.cuda.linear_q4f16_silu"},
-                                              {"mlcc.cuda.linear_q4f16_zp8", "mlcc.cuda.linear_q4f16_zp8_silu"}};
+/* The projections whose norm and silu * up the runtime computes: the plain, _silu, _norm and
+ * _norm_silu forms */
+static const char *const projections[3][4] = {
+    {"mlcc.cuda.linear_f16", "mlcc.cuda.linear_f16_silu", "mlcc.cuda.linear_f16_norm", "mlcc.cuda.linear_f16_norm_silu"},
+    {"mlcc.cuda.linear_q4f16", "mlcc.cuda.linear_q4f16_silu", "mlcc.cuda.linear_q4f16_norm", "mlcc.cuda.linear_q4f16_norm_silu"},
+    {"mlcc.cuda.linear_q4f16_zp8", "mlcc.cuda.linear_q4f16_zp8_silu", "mlcc.cuda.linear_q4f16_zp8_norm",
+     "mlcc.cuda.linear_q4f16_zp8_norm_silu"}};
 
 /* 1 + the index in projections of v's packed function (its arguments: x, weights), else 0 */
 static int projection_kind(const rx_expr *v) {
@@ -64,10 +69,6 @@ static int projection_kind(const rx_expr *v) {
     for (int i = 0; f && i < 3; i++)
         if (!strcmp(f, projections[i][0]) && args->kind == RX_TUPLE && args->tuple.n == (i ? 3 : 2)) return i + 1;
     return 0;
-}
-
-static int is_linear_f16(const rx_expr *v) {
-    return projection_kind(v) == 1;
 }
 
 /* the x and weights of a projection call */
@@ -108,6 +109,19 @@ static gated_chain *chain_of(gemv_scan *s, const rx_expr *v) {
     return c;
 }
 
+static int env_is_one(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
+}
+
+/* Whether norms go into 4-bit projections at all: not unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=1. Each
+ * int8 GEMV block reads all of x from L2 already (16 KB a block, about what its 8 rows of
+ * weights take from memory); gamma doubles that, and L2 became the limit: 32 layers at batch 1
+ * decoded at 318-324 tok/s with the norms in (H100, 2026-11-27), against 379 with them apart. */
+static int norms_into_q4(void) {
+    return env_is_one("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
+}
+
 static void note_binding(const rx_binding *b, void *ctx) {
     gemv_scan *s = ctx;
     const rx_expr *v = b->value;
@@ -121,7 +135,8 @@ static void note_binding(const rx_binding *b, void *ctx) {
         if (w && w->ndim == 1) u64map_set_p(&s->norms, b->var, (void *)v);
     }
     if (projection_kind(v)) u64map_set_p(&s->projections, b->var, (void *)v);
-    if (is_linear_f16(v) && u64map_get_p(&s->norms, call_arg(v, 0)))
+    int kind = projection_kind(v);
+    if (kind && (kind == 1 || norms_into_q4()) && u64map_get_p(&s->norms, call_arg(v, 0)))
         u64map_upsert(&s->norm_reads, (uint64_t)(uintptr_t)call_arg(v, 0), NULL)->value.i++;
     gated_chain *c = chain_of(s, v);
     if (c) u64map_set_p(&s->chains, b->var, c);
@@ -132,13 +147,13 @@ static int64_t uses_of(const gemv_scan *s, const rx_expr *var) {
     return e ? e->value.i : 0;
 }
 
-/* The norm before a fused gate_up stays a kernel unless MLCC_CUDA_FUSE_GEMV_NORM_SILU=1: the GEMV
- * doing both took 83.8 us a call against 76.7 for gate_up alone (ncu, H100, Llama-3-8B shape;
- * its 14336 blocks each read gamma and square x again), more than the norm kernel it saves, and
- * batch 1 decoded at 161-167 tok/s with it against 173.5 without (32 layers, 2026-11-26). */
-static int norm_into_silu(void) {
-    const char *v = getenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
-    return v && !strcmp(v, "1");
+/* Whether the norm before a fused gate_up of this kind goes into its GEMV too. float16: not
+ * unless MLCC_CUDA_FUSE_GEMV_NORM_SILU=1: the GEMV doing both took 83.8 us a call against 76.7 for
+ * gate_up alone (ncu, H100, Llama-3-8B shape; its 14336 blocks each read gamma and square x
+ * again), more than the norm kernel it saves, and batch 1 decoded at 161-167 tok/s with it
+ * against 173.5 without (32 layers, 2026-11-26). 4-bit: as its other projections. */
+static int norm_into_silu(int kind) {
+    return kind > 1 ? norms_into_q4() : env_is_one("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
 }
 
 /* Which bindings go, now that every read is counted: the chains whose parts nothing else reads,
@@ -155,7 +170,8 @@ static void decide(gemv_scan *s) {
         }
         rx_expr *parts[4] = {c->gu, c->gate, c->up, c->act};
         for (int k = 0; k < 4; k++) u64map_set_p(&s->dropped, parts[k], (void *)1);
-        if (!norm_into_silu()) u64map_set_p(&kept, call_arg(u64map_get_p(&s->projections, c->gu), 0), (void *)1);
+        const rx_expr *proj = u64map_get_p(&s->projections, c->gu);
+        if (!norm_into_silu(projection_kind(proj))) u64map_set_p(&kept, call_arg(proj, 0), (void *)1);
     }
     for (size_t i = 0; i < s->norm_reads.cap; i++) {
         const mlcc_u64map_entry *e = &s->norm_reads.slots[i];
@@ -165,17 +181,22 @@ static void decide(gemv_scan *s) {
     u64map_free(&kept);
 }
 
-/* The fused call for projection `proj`, silu * up when silu. */
+/* The fused call for projection `proj`, silu * up when silu: (x or the norm's a, gamma, eps, then
+ * the projection's weights). */
 static rx_expr *fused_call(gemv_scan *s, const rx_expr *proj, int silu, rx_sinfo *sinfo) {
-    int kind = projection_kind(proj);
-    rx_expr *x = call_arg(proj, 0), *w = call_arg(proj, 1);
-    if (kind > 1) return op_call_dps_packed(projections[kind - 1][1], (rx_expr *[]){x, w, call_arg(proj, 2)}, 3, sinfo);
+    int kind = projection_kind(proj), nw = kind > 1 ? 2 : 1;
+    rx_expr *x = call_arg(proj, 0), *args[5];
     const rx_expr *norm = u64map_get_p(&s->dropped, x) ? u64map_get_p(&s->norms, x) : NULL;
-    if (!norm) return op_call_dps_packed("mlcc.cuda.linear_f16_silu", (rx_expr *[]){x, w}, 2, sinfo);
-    float eps = (float)rx_attrs_float(norm->call.attrs, "epsilon", 1e-5);
-    int64_t one = 1;
-    rx_expr *args[4] = {norm->call.args[0], norm->call.args[1], rx_constant(DT_F32, &one, 1, &eps), w};
-    return op_call_dps_packed(silu ? "mlcc.cuda.linear_f16_norm_silu" : "mlcc.cuda.linear_f16_norm", args, 4, sinfo);
+    int n = 0;
+    if (norm) {
+        float eps = (float)rx_attrs_float(norm->call.attrs, "epsilon", 1e-5);
+        int64_t one = 1;
+        args[n++] = norm->call.args[0], args[n++] = norm->call.args[1], args[n++] = rx_constant(DT_F32, &one, 1, &eps);
+    } else {
+        args[n++] = x;
+    }
+    for (int i = 0; i < nw; i++) args[n++] = call_arg(proj, 1 + i);
+    return op_call_dps_packed(projections[kind - 1][(norm ? 2 : 0) + silu], args, n, sinfo);
 }
 
 static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
@@ -183,7 +204,7 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
     if (!b.cast && u64map_get_p(&s->dropped, b.var)) return 0; /* computed by a fused call */
     const gated_chain *c = b.cast ? NULL : u64map_get_p(&s->chains, b.var);
     if (c) b.value = fused_call(s, u64map_get_p(&s->projections, c->gu), 1, b.var->sinfo);
-    else if (!b.cast && is_linear_f16(b.value) && u64map_get_p(&s->dropped, call_arg(b.value, 0)))
+    else if (!b.cast && projection_kind(b.value) && u64map_get_p(&s->dropped, call_arg(b.value, 0)))
         b.value = fused_call(s, b.value, 0, b.var->sinfo);
     bb_emit_binding(bb, b);
     return 0;

@@ -14,8 +14,12 @@
  *     float16: 3e-3), every
  *     output written (poisoned with NaN first); and a compiled graph on cuda:0 against the CPU
  *     build (1e-2: the CPU rounds x to int8); the gate_up GEMV with silu * up (fuse_gemv's
- *     mlcc.cuda.linear_q4f16[_zp8]_silu) against float64 silu * up over the plain GEMV's sums. Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it
- *     skips. */
+ *     mlcc.cuda.linear_q4f16[_zp8]_silu) against float64 silu * up over the plain GEMV's sums;
+ *   - a decoder layer's residual adds folded into its 4-bit projections (_add) and, asked for,
+ *     its norms (_norm, _norm_silu), in the graph; on a GPU mlcc_cuda_linear_q4_fused against
+ *     float64 (norm, silu * up, residual; the GEMV and the kernels apart) and the layer compiled
+ *     with and without the fusions against each other and the CPU build.
+ * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_gemm_q4.h"
 #include "support/error.h"
+#include "support/strbuf.h"
 #include "tensor_util.h"
 #include "test.h"
 
@@ -73,6 +78,92 @@ static mlcc_ir_module *build_gate_up_module(int zero_point) {
     return mod;
 }
 
+/* A decoder layer's 4-bit projections around its norms (D = 64, I = 96, 40 outputs):
+ *     h = r + x W1^T;  gu = rms_norm(h, gamma) W2^T;  d = (silu(g) * u) W3^T + h;
+ *     out = rms_norm(d, gamma) W4^T
+ * which cuda_dispatch and fuse_gemv turn into linear_q4f16[_zp8]_add (o_proj, down),
+ * _norm_silu (gate_up) and _norm (the head). */
+enum { LD = 64, LI = 96, LV = 40 };
+
+static rx_expr *q4_weight(rx_builder *bb, rx_expr *qw, rx_expr *qs, int zero, int in) {
+    return bb_emit(bb, op_dequantize(qw, qs, 4, 32, zero, in), "w32");
+}
+
+static mlcc_ir_module *build_layer_module(const char *name, int zero) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(LD), NULL));
+    rx_expr *r = rx_var("r", rx_sinfo_tensor_v(DT_F32, n, ir_int(LD), NULL));
+    rx_expr *gamma = rx_var("gamma", rx_sinfo_tensor_v(DT_F32, ir_int(LD), NULL));
+    static const int shapes[4][2] = {{LD, LD}, {2 * LI, LD}, {LD, LI}, {LV, LD}};
+    rx_expr *params[11] = {x, r, gamma};
+    for (int i = 0; i < 4; i++) {
+        params[3 + 2 * i] = rx_var("qw", rx_sinfo_tensor_v(DT_U32, ir_int(shapes[i][0]), ir_int(shapes[i][1] / 8), NULL));
+        params[4 + 2 * i] = rx_var("qs", rx_sinfo_tensor_v(DT_F16, ir_int(shapes[i][0]), ir_int(shapes[i][1] / 32), NULL));
+    }
+    mlcc_ir_module *mod = irmod_new();
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, name, params, 11);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", BOUND));
+    bb_begin_dataflow(bb);
+    rx_expr *w[4];
+    for (int i = 0; i < 4; i++) w[i] = q4_weight(bb, params[3 + 2 * i], params[4 + 2 * i], zero, shapes[i][1]);
+    rx_expr *h = bb_emit(bb, op_add(r, bb_emit(bb, op_linear(x, w[0]), "o")), "h");
+    rx_expr *gu = bb_emit(bb, op_linear(bb_emit(bb, op_rms_norm(h, gamma, 1e-5), "n1"), w[1]), "gu");
+    int64_t axis = 1, b0 = 0, e0 = LI, b1 = LI, e1 = 2 * LI;
+    rx_expr *g = bb_emit(bb, op_strided_slice(gu, &axis, &b0, &e0, NULL, 1), "g");
+    rx_expr *u = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "u");
+    rx_expr *m = bb_emit(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", g), "act"), u), "m");
+    rx_expr *d = bb_emit(bb, op_add(bb_emit(bb, op_linear(m, w[2]), "down"), h), "d");
+    rx_expr *out = bb_emit_output(bb, op_linear(bb_emit(bb, op_rms_norm(d, gamma, 1e-5), "n2"), w[3]), "out");
+    bb_end_dataflow(bb);
+    CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+    return mod;
+}
+
+/* The module after the passes up to fuse_add_norm (the graph, before lowering), as text */
+static char *graph_after_fusions(const char *name, int zero) {
+    mlcc_strbuf printed = {0};
+    mlcc_build_options opt = {0};
+    opt.print_after = "fuse_add_norm", opt.printed = &printed;
+    char *src = mlcc_build_source_target(build_layer_module(name, zero), &opt, "cuda");
+    CHECK_MSG(src != NULL, "%s", mlcc_last_error());
+    free(src);
+    return printed.data;
+}
+
+/* The layer's residual adds go into o_proj and down (every function) and silu * up into gate_up
+ * (not in a prefill); its norms stay kernels unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=1, which puts them
+ * into gate_up (_norm_silu) and the head (_norm) */
+static void check_layer_fusions(void) {
+    static const struct { int zero; const char *fn; } kinds[] = {{7, "mlcc.cuda.linear_q4f16"}, {8, "mlcc.cuda.linear_q4f16_zp8"}};
+    for (int k = 0; k < 2; k++) {
+        char add[64], norm[64], norm_silu[64], silu[64];
+        snprintf(add, sizeof add, "%s_add\"", kinds[k].fn), snprintf(norm, sizeof norm, "%s_norm\"", kinds[k].fn);
+        snprintf(norm_silu, sizeof norm_silu, "%s_norm_silu\"", kinds[k].fn), snprintf(silu, sizeof silu, "%s_silu\"", kinds[k].fn);
+        char *g = graph_after_fusions("decode", kinds[k].zero);
+        CHECK_MSG(g && test_count_substr(g, add) == 2 && test_count_substr(g, silu) == 1 && !strstr(g, "_norm\"") &&
+                      !strstr(g, "_norm_silu\"") && test_count_substr(g, "rms_norm(") == 2,
+                  "zero point %d: the adds or silu * up did not go into the projections, or the norms did:\n%s", kinds[k].zero,
+                  g ? g : "");
+        free(g);
+        setenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "1", 1);
+        g = graph_after_fusions("decode", kinds[k].zero);
+        CHECK_MSG(g && test_count_substr(g, add) == 2 && test_count_substr(g, norm_silu) == 1 && test_count_substr(g, norm) == 1 &&
+                      !strstr(g, "rms_norm"),
+                  "zero point %d: MLCC_CUDA_FUSE_GEMV_NORM_Q4=1 did not put the norms into the projections:\n%s", kinds[k].zero,
+                  g ? g : "");
+        free(g);
+        g = graph_after_fusions("prefill", kinds[k].zero);
+        unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
+        CHECK_MSG(g && test_count_substr(g, add) == 2 && !strstr(g, "_norm\"") && !strstr(g, "_silu\"") &&
+                      test_count_substr(g, "rms_norm(") == 2,
+                  "zero point %d: a prefill's adds were not folded, or its norms or silu were:\n%s", kinds[k].zero, g ? g : "");
+        free(g);
+    }
+}
+
 static void check_dispatch(void) {
     static const struct { int zero; const char *want; } cases[] = {
         {7, "mlcc.cuda.linear_q4f16"}, {8, "mlcc.cuda.linear_q4f16_zp8"}, {5, NULL}};
@@ -101,6 +192,9 @@ static void check_nvrtc(void) {
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4t_2_2") != NULL);
+    CHECK_MSG(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_norm_1_1") && strstr(ptx, ".entry mlcc_gemv_q4i_norm_silu_8_2") &&
+                  strstr(ptx, ".entry mlcc_gemv_q4i_silu_2_1"),
+              "the fused int8 GEMVs are missing");
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "dp4a") != NULL,
               "the int8 GEMV has no streaming 16-byte loads or no dp4a");
     free(ptx);
@@ -226,6 +320,173 @@ static void check_silu(const char *scheme, int64_t rows, int64_t out, int64_t in
     free(x), free(w), free(gu), free(y), free(packed), free(scales);
 }
 
+/* mlcc_cuda_linear_q4_fused against float64: x = rms_norm(a, gamma) (norm) or a, gu = x Wq^T
+ * over the CPU's dequantized Wq, y = silu(g) * u (silu) or gu + res (res). Each sum may be off by
+ * B = the int8 rounding bound of x's groups (the 1-2 row GEMV rounds a * gamma, which the row's
+ * scale does not change) + 1e-5 of sum |x w| there, 3e-3 of sum |x w| on the paths that round x and
+ * W to float16 (the GEMM, dequantize + cuBLASLt); silu * up by 1.1 B_g (|u| + B_u) + |silu(g)| B_u.
+ * Every output written (NaN first). */
+static void check_fused(const char *scheme, int64_t rows, int64_t out, int64_t in, int norm, int silu, int res) {
+    const mlcc_quant_scheme *sch = quant_scheme_find(scheme);
+    int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in), cols = silu ? out / 2 : out;
+    float *a = malloc(sizeof(float) * (size_t)(rows * in)), *xn = malloc(sizeof(float) * (size_t)(rows * in));
+    float *gamma = malloc(sizeof(float) * (size_t)in), *r = malloc(sizeof(float) * (size_t)(rows * cols));
+    float *w = malloc(sizeof(float) * (size_t)(out * in)), *wq = malloc(sizeof(float) * (size_t)(out * in));
+    float *y = malloc(sizeof(float) * (size_t)(rows * cols)), eps = 1e-5f;
+    double *sum = malloc(sizeof(double) * (size_t)out), *bound = malloc(sizeof(double) * (size_t)out);
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (int64_t i = 0; i < rows * in; i++) a[i] = 3 * test_rand_float();
+    for (int64_t i = 0; i < in; i++) gamma[i] = 0.5f + test_rand_float() * test_rand_float();
+    for (int64_t i = 0; i < rows * cols; i++) r[i] = test_rand_float();
+    for (int64_t i = 0; i < out * in; i++) w[i] = test_rand_float();
+    quant_pack(sch, w, out, in, packed, scales);
+    quant_unpack(sch, packed, scales, out, in, wq);
+    for (int64_t i = 0; i < rows; i++) {
+        double ss = 0;
+        for (int64_t k = 0; k < in; k++) ss += (double)a[i * in + k] * a[i * in + k];
+        double scale = norm ? 1 / sqrt(ss / (double)in + eps) : 1;
+        for (int64_t k = 0; k < in; k++) xn[i * in + k] = (float)(norm ? a[i * in + k] * scale * gamma[k] : a[i * in + k]);
+    }
+    MLCCNDArray *da = on_device(a, sizeof(float) * (size_t)(rows * in)), *dg = on_device(gamma, sizeof(float) * (size_t)in);
+    MLCCNDArray *de = on_device(&eps, sizeof eps), *dr = on_device(r, sizeof(float) * (size_t)(rows * cols));
+    MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+    MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+    MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)(rows * cols));
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)(rows * cols)), 0); /* NaN */
+    mlcc_linear_fusion f = {norm ? dg->dl.data : NULL, norm ? de->dl.data : NULL, silu};
+    int rc = mlcc_cuda_linear_q4_fused(0, &f, da->dl.data, dq->dl.data, ds->dl.data, res ? dr->dl.data : NULL, dy->dl.data, rows,
+                                       out, in, sch->zero_point);
+    CHECK_MSG(rc == 0, "fused %s %lld x %lld x %lld: %s", scheme, (long long)rows, (long long)out, (long long)in, mlcc_last_error());
+    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, sizeof(float) * (size_t)(rows * cols)), 0);
+    int gemv = rows <= 2 && in % 32 == 0;
+    double worst = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        for (int64_t o = 0; o < out; o++) {
+            double ref = 0, mag = 1e-30;
+            for (int64_t k = 0; k < in; k++) {
+                double p = (double)xn[i * in + k] * wq[o * in + k];
+                ref += p, mag += fabs(p);
+            }
+            sum[o] = ref;
+            bound[o] = gemv ? int8_rounding_bound(xn + i * in, wq + o * in, in) + 1e-5 * mag : 3e-3 * mag;
+        }
+        for (int64_t o = 0; o < cols; o++) {
+            double want, allowed;
+            if (silu) {
+                double g = sum[o], u = sum[cols + o], sg = g / (1 + exp(-g));
+                want = sg * u, allowed = 1.1 * bound[o] * (fabs(u) + bound[cols + o]) + fabs(sg) * bound[cols + o];
+            } else {
+                want = sum[o] + (res ? r[i * cols + o] : 0), allowed = bound[o] + 1e-6 * fabs(want);
+            }
+            double e = fabs(y[i * cols + o] - want) / (allowed + 1e-30);
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    }
+    CHECK_MSG(worst <= 1, "fused%s%s%s %s %lld x %lld x %lld: error %g of the allowed", norm ? " norm" : "", silu ? " silu" : "",
+              res ? " res" : "", scheme, (long long)rows, (long long)out, (long long)in, worst);
+    printf("linear_q4 fused%s%s%s %s %lld x %lld x %lld: error %.3g of the allowed\n", norm ? " norm" : "", silu ? " silu" : "",
+           res ? " res" : "", scheme, (long long)rows, (long long)out, (long long)in, worst);
+    mlcc_ndarray_release(da), mlcc_ndarray_release(dg), mlcc_ndarray_release(de), mlcc_ndarray_release(dr);
+    mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
+    free(a), free(xn), free(gamma), free(r), free(w), free(wq), free(y), free(sum), free(bound), free(packed), free(scales);
+}
+
+/* The fused GEMV for 1-2 rows (1-8 outputs a block, several rounds over K, a ragged tail), and
+ * the kernels apart for 3 (the GEMM), 16 and 100 rows (dequantize + cuBLASLt) and odd K (the
+ * scalar kernel and a norm kernel of its own) */
+static void check_fusions(void) {
+    static const struct { int64_t rows, out, in; int norm, silu, res; } cases[] = {
+        {1, 4096, 4096, 1, 0, 0}, {2, 600, 1024, 1, 0, 0}, {1, 37, 64, 1, 0, 0},     {1, 1100, 14336, 0, 0, 1},
+        {2, 4400, 1024, 0, 0, 1}, {1, 2200, 4096, 1, 1, 0}, {2, 38, 64, 1, 1, 0},     {1, 9000, 4096, 1, 1, 0},
+        {1, 300, 256, 1, 0, 1},   {3, 300, 4096, 1, 0, 1},  {16, 1100, 1024, 1, 1, 0}, {16, 520, 2048, 0, 0, 1},
+        {100, 520, 256, 1, 0, 0}, {100, 136, 4096, 0, 0, 1}, {1, 40, 13, 1, 0, 1},    {2, 10, 13, 1, 1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_fused(i % 2 ? "ggml_q4_0" : "q4f16_1", cases[i].rows, cases[i].out, cases[i].in, cases[i].norm, cases[i].silu,
+                    cases[i].res);
+}
+
+/* One build of the layer module for cuda:0 with the environment variable `var` set to "value"
+ * (NULL: none) while it compiles */
+static MLCCVM *layer_vm(const char *var, const char *value) {
+    if (var) setenv(var, value, 1);
+    MLCCVM *vm = mlcc_build_vm_target(build_layer_module("decode", 7), NULL, "cuda");
+    if (var) unsetenv(var);
+    CHECK_MSG(vm != NULL, "%s", mlcc_last_error());
+    return vm;
+}
+
+/* The layer module on cuda:0, as built by default (adds in o_proj and down), with the norms in
+ * the GEMVs too (MLCC_CUDA_FUSE_GEMV_NORM_Q4=1) and with no add folded (MLCC_CUDA_FUSE_ADD=0: add
+ * + norm kernels): the same arithmetic in other kernels, so within 1e-4 of each other (the int8
+ * GEMV rounds a * gamma instead of the normed row: the same integers but for rare ties); and
+ * against the CPU build, which rounds x to int8 its own way: 1e-3 at 1-2 rows, where both
+ * round to int8 per group; 5e-2 from 3 rows, where the GPU's GEMM rounds x and W to float16,
+ * four projections deep */
+static void check_layer_graph(void) {
+    MLCCVM *cpu = mlcc_build_vm(build_layer_module("decode", 7), NULL);
+    CHECK_MSG(cpu != NULL, "%s", mlcc_last_error());
+    MLCCVM *gpu[3] = {layer_vm(NULL, NULL), layer_vm("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "1"), layer_vm("MLCC_CUDA_FUSE_ADD", "0")};
+    static const char *const names[3] = {"default", "norms in the GEMVs", "adds apart"};
+    const mlcc_quant_scheme *s = quant_scheme_find("q4f16_1");
+    static const int shapes[4][2] = {{LD, LD}, {2 * LI, LD}, {LD, LI}, {LV, LD}};
+    MLCCNDArray *host[11] = {NULL}, *dev[11] = {NULL};
+    int64_t sg = LD;
+    host[2] = mlcc_ndarray_empty(1, &sg, MLCC_DTYPE_F32, MLCC_CPU);
+    for (int64_t k = 0; k < LD; k++) ((float *)host[2]->dl.data)[k] = 0.5f + test_rand_float() * test_rand_float();
+    for (int i = 0; i < 4; i++) {
+        int64_t sq[2] = {shapes[i][0], shapes[i][1] / 8}, ss[2] = {shapes[i][0], shapes[i][1] / 32};
+        float *w = malloc(sizeof(float) * (size_t)(shapes[i][0] * shapes[i][1]));
+        for (int64_t j = 0; j < (int64_t)shapes[i][0] * shapes[i][1]; j++) w[j] = test_rand_float();
+        host[3 + 2 * i] = mlcc_ndarray_empty(2, sq, (DLDataType){kDLUInt, 32, 1}, MLCC_CPU);
+        host[4 + 2 * i] = mlcc_ndarray_empty(2, ss, (DLDataType){kDLFloat, 16, 1}, MLCC_CPU);
+        quant_pack(s, w, shapes[i][0], shapes[i][1], host[3 + 2 * i]->dl.data, host[4 + 2 * i]->dl.data);
+        free(w);
+    }
+    int64_t ns[] = {1, 2, 3, 17};
+    for (int t = 0; cpu && gpu[0] && gpu[1] && gpu[2] && t < 4; t++) {
+        int64_t sx[2] = {ns[t], LD};
+        for (int i = 0; i < 2; i++) {
+            mlcc_ndarray_release(host[i]);
+            host[i] = mlcc_ndarray_empty(2, sx, MLCC_DTYPE_F32, MLCC_CPU);
+            for (int64_t j = 0; j < ns[t] * LD; j++) ((float *)host[i]->dl.data)[j] = 2 * test_rand_float();
+        }
+        MLCCValue a[11], ret;
+        int codes[11], code;
+        for (int i = 0; i < 11; i++) {
+            if (i < 2 || !dev[i]) {
+                mlcc_ndarray_release(dev[i]);
+                dev[i] = mlcc_ndarray_empty(host[i]->dl.ndim, host[i]->dl.shape, host[i]->dl.dtype, (DLDevice){kDLCUDA, 0});
+                CHECK_EQ_INT(mlcc_ndarray_copy(dev[i], host[i]), 0);
+            }
+            codes[i] = MLCC_TYPE_OBJECT, a[i].v_handle = host[i];
+        }
+        MLCCNDArray *out[4] = {NULL};
+        CHECK_MSG(mlcc_vm_invoke(cpu, "decode", a, codes, 11, &ret, &code) == 0, "cpu n=%lld: %s", (long long)ns[t], mlcc_last_error());
+        out[3] = ret.v_handle;
+        for (int i = 0; i < 11; i++) a[i].v_handle = dev[i];
+        for (int v = 0; v < 3; v++) {
+            CHECK_MSG(mlcc_vm_invoke(gpu[v], "decode", a, codes, 11, &ret, &code) == 0, "%s n=%lld: %s", names[v], (long long)ns[t],
+                      mlcc_last_error());
+            out[v] = ret.v_handle;
+        }
+        if (out[0] && out[1] && out[2] && out[3]) {
+            double cpu_err = test_ndarray_rel_error(out[0], out[3]), cpu_tol = ns[t] <= 2 ? 1e-3 : 5e-2;
+            CHECK_MSG(cpu_err < cpu_tol, "layer n=%lld: cuda vs cpu %g (tolerance %g)", (long long)ns[t], cpu_err, cpu_tol);
+            for (int v = 1; v < 3; v++) {
+                double err = test_ndarray_rel_error(out[v], out[0]);
+                CHECK_MSG(err < 1e-4, "layer n=%lld: %s vs default %g", (long long)ns[t], names[v], err);
+                printf("layer q4f16_1 n=%lld: %s vs default %.3g\n", (long long)ns[t], names[v], err);
+            }
+            printf("layer q4f16_1 n=%lld: cuda vs cpu %.3g\n", (long long)ns[t], cpu_err);
+        }
+        for (int v = 0; v < 4; v++) mlcc_ndarray_release(out[v]);
+    }
+    for (int i = 0; i < 11; i++) mlcc_ndarray_release(host[i]), mlcc_ndarray_release(dev[i]);
+    mlcc_vm_free(cpu);
+    for (int v = 0; v < 3; v++) mlcc_vm_free(gpu[v]);
+}
+
 /* The tensor-core GEMM (cuda_gemm_q4.c): x and the dequantized W rounded to float16, float32
  * sums, so 3e-3 of sum |x w| as the dequantize + cuBLASLt path. Shapes: 1-4 m16 tiles with
  * ragged rows (9, 17, 33, 48, 64), outputs not a multiple of the 128-output tile, K a multiple of
@@ -303,6 +564,7 @@ static void check_graph(void) {
 int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     check_dispatch();
+    check_layer_fusions();
     check_nvrtc();
     if (!mlcc_cuda_available()) {
         if (test_checks_failed) return test_finish();
@@ -357,8 +619,10 @@ int main(void) {
     static const int64_t silu_shapes[][3] = {{1, 38, 64}, {2, 600, 4096}, {1, 1100, 1024}, {2, 4400, 14336}, {1, 10, 13},
                                              {3, 100, 96}, {16, 300, 4096}};
     for (int i = 0; i < 7; i++) check_silu(i % 2 ? "ggml_q4_0" : "q4f16_1", silu_shapes[i][0], silu_shapes[i][1], silu_shapes[i][2]);
+    check_fusions();
     check_mma_gemm();
     check_graph();
+    check_layer_graph();
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();
