@@ -63,4 +63,39 @@ static inline int mlcc_gemv_outputs_log2(int64_t out, int most) {
     "        float t = 0.f;\n"                                                                            \
     "        for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
 
+/* For a kernel with NORM (x is RMSNorm's input) and SILU (gate and up rows) flags: before
+ * MLCC_CUDA_GEMV_BLOCK_SUM, the threads' sums of x^2 (ss[r]) into the kernel's shared
+ * squares[warps][R]; after it, the store: y[r, o] (of I columns, the block's from o0, H of its
+ * O outputs) = the sum times 1 / sqrt(sum x^2 / K + *eps) with NORM, silu(gate) * up with SILU
+ * (the up sum read from red), plus res[r, o] when res is not NULL; then the block and the
+ * function close. */
+#define MLCC_CUDA_GEMV_SQUARES_SUM                                                                   \
+    "    if (NORM) {\n"                                                                              \
+    "#pragma unroll\n"                                                                               \
+    "        for (int r = 0; r < R; r++) {\n"                                                        \
+    "            float t = ss[r];\n"                                                                 \
+    "#pragma unroll\n"                                                                               \
+    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"       \
+    "            if ((threadIdx.x & 31) == 0) squares[threadIdx.x >> 5][r] = t;\n"                  \
+    "        }\n"                                                                                    \
+    "    }\n"
+
+#define MLCC_CUDA_GEMV_FUSED_STORE                                                                   \
+    "        float scale = 1.f;\n"                                                                   \
+    "        if (NORM) { /* nn.rms_norm's scale: 1 / sqrt(sum x^2 / K + eps) */\n"                  \
+    "            float s = 0.f;\n"                                                                   \
+    "            for (int i = 0; i < warps; i++) s += squares[i][r];\n"                              \
+    "            scale = 1.f / sqrtf(s / (float)K + *eps);\n"                                        \
+    "            t *= scale;\n"                                                                      \
+    "        }\n"                                                                                    \
+    "        if (SILU && o < H) { /* silu(gate) * up, the up sum read from the block's partials */\n" \
+    "            float u = 0.f;\n"                                                                   \
+    "            for (int i = 0; i < warps; i++) u += red[i][(o + H) * R + r];\n"                    \
+    "            t = mlcc_silu(t) * (u * scale);\n"                                                  \
+    "        }\n"                                                                                    \
+    "        long long i = (long long)r * I + o0 + o;\n"                                            \
+    "        if (o < H && o0 + o < I) y[i] = res ? t + res[i] : t;\n"                               \
+    "    }\n"                                                                                        \
+    "}\n"
+
 #endif
