@@ -151,7 +151,9 @@ static int64_t uses_of(const gemv_scan *s, const rx_expr *var) {
  * unless MLCC_CUDA_FUSE_GEMV_NORM_SILU=1: the GEMV doing both took 83.8 us a call against 76.7 for
  * gate_up alone (ncu, H100, Llama-3-8B shape; its 14336 blocks each read gamma and square x
  * again), more than the norm kernel it saves, and batch 1 decoded at 161-167 tok/s with it
- * against 173.5 without (32 layers, 2026-11-26). 4-bit: as its other projections. */
+ * against 173.5 without (32 layers, 2026-11-26). Two gate and two up rows a block, so that half
+ * as many blocks read x and gamma, did not pay either: 178.8 and 179.7 tok/s against 181.4 and
+ * 181.8 (2026-11-27). 4-bit: as its other projections. */
 static int norm_into_silu(int kind) {
     return kind > 1 ? norms_into_q4() : env_is_one("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
 }
