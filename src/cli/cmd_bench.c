@@ -436,18 +436,6 @@ static void measure_floors_apart(const bench_args *a, floors *f) {
     pthread_join(t, NULL);
 }
 
-/* A GPU compiles a kernel at its first launch (Vulkan: glslang and the pipeline; CUDA: NVRTC for
- * the library's own kernels), and the measured runs' warm-up is one prefill, no decode step: so
- * a short run of every batch size first, its figures dropped. */
-static int warm_up_gpu(const bench_args *a, mlcc_engine *e, const mlcc_bench_options *o) {
-    if (!a->device) return 0;
-    progress_line("warm-up on the GPU: every batch size for a few steps (not measured)");
-    mlcc_bench_options w = *o;
-    mlcc_bench_result r;
-    w.prompt_len = o->prompt_len < 16 ? o->prompt_len : 16, w.gen_len = 3, w.repeat = 1;
-    return mlcc_bench_run(e, &w, &r, NULL);
-}
-
 /* temporary: the random-weight folder, removed once loaded (so an interrupted run leaves
  * nothing behind); NULL for a user's model */
 static int run_bench(bench_args *a, const char *path, const char *temporary) {
@@ -498,8 +486,10 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         o->vocab = (int)m->cfg.vocab;
         o->prefill_chunk = (int)m->bounds.prefill_chunk, o->context = (int)want;
         mlcc_bench_result r;
-        rc = warm_up_gpu(a, e, o);
-        if (rc == 0) rc = mlcc_bench_run(e, o, &r, progress_line);
+        /* (mlcc_bench_run warms up: a prefill before the measured ones, and each batch size's
+         * decode for a few steps at the measured prompt length, so a GPU's first launches, NVRTC
+         * or glslang compiles and CUDA graph captures stay out of the figures) */
+        rc = mlcc_bench_run(e, o, &r, progress_line);
         if (rc == 0 && a->prefill_also > 0) { /* the model loads once for both prompt lengths */
             mlcc_bench_options po = *o;
             mlcc_bench_result pr;
