@@ -831,12 +831,12 @@ typedef struct q4_call {
 static int linear_q4(const q4_call *c, const MLCCValue *args, const int *codes, int n) {
     const char *fn = c->fn;
     static const char *const what[2][2] = {{"x, q_weight, q_scale and y", "x, q_weight, q_scale, r and y"},
-                                           {"a, gamma, eps, q_weight, q_scale and y", "?"}};
+                                           {"a, gamma, eps, q_weight, q_scale and y", "a, gamma, eps, q_weight, q_scale, r and y"}};
     projection_args p;
     int nw = 2 + 2 * c->norm + c->add;
     if (projection_args_read(fn, kDLCUDA, "CUDA", what[c->norm][c->add], args, codes, n, nw, &p)) return -1;
     const DLTensor *gamma = c->norm ? p.w[0] : NULL, *eps = c->norm ? p.w[1] : NULL;
-    const DLTensor *qw = p.w[2 * c->norm], *qs = p.w[2 * c->norm + 1], *r = c->add ? p.w[2] : NULL;
+    const DLTensor *qw = p.w[2 * c->norm], *qs = p.w[2 * c->norm + 1], *r = c->add ? p.w[2 * c->norm + 2] : NULL;
     if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(qw, kDLUInt, 32) || !projection_is_dtype(qs, kDLFloat, 16) ||
         !projection_is_dtype(p.y, kDLFloat, 32) || (r && !projection_is_dtype(r, kDLFloat, 32)) ||
         (c->norm && (!projection_is_dtype(gamma, kDLFloat, 32) || !projection_is_dtype(eps, kDLFloat, 32))))
