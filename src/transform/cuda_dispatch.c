@@ -19,8 +19,8 @@
  * result is read by that add alone, becomes `call_dps_packed("mlcc.cuda.linear_f16_add", x, w16,
  * r)`: cuBLASLt reads r in its epilogue (beta = 1) instead of a separate add kernel reading y and
  * r and writing the sum (a decoder layer has two: after o_proj and after down_proj). A 4-bit one
- * becomes `mlcc.cuda.linear_q4f16[_zp8]_add(x, q_weight, q_scale, r)` (its GEMV adds r as it
- * stores y; more rows add it in a kernel after the matmul).
+ * becomes `mlcc.cuda.linear_q4f16[_zp8]_add(x, q_weight, q_scale, r)` (its GEMV and tensor-core
+ * GEMM add r as they store y, prefill's cuBLASLt reads it with beta = 1).
  * MLCC_CUDA_FUSE_ADD=0 keeps the add a kernel of its own. */
 #include <stdlib.h>
 #include <string.h>
@@ -45,23 +45,18 @@ static int is_2d(const rx_expr *e, mlcc_dtype t) {
     return s && s->kind == SI_TENSOR && s->ndim == 2 && dtype_eq(s->dtype, t);
 }
 
-/* The packed function for a 4-bit dequantize (`value`) the runtime has a kernel for, or NULL. */
-static const char *q4_function_of(const rx_expr *value) {
+/* The packed function for a 4-bit dequantize (`value`) the runtime has a kernel for, or NULL;
+ * with_add: its form that adds a residual as it stores y (x, q_weight, q_scale, r). */
+static const char *q4_function_of(const rx_expr *value, int with_add) {
     if (!rx_is_op_call(value, "quant.dequantize") || value->call.nargs != 2) return NULL;
     const rx_attrs a = value->call.attrs;
     if (rx_attrs_int(a, "bits", -1) != 4 || rx_attrs_int(a, "group_size", -1) != 32) return NULL;
     if (!is_2d(value->call.args[0], DT_U32) || !is_2d(value->call.args[1], DT_F16)) return NULL;
     switch (rx_attrs_int(a, "zero_point", -1)) {
-    case 7: return "mlcc.cuda.linear_q4f16";
-    case 8: return "mlcc.cuda.linear_q4f16_zp8";
+    case 7: return with_add ? "mlcc.cuda.linear_q4f16_add" : "mlcc.cuda.linear_q4f16";
+    case 8: return with_add ? "mlcc.cuda.linear_q4f16_zp8_add" : "mlcc.cuda.linear_q4f16_zp8";
     default: return NULL;
     }
-}
-
-/* The same with the residual add in its store (x, q_weight, q_scale, r). */
-static const char *q4_add_function_of(const rx_expr *value) {
-    const char *f = q4_function_of(value);
-    return !f ? NULL : !strcmp(f, "mlcc.cuda.linear_q4f16") ? "mlcc.cuda.linear_q4f16_add" : "mlcc.cuda.linear_q4f16_zp8_add";
 }
 
 /* MLCC_CUDA_DISPATCH_Q4=0 keeps the generated kernels for 4-bit weights (for comparison). */
@@ -97,7 +92,7 @@ static void note_binding(const rx_binding *b, void *ctx) {
     const rx_expr *v = b->value;
     rx_expr *w16 = f16_weight_of_cast(v);
     if (w16) u64map_set_p(&s->casts, b->var, w16);
-    if (q4_function_of(v) && q4_enabled()) u64map_set_p(&s->q4, b->var, (void *)v);
+    if (q4_function_of(v, 0) && q4_enabled()) u64map_set_p(&s->q4, b->var, (void *)v);
     if (!b->cast && is_projection(v) && (u64map_get_p(&s->casts, v->call.args[1]) || u64map_get_p(&s->q4, v->call.args[1])))
         u64map_set_p(&s->linears, b->var, (void *)v);
 }
@@ -161,7 +156,7 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
     rx_expr *v = b.value;
     rx_expr *w16 = f16_weight_of_cast(v);
     if (w16) u64map_set_p(&c->casts, b.var, w16);
-    if (q4_function_of(v)) u64map_set_p(&c->q4, b.var, v);
+    if (q4_function_of(v, 0)) u64map_set_p(&c->q4, b.var, v);
     if (c->fold && !b.cast && u64map_get_p(&c->fold->folded, b.var)) return 0; /* computed by its add */
     rx_expr *lin = c->fold && !b.cast ? u64map_get_p(&c->fold->adds, b.var) : NULL;
     if (lin) {
@@ -172,7 +167,7 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
         if (!w && !q) return mlcc_set_error("cuda_dispatch: the weight of a folded projection was not seen"); /* (the scan saw it) */
         if (w) b.value = op_call_dps_packed("mlcc.cuda.linear_f16_add", (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
         else
-            b.value = op_call_dps_packed(q4_add_function_of(q), (rx_expr *[]){mm->call.args[0], q->call.args[0], q->call.args[1], r},
+            b.value = op_call_dps_packed(q4_function_of(q, 1), (rx_expr *[]){mm->call.args[0], q->call.args[0], q->call.args[1], r},
                                          4, v->sinfo);
         bb_emit_binding(bb, b);
         return 0;
@@ -182,7 +177,7 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
         rx_expr *q = u64map_get_p(&c->q4, v->call.args[1]);
         if (w) b.value = op_call_dps_packed(c->fn, (rx_expr *[]){v->call.args[0], w}, 2, v->sinfo);
         else if (q && c->cuda && q4_enabled())
-            b.value = op_call_dps_packed(q4_function_of(q), (rx_expr *[]){v->call.args[0], q->call.args[0], q->call.args[1]}, 3,
+            b.value = op_call_dps_packed(q4_function_of(q, 0), (rx_expr *[]){v->call.args[0], q->call.args[0], q->call.args[1]}, 3,
                                          v->sinfo);
     }
     bb_emit_binding(bb, b);
