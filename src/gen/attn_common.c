@@ -188,7 +188,8 @@ static mlcc_stmt *page_update(const attn_gen *g, const attn_query *q, const attn
                               mlcc_expr *page, mlcc_expr *first, mlcc_expr *count) {
     int D = g->c->head_dim, R = logit_row(g);
     mlcc_expr *hi = ir_var("hi", DT_I64);
-    mlcc_expr *k1 = ir_var("kk", DT_I64), *k2 = ir_var("kk", DT_I64), *k3 = ir_var("kk", DT_I64);
+    mlcc_expr *k1 = ir_var("kk", DT_I64), *k2 = ir_var("kk", DT_I64), *k3 = ir_var("kk", DT_I64),
+              *k4 = ir_var("kk", DT_I64);
     mlcc_expr *d1 = ir_var("d", DT_I64);
     mlcc_expr *m = attn_ld(st->m, hi), *l = attn_ld(st->l, hi);
     mlcc_expr *sv[3];
@@ -196,27 +197,31 @@ static mlcc_stmt *page_update(const attn_gen *g, const attn_query *q, const attn
         sv[i] = attn_ld(s, ir_int(i));
     mlcc_expr *lg1 = ir_add(ir_mul(hi, ir_int(R)), k1), *lg2 = ir_add(ir_mul(hi, ir_int(R)), k2);
     mlcc_expr *acc1 = ir_add(ir_mul(hi, ir_int(D)), d1);
-    mlcc_stmt *weigh[2] = {
-        attn_st(logits, lg2, ir_call1("exp", ir_sub(attn_ld(logits, lg2), sv[0]))),
-        attn_st(s, ir_int(2), ir_add(sv[2], attn_ld(logits, lg2)))};
+    /* the page's weights in one vectorized loop (the exponentials), then their total in key
+     * order (the same sums as one loop doing both) */
+    mlcc_stmt *weigh = attn_loop(k2, count, FOR_VECTORIZED,
+                                 attn_st(logits, lg2, ir_call1("exp", ir_sub(attn_ld(logits, lg2), sv[0]))));
+    mlcc_expr *lg4 = ir_add(ir_mul(hi, ir_int(R)), k4);
+    mlcc_stmt *total = attn_loop(k4, count, FOR_SERIAL, attn_st(s, ir_int(2), ir_add(sv[2], attn_ld(logits, lg4))));
     mlcc_stmt *pad =
         ir_for(k3, count, ir_sub(ir_int(R), count), FOR_SERIAL,
                attn_st(logits, ir_add(ir_mul(hi, ir_int(R)), k3), ir_float(DT_F32, 0)));
     /* s[0] the new max, s[1] the rescale of the old state, s[2] the page's total weight */
-    mlcc_stmt *steps[10] = {
+    mlcc_stmt *steps[11] = {
         attn_st(s, ir_int(0), m),
         attn_loop(k1, count, FOR_SERIAL,
                   attn_st(s, ir_int(0), ir_max(sv[0], attn_ld(logits, lg1)))),
         attn_st(s, ir_int(1), ir_call1("exp", ir_sub(m, sv[0]))),
         attn_st(s, ir_int(2), ir_float(DT_F32, 0)),
-        attn_loop(k2, count, FOR_SERIAL, ir_seq(weigh, 2)),
+        weigh,
+        total,
         pad,
         attn_st(st->l, hi, ir_add(ir_mul(l, sv[1]), sv[2])),
         attn_loop(d1, ir_int(D), FOR_VECTORIZED,
                   attn_st(st->acc, acc1, ir_mul(attn_ld(st->acc, acc1), sv[1]))),
         page_accumulate(g, q, st, logits, rows, hi, page, first, count),
         attn_st(st->m, hi, sv[0])};
-    return attn_loop(hi, ir_int(g->group), FOR_SERIAL, ir_seq(steps, 10));
+    return attn_loop(hi, ir_int(g->group), FOR_SERIAL, ir_seq(steps, 11));
 }
 
 mlcc_stmt *attn_online_softmax(const attn_gen *g, const attn_query *q, mlcc_expr *start,

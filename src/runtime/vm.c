@@ -26,6 +26,9 @@ struct MLCCVM {
      * is freed (the kernels' share of a decode step, without perf) */
     double *prof_ns;
     long *prof_calls;
+    /* MLCC_VM_SKIP=a,b: callees whose name contains a or b, called for their effect only, are
+     * not called (a diagnostic: a step's time without them; its results are wrong) */
+    char *skip;
 };
 
 static double now_ns(void) {
@@ -100,6 +103,26 @@ static int copy_consts_to_device(MLCCVM *vm) {
     return 0;
 }
 
+/* MLCC_VM_SKIP (see the struct): which callees to leave out, said once on stderr. */
+static void mark_skipped(MLCCVM *vm) {
+    const char *list = getenv("MLCC_VM_SKIP");
+    if (!list || !*list) return;
+    int n = vm->exec->num_callees;
+    vm->skip = mlcc_xcalloc((size_t)(n ? n : 1), 1);
+    for (int i = 0; i < n; i++) {
+        const char *name = vm->exec->callees[i].name;
+        for (const char *p = list; *p;) {
+            size_t len = strcspn(p, ",");
+            if (len && vm->exec->callees[i].kind != VM_CALLEE_VM) {
+                for (const char *h = name; *h && !vm->skip[i]; h++)
+                    if (!strncmp(h, p, len)) vm->skip[i] = 1;
+            }
+            p += len + (p[len] == ',');
+        }
+        if (vm->skip[i]) fprintf(stderr, "[mlcc] MLCC_VM_SKIP: not calling %s (results are wrong)\n", name);
+    }
+}
+
 MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice device) {
     if (mlcc_vm_exec_validate(exec) != 0) return NULL;
     MLCCVM *vm = mlcc_xcalloc(1, sizeof *vm);
@@ -114,6 +137,7 @@ MLCCVM *mlcc_vm_create(const mlcc_vm_exec *exec, MLCCModule *lib, DLDevice devic
         vm->prof_ns = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(double));
         vm->prof_calls = mlcc_xcalloc((size_t)(exec->num_callees ? exec->num_callees : 1), sizeof(long));
     }
+    mark_skipped(vm);
     for (int i = 0; i < exec->num_callees; i++) {
         if (exec->callees[i].kind == VM_CALLEE_VM) continue;
         vm->callees[i] = resolve(lib, exec->callees[i].name, &vm->is_kernel[i]);
@@ -135,6 +159,7 @@ void mlcc_vm_free(MLCCVM *vm) {
     if (vm->prof_ns) print_profile(vm);
     free(vm->prof_ns);
     free(vm->prof_calls);
+    free(vm->skip);
     for (int i = 0; i < vm->exec->num_callees; i++)
         if (vm->callees[i]) mlcc_object_release(&vm->callees[i]->obj);
     free(vm->callees);
@@ -244,6 +269,7 @@ static int call_with(MLCCVM *vm, const mlcc_vm_function *f, const mlcc_vm_instr 
     int result_code = MLCC_TYPE_NULL;
     int rc;
     const mlcc_vm_callee *c = &e->callees[in->callee];
+    if (vm->skip && vm->skip[in->callee] && in->dst < 0) return 0;
     if (c->kind == VM_CALLEE_VM) rc = run_function(vm, c->vm_index, args, codes, in->nargs, &result, &result_code);
     else if (!vm->prof_ns) rc = mlcc_func_call(vm->callees[in->callee], args, codes, in->nargs, &result, &result_code);
     else {
