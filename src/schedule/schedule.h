@@ -50,6 +50,9 @@ const char *sch_get_block(mlcc_schedule *s, const char *name);
 int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
 /* The extent of a loop (an expression over size vars), or NULL with an error. */
 mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop);
+/* The number of dimensions of the buffer a block writes (its first write region), or -1 with an
+ * error. */
+int sch_block_write_ndim(mlcc_schedule *s, const char *block);
 /* The kind of a loop (an mlcc_for_kind: serial, parallel, ...), or -1 with an error. */
 int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop);
 /* Names of all blocks in program order (IR arena memory); returns the count. */

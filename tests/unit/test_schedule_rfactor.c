@@ -4,6 +4,8 @@
  * at both ends; rejection of illegal requests with the reason and no change. */
 #include "sched_check.h"
 #include "sched_jit.h"
+#include "te/te.h"
+#include "transform/pass.h"
 
 static void check_numbers(const char *what, const mlcc_prim_func *f, mlcc_schedule *s) {
     CHECK_MSG(compare_at_sizes(f, sch_func(s), 3) == 0, "%s: %s", what, mlcc_last_error());
@@ -111,7 +113,59 @@ static void test_rfactor_errors(void) {
     sch_free(s);
 }
 
+/* default_schedule's row-reduction rule: Y[i, k] = X[i, k] * S[i] with S the sum of squares
+ * (rms_norm's shape), or the max, of a row of K values. */
+static te_tensor *X_, *S_;
+static int square_not_max;
+
+static mlcc_expr *row_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *x = te_load2(X_, i[0], i[1]);
+    return square_not_max ? ir_mul(x, te_load2(X_, i[0], i[1])) : x;
+}
+
+static mlcc_expr *scale_body(mlcc_expr **i, void *c) {
+    (void)c;
+    return ir_mul(te_load2(X_, i[0], i[1]), te_load1(S_, i[0]));
+}
+
+static mlcc_prim_func *build_row_reduction(const char *name, int64_t K, int square) {
+    mlcc_expr *n = ir_size_var("n");
+    square_not_max = square;
+    X_ = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(K)}, 2);
+    te_set_axis_names((const char *[]){"i", "k", NULL});
+    S_ = te_reduce("S", DT_F32, (mlcc_expr *[]){n}, 1, square ? TE_SUM : TE_MAX, (mlcc_expr *[]){ir_int(K)}, 1, row_body, NULL);
+    te_set_axis_names((const char *[]){"i", "k", NULL});
+    te_tensor *y = te_compute("Y", DT_F32, (mlcc_expr *[]){n, ir_int(K)}, 2, scale_body, NULL);
+    return te_create_prim_func(name, (te_tensor *[]){X_, y}, 2);
+}
+
+static void test_pass_row_reduction(void) {
+    static const int64_t sizes[] = {1, 5, 16, 33};
+    mlcc_prim_func *sum = build_row_reduction("row_sum", 2048, 1), *max = build_row_reduction("row_max", 1024, 0),
+                   *odd = build_row_reduction("row_odd", 1000, 1);
+    mlcc_ir_module *m = irmod_new();
+    irmod_add_prim(m, "row_sum", sum);
+    irmod_add_prim(m, "row_max", max);
+    irmod_add_prim(m, "row_odd", odd);
+    mlcc_ir_module *out = pass_default_schedule(m, NULL);
+    for (int k = 0; k < 2; k++) {
+        const mlcc_prim_func *ref = k ? max : sum, *got = irmod_get_prim(out, k ? "row_max" : "row_sum");
+        char *text = tir_func_to_string(got);
+        /* 16 partial results a row, filled by a vectorized loop, then reduced */
+        CHECK_MSG(strstr(text, "T.block(\"S_rf\")") && strstr(text, "for k_1 in T.vectorized(16)") && strstr(text, "T.writes(S_rf[v_i, vk_1])"), "%s", text);
+        free(text);
+        /* the sum adds in another order (within 1e-5); the max is exact */
+        CHECK_MSG(jit_compare_tol(ref, got, sizes, 4, 23 + (uint64_t)k, k ? 0 : 1e-5) == 0, "%s: %s", ref->name, mlcc_last_error());
+    }
+    /* a row that is not a multiple of 16 values keeps the plain reduction */
+    char *text = tir_func_to_string(irmod_get_prim(out, "row_odd"));
+    CHECK_MSG(!strstr(text, "S_rf"), "%s", text);
+    free(text);
+}
+
 int main(void) {
+    test_pass_row_reduction();
     test_rfactor_inner();
     test_rfactor_parallel();
     test_rfactor_matmul_and_max();
