@@ -290,6 +290,22 @@ static mlcc_prim_func *tuned_schedule(mlcc_prim_func *f, const char *db) {
     return out;
 }
 
+typedef int (*block_rule)(mlcc_schedule *s, const char *block);
+
+/* Applies rule to block on a fork of *s and keeps the fork where it succeeds (1), else leaves *s
+ * as it was (0; MLCC_LOG=debug says why). */
+static int apply_rule(mlcc_schedule **s, block_rule rule, const char *rule_name, const mlcc_prim_func *f, const char *block) {
+    mlcc_schedule *fork = sch_copy(*s);
+    if (rule(fork, block) == 0) {
+        sch_free(*s);
+        *s = fork;
+        return 1;
+    }
+    LOG_DEBUG("default_schedule: %s: block %s: %s rule not applied: %s", f->name, block, rule_name, mlcc_last_error());
+    sch_free(fork);
+    return 0;
+}
+
 /* Applies the rules to f; returns the scheduled function, or f when nothing applied. */
 static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
     const char *db = sched_db_default_dir();
@@ -332,34 +348,14 @@ static mlcc_prim_func *schedule_func(mlcc_prim_func *f) {
         }
         LOG_DEBUG("default_schedule: %s: block %s: GEMM rule not applied: %s", f->name, blocks[b], mlcc_last_error());
         sch_free(fork);
-        fork = sch_copy(s);
-        if (rule_attention(fork, blocks[b]) == 0) {
-            sch_free(s);
-            s = fork;
+        if (apply_rule(&s, rule_attention, "attention", f, blocks[b])) {
             applied++;
             continue;
         }
-        LOG_DEBUG("default_schedule: %s: block %s: attention rule not applied: %s", f->name, blocks[b], mlcc_last_error());
-        sch_free(fork);
         if (is_opaque(f)) continue;
-        fork = sch_copy(s);
-        if (rule_row_reduction(fork, blocks[b]) == 0) {
-            sch_free(s);
-            s = fork;
+        if (apply_rule(&s, rule_row_reduction, "row reduction", f, blocks[b]) ||
+            apply_rule(&s, rule_parallel_nest, "parallel", f, blocks[b]))
             applied++;
-            continue;
-        }
-        LOG_DEBUG("default_schedule: %s: block %s: row reduction rule not applied: %s", f->name, blocks[b], mlcc_last_error());
-        sch_free(fork);
-        fork = sch_copy(s);
-        if (rule_parallel_nest(fork, blocks[b]) == 0) {
-            sch_free(s);
-            s = fork;
-            applied++;
-        } else {
-            LOG_DEBUG("default_schedule: %s: block %s: parallel rule not applied: %s", f->name, blocks[b], mlcc_last_error());
-            sch_free(fork);
-        }
     }
     mlcc_clear_error();
     mlcc_prim_func *out = f;
