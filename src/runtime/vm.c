@@ -119,7 +119,7 @@ static void mark_skipped(MLCCVM *vm) {
             }
             p += len + (p[len] == ',');
         }
-        if (vm->skip[i]) fprintf(stderr, "[mlcc] MLCC_VM_SKIP: not calling %s (results are wrong)\n", name);
+        if (vm->skip[i]) fprintf(stderr, "[mlcc] MLCC_VM_SKIP: leaving out the calls of %s whose results go unused (results are wrong)\n", name);
     }
 }
 

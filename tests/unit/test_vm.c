@@ -1,6 +1,6 @@
 /* test_vm.c - the VM runs a two-layer MLP with a symbolic batch n through compiled kernels and
  * matches float64 loops; the program survives a JSON round trip; malformed programs and
- * mismatched inputs are clear errors. */
+ * mismatched inputs are clear errors; MLCC_VM_SKIP leaves out the kernels it names. */
 #include <dlpack/dlpack.h>
 
 #include "codegen/jit.h"
@@ -113,6 +113,47 @@ static void test_mlp(void) {
     mlcc_jit_free(mod);
 }
 
+/* MLCC_VM_SKIP leaves out the kernels it names (the output is then not the MLP's) but never a
+ * call whose result the program uses (alloc_tensor here: the run still succeeds). */
+static void test_skip(void) {
+    mlcc_jit_module *mod = mlp_build_kernels();
+    CHECK_MSG(mod != NULL, "%s", mlcc_last_error());
+    if (!mod) return;
+    mlcc_vm_exec *exec = mlp_build_program();
+    setenv("MLCC_VM_SKIP", "alloc_tensor,dense_relu", 1);
+    MLCCVM *vm = mlcc_vm_create(exec, mlcc_jit_module_handle(mod), MLCC_CPU);
+    unsetenv("MLCC_VM_SKIP");
+    CHECK_MSG(vm != NULL, "%s", mlcc_last_error());
+    MLCCNDArray *x = random_array(5, MLP_IN), *w1 = random_array(MLP_IN, MLP_HID), *w2 = random_array(MLP_HID, MLP_OUT);
+    MLCCValue ret;
+    int code;
+    int rc = vm ? run_mlp(vm, x, w1, w2, &ret, &code) : -1;
+    CHECK_MSG(rc == 0, "%s", mlcc_last_error());
+    if (rc == 0) {
+        /* the hidden layer was never computed: y is dense(planned storage), not the MLP of x */
+        const float *px = x->dl.data, *p1 = w1->dl.data, *p2 = w2->dl.data, *py = ((MLCCNDArray *)ret.v_handle)->dl.data;
+        double max_err = 0;
+        for (int r = 0; r < 5; r++)
+            for (int o = 0; o < MLP_OUT; o++) {
+                double acc = 0;
+                for (int h = 0; h < MLP_HID; h++) {
+                    double hv = 0;
+                    for (int i = 0; i < MLP_IN; i++) hv += (double)px[r * MLP_IN + i] * p1[i * MLP_HID + h];
+                    acc += (hv > 0 ? hv : 0) * p2[h * MLP_OUT + o];
+                }
+                max_err = fmax(max_err, fabs(acc - py[r * MLP_OUT + o]));
+            }
+        CHECK_MSG(!(max_err < 1e-5), "MLCC_VM_SKIP=dense_relu: the output is still the MLP's (max error %g)", max_err);
+        mlcc_value_release(ret, code);
+    }
+    mlcc_ndarray_release(x);
+    mlcc_ndarray_release(w1);
+    mlcc_ndarray_release(w2);
+    mlcc_vm_free(vm);
+    mlcc_vm_exec_free(exec);
+    mlcc_jit_free(mod);
+}
+
 static void expect_bad_program(const char *json, const char *needle) {
     mlcc_vm_exec *e = mlcc_vm_exec_from_json(json, strlen(json));
     CHECK(e == NULL);
@@ -151,6 +192,7 @@ static void test_malformed(void) {
 int main(void) {
     ir_scope_begin();
     test_mlp();
+    test_skip();
     test_malformed();
     ir_scope_end();
     return test_finish();
