@@ -39,8 +39,12 @@ int attn_gen_init(attn_gen *g, const mlcc_attn_config *c) {
     g->c = c;
     g->group = c->num_qo_heads / c->num_kv_heads;
     g->scale = c->scale > 0 ? c->scale : 1.0 / sqrt((double)c->head_dim);
+    /* Lanes of the logits' vectorized loop: at most 8. Each key's logit ends in a scalar tree
+     * over the lanes, so 16 lanes of 4 products (head_dim 64) spent more on the tree (15 loads
+     * and adds) than on the products; 8 lanes made TinyLlama's CPU decode attention 20-25%
+     * faster (BENCHMARKS.md, fifteenth session). */
     g->lanes = 1;
-    for (int l = 16; l > 1; l /= 2)
+    for (int l = 8; l > 1; l /= 2)
         if (c->head_dim % l == 0) {
             g->lanes = l;
             break;
