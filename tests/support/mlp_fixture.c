@@ -2,6 +2,8 @@
  * built with te and a hand-written VM program, shared by the VM and model-library tests. */
 #include "mlp_fixture.h"
 
+#include <math.h>
+
 #include "te/te.h"
 
 static te_tensor *X, *W;
@@ -77,3 +79,17 @@ mlcc_vm_exec *mlp_build_program(void) {
     return e;
 }
 
+double mlp_max_error(const float *x, const float *w1, const float *w2, const float *y, int64_t n) {
+    double max_err = 0;
+    for (int64_t r = 0; r < n; r++)
+        for (int o = 0; o < MLP_OUT; o++) {
+            double acc = 0;
+            for (int h = 0; h < MLP_HID; h++) {
+                double hv = 0;
+                for (int i = 0; i < MLP_IN; i++) hv += (double)x[r * MLP_IN + i] * w1[i * MLP_HID + h];
+                acc += (hv > 0 ? hv : 0) * w2[h * MLP_OUT + o];
+            }
+            max_err = fmax(max_err, fabs(acc - y[r * MLP_OUT + o]));
+        }
+    return max_err;
+}

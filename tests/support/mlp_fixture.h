@@ -13,5 +13,7 @@ mlcc_prim_func **mlp_kernels(int *n);
 mlcc_jit_module *mlp_build_kernels(void);
 /* The VM program; storages sized for n <= MLP_MAX_N. */
 mlcc_vm_exec *mlp_build_program(void);
+/* The largest |y - relu(x w1) w2| over n rows, the MLP computed in float64. */
+double mlp_max_error(const float *x, const float *w1, const float *w2, const float *y, int64_t n);
 
 #endif

@@ -70,18 +70,7 @@ int main(void) {
     float *out = (float *)mlcc_read_file(out_path, &out_len);
     CHECK(out && out_len == sizeof(float) * (size_t)n * MLP_OUT);
     if (out && out_len == sizeof(float) * (size_t)n * MLP_OUT) {
-        const float *x = in, *w1 = in + nx, *w2 = in + nx + n1;
-        double max_err = 0;
-        for (int64_t r = 0; r < n; r++)
-            for (int o = 0; o < MLP_OUT; o++) {
-                double acc = 0;
-                for (int h = 0; h < MLP_HID; h++) {
-                    double hv = 0;
-                    for (int i = 0; i < MLP_IN; i++) hv += (double)x[r * MLP_IN + i] * w1[i * MLP_HID + h];
-                    acc += (hv > 0 ? hv : 0) * w2[h * MLP_OUT + o];
-                }
-                max_err = fmax(max_err, fabs(acc - out[r * MLP_OUT + o]));
-            }
+        double max_err = mlp_max_error(in, in + nx, in + nx + n1, out, n);
         CHECK_MSG(max_err < 1e-5, "max error %g", max_err);
     }
     /* a wrong input shape (same bytes, [n*IN, 1]) fails in the separate process with a message */

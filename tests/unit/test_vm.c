@@ -40,18 +40,7 @@ static void check_mlp(MLCCVM *vm, int64_t n) {
         MLCCNDArray *y = ret.v_handle;
         CHECK_EQ_INT(y->dl.shape[0], n);
         CHECK_EQ_INT(y->dl.shape[1], MLP_OUT);
-        const float *px = x->dl.data, *p1 = w1->dl.data, *p2 = w2->dl.data, *py = y->dl.data;
-        double max_err = 0;
-        for (int64_t r = 0; r < n; r++)
-            for (int o = 0; o < MLP_OUT; o++) {
-                double acc = 0;
-                for (int h = 0; h < MLP_HID; h++) {
-                    double hv = 0;
-                    for (int i = 0; i < MLP_IN; i++) hv += (double)px[r * MLP_IN + i] * p1[i * MLP_HID + h];
-                    acc += (hv > 0 ? hv : 0) * p2[h * MLP_OUT + o];
-                }
-                max_err = fmax(max_err, fabs(acc - py[r * MLP_OUT + o]));
-            }
+        double max_err = mlp_max_error(x->dl.data, w1->dl.data, w2->dl.data, y->dl.data, n);
         CHECK_MSG(max_err < 1e-5, "n=%lld max error %g", (long long)n, max_err);
         mlcc_value_release(ret, code);
     }
@@ -131,18 +120,7 @@ static void test_skip(void) {
     CHECK_MSG(rc == 0, "%s", mlcc_last_error());
     if (rc == 0) {
         /* the hidden layer was never computed: y is dense(planned storage), not the MLP of x */
-        const float *px = x->dl.data, *p1 = w1->dl.data, *p2 = w2->dl.data, *py = ((MLCCNDArray *)ret.v_handle)->dl.data;
-        double max_err = 0;
-        for (int r = 0; r < 5; r++)
-            for (int o = 0; o < MLP_OUT; o++) {
-                double acc = 0;
-                for (int h = 0; h < MLP_HID; h++) {
-                    double hv = 0;
-                    for (int i = 0; i < MLP_IN; i++) hv += (double)px[r * MLP_IN + i] * p1[i * MLP_HID + h];
-                    acc += (hv > 0 ? hv : 0) * p2[h * MLP_OUT + o];
-                }
-                max_err = fmax(max_err, fabs(acc - py[r * MLP_OUT + o]));
-            }
+        double max_err = mlp_max_error(x->dl.data, w1->dl.data, w2->dl.data, ((MLCCNDArray *)ret.v_handle)->dl.data, 5);
         CHECK_MSG(!(max_err < 1e-5), "MLCC_VM_SKIP=dense_relu: the output is still the MLP's (max error %g)", max_err);
         mlcc_value_release(ret, code);
     }
