@@ -131,7 +131,7 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
         return;
     }
     if (strcmp(op, "sigmoid") == 0) {
-        sb_printf(g->out, "(%s)(1 / (1 + %s(-(", ctype(e->dtype), e->dtype.bits == 64 ? "exp" : "mlcc_expf");
+        sb_printf(g->out, "(%s)(1 / (1 + %s(-(", ctype(e->dtype), libm_name("exp", e->dtype, buf, sizeof buf));
         emit_expr(g, e->call.args[0]);
         sb_append(g->out, "))))");
         return;

@@ -132,6 +132,7 @@ const char *sch_rfactor(mlcc_schedule *s, mlcc_expr *loop, int factor_axis) {
         mlcc_set_error("%s: the init of block '%s' is not the identity of its combiner", PRIM, b->name);
         return NULL;
     }
+    if (factor_axis < 0 && factor_axis >= -(y->ndim + 1)) factor_axis += y->ndim + 1; /* from the end, as TVM */
     if (factor_axis < 0 || factor_axis > y->ndim) {
         mlcc_set_error("%s: factor_axis %d is out of range for the %d dimensions of '%s'", PRIM, factor_axis, y->ndim,
                        y->name);

@@ -50,9 +50,6 @@ const char *sch_get_block(mlcc_schedule *s, const char *name);
 int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
 /* The extent of a loop (an expression over size vars), or NULL with an error. */
 mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop);
-/* The number of dimensions of the buffer a block writes (its first write region), or -1 with an
- * error. */
-int sch_block_write_ndim(mlcc_schedule *s, const char *block);
 /* The kind of a loop (an mlcc_for_kind: serial, parallel, ...), or -1 with an error. */
 int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop);
 /* Names of all blocks in program order (IR arena memory); returns the count. */
@@ -118,7 +115,7 @@ const char *sch_cache_write(mlcc_schedule *s, const char *block, int index, cons
 /* Splits the reduction of the one block under `loop` (a loop bound only to its reduce iter vars)
  * in two: block "<name>_rf" accumulates partial results, one per iteration of `loop`, into a new
  * buffer "<buffer>_rf" (the output's shape with the loop's extent inserted at `factor_axis`,
- * 0..ndim) and runs in the block's place, where `loop` is now spatial (so it may run in
+ * 0..ndim, or counted from the end as -1..-(ndim + 1), as in TVM; the trace records it from 0) and runs in the block's place, where `loop` is now spatial (so it may run in
  * parallel); the block keeps its name for the write-back, which reduces the partial results
  * over a new nest right after the block's function-level statement. The block is at function
  * scope, its body `Y[s] = Y[s] + (max, min) value` with the combiner's identity as init, Y has no

@@ -62,14 +62,6 @@ mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
     return p.nodes[p.n - 1]->for_.extent;
 }
 
-int sch_block_write_ndim(mlcc_schedule *s, const char *block) {
-    sch_path p;
-    if (!block || sch_find_block(s, block, &p)) return mlcc_set_error("block_write_ndim: no block named '%s'", block ? block : "(null)");
-    const mlcc_block *b = p.nodes[p.n - 1]->realize.block;
-    if (b->nwrites < 1) return mlcc_set_error("block_write_ndim: block '%s' writes nothing", block);
-    return b->writes[0].buffer->ndim;
-}
-
 int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop) {
     sch_path p;
     if (!loop || sch_find_loop(s, loop, &p))

@@ -173,6 +173,35 @@ static int rule_attention(mlcc_schedule *s, const char *block) {
     return rc ? -1 : 0;
 }
 
+enum { MIN_PARALLEL_ITERS = 1 << 15 };
+
+/* Fuses the loops of block above its `inner` innermost ones and runs them in parallel (per_row:
+ * the iterations of the inner loops, <= 0 when not constant). A nest of constant extents under
+ * MIN_PARALLEL_ITERS iterations stays serial (returns 1: waking a thread would cost more than it
+ * saves); one of symbolic extent gets the annotation parallel_min_iters, so that codegen forks
+ * only when that many iterations run (decode's one row of rms_norm runs on the calling thread). */
+static int parallel_rows(mlcc_schedule *s, const char *block, int inner, int64_t per_row) {
+    mlcc_expr **loops;
+    int n = sch_get_loops(s, block, &loops) - inner;
+    if (n < 1) return 1;
+    int64_t work = per_row > 0 ? per_row : 1;
+    int symbolic = per_row <= 0;
+    for (int i = 0; i < n; i++) {
+        int64_t e = const_extent(s, loops[i]);
+        if (e < 0) symbolic = 1;
+        else work *= e;
+    }
+    if (!symbolic && work < MIN_PARALLEL_ITERS) return 1;
+    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
+    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n); /* the loop vars stay valid handles */
+    mlcc_expr *outer = n == 1 ? l[0] : sch_fuse(s, l, n);
+    int rc = outer ? sch_parallel(s, outer) : -1;
+    if (rc == 0 && symbolic && per_row > 0)
+        rc = sch_annotate_loop(s, outer, "parallel_min_iters", (MIN_PARALLEL_ITERS + per_row - 1) / per_row);
+    free(l);
+    return rc ? -1 : 0;
+}
+
 /* Rule for the rest (injective nests and row reductions: rms_norm, rope, residual adds, the
  * epilogues fusion left as blocks of their own): the loops above the last are fused and run in
  * parallel; an injective block's last loop, of constant extent, is vectorized (omp simd). A nest
@@ -180,56 +209,16 @@ static int rule_attention(mlcc_schedule *s, const char *block) {
  * cost more than it saves); one of symbolic extent gets the annotation parallel_min_iters, so
  * that codegen forks only when that many outer iterations run. Opaque functions (op_pattern 8: the paged KV-cache kernels of
  * src/gen) keep their generator's schedule. */
-enum { MIN_PARALLEL_ITERS = 1 << 15 };
-
 static int rule_parallel_nest(mlcc_schedule *s, const char *block) {
     mlcc_expr **loops;
     int n = sch_get_loops(s, block, &loops);
     if (n < 2) return mlcc_set_error("block '%s': fewer than two loops", block);
-    int64_t work = 1;
-    int symbolic = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t e = const_extent(s, loops[i]);
-        if (e < 0) symbolic = 1;
-        else work *= e;
-    }
-    if (!symbolic && work < MIN_PARALLEL_ITERS) return mlcc_set_error("block '%s': %lld iterations", block, (long long)work);
-    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
-    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n); /* the loop vars stay valid handles */
-    int64_t last = const_extent(s, l[n - 1]);
+    mlcc_expr *innermost = loops[n - 1];
+    int64_t last = const_extent(s, innermost);
     /* vectorize first: it fails, harmlessly, on a reduction's loop */
-    if (last >= 8 && sch_vectorize(s, l[n - 1]) != 0) mlcc_clear_error();
-    mlcc_expr *outer = n - 1 == 1 ? l[0] : sch_fuse(s, l, n - 1);
-    int rc = outer ? sch_parallel(s, outer) : -1;
-    /* at run time, fork only when the nest has MIN_PARALLEL_ITERS iterations (decode's one row
-     * of rms_norm runs on the calling thread: a fork would cost more than the row) */
-    if (rc == 0 && symbolic && last > 0)
-        rc = sch_annotate_loop(s, outer, "parallel_min_iters", (MIN_PARALLEL_ITERS + last - 1) / last);
-    free(l);
-    return rc ? -1 : 0;
-}
-
-/* Runs the loops of block above its `inner` innermost ones in parallel, as rule_parallel_nest
- * does (per_row: the iterations of the inner loops); a nest too small to fork stays serial. */
-static int parallel_rows(mlcc_schedule *s, const char *block, int inner, int64_t per_row) {
-    mlcc_expr **loops;
-    int n = sch_get_loops(s, block, &loops) - inner;
-    if (n < 1) return 0;
-    int64_t work = per_row;
-    int symbolic = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t e = const_extent(s, loops[i]);
-        if (e < 0) symbolic = 1;
-        else work *= e;
-    }
-    if (!symbolic && work < MIN_PARALLEL_ITERS) return 0;
-    mlcc_expr **l = malloc(sizeof(mlcc_expr *) * (size_t)n);
-    memcpy(l, loops, sizeof(mlcc_expr *) * (size_t)n);
-    mlcc_expr *outer = n == 1 ? l[0] : sch_fuse(s, l, n);
-    int rc = outer ? sch_parallel(s, outer) : -1;
-    if (rc == 0 && symbolic) rc = sch_annotate_loop(s, outer, "parallel_min_iters", (MIN_PARALLEL_ITERS + per_row - 1) / per_row);
-    free(l);
-    return rc;
+    if (last >= 8 && sch_vectorize(s, innermost) != 0) mlcc_clear_error();
+    int rc = parallel_rows(s, block, 1, last);
+    return rc > 0 ? mlcc_set_error("block '%s': too few iterations to run in parallel", block) : rc;
 }
 
 /* Rule row reduction (rms_norm's sum of squares, softmax's max and sum, a mean): a reduction
@@ -251,14 +240,12 @@ static int rule_row_reduction(mlcc_schedule *s, const char *block) {
                               (long long)extent, ROW_LANES, 8 * ROW_LANES);
     mlcc_expr *parts[2];
     if (sch_split(s, loops[n - 1], (const int64_t[]){extent / ROW_LANES, ROW_LANES}, 2, parts)) return -1;
-    int ndim = sch_block_write_ndim(s, block);
-    const char *rf = ndim >= 0 ? sch_rfactor(s, parts[1], ndim) : NULL;
+    const char *rf = sch_rfactor(s, parts[1], -1); /* the partial results' axis last: a row's are contiguous */
     if (!rf) return -1;
     mlcc_expr **rf_loops;
     int nrf = sch_get_loops(s, rf, &rf_loops);
-    if (sch_vectorize(s, rf_loops[nrf - 1])) return -1;
-    if (parallel_rows(s, rf, 2, extent)) return -1;
-    return parallel_rows(s, block, 1, ROW_LANES);
+    if (sch_vectorize(s, rf_loops[nrf - 1]) || parallel_rows(s, rf, 2, extent) < 0) return -1;
+    return parallel_rows(s, block, 1, ROW_LANES) < 0 ? -1 : 0;
 }
 
 static int is_opaque(const mlcc_prim_func *f) {
