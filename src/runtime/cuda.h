@@ -100,6 +100,11 @@ int mlcc_cuda_launch(int device_id, void *kernel, const uint32_t grid[3], const 
  * allowed non-portable sizes first). cluster_x 1 is mlcc_cuda_launch. */
 int mlcc_cuda_launch_cluster(int device_id, void *kernel, const uint32_t grid[3], const uint32_t block[3],
                              uint32_t shared_bytes, void **args, uint32_t cluster_x);
+/* mlcc_cuda_pdl_hold(1) ... (0): the launches between, on this thread, go without programmatic
+ * dependent launch, so each starts after the previous kernel has finished. For a kernel that
+ * loads its "weights" before its wait (cuda_pdl.h) when a kernel has just written them, as the
+ * 4-bit path's float16 workspace. Nests. */
+void mlcc_cuda_pdl_hold(int on);
 /* Whether the device can launch clusters (sm_90+ and cuLaunchKernelEx in the driver). */
 int mlcc_cuda_clusters_supported(int device_id);
 

@@ -13,13 +13,18 @@
 #include <stdlib.h>
 
 /* log2 of the outputs a block GEMV block takes for `out` outputs: as many as keep at least two
- * blocks per multiprocessor (of 132) busy, at most `most` (a power of two, up to 8: the float16
- * GEMV takes 2, the 4-bit ones 8, whose blocks round x once for all their outputs: 2 was 1.1-2.8x
- * slower there). MLCC_CUDA_GEMV_OUTPUTS=1|2|4|8 sets it for every shape (measurements). */
+ * blocks per multiprocessor (of 132) busy, at most `most` (a power of two, up to 16: the float16
+ * GEMV takes 2, the 4-bit ones 8 or 16, whose blocks round x once for all their outputs: 2 was
+ * 1.1-2.8x slower there). MLCC_CUDA_GEMV_OUTPUTS=1|2|4|8|16 sets it for every shape (up to
+ * `most`; measurements). */
 static inline int mlcc_gemv_outputs_log2(int64_t out, int most) {
     const char *v = getenv("MLCC_CUDA_GEMV_OUTPUTS");
     int n = v && *v ? atoi(v) : 0;
-    if (n == 1 || n == 2 || n == 4 || n == 8) return n == 8 ? 3 : n / 2;
+    if (n == 1 || n == 2 || n == 4 || n == 8 || n == 16) {
+        int lo = 0;
+        while ((1 << (lo + 1)) <= n && (1 << (lo + 1)) <= most) lo++;
+        return lo;
+    }
     int lo = 0;
     while ((1 << (lo + 1)) <= most && out >= (int64_t)(2 << lo) * 264) lo++;
     return lo;

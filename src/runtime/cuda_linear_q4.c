@@ -328,6 +328,32 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     " * silu(x gate^T) * (x up^T): the block's first O / 2 outputs are gate rows, the others the up\n"
     " * rows I further on. NORM: x is RMSNorm's input (x * gamma is rounded, the row's 1 / rms\n"
     " * scales the sums). res (not NULL): y = x W^T + res, the residual add after the projection. */\n"
+    "/* A block's O rows of group g: rows o0 + o (o < H), with SILU the up rows I further on (o >= H). */\n"
+    "template <int O>\n"
+    "__device__ __forceinline__ void load_group(uint4 (&q)[O], float (&s)[O], const unsigned *__restrict__ qw,\n"
+    "                                           const __half *__restrict__ qs, int o0, int H, int I, int G, int W, int g) {\n"
+    "#pragma unroll\n"
+    "    for (int o = 0; o < O; o++) {\n"
+    "        int j = o % H, row = o0 + j < I ? o0 + j : I - 1; /* a tail block repeats the last row, unwritten */\n"
+    "        if (o >= H) row += I;\n"
+    "        q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
+    "        s[o] = __half2float(qs[(long long)row * G + g]);\n"
+    "    }\n"
+    "}\n"
+    "/* acc[o][r] += row o's group g times x's row r (rounded to int8 here), ss[r] += its sum of x^2 with NORM */\n"
+    "template <int O, int R, int NORM>\n"
+    "__device__ __forceinline__ void accumulate_group(float (&acc)[O][R], float (&ss)[R], const uint4 (&q)[O], const float (&s)[O],\n"
+    "                                                 const float *__restrict__ x, const float *__restrict__ gamma, int K,\n"
+    "                                                 int zero, int g) {\n"
+    "#pragma unroll\n"
+    "    for (int r = 0; r < R; r++) {\n"
+    "        int xi[8], xsum;\n"
+    "        const float *xg = x + (long long)r * K + (g << 5);\n"
+    "        const float d = NORM ? quantize_x_group_norm(xg, gamma + (g << 5), xi, &xsum, &ss[r]) : quantize_x_group(xg, xi, &xsum);\n"
+    "#pragma unroll\n"
+    "        for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
+    "    }\n"
+    "}\n"
     "template <int O, int R, int SILU, int NORM>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
@@ -342,7 +368,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        mlcc_pdl_prefetch(qs + (long long)(I + o0) * G, (long long)min(H, I - o0) * G * 2);\n"
     "        mlcc_pdl_prefetch(qw + (long long)(I + o0) * W, (long long)min(H, I - o0) * W * 4);\n"
     "    }\n"
-    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
     "    float acc[O][R], ss[R];\n"
     "#pragma unroll\n"
     "    for (int r = 0; r < R; r++) {\n"
@@ -350,25 +375,24 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#pragma unroll\n"
     "        for (int o = 0; o < O; o++) acc[o][r] = 0.f;\n"
     "    }\n"
-    "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
-    "        uint4 q[O];\n"
-    "        float s[O];\n"
-    "#pragma unroll\n"
-    "        for (int o = 0; o < O; o++) {\n"
-    "            int j = o % H, row = o0 + j < I ? o0 + j : I - 1; /* a tail block repeats the last row, unwritten */\n"
-    "            if (o >= H) row += I;\n"
-    "            q[o] = ld_stream16(qw + (long long)row * W + 4 * g);\n"
-    "            s[o] = __half2float(qs[(long long)row * G + g]);\n"
-    "        }\n"
-    "#pragma unroll\n"
-    "        for (int r = 0; r < R; r++) {\n"
-    "            int xi[8], xsum;\n"
-    "            const float *xg = x + (long long)r * K + (g << 5);\n"
-    "            const float d = NORM ? quantize_x_group_norm(xg, gamma + (g << 5), xi, &xsum, &ss[r]) : quantize_x_group(xg, xi, &xsum);\n"
-    "#pragma unroll\n"
-    "            for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
-    "        }\n"
+    "    uint4 q[O];\n"
+    "    float s[O];\n"
+    "#ifdef MLCC_EARLY_WEIGHTS /* the first group's weights before the wait: no kernel writes them */\n"
+    "    int g = threadIdx.x;\n"
+    "    if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
+    "    mlcc_pdl_begin(qw, 0);\n"
+    "    while (g < G) {\n"
+    "        accumulate_group<O, R, NORM>(acc, ss, q, s, x, gamma, K, zero, g);\n"
+    "        g += blockDim.x;\n"
+    "        if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
     "    }\n"
+    "#else\n"
+    "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
+    "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
+    "        load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
+    "        accumulate_group<O, R, NORM>(acc, ss, q, s, x, gamma, K, zero, g);\n"
+    "    }\n"
+    "#endif\n"
     MLCC_CUDA_GEMV_SQUARES_SUM
     MLCC_CUDA_GEMV_BLOCK_SUM
     MLCC_CUDA_GEMV_FUSED_STORE
@@ -379,9 +403,11 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0)\n"
     "#define GEMV_Q4IS(O, R) GEMV_Q4IF(O, R, _silu, 1, 0) GEMV_Q4IF(O, R, _norm_silu, 1, 1)\n"
     "#define GEMV_Q4IN(O, R) GEMV_Q4IF(O, R, _norm, 0, 1)\n"
-    "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
-    "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(1, 2)\nGEMV_Q4IN(2, 2)\nGEMV_Q4IN(4, 2)\nGEMV_Q4IN(8, 2)\n"
-    "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\n"
+    "/* 16 outputs for one row only: with two rows they spill (ptxas, sm_90, CUDA 13.0) */\n"
+    "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(16, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
+    "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(16, 1)\n"
+    "GEMV_Q4IN(1, 2)\nGEMV_Q4IN(2, 2)\nGEMV_Q4IN(4, 2)\nGEMV_Q4IN(8, 2)\n"
+    "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\nGEMV_Q4I(16, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
@@ -510,9 +536,9 @@ typedef struct q4_device {
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
-    void *int8[4][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *int8[5][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] (16 outputs: 1 row) */
     /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
-    void *int8_fused[3][4][2];
+    void *int8_fused[3][5][2];
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
 } q4_device;
 
@@ -546,8 +572,8 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
             if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
-    for (int o = 0; o < 4; o++)
-        for (int r = 0; r < 3; r++) {
+    for (int o = 0; o < 5; o++)
+        for (int r = 0; r < (o == 4 ? 1 : 3); r++) { /* 16 outputs: one row of x */
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4i_%d_%d", 1 << o, 1 << r);
             if (!(d->int8[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
@@ -602,6 +628,16 @@ static int use_int8_gemv(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
+/* The most outputs an int8 block GEMV block takes for one row of x: 16 where the grid still keeps
+ * two blocks on each multiprocessor (MLCC_CUDA_Q4_OUTPUTS_MOST=8: at most 8, as before session 16).
+ * Each block reads all of x (16 KB of float32 at K = 4096, about what 8 rows of 4-bit weights take
+ * from memory); 16 rows halve that traffic per weight byte. Measured on the H100 (BENCHMARKS.md,
+ * session 16), only together with the early weight loads (cuda_module.c) a gain. */
+static int int8_outputs_most(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_OUTPUTS_MOST");
+    return v && atoi(v) == 8 ? 8 : 16;
+}
+
 /* The int8 tile GEMV for one row of x where each block gets at least two tiles of outputs (the
  * wide projections); returns 1 if it does not apply. Grid: as many blocks as stay resident at
  * 512 threads an SM (132 SMs, the H100's and H200's count), tiles spread evenly over them.
@@ -641,10 +677,12 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
                           int64_t rows, int64_t out, int64_t in, int zero, const mlcc_linear_fusion *f) {
     int n = (int)out, k = (int)in;
     int silu = f && f->silu_mul, norm = f && f->gamma, fused = silu || norm;
-    int lo = mlcc_gemv_outputs_log2(out, 8);
-    if (silu && lo < 1) lo = 1; /* a gate row and its up row at least */
+    int int8 = use_int8_gemv();
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
+    int lo = mlcc_gemv_outputs_log2(out, int8 ? int8_outputs_most() : 8);
+    if (lo > 3 && (rows > 1 || (int64_t)(1 << lo) > threads)) lo = 3; /* 16 outputs: one row (O * R threads store the sums) */
+    if (silu && lo < 1) lo = 1; /* a gate row and its up row at least */
     int64_t y_cols = silu ? out / 2 : out, per_block = silu ? 1 << (lo - 1) : 1 << lo;
     uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
     /* MLCC_CUDA_Q4_PASSES=P > 0: one row of x through the x-in-registers kernel, P passes of
@@ -660,7 +698,6 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_pass};
         return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
     }
-    int int8 = use_int8_gemv();
     if (int8 && rows == 1 && !fused && !res) {
         int rc = run_tile_gemv(id, d, x, qw, qs, y, out, in, zero);
         if (rc <= 0) return rc;
@@ -726,7 +763,11 @@ static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t
     uint32_t grid[3] = {(uint32_t)(words / 256 < 8192 ? words / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
     void *args[] = {&qw, &qs, &w16, &n, &k, &zero};
     int rc = mlcc_cuda_launch(id, d->dequant, grid, block, 0, args);
-    if (rc == 0) rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);
+    if (rc == 0) { /* the float16 GEMV loads its first weights before PDL's wait: here they are the dequantize's output */
+        mlcc_cuda_pdl_hold(1);
+        rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);
+        mlcc_cuda_pdl_hold(0);
+    }
     h->free(id, w16); /* stream-ordered reuse, as cuda_linear.c's workspaces */
     return rc;
 }

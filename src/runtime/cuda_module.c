@@ -286,11 +286,14 @@ static int env_is(const char *name, const char *value) {
  * only with MLCC_CUDA_PDL_PREFETCH=1 (measured slower on the H100: 138.7 against 162.1 tok/s in session
  * 8, 168.5 against 176.1 in session 13); the GEMVs' weight loads leave L2 first unless
  * MLCC_CUDA_WEIGHT_EVICT_FIRST=0 (session 13, 32 layers at batch 1: float16 176.1 against 173.8
- * tok/s, q4f16_1 373.2 / 364.7 against 361.5 / 354.4). */
+ * tok/s, q4f16_1 373.2 / 364.7 against 361.5 / 354.4); the block GEMVs (cuda_linear.c, the int8
+ * one of cuda_linear_q4.c) load their first weights before the wait unless
+ * MLCC_CUDA_EARLY_WEIGHTS=0 (session 16, BENCHMARKS.md). */
 static char *source_with_switches(const char *source) {
     mlcc_strbuf sb = STRBUF_INIT;
     if (!env_is("MLCC_CUDA_PDL_PREFETCH", "1")) sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
     if (!env_is("MLCC_CUDA_WEIGHT_EVICT_FIRST", "0")) sb_append(&sb, "#define MLCC_WEIGHT_EVICT_FIRST\n");
+    if (!env_is("MLCC_CUDA_EARLY_WEIGHTS", "0")) sb_append(&sb, "#define MLCC_EARLY_WEIGHTS\n");
     sb_append(&sb, source);
     return sb_detach(&sb);
 }
@@ -396,10 +399,17 @@ void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id) {
 
 enum { DEFAULT_SHARED_LIMIT = 48 * 1024 };
 
+/* > 0 while this thread's launches must wait for the whole previous kernel (mlcc_cuda_pdl_hold) */
+static _Thread_local int pdl_held;
+
+void mlcc_cuda_pdl_hold(int on) {
+    pdl_held += on ? 1 : -1;
+}
+
 /* Whether launches on device_id may carry the PDL attribute: sm_90 or newer, a driver with
- * cuLaunchKernelEx, and MLCC_CUDA_PDL not 0 (read per call: tests switch it). */
+ * cuLaunchKernelEx, MLCC_CUDA_PDL not 0 (read per call: tests switch it) and no hold. */
 static int pdl_allowed(int device_id, const mlcc_cuda_driver *cu) {
-    if (!cu->cuLaunchKernelEx || mlcc_cuda_device_arch(device_id) < 90) return 0;
+    if (pdl_held > 0 || !cu->cuLaunchKernelEx || mlcc_cuda_device_arch(device_id) < 90) return 0;
     const char *v = getenv("MLCC_CUDA_PDL");
     return !(v && strcmp(v, "0") == 0);
 }

@@ -92,6 +92,49 @@ static void test_weight_hint_compiles(void) {
     }
 }
 
+/* The PTX of entry `name` in ptx (up to the next entry), or NULL */
+static char *entry_body(const char *ptx, const char *name) {
+    char head[96];
+    snprintf(head, sizeof head, ".entry %s(", name);
+    const char *b = ptx ? strstr(ptx, head) : NULL;
+    if (!b) return NULL;
+    const char *e = strstr(b + 1, ".entry ");
+    size_t n = e ? (size_t)(e - b) : strlen(b);
+    char *body = malloc(n + 1);
+    memcpy(body, b, n);
+    body[n] = 0;
+    return body;
+}
+
+/* MLCC_CUDA_EARLY_WEIGHTS (the default, MLCC_EARLY_WEIGHTS in the source): the block GEMVs issue
+ * a weight load before griddepcontrol.wait; without it every load comes after the wait. */
+static void test_early_weights_compile(void) {
+    const char *sources[] = {mlcc_cuda_linear_kernel_source(), mlcc_cuda_linear_q4_kernel_source()};
+    const char *entries[] = {"mlcc_gemv_f16ns_2_1", "mlcc_gemv_q4i_norm_silu_16_1"};
+    for (int i = 0; i < 2; i++)
+        for (int early = 0; early < 2; early++) {
+            size_t n = strlen(sources[i]) + 96;
+            char *src = malloc(n);
+            snprintf(src, n, "%s#define MLCC_WEIGHT_EVICT_FIRST\n%s", early ? "#define MLCC_EARLY_WEIGHTS\n" : "", sources[i]);
+            char *ptx = NULL;
+            CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "%s", mlcc_last_error());
+            char *body = entry_body(ptx, entries[i]);
+            const char *wait = body ? strstr(body, "griddepcontrol.wait") : NULL;
+            const char *load = body ? strstr(body, "ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32") : NULL;
+            CHECK_MSG(wait && load && (early ? load < wait : load > wait), "%s%s: the first weight load is %s the wait",
+                      entries[i], early ? " (early)" : "", load && wait && load < wait ? "before" : "after or without");
+            free(body);
+            free(ptx);
+            if (early) { /* and through ptxas */
+                char *cubin = NULL;
+                size_t len = 0;
+                CHECK_MSG(mlcc_nvrtc_compile(src, 90, &cubin, &len) == 0 && len > 0, "%s", mlcc_last_error());
+                free(cubin);
+            }
+            free(src);
+        }
+}
+
 static void test_declarations(void) {
     CHECK(mlcc_cuda_source_declares_wait("// mlcc-pdl: *\nkernels", "anything"));
     CHECK(mlcc_cuda_source_declares_wait("x\n// mlcc-pdl: mlcc_gemv_ mlcc_add\n", "mlcc_gemv_f16b_1_1"));
@@ -193,6 +236,16 @@ static void test_chain(void) {
     run_chain(produce, consume, 1, "MLCC_CUDA_PDL=0, graph");
     CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, 0);
     unsetenv("MLCC_CUDA_PDL");
+    mlcc_cuda_pdl_hold(1); /* (nested) holds launch without the attribute too, and release */
+    mlcc_cuda_pdl_hold(1);
+    before = mlcc_cuda_get_stats().pdl_launches;
+    run_chain(produce, consume, 0, "held");
+    mlcc_cuda_pdl_hold(0);
+    run_chain(produce, consume, 0, "held once more");
+    CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, 0);
+    mlcc_cuda_pdl_hold(0);
+    run_chain(produce, consume, 0, "released");
+    if (pdl_device) CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, ROUNDS);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     mlcc_cuda_module_free(m);
 }
@@ -201,6 +254,7 @@ int main(void) {
     if (!mlcc_nvrtc_available()) TEST_SKIP("%s", mlcc_nvrtc_status());
     test_helpers_compile();
     test_weight_hint_compiles();
+    test_early_weights_compile();
     test_declarations();
     test_hand_written_sources();
     if (!mlcc_cuda_available()) {
