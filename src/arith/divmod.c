@@ -53,6 +53,43 @@ static int64_t common_factor(const arith_lin *l, int64_t c) {
     return g > 1 ? g : 1;
 }
 
+/* Writes r as g * (*hi) + m * g + b with 0 <= b < g for every value, where g > 1 is a proper
+ * divisor of c shared by some of r's coefficients: *hi gets the terms g divides (over g), plus m,
+ * *lo the others with r's constant less m * g. Of the candidates (one per term), the largest g
+ * whose other terms stay in one period wins; 0 if none does. For example 64 * f + i with
+ * 0 <= i < 64, divided by 2048: g = 64, *hi = f, *lo = i, so the quotient is f // 32. */
+static int64_t split_below_factor(arith_analyzer *a, const arith_lin *r, int64_t c, arith_lin *hi, arith_lin *lo) {
+    int64_t best = 0;
+    for (int i = 0; i < r->n; i++) {
+        int64_t k = r->terms[i].coef, g = arith_gcd(k < 0 ? -k : k, c), m;
+        if (g <= best || g == c) continue;
+        arith_lin h, l;
+        lin_init(&h);
+        lin_init(&l);
+        for (int j = 0; j < r->n; j++) {
+            if (r->terms[j].coef % g == 0) lin_add_term(&h, r->terms[j].atom, r->terms[j].coef / g);
+            else lin_add_term(&l, r->terms[j].atom, r->terms[j].coef);
+        }
+        l.c = r->c;
+        int ok = l.n > 0 && !h.overflow && !l.overflow && same_period(a, &l, g, &m);
+        if (ok) {
+            lin_add_const(&h, m, 1);
+            lin_add_const(&l, m, -g);
+            lin_normalize(&h);
+            lin_normalize(&l);
+            ok = !h.overflow && !l.overflow;
+        }
+        if (ok) {
+            if (best) lin_free(hi), lin_free(lo);
+            *hi = h, *lo = l, best = g;
+        } else {
+            lin_free(&h);
+            lin_free(&l);
+        }
+    }
+    return best;
+}
+
 mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
     int64_t g = common_factor(num, c);
     if (g > 1) {
@@ -64,7 +101,7 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_free(&y);
         return out;
     }
-    arith_lin q, r;
+    arith_lin q, r, hi, lo;
     lin_init(&q);
     lin_init(&r);
     for (int i = 0; i < num->n; i++) {
@@ -85,6 +122,17 @@ mlcc_expr *arith_floordiv_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_add_const(&q, arith_floordiv64(r.c, c), 1); /* 0 unless nothing was split off */
     } else if (same_period(a, &r, c, &m)) {
         lin_add_const(&q, m, 1);
+    } else if ((m = split_below_factor(a, &r, c, &hi, &lo)) > 0) {
+        /* (g * h + l) // (g * c') = h // c' for 0 <= l < g */
+        mlcc_expr *inner = arith_floordiv_const(a, &hi, c / m);
+        lin_free(&hi);
+        lin_free(&lo);
+        if (!inner) {
+            lin_free(&q);
+            lin_free(&r);
+            return NULL;
+        }
+        lin_add_expr(&q, inner, 1);
     } else {
         /* no common factor is left in r: it would divide num and c too */
         mlcc_expr *inner;
@@ -183,6 +231,7 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_copy(&r, num);
     }
     mlcc_expr *out = NULL;
+    arith_lin hi, lo;
     int64_t m;
     if (r.overflow) {
         /* keep the caller's expression */
@@ -192,6 +241,16 @@ mlcc_expr *arith_floormod_const(arith_analyzer *a, arith_lin *num, int64_t c) {
         lin_add_const(&r, m, -c);
         lin_normalize(&r);
         out = r.overflow ? NULL : lin_to_expr(&r);
+    } else if ((m = split_below_factor(a, &r, c, &hi, &lo)) > 0) {
+        /* (g * h + l) % (g * c') = (h % c') * g + l for 0 <= l < g */
+        mlcc_expr *high = scaled(arith_floormod_const(a, &hi, c / m), m);
+        if (high) {
+            lin_add_expr(&lo, high, 1);
+            lin_normalize(&lo);
+            out = lo.overflow ? NULL : lin_to_expr(&lo);
+        }
+        lin_free(&hi);
+        lin_free(&lo);
     } else {
         int64_t g = arith_gcd(arith_gcd(lin_coef_gcd(&r), r.c), c);
         if (g > 1) {

@@ -25,6 +25,7 @@ typedef struct cgen {
     int failed;
     int in_parallel;
     mlcc_u64map nonneg; /* loop vars known to be >= 0 (loops from a nonnegative min) */
+    arith_analyzer *ranges; /* the enclosing loops' vars over their ranges, for buffer offsets */
 } cgen;
 
 static void emit_expr(cgen *g, const mlcc_expr *e);
@@ -149,9 +150,11 @@ static void emit_call(cgen *g, const mlcc_expr *e) {
     sb_append_char(g->out, ')');
 }
 
-/* The flat element offset of indices into a compact row-major buffer. */
-static mlcc_expr *flat_index(const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
-    return arith_simplify_expr(ir_buffer_offset(b, indices, nidx)); /* storage_align pads strides */
+/* The flat element offset of indices into a compact row-major buffer (storage_align pads
+ * strides), simplified over the enclosing loops' ranges: a fused loop's index (f * 64 + i) // 2048
+ * over i in [0, 64) is f // 32, which leaves the inner loop's accesses contiguous for the compiler. */
+static mlcc_expr *flat_index(cgen *g, const mlcc_buffer *b, mlcc_expr **indices, int nidx) {
+    return arith_simplify(g->ranges, ir_buffer_offset(b, indices, nidx));
 }
 
 static void emit_float_const(cgen *g, double v, mlcc_dtype t) {
@@ -229,7 +232,7 @@ static void emit_expr(cgen *g, const mlcc_expr *e) {
     case EXPR_CALL: emit_call(g, e); return;
     case EXPR_LOAD:
         sb_printf(g->out, "%s[", cname(g, e->load.buffer, e->load.buffer->name));
-        emit_expr(g, flat_index(e->load.buffer, e->load.indices, e->load.nidx));
+        emit_expr(g, flat_index(g, e->load.buffer, e->load.indices, e->load.nidx));
         sb_append_char(g->out, ']');
         return;
     case EXPR_RAMP:
@@ -362,6 +365,7 @@ static void emit_for(cgen *g, const mlcc_stmt *s) {
     default: break;
     }
     if (nonneg(g, s->for_.min)) u64map_upsert(&g->nonneg, (uint64_t)(uintptr_t)s->for_.var, NULL);
+    arith_bind_range(g->ranges, s->for_.var, s->for_.min, s->for_.extent); /* holds wherever the body runs */
     sb_printf(g->out, "for (int64_t %s = ", v);
     emit_expr(g, s->for_.min);
     sb_printf(g->out, "; %s < ", v);
@@ -385,7 +389,7 @@ static void emit_stmt(cgen *g, const mlcc_stmt *s) {
     case STMT_FOR: emit_for(g, s); return;
     case STMT_STORE:
         sb_printf(g->out, "%s[", cname(g, s->store.buffer, s->store.buffer->name));
-        emit_expr(g, flat_index(s->store.buffer, s->store.indices, s->store.nidx));
+        emit_expr(g, flat_index(g, s->store.buffer, s->store.indices, s->store.nidx));
         sb_append(g->out, "] = ");
         emit_expr(g, s->store.value);
         sb_append_char(g->out, ';');
@@ -692,6 +696,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
         cgen g = {0};
         g.out = out;
         u64map_init(&g.nonneg);
+        g.ranges = arith_new();
         /* reserve the identifiers the prelude and wrapper use */
         /* the wrapper's own names, C keywords, and names the prelude and libc define */
         static const char *reserved[] = {
@@ -707,6 +712,7 @@ int codegen_c(mlcc_prim_func **funcs, int nfuncs, mlcc_strbuf *out) {
         int rc = emit_function(&g, funcs[i]);
         cg_names_free(&g.names);
         u64map_free(&g.nonneg);
+        arith_free(g.ranges);
         if (rc) return -1;
     }
     sb_append(out, "const char *mlcc_library_function_names[] = {");

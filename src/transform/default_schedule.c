@@ -33,9 +33,11 @@
 #include <string.h>
 
 #include "arith/analyzer.h"
+#include "ir/functor.h"
 #include "kernels/cpu/intrin.h"
 #include "schedule/schedule.h"
 #include "schedule/schedule_db.h"
+#include "schedule/state.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/log.h"
@@ -202,6 +204,37 @@ static int parallel_rows(mlcc_schedule *s, const char *block, int inner, int64_t
     return rc ? -1 : 0;
 }
 
+/* The smallest constant c (8 <= c < extent, a divisor of extent) that the block's body divides an
+ * expression of its iter var bound to `loop` by (floordiv, floormod or their C forms), or 0. */
+typedef struct modulus_scan {
+    const mlcc_expr *var;
+    int64_t extent, found;
+} modulus_scan;
+
+static int note_modulus(ir_visitor *v, mlcc_expr *e) {
+    modulus_scan *m = v->ctx;
+    int divides = e->kind == EXPR_FLOORMOD || e->kind == EXPR_FLOORDIV || e->kind == EXPR_MOD || e->kind == EXPR_DIV;
+    if (divides && e->bin.b->kind == EXPR_INT && expr_uses_var(e->bin.a, m->var)) {
+        int64_t c = e->bin.b->int_value;
+        if (c >= 8 && c < m->extent && m->extent % c == 0 && (!m->found || c < m->found)) m->found = c;
+    }
+    return 1;
+}
+
+static int64_t inner_modulus(mlcc_schedule *s, const char *block, const mlcc_expr *loop, int64_t extent) {
+    sch_path p;
+    if (sch_find_block(s, block, &p) || p.nodes[p.n - 1]->kind != STMT_BLOCK_REALIZE) return 0;
+    const mlcc_stmt *r = p.nodes[p.n - 1];
+    const mlcc_block *b = r->realize.block;
+    modulus_scan m = {NULL, extent, 0};
+    for (int i = 0; i < b->niters; i++)
+        if (r->realize.iter_values[i] == loop) m.var = b->iters[i].var;
+    if (!m.var) return 0;
+    ir_visitor v = {note_modulus, NULL, &m};
+    ir_visit_stmt(&v, b->body);
+    return m.found;
+}
+
 /* Rule for the rest (injective nests and row reductions: rms_norm, rope, residual adds, the
  * epilogues fusion left as blocks of their own): the loops above the last are fused and run in
  * parallel; an injective block's last loop, of constant extent, is vectorized (omp simd). A nest
@@ -214,10 +247,19 @@ static int rule_parallel_nest(mlcc_schedule *s, const char *block) {
     int n = sch_get_loops(s, block, &loops);
     if (n < 2) return mlcc_set_error("block '%s': fewer than two loops", block);
     mlcc_expr *innermost = loops[n - 1];
-    int64_t last = const_extent(s, innermost);
+    int64_t last = const_extent(s, innermost), lanes = last;
+    int inner = 1;
+    /* An index i % c or i // c of the last loop (rope's halves: i % 32, (i + 32) % 64 over 64) is
+     * a gather and a select per lane; split by c, the inner loop's indices are affine (codegen
+     * simplifies them over the loops' ranges) and its accesses contiguous. */
+    int64_t c = last > 8 ? inner_modulus(s, block, innermost, last) : 0;
+    mlcc_expr *parts[2];
+    if (c && sch_split(s, innermost, (const int64_t[]){last / c, c}, 2, parts) == 0) {
+        innermost = parts[1], lanes = c, inner = 2;
+    }
     /* vectorize first: it fails, harmlessly, on a reduction's loop */
-    if (last >= 8 && sch_vectorize(s, innermost) != 0) mlcc_clear_error();
-    int rc = parallel_rows(s, block, 1, last);
+    if (lanes >= 8 && sch_vectorize(s, innermost) != 0) mlcc_clear_error();
+    int rc = parallel_rows(s, block, inner, last);
     return rc > 0 ? mlcc_set_error("block '%s': too few iterations to run in parallel", block) : rc;
 }
 

@@ -143,6 +143,13 @@ static void test_divmod(void) {
     EXPECT(a, FDIV(SUB(ADD(MUL(x, I(8)), y), I(8)), I(8)), "x - 1");
     EXPECT(a, FDIV(y, I(8)), "0");
     EXPECT(a, FMOD(ADD(y, I(16)), I(8)), "y");
+    /* a divisor's factor 8 below which the other terms stay: (x * 8 + y) over 32 is x over 4 */
+    EXPECT(a, FDIV(ADD(MUL(x, I(8)), y), I(32)), "x // 4");
+    EXPECT(a, FMOD(ADD(MUL(x, I(8)), y), I(32)), "x % 4 * 8 + y");
+    EXPECT(a, FDIV(ADD(ADD(MUL(x, I(8)), z), I(3)), I(32)), "x // 4");
+    EXPECT(a, FDIV(SUB(ADD(MUL(x, I(8)), y), I(8)), I(32)), "(x + 3) // 4 - 1");
+    EXPECT(a, FMOD(SUB(ADD(MUL(x, I(8)), y), I(8)), I(32)), "(x + 3) % 4 * 8 + y");
+    EXPECT(a, FDIV(ADD(MUL(x, I(8)), ADD(y, I(1))), I(32)), "(x * 8 + y + 1) // 32"); /* y + 1 reaches 8 */
     /* a fused loop f in [0, 128) split back as (f // 32, f % 32) */
     arith_bind_range(a, f, I(0), I(128));
     EXPECT(a, FDIV(f, I(32)), "f // 32");

@@ -113,11 +113,20 @@ static void test_compute_at_errors(void) {
     CHECK_REJECTED(s, sch_compute_at(s, "C", lb[0]), "block 'C' comes after loop 'i'");
     CHECK_REJECTED(s, sch_compute_at(s, "D", lc[0]), "no block named 'D'");
     CHECK_REJECTED(s, sch_reverse_compute_at(s, "B", lc[0]), "block 'B' comes before loop 'i'");
-    /* a fused loop split again: the row index floordiv(f0 * 4 + f1, 8) is not affine in f1 */
+    /* a fused loop split again by 3: the row index floordiv(f0 * 3 + f1, 8) is not affine in f1 */
     mlcc_expr *fz = sch_fuse(s, lc, 2);
     CHECK(fz != NULL);
-    CHECK_EQ_INT(sch_split(s, fz, (int64_t[]){SCH_INFER, 4}, 2, o), 0);
+    CHECK_EQ_INT(sch_split(s, fz, (int64_t[]){SCH_INFER, 3}, 2, o), 0);
     CHECK_REJECTED(s, sch_compute_at(s, "B", o[0]), "of 'B' in block 'C' is not affine in the loops under");
+    sch_free(s);
+    /* by 4 it is: floordiv(f0 * 4 + f1, 8) = f0 // 2 for f1 in [0, 4), the column (f0 % 2) * 4 + f1 */
+    s = sch_create(f);
+    sch_get_loops(s, sch_get_block(s, "C"), &lc);
+    fz = sch_fuse(s, lc, 2);
+    CHECK(fz != NULL);
+    CHECK_EQ_INT(sch_split(s, fz, (int64_t[]){SCH_INFER, 4}, 2, o), 0);
+    CHECK_MSG(sch_compute_at(s, "B", o[0]) == 0, "%s", mlcc_last_error());
+    CHECK_MSG(jit_compare_at_sizes(f, sch_func(s), 11) == 0, "%s", mlcc_last_error());
     sch_free(s);
 
     /* softmax: E is read by S and by O; O's loop holds only one of its readers */

@@ -164,7 +164,41 @@ static void test_pass_row_reduction(void) {
     free(text);
 }
 
+/* default_schedule's parallel rule on rope's shape: Y[i, h, d] = X[i, h, d] * C[i, d % 32] +
+ * sign(d) * X[i, h, (d + 32) % 64] * C[i, d % 32 + 32], sign -1 below 32. The last loop (64) is
+ * split by the modulus 32, the inner 32 vectorized; the halves' indices are affine there. */
+static te_tensor *RX_, *RC_;
+
+static mlcc_expr *rope_body(mlcc_expr **i, void *c) {
+    (void)c;
+    mlcc_expr *half = ir_floormod(i[2], ir_int(32));
+    mlcc_expr *rot = te_load3(RX_, i[0], i[1], ir_floormod(ir_add(i[2], ir_int(32)), ir_int(64)));
+    mlcc_expr *sign = ir_select(ir_lt(i[2], ir_int(32)), ir_float(DT_F32, -1.0), ir_float(DT_F32, 1.0));
+    return ir_add(ir_mul(te_load3(RX_, i[0], i[1], i[2]), te_load2(RC_, i[0], half)),
+                  ir_mul(ir_mul(sign, rot), te_load2(RC_, i[0], ir_add(half, ir_int(32)))));
+}
+
+static void test_pass_modulus_split(void) {
+    mlcc_expr *n = ir_size_var("n");
+    RX_ = te_placeholder("X", DT_F32, (mlcc_expr *[]){n, ir_int(4), ir_int(64)}, 3);
+    RC_ = te_placeholder("C", DT_F32, (mlcc_expr *[]){n, ir_int(64)}, 2);
+    te_set_axis_names((const char *[]){"i", "h", "d", NULL});
+    te_tensor *y = te_compute("Y", DT_F32, (mlcc_expr *[]){n, ir_int(4), ir_int(64)}, 3, rope_body, NULL);
+    mlcc_prim_func *rope = te_create_prim_func("rope", (te_tensor *[]){RX_, RC_, y}, 3);
+    mlcc_ir_module *m = irmod_new();
+    irmod_add_prim(m, "rope", rope);
+    mlcc_ir_module *out = pass_default_schedule(m, NULL);
+    const mlcc_prim_func *got = irmod_get_prim(out, "rope");
+    char *text = tir_func_to_string(got);
+    CHECK_MSG(strstr(text, "T.vectorized(32)") && strstr(text, "in range(2)"), "%s", text);
+    free(text);
+    static const int64_t sizes[] = {1, 3, 17};
+    /* the same arithmetic; the compiler may contract other products into FMAs in the two loops */
+    CHECK_MSG(jit_compare_tol(rope, got, sizes, 3, 31, 1e-6) == 0, "%s", mlcc_last_error());
+}
+
 int main(void) {
+    test_pass_modulus_split();
     test_pass_row_reduction();
     test_rfactor_inner();
     test_rfactor_parallel();
