@@ -61,7 +61,7 @@ static int64_t common_factor(const arith_lin *l, int64_t c) {
 static int64_t split_below_factor(arith_analyzer *a, const arith_lin *r, int64_t c, arith_lin *hi, arith_lin *lo) {
     int64_t best = 0;
     for (int i = 0; i < r->n; i++) {
-        int64_t k = r->terms[i].coef, g = arith_gcd(k < 0 ? -k : k, c), m;
+        int64_t g = arith_gcd(r->terms[i].coef, c), m; /* (the gcd takes negative values, INT64_MIN too) */
         if (g <= best || g == c) continue;
         arith_lin h, l;
         lin_init(&h);

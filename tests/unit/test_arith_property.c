@@ -174,7 +174,7 @@ static mlcc_expr *gen_edge_cond(arith_analyzer *a, int depth) {
     int64_t lo, hi;
     arith_const_bounds(a, e, &lo, &hi);
     int64_t edge = rng() % 2 ? lo : hi;
-    if (edge == INT64_MIN || edge == INT64_MAX) edge = 0;
+    if (edge <= INT64_MIN + 2 || edge >= INT64_MAX - 2) edge = 0; /* edge + 2 must not overflow */
     mlcc_expr *c = ir_binary(k, e, ir_int(edge + rand_in(-1, 1)));
     if (rng() % 2) return c;
     /* two conditions on one expression, joined: implied, exclusive or covering pairs */
