@@ -50,6 +50,9 @@ const char *sch_get_block(mlcc_schedule *s, const char *name);
 int sch_get_loops(mlcc_schedule *s, const char *block, mlcc_expr ***out);
 /* The extent of a loop (an expression over size vars), or NULL with an error. */
 mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop);
+/* The statement that realizes a block (its bindings, predicate and the block itself; IR arena
+ * memory, read-only), or NULL with an error: for rules that look at a block's body. */
+const mlcc_stmt *sch_block_realize(mlcc_schedule *s, const char *block);
 /* The kind of a loop (an mlcc_for_kind: serial, parallel, ...), or -1 with an error. */
 int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop);
 /* Names of all blocks in program order (IR arena memory); returns the count. */

@@ -62,6 +62,15 @@ mlcc_expr *sch_loop_extent(mlcc_schedule *s, mlcc_expr *loop) {
     return p.nodes[p.n - 1]->for_.extent;
 }
 
+const mlcc_stmt *sch_block_realize(mlcc_schedule *s, const char *block) {
+    sch_path p;
+    if (!block || sch_find_block(s, block, &p)) {
+        mlcc_set_error("block_realize: no block named '%s'", block ? block : "(null)");
+        return NULL;
+    }
+    return p.nodes[p.n - 1];
+}
+
 int sch_loop_kind(mlcc_schedule *s, mlcc_expr *loop) {
     sch_path p;
     if (!loop || sch_find_loop(s, loop, &p))

@@ -37,7 +37,6 @@
 #include "kernels/cpu/intrin.h"
 #include "schedule/schedule.h"
 #include "schedule/schedule_db.h"
-#include "schedule/state.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/log.h"
@@ -222,9 +221,8 @@ static int note_modulus(ir_visitor *v, mlcc_expr *e) {
 }
 
 static int64_t inner_modulus(mlcc_schedule *s, const char *block, const mlcc_expr *loop, int64_t extent) {
-    sch_path p;
-    if (sch_find_block(s, block, &p) || p.nodes[p.n - 1]->kind != STMT_BLOCK_REALIZE) return 0;
-    const mlcc_stmt *r = p.nodes[p.n - 1];
+    const mlcc_stmt *r = sch_block_realize(s, block);
+    if (!r || r->kind != STMT_BLOCK_REALIZE) return 0;
     const mlcc_block *b = r->realize.block;
     modulus_scan m = {NULL, extent, 0};
     for (int i = 0; i < b->niters; i++)
