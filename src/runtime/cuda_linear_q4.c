@@ -49,7 +49,7 @@
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
     MLCC_CUDA_SILU
-    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_ mlcc_quantize_x8\n"
     MLCC_CUDA_LD_WEIGHT
     "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
     "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
@@ -295,6 +295,29 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
     "    return quantize_group(v, xi, qsum);\n"
     "}\n"
+    "/* One row of x rounded to int8 once for a whole projection (XQ below): thread g writes group g as\n"
+    " * quantize_x_group makes it, into the layout x8_group reads: xq [G][8] ints (dp4a order), then\n"
+    " * d [G] floats, then the sums of the q [G] ints. */\n"
+    "extern \"C\" __global__ void __launch_bounds__(128) mlcc_quantize_x8(const float *x, int *xq, int G) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    const int g = blockIdx.x * blockDim.x + threadIdx.x;\n"
+    "    if (g >= G) return;\n"
+    "    int xi[8], sum;\n"
+    "    const float d = quantize_x_group(x + ((long long)g << 5), xi, &sum);\n"
+    "    int4 *dst = reinterpret_cast<int4 *>(xq) + 2 * g;\n"
+    "    dst[0] = make_int4(xi[0], xi[1], xi[2], xi[3]);\n"
+    "    dst[1] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
+    "    reinterpret_cast<float *>(xq + 8 * G)[g] = d;\n"
+    "    xq[9 * G + g] = sum;\n"
+    "}\n"
+    "/* Group g of an x that mlcc_quantize_x8 rounded (x: its buffer, G groups) */\n"
+    "__device__ __forceinline__ float x8_group(const float *__restrict__ x, int G, int g, int xi[8], int *qsum) {\n"
+    "    const int *xq = reinterpret_cast<const int *>(x);\n"
+    "    const int4 a = __ldg(reinterpret_cast<const int4 *>(xq) + 2 * g), b = __ldg(reinterpret_cast<const int4 *>(xq) + 2 * g + 1);\n"
+    "    xi[0] = a.x, xi[1] = a.y, xi[2] = a.z, xi[3] = a.w, xi[4] = b.x, xi[5] = b.y, xi[6] = b.z, xi[7] = b.w;\n"
+    "    *qsum = __ldg(xq + 9 * G + g);\n"
+    "    return __ldg(reinterpret_cast<const float *>(xq + 8 * G) + g);\n"
+    "}\n"
     "/* The same for RMSNorm's input (NORM): the group of x * gamma, and *ss += the group's sum of x^2.\n"
     " * Rounding to int8 does not see a scale of the whole row, so the row's 1 / rms multiplies the\n"
     " * block's sums at the end instead. */\n"
@@ -340,8 +363,9 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        s[o] = __half2float(qs[(long long)row * G + g]);\n"
     "    }\n"
     "}\n"
-    "/* acc[o][r] += row o's group g times x's row r (rounded to int8 here), ss[r] += its sum of x^2 with NORM */\n"
-    "template <int O, int R, int NORM>\n"
+    "/* acc[o][r] += row o's group g times x's row r (rounded to int8 here, or by mlcc_quantize_x8 with\n"
+    " * XQ: one row, x its buffer), ss[r] += its sum of x^2 with NORM */\n"
+    "template <int O, int R, int NORM, int XQ>\n"
     "__device__ __forceinline__ void accumulate_group(float (&acc)[O][R], float (&ss)[R], const uint4 (&q)[O], const float (&s)[O],\n"
     "                                                 const float *__restrict__ x, const float *__restrict__ gamma, int K,\n"
     "                                                 int zero, int g) {\n"
@@ -349,12 +373,13 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    for (int r = 0; r < R; r++) {\n"
     "        int xi[8], xsum;\n"
     "        const float *xg = x + (long long)r * K + (g << 5);\n"
-    "        const float d = NORM ? quantize_x_group_norm(xg, gamma + (g << 5), xi, &xsum, &ss[r]) : quantize_x_group(xg, xi, &xsum);\n"
+    "        const float d = XQ ? x8_group(x, K >> 5, g, xi, &xsum)\n"
+    "                       : NORM ? quantize_x_group_norm(xg, gamma + (g << 5), xi, &xsum, &ss[r]) : quantize_x_group(xg, xi, &xsum);\n"
     "#pragma unroll\n"
     "        for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
     "    }\n"
     "}\n"
-    "template <int O, int R, int SILU, int NORM>\n"
+    "template <int O, int R, int SILU, int NORM, int XQ>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                             const float *__restrict__ res, int N, int K, int zero,\n"
@@ -382,7 +407,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
     "    mlcc_pdl_begin(qw, 0);\n"
     "    while (g < G) {\n"
-    "        accumulate_group<O, R, NORM>(acc, ss, q, s, x, gamma, K, zero, g);\n"
+    "        accumulate_group<O, R, NORM, XQ>(acc, ss, q, s, x, gamma, K, zero, g);\n"
     "        g += blockDim.x;\n"
     "        if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
     "    }\n"
@@ -390,19 +415,20 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
     "    for (int g = threadIdx.x; g < G; g += blockDim.x) {\n"
     "        load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
-    "        accumulate_group<O, R, NORM>(acc, ss, q, s, x, gamma, K, zero, g);\n"
+    "        accumulate_group<O, R, NORM, XQ>(acc, ss, q, s, x, gamma, K, zero, g);\n"
     "    }\n"
     "#endif\n"
     MLCC_CUDA_GEMV_SQUARES_SUM
     MLCC_CUDA_GEMV_BLOCK_SUM
     MLCC_CUDA_GEMV_FUSED_STORE
-    "/* names: mlcc_gemv_q4i[_silu|_norm|_norm_silu]_O_R */\n"
-    "#define GEMV_Q4IF(O, R, NAME, SILU, NORM) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
+    "/* names: mlcc_gemv_q4i[_silu|_norm|_norm_silu|_xq|_xq_silu]_O_R (_xq: x from mlcc_quantize_x8) */\n"
+    "#define GEMV_Q4IF(O, R, NAME, SILU, NORM, XQ) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
-    "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
-    "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0)\n"
-    "#define GEMV_Q4IS(O, R) GEMV_Q4IF(O, R, _silu, 1, 0) GEMV_Q4IF(O, R, _norm_silu, 1, 1)\n"
-    "#define GEMV_Q4IN(O, R) GEMV_Q4IF(O, R, _norm, 0, 1)\n"
+    "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM, XQ>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
+    "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0, 0)\n"
+    "#define GEMV_Q4IS(O, R) GEMV_Q4IF(O, R, _silu, 1, 0, 0) GEMV_Q4IF(O, R, _norm_silu, 1, 1, 0)\n"
+    "#define GEMV_Q4IN(O, R) GEMV_Q4IF(O, R, _norm, 0, 1, 0)\n"
+    "#define GEMV_Q4IX(O) GEMV_Q4IF(O, 1, _xq, 0, 0, 1) GEMV_Q4IF(O, 1, _xq_silu, 1, 0, 1)\n"
     "/* 16 outputs for one row only: with two rows they spill (ptxas, sm_90, CUDA 13.0) */\n"
     "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(16, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
     "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(16, 1)\n"
@@ -410,6 +436,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 1)\nGEMV_Q4I(2, 1)\nGEMV_Q4I(4, 1)\nGEMV_Q4I(8, 1)\nGEMV_Q4I(16, 1)\n"
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
+    "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
     "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
     " * its slice of x (J groups a thread) to int8 once, then walks tiles blockIdx.x, + gridDim.x, ...\n"
     " * and loads tile i + 1's weights before it computes tile i, so each thread keeps J * O 16-byte\n"
@@ -540,6 +567,8 @@ typedef struct q4_device {
     /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
     void *int8_fused[3][5][2];
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
+    void *quantize_x8;  /* one row of x rounded to int8 once per projection */
+    void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -584,6 +613,13 @@ static int device_ready(int id, q4_device **out) {
                 if (!(d->int8_fused[f][o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             }
         }
+    for (int o = 0; o < 5; o++)
+        for (int silu = 0; silu < 2 && !(o == 0 && silu); silu++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_xq%s_%d_1", silu ? "_silu" : "", 1 << o);
+            if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    if (!(d->quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_quantize_x8"))) return -1;
     static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
     for (int i = 0; i < 4; i++)
         if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
@@ -628,6 +664,13 @@ static int use_int8_gemv(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
+/* MLCC_CUDA_Q4_XQ=0: every int8 block GEMV block rounds its own copy of x to int8 (as before
+ * session 17) instead of reading the row mlcc_quantize_x8 rounded once for the projection. */
+static int use_x8_once(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_XQ"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0);
+}
+
 /* The most outputs an int8 block GEMV block takes for one row of x: 16 where the grid still keeps
  * two blocks on each multiprocessor (MLCC_CUDA_Q4_OUTPUTS_MOST=8: at most 8, as before session 16).
  * Each block reads all of x (16 KB of float32 at K = 4096, about what 8 rows of 4-bit weights take
@@ -664,6 +707,31 @@ static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *q
     void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero};
     void *fn = d->tiles[j == 1 ? (o == 8 ? 0 : 1) : (o == 4 ? 2 : 3)];
     return mlcc_cuda_launch(id, fn, grid, block, 0, args) ? -1 : 0;
+}
+
+/* One row through the int8 block GEMV with x rounded once: every block of the GEMV used to load
+ * all of x as float32 and round it (at K = 4096, 16 KB from L2 for 34 KB of 4-bit weights and
+ * scales; for the down projection about as many bytes of x as of weights), so mlcc_quantize_x8
+ * writes the 40 bytes a group of 32 takes (int8 values, scale, sum) once and the blocks read those.
+ * The same integers and float steps as the blocks' own rounding: the results are bitwise the
+ * same (test_cuda_linear_q4). Measured on the H100 (BENCHMARKS.md, session 17): with x's handling
+ * left out of the GEMV altogether (a wrong result, an upper bound) the 4-bit decode step was 16%
+ * faster. The workspace comes from the allocator in stream order (inside a graph capture, the
+ * capture's pool keeps it for the replays). */
+static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
+                       int n, int k, int zero, int silu, int lo, const uint32_t *grid, const uint32_t *block) {
+    const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
+    int G = k / 32;
+    float *xq = h->alloc(id, (size_t)G * 40);
+    if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
+    uint32_t qgrid[3] = {(uint32_t)((G + 127) / 128), 1, 1}, qblock[3] = {128, 1, 1};
+    const float *gamma = NULL, *eps = NULL;
+    void *qargs[] = {&x, &xq, &G};
+    void *args[] = {&xq, &qw, &qs, &y, &res, &n, &k, &zero, &gamma, &eps};
+    int rc = mlcc_cuda_launch(id, d->quantize_x8, qgrid, qblock, 0, qargs) ||
+             mlcc_cuda_launch(id, d->int8_xq[lo][silu], grid, block, 0, args);
+    h->free(id, xq); /* stream-ordered: the allocator's blocks serve this stream */
+    return rc ? -1 : 0;
 }
 
 /* The block GEMV over rows of x in passes of up to 4 (2 with fusions): outputs per block as many
@@ -703,6 +771,7 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         if (rc <= 0) return rc;
     }
     const float *gamma = norm ? f->gamma : NULL, *eps = norm ? f->eps : NULL;
+    if (int8 && rows == 1 && !norm && use_x8_once()) return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, lo, grid, block);
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
         int lr = left >= 4 && !fused ? 2 : left >= 2 ? 1 : 0;

@@ -18,7 +18,9 @@
  *   - a decoder layer's residual adds folded into its 4-bit projections (_add) and, asked for,
  *     its norms (_norm, _norm_silu), in the graph; on a GPU mlcc_cuda_linear_q4_fused against
  *     float64 (norm, silu * up, residual; the GEMV and the kernels apart) and the layer compiled
- *     with and without the fusions against each other and the CPU build.
+ *     with and without the fusions against each other and the CPU build;
+ *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8, the default)
+ *     gives the same bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0).
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -407,6 +409,54 @@ static void check_fusions(void) {
                     cases[i].res);
 }
 
+/* One row through the int8 GEMV with x rounded once for the projection (mlcc_quantize_x8, the
+ * default) against each block rounding its own copy (MLCC_CUDA_Q4_XQ=0): the same integers and
+ * float steps, so the same bits, for plain, silu * up and residual projections (1-16 outputs a
+ * block, one and two rounds over K); the float64 checks above bound both. */
+static void check_x8_once(void) {
+    static const struct { int64_t out, in; int silu, res; } cases[] = {
+        {4096, 4096, 0, 0}, {1, 32, 0, 0}, {37, 64, 0, 1}, {2200, 14336, 0, 1}, {9000, 4096, 1, 0}, {38, 64, 1, 0}, {600, 8224, 1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t out = cases[i].out, in = cases[i].in, cols = cases[i].silu ? out / 2 : out;
+        const mlcc_quant_scheme *sch = quant_scheme_find(i % 2 ? "ggml_q4_0" : "q4f16_1");
+        int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
+        float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
+        float *r = malloc(sizeof(float) * (size_t)cols), *y[2];
+        uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+        uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+        for (int64_t k = 0; k < in; k++) x[k] = 3 * test_rand_float();
+        for (int64_t k = 0; k < out * in; k++) w[k] = test_rand_float();
+        for (int64_t o = 0; o < cols; o++) r[o] = test_rand_float();
+        quant_pack(sch, w, out, in, packed, scales);
+        MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)in), *dr = on_device(r, sizeof(float) * (size_t)cols);
+        MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+        MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+        MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
+        mlcc_linear_fusion f = {NULL, NULL, cases[i].silu};
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass) setenv("MLCC_CUDA_Q4_XQ", "0", 1);
+            y[pass] = malloc(sizeof(float) * (size_t)cols);
+            CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
+            int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, cases[i].res ? dr->dl.data : NULL,
+                                               dy->dl.data, 1, out, in, sch->zero_point);
+            CHECK_MSG(rc == 0, "x rounded once, %lld x %lld: %s", (long long)out, (long long)in, mlcc_last_error());
+            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
+            unsetenv("MLCC_CUDA_Q4_XQ");
+        }
+        int64_t differ = 0, nan = 0;
+        for (int64_t o = 0; o < cols; o++) {
+            differ += memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
+            nan += isnan(y[0][o]);
+        }
+        CHECK_MSG(differ == 0 && nan == 0, "x rounded once%s%s, %lld x %lld: %lld of %lld outputs differ from the blocks' own rounding, %lld NaN",
+                  cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out, (long long)in, (long long)differ,
+                  (long long)cols, (long long)nan);
+        mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
+        mlcc_ndarray_release(dy);
+        free(x), free(w), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
+    }
+}
+
 /* One build of the layer module for cuda:0 with the environment variable `var` set to "value"
  * (NULL: none) while it compiles */
 static MLCCVM *layer_vm(const char *var, const char *value) {
@@ -624,6 +674,7 @@ int main(void) {
                                              {3, 100, 96}, {16, 300, 4096}};
     for (int i = 0; i < 7; i++) check_silu(i % 2 ? "ggml_q4_0" : "q4f16_1", silu_shapes[i][0], silu_shapes[i][1], silu_shapes[i][2]);
     check_fusions();
+    check_x8_once();
     check_mma_gemm();
     check_graph();
     check_layer_graph();
