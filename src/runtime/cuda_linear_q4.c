@@ -49,7 +49,7 @@
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
     MLCC_CUDA_SILU
-    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_ mlcc_quantize_x8\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_ mlcc_quantize_x8 mlcc_norm_quantize_x8\n"
     MLCC_CUDA_LD_WEIGHT
     "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
     "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
@@ -334,6 +334,31 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    *ss += t;\n"
     "    return quantize_group(v, xi, qsum);\n"
     "}\n"
+    "/* The same for a GEMV that takes RMSNorm in (NORM): one block of G threads (G <= 1024) rounds\n"
+    " * group g of a * gamma, whose integers the row's scale does not change, and writes its d times\n"
+    " * that scale, 1 / sqrt(sum a^2 / K + eps) (nn.rms_norm's), summed over the block. */\n"
+    "extern \"C\" __global__ void __launch_bounds__(1024) mlcc_norm_quantize_x8(const float *a, const float *gamma, const float *eps,\n"
+    "                                                                      int *xq, int G) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    __shared__ float part[32];\n"
+    "    const int g = threadIdx.x;\n"
+    "    int xi[8], sum = 0;\n"
+    "    float ss = 0.f, d = 0.f;\n"
+    "    if (g < G) d = quantize_x_group_norm(a + ((long long)g << 5), gamma + ((long long)g << 5), xi, &sum, &ss);\n"
+    "#pragma unroll\n"
+    "    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);\n"
+    "    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;\n"
+    "    __syncthreads();\n"
+    "    float total = 0.f;\n"
+    "    for (int i = 0; i < (int)(blockDim.x >> 5); i++) total += part[i];\n"
+    "    if (g >= G) return;\n"
+    "    const float scale = 1.f / sqrtf(total / (float)(G << 5) + *eps);\n"
+    "    int4 *dst = reinterpret_cast<int4 *>(xq) + 2 * g;\n"
+    "    dst[0] = make_int4(xi[0], xi[1], xi[2], xi[3]);\n"
+    "    dst[1] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
+    "    reinterpret_cast<float *>(xq + 8 * G)[g] = d * scale;\n"
+    "    xq[9 * G + g] = sum;\n"
+    "}\n"
     "/* sum over the 32 values of a group: (nibble - zero) * q_x, exact in int32 */\n"
     "__device__ __forceinline__ int dot_group(uint4 q, const int xi[8], int start) {\n"
     "    int t = start;\n"
@@ -568,6 +593,7 @@ typedef struct q4_device {
     void *int8_fused[3][5][2];
     void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
     void *quantize_x8;  /* one row of x rounded to int8 once per projection */
+    void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
 } q4_device;
 
@@ -619,7 +645,9 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4i_xq%s_%d_1", silu ? "_silu" : "", 1 << o);
             if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
-    if (!(d->quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_quantize_x8"))) return -1;
+    if (!(d->quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_quantize_x8")) ||
+        !(d->norm_quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_norm_quantize_x8")))
+        return -1;
     static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
     for (int i = 0; i < 4; i++)
         if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
@@ -719,16 +747,18 @@ static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *q
  * faster. The workspace comes from the allocator in stream order (inside a graph capture, the
  * capture's pool keeps it for the replays). */
 static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
-                       int n, int k, int zero, int silu, int lo, const uint32_t *grid, const uint32_t *block) {
+                       int n, int k, int zero, int silu, const float *gamma, const float *eps, int lo, const uint32_t *grid,
+                       const uint32_t *block) {
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     int G = k / 32;
     float *xq = h->alloc(id, (size_t)G * 40);
     if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
-    uint32_t qgrid[3] = {(uint32_t)((G + 127) / 128), 1, 1}, qblock[3] = {128, 1, 1};
-    const float *gamma = NULL, *eps = NULL;
-    void *qargs[] = {&x, &xq, &G};
-    void *args[] = {&xq, &qw, &qs, &y, &res, &n, &k, &zero, &gamma, &eps};
-    int rc = mlcc_cuda_launch(id, d->quantize_x8, qgrid, qblock, 0, qargs) ||
+    /* with the norm: one block over the row (its sum of squares); G <= 1024 (run_block_gemv) */
+    uint32_t qgrid[3] = {(uint32_t)(gamma ? 1 : (G + 127) / 128), 1, 1}, qblock[3] = {(uint32_t)(gamma ? (G + 31) / 32 * 32 : 128), 1, 1};
+    const float *no_gamma = NULL, *no_eps = NULL;
+    void *qargs[] = {&x, &xq, &G}, *nargs[] = {&x, &gamma, &eps, &xq, &G};
+    void *args[] = {&xq, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
+    int rc = mlcc_cuda_launch(id, gamma ? d->norm_quantize_x8 : d->quantize_x8, qgrid, qblock, 0, gamma ? nargs : qargs) ||
              mlcc_cuda_launch(id, d->int8_xq[lo][silu], grid, block, 0, args);
     h->free(id, xq); /* stream-ordered: the allocator's blocks serve this stream */
     return rc ? -1 : 0;
@@ -771,7 +801,8 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
         if (rc <= 0) return rc;
     }
     const float *gamma = norm ? f->gamma : NULL, *eps = norm ? f->eps : NULL;
-    if (int8 && rows == 1 && !norm && use_x8_once()) return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, lo, grid, block);
+    if (int8 && rows == 1 && use_x8_once() && (!norm || in / 32 <= 1024))
+        return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, lo, grid, block);
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
         int lr = left >= 4 && !fused ? 2 : left >= 2 ? 1 : 0;

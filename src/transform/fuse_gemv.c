@@ -115,9 +115,11 @@ static int env_is_one(const char *name) {
 }
 
 /* Whether norms go into 4-bit projections at all: not unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=1. Each
- * int8 GEMV block reads all of x from L2 already (16 KB a block, about what its 8 rows of
- * weights take from memory); gamma doubles that, and L2 became the limit: 32 layers at batch 1
- * decoded at 318-324 tok/s with the norms in (H100, 2026-11-27), against 379 with them apart. */
+ * int8 GEMV block read all of x from L2 (16 KB a block, about what its 8 rows of weights take
+ * from memory); gamma doubled that, and L2 became the limit: 32 layers at batch 1 decoded at
+ * 318-324 tok/s with the norms in (H100, 2026-11-27), against 379 with them apart. Since x is
+ * rounded once per projection (session 17), one row's norm runs in that kernel
+ * (mlcc_norm_quantize_x8): 404-405 tok/s with the norms in, 405-414 apart, so still off. */
 static int norms_into_q4(void) {
     return env_is_one("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
 }

@@ -412,15 +412,21 @@ static void check_fusions(void) {
 /* One row through the int8 GEMV with x rounded once for the projection (mlcc_quantize_x8, the
  * default) against each block rounding its own copy (MLCC_CUDA_Q4_XQ=0): the same integers and
  * float steps, so the same bits, for plain, silu * up and residual projections (1-16 outputs a
- * block, one and two rounds over K); the float64 checks above bound both. */
+ * block, one and two rounds over K); with the norm in (mlcc_norm_quantize_x8) the same integers,
+ * the row's scale applied to each group's d instead of the sum, so within 1e-5 of the largest
+ * |y|. The float64 checks above bound both. */
 static void check_x8_once(void) {
-    static const struct { int64_t out, in; int silu, res; } cases[] = {
-        {4096, 4096, 0, 0}, {1, 32, 0, 0}, {37, 64, 0, 1}, {2200, 14336, 0, 1}, {9000, 4096, 1, 0}, {38, 64, 1, 0}, {600, 8224, 1, 0}};
+    static const struct { int64_t out, in; int silu, res, norm; } cases[] = {
+        {4096, 4096, 0, 0, 0}, {1, 32, 0, 0, 0},    {37, 64, 0, 1, 0},   {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 0},
+        {38, 64, 1, 0, 0},     {600, 8224, 1, 0, 0}, {4096, 4096, 0, 0, 1}, {300, 256, 0, 1, 1},   {2200, 4096, 1, 0, 1},
+        {38, 64, 1, 0, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t out = cases[i].out, in = cases[i].in, cols = cases[i].silu ? out / 2 : out;
         const mlcc_quant_scheme *sch = quant_scheme_find(i % 2 ? "ggml_q4_0" : "q4f16_1");
         int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
         float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
+        float *gamma = malloc(sizeof(float) * (size_t)in), eps = 1e-5f;
+        for (int64_t k = 0; k < in; k++) gamma[k] = 0.5f + test_rand_float() * test_rand_float();
         float *r = malloc(sizeof(float) * (size_t)cols), *y[2];
         uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
         uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
@@ -432,7 +438,8 @@ static void check_x8_once(void) {
         MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
         MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
         MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
-        mlcc_linear_fusion f = {NULL, NULL, cases[i].silu};
+        MLCCNDArray *dg = on_device(gamma, sizeof(float) * (size_t)in), *de = on_device(&eps, sizeof eps);
+        mlcc_linear_fusion f = {cases[i].norm ? dg->dl.data : NULL, cases[i].norm ? de->dl.data : NULL, cases[i].silu};
         for (int pass = 0; pass < 2; pass++) {
             if (pass) setenv("MLCC_CUDA_Q4_XQ", "0", 1);
             y[pass] = malloc(sizeof(float) * (size_t)cols);
@@ -444,16 +451,19 @@ static void check_x8_once(void) {
             unsetenv("MLCC_CUDA_Q4_XQ");
         }
         int64_t differ = 0, nan = 0;
+        double top = 0;
+        for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
         for (int64_t o = 0; o < cols; o++) {
-            differ += memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
+            differ += cases[i].norm ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top) : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
             nan += isnan(y[0][o]);
         }
-        CHECK_MSG(differ == 0 && nan == 0, "x rounded once%s%s, %lld x %lld: %lld of %lld outputs differ from the blocks' own rounding, %lld NaN",
-                  cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out, (long long)in, (long long)differ,
-                  (long long)cols, (long long)nan);
+        CHECK_MSG(differ == 0 && nan == 0,
+                  "x rounded once%s%s%s, %lld x %lld: %lld of %lld outputs differ from the blocks' own rounding, %lld NaN",
+                  cases[i].norm ? " (norm)" : "", cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out,
+                  (long long)in, (long long)differ, (long long)cols, (long long)nan);
         mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
-        mlcc_ndarray_release(dy);
-        free(x), free(w), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
+        mlcc_ndarray_release(dy), mlcc_ndarray_release(dg), mlcc_ndarray_release(de);
+        free(x), free(w), free(gamma), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
     }
 }
 
