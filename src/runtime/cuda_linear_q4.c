@@ -295,20 +295,24 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    for (int i = 0; i < 8; i++) v[i] = __ldg(reinterpret_cast<const float4 *>(xg) + i);\n"
     "    return quantize_group(v, xi, qsum);\n"
     "}\n"
+    "/* Group g of a row rounded to int8 (values in dp4a order, d, their sum) into the layout x8_group\n"
+    " * reads: xq [G][8] ints, then d [G] floats, then the sums [G] ints. */\n"
+    "__device__ __forceinline__ void store_x8_group(int *xq, int G, int g, const int xi[8], float d, int sum) {\n"
+    "    int4 *dst = reinterpret_cast<int4 *>(xq) + 2 * g;\n"
+    "    dst[0] = make_int4(xi[0], xi[1], xi[2], xi[3]);\n"
+    "    dst[1] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
+    "    reinterpret_cast<float *>(xq + 8 * G)[g] = d;\n"
+    "    xq[9 * G + g] = sum;\n"
+    "}\n"
     "/* One row of x rounded to int8 once for a whole projection (XQ below): thread g writes group g as\n"
-    " * quantize_x_group makes it, into the layout x8_group reads: xq [G][8] ints (dp4a order), then\n"
-    " * d [G] floats, then the sums of the q [G] ints. */\n"
+    " * quantize_x_group makes it (store_x8_group). */\n"
     "extern \"C\" __global__ void __launch_bounds__(128) mlcc_quantize_x8(const float *x, int *xq, int G) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    const int g = blockIdx.x * blockDim.x + threadIdx.x;\n"
     "    if (g >= G) return;\n"
     "    int xi[8], sum;\n"
     "    const float d = quantize_x_group(x + ((long long)g << 5), xi, &sum);\n"
-    "    int4 *dst = reinterpret_cast<int4 *>(xq) + 2 * g;\n"
-    "    dst[0] = make_int4(xi[0], xi[1], xi[2], xi[3]);\n"
-    "    dst[1] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
-    "    reinterpret_cast<float *>(xq + 8 * G)[g] = d;\n"
-    "    xq[9 * G + g] = sum;\n"
+    "    store_x8_group(xq, G, g, xi, d, sum);\n"
     "}\n"
     "/* Group g of an x that mlcc_quantize_x8 rounded (x: its buffer, G groups) */\n"
     "__device__ __forceinline__ float x8_group(const float *__restrict__ x, int G, int g, int xi[8], int *qsum) {\n"
@@ -353,11 +357,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    for (int i = 0; i < (int)(blockDim.x >> 5); i++) total += part[i];\n"
     "    if (g >= G) return;\n"
     "    const float scale = 1.f / sqrtf(total / (float)(G << 5) + *eps);\n"
-    "    int4 *dst = reinterpret_cast<int4 *>(xq) + 2 * g;\n"
-    "    dst[0] = make_int4(xi[0], xi[1], xi[2], xi[3]);\n"
-    "    dst[1] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
-    "    reinterpret_cast<float *>(xq + 8 * G)[g] = d * scale;\n"
-    "    xq[9 * G + g] = sum;\n"
+    "    store_x8_group(xq, G, g, xi, d * scale, sum);\n"
     "}\n"
     "/* sum over the 32 values of a group: (nibble - zero) * q_x, exact in int32 */\n"
     "__device__ __forceinline__ int dot_group(uint4 q, const int xi[8], int start) {\n"
@@ -742,9 +742,9 @@ static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *q
  * scales; for the down projection about as many bytes of x as of weights), so mlcc_quantize_x8
  * writes the 40 bytes a group of 32 takes (int8 values, scale, sum) once and the blocks read those.
  * The same integers and float steps as the blocks' own rounding: the results are bitwise the
- * same (test_cuda_linear_q4). Measured on the H100 (BENCHMARKS.md, session 17): with x's handling
- * left out of the GEMV altogether (a wrong result, an upper bound) the 4-bit decode step was 16%
- * faster. The workspace comes from the allocator in stream order (inside a graph capture, the
+ * same (test_cuda_linear_q4). Measured on the H100 (BENCHMARKS.md, session 17): the 4-bit decode
+ * step at batch 1 4% faster (with x's handling left out of the GEMV altogether, a wrong result and
+ * the upper bound, 16%: the extra launch and the reads of the rounded groups keep the rest). The workspace comes from the allocator in stream order (inside a graph capture, the
  * capture's pool keeps it for the replays). */
 static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
                        int n, int k, int zero, int silu, const float *gamma, const float *eps, int lo, const uint32_t *grid,
