@@ -173,78 +173,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4B(1, 1)\nGEMV_Q4B(2, 1)\nGEMV_Q4B(4, 1)\nGEMV_Q4B(8, 1)\n"
     "GEMV_Q4B(1, 2)\nGEMV_Q4B(2, 2)\nGEMV_Q4B(4, 2)\nGEMV_Q4B(8, 2)\n"
     "GEMV_Q4B(1, 4)\nGEMV_Q4B(2, 4)\nGEMV_Q4B(4, 4)\nGEMV_Q4B(8, 4)\n"
-    "/* One row of x (decode at batch 1), opt-in (MLCC_CUDA_Q4_PASSES): as the block GEMV, but each\n"
-    " * thread keeps its slice of x (J groups) in registers and the block walks per_block outputs O\n"
-    " * at a time, so x is read once per block instead of once per O outputs (with 4-bit weights a\n"
-    " * slice of x, 128 bytes a group, is 8x the weight bytes it meets). */\n"
-    "template <int O, int J>\n"
-    "__device__ __forceinline__ void gemv_q4_rows(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
-    "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
-    "                                             int N, int K, int zero, int per_block) {\n"
-    "    __shared__ float red[8][O];\n"
-    "    const int G = K >> 5, W = K >> 3;\n"
-    "    const float zoff = 8388608.0f + (float)zero;\n"
-    "    float4 xv[J][8];\n"
-    "#pragma unroll\n"
-    "    for (int j = 0; j < J; j++) {\n"
-    "        int g = threadIdx.x + j * blockDim.x;\n"
-    "#pragma unroll\n"
-    "        for (int i = 0; i < 8; i++)\n"
-    "            xv[j][i] = g < G ? __ldg(reinterpret_cast<const float4 *>(x + (g << 5)) + i) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
-    "    }\n"
-    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
-    "    const int end = min(N, (int)(blockIdx.x + 1) * per_block);\n"
-    "    for (int o0 = blockIdx.x * per_block; o0 < end; o0 += O) {\n"
-    "        float acc[O];\n"
-    "#pragma unroll\n"
-    "        for (int o = 0; o < O; o++) acc[o] = 0.f;\n"
-    "#pragma unroll\n"
-    "        for (int j = 0; j < J; j++) {\n"
-    "            int g = threadIdx.x + j * blockDim.x;\n"
-    "            if (g < G) {\n"
-    "                uint4 q[O];\n"
-    "                float s[O];\n"
-    "#pragma unroll\n"
-    "                for (int o = 0; o < O; o++) {\n"
-    "                    int row = o0 + o < N ? o0 + o : N - 1;\n"
-    "                    q[o] = mlcc_ld_weight(reinterpret_cast<const uint4 *>(qw + (long long)row * W) + g);\n"
-    "                    s[o] = __half2float(qs[(long long)row * G + g]);\n"
-    "                }\n"
-    "#pragma unroll\n"
-    "                for (int o = 0; o < O; o++) {\n"
-    "                    float part = 0.f;\n"
-    "#pragma unroll\n"
-    "                    for (int w = 0; w < 4; w++) {\n"
-    "                        unsigned v = w == 0 ? q[o].x : w == 1 ? q[o].y : w == 2 ? q[o].z : q[o].w;\n"
-    "                        float4 a = xv[j][2 * w], b = xv[j][2 * w + 1];\n"
-    "                        part += a.x * nib(v, zoff) + a.y * nib(v >> 4, zoff) + a.z * nib(v >> 8, zoff)\n"
-    "                              + a.w * nib(v >> 12, zoff) + b.x * nib(v >> 16, zoff) + b.y * nib(v >> 20, zoff)\n"
-    "                              + b.z * nib(v >> 24, zoff) + b.w * nib(v >> 28, zoff);\n"
-    "                    }\n"
-    "                    acc[o] += part * s[o];\n"
-    "                }\n"
-    "            }\n"
-    "        }\n"
-    "#pragma unroll\n"
-    "        for (int o = 0; o < O; o++) {\n"
-    "            float t = acc[o];\n"
-    "#pragma unroll\n"
-    "            for (int d = 16; d > 0; d >>= 1) t += __shfl_xor_sync(0xffffffffu, t, d);\n"
-    "            if (lane == 0) red[warp][o] = t;\n"
-    "        }\n"
-    "        __syncthreads();\n"
-    "        if (threadIdx.x < O) {\n"
-    "            float t = 0.f;\n"
-    "            for (int i = 0; i < warps; i++) t += red[i][threadIdx.x];\n"
-    "            if (o0 + (int)threadIdx.x < end) y[o0 + threadIdx.x] = t;\n"
-    "        }\n"
-    "        __syncthreads();\n"
-    "    }\n"
-    "}\n"
-    "#define GEMV_Q4P(O, J) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4p_##O##_##J(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero, int per_block) {\\\n"
-    "    gemv_q4_rows<O, J>(x, qw, qs, y, N, K, zero, per_block); }\n"
-    "GEMV_Q4P(1, 1)\nGEMV_Q4P(2, 1)\nGEMV_Q4P(4, 1)\nGEMV_Q4P(8, 1)\nGEMV_Q4P(1, 2)\nGEMV_Q4P(2, 2)\nGEMV_Q4P(4, 2)\nGEMV_Q4P(8, 2)\n"
     "/* The int8 block GEMV (the default; MLCC_CUDA_Q4_DP4A=0 keeps the float one above). Same blocks\n"
     " * and loads as the block GEMV, but the thread that uses a group of x (32 floats) rounds it to int8\n"
     " * with one scale d = max|x| / 127 (llama.cpp's q8_1 idea, here in registers, so no extra launch\n"
@@ -462,77 +390,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
-    "/* One row of x through many tiles of O outputs (the int8 GEMV's wide projections): a block rounds\n"
-    " * its slice of x (J groups a thread) to int8 once, then walks tiles blockIdx.x, + gridDim.x, ...\n"
-    " * and loads tile i + 1's weights before it computes tile i, so each thread keeps J * O 16-byte\n"
-    " * loads in flight through the whole call instead of one load-compute-exit round per block (the\n"
-    " * grid is sized to stay resident: launch bounds 256 x 2, at most 512 threads an SM). */\n"
-    "template <int O, int J>\n"
-    "__device__ __forceinline__ void load_tile(uint4 (&q)[J][O], float (&s)[J][O], const unsigned *__restrict__ qw,\n"
-    "                                          const __half *__restrict__ qs, int t, int N, int G, int W) {\n"
-    "#pragma unroll\n"
-    "    for (int j = 0; j < J; j++) {\n"
-    "        const int g = threadIdx.x + j * blockDim.x;\n"
-    "#pragma unroll\n"
-    "        for (int o = 0; o < O; o++) {\n"
-    "            const int row = t * O + o < N ? t * O + o : N - 1;\n"
-    "            q[j][o] = g < G ? ld_stream16(qw + (long long)row * W + 4 * g) : make_uint4(0u, 0u, 0u, 0u);\n"
-    "            s[j][o] = g < G ? __half2float(qs[(long long)row * G + g]) : 0.f;\n"
-    "        }\n"
-    "    }\n"
-    "}\n"
-    "template <int O, int J>\n"
-    "__device__ __forceinline__ void gemv_q4_int8_tiles(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
-    "                                                   const __half *__restrict__ qs, float *__restrict__ y,\n"
-    "                                                   int N, int K, int zero) {\n"
-    "    __shared__ float red[2][8][O];\n"
-    "    const int G = K >> 5, W = K >> 3, tiles = (N + O - 1) / O;\n"
-    "    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;\n"
-    "    int xi[J][8], xz[J];\n"
-    "    float xd[J];\n"
-    "#pragma unroll\n"
-    "    for (int j = 0; j < J; j++) {\n"
-    "        const int g = threadIdx.x + j * blockDim.x;\n"
-    "        int sum = 0;\n"
-    "        xd[j] = 0.f;\n"
-    "#pragma unroll\n"
-    "        for (int i = 0; i < 8; i++) xi[j][i] = 0;\n"
-    "        if (g < G) xd[j] = quantize_x_group(x + (g << 5), xi[j], &sum);\n"
-    "        xz[j] = -zero * sum;\n"
-    "    }\n"
-    "    uint4 q[J][O];\n"
-    "    float s[J][O];\n"
-    "    int t = blockIdx.x, buf = 0;\n"
-    "    if (t < tiles) load_tile<O, J>(q, s, qw, qs, t, N, G, W);\n"
-    "    for (; t < tiles; t += gridDim.x, buf ^= 1) {\n"
-    "        uint4 cq[J][O];\n"
-    "        float cs[J][O];\n"
-    "#pragma unroll\n"
-    "        for (int j = 0; j < J; j++)\n"
-    "#pragma unroll\n"
-    "            for (int o = 0; o < O; o++) cq[j][o] = q[j][o], cs[j][o] = s[j][o];\n"
-    "        if (t + (int)gridDim.x < tiles) load_tile<O, J>(q, s, qw, qs, t + gridDim.x, N, G, W);\n"
-    "#pragma unroll\n"
-    "        for (int o = 0; o < O; o++) {\n"
-    "            float acc = 0.f;\n"
-    "#pragma unroll\n"
-    "            for (int j = 0; j < J; j++) acc += cs[j][o] * xd[j] * (float)dot_group(cq[j][o], xi[j], xz[j]);\n"
-    "#pragma unroll\n"
-    "            for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);\n"
-    "            if (lane == 0) red[buf][warp][o] = acc;\n"
-    "        }\n"
-    "        __syncthreads(); /* red[buf] is written again two tiles on, after the next barrier */\n"
-    "        if (threadIdx.x < O) {\n"
-    "            float acc = 0.f;\n"
-    "            for (int i = 0; i < warps; i++) acc += red[buf][i][threadIdx.x];\n"
-    "            if (t * O + (int)threadIdx.x < N) y[t * O + threadIdx.x] = acc;\n"
-    "        }\n"
-    "    }\n"
-    "}\n"
-    "#define GEMV_Q4T(O, J) extern \"C\" __global__ void __launch_bounds__(256, 2) mlcc_gemv_q4t_##O##_##J(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, int N, int K, int zero) {\\\n"
-    "    gemv_q4_int8_tiles<O, J>(x, qw, qs, y, N, K, zero); }\n"
-    "GEMV_Q4T(8, 1)\nGEMV_Q4T(4, 1)\nGEMV_Q4T(4, 2)\nGEMV_Q4T(2, 2)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -587,11 +444,9 @@ typedef struct q4_device {
     void *gemv_1x4;    /* one row, four outputs per warp */
     void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
-    void *passes[4][2]; /* one row of x, x in registers: [log2 outputs per pass][groups per thread - 1] */
     void *int8[5][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] (16 outputs: 1 row) */
     /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
     void *int8_fused[3][5][2];
-    void *tiles[4];     /* the int8 tile GEMV (one row): O x J = 8 x 1, 4 x 1, 4 x 2, 2 x 2 */
     void *quantize_x8;  /* one row of x rounded to int8 once per projection */
     void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
@@ -621,12 +476,6 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4b_%d_%d", 1 << o, 1 << r);
             if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
-    for (int o = 0; o < 4; o++)
-        for (int j = 0; j < 2; j++) {
-            char name[64];
-            snprintf(name, sizeof name, "mlcc_gemv_q4p_%d_%d", 1 << o, j + 1);
-            if (!(d->passes[o][j] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-        }
     for (int o = 0; o < 5; o++)
         for (int r = 0; r < (o == 4 ? 1 : 3); r++) { /* 16 outputs: one row of x */
             char name[64];
@@ -648,9 +497,6 @@ static int device_ready(int id, q4_device **out) {
     if (!(d->quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_quantize_x8")) ||
         !(d->norm_quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_norm_quantize_x8")))
         return -1;
-    static const char *const tile_names[4] = {"mlcc_gemv_q4t_8_1", "mlcc_gemv_q4t_4_1", "mlcc_gemv_q4t_4_2", "mlcc_gemv_q4t_2_2"};
-    for (int i = 0; i < 4; i++)
-        if (!(d->tiles[i] = mlcc_cuda_module_kernel(d->module, tile_names[i]))) return -1;
     d->ready = 1;
     return 0;
 }
@@ -709,34 +555,6 @@ static int int8_outputs_most(void) {
     return v && atoi(v) == 8 ? 8 : 16;
 }
 
-/* The int8 tile GEMV for one row of x where each block gets at least two tiles of outputs (the
- * wide projections); returns 1 if it does not apply. Grid: as many blocks as stay resident at
- * 512 threads an SM (132 SMs, the H100's and H200's count), tiles spread evenly over them.
- * Opt-in (MLCC_CUDA_Q4_TILES=1): measured on the H100 (2026-11-26, bench_cuda_linear q4, one
- * row) no faster than the int8 block GEMV (14336 x 4096: 17.6 against 16.0 us; 128256 x 4096:
- * 105.4 against 108.0; 4-layer step 0.62 against 0.61 ms): the block GEMV already streams
- * lm_head at 94% of the copy rate, and what the mid-size projections lose is a fixed ~5 us a
- * call (launch, ramp, tail) that neither kernel hides. */
-static int run_tile_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, float *y,
-                         int64_t out, int64_t in, int zero) {
-    const char *v = getenv("MLCC_CUDA_Q4_TILES");
-    if (!(v && strcmp(v, "1") == 0)) return 1;
-    int64_t groups = in / 32;
-    int j = groups <= 256 ? 1 : groups <= 512 ? 2 : 0;
-    if (!j) return 1;
-    int64_t threads = ((groups + j - 1) / j + 31) / 32 * 32, max_grid = 132 * (512 / threads);
-    int o = j == 1 ? 8 : 4;
-    if ((out + o - 1) / o < 2 * max_grid) o /= 2;
-    int64_t tiles = (out + o - 1) / o;
-    if (tiles <= max_grid) return 1;
-    int64_t per_block = (tiles + max_grid - 1) / max_grid;
-    uint32_t grid[3] = {(uint32_t)((tiles + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
-    int n = (int)out, k = (int)in;
-    void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero};
-    void *fn = d->tiles[j == 1 ? (o == 8 ? 0 : 1) : (o == 4 ? 2 : 3)];
-    return mlcc_cuda_launch(id, fn, grid, block, 0, args) ? -1 : 0;
-}
-
 /* One row through the int8 block GEMV with x rounded once: every block of the GEMV used to load
  * all of x as float32 and round it (at K = 4096, 16 KB from L2 for 34 KB of 4-bit weights and
  * scales; for the down projection about as many bytes of x as of weights), so mlcc_quantize_x8
@@ -783,23 +601,6 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     if (silu && lo < 1) lo = 1; /* a gate row and its up row at least */
     int64_t y_cols = silu ? out / 2 : out, per_block = silu ? 1 << (lo - 1) : 1 << lo;
     uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
-    /* MLCC_CUDA_Q4_PASSES=P > 0: one row of x through the x-in-registers kernel, P passes of
-     * (1 << lo) outputs per block. Off by default: measured on the H100 (2026-11-26, 4 layers of
-     * the Llama-3-8B shape, batch-1 ITL) 0.80 ms at P = 1 or 2, 0.93 at 4, 1.28 at 8, against
-     * 0.78 for the block GEMV: fewer, longer blocks lost more occupancy than the x traffic saved. */
-    const char *pv = getenv("MLCC_CUDA_Q4_PASSES");
-    int passes = pv && *pv ? atoi(pv) : 0;
-    if (rows == 1 && rounds <= 2 && passes > 0 && !fused && !res) {
-        passes = passes > 16 ? 16 : passes;
-        int per_pass = passes << lo;
-        grid[0] = (uint32_t)((out + per_pass - 1) / per_pass);
-        void *args[] = {&x, &qw, &qs, &y, &n, &k, &zero, &per_pass};
-        return mlcc_cuda_launch(id, d->passes[lo][rounds - 1], grid, block, 0, args);
-    }
-    if (int8 && rows == 1 && !fused && !res) {
-        int rc = run_tile_gemv(id, d, x, qw, qs, y, out, in, zero);
-        if (rc <= 0) return rc;
-    }
     const float *gamma = norm ? f->gamma : NULL, *eps = norm ? f->eps : NULL;
     if (int8 && rows == 1 && use_x8_once() && (!norm || in / 32 <= 1024))
         return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, lo, grid, block);

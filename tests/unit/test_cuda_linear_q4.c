@@ -193,7 +193,8 @@ static void check_nvrtc(void) {
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_linear_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
-    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4t_2_2") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4i_xq_silu_16_1") != NULL &&
+          strstr(ptx, ".entry mlcc_quantize_x8") != NULL && strstr(ptx, ".entry mlcc_norm_quantize_x8") != NULL);
     CHECK_MSG(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_norm_1_1") && strstr(ptx, ".entry mlcc_gemv_q4i_norm_silu_8_2") &&
                   strstr(ptx, ".entry mlcc_gemv_q4i_silu_2_1") && strstr(ptx, ".entry mlcc_gemv_q4i_16_1") &&
                   strstr(ptx, ".entry mlcc_gemv_q4i_norm_silu_16_1"),
@@ -651,21 +652,13 @@ int main(void) {
         check_linear("q4f16_1", 6, 600, 2048, 1e-5);
         check_linear("q4f16_1", 8, 2200, 4096, 1e-5);
         check_linear("ggml_q4_0", 13, 1060, 1024, 1e-5);
-        /* one row through the int8 tile GEMV (opt-in): 8 x 1 (a ragged last tile), 4 x 1 (lanes
-         * past the groups), 4 x 2 and 2 x 2 (several groups a thread) */
-        setenv("MLCC_CUDA_Q4_TILES", "1", 1);
+        /* one row: wide projections (16 outputs a block, a ragged last block), lanes past the
+         * groups, two rounds over K */
         check_linear("q4f16_1", 1, 9001, 4096, 1e-5);
         check_linear("ggml_q4_0", 1, 8500, 64, 1e-5);
-        check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
         check_linear("q4f16_1", 1, 1100, 8224, 1e-5);
-        unsetenv("MLCC_CUDA_Q4_TILES");
     }
     x_as_int8 = 0; /* MLCC_CUDA_Q4_DP4A=0 from here on: the float kernels' 1e-5 */
-    setenv("MLCC_CUDA_Q4_PASSES", "3", 1); /* one row, x in registers: several passes per block, ragged ends */
-    check_linear("q4f16_1", 1, 37, 64, 1e-5);
-    check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
-    check_linear("q4f16_1", 1, 1100, 8192, 1e-5);
-    unsetenv("MLCC_CUDA_Q4_PASSES");
     setenv("MLCC_CUDA_Q4_BLOCK", "0", 1); /* the warp-per-output GEMV too */
     for (int i = 0; i < 13; i++)
         if (shapes[i][0] <= 16) check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 1e-5);
