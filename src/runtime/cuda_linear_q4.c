@@ -245,7 +245,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "/* Group g of an x that mlcc_quantize_x8 rounded (x: its buffer, G groups) */\n"
     "__device__ __forceinline__ float x8_group(const float *__restrict__ x, int G, int g, int xi[8], int *qsum) {\n"
     "    const int *xq = reinterpret_cast<const int *>(x);\n"
-    "    const int4 a = __ldg(reinterpret_cast<const int4 *>(xq) + 2 * g), b = __ldg(reinterpret_cast<const int4 *>(xq) + 2 * g + 1);\n"
+    "    const int4 *p = reinterpret_cast<const int4 *>(xq) + 2 * g, a = __ldg(p), b = __ldg(p + 1);\n"
     "    xi[0] = a.x, xi[1] = a.y, xi[2] = a.z, xi[3] = a.w, xi[4] = b.x, xi[5] = b.y, xi[6] = b.z, xi[7] = b.w;\n"
     "    *qsum = __ldg(xq + 9 * G + g);\n"
     "    return __ldg(reinterpret_cast<const float *>(xq + 8 * G) + g);\n"
@@ -561,8 +561,9 @@ static int int8_outputs_most(void) {
  * writes the 40 bytes a group of 32 takes (int8 values, scale, sum) once and the blocks read those.
  * The same integers and float steps as the blocks' own rounding: the results are bitwise the
  * same (test_cuda_linear_q4). Measured on the H100 (BENCHMARKS.md, session 17): the 4-bit decode
- * step at batch 1 4% faster (with x's handling left out of the GEMV altogether, a wrong result and
- * the upper bound, 16%: the extra launch and the reads of the rounded groups keep the rest). The workspace comes from the allocator in stream order (inside a graph capture, the
+ * step at batch 1 4% faster (with x's handling left out of the GEMV altogether, a wrong result
+ * and the upper bound, 16%: the extra launch and the reads of the rounded groups keep the rest).
+ * The workspace comes from the allocator in stream order (inside a graph capture, the
  * capture's pool keeps it for the replays). */
 static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
                        int n, int k, int zero, int silu, const float *gamma, const float *eps, int lo, const uint32_t *grid,
@@ -572,7 +573,8 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
     float *xq = h->alloc(id, (size_t)G * 40);
     if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
     /* with the norm: one block over the row (its sum of squares); G <= 1024 (run_block_gemv) */
-    uint32_t qgrid[3] = {(uint32_t)(gamma ? 1 : (G + 127) / 128), 1, 1}, qblock[3] = {(uint32_t)(gamma ? (G + 31) / 32 * 32 : 128), 1, 1};
+    uint32_t qgrid[3] = {(uint32_t)(gamma ? 1 : (G + 127) / 128), 1, 1};
+    uint32_t qblock[3] = {(uint32_t)(gamma ? (G + 31) / 32 * 32 : 128), 1, 1};
     const float *no_gamma = NULL, *no_eps = NULL;
     void *qargs[] = {&x, &xq, &G}, *nargs[] = {&x, &gamma, &eps, &xq, &G};
     void *args[] = {&xq, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
