@@ -65,6 +65,9 @@ void *mlcc_cuda_get_stream(int device_id);
  * MLCC_HOME/cache/cuda (keyed by source, arch, NVRTC version and options; MLCC_JIT_POLICY as
  * for the C JIT). *out is malloc'ed. On a compile error the message holds NVRTC's log. */
 int mlcc_nvrtc_compile(const char *source, int arch, char **out, size_t *out_len);
+/* A source containing this line is compiled for the architecture-specific target (sm_90a for
+ * arch 90: wgmma); its module loads only on a device of exactly that architecture. */
+#define MLCC_ARCH_SPECIFIC_DECLARATION "// mlcc-arch-specific"
 /* Compiles to PTX text (for inspection and tests that have NVRTC but no GPU). */
 int mlcc_nvrtc_compile_ptx(const char *source, int arch, char **ptx);
 
@@ -239,6 +242,9 @@ typedef struct mlcc_cuda_prefill_qkv_args {
 } mlcc_cuda_prefill_qkv_args;
 int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a);
 const char *mlcc_cuda_flash_prefill_kernel_source(void);
+/* The source of the sm_90a module: on an sm_90 device (Hopper) prefill with a half q runs on
+ * wgmma kernels at head_dim 64 and 128 unless MLCC_CUDA_FLASH_WGMMA=0. */
+const char *mlcc_cuda_flash_prefill_wgmma_source(void);
 
 /* ---- ceilings (cuda_floor.c), for benchmarks ----
  * Device-to-device copy rate, bytes read + written per second (best of reps); 0 on failure. */

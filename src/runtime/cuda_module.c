@@ -55,10 +55,17 @@ const char *mlcc_nvrtc_status(void) {
 
 enum { MAX_OPTIONS = 8 };
 
-static int build_options(int arch, int cubin, char arch_opt[64], char inc_opt[600],
+/* A source that holds architecture-specific instructions (Hopper's wgmma) says so on a line
+ * "// mlcc-arch-specific"; it is compiled for sm_90a rather than sm_90, and such a cubin loads
+ * only on that architecture. */
+static int arch_specific(const char *source) {
+    return strstr(source, MLCC_ARCH_SPECIFIC_DECLARATION) != NULL;
+}
+
+static int build_options(const char *source, int arch, int cubin, char arch_opt[64], char inc_opt[600],
                          const char **opts) {
     int n = 0;
-    snprintf(arch_opt, 64, "--gpu-architecture=%s_%d", cubin ? "sm" : "compute", arch);
+    snprintf(arch_opt, 64, "--gpu-architecture=%s_%d%s", cubin ? "sm" : "compute", arch, arch_specific(source) ? "a" : "");
     opts[n++] = arch_opt;
     opts[n++] = "--std=c++17";
     const char *inc = mlcc_cuda_include_dir();
@@ -113,7 +120,7 @@ static int nvrtc_run(const char *source, int arch, int cubin, char **out, size_t
     if (arch < 30 || arch > 1000) return mlcc_set_error("nvrtc: unsupported architecture sm_%d", arch);
     char arch_opt[64], inc_opt[600];
     const char *opts[MAX_OPTIONS];
-    int nopts = build_options(arch, cubin, arch_opt, inc_opt, opts);
+    int nopts = build_options(source, arch, cubin, arch_opt, inc_opt, opts);
     nvrtcProgram prog = NULL;
     nvrtcResult r = api->nvrtcCreateProgram(&prog, source, "mlcc_kernels.cu", 0, NULL, NULL);
     if (r != 0) return mlcc_set_error("nvrtcCreateProgram: %s", api->nvrtcGetErrorString(r));
@@ -168,7 +175,7 @@ static char *cache_path(const char *source, int arch) {
     const mlcc_nvrtc_api *api = mlcc_nvrtc_api_get();
     char arch_opt[64], inc_opt[600];
     const char *opts[MAX_OPTIONS];
-    int nopts = build_options(arch, 1, arch_opt, inc_opt, opts);
+    int nopts = build_options(source, arch, 1, arch_opt, inc_opt, opts);
     mlcc_sha256 h;
     sha256_init(&h);
     char head[128];

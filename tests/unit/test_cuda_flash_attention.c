@@ -7,9 +7,11 @@
  * with blocks of 4 and of 8 warps, over float32 pages and over float16 pages (the reference
  * then reads the same half values), with the old softmax (MLCC_CUDA_FLASH_FAST=0: every tile
  * masked) and, for half pages, two m-tiles a warp (MLCC_CUDA_FLASH_MT=2, 32- and 64-key tiles;
- * the 2048-token sequence has whole tiles for the unmasked path). Tolerance: 4e-3 of the largest output (q, K, V and the
+ * the 2048-token sequence has whole tiles for the unmasked path); a half q (mlcc_cuda_prefill_qkv's) on
+ * Hopper at head_dim 64 and 128 through both the wgmma kernel and the mma.sync one. Tolerance: 4e-3 of the largest output (q, K, V and the
  * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
- * without a GPU it checks that the kernels compile for sm_90 with mma.sync. */
+ * without a GPU it checks that the kernels compile for sm_90 with mma.sync, and the wgmma ones for
+ * sm_90a. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,7 +105,12 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     MLCCNDArray *dptr = upload(indptr, MLCC_DTYPE_I32, 1, ishape), *didx = upload(indices, MLCC_DTYPE_I32, 1, nshape);
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
     CHECK_MSG(dx && dq && dp && dslots && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
-    if (dx && dq && dp && dslots && dts && dpos && dptr && didx && dout) {
+    /* on Hopper at head_dim 64 and 128 the wgmma kernel (the default) and the mma.sync one */
+    for (int wg = 1; wg >= 0 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; wg--) {
+        setenv("MLCC_CUDA_FLASH_WGMMA", wg ? "1" : "0", 1);
+        int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
+        if (!wg && !hopper) break; /* the mma.sync kernel ran already */
+        const char *how = wg && hopper ? "wgmma" : "mma.sync";
         mlcc_cuda_prefill_qkv_args pa = {.qkv = dx->dl.data, .q16 = dq->dl.data, .pages = dp->dl.data, .slots = dslots->dl.data,
                                          .rope_table = dtab->dl.data, .num_tokens = T, .num_qo_heads = QH,
                                          .num_kv_heads = KVH, .head_dim = D, .page_size = PS, .qkv_f16 = 1,
@@ -124,9 +131,9 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
         free(back);
         double e_out = test_rel_diff(got, want, qn), e_pages = test_rel_diff(pages_got, pages, pn);
         double e_q = test_rel_diff(q_got, q_want, qn);
-        printf("%-34s half qkv (prefill_qkv + half q): max error %.2e of the largest output; pages %.2e, q %.2e\n",
-               fc->name, e_out, e_pages, e_q);
-        CHECK_MSG(e_out < 4e-3, "%s, half qkv: error %g", fc->name, e_out);
+        printf("%-34s half qkv (prefill_qkv + half q, %s): max error %.2e of the largest output; pages %.2e, q %.2e\n",
+               fc->name, how, e_out, e_pages, e_q);
+        CHECK_MSG(e_out < 4e-3, "%s, half qkv (%s): error %g", fc->name, how, e_out);
         /* the same with a half output (o_proj's x under half_activations): the float32 output
          * above rounded to half, to a unit in the last place */
         MLCCNDArray *dout16 = upload(NULL, (DLDataType){kDLFloat, 16, 1}, 3, qshape);
@@ -139,13 +146,14 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
             CHECK(mlcc_ndarray_copy_to_bytes(dout16, h, sizeof(uint16_t) * qn) == 0);
             mlcc_f16_to_f32_n(got16, h, qn);
             double e16 = test_rel_diff(got16, got, qn);
-            printf("%-34s half qkv, half out: %.2e of the largest output from the float32 one\n", fc->name, e16);
-            CHECK_MSG(e16 < 1e-3, "%s, half out: %g from the float32 output", fc->name, e16);
+            printf("%-34s half qkv, half out (%s): %.2e of the largest output from the float32 one\n", fc->name, how, e16);
+            CHECK_MSG(e16 < 1e-3, "%s, half out (%s): %g from the float32 output", fc->name, how, e16);
             free(h), free(got16);
         }
         mlcc_ndarray_release(dout16);
         CHECK_MSG(e_pages < 1e-3 && e_q < 1e-3, "%s, half qkv: pages %g, q %g from the rounding here", fc->name, e_pages, e_q);
     }
+    unsetenv("MLCC_CUDA_FLASH_WGMMA");
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
     free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);
@@ -314,6 +322,14 @@ int main(void) {
     CHECK(ptx && strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") != NULL && strstr(ptx, "cp.async.cg.shared.global") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hpq") != NULL && strstr(ptx, ".entry mlcc_prefill_qkv_h") != NULL);
+    free(ptx);
+    /* the sm_90a module: wgmma kernels at head_dim 64 and 128 (and only those) */
+    ptx = NULL;
+    CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_flash_prefill_wgmma_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
+    CHECK(ptx && strstr(ptx, ".target sm_90a") != NULL && strstr(ptx, ".entry mlcc_flash_prefill_128_8_wgh") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_64_8_wg") != NULL && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") == NULL);
+    CHECK(ptx && strstr(ptx, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != NULL);
+    CHECK(ptx && strstr(ptx, "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16") != NULL);
     free(ptx);
     /* what the kernel covers; the rest keeps the generated kernel */
     CHECK(mlcc_cuda_flash_prefill_supports(128, 32, 8) && mlcc_cuda_flash_prefill_supports(80, 6, 2));
