@@ -1,0 +1,150 @@
+/* bench_cuda_flash.c - the prefill attention kernel (runtime/cuda_attention.c) alone, on one
+ * layer of the Llama-3-8B shape (32 query / 8 KV heads, head_dim 128, pages of 16 half K/V
+ * values), one sequence of T new tokens (causal, no prefix), q half as the engine gives it
+ * (mlcc_cuda_prefill_qkv's), output half: what a q0f16 prefill runs 32 times. Each kernel the
+ * device can take: the wgmma one (sm_90 only; MLCC_CUDA_FLASH_WGMMA=1) and the mma.sync one
+ * (MLCC_CUDA_FLASH_WGMMA=0), plus any settings given as BENCH_FLASH_SETS="VAR=V,VAR=V;..."
+ * (each set applied on top of the default). Per kernel: microseconds a call (the mean of REPS
+ * launched back to back after a warm-up, synchronized once) and TFLOP/s counting the causal
+ * products only (4 D flops per (query row, visible key)). Outputs are not checked here:
+ * test_cuda_flash_attention compares every kernel against the CPU build.
+ *
+ * build: make build && cc -O2 -Iinclude -Isrc bench/bench_cuda_flash.c -Lbuild -lmlcc \
+ *        -lmlcc_runtime -lm -Wl,-rpath,$PWD/build -o build/bench_cuda_flash
+ * run:   build/bench_cuda_flash [T ...]   (default 512 2048 4096; needs a CUDA device) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlcc/mlcc_runtime.h"
+#include "runtime/cuda.h"
+#include "support/error.h"
+
+enum { REPS = 20, QH = 32, KVH = 8, D = 128, PAGE = 16 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A device array of n values of type t filled from host (NULL: left as allocated). */
+static MLCCNDArray *device_array(DLDataType t, int64_t n, const void *host) {
+    MLCCNDArray *a = mlcc_ndarray_empty(1, &n, t, (DLDevice){kDLCUDA, 0});
+    if (a && host && mlcc_ndarray_copy_from_bytes(a, host, (size_t)n * (t.bits / 8)) != 0) {
+        mlcc_ndarray_release(a);
+        return NULL;
+    }
+    return a;
+}
+
+static uint16_t random_half(uint64_t *s, float amplitude) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return mlcc_f32_to_f16(amplitude * ((float)(*s >> 40) / (float)(1 << 24) - 0.5f));
+}
+
+/* Sets the variables of "VAR=V,VAR=V" (or unsets them again); returns 0, or -1 on an item that
+ * is not VAR=V. */
+static int apply_set(const char *set, int unset) {
+    char *copy = strdup(set), *save = NULL;
+    int rc = 0;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item) {
+            fprintf(stderr, "bench_cuda_flash: '%s' in BENCH_FLASH_SETS is not VAR=VALUE\n", item);
+            rc = -1;
+            continue;
+        }
+        *eq = '\0';
+        if (unset) unsetenv(item);
+        else setenv(item, eq + 1, 1);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Mean microseconds a call over REPS calls after one warm-up call; < 0 on failure. */
+static double time_kernel(const mlcc_cuda_prefill_args *a) {
+    if (mlcc_cuda_flash_prefill(0, a) != 0 || mlcc_cuda_synchronize(0) != 0) return -1;
+    double t0 = now();
+    for (int r = 0; r < REPS; r++)
+        if (mlcc_cuda_flash_prefill(0, a) != 0) return -1;
+    if (mlcc_cuda_synchronize(0) != 0) return -1;
+    return (now() - t0) / REPS * 1e6;
+}
+
+static int run_length(int64_t T, const char *sets) {
+    int64_t pages = (T + PAGE - 1) / PAGE, qn = T * QH * D, pn = pages * 2 * KVH * PAGE * D;
+    uint16_t *q = malloc(sizeof(uint16_t) * (size_t)qn), *kv = malloc(sizeof(uint16_t) * (size_t)pn);
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)T), *pos = malloc(sizeof(int32_t) * (size_t)T);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)pages), indptr[2] = {0, (int32_t)pages};
+    uint64_t s = 1;
+    /* q carries the softmax scale times log2 e, as mlcc_cuda_prefill_qkv leaves it */
+    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, 3.0f * mlcc_cuda_flash_q_scale(0.08838834764831845, 0));
+    for (int64_t i = 0; i < pn; i++) kv[i] = random_half(&s, 2.0f);
+    for (int64_t t = 0; t < T; t++) seq[t] = 0, pos[t] = (int32_t)t;
+    for (int64_t p = 0; p < pages; p++) idx[p] = (int32_t)p;
+    DLDataType f16 = {kDLFloat, 16, 1};
+    MLCCNDArray *dq = device_array(f16, qn, q), *dkv = device_array(f16, pn, kv), *dout = device_array(f16, qn, NULL);
+    MLCCNDArray *dseq = device_array(MLCC_DTYPE_I32, T, seq), *dpos = device_array(MLCC_DTYPE_I32, T, pos);
+    MLCCNDArray *dptr = device_array(MLCC_DTYPE_I32, 2, indptr), *didx = device_array(MLCC_DTYPE_I32, pages, idx);
+    free(q), free(kv), free(seq), free(pos), free(idx);
+    int rc = dq && dkv && dout && dseq && dpos && dptr && didx ? 0 : -1;
+    if (rc) fprintf(stderr, "bench_cuda_flash: %s\n", mlcc_last_error());
+    mlcc_cuda_prefill_args a = {.q = rc ? NULL : dq->dl.data, .q_f16 = 1, .pages = rc ? NULL : dkv->dl.data,
+                                .token_seq = rc ? NULL : dseq->dl.data, .positions = rc ? NULL : dpos->dl.data,
+                                .page_indptr = rc ? NULL : dptr->dl.data, .page_indices = rc ? NULL : didx->dl.data,
+                                .out = rc ? NULL : dout->dl.data, .out_f16 = 1, .num_tokens = T, .num_qo_heads = QH,
+                                .num_kv_heads = KVH, .head_dim = D, .page_size = PAGE, .scale = 0.08838834764831845,
+                                .pages_f16 = 1};
+    double flops = 4.0 * D * QH * (double)T * (double)(T + 1) / 2; /* sum over tokens of (position + 1) keys */
+    int hopper = mlcc_cuda_device_arch(0) == 90;
+    /* the sets: each kernel the device takes, then BENCH_FLASH_SETS's */
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+    fprintf(f, "%sMLCC_CUDA_FLASH_WGMMA=0%s%s", hopper ? "MLCC_CUDA_FLASH_WGMMA=1;" : "", sets && *sets ? ";" : "",
+            sets ? sets : "");
+    fclose(f);
+    char *save = NULL;
+    for (char *set = strtok_r(list, ";", &save); set && rc == 0; set = strtok_r(NULL, ";", &save)) {
+        if (apply_set(set, 0) != 0) {
+            rc = -1;
+            break;
+        }
+        double us = time_kernel(&a);
+        apply_set(set, 1); /* the next set starts from the defaults */
+        if (us < 0) {
+            fprintf(stderr, "bench_cuda_flash: T %lld, %s: %s\n", (long long)T, set, mlcc_last_error());
+            rc = -1;
+            break;
+        }
+        printf("| %lld | %s | %.1f | %.0f |\n", (long long)T, set, us, flops / (us * 1e-6) / 1e12);
+    }
+    free(list);
+    MLCCNDArray *all[7] = {dq, dkv, dout, dseq, dpos, dptr, didx};
+    for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (!mlcc_cuda_available()) {
+        printf("bench_cuda_flash: no CUDA device (%s)\n", mlcc_cuda_status());
+        return 77;
+    }
+    printf("| tokens | setting | us a call | TFLOP/s (causal) |\n|---|---|---|---|\n");
+    const char *sets = getenv("BENCH_FLASH_SETS");
+    int64_t defaults[3] = {512, 2048, 4096};
+    int n = argc > 1 ? argc - 1 : 3, rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t T = argc > 1 ? atoll(argv[i + 1]) : defaults[i];
+        if (T < 1 || T > 65536) {
+            fprintf(stderr, "bench_cuda_flash: %s tokens: expected 1 to 65536\n", argv[i + 1]);
+            return 2;
+        }
+        rc = run_length(T, sets);
+    }
+    return rc ? 1 : 0;
+}
