@@ -5,6 +5,12 @@
 
 int test_checks_passed, test_checks_failed;
 
+/* stdout line-buffered even into a file or pipe: a test killed by a time limit (the GPU
+ * machine's scripts run tests under `timeout`) still leaves the lines it printed */
+__attribute__((constructor)) static void line_buffered_stdout(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 int test_finish(void) {
     printf("%d passed, %d failed\n", test_checks_passed, test_checks_failed);
     return test_checks_failed ? 1 : 0;
