@@ -23,6 +23,7 @@
 #include "support/error.h"
 
 enum { REPS = 20, QH = 32, KVH = 8, D = 128, PAGE = 16 };
+static const double SCALE = 0.08838834764831845; /* 1 / sqrt(D) */
 
 static double now(void) {
     struct timespec ts;
@@ -75,6 +76,19 @@ static double time_kernel(const mlcc_cuda_prefill_args *a) {
     return (now() - t0) / REPS * 1e6;
 }
 
+/* One setting's row of the table (its variables unset again afterwards); 0 or -1. */
+static int time_set(const mlcc_cuda_prefill_args *a, int64_t T, double flops, const char *set) {
+    if (apply_set(set, 0) != 0) return -1;
+    double us = time_kernel(a);
+    apply_set(set, 1);
+    if (us < 0) {
+        fprintf(stderr, "bench_cuda_flash: T %lld, %s: %s\n", (long long)T, set, mlcc_last_error());
+        return -1;
+    }
+    printf("| %lld | %s | %.1f | %.0f |\n", (long long)T, set, us, flops / (us * 1e-6) / 1e12);
+    return 0;
+}
+
 static int run_length(int64_t T, const char *sets) {
     int64_t pages = (T + PAGE - 1) / PAGE, qn = T * QH * D, pn = pages * 2 * KVH * PAGE * D;
     uint16_t *q = malloc(sizeof(uint16_t) * (size_t)qn), *kv = malloc(sizeof(uint16_t) * (size_t)pn);
@@ -82,7 +96,7 @@ static int run_length(int64_t T, const char *sets) {
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)pages), indptr[2] = {0, (int32_t)pages};
     uint64_t s = 1;
     /* q carries the softmax scale times log2 e, as mlcc_cuda_prefill_qkv leaves it */
-    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, 3.0f * mlcc_cuda_flash_q_scale(0.08838834764831845, 0));
+    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, 3.0f * mlcc_cuda_flash_q_scale(SCALE, 0));
     for (int64_t i = 0; i < pn; i++) kv[i] = random_half(&s, 2.0f);
     for (int64_t t = 0; t < T; t++) seq[t] = 0, pos[t] = (int32_t)t;
     for (int64_t p = 0; p < pages; p++) idx[p] = (int32_t)p;
@@ -91,40 +105,28 @@ static int run_length(int64_t T, const char *sets) {
     MLCCNDArray *dseq = device_array(MLCC_DTYPE_I32, T, seq), *dpos = device_array(MLCC_DTYPE_I32, T, pos);
     MLCCNDArray *dptr = device_array(MLCC_DTYPE_I32, 2, indptr), *didx = device_array(MLCC_DTYPE_I32, pages, idx);
     free(q), free(kv), free(seq), free(pos), free(idx);
-    int rc = dq && dkv && dout && dseq && dpos && dptr && didx ? 0 : -1;
-    if (rc) fprintf(stderr, "bench_cuda_flash: %s\n", mlcc_last_error());
-    mlcc_cuda_prefill_args a = {.q = rc ? NULL : dq->dl.data, .q_f16 = 1, .pages = rc ? NULL : dkv->dl.data,
-                                .token_seq = rc ? NULL : dseq->dl.data, .positions = rc ? NULL : dpos->dl.data,
-                                .page_indptr = rc ? NULL : dptr->dl.data, .page_indices = rc ? NULL : didx->dl.data,
-                                .out = rc ? NULL : dout->dl.data, .out_f16 = 1, .num_tokens = T, .num_qo_heads = QH,
-                                .num_kv_heads = KVH, .head_dim = D, .page_size = PAGE, .scale = 0.08838834764831845,
+    MLCCNDArray *all[7] = {dq, dkv, dout, dseq, dpos, dptr, didx};
+    int rc = 0;
+    for (int i = 0; i < 7; i++) rc |= all[i] == NULL;
+    if (rc) {
+        fprintf(stderr, "bench_cuda_flash: %s\n", mlcc_last_error());
+        for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+        return -1;
+    }
+    mlcc_cuda_prefill_args a = {.q = dq->dl.data, .q_f16 = 1, .pages = dkv->dl.data, .token_seq = dseq->dl.data,
+                                .positions = dpos->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
+                                .out = dout->dl.data, .out_f16 = 1, .num_tokens = T, .num_qo_heads = QH,
+                                .num_kv_heads = KVH, .head_dim = D, .page_size = PAGE, .scale = SCALE,
                                 .pages_f16 = 1};
     double flops = 4.0 * D * QH * (double)T * (double)(T + 1) / 2; /* sum over tokens of (position + 1) keys */
-    int hopper = mlcc_cuda_device_arch(0) == 90;
-    /* the sets: each kernel the device takes, then BENCH_FLASH_SETS's */
-    char *list = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&list, &len);
-    fprintf(f, "%sMLCC_CUDA_FLASH_WGMMA=0%s%s", hopper ? "MLCC_CUDA_FLASH_WGMMA=1;" : "", sets && *sets ? ";" : "",
-            sets ? sets : "");
-    fclose(f);
-    char *save = NULL;
-    for (char *set = strtok_r(list, ";", &save); set && rc == 0; set = strtok_r(NULL, ";", &save)) {
-        if (apply_set(set, 0) != 0) {
-            rc = -1;
-            break;
-        }
-        double us = time_kernel(&a);
-        apply_set(set, 1); /* the next set starts from the defaults */
-        if (us < 0) {
-            fprintf(stderr, "bench_cuda_flash: T %lld, %s: %s\n", (long long)T, set, mlcc_last_error());
-            rc = -1;
-            break;
-        }
-        printf("| %lld | %s | %.1f | %.0f |\n", (long long)T, set, us, flops / (us * 1e-6) / 1e12);
-    }
+    /* each kernel the device takes, then BENCH_FLASH_SETS's */
+    const char *kernels[2] = {mlcc_cuda_device_arch(0) == 90 ? "MLCC_CUDA_FLASH_WGMMA=1" : NULL, "MLCC_CUDA_FLASH_WGMMA=0"};
+    for (int k = 0; k < 2 && rc == 0; k++)
+        if (kernels[k]) rc = time_set(&a, T, flops, kernels[k]);
+    char *list = strdup(sets ? sets : ""), *save = NULL;
+    for (char *set = strtok_r(list, ";", &save); set && rc == 0; set = strtok_r(NULL, ";", &save))
+        rc = time_set(&a, T, flops, set);
     free(list);
-    MLCCNDArray *all[7] = {dq, dkv, dout, dseq, dpos, dptr, didx};
     for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
     return rc;
 }
