@@ -2,8 +2,9 @@
  * layer of the Llama-3-8B shape (32 query / 8 KV heads, head_dim 128, pages of 16 half K/V
  * values), one sequence of T new tokens (causal, no prefix), q half as the engine gives it
  * (mlcc_cuda_prefill_qkv's), output half: what a q0f16 prefill runs 32 times. Each kernel the
- * device can take: the wgmma one (sm_90 only; MLCC_CUDA_FLASH_WGMMA=1) and the mma.sync one
- * (MLCC_CUDA_FLASH_WGMMA=0), plus any settings given as BENCH_FLASH_SETS="VAR=V,VAR=V;..."
+ * device can take: on sm_90 the warp-specialized wgmma one (MLCC_CUDA_FLASH_WS=1) and the 8-warp
+ * wgmma one (MLCC_CUDA_FLASH_WS=0), and the mma.sync one (MLCC_CUDA_FLASH_WGMMA=0), plus any
+ * settings given as BENCH_FLASH_SETS="VAR=V,VAR=V;..."
  * (each set applied on top of the default). Per kernel: microseconds a call (the mean of REPS
  * launched back to back after a warm-up, synchronized once) and TFLOP/s counting the causal
  * products only (4 D flops per (query row, visible key)). Outputs are not checked here:
@@ -120,8 +121,10 @@ static int run_length(int64_t T, const char *sets) {
                                 .pages_f16 = 1};
     double flops = 4.0 * D * QH * (double)T * (double)(T + 1) / 2; /* sum over tokens of (position + 1) keys */
     /* each kernel the device takes, then BENCH_FLASH_SETS's */
-    const char *kernels[2] = {mlcc_cuda_device_arch(0) == 90 ? "MLCC_CUDA_FLASH_WGMMA=1" : NULL, "MLCC_CUDA_FLASH_WGMMA=0"};
-    for (int k = 0; k < 2 && rc == 0; k++)
+    int hopper = mlcc_cuda_device_arch(0) == 90;
+    const char *kernels[3] = {hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=1" : NULL,
+                              hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=0" : NULL, "MLCC_CUDA_FLASH_WGMMA=0"};
+    for (int k = 0; k < 3 && rc == 0; k++)
         if (kernels[k]) rc = time_set(&a, T, flops, kernels[k]);
     char *list = strdup(sets ? sets : ""), *save = NULL;
     for (char *set = strtok_r(list, ";", &save); set && rc == 0; set = strtok_r(NULL, ";", &save))

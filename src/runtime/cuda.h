@@ -213,10 +213,14 @@ typedef struct mlcc_cuda_prefill_args {
     /* NULL, or the step's rope table [num_tokens, 2, head_dim / 2] (float64): q is then rotated
      * while it is loaded, as mlcc_cuda_rope_q rotates it (head_dim / 2 a multiple of 4) */
     const double *rope_table;
-    /* q is half, rotated and multiplied by mlcc_cuda_flash_q_scale already (mlcc_cuda_prefill_qkv
-     * wrote it); needs half pages (pages_f16) and no rope_table */
+    /* q is half (needs half pages, pages_f16): rotated and multiplied by mlcc_cuda_flash_q_scale
+     * already (mlcc_cuda_prefill_qkv wrote it), or with a rope_table as the projection left it
+     * (the kernel rotates and scales it while loading it: head_dim / 2 a multiple of 8) */
     int q_f16;
     int out_f16; /* out is half (only with q_f16): the next projection's x (half_activations) */
+    /* elements from one token's q row to the next's: 0 = num_qo_heads * head_dim (q compact); a
+     * combined projection's row width reads q in place from qkv (16-byte steps) */
+    int64_t q_row;
 } mlcc_cuda_prefill_args;
 /* 1 when the kernel covers the shape (head_dim 64, 80, 96 or 128; a GQA group of <= 64). */
 int mlcc_cuda_flash_prefill_supports(int head_dim, int num_qo_heads, int num_kv_heads);
@@ -230,7 +234,8 @@ float mlcc_cuda_flash_q_scale(double scale, double softcap);
  * rotated with the rope table [num_tokens, 2, D / 2] (float64), times q_scale, into q16
  * [num_tokens, QH, D] half; K rotated and V stored into the half pages ([pages, 2, KVH,
  * page_size, D]) at slots[t] (page * page_size + offset; < 0: not stored), as the append kernel
- * stores them. D / 2 a multiple of 4; qkv 8-byte (half) or 16-byte (float32) aligned, q16 8. */
+ * stores them. D / 2 a multiple of 4; qkv 8-byte (half) or 16-byte (float32) aligned, q16 8.
+ * q16 NULL: K and V alone (the flash kernel then reads q from qkv: q_row, rope_table). */
 typedef struct mlcc_cuda_prefill_qkv_args {
     const void *qkv;
     void *q16, *pages;

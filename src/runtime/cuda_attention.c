@@ -32,7 +32,13 @@
  * block's two warpgroups take 64 rows each, Q stays in shared memory, S = Q K^T reads both
  * operands from shared memory and O += P V takes P from registers, the tiles laid out as wgmma's
  * 128-byte swizzle reads them. At 2048 tokens (Llama-3-8B shape, H100, 2026-11-27) 167 us a layer
- * against 194 us for mma.sync; MLCC_CUDA_FLASH_WGMMA=0 keeps mma.sync. */
+ * against 194 us for mma.sync; MLCC_CUDA_FLASH_WGMMA=0 keeps mma.sync. By default (WS) the blocks
+ * have a third, producer warpgroup that alone copies K/V tiles into a ring of three buffers on
+ * mbarriers, and the two consumer warpgroups take turns on the tensor cores (138 us a layer in
+ * the model against 163 us for the 8-warp kernel; MLCC_CUDA_FLASH_WS=0 keeps that one).
+ *
+ * With a half qkv, the kernel may read q in place (q_row: the row width) and rotate and scale it
+ * while it stages Q (a rope table with a half q), so mlcc_cuda_prefill_qkv stores K and V alone. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -157,15 +163,40 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+f\"(d[j][e])::\"memory\");\n"
     "    asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\");\n"
     "}\n"
-    "/* After them: commit, wait for all, and pin d's registers behind the wait (the compiler sees\n"
-    " * the asm's outputs as ready at the MMA itself) */\n"
+    "/* After them: commit (wg_commit), then wait for all and pin d's registers behind the wait (the\n"
+    " * compiler sees the asm's outputs as ready at the MMA itself) */\n"
+    "__device__ __forceinline__ void wg_commit() { asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\"); }\n"
     "template <int N> __device__ __forceinline__ void wg_wait(float (&d)[N / 8][4]) {\n"
-    "    asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\");\n"
     "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\\n\" ::: \"memory\");\n"
     "#pragma unroll\n"
     "    for (int j = 0; j < N / 8; j++)\n"
     "#pragma unroll\n"
     "        for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+f\"(d[j][e])::\"memory\");\n"
+    "}\n"
+    "/* mbarriers (the warp-specialized kernel's K/V ring) and named barriers: a producer's cp.async\n"
+    " * copies arrive on a stage's `full` barrier when they land; the consumers arrive on its `empty`\n"
+    " * one when their MMAs have read it; waits by phase parity */\n"
+    "__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }\n"
+    "__device__ __forceinline__ void mbar_init(unsigned long long *b, int count) {\n"
+    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" ::\"r\"(smem_u32(b)), \"r\"(count) : \"memory\");\n"
+    "}\n"
+    "__device__ __forceinline__ void mbar_arrive(unsigned long long *b) {\n"
+    "    asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" ::\"r\"(smem_u32(b)) : \"memory\");\n"
+    "}\n"
+    "__device__ __forceinline__ void mbar_wait(unsigned long long *b, int parity) {\n"
+    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT:\\n\"\n"
+    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
+    "                 \"@!p bra WAIT;\\n}\\n\" ::\"r\"(smem_u32(b)), \"r\"(parity) : \"memory\");\n"
+    "}\n"
+    "/* arrives on b once this thread's earlier cp.async copies have landed (b's count includes it) */\n"
+    "__device__ __forceinline__ void cp_async_arrive(unsigned long long *b) {\n"
+    "    asm volatile(\"cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\\n\" ::\"r\"(smem_u32(b)) : \"memory\");\n"
+    "}\n"
+    "__device__ __forceinline__ void named_sync(int id, int threads) {\n"
+    "    asm volatile(\"bar.sync %0, %1;\\n\" ::\"r\"(id), \"r\"(threads) : \"memory\");\n"
+    "}\n"
+    "__device__ __forceinline__ void named_arrive(int id, int threads) {\n"
+    "    asm volatile(\"bar.arrive %0, %1;\\n\" ::\"r\"(id), \"r\"(threads) : \"memory\");\n"
     "}\n"
     "/* shared memory written by threads (st.shared, cp.async) made visible to wgmma's async proxy */\n"
     "template <bool WG> __device__ __forceinline__ void async_proxy_fence() {\n"
@@ -180,18 +211,26 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    else return r * (D + 8) + c;\n"
     "}\n"
     "\n"
+    "/* The NeoX rotation of element x of q (in the first half of the head when first, paired with y\n"
+    " * D/2 further; in the second, with y D/2 before) in float64, rounded to float32: mlcc_rope_q's */\n"
+    "__device__ __forceinline__ float rope_one(float x, float y, double c, double s, bool first) {\n"
+    "    return first ? (float)((double)x * c + (-1.0 * (double)y) * s) : (float)((double)x * c + (1.0 * (double)y) * s);\n"
+    "}\n"
+    "\n"
     "extern __shared__ __align__(16) unsigned char flash_smem[];\n"
     "\n"
     "/* One K/V tile's copy (cp.async, 16 bytes a step) from the pages of a sequence into kd, vd (rows\n"
     " * of D + 8 halves): keys k0 .. k0 + BN - 1, those from kmax on as zeros (0 bytes copied from key\n"
-    " * k0's row, k0 < kmax), without branches; POW2: the page size is 1 << ps_shift. */\n"
+    " * k0's row, k0 < kmax), without branches, by the NT threads numbered tid; POW2: the page size is\n"
+    " * 1 << ps_shift. */\n"
     "template <bool POW2, int D, int BN, int NT, typename KV, bool WG>\n"
     "__device__ __forceinline__ void copy_tile(__half *kd, __half *vd, const KV *head_pages, const int *seq_pages,\n"
-    "                                          int page_stride, long long v_offset, int k0, int kmax, int PS, int ps_shift) {\n"
+    "                                          int page_stride, long long v_offset, int k0, int kmax, int PS, int ps_shift,\n"
+    "                                          int tid) {\n"
     "    constexpr int C8 = D / 8, PER = (BN * C8 + NT - 1) / NT;\n"
     "#pragma unroll\n"
     "    for (int u = 0; u < PER; u++) {\n"
-    "        const int i = threadIdx.x + u * NT, j = i / C8, c = i % C8;\n"
+    "        const int i = tid + u * NT, j = i / C8, c = i % C8;\n"
     "        if (PER * NT != BN * C8 && i >= BN * C8) break;\n"
     "        const int key = k0 + j < kmax ? k0 + j : k0, bytes = k0 + j < kmax ? 16 : 0;\n"
     "        const int slot = POW2 ? key >> ps_shift : key / PS, row = POW2 ? key & (PS - 1) : key % PS;\n"
@@ -206,15 +245,23 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     " * MT: 16-row m-tiles per warp. MT = 1 keeps the warp's Q fragments in registers; MT = 2 (PIPE\n"
     " * only) keeps Q in shared memory (after the K/V buffers) and gives every K and V fragment read\n"
     " * from shared memory two mma instead of one (the kernel's shared-memory traffic per mma halves),\n"
-    " * at 32 rows a warp (o, s: 2x the accumulators). BN: keys a tile (64; 32 halves s's registers). */\n"
+    " * at 32 rows a warp (o, s: 2x the accumulators). BN: keys a tile (64; 32 halves s's registers).\n"
+    " * WS (wgmma with NW = 12): warp-specialized as FlashAttention-3 is: warps 8-11 (the producer)\n"
+    " * copy the K/V tiles into a ring of STAGES buffers, each guarded by a `full` and an `empty`\n"
+    " * mbarrier, so the two consumer warpgroups (warps 0-7, BM = 128 rows) never wait at a block-wide\n"
+    " * barrier; with ping-pong (fast bit 1 clear) they take turns issuing their MMAs through named\n"
+    " * barriers 1 and 2, so one's softmax runs while the other's products occupy the tensor cores. */\n"
     "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT, typename OT, bool WG>\n"
     "__device__ __forceinline__ void flash_prefill(const QT *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
     "                                              OT *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
     "                                              long long window, float scale, float softcap, int TB, int fast,\n"
-    "                                              const double *__restrict__ rope) {\n"
-    "    constexpr int BM = 16 * MT * NW, NT = 32 * NW, LD = WG ? D : D + 8, KD = D / 16, ND = D / 8, C4 = D / 4, R = 2 * MT;\n"
+    "                                              const double *__restrict__ rope, long long q_row) {\n"
+    "    constexpr bool WS = WG && NW == 12;\n"
+    "    constexpr int CW = WS ? 8 : NW, STAGES = WS ? 3 : 2; /* warps with rows; K/V buffers */\n"
+    "    constexpr int BM = 16 * MT * CW, NT = 32 * NW, QNT = 32 * CW, LD = WG ? D : D + 8, KD = D / 16, ND = D / 8,\n"
+    "                  C4 = D / 4, R = 2 * MT;\n"
     "    constexpr bool QREG = MT == 1 && !WG;\n"
     "    static_assert(!WG || (PIPE && MT == 1 && BN == 64 && sizeof(QT) == 2 && D % 64 == 0 && NW % 4 == 0),\n"
     "                  \"wgmma: half q and pages through cp.async, warpgroups of 64 rows, 64-key tiles\");\n"
@@ -226,19 +273,24 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
     "    /* Q's staging area: MT = 1 stages it in the second K/V buffer (PIPE; the first one receives the\n"
     "     * first tile meanwhile) or the first (registers path), MT > 1 keeps it after the buffers */\n"
-    "    __half *Qs = QREG ? (PIPE ? smem + 2 * BN * LD : smem) : smem + 4 * BN * LD;\n"
+    "    __half *Qs = QREG ? (PIPE ? smem + 2 * BN * LD : smem) : smem + 2 * STAGES * BN * LD;\n"
+    "    /* WS: the ring's barriers after Q (full[STAGES], then empty[STAGES]) */\n"
+    "    unsigned long long *full = reinterpret_cast<unsigned long long *>(smem + (2 * STAGES * BN + BM) * LD),\n"
+    "                       *empty = full + STAGES;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
     "    /* blocks longest first across all KV heads (blockIdx.x = rank * KVH + head: the last tokens,\n"
     "     * with the most keys, of every head before the shorter ones), so the short blocks fill the\n"
     "     * tail of the grid; with the heads as gridDim.y the later heads' long blocks came last */\n"
     "    const int TM = TB > 0 ? TB : BM / G, kvh = blockIdx.x % KVH, rank = blockIdx.x / KVH, blocks = gridDim.x / KVH;\n"
     "    /* (warp-uniform; warpgroup-uniform for wgmma) a warp with no rows only loads tiles */\n"
-    "    const bool computes = WG ? (warp >> 2) * 64 < TM * G : warp * 16 * MT < TM * G;\n"
+    "    const bool computes = WG ? warp < CW && (warp >> 2) * 64 < TM * G : warp * 16 * MT < TM * G;\n"
     "    const int t0 = (blocks - 1 - rank) * TM, t_end = min(t0 + TM, T);\n"
     "    const float LOG2E = 1.4426950408889634f;\n"
     "    /* fast (MLCC_CUDA_FLASH_FAST, the default) without a soft-cap: q carries scale * log2(e), so\n"
     "     * scores come out in log2 units, and a tile every row of the warp sees whole skips the mask */\n"
-    "    const bool prescaled = fast && softcap <= 0.f;\n"
+    "    const bool prescaled = (fast & 1) && softcap <= 0.f;\n"
+    "    const bool pingpong = WS && !(fast & 2) && TM * G > 64; /* (block-uniform: both warpgroups have rows) */\n"
+    "    const int wgi = warp >> 2; /* WS: the consumer warpgroup, 0 or 1 */\n"
     "    const float qmul = prescaled ? scale * LOG2E : scale, lmul = prescaled ? 1.f : LOG2E;\n"
     "\n"
     "    /* page addressing: a key's page through the sequence's page list; page sizes that are powers of\n"
@@ -277,40 +329,82 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        kmin = lo, kmax = hi;\n"
     "    };\n"
     "    /* PIPE: the copy of one K/V tile of the sequence into buffer b (copy_tile; k0 < kmax) */\n"
-    "    auto issue_tile = [&](const int *seq_pages, int k0, int kmax, int b) {\n"
+    "    constexpr int PNT = WS ? NT - QNT : NT; /* the threads that copy tiles */\n"
+    "    auto copy_into = [&](const int *seq_pages, int k0, int kmax, int b, int tid) {\n"
     "        __half *kd = smem + b * 2 * BN * LD, *vd = kd + BN * LD;\n"
     "        if (ps_shift >= 0)\n"
-    "            copy_tile<true, D, BN, NT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
-    "                                               ps_shift);\n"
+    "            copy_tile<true, D, BN, PNT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
+    "                                                ps_shift, tid);\n"
     "        else\n"
-    "            copy_tile<false, D, BN, NT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
-    "                                                ps_shift);\n"
+    "            copy_tile<false, D, BN, PNT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
+    "                                                 ps_shift, tid);\n"
+    "    };\n"
+    "    auto issue_tile = [&](const int *seq_pages, int k0, int kmax, int b) {\n"
+    "        copy_into(seq_pages, k0, kmax, b, threadIdx.x);\n"
     "        cp_async_commit();\n"
     "    };\n"
     "    int seg = t0, seg_end, kmin, kmax;\n"
     "    segment(seg, seg_end, kmin, kmax);\n"
-    "    if constexpr (PIPE) /* the first tile's copy overlaps Q's staging */\n"
+    "    if constexpr (WS) {\n"
+    "        if (threadIdx.x == 0)\n"
+    "            for (int b = 0; b < STAGES; b++) mbar_init(&full[b], PNT), mbar_init(&empty[b], QNT);\n"
+    "        __syncthreads();\n"
+    "        if (warp >= CW) { /* the producer: every tile of every segment, in the consumers' order */\n"
+    "            int it = 0;\n"
+    "            for (; seg < t_end; seg = seg_end) {\n"
+    "                if (seg != t0) segment(seg, seg_end, kmin, kmax);\n"
+    "                const int *seq_pages = page_indices + page_indptr[token_seq[seg]];\n"
+    "                for (int k0 = kmin; k0 < kmax; k0 += BN, it++) {\n"
+    "                    const int b = it % STAGES;\n"
+    "                    mbar_wait(&empty[b], ((it / STAGES) & 1) ^ 1); /* a fresh barrier passes parity 1 */\n"
+    "                    copy_into(seq_pages, k0, kmax, b, threadIdx.x - QNT);\n"
+    "                    cp_async_arrive(&full[b]);\n"
+    "                }\n"
+    "            }\n"
+    "            cp_async_commit(); /* its copies land before it leaves */\n"
+    "            cp_async_wait<0>();\n"
+    "            return;\n"
+    "        }\n"
+    "    } else if constexpr (PIPE) { /* the first tile's copy overlaps Q's staging */\n"
     "        if (kmin < kmax) issue_tile(page_indices + page_indptr[token_seq[seg]], kmin, kmax, 0);\n"
+    "    }\n"
     "\n"
     "    /* Q (scaled, rounded to half) staged through shared memory (MT = 1: into A fragments), loads\n"
     "     * in batches ahead of their stores; with a rope table [T, 2, D/2] (float64) q is rotated on the\n"
     "     * way, as mlcc_rope_q would have (the NeoX pairs d, d + D/2 in float64, rounded to float32),\n"
-    "     * saving that kernel's pass over q */\n"
-    "    if constexpr (sizeof(QT) == 2) { /* q half, rotated and scaled already (mlcc_prefill_qkv): copied */\n"
-    "        constexpr int C8 = D / 8, QPER8 = (BM * C8 + NT - 1) / NT, QB8 = QPER8 % 4 == 0 ? 4 : QPER8 % 2 == 0 ? 2 : 1;\n"
+    "     * saving that kernel's pass over q. A token's q row starts q_row elements after the last's. */\n"
+    "    if constexpr (sizeof(QT) == 2) { /* q half: rotated and scaled already (mlcc_prefill_qkv's) and\n"
+    "                                      * copied, or with a rope table the projection's, done here */\n"
+    "        constexpr int C8 = D / 8, QPER8 = (BM * C8 + QNT - 1) / QNT, QB8 = QPER8 % 4 == 0 ? 4 : QPER8 % 2 == 0 ? 2 : 1;\n"
     "#pragma unroll\n"
     "        for (int b = 0; b < QPER8; b += QB8) {\n"
     "            uint4 qv[QB8];\n"
     "#pragma unroll\n"
     "            for (int u = 0; u < QB8; u++) {\n"
-    "                const int i = threadIdx.x + (b + u) * NT, r = i / C8, c = i % C8, t = t0 + r / G;\n"
+    "                const int i = threadIdx.x + (b + u) * QNT, r = i / C8, c = i % C8, t = t0 + r / G;\n"
     "                qv[u] = make_uint4(0, 0, 0, 0);\n"
-    "                if (i < BM * C8 && r < TM * G && t < t_end)\n"
-    "                    qv[u] = *reinterpret_cast<const uint4 *>(q + ((long long)t * QH + kvh * G + r % G) * D + 8 * c);\n"
+    "                if (i < BM * C8 && r < TM * G && t < t_end) {\n"
+    "                    const QT *row = q + (long long)t * q_row + (kvh * G + r % G) * D;\n"
+    "                    qv[u] = *reinterpret_cast<const uint4 *>(row + 8 * c);\n"
+    "                    if (rope) {\n"
+    "                        constexpr int H = D / 2; /* a multiple of 8: D = 64, 80, 96, 128 */\n"
+    "                        const bool first = 8 * c < H;\n"
+    "                        const uint4 w = *reinterpret_cast<const uint4 *>(row + (first ? 8 * c + H : 8 * c - H));\n"
+    "                        const double *cs = rope + (long long)t * 2 * H + (first ? 8 * c : 8 * c - H), *sn = cs + H;\n"
+    "                        const __half *x = reinterpret_cast<const __half *>(&qv[u]);\n"
+    "                        const __half *y = reinterpret_cast<const __half *>(&w);\n"
+    "                        float o[8];\n"
+    "#pragma unroll\n"
+    "                        for (int e = 0; e < 8; e++)\n"
+    "                            o[e] = rope_one(__half2float(x[e]), __half2float(y[e]), cs[e], sn[e], first) * qmul;\n"
+    "                        qv[u] = make_uint4(pack_half2(o[0], o[1]), pack_half2(o[2], o[3]), pack_half2(o[4], o[5]),\n"
+    "                                           pack_half2(o[6], o[7]));\n"
+    "                    }\n"
+    "                }\n"
     "            }\n"
     "#pragma unroll\n"
     "            for (int u = 0; u < QB8; u++) {\n"
-    "                const int i = threadIdx.x + (b + u) * NT, r = i / C8, c = i % C8;\n"
+    "                const int i = threadIdx.x + (b + u) * QNT, r = i / C8, c = i % C8;\n"
     "                if (i >= BM * C8) break;\n"
     "                *reinterpret_cast<uint4 *>(Qs + tile_at<WG, D>(r, 8 * c, BM)) = qv[u];\n"
     "            }\n"
@@ -325,7 +419,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            const int i = threadIdx.x + (b + u) * NT, r = i / C4, c = i % C4, t = t0 + r / G;\n"
     "            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n"
     "            if (i < BM * C4 && r < TM * G && t < t_end) {\n"
-    "                const float *row = q + ((long long)t * QH + kvh * G + r % G) * D;\n"
+    "                const float *row = q + (long long)t * q_row + (kvh * G + r % G) * D;\n"
     "                v = *reinterpret_cast<const float4 *>(row + 4 * c);\n"
     "                if (rope) {\n"
     "                    constexpr int H = D / 2;\n"
@@ -336,9 +430,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    const float x[4] = {v.x, v.y, v.z, v.w}, y[4] = {w.x, w.y, w.z, w.w};\n"
     "                    float o4[4];\n"
     "#pragma unroll\n"
-    "                    for (int e = 0; e < 4; e++)\n"
-    "                        o4[e] = first ? (float)((double)x[e] * cs[k + e] + (-1.0 * (double)y[e]) * sn[k + e])\n"
-    "                                      : (float)((double)x[e] * cs[k + e] + (1.0 * (double)y[e]) * sn[k + e]);\n"
+    "                    for (int e = 0; e < 4; e++) o4[e] = rope_one(x[e], y[e], cs[k + e], sn[k + e], first);\n"
     "                    v = make_float4(o4[0], o4[1], o4[2], o4[3]);\n"
     "                }\n"
     "            }\n"
@@ -355,7 +447,13 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    }\n"
     "    }\n"
     "    async_proxy_fence<WG>();\n"
-    "    __syncthreads();\n"
+    "    if constexpr (WS) {\n"
+    "        named_sync(3, QNT); /* the consumers alone */\n"
+    "        if (pingpong && wgi == 0) named_arrive(1, 2 * 128); /* warpgroup 0 takes the first turn */\n"
+    "    } else {\n"
+    "        __syncthreads();\n"
+    "    }\n"
+    "    int it = 0; /* WS: tiles consumed */\n"
     "    /* this thread's rows: m-tile mt's rows grp and grp + 8 are rows[2 mt], rows[2 mt + 1] */\n"
     "    int rows[R];\n"
     "#pragma unroll\n"
@@ -401,12 +499,21 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            for (int nd = 0; nd < ND; nd++) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.f;\n"
     "\n"
     "        int buf = 0;\n"
-    "        if constexpr (PIPE) if (seg != t0 && kmin < kmax) issue_tile(seq_pages, kmin, kmax, 0);\n"
+    "        if constexpr (WS) {\n"
+    "            if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: the first S */\n"
+    "        } else if constexpr (PIPE) {\n"
+    "            if (seg != t0 && kmin < kmax) issue_tile(seq_pages, kmin, kmax, 0);\n"
+    "        }\n"
     "\n"
     "        for (int k0 = kmin; k0 < kmax; k0 += BN) {\n"
     "            /* K and V tile: float32 pages -> half, rows of LD halves (padding: no bank conflicts);\n"
     "             * half pages: 16-byte copies */\n"
-    "            if constexpr (PIPE) {\n"
+    "            if constexpr (WS) {\n"
+    "                const int b = it % STAGES;\n"
+    "                mbar_wait(&full[b], (it / STAGES) & 1);\n"
+    "                Ks = smem + b * 2 * BN * LD, Vs = Ks + BN * LD;\n"
+    "                async_proxy_fence<WG>();\n"
+    "            } else if constexpr (PIPE) {\n"
     "                if (k0 + BN < kmax) { /* the buffer it fills was released by the last iteration's barrier */\n"
     "                    issue_tile(seq_pages, k0 + BN, kmax, buf ^ 1);\n"
     "                    cp_async_wait<1>();\n"
@@ -463,7 +570,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                }\n"
     "            }\n"
     "            }\n"
-    "            __syncthreads();\n"
+    "            if constexpr (!WS) __syncthreads();\n"
     "\n"
     "            if (computes) {\n"
     "            /* S = Q K^T: 16 MT rows x BN keys per warp; K's B fragments by ldmatrix, two k-steps a\n"
@@ -476,6 +583,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                for (int ks = 0; ks < KD; ks++)\n"
     "                    wgmma_ss<BN>(s[0], wg_desc(qw + (ks >> 2) * BM * 64 + (ks & 3) * 16, 16, 1024),\n"
     "                                 wg_desc(Ks + (ks >> 2) * BN * 64 + (ks & 3) * 16, 16, 1024), ks > 0);\n"
+    "                wg_commit();\n"
+    "                if (pingpong) named_arrive(1 + (wgi ^ 1), 2 * 128); /* the other's turn */\n"
     "                wg_wait<BN>(s[0]);\n"
     "            } else {\n"
     "#pragma unroll\n"
@@ -600,10 +709,12 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#pragma unroll\n"
     "                    for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+r\"(pa[kk][e])::\"memory\");\n"
     "                }\n"
+    "                if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: P V, then the next S */\n"
     "                wg_fence<D, true>(o[0]);\n"
     "#pragma unroll\n"
     "                for (int kk = 0; kk < BN / 16; kk++)\n"
     "                    wgmma_rs<D>(o[0], pa[kk], wg_desc(Vs + kk * 16 * 64, BN * 128, 1024));\n"
+    "                wg_commit();\n"
     "                wg_wait<D>(o[0]);\n"
     "            } else\n"
     "#pragma unroll\n"
@@ -629,9 +740,15 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                }\n"
     "            }\n"
     "            } /* computes */\n"
-    "            __syncthreads();\n"
-    "            buf ^= 1;\n"
+    "            if constexpr (WS) {\n"
+    "                mbar_arrive(&empty[it % STAGES]); /* this thread's reads of the tile are done */\n"
+    "                it++;\n"
+    "            } else {\n"
+    "                __syncthreads();\n"
+    "                buf ^= 1;\n"
+    "            }\n"
     "        }\n"
+    "        if (pingpong) named_arrive(1 + (wgi ^ 1), 2 * 128); /* the other's turn: its last P V */\n"
     "        /* the rows of this segment: O / l */\n"
     "#pragma unroll\n"
     "        for (int h = 0; h < R; h++) {\n"
@@ -666,13 +783,14 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                                            __half *__restrict__ pages,\n"
     "                                            const int *__restrict__ slots, const double *__restrict__ table, long long T,\n"
     "                                            int QH, int KVH, int D, int PS, float qmul) {\n"
-    "    const int H = D / 2, P = H / 4, heads = QH + 2 * KVH;\n"
+    "    /* q16 NULL: K and V alone (the flash kernel rotates q while it loads it) */\n"
+    "    const int H = D / 2, P = H / 4, heads = QH + 2 * KVH, h0 = q16 ? 0 : QH, here = heads - h0;\n"
     "    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
-    "    if (i >= T * heads * P) return;\n"
-    "    const long long th = i / P, t = th / heads;\n"
-    "    const int h = (int)(th % heads), k = 4 * (int)(i % P);\n"
+    "    if (i >= T * here * P) return;\n"
+    "    const long long th = i / P, t = th / here;\n"
+    "    const int h = h0 + (int)(th % here), k = 4 * (int)(i % P);\n"
     "    typedef typename four<X>::type V4;\n"
-    "    const X *row = qkv + th * D;\n"
+    "    const X *row = qkv + (t * heads + h) * D;\n"
     "    const V4 xr = *reinterpret_cast<const V4 *>(row + k), yr = *reinterpret_cast<const V4 *>(row + H + k);\n"
     "    const X *xs = reinterpret_cast<const X *>(&xr), *ys = reinterpret_cast<const X *>(&yr);\n"
     "    float a[4], b[4];\n"
@@ -681,8 +799,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        const float x = (float)xs[e], y = (float)ys[e];\n"
     "        if (h < QH + KVH) { /* q and K: the NeoX rotation in float64 */\n"
     "            const double c = table[t * 2 * H + k + e], s = table[(t * 2 + 1) * H + k + e];\n"
-    "            a[e] = (float)((double)x * c + (-1.0 * (double)y) * s);\n"
-    "            b[e] = (float)((double)y * c + (1.0 * (double)x) * s);\n"
+    "            a[e] = rope_one(x, y, c, s, true);\n"
+    "            b[e] = rope_one(y, x, c, s, false);\n"
     "        } else {\n"
     "            a[e] = x, b[e] = y;\n"
     "        }\n"
@@ -724,10 +842,11 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const QT *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, OT *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
-    "        float softcap, int TB, int fast, const double *rope) {                                                        \\\n"
+    "        float softcap, int TB, int fast, const double *rope, long long q_row) {                                       \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
     "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT, OT, WG>(q, pages, token_seq, positions, page_indptr, page_indices,   \\\n"
-    "                                                       out, T, QH, KVH, PS, G, window, scale, softcap, TB, fast, rope); \\\n"
+    "                                                       out, T, QH, KVH, PS, G, window, scale, softcap, TB, fast, rope,  \\\n"
+    "                                                       q_row);                                                         \\\n"
     "    }\n"
     "/* float32 pages, half pages, half pages through cp.async; the last with q as half (_hpq), and\n"
     " * with the output half too (_hpqh) */\n"
@@ -739,11 +858,13 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#define FLASH_MT2(D)                                                                                                  \\\n"
     "    FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
     "/* the sm_90a module (MLCC_WGMMA_KERNELS) holds the wgmma kernels alone: 8 warps, half q and\n"
-    " * pages, float32 (_wg) or half (_wgh) output */\n"
+    " * pages, float32 (_wg) or half (_wgh) output; the warp-specialized ones with 12 (_ws, _wsh) */\n"
     "#ifdef MLCC_WGMMA_KERNELS\n"
     "#define FLASH_WG(D)                                                                                                   \\\n"
     "    FLASH_T(D, 8, __half, true, 1, 64, _wg, __half, float, true)                                                      \\\n"
-    "    FLASH_T(D, 8, __half, true, 1, 64, _wgh, __half, __half, true)\n"
+    "    FLASH_T(D, 8, __half, true, 1, 64, _wgh, __half, __half, true)                                                    \\\n"
+    "    FLASH_T(D, 12, __half, true, 1, 64, _ws, __half, float, true)                                                     \\\n"
+    "    FLASH_T(D, 12, __half, true, 1, 64, _wsh, __half, __half, true)\n"
     "FLASH_WG(64)\n"
     "FLASH_WG(128)\n"
     "#else\n"
@@ -799,7 +920,7 @@ typedef struct flash_device {
     void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
     int wg_state;                 /* the wgmma module: 0 not tried, 1 loaded, -1 not for this device */
     mlcc_cuda_module *wg_module;
-    void *wg[2][2];               /* [head dim 64, 128][float32, half output] */
+    void *wg[2][2][2];            /* [8 warps, warp-specialized 12][head dim 64, 128][float32, half output] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -885,6 +1006,21 @@ static int device_ready(int id, flash_device **out) {
     return 0;
 }
 
+/* The warp-specialized wgmma kernel (a producer warpgroup, a ring of three K/V buffers on
+ * mbarriers) by default: 138 us a layer against 163 us for the 8-warp one in the model at 2048
+ * tokens (Llama-3-8B shape, H100, 2026-11-27, MLCC_CUDA_PROFILE); MLCC_CUDA_FLASH_WS=0 runs the
+ * 8-warp kernel, MLCC_CUDA_FLASH_PINGPONG=0 lets the two consumer warpgroups issue their MMAs
+ * without taking turns (112 us against 111 us alone: bench_cuda_flash). Read per call. */
+static int warp_specialized(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_WS");
+    return !(v && strcmp(v, "0") == 0);
+}
+
+static int pingpong_off(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_PINGPONG");
+    return v && strcmp(v, "0") == 0;
+}
+
 /* The wgmma kernel for head_dim (64 or 128) and the output type, loading the sm_90a module at
  * the first call on an sm_90 device; NULL (no error) where it does not apply. Under the lock. */
 static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
@@ -892,17 +1028,21 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         d->wg_state = -1;
         if (mlcc_cuda_device_arch(id) == 90) {
             d->wg_module = mlcc_cuda_module_load_source(id, wgmma_source_locked());
-            static const char *const names[2][2] = {{"mlcc_flash_prefill_64_8_wg", "mlcc_flash_prefill_64_8_wgh"},
-                                                    {"mlcc_flash_prefill_128_8_wg", "mlcc_flash_prefill_128_8_wgh"}};
             int ok = d->wg_module != NULL;
-            for (int i = 0; ok && i < 2; i++)
-                for (int o = 0; ok && o < 2; o++) ok = (d->wg[i][o] = mlcc_cuda_module_kernel(d->wg_module, names[i][o])) != NULL;
+            for (int w = 0; ok && w < 2; w++)
+                for (int i = 0; ok && i < 2; i++)
+                    for (int o = 0; ok && o < 2; o++) {
+                        char name[64];
+                        snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%s%s", i ? 128 : 64, w ? "12_ws" : "8_wg",
+                                 o ? "h" : "");
+                        ok = (d->wg[w][i][o] = mlcc_cuda_module_kernel(d->wg_module, name)) != NULL;
+                    }
             if (ok) d->wg_state = 1;
             else LOG_WARN("cuda flash prefill: the wgmma kernels did not load (%s); the mma.sync kernel runs", mlcc_last_error());
         }
     }
     if (d->wg_state != 1 || (head_dim != 64 && head_dim != 128)) return NULL;
-    return d->wg[head_dim == 128][out_f16 != 0];
+    return d->wg[warp_specialized()][head_dim == 128][out_f16 != 0];
 }
 
 int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
@@ -914,9 +1054,14 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     if (a->rope_table && (a->head_dim / 2) % 4)
         return mlcc_set_error("cuda flash prefill: rotating q while loading it needs head_dim / 2 a multiple of 4 (%d)",
                               a->head_dim);
-    if (a->q_f16 && (!a->pages_f16 || a->rope_table))
-        return mlcc_set_error("cuda flash prefill: a half q needs half pages and comes rotated (no rope table)");
+    if (a->q_f16 && !a->pages_f16) return mlcc_set_error("cuda flash prefill: a half q needs half pages");
+    long long q_row = a->q_row ? a->q_row : (long long)a->num_qo_heads * a->head_dim;
+    if (q_row < (long long)a->num_qo_heads * a->head_dim || q_row % (a->q_f16 ? 8 : 4))
+        return mlcc_set_error("cuda flash prefill: q rows %lld elements apart (at least %d x %d, 16-byte steps)", q_row,
+                              a->num_qo_heads, a->head_dim);
     if (a->out_f16 && !a->q_f16) return mlcc_set_error("cuda flash prefill: a half output needs a half q");
+    if (a->rope_table && a->q_f16 && (a->head_dim / 2) % 8)
+        return mlcc_set_error("cuda flash prefill: rotating a half q needs head_dim / 2 a multiple of 8 (%d)", a->head_dim);
     if (a->num_tokens <= 0) return 0;
     if (a->num_tokens > 0x7fffffff) return mlcc_set_error("cuda flash prefill: %lld tokens is too many", (long long)a->num_tokens);
     if (a->page_size <= 0 || 2LL * a->num_kv_heads * a->page_size * a->head_dim > 0x7fffffff)
@@ -936,10 +1081,13 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     if (rc) return -1;
     void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
     uint32_t shared = (uint32_t)((variant >= 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
-    if (wg) { /* two warpgroups of 64 rows; Q after the two K/V buffers, unpadded, 1 KB for the alignment */
-        nw = 8, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
+    int fast = fast_softmax();
+    if (wg) { /* two warpgroups of 64 rows; Q after the K/V buffers, unpadded, 1 KB for the alignment */
+        int ws = warp_specialized(); /* plus the producer warpgroup, three buffers and their six mbarriers */
+        nw = ws ? 12 : 8, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
         kernel = wg;
-        shared = (uint32_t)((4 * 64 + 128) * a->head_dim * 2 + 1024);
+        shared = (uint32_t)(((ws ? 6 : 4) * 64 + 128) * a->head_dim * 2 + 1024 + (ws ? 6 * 8 : 0));
+        if (ws && pingpong_off()) fast |= 2;
     } else if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
         int bn = mt2_keys();
         nw = 4, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
@@ -949,10 +1097,10 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int T = (int)a->num_tokens, QH = a->num_qo_heads, KVH = a->num_kv_heads, PS = a->page_size;
     long long window = a->window;
     float scale = (float)a->scale, softcap = (float)a->softcap;
-    int fast = fast_softmax();
     void *args[] = {(void *)&a->q,        (void *)&a->pages,        (void *)&a->token_seq, (void *)&a->positions,
                     (void *)&a->page_indptr, (void *)&a->page_indices, (void *)&a->out,   &T, &QH, &KVH, &PS, &group,
-                    &window,              &scale,                   &softcap,              &tb, &fast, (void *)&a->rope_table};
+                    &window,              &scale,                   &softcap,              &tb, &fast, (void *)&a->rope_table,
+                    &q_row};
     if (blocks * KVH > 0x7fffffff)
         return mlcc_set_error("cuda flash prefill: %lld blocks is too many", (long long)(blocks * KVH));
     uint32_t grid[3] = {(uint32_t)(blocks * KVH), 1, 1}, block[3] = {(uint32_t)(32 * nw), 1, 1}; /* rank * KVH + head */
@@ -977,7 +1125,7 @@ int mlcc_cuda_prefill_qkv(int device_id, const mlcc_cuda_prefill_qkv_args *a) {
         return mlcc_set_error("cuda prefill q, k, v: qkv must be %d-byte and q16 8-byte aligned, with pages, slots and a rope "
                               "table",
                               a->qkv_f16 ? 8 : 16);
-    long long threads = (long long)a->num_tokens * (QH + 2 * KVH) * (D / 8);
+    long long threads = (long long)a->num_tokens * ((a->q16 ? QH : 0) + 2 * KVH) * (D / 8); /* q16 NULL: K, V alone */
     if (threads <= 0) return 0;
     pthread_mutex_lock(&lock);
     flash_device *d = NULL;

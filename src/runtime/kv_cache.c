@@ -796,10 +796,10 @@ static int takes_flash(const MLCCKVCache *c) {
 }
 
 /* The flash kernel over the layer's pages with the step's arrays: q float32 (rotated, or by
- * the kernel with rope), or half (q_f16: rotated and scaled by mlcc_cuda_prefill_qkv); out
- * float32 or half. */
-static int run_flash(MLCCKVCache *c, int layer, DLTensor **steps, const void *q, int q_f16, const double *rope,
-                     DLTensor *out) {
+ * the kernel with rope), or half (q_f16: rotated and scaled by mlcc_cuda_prefill_qkv, or by the
+ * kernel with rope), its rows q_row elements apart (0: compact); out float32 or half. */
+static int run_flash(MLCCKVCache *c, int layer, DLTensor **steps, const void *q, int q_f16, int64_t q_row,
+                     const double *rope, DLTensor *out) {
     mlcc_cuda_prefill_args fa = {
         .q = q, .q_f16 = q_f16, .pages = tensor_data(&c->pages[layer]->dl), .token_seq = tensor_data(steps[2]),
         .positions = tensor_data(steps[1]), .page_indptr = tensor_data(steps[3]), .page_indices = tensor_data(steps[4]),
@@ -807,7 +807,7 @@ static int run_flash(MLCCKVCache *c, int layer, DLTensor **steps, const void *q,
         .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim,
         .page_size = c->cfg.page_size, .window = c->window[layer], .scale = c->cfg.attn_scale,
         .softcap = c->cfg.attn_softcap, .pages_f16 = c->cfg.kv_dtype.bits == 16, .tokens_per_block = c->fwd.is_decode,
-        .rope_table = rope};
+        .rope_table = rope, .q_row = q_row};
     return mlcc_cuda_flash_prefill(c->cfg.device.device_id, &fa) ? mlcc_prefix_error("kv cache: attention") : 0;
 }
 
@@ -873,7 +873,8 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
         a[7].v_int64 = decode_splits(c), codes[7] = MLCC_TYPE_INT;
         return call_kernel(c->cfg.decode, "decode", a, codes, 8);
     }
-    if (flash_path) return run_flash(c, layer, steps, tensor_data(q), 0, rope_in_flash ? tensor_data(rope_table) : NULL, out);
+    if (flash_path)
+        return run_flash(c, layer, steps, tensor_data(q), 0, 0, rope_in_flash ? tensor_data(rope_table) : NULL, out);
     a[0].v_tensor = q, a[1].v_tensor = pages;
     a[2].v_tensor = steps[2];
     a[3].v_tensor = steps[1];
@@ -925,10 +926,22 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
     host_array hosts[6];
     DLTensor *steps[6];
     if (step_arrays(c, hosts, steps)) return -1;
-    int64_t T = f->num_tokens, n = T * c->cfg.num_qo_heads * c->cfg.head_dim;
-    if (step_buffer(c, &c->q_half, n, (DLDataType){kDLFloat, 16, 1}, "q for the flash kernel")) return -1;
+    int64_t T = f->num_tokens, n = T * c->cfg.num_qo_heads * c->cfg.head_dim, D = c->cfg.head_dim;
     int dev = c->cfg.device.device_id;
     void *pages = tensor_data(&c->pages[layer]->dl);
+    /* a half qkv whose rows keep q 16-byte aligned: the flash kernel reads q in place, rotating
+     * and scaling it as it loads it (MLCC_CUDA_FLASH_QFOLD=0: mlcc_cuda_prefill_qkv writes it) */
+    int64_t W = (c->cfg.num_qo_heads + 2 * c->cfg.num_kv_heads) * D;
+    if (qkv->dtype.bits == 16 && (D / 2) % 8 == 0 && W % 8 == 0 && (uintptr_t)tensor_data(qkv) % 16 == 0 &&
+        env_int("MLCC_CUDA_FLASH_QFOLD", 1) != 0) {
+        mlcc_cuda_prefill_qkv_args pa = {.qkv = tensor_data(qkv), .pages = pages, .slots = tensor_data(steps[0]),
+                                         .rope_table = tensor_data(rope_table), .num_tokens = T,
+                                         .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
+                                         .head_dim = (int)D, .page_size = c->cfg.page_size, .qkv_f16 = 1};
+        if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
+        return run_flash(c, layer, steps, tensor_data(qkv), 1, W, tensor_data(rope_table), out);
+    }
+    if (step_buffer(c, &c->q_half, n, (DLDataType){kDLFloat, 16, 1}, "q for the flash kernel")) return -1;
     mlcc_cuda_prefill_qkv_args pa = {
         .qkv = tensor_data(qkv), .q16 = c->q_half->dl.data, .pages = pages, .slots = tensor_data(steps[0]),
         .rope_table = tensor_data(rope_table), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads,
@@ -936,7 +949,7 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
         .qkv_f16 = qkv->dtype.bits == 16,
         .q_scale = mlcc_cuda_flash_q_scale(c->cfg.attn_scale, c->cfg.attn_softcap)};
     if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
-    return run_flash(c, layer, steps, c->q_half->dl.data, 1, NULL, out);
+    return run_flash(c, layer, steps, c->q_half->dl.data, 1, 0, NULL, out);
 }
 
 /* attention_qkv into a float32 out, when the flash path from qkv does not take the step: the

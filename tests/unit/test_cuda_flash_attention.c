@@ -8,7 +8,8 @@
  * then reads the same half values), with the old softmax (MLCC_CUDA_FLASH_FAST=0: every tile
  * masked) and, for half pages, two m-tiles a warp (MLCC_CUDA_FLASH_MT=2, 32- and 64-key tiles;
  * the 2048-token sequence has whole tiles for the unmasked path); a half q (mlcc_cuda_prefill_qkv's)
- * on Hopper at head_dim 64 and 128 through both the wgmma kernel and the mma.sync one.
+ * on Hopper at head_dim 64 and 128 through the warp-specialized wgmma kernel (with and without
+ * ping-pong), the 8-warp wgmma kernel and the mma.sync one.
  * Tolerance: 4e-3 of the largest output (q, K, V and the
  * softmax weights are rounded to half; measured values are printed). Without NVRTC it skips;
  * without a GPU it checks that the kernels compile for sm_90 with mma.sync, and the wgmma ones for
@@ -50,7 +51,8 @@ static void rope_pair(float x1, float x2, double c, double s, float *y1, float *
 /* q, K and V of the new tokens as one half [T, (QH + 2 KVH) D] tensor (a prefill's qkv under
  * half_activations): mlcc_cuda_prefill_qkv rotates q and K with the table, scales q into a half
  * q and stores K and V into the half pages at the tokens' slots (the first token's slot -1: not
- * stored), then the kernel with a half q. Against: the pages and the scaled q built here (to a
+ * stored), then the kernel with a half q; or (fold) K and V alone, the kernel reading q from qkv
+ * and rotating and scaling it as it loads it. Against: the pages and the scaled q built here (to a
  * unit in the last place of half at the largest values, 1e-3: a contracted float64 product may
  * round the other way), and the reference on q rotated here over those pages; then the kernel
  * writing a half output, against the float32 one. */
@@ -106,22 +108,31 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     MLCCNDArray *dptr = upload(indptr, MLCC_DTYPE_I32, 1, ishape), *didx = upload(indices, MLCC_DTYPE_I32, 1, nshape);
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
     CHECK_MSG(dx && dq && dp && dslots && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
-    /* on Hopper at head_dim 64 and 128 the wgmma kernel (the default) and the mma.sync one */
-    for (int wg = 1; wg >= 0 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; wg--) {
-        setenv("MLCC_CUDA_FLASH_WGMMA", wg ? "1" : "0", 1);
-        int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
-        if (!wg && !hopper) break; /* the mma.sync kernel ran already */
-        const char *how = wg && hopper ? "wgmma" : "mma.sync";
-        mlcc_cuda_prefill_qkv_args pa = {.qkv = dx->dl.data, .q16 = dq->dl.data, .pages = dp->dl.data, .slots = dslots->dl.data,
-                                         .rope_table = dtab->dl.data, .num_tokens = T, .num_qo_heads = QH,
-                                         .num_kv_heads = KVH, .head_dim = D, .page_size = PS, .qkv_f16 = 1,
-                                         .q_scale = q_scale};
+    /* on Hopper at head_dim 64 and 128 the warp-specialized wgmma kernel (the default) with and
+     * without ping-pong, the 8-warp wgmma kernel and the mma.sync one; elsewhere the mma.sync one */
+    static const char *const kernels[4] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
+                                           "wgmma, 8 warps", "mma.sync"};
+    int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
+    for (int run = hopper ? 0 : 6; run < 8 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
+        int k = run / 2, fold = run % 2; /* fold: q read from qkv and rotated by the flash kernel */
+        setenv("MLCC_CUDA_FLASH_WGMMA", k < 3 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_WS", k < 2 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_PINGPONG", k == 1 ? "0" : "1", 1);
+        char how[96];
+        snprintf(how, sizeof how, "%s%s", kernels[k], fold ? ", q rotated in the kernel" : "");
+        /* the pages as they were, so that each run's K and V stores are seen */
+        CHECK_MSG(mlcc_ndarray_copy_from_bytes(dp, pages16, sizeof(uint16_t) * pn) == 0, "%s", mlcc_last_error());
+        mlcc_cuda_prefill_qkv_args pa = {.qkv = dx->dl.data, .q16 = fold ? NULL : dq->dl.data, .pages = dp->dl.data,
+                                         .slots = dslots->dl.data, .rope_table = dtab->dl.data, .num_tokens = T,
+                                         .num_qo_heads = QH, .num_kv_heads = KVH, .head_dim = D, .page_size = PS,
+                                         .qkv_f16 = 1, .q_scale = q_scale};
         CHECK_MSG(mlcc_cuda_prefill_qkv(0, &pa) == 0, "%s: %s", fc->name, mlcc_last_error());
-        mlcc_cuda_prefill_args fa = {.q = dq->dl.data, .q_f16 = 1, .pages = dp->dl.data, .token_seq = dts->dl.data,
-                                     .positions = dpos->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
-                                     .out = dout->dl.data, .num_tokens = T, .num_qo_heads = QH, .num_kv_heads = KVH,
-                                     .head_dim = D, .page_size = PS, .window = fc->window, .scale = scale,
-                                     .softcap = fc->softcap, .pages_f16 = 1};
+        mlcc_cuda_prefill_args fa = {.q = fold ? dx->dl.data : dq->dl.data, .q_f16 = 1, .pages = dp->dl.data,
+                                     .token_seq = dts->dl.data, .positions = dpos->dl.data, .page_indptr = dptr->dl.data,
+                                     .page_indices = didx->dl.data, .out = dout->dl.data, .num_tokens = T,
+                                     .num_qo_heads = QH, .num_kv_heads = KVH, .head_dim = D, .page_size = PS,
+                                     .window = fc->window, .scale = scale, .softcap = fc->softcap, .pages_f16 = 1,
+                                     .rope_table = fold ? dtab->dl.data : NULL, .q_row = fold ? (int64_t)heads * D : 0};
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (half q): %s", fc->name, mlcc_last_error());
         uint16_t *back = malloc(sizeof(uint16_t) * (pn > qn ? pn : qn));
         CHECK(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0);
@@ -131,7 +142,7 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
         mlcc_f16_to_f32_n(q_got, back, qn);
         free(back);
         double e_out = test_rel_diff(got, want, qn), e_pages = test_rel_diff(pages_got, pages, pn);
-        double e_q = test_rel_diff(q_got, q_want, qn);
+        double e_q = fold ? 0 : test_rel_diff(q_got, q_want, qn); /* (fold: q16 is not written) */
         printf("%-34s half qkv (prefill_qkv + half q, %s): max error %.2e of the largest output; pages %.2e, q %.2e\n",
                fc->name, how, e_out, e_pages, e_q);
         CHECK_MSG(e_out < 4e-3, "%s, half qkv (%s): error %g", fc->name, how, e_out);
@@ -155,6 +166,8 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
         CHECK_MSG(e_pages < 1e-3 && e_q < 1e-3, "%s, half qkv: pages %g, q %g from the rounding here", fc->name, e_pages, e_q);
     }
     unsetenv("MLCC_CUDA_FLASH_WGMMA");
+    unsetenv("MLCC_CUDA_FLASH_WS");
+    unsetenv("MLCC_CUDA_FLASH_PINGPONG");
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
     free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);
@@ -237,7 +250,8 @@ static void run_case(const flash_case *fc, int kv_f16) {
         for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output row left unwritten fails */
         CHECK_MSG(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
-                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL, 0, 0};
+                                     dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, one, NULL, 0, 0,
+                                     0};
         CHECK_MSG(mlcc_cuda_flash_prefill_supports(D, QH, KVH), "%s", fc->name);
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s: %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
@@ -281,7 +295,7 @@ static void run_case(const flash_case *fc, int kv_f16) {
     if (dout && dtab) {
         mlcc_cuda_prefill_args fa = {dq->dl.data, dp->dl.data, dts->dl.data, dpos->dl.data, dptr->dl.data, didx->dl.data,
                                      dout->dl.data, T, QH, KVH, D, PS, fc->window, scale, fc->softcap, kv_f16, 0,
-                                     dtab->dl.data, 0, 0};
+                                     dtab->dl.data, 0, 0, 0};
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (rope): %s", fc->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         double e = test_rel_diff(got, want, qn);
@@ -329,6 +343,9 @@ int main(void) {
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_flash_prefill_wgmma_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
     CHECK(ptx && strstr(ptx, ".target sm_90a") != NULL && strstr(ptx, ".entry mlcc_flash_prefill_128_8_wgh") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_64_8_wg") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_12_wsh") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_64_12_ws") != NULL);
+    CHECK(ptx && strstr(ptx, "cp.async.mbarrier.arrive.noinc.shared::cta.b64") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") == NULL); /* the mma.sync kernels stay in the other */
     CHECK(ptx && strstr(ptx, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != NULL);
     CHECK(ptx && strstr(ptx, "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16") != NULL);
