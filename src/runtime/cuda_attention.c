@@ -134,10 +134,15 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "template <int N>\n"
     "__device__ __forceinline__ void wgmma_ss(float (&d)[N / 8][4], unsigned long long a, unsigned long long b,\n"
     "                                         int accumulate) {\n"
-    "    static_assert(N == 64, \"the S tile is 64 keys\");\n"
-    "    asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %34, 0;\\n\"\n"
-    "                 \"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 \" WG_R32 \", %32, %33, p, 1, 1, 0, 0;\\n}\\n\"\n"
-    "                 : WG_D32(d) : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n"
+    "    static_assert(N == 64 || N == 128, \"the S tile is 64 or 128 keys\");\n"
+    "    if constexpr (N == 64)\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %34, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 \" WG_R32 \", %32, %33, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D32(d) : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n"
+    "    else\n"
+    "        asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %66, 0;\\n\"\n"
+    "                     \"wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 \" WG_R64 \", %64, %65, p, 1, 1, 0, 0;\\n}\\n\"\n"
+    "                     : WG_D64(d) : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n"
     "}\n"
     "/* d += A B, m64nNk16, A from registers (mma.sync's A fragments), B from shared memory MN-major */\n"
     "template <int N>\n"
@@ -259,12 +264,13 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                                              long long window, float scale, float softcap, int TB, int fast,\n"
     "                                              const double *__restrict__ rope, long long q_row) {\n"
     "    constexpr bool WS = WG && NW == 12;\n"
-    "    constexpr int CW = WS ? 8 : NW, STAGES = WS ? 3 : 2; /* warps with rows; K/V buffers */\n"
+    "    constexpr int CW = WS ? 8 : NW, STAGES = WS && BN == 64 ? 3 : 2; /* warps with rows; K/V buffers */\n"
     "    constexpr int BM = 16 * MT * CW, NT = 32 * NW, QNT = 32 * CW, LD = WG ? D : D + 8, KD = D / 16, ND = D / 8,\n"
     "                  C4 = D / 4, R = 2 * MT;\n"
     "    constexpr bool QREG = MT == 1 && !WG;\n"
-    "    static_assert(!WG || (PIPE && MT == 1 && BN == 64 && sizeof(QT) == 2 && D % 64 == 0 && NW % 4 == 0),\n"
-    "                  \"wgmma: half q and pages through cp.async, warpgroups of 64 rows, 64-key tiles\");\n"
+    "    static_assert(!WG || (PIPE && MT == 1 && (BN == 64 || (WS && BN == 128)) && sizeof(QT) == 2 && D % 64 == 0 &&\n"
+    "                          NW % 4 == 0),\n"
+    "                  \"wgmma: half q and pages through cp.async, warpgroups of 64 rows, 64-key tiles (or 128, WS)\");\n"
     "    static_assert(QREG || PIPE, \"MT > 1 needs the cp.async layout (Q after the two K/V buffers)\");\n"
     "    static_assert(!(QREG && PIPE) || BM <= 2 * BN, \"Q is staged in the second K/V buffer\");\n"
     "    /* wgmma's swizzled tiles start 1024-byte aligned (the host asks for 1 KB more) */\n"
@@ -350,6 +356,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            for (int b = 0; b < STAGES; b++) mbar_init(&full[b], PNT), mbar_init(&empty[b], QNT);\n"
     "        __syncthreads();\n"
     "        if (warp >= CW) { /* the producer: every tile of every segment, in the consumers' order */\n"
+    "            if constexpr (BN == 128) asm volatile(\"setmaxnreg.dec.sync.aligned.u32 80;\\n\" ::: \"memory\");\n"
     "            int it = 0;\n"
     "            for (; seg < t_end; seg = seg_end) {\n"
     "                if (seg != t0) segment(seg, seg_end, kmin, kmax);\n"
@@ -365,6 +372,9 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            cp_async_wait<0>();\n"
     "            return;\n"
     "        }\n"
+    "        /* 128-key tiles: the consumers take the registers the producer gave back (80 + 2 x 208 <=\n"
+    "         * 3 x 168; with 40 or 72 the producer's copy loop spilled) */\n"
+    "        if constexpr (BN == 128) asm volatile(\"setmaxnreg.inc.sync.aligned.u32 208;\\n\" ::: \"memory\");\n"
     "    } else if constexpr (PIPE) { /* the first tile's copy overlaps Q's staging */\n"
     "        if (kmin < kmax) issue_tile(page_indices + page_indptr[token_seq[seg]], kmin, kmax, 0);\n"
     "    }\n"
@@ -864,7 +874,9 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    FLASH_T(D, 8, __half, true, 1, 64, _wg, __half, float, true)                                                      \\\n"
     "    FLASH_T(D, 8, __half, true, 1, 64, _wgh, __half, __half, true)                                                    \\\n"
     "    FLASH_T(D, 12, __half, true, 1, 64, _ws, __half, float, true)                                                     \\\n"
-    "    FLASH_T(D, 12, __half, true, 1, 64, _wsh, __half, __half, true)\n"
+    "    FLASH_T(D, 12, __half, true, 1, 64, _wsh, __half, __half, true)                                                   \\\n"
+    "    FLASH_T(D, 12, __half, true, 1, 128, _wsb, __half, float, true)                                                   \\\n"
+    "    FLASH_T(D, 12, __half, true, 1, 128, _wsbh, __half, __half, true)\n"
     "FLASH_WG(64)\n"
     "FLASH_WG(128)\n"
     "#else\n"
@@ -920,7 +932,7 @@ typedef struct flash_device {
     void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
     int wg_state;                 /* the wgmma module: 0 not tried, 1 loaded, -1 not for this device */
     mlcc_cuda_module *wg_module;
-    void *wg[2][2][2];            /* [8 warps, warp-specialized 12][head dim 64, 128][float32, half output] */
+    void *wg[3][2][2]; /* [8 warps, warp-specialized 12, the same with 128-key tiles][head dim 64, 128][float32, half out] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -1016,6 +1028,15 @@ static int warp_specialized(void) {
     return !(v && strcmp(v, "0") == 0);
 }
 
+/* MLCC_CUDA_FLASH_WS_KEYS=128: the warp-specialized kernel with tiles of 128 keys (two buffers;
+ * the consumers take the producer's registers through setmaxnreg: 208 a thread, no spills),
+ * an experiment: not yet run on a GPU in this form (with a 40-register producer it spilled and
+ * ran at 117 us against 108 us for 64-key tiles, BENCHMARKS.md). Read per call. */
+static int ws_keys(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_WS_KEYS");
+    return v && atoi(v) == 128 ? 128 : 64;
+}
+
 static int pingpong_off(void) {
     const char *v = getenv("MLCC_CUDA_FLASH_PINGPONG");
     return v && strcmp(v, "0") == 0;
@@ -1029,12 +1050,12 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         if (mlcc_cuda_device_arch(id) == 90) {
             d->wg_module = mlcc_cuda_module_load_source(id, wgmma_source_locked());
             int ok = d->wg_module != NULL;
-            for (int w = 0; ok && w < 2; w++)
+            static const char *const kinds[3] = {"8_wg", "12_ws", "12_wsb"};
+            for (int w = 0; ok && w < 3; w++)
                 for (int i = 0; ok && i < 2; i++)
                     for (int o = 0; ok && o < 2; o++) {
                         char name[64];
-                        snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%s%s", i ? 128 : 64, w ? "12_ws" : "8_wg",
-                                 o ? "h" : "");
+                        snprintf(name, sizeof name, "mlcc_flash_prefill_%d_%s%s", i ? 128 : 64, kinds[w], o ? "h" : "");
                         ok = (d->wg[w][i][o] = mlcc_cuda_module_kernel(d->wg_module, name)) != NULL;
                     }
             if (ok) d->wg_state = 1;
@@ -1042,7 +1063,7 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         }
     }
     if (d->wg_state != 1 || (head_dim != 64 && head_dim != 128)) return NULL;
-    return d->wg[warp_specialized()][head_dim == 128][out_f16 != 0];
+    return d->wg[warp_specialized() ? 1 + (ws_keys() == 128) : 0][head_dim == 128][out_f16 != 0];
 }
 
 int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
@@ -1083,10 +1104,11 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     uint32_t shared = (uint32_t)((variant >= 2 ? 4 : 2) * 64 * (a->head_dim + 8) * 2); /* BN = 64 keys, rows of D + 8 halves */
     int fast = fast_softmax();
     if (wg) { /* two warpgroups of 64 rows; Q after the K/V buffers, unpadded, 1 KB for the alignment */
-        int ws = warp_specialized(); /* plus the producer warpgroup, three buffers and their six mbarriers */
+        /* plus the producer warpgroup, three buffers (two of 128 keys) and their mbarriers */
+        int ws = warp_specialized(), bn = ws ? ws_keys() : 64, stages = ws && bn == 64 ? 3 : 2;
         nw = ws ? 12 : 8, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
         kernel = wg;
-        shared = (uint32_t)(((ws ? 6 : 4) * 64 + 128) * a->head_dim * 2 + 1024 + (ws ? 6 * 8 : 0));
+        shared = (uint32_t)((2 * stages * bn + 128) * a->head_dim * 2 + 1024 + (ws ? 2 * stages * 8 : 0));
         if (ws && pingpong_off()) fast |= 2;
     } else if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
         int bn = mt2_keys();
