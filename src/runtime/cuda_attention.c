@@ -168,11 +168,12 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+f\"(d[j][e])::\"memory\");\n"
     "    asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\");\n"
     "}\n"
-    "/* After them: commit (wg_commit), then wait for all and pin d's registers behind the wait (the\n"
-    " * compiler sees the asm's outputs as ready at the MMA itself) */\n"
+    "/* After them: commit (wg_commit), then wait until at most PENDING groups are in flight (the\n"
+    " * latest ones) and pin d's registers behind the wait (the compiler sees the asm's outputs as\n"
+    " * ready at the MMA itself) */\n"
     "__device__ __forceinline__ void wg_commit() { asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\"); }\n"
-    "template <int N> __device__ __forceinline__ void wg_wait(float (&d)[N / 8][4]) {\n"
-    "    asm volatile(\"wgmma.wait_group.sync.aligned 0;\\n\" ::: \"memory\");\n"
+    "template <int N, int PENDING = 0> __device__ __forceinline__ void wg_wait(float (&d)[N / 8][4]) {\n"
+    "    asm volatile(\"wgmma.wait_group.sync.aligned %0;\\n\" ::\"n\"(PENDING) : \"memory\");\n"
     "#pragma unroll\n"
     "    for (int j = 0; j < N / 8; j++)\n"
     "#pragma unroll\n"
@@ -255,8 +256,10 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     " * copy the K/V tiles into a ring of STAGES buffers, each guarded by a `full` and an `empty`\n"
     " * mbarrier, so the two consumer warpgroups (warps 0-7, BM = 128 rows) never wait at a block-wide\n"
     " * barrier; with ping-pong (fast bit 1 clear) they take turns issuing their MMAs through named\n"
-    " * barriers 1 and 2, so one's softmax runs while the other's products occupy the tensor cores. */\n"
-    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT, typename OT, bool WG>\n"
+    " * barriers 1 and 2, so one's softmax runs while the other's products occupy the tensor cores.\n"
+    " * OV (WS only): FlashAttention-3's intra-warpgroup overlap on top: a turn issues this tile's S\n"
+    " * and the last tile's P V together, and the softmax of this tile runs while that P V does. */\n"
+    "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT, typename OT, bool WG, bool OV>\n"
     "__device__ __forceinline__ void flash_prefill(const QT *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
     "                                              const int *__restrict__ page_indptr, const int *__restrict__ page_indices,\n"
@@ -264,6 +267,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                                              long long window, float scale, float softcap, int TB, int fast,\n"
     "                                              const double *__restrict__ rope, long long q_row) {\n"
     "    constexpr bool WS = WG && NW == 12;\n"
+    "    static_assert(!OV || (WS && BN == 64), \"the overlap is the warp-specialized kernel's, 64-key tiles\");\n"
     "    constexpr int CW = WS ? 8 : NW, STAGES = WS && BN == 64 ? 3 : 2; /* warps with rows; K/V buffers */\n"
     "    constexpr int BM = 16 * MT * CW, NT = 32 * NW, QNT = 32 * CW, LD = WG ? D : D + 8, KD = D / 16, ND = D / 8,\n"
     "                  C4 = D / 4, R = 2 * MT;\n"
@@ -356,7 +360,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            for (int b = 0; b < STAGES; b++) mbar_init(&full[b], PNT), mbar_init(&empty[b], QNT);\n"
     "        __syncthreads();\n"
     "        if (warp >= CW) { /* the producer: every tile of every segment, in the consumers' order */\n"
-    "            if constexpr (BN == 128) asm volatile(\"setmaxnreg.dec.sync.aligned.u32 80;\\n\" ::: \"memory\");\n"
+    "            if constexpr (BN == 128 || OV) asm volatile(\"setmaxnreg.dec.sync.aligned.u32 80;\\n\" ::: \"memory\");\n"
     "            int it = 0;\n"
     "            for (; seg < t_end; seg = seg_end) {\n"
     "                if (seg != t0) segment(seg, seg_end, kmin, kmax);\n"
@@ -372,9 +376,9 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            cp_async_wait<0>();\n"
     "            return;\n"
     "        }\n"
-    "        /* 128-key tiles: the consumers take the registers the producer gave back (80 + 2 x 208 <=\n"
+    "        /* 128-key tiles, OV: the consumers take the registers the producer gave back (80 + 2 x 208 <=\n"
     "         * 3 x 168; with 40 or 72 the producer's copy loop spilled) */\n"
-    "        if constexpr (BN == 128) asm volatile(\"setmaxnreg.inc.sync.aligned.u32 208;\\n\" ::: \"memory\");\n"
+    "        if constexpr (BN == 128 || OV) asm volatile(\"setmaxnreg.inc.sync.aligned.u32 208;\\n\" ::: \"memory\");\n"
     "    } else if constexpr (PIPE) { /* the first tile's copy overlaps Q's staging */\n"
     "        if (kmin < kmax) issue_tile(page_indices + page_indptr[token_seq[seg]], kmin, kmax, 0);\n"
     "    }\n"
@@ -509,6 +513,11 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            for (int nd = 0; nd < ND; nd++) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.f;\n"
     "\n"
     "        int buf = 0;\n"
+    "        /* OV: the last tile's P (A fragments), V and buffer, its P V not issued yet */\n"
+    "        unsigned pa_prev[OV ? BN / 16 : 1][4];\n"
+    "        const __half *v_prev = Vs;\n"
+    "        int b_prev = 0;\n"
+    "        bool have_prev = false;\n"
     "        if constexpr (WS) {\n"
     "            if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: the first S */\n"
     "        } else if constexpr (PIPE) {\n"
@@ -588,14 +597,28 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            float s[MT][BN / 8][4];\n"
     "            if constexpr (WG) { /* the warpgroup's 64 rows of Q and the tile's keys from shared memory */\n"
     "                const __half *qw = Qs + (warp >> 2) * 64 * 64;\n"
-    "                wg_fence<BN, false>(s[0]);\n"
+    "                if constexpr (OV) {\n"
+    "                    if (pingpong && have_prev) named_sync(1 + wgi, 2 * 128); /* this S, the last tile's P V */\n"
+    "                    wg_fence<D, true>(o[0]); /* O rescaled, P packed (pinned): before both products */\n"
+    "                } else {\n"
+    "                    wg_fence<BN, false>(s[0]);\n"
+    "                }\n"
     "#pragma unroll\n"
     "                for (int ks = 0; ks < KD; ks++)\n"
     "                    wgmma_ss<BN>(s[0], wg_desc(qw + (ks >> 2) * BM * 64 + (ks & 3) * 16, 16, 1024),\n"
     "                                 wg_desc(Ks + (ks >> 2) * BN * 64 + (ks & 3) * 16, 16, 1024), ks > 0);\n"
     "                wg_commit();\n"
+    "                if constexpr (OV) {\n"
+    "                    if (have_prev) {\n"
+    "#pragma unroll\n"
+    "                        for (int kk = 0; kk < BN / 16; kk++)\n"
+    "                            wgmma_rs<D>(o[0], pa_prev[kk], wg_desc(v_prev + kk * 16 * 64, BN * 128, 1024));\n"
+    "                        wg_commit();\n"
+    "                    }\n"
+    "                }\n"
     "                if (pingpong) named_arrive(1 + (wgi ^ 1), 2 * 128); /* the other's turn */\n"
-    "                wg_wait<BN>(s[0]);\n"
+    "                if (OV && have_prev) wg_wait<BN, 1>(s[0]); /* S; the last tile's P V still running */\n"
+    "                else wg_wait<BN>(s[0]);\n"
     "            } else {\n"
     "#pragma unroll\n"
     "            for (int mt = 0; mt < MT; mt++)\n"
@@ -695,6 +718,12 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    s[mt][nb][e] = p;\n"
     "                    l[2 * mt + (e >> 1)] += p;\n"
     "                }\n"
+    "            if constexpr (OV) { /* the last tile's P V done: its buffer is free, O may be rescaled */\n"
+    "                if (have_prev) {\n"
+    "                    wg_wait<D>(o[0]);\n"
+    "                    mbar_arrive(&empty[b_prev]);\n"
+    "                }\n"
+    "            }\n"
     "            /* O rescaled only when a row's max moved (otherwise every corr is 1): after the first\n"
     "             * tiles most do not, and the multiplies were a tenth of the kernel's instructions */\n"
     "            if (__any_sync(0xffffffffu, moved))\n"
@@ -719,13 +748,21 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#pragma unroll\n"
     "                    for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+r\"(pa[kk][e])::\"memory\");\n"
     "                }\n"
-    "                if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: P V, then the next S */\n"
-    "                wg_fence<D, true>(o[0]);\n"
+    "                if constexpr (OV) { /* issued with the next tile's S (or after the last tile) */\n"
     "#pragma unroll\n"
-    "                for (int kk = 0; kk < BN / 16; kk++)\n"
-    "                    wgmma_rs<D>(o[0], pa[kk], wg_desc(Vs + kk * 16 * 64, BN * 128, 1024));\n"
-    "                wg_commit();\n"
-    "                wg_wait<D>(o[0]);\n"
+    "                    for (int kk = 0; kk < BN / 16; kk++)\n"
+    "#pragma unroll\n"
+    "                        for (int e = 0; e < 4; e++) pa_prev[kk][e] = pa[kk][e];\n"
+    "                    v_prev = Vs, b_prev = it % STAGES, have_prev = true;\n"
+    "                } else {\n"
+    "                    if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: P V, then the next S */\n"
+    "                    wg_fence<D, true>(o[0]);\n"
+    "#pragma unroll\n"
+    "                    for (int kk = 0; kk < BN / 16; kk++)\n"
+    "                        wgmma_rs<D>(o[0], pa[kk], wg_desc(Vs + kk * 16 * 64, BN * 128, 1024));\n"
+    "                    wg_commit();\n"
+    "                    wg_wait<D>(o[0]);\n"
+    "                }\n"
     "            } else\n"
     "#pragma unroll\n"
     "            for (int kk = 0; kk < BN / 16; kk++) {\n"
@@ -751,11 +788,23 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            }\n"
     "            } /* computes */\n"
     "            if constexpr (WS) {\n"
-    "                mbar_arrive(&empty[it % STAGES]); /* this thread's reads of the tile are done */\n"
+    "                if (!OV || !computes) mbar_arrive(&empty[it % STAGES]); /* this thread's reads are done */\n"
     "                it++;\n"
     "            } else {\n"
     "                __syncthreads();\n"
     "                buf ^= 1;\n"
+    "            }\n"
+    "        }\n"
+    "        if constexpr (OV) { /* the last tile's P V */\n"
+    "            if (have_prev) {\n"
+    "                if (pingpong) named_sync(1 + wgi, 2 * 128);\n"
+    "                wg_fence<D, true>(o[0]);\n"
+    "#pragma unroll\n"
+    "                for (int kk = 0; kk < BN / 16; kk++)\n"
+    "                    wgmma_rs<D>(o[0], pa_prev[kk], wg_desc(v_prev + kk * 16 * 64, BN * 128, 1024));\n"
+    "                wg_commit();\n"
+    "                wg_wait<D>(o[0]);\n"
+    "                mbar_arrive(&empty[b_prev]);\n"
     "            }\n"
     "        }\n"
     "        if (pingpong) named_arrive(1 + (wgi ^ 1), 2 * 128); /* the other's turn: its last P V */\n"
@@ -848,15 +897,16 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "}\n"
     "\n"
     "#define FLASH(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT) FLASH_T(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT, false)\n"
-    "#define FLASH_T(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT, WG)                                                          \\\n"
+    "#define FLASH_T(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT, WG) FLASH_O(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT, WG, false)\n"
+    "#define FLASH_O(D, NW, KV, PIPE, MT, BN, SUFFIX, QT, OT, WG, OV)                                                      \\\n"
     "    extern \"C\" __global__ void __launch_bounds__(32 * NW) mlcc_flash_prefill_##D##_##NW##SUFFIX(                     \\\n"
     "        const QT *q, const KV *pages, const int *token_seq, const int *positions, const int *page_indptr,          \\\n"
     "        const int *page_indices, OT *out, int T, int QH, int KVH, int PS, int G, long long window, float scale,    \\\n"
     "        float softcap, int TB, int fast, const double *rope, long long q_row) {                                       \\\n"
     "        mlcc_pdl_begin(0, 0);                                                                                         \\\n"
-    "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT, OT, WG>(q, pages, token_seq, positions, page_indptr, page_indices,   \\\n"
-    "                                                       out, T, QH, KVH, PS, G, window, scale, softcap, TB, fast, rope,  \\\n"
-    "                                                       q_row);                                                         \\\n"
+    "        flash_prefill<D, NW, KV, PIPE, MT, BN, QT, OT, WG, OV>(q, pages, token_seq, positions, page_indptr,             \\\n"
+    "                                                           page_indices, out, T, QH, KVH, PS, G, window, scale,        \\\n"
+    "                                                           softcap, TB, fast, rope, q_row);                            \\\n"
     "    }\n"
     "/* float32 pages, half pages, half pages through cp.async; the last with q as half (_hpq), and\n"
     " * with the output half too (_hpqh) */\n"
@@ -868,7 +918,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#define FLASH_MT2(D)                                                                                                  \\\n"
     "    FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
     "/* the sm_90a module (MLCC_WGMMA_KERNELS) holds the wgmma kernels alone: 8 warps, half q and\n"
-    " * pages, float32 (_wg) or half (_wgh) output; the warp-specialized ones with 12 (_ws, _wsh) */\n"
+    " * pages, float32 (_wg) or half (_wgh) output; the warp-specialized ones with 12 (_ws, _wsh), with\n"
+    " * 128-key tiles (_wsb, _wsbh) and with the intra-warpgroup overlap (_wso, _wsoh) */\n"
     "#ifdef MLCC_WGMMA_KERNELS\n"
     "#define FLASH_WG(D)                                                                                                   \\\n"
     "    FLASH_T(D, 8, __half, true, 1, 64, _wg, __half, float, true)                                                      \\\n"
@@ -876,7 +927,9 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    FLASH_T(D, 12, __half, true, 1, 64, _ws, __half, float, true)                                                     \\\n"
     "    FLASH_T(D, 12, __half, true, 1, 64, _wsh, __half, __half, true)                                                   \\\n"
     "    FLASH_T(D, 12, __half, true, 1, 128, _wsb, __half, float, true)                                                   \\\n"
-    "    FLASH_T(D, 12, __half, true, 1, 128, _wsbh, __half, __half, true)\n"
+    "    FLASH_T(D, 12, __half, true, 1, 128, _wsbh, __half, __half, true)                                                 \\\n"
+    "    FLASH_O(D, 12, __half, true, 1, 64, _wso, __half, float, true, true)                                              \\\n"
+    "    FLASH_O(D, 12, __half, true, 1, 64, _wsoh, __half, __half, true, true)\n"
     "FLASH_WG(64)\n"
     "FLASH_WG(128)\n"
     "#else\n"
@@ -932,7 +985,7 @@ typedef struct flash_device {
     void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
     int wg_state;                 /* the wgmma module: 0 not tried, 1 loaded, -1 not for this device */
     mlcc_cuda_module *wg_module;
-    void *wg[3][2][2]; /* [8 warps, warp-specialized 12, the same with 128-key tiles][head dim 64, 128][float32, half out] */
+    void *wg[4][2][2]; /* [8 warps, warp-specialized 12: plain, 128-key tiles, overlap][head dim 64, 128][float32, half out] */
 } flash_device;
 
 static flash_device devices[MAX_DEVICES];
@@ -1037,6 +1090,14 @@ static int ws_keys(void) {
     return v && atoi(v) == 128 ? 128 : 64;
 }
 
+/* MLCC_CUDA_FLASH_WS_OVERLAP=1: the warp-specialized kernel (64-key tiles) with FlashAttention-3's
+ * intra-warpgroup overlap (a tile's softmax while the last tile's P V runs), an experiment: not
+ * yet run on a GPU. Read per call; ahead of MLCC_CUDA_FLASH_WS_KEYS. */
+static int ws_overlap(void) {
+    const char *v = getenv("MLCC_CUDA_FLASH_WS_OVERLAP");
+    return v && strcmp(v, "1") == 0;
+}
+
 static int pingpong_off(void) {
     const char *v = getenv("MLCC_CUDA_FLASH_PINGPONG");
     return v && strcmp(v, "0") == 0;
@@ -1050,8 +1111,8 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         if (mlcc_cuda_device_arch(id) == 90) {
             d->wg_module = mlcc_cuda_module_load_source(id, wgmma_source_locked());
             int ok = d->wg_module != NULL;
-            static const char *const kinds[3] = {"8_wg", "12_ws", "12_wsb"};
-            for (int w = 0; ok && w < 3; w++)
+            static const char *const kinds[4] = {"8_wg", "12_ws", "12_wsb", "12_wso"};
+            for (int w = 0; ok && w < 4; w++)
                 for (int i = 0; ok && i < 2; i++)
                     for (int o = 0; ok && o < 2; o++) {
                         char name[64];
@@ -1063,7 +1124,8 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         }
     }
     if (d->wg_state != 1 || (head_dim != 64 && head_dim != 128)) return NULL;
-    return d->wg[warp_specialized() ? 1 + (ws_keys() == 128) : 0][head_dim == 128][out_f16 != 0];
+    int kind = !warp_specialized() ? 0 : ws_overlap() ? 3 : ws_keys() == 128 ? 2 : 1;
+    return d->wg[kind][head_dim == 128][out_f16 != 0];
 }
 
 int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
@@ -1105,7 +1167,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int fast = fast_softmax();
     if (wg) { /* two warpgroups of 64 rows; Q after the K/V buffers, unpadded, 1 KB for the alignment */
         /* plus the producer warpgroup, three buffers (two of 128 keys) and their mbarriers */
-        int ws = warp_specialized(), bn = ws ? ws_keys() : 64, stages = ws && bn == 64 ? 3 : 2;
+        int ws = warp_specialized(), bn = ws && !ws_overlap() ? ws_keys() : 64, stages = ws && bn == 64 ? 3 : 2;
         nw = ws ? 12 : 8, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
         kernel = wg;
         shared = (uint32_t)((2 * stages * bn + 128) * a->head_dim * 2 + 1024 + (ws ? 2 * stages * 8 : 0));
