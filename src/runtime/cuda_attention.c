@@ -47,6 +47,7 @@
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_pdl.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/log.h"
 #include "support/strbuf.h"
@@ -1077,8 +1078,7 @@ static int device_ready(int id, flash_device **out) {
  * 8-warp kernel, MLCC_CUDA_FLASH_PINGPONG=0 lets the two consumer warpgroups issue their MMAs
  * without taking turns (112 us against 111 us alone: bench_cuda_flash). Read per call. */
 static int warp_specialized(void) {
-    const char *v = getenv("MLCC_CUDA_FLASH_WS");
-    return !(v && strcmp(v, "0") == 0);
+    return mlcc_env_int("MLCC_CUDA_FLASH_WS", 1) != 0;
 }
 
 /* MLCC_CUDA_FLASH_WS_KEYS=128: the warp-specialized kernel with tiles of 128 keys (two buffers;
@@ -1086,21 +1086,18 @@ static int warp_specialized(void) {
  * an experiment: not yet run on a GPU in this form (with a 40-register producer it spilled and
  * ran at 117 us against 108 us for 64-key tiles, BENCHMARKS.md). Read per call. */
 static int ws_keys(void) {
-    const char *v = getenv("MLCC_CUDA_FLASH_WS_KEYS");
-    return v && atoi(v) == 128 ? 128 : 64;
+    return mlcc_env_int("MLCC_CUDA_FLASH_WS_KEYS", 64) == 128 ? 128 : 64;
 }
 
 /* MLCC_CUDA_FLASH_WS_OVERLAP=1: the warp-specialized kernel (64-key tiles) with FlashAttention-3's
  * intra-warpgroup overlap (a tile's softmax while the last tile's P V runs), an experiment: not
  * yet run on a GPU. Read per call; ahead of MLCC_CUDA_FLASH_WS_KEYS. */
 static int ws_overlap(void) {
-    const char *v = getenv("MLCC_CUDA_FLASH_WS_OVERLAP");
-    return v && strcmp(v, "1") == 0;
+    return mlcc_env_int("MLCC_CUDA_FLASH_WS_OVERLAP", 0) == 1;
 }
 
 static int pingpong_off(void) {
-    const char *v = getenv("MLCC_CUDA_FLASH_PINGPONG");
-    return v && strcmp(v, "0") == 0;
+    return mlcc_env_int("MLCC_CUDA_FLASH_PINGPONG", 1) == 0;
 }
 
 /* The wgmma kernel for head_dim (64 or 128) and the output type, loading the sm_90a module at

@@ -26,6 +26,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_api.h"
 #include "runtime/cuda_skinny.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 
@@ -222,19 +223,15 @@ typedef struct skinny_device {
 static skinny_device devices[MAX_DEVICES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int env_int(const char *name, int fallback) {
-    const char *v = getenv(name); /* read per call: tests and benchmarks switch them */
-    return v && *v ? atoi(v) : fallback;
-}
 
 int mlcc_cuda_skinny_max_rows(void) {
-    if (env_int("MLCC_CUDA_SKINNY", 0) == 0) return 0;
-    int n = env_int("MLCC_CUDA_SKINNY_ROWS", 64);
+    if (mlcc_env_int("MLCC_CUDA_SKINNY", 0) == 0) return 0;
+    int n = mlcc_env_int("MLCC_CUDA_SKINNY_ROWS", 64);
     return n < 0 ? 0 : n > 64 ? 64 : n;
 }
 
 int mlcc_cuda_skinny_x_f32(void) {
-    return env_int("MLCC_CUDA_SKINNY_XF32", 1) != 0;
+    return mlcc_env_int("MLCC_CUDA_SKINNY_XF32", 1) != 0;
 }
 
 static int device_ready(int id, skinny_device **out) {
@@ -263,7 +260,7 @@ static int device_ready(int id, skinny_device **out) {
  * each; a block of 8 warps counts as two), each split at least MIN_K_PER_SPLIT long and a
  * multiple of the 64-k stage. */
 static void plan_splits(const skinny_device *d, int64_t out, int64_t in, int warps, int *tiles, int *splits, int *kper) {
-    int waves = env_int("MLCC_CUDA_SKINNY_WAVES", 2);
+    int waves = mlcc_env_int("MLCC_CUDA_SKINNY_WAVES", 2);
     if (waves < 1) waves = 1;
     *tiles = (int)((out + 32 * warps - 1) / (32 * warps));
     int64_t want = (int64_t)waves * d->sms * 4 / warps / *tiles, most = in / MIN_K_PER_SPLIT;
@@ -293,7 +290,7 @@ int mlcc_cuda_skinny_f16(int device_id, const void *x, int x_f32, const uint16_t
         pthread_mutex_unlock(&lock);
         return rc;
     }
-    int warps = env_int("MLCC_CUDA_SKINNY_WARPS", 4) == 8 ? 8 : 4, tiles, splits, kper;
+    int warps = mlcc_env_int("MLCC_CUDA_SKINNY_WARPS", 4) == 8 ? 8 : 4, tiles, splits, kper;
     plan_splits(d, out, in, warps, &tiles, &splits, &kper);
     int mt = (int)((rows + 15) / 16), m = (int)rows, n = (int)out, k = (int)in, f = x_f32 != 0;
     float *part = NULL;

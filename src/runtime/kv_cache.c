@@ -11,6 +11,7 @@
 #include "runtime/device.h"
 #include "runtime/object.h"
 #include "support/alloc.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/vec.h"
 
@@ -178,10 +179,6 @@ static int uses_flash_prefill(const mlcc_kv_cache_config *cfg) {
            mlcc_cuda_flash_prefill_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads);
 }
 
-static int env_int(const char *name, int fallback) {
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : fallback;
-}
 
 /* The CUDA decode in one kernel: float32 q/k/v/out, float32 or float16 pages, a known scale, a
  * shape it covers; MLCC_CUDA_DECODE_FUSED=0 keeps the generated split and merge kernels. Float32
@@ -191,7 +188,7 @@ enum { DECODE_BLOCKS = 1024 };
 static int setup_decode_kernel(MLCCKVCache *c) {
     const mlcc_kv_cache_config *cfg = &c->cfg;
     DLDataType f32 = {kDLFloat, 32, 1}, f16 = {kDLFloat, 16, 1};
-    if (cfg->device.device_type != kDLCUDA || env_int("MLCC_CUDA_DECODE_FUSED", 1) == 0 || cfg->attn_scale <= 0 ||
+    if (cfg->device.device_type != kDLCUDA || mlcc_env_int("MLCC_CUDA_DECODE_FUSED", 1) == 0 || cfg->attn_scale <= 0 ||
         cfg->attn_softcap < 0 || !mlcc_dtype_eq(cfg->dtype, f32) ||
         !(mlcc_dtype_eq(cfg->kv_dtype, f32) || mlcc_dtype_eq(cfg->kv_dtype, f16)) ||
         !mlcc_cuda_decode_attention_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads))
@@ -204,9 +201,9 @@ static int setup_decode_kernel(MLCCKVCache *c) {
         return -1;
     }
     c->decode_blocks = DECODE_BLOCKS;
-    c->decode_fold = env_int("MLCC_CUDA_DECODE_APPEND", 1) != 0;
-    c->decode_waves = env_int("MLCC_CUDA_DECODE_WAVES", 2);
-    c->decode_min_keys = env_int("MLCC_CUDA_DECODE_MIN_KEYS", 32);
+    c->decode_fold = mlcc_env_int("MLCC_CUDA_DECODE_APPEND", 1) != 0;
+    c->decode_waves = mlcc_env_int("MLCC_CUDA_DECODE_WAVES", 2);
+    c->decode_min_keys = mlcc_env_int("MLCC_CUDA_DECODE_MIN_KEYS", 32);
     return 0;
 }
 
@@ -594,7 +591,7 @@ int64_t mlcc_kv_cache_page_bucket(int64_t num_pages, int64_t num_seqs) {
 }
 
 static int64_t uploaded_pages(const mlcc_kv_forward *f) {
-    if (env_int("MLCC_CUDA_GRAPH_PAGE_BUCKET", 1) == 0) return f->num_pages; /* the exact count (measurements) */
+    if (mlcc_env_int("MLCC_CUDA_GRAPH_PAGE_BUCKET", 1) == 0) return f->num_pages; /* the exact count (measurements) */
     return mlcc_kv_cache_page_bucket(f->num_pages, f->num_seqs);
 }
 
@@ -856,7 +853,7 @@ int mlcc_kv_cache_attention_rope_q(MLCCKVCache *c, int layer, DLTensor *q, DLTen
      * 276 -> 313 us, the pass saved 31; 4 layers 270.1k against 277.5k tok/s): the float64
      * rotation lengthens every block's prologue, which the separate pass spreads thin. */
     int flash_path = takes_flash(c);
-    int rope_in_flash = rope_q && flash_path && aligned16(q) && env_int("MLCC_CUDA_FLASH_ROPE", 0) == 1;
+    int rope_in_flash = rope_q && flash_path && aligned16(q) && mlcc_env_int("MLCC_CUDA_FLASH_ROPE", 0) == 1;
     DLTensor q_rotated;
     if (rope_q && !rope_in_flash) {
         if (rope_q_copy(c, q, rope_table, &q_rotated)) return mlcc_prefix_error("kv cache: attention");
@@ -918,7 +915,7 @@ static int split_qkv(MLCCKVCache *c, const DLTensor *qkv, DLTensor *q, DLTensor 
  * half q); MLCC_CUDA_FLASH_QKV=0 turns it off (the split and the separate passes instead). */
 static int flash_takes_qkv(const MLCCKVCache *c, const DLTensor *qkv) {
     return takes_flash(c) && c->cfg.kv_dtype.bits == 16 && (c->cfg.head_dim / 2) % 4 == 0 &&
-           (uintptr_t)tensor_data(qkv) % (qkv->dtype.bits == 16 ? 8 : 16) == 0 && env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
+           (uintptr_t)tensor_data(qkv) % (qkv->dtype.bits == 16 ? 8 : 16) == 0 && mlcc_env_int("MLCC_CUDA_FLASH_QKV", 1) != 0;
 }
 
 static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
@@ -933,7 +930,7 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
      * and scaling it as it loads it (MLCC_CUDA_FLASH_QFOLD=0: mlcc_cuda_prefill_qkv writes it) */
     int64_t W = (c->cfg.num_qo_heads + 2 * c->cfg.num_kv_heads) * D;
     if (qkv->dtype.bits == 16 && (D / 2) % 8 == 0 && W % 8 == 0 && (uintptr_t)tensor_data(qkv) % 16 == 0 &&
-        env_int("MLCC_CUDA_FLASH_QFOLD", 1) != 0) {
+        mlcc_env_int("MLCC_CUDA_FLASH_QFOLD", 1) != 0) {
         mlcc_cuda_prefill_qkv_args pa = {.qkv = tensor_data(qkv), .pages = pages, .slots = tensor_data(steps[0]),
                                          .rope_table = tensor_data(rope_table), .num_tokens = T,
                                          .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
