@@ -1100,9 +1100,18 @@ static int pingpong_off(void) {
     return mlcc_env_int("MLCC_CUDA_FLASH_PINGPONG", 1) == 0;
 }
 
-/* The wgmma kernel for head_dim (64 or 128) and the output type, loading the sm_90a module at
- * the first call on an sm_90 device; NULL (no error) where it does not apply. Under the lock. */
-static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
+/* Which wgmma kernel the switches above ask for (wg's first index): 0 the 8-warp one, 1 the
+ * warp-specialized one, 2 with 128-key tiles, 3 with the intra-warpgroup overlap. */
+enum { WG_PLAIN, WG_WS, WG_WS_KEYS128, WG_WS_OVERLAP };
+static int wgmma_kind(void) {
+    if (!warp_specialized()) return WG_PLAIN;
+    return ws_overlap() ? WG_WS_OVERLAP : ws_keys() == 128 ? WG_WS_KEYS128 : WG_WS;
+}
+
+/* The wgmma kernel of that kind for head_dim (64 or 128) and the output type, loading the sm_90a
+ * module at the first call on an sm_90 device; NULL (no error) where it does not apply. Under
+ * the lock. */
+static void *wgmma_kernel(int id, flash_device *d, int kind, int head_dim, int out_f16) {
     if (d->wg_state == 0) {
         d->wg_state = -1;
         if (mlcc_cuda_device_arch(id) == 90) {
@@ -1121,7 +1130,6 @@ static void *wgmma_kernel(int id, flash_device *d, int head_dim, int out_f16) {
         }
     }
     if (d->wg_state != 1 || (head_dim != 64 && head_dim != 128)) return NULL;
-    int kind = !warp_specialized() ? 0 : ws_overlap() ? 3 : ws_keys() == 128 ? 2 : 1;
     return d->wg[kind][head_dim == 128][out_f16 != 0];
 }
 
@@ -1156,7 +1164,8 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     pthread_mutex_lock(&lock);
     flash_device *d = NULL;
     int rc = device_ready(device_id, &d);
-    void *wg = !rc && variant >= 3 && !tb && wgmma_allowed() ? wgmma_kernel(device_id, d, a->head_dim, a->out_f16) : NULL;
+    int kind = wgmma_kind();
+    void *wg = !rc && variant >= 3 && !tb && wgmma_allowed() ? wgmma_kernel(device_id, d, kind, a->head_dim, a->out_f16) : NULL;
     pthread_mutex_unlock(&lock);
     if (rc) return -1;
     void *kernel = d->kernel[dim_index(a->head_dim)][nw == 8][variant];
@@ -1164,7 +1173,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     int fast = fast_softmax();
     if (wg) { /* two warpgroups of 64 rows; Q after the K/V buffers, unpadded, 1 KB for the alignment */
         /* plus the producer warpgroup, three buffers (two of 128 keys) and their mbarriers */
-        int ws = warp_specialized(), bn = ws && !ws_overlap() ? ws_keys() : 64, stages = ws && bn == 64 ? 3 : 2;
+        int ws = kind != WG_PLAIN, bn = kind == WG_WS_KEYS128 ? 128 : 64, stages = ws && bn == 64 ? 3 : 2;
         nw = ws ? 12 : 8, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
         kernel = wg;
         shared = (uint32_t)((2 * stages * bn + 128) * a->head_dim * 2 + 1024 + (ws ? 2 * stages * 8 : 0));

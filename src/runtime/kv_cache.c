@@ -179,7 +179,6 @@ static int uses_flash_prefill(const mlcc_kv_cache_config *cfg) {
            mlcc_cuda_flash_prefill_supports(cfg->head_dim, cfg->num_qo_heads, cfg->num_kv_heads);
 }
 
-
 /* The CUDA decode in one kernel: float32 q/k/v/out, float32 or float16 pages, a known scale, a
  * shape it covers; MLCC_CUDA_DECODE_FUSED=0 keeps the generated split and merge kernels. Float32
  * arithmetic, so float32 models take it too. Sets up its workspace (partials of up to
@@ -929,23 +928,17 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
     /* a half qkv whose rows keep q 16-byte aligned: the flash kernel reads q in place, rotating
      * and scaling it as it loads it (MLCC_CUDA_FLASH_QFOLD=0: mlcc_cuda_prefill_qkv writes it) */
     int64_t W = (c->cfg.num_qo_heads + 2 * c->cfg.num_kv_heads) * D;
-    if (qkv->dtype.bits == 16 && (D / 2) % 8 == 0 && W % 8 == 0 && (uintptr_t)tensor_data(qkv) % 16 == 0 &&
-        mlcc_env_int("MLCC_CUDA_FLASH_QFOLD", 1) != 0) {
-        mlcc_cuda_prefill_qkv_args pa = {.qkv = tensor_data(qkv), .pages = pages, .slots = tensor_data(steps[0]),
-                                         .rope_table = tensor_data(rope_table), .num_tokens = T,
-                                         .num_qo_heads = c->cfg.num_qo_heads, .num_kv_heads = c->cfg.num_kv_heads,
-                                         .head_dim = (int)D, .page_size = c->cfg.page_size, .qkv_f16 = 1};
-        if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
-        return run_flash(c, layer, steps, tensor_data(qkv), 1, W, tensor_data(rope_table), out);
-    }
-    if (step_buffer(c, &c->q_half, n, (DLDataType){kDLFloat, 16, 1}, "q for the flash kernel")) return -1;
+    int fold = qkv->dtype.bits == 16 && (D / 2) % 8 == 0 && W % 8 == 0 && (uintptr_t)tensor_data(qkv) % 16 == 0 &&
+               mlcc_env_int("MLCC_CUDA_FLASH_QFOLD", 1) != 0;
+    if (!fold && step_buffer(c, &c->q_half, n, (DLDataType){kDLFloat, 16, 1}, "q for the flash kernel")) return -1;
     mlcc_cuda_prefill_qkv_args pa = {
-        .qkv = tensor_data(qkv), .q16 = c->q_half->dl.data, .pages = pages, .slots = tensor_data(steps[0]),
+        .qkv = tensor_data(qkv), .q16 = fold ? NULL : c->q_half->dl.data, .pages = pages, .slots = tensor_data(steps[0]),
         .rope_table = tensor_data(rope_table), .num_tokens = T, .num_qo_heads = c->cfg.num_qo_heads,
         .num_kv_heads = c->cfg.num_kv_heads, .head_dim = c->cfg.head_dim, .page_size = c->cfg.page_size,
         .qkv_f16 = qkv->dtype.bits == 16,
         .q_scale = mlcc_cuda_flash_q_scale(c->cfg.attn_scale, c->cfg.attn_softcap)};
     if (mlcc_cuda_prefill_qkv(dev, &pa)) return mlcc_prefix_error("kv cache: attention");
+    if (fold) return run_flash(c, layer, steps, tensor_data(qkv), 1, W, tensor_data(rope_table), out);
     return run_flash(c, layer, steps, c->q_half->dl.data, 1, 0, NULL, out);
 }
 
