@@ -2,10 +2,13 @@
  * layer of the Llama-3-8B shape (32 query / 8 KV heads, head_dim 128, pages of 16 half K/V
  * values), one sequence of T new tokens (causal, no prefix), q half as the engine gives it
  * (mlcc_cuda_prefill_qkv's), output half: what a q0f16 prefill runs 32 times. Each kernel the
- * device can take: on sm_90 the warp-specialized wgmma one (MLCC_CUDA_FLASH_WS=1) and the 8-warp
- * wgmma one (MLCC_CUDA_FLASH_WS=0), and the mma.sync one (MLCC_CUDA_FLASH_WGMMA=0), plus any
+ * device can take: on sm_90 the persistent warp-specialized wgmma one (the default), the 64-key
+ * warp-specialized one (MLCC_CUDA_FLASH_WS_PERSIST=0), the 8-warp wgmma one
+ * (MLCC_CUDA_FLASH_WS=0), and the mma.sync one (MLCC_CUDA_FLASH_WGMMA=0), plus any
  * settings given as BENCH_FLASH_SETS="VAR=V,VAR=V;..."
- * (each set applied on top of the default). Per kernel: microseconds a call (the mean of REPS
+ * (each set applied on top of the default). BENCH_FLASH_FOLD=1 times what the model runs by
+ * default instead: q read in place from a half qkv row of (32 + 2 x 8) heads and rotated by a
+ * float64 rope table while it is staged (mlcc_cuda_prefill_args.q_row, rope_table). Per kernel: microseconds a call (the mean of REPS
  * launched back to back after a warm-up, synchronized once) and TFLOP/s counting the causal
  * products only (4 D flops per (query row, visible key)). Outputs are not checked here:
  * test_cuda_flash_attention compares every kernel against the CPU build.
@@ -16,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -90,47 +94,58 @@ static int time_set(const mlcc_cuda_prefill_args *a, int64_t T, double flops, co
     return 0;
 }
 
-static int run_length(int64_t T, const char *sets) {
-    int64_t pages = (T + PAGE - 1) / PAGE, qn = T * QH * D, pn = pages * 2 * KVH * PAGE * D;
+static int run_length(int64_t T, const char *sets, int fold) {
+    /* fold: q is the first QH heads of a qkv row (QH + 2 KVH heads), rotated by the kernel */
+    const int64_t q_row = fold ? (int64_t)(QH + 2 * KVH) * D : (int64_t)QH * D;
+    int64_t pages = (T + PAGE - 1) / PAGE, qn = T * q_row, on = T * QH * D, pn = pages * 2 * KVH * PAGE * D;
     uint16_t *q = malloc(sizeof(uint16_t) * (size_t)qn), *kv = malloc(sizeof(uint16_t) * (size_t)pn);
     int32_t *seq = malloc(sizeof(int32_t) * (size_t)T), *pos = malloc(sizeof(int32_t) * (size_t)T);
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)pages), indptr[2] = {0, (int32_t)pages};
+    double *table = malloc(sizeof(double) * (size_t)(T * D)); /* [T, 2, D / 2]: cos, then sin */
     uint64_t s = 1;
+    for (int64_t t = 0; t < T; t++)
+        for (int i = 0; i < D / 2; i++) {
+            double angle = (double)t * pow(500000.0, -2.0 * i / D);
+            table[t * D + i] = cos(angle), table[t * D + D / 2 + i] = sin(angle);
+        }
     /* q carries the softmax scale times log2 e, as mlcc_cuda_prefill_qkv leaves it */
-    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, 3.0f * mlcc_cuda_flash_q_scale(SCALE, 0));
+    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, fold ? 3.0f : 3.0f * mlcc_cuda_flash_q_scale(SCALE, 0));
     for (int64_t i = 0; i < pn; i++) kv[i] = random_half(&s, 2.0f);
     for (int64_t t = 0; t < T; t++) seq[t] = 0, pos[t] = (int32_t)t;
     for (int64_t p = 0; p < pages; p++) idx[p] = (int32_t)p;
     DLDataType f16 = {kDLFloat, 16, 1};
-    MLCCNDArray *dq = device_array(f16, qn, q), *dkv = device_array(f16, pn, kv), *dout = device_array(f16, qn, NULL);
+    DLDataType f64 = {kDLFloat, 64, 1};
+    MLCCNDArray *dq = device_array(f16, qn, q), *dkv = device_array(f16, pn, kv), *dout = device_array(f16, on, NULL);
+    MLCCNDArray *drope = device_array(f64, T * D, table);
     MLCCNDArray *dseq = device_array(MLCC_DTYPE_I32, T, seq), *dpos = device_array(MLCC_DTYPE_I32, T, pos);
     MLCCNDArray *dptr = device_array(MLCC_DTYPE_I32, 2, indptr), *didx = device_array(MLCC_DTYPE_I32, pages, idx);
-    free(q), free(kv), free(seq), free(pos), free(idx);
-    MLCCNDArray *all[7] = {dq, dkv, dout, dseq, dpos, dptr, didx};
+    free(q), free(kv), free(seq), free(pos), free(idx), free(table);
+    MLCCNDArray *all[8] = {dq, dkv, dout, dseq, dpos, dptr, didx, drope};
     int rc = 0;
-    for (int i = 0; i < 7; i++) rc |= all[i] == NULL;
+    for (int i = 0; i < 8; i++) rc |= all[i] == NULL;
     if (rc) {
         fprintf(stderr, "bench_cuda_flash: %s\n", mlcc_last_error());
-        for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+        for (int i = 0; i < 8; i++) mlcc_ndarray_release(all[i]);
         return -1;
     }
     mlcc_cuda_prefill_args a = {.q = dq->dl.data, .q_f16 = 1, .pages = dkv->dl.data, .token_seq = dseq->dl.data,
                                 .positions = dpos->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
                                 .out = dout->dl.data, .out_f16 = 1, .num_tokens = T, .num_qo_heads = QH,
                                 .num_kv_heads = KVH, .head_dim = D, .page_size = PAGE, .scale = SCALE,
-                                .pages_f16 = 1};
+                                .pages_f16 = 1, .q_row = q_row, .rope_table = fold ? drope->dl.data : NULL};
     double flops = 4.0 * D * QH * (double)T * (double)(T + 1) / 2; /* sum over tokens of (position + 1) keys */
     /* each kernel the device takes, then BENCH_FLASH_SETS's */
     int hopper = mlcc_cuda_device_arch(0) == 90;
-    const char *kernels[3] = {hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=1" : NULL,
+    const char *kernels[4] = {hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=1" : NULL,
+                              hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=1,MLCC_CUDA_FLASH_WS_PERSIST=0" : NULL,
                               hopper ? "MLCC_CUDA_FLASH_WGMMA=1,MLCC_CUDA_FLASH_WS=0" : NULL, "MLCC_CUDA_FLASH_WGMMA=0"};
-    for (int k = 0; k < 3 && rc == 0; k++)
+    for (int k = 0; k < 4 && rc == 0; k++)
         if (kernels[k]) rc = time_set(&a, T, flops, kernels[k]);
     char *list = strdup(sets ? sets : ""), *save = NULL;
     for (char *set = strtok_r(list, ";", &save); set && rc == 0; set = strtok_r(NULL, ";", &save))
         rc = time_set(&a, T, flops, set);
     free(list);
-    for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+    for (int i = 0; i < 8; i++) mlcc_ndarray_release(all[i]);
     return rc;
 }
 
@@ -140,7 +155,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     printf("| tokens | setting | us a call | TFLOP/s (causal) |\n|---|---|---|---|\n");
-    const char *sets = getenv("BENCH_FLASH_SETS");
+    const char *sets = getenv("BENCH_FLASH_SETS"), *fold = getenv("BENCH_FLASH_FOLD");
     int64_t defaults[3] = {512, 2048, 4096};
     int n = argc > 1 ? argc - 1 : 3, rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -149,7 +164,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_cuda_flash: %s tokens: expected 1 to 65536\n", argv[i + 1]);
             return 2;
         }
-        rc = run_length(T, sets);
+        rc = run_length(T, sets, fold && atoi(fold) != 0);
     }
     return rc ? 1 : 0;
 }

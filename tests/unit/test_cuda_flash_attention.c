@@ -110,18 +110,21 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     MLCCNDArray *dout = upload(NULL, MLCC_DTYPE_F32, 3, qshape);
     CHECK_MSG(dx && dq && dp && dslots && dts && dpos && dptr && didx && dout, "%s", mlcc_last_error());
     /* on Hopper at head_dim 64 and 128 the warp-specialized wgmma kernel (the default) with and
-     * without ping-pong, the 8-warp wgmma kernel and the mma.sync one; elsewhere the mma.sync one */
-    static const char *const kernels[6] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
-                                           "wgmma, warp-specialized, 128-key tiles", "wgmma, warp-specialized, overlap",
-                                           "wgmma, 8 warps", "mma.sync"};
+     * without ping-pong, with 128-key tiles, persistent (a block a multiprocessor; and 3 blocks,
+     * so that each block takes several items, snaking, through both Q buffers), the 8-warp wgmma
+     * kernel and the mma.sync one; elsewhere the mma.sync one */
+    static const char *const kernels[7] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
+                                           "wgmma, warp-specialized, 128-key tiles", "wgmma, persistent, no ping-pong",
+                                           "wgmma, persistent, no ping-pong, 3 blocks", "wgmma, 8 warps", "mma.sync"};
     int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
-    for (int run = hopper ? 0 : 10; run < 12 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
+    for (int run = hopper ? 0 : 12; run < 14 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
         int k = run / 2, fold = run % 2; /* fold: q read from qkv and rotated by the flash kernel */
-        setenv("MLCC_CUDA_FLASH_WGMMA", k < 5 ? "1" : "0", 1);
-        setenv("MLCC_CUDA_FLASH_WS", k < 4 ? "1" : "0", 1);
-        setenv("MLCC_CUDA_FLASH_PINGPONG", k == 1 ? "0" : "1", 1);
+        setenv("MLCC_CUDA_FLASH_WGMMA", k < 6 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_WS", k < 5 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_PINGPONG", k == 1 || k == 3 || k == 4 ? "0" : "1", 1); /* persistent: as by default */
         setenv("MLCC_CUDA_FLASH_WS_KEYS", k == 2 ? "128" : "64", 1);
-        setenv("MLCC_CUDA_FLASH_WS_OVERLAP", k == 3 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_WS_PERSIST", k == 3 || k == 4 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS", k == 4 ? "3" : "0", 1);
         char how[96];
         snprintf(how, sizeof how, "%s%s", kernels[k], fold ? ", q rotated in the kernel" : "");
         /* the pages as they were, so that each run's K and V stores are seen */
@@ -173,7 +176,8 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     unsetenv("MLCC_CUDA_FLASH_WS");
     unsetenv("MLCC_CUDA_FLASH_PINGPONG");
     unsetenv("MLCC_CUDA_FLASH_WS_KEYS");
-    unsetenv("MLCC_CUDA_FLASH_WS_OVERLAP");
+    unsetenv("MLCC_CUDA_FLASH_WS_PERSIST");
+    unsetenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS");
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
     free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);
@@ -352,8 +356,7 @@ int main(void) {
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_12_wsh") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_64_12_ws") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_12_wsbh") != NULL && strstr(ptx, "setmaxnreg.inc") != NULL);
-    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_12_wsoh") != NULL);
-    CHECK(ptx && strstr(ptx, "wgmma.wait_group.sync.aligned 1;") != NULL); /* the overlap's S before the last P V */
+    CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_12_wsph") != NULL);
     CHECK(ptx && strstr(ptx, "cp.async.mbarrier.arrive.noinc.shared::cta.b64") != NULL);
     CHECK(ptx && strstr(ptx, ".entry mlcc_flash_prefill_128_8_hp") == NULL); /* the mma.sync kernels stay in the other */
     CHECK(ptx && strstr(ptx, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") != NULL);
