@@ -331,6 +331,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        return true;\n"
     "    };\n"
     "    take_item(0); /* (PERSIST: the host launches no more blocks than items) */\n"
+    "    /* q of token t for row r of the item (its query head kvh * G + r % G) */\n"
+    "    auto q_head = [&](int t, int r) { return q + (long long)t * q_row + (kvh * G + r % G) * D; };\n"
     "    auto key_row = [&](const int *seq_pages, int key) {\n"
     "        const int slot = ps_shift >= 0 ? key >> ps_shift : key / PS, row = ps_shift >= 0 ? key & (PS - 1) : key % PS;\n"
     "        return head_pages + (long long)seq_pages[slot] * page_stride + row * D;\n"
@@ -391,7 +393,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    const int i = tid + (b + u) * QNT, r = i / C8, c = i % C8, t = t0 + r / G;\n"
     "                    qv[u] = make_uint4(0, 0, 0, 0);\n"
     "                    if (i < BM * C8 && r < TM * G && t < t_end) {\n"
-    "                        const QT *row = q + (long long)t * q_row + (kvh * G + r % G) * D;\n"
+    "                        const QT *row = q_head(t, r);\n"
     "                        qv[u] = *reinterpret_cast<const uint4 *>(row + 8 * c);\n"
     "                        if (rope) {\n"
     "                            constexpr int H = D / 2; /* a multiple of 8: D = 64, 80, 96, 128 */\n"
@@ -426,7 +428,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    const int i = tid + (b + u) * NT, r = i / C4, c = i % C4, t = t0 + r / G;\n"
     "                    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n"
     "                    if (i < BM * C4 && r < TM * G && t < t_end) {\n"
-    "                        const float *row = q + (long long)t * q_row + (kvh * G + r % G) * D;\n"
+    "                        const float *row = q_head(t, r);\n"
     "                        v = *reinterpret_cast<const float4 *>(row + 4 * c);\n"
     "                        if (rope) {\n"
     "                            constexpr int H = D / 2;\n"
@@ -466,7 +468,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        for (int i = tid; i < BM * C8; i += PT) {\n"
     "            const int r = i / C8, c = i % C8, t = t0 + r / G;\n"
     "            const bool ok = r < TM * G && t < t_end;\n"
-    "            const QT *src = q + (long long)(ok ? t : t0) * q_row + (kvh * G + r % G) * D + 8 * c;\n"
+    "            const QT *src = q_head(ok ? t : t0, r) + 8 * c;\n"
     "            cp_async16(Qd + tile_at<WG, D>(r, 8 * c, BM), src, ok ? 16 : 0);\n"
     "        }\n"
     "        if (rope)\n"
@@ -1173,12 +1175,17 @@ static int wgmma_kind(void) {
     return ws_persistent() ? WG_WS_PERSIST : ws_keys() == 128 ? WG_WS_KEYS128 : WG_WS;
 }
 
+/* Keys a K/V tile of the wgmma kernel of that kind holds */
+static int kind_keys(int kind) {
+    return kind >= WG_WS_KEYS128 ? 128 : 64;
+}
+
 /* Shared memory of a wgmma kernel of that kind: two warpgroups of 64 rows, Q after the K/V
  * buffers (unpadded), 1 KB for the alignment; warp-specialized: three K/V buffers (two of 128
  * keys) and their mbarriers; persistent: two Q buffers, theirs, and with a rope table the
  * item's rows of it (128 / group tokens, head_dim float64 values each). */
 static size_t wgmma_shared_bytes(int kind, int head_dim, int group, int rope) {
-    int ws = kind != WG_PLAIN, per = kind == WG_WS_PERSIST, bn = kind >= WG_WS_KEYS128 ? 128 : 64;
+    int ws = kind != WG_PLAIN, per = kind == WG_WS_PERSIST, bn = kind_keys(kind);
     int stages = ws && bn == 64 ? 3 : 2;
     size_t bytes = (size_t)(2 * stages * bn + (per ? 2 : 1) * 128) * head_dim * 2 + 1024;
     if (ws) bytes += (size_t)(2 * stages + (per ? 4 : 0)) * 8;
@@ -1269,7 +1276,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
             if (sms <= 0) return mlcc_prefix_error("cuda flash prefill");
             persistent_blocks = blocks * a->num_kv_heads < sms ? (int)(blocks * a->num_kv_heads) : sms;
         }
-        if (ws && pingpong_off(kind >= WG_WS_KEYS128 ? 128 : 64)) fast |= 2;
+        if (ws && pingpong_off(kind_keys(kind))) fast |= 2;
     } else if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
         int bn = mt2_keys();
         nw = 4, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;
