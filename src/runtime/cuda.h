@@ -129,10 +129,10 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
  * (beta = 1), or a GEMV then an add kernel. "mlcc.cuda.linear_f16_add" (x, w, r, y) wraps it. */
 int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                              int64_t out, int64_t in);
-/* The same with x and y each float32 or float16 (x_half, y_half; r only with a float32 y):
- * prefill's half activations (transform/half_activations.c). */
-int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
-                               int y_half, int64_t rows, int64_t out, int64_t in);
+/* The same with x, r and y each float32 or float16 (x_half, r_half, y_half): prefill's half
+ * activations and half residual stream (transform/half_activations.c). r may not alias y. */
+int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const void *r, int r_half,
+                               void *y, int y_half, int64_t rows, int64_t out, int64_t in);
 /* What a projection computes around its matmul (transform/fuse_gemv.c, decode) */
 typedef struct mlcc_linear_fusion {
     const float *gamma; /* not NULL: x is nn.rms_norm(a, gamma, eps), gamma [in], float32 on the device */

@@ -581,7 +581,7 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in, 
 
 /* y = x16 @ w^T, plus r when r is not NULL (beta = 1: the residual read in cuBLASLt's epilogue) */
 static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w,
-                      const float *r, void *y, void *stream) {
+                      const void *r, void *y, void *stream) {
     float alpha = 1.0f, beta = r ? 1.0f : 0.0f;
     return blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, r ? r : y, p->c, y, p->c, algo, d->workspace,
                              WORKSPACE_BYTES, stream);
@@ -605,7 +605,7 @@ static int tune_residual(void) {
  * captures; y is written again by the call afterwards. */
 enum { TUNE_REPS = 3 };
 #define L2_FLUSH ((size_t)64 << 20) /* more than the H100's and H200's 50 MB L2 */
-static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, const float *r, void *y) {
+static void tune_plan(int id, linear_device *d, plan *p, const void *x16, const uint16_t *w, const void *r, void *y) {
     p->tuned = 1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     void *stream = mlcc_cuda_get_stream(id);
@@ -665,9 +665,30 @@ int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n) {
     return rc ? mlcc_prefix_error("cuda float32 -> float16") : 0;
 }
 
-/* x_half: x is float16 already (no rounding, no workspace); y is float16 when the plan says */
-static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_half, const uint16_t *w, const float *r,
-                      void *y) {
+static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) {
+    long long count = n;
+    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
+    void *args[] = {&x, &y, &count};
+    return mlcc_cuda_launch(id, kernel, grid, block, 0, args);
+}
+
+/* y = r in y's dtype (a copy, or r widened or rounded): cuBLASLt then adds the product onto y in
+ * place (C = D), for a residual whose dtype is not y's (the first residual add of a prefill whose
+ * residual stream is float16 reads the float32 embeddings) or a float16 one not aligned for it */
+static int seed_with_residual(int id, linear_device *d, void *y, int y_half, const void *r, int r_half, int64_t n) {
+    if (r_half == y_half) {
+        CUresult e = mlcc_cuda_driver_api()->cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)y, (CUdeviceptr)(uintptr_t)r,
+                                                                (size_t)n * (y_half ? 2 : 4), mlcc_cuda_get_stream(id));
+        return e ? mlcc_cuda_fail("cuMemcpyDtoDAsync", e) : 0;
+    }
+    return y_half ? round_to_f16(id, d, (const float *)r, y, n) : run_convert(id, d->to_f32, r, y, n);
+}
+
+/* x_half: x is float16 already (no rounding, no workspace); y (and r, cuBLASLt's C) is float16
+ * when the plan says. seed, when not NULL, is the residual to copy into y first (r is then y):
+ * after the candidates' timing, which writes y. */
+static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_half, const uint16_t *w, const void *r,
+                      const void *seed, int seed_half, void *y) {
     if (!d->workspace && !(d->workspace = mlcc_cuda_hooks()->alloc(id, WORKSPACE_BYTES)))
         return mlcc_prefix_error("mlcc.cuda.linear_f16: cuBLASLt workspace");
     int64_t n = p->rows * p->in;
@@ -682,6 +703,15 @@ static int run_blaslt(int id, linear_device *d, plan *p, const void *x, int x_ha
         mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
     }
     if (rc == 0 && !p->tuned && !mlcc_cuda_capturing(id)) tune_plan(id, d, p, x16, w, tune_residual() ? r : NULL, y);
+    if (rc == 0 && seed) {
+        t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
+        rc = seed_with_residual(id, d, y, p->y_half, seed, seed_half, p->rows * p->out);
+        if (t0 > 0) {
+            snprintf(name, sizeof name, "linear_f16_add: r copied into y, rows %lld x %lld", (long long)p->rows,
+                     (long long)p->out);
+            mlcc_cuda_profile_end(id, mlcc_intern(name), t0);
+        }
+    }
     if (rc == 0) {
         t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         int st = matmul_add(d, p, &p->algo, x16, w, r, y, mlcc_cuda_get_stream(id));
@@ -733,38 +763,34 @@ int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float
 
 int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                              int64_t out, int64_t in) {
-    return mlcc_cuda_linear_f16_mixed(device_id, x, 0, w, r, y, 0, rows, out, in);
+    return mlcc_cuda_linear_f16_mixed(device_id, x, 0, w, r, 0, y, 0, rows, out, in);
 }
 
-static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) {
-    long long count = n;
-    uint32_t grid[3] = {(uint32_t)(n / 256 < 4096 ? n / 256 + 1 : 4096), 1, 1}, block[3] = {256, 1, 1};
-    void *args[] = {&x, &y, &count};
-    return mlcc_cuda_launch(id, kernel, grid, block, 0, args);
-}
-
-/* The GEMV path for float16 x or y (prefill's half activations at 1-2 rows, or without
- * cuBLASLt): x widened into a float32 workspace, y rounded from one. Rare enough (a prompt of
- * one or two tokens) that the extra kernels do not matter. */
-static int run_gemv_mixed(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
-                          int y_half, int64_t rows, int64_t out, int64_t in) {
+/* The GEMV path for float16 x, y or r (prefill's half activations at 1-2 rows, or without
+ * cuBLASLt): x and r widened into float32 workspaces, y rounded from one. Rare enough (a prompt
+ * of one or two tokens) that the extra kernels do not matter. */
+static int run_gemv_mixed(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const void *r, int r_half,
+                          void *y, int y_half, int64_t rows, int64_t out, int64_t in) {
     float *x32 = x_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * in) * 4) : (float *)x;
+    float *r32 = r && r_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * 4) : (float *)r;
     float *y32 = y_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * 4) : y;
-    int rc = !x32 || !y32 ? mlcc_prefix_error("mlcc.cuda.linear_f16: float32 workspace") : 0;
+    int rc = !x32 || (r && !r32) || !y32 ? mlcc_prefix_error("mlcc.cuda.linear_f16: float32 workspace") : 0;
     if (rc == 0 && x_half) rc = run_convert(id, d->to_f32, x, x32, rows * in);
-    if (rc == 0) rc = run_gemv(id, d, x32, w, r, y32, rows, out, in);
+    if (rc == 0 && r && r_half) rc = run_convert(id, d->to_f32, r, r32, rows * out);
+    if (rc == 0) rc = run_gemv(id, d, x32, w, r32, y32, rows, out, in);
     if (rc == 0 && y_half) rc = run_convert(id, d->to_f16, y32, y, rows * out);
     if (x_half && x32) mlcc_cuda_hooks()->free(id, x32);
+    if (r && r_half && r32) mlcc_cuda_hooks()->free(id, r32);
     if (y_half && y32) mlcc_cuda_hooks()->free(id, y32);
     return rc;
 }
 
-int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const float *r, void *y,
-                               int y_half, int64_t rows, int64_t out, int64_t in) {
+int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const uint16_t *w, const void *r, int r_half,
+                               void *y, int y_half, int64_t rows, int64_t out, int64_t in) {
     if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff)
         return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld", (long long)rows, (long long)out,
                               (long long)in);
-    if (r && y_half) return mlcc_set_error("mlcc.cuda.linear_f16_add: the sum with a residual is float32");
+    r_half = r && r_half;
     pthread_mutex_lock(&lock);
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
@@ -772,21 +798,27 @@ int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const u
         /* a float16 x goes to cuBLASLt as B itself: the 256 bytes it assumes for A and B (the
          * rounded copy is a whole allocator block); the planner's tensors are whole blocks too */
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % W_ALIGN == 0);
-        int r_aligned = (uintptr_t)r % Y_ALIGN == 0; /* else the sum by the add kernel */
-        /* the skinny matmul (opt-in) writes float32 y */
-        int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows() && !y_half
+        int r_aligned = (uintptr_t)r % Y_ALIGN == 0;
+        /* cuBLASLt's C has D's dtype: a residual of the other dtype, or a float16 one not
+         * aligned, is copied into y first; a float32 one not aligned is added by a kernel after */
+        int seed = r && (r_half != y_half || (y_half && !r_aligned));
+        /* the skinny matmul (opt-in) reads and writes float32 */
+        int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows() && !y_half && !r_half
                          ? run_skinny(device_id, d, x, x_half, w, r, y, rows, out, in)
                          : 1;
-        plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned ? find_plan(d, rows, out, in, y_half, r && r_aligned) : NULL;
+        plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned
+                      ? find_plan(d, rows, out, in, y_half, r && (r_aligned || seed))
+                      : NULL;
         if (skinny <= 0) {
             rc = skinny;
         } else if (p && p->ok) {
-            rc = run_blaslt(device_id, d, p, x, x_half, w, r_aligned ? r : NULL, y);
-            if (rc == 0 && r && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
+            const void *c = seed ? y : r_aligned ? r : NULL;
+            rc = run_blaslt(device_id, d, p, x, x_half, w, c, seed ? r : NULL, r_half, y);
+            if (rc == 0 && r && !seed && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
         } else {
             double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-            rc = x_half || y_half ? run_gemv_mixed(device_id, d, x, x_half, w, r, y, y_half, rows, out, in)
-                                  : run_gemv(device_id, d, x, w, r, y, rows, out, in);
+            rc = x_half || y_half || r_half ? run_gemv_mixed(device_id, d, x, x_half, w, r, r_half, y, y_half, rows, out, in)
+                                            : run_gemv(device_id, d, x, w, r, y, rows, out, in);
             if (t0 > 0) {
                 char name[96];
                 snprintf(name, sizeof name, "linear_f16%s (GEMV) rows %lld, %lld x %lld", r ? "_add" : "", (long long)rows,
@@ -866,7 +898,7 @@ static int run_fused_apart(int id, linear_device *d, int use_lt, const mlcc_line
         rc = run_norm_rows(id, d, f, a, x, half, rows, in);
         profile_end(id, t0, ": x = rms_norm", rows, in, 1);
     }
-    if (rc == 0) rc = mlcc_cuda_linear_f16_mixed(id, x, half, w, NULL, gu, 0, rows, out, in);
+    if (rc == 0) rc = mlcc_cuda_linear_f16_mixed(id, x, half, w, NULL, 0, gu, 0, rows, out, in);
     if (rc == 0 && f->silu_mul) {
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         rc = run_silu_mul(id, d, gu, y, rows, out / 2);
@@ -924,24 +956,26 @@ static int linear_f16(const MLCCValue *args, const int *codes, int n, MLCCValue 
     if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
         return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
     if (p.rows == 0) return 0;
-    return mlcc_cuda_linear_f16_mixed(w->device.device_id, projection_data(p.x), x_half, projection_data(w), NULL,
+    return mlcc_cuda_linear_f16_mixed(w->device.device_id, projection_data(p.x), x_half, projection_data(w), NULL, 0,
                                       projection_data(p.y), y_half, p.rows, p.out, p.in);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16", linear_f16)
 
-/* (x f32 [..., in], w f16 [out, in], r f32 [..., out], y f32 [..., out]): y = x @ w^T + r, the
- * residual add after a projection (transform/cuda_dispatch.c fuses `add(r, linear(x, w))`) */
+/* (x f32|f16 [..., in], w f16 [out, in], r f32|f16 [..., out], y f32|f16 [..., out]): y = x @ w^T
+ * + r, the residual add after a projection (transform/cuda_dispatch.c fuses `add(r, linear(x,
+ * w))`); r and y float16 in a prefill's half residual stream (transform/half_activations.c) */
 static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {
     (void)ret, (void)ret_code, (void)res;
     const char *fn = "mlcc.cuda.linear_f16_add";
     projection_args p; /* r read as a second "weight" tensor: checked here */
     if (projection_args_read(fn, kDLCUDA, "CUDA", "x, w, r and y", args, codes, n, 2, &p)) return -1;
     const DLTensor *w = p.w[0], *r = p.w[1];
-    int x_half = projection_is_dtype(p.x, kDLFloat, 16);
+    int x_half = projection_is_dtype(p.x, kDLFloat, 16), r_half = projection_is_dtype(r, kDLFloat, 16),
+        y_half = projection_is_dtype(p.y, kDLFloat, 16);
     if (!(x_half || projection_is_dtype(p.x, kDLFloat, 32)) || !projection_is_dtype(w, kDLFloat, 16) ||
-        !projection_is_dtype(r, kDLFloat, 32) || !projection_is_dtype(p.y, kDLFloat, 32))
-        return mlcc_set_error("%s: wants float32 or float16 x, float16 w, float32 r, float32 y", fn);
+        !(r_half || projection_is_dtype(r, kDLFloat, 32)) || !(y_half || projection_is_dtype(p.y, kDLFloat, 32)))
+        return mlcc_set_error("%s: wants float32 or float16 x, r and y, float16 w", fn);
     if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != p.out)
         return mlcc_set_error("%s: shapes do not match x[..., in] @ w[out, in]^T = y[..., out]", fn);
     int same = r->ndim == p.y->ndim;
@@ -949,7 +983,7 @@ static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCVa
     if (!same) return mlcc_set_error("%s: the residual r must have y's shape", fn);
     if (p.rows == 0) return 0;
     return mlcc_cuda_linear_f16_mixed(w->device.device_id, projection_data(p.x), x_half, projection_data(w), projection_data(r),
-                                      projection_data(p.y), 0, p.rows, p.out, p.in);
+                                      r_half, projection_data(p.y), y_half, p.rows, p.out, p.in);
 }
 
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_add", linear_f16_add)

@@ -18,14 +18,24 @@
  *     cache's attention_qkv (which reads a half qkv: its flash path rotates and appends it in
  *     one kernel, runtime/kv_cache.c) becomes float16: cuBLASLt rounds in its epilogue and the
  *     readers load cast(float32, value); only where the chain of readers ends as projections'
- *     x (ends_in_projections: not the residual stream, not the soft-capped logits).
+ *     x (ends_in_projections: not the residual stream, not the soft-capped logits);
+ *   - the residual stream: the sum of mlcc.cuda.linear_f16_add (o_proj + r, down + r) read only
+ *     by kernels, as projections' x and as the next sum's r is float16 (cuBLASLt adds r in its
+ *     epilogue in float32 and rounds once; C has D's dtype, so the runtime copies a residual of
+ *     the other dtype into y first: the first sum reads the float32 embeddings). The norms then
+ *     read 2 bytes a value instead of 4, and each sum writes and reads back half the bytes: at
+ *     2048 tokens of the Llama-3-8B shape 64 MB a layer less. Each sum is rounded to half (2^-11
+ *     relative) where float32 kept it, as Hugging Face's and MLC LLM's float16 models do; decode
+ *     keeps its float32 stream. A sum read by anything else (a view, the function's result)
+ *     stays float32.
  *
  * Arithmetic stays float32 inside every kernel and every matmul accumulates in float32; what
  * changes is where values are rounded to half: x at the same point as before (bit for bit the
  * old rounding), gate/up and q/k/v after the matmul (new: relative 2^-11 on those values).
  * A PrimFunc called with retyped operands is cloned (its other calls keep float32). Kernels
  * that read their own output, or write it in a reduction's init, keep float32 outputs.
- * MLCC_CUDA_HALF_ACT=0 turns the pass off, =x keeps projection outputs float32. */
+ * MLCC_CUDA_HALF_ACT=0 turns the pass off, =x keeps projection outputs float32 (the residual
+ * sums too); MLCC_CUDA_HALF_RESIDUAL=0 keeps the residual sums float32. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,12 +73,14 @@ typedef struct use_info {
     int total;      /* reads anywhere */
     int linear_x;   /* reads as the x of a float16 projection */
     int kernel_arg; /* reads that take float16: operands of call_tir, attention_qkv's qkv */
+    int residual;   /* reads as the residual r of mlcc.cuda.linear_f16_add */
 } use_info;
 
 typedef struct scan {
     mlcc_u64map uses;     /* var -> use_info * */
     mlcc_u64map half;     /* var -> 1: its value becomes float16 */
     int outputs_too;      /* projection outputs too (not only x) */
+    int residual_too;     /* the residual stream too (linear_f16_add's sums) */
 } scan;
 
 static use_info *info_of(scan *s, const rx_expr *var) {
@@ -106,8 +118,9 @@ static void count_reads(scan *s, const rx_expr *e) {
         count_reads(s, e->call.callee);
         for (int i = 0; i < e->call.nargs; i++) count_reads(s, e->call.args[i]);
         if (is_linear_call(e, 1)) {
-            const rx_expr *x = e->call.args[1]->tuple.n >= 2 ? e->call.args[1]->tuple.fields[0] : NULL;
-            if (x && rx_is_var(x)) info_of(s, x)->linear_x++;
+            const rx_expr *t = e->call.args[1];
+            if (t->tuple.n >= 2 && rx_is_var(t->tuple.fields[0])) info_of(s, t->tuple.fields[0])->linear_x++;
+            if (!is_linear_call(e, 0) && t->tuple.n == 3 && rx_is_var(t->tuple.fields[2])) info_of(s, t->tuple.fields[2])->residual++;
         } else if (is_call_tir(e)) {
             const rx_expr *t = e->call.args[1];
             for (int i = 0; i < t->tuple.n; i++)
@@ -204,6 +217,9 @@ static void decide(scan *s, const rx_expr *seq) {
                 u64map_set_p(&s->half, b->var, (void *)1);
             else if (s->outputs_too && is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0))
                 u64map_set_p(&s->half, b->var, (void *)1); /* the flash kernel writes it as half */
+            else if (s->residual_too && is_linear_call(b->value, 1) && !is_linear_call(b->value, 0) &&
+                     u->kernel_arg + u->linear_x + u->residual == u->total)
+                u64map_set_p(&s->half, b->var, (void *)1); /* the residual stream: see the top of the file */
         }
     }
 }
@@ -390,7 +406,7 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
         if (!nv)
             return mlcc_set_error("half_activations: %s cannot take float16 operands", v->call.args[0]->var.name);
         b.value = nv;
-    } else if (half && (is_linear_call(v, 0) || is_attention_qkv(v))) {
+    } else if (half && (is_linear_call(v, 1) || is_attention_qkv(v))) {
         const rx_expr *t = v->call.args[1];
         b.value = op_call_dps_packed(v->call.args[0]->str, t->tuple.fields, t->tuple.n, as_half(v->call.sinfo_args[0]));
         done = 1;
@@ -417,10 +433,17 @@ static const char *mode(void) {
     return v && *v ? v : "1";
 }
 
+/* MLCC_CUDA_HALF_RESIDUAL=0 keeps the residual stream float32 (with outputs on) */
+static int residual_half(void) {
+    const char *v = getenv("MLCC_CUDA_HALF_RESIDUAL");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 mlcc_ir_module *pass_half_activations(const mlcc_ir_module *m, void *ctx) {
     (void)ctx;
     const char *md = mode();
     scan s = {.outputs_too = strcmp(md, "x") != 0};
+    s.residual_too = s.outputs_too && residual_half();
     u64map_init(&s.uses);
     u64map_init(&s.half);
     if (strcmp(md, "0") != 0)

@@ -268,24 +268,33 @@ static void check_linear_add(int64_t rows, int64_t out, int64_t in, double tol, 
 
 /* mlcc_cuda_linear_f16_mixed with a float16 x (x_half; the reference uses the same rounded x)
  * and/or a float16 y (y_half: the tolerance includes y's rounding, 2^-11 of |y| <= sum |x w|),
- * plus a residual when residual (float32 y only): prefill's half activations
- * (transform/half_activations.c) through the GEMV (1-2 rows) and cuBLASLt paths. */
-static void check_linear_mixed(int64_t rows, int64_t out, int64_t in, int x_half, int y_half, int residual, double tol) {
-    size_t nx = (size_t)(rows * in), ny = (size_t)(rows * out);
-    float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *res = malloc(sizeof(float) * ny);
+ * plus a residual r when r_kind is 1 (float32) or 2 (float16, the reference reads it rounded),
+ * r_offset elements into its buffer (1: not aligned for cuBLASLt's C): prefill's half
+ * activations and half residual stream (transform/half_activations.c) through the GEMV (1-2
+ * rows) and cuBLASLt paths, where a residual of the other dtype than y's, or a float16 one not
+ * aligned, is copied into y first. */
+static void check_linear_mixed(int64_t rows, int64_t out, int64_t in, int x_half, int y_half, int r_kind, int r_offset,
+                               double tol) {
+    size_t nx = (size_t)(rows * in), ny = (size_t)(rows * out), rsize = r_kind == 2 ? 2 : 4;
+    float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *res = malloc(sizeof(float) * (ny + 1));
     uint16_t *x16 = malloc(2 * nx), *w = malloc(sizeof(uint16_t) * (size_t)(out * in)), *y16 = malloc(2 * ny);
+    uint16_t *r16 = malloc(2 * (ny + 1));
     for (size_t i = 0; i < nx; i++) {
         x16[i] = mlcc_f32_to_f16(test_rand_float());
         x[i] = x_half ? mlcc_f16_to_f32(x16[i]) : test_rand_float();
     }
     for (int64_t i = 0; i < out * in; i++) w[i] = mlcc_f32_to_f16(test_rand_float());
-    for (size_t i = 0; i < ny; i++) res[i] = 4 * test_rand_float();
+    for (size_t i = 0; i < ny + 1; i++) {
+        res[i] = 4 * test_rand_float();
+        r16[i] = mlcc_f32_to_f16(res[i]);
+        if (r_kind == 2) res[i] = mlcc_f16_to_f32(r16[i]);
+    }
     MLCCNDArray *dx = x_half ? on_device(x16, 2 * nx) : on_device(x, sizeof(float) * nx);
     MLCCNDArray *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in)), *dy = on_device(NULL, (y_half ? 2 : 4) * ny);
-    MLCCNDArray *dr = residual ? on_device(res, sizeof(float) * ny) : NULL;
+    MLCCNDArray *dr = r_kind == 1 ? on_device(res, 4 * (ny + 1)) : r_kind == 2 ? on_device(r16, 2 * (ny + 1)) : NULL;
     CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, (y_half ? 2 : 4) * ny), 0); /* NaN */
-    int rc = mlcc_cuda_linear_f16_mixed(0, dx->dl.data, x_half, dw->dl.data, dr ? dr->dl.data : NULL, dy->dl.data, y_half, rows,
-                                        out, in);
+    const void *r = dr ? (const char *)dr->dl.data + rsize * (size_t)r_offset : NULL;
+    int rc = mlcc_cuda_linear_f16_mixed(0, dx->dl.data, x_half, dw->dl.data, r, r_kind == 2, dy->dl.data, y_half, rows, out, in);
     CHECK_MSG(rc == 0, "mixed %lld x %lld x %lld: %s", (long long)rows, (long long)out, (long long)in, mlcc_last_error());
     if (y_half) {
         CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y16, 2 * ny), 0);
@@ -293,13 +302,15 @@ static void check_linear_mixed(int64_t rows, int64_t out, int64_t in, int x_half
     } else {
         CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, 4 * ny), 0);
     }
-    double worst = linear_error(x, w, residual ? res : NULL, y, rows, out, in);
-    CHECK_MSG(worst <= tol, "mixed (x %s, y %s%s) %lld x %lld x %lld: error %g of sum |x w| (tolerance %g)", x_half ? "half" : "float",
-              y_half ? "half" : "float", residual ? ", residual" : "", (long long)rows, (long long)out, (long long)in, worst, tol);
-    printf("linear_f16 x %s, y %s%s %lld x %lld x %lld: %.3g\n", x_half ? "half" : "float", y_half ? "half" : "float",
-           residual ? " + r" : "", (long long)rows, (long long)out, (long long)in, worst);
+    static const char *const r_names[] = {"", " + r", " + r half"};
+    double worst = linear_error(x, w, r_kind ? res + r_offset : NULL, y, rows, out, in);
+    CHECK_MSG(worst <= tol, "mixed (x %s, y %s%s%s) %lld x %lld x %lld: error %g of sum |x w| (tolerance %g)",
+              x_half ? "half" : "float", y_half ? "half" : "float", r_names[r_kind], r_offset ? " misaligned" : "",
+              (long long)rows, (long long)out, (long long)in, worst, tol);
+    printf("linear_f16 x %s, y %s%s%s %lld x %lld x %lld: %.3g\n", x_half ? "half" : "float", y_half ? "half" : "float",
+           r_names[r_kind], r_offset ? " (misaligned)" : "", (long long)rows, (long long)out, (long long)in, worst);
     mlcc_ndarray_release(dx), mlcc_ndarray_release(dw), mlcc_ndarray_release(dy), mlcc_ndarray_release(dr);
-    free(x), free(y), free(res), free(x16), free(w), free(y16);
+    free(x), free(y), free(res), free(x16), free(w), free(y16), free(r16);
 }
 
 static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
@@ -535,14 +546,21 @@ int main(void) {
     check_linear_add(5, 33, 13, 2e-3, 1, 0);
     check_linear_add(64, 512, 256, 2e-3, 1, 0);
     check_linear_add(300, 1000, 4096, 2e-3, 1, 1);
-    /* float16 x and/or y (prefill's half activations): GEMV rows 1-2, cuBLASLt above */
+    /* float16 x, y and r (prefill's half activations and half residual stream): GEMV rows 1-2,
+     * cuBLASLt above; the residual in y's dtype or the other (copied into y first), aligned or not */
     int64_t mixed[][3] = {{1, 37, 64}, {2, 300, 520}, {3, 100, 72}, {64, 512, 256}, {256, 384, 1024}, {136, 520, 4096}};
     for (int i = 0; i < 6; i++) {
-        double tol = mixed[i][0] <= 2 ? 1e-5 : 2e-3;
-        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 0, 0, tol);
-        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 1, 0, tol + 1e-3);
-        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 0, 1, 0, tol + 1e-3);
-        check_linear_mixed(mixed[i][0], mixed[i][1], mixed[i][2], 1, 0, 1, tol);
+        int64_t rows = mixed[i][0], out = mixed[i][1], in = mixed[i][2];
+        double tol = rows <= 2 ? 1e-5 : 2e-3;
+        check_linear_mixed(rows, out, in, 1, 0, 0, 0, tol);
+        check_linear_mixed(rows, out, in, 1, 1, 0, 0, tol + 1e-3);
+        check_linear_mixed(rows, out, in, 0, 1, 0, 0, tol + 1e-3);
+        check_linear_mixed(rows, out, in, 1, 0, 1, 0, tol);
+        check_linear_mixed(rows, out, in, 1, 1, 2, 0, tol + 1e-3);
+        check_linear_mixed(rows, out, in, 1, 1, 1, 0, tol + 2e-3); /* r rounded into y, then y */
+        check_linear_mixed(rows, out, in, 1, 0, 2, 0, tol);
+        check_linear_mixed(rows, out, in, 1, 1, 2, 1, tol + 1e-3);
+        check_linear_mixed(rows, out, in, 0, 0, 2, 1, tol);
     }
     check_skinny();
     check_graph(mod, 0);

@@ -3,10 +3,12 @@
  * and a decode function of the same body (RMSNorm -> gate_up -> silu * up -> down + residual,
  * and a norm read both as a projection's x and as a residual), the module after the pass has
  * in the prefill function alone: the norm feeding only a projection writing float16 (a clone
- * of its PrimFunc), gate_up's output float16 and the silu * up kernel reading it and writing
- * float16, the residual sums float32, the norm also read as a residual float32; the decode
- * function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
- * outputs float32, =0 turns the pass off. A projection whose output reaches the result through
+ * float16 (a clone of its PrimFunc), gate_up's output float16 and the silu * up kernel reading it and writing
+ * float16, the residual sums (linear_f16_add) float16 where every reader takes float16 (kernels,
+ * projections' x and r) and float32 where one does not (a view), the norm also read as a
+ * residual float32; the decode function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
+ * outputs float32 (and the residual sums), =0 turns the pass off, MLCC_CUDA_HALF_RESIDUAL=0 keeps
+ * the residual sums float32. A projection whose output reaches the result through
  * kernels alone (a soft-cap after it), or the residual stream (MLCC_CUDA_FUSE_ADD=0), keeps
  * float32. A combined q | k | v projection read by the KV cache's attention_qkv (whose output
  * ends as o_proj's x) becomes float16 in the prefill function, and so do that output and its
@@ -67,7 +69,11 @@ static void add_function(mlcc_ir_module *mod, const char *name) {
     o = bb_emit(bb, op_add(o, f16_linear(bb, attn, wo, D)), "o_attn");
     /* a projection whose output reaches the result through kernels alone (a soft-cap) keeps float32 */
     rx_expr *capped = bb_emit(bb, op_unary("tanh", f16_linear(bb, y, wo, D)), "capped");
-    rx_expr *out = bb_emit_output(bb, op_add(bb_emit(bb, op_add(o, y), "sum"), capped), "out");
+    /* a residual sum read through a view keeps float32 (its r, y, is float16) */
+    rx_expr *kept = bb_emit(bb, op_add(y, f16_linear(bb, h2, wo, D)), "kept");
+    kept = bb_emit(bb, op_reshape(kept, (mlcc_expr *[]){n, ir_int(D)}, 2), "kept_view");
+    rx_expr *sum = bb_emit(bb, op_add(bb_emit(bb, op_add(o, y), "sum"), kept), "sum_kept");
+    rx_expr *out = bb_emit_output(bb, op_add(sum, capped), "out");
     bb_end_dataflow(bb);
     rx_expr *f = bb_end_function(bb, out);
     CHECK_MSG(f != NULL, "%s", bb_error(bb));
@@ -114,7 +120,7 @@ int main(void) {
     char *all = printed_after(mod, "half_activations");
     char *pre = function_text(all, "batch_prefill"), *dec = function_text(all, "batch_decode");
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16,") == 1, "%s", pre);
-    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_tir(cls.rms_norm,") == 1, "%s", pre); /* h2 */
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_tir(cls.rms_norm_f161, (resid,") == 1, "%s", pre); /* h2 */
     /* gate_up and qkv half; the capped projection float32 */
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 2, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 1, "%s", pre); /* capped */
@@ -127,7 +133,12 @@ int main(void) {
               "the attention's output not half:\n%s", pre);
     CHECK_MSG(count(pre, "silu_multiply_f16, (proj") == 1, "%s", pre);
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1, "%s", pre);
-    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 3, "%s", pre);
+    /* the residual sums: resid, o and o_attn float16, kept (read through a view) float32 */
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 3, "%s", pre);
+    CHECK_MSG(count(pre, "kept: R.Tensor((n, 64), dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\"), "
+                         "(h2, wo, resid)") == 1,
+              "%s", pre);
+    CHECK_MSG(count(pre, "R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\"), (gated, wd, x)") == 1, "%s", pre); /* r: the parameter */
     CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "decode changed:\n%s", dec);
     CHECK_MSG(count(dec, "R.call_tir(cls.rms_norm,") == 2, "%s", dec);
     /* the clones cast at loads and stores; the originals stay float32 */
@@ -146,6 +157,17 @@ int main(void) {
     CHECK_MSG(count(dec, "_f16,") == 0, "%s", dec);
     free(pre), free(dec), free(all);
     unsetenv("MLCC_CUDA_FUSE_ADD");
+
+    /* MLCC_CUDA_HALF_RESIDUAL=0: the residual sums float32, the rest as by default */
+    setenv("MLCC_CUDA_HALF_RESIDUAL", "0", 1);
+    all = printed_after(mod, "half_activations");
+    pre = function_text(all, "batch_prefill");
+    CHECK_MSG(count(pre, "dtype=\"float32\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 4 &&
+                  count(pre, "float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 0,
+              "%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 2, "%s", pre);
+    free(pre), free(all);
+    unsetenv("MLCC_CUDA_HALF_RESIDUAL");
 
     setenv("MLCC_CUDA_HALF_ACT", "x", 1);
     all = printed_after(mod, "half_activations");
