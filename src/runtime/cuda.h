@@ -126,7 +126,7 @@ mlcc_cuda_stats mlcc_cuda_get_stats(void);
  * "mlcc.cuda.linear_f16" (x, w, y) wraps it. */
 int mlcc_cuda_linear_f16(int device_id, const float *x, const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in);
 /* y = x @ w^T + r (r float32 like y, may not alias it): the residual read in cuBLASLt's epilogue
- * (beta = 1), or a GEMV then an add kernel. "mlcc.cuda.linear_f16_add" (x, w, r, y) wraps it. */
+ * (beta = 1), or added by the GEMV as it stores y. "mlcc.cuda.linear_f16_add" (x, w, r, y) wraps it. */
 int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, const float *r, float *y, int64_t rows,
                              int64_t out, int64_t in);
 /* The same with x, r and y each float32 or float16 (x_half, r_half, y_half): prefill's half

@@ -674,7 +674,7 @@ static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) 
 
 /* y = r in y's dtype (a copy, or r widened or rounded): cuBLASLt then adds the product onto y in
  * place (C = D), for a residual whose dtype is not y's (the first residual add of a prefill whose
- * residual stream is float16 reads the float32 embeddings) or a float16 one not aligned for it */
+ * residual stream is float16 reads the float32 embeddings) or one not aligned for its epilogue */
 static int seed_with_residual(int id, linear_device *d, void *y, int y_half, const void *r, int r_half, int64_t n) {
     if (r_half == y_half) {
         CUresult e = mlcc_cuda_driver_api()->cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)y, (CUdeviceptr)(uintptr_t)r,
@@ -798,23 +798,20 @@ int mlcc_cuda_linear_f16_mixed(int device_id, const void *x, int x_half, const u
         /* a float16 x goes to cuBLASLt as B itself: the 256 bytes it assumes for A and B (the
          * rounded copy is a whole allocator block); the planner's tensors are whole blocks too */
         int aligned = (uintptr_t)y % Y_ALIGN == 0 && (uintptr_t)w % W_ALIGN == 0 && (!x_half || (uintptr_t)x % W_ALIGN == 0);
-        int r_aligned = (uintptr_t)r % Y_ALIGN == 0;
-        /* cuBLASLt's C has D's dtype: a residual of the other dtype, or a float16 one not
-         * aligned, is copied into y first; a float32 one not aligned is added by a kernel after */
-        int seed = r && (r_half != y_half || (y_half && !r_aligned));
+        /* cuBLASLt's C has D's dtype and y's alignment: a residual of the other dtype, or one
+         * not aligned, is copied into y first and the matmul adds in place */
+        int seed = r && (r_half != y_half || (uintptr_t)r % Y_ALIGN != 0);
         /* the skinny matmul (opt-in) reads and writes float32 */
         int skinny = rows > gemv_rows_limit() && rows <= mlcc_cuda_skinny_max_rows() && !y_half && !r_half
                          ? run_skinny(device_id, d, x, x_half, w, r, y, rows, out, in)
                          : 1;
         plan *p = skinny > 0 && rows > gemv_rows_limit() && d->lt && aligned
-                      ? find_plan(d, rows, out, in, y_half, r && (r_aligned || seed))
+                      ? find_plan(d, rows, out, in, y_half, r != NULL)
                       : NULL;
         if (skinny <= 0) {
             rc = skinny;
         } else if (p && p->ok) {
-            const void *c = seed ? y : r_aligned ? r : NULL;
-            rc = run_blaslt(device_id, d, p, x, x_half, w, c, seed ? r : NULL, r_half, y);
-            if (rc == 0 && r && !seed && !r_aligned) rc = run_add(device_id, d, y, r, rows * out);
+            rc = run_blaslt(device_id, d, p, x, x_half, w, seed ? y : r, seed ? r : NULL, r_half, y);
         } else {
             double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
             rc = x_half || y_half || r_half ? run_gemv_mixed(device_id, d, x, x_half, w, r, r_half, y, y_half, rows, out, in)

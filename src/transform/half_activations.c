@@ -55,6 +55,11 @@ static int is_linear_call(const rx_expr *v, int with_add) {
     return f && (!strcmp(f, "mlcc.cuda.linear_f16") || (with_add && !strcmp(f, "mlcc.cuda.linear_f16_add")));
 }
 
+static int is_linear_add(const rx_expr *v) {
+    const char *f = rx_dps_packed_name(v);
+    return f && !strcmp(f, "mlcc.cuda.linear_f16_add");
+}
+
 static int is_call_tir(const rx_expr *v) {
     return v && v->kind == RX_CALL && rx_is_op_call(v, "call_tir") && v->call.nargs == 2 &&
            v->call.args[0]->kind == RX_GLOBAL_VAR && v->call.args[1]->kind == RX_TUPLE;
@@ -120,7 +125,7 @@ static void count_reads(scan *s, const rx_expr *e) {
         if (is_linear_call(e, 1)) {
             const rx_expr *t = e->call.args[1];
             if (t->tuple.n >= 2 && rx_is_var(t->tuple.fields[0])) info_of(s, t->tuple.fields[0])->linear_x++;
-            if (!is_linear_call(e, 0) && t->tuple.n == 3 && rx_is_var(t->tuple.fields[2])) info_of(s, t->tuple.fields[2])->residual++;
+            if (is_linear_add(e) && t->tuple.n == 3 && rx_is_var(t->tuple.fields[2])) info_of(s, t->tuple.fields[2])->residual++;
         } else if (is_call_tir(e)) {
             const rx_expr *t = e->call.args[1];
             for (int i = 0; i < t->tuple.n; i++)
@@ -217,7 +222,7 @@ static void decide(scan *s, const rx_expr *seq) {
                 u64map_set_p(&s->half, b->var, (void *)1);
             else if (s->outputs_too && is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0))
                 u64map_set_p(&s->half, b->var, (void *)1); /* the flash kernel writes it as half */
-            else if (s->residual_too && is_linear_call(b->value, 1) && !is_linear_call(b->value, 0) &&
+            else if (s->residual_too && is_linear_add(b->value) &&
                      u->kernel_arg + u->linear_x + u->residual == u->total)
                 u64map_set_p(&s->half, b->var, (void *)1); /* the residual stream: see the top of the file */
         }

@@ -539,8 +539,8 @@ int main(void) {
     check_linear(2, 300, 520, 1e-5);
     check_linear(3, 100, 72, 2e-3);
     check_linear(16, 200, 136, 2e-3);
-    /* y = x w^T + r: the GEMV and an add kernel (1, 2 rows), cuBLASLt's epilogue (more), and a
-     * residual 4 bytes off the alignment the epilogue wants (the add kernel after cuBLASLt) */
+    /* y = x w^T + r: the GEMV adding r as it stores (1, 2 rows), cuBLASLt's epilogue (more), and a
+     * residual 4 bytes off the alignment the epilogue wants (copied into y, cuBLASLt adding in place) */
     check_linear_add(1, 37, 64, 1e-5, 1, 0);
     check_linear_add(2, 300, 520, 1e-5, 1, 1);
     check_linear_add(5, 33, 13, 2e-3, 1, 0);
