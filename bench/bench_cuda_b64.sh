@@ -17,9 +17,7 @@ cfg=$here/Llama-3-8B.json
 batches=${BATCHES:-16,64}
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
-# the random weights go to RAM where /dev/shm has room for them (writing 16 GB to the lent machine's /tmp
-# took ~200 s, to its /dev/shm 23 s: BENCHMARKS.md, "Twenty-second session")
-scratch=/tmp; [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt 41943040 ] 2>/dev/null && scratch=/dev/shm
+scratch=$(sh "$here/scratch_dir.sh" 2>/dev/null || echo /tmp) # /dev/shm when it has room (scratch_dir.sh)
 SECONDS=0
 mlcc debug random-model --config "$cfg" --out $scratch/mlcc-b64 --quantization f16 --seed 1 | tail -1
 for skinny in 0 1; do

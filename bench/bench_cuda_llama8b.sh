@@ -16,9 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cfg=$here/Llama-3-8B.json
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
-# the random weights go to RAM where /dev/shm has room for them (writing 16 GB to the lent machine's /tmp
-# took ~200 s, to its /dev/shm 23 s: BENCHMARKS.md, "Twenty-second session")
-scratch=/tmp; [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt 41943040 ] 2>/dev/null && scratch=/dev/shm
+scratch=$(sh "$here/scratch_dir.sh" 2>/dev/null || echo /tmp) # /dev/shm when it has room (scratch_dir.sh)
 SECONDS=0
 # the 16 GB of random f16 weights are written once; each scheme loads them (q4f16_1 quantizes at load)
 mlcc debug random-model --config "$cfg" --out $scratch/mlcc-l8b --quantization f16 | tail -1

@@ -13,9 +13,7 @@ out=${1:-/tmp}
 here=$(cd "$(dirname "$0")" && pwd)
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-# the random weights go to RAM where /dev/shm has room for them (writing 16 GB to the lent machine's /tmp
-# took ~200 s, to its /dev/shm 23 s: BENCHMARKS.md, "Twenty-second session")
-scratch=/tmp; [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt 41943040 ] 2>/dev/null && scratch=/dev/shm
+scratch=$(sh "$here/scratch_dir.sh" 2>/dev/null || echo /tmp) # /dev/shm when it has room (scratch_dir.sh)
 [ -d $scratch/mlcc-l8b ] || mlcc debug random-model --config "$here/Llama-3-8B.json" --out $scratch/mlcc-l8b --quantization f16 --seed 1 | tail -1
 variants=("MLCC_CUDA_PDL_PREFETCH=1" "MLCC_CUDA_PDL=1" "MLCC_CUDA_PDL=0" "MLCC_CUDA_PDL=0 MLCC_CUDA_GREEDY_SPLIT=0")
 run() { # quantization batches variant

@@ -11,9 +11,7 @@ out=${1:-/tmp}
 here=$(cd "$(dirname "$0")" && pwd)
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-# the random weights go to RAM where /dev/shm has room for them (writing 16 GB to the lent machine's /tmp
-# took ~200 s, to its /dev/shm 23 s: BENCHMARKS.md, "Twenty-second session")
-scratch=/tmp; [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt 41943040 ] 2>/dev/null && scratch=/dev/shm
+scratch=$(sh "$here/scratch_dir.sh" 2>/dev/null || echo /tmp) # /dev/shm when it has room (scratch_dir.sh)
 sed 's/"num_hidden_layers": 32/"num_hidden_layers": 4/' "$here/Llama-3-8B.json" > /tmp/l4.json
 mlcc debug random-model --config "$here/Llama-3-8B.json" --out $scratch/l32 --quantization f16 --seed 1 > "$out/w32.txt" 2>&1 &
 writer=$!

@@ -16,9 +16,7 @@ out=${1:-/tmp}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 export MLCC_HOME=${MLCC_HOME:-/tmp/mlcc-home} MLCC_TESTDATA=${MLCC_TESTDATA:-$here/testdata}
-# the random weights go to RAM where /dev/shm has room for them (writing 16 GB to the lent machine's /tmp
-# took ~200 s, to its /dev/shm 23 s: BENCHMARKS.md, "Twenty-second session")
-scratch=/tmp; [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')" -gt 41943040 ] 2>/dev/null && scratch=/dev/shm
+scratch=$(sh "$here/scratch_dir.sh" 2>/dev/null || echo /tmp) # /dev/shm when it has room (scratch_dir.sh)
 model=${MODEL_DIR:-$scratch/llama3-8b-f16}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 SECONDS=0
