@@ -21,7 +21,9 @@
  *    sums exact, one float scale product per group (error: at most sum |w| * max|x| / 254 per
  *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
  *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
- *    or 4 outputs, up to 16 rows per pass;
+ *    or 4 outputs, up to 16 rows per pass; MLCC_CUDA_Q4_STREAM=1 (one row, sm_90, K % 256 == 0):
+ *    the streaming GEMV (weights through shared memory by bulk copies; measured slower in the
+ *    step, see stream_shape);
  *  - up to MLCC_CUDA_Q4_MMA_ROWS rows (default 64; batched decode): the tensor-core GEMM of
  *    cuda_gemm_q4.c, packed words turned into float16 in registers, x rounded to float16;
  *  - more rows (prefill), or MLCC_CUDA_Q4_MMA_ROWS=0: W dequantized into a float16 workspace
@@ -49,7 +51,7 @@
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
     MLCC_CUDA_SILU
-    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_ mlcc_quantize_x8 mlcc_norm_quantize_x8\n"
+    MLCC_PDL_DECLARATION " mlcc_gemv_q4b_ mlcc_gemv_q4i_ mlcc_gemv_q4s mlcc_quantize_x8 mlcc_norm_quantize_x8\n"
     MLCC_CUDA_LD_WEIGHT
     "/* (q - zero) as float, q in the low 4 bits of v: exact. */\n"
     "__device__ __forceinline__ float nib(unsigned v, float zoff) {\n"
@@ -390,6 +392,157 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
+    "/* The streaming GEMV (one row of x, K % 256 == 0 and K <= 32768, sm_90; MLCC_CUDA_Q4_STREAM=1,\n"
+    " * measured slower than the block GEMV in the step: see stream_shape). A block per\n"
+    " * multiprocessor takes a contiguous run of outputs, whose weight rows and scales lie contiguous\n"
+    " * in memory too. A producer warp streams them through a ring of `stages` shared-memory buffers\n"
+    " * with 1-D bulk copies (cp.async.bulk, landing on each buffer's `full` mbarrier; the first\n"
+    " * stages before PDL's wait), and eight consumer warps each take one output row of a stage, its\n"
+    " * lanes over the groups, and free the buffer on its `empty` mbarrier: no block-wide barrier after\n"
+    " * the start, so a warp moves on to its next stage while others finish. The bytes in flight take\n"
+    " * shared memory, not registers (the block GEMV above holds its loads in registers: 215 a thread\n"
+    " * for 16 outputs, 2 blocks a multiprocessor, so qkv and down run in 1.5-2 waves, each starting\n"
+    " * with a DRAM round trip). x is rounded to int8 once per block into shared memory\n"
+    " * (quantize_group: the integers of the kernels above), so no quantize kernel runs before it. A\n"
+    " * stage holds RS outputs' rows (SILU: their gate rows, then their up rows), words then scales;\n"
+    " * warp w takes row w % RS of every (8 / RS)-th stage from w / RS. `stages` is a multiple of\n"
+    " * 8 / RS, so a buffer's fills all go to the same warps, in order: a warp never waits for a fill\n"
+    " * while the one before it (the same parity) is still pending. */\n"
+    "#define Q4S_MAX_STAGES 8\n"
+    "__device__ __forceinline__ unsigned q4s_smem(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }\n"
+    "__device__ __forceinline__ void q4s_wait(unsigned long long *bar, int parity) {\n"
+    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT:\\n\"\n"
+    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
+    "                 \"@!p bra WAIT;\\n}\\n\" :: \"r\"(q4s_smem(bar)), \"r\"(parity) : \"memory\");\n"
+    "}\n"
+    "__device__ __forceinline__ void q4s_copy(void *dst, const void *src, unsigned bytes, unsigned long long *bar) {\n"
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
+    "#if defined(MLCC_WEIGHT_EVICT_FIRST)\n"
+    "    unsigned long long policy;\n"
+    "    asm(\"createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\" : \"=l\"(policy));\n"
+    "    asm volatile(\"cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\"\n"
+    "                 :: \"r\"(q4s_smem(dst)), \"l\"(src), \"r\"(bytes), \"r\"(q4s_smem(bar)), \"l\"(policy) : \"memory\");\n"
+    "#else\n"
+    "    asm volatile(\"cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\"\n"
+    "                 :: \"r\"(q4s_smem(dst)), \"l\"(src), \"r\"(bytes), \"r\"(q4s_smem(bar)) : \"memory\");\n"
+    "#endif\n"
+    "#endif\n"
+    "}\n"
+    "/* Stage s's rows into its buffer: the block's outputs row .. row + cnt (SILU: their gate rows and,\n"
+    " * I rows on, their up rows), words and scales, all landing on the buffer's `full` barrier. */\n"
+    "template <int SILU>\n"
+    "__device__ __forceinline__ void q4s_issue(unsigned char *smem, unsigned long long *full, const unsigned *qw, const __half *qs,\n"
+    "                                          long long row, int cnt, int I, int RS, int stages, int s, unsigned wb, unsigned sb) {\n"
+    "    const int buf = s % stages, ROWS = SILU ? 2 * RS : RS;\n"
+    "    unsigned char *st = smem + (size_t)buf * ROWS * (wb + sb), *sc = st + (size_t)ROWS * wb;\n"
+    "    const unsigned bytes = (unsigned)cnt * (wb + sb) * (SILU ? 2u : 1u);\n"
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
+    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(q4s_smem(&full[buf])), \"r\"(bytes) : \"memory\");\n"
+    "#endif\n"
+    "    const unsigned char *w = reinterpret_cast<const unsigned char *>(qw), *q = reinterpret_cast<const unsigned char *>(qs);\n"
+    "    q4s_copy(st, w + row * wb, cnt * wb, &full[buf]);\n"
+    "    q4s_copy(sc, q + row * sb, cnt * sb, &full[buf]);\n"
+    "    if (SILU) {\n"
+    "        q4s_copy(st + (size_t)RS * wb, w + (row + I) * wb, cnt * wb, &full[buf]);\n"
+    "        q4s_copy(sc + (size_t)RS * sb, q + (row + I) * sb, cnt * sb, &full[buf]);\n"
+    "    }\n"
+    "}\n"
+    "/* One row's sum over its G groups (words w, scales sc in shared memory; x rounded in shared\n"
+    " * memory as xlo / xhi: the int8 values, xd: d, xsum: their sums), lanes over the groups */\n"
+    "__device__ __forceinline__ float q4s_row(const unsigned char *w, const unsigned char *sc, const int4 *xlo, const int4 *xhi,\n"
+    "                                         const float *xd, const int *xsum, int G, int zero, int lane) {\n"
+    "    float acc = 0.f;\n"
+    "#pragma unroll 4\n"
+    "    for (int g = lane; g < G; g += 32) {\n"
+    "        const uint4 q = reinterpret_cast<const uint4 *>(w)[g];\n"
+    "        const int4 a = xlo[g], b = xhi[g];\n"
+    "        const int xi[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};\n"
+    "        acc += __half2float(reinterpret_cast<const __half *>(sc)[g]) * xd[g] * (float)dot_group(q, xi, -zero * xsum[g]);\n"
+    "    }\n"
+    "#pragma unroll\n"
+    "    for (int d = 16; d > 0; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);\n"
+    "    return acc;\n"
+    "}\n"
+    "template <int SILU, int NORM>\n"
+    "__device__ __forceinline__ void gemv_q4_stream(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
+    "                                               const __half *__restrict__ qs, float *__restrict__ y,\n"
+    "                                               const float *__restrict__ res, int N, int K, int zero,\n"
+    "                                               const float *__restrict__ gamma, const float *__restrict__ eps, int RS,\n"
+    "                                               int stages) {\n"
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
+    "    extern __shared__ __align__(128) unsigned char smem[];\n"
+    "    __shared__ unsigned long long full[Q4S_MAX_STAGES], empty[Q4S_MAX_STAGES];\n"
+    "    __shared__ float squares[8];\n"
+    "    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, G = K >> 5;\n"
+    "    const int I = SILU ? N / 2 : N, ROWS = SILU ? 2 * RS : RS; /* outputs, rows a stage */\n"
+    "    const long long u0 = (long long)blockIdx.x * I / gridDim.x, u1 = (long long)(blockIdx.x + 1) * I / gridDim.x;\n"
+    "    const int units = (int)(u1 - u0), nst = (units + RS - 1) / RS;\n"
+    "    const unsigned wb = (unsigned)K / 2, sb = (unsigned)K / 16, stage_bytes = ROWS * (wb + sb);\n"
+    "    int4 *xlo = reinterpret_cast<int4 *>(smem + (size_t)stages * stage_bytes), *xhi = xlo + G;\n"
+    "    float *xd = reinterpret_cast<float *>(xhi + G);\n"
+    "    int *xsum = reinterpret_cast<int *>(xd + G);\n"
+    "    if (tid == 256) { /* the producer: weights only, which no kernel writes, so before the wait */\n"
+    "        for (int i = 0; i < stages; i++) {\n"
+    "            asm volatile(\"mbarrier.init.shared::cta.b64 [%0], 1;\" :: \"r\"(q4s_smem(&full[i])) : \"memory\");\n"
+    "            asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\" :: \"r\"(q4s_smem(&empty[i])), \"r\"(RS) : \"memory\");\n"
+    "        }\n"
+    "        asm volatile(\"fence.mbarrier_init.release.cluster;\" ::: \"memory\");\n"
+    "        for (int s = 0; s < stages && s < nst; s++)\n"
+    "            q4s_issue<SILU>(smem, full, qw, qs, u0 + (long long)s * RS, min(RS, units - s * RS), I, RS, stages, s, wb, sb);\n"
+    "    }\n"
+    "    mlcc_pdl_begin(0, 0);\n"
+    "    float ss = 0.f;\n"
+    "    for (int g = tid; g < G && tid < 256; g += 256) {\n"
+    "        int xi[8], sum;\n"
+    "        const float d = NORM ? quantize_x_group_norm(x + ((long long)g << 5), gamma + ((long long)g << 5), xi, &sum, &ss)\n"
+    "                             : quantize_x_group(x + ((long long)g << 5), xi, &sum);\n"
+    "        xlo[g] = make_int4(xi[0], xi[1], xi[2], xi[3]), xhi[g] = make_int4(xi[4], xi[5], xi[6], xi[7]);\n"
+    "        xd[g] = d, xsum[g] = sum;\n"
+    "    }\n"
+    "    if (NORM) {\n"
+    "#pragma unroll\n"
+    "        for (int d = 16; d > 0; d >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, d);\n"
+    "        if (lane == 0 && warp < 8) squares[warp] = ss;\n"
+    "    }\n"
+    "    __syncthreads(); /* x in shared memory, the barriers initialized */\n"
+    "    if (warp == 8) {\n"
+    "        if (lane == 0)\n"
+    "            for (int s = stages; s < nst; s++) { /* each buffer again once its RS warps are done with it */\n"
+    "                q4s_wait(&empty[s % stages], (s / stages - 1) & 1);\n"
+    "                q4s_issue<SILU>(smem, full, qw, qs, u0 + (long long)s * RS, min(RS, units - s * RS), I, RS, stages, s, wb, sb);\n"
+    "            }\n"
+    "        return;\n"
+    "    }\n"
+    "    float scale = 1.f;\n"
+    "    if (NORM) { /* nn.rms_norm's 1 / sqrt(sum x^2 / K + eps), on the sums as the kernels above */\n"
+    "        float t = 0.f;\n"
+    "        for (int i = 0; i < 8; i++) t += squares[i];\n"
+    "        scale = 1.f / sqrtf(t / (float)K + *eps);\n"
+    "    }\n"
+    "    const int r = warp % RS;\n"
+    "    for (int s = warp / RS; s < nst; s += 8 / RS) {\n"
+    "        const int buf = s % stages, unit = s * RS + r;\n"
+    "        const unsigned char *st = smem + (size_t)buf * stage_bytes, *sc = st + (size_t)ROWS * wb;\n"
+    "        q4s_wait(&full[buf], (s / stages) & 1);\n"
+    "        if (unit < units) {\n"
+    "            float t = q4s_row(st + (size_t)r * wb, sc + (size_t)r * sb, xlo, xhi, xd, xsum, G, zero, lane) * scale;\n"
+    "            if (SILU) {\n"
+    "                const float u = q4s_row(st + (size_t)(RS + r) * wb, sc + (size_t)(RS + r) * sb, xlo, xhi, xd, xsum, G, zero, lane);\n"
+    "                t = mlcc_silu(t) * (u * scale);\n"
+    "            }\n"
+    "            const long long o = u0 + unit;\n"
+    "            if (lane == 0) y[o] = res ? t + res[o] : t;\n"
+    "        }\n"
+    "        __syncwarp();\n"
+    "        if (lane == 0) asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\" :: \"r\"(q4s_smem(&empty[buf])) : \"memory\");\n"
+    "    }\n"
+    "#endif\n"
+    "}\n"
+    "#define GEMV_Q4S(NAME, SILU, NORM) extern \"C\" __global__ void __launch_bounds__(288) mlcc_gemv_q4s##NAME(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
+    "    const float *gamma, const float *eps, int RS, int stages) {\\\n"
+    "    gemv_q4_stream<SILU, NORM>(x, qw, qs, y, res, N, K, zero, gamma, eps, RS, stages); }\n"
+    "GEMV_Q4S(, 0, 0)\nGEMV_Q4S(_silu, 1, 0)\nGEMV_Q4S(_norm, 0, 1)\nGEMV_Q4S(_norm_silu, 1, 1)\n"
     "/* Any in, any alignment: a warp per output, a lane per value, one row of x. */\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4_any(const float *x, const unsigned *qw,\n"
     "    const __half *qs, float *y, int N, int K, int zero) {\n"
@@ -450,6 +603,8 @@ typedef struct q4_device {
     void *quantize_x8;  /* one row of x rounded to int8 once per projection */
     void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
+    void *stream[2][2]; /* the streaming GEMV: [RMSNorm][silu * up] */
+    int sms;            /* its blocks: one per multiprocessor */
 } q4_device;
 
 static q4_device devices[MAX_DEVICES];
@@ -494,6 +649,13 @@ static int device_ready(int id, q4_device **out) {
             snprintf(name, sizeof name, "mlcc_gemv_q4i_xq%s_%d_1", silu ? "_silu" : "", 1 << o);
             if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
+    for (int norm = 0; norm < 2; norm++)
+        for (int silu = 0; silu < 2; silu++) {
+            char name[64];
+            snprintf(name, sizeof name, "mlcc_gemv_q4s%s%s", norm ? "_norm" : "", silu ? "_silu" : "");
+            if (!(d->stream[norm][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+        }
+    d->sms = mlcc_cuda_device_sm_count(id);
     if (!(d->quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_quantize_x8")) ||
         !(d->norm_quantize_x8 = mlcc_cuda_module_kernel(d->module, "mlcc_norm_quantize_x8")))
         return -1;
@@ -584,6 +746,44 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
     return rc ? -1 : 0;
 }
 
+/* The streaming GEMV (MLCC_CUDA_Q4_STREAM=1; off by default: see below) and its shape: *rs outputs
+ * a stage, as many of 8, 4, 2, 1 as keep a stage within MLCC_CUDA_Q4S_STAGE_KB (default 20: K =
+ * 4096 8, with silu * up 4; K = 14336 2), and as many stages as fit MLCC_CUDA_Q4S_KB of shared
+ * memory (default 96, so two blocks fit a multiprocessor) with x's int8 groups, 2 to 8 and a
+ * multiple of 8 / *rs. 0 when it is off or the shape or device does not take it: sm_90 (bulk
+ * copies), one row, K % 256 == 0 (each row's scales a multiple of 16 bytes), K <= 32768, 16-byte
+ * aligned x, W, scales and gamma.
+ * Measured on the H100 (BENCHMARKS.md, session 23), one row in a CUDA graph, us a call against the
+ * block GEMV's: qkv 7.6 / 8.7, o 5.2 / 5.3, but gate_up 27.7 / 24.9, down 16.5 / 15.8, lm_head
+ * 107 / 98 (2.75 against 3.0 TB/s), and the 32-layer 4-bit step 2.72 against 2.46 ms; other stage
+ * sizes, depths and two or three blocks a multiprocessor won single shapes (gate 12.9 / 14.8 us,
+ * down 14.8 / 16.0), none all. So the block GEMV stays the default. */
+static int stream_shape(int id, const float *x, const uint32_t *qw, const uint16_t *qs, const float *gamma, int64_t rows,
+                        int64_t in, int silu, int *rs, int *stages, uint32_t *smem) {
+    const char *v = getenv("MLCC_CUDA_Q4_STREAM"); /* read per call: tests switch it */
+    if (!(v && strcmp(v, "1") == 0) || rows != 1 || in % 256 || in > 32768 || mlcc_cuda_device_arch(id) < 90) return 0;
+    if (((uintptr_t)x | (uintptr_t)qw | (uintptr_t)qs | (uintptr_t)gamma) % 16) return 0;
+    const char *stage_kb = getenv("MLCC_CUDA_Q4S_STAGE_KB"), *total_kb = getenv("MLCC_CUDA_Q4S_KB");
+    int stage_limit = (stage_kb && atoi(stage_kb) > 0 ? atoi(stage_kb) : 20) * 1024;
+    int total = (total_kb && atoi(total_kb) > 0 ? atoi(total_kb) : 96) * 1024;
+    int row_bytes = (int)(in / 2 + in / 16) * (silu ? 2 : 1), x_bytes = (int)(in / 32) * 40, r = 8;
+    while (r > 1 && r * row_bytes > stage_limit) r /= 2;
+    int n = (total - x_bytes) / (r * row_bytes), q = 8 / r;
+    n = n < 2 ? 2 : n > 8 ? 8 : n;
+    n = n < q ? q : n / q * q; /* each buffer's stages go to the same warps, in order (the kernel) */
+    *rs = r, *stages = n, *smem = (uint32_t)(n * r * row_bytes + x_bytes);
+    return 1;
+}
+
+static int run_stream_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
+                           int n, int k, int zero, int silu, const float *gamma, const float *eps, int rs, int stages,
+                           uint32_t smem) {
+    int units = silu ? n / 2 : n;
+    uint32_t grid[3] = {(uint32_t)(units < d->sms ? units : d->sms), 1, 1}, block[3] = {288, 1, 1};
+    void *args[] = {&x, &qw, &qs, &y, &res, &n, &k, &zero, &gamma, &eps, &rs, &stages};
+    return mlcc_cuda_launch(id, d->stream[gamma != NULL][silu], grid, block, smem, args);
+}
+
 /* The block GEMV over rows of x in passes of up to 4 (2 with fusions): outputs per block as many
  * as keep at least two blocks per multiprocessor (of 132) busy, threads as few warps as cover the
  * groups of a row in the fewest rounds. Measured on the H100 (2026-11-26, Llama-3-8B shape, one
@@ -604,6 +804,10 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     int64_t y_cols = silu ? out / 2 : out, per_block = silu ? 1 << (lo - 1) : 1 << lo;
     uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
     const float *gamma = norm ? f->gamma : NULL, *eps = norm ? f->eps : NULL;
+    int rs = 0, stages = 0;
+    uint32_t smem = 0;
+    if (int8 && stream_shape(id, x, qw, qs, gamma, rows, in, silu, &rs, &stages, &smem))
+        return run_stream_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, rs, stages, smem);
     if (int8 && rows == 1 && use_x8_once() && (!norm || in / 32 <= 1024))
         return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, lo, grid, block);
     for (int64_t r = 0; r < rows;) {

@@ -19,8 +19,10 @@
  *     its norms (_norm, _norm_silu), in the graph; on a GPU mlcc_cuda_linear_q4_fused against
  *     float64 (norm, silu * up, residual; the GEMV and the kernels apart) and the layer compiled
  *     with and without the fusions against each other and the CPU build;
- *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8, the default)
- *     gives the same bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0).
+ *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8) gives the same
+ *     bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0);
+ *   - one row through the streaming GEMV (bulk copies through shared memory on sm_90,
+ *     MLCC_CUDA_Q4_STREAM=1) in one launch, against float64 and the block GEMV (the default).
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -201,6 +203,10 @@ static void check_nvrtc(void) {
               "the fused int8 GEMVs are missing");
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "dp4a") != NULL,
               "the int8 GEMV has no streaming 16-byte loads or no dp4a");
+    CHECK_MSG(ptx && strstr(ptx, ".entry mlcc_gemv_q4s(") && strstr(ptx, ".entry mlcc_gemv_q4s_norm_silu(") &&
+                  strstr(ptx, "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes") &&
+                  strstr(ptx, "mbarrier.try_wait.parity"),
+              "the streaming GEMV is missing or has no bulk copies on mbarriers");
     free(ptx);
     ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_gemm_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
@@ -468,6 +474,83 @@ static void check_x8_once(void) {
     }
 }
 
+/* One row through the streaming GEMV (MLCC_CUDA_Q4_STREAM=1, sm_90, K % 256 == 0): against
+ * float64 (check_linear, check_fused: x's int8 rounding bound), then against the block GEMV with
+ * x rounded once (the default): the same integers and per-group products, summed in another
+ * order, so within 1e-5 of the largest |y|; the streaming one in one launch (the other: a
+ * quantize kernel and the GEMV). Shapes: stages that wrap the ring many times (20000 rows), a
+ * ragged last stage, fewer outputs than multiprocessors (one block each), 8, 2 and 1 rows a stage
+ * (K = 4096, 14336, 32768), silu * up with 4 and 1 outputs a stage, the norm, the residual. */
+static void check_stream(void) {
+    static const struct { int64_t out, in; int silu, res, norm; } cases[] = {
+        {4096, 4096, 0, 0, 0},  {20000, 4096, 0, 1, 0}, {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 1}, {40, 256, 0, 0, 0},
+        {600, 32768, 0, 0, 1}, {6002, 16384, 1, 0, 0}, {1100, 512, 0, 1, 1},   {1000, 1024, 1, 0, 0}, {7, 768, 0, 1, 0}};
+    if (mlcc_cuda_device_arch(0) < 90) {
+        printf("streaming GEMV: skipped, it needs sm_90 (this device: sm_%d)\n", mlcc_cuda_device_arch(0));
+        return;
+    }
+    setenv("MLCC_CUDA_Q4_STREAM", "1", 1);
+    x_as_int8 = 1;
+    check_linear("q4f16_1", 1, 9001, 4096, 1e-5);
+    check_linear("ggml_q4_0", 1, 2200, 14336, 1e-5);
+    check_linear("q4f16_1", 1, 8195, 256, 1e-5);
+    x_as_int8 = 0;
+    check_fused("q4f16_1", 1, 4096, 4096, 1, 0, 0);
+    check_fused("ggml_q4_0", 1, 1100, 14336, 0, 0, 1);
+    check_fused("q4f16_1", 1, 9000, 4096, 1, 1, 0);
+    check_fused("ggml_q4_0", 1, 300, 256, 1, 0, 1);
+    unsetenv("MLCC_CUDA_Q4_STREAM");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t out = cases[i].out, in = cases[i].in, cols = cases[i].silu ? out / 2 : out;
+        const mlcc_quant_scheme *sch = quant_scheme_find(i % 2 ? "ggml_q4_0" : "q4f16_1");
+        int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
+        float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
+        float *gamma = malloc(sizeof(float) * (size_t)in), eps = 1e-5f, *r = malloc(sizeof(float) * (size_t)cols), *y[2];
+        uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+        uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+        for (int64_t k = 0; k < in; k++) x[k] = 3 * test_rand_float(), gamma[k] = 0.5f + test_rand_float() * test_rand_float();
+        for (int64_t k = 0; k < out * in; k++) w[k] = test_rand_float();
+        for (int64_t o = 0; o < cols; o++) r[o] = test_rand_float();
+        quant_pack(sch, w, out, in, packed, scales);
+        MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)in), *dr = on_device(r, sizeof(float) * (size_t)cols);
+        MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+        MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+        MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
+        MLCCNDArray *dg = on_device(gamma, sizeof(float) * (size_t)in), *de = on_device(&eps, sizeof eps);
+        mlcc_linear_fusion f = {cases[i].norm ? dg->dl.data : NULL, cases[i].norm ? de->dl.data : NULL, cases[i].silu};
+        long launches[2];
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 0) setenv("MLCC_CUDA_Q4_STREAM", "1", 1);
+            y[pass] = malloc(sizeof(float) * (size_t)cols);
+            CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
+            long before = mlcc_cuda_get_stats().launches;
+            int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, cases[i].res ? dr->dl.data : NULL,
+                                               dy->dl.data, 1, out, in, sch->zero_point);
+            launches[pass] = mlcc_cuda_get_stats().launches - before;
+            CHECK_MSG(rc == 0, "streaming GEMV, %lld x %lld: %s", (long long)out, (long long)in, mlcc_last_error());
+            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
+            unsetenv("MLCC_CUDA_Q4_STREAM");
+        }
+        int64_t differ = 0, nan = 0;
+        double top = 0, worst = 0;
+        for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
+        for (int64_t o = 0; o < cols; o++) {
+            double e = fabs(y[0][o] - y[1][o]);
+            differ += !(e <= 1e-5 * top), nan += isnan(y[0][o]), worst = fmax(worst, e / top);
+        }
+        CHECK_MSG(differ == 0 && nan == 0 && launches[0] == 1 && launches[1] == 2,
+                  "streaming GEMV%s%s%s, %lld x %lld: %lld of %lld outputs differ from the block GEMV's, %lld NaN, %ld launches "
+                  "(the block GEMV: %ld)",
+                  cases[i].norm ? " (norm)" : "", cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out,
+                  (long long)in, (long long)differ, (long long)cols, (long long)nan, launches[0], launches[1]);
+        printf("streaming GEMV%s%s%s %lld x %lld: %.3g of the largest |y| from the block GEMV\n", cases[i].norm ? " norm" : "",
+               cases[i].silu ? " silu" : "", cases[i].res ? " res" : "", (long long)out, (long long)in, worst);
+        mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
+        mlcc_ndarray_release(dy), mlcc_ndarray_release(dg), mlcc_ndarray_release(de);
+        free(x), free(w), free(gamma), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
+    }
+}
+
 /* One build of the layer module for cuda:0 with the environment variable `var` set to "value"
  * (NULL: none) while it compiles */
 static MLCCVM *layer_vm(const char *var, const char *value) {
@@ -678,6 +761,7 @@ int main(void) {
     for (int i = 0; i < 7; i++) check_silu(i % 2 ? "ggml_q4_0" : "q4f16_1", silu_shapes[i][0], silu_shapes[i][1], silu_shapes[i][2]);
     check_fusions();
     check_x8_once();
+    check_stream();
     check_mma_gemm();
     check_graph();
     check_layer_graph();
