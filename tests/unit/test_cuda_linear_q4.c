@@ -416,6 +416,53 @@ static void check_fusions(void) {
                     cases[i].res);
 }
 
+/* A one-row projection case of mlcc_cuda_linear_q4_fused: W out x in (silu: gate and up rows),
+ * with a residual, with RMSNorm in */
+typedef struct one_row_case {
+    int64_t out, in;
+    int silu, res, norm;
+} one_row_case;
+
+/* Case c (random x, gamma, residual and W, quantized by `scheme`) computed twice on cuda:0, with
+ * the environment variable `var` set to setting[pass] (NULL: unset): y[pass] (malloc'ed, the
+ * caller frees) and the launches each took. Every output poisoned with NaN first. */
+static void one_row_twice(const one_row_case *c, const char *scheme, const char *var, const char *const setting[2], float *y[2],
+                          long launches[2]) {
+    int64_t out = c->out, in = c->in, cols = c->silu ? out / 2 : out;
+    const mlcc_quant_scheme *sch = quant_scheme_find(scheme);
+    int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
+    float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
+    float *gamma = malloc(sizeof(float) * (size_t)in), eps = 1e-5f, *r = malloc(sizeof(float) * (size_t)cols);
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (int64_t k = 0; k < in; k++) x[k] = 3 * test_rand_float(), gamma[k] = 0.5f + test_rand_float() * test_rand_float();
+    for (int64_t k = 0; k < out * in; k++) w[k] = test_rand_float();
+    for (int64_t o = 0; o < cols; o++) r[o] = test_rand_float();
+    quant_pack(sch, w, out, in, packed, scales);
+    MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)in), *dr = on_device(r, sizeof(float) * (size_t)cols);
+    MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+    MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+    MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
+    MLCCNDArray *dg = on_device(gamma, sizeof(float) * (size_t)in), *de = on_device(&eps, sizeof eps);
+    mlcc_linear_fusion f = {c->norm ? dg->dl.data : NULL, c->norm ? de->dl.data : NULL, c->silu};
+    for (int pass = 0; pass < 2; pass++) {
+        if (setting[pass]) setenv(var, setting[pass], 1);
+        y[pass] = malloc(sizeof(float) * (size_t)cols);
+        CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
+        long before = mlcc_cuda_get_stats().launches;
+        int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, c->res ? dr->dl.data : NULL, dy->dl.data, 1,
+                                           out, in, sch->zero_point);
+        launches[pass] = mlcc_cuda_get_stats().launches - before;
+        CHECK_MSG(rc == 0, "%s=%s, %lld x %lld: %s", var, setting[pass] ? setting[pass] : "(unset)", (long long)out, (long long)in,
+                  mlcc_last_error());
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
+        unsetenv(var);
+    }
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
+    mlcc_ndarray_release(dy), mlcc_ndarray_release(dg), mlcc_ndarray_release(de);
+    free(x), free(w), free(gamma), free(r), free(packed), free(scales);
+}
+
 /* One row through the int8 GEMV with x rounded once for the projection (mlcc_quantize_x8, the
  * default) against each block rounding its own copy (MLCC_CUDA_Q4_XQ=0): the same integers and
  * float steps, so the same bits, for plain, silu * up and residual projections (1-16 outputs a
@@ -423,54 +470,28 @@ static void check_fusions(void) {
  * the row's scale applied to each group's d instead of the sum, so within 1e-5 of the largest
  * |y|. The float64 checks above bound both. */
 static void check_x8_once(void) {
-    static const struct { int64_t out, in; int silu, res, norm; } cases[] = {
+    static const one_row_case cases[] = {
         {4096, 4096, 0, 0, 0}, {1, 32, 0, 0, 0},    {37, 64, 0, 1, 0},   {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 0},
         {38, 64, 1, 0, 0},     {600, 8224, 1, 0, 0}, {4096, 4096, 0, 0, 1}, {300, 256, 0, 1, 1},   {2200, 4096, 1, 0, 1},
         {38, 64, 1, 0, 1}};
+    static const char *const settings[2] = {NULL, "0"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int64_t out = cases[i].out, in = cases[i].in, cols = cases[i].silu ? out / 2 : out;
-        const mlcc_quant_scheme *sch = quant_scheme_find(i % 2 ? "ggml_q4_0" : "q4f16_1");
-        int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
-        float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
-        float *gamma = malloc(sizeof(float) * (size_t)in), eps = 1e-5f;
-        for (int64_t k = 0; k < in; k++) gamma[k] = 0.5f + test_rand_float() * test_rand_float();
-        float *r = malloc(sizeof(float) * (size_t)cols), *y[2];
-        uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
-        uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
-        for (int64_t k = 0; k < in; k++) x[k] = 3 * test_rand_float();
-        for (int64_t k = 0; k < out * in; k++) w[k] = test_rand_float();
-        for (int64_t o = 0; o < cols; o++) r[o] = test_rand_float();
-        quant_pack(sch, w, out, in, packed, scales);
-        MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)in), *dr = on_device(r, sizeof(float) * (size_t)cols);
-        MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
-        MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
-        MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
-        MLCCNDArray *dg = on_device(gamma, sizeof(float) * (size_t)in), *de = on_device(&eps, sizeof eps);
-        mlcc_linear_fusion f = {cases[i].norm ? dg->dl.data : NULL, cases[i].norm ? de->dl.data : NULL, cases[i].silu};
-        for (int pass = 0; pass < 2; pass++) {
-            if (pass) setenv("MLCC_CUDA_Q4_XQ", "0", 1);
-            y[pass] = malloc(sizeof(float) * (size_t)cols);
-            CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
-            int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, cases[i].res ? dr->dl.data : NULL,
-                                               dy->dl.data, 1, out, in, sch->zero_point);
-            CHECK_MSG(rc == 0, "x rounded once, %lld x %lld: %s", (long long)out, (long long)in, mlcc_last_error());
-            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
-            unsetenv("MLCC_CUDA_Q4_XQ");
-        }
-        int64_t differ = 0, nan = 0;
+        const one_row_case *c = &cases[i];
+        int64_t cols = c->silu ? c->out / 2 : c->out, differ = 0, nan = 0;
+        float *y[2];
+        long launches[2];
+        one_row_twice(c, i % 2 ? "ggml_q4_0" : "q4f16_1", "MLCC_CUDA_Q4_XQ", settings, y, launches);
         double top = 0;
         for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
         for (int64_t o = 0; o < cols; o++) {
-            differ += cases[i].norm ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top) : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
+            differ += c->norm ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top) : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
             nan += isnan(y[0][o]);
         }
         CHECK_MSG(differ == 0 && nan == 0,
                   "x rounded once%s%s%s, %lld x %lld: %lld of %lld outputs differ from the blocks' own rounding, %lld NaN",
-                  cases[i].norm ? " (norm)" : "", cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out,
-                  (long long)in, (long long)differ, (long long)cols, (long long)nan);
-        mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
-        mlcc_ndarray_release(dy), mlcc_ndarray_release(dg), mlcc_ndarray_release(de);
-        free(x), free(w), free(gamma), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
+                  c->norm ? " (norm)" : "", c->silu ? " (silu)" : "", c->res ? " (res)" : "", (long long)c->out, (long long)c->in,
+                  (long long)differ, (long long)cols, (long long)nan);
+        free(y[0]), free(y[1]);
     }
 }
 
@@ -482,9 +503,10 @@ static void check_x8_once(void) {
  * ragged last stage, fewer outputs than multiprocessors (one block each), 8, 2 and 1 rows a stage
  * (K = 4096, 14336, 32768), silu * up with 4 and 1 outputs a stage, the norm, the residual. */
 static void check_stream(void) {
-    static const struct { int64_t out, in; int silu, res, norm; } cases[] = {
+    static const one_row_case cases[] = {
         {4096, 4096, 0, 0, 0},  {20000, 4096, 0, 1, 0}, {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 1}, {40, 256, 0, 0, 0},
         {600, 32768, 0, 0, 1}, {6002, 16384, 1, 0, 0}, {1100, 512, 0, 1, 1},   {1000, 1024, 1, 0, 0}, {7, 768, 0, 1, 0}};
+    static const char *const settings[2] = {"1", NULL};
     if (mlcc_cuda_device_arch(0) < 90) {
         printf("streaming GEMV: skipped, it needs sm_90 (this device: sm_%d)\n", mlcc_cuda_device_arch(0));
         return;
@@ -501,37 +523,11 @@ static void check_stream(void) {
     check_fused("ggml_q4_0", 1, 300, 256, 1, 0, 1);
     unsetenv("MLCC_CUDA_Q4_STREAM");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int64_t out = cases[i].out, in = cases[i].in, cols = cases[i].silu ? out / 2 : out;
-        const mlcc_quant_scheme *sch = quant_scheme_find(i % 2 ? "ggml_q4_0" : "q4f16_1");
-        int64_t pc = quant_packed_cols(sch, in), sc = quant_scale_cols(sch, in);
-        float *x = malloc(sizeof(float) * (size_t)in), *w = malloc(sizeof(float) * (size_t)(out * in));
-        float *gamma = malloc(sizeof(float) * (size_t)in), eps = 1e-5f, *r = malloc(sizeof(float) * (size_t)cols), *y[2];
-        uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
-        uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
-        for (int64_t k = 0; k < in; k++) x[k] = 3 * test_rand_float(), gamma[k] = 0.5f + test_rand_float() * test_rand_float();
-        for (int64_t k = 0; k < out * in; k++) w[k] = test_rand_float();
-        for (int64_t o = 0; o < cols; o++) r[o] = test_rand_float();
-        quant_pack(sch, w, out, in, packed, scales);
-        MLCCNDArray *dx = on_device(x, sizeof(float) * (size_t)in), *dr = on_device(r, sizeof(float) * (size_t)cols);
-        MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
-        MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
-        MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)cols);
-        MLCCNDArray *dg = on_device(gamma, sizeof(float) * (size_t)in), *de = on_device(&eps, sizeof eps);
-        mlcc_linear_fusion f = {cases[i].norm ? dg->dl.data : NULL, cases[i].norm ? de->dl.data : NULL, cases[i].silu};
+        const one_row_case *c = &cases[i];
+        int64_t cols = c->silu ? c->out / 2 : c->out, differ = 0, nan = 0;
+        float *y[2];
         long launches[2];
-        for (int pass = 0; pass < 2; pass++) {
-            if (pass == 0) setenv("MLCC_CUDA_Q4_STREAM", "1", 1);
-            y[pass] = malloc(sizeof(float) * (size_t)cols);
-            CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
-            long before = mlcc_cuda_get_stats().launches;
-            int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, cases[i].res ? dr->dl.data : NULL,
-                                               dy->dl.data, 1, out, in, sch->zero_point);
-            launches[pass] = mlcc_cuda_get_stats().launches - before;
-            CHECK_MSG(rc == 0, "streaming GEMV, %lld x %lld: %s", (long long)out, (long long)in, mlcc_last_error());
-            CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
-            unsetenv("MLCC_CUDA_Q4_STREAM");
-        }
-        int64_t differ = 0, nan = 0;
+        one_row_twice(c, i % 2 ? "ggml_q4_0" : "q4f16_1", "MLCC_CUDA_Q4_STREAM", settings, y, launches);
         double top = 0, worst = 0;
         for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
         for (int64_t o = 0; o < cols; o++) {
@@ -541,13 +537,11 @@ static void check_stream(void) {
         CHECK_MSG(differ == 0 && nan == 0 && launches[0] == 1 && launches[1] == 2,
                   "streaming GEMV%s%s%s, %lld x %lld: %lld of %lld outputs differ from the block GEMV's, %lld NaN, %ld launches "
                   "(the block GEMV: %ld)",
-                  cases[i].norm ? " (norm)" : "", cases[i].silu ? " (silu)" : "", cases[i].res ? " (res)" : "", (long long)out,
-                  (long long)in, (long long)differ, (long long)cols, (long long)nan, launches[0], launches[1]);
-        printf("streaming GEMV%s%s%s %lld x %lld: %.3g of the largest |y| from the block GEMV\n", cases[i].norm ? " norm" : "",
-               cases[i].silu ? " silu" : "", cases[i].res ? " res" : "", (long long)out, (long long)in, worst);
-        mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
-        mlcc_ndarray_release(dy), mlcc_ndarray_release(dg), mlcc_ndarray_release(de);
-        free(x), free(w), free(gamma), free(r), free(y[0]), free(y[1]), free(packed), free(scales);
+                  c->norm ? " (norm)" : "", c->silu ? " (silu)" : "", c->res ? " (res)" : "", (long long)c->out, (long long)c->in,
+                  (long long)differ, (long long)cols, (long long)nan, launches[0], launches[1]);
+        printf("streaming GEMV%s%s%s %lld x %lld: %.3g of the largest |y| from the block GEMV\n", c->norm ? " norm" : "",
+               c->silu ? " silu" : "", c->res ? " res" : "", (long long)c->out, (long long)c->in, worst);
+        free(y[0]), free(y[1]);
     }
 }
 
