@@ -437,7 +437,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    unsigned char *st = smem + (size_t)buf * ROWS * (wb + sb), *sc = st + (size_t)ROWS * wb;\n"
     "    const unsigned bytes = (unsigned)cnt * (wb + sb) * (SILU ? 2u : 1u);\n"
     "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
-    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\" :: \"r\"(q4s_smem(&full[buf])), \"r\"(bytes) : \"memory\");\n"
+    "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\"\n"
+    "                 :: \"r\"(q4s_smem(&full[buf])), \"r\"(bytes) : \"memory\");\n"
     "#endif\n"
     "    const unsigned char *w = reinterpret_cast<const unsigned char *>(qw), *q = reinterpret_cast<const unsigned char *>(qs);\n"
     "    q4s_copy(st, w + row * wb, cnt * wb, &full[buf]);\n"
@@ -527,14 +528,16 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        if (unit < units) {\n"
     "            float t = q4s_row(st + (size_t)r * wb, sc + (size_t)r * sb, xlo, xhi, xd, xsum, G, zero, lane) * scale;\n"
     "            if (SILU) {\n"
-    "                const float u = q4s_row(st + (size_t)(RS + r) * wb, sc + (size_t)(RS + r) * sb, xlo, xhi, xd, xsum, G, zero, lane);\n"
+    "                const float u = q4s_row(st + (size_t)(RS + r) * wb, sc + (size_t)(RS + r) * sb, xlo, xhi, xd, xsum,\n"
+    "                                        G, zero, lane);\n"
     "                t = mlcc_silu(t) * (u * scale);\n"
     "            }\n"
     "            const long long o = u0 + unit;\n"
     "            if (lane == 0) y[o] = res ? t + res[o] : t;\n"
     "        }\n"
     "        __syncwarp();\n"
-    "        if (lane == 0) asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\" :: \"r\"(q4s_smem(&empty[buf])) : \"memory\");\n"
+    "        if (lane == 0) /* the warp is done with the buffer */\n"
+    "            asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\" :: \"r\"(q4s_smem(&empty[buf])) : \"memory\");\n"
     "    }\n"
     "#endif\n"
     "}\n"
@@ -752,7 +755,7 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
  * memory (default 96, so two blocks fit a multiprocessor) with x's int8 groups, 2 to 8 and a
  * multiple of 8 / *rs. 0 when it is off or the shape or device does not take it: sm_90 (bulk
  * copies), one row, K % 256 == 0 (each row's scales a multiple of 16 bytes), K <= 32768, 16-byte
- * aligned x, W, scales and gamma.
+ * aligned x, W, scales and gamma, at most 227 KB of shared memory.
  * Measured on the H100 (BENCHMARKS.md, session 23), one row in a CUDA graph, us a call against the
  * block GEMV's: qkv 7.6 / 8.7, o 5.2 / 5.3, but gate_up 27.7 / 24.9, down 16.5 / 15.8, lm_head
  * 107 / 98 (2.75 against 3.0 TB/s), and the 32-layer 4-bit step 2.72 against 2.46 ms; other stage
@@ -772,12 +775,12 @@ static int stream_shape(int id, const float *x, const uint32_t *qw, const uint16
     n = n < 2 ? 2 : n > 8 ? 8 : n;
     n = n < q ? q : n / q * q; /* each buffer's stages go to the same warps, in order (the kernel) */
     *rs = r, *stages = n, *smem = (uint32_t)(n * r * row_bytes + x_bytes);
-    return 1;
+    return *smem <= 227 * 1024; /* sm_90's most a block may opt in to (silu * up at K = 32768 asks 328 KB) */
 }
 
-static int run_stream_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res, float *y,
-                           int n, int k, int zero, int silu, const float *gamma, const float *eps, int rs, int stages,
-                           uint32_t smem) {
+static int run_stream_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res,
+                           float *y, int n, int k, int zero, int silu, const float *gamma, const float *eps, int rs,
+                           int stages, uint32_t smem) {
     int units = silu ? n / 2 : n;
     uint32_t grid[3] = {(uint32_t)(units < d->sms ? units : d->sms), 1, 1}, block[3] = {288, 1, 1};
     void *args[] = {&x, &qw, &qs, &y, &res, &n, &k, &zero, &gamma, &eps, &rs, &stages};

@@ -450,11 +450,11 @@ static void one_row_twice(const one_row_case *c, const char *scheme, const char 
         y[pass] = malloc(sizeof(float) * (size_t)cols);
         CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)cols), 0); /* NaN */
         long before = mlcc_cuda_get_stats().launches;
-        int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, c->res ? dr->dl.data : NULL, dy->dl.data, 1,
-                                           out, in, sch->zero_point);
+        int rc = mlcc_cuda_linear_q4_fused(0, &f, dx->dl.data, dq->dl.data, ds->dl.data, c->res ? dr->dl.data : NULL,
+                                           dy->dl.data, 1, out, in, sch->zero_point);
         launches[pass] = mlcc_cuda_get_stats().launches - before;
-        CHECK_MSG(rc == 0, "%s=%s, %lld x %lld: %s", var, setting[pass] ? setting[pass] : "(unset)", (long long)out, (long long)in,
-                  mlcc_last_error());
+        CHECK_MSG(rc == 0, "%s=%s, %lld x %lld: %s", var, setting[pass] ? setting[pass] : "(unset)", (long long)out,
+                  (long long)in, mlcc_last_error());
         CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * (size_t)cols), 0);
         unsetenv(var);
     }
@@ -501,7 +501,8 @@ static void check_x8_once(void) {
  * order, so within 1e-5 of the largest |y|; the streaming one in one launch (the other: a
  * quantize kernel and the GEMV). Shapes: stages that wrap the ring many times (20000 rows), a
  * ragged last stage, fewer outputs than multiprocessors (one block each), 8, 2 and 1 rows a stage
- * (K = 4096, 14336, 32768), silu * up with 4 and 1 outputs a stage, the norm, the residual. */
+ * (K = 4096, 14336, 32768), silu * up with 4 and 1 outputs a stage, the norm, the residual;
+ * silu * up at K = 32768 wants more shared memory than a block gets: the block GEMV takes it. */
 static void check_stream(void) {
     static const one_row_case cases[] = {
         {4096, 4096, 0, 0, 0},  {20000, 4096, 0, 1, 0}, {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 1}, {40, 256, 0, 0, 0},
@@ -521,6 +522,7 @@ static void check_stream(void) {
     check_fused("ggml_q4_0", 1, 1100, 14336, 0, 0, 1);
     check_fused("q4f16_1", 1, 9000, 4096, 1, 1, 0);
     check_fused("ggml_q4_0", 1, 300, 256, 1, 0, 1);
+    check_fused("q4f16_1", 1, 600, 32768, 0, 1, 0); /* silu * up at K = 32768: the block GEMV (above) */
     unsetenv("MLCC_CUDA_Q4_STREAM");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const one_row_case *c = &cases[i];
