@@ -8,7 +8,12 @@
  * settings given as BENCH_FLASH_SETS="VAR=V,VAR=V;..."
  * (each set applied on top of the default). BENCH_FLASH_FOLD=1 times what the model runs by
  * default instead: q read in place from a half qkv row of (32 + 2 x 8) heads and rotated by a
- * float64 rope table while it is staged (mlcc_cuda_prefill_args.q_row, rope_table). Per kernel: microseconds a call (the mean of REPS
+ * float64 rope table while it is staged (mlcc_cuda_prefill_args.q_row, rope_table).
+ * BENCH_FLASH_DECODE="B:K,..." times batched decode instead (what a q0f16 step from 16
+ * sequences runs): B sequences of K keys each (the last one new), a token a block, q half
+ * (rotated and scaled already, as mlcc_cuda_prefill_qkv leaves it), half pages, float32 output,
+ * by default and with each of BENCH_FLASH_SETS, with the K/V bytes read a second (GB/s).
+ * Per kernel: microseconds a call (the mean of REPS
  * launched back to back after a warm-up, synchronized once) and TFLOP/s counting the causal
  * products only (4 D flops per (query row, visible key)). Outputs are not checked here:
  * test_cuda_flash_attention compares every kernel against the CPU build.
@@ -149,13 +154,88 @@ static int run_length(int64_t T, const char *sets, int fold) {
     return rc;
 }
 
+/* One row of the decode table: the kernel under set's variables (NULL: the default); 0 or -1. */
+static int time_decode_set(const mlcc_cuda_prefill_args *a, const char *what, double bytes, const char *set) {
+    if (set && apply_set(set, 0) != 0) return -1;
+    double us = time_kernel(a);
+    if (set) apply_set(set, 1);
+    if (us < 0) {
+        fprintf(stderr, "bench_cuda_flash: %s, %s: %s\n", what, set ? set : "default", mlcc_last_error());
+        return -1;
+    }
+    printf("| %s | %s | %.1f | %.0f GB/s |\n", what, set ? set : "default", us, bytes / (us * 1e-6) / 1e9);
+    return 0;
+}
+
+/* Batched decode: B sequences of K keys, each its own pages, one new token each (position
+ * K - 1). The sequences' pages interleave (page p of sequence b is p B + b, as pages handed out
+ * step by step go), or with BENCH_FLASH_CONTIGUOUS=1 each sequence's pages are consecutive (as a
+ * prompt's are). */
+static int run_decode(int64_t B, int64_t K, const char *sets) {
+    int64_t per = (K + PAGE - 1) / PAGE, pages = B * per, qn = B * QH * D, pn = pages * 2 * KVH * PAGE * D;
+    uint16_t *q = malloc(sizeof(uint16_t) * (size_t)qn), *kv = malloc(sizeof(uint16_t) * (size_t)pn);
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)B), *pos = malloc(sizeof(int32_t) * (size_t)B);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)pages), *indptr = malloc(sizeof(int32_t) * (size_t)(B + 1));
+    const char *layout = getenv("BENCH_FLASH_CONTIGUOUS");
+    int contiguous = layout && atoi(layout) != 0;
+    uint64_t s = 1;
+    for (int64_t i = 0; i < qn; i++) q[i] = random_half(&s, 3.0f * mlcc_cuda_flash_q_scale(SCALE, 0));
+    for (int64_t i = 0; i < pn; i++) kv[i] = random_half(&s, 2.0f);
+    for (int64_t b = 0; b < B; b++) {
+        seq[b] = (int32_t)b, pos[b] = (int32_t)(K - 1), indptr[b] = (int32_t)(b * per);
+        for (int64_t p = 0; p < per; p++) idx[b * per + p] = (int32_t)(contiguous ? b * per + p : p * B + b);
+    }
+    indptr[B] = (int32_t)pages;
+    DLDataType f16 = {kDLFloat, 16, 1};
+    MLCCNDArray *dq = device_array(f16, qn, q), *dkv = device_array(f16, pn, kv), *dout = device_array(MLCC_DTYPE_F32, qn, NULL);
+    MLCCNDArray *dseq = device_array(MLCC_DTYPE_I32, B, seq), *dpos = device_array(MLCC_DTYPE_I32, B, pos);
+    MLCCNDArray *dptr = device_array(MLCC_DTYPE_I32, B + 1, indptr), *didx = device_array(MLCC_DTYPE_I32, pages, idx);
+    free(q), free(kv), free(seq), free(pos), free(idx), free(indptr);
+    MLCCNDArray *all[7] = {dq, dkv, dout, dseq, dpos, dptr, didx};
+    int rc = 0;
+    for (int i = 0; i < 7; i++) rc |= all[i] == NULL;
+    mlcc_cuda_prefill_args a = {0};
+    if (!rc)
+        a = (mlcc_cuda_prefill_args){.q = dq->dl.data, .q_f16 = 1, .pages = dkv->dl.data, .token_seq = dseq->dl.data,
+                                     .positions = dpos->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
+                                     .out = dout->dl.data, .num_tokens = B, .num_qo_heads = QH, .num_kv_heads = KVH,
+                                     .head_dim = D, .page_size = PAGE, .scale = SCALE, .pages_f16 = 1, .tokens_per_block = 1};
+    double bytes = (double)B * K * KVH * D * 2 * 2; /* K and V as half */
+    char what[64];
+    snprintf(what, sizeof what, "decode %lld x %lld keys%s", (long long)B, (long long)K, contiguous ? ", pages in order" : "");
+    if (rc) fprintf(stderr, "bench_cuda_flash: %s: %s\n", what, mlcc_last_error());
+    else rc = time_decode_set(&a, what, bytes, NULL);
+    char *list = strdup(sets ? sets : ""), *save = NULL;
+    for (char *set = strtok_r(list, ";", &save); set && !rc; set = strtok_r(NULL, ";", &save))
+        rc = time_decode_set(&a, what, bytes, set);
+    free(list);
+    for (int i = 0; i < 7; i++) mlcc_ndarray_release(all[i]);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (!mlcc_cuda_available()) {
         printf("bench_cuda_flash: no CUDA device (%s)\n", mlcc_cuda_status());
         return 77;
     }
+    const char *sets = getenv("BENCH_FLASH_SETS"), *fold = getenv("BENCH_FLASH_FOLD"), *decode = getenv("BENCH_FLASH_DECODE");
+    if (decode && *decode) {
+        printf("| decode | setting | us a call | K/V read |\n|---|---|---|---|\n");
+        char *list = strdup(decode), *save = NULL;
+        int rc = 0;
+        for (char *item = strtok_r(list, ",", &save); item && rc == 0; item = strtok_r(NULL, ",", &save)) {
+            long long B = 0, K = 0;
+            if (sscanf(item, "%lld:%lld", &B, &K) != 2 || B < 1 || B > 4096 || K < 1 || K > 65536) {
+                fprintf(stderr, "bench_cuda_flash: BENCH_FLASH_DECODE item '%s': expected B:K (1-4096 sequences, 1-65536 keys)\n", item);
+                rc = 2;
+                break;
+            }
+            rc = run_decode(B, K, sets);
+        }
+        free(list);
+        return rc ? 1 : 0;
+    }
     printf("| tokens | setting | us a call | TFLOP/s (causal) |\n|---|---|---|---|\n");
-    const char *sets = getenv("BENCH_FLASH_SETS"), *fold = getenv("BENCH_FLASH_FOLD");
     int64_t defaults[3] = {512, 2048, 4096};
     int n = argc > 1 ? argc - 1 : 3, rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -30,6 +30,9 @@ const char *mlcc_cuda_status(void);
 int mlcc_cuda_device_arch(int device_id);
 /* Its multiprocessors (132 on an H100 SXM); -1 + error. */
 int mlcc_cuda_device_sm_count(int device_id);
+/* The most dynamic shared memory a block may opt in to, in bytes (232448, 227 KB, on sm_90);
+ * -1 + error. */
+int mlcc_cuda_device_shared_optin(int device_id);
 
 /* NVRTC alone (no GPU needed): 1 when a libnvrtc was opened; its path and version. */
 int mlcc_nvrtc_available(void);

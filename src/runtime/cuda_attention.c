@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "runtime/cuda.h"
+#include "runtime/cuda_mbarrier.h"
 #include "runtime/cuda_pdl.h"
 #include "support/env.h"
 #include "support/error.h"
@@ -183,21 +184,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#pragma unroll\n"
     "        for (int e = 0; e < 4; e++) asm volatile(\"\" : \"+f\"(d[j][e])::\"memory\");\n"
     "}\n"
-    "/* mbarriers (the warp-specialized kernel's K/V ring) and named barriers: a producer's cp.async\n"
-    " * copies arrive on a stage's `full` barrier when they land; the consumers arrive on its `empty`\n"
-    " * one when their MMAs have read it; waits by phase parity */\n"
-    "__device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }\n"
-    "__device__ __forceinline__ void mbar_init(unsigned long long *b, int count) {\n"
-    "    asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\\n\" ::\"r\"(smem_u32(b)), \"r\"(count) : \"memory\");\n"
-    "}\n"
-    "__device__ __forceinline__ void mbar_arrive(unsigned long long *b) {\n"
-    "    asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\\n\" ::\"r\"(smem_u32(b)) : \"memory\");\n"
-    "}\n"
-    "__device__ __forceinline__ void mbar_wait(unsigned long long *b, int parity) {\n"
-    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT:\\n\"\n"
-    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
-    "                 \"@!p bra WAIT;\\n}\\n\" ::\"r\"(smem_u32(b)), \"r\"(parity) : \"memory\");\n"
-    "}\n"
+    "/* mbarriers (cuda_mbarrier.h: the warp-specialized kernel's K/V ring) and named barriers */\n"
+    MLCC_CUDA_MBARRIER_HELPERS
     "/* arrives on b once this thread's earlier cp.async copies have landed (b's count includes it) */\n"
     "__device__ __forceinline__ void cp_async_arrive(unsigned long long *b) {\n"
     "    asm volatile(\"cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\\n\" ::\"r\"(smem_u32(b)) : \"memory\");\n"
@@ -1196,10 +1184,10 @@ static size_t wgmma_shared_bytes(int kind, int head_dim, int group, int rope) {
 /* The persistent kernel copies the rope table by 16 bytes and keeps an item's rows of it in
  * shared memory: with a table not 16-byte aligned, or rows that do not fit (GQA groups under 4
  * at head_dim 128), the 128-key kernel runs instead. */
-static int persistent_fits(const mlcc_cuda_prefill_args *a, int group) {
-    enum { SHARED_LIMIT = 227 * 1024 }; /* a block's dynamic shared memory on sm_90 */
+static int persistent_fits(int device_id, const mlcc_cuda_prefill_args *a, int group) {
     if ((uintptr_t)a->rope_table % 16) return 0;
-    return wgmma_shared_bytes(WG_WS_PERSIST, a->head_dim, group, a->rope_table != NULL) <= SHARED_LIMIT;
+    int limit = mlcc_cuda_device_shared_optin(device_id); /* (227 KB on sm_90) */
+    return limit > 0 && wgmma_shared_bytes(WG_WS_PERSIST, a->head_dim, group, a->rope_table != NULL) <= (size_t)limit;
 }
 
 /* The wgmma kernel of that kind for head_dim (64 or 128) and the output type, loading the sm_90a
@@ -1259,7 +1247,7 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
     flash_device *d = NULL;
     int rc = device_ready(device_id, &d);
     int kind = wgmma_kind();
-    if (kind == WG_WS_PERSIST && !persistent_fits(a, group)) kind = WG_WS_KEYS128;
+    if (kind == WG_WS_PERSIST && !persistent_fits(device_id, a, group)) kind = WG_WS_KEYS128;
     void *wg = !rc && variant >= 3 && !tb && wgmma_allowed() ? wgmma_kernel(device_id, d, kind, a->head_dim, a->out_f16) : NULL;
     pthread_mutex_unlock(&lock);
     if (rc) return -1;

@@ -42,6 +42,7 @@ typedef struct cuda_device {
     CUcontext ctx; /* primary context, retained on first use */
     int arch;      /* 90 for sm_90 */
     int sms;       /* multiprocessors */
+    int shared_optin; /* the most dynamic shared memory a block may opt in to, bytes */
     char name[128];
     size_t total_mem;
     CUstream stream; /* current stream (NULL = legacy default stream) */
@@ -418,6 +419,7 @@ static void init_cuda(void) {
         api->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d->dev);
         d->arch = major * 10 + minor;
         api->cuDeviceGetAttribute(&d->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d->dev);
+        api->cuDeviceGetAttribute(&d->shared_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, d->dev);
         api->cuDeviceTotalMem(&d->total_mem, d->dev);
         if (used < sizeof status_line)
             used += (size_t)snprintf(status_line + used, sizeof status_line - used,
@@ -454,6 +456,12 @@ int mlcc_cuda_device_arch(int device_id) {
 int mlcc_cuda_device_sm_count(int device_id) {
     if (check_device(device_id) != 0) return -1;
     return devices[device_id].sms > 0 ? devices[device_id].sms : mlcc_set_error("cuda:%d: no multiprocessor count", device_id);
+}
+
+int mlcc_cuda_device_shared_optin(int device_id) {
+    if (check_device(device_id) != 0) return -1;
+    return devices[device_id].shared_optin > 0 ? devices[device_id].shared_optin
+                                               : mlcc_set_error("cuda:%d: no opt-in shared memory size", device_id);
 }
 
 /* For cuda_module.c: the current stream after making the device current. */

@@ -41,6 +41,7 @@
 #include "runtime/cuda.h"
 #include "runtime/cuda_gemm_q4.h"
 #include "runtime/cuda_gemv_block.h"
+#include "runtime/cuda_mbarrier.h"
 #include "runtime/cuda_pdl.h"
 #include "runtime/device.h"
 #include "runtime/packed.h"
@@ -409,22 +410,17 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     " * 8 / RS, so a buffer's fills all go to the same warps, in order: a warp never waits for a fill\n"
     " * while the one before it (the same parity) is still pending. */\n"
     "#define Q4S_MAX_STAGES 8\n"
-    "__device__ __forceinline__ unsigned q4s_smem(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }\n"
-    "__device__ __forceinline__ void q4s_wait(unsigned long long *bar, int parity) {\n"
-    "    asm volatile(\"{\\n.reg .pred p;\\nWAIT:\\n\"\n"
-    "                 \"mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n\"\n"
-    "                 \"@!p bra WAIT;\\n}\\n\" :: \"r\"(q4s_smem(bar)), \"r\"(parity) : \"memory\");\n"
-    "}\n"
+    MLCC_CUDA_MBARRIER_HELPERS
     "__device__ __forceinline__ void q4s_copy(void *dst, const void *src, unsigned bytes, unsigned long long *bar) {\n"
     "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
     "#if defined(MLCC_WEIGHT_EVICT_FIRST)\n"
     "    unsigned long long policy;\n"
     "    asm(\"createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\" : \"=l\"(policy));\n"
     "    asm volatile(\"cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\"\n"
-    "                 :: \"r\"(q4s_smem(dst)), \"l\"(src), \"r\"(bytes), \"r\"(q4s_smem(bar)), \"l\"(policy) : \"memory\");\n"
+    "                 :: \"r\"(smem_u32(dst)), \"l\"(src), \"r\"(bytes), \"r\"(smem_u32(bar)), \"l\"(policy) : \"memory\");\n"
     "#else\n"
     "    asm volatile(\"cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\"\n"
-    "                 :: \"r\"(q4s_smem(dst)), \"l\"(src), \"r\"(bytes), \"r\"(q4s_smem(bar)) : \"memory\");\n"
+    "                 :: \"r\"(smem_u32(dst)), \"l\"(src), \"r\"(bytes), \"r\"(smem_u32(bar)) : \"memory\");\n"
     "#endif\n"
     "#endif\n"
     "}\n"
@@ -438,7 +434,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    const unsigned bytes = (unsigned)cnt * (wb + sb) * (SILU ? 2u : 1u);\n"
     "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900\n"
     "    asm volatile(\"mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\"\n"
-    "                 :: \"r\"(q4s_smem(&full[buf])), \"r\"(bytes) : \"memory\");\n"
+    "                 :: \"r\"(smem_u32(&full[buf])), \"r\"(bytes) : \"memory\");\n"
     "#endif\n"
     "    const unsigned char *w = reinterpret_cast<const unsigned char *>(qw), *q = reinterpret_cast<const unsigned char *>(qs);\n"
     "    q4s_copy(st, w + row * wb, cnt * wb, &full[buf]);\n"
@@ -484,8 +480,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    int *xsum = reinterpret_cast<int *>(xd + G);\n"
     "    if (tid == 256) { /* the producer: weights only, which no kernel writes, so before the wait */\n"
     "        for (int i = 0; i < stages; i++) {\n"
-    "            asm volatile(\"mbarrier.init.shared::cta.b64 [%0], 1;\" :: \"r\"(q4s_smem(&full[i])) : \"memory\");\n"
-    "            asm volatile(\"mbarrier.init.shared::cta.b64 [%0], %1;\" :: \"r\"(q4s_smem(&empty[i])), \"r\"(RS) : \"memory\");\n"
+    "            mbar_init(&full[i], 1), mbar_init(&empty[i], RS);\n"
     "        }\n"
     "        asm volatile(\"fence.mbarrier_init.release.cluster;\" ::: \"memory\");\n"
     "        for (int s = 0; s < stages && s < nst; s++)\n"
@@ -509,7 +504,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    if (warp == 8) {\n"
     "        if (lane == 0)\n"
     "            for (int s = stages; s < nst; s++) { /* each buffer again once its RS warps are done with it */\n"
-    "                q4s_wait(&empty[s % stages], (s / stages - 1) & 1);\n"
+    "                mbar_wait(&empty[s % stages], (s / stages - 1) & 1);\n"
     "                q4s_issue<SILU>(smem, full, qw, qs, u0 + (long long)s * RS, min(RS, units - s * RS), I, RS, stages, s, wb, sb);\n"
     "            }\n"
     "        return;\n"
@@ -524,7 +519,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    for (int s = warp / RS; s < nst; s += 8 / RS) {\n"
     "        const int buf = s % stages, unit = s * RS + r;\n"
     "        const unsigned char *st = smem + (size_t)buf * stage_bytes, *sc = st + (size_t)ROWS * wb;\n"
-    "        q4s_wait(&full[buf], (s / stages) & 1);\n"
+    "        mbar_wait(&full[buf], (s / stages) & 1);\n"
     "        if (unit < units) {\n"
     "            float t = q4s_row(st + (size_t)r * wb, sc + (size_t)r * sb, xlo, xhi, xd, xsum, G, zero, lane) * scale;\n"
     "            if (SILU) {\n"
@@ -537,7 +532,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        }\n"
     "        __syncwarp();\n"
     "        if (lane == 0) /* the warp is done with the buffer */\n"
-    "            asm volatile(\"mbarrier.arrive.shared::cta.b64 _, [%0];\" :: \"r\"(q4s_smem(&empty[buf])) : \"memory\");\n"
+    "            mbar_arrive(&empty[buf]);\n"
     "    }\n"
     "#endif\n"
     "}\n"
@@ -755,7 +750,7 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
  * memory (default 96, so two blocks fit a multiprocessor) with x's int8 groups, 2 to 8 and a
  * multiple of 8 / *rs. 0 when it is off or the shape or device does not take it: sm_90 (bulk
  * copies), one row, K % 256 == 0 (each row's scales a multiple of 16 bytes), K <= 32768, 16-byte
- * aligned x, W, scales and gamma, at most 227 KB of shared memory.
+ * aligned x, W, scales and gamma, at most the device's opt-in shared memory (227 KB on sm_90).
  * Measured on the H100 (BENCHMARKS.md, session 23), one row in a CUDA graph, us a call against the
  * block GEMV's: qkv 7.6 / 8.7, o 5.2 / 5.3, but gate_up 27.7 / 24.9, down 16.5 / 15.8, lm_head
  * 107 / 98 (2.75 against 3.0 TB/s), and the 32-layer 4-bit step 2.72 against 2.46 ms; other stage
@@ -775,7 +770,8 @@ static int stream_shape(int id, const float *x, const uint32_t *qw, const uint16
     n = n < 2 ? 2 : n > 8 ? 8 : n;
     n = n < q ? q : n / q * q; /* each buffer's stages go to the same warps, in order (the kernel) */
     *rs = r, *stages = n, *smem = (uint32_t)(n * r * row_bytes + x_bytes);
-    return *smem <= 227 * 1024; /* sm_90's most a block may opt in to (silu * up at K = 32768 asks 328 KB) */
+    int limit = mlcc_cuda_device_shared_optin(id); /* (silu * up at K = 32768 asks 328 KB) */
+    return limit > 0 && *smem <= (uint32_t)limit;
 }
 
 static int run_stream_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res,
