@@ -3,11 +3,16 @@
  * vector types, __ldcg a plain load, atomicExch and __threadfence as host atomics. */
 #include <stdint.h>
 using std::max;
-struct __half { _Float16 v; };
+struct __half {
+    _Float16 v;
+    operator float() const { return (float)v; } /* (float)h, as cuda_fp16.h allows */
+};
 struct __half2 { __half x, y; };
 struct float2 { float x, y; };
 struct float4 { float x, y, z, w; };
 struct uint4 { unsigned x, y, z, w; };
+struct uint2 { unsigned x, y; };
+static inline float2 make_float2(float a, float b) { return {a, b}; }
 static inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
 static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 static inline __half __float2half_rn(float f) { return {(_Float16)f}; }

@@ -112,19 +112,24 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     /* on Hopper at head_dim 64 and 128 the warp-specialized wgmma kernel (the default) with and
      * without ping-pong, with 128-key tiles, persistent (a block a multiprocessor; and 3 blocks,
      * so that each block takes several items, snaking, through both Q buffers), the 8-warp wgmma
-     * kernel and the mma.sync one; elsewhere the mma.sync one */
-    static const char *const kernels[7] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
+     * kernel and the mma.sync one; elsewhere the mma.sync one; then a token a block (batched
+     * decode) and the same on 3 persistent blocks (MLCC_CUDA_FLASH_DECODE_PERSIST=1: each takes
+     * several items, the next one's first tile and q fetched during the last one's last tile) */
+    static const char *const kernels[9] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
                                            "wgmma, warp-specialized, 128-key tiles", "wgmma, persistent, no ping-pong",
-                                           "wgmma, persistent, no ping-pong, 3 blocks", "wgmma, 8 warps", "mma.sync"};
+                                           "wgmma, persistent, no ping-pong, 3 blocks", "wgmma, 8 warps", "mma.sync",
+                                           "mma.sync, a token a block", "mma.sync, a token a block, 3 persistent blocks"};
     int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
-    for (int run = hopper ? 0 : 12; run < 14 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
+    for (int run = hopper ? 0 : 12; run < 18 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
         int k = run / 2, fold = run % 2; /* fold: q read from qkv and rotated by the flash kernel */
+        if (k >= 7 && fold) continue; /* (batched decode's q: rotated by mlcc_cuda_prefill_qkv) */
         setenv("MLCC_CUDA_FLASH_WGMMA", k < 6 ? "1" : "0", 1);
         setenv("MLCC_CUDA_FLASH_WS", k < 5 ? "1" : "0", 1);
         setenv("MLCC_CUDA_FLASH_PINGPONG", k == 1 || k == 3 || k == 4 ? "0" : "1", 1); /* persistent: as by default */
         setenv("MLCC_CUDA_FLASH_WS_KEYS", k == 2 ? "128" : "64", 1);
         setenv("MLCC_CUDA_FLASH_WS_PERSIST", k == 3 || k == 4 ? "1" : "0", 1);
-        setenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS", k == 4 ? "3" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS", k == 4 || k == 8 ? "3" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_DECODE_PERSIST", k == 8 ? "1" : "0", 1);
         char how[96];
         snprintf(how, sizeof how, "%s%s", kernels[k], fold ? ", q rotated in the kernel" : "");
         /* the pages as they were, so that each run's K and V stores are seen */
@@ -139,7 +144,8 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
                                      .page_indices = didx->dl.data, .out = dout->dl.data, .num_tokens = T,
                                      .num_qo_heads = QH, .num_kv_heads = KVH, .head_dim = D, .page_size = PS,
                                      .window = fc->window, .scale = scale, .softcap = fc->softcap, .pages_f16 = 1,
-                                     .rope_table = fold ? dtab->dl.data : NULL, .q_row = fold ? (int64_t)heads * D : 0};
+                                     .rope_table = fold ? dtab->dl.data : NULL, .q_row = fold ? (int64_t)heads * D : 0,
+                                     .tokens_per_block = k >= 7};
         CHECK_MSG(mlcc_cuda_flash_prefill(0, &fa) == 0, "%s (half q): %s", fc->name, mlcc_last_error());
         uint16_t *back = malloc(sizeof(uint16_t) * (pn > qn ? pn : qn));
         CHECK(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0);
@@ -178,6 +184,7 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     unsetenv("MLCC_CUDA_FLASH_WS_KEYS");
     unsetenv("MLCC_CUDA_FLASH_WS_PERSIST");
     unsetenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS");
+    unsetenv("MLCC_CUDA_FLASH_DECODE_PERSIST");
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
     free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);
@@ -370,7 +377,14 @@ int main(void) {
         return test_finish();
     }
     ir_scope_begin();
+    /* MLCC_TEST_FLASH_CASES=0,9: only those cases (the CPU emulation, bench/cuda_emu/run_flash.sh, is slow) */
+    const char *only = getenv("MLCC_TEST_FLASH_CASES");
+    char list[256];
+    snprintf(list, sizeof list, ",%s,", only ? only : "");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char item[24];
+        snprintf(item, sizeof item, ",%zu,", i);
+        if (only && !strstr(list, item)) continue;
         run_case(&cases[i], 0);
         run_case(&cases[i], 1);
     }
