@@ -1,12 +1,12 @@
 /* flash_shim.h - what the flash attention's mma.sync kernels (runtime/cuda_attention.c) use
  * beyond shim.h and shim_decode.h, on the CPU (for flash_driver.cpp): the warp votes, ldmatrix
  * (each lane posts its row address, a warp barrier, each lane gathers its fragment as PTX lays
- * it out), mma.sync m16n8k16 from the lanes' fragments, cp.async as a plain 16-byte copy (or
- * zeros) done when it returns, 2^x through exp2f, and the kernel's helper functions that are
- * inline PTX in its source (run_flash.sh cuts them out). The Hopper-only helpers (wgmma,
- * mbarriers, named barriers) are declared so the template compiles; the driver reports an sm_80
- * device, so no kernel that uses them is launched. Checks indexing, staging, masks, the online
- * softmax and the pipeline's buffer order; nothing about speed or the memory model. */
+ * it out), mma.sync m16n8k16 from the lanes' fragments (mma_emu.h), cp.async as a plain 16-byte
+ * copy (or zeros) done when it returns, 2^x through exp2f, and the kernel's helper functions
+ * that are inline PTX in its source (run_flash.sh cuts them out). The Hopper-only helpers
+ * (wgmma, mbarriers, named barriers) are declared so the template compiles; the driver reports
+ * an sm_80 device, so no kernel that uses them is launched. Checks indexing, staging, masks, the
+ * online softmax and the pipeline's buffer order; nothing about speed or the memory model. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,32 +43,15 @@ static inline unsigned pack_half2(float lo, float hi) {
 }
 static inline float fast_exp2(float x) { return exp2f(x); }
 
-/* mma.sync m16n8k16, f16 in, f32 accumulate: A 16 x 16 in a[0..3], B 16 x 8 in b0, b1, D 16 x 8
- * (PTX ISA, "Matrix Fragments for mma.m16n8k16") */
-struct mma_post { unsigned a[4], b[2]; };
-static mma_post mma_posts[4096];
 static inline float half_bits(unsigned reg, int hi) {
     uint16_t bits = (uint16_t)(hi ? reg >> 16 : reg & 0xffff);
     __half h;
     memcpy(&h, &bits, 2);
     return __half2float(h);
 }
+#include "mma_emu.h"
 static inline void mma16816(float *c, const unsigned *a, unsigned b0, unsigned b1) {
-    unsigned t = threadIdx.x, w = t >> 5, base = w * 32, lane = t & 31;
-    pthread_barrier_wait(&warp_bar[w]);
-    mma_posts[t] = {{a[0], a[1], a[2], a[3]}, {b0, b1}};
-    pthread_barrier_wait(&warp_bar[w]);
-    for (int e = 0; e < 4; e++) {
-        int row = (int)(lane >> 2) + 8 * (e >> 1), col = 2 * (int)(lane & 3) + (e & 1);
-        float sum = c[e];
-        for (int k = 0; k < 16; k++) {
-            int p = k / 2;
-            const mma_post &A = mma_posts[base + 4 * (row % 8) + p % 4], &B = mma_posts[base + 4 * col + p % 4];
-            sum += half_bits(A.a[row / 8 + 2 * (p / 4)], k & 1) * half_bits(B.b[p / 4], k & 1);
-        }
-        c[e] = sum;
-    }
-    pthread_barrier_wait(&warp_bar[w]);
+    emu_mma16816<half_bits>(c, a[0], a[1], a[2], a[3], b0, b1);
 }
 
 /* ldmatrix .m8n8 .b16: lanes 8i .. 8i + 7 give the row addresses of matrix i; lane l receives

@@ -6,7 +6,6 @@
  * address (the word path) and once a float further (the serial fallback). */
 #include "shim.h"
 #include "shim_decode.h"
-struct uint2 { unsigned x, y; };
 #define __align__(n) alignas(n)
 #include "row.cu"
 #include <stdio.h>

@@ -22,7 +22,8 @@ src = src.replace("#include <cuda_fp16.h>\n", "")
 src = src.replace("extern __shared__ uint4 smem[];", "uint4 *smem = reinterpret_cast<uint4 *>(emu_dyn_smem);")
 sys.stdout.write(src)
 PY
-gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuModuleGetFunction=null_cuModuleGetFunction \
+gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuLaunchKernelEx=null_cuLaunchKernelEx \
+    -DcuModuleGetFunction=null_cuModuleGetFunction \
     "$src/bench/null_cuda_driver.c" -o "$T/null.o"
 g++ -O2 -fPIC -ffp-contract=off -w -shared -I"$T" -I"$src/bench/cuda_emu" \
     "$src/bench/cuda_emu/skinny_driver.cpp" "$T/null.o" -o "$T/libcuda.so.1" -lpthread

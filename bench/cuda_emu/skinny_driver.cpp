@@ -72,6 +72,16 @@ extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, un
     else if (k == K_ROUND || k == K_ROUND8) round_all(p, k == K_ROUND8);
     return null_cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sh, s, p, x); /* counts it */
 }
+/* launches with programmatic dependent launch (the rounding kernels are declared for it) */
+struct launch_config_ex { unsigned dims[7]; void *stream, *attrs; unsigned nattrs; };
+extern "C" int null_cuLaunchKernelEx(const launch_config_ex *, void *, void **, void **);
+extern "C" int cuLaunchKernelEx(const launch_config_ex *c, void *f, void **p, void **x) {
+    uintptr_t k = (uintptr_t)f;
+    if (k >= K_SKINNY && k < K_SKINNY + NKERNELS) run_skinny(kernels[k - K_SKINNY].fn, c->dims[0], c->dims[1], c->dims[3], c->dims[6], p);
+    else if (k == K_REDUCE) run_flat(c->dims[0], c->dims[3], reduce_body, p);
+    else if (k == K_ROUND || k == K_ROUND8) round_all(p, k == K_ROUND8);
+    return null_cuLaunchKernelEx(c, f, p, x);
+}
 extern "C" int null_cuModuleGetFunction(void **f, void *m, const char *n);
 extern "C" int cuModuleGetFunction(void **f, void *m, const char *n) {
     (void)m;

@@ -1,8 +1,7 @@
 /* skinny_shim.h - the CUDA C++ features runtime/cuda_skinny.c's kernels use, on the CPU (for
  * skinny_driver.cpp): a block's 128 or 256 threads are pthreads, __syncthreads a barrier, cp.async a
  * plain 16-byte copy (commit and wait do nothing: the copy is done when it returns), mma.sync
- * m16n8k16 computed from the 32 lanes' fragments as PTX documents them (each lane posts its
- * registers, a warp barrier, each lane computes its four outputs in float32), __half a 16-bit
+ * m16n8k16 computed from the 32 lanes' fragments (mma_emu.h), __half a 16-bit
  * pattern rounded to nearest even. Checks the kernels' indexing, staging, permuted K order,
  * tails and split-K sums where there is no GPU; nothing about speed or the memory model. */
 #include <pthread.h>
@@ -51,26 +50,9 @@ static inline void __syncthreads() { pthread_barrier_wait(&block_bar); }
 static inline void cp_async16(void *smem, const void *gmem) { memcpy(smem, gmem, 16); }
 static inline void cp_async_commit() {}
 template <int N> static inline void cp_async_wait() {}
-struct mma_post { unsigned a[4], b[2]; };
-static mma_post mma_posts[256];
 static inline float half_of(unsigned reg, int hi) { return emu_f16_to_f32((uint16_t)(hi ? reg >> 16 : reg & 0xffff)); }
-/* A (16 x 16, row-major): lane 4 (row % 8) + (k / 2) % 4, register (row / 8) + 2 ((k / 2) / 4);
- * B (16 x 8): lane 4 n + (k / 2) % 4, register (k / 2) / 4; D: lane 4 (row % 8) + col / 2,
- * register 2 (row / 8) + col % 2 (PTX ISA, "Matrix Fragments for mma.m16n8k16") */
+#include "mma_emu.h"
 static inline void mma16816(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
-    unsigned t = threadIdx.x, w = t >> 5, base = w * 32, lane = t & 31;
-    mma_posts[t] = {{a0, a1, a2, a3}, {b0, b1}};
-    pthread_barrier_wait(&warp_bar[w]);
-    for (int e = 0; e < 4; e++) {
-        int row = (int)(lane >> 2) + 8 * (e >> 1), col = 2 * (int)(lane & 3) + (e & 1);
-        float sum = c[e];
-        for (int k = 0; k < 16; k++) {
-            int p = k / 2;
-            const mma_post &A = mma_posts[base + 4 * (row % 8) + p % 4], &B = mma_posts[base + 4 * col + p % 4];
-            sum += half_of(A.a[row / 8 + 2 * (p / 4)], k & 1) * half_of(B.b[p / 4], k & 1);
-        }
-        c[e] = sum;
-    }
-    pthread_barrier_wait(&warp_bar[w]);
+    emu_mma16816<half_of>(c, a0, a1, a2, a3, b0, b1);
 }
 using std::min;
