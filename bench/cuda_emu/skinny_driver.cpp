@@ -63,23 +63,24 @@ static void round_all(void **p, int v8) { /* every element, whatever the grid */
     long long n = *(long long *)p[2] * (v8 ? 8 : 1);
     for (long long i = 0; i < n; i++) y[i] = emu_f32_to_f16(x[i]);
 }
-extern "C" int null_cuLaunchKernel(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
-extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sh,
-                              void *s, void **p, void **x) {
+/* the kernels this driver runs, whichever launch call made them */
+static void run(void *f, unsigned gx, unsigned gy, unsigned bx, unsigned sh, void **p) {
     uintptr_t k = (uintptr_t)f;
     if (k >= K_SKINNY && k < K_SKINNY + NKERNELS) run_skinny(kernels[k - K_SKINNY].fn, gx, gy, bx, sh, p);
     else if (k == K_REDUCE) run_flat(gx, bx, reduce_body, p);
     else if (k == K_ROUND || k == K_ROUND8) round_all(p, k == K_ROUND8);
+}
+extern "C" int null_cuLaunchKernel(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+extern "C" int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned sh,
+                              void *s, void **p, void **x) {
+    run(f, gx, gy, bx, sh, p);
     return null_cuLaunchKernel(f, gx, gy, gz, bx, by, bz, sh, s, p, x); /* counts it */
 }
 /* launches with programmatic dependent launch (the rounding kernels are declared for it) */
 struct launch_config_ex { unsigned dims[7]; void *stream, *attrs; unsigned nattrs; };
 extern "C" int null_cuLaunchKernelEx(const launch_config_ex *, void *, void **, void **);
 extern "C" int cuLaunchKernelEx(const launch_config_ex *c, void *f, void **p, void **x) {
-    uintptr_t k = (uintptr_t)f;
-    if (k >= K_SKINNY && k < K_SKINNY + NKERNELS) run_skinny(kernels[k - K_SKINNY].fn, c->dims[0], c->dims[1], c->dims[3], c->dims[6], p);
-    else if (k == K_REDUCE) run_flat(c->dims[0], c->dims[3], reduce_body, p);
-    else if (k == K_ROUND || k == K_ROUND8) round_all(p, k == K_ROUND8);
+    run(f, c->dims[0], c->dims[1], c->dims[3], c->dims[6], p);
     return null_cuLaunchKernelEx(c, f, p, x);
 }
 extern "C" int null_cuModuleGetFunction(void **f, void *m, const char *n);
