@@ -146,9 +146,10 @@ typedef struct mlcc_linear_fusion {
  * rows one GEMV kernel does it all; otherwise the norm and the silu * up are kernels of their
  * own around the matmul (the normed x in float16 where cuBLASLt takes it). The packed functions
  * "mlcc.cuda.linear_f16_norm" (a, gamma, eps, w, y), "mlcc.cuda.linear_f16_silu" (a, w, y) and
- * "mlcc.cuda.linear_f16_norm_silu" (a, gamma, eps, w, y) wrap it. */
-int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
-                               int64_t rows, int64_t out, int64_t in);
+ * "mlcc.cuda.linear_f16_norm_silu" (a, gamma, eps, w, y) wrap it. y is float32, or float16 when
+ * y_half (with silu * up only: the next projection's x, transform/half_activations.c). */
+int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, void *y,
+                               int y_half, int64_t rows, int64_t out, int64_t in);
 /* y [rows, in] (float32) = nn.rms_norm(a, f->gamma, *f->eps), a kernel of its own. */
 int mlcc_cuda_rms_norm_rows(int device_id, const mlcc_linear_fusion *f, const float *a, float *y, int64_t rows, int64_t in);
 /* y[n] += r[n] (float32), a kernel of its own. */

@@ -253,12 +253,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     " * grid's 128-row items in turn; the producer stages each item's Q (rotated, scaled) into one of\n"
     " * two Q buffers (`qfull` / `qempty` mbarriers) and runs ahead into the next item's tiles while\n"
     " * the consumers finish the last, so neither the page lookups nor Q's staging at an item's start\n"
-    " * leave the tensor cores idle.\n"
-    " * PERSIST without WG (PD: batched decode, a token an item, half q rotated and scaled already,\n"
-    " * mma.sync through cp.async): persistent blocks taking (token, KV head) items in turn; at an\n"
-    " * item's last tile the next item's first tile and its q rows (plain copies) are issued into the\n"
-    " * free buffer and a Q area after the two, so the next item starts without the round trips of a\n"
-    " * fresh block (page list, q, first tile). */\n"
+    " * leave the tensor cores idle. */\n"
     "template <int D, int NW, typename KV, bool PIPE, int MT, int BN, typename QT, typename OT, bool WG, bool PERSIST>\n"
     "__device__ __forceinline__ void flash_prefill(const QT *__restrict__ q, const KV *__restrict__ pages,\n"
     "                                              const int *__restrict__ token_seq, const int *__restrict__ positions,\n"
@@ -266,9 +261,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                                              OT *__restrict__ out, int T, int QH, int KVH, int PS, int G,\n"
     "                                              long long window, float scale, float softcap, int TB, int fast,\n"
     "                                              const double *__restrict__ rope, long long q_row) {\n"
-    "    constexpr bool WS = WG && NW == 12, PD = PERSIST && !WG;\n"
-    "    static_assert(!PERSIST || (WS && BN == 128) || (PD && PIPE && MT == 1 && sizeof(QT) == 2),\n"
-    "                  \"persistent: the warp-specialized kernel with 128-key tiles, or batched decode with a half q\");\n"
+    "    constexpr bool WS = WG && NW == 12;\n"
+    "    static_assert(!PERSIST || (WS && BN == 128), \"persistent: the warp-specialized kernel with 128-key tiles\");\n"
     "    constexpr int CW = WS ? 8 : NW, STAGES = WS && BN == 64 ? 3 : 2; /* warps with rows; K/V buffers */\n"
     "    constexpr int BM = 16 * MT * CW, NT = 32 * NW, QNT = 32 * CW, LD = WG ? D : D + 8, KD = D / 16, ND = D / 8,\n"
     "                  C4 = D / 4, R = 2 * MT;\n"
@@ -284,7 +278,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    __half *Ks = smem, *Vs = smem + BN * LD;\n"
     "    /* Q's staging area: MT = 1 stages it in the second K/V buffer (PIPE; the first one receives the\n"
     "     * first tile meanwhile) or the first (registers path), MT > 1 keeps it after the buffers */\n"
-    "    __half *Qs = QREG ? (PIPE ? smem + (PD ? 4 : 2) * BN * LD : smem) : smem + 2 * STAGES * BN * LD;\n"
+    "    __half *Qs = QREG ? (PIPE ? smem + 2 * BN * LD : smem) : smem + 2 * STAGES * BN * LD;\n"
     "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 2, tig = lane & 3;\n"
     "    /* blocks longest first across all KV heads (blockIdx.x = rank * KVH + head: the last tokens,\n"
     "     * with the most keys, of every head before the shorter ones), so the short blocks fill the\n"
@@ -316,13 +310,6 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    /* item k of this block (false: none): item = rank * KVH + head; PERSIST takes rounds of gridDim.x\n"
     "     * items snaking (even rounds ascending, odd ones descending), so that each block's long and\n"
     "     * short items even out; otherwise the block's one item is blockIdx.x */\n"
-    "    /* item k of this block for peek_item (take_item keeps its own copy: calling this from it\n"
-    "     * changed the persistent wgmma kernel's register spills, untimed) */\n"
-    "    auto item_at = [&](int k) {\n"
-    "        const int P = gridDim.x;\n"
-    "        return !PERSIST ? (k == 0 ? (int)blockIdx.x : items) : k & 1 ? (k + 1) * P - 1 - (int)blockIdx.x : k * P + (int)blockIdx.x;\n"
-    "    };\n"
-    "    auto first_key = [&](int p) { return window > 0 ? (int)max(0LL, (long long)p - window + 1) : 0; };\n"
     "    auto take_item = [&](int k) {\n"
     "        const int P = gridDim.x, item = !PERSIST ? (k == 0 ? (int)blockIdx.x : items) :\n"
     "                                       k & 1 ? (k + 1) * P - 1 - (int)blockIdx.x : k * P + (int)blockIdx.x;\n"
@@ -365,37 +352,14 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    };\n"
     "    /* PIPE: the copy of one K/V tile of the sequence into buffer b (copy_tile; k0 < kmax) */\n"
     "    constexpr int PNT = WS ? NT - QNT : NT; /* the threads that copy tiles */\n"
-    "    auto copy_head = [&](const KV *head, const int *seq_pages, int k0, int kmax, int b, int tid) {\n"
+    "    auto copy_into = [&](const int *seq_pages, int k0, int kmax, int b, int tid) {\n"
     "        __half *kd = smem + b * 2 * BN * LD, *vd = kd + BN * LD;\n"
     "        if (ps_shift >= 0)\n"
-    "            copy_tile<true, D, BN, PNT, KV, WG>(kd, vd, head, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift, tid);\n"
+    "            copy_tile<true, D, BN, PNT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
+    "                                                ps_shift, tid);\n"
     "        else\n"
-    "            copy_tile<false, D, BN, PNT, KV, WG>(kd, vd, head, seq_pages, page_stride, v_offset, k0, kmax, PS, ps_shift, tid);\n"
-    "    };\n"
-    "    auto copy_into = [&](const int *seq_pages, int k0, int kmax, int b, int tid) {\n"
-    "        copy_head(head_pages, seq_pages, k0, kmax, b, tid);\n"
-    "    };\n"
-    "    /* PD: item k's (token, KV head) in take_item's order, its keys and page list */\n"
-    "    auto peek_item = [&](int k, int &t, int &h, int &lo, int &hi, const int *&sp) {\n"
-    "        const int item = item_at(k);\n"
-    "        if (item >= items) return false;\n"
-    "        h = item % KVH, t = items / KVH - 1 - item / KVH;\n"
-    "        const int p = positions[t];\n"
-    "        hi = p + 1, lo = first_key(p);\n"
-    "        sp = page_indices + page_indptr[token_seq[t]];\n"
-    "        return true;\n"
-    "    };\n"
-    "    /* PD: the next item's first tile into buffer b and its q rows (the group's heads of token t,\n"
-    "     * zeros after them) into Qs, one commit group */\n"
-    "    auto prefetch_item = [&](int t, int h, int lo, int hi, const int *sp, int b) {\n"
-    "        if (lo < hi) copy_head(pages + (long long)h * PS * D, sp, lo, hi, b, threadIdx.x);\n"
-    "        constexpr int C8 = D / 8;\n"
-    "        for (int i = threadIdx.x; i < BM * C8; i += NT) {\n"
-    "            const int r = i / C8, c = i % C8;\n"
-    "            const bool ok = r < G;\n"
-    "            cp_async16(Qs + r * LD + 8 * c, q + (long long)t * q_row + (h * G + (ok ? r : 0)) * D + 8 * c, ok ? 16 : 0);\n"
-    "        }\n"
-    "        cp_async_commit();\n"
+    "            copy_tile<false, D, BN, PNT, KV, WG>(kd, vd, head_pages, seq_pages, page_stride, v_offset, k0, kmax, PS,\n"
+    "                                                 ps_shift, tid);\n"
     "    };\n"
     "    auto issue_tile = [&](const int *seq_pages, int k0, int kmax, int b) {\n"
     "        copy_into(seq_pages, k0, kmax, b, threadIdx.x);\n"
@@ -533,7 +497,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        }\n"
     "    };\n"
     "    int seg = t0, seg_end, kmin, kmax;\n"
-    "    if constexpr (!PERSIST || PD) segment(seg, seg_end, kmin, kmax);\n"
+    "    if constexpr (!PERSIST) segment(seg, seg_end, kmin, kmax);\n"
     "    if constexpr (WS) {\n"
     "        if (threadIdx.x == 0) {\n"
     "            for (int b = 0; b < STAGES; b++) mbar_init(&full[b], PNT), mbar_init(&empty[b], QNT);\n"
@@ -574,7 +538,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    } else if constexpr (PIPE) { /* the first tile's copy overlaps Q's staging */\n"
     "        if (kmin < kmax) issue_tile(page_indices + page_indptr[token_seq[seg]], kmin, kmax, 0);\n"
     "    }\n"
-    "    if constexpr (!PERSIST || PD) stage_q(Qs, threadIdx.x);\n"
+    "    if constexpr (!PERSIST) stage_q(Qs, threadIdx.x);\n"
     "\n"
     "    async_proxy_fence<WG>();\n"
     "    if constexpr (WS) {\n"
@@ -589,8 +553,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#pragma unroll\n"
     "    for (int i = 0; i < R; i++) rows[i] = warp * 16 * MT + (i >> 1) * 16 + grp + (i & 1) * 8;\n"
     "    unsigned qa[QREG ? KD : 1][4];\n"
-    "    /* QREG: the warp's A fragments of Q from Qs, then Qs is free again */\n"
-    "    auto load_qa = [&]() {\n"
+    "    if constexpr (QREG) {\n"
     "#pragma unroll\n"
     "        for (int kk = 0; kk < KD; kk++) {\n"
     "            const __half *base = Qs + kk * 16 + tig * 2;\n"
@@ -600,8 +563,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "            qa[kk][3] = *reinterpret_cast<const unsigned *>(base + rows[1] * LD + 8);\n"
     "        }\n"
     "        __syncthreads();\n"
-    "    };\n"
-    "    if constexpr (QREG) load_qa();\n"
+    "    }\n"
     "\n"
     "    /* this thread's rows: token (or -1), position; the first key in the window follows from it\n"
     "     * (MT > 1 keeps only the positions in registers: the rest is recomputed where used) */\n"
@@ -609,17 +571,10 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "        int t = t0 + rows[h] / G;\n"
     "        return rows[h] < TM * G && t < t_end ? t : -1;\n"
     "    };\n"
+    "    auto first_key = [&](int p) { return window > 0 ? (int)max(0LL, (long long)p - window + 1) : 0; };\n"
     "    int pos[R], tok[R];\n"
-    "    int pbuf = 0; /* PD: the buffer the item's first tile is in */\n"
     "    for (int k = 0; take_item(k); k++) { /* (one item unless PERSIST) */\n"
-    "        if constexpr (PD) { /* (k > 0) this item's q rows and first tile, prefetched by the last item */\n"
-    "            if (k > 0) {\n"
-    "                cp_async_wait<0>();\n"
-    "                __syncthreads();\n"
-    "                load_qa(); /* (Qs is free for the next item's rows) */\n"
-    "                seg = t0;\n"
-    "            }\n"
-    "        } else if constexpr (PERSIST) { /* this item's Q, staged by the producer */\n"
+    "        if constexpr (PERSIST) { /* this item's Q, staged by the producer */\n"
     "            mbar_wait(&qfull[k & 1], (k >> 1) & 1);\n"
     "            Qs = smem + (2 * STAGES * BN + (k & 1) * BM) * LD;\n"
     "            async_proxy_fence<WG>();\n"
@@ -644,8 +599,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "#pragma unroll\n"
     "                for (int nd = 0; nd < ND; nd++) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.f;\n"
     "\n"
-    "            int buf = PD ? pbuf : 0;\n"
-    "            bool fetched = false; /* PD: the next item's start is in flight */\n"
+    "            int buf = 0;\n"
     "            if constexpr (WS) {\n"
     "                if (pingpong) named_sync(1 + wgi, 2 * 128); /* this warpgroup's turn: the first S */\n"
     "            } else if constexpr (PIPE) {\n"
@@ -661,14 +615,8 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    Ks = smem + b * 2 * BN * LD, Vs = Ks + BN * LD;\n"
     "                    async_proxy_fence<WG>();\n"
     "                } else if constexpr (PIPE) {\n"
-    "                    int nt, nh, nlo, nhi;\n"
-    "                    const int *nsp;\n"
     "                    if (k0 + BN < kmax) { /* the buffer it fills was released by the last iteration's barrier */\n"
     "                        issue_tile(seq_pages, k0 + BN, kmax, buf ^ 1);\n"
-    "                        cp_async_wait<1>();\n"
-    "                    } else if (PD && peek_item(k + 1, nt, nh, nlo, nhi, nsp)) { /* the next item's start */\n"
-    "                        prefetch_item(nt, nh, nlo, nhi, nsp, buf ^ 1);\n"
-    "                        fetched = true;\n"
     "                        cp_async_wait<1>();\n"
     "                    } else {\n"
     "                        cp_async_wait<0>();\n"
@@ -903,12 +851,6 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                    buf ^= 1;\n"
     "                }\n"
     "            }\n"
-    "            if constexpr (PD) { /* (an item without keys fetched nothing yet) */\n"
-    "                int nt, nh, nlo, nhi;\n"
-    "                const int *nsp;\n"
-    "                if (!fetched && peek_item(k + 1, nt, nh, nlo, nhi, nsp)) prefetch_item(nt, nh, nlo, nhi, nsp, buf);\n"
-    "                pbuf = buf;\n"
-    "            }\n"
     "            if (pingpong) named_arrive(1 + (wgi ^ 1), 2 * 128); /* the other's turn: its last P V */\n"
     "            /* the rows of this segment: O / l */\n"
     "#pragma unroll\n"
@@ -927,7 +869,7 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "                        *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[mt][nd][e] * inv, o[mt][nd][e + 1] * inv);\n"
     "            }\n"
     "        }\n"
-    "        if constexpr (PERSIST && WS) mbar_arrive(&qempty[k & 1]); /* its S products are done: the buffer is free */\n"
+    "        if constexpr (PERSIST) mbar_arrive(&qempty[k & 1]); /* its S products are done: the buffer is free */\n"
     "    }\n"
     "}\n"
     "\n"
@@ -1018,11 +960,9 @@ static const char kernel_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION "
     "    FLASH(D, NW, float, false, 1, 64, , float, float) FLASH(D, NW, __half, false, 1, 64, _h, float, float)            \\\n"
     "    FLASH(D, NW, __half, true, 1, 64, _hp, float, float) FLASH(D, NW, __half, true, 1, 64, _hpq, __half, float)       \\\n"
     "    FLASH(D, NW, __half, true, 1, 64, _hpqh, __half, __half)\n"
-    "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys;\n"
-    " * batched decode's persistent blocks (half q, float32 output) */\n"
+    "/* two m-tiles a warp (half pages through cp.async, 4 warps over 128 rows), tiles of 64 and 32 keys */\n"
     "#define FLASH_MT2(D)                                                                                                  \\\n"
-    "    FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)            \\\n"
-    "    FLASH_O(D, 4, __half, true, 1, 64, _hpqd, __half, float, false, true)\n"
+    "    FLASH(D, 4, __half, true, 2, 64, _hp2, float, float) FLASH(D, 4, __half, true, 2, 32, _hp2s, float, float)\n"
     "/* the sm_90a module (MLCC_WGMMA_KERNELS) holds the wgmma kernels alone: 8 warps, half q and\n"
     " * pages, float32 (_wg) or half (_wgh) output; the warp-specialized ones with 12 (_ws, _wsh), with\n"
     " * 128-key tiles (_wsb, _wsbh) and those persistent (_wsp, _wsph) */\n"
@@ -1088,7 +1028,6 @@ typedef struct flash_device {
     void *kernel[NUM_DIMS][2][5]; /* [head dim][4 or 8 warps][float32 pages, half, half through cp.async, and q half,
                                    * and q and out half] */
     void *mt2[NUM_DIMS][2];       /* two m-tiles a warp (half pages, cp.async): [head dim][tiles of 64, 32 keys] */
-    void *decode_persist[NUM_DIMS]; /* batched decode's persistent blocks (half q, float32 out) */
     void *prepare[2];             /* mlcc_prefill_qkv_{f,h}: float32 or half qkv (half pages) */
     int wg_state;                 /* the wgmma module: 0 not tried, 1 loaded, -1 not for this device */
     mlcc_cuda_module *wg_module;
@@ -1131,17 +1070,6 @@ static int mt2_keys(void) {
     return v && atoi(v) == 64 ? 64 : 32;
 }
 
-/* MLCC_CUDA_FLASH_DECODE_PERSIST=1: batched decode (a token a block, half q rotated and scaled
- * already, float32 out) on persistent blocks, two a multiprocessor, each taking (token, KV head)
- * items in turn with the next item's first tile and q rows copied while the last tile of the one
- * before is computed (the _hpqd kernels). A block per item loses its first round trips (page list,
- * q, first tile) at ~540 keys (BENCHMARKS.md, session 24); not measured on a GPU yet, so off by
- * default. Read per call. */
-static int decode_persistent(void) {
-    const char *v = getenv("MLCC_CUDA_FLASH_DECODE_PERSIST");
-    return v && strcmp(v, "1") == 0;
-}
-
 /* MLCC_CUDA_FLASH_FAST=0: every tile through the mask and q scaled by the scale alone (the
  * softmax as before 2026-11-26's seventh session); read per call. */
 static int fast_softmax(void) {
@@ -1182,11 +1110,6 @@ static int device_ready(int id, flash_device **out) {
             snprintf(name, sizeof name, "mlcc_flash_prefill_%d_4_hp2%s", head_dims[i], b ? "s" : "");
             if (!(d->mt2[i][b] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
-    for (int i = 0; i < NUM_DIMS; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "mlcc_flash_prefill_%d_4_hpqd", head_dims[i]);
-        if (!(d->decode_persist[i] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-    }
     if (!(d->prepare[0] = mlcc_cuda_module_kernel(d->module, "mlcc_prefill_qkv_f")) ||
         !(d->prepare[1] = mlcc_cuda_module_kernel(d->module, "mlcc_prefill_qkv_h")))
         return -1;
@@ -1342,13 +1265,6 @@ int mlcc_cuda_flash_prefill(int device_id, const mlcc_cuda_prefill_args *a) {
             persistent_blocks = blocks * a->num_kv_heads < sms ? (int)(blocks * a->num_kv_heads) : sms;
         }
         if (ws && pingpong_off(kind_keys(kind))) fast |= 2;
-    } else if (variant == 3 && tb && !a->rope_table && decode_persistent()) { /* two K/V buffers, then Q */
-        int sms = mlcc_cuda_device_sm_count(device_id);
-        if (sms <= 0) return mlcc_prefix_error("cuda flash prefill");
-        kernel = d->decode_persist[dim_index(a->head_dim)];
-        shared = (uint32_t)((4 * 64 + 16 * nw) * (a->head_dim + 8) * 2);
-        int most = persist_blocks() > 0 ? persist_blocks() : 2 * sms; /* (the tests ask for few) */
-        persistent_blocks = blocks * a->num_kv_heads < most ? (int)(blocks * a->num_kv_heads) : most;
     } else if (variant == 2 && !tb && m_tiles() == 2) { /* 4 warps x 32 rows; Q after the two K/V buffers */
         int bn = mt2_keys();
         nw = 4, tokens_per_block = 128 / group, blocks = (a->num_tokens + tokens_per_block - 1) / tokens_per_block;

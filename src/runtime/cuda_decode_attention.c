@@ -79,7 +79,13 @@ static const char *const kernel_source =
     "    int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;\n"
     "    int D, pages_f16; /* (the module's DEC_D and page type: for checks and the CPU emulation) */\n"
     "    int cluster; /* the S blocks of a (sequence, KV head) are a thread-block cluster: merge through DSMEM */\n"
+    "    int out_f16; /* out holds half values (the next projection's x: transform/half_activations.c) */\n"
     "};\n"
+    "/* out[i], float32 or rounded to half */\n"
+    "__device__ __forceinline__ void put_out(const decode_params &p, long long i, float v) {\n"
+    "    if (p.out_f16) reinterpret_cast<__half *>(p.out)[i] = __float2half_rn(v);\n"
+    "    else p.out[i] = v;\n"
+    "}\n"
     "\n"
     "/* 8 values of a K / V row as loaded (half pages: 4 registers, not 8), converted to float where\n"
     " * they are used: a V row once for all G heads */\n"
@@ -206,7 +212,7 @@ static const char *const kernel_source =
     " * alive until all have read it. */\n"
     "template <int D, int GM, int NT>\n"
     "__device__ __forceinline__ void cluster_merge(const float (*acc)[D], const float *pm, const float *pl, int sb, int s,\n"
-    "                                              int S, int G, float *out) {\n"
+    "                                              int S, int G, const decode_params &p, long long obase) {\n"
     "    cluster_sync();\n"
     "    const int per = (G * D + S - 1) / S, end = min(G * D, (s + 1) * per);\n"
     "    for (int i = s * per + threadIdx.x; i < end; i += NT) {\n"
@@ -226,7 +232,7 @@ static const char *const kernel_source =
     "#pragma unroll\n"
     "        for (int ss = 0; ss < 16; ss++)\n"
     "            if (ss < sb) a += ld_cluster(&acc[g][d], ss) * (expf(m[ss] - base) * inv);\n"
-    "        out[i] = a;\n"
+    "        put_out(p, obase + i, a);\n"
     "    }\n"
     "    cluster_sync();\n"
     "}\n"
@@ -410,7 +416,7 @@ static const char *const kernel_source =
     "\n"
     "    /* the block's result: the warps merged; one split: the output, else a partial */\n"
     "    const long long blk = ((long long)b * p.KVH + kvh) * p.S + s;\n"
-    "    float *out = p.out + ((long long)b * p.QH + (long long)kvh * G) * D;\n"
+    "    const long long obase = ((long long)b * p.QH + (long long)kvh * G) * D; /* the pair's first output */\n"
     "    for (int i = threadIdx.x; i < G * D; i += NT) {\n"
     "        const int g = i / D, d = i % D;\n"
     "        float mx = NEG_INF;\n"
@@ -425,7 +431,7 @@ static const char *const kernel_source =
     "            a += sm_acc[w][g][d] * c;\n"
     "        }\n"
     "        if (sb == 1) {\n"
-    "            out[i] = sum > 0.f ? a / sum : 0.f;\n"
+    "            put_out(p, obase + i, sum > 0.f ? a / sum : 0.f);\n"
     "        } else if (cluster) { /* q's staging is done with: its shared memory takes the partial */\n"
     "            sm_q[g][d] = a;\n"
     "            if (d == 0) sm_pm[g] = mx, sm_pl[g] = sum;\n"
@@ -437,7 +443,7 @@ static const char *const kernel_source =
     "    if (sb == 1) return;\n"
     "#if DEC_CLUSTERS\n"
     "    if (cluster) {\n"
-    "        cluster_merge<D, GM, NT>(sm_q, sm_pm, sm_pl, sb, s, p.S, G, out);\n"
+    "        cluster_merge<D, GM, NT>(sm_q, sm_pm, sm_pl, sb, s, p.S, G, p, obase);\n"
     "        return;\n"
     "    }\n"
     "#endif\n"
@@ -491,7 +497,12 @@ static const char *const kernel_source =
     "            const float w = sm_w[ss][g];\n"
     "            a.x += x.x * w, a.y += x.y * w, a.z += x.z * w, a.w += x.w * w;\n"
     "        }\n"
-    "        reinterpret_cast<float4 *>(out)[c] = a;\n"
+    "        if (p.out_f16) {\n"
+    "            __half2 h[2] = {__floats2half2_rn(a.x, a.y), __floats2half2_rn(a.z, a.w)};\n"
+    "            reinterpret_cast<uint2 *>(reinterpret_cast<__half *>(p.out) + obase)[c] = *reinterpret_cast<uint2 *>(h);\n"
+    "        } else {\n"
+    "            reinterpret_cast<float4 *>(p.out + obase)[c] = a;\n"
+    "        }\n"
     "    }\n"
     "}\n"
     "\n"
@@ -571,7 +582,7 @@ typedef struct decode_params {
     long long q_stride, kv_stride;
     float scale, softcap;
     int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;
-    int D, pages_f16, cluster;
+    int D, pages_f16, cluster, out_f16;
 } decode_params;
 
 enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, MAX_SPLITS = 64, MAX_CLUSTER = 16 };
@@ -767,7 +778,8 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
         .window = a->window, .q_stride = q_stride, .kv_stride = kv_stride, .scale = (float)a->scale, .softcap = (float)a->softcap,
         .QH = a->num_qo_heads, .KVH = a->num_kv_heads, .PS = a->page_size, .G = group, .S = splits,
         .min_keys = a->min_keys < 1 ? 1 : a->min_keys, .rope_q = a->rope_q != 0,
-        .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0};
+        .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0,
+        .out_f16 = a->out_f16 != 0};
     void *args[] = {&p};
     int gi = group_index(group);
     uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch};

@@ -10,13 +10,14 @@
 
 /* What gen/attention.h's attn_decode computes: one query per sequence (q [B, QH, D] float32)
  * at its last position over its pages [P, 2, KVH, PS, D] (float32 or float16), GQA, sliding
- * window, soft-cap; out [B, QH, D] float32. All pointers are device pointers; q, pages, out,
+ * window, soft-cap; out [B, QH, D] float32 (or float16). All pointers are device pointers; q, pages, out,
  * k, v and the workspace 16-byte aligned. Enqueued on the device's current stream. */
 typedef struct mlcc_cuda_decode_args {
     const float *q;
     void *pages; /* float32, or float16 when pages_f16 */
     const int32_t *page_indptr, *page_indices, *last_page_len;
-    float *out;
+    float *out; /* float32, or float16 values when out_f16 (rounded once, as stored) */
+    int out_f16;
     /* rope_table [B, 2, D / 2] float64 (nn.rope_table of the step); rope_q: q is rotated with
      * it as nn.rope(q, table) computes it, while it is loaded (else q is used as given) */
     const double *rope_table;

@@ -115,9 +115,20 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        q[o] = mlcc_ld_weight(reinterpret_cast<const uint4 *>(w + (long long)(o < H ? row : I + row) * K) + c);\n"
     "    }\n"
     "}\n"
-    "template <int O, int R, int NORM, int SILU>\n"
-    "__device__ __forceinline__ void gemv_block(const float *__restrict__ x, const __half *__restrict__ w,\n"
-    "                                           float *y, const float *res, int N, int K,\n"
+    "/* x[k .. k + 8) as two float4: x float32, or half (the decode's half activations) */\n"
+    "__device__ __forceinline__ void load_x8(const float *x, float4 &a, float4 &b) {\n"
+    "    a = __ldg(reinterpret_cast<const float4 *>(x)), b = __ldg(reinterpret_cast<const float4 *>(x) + 1);\n"
+    "}\n"
+    "__device__ __forceinline__ void load_x8(const __half *x, float4 &a, float4 &b) {\n"
+    "    uint4 raw = __ldg(reinterpret_cast<const uint4 *>(x));\n"
+    "    const __half2 *h = reinterpret_cast<const __half2 *>(&raw);\n"
+    "    float2 x0 = __half22float2(h[0]), x1 = __half22float2(h[1]), x2 = __half22float2(h[2]), x3 = __half22float2(h[3]);\n"
+    "    a = make_float4(x0.x, x0.y, x1.x, x1.y), b = make_float4(x2.x, x2.y, x3.x, x3.y);\n"
+    "}\n"
+    "/* XT, YT: x's and y's types (float, or __half: y rounded once as it is stored) */\n"
+    "template <int O, int R, int NORM, int SILU, typename XT, typename YT>\n"
+    "__device__ __forceinline__ void gemv_block(const XT *__restrict__ x, const __half *__restrict__ w,\n"
+    "                                           YT *y, const float *res, int N, int K,\n"
     "                                           const float *__restrict__ gamma, const float *__restrict__ eps) {\n"
     "    __shared__ float red[8][O * R];\n"
     "    __shared__ float squares[8][R];\n"
@@ -147,8 +158,8 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        if (NORM) ga = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c), gb = __ldg(reinterpret_cast<const float4 *>(gamma) + 2 * c + 1);\n"
     "#pragma unroll\n"
     "        for (int r = 0; r < R; r++) {\n"
-    "            const float4 *xr = reinterpret_cast<const float4 *>(x + (long long)r * K + (c << 3));\n"
-    "            float4 a = __ldg(xr), b = __ldg(xr + 1);\n"
+    "            float4 a, b;\n"
+    "            load_x8(x + (long long)r * K + (c << 3), a, b);\n"
     "            if (NORM) {\n"
     "                ss[r] += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w + b.x * b.x + b.y * b.y + b.z * b.z + b.w * b.w;\n"
     "                a = mlcc_mul4(a, ga), b = mlcc_mul4(b, gb);\n"
@@ -166,16 +177,22 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     MLCC_CUDA_GEMV_SQUARES_SUM
     MLCC_CUDA_GEMV_BLOCK_SUM
     MLCC_CUDA_GEMV_FUSED_STORE
-    "#define GEMVB(O, R) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16b_##O##_##R(\\\n"
-    "    const float *x, const __half *w, float *y, const float *res, int N, int K) { gemv_block<O, R, 0, 0>(x, w, y, res, N, K, 0, 0); }\n"
+    "#define GEMVB_T(O, R, NAME, XT) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16##NAME##_##O##_##R(\\\n"
+    "    const XT *x, const __half *w, float *y, const float *res, int N, int K) {\\\n"
+    "    gemv_block<O, R, 0, 0, XT, float>(x, w, y, res, N, K, 0, 0); }\n"
+    "#define GEMVB(O, R) GEMVB_T(O, R, b, float)\n"
     "GEMVB(1, 1)\nGEMVB(2, 1)\nGEMVB(4, 1)\nGEMVB(8, 1)\nGEMVB(1, 2)\nGEMVB(2, 2)\nGEMVB(4, 2)\nGEMVB(8, 2)\n"
     "GEMVB(1, 4)\nGEMVB(2, 4)\nGEMVB(4, 4)\nGEMVB(8, 4)\nGEMVB(1, 8)\nGEMVB(2, 8)\nGEMVB(4, 8)\nGEMVB(8, 8)\n"
-    "/* the fused ones (n: RMSNorm, s: silu * up, ns: both), one or two rows (decode) */\n"
-    "#define GEMVF(O, R, NAME, NORM, SILU) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16##NAME##_##O##_##R(\\\n"
-    "    const float *x, const __half *w, float *y, const float *res, int N, int K, const float *gamma, const float *eps) {\\\n"
-    "    gemv_block<O, R, NORM, SILU>(x, w, y, res, N, K, gamma, eps); }\n"
-    "#define GEMVFS(O, R) GEMVF(O, R, n, 1, 0) GEMVF(O, R, s, 0, 1) GEMVF(O, R, ns, 1, 1)\n"
-    "GEMVF(1, 1, n, 1, 0)\nGEMVF(1, 2, n, 1, 0)\nGEMVFS(2, 1)\nGEMVFS(4, 1)\nGEMVFS(8, 1)\nGEMVFS(2, 2)\nGEMVFS(4, 2)\nGEMVFS(8, 2)\n"
+    "/* a half x, one or two rows (decode's half activations: o_proj's and down_proj's x) */\n"
+    "GEMVB_T(1, 1, bh, __half)\nGEMVB_T(2, 1, bh, __half)\nGEMVB_T(4, 1, bh, __half)\nGEMVB_T(8, 1, bh, __half)\n"
+    "GEMVB_T(1, 2, bh, __half)\nGEMVB_T(2, 2, bh, __half)\nGEMVB_T(4, 2, bh, __half)\nGEMVB_T(8, 2, bh, __half)\n"
+    "/* the fused ones (n: RMSNorm, s: silu * up, ns: both; sh, nsh: y half), one or two rows (decode) */\n"
+    "#define GEMVF(O, R, NAME, NORM, SILU, YT) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_f16##NAME##_##O##_##R(\\\n"
+    "    const float *x, const __half *w, YT *y, const float *res, int N, int K, const float *gamma, const float *eps) {\\\n"
+    "    gemv_block<O, R, NORM, SILU, float, YT>(x, w, y, res, N, K, gamma, eps); }\n"
+    "#define GEMVFS(O, R) GEMVF(O, R, n, 1, 0, float) GEMVF(O, R, s, 0, 1, float) GEMVF(O, R, ns, 1, 1, float) \\\n"
+    "    GEMVF(O, R, sh, 0, 1, __half) GEMVF(O, R, nsh, 1, 1, __half)\n"
+    "GEMVF(1, 1, n, 1, 0, float)\nGEMVF(1, 2, n, 1, 0, float)\nGEMVFS(2, 1)\nGEMVFS(4, 1)\nGEMVFS(8, 1)\nGEMVFS(2, 2)\nGEMVFS(4, 2)\nGEMVFS(8, 2)\n"
     "/* The fusions as kernels of their own, for the paths a GEMV block does not take (3 or more\n"
     " * rows: cuBLASLt; shapes without 16-byte loads). y (float32, or float16 when half) =\n"
     " * nn.rms_norm(x, gamma, eps), a block per row; vec (K % 4 == 0, 16-byte aligned x, gamma and\n"
@@ -226,13 +243,19 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        else ((float *)y)[base + k] = v;\n"
     "    }\n"
     "}\n"
-    "/* y [rows, K] = silu(x[:, :K]) * x[:, K:], x [rows, 2K]: blocks over K (x) and rows (y) */\n"
-    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_silu_mul(const float *x, float *y, int K, int rows) {\n"
+    "/* y [rows, K] = silu(x[:, :K]) * x[:, K:], x [rows, 2K]: blocks over K (x) and rows (y); x_half,\n"
+    " * y_half: x (cuBLASLt's gate_up output) and y (the next projection's x) hold half values */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_silu_mul(const void *x, void *y, int K, int rows, int x_half,\n"
+    "                                                                  int y_half) {\n"
     "    mlcc_pdl_begin(0, 0);\n"
     "    for (int r = blockIdx.y; r < rows; r += gridDim.y)\n"
     "        for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < K; k += gridDim.x * blockDim.x) {\n"
-    "            const float *g = x + 2LL * r * K + k;\n"
-    "            y[(long long)r * K + k] = mlcc_silu(g[0]) * g[K];\n"
+    "            const long long g = 2LL * r * K + k, i = (long long)r * K + k;\n"
+    "            const float gate = x_half ? __half2float(((const __half *)x)[g]) : ((const float *)x)[g];\n"
+    "            const float up = x_half ? __half2float(((const __half *)x)[g + K]) : ((const float *)x)[g + K];\n"
+    "            const float v = mlcc_silu(gate) * up;\n"
+    "            if (y_half) ((__half *)y)[i] = __float2half_rn(v);\n"
+    "            else ((float *)y)[i] = v;\n"
     "        }\n"
     "}\n"
     "extern \"C\" __global__ void __launch_bounds__(256) mlcc_f32_to_f16(const float *x, __half *y, long long n) {\n"
@@ -396,7 +419,9 @@ typedef struct linear_device {
     mlcc_cuda_module *module;
     void *gemv[5]; /* rows 1, 2, 4, 8, 16 */
     void *block[4][4]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
+    void *block_hx[4][2]; /* the same with a half x, one or two rows */
     void *fused[3][4][2]; /* the fused block GEMVs: [norm, silu, both][log2 outputs][log2 rows] */
+    void *fused_hy[3][4][2]; /* the silu ones ([1], [2]) with a half y */
     void *norm_rows, *silu_mul; /* the fusions as kernels of their own (3 or more rows) */
     void *to_f16, *to_f16_v8, *to_f32, *add;
     cublasLtHandle lt;
@@ -428,11 +453,18 @@ static int device_ready(int id, linear_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_f16b_%d_%d", 1 << o, 1 << r);
             if (!(d->block[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            if (r < 2) {
+                snprintf(name, sizeof name, "mlcc_gemv_f16bh_%d_%d", 1 << o, 1 << r);
+                if (!(d->block_hx[o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            }
             static const char *const fusions[3] = {"n", "s", "ns"};
             for (int f = 0; f < 3 && r < 2; f++) {
                 if (o == 0 && f > 0) continue; /* silu * up takes a gate and an up row at least */
                 snprintf(name, sizeof name, "mlcc_gemv_f16%s_%d_%d", fusions[f], 1 << o, 1 << r);
                 if (!(d->fused[f][o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+                if (f == 0) continue;
+                snprintf(name, sizeof name, "mlcc_gemv_f16%sh_%d_%d", fusions[f], 1 << o, 1 << r);
+                if (!(d->fused_hy[f][o][r] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             }
         }
     if (!(d->norm_rows = mlcc_cuda_module_kernel(d->module, "mlcc_norm_rows"))) return -1;
@@ -476,8 +508,8 @@ static int64_t gemv_max_threads(void) {
  * o_proj + down 55.5 against 57.4, gate_up 76.6 against 79.0, lm_head 332 against 337; one
  * output a block, or 128 threads, was slower than two. (More, shorter blocks: the last wave's
  * tail is shorter.) */
-static int run_block_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y,
-                          int64_t rows, int64_t out, int64_t in, const mlcc_linear_fusion *f) {
+static int run_block_gemv(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const float *res, void *y,
+                          int y_half, int64_t rows, int64_t out, int64_t in, const mlcc_linear_fusion *f) {
     int n = (int)out, k = (int)in;
     int lo = mlcc_gemv_outputs_log2(out, 2);
     int kind = !f ? -1 : f->gamma && f->silu_mul ? 2 : f->silu_mul ? 1 : 0; /* fused[kind] */
@@ -490,12 +522,13 @@ static int run_block_gemv(int id, linear_device *d, const float *x, const uint16
     const float *gamma = f ? f->gamma : NULL, *eps = f ? f->eps : NULL;
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;
-        int lr = left >= 8 && !f ? 3 : left >= 4 && !f ? 2 : left >= 2 ? 1 : 0;
-        const float *xr = x + r * in;
-        float *yr = y + r * y_cols;
+        int lr = left >= 8 && !f && !x_half ? 3 : left >= 4 && !f && !x_half ? 2 : left >= 2 ? 1 : 0;
+        const void *xr = (const char *)x + r * in * (x_half ? 2 : 4);
+        void *yr = (char *)y + r * y_cols * (y_half ? 2 : 4);
         const float *rr = res ? res + r * out : NULL;
         void *args[] = {&xr, &w, &yr, &rr, &n, &k, &gamma, &eps};
-        void *kernel = f ? d->fused[kind][lo][lr] : d->block[lo][lr];
+        void *kernel = f && y_half ? d->fused_hy[kind][lo][lr] : f ? d->fused[kind][lo][lr] : x_half ? d->block_hx[lo][lr]
+                                                                                                     : d->block[lo][lr];
         if (mlcc_cuda_launch(id, kernel, grid, block, 0, args)) return -1;
         r += 1 << lr;
     }
@@ -506,7 +539,7 @@ static int run_block_gemv(int id, linear_device *d, const float *x, const uint16
 static int run_gemv(int id, linear_device *d, const float *x, const uint16_t *w, const float *res, float *y, int64_t rows,
                     int64_t out, int64_t in) {
     int vec = in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0;
-    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, w, res, y, rows, out, in, NULL);
+    if (vec && use_block_gemv()) return run_block_gemv(id, d, x, 0, w, res, y, 0, rows, out, in, NULL);
     int n = (int)out, k = (int)in;
     uint32_t grid[3] = {(uint32_t)((out + 7) / 8), 1, 1}, block[3] = {256, 1, 1};
     for (int64_t r = 0; r < rows;) {
@@ -766,11 +799,15 @@ int mlcc_cuda_linear_f16_add(int device_id, const float *x, const uint16_t *w, c
     return mlcc_cuda_linear_f16_mixed(device_id, x, 0, w, r, 0, y, 0, rows, out, in);
 }
 
-/* The GEMV path for float16 x, y or r (prefill's half activations at 1-2 rows, or without
- * cuBLASLt): x and r widened into float32 workspaces, y rounded from one. Rare enough (a prompt
- * of one or two tokens) that the extra kernels do not matter. */
+/* The GEMV path for float16 x, y or r (half activations at 1-2 rows, or without cuBLASLt): a
+ * half x alone (decode's o_proj and down_proj at batch 1-2) goes to the block GEMV as it is;
+ * otherwise x and r are widened into float32 workspaces and y rounded from one, rare enough
+ * (a prompt of one or two tokens) that the extra kernels do not matter. */
 static int run_gemv_mixed(int id, linear_device *d, const void *x, int x_half, const uint16_t *w, const void *r, int r_half,
                           void *y, int y_half, int64_t rows, int64_t out, int64_t in) {
+    if (x_half && !r_half && !y_half && rows <= 2 && in % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0 &&
+        use_block_gemv())
+        return run_block_gemv(id, d, x, 1, w, r, y, 0, rows, out, in, NULL);
     float *x32 = x_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * in) * 4) : (float *)x;
     float *r32 = r && r_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * 4) : (float *)r;
     float *y32 = y_half ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * 4) : y;
@@ -837,12 +874,14 @@ static int run_norm_rows(int id, linear_device *d, const mlcc_linear_fusion *f, 
     return mlcc_cuda_launch(id, d->norm_rows, grid, block, 0, args);
 }
 
-/* y [rows, half_out] = silu(gu[:, :half_out]) * gu[:, half_out:] (float32), a kernel of its own */
-static int run_silu_mul(int id, linear_device *d, const float *gu, float *y, int64_t rows, int64_t half_out) {
+/* y [rows, half_out] = silu(gu[:, :half_out]) * gu[:, half_out:] (float32, or half where
+ * gu_half / y_half), a kernel of its own */
+static int run_silu_mul(int id, linear_device *d, const void *gu, int gu_half, void *y, int y_half, int64_t rows,
+                        int64_t half_out) {
     int k = (int)half_out, r = (int)rows;
     uint32_t grid[3] = {(uint32_t)(half_out / 256 < 1024 ? half_out / 256 + 1 : 1024), (uint32_t)(rows < 65535 ? rows : 65535), 1};
     uint32_t block[3] = {256, 1, 1};
-    void *args[] = {&gu, &y, &k, &r};
+    void *args[] = {&gu, &y, &k, &r, &gu_half, &y_half};
     return mlcc_cuda_launch(id, d->silu_mul, grid, block, 0, args);
 }
 
@@ -872,7 +911,7 @@ int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, i
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
     pthread_mutex_unlock(&lock);
-    return rc ? rc : run_silu_mul(device_id, d, gu, y, rows, half_out);
+    return rc ? rc : run_silu_mul(device_id, d, gu, 0, y, 0, rows, half_out);
 }
 
 static void profile_end(int id, double t0, const char *what, int64_t rows, int64_t out, int64_t in) {
@@ -883,22 +922,24 @@ static void profile_end(int id, double t0, const char *what, int64_t rows, int64
 }
 
 /* The fusions as kernels around mlcc_cuda_linear_f16_mixed (3 or more rows, or shapes the
- * block GEMV does not take). */
+ * block GEMV does not take). With cuBLASLt the normed x and gate_up's output gu are half: it
+ * takes x as it is (no rounding kernel) and rounds gu in its epilogue, which halves the bytes
+ * gu takes to memory and back (silu * up reads it in float32 arithmetic, as the prefill's). */
 static int run_fused_apart(int id, linear_device *d, int use_lt, const mlcc_linear_fusion *f, const float *a,
-                           const uint16_t *w, float *y, int64_t rows, int64_t out, int64_t in) {
-    int half = f->gamma && use_lt; /* cuBLASLt takes a float16 x as it is: no rounding kernel */
+                           const uint16_t *w, void *y, int y_half, int64_t rows, int64_t out, int64_t in) {
+    int half = f->gamma && use_lt, gu_half = f->silu_mul ? use_lt : y_half;
     void *x = f->gamma ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * in) * (half ? 2 : 4)) : (void *)a;
-    float *gu = f->silu_mul ? mlcc_cuda_hooks()->alloc(id, sizeof(float) * (size_t)(rows * out)) : y;
+    void *gu = f->silu_mul ? mlcc_cuda_hooks()->alloc(id, (size_t)(rows * out) * (gu_half ? 2 : 4)) : y;
     int rc = !x || !gu ? mlcc_prefix_error("mlcc.cuda.linear_f16: fused projection's workspace (%lld rows)", (long long)rows) : 0;
     if (rc == 0 && f->gamma) {
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
         rc = run_norm_rows(id, d, f, a, x, half, rows, in);
         profile_end(id, t0, ": x = rms_norm", rows, in, 1);
     }
-    if (rc == 0) rc = mlcc_cuda_linear_f16_mixed(id, x, half, w, NULL, 0, gu, 0, rows, out, in);
+    if (rc == 0) rc = mlcc_cuda_linear_f16_mixed(id, x, half, w, NULL, 0, gu, gu_half, rows, out, in);
     if (rc == 0 && f->silu_mul) {
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(id) : 0;
-        rc = run_silu_mul(id, d, gu, y, rows, out / 2);
+        rc = run_silu_mul(id, d, gu, gu_half, y, y_half, rows, out / 2);
         profile_end(id, t0, ": silu * up", rows, out / 2, 1);
     }
     /* stream-ordered frees: the allocator's blocks serve this stream */
@@ -907,11 +948,12 @@ static int run_fused_apart(int id, linear_device *d, int use_lt, const mlcc_line
     return rc;
 }
 
-int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, float *y,
-                               int64_t rows, int64_t out, int64_t in) {
+int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint16_t *w, void *y,
+                               int y_half, int64_t rows, int64_t out, int64_t in) {
     if (rows <= 0 || out <= 0 || in <= 0 || out > 0x7fffffff || in > 0x7fffffff || (f->silu_mul && out % 2))
         return mlcc_set_error("mlcc.cuda.linear_f16: bad shape %lld x %lld x %lld%s", (long long)rows, (long long)out,
                               (long long)in, f->silu_mul ? " (silu * up: out must be even)" : "");
+    if (y_half && !f->silu_mul) return mlcc_set_error("mlcc.cuda.linear_f16: a float16 y is taken after silu * up only");
     pthread_mutex_lock(&lock);
     linear_device *d = NULL;
     int rc = device_ready(device_id, &d);
@@ -920,13 +962,13 @@ int mlcc_cuda_linear_f16_fused(int device_id, const mlcc_linear_fusion *f, const
     int block = rows <= (limit < 2 ? limit : 2) && in % 8 == 0 && bits % 16 == 0 && use_block_gemv();
     if (rc == 0 && block) {
         double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
-        rc = run_block_gemv(device_id, d, a, w, NULL, y, rows, out, in, f);
+        rc = run_block_gemv(device_id, d, a, 0, w, NULL, y, y_half, rows, out, in, f);
         profile_end(device_id, t0, f->gamma && f->silu_mul ? "_norm_silu (GEMV)" : f->gamma ? "_norm (GEMV)" : "_silu (GEMV)",
                     rows, out, in);
     }
     pthread_mutex_unlock(&lock);
     if (rc || block) return rc;
-    return run_fused_apart(device_id, d, use_lt, f, a, w, y, rows, out, in);
+    return run_fused_apart(device_id, d, use_lt, f, a, w, y, y_half, rows, out, in);
 }
 
 void mlcc_cuda_linear_release(int device_id) {
@@ -986,15 +1028,18 @@ static int linear_f16_add(const MLCCValue *args, const int *codes, int n, MLCCVa
 MLCC_REGISTER_GLOBAL("mlcc.cuda.linear_f16_add", linear_f16_add)
 
 /* The fused projections (transform/fuse_gemv.c): (a f32 [..., in], [gamma f32 [in],
- * eps f32 [1],] w f16 [out, in], y f32 [..., out or out / 2]) */
+ * eps f32 [1],] w f16 [out, in], y f32 [..., out or out / 2]; after silu * up y may be f16) */
 static int linear_f16_fused_call(const char *fn, int norm, int silu_mul, const MLCCValue *args, const int *codes, int n) {
     projection_args p;
     if (projection_args_read(fn, kDLCUDA, "CUDA", norm ? "a, gamma, eps, w and y" : "a, w and y", args, codes, n, norm ? 3 : 1, &p))
         return -1;
     const DLTensor *w = p.w[norm ? 2 : 0], *gamma = norm ? p.w[0] : NULL, *eps = norm ? p.w[1] : NULL;
-    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) || !projection_is_dtype(p.y, kDLFloat, 32) ||
+    /* y float16 after silu * up: the next projection's x (transform/half_activations.c, decode) */
+    int y_half = silu_mul && projection_is_dtype(p.y, kDLFloat, 16);
+    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(w, kDLFloat, 16) ||
+        !(y_half || projection_is_dtype(p.y, kDLFloat, 32)) ||
         (norm && (!projection_is_dtype(gamma, kDLFloat, 32) || !projection_is_dtype(eps, kDLFloat, 32))))
-        return mlcc_set_error("%s: wants float32 a%s and y, float16 w", fn, norm ? ", gamma, eps" : "");
+        return mlcc_set_error("%s: wants float32 a%s and y (or float16 y), float16 w", fn, norm ? ", gamma, eps" : "");
     int64_t y_cols = silu_mul ? p.out * 2 : p.out; /* w's rows: y is half as wide after silu * up */
     if (w->ndim != 2 || w->shape[1] != p.in || w->shape[0] != y_cols ||
         (norm && (gamma->ndim != 1 || gamma->shape[0] != p.in || eps->ndim != 1 || eps->shape[0] != 1)))
@@ -1003,7 +1048,7 @@ static int linear_f16_fused_call(const char *fn, int norm, int silu_mul, const M
     if (p.rows == 0) return 0;
     mlcc_linear_fusion f = {norm ? projection_data(gamma) : NULL, norm ? projection_data(eps) : NULL, silu_mul};
     return mlcc_cuda_linear_f16_fused(w->device.device_id, &f, projection_data(p.x), projection_data(w), projection_data(p.y),
-                                      p.rows, y_cols, p.in);
+                                      y_half, p.rows, y_cols, p.in);
 }
 
 static int linear_f16_norm(const MLCCValue *args, const int *codes, int n, MLCCValue *ret, int *ret_code, void *res) {

@@ -763,6 +763,7 @@ static int decode_one_kernel(MLCCKVCache *c, int layer, DLTensor **steps, DLTens
     mlcc_cuda_decode_args a = {
         .q = tensor_data(q), .pages = tensor_data(&c->pages[layer]->dl), .page_indptr = tensor_data(steps[3]),
         .page_indices = tensor_data(steps[4]), .last_page_len = tensor_data(steps[5]), .out = tensor_data(out),
+        .out_f16 = out->dtype.bits == 16,
         .rope_table = table ? tensor_data(table) : NULL, .rope_q = rope_q, .q_stride = q_stride, .kv_stride = kv_stride,
         .k = c->decode_fold ? tensor_data(k) : NULL, .v = c->decode_fold ? tensor_data(v) : NULL,
         .slots = c->decode_fold ? tensor_data(steps[0]) : NULL, .rope_k = c->decode_fold && table,
@@ -942,13 +943,20 @@ static int flash_from_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *ro
     return run_flash(c, layer, steps, c->q_half->dl.data, 1, 0, NULL, out);
 }
 
-/* attention_qkv into a float32 out, when the flash path from qkv does not take the step: the
- * decode kernel reading q, k, v in place, or the split and the rest */
+/* Whether the decode kernel (cuda_decode_attention.c) takes the step's attention_qkv, reading
+ * q, k, v in place and writing out as it is (float32 or half) */
+static int decode_reads_qkv(const MLCCKVCache *c, int layer, const DLTensor *qkv, const DLTensor *out) {
+    int64_t D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D;
+    return qkv->dtype.bits == 32 && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) &&
+           aligned16(&c->pages[layer]->dl) && QW % 4 == 0 && KW % 4 == 0;
+}
+
+/* attention_qkv, when the flash path from qkv does not take the step: the decode kernel reading
+ * q, k, v in place, or (out float32) the split and the rest */
 static int attention_qkv_split(MLCCKVCache *c, int layer, DLTensor *qkv, DLTensor *rope_table, DLTensor *out) {
     int64_t D = c->cfg.head_dim, QW = c->cfg.num_qo_heads * D, KW = c->cfg.num_kv_heads * D, W = QW + 2 * KW;
     float *base = tensor_data(qkv);
-    if (qkv->dtype.bits == 32 && takes_one_kernel(c) && c->decode_fold && aligned16(qkv) && aligned16(out) &&
-        aligned16(&c->pages[layer]->dl) && QW % 4 == 0 && KW % 4 == 0) { /* the decode kernel reads q, k, v in place */
+    if (decode_reads_qkv(c, layer, qkv, out)) {
         host_array hosts[6];
         DLTensor *steps[6];
         if (step_arrays(c, hosts, steps)) return -1;
@@ -970,7 +978,7 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
     char buf[160], want[32];
     DLDataType f16 = {kDLFloat, 16, 1};
     int cuda = c->cfg.device.device_type == kDLCUDA;
-    /* a prefill's (half_activations): qkv, and out when it is the next projection's x */
+    /* half_activations: a prefill's qkv, and out when it is the next projection's x */
     int half = qkv && cuda && mlcc_dtype_eq(qkv->dtype, f16), out_half = out && cuda && mlcc_dtype_eq(out->dtype, f16);
     if (!qkv || qkv->ndim != 2 || qkv->shape[0] != T || qkv->shape[1] != W || !(half || mlcc_dtype_eq(qkv->dtype, c->cfg.dtype)) ||
         qkv->device.device_type != c->cfg.device.device_type || !mlcc_tensor_is_contiguous(qkv))
@@ -986,8 +994,10 @@ int mlcc_kv_cache_attention_qkv(MLCCKVCache *c, int layer, DLTensor *qkv, DLTens
     out32.dtype = c->cfg.dtype; /* (checked as the cache's dtype; a half out has the same shape) */
     if (check_tensor(c, out_half ? &out32 : out, "out", c->cfg.num_qo_heads) || check_rope_table(c, rope_table)) return -1;
     if (cuda && flash_takes_qkv(c, qkv)) return flash_from_qkv(c, layer, qkv, rope_table, out);
-    if (!out_half) return attention_qkv_split(c, layer, qkv, rope_table, out);
-    /* the other paths write float32: into a buffer of the cache, rounded to half after */
+    /* a half out (half_activations: o_proj's x, prefill or decode): the decode kernel and the
+     * flash kernel write it; the other paths write float32 into a buffer of the cache, rounded
+     * to half after */
+    if (!out_half || decode_reads_qkv(c, layer, qkv, out)) return attention_qkv_split(c, layer, qkv, rope_table, out);
     int64_t n = T * QW;
     if (step_buffer(c, &c->out_f32, n, MLCC_DTYPE_F32, "the attention's float32 output")) return -1;
     out32.data = c->out_f32->dl.data, out32.byte_offset = 0;

@@ -5,7 +5,7 @@
  * to half in a kernel of its own before the matmul, and wrote y in float32 for the next kernel
  * to read. At 2048 tokens of the Llama-3-8B shape that rounding was ~120 us a layer and the
  * gate_up output alone 235 MB written and read again in float32. After fuse_tir, in the
- * prefill functions (name containing "prefill": decode keeps its GEMV path untouched):
+ * prefill functions (name containing "prefill"; decode below):
  *
  *   - a kernel output read only as the x of mlcc.cuda.linear_f16[_add] (the norms before
  *     qkv_proj and gate_up_proj, silu * up before down_proj, the final norm before lm_head)
@@ -34,8 +34,19 @@
  * old rounding), gate/up and q/k/v after the matmul (new: relative 2^-11 on those values).
  * A PrimFunc called with retyped operands is cloned (its other calls keep float32). Kernels
  * that read their own output, or write it in a reduction's init, keep float32 outputs.
+ *
+ * In decode functions (batch_decode, whose steps take 1..64 rows) two values become float16,
+ * each where every reader is a float16 projection's x: silu * up, which fuse_gemv's gate_up call
+ * writes (for down_proj), and the KV cache's attention output (for o_proj; the decode and flash
+ * kernels store it rounded). At batch 64 each was rounded for cuBLASLt by a kernel of its own
+ * (two launches a layer, and the float32 copies written and read back); at 1-2 rows the block
+ * GEMV reads the half x as it is, so batch 1 gains the same rounding, not a kernel, and the
+ * decode and prefill of a token round at the same points. Everything else in decode (q/k/v,
+ * the residual stream, the norms folded into the GEMVs) stays float32.
+ *
  * MLCC_CUDA_HALF_ACT=0 turns the pass off, =x keeps projection outputs float32 (the residual
- * sums too); MLCC_CUDA_HALF_RESIDUAL=0 keeps the residual sums float32. */
+ * sums too); MLCC_CUDA_HALF_RESIDUAL=0 keeps the residual sums float32; MLCC_CUDA_HALF_DECODE=0
+ * keeps decode functions float32. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +64,12 @@ enum { MAX_OPERANDS = 64 };
 static int is_linear_call(const rx_expr *v, int with_add) {
     const char *f = rx_dps_packed_name(v);
     return f && (!strcmp(f, "mlcc.cuda.linear_f16") || (with_add && !strcmp(f, "mlcc.cuda.linear_f16_add")));
+}
+
+/* gate_up with silu * up folded in (transform/fuse_gemv.c: decode functions) */
+static int is_silu_projection(const rx_expr *v) {
+    const char *f = rx_dps_packed_name(v);
+    return f && (!strcmp(f, "mlcc.cuda.linear_f16_silu") || !strcmp(f, "mlcc.cuda.linear_f16_norm_silu"));
 }
 
 static int is_linear_add(const rx_expr *v) {
@@ -204,6 +221,29 @@ static int ends_in_projections(const rx_expr *seq, const scan *s, const rx_expr 
                 return 0;
         }
     return found == u->total; /* every read was a binding's (not the function's result) */
+}
+
+/* In decode functions (batch_decode: 1..64 rows a step) only the two values whose rounding for
+ * cuBLASLt was a kernel of its own become float16, where every reader is a float16 projection's
+ * x: silu * up (gate_up's fused call writes it half, for down_proj) and the attention's output
+ * (the decode and flash kernels write it half, for o_proj). At 1-2 rows the block GEMV reads a
+ * half x as it is; the rest of decode (q/k/v, the residual stream, the norms folded into the
+ * GEMVs) stays float32. */
+static void decide_decode(scan *s, const rx_expr *seq) {
+    if (!seq || seq->kind != RX_SEQ) return;
+    for (int i = 0; i < seq->seq.nblocks; i++) {
+        const rx_block *blk = &seq->seq.blocks[i];
+        if (!blk->is_dataflow) continue;
+        for (int j = 0; j < blk->n; j++) {
+            const rx_binding *b = &blk->bindings[j];
+            if (b->cast || b->var->kind != RX_DATAFLOW_VAR || !is_f32_dense(b->var->sinfo)) continue;
+            const use_info *u = u64map_get_p(&s->uses, b->var);
+            if (!u || u->total == 0) continue;
+            if ((is_silu_projection(b->value) && u->linear_x == u->total) ||
+                (is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0)))
+                u64map_set_p(&s->half, b->var, (void *)1);
+        }
+    }
 }
 
 static void decide(scan *s, const rx_expr *seq) {
@@ -411,7 +451,7 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
         if (!nv)
             return mlcc_set_error("half_activations: %s cannot take float16 operands", v->call.args[0]->var.name);
         b.value = nv;
-    } else if (half && (is_linear_call(v, 1) || is_attention_qkv(v))) {
+    } else if (half && (is_linear_call(v, 1) || is_attention_qkv(v) || is_silu_projection(v))) {
         const rx_expr *t = v->call.args[1];
         b.value = op_call_dps_packed(v->call.args[0]->str, t->tuple.fields, t->tuple.n, as_half(v->call.sinfo_args[0]));
         done = 1;
@@ -438,6 +478,12 @@ static const char *mode(void) {
     return v && *v ? v : "1";
 }
 
+/* MLCC_CUDA_HALF_DECODE=0 keeps decode functions float32 */
+static int decode_half(void) {
+    const char *v = getenv("MLCC_CUDA_HALF_DECODE");
+    return !(v && strcmp(v, "0") == 0);
+}
+
 /* MLCC_CUDA_HALF_RESIDUAL=0 keeps the residual stream float32 (with outputs on) */
 static int residual_half(void) {
     const char *v = getenv("MLCC_CUDA_HALF_RESIDUAL");
@@ -451,13 +497,17 @@ mlcc_ir_module *pass_half_activations(const mlcc_ir_module *m, void *ctx) {
     s.residual_too = s.outputs_too && residual_half();
     u64map_init(&s.uses);
     u64map_init(&s.half);
+    int decode = strcmp(md, "0") != 0 && decode_half();
     if (strcmp(md, "0") != 0)
-        for (int i = 0; i < m->n; i++)
-            if (m->entries[i].kind == IRMOD_GRAPH && is_prefill(m->entries[i].name)) {
-                count_reads(&s, m->entries[i].graph);
-                const rx_expr *f = m->entries[i].graph;
-                decide(&s, f->kind == RX_FUNCTION ? f->func.body : f);
-            }
+        for (int i = 0; i < m->n; i++) {
+            if (m->entries[i].kind != IRMOD_GRAPH) continue;
+            int prefill = is_prefill(m->entries[i].name);
+            if (!prefill && !decode) continue;
+            count_reads(&s, m->entries[i].graph);
+            const rx_expr *f = m->entries[i].graph, *body = f->kind == RX_FUNCTION ? f->func.body : f;
+            if (prefill) decide(&s, body);
+            else decide_decode(&s, body);
+        }
     mlcc_u64map subst;
     u64map_init(&subst);
     rewrite_ctx c = {.s = &s, .in = m, .subst = &subst};

@@ -10,7 +10,8 @@
  * rounded K / V after. Outputs are filled with NaN before; each case runs twice and must give
  * the same bits (the merging block resets its counter, as a graph replay needs), the second time
  * with q, k and v read as the column ranges of one [B, (QH + 2 KVH) D] tensor (row strides: the
- * KV cache's attention_qkv). Tolerance:
+ * KV cache's attention_qkv), and a third time writing a half output (o_proj's x under decode's
+ * half activations), which must be the first run's float32 output rounded, bit for bit. Tolerance:
  * 2e-5 of the largest output (float32 arithmetic; measured values are printed). Also the
  * rope-of-q kernel against the reference rotation, and the q, k, v split kernel against memcpy.
  * Without NVRTC it skips; without a GPU it compiles some kernels for sm_90 and checks for the
@@ -171,6 +172,7 @@ static void run_case(const dcase *c, int f16, int mode) {
     MLCCNDArray *dk = upload(k, MLCC_DTYPE_F32, (int64_t)kn), *dv = upload(v, MLCC_DTYPE_F32, (int64_t)kn);
     MLCCNDArray *dt = upload(table, MLCC_DTYPE_F64, (int64_t)B * D), *dout = upload(NULL, MLCC_DTYPE_F32, (int64_t)qn);
     MLCCNDArray *dws = upload(NULL, (DLDataType){kDLUInt, 8, 1}, (int64_t)ws_bytes);
+    MLCCNDArray *dout16 = upload(NULL, (DLDataType){kDLFloat, 16, 1}, (int64_t)qn);
     /* the second launch reads q, k, v as the column ranges of one [B, W] tensor (q | k | v: a
      * combined projection's output), with row strides */
     size_t W = (size_t)(QH + 2 * KVH) * D;
@@ -181,13 +183,18 @@ static void run_case(const dcase *c, int f16, int mode) {
         memcpy(qkv + b * W + (QH + KVH) * D, v + (size_t)b * KVH * D, sizeof(float) * KVH * D);
     }
     MLCCNDArray *dqkv = upload(qkv, MLCC_DTYPE_F32, (int64_t)(W * B));
-    CHECK_MSG(dq && dp && dptr && didx && dlast && dslots && dk && dv && dt && dout && dws && dqkv, "%s", mlcc_last_error());
+    CHECK_MSG(dq && dp && dptr && didx && dlast && dslots && dk && dv && dt && dout && dws && dqkv && dout16, "%s",
+              mlcc_last_error());
     float *got = malloc(sizeof(float) * qn), *first = malloc(sizeof(float) * qn);
+    uint16_t *got16 = malloc(2 * qn);
     if (dws) CHECK(mlcc_cuda_memset(0, dws->dl.data, 0, ws_bytes) == 0);
     int splits = c->splits ? c->splits : mlcc_cuda_decode_choose_splits(0, B, KVH, max_keys, c->min_keys, 2, BLOCKS);
-    for (int run = 0; dws && run < 2; run++) {
-        for (size_t i = 0; i < qn; i++) got[i] = NAN; /* an output left unwritten fails */
+    /* run 0: q, k, v compact; 1: strided in one tensor; 2: as 0 with a half output (the next
+     * projection's x: transform/half_activations.c), which must be run 0's output rounded */
+    for (int run = 0; dws && dout16 && run < 3; run++) {
+        for (size_t i = 0; i < qn; i++) got[i] = NAN, got16[i] = 0x7e00; /* an output left unwritten fails */
         CHECK(mlcc_ndarray_copy_from_bytes(dout, got, sizeof(float) * qn) == 0);
+        CHECK(mlcc_ndarray_copy_from_bytes(dout16, got16, 2 * qn) == 0);
         mlcc_cuda_decode_args a = {
             .q = dq->dl.data, .pages = dp->dl.data, .page_indptr = dptr->dl.data, .page_indices = didx->dl.data,
             .last_page_len = dlast->dl.data, .out = dout->dl.data, .rope_table = rope_q || rope_k ? dt->dl.data : NULL,
@@ -196,6 +203,7 @@ static void run_case(const dcase *c, int f16, int mode) {
             .head_dim = D, .page_size = PS, .window = c->window, .scale = 1.0 / sqrt((double)D), .softcap = c->softcap,
             .pages_f16 = f16, .splits = splits, .min_keys = c->min_keys, .workspace = dws->dl.data,
             .workspace_blocks = BLOCKS};
+        if (run == 2) a.out = dout16->dl.data, a.out_f16 = 1;
         if (run == 1) {
             float *base = dqkv->dl.data;
             a.q = base, a.q_stride = a.kv_stride = (int64_t)W;
@@ -203,7 +211,13 @@ static void run_case(const dcase *c, int f16, int mode) {
         }
         CHECK_MSG(mlcc_cuda_decode_attention(0, &a) == 0, "%s: %s", c->name, mlcc_last_error());
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
-        if (run == 0) {
+        if (run == 2) {
+            CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout16, got16, 2 * qn) == 0, "%s", mlcc_last_error());
+            size_t bad = 0;
+            for (size_t i = 0; i < qn; i++) bad += got16[i] != mlcc_f32_to_f16(first[i]);
+            CHECK_MSG(bad == 0, "%s, %s pages, %s: %zu of %zu half outputs are not the float32 outputs rounded", c->name,
+                      f16 ? "f16" : "f32", mode_names[mode], bad, qn);
+        } else if (run == 0) {
             double e = 0;
             for (size_t i = 0; i < qn; i++) {
                 double d = isnan(got[i]) ? INFINITY : fabs(got[i] - want[i]) / (largest > 0 ? largest : 1);
@@ -236,11 +250,11 @@ static void run_case(const dcase *c, int f16, int mode) {
         CHECK_MSG(bad == 0, "%s, %s: %d new K/V values stored wrong", c->name, mode_names[mode], bad);
         free(after);
     }
-    MLCCNDArray *all[12] = {dq, dp, dptr, didx, dlast, dslots, dk, dv, dt, dout, dws, dqkv};
-    for (int i = 0; i < 12; i++) mlcc_ndarray_release(all[i]);
+    MLCCNDArray *all[13] = {dq, dp, dptr, didx, dlast, dslots, dk, dv, dt, dout, dws, dqkv, dout16};
+    for (int i = 0; i < 13; i++) mlcc_ndarray_release(all[i]);
     free(qkv);
     free(perm), free(indices), free(pages), free(pages16), free(q), free(k), free(v), free(table), free(want);
-    free(scores), free(qr), free(knew), free(vnew), free(got), free(first);
+    free(scores), free(qr), free(knew), free(vnew), free(got), free(first), free(got16);
 }
 
 /* the rope-of-q kernel (the paths that do not fold it) against the reference rotation */

@@ -113,14 +113,13 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
      * without ping-pong, with 128-key tiles, persistent (a block a multiprocessor; and 3 blocks,
      * so that each block takes several items, snaking, through both Q buffers), the 8-warp wgmma
      * kernel and the mma.sync one; elsewhere the mma.sync one; then a token a block (batched
-     * decode) and the same on 3 persistent blocks (MLCC_CUDA_FLASH_DECODE_PERSIST=1: each takes
-     * several items, the next one's first tile and q fetched during the last one's last tile) */
-    static const char *const kernels[9] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
+     * decode: its output half at batch 64, o_proj's x under half_activations) */
+    static const char *const kernels[8] = {"wgmma, warp-specialized", "wgmma, warp-specialized, no ping-pong",
                                            "wgmma, warp-specialized, 128-key tiles", "wgmma, persistent, no ping-pong",
                                            "wgmma, persistent, no ping-pong, 3 blocks", "wgmma, 8 warps", "mma.sync",
-                                           "mma.sync, a token a block", "mma.sync, a token a block, 3 persistent blocks"};
+                                           "mma.sync, a token a block"};
     int hopper = mlcc_cuda_device_arch(0) == 90 && (D == 64 || D == 128);
-    for (int run = hopper ? 0 : 12; run < 18 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
+    for (int run = hopper ? 0 : 12; run < 16 && dx && dq && dp && dslots && dts && dpos && dptr && didx && dout; run++) {
         int k = run / 2, fold = run % 2; /* fold: q read from qkv and rotated by the flash kernel */
         if (k >= 7 && fold) continue; /* (batched decode's q: rotated by mlcc_cuda_prefill_qkv) */
         setenv("MLCC_CUDA_FLASH_WGMMA", k < 6 ? "1" : "0", 1);
@@ -128,8 +127,7 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
         setenv("MLCC_CUDA_FLASH_PINGPONG", k == 1 || k == 3 || k == 4 ? "0" : "1", 1); /* persistent: as by default */
         setenv("MLCC_CUDA_FLASH_WS_KEYS", k == 2 ? "128" : "64", 1);
         setenv("MLCC_CUDA_FLASH_WS_PERSIST", k == 3 || k == 4 ? "1" : "0", 1);
-        setenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS", k == 4 || k == 8 ? "3" : "0", 1);
-        setenv("MLCC_CUDA_FLASH_DECODE_PERSIST", k == 8 ? "1" : "0", 1);
+        setenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS", k == 4 ? "3" : "0", 1);
         char how[96];
         snprintf(how, sizeof how, "%s%s", kernels[k], fold ? ", q rotated in the kernel" : "");
         /* the pages as they were, so that each run's K and V stores are seen */
@@ -184,7 +182,6 @@ static void half_qkv(const flash_case *fc, int64_t T, const int32_t *token_seq, 
     unsetenv("MLCC_CUDA_FLASH_WS_KEYS");
     unsetenv("MLCC_CUDA_FLASH_WS_PERSIST");
     unsetenv("MLCC_CUDA_FLASH_PERSIST_BLOCKS");
-    unsetenv("MLCC_CUDA_FLASH_DECODE_PERSIST");
     MLCCNDArray *all[9] = {dx, dq, dp, dslots, dts, dpos, dptr, didx, dout};
     for (int i = 0; i < 9; i++) mlcc_ndarray_release(all[i]);
     free(qkv), free(qr), free(pages), free(qkv16), free(q16), free(slots), free(want), free(got), free(pages_got);

@@ -9,7 +9,9 @@
  *     graph on cuda:0 against the CPU build at several row counts (5e-3 from 3 rows);
  *   - fuse_gemv: a decode function's RMSNorm and silu * up go into the gate_up projection
  *     (mlcc.cuda.linear_f16_norm_silu); on a GPU, mlcc_cuda_linear_f16_fused against float64
- *     (the GEMV and the kernels-apart paths) and such a module against the CPU build.
+ *     (the GEMV and the kernels-apart paths; silu * up with a float32 or a half y, decode's
+ *     half activations) and such a module against the CPU build, with and without
+ *     MLCC_CUDA_HALF_DECODE=0.
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
 #include <math.h>
 #include <stdlib.h>
@@ -321,9 +323,10 @@ static void check_linear(int64_t rows, int64_t out, int64_t in, double tol) {
  * g = x @ w^T, y = silu(g[:, :out/2]) * g[:, out/2:] when silu (else g). The error is relative
  * to the magnitude of the float64 sums (sum |x w|, and for silu * up |silu(gate)| * sum |x w_up|
  * + |up| * sum |x w_gate|, which bounds what rounding the sums can do to y). The GEMV does it
- * all at 1-2 rows with K % 8 == 0; other calls run the norm and the silu * up apart (x in
- * float16 for cuBLASLt: tol 2e-3). */
-static void check_fused(int norm, int silu, int64_t rows, int64_t out, int64_t in, double tol) {
+ * all at 1-2 rows with K % 8 == 0; other calls run the norm and the silu * up apart (x and g in
+ * float16 for cuBLASLt: tol 2e-3). y_half (silu only): y is stored as half (decode's half
+ * activations), which adds its rounding, 2^-11 of |y| <= the magnitude, to the tolerance. */
+static void check_fused(int norm, int silu, int y_half, int64_t rows, int64_t out, int64_t in, double tol) {
     int64_t cols = silu ? out / 2 : out;
     float *a = malloc(sizeof(float) * (size_t)(rows * in)), *gamma = malloc(sizeof(float) * (size_t)in);
     float *y = malloc(sizeof(float) * (size_t)(rows * cols)), eps = 1e-5f;
@@ -334,13 +337,25 @@ static void check_fused(int norm, int silu, int64_t rows, int64_t out, int64_t i
     for (int64_t i = 0; i < out * in; i++) w[i] = mlcc_f32_to_f16(test_rand_float());
     MLCCNDArray *da = on_device(a, sizeof(float) * (size_t)(rows * in)), *dg = on_device(gamma, sizeof(float) * (size_t)in);
     MLCCNDArray *de = on_device(&eps, sizeof eps), *dw = on_device(w, sizeof(uint16_t) * (size_t)(out * in));
-    MLCCNDArray *dy = on_device(NULL, sizeof(float) * (size_t)(rows * cols));
-    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, sizeof(float) * (size_t)(rows * cols)), 0); /* NaN */
+    size_t ysize = y_half ? 2 : 4, ny = (size_t)(rows * cols);
+    MLCCNDArray *dy = on_device(NULL, ysize * ny);
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, ysize * ny), 0); /* NaN */
     mlcc_linear_fusion f = {norm ? dg->dl.data : NULL, norm ? de->dl.data : NULL, silu};
-    int rc = mlcc_cuda_linear_f16_fused(0, &f, da->dl.data, dw->dl.data, dy->dl.data, rows, out, in);
-    const char *what = norm && silu ? "rms_norm, silu * up" : norm ? "rms_norm" : "silu * up";
+    int rc = mlcc_cuda_linear_f16_fused(0, &f, da->dl.data, dw->dl.data, dy->dl.data, y_half, rows, out, in);
+    const char *what = norm && silu ? y_half ? "rms_norm, silu * up, y half" : "rms_norm, silu * up"
+                       : norm       ? "rms_norm"
+                       : y_half     ? "silu * up, y half"
+                                    : "silu * up";
     CHECK_MSG(rc == 0, "%s %lld x %lld x %lld: %s", what, (long long)rows, (long long)out, (long long)in, mlcc_last_error());
-    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, sizeof(float) * (size_t)(rows * cols)), 0);
+    if (y_half) {
+        uint16_t *y16 = malloc(2 * ny);
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y16, 2 * ny), 0);
+        for (size_t i = 0; i < ny; i++) y[i] = mlcc_f16_to_f32(y16[i]);
+        free(y16);
+        tol += 5e-4;
+    } else {
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y, 4 * ny), 0);
+    }
     double worst = 0;
     for (int64_t r = 0; r < rows; r++) {
         double ss = 0;
@@ -370,24 +385,36 @@ static void check_fused(int norm, int silu, int64_t rows, int64_t out, int64_t i
 }
 
 /* every fusion at 1-2 rows (the GEMV: one and several blocks' worth of outputs, a tail block,
- * K = 13 without 16-byte loads) and at 3 and 64 rows (kernels apart, cuBLASLt) */
+ * K = 13 without 16-byte loads) and at 3 and 64 rows (kernels apart, cuBLASLt); silu * up with
+ * a float32 and a half y */
 static void check_fusions(void) {
     static const int64_t shapes[][3] = {{1, 38, 64}, {2, 300, 520}, {1, 2200, 4096}, {2, 1102, 1024}, {1, 100, 13},
                                         {2, 22, 36}, {3, 100, 72}, {64, 512, 256}, {5, 34, 13}, {1, 1058, 64}};
     for (int k = 1; k <= 3; k++)
-        for (int i = 0; i < 10; i++) check_fused(k & 1, k >> 1, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 2 ? 1e-5 : 2e-3);
+        for (int y_half = 0; y_half <= (k >> 1); y_half++)
+            for (int i = 0; i < 10; i++)
+                check_fused(k & 1, k >> 1, y_half, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][0] <= 2 ? 1e-5 : 2e-3);
     setenv("MLCC_CUDA_GEMV_ROWS", "16", 1); /* 3..16 rows: x normed in float32 for the GEMV */
-    check_fused(1, 0, 5, 33, 16, 1e-5);
-    check_fused(1, 1, 9, 40, 24, 1e-5);
+    check_fused(1, 0, 0, 5, 33, 16, 1e-5);
+    check_fused(1, 1, 0, 9, 40, 24, 1e-5);
+    check_fused(1, 1, 1, 9, 40, 24, 1e-5);
     unsetenv("MLCC_CUDA_GEMV_ROWS");
+    /* a half y is taken after silu * up only */
+    mlcc_linear_fusion f = {NULL, NULL, 0};
+    CHECK(mlcc_cuda_linear_f16_fused(0, &f, NULL, NULL, NULL, 1, 1, 8, 8) != 0 && strstr(mlcc_last_error(), "silu"));
 }
 
 /* The MLP module compiled for cuda:0 against the CPU build, at decode's row counts and more;
- * norm_silu: with MLCC_CUDA_FUSE_GEMV_NORM_SILU=1 */
-static void check_mlp_graph(mlcc_ir_module *mod, int norm_silu) {
+ * norm_silu: with MLCC_CUDA_FUSE_GEMV_NORM_SILU=1. half_decode: silu * up is rounded to half for
+ * the down projection (transform/half_activations.c's decode rule, the default), which at 1-2
+ * rows allows 1e-3 (2^-11 of each value of m through the down sums); with
+ * MLCC_CUDA_HALF_DECODE=0 the 1-2 row GEMVs keep float32 throughout (1e-4). */
+static void check_mlp_graph(mlcc_ir_module *mod, int norm_silu, int half_decode) {
     if (norm_silu) setenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU", "1", 1);
+    if (!half_decode) setenv("MLCC_CUDA_HALF_DECODE", "0", 1);
     MLCCVM *cpu = mlcc_build_vm(mod, NULL), *gpu = mlcc_build_vm_target(mod, NULL, "cuda");
     unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_SILU");
+    unsetenv("MLCC_CUDA_HALF_DECODE");
     CHECK_MSG(cpu && gpu, "%s", mlcc_last_error());
     int64_t ns[] = {1, 2, 3, 17};
     for (int i = 0; cpu && gpu && i < 4; i++) {
@@ -414,8 +441,9 @@ static void check_mlp_graph(mlcc_ir_module *mod, int norm_silu) {
         CHECK_MSG(want && got, "MLP graph n=%lld: %s", (long long)ns[i], mlcc_last_error());
         if (want && got) {
             double err = test_ndarray_rel_error(got, want);
-            CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : 1e-4), "MLP graph n=%lld: cuda vs cpu %g", (long long)ns[i], err);
-            printf("MLP graph n=%lld: cuda vs cpu %.3g\n", (long long)ns[i], err);
+            CHECK_MSG(err < (ns[i] > 2 ? 5e-3 : half_decode ? 1e-3 : 1e-4), "MLP graph n=%lld%s: cuda vs cpu %g", (long long)ns[i],
+                      half_decode ? "" : " (float32 decode)", err);
+            printf("MLP graph n=%lld%s: cuda vs cpu %.3g\n", (long long)ns[i], half_decode ? "" : " (float32 decode)", err);
         }
         mlcc_ndarray_release(want), mlcc_ndarray_release(got);
         for (int j = 0; j < 5; j++) mlcc_ndarray_release(host[j]), mlcc_ndarray_release(dev[j]);
@@ -546,10 +574,12 @@ int main(void) {
     check_linear_add(5, 33, 13, 2e-3, 1, 0);
     check_linear_add(64, 512, 256, 2e-3, 1, 0);
     check_linear_add(300, 1000, 4096, 2e-3, 1, 1);
-    /* float16 x, y and r (prefill's half activations and half residual stream): GEMV rows 1-2,
+    /* float16 x, y and r (prefill's half activations and half residual stream; decode's half x
+     * of o_proj and down_proj, which the block GEMV reads as it is at 1-2 rows): GEMV rows 1-2,
      * cuBLASLt above; the residual in y's dtype or the other (copied into y first), aligned or not */
-    int64_t mixed[][3] = {{1, 37, 64}, {2, 300, 520}, {3, 100, 72}, {64, 512, 256}, {256, 384, 1024}, {136, 520, 4096}};
-    for (int i = 0; i < 6; i++) {
+    int64_t mixed[][3] = {{1, 37, 64},       {2, 300, 520},   {3, 100, 72},     {64, 512, 256},
+                          {256, 384, 1024}, {136, 520, 4096}, {1, 1100, 136}, {2, 4100, 4096}};
+    for (int i = 0; i < 8; i++) {
         int64_t rows = mixed[i][0], out = mixed[i][1], in = mixed[i][2];
         double tol = rows <= 2 ? 1e-5 : 2e-3;
         check_linear_mixed(rows, out, in, 1, 0, 0, 0, tol);
@@ -567,9 +597,11 @@ int main(void) {
     check_graph(fused, 1);
     check_graph(shared, 1);
     check_fusions();
-    check_mlp_graph(mlp, 0);
-    check_mlp_graph(mlp, 1);
-    check_mlp_graph(mlp_shared, 0);
+    check_mlp_graph(mlp, 0, 1);
+    check_mlp_graph(mlp, 0, 0);
+    check_mlp_graph(mlp, 1, 1);
+    check_mlp_graph(mlp_shared, 0, 1);
+    check_mlp_graph(mlp_shared, 0, 0);
     mlcc_cuda_linear_release(0);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     return test_finish();

@@ -6,7 +6,9 @@
  * float16 (a clone of its PrimFunc), gate_up's output float16 and the silu * up kernel reading it and writing
  * float16, the residual sums (linear_f16_add) float16 where every reader takes float16 (kernels,
  * projections' x and r) and float32 where one does not (a view), the norm also read as a
- * residual float32; the decode function and the original PrimFuncs unchanged. MLCC_CUDA_HALF_ACT=x keeps projection
+ * residual float32; the original PrimFuncs unchanged. In the decode function only silu * up (the
+ * fused gate_up call's output) and the attention's output become float16, each read as a
+ * projection's x (MLCC_CUDA_HALF_DECODE=0: none). MLCC_CUDA_HALF_ACT=x keeps projection
  * outputs float32 (and the residual sums), =0 turns the pass off, MLCC_CUDA_HALF_RESIDUAL=0 keeps
  * the residual sums float32. A projection whose output reaches the result through
  * kernels alone (a soft-cap after it), or the residual stream (MLCC_CUDA_FUSE_ADD=0), keeps
@@ -139,7 +141,15 @@ int main(void) {
                          "(h2, wo, resid)") == 1,
               "%s", pre);
     CHECK_MSG(count(pre, "R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\"), (gated, wd, x)") == 1, "%s", pre); /* r: the parameter */
-    CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "decode changed:\n%s", dec);
+    /* decode: silu * up (fuse_gemv's gate_up call) and the attention's output (and its view) half,
+     * each read only as a projection's x; nothing else, no PrimFunc clones */
+    CHECK_MSG(count(dec, "float16\") = R.call") == 3 && count(dec, "_f16,") == 0, "decode:\n%s", dec);
+    CHECK_MSG(count(dec, "gated: R.Tensor((n, 128), dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_silu\")") == 1 &&
+                  count(dec, "R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\"), (gated, wd, x)") == 1,
+              "silu * up not half for down_proj:\n%s", dec);
+    CHECK_MSG(count(dec, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.kv_cache.attention_qkv\")") == 1 &&
+                  count(dec, "dtype=\"float16\") = R.call_packed(R.str(\"vm.builtin.reshape\"), attn") == 1,
+              "the attention's output not half in decode:\n%s", dec);
     CHECK_MSG(count(dec, "R.call_tir(cls.rms_norm,") == 2, "%s", dec);
     /* the clones cast at loads and stores; the originals stay float32 */
     CHECK_MSG(count(all, "def rms_norm_f16(") == 1 && count(all, "def rms_norm(") == 1, "%s", all);
@@ -168,6 +178,15 @@ int main(void) {
     CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16\")") == 2, "%s", pre);
     free(pre), free(all);
     unsetenv("MLCC_CUDA_HALF_RESIDUAL");
+
+    /* MLCC_CUDA_HALF_DECODE=0: decode unchanged, prefill as by default */
+    setenv("MLCC_CUDA_HALF_DECODE", "0", 1);
+    all = printed_after(mod, "half_activations");
+    pre = function_text(all, "batch_prefill"), dec = function_text(all, "batch_decode");
+    CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "decode changed:\n%s", dec);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_f16_add\")") == 3, "%s", pre);
+    free(pre), free(dec), free(all);
+    unsetenv("MLCC_CUDA_HALF_DECODE");
 
     setenv("MLCC_CUDA_HALF_ACT", "x", 1);
     all = printed_after(mod, "half_activations");
