@@ -527,8 +527,9 @@ static int run_block_gemv(int id, linear_device *d, const void *x, int x_half, c
         void *yr = (char *)y + r * y_cols * (y_half ? 2 : 4);
         const float *rr = res ? res + r * out : NULL;
         void *args[] = {&xr, &w, &yr, &rr, &n, &k, &gamma, &eps};
-        void *kernel = f && y_half ? d->fused_hy[kind][lo][lr] : f ? d->fused[kind][lo][lr] : x_half ? d->block_hx[lo][lr]
-                                                                                                     : d->block[lo][lr];
+        void *kernel = d->block[lo][lr];
+        if (f) kernel = y_half ? d->fused_hy[kind][lo][lr] : d->fused[kind][lo][lr];
+        else if (x_half) kernel = d->block_hx[lo][lr];
         if (mlcc_cuda_launch(id, kernel, grid, block, 0, args)) return -1;
         r += 1 << lr;
     }

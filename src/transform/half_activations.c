@@ -223,30 +223,30 @@ static int ends_in_projections(const rx_expr *seq, const scan *s, const rx_expr 
     return found == u->total; /* every read was a binding's (not the function's result) */
 }
 
+/* Whether binding b of a prefill function becomes float16 (the rules at the top of the file) */
+static int prefill_half(const scan *s, const rx_expr *seq, const rx_binding *b, const use_info *u) {
+    if (is_call_tir(b->value) && u->linear_x == u->total) return 1;
+    if (s->outputs_too && is_linear_call(b->value, 0) && u->kernel_arg == u->total && ends_in_projections(seq, s, b->var, 1, 0))
+        return 1;
+    if (s->outputs_too && is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0))
+        return 1; /* the flash kernel writes it as half */
+    return s->residual_too && is_linear_add(b->value) &&
+           u->kernel_arg + u->linear_x + u->residual == u->total; /* the residual stream */
+}
+
 /* In decode functions (batch_decode: 1..64 rows a step) only the two values whose rounding for
  * cuBLASLt was a kernel of its own become float16, where every reader is a float16 projection's
  * x: silu * up (gate_up's fused call writes it half, for down_proj) and the attention's output
  * (the decode and flash kernels write it half, for o_proj). At 1-2 rows the block GEMV reads a
  * half x as it is; the rest of decode (q/k/v, the residual stream, the norms folded into the
  * GEMVs) stays float32. */
-static void decide_decode(scan *s, const rx_expr *seq) {
-    if (!seq || seq->kind != RX_SEQ) return;
-    for (int i = 0; i < seq->seq.nblocks; i++) {
-        const rx_block *blk = &seq->seq.blocks[i];
-        if (!blk->is_dataflow) continue;
-        for (int j = 0; j < blk->n; j++) {
-            const rx_binding *b = &blk->bindings[j];
-            if (b->cast || b->var->kind != RX_DATAFLOW_VAR || !is_f32_dense(b->var->sinfo)) continue;
-            const use_info *u = u64map_get_p(&s->uses, b->var);
-            if (!u || u->total == 0) continue;
-            if ((is_silu_projection(b->value) && u->linear_x == u->total) ||
-                (is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0)))
-                u64map_set_p(&s->half, b->var, (void *)1);
-        }
-    }
+static int decode_half_value(const scan *s, const rx_expr *seq, const rx_binding *b, const use_info *u) {
+    return (is_silu_projection(b->value) && u->linear_x == u->total) ||
+           (is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0));
 }
 
-static void decide(scan *s, const rx_expr *seq) {
+/* Marks the float32 values of function body seq that become float16 (prefill's or decode's rules) */
+static void decide(scan *s, const rx_expr *seq, int prefill) {
     if (!seq || seq->kind != RX_SEQ) return;
     for (int i = 0; i < seq->seq.nblocks; i++) {
         const rx_block *blk = &seq->seq.blocks[i];
@@ -256,15 +256,7 @@ static void decide(scan *s, const rx_expr *seq) {
             if (b->cast || b->var->kind != RX_DATAFLOW_VAR || !is_f32_dense(b->var->sinfo)) continue;
             const use_info *u = u64map_get_p(&s->uses, b->var);
             if (!u || u->total == 0) continue;
-            if (is_call_tir(b->value) && u->linear_x == u->total) u64map_set_p(&s->half, b->var, (void *)1);
-            else if (s->outputs_too && is_linear_call(b->value, 0) && u->kernel_arg == u->total &&
-                     ends_in_projections(seq, s, b->var, 1, 0))
-                u64map_set_p(&s->half, b->var, (void *)1);
-            else if (s->outputs_too && is_attention_qkv(b->value) && ends_in_projections(seq, s, b->var, 1, 0))
-                u64map_set_p(&s->half, b->var, (void *)1); /* the flash kernel writes it as half */
-            else if (s->residual_too && is_linear_add(b->value) &&
-                     u->kernel_arg + u->linear_x + u->residual == u->total)
-                u64map_set_p(&s->half, b->var, (void *)1); /* the residual stream: see the top of the file */
+            if (prefill ? prefill_half(s, seq, b, u) : decode_half_value(s, seq, b, u)) u64map_set_p(&s->half, b->var, (void *)1);
         }
     }
 }
@@ -505,8 +497,7 @@ mlcc_ir_module *pass_half_activations(const mlcc_ir_module *m, void *ctx) {
             if (!prefill && !decode) continue;
             count_reads(&s, m->entries[i].graph);
             const rx_expr *f = m->entries[i].graph, *body = f->kind == RX_FUNCTION ? f->func.body : f;
-            if (prefill) decide(&s, body);
-            else decide_decode(&s, body);
+            decide(&s, body, prefill);
         }
     mlcc_u64map subst;
     u64map_init(&subst);
