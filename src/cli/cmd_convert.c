@@ -73,7 +73,7 @@ int cmd_convert(int argc, char **argv) {
         return 2;
     }
     /* native: the scheme `mlcc chat FILE.gguf` runs the file on (its own blocks or floats) */
-    mlcc_model_options opt = {.quantization = native ? NULL : quant};
+    mlcc_model_options opt = {.quantization = native ? NULL : quant, .quiet = wopt.quiet};
     mlcc_model *m = mlcc_model_load_uncompiled(path, &opt);
     int rc = m ? weight_store_write(m, path, out, &wopt) : -1;
     if (rc) fprintf(stderr, "mlcc convert: %s\n", mlcc_last_error());

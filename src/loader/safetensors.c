@@ -13,6 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "mlcc/mlcc_runtime.h"
 #include "support/alloc.h"
 #include "support/arena.h"
@@ -487,19 +491,59 @@ const char *safetensors_metadata(const mlcc_safetensors *st, const char *key) {
     return NULL;
 }
 
+/* Values [begin, end) of a 16-bit float tensor as float32 (a range, so large tensors convert on
+ * the thread pool: a model's conversion reads every weight through here). */
+typedef struct half_job {
+    const uint8_t *src;
+    float *dst;
+    int bf16, f16c; /* bfloat16 values; float16 ones through F16C */
+} half_job;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* float16 to float32 eight at a time with the F16C instruction (exact, as the scalar
+ * conversion, except that a signaling NaN comes out quiet); x86-64 CPUs have it since 2012,
+ * and safetensors_read_f32 asks the CPU before it is used. */
+__attribute__((target("avx,f16c"))) static int64_t f16_to_f32_f16c(const uint8_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+    return i;
+}
+
+static int has_f16c(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+}
+#else
+static int has_f16c(void) {
+    return 0;
+}
+#endif
+
+static void halves_to_f32(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const half_job *j = ctx;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (j->f16c) begin += f16_to_f32_f16c(j->src + 2 * begin, j->dst + begin, end - begin);
+#endif
+    for (int64_t i = begin; i < end; i++) {
+        uint16_t h;
+        memcpy(&h, j->src + 2 * i, 2);
+        j->dst[i] = j->bf16 ? mlcc_bf16_to_f32(h) : mlcc_f16_to_f32(h);
+    }
+}
+
 int safetensors_read_f32(const mlcc_st_tensor *t, float *dst) {
     size_t n = t->nbytes / safetensors_dtype_size(t->dtype);
     const uint8_t *p = t->data;
     switch (t->dtype) {
     case ST_F32: memcpy(dst, p, t->nbytes); return 0;
     case ST_F16:
-    case ST_BF16:
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = t->dtype == ST_F16 ? mlcc_f16_to_f32(h) : mlcc_bf16_to_f32(h);
-        }
+    case ST_BF16: {
+        half_job job = {p, dst, t->dtype == ST_BF16, t->dtype == ST_F16 && has_f16c()};
+        if (n < (1u << 20)) halves_to_f32(0, (int64_t)n, 0, &job);
+        else mlcc_parallel_for((int64_t)n, halves_to_f32, &job);
         return 0;
+    }
     case ST_F64:
         for (size_t i = 0; i < n; i++) {
             double d;

@@ -289,6 +289,7 @@ static int set_bounds(mlcc_model *m, const mlcc_model_options *opt) {
 mlcc_model *mlcc_model_open(const char *path, const mlcc_model_options *opt) {
     mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
     m->path = mlcc_xstrdup(path);
+    m->quiet = opt && opt->quiet;
     int gguf = is_gguf_file(path);
     if (parse_device(opt ? opt->device : NULL, &m->device)) goto fail;
     if (read_config(m, path, gguf)) goto fail;
@@ -304,6 +305,7 @@ fail:
 mlcc_model *mlcc_model_load_uncompiled(const char *path, const mlcc_model_options *opt) {
     mlcc_model *m = mlcc_xcalloc(1, sizeof *m);
     m->path = mlcc_xstrdup(path);
+    m->quiet = opt && opt->quiet;
     int gguf = is_gguf_file(path), rc = read_config(m, path, gguf);
     if (rc == 0) rc = choose_quantization(m, path, opt);
     if (rc == 0) rc = set_bounds(m, opt);

@@ -46,6 +46,7 @@ typedef struct mlcc_model_options {
                                * (see above), or the scheme a converted folder was made with) */
     const char *device;    /* "cpu" (NULL), "cuda" / "cuda:N" or "vulkan" / "vulkan:N": where the library runs and the
                             * weights and KV cache live; logits come back to the CPU */
+    int quiet;             /* no progress lines while a large checkpoint is read (mlcc convert --quiet) */
 } mlcc_model_options;
 
 /* What a mode chose (mlcc_plan_serving). */
@@ -80,6 +81,7 @@ typedef struct mlcc_model {
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
     const mlcc_quant_scheme *quant; /* the weights' scheme (q0f32 when not quantized) */
+    int quiet;                      /* from the options: no progress lines while reading */
     MLCCVM *vm;
     DLDevice device;
     struct decode_graphs *graphs; /* CUDA: decode steps captured as graphs (decode_graph.c) */

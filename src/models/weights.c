@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/progress.h"
 #include "loader/ggml_dequant.h"
 #include "loader/gguf.h"
 #include "loader/safetensors.h"
@@ -144,8 +145,23 @@ static int st_dtype_is(mlcc_st_dtype st, mlcc_dtype t) {
     return t.lanes == 1 && t.bits == 16 && ((st == ST_F16 && t.code == DT_FLOAT) || (st == ST_BF16 && t.code == DT_BFLOAT));
 }
 
+/* The checkpoint being read: its tensors, its path for errors, and the progress line of a large
+ * one (NULL otherwise) with the bytes read so far. */
+typedef struct st_source {
+    const mlcc_safetensors *st;
+    const char *path;
+    mlcc_progress *progress;
+    int64_t done;
+} st_source;
+
+static void count_read(st_source *src, const mlcc_st_tensor *t) {
+    if (src->progress) mlcc_progress_update(src->progress, src->done += (int64_t)t->nbytes);
+}
+
 /* Parameter i (a quantized pair: both halves) from its safetensors tensor. */
-static int load_st_param(mlcc_model *m, const mlcc_safetensors *st, const char *path, int i) {
+static int load_st_param(mlcc_model *m, st_source *src, int i) {
+    const mlcc_safetensors *st = src->st;
+    const char *path = src->path;
     const model_param *p = &m->params.items[i];
     const mlcc_st_tensor *t = safetensors_find(st, p->source);
     if (!t && m->cfg.awq_group_size && p->ndim == 2) return load_awq_param(m, st, path, i);
@@ -165,40 +181,48 @@ static int load_st_param(mlcc_model *m, const mlcc_safetensors *st, const char *
     if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
         m->weights[i] = new_param(p);
         if (safetensors_read_f32(t, m->weights[i]->dl.data)) return mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        count_read(src, t);
         return 0;
     }
     if (p->role == PARAM_PLAIN && st_dtype_is(t->dtype, p->dtype)) { /* as stored: copied */
         DLDataType dt = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
         m->weights[i] = safetensors_load_ndarray(t, dt, MLCC_CPU);
-        return m->weights[i] ? 0 : mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        if (!m->weights[i]) return mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
+        count_read(src, t);
+        return 0;
     }
     float *tmp = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
     int rc = 0;
     if (safetensors_read_f32(t, tmp)) rc = mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
-    else store_param(m, i, tmp);
+    else store_param(m, i, tmp), count_read(src, t);
     free(tmp);
     return rc;
 }
 
-typedef struct st_source {
-    const mlcc_safetensors *st;
-    const char *path;
-} st_source;
-
 static int load_st_part(mlcc_model *part, int i, void *ctx) {
-    st_source *s = ctx;
-    return load_st_param(part, s->st, s->path, i);
+    return load_st_param(part, ctx, i);
 }
+
+/* Checkpoints from this size on show a progress line while they are read (and quantized). */
+#define PROGRESS_BYTES ((int64_t)256 << 20)
 
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
-    st_source src = {st, path};
+    int64_t total = 0;
+    for (size_t k = 0; k < safetensors_count(st); k++) total += (int64_t)safetensors_at(st, k)->nbytes;
+    mlcc_progress progress;
+    st_source src = {st, path, NULL, 0};
+    if (total >= PROGRESS_BYTES && !m->quiet) {
+        src.progress = &progress;
+        mlcc_progress_begin(&progress, NULL, m->quant && m->quant->bits ? "reading and quantizing weights" : "reading weights", total, 0, 0);
+    }
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         if (m->weights[i]) continue; /* the other half of a quantized pair */
-        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_st_part, &src) : load_st_param(m, st, path, i);
+        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_st_part, &src) : load_st_param(m, &src, i);
     }
+    if (src.progress) mlcc_progress_end(&progress, rc == 0);
     if (rc == 0) warn_unused(m, st, path);
     safetensors_close(st);
     return rc;

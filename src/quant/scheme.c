@@ -110,6 +110,17 @@ static float group_scale(const mlcc_quant_scheme *s, const float *w, int64_t n, 
     return scale;
 }
 
+/* x rounded to the nearest integer, halfway cases away from zero (lroundf's rounding; the
+ * schemes' references, MLC LLM's and AutoAWQ's, round so) and clamped to [lo, hi] before it
+ * becomes an integer, so NaN gives lo and nothing overflows. x - truncf(x) is exact for every
+ * float, so this is lroundf's result wherever that lies in [lo, hi]; written out because
+ * lroundf is a libm call per value, a tenth of a model's conversion time. */
+static inline long round_clamp(float x, float lo, float hi) {
+    float t = truncf(x), f = x - t;
+    t += (float)((f >= 0.5f) - (f <= -0.5f)); /* no branch: on real weights either way is a coin toss */
+    return !(t >= lo) ? (long)lo : t > hi ? (long)hi : (long)t;
+}
+
 /* One group of a group_zero scheme, as AutoAWQ's pseudo_quantize_tensor (zero_point=True)
  * does: scale = max(max - min, 1e-5) / 15 (stored as float16), zero = clamp(-round(min /
  * scale), 0, 15), q = clamp(round(w / scale) + zero, 0, 15) (ties away from zero); but with
@@ -122,11 +133,10 @@ static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t
     if (scale > 65504.0f) scale = 65504.0f;
     sz[0] = mlcc_f32_to_f16(scale);
     scale = mlcc_f16_to_f32(sz[0]);
-    long zero = scale > 0 ? -lroundf(lo / scale) : 0;
-    zero = zero < 0 ? 0 : zero > 15 ? 15 : zero;
+    long zero = scale > 0 ? -round_clamp(lo / scale, -15.0f, 0.0f) : 0;
     sz[1] = mlcc_f32_to_f16((float)zero);
     for (int64_t j = begin; j < end; j++) {
-        long q = (scale > 0 ? lroundf(w[j] / scale) : 0) + zero;
+        long q = (scale > 0 ? round_clamp(w[j] / scale, -16.0f, 16.0f) : 0) + zero;
         q = q < 0 ? 0 : q > 15 ? 15 : q;
         row[j / 8] |= (uint32_t)q << (4 * (int)(j % 8));
     }
@@ -141,38 +151,59 @@ static void kquant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows
     free(blocks);
 }
 
+/* Rows [begin, end) of a group scheme (the k-quants aside): each row's words and scales are its
+ * own, so rows pack independently (quant_pack runs them on the thread pool). */
+static void pack_rows(const mlcc_quant_scheme *s, const float *w, int64_t begin, int64_t end, int64_t in, uint32_t *packed,
+                      void *scales) {
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+    memset(packed + begin * pc, 0, sizeof(uint32_t) * (size_t)((end - begin) * pc));
+    if (s->group_zero) {
+        for (int64_t r = begin; r < end; r++)
+            for (int64_t g = 0; g < sc / 2; g++) {
+                int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
+                pack_group_zero(w + r * in, b, e, packed + r * pc, (uint16_t *)scales + r * sc + 2 * g);
+            }
+        return;
+    }
+    int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
+    for (int64_t r = begin; r < end; r++) {
+        const float *row = w + r * in;
+        for (int64_t g = 0; g < sc; g++) {
+            int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
+            float scale = group_scale(s, row + b, e - b, scales, r * sc + g);
+            uint32_t *word = packed + r * pc + b / per; /* value j's word and bit, stepped (no division a value) */
+            int shift = s->bits * (int)(b % per);
+            for (int64_t j = b; j < e; j++) {
+                long q = scale > 0 ? round_clamp(row[j] / scale, (float)-maxq, (float)maxq) : 0;
+                *word |= (uint32_t)(q + zero) << shift;
+                if ((shift += s->bits) == 32) shift = 0, word++;
+            }
+        }
+    }
+}
+
+typedef struct pack_job {
+    const mlcc_quant_scheme *s;
+    const float *w;
+    int64_t in;
+    uint32_t *packed;
+    void *scales;
+} pack_job;
+
+static void pack_rows_body(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const pack_job *j = ctx;
+    pack_rows(j->s, j->w, begin, end, j->in, j->packed, j->scales);
+}
+
 void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
     if (quant_is_kquant(s)) {
         kquant_pack(s, w, rows, in, packed, scales);
         return;
     }
-    if (s->group_zero) {
-        int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-        memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t g = 0; g < sc / 2; g++) {
-                int64_t begin = g * s->group_size, end = begin + s->group_size < in ? begin + s->group_size : in;
-                pack_group_zero(w + r * in, begin, end, packed + r * pc, (uint16_t *)scales + r * sc + 2 * g);
-            }
-        return;
-    }
-    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-    int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
-    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = w + r * in;
-        for (int64_t g = 0; g < sc; g++) {
-            int64_t begin = g * s->group_size, end = begin + s->group_size < in ? begin + s->group_size : in;
-            float scale = group_scale(s, row + begin, end - begin, scales, r * sc + g);
-            for (int64_t j = begin; j < end; j++) {
-                long q = scale > 0 ? lroundf(row[j] / scale) : 0;
-                if (q < -maxq) q = -maxq;
-                if (q > maxq) q = maxq;
-                q += zero;
-                packed[r * pc + j / per] |= (uint32_t)q << (s->bits * (int)(j % per));
-            }
-        }
-    }
+    pack_job job = {s, w, in, packed, scales};
+    if (rows * in < (1 << 20)) pack_rows(s, w, 0, rows, in, packed, scales); /* small: not worth waking the pool */
+    else mlcc_parallel_for(rows, pack_rows_body, &job);
 }
 
 /* The bytes of one k-quant super-block, and where its float16 d (and dmin) sit in it. */

@@ -638,7 +638,7 @@ static int load(mlcc_llm *llm, const char *model, const llm_options *o) {
     if (o->threads && mlcc_threadpool_set_size(o->threads) != 0) return -1;
     llm->model_id = o->model_id ? mlcc_xstrdup(o->model_id) : default_model_id(model, llm->path);
     if (!o->quiet) fprintf(stderr, "[mlcc] loading %s (compiled on first use, then cached) ...\n", llm->path);
-    mlcc_model_options mo = {.max_seq = o->max_seq, .max_batch = o->max_batch, .mode = o->mode};
+    mlcc_model_options mo = {.max_seq = o->max_seq, .max_batch = o->max_batch, .mode = o->mode, .quiet = o->quiet};
     llm->model = mlcc_model_open(llm->path, &mo);
     if (!llm->model) return -1;
     if (!o->quiet) {

@@ -12,7 +12,7 @@ rm -rf "$work"; mkdir -p "$work"
 out="$work/tm-llama3-q4f16_1"
 
 "$MLCC" convert "$td/models/tm-llama3" --quantization q4f16_1 -o "$out" 2>"$work/log"
-grep -q "^mlcc: converting weights (" "$work/log" && ! grep -q "downloading" "$work/log" || { echo "no progress line, or a wrong one:"; cat "$work/log"; exit 1; }
+grep -q "^mlcc: writing weights (" "$work/log" && ! grep -q "downloading" "$work/log" || { echo "no progress line, or a wrong one:"; cat "$work/log"; exit 1; }
 for f in params.json mlcc-config.json params_shard_0.bin config.json tokenizer.json tokenizer_config.json; do
   [ -f "$out/$f" ] || { echo "missing $f"; ls "$out"; exit 1; }
 done

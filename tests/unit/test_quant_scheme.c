@@ -6,7 +6,10 @@
  *   - bit layout: value j of a row sits in word j / per at bits (j % per) * bits, zero point
  *     max_int, decoded here independently of quant_unpack;
  *   - the tail of a row past `in` (in not a multiple of the group) packs as zero;
- *   - an all-zero group stays zero; unknown names are an error naming the known ones. */
+ *   - an all-zero group stays zero; unknown names are an error naming the known ones;
+ *   - the integers are round-half-away-from-zero of w / scale (libm's lroundf, clamped), for
+ *     values at and beside every tie and for a matrix large enough that rows pack on the thread
+ *     pool (MLCC_NUM_THREADS=3 set here), against a packing written here with lroundf, bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +145,117 @@ static void check_ggml_repack(uint32_t type, const char *scheme) {
     free(blocks), free(ref), free(got);
 }
 
+/* The packing of the plain group schemes as its definition says, one value at a time with
+ * lroundf: q = clamp(lroundf(w / scale), -maxq, maxq) + zero at bits (j % per) * bits of word
+ * j / per, scale as stored (read back from quant_pack's scales, which the round trip above checks). */
+static void reference_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, const void *scales, uint32_t *packed) {
+    int per = 32 / s->bits, maxq = (1 << (s->bits - 1)) - 1;
+    int64_t pc = (in * s->bits + 31) / 32, sc = (in + 31) / 32;
+    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < in; j++) {
+            int64_t at = r * sc + j / 32;
+            float scale = s->scale_dtype.bits == 16 ? mlcc_f16_to_f32(((const uint16_t *)scales)[at]) : ((const float *)scales)[at];
+            long q = scale > 0 ? lroundf(w[r * in + j] / scale) : 0;
+            q = q < -maxq ? -maxq : q > maxq ? maxq : q;
+            packed[r * pc + j / per] |= (uint32_t)(q + maxq) << ((j % per) * s->bits);
+        }
+}
+
+/* Ties: a group whose max is 7 (q4) or 127 (q8) has scale 1 exactly, so w itself is rounded:
+ * every k + 0.5 and the floats just below and above it, of both signs; then a 1100 x 1024
+ * random matrix (more values than quant_pack packs on one thread). */
+static void check_rounding(const char *name) {
+    const mlcc_quant_scheme *s = quant_scheme_find(name);
+    CHECK(s != NULL);
+    if (!s) return;
+    int maxq = (1 << (s->bits - 1)) - 1;
+    enum { TIES_ROWS = 64 };
+    int64_t in = 32, rows = TIES_ROWS;
+    float *w = calloc((size_t)(1100 * 1024), sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        w[r * in] = (float)maxq; /* scale 1 */
+        for (int64_t j = 1; j < in; j++) {
+            float tie = (float)((r + j) % maxq) + 0.5f; /* at most maxq - 0.5: the scale stays 1 */
+            int kind = (int)((r * 31 + j) % 3);
+            float v = kind == 0 ? tie : kind == 1 ? nextafterf(tie, 0.0f) : nextafterf(tie, 1e9f);
+            w[r * in + j] = (j % 2 ? -v : v);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            rows = 1100, in = 1024;
+            for (int64_t i = 0; i < rows * in; i++) w[i] = (float)((uniform() * 2 - 1) * (i % 5 == 0 ? 2.0 : 0.25));
+        }
+        int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+        uint32_t *got = malloc(sizeof(uint32_t) * (size_t)(rows * pc)), *want = malloc(sizeof(uint32_t) * (size_t)(rows * pc));
+        void *scales = malloc((size_t)(rows * sc * 4));
+        quant_pack(s, w, rows, in, got, scales);
+        reference_pack(s, w, rows, in, scales, want);
+        int64_t differ = 0;
+        for (int64_t i = 0; i < rows * pc; i++) differ += got[i] != want[i];
+        CHECK_MSG(differ == 0, "%s [%lld x %lld]: %lld words differ from lroundf's packing", name, (long long)rows, (long long)in,
+                  (long long)differ);
+        free(got), free(want), free(scales);
+    }
+    free(w);
+}
+
+/* The same for a zero-point scheme (q4f16_awq_g32): per group, zero = clamp(-lroundf(lo / scale),
+ * 0, 15) with lo = min(0, min w) and q = clamp(lroundf(w / scale) + zero, 0, 15), scale and zero
+ * as stored; on ties (w = k + 0.5 of a group whose range makes the scale 1) and a large random
+ * matrix. */
+static void check_rounding_zero_point(void) {
+    const mlcc_quant_scheme *s = quant_scheme_find("q4f16_awq_g32");
+    CHECK(s != NULL && s->group_zero && s->group_size == 32);
+    if (!s) return;
+    int64_t rows = 64, in = 32;
+    float *w = calloc((size_t)(1100 * 1024), sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        w[r * in] = -7.0f, w[r * in + 1] = 8.0f; /* range 15: scale 1, zero 7 */
+        for (int64_t j = 2; j < in; j++) {
+            float tie = (float)((r + j) % 7) + 0.5f;
+            int kind = (int)((r * 31 + j) % 3);
+            float v = kind == 0 ? tie : kind == 1 ? nextafterf(tie, 0.0f) : nextafterf(tie, 1e9f);
+            w[r * in + j] = j % 2 ? -v : v;
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            rows = 1100, in = 1024;
+            for (int64_t i = 0; i < rows * in; i++) w[i] = (float)((uniform() * 2 - 1) * (i % 5 == 0 ? 2.0 : 0.25));
+        }
+        int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in), differ = 0, bad_zero = 0;
+        uint32_t *got = malloc(sizeof(uint32_t) * (size_t)(rows * pc)), *want = calloc((size_t)(rows * pc), sizeof(uint32_t));
+        uint16_t *sz = malloc(sizeof(uint16_t) * (size_t)(rows * sc));
+        quant_pack(s, w, rows, in, got, sz);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t g = 0; g < in / 32; g++) {
+                float scale = mlcc_f16_to_f32(sz[r * sc + 2 * g]), lo = 0;
+                long zero = lroundf(mlcc_f16_to_f32(sz[r * sc + 2 * g + 1]));
+                for (int64_t j = g * 32; j < g * 32 + 32; j++) lo = fminf(lo, w[r * in + j]);
+                long want_zero = -lroundf(lo / scale);
+                bad_zero += zero != (want_zero < 0 ? 0 : want_zero > 15 ? 15 : want_zero);
+                for (int64_t j = g * 32; j < g * 32 + 32; j++) {
+                    long q = lroundf(w[r * in + j] / scale) + zero;
+                    q = q < 0 ? 0 : q > 15 ? 15 : q;
+                    want[r * pc + j / 8] |= (uint32_t)q << (4 * (j % 8));
+                }
+            }
+        for (int64_t i = 0; i < rows * pc; i++) differ += got[i] != want[i];
+        CHECK_MSG(differ == 0 && bad_zero == 0, "q4f16_awq_g32 [%lld x %lld]: %lld words and %lld zero points differ from lroundf's",
+                  (long long)rows, (long long)in, (long long)differ, (long long)bad_zero);
+        free(got), free(want), free(sz);
+    }
+    free(w);
+}
+
 int main(void) {
+    setenv("MLCC_NUM_THREADS", "3", 1);
+    check_rounding_zero_point(); /* the pool's threads pack the large matrices */
+    check_rounding("q4f16_1");
+    check_rounding("q4f32_1");
+    check_rounding("q8f16_1");
     check_ggml_repack(2, "ggml_q4_0");
     check_ggml_repack(8, "ggml_q8_0");
     static const char *const names[] = {"q4f16_1", "q4f32_1", "q8f16_1", "q0f16"};
