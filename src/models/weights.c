@@ -7,6 +7,7 @@
  * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
  * interleaves the two rotary halves for its own rope layout); the permutation is undone here
  * so the Hugging Face "rotate half" rope applies to GGUF weights unchanged. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,17 +146,40 @@ static int st_dtype_is(mlcc_st_dtype st, mlcc_dtype t) {
     return t.lanes == 1 && t.bits == 16 && ((st == ST_F16 && t.code == DT_FLOAT) || (st == ST_BF16 && t.code == DT_BFLOAT));
 }
 
-/* The checkpoint being read: its tensors, its path for errors, and the progress line of a large
- * one (NULL otherwise) with the bytes read so far. */
+/* The progress line of reading a large checkpoint (on: from PROGRESS_BYTES of tensors on, unless
+ * the model was opened quiet), counted in the source tensors' bytes. */
+#define PROGRESS_BYTES ((int64_t)256 << 20)
+
+typedef struct read_progress {
+    mlcc_progress line;
+    int on;
+    int64_t done;
+} read_progress;
+
+static void read_progress_begin(read_progress *r, const mlcc_model *m, int64_t total) {
+    r->on = total >= PROGRESS_BYTES && !m->quiet, r->done = 0;
+    if (r->on)
+        mlcc_progress_begin(&r->line, NULL, m->quant && m->quant->bits ? "reading and quantizing weights" : "reading weights",
+                            total, 0, 0);
+}
+
+static void read_progress_add(read_progress *r, uint64_t bytes) {
+    if (r->on) mlcc_progress_update(&r->line, r->done += (int64_t)bytes);
+}
+
+static void read_progress_end(read_progress *r, int ok) {
+    if (r->on) mlcc_progress_end(&r->line, ok);
+}
+
+/* The safetensors checkpoint being read: its tensors, its path for errors, the progress. */
 typedef struct st_source {
     const mlcc_safetensors *st;
     const char *path;
-    mlcc_progress *progress;
-    int64_t done;
+    read_progress progress;
 } st_source;
 
 static void count_read(st_source *src, const mlcc_st_tensor *t) {
-    if (src->progress) mlcc_progress_update(src->progress, src->done += (int64_t)t->nbytes);
+    read_progress_add(&src->progress, t->nbytes);
 }
 
 /* Parameter i (a quantized pair: both halves) from its safetensors tensor. */
@@ -203,26 +227,19 @@ static int load_st_part(mlcc_model *part, int i, void *ctx) {
     return load_st_param(part, ctx, i);
 }
 
-/* Checkpoints from this size on show a progress line while they are read (and quantized). */
-#define PROGRESS_BYTES ((int64_t)256 << 20)
-
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
     int64_t total = 0;
     for (size_t k = 0; k < safetensors_count(st); k++) total += (int64_t)safetensors_at(st, k)->nbytes;
-    mlcc_progress progress;
-    st_source src = {st, path, NULL, 0};
-    if (total >= PROGRESS_BYTES && !m->quiet) {
-        src.progress = &progress;
-        mlcc_progress_begin(&progress, NULL, m->quant && m->quant->bits ? "reading and quantizing weights" : "reading weights", total, 0, 0);
-    }
+    st_source src = {.st = st, .path = path};
+    read_progress_begin(&src.progress, m, total);
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         if (m->weights[i]) continue; /* the other half of a quantized pair */
         rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_st_part, &src) : load_st_param(m, &src, i);
     }
-    if (src.progress) mlcc_progress_end(&progress, rc == 0);
+    read_progress_end(&src.progress, rc == 0);
     if (rc == 0) warn_unused(m, st, path);
     safetensors_close(st);
     return rc;
@@ -301,7 +318,38 @@ static int copy_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_te
     return 0;
 }
 
-static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
+/* A GGUF tensor of `rows` rows dequantized to float32: by row ranges on the thread pool when it is
+ * large and its rows take whole bytes each (ggml rows are whole blocks); any failure is
+ * reported by the one-call form, which names it. */
+typedef struct dequant_job {
+    uint32_t type;
+    const uint8_t *data;
+    size_t row_bytes;
+    int64_t in;
+    float *out;
+    atomic_int failed;
+} dequant_job;
+
+static void dequant_rows(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    dequant_job *j = ctx;
+    if (ggml_dequantize_f32(j->type, j->data + (size_t)begin * j->row_bytes, (size_t)(end - begin) * j->row_bytes,
+                            (uint64_t)((end - begin) * j->in), j->out + begin * j->in))
+        atomic_store(&j->failed, 1);
+}
+
+static int dequantize_tensor(const mlcc_gguf *g, const mlcc_gguf_tensor *t, int64_t rows, float *out) {
+    const uint8_t *data = mlcc_gguf_tensor_data(g, t);
+    if (rows >= 2 && t->n_elements >= (1u << 20) && t->n_bytes % (uint64_t)rows == 0 && t->n_elements % (uint64_t)rows == 0) {
+        dequant_job job = {t->type, data, (size_t)(t->n_bytes / (uint64_t)rows), (int64_t)(t->n_elements / (uint64_t)rows), out, 0};
+        mlcc_parallel_for(rows, dequant_rows, &job);
+        if (!atomic_load(&job.failed)) return 0;
+    }
+    return ggml_dequantize_f32(t->type, data, t->n_bytes, t->n_elements, out);
+}
+
+/* Parameter i from its GGUF tensor (*read: that tensor, when one was read). */
+static int load_gguf_tensor(mlcc_model *m, const mlcc_gguf *g, int i, const mlcc_gguf_tensor **read) {
     const model_param *p = &m->params.items[i];
     if (m->weights[i]) return 0; /* the other half of a quantized pair */
     char name[256];
@@ -309,6 +357,7 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source);
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
     if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
+    *read = t;
     /* ggml lists dims innermost first: [in, out] is the row-major [out, in] */
     int same = (int)t->n_dims == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->source_shape[d];
@@ -322,7 +371,7 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     if (p->role != PARAM_PLAIN && q->ggml_type && q->ggml_type == t->type) return repack_gguf_param(m, g, t, i, name);
     if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
-    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
+    if (dequantize_tensor(g, t, p->source_shape[0], dst)) {
         free(dst);
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
     }
@@ -333,18 +382,36 @@ static int load_gguf_param(mlcc_model *m, const mlcc_gguf *g, int i) {
     return 0;
 }
 
-static int load_gguf_part(mlcc_model *part, int i, void *g) {
-    return load_gguf_param(part, g, i);
+/* The GGUF file being read and the progress. */
+typedef struct gguf_source {
+    const mlcc_gguf *g;
+    read_progress progress;
+} gguf_source;
+
+static int load_gguf_param(mlcc_model *m, gguf_source *src, int i) {
+    const mlcc_gguf_tensor *t = NULL;
+    int rc = load_gguf_tensor(m, src->g, i, &t);
+    if (rc == 0 && t) read_progress_add(&src->progress, t->n_bytes);
+    return rc;
+}
+
+static int load_gguf_part(mlcc_model *part, int i, void *src) {
+    return load_gguf_param(part, src, i);
 }
 
 static int load_gguf(mlcc_model *m, const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return -1;
+    int64_t total = 0;
+    for (uint64_t k = 0; k < g->n_tensors; k++) total += (int64_t)g->tensors[k].n_bytes;
+    gguf_source src = {.g = g};
+    read_progress_begin(&src.progress, m, total);
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         if (m->weights[i]) continue; /* the other half of a quantized pair */
-        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_gguf_part, g) : load_gguf_param(m, g, i);
+        rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_gguf_part, &src) : load_gguf_param(m, &src, i);
     }
+    read_progress_end(&src.progress, rc == 0);
     mlcc_gguf_close(g);
     return rc;
 }
