@@ -142,11 +142,29 @@ static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t
     }
 }
 
-/* k-quants: ggml's reference quantizer, then the blocks split as quant_repack_ggml does. */
+/* k-quants: ggml's reference quantizer (its search for each sub-block's scale makes it the
+ * slowest scheme to pack: rows go to the thread pool in ranges, each range's blocks at their own
+ * offset), then the blocks split as quant_repack_ggml does. */
+typedef struct kquant_job {
+    uint32_t type;
+    const float *w;
+    int64_t in;
+    size_t row_bytes;
+    uint8_t *blocks;
+} kquant_job;
+
+static void kquant_rows(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const kquant_job *j = ctx;
+    ggml_quantize(j->type, j->w + begin * j->in, (uint64_t)((end - begin) * j->in), j->blocks + (size_t)begin * j->row_bytes);
+}
+
 static void kquant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
-    size_t bytes = ggml_quant_size(s->ggml_type, (uint64_t)(rows * in));
+    size_t bytes = ggml_quant_size(s->ggml_type, (uint64_t)(rows * in)), row_bytes = ggml_quant_size(s->ggml_type, (uint64_t)in);
     uint8_t *blocks = mlcc_xmalloc(bytes ? bytes : 1);
-    ggml_quantize(s->ggml_type, w, (uint64_t)(rows * in), blocks);
+    kquant_job job = {s->ggml_type, w, in, row_bytes, blocks};
+    if (row_bytes && rows > 1 && rows * in >= 65536) mlcc_parallel_for(rows, kquant_rows, &job);
+    else ggml_quantize(s->ggml_type, w, (uint64_t)(rows * in), blocks);
     quant_repack_ggml(s, blocks, rows, in, packed, scales);
     free(blocks);
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `mlcc convert` of a checkpoint large enough for its threaded paths (the float16 read in ranges,
-# the rows packed in parallel, the GGUF tensors dequantized by row ranges, the sha256 sums a tensor
-# per task): a one-layer model of hidden 2048 and a 32000 vocabulary (182M parameters, 364 MB of
-# float16), written by `mlcc debug random-model` as safetensors (float16, bfloat16) and as GGUF
-# (Q4_K), converted to q4f16_1 on 3 threads and on 1: the folders byte for byte the same (the
+# the rows packed in parallel, ggml's k-quant quantizer by row ranges, the GGUF tensors
+# dequantized by row ranges, the sha256 sums a tensor per task): a one-layer model of hidden 2048
+# and a 32000 vocabulary (182M parameters, 364 MB of float16), written by `mlcc debug
+# random-model` as safetensors (float16, bfloat16) and as GGUF (Q4_K), converted to q4f16_1 (a
+# smaller float16 one to ggml_q4_k) on 3 threads and on 1: the folders byte for byte the same (the
 # one-thread run is the sequential definition that the model tests check against their
 # references). The 3-thread run of the float16 checkpoint shows its two progress lines (it is over
 # 256 MiB), a --quiet run none. The converted folder, opened as `mlcc chat` opens it (its tensors'
@@ -25,10 +26,11 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$MLCC" debug random-model --config "$work/config.json" --out "$work/bf16" --quantization bf16 --seed 4 >/dev/null
 "$MLCC" debug random-model --config "$work/config.json" --out "$work/m.gguf" --quantization q4_k --seed 5 >/dev/null
 
-convert() { # source, output, threads, extra arguments
+convert() { # source, output, threads, extra arguments (q4f16_1 unless they name a scheme)
     local src=$1 out=$2 threads=$3
     shift 3
-    MLCC_NUM_THREADS=$threads "$MLCC" convert "$src" --quantization q4f16_1 -o "$out" "$@" 2>"$out.log" ||
+    case " $* " in *" --quantization "*) ;; *) set -- --quantization q4f16_1 "$@" ;; esac
+    MLCC_NUM_THREADS=$threads "$MLCC" convert "$src" -o "$out" "$@" 2>"$out.log" ||
         { cat "$out.log"; fail "mlcc convert $src ($threads threads)"; }
 }
 same() { # two converted folders, what they are
@@ -46,6 +48,16 @@ convert "$work/f16" "$work/f16-t1" 1 --quiet
 [ ! -s "$work/f16-t1.log" ] || { cat "$work/f16-t1.log"; fail "--quiet printed"; }
 same "$work/f16-t3" "$work/f16-t1" "float16 safetensors on 3 threads and on 1"
 rm -rf "$work/f16-t1" "$work/f16"
+
+# ggml_q4_k (ggml's reference quantizer searches each sub-block's scale: ~10x q4f16_1's time, so
+# a smaller model: hidden 1024, 19M parameters, every matrix over the threaded size)
+sed 's/"hidden_size": 2048/"hidden_size": 1024/; s/"intermediate_size": 5632/"intermediate_size": 2816/; s/"vocab_size": 32000/"vocab_size": 4096/' \
+    "$work/config.json" >"$work/small.json"
+"$MLCC" debug random-model --config "$work/small.json" --out "$work/small" --quantization f16 --seed 6 >/dev/null
+convert "$work/small" "$work/k-t3" 3 --quantization ggml_q4_k --quiet
+convert "$work/small" "$work/k-t1" 1 --quantization ggml_q4_k --quiet
+same "$work/k-t3" "$work/k-t1" "float16 safetensors to ggml_q4_k on 3 threads and on 1"
+rm -rf "$work/small" "$work/k-t3" "$work/k-t1"
 
 convert "$work/bf16" "$work/bf16-t3" 3 --quiet
 convert "$work/bf16" "$work/bf16-t1" 1 --quiet
