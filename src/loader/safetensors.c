@@ -491,8 +491,9 @@ const char *safetensors_metadata(const mlcc_safetensors *st, const char *key) {
     return NULL;
 }
 
-/* Values [begin, end) of a 16-bit float tensor as float32 (a range, so large tensors convert on
- * the thread pool: a model's conversion reads every weight through here). */
+/* Values [begin, end) of a 16-bit float tensor as float32 (a model's conversion reads every
+ * weight through here). Not on the thread pool: parallel loops while a model loads made its
+ * CPU decode slower afterwards (BENCHMARKS.md, session 26; not understood yet). */
 typedef struct half_job {
     const uint8_t *src;
     float *dst;
@@ -540,8 +541,7 @@ int safetensors_read_f32(const mlcc_st_tensor *t, float *dst) {
     case ST_F16:
     case ST_BF16: {
         half_job job = {p, dst, t->dtype == ST_BF16, t->dtype == ST_F16 && has_f16c()};
-        if (n < (1u << 20)) halves_to_f32(0, (int64_t)n, 0, &job);
-        else mlcc_parallel_for((int64_t)n, halves_to_f32, &job);
+        halves_to_f32(0, (int64_t)n, 0, &job);
         return 0;
     }
     case ST_F64:
