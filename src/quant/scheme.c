@@ -151,13 +151,15 @@ static void kquant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows
     free(blocks);
 }
 
-/* Rows [begin, end) of a group scheme (the k-quants aside). */
-static void pack_rows(const mlcc_quant_scheme *s, const float *w, int64_t begin, int64_t end, int64_t in, uint32_t *packed,
-                      void *scales) {
+void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
+    if (quant_is_kquant(s)) {
+        kquant_pack(s, w, rows, in, packed, scales);
+        return;
+    }
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-    memset(packed + begin * pc, 0, sizeof(uint32_t) * (size_t)((end - begin) * pc));
+    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
     if (s->group_zero) {
-        for (int64_t r = begin; r < end; r++)
+        for (int64_t r = 0; r < rows; r++)
             for (int64_t g = 0; g < sc / 2; g++) {
                 int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
                 pack_group_zero(w + r * in, b, e, packed + r * pc, (uint16_t *)scales + r * sc + 2 * g);
@@ -165,7 +167,7 @@ static void pack_rows(const mlcc_quant_scheme *s, const float *w, int64_t begin,
         return;
     }
     int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
-    for (int64_t r = begin; r < end; r++) {
+    for (int64_t r = 0; r < rows; r++) {
         const float *row = w + r * in;
         for (int64_t g = 0; g < sc; g++) {
             int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
@@ -179,14 +181,6 @@ static void pack_rows(const mlcc_quant_scheme *s, const float *w, int64_t begin,
             }
         }
     }
-}
-
-void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
-    if (quant_is_kquant(s)) {
-        kquant_pack(s, w, rows, in, packed, scales);
-        return;
-    }
-    pack_rows(s, w, 0, rows, in, packed, scales);
 }
 
 /* The bytes of one k-quant super-block, and where its float16 d (and dmin) sit in it. */
