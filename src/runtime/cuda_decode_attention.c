@@ -637,9 +637,13 @@ static int block_warps(int warps, int group_cap, int head_dim) {
     return warps * group_cap * head_dim <= 8192 ? warps : fit > 0 ? fit : 1;
 }
 
-static int env_is_one(const char *name) {
+static int env_is(const char *name, const char *value) {
     const char *v = getenv(name);
-    return v && !strcmp(v, "1");
+    return v && !strcmp(v, value);
+}
+
+static int env_is_one(const char *name) {
+    return env_is(name, "1");
 }
 
 /* Whether the splits merge in thread-block clusters (sm_90+): only with MLCC_CUDA_DECODE_CLUSTER=1.
@@ -667,13 +671,16 @@ static char *source_with_warps(int head_dim, int pages_f16, int warps, int umul)
              head_dim, pages_f16 ? "__half" : "float", warps, umul, env_is_one("MLCC_CUDA_DECODE_EARLY_KV"));
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, head);
-    /* The kernels follow cuda_pdl.h's convention, but are declared for programmatic dependent
-     * launch only with MLCC_CUDA_DECODE_PDL=1: on the H100 that was slower at batch 1 (163.9
-     * against 167.5 tok/s in float16, 359.3 against 365.4 at 4 bits, same call; BENCHMARKS.md).
-     * Undeclared, they launch after the previous kernel and the wait is a no-op.
-     * MLCC_CUDA_DECODE_PREFETCH=1 keeps, undeclared, the L2 prefetch of the declared kernel
-     * (before q's loads; for measurements). */
-    if (env_is_one("MLCC_CUDA_DECODE_PDL")) sb_append(&sb, "#define DEC_PDL 1\n" MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
+    /* The kernels are declared for programmatic dependent launch (cuda_pdl.h) unless
+     * MLCC_CUDA_DECODE_PDL=0: a block may then start while the qkv projection drains, reading the
+     * step's page tables and prefetching its K / V rows into L2 before the wait. On the H200
+     * (session 27, 4-bit Llama-3-8B shape, batch 1, 512 keys) that was faster in three pairs of
+     * the same calls: 467.6 / 466.7 / 470.0 against 454.9 / 463.3 / 461.6 tok/s. On the H100
+     * (session 13) it had been slower (359.3 against 365.4 at 4 bits, 163.9 against 167.5 in
+     * float16), before the later changes to the projections around it. Undeclared, they launch
+     * after the previous kernel and the wait is a no-op; MLCC_CUDA_DECODE_PREFETCH=1 then keeps
+     * the L2 prefetch (before q's loads; for measurements). */
+    if (!env_is("MLCC_CUDA_DECODE_PDL", "0")) sb_append(&sb, "#define DEC_PDL 1\n" MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
     else if (env_is_one("MLCC_CUDA_DECODE_PREFETCH")) sb_append(&sb, "#define DEC_PREFETCH 1\n");
     sb_append(&sb, MLCC_CUDA_PDL_HELPERS);
     sb_append(&sb, kernel_source);

@@ -46,8 +46,10 @@
 #include "runtime/device.h"
 #include "runtime/packed.h"
 #include "runtime/projection_args.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "support/strbuf.h"
 
 static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#include <cuda_fp16.h>\n"
@@ -378,7 +380,19 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     MLCC_CUDA_GEMV_BLOCK_SUM
     MLCC_CUDA_GEMV_FUSED_STORE
     "/* names: mlcc_gemv_q4i[_silu|_norm|_norm_silu|_xq|_xq_silu]_O_R (_xq: x from mlcc_quantize_x8) */\n"
-    "#define GEMV_Q4IF(O, R, NAME, SILU, NORM, XQ) extern \"C\" __global__ void __launch_bounds__(256) mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
+    "/* Registers: 16 outputs hold 16 rows' loads (ptxas gives them 215 registers, two blocks of 128\n"
+    " * threads a multiprocessor, so qkv's 384 blocks take 1.5 waves); MLCC_GEMV16_REGS (defined by\n"
+    " * device_ready) caps them so three blocks fit. The others are bounded by their block size. */\n"
+    "#define GEMV_BOUNDS_1 __launch_bounds__(256)\n"
+    "#define GEMV_BOUNDS_2 __launch_bounds__(256)\n"
+    "#define GEMV_BOUNDS_4 __launch_bounds__(256)\n"
+    "#define GEMV_BOUNDS_8 __launch_bounds__(256)\n"
+    "#if MLCC_GEMV16_REGS > 0\n"
+    "#define GEMV_BOUNDS_16 __maxnreg__(MLCC_GEMV16_REGS)\n"
+    "#else\n"
+    "#define GEMV_BOUNDS_16 __launch_bounds__(256)\n"
+    "#endif\n"
+    "#define GEMV_Q4IF(O, R, NAME, SILU, NORM, XQ) extern \"C\" __global__ void GEMV_BOUNDS_##O mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
     "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM, XQ>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
     "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0, 0)\n"
@@ -608,12 +622,25 @@ typedef struct q4_device {
 static q4_device devices[MAX_DEVICES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The register cap of the 16-output int8 GEMVs (MLCC_CUDA_Q4_REGS16; 0: uncapped, 215 by ptxas
+ * for sm_90). 168 lets three blocks of 128 threads share a multiprocessor, for 76 bytes of
+ * spills outside the group loop. */
+static int gemv16_registers(void) {
+    int n = mlcc_env_int("MLCC_CUDA_Q4_REGS16", 168);
+    return n <= 0 ? 0 : n < 64 ? 64 : n > 255 ? 255 : n;
+}
+
 static int device_ready(int id, q4_device **out) {
     if (id < 0 || id >= MAX_DEVICES) return mlcc_set_error("mlcc.cuda.linear_q4: device %d out of range", id);
     q4_device *d = &devices[id];
     *out = d;
     if (d->ready) return 0;
-    d->module = mlcc_cuda_module_load_source(id, kernel_source);
+    mlcc_strbuf sb = STRBUF_INIT;
+    sb_printf(&sb, "#define MLCC_GEMV16_REGS %d\n", gemv16_registers());
+    sb_append(&sb, kernel_source);
+    char *source = sb_detach(&sb);
+    d->module = mlcc_cuda_module_load_source(id, source);
+    free(source);
     if (!d->module) return mlcc_prefix_error("mlcc.cuda.linear_q4 kernels");
     for (int i = 0; i < NPICK; i++) {
         char name[64];

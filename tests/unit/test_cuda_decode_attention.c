@@ -332,17 +332,17 @@ int main(void) {
             CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "head_dim %d: %s", dims[i], mlcc_last_error());
             CHECK(ptx && strstr(ptx, ".entry mlcc_decode_attn_g4") && strstr(ptx, "atom.global.add") &&
                   (strstr(ptx, "membar.gl") || strstr(ptx, "fence.sc.gpu") || strstr(ptx, "fence.acq_rel.gpu")));
-            /* undeclared for programmatic dependent launch (the default): no L2 prefetch; declared
-             * (MLCC_CUDA_DECODE_PDL=1): the wait, the trigger and the K / V prefetch before them */
-            CHECK_MSG(ptx && !strstr(ptx, "prefetch.global.L2"), "head_dim %d: an L2 prefetch in the default PTX", dims[i]);
-            free(src), free(ptx);
-            setenv("MLCC_CUDA_DECODE_PDL", "1", 1);
-            src = mlcc_cuda_decode_attention_source_for(dims[i], f16[i]), ptx = NULL;
-            unsetenv("MLCC_CUDA_DECODE_PDL");
-            CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "head_dim %d (PDL): %s", dims[i], mlcc_last_error());
+            /* declared for programmatic dependent launch (the default): the wait, the trigger and
+             * the K / V prefetch before them; undeclared (MLCC_CUDA_DECODE_PDL=0): no prefetch */
             const char *wait = ptx ? strstr(ptx, "griddepcontrol.wait") : NULL, *pf = ptx ? strstr(ptx, "prefetch.global.L2") : NULL;
             CHECK_MSG(wait && pf && pf < wait && strstr(ptx, "griddepcontrol.launch_dependents"),
-                      "head_dim %d: no griddepcontrol.wait after an L2 prefetch in the PTX", dims[i]);
+                      "head_dim %d: no griddepcontrol.wait after an L2 prefetch in the default PTX", dims[i]);
+            free(src), free(ptx);
+            setenv("MLCC_CUDA_DECODE_PDL", "0", 1);
+            src = mlcc_cuda_decode_attention_source_for(dims[i], f16[i]), ptx = NULL;
+            unsetenv("MLCC_CUDA_DECODE_PDL");
+            CHECK_MSG(mlcc_nvrtc_compile_ptx(src, 90, &ptx) == 0, "head_dim %d (no PDL): %s", dims[i], mlcc_last_error());
+            CHECK_MSG(ptx && !strstr(ptx, "prefetch.global.L2"), "head_dim %d: an L2 prefetch in the undeclared PTX", dims[i]);
             free(src), free(ptx);
         }
         /* the cluster merge (sm_90): barriers and loads of other blocks' shared memory; with the
