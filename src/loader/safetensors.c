@@ -491,10 +491,18 @@ const char *safetensors_metadata(const mlcc_safetensors *st, const char *key) {
     return NULL;
 }
 
+/* Values [begin, end) of a 16-bit float tensor as float32 (a range, so large tensors convert on
+ * the thread pool: a model's conversion reads every weight through here). */
+typedef struct half_job {
+    const uint8_t *src;
+    float *dst;
+    int bf16, f16c; /* bfloat16 values; float16 ones through F16C */
+} half_job;
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /* float16 to float32 eight at a time with the F16C instruction (exact, as the scalar
  * conversion, except that a signaling NaN comes out quiet); x86-64 CPUs have it since 2012,
- * and halves_to_f32 asks the CPU before it is used. */
+ * and safetensors_read_f32 asks the CPU before it is used. */
 __attribute__((target("avx,f16c"))) static int64_t f16_to_f32_f16c(const uint8_t *src, float *dst, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
@@ -511,18 +519,16 @@ static int has_f16c(void) {
 }
 #endif
 
-/* n 16-bit float values (bfloat16 when bf16) as float32: a model's conversion reads every weight
- * through here. (Not on the thread pool: parallel loops while a model loaded made its CPU decode
- * slower afterwards; BENCHMARKS.md, session 26.) */
-static void halves_to_f32(const uint8_t *src, float *dst, int64_t n, int bf16) {
-    int64_t i = 0;
+static void halves_to_f32(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const half_job *j = ctx;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (!bf16 && has_f16c()) i = f16_to_f32_f16c(src, dst, n);
+    if (j->f16c) begin += f16_to_f32_f16c(j->src + 2 * begin, j->dst + begin, end - begin);
 #endif
-    for (; i < n; i++) {
+    for (int64_t i = begin; i < end; i++) {
         uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        dst[i] = bf16 ? mlcc_bf16_to_f32(h) : mlcc_f16_to_f32(h);
+        memcpy(&h, j->src + 2 * i, 2);
+        j->dst[i] = j->bf16 ? mlcc_bf16_to_f32(h) : mlcc_f16_to_f32(h);
     }
 }
 
@@ -532,7 +538,12 @@ int safetensors_read_f32(const mlcc_st_tensor *t, float *dst) {
     switch (t->dtype) {
     case ST_F32: memcpy(dst, p, t->nbytes); return 0;
     case ST_F16:
-    case ST_BF16: halves_to_f32(p, dst, (int64_t)n, t->dtype == ST_BF16); return 0;
+    case ST_BF16: {
+        half_job job = {p, dst, t->dtype == ST_BF16, t->dtype == ST_F16 && has_f16c()};
+        if (n < (1u << 20)) halves_to_f32(0, (int64_t)n, 0, &job);
+        else mlcc_parallel_for((int64_t)n, halves_to_f32, &job);
+        return 0;
+    }
     case ST_F64:
         for (size_t i = 0; i < n; i++) {
             double d;

@@ -16,6 +16,7 @@
 #include "models/weight_store.h"
 #include "models/decode_graph.h"
 #include "runtime/cuda.h"
+#include "runtime/threadpool.h"
 #include "runtime/vulkan.h"
 #include "support/alloc.h"
 #include "support/error.h"
@@ -176,8 +177,10 @@ static int build_graph(mlcc_model *m, mlcc_ir_module *mod, const char *path) {
 static int build_graph_and_weights(mlcc_model *m, mlcc_ir_module *mod, const char *path, int is_gguf, int cached) {
     int rc = build_graph(m, mod, path);
     if (rc) return rc;
-    if (weight_store_is_converted(path)) return weight_store_load(m, path);
-    return cached ? convert_cache_load_weights(m, path, is_gguf) : model_load_weights(m, path, is_gguf);
+    if (weight_store_is_converted(path)) rc = weight_store_load(m, path);
+    else rc = cached ? convert_cache_load_weights(m, path, is_gguf) : model_load_weights(m, path, is_gguf);
+    mlcc_threadpool_release_team(); /* the loading's parallel loops: their team would slow another thread's kernels */
+    return rc;
 }
 
 /* Builds the graph, loads and checks the weights (so a bad file is reported before any

@@ -140,12 +140,28 @@ static int write_json(json_t *j, const char *dir, const char *name) {
     return rc;
 }
 
+/* The sha256 of arrays [begin, end) of a list, as hex: tensors hash on the thread pool, a
+ * tensor a task (one hash is sequential; a model's hundreds of tensors are not). */
+typedef struct hash_job {
+    MLCCNDArray *const *arrays;
+    char (*hex)[65];
+} hash_job;
+
+static void hash_arrays(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const hash_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) sha256_hex(j->arrays[i]->dl.data, param_bytes(j->arrays[i]), j->hex[i]);
+}
+
 static int write_weights(const mlcc_model *m, const char *dir, const weight_store_options *opt, json_t *tensors) {
     shard_writer w = {dir, opt->shard_bytes > 0 ? opt->shard_bytes : (int64_t)512 << 20, -1, NULL, "", 0};
     int64_t total = 0, done = 0;
     for (int i = 0; i < m->params.n; i++) total += (int64_t)param_bytes(m->weights[i]);
     mlcc_progress progress;
     mlcc_progress_begin(&progress, NULL, "writing weights", total, 0, opt->quiet);
+    char (*sums)[65] = mlcc_xmalloc(sizeof *sums * (size_t)(m->params.n > 0 ? m->params.n : 1));
+    hash_job job = {m->weights, sums};
+    mlcc_parallel_for(m->params.n, hash_arrays, &job);
     int rc = 0;
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
@@ -154,8 +170,8 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
         const char *file = NULL;
         int64_t offset = 0;
         if ((rc = shard_append(&w, a->dl.data, n, &file, &offset))) break;
-        char hex[65], dt[32];
-        sha256_hex(a->dl.data, n, hex);
+        char dt[32];
+        const char *hex = sums[i];
         json_t *shape = json_array();
         for (int d = 0; d < p->ndim; d++) json_array_append_new(shape, json_integer(p->shape[d]));
         json_array_append_new(tensors, json_pack("{s:s,s:s,s:o,s:s,s:I,s:I,s:s}", "name", p->name, "dtype", dtype_str(p->dtype, dt),
@@ -163,6 +179,7 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
                                                  (json_int_t)n, "sha256", hex));
         mlcc_progress_update(&progress, done += (int64_t)n);
     }
+    free(sums);
     if (shard_close(&w)) rc = -1;
     mlcc_progress_end(&progress, rc == 0);
     return rc;
@@ -272,8 +289,34 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
 
 /* ---- reading ---- */
 
-/* Reads entry j (of index file `index`) into a new array for param p, checking everything. */
-static int load_tensor(const char *dir, const char *index, json_t *j, const model_param *p, MLCCNDArray **out) {
+/* Tensors read but not yet checked against their sha256: weight_store_load hashes them all at
+ * the end on the thread pool (one tensor a task) instead of one after another as they are read. */
+typedef struct unchecked {
+    MLCCNDArray *array;
+    const char *sum, *name; /* the index's hex (alive while its JSON is), the parameter's name */
+    char *path;             /* the shard it came from, for the error */
+    int ok;                 /* the sum matched (set by check_later) */
+} unchecked;
+
+typedef struct unchecked_list {
+    unchecked *items;
+    int n, cap;
+} unchecked_list;
+
+static int sum_matches(const MLCCNDArray *a, const char *sum) {
+    char hex[65];
+    sha256_hex(a->dl.data, param_bytes(a), hex);
+    return !strcmp(hex, sum);
+}
+
+static int sum_mismatch(const char *path, const char *name) {
+    return mlcc_set_error("%s: tensor '%s': sha256 mismatch (the file is damaged; convert again)", path, name);
+}
+
+/* Reads entry j (of index file `index`) into a new array for param p, checking everything; the
+ * checksum now, or later when `later` is not NULL (the array joins it). */
+static int load_tensor(const char *dir, const char *index, json_t *j, const model_param *p, MLCCNDArray **out,
+                       unchecked_list *later) {
     const char *file = json_string_value(json_object_get(j, "file")), *sum = json_string_value(json_object_get(j, "sha256"));
     const char *dts = json_string_value(json_object_get(j, "dtype"));
     json_t *shape = json_object_get(j, "shape"), *off = json_object_get(j, "offset"), *nb = json_object_get(j, "nbytes");
@@ -304,11 +347,16 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
     else if (fseeko(f, offset, SEEK_SET) || fread(a->dl.data, 1, n, f) != n)
         rc = mlcc_set_error("%s: reading tensor '%s': %s", path, p->name, strerror(errno));
     if (f) fclose(f);
-    char hex[65];
-    if (rc == 0) {
-        sha256_hex(a->dl.data, n, hex);
-        if (strcmp(hex, sum)) rc = mlcc_set_error("%s: tensor '%s': sha256 mismatch (the file is damaged; convert again)", path, p->name);
+    if (rc == 0 && later) {
+        if (later->n == later->cap) {
+            later->cap = later->cap ? 2 * later->cap : 64;
+            later->items = mlcc_xrealloc(later->items, sizeof *later->items * (size_t)later->cap);
+        }
+        later->items[later->n++] = (unchecked){a, sum, p->name, path, 0};
+        *out = a;
+        return 0;
     }
+    if (rc == 0 && !sum_matches(a, sum)) rc = sum_mismatch(path, p->name);
     free(path);
     if (rc) mlcc_ndarray_release(a);
     else *out = a;
@@ -318,6 +366,7 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
 typedef struct store_index {
     const char *dir, *index;
     json_t *tensors;
+    unchecked_list *later;
 } store_index;
 
 static json_t *find_entry(json_t *tensors, const char *name) {
@@ -335,7 +384,7 @@ static int load_rows_of_combined(const store_index *s, json_t *e, const char *wh
     model_param w = *p;
     w.name = (char *)whole, w.shape[0] = rows;
     MLCCNDArray *all = NULL;
-    if (load_tensor(s->dir, s->index, e, &w, &all)) return -1;
+    if (load_tensor(s->dir, s->index, e, &w, &all, NULL)) return -1; /* checked now: only its rows stay */
     DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
     *out = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
     size_t bytes = param_bytes(*out), row_bytes = bytes / (size_t)p->shape[0];
@@ -352,14 +401,31 @@ static int load_entry(mlcc_model *m, const store_index *s, int i) {
     if (!e && fuse_proj_whole(&m->cfg, p->name, whole, sizeof whole, &row, &rows) && (e = find_entry(s->tensors, whole)))
         return load_rows_of_combined(s, e, whole, p, row, rows, &m->weights[i]);
     if (!e) return mlcc_set_error("%s: missing tensor '%s'", s->index, p->name);
-    return load_tensor(s->dir, s->index, e, p, &m->weights[i]);
+    return load_tensor(s->dir, s->index, e, p, &m->weights[i], s->later);
 }
 
 /* A part of a combined parameter (fuse_proj.h) in a folder converted without combining: the
  * part and its quantized partner by their own names. */
 static int load_part(mlcc_model *part, int i, void *ctx) {
-    int j = part->params.items[i].partner, rc = load_entry(part, ctx, i);
-    return rc || j < 0 ? rc : load_entry(part, ctx, j);
+    store_index now = *(const store_index *)ctx;
+    now.later = NULL; /* checked as read: the part is copied into its combined parameter and freed */
+    int j = part->params.items[i].partner, rc = load_entry(part, &now, i);
+    return rc || j < 0 ? rc : load_entry(part, &now, j);
+}
+
+static void check_body(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    unchecked *u = ctx;
+    for (int64_t k = begin; k < end; k++) u[k].ok = sum_matches(u[k].array, u[k].sum);
+}
+
+/* The checksums of every tensor read, on the thread pool; the first mismatch (in reading order)
+ * is the error, as when each was checked as it came. */
+static int check_later(unchecked_list *l) {
+    mlcc_parallel_for(l->n, check_body, l->items);
+    for (int k = 0; k < l->n; k++)
+        if (!l->items[k].ok) return sum_mismatch(l->items[k].path, l->items[k].name);
+    return 0;
 }
 
 int weight_store_load(mlcc_model *m, const char *dir) {
@@ -367,7 +433,8 @@ int weight_store_load(mlcc_model *m, const char *dir) {
     char *index = mlcc_path_join(dir, INDEX_NAME);
     json_t *j = mlcc_json_load_file(index);
     int rc = j ? 0 : -1;
-    store_index s = {dir, index, j ? json_object_get(j, "tensors") : NULL};
+    unchecked_list later = {NULL, 0, 0};
+    store_index s = {dir, index, j ? json_object_get(j, "tensors") : NULL, &later};
     if (j && !json_is_array(s.tensors)) rc = mlcc_set_error("%s: field 'tensors' missing or not an array", index);
     for (int i = 0; i < m->params.n && rc == 0; i++) {
         const model_param *p = &m->params.items[i];
@@ -375,6 +442,9 @@ int weight_store_load(mlcc_model *m, const char *dir) {
         if (p->combined && !find_entry(s.tensors, p->name)) rc = fuse_proj_load(m, i, load_part, &s);
         else rc = load_entry(m, &s, i);
     }
+    if (rc == 0 && later.n) rc = check_later(&later);
+    for (int k = 0; k < later.n; k++) free(later.items[k].path); /* (the arrays are the model's now) */
+    free(later.items);
     json_decref(j);
     free(index);
     return rc;

@@ -7,6 +7,7 @@
  * llama.cpp's llama converter permutes the rows of attn_q / attn_k within each head (it
  * interleaves the two rotary halves for its own rope layout); the permutation is undone here
  * so the Hugging Face "rotate half" rope applies to GGUF weights unchanged. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,36 @@ static int copy_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_te
     return 0;
 }
 
+/* A GGUF tensor of `rows` rows dequantized to float32: by row ranges on the thread pool when it is
+ * large and its rows take whole bytes each (ggml rows are whole blocks); any failure is
+ * reported by the one-call form, which names it. */
+typedef struct dequant_job {
+    uint32_t type;
+    const uint8_t *data;
+    size_t row_bytes;
+    int64_t in;
+    float *out;
+    atomic_int failed;
+} dequant_job;
+
+static void dequant_rows(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    dequant_job *j = ctx;
+    if (ggml_dequantize_f32(j->type, j->data + (size_t)begin * j->row_bytes, (size_t)(end - begin) * j->row_bytes,
+                            (uint64_t)((end - begin) * j->in), j->out + begin * j->in))
+        atomic_store(&j->failed, 1);
+}
+
+static int dequantize_tensor(const mlcc_gguf *g, const mlcc_gguf_tensor *t, int64_t rows, float *out) {
+    const uint8_t *data = mlcc_gguf_tensor_data(g, t);
+    if (rows >= 2 && t->n_elements >= (1u << 20) && t->n_bytes % (uint64_t)rows == 0 && t->n_elements % (uint64_t)rows == 0) {
+        dequant_job job = {t->type, data, (size_t)(t->n_bytes / (uint64_t)rows), (int64_t)(t->n_elements / (uint64_t)rows), out, 0};
+        mlcc_parallel_for(rows, dequant_rows, &job);
+        if (!atomic_load(&job.failed)) return 0;
+    }
+    return ggml_dequantize_f32(t->type, data, t->n_bytes, t->n_elements, out);
+}
+
 /* Parameter i from its GGUF tensor (*read: that tensor, when one was read). */
 static int load_gguf_tensor(mlcc_model *m, const mlcc_gguf *g, int i, const mlcc_gguf_tensor **read) {
     const model_param *p = &m->params.items[i];
@@ -340,7 +371,7 @@ static int load_gguf_tensor(mlcc_model *m, const mlcc_gguf *g, int i, const mlcc
     if (p->role != PARAM_PLAIN && q->ggml_type && q->ggml_type == t->type) return repack_gguf_param(m, g, t, i, name);
     if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
     float *dst = mlcc_xmalloc(sizeof(float) * (size_t)source_elements(p));
-    if (ggml_dequantize_f32(t->type, mlcc_gguf_tensor_data(g, t), t->n_bytes, t->n_elements, dst)) {
+    if (dequantize_tensor(g, t, p->source_shape[0], dst)) {
         free(dst);
         return mlcc_prefix_error("%s: tensor '%s'", g->path, name);
     }

@@ -142,24 +142,41 @@ static void pack_group_zero(const float *w, int64_t begin, int64_t end, uint32_t
     }
 }
 
-/* k-quants: ggml's reference quantizer, then the blocks split as quant_repack_ggml does. */
+/* k-quants: ggml's reference quantizer (its search for each sub-block's scale makes it the
+ * slowest scheme to pack: rows go to the thread pool in ranges, each range's blocks at their own
+ * offset), then the blocks split as quant_repack_ggml does. */
+typedef struct kquant_job {
+    uint32_t type;
+    const float *w;
+    int64_t in;
+    size_t row_bytes;
+    uint8_t *blocks;
+} kquant_job;
+
+static void kquant_rows(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const kquant_job *j = ctx;
+    ggml_quantize(j->type, j->w + begin * j->in, (uint64_t)((end - begin) * j->in), j->blocks + (size_t)begin * j->row_bytes);
+}
+
 static void kquant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, uint16_t *scales) {
-    size_t bytes = ggml_quant_size(s->ggml_type, (uint64_t)(rows * in));
+    size_t bytes = ggml_quant_size(s->ggml_type, (uint64_t)(rows * in)), row_bytes = ggml_quant_size(s->ggml_type, (uint64_t)in);
     uint8_t *blocks = mlcc_xmalloc(bytes ? bytes : 1);
-    ggml_quantize(s->ggml_type, w, (uint64_t)(rows * in), blocks);
+    kquant_job job = {s->ggml_type, w, in, row_bytes, blocks};
+    if (row_bytes && rows > 1 && rows * in >= 65536) mlcc_parallel_for(rows, kquant_rows, &job);
+    else ggml_quantize(s->ggml_type, w, (uint64_t)(rows * in), blocks);
     quant_repack_ggml(s, blocks, rows, in, packed, scales);
     free(blocks);
 }
 
-void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
-    if (quant_is_kquant(s)) {
-        kquant_pack(s, w, rows, in, packed, scales);
-        return;
-    }
+/* Rows [begin, end) of a group scheme (the k-quants aside): each row's words and scales are its
+ * own, so rows pack independently (quant_pack runs them on the thread pool). */
+static void pack_rows(const mlcc_quant_scheme *s, const float *w, int64_t begin, int64_t end, int64_t in, uint32_t *packed,
+                      void *scales) {
     int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
-    memset(packed, 0, sizeof(uint32_t) * (size_t)(rows * pc));
+    memset(packed + begin * pc, 0, sizeof(uint32_t) * (size_t)((end - begin) * pc));
     if (s->group_zero) {
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = begin; r < end; r++)
             for (int64_t g = 0; g < sc / 2; g++) {
                 int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
                 pack_group_zero(w + r * in, b, e, packed + r * pc, (uint16_t *)scales + r * sc + 2 * g);
@@ -167,7 +184,7 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
         return;
     }
     int per = quant_per_word(s), maxq = quant_max_int(s), zero = s->zero_point;
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = begin; r < end; r++) {
         const float *row = w + r * in;
         for (int64_t g = 0; g < sc; g++) {
             int64_t b = g * s->group_size, e = b + s->group_size < in ? b + s->group_size : in;
@@ -181,6 +198,30 @@ void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_
             }
         }
     }
+}
+
+typedef struct pack_job {
+    const mlcc_quant_scheme *s;
+    const float *w;
+    int64_t in;
+    uint32_t *packed;
+    void *scales;
+} pack_job;
+
+static void pack_rows_body(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)task;
+    const pack_job *j = ctx;
+    pack_rows(j->s, j->w, begin, end, j->in, j->packed, j->scales);
+}
+
+void quant_pack(const mlcc_quant_scheme *s, const float *w, int64_t rows, int64_t in, uint32_t *packed, void *scales) {
+    if (quant_is_kquant(s)) {
+        kquant_pack(s, w, rows, in, packed, scales);
+        return;
+    }
+    pack_job job = {s, w, in, packed, scales};
+    if (rows * in < (1 << 20)) pack_rows(s, w, 0, rows, in, packed, scales); /* small: not worth waking the pool */
+    else mlcc_parallel_for(rows, pack_rows_body, &job);
 }
 
 /* The bytes of one k-quant super-block, and where its float16 d (and dmin) sit in it. */

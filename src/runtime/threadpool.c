@@ -20,7 +20,16 @@
  * that runs parallel work (in the engine, its worker thread runs every kernel and builtin).
  * mlcc_parallel_for splits the range statically into one contiguous chunk per thread; the
  * caller runs chunk 0. One dispatch at a time: concurrent callers from different threads take
- * turns, and a parallel_for inside a body runs serially on its thread. */
+ * turns, and a parallel_for inside a body runs serially on its thread.
+ *
+ * A team left behind costs the kernels of other threads: libgomp counts every team's workers
+ * (gomp_managed_threads) and, while they outnumber the CPUs, its idle workers spin only the
+ * "throttled" count (100 when no OMP_WAIT_POLICY is set, whatever GOMP_SPINCOUNT says) before
+ * sleeping on a futex, so each of a decode step's hundreds of parallel loops wakes sleeping
+ * threads. A model loaded with parallel loops on one thread and run on the engine's thread
+ * decoded at 20.1 instead of 38.3 tok/s (TinyLlama q4f16_1, 2 threads, 2 CPUs; BENCHMARKS.md,
+ * session 27), so the loader ends its team when done (mlcc_threadpool_release_team, through
+ * OpenMP 5's omp_pause_resource_all, which ends the calling thread's team only). */
 #include "runtime/threadpool.h"
 
 #include <dlfcn.h>
@@ -36,12 +45,16 @@ enum { MAX_THREADS = 1024 };
 
 typedef void (*gomp_parallel_fn)(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 typedef int (*omp_int_fn)(void);
+typedef int (*omp_pause_fn)(int kind);
+
+enum { OMP_PAUSE_SOFT = 1 }; /* omp_pause_soft of omp.h (OpenMP 5.0) */
 
 static struct {
     pthread_once_t once;
     gomp_parallel_fn parallel;
     omp_int_fn thread_num, num_threads;
-} gomp = {PTHREAD_ONCE_INIT, NULL, NULL, NULL};
+    omp_pause_fn pause_all; /* NULL before libgomp 9 */
+} gomp = {PTHREAD_ONCE_INIT, NULL, NULL, NULL, NULL};
 
 static pthread_mutex_t dispatch_lock = PTHREAD_MUTEX_INITIALIZER; /* one parallel_for at a time */
 static int current_size; /* atomic; 0 until set or first asked for */
@@ -69,6 +82,7 @@ static void load_openmp(void) {
     gomp.parallel = (gomp_parallel_fn)dlsym(h, "GOMP_parallel");
     gomp.thread_num = (omp_int_fn)dlsym(h, "omp_get_thread_num");
     gomp.num_threads = (omp_int_fn)dlsym(h, "omp_get_num_threads");
+    gomp.pause_all = (omp_pause_fn)dlsym(h, "omp_pause_resource_all");
     if (!gomp.parallel || !gomp.thread_num || !gomp.num_threads) {
         LOG_WARN("thread pool: libgomp lacks GOMP_parallel; runtime loops run on one thread");
         gomp.parallel = NULL;
@@ -158,5 +172,12 @@ void mlcc_parallel_for(int64_t n, MLCCParallelBody body, void *ctx) {
     size = __atomic_load_n(&current_size, __ATOMIC_ACQUIRE);
     job j = {n, n < size ? (int)n : size, body, ctx};
     gomp.parallel(region_body, &j, (unsigned)j.num_tasks, 0);
+    pthread_mutex_unlock(&dispatch_lock);
+}
+
+void mlcc_threadpool_release_team(void) {
+    if (inside_parallel || !gomp.parallel || !gomp.pause_all) return; /* no team was started */
+    pthread_mutex_lock(&dispatch_lock);
+    gomp.pause_all(OMP_PAUSE_SOFT);
     pthread_mutex_unlock(&dispatch_lock);
 }

@@ -15,4 +15,11 @@ int mlcc_threadpool_thread_count(void);
  * first; model libraries and mlcc_parallel_for call it before their first parallel region. */
 void mlcc_openmp_load(void);
 
+/* Ends the calling thread's team (its idle workers exit), for a thread done with parallel work
+ * that another thread's kernels follow, such as a model's loader: libgomp counts the workers of
+ * every thread's team, and once they outnumber the CPUs each idle worker spins 100 times instead
+ * of GOMP_SPINCOUNT before it sleeps, so every kernel's loop wakes sleeping threads (threadpool.c).
+ * The thread's next parallel loop starts a team again. A no-op inside a parallel loop. */
+void mlcc_threadpool_release_team(void);
+
 #endif

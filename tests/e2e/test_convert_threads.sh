@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# `mlcc convert` of a large checkpoint on 3 threads and on 1 (the thread count must not change
-# a byte: the conversion ran on the thread pool for a while, see BENCHMARKS.md, session 26): a
-# one-layer model of hidden 2048 and a 32000 vocabulary (182M parameters, 364 MB of float16),
-# written by `mlcc debug random-model` as safetensors (float16, bfloat16) and as GGUF (Q4_K),
-# converted to q4f16_1 (a smaller float16 one to ggml_q4_k): the folders byte for byte the same.
-# The float16 checkpoint's run shows its two progress lines (it is over 256 MiB), a --quiet run
-# none. The converted folder, opened as `mlcc chat` opens it (every tensor's checksum checked),
-# converts again to the same bytes; a changed byte is an error naming its tensor. (No generation: compiling a model this wide takes minutes on CI.)
+# `mlcc convert` of a checkpoint large enough for its threaded paths (the float16 read in ranges,
+# the rows packed in parallel, ggml's k-quant quantizer by row ranges, the GGUF tensors
+# dequantized by row ranges, the sha256 sums a tensor per task): a one-layer model of hidden 2048
+# and a 32000 vocabulary (182M parameters, 364 MB of float16), written by `mlcc debug
+# random-model` as safetensors (float16, bfloat16) and as GGUF (Q4_K), converted to q4f16_1 (a
+# smaller float16 one to ggml_q4_k) on 3 threads and on 1: the folders byte for byte the same (the
+# one-thread run is the sequential definition that the model tests check against their
+# references). The 3-thread run of the float16 checkpoint shows its two progress lines (it is over
+# 256 MiB), a --quiet run none. The converted folder, opened as `mlcc chat` opens it (its tensors'
+# checksums checked on the pool), converts again to the same bytes; a changed byte is an error
+# naming its tensor. (No generation: compiling a model this wide takes minutes on CI.)
 set -euo pipefail
 work="$MLCC_BINARY_DIR/convert-threads"
 rm -rf "$work"; mkdir -p "$work"

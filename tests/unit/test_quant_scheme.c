@@ -8,8 +8,8 @@
  *   - the tail of a row past `in` (in not a multiple of the group) packs as zero;
  *   - an all-zero group stays zero; unknown names are an error naming the known ones;
  *   - the integers are round-half-away-from-zero of w / scale (libm's lroundf, clamped), for
- *     values at and beside every tie and for a large matrix, against a packing written here with
- *     lroundf, bit for bit. */
+ *     values at and beside every tie and for a matrix large enough that rows pack on the thread
+ *     pool (MLCC_NUM_THREADS=3 set here), against a packing written here with lroundf, bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +251,7 @@ static void check_rounding_zero_point(void) {
 }
 
 int main(void) {
+    setenv("MLCC_NUM_THREADS", "3", 1);
     check_rounding_zero_point(); /* the pool's threads pack the large matrices */
     check_rounding("q4f16_1");
     check_rounding("q4f32_1");

@@ -1,6 +1,8 @@
 /* test_threadpool.c - mlcc_parallel_for: every index runs exactly once, chunks are contiguous
  * and static, the caller takes chunk 0, several threads really run, nesting runs serially,
- * concurrent callers take turns, resizing, MLCC_NUM_THREADS parsing. */
+ * concurrent callers take turns, resizing, MLCC_NUM_THREADS parsing; releasing a thread's team
+ * ends its workers (counted in /proc/self/task) and the next loop starts them again. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -104,6 +106,41 @@ static void *concurrent_caller(void *arg) {
     return NULL;
 }
 
+/* The process's threads, from /proc (-1 where it cannot be read) */
+static int thread_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void release_inside(int64_t begin, int64_t end, int task, void *ctx) {
+    (void)begin, (void)end, (void)task, (void)ctx;
+    mlcc_threadpool_release_team(); /* inside a loop: must return at once (no deadlock, no effect) */
+}
+
+/* A team of 4 on this thread, released: its 3 workers exit; a loop after it is whole again. */
+static void check_release(void) {
+    CHECK(mlcc_threadpool_set_size(4) == 0);
+    check_coverage(1000, 4);
+    int with_team = thread_count();
+    if (with_team < 0) {
+        printf("skip of the release check: /proc/self/task cannot be read\n");
+        return;
+    }
+    mlcc_parallel_for(4, release_inside, NULL);
+    CHECK_EQ_INT(thread_count(), with_team);
+    mlcc_threadpool_release_team();
+    CHECK_EQ_INT(thread_count(), with_team - 3);
+    check_coverage(1000, 4);
+    CHECK_EQ_INT(thread_count(), with_team);
+    mlcc_threadpool_release_team();
+    mlcc_threadpool_release_team(); /* twice: nothing left to end */
+    CHECK_EQ_INT(thread_count(), with_team - 3);
+}
+
 int main(void) {
     /* ctest sets MLCC_NUM_THREADS=2. */
     const char *env = getenv("MLCC_NUM_THREADS");
@@ -156,6 +193,7 @@ int main(void) {
     CHECK(strstr(mlcc_last_error(), "thread count 0") != NULL);
     CHECK(mlcc_threadpool_set_size(3) == 0);
     check_coverage(100, 3);
+    check_release();
 
     /* MLCC_NUM_THREADS parsing: bad values fall back to the CPU count. */
     setenv("MLCC_NUM_THREADS", "7", 1);
