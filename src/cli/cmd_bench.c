@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include "models/runner.h"
 #include "models/synthetic_vocab.h"
 #include "runtime/cuda.h"
+#include "runtime/threadpool.h"
 #include "runtime/vulkan.h"
 #include "support/error.h"
 #include "transform/schedule_quant.h"
@@ -419,30 +419,14 @@ static void measure_floors(const bench_args *a, floors *f) {
     if (g > f->gemm) f->gemm = g;
 }
 
-/* The CPU floors run parallel loops, whose OpenMP team belongs to the calling thread and lives as
- * long as it does. Measured on the main thread, that team's idle workers would count beside the
- * engine thread's team: libgomp, seeing more threads than CPUs, then stops spinning between
- * kernels and a 2-core Q4_0 decode dropped from ~38 to ~25 tok/s. A thread of their own, joined
- * at once, takes its team with it. */
-typedef struct floors_job {
-    const bench_args *a;
-    floors *f;
-} floors_job;
-
-static void *floors_thread(void *arg) {
-    floors_job *j = arg;
-    measure_floors(j->a, j->f);
-    return NULL;
-}
-
-static void measure_floors_apart(const bench_args *a, floors *f) {
-    floors_job j = {a, f};
-    pthread_t t;
-    if (pthread_create(&t, NULL, floors_thread, &j) != 0) {
-        measure_floors(a, f);
-        return;
-    }
-    pthread_join(t, NULL);
+/* The CPU floors run parallel loops, whose OpenMP team belongs to the calling thread. Left on
+ * the main thread, that team's idle workers would count beside the engine thread's team:
+ * libgomp, seeing more threads than CPUs, then stops spinning between kernels and a 2-core Q4_0
+ * decode dropped from ~38 to ~25 tok/s. So the team ends with the measurement (as a model's
+ * loader ends its own: runtime/threadpool.h). */
+static void measure_floors_and_release(const bench_args *a, floors *f) {
+    measure_floors(a, f);
+    mlcc_threadpool_release_team();
 }
 
 /* temporary: the random-weight folder, removed once loaded (so an interrupted run leaves
@@ -489,7 +473,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     if (e) {
         double load_peak = peak_rss_mb();
         progress_line("measuring memory bandwidth and GEMM rate");
-        measure_floors_apart(a, &f);
+        measure_floors_and_release(a, &f);
         reset_peak_rss(); /* nor does the bandwidth buffer */
         o->prompt_len = a->prompt_len, o->gen_len = a->gen_len, o->repeat = a->repeat, o->seed = a->seed ^ 0x5eed;
         o->vocab = (int)m->cfg.vocab;
@@ -510,7 +494,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
         if (load_peak > a->peak_mb) a->peak_mb = load_peak;
         if (rc == 0) {
             progress_line("measuring memory bandwidth and GEMM rate again (the best of both runs counts)");
-            measure_floors_apart(a, &f);
+            measure_floors_and_release(a, &f);
             model_costs c = model_costs_of(m, a->device);
             c.file_bytes = file_bytes;
             compute_floors(a, &c, &f);

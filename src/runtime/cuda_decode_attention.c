@@ -43,6 +43,7 @@
 #include "runtime/cuda_api.h"
 #include "runtime/cuda_pdl.h"
 #include "support/alloc.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/log.h"
 #include "support/strbuf.h"
@@ -637,13 +638,9 @@ static int block_warps(int warps, int group_cap, int head_dim) {
     return warps * group_cap * head_dim <= 8192 ? warps : fit > 0 ? fit : 1;
 }
 
-static int env_is(const char *name, const char *value) {
-    const char *v = getenv(name);
-    return v && !strcmp(v, value);
-}
-
 static int env_is_one(const char *name) {
-    return env_is(name, "1");
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
 }
 
 /* Whether the splits merge in thread-block clusters (sm_90+): only with MLCC_CUDA_DECODE_CLUSTER=1.
@@ -680,7 +677,7 @@ static char *source_with_warps(int head_dim, int pages_f16, int warps, int umul)
      * float16), before the later changes to the projections around it. Undeclared, they launch
      * after the previous kernel and the wait is a no-op; MLCC_CUDA_DECODE_PREFETCH=1 then keeps
      * the L2 prefetch (before q's loads; for measurements). */
-    if (!env_is("MLCC_CUDA_DECODE_PDL", "0")) sb_append(&sb, "#define DEC_PDL 1\n" MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
+    if (mlcc_env_int("MLCC_CUDA_DECODE_PDL", 1) != 0) sb_append(&sb, "#define DEC_PDL 1\n" MLCC_PDL_DECLARATION " mlcc_decode_attn_g\n");
     else if (env_is_one("MLCC_CUDA_DECODE_PREFETCH")) sb_append(&sb, "#define DEC_PREFETCH 1\n");
     sb_append(&sb, MLCC_CUDA_PDL_HELPERS);
     sb_append(&sb, kernel_source);
