@@ -7,7 +7,7 @@
 #include "shim.h"
 #include "shim_decode.h"
 #ifndef DEC_NW /* warps a block: run_decode.sh passes MLCC_CUDA_DECODE_WARPS, as the host reads it */
-#define DEC_NW 4
+#define DEC_NW 8
 #endif
 #ifndef DEC_UMUL /* the host's defaults (cuda_decode_attention.c, source_with_warps) */
 #define DEC_UMUL 1

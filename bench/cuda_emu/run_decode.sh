@@ -29,7 +29,7 @@ gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuLaunchKernelEx=null_cu
     "$src/bench/null_cuda_driver.c" -o "$T/null.o"
 # -fno-strict-aliasing: the kernel reads half pairs through reinterpret_cast (fine for nvcc)
 g++ -O2 -fPIC -ffp-contract=off -fno-strict-aliasing -fpermissive -w -shared -I"$T" -I"$src/bench/cuda_emu" \
-    -DDEC_NW="${MLCC_CUDA_DECODE_WARPS:-4}" \
+    -DDEC_NW="${MLCC_CUDA_DECODE_WARPS:-8}" -DDEC_EARLY_KV="${MLCC_CUDA_DECODE_EARLY_KV:-0}" \
     "$src/bench/cuda_emu/decode_driver.cpp" "$T/null.o" -o "$T/libcuda.so.1" -lpthread
 cd "$build"
 export MLCC_CUDA_DRIVER=$T/libcuda.so.1 MLCC_CUBLASLT=$T/none MLCC_HOME=$T/home

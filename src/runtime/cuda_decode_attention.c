@@ -293,11 +293,11 @@ static const char *const kernel_source =
     "            const long long page = p.page_indices[pbeg + j / p.PS];\n"
     "            prefetch_l2(pg + page * page_bytes + ((long long)(v * p.KVH + kvh) * p.PS + j % p.PS) * row + line * 128);\n"
     "        }\n"
+    "        /* and the sequence's row of the rope table (cos, sin: D doubles), which q's staging reads */\n"
+    "        if (p.rope_q && threadIdx.x < (D * 8 + 127) / 128)\n"
+    "            prefetch_l2(reinterpret_cast<const char *>(p.table + (long long)b * D) + threadIdx.x * 128);\n"
     "    }\n"
     "#endif\n"
-    "    mlcc_pdl_wait();\n"
-    "    mlcc_pdl_launch_dependents();\n"
-    "\n"
     "    KV *pages = reinterpret_cast<KV *>(p.pages);\n"
     "    const long long head_off = (long long)kvh * p.PS * D, v_off = (long long)p.KVH * p.PS * D;\n"
     "    const long long page_stride = 2LL * p.KVH * p.PS * D;\n"
@@ -306,18 +306,20 @@ static const char *const kernel_source =
     "    int key[U];\n"
     "    /* The K / V rows of the keys [j0, j0 + KB) into kr, vr (as loaded; each converted where it is\n"
     "     * used). DEC_EARLY_KV: the first pass's are asked for before q is staged (measured slower). */\n"
-    "    auto load_keys = [&](int j0) {\n"
+    "    auto load_keys = [&](int j0, int part) { /* part: 1 the stored rows, 2 the others, 3 both */\n"
     "#pragma unroll\n"
     "        for (int u = 0; u < U; u++) {\n"
     "            key[u] = j0 + (u * NW + warp) * KPW + kg;\n"
     "            const bool mine = key[u] < k1 && dims, fresh = p.fold && key[u] == len - 1;\n"
     "            if (mine && !fresh) {\n"
+    "                if (!(part & 1)) continue;\n"
     "                const long long page = seq_pages[key[u] / p.PS];\n"
     "                const KV *kp = pages + page * page_stride + head_off + (long long)(key[u] % p.PS) * D + d0;\n"
     "                load_raw8(kp, kr[u]);\n"
     "                load_raw8(kp + v_off, vr[u]);\n"
     "                continue;\n"
     "            }\n"
+    "            if (!(part & 2)) continue;\n"
     "            float kx[8], vx[8];\n"
     "#pragma unroll\n"
     "            for (int e = 0; e < 8; e++) kx[e] = vx[e] = 0.f;\n"
@@ -341,7 +343,16 @@ static const char *const kernel_source =
     "            pack8(kx, kr[u]), pack8(vx, vr[u]);\n"
     "        }\n"
     "    };\n"
-    "    if (DEC_EARLY_KV) load_keys(k0);\n"
+    "    /* DEC_EARLY_KV 2: the first pass's stored K / V rows into registers before the wait, where\n"
+    "     * the new key is folded in (p.fold): the rows then come from pages that only earlier steps\n"
+    "     * wrote (every kernel of a step waits for the one before it before it triggers the next, so\n"
+    "     * the kernels before the projection that precedes this one have finished); the new key's row\n"
+    "     * (from k / v) after it. Without the fold an append kernel may have written them just now. */\n"
+    "    const bool early_stored = DEC_EARLY_KV == 2 && p.fold;\n"
+    "    if (early_stored) load_keys(k0, 1);\n"
+    "    mlcc_pdl_wait();\n"
+    "    mlcc_pdl_launch_dependents();\n"
+    "    if (DEC_EARLY_KV == 1) load_keys(k0, 3);\n"
     "\n"
     "    float qv[GM][8]; /* q after the wait: it is what the kernel before writes */\n"
     "    stage_q<D, GM, NT>(p, b, kvh, d0, dims, sm_q, qv);\n"
@@ -354,7 +365,8 @@ static const char *const kernel_source =
     "        for (int e = 0; e < 8; e++) acc[g][e] = 0.f;\n"
     "    }\n"
     "    for (int j0 = k0; j0 < k1; j0 += KB) {\n"
-    "        if (j0 != k0 || !DEC_EARLY_KV) load_keys(j0);\n"
+    "        if (j0 != k0 || !DEC_EARLY_KV) load_keys(j0, 3);\n"
+    "        else if (DEC_EARLY_KV == 2) load_keys(j0, early_stored ? 2 : 3);\n"
     "        /* scores: each lane's part, summed over the TR lanes of its key */\n"
     "        float sc[U][GM];\n"
     "#pragma unroll\n"
@@ -623,13 +635,16 @@ int mlcc_cuda_decode_attention_supports(int head_dim, int num_qo_heads, int num_
     return group_index(num_qo_heads / num_kv_heads) >= 0 && num_kv_heads <= 65535;
 }
 
-/* Warps a block: 4, MLCC_CUDA_DECODE_WARPS (1-16) for measurements. Fewer keys a thread did not
- * make the kernel shorter: at batch 1 (Llama-3-8B shape, 544 keys, 17 splits; ncu on the H100)
- * 4 warps took 15.3 us, 8 warps 20.9 and 16 warps 26.5. */
+/* Warps a block: 8, MLCC_CUDA_DECODE_WARPS (1-16) for measurements. Isolated under ncu on the H100
+ * (batch 1, Llama-3-8B shape, 544 keys, 17 splits) more warps looked slower: 4 warps 15.3 us,
+ * 8 warps 20.9 and 16 warps 26.5. Inside the step, which is what counts, 8 is faster on the H200
+ * (session 28, batch 1, 512 + 64 keys, norms in the 4-bit GEMVs): 485.1-500.1 tok/s in five runs
+ * against 482.7-488.0 in seven with 4 (16: 462.6-469.1); float16 238.9 / 239.9 against 238.0 /
+ * 235.8. Half the keys a warp is a shorter chain of dependent instructions. */
 static int configured_warps(void) {
     const char *env = getenv("MLCC_CUDA_DECODE_WARPS");
     int w = env ? atoi(env) : 0;
-    return w >= 1 && w <= 16 ? w : 4;
+    return w >= 1 && w <= 16 ? w : 8;
 }
 
 /* dec_warps of the kernel source: the block size of the group-cap kernel */
@@ -660,12 +675,19 @@ static int keys_multiplier(void) {
     return v && !strcmp(v, "2") ? 2 : 1;
 }
 
+/* MLCC_CUDA_DECODE_EARLY_KV: 1 the first pass's K / V loads after the wait but before q's staging
+ * (slower on the H100, below); 2 its stored rows before the wait (session 28, see the kernel) */
+static int early_kv(void) {
+    int v = mlcc_env_int("MLCC_CUDA_DECODE_EARLY_KV", 0);
+    return v == 1 || v == 2 ? v : 0;
+}
+
 static char *source_with_warps(int head_dim, int pages_f16, int warps, int umul) {
     char head[192];
     /* MLCC_CUDA_DECODE_EARLY_KV=1: the first pass's K / V loads before q's staging; slower on the
      * H100 (session 13, ncu, 4 layers, 516-519 keys: 14.55 against 13.45 us, two runs each) */
     snprintf(head, sizeof head, "#define DEC_D %d\n#define DEC_KV %s\n#define DEC_NW %d\n#define DEC_UMUL %d\n#define DEC_EARLY_KV %d\n",
-             head_dim, pages_f16 ? "__half" : "float", warps, umul, env_is_one("MLCC_CUDA_DECODE_EARLY_KV"));
+             head_dim, pages_f16 ? "__half" : "float", warps, umul, early_kv());
     mlcc_strbuf sb = STRBUF_INIT;
     sb_append(&sb, head);
     /* The kernels are declared for programmatic dependent launch (cuda_pdl.h) unless

@@ -248,6 +248,7 @@ _Static_assert(offsetof(CUlaunchConfig, stream) == 32 && offsetof(CUlaunchConfig
 typedef struct kernel_handle {
     CUfunction function;
     int pdl;
+    int skipped; /* named by MLCC_CUDA_SKIP_KERNELS: launches do nothing (ablation) */
     char *name;
     struct kernel_handle *next;
 } kernel_handle;
@@ -348,6 +349,20 @@ void mlcc_cuda_module_free(mlcc_cuda_module *m) {
     free(m);
 }
 
+/* MLCC_CUDA_SKIP_KERNELS=prefix[,prefix...]: kernels whose names start with one of them are never
+ * launched. A measuring aid, not a mode to run: the results are wrong, but the step time without a
+ * kernel is its marginal cost inside the real pipeline (overlaps, PDL, graph replay), which
+ * isolated kernel times under Nsight Compute do not give (BENCHMARKS.md, session 28). */
+static int skipped_by_env(const char *name) {
+    const char *v = getenv("MLCC_CUDA_SKIP_KERNELS");
+    while (v && *v) {
+        size_t n = strcspn(v, ",");
+        if (n > 0 && strncmp(name, v, n) == 0) return 1;
+        v += n + (v[n] == ',');
+    }
+    return 0;
+}
+
 void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name) {
     pthread_mutex_lock(&m->lock);
     kernel_handle *k = m->kernels;
@@ -368,6 +383,8 @@ void *mlcc_cuda_module_kernel(mlcc_cuda_module *m, const char *name) {
     k = mlcc_xcalloc(1, sizeof *k);
     k->function = f;
     k->pdl = declared_pdl(m->pdl_prefixes, name);
+    k->skipped = skipped_by_env(name);
+    if (k->skipped) LOG_WARN("MLCC_CUDA_SKIP_KERNELS: kernel '%s' will not run (results are wrong)", name);
     k->name = mlcc_xstrdup(name);
     k->next = m->kernels;
     m->kernels = k;
@@ -436,6 +453,7 @@ int mlcc_cuda_launch_cluster(int device_id, void *kernel, const uint32_t grid[3]
     if (mlcc_cuda_enter(device_id, &stream) != 0) return -1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     const kernel_handle *k = kernel;
+    if (k->skipped) return 0;
     for (int i = 0; i < 3; i++)
         if (grid[i] == 0 || block[i] == 0) return 0; /* an empty launch does nothing */
     if (cluster_x > 1 && (!mlcc_cuda_clusters_supported(device_id) || cluster_x > 16 || grid[0] % cluster_x))

@@ -14,10 +14,11 @@
  *                                          ->   m = call_dps_packed("mlcc.cuda.linear_f16_silu", (x, w))
  *
  * and both at once (linear_f16_norm_silu) for the norm before gate_up, when asked. A 4-bit
- * gate_up (linear_q4f16[_zp8]) takes silu * up the same way (linear_q4f16[_zp8]_silu); its norms
- * only when asked (MLCC_CUDA_FUSE_GEMV_NORM_Q4=1: linear_q4f16[_zp8]_norm, _norm_silu; the int8
- * GEMV rounds a * gamma per group of 32, which the row's scale 1 / rms does not change, and
- * multiplies its sums by that scale; measured slower, see norms_into_q4). The norm is taken where
+ * gate_up (linear_q4f16[_zp8]) takes silu * up the same way (linear_q4f16[_zp8]_silu), and 4-bit
+ * projections take their norms (linear_q4f16[_zp8]_norm, _norm_silu; MLCC_CUDA_FUSE_GEMV_NORM_Q4=0
+ * keeps them apart): a * gamma is rounded to int8 per group of 32, which the row's scale 1 / rms
+ * does not change, and the sums are multiplied by that scale (see norms_into_q4); only where gamma
+ * is a parameter of the function (gamma_is_parameter). The norm is taken where
  * every reader of h is a projection's x; silu * up where gu, its two slices and the silu are read
  * by that chain alone. eps becomes a float32 constant of one element (packed arguments carry no
  * floats). The runtime (runtime/cuda_linear.c) computes the norm as its GEMV reads x, and the
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "op/op.h"
+#include "support/env.h"
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "transform/graph_rewrite.h"
@@ -46,6 +48,7 @@ typedef struct gemv_scan {
     mlcc_u64map chains;      /* var of multiply(silu(gate), up) over one projection -> gated_chain */
     mlcc_u64map norm_reads;  /* var of a norm -> times read as a projection's x */
     mlcc_u64map dropped;     /* vars whose bindings go: a fused norm, the fused chains' gu, slices, silu */
+    mlcc_u64map bound;       /* every var a binding defines (so not a parameter) */
 } gemv_scan;
 
 static const rx_sinfo *f32_tensor(const rx_expr *e) {
@@ -114,14 +117,25 @@ static int env_is_one(const char *name) {
     return v && !strcmp(v, "1");
 }
 
-/* Whether norms go into 4-bit projections at all: not unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=1. Each
- * int8 GEMV block read all of x from L2 (16 KB a block, about what its 8 rows of weights take
- * from memory); gamma doubled that, and L2 became the limit: 32 layers at batch 1 decoded at
- * 318-324 tok/s with the norms in (H100, 2026-11-27), against 379 with them apart. Since x is
- * rounded once per projection (session 17), one row's norm runs in that kernel
- * (mlcc_norm_quantize_x8): 404-405 tok/s with the norms in, 405-414 apart, so still off. */
+/* Whether norms go into 4-bit projections: yes unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=0. History:
+ * when each int8 GEMV block read all of x from L2 (16 KB a block, about what its 8 rows of
+ * weights take from memory), gamma doubled that and L2 became the limit: 318-324 tok/s with the
+ * norms in (H100, 2026-11-27) against 379 apart. Since x is rounded once per projection (session
+ * 17), one row's norm runs in that kernel (mlcc_norm_quantize_x8): 404-405 tok/s with the norms
+ * in, 405-414 apart on the H100, so it stayed off. Session 28 (H200) measured each small kernel's
+ * cost inside the step (MLCC_CUDA_SKIP_KERNELS): the norm kernel 2.0 us, mlcc_quantize_x8 1.85,
+ * mlcc_norm_quantize_x8 3.4, its gamma loaded after PDL's wait; with gamma loaded before it
+ * (a weight: no kernel writes it) 2.5 us, and the 4-bit step at batch 1 decoded 482.7-488.0 tok/s
+ * in five runs with the norms in against 471.2-475.2 in three apart. */
 static int norms_into_q4(void) {
-    return env_is_one("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
+    return mlcc_env_int("MLCC_CUDA_FUSE_GEMV_NORM_Q4", 1) != 0;
+}
+
+/* Whether a 4-bit projection may take norm's gamma: a parameter of the function, not a value it
+ * computes (gemma's 1 + w), since mlcc_norm_quantize_x8 reads gamma before PDL's wait, which only
+ * memory that no kernel writes allows. */
+static int gamma_is_parameter(const gemv_scan *s, const rx_expr *norm) {
+    return !u64map_get_p(&s->bound, norm->call.args[1]);
 }
 
 static void note_binding(const rx_binding *b, void *ctx) {
@@ -138,10 +152,12 @@ static void note_binding(const rx_binding *b, void *ctx) {
     }
     if (projection_kind(v)) u64map_set_p(&s->projections, b->var, (void *)v);
     int kind = projection_kind(v);
-    if (kind && (kind == 1 || norms_into_q4()) && u64map_get_p(&s->norms, call_arg(v, 0)))
+    const rx_expr *norm = kind ? u64map_get_p(&s->norms, call_arg(v, 0)) : NULL;
+    if (norm && (kind == 1 || (norms_into_q4() && gamma_is_parameter(s, norm))))
         u64map_upsert(&s->norm_reads, (uint64_t)(uintptr_t)call_arg(v, 0), NULL)->value.i++;
     gated_chain *c = chain_of(s, v);
     if (c) u64map_set_p(&s->chains, b->var, c);
+    u64map_set_p(&s->bound, b->var, (void *)1);
 }
 
 static int64_t uses_of(const gemv_scan *s, const rx_expr *var) {
@@ -217,13 +233,14 @@ static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {
 mlcc_ir_module *pass_fuse_gemv(const mlcc_ir_module *m, void *ctx) {
     (void)ctx;
     gemv_scan s;
-    mlcc_u64map *maps[] = {&s.uses, &s.slices, &s.silus, &s.norms, &s.projections, &s.chains, &s.norm_reads, &s.dropped};
-    for (int i = 0; i < 8; i++) u64map_init(maps[i]);
+    mlcc_u64map *maps[] = {&s.uses,   &s.slices,     &s.silus,   &s.norms, &s.projections,
+                           &s.chains, &s.norm_reads, &s.dropped, &s.bound};
+    for (int i = 0; i < 9; i++) u64map_init(maps[i]);
     for (int i = 0; i < m->n; i++)
         if (m->entries[i].kind == IRMOD_GRAPH && !strstr(m->entries[i].name, "prefill"))
             rx_scan_graph(m->entries[i].graph, &s.uses, note_binding, &s);
     decide(&s);
     mlcc_ir_module *out = rx_rewrite_module(m, "fuse_gemv", rewrite_binding, &s, NULL);
-    for (int i = 0; i < 8; i++) u64map_free(maps[i]);
+    for (int i = 0; i < 9; i++) u64map_free(maps[i]);
     return out;
 }

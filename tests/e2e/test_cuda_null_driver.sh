@@ -93,5 +93,12 @@ pdl_off=$(sed -n 's/^\[fake cuda\] \([0-9]*\) programmatic$/\1/p' "$T/out_1.txt"
 echo "q4f16_1: $launches_on launches, $pdl_on programmatic; MLCC_CUDA_PDL=0: $launches_off launches, $pdl_off programmatic"
 if [ "${pdl_on:-0}" -gt 0 ] && [ "${pdl_off:-1}" -eq 0 ] && [ "${launches_on:-0}" -eq "${launches_off:-1}" ]; then
     passed=$((passed + 1)); else bad "programmatic dependent launch: not used, or not turned off by MLCC_CUDA_PDL=0"; fi
+# the ablation switch (runtime/cuda_module.c): MLCC_CUDA_SKIP_KERNELS leaves out the kernels it
+# names (x's rounding before each 4-bit GEMV here), says so, and only those
+launches_skip=$(MLCC_CUDA_SKIP_KERNELS=mlcc_quantize_x8,mlcc_norm_quantize_x8 run_bench 1 q4f16_1)
+warned=$(grep -c "MLCC_CUDA_SKIP_KERNELS: kernel 'mlcc_[a-z_]*quantize_x8' will not run" "$T/out_1.txt")
+echo "q4f16_1: $launches_on launches; MLCC_CUDA_SKIP_KERNELS=mlcc_quantize_x8,mlcc_norm_quantize_x8: $launches_skip, $warned warnings"
+if [ "${launches_skip:-0}" -gt 0 ] && [ "${launches_skip:-0}" -lt "${launches_on:-0}" ] && [ "${warned:-0}" -ge 1 ]; then
+    passed=$((passed + 1)); else bad "MLCC_CUDA_SKIP_KERNELS did not leave out the rounding kernels, or did not say so"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -86,14 +86,15 @@ static mlcc_ir_module *build_gate_up_module(int zero_point) {
  *     h = r + x W1^T;  gu = rms_norm(h, gamma) W2^T;  d = (silu(g) * u) W3^T + h;
  *     out = rms_norm(d, gamma) W4^T
  * which cuda_dispatch and fuse_gemv turn into linear_q4f16[_zp8]_add (o_proj, down),
- * _norm_silu (gate_up) and _norm (the head). */
+ * _norm_silu (gate_up) and _norm (the head). With head_gamma_computed the head's norm takes
+ * gamma + 1 (gemma's norms), a value the function computes. */
 enum { LD = 64, LI = 96, LV = 40 };
 
 static rx_expr *q4_weight(rx_builder *bb, rx_expr *qw, rx_expr *qs, int zero, int in) {
     return bb_emit(bb, op_dequantize(qw, qs, 4, 32, zero, in), "w32");
 }
 
-static mlcc_ir_module *build_layer_module(const char *name, int zero) {
+static mlcc_ir_module *build_layer_module_as(const char *name, int zero, int head_gamma_computed) {
     mlcc_expr *n = ir_size_var("n");
     rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(LD), NULL));
     rx_expr *r = rx_var("r", rx_sinfo_tensor_v(DT_F32, n, ir_int(LD), NULL));
@@ -119,48 +120,69 @@ static mlcc_ir_module *build_layer_module(const char *name, int zero) {
     rx_expr *u = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "u");
     rx_expr *m = bb_emit(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", g), "act"), u), "m");
     rx_expr *d = bb_emit(bb, op_add(bb_emit(bb, op_linear(m, w[2]), "down"), h), "d");
-    rx_expr *out = bb_emit_output(bb, op_linear(bb_emit(bb, op_rms_norm(d, gamma, 1e-5), "n2"), w[3]), "out");
+    rx_expr *head_gamma = gamma;
+    if (head_gamma_computed) {
+        int64_t one = 1;
+        float plus = 1.0f;
+        head_gamma = bb_emit(bb, op_add(gamma, rx_constant(DT_F32, &one, 1, &plus)), "gamma1");
+    }
+    rx_expr *out = bb_emit_output(bb, op_linear(bb_emit(bb, op_rms_norm(d, head_gamma, 1e-5), "n2"), w[3]), "out");
     bb_end_dataflow(bb);
     CHECK_MSG(bb_end_function(bb, out) != NULL, "%s", bb_error(bb));
     bb_free(bb);
     return mod;
 }
 
+static mlcc_ir_module *build_layer_module(const char *name, int zero) {
+    return build_layer_module_as(name, zero, 0);
+}
+
 /* The module after the passes up to fuse_add_norm (the graph, before lowering), as text */
-static char *graph_after_fusions(const char *name, int zero) {
+static char *graph_after_fusions_as(const char *name, int zero, int head_gamma_computed) {
     mlcc_strbuf printed = {0};
     mlcc_build_options opt = {0};
     opt.print_after = "fuse_add_norm", opt.printed = &printed;
-    char *src = mlcc_build_source_target(build_layer_module(name, zero), &opt, "cuda");
+    char *src = mlcc_build_source_target(build_layer_module_as(name, zero, head_gamma_computed), &opt, "cuda");
     CHECK_MSG(src != NULL, "%s", mlcc_last_error());
     free(src);
     return printed.data;
 }
 
+static char *graph_after_fusions(const char *name, int zero) {
+    return graph_after_fusions_as(name, zero, 0);
+}
+
 /* The layer's residual adds go into o_proj and down (every function) and silu * up into gate_up
- * (not in a prefill); its norms stay kernels unless MLCC_CUDA_FUSE_GEMV_NORM_Q4=1, which puts them
- * into gate_up (_norm_silu) and the head (_norm) */
+ * (not in a prefill); its norms go into gate_up (_norm_silu) and the head (_norm) unless
+ * MLCC_CUDA_FUSE_GEMV_NORM_Q4=0, and not where gamma is computed (the 4-bit GEMV's norm reads
+ * gamma before PDL's wait) */
 static void check_layer_fusions(void) {
     static const struct { int zero; const char *fn; } kinds[] = {{7, "mlcc.cuda.linear_q4f16"}, {8, "mlcc.cuda.linear_q4f16_zp8"}};
     for (int k = 0; k < 2; k++) {
         char add[64], norm[64], norm_silu[64], silu[64];
         snprintf(add, sizeof add, "%s_add\"", kinds[k].fn), snprintf(norm, sizeof norm, "%s_norm\"", kinds[k].fn);
         snprintf(norm_silu, sizeof norm_silu, "%s_norm_silu\"", kinds[k].fn), snprintf(silu, sizeof silu, "%s_silu\"", kinds[k].fn);
+        setenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "0", 1);
         char *g = graph_after_fusions("decode", kinds[k].zero);
         CHECK_MSG(g && test_count_substr(g, add) == 2 && test_count_substr(g, silu) == 1 && !strstr(g, "_norm\"") &&
                       !strstr(g, "_norm_silu\"") && test_count_substr(g, "rms_norm(") == 2,
-                  "zero point %d: the adds or silu * up did not go into the projections, or the norms did:\n%s", kinds[k].zero,
-                  g ? g : "");
+                  "zero point %d: the adds or silu * up did not go into the projections, or the norms did "
+                  "(MLCC_CUDA_FUSE_GEMV_NORM_Q4=0):\n%s",
+                  kinds[k].zero, g ? g : "");
         free(g);
-        setenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "1", 1);
+        unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
         g = graph_after_fusions("decode", kinds[k].zero);
         CHECK_MSG(g && test_count_substr(g, add) == 2 && test_count_substr(g, norm_silu) == 1 && test_count_substr(g, norm) == 1 &&
                       !strstr(g, "rms_norm"),
-                  "zero point %d: MLCC_CUDA_FUSE_GEMV_NORM_Q4=1 did not put the norms into the projections:\n%s", kinds[k].zero,
-                  g ? g : "");
+                  "zero point %d: the norms did not go into the projections:\n%s", kinds[k].zero, g ? g : "");
+        free(g);
+        g = graph_after_fusions_as("decode", kinds[k].zero, 1);
+        CHECK_MSG(g && test_count_substr(g, norm_silu) == 1 && !strstr(g, "_norm\"") && test_count_substr(g, "rms_norm(") == 1,
+                  "zero point %d: a norm whose gamma the function computes went into the head's projection, or the "
+                  "other norm did not go into gate_up:\n%s",
+                  kinds[k].zero, g ? g : "");
         free(g);
         g = graph_after_fusions("prefill", kinds[k].zero);
-        unsetenv("MLCC_CUDA_FUSE_GEMV_NORM_Q4");
         CHECK_MSG(g && test_count_substr(g, add) == 2 && !strstr(g, "_norm\"") && !strstr(g, "_silu\"") &&
                       test_count_substr(g, "rms_norm(") == 2,
                   "zero point %d: a prefill's adds were not folded, or its norms or silu were:\n%s", kinds[k].zero, g ? g : "");
@@ -557,9 +579,9 @@ static MLCCVM *layer_vm(const char *var, const char *value) {
     return vm;
 }
 
-/* The layer module on cuda:0, as built by default (adds in o_proj and down), with the norms in
- * the GEMVs too (MLCC_CUDA_FUSE_GEMV_NORM_Q4=1) and with no add folded (MLCC_CUDA_FUSE_ADD=0: add
- * + norm kernels): the same arithmetic in other kernels, so within 1e-4 of each other (the int8
+/* The layer module on cuda:0, as built by default (adds in o_proj and down, norms in the GEMVs),
+ * with the norms as kernels (MLCC_CUDA_FUSE_GEMV_NORM_Q4=0) and with no add folded
+ * (MLCC_CUDA_FUSE_ADD=0: add + norm kernels): the same arithmetic in other kernels, so within 1e-4 of each other (the int8
  * GEMV rounds a * gamma instead of the normed row: the same integers but for rare ties); and
  * against the CPU build, which rounds x to int8 its own way: 1e-3 at 1-2 rows, where both
  * round to int8 per group; 5e-2 from 3 rows, where the GPU's GEMM rounds x and W to float16,
@@ -567,8 +589,8 @@ static MLCCVM *layer_vm(const char *var, const char *value) {
 static void check_layer_graph(void) {
     MLCCVM *cpu = mlcc_build_vm(build_layer_module("decode", 7), NULL);
     CHECK_MSG(cpu != NULL, "%s", mlcc_last_error());
-    MLCCVM *gpu[3] = {layer_vm(NULL, NULL), layer_vm("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "1"), layer_vm("MLCC_CUDA_FUSE_ADD", "0")};
-    static const char *const names[3] = {"default", "norms in the GEMVs", "adds apart"};
+    MLCCVM *gpu[3] = {layer_vm(NULL, NULL), layer_vm("MLCC_CUDA_FUSE_GEMV_NORM_Q4", "0"), layer_vm("MLCC_CUDA_FUSE_ADD", "0")};
+    static const char *const names[3] = {"default (norms in the GEMVs)", "norms apart", "adds apart"};
     const mlcc_quant_scheme *s = quant_scheme_find("q4f16_1");
     static const int shapes[4][2] = {{LD, LD}, {2 * LI, LD}, {LD, LI}, {LV, LD}};
     MLCCNDArray *host[11] = {NULL}, *dev[11] = {NULL};
