@@ -43,7 +43,7 @@ double mlcc_bench_read_bandwidth(size_t bytes, int passes) {
     if (n < 1) n = 1;
     /* the CPU device's allocator, as the weights get theirs: transparent huge pages where the
      * kernel hands them out, so the floor streams through the same page size as decode's weights
-     * (with THP "madvise" a plain allocation gets 4 KiB pages, and the floor read ~13% lower on
+     * (with THP "madvise" a plain allocation gets 4 KiB pages, and the floor read 7-10% lower on
      * the 2-core VM, 2026-11-28, which overstated decode's ratio to it) */
     const MLCCDeviceAPI *cpu = mlcc_device_api(MLCC_CPU);
     v8u64 *buf = cpu ? cpu->alloc(MLCC_CPU, (size_t)n * sizeof(v8u64), MLCC_ALLOC_ALIGNMENT) : NULL;

@@ -116,9 +116,7 @@ int fuse_proj_load(mlcc_model *m, int i, fuse_proj_load_fn load_one, void *ctx) 
     for (int k = 0; k < nparts; k++) total += parts[k].rows;
     if (!nparts || total != p->shape[0]) return mlcc_set_error("parameter '%s' is not a combined projection", p->name);
     for (int s = 0; s < n; s++) {
-        const model_param *q = &m->params.items[own[s]];
-        DLDataType t = {q->dtype.code, q->dtype.bits, q->dtype.lanes};
-        m->weights[own[s]] = mlcc_ndarray_empty(q->ndim, q->shape, t, MLCC_CPU);
+        m->weights[own[s]] = model_new_weight(m, own[s]);
     }
     int64_t row = 0;
     int rc = 0;
@@ -133,6 +131,7 @@ int fuse_proj_load(mlcc_model *m, int i, fuse_proj_load_fn load_one, void *ctx) 
         mlcc_model sub = *m;
         sub.params.items = sub_params, sub.params.n = sub.params.cap = n;
         sub.weights = loaded;
+        sub.weight_arena = NULL, sub.weight_offsets = NULL; /* the parts are copied, then released */
         rc = load_one(&sub, 0, ctx);
         for (int s = 0; s < n && rc == 0; s++) {
             MLCCNDArray *dst = m->weights[own[s]];

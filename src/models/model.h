@@ -80,6 +80,8 @@ typedef struct mlcc_model {
     model_param_list params;
     model_fn_params fn_params[DEC_FN_COUNT];
     MLCCNDArray **weights; /* one per params entry */
+    MLCCStorage *weight_arena; /* while loading on the CPU: where the weights go (weight_arena.c) */
+    size_t *weight_offsets;    /* each param's place in it */
     const mlcc_quant_scheme *quant; /* the weights' scheme (q0f32 when not quantized) */
     int quiet;                      /* from the options: no progress lines while reading */
     MLCCVM *vm;
@@ -154,6 +156,12 @@ const mlcc_quant_scheme *model_gguf_matrix_scheme(void *gguf, const char *name);
 
 /* Loads the weights of m->params from a safetensors folder/file or a GGUF file. */
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf);
+/* The weight arena (weight_arena.c): begin before a loader creates m's weights (one storage for
+ * them all when m runs on the CPU), model_new_weight for each (an array for param i, in the
+ * arena when there is one), end when the loader is done (the weights keep the storage alive). */
+void model_weight_arena_begin(mlcc_model *m);
+MLCCNDArray *model_new_weight(mlcc_model *m, int i);
+void model_weight_arena_end(mlcc_model *m);
 /* Releases m->weights (any filled slots) and sets it to NULL. */
 void model_release_weights(mlcc_model *m);
 

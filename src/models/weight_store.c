@@ -314,9 +314,10 @@ static int sum_mismatch(const char *path, const char *name) {
 }
 
 /* Reads entry j (of index file `index`) into a new array for param p, checking everything; the
- * checksum now, or later when `later` is not NULL (the array joins it). */
-static int load_tensor(const char *dir, const char *index, json_t *j, const model_param *p, MLCCNDArray **out,
-                       unchecked_list *later) {
+ * checksum now, or later when `later` is not NULL (the array joins it). The array is model m's
+ * weight `i` (model_new_weight: in the weight arena) when m is not NULL, else one of its own. */
+static int load_tensor(const char *dir, const char *index, json_t *j, const model_param *p, mlcc_model *m, int i,
+                       MLCCNDArray **out, unchecked_list *later) {
     const char *file = json_string_value(json_object_get(j, "file")), *sum = json_string_value(json_object_get(j, "sha256"));
     const char *dts = json_string_value(json_object_get(j, "dtype"));
     json_t *shape = json_object_get(j, "shape"), *off = json_object_get(j, "offset"), *nb = json_object_get(j, "nbytes");
@@ -328,7 +329,8 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
     for (int d = 0; same && d < p->ndim; d++) same = json_integer_value(json_array_get(shape, (size_t)d)) == p->shape[d];
     if (!same) return mlcc_set_error("%s: tensor '%s' is %s of another shape than the model needs (%s)", index, p->name, dts, dt);
     DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
-    MLCCNDArray *a = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    MLCCNDArray *a = m ? model_new_weight(m, i) : mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    if (!a) return mlcc_prefix_error("%s: tensor '%s'", index, p->name);
     size_t n = param_bytes(a);
     int64_t offset = json_integer_value(off);
     if (json_integer_value(nb) != (json_int_t)n || offset < 0 || offset > INT64_MAX - (int64_t)n) {
@@ -379,14 +381,18 @@ static json_t *find_entry(json_t *tensors, const char *name) {
 
 /* Separate parameter p (q_proj, ...) from its rows of the combined tensor `e` of a folder
  * converted with combining (fuse_proj.h). */
-static int load_rows_of_combined(const store_index *s, json_t *e, const char *whole, const model_param *p, int64_t row,
-                                 int64_t rows, MLCCNDArray **out) {
+static int load_rows_of_combined(const store_index *s, json_t *e, const char *whole, mlcc_model *m, int i, int64_t row,
+                                 int64_t rows) {
+    const model_param *p = &m->params.items[i];
+    MLCCNDArray **out = &m->weights[i];
     model_param w = *p;
     w.name = (char *)whole, w.shape[0] = rows;
     MLCCNDArray *all = NULL;
-    if (load_tensor(s->dir, s->index, e, &w, &all, NULL)) return -1; /* checked now: only its rows stay */
-    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
-    *out = mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
+    if (load_tensor(s->dir, s->index, e, &w, NULL, 0, &all, NULL)) return -1; /* checked now: only its rows stay */
+    if (!(*out = model_new_weight(m, i))) {
+        mlcc_ndarray_release(all);
+        return mlcc_prefix_error("%s: tensor '%s'", s->index, p->name);
+    }
     size_t bytes = param_bytes(*out), row_bytes = bytes / (size_t)p->shape[0];
     memcpy((*out)->dl.data, (char *)all->dl.data + (size_t)row * row_bytes, bytes);
     mlcc_ndarray_release(all);
@@ -399,9 +405,9 @@ static int load_entry(mlcc_model *m, const store_index *s, int i) {
     char whole[256];
     int64_t row, rows;
     if (!e && fuse_proj_whole(&m->cfg, p->name, whole, sizeof whole, &row, &rows) && (e = find_entry(s->tensors, whole)))
-        return load_rows_of_combined(s, e, whole, p, row, rows, &m->weights[i]);
+        return load_rows_of_combined(s, e, whole, m, i, row, rows);
     if (!e) return mlcc_set_error("%s: missing tensor '%s'", s->index, p->name);
-    return load_tensor(s->dir, s->index, e, p, &m->weights[i], s->later);
+    return load_tensor(s->dir, s->index, e, p, m, i, &m->weights[i], s->later);
 }
 
 /* A part of a combined parameter (fuse_proj.h) in a folder converted without combining: the
@@ -430,6 +436,7 @@ static int check_later(unchecked_list *l) {
 
 int weight_store_load(mlcc_model *m, const char *dir) {
     m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
+    model_weight_arena_begin(m);
     char *index = mlcc_path_join(dir, INDEX_NAME);
     json_t *j = mlcc_json_load_file(index);
     int rc = j ? 0 : -1;
@@ -447,5 +454,6 @@ int weight_store_load(mlcc_model *m, const char *dir) {
     free(later.items);
     json_decref(j);
     free(index);
+    model_weight_arena_end(m);
     return rc;
 }

@@ -24,22 +24,17 @@
 #include "support/error.h"
 #include "support/log.h"
 
-static MLCCNDArray *new_param(const model_param *p) {
-    DLDataType t = {p->dtype.code, p->dtype.bits, p->dtype.lanes};
-    return mlcc_ndarray_empty(p->ndim, p->shape, t, MLCC_CPU);
-}
-
 /* Parameter i (a quantized pair: both) from the float32 values of its source tensor. */
 static void store_param(mlcc_model *m, int i, const float *src) {
     const model_param *p = &m->params.items[i];
-    m->weights[i] = new_param(p);
+    m->weights[i] = model_new_weight(m, i);
     if (p->role == PARAM_PLAIN) {
         quant_store_float(p->dtype, src, p->source_shape[0] * (p->ndim == 2 ? p->source_shape[1] : 1), m->weights[i]->dl.data);
         return;
     }
     int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
-    if (!m->weights[w]) m->weights[w] = new_param(&m->params.items[w]);
-    if (!m->weights[sc]) m->weights[sc] = new_param(&m->params.items[sc]);
+    if (!m->weights[w]) m->weights[w] = model_new_weight(m, w);
+    if (!m->weights[sc]) m->weights[sc] = model_new_weight(m, sc);
     quant_pack(p->quant ? p->quant : m->params.quant, src, p->source_shape[0], p->source_shape[1], m->weights[w]->dl.data, m->weights[sc]->dl.data);
 }
 
@@ -97,8 +92,8 @@ static int load_awq_param(mlcc_model *m, const mlcc_safetensors *st, const char 
     awq_repack(qw->data, qz->data, sc->data, in, out, (int)group, packed, scales);
     if (p->role != PARAM_PLAIN && q == awq) {
         int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, s = p->role == PARAM_Q_WEIGHT ? p->partner : i;
-        m->weights[w] = new_param(&m->params.items[w]);
-        m->weights[s] = new_param(&m->params.items[s]);
+        m->weights[w] = model_new_weight(m, w);
+        m->weights[s] = model_new_weight(m, s);
         memcpy(m->weights[w]->dl.data, packed, mlcc_ndarray_nbytes(m->weights[w]));
         memcpy(m->weights[s]->dl.data, scales, mlcc_ndarray_nbytes(m->weights[s]));
     } else {
@@ -203,7 +198,7 @@ static int load_st_param(mlcc_model *m, st_source *src, int i) {
         return mlcc_set_error("%s: tensor '%s' has shape %s (ndim %d), the config implies %s", t->file, p->source, got, t->ndim, want);
     }
     if (p->role == PARAM_PLAIN && dtype_eq(p->dtype, DT_F32)) {
-        m->weights[i] = new_param(p);
+        m->weights[i] = model_new_weight(m, i);
         if (safetensors_read_f32(t, m->weights[i]->dl.data)) return mlcc_prefix_error("%s: tensor '%s'", t->file, p->source);
         count_read(src, t);
         return 0;
@@ -282,8 +277,8 @@ static int repack_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_
         return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld rows of %lld values in blocks of %lld", g->path, name,
                               (unsigned long long)t->n_bytes, (long long)rows, (long long)in, (long long)group);
     int w = p->role == PARAM_Q_WEIGHT ? i : p->partner, sc = p->role == PARAM_Q_WEIGHT ? p->partner : i;
-    m->weights[w] = new_param(&m->params.items[w]);
-    m->weights[sc] = new_param(&m->params.items[sc]);
+    m->weights[w] = model_new_weight(m, w);
+    m->weights[sc] = model_new_weight(m, sc);
     quant_repack_ggml(q, mlcc_gguf_tensor_data(g, t), rows, in, m->weights[w]->dl.data, m->weights[sc]->dl.data);
     int64_t heads = permuted_heads(m, name);
     if (heads) {
@@ -311,7 +306,7 @@ static int copy_gguf_param(mlcc_model *m, const mlcc_gguf *g, const mlcc_gguf_te
     if (t->n_bytes != (uint64_t)n * elem)
         return mlcc_set_error("%s: tensor '%s': %llu bytes do not hold %lld values of %zu bytes", g->path, name,
                               (unsigned long long)t->n_bytes, (long long)n, elem);
-    m->weights[i] = new_param(p);
+    m->weights[i] = model_new_weight(m, i);
     memcpy(m->weights[i]->dl.data, mlcc_gguf_tensor_data(g, t), (size_t)t->n_bytes);
     int64_t heads = permuted_heads(m, name);
     if (heads) unpermute_rows(m->weights[i]->dl.data, p->source_shape[0], elem * (size_t)p->source_shape[1], heads);
@@ -479,5 +474,8 @@ const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path) {
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {
     m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
-    return is_gguf ? load_gguf(m, path) : load_safetensors(m, path);
+    model_weight_arena_begin(m);
+    int rc = is_gguf ? load_gguf(m, path) : load_safetensors(m, path);
+    model_weight_arena_end(m);
+    return rc;
 }

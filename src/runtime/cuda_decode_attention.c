@@ -638,8 +638,8 @@ int mlcc_cuda_decode_attention_supports(int head_dim, int num_qo_heads, int num_
 /* Warps a block: 8, MLCC_CUDA_DECODE_WARPS (1-16) for measurements. Isolated under ncu on the H100
  * (batch 1, Llama-3-8B shape, 544 keys, 17 splits) more warps looked slower: 4 warps 15.3 us,
  * 8 warps 20.9 and 16 warps 26.5. Inside the step, which is what counts, 8 is faster on the H200
- * (session 28, batch 1, 512 + 64 keys, norms in the 4-bit GEMVs): 485.1-500.1 tok/s in five runs
- * against 482.7-488.0 in seven with 4 (16: 462.6-469.1); float16 238.9 / 239.9 against 238.0 /
+ * (session 28, batch 1, 512 + 64 keys, norms in the 4-bit GEMVs): 484.7-500.1 tok/s in seven runs
+ * against 482.5-489.1 in eight with 4, +1.3% in the mean (16: 462.6-469.1); float16 238.9 / 239.9 against 238.0 /
  * 235.8. Half the keys a warp is a shorter chain of dependent instructions. */
 static int configured_warps(void) {
     const char *env = getenv("MLCC_CUDA_DECODE_WARPS");

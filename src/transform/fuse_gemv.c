@@ -125,8 +125,8 @@ static int env_is_one(const char *name) {
  * in, 405-414 apart on the H100, so it stayed off. Session 28 (H200) measured each small kernel's
  * cost inside the step (MLCC_CUDA_SKIP_KERNELS): the norm kernel 2.0 us, mlcc_quantize_x8 1.85,
  * mlcc_norm_quantize_x8 3.4, its gamma loaded after PDL's wait; with gamma loaded before it
- * (a weight: no kernel writes it) 2.5 us, and the 4-bit step at batch 1 decoded 482.7-488.0 tok/s
- * in five runs with the norms in against 471.2-475.2 in three apart. */
+ * (a weight: no kernel writes it) 2.5 us, and the 4-bit step at batch 1 decoded 482.5-488.0 tok/s
+ * in eight runs with the norms in against 465.6-475.2 in seven apart. */
 static int norms_into_q4(void) {
     return mlcc_env_int("MLCC_CUDA_FUSE_GEMV_NORM_Q4", 1) != 0;
 }

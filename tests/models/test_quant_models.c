@@ -88,6 +88,25 @@ static double max_rel_diff(const MLCCNDArray *a, const MLCCNDArray *b) {
 }
 
 /* every scheme on the first fixture, q4f16_1 on the others (compiling is what takes time) */
+/* The weights of a model on the CPU lie in one storage (models/weight_arena.c), each 64-byte
+ * aligned and none overlapping another. */
+static void check_weight_arena(const char *label, const mlcc_model *m) {
+    const MLCCStorage *arena = m->params.n ? m->weights[0]->storage : NULL;
+    int shared = 1, aligned = 1, overlap = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const MLCCNDArray *a = m->weights[i];
+        shared &= a->storage == arena;
+        aligned &= (uintptr_t)a->dl.data % 64 == 0;
+        for (int j = 0; j < i; j++) {
+            const MLCCNDArray *b = m->weights[j];
+            size_t a0 = a->storage_offset, a1 = a0 + mlcc_ndarray_nbytes(a), b0 = b->storage_offset, b1 = b0 + mlcc_ndarray_nbytes(b);
+            overlap += a->storage == b->storage && a0 < b1 && b0 < a1;
+        }
+    }
+    CHECK_MSG(shared && aligned && !overlap, "%s: weights %s one storage, %s 64-byte aligned, %d overlapping pairs", label,
+              shared ? "in" : "not all in", aligned ? "all" : "not all", overlap);
+}
+
 static void check_fixture(const char *name, int all_schemes) {
     char *dir = test_data_path("hf-tiny"), path[900], refp[1024], metap[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -103,6 +122,7 @@ static void check_fixture(const char *name, int all_schemes) {
         mlcc_model *m = mlcc_model_open(path, &opt);
         CHECK_MSG(m != NULL, "%s %s: %s", name, bounds[b].scheme, mlcc_last_error());
         if (!m) continue;
+        check_weight_arena(name, m);
         int64_t vocab = m->cfg.vocab;
         if (!ref) ref = test_read_ref_logits(refp, NTOK, vocab);
         MLCCNDArray *logits = NULL;
