@@ -4,7 +4,10 @@
  * against the read floor measured in the same run:
  *   - decode (1 row): GB/s of packed weights + scales streamed, vs a plain parallel read
  *     (AVX-512 loads, the same threads) of the same bytes. The weights rotate over copies
- *     totalling >= 1 GiB so each call finds them in memory, as decode does;
+ *     totalling >= 1 GiB so each call finds them in memory, as decode does, in transparent
+ *     huge pages as the models' weights (MLCC_BENCH_SMALL_PAGES=1: 4 KiB pages; MLCC_BENCH_HOT=1:
+ *     one copy, read from the caches where it fits: what the kernel does when memory is not the
+ *     limit);
  *   - prefill (--rows, default 128): GFLOP/s (2 M N K per call).
  * Layouts: ggml_q4_0 (4 bits) and ggml_q8_0 (8 bits), each with float activations (a32, exact)
  * and int8 activations (a8: each call prepares its rows; "a8 shared": the rows prepared once
@@ -28,7 +31,7 @@
 #include "support/strbuf.h"
 
 static const char driver[] =
-    "#include <omp.h>\n#include <stdio.h>\n#include <time.h>\n#include <immintrin.h>\n"
+    "#include <omp.h>\n#include <stdio.h>\n#include <time.h>\n#include <immintrin.h>\n#include <sys/mman.h>\n"
     "typedef void (*qfn)(float *, const float *, const void *, const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);\n"
     "typedef int64_t (*pbfn)(int64_t, int64_t);\n"
     "typedef void (*prfn)(void *, const float *, int64_t, int64_t, int64_t, int64_t);\n"
@@ -85,7 +88,13 @@ static const char driver[] =
     "        if (*only && !strstr(label, only)) continue;\n"
     "        int64_t N = shapes[s].N, K = shapes[s].K, ldq = K * kinds[k].bits / 32, lds = K / 32;\n"
     "        int64_t bytes = N * ldq * 4 + N * lds * 2, ncopy = (int64_t)(1 << 30) / bytes + 1;\n"
-    "        uint8_t *W = malloc(bytes * ncopy);\n"
+    "        if (getenv(\"MLCC_BENCH_HOT\")) ncopy = 1; /* one copy: from the caches where it fits (compute vs memory) */\n"
+    "        /* 2 MiB-aligned and advised for transparent huge pages, as the models' weights are\n"
+    "         * (models/weight_arena.c): with 4 KiB pages both the kernel and the plain read pay a\n"
+    "         * TLB miss every 4 KiB (MLCC_BENCH_SMALL_PAGES=1 keeps them, for comparison) */\n"
+    "        size_t wsize = (size_t)((bytes * ncopy + (1 << 21) - 1) >> 21 << 21);\n"
+    "        uint8_t *W = aligned_alloc(1 << 21, wsize);\n"
+    "        if (!getenv(\"MLCC_BENCH_SMALL_PAGES\")) madvise(W, wsize, MADV_HUGEPAGE);\n"
     "        for (int64_t i = 0; i < bytes * ncopy; i++) W[i] = (uint8_t)(i * 2654435761u >> 13);\n"
     "        for (int64_t c = 0; c < ncopy; c++) { uint16_t *S = (uint16_t *)(W + c * bytes + N * ldq * 4); for (int64_t i = 0; i < N * lds; i++) S[i] = 0x2000; }\n"
     "        float *A = malloc(sizeof(float) * rows * K), *C = malloc(sizeof(float) * rows * N);\n"
