@@ -11,8 +11,9 @@
 #   QUANT=q4f16_1|q0f16 (default q4f16_1)   SETS="X=1;MLCC_CUDA_Q4_XQ=0" (X=1: the defaults)
 #   ROUNDS=2   PL=128 (prompt tokens)   GL=64 (generated tokens)
 #   LAYERS=4: the config with 4 decoder layers instead of all. Every layer runs the same kernels,
-#   so a setting's effect per layer shows the same; writing and converting the weights drops
-#   from ~150 s to ~25 s of a cold call (session 29: 4 layers decode ~2700 tok/s on the H200).
+#   so a setting's effect per layer shows the same, and a cold call writes and converts 2 GB of
+#   weights instead of 16 (session 29: 198 s for six runs on a cold H200, 4 layers decoding
+#   ~2700 tok/s; the kernels' first compile is most of the rest).
 #
 # usage (on the device, from a bundle made by scripts/device-bundle.sh with build/mlcc, this
 # script, scratch_dir.sh and the config beside it): bash bench_cuda_ab.sh
