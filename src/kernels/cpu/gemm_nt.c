@@ -144,7 +144,7 @@ static const char common_source[] =
     static inline void mlcc_vst(float *p, mlcc_vf v) { *p = v; }
     )
     "#endif\n"
-    "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n"
+    "#define MLCC_KC 512\n#define MLCC_MC 64\n#define MLCC_NC 66\n#define MLCC_PART_STACK 8192\n"
     "const char *mlcc_kernels_isa = MLCC_ISA;\n";
 
 /* The register tile, over MLCC_TILE (its name), MLCC_TBT (the weight element type), MLCC_TVLDB /
@@ -278,7 +278,13 @@ static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, 
         for (; n < N; n++) MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + n, A, B + n * ldb, K, ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 1);
         return;
     }
-    float *part = (float *)aligned_alloc(64, sizeof(float) * MLCC_MC * MLCC_NC * MLCC_VL);
+    /* the partial sums of one MC x NC chunk, no more than this call's rows and columns need: a
+     * decode batch's few rows fit on the stack, so the thousands of calls of a step allocate
+     * nothing (a large allocation per call is an mmap + munmap under some allocators) */
+    int64_t mp = M < MLCC_MC ? M : MLCC_MC, np = N < MLCC_NC ? N : MLCC_NC;
+    size_t part_bytes = (sizeof(float) * (size_t)(mp * np * MLCC_VL) + 63) / 64 * 64;
+    float part_small[MLCC_PART_STACK] __attribute__((aligned(64)));
+    float *part = part_bytes <= sizeof part_small ? part_small : (float *)aligned_alloc(64, part_bytes);
     for (int64_t m0 = 0; m0 < M; m0 += MLCC_MC)
         for (int64_t n0 = 0; n0 < N; n0 += MLCC_NC) {
             int64_t mc = M - m0 < MLCC_MC ? M - m0 : MLCC_MC, nc = N - n0 < MLCC_NC ? N - n0 : MLCC_NC;
@@ -290,7 +296,7 @@ static void MLCC_GEMM_NAME(float *C, const float *A, const void *Bv, int64_t M, 
                         MLCC_CAT(MLCC_GEMM_NAME, _tile)(C + (m0 + m) * ldc + n0 + n, A + (m0 + m) * lda, B + (n0 + n) * ldb, K,
                                                         ldc, lda, ldb, acc, 0, 0, 1, 1, 1, 1);
         }
-    free(part);
+    if (part != part_small) free(part);
 }
 );
 
