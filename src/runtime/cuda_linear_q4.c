@@ -19,7 +19,9 @@
  *    one: each thread rounds its group of x to int8 (scale max|x| / 127, as llama.cpp's q8_1
  *    and this project's CPU 4-bit path do) and multiplies with dp4a on masked nibbles, integer
  *    sums exact, one float scale product per group (error: at most sum |w| * max|x| / 254 per
- *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). MLCC_CUDA_Q4_DP4A=0:
+ *    group beyond float32's; measured ~1e-3 of sum |x w| on random data). For one row, x is
+ *    rounded once per projection (mlcc_quantize_x8) and, up to 512 groups of K, a block has a
+ *    thread per group and no group loop (one_round). MLCC_CUDA_Q4_DP4A=0:
  *    the float one (exponent trick below, float32 products); MLCC_CUDA_Q4_BLOCK=0: a warp per 1
  *    or 4 outputs, up to 16 rows per pass; MLCC_CUDA_Q4_STREAM=1 (one row, sm_90, K % 256 == 0):
  *    the streaming GEMV (weights through shared memory by bulk copies; measured slower in the
@@ -354,13 +356,13 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        for (int o = 0; o < O; o++) acc[o][r] += s[o] * d * (float)dot_group(q[o], xi, -zero * xsum);\n"
     "    }\n"
     "}\n"
-    "template <int O, int R, int SILU, int NORM, int XQ>\n"
+    "template <int O, int R, int SILU, int NORM, int XQ, int ONE>\n"
     "__device__ __forceinline__ void gemv_q4_int8(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                             const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                             const float *__restrict__ res, int N, int K, int zero,\n"
     "                                             const float *__restrict__ gamma, const float *__restrict__ eps) {\n"
-    "    __shared__ float red[8][O * R];\n"
-    "    __shared__ float squares[8][R];\n"
+    "    __shared__ float red[16][O * R]; /* up to 16 warps (one-round blocks of up to 512 threads) */\n"
+    "    __shared__ float squares[16][R];\n"
     "    const int H = SILU ? O / 2 : O, I = SILU ? N / 2 : N; /* y's columns: a block's, all */\n"
     "    const int o0 = blockIdx.x * H, G = K >> 5, W = K >> 3;\n"
     "    mlcc_pdl_prefetch(qs + (long long)o0 * G, (long long)min(H, I - o0) * G * 2);\n"
@@ -378,6 +380,12 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    uint4 q[O];\n"
     "    float s[O];\n"
     "#ifdef MLCC_EARLY_WEIGHTS /* the first group's weights before the wait: no kernel writes them */\n"
+    "    if (ONE) { /* G <= blockDim.x: a group a thread at most, and no next group's loads to overlap */\n"
+    "        const int g = threadIdx.x;\n"
+    "        if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
+    "        mlcc_pdl_begin(qw, 0);\n"
+    "        if (g < G) accumulate_group<O, R, NORM, XQ>(acc, ss, q, s, x, gamma, K, zero, g);\n"
+    "    } else {\n"
     "    int g = threadIdx.x;\n"
     "    if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
     "    mlcc_pdl_begin(qw, 0);\n"
@@ -385,6 +393,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        accumulate_group<O, R, NORM, XQ>(acc, ss, q, s, x, gamma, K, zero, g);\n"
     "        g += blockDim.x;\n"
     "        if (g < G) load_group<O>(q, s, qw, qs, o0, H, I, G, W, g);\n"
+    "    }\n"
     "    }\n"
     "#else\n"
     "    mlcc_pdl_begin(qw + (long long)o0 * W, (long long)min(H, I - o0) * W * 4);\n"
@@ -411,11 +420,21 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "#endif\n"
     "#define GEMV_Q4IF(O, R, NAME, SILU, NORM, XQ) extern \"C\" __global__ void GEMV_BOUNDS_##O mlcc_gemv_q4i##NAME##_##O##_##R(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
-    "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM, XQ>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
+    "    const float *gamma, const float *eps) { gemv_q4_int8<O, R, SILU, NORM, XQ, 0>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
     "#define GEMV_Q4I(O, R) GEMV_Q4IF(O, R, , 0, 0, 0)\n"
     "#define GEMV_Q4IS(O, R) GEMV_Q4IF(O, R, _silu, 1, 0, 0) GEMV_Q4IF(O, R, _norm_silu, 1, 1, 0)\n"
     "#define GEMV_Q4IN(O, R) GEMV_Q4IF(O, R, _norm, 0, 1, 0)\n"
     "#define GEMV_Q4IX(O) GEMV_Q4IF(O, 1, _xq, 0, 0, 1) GEMV_Q4IF(O, 1, _xq_silu, 1, 0, 1)\n"
+    "/* the same for a group a thread at most (G <= blockDim.x: K = 4096 takes 128 threads) */\n"
+    "#define GEMV1_BOUNDS_1 __launch_bounds__(512)\n"
+    "#define GEMV1_BOUNDS_2 __launch_bounds__(512)\n"
+    "#define GEMV1_BOUNDS_4 __launch_bounds__(512)\n"
+    "#define GEMV1_BOUNDS_8 __launch_bounds__(512)\n"
+    "#define GEMV1_BOUNDS_16 GEMV_BOUNDS_16 /* (up to 256 threads: run_block_gemv) */\n"
+    "#define GEMV_Q4IX1F(O, NAME, SILU) extern \"C\" __global__ void GEMV1_BOUNDS_##O mlcc_gemv_q4i##NAME##_##O##_1(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
+    "    const float *gamma, const float *eps) { gemv_q4_int8<O, 1, SILU, 0, 1, 1>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
+    "#define GEMV_Q4IX1(O) GEMV_Q4IX1F(O, _xq1, 0) GEMV_Q4IX1F(O, _xq1_silu, 1)\n"
     "/* 16 outputs for one row only: with two rows they spill (ptxas, sm_90, CUDA 13.0) */\n"
     "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(16, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
     "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(16, 1)\n"
@@ -424,6 +443,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 2)\nGEMV_Q4I(2, 2)\nGEMV_Q4I(4, 2)\nGEMV_Q4I(8, 2)\n"
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
+    "GEMV_Q4IX1F(1, _xq1, 0)\nGEMV_Q4IX1(2)\nGEMV_Q4IX1(4)\nGEMV_Q4IX1(8)\nGEMV_Q4IX1(16)\n"
     "/* The streaming GEMV (one row of x, K % 256 == 0 and K <= 32768, sm_90; MLCC_CUDA_Q4_STREAM=1,\n"
     " * measured slower than the block GEMV in the step: see stream_shape). A block per\n"
     " * multiprocessor takes a contiguous run of outputs, whose weight rows and scales lie contiguous\n"
@@ -632,6 +652,7 @@ typedef struct q4_device {
     void *quantize_x8;  /* one row of x rounded to int8 once per projection */
     void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
+    void *int8_xq1[5][2]; /* the same where a thread takes one group at most (one_round) */
     void *stream[2][2]; /* the streaming GEMV: [RMSNorm][silu * up] */
     int sms;            /* its blocks: one per multiprocessor */
 } q4_device;
@@ -690,6 +711,8 @@ static int device_ready(int id, q4_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemv_q4i_xq%s_%d_1", silu ? "_silu" : "", 1 << o);
             if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_xq1%s_%d_1", silu ? "_silu" : "", 1 << o);
+            if (!(d->int8_xq1[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     for (int norm = 0; norm < 2; norm++)
         for (int silu = 0; silu < 2; silu++) {
@@ -759,6 +782,26 @@ static int int8_outputs_most(void) {
     return v && atoi(v) == 8 ? 8 : 16;
 }
 
+/* Whether a one-row int8 GEMV whose threads take a group each at most (K <= 32 x threads: every
+ * K = 4096 projection of Llama-3-8B) runs the kernel without a group loop (_xq1). With the loop,
+ * ptxas overlaps the next group's loads with this one's sums, which holds two groups' words in
+ * registers although no thread has a next group: 213 registers at 16 outputs (capped at 168
+ * with spills) and 116 at 8, against 128 and 64 without it. MLCC_CUDA_Q4_ONE=0: the loop. */
+static int one_round(int k, uint32_t threads) {
+    const char *v = getenv("MLCC_CUDA_Q4_ONE"); /* read per call: tests switch it */
+    return !(v && strcmp(v, "0") == 0) && (int64_t)k / 32 <= (int64_t)threads;
+}
+
+/* The most groups of K one block takes in one round (a thread each) where x was rounded once:
+ * MLCC_CUDA_Q4_ONE_GROUPS, default 512 (K up to 16384: the down projection's 14336 too, 448
+ * threads); above it, or with MLCC_CUDA_Q4_ONE=0, blocks of up to 256 threads loop over K. */
+static int64_t one_round_groups(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_ONE");
+    if (v && strcmp(v, "0") == 0) return 0;
+    int n = mlcc_env_int("MLCC_CUDA_Q4_ONE_GROUPS", 512);
+    return n < 0 ? 0 : n > 512 ? 512 : n;
+}
+
 /* One row through the int8 block GEMV with x rounded once: every block of the GEMV used to load
  * all of x as float32 and round it (at K = 4096, 16 KB from L2 for 34 KB of 4-bit weights and
  * scales; for the down projection about as many bytes of x as of weights), so mlcc_quantize_x8
@@ -783,7 +826,7 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
     void *qargs[] = {&x, &xq, &G}, *nargs[] = {&x, &gamma, &eps, &xq, &G};
     void *args[] = {&xq, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
     int rc = mlcc_cuda_launch(id, gamma ? d->norm_quantize_x8 : d->quantize_x8, qgrid, qblock, 0, gamma ? nargs : qargs) ||
-             mlcc_cuda_launch(id, d->int8_xq[lo][silu], grid, block, 0, args);
+             mlcc_cuda_launch(id, one_round(k, block[0]) ? d->int8_xq1[lo][silu] : d->int8_xq[lo][silu], grid, block, 0, args);
     h->free(id, xq); /* stream-ordered: the allocator's blocks serve this stream */
     return rc ? -1 : 0;
 }
@@ -841,8 +884,10 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     int int8 = use_int8_gemv();
     int64_t groups = in / 32, rounds = (groups + 255) / 256;
     int64_t threads = ((groups + rounds - 1) / rounds + 31) / 32 * 32;
+    int x8 = int8 && rows == 1 && use_x8_once() && (!norm || in / 32 <= 1024);
+    if (x8 && groups > 256 && groups <= one_round_groups()) threads = (groups + 31) / 32 * 32; /* one_round */
     int lo = mlcc_gemv_outputs_log2(out, int8 ? int8_outputs_most() : 8);
-    if (lo > 3 && (rows > 1 || (int64_t)(1 << lo) > threads)) lo = 3; /* 16 outputs: one row (O * R threads store the sums) */
+    if (lo > 3 && (rows > 1 || (int64_t)(1 << lo) > threads || threads > 256)) lo = 3; /* 16 outputs: one row (O * R threads store the sums), 256 threads */
     if (silu && lo < 1) lo = 1; /* a gate row and its up row at least */
     int64_t y_cols = silu ? out / 2 : out, per_block = silu ? 1 << (lo - 1) : 1 << lo;
     uint32_t grid[3] = {(uint32_t)((y_cols + per_block - 1) / per_block), 1, 1}, block[3] = {(uint32_t)threads, 1, 1};
@@ -851,7 +896,7 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     uint32_t smem = 0;
     if (int8 && stream_shape(id, x, qw, qs, gamma, rows, in, silu, &rs, &stages, &smem))
         return run_stream_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, rs, stages, smem);
-    if (int8 && rows == 1 && use_x8_once() && (!norm || in / 32 <= 1024))
+    if (x8)
         return run_x8_gemv(id, d, x, qw, qs, res, y, n, k, zero, silu, gamma, eps, lo, grid, block);
     for (int64_t r = 0; r < rows;) {
         int64_t left = rows - r;

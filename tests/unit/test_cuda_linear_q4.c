@@ -20,7 +20,8 @@
  *     float64 (norm, silu * up, residual; the GEMV and the kernels apart) and the layer compiled
  *     with and without the fusions against each other and the CPU build;
  *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8) gives the same
- *     bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0);
+ *     bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0), and the kernel without a
+ *     group loop (a group a thread at most) the same bits as the loop (MLCC_CUDA_Q4_ONE=0);
  *   - one row through the streaming GEMV (bulk copies through shared memory on sm_90,
  *     MLCC_CUDA_Q4_STREAM=1) in one launch, against float64 and the block GEMV (the default).
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
@@ -218,6 +219,7 @@ static void check_nvrtc(void) {
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4_1_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4_16_1") != NULL && strstr(ptx, ".entry mlcc_dequant_q4_f16") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "ld.global.nc.v4") != NULL, "the GEMV's weight loads are not 16 bytes wide");
     CHECK(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_8_4") != NULL && strstr(ptx, ".entry mlcc_gemv_q4i_xq_silu_16_1") != NULL &&
+          strstr(ptx, ".entry mlcc_gemv_q4i_xq1_silu_16_1") != NULL && strstr(ptx, ".entry mlcc_gemv_q4i_xq1_1_1") != NULL &&
           strstr(ptx, ".entry mlcc_quantize_x8") != NULL && strstr(ptx, ".entry mlcc_norm_quantize_x8") != NULL);
     CHECK_MSG(ptx && strstr(ptx, ".entry mlcc_gemv_q4i_norm_1_1") && strstr(ptx, ".entry mlcc_gemv_q4i_norm_silu_8_2") &&
                   strstr(ptx, ".entry mlcc_gemv_q4i_silu_2_1") && strstr(ptx, ".entry mlcc_gemv_q4i_16_1") &&
@@ -491,30 +493,48 @@ static void one_row_twice(const one_row_case *c, const char *scheme, const char 
  * block, one and two rounds over K); with the norm in (mlcc_norm_quantize_x8) the same integers,
  * the row's scale applied to each group's d instead of the sum, so within 1e-5 of the largest
  * |y|. The float64 checks above bound both. */
-static void check_x8_once(void) {
-    static const one_row_case cases[] = {
+static const one_row_case x8_cases[] = {
         {4096, 4096, 0, 0, 0}, {1, 32, 0, 0, 0},    {37, 64, 0, 1, 0},   {2200, 14336, 0, 1, 0}, {9000, 4096, 1, 0, 0},
         {38, 64, 1, 0, 0},     {600, 8224, 1, 0, 0}, {4096, 4096, 0, 0, 1}, {300, 256, 0, 1, 1},   {2200, 4096, 1, 0, 1},
         {38, 64, 1, 0, 1}};
+
+/* Every x8_cases case with `var` unset against `var`=0: bitwise the same outputs, no NaN; within
+ * 1e-5 of the largest |y| instead with the norm where norm_tolerance is set (another rounding of
+ * the row's scale) and where K has more than 256 groups (the default takes them in one round of
+ * up to 512 threads, the other setting in two rounds of half as many: the same products, summed
+ * in another order). `what` names the default in errors. */
+static void compare_one_row(const char *var, int norm_tolerance, const char *what) {
     static const char *const settings[2] = {NULL, "0"};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const one_row_case *c = &cases[i];
+    for (size_t i = 0; i < sizeof x8_cases / sizeof x8_cases[0]; i++) {
+        const one_row_case *c = &x8_cases[i];
         int64_t cols = c->silu ? c->out / 2 : c->out, differ = 0, nan = 0;
         float *y[2];
         long launches[2];
-        one_row_twice(c, i % 2 ? "ggml_q4_0" : "q4f16_1", "MLCC_CUDA_Q4_XQ", settings, y, launches);
+        one_row_twice(c, i % 2 ? "ggml_q4_0" : "q4f16_1", var, settings, y, launches);
         double top = 0;
         for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
         for (int64_t o = 0; o < cols; o++) {
-            differ += c->norm ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top) : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
+            differ += (c->norm && norm_tolerance > 0) || c->in / 32 > 256 ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top)
+                                                                          : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
             nan += isnan(y[0][o]);
         }
         CHECK_MSG(differ == 0 && nan == 0,
-                  "x rounded once%s%s%s, %lld x %lld: %lld of %lld outputs differ from the blocks' own rounding, %lld NaN",
-                  c->norm ? " (norm)" : "", c->silu ? " (silu)" : "", c->res ? " (res)" : "", (long long)c->out, (long long)c->in,
-                  (long long)differ, (long long)cols, (long long)nan);
+                  "%s%s%s%s, %lld x %lld: %lld of %lld outputs differ from %s=0, %lld NaN", what, c->norm ? " (norm)" : "",
+                  c->silu ? " (silu)" : "", c->res ? " (res)" : "", (long long)c->out, (long long)c->in, (long long)differ,
+                  (long long)cols, var, (long long)nan);
         free(y[0]), free(y[1]);
     }
+}
+
+static void check_x8_once(void) {
+    compare_one_row("MLCC_CUDA_Q4_XQ", 1, "x rounded once");
+}
+
+/* The GEMV without a group loop, a group a thread (K up to 512 groups: 4096, 256, 64, 32, and
+ * 14336 and 8224 in blocks of 448 and 288 threads) against the loop (MLCC_CUDA_Q4_ONE=0: blocks
+ * of at most 256 threads): the same bits up to 256 groups, within 1e-5 of the largest |y| above. */
+static void check_one_round(void) {
+    compare_one_row("MLCC_CUDA_Q4_ONE", 0, "one round");
 }
 
 /* One row through the streaming GEMV (MLCC_CUDA_Q4_STREAM=1, sm_90, K % 256 == 0): against
@@ -779,6 +799,7 @@ int main(void) {
     for (int i = 0; i < 7; i++) check_silu(i % 2 ? "ggml_q4_0" : "q4f16_1", silu_shapes[i][0], silu_shapes[i][1], silu_shapes[i][2]);
     check_fusions();
     check_x8_once();
+    check_one_round();
     check_stream();
     check_mma_gemm();
     check_graph();
