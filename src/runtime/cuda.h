@@ -96,6 +96,16 @@ typedef struct mlcc_cuda_kernel_once {
     void *kernel[MLCC_CUDA_ONCE_DEVICES];
 } mlcc_cuda_kernel_once;
 void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id);
+/* Work this thread has put into streams so far (launches, copies, fills, library calls, graph
+ * replays): a result one kernel leaves for a later call (mlcc_cuda_offer_x8) holds only while
+ * this has not moved. */
+unsigned long long mlcc_cuda_stream_work(void);
+void mlcc_cuda_note_stream_work(void);
+/* A kernel just launched by this thread (the decode attention) also wrote row x [groups * 32]
+ * rounded to int8 groups at xq, in mlcc_quantize_x8's layout (cuda_linear_q4.c): the next
+ * one-row 4-bit projection of x on this thread takes them instead of rounding x, if no other
+ * work went into the stream between (mlcc_cuda_stream_work). */
+void mlcc_cuda_offer_x8(int device_id, const float *x, const int *xq, int groups);
 /* Launches a kernel on the device's current stream. args: one pointer per kernel parameter,
  * pointing at its value (the driver's convention). A kernel that waits (above) goes through
  * cuLaunchKernelEx with programmatic stream serialization on sm_90+ unless MLCC_CUDA_PDL=0. */

@@ -26,6 +26,10 @@
  * the H100, so off by default; docs/cuda.md). Float32 arithmetic throughout (q, K, V as
  * stored): the generated kernel's numbers to float rounding, for float32 and float16 models.
  *
+ * With MLCC_CUDA_DECODE_XQ=1 (one sequence, float32 out), the block that writes a pair's output
+ * also rounds it to int8 groups for the 4-bit o_proj after it (round_out_x8, mlcc_cuda_offer_x8):
+ * one rounding kernel a layer fewer; off by default until measured (docs/cuda.md).
+ *
  * Also here: q rotated by the rope table (into a buffer of the KV cache), for the steps the
  * decode kernel does not serve (prefill, batched decode, shapes it does not cover) when the
  * graph hands the cache an unrotated q (transform/fuse_rope_q.c).
@@ -81,6 +85,7 @@ static const char *const kernel_source =
     "    int D, pages_f16; /* (the module's DEC_D and page type: for checks and the CPU emulation) */\n"
     "    int cluster; /* the S blocks of a (sequence, KV head) are a thread-block cluster: merge through DSMEM */\n"
     "    int out_f16; /* out holds half values (the next projection's x: transform/half_activations.c) */\n"
+    "    int *xq; /* not NULL (one sequence, float out): out also rounded to int8 groups here (round_out_x8) */\n"
     "};\n"
     "/* out[i], float32 or rounded to half; put_out4: out[4 c .. 4 c + 4) from obase, 16-byte aligned */\n"
     "__device__ __forceinline__ void put_out(const decode_params &p, long long i, float v) {\n"
@@ -248,6 +253,42 @@ static const char *const kernel_source =
     "#else\n"
     "#define DEC_CLUSTERS 0 /* (and the CPU emulation: the merge through memory) */\n"
     "#endif\n"
+    "\n"
+    "/* The pair's G x D outputs, just stored by this block, rounded to int8 in groups of 32 into p.xq\n"
+    " * for the 4-bit projection that reads them next (o_proj), as cuda_linear_q4.c's mlcc_quantize_x8\n"
+    " * lays a row out and with its float steps (bitwise its integers, d and sums): words [groups][8]\n"
+    " * (in dp4a order: word 2w the values 8w + 0, 2, 4, 6, word 2w + 1 the odd ones, low byte first),\n"
+    " * then d [groups] floats, then the sums [groups] ints. Eight threads a group, four values each;\n"
+    " * every thread of the block takes part in each round (the shuffles stay within whole warps). */\n"
+    "template <int D, int NT>\n"
+    "__device__ __forceinline__ void round_out_x8(const decode_params &p, long long obase, int G) {\n"
+    "    if (!p.xq) return;\n"
+    "    __syncthreads(); /* the block's stores of out are visible to its threads */\n"
+    "    const int lanes = G * D / 4, groups = p.QH * D / 32;\n"
+    "    for (int base = 0; base < lanes; base += NT) {\n"
+    "        const int i = base + (int)threadIdx.x, li = i & 7;\n"
+    "        const float4 v = i < lanes ? reinterpret_cast<const float4 *>(p.out + obase)[i] : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+    "        float m = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));\n"
+    "#pragma unroll\n"
+    "        for (int o = 1; o < 8; o <<= 1) m = fmaxf(m, __shfl_xor_sync(FULL, m, o));\n"
+    "        const float id = m > 0.f ? 127.f / m : 0.f, magic = 12582912.f;\n"
+    "        const unsigned qx = __float_as_uint(fmaf(v.x, id, magic)) & 255u, qy = __float_as_uint(fmaf(v.y, id, magic)) & 255u;\n"
+    "        const unsigned qz = __float_as_uint(fmaf(v.z, id, magic)) & 255u, qw = __float_as_uint(fmaf(v.w, id, magic)) & 255u;\n"
+    "        int sum = (int)(signed char)qx + (int)(signed char)qy + (int)(signed char)qz + (int)(signed char)qw;\n"
+    "#pragma unroll\n"
+    "        for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(FULL, sum, o);\n"
+    "        /* lane 2w holds values 8w + 0..3, lane 2w + 1 8w + 4..7: the pair makes words 2w, 2w + 1 */\n"
+    "        const unsigned even = qx | qz << 8, odd = qy | qw << 8;\n"
+    "        const unsigned even2 = __shfl_xor_sync(FULL, even, 1), odd2 = __shfl_xor_sync(FULL, odd, 1);\n"
+    "        if (i >= lanes) continue;\n"
+    "        const long long g = obase / 32 + i / 8;\n"
+    "        if ((li & 1) == 0) p.xq[8 * g + li] = (int)(even | even2 << 16), p.xq[8 * g + li + 1] = (int)(odd | odd2 << 16);\n"
+    "        if (li == 0) {\n"
+    "            reinterpret_cast<float *>(p.xq + 8LL * groups)[g] = m * (1.f / 127.f);\n"
+    "            p.xq[9LL * groups + g] = sum;\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
     "\n"
     "template <int D, typename KV, int GM>\n"
     "__device__ __forceinline__ void decode(const decode_params &p) {\n"
@@ -461,7 +502,10 @@ static const char *const kernel_source =
     "            if (d == 0) p.part_ml[(blk * G + g) * 2] = mx, p.part_ml[(blk * G + g) * 2 + 1] = sum;\n"
     "        }\n"
     "    }\n"
-    "    if (sb == 1) return;\n"
+    "    if (sb == 1) {\n"
+    "        round_out_x8<D, NT>(p, obase, G);\n"
+    "        return;\n"
+    "    }\n"
     "#if DEC_CLUSTERS\n"
     "    if (cluster) {\n"
     "        cluster_merge<D, GM, NT>(sm_q, sm_pm, sm_pl, sb, s, p.S, G, p, obase);\n"
@@ -520,6 +564,7 @@ static const char *const kernel_source =
     "        }\n"
     "        put_out4(p, obase, c, a);\n"
     "    }\n"
+    "    round_out_x8<D, NT>(p, obase, G);\n"
     "}\n"
     "\n"
     "#define DECODE(GM)                                                                                     \\\n"
@@ -599,6 +644,7 @@ typedef struct decode_params {
     float scale, softcap;
     int QH, KVH, PS, G, S, min_keys, rope_q, rope_k, fold;
     int D, pages_f16, cluster, out_f16;
+    int *xq;
 } decode_params;
 
 enum { MAX_DEVICES = 16, NUM_DIMS = 7, NUM_GROUPS = 4, MAX_SPLITS = 64, MAX_CLUSTER = 16 };
@@ -715,10 +761,25 @@ static size_t partial_floats(int head_dim, int group) {
     return (size_t)group * (size_t)head_dim + 2 * (size_t)group;
 }
 
-size_t mlcc_cuda_decode_workspace_bytes(int head_dim, int num_qo_heads, int num_kv_heads, int64_t blocks) {
-    int group = num_kv_heads > 0 ? num_qo_heads / num_kv_heads : 1;
+/* Bytes of the partials and counters; the rounded row (round_out_x8: 40 bytes a group of 32 of
+ * one sequence's output) follows them. */
+static size_t partials_bytes(int head_dim, int group, int64_t blocks) {
     size_t bytes = (size_t)blocks * partial_floats(head_dim, group) * sizeof(float) + (size_t)blocks * sizeof(int32_t);
     return (bytes + 15) / 16 * 16;
+}
+
+size_t mlcc_cuda_decode_workspace_bytes(int head_dim, int num_qo_heads, int num_kv_heads, int64_t blocks) {
+    int group = num_kv_heads > 0 ? num_qo_heads / num_kv_heads : 1;
+    size_t x8 = (size_t)num_qo_heads * (size_t)head_dim / 32 * 40;
+    return partials_bytes(head_dim, group, blocks) + (x8 + 15) / 16 * 16;
+}
+
+/* Whether one sequence's output is also rounded for the 4-bit projection after the attention
+ * (MLCC_CUDA_DECODE_XQ=1; off by default until measured): the kernel writes the groups that
+ * mlcc_quantize_x8 would, and offers them (mlcc_cuda_offer_x8), so o_proj runs no rounding
+ * kernel of its own. Float32 out, head_dim a multiple of 32, no clusters. */
+static int x8_wanted(const mlcc_cuda_decode_args *a) {
+    return env_is_one("MLCC_CUDA_DECODE_XQ") && a->batch == 1 && !a->out_f16 && a->head_dim % 32 == 0 && a->workspace;
 }
 
 static int sm_count(int device_id) {
@@ -808,7 +869,8 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
         .QH = a->num_qo_heads, .KVH = a->num_kv_heads, .PS = a->page_size, .G = group, .S = splits,
         .min_keys = a->min_keys < 1 ? 1 : a->min_keys, .rope_q = a->rope_q != 0,
         .rope_k = a->rope_k != 0, .fold = a->k != NULL, .D = a->head_dim, .pages_f16 = a->pages_f16 != 0,
-        .out_f16 = a->out_f16 != 0};
+        .out_f16 = a->out_f16 != 0,
+        .xq = x8_wanted(a) ? (int *)((char *)ws + partials_bytes(a->head_dim, group, blocks)) : NULL};
     void *args[] = {&p};
     int gi = group_index(group);
     uint32_t grid[3] = {(uint32_t)splits, (uint32_t)a->num_kv_heads, (uint32_t)a->batch};
@@ -816,7 +878,7 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
     double t0 = mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     int rc = -1;
     if (splits > 1 && !m->cluster_failed && cluster_wanted(device_id)) { /* a cluster holds at most 16 blocks: the splits of one pair */
-        p.cluster = 1;
+        p.cluster = 1, p.xq = NULL; /* (cluster_merge does not round) */
         p.S = splits < MAX_CLUSTER ? splits : MAX_CLUSTER;
         grid[0] = (uint32_t)p.S;
         rc = mlcc_cuda_launch_cluster(device_id, m->kernel[gi], grid, block, 0, args, grid[0]);
@@ -828,6 +890,7 @@ int mlcc_cuda_decode_attention(int device_id, const mlcc_cuda_decode_args *a) {
         }
     }
     if (rc != 0) rc = mlcc_cuda_launch(device_id, m->kernel[gi], grid, block, 0, args);
+    if (rc == 0 && p.xq) mlcc_cuda_offer_x8(device_id, a->out, p.xq, a->num_qo_heads * a->head_dim / 32);
     if (t0 > 0)
         mlcc_cuda_profile_end(device_id, a->k ? "attn_decode (one kernel, append folded)" : "attn_decode (one kernel)", t0);
     return rc ? mlcc_prefix_error("cuda decode attention") : 0;

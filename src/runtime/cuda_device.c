@@ -299,6 +299,7 @@ static int cuda_copy(const void *src, DLDevice src_dev, void *dst, DLDevice dst_
     int on_src = src_dev.device_type == kDLCUDA;
     int id = on_src ? src_dev.device_id : dst_dev.device_id;
     if (use_device(id) != 0) return -1;
+    mlcc_cuda_note_stream_work();
     CUstream s = stream ? stream : devices[id].stream;
     CUresult r;
     const char *what;
@@ -337,6 +338,7 @@ int mlcc_cuda_synchronize(int device_id) {
 
 int mlcc_cuda_memset(int device_id, void *ptr, int value, size_t nbytes) {
     if (use_device(device_id) != 0) return -1;
+    mlcc_cuda_note_stream_work();
     CUresult r = cu->cuMemsetD8Async((CUdeviceptr)(uintptr_t)ptr, (unsigned char)value, nbytes,
                                      devices[device_id].stream);
     return r == 0 ? 0 : mlcc_cuda_fail("cuMemsetD8", r);

@@ -90,6 +90,7 @@ mlcc_cuda_graph *mlcc_cuda_capture_end(int keep) {
 int mlcc_cuda_graph_launch(mlcc_cuda_graph *g) {
     void *stream = NULL;
     if (mlcc_cuda_enter(g->device_id, &stream) != 0) return -1;
+    mlcc_cuda_note_stream_work();
     CUresult r = mlcc_cuda_driver_api()->cuGraphLaunch(g->exec, stream);
     __atomic_add_fetch(&launches, 1, __ATOMIC_RELAXED);
     return r == 0 ? 0 : mlcc_cuda_fail("cuGraphLaunch", r);

@@ -617,6 +617,7 @@ static plan *find_plan(linear_device *d, int64_t rows, int64_t out, int64_t in, 
 static int matmul_add(linear_device *d, plan *p, const cublasLtMatmulAlgo *algo, const void *x16, const uint16_t *w,
                       const void *r, void *y, void *stream) {
     float alpha = 1.0f, beta = r ? 1.0f : 0.0f;
+    mlcc_cuda_note_stream_work();
     return blaslt_ok->Matmul(d->lt, p->desc, &alpha, w, p->a, x16, p->b, &beta, r ? r : y, p->c, y, p->c, algo, d->workspace,
                              WORKSPACE_BYTES, stream);
 }
@@ -711,6 +712,7 @@ static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) 
  * residual stream is float16 reads the float32 embeddings) or one not aligned for its epilogue */
 static int seed_with_residual(int id, linear_device *d, void *y, int y_half, const void *r, int r_half, int64_t n) {
     if (r_half == y_half) {
+        mlcc_cuda_note_stream_work();
         CUresult e = mlcc_cuda_driver_api()->cuMemcpyDtoDAsync((CUdeviceptr)(uintptr_t)y, (CUdeviceptr)(uintptr_t)r,
                                                                 (size_t)n * (y_half ? 2 : 4), mlcc_cuda_get_stream(id));
         return e ? mlcc_cuda_fail("cuMemcpyDtoDAsync", e) : 0;

@@ -802,6 +802,29 @@ static int64_t one_round_groups(void) {
     return n < 0 ? 0 : n > 512 ? 512 : n;
 }
 
+/* The rounded row a kernel left for the next projection (mlcc_cuda_offer_x8): valid while this
+ * thread's stream work is what it was right after that kernel's launch. */
+static _Thread_local struct {
+    int device_id, groups;
+    const float *x;
+    const int *xq;
+    unsigned long long work;
+} x8_offer;
+
+void mlcc_cuda_offer_x8(int device_id, const float *x, const int *xq, int groups) {
+    x8_offer.device_id = device_id, x8_offer.groups = groups, x8_offer.x = x, x8_offer.xq = xq;
+    x8_offer.work = mlcc_cuda_stream_work();
+}
+
+/* The offered groups of x when they are x's and nothing ran since (the norm's path rounds x *
+ * gamma: it never takes them), else NULL */
+static const int *offered_x8(int id, const float *x, int groups, const float *gamma) {
+    if (gamma || !x8_offer.xq || x8_offer.x != x || x8_offer.device_id != id || x8_offer.groups != groups ||
+        x8_offer.work != mlcc_cuda_stream_work())
+        return NULL;
+    return x8_offer.xq;
+}
+
 /* One row through the int8 block GEMV with x rounded once: every block of the GEMV used to load
  * all of x as float32 and round it (at K = 4096, 16 KB from L2 for 34 KB of 4-bit weights and
  * scales; for the down projection about as many bytes of x as of weights), so mlcc_quantize_x8
@@ -817,6 +840,12 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
                        const uint32_t *block) {
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     int G = k / 32;
+    const int *offered = offered_x8(id, x, G, gamma);
+    if (offered) { /* the kernel before rounded x already */
+        const float *no_gamma = NULL, *no_eps = NULL, *xo = (const float *)offered;
+        void *args[] = {&xo, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
+        return mlcc_cuda_launch(id, one_round(k, block[0]) ? d->int8_xq1[lo][silu] : d->int8_xq[lo][silu], grid, block, 0, args);
+    }
     float *xq = h->alloc(id, (size_t)G * 40);
     if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
     /* with the norm: one block over the row (its sum of squares); G <= 1024 (run_block_gemv) */

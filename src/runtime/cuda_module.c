@@ -423,6 +423,16 @@ void *mlcc_cuda_kernel_once_get(mlcc_cuda_kernel_once *k, int device_id) {
 
 enum { DEFAULT_SHARED_LIMIT = 48 * 1024 };
 
+static _Thread_local unsigned long long stream_work; /* mlcc_cuda_stream_work */
+
+unsigned long long mlcc_cuda_stream_work(void) {
+    return stream_work;
+}
+
+void mlcc_cuda_note_stream_work(void) {
+    stream_work++;
+}
+
 /* > 0 while this thread's launches must wait for the whole previous kernel (mlcc_cuda_pdl_hold) */
 static _Thread_local int pdl_held;
 
@@ -453,6 +463,7 @@ int mlcc_cuda_launch_cluster(int device_id, void *kernel, const uint32_t grid[3]
     if (mlcc_cuda_enter(device_id, &stream) != 0) return -1;
     const mlcc_cuda_driver *cu = mlcc_cuda_driver_api();
     const kernel_handle *k = kernel;
+    stream_work++;
     if (k->skipped) return 0;
     for (int i = 0; i < 3; i++)
         if (grid[i] == 0 || block[i] == 0) return 0; /* an empty launch does nothing */

@@ -11,7 +11,10 @@
  * the same bits (the merging block resets its counter, as a graph replay needs), the second time
  * with q, k and v read as the column ranges of one [B, (QH + 2 KVH) D] tensor (row strides: the
  * KV cache's attention_qkv), and a third time writing a half output (o_proj's x under decode's
- * half activations), which must be the first run's float32 output rounded, bit for bit. Tolerance:
+ * half activations), which must be the first run's float32 output rounded, bit for bit. One
+ * sequence's second run also rounds its output to int8 groups for the 4-bit projection after it
+ * (MLCC_CUDA_DECODE_XQ=1): that projection takes them (one launch) and gives the bits it gives
+ * when it rounds x itself. Tolerance:
  * 2e-5 of the largest output (float32 arithmetic; measured values are printed). Also the
  * rope-of-q kernel against the reference rotation, and the q, k, v split kernel against memcpy.
  * Without NVRTC it skips; without a GPU it compiles some kernels for sm_90 and checks for the
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/scheme.h"
 #include "runtime/cuda.h"
 #include "runtime/cuda_decode_attention.h"
 #include "support/error.h"
@@ -69,6 +73,87 @@ static float round_page(float x, int f16) {
 
 /* mode: 0 q as given, 1 q rotated by the kernel, 2 + the append folded with K's rope, 3 the
  * append folded without rope (q as given) */
+/* Right after a one-sequence launch with MLCC_CUDA_DECODE_XQ=1, the rounded row at the end of the
+ * workspace (ws, ws_bytes) against the output host_x [in]: per group of 32, d = max |x| / 127,
+ * each value's q within 1 of x / d (a tie may round either way after the float steps) and at most
+ * 127 in size, the sum of the q, in the layout mlcc_quantize_x8 writes (words of the even then
+ * the odd values of 8, low byte first). Then a 4-bit projection of x (random q4f16_1 W, 40
+ * outputs) takes those groups (one launch, no rounding kernel) and gives the same bits as the
+ * same projection rounding x itself (the second call: the first one's launch ended the offer). */
+typedef struct x8_projection {
+    const mlcc_quant_scheme *sch;
+    int64_t in, out;
+    MLCCNDArray *dq, *ds, *dy;
+} x8_projection;
+
+/* W [40, in] random, quantized q4f16_1, and y on the device: uploaded before the attention's
+ * launch, since a copy between it and the projection ends the offer */
+static x8_projection x8_projection_make(int64_t in) {
+    x8_projection pr = {quant_scheme_find("q4f16_1"), in, 40, NULL, NULL, NULL};
+    const int64_t out = pr.out, pc = quant_packed_cols(pr.sch, in), sc = quant_scale_cols(pr.sch, in);
+    float *w = malloc(sizeof(float) * (size_t)(out * in));
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (int64_t i = 0; i < out * in; i++) w[i] = test_rand_float();
+    quant_pack(pr.sch, w, out, in, packed, scales);
+    pr.dq = upload(packed, (DLDataType){kDLUInt, 32, 1}, out * pc), pr.ds = upload(scales, MLCC_DTYPE_F16, out * sc);
+    pr.dy = upload(NULL, MLCC_DTYPE_F32, out);
+    CHECK_MSG(pr.dq && pr.ds && pr.dy, "%s", mlcc_last_error());
+    free(w), free(packed), free(scales);
+    return pr;
+}
+
+static void check_offered_x8(const dcase *c, const x8_projection *pr, const MLCCNDArray *dout, const MLCCNDArray *ws,
+                             size_t ws_bytes) {
+    const float *x = dout->dl.data;
+    const int64_t in = pr->in, out = pr->out;
+    MLCCNDArray *dq = pr->dq, *ds = pr->ds, *dy = pr->dy;
+    const mlcc_quant_scheme *sch = pr->sch;
+    float *y[2] = {malloc(sizeof(float) * out), malloc(sizeof(float) * out)};
+    long launches[2] = {0, 0};
+    for (int pass = 0; pass < 2 && dq && ds && dy; pass++) {
+        long before = mlcc_cuda_get_stats().launches;
+        CHECK_MSG(mlcc_cuda_linear_q4_fused(0, NULL, x, dq->dl.data, ds->dl.data, NULL, dy->dl.data, 1, out, in, sch->zero_point) == 0,
+                  "%s: %s", c->name, mlcc_last_error());
+        launches[pass] = mlcc_cuda_get_stats().launches - before;
+        CHECK(mlcc_ndarray_copy_to_bytes(dy, y[pass], sizeof(float) * out) == 0);
+    }
+    CHECK_MSG(launches[0] == 1 && launches[1] == 2,
+              "%s: the projection after the attention took %ld launches (1: the offered groups), the next %ld (2)", c->name,
+              launches[0], launches[1]);
+    CHECK_MSG(memcmp(y[0], y[1], sizeof(float) * out) == 0, "%s: the attention's rounded groups differ from the rounding kernel's",
+              c->name);
+    /* the groups themselves */
+    float *host_x = malloc(sizeof(float) * (size_t)in);
+    CHECK(mlcc_ndarray_copy_to_bytes(dout, host_x, sizeof(float) * (size_t)in) == 0); /* (B = 1: all of out) */
+    const int64_t groups = in / 32;
+    const size_t x8_bytes = (size_t)groups * 40, at = ws_bytes - (x8_bytes + 15) / 16 * 16;
+    unsigned char *all = malloc(ws_bytes);
+    CHECK(mlcc_ndarray_copy_to_bytes(ws, all, ws_bytes) == 0);
+    const int32_t *words = (const int32_t *)(all + at), *sums = words + 9 * groups;
+    const float *d = (const float *)(words + 8 * groups);
+    int64_t bad = 0;
+    for (int64_t g = 0; g < groups; g++) {
+        const float *v = host_x + 32 * g;
+        float m = 0;
+        for (int j = 0; j < 32; j++) m = fmaxf(m, fabsf(v[j]));
+        bad += !(fabsf(d[g] - m / 127.f) <= 1e-6f * m);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            const int word = 2 * (j / 8) + j % 2, byte = (j % 8) / 2;
+            const int q = (int8_t)(((uint32_t)words[8 * g + word] >> (8 * byte)) & 255u);
+            sum += q;
+            bad += m > 0 ? !(fabs(q - (double)v[j] * 127.0 / m) <= 1.0) : q != 0;
+        }
+        bad += sum != sums[g];
+    }
+    CHECK_MSG(bad == 0, "%s: %lld wrong values in the attention's rounded groups", c->name, (long long)bad);
+    free(all);
+    free(host_x);
+    mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
+    free(y[0]), free(y[1]);
+}
+
 static void run_case(const dcase *c, int f16, int mode) {
     static const char *const mode_names[4] = {"q as given", "q's rope", "q's rope + append (K's rope)", "append, no rope"};
     int D = c->D, QH = c->QH, KVH = c->KVH, PS = c->PS, G = QH / KVH, B = c->nseqs, H = D / 2;
@@ -209,7 +294,15 @@ static void run_case(const dcase *c, int f16, int mode) {
             a.q = base, a.q_stride = a.kv_stride = (int64_t)W;
             if (fold) a.k = base + QH * D, a.v = base + (QH + KVH) * D;
         }
+        /* run 1 of one sequence also rounds its output for a 4-bit projection (not in clusters) */
+        int x8 = run == 1 && B == 1 && D % 32 == 0 && !getenv("MLCC_CUDA_DECODE_CLUSTER");
+        x8_projection pr = {0};
+        if (x8) pr = x8_projection_make((int64_t)QH * D), setenv("MLCC_CUDA_DECODE_XQ", "1", 1);
         CHECK_MSG(mlcc_cuda_decode_attention(0, &a) == 0, "%s: %s", c->name, mlcc_last_error());
+        if (x8) {
+            unsetenv("MLCC_CUDA_DECODE_XQ");
+            check_offered_x8(c, &pr, dout, dws, ws_bytes);
+        }
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         if (run == 2) {
             CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout16, got16, 2 * qn) == 0, "%s", mlcc_last_error());
