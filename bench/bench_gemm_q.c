@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
     snprintf(exe, sizeof exe, "%s/bench", dir);
     mlcc_write_file_atomic(path, src.data, src.len);
     sb_free(&src);
-    /* MLCC_BENCH_CFLAGS: extra flags (e.g. -DMLCC_QPF=2: decode prefetches two tiles of rows ahead instead of one; -DMLCC_QNR=16: 16 rows per tile) */
+    /* MLCC_BENCH_CFLAGS: extra flags (e.g. -DMLCC_QDPF_BYTES=4096: the int8 decode prefetches 4 KiB ahead instead of 8; -DMLCC_QNR=16: 16 rows per tile) */
     const char *extra = getenv("MLCC_BENCH_CFLAGS") ? getenv("MLCC_BENCH_CFLAGS") : "";
     snprintf(cmd, sizeof cmd, "cc -std=gnu11 -O2 -march=native -fopenmp %s -o %s %s -lm && OMP_NUM_THREADS=%d OMP_WAIT_POLICY=passive %s %d %d '%s' %d",
              extra, exe, path, threads, exe, reps, rows, only, cpu_time);

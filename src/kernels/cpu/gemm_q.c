@@ -54,7 +54,7 @@ static const char q_common[] =
     "#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)\n#define MLCC_Q_AVX2 1\n#else\n#define MLCC_Q_AVX2 0\n#endif\n"
     "#if defined(__aarch64__) && defined(__ARM_NEON) && defined(__ARM_FEATURE_DOTPROD)\n#include <arm_neon.h>\n"
     "#define MLCC_Q_SDOT 1\n#else\n#define MLCC_Q_SDOT 0\n#endif\n"
-    "#define MLCC_QKC 1024\n#ifndef MLCC_QKC8\n#define MLCC_QKC8 8192\n#endif\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QMR\n#define MLCC_QMR 4\n#endif\n#ifndef MLCC_QNC\n#define MLCC_QNC 3\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n"
+    "#define MLCC_QKC 1024\n#ifndef MLCC_QKC8\n#define MLCC_QKC8 8192\n#endif\n#ifndef MLCC_QPF\n#define MLCC_QPF 1\n#endif\n#ifndef MLCC_QNR\n#define MLCC_QNR 8\n#endif\n#ifndef MLCC_QMR\n#define MLCC_QMR 4\n#endif\n#ifndef MLCC_QNC\n#define MLCC_QNC 3\n#endif\n#ifndef MLCC_QPF_LOCALITY\n#define MLCC_QPF_LOCALITY 2\n#endif\n#ifndef MLCC_QDPF_BYTES\n#define MLCC_QDPF_BYTES 8192\n#endif\n#ifndef MLCC_QDPF_LOCALITY\n#define MLCC_QDPF_LOCALITY 3\n#endif\n"
     MLCC_SRC(
     /* x rounded to the nearest integer, ties to even (|x| < 2^22; no libm) */
     static inline float mlcc_q_rne(float x) { return (x + 12582912.0f) - 12582912.0f; }
@@ -434,13 +434,9 @@ static const char q_template[] =
     enum { MLCC_CAT(MLCC_QN, _CPG) = MLCC_QBITS == 4 ? 4 : 8 };    /* chunks per group */
     enum { MLCC_CAT(MLCC_QN, _GPK) = MLCC_QKC8 / 512 };            /* groups per reduction block */
     /* Chunk c of one weight row (64 bytes), read through a zeroed copy past the row's RB bytes. */
-    static inline __attribute__((always_inline)) __m512i MLCC_CAT(MLCC_QN, _chunk)(const uint32_t *QW, int64_t c, int64_t RB,
-                                                                                  int64_t prefetch) {
+    static inline __attribute__((always_inline)) __m512i MLCC_CAT(MLCC_QN, _chunk)(const uint32_t *QW, int64_t c, int64_t RB) {
         const uint8_t *wb = (const uint8_t *)QW + c * 64;
-        if ((c + 1) * 64 <= RB) {
-            if (prefetch) __builtin_prefetch(wb + prefetch, 0, MLCC_QPF_LOCALITY);
-            return _mm512_loadu_si512(wb);
-        }
+        if ((c + 1) * 64 <= RB) return _mm512_loadu_si512(wb);
         uint8_t t[64] = {0};
         if (RB > c * 64) memcpy(t, wb, (size_t)(RB - c * 64));
         return _mm512_loadu_si512(t);
@@ -462,7 +458,7 @@ static const char q_template[] =
                                                                                 int64_t RB, int64_t NS, __m512i *w, __m512 *sw) {
         const int CPG = MLCC_CAT(MLCC_QN, _CPG);
         __m512i v[8];
-        for (int i = 0; i < CPG; i++) v[i] = MLCC_CAT(MLCC_QN, _chunk)(QW, g * CPG + i, RB, 0);
+        for (int i = 0; i < CPG; i++) v[i] = MLCC_CAT(MLCC_QN, _chunk)(QW, g * CPG + i, RB);
         if (MLCC_QBITS == 4) {
             const __m512i nib = _mm512_set1_epi8(0x0F);
             __m512i hi[4];
@@ -474,28 +470,44 @@ static const char q_template[] =
         }
         *sw = MLCC_CAT(MLCC_QN, _scales)(S, g, NS);
     }
-    /* Decode: row j's groups g0..g1 into tot (the lanes' running sums). */
-    static inline __attribute__((always_inline)) __m512 MLCC_CAT(MLCC_QN, _dgroup)(
-        const MLCC_CAT(MLCC_QN, _rows) *P, const uint32_t *QW, const MLCC_QST *S, int64_t g, int64_t RB, int64_t NS,
-        int64_t prefetch, __m512 tot) {
+    /* Decode: group g of a row into tot (the lanes' running sums); wb: the group's CPG chunks,
+     * sp: its 16 scales. Every chunk load prefetches `prefetch` bytes ahead (0: none). */
+    static inline __attribute__((always_inline)) __m512 MLCC_CAT(MLCC_QN, _dgroup_at)(
+        const MLCC_CAT(MLCC_QN, _rows) *P, const uint8_t *wb, const MLCC_QST *sp, int64_t g, int64_t prefetch, __m512 tot) {
         const int CPG = MLCC_CAT(MLCC_QN, _CPG), XB = MLCC_CAT(MLCC_QN, _XB);
         const __m512i nib = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+        const int8_t *xa = P->x + g * CPG * XB;
         __m512i d[8], s;
         _Pragma("GCC unroll 8") for (int i = 0; i < CPG; i++) {
-            int64_t c = g * CPG + i;
-            __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW, c, RB, prefetch);
-            const int8_t *xa = P->x + c * XB;
+            if (prefetch) __builtin_prefetch(wb + 64 * i + prefetch, 0, MLCC_QDPF_LOCALITY);
+            __m512i x = _mm512_loadu_si512(wb + 64 * i);
             if (MLCC_QBITS == 4) {
-                d[i] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(x, nib), _mm512_loadu_si512(xa));
-                d[i] = _mm512_dpbusd_epi32(d[i], _mm512_and_si512(_mm512_srli_epi16(x, 4), nib), _mm512_loadu_si512(xa + 64));
+                d[i] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(x, nib), _mm512_loadu_si512(xa + XB * i));
+                d[i] = _mm512_dpbusd_epi32(d[i], _mm512_and_si512(_mm512_srli_epi16(x, 4), nib), _mm512_loadu_si512(xa + XB * i + 64));
             } else {
-                d[i] = _mm512_dpbusd_epi32(zero, x, _mm512_loadu_si512(xa));
+                d[i] = _mm512_dpbusd_epi32(zero, x, _mm512_loadu_si512(xa + XB * i));
             }
         }
         s = MLCC_QBITS == 4 ? mlcc_q_hsum4(d) : mlcc_q_hsum8(d);
         s = _mm512_add_epi32(s, _mm512_loadu_si512(P->bias + g * 16));
-        __m512 sw = MLCC_CAT(MLCC_QN, _scales)(S, g, NS);
+        /* the scales as far ahead in their own array (a group's 16 take 1/8 or 1/16 of its bytes) */
+        if (prefetch) __builtin_prefetch((const char *)sp + prefetch / (CPG * 64 / (16 * (int64_t)sizeof(MLCC_QST))), 0, MLCC_QDPF_LOCALITY);
+        __m512 sw;
+        if (sizeof(MLCC_QST) == 2) sw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sp));
+        else sw = _mm512_loadu_ps((const float *)sp);
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(sw, _mm512_loadu_ps(P->sa + g * 16)), tot);
+    }
+    /* The same for a group that runs past the row's RB bytes or NS scales: through zeroed copies
+     * (the rows' whole groups go straight to _dgroup_at, with no bounds checks in the loop). */
+    static __attribute__((noinline)) __m512 MLCC_CAT(MLCC_QN, _dgroup_ragged)(
+        const MLCC_CAT(MLCC_QN, _rows) *P, const uint32_t *QW, const MLCC_QST *S, int64_t g, int64_t RB, int64_t NS, __m512 tot) {
+        const int64_t GB = MLCC_CAT(MLCC_QN, _CPG) * 64;
+        uint8_t wb[512] __attribute__((aligned(64))) = {0};
+        MLCC_QST sp[16];
+        memset(sp, 0, sizeof sp);
+        if (RB > g * GB) memcpy(wb, (const uint8_t *)QW + g * GB, (size_t)(RB - g * GB < GB ? RB - g * GB : GB));
+        if (NS > g * 16) memcpy(sp, S + g * 16, sizeof(MLCC_QST) * (size_t)(NS - g * 16 < 16 ? NS - g * 16 : 16));
+        return MLCC_CAT(MLCC_QN, _dgroup_at)(P, wb, sp, g, 0, tot);
     }
     /* The reduction of one MLCC_QKC8 block into C (the first block stores or accumulates). */
     static inline __attribute__((always_inline)) void MLCC_CAT(MLCC_QN, _store)(float *o, __m512 tot, int first, int64_t acc) {
@@ -668,7 +680,7 @@ static const char q_template[] =
                     continue;
                 }
                 for (int64_t c = 0; c < Kp / 128; c++) {
-                    __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW + n * ldq, c, RB, 0);
+                    __m512i x = MLCC_CAT(MLCC_QN, _chunk)(QW + n * ldq, c, RB);
                     __m512i lo = _mm512_and_si512(x, nib), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
                     __m512i v0 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e0, hi), zp);
                     __m512i v1 = _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, e1, hi), zp);
@@ -829,19 +841,33 @@ static const char q_template[] =
         }
         /* Decode (one row): the weight rows are read one after the other, each front to back
          * (a reduction block at a time: the same block sums, added in the same order, as the
-         * prefill loop above), and every chunk load prefetches the same chunk MLCC_QPF tiles of
-         * MLCC_QNR rows ahead: the hardware prefetcher alone starts each 1-4 KiB row late.
-         * (Interleaving a tile's rows chunk by chunk, as before, streamed ~10% slower.) */
+         * prefill loop above). (Interleaving a tile's rows chunk by chunk streamed ~10% slower.)
+         * Every chunk load prefetches MLCC_QDPF_BYTES ahead into L1 (prefetcht0), and every group
+         * its scales as far ahead: on the 2-core EPYC VM a stream with this much arithmetic per
+         * byte barely overlaps its memory reads with the work unless told what comes next, and
+         * 8 KiB into L1 beat prefetcht1 (into L2), 4 or 16-64 KiB, and rows-relative distances
+         * (BENCHMARKS.md, thirty-second session). */
+        /* the groups that lie whole inside every row, GB bytes each */
+        const int64_t GB = MLCC_CAT(MLCC_QN, _CPG) * 64, whole = RB / GB < NS / 16 ? RB / GB : NS / 16;
         for (int64_t n = 0; M == 1 && n < N;) {
             int nr = n + MLCC_QNR <= N ? MLCC_QNR : 1;
-            int64_t pf = nr == MLCC_QNR ? MLCC_QPF * nr * ldq * 4 : 0;
+            int64_t pf = nr == MLCC_QNR ? MLCC_QDPF_BYTES : 0;
             for (int64_t g0 = 0; g0 < NG; g0 += GPK) {
                 int64_t g1 = g0 + GPK < NG ? g0 + GPK : NG;
                 __m512 tot[MLCC_QNR];
                 for (int j = 0; j < nr; j++) tot[j] = _mm512_setzero_ps();
-                for (int j = 0; j < nr; j++)
-                    for (int64_t g = g0; g < g1; g++)
-                        tot[j] = MLCC_CAT(MLCC_QN, _dgroup)(P, QW + (n + j) * ldq, S + (n + j) * lds, g, RB, NS, pf, tot[j]);
+                for (int j = 0; j < nr; j++) {
+                    const uint32_t *QWj = QW + (n + j) * ldq;
+                    const MLCC_QST *Sj = S + (n + j) * lds;
+                    const uint8_t *wj = (const uint8_t *)QWj;
+                    int64_t g = g0, gw = g1 < whole ? g1 : whole;
+                    /* the prefetch as a constant where it is 0, so that loop has no prefetch test */
+                    if (pf)
+                        for (; g < gw; g++) tot[j] = MLCC_CAT(MLCC_QN, _dgroup_at)(P, wj + g * GB, Sj + g * 16, g, pf, tot[j]);
+                    else
+                        for (; g < gw; g++) tot[j] = MLCC_CAT(MLCC_QN, _dgroup_at)(P, wj + g * GB, Sj + g * 16, g, 0, tot[j]);
+                    for (; g < g1; g++) tot[j] = MLCC_CAT(MLCC_QN, _dgroup_ragged)(P, QWj, Sj, g, RB, NS, tot[j]);
+                }
                 for (int j = 0; j < nr; j++) MLCC_CAT(MLCC_QN, _store)(C + n + j, tot[j], g0 == 0, acc);
             }
             n += nr;
