@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "support/env.h"
 #include "support/error.h"
 
 int gen_attn_check(const mlcc_attn_config *c) {
@@ -49,6 +50,11 @@ int attn_gen_init(attn_gen *g, const mlcc_attn_config *c) {
             g->lanes = l;
             break;
         }
+    /* With 8 or more query heads a KV head (TinyLlama, Mistral: 8), a key's logits are one
+     * vector over the heads: each product q[d][h] * k[d] takes k[d] broadcast and no tree over
+     * lanes follows, which the lanes' path pays per key and head (MLCC_ATTN_HEADS_VEC=0: the
+     * lanes' path everywhere). */
+    g->heads_vec = g->group >= 8 && mlcc_env_int("MLCC_ATTN_HEADS_VEC", 1) != 0;
     mlcc_expr *shape[5] = {ir_size_var("num_pages"), ir_int(2), ir_int(c->num_kv_heads),
                            ir_int(c->page_size), ir_int(c->head_dim)};
     g->kv_dtype = c->kv_dtype.bits ? c->kv_dtype : c->dtype;
@@ -122,6 +128,12 @@ static mlcc_expr *tree_sum(mlcc_buffer *part, int lo, int n) {
     return ir_add(tree_sum(part, lo, n / 2), tree_sum(part, lo + n / 2, n - n / 2));
 }
 
+/* e[0] + ... + e[n - 1] as a balanced tree */
+static mlcc_expr *balanced_sum(mlcc_expr **e, int n) {
+    if (n == 1) return e[0];
+    return ir_add(balanced_sum(e, n / 2), balanced_sum(e + n / 2, n - n / 2));
+}
+
 /* Keys whose V rows one pass over the accumulator folds in (the accumulator is read and
  * written once per UNROLL keys). The logits buffer has a row of page_size rounded up to it
  * per head, padded with zero weights. */
@@ -158,6 +170,36 @@ static mlcc_stmt *page_logits(const attn_gen *g, const attn_query *q, mlcc_buffe
     mlcc_stmt *key =
         ir_seq2(lanes, attn_st(logits, ir_add(ir_mul(hi, ir_int(logit_row(g))), kk), total));
     return attn_loop(hi, ir_int(g->group), FOR_SERIAL, attn_loop(kk, count, FOR_SERIAL, key));
+}
+
+/* page_logits vectorized over the group's heads (g->heads_vec): logits[hi * row + kk] as
+ * g->lanes partial sums (dims d = p mod lanes, each a chain in d's order) added as a tree, every
+ * product q_scaled[d * group + hi] * k[kk][d]. */
+static mlcc_stmt *page_logits_heads(const attn_gen *g, const attn_query *q, mlcc_buffer *qv,
+                                    mlcc_buffer *logits, mlcc_expr *page, mlcc_expr *first,
+                                    mlcc_expr *count) {
+    int D = g->c->head_dim, G = g->group, P = g->lanes;
+    mlcc_expr *hi = ir_var("hi", DT_I64), *kk = ir_var("kk", DT_I64);
+    mlcc_expr **parts = ir_alloc(sizeof(mlcc_expr *) * (size_t)P);
+    for (int p = 0; p < P; p++) {
+        mlcc_expr *sum = NULL;
+        for (int d = p; d < D; d += P) {
+            mlcc_expr *kidx[5] = {page, ir_int(0), q->kv_head, ir_add(first, kk), ir_int(d)};
+            mlcc_expr *prod = ir_mul(attn_ld(qv, ir_add(ir_int((int64_t)d * G), hi)),
+                                     attn_f32(ir_load(g->pages, kidx, 5)));
+            sum = sum ? ir_add(sum, prod) : prod;
+        }
+        parts[p] = sum;
+    }
+    mlcc_expr *total = balanced_sum(parts, P);
+    if (g->c->softcap > 0) {
+        double cap = g->c->softcap;
+        total = ir_mul(ir_float(DT_F32, cap),
+                       ir_call1("tanh", ir_mul(total, ir_float(DT_F32, 1.0 / cap))));
+    }
+    mlcc_stmt *heads = attn_loop(hi, ir_int(G), FOR_VECTORIZED,
+                                 attn_st(logits, ir_add(ir_mul(hi, ir_int(logit_row(g))), kk), total));
+    return attn_loop(kk, count, FOR_SERIAL, heads);
 }
 
 /* acc[hi] += sum over the page's keys of weight * v, UNROLL keys per pass over acc. Rows past
@@ -247,8 +289,9 @@ mlcc_stmt *attn_online_softmax(const attn_gen *g, const attn_query *q, mlcc_expr
     mlcc_expr *hi = ir_var("hi", DT_I64), *d0 = ir_var("d", DT_I64);
     mlcc_expr *qidx[3] = {q->row, ir_add(ir_mul(q->kv_head, ir_int(G)), hi), d0};
     mlcc_expr *flat = ir_add(ir_mul(hi, ir_int(D)), d0);
+    mlcc_expr *q_at = g->heads_vec ? ir_add(ir_mul(d0, ir_int(G)), hi) : flat;
     mlcc_stmt *init_row[2] = {
-        attn_st(qv, flat, ir_mul(attn_f32(ir_load(q->q, qidx, 3)), ir_float(DT_F32, g->scale))),
+        attn_st(qv, q_at, ir_mul(attn_f32(ir_load(q->q, qidx, 3)), ir_float(DT_F32, g->scale))),
         attn_st(st->acc, flat, ir_float(DT_F32, 0))};
     mlcc_stmt *init_head[3] = {attn_loop(d0, ir_int(D), FOR_VECTORIZED, ir_seq(init_row, 2)),
                                attn_st(st->m, hi, ir_float(DT_F32, -INFINITY)),
@@ -270,15 +313,14 @@ mlcc_stmt *attn_online_softmax(const attn_gen *g, const attn_query *q, mlcc_expr
         ir_sub(ir_sub(ir_min(end, ir_add(p_first, ir_int(PS))), p_first), krv[3])};
     mlcc_stmt *per_page[5] = {attn_st(kr, ir_int(2), regs[0]), attn_st(kr, ir_int(3), regs[1]),
                               attn_st(kr, ir_int(4), regs[2]),
-                              page_logits(g, q, qv, part, logits, krv[2], krv[3], krv[4]),
+                              g->heads_vec ? page_logits_heads(g, q, qv, logits, krv[2], krv[3], krv[4])
+                                           : page_logits(g, q, qv, part, logits, krv[2], krv[3], krv[4]),
                               page_update(g, q, st, logits, s, rows, krv[2], krv[3], krv[4])};
     mlcc_stmt *pages = attn_loop(pi, krv[1], FOR_SERIAL, ir_seq(per_page, 5));
 
     mlcc_stmt *body = ir_seq2(ir_seq(init, 3), pages);
-    return ir_allocate(
-        qv,
-        ir_allocate(part,
-                    ir_allocate(logits, ir_allocate(rows, ir_allocate(s, ir_allocate(kr, body))))));
+    body = ir_allocate(logits, ir_allocate(rows, ir_allocate(s, ir_allocate(kr, body))));
+    return ir_allocate(qv, g->heads_vec ? body : ir_allocate(part, body));
 }
 
 int gen_attn_kernels(const mlcc_attn_config *c, mlcc_prim_func *out[3]) {

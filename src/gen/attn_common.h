@@ -10,6 +10,7 @@ typedef struct attn_gen {
     const mlcc_attn_config *c;
     int lanes; /* independent partial sums of a dot product (divides head_dim) */
     int group; /* query heads per KV head */
+    int heads_vec; /* logits vectorized over the group's heads (q_scaled laid out [D][group]) */
     double scale;
     mlcc_dtype kv_dtype; /* of the pages */
     mlcc_buffer *pages;  /* [num_pages, 2, KVH, PS, D] */

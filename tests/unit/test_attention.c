@@ -3,7 +3,8 @@
  * here. Every forward step checks every output row of every layer against the reference,
  * which reads each sequence's own history of K/V values (kept here, independent of pages).
  *
- * Configurations cover head_dim 12/32/64/128, GQA groups 1/2/4/8, soft-cap on and off, a
+ * Configurations cover head_dim 12/32/64/128, GQA groups 1/2/4/8/16 (8 and 16 vectorized over the
+ * heads, as head_dim 12 with 4 partial sums and 64 with 8), soft-cap on and off, a
  * custom scale, float16 storage, page sizes 8 and 16, rope in the append kernel; each runs
  * with three layers whose sliding windows are none, smaller and larger than the sequences.
  * Scenarios: a ragged prefill of 1 to 8 sequences of lengths among 1, 2, 15, 16, 17, 33, 100,
@@ -578,6 +579,13 @@ int main(void) {
     c.kv_dtype = DT_F32;
     c.rope_theta = 500000;
     run_config("d32 g4 f16 act f32 pages rope", c, 2, 5, 3e-3);
+    /* groups of 8 and more take the logits vectorized over the heads (attn_common.c) */
+    c = config(12, 16, 2, 8, DT_F16); /* group 8, head_dim 12 (4 partial sums), float16, page 8 */
+    run_config("d12 g8 f16 page8", c, 4, 4, 3e-3);
+    c = config(64, 32, 2, 16, DT_F32); /* group 16, soft-cap, rope in append */
+    c.softcap = 25;
+    c.rope_theta = 10000;
+    run_config("d64 g16 softcap rope", c, 3, 6, 2e-5);
     ir_scope_end();
     return test_finish();
 }
