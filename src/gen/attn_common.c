@@ -122,16 +122,18 @@ mlcc_stmt *attn_state_alloc(const attn_state *st, mlcc_stmt *body) {
     return ir_allocate(st->m, ir_allocate(st->l, ir_allocate(st->acc, body)));
 }
 
-/* part[lo] + ... + part[lo + n - 1] as a balanced tree (a short dependency chain). */
-static mlcc_expr *tree_sum(mlcc_buffer *part, int lo, int n) {
-    if (n == 1) return attn_ld(part, ir_int(lo));
-    return ir_add(tree_sum(part, lo, n / 2), tree_sum(part, lo + n / 2, n - n / 2));
-}
-
-/* e[0] + ... + e[n - 1] as a balanced tree */
+/* e[0] + ... + e[n - 1] as a balanced tree (a short dependency chain) */
 static mlcc_expr *balanced_sum(mlcc_expr **e, int n) {
     if (n == 1) return e[0];
     return ir_add(balanced_sum(e, n / 2), balanced_sum(e + n / 2, n - n / 2));
+}
+
+/* part[0] + ... + part[n - 1] as a balanced tree */
+static mlcc_expr *tree_sum(mlcc_buffer *part, int n) {
+    mlcc_expr **loads = ir_alloc(sizeof(mlcc_expr *) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        loads[i] = attn_ld(part, ir_int(i));
+    return balanced_sum(loads, n);
 }
 
 /* Keys whose V rows one pass over the accumulator folds in (the accumulator is read and
@@ -161,7 +163,7 @@ static mlcc_stmt *page_logits(const attn_gen *g, const attn_query *q, mlcc_buffe
         sum = sum ? ir_add(sum, prod) : prod;
     }
     mlcc_stmt *lanes = attn_loop(lane, ir_int(L), FOR_VECTORIZED, attn_st(part, lane, sum));
-    mlcc_expr *total = tree_sum(part, 0, L);
+    mlcc_expr *total = tree_sum(part, L);
     if (g->c->softcap > 0) {
         double cap = g->c->softcap;
         total = ir_mul(ir_float(DT_F32, cap),

@@ -492,9 +492,7 @@ static const char q_template[] =
         s = _mm512_add_epi32(s, _mm512_loadu_si512(P->bias + g * 16));
         /* the scales as far ahead in their own array (a group's 16 take 1/8 or 1/16 of its bytes) */
         if (prefetch) __builtin_prefetch((const char *)sp + prefetch / (CPG * 64 / (16 * (int64_t)sizeof(MLCC_QST))), 0, MLCC_QDPF_LOCALITY);
-        __m512 sw;
-        if (sizeof(MLCC_QST) == 2) sw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sp));
-        else sw = _mm512_loadu_ps((const float *)sp);
+        __m512 sw = MLCC_CAT(MLCC_QN, _scales)(sp, 0, 16);
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(sw, _mm512_loadu_ps(P->sa + g * 16)), tot);
     }
     /* The same for a group that runs past the row's RB bytes or NS scales: through zeroed copies
@@ -503,8 +501,7 @@ static const char q_template[] =
         const MLCC_CAT(MLCC_QN, _rows) *P, const uint32_t *QW, const MLCC_QST *S, int64_t g, int64_t RB, int64_t NS, __m512 tot) {
         const int64_t GB = MLCC_CAT(MLCC_QN, _CPG) * 64;
         uint8_t wb[512] __attribute__((aligned(64))) = {0};
-        MLCC_QST sp[16];
-        memset(sp, 0, sizeof sp);
+        MLCC_QST sp[16] = {0};
         if (RB > g * GB) memcpy(wb, (const uint8_t *)QW + g * GB, (size_t)(RB - g * GB < GB ? RB - g * GB : GB));
         if (NS > g * 16) memcpy(sp, S + g * 16, sizeof(MLCC_QST) * (size_t)(NS - g * 16 < 16 ? NS - g * 16 : 16));
         return MLCC_CAT(MLCC_QN, _dgroup_at)(P, wb, sp, g, 0, tot);
