@@ -26,9 +26,10 @@
  * the H100, so off by default; docs/cuda.md). Float32 arithmetic throughout (q, K, V as
  * stored): the generated kernel's numbers to float rounding, for float32 and float16 models.
  *
- * With MLCC_CUDA_DECODE_XQ=1 (one sequence, float32 out), the block that writes a pair's output
- * also rounds it to int8 groups for the 4-bit o_proj after it (round_out_x8, mlcc_cuda_offer_x8):
- * one rounding kernel a layer fewer; off by default until measured (docs/cuda.md).
+ * For one sequence with float32 out, the block that writes a pair's output also rounds it to
+ * int8 groups for the 4-bit o_proj after it (round_out_x8, mlcc_cuda_offer_x8): one rounding
+ * kernel a layer fewer, +1.4-4% batch-1 4-bit decode on the H200 (session 33; docs/cuda.md);
+ * MLCC_CUDA_DECODE_XQ=0 turns it off.
  *
  * Also here: q rotated by the rope table (into a buffer of the KV cache), for the steps the
  * decode kernel does not serve (prefill, batched decode, shapes it does not cover) when the
@@ -775,11 +776,12 @@ size_t mlcc_cuda_decode_workspace_bytes(int head_dim, int num_qo_heads, int num_
 }
 
 /* Whether one sequence's output is also rounded for the 4-bit projection after the attention
- * (MLCC_CUDA_DECODE_XQ=1; off by default until measured): the kernel writes the groups that
- * mlcc_quantize_x8 would, and offers them (mlcc_cuda_offer_x8), so o_proj runs no rounding
- * kernel of its own. Float32 out, head_dim a multiple of 32, no clusters. */
+ * (yes unless MLCC_CUDA_DECODE_XQ=0): the kernel writes the groups that mlcc_quantize_x8 would,
+ * and offers them (mlcc_cuda_offer_x8), so o_proj runs no rounding kernel of its own. Float32
+ * out, head_dim a multiple of 32, no clusters. Session 33 (H200, Llama-3-8B q4f16_1, three
+ * interleaved rounds): 545.4, 550.1, 552.2 tok/s against 537.8, 531.5, 530.7 without. */
 static int x8_wanted(const mlcc_cuda_decode_args *a) {
-    return env_is_one("MLCC_CUDA_DECODE_XQ") && a->batch == 1 && !a->out_f16 && a->head_dim % 32 == 0 && a->workspace;
+    return mlcc_env_int("MLCC_CUDA_DECODE_XQ", 1) != 0 && a->batch == 1 && !a->out_f16 && a->head_dim % 32 == 0 && a->workspace;
 }
 
 static int sm_count(int device_id) {

@@ -13,7 +13,7 @@
  * KV cache's attention_qkv), and a third time writing a half output (o_proj's x under decode's
  * half activations), which must be the first run's float32 output rounded, bit for bit. One
  * sequence's second run also rounds its output to int8 groups for the 4-bit projection after it
- * (MLCC_CUDA_DECODE_XQ=1): that projection takes them (one launch) and gives the bits it gives
+ * (the default; the other runs set MLCC_CUDA_DECODE_XQ=0): that projection takes them (one launch) and gives the bits it gives
  * when it rounds x itself. Tolerance:
  * 2e-5 of the largest output (float32 arithmetic; measured values are printed). Also the
  * rope-of-q kernel against the reference rotation, and the q, k, v split kernel against memcpy.
@@ -73,7 +73,7 @@ static float round_page(float x, int f16) {
 
 /* mode: 0 q as given, 1 q rotated by the kernel, 2 + the append folded with K's rope, 3 the
  * append folded without rope (q as given) */
-/* Right after a one-sequence launch with MLCC_CUDA_DECODE_XQ=1, the rounded row at the end of the
+/* Right after a one-sequence launch that rounds its output (MLCC_CUDA_DECODE_XQ not 0), the rounded row at the end of the
  * workspace (ws, ws_bytes) against the output host_x [in]: per group of 32, d = max |x| / 127,
  * each value's q within 1 of x / d (a tie may round either way after the float steps) and at most
  * 127 in size, the sum of the q, in the layout mlcc_quantize_x8 writes (words of the even then
@@ -297,12 +297,11 @@ static void run_case(const dcase *c, int f16, int mode) {
         /* run 1 of one sequence also rounds its output for a 4-bit projection (not in clusters) */
         int x8 = run == 1 && B == 1 && D % 32 == 0 && !getenv("MLCC_CUDA_DECODE_CLUSTER");
         x8_projection pr = {0};
-        if (x8) pr = x8_projection_make((int64_t)QH * D), setenv("MLCC_CUDA_DECODE_XQ", "1", 1);
+        if (x8) pr = x8_projection_make((int64_t)QH * D);
+        setenv("MLCC_CUDA_DECODE_XQ", x8 ? "1" : "0", 1);
         CHECK_MSG(mlcc_cuda_decode_attention(0, &a) == 0, "%s: %s", c->name, mlcc_last_error());
-        if (x8) {
-            unsetenv("MLCC_CUDA_DECODE_XQ");
-            check_offered_x8(c, &pr, dout, dws, ws_bytes);
-        }
+        unsetenv("MLCC_CUDA_DECODE_XQ");
+        if (x8) check_offered_x8(c, &pr, dout, dws, ws_bytes);
         CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout, got, sizeof(float) * qn) == 0, "%s", mlcc_last_error());
         if (run == 2) {
             CHECK_MSG(mlcc_ndarray_copy_to_bytes(dout16, got16, 2 * qn) == 0, "%s", mlcc_last_error());
