@@ -1,15 +1,15 @@
-/* sha256.h - SHA-256 (FIPS 180-4), for cache keys and download checksums. */
+/* sha256.h - SHA-256 (FIPS 180-4), for cache keys, download checksums and the weights' checksums:
+ * OpenSSL's libcrypto underneath (sha256.c says why). */
 #ifndef MLCC_SUPPORT_SHA256_H
 #define MLCC_SUPPORT_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* A running hash: sha256_init, any number of sha256_update, then sha256_final, which also
+ * releases it (every init needs its final). */
 typedef struct mlcc_sha256 {
-    uint32_t state[8];
-    uint64_t total_len;
-    unsigned char block[64];
-    size_t block_len;
+    void *md; /* OpenSSL's EVP_MD_CTX */
 } mlcc_sha256;
 
 void sha256_init(mlcc_sha256 *ctx);

@@ -110,6 +110,26 @@ static void test_sha256(void) {
     const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     sha256_hex(m, strlen(m), hex);
     CHECK_EQ_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* FIPS 180-4's million 'a's, one-shot and streamed in uneven pieces (and an empty one) */
+    size_t n = 1000000, piece = 1;
+    char *a = malloc(n);
+    CHECK(a != NULL);
+    memset(a, 'a', n);
+    const char *million = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+    sha256_hex(a, n, hex);
+    CHECK_EQ_STR(hex, million);
+    mlcc_sha256 h;
+    unsigned char digest[32];
+    sha256_init(&h);
+    sha256_update(&h, NULL, 0);
+    for (size_t off = 0; off < n; off += piece, piece = piece * 3 % 1021 + 1)
+        sha256_update(&h, a + off, piece < n - off ? piece : n - off);
+    sha256_final(&h, digest);
+    CHECK(h.md == NULL);
+    char streamed[65];
+    for (int i = 0; i < 32; i++) snprintf(streamed + 2 * i, 3, "%02x", digest[i]);
+    CHECK_EQ_STR(streamed, million);
+    free(a);
 }
 
 static void test_atomic_write(void) {
