@@ -44,6 +44,8 @@ typedef struct mlcc_cuda_mem_stats {
     size_t cached;     /* bytes freed into the cache, kept for reuse */
     long device_allocs; /* cuMemAlloc calls */
     long reuses;        /* allocations served from the cache */
+    long staged_uploads; /* host-to-device copies through pinned staging (cuda_device.c) */
+    long staging_waits;  /* of those, how many waited for their slot's previous copy */
 } mlcc_cuda_mem_stats;
 mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id);
 /* Returns every cached block to the driver. */

@@ -28,6 +28,7 @@ enum {
     CUDA_ERROR_OUT_OF_MEMORY = 2,
     CUDA_ERROR_NOT_READY = 600,
     CU_STREAM_NON_BLOCKING = 1,
+    CU_EVENT_DISABLE_TIMING = 2,
     CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
     CU_STREAM_CAPTURE_MODE_RELAXED = 2,
@@ -88,7 +89,11 @@ typedef struct mlcc_cuda_driver {
                                void **params, void **extra);
     /* optional (CUDA >= 11.8): NULL when the driver lacks it; programmatic dependent launch */
     CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *config, CUfunction f, void **params, void **extra);
-    /* events (profiling) */
+    /* optional: NULL when the driver lacks them; pinned host memory for small uploads
+     * (cuda_device.c's staging) */
+    CUresult (*cuMemAllocHost)(void **ptr, size_t bytes);
+    CUresult (*cuMemFreeHost)(void *ptr);
+    /* events (profiling, and the staging slots' last copies) */
     CUresult (*cuEventCreate)(CUevent *e, unsigned flags);
     CUresult (*cuEventDestroy)(CUevent e);
     CUresult (*cuEventRecord)(CUevent e, CUstream s);

@@ -93,6 +93,8 @@ static void open_driver(void) {
     LOAD(driver, cuGetErrorName, "cuGetErrorName");
     LOAD(driver, cuGetErrorString, "cuGetErrorString");
     *(void **)&driver.cuLaunchKernelEx = dlsym(driver.handle, "cuLaunchKernelEx"); /* optional */
+    *(void **)&driver.cuMemAllocHost = dlsym(driver.handle, "cuMemAllocHost_v2"); /* optional */
+    *(void **)&driver.cuMemFreeHost = dlsym(driver.handle, "cuMemFreeHost");      /* optional */
     library_path((void *)driver.cuInit, "libcuda.so.1", driver.path, sizeof driver.path);
     if (missing) {
         snprintf(driver_error, sizeof driver_error, "no CUDA device: %s lacks %s (driver too old)",
