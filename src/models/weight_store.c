@@ -309,8 +309,14 @@ typedef struct unchecked {
 typedef struct unchecked_list {
     unchecked *items;
     int n, cap;
-    int next; /* the next item a task takes (atomic) */
+    int next;           /* the next item a task takes (atomic) */
+    int64_t done;       /* bytes read and hashed so far (atomic) */
+    mlcc_progress *bar; /* a progress line, or NULL; only task 0 (the calling thread) prints */
 } unchecked_list;
+
+/* Loads of this many bytes or more show a progress line (as reading a checkpoint does,
+ * models/weights.c), unless the model was opened quiet. */
+#define PROGRESS_BYTES ((int64_t)256 << 20)
 
 static int sum_matches(const MLCCNDArray *a, const char *sum) {
     char hex[65];
@@ -454,16 +460,27 @@ static void read_and_check(unchecked *u) {
 /* A pool task: the list's tensors one at a time, whichever is next, until none is left (so a
  * task with large ones takes fewer). */
 static void read_body(int64_t begin, int64_t end, int task, void *ctx) {
-    (void)begin, (void)end, (void)task;
+    (void)begin, (void)end;
     unchecked_list *l = ctx;
-    for (int k; (k = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED)) < l->n;) read_and_check(&l->items[k]);
+    for (int k; (k = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED)) < l->n;) {
+        read_and_check(&l->items[k]);
+        int64_t done = __atomic_add_fetch(&l->done, (int64_t)param_bytes(l->items[k].array), __ATOMIC_RELAXED);
+        if (task == 0 && l->bar) mlcc_progress_update(l->bar, done);
+    }
 }
 
 /* Every deferred tensor read and checked on the thread pool; the first failure in the index's
  * order is the error, as when each was read and checked as it came. */
-static int read_later(unchecked_list *l) {
-    l->next = 0;
+static int read_later(unchecked_list *l, int quiet) {
+    int64_t total = 0;
+    for (int k = 0; k < l->n; k++) total += (int64_t)param_bytes(l->items[k].array);
+    mlcc_progress bar;
+    l->next = 0, l->done = 0, l->bar = total >= PROGRESS_BYTES && !quiet ? &bar : NULL;
+    if (l->bar) mlcc_progress_begin(&bar, NULL, "reading weights", total, 0, 0);
     mlcc_parallel_for(mlcc_threadpool_size() < l->n ? mlcc_threadpool_size() : l->n, read_body, l);
+    int bad = 0;
+    for (int k = 0; k < l->n && !bad; k++) bad = l->items[k].read_errno || !l->items[k].ok;
+    if (l->bar) mlcc_progress_end(&bar, !bad);
     for (int k = 0; k < l->n; k++) {
         const unchecked *u = &l->items[k];
         if (u->read_errno) return mlcc_set_error("%s: reading tensor '%s': %s", u->path, u->name, strerror(u->read_errno));
@@ -478,7 +495,7 @@ int weight_store_load(mlcc_model *m, const char *dir) {
     char *index = mlcc_path_join(dir, INDEX_NAME);
     json_t *j = mlcc_json_load_file(index);
     int rc = j ? 0 : -1;
-    unchecked_list later = {NULL, 0, 0, 0};
+    unchecked_list later = {NULL, 0, 0, 0, 0, NULL};
     store_index s = {dir, index, j ? json_object_get(j, "tensors") : NULL, &later};
     if (j && !json_is_array(s.tensors)) rc = mlcc_set_error("%s: field 'tensors' missing or not an array", index);
     for (int i = 0; i < m->params.n && rc == 0; i++) {
@@ -487,7 +504,7 @@ int weight_store_load(mlcc_model *m, const char *dir) {
         if (p->combined && !find_entry(s.tensors, p->name)) rc = fuse_proj_load(m, i, load_part, &s);
         else rc = load_entry(m, &s, i);
     }
-    if (rc == 0 && later.n) rc = read_later(&later);
+    if (rc == 0 && later.n) rc = read_later(&later, m->quiet);
     for (int k = 0; k < later.n; k++) free(later.items[k].path); /* (the arrays are the model's now) */
     free(later.items);
     json_decref(j);
