@@ -296,12 +296,15 @@ static int env_is(const char *name, const char *value) {
  * MLCC_CUDA_WEIGHT_EVICT_FIRST=0 (session 13, 32 layers at batch 1: float16 176.1 against 173.8
  * tok/s, q4f16_1 373.2 / 364.7 against 361.5 / 354.4); the block GEMVs (cuda_linear.c, the int8
  * one of cuda_linear_q4.c) load their first weights before the wait unless
- * MLCC_CUDA_EARLY_WEIGHTS=0 (session 16, BENCHMARKS.md). */
+ * MLCC_CUDA_EARLY_WEIGHTS=0 (session 16, BENCHMARKS.md); every kernel lets the next one be
+ * scheduled before its own wait unless MLCC_CUDA_PDL_EARLY_TRIGGER=0 (cuda_pdl.h; session 34,
+ * 4-bit batch 1 on the H200: 558-568 against 527-540 tok/s). */
 static char *source_with_switches(const char *source) {
     mlcc_strbuf sb = STRBUF_INIT;
     if (!env_is("MLCC_CUDA_PDL_PREFETCH", "1")) sb_append(&sb, "#define MLCC_PDL_NO_PREFETCH\n");
     if (!env_is("MLCC_CUDA_WEIGHT_EVICT_FIRST", "0")) sb_append(&sb, "#define MLCC_WEIGHT_EVICT_FIRST\n");
     if (!env_is("MLCC_CUDA_EARLY_WEIGHTS", "0")) sb_append(&sb, "#define MLCC_EARLY_WEIGHTS\n");
+    if (!env_is("MLCC_CUDA_PDL_EARLY_TRIGGER", "0")) sb_append(&sb, "#define MLCC_PDL_EARLY_TRIGGER\n");
     sb_append(&sb, source);
     return sb_detach(&sb);
 }

@@ -12,6 +12,20 @@
  * (safe because that grid waits in turn). Without the attribute, or below sm_90, the wait and
  * the trigger are no-ops.
  *
+ * The early trigger (MLCC_PDL_EARLY_TRIGGER, defined by cuda_module.c unless
+ * MLCC_CUDA_PDL_EARLY_TRIGGER=0): mlcc_pdl_wait() lets the next grid be scheduled first, so it
+ * is scheduled as soon as every block of this grid has started, not when this grid's
+ * predecessor has finished. A decode step's GEMV then loads its weights while the kernel two
+ * before it still streams its own, instead of after the small kernel between them (a norm, a
+ * rounding) has waited, so memory does not idle at the boundaries (4-bit batch 1 on the H200:
+ * 558-568 against 527-540 tok/s, session 34). Still safe: a grid completes only after its wait
+ * returned, that is after its predecessor completed, so completions keep the stream's order and
+ * a kernel past its wait sees every earlier kernel's writes. What is new is that the part before
+ * the wait may now overlap any earlier kernel, not only the one before: hence the rule above,
+ * "no kernel writes", not "the previous kernel does not write". The next grid is scheduled only
+ * once all of this grid's blocks have started, so it never takes the place of this grid's later
+ * waves.
+ *
  * Which kernels of a module wait is declared in the source by a line
  *     // mlcc-pdl: <name prefix> [<name prefix> ...]     ("*": every kernel)
  * cuda_module.c reads these lines when a kernel is fetched and launches only declared kernels
@@ -29,7 +43,14 @@
     "#else\n"                                                                                      \
     "#define MLCC_PDL_ASM(s)\n"                                                                    \
     "#endif\n"                                                                                     \
+    "#if defined(MLCC_PDL_EARLY_TRIGGER)\n"                                                        \
+    "static __device__ __forceinline__ void mlcc_pdl_wait(void) {\n"                               \
+    "    MLCC_PDL_ASM(\"griddepcontrol.launch_dependents;\");\n"                                   \
+    "    MLCC_PDL_ASM(\"griddepcontrol.wait;\");\n"                                                \
+    "}\n"                                                                                          \
+    "#else\n"                                                                                      \
     "static __device__ __forceinline__ void mlcc_pdl_wait(void) { MLCC_PDL_ASM(\"griddepcontrol.wait;\"); }\n" \
+    "#endif\n"                                                                                     \
     "static __device__ __forceinline__ void mlcc_pdl_launch_dependents(void) {\n"                  \
     "    MLCC_PDL_ASM(\"griddepcontrol.launch_dependents;\");\n"                                   \
     "}\n"                                                                                          \

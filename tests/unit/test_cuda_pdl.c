@@ -22,7 +22,7 @@
 #include "support/error.h"
 #include "test.h"
 
-static const char chain_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " consume\n"
+static const char chain_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " consume relay\n"
     "/* y = x * step + i, slowly: the trigger first, so a dependent may start meanwhile */\n"
     "extern \"C\" __global__ void produce(float *y, const float *x, float step, int n) {\n"
     "    mlcc_pdl_wait();\n"
@@ -31,6 +31,11 @@ static const char chain_source[] = MLCC_CUDA_PDL_HELPERS MLCC_PDL_DECLARATION " 
     "    long long t0 = clock64();\n"
     "    while (clock64() - t0 < 20000) {}\n"
     "    if (i < n) y[i] = x[i] * step + (float)i;\n"
+    "}\n"
+    "/* nothing but the wait: with the early trigger (the default) its dependent, consume, may be\n"
+    " * scheduled while produce still runs, and must still see produce's y after its own wait */\n"
+    "extern \"C\" __global__ void relay(int n) {\n"
+    "    mlcc_pdl_begin(0, 0);\n"
     "}\n"
     "extern \"C\" __global__ void consume(float *acc, const float *y, const float *x, int n) {\n"
     "    mlcc_pdl_begin(x, (long long)n * 4);\n"
@@ -64,6 +69,19 @@ static void test_helpers_compile(void) {
     CHECK(ptx && strstr(ptx, "griddepcontrol.wait") && !strstr(ptx, "prefetch"));
     free(ptx);
     free(no_prefetch);
+    /* MLCC_PDL_EARLY_TRIGGER (cuda_module.c's default): the trigger before the wait, else after it */
+    for (int early = 0; early < 2; early++) {
+        char *edited = malloc(strlen(src) + 64);
+        snprintf(edited, strlen(src) + 64, "%s%s", early ? "#define MLCC_PDL_EARLY_TRIGGER\n" : "", src);
+        ptx = NULL;
+        CHECK_MSG(mlcc_nvrtc_compile_ptx(edited, 90, &ptx) == 0, "%s", mlcc_last_error());
+        const char *wait = ptx ? strstr(ptx, "griddepcontrol.wait") : NULL;
+        const char *trigger = ptx ? strstr(ptx, "griddepcontrol.launch_dependents") : NULL;
+        CHECK_MSG(wait && trigger && (early ? trigger < wait : trigger > wait), "early trigger %d: the trigger is %s the wait",
+                  early, trigger && wait && trigger < wait ? "before" : "after or without");
+        free(ptx);
+        free(edited);
+    }
 }
 
 /* MLCC_CUDA_WEIGHT_EVICT_FIRST=1: the GEMV sources' weight loads carry an evict-first L2 policy
@@ -167,8 +185,9 @@ static void test_hand_written_sources(void) {
 
 enum { N = 300000, ROUNDS = 60 };
 
-/* ROUNDS x (produce, consume), directly or through a captured graph; acc's sums vs the host. */
-static void run_chain(void *produce, void *consume, int use_graph, const char *label) {
+/* ROUNDS x (produce, [relay,] consume), directly or through a captured graph; acc's sums vs the
+ * host. */
+static void run_chain(void *produce, void *relay, void *consume, int use_graph, const char *label) {
     DLDevice gpu = {kDLCUDA, 0};
     float *x = malloc(N * sizeof *x), *acc = malloc(N * sizeof *acc);
     double *want = calloc(N, sizeof *want);
@@ -192,6 +211,7 @@ static void run_chain(void *produce, void *consume, int use_graph, const char *l
         void *pargs[] = {&yp, &xp, &step, &n};
         void *cargs[] = {&ap, &yp, &xp, &n};
         CHECK_EQ_INT(mlcc_cuda_launch(0, produce, grid, block, 0, pargs), 0);
+        if (relay) CHECK_EQ_INT(mlcc_cuda_launch(0, relay, (uint32_t[3]){1, 1, 1}, (uint32_t[3]){32, 1, 1}, 0, (void *[]){&n}), 0);
         CHECK_EQ_INT(mlcc_cuda_launch(0, consume, grid, block, 0, cargs), 0);
         for (int i = 0; i < N; i++) want[i] += (double)(x[i] * step + (float)i);
     }
@@ -217,34 +237,47 @@ static void test_chain(void) {
     CHECK_MSG(m != NULL, "%s", mlcc_last_error());
     if (!m) return;
     void *produce = mlcc_cuda_module_kernel(m, "produce"), *consume = mlcc_cuda_module_kernel(m, "consume");
-    CHECK(produce && consume);
-    if (!produce || !consume) return;
+    void *relay = mlcc_cuda_module_kernel(m, "relay");
+    CHECK(produce && consume && relay);
+    if (!produce || !consume || !relay) return;
     CHECK(!mlcc_cuda_kernel_waits(produce) && mlcc_cuda_kernel_waits(consume));
     CHECK(mlcc_cuda_module_kernel(m, "consume") == consume); /* one handle per name */
     int pdl_device = mlcc_cuda_device_arch(0) >= 90;
     unsetenv("MLCC_CUDA_PDL");
     long before = mlcc_cuda_get_stats().pdl_launches;
-    run_chain(produce, consume, 0, "pdl");
+    run_chain(produce, NULL, consume, 0, "pdl");
     long pdl = mlcc_cuda_get_stats().pdl_launches - before;
     printf("sm_%d: %ld of %d launches with programmatic stream serialization\n", mlcc_cuda_device_arch(0), pdl,
            2 * ROUNDS);
     if (pdl_device) CHECK_EQ_INT(pdl, ROUNDS); /* the consumers; assumes the driver has cuLaunchKernelEx (12.x+) */
-    run_chain(produce, consume, 1, "pdl, graph");
+    run_chain(produce, NULL, consume, 1, "pdl, graph");
+    /* a kernel between them (in the model: a norm between two projections) */
+    run_chain(produce, relay, consume, 0, "pdl, relay");
+    run_chain(produce, relay, consume, 1, "pdl, relay, graph");
+    setenv("MLCC_CUDA_PDL_EARLY_TRIGGER", "0", 1); /* read when a module loads: the trigger after the wait */
+    mlcc_cuda_module *late = mlcc_cuda_module_load_source(0, chain_source);
+    unsetenv("MLCC_CUDA_PDL_EARLY_TRIGGER");
+    CHECK_MSG(late != NULL, "%s", mlcc_last_error());
+    if (late) {
+        run_chain(mlcc_cuda_module_kernel(late, "produce"), mlcc_cuda_module_kernel(late, "relay"),
+                  mlcc_cuda_module_kernel(late, "consume"), 0, "pdl, relay, MLCC_CUDA_PDL_EARLY_TRIGGER=0");
+        mlcc_cuda_module_free(late);
+    }
     setenv("MLCC_CUDA_PDL", "0", 1);
     before = mlcc_cuda_get_stats().pdl_launches;
-    run_chain(produce, consume, 0, "MLCC_CUDA_PDL=0");
-    run_chain(produce, consume, 1, "MLCC_CUDA_PDL=0, graph");
+    run_chain(produce, NULL, consume, 0, "MLCC_CUDA_PDL=0");
+    run_chain(produce, NULL, consume, 1, "MLCC_CUDA_PDL=0, graph");
     CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, 0);
     unsetenv("MLCC_CUDA_PDL");
     mlcc_cuda_pdl_hold(1); /* (nested) holds launch without the attribute too, and release */
     mlcc_cuda_pdl_hold(1);
     before = mlcc_cuda_get_stats().pdl_launches;
-    run_chain(produce, consume, 0, "held");
+    run_chain(produce, NULL, consume, 0, "held");
     mlcc_cuda_pdl_hold(0);
-    run_chain(produce, consume, 0, "held once more");
+    run_chain(produce, NULL, consume, 0, "held once more");
     CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, 0);
     mlcc_cuda_pdl_hold(0);
-    run_chain(produce, consume, 0, "released");
+    run_chain(produce, NULL, consume, 0, "released");
     if (pdl_device) CHECK_EQ_INT(mlcc_cuda_get_stats().pdl_launches - before, ROUNDS);
     CHECK_EQ_INT(mlcc_cuda_synchronize(0), 0);
     mlcc_cuda_module_free(m);
