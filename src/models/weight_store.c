@@ -328,6 +328,27 @@ static int sum_mismatch(const char *path, const char *name) {
     return mlcc_set_error("%s: tensor '%s': sha256 mismatch (the file is damaged; convert again)", path, name);
 }
 
+/* n bytes at `offset` of the file `path` into dst with pread, so pool tasks share no file
+ * position; 0, or the errno (EIO: the file ended early, it shrank since its size was checked). */
+static int read_range(const char *path, void *dst, size_t n, int64_t offset) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = 0;
+    char *to = dst;
+    off_t at = (off_t)offset;
+    while (n > 0) {
+        ssize_t got = pread(fd, to, n, at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            err = got < 0 ? errno : EIO;
+            break;
+        }
+        to += got, n -= (size_t)got, at += got;
+    }
+    close(fd);
+    return err;
+}
+
 /* Reads entry j (of index file `index`) into a new array for param p, checking everything; the
  * checksum now, or later when `later` is not NULL (the array joins it). The array is model m's
  * weight `i` (model_new_weight: in the weight arena) when m is not NULL, else one of its own. */
@@ -354,16 +375,14 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
                               (long long)offset, (long long)json_integer_value(nb), n);
     }
     char *path = mlcc_path_join(dir, file);
-    FILE *f = fopen(path, "rb");
-    int rc = 0;
     struct stat sb;
-    if (!f) rc = mlcc_set_error("%s: %s", path, strerror(errno));
-    else if (fstat(fileno(f), &sb) || sb.st_size < offset + (int64_t)n)
+    int rc = 0, err;
+    if (stat(path, &sb)) rc = mlcc_set_error("%s: %s", path, strerror(errno));
+    else if (sb.st_size < offset + (int64_t)n)
         rc = mlcc_set_error("%s: truncated: tensor '%s' needs bytes %lld..%lld, the file has %lld", path, p->name, (long long)offset,
                             (long long)(offset + (int64_t)n), (long long)sb.st_size);
-    else if (!later && (fseeko(f, offset, SEEK_SET) || fread(a->dl.data, 1, n, f) != n))
-        rc = mlcc_set_error("%s: reading tensor '%s': %s", path, p->name, strerror(errno));
-    if (f) fclose(f);
+    else if (!later && (err = read_range(path, a->dl.data, n, offset)))
+        rc = mlcc_set_error("%s: reading tensor '%s': %s", path, p->name, strerror(err));
     if (rc == 0 && later) {
         if (later->n == later->cap) {
             later->cap = later->cap ? 2 * later->cap : 64;
@@ -434,26 +453,9 @@ static int load_part(mlcc_model *part, int i, void *ctx) {
     return rc || j < 0 ? rc : load_entry(part, &now, j);
 }
 
-/* Reads u's bytes into its array (pread, so tasks share nothing) and checks their sum. */
+/* Reads u's bytes into its array and checks their sum. */
 static void read_and_check(unchecked *u) {
-    int fd = open(u->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        u->read_errno = errno;
-        return;
-    }
-    char *dst = u->array->dl.data;
-    size_t left = param_bytes(u->array);
-    off_t at = (off_t)u->offset;
-    while (left > 0) {
-        ssize_t got = pread(fd, dst, left, at);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) { /* 0: the file shrank since its size was checked */
-            u->read_errno = got < 0 ? errno : EIO;
-            break;
-        }
-        dst += got, left -= (size_t)got, at += got;
-    }
-    close(fd);
+    u->read_errno = read_range(u->path, u->array->dl.data, param_bytes(u->array), u->offset);
     u->ok = !u->read_errno && sum_matches(u->array, u->sum);
 }
 
@@ -479,14 +481,12 @@ static int read_later(unchecked_list *l, int quiet) {
     if (l->bar) mlcc_progress_begin(&bar, NULL, "reading weights", total, 0, 0);
     mlcc_parallel_for(mlcc_threadpool_size() < l->n ? mlcc_threadpool_size() : l->n, read_body, l);
     int bad = 0;
-    for (int k = 0; k < l->n && !bad; k++) bad = l->items[k].read_errno || !l->items[k].ok;
-    if (l->bar) mlcc_progress_end(&bar, !bad);
-    for (int k = 0; k < l->n; k++) {
-        const unchecked *u = &l->items[k];
-        if (u->read_errno) return mlcc_set_error("%s: reading tensor '%s': %s", u->path, u->name, strerror(u->read_errno));
-        if (!u->ok) return sum_mismatch(u->path, u->name);
-    }
-    return 0;
+    while (bad < l->n && l->items[bad].ok) bad++;
+    if (l->bar) mlcc_progress_end(&bar, bad == l->n);
+    if (bad == l->n) return 0;
+    const unchecked *u = &l->items[bad];
+    if (u->read_errno) return mlcc_set_error("%s: reading tensor '%s': %s", u->path, u->name, strerror(u->read_errno));
+    return sum_mismatch(u->path, u->name);
 }
 
 int weight_store_load(mlcc_model *m, const char *dir) {

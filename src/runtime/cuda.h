@@ -45,7 +45,7 @@ typedef struct mlcc_cuda_mem_stats {
     long device_allocs; /* cuMemAlloc calls */
     long reuses;        /* allocations served from the cache */
     long staged_uploads; /* host-to-device copies through pinned staging (cuda_device.c) */
-    long staging_waits;  /* of those, how many waited for their slot's previous copy */
+    long slot_reuses;    /* of those, how many reused a slot (each after an event sync on its previous copy) */
 } mlcc_cuda_mem_stats;
 mlcc_cuda_mem_stats mlcc_cuda_memory_stats(int device_id);
 /* Returns every cached block to the driver. */

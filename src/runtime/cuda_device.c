@@ -353,7 +353,7 @@ static int staged_upload(cuda_device *d, CUdeviceptr dst, const void *src, size_
         }
     }
     if (slot->queued) {
-        d->stats.staging_waits++;
+        d->stats.slot_reuses++;
         if ((r = cu->cuEventSynchronize(slot->done)) != 0) what = "cuEventSynchronize";
     }
     if (!what) {
