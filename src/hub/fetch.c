@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "hub/cache.h"
 #include "hub/http.h"
@@ -22,7 +21,7 @@
 #include "support/error.h"
 #include "support/file.h"
 #include "support/log.h"
-#include "support/sha256.h" /* blob names when the hub gives no ETag */
+#include "support/sha256.h" /* the downloads' checksums; blob names when the hub gives no ETag */
 #include "support/strbuf.h"
 
 static int header_is(const char *value, const char *want) {
@@ -164,7 +163,7 @@ typedef struct blob_writer {
     int started;      /* this attempt's first body byte seen */
     int write_errno;  /* a failed write (disk full...) */
     int too_long, bad_range;
-    EVP_MD_CTX *sha; /* OpenSSL's SHA-256 runs at GB/s, so checking never slows a download */
+    mlcc_sha256 sha; /* libcrypto underneath: GB/s, so checking never slows a download */
     mlcc_progress *progress;
 } blob_writer;
 
@@ -174,7 +173,7 @@ static int restart_from_zero(blob_writer *w) {
         return -1;
     }
     w->have = 0;
-    EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
+    sha256_restart(&w->sha);
     return 0;
 }
 
@@ -205,7 +204,7 @@ static int write_body(void *ctx, const mlcc_http_response *resp, const void *dat
         p += n;
         left -= (size_t)n;
     }
-    EVP_DigestUpdate(w->sha, data, len);
+    sha256_update(&w->sha, data, len);
     w->have += (int64_t)len;
     mlcc_progress_update(w->progress, w->have);
     return 0;
@@ -213,7 +212,7 @@ static int write_body(void *ctx, const mlcc_http_response *resp, const void *dat
 
 /* Hashes what an earlier run left in the partial file, so the final sha256 covers it all. */
 static int hash_existing(blob_writer *w) {
-    EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
+    sha256_restart(&w->sha);
     if (lseek(w->fd, 0, SEEK_SET) != 0) return mlcc_set_error("%s: %s", w->path, strerror(errno));
     char *buf = mlcc_xmalloc(1 << 20);
     int64_t left = w->have;
@@ -224,7 +223,7 @@ static int hash_existing(blob_writer *w) {
             rc = mlcc_set_error("reading %s: %s", w->path, n < 0 ? strerror(errno) : "short file");
             break;
         }
-        EVP_DigestUpdate(w->sha, buf, (size_t)n);
+        sha256_update(&w->sha, buf, (size_t)n);
         left -= n;
     }
     free(buf);
@@ -369,11 +368,8 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
         fd = -1;
         goto done;
     }
-    w = (blob_writer){.fd = fd, .path = partial, .expect = f->size, .sha = EVP_MD_CTX_new()};
-    if (!w.sha) {
-        rc = mlcc_set_error("OpenSSL could not start a SHA-256");
-        goto done;
-    }
+    w = (blob_writer){.fd = fd, .path = partial, .expect = f->size};
+    sha256_init(&w.sha);
     if (fstat(fd, &st) != 0) {
         rc = mlcc_set_error("%s: %s", partial, strerror(errno));
         goto done;
@@ -404,8 +400,8 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
         }
         goto done;
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    EVP_DigestFinal_ex(w.sha, digest, NULL);
+    unsigned char digest[32];
+    sha256_final(&w.sha, digest);
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
@@ -432,7 +428,7 @@ int mlcc_hub_fetch_blob(const mlcc_hub_session *s, const mlcc_hub_file *f) {
         rc = mlcc_set_error("renaming %s to %s: %s", partial, blob, strerror(errno));
 done:
     if (progress_started) mlcc_progress_end(&progress, rc == 0); /* "done" only once verified */
-    EVP_MD_CTX_free(w.sha);
+    sha256_discard(&w.sha);
     if (fd >= 0) close(fd);
     sb_free(&label);
     free(blobs_dir);

@@ -4,7 +4,7 @@
  * them, so the hash's speed is part of load time. libcrypto picks code for the CPU (the SHA
  * extensions where it has them): on the development VM (AMD EPYC, SHA-NI) 1.6-1.7 GB/s a core,
  * against 260 MB/s for the portable C loop this file held before, which made hashing over half
- * of a 600 MB model's 1.9 s load. The hub's downloads already hashed with it (hub/fetch.c).
+ * of a 600 MB model's 1.9 s load. The hub's downloads hash with it too (hub/fetch.c).
  *
  * OpenSSL fails these calls only when it cannot allocate, which mlcc treats as fatal
  * (support/alloc.h). */
@@ -34,6 +34,15 @@ void sha256_final(mlcc_sha256 *ctx, unsigned char digest[32]) {
     unsigned int n = 0;
     if (EVP_DigestFinal_ex((EVP_MD_CTX *)ctx->md, digest, &n) != 1 || n != 32) fail("final");
     EVP_MD_CTX_free((EVP_MD_CTX *)ctx->md);
+    ctx->md = NULL;
+}
+
+void sha256_restart(mlcc_sha256 *ctx) {
+    if (EVP_DigestInit_ex((EVP_MD_CTX *)ctx->md, EVP_sha256(), NULL) != 1) fail("restart");
+}
+
+void sha256_discard(mlcc_sha256 *ctx) {
+    EVP_MD_CTX_free((EVP_MD_CTX *)ctx->md); /* (NULL after sha256_final: nothing to free) */
     ctx->md = NULL;
 }
 

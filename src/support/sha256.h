@@ -15,6 +15,11 @@ typedef struct mlcc_sha256 {
 void sha256_init(mlcc_sha256 *ctx);
 void sha256_update(mlcc_sha256 *ctx, const void *data, size_t len);
 void sha256_final(mlcc_sha256 *ctx, unsigned char digest[32]);
+/* Starts a running hash over (what it took so far is dropped), as a resumed download that finds
+ * its partial file unusable does. */
+void sha256_restart(mlcc_sha256 *ctx);
+/* Releases a running hash without a digest (an error path); a no-op on one already final. */
+void sha256_discard(mlcc_sha256 *ctx);
 /* 64 lowercase hex digits + NUL into hex[65]. */
 void sha256_hex(const void *data, size_t len, char hex[65]);
 
