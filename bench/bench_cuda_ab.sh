@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# bench_cuda_ab.sh - batch-1 decode under several settings, interleaved, in ONE call on the lent
-# GPU: the A/B runs of issue 17's kernel work (BENCHMARKS.md, sessions 28-29).
+# bench_cuda_ab.sh - decode under several settings (batch 1 unless BATCH says), interleaved, in
+# ONE call on the lent GPU: the A/B runs of issue 17's kernel work (BENCHMARKS.md, sessions 28-29).
 #
 # A random-weight model of the config beside this script (default Llama-3-8B.json) is written
 # as float16 once (to /dev/shm when it has room: scratch_dir.sh) and, for q4f16_1, converted once
 # with `mlcc convert`; a warm machine keeps both for the next call. Then for ROUNDS rounds, each
-# ";"-separated set of environment settings in SETS runs `mlcc bench --device cuda --batch 1
-# --repeat 1` in a process of its own, and its decode row is printed.
+# ";"-separated set of environment settings in SETS runs `mlcc bench --device cuda --batch BATCH
+# --repeat 1` in a process of its own, and its decode rows are printed.
 #
 #   QUANT=q4f16_1|q0f16 (default q4f16_1)   SETS="X=1;MLCC_CUDA_Q4_XQ=0" (X=1: the defaults)
-#   ROUNDS=2   PL=128 (prompt tokens)   GL=64 (generated tokens)
+#   ROUNDS=2   PL=128 (prompt tokens)   GL=64 (generated tokens)   BATCH=1 (or a list: 16,64)
 #   LAYERS=4: the config with 4 decoder layers instead of all. Every layer runs the same kernels,
 #   so a setting's effect per layer shows the same, and a cold call writes and converts 2 GB of
 #   weights instead of 16 (session 29: 198 s for six runs on a cold H200, 4 layers decoding
@@ -42,9 +42,9 @@ IFS=';' read -ra sets <<< "${SETS:-X=1}"
 for round in $(seq "${ROUNDS:-2}"); do
     for s in "${sets[@]}"; do
         # shellcheck disable=SC2086 # a set is several NAME=VALUE words
-        row=$(env $s mlcc bench "$model" --device cuda --prompt-len "${PL:-128}" --gen-len "${GL:-64}" --batch 1 \
-            --repeat 1 2>&1 | grep -iE -A1 "^ batch|error" | grep -v "^ batch" | head -3)
-        printf 'round %s  %-60s %s\n' "$round" "$s" "$row"
+        rows=$(env $s mlcc bench "$model" --device cuda --prompt-len "${PL:-128}" --gen-len "${GL:-64}" \
+            --batch "${BATCH:-1}" --repeat 1 2>&1 | grep -iE -A8 "^ batch|error" | grep -E "^ +[0-9]+ |rror" | head -8)
+        while IFS= read -r row; do printf 'round %s  %-60s %s\n' "$round" "$s" "$row"; done <<< "$rows"
     done
 done
 echo "total ${SECONDS}s"
