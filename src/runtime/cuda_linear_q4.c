@@ -435,6 +435,11 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
     "    const float *gamma, const float *eps) { gemv_q4_int8<O, 1, SILU, 0, 1, 1>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
     "#define GEMV_Q4IX1(O) GEMV_Q4IX1F(O, _xq1, 0) GEMV_Q4IX1F(O, _xq1_silu, 1)\n"
+    "/* the same where each thread rounds its own group of x (MLCC_CUDA_Q4_SELF_ROUND=1: no quantize kernel) */\n"
+    "#define GEMV_Q4IR1F(O, NAME, SILU) extern \"C\" __global__ void GEMV1_BOUNDS_##O mlcc_gemv_q4i##NAME##_##O##_1(\\\n"
+    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
+    "    const float *gamma, const float *eps) { gemv_q4_int8<O, 1, SILU, 0, 0, 1>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
+    "#define GEMV_Q4IR1(O) GEMV_Q4IR1F(O, _x1, 0) GEMV_Q4IR1F(O, _x1_silu, 1)\n"
     "/* 16 outputs for one row only: with two rows they spill (ptxas, sm_90, CUDA 13.0) */\n"
     "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(16, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
     "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(16, 1)\n"
@@ -444,6 +449,7 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
     "GEMV_Q4IX1F(1, _xq1, 0)\nGEMV_Q4IX1(2)\nGEMV_Q4IX1(4)\nGEMV_Q4IX1(8)\nGEMV_Q4IX1(16)\n"
+    "GEMV_Q4IR1F(1, _x1, 0)\nGEMV_Q4IR1(2)\nGEMV_Q4IR1(4)\nGEMV_Q4IR1(8)\nGEMV_Q4IR1(16)\n"
     "/* The streaming GEMV (one row of x, K % 256 == 0 and K <= 32768, sm_90; MLCC_CUDA_Q4_STREAM=1,\n"
     " * measured slower than the block GEMV in the step: see stream_shape). A block per\n"
     " * multiprocessor takes a contiguous run of outputs, whose weight rows and scales lie contiguous\n"
@@ -653,6 +659,7 @@ typedef struct q4_device {
     void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
     void *int8_xq1[5][2]; /* the same where a thread takes one group at most (one_round) */
+    void *int8_x1[5][2];  /* the same rounding its own group of x (self_round) */
     void *stream[2][2]; /* the streaming GEMV: [RMSNorm][silu * up] */
     int sms;            /* its blocks: one per multiprocessor */
 } q4_device;
@@ -713,6 +720,8 @@ static int device_ready(int id, q4_device **out) {
             if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             snprintf(name, sizeof name, "mlcc_gemv_q4i_xq1%s_%d_1", silu ? "_silu" : "", 1 << o);
             if (!(d->int8_xq1[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
+            snprintf(name, sizeof name, "mlcc_gemv_q4i_x1%s_%d_1", silu ? "_silu" : "", 1 << o);
+            if (!(d->int8_x1[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     for (int norm = 0; norm < 2; norm++)
         for (int silu = 0; silu < 2; silu++) {
@@ -802,6 +811,18 @@ static int64_t one_round_groups(void) {
     return n < 0 ? 0 : n > 512 ? 512 : n;
 }
 
+/* MLCC_CUDA_Q4_SELF_ROUND=1 (opt-in, not yet measured on a GPU): where x has no norm and no kernel
+ * offered it rounded (the down projection, after silu * up), the one-round GEMV's threads round
+ * their own group of x instead of reading mlcc_quantize_x8's, so that kernel and its boundary go
+ * (~1.85 us of the 4-bit step a launch, session 28). The cost: each block reads the row as float32
+ * from L2 (at K = 14336, 56 KB a block of 8 outputs, for 64 KB of weights), which made the
+ * blocks' own rounding 3.5% slower in session 17, with a group loop and before PDL's early
+ * trigger. Bitwise the default's results (test_cuda_linear_q4). */
+static int self_round(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_SELF_ROUND"); /* read per call: tests switch it */
+    return v && strcmp(v, "1") == 0;
+}
+
 /* The rounded row a kernel left for the next projection (mlcc_cuda_offer_x8): valid while this
  * thread's stream work is what it was right after that kernel's launch. */
 static _Thread_local struct {
@@ -845,6 +866,11 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
         const float *no_gamma = NULL, *no_eps = NULL, *xo = (const float *)offered;
         void *args[] = {&xo, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
         return mlcc_cuda_launch(id, one_round(k, block[0]) ? d->int8_xq1[lo][silu] : d->int8_xq[lo][silu], grid, block, 0, args);
+    }
+    if (!gamma && one_round(k, block[0]) && self_round()) {
+        const float *no_gamma = NULL, *no_eps = NULL;
+        void *args[] = {&x, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
+        return mlcc_cuda_launch(id, d->int8_x1[lo][silu], grid, block, 0, args);
     }
     float *xq = h->alloc(id, (size_t)G * 40);
     if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
