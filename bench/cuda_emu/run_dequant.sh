@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# run_dequant.sh - the 4-bit path's dequantize kernels (runtime/cuda_linear_q4.c: a thread per
+# word and a thread per group of 32) on a machine without a GPU: their CUDA source runs on the CPU
+# (shim.h, shim_decode.h, dequant_driver.cpp) against the formula for every value. Seconds.
+#
+#   bench/cuda_emu/run_dequant.sh      (needs g++ with _Float16, python3)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d /tmp/mlcc-dequant-emu.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+# the kernel source's nib() and the two kernels (from "w16[o, j]" to the end of the literal)
+python3 - "$src/src/runtime/cuda_linear_q4.c" > "$T/dequant.cu" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+body = text.split("kernel_source =", 1)[1].split(";\n", 1)[0]
+cu = "".join(l.encode().decode("unicode_escape") for l in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+nib = re.search(r"__device__ __forceinline__ float nib\(.*?\n}\n", cu, re.S).group(0)
+sys.stdout.write(nib + cu[cu.index("/* w16[o, j]"):])
+PY
+g++ -O2 -std=c++17 -ffp-contract=off -fpermissive -w -I"$T" -I"$src/bench/cuda_emu" "$src/bench/cuda_emu/dequant_driver.cpp" \
+    -o "$T/dequant" -lpthread
+"$T/dequant"
