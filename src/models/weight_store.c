@@ -34,11 +34,29 @@ int weight_store_is_converted(const char *dir) {
     return yes;
 }
 
+/* The folder's format, its version (this reader knows 1) and its index (params.json: the one
+ * name the writer uses), from mlcc-config.json (f). 0 or -1 + an error naming f and the field. */
+static int check_header(json_t *j, const char *f) {
+    const char *format = json_string_value(json_object_get(j, "format"));
+    json_t *version = json_object_get(j, "version");
+    const char *index = json_string_value(json_object_get(j, "index"));
+    if (!format || strcmp(format, "mlcc-weights") != 0)
+        return mlcc_set_error("%s: field 'format' is not \"mlcc-weights\" (not a folder `mlcc convert` wrote)", f);
+    if (!json_is_integer(version) || json_integer_value(version) < 1)
+        return mlcc_set_error("%s: field 'version' missing or not a positive integer", f);
+    if (json_integer_value(version) > 1)
+        return mlcc_set_error("%s: format version %lld is newer than this mlcc reads (1); update mlcc or convert again", f,
+                              (long long)json_integer_value(version));
+    if (index && strcmp(index, INDEX_NAME) != 0)
+        return mlcc_set_error("%s: field 'index' names '%s'; this version reads only '%s'", f, index, INDEX_NAME);
+    return 0;
+}
+
 int weight_store_scheme(const char *dir, char *out, size_t cap) {
     char *f = mlcc_path_join(dir, CONFIG_NAME);
     json_t *j = mlcc_json_load_file(f);
     int rc = -1;
-    if (j) {
+    if (j && check_header(j, f) == 0) {
         const char *q = json_string_value(json_object_get(j, "quantization"));
         if (!q) mlcc_set_error("%s: field 'quantization' missing or not a string", f);
         else snprintf(out, cap, "%s", q), rc = 0;
@@ -357,8 +375,10 @@ static int load_tensor(const char *dir, const char *index, json_t *j, const mode
     const char *file = json_string_value(json_object_get(j, "file")), *sum = json_string_value(json_object_get(j, "sha256"));
     const char *dts = json_string_value(json_object_get(j, "dtype"));
     json_t *shape = json_object_get(j, "shape"), *off = json_object_get(j, "offset"), *nb = json_object_get(j, "nbytes");
-    if (!file || !sum || !dts || !json_is_array(shape) || !json_is_integer(off) || !json_is_integer(nb) || strchr(file, '/'))
+    if (!file || !sum || !dts || !json_is_array(shape) || !json_is_integer(off) || !json_is_integer(nb))
         return mlcc_set_error("%s: tensor '%s': file, dtype, shape, offset, nbytes and sha256 are required", index, p->name);
+    if (strchr(file, '/') || !strcmp(file, ".."))
+        return mlcc_set_error("%s: tensor '%s': file '%s' is not a file name in the folder", index, p->name, file);
     char dt[32];
     dtype_str(p->dtype, dt);
     int same = !strcmp(dts, dt) && (int)json_array_size(shape) == p->ndim;

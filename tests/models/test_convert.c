@@ -5,8 +5,10 @@
  *   - the config and tokenizer-side files are copied; mlcc-config.json records the scheme;
  *   - opening the converted folder gives the logits of on-the-fly quantization exactly, and
  *     asking it for another scheme is an error;
- *   - a truncated shard and a flipped byte are errors naming the shard file; a wrong dtype or
- *     an impossible offset in params.json is an error naming params.json and the tensor;
+ *   - a truncated shard and a flipped byte are errors naming the shard file; a wrong dtype,
+ *     an impossible offset or a path as the file in params.json is an error naming params.json
+ *     and the tensor; another format, a newer version or another index in mlcc-config.json is
+ *     an error naming it and the field;
  *   - converting onto an existing folder without force is an error and leaves it intact. */
 #include <math.h>
 #include <stdio.h>
@@ -84,31 +86,40 @@ static void check_damage(const char *good, const char *bad, int cut) {
     free(shard);
 }
 
-/* An index entry of another dtype, or with an offset past any file, is an error naming
- * params.json and the tensor. */
+/* An index entry of another dtype, with an offset past any file or a file outside the folder is
+ * an error naming params.json and the tensor; a header (mlcc-config.json) of another format, a
+ * newer version or another index is an error naming that file and the field. */
 static void check_bad_index(const char *good, const char *bad) {
-    static const char *const edits[][2] = {{"\"uint32\"", "\"float32\""}, {"\"offset\": 0", "\"offset\": 9223372036854775800"}};
-    for (int e = 0; e < 2; e++) {
+    static const char *const edits[][4] = {
+        {"params.json", "\"uint32\"", "\"float32\"", "params.json: tensor '"},
+        {"params.json", "\"offset\": 0", "\"offset\": 9223372036854775800", "params.json: tensor '"},
+        {"params.json", "\"file\": \"params_shard_", "\"file\": \"../params_shard_", "is not a file name in the folder"},
+        {"mlcc-config.json", "\"version\": 1", "\"version\": 2", "mlcc-config.json: format version 2 is newer"},
+        {"mlcc-config.json", "\"index\": \"params.json\"", "\"index\": \"other.json\"", "field 'index' names 'other.json'"},
+        {"mlcc-config.json", "\"mlcc-weights\"", "\"weights\"", "mlcc-config.json: field 'format'"},
+    };
+    for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
+        const char *file = edits[e][0], *from = edits[e][1], *to = edits[e][2], *want = edits[e][3];
         char cmd[2200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", bad, good, bad);
         CHECK(system(cmd) == 0);
         size_t len = 0;
-        char *text = read_all(bad, "params.json", &len), *at = text ? strstr(text, edits[e][0]) : NULL;
-        CHECK_MSG(at != NULL, "params.json has no %s", edits[e][0]);
+        char *text = read_all(bad, file, &len), *at = text ? strstr(text, from) : NULL;
+        CHECK_MSG(at != NULL, "%s has no %s", file, from);
         if (!at) {
             free(text);
             continue;
         }
         mlcc_strbuf out = STRBUF_INIT;
         sb_append_n(&out, text, (size_t)(at - text));
-        sb_append(&out, edits[e][1]);
-        sb_append(&out, at + strlen(edits[e][0]));
-        char *path = mlcc_path_join(bad, "params.json");
+        sb_append(&out, to);
+        sb_append(&out, at + strlen(from));
+        char *path = mlcc_path_join(bad, file);
         mlcc_write_file_atomic(path, sb_cstr(&out), out.len);
         mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8};
         mlcc_model *m = mlcc_model_open(bad, &opt);
-        CHECK_MSG(m == NULL, "edit %d: opened", e);
-        CHECK_MSG(strstr(mlcc_last_error(), "params.json: tensor '"), "edit %d: %s", e, mlcc_last_error());
+        CHECK_MSG(m == NULL, "edit %zu (%s): opened", e, to);
+        CHECK_MSG(strstr(mlcc_last_error(), want), "edit %zu: %s (want %s)", e, mlcc_last_error(), want);
         mlcc_model_free(m);
         free(path), free(text);
         sb_free(&out);
