@@ -5,17 +5,16 @@
  * (hidden size 32, float32) and one shard of 53632 zero bytes. The target describes that shard
  * truly (valid_params: the sha256 of each tensor's zeros; checked to load at the start) and
  * uses it where the input is the other file; the seeds hold the same index, so mutations reach
- * every check, the digests too. mlcc_model_load_uncompiled reads the folder (config, scheme, graph, weights, no
- * compiling): every input loads or fails with an error, without a crash, an out-of-bounds read
- * or a leak (the sanitized build). */
-#include <ftw.h>
+ * every check, the digests too. mlcc_model_load_uncompiled reads the folder (config, scheme,
+ * graph, weights, no compiling): every input loads or fails with an error, without a crash, an
+ * out-of-bounds read or a leak (the sanitized build). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "models/model.h"
+#include "native_build.h" /* test_remove_dir */
 #include "support/error.h"
 #include "support/file.h"
 #include "support/sha256.h"
@@ -35,13 +34,8 @@ static const char mlcc_config_json[] = "{\"format\": \"mlcc-weights\", \"version
 
 static char dir[] = "/tmp/mlcc-fuzz-weights-XXXXXX";
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static void remove_dir(void) {
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    test_remove_dir(dir);
 }
 
 static void put(const char *name, const void *data, size_t len) {
@@ -101,9 +95,12 @@ static char *valid_params(void) {
     return sb_detach(&sb);
 }
 
-static void load(void) {
+/* The folder as it now is through mlcc_model_load_uncompiled: 1 it loaded, 0 an error. */
+static int loads(void) {
     mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8, .quiet = 1};
-    mlcc_model_free(mlcc_model_load_uncompiled(dir, &opt));
+    mlcc_model *m = mlcc_model_load_uncompiled(dir, &opt);
+    mlcc_model_free(m);
+    return m != NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -113,19 +110,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         params = valid_params();
         put("params.json", params, strlen(params)); /* the fixed files load (else the harness is wrong) */
         put("mlcc-config.json", mlcc_config_json, sizeof mlcc_config_json - 1);
-        mlcc_model_options opt = {.max_seq = 16, .prefill_chunk = 8, .quiet = 1};
-        mlcc_model *m = mlcc_model_load_uncompiled(dir, &opt);
-        if (!m) {
+        if (!loads()) {
             fprintf(stderr, "fuzz_weight_index: the fixed folder does not load: %s\n", mlcc_last_error());
             abort();
         }
-        mlcc_model_free(m);
     }
     if (size < 1) return 0;
     int config = data[0] % 2; /* else the input is params.json */
     put(config ? "mlcc-config.json" : "params.json", data + 1, size - 1);
     put(config ? "params.json" : "mlcc-config.json", config ? params : mlcc_config_json,
         config ? strlen(params) : sizeof mlcc_config_json - 1);
-    load();
+    loads();
     return 0;
 }
