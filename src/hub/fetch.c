@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "hub/cache.h"
 #include "hub/http.h"
 #include "hub/progress.h"
