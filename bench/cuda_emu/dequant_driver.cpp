@@ -1,5 +1,5 @@
 /* dequant_driver.cpp - runtime/cuda_linear_q4.c's two dequantize kernels (a thread per word,
- * mlcc_dequant_q4_f16; a thread per group of 32, mlcc_dequant_q4_f16_g) on the CPU through
+ * mlcc_dequant_q4_f16; four words a block's width apart, mlcc_dequant_q4_f16_w4) on the CPU through
  * shim.h / shim_decode.h (run_dequant.sh extracts them): both against the formula
  * half((q - zero) * s) for every value, on random words and scales, with grids smaller than the
  * work (the grid-stride loops) and larger. The kernels keep no shared state, so the blocks and
@@ -35,8 +35,8 @@ int main(void) {
             __half *w[2] = {(__half *)aligned_alloc(16, 2 * (size_t)N * K), (__half *)aligned_alloc(16, 2 * (size_t)N * K)};
             for (int i = 0; i < N * W; i++) qw[i] = (unsigned)rand() ^ (unsigned)rand() << 16;
             for (int i = 0; i < N * G; i++) qs[i] = __float2half_rn(4.0f * rand() / RAND_MAX - 2.0f);
-            const dequant_kernel kernels[2] = {mlcc_dequant_q4_f16, mlcc_dequant_q4_f16_g};
-            const long long items[2] = {(long long)N * W, (long long)N * G};
+            const dequant_kernel kernels[2] = {mlcc_dequant_q4_f16, mlcc_dequant_q4_f16_w4};
+            const long long items[2] = {(long long)N * W, ((long long)N * W + 3) / 4};
             for (int v = 0; v < 2; v++)
                 for (int grid = 0; grid < 2; grid++) { /* a third of the work's blocks (strides), then all and one more */
                     memset(w[v], 0xff, 2 * (size_t)N * K);
@@ -52,7 +52,7 @@ int main(void) {
                     checked++;
                     if (bad) {
                         failed++;
-                        printf("FAIL %s, %d x %d, zero %d, %u blocks: %d of %d values differ\n", v ? "per group" : "per word", N,
+                        printf("FAIL %s, %d x %d, zero %d, %u blocks: %d of %d values differ\n", v ? "four words" : "per word", N,
                                K, zero, blocks, bad, N * K);
                     }
                 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run_dequant.sh - the 4-bit path's dequantize kernels (runtime/cuda_linear_q4.c: a thread per
-# word and a thread per group of 32) on a machine without a GPU: their CUDA source runs on the CPU
+# word and four words a thread) on a machine without a GPU: their CUDA source runs on the CPU
 # (shim.h, shim_decode.h, dequant_driver.cpp) against the formula for every value. Seconds.
 #
 #   bench/cuda_emu/run_dequant.sh      (needs g++ with _Float16, python3)

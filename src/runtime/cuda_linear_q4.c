@@ -435,11 +435,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
     "    const float *gamma, const float *eps) { gemv_q4_int8<O, 1, SILU, 0, 1, 1>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
     "#define GEMV_Q4IX1(O) GEMV_Q4IX1F(O, _xq1, 0) GEMV_Q4IX1F(O, _xq1_silu, 1)\n"
-    "/* the same where each thread rounds its own group of x (MLCC_CUDA_Q4_SELF_ROUND=1: no quantize kernel) */\n"
-    "#define GEMV_Q4IR1F(O, NAME, SILU) extern \"C\" __global__ void GEMV1_BOUNDS_##O mlcc_gemv_q4i##NAME##_##O##_1(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int N, int K, int zero,\\\n"
-    "    const float *gamma, const float *eps) { gemv_q4_int8<O, 1, SILU, 0, 0, 1>(x, qw, qs, y, res, N, K, zero, gamma, eps); }\n"
-    "#define GEMV_Q4IR1(O) GEMV_Q4IR1F(O, _x1, 0) GEMV_Q4IR1F(O, _x1_silu, 1)\n"
     "/* 16 outputs for one row only: with two rows they spill (ptxas, sm_90, CUDA 13.0) */\n"
     "GEMV_Q4IS(2, 1)\nGEMV_Q4IS(4, 1)\nGEMV_Q4IS(8, 1)\nGEMV_Q4IS(16, 1)\nGEMV_Q4IS(2, 2)\nGEMV_Q4IS(4, 2)\nGEMV_Q4IS(8, 2)\n"
     "GEMV_Q4IN(1, 1)\nGEMV_Q4IN(2, 1)\nGEMV_Q4IN(4, 1)\nGEMV_Q4IN(8, 1)\nGEMV_Q4IN(16, 1)\n"
@@ -449,7 +444,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "GEMV_Q4I(1, 4)\nGEMV_Q4I(2, 4)\nGEMV_Q4I(4, 4)\nGEMV_Q4I(8, 4)\n"
     "GEMV_Q4IF(1, 1, _xq, 0, 0, 1)\nGEMV_Q4IX(2)\nGEMV_Q4IX(4)\nGEMV_Q4IX(8)\nGEMV_Q4IX(16)\n"
     "GEMV_Q4IX1F(1, _xq1, 0)\nGEMV_Q4IX1(2)\nGEMV_Q4IX1(4)\nGEMV_Q4IX1(8)\nGEMV_Q4IX1(16)\n"
-    "GEMV_Q4IR1F(1, _x1, 0)\nGEMV_Q4IR1(2)\nGEMV_Q4IR1(4)\nGEMV_Q4IR1(8)\nGEMV_Q4IR1(16)\n"
     "/* The streaming GEMV (one row of x, K % 256 == 0 and K <= 32768, sm_90; MLCC_CUDA_Q4_STREAM=1,\n"
     " * measured slower than the block GEMV in the step: see stream_shape). A block per\n"
     " * multiprocessor takes a contiguous run of outputs, whose weight rows and scales lie contiguous\n"
@@ -638,28 +632,34 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "        }\n"
     "    }\n"
     "}\n"
-    "/* The same w16 with a thread per group of 32 (K % 32 == 0, qw 16-byte aligned): one 16-byte load\n"
-    " * of its four words, one scale, four 16-byte stores, each value the expression above. Group i\n"
-    " * (row i / G, group i % G) starts at word 4 i, scale i and value 32 i, since a row has exactly\n"
-    " * 4 G words and 32 G values. A thread per word kept 4 bytes of loads in flight (8 KB a\n"
-    " * multiprocessor): ~1.4 TB/s of traffic on the H100, where the read rate wants about 30 KB. */\n"
-    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_dequant_q4_f16_g(const unsigned *qw, const __half *qs,\n"
+    "/* The same w16 where K % 32 == 0: a row is then whole groups, so word i's scale is qs[i / 4]\n"
+    " * and its values start at w + 8 i, with no division by the row's length. Each thread loads four\n"
+    " * words a block's width apart before it converts and stores any: four loads in flight a\n"
+    " * thread, and each of a warp's loads and 16-byte stores covers one contiguous run. (A thread\n"
+    " * per group of 32, four 16-byte stores 64 bytes apart across the warp, measured slower than\n"
+    " * the kernel above: TTFT 23.7 against 20.0 ms, session 35.) */\n"
+    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_dequant_q4_f16_w4(const unsigned *qw, const __half *qs,\n"
     "    __half *w, int N, int K, int zero) {\n"
     "    const float zoff = 8388608.0f + (float)zero;\n"
-    "    const long long total = (long long)N * (K >> 5);\n"
-    "    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;\n"
-    "         i += (long long)gridDim.x * blockDim.x) {\n"
-    "        const uint4 q = reinterpret_cast<const uint4 *>(qw)[i];\n"
-    "        const float s = __half2float(qs[i]);\n"
-    "        const unsigned v[4] = {q.x, q.y, q.z, q.w};\n"
-    "        uint4 *dst = reinterpret_cast<uint4 *>(w + i * 32);\n"
+    "    const long long total = (long long)N * (K >> 3), stride = (long long)gridDim.x * blockDim.x * 4;\n"
+    "    for (long long i0 = blockIdx.x * (long long)blockDim.x * 4 + threadIdx.x; i0 < total; i0 += stride) {\n"
+    "        unsigned v[4];\n"
+    "        float s[4];\n"
     "#pragma unroll\n"
-    "        for (int c = 0; c < 4; c++) {\n"
+    "        for (int r = 0; r < 4; r++) {\n"
+    "            const long long i = i0 + (long long)r * blockDim.x;\n"
+    "            v[r] = i < total ? qw[i] : 0u;\n"
+    "            s[r] = i < total ? __half2float(qs[i >> 2]) : 0.0f;\n"
+    "        }\n"
+    "#pragma unroll\n"
+    "        for (int r = 0; r < 4; r++) {\n"
+    "            const long long i = i0 + (long long)r * blockDim.x;\n"
+    "            if (i >= total) break;\n"
     "            union { __half2 h[4]; uint4 u; } pk;\n"
     "#pragma unroll\n"
     "            for (int e = 0; e < 4; e++)\n"
-    "                pk.h[e] = __floats2half2_rn(nib(v[c] >> (8 * e), zoff) * s, nib(v[c] >> (8 * e + 4), zoff) * s);\n"
-    "            dst[c] = pk.u;\n"
+    "                pk.h[e] = __floats2half2_rn(nib(v[r] >> (8 * e), zoff) * s[r], nib(v[r] >> (8 * e + 4), zoff) * s[r]);\n"
+    "            *reinterpret_cast<uint4 *>(w + i * 8) = pk.u;\n"
     "        }\n"
     "    }\n"
     "}\n";
@@ -675,7 +675,7 @@ typedef struct q4_device {
     mlcc_cuda_module *module;
     void *gemv[NPICK]; /* one output per warp, rows 1, 2, 4, 8, 16 */
     void *gemv_1x4;    /* one row, four outputs per warp */
-    void *any, *dequant, *dequant_groups;
+    void *any, *dequant, *dequant_w4;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *int8[5][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] (16 outputs: 1 row) */
     /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
@@ -684,7 +684,6 @@ typedef struct q4_device {
     void *norm_quantize_x8; /* the same for RMSNorm's input (the norm fused into the projection) */
     void *int8_xq[5][2]; /* the int8 block GEMV on that x: [log2 outputs per block][plain, silu * up] */
     void *int8_xq1[5][2]; /* the same where a thread takes one group at most (one_round) */
-    void *int8_x1[5][2];  /* the same rounding its own group of x (self_round) */
     void *stream[2][2]; /* the streaming GEMV: [RMSNorm][silu * up] */
     int sms;            /* its blocks: one per multiprocessor */
 } q4_device;
@@ -719,7 +718,7 @@ static int device_ready(int id, q4_device **out) {
     }
     if (!(d->gemv_1x4 = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_1_4")) || !(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
         !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")) ||
-        !(d->dequant_groups = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16_g")))
+        !(d->dequant_w4 = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16_w4")))
         return -1;
     for (int o = 0; o < 4; o++)
         for (int r = 0; r < 3; r++) {
@@ -746,8 +745,6 @@ static int device_ready(int id, q4_device **out) {
             if (!(d->int8_xq[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
             snprintf(name, sizeof name, "mlcc_gemv_q4i_xq1%s_%d_1", silu ? "_silu" : "", 1 << o);
             if (!(d->int8_xq1[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-            snprintf(name, sizeof name, "mlcc_gemv_q4i_x1%s_%d_1", silu ? "_silu" : "", 1 << o);
-            if (!(d->int8_x1[o][silu] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     for (int norm = 0; norm < 2; norm++)
         for (int silu = 0; silu < 2; silu++) {
@@ -837,18 +834,6 @@ static int64_t one_round_groups(void) {
     return n < 0 ? 0 : n > 512 ? 512 : n;
 }
 
-/* MLCC_CUDA_Q4_SELF_ROUND=1 (opt-in, not yet measured on a GPU): where x has no norm and no kernel
- * offered it rounded (the down projection, after silu * up), the one-round GEMV's threads round
- * their own group of x instead of reading mlcc_quantize_x8's, so that kernel and its boundary go
- * (~1.85 us of the 4-bit step a launch, session 28). The cost: each block reads the row as float32
- * from L2 (at K = 14336, 56 KB a block of 8 outputs, for 64 KB of weights), which made the
- * blocks' own rounding 3.5% slower in session 17, with a group loop and before PDL's early
- * trigger. Bitwise the default's results (test_cuda_linear_q4). */
-static int self_round(void) {
-    const char *v = getenv("MLCC_CUDA_Q4_SELF_ROUND"); /* read per call: tests switch it */
-    return v && strcmp(v, "1") == 0;
-}
-
 /* The rounded row a kernel left for the next projection (mlcc_cuda_offer_x8): valid while this
  * thread's stream work is what it was right after that kernel's launch. */
 static _Thread_local struct {
@@ -892,11 +877,6 @@ static int run_x8_gemv(int id, q4_device *d, const float *x, const uint32_t *qw,
         const float *no_gamma = NULL, *no_eps = NULL, *xo = (const float *)offered;
         void *args[] = {&xo, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
         return mlcc_cuda_launch(id, one_round(k, block[0]) ? d->int8_xq1[lo][silu] : d->int8_xq[lo][silu], grid, block, 0, args);
-    }
-    if (!gamma && one_round(k, block[0]) && self_round()) {
-        const float *no_gamma = NULL, *no_eps = NULL;
-        void *args[] = {&x, &qw, &qs, &y, &res, &n, &k, &zero, &no_gamma, &no_eps};
-        return mlcc_cuda_launch(id, d->int8_x1[lo][silu], grid, block, 0, args);
     }
     float *xq = h->alloc(id, (size_t)G * 40);
     if (!xq) return mlcc_prefix_error("mlcc.cuda.linear_q4: x rounded to int8 (%d groups)", G);
@@ -1035,12 +1015,13 @@ static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t
     uint16_t *w16 = h->alloc(id, (size_t)(out * in) * 2);
     if (!w16) return mlcc_prefix_error("mlcc.cuda.linear_q4: a float16 workspace of %lld x %lld", (long long)out, (long long)in);
     int n = (int)out, k = (int)in;
-    /* a thread per group of 32 where the rows are whole groups (MLCC_CUDA_Q4_DEQUANT_GROUPS=0: per word) */
-    int groups = in % 32 == 0 && (uintptr_t)qw % 16 == 0 && mlcc_env_int("MLCC_CUDA_Q4_DEQUANT_GROUPS", 1) != 0;
-    int64_t items = groups ? out * (in / 32) : out * ((in + 7) / 8);
+    /* four words a thread where the rows are whole groups: MLCC_CUDA_Q4_DEQUANT_W4=1 (opt-in until
+     * measured on a GPU; otherwise a thread per word) */
+    int w4 = in % 32 == 0 && mlcc_env_int("MLCC_CUDA_Q4_DEQUANT_W4", 0) != 0;
+    int64_t items = w4 ? (out * (in / 8) + 3) / 4 : out * ((in + 7) / 8);
     uint32_t grid[3] = {(uint32_t)(items / 256 < 8192 ? items / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
     void *args[] = {&qw, &qs, &w16, &n, &k, &zero};
-    int rc = mlcc_cuda_launch(id, groups ? d->dequant_groups : d->dequant, grid, block, 0, args);
+    int rc = mlcc_cuda_launch(id, w4 ? d->dequant_w4 : d->dequant, grid, block, 0, args);
     if (rc == 0) { /* the float16 GEMV loads its first weights before PDL's wait: here they are the dequantize's output */
         mlcc_cuda_pdl_hold(1);
         rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);

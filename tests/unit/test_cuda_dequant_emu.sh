@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_cuda_dequant_emu.sh - the 4-bit path's dequantize kernels (runtime/cuda_linear_q4.c: a
-# thread per word, a thread per group of 32) run without a GPU: bench/cuda_emu/run_dequant.sh cuts
+# thread per word, four words a thread) run without a GPU: bench/cuda_emu/run_dequant.sh cuts
 # them from the source and runs them on the CPU (shim.h) against half((q - zero) * s) for every
 # value, with grids smaller and larger than the work. Skips without g++ or python3.
 set -u

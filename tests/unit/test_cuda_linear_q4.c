@@ -21,9 +21,7 @@
  *     with and without the fusions against each other and the CPU build;
  *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8) gives the same
  *     bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0), and the kernel without a
- *     group loop (a group a thread at most) the same bits as the loop (MLCC_CUDA_Q4_ONE=0), and
- *     as each thread rounding its own group in that kernel (MLCC_CUDA_Q4_SELF_ROUND=1), one
- *     launch fewer;
+ *     group loop (a group a thread at most) the same bits as the loop (MLCC_CUDA_Q4_ONE=0);
  *   - one row through the streaming GEMV (bulk copies through shared memory on sm_90,
  *     MLCC_CUDA_Q4_STREAM=1) in one launch, against float64 and the block GEMV (the default).
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
@@ -500,16 +498,13 @@ static const one_row_case x8_cases[] = {
         {38, 64, 1, 0, 0},     {600, 8224, 1, 0, 0}, {4096, 4096, 0, 0, 1}, {300, 256, 0, 1, 1},   {2200, 4096, 1, 0, 1},
         {38, 64, 1, 0, 1}};
 
-/* Every x8_cases case with `var` unset against `var`=value: bitwise the same outputs, no NaN;
- * within 1e-5 of the largest |y| instead with the norm where norm_tolerance is set (another
- * rounding of the row's scale) and where K has more than 256 groups and loop_tolerance is set
- * (the default takes them in one round of up to 512 threads, the other setting in two rounds of
- * half as many: the same products, summed in another order). `what` names the default in
- * errors; launches_less: how many launches fewer the setting takes for a case without the norm
- * (-1: not checked). */
-static void compare_one_row(const char *var, const char *value, int norm_tolerance, int loop_tolerance, int launches_less,
-                            const char *what) {
-    const char *const settings[2] = {NULL, value};
+/* Every x8_cases case with `var` unset against `var`=0: bitwise the same outputs, no NaN; within
+ * 1e-5 of the largest |y| instead with the norm where norm_tolerance is set (another rounding of
+ * the row's scale) and where K has more than 256 groups (the default takes them in one round of
+ * up to 512 threads, the other setting in two rounds of half as many: the same products, summed
+ * in another order). `what` names the default in errors. */
+static void compare_one_row(const char *var, int norm_tolerance, const char *what) {
+    static const char *const settings[2] = {NULL, "0"};
     for (size_t i = 0; i < sizeof x8_cases / sizeof x8_cases[0]; i++) {
         const one_row_case *c = &x8_cases[i];
         int64_t cols = c->silu ? c->out / 2 : c->out, differ = 0, nan = 0;
@@ -519,40 +514,27 @@ static void compare_one_row(const char *var, const char *value, int norm_toleran
         double top = 0;
         for (int64_t o = 0; o < cols; o++) top = fmax(top, fabs(y[1][o]));
         for (int64_t o = 0; o < cols; o++) {
-            differ += (c->norm && norm_tolerance > 0) || (loop_tolerance && c->in / 32 > 256)
-                          ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top)
-                          : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
+            differ += (c->norm && norm_tolerance > 0) || c->in / 32 > 256 ? !(fabs(y[0][o] - y[1][o]) <= 1e-5 * top)
+                                                                          : memcmp(&y[0][o], &y[1][o], sizeof(float)) != 0;
             nan += isnan(y[0][o]);
         }
         CHECK_MSG(differ == 0 && nan == 0,
-                  "%s%s%s%s, %lld x %lld: %lld of %lld outputs differ from %s=%s, %lld NaN", what, c->norm ? " (norm)" : "",
+                  "%s%s%s%s, %lld x %lld: %lld of %lld outputs differ from %s=0, %lld NaN", what, c->norm ? " (norm)" : "",
                   c->silu ? " (silu)" : "", c->res ? " (res)" : "", (long long)c->out, (long long)c->in, (long long)differ,
-                  (long long)cols, var, value, (long long)nan);
-        if (launches_less >= 0)
-            CHECK_MSG(launches[1] == launches[0] - (c->norm ? 0 : launches_less), "%s=%s, %lld x %lld: %ld launches, default %ld",
-                      var, value, (long long)c->out, (long long)c->in, launches[1], launches[0]);
+                  (long long)cols, var, (long long)nan);
         free(y[0]), free(y[1]);
     }
 }
 
 static void check_x8_once(void) {
-    compare_one_row("MLCC_CUDA_Q4_XQ", "0", 1, 1, -1, "x rounded once");
+    compare_one_row("MLCC_CUDA_Q4_XQ", 1, "x rounded once");
 }
 
 /* The GEMV without a group loop, a group a thread (K up to 512 groups: 4096, 256, 64, 32, and
  * 14336 and 8224 in blocks of 448 and 288 threads) against the loop (MLCC_CUDA_Q4_ONE=0: blocks
  * of at most 256 threads): the same bits up to 256 groups, within 1e-5 of the largest |y| above. */
 static void check_one_round(void) {
-    compare_one_row("MLCC_CUDA_Q4_ONE", "0", 0, 1, -1, "one round");
-}
-
-/* The one-round GEMV rounding its own group of x (MLCC_CUDA_Q4_SELF_ROUND=1: no quantize kernel
- * before it where x has no norm and was not offered) against the default (mlcc_quantize_x8, then
- * the GEMV): each thread rounds its group with the same function, and every case here takes one
- * round, so the same bits, and one launch fewer without the norm (with it, both paths are the
- * default's). */
-static void check_self_round(void) {
-    compare_one_row("MLCC_CUDA_Q4_SELF_ROUND", "1", 0, 0, 1, "self-rounding");
+    compare_one_row("MLCC_CUDA_Q4_ONE", 0, "one round");
 }
 
 /* One row through the streaming GEMV (MLCC_CUDA_Q4_STREAM=1, sm_90, K % 256 == 0): against
@@ -714,12 +696,13 @@ static void check_mma_gemm(void) {
     check_linear("ggml_q4_0", 130, 136, 4096, 3e-3);
     setenv("MLCC_CUDA_Q4_MMA_ROWS", "0", 1); /* the dequantize + cuBLASLt path as before */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
-    /* its dequantize kernel with a thread per word instead of per group (bench/cuda_emu/run_dequant.sh
+    /* its dequantize kernel with four words a thread instead of one (bench/cuda_emu/run_dequant.sh
      * checks both against the formula, value by value, on the CPU) */
-    setenv("MLCC_CUDA_Q4_DEQUANT_GROUPS", "0", 1);
+    setenv("MLCC_CUDA_Q4_DEQUANT_W4", "1", 1);
     check_linear("ggml_q4_0", 16, 300, 4096, 3e-3);
     check_linear("q4f16_1", 70, 130, 1024, 3e-3);
-    unsetenv("MLCC_CUDA_Q4_DEQUANT_GROUPS");
+    check_linear("q4f16_1", 70, 131, 1056, 3e-3);
+    unsetenv("MLCC_CUDA_Q4_DEQUANT_W4");
     /* one and two rows: the float16 GEMV reads the workspace the dequantize kernel has just written
      * (its launches held back from PDL: the GEMV loads weights before its wait) */
     for (int round = 0; round < 20; round++) check_linear(round % 2 ? "ggml_q4_0" : "q4f16_1", 1 + round % 2, 2200, 4096, 3e-3);
@@ -824,7 +807,6 @@ int main(void) {
     check_fusions();
     check_x8_once();
     check_one_round();
-    check_self_round();
     check_stream();
     check_mma_gemm();
     check_graph();
