@@ -33,7 +33,9 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 SECONDS=0
 [ -d "$scratch/$name-f16" ] || mlcc debug random-model --config "$config" --out "$scratch/$name-f16" --quantization f16 --seed 1 | tail -1
 model=$scratch/$name-f16
+qflag=(--quantization q0f16) # the float16 folder runs as float32 unless asked for float16
 if [ "$quant" != q0f16 ]; then
+    qflag=()
     [ -d "$scratch/$name-$quant" ] || mlcc convert "$scratch/$name-f16" --quantization "$quant" -o "$scratch/$name-$quant" 2>&1 | tail -1
     model=$scratch/$name-$quant
 fi
@@ -42,7 +44,7 @@ IFS=';' read -ra sets <<< "${SETS:-X=1}"
 for round in $(seq "${ROUNDS:-2}"); do
     for s in "${sets[@]}"; do
         # shellcheck disable=SC2086 # a set is several NAME=VALUE words
-        rows=$(env $s mlcc bench "$model" --device cuda --prompt-len "${PL:-128}" --gen-len "${GL:-64}" \
+        rows=$(env $s mlcc bench "$model" "${qflag[@]}" --device cuda --prompt-len "${PL:-128}" --gen-len "${GL:-64}" \
             --batch "${BATCH:-1}" --repeat 1 2>&1 | grep -iE -A8 "^ batch|error" | grep -E "^ +[0-9]+ |rror" | head -8)
         while IFS= read -r row; do printf 'round %s  %-60s %s\n' "$round" "$s" "$row"; done <<< "$rows"
     done

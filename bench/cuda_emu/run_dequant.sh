@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# run_dequant.sh - the 4-bit path's dequantize kernels (runtime/cuda_linear_q4.c: a thread per
-# word and four words a thread) on a machine without a GPU: their CUDA source runs on the CPU
-# (shim.h, shim_decode.h, dequant_driver.cpp) against the formula for every value. Seconds.
+# run_dequant.sh - the 4-bit path's dequantize kernel (runtime/cuda_linear_q4.c, a thread per word)
+# on a machine without a GPU: its CUDA source runs on the CPU (shim.h, shim_decode.h,
+# dequant_driver.cpp) against the formula for every value. Seconds.
 #
 #   bench/cuda_emu/run_dequant.sh      (needs g++ with _Float16, python3)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 T=$(mktemp -d /tmp/mlcc-dequant-emu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-# the kernel source's nib() and the two kernels (from "w16[o, j]" to the end of the literal)
+# the kernel source's nib() and the kernel (from "w16[o, j]" to the end of the literal)
 python3 - "$src/src/runtime/cuda_linear_q4.c" > "$T/dequant.cu" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

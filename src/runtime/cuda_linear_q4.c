@@ -631,37 +631,6 @@ static const char *const kernel_source = MLCC_CUDA_PDL_HELPERS
     "            if (j < K) w[o * K + j] = __float2half_rn(nib(v >> (4 * e), zoff) * s);\n"
     "        }\n"
     "    }\n"
-    "}\n"
-    "/* The same w16 where K % 32 == 0: a row is then whole groups, so word i's scale is qs[i / 4]\n"
-    " * and its values start at w + 8 i, with no division by the row's length. Each thread loads four\n"
-    " * words a block's width apart before it converts and stores any: four loads in flight a\n"
-    " * thread, and each of a warp's loads and 16-byte stores covers one contiguous run. (A thread\n"
-    " * per group of 32, four 16-byte stores 64 bytes apart across the warp, measured slower than\n"
-    " * the kernel above: TTFT 23.7 against 20.0 ms, session 35.) */\n"
-    "extern \"C\" __global__ void __launch_bounds__(256) mlcc_dequant_q4_f16_w4(const unsigned *qw, const __half *qs,\n"
-    "    __half *w, int N, int K, int zero) {\n"
-    "    const float zoff = 8388608.0f + (float)zero;\n"
-    "    const long long total = (long long)N * (K >> 3), stride = (long long)gridDim.x * blockDim.x * 4;\n"
-    "    for (long long i0 = blockIdx.x * (long long)blockDim.x * 4 + threadIdx.x; i0 < total; i0 += stride) {\n"
-    "        unsigned v[4];\n"
-    "        float s[4];\n"
-    "#pragma unroll\n"
-    "        for (int r = 0; r < 4; r++) {\n"
-    "            const long long i = i0 + (long long)r * blockDim.x;\n"
-    "            v[r] = i < total ? qw[i] : 0u;\n"
-    "            s[r] = i < total ? __half2float(qs[i >> 2]) : 0.0f;\n"
-    "        }\n"
-    "#pragma unroll\n"
-    "        for (int r = 0; r < 4; r++) {\n"
-    "            const long long i = i0 + (long long)r * blockDim.x;\n"
-    "            if (i >= total) break;\n"
-    "            union { __half2 h[4]; uint4 u; } pk;\n"
-    "#pragma unroll\n"
-    "            for (int e = 0; e < 4; e++)\n"
-    "                pk.h[e] = __floats2half2_rn(nib(v[r] >> (8 * e), zoff) * s[r], nib(v[r] >> (8 * e + 4), zoff) * s[r]);\n"
-    "            *reinterpret_cast<uint4 *>(w + i * 8) = pk.u;\n"
-    "        }\n"
-    "    }\n"
     "}\n";
 
 const char *mlcc_cuda_linear_q4_kernel_source(void) {
@@ -675,7 +644,7 @@ typedef struct q4_device {
     mlcc_cuda_module *module;
     void *gemv[NPICK]; /* one output per warp, rows 1, 2, 4, 8, 16 */
     void *gemv_1x4;    /* one row, four outputs per warp */
-    void *any, *dequant, *dequant_w4;
+    void *any, *dequant;
     void *block[4][3]; /* the block GEMV: [log2 outputs per block][log2 rows of x] */
     void *int8[5][3];   /* the int8 block GEMV: [log2 outputs per block][log2 rows of x] (16 outputs: 1 row) */
     /* the same with the fusions (transform/fuse_gemv.c): [silu * up, RMSNorm, both][log2 outputs][rows - 1] */
@@ -717,8 +686,7 @@ static int device_ready(int id, q4_device **out) {
         if (!(d->gemv[i] = mlcc_cuda_module_kernel(d->module, name))) return -1;
     }
     if (!(d->gemv_1x4 = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_1_4")) || !(d->any = mlcc_cuda_module_kernel(d->module, "mlcc_gemv_q4_any")) ||
-        !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")) ||
-        !(d->dequant_w4 = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16_w4")))
+        !(d->dequant = mlcc_cuda_module_kernel(d->module, "mlcc_dequant_q4_f16")))
         return -1;
     for (int o = 0; o < 4; o++)
         for (int r = 0; r < 3; r++) {
@@ -1015,13 +983,10 @@ static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t
     uint16_t *w16 = h->alloc(id, (size_t)(out * in) * 2);
     if (!w16) return mlcc_prefix_error("mlcc.cuda.linear_q4: a float16 workspace of %lld x %lld", (long long)out, (long long)in);
     int n = (int)out, k = (int)in;
-    /* four words a thread where the rows are whole groups: MLCC_CUDA_Q4_DEQUANT_W4=1 (opt-in until
-     * measured on a GPU; otherwise a thread per word) */
-    int w4 = in % 32 == 0 && mlcc_env_int("MLCC_CUDA_Q4_DEQUANT_W4", 0) != 0;
-    int64_t items = w4 ? (out * (in / 8) + 3) / 4 : out * ((in + 7) / 8);
-    uint32_t grid[3] = {(uint32_t)(items / 256 < 8192 ? items / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
+    int64_t words = out * ((in + 7) / 8);
+    uint32_t grid[3] = {(uint32_t)(words / 256 < 8192 ? words / 256 + 1 : 8192), 1, 1}, block[3] = {256, 1, 1};
     void *args[] = {&qw, &qs, &w16, &n, &k, &zero};
-    int rc = mlcc_cuda_launch(id, w4 ? d->dequant_w4 : d->dequant, grid, block, 0, args);
+    int rc = mlcc_cuda_launch(id, d->dequant, grid, block, 0, args);
     if (rc == 0) { /* the float16 GEMV loads its first weights before PDL's wait: here they are the dequantize's output */
         mlcc_cuda_pdl_hold(1);
         rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);

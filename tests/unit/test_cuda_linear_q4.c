@@ -696,13 +696,6 @@ static void check_mma_gemm(void) {
     check_linear("ggml_q4_0", 130, 136, 4096, 3e-3);
     setenv("MLCC_CUDA_Q4_MMA_ROWS", "0", 1); /* the dequantize + cuBLASLt path as before */
     check_linear("q4f16_1", 16, 300, 4096, 3e-3);
-    /* its dequantize kernel with four words a thread instead of one (bench/cuda_emu/run_dequant.sh
-     * checks both against the formula, value by value, on the CPU) */
-    setenv("MLCC_CUDA_Q4_DEQUANT_W4", "1", 1);
-    check_linear("ggml_q4_0", 16, 300, 4096, 3e-3);
-    check_linear("q4f16_1", 70, 130, 1024, 3e-3);
-    check_linear("q4f16_1", 70, 131, 1056, 3e-3);
-    unsetenv("MLCC_CUDA_Q4_DEQUANT_W4");
     /* one and two rows: the float16 GEMV reads the workspace the dequantize kernel has just written
      * (its launches held back from PDL: the GEMV loads weights before its wait) */
     for (int round = 0; round < 20; round++) check_linear(round % 2 ? "ggml_q4_0" : "q4f16_1", 1 + round % 2, 2200, 4096, 3e-3);
