@@ -170,6 +170,8 @@ int mlcc_cuda_add_f32(int device_id, float *y, const float *r, int64_t n);
 int mlcc_cuda_silu_mul(int device_id, const float *gu, float *y, int64_t rows, int64_t half_out);
 /* y[n] (float16) = x[n] (float32) rounded to nearest, on the device's current stream. */
 int mlcc_cuda_f32_to_f16(int device_id, const float *x, void *y, int64_t n);
+/* y[n] (float32) = x[n] (float16), on the device's current stream. */
+int mlcc_cuda_f16_to_f32(int device_id, const void *x, float *y, int64_t n);
 /* Returns the cuBLASLt workspace of a device to the allocator (before a leak count). */
 void mlcc_cuda_linear_release(int device_id);
 /* What was found: "cuBLASLt 130000 (/usr/local/cuda/lib64/libcublasLt.so.13)" or why not. */
@@ -199,6 +201,11 @@ int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, 
  * (a, gamma, eps, q_weight, q_scale, y) wrap it. */
 int mlcc_cuda_linear_q4_fused(int device_id, const mlcc_linear_fusion *f, const float *a, const uint32_t *qw, const uint16_t *qs,
                               const float *res, float *y, int64_t rows, int64_t out, int64_t in, int zero_point);
+/* mlcc_cuda_linear_q4 (+ r) with x, r and y each float32 or float16 (x_half, r_half, y_half):
+ * prefill's half activations (transform/half_activations.c). "mlcc.cuda.linear_q4f16[_zp8][_add]"
+ * take it when an operand is float16. r may not alias y. */
+int mlcc_cuda_linear_q4_mixed(int device_id, const void *x, int x_half, const uint32_t *qw, const uint16_t *qs, const void *r,
+                              int r_half, void *y, int y_half, int64_t rows, int64_t out, int64_t in, int zero_point);
 const char *mlcc_cuda_linear_q4_kernel_source(void);
 
 /* ---- greedy sampling on the GPU (cuda_sample.c) ----

@@ -707,6 +707,16 @@ static int run_convert(int id, void *kernel, const void *x, void *y, int64_t n) 
     return mlcc_cuda_launch(id, kernel, grid, block, 0, args);
 }
 
+int mlcc_cuda_f16_to_f32(int device_id, const void *x, float *y, int64_t n) {
+    if (n <= 0) return 0;
+    pthread_mutex_lock(&lock);
+    linear_device *d = NULL;
+    int rc = device_ready(device_id, &d);
+    pthread_mutex_unlock(&lock);
+    if (rc == 0) rc = run_convert(device_id, d->to_f32, x, y, n);
+    return rc ? mlcc_prefix_error("cuda float16 -> float32") : 0;
+}
+
 /* y = r in y's dtype (a copy, or r widened or rounded): cuBLASLt then adds the product onto y in
  * place (C = D), for a residual whose dtype is not y's (the first residual add of a prefill whose
  * residual stream is float16 reads the float32 embeddings) or one not aligned for its epilogue */

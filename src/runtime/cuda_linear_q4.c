@@ -976,9 +976,11 @@ static int run_gemv(int id, q4_device *d, const float *x, const uint32_t *qw, co
     return 0;
 }
 
-/* Prefill: W to float16 in a workspace, then the float16 path (cuBLASLt for these rows). */
-static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t *qw, const uint16_t *qs, const float *res,
-                            float *y, int64_t rows, int64_t out, int64_t in, int zero) {
+/* Prefill: W to float16 in a workspace, then the float16 path (cuBLASLt for these rows). x, res
+ * and y are float32, or float16 where x_half, res_half, y_half say so (prefill's half
+ * activations: transform/half_activations.c). */
+static int run_dequant_gemm(int id, q4_device *d, const void *x, int x_half, const uint32_t *qw, const uint16_t *qs,
+                            const void *res, int res_half, void *y, int y_half, int64_t rows, int64_t out, int64_t in, int zero) {
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     uint16_t *w16 = h->alloc(id, (size_t)(out * in) * 2);
     if (!w16) return mlcc_prefix_error("mlcc.cuda.linear_q4: a float16 workspace of %lld x %lld", (long long)out, (long long)in);
@@ -989,7 +991,7 @@ static int run_dequant_gemm(int id, q4_device *d, const float *x, const uint32_t
     int rc = mlcc_cuda_launch(id, d->dequant, grid, block, 0, args);
     if (rc == 0) { /* the float16 GEMV loads its first weights before PDL's wait: here they are the dequantize's output */
         mlcc_cuda_pdl_hold(1);
-        rc = mlcc_cuda_linear_f16_add(id, x, w16, res, y, rows, out, in);
+        rc = mlcc_cuda_linear_f16_mixed(id, x, x_half, w16, res, res_half, y, y_half, rows, out, in);
         mlcc_cuda_pdl_hold(0);
     }
     h->free(id, w16); /* stream-ordered reuse, as cuda_linear.c's workspaces */
@@ -1019,7 +1021,7 @@ static int linear_q4_res(int device_id, q4_device *d, const float *x, const uint
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && fast_shape(x, qw, in);
     int rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, res, y, rows, out, in, zero_point)
-             : gemm ? run_dequant_gemm(device_id, d, x, qw, qs, res, y, rows, out, in, zero_point)
+             : gemm ? run_dequant_gemm(device_id, d, x, 0, qw, qs, res, 0, y, 0, rows, out, in, zero_point)
                     : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
     if (rc == 0 && res && !gemm) rc = mlcc_cuda_add_f32(device_id, y, res, rows * out);
     if (t0 > 0) {
@@ -1035,6 +1037,32 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     q4_device *d = NULL;
     if (check_shape("mlcc.cuda.linear_q4", rows, out, in, 0) || device_of(device_id, &d)) return -1;
     return linear_q4_res(device_id, d, x, qw, qs, NULL, y, rows, out, in, zero_point);
+}
+
+/* Prefill's half activations: a prompt's rows take the dequantize + float16 path, which reads
+ * and writes half values as they are; up to the tensor-core GEMM's rows (a short prompt) x and
+ * r are widened into float32 workspaces and y is rounded from one, as cuda_linear.c does for its
+ * GEMV, so short prompts keep the packed kernels. */
+int mlcc_cuda_linear_q4_mixed(int device_id, const void *x, int x_half, const uint32_t *qw, const uint16_t *qs, const void *r,
+                              int r_half, void *y, int y_half, int64_t rows, int64_t out, int64_t in, int zero_point) {
+    q4_device *d = NULL;
+    if (check_shape("mlcc.cuda.linear_q4", rows, out, in, 0) || device_of(device_id, &d)) return -1;
+    r_half = r && r_half;
+    if (rows > gemv_rows_limit() && rows > mlcc_cuda_gemm_q4_rows())
+        return run_dequant_gemm(device_id, d, x, x_half, qw, qs, r, r_half, y, y_half, rows, out, in, zero_point);
+    const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
+    float *x32 = x_half ? h->alloc(device_id, sizeof(float) * (size_t)(rows * in)) : (float *)x;
+    float *r32 = r_half ? h->alloc(device_id, sizeof(float) * (size_t)(rows * out)) : (float *)r;
+    float *y32 = y_half ? h->alloc(device_id, sizeof(float) * (size_t)(rows * out)) : y;
+    int rc = !x32 || (r && !r32) || !y32 ? mlcc_prefix_error("mlcc.cuda.linear_q4: float32 workspace (%lld rows)", (long long)rows) : 0;
+    if (rc == 0 && x_half) rc = mlcc_cuda_f16_to_f32(device_id, x, x32, rows * in);
+    if (rc == 0 && r_half) rc = mlcc_cuda_f16_to_f32(device_id, r, r32, rows * out);
+    if (rc == 0) rc = linear_q4_res(device_id, d, x32, qw, qs, r32, y32, rows, out, in, zero_point);
+    if (rc == 0 && y_half) rc = mlcc_cuda_f32_to_f16(device_id, y32, y, rows * out);
+    if (x_half && x32) h->free(device_id, x32);
+    if (r_half && r32) h->free(device_id, r32);
+    if (y_half && y32) h->free(device_id, y32);
+    return rc;
 }
 
 /* Whether one int8 block GEMV computes the projection with its residual and fusions */
@@ -1087,7 +1115,8 @@ int mlcc_cuda_linear_q4_silu(int device_id, const float *x, const uint32_t *qw, 
 
 /* The packed functions (transform/cuda_dispatch.c, fuse_gemv.c): x (or RMSNorm's input a, with
  * its gamma f32 [in] and eps f32 [1]), q_weight u32 [out, in/8], q_scale f16 [out, in/32], then
- * for _add the residual r f32 [..., out], then y f32 [..., out] (out / 2 after silu * up). */
+ * for _add the residual r f32 [..., out], then y f32 [..., out] (out / 2 after silu * up). In
+ * the plain and _add forms x, r and y may each be f16 instead (mlcc_cuda_linear_q4_mixed). */
 typedef struct q4_call {
     const char *fn;
     int zero, norm, silu, add;
@@ -1102,11 +1131,16 @@ static int linear_q4(const q4_call *c, const MLCCValue *args, const int *codes, 
     if (projection_args_read(fn, kDLCUDA, "CUDA", what[c->norm][c->add], args, codes, n, nw, &p)) return -1;
     const DLTensor *gamma = c->norm ? p.w[0] : NULL, *eps = c->norm ? p.w[1] : NULL;
     const DLTensor *qw = p.w[2 * c->norm], *qs = p.w[2 * c->norm + 1], *r = c->add ? p.w[2 * c->norm + 2] : NULL;
-    if (!projection_is_dtype(p.x, kDLFloat, 32) || !projection_is_dtype(qw, kDLUInt, 32) || !projection_is_dtype(qs, kDLFloat, 16) ||
-        !projection_is_dtype(p.y, kDLFloat, 32) || (r && !projection_is_dtype(r, kDLFloat, 32)) ||
+    /* x, r and y float16 too in the plain forms (prefill's half activations) */
+    int plain = !c->norm && !c->silu, x_half = plain && projection_is_dtype(p.x, kDLFloat, 16),
+        y_half = plain && projection_is_dtype(p.y, kDLFloat, 16), r_half = plain && r && projection_is_dtype(r, kDLFloat, 16);
+    if (!(x_half || projection_is_dtype(p.x, kDLFloat, 32)) || !projection_is_dtype(qw, kDLUInt, 32) ||
+        !projection_is_dtype(qs, kDLFloat, 16) || !(y_half || projection_is_dtype(p.y, kDLFloat, 32)) ||
+        (r && !(r_half || projection_is_dtype(r, kDLFloat, 32))) ||
         (c->norm && (!projection_is_dtype(gamma, kDLFloat, 32) || !projection_is_dtype(eps, kDLFloat, 32))))
-        return mlcc_set_error("%s: wants float32 x%s%s, uint32 q_weight, float16 q_scale, float32 y", fn,
-                              c->norm ? ", gamma, eps" : "", r ? ", r" : "");
+        return mlcc_set_error("%s: wants %s x%s%s, uint32 q_weight, float16 q_scale, %s y", fn,
+                              plain ? "float32 or float16" : "float32", c->norm ? ", gamma, eps" : "",
+                              r ? ", r" : "", plain ? "float32 or float16" : "float32");
     if (qw->ndim != 2 || qs->ndim != 2)
         return mlcc_set_error("%s: wants x[..., in], q_weight[out, in/8], q_scale[out, in/32], y[..., out]", fn);
     int64_t in = p.in, out = c->silu ? 2 * p.out : p.out;
@@ -1121,7 +1155,11 @@ static int linear_q4(const q4_call *c, const MLCCValue *args, const int *codes, 
     if (!same) return mlcc_set_error("%s: the residual r must have y's shape", fn);
     if (p.rows == 0) return 0;
     int id = p.x->device.device_id;
-    if (!c->norm && !c->silu && !r)
+    if (x_half || y_half || r_half)
+        return mlcc_cuda_linear_q4_mixed(id, projection_data(p.x), x_half, projection_data(qw), projection_data(qs),
+                                         r ? projection_data(r) : NULL, r_half, projection_data(p.y), y_half, p.rows, out, in,
+                                         c->zero);
+    if (plain && !r)
         return mlcc_cuda_linear_q4(id, projection_data(p.x), projection_data(qw), projection_data(qs), projection_data(p.y), p.rows,
                                    out, in, c->zero);
     mlcc_linear_fusion f = {c->norm ? projection_data(gamma) : NULL, c->norm ? projection_data(eps) : NULL, c->silu};

@@ -22,6 +22,9 @@
  *   - one row with x rounded to int8 once for the projection (mlcc_quantize_x8) gives the same
  *     bits as each block rounding its own copy (MLCC_CUDA_Q4_XQ=0), and the kernel without a
  *     group loop (a group a thread at most) the same bits as the loop (MLCC_CUDA_Q4_ONE=0);
+ *   - mlcc_cuda_linear_q4_mixed (prefill's half activations): x, r, y each float32 or float16,
+ *     at a prompt's rows (dequantize + float16) and a short prompt's (widened), against float64
+ *     over the same rounded x and r;
  *   - one row through the streaming GEMV (bulk copies through shared memory on sm_90,
  *     MLCC_CUDA_Q4_STREAM=1) in one launch, against float64 and the block GEMV (the default).
  * Without NVRTC it skips; without a GPU the NVRTC and dispatch checks run, then it skips. */
@@ -309,6 +312,78 @@ static void check_linear(const char *scheme, int64_t rows, int64_t out, int64_t 
         printf("linear_q4 %s %lld x %lld x %lld: %.3g\n", scheme, (long long)rows, (long long)out, (long long)in, worst);
     mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
     free(x), free(y), free(w), free(wq), free(packed), free(scales);
+}
+
+/* mlcc_cuda_linear_q4_mixed (prefill's half activations, transform/half_activations.c): x, r and
+ * y each float32 or float16, against float64 over the same rounded x and r and the CPU's
+ * dequantized W: past the tensor-core GEMM's rows the dequantize + float16 path reads and
+ * writes the half values as they are; up to them (a short prompt) x and r are widened and y
+ * rounded around the float32 path. tol as check_linear's, plus a half's rounding of y. Every
+ * output written (NaN first). */
+static void check_mixed(const char *scheme, int64_t rows, int64_t out, int64_t in, int x_half, int r_half, int y_half,
+                        int with_r, double tol) {
+    const mlcc_quant_scheme *s = quant_scheme_find(scheme);
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+    size_t xs = x_half ? 2 : 4, rs = r_half ? 2 : 4, ys = y_half ? 2 : 4;
+    float *x = malloc(sizeof(float) * (size_t)(rows * in)), *r = malloc(sizeof(float) * (size_t)(rows * out));
+    float *w = malloc(sizeof(float) * (size_t)(out * in)), *wq = malloc(sizeof(float) * (size_t)(out * in));
+    void *xb = malloc(xs * (size_t)(rows * in)), *rb = malloc(rs * (size_t)(rows * out)), *yb = malloc(ys * (size_t)(rows * out));
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (int64_t i = 0; i < rows * in; i++) { /* x as the device gets it */
+        float v = test_rand_float();
+        if (x_half) ((uint16_t *)xb)[i] = mlcc_f32_to_f16(v), x[i] = mlcc_f16_to_f32(((uint16_t *)xb)[i]);
+        else ((float *)xb)[i] = x[i] = v;
+    }
+    for (int64_t i = 0; i < rows * out; i++) {
+        float v = with_r ? test_rand_float() : 0;
+        if (r_half) ((uint16_t *)rb)[i] = mlcc_f32_to_f16(v), r[i] = mlcc_f16_to_f32(((uint16_t *)rb)[i]);
+        else ((float *)rb)[i] = r[i] = v;
+    }
+    for (int64_t i = 0; i < out * in; i++) w[i] = test_rand_float();
+    quant_pack(s, w, out, in, packed, scales);
+    quant_unpack(s, packed, scales, out, in, wq);
+    MLCCNDArray *dx = on_device(xb, xs * (size_t)(rows * in)), *dr = with_r ? on_device(rb, rs * (size_t)(rows * out)) : NULL;
+    MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc));
+    MLCCNDArray *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc)), *dy = on_device(NULL, ys * (size_t)(rows * out));
+    CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, ys * (size_t)(rows * out)), 0); /* NaN */
+    int rc = mlcc_cuda_linear_q4_mixed(0, dx->dl.data, x_half, dq->dl.data, ds->dl.data, dr ? dr->dl.data : NULL, r_half,
+                                       dy->dl.data, y_half, rows, out, in, s->zero_point);
+    CHECK_MSG(rc == 0, "mixed %s %lld rows: %s", scheme, (long long)rows, mlcc_last_error());
+    CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, yb, ys * (size_t)(rows * out)), 0);
+    double worst = 0;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t o = 0; o < out; o++) {
+            double ref = r[i * out + o], mag = 1e-30 + fabs(ref);
+            for (int64_t k = 0; k < in; k++) {
+                double p = (double)x[i * in + k] * wq[o * in + k];
+                ref += p, mag += fabs(p);
+            }
+            double got = y_half ? mlcc_f16_to_f32(((uint16_t *)yb)[i * out + o]) : ((float *)yb)[i * out + o];
+            double e = fabs(got - ref) / (mag + (y_half ? fabs(ref) * 0x1p-11 / tol : 0));
+            if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+        }
+    CHECK_MSG(worst <= tol, "mixed %s %lld x %lld x %lld (x %s, r %s, y %s): error %g of sum |x w| + |r| (tolerance %g)", scheme,
+              (long long)rows, (long long)out, (long long)in, x_half ? "half" : "float", !with_r ? "none" : r_half ? "half" : "float",
+              y_half ? "half" : "float", worst, tol);
+    printf("linear_q4 mixed %s %lld x %lld x %lld (x %s, r %s, y %s): %.3g\n", scheme, (long long)rows, (long long)out, (long long)in,
+           x_half ? "half" : "float", !with_r ? "none" : r_half ? "half" : "float", y_half ? "half" : "float", worst);
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds), mlcc_ndarray_release(dy);
+    if (dr) mlcc_ndarray_release(dr);
+    free(x), free(r), free(w), free(wq), free(xb), free(rb), free(yb), free(packed), free(scales);
+}
+
+/* The half forms a prefill takes: qkv / gate_up (x and y half), o / down (+ r: the first layer's
+ * r is the float32 embeddings), at a prompt's rows and at a short prompt's. */
+static void check_mixed_all(void) {
+    const int64_t rows[] = {130, 70, 17, 5, 1};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        check_mixed("q4f16_1", rows[i], 300, 1024, 1, 0, 1, 0, 3e-3);
+        check_mixed("q4f16_1", rows[i], 256, 1024, 1, 1, 1, 1, 3e-3);
+        check_mixed("q4f16_1", rows[i], 256, 1024, 1, 0, 1, 1, 3e-3);
+        check_mixed("q4f16_1", rows[i], 130, 4096, 0, 0, 1, 1, 3e-3);
+        check_mixed("ggml_q4_0", rows[i], 64, 96, 1, 0, 0, 0, 3e-3); /* zero point 8, three groups, y float32 */
+    }
 }
 
 /* mlcc_cuda_linear_q4_silu against float64 silu(gate) * up over mlcc_cuda_linear_q4's gate_up
@@ -800,6 +875,7 @@ int main(void) {
     check_fusions();
     check_x8_once();
     check_one_round();
+    check_mixed_all();
     check_stream();
     check_mma_gemm();
     check_graph();

@@ -82,6 +82,57 @@ static void add_function(mlcc_ir_module *mod, const char *name) {
     bb_free(bb);
 }
 
+/* A 4-bit projection as convert writes q4f16_1: q_weight u32 [out, in / 8], q_scale f16 [out, in / 32] */
+static rx_expr *q4_linear(rx_builder *bb, rx_expr *x, rx_expr *const *qw_qs, int64_t in) {
+    rx_expr *w = bb_emit(bb, op_dequantize(qw_qs[0], qw_qs[1], 4, 32, 7, in), "dequant");
+    return bb_emit(bb, op_linear(x, w), "proj");
+}
+
+static void add_q4_param(rx_expr **p, const char *name, int64_t out, int64_t in) {
+    char s[32];
+    snprintf(s, sizeof s, "%s_scale", name);
+    p[0] = rx_var(name, rx_sinfo_tensor_v(DT_U32, ir_int(out), ir_int(in / 8), NULL));
+    p[1] = rx_var(s, rx_sinfo_tensor_v(DT_F16, ir_int(out), ir_int(in / 32), NULL));
+}
+
+/* A 4-bit layer: RMSNorm -> gate_up -> silu * up -> down + x -> RMSNorm -> qkv -> attention_qkv
+ * -> o_proj + the sum */
+static void add_q4_function(mlcc_ir_module *mod, const char *name) {
+    mlcc_expr *n = ir_size_var("n");
+    rx_expr *x = rx_var("x", rx_sinfo_tensor_v(DT_F32, n, ir_int(D), NULL));
+    rx_expr *g = rx_var("g", rx_sinfo_tensor_v(DT_F32, ir_int(D), NULL));
+    rx_expr *p[10];
+    add_q4_param(p, "wgu", 2 * F, D);
+    add_q4_param(p + 2, "wd", D, F);
+    add_q4_param(p + 4, "wqkv", 3 * D, D);
+    add_q4_param(p + 6, "wo", D, D);
+    p[8] = rx_var("kv_cache", rx_sinfo_object());
+    p[9] = rx_var("rope_table", rx_sinfo_tensor_v(DT_F64, n, ir_int(2), ir_int(HD / 2), NULL));
+    rx_builder *bb = bb_new(mod);
+    bb_begin_function(bb, name, (rx_expr *[]){x, g, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]}, 12);
+    rx_attrs none = {NULL, 0};
+    bb_set_function_attrs(bb, rx_attrs_set_int(none, "var_upper_bound:n", 64));
+    bb_begin_dataflow(bb);
+    rx_expr *gu = q4_linear(bb, bb_emit(bb, op_rms_norm(x, g, 1e-5), "h"), p, D);
+    int64_t axis = 1, b0 = 0, e0 = F, b1 = F, e1 = 2 * F;
+    rx_expr *gate = bb_emit(bb, op_strided_slice(gu, &axis, &b0, &e0, NULL, 1), "gate");
+    rx_expr *up = bb_emit(bb, op_strided_slice(gu, &axis, &b1, &e1, NULL, 1), "up");
+    rx_expr *m = bb_emit(bb, op_multiply(bb_emit(bb, op_unary("nn.silu", gate), "act"), up), "gated");
+    rx_expr *y = bb_emit(bb, op_add(x, q4_linear(bb, m, p + 2, F)), "resid");
+    rx_expr *qkv = q4_linear(bb, bb_emit(bb, op_rms_norm(y, g, 1e-5), "h2"), p + 4, D);
+    rx_expr *in[4] = {p[8], rx_prim_value(ir_int(0)), qkv, p[9]};
+    rx_expr *attn = bb_emit(bb, op_call_dps_packed("mlcc.kv_cache.attention_qkv", in, 4,
+                                                   rx_sinfo_tensor_v(DT_F32, n, ir_int(D / HD), ir_int(HD), NULL)),
+                            "attn");
+    attn = bb_emit(bb, op_reshape(attn, (mlcc_expr *[]){n, ir_int(D)}, 2), "attn_flat");
+    rx_expr *o = bb_emit(bb, op_add(y, q4_linear(bb, attn, p + 6, D)), "o_attn");
+    rx_expr *out = bb_emit_output(bb, op_rms_norm(o, g, 1e-5), "out");
+    bb_end_dataflow(bb);
+    rx_expr *f = bb_end_function(bb, out);
+    CHECK_MSG(f != NULL, "%s", bb_error(bb));
+    bb_free(bb);
+}
+
 /* The module printed after `pass` (empty when the pass did not run); the module's CUDA kernels
  * are compiled to PTX for sm_90 where NVRTC is (the float16 loads and stores included). */
 static char *printed_after(const mlcc_ir_module *mod, const char *pass) {
@@ -207,6 +258,37 @@ int main(void) {
     CHECK_MSG(strlen(all) == 0, "the pass ran with MLCC_CUDA_HALF_ACT=0:\n%s", all);
     free(all);
     unsetenv("MLCC_CUDA_HALF_ACT");
+
+    /* 4 bits: in the prefill function the same values as float16's become half around
+     * mlcc.cuda.linear_q4f16[_add] (which dequantizes for a prompt's rows and reads and writes
+     * half values as they are); decode's 4-bit GEMVs keep float32; MLCC_CUDA_HALF_Q4=0: none */
+    mlcc_ir_module *q4 = irmod_new();
+    add_q4_function(q4, "batch_prefill");
+    add_q4_function(q4, "batch_decode");
+    all = printed_after(q4, "half_activations");
+    pre = function_text(all, "batch_prefill"), dec = function_text(all, "batch_decode");
+    CHECK_MSG(count(pre, "R.str(\"mlcc.cuda.linear_q4f16") == 4, "not the 4-bit projections:\n%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.rms_norm_f16") == 2, "the norms not half:\n%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_q4f16\")") == 2,
+              "gate_up and qkv not half:\n%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_tir(cls.fused_strided_slice_strided_slice1_silu_multiply_f16") == 1,
+              "silu * up not half:\n%s", pre);
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.kv_cache.attention_qkv\")") == 1,
+              "the attention's output not half:\n%s", pre);
+    /* the residual sums half (read by kernels and as r; the first one's r is the float32 x),
+     * the final norm reading the last one and writing the float32 result */
+    CHECK_MSG(count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_q4f16_add\"), (gated, wd, wd_scale, x)") == 1 &&
+                  count(pre, "dtype=\"float16\") = R.call_dps_packed(R.str(\"mlcc.cuda.linear_q4f16_add\")") == 2 &&
+                  count(pre, "out: R.Tensor((n, 64), dtype=\"float32\") = R.call_tir(cls.rms_norm_f16") == 1,
+              "the residual sums:\n%s", pre);
+    CHECK_MSG(count(dec, "float16\") = R.call") == 0 && count(dec, "_f16,") == 0, "4-bit decode changed:\n%s", dec);
+    free(pre), free(dec), free(all);
+    setenv("MLCC_CUDA_HALF_Q4", "0", 1);
+    all = printed_after(q4, "half_activations");
+    pre = function_text(all, "batch_prefill");
+    CHECK_MSG(count(pre, "float16\") = R.call") == 0 && count(pre, "_f16,") == 0, "MLCC_CUDA_HALF_Q4=0:\n%s", pre);
+    free(pre), free(all);
+    unsetenv("MLCC_CUDA_HALF_Q4");
 
     ir_scope_end();
     return test_finish();
