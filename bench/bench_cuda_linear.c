@@ -10,8 +10,7 @@
  * bytes a weight) on the Llama-3-8B decode shapes (k/v, q/o, fused qkv, gate/up, fused gate_up,
  * down, lm_head) at 1-64 and 512 rows, through the int8 GEMV (the default to 8 rows), the
  * tensor-core GEMM (cuda_gemm_q4.c; MLCC_CUDA_Q4_GEMV_ROWS=0 forces it below 9 rows,
- * MLCC_CUDA_Q4_MMA_ROWS past 64; "mma-async": its weights staged by cp.async instead of through
- * registers, MLCC_CUDA_Q4_MMA_ASYNC=1) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
+ * MLCC_CUDA_Q4_MMA_ROWS past 64) and dequantize + float16 (MLCC_CUDA_Q4_MMA_ROWS=0). Each call
  * reads another copy of W from a 1 GB pool, so the 50 MB L2 cache holds none of it from the call
  * before; "W GB/s" counts words + scales. Two timings a call: 20 calls launched back to back
  * ("stream": the host's launch cost shows in small calls) and the same 20 calls replayed as one
@@ -56,9 +55,8 @@ typedef struct q4_path {
 } q4_path;
 
 static void q4_set_env(const q4_path *p) {
-    static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A",
-                                       "MLCC_CUDA_Q4_MMA_ASYNC"};
-    for (int v = 0; v < 4; v++) {
+    static const char *const vars[] = {"MLCC_CUDA_Q4_GEMV_ROWS", "MLCC_CUDA_Q4_MMA_ROWS", "MLCC_CUDA_Q4_DP4A"};
+    for (size_t v = 0; v < sizeof vars / sizeof vars[0]; v++) {
         const char *val = NULL;
         for (int i = 0; i < 4 && p->env[i][0]; i++)
             if (!strcmp(p->env[i][0], vars[v])) val = p->env[i][1];
@@ -109,7 +107,6 @@ static int bench_q4(void) {
     static const q4_path paths[] = {
         {"gemv", {{NULL, NULL}}, 1, 8},
         {"mma", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {NULL, NULL}}, 1, 512},
-        {"mma-async", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ASYNC", "1"}, {NULL, NULL}}, 3, 64},
         {"dequant", {{"MLCC_CUDA_Q4_GEMV_ROWS", "0"}, {"MLCC_CUDA_Q4_MMA_ROWS", "0"}, {NULL, NULL}}, 8, 512},
     };
     const size_t pool = (size_t)1 << 30, max_x = 512 * 14336, max_y = 512 * 28672;
@@ -156,7 +153,6 @@ static int bench_q4(void) {
                 fflush(stdout);
             }
     unsetenv("MLCC_CUDA_Q4_GEMV_ROWS"), unsetenv("MLCC_CUDA_Q4_DP4A"), unsetenv("MLCC_CUDA_Q4_MMA_ROWS");
-    unsetenv("MLCC_CUDA_Q4_MMA_ASYNC");
     mlcc_ndarray_release(x), mlcc_ndarray_release(y), mlcc_ndarray_release(w);
     return 0;
 }

@@ -20,14 +20,13 @@
  * device, and the S partial tiles meet through distributed shared memory in a fixed order: no
  * workspace, no second launch, no atomics (results do not depend on timing). Each round a warp
  * loads the next round's P = 2 slices (128 values of K each) of weights, and for up to 32 rows
- * the next round's x, while it computes this one (an opt-in variant stages them by cp.async
- * three rounds ahead: use_async). Rows beyond 64 go through in chunks of 64 (prefill: slower
- * than dequantize + cuBLASLt, so only when MLCC_CUDA_Q4_MMA_ROWS is raised). Wants in % 32 == 0
- * and 16-byte aligned x and q_weight. */
+ * the next round's x, while it computes this one (staging the weights by cp.async three rounds
+ * ahead instead was slower on the H200, session 35, and was removed). Rows beyond 64 go through
+ * in chunks of 64 (prefill: slower than dequantize + cuBLASLt, so only when
+ * MLCC_CUDA_Q4_MMA_ROWS is raised). Wants in % 32 == 0 and 16-byte aligned x and q_weight. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "runtime/cuda.h"
 #include "runtime/cuda_gemm_q4.h"
@@ -107,50 +106,15 @@ static const char *const kernel_source =
     "        reinterpret_cast<uint2 *>(dst)[1] = make_uint2(h2u(__floats2half2_rn(a.z, b.z)), h2u(__floats2half2_rn(a.w, b.w)));\n"
     "    }\n"
     "}\n"
-    "/* cp.async: 16 or 4 bytes global -> shared, zero-filled when !ok (src is then not read) */\n"
-    "__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool ok) {\n"
-    "    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\" :: \"r\"((unsigned)__cvta_generic_to_shared(dst)), \"l\"(src), \"r\"(ok ? 16 : 0));\n"
-    "}\n"
-    "__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool ok) {\n"
-    "    asm volatile(\"cp.async.ca.shared.global [%0], [%1], 4, %2;\" :: \"r\"((unsigned)__cvta_generic_to_shared(dst)), \"l\"(src), \"r\"(ok ? 4 : 0));\n"
-    "}\n"
-    "__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\" ::: \"memory\"); }\n"
-    "template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(\"cp.async.wait_group %0;\" :: \"n\"(N) : \"memory\"); }\n"
-    "constexpr int STAGES = 4; /* rounds of the async variant: 3 in flight while one computes */\n"
-    "/* shared memory in words: the async variant's weight stages (a thread's P * J 16-byte groups) and\n"
-    " * scale stages (128 rows x 8 halves), then the x planes, which the partial tile reuses */\n"
+    "/* shared memory in words: the x planes, which the partial tile reuses */\n"
     "template <int MT> __host__ __device__ constexpr int x_words() { return 2 * 4 * (288 * MT + 8) > MT * 2048 ? 2 * 4 * (288 * MT + 8) : MT * 2048; }\n"
-    "constexpr int W_STAGE_WORDS = 256 * 2 * 2 * 4, S_STAGE_WORDS = 128 * 4;\n"
-    "/* the async variant's copies of one round: each thread its own P x J weight groups, and 2 of the\n"
-    " * 512 4-byte pieces of the block's scales (128 rows x 2 slices x 4 groups); wants G even */\n"
-    "template <int P, int J>\n"
-    "__device__ __forceinline__ void copy_round(unsigned *wst, unsigned *sst, const unsigned *__restrict__ qw,\n"
-    "                                           const __half *__restrict__ qs, int n0, int row0, int s0, int s_end,\n"
-    "                                           int t, int N, int G, int W) {\n"
-    "#pragma unroll\n"
-    "    for (int p = 0; p < P; p++)\n"
-    "#pragma unroll\n"
-    "        for (int j = 0; j < J; j++) {\n"
-    "            const int row = min(row0 + j * 8, N - 1), grp = (s0 + p) * 4 + t;\n"
-    "            const bool ok = s0 + p < s_end && grp < G;\n"
-    "            cp_async16(wst + (threadIdx.x * P * J + p * J + j) * 4, qw + (long long)row * W + 4 * (ok ? grp : 0), ok);\n"
-    "        }\n"
-    "#pragma unroll\n"
-    "    for (int i = 0; i < 2; i++) {\n"
-    "        const int c = threadIdx.x + i * 256, r = c >> 2, part = c & 3, grp = s0 * 4 + 2 * part;\n"
-    "        const int row = min(n0 + r, N - 1);\n"
-    "        const bool ok = grp < G && grp < s_end * 4;\n"
-    "        cp_async4(sst + r * 4 + part, qs + (long long)row * G + (ok ? grp : 0), ok);\n"
-    "    }\n"
-    "}\n"
-    "template <int MT, int S, bool ASYNC>\n"
+    "template <int MT, int S>\n"
     "__device__ __forceinline__ void gemm_q4(const float *__restrict__ x, const unsigned *__restrict__ qw,\n"
     "                                        const __half *__restrict__ qs, float *__restrict__ y,\n"
     "                                        const float *__restrict__ res, int M, int N, int K, int zero, unsigned *shared) {\n"
     "    constexpr int P = 2, J = 2, PLANE = 288 * MT + 8; /* words a group plane: MT * 16 rows of 18 */\n"
     "    constexpr bool XPRE = MT <= 2; /* x loaded a round ahead too (registers allow two blocks an SM) */\n"
-    "    unsigned *const wbuf = shared, *const sbuf = shared + STAGES * W_STAGE_WORDS;\n"
-    "    unsigned *const smem = ASYNC ? sbuf + STAGES * S_STAGE_WORDS : shared; /* x planes, then the partial tile */\n"
+    "    unsigned *const smem = shared; /* x planes, then the partial tile */\n"
     "    const int G = K >> 5, W = K >> 3, slices = (G + 3) >> 2;\n"
     "    const int rank = S > 1 ? (int)(blockIdx.x % S) : 0, n0 = (int)(blockIdx.x / S) * 128;\n"
     "    const int per = (slices + S - 1) / S, s_begin = rank * per, s_end = min(slices, s_begin + per);\n"
@@ -167,44 +131,17 @@ static const char *const kernel_source =
     "    if (XPRE) load_x<P * MT, MT>(xa, xb, x, M, K, s_begin, s_end);\n"
     "    uint4 qn[P][J];\n"
     "    __half2 sn[P][J];\n"
-    "    if (ASYNC) /* rounds 0 .. STAGES - 2 in flight (a group each, empty past the end) */\n"
-    "        for (int r = 0; r < STAGES - 1; r++) {\n"
-    "            if (s_begin + r * P < s_end)\n"
-    "                copy_round<P, J>(wbuf + r * W_STAGE_WORDS, sbuf + r * S_STAGE_WORDS, qw, qs, n0, n0 + warp * 8 * J + g,\n"
-    "                                 s_begin + r * P, s_end, t, N, G, W);\n"
-    "            cp_async_commit();\n"
-    "        }\n"
-    "    else\n"
-    "        load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s_begin, s_end, t, N, G, W);\n"
-    "    for (int s0 = s_begin, rnd = 0; s0 < s_end; s0 += P, rnd++) {\n"
+    "    load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s_begin, s_end, t, N, G, W);\n"
+    "    for (int s0 = s_begin; s0 < s_end; s0 += P) {\n"
     "        uint4 q[P][J];\n"
     "        __half2 sc[P][J];\n"
-    "        if (ASYNC) {\n"
-    "            cp_async_wait<STAGES - 2>(); /* this thread's copies of this round have landed */\n"
-    "            __syncthreads(); /* everyone's have; the last round's steps are done with x and its stage */\n"
-    "            const int next = s0 + (STAGES - 1) * P, st = (rnd + STAGES - 1) % STAGES;\n"
-    "            if (next < s_end)\n"
-    "                copy_round<P, J>(wbuf + st * W_STAGE_WORDS, sbuf + st * S_STAGE_WORDS, qw, qs, n0, n0 + warp * 8 * J + g,\n"
-    "                                 next, s_end, t, N, G, W);\n"
-    "            cp_async_commit();\n"
-    "            const unsigned *wst = wbuf + (rnd % STAGES) * W_STAGE_WORDS;\n"
-    "            const __half *sst = reinterpret_cast<const __half *>(sbuf + (rnd % STAGES) * S_STAGE_WORDS);\n"
     "#pragma unroll\n"
-    "            for (int p = 0; p < P; p++)\n"
+    "        for (int p = 0; p < P; p++)\n"
     "#pragma unroll\n"
-    "                for (int j = 0; j < J; j++) {\n"
-    "                    q[p][j] = *reinterpret_cast<const uint4 *>(wst + (threadIdx.x * P * J + p * J + j) * 4);\n"
-    "                    sc[p][j] = __half2half2(sst[(warp * 8 * J + j * 8 + g) * 8 + p * 4 + t]);\n"
-    "                }\n"
-    "        } else {\n"
-    "#pragma unroll\n"
-    "            for (int p = 0; p < P; p++)\n"
-    "#pragma unroll\n"
-    "                for (int j = 0; j < J; j++) q[p][j] = qn[p][j], sc[p][j] = sn[p][j];\n"
-    "            if (s0 + P < s_end) /* the next round's weights in flight while this one computes */\n"
-    "                load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s0 + P, s_end, t, N, G, W);\n"
-    "            __syncthreads(); /* the last round's steps have read their x */\n"
-    "        }\n"
+    "            for (int j = 0; j < J; j++) q[p][j] = qn[p][j], sc[p][j] = sn[p][j];\n"
+    "        if (s0 + P < s_end) /* the next round's weights in flight while this one computes */\n"
+    "            load_round<P, J>(qn, sn, qw, qs, n0 + warp * 8 * J + g, s0 + P, s_end, t, N, G, W);\n"
+    "        __syncthreads(); /* the last round's steps have read their x */\n"
     "        if (XPRE) store_x<P * MT, MT, PLANE>(xa, xb, smem);\n"
     "        else /* a chunk at a time: 64 registers of x would halve the blocks an SM */\n"
     "            for (int i = 0; i < P * MT; i++) {\n"
@@ -240,7 +177,6 @@ static const char *const kernel_source =
     "    }\n"
     "    /* the block's [MT * 16, 128] partial tile in shared memory, then each block of the cluster\n"
     "     * sums 1 / S of it over the S blocks (in rank order) and writes y */\n"
-    "    if (ASYNC) cp_async_wait<0>(); /* (only empty groups are left) */\n"
     "    __syncthreads();\n"
     "    float *red = reinterpret_cast<float *>(smem);\n"
     "#pragma unroll\n"
@@ -268,11 +204,7 @@ static const char *const kernel_source =
     "#define GEMM_Q4(MT, S) extern \"C\" __global__ void __cluster_dims__(S, 1, 1) __launch_bounds__(256) mlcc_gemm_q4_##MT##_##S(\\\n"
     "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int M, int N, int K, int zero) {\\\n"
     "    __shared__ __align__(16) unsigned smem[x_words<MT>()];\\\n"
-    "    gemm_q4<MT, S, false>(x, qw, qs, y, res, M, N, K, zero, smem); }\\\n"
-    "extern \"C\" __global__ void __cluster_dims__(S, 1, 1) __launch_bounds__(256) mlcc_gemm_q4a_##MT##_##S(\\\n"
-    "    const float *x, const unsigned *qw, const __half *qs, float *y, const float *res, int M, int N, int K, int zero) {\\\n"
-    "    extern __shared__ __align__(16) unsigned dsmem[];\\\n"
-    "    gemm_q4<MT, S, true>(x, qw, qs, y, res, M, N, K, zero, dsmem); }\n"
+    "    gemm_q4<MT, S>(x, qw, qs, y, res, M, N, K, zero, smem); }\n"
     "GEMM_Q4(1, 1)\nGEMM_Q4(1, 2)\nGEMM_Q4(1, 4)\nGEMM_Q4(1, 8)\n"
     "GEMM_Q4(2, 1)\nGEMM_Q4(2, 2)\nGEMM_Q4(2, 4)\nGEMM_Q4(2, 8)\n"
     "GEMM_Q4(3, 1)\nGEMM_Q4(3, 2)\nGEMM_Q4(3, 4)\nGEMM_Q4(3, 8)\n"
@@ -287,7 +219,6 @@ enum { MAX_DEVICES = 16, TILE_ROWS = 64, TILE_OUT = 128 };
 typedef struct gemm_device {
     mlcc_cuda_module *module;
     void *kernel[4][4]; /* [m16 tiles - 1][log2 blocks a cluster] */
-    void *async[4][4];  /* the cp.async variant, same indices */
 } gemm_device;
 
 static gemm_device devices[MAX_DEVICES];
@@ -297,7 +228,7 @@ static int device_ready(int id, gemm_device **out) {
     if (id < 0 || id >= MAX_DEVICES) return mlcc_set_error("mlcc.cuda.gemm_q4: device %d out of range", id);
     gemm_device *d = &devices[id];
     *out = d;
-    if (d->async[3][3]) return 0;
+    if (d->kernel[3][3]) return 0;
     if (!d->module && !(d->module = mlcc_cuda_module_load_source(id, kernel_source)))
         return mlcc_prefix_error("mlcc.cuda.gemm_q4 kernels");
     for (int m = 0; m < 4; m++)
@@ -305,8 +236,6 @@ static int device_ready(int id, gemm_device **out) {
             char name[64];
             snprintf(name, sizeof name, "mlcc_gemm_q4_%d_%d", m + 1, 1 << s);
             if (!(d->kernel[m][s] = mlcc_cuda_module_kernel(d->module, name))) return -1;
-            snprintf(name, sizeof name, "mlcc_gemm_q4a_%d_%d", m + 1, 1 << s);
-            if (!(d->async[m][s] = mlcc_cuda_module_kernel(d->module, name))) return -1;
         }
     return 0;
 }
@@ -315,23 +244,6 @@ int mlcc_cuda_gemm_q4_rows(void) {
     const char *v = getenv("MLCC_CUDA_Q4_MMA_ROWS"); /* read per call: tests and benches switch it */
     int n = v && *v ? atoi(v) : TILE_ROWS;
     return n < 0 ? 0 : n;
-}
-
-/* MLCC_CUDA_Q4_MMA_ASYNC=1 (opt-in): the GEMM's weights and scales staged by cp.async into shared
- * memory STAGES - 1 rounds ahead instead of through registers one round ahead (wants in % 64 == 0
- * and 4-byte aligned scales: their copies are 4 bytes, two groups). Off by default: written after
- * the session's last device call, so neither its tests nor its speed have run on a GPU yet
- * (compiled with NVRTC and ptxas for sm_90 only). */
-static int use_async(int64_t in, const uint16_t *qs) {
-    const char *v = getenv("MLCC_CUDA_Q4_MMA_ASYNC"); /* read per call: tests and benches switch it */
-    return in % 64 == 0 && (uintptr_t)qs % 4 == 0 && v && strcmp(v, "1") == 0;
-}
-
-/* Dynamic shared memory of the async variant (the kernel's STAGES, W_STAGE_WORDS, S_STAGE_WORDS
- * and x_words): 4 stages of 16 KB weights and 2 KB scales, then the x planes / partial tile. */
-static uint32_t async_shared_bytes(int mt) {
-    int x_words = 2 * 4 * (288 * mt + 8) > mt * 2048 ? 2 * 4 * (288 * mt + 8) : mt * 2048;
-    return (uint32_t)(4 * (4 * 4096 + 4 * 512 + x_words));
 }
 
 /* Blocks a cluster: the fewest that give two blocks per multiprocessor (132 on the H100 and
@@ -363,9 +275,7 @@ int mlcc_cuda_gemm_q4(int device_id, const float *x, const uint32_t *qw, const u
         float *yr = y + r * out;
         const float *rr = res ? res + r * out : NULL;
         void *args[] = {&xr, &qw, &qs, &yr, &rr, &m, &n, &k, &zero_point};
-        int async = use_async(in, qs);
-        rc = mlcc_cuda_launch(device_id, async ? d->async[mt - 1][ls] : d->kernel[mt - 1][ls], grid, block,
-                              async ? async_shared_bytes(mt) : 0, args);
+        rc = mlcc_cuda_launch(device_id, d->kernel[mt - 1][ls], grid, block, 0, args);
     }
     if (t0 > 0) {
         char name[96];

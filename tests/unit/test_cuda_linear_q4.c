@@ -750,20 +750,14 @@ static void check_layer_graph(void) {
  * ragged rows (9, 17, 33, 48, 64), outputs not a multiple of the 128-output tile, K a multiple of
  * 32 but not of a 128-value slice (96, 4128), clusters of 1-8 blocks (4096 outputs over 4096:
  * 8; 300 over 4128: 4 with a ragged last range; 40000 outputs: 1, four rounds), under 9 rows
- * when the GEMV is off, and more than 64 rows in chunks; with the weights through registers
- * (the default) and staged by cp.async (MLCC_CUDA_Q4_MMA_ASYNC=1, where in % 64 == 0). */
+ * when the GEMV is off, and more than 64 rows in chunks. */
 static void check_mma_gemm(void) {
     static const int64_t shapes[][3] = {{9, 130, 96}, {16, 4096, 4096}, {17, 300, 4128}, {33, 1000, 1024},
                                         {64, 257, 14336}, {48, 64, 32}, {24, 1100, 2048}, {57, 129, 4096},
                                         {12, 40000, 1024}};
     setenv("MLCC_CUDA_Q4_GEMV_ROWS", "0", 1);
-    /* weights through registers (the default), then cp.async stages (opt-in; where in % 64 == 0) */
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass) setenv("MLCC_CUDA_Q4_MMA_ASYNC", "1", 1);
-        for (int i = 0; i < 9; i++)
-            check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 3e-3);
-    }
-    unsetenv("MLCC_CUDA_Q4_MMA_ASYNC");
+    for (int i = 0; i < 9; i++)
+        check_linear(i % 2 ? "ggml_q4_0" : "q4f16_1", shapes[i][0], shapes[i][1], shapes[i][2], 3e-3);
     check_linear("q4f16_1", 1, 37, 64, 3e-3);
     check_linear("ggml_q4_0", 5, 2200, 4096, 3e-3);
     setenv("MLCC_CUDA_Q4_MMA_ROWS", "1000", 1);
