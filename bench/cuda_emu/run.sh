@@ -13,13 +13,7 @@ build=$(cd "${1:-$src/build}" && pwd)
 T=$(mktemp -d /tmp/mlcc-cuda-emu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # the kernel source: the C string literal of kernel_source in runtime/cuda_sample_topp.c
-python3 - "$src/src/runtime/cuda_sample_topp.c" >"$T/topp.cu" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-body = text.split("kernel_source =", 1)[1].split(";\n", 1)[0]
-for lit in re.findall(r'"((?:[^"\\]|\\.)*)"', body):
-    sys.stdout.write(lit.encode().decode("unicode_escape"))
-PY
+python3 "$src/bench/cuda_emu/c_literal.py" "$src/src/runtime/cuda_sample_topp.c" kernel_source >"$T/topp.cu"
 gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuModuleGetFunction=null_cuModuleGetFunction \
     "$src/bench/null_cuda_driver.c" -o "$T/null.o"
 g++ -O2 -fPIC -ffp-contract=off -fpermissive -w -shared -I"$T" -I"$src/bench/cuda_emu" \

@@ -13,15 +13,13 @@ T=$(mktemp -d /tmp/mlcc-cuda-emu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # the kernel sources: the C string literals of runtime/cuda_decode_attention.c, without the
 # extern "C" instantiations of the decode template (the driver instantiates it per head_dim)
-python3 - "$src/src/runtime/cuda_decode_attention.c" "$T" <<'PY'
-import re, sys
-text, out = open(sys.argv[1]).read(), sys.argv[2]
-def literal(name):
-    body = text.split(name + " =", 1)[1].split(";\n", 1)[0]
-    return "".join(l.encode().decode("unicode_escape") for l in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
-open(out + "/decode.cu", "w").write(literal("kernel_source").split("#define DECODE(GM)")[0])
-open(out + "/rope.cu", "w").write(literal("rope_source"))
-open(out + "/split.cu", "w").write(literal("split_source"))
+PYTHONPATH="$src/bench/cuda_emu" python3 - "$src/src/runtime/cuda_decode_attention.c" "$T" <<'PY'
+import sys
+from c_literal import literal
+src, out = sys.argv[1], sys.argv[2]
+open(out + "/decode.cu", "w").write(literal(src, "kernel_source").split("#define DECODE(GM)")[0])
+open(out + "/rope.cu", "w").write(literal(src, "rope_source"))
+open(out + "/split.cu", "w").write(literal(src, "split_source"))
 open(out + "/cuda_fp16.h", "w").write("")
 PY
 gcc -O2 -fPIC -c -DcuLaunchKernel=null_cuLaunchKernel -DcuLaunchKernelEx=null_cuLaunchKernelEx \

@@ -9,11 +9,10 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 T=$(mktemp -d /tmp/mlcc-dequant-emu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # the kernel source's nib() and the kernel (from "w16[o, j]" to the end of the literal)
-python3 - "$src/src/runtime/cuda_linear_q4.c" > "$T/dequant.cu" <<'PY'
+PYTHONPATH="$src/bench/cuda_emu" python3 - "$src/src/runtime/cuda_linear_q4.c" > "$T/dequant.cu" <<'PY'
 import re, sys
-text = open(sys.argv[1]).read()
-body = text.split("kernel_source =", 1)[1].split(";\n", 1)[0]
-cu = "".join(l.encode().decode("unicode_escape") for l in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+from c_literal import literal
+cu = literal(sys.argv[1], "kernel_source")
 nib = re.search(r"__device__ __forceinline__ float nib\(.*?\n}\n", cu, re.S).group(0)
 sys.stdout.write(nib + cu[cu.index("/* w16[o, j]"):])
 PY

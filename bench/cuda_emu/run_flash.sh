@@ -17,11 +17,10 @@ trap 'rm -rf "$T"' EXIT
 # the kernel source: the C string literals of kernel_source in runtime/cuda_attention.c, from its
 # first comment on (the PDL and mbarrier helpers are macros there, flash_shim.h here), without
 # the inline-PTX helpers (pack_half2 .. async_proxy_fence) and the shared memory declaration
-python3 - "$src/src/runtime/cuda_attention.c" >"$T/flash.cu" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-body = text.split("kernel_source[] =", 1)[1].split(";\n\nconst char *mlcc_cuda_flash_prefill_kernel_source", 1)[0]
-src = "".join(l.encode().decode("unicode_escape") for l in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+PYTHONPATH="$src/bench/cuda_emu" python3 - "$src/src/runtime/cuda_attention.c" >"$T/flash.cu" <<'PY'
+import sys
+from c_literal import literal
+src = literal(sys.argv[1], "kernel_source[]", ";\n\nconst char *mlcc_cuda_flash_prefill_kernel_source")
 src = src[src.index("/* FlashAttention-2"):]
 a = src.index("__device__ __forceinline__ unsigned pack_half2")
 b = src.index("template <bool WG, int D> __device__ __forceinline__ int tile_at")

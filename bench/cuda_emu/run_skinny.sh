@@ -13,11 +13,10 @@ T=$(mktemp -d /tmp/mlcc-skinny-emu.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # the kernel source: the C string literal of kernel_source in runtime/cuda_skinny.c, without the
 # fp16 header and with the dynamic shared memory pointed at the driver's buffer
-python3 - "$src/src/runtime/cuda_skinny.c" >"$T/skinny.cu" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-body = text.split("kernel_source =", 1)[1].split(";\n\n", 1)[0]
-src = "".join(lit.encode().decode("unicode_escape") for lit in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+PYTHONPATH="$src/bench/cuda_emu" python3 - "$src/src/runtime/cuda_skinny.c" >"$T/skinny.cu" <<'PY'
+import sys
+from c_literal import literal
+src = literal(sys.argv[1], "kernel_source", ";\n\n")
 src = src.replace("#include <cuda_fp16.h>\n", "")
 src = src.replace("extern __shared__ uint4 smem[];", "uint4 *smem = reinterpret_cast<uint4 *>(emu_dyn_smem);")
 sys.stdout.write(src)
