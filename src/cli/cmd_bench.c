@@ -10,7 +10,6 @@
  *            sequence x b, and no faster than the GEMM rate / decode flops per token;
  *   prefill: GEMM rate / flops per prompt token (2 per weight of the layers + attention). */
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include "runtime/threadpool.h"
 #include "runtime/vulkan.h"
 #include "support/error.h"
+#include "support/file.h"
 #include "transform/schedule_quant.h"
 #include "tokenizer/tokenizer.h"
 
@@ -159,11 +159,6 @@ static int parse_args(int argc, char **argv, bench_args *a) {
 
 /* ---- the model ---- */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 /* A random-weight Hugging Face folder under TMPDIR (f16 on disk; loaded as float32). */
 static char *write_random_folder(const bench_args *a) {
     const char *tmp = getenv("TMPDIR");
@@ -172,7 +167,10 @@ static char *write_random_folder(const bench_args *a) {
     if (!mkdtemp(dir)) return mlcc_set_error("%s: %s", dir, strerror(errno)), NULL;
     mlcc_random_model_spec s = {a->random_config, dir, RANDOM_MODEL_SAFETENSORS, "f16", a->seed, 0};
     if (mlcc_random_model_write(&s)) {
-        nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        char *why = strdup(mlcc_last_error()); /* the cause is reported, not a failed clean-up */
+        mlcc_remove_tree(dir);
+        if (why) mlcc_set_error("%s", why);
+        free(why);
         return NULL;
     }
     return strdup(dir);
@@ -468,7 +466,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     double file_bytes = file_weight_bytes(path);
     tok = mlcc_tokenizer_load(path);
     if (!tok) tok = synthetic_vocab_tokenizer(m->cfg.vocab); /* no tokenizer: ids are all the bench needs */
-    if (temporary) nftw(temporary, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (temporary) mlcc_remove_tree(temporary);
     if (tok) e = mlcc_engine_new(&runner, tok, m->cfg.eos_ids, m->cfg.n_eos);
     if (e) {
         double load_peak = peak_rss_mb();
@@ -544,7 +542,7 @@ int cmd_bench(int argc, char **argv) {
     }
     int rc = run_bench(&a, path, a.random_config ? path : NULL);
     if (rc) fprintf(stderr, "mlcc bench: %s\n", mlcc_last_error());
-    if (a.random_config) nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (a.random_config) mlcc_remove_tree(path);
     free(path);
     return rc ? 1 : 0;
 }

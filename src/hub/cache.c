@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,14 +269,6 @@ void mlcc_hub_cache_list_free(mlcc_hub_cached *list, size_t count) {
     free(list);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0) return mlcc_set_error("removing %s: %s", path, strerror(errno));
-    return 0;
-}
-
 int mlcc_hub_cache_remove(const char *repo) {
     if (mlcc_hub_is_uri(repo)) repo += 5;
     if (!mlcc_hub_valid_repo_id(repo))
@@ -290,7 +281,7 @@ int mlcc_hub_cache_remove(const char *repo) {
     int rc = 0;
     if (!mlcc_is_dir(dir))
         rc = mlcc_set_error("%s is not in the cache (no %s)", repo, dir);
-    else if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    else if (mlcc_remove_tree(dir) != 0) /* its error names the entry that stayed */
         rc = -1;
     free(dir);
     return rc;

@@ -1,11 +1,9 @@
 /* weight_store.c - writing and reading mlcc's converted weight format (see weight_store.h). */
-#define _XOPEN_SOURCE 700
 #include "models/weight_store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,13 +202,13 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
     return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
+/* Clean-up of a scratch or set-aside folder: a failure to remove it is not reported, and the
+ * error of the failure that led here, if any, stays the one the caller reports. */
 static void remove_tree(const char *dir) {
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    char *why = mlcc_xstrdup(mlcc_last_error());
+    mlcc_remove_tree(dir);
+    mlcc_set_error("%s", why);
+    free(why);
 }
 
 static int is_gguf_file(const char *path) {

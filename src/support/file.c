@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,30 @@ int mlcc_mkdirs(const char *path) {
     if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = mlcc_set_error("mkdir %s: %s", p, strerror(errno));
     free(p);
     return rc;
+}
+
+/* nftw hands a folder over after its contents (FTW_DEPTH); an unreadable one (FTW_DNR) too, and
+ * rmdir then says why it stays. A failure returns errno, which nftw passes back as its result:
+ * errno itself may not survive nftw closing its folders on the way out. */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st, (void)ftw;
+    if ((type == FTW_DP || type == FTW_DNR ? rmdir(path) : unlink(path)) == 0) return 0;
+    int e = errno;
+    mlcc_set_error("removing %s: %s", path, strerror(e));
+    return e;
+}
+
+int mlcc_remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return 0;
+    int rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc == 0) return 0;
+    if (rc < 0) { /* nftw's own failure, e.g. a folder it could not open */
+        rc = errno;
+        mlcc_set_error("removing %s: %s", path, strerror(rc));
+    }
+    errno = rc;
+    return -1;
 }
 
 int mlcc_file_exists(const char *path) {

@@ -12,6 +12,12 @@ char *mlcc_read_file(const char *path, size_t *len);
 int mlcc_write_file_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p. */
 int mlcc_mkdirs(const char *path);
+/* rm -rf, for scratch folders and cache entries: removes path and, for a folder, everything
+ * under it, depth first, never following a symbolic link (the link goes, what it points to
+ * stays). A path that does not exist (ENOENT) is not an error. -1 at the first entry that cannot be
+ * removed, with errno kept and the error "removing ENTRY: reason" naming it; what was removed
+ * before it stays removed. */
+int mlcc_remove_tree(const char *path);
 int mlcc_file_exists(const char *path);
 int mlcc_is_dir(const char *path);
 /* malloc'ed "a/b"; b absolute wins. */

@@ -1,8 +1,12 @@
-/* test_support.c - arena, vectors, hash maps, string builder, interning, sha256, atomic writes. */
+/* test_support.c - arena, vectors, hash maps, string builder, interning, sha256, atomic writes,
+ * folder removal. */
+#include <errno.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/arena.h"
+#include "support/error.h"
 #include "support/file.h"
 #include "support/hashmap.h"
 #include "support/sha256.h"
@@ -158,9 +162,105 @@ static void test_atomic_write(void) {
     CHECK(got && len == 6 && strcmp(got, "second") == 0);
     free(got);
     CHECK(mlcc_read_file("/nonexistent/x", &len) == NULL);
-    unlink(path);
+    CHECK(mlcc_remove_tree(dir) == 0);
     free(path);
     free(sub);
+}
+
+static char *put_file(const char *dir, const char *name, const char *text) {
+    char *path = mlcc_path_join(dir, name);
+    CHECK(mlcc_write_file_atomic(path, text, strlen(text)) == 0);
+    return path;
+}
+
+static int gone(const char *path) {
+    struct stat st;
+    return lstat(path, &st) != 0 && errno == ENOENT;
+}
+
+/* mlcc_remove_tree on a folder holding links that point outside it: the links go, their
+ * targets stay (a followed link would empty the outside folder). */
+static void test_remove_tree(void) {
+    char base[] = "/tmp/mlcc-test-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char *outside = mlcc_path_join(base, "outside");
+    CHECK(mlcc_mkdirs(outside) == 0);
+    char *kept = put_file(outside, "kept.txt", "stays");
+    char *tree = mlcc_path_join(base, "tree");
+    char *deep = mlcc_path_join(tree, "sub/deeper");
+    CHECK(mlcc_mkdirs(deep) == 0);
+    free(put_file(tree, "a.txt", "a"));
+    free(put_file(tree, "sub/b.txt", "b"));
+    char *file_link = mlcc_path_join(tree, "sub/file_link");
+    char *dir_link = mlcc_path_join(tree, "dir_link");
+    CHECK(symlink(kept, file_link) == 0);
+    CHECK(symlink(outside, dir_link) == 0);
+
+    CHECK(mlcc_remove_tree(tree) == 0);
+    CHECK(gone(tree));
+    char *got = mlcc_read_file(kept, NULL);
+    CHECK(got && strcmp(got, "stays") == 0);
+    free(got);
+    /* missing is done: the same path again, and one under a missing folder */
+    CHECK(mlcc_remove_tree(tree) == 0);
+    CHECK(mlcc_remove_tree(deep) == 0);
+    /* a path that is a plain file, or a link to a folder, is removed like rm -rf removes it */
+    char *plain = put_file(base, "plain.txt", "p");
+    CHECK(mlcc_remove_tree(plain) == 0 && gone(plain));
+    CHECK(symlink(outside, tree) == 0);
+    CHECK(mlcc_remove_tree(tree) == 0 && gone(tree) && !gone(kept));
+
+    /* Failures. Permissions cannot make one here when the tests run as root, as they do in CI
+     * containers, so the cases are ones that fail for anyone: rmdir refuses a path ending in
+     * "." (EINVAL), after the walk has removed what is under it; and a path through a plain
+     * file is an error (ENOTDIR), not a missing path (rm -rf would ignore it). */
+    char *dot = mlcc_path_join(base, "dot");
+    CHECK(mlcc_mkdirs(dot) == 0);
+    char *inside = put_file(dot, "x.txt", "x");
+    char *dot_path = mlcc_path_join(dot, ".");
+    mlcc_clear_error();
+    errno = 0;
+    CHECK(mlcc_remove_tree(dot_path) == -1);
+    CHECK_EQ_INT(errno, EINVAL);
+    char want[512]; /* the message `mlcc cache rm` shows: the entry that stayed, and why */
+    snprintf(want, sizeof want, "removing %s: %s", dot_path, strerror(EINVAL));
+    CHECK_EQ_STR(mlcc_last_error(), want);
+    CHECK(gone(inside) && mlcc_is_dir(dot));
+    free(plain);
+    plain = put_file(base, "plain.txt", "p");
+    char *through = mlcc_path_join(plain, "x");
+    errno = 0;
+    CHECK(mlcc_remove_tree(through) == -1);
+    CHECK_EQ_INT(errno, ENOTDIR);
+    CHECK(!gone(plain));
+    if (geteuid() != 0) { /* the ordinary failure: an entry in a folder that cannot be written */
+        char *ro = mlcc_path_join(base, "ro");
+        CHECK(mlcc_mkdirs(ro) == 0);
+        char *f = put_file(ro, "f.txt", "f");
+        CHECK(chmod(ro, 0555) == 0);
+        errno = 0;
+        CHECK(mlcc_remove_tree(ro) == -1);
+        CHECK_EQ_INT(errno, EACCES);
+        snprintf(want, sizeof want, "removing %s: %s", f, strerror(EACCES));
+        CHECK_EQ_STR(mlcc_last_error(), want);
+        CHECK(!gone(f));
+        CHECK(chmod(ro, 0755) == 0);
+        free(f);
+        free(ro);
+    }
+
+    CHECK(mlcc_remove_tree(base) == 0 && gone(base));
+    free(through);
+    free(dot_path);
+    free(inside);
+    free(dot);
+    free(plain);
+    free(dir_link);
+    free(file_link);
+    free(deep);
+    free(tree);
+    free(kept);
+    free(outside);
 }
 
 int main(void) {
@@ -171,5 +271,6 @@ int main(void) {
     test_strbuf_intern();
     test_sha256();
     test_atomic_write();
+    test_remove_tree();
     return test_finish();
 }
