@@ -211,6 +211,31 @@ static void remove_tree(const char *dir) {
     free(why);
 }
 
+/* The written folder tmp becomes out_dir. An existing out_dir goes aside first, so out_dir is
+ * never half written, and is removed only once tmp is in its place: if that last rename fails,
+ * the old folder is put back (or, if even that fails, left where the error says). */
+static int move_into_place(const char *tmp, const char *out_dir) {
+    mlcc_strbuf old = STRBUF_INIT;
+    sb_printf(&old, "%s.old-%ld", out_dir, (long)getpid());
+    int rc = 0, aside = 0;
+    if (mlcc_file_exists(out_dir)) {
+        if (rename(out_dir, sb_cstr(&old))) rc = mlcc_set_error("%s: cannot replace: %s", out_dir, strerror(errno));
+        else aside = 1;
+    }
+    if (rc == 0 && rename(tmp, out_dir)) {
+        int why = errno;
+        if (aside && rename(sb_cstr(&old), out_dir) != 0)
+            rc = mlcc_set_error("%s: cannot rename into place: %s; the previous folder is kept as %s", out_dir, strerror(why),
+                                sb_cstr(&old));
+        else
+            rc = mlcc_set_error("%s: cannot rename into place: %s", out_dir, strerror(why));
+        aside = 0;
+    }
+    if (aside) remove_tree(sb_cstr(&old));
+    sb_free(&old);
+    return rc;
+}
+
 static int is_gguf_file(const char *path) {
     size_t len = strlen(path);
     return len > 5 && !strcmp(path + len - 5, ".gguf") && !mlcc_is_dir(path);
@@ -290,15 +315,7 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
         json_decref(cfg);
     }
     json_decref(tensors);
-    if (rc == 0) { /* an existing folder goes aside first, so out_dir is never half written */
-        mlcc_strbuf old = STRBUF_INIT;
-        sb_printf(&old, "%s.old-%ld", out_dir, (long)getpid());
-        int had = mlcc_file_exists(out_dir);
-        if (had && rename(out_dir, sb_cstr(&old))) rc = mlcc_set_error("%s: cannot replace: %s", out_dir, strerror(errno));
-        if (rc == 0 && rename(sb_cstr(&tmp), out_dir)) rc = mlcc_set_error("%s: cannot rename into place: %s", out_dir, strerror(errno));
-        if (had) remove_tree(sb_cstr(&old));
-        sb_free(&old);
-    }
+    if (rc == 0) rc = move_into_place(sb_cstr(&tmp), out_dir);
     if (rc) remove_tree(sb_cstr(&tmp));
     sb_free(&tmp);
     return rc;

@@ -9,7 +9,13 @@
  *     an impossible offset or a path as the file in params.json is an error naming params.json
  *     and the tensor; another format, a newer version or another index in mlcc-config.json is
  *     an error naming it and the field;
- *   - converting onto an existing folder without force is an error and leaves it intact. */
+ *   - converting onto an existing folder without force is an error and leaves it intact; with
+ *     force, if the new folder cannot be renamed into place (rename below fails on purpose),
+ *     the existing one stays where it was, and if it cannot be put back either, the error names
+ *     where it was kept; no scratch folder is left. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,28 @@
 #include "test.h"
 
 static const int32_t ids[8] = {1, 5, 9, 33, 2, 100, 7, 64};
+
+/* rename(2) as libmlcc calls it, failing on purpose (EXDEV) for a move onto fail_into: only of
+ * the converted scratch folder (".tmp-"), or of anything when fail_any_into is set */
+static const char *fail_into;
+static int fail_any_into;
+
+int rename(const char *from, const char *to) {
+    if (fail_into && strcmp(to, fail_into) == 0 && (fail_any_into || strstr(from, ".tmp-"))) {
+        errno = EXDEV;
+        return -1;
+    }
+    return renameat(AT_FDCWD, from, AT_FDCWD, to);
+}
+
+/* How many entries of dir have `part` in their names */
+static int entries_named(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, part) != NULL;
+    if (d) closedir(d);
+    return n;
+}
 
 static char *read_all(const char *dir, const char *name, size_t *len) {
     char *p = mlcc_path_join(dir, name), *d = mlcc_read_file(p, len);
@@ -188,6 +216,30 @@ int main(void) {
     CHECK(weight_store_is_converted(a));
     CHECK_MSG(convert(src, a, 1) == 0, "%s", mlcc_last_error());
     CHECK(same_file(a, b, "params.json"));
+
+    /* replacing when the new folder cannot be moved into place: the old one is put back */
+    char *marker = mlcc_path_join(a, "keep.txt");
+    CHECK(mlcc_write_file_atomic(marker, "mine", 4) == 0);
+    fail_into = a;
+    CHECK_MSG(convert(src, a, 1) != 0 && strstr(mlcc_last_error(), "cannot rename into place"), "%s", mlcc_last_error());
+    CHECK_MSG(mlcc_file_exists(marker) && weight_store_is_converted(a), "the existing folder is gone: %s", mlcc_last_error());
+    CHECK_EQ_INT(entries_named(base, ".old-") + entries_named(base, ".tmp-"), 0);
+    /* ... and when it cannot be put back either, it is kept aside and the error says where */
+    fail_any_into = 1;
+    CHECK(convert(src, a, 1) != 0);
+    const char *err = mlcc_last_error(), *kept = strstr(err, "the previous folder is kept as ");
+    CHECK_MSG(kept && !mlcc_file_exists(a), "%s", err);
+    fail_into = NULL, fail_any_into = 0;
+    if (kept) {
+        char *aside = strdup(kept + strlen("the previous folder is kept as "));
+        char *aside_marker = mlcc_path_join(aside, "keep.txt");
+        CHECK_MSG(mlcc_file_exists(aside_marker), "%s has not the previous folder", aside);
+        CHECK(rename(aside, a) == 0);
+        free(aside_marker), free(aside);
+    }
+    CHECK_EQ_INT(entries_named(base, ".tmp-"), 0);
+    CHECK(mlcc_file_exists(marker));
+    free(marker);
 
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
