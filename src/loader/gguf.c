@@ -491,7 +491,7 @@ const mlcc_gguf_kv *mlcc_gguf_get_array(const mlcc_gguf *g, const char *key, mlc
 }
 
 int64_t mlcc_gguf_arr_int(const mlcc_gguf_kv *kv, uint64_t i) {
-    mlcc_gguf_kv tmp;
+    mlcc_gguf_kv tmp = {0};
     cursor c = {kv->arr_data, (size_t)(i * scalar_size(kv->arr_type)),
                 (size_t)(kv->arr_n * scalar_size(kv->arr_type)), ""};
     if (i >= kv->arr_n || rd_scalar(&c, kv->arr_type, &tmp, "")) return 0;
@@ -511,7 +511,7 @@ int64_t mlcc_gguf_arr_int(const mlcc_gguf_kv *kv, uint64_t i) {
 }
 
 double mlcc_gguf_arr_float(const mlcc_gguf_kv *kv, uint64_t i) {
-    mlcc_gguf_kv tmp;
+    mlcc_gguf_kv tmp = {0};
     cursor c = {kv->arr_data, (size_t)(i * scalar_size(kv->arr_type)),
                 (size_t)(kv->arr_n * scalar_size(kv->arr_type)), ""};
     if (i >= kv->arr_n || rd_scalar(&c, kv->arr_type, &tmp, "")) return 0;

@@ -13,7 +13,7 @@ int mlcc_set_error_v(const char *fmt, va_list ap) {
     return -1;
 }
 
-int mlcc_set_error(const char *fmt, ...) {
+int (mlcc_set_error)(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     mlcc_set_error_v(fmt, ap);
@@ -21,7 +21,7 @@ int mlcc_set_error(const char *fmt, ...) {
     return -1;
 }
 
-int mlcc_prefix_error(const char *fmt, ...) {
+int (mlcc_prefix_error)(const char *fmt, ...) {
     char prefix[1024];
     char old[ERROR_CAPACITY];
     va_list ap;

@@ -24,7 +24,7 @@ int lookup_global(const char *name, jv *out) {
 static int g_range(interp *in, const args *a, jv *out) {
     if (a->nkw) return rt_fail(in, "TypeError: range() takes no keyword arguments");
     if (a->npos < 1 || a->npos > 3) return rt_fail(in, "TypeError: range expected 1 to 3 arguments, got %zu", a->npos);
-    int64_t v[3];
+    int64_t v[3] = {0, 0, 0};
     for (size_t i = 0; i < a->npos; i++) {
         if (!jv_is_intlike(a->pos[i]))
             return rt_fail(in, "TypeError: '%s' object cannot be interpreted as an integer", jv_type_name(a->pos[i]));

@@ -58,7 +58,7 @@ static const char *const victim = "model.layers.1.mlp.down_proj";
 static const int awq_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
 typedef struct tensor_out {
-    char name[200];
+    char name[256];
     mlcc_st_dtype dtype;
     int ndim;
     int64_t shape[2];

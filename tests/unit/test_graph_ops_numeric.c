@@ -167,7 +167,7 @@ static void ref_trunc(ref *in, ref *out) {
 
 static const int perm[3] = {2, 0, 1};
 static void ref_permute(ref *in, ref *out) {
-    int64_t idx[8], src[8];
+    int64_t idx[8], src[8] = {0};
     for (int64_t f = 0; f < out->numel; f++) {
         unravel(out, f, idx);
         for (int d = 0; d < 3; d++) src[perm[d]] = idx[d];
