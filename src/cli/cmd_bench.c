@@ -167,10 +167,7 @@ static char *write_random_folder(const bench_args *a) {
     if (!mkdtemp(dir)) return mlcc_set_error("%s: %s", dir, strerror(errno)), NULL;
     mlcc_random_model_spec s = {a->random_config, dir, RANDOM_MODEL_SAFETENSORS, "f16", a->seed, 0};
     if (mlcc_random_model_write(&s)) {
-        char *why = strdup(mlcc_last_error()); /* the cause is reported, not a failed clean-up */
-        mlcc_remove_tree(dir);
-        if (why) mlcc_set_error("%s", why);
-        free(why);
+        mlcc_remove_tree_quietly(dir); /* the cause is reported, not a failed clean-up */
         return NULL;
     }
     return strdup(dir);
@@ -466,7 +463,7 @@ static int run_bench(bench_args *a, const char *path, const char *temporary) {
     double file_bytes = file_weight_bytes(path);
     tok = mlcc_tokenizer_load(path);
     if (!tok) tok = synthetic_vocab_tokenizer(m->cfg.vocab); /* no tokenizer: ids are all the bench needs */
-    if (temporary) mlcc_remove_tree(temporary);
+    if (temporary) mlcc_remove_tree_quietly(temporary); /* an error of the tokenizer stays the one reported */
     if (tok) e = mlcc_engine_new(&runner, tok, m->cfg.eos_ids, m->cfg.n_eos);
     if (e) {
         double load_peak = peak_rss_mb();

@@ -202,15 +202,6 @@ static int write_weights(const mlcc_model *m, const char *dir, const weight_stor
     return rc;
 }
 
-/* Clean-up of a scratch or set-aside folder: a failure to remove it is not reported, and the
- * error of the failure that led here, if any, stays the one the caller reports. */
-static void remove_tree(const char *dir) {
-    char *why = mlcc_xstrdup(mlcc_last_error());
-    mlcc_remove_tree(dir);
-    mlcc_set_error("%s", why);
-    free(why);
-}
-
 /* The written folder tmp becomes out_dir. An existing out_dir goes aside first, so out_dir is
  * never half written, and is removed only once tmp is in its place: if that last rename fails,
  * the old folder is put back (or, if even that fails, left where the error says). */
@@ -231,7 +222,7 @@ static int move_into_place(const char *tmp, const char *out_dir) {
             rc = mlcc_set_error("%s: cannot rename into place: %s", out_dir, strerror(why));
         aside = 0;
     }
-    if (aside) remove_tree(sb_cstr(&old));
+    if (aside) mlcc_remove_tree_quietly(sb_cstr(&old));
     sb_free(&old);
     return rc;
 }
@@ -295,7 +286,7 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
     if (mlcc_file_exists(out_dir) && !o.force) return mlcc_set_error("%s already exists (--force replaces it)", out_dir);
     mlcc_strbuf tmp = STRBUF_INIT;
     sb_printf(&tmp, "%s.tmp-%ld", out_dir, (long)getpid());
-    remove_tree(sb_cstr(&tmp));
+    mlcc_remove_tree_quietly(sb_cstr(&tmp));
     int rc = mlcc_mkdirs(sb_cstr(&tmp)) ? mlcc_set_error("%s: cannot create: %s", sb_cstr(&tmp), strerror(errno)) : 0;
     json_t *tensors = json_array();
     if (rc == 0 && mlcc_is_dir(source)) rc = copy_side_files(source, sb_cstr(&tmp));
@@ -316,7 +307,7 @@ int weight_store_write(const mlcc_model *m, const char *source, const char *out_
     }
     json_decref(tensors);
     if (rc == 0) rc = move_into_place(sb_cstr(&tmp), out_dir);
-    if (rc) remove_tree(sb_cstr(&tmp));
+    if (rc) mlcc_remove_tree_quietly(sb_cstr(&tmp));
     sb_free(&tmp);
     return rc;
 }

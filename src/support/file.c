@@ -122,6 +122,13 @@ int mlcc_remove_tree(const char *path) {
     return -1;
 }
 
+void mlcc_remove_tree_quietly(const char *path) {
+    char *why = mlcc_xstrdup(mlcc_last_error());
+    mlcc_remove_tree(path);
+    mlcc_set_error("%s", why);
+    free(why);
+}
+
 int mlcc_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;

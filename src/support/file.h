@@ -18,6 +18,9 @@ int mlcc_mkdirs(const char *path);
  * removed, with errno kept and the error "removing ENTRY: reason" naming it; what was removed
  * before it stays removed. */
 int mlcc_remove_tree(const char *path);
+/* The same as a clean-up after a failure: nothing is reported, and the error already recorded
+ * (the failure that led here) stays the one the caller reports. */
+void mlcc_remove_tree_quietly(const char *path);
 int mlcc_file_exists(const char *path);
 int mlcc_is_dir(const char *path);
 /* malloc'ed "a/b"; b absolute wins. */

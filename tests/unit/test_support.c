@@ -226,6 +226,13 @@ static void test_remove_tree(void) {
     snprintf(want, sizeof want, "removing %s: %s", dot_path, strerror(EINVAL));
     CHECK_EQ_STR(mlcc_last_error(), want);
     CHECK(gone(inside) && mlcc_is_dir(dot));
+    /* quietly (a clean-up after another failure): the same walk, the earlier error kept */
+    char *again = put_file(dot, "y.txt", "y");
+    mlcc_set_error("the failure that led here");
+    mlcc_remove_tree_quietly(dot_path);
+    CHECK_EQ_STR(mlcc_last_error(), "the failure that led here");
+    CHECK(gone(again) && mlcc_is_dir(dot));
+    free(again);
     free(plain);
     plain = put_file(base, "plain.txt", "p");
     char *through = mlcc_path_join(plain, "x");
