@@ -72,6 +72,7 @@ static void scramble_keeping_mtime(const char *path) {
 }
 
 int main(void) {
+    char *fixture = test_data_path("hf-tiny/llama-tied-mqa"); /* (a skip comes before the folder is made) */
     char base[] = "/tmp/mlcc-convert-cache-XXXXXX";
     CHECK(mkdtemp(base) != NULL);
     char *home = mlcc_path_join(base, "home"), *src = mlcc_path_join(base, "model");
@@ -80,7 +81,6 @@ int main(void) {
     unsetenv("MLCC_JIT_POLICY");
     /* a private copy of the checkpoint, whose files the test may change */
     CHECK(mlcc_mkdirs(src) == 0);
-    char *fixture = test_data_path("hf-tiny/llama-tied-mqa");
     const char *files[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
         char *from = mlcc_path_join(fixture, files[i]), *to = mlcc_path_join(src, files[i]);
