@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -509,9 +510,12 @@ __attribute__((target("avx,f16c"))) static int64_t f16_to_f32_f16c(const uint8_t
     return i;
 }
 
+/* F16C is CPUID.1:ECX bit 29, read directly: clang's __builtin_cpu_supports does not know
+ * "f16c" (clang 14: "invalid cpu feature string") */
 static int has_f16c(void) {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
 }
 #else
 static int has_f16c(void) {
