@@ -17,8 +17,11 @@ int cfg_int_opt(json_t *j, const char *file, const char *key, int64_t *out) {
         *out = json_integer_value(v);
         return 0;
     }
-    if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
-        *out = (int64_t)json_real_value(v);
+    if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) { /* 2.0, 1e3 */
+        double d = json_real_value(v);
+        /* jansson reads an integer beyond int64 as a real: casting that would be undefined */
+        if (!(d > -9.2e18 && d < 9.2e18)) return mlcc_set_error("%s: field '%s' = %g is out of range", file, key, d);
+        *out = (int64_t)d;
         return 0;
     }
     return mlcc_set_error("%s: field '%s' must be an integer", file, key);

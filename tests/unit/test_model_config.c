@@ -206,7 +206,28 @@ static void test_eps_defaults(void) {
     }
 }
 
+/* Integer fields written as whole floats are read; a number beyond int64 (jansson reads it as
+ * a real) is an error naming the field, not an undefined cast (found by fuzz_model_config). */
+static void test_int_fields(void) {
+    mlcc_model_config c;
+    CHECK_EQ_INT(read_json("{\"model_type\":\"llama\",\"hidden_size\":64.0,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+                           "\"intermediate_size\":1.28e2,\"vocab_size\":100}", &c), 0);
+    CHECK(c.hidden == 64 && c.intermediate == 128);
+    model_config_free(&c);
+    static const char *const bad[] = {"88888888888888888888888888888888888888", "-1e300", "9.3e18"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":%s,"
+                 "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":100}", bad[i]);
+        CHECK_MSG(read_json(text, &c) != 0 && strstr(mlcc_last_error(), "'num_hidden_layers'") &&
+                      strstr(mlcc_last_error(), "out of range"),
+                  "%s: %s", bad[i], mlcc_last_error());
+    }
+    CHECK(read_json("{" BASE ",\"max_position_embeddings\":2.5}", &c) != 0 && strstr(mlcc_last_error(), "must be an integer"));
+}
+
 int main(void) {
+    test_int_fields();
     test_forms();
     test_llama3();
     test_gguf();
