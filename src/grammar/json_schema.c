@@ -926,6 +926,8 @@ static int get_count(json_t *s, const char *key, long long dflt, long long *out,
     }
     if (!json_is_integer(v) && !(json_is_real(v) && json_real_value(v) == floor(json_real_value(v))))
         return js_err(ptr, "'%s' is not a non-negative integer", key);
+    /* a count written as a real beyond int64 (1e300): casting it would be undefined */
+    if (json_is_real(v) && !(fabs(json_real_value(v)) < 9e18)) return js_err(ptr, "'%s' is out of range", key);
     long long x = json_is_integer(v) ? json_integer_value(v) : (long long)json_real_value(v);
     if (x < 0) return js_err(ptr, "'%s' is not a non-negative integer", key);
     *out = x;

@@ -212,6 +212,9 @@ static const struct {
     {"{\"type\":\"object\",\"required\":[\"ABC\"],\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "not allowed by propertyNames"},
     /* overlapping oneOf branches whose exclusions multiply out: a bounded error, not a hang */
     {"{\"type\":\"array\",\"items\":{\"oneOf\":[{\"properties\":{\"assert\":{\"enum\":[\"v0\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v1\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v2\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v3\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v4\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v5\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v6\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v7\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v8\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v9\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v10\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v11\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v12\"]},\"message\":{\"type\":\"string\"}}},{\"properties\":{\"assert\":{\"enum\":[\"v13\"]},\"message\":{\"type\":\"string\"}}}]}}", "too large"},
+    /* counts written as reals beyond int64: reported, not cast */
+    {"{\"type\":\"string\",\"maxLength\":1e300}", "'maxLength' is out of range"},
+    {"{\"type\":\"array\",\"minItems\":-1e300}", "'minItems' is out of range"},
     /* nothing allowed at all */
     {"{\"type\":\"integer\",\"not\":{\"type\":\"integer\"}}", "allows no value"},
     {"{\"not\":{}}", "allows no value"},
