@@ -941,7 +941,7 @@ static int run_block_gemv(int id, q4_device *d, const float *x, const uint32_t *
     return 0;
 }
 
-static int fast_shape(const float *x, const uint32_t *qw, int64_t in) {
+static int fast_shape(const void *x, const uint32_t *qw, int64_t in) {
     return in % 32 == 0 && ((uintptr_t)x | (uintptr_t)qw) % 16 == 0;
 }
 
@@ -1020,7 +1020,7 @@ static int linear_q4_res(int device_id, q4_device *d, const float *x, const uint
     int gemm = rows > gemv_rows_limit();
     double t0 = !gemm && mlcc_cuda_profiling() ? mlcc_cuda_profile_begin(device_id) : 0;
     int mma = gemm && rows <= mlcc_cuda_gemm_q4_rows() && fast_shape(x, qw, in);
-    int rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, res, y, rows, out, in, zero_point)
+    int rc = mma    ? mlcc_cuda_gemm_q4(device_id, x, qw, qs, res, y, rows, out, in, zero_point, 0)
              : gemm ? run_dequant_gemm(device_id, d, x, 0, qw, qs, res, 0, y, 0, rows, out, in, zero_point)
                     : run_gemv(device_id, d, x, qw, qs, y, rows, out, in, zero_point);
     if (rc == 0 && res && !gemm) rc = mlcc_cuda_add_f32(device_id, y, res, rows * out);
@@ -1039,10 +1039,19 @@ int mlcc_cuda_linear_q4(int device_id, const float *x, const uint32_t *qw, const
     return linear_q4_res(device_id, d, x, qw, qs, NULL, y, rows, out, in, zero_point);
 }
 
+/* MLCC_CUDA_Q4_MMA_HALF=0: a short prompt's half x, r and y are converted around the float32
+ * tensor-core GEMM, as for mixed dtypes, instead of read and written by its float16 kernels
+ * (the same bits; measurements and tests switch it). */
+static int use_mma_half(void) {
+    const char *v = getenv("MLCC_CUDA_Q4_MMA_HALF"); /* read per call */
+    return !(v && strcmp(v, "0") == 0);
+}
+
 /* Prefill's half activations: a prompt's rows take the dequantize + float16 path, which reads
- * and writes half values as they are; up to the tensor-core GEMM's rows (a short prompt) x and
- * r are widened into float32 workspaces and y is rounded from one, as cuda_linear.c does for its
- * GEMV, so short prompts keep the packed kernels. */
+ * and writes half values as they are; up to the tensor-core GEMM's rows (a short prompt) its
+ * float16 kernels do when x, r and y are all half (every projection but the first layer's o,
+ * whose r is the float32 embeddings); otherwise, and for the GEMV's rows, x and r are widened
+ * into float32 workspaces and y is rounded from one, as cuda_linear.c does for its GEMV. */
 int mlcc_cuda_linear_q4_mixed(int device_id, const void *x, int x_half, const uint32_t *qw, const uint16_t *qs, const void *r,
                               int r_half, void *y, int y_half, int64_t rows, int64_t out, int64_t in, int zero_point) {
     q4_device *d = NULL;
@@ -1050,6 +1059,8 @@ int mlcc_cuda_linear_q4_mixed(int device_id, const void *x, int x_half, const ui
     r_half = r && r_half;
     if (rows > gemv_rows_limit() && rows > mlcc_cuda_gemm_q4_rows())
         return run_dequant_gemm(device_id, d, x, x_half, qw, qs, r, r_half, y, y_half, rows, out, in, zero_point);
+    if (rows > gemv_rows_limit() && x_half && y_half && (!r || r_half) && fast_shape(x, qw, in) && use_mma_half())
+        return mlcc_cuda_gemm_q4(device_id, x, qw, qs, r, y, rows, out, in, zero_point, 1);
     const mlcc_cuda_library_hooks *h = mlcc_cuda_hooks();
     float *x32 = x_half ? h->alloc(device_id, sizeof(float) * (size_t)(rows * in)) : (float *)x;
     float *r32 = r_half ? h->alloc(device_id, sizeof(float) * (size_t)(rows * out)) : (float *)r;

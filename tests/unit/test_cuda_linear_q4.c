@@ -237,7 +237,8 @@ static void check_nvrtc(void) {
     free(ptx);
     ptx = NULL;
     CHECK_MSG(mlcc_nvrtc_compile_ptx(mlcc_cuda_gemm_q4_kernel_source(), 90, &ptx) == 0, "%s", mlcc_last_error());
-    CHECK(ptx && strstr(ptx, ".entry mlcc_gemm_q4_1_1") != NULL && strstr(ptx, ".entry mlcc_gemm_q4_4_8") != NULL);
+    CHECK(ptx && strstr(ptx, ".entry mlcc_gemm_q4_1_1") != NULL && strstr(ptx, ".entry mlcc_gemm_q4_4_8") != NULL &&
+          strstr(ptx, ".entry mlcc_gemm_q4_half_1_1") != NULL && strstr(ptx, ".entry mlcc_gemm_q4_half_4_8") != NULL);
     CHECK_MSG(ptx && strstr(ptx, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != NULL &&
                   strstr(ptx, "ld.global.nc.L1::no_allocate.v4") != NULL && strstr(ptx, "barrier.cluster") != NULL,
               "the 4-bit GEMM has no mma.sync, no streaming 16-byte loads or no cluster barrier");
@@ -373,10 +374,47 @@ static void check_mixed(const char *scheme, int64_t rows, int64_t out, int64_t i
     free(x), free(r), free(w), free(wq), free(xb), free(rb), free(yb), free(packed), free(scales);
 }
 
+/* A short prompt's all-half projection through the tensor-core GEMM's float16 kernels gives the
+ * bits of the float32 kernel between conversions (MLCC_CUDA_Q4_MMA_HALF=0): x was rounded to
+ * float16 for the mma either way, y is the float32 sum (plus r) rounded once. */
+static void check_mixed_bits(int64_t rows, int64_t out, int64_t in, int with_r) {
+    const mlcc_quant_scheme *s = quant_scheme_find("q4f16_1");
+    int64_t pc = quant_packed_cols(s, in), sc = quant_scale_cols(s, in);
+    size_t nx = (size_t)(rows * in), ny = (size_t)(rows * out);
+    uint16_t *x = malloc(2 * nx), *r = malloc(2 * ny), *y[2] = {malloc(2 * ny), malloc(2 * ny)};
+    float *w = malloc(sizeof(float) * (size_t)(out * in));
+    uint32_t *packed = malloc(sizeof(uint32_t) * (size_t)(out * pc));
+    uint16_t *scales = malloc(sizeof(uint16_t) * (size_t)(out * sc));
+    for (size_t i = 0; i < nx; i++) x[i] = mlcc_f32_to_f16(test_rand_float() * 4);
+    for (size_t i = 0; i < ny; i++) r[i] = mlcc_f32_to_f16(test_rand_float() * 8);
+    for (int64_t i = 0; i < out * in; i++) w[i] = test_rand_float();
+    quant_pack(s, w, out, in, packed, scales);
+    MLCCNDArray *dx = on_device(x, 2 * nx), *dr = on_device(r, 2 * ny), *dy = on_device(NULL, 2 * ny);
+    MLCCNDArray *dq = on_device(packed, sizeof(uint32_t) * (size_t)(out * pc)), *ds = on_device(scales, sizeof(uint16_t) * (size_t)(out * sc));
+    for (int converted = 0; converted < 2; converted++) {
+        if (converted) setenv("MLCC_CUDA_Q4_MMA_HALF", "0", 1);
+        CHECK_EQ_INT(mlcc_cuda_memset(0, dy->dl.data, 0xff, 2 * ny), 0); /* NaN */
+        int rc = mlcc_cuda_linear_q4_mixed(0, dx->dl.data, 1, dq->dl.data, ds->dl.data, with_r ? dr->dl.data : NULL, 1, dy->dl.data,
+                                           1, rows, out, in, s->zero_point);
+        CHECK_MSG(rc == 0, "mixed bits %lld rows: %s", (long long)rows, mlcc_last_error());
+        CHECK_EQ_INT(mlcc_ndarray_copy_to_bytes(dy, y[converted], 2 * ny), 0);
+        unsetenv("MLCC_CUDA_Q4_MMA_HALF");
+    }
+    size_t differ = 0;
+    for (size_t i = 0; i < ny; i++) differ += y[0][i] != y[1][i];
+    CHECK_MSG(differ == 0, "half GEMM %lld x %lld x %lld%s: %zu of %zu outputs differ from the converted float32 path",
+              (long long)rows, (long long)out, (long long)in, with_r ? " + r" : "", differ, ny);
+    printf("linear_q4 half GEMM %lld x %lld x %lld%s: the converted path's bits\n", (long long)rows, (long long)out, (long long)in,
+           with_r ? " + r" : "");
+    mlcc_ndarray_release(dx), mlcc_ndarray_release(dr), mlcc_ndarray_release(dy), mlcc_ndarray_release(dq), mlcc_ndarray_release(ds);
+    free(x), free(r), free(y[0]), free(y[1]), free(w), free(packed), free(scales);
+}
+
 /* The half forms a prefill takes: qkv / gate_up (x and y half), o / down (+ r: the first layer's
- * r is the float32 embeddings), at a prompt's rows and at a short prompt's. */
+ * r is the float32 embeddings), at a prompt's rows and at a short prompt's (3-64 rows: the
+ * tensor-core GEMM, its float16 kernels where x, r and y are all half). */
 static void check_mixed_all(void) {
-    const int64_t rows[] = {130, 70, 17, 5, 1};
+    const int64_t rows[] = {130, 70, 64, 17, 5, 3, 1};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         check_mixed("q4f16_1", rows[i], 300, 1024, 1, 0, 1, 0, 3e-3);
         check_mixed("q4f16_1", rows[i], 256, 1024, 1, 1, 1, 1, 3e-3);
@@ -384,6 +422,10 @@ static void check_mixed_all(void) {
         check_mixed("q4f16_1", rows[i], 130, 4096, 0, 0, 1, 1, 3e-3);
         check_mixed("ggml_q4_0", rows[i], 64, 96, 1, 0, 0, 0, 3e-3); /* zero point 8, three groups, y float32 */
     }
+    check_mixed_bits(3, 4096, 4096, 1);
+    check_mixed_bits(17, 1000, 1024, 0);
+    check_mixed_bits(64, 300, 14336, 1);
+    check_mixed_bits(40, 130, 96, 1); /* a ragged output tile, three groups */
 }
 
 /* mlcc_cuda_linear_q4_silu against float64 silu(gate) * up over mlcc_cuda_linear_q4's gate_up
