@@ -27,6 +27,7 @@
 
 #include "op/op.h"
 #include "support/error.h"
+#include "transform/cuda_projection.h"
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
@@ -53,8 +54,8 @@ static const char *q4_function_of(const rx_expr *value, int with_add) {
     if (rx_attrs_int(a, "bits", -1) != 4 || rx_attrs_int(a, "group_size", -1) != 32) return NULL;
     if (!is_2d(value->call.args[0], DT_U32) || !is_2d(value->call.args[1], DT_F16)) return NULL;
     switch (rx_attrs_int(a, "zero_point", -1)) {
-    case 7: return with_add ? "mlcc.cuda.linear_q4f16_add" : "mlcc.cuda.linear_q4f16";
-    case 8: return with_add ? "mlcc.cuda.linear_q4f16_zp8_add" : "mlcc.cuda.linear_q4f16_zp8";
+    case 7: return cuda_projection_name(CUDA_PROJ_Q4, with_add ? CUDA_PROJ_ADD : CUDA_PROJ_PLAIN);
+    case 8: return cuda_projection_name(CUDA_PROJ_Q4_ZP8, with_add ? CUDA_PROJ_ADD : CUDA_PROJ_PLAIN);
     default: return NULL;
     }
 }
@@ -165,7 +166,7 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
         rx_expr *w = u64map_get_p(&c->casts, mm->call.args[1]);
         const rx_expr *q = w ? NULL : u64map_get_p(&c->q4, mm->call.args[1]);
         if (!w && !q) return mlcc_set_error("cuda_dispatch: the weight of a folded projection was not seen"); /* (the scan saw it) */
-        if (w) b.value = op_call_dps_packed("mlcc.cuda.linear_f16_add", (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
+        if (w) b.value = op_call_dps_packed(cuda_projection_name(CUDA_PROJ_F16, CUDA_PROJ_ADD), (rx_expr *[]){mm->call.args[0], w, r}, 3, v->sinfo);
         else
             b.value = op_call_dps_packed(q4_function_of(q, 1), (rx_expr *[]){mm->call.args[0], q->call.args[0], q->call.args[1], r},
                                          4, v->sinfo);
@@ -185,8 +186,9 @@ static int dispatch_binding(rx_builder *bb, rx_binding b, void *ctx) {
 }
 
 mlcc_ir_module *pass_cuda_dispatch(const mlcc_ir_module *m, void *ctx) {
-    dispatch_ctx c = {.fn = ctx ? (const char *)ctx : "mlcc.cuda.linear_f16"};
-    c.cuda = strcmp(c.fn, "mlcc.cuda.linear_f16") == 0;
+    const char *cuda_fn = cuda_projection_name(CUDA_PROJ_F16, CUDA_PROJ_PLAIN);
+    dispatch_ctx c = {.fn = ctx ? (const char *)ctx : cuda_fn};
+    c.cuda = strcmp(c.fn, cuda_fn) == 0;
     u64map_init(&c.casts);
     u64map_init(&c.q4);
     add_scan fold;

@@ -32,6 +32,7 @@
 #include "support/env.h"
 #include "support/error.h"
 #include "support/hashmap.h"
+#include "transform/cuda_projection.h"
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
@@ -57,21 +58,15 @@ static const rx_sinfo *f32_tensor(const rx_expr *e) {
     return s;
 }
 
-/* The projections whose norm and silu * up the runtime computes: the plain, _silu, _norm and
- * _norm_silu forms */
-static const char *const projections[3][4] = {
-    {"mlcc.cuda.linear_f16", "mlcc.cuda.linear_f16_silu", "mlcc.cuda.linear_f16_norm", "mlcc.cuda.linear_f16_norm_silu"},
-    {"mlcc.cuda.linear_q4f16", "mlcc.cuda.linear_q4f16_silu", "mlcc.cuda.linear_q4f16_norm", "mlcc.cuda.linear_q4f16_norm_silu"},
-    {"mlcc.cuda.linear_q4f16_zp8", "mlcc.cuda.linear_q4f16_zp8_silu", "mlcc.cuda.linear_q4f16_zp8_norm",
-     "mlcc.cuda.linear_q4f16_zp8_norm_silu"}};
-
-/* 1 + the index in projections of v's packed function (its arguments: x, weights), else 0 */
+/* 1 + the cuda_proj_kind of v when it is a plain projection (its arguments: x and one weight
+ * for float16, two for 4 bits), else 0 */
 static int projection_kind(const rx_expr *v) {
     const char *f = rx_dps_packed_name(v);
-    const rx_expr *args = f ? v->call.args[1] : NULL;
-    for (int i = 0; f && i < 3; i++)
-        if (!strcmp(f, projections[i][0]) && args->kind == RX_TUPLE && args->tuple.n == (i ? 3 : 2)) return i + 1;
-    return 0;
+    cuda_proj_kind kind;
+    cuda_proj_form form;
+    if (!f || !cuda_projection_parse(f, &kind, &form) || form != CUDA_PROJ_PLAIN) return 0;
+    const rx_expr *args = v->call.args[1];
+    return args->kind == RX_TUPLE && args->tuple.n == (kind == CUDA_PROJ_F16 ? 2 : 3) ? (int)kind + 1 : 0;
 }
 
 /* the x and weights of a projection call */
@@ -216,7 +211,8 @@ static rx_expr *fused_call(gemv_scan *s, const rx_expr *proj, int silu, rx_sinfo
         args[n++] = x;
     }
     for (int i = 0; i < nw; i++) args[n++] = call_arg(proj, 1 + i);
-    return op_call_dps_packed(projections[kind - 1][(norm ? 2 : 0) + silu], args, n, sinfo);
+    cuda_proj_form form = norm && silu ? CUDA_PROJ_NORM_SILU : norm ? CUDA_PROJ_NORM : silu ? CUDA_PROJ_SILU : CUDA_PROJ_PLAIN;
+    return op_call_dps_packed(cuda_projection_name((cuda_proj_kind)(kind - 1), form), args, n, sinfo);
 }
 
 static int rewrite_binding(rx_builder *bb, rx_binding b, void *ctx) {

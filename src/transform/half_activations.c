@@ -66,25 +66,32 @@
 #include "support/error.h"
 #include "support/hashmap.h"
 #include "support/strbuf.h"
+#include "transform/cuda_projection.h"
 #include "transform/graph_rewrite.h"
 #include "transform/pass.h"
 
 enum { MAX_OPERANDS = 64 };
 
+/* Whether v calls a CUDA projection of these weights, and which form (cuda_projection.h) */
+static int projection_of(const rx_expr *v, int q4, cuda_proj_form *form) {
+    cuda_proj_kind kind;
+    return cuda_projection_parse(rx_dps_packed_name(v), &kind, form) && (kind != CUDA_PROJ_F16) == q4;
+}
+
 static int is_linear_call(const rx_expr *v, int with_add) {
-    const char *f = rx_dps_packed_name(v);
-    return f && (!strcmp(f, "mlcc.cuda.linear_f16") || (with_add && !strcmp(f, "mlcc.cuda.linear_f16_add")));
+    cuda_proj_form form;
+    return projection_of(v, 0, &form) && (form == CUDA_PROJ_PLAIN || (with_add && form == CUDA_PROJ_ADD));
 }
 
 /* gate_up with silu * up folded in (transform/fuse_gemv.c: decode functions) */
 static int is_silu_projection(const rx_expr *v) {
-    const char *f = rx_dps_packed_name(v);
-    return f && (!strcmp(f, "mlcc.cuda.linear_f16_silu") || !strcmp(f, "mlcc.cuda.linear_f16_norm_silu"));
+    cuda_proj_form form;
+    return projection_of(v, 0, &form) && (form == CUDA_PROJ_SILU || form == CUDA_PROJ_NORM_SILU);
 }
 
 static int is_linear_add(const rx_expr *v) {
-    const char *f = rx_dps_packed_name(v);
-    return f && !strcmp(f, "mlcc.cuda.linear_f16_add");
+    cuda_proj_form form;
+    return projection_of(v, 0, &form) && form == CUDA_PROJ_ADD;
 }
 
 /* A 4-bit projection, mlcc.cuda.linear_q4f16[_zp8] (x, q_weight, q_scale) or its _add (+ r): its
@@ -92,12 +99,8 @@ static int is_linear_add(const rx_expr *v) {
  * and writes half values as they are (mlcc_cuda_linear_q4_mixed). Prefill functions only:
  * decode's 4-bit GEMVs round a float32 x to int8 themselves. */
 static int is_q4_linear(const rx_expr *v, int with_add) {
-    static const char prefix[] = "mlcc.cuda.linear_q4f16";
-    const char *f = rx_dps_packed_name(v);
-    if (!f || strncmp(f, prefix, sizeof prefix - 1) != 0) return 0;
-    const char *rest = f + sizeof prefix - 1;
-    if (!strncmp(rest, "_zp8", 4)) rest += 4;
-    return !*rest || (with_add && !strcmp(rest, "_add"));
+    cuda_proj_form form;
+    return projection_of(v, 1, &form) && (form == CUDA_PROJ_PLAIN || (with_add && form == CUDA_PROJ_ADD));
 }
 
 static int is_call_tir(const rx_expr *v) {
