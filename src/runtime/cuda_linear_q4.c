@@ -26,8 +26,9 @@
  *    or 4 outputs, up to 16 rows per pass; MLCC_CUDA_Q4_STREAM=1 (one row, sm_90, K % 256 == 0):
  *    the streaming GEMV (weights through shared memory by bulk copies; measured slower in the
  *    step, see stream_shape);
- *  - up to MLCC_CUDA_Q4_MMA_ROWS rows (default 64; batched decode): the tensor-core GEMM of
- *    cuda_gemm_q4.c, packed words turned into float16 in registers, x rounded to float16;
+ *  - up to MLCC_CUDA_Q4_MMA_ROWS rows (default 64; batched decode, short prompts): the
+ *    tensor-core GEMM of cuda_gemm_q4.c, packed words turned into float16 in registers, x
+ *    rounded to float16 (read as it is where a prompt's activations are half already);
  *  - more rows (prefill), or MLCC_CUDA_Q4_MMA_ROWS=0: W dequantized into a float16 workspace
  *    (values (q - z) * s rounded to float16 once), then the float16 path of cuda_linear.c (its
  *    GEMV up to MLCC_CUDA_GEMV_ROWS rows, cuBLASLt above).
