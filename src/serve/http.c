@@ -33,6 +33,7 @@
 #include "serve/llm_internal.h"
 #include "support/alloc.h"
 #include "support/error.h"
+#include "support/json.h"
 
 typedef struct http_server http_server;
 
@@ -114,7 +115,12 @@ static void reply_json(http_server *s, struct evhttp_request *req, int status, c
 /* An error in OpenAI's shape, counted in the metrics. */
 static void reply_error(http_server *s, struct evhttp_request *req, int status, const char *type, const char *code,
                         const char *message) {
-    json_t *inner = json_pack("{s:s,s:s,s:n}", "message", message, "type", type, "param");
+    /* the message may quote the URL, percent-decoded and cut at a byte count: as a strict
+     * string, invalid UTF-8 there made the JSON NULL and strlen(NULL) crashed the server */
+    json_t *inner = json_object();
+    json_object_set_new(inner, "message", mlcc_json_string_lossy(message, strlen(message)));
+    json_object_set_new(inner, "type", json_string(type));
+    json_object_set_new(inner, "param", json_null());
     json_object_set_new(inner, "code", code ? json_string(code) : json_null());
     json_t *root = json_pack("{s:o}", "error", inner);
     char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

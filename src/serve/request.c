@@ -14,6 +14,7 @@
 
 #include "serve/structured.h"
 #include "support/alloc.h"
+#include "support/json.h"
 #include "support/strbuf.h"
 
 int serve_error_set(serve_error *err, int status, const char *type, const char *code, const char *param,
@@ -30,8 +31,12 @@ int serve_error_set(serve_error *err, int status, const char *type, const char *
 }
 
 char *serve_error_json(const serve_error *err) {
-    json_t *inner = json_pack("{s:s,s:s}", "message", err->message, "type", err->type ? err->type : "invalid_request_error");
-    json_object_set_new(inner, "param", err->param[0] ? json_string(err->param) : json_null());
+    /* message and param may quote the request (a field name, jansson's "near '...'"), cut
+     * anywhere: as strict strings, invalid UTF-8 there made the whole error JSON NULL */
+    json_t *inner = json_object();
+    json_object_set_new(inner, "message", mlcc_json_string_lossy(err->message, strlen(err->message)));
+    json_object_set_new(inner, "type", json_string(err->type ? err->type : "invalid_request_error"));
+    json_object_set_new(inner, "param", err->param[0] ? mlcc_json_string_lossy(err->param, strlen(err->param)) : json_null());
     json_object_set_new(inner, "code", err->code ? json_string(err->code) : json_null());
     json_t *root = json_pack("{s:o}", "error", inner);
     char *s = json_dumps(root, JSON_COMPACT);

@@ -8,30 +8,7 @@
 
 #include <jansson.h>
 
-#include "support/strbuf.h"
-
-/* A JSON string of len bytes; invalid UTF-8 bytes become U+FFFD. */
-static json_t *text_value(const char *s, size_t len) {
-    json_t *v = json_stringn(s ? s : "", s ? len : 0);
-    if (v) return v;
-    mlcc_strbuf clean = STRBUF_INIT;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        json_t *one = n && i + n <= len ? json_stringn(s + i, n) : NULL;
-        if (one) {
-            sb_append_n(&clean, s + i, n);
-            json_decref(one);
-            i += n;
-        } else {
-            sb_append(&clean, "\xEF\xBF\xBD");
-            i++;
-        }
-    }
-    v = json_stringn(sb_cstr(&clean), clean.len);
-    sb_free(&clean);
-    return v ? v : json_string("");
-}
+#include "support/json.h"
 
 size_t serve_utf8_complete_prefix(const char *s, size_t len) {
     /* look back at most 3 bytes for the lead byte of an unfinished sequence */
@@ -72,10 +49,10 @@ char *serve_chunk_json(const serve_response_info *info, int index, int role, con
     if (chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string("assistant"));
-        if (role || text) json_object_set_new(delta, "content", text_value(text, text ? len : 0));
+        if (role || text) json_object_set_new(delta, "content", mlcc_json_string_lossy(text, text ? len : 0));
         json_object_set_new(choice, "delta", delta);
     } else {
-        json_object_set_new(choice, "text", text_value(text, text ? len : 0));
+        json_object_set_new(choice, "text", mlcc_json_string_lossy(text, text ? len : 0));
     }
     json_object_set_new(choice, "logprobs", logprobs ? logprobs : json_null());
     json_object_set_new(choice, "finish_reason", finish_value(finish_reason));
@@ -111,7 +88,7 @@ char *serve_response_json(const serve_response_info *info, const serve_choice *c
     json_t *list = json_array();
     for (int i = 0; i < nchoices; i++) {
         json_t *c = json_pack("{s:i}", "index", i);
-        json_t *text = text_value(choices[i].text, choices[i].len);
+        json_t *text = mlcc_json_string_lossy(choices[i].text, choices[i].len);
         if (chat && choices[i].tool_calls) {
             json_decref(text);
             json_object_set_new(c, "message", json_pack("{s:s,s:n,s:n,s:O}", "role", "assistant", "content", "refusal",
@@ -147,10 +124,10 @@ json_t *serve_logprob_entry(const char *token, size_t len, double logprob, const
     json_t *top = json_array();
     for (int i = 0; i < ntop; i++) {
         size_t n = strlen(tops[i]);
-        json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", text_value(tops[i], n), "logprob",
+        json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", mlcc_json_string_lossy(tops[i], n), "logprob",
                                              logprob_number(top_logprobs[i]), "bytes", bytes_value(tops[i], n)));
     }
-    return json_pack("{s:o,s:o,s:o,s:o}", "token", text_value(token, len), "logprob", logprob_number(logprob), "bytes",
+    return json_pack("{s:o,s:o,s:o,s:o}", "token", mlcc_json_string_lossy(token, len), "logprob", logprob_number(logprob), "bytes",
                      bytes_value(token, len), "top_logprobs", top);
 }
 

@@ -69,3 +69,26 @@ json_t *mlcc_json_load_file(const char *path) {
     free(text);
     return j;
 }
+
+json_t *mlcc_json_string_lossy(const char *s, size_t len) {
+    json_t *v = json_stringn(s ? s : "", s ? len : 0);
+    if (v) return v;
+    /* slow path: keep each sequence jansson accepts on its own, replace each other byte */
+    mlcc_strbuf clean = STRBUF_INIT;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        json_t *one = n && i + n <= len ? json_stringn(s + i, n) : NULL;
+        if (one) {
+            sb_append_n(&clean, s + i, n);
+            json_decref(one);
+            i += n;
+        } else {
+            sb_append(&clean, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    v = json_stringn(sb_cstr(&clean), clean.len);
+    sb_free(&clean);
+    return v ? v : json_string("");
+}

@@ -205,7 +205,9 @@ static json_t *spm_merges(const vocab_src *v, const mlcc_gguf_kv *scores) {
             list[n++] = (spm_merge){rank[i], (uint32_t)k, (int32_t)i};
         }
     }
-    qsort(list, n, sizeof *list, by_rank);
+    /* no token may split into two others (e.g. a vocabulary of single characters): list is
+     * NULL then, and qsort's array must not be NULL even for 0 elements */
+    if (n > 1) qsort(list, n, sizeof *list, by_rank);
     json_t *merges = json_array();
     for (size_t i = 0; i < n; i++) {
         const mlcc_gguf_str *t = &v->tok[list[i].id];

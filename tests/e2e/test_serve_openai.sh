@@ -53,6 +53,10 @@ pre=$(curl -s -D - -o /dev/null -X OPTIONS -H "Origin: http://example.com" -H "A
 grep -q '^HTTP/1.1 204' <<<"$pre" && grep -qi 'access-control-allow-methods' <<<"$pre" && ok || bad "CORS preflight ($pre)"
 code=$(curl -s -o /tmp/mlcc-serve-404.$$ -w '%{http_code}' "${auth[@]}" "$base/v1/nothing")
 [ "$code" = 404 ] && grep -q '"error"' /tmp/mlcc-serve-404.$$ && ok || bad "unknown path: $code"
+# a model name that decodes to invalid UTF-8 (quoted in the message): the error JSON was NULL
+# and the server crashed on it
+code=$(curl -s -o /tmp/mlcc-serve-404.$$ -w '%{http_code}' "${auth[@]}" "$base/v1/models/%ff")
+[ "$code" = 404 ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))["error"]["message"]' /tmp/mlcc-serve-404.$$ && ok || bad "model name of invalid UTF-8: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "$base/v1/chat/completions")
 [ "$code" = 405 ] && ok || bad "GET on a POST endpoint: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/models")

@@ -48,6 +48,15 @@ static void check_step(MLCCKVCache *c, int ps) {
             __builtin_trap();
 }
 
+/* Records a sequence id to remove at the end. Ids lie in -1..31 and come back after a remove,
+ * so the list keeps each once: counting successes instead filled it after 64 adds, and the
+ * next success was then checked as a refusal. */
+static void track(int64_t *seen, int *nseen, int64_t id) {
+    for (int i = 0; i < *nseen; i++)
+        if (seen[i] == id) return;
+    seen[(*nseen)++] = id;
+}
+
 static void expect(int rc) {
     if (rc != 0 && mlcc_last_error()[0] == '\0') __builtin_trap(); /* a refusal must say why */
 }
@@ -66,15 +75,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg.device = MLCC_CPU;
     MLCCKVCache *c = mlcc_kv_cache_new(&cfg);
     if (!c) __builtin_trap();
-    int64_t seen[64];
+    int64_t seen[64]; /* distinct ids: next_small() % 16 lies in -1..15, forks in 15..31 */
     int nseen = 0;
     for (int op; (op = next(&r)) >= 0;) {
         int64_t id = next_small(&r) % 16;
         mlcc_clear_error();
         switch (op % 8) {
         case 0:
-            if (mlcc_kv_cache_add_sequence(c, id) == 0 && nseen < 64)
-                seen[nseen++] = id;
+            if (mlcc_kv_cache_add_sequence(c, id) == 0)
+                track(seen, &nseen, id);
             else
                 expect(-1);
             break;
@@ -84,8 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 2: {
             int64_t child = 16 + next_small(&r) % 16, pos = next_small(&r);
             if (pos == 63) pos = -1;
-            if (mlcc_kv_cache_fork_sequence(c, id, child, pos) == 0 && nseen < 64)
-                seen[nseen++] = child;
+            if (mlcc_kv_cache_fork_sequence(c, id, child, pos) == 0)
+                track(seen, &nseen, child);
             else
                 expect(-1);
             break;

@@ -13,6 +13,7 @@
 #include "support/json.h"
 #include "support/strbuf.h"
 #include "test.h"
+#include "tokenizer/gguf_export.h"
 #include "tokenizer/tokenizer.h"
 
 static void test_fixture(void) {
@@ -328,9 +329,46 @@ out:
     free(rpath);
 }
 
+/* A SentencePiece vocabulary in which no token splits into two others has no merges: the
+ * export sorted a NULL list of them (qsort(NULL, 0, ...), undefined behaviour that UBSan
+ * reports; found by fuzz_gguf_export under libFuzzer). It exports an empty merges list. */
+static void test_spm_vocab_without_merges(void) {
+    static const char *toks[] = {"<unk>", "a", "\xE2\x96\x81"};
+    mlcc_strbuf b = STRBUF_INIT;
+    put(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    put_u64(&b, 0); /* tensors */
+    put_u64(&b, 3); /* metadata */
+    put_key(&b, "tokenizer.ggml.model", 8);
+    put_str(&b, "llama", 5);
+    put_key(&b, "tokenizer.ggml.tokens", 9);
+    put_u32(&b, 8);
+    put_u64(&b, 3);
+    for (int i = 0; i < 3; i++)
+        put_str(&b, toks[i], strlen(toks[i]));
+    put_key(&b, "tokenizer.ggml.scores", 9);
+    put_u32(&b, 6);
+    put_u64(&b, 3);
+    for (int i = 0; i < 3; i++)
+        put(&b, &(float){(float)-i}, 4);
+    mlcc_gguf *g = mlcc_gguf_open_memory(b.data, b.len, "no-merges.gguf");
+    CHECK_MSG(g != NULL, "%s", mlcc_last_error());
+    json_t *tok = NULL, *cfg = NULL;
+    if (g) {
+        CHECK_MSG(tok_gguf_export_open(g, &tok, &cfg) == 0, "%s", mlcc_last_error());
+        json_t *merges = json_object_get(json_object_get(tok, "model"), "merges");
+        CHECK(json_is_array(merges) && json_array_size(merges) == 0);
+        mlcc_gguf_close(g);
+    }
+    json_decref(tok);
+    json_decref(cfg);
+    sb_free(&b);
+}
+
 int main(void) {
     test_fixture();
     test_damaged();
+    test_spm_vocab_without_merges();
     char *sp = test_data_path("tokenizers/strings.json");
     json_t *strings = mlcc_json_load_file(sp);
     free(sp);

@@ -41,6 +41,8 @@ static void test_uri(void) {
     check_uri("HF://org/repo/model-Q4_K_M.gguf", "org/repo", "main", "model-Q4_K_M.gguf");
     check_uri("Hf://org/repo@0123456789abcdef0123456789abcdef01234567/q8/m.GGUF", "org/repo",
               "0123456789abcdef0123456789abcdef01234567", "q8/m.GGUF");
+    /* a folder named "sub-model-Q.." stays inside the snapshot (fuzz_hub_uri once refused it) */
+    check_uri("hf://org/repo@v1.0/sub-model-Q../4_K_M.gguf", "org/repo", "v1.0", "sub-model-Q../4_K_M.gguf");
     CHECK(mlcc_hub_is_uri("hf://x/y"));
     CHECK(!mlcc_hub_is_uri("/models/hf://x"));
     CHECK(!mlcc_hub_is_uri("HF:/x/y"));

@@ -119,9 +119,28 @@ static void test_error_json(void) {
     CHECK(strstr(e.message, "JSON") != NULL);
 }
 
+/* A valid UTF-8 body with a bad escape before a two-byte character: jansson's error quotes the
+ * text "near" it cut after the character's first byte, so the message is invalid UTF-8. The
+ * error JSON was NULL then (the client got "{}"); the cut byte is now U+FFFD and the message
+ * still names the line and column (found by fuzz_serve_request under libFuzzer). */
+static void test_error_json_quotes_cut_utf8(void) {
+    serve_request r;
+    serve_error e;
+    CHECK(parse("{\"stop\": \"\\u0\xC3\xA9\"}", SERVE_COMPLETION, &r, &e) != 0);
+    CHECK_EQ_INT(e.status, 400);
+    char *s = serve_error_json(&e);
+    CHECK(s != NULL);
+    json_t *v = s ? json_loads(s, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
+    CHECK(msg && strstr(msg, "line 1, column 14") && strstr(msg, "\xEF\xBF\xBD"));
+    json_decref(v);
+    free(s);
+}
+
 int main(void) {
     test_chat_fields();
     test_prompt_forms();
     test_error_json();
+    test_error_json_quotes_cut_utf8();
     return test_finish();
 }
