@@ -227,10 +227,44 @@ static int32_t star(gram_builder *b, int32_t x) {
     int32_t body[] = {x, r, GRAM_END, GRAM_END};
     gram_alts alts = {body, 4, 4};
     gram_define(b, r, &alts);
+    b->g->rules.data[r].rep_x = x, b->g->rules.data[r].rep_k = -1; /* marks x* (simplify_repeat) */
     return r;
 }
 
+/* x itself, or the rule x only calls: a group `( y )` is a helper G ::= y. */
+static int32_t look_through(const mlcc_grammar *g, int32_t x) {
+    for (int hops = 0; x >= 0 && hops < 64 && gram_alt_count(g, x) == 1; hops++) {
+        int32_t p = gram_alt_pos(g, x, 0), y = g->elems.data[p];
+        if (y < 0 || g->elems.data[p + 1] != GRAM_END) break;
+        x = y;
+    }
+    return x;
+}
+
+/* Repetitions of repetitions, as one: (y*)* (y*)+ (y*)? (y?)* (y?)+ are y*, (y?)? is y?,
+ * (y+){m,} is y{m,} and (y+)? is y*. The same language; why: the automaton keeps a frame per
+ * level of a nested repetition whose body can be empty, so `"a"?` under n `+` had ~2^n
+ * distinct stacks (a mask for 16 levels took 18 s, found by fuzz_grammar; a request's
+ * response_format pattern reaches it). -2 when x{min,max} is none of these. */
+static int32_t simplify_repeat(gram_builder *b, int32_t x, int min, int max) {
+    const mlcc_grammar *g = b->g;
+    if (!(max < 0 || (min == 0 && max == 1))) return -2;
+    int32_t y = look_through(g, x);
+    if (y < 0) return -2;
+    const gram_rule *r = &g->rules.data[y];
+    if (r->rep_k == -1 || (r->rep_k == 1 && max < 0)) /* y* or, unbounded, y? */
+        return r->rep_k == -1 ? y : gram_repeat(b, r->rep_x, 0, -1);
+    if (r->rep_k == 1) return y; /* (y?)? */
+    if (gram_alt_count(g, y) != 1) return -2;
+    /* y+ is the sequence [z, z*] (gram_repeat) */
+    int32_t p = gram_alt_pos(g, y, 0), z = g->elems.data[p], s = z >= 0 ? g->elems.data[p + 1] : -1;
+    if (s < 0 || g->elems.data[p + 2] != GRAM_END || g->rules.data[s].rep_k != -1 || g->rules.data[s].rep_x != z) return -2;
+    return gram_repeat(b, z, max < 0 ? min : 0, -1);
+}
+
 int32_t gram_repeat(gram_builder *b, int32_t x, int min, int max) {
+    int32_t simpler = simplify_repeat(b, x, min, max);
+    if (simpler != -2) return simpler;
     gram_seq seq = {0};
     for (int i = 0; i < min; i++) vec_push(&seq, x);
     if (max < 0)
