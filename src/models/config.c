@@ -201,6 +201,25 @@ static int gguf_int(const mlcc_gguf *g, const char *key, int64_t *out, int requi
     return mlcc_gguf_get_int(g, key, out);
 }
 
+/* A size (hidden, layers, heads, ...): in 1..2^31, the range config.json's sizes take (see
+ * cfg_int), so that the config.json `mlcc convert` writes from it reads back. */
+static int gguf_size(const mlcc_gguf *g, const char *key, int64_t *out, int required) {
+    if (gguf_int(g, key, out, required)) return -1;
+    if (mlcc_gguf_find(g, key) && (*out <= 0 || *out > ((int64_t)1 << 31)))
+        return mlcc_set_error("%s: metadata '%s' out of range (%lld)", g->path, key, (long long)*out);
+    return 0;
+}
+
+/* An optional float that must be finite and positive (zero_ok: or zero). */
+static int gguf_float(const mlcc_gguf *g, const char *key, double *out, int zero_ok) {
+    if (!mlcc_gguf_find(g, key)) return 0;
+    if (mlcc_gguf_get_float(g, key, out)) return -1;
+    if (!isfinite(*out) || *out < 0 || (*out == 0 && !zero_ok))
+        return mlcc_set_error("%s: metadata '%s' must be a %s finite number (got %g)", g->path, key,
+                              zero_ok ? "non-negative" : "positive", *out);
+    return 0;
+}
+
 /* <arch>.rope.scaling.type (linear) and llama.cpp's Llama-3.1 form: a rope_freqs.weight
  * tensor of per-frequency divisors. */
 static int read_gguf_rope_scaling(const mlcc_gguf *g, const char *arch, mlcc_model_config *cfg) {
@@ -212,8 +231,8 @@ static int read_gguf_rope_scaling(const mlcc_gguf *g, const char *arch, mlcc_mod
         if (mlcc_gguf_get_str(g, key, &type)) return -1;
         if (type.len == 6 && !memcmp(type.data, "linear", 6)) {
             cfg->rope = ROPE_LINEAR;
-            if (mlcc_gguf_get_float(g, fkey, &cfg->rope_factor)) return -1;
-            if (!(cfg->rope_factor > 0)) return mlcc_set_error("%s: %s must be positive", g->path, fkey);
+            if (!mlcc_gguf_find(g, fkey)) return mlcc_set_error("%s: missing metadata '%s'", g->path, fkey);
+            if (gguf_float(g, fkey, &cfg->rope_factor, 0)) return -1;
         } else if (!(type.len == 4 && !memcmp(type.data, "none", 4))) {
             return mlcc_set_error("%s: %s '%.*s' is not supported (none, linear)", g->path, key, (int)type.len, type.data);
         }
@@ -228,7 +247,8 @@ static int read_gguf_rope_scaling(const mlcc_gguf *g, const char *arch, mlcc_mod
     for (int64_t k = 0; k < half; k++) {
         float f;
         memcpy(&f, data + 4 * k, 4);
-        if (!(f > 0)) return mlcc_set_error("%s: rope_freqs.weight[%lld] is not positive", g->path, (long long)k);
+        if (!(f > 0) || !isfinite(f))
+            return mlcc_set_error("%s: rope_freqs.weight[%lld] is not a positive finite number", g->path, (long long)k);
         cfg->rope_freq_factors[k] = f;
     }
     return 0;
@@ -260,18 +280,17 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     cfg->act = ACT_SILU;
     cfg->bos_id = cfg->eos_id = -1;
     char k[128];
-    if (gguf_int(g, akey(k, sizeof k, arch, "embedding_length"), &cfg->hidden, 1) ||
-        gguf_int(g, akey(k, sizeof k, arch, "block_count"), &cfg->layers, 1) ||
-        gguf_int(g, akey(k, sizeof k, arch, "attention.head_count"), &cfg->heads, 1) ||
-        gguf_int(g, akey(k, sizeof k, arch, "feed_forward_length"), &cfg->intermediate, 1) ||
-        gguf_int(g, akey(k, sizeof k, arch, "context_length"), &cfg->max_positions, 0) ||
+    if (gguf_size(g, akey(k, sizeof k, arch, "embedding_length"), &cfg->hidden, 1) ||
+        gguf_size(g, akey(k, sizeof k, arch, "block_count"), &cfg->layers, 1) ||
+        gguf_size(g, akey(k, sizeof k, arch, "attention.head_count"), &cfg->heads, 1) ||
+        gguf_size(g, akey(k, sizeof k, arch, "feed_forward_length"), &cfg->intermediate, 1) ||
+        gguf_size(g, akey(k, sizeof k, arch, "context_length"), &cfg->max_positions, 0) ||
         gguf_int(g, "tokenizer.ggml.bos_token_id", &cfg->bos_id, 0) || gguf_int(g, "tokenizer.ggml.eos_token_id", &cfg->eos_id, 0))
         return -1;
     if (cfg->eos_id >= 0 && cfg->eos_id <= INT32_MAX) cfg->eos_ids[cfg->n_eos++] = (int32_t)cfg->eos_id;
     cfg->kv_heads = cfg->heads;
-    if (gguf_int(g, akey(k, sizeof k, arch, "attention.head_count_kv"), &cfg->kv_heads, 0)) return -1;
-    if (cfg->hidden <= 0 || cfg->layers <= 0 || cfg->layers > MODEL_MAX_LAYERS || cfg->heads <= 0 || cfg->kv_heads <= 0 ||
-        cfg->heads % cfg->kv_heads || cfg->intermediate <= 0)
+    if (gguf_size(g, akey(k, sizeof k, arch, "attention.head_count_kv"), &cfg->kv_heads, 0)) return -1;
+    if (cfg->layers > MODEL_MAX_LAYERS || cfg->heads % cfg->kv_heads)
         return mlcc_set_error("%s: inconsistent %s.* dimensions", g->path, arch);
     /* head size: attention.key_length (qwen3: not hidden / heads), else hidden / heads */
     cfg->head_dim = cfg->hidden % cfg->heads == 0 ? cfg->hidden / cfg->heads : 0;
@@ -281,8 +300,8 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     if (cfg->head_dim <= 0 || cfg->head_dim % 2 || cfg->head_dim > 4096 || value_len != cfg->head_dim)
         return mlcc_set_error("%s: head size %lld (key) / %lld (value) is not supported", g->path, (long long)cfg->head_dim,
                               (long long)value_len);
-    if (mlcc_gguf_find(g, akey(k, sizeof k, arch, "rope.freq_base")) && mlcc_gguf_get_float(g, k, &cfg->rope_theta)) return -1;
-    if (mlcc_gguf_find(g, akey(k, sizeof k, arch, "attention.layer_norm_rms_epsilon")) && mlcc_gguf_get_float(g, k, &cfg->rms_eps))
+    if (gguf_float(g, akey(k, sizeof k, arch, "rope.freq_base"), &cfg->rope_theta, 0) ||
+        gguf_float(g, akey(k, sizeof k, arch, "attention.layer_norm_rms_epsilon"), &cfg->rms_eps, 1))
         return -1;
     int64_t rot = cfg->head_dim;
     if (gguf_int(g, akey(k, sizeof k, arch, "rope.dimension_count"), &rot, 0)) return -1;
@@ -292,6 +311,9 @@ int model_config_from_gguf(const mlcc_gguf *g, mlcc_model_config *cfg) {
     if (read_gguf_rope_scaling(g, arch, cfg)) return -1;
     const mlcc_gguf_tensor *emb = mlcc_gguf_find_tensor(g, "token_embd.weight");
     if (!emb || emb->n_dims != 2) return mlcc_set_error("%s: missing tensor 'token_embd.weight'", g->path);
+    if (emb->dims[1] == 0 || emb->dims[1] > ((uint64_t)1 << 31))
+        return mlcc_set_error("%s: tensor 'token_embd.weight' has %llu rows (the vocabulary size must be in 1..2^31)", g->path,
+                              (unsigned long long)emb->dims[1]);
     cfg->vocab = (int64_t)emb->dims[1];
     cfg->tie_embeddings = mlcc_gguf_find_tensor(g, "output.weight") == NULL;
     cfg->layer_window = mlcc_xmalloc(sizeof(int64_t) * (size_t)cfg->layers);

@@ -6,7 +6,9 @@
  *   - qwen2 / qwen3 sliding windows from max_window_layers (default 28) on; rms_norm_eps
  *     defaults (1e-5 for phi3);
  *   - GGUF metadata: dimensions, tied when output.weight is absent, llama.rope.scaling.type
- *     linear, and llama.cpp's rope_freqs.weight divisors (an in-memory GGUF file). */
+ *     linear, and llama.cpp's rope_freqs.weight divisors (an in-memory GGUF file); sizes out of
+ *     config.json's range, an empty vocabulary, a rope base / norm epsilon of 0, NaN or
+ *     infinity refused with the key named. */
 #include <math.h>
 #include <string.h>
 
@@ -145,6 +147,63 @@ static void test_gguf(void) {
     sb_free(&b);
 }
 
+/* A small llama GGUF (hidden 32, 1 layer, 2 heads) with token_embd.weight [rows][cols] (no
+ * data when either is 0) and one more f32 and / or u32 key (NULL: none; a u32 key replaces the
+ * base key of that name): model_config_from_gguf's result, its error in err. */
+static int gguf_config(uint64_t cols, uint64_t rows, const char *fkey, float fval, const char *ukey, uint32_t uval) {
+    static const char *const keys[] = {"llama.embedding_length", "llama.block_count", "llama.attention.head_count",
+                                       "llama.feed_forward_length"};
+    static const uint32_t vals[] = {32, 1, 2, 48};
+    mlcc_strbuf b = STRBUF_INIT;
+    put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 1), put_u64(&b, 0); /* n_kv: set below */
+    uint64_t n_kv = 5;
+    int replaced = 0;
+    kv_str(&b, "general.architecture", "llama");
+    for (int i = 0; i < 4; i++) {
+        int mine = ukey && !strcmp(ukey, keys[i]);
+        replaced |= mine;
+        kv_u32(&b, keys[i], mine ? uval : vals[i]);
+    }
+    if (ukey && !replaced) kv_u32(&b, ukey, uval), n_kv++;
+    if (fkey) kv_f32(&b, fkey, fval), n_kv++;
+    memcpy(b.data + 16, &n_kv, 8);
+    put_str(&b, "token_embd.weight"), put_u32(&b, 2), put_u64(&b, cols), put_u64(&b, rows), put_u32(&b, 0), put_u64(&b, 0);
+    while (b.len % 32) put(&b, "", 1);
+    float zero = 0;
+    for (uint64_t i = 0; i < cols * rows; i++) put(&b, &zero, 4);
+    mlcc_gguf *g = mlcc_gguf_open_memory(b.data, b.len, "test.gguf");
+    CHECK_MSG(g != NULL, "%s", mlcc_last_error());
+    int rc = -2;
+    if (g) {
+        mlcc_model_config c;
+        rc = model_config_from_gguf(g, &c);
+        model_config_free(&c);
+        mlcc_gguf_close(g);
+    }
+    sb_free(&b);
+    return rc;
+}
+
+/* Values the config.json reader refuses are refused in GGUF metadata too, with the key named
+ * (they were taken as they came: a config.json written from them did not read back, or a
+ * rope base of 0 / NaN made every rotary frequency NaN). */
+static void test_gguf_bad_values(void) {
+    CHECK_MSG(gguf_config(32, 10, NULL, 0, NULL, 0) == 0, "%s", mlcc_last_error());
+    CHECK(gguf_config(32, 0, NULL, 0, NULL, 0) == -1 && strstr(mlcc_last_error(), "'token_embd.weight' has 0 rows"));
+    CHECK(gguf_config(0, (uint64_t)1 << 40, NULL, 0, NULL, 0) == -1 && strstr(mlcc_last_error(), "has 1099511627776 rows"));
+    CHECK(gguf_config(32, 10, "llama.rope.freq_base", 0, NULL, 0) == -1 &&
+          strstr(mlcc_last_error(), "test.gguf: metadata 'llama.rope.freq_base' must be a positive finite number"));
+    CHECK(gguf_config(32, 10, "llama.rope.freq_base", NAN, NULL, 0) == -1 && strstr(mlcc_last_error(), "'llama.rope.freq_base'"));
+    CHECK(gguf_config(32, 10, "llama.rope.freq_base", INFINITY, NULL, 0) == -1 && strstr(mlcc_last_error(), "'llama.rope.freq_base'"));
+    CHECK(gguf_config(32, 10, "llama.attention.layer_norm_rms_epsilon", -1e-5f, NULL, 0) == -1 &&
+          strstr(mlcc_last_error(), "'llama.attention.layer_norm_rms_epsilon' must be a non-negative finite number"));
+    CHECK(gguf_config(32, 10, "llama.attention.layer_norm_rms_epsilon", NAN, NULL, 0) == -1);
+    CHECK(gguf_config(32, 10, NULL, 0, "llama.context_length", 0) == -1 &&
+          strstr(mlcc_last_error(), "metadata 'llama.context_length' out of range (0)"));
+    CHECK(gguf_config(32, 10, NULL, 0, "llama.feed_forward_length", 4000000000u) == -1 &&
+          strstr(mlcc_last_error(), "metadata 'llama.feed_forward_length' out of range (4000000000)"));
+}
+
 static void test_arch_hooks(void) {
     /* gemma2 without layer_types: even layers slide; its scalars default as transformers' */
     const char *text = "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":4,"
@@ -231,6 +290,7 @@ int main(void) {
     test_forms();
     test_llama3();
     test_gguf();
+    test_gguf_bad_values();
     test_arch_hooks();
     test_qwen_windows();
     test_eps_defaults();
