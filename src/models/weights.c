@@ -225,6 +225,7 @@ static int load_st_part(mlcc_model *part, int i, void *ctx) {
 static int load_safetensors(mlcc_model *m, const char *path) {
     mlcc_safetensors *st = safetensors_open(path);
     if (!st) return -1;
+    model_weight_arena_begin(m);
     int64_t total = 0;
     for (size_t k = 0; k < safetensors_count(st); k++) total += (int64_t)safetensors_at(st, k)->nbytes;
     st_source src = {.st = st, .path = path};
@@ -236,6 +237,7 @@ static int load_safetensors(mlcc_model *m, const char *path) {
     }
     read_progress_end(&src.progress, rc == 0);
     if (rc == 0) warn_unused(m, st, path);
+    model_weight_arena_end(m);
     safetensors_close(st);
     return rc;
 }
@@ -343,25 +345,34 @@ static int dequantize_tensor(const mlcc_gguf *g, const mlcc_gguf_tensor *t, int6
     return ggml_dequantize_f32(t->type, data, t->n_bytes, t->n_elements, out);
 }
 
-/* Parameter i from its GGUF tensor (*read: that tensor, when one was read). */
-static int load_gguf_tensor(mlcc_model *m, const mlcc_gguf *g, int i, const mlcc_gguf_tensor **read) {
-    const model_param *p = &m->params.items[i];
-    if (m->weights[i]) return 0; /* the other half of a quantized pair */
-    char name[256];
-    model_gguf_tensor_name(p->source, name, sizeof name);
-    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source);
+/* The GGUF tensor of parameter p (its name in name[256]), checked to have p's shape; NULL +
+ * error naming it. */
+static const mlcc_gguf_tensor *gguf_source_tensor(const mlcc_gguf *g, const model_param *p, char *name) {
+    model_gguf_tensor_name(p->source, name, 256);
+    if (!name[0]) return mlcc_set_error("%s: no GGUF tensor corresponds to '%s'", g->path, p->source), NULL;
     const mlcc_gguf_tensor *t = mlcc_gguf_find_tensor(g, name);
-    if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name);
-    *read = t;
+    if (!t) return mlcc_set_error("%s: missing tensor '%s'", g->path, name), NULL;
     /* ggml lists dims innermost first: [in, out] is the row-major [out, in] */
     int same = (int)t->n_dims == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = (int64_t)t->dims[p->ndim - 1 - d] == p->source_shape[d];
     if (!same) {
         char want[64];
         shape_str(want, sizeof want, p->ndim, p->source_shape);
-        return mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
-                              (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
+        mlcc_set_error("%s: tensor '%s' has %u dims (%llu, %llu), the metadata implies %s", g->path, name, t->n_dims,
+                       (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), want);
+        return NULL;
     }
+    return t;
+}
+
+/* Parameter i from its GGUF tensor (*read: that tensor, when one was read). */
+static int load_gguf_tensor(mlcc_model *m, const mlcc_gguf *g, int i, const mlcc_gguf_tensor **read) {
+    const model_param *p = &m->params.items[i];
+    if (m->weights[i]) return 0; /* the other half of a quantized pair */
+    char name[256];
+    const mlcc_gguf_tensor *t = gguf_source_tensor(g, p, name);
+    if (!t) return -1;
+    *read = t;
     const mlcc_quant_scheme *q = p->quant ? p->quant : m->params.quant;
     if (p->role != PARAM_PLAIN && q->ggml_type && q->ggml_type == t->type) return repack_gguf_param(m, g, t, i, name);
     if (p->role == PARAM_PLAIN && ggml_float_type(p->dtype) == (int)t->type) return copy_gguf_param(m, g, t, i, name);
@@ -394,9 +405,48 @@ static int load_gguf_part(mlcc_model *part, int i, void *src) {
     return load_gguf_param(part, src, i);
 }
 
+/* Values the graph's weights read from the checkpoint: each source tensor once (a quantized
+ * pair comes from one tensor; tied embeddings read the embedding twice). */
+static double source_values(const mlcc_model *m) {
+    double n = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const model_param *p = &m->params.items[i];
+        int seen = p->role == PARAM_Q_SCALE;
+        for (int k = 0; k < i && !seen; k++) {
+            const model_param *q = &m->params.items[k];
+            seen = source_elements(q) == source_elements(p) && !strcmp(q->source, p->source);
+        }
+        if (!seen) n += (double)source_elements(p);
+    }
+    return n;
+}
+
+/* The sizes in the metadata are checked against each tensor as it is read, but the weights'
+ * storage is allocated before (weight_arena.c): a few bytes of metadata could ask for any
+ * amount of memory. So the tensors of the parameters read whole are checked first (naming a
+ * missing or misshapen one), and a file whose tensors hold fewer values than the graph's
+ * weights take (the combined q/k/v and gate/up ones too) is refused. */
+static int gguf_holds_weights(const mlcc_model *m, const mlcc_gguf *g) {
+    char name[256];
+    for (int i = 0; i < m->params.n; i++)
+        if (!m->params.items[i].combined && !gguf_source_tensor(g, &m->params.items[i], name)) return -1;
+    double held = 0, need = source_values(m);
+    for (uint64_t k = 0; k < g->n_tensors; k++) held += (double)g->tensors[k].n_elements;
+    if (need > held)
+        return mlcc_set_error("%s: the metadata's sizes (embedding_length, feed_forward_length, block_count, head counts) "
+                              "imply %.0f weight values, but the file's tensors hold %.0f",
+                              g->path, need, held);
+    return 0;
+}
+
 static int load_gguf(mlcc_model *m, const char *path) {
     mlcc_gguf *g = mlcc_gguf_open(path);
     if (!g) return -1;
+    if (gguf_holds_weights(m, g)) {
+        mlcc_gguf_close(g);
+        return -1;
+    }
+    model_weight_arena_begin(m);
     int64_t total = 0;
     for (uint64_t k = 0; k < g->n_tensors; k++) total += (int64_t)g->tensors[k].n_bytes;
     gguf_source src = {.g = g};
@@ -407,6 +457,7 @@ static int load_gguf(mlcc_model *m, const char *path) {
         rc = m->params.items[i].combined ? fuse_proj_load(m, i, load_gguf_part, &src) : load_gguf_param(m, &src, i);
     }
     read_progress_end(&src.progress, rc == 0);
+    model_weight_arena_end(m);
     mlcc_gguf_close(g);
     return rc;
 }
@@ -474,8 +525,5 @@ const mlcc_quant_scheme *model_safetensors_native_scheme(const char *path) {
 
 int model_load_weights(mlcc_model *m, const char *path, int is_gguf) {
     m->weights = mlcc_xcalloc((size_t)m->params.n, sizeof(MLCCNDArray *));
-    model_weight_arena_begin(m);
-    int rc = is_gguf ? load_gguf(m, path) : load_safetensors(m, path);
-    model_weight_arena_end(m);
-    return rc;
+    return is_gguf ? load_gguf(m, path) : load_safetensors(m, path); /* each places the weights in one arena */
 }

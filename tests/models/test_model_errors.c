@@ -1,9 +1,11 @@
 /* test_model_errors.c - bad model files give clear errors naming the file and the field or
  * tensor, found before anything is compiled: unknown model_type, missing or mistyped config
  * fields, an unsupported rope type, broken JSON, a missing tensor, a tensor of the wrong
- * shape, a truncated or corrupt safetensors file, a truncated or foreign GGUF file.
+ * shape, a truncated or corrupt safetensors file, a truncated or foreign GGUF file, GGUF
+ * metadata whose sizes the tensors cannot hold (refused before the weights are allocated).
  * Each case is a copy of hf-tiny/llama (or gguf/q-llama-f32.gguf) with one thing broken. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,8 +154,41 @@ static void test_weight_errors(void) {
     free(d), free(src);
 }
 
+/* Where the u32 value of metadata `key` lies in GGUF file `path` (-1: not there as a u32). */
+static long u32_value_at(const char *path, const char *key) {
+    size_t len, klen = strlen(key);
+    char *data = mlcc_read_file(path, &len);
+    const char *k = data ? memmem(data, len, key, klen) : NULL;
+    long at = -1;
+    uint32_t type;
+    if (k && (size_t)(k - data) + klen + 8 <= len) {
+        memcpy(&type, k + klen, 4);
+        if (type == 4) at = (long)(k - data) + (long)klen + 4; /* GGUF_TYPE_UINT32 */
+    }
+    free(data);
+    return at;
+}
+
 static void test_gguf_errors(void) {
     char *src = test_data_path("gguf/q-llama-f32.gguf");
+    /* The metadata's sizes are checked against the tensors before the weights' storage is
+     * allocated (1.6 KB of metadata asked for any amount of memory, the tensors were checked
+     * one by one as they were read into it): a feed_forward_length of 65793 (192's low bytes
+     * set to 1) is refused naming the first tensor read whole that does not match ... */
+    long at = u32_value_at(src, "llama.feed_forward_length");
+    CHECK(at > 0);
+    char *bad = path2(work, "big-ffn.gguf");
+    copy_file(src, bad, -1, at, "\x01\x01\x01");
+    expect_error(bad, "big-ffn.gguf: tensor 'blk.0.ffn_down.weight' has 2 dims (192, 64)", "implies [64, 65793]");
+    free(bad);
+    /* ... and sizes only combined projections take (4 KV heads: k and v are read into one
+     * matrix with q) by the values the file's tensors hold */
+    at = u32_value_at(src, "llama.attention.head_count_kv");
+    CHECK(at > 0);
+    bad = path2(work, "kv-heads.gguf");
+    copy_file(src, bad, -1, at, "\x04");
+    expect_error(bad, "kv-heads.gguf: the metadata's sizes", "weight values, but the file's tensors hold");
+    free(bad);
     char *dst = path2(work, "truncated.gguf");
     copy_file(src, dst, 3000, -1, NULL);
     expect_error(dst, "truncated.gguf", NULL);
