@@ -10,6 +10,7 @@
 #include "loader/gguf.h"
 #include "support/error.h"
 #include "support/json.h"
+#include "support/log.h"
 #include "tokenizer/tok_internal.h"
 
 enum {
@@ -111,11 +112,18 @@ static tok_pretok *byte_level_pretok(const struct pre_def *pre, const char *what
     return p;
 }
 
-static int ids_key(const mlcc_gguf *g, const char *key, int32_t *out) {
+/* A special token's id: -1 when absent or outside the n tokens (as llama.cpp, with a warning,
+ * and as gguf_export.c writes tokenizer.json: an id past the vocabulary would be encoded into
+ * prompts the model cannot take, and one past int32 was truncated to another token). */
+static int ids_key(const mlcc_gguf *g, const char *key, size_t n, int32_t *out) {
     int64_t v;
     *out = -1;
     if (!mlcc_gguf_find(g, key)) return 0;
     if (mlcc_gguf_get_int(g, key, &v)) return -1;
+    if (v < 0 || (uint64_t)v >= n) {
+        LOG_WARN("%s: metadata '%s' = %lld is not one of the %zu token ids: ignored", g->path, key, (long long)v, n);
+        return 0;
+    }
     *out = (int32_t)v;
     return 0;
 }
@@ -180,9 +188,9 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         goto fail;
     }
     int32_t bos, eos, unk;
-    if (ids_key(g, "tokenizer.ggml.bos_token_id", &bos) ||
-        ids_key(g, "tokenizer.ggml.eos_token_id", &eos) ||
-        ids_key(g, "tokenizer.ggml.unknown_token_id", &unk))
+    if (ids_key(g, "tokenizer.ggml.bos_token_id", n, &bos) ||
+        ids_key(g, "tokenizer.ggml.eos_token_id", n, &eos) ||
+        ids_key(g, "tokenizer.ggml.unknown_token_id", n, &unk))
         goto fail;
     tok = tok_new_empty();
     tok->bos_id = bos;
@@ -230,7 +238,7 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
             scores[i] = (float)mlcc_gguf_arr_float(sc, i);
         opt.byte_fallback = 1;
         opt.fuse_unk = 1;
-        opt.unk_token = unk >= 0 && (size_t)unk < n ? tokens[unk] : NULL;
+        opt.unk_token = unk >= 0 ? tokens[unk] : NULL;
         if (!(tok->model = tok_bpe_build(tokens, scores, n, NULL, 0, &opt, what))) goto fail;
         json_t *nj = parse_snippet(TOK_GGUF_SPM_NORMALIZER), *dj = parse_snippet(TOK_GGUF_SPM_DECODER);
         tok->normalizer = tok_normalizer_from_json(nj, what);

@@ -1,11 +1,13 @@
 /* test_gguf.c - the GGUF reader on the fixture files and on damaged copies, and tokenizers
  * built from GGUF vocabularies: the Llama-3 vocabulary of tm-llama3-f16.gguf must encode and
  * decode exactly like models/tm-llama3/tokenizer.json, and a SentencePiece ("llama") vocabulary
- * written from Llama-2's tokenizer.json must reproduce the Hugging Face reference ids. */
+ * written from Llama-2's tokenizer.json must reproduce the Hugging Face reference ids; special
+ * token ids outside the vocabulary are ignored. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "loader/gguf.h"
 #include "support/error.h"
@@ -363,12 +365,50 @@ static void test_spm_vocab_without_merges(void) {
     json_decref(tok);
     json_decref(cfg);
     sb_free(&b);
+/* A byte-level ("gpt2") vocabulary of the tokens a, b, ab (merge "a b"), add_bos_token set,
+ * with tokenizer.ggml.bos_token_id `bos` (a u64), as a file: its tokenizer, encoding "ab" with
+ * special tokens into ids / n. */
+static int encode_with_bos(uint64_t bos, int32_t *ids, size_t *n) {
+    static const char *const tokens[] = {"a", "b", "ab"};
+    mlcc_strbuf b = STRBUF_INIT;
+    put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, 5);
+    put_key(&b, "tokenizer.ggml.model", 8), put_str(&b, "gpt2", 4);
+    put_key(&b, "tokenizer.ggml.tokens", 9), put_u32(&b, 8), put_u64(&b, 3);
+    for (int i = 0; i < 3; i++) put_str(&b, tokens[i], strlen(tokens[i]));
+    put_key(&b, "tokenizer.ggml.merges", 9), put_u32(&b, 8), put_u64(&b, 1), put_str(&b, "a b", 3);
+    put_key(&b, "tokenizer.ggml.bos_token_id", 10), put_u64(&b, bos);
+    put_key(&b, "tokenizer.ggml.add_bos_token", 7), put(&b, "\1", 1);
+    char *path = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".", "test-bos-vocab.gguf");
+    CHECK(mlcc_write_file_atomic(path, b.data, b.len) == 0);
+    sb_free(&b);
+    mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
+    CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
+    int32_t *out = NULL;
+    int rc = tok ? mlcc_tokenizer_encode(tok, "ab", 2, 1, &out, n) : -1;
+    if (rc == 0 && *n <= 4) memcpy(ids, out, *n * sizeof *ids);
+    free(out);
+    mlcc_tokenizer_free(tok);
+    unlink(path);
+    free(path);
+    return rc;
+}
+
+/* A special token id outside the vocabulary is ignored (as llama.cpp does, and as the
+ * tokenizer.json `mlcc convert` writes has it): it was added to every prompt as an id the model
+ * cannot take, and one past int32 was truncated to another token (2^32 + 1 became "b"). */
+static void test_bos_out_of_vocab(void) {
+    int32_t ids[4];
+    size_t n = 0;
+    CHECK(encode_with_bos(0, ids, &n) == 0 && n == 2 && ids[0] == 0 && ids[1] == 2); /* "a" as BOS, then "ab" */
+    CHECK(encode_with_bos(3, ids, &n) == 0 && n == 1 && ids[0] == 2);
+    CHECK(encode_with_bos(((uint64_t)1 << 32) + 1, ids, &n) == 0 && n == 1 && ids[0] == 2);
 }
 
 int main(void) {
     test_fixture();
     test_damaged();
     test_spm_vocab_without_merges();
+    test_bos_out_of_vocab();
     char *sp = test_data_path("tokenizers/strings.json");
     json_t *strings = mlcc_json_load_file(sp);
     free(sp);
