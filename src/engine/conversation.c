@@ -18,6 +18,12 @@ static int gguf_template(const char *path, mlcc_tokenizer *tok, const char *fall
     if (!g) return -1;
     mlcc_gguf_str s;
     int has = mlcc_gguf_get_str(g, "tokenizer.chat_template", &s) == 0;
+    const char *nul = has ? memchr(s.data, 0, (size_t)s.len) : NULL;
+    if (nul) { /* the template is a C string from here on: it would end there, silently */
+        mlcc_set_error("%s: metadata 'tokenizer.chat_template' holds a NUL byte (at byte %zu)", path, (size_t)(nul - s.data));
+        mlcc_gguf_close(g);
+        return -1;
+    }
     if (has) {
         ct->source = strndup(s.data, s.len);
     } else if (fallback && mlcc_chat_template_builtin(fallback)) {

@@ -2,13 +2,14 @@
  * built from GGUF vocabularies: the Llama-3 vocabulary of tm-llama3-f16.gguf must encode and
  * decode exactly like models/tm-llama3/tokenizer.json, and a SentencePiece ("llama") vocabulary
  * written from Llama-2's tokenizer.json must reproduce the Hugging Face reference ids; special
- * token ids outside the vocabulary are ignored. */
+ * token ids outside the vocabulary are ignored; a chat template with a NUL byte is refused. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/conversation.h"
 #include "loader/gguf.h"
 #include "support/error.h"
 #include "support/file.h"
@@ -404,11 +405,34 @@ static void test_bos_out_of_vocab(void) {
     CHECK(encode_with_bos(((uint64_t)1 << 32) + 1, ids, &n) == 0 && n == 1 && ids[0] == 2);
 }
 
+/* A GGUF file whose tokenizer.chat_template holds a NUL byte is refused: the template was
+ * cut there without a word ("A\0B" rendered as "A"). */
+static void test_template_nul(void) {
+    mlcc_strbuf b = STRBUF_INIT;
+    put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, 1);
+    put_key(&b, "tokenizer.chat_template", 8), put_str(&b, "A\0B", 3);
+    char *path = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".", "test-template-nul.gguf");
+    CHECK(mlcc_write_file_atomic(path, b.data, b.len) == 0);
+    sb_free(&b);
+    static const char tj[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}";
+    mlcc_tokenizer *tok = mlcc_tokenizer_from_json(tj, strlen(tj), "test tokenizer.json");
+    CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
+    mlcc_chat_template ct;
+    memset(&ct, 0, sizeof ct);
+    CHECK(tok && mlcc_conversation_template(path, tok, NULL, &ct) == -1 &&
+          strstr(mlcc_last_error(), "test-template-nul.gguf: metadata 'tokenizer.chat_template' holds a NUL byte (at byte 1)"));
+    if (ct.tmpl) mlcc_chat_template_free(&ct);
+    mlcc_tokenizer_free(tok);
+    unlink(path);
+    free(path);
+}
+
 int main(void) {
     test_fixture();
     test_damaged();
     test_spm_vocab_without_merges();
     test_bos_out_of_vocab();
+    test_template_nul();
     char *sp = test_data_path("tokenizers/strings.json");
     json_t *strings = mlcc_json_load_file(sp);
     free(sp);
