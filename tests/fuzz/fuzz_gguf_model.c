@@ -7,7 +7,8 @@
  *   - mlcc_model_load_uncompiled (configuration, weight scheme, graph and weights, no compiling)
  *     and, when that loads, gguf_side_files_write (what `mlcc convert` writes beside the weights);
  *   - the tokenizer built from tokenizer.ggml.* (mlcc_tokenizer_load): a fixed text is encoded
- *     and decoded, at once and through the streaming detokenizer;
+ *     and decoded, at once and through the streaming detokenizer; the same vocabulary exported
+ *     as tokenizer.json (tok_gguf_export, what `mlcc convert` writes) must encode it the same;
  *   - the chat template of tokenizer.chat_template (mlcc_conversation_template): a fixed
  *     conversation is rendered, under tight limits as fuzz_jinja does (the interpreter's own
  *     limits are fuzz_jinja's business), and tokenized.
@@ -24,7 +25,9 @@
 #include "native_build.h" /* test_remove_dir */
 #include "support/error.h"
 #include "support/file.h"
+#include "support/log.h"
 #include "support/strbuf.h"
+#include "tokenizer/gguf_export.h"
 #include "tokenizer/tokenizer.h"
 
 static char dir[] = "/tmp/mlcc-fuzz-gguf-model-XXXXXX";
@@ -43,6 +46,7 @@ static void make_folder(void) {
     model_path = mlcc_path_join(dir, "model.gguf");
     side_dir = mlcc_path_join(dir, "side");
     if (mlcc_mkdirs(side_dir) != 0) abort();
+    mlcc_log_set_level(MLCC_LOG_ERROR); /* the warnings of damaged files would fill the log */
 }
 
 /* Do two configurations agree on what config.json carries? (ids below 0 all mean "none") */
@@ -98,8 +102,42 @@ static void load_model(void) {
     mlcc_model_free(m);
 }
 
+static const char text[] = "Hello world, \xC3\xA9t\xC3\xA9 123 <s> \xF0\x9F\x98\x80 ab\n";
+
+/* The same vocabulary written as tokenizer.json (tokenizer/gguf_export.h: "the tokenizer that
+ * tok_load_gguf builds", what `mlcc convert` writes) must encode the text to the same ids; a
+ * vocabulary the export refuses (tokenizer.json cannot hold it) is skipped. */
+static void check_export(mlcc_tokenizer *tok) {
+    json_t *tj = NULL, *cj = NULL;
+    if (tok_gguf_export(model_path, &tj, &cj) == 0) {
+        char *json = json_dumps(tj, JSON_COMPACT);
+        mlcc_tokenizer *back = json ? mlcc_tokenizer_from_json(json, strlen(json), "exported tokenizer.json") : NULL;
+        if (!back) {
+            fprintf(stderr, "fuzz_gguf_model: the exported tokenizer.json does not load: %s\n", mlcc_last_error());
+            abort();
+        }
+        for (int special = 0; special < 2; special++) {
+            int32_t *a = NULL, *b = NULL;
+            size_t na = 0, nb = 0;
+            int ra = mlcc_tokenizer_encode(tok, text, sizeof text - 1, special, &a, &na);
+            int rb = mlcc_tokenizer_encode(back, text, sizeof text - 1, special, &b, &nb);
+            if (ra != rb || (ra == 0 && (na != nb || memcmp(a, b, na * sizeof *a)))) {
+                fprintf(stderr, "fuzz_gguf_model: the GGUF tokenizer and its tokenizer.json differ (special %d)\n", special);
+                for (size_t i = 0; ra == 0 && i < na; i++) fprintf(stderr, " %d", a[i]);
+                fprintf(stderr, " (GGUF)\n");
+                for (size_t i = 0; rb == 0 && i < nb; i++) fprintf(stderr, " %d", b[i]);
+                fprintf(stderr, " (tokenizer.json)\n");
+                abort();
+            }
+            free(a), free(b);
+        }
+        mlcc_tokenizer_free(back);
+        free(json);
+    }
+    json_decref(tj), json_decref(cj);
+}
+
 static void encode_decode(mlcc_tokenizer *tok) {
-    static const char text[] = "Hello world, \xC3\xA9t\xC3\xA9 123 <s> \xF0\x9F\x98\x80 ab\n";
     for (int special = 0; special < 2; special++) {
         int32_t *ids;
         size_t n, len;
@@ -151,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mlcc_tokenizer *tok = mlcc_tokenizer_load(model_path);
     if (tok) {
         encode_decode(tok);
+        check_export(tok);
         chat(tok);
     }
     mlcc_tokenizer_free(tok);
