@@ -53,7 +53,12 @@ static json_t *vocab_object(const vocab_src *v) {
     json_t *o = json_object();
     for (size_t i = 0; i < v->n; i++) {
         const mlcc_gguf_str *s = &v->tok[i];
-        if (json_object_getn(o, s->data, (size_t)s->len)) continue; /* a duplicate keeps its first id */
+        if (memchr(s->data, 0, (size_t)s->len)) { /* as tok_load_gguf: a token ends at a NUL there */
+            json_decref(o);
+            return mlcc_set_error("%s: tokenizer.ggml.tokens[%zu] holds a NUL byte", v->g->path, i), NULL;
+        }
+        /* a text listed twice names its last id, as tok_load_gguf, llama.cpp and transformers'
+         * GGUF reader map it (setn replaces the earlier one) */
         if (json_object_setn_new(o, s->data, (size_t)s->len, json_integer((json_int_t)i))) {
             json_decref(o);
             return invalid_token(v, i), NULL;
@@ -130,6 +135,10 @@ static int export_byte_level(const vocab_src *v, json_t *root) {
     if (!mg) return -1;
     json_t *merges = json_array();
     for (uint64_t i = 0; i < mg->arr_n; i++) {
+        if (memchr(mg->arr_strings[i].data, 0, (size_t)mg->arr_strings[i].len)) {
+            json_decref(merges);
+            return mlcc_set_error("%s: tokenizer.ggml.merges[%llu] holds a NUL byte", g->path, (unsigned long long)i);
+        }
         json_t *m = str_of(mg->arr_strings[i]);
         if (!m) {
             json_decref(merges);

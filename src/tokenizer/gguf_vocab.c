@@ -96,6 +96,17 @@ static char *gguf_strdup(mlcc_gguf_str s) {
     return mlcc_xstrndup(s.data, (size_t)s.len);
 }
 
+/* The strings of array kv as C strings into out[n]; -1 + error naming the entry when one holds
+ * a NUL byte (it would end there: another token, or a clash with one). */
+static int c_strings(const char *path, const mlcc_gguf_kv *kv, const char *key, char **out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (memchr(kv->arr_strings[i].data, 0, (size_t)kv->arr_strings[i].len))
+            return mlcc_set_error("%s: %s[%zu] holds a NUL byte", path, key, i);
+        out[i] = gguf_strdup(kv->arr_strings[i]);
+    }
+    return 0;
+}
+
 static tok_pretok *byte_level_pretok(const struct pre_def *pre, const char *what) {
     json_t *seq = json_array();
     for (int i = 0; i < 4 && pre->regex[i]; i++) {
@@ -177,8 +188,7 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
     if (!tk) goto fail;
     n = (size_t)tk->arr_n;
     tokens = mlcc_xcalloc(n + 1, sizeof *tokens);
-    for (size_t i = 0; i < n; i++)
-        tokens[i] = gguf_strdup(tk->arr_strings[i]);
+    if (c_strings(path, tk, "tokenizer.ggml.tokens", tokens, n)) goto fail;
     const mlcc_gguf_kv *types = mlcc_gguf_find(g, "tokenizer.ggml.token_type");
     if (types && (types->type != MLCC_GGUF_ARRAY || types->arr_n != n ||
                   types->arr_type == MLCC_GGUF_STRING || types->arr_type == MLCC_GGUF_ARRAY)) {
@@ -216,8 +226,7 @@ mlcc_tokenizer *tok_load_gguf(const char *path) {
         if (!mg) goto fail;
         n_merges = (size_t)mg->arr_n;
         merges = mlcc_xcalloc(n_merges + 1, sizeof *merges);
-        for (size_t i = 0; i < n_merges; i++)
-            merges[i] = gguf_strdup(mg->arr_strings[i]);
+        if (c_strings(path, mg, "tokenizer.ggml.merges", merges, n_merges)) goto fail;
         opt.ignore_merges = pre->ignore_merges;
         if (!(tok->model = tok_bpe_build(tokens, NULL, n, merges, n_merges, &opt, what))) goto fail;
         if (!(tok->pretok = byte_level_pretok(pre, what))) goto fail;

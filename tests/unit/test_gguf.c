@@ -2,7 +2,8 @@
  * built from GGUF vocabularies: the Llama-3 vocabulary of tm-llama3-f16.gguf must encode and
  * decode exactly like models/tm-llama3/tokenizer.json, and a SentencePiece ("llama") vocabulary
  * written from Llama-2's tokenizer.json must reproduce the Hugging Face reference ids; special
- * token ids outside the vocabulary are ignored; a chat template with a NUL byte is refused. */
+ * token ids outside the vocabulary are ignored; a chat template or a token with a NUL byte is
+ * refused; a token listed twice names its last id, in tokenizer.json (gguf_export.h) too. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -366,32 +367,99 @@ static void test_spm_vocab_without_merges(void) {
     json_decref(tok);
     json_decref(cfg);
     sb_free(&b);
-/* A byte-level ("gpt2") vocabulary of the tokens a, b, ab (merge "a b"), add_bos_token set,
- * with tokenizer.ggml.bos_token_id `bos` (a u64), as a file: its tokenizer, encoding "ab" with
- * special tokens into ids / n. */
-static int encode_with_bos(uint64_t bos, int32_t *ids, size_t *n) {
-    static const char *const tokens[] = {"a", "b", "ab"};
+}
+
+/* Writes a byte-level ("gpt2") vocabulary of the n tokens (lengths in lens: they may hold NUL
+ * bytes) with the merge "a b" and, when bos >= 0, tokenizer.ggml.bos_token_id `bos` (a u64) and
+ * add_bos_token; returns the file's path. */
+static char *write_gpt2_vocab(const char *const *tokens, const size_t *lens, size_t n, int64_t bos) {
     mlcc_strbuf b = STRBUF_INIT;
-    put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, 5);
+    put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, bos >= 0 ? 5 : 3);
     put_key(&b, "tokenizer.ggml.model", 8), put_str(&b, "gpt2", 4);
-    put_key(&b, "tokenizer.ggml.tokens", 9), put_u32(&b, 8), put_u64(&b, 3);
-    for (int i = 0; i < 3; i++) put_str(&b, tokens[i], strlen(tokens[i]));
+    put_key(&b, "tokenizer.ggml.tokens", 9), put_u32(&b, 8), put_u64(&b, n);
+    for (size_t i = 0; i < n; i++) put_str(&b, tokens[i], lens[i]);
     put_key(&b, "tokenizer.ggml.merges", 9), put_u32(&b, 8), put_u64(&b, 1), put_str(&b, "a b", 3);
-    put_key(&b, "tokenizer.ggml.bos_token_id", 10), put_u64(&b, bos);
-    put_key(&b, "tokenizer.ggml.add_bos_token", 7), put(&b, "\1", 1);
-    char *path = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".", "test-bos-vocab.gguf");
+    if (bos >= 0) {
+        put_key(&b, "tokenizer.ggml.bos_token_id", 10), put_u64(&b, (uint64_t)bos);
+        put_key(&b, "tokenizer.ggml.add_bos_token", 7), put(&b, "\1", 1);
+    }
+    char *path = mlcc_path_join(getenv("MLCC_BINARY_DIR") ? getenv("MLCC_BINARY_DIR") : ".", "test-gpt2-vocab.gguf");
     CHECK(mlcc_write_file_atomic(path, b.data, b.len) == 0);
     sb_free(&b);
-    mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
-    CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
+    return path;
+}
+
+/* tok's encoding of text (special tokens added) into ids[4] / n; -1 when it fails. */
+static int encode4(mlcc_tokenizer *tok, const char *text, int32_t *ids, size_t *n) {
     int32_t *out = NULL;
-    int rc = tok ? mlcc_tokenizer_encode(tok, "ab", 2, 1, &out, n) : -1;
+    int rc = tok ? mlcc_tokenizer_encode(tok, text, strlen(text), 1, &out, n) : -1;
     if (rc == 0 && *n <= 4) memcpy(ids, out, *n * sizeof *ids);
     free(out);
+    return rc == 0 && *n <= 4 ? 0 : -1;
+}
+
+/* The vocabulary a, b, ab with tokenizer.ggml.bos_token_id `bos`: its encoding of "ab". */
+static int encode_with_bos(uint64_t bos, int32_t *ids, size_t *n) {
+    static const char *const tokens[] = {"a", "b", "ab"};
+    static const size_t lens[] = {1, 1, 2};
+    char *path = write_gpt2_vocab(tokens, lens, 3, (int64_t)bos);
+    mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
+    CHECK_MSG(tok != NULL, "%s", mlcc_last_error());
+    int rc = encode4(tok, "ab", ids, n);
     mlcc_tokenizer_free(tok);
     unlink(path);
     free(path);
     return rc;
+}
+
+/* The tokenizer.json gguf_export.h writes for GGUF file path (what `mlcc convert` writes),
+ * loaded; NULL + error when the export fails. */
+static mlcc_tokenizer *exported(const char *path) {
+    json_t *tj = NULL, *cj = NULL;
+    mlcc_tokenizer *tok = NULL;
+    if (tok_gguf_export(path, &tj, &cj) == 0) {
+        char *text = json_dumps(tj, JSON_COMPACT);
+        tok = mlcc_tokenizer_from_json(text, strlen(text), "exported tokenizer.json");
+        free(text);
+    }
+    json_decref(tj), json_decref(cj);
+    return tok;
+}
+
+/* A token listed twice names its last id in the GGUF tokenizer and in the tokenizer.json made
+ * from it (the export kept the first: the two encoded "a" differently), as llama.cpp and
+ * transformers' GGUF reader map it. */
+static void test_duplicate_token(void) {
+    static const char *const tokens[] = {"a", "b", "ab", "a"};
+    static const size_t lens[] = {1, 1, 2, 1};
+    char *path = write_gpt2_vocab(tokens, lens, 4, -1);
+    mlcc_tokenizer *direct = mlcc_tokenizer_load(path), *json = exported(path);
+    CHECK_MSG(direct && json, "%s", mlcc_last_error());
+    int32_t ids[4];
+    size_t n = 0;
+    CHECK(encode4(direct, "a", ids, &n) == 0 && n == 1 && ids[0] == 3);
+    CHECK(encode4(json, "a", ids, &n) == 0 && n == 1 && ids[0] == 3);
+    CHECK(encode4(json, "ab", ids, &n) == 0 && n == 1 && ids[0] == 2);
+    mlcc_tokenizer_free(direct), mlcc_tokenizer_free(json);
+    unlink(path);
+    free(path);
+}
+
+/* A token holding a NUL byte is refused by both (the GGUF tokenizer cut it there, so "b\0c"
+ * became a second "b"; the export wrote a tokenizer.json that does not load). */
+static void test_nul_token(void) {
+    static const char *const tokens[] = {"a", "b", "ab", "b\0c"};
+    static const size_t lens[] = {1, 1, 2, 3};
+    char *path = write_gpt2_vocab(tokens, lens, 4, -1);
+    mlcc_tokenizer *tok = mlcc_tokenizer_load(path);
+    CHECK(tok == NULL && strstr(mlcc_last_error(), "test-gpt2-vocab.gguf: tokenizer.ggml.tokens[3] holds a NUL byte"));
+    mlcc_tokenizer_free(tok);
+    json_t *tj = NULL, *cj = NULL;
+    CHECK(tok_gguf_export(path, &tj, &cj) == -1 &&
+          strstr(mlcc_last_error(), "test-gpt2-vocab.gguf: tokenizer.ggml.tokens[3] holds a NUL byte"));
+    json_decref(tj), json_decref(cj);
+    unlink(path);
+    free(path);
 }
 
 /* A special token id outside the vocabulary is ignored (as llama.cpp does, and as the
@@ -433,6 +501,8 @@ int main(void) {
     test_spm_vocab_without_merges();
     test_bos_out_of_vocab();
     test_template_nul();
+    test_duplicate_token();
+    test_nul_token();
     char *sp = test_data_path("tokenizers/strings.json");
     json_t *strings = mlcc_json_load_file(sp);
     free(sp);
