@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/conversation.h"
 #include "models/gguf_side_files.h"
@@ -30,15 +31,18 @@
 #include "tokenizer/gguf_export.h"
 #include "tokenizer/tokenizer.h"
 
-static char dir[] = "/tmp/mlcc-fuzz-gguf-model-XXXXXX";
-static char *model_path, *side_dir;
+/* In memory where there is a tmpfs: the side files are synced to disk (mlcc_write_file_atomic),
+ * which took most of the replay's time on a disk. */
+static char shm_dir[] = "/dev/shm/mlcc-fuzz-gguf-model-XXXXXX", tmp_dir[] = "/tmp/mlcc-fuzz-gguf-model-XXXXXX";
+static char *dir, *model_path, *side_dir;
 
 static void remove_dir(void) {
     test_remove_dir(dir);
 }
 
 static void make_folder(void) {
-    if (!mkdtemp(dir)) {
+    dir = mkdtemp(shm_dir) ? shm_dir : mkdtemp(tmp_dir);
+    if (!dir) {
         perror("fuzz_gguf_model: mkdtemp");
         abort();
     }
@@ -175,6 +179,18 @@ static void chat(mlcc_tokenizer *tok) {
     mlcc_chat_template_free(&ct);
 }
 
+/* The input as the file at path, written plainly (mlcc_write_file_atomic syncs each file to
+ * disk) and as a new file (ext4 flushes a file truncated and rewritten): either makes the
+ * replay slow on a disk. */
+static void write_input(const char *path, const uint8_t *data, size_t size) {
+    unlink(path);
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!model_path) make_folder();
     uint8_t *copy = malloc(size ? size : 1); /* exactly `size` long, so ASan sees reads past the end */
@@ -184,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mlcc_gguf_close(g);
     free(copy);
     if (!g) return 0; /* the reader refuses it: so does every step below (fuzz_gguf's business) */
-    if (mlcc_write_file_atomic(model_path, data, size) != 0) abort();
+    write_input(model_path, data, size);
     load_model();
     mlcc_tokenizer *tok = mlcc_tokenizer_load(model_path);
     if (tok) {
