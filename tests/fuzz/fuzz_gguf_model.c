@@ -1,5 +1,5 @@
 /* fuzz_gguf_model.c - the path a user's GGUF file takes after the container parser (which
- * fuzz_gguf covers), up to compiling, on arbitrary bytes written as MODEL.gguf in a temporary
+ * fuzz_gguf covers), up to compiling, on arbitrary bytes written as model.gguf in a temporary
  * folder:
  *   - model_config_from_gguf (architecture metadata -> configuration); an accepted
  *     configuration is written as config.json (gguf_hf_config) and must read back the same
