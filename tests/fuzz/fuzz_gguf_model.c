@@ -30,6 +30,7 @@
 #include "support/strbuf.h"
 #include "tokenizer/gguf_export.h"
 #include "tokenizer/tokenizer.h"
+#include "fuzz_file.h"
 
 /* In memory where there is a tmpfs: the side files are synced to disk (mlcc_write_file_atomic),
  * which took most of the replay's time on a disk. */
@@ -179,18 +180,6 @@ static void chat(mlcc_tokenizer *tok) {
     mlcc_chat_template_free(&ct);
 }
 
-/* The input as the file at path, written plainly (mlcc_write_file_atomic syncs each file to
- * disk) and as a new file (ext4 flushes a file truncated and rewritten): either makes the
- * replay slow on a disk. */
-static void write_input(const char *path, const uint8_t *data, size_t size) {
-    unlink(path);
-    FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!model_path) make_folder();
     uint8_t *copy = malloc(size ? size : 1); /* exactly `size` long, so ASan sees reads past the end */
@@ -200,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mlcc_gguf_close(g);
     free(copy);
     if (!g) return 0; /* the reader refuses it: so does every step below (fuzz_gguf's business) */
-    write_input(model_path, data, size);
+    fuzz_write_input(model_path, data, size);
     load_model();
     mlcc_tokenizer *tok = mlcc_tokenizer_load(model_path);
     if (tok) {

@@ -13,6 +13,7 @@
 #include "native_build.h" /* test_remove_dir */
 #include "support/error.h"
 #include "support/file.h"
+#include "fuzz_file.h"
 
 static char dir[] = "/tmp/mlcc-fuzz-hub-index-XXXXXX";
 static char *index_path;
@@ -31,25 +32,13 @@ static int listed(const char *name) {
     return 0;
 }
 
-/* The input as the file at path, written plainly (mlcc_write_file_atomic syncs each file to
- * disk) and as a new file (ext4 flushes a file truncated and rewritten): either made the
- * replay slow. */
-static void write_input(const char *path, const uint8_t *data, size_t size) {
-    unlink(path);
-    FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!index_path) {
         if (!mkdtemp(dir)) abort();
         atexit(remove_dir);
         index_path = mlcc_path_join(dir, "model.safetensors.index.json");
     }
-    write_input(index_path, data, size);
+    fuzz_write_input(index_path, data, size);
     mlcc_hub_names v = {0};
     if (mlcc_hub_index_shards(index_path, repo_files, N_FILES, &v) == 0) {
         for (size_t i = 0; i < v.len; i++) {
